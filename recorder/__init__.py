@@ -1,0 +1,50 @@
+"""trajrec's recorder: the record model, the episode file format, the writer, the reader and the wrapper.
+
+>>> from recorder import Recorder, open_episode
+"""
+
+from __future__ import annotations
+
+from .codec import CodecWarning, Unencodable, UnknownExt
+from .errors import (
+    EpisodeClosedError,
+    StepIndexError,
+    TrajrecError,
+    TrajrecFormatError,
+    TrajrecIOError,
+    TrajrecUsageError,
+)
+from .format import FORMAT_VERSION, SUFFIX
+from .fsck import FsckReport, fsck
+from .model import Check, DiffRow, Failure, ResetRecord, Step, normalize_check, verdict
+from .reader import Episode, open_episode, read_index
+from .version import __version__
+from .wrapper import Recorder
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SUFFIX",
+    "Check",
+    "CodecWarning",
+    "DiffRow",
+    "Episode",
+    "EpisodeClosedError",
+    "Failure",
+    "FsckReport",
+    "Recorder",
+    "ResetRecord",
+    "Step",
+    "StepIndexError",
+    "TrajrecError",
+    "TrajrecFormatError",
+    "TrajrecIOError",
+    "TrajrecUsageError",
+    "Unencodable",
+    "UnknownExt",
+    "__version__",
+    "fsck",
+    "normalize_check",
+    "open_episode",
+    "read_index",
+    "verdict",
+]

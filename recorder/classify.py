@@ -1,0 +1,173 @@
+"""Failure, retry and recovery classification of steps.
+
+Defaults (each can be replaced by a callable passed to :class:`~recorder.Recorder`):
+
+* a step **fails** when ``env.step`` raised (kind ``exception``), when ``info["error"]`` is truthy (kind
+  ``tool_error``), or when ``failure_fn`` says so;
+* a step is a **retry** when it repeats the operation (``action_key(action)``) of a failed step that no later
+  step of that operation has recovered yet; ``retry_of`` is the most recent such failed step;
+* a successful step **recovers** the still-unrecovered failed steps of its operation: ``recovers`` lists them.
+
+>>> c = Classifier()
+>>> c.classify(0, "cat missing.txt", {"error": "no such file"})
+({'kind': 'tool_error', 'message': 'no such file'}, None, None)
+>>> c.classify(1, "cat missing.txt", {"error": "no such file"})
+({'kind': 'tool_error', 'message': 'no such file'}, 0, None)
+>>> c.classify(2, "cat notes.txt", {})
+(None, 1, [0, 1])
+"""
+
+from __future__ import annotations
+
+import json
+import traceback as tb
+import warnings
+from typing import Any, Callable, Hashable
+
+import numpy as np
+
+FailureFn = Callable[[dict[str, Any]], Any]
+ActionKeyFn = Callable[[Any], Hashable]
+
+
+def default_action_key(action: Any) -> Hashable:
+    """The operation an action performs: a tool call's tool name, a command line's first word, else the action.
+
+    >>> default_action_key('{"tool": "calc", "args": {"expr": "1+"}}')
+    'calc'
+    >>> default_action_key("grep -r TODO src")
+    'grep'
+    >>> default_action_key(3)
+    3
+    """
+    if isinstance(action, str):
+        text = action.lstrip()
+        if text.startswith("{"):
+            try:
+                call = json.loads(text)
+            except ValueError:
+                call = None
+            if isinstance(call, dict):
+                name = _tool_name(call)
+                if name is not None:
+                    return name
+            return action
+        parts = text.split(None, 1)
+        return parts[0] if parts else ""
+    if isinstance(action, dict):
+        name = _tool_name(action)
+        return name if name is not None else repr(action)
+    if isinstance(action, np.ndarray):
+        return (action.dtype.str, action.shape, action.tobytes())
+    if isinstance(action, np.generic):
+        return action.item()
+    try:
+        hash(action)
+    except TypeError:
+        return repr(action)
+    return action
+
+
+def _tool_name(call: dict[str, Any]) -> str | None:
+    for key in ("tool", "name"):
+        name = call.get(key)
+        if isinstance(name, str):
+            return name
+    fn = call.get("function")
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+        return fn["name"]
+    return None
+
+
+def exception_failure(exc: BaseException) -> dict[str, Any]:
+    t = type(exc)
+    return {
+        "kind": "exception",
+        "type": f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__,
+        "message": str(exc),
+        "traceback": "".join(tb.format_exception(t, exc, exc.__traceback__)),
+    }
+
+
+class Classifier:
+    """Decides ``failure``, ``retry_of`` and ``recovers`` for each step of one episode.
+
+    Memory holds only the failed steps not yet recovered, so it stays flat in episode length.
+    """
+
+    __slots__ = ("_failure_fn", "_action_key", "_pending", "_warned")
+
+    def __init__(self, failure_fn: FailureFn | None = None, action_key: ActionKeyFn | None = None) -> None:
+        self._failure_fn = failure_fn
+        self._action_key = action_key or default_action_key
+        self._pending: dict[Hashable, list[int]] = {}
+        self._warned = False
+
+    def reset(self) -> None:
+        self._pending = {}
+
+    def classify(self, i: int, action: Any, info: Any, raised: BaseException | None = None,
+                 step: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, int | None, list[int] | None]:
+        """Return ``(failure, retry_of, recovers)`` for step ``i``."""
+        failure: dict[str, Any] | None = None
+        if raised is not None:
+            failure = exception_failure(raised)
+        else:
+            err = info.get("error") if isinstance(info, dict) else None
+            if err:
+                failure = {"kind": "tool_error", "message": err if isinstance(err, str) else repr(err)}
+            if self._failure_fn is not None:
+                failure = self._user_failure(step if step is not None else {"action": action, "info": info}, failure)
+        pending = self._pending
+        if failure is None and not pending:
+            return None, None, None  # the common case: nothing to retry or recover, no key needed
+        key = self._key(action)
+        earlier = pending.get(key)
+        retry_of = earlier[-1] if earlier else None
+        if failure is not None:
+            if earlier is None:
+                pending[key] = [i]
+            else:
+                earlier.append(i)
+            return failure, retry_of, None
+        if earlier:
+            del pending[key]
+            return None, retry_of, earlier
+        return None, None, None
+
+    def _key(self, action: Any) -> Hashable:
+        try:
+            key = self._action_key(action)
+            hash(key)
+            return key
+        except Exception as exc:  # a broken user callable must not take the agent down
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"action_key raised {type(exc).__name__}: {exc}; using repr(action) instead",
+                              RuntimeWarning, stacklevel=3)
+            return repr(action)
+
+    def _user_failure(self, step: dict[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
+        try:
+            verdict = self._failure_fn(step)  # type: ignore[misc]
+        except Exception as exc:  # a broken user callable must not take the agent down
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"failure_fn raised {type(exc).__name__}: {exc}; using the default rule",
+                              RuntimeWarning, stacklevel=3)
+            return default
+        if verdict is None:
+            return default
+        if verdict is False:
+            return None
+        if verdict is True:
+            return default or {"kind": "failure_fn", "message": ""}
+        if isinstance(verdict, str):
+            return {"kind": verdict, "message": (default or {}).get("message", "")}
+        if isinstance(verdict, dict):
+            out = {"kind": "failure_fn", "message": ""}
+            out.update({str(k): v for k, v in verdict.items()})
+            out["kind"] = str(out["kind"])
+            out["message"] = str(out["message"])
+            return out
+        return default

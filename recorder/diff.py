@@ -1,0 +1,276 @@
+"""Structural state diffs as flat change rows.
+
+A diff is a list of rows ``[path, action, value, old_value]``: the same shape as DeepDiff's flat rows, with
+DeepDiff's action names, so one diff applies forwards (old state to new) and backwards (new to old).
+``path`` is the list of keys and list indices from the root.
+
+The recorder diffs plain data (dicts, lists, tuples, scalars, str, bytes, numpy arrays) itself: on a ~9 KB
+nested state this costs about 1% of a DeepDiff. Tuples, arrays and other objects are compared as whole
+values. Unchanged nested dicts and lists are skipped by Python's own (C) equality, so values that compare
+equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact. DeepDiff stays for rendering diffs to people and for replay divergence reports.
+
+>>> old = {"files": {"a.txt": "hi"}, "cwd": "/"}
+>>> new = {"files": {"a.txt": "hello", "b.txt": ""}, "cwd": "/"}
+>>> rows = diff_rows(old, new)
+>>> rows
+[[['files', 'a.txt'], 'values_changed', 'hello', 'hi'], [['files', 'b.txt'], 'dictionary_item_added', '', None]]
+>>> apply_forward(copy_state(old), rows) == new
+True
+>>> apply_backward(copy_state(new), rows) == old
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+VALUES_CHANGED = "values_changed"
+TYPE_CHANGES = "type_changes"
+DICT_ADDED = "dictionary_item_added"
+DICT_REMOVED = "dictionary_item_removed"
+ITEM_ADDED = "iterable_item_added"
+ITEM_REMOVED = "iterable_item_removed"
+
+ACTIONS = (VALUES_CHANGED, TYPE_CHANGES, DICT_ADDED, DICT_REMOVED, ITEM_ADDED, ITEM_REMOVED)
+
+# Types compared by value in the inner loop without a recursive call.
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def copy_state(obj: Any) -> Any:
+    """Copy the containers of a state (dicts, lists, arrays) and share its immutable leaves.
+
+    The env may hand back its live state object; the recorder keeps this copy so that later
+    mutations by the env cannot change what was recorded.
+    """
+    t = type(obj)
+    if t is dict:
+        return {k: copy_state(v) for k, v in obj.items()}
+    if t is list:
+        return [copy_state(v) for v in obj]
+    if t is tuple:
+        return tuple(copy_state(v) for v in obj)
+    if t is np.ndarray:
+        return obj.copy()
+    if isinstance(obj, dict):
+        return {k: copy_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [copy_state(v) for v in obj]
+    return obj
+
+
+def _same_leaf(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if type(a) is np.ndarray:
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    try:
+        eq = a == b
+    except Exception:  # an object whose __eq__ raises is treated as changed: safe, never wrong
+        return False
+    if type(eq) is not bool:
+        return False
+    if eq:
+        return True
+    # NaN is not equal to itself, yet an unchanged NaN is no change.
+    return type(a) is float and a != a and b != b
+
+
+def diff_rows(old: Any, new: Any) -> list[list[Any]]:
+    """Rows that turn ``old`` into ``new``. Values in the rows are copies owned by the caller."""
+    rows: list[list[Any]] = []
+    _walk(old, new, [], rows)
+    return rows
+
+
+def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]]) -> None:
+    if old is new:
+        return
+    t = type(new)
+    if type(old) is not t:
+        rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
+        return
+    if t is dict:
+        added = 0
+        for k, v in new.items():
+            try:
+                ov = old[k]
+            except KeyError:
+                rows.append([path + [k], DICT_ADDED, copy_state(v), None])
+                added += 1
+                continue
+            if ov is v:
+                continue
+            tv = type(v)
+            if type(ov) is tv:
+                if tv in _SCALARS:
+                    if ov == v or (tv is float and v != v and ov != ov):
+                        continue
+                    rows.append([path + [k], VALUES_CHANGED, v, ov])
+                    continue
+                if tv is dict or tv is list:
+                    # Unchanged subtrees are the common case: C-level equality skips them without a Python walk.
+                    try:
+                        if ov == v:
+                            continue
+                    except Exception:  # e.g. numpy arrays inside: walk instead
+                        pass
+            path.append(k)
+            _walk(ov, v, path, rows)
+            path.pop()
+        if len(old) + added != len(new):
+            for k, ov in old.items():
+                if k not in new:
+                    rows.append([path + [k], DICT_REMOVED, None, ov])
+        return
+    if t is list:
+        _walk_list(old, new, path, rows)
+        return
+    if not _same_leaf(old, new):
+        rows.append([list(path), VALUES_CHANGED, copy_state(new), old])
+
+
+def _eq(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    ta = type(a)
+    if ta is not type(b):
+        return False
+    if ta in _SCALARS:
+        return a == b or (ta is float and a != a and b != b)
+    try:
+        r = a == b
+    except Exception:  # numpy arrays, objects with a raising __eq__
+        return _same_leaf(a, b)
+    return r if type(r) is bool else _same_leaf(a, b)
+
+
+_MAX_SHIFT = 4
+
+
+def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[Any]]) -> None:
+    """Diff two lists: common head and tail are skipped; what is left is a shift, an insertion, a removal or
+    element-wise changes. Rows for removals come in descending index order and additions in ascending order,
+    so applying rows in order keeps indices valid (and reversed order undoes them)."""
+    n_old, n_new = len(old), len(new)
+    m = min(n_old, n_new)
+    p = 0
+    while p < m and _eq(old[p], new[p]):
+        p += 1
+    if p == n_old == n_new:
+        return
+    s = 0
+    while s < m - p and _eq(old[n_old - 1 - s], new[n_new - 1 - s]):
+        s += 1
+    o_end, n_end = n_old - s, n_new - s  # the differing middles are old[p:o_end] and new[p:n_end]
+    mid_old, mid_new = o_end - p, n_end - p
+    if mid_old == 0:
+        for i in range(p, n_end):
+            rows.append([path + [i], ITEM_ADDED, copy_state(new[i]), None])
+        return
+    if mid_new == 0:
+        for i in range(o_end - 1, p - 1, -1):
+            rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+        return
+    # A queue that dropped k items at the front and appended at the back (a bounded history, say).
+    for k in range(1, min(_MAX_SHIFT, mid_old) + 1):
+        keep = mid_old - k
+        if keep > 0 and n_end - p >= keep and all(_eq(old[p + k + j], new[p + j]) for j in range(keep)):
+            for i in range(p + k - 1, p - 1, -1):
+                rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+            for i in range(p + keep, n_end):
+                rows.append([path + [i], ITEM_ADDED, copy_state(new[i]), None])
+            return
+    common = min(mid_old, mid_new)
+    for i in range(p, p + common):
+        v, ov = new[i], old[i]
+        if _eq(ov, v):
+            continue
+        if type(v) in _SCALARS or type(ov) is not type(v):
+            rows.append([path + [i], VALUES_CHANGED if type(ov) is type(v) else TYPE_CHANGES, copy_state(v), ov])
+            continue
+        path.append(i)
+        _walk(ov, v, path, rows)
+        path.pop()
+    if mid_new > mid_old:
+        for i in range(p + common, n_end):
+            rows.append([path + [i], ITEM_ADDED, copy_state(new[i]), None])
+    elif mid_old > mid_new:
+        for i in range(o_end - 1, p + common - 1, -1):
+            rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+
+
+def _parent(state: Any, path: list[Any]) -> Any:
+    node = state
+    for key in path[:-1]:
+        node = node[key]
+    return node
+
+
+def apply_forward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = False) -> Any:
+    """Apply rows to ``state`` in place (old to new) and return the new state.
+
+    Args:
+        copy_values: copy the values taken from the rows, so the rows stay untouched by later changes.
+    """
+    for path, action, value, _old in rows:
+        if copy_values:
+            value = copy_state(value)
+        if not path:
+            state = value
+            continue
+        parent = _parent(state, path)
+        key = path[-1]
+        if action == ITEM_ADDED:
+            parent.insert(key, value)
+        elif action == DICT_REMOVED or action == ITEM_REMOVED:
+            del parent[key]
+        else:
+            parent[key] = value
+    return state
+
+
+def apply_backward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = False) -> Any:
+    """Undo rows on ``state`` in place (new to old) and return the old state."""
+    for path, action, _value, old in reversed(list(rows)):
+        if copy_values:
+            old = copy_state(old)
+        if not path:
+            state = old
+            continue
+        parent = _parent(state, path)
+        key = path[-1]
+        if action == ITEM_REMOVED:
+            parent.insert(key, old)
+        elif action == DICT_ADDED or action == ITEM_ADDED:
+            del parent[key]
+        else:
+            parent[key] = old
+    return state
+
+
+class StateTracker:
+    """Holds a private copy of the env's last state and turns each new state into diff rows.
+
+    Per step this walks the state once (cost grows with the state's size, not with the episode) and
+    copies only what changed.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state: Any = None
+
+    def reset(self, state: Any) -> Any:
+        self.state = copy_state(state)
+        return self.state
+
+    def update(self, new: Any) -> list[list[Any]]:
+        rows = diff_rows(self.state, new)
+        if rows:
+            self.state = apply_forward(self.state, rows)
+        return rows

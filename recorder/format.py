@@ -1,0 +1,339 @@
+"""The episode file's byte layout. The only module that imports msgpack and zstandard.
+
+Layout (``docs/FORMAT.md`` has the full description)::
+
+    zstd frame 0:  header record, reset record, step records ...      (one flushed zstd block per step)
+    zstd frame 1:  step records ...                                   (a new frame every N steps or bytes)
+    ...
+    skippable frame (magic 0x184D2A5B): msgpack index, u32 index length, b"TRJRIDX1"
+
+Decompressed, the frames are one stream of msgpack maps, each with a type key ``"t"``. Standard zstd
+decoders skip the index frame, so ``zstd -dc FILE`` prints exactly the record stream. A file without the
+index (the process died) is still read by scanning its frames.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from typing import Any, Iterator
+
+import msgpack
+import zstandard
+
+from .codec import EXT_FALLBACK, Unencodable, UnknownExt, make_default, make_ext_hook
+from .errors import TrajrecFormatError, TrajrecIOError
+
+MAGIC = "trajrec"
+FORMAT_VERSION = 1
+SUFFIX = ".msgpack.zst"
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+INDEX_FRAME_MAGIC = 0x184D2A5B
+TAIL_MAGIC = b"TRJRIDX1"
+_TAIL = struct.Struct("<I8s")
+_SKIP_HEADER = struct.Struct("<II")
+_TAIL_READ = 64 * 1024
+
+
+# -- values <-> msgpack ---------------------------------------------------------------------------------------------
+
+def _ext(code: int, data: bytes) -> msgpack.ExtType:
+    return msgpack.ExtType(code, data)
+
+
+def _default_passthrough(obj: Any) -> Any:
+    # Values decoded from a file go back out unchanged (fsck --repair re-encodes damaged frames).
+    if isinstance(obj, Unencodable):
+        return msgpack.ExtType(EXT_FALLBACK, packb([obj.type, obj.repr]))
+    if isinstance(obj, UnknownExt):
+        return msgpack.ExtType(obj.code, obj.data)
+    return _default(obj)
+
+
+def packb(obj: Any) -> bytes:
+    """Encode one value to msgpack bytes with the trajrec extension types."""
+    return msgpack.packb(obj, use_bin_type=True, strict_types=True, default=_default_passthrough, datetime=False)
+
+
+def unpackb(data: bytes) -> Any:
+    """Decode one msgpack value. Never executes code: unknown extensions come back as :class:`UnknownExt`."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True)
+
+
+_default = make_default(packb, _ext)
+_ext_hook = make_ext_hook(unpackb)
+
+
+def new_packer() -> msgpack.Packer:
+    """A reusable packer for the hot path (one per writer; not thread-safe)."""
+    return msgpack.Packer(use_bin_type=True, strict_types=True, default=_default_passthrough, datetime=False)
+
+
+def decode_records(raw: bytes | memoryview, *, path: str, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Decode the msgpack records in decompressed bytes.
+
+    Returns the records and how many bytes they used; bytes after the last whole record (a record cut by a
+    crash) are left over. Raises :class:`TrajrecFormatError` naming ``path`` and the frame ``offset`` when the
+    bytes are not msgpack records.
+    """
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True,
+                                max_buffer_size=max(len(raw), 1))
+    unpacker.feed(raw)
+    records: list[dict[str, Any]] = []
+    used = 0
+    while True:
+        try:
+            rec = unpacker.unpack()
+        except msgpack.OutOfData:
+            break
+        except Exception as exc:  # msgpack raises several unrelated types for bad bytes
+            raise TrajrecFormatError(path, offset, f"bad msgpack data in the zstd frame starting here, after "
+                                     f"{len(records)} good records ({type(exc).__name__}: {exc}); "
+                                     f"run `trajrec fsck --repair {path}` to keep the readable part") from exc
+        if not isinstance(rec, dict) or "t" not in rec:
+            raise TrajrecFormatError(path, offset, f"expected a record (a map with key 't') in the frame starting "
+                                     f"here, found {type(rec).__name__}; this is not a trajrec episode stream")
+        records.append(rec)
+        used = unpacker.tell()
+    return records, used
+
+
+# -- writing --------------------------------------------------------------------------------------------------------
+
+class FrameWriter:
+    """Appends records to a new file as zstd frames: one flushed zstd block per :meth:`write`.
+
+    After ``write`` returns, the bytes are in the operating system's hands, so a killed process loses
+    nothing it wrote. One compressor context and one packer are reused for the life of the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, level: int = 3, fsync: bool = False) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot create episode file {self.path}: {exc.strerror}") from exc
+        self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=False)
+        self._co: Any = None
+        self._packer = new_packer()
+        self._fsync = fsync
+        self.offset = 0
+        self.frame_offset = 0
+        self.frame_raw = 0
+
+    @property
+    def in_frame(self) -> bool:
+        return self._co is not None
+
+    def pack(self, record: dict[str, Any]) -> bytes:
+        return self._packer.pack(record)
+
+    def write_raw(self, raw: bytes) -> None:
+        """Compress already packed records into the current frame (opening one if needed) and flush a block."""
+        co = self._co
+        if co is None:
+            co = self._co = self._cctx.compressobj()
+            self.frame_offset = self.offset
+            self.frame_raw = 0
+        self.frame_raw += len(raw)
+        self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+
+    def end_frame(self) -> None:
+        if self._co is not None:
+            self._write(self._co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+            self._co = None
+            if self._fsync and self._fd is not None:
+                os.fsync(self._fd)
+
+    def write_index(self, index: dict[str, Any]) -> None:
+        self.end_frame()
+        payload = packb(index)
+        body = payload + _TAIL.pack(len(payload), TAIL_MAGIC)
+        self._write(_SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            if self._fsync:
+                os.fsync(fd)
+            os.close(fd)
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise TrajrecIOError(f"episode file {self.path} is already closed")
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                self.offset += n
+                view = view[n:]
+        except OSError as exc:
+            raise TrajrecIOError(
+                f"cannot write to episode file {self.path} at byte {self.offset}: {exc.strerror}. "
+                "Everything recorded before this point is in the file and readable; free disk space or "
+                "fix permissions, then record again") from exc
+
+
+def write_index_to(path: str, index: dict[str, Any], fd: int) -> None:
+    """Append an index frame through an open descriptor (used by ``fsck --repair``)."""
+    payload = packb(index)
+    body = payload + _TAIL.pack(len(payload), TAIL_MAGIC)
+    os.write(fd, _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body)
+
+
+def compress_frame(raws: list[bytes], level: int = 3) -> bytes:
+    """One complete zstd frame holding the given packed records, one block each."""
+    co = zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=False).compressobj()
+    parts = []
+    for raw in raws:
+        parts.append(co.compress(raw))
+        parts.append(co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+    parts.append(co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+    return b"".join(parts)
+
+
+# -- reading --------------------------------------------------------------------------------------------------------
+
+def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | None, int]:
+    """Find the index frame at the end of the file.
+
+    Returns ``(index, index_offset)``; ``(None, size)`` when the file has no index (its writer died).
+    """
+    if size < _TAIL.size + _SKIP_HEADER.size:
+        return None, size
+    n = min(size, _TAIL_READ)
+    fh.seek(size - n)
+    tail = fh.read(n)
+    length, magic = _TAIL.unpack(tail[-_TAIL.size:])
+    if magic != TAIL_MAGIC:
+        return None, size
+    start = size - _TAIL.size - length - _SKIP_HEADER.size
+    if start < 0:
+        raise TrajrecFormatError(path, size - _TAIL.size, f"index length {length} is larger than the file; "
+                                 f"run `trajrec fsck --repair {path}`")
+    if size - start > n:
+        fh.seek(start)
+        tail = fh.read(size - start)
+        head = 0
+    else:
+        head = n - (size - start)
+    frame_magic, body_len = _SKIP_HEADER.unpack(tail[head:head + _SKIP_HEADER.size])
+    if frame_magic != INDEX_FRAME_MAGIC or body_len != length + _TAIL.size:
+        raise TrajrecFormatError(path, start, "the index frame header does not match its tail; "
+                                 f"run `trajrec fsck --repair {path}` to rebuild it")
+    payload = tail[head + _SKIP_HEADER.size: head + _SKIP_HEADER.size + length]
+    try:
+        index = unpackb(payload)
+    except Exception as exc:  # msgpack raises several unrelated types for bad bytes
+        raise TrajrecFormatError(path, start, f"the index frame is damaged ({exc}); "
+                                 f"run `trajrec fsck --repair {path}` to rebuild it") from exc
+    if not isinstance(index, dict) or not isinstance(index.get("frames"), list):
+        raise TrajrecFormatError(path, start, "the index frame holds no frame table; "
+                                 f"run `trajrec fsck --repair {path}` to rebuild it")
+    return index, start
+
+
+def is_skippable(buf: bytes | memoryview, pos: int) -> bool:
+    if len(buf) - pos < 8:
+        return False
+    magic = int.from_bytes(buf[pos:pos + 4], "little")
+    return 0x184D2A50 <= magic <= 0x184D2A5F
+
+
+def skippable_end(buf: bytes | memoryview, pos: int) -> int:
+    _magic, size = _SKIP_HEADER.unpack(bytes(buf[pos:pos + 8]))
+    return pos + 8 + size
+
+
+def frame_extent(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, bool]:
+    """Walk a zstd frame's block headers from ``pos`` without decompressing.
+
+    Returns ``(stop, complete)``: the end of the frame when it is complete, else the end of its last whole
+    block (a crash or a truncated copy cut the frame).
+    """
+    if buf[pos:pos + 4] != ZSTD_MAGIC:
+        raise ValueError("no zstd frame here")
+    p = pos + 4
+    if p >= end:
+        return pos, False
+    fhd = buf[p]
+    fcs_flag = fhd >> 6
+    single = (fhd >> 5) & 1
+    checksum = (fhd >> 2) & 1
+    did_flag = fhd & 3
+    p += 1 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    last_whole = pos
+    while p + 3 <= end:
+        bh = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+        last = bh & 1
+        btype = (bh >> 1) & 3
+        bsize = bh >> 3
+        if btype == 3:
+            raise ValueError("reserved zstd block type")
+        body = 1 if btype == 1 else bsize
+        if p + 3 + body > end:
+            break
+        p += 3 + body
+        last_whole = p
+        if last:
+            if checksum:
+                if p + 4 > end:
+                    return last_whole, False
+                p += 4
+            return p, True
+    return last_whole, False
+
+
+def decompress(data: bytes | memoryview) -> bytes:
+    """Decompress one (possibly incomplete) zstd frame; an incomplete frame gives what its whole blocks hold."""
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+
+
+def read_span(fh: Any, start: int, stop: int) -> bytes:
+    fh.seek(start)
+    return fh.read(stop - start)
+
+
+def map_file(fh: Any) -> mmap.mmap | bytes:
+    try:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (ValueError, OSError):  # empty file, or a file system without mmap
+        fh.seek(0)
+        return fh.read()
+
+
+def iter_frames(buf: bytes | memoryview | mmap.mmap, path: str, start: int = 0, end: int | None = None
+                ) -> Iterator[tuple[int, int, bool, list[dict[str, Any]], int]]:
+    """Scan frames in ``buf[start:end]``.
+
+    Yields ``(offset, stop, complete, records, leftover)`` per zstd frame; ``leftover`` counts decompressed
+    bytes after the last whole record. Skippable frames are passed over. Stops with
+    :class:`TrajrecFormatError` at bytes that are no frame at all.
+    """
+    end = len(buf) if end is None else end
+    view = memoryview(buf)
+    pos = start
+    while pos < end:
+        if is_skippable(view, pos):
+            pos = skippable_end(view, pos)
+            continue
+        try:
+            stop, complete = frame_extent(view, pos, end)
+        except (ValueError, IndexError) as exc:
+            raise TrajrecFormatError(path, pos, f"expected a zstd frame (bytes 28 b5 2f fd), found "
+                                     f"{bytes(view[pos:pos + 4]).hex(' ')} ({exc})") from exc
+        try:
+            raw = decompress(view[pos:stop])
+        except zstandard.ZstdError as exc:
+            raise TrajrecFormatError(path, pos, f"zstd frame cannot be decompressed: {exc}") from exc
+        records, used = decode_records(raw, path=path, offset=pos)
+        yield pos, stop, complete, records, len(raw) - used
+        if not complete:
+            return
+        pos = stop
+
+
+def _ext_fallback(payload: list[str]) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_FALLBACK, packb(payload))

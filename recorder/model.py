@@ -1,0 +1,342 @@
+"""The record model: what an episode holds, as Python objects.
+
+An episode is one record in four parts (see ``docs/FORMAT.md``): the **task** and **provenance** in the header,
+the **behavior** (the reset, then one :class:`Step` per ``env.step``) and the **checks** (:class:`Check`).
+The byte layout lives in :mod:`recorder.format`; this module only knows fields.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, NamedTuple
+
+CHECK_KINDS = ("rule", "environment", "judge")
+
+_PASS_WORDS = frozenset({"pass", "passed", "ok", "success", "succeeded", "correct", "true", "good", "yes"})
+_FAIL_WORDS = frozenset({"fail", "failed", "error", "failure", "incorrect", "wrong", "false", "bad", "no"})
+
+
+class Failure(NamedTuple):
+    """Why a step failed.
+
+    ``kind`` is ``"exception"`` (``env.step`` raised), ``"tool_error"`` (``info["error"]`` was set) or a kind
+    returned by the user's ``failure_fn``.
+    """
+
+    kind: str
+    message: str
+    traceback: str | None = None
+    type: str | None = None
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any] | None) -> Failure | None:
+        if not rec:
+            return None
+        return cls(str(rec.get("kind", "unknown")), str(rec.get("message", "")), rec.get("traceback"), rec.get("type"))
+
+
+class DiffRow(NamedTuple):
+    """One change of the state: ``path`` (keys from the root), DeepDiff's action name, new and old value."""
+
+    path: list[Any]
+    action: str
+    value: Any
+    old_value: Any
+
+
+@dataclass(frozen=True)
+class Check:
+    """One checking signal: a recorded check or a label added later.
+
+    Attributes:
+        target: ``"episode"`` or a step index.
+        kind: ``"rule"``, ``"environment"`` or ``"judge"``.
+        judge: who checked, as ``id@version`` (``"pytest@8"``, ``"human:ana"``, ``"model:rubric@2"``).
+        value: a rating -1/0/+1, a score, pass/fail as a bool, or a category string.
+
+    >>> Check(target=3, kind="rule", judge="unittest@py3", value=False).passed
+    False
+    """
+
+    target: int | str
+    kind: str
+    judge: str
+    value: Any
+    score: float | None = None
+    rationale: str | None = None
+    tags: tuple[str, ...] = ()
+    author: str | None = None
+    time: float | None = None
+    supersedes: str | None = None
+    id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool | None:
+        """True/False when the value reads as a pass/fail verdict, else None."""
+        return verdict(self.value)
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Check:
+        known = {"target", "kind", "judge", "value", "score", "rationale", "tags", "author", "time", "supersedes", "id", "t"}
+        return cls(
+            target=rec.get("target", "episode"),
+            kind=str(rec.get("kind", "rule")),
+            judge=str(rec.get("judge", "unknown")),
+            value=rec.get("value"),
+            score=rec.get("score"),
+            rationale=rec.get("rationale"),
+            tags=tuple(rec.get("tags") or ()),
+            author=rec.get("author"),
+            time=rec.get("time"),
+            supersedes=rec.get("supersedes"),
+            id=rec.get("id"),
+            extra={k: v for k, v in rec.items() if k not in known},
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        rec = {
+            "target": self.target,
+            "kind": self.kind,
+            "judge": self.judge,
+            "value": self.value,
+            "score": self.score,
+            "rationale": self.rationale,
+            "tags": list(self.tags),
+            "author": self.author,
+            "time": self.time,
+            "supersedes": self.supersedes,
+            "id": self.id,
+        }
+        rec.update(self.extra)
+        return rec
+
+
+def verdict(value: Any) -> bool | None:
+    """Read a check value as pass (True), fail (False) or neither (None).
+
+    >>> [verdict(v) for v in (True, "fail", 1, -1, 0, 0.7, "category:typo")]
+    [True, False, True, False, None, None, None]
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return True if value > 0 else False if value < 0 else None
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _PASS_WORDS:
+            return True
+        if low in _FAIL_WORDS:
+            return False
+    return None
+
+
+def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, default_kind: str = "environment",
+                    check_id: str | None = None, now: float | None = None) -> dict[str, Any]:
+    """Bring a check reported by an env or a caller into the stored shape.
+
+    ``target`` may be ``"episode"``, ``"step"`` (the step it came with) or an int.
+    """
+    if not isinstance(raw, Mapping):
+        raw = {"value": raw}
+    rec: dict[str, Any] = dict(raw)
+    target = rec.get("target", default_target)
+    if target == "step" or target is None:
+        target = default_target
+    rec["target"] = target
+    rec["kind"] = str(rec.get("kind") or default_kind)
+    rec["judge"] = str(rec.get("judge") or f"{rec['kind']}:unnamed")
+    rec.setdefault("value", None)
+    tags = rec.get("tags")
+    rec["tags"] = [str(t) for t in tags] if isinstance(tags, (list, tuple, set, frozenset)) else ([] if tags is None else [str(tags)])
+    rec.setdefault("time", time.time() if now is None else now)
+    if check_id is not None and not rec.get("id"):
+        rec["id"] = check_id
+    return rec
+
+
+@dataclass(slots=True)
+class Step:
+    """One ``env.step``, as recorded.
+
+    ``reward`` etc. are what the env returned; ``failure`` is None or a :class:`Failure`; ``retry_of`` is the
+    failed step of the same operation this step repeats; ``recovers`` lists the failed steps this successful
+    step recovers; ``diff`` the state changes; ``checks`` the checks recorded for this step.
+    """
+
+    index: int
+    action: Any
+    observation: Any
+    reward: Any
+    terminated: bool
+    truncated: bool
+    info: Any
+    time: float
+    duration: float
+    note: dict[str, Any] | None
+    failure: Failure | None
+    retry_of: int | None
+    recovers: list[int]
+    diff: list[DiffRow]
+    checks: list[Check]
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any], extra_checks: Iterable[Check] = ()) -> Step:
+        checks = [Check.from_record(c) for c in rec.get("checks") or ()]
+        checks.extend(extra_checks)
+        return cls(
+            index=rec["i"],
+            action=rec.get("action"),
+            observation=rec.get("observation"),
+            reward=rec.get("reward"),
+            terminated=bool(rec.get("terminated", False)),
+            truncated=bool(rec.get("truncated", False)),
+            info=rec.get("info", {}),
+            time=rec.get("time", 0.0),
+            duration=rec.get("duration", 0.0),
+            note=rec.get("note"),
+            failure=Failure.from_record(rec.get("failure")),
+            retry_of=rec.get("retry_of"),
+            recovers=list(rec.get("recovers") or ()),
+            diff=[DiffRow(*row) for row in rec.get("diff") or ()],
+            checks=checks,
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+
+@dataclass(slots=True)
+class ResetRecord:
+    """What ``env.reset`` was called with and returned."""
+
+    seed: int | None
+    options: Any
+    observation: Any
+    info: Any
+    state: Any
+    time: float
+    duration: float
+    failure: Failure | None
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> ResetRecord:
+        return cls(
+            seed=rec.get("seed"),
+            options=rec.get("options"),
+            observation=rec.get("observation"),
+            info=rec.get("info", {}),
+            state=rec.get("state"),
+            time=rec.get("time", 0.0),
+            duration=rec.get("duration", 0.0),
+            failure=Failure.from_record(rec.get("failure")),
+        )
+
+
+class SummaryBuilder:
+    """Running totals of an episode, fed step and check records; the writer and the crash scanner share it."""
+
+    __slots__ = ("steps", "ret", "failures", "retries", "recoveries", "terminated", "truncated", "error",
+                 "checks_total", "checks_passed", "checks_failed", "by_kind", "by_judge", "verdict", "verdict_judge",
+                 "start_time", "end_time", "last_step")
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.ret = 0.0
+        self.failures = 0
+        self.retries = 0
+        self.recoveries = 0
+        self.terminated = False
+        self.truncated = False
+        self.error: str | None = None
+        self.checks_total = 0
+        self.checks_passed = 0
+        self.checks_failed = 0
+        self.by_kind: dict[str, int] = {}
+        self.by_judge: dict[str, int] = {}
+        self.verdict: bool | None = None
+        self.verdict_judge: str | None = None
+        self.start_time: float | None = None
+        self.end_time: float | None = None
+        self.last_step: int | None = None
+
+    def add_reset(self, rec: Mapping[str, Any]) -> None:
+        self.start_time = rec.get("time")
+        if rec.get("failure"):
+            self.error = f"reset raised {rec['failure'].get('type') or 'an exception'}"
+
+    def add_step(self, rec: Mapping[str, Any]) -> None:
+        self.steps += 1
+        self.last_step = rec.get("i")
+        reward = rec.get("reward")
+        try:
+            self.ret += float(reward) if reward is not None else 0.0
+        except (TypeError, ValueError):
+            pass  # non-numeric rewards are recorded as given and left out of the return
+        failure = rec.get("failure")
+        if failure:
+            self.failures += 1
+            if failure.get("kind") == "exception":
+                self.error = f"step {rec.get('i')} raised {failure.get('type') or 'an exception'}"
+        if rec.get("retry_of") is not None:
+            self.retries += 1
+        if rec.get("recovers"):
+            self.recoveries += 1
+        self.terminated = bool(rec.get("terminated"))
+        self.truncated = bool(rec.get("truncated"))
+        self.end_time = rec.get("time")
+        for check in rec.get("checks") or ():
+            self.add_check(check)
+
+    def add_check(self, check: Mapping[str, Any]) -> None:
+        self.checks_total += 1
+        kind = str(check.get("kind"))
+        judge = str(check.get("judge"))
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        self.by_judge[judge] = self.by_judge.get(judge, 0) + 1
+        v = verdict(check.get("value"))
+        if v is True:
+            self.checks_passed += 1
+        elif v is False:
+            self.checks_failed += 1
+        if check.get("target") == "episode" and v is not None:
+            # The latest episode-level verdict is the terminal check.
+            self.verdict = v
+            self.verdict_judge = judge
+
+    def outcome(self, finished: bool) -> str:
+        if self.verdict is not None:
+            return "passed" if self.verdict else "failed"
+        if self.error:
+            return "error"
+        if self.terminated:
+            return "terminated"
+        if self.truncated:
+            return "truncated"
+        return "stopped" if finished else "incomplete"
+
+    def to_dict(self, *, finished: bool) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "return": self.ret,
+            "outcome": self.outcome(finished),
+            "terminated": self.terminated,
+            "truncated": self.truncated,
+            "error": self.error,
+            "failures": self.failures,
+            "retries": self.retries,
+            "recoveries": self.recoveries,
+            "checks": {
+                "total": self.checks_total,
+                "passed": self.checks_passed,
+                "failed": self.checks_failed,
+                "by_kind": dict(self.by_kind),
+                "by_judge": dict(self.by_judge),
+                "terminal_judge": self.verdict_judge,
+            },
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "finished": finished,
+        }

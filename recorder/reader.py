@@ -1,0 +1,358 @@
+"""Reading episode files: :func:`open_episode` and :class:`Episode`.
+
+The reader holds the frame table and summaries, never the steps: ``ep[i]`` decompresses the one frame that
+holds step ``i`` (a small LRU keeps the last few), so any step of a million-step episode is milliseconds away.
+Files whose writer died have no index; they are read by scanning their frames once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+import os
+import warnings
+from collections import OrderedDict
+from typing import Any, Iterator, Sequence, overload
+
+from .diff import apply_forward, copy_state
+from .errors import StepIndexError, TrajrecFormatError, TrajrecUsageError
+from .format import MAGIC, ZSTD_MAGIC, decode_records, decompress, iter_frames, map_file, read_span, read_tail_index
+from .model import Check, ResetRecord, Step, SummaryBuilder
+
+_FRAME_CACHE = 8
+
+
+class ScanResult(dict):
+    """An index rebuilt by scanning a file, plus what the scan found wrong (``damage``) and where it stopped."""
+
+
+def scan_file(path: str, fh: Any) -> ScanResult:
+    """Rebuild an episode's index by decoding every frame; tolerate a cut last frame and a cut last record."""
+    buf = map_file(fh)
+    size = len(buf)
+    frames: list[list[int]] = []
+    checks: list[dict[str, Any]] = []
+    step_checks: list[dict[str, Any]] = []
+    summary = SummaryBuilder()
+    header: dict[str, Any] | None = None
+    damage: list[str] = []
+    steps = 0
+    ended = False
+    good_end = 0
+    try:
+        for offset, stop, complete, records, leftover in iter_frames(buf, path):
+            if header is None:
+                if not records or records[0].get("t") != "header":
+                    raise TrajrecFormatError(path, offset, "not a trajrec episode: the first record is not a header "
+                                             "(a zstd file of something else?)")
+                header = records[0]
+            first, n = steps, 0
+            for rec in records:
+                t = rec.get("t")
+                if t == "step":
+                    if rec.get("i") != steps:
+                        damage.append(f"step record numbered {rec.get('i')} where {steps} was expected "
+                                      f"(frame at byte {offset})")
+                    n += 1
+                    steps += 1
+                    summary.add_step(rec)
+                    for c in rec.get("checks") or ():
+                        step_checks.append({**c, "step": rec.get("i")})
+                elif t == "check":
+                    check = {k: v for k, v in rec.items() if k != "t"}
+                    checks.append(check)
+                    summary.add_check(check)
+                elif t == "reset":
+                    summary.add_reset(rec)
+                elif t == "end":
+                    ended = True
+            frames.append([offset, first, n, stop])
+            good_end = stop
+            if leftover:
+                damage.append(f"a record cut short at the end of the frame at byte {offset} ({leftover} bytes lost)")
+            if not complete:
+                damage.append(f"the last zstd frame (at byte {offset}) is not closed: the writer stopped mid-frame")
+    except TrajrecFormatError as exc:
+        if header is None:
+            raise
+        damage.append(f"unreadable bytes from byte {exc.offset}: {exc}")
+    if header is None:
+        raise TrajrecFormatError(path, 0, "no records found: the file holds no complete zstd block")
+    if good_end < size and not any("unreadable" in d for d in damage):
+        tail = size - good_end
+        damage.append(f"{tail} bytes after the last whole block (from byte {good_end}) are incomplete and ignored")
+    damage.insert(0, "no index frame at the end (the writer did not close the file)")
+    result = ScanResult(
+        version=header.get("version"),
+        steps=steps,
+        frames=frames,
+        header={k: v for k, v in header.items() if k != "t"},
+        summary=summary.to_dict(finished=ended),
+        checks=checks,
+        step_checks=step_checks,
+    )
+    result["damage"] = damage
+    result["readable_end"] = good_end
+    if hasattr(buf, "close"):
+        buf.close()
+    return result
+
+
+def _check_magic(path: str, fh: Any, size: int) -> None:
+    if size == 0:
+        raise TrajrecFormatError(path, 0, "the file is empty: not a trajrec episode (nothing was ever written)")
+    head = fh.read(4)
+    if head != ZSTD_MAGIC:
+        raise TrajrecFormatError(path, 0, f"not a trajrec episode: expected a zstd frame (bytes 28 b5 2f fd), found "
+                                 f"{head.hex(' ')}; episode files are the *.msgpack.zst files a Recorder writes")
+
+
+def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The index of an episode file (header, summary, frame table, checks) without reading its steps.
+
+    Cheap for a closed file (one read at the end); a file without an index is scanned. The result has
+    ``complete`` (an index was found) and ``damage`` (problems the scan found).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        _check_magic(path, fh, size)
+        damage: list[str] = []
+        try:
+            index, _ = read_tail_index(fh, size, path)
+        except TrajrecFormatError as exc:
+            index = None
+            damage.append(str(exc))
+        if index is not None:
+            index.setdefault("step_checks", [])
+            index["complete"] = True
+            index["damage"] = []
+            return index
+        result = scan_file(path, fh)
+        result["damage"] = damage + result["damage"]
+        result["complete"] = False
+        return result
+
+
+class Episode(Sequence[Step]):
+    """A recorded episode, read lazily.
+
+    >>> import gymnasium as gym, tempfile
+    >>> from recorder import Recorder
+    >>> env = Recorder(gym.make("CartPole-v1"), tempfile.mkdtemp())
+    >>> _ = env.reset(seed=1)
+    >>> for a in (0, 1, 0):
+    ...     _ = env.step(a)
+    >>> env.close()
+    >>> ep = open_episode(env.episode_path)
+    >>> len(ep), ep[1].action, ep.summary["steps"], ep.task["env_id"]
+    (3, 1, 3, 'CartPole-v1')
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._fh: Any = open(self.path, "rb")
+        except OSError as exc:
+            raise TrajrecUsageError(f"cannot open episode {self.path}: {exc.strerror}") from exc
+        try:
+            size = os.fstat(self._fh.fileno()).st_size
+            _check_magic(self.path, self._fh, size)
+            damage: list[str] = []
+            try:
+                index, _ = read_tail_index(self._fh, size, self.path)
+            except TrajrecFormatError as exc:
+                warnings.warn(f"{exc}; reading by scanning the frames instead", RuntimeWarning, stacklevel=2)
+                index = None
+                damage.append(str(exc))
+            if index is None:
+                index = scan_file(self.path, self._fh)
+                damage.extend(index["damage"])
+                self.complete = False
+            else:
+                self.complete = True
+        except BaseException:
+            self._fh.close()
+            raise
+        self.damage: list[str] = damage
+        self._index = index
+        header = index.get("header") or {}
+        if header.get("magic") != MAGIC:
+            self._fh.close()
+            raise TrajrecFormatError(self.path, 0, f"not a trajrec episode: header magic is {header.get('magic')!r}, "
+                                     f"expected {MAGIC!r}")
+        self.header: dict[str, Any] = header
+        self.summary: dict[str, Any] = index.get("summary") or {}
+        self._n = int(index.get("steps", 0))
+        all_frames = index["frames"]
+        self._frame0 = all_frames[0]
+        self._frames = [f for f in all_frames if f[2] > 0]
+        self._firsts = [f[1] for f in self._frames]
+        self._standalone = [Check.from_record(c) for c in index.get("checks") or ()]
+        self._step_checks = [Check.from_record(c) for c in index.get("step_checks") or ()]
+        self._by_step: dict[int, list[Check]] = {}
+        for c in self._standalone:
+            if isinstance(c.target, int):
+                self._by_step.setdefault(c.target, []).append(c)
+        self._cache: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+        self._reset: ResetRecord | None = None
+
+    # -- metadata -----------------------------------------------------------------------------------------------
+
+    @property
+    def episode_id(self) -> str:
+        return str(self.header.get("episode_id", os.path.basename(self.path)))
+
+    @property
+    def task(self) -> dict[str, Any]:
+        return self.header.get("task") or {}
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.header.get("provenance") or {}
+
+    @property
+    def checks(self) -> list[Check]:
+        """Every recorded check: those the env reported with a step, then those added with ``Recorder.check``."""
+        return [*self._step_checks, *self._standalone]
+
+    @property
+    def reset(self) -> ResetRecord:
+        if self._reset is None:
+            records = self._decode(self._frame0)
+            for rec in records:
+                if rec.get("t") == "reset":
+                    self._reset = ResetRecord.from_record(rec)
+                    break
+            else:
+                raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record")
+        return self._reset
+
+    @property
+    def has_state(self) -> bool:
+        return self.reset.state is not None
+
+    # -- steps --------------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Step: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Step]: ...
+
+    def __getitem__(self, i: int | slice) -> Step | list[Step]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        rec = self._record(operator.index(i))
+        return Step.from_record(rec, self._by_step.get(rec["i"], ()))
+
+    def __iter__(self) -> Iterator[Step]:
+        for fi in range(len(self._frames)):
+            for rec in self._frame_steps(fi):
+                yield Step.from_record(rec, self._by_step.get(rec["i"], ()))
+
+    def record(self, i: int) -> dict[str, Any]:
+        """The raw stored record of step ``i`` (a dict; shared with the cache, do not modify)."""
+        return self._record(i)
+
+    def state_at(self, i: int) -> Any:
+        """The env state right after step ``i`` (``-1``: right after reset). Returns a fresh copy."""
+        i = operator.index(i)
+        if not self.has_state:
+            raise TrajrecUsageError(f"{self.path} has no recorded state: record with Recorder(state_fn=...) or an env "
+                                    "that has state_dict()")
+        if i < -1 or i >= self._n:
+            raise StepIndexError(f"state_at({i}): {self.path} has steps 0..{self._n - 1} (and -1 for the reset state)")
+        if i == -1:
+            return copy_state(self.reset.state)
+        fi = bisect.bisect_right(self._firsts, i) - 1
+        recs = self._frame_steps(fi)
+        first = self._frames[fi][1]
+        j = i - first
+        start = j
+        while start >= 0 and "snapshot" not in recs[start]:
+            start -= 1
+        if start >= 0:
+            state = copy_state(recs[start]["snapshot"])
+            begin = start + 1
+        elif fi > 0:
+            state = self.state_at(first - 1)
+            begin = 0
+        else:
+            state = copy_state(self.reset.state)
+            begin = 0
+        for rec in recs[begin:j + 1]:
+            diff = rec.get("diff")
+            if diff:
+                state = apply_forward(state, diff, copy_values=True)
+        return state
+
+    def frame_of(self, i: int) -> int:
+        """Index of the frame holding step ``i`` (for callers that batch by frame)."""
+        return bisect.bisect_right(self._firsts, i) - 1
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _record(self, i: int) -> dict[str, Any]:
+        n = self._n
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise StepIndexError(f"step {i} is out of range: {self.path} has {n} steps (0..{n - 1})")
+        fi = bisect.bisect_right(self._firsts, i) - 1
+        recs = self._frame_steps(fi)
+        rec = recs[i - self._frames[fi][1]]
+        if rec.get("i") != i:
+            raise TrajrecFormatError(self.path, self._frames[fi][0], f"expected step {i} in this frame, found step "
+                                     f"{rec.get('i')}; run `trajrec fsck {self.path}`")
+        return rec
+
+    def _frame_steps(self, fi: int) -> list[dict[str, Any]]:
+        cached = self._cache.get(fi)
+        if cached is not None:
+            self._cache.move_to_end(fi)
+            return cached
+        steps = [r for r in self._decode(self._frames[fi]) if r.get("t") == "step"]
+        self._cache[fi] = steps
+        if len(self._cache) > _FRAME_CACHE:
+            self._cache.popitem(last=False)
+        return steps
+
+    def _decode(self, frame: list[int]) -> list[dict[str, Any]]:
+        offset, _first, _n, stop = frame[:4]
+        if self._fh.closed:
+            self._fh = open(self.path, "rb")
+        if stop < 0:
+            stop = os.fstat(self._fh.fileno()).st_size
+        data = read_span(self._fh, offset, stop)
+        try:
+            raw = decompress(data)
+        except Exception as exc:  # zstandard.ZstdError; the format module owns that import
+            raise TrajrecFormatError(self.path, offset, f"zstd frame cannot be decompressed ({exc}); "
+                                     f"run `trajrec fsck {self.path}`") from exc
+        records, _used = decode_records(raw, path=self.path, offset=offset)
+        return records
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Episode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        fh = getattr(self, "_fh", None)
+        if fh is not None:
+            fh.close()
+
+    def __repr__(self) -> str:
+        return f"<Episode {self.episode_id} steps={self._n} outcome={self.summary.get('outcome')} path={self.path!r}>"
+
+
+def open_episode(path: str | os.PathLike[str]) -> Episode:
+    """Open an episode file for reading. Raises :class:`TrajrecFormatError` for files that are not episodes."""
+    return Episode(path)

@@ -1,0 +1,348 @@
+"""The :class:`Recorder` wrapper: records every reset and step of a Gymnasium env to episode files."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+import warnings
+from pathlib import Path
+from time import perf_counter
+from typing import Any, Callable, Generic, SupportsFloat, TypeVar
+
+import gymnasium as gym
+
+from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure
+from .diff import StateTracker
+from .errors import EpisodeClosedError, TrajrecUsageError
+from .format import SUFFIX
+from .model import CHECK_KINDS, normalize_check
+from .provenance import gather
+from .writer import EpisodeWriter
+
+ObsType = TypeVar("ObsType")
+ActType = TypeVar("ActType")
+
+_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, Generic[ObsType, ActType]):
+    """Records every episode of ``env`` to ``out_dir``, one compressed msgpack file per ``reset``.
+
+    Each step is in the file when ``step`` returns, so a killed process loses nothing it handed to the agent.
+    Exceptions raised by the env are recorded, then re-raised unchanged.
+
+    Args:
+        env: the environment to record.
+        out_dir: folder for the episode files (created if missing).
+        agent: who acts: a name, or a dict (name, version, model, sampling settings...) stored in provenance.
+        task: task fields merged over those the env reports in ``reset``'s ``info["task"]`` (id, text, split,
+            verification).
+        provenance: extra provenance fields (lineage, generator, teacher, filters...), merged last.
+        state_fn: ``state_fn(env) -> state``; default: ``env.unwrapped.state_dict()`` when it exists.
+        failure_fn: ``failure_fn(step) -> None | bool | str | dict`` given the step as a dict (action,
+            observation, reward, terminated, truncated, info); None keeps the default verdict, False clears it,
+            True/str/dict mark a failure (a str names its kind).
+        action_key: ``action_key(action) -> hashable``: the operation an action performs, for retries.
+        run_id: stored in provenance; default: a new id per Recorder.
+        frame_steps / frame_bytes: close a zstd frame after this many steps / uncompressed bytes.
+        compression_level: zstd level (1-19).
+        fsync: fsync at every frame end (survives power loss, costs a disk flush per frame).
+
+    >>> import gymnasium as gym, tempfile
+    >>> env = Recorder(gym.make("CartPole-v1"), tempfile.mkdtemp(), agent="random")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(0)
+    >>> env.close()
+    >>> from recorder import open_episode
+    >>> len(open_episode(env.episode_path))
+    1
+    """
+
+    def __init__(
+        self,
+        env: gym.Env[ObsType, ActType],
+        out_dir: str | os.PathLike[str],
+        *,
+        agent: str | dict[str, Any] | None = None,
+        task: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+        state_fn: Callable[[gym.Env[Any, Any]], Any] | None = None,
+        failure_fn: FailureFn | None = None,
+        action_key: ActionKeyFn | None = None,
+        run_id: str | None = None,
+        frame_steps: int = 1024,
+        frame_bytes: int = 1 << 20,
+        compression_level: int = 3,
+        fsync: bool = False,
+    ) -> None:
+        if not isinstance(env, gym.Env):
+            raise TrajrecUsageError(f"Recorder expects a gymnasium.Env, got {type(env).__name__}; "
+                                    "wrap the object that has reset() and step(), e.g. Recorder(gym.make(...), 'runs/x')")
+        if not isinstance(out_dir, (str, os.PathLike)):
+            raise TrajrecUsageError(f"out_dir must be a path (str or os.PathLike), got {type(out_dir).__name__}")
+        for name, fn in (("state_fn", state_fn), ("failure_fn", failure_fn), ("action_key", action_key)):
+            if fn is not None and not callable(fn):
+                raise TrajrecUsageError(f"{name} must be callable or None, got {type(fn).__name__}")
+        if isinstance(agent, str):
+            agent = {"name": agent}
+        if agent is not None and not isinstance(agent, dict):
+            raise TrajrecUsageError(f"agent must be a name or a dict of agent fields, got {type(agent).__name__}")
+        for name, value in (("task", task), ("provenance", provenance)):
+            if value is not None and not isinstance(value, dict):
+                raise TrajrecUsageError(f"{name} must be a dict or None, got {type(value).__name__}")
+        if not (isinstance(frame_steps, int) and frame_steps >= 1):
+            raise TrajrecUsageError(f"frame_steps must be an int >= 1, got {frame_steps!r}")
+        if not (isinstance(frame_bytes, int) and frame_bytes >= 1024):
+            raise TrajrecUsageError(f"frame_bytes must be an int >= 1024, got {frame_bytes!r}")
+        if not (isinstance(compression_level, int) and 1 <= compression_level <= 19):
+            raise TrajrecUsageError(f"compression_level must be an int from 1 to 19, got {compression_level!r}")
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise TrajrecUsageError(f"out_dir {out} exists and is not a folder; pass a folder path for the episode files")
+        out.mkdir(parents=True, exist_ok=True)
+
+        gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=agent, task=task,
+                                                 run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,
+                                                 compression_level=compression_level, fsync=fsync)
+        gym.Wrapper.__init__(self, env)
+
+        self.out_dir = out
+        self.agent = agent
+        self.task = task or {}
+        self.extra_provenance = provenance or {}
+        self.run_id = run_id or f"run-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+        if state_fn is None:
+            sd = getattr(env.unwrapped, "state_dict", None)
+            if callable(sd):
+                state_fn = lambda _env, _sd=sd: _sd()  # noqa: E731
+        self._state_fn = state_fn
+        self._classifier = Classifier(failure_fn, action_key)
+        self._failure_fn = failure_fn
+        self._tracker = StateTracker()
+        self._writer_opts = {"level": compression_level, "frame_steps": frame_steps, "frame_bytes": frame_bytes,
+                             "fsync": fsync}
+        self._writer: EpisodeWriter | None = None
+        self._episode_path: Path | None = None
+        self._step = 0
+        self._note: dict[str, Any] = {}
+        self._closed = False
+        self._has_state = False
+        self._state_warned = False
+        self._check_seq = 0
+        self.episode_paths: list[Path] = []
+
+    # -- public API ---------------------------------------------------------------------------------------------
+
+    @property
+    def episode_path(self) -> Path | None:
+        """The file of the current (or last) episode; None before the first reset."""
+        return self._episode_path
+
+    def note(self, **fields: Any) -> None:
+        """Attach the agent's note (thought, messages, model call metadata...) to the next step."""
+        self._note.update(fields)
+
+    def check(self, value: Any, *, kind: str = "rule", judge: str, target: int | str = "step",
+              rationale: str | None = None, tags: list[str] | tuple[str, ...] = (), score: float | None = None,
+              author: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Record a check of the last step (``target="step"``), of step ``i``, or of the whole episode.
+
+        Args:
+            value: the verdict: True/False, a rating -1/0/+1, a score, or a category string.
+            kind: ``"rule"``, ``"environment"`` or ``"judge"``.
+            judge: who checked, as ``id@version`` (e.g. ``"pytest@8"``).
+        """
+        writer = self._require_writer("check")
+        if kind not in CHECK_KINDS:
+            raise TrajrecUsageError(f"check kind must be one of {', '.join(CHECK_KINDS)}, got {kind!r}")
+        if not judge or not isinstance(judge, str):
+            raise TrajrecUsageError("check needs judge='<id>@<version>' naming who checked, e.g. judge='pytest@8'")
+        if target == "step":
+            if self._step == 0:
+                raise TrajrecUsageError("check(target='step') needs a step first; use target='episode' before any step")
+            target = self._step - 1
+        elif target != "episode" and not (isinstance(target, int) and 0 <= target < self._step):
+            raise TrajrecUsageError(f"check target must be 'step', 'episode' or a recorded step index "
+                                    f"0..{self._step - 1}, got {target!r}")
+        rec = normalize_check({"value": value, "kind": kind, "judge": judge, "target": target, "rationale": rationale,
+                               "tags": list(tags), "score": score, "author": author, **extra},
+                              default_target=target, check_id=self._next_check_id())
+        writer.write_check(rec)
+        return rec
+
+    # -- gymnasium API ------------------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+        if self._closed:
+            raise EpisodeClosedError("this Recorder is closed; create a new one to record more episodes")
+        self._finish_episode()
+        self._step = 0
+        self._note = {}
+        self._check_seq = 0
+        self._classifier.reset()
+        t0 = time.time()
+        p0 = perf_counter()
+        try:
+            obs, info = self.env.reset(seed=seed, options=options)
+        except BaseException as exc:
+            writer = self._open_episode(seed, options, None)
+            writer.write_reset({"seed": seed, "options": options, "observation": None, "info": None,
+                                "time": t0, "duration": perf_counter() - p0, "failure": exception_failure(exc)})
+            self._finish_episode()
+            raise
+        duration = perf_counter() - p0
+        writer = self._open_episode(seed, options, info)
+        record: dict[str, Any] = {"seed": seed, "options": options, "observation": obs, "info": info,
+                                  "time": t0, "duration": duration, "failure": None}
+        self._has_state = False
+        if self._state_fn is not None:
+            state = self._read_state()
+            if state is not _NO_STATE:
+                record["state"] = self._tracker.reset(state)
+                self._has_state = True
+        writer.write_reset(record)
+        return obs, info
+
+    def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
+        writer = self._require_writer("step")
+        i = self._step
+        t0 = time.time()
+        p0 = perf_counter()
+        try:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+        except BaseException as exc:
+            duration = perf_counter() - p0
+            failure, retry_of, _ = self._classifier.classify(i, action, None, exc)
+            record = {"i": i, "action": action, "observation": None, "reward": None, "terminated": False,
+                      "truncated": False, "info": None, "time": t0, "duration": duration, "failure": failure}
+            if retry_of is not None:
+                record["retry_of"] = retry_of
+            if self._note:
+                record["note"], self._note = self._note, {}
+            writer.write_step(record)
+            self._step = i + 1
+            raise
+        duration = perf_counter() - p0
+        record = {"i": i, "action": action, "observation": obs, "reward": reward, "terminated": terminated,
+                  "truncated": truncated, "info": info, "time": t0, "duration": duration}
+        if self._note:
+            record["note"], self._note = self._note, {}
+        step_view = None
+        if self._failure_fn is not None:
+            step_view = {"action": action, "observation": obs, "reward": reward, "terminated": terminated,
+                         "truncated": truncated, "info": info}
+        failure, retry_of, recovers = self._classifier.classify(i, action, info, None, step_view)
+        if failure is not None:
+            record["failure"] = failure
+        if retry_of is not None:
+            record["retry_of"] = retry_of
+        if recovers:
+            record["recovers"] = recovers
+        if type(info) is dict and info.get("checks"):
+            record["checks"] = self._info_checks(info["checks"], i)
+        if self._has_state:
+            state = self._read_state()
+            if state is not _NO_STATE:
+                rows = self._tracker.update(state)
+                if rows:
+                    record["diff"] = rows
+        writer.write_step(record, self._tracker.state, self._has_state)
+        self._step = i + 1
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        """Finish the current episode file (end record and index), then close the env."""
+        if self._closed:
+            return
+        try:
+            self._finish_episode()
+        finally:
+            self._closed = True
+            super().close()
+
+    def __del__(self) -> None:
+        writer = getattr(self, "_writer", None)
+        if writer is not None and not writer.closed:
+            warnings.warn(f"Recorder was dropped without close(); finishing {writer.path}. "
+                          "Call env.close() when done recording.", ResourceWarning, stacklevel=2)
+            try:
+                writer.close()
+            except Exception as exc:  # interpreter shutdown may have torn down modules; the file stays readable
+                warnings.warn(f"could not write the index of {writer.path} ({exc}); the file is readable "
+                              f"without it, and `trajrec fsck --repair` adds it", ResourceWarning, stacklevel=2)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _require_writer(self, what: str) -> EpisodeWriter:
+        if self._closed:
+            raise EpisodeClosedError(f"cannot {what}: this Recorder is closed")
+        if self._writer is None or self._writer.closed:
+            raise TrajrecUsageError(f"cannot {what} before reset(): call env.reset() to start an episode")
+        return self._writer
+
+    def _next_check_id(self) -> str:
+        self._check_seq += 1
+        return f"c{self._check_seq}"
+
+    def _info_checks(self, checks: Any, i: int) -> list[dict[str, Any]]:
+        if isinstance(checks, dict):
+            checks = [checks]
+        if not isinstance(checks, (list, tuple)):
+            checks = [{"value": checks}]
+        return [normalize_check(c, default_target=i, check_id=self._next_check_id()) for c in checks]
+
+    def _read_state(self) -> Any:
+        try:
+            return self._state_fn(self.env)  # type: ignore[misc]
+        except Exception as exc:  # a broken state_fn must not take the agent down; the step is still recorded
+            if not self._state_warned:
+                self._state_warned = True
+                warnings.warn(f"state_fn raised {type(exc).__name__}: {exc}; steps are recorded without a state "
+                              "diff until it succeeds", RuntimeWarning, stacklevel=3)
+            return _NO_STATE
+
+    def _open_episode(self, seed: Any, options: Any, info: Any) -> EpisodeWriter:
+        spec = self.env.spec
+        env_id = spec.id if spec is not None else None
+        task: dict[str, Any] = {
+            "env_id": env_id,
+            "env_kwargs": dict(spec.kwargs) if spec is not None else {},
+            "entry_point": (spec.entry_point if isinstance(spec.entry_point, str) else None) if spec is not None else None,
+            "max_episode_steps": spec.max_episode_steps if spec is not None else None,
+            "seed": seed,
+            "options": options,
+            "id": None,
+            "text": None,
+            "split": None,
+            "verification": [],
+        }
+        reported = info.get("task") if isinstance(info, dict) else None
+        if isinstance(reported, dict):
+            task.update(reported)
+        task.update(self.task)
+        provenance = gather(self.env, agent=self.agent, extra=self.extra_provenance, run_id=self.run_id)
+        slug = _SLUG.sub("_", (env_id or type(self.env.unwrapped).__name__).split("/")[-1])
+        for _attempt in range(10):
+            episode_id = f"{slug}-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+            path = self.out_dir / f"{episode_id}{SUFFIX}"
+            if not path.exists():
+                break
+        header = {"episode_id": episode_id, "task": task, "provenance": provenance}
+        self._writer = EpisodeWriter(path, header, **self._writer_opts)
+        self._episode_path = path
+        self.episode_paths.append(path)
+        return self._writer
+
+    def _finish_episode(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.closed:
+            writer.close()
+
+
+class _NoState:
+    __slots__ = ()
+
+
+_NO_STATE = _NoState()

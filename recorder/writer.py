@@ -1,0 +1,150 @@
+"""The streaming episode writer: records in, a crash-safe indexed file out.
+
+The :class:`~recorder.Recorder` wrapper drives it; it can also be used directly to write episodes produced
+elsewhere (``fsck --repair`` and the replay ``--record`` path do).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .codec import fallback_payload
+from .errors import TrajrecIOError
+from .format import FORMAT_VERSION, MAGIC, FrameWriter, packb
+from .model import SummaryBuilder
+
+
+class EpisodeWriter:
+    """Writes one episode file.
+
+    Each record is flushed as its own zstd block, so it is readable as soon as the call returns. A frame is
+    closed every ``frame_steps`` steps or ``frame_bytes`` uncompressed bytes, which bounds what the reader
+    decompresses to reach any step. The first step of each frame carries a full state snapshot, so the state
+    at any step is one frame's work away. :meth:`close` appends the index.
+
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> w = EpisodeWriter(os.path.join(d, "e.msgpack.zst"), {"episode_id": "e", "task": {}, "provenance": {}})
+    >>> w.write_reset({"seed": 0, "observation": "hi", "info": {}, "time": 0.0, "duration": 0.0})
+    >>> w.write_step({"i": 0, "action": "ls", "observation": "a.txt", "reward": 0.0, "terminated": True,
+    ...               "truncated": False, "info": {}, "time": 0.0, "duration": 0.0})
+    >>> w.close()["steps"]
+    1
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, level: int = 3,
+                 frame_steps: int = 1024, frame_bytes: int = 1 << 20, fsync: bool = False) -> None:
+        self.path = os.fspath(path)
+        self._fw = FrameWriter(self.path, level=level, fsync=fsync)
+        self.frame_steps = frame_steps
+        self.frame_bytes = frame_bytes
+        self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}
+        self.frames: list[list[int]] = [[0, 0, 0, -1]]  # [offset, first step, steps in frame, end offset]
+        self.steps = 0
+        self.summary = SummaryBuilder()
+        self.checks: list[dict[str, Any]] = []  # checks written as their own records; the index repeats them
+        self.step_checks: list[dict[str, Any]] = []  # checks the env reported with a step, with that step
+        self.closed = False
+        self._frame_steps = 0
+        self._frame_open = True
+        self._write(self.header)
+
+    # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
+    # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
+    def _start_frame(self) -> None:
+        self.frames.append([self._fw.offset, self.steps, 0, -1])
+        self._frame_steps = 0
+        self._frame_open = True
+
+    def _end_frame(self) -> None:
+        if self._frame_open:
+            self._fw.end_frame()
+            self.frames[-1][3] = self._fw.offset
+            self._frame_open = False
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if not self._frame_open:
+            self._start_frame()
+        try:
+            raw = self._fw.pack(record)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a self-referencing structure
+            raw = self._fw.pack(_sanitize(record, exc))
+        self._fw.write_raw(raw)
+
+    def write_reset(self, record: dict[str, Any]) -> None:
+        record = {"t": "reset", **record}
+        self.summary.add_reset(record)
+        self._write(record)
+
+    def write_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False) -> None:
+        """Write step ``record``; ``snapshot`` (the state after this step) is stored when the step opens a frame."""
+        record["t"] = "step"
+        if has_state and (not self._frame_open or self._frame_steps == 0):
+            record["snapshot"] = snapshot
+        self._write(record)
+        self.frames[-1][2] += 1
+        self._frame_steps += 1
+        self.steps += 1
+        self.summary.add_step(record)
+        if "checks" in record:
+            self.step_checks.extend({**c, "step": record["i"]} for c in record["checks"])
+        if (self._frame_steps >= self.frame_steps or self._fw.frame_raw >= self.frame_bytes
+                or record.get("terminated") or record.get("truncated")):
+            self._end_frame()
+
+    def write_check(self, check: dict[str, Any]) -> None:
+        record = {"t": "check", **check}
+        self._write(record)
+        self.checks.append(check)
+        self.summary.add_check(check)
+
+    def index(self, *, finished: bool = True) -> dict[str, Any]:
+        header = {k: v for k, v in self.header.items() if k != "t"}
+        frames = [f for f in self.frames if f[2] or f[0] == 0]
+        return {
+            "version": FORMAT_VERSION,
+            "steps": self.steps,
+            "frames": frames,
+            "header": header,
+            "summary": self.summary.to_dict(finished=finished),
+            "checks": self.checks,
+            "step_checks": self.step_checks,
+        }
+
+    def close(self) -> dict[str, Any]:
+        """Write the end record and the index; return the summary. Safe to call twice."""
+        if self.closed:
+            return self.summary.to_dict(finished=True)
+        summary = self.summary.to_dict(finished=True)
+        try:
+            self._write({"t": "end", "time": time.time(), "summary": summary})
+            self._end_frame()
+            self._fw.write_index(self.index(finished=True))
+        finally:
+            self.closed = True
+            self._fw.close()
+        return summary
+
+    def abort(self) -> None:
+        """Close the file without an index (used when writing already failed)."""
+        self.closed = True
+        try:
+            self._fw.close()
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot close episode file {self.path}: {exc}") from exc
+
+
+def _sanitize(record: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    """Replace each field that cannot be packed by a marked fallback, keeping the rest exactly."""
+    from .format import _ext_fallback  # noqa: PLC0415  (a rare path; keep the hot path's imports small)
+
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        try:
+            packb(value)
+            out[key] = value
+        except (ValueError, TypeError, OverflowError):
+            out[key] = _ext_fallback(fallback_payload(value))
+    return out

@@ -1,0 +1,3 @@
+from trajrec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""The ``trajrec`` command line: one command group; each command lives in ``trajrec/commands/<name>.py``.
+
+A command module defines ``NAME``, ``HELP``, ``EXAMPLES``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules import what they need inside ``run``, so ``trajrec --help`` stays fast and only ``view`` loads the TUI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+from recorder.errors import TrajrecError
+from recorder.version import __version__
+
+from . import commands
+
+EPILOG = """examples:
+  trajrec demo                                   record a small run of every built-in env and open it
+  trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
+  trajrec ls runs/shell                          one line per episode
+  trajrec show runs/shell/<episode>.msgpack.zst --step 3
+  trajrec view runs/shell                        browse, replay and label in the terminal
+  trajrec fsck runs/shell --repair               check files, rebuild missing indexes
+
+Run `trajrec COMMAND --help` for a command's options and examples."""
+
+
+def _command_modules() -> list:
+    mods = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        mods.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
+    return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trajrec",
+        description="Record, browse, replay, label and export agent trajectories in Gymnasium tool environments.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"trajrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        p = sub.add_parser(
+            mod.NAME,
+            help=mod.HELP,
+            description=mod.HELP,
+            epilog=f"examples:\n{mod.EXAMPLES}" if getattr(mod, "EXAMPLES", "") else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except TrajrecError as exc:
+        print(f"trajrec {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"trajrec {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `trajrec ls | head`: the reader went away; not an error worth a traceback.
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,1 @@
+"""One module per ``trajrec`` command (see :mod:`trajrec.cli`)."""

@@ -1,0 +1,54 @@
+"""Helpers shared by commands: finding episode files, formatting values for a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from recorder import SUFFIX
+from recorder.errors import TrajrecUsageError
+
+
+def find_episodes(paths: Iterable[str]) -> list[Path]:
+    """Episode files named directly or found recursively under folders, sorted by path."""
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found.extend(sorted(q for q in p.rglob(f"*{SUFFIX}") if q.is_file()))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise TrajrecUsageError(f"{raw}: no such file or folder; pass an episode file (*{SUFFIX}) or a folder of them")
+    return found
+
+
+def to_jsonable(value: Any) -> Any:
+    """Recorded values as JSON-friendly data (arrays to lists, bytes to a marked string)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return {"$bytes": value.hex()}
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), ensure_ascii=False)
+
+
+def isatty() -> bool:
+    return os.isatty(1)

@@ -1,0 +1,59 @@
+"""``trajrec fsck``: check episode files and rebuild missing indexes."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "fsck"
+ORDER = 80
+HELP = "Check episode files for damage; with --repair, rebuild missing or damaged indexes."
+EXAMPLES = """  trajrec fsck runs/                  check every episode under runs/
+  trajrec fsck runs/ --repair         rebuild indexes of files whose writer died
+  trajrec fsck ep.msgpack.zst --json"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="episode files or folders (searched recursively)")
+    p.add_argument("--repair", action="store_true",
+                   help="rewrite files without a valid index: whole frames are kept byte for byte, an unclosed "
+                        "frame is re-encoded, the index is appended; the original is kept as FILE.orig when "
+                        "unreadable bytes had to be dropped")
+    p.add_argument("--json", action="store_true", help="one JSON report per file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from recorder import fsck
+
+    from ..progress import Progress
+    from ._common import dumps, find_episodes
+
+    paths = find_episodes(args.paths)
+    problems = 0
+    reports = []
+    with Progress(len(paths), "fsck") as bar:
+        for path in paths:
+            reports.append(fsck(path, repair=args.repair))
+            bar.advance()
+    for r in reports:
+        if not r.ok:
+            problems += 1
+        if args.json:
+            print(dumps(r.to_dict()))
+            continue
+        if r.error:
+            print(f"BAD      {r.path}: {r.error}")
+        elif r.ok:
+            print(f"ok       {r.path} ({r.steps} steps)")
+        else:
+            state = "REPAIRED" if r.repaired else "DAMAGED "
+            print(f"{state} {r.path} ({r.steps} readable steps)")
+            for d in r.damage:
+                print(f"         - {d}")
+            if r.backup:
+                print(f"         original kept as {r.backup}")
+    if not args.json:
+        fixed = sum(1 for r in reports if r.repaired)
+        print(f"{len(reports)} files, {len(reports) - problems} ok, {problems} with problems"
+              + (f", {fixed} repaired" if fixed else (", run with --repair to fix" if problems else "")))
+    unrepaired = sum(1 for r in reports if not r.ok and not r.repaired)
+    return 1 if unrepaired else 0

@@ -1,0 +1,123 @@
+"""``trajrec show``: an episode, or one step of it, as readable text."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+NAME = "show"
+ORDER = 30
+HELP = "Print an episode (header, summary, one line per step) or one step in full with its state diff."
+EXAMPLES = """  trajrec show ep.msgpack.zst                 header, summary and a line per step
+  trajrec show ep.msgpack.zst --step 3        step 3 in full: action, observation, info, note, checks, diff
+  trajrec show ep.msgpack.zst --step -1 --state    the last step and the whole state after it
+  trajrec show ep.msgpack.zst --json          the episode's index as JSON"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="FILE", help="an episode file")
+    p.add_argument("--step", type=int, metavar="N", help="show step N in full (negative counts from the end)")
+    p.add_argument("--state", action="store_true", help="with --step, also print the whole state after the step")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--width", type=int, default=100, help="line width for the step list (default 100)")
+
+
+def _fmt_time(t: float | None) -> str:
+    if not t:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def run(args: argparse.Namespace) -> int:
+    from recorder import open_episode
+    from replay.render import diff_lines, one_line, safe, step_marker, value_text
+
+    from ._common import dumps
+
+    ep = open_episode(args.path)
+    if args.json:
+        if args.step is not None:
+            st = ep[args.step]
+            out = {f: getattr(st, f) for f in st.__slots__}
+            out["failure"] = st.failure._asdict() if st.failure else None
+            out["diff"] = [list(r) for r in st.diff]
+            out["checks"] = [c.to_record() for c in st.checks]
+            if args.state:
+                out["state"] = ep.state_at(st.index)
+            print(dumps(out))
+        else:
+            print(dumps({"path": ep.path, "complete": ep.complete, "damage": ep.damage, "header": ep.header,
+                         "summary": ep.summary, "checks": [c.to_record() for c in ep.checks]}))
+        return 0
+    if args.step is not None:
+        _show_step(ep, args.step, args.state, diff_lines, safe, value_text)
+        return 0
+    task, prov, s = ep.task, ep.provenance, ep.summary
+    agent = prov.get("agent") or {}
+    print(f"episode   {ep.episode_id}")
+    print(f"file      {ep.path}" + ("" if ep.complete else "   (no index: writer did not close it)"))
+    print(f"env       {task.get('env_id')}  kwargs={one_line(task.get('env_kwargs') or {}, 60)}  seed={task.get('seed')}")
+    print(f"task      {task.get('id')}  split={task.get('split')}  checks={','.join(task.get('verification') or []) or '-'}")
+    if task.get("text"):
+        print(f"          {one_line(task['text'], args.width - 10)}")
+    print(f"agent     {one_line(agent, 70) if agent else '-'}")
+    rev = prov.get("code_revision") or {}
+    print(f"recorded  {_fmt_time(s.get('start_time'))} on {prov.get('host')}  trajrec {(prov.get('recorder') or {}).get('version')}"
+          f"  rev {str(rev.get('commit', '-'))[:10]}")
+    checks = s.get("checks") or {}
+    print(f"summary   {s.get('steps')} steps, return {s.get('return')}, outcome {s.get('outcome')}, "
+          f"{s.get('failures')} failures, {s.get('retries')} retries, {s.get('recoveries')} recoveries, "
+          f"{checks.get('total', 0)} checks ({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed)")
+    for c in ep.checks:
+        if c.target == "episode":
+            print(f"verdict   {c.judge} [{c.kind}] {c.value!r}: {one_line(c.rationale or '', args.width - 30)}")
+    for d in ep.damage:
+        print(f"damage    {d}")
+    print()
+    w = max(20, args.width - 30)
+    for st in ep:
+        extra = ""
+        if st.failure:
+            extra = f"  {st.failure.kind}: {one_line(st.failure.message, 40)}"
+        if st.retry_of is not None:
+            extra += f"  retry of {st.retry_of}"
+        if st.recovers:
+            extra += f"  recovers {st.recovers}"
+        print(f"{st.index:>5} {step_marker(st)} {one_line(st.action, w // 2):<{w // 2}} → "
+              f"{one_line(st.observation, w // 2)}{extra}")
+    return 0
+
+
+def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type: ignore[no-untyped-def]
+    st = ep[n]
+    print(f"step {st.index} of {len(ep)}  ({ep.episode_id})")
+    print(f"time      {_fmt_time(st.time)}  duration {st.duration * 1000:.2f} ms")
+    print(f"reward    {st.reward}   terminated {st.terminated}   truncated {st.truncated}")
+    if st.failure:
+        print(f"failure   {st.failure.kind}: {safe(st.failure.message)}")
+        if st.failure.traceback:
+            print(safe(st.failure.traceback).rstrip())
+    if st.retry_of is not None:
+        print(f"retry of  step {st.retry_of}")
+    if st.recovers:
+        print(f"recovers  steps {', '.join(map(str, st.recovers))}")
+    if st.note:
+        print("note")
+        for k, v in st.note.items():
+            print(f"  {safe(str(k))}: {value_text(v)}")
+    print("action")
+    print("  " + value_text(st.action).replace("\n", "\n  "))
+    print("observation")
+    print("  " + value_text(st.observation).replace("\n", "\n  "))
+    if st.info:
+        print("info")
+        print("  " + value_text(st.info).replace("\n", "\n  "))
+    for c in st.checks:
+        print(f"check     {c.judge} [{c.kind}] target={c.target} value={c.value!r} {safe(c.rationale or '')}")
+    if st.diff:
+        print("state diff")
+        for _kind, line in diff_lines(st.diff):
+            print("  " + line)
+    if with_state:
+        print("state after this step")
+        print("  " + value_text(ep.state_at(st.index)).replace("\n", "\n  "))

@@ -240,6 +240,10 @@ def check_action_text(action: Any) -> str | None:
         return f"action is {len(action)} characters long, the limit is {ACTION_MAX_LEN}; send a shorter action"
     if not action.strip():
         return "the action is empty; send a tool call"
+    bad = _unencodable(action)
+    if bad is not None:
+        # Lone surrogates cannot be encoded as UTF-8, so they could not be stored or replayed.
+        return f"the action contains an unpaired surrogate (U+{bad:04X}); send valid UTF-8 text"
     return None
 
 

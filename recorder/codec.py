@@ -128,6 +128,8 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
         if isinstance(obj, np.generic):
             if isinstance(obj, np.bool_):
                 return bool(obj)
+            if isinstance(obj, (np.str_, np.bytes_)):
+                return obj.item()  # plain str / bytes: a zero-width string dtype has no raw-bytes form
             if obj.dtype.hasobject:
                 return ext(EXT_FALLBACK, packb(fallback_payload(obj)))
             return ext(EXT_NPSCALAR, packb([obj.dtype.str, obj.tobytes()]))

@@ -272,5 +272,6 @@ class StateTracker:
     def update(self, new: Any) -> list[list[Any]]:
         rows = diff_rows(self.state, new)
         if rows:
-            self.state = apply_forward(self.state, rows)
+            # Copies, so the private state never shares a container with the rows handed out.
+            self.state = apply_forward(self.state, rows, copy_values=True)
         return rows

@@ -42,6 +42,10 @@ def scan_file(path: str, fh: Any) -> ScanResult:
     try:
         for offset, stop, complete, records, leftover in iter_frames(buf, path):
             if header is None:
+                if not records and not complete:
+                    raise TrajrecFormatError(path, offset, "the file ends before its header record is complete "
+                                             "(killed before the first write finished, or a truncated copy); "
+                                             "there is nothing to read")
                 if not records or records[0].get("t") != "header":
                     raise TrajrecFormatError(path, offset, "not a trajrec episode: the first record is not a header "
                                              "(a zstd file of something else?)")

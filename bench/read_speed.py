@@ -1,0 +1,125 @@
+"""Reader speed, measured: step i of a 1,000,000-step episode, and `ls` of 10,000 episodes.
+
+Run:  python bench/read_speed.py [--steps 1000000] [--episodes 10000]
+
+Targets (DESIGN.md): step i of a 1,000,000-step episode in < 20 ms (open included); listing 10,000
+episodes in < 2 s. Baselines measured in the same run: decoding the whole episode stream (what a reader
+without frames and an index must do) and `os.stat` + reading the first 4 KiB of every file (the least any
+lister has to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recorder import Recorder, open_episode, read_index  # noqa: E402
+from recorder.format import decode_records, decompress  # noqa: E402
+
+
+class CounterEnv(gym.Env):
+    """The cheapest env that still returns a text observation and a small info dict."""
+
+    observation_space = gym.spaces.Text(max_length=64)
+    action_space = gym.spaces.Discrete(4)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return "start", {}
+
+    def step(self, action):
+        self.t += 1
+        return f"t={self.t} a={action}", 0.0, False, False, {"t": self.t}
+
+
+def make_big(out: Path, steps: int) -> Path:
+    env = Recorder(CounterEnv(), out)
+    env.reset(seed=0)
+    t = time.perf_counter()
+    for i in range(steps):
+        env.step(i & 3)
+    env.close()
+    print(f"recorded {steps:,} steps in {time.perf_counter() - t:.1f} s "
+          f"({env.episode_path.stat().st_size / 1e6:.1f} MB)")
+    return env.episode_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--episodes", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        big = make_big(out / "big", args.steps)
+        rng = random.Random(0)
+        times = []
+        for _ in range(50):
+            i = rng.randrange(args.steps)
+            t = time.perf_counter()
+            ep = open_episode(big)  # cold: a fresh open each time
+            step = ep[i]
+            times.append(time.perf_counter() - t)
+            assert step.index == i
+            ep.close()
+        t = time.perf_counter()
+        with open(big, "rb") as fh:
+            data = fh.read()
+        n = 0
+        ep = open_episode(big)
+        for frame in ep._frames:
+            recs, _ = decode_records(decompress(data[frame[0]:frame[3]]), path=str(big), offset=frame[0])
+            n += len(recs)
+        full = time.perf_counter() - t
+        med, worst = statistics.median(times), max(times)
+        print(f"== step i of a {args.steps:,}-step episode (open + ep[i], 50 random i) ==")
+        print(f"  median {med * 1e3:.2f} ms, max {worst * 1e3:.2f} ms   (target < 20 ms: "
+              f"{'MET' if worst < 0.020 else 'MISSED'})")
+        print(f"  baseline: decoding the whole episode {full * 1e3:.0f} ms -> ratio {full / med:,.0f}x")
+
+        small_dir = out / "small"
+        env = Recorder(CounterEnv(), small_dir)
+        env.reset(seed=0)
+        for i in range(20):
+            env.step(i & 3)
+        env.close()
+        src = env.episode_path
+        lib = out / "lib"
+        lib.mkdir()
+        for k in range(args.episodes):
+            shutil.copyfile(src, lib / f"ep{k:05d}.msgpack.zst")
+        files = sorted(lib.glob("*.msgpack.zst"))
+        t = time.perf_counter()
+        for p in files:
+            p.stat()
+            with open(p, "rb") as fh:
+                fh.read(4096)
+        base = time.perf_counter() - t
+        t = time.perf_counter()
+        for p in files:
+            read_index(p)
+        idx = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "trajrec", "ls", str(lib), "--json"], check=True,
+                       stdout=subprocess.DEVNULL)
+        cli = time.perf_counter() - t
+        print(f"== listing {args.episodes:,} episodes ==")
+        print(f"  read_index over all files  {idx:.2f} s")
+        print(f"  `trajrec ls --json` (whole process) {cli:.2f} s   (target < 2 s: {'MET' if cli < 2 else 'MISSED'})")
+        print(f"  baseline: stat + read 4 KiB of each file {base:.2f} s -> ratio {idx / base:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recorder.diff import StateTracker, apply_backward, apply_forward, copy_state, diff_rows
+
+leaf = st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3) | st.floats(allow_nan=False)
+states = st.recursive(
+    leaf,
+    lambda kids: st.lists(kids, max_size=6) | st.dictionaries(st.sampled_from("abcdef"), kids, max_size=5),
+    max_leaves=25,
+)
+
+
+def _same(a, b) -> bool:
+    # equality that also checks types (1 vs 1.0 vs True), which == alone would not
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(states, min_size=1, max_size=8))
+def test_forwards_and_backwards_from_any_snapshot_gives_each_state(seq):
+    tracker = StateTracker()
+    tracker.reset(seq[0])
+    diffs = [tracker.update(s) for s in seq[1:]]
+    for start in range(len(seq)):
+        state = copy_state(seq[start])
+        for j in range(start, len(seq) - 1):
+            state = apply_forward(state, diffs[j], copy_values=True)
+            assert state == seq[j + 1]
+        state = copy_state(seq[start])
+        for j in range(start - 1, -1, -1):
+            state = apply_backward(state, diffs[j], copy_values=True)
+            assert state == seq[j]
+
+
+def test_scalar_type_changes_are_exact():
+    rows = diff_rows({"a": 1}, {"a": 1.0})
+    assert rows == [[["a"], "type_changes", 1.0, 1]]
+    assert _same(apply_forward({"a": 1}, rows), {"a": 1.0})
+
+
+def test_tracker_keeps_no_reference_to_live_state():
+    live = {"files": {"a": "1"}, "log": ["x"]}
+    tracker = StateTracker()
+    tracker.reset(live)
+    live["files"]["a"] = "2"
+    live["log"].append("y")
+    rows = tracker.update(live)
+    assert tracker.state == live and tracker.state is not live
+    assert tracker.state["files"] is not live["files"]
+    live["log"].append("z")  # mutating the env's object later must not change what was recorded
+    assert tracker.state["log"] == ["x", "y"]
+    assert {tuple(r[0]) for r in rows} == {("files", "a"), ("log", 1)}
+
+
+def test_queue_shift_is_one_removal_and_one_addition():
+    rows = diff_rows({"h": list("abcdefgh")}, {"h": list("bcdefghi")})
+    assert [r[1] for r in rows] == ["iterable_item_removed", "iterable_item_added"]
+
+
+def test_numpy_and_nan_leaves():
+    a = {"x": np.zeros(3), "f": float("nan")}
+    b = {"x": np.zeros(3), "f": float("nan")}
+    assert diff_rows(a, b) == []
+    b["x"] = np.ones(3)
+    rows = diff_rows(a, b)
+    assert len(rows) == 1 and rows[0][0] == ["x"] and np.array_equal(rows[0][2], np.ones(3))

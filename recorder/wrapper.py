@@ -132,6 +132,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._state_warned = False
         self._check_seq = 0
         self.episode_paths: list[Path] = []
+        self.last_summary: dict[str, Any] | None = None
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -252,6 +253,17 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._step = i + 1
         return obs, reward, terminated, truncated, info
 
+    def end_episode(self) -> dict[str, Any] | None:
+        """Finish the current episode file now (end record and index) and return its summary.
+
+        ``reset`` and ``close`` do this too; call it when the env stays open but the episode is over and no
+        more checks will come (a long-lived worker, say). Returns None when no episode is open.
+        """
+        if self._writer is None or self._writer.closed:
+            return None
+        self._finish_episode()
+        return self.last_summary
+
     def close(self) -> None:
         """Finish the current episode file (end record and index), then close the env."""
         if self._closed:
@@ -338,7 +350,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def _finish_episode(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None and not writer.closed:
-            writer.close()
+            self.last_summary = writer.close()
 
 
 class _NoState:

@@ -134,3 +134,40 @@ def step_marker(step: Any) -> str:
     if True in verdicts:
         return "✓"
     return "·"
+
+
+#: Step kinds in the order :func:`step_kind` tests them, with the marker :func:`step_marker` draws for each.
+STEP_KINDS: dict[str, str] = {
+    "exception": "x",
+    "failure": "!",
+    "recovery": "R",
+    "retry": "r",
+    "check_failed": "✗",
+    "check_passed": "✓",
+    "ok": "·",
+}
+
+
+def step_kind(step: Any) -> str:
+    """The one kind a step is drawn as (a key of :data:`STEP_KINDS`), with :func:`step_marker`'s priorities.
+
+    ``failure`` covers ``tool_error`` and user failure kinds; ``exception`` is a step where ``env.step`` raised.
+
+    >>> from recorder import Failure
+    >>> class S: failure, recovers, retry_of, checks = Failure("tool_error", "no such file"), [], None, []
+    >>> step_kind(S())
+    'failure'
+    """
+    failure = getattr(step, "failure", None)
+    if failure is not None:
+        return "exception" if failure.kind == "exception" else "failure"
+    if getattr(step, "recovers", None):
+        return "recovery"
+    if getattr(step, "retry_of", None) is not None:
+        return "retry"
+    verdicts = [c.passed for c in getattr(step, "checks", ()) or ()]
+    if False in verdicts:
+        return "check_failed"
+    if True in verdicts:
+        return "check_passed"
+    return "ok"

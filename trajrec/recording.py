@@ -1,0 +1,156 @@
+"""Recording many episodes, in this process or in worker processes (used by ``trajrec record`` and ``demo``)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from recorder.errors import TrajrecUsageError
+
+
+@dataclass(frozen=True)
+class Job:
+    env_id: str
+    out: str
+    agent: str = "scripted"
+    skill: float = 0.6
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    run_id: str | None = None
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _make_recorder(job: Job) -> Any:
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers trajrec/* ids)
+    from recorder import Recorder
+
+    try:
+        base = gym.make(job.env_id, **dict(job.env_kwargs))
+    except gym.error.Error as exc:
+        import difflib
+
+        known = sorted(gym.registry)
+        near = difflib.get_close_matches(job.env_id, known, n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else "; `trajrec envs` lists the built-in ones"
+        raise TrajrecUsageError(f"cannot make env {job.env_id!r}: {exc}{hint}") from exc
+    return Recorder(base, job.out, run_id=job.run_id)
+
+
+def _agent_for(job: Job, env: Any, seed: int) -> Any:
+    if job.agent == "random":
+        return _RandomAgent(env, seed)
+    from envs.agents import make_agent
+
+    try:
+        return make_agent(job.env_id, seed=seed, skill=job.skill)
+    except ValueError as exc:
+        raise TrajrecUsageError(f"{exc}; use --agent random for envs without a scripted agent") from exc
+
+
+class _RandomAgent:
+    """Samples the action space: the baseline agent for any env."""
+
+    def __init__(self, env: Any, seed: int) -> None:
+        self.space = env.action_space
+        self.space.seed(seed)
+
+    def reset(self, observation: Any, info: dict[str, Any]) -> None:
+        pass
+
+    def act(self, observation: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return self.space.sample(), {}
+
+
+def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
+    """Record one episode of ``job`` with ``seed``; returns its summary plus ``path`` and ``seed``."""
+    from envs.runner import run_episode
+
+    env = recorder if recorder is not None else _worker_recorder(job)
+    agent = _agent_for(job, env, seed)
+    env.agent = {"name": job.agent, "class": type(agent).__qualname__, "seed": seed,
+                 "skill": job.skill if job.agent == "scripted" else None}
+    run_episode(env, agent, seed=seed)
+    summary = env.end_episode() or {}
+    return {**summary, "path": str(env.episode_path), "seed": seed}
+
+
+def _worker_recorder(job: Job) -> Any:
+    rec = _WORKER.get(job)
+    if rec is None:
+        rec = _WORKER[job] = _make_recorder(job)
+    return rec
+
+
+def _worker_record(job: Job, seed: int) -> dict[str, Any]:
+    return record_one(job, seed)
+
+
+def record_many(job: Job, seeds: list[int], *, workers: int = 1,
+                on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Record one episode per seed; with ``workers`` > 1 in that many processes, each writing its own files."""
+    Path(job.out).mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    if workers <= 1:
+        rec = _make_recorder(job)
+        try:
+            for seed in seeds:
+                res = record_one(job, seed, rec)
+                results.append(res)
+                if on_done:
+                    on_done(res)
+        finally:
+            rec.close()
+        return results
+    # Validate the env id and agent here, where the error reads best, before starting workers.
+    probe = _make_recorder(job)
+    probe.close()
+    _agent_for(job, probe, 0)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_worker_record, job, seed) for seed in seeds]
+        for fut in as_completed(futures):
+            res = fut.result()
+            results.append(res)
+            if on_done:
+                on_done(res)
+    results.sort(key=lambda r: r["seed"])
+    return results
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over episode summaries: solved rate, failures, retries, recoveries, checks by kind and judge."""
+    total = len(results)
+    passed = sum(1 for r in results if r.get("outcome") == "passed")
+    out: dict[str, Any] = {
+        "episodes": total,
+        "steps": sum(r.get("steps", 0) for r in results),
+        "solved": passed,
+        "solved_rate": passed / total if total else 0.0,
+        "failures": sum(r.get("failures", 0) for r in results),
+        "retries": sum(r.get("retries", 0) for r in results),
+        "recoveries": sum(r.get("recoveries", 0) for r in results),
+        "checks_by_kind": {},
+        "checks_by_judge": {},
+        "outcomes": {},
+    }
+    for r in results:
+        out["outcomes"][r.get("outcome")] = out["outcomes"].get(r.get("outcome"), 0) + 1
+        checks = r.get("checks") or {}
+        for k, n in (checks.get("by_kind") or {}).items():
+            out["checks_by_kind"][k] = out["checks_by_kind"].get(k, 0) + n
+        for k, n in (checks.get("by_judge") or {}).items():
+            out["checks_by_judge"][k] = out["checks_by_judge"].get(k, 0) + n
+    return out
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def iter_seeds(start: int, n: int) -> Iterator[int]:
+    return iter(range(start, start + n))

@@ -86,7 +86,7 @@ class ToolEnv(gym.Env[str, str]):
         render_mode: Only None is supported.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium declares it this way)
     env_id: ClassVar[str]
     tasks: ClassVar[Sequence[TaskLike]]
     tool_specs: ClassVar[tuple[ToolSpec, ...]]
@@ -252,7 +252,9 @@ class ToolEnv(gym.Env[str, str]):
             raise ValueError(f"reset options must be a dict like {{'task_id': ...}}, found {type(options).__name__}")
         unknown = sorted(set(options) - {"task_id"})
         if unknown:
-            raise ValueError(f"unknown reset option(s) {unknown} for {self.env_id}; the only supported option is 'task_id'")
+            raise ValueError(
+                f"unknown reset option(s) {unknown} for {self.env_id}; the only supported option is 'task_id'"
+            )
         ids = self.task_ids()
         if "task_id" in options:
             task_id = options["task_id"]

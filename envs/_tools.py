@@ -83,12 +83,15 @@ def clip(text: str, max_len: int = OBS_MAX_LEN) -> str:
 
 
 def excerpt(value: Any, limit: int = _EXCERPT_LEN) -> str:
-    """Quote ``value`` briefly and safely for an error message."""
-    text = value if isinstance(value, str) else _safe_json(value)
-    text = to_ascii(text)
+    """Quote ``value`` briefly and safely for an error message: strings in quotes, other values as JSON.
+
+    >>> excerpt("abc"), excerpt(True), excerpt({"a": 1})
+    ("'abc'", 'true', '{"a": 1}')
+    """
+    text = to_ascii(value if isinstance(value, str) else _safe_json(value))
     if len(text) > limit:
         text = text[: limit - 3] + "..."
-    return repr(text)
+    return repr(text) if isinstance(value, str) else text
 
 
 def _safe_json(value: Any) -> str:
@@ -252,7 +255,7 @@ def tool_call_from_json(payload: Any, specs: Sequence[ToolSpec]) -> ToolCall | T
     names = [s.name for s in specs]
     if not isinstance(payload, dict):
         return ToolError(
-            f"expected a JSON object like {{\"tool\": ..., \"args\": {{...}}}}, found {type(payload).__name__} "
+            f'expected a JSON object like {{"tool": ..., "args": {{...}}}}, found {type(payload).__name__} '
             f"{excerpt(payload)}"
         )
     if "tool" in payload or "args" in payload:
@@ -262,15 +265,16 @@ def tool_call_from_json(payload: Any, specs: Sequence[ToolSpec]) -> ToolCall | T
     extra = sorted(set(payload) - {name_key, args_key})
     if extra:
         return ToolError(
-            f"unexpected key(s) {', '.join(repr(k) for k in extra)} in the tool call; "
-            f'expected only "tool" and "args"'
+            f'unexpected key(s) {", ".join(repr(k) for k in extra)} in the tool call; expected only "tool" and "args"'
         )
     name = payload.get(name_key)
     if not isinstance(name, str) or not name:
         return ToolError(f'expected "tool" to name one of: {", ".join(names)}; found {excerpt(name)}')
     spec = next((s for s in specs if s.name == name), None)
     if spec is None:
-        return ToolError(f"unknown tool {excerpt(name)}{did_you_mean(name, names)}; available tools: {', '.join(names)}")
+        return ToolError(
+            f"unknown tool {excerpt(name)}{did_you_mean(name, names)}; available tools: {', '.join(names)}"
+        )
     args = payload.get(args_key, {})
     if isinstance(args, str) and args_key == "arguments":
         # OpenAI function calls carry arguments as a JSON-encoded string.
@@ -340,7 +344,9 @@ def validate_args(spec: ToolSpec, args: Any) -> str | None:
         elif isinstance(value, str):
             bad = _unencodable(value)
             if bad is not None:
-                return f"{spec.name}: argument {key!r} contains an unpaired surrogate (U+{bad:04X}); send valid UTF-8 text"
+                return (
+                    f"{spec.name}: argument {key!r} contains an unpaired surrogate (U+{bad:04X}); send valid UTF-8 text"
+                )
             value_len = len(value)
         else:
             value_len = None
@@ -348,7 +354,12 @@ def validate_args(spec: ToolSpec, args: Any) -> str | None:
             return f"{spec.name}: argument {key!r} must not be empty"
         if value_len is not None and value_len > rule.get("maxLength", ACTION_MAX_LEN):
             return f"{spec.name}: argument {key!r} is {value_len} long, the limit is {rule['maxLength']}"
-        if "minimum" in rule and isinstance(value, (int, float)) and not isinstance(value, bool) and value < rule["minimum"]:
+        if (
+            "minimum" in rule
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value < rule["minimum"]
+        ):
             return f"{spec.name}: argument {key!r} must be >= {rule['minimum']}, found {value!r}"
     return None
 
@@ -397,4 +408,3 @@ def make_check(
     if target not in ("episode", "step"):
         raise ValueError(f"check target must be 'episode' or 'step'; found {target!r}")
     return {"kind": kind, "judge": judge, "value": value, "score": score, "rationale": rationale, "target": target}
-

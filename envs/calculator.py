@@ -157,7 +157,9 @@ def _eval(node: ast.expr) -> Fraction:
             return _power(left, right)
         op = _BINOPS.get(type(node.op))
         if op is None:
-            raise CalcError(f"operator {_OP_NAMES.get(type(node.op), type(node.op).__name__)} is not supported; use + - * / // % **")
+            raise CalcError(
+                f"operator {_OP_NAMES.get(type(node.op), type(node.op).__name__)} is not supported; use + - * / // % **"
+            )
         if right == 0 and isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)):
             raise CalcError("division by zero")
         return _check_size(op(left, right))
@@ -165,7 +167,9 @@ def _eval(node: ast.expr) -> Fraction:
         return _call(node)
     if isinstance(node, ast.Name):
         hint = "; use * for multiplication" if node.id.lower() == "x" else ""
-        raise CalcError(f"unknown name {node.id!r}{hint}; only numbers and the functions {', '.join(_FUNCTIONS)} are allowed")
+        raise CalcError(
+            f"unknown name {node.id!r}{hint}; only numbers and the functions {', '.join(_FUNCTIONS)} are allowed"
+        )
     raise CalcError(f"{type(node).__name__} is not arithmetic; use numbers, + - * / // % ** and parentheses")
 
 
@@ -188,7 +192,8 @@ def _power(base: Fraction, exponent: Fraction) -> Fraction:
 def _call(node: ast.Call) -> Fraction:
     name = node.func.id if isinstance(node.func, ast.Name) else None
     if name not in _FUNCTIONS:
-        raise CalcError(f"unknown function {name or '?'}(); available: {', '.join(_FUNCTIONS)}")
+        shown = name or _quote(ast.unparse(node.func))
+        raise CalcError(f"unknown function {shown}(); available: {', '.join(_FUNCTIONS)}")
     if node.keywords:
         raise CalcError(f"{name}() takes positional arguments only")
     args = [_eval(arg) for arg in node.args]

@@ -155,9 +155,7 @@ class CodeRepairEnv(ToolEnv):
         if not 1 <= start <= n + 1:
             return failed(f"edit: start must be between 1 and {n + 1} ({path} has {n} lines), found {start}")
         if not start - 1 <= end <= n:
-            return failed(
-                f"edit: end must be between {start - 1} (insert) and {n} ({path} has {n} lines), found {end}"
-            )
+            return failed(f"edit: end must be between {start - 1} (insert) and {n} ({path} has {n} lines), found {end}")
         new_lines = _lines(args["text"]) if args["text"] else []
         updated = lines[: start - 1] + new_lines + lines[end:]
         text = "\n".join(updated) + "\n" if updated else ""

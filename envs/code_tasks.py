@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -845,7 +846,7 @@ def _build_tasks() -> tuple[CodeTask, ...]:
 TASKS: tuple[CodeTask, ...] = _build_tasks()
 
 
-def answer_key(task_id: str) -> dict[str, object]:
+def answer_key(task_id: str) -> dict[str, Any]:
     """Return where the bug is and how to fix it (for scripted agents and tests).
 
     Returns:

@@ -87,7 +87,8 @@ class RubricJudge:
         """Score ``answer`` against ``task["rubric"]``."""
         rubric = task["rubric"]
         text = " ".join(answer.lower().split())
-        found, missing = [], []
+        found: list[str] = []
+        missing: list[str] = []
         for fact in rubric["facts"]:
             hit = next((alt for alt in fact["any_of"] if " ".join(alt.lower().split()) in text), None)
             (found if hit else missing).append(fact["label"])

@@ -231,7 +231,7 @@ class MathCalcEnv(ToolEnv):
         except CalcError as exc:
             return failed(f"submit: {exc}")
         expected = task.answer
-        correct = abs(got - expected) <= REL_TOLERANCE * max(1, abs(expected))
+        correct = abs(got - expected) <= REL_TOLERANCE * max(Fraction(1), abs(expected))
         self._answer, self._correct = raw, bool(correct)
         shown = format_number(got)
         verdict = "correct" if correct else "incorrect"
@@ -241,7 +241,9 @@ class MathCalcEnv(ToolEnv):
             bool(correct),
             f"expected {format_number(expected)}, got {shown}: {verdict}",
         )
-        return Outcome(text=f"Answer {shown} is {verdict}.", checks=[check], reward=1.0 if correct else 0.0, terminal=True)
+        return Outcome(
+            text=f"Answer {shown} is {verdict}.", checks=[check], reward=1.0 if correct else 0.0, terminal=True
+        )
 
     def _truncation_check(self) -> tuple[dict[str, Any], float]:
         return (

@@ -14,6 +14,7 @@ against hostile code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,13 +28,18 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: The child's message for any socket use.
 NETWORK_DISABLED = "network disabled in trajrec sandbox"
 
 # The child program. It never prints the report: tests may write anything to stdout/stderr.
 BOOTSTRAP = r"""
-import json, os, re, socket, sys, traceback, unittest
+import json, os, re, socket, sys, traceback, unittest, unittest.util
+
+# unittest abbreviates long values in assertion messages ("/tmp/abc[43 chars]work"), which would
+# leave half a temp path that _scrub cannot recognise; the messages are cut to 300 chars anyway.
+unittest.util._MAX_LENGTH = 1 << 20
 
 REPORT = sys.argv[1]
 ROOT = os.getcwd()
@@ -204,12 +210,18 @@ class TestReport:
     def details(self) -> str:
         """Multi-line observation text: a headline, then one line per test."""
         if self.timed_out:
-            head = f"tests timed out after {self.timeout:.1f} s" + (f" while running {_short(self.running)}" if self.running else "")
+            head = f"tests timed out after {self.timeout:.1f} s" + (
+                f" while running {_short(self.running)}" if self.running else ""
+            )
         elif self.crashed is not None:
             head = f"test run crashed: {self.crashed}"
         else:
             counts = {v: sum(x == v for x in self.verdicts.values()) for v in _VERDICTS}
-            parts = [f"{counts['pass']} passed"] + [f"{counts[v]} {label}" for v, label in (("fail", "failed"), ("error", "errored"), ("skip", "skipped")) if counts[v]]
+            parts = [f"{counts['pass']} passed"] + [
+                f"{counts[v]} {label}"
+                for v, label in (("fail", "failed"), ("error", "errored"), ("skip", "skipped"))
+                if counts[v]
+            ]
             noun = "test" if self.total == 1 else "tests"
             head = f"Ran {self.total} {noun}: {', '.join(parts)}" if self.verdicts else self.summary()
         lines = [head]
@@ -249,7 +261,7 @@ class Sandbox:
         self.memory_bytes = memory_bytes
         self.file_bytes = file_bytes
         self._root: Path | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[..., Any] | None = None
 
     def run_tests(self, files: Mapping[str, str], *, timeout: float) -> TestReport:
         """Write ``files`` (relative path -> text) to a clean dir and run their tests.
@@ -325,13 +337,16 @@ class Sandbox:
     def _read_report(
         self, report_path: Path, log_path: Path, root: Path, returncode: int, timeout: float, timed_out: bool
     ) -> TestReport:
-        data: dict = {}
+        data: Any = {}
         if report_path.exists():
             try:
                 data = json.loads(report_path.read_text(encoding="utf-8"))
             except (ValueError, UnicodeDecodeError):
                 data = {}  # killed mid-write; the previous complete report was replaced atomically, so rare
-        tests = data.get("tests") if isinstance(data.get("tests"), dict) else {}
+        if not isinstance(data, dict):
+            data = {}  # the child can write anything there; only a well-formed report counts
+        raw_tests = data.get("tests")
+        tests: dict[str, Any] = raw_tests if isinstance(raw_tests, dict) else {}
         verdicts, messages = {}, {}
         for test_id in sorted(tests):
             entry = tests[test_id]
@@ -350,7 +365,9 @@ class Sandbox:
             tail = _tail(log_path)
             if tail:
                 crashed += f"; last output: {_scrub(tail, root)}"
-        return TestReport(verdicts, messages, float(timeout), timed_out, crashed, running if (timed_out or crashed) else None)
+        return TestReport(
+            verdicts, messages, float(timeout), timed_out, crashed, running if (timed_out or crashed) else None
+        )
 
 
 def _limiter(cpu_seconds: int, memory_bytes: int, file_bytes: int) -> Callable[[], None]:
@@ -378,10 +395,8 @@ def _limiter(cpu_seconds: int, memory_bytes: int, file_bytes: int) -> Callable[[
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is already gone
 
 
 def _tail(path: Path, limit: int = 300) -> str:
@@ -396,4 +411,5 @@ def _tail(path: Path, limit: int = 300) -> str:
 def _scrub(text: str, root: Path) -> str:
     for base in {str(root), os.path.realpath(root)}:
         text = text.replace(os.path.join(base, "work") + os.sep, "").replace(base, "<sandbox>")
+    text = re.sub(r"trajrec-code-\w+", "<sandbox>", text)
     return re.sub(r"0x[0-9a-fA-F]{6,}", "0x?", text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -39,6 +40,8 @@ JUDGE_ID = "fs-goal@1"
 MAX_TREE_CHARS = 200_000
 MAX_TREE_NODES = 2_000
 MAX_FILE_CHARS = 50_000
+#: Most operands one command takes (after wildcard expansion); bounds the work of a single step.
+MAX_OPERANDS = 500
 #: How many problems a rationale lists before summarizing the rest.
 _MAX_LISTED = 5
 
@@ -46,24 +49,58 @@ _BOOL = {"type": "boolean"}
 _PATH = {"type": "string", "minLength": 1, "maxLength": 1000}
 
 _SPECS: tuple[ToolSpec, ...] = (
-    ToolSpec("ls", "List a directory (-a: hidden files, -l: sizes, -R: recursive).", {"path": _PATH, "all": _BOOL, "long": _BOOL, "recursive": _BOOL}),
+    ToolSpec(
+        "ls",
+        "List a directory (-a: hidden files, -l: sizes, -R: recursive).",
+        {"path": _PATH, "all": _BOOL, "long": _BOOL, "recursive": _BOOL},
+    ),
     ToolSpec("cat", "Print a file.", {"path": _PATH}, ("path",)),
     ToolSpec(
         "grep",
         "Print the lines of a file containing a literal text (-r: recurse into directories, -i: ignore case, -n: line numbers).",
-        {"pattern": {"type": "string", "minLength": 1, "maxLength": 1000}, "path": _PATH, "recursive": _BOOL, "ignore_case": _BOOL, "line_numbers": _BOOL},
+        {
+            "pattern": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "path": _PATH,
+            "recursive": _BOOL,
+            "ignore_case": _BOOL,
+            "line_numbers": _BOOL,
+        },
         ("pattern", "path"),
     ),
     ToolSpec(
         "find",
         "List everything under a directory, optionally only names matching a wildcard (-name) or of a type (-type f|d).",
-        {"path": _PATH, "name": {"type": "string", "minLength": 1, "maxLength": 255}, "type": {"type": "string", "minLength": 1, "maxLength": 1}},
+        {
+            "path": _PATH,
+            "name": {"type": "string", "minLength": 1, "maxLength": 255},
+            "type": {"type": "string", "minLength": 1, "maxLength": 1},
+        },
     ),
-    ToolSpec("mkdir", "Create a directory (-p: with parents, no error if it exists).", {"path": _PATH, "parents": _BOOL}, ("path",)),
+    ToolSpec(
+        "mkdir",
+        "Create a directory (-p: with parents, no error if it exists).",
+        {"path": _PATH, "parents": _BOOL},
+        ("path",),
+    ),
     ToolSpec("touch", "Create an empty file if it does not exist.", {"path": _PATH}, ("path",)),
-    ToolSpec("mv", "Move or rename a file or directory; into dst if dst is a directory.", {"src": _PATH, "dst": _PATH}, ("src", "dst")),
-    ToolSpec("cp", "Copy a file (-r: a directory); into dst if dst is a directory.", {"src": _PATH, "dst": _PATH, "recursive": _BOOL}, ("src", "dst")),
-    ToolSpec("rm", "Remove a file (-r: a directory, -f: ignore missing).", {"path": _PATH, "recursive": _BOOL, "force": _BOOL}, ("path",)),
+    ToolSpec(
+        "mv",
+        "Move or rename a file or directory; into dst if dst is a directory.",
+        {"src": _PATH, "dst": _PATH},
+        ("src", "dst"),
+    ),
+    ToolSpec(
+        "cp",
+        "Copy a file (-r: a directory); into dst if dst is a directory.",
+        {"src": _PATH, "dst": _PATH, "recursive": _BOOL},
+        ("src", "dst"),
+    ),
+    ToolSpec(
+        "rm",
+        "Remove a file (-r: a directory, -f: ignore missing).",
+        {"path": _PATH, "recursive": _BOOL, "force": _BOOL},
+        ("path",),
+    ),
     ToolSpec(
         "echo",
         "Print text, or write it plus a newline to a file (echo TEXT > FILE overwrites, >> appends).",
@@ -123,12 +160,16 @@ def parse_command_line(line: str) -> Invocation | ToolError:
         return ToolError("the command line is empty (only a comment?); send a command", tool)
     name = tokens[0]
     if name not in _NAMES:
-        return ToolError(f"{excerpt(name)}: command not found{did_you_mean(name, _NAMES)}; available: {', '.join(_NAMES)}")
+        return ToolError(
+            f"{excerpt(name)}: command not found{did_you_mean(name, _NAMES)}; available: {', '.join(_NAMES)}"
+        )
     inv = Invocation(name, expand=True)
     rest = tokens[1:]
     for tok in rest:
         if tok and all(ch in "();<>|&" for ch in tok) and tok not in (">", ">>"):
-            return ToolError(f"{tok!r} is not supported: one command per step, no pipes, chaining or input redirection", name)
+            return ToolError(
+                f"{tok!r} is not supported: one command per step, no pipes, chaining or input redirection", name
+            )
     if ">" in rest or ">>" in rest:
         at = next(i for i, tok in enumerate(rest) if tok in (">", ">>"))
         if name != "echo":
@@ -179,7 +220,16 @@ def invocation_from_call(call: ToolCall) -> Invocation:
     """Map a validated JSON tool call onto the same :class:`Invocation` a command line gives."""
     a, name = call.args, call.tool
     inv = Invocation(name)
-    flag_args = {"all": "a", "long": "l", "recursive": "r", "ignore_case": "i", "line_numbers": "n", "parents": "p", "force": "f", "in_place": "i"}
+    flag_args = {
+        "all": "a",
+        "long": "l",
+        "recursive": "r",
+        "ignore_case": "i",
+        "line_numbers": "n",
+        "parents": "p",
+        "force": "f",
+        "in_place": "i",
+    }
     inv.flags = {flag for key, flag in flag_args.items() if a.get(key) is True}
     if name == "ls" and "r" in inv.flags:
         inv.flags = (inv.flags - {"r"}) | {"R"}  # ls spells recursive -R
@@ -279,7 +329,10 @@ class ShellEnv(ToolEnv):
                 return call
             return ToolCall(call.tool, {"invocation": invocation_from_call(call)})
         if "\n" in text:
-            return ToolError("send one command per step (the action has several lines)", text.split()[0] if text.split()[0] in _NAMES else None)
+            return ToolError(
+                "send one command per step (the action has several lines)",
+                text.split()[0] if text.split()[0] in _NAMES else None,
+            )
         inv = parse_command_line(text)
         if isinstance(inv, ToolError):
             return inv
@@ -307,7 +360,17 @@ class ShellEnv(ToolEnv):
         return vfs.resolve(path, self._cwd)
 
     def _operands(self, inv: Invocation) -> list[str]:
-        """Operands with wildcards expanded (command lines only); unmatched patterns stay literal."""
+        """Operands with wildcards expanded (command lines only); unmatched patterns stay literal.
+
+        Raises:
+            FsError: More than :data:`MAX_OPERANDS` operands.
+        """
+        out = self._expand(inv)
+        if len(out) > MAX_OPERANDS:
+            raise FsError(f"too many operands ({len(out)}), the limit is {MAX_OPERANDS}; work in smaller batches")
+        return out
+
+    def _expand(self, inv: Invocation) -> list[str]:
         if not inv.expand:
             return list(inv.operands)
         out = []
@@ -342,8 +405,9 @@ class ShellEnv(ToolEnv):
 
     def _dispatch(self, args: dict[str, Any]) -> Outcome:
         inv: Invocation = args["invocation"]
+        command: Callable[[Invocation], Outcome] = getattr(self, f"_cmd_{inv.name}")
         try:
-            return getattr(self, f"_cmd_{inv.name}")(inv)
+            return command(inv)
         except FsError as exc:
             # Path syntax problems (too deep, name too long) surface here, shell-style.
             return failed(f"{inv.name}: {exc}")
@@ -388,9 +452,13 @@ class ShellEnv(ToolEnv):
             if isinstance(node, str):
                 run.out.append(self._entry(op, node, long))
                 continue
-            dirs = [(p, n) for p, n in vfs.walk(node, parts) if isinstance(n, dict)] if "R" in inv.flags else [(parts, node)]
+            dirs = (
+                [(p, n) for p, n in vfs.walk(node, parts) if isinstance(n, dict)]
+                if "R" in inv.flags
+                else [(parts, node)]
+            )
             for dparts, dnode in dirs:
-                if not show_all and any(name.startswith(".") for name in dparts[len(parts):]):
+                if not show_all and any(name.startswith(".") for name in dparts[len(parts) :]):
                     continue
                 if len(ops) > 1 or "R" in inv.flags:
                     run.out.append(f"{vfs.to_path(dparts)}:")
@@ -469,7 +537,7 @@ class ShellEnv(ToolEnv):
                 run.errors.append(f"find: '{op}': No such file or directory")
                 continue
             for p, n in vfs.walk(node, parts):
-                if kind == "f" and not isinstance(n, str) or kind == "d" and not isinstance(n, dict):
+                if (kind == "f" and not isinstance(n, str)) or (kind == "d" and not isinstance(n, dict)):
                     continue
                 if pattern is not None and not fnmatch.fnmatchcase(p[-1] if p else "/", pattern):
                     continue
@@ -585,7 +653,9 @@ class ShellEnv(ToolEnv):
                 run.errors.append(f"{name}: cannot overwrite directory '{vfs.to_path(target)}'")
                 continue
             if isinstance(existing, str) and isinstance(node, dict):
-                run.errors.append(f"{name}: cannot overwrite non-directory '{vfs.to_path(target)}' with directory '{src}'")
+                run.errors.append(
+                    f"{name}: cannot overwrite non-directory '{vfs.to_path(target)}' with directory '{src}'"
+                )
                 continue
             if not isinstance(vfs.get(tree, target[:-1]), dict):
                 run.errors.append(f"{name}: cannot {verb} '{src}' to '{dst}': No such file or directory")

@@ -79,7 +79,14 @@ BASE_TREE: Tree = {
             "app.log.1": "INFO old run\n",
             "app.log.2": "INFO older run\n",
         },
-        "cache": {"app": {"a.tmp": "x\n", "b.tmp": "y\n", "index.dat": "keep me\n", "thumbs": {"t1.tmp": "z\n", "t1.png": "PNG\n"}}},
+        "cache": {
+            "app": {
+                "a.tmp": "x\n",
+                "b.tmp": "y\n",
+                "index.dat": "keep me\n",
+                "thumbs": {"t1.tmp": "z\n", "t1.png": "PNG\n"},
+            }
+        },
     },
     "tmp": {},
 }
@@ -175,7 +182,7 @@ def _config(k: int, path: str, key: str, old: str, new: str) -> ShellTask:
         if now == wanted:
             return []
         have, want = now.split("\n"), wanted.split("\n")
-        for i, (a, b) in enumerate(zip(have, want), start=1):
+        for i, (a, b) in enumerate(zip(have, want, strict=False), start=1):
             if a != b:
                 return [f"{path} line {i} is {a!r}, expected {b!r}"]
         return [f"{path} has {len(have) - 1} lines, expected {len(want) - 1}"]
@@ -233,7 +240,12 @@ def _layout(k: int, root: str, subdirs: tuple[str, ...]) -> ShellTask:
         ),
         scope=(root,),
         goal=goal,
-        solution=(f"mkdir -p {' '.join(f'{root}/{d}' for d in subdirs)}", f"touch {root}/README.md", f"ls {root}", "done"),
+        solution=(
+            f"mkdir -p {' '.join(f'{root}/{d}' for d in subdirs)}",
+            f"touch {root}/README.md",
+            f"ls {root}",
+            "done",
+        ),
     )
 
 
@@ -242,7 +254,7 @@ def _backup(k: int, source: str, folder: str) -> ShellTask:
     name = source.rsplit("/", 1)[1]
 
     def goal(tree: Tree) -> list[str]:
-        out = []
+        out = [] if _is_dir(tree, folder) else [f"{folder} is not a directory"]
         if _file(tree, f"{folder}/{name}") != content:
             out.append(f"{folder}/{name} is missing or differs from {source}")
         if _file(tree, source) != content:
@@ -270,7 +282,7 @@ def _append(k: int, path: str, line: str) -> ShellTask:
             return []
         if not now.startswith(original):
             return [f"{path} lost or changed some of its original lines"]
-        return [f"{path} should end with the single new line {line!r}, found {now[len(original):]!r}"]
+        return [f"{path} should end with the single new line {line!r}, found {now[len(original) :]!r}"]
 
     return ShellTask(
         id=f"shell-append-{k}",
@@ -285,7 +297,12 @@ _WEBAPP = "/home/user/projects/webapp"
 _VARIANTS: tuple[tuple[Callable[..., ShellTask], tuple[tuple[object, ...], ...]], ...] = (
     (
         _organize,
-        (("jpg", "/home/user/Pictures"), ("pdf", "/home/user/Documents"), ("mp3", "/home/user/Music"), ("csv", "/home/user/Spreadsheets")),
+        (
+            ("jpg", "/home/user/Pictures"),
+            ("pdf", "/home/user/Documents"),
+            ("mp3", "/home/user/Music"),
+            ("csv", "/home/user/Spreadsheets"),
+        ),
     ),
     (
         _config,
@@ -300,7 +317,11 @@ _VARIANTS: tuple[tuple[Callable[..., ShellTask], tuple[tuple[object, ...], ...]]
         _cleanup,
         (
             (_WEBAPP, ("*.tmp", "*~"), "temporary files (names ending in .tmp or ~)"),
-            ("/home/user/projects/blog", ("*~", "*.tmp"), "editor backups and temporary files (names ending in ~ or .tmp)"),
+            (
+                "/home/user/projects/blog",
+                ("*~", "*.tmp"),
+                "editor backups and temporary files (names ending in ~ or .tmp)",
+            ),
             ("/var/cache/app", ("*.tmp",), "temporary files (names ending in .tmp)"),
             ("/var/log", ("*.1", "*.2"), "rotated logs (names ending in .1 or .2)"),
         ),

@@ -71,9 +71,7 @@ class SupportTicketEnv(ToolEnv):
     ) -> None:
         super().__init__(max_steps=max_steps, render_mode=render_mode)
         if judge is not None and not callable(judge):
-            raise TypeError(
-                f"judge must be callable as judge(task, answer, transcript), found {type(judge).__name__}"
-            )
+            raise TypeError(f"judge must be callable as judge(task, answer, transcript), found {type(judge).__name__}")
         self.judge: Callable[..., Any] = judge if judge is not None else RubricJudge()
         self.judge_id = judge_identity(self.judge)
         self._searches: list[dict[str, Any]] = []
@@ -132,7 +130,9 @@ class SupportTicketEnv(ToolEnv):
         doc_id = args["doc_id"].strip().upper()
         doc = DOCS.get(doc_id)
         if doc is None:
-            hint = did_you_mean(doc_id, DOCS)
+            # Letters typed for look-alike digits (KB-1O4) are the likeliest slip; suggest that first.
+            digits = doc_id.translate(str.maketrans("OILS", "0115"))
+            hint = f" (did you mean {digits!r}?)" if digits in DOCS else did_you_mean(doc_id, DOCS)
             return failed(f"read: no article {args['doc_id']!r}{hint}; ids look like KB-101, use search to find them")
         if doc_id not in self._read:
             self._read = [*self._read, doc_id]

@@ -32,7 +32,6 @@ def _static() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "host": socket.gethostname(),
-        "pid": os.getpid(),
         "argv": list(sys.argv),
     }
 
@@ -76,6 +75,7 @@ def _packages() -> dict[str, str | None]:
 def gather(env: Any, *, agent: dict[str, Any] | None, extra: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
     """Provenance for a new episode: the automatic fields, then what the caller passed (the caller wins)."""
     prov = dict(_static())
+    prov["pid"] = os.getpid()  # not cached: worker processes forked from one parent differ
     prov["packages"] = dict(_packages())
     prov["env_package"] = env_package(env)
     prov["code_revision"] = code_revision(os.getcwd())

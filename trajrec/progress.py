@@ -20,7 +20,9 @@ class Progress:
     3
     """
 
-    def __init__(self, total: int | None, label: str, *, stream: IO[str] | None = sys.stderr, unit: str = "") -> None:
+    def __init__(self, total: int | None, label: str, *, stream: IO[str] | None | str = "stderr", unit: str = "") -> None:
+        if stream == "stderr":
+            stream = sys.stderr  # looked up now, not at import: tests and callers swap sys.stderr
         self.total = total
         self.label = label
         self.unit = unit
@@ -29,6 +31,7 @@ class Progress:
         self._stream = stream if stream is not None and (force or getattr(stream, "isatty", lambda: False)()) else None
         self._start = time.monotonic()
         self._last = 0.0
+        self._drawn = -1
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -40,6 +43,7 @@ class Progress:
             self._draw(now)
 
     def _draw(self, now: float) -> None:
+        self._drawn = self.done
         elapsed = now - self._start
         rate = self.done / elapsed if elapsed > 0 else 0.0
         if self.total:
@@ -59,7 +63,8 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         if self._stream is not None:
-            self._draw(time.monotonic())
+            if self._drawn != self.done:
+                self._draw(time.monotonic())
             self._stream.write("\n")
             self._stream.flush()
 

@@ -14,6 +14,9 @@ EXAMPLES = """  trajrec demo                      record into ./trajrec-demo and
   trajrec demo runs/demo --episodes 10
   trajrec demo sample_runs --episodes 3 --no-view     (how sample_runs/ is made)"""
 
+# Two code tasks start with a hanging test; a short timeout keeps the demo quick.
+DEMO_KWARGS: dict[str, tuple[tuple[str, object], ...]] = {"trajrec/CodeRepair-v0": (("timeout", 2.0),)}
+
 DEMO_ENVS = ("trajrec/MathCalc-v0", "trajrec/CodeRepair-v0", "trajrec/Shell-v0", "trajrec/SupportTicket-v0")
 
 
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     with Progress(len(DEMO_ENVS) * args.episodes, "demo", unit=" episodes") as bar:
         for env_id in DEMO_ENVS:
             sub = os.path.join(args.dir, env_id.split("/")[-1].split("-v")[0].lower())
-            job = Job(env_id=env_id, out=sub, skill=args.skill)
+            kwargs = DEMO_KWARGS.get(env_id, ())
+            job = Job(env_id=env_id, out=sub, skill=args.skill, env_kwargs=kwargs)
             seeds = list(range(args.seed, args.seed + args.episodes))
             results += record_many(job, seeds, on_done=lambda _r: bar.advance())
     print_summary(summarize(results), args.dir)

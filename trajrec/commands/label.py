@@ -1,0 +1,268 @@
+"""``trajrec label``: add, list, edit and delete labels; run the automatic labelers."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import warnings
+from typing import Any, Iterator
+
+NAME = "label"
+ORDER = 60
+HELP = "Label steps and episodes: by hand (add/edit/rm), list them (ls), or run rules and judges (auto)."
+EXAMPLES = """  trajrec label auto runs/shell --rules                   failed steps -1, recoveries +1, verdicts (trajrec-rules@1)
+  trajrec label auto runs/shell --judge myjudges:rubric   any callable: ctx -> {"value": ..., "rationale": ...}
+  trajrec label add runs/shell --episode Shell-2025 --step 3 --value -1 --rationale "wrong file" --annotator ana
+  trajrec label add ep.msgpack.zst --step episode --value pass
+  trajrec label ls runs/shell                             live labels, one per line
+  trajrec label ls runs/shell --json | jq .               one JSON object per label
+  trajrec label edit runs/shell --id 3f2a9c --value 0     a new version superseding the old
+  trajrec label rm runs/shell --id 3f2a9c                 a tombstone; `ls --history` still shows it"""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="label_command", metavar="ACTION")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    a = sub.add_parser("auto", help="label with rules or a judge callable (idempotent: reruns add nothing new)",
+                       formatter_class=fmt, epilog="examples:\n" + "\n".join(
+                           ln for ln in EXAMPLES.splitlines() if "auto" in ln))
+    a.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
+    how = a.add_mutually_exclusive_group(required=True)
+    how.add_argument("--rules", action="store_true", help="apply trajrec's rules (judge trajrec-rules@1, kind rule)")
+    how.add_argument("--judge", metavar="MODULE:FUNCTION",
+                     help="a callable receiving a step context and returning {'value', 'rationale'} or a tuple")
+    a.add_argument("--rejudge", action="store_true",
+                   help="with --judge: also call it on steps it already labeled (default: skip them)")
+    _add_common(a)
+    a.set_defaults(_label_run=_auto)
+
+    d = sub.add_parser("add", help="add one label", formatter_class=fmt,
+                       epilog="values: +1 / 0 / -1 (or good / neutral / bad), pass / fail, a score like 0.75, or a "
+                              "category name")
+    d.add_argument("path", metavar="PATH", help="a run folder or an episode file")
+    d.add_argument("--episode", metavar="ID", help="episode id (or a unique prefix); optional when PATH is one file")
+    d.add_argument("--step", required=True, metavar="N|episode", help="step index, or 'episode' for the whole episode")
+    d.add_argument("--value", required=True, help="+1, 0, -1, good, bad, neutral, pass, fail, a score, or a category")
+    d.add_argument("--rationale", help="why")
+    d.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag (repeatable)")
+    d.add_argument("--annotator", metavar="NAME", help="who labels (default: $TRAJREC_ANNOTATOR or your login); "
+                                                        "the judge is human:NAME")
+    d.add_argument("--judge", help="judge id instead of human:NAME (e.g. model:rubric@2)")
+    d.add_argument("--kind", default="judge", help="judge (default), rule or environment")
+    d.add_argument("--score", type=float, help="an optional numeric score kept beside the value")
+    _add_common(d)
+    d.set_defaults(_label_run=_add)
+
+    ls = sub.add_parser("ls", help="list live labels (or every version with --history)", formatter_class=fmt)
+    ls.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
+    ls.add_argument("--episode", metavar="ID", help="only this episode (id or unique prefix)")
+    ls.add_argument("--judge", help="only labels of this judge")
+    ls.add_argument("--step", metavar="N|episode", help="only labels on this target")
+    ls.add_argument("--history", action="store_true", help="every version, tombstones and superseded ones included")
+    _add_common(ls)
+    ls.set_defaults(_label_run=_ls)
+
+    e = sub.add_parser("edit", help="change a label (appends a new version)", formatter_class=fmt)
+    e.add_argument("path", metavar="PATH", help="the run folder (or an episode file in it)")
+    e.add_argument("--id", required=True, help="label id (or a unique prefix, as `label ls` shows)")
+    e.add_argument("--value")
+    e.add_argument("--rationale")
+    e.add_argument("--tag", action="append", metavar="TAG", help="replace the tags (repeatable)")
+    e.add_argument("--score", type=float)
+    _add_common(e)
+    e.set_defaults(_label_run=_edit)
+
+    r = sub.add_parser("rm", help="delete a label (appends a tombstone)", formatter_class=fmt)
+    r.add_argument("path", metavar="PATH", help="the run folder (or an episode file in it)")
+    r.add_argument("--id", required=True, help="label id (or a unique prefix)")
+    r.add_argument("--annotator", metavar="NAME", help="who deletes (recorded on the tombstone)")
+    _add_common(r)
+    r.set_defaults(_label_run=_rm)
+
+
+def run(args: argparse.Namespace) -> int:
+    fn = getattr(args, "_label_run", None)
+    if fn is None:
+        from trajrec.cli import build_parser
+
+        build_parser().parse_args(["label", "--help"])
+        return 2
+    with warnings_to_stderr("label"):
+        return int(fn(args) or 0)
+
+
+@contextlib.contextmanager
+def warnings_to_stderr(command: str) -> Iterator[None]:
+    """Show warnings (a torn labels line, a near-miss tag) as one plain line each, not with a source line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            for w in caught:
+                print(f"trajrec {command}: warning: {w.message}", file=sys.stderr)
+
+
+# -- actions ------------------------------------------------------------------------------------------------------
+
+
+def _target(text: str) -> int | str:
+    from recorder.errors import TrajrecUsageError
+
+    if text == "episode":
+        return "episode"
+    try:
+        n = int(text)
+    except ValueError:
+        raise TrajrecUsageError(f"--step {text!r}: expected a step index (0, 1, ...) or 'episode'") from None
+    if n < 0:
+        raise TrajrecUsageError(f"--step {text}: step indexes start at 0 (use 'episode' for the whole episode)")
+    return n
+
+
+def _label_row(lab: Any, run_dir: Any = None) -> dict[str, Any]:
+    rec = lab.to_record()
+    rec.pop("v", None)
+    if run_dir is not None:
+        rec["run"] = str(run_dir)
+    return rec
+
+
+def _auto(args: argparse.Namespace) -> int:
+    from replay.autolabel import label_with_judge, label_with_rules, load_judge
+    from replay.exports.source import Source
+    from trajrec.progress import Progress
+
+    src = Source(args.paths)
+    for path, err in src.errors:
+        print(f"trajrec label: skipped {path}: {err}", file=sys.stderr)
+    if args.rules:
+        with Progress(src.total_steps, "label rules", unit=" steps") as bar:
+            res = label_with_rules(src, progress=bar)
+    else:
+        judge = load_judge(args.judge)
+        with Progress(src.total_steps, f"judge {args.judge}", unit=" steps") as bar:
+            res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        print(res)
+    return 1 if src.errors else 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from recorder import read_index
+    from recorder.errors import TrajrecUsageError
+    from replay.exports.source import Source
+    from replay.labels import parse_value
+
+    src = Source([args.path])
+    if args.episode:
+        ref = src.find(args.episode)
+    elif len(src) == 1:
+        ref = src.episodes[0]
+    else:
+        raise TrajrecUsageError(f"{args.path} holds {len(src)} episodes; pass --episode ID "
+                                f"(`trajrec ls {args.path}` lists them)")
+    target = _target(args.step)
+    n = ref.n_steps
+    if isinstance(target, int) and target >= n:
+        if not ref.index.get("complete", True):
+            n = int(read_index(ref.path).get("steps") or n)  # a file still being written may have grown
+        if target >= n:
+            raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {n} steps "
+                                    f"(0..{n - 1})")
+    lab = ref.store.add(ref.episode_id, target, parse_value(args.value), kind=args.kind, judge=args.judge,
+                        rationale=args.rationale, tags=args.tag, author=args.annotator, score=args.score)
+    if args.json:
+        print(json.dumps(_label_row(lab, ref.store.run_dir)))
+    else:
+        where = "the episode" if target == "episode" else f"step {target}"
+        print(f"labeled {where} of {ref.episode_id}: {_value_text(lab.value)} by {lab.judge}  (id {lab.id})")
+    return 0
+
+
+def _value_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "pass" if v else "fail"
+    if isinstance(v, int):
+        return f"{v:+d}" if v else "0"
+    return str(v)
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from replay.exports.source import Source
+    from replay.render import one_line
+
+    src = Source(args.paths)
+    refs = [src.find(args.episode)] if args.episode else list(src)
+    target = _target(args.step) if args.step is not None else None
+    rows = []
+    for ref in refs:
+        if args.history:
+            labs = [lab for lab in ref.store.versions(ref.episode_id) if target is None or lab.target == target]
+        else:
+            labs = ref.store.current(ref.episode_id, target=target)
+        rows.extend((ref, lab) for lab in labs if args.judge is None or lab.judge == args.judge)
+    if args.json:
+        for ref, lab in rows:
+            print(json.dumps(_label_row(lab, ref.store.run_dir), ensure_ascii=False))
+        return 0
+    print(f"{'episode':<36} {'target':>7} {'value':>7} {'judge':<20} {'kind':<6} {'id':<12} {'tags':<22} rationale")
+    for ref, lab in rows:
+        value = "deleted" if lab.deleted else _value_text(lab.value)
+        tags = ",".join(lab.tags)
+        mark = "" if not args.history or lab.supersedes is None else " ↳"
+        print(f"{one_line(lab.episode_id, 36):<36} {str(lab.target):>7} {one_line(value, 7):>7} "
+              f"{one_line(lab.judge, 20):<20} {lab.kind:<6} {str(lab.id)[:12]:<12} {one_line(tags, 22):<22} "
+              f"{one_line(lab.rationale or '', 60)}{mark}")
+    n_eps = len({ref.episode_id for ref, _ in rows})
+    print(f"{len(rows)} labels on {n_eps} episodes" + (" (all versions)" if args.history else ""), file=sys.stderr)
+    return 0
+
+
+def _store_for(path: str) -> Any:
+    from replay.labels import LabelStore
+
+    return LabelStore.for_path(path)
+
+
+def _edit(args: argparse.Namespace) -> int:
+    from recorder.errors import TrajrecUsageError
+    from replay.labels import parse_value
+
+    store = _store_for(args.path)
+    changes: dict[str, Any] = {}
+    if args.value is not None:
+        changes["value"] = parse_value(args.value)
+    if args.rationale is not None:
+        changes["rationale"] = args.rationale
+    if args.tag is not None:
+        changes["tags"] = args.tag
+    if args.score is not None:
+        changes["score"] = args.score
+    if not changes:
+        raise TrajrecUsageError("nothing to change: pass --value, --rationale, --tag or --score")
+    lab = store.update(args.id, **changes)
+    if args.json:
+        print(json.dumps(_label_row(lab, store.run_dir)))
+    else:
+        print(f"updated label {args.id}: new version {lab.id} ({_value_text(lab.value)} by {lab.judge})")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    store = _store_for(args.path)
+    tomb = store.delete(args.id, author=args.annotator)
+    if args.json:
+        print(json.dumps(_label_row(tomb, store.run_dir)))
+    else:
+        print(f"deleted label {args.id} (tombstone {tomb.id}; `trajrec label ls --history` still shows it)")
+    return 0

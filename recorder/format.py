@@ -100,6 +100,15 @@ def decode_records(raw: bytes | memoryview, *, path: str, offset: int) -> tuple[
     return records, used
 
 
+def _params(level: int) -> zstandard.ZstdCompressionParameters:
+    # Each step is its own tiny flushed block, where the lazy match finder pays: on text tool envs it saves
+    # ~12% of the bytes for ~4 µs a step over level 3's default (bench/record_overhead.py).
+    base = zstandard.ZstdCompressionParameters.from_level(level)
+    strategy = max(base.strategy, zstandard.STRATEGY_LAZY)
+    return zstandard.ZstdCompressionParameters.from_level(level, strategy=strategy, write_checksum=0,
+                                                          write_content_size=0)
+
+
 # -- writing --------------------------------------------------------------------------------------------------------
 
 class FrameWriter:
@@ -115,7 +124,7 @@ class FrameWriter:
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise TrajrecIOError(f"cannot create episode file {self.path}: {exc.strerror}") from exc
-        self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=False)
+        self._cctx = zstandard.ZstdCompressor(compression_params=_params(level))
         self._co: Any = None
         self._packer = new_packer()
         self._fsync = fsync
@@ -185,7 +194,7 @@ def write_index_to(path: str, index: dict[str, Any], fd: int) -> None:
 
 def compress_frame(raws: list[bytes], level: int = 3) -> bytes:
     """One complete zstd frame holding the given packed records, one block each."""
-    co = zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=False).compressobj()
+    co = zstandard.ZstdCompressor(compression_params=_params(level)).compressobj()
     parts = []
     for raw in raws:
         parts.append(co.compress(raw))

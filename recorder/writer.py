@@ -80,7 +80,8 @@ class EpisodeWriter:
 
     def write_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False) -> None:
         """Write step ``record``; ``snapshot`` (the state after this step) is stored when the step opens a frame."""
-        record["t"] = "step"
+        if "t" not in record:
+            record = {"t": "step", **record}
         if has_state and (not self._frame_open or self._frame_steps == 0):
             record["snapshot"] = snapshot
         self._write(record)

@@ -23,6 +23,7 @@ EPILOG = """examples:
   trajrec ls runs/shell                          one line per episode
   trajrec show runs/shell/<episode>.msgpack.zst --step 3
   trajrec view runs/shell                        browse, replay and label in the terminal
+  trajrec replay runs/shell/<episode>.msgpack.zst    re-run an episode and report where it diverges
   trajrec fsck runs/shell --repair               check files, rebuild missing indexes
 
 Run `trajrec COMMAND --help` for a command's options and examples."""

@@ -15,8 +15,8 @@ import gymnasium as gym
 
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure
 from .diff import StateTracker
-from .errors import EpisodeClosedError, TrajrecUsageError
-from .format import SUFFIX
+from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
+from .format import SUFFIX, new_compressor
 from .model import CHECK_KINDS, normalize_check
 from .provenance import gather
 from .writer import EpisodeWriter
@@ -122,7 +122,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._failure_fn = failure_fn
         self._tracker = StateTracker()
         self._writer_opts = {"level": compression_level, "frame_steps": frame_steps, "frame_bytes": frame_bytes,
-                             "fsync": fsync}
+                             "fsync": fsync, "compressor": new_compressor(compression_level)}
         self._writer: EpisodeWriter | None = None
         self._episode_path: Path | None = None
         self._step = 0
@@ -337,13 +337,18 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         task.update(self.task)
         provenance = gather(self.env, agent=self.agent, extra=self.extra_provenance, run_id=self.run_id)
         slug = _SLUG.sub("_", (env_id or type(self.env.unwrapped).__name__).split("/")[-1])
-        for _attempt in range(10):
-            episode_id = f"{slug}-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for attempt in range(10):
+            episode_id = f"{slug}-{stamp}-{secrets.token_hex(4)}"
             path = self.out_dir / f"{episode_id}{SUFFIX}"
-            if not path.exists():
+            header = {"episode_id": episode_id, "task": task, "provenance": provenance}
+            try:
+                self._writer = EpisodeWriter(path, header, **self._writer_opts)
                 break
-        header = {"episode_id": episode_id, "task": task, "provenance": provenance}
-        self._writer = EpisodeWriter(path, header, **self._writer_opts)
+            except TrajrecIOError as exc:
+                # Names carry 32 random bits; only a collision (O_EXCL refused) is worth another try.
+                if not isinstance(exc.__cause__, FileExistsError) or attempt == 9:
+                    raise
         self._episode_path = path
         self.episode_paths.append(path)
         return self._writer

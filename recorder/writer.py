@@ -35,9 +35,10 @@ class EpisodeWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, level: int = 3,
-                 frame_steps: int = 1024, frame_bytes: int = 1 << 20, fsync: bool = False) -> None:
+                 frame_steps: int = 1024, frame_bytes: int = 1 << 20, fsync: bool = False,
+                 compressor: Any = None) -> None:
         self.path = os.fspath(path)
-        self._fw = FrameWriter(self.path, level=level, fsync=fsync)
+        self._fw = FrameWriter(self.path, level=level, fsync=fsync, compressor=compressor)
         self.frame_steps = frame_steps
         self.frame_bytes = frame_bytes
         self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}

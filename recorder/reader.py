@@ -257,6 +257,12 @@ class Episode(Sequence[Step]):
             for rec in self._frame_steps(fi):
                 yield Step.from_record(rec, self._by_step.get(rec["i"], ()))
 
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """The raw stored step records in order (dicts shared with the cache: do not modify). Skips building
+        :class:`Step` objects, for exports and scans that touch every step."""
+        for fi in range(len(self._frames)):
+            yield from self._frame_steps(fi)
+
     def record(self, i: int) -> dict[str, Any]:
         """The raw stored record of step ``i`` (a dict; shared with the cache, do not modify)."""
         return self._record(i)

@@ -72,8 +72,11 @@ def _run(args: argparse.Namespace) -> int:
     print("pairwise agreement on steps both labeled (Cohen's kappa; observed = share of steps with the same value)")
     if not report.pairs:
         print("  only one judge: nothing to compare")
+    apart = [p for p in report.pairs if p.kappa.n == 0]
     for p in report.pairs:
         k = p.kappa
+        if k.n == 0:
+            continue
         obs = f"{k.observed:.3f}" if k.observed is not None else "-"
         kap = f"{k.kappa:.3f}" if k.kappa is not None else (k.note or "undefined")
         print(f"  {one_line(p.a, 24):<24} vs {one_line(p.b, 24):<24} n={k.n:<6} observed={obs:<6} kappa={kap}")
@@ -81,4 +84,8 @@ def _run(args: argparse.Namespace) -> int:
             cells = ", ".join(f"{category_name(x)}/{category_name(y)}: {c}" for (x, y), c in sorted(
                 k.confusion.items(), key=lambda kv: (category_name(kv[0][0]), category_name(kv[0][1]))))
             print(f"      {p.a} / {p.b}: {cells}")
+    if apart:
+        names = ", ".join(f"{p.a} / {p.b}" for p in apart[:3]) + (", ..." if len(apart) > 3 else "")
+        print(f"  {len(apart)} pair{'s' if len(apart) != 1 else ''} of judges share no labeled step, kappa undefined "
+              f"({names}; --json lists them)")
     return 1 if src.errors else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 NAME = "export"
 ORDER = 70
@@ -59,22 +60,29 @@ def _run(args: argparse.Namespace) -> int:
     options = ExportOptions(label_map=args.label_map, prefer=args.prefer, unlabeled=args.unlabeled,
                             system=args.system, observations=args.observations)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
+    t0 = time.perf_counter()
     src = Source(args.paths)
     for path, err in src.errors:
         print(f"trajrec export: skipped {path}: {err}", file=sys.stderr)
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # export() sets the total
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
                         options=options, progress=bar)
+    report.seconds = time.perf_counter() - t0  # reading the indexes and labels included
     if args.json:
         print(json.dumps(report.to_dict()), file=sys.stderr if args.out == "-" else sys.stdout)
     else:
         where = "stdout" if args.out == "-" else args.out
-        print(f"exported {report.written} episodes ({report.steps:,} steps, {report.rows:,} rows) to {where} in "
+        print(f"exported {_n(report.written, 'episode')} ({_n(report.steps, 'step')}, {_n(report.rows, 'row')}) to "
+              f"{where} in "
               f"{report.seconds:.2f} s ({report.steps_per_second:,.0f} steps/s); {report.matched} of "
               f"{report.episodes} episodes matched the filters", file=sys.stderr)
         for reason, n in report.skipped.items():
-            print(f"  left out {n} episode{'s' if n != 1 else ''}: {reason}", file=sys.stderr)
+            print(f"  left out {_n(n, 'episode')}: {reason}", file=sys.stderr)
         if report.skipped and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
             print("  (label them with `trajrec label auto PATH --rules`, or choose --unlabeled truncate, drop-step "
                   "or false)", file=sys.stderr)
     return 1 if src.errors else 0
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

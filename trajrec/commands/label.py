@@ -7,12 +7,13 @@ import contextlib
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, Iterator
 
 NAME = "label"
 ORDER = 60
 HELP = "Label steps and episodes: by hand (add/edit/rm), list them (ls), or run rules and judges (auto)."
-EXAMPLES = """  trajrec label auto runs/shell --rules                   failed steps -1, recoveries +1, verdicts (trajrec-rules@1)
+EXAMPLES = """  trajrec label auto runs/shell --rules                   rules trajrec-rules@1 (failed -1, recovery +1)
   trajrec label auto runs/shell --judge myjudges:rubric   any callable: ctx -> {"value": ..., "rationale": ...}
   trajrec label add runs/shell --episode Shell-2025 --step 3 --value -1 --rationale "wrong file" --annotator ana
   trajrec label add ep.msgpack.zst --step episode --value pass
@@ -27,6 +28,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(_label_parser=p)
     sub = p.add_subparsers(dest="label_command", metavar="ACTION")
     fmt = argparse.RawDescriptionHelpFormatter
 
@@ -47,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        epilog="values: +1 / 0 / -1 (or good / neutral / bad), pass / fail, a score like 0.75, or a "
                               "category name")
     d.add_argument("path", metavar="PATH", help="a run folder or an episode file")
-    d.add_argument("--episode", metavar="ID", help="episode id (or a unique prefix); optional when PATH is one file")
+    d.add_argument("--episode", metavar="ID",
+                   help="episode id (or a unique part of it); optional when PATH is one file")
     d.add_argument("--step", required=True, metavar="N|episode", help="step index, or 'episode' for the whole episode")
     d.add_argument("--value", required=True, help="+1, 0, -1, good, bad, neutral, pass, fail, a score, or a category")
     d.add_argument("--rationale", help="why")
@@ -62,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     ls = sub.add_parser("ls", help="list live labels (or every version with --history)", formatter_class=fmt)
     ls.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
-    ls.add_argument("--episode", metavar="ID", help="only this episode (id or unique prefix)")
+    ls.add_argument("--episode", metavar="ID", help="only this episode (id or a unique part of it)")
     ls.add_argument("--judge", help="only labels of this judge")
     ls.add_argument("--step", metavar="N|episode", help="only labels on this target")
     ls.add_argument("--history", action="store_true", help="every version, tombstones and superseded ones included")
@@ -76,6 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--rationale")
     e.add_argument("--tag", action="append", metavar="TAG", help="replace the tags (repeatable)")
     e.add_argument("--score", type=float)
+    e.add_argument("--annotator", metavar="NAME", help="who edits (recorded as the new version's author); to "
+                                                        "disagree with another judge, add your own label instead")
     _add_common(e)
     e.set_defaults(_label_run=_edit)
 
@@ -90,9 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     fn = getattr(args, "_label_run", None)
     if fn is None:
-        from trajrec.cli import build_parser
-
-        build_parser().parse_args(["label", "--help"])
+        args._label_parser.print_help(sys.stderr)
         return 2
     with warnings_to_stderr("label"):
         return int(fn(args) or 0)
@@ -204,7 +207,7 @@ def _ls(args: argparse.Namespace) -> int:
     src = Source(args.paths)
     refs = [src.find(args.episode)] if args.episode else list(src)
     target = _target(args.step) if args.step is not None else None
-    rows = []
+    rows: list[tuple[Any, Any]] = []
     for ref in refs:
         if args.history:
             labs = [lab for lab in ref.store.versions(ref.episode_id) if target is None or lab.target == target]
@@ -216,7 +219,7 @@ def _ls(args: argparse.Namespace) -> int:
             print(json.dumps(_label_row(lab, ref.store.run_dir), ensure_ascii=False))
         return 0
     print(f"{'episode':<36} {'target':>7} {'value':>7} {'judge':<20} {'kind':<6} {'id':<12} {'tags':<22} rationale")
-    for ref, lab in rows:
+    for _ref, lab in rows:
         value = "deleted" if lab.deleted else _value_text(lab.value)
         tags = ",".join(lab.tags)
         mark = "" if not args.history or lab.supersedes is None else " ↳"
@@ -228,17 +231,36 @@ def _ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_for(path: str) -> Any:
+def _store_for(path: str, label_id: str) -> Any:
+    """The store holding ``label_id``: the run of PATH, or any run folder under PATH."""
+    from recorder.errors import TrajrecUsageError
+    from replay.exports.source import Source
     from replay.labels import LabelStore
 
-    return LabelStore.for_path(path)
+    first = LabelStore.for_path(path)
+    stores = [first]
+    if Path(path).is_dir():
+        stores += [s for s in Source([path]).stores.values() if s.run_dir != first.run_dir]
+    found = []
+    for store in stores:
+        try:
+            store.get(label_id)
+        except TrajrecUsageError:
+            continue
+        found.append(store)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise TrajrecUsageError(f"label id {label_id!r} matches labels in {len(found)} runs under {path}; give more "
+                                "of the id or the run folder")
+    return first  # its error names the closest id
 
 
 def _edit(args: argparse.Namespace) -> int:
     from recorder.errors import TrajrecUsageError
     from replay.labels import parse_value
 
-    store = _store_for(args.path)
+    store = _store_for(args.path, args.id)
     changes: dict[str, Any] = {}
     if args.value is not None:
         changes["value"] = parse_value(args.value)
@@ -248,6 +270,8 @@ def _edit(args: argparse.Namespace) -> int:
         changes["tags"] = args.tag
     if args.score is not None:
         changes["score"] = args.score
+    if args.annotator is not None:
+        changes["author"] = args.annotator
     if not changes:
         raise TrajrecUsageError("nothing to change: pass --value, --rationale, --tag or --score")
     lab = store.update(args.id, **changes)
@@ -259,7 +283,7 @@ def _edit(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    store = _store_for(args.path)
+    store = _store_for(args.path, args.id)
     tomb = store.delete(args.id, author=args.annotator)
     if args.json:
         print(json.dumps(_label_row(tomb, store.run_dir)))

@@ -1,0 +1,139 @@
+"""Export throughput, measured: each format against a plain ``json.dumps`` loop over the same steps, in one process.
+
+Run:  python bench/export_speed.py [--episodes 100] [--steps 1000] [--run DIR]
+
+Records a run of a cheap text tool env with the Recorder (thoughts as notes, ~10% failing steps, a terminal check
+per episode), labels it with the rules (every step then carries a label), then times ``export`` for each format
+and a baseline that reads the same raw step records and writes ``json.dumps`` of (episode, step, action,
+observation, reward) per line. Prints steps/s (best of ``--repeat`` runs, by wall clock and by CPU time) and the
+ratio to the baseline. Target (DESIGN.md): >= 50,000 steps/s to JSONL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recorder import Recorder, open_episode  # noqa: E402
+from replay.autolabel import label_with_rules  # noqa: E402
+from replay.exports import ExportOptions, episode_files, export  # noqa: E402
+
+TARGET = 50_000
+
+
+class CheapToolEnv(gym.Env):
+    """Text in, text out; every 10th call fails; ``submit`` ends the episode with a passing check."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Text(max_length=4096)
+        self.action_space = gym.spaces.Text(max_length=512)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return "Task bench: read the files and submit a summary.", {
+            "task": {"id": f"bench-{seed}", "text": "read the files and submit a summary", "split": "train"},
+            "tools": [{"type": "function", "function": {"name": "cat", "parameters": {"type": "object"}}}]}
+
+    def step(self, action: str):
+        self.t += 1
+        if action.startswith('{"tool": "submit"'):
+            return "submitted", 1.0, True, False, {"tool": "submit", "checks": [
+                {"kind": "rule", "judge": "bench@1", "value": True, "target": "episode", "rationale": "ok"}]}
+        if self.t % 10 == 0:
+            return "cat: no such file", 0.0, False, False, {"tool": "cat", "error": "no such file"}
+        return f"file {self.t}: " + "lorem ipsum dolor sit amet " * 6, 0.0, False, False, {"tool": "cat"}
+
+
+def build(run: Path, episodes: int, steps: int) -> None:
+    env = Recorder(CheapToolEnv(), run, agent="bench")
+    for e in range(episodes):
+        env.reset(seed=e)
+        for i in range(steps - 1):
+            env.note(thought=f"step {i}: look at file {i % 17}")
+            env.step(json.dumps({"tool": "cat", "args": {"path": f"f{i % 17}.txt"}}))
+        env.note(thought="done")
+        env.step(json.dumps({"tool": "submit", "args": {"summary": "all read"}}))
+    env.close()
+
+
+def baseline(files: list[Path], out: Path) -> tuple[int, float, float]:
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    n = 0
+    dumps = json.dumps
+    with open(out, "w", encoding="utf-8", buffering=1 << 20) as fh:
+        for path in files:
+            with open_episode(path) as ep:
+                eid = ep.episode_id
+                for i in range(len(ep)):
+                    rec = ep.record(i)
+                    fh.write(dumps({"episode_id": eid, "step": i, "action": rec["action"],
+                                    "observation": rec["observation"], "reward": rec["reward"]}))
+                    fh.write("\n")
+                    n += 1
+    return n, time.perf_counter() - t0, time.process_time() - c0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--episodes", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--run", type=Path, help="reuse or create the run in this folder (default: a temp folder)")
+    ap.add_argument("--formats", default="records,trl-stepwise,chat,parquet")
+    ap.add_argument("--repeat", type=int, default=3, help="time each format this many times, keep the best "
+                                                         "(other processes on the machine add noise, never speed)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="trajrec-export-bench-"))
+    run = args.run or tmp / "run"
+    if not run.exists() or not any(run.glob("*.msgpack.zst")):
+        t = time.perf_counter()
+        build(run, args.episodes, args.steps)
+        print(f"recorded {args.episodes} x {args.steps} steps in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        t = time.perf_counter()
+        res = label_with_rules([run])
+        print(f"labeled: {res} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    files = episode_files([run])
+    # Nothing big stays alive between measurements: a second run's worth of labels held in memory slows JSON
+    # encoding of large rows by a third (allocator effects), which a real `trajrec export` never has.
+    gc.collect()
+    n, secs, cpu = min((baseline(files, tmp / "baseline.jsonl") for _ in range(args.repeat)), key=lambda r: r[1])
+    base = n / secs
+    print(f"{'format':<14} {'steps':>9} {'seconds':>8} {'steps/s':>10} {'cpu steps/s':>12} {'vs json.dumps':>14}  "
+          "target")
+    print(f"{'json.dumps':<14} {n:>9,} {secs:>8.2f} {base:>10,.0f} {n / cpu:>12,.0f} {1.0:>13.2f}x")
+    ok = True
+    for fmt in args.formats.split(","):
+        secs = cpu = float("inf")
+        for _ in range(args.repeat):
+            gc.collect()
+            t0 = time.perf_counter()  # each format pays for its own scan of indexes and loading of labels
+            c0 = time.process_time()
+            rep = export([run], fmt, tmp / f"out.{fmt}", options=ExportOptions(unlabeled="false"))
+            secs = min(secs, time.perf_counter() - t0)
+            cpu = min(cpu, time.process_time() - c0)
+        rate = rep.steps / secs
+        jsonl = fmt != "parquet"
+        verdict = ("ok" if rate >= TARGET else "BELOW") if jsonl else "-"
+        ok &= rate >= TARGET or not jsonl
+        print(f"{fmt:<14} {rep.steps:>9,} {secs:>8.2f} {rate:>10,.0f} {rep.steps / cpu:>12,.0f} "
+              f"{rate / base:>13.2f}x  {verdict}")
+    assert n == rep.steps
+    shutil.rmtree(tmp)  # outputs (and the run, unless --run) lived there
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

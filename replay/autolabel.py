@@ -1,0 +1,512 @@
+"""Automatic labelers: trajrec's versioned rules, and a runner for any judge callable (a model, a script).
+
+Both write through the :class:`~replay.labels.LabelStore` of each episode's folder and are idempotent: a rerun
+adds nothing when the judge says the same thing again, updates a label (a new version superseding the old) when
+its value, rationale or tags changed, and deletes (tombstones) the judge's labels it no longer proposes.
+
+Rules ``trajrec-rules@1`` (kind ``rule``), one label per target; see ``docs/LABELS.md``:
+
+========================  ======  ===================  =======================================================
+rule                      value   tags                 applies to
+========================  ======  ===================  =======================================================
+failed-step               -1      failed               a step that failed ("failed: <kind>: <message>")
+repeated-mistake          -1      repeated-mistake     a failed retry whose action is the failed action it
+                                                       retries, unchanged
+useful-recovery           +1      useful-recovery      a step that recovers earlier failed steps
+episode-verdict           +1/-1   -                    the episode, when its terminal check passed / failed
+on-passing-path           +1      on-passing-path      every step that did not fail, in a passed episode
+terminal-failure          -1      terminal-failure     the last step of a failed episode
+========================  ======  ===================  =======================================================
+
+>>> import gymnasium as gym, tempfile
+>>> from recorder import Recorder
+>>> env = Recorder(gym.make("CartPole-v1"), tempfile.mkdtemp())
+>>> _ = env.reset(seed=0); _ = env.step(0); env.close()
+>>> label_with_rules([env.out_dir]).added   # no failures, no verdict: nothing to say
+0
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
+
+from recorder import Episode, ResetRecord, Step
+from recorder.errors import TrajrecError, TrajrecUsageError
+
+from .labels import Label, LabelStore, validate_value
+
+if TYPE_CHECKING:
+    from .exports.source import Source
+
+__all__ = [
+    "RULES_JUDGE",
+    "AutoResult",
+    "JudgeError",
+    "Proposal",
+    "StepContext",
+    "apply_proposals",
+    "judge_id_of",
+    "label_with_judge",
+    "label_with_rules",
+    "load_judge",
+    "rule_proposals",
+]
+
+#: The judge id of the rules; bump the version when any rule's meaning changes.
+RULES_JUDGE = "trajrec-rules@1"
+
+_MSG_MAX = 300
+
+
+class JudgeError(TrajrecError):
+    """Raised when a judge callable raises or returns something that is not a label; the labels it gave for
+    earlier steps are kept, and a rerun resumes (it skips the steps already judged)."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a labeler says about one target: value, rationale, tags, optional score."""
+
+    target: int | str
+    value: Any
+    rationale: str | None = None
+    tags: tuple[str, ...] = ()
+    score: float | None = None
+
+
+@dataclass
+class AutoResult:
+    """Counts of one labeling run."""
+
+    episodes: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    judge: str | None = None
+
+    def merge(self, other: AutoResult) -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+        self.skipped += other.skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        text = (f"{self.judge}: {self.episodes} episodes, {self.added} labels added, {self.updated} updated, "
+                f"{self.unchanged} unchanged, {self.deleted} withdrawn")
+        return text + (f", {self.skipped} steps already judged (skipped)" if self.skipped else "")
+
+
+# -- rules ------------------------------------------------------------------------------------------------------
+
+
+def _clip(text: Any, n: int = _MSG_MAX) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _same_action(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    try:
+        same = a == b
+        return bool(same) if isinstance(same, bool) else bool(getattr(same, "all", lambda: False)())
+    except (TypeError, ValueError):
+        return repr(a) == repr(b)
+
+
+def _terminal_check(ep: Episode) -> Any:
+    judge = (ep.summary.get("checks") or {}).get("terminal_judge")
+    found = None
+    for c in ep.checks:
+        if c.target == "episode" and c.passed is not None and (judge is None or c.judge == judge):
+            found = c
+    return found
+
+
+def rule_proposals(ep: Episode) -> list[Proposal]:
+    """What rules ``trajrec-rules@1`` say about an episode (pure: reads the episode, writes nothing)."""
+    outcome = ep.summary.get("outcome")
+    verdict = True if outcome == "passed" else False if outcome == "failed" else None
+    n = len(ep)
+    out: list[Proposal] = []
+    failed_actions: dict[int, Any] = {}
+    for st in ep:
+        i = st.index
+        value: int | None = None
+        why: list[str] = []
+        tags: list[str] = []
+        if st.failure is not None:
+            failed_actions[i] = st.action
+            value, tags = -1, ["failed"]
+            why.append(f"failed: {st.failure.kind}: {_clip(st.failure.message)}")
+            j = st.retry_of
+            if j is not None and j in failed_actions and _same_action(failed_actions[j], st.action):
+                tags.append("repeated-mistake")
+                why.append(f"repeats the failed action of step {j} unchanged")
+        elif st.recovers:
+            value, tags = 1, ["useful-recovery"]
+            steps = ", ".join(str(k) for k in st.recovers)
+            why.append(f"recovers failed step{'s' if len(st.recovers) > 1 else ''} {steps} of the same operation")
+        if verdict is False and i == n - 1:
+            if value == 1:
+                why.append("but the episode failed after it")
+            value, tags = -1, [*([t for t in tags if t != "useful-recovery"]), "terminal-failure"]
+            why.append("last step of an episode whose terminal check failed")
+        elif verdict is True and st.failure is None:
+            value = 1
+            tags.append("on-passing-path")
+            if not why:
+                why.append("on the path of an episode whose terminal check passed")
+        if value is not None:
+            out.append(Proposal(i, value, "; ".join(why), tuple(tags)))
+    if verdict is not None:
+        check = _terminal_check(ep)
+        who = check.judge if check is not None else "terminal check"
+        text = f"terminal check {who} {'passed' if verdict else 'failed'}"
+        if check is not None and check.rationale:
+            text += f": {_clip(check.rationale)}"
+        out.append(Proposal("episode", 1 if verdict else -1, text, ()))
+    return out
+
+
+# -- writing proposals -------------------------------------------------------------------------------------------
+
+
+def _typed(value: Any) -> tuple[str, Any]:
+    # 1 == True in Python; a rating +1 and a verdict True are different labels.
+    return (type(value).__name__, value)
+
+
+def apply_proposals(store: LabelStore, episode_id: str, proposals: Iterable[Proposal], *, judge: str,
+                    kind: str = "judge", author: str | None = None,
+                    scope: Iterable[int | str] | None = None) -> AutoResult:
+    """Make ``judge``'s live labels on the episode match ``proposals``, appending only what changed.
+
+    Args:
+        scope: the targets this run judged (default: every target). Live labels of ``judge`` on a target in scope
+            with no proposal are withdrawn (tombstoned); labels outside the scope are left alone.
+    """
+    res = AutoResult(judge=judge)
+    existing: dict[int | str, list[Label]] = {}
+    for lab in store.current(episode_id, judge=judge):
+        existing.setdefault(lab.target, []).append(lab)
+    proposed: set[int | str] = set()
+    for p in proposals:
+        if p.target in proposed:
+            raise TrajrecUsageError(f"{judge} proposed two labels for target {p.target!r} of {episode_id}; "
+                                    "a labeler gives at most one label per target")
+        proposed.add(p.target)
+        value = validate_value(p.value)
+        have = existing.get(p.target, [])
+        want = (kind, _typed(value), p.rationale, tuple(p.tags), p.score)
+        keep = next((lab for lab in have
+                     if (lab.kind, _typed(lab.value), lab.rationale, tuple(lab.tags), lab.score) == want), None)
+        if keep is not None:
+            res.unchanged += 1
+        elif have:
+            keep = store.update(have[0].id, value=value, kind=kind, rationale=p.rationale, tags=p.tags,  # type: ignore[arg-type]
+                                score=p.score)
+            res.updated += 1
+            have = [keep, *have[1:]]
+        else:
+            store.add(episode_id, p.target, value, kind=kind, judge=judge, rationale=p.rationale, tags=p.tags,
+                      author=author, score=p.score)
+            res.added += 1
+        for extra in have:  # duplicates (two labelers ran at once): keep one
+            if keep is not None and extra.id != keep.id:
+                store.delete(extra.id)  # type: ignore[arg-type]
+                res.deleted += 1
+    in_scope = None if scope is None else set(scope)
+    for target, labs in existing.items():
+        if target not in proposed and (in_scope is None or target in in_scope):
+            for lab in labs:
+                store.delete(lab.id)  # type: ignore[arg-type]
+                res.deleted += 1
+    return res
+
+
+class ProgressLike(Protocol):
+    """Anything with ``advance(n)``, such as ``trajrec.progress.Progress``; told how many steps were done."""
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+def _source(paths: Source | Iterable[str | os.PathLike[str]]) -> Source:
+    from .exports.source import Source
+
+    return paths if isinstance(paths, Source) else Source(paths)
+
+
+def label_with_rules(paths: Source | Iterable[str | os.PathLike[str]], *,
+                     progress: ProgressLike | None = None) -> AutoResult:
+    """Apply rules ``trajrec-rules@1`` to every episode under ``paths`` (or of a :class:`Source`); labels go to
+    each episode's run folder. ``progress.advance(n)`` is told the steps done."""
+    src = _source(paths)
+    bar = progress or _NoProgress()
+    total = AutoResult(judge=RULES_JUDGE)
+    for ref in src:
+        with ref.open() as ep:
+            res = apply_proposals(ref.store, ref.episode_id, rule_proposals(ep), judge=RULES_JUDGE, kind="rule")
+        total.merge(res)
+        total.episodes += 1
+        bar.advance(ref.n_steps)
+    return total
+
+
+# -- judges ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepContext:
+    """What a judge callable receives: the step and its context. Attributes also read as ``ctx["name"]``.
+
+    Attributes:
+        episode_id, header, task, provenance, summary: the episode's (``task["text"]`` is the goal).
+        reset: the reset record (``reset.observation``; ``tools`` are the OpenAI tool schemas when the env gave
+            them).
+        step: the :class:`recorder.Step` to judge; None when judging the whole episode.
+        index: the step index, or ``"episode"``.
+        n_steps: the episode's length.
+        previous: one small dict per earlier step (index, action, observation clipped to 500 characters,
+            reward, failed, failure, retry_of, recovers, thought).
+        labels: live labels already on this target (any judge).
+    """
+
+    episode_id: str
+    header: dict[str, Any]
+    task: dict[str, Any]
+    provenance: dict[str, Any]
+    summary: dict[str, Any]
+    reset: ResetRecord
+    tools: list[Any] | None
+    step: Step | None
+    n_steps: int
+    labels: list[Label] = field(default_factory=list)
+    _history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def index(self) -> int | str:
+        return self.step.index if self.step is not None else "episode"
+
+    @property
+    def previous(self) -> list[dict[str, Any]]:
+        return self._history[: self.step.index] if self.step is not None else list(self._history)
+
+    def __getitem__(self, key: str) -> Any:
+        if key.startswith("_") or not hasattr(self, key):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def _step_summary(st: Step) -> dict[str, Any]:
+    obs = st.observation
+    text = obs if isinstance(obs, str) else json.dumps(obs, default=repr)
+    return {
+        "index": st.index,
+        "action": st.action,
+        "observation": text if len(text) <= 500 else text[:499] + "…",
+        "reward": st.reward,
+        "failed": st.failure is not None,
+        "failure": st.failure._asdict() if st.failure is not None else None,
+        "retry_of": st.retry_of,
+        "recovers": list(st.recovers),
+        "thought": (st.note or {}).get("thought") if isinstance(st.note, dict) else None,
+    }
+
+
+def judge_id_of(fn: Callable[..., Any]) -> str:
+    """The judge id labels are recorded under: the callable's ``judge_id`` attribute, else
+    ``model:<module>.<qualname>``."""
+    jid = getattr(fn, "judge_id", None)
+    if isinstance(jid, str) and jid:
+        return jid
+    module = getattr(fn, "__module__", None) or "unknown"
+    name = getattr(fn, "__qualname__", None) or getattr(type(fn), "__qualname__", "judge")
+    return f"model:{module}.{name}"
+
+
+def load_judge(spec: str) -> Callable[..., Any]:
+    """Import a judge from ``module:function`` (dotted module, attribute path) or ``path/to/file.py:function``.
+
+    The current folder is searched first, as with ``python -m``.
+    """
+    if not isinstance(spec, str) or ":" not in spec:
+        raise TrajrecUsageError(f"--judge expects MODULE:FUNCTION (e.g. myjudges:rubric) or FILE.py:FUNCTION, "
+                                f"got {spec!r}")
+    mod_name, _, attr = spec.rpartition(":")
+    if not mod_name or not attr:
+        raise TrajrecUsageError(f"--judge expects MODULE:FUNCTION, got {spec!r}")
+    if mod_name.endswith(".py") or os.sep in mod_name:
+        path = Path(mod_name)
+        if not path.is_file():
+            raise TrajrecUsageError(f"judge file {path} not found")
+        # The file's stem names the module, so judge ids read model:<stem>.<function> (as with MODULE:FUNCTION)
+        # and stay the same from run to run, which is what makes reruns skip steps already judged.
+        name = path.stem
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise TrajrecUsageError(f"cannot import {path} as a Python module")
+        module = importlib.util.module_from_spec(module_spec)
+        other = sys.modules.get(name)
+        if other is None or getattr(other, "__file__", None) == module.__file__:
+            sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.insert(0, cwd)
+        try:
+            module = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and mod_name.startswith(exc.name):
+                raise TrajrecUsageError(f"cannot import judge module {mod_name!r}: {exc}; run from the folder that "
+                                        "holds it, add its folder to PYTHONPATH, or pass FILE.py:FUNCTION") from exc
+            raise
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            import difflib
+
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            near = difflib.get_close_matches(part, names, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TrajrecUsageError(f"{mod_name} has no attribute {part!r}{hint}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TrajrecUsageError(f"{spec} is a {type(obj).__name__}, not a callable judge")
+    return obj  # type: ignore[no-any-return]
+
+
+def _proposal(result: Any, target: int | str, judge: str) -> Proposal | None:
+    where = f"judge {judge} on step {target}" if target != "episode" else f"judge {judge} on the episode"
+    if result is None:
+        return None
+    rationale: Any = None
+    tags: Any = ()
+    score: Any = None
+    if isinstance(result, Mapping):
+        if "value" not in result:
+            raise JudgeError(f"{where} returned a dict without 'value' (keys: {', '.join(map(str, result))}); "
+                             "return {'value': +1|0|-1|True|False|<float>|<category>, 'rationale': '...'}")
+        value = result["value"]
+        rationale, tags, score = result.get("rationale"), result.get("tags") or (), result.get("score")
+    elif isinstance(result, tuple):
+        if not 1 <= len(result) <= 3:
+            raise JudgeError(f"{where} returned a tuple of {len(result)} items; return (value, rationale) or "
+                             "(value, rationale, tags)")
+        value, rationale, tags = (*result, None, ())[:3]
+    else:
+        value = result
+    try:
+        value = validate_value(value)
+    except TrajrecUsageError as exc:
+        raise JudgeError(f"{where} returned an unusable value: {exc}") from None
+    if rationale is not None and not isinstance(rationale, str):
+        rationale = str(rationale)
+    if isinstance(tags, str):
+        tags = (tags,)
+    return Proposal(target, value, rationale, tuple(str(t) for t in tags or ()), score)
+
+
+def _raise_judge(judge: str, episode_id: str, target: int | str, exc: BaseException) -> None:
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    raise JudgeError(f"judge {judge} raised {type(exc).__name__}: {exc}{at} on episode {episode_id} "
+                     f"{'step ' + str(target) if target != 'episode' else '(whole episode)'}; the labels it gave "
+                     "before are saved, rerun to resume") from exc
+
+
+def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Callable[..., Any] | str, *,
+                     rejudge: bool = False, progress: ProgressLike | None = None) -> AutoResult:
+    """Run a judge callable over every step of every episode under ``paths``.
+
+    The callable gets a :class:`StepContext` and returns ``{"value": ..., "rationale": ...}`` (optionally
+    ``tags``, ``score``), a tuple ``(value, rationale[, tags])``, a bare value, or None to say nothing.
+    Labels are recorded with kind ``judge`` under :func:`judge_id_of`. A callable whose ``targets`` attribute is
+    ``"episode"`` (or ``"both"``) is also called once per episode with ``ctx.step = None``.
+
+    Steps the judge already labeled are skipped unless ``rejudge`` (model calls cost money); with ``rejudge``
+    changed answers update the labels.
+    """
+    fn = load_judge(judge) if isinstance(judge, str) else judge
+    if not callable(fn):
+        raise TrajrecUsageError(f"judge must be callable or 'module:function', got {type(fn).__name__}")
+    jid = judge_id_of(fn)
+    targets = getattr(fn, "targets", "steps")
+    if targets not in ("steps", "episode", "both"):
+        raise TrajrecUsageError(f"{jid}.targets must be 'steps', 'episode' or 'both', got {targets!r}")
+    src = _source(paths)
+    bar = progress or _NoProgress()
+    total = AutoResult(judge=jid)
+    for ref in src:
+        eid = ref.episode_id
+        done = {lab.target for lab in ref.store.current(eid, judge=jid)} if not rejudge else set()
+        proposals: list[Proposal] = []
+        scope: list[int | str] = []
+        with ref.open() as ep:
+            history: list[dict[str, Any]] = []
+            live: dict[int | str, list[Label]] = {}
+            for lab in ref.store.current(eid):
+                live.setdefault(lab.target, []).append(lab)
+            tools = ep.reset.info.get("tools") if isinstance(ep.reset.info, dict) else None
+            base = {"episode_id": eid, "header": ep.header, "task": ep.task, "provenance": ep.provenance,
+                    "summary": ep.summary, "reset": ep.reset, "tools": tools, "n_steps": len(ep)}
+            try:
+                if targets in ("steps", "both"):
+                    for st in ep:
+                        if st.index in done:
+                            total.skipped += 1
+                        else:
+                            ctx = StepContext(**base, step=st,
+                                              labels=live.get(st.index, []),
+                                              _history=history)
+                            try:
+                                result = fn(ctx)
+                            except Exception as exc:  # the user's judge: report where, keep earlier labels
+                                _raise_judge(jid, eid, st.index, exc)
+                            p = _proposal(result, st.index, jid)
+                            scope.append(st.index)
+                            if p is not None:
+                                proposals.append(p)
+                        history.append(_step_summary(st))
+                        bar.advance()
+                if targets in ("episode", "both") and "episode" not in done:
+                    ctx = StepContext(**base, step=None, labels=live.get("episode", []),
+                                      _history=history)
+                    try:
+                        result = fn(ctx)
+                    except Exception as exc:  # the user's judge: report where, keep earlier labels
+                        _raise_judge(jid, eid, "episode", exc)
+                    p = _proposal(result, "episode", jid)
+                    scope.append("episode")
+                    if p is not None:
+                        proposals.append(p)
+            finally:
+                total.merge(apply_proposals(ref.store, eid, proposals, judge=jid, kind="judge", scope=scope))
+        total.episodes += 1
+    return total

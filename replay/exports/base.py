@@ -1,0 +1,211 @@
+"""What every export format shares: the options, the per-episode view a format reads, and the JSONL writer."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
+
+from recorder import Episode
+from recorder.errors import TrajrecIOError, TrajrecUsageError
+
+from ..labels import Label
+from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
+from .encode import dumps, text_of
+from .source import EpisodeRef
+
+__all__ = ["EpisodeView", "ExportOptions", "Format", "JsonlFormat", "Skip"]
+
+
+@dataclass
+class ExportOptions:
+    """How labels become training labels, and format details.
+
+    Attributes:
+        label_map: ``strict``, ``lenient``, ``float`` or ``unit`` (see :mod:`replay.exports.choice`).
+        prefer: label sources in order of preference (``human,judge,rule`` by default).
+        unlabeled: ``trl-stepwise`` policy for steps without a label: ``skip-episode``, ``truncate``,
+            ``drop-step``, ``false`` or ``neutral``.
+        system: a system message for ``chat`` (none by default).
+        observations: ``trl-stepwise`` completions also carry the step's observation.
+    """
+
+    label_map: str = "strict"
+    prefer: str | Sequence[str] = DEFAULT_PREFER
+    unlabeled: str = "skip-episode"
+    system: str | None = None
+    observations: bool = False
+    preference: Preference = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_label_map(self.label_map)
+        check_unlabeled(self.unlabeled)
+        self.preference = Preference(self.prefer)
+        if self.system is not None and not isinstance(self.system, str):
+            raise TrajrecUsageError(f"system must be text, got {type(self.system).__name__}")
+
+
+class Skip(Exception):
+    """Raised by a format to leave an episode out; ``reason`` is counted in the export report."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EpisodeView:
+    """One episode as formats read it: the file's raw step records, the labels and the chosen label per step."""
+
+    def __init__(self, ref: EpisodeRef, ep: Episode, labels: list[Label], options: ExportOptions) -> None:
+        self.ref = ref
+        self.ep = ep
+        self.labels = labels
+        self.options = options
+        self._cands: dict[int, list[Candidate]] | None = None
+
+    @property
+    def episode_id(self) -> str:
+        return self.ep.episode_id
+
+    @property
+    def task(self) -> dict[str, Any]:
+        return self.ep.task
+
+    def steps(self) -> Iterator[dict[str, Any]]:
+        """Raw step records (shared with the reader's cache: read, never modify)."""
+        record = self.ep.record
+        for i in range(len(self.ep)):
+            yield record(i)
+
+    @property
+    def candidates(self) -> dict[int, list[Candidate]]:
+        if self._cands is None:
+            self._cands = candidates_by_step(self.labels, self.ep.checks)
+        return self._cands
+
+    def choose(self, i: int, *, mapped: bool) -> Candidate | None:
+        """The preferred label of step ``i``; with ``mapped``, only labels the label map can turn into a label."""
+        cands = self.candidates.get(i)
+        if not cands:
+            return None
+        return self.options.preference.choose(cands, self.options.label_map if mapped else None)
+
+    def prompt(self) -> str:
+        """The task text and the reset observation (once, when the observation already holds the text)."""
+        text = self.task.get("text") or ""
+        obs = text_of(self.ep.reset.observation)
+        if text and obs and text in obs:
+            return obs
+        return "\n\n".join(p for p in (text, obs) if p)
+
+    @staticmethod
+    def thought(rec: dict[str, Any]) -> str | None:
+        note = rec.get("note")
+        if isinstance(note, dict):
+            t = note.get("thought")
+            if t is not None:
+                return t if isinstance(t, str) else text_of(t)
+        return None
+
+    def tools(self) -> list[Any] | None:
+        info = self.ep.reset.info
+        tools = info.get("tools") if isinstance(info, dict) else None
+        return list(tools) if isinstance(tools, (list, tuple)) else None
+
+
+class Format:
+    """An export format: ``write(view)`` returns ``(rows, steps)`` written or raises :class:`Skip`."""
+
+    name: ClassVar[str]
+    binary: ClassVar[bool] = False
+
+    def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
+        self.options = options
+        self.out = out
+
+    def write(self, view: EpisodeView) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+def _tmp_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.tmp-{os.getpid()}")
+
+
+def open_output(out: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
+    """(final path, temporary path) for an output file; ``-`` means stdout (None, None)."""
+    if os.fspath(out) == "-":
+        return None, None
+    path = Path(out)
+    if path.is_dir():
+        raise TrajrecUsageError(f"--out {path} is a folder; pass a file name such as {path / 'export.jsonl'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+    return path, _tmp_path(path)
+
+
+class JsonlFormat(Format):
+    """A format that writes one JSON object per line: subclasses yield rows from :meth:`rows`.
+
+    The file is written to a temporary name and renamed at :meth:`close`, so a crashed export never leaves a
+    half file under the requested name.
+    """
+
+    def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
+        super().__init__(out, options)
+        self._path, self._tmp = open_output(out)
+        self._fh: IO[str]
+        if self._tmp is None:
+            self._fh = sys.stdout
+        else:
+            try:
+                self._fh = io.open(self._tmp, "w", encoding="utf-8", newline="\n", buffering=1 << 20)
+            except OSError as exc:
+                raise TrajrecIOError(f"cannot write {self._tmp}: {exc.strerror}") from exc
+
+    def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
+        """``(rows, steps covered)``; raise :class:`Skip` to leave the episode out."""
+        raise NotImplementedError
+
+    def write(self, view: EpisodeView) -> tuple[int, int]:
+        rows, steps = self.rows(view)
+        n = 0
+        write = self._fh.write
+        try:
+            for row in rows:
+                write(dumps(row))
+                write("\n")
+                n += 1
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot write {self._tmp or 'stdout'}: {exc.strerror}") from exc
+        return n, steps
+
+    def close(self) -> None:
+        if self._tmp is None:
+            self._fh.flush()
+            return
+        try:
+            self._fh.close()
+            assert self._path is not None
+            os.replace(self._tmp, self._path)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot finish {self._path}: {exc.strerror}") from exc
+
+    def abort(self) -> None:
+        if self._tmp is None:
+            return
+        self._fh.close()
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,183 @@
+"""Which label a step gets in an export, and how it becomes a training label.
+
+``--prefer`` orders label sources; the first source that labeled a step wins (among several labels of the same
+source, the newest). Sources are classes (``human``: judges ``human:*``; ``judge``: other kind-``judge`` labels such
+as models; ``rule``; ``environment``) or judge ids, with wildcards (``model:*``, ``trajrec-rules@1``). Labels of
+unlisted sources are not used. Candidates are the run's live labels and the checks recorded on steps.
+
+``--label-map`` turns the chosen value into the exported label. Values are first read as a rating -1/0/+1
+(pass/fail and good/bad/neutral words too, a float by its sign); a category that is none of these leaves the step
+unlabeled under ``strict``/``lenient``.
+
+==========  ==========  ==========  ==========  =============================================
+map         -1          0           +1          scores (float values)
+==========  ==========  ==========  ==========  =============================================
+strict      false       false       true        true when > 0
+lenient     false       true        true        true when >= 0
+float       -1.0        0.0         1.0         passed through
+unit        0.0         0.5         1.0         passed through
+==========  ==========  ==========  ==========  =============================================
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import math
+from typing import Any, Iterable, Sequence, Union
+
+from recorder import Check
+from recorder.errors import TrajrecUsageError
+
+from ..labels import Label, rating
+
+__all__ = ["DEFAULT_PREFER", "LABEL_MAPS", "PREFER_CLASSES", "UNLABELED", "Candidate", "Preference",
+           "candidates_by_step", "map_label", "origin"]
+
+PREFER_CLASSES = ("human", "judge", "rule", "environment")
+DEFAULT_PREFER = ("human", "judge", "rule")
+LABEL_MAPS = ("strict", "lenient", "float", "unit")
+#: What ``trl-stepwise`` does with steps no preferred source labeled.
+UNLABELED = ("skip-episode", "truncate", "drop-step", "false", "neutral")
+
+
+#: A label or a recorded check on a step: both have target, value, judge, kind, rationale, tags, author, score,
+#: time and id.
+Candidate = Union[Label, Check]
+
+
+def origin(c: Candidate) -> str:
+    """``"label"`` for a label added after recording, ``"recorded"`` for a check in the episode file."""
+    return "label" if isinstance(c, Label) else "recorded"
+
+
+def _source_class(c: Candidate) -> str:
+    if c.judge.startswith("human:"):
+        return "human"
+    return c.kind if c.kind in PREFER_CLASSES else "judge"
+
+
+class Preference:
+    """A parsed ``--prefer`` list.
+
+    >>> p = Preference("human,model:*")
+    >>> p.rank(Label("ep", 0, "judge", "model:gpt@1", 1)), p.rank(Label("ep", 0, "rule", "trajrec-rules@1", 1))
+    (1, None)
+    """
+
+    def __init__(self, spec: str | Sequence[str] = DEFAULT_PREFER) -> None:
+        tokens = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t and t.strip()]
+        if not tokens:
+            raise TrajrecUsageError(f"--prefer needs at least one source: {', '.join(PREFER_CLASSES)} or a judge "
+                                    "id such as human:ana or model:*")
+        for t in tokens:
+            if t in PREFER_CLASSES or ":" in t or "@" in t or any(ch in t for ch in "*?["):
+                continue
+            near = difflib.get_close_matches(t, PREFER_CLASSES, n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TrajrecUsageError(f"--prefer: unknown source {t!r}{hint}; use {', '.join(PREFER_CLASSES)} or a "
+                                    "judge id (human:ana, trajrec-rules@1, model:*)")
+        self.tokens = tuple(tokens)
+        self._ranks: dict[tuple[str, str], int | None] = {}
+
+    def rank(self, c: Candidate) -> int | None:
+        """Position of the first token matching the candidate, or None when no token does."""
+        key = (c.judge, c.kind)
+        try:
+            return self._ranks[key]
+        except KeyError:
+            pass
+        cls = _source_class(c)
+        found = None
+        for i, t in enumerate(self.tokens):
+            if t == cls if t in PREFER_CLASSES else fnmatch.fnmatchcase(c.judge, t):
+                found = i
+                break
+        self._ranks[key] = found
+        return found
+
+    def choose(self, cands: Sequence[Candidate], label_map: str | None = None) -> Candidate | None:
+        """The winning candidate; with ``label_map``, only candidates that map to a label compete."""
+        if len(cands) == 1:  # type: ignore[arg-type]
+            c = cands[0]  # type: ignore[index]
+            ok = self.rank(c) is not None and (label_map is None or map_label(c.value, label_map) is not None)
+            return c if ok else None
+        best: tuple[Any, ...] | None = None
+        win = None
+        for c in cands:
+            r = self.rank(c)
+            if r is None or (label_map is not None and map_label(c.value, label_map) is None):
+                continue
+            key = (-r, c.time or 0.0, c.id or "")
+            if best is None or key > best:
+                best, win = key, c
+        return win
+
+    def __str__(self) -> str:
+        return ",".join(self.tokens)
+
+
+def check_label_map(name: str) -> str:
+    if name in LABEL_MAPS:
+        return name
+    near = difflib.get_close_matches(str(name), LABEL_MAPS, n=1, cutoff=0.5)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise TrajrecUsageError(f"--label-map: unknown map {name!r}{hint}; maps: {', '.join(LABEL_MAPS)}")
+
+
+def check_unlabeled(name: str) -> str:
+    if name in UNLABELED:
+        return name
+    near = difflib.get_close_matches(str(name), UNLABELED, n=1, cutoff=0.5)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise TrajrecUsageError(f"--unlabeled: unknown policy {name!r}{hint}; policies: {', '.join(UNLABELED)}")
+
+
+def map_label(value: Any, label_map: str) -> bool | float | None:
+    """The exported label of a value under a label map, or None when the value is not a rating or score.
+
+    >>> [map_label(v, m) for m in LABEL_MAPS for v in (-1, 0, 1)]
+    [False, False, True, False, True, True, -1.0, 0.0, 1.0, 0.0, 0.5, 1.0]
+    """
+    if isinstance(value, float) and not isinstance(value, bool) and value not in (-1.0, 0.0, 1.0):
+        if not math.isfinite(value):
+            return None
+        if label_map == "strict":
+            return value > 0
+        if label_map == "lenient":
+            return value >= 0
+        return value
+    r = rating(value)
+    if r is None:
+        return None
+    if label_map == "strict":
+        return r == 1
+    if label_map == "lenient":
+        return r >= 0
+    if label_map == "float":
+        return float(r)
+    return (r + 1) / 2
+
+
+def fill_value(policy: str, label_map: str) -> bool | float | None:
+    """The label ``false``/``neutral`` policies give an unlabeled step (that of a -1 or a 0 rating)."""
+    if policy == "false":
+        return map_label(-1, label_map)
+    if policy == "neutral":
+        return map_label(0, label_map)
+    return None
+
+
+def candidates_by_step(labels: Iterable[Label], checks: Iterable[Check]) -> dict[int, list[Candidate]]:
+    """Step index -> candidates: live labels and recorded checks that target a step."""
+    out: dict[int, list[Candidate]] = {}
+    for items in (labels, checks):
+        for item in items:
+            t = item.target
+            if type(t) is int:
+                lst = out.get(t)
+                if lst is None:
+                    out[t] = [item]
+                else:
+                    lst.append(item)
+    return out

@@ -1,0 +1,150 @@
+"""The export pipeline: pick episodes (``--where``, ``--min-agreement``), read each once, hand it to a format."""
+
+from __future__ import annotations
+
+import difflib
+import gc
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from recorder.errors import TrajrecUsageError
+
+from ..agreement import episode_agreement
+from .base import EpisodeView, ExportOptions, Format, Skip
+from .chat import ChatFormat
+from .records import RecordsFormat
+from .source import EpisodeRef, Source
+from .trl import TrlStepwiseFormat
+from .where import Filter, episode_facts, parse_where
+
+__all__ = ["FORMATS", "ExportReport", "export", "select"]
+
+
+def _parquet() -> type[Format]:
+    from .parquet import ParquetFormat  # pyarrow is optional: only this format imports it
+
+    return ParquetFormat
+
+
+FORMATS: dict[str, Any] = {
+    "records": lambda: RecordsFormat,
+    "trl-stepwise": lambda: TrlStepwiseFormat,
+    "chat": lambda: ChatFormat,
+    "parquet": _parquet,
+}
+
+
+class ProgressLike(Protocol):
+    def advance(self, n: int = 1) -> None: ...
+
+
+@dataclass
+class ExportReport:
+    """What an export did: episodes found, matched by the filters, written; rows and steps; skip reasons."""
+
+    format: str
+    out: str
+    episodes: int = 0
+    matched: int = 0
+    written: int = 0
+    rows: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "out": self.out, "episodes": self.episodes, "matched": self.matched,
+                "written": self.written, "rows": self.rows, "steps": self.steps, "seconds": round(self.seconds, 3),
+                "steps_per_second": round(self.steps_per_second), "skipped": dict(self.skipped),
+                "errors": [{"path": p, "error": e} for p, e in self.errors]}
+
+
+def check_format(name: str) -> str:
+    if name in FORMATS:
+        return name
+    near = difflib.get_close_matches(str(name), list(FORMATS), n=1, cutoff=0.4)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise TrajrecUsageError(f"unknown export format {name!r}{hint}; formats: {', '.join(FORMATS)}")
+
+
+def filters_for(where: Iterable[str] = (), min_agreement: float | None = None) -> list[Filter]:
+    """Parse ``--where`` expressions, plus ``agreement>=X`` for ``--min-agreement X``."""
+    filters = [parse_where(w) for w in where]
+    if min_agreement is not None:
+        if not isinstance(min_agreement, (int, float)) or not 0.0 <= float(min_agreement) <= 1.0:
+            raise TrajrecUsageError(f"--min-agreement is a share of agreeing steps from 0 to 1, got {min_agreement!r}")
+        filters.append(Filter(f"agreement>={min_agreement}", "agreement", ">=", float(min_agreement)))
+    return filters
+
+
+def select(src: Source, filters: list[Filter]) -> list[EpisodeRef]:
+    """The episodes of ``src`` all filters accept (reads indexes and labels, never steps)."""
+    need_agreement = any(f.field == "agreement" for f in filters)
+    out = []
+    for ref in src:
+        if not filters:
+            out.append(ref)
+            continue
+        labels = ref.labels()
+        facts = episode_facts(ref, labels, episode_agreement(labels) if need_agreement else None)
+        if all(f.matches(facts) for f in filters):
+            out.append(ref)
+    return out
+
+
+def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str | os.PathLike[str], *,
+           where: Iterable[str] = (), min_agreement: float | None = None, options: ExportOptions | None = None,
+           progress: ProgressLike | None = None) -> ExportReport:
+    """Export the episodes under ``paths`` that pass the filters to ``out`` (``"-"``: stdout) in format ``fmt``.
+
+    Args:
+        fmt: ``records``, ``trl-stepwise``, ``chat`` or ``parquet``.
+        where: ``FIELD OP VALUE`` filters (see :mod:`replay.exports.where`), all of which must hold.
+        min_agreement: keep episodes whose multiply-labeled steps agree at least this often (0..1).
+        options: label map, preferred sources, unlabeled policy, system message.
+        progress: told ``advance(n)`` per episode with its step count; its ``total`` attribute, when it has one
+            set to None, is set to the steps of the chosen episodes once they are known.
+    """
+    check_format(fmt)
+    options = options or ExportOptions()
+    filters = filters_for(where, min_agreement)
+    t0 = time.perf_counter()
+    src = paths if isinstance(paths, Source) else Source(paths)
+    chosen = select(src, filters)
+    report = ExportReport(fmt, os.fspath(out), episodes=len(src), matched=len(chosen),
+                          errors=[(str(p), e) for p, e in src.errors])
+    if progress is not None and getattr(progress, "total", 0) is None:
+        progress.total = sum(ref.n_steps for ref in chosen)  # type: ignore[attr-defined]
+    writer: Format = FORMATS[fmt]()(out, options)
+    gc_was = gc.isenabled()
+    gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
+    try:
+        for ref in chosen:
+            with ref.open() as ep:
+                view = EpisodeView(ref, ep, ref.labels(), options)
+                try:
+                    rows, steps = writer.write(view)
+                except Skip as skip:
+                    report.skipped[skip.reason] = report.skipped.get(skip.reason, 0) + 1
+                else:
+                    report.written += 1
+                    report.rows += rows
+                    report.steps += steps
+            if progress is not None:
+                progress.advance(ref.n_steps)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if gc_was:
+            gc.enable()
+    writer.close()
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,123 @@
+"""The label, agreement and export commands end to end, through ``trajrec.cli.main``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trajrec.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_auto_add_ls_edit_rm(run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "label", "auto", str(run_dir), "--rules", "--json")
+    assert code == 0 and json.loads(out)["added"] == 13
+    code, out, _ = run(capsys, "label", "auto", str(run_dir), "--rules")
+    assert out.strip() == "trajrec-rules@1: 3 episodes, 0 labels added, 0 updated, 13 unchanged, 0 withdrawn"
+
+    eid = ids[1]
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid[-8:], "--step", "2", "--value", "bad",
+                       "--rationale", "same command again", "--annotator", "ana", "--tag", "loop")
+    assert code == 0 and out.startswith(f"labeled step 2 of {eid}: -1 by human:ana  (id ")
+    episode_file = run_dir / f"{eid}.msgpack.zst"
+    code, out, _ = run(capsys, "label", "add", str(episode_file), "--step", "episode", "--value", "pass",
+                       "--annotator", "bo", "--json")
+    assert code == 0 and json.loads(out)["value"] is True and json.loads(out)["target"] == "episode"
+
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--judge", "human:ana", "--json")
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert (row["episode_id"], row["target"], row["value"], row["tags"], row["run"]) == (
+        eid, 2, -1, ["loop"], str(run_dir))
+    code, out, err = run(capsys, "label", "ls", str(run_dir))
+    assert code == 0 and "human:ana" in out and err.strip() == "15 labels on 3 episodes"
+
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", row["id"][:10], "--value", "0", "--json")
+    edited = json.loads(out)
+    assert edited["supersedes"] == row["id"] and edited["value"] == 0
+    code, out, _ = run(capsys, "label", "rm", str(episode_file), "--id", edited["id"], "--annotator", "ana")
+    assert code == 0 and out.startswith(f"deleted label {edited['id']} (tombstone ")
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--step", "2", "--history", "--json")
+    versions = [json.loads(line) for line in out.splitlines() if '"human:ana"' in line]
+    assert [(v["value"], v["deleted"]) for v in versions] == [(-1, False), (0, False), (None, True)]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--episode", "X", "--step", "9", "--value", "+1"], "--step 9 is out of range: episode {e1} has 4 steps (0..3)"),
+    (["--episode", "X", "--step", "-2", "--value", "+1"],
+     "--step -2: step indexes start at 0 (use 'episode' for the whole episode)"),
+    (["--episode", "X", "--step", "1", "--value", "godo"],
+     "value 'godo' looks like a misspelling of 'good'; did you mean 'good'? (a category name must not be this close "
+     "to a rating or verdict word)"),
+    (["--episode", "nope", "--step", "1", "--value", "+1"], "no episode 'nope' under {run} (3 episodes)"),
+    (["--step", "1", "--value", "+1"], "{run} holds 3 episodes; pass --episode ID (`trajrec ls {run}` lists them)"),
+    (["--episode", "X", "--step", "1", "--value", "1", "--kind", "jugde"], "unknown label kind 'jugde' (did you mean"),
+])
+def test_add_errors(run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str], argv: list[str],
+                    message: str) -> None:
+    argv = [ids[1] if a == "X" else a for a in argv]
+    code, out, err = run(capsys, "label", "add", str(run_dir), *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("trajrec label: error: " + message.format(e1=ids[1], run=run_dir))
+
+
+def test_warnings_are_one_plain_line(run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "label", "add", str(run_dir), "--episode", ids[0], "--step", "0", "--value", "+1",
+                       "--tag", "usefull-recovery")
+    assert code == 0
+    assert err == ("trajrec label: warning: new tag 'usefull-recovery' is close to the existing tag 'useful-recovery'; "
+                   "did you mean 'useful-recovery'?\n")
+
+
+def test_label_without_an_action_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "label")
+    assert code == 2 and "auto" in err and "add" in err
+
+
+def test_auto_with_a_judge_file(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    judge = tmp_path / "my_cli_judge.py"
+    judge.write_text("def score(ctx):\n    return {'value': -1 if ctx.step.failure else 1, 'rationale': 'cli'}\n")
+    code, out, _ = run(capsys, "label", "auto", str(run_dir), "--judge", f"{judge}:score")
+    assert code == 0 and out.startswith("model:my_cli_judge.score: 3 episodes, 13 labels added")
+    code, out, _ = run(capsys, "label", "auto", str(run_dir), "--judge", f"{judge}:score", "--json")
+    assert json.loads(out)["skipped"] == 13
+
+
+def test_export_commands(run_dir: Path, ids: dict[int, str], tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["label", "auto", str(run_dir), "--rules"]) == 0
+    capsys.readouterr()
+    out_file = tmp_path / "exports" / "prm.jsonl"
+    code, out, err = run(capsys, "export", str(run_dir), "--format", "trl-stepwise", "--out", str(out_file))
+    assert code == 0 and out == ""
+    # Only the passed episode has a rule label on every step.
+    assert err.startswith(f"exported 1 episode (6 steps, 1 row) to {out_file} in ")
+    assert "3 of 3 episodes matched the filters" in err
+    assert "left out 2 episodes: an unlabeled step (--unlabeled skip-episode)" in err
+    assert len(out_file.read_text().splitlines()) == 1
+    code, out, err = run(capsys, "export", str(run_dir), "-f", "chat", "-o", "-", "--where", "outcome=failed",
+                         "--json")
+    assert code == 0 and [json.loads(line)["episode_id"] for line in out.splitlines()] == [ids[1]]
+    assert json.loads(err)["written"] == 1
+    code, out, err = run(capsys, "export", str(run_dir), "-f", "records", "-o", str(tmp_path / "r.jsonl"),
+                         "--where", "outcom=failed")
+    assert code == 1 and err.startswith("trajrec export: error: --where 'outcom=failed': unknown field 'outcom' "
+                                        "(did you mean 'outcome'?)")
+    assert not (tmp_path / "r.jsonl").exists()
+    code, _, err = run(capsys, "export", str(run_dir), "-f", "parquet", "-o", "-")
+    assert code == 1 and "parquet is a binary file format; pass --out FILE.parquet, not -" in err
+
+
+def test_help_pages(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["label", "--help"], ["label", "auto", "--help"], ["label", "add", "--help"], ["export", "--help"],
+                 ["agreement", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+        assert "usage: trajrec" in capsys.readouterr().out

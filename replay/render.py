@@ -171,3 +171,39 @@ def step_kind(step: Any) -> str:
     if True in verdicts:
         return "check_passed"
     return "ok"
+
+
+def tool_call_text(action: Any) -> str | None:
+    """A tool-call action (a dict, or a JSON object string, with ``tool``/``name`` and ``args``/``arguments``)
+    as ``name(key="value", ...)``; None for any other action. Not escaped: pass it through :func:`one_line`.
+
+    >>> tool_call_text('{"tool": "read_file", "args": {"path": "a.py"}}')
+    'read_file(path="a.py")'
+    >>> tool_call_text("cat a.py") is None
+    True
+    """
+    obj = action
+    if isinstance(action, str):
+        text = action.lstrip()
+        if not text.startswith("{") or len(text) > 100_000:
+            return None
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return None
+    if not isinstance(obj, dict):
+        return None
+    name = obj.get("tool", obj.get("name"))
+    if not isinstance(name, str):
+        return None
+    args = obj.get("args", obj.get("arguments", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)  # OpenAI-style calls carry their arguments as a JSON string
+        except ValueError:
+            args = {"arguments": args}  # not JSON after all: shown as the text it is
+    if isinstance(args, dict):
+        inner = ", ".join(f"{k}={json.dumps(_plain(v), ensure_ascii=False)}" for k, v in args.items())
+    else:
+        inner = json.dumps(_plain(args), ensure_ascii=False)
+    return f"{name}({inner})"

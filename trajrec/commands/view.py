@@ -8,9 +8,9 @@ import os
 NAME = "view"
 ORDER = 25
 HELP = "Browse a folder of episodes and replay one step by step in the terminal (press ? inside for keys)."
-EXAMPLES = """  trajrec view runs/                       the library: filter, sort, enter opens an episode
+EXAMPLES = """  trajrec view runs/                           the library: filter, sort, enter opens an episode
   trajrec view runs/a.msgpack.zst --step 40    open one episode at step 40 (-1: the last step)
-  trajrec view runs/ --annotator ana        label as "ana" (labeling keys arrive with the label store)"""
+  trajrec view runs/ --annotator ana           label as "ana" (labeling keys arrive with the label store)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,169 @@
+"""``replay.library``: finding episode files, summaries, the on-disk summary cache, filters and sorting.
+
+(Here rather than under tests/replay/ because the library module belongs to the TUI work; move with it.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recorder import TrajrecUsageError
+from recorder.format import packb, unpackb
+from replay.library import (
+    CATALOG_DIR,
+    CATALOG_NAME,
+    Catalog,
+    EpisodeEntry,
+    FilterError,
+    find_episode_files,
+    parse_filter,
+    scan,
+    sort_entries,
+)
+
+
+def all_entries(paths, **kw) -> list[EpisodeEntry]:
+    return [e for batch in scan(paths, **kw) for e in batch.entries]
+
+
+def test_find_files_recursively_sorted_and_skips_the_cache_folder(library: Path) -> None:
+    (library / CATALOG_DIR).mkdir()
+    (library / CATALOG_DIR / "x.msgpack.zst").write_bytes(b"")
+    (library / "notes.txt").write_text("not an episode")
+    files = find_episode_files([library])
+    assert len(files) == 4 and files == sorted(files)
+    assert all(f.endswith(".msgpack.zst") and CATALOG_DIR not in f for f in files)
+    assert find_episode_files([files[0]]) == [files[0]]
+    with pytest.raises(TrajrecUsageError, match="no such file or folder"):
+        find_episode_files([library / "missing"])
+
+
+def test_entries_from_summaries(library: Path) -> None:
+    entries = all_entries([library], use_catalog=False)
+    first = entries[0]
+    assert (first.env_id, first.task_id, first.task_text) == ("trajrec-test/Notes-v0", "notes-1",
+                                                               "write hello into notes.txt")
+    assert (first.steps, first.ret, first.outcome) == (10, 1.0, "passed")
+    assert (first.failures, first.retries, first.recoveries, first.complete) == (4, 3, 2, True)
+    assert first.checks_passed == 2 and first.error is None and first.labeled is None
+
+
+def test_catalog_is_written_reused_and_invalidated(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = library / CATALOG_DIR / CATALOG_NAME
+    fresh = all_entries([library])
+    assert cache.exists()
+    data = unpackb(cache.read_bytes())
+    assert len(data["entries"]) == 4
+
+    reads: list[str] = []
+    import replay.library as lib
+
+    real = lib.read_index
+    monkeypatch.setattr(lib, "read_index", lambda p: reads.append(p) or real(p))
+    assert all_entries([library]) == fresh
+    assert reads == []  # every summary came from the cache
+
+    # A changed file (new size/mtime) is read again; a deleted one leaves the cache.
+    files = find_episode_files([library])
+    shutil.copyfile(files[2], files[1])
+    os.unlink(files[3])
+    again = all_entries([library])
+    assert reads == [files[1]]
+    assert [e.task_id for e in again] == ["notes-1", "notes-3", "notes-3"]
+    assert len(unpackb(cache.read_bytes())["entries"]) == 3
+
+
+def test_damaged_or_foreign_cache_is_ignored_and_said(library: Path) -> None:
+    cache = library / CATALOG_DIR / CATALOG_NAME
+    cache.parent.mkdir()
+    cache.write_bytes(b"\xc1 garbage")
+    batches = list(scan([library]))
+    assert "ignored the summary cache" in " ".join(p for b in batches for p in b.problems)
+    assert sum(len(b.entries) for b in batches) == 4
+    cache.write_bytes(packb({"version": 999, "entries": {}}))
+    assert Catalog.load(library).problem and "another trajrec version" in Catalog.load(library).problem
+    # The scan replaced it with a good one.
+    assert all_entries([library])[0].task_id == "notes-1"
+
+
+def test_unwritable_cache_is_reported_not_fatal(library: Path) -> None:
+    (library / CATALOG_DIR).write_text("a file where the cache folder should be")
+    batches = list(scan([library]))
+    assert sum(len(b.entries) for b in batches) == 4
+    assert any("could not save the summary cache" in p for b in batches for p in b.problems)
+
+
+def test_unreadable_file_is_an_entry_with_an_error(library: Path) -> None:
+    (library / "bad.msgpack.zst").write_bytes(b"hello")
+    entries = all_entries([library], use_catalog=False)
+    bad = [e for e in entries if e.error]
+    assert len(bad) == 1 and bad[0].outcome == "unreadable" and "not a trajrec episode" in bad[0].error
+
+
+def test_batches_first_small_then_by_time(library: Path) -> None:
+    for i in range(20):
+        shutil.copyfile(find_episode_files([library])[0], library / f"copy{i:02d}.msgpack.zst")
+    batches = list(scan([library], first_batch=3, batch_seconds=3600, use_catalog=False))
+    assert [len(b.entries) for b in batches] == [3, 21]
+    assert [b.done for b in batches] == [3, 24] and batches[-1].total == 24
+
+
+def test_labeled_fraction_is_asked_per_entry_and_never_cached(library: Path) -> None:
+    got = all_entries([library], labeled_fraction=lambda eid, n: n / 10)
+    assert [e.labeled for e in got] == [1.0, 0.3, 0.2, 0.3]
+    assert [e.labeled for e in all_entries([library])] == [None] * 4
+
+
+def test_cancelled_scan_stops_without_a_last_batch(library: Path) -> None:
+    assert list(scan([library], cancelled=lambda: True)) == []
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("", ["a", "b", "c"]),
+    ("failed", ["a"]),
+    ("-failed", ["b", "c"]),
+    ("recovered", ["a"]),
+    ("env:shell", ["a", "c"]),
+    ("env:shell env:math", ["a", "b", "c"]),
+    ("-env:shell", ["b"]),
+    ("outcome:pass", ["b"]),
+    ("outcome:f", ["a", "c"]),
+    ("task:t-2", ["b"]),
+    ("copy", ["c"]),
+    ("COPY", ["c"]),
+    ('"copy the file"', ["c"]),
+    ("copy file", ["c"]),
+    ('"failed"', ["c"]),  # quoted: plain text, found in c's task text
+    ("incomplete", ["c"]),
+    ("env:shell failed", ["a"]),
+])
+def test_filter_grammar(query: str, expected: list[str]) -> None:
+    entries = [
+        EpisodeEntry(path="a", episode_id="a", env_id="trajrec/Shell-v0", task_id="t-1", failures=2, recoveries=1,
+                     outcome="failed"),
+        EpisodeEntry(path="b", episode_id="b", env_id="trajrec/MathCalc-v0", task_id="t-2", outcome="passed"),
+        EpisodeEntry(path="c", episode_id="c", env_id="trajrec/Shell-v0", task_id="t-3", outcome="failed",
+                     task_text="copy the file that failed", complete=False),
+    ]
+    f = parse_filter(query)
+    assert [e.path for e in entries if f.matches(e)] == expected
+
+
+def test_filter_key_typo_suggests_the_key() -> None:
+    with pytest.raises(FilterError, match=r"unknown filter key 'outcom:'; did you mean 'outcome:'\?"):
+        parse_filter("outcom:passed")
+    assert parse_filter("http://x").matches(EpisodeEntry(path="p", episode_id="http://x"))  # not a key: text
+
+
+def test_sort_entries_missing_values_last_both_ways() -> None:
+    es = [EpisodeEntry(path=p, episode_id=p, ret=r, labeled=lab)
+          for p, r, lab in (("a", 1.0, None), ("b", None, 0.5), ("c", -1.0, 1.0), ("d", 1.0, None))]
+    assert [e.path for e in sort_entries(es, "return")] == ["c", "a", "d", "b"]
+    assert [e.path for e in sort_entries(es, "return", reverse=True)] == ["a", "d", "c", "b"]
+    assert [e.path for e in sort_entries(es, "labeled", reverse=True)] == ["c", "b", "a", "d"]
+    with pytest.raises(TrajrecUsageError, match="cannot sort by 'nope'"):
+        sort_entries(es, "nope")

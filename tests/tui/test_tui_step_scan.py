@@ -1,0 +1,37 @@
+"""The thread-side scans: the marker index agrees with ``replay.render.step_kind``; search finds and wraps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_helpers import record
+
+from recorder import open_episode
+from replay.render import STEP_KINDS, step_kind
+from tui.markers import KIND_STYLES, KINDS
+from tui.step_scan import find_text, scan_markers
+
+
+def test_marker_index_matches_step_kind(main_episode: Path, tmp_path: Path) -> None:
+    other = record(tmp_path / "x", ["cat a", "cat a", "write a x", "cat a", "boom", "boom", "submit"],
+                   step_checks={1: False, 2: True, 3: False}, verdict=False)
+    for path in (main_episode, other):
+        batches = list(scan_markers(str(path), cancelled=lambda: False))
+        codes = b"".join(c for _, c in batches)
+        assert [start for start, _ in batches][0] == 0
+        with open_episode(path) as ep:
+            assert [KINDS[c] for c in codes] == [step_kind(s) for s in ep]
+
+
+def test_every_kind_has_a_style_and_label() -> None:
+    assert set(KIND_STYLES) == set(STEP_KINDS) == set(KINDS)
+
+
+def test_find_text_forward_backward_and_wrapping(main_episode: Path) -> None:
+    p = str(main_episode)
+    never = lambda: False  # noqa: E731
+    assert find_text(p, "TODO.TXT", 0, cancelled=never) == (3, False)
+    assert find_text(p, "todo.txt", 8, cancelled=never) == (3, True)  # wrapped around the end
+    assert find_text(p, "todo.txt", 5, direction=-1, cancelled=never) == (4, False)
+    assert find_text(p, "notes first", 5, cancelled=never) == (0, True)  # in a note
+    assert find_text(p, "nowhere-at-all", 0, cancelled=never) == (None, False)

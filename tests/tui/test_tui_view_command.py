@@ -1,0 +1,64 @@
+"""``trajrec view``: argument checks, and what it hands to the app factory (the app itself is not started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tui.app
+from trajrec.cli import main
+
+
+class FakeApp:
+    return_code = 0
+
+    def __init__(self, paths: list[str], **kw: Any) -> None:
+        self.paths = paths
+        self.kw = kw
+        self.ran = False
+
+    def run(self) -> None:
+        self.ran = True
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> list[FakeApp]:
+    apps: list[FakeApp] = []
+
+    def create_app(paths: list[str], **kw: Any) -> FakeApp:
+        apps.append(FakeApp(paths, **kw))
+        return apps[-1]
+
+    monkeypatch.setattr(tui.app, "create_app", create_app)
+    monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    return apps
+
+
+def test_view_folder_passes_options(library: Path, made: list[FakeApp]) -> None:
+    assert main(["view", str(library), "--annotator", "ana"]) == 0
+    assert made[0].ran and made[0].paths == [str(library)]
+    assert made[0].kw == {"annotator": "ana", "step": None, "use_catalog": True}
+
+
+def test_view_file_at_step_and_no_cache(main_episode: Path, made: list[FakeApp],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAJREC_ANNOTATOR", "bo")
+    assert main(["view", str(main_episode), "--step", "-1", "--no-cache"]) == 0
+    assert made[0].kw == {"annotator": "bo", "step": -1, "use_catalog": False}
+
+
+def test_view_errors(library: Path, main_episode: Path, made: list[FakeApp], capsys: pytest.CaptureFixture) -> None:
+    assert main(["view", str(library / "nope")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["view", str(library), "--step", "3"]) == 1
+    assert "--step needs exactly one episode file" in capsys.readouterr().err
+    assert main(["view", str(main_episode), "--step", "10"]) == 1
+    err = capsys.readouterr().err
+    assert "--step 10 is out of range" in err and "has steps 0..9" in err
+    bad = library / "bad.msgpack.zst"
+    bad.write_bytes(b"nope")
+    assert main(["view", str(bad)]) == 1
+    assert "not a trajrec episode" in capsys.readouterr().err
+    assert made == []

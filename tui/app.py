@@ -1,0 +1,126 @@
+"""``TrajrecApp`` and :func:`create_app`, the factory ``trajrec view`` and the tests share.
+
+The app owns the screens and the order between episodes: the library screen is always at the bottom; an
+episode screen goes on top of it. Screens report up with messages (``EpisodeTable.Opened``,
+``EpisodeScreen.NeighborRequested``); the app answers by opening episodes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+
+from recorder import TrajrecError, open_episode
+from replay.library import LabeledFraction
+from replay.render import safe
+
+from .episode_screen import EpisodeScreen
+from .episode_table import EpisodeTable
+from .help_screen import HelpScreen
+from .library_screen import LibraryScreen
+
+
+class TrajrecApp(App[None]):
+    """Browse a library of episodes and replay them.
+
+    | Key(s) | Description |
+    | :- | :- |
+    | ?, f1 | Help: every key of the current screen. |
+    | ctrl+q | Quit from anywhere. |
+
+    Each screen documents its own keys (:class:`LibraryScreen`, :class:`EpisodeScreen`).
+    """
+
+    TITLE = "trajrec"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", tooltip="Help: every key"),
+        Binding("ctrl+q", "quit", "Quit", show=False, tooltip="Quit from anywhere", priority=True),
+    ]
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, annotator: str | None = None,
+                 step: int | None = None, labeled_fraction: LabeledFraction | None = None,
+                 use_catalog: bool = True) -> None:
+        super().__init__()
+        self.paths = [os.fspath(p) for p in paths]
+        self.annotator = annotator
+        self.labeled_fraction = labeled_fraction
+        self.use_catalog = use_catalog
+        # One file named on its own opens straight into the episode; q then quits.
+        self.start_file = self.paths[0] if len(self.paths) == 1 and os.path.isfile(self.paths[0]) else None
+        self.start_step = step or 0
+        self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=labeled_fraction)
+        self.visited: set[str] = set()  # episode ids opened in this session, for refresh_labeled
+
+    def on_mount(self) -> None:
+        self.push_screen(self.library)
+        if self.start_file is not None:
+            self.open_episode(self.start_file, step=self.start_step, quit_on_back=True)
+
+    def open_episode(self, path: str, *, step: int = 0, quit_on_back: bool = False) -> bool:
+        """Open the episode at ``path`` on a new episode screen; False (and a notice) if it cannot be read."""
+        try:
+            episode = open_episode(path)
+        except (TrajrecError, OSError) as exc:
+            self.notify(safe(str(exc)), title="cannot open episode", severity="error", markup=False)
+            return False
+        self.visited.add(episode.episode_id)
+        self.push_screen(EpisodeScreen(episode, step=step, annotator=self.annotator, quit_on_back=quit_on_back),
+                         self._episode_closed)
+        return True
+
+    def _episode_closed(self, _result: None) -> None:
+        if isinstance(self.screen, LibraryScreen):
+            self.library.refresh_labeled(self.visited)
+
+    @on(EpisodeTable.Opened)
+    def _open_from_library(self, message: EpisodeTable.Opened) -> None:
+        self.open_episode(message.entry.path)
+
+    @on(EpisodeScreen.NeighborRequested)
+    def _neighbor(self, message: EpisodeScreen.NeighborRequested) -> None:
+        # The screen's episode now, not when the key was pressed: quick H/L presses queue up before loading.
+        path = self.library.neighbor(message.screen.episode.path, message.delta)
+        if path is None:
+            self.notify(f"no {'next' if message.delta > 0 else 'previous'} episode in the library", timeout=2,
+                        markup=False)
+            self.bell()
+            return
+        try:
+            episode = open_episode(path)
+        except (TrajrecError, OSError) as exc:
+            self.notify(safe(str(exc)), title="cannot open episode", severity="error", markup=False)
+            return
+        self.visited.add(episode.episode_id)
+        message.screen.load(episode)
+        self.library.select_path(path)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        sections = getattr(self.screen, "help_sections", lambda: [])()
+        sections.append(("Everywhere", list(self.BINDINGS)))
+        self.push_screen(HelpScreen(sections, filter_help=isinstance(self.screen, LibraryScreen),
+                                    legend=isinstance(self.screen, EpisodeScreen)))
+
+
+def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None = None, step: int | None = None,
+               labeled_fraction: LabeledFraction | None = None, use_catalog: bool = True) -> TrajrecApp:
+    """Build the trajrec TUI over episode files and folders.
+
+    Args:
+        paths: episode files and folders (searched recursively). One file opens straight into its episode.
+        annotator: who labels in this session (kept for the labeling keys).
+        step: with one file, the step to open at (negative counts from the end).
+        labeled_fraction: ``labeled_fraction(episode_id, n_steps) -> float | None`` fills the library's
+            "labeled" column (None: "-").
+        use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog.msgpack``.
+    """
+    return TrajrecApp(list(paths), annotator=annotator, step=step, labeled_fraction=labeled_fraction,
+                      use_catalog=use_catalog)

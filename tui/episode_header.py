@@ -1,0 +1,137 @@
+"""``EpisodeHeader``: which task the episode is, who produced it, and what the terminal check said."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widget import Widget
+
+from recorder import Check, Episode
+from replay.render import one_line
+
+_LABEL = "bold"
+
+
+def terminal_check(episode: Episode) -> Check | None:
+    """The episode-level check that decides the outcome: the last one with a pass/fail verdict."""
+    last = None
+    for check in episode.checks:
+        if check.target == "episode" and check.passed is not None:
+            last = check
+    return last
+
+
+def _agent(prov: dict[str, Any]) -> str:
+    agent = prov.get("agent")
+    if not agent:
+        return "-"
+    if not isinstance(agent, dict):
+        return str(agent)
+    parts = [str(agent.get("name") or "?")]
+    if agent.get("version"):
+        parts.append(str(agent["version"]))
+    if agent.get("model"):
+        parts.append(f"({agent['model']})")
+    return " ".join(parts)
+
+
+def _revision(prov: dict[str, Any]) -> str:
+    rev = prov.get("code_revision")
+    if not rev:
+        return "-"
+    if isinstance(rev, dict):
+        commit = str(rev.get("commit") or "?")[:10]
+        return commit + (" (dirty)" if rev.get("dirty") else "")
+    return str(rev)
+
+
+def header_text(episode: Episode, width: int = 120) -> Text:
+    """Four lines: the episode and its task, the task text, provenance, the terminal check."""
+    task, prov, s = episode.task, episode.provenance, episode.summary
+    w = max(20, width)
+    out = Text(end="")
+
+    def field(label: str, value: str, style: str | None = None) -> None:
+        out.append(f"{label} ", style="grey62")
+        out.append(value, style=style)
+        out.append("  ")
+
+    ret = s.get("return")
+    field("env", one_line(str(task.get("env_id") or "-"), 40), _LABEL)
+    field("task", one_line(str(task.get("id") or "-"), 40))
+    if task.get("split"):
+        field("split", one_line(str(task["split"]), 12))
+    field("steps", f"{len(episode):,}")
+    field("return", f"{ret:.4g}" if isinstance(ret, (int, float)) else "-")
+    outcome = str(s.get("outcome") or "-")
+    field("outcome", one_line(outcome, 20), "bold green" if outcome == "passed" else
+          "bold red" if outcome in ("failed", "error") else None)
+    if not episode.complete:
+        out.append("(no index: the writer did not close the file)  ", style="bold yellow")
+    field("episode", one_line(episode.episode_id, 60), "grey62")
+    out.rstrip()
+    out.append("\n")
+    # The goal gets two lines (it is often a paragraph); every other line is cut at the width.
+    room = max(10, w - 8)
+    goal = one_line(str(task.get("text") or "-"), 2 * room)
+    first, rest = goal, ""
+    if len(goal) > room:
+        cut = goal.rfind(" ", room // 2, room + 1)
+        cut = cut if cut > 0 else room
+        first, rest = goal[:cut], goal[cut:].lstrip()
+    out.append("goal    ", style="grey62")
+    out.append(first)
+    out.append("\n")
+    if rest:
+        out.append("        " + rest + "\n")
+    recorder_info = prov.get("recorder") or {}
+    version = recorder_info.get("version") if isinstance(recorder_info, dict) else None
+    field("agent", one_line(_agent(prov), 40))
+    field("host", one_line(str(prov.get("host") or "-"), 30))
+    field("trajrec", one_line(str(version or "-"), 12))
+    field("rev", one_line(_revision(prov), 24))
+    if prov.get("run_id"):
+        field("run", one_line(str(prov["run_id"]), 36))
+    out.rstrip()
+    out.append("\n")
+    out.append("verdict ", style="grey62")
+    check = terminal_check(episode)
+    if check is None:
+        out.append("no terminal check", style="grey62")
+    else:
+        out.append(" PASSED " if check.passed else " FAILED ", style="bold white on green" if check.passed
+                   else "bold white on red")
+        out.append(f" {one_line(check.judge, 40)} ", style="bold")
+        out.append(f"({check.kind}) ", style="grey62")
+        if check.rationale:
+            out.append(one_line(check.rationale, max(10, w - 40)))
+    return out
+
+
+class EpisodeHeader(Widget):
+    """The top of the episode screen (see :func:`header_text`); the screen calls :meth:`show`."""
+
+    DEFAULT_CSS = """
+    EpisodeHeader {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+        border-bottom: solid $primary 50%;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._episode: Episode | None = None
+
+    def show(self, episode: Episode) -> None:
+        self._episode = episode
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        if self._episode is None:
+            return Text("")
+        return header_text(self._episode, self.size.width - 2)

@@ -1,0 +1,349 @@
+"""``EpisodeTable``: the library's rows, one episode each, drawn with the Line API.
+
+Textual's ``DataTable`` measures and formats every cell of every row when rows are added (measured here: 1.2 s
+for 10,000 rows, again on every re-filter) and reads ``str`` cells as markup. This table holds a list of
+:class:`replay.library.EpisodeEntry` and formats only the rows on screen, so filtering or sorting 10,000
+episodes is a list operation plus one screenful of drawing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from replay.library import EpisodeEntry
+from replay.render import one_line
+
+
+def _num(v: float | int | None) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return f"{v:,}"
+
+
+def _count(v: int, style: str) -> tuple[str, str | None]:
+    return (f"{v:,}", style) if v else ("0", "grey50")
+
+
+def _outcome(e: EpisodeEntry) -> tuple[str, str | None]:
+    text = one_line(e.outcome or "-", 14) + ("" if e.complete else "*")
+    if e.error is not None or e.outcome in ("error", "unreadable"):
+        return text, "bold red"
+    return text, {"passed": "green", "failed": "red"}.get(e.outcome)
+
+
+def _labeled(e: EpisodeEntry) -> tuple[str, str | None]:
+    if e.labeled is None:
+        return "-", "grey50"
+    return f"{e.labeled:.0%}", "green" if e.labeled >= 1.0 else None
+
+
+def _task(e: EpisodeEntry) -> Text:
+    out = Text(one_line(e.task_id or "-", 40), end="")
+    if e.task_text:
+        out.append("  " + one_line(e.task_text, 200), style="grey62")
+    return out
+
+
+@dataclass(frozen=True)
+class Column:
+    """A library column: its key (a sort key of :func:`replay.library.sort_entries`), label, width, share of the
+    spare width (``flex``), alignment, and how an entry becomes the cell's text and style."""
+
+    key: str
+    label: str
+    width: int
+    cell: Callable[[EpisodeEntry], "Text | tuple[str, str | None]"]
+    right: bool = False
+    flex: int = 0
+    keep_end: bool = False  # cut on the left: episode ids differ at their end
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("env", "env", 22, lambda e: (one_line(e.env_id or "-", 40), None)),
+    Column("task", "task", 16, _task, flex=3),
+    Column("steps", "steps", 7, lambda e: (_num(e.steps), None), right=True),
+    Column("return", "return", 7, lambda e: (_num(e.ret), None), right=True),
+    Column("outcome", "outcome", 10, _outcome),
+    Column("failures", "fail", 5, lambda e: _count(e.failures, "dark_orange"), right=True),
+    Column("retries", "retry", 5, lambda e: _count(e.retries, "magenta"), right=True),
+    Column("recoveries", "recov", 5, lambda e: _count(e.recoveries, "green"), right=True),
+    Column("labeled", "labeled", 7, _labeled, right=True),
+    Column("episode", "episode", 14, lambda e: (one_line(e.error or e.episode_id, 80),
+                                                "red" if e.error else "grey62"), flex=2, keep_end=True),
+)
+
+_FLEX = sum(c.flex for c in COLUMNS)
+
+
+class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
+    """Episodes as rows under a sticky header; the screen sets the rows (:meth:`set_rows`) and the sort marks.
+
+    | Key(s) | Description |
+    | :- | :- |
+    | up, k / down, j | Previous / next episode. |
+    | pageup / pagedown | A page up / down. |
+    | home, g / end, G | First / last episode. |
+    | enter | Open the episode. |
+
+    Clicking a header sorts by that column (the screen decides: :class:`EpisodeTable.HeaderClicked`);
+    clicking a row selects it, clicking it again (or double-clicking) opens it.
+
+    | Class | Description |
+    | :- | :- |
+    | `episode-table--header` | The header line. |
+    | `episode-table--cursor` | The selected row. |
+    """
+
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "Previous episode", show=False),
+        Binding("down,j", "move(1)", "Next episode", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "First episode", show=False),
+        Binding("end,G", "jump(-1)", "Last episode", show=False),
+        Binding("enter", "open", "Open", show=True),
+    ]
+
+    COMPONENT_CLASSES = {"episode-table--header", "episode-table--cursor"}
+
+    DEFAULT_CSS = """
+    EpisodeTable {
+        overflow-x: hidden;
+        overflow-y: scroll;
+        scrollbar-size-vertical: 1;
+        & > .episode-table--header { background: $panel; text-style: bold; }
+        & > .episode-table--cursor { background: $block-cursor-blurred-background; }
+        &:focus > .episode-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+        }
+    }
+    """
+
+    cursor: reactive[int] = reactive(0, init=False)
+    """Index of the selected row in the current rows."""
+
+    @dataclass
+    class Opened(Message):
+        """The user asked to open ``entry`` (enter, a second click, a double click)."""
+
+        table: EpisodeTable
+        entry: EpisodeEntry
+
+        @property
+        def control(self) -> EpisodeTable:
+            return self.table
+
+    @dataclass
+    class HeaderClicked(Message):
+        """The header of column ``column`` (a :data:`COLUMNS` key) was clicked."""
+
+        table: EpisodeTable
+        column: str
+
+        @property
+        def control(self) -> EpisodeTable:
+            return self.table
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._rows: list[EpisodeEntry] = []
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self.empty_text = "no episodes"
+        # (row, path, is cursor, has focus, width) -> line; cleared whenever rows or their values change.
+        self._lines: LRUCache[tuple[int, str, bool, bool, int], Strip] = LRUCache(512)
+
+    # -- data -----------------------------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> Sequence[EpisodeEntry]:
+        return self._rows
+
+    @property
+    def current(self) -> EpisodeEntry | None:
+        return self._rows[self.cursor] if 0 <= self.cursor < len(self._rows) else None
+
+    def set_rows(self, rows: list[EpisodeEntry], *, keep: str | None = None) -> None:
+        """Show ``rows`` (the table keeps the list); the cursor stays on the episode at path ``keep`` if shown."""
+        self._rows = rows
+        self._lines.clear()
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        index = 0
+        if keep is not None:
+            index = next((i for i, e in enumerate(rows) if e.path == keep), 0)
+        self.set_reactive(EpisodeTable.cursor, self.validate_cursor(index))
+        self._show_cursor()
+        self.refresh()
+
+    def append_rows(self, rows: Sequence[EpisodeEntry]) -> None:
+        """Add rows at the end (while a folder is being read); the cursor does not move."""
+        self._rows.extend(rows)
+        self.virtual_size = Size(self.size.width, len(self._rows) + 1)
+        self.refresh()
+
+    def refresh_rows(self) -> None:
+        """Redraw after entries changed in place (e.g. new labeled fractions)."""
+        self._lines.clear()
+        self.refresh()
+
+    def select_path(self, path: str) -> bool:
+        for i, e in enumerate(self._rows):
+            if e.path == path:
+                self.cursor = i
+                return True
+        return False
+
+    # -- cursor ---------------------------------------------------------------------------------------------
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self._rows) - 1))
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
+        self._show_cursor()
+
+    def _show_cursor(self) -> None:
+        height = self.scrollable_content_region.height - 1  # the header takes a line
+        if height <= 0:
+            return
+        top = round(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._lines.clear()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
+        self._show_cursor()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines.clear()
+
+    def action_move(self, delta: int) -> None:
+        self.cursor += delta
+
+    def action_page(self, direction: int) -> None:
+        self.cursor += direction * max(1, self.scrollable_content_region.height - 2)
+
+    def action_jump(self, row: int) -> None:
+        self.cursor = row if row >= 0 else len(self._rows) + row
+
+    def action_open(self) -> None:
+        if self.current is not None:
+            self.post_message(self.Opened(self, self.current))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        if offset.y == 0:
+            column = self._column_at(offset.x)
+            if column is not None:
+                self.post_message(self.HeaderClicked(self, column))
+            return
+        row = round(self.scroll_y) + offset.y - 1
+        if not 0 <= row < len(self._rows):
+            return
+        if row == self.cursor or event.chain >= 2:
+            self.cursor = row
+            self.action_open()
+        else:
+            self.cursor = row
+
+    # -- drawing --------------------------------------------------------------------------------------------
+
+    def _widths(self, width: int) -> list[int]:
+        spare = width - sum(c.width + 1 for c in COLUMNS) - 1
+        if spare >= 0:
+            return [c.width + spare * c.flex // _FLEX for c in COLUMNS]
+        # Too narrow: the flexible (text) columns give up width first, down to 6 cells each.
+        widths = [c.width for c in COLUMNS]
+        for i in sorted(range(len(COLUMNS)), key=lambda k: -COLUMNS[k].flex):
+            if COLUMNS[i].flex and spare < 0:
+                give = min(-spare, widths[i] - 6)
+                widths[i] -= give
+                spare += give
+        return widths
+
+    def _column_at(self, x: int) -> str | None:
+        pos = 0
+        for column, w in zip(COLUMNS, self._widths(self.scrollable_content_region.width), strict=True):
+            if pos <= x < pos + w + 1:
+                return column.key
+            pos += w + 1
+        return None
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if y == 0:
+            return self._header(width)
+        row = round(self.scroll_y) + y - 1
+        if not 0 <= row < len(self._rows):
+            if row == 0 and not self._rows:
+                text = Text(f" {self.empty_text}", style=self.rich_style + Style(dim=True, italic=True), end="")
+                return Strip(text.render(self.app.console), text.cell_len).crop_extend(0, width, self.rich_style)
+            return Strip.blank(width, self.rich_style)
+        entry = self._rows[row]
+        key = (row, entry.path, row == self.cursor, self.has_focus, width)
+        strip = self._lines.get(key)
+        if strip is None:
+            strip = self._render_row(entry, width, is_cursor=key[2])
+            self._lines.set(key, strip)
+        return strip
+
+    def _header(self, width: int) -> Strip:
+        style = self.rich_style + self.get_component_rich_style("episode-table--header")
+        text = Text(style=style, no_wrap=True, end="")
+        for column, w in zip(COLUMNS, self._widths(width), strict=True):
+            label = column.label
+            if column.key == self.sort_column:
+                label += " ▼" if self.sort_reverse else " ▲"
+            text.append((label.rjust(w) if column.right else label.ljust(w))[:w] + " ")
+        return Strip(text.render(self.app.console), text.cell_len).crop_extend(0, width, style)
+
+    def _render_row(self, entry: EpisodeEntry, width: int, *, is_cursor: bool) -> Strip:
+        base = self.rich_style
+        if is_cursor:
+            base = base + self.get_component_rich_style("episode-table--cursor")
+        text = Text(style=base, no_wrap=True, end="")
+        for column, w in zip(COLUMNS, self._widths(width), strict=True):
+            value = column.cell(entry)
+            if isinstance(value, Text):
+                cell = value
+            else:
+                cell = Text(value[0], style=(None if is_cursor else value[1]) or "", end="")
+            if is_cursor:
+                cell.style = ""
+                cell.spans = []  # the cursor's colors win: styled cells would be unreadable on it
+            if column.right and cell.cell_len < w:
+                cell.pad_left(w - cell.cell_len)
+            elif column.keep_end and cell.cell_len > w:
+                cell = Text("…", style=cell.style, end="") + cell[cell.cell_len - w + 1:]
+            cell.truncate(w, overflow="ellipsis", pad=True)
+            text.append_text(cell)
+            text.append(" ")
+        return Strip(text.render(self.app.console), text.cell_len).crop_extend(0, width, base)

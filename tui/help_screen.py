@@ -1,0 +1,100 @@
+"""``HelpScreen``: every key of the screen it was opened from, the library filter grammar and the markers.
+
+Built from the live ``BINDINGS`` of the screens and widgets, so it cannot fall out of date.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from replay.library import FILTER_HELP
+
+from .markers import KIND_STYLES, marker
+
+#: A help section: a title and the bindings it lists.
+Section = tuple[str, Sequence[Binding]]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists keys by section; any of ``?``, F1, escape or ``q`` closes it.
+
+    | Key(s) | Description |
+    | :- | :- |
+    | ?, f1, escape, q | Close the help. |
+    """
+
+    BINDINGS = [Binding("question_mark,f1,escape,q", "close", "Close help")]
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        background: $background 40%;
+        & > VerticalScroll {
+            width: 96;
+            max-width: 100%;
+            height: 90%;
+            border: round $accent;
+            border-title-align: center;
+            background: $surface;
+            padding: 0 1;
+        }
+    }
+    """
+
+    def __init__(self, sections: Iterable[Section], *, filter_help: bool = False, legend: bool = False) -> None:
+        super().__init__()
+        self._sections = list(sections)
+        self._filter_help = filter_help
+        self._legend = legend
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as scroll:
+            scroll.border_title = "trajrec keys"
+            scroll.border_subtitle = "? or escape closes"
+            yield Static(self.help_text(), id="help-body")
+
+    def key_names(self, binding: Binding) -> str:
+        return ", ".join(self.app.get_key_display(Binding(k, binding.action)) for k in binding.key.split(","))
+
+    def help_text(self) -> Text:
+        out = Text(end="")
+        for title, bindings in self._sections:
+            rows: list[tuple[str, str]] = []
+            seen: set[str] = set()
+            for b in bindings:
+                desc = b.tooltip or b.description
+                if not desc or (b.key, desc) in seen:
+                    continue
+                seen.add((b.key, desc))
+                rows.append((self.key_names(b), desc))
+            if not rows:
+                continue
+            out.append(f"{title}\n", style="bold underline")
+            width = max(len(k) for k, _ in rows)
+            for keys, desc in rows:
+                out.append(f"  {keys:<{width}}  ", style="bold cyan")
+                out.append(f"{desc}\n")
+            out.append("\n")
+        if self._legend:
+            out.append("Step markers\n", style="bold underline")
+            for kind, (_style, label) in KIND_STYLES.items():
+                out.append("  ")
+                out.append_text(marker(kind))
+                out.append(f"  {label}\n")
+            out.append("  (a step shows its most important kind: failure, then recovery, retry, checks)\n\n",
+                       style="grey62")
+        if self._filter_help:
+            out.append("Library filter\n", style="bold underline")
+            out.append(FILTER_HELP + "\n")
+        out.rstrip()
+        return out
+
+    def action_close(self) -> None:
+        self.dismiss(None)

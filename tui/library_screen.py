@@ -1,0 +1,272 @@
+"""``LibraryScreen``: every episode under the given paths, filtered and sorted; enter opens one.
+
+Summaries are read by :func:`replay.library.scan` in a thread worker and arrive in batches
+(:class:`LibraryScreen.EntriesRead`), the first one small, so the first screen shows while a big folder is
+still being read, with its progress in the status line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Input
+from textual.worker import get_current_worker
+
+from replay.library import (
+    EpisodeEntry,
+    Filter,
+    FilterError,
+    LabeledFraction,
+    ScanBatch,
+    parse_filter,
+    scan,
+    sort_entries,
+)
+
+from .episode_table import COLUMNS, EpisodeTable
+from .key_hints import KeyHints
+from .scan_status import ScanStatus
+
+_SORT_KEYS = [c.key for c in COLUMNS]
+
+
+class LibraryScreen(Screen[None]):
+    """The library of episodes.
+
+    | Key(s) | Description |
+    | :- | :- |
+    | enter | Open the selected episode. |
+    | /, f | Focus the filter (enter or escape goes back to the table). |
+    | escape | Clear the filter. |
+    | s / S | Sort by the next column / reverse the order. |
+    | 1 … 9, 0 | Sort by column 1 … 10 (again: reverse). |
+    | q | Quit. |
+
+    Clicking a column header sorts by it (again: reverse).
+    """
+
+    BINDINGS = [
+        # "/" and enter act when they arrive (priority), so a burst like "/failed⏎" lands in the filter (see
+        # action_focus_filter and check_action).
+        Binding("slash", "focus_filter", "Filter", tooltip="Focus the filter (enter or escape: back to the table)",
+                priority=True),
+        Binding("f", "focus_filter", "Filter", show=False, tooltip="Focus the filter"),
+        Binding("enter", "leave_filter", "Apply filter", show=False, priority=True),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column"),
+        Binding("S", "sort_reverse", "Reverse", tooltip="Reverse the sort order"),
+        *(Binding(str((i + 1) % 10), f"sort_by('{key}')", f"Sort by {key}", show=False)
+          for i, key in enumerate(_SORT_KEYS)),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    DEFAULT_CSS = """
+    LibraryScreen {
+        & > #library-filter { margin: 0 1 1 1; background: $surface; }
+        & > #library-filter:focus { background: $surface-lighten-1; }
+        & > EpisodeTable { height: 1fr; }
+    }
+    """
+
+    AUTO_FOCUS = "EpisodeTable"
+
+    @dataclass
+    class EntriesRead(Message):
+        """A batch of summaries from the scan worker."""
+
+        batch: ScanBatch
+
+    @dataclass
+    class ScanFailed(Message):
+        """The scan worker stopped on an error (e.g. a folder that vanished)."""
+
+        error: str
+
+    def __init__(self, paths: Sequence[str], *, use_catalog: bool = True,
+                 labeled_fraction: LabeledFraction | None = None, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.paths = [os.fspath(p) for p in paths]
+        self.use_catalog = use_catalog
+        self.labeled_fraction = labeled_fraction
+        self.entries: list[EpisodeEntry] = []
+        self.filter: Filter = parse_filter("")
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self.scan_done = False
+
+    def compose(self) -> ComposeResult:
+        yield ScanStatus()
+        yield Input(placeholder="/ filter: words  failed  recovered  env:ID  outcome:X  -TERM   (? help)",
+                    id="library-filter", compact=True, select_on_focus=False)
+        yield EpisodeTable()
+        yield KeyHints()
+
+    def on_mount(self) -> None:
+        status = self.query_one(ScanStatus)
+        status.source = "  ".join(self.paths)
+        self._scan()
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="library-scan")
+    def _scan(self) -> None:
+        worker = get_current_worker()
+        try:
+            for batch in scan(self.paths, use_catalog=self.use_catalog, labeled_fraction=self.labeled_fraction,
+                              cancelled=lambda: worker.is_cancelled):
+                self.post_message(self.EntriesRead(batch))
+        except OSError as exc:  # a folder that vanished or cannot be listed; files that fail are rows already
+            self.post_message(self.ScanFailed(f"cannot read {exc.filename}: {exc.strerror}"))
+
+    @on(EntriesRead)
+    def _entries_read(self, message: EntriesRead) -> None:
+        batch = message.batch
+        status = self.query_one(ScanStatus)
+        self.entries.extend(batch.entries)
+        status.total = batch.total
+        status.done = batch.done
+        if batch.problems:
+            status.problem = "; ".join(batch.problems)
+        table = self.query_one(EpisodeTable)
+        if not self.filter and self.sort_column is None:
+            table.append_rows(batch.entries)  # path order is arrival order: nothing to re-sort
+            status.shown = len(table.rows)
+        else:
+            self._update_view()
+        if batch.done >= batch.total:
+            self.scan_done = True
+            status.finished = True
+            table.empty_text = "no episodes match the filter" if self.filter else (
+                f"no episode files (*.msgpack.zst) under {'  '.join(self.paths)}")
+            table.refresh()
+
+    @on(ScanFailed)
+    def _scan_failed(self, message: ScanFailed) -> None:
+        self.scan_done = True
+        status = self.query_one(ScanStatus)
+        status.finished = True
+        status.problem = message.error
+
+    # -- view -----------------------------------------------------------------------------------------------
+
+    def _update_view(self) -> None:
+        table = self.query_one(EpisodeTable)
+        keep = table.current.path if table.current is not None else None
+        rows = [e for e in self.entries if self.filter.matches(e)] if self.filter else list(self.entries)
+        if self.sort_column is not None or self.sort_reverse:
+            rows = sort_entries(rows, self.sort_column, reverse=self.sort_reverse)
+        table.sort_column = self.sort_column
+        table.sort_reverse = self.sort_reverse
+        table.set_rows(rows, keep=keep)
+        status = self.query_one(ScanStatus)
+        status.shown = len(rows)
+        status.filtered = bool(self.filter)
+        status.sort = "" if self.sort_column is None else f"{self.sort_column} {'▼' if self.sort_reverse else '▲'}"
+        table.empty_text = "no episodes match the filter" if self.filter else (
+            "no episodes yet" if not self.scan_done else "no episodes")
+
+    @property
+    def order(self) -> list[str]:
+        """Paths of the episodes as shown (filtered and sorted): the order ``H``/``L`` walk."""
+        return [e.path for e in self.query_one(EpisodeTable).rows]
+
+    def neighbor(self, path: str, delta: int) -> str | None:
+        """The episode ``delta`` rows from ``path`` in the shown order (None past either end)."""
+        rows = self.query_one(EpisodeTable).rows
+        index = next((i for i, e in enumerate(rows) if e.path == path), None)
+        if index is None:
+            # Filtered out since it was opened: walk the whole library in path order instead.
+            rows = sorted(self.entries, key=lambda e: e.path)
+            index = next((i for i, e in enumerate(rows) if e.path == path), None)
+            if index is None:
+                return None
+        j = index + delta
+        return rows[j].path if 0 <= j < len(rows) else None
+
+    def select_path(self, path: str) -> None:
+        self.query_one(EpisodeTable).select_path(path)
+
+    def refresh_labeled(self, episode_ids: set[str] | None = None) -> None:
+        """Ask the labels provider again (for ``episode_ids``, or all) and redraw: call after labeling."""
+        if self.labeled_fraction is None:
+            return
+        for e in self.entries:
+            if episode_ids is None or e.episode_id in episode_ids:
+                e.labeled = self.labeled_fraction(e.episode_id, e.steps)
+        if self.sort_column == "labeled":
+            self._update_view()
+        else:
+            self.query_one(EpisodeTable).refresh_rows()
+
+    # -- filter ---------------------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#library-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        status = self.query_one(ScanStatus)
+        try:
+            self.filter = parse_filter(event.value)
+        except FilterError as exc:
+            status.problem = str(exc)
+            return
+        status.problem = ""
+        self._update_view()
+
+    # Textual routes each key to the widget focused when the key arrives, so keys typed in one burst after
+    # "/" (fast typing, a paste, tmux send-keys) would go to the table. "/" and enter are therefore priority
+    # bindings handled on arrival, and move the focus with set_focus (focus() would wait a turn).
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_filter":
+            return self.focused is self.query_one("#library-filter", Input)  # else enter opens the episode
+        return True
+
+    def action_focus_filter(self) -> None:
+        field = self.query_one("#library-filter", Input)
+        if self.focused is field:  # (has_focus follows a turn later, with the Focus event)
+            field.insert_text_at_cursor("/")  # a "/" typed in the filter is text (paths: env:trajrec/)
+        else:
+            self.set_focus(field)
+            field.cursor_position = len(field.value)  # type on at the end of the filter
+
+    def action_leave_filter(self) -> None:
+        self.set_focus(self.query_one(EpisodeTable))
+
+    def action_clear_filter(self) -> None:
+        filter_input = self.query_one("#library-filter", Input)
+        if self.focused is filter_input:
+            self.set_focus(self.query_one(EpisodeTable))  # escape in the filter: back to the table, keep it
+        elif filter_input.value:
+            filter_input.value = ""
+
+    # -- sorting --------------------------------------------------------------------------------------------
+
+    def action_sort_by(self, column: str) -> None:
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        self._update_view()
+
+    def action_sort_next(self) -> None:
+        keys: list[str | None] = [None, *_SORT_KEYS]
+        self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
+        self.sort_reverse = False
+        self._update_view()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._update_view()
+
+    @on(EpisodeTable.HeaderClicked)
+    def _header_clicked(self, message: EpisodeTable.HeaderClicked) -> None:
+        self.action_sort_by(message.column)
+
+    def help_sections(self) -> list[tuple[str, list[Binding]]]:
+        return [("Library", list(self.BINDINGS)), ("Episode list", list(EpisodeTable.BINDINGS))]

@@ -1,0 +1,133 @@
+"""``StepDetail``: the current step in full: action, observation, note, failure and traceback, checks, info."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from rich.text import Text
+
+from recorder import Check, Step
+from replay.render import one_line, safe, step_kind, value_text
+
+from .markers import kind_style, marker
+from .text_view import TextView
+
+# What one value may show: enough to read, bounded so a megabyte observation cannot stall a key press.
+MAX_VALUE_CHARS = 20_000
+
+
+def _value(value: Any) -> str:
+    text = value_text(value[:MAX_VALUE_CHARS + 1] if isinstance(value, str) else value, max_len=MAX_VALUE_CHARS)
+    return text if len(text) < MAX_VALUE_CHARS else text + f"\n… (cut at {MAX_VALUE_CHARS:,} characters)"
+
+
+def _section(out: Text, title: str, style: str = "bold") -> None:
+    out.append("\n" if out else "")
+    out.append(f"── {title} ", style=style)
+    out.append("\n")
+
+
+def check_line(check: Check) -> Text:
+    """One check: verdict marker, kind, judge, value, score, rationale, tags, author (all recorded text escaped)."""
+    verdict = check.passed
+    kind = "check_passed" if verdict else "check_failed" if verdict is False else "ok"
+    out = Text(end="")
+    out.append_text(marker(kind) if verdict is not None else Text("•", style="grey62"))
+    out.append(f" {one_line(check.kind, 12)} ", style="grey62")
+    out.append(one_line(check.judge, 40), style="bold")
+    out.append(f" = {one_line(check.value, 30)}", style=kind_style(kind))
+    if check.score is not None:
+        out.append(f"  score {one_line(check.score, 12)}")
+    if check.target == "episode":
+        out.append("  (episode)", style="grey62")
+    if check.rationale:
+        out.append("\n    " + safe(str(check.rationale)).replace("\n", "\n    "))
+    extras = []
+    if check.tags:
+        extras.append("tags " + ", ".join(one_line(t, 20) for t in check.tags))
+    if check.author:
+        extras.append("by " + one_line(check.author, 24))
+    if extras:
+        out.append("\n    " + "  ".join(extras), style="grey62")
+    return out
+
+
+def step_text(step: Step, total: int, checks: Iterable[Check]) -> Text:
+    """The detail of ``step`` as styled text."""
+    out = Text(end="")
+    kind = step_kind(step)
+    out.append(f"step {step.index:,}", style="bold")
+    out.append(f" of 0..{total - 1:,}  ", style="grey62")
+    out.append_text(marker(kind))
+    out.append(f"  reward {one_line(step.reward, 16)}  ")
+    if step.duration:
+        out.append(f"took {step.duration * 1000:.3g} ms  ", style="grey62")
+    if step.terminated:
+        out.append("terminated  ", style="bold")
+    if step.truncated:
+        out.append("truncated  ", style="bold")
+    links = []
+    if step.retry_of is not None:
+        links.append(("retry of step", [step.retry_of], "retry"))
+    if step.recovers:
+        links.append(("recovers step" + ("s" if len(step.recovers) > 1 else ""), step.recovers, "recovery"))
+    for label, steps, style_kind in links:
+        out.append("\n")
+        out.append(f"{label} {', '.join(f'{s:,}' for s in steps)}", style=kind_style(style_kind))
+    if step.failure is not None:
+        f = step.failure
+        _section(out, f"failure: {one_line(f.kind, 30)}", "bold red")
+        if f.type:
+            out.append(one_line(f.type, 60) + ": ", style="bold red")
+        out.append(_value(f.message), style="red")
+        if f.traceback:
+            out.append("\n")
+            out.append(_value(f.traceback), style="grey62")
+    _section(out, "action")
+    out.append(_value(step.action))
+    _section(out, "observation")
+    out.append(_value(step.observation))
+    if step.note:
+        _section(out, "note")
+        note = step.note if isinstance(step.note, dict) else {"note": step.note}
+        for key, value in note.items():
+            out.append(f"{one_line(key, 30)}: ", style="bold cyan")
+            out.append(_value(value))
+            out.append("\n")
+        out.rstrip()
+    checks = list(checks)
+    if checks:
+        _section(out, f"checks ({len(checks)})")
+        for i, check in enumerate(checks):
+            if i:
+                out.append("\n")
+            out.append_text(check_line(check))
+    if step.info:
+        _section(out, "info")
+        out.append(_value(step.info), style="grey70")
+    return out
+
+
+class StepDetail(TextView):
+    """A scrollable pane showing one step (wrapped); the screen calls :meth:`show` (or :meth:`show_error`)."""
+
+    DEFAULT_CSS = """
+    StepDetail {
+        border: round $primary 40%;
+        border-title-color: $text-muted;
+        padding: 0 0 0 1;
+        &:focus { border: round $accent; }
+    }
+    """
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(wrap=True, name=name, id=id, classes=classes)
+
+    def on_mount(self) -> None:
+        self.border_title = "step"
+
+    def show(self, step: Step, total: int, checks: Iterable[Check]) -> None:
+        self.update(step_text(step, total, checks))
+
+    def show_error(self, message: str) -> None:
+        self.update(Text(safe(message), style="bold red"))

@@ -1,0 +1,125 @@
+"""Whole-episode scans that run in thread workers: the marker index and text search.
+
+Each scan opens its own :class:`recorder.Episode`: a reader keeps one file handle and an LRU of decoded
+frames, neither safe to share with the UI thread's reader. Scans walk the file frame by frame, so they hold
+at most the reader's frame cache (8 frames) whatever the episode's length.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterator, Mapping
+
+from recorder import Episode, TrajrecError, open_episode
+from replay.render import value_text
+
+from .markers import KIND_CODES
+
+Cancelled = Callable[[], bool]
+
+
+def check_verdicts(ep: Episode) -> dict[int, tuple[bool, bool]]:
+    """Per step with checks: (some check failed, some check passed), from the episode's index alone."""
+    out: dict[int, tuple[bool, bool]] = {}
+    for check in ep.checks:
+        if isinstance(check.target, int):
+            failed, passed = out.get(check.target, (False, False))
+            out[check.target] = (failed or check.passed is False, passed or check.passed is True)
+    return out
+
+
+def record_kind(rec: Mapping[str, Any], verdicts: tuple[bool, bool] | None) -> str:
+    """:func:`replay.render.step_kind` of a raw step record: the marker scan skips building ``Step`` objects
+    (5x the work, all of it holding the GIL the UI thread needs)."""
+    failure = rec.get("failure")
+    if failure:
+        return "exception" if failure.get("kind") == "exception" else "failure"
+    if rec.get("recovers"):
+        return "recovery"
+    if rec.get("retry_of") is not None:
+        return "retry"
+    if verdicts is not None:
+        if verdicts[0]:
+            return "check_failed"
+        if verdicts[1]:
+            return "check_passed"
+    return "ok"
+
+
+#: Marker byte of a step whose frame cannot be read (not a kind: no jump ever lands on it).
+UNREADABLE = 254
+
+
+def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
+                 on_damage: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(first_step, kind_codes)`` batches covering every step in order (one byte per step).
+
+    A batch is cut every ``batch_seconds`` so the UI gets a bounded rate of messages. The steps of a frame
+    that cannot be decoded get :data:`UNREADABLE` and ``on_damage(first, last, error)`` is called; the scan
+    goes on with the next frame.
+    """
+    with open_episode(path) as ep:
+        verdicts = check_verdicts(ep)
+        n = len(ep)
+        start = 0
+        codes = bytearray()
+        last = time.monotonic()
+        i = 0
+        while i < n:
+            try:
+                codes.append(KIND_CODES[record_kind(ep.record(i), verdicts.get(i))])
+                i += 1
+            except TrajrecError as exc:
+                # Skip the rest of this frame: every step in it would decode (and fail) the same bytes again.
+                frame, first = ep.frame_of(i), i
+                while i < n and ep.frame_of(i) == frame:
+                    codes.append(UNREADABLE)
+                    i += 1
+                if on_damage is not None:
+                    on_damage(first, i - 1, str(exc))
+            if len(codes) >= 256:
+                if cancelled():
+                    return
+                now = time.monotonic()
+                if now - last >= batch_seconds:
+                    yield start, bytes(codes)
+                    start += len(codes)
+                    codes.clear()
+                    last = now
+        if codes:
+            yield start, bytes(codes)
+
+
+def searchable(value: object) -> str:
+    """The text a search looks in: what the detail pane shows for ``value``, lower-cased."""
+    if value is None:
+        return ""
+    return (value if isinstance(value, str) else value_text(value)).lower()
+
+
+def find_text(path: str, query: str, start: int, *, direction: int = 1, cancelled: Cancelled,
+              progress: Callable[[int, int], None] | None = None) -> tuple[int | None, bool]:
+    """The first step after ``start`` (before it when ``direction`` is -1) whose action, observation or note
+    contains ``query`` (any case), wrapping around the ends once.
+
+    Returns ``(step or None, wrapped)``; None as well when cancelled. ``progress(done, total)`` is called
+    about ten times a second.
+    """
+    needle = query.lower()
+    with open_episode(path) as ep:
+        n = len(ep)
+        last = time.monotonic()
+        for k in range(1, n + 1):
+            i = (start + k * direction) % n
+            rec = ep.record(i)
+            if (needle in searchable(rec.get("action")) or needle in searchable(rec.get("observation"))
+                    or needle in searchable(rec.get("note"))):
+                return i, (i <= start) if direction > 0 else (i >= start)
+            if k & 255 == 0:
+                if cancelled():
+                    return None, False
+                now = time.monotonic()
+                if progress is not None and now - last >= 0.1:
+                    progress(k, n)
+                    last = now
+    return None, False

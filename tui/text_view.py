@@ -1,0 +1,97 @@
+"""``TextView``: a scrollable pane of styled text, drawn with the Line API.
+
+A ``Static`` in a scroll container re-wraps and re-renders all of its text whenever it changes, which for a
+whole env state (hundreds of lines) costs more than a key press may. This view splits the text into lines
+once per update (wrapping them to the width when asked) and renders only the lines on screen.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import events
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class TextView(ScrollView, can_focus=True):
+    """Shows one ``rich.text.Text``; the owner calls :meth:`update`. Scroll keys as in any scroll container.
+
+    With ``wrap=True`` long lines wrap at the pane's width; otherwise they run on, for horizontal scrolling.
+    """
+
+    DEFAULT_CSS = """
+    TextView {
+        overflow-y: auto;
+        overflow-x: auto;
+        scrollbar-gutter: stable;
+        scrollbar-size: 1 1;
+    }
+    """
+
+    def __init__(self, *, wrap: bool = True, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.wrap = wrap
+        self._text = Text(end="")
+        self._lines: list[Text] = []
+        self._width = 0
+        # Strips of the lines on screen and around it; the text itself is held once, in _lines.
+        self._strips: LRUCache[tuple[int, int, int], Strip] = LRUCache(256)
+
+    @property
+    def text(self) -> Text:
+        """The text shown."""
+        return self._text
+
+    def update(self, text: Text, *, scroll_home: bool = True) -> None:
+        self._text = text
+        self._layout_lines()
+        if scroll_home:
+            self.scroll_to(0, 0, animate=False, immediate=True)
+
+    def _layout_lines(self) -> None:
+        width = self.scrollable_content_region.width
+        self._width = width
+        lines = self._text.split("\n", allow_blank=True)
+        if self.wrap and width > 0:
+            console = self.app.console
+            wrapped: list[Text] = []
+            for line in lines:
+                if line.cell_len <= width:
+                    wrapped.append(line)  # most lines: no wrapping work at all
+                else:
+                    wrapped.extend(line.wrap(console, width, overflow="fold"))
+            lines = wrapped
+            virtual_width = width
+        else:
+            virtual_width = max((line.cell_len for line in lines), default=0)
+        self._lines = list(lines)
+        self._strips.clear()
+        self.virtual_size = Size(virtual_width, len(self._lines))
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.scrollable_content_region.width != self._width:
+            self._layout_lines()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        i = scroll_y + y
+        style = self.rich_style
+        if not 0 <= i < len(self._lines):
+            return Strip.blank(width, style)
+        key = (i, scroll_x, width)
+        strip = self._strips.get(key)
+        if strip is None:
+            line = self._lines[i]
+            strip = Strip(line.render(self.app.console), line.cell_len).apply_style(style)
+            strip = strip.crop_extend(scroll_x, scroll_x + width, style)
+            self._strips.set(key, strip)
+        return strip

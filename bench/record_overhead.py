@@ -143,9 +143,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30_000)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs per variant")
+    parser.add_argument("--dir", default=".", help="where to write the temporary files (default: here)")
     args = parser.parse_args()
     targets = {"cartpole": 12.0, "tool": 35.0, "cartpole-short": 12.0}
-    with tempfile.TemporaryDirectory() as tmp:
+    # Write where the user works, not in /tmp: on some machines /tmp is a busy folder where creating a
+    # file costs 5-10x more, which would be charged to every episode.
+    with tempfile.TemporaryDirectory(prefix=".trajrec-bench-", dir=args.dir) as tmp:
         out = Path(tmp)
         for kind in ("cartpole", "tool", "cartpole-short"):
             n = args.steps

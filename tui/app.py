@@ -15,12 +15,15 @@ from textual.app import App
 from textual.binding import Binding
 
 from recorder import TrajrecError, open_episode
+from replay.labels import default_annotator
 from replay.library import LabeledFraction
 from replay.render import safe
 
 from .episode_screen import EpisodeScreen
 from .episode_table import EpisodeTable
-from .help_screen import HelpScreen
+from .help_screen import HelpScreen, Notes
+from .label_session import DEFAULT_TAGS
+from .label_source import LabelSource
 from .library_screen import LibraryScreen
 
 
@@ -44,17 +47,20 @@ class TrajrecApp(App[None]):
     ]
 
     def __init__(self, paths: Sequence[str | os.PathLike[str]], *, annotator: str | None = None,
-                 step: int | None = None, labeled_fraction: LabeledFraction | None = None,
+                 tags: Sequence[str] = DEFAULT_TAGS, step: int | None = None,
+                 labeled_fraction: LabeledFraction | None = None, labels: LabelSource | None = None,
                  use_catalog: bool = True) -> None:
         super().__init__()
         self.paths = [os.fspath(p) for p in paths]
-        self.annotator = annotator
-        self.labeled_fraction = labeled_fraction
+        self.annotator = annotator or default_annotator()
+        self.tags = tuple(tags)
+        self.labels = labels if labels is not None else LabelSource(self.paths)
+        self.labeled_fraction = labeled_fraction if labeled_fraction is not None else self.labels.labeled_fraction
         self.use_catalog = use_catalog
         # One file named on its own opens straight into the episode; q then quits.
         self.start_file = self.paths[0] if len(self.paths) == 1 and os.path.isfile(self.paths[0]) else None
         self.start_step = step or 0
-        self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=labeled_fraction)
+        self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=self.labeled_fraction)
         self.visited: set[str] = set()  # episode ids opened in this session, for refresh_labeled
 
     def on_mount(self) -> None:
@@ -70,12 +76,17 @@ class TrajrecApp(App[None]):
             self.notify(safe(str(exc)), title="cannot open episode", severity="error", markup=False)
             return False
         self.visited.add(episode.episode_id)
-        self.push_screen(EpisodeScreen(episode, step=step, annotator=self.annotator, quit_on_back=quit_on_back),
+        self.push_screen(EpisodeScreen(episode, step=step, annotator=self.annotator, labels=self.labels,
+                                       tags=self.tags, quit_on_back=quit_on_back),
                          self._episode_closed)
         return True
 
     def _episode_closed(self, _result: None) -> None:
         if isinstance(self.screen, LibraryScreen):
+            try:
+                self.labels.refresh()  # other annotators' labels too, for the episodes visited
+            except TrajrecError as exc:
+                self.notify(safe(str(exc)), title="cannot read labels", severity="warning", markup=False)
             self.library.refresh_labeled(self.visited)
 
     @on(EpisodeTable.Opened)
@@ -106,21 +117,28 @@ class TrajrecApp(App[None]):
             return
         sections = getattr(self.screen, "help_sections", lambda: [])()
         sections.append(("Everywhere", list(self.BINDINGS)))
+        notes: list[Notes] = getattr(self.screen, "help_notes", lambda: [])()
         self.push_screen(HelpScreen(sections, filter_help=isinstance(self.screen, LibraryScreen),
-                                    legend=isinstance(self.screen, EpisodeScreen)))
+                                    legend=isinstance(self.screen, EpisodeScreen), notes=notes))
 
 
-def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None = None, step: int | None = None,
-               labeled_fraction: LabeledFraction | None = None, use_catalog: bool = True) -> TrajrecApp:
+def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None = None,
+               tags: Sequence[str] = DEFAULT_TAGS, step: int | None = None,
+               labeled_fraction: LabeledFraction | None = None, labels: LabelSource | None = None,
+               use_catalog: bool = True) -> TrajrecApp:
     """Build the trajrec TUI over episode files and folders.
 
     Args:
         paths: episode files and folders (searched recursively). One file opens straight into its episode.
-        annotator: who labels in this session (kept for the labeling keys).
+        annotator: who labels (``judge="human:<annotator>"``); default ``$TRAJREC_ANNOTATOR``, else the login name.
+        tags: the tags ``t`` offers.
         step: with one file, the step to open at (negative counts from the end).
         labeled_fraction: ``labeled_fraction(episode_id, n_steps) -> float | None`` fills the library's
-            "labeled" column (None: "-").
+            "labeled" column (None: "-"), called from the library's scan thread (default:
+            ``labels.labeled_fraction``, the share of steps with any live label).
+        labels: where labels are read and written: the run folders' label stores under one lock (default: a
+            :class:`~tui.label_source.LabelSource` of ``paths``, read on first use).
         use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog.msgpack``.
     """
-    return TrajrecApp(list(paths), annotator=annotator, step=step, labeled_fraction=labeled_fraction,
-                      use_catalog=use_catalog)
+    return TrajrecApp(list(paths), annotator=annotator, tags=tags, step=step, labeled_fraction=labeled_fraction,
+                      labels=labels, use_catalog=use_catalog)

@@ -1,16 +1,21 @@
-"""``EpisodeScreen``: one episode: header, step timeline, step detail, state diff; navigation and playback.
+"""``EpisodeScreen``: one episode: header, step timeline, step detail, state diff; navigation, playback and
+labeling.
 
 Steps are decoded on demand. Two thread workers read the file through their own readers: the marker index
-(one byte per step, so ``n``/``N``/``r`` jump without decoding anything) and text search.
+(one byte per step, so ``n``/``N``/``r`` jump without decoding anything) and text search. Labels go through a
+:class:`~tui.label_session.LabelSession` on the store of the episode's run folder; a third worker reads other
+annotators' labels every couple of seconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, ClassVar, Sequence
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -18,11 +23,14 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from recorder import Check, Episode, Step, TrajrecError
-from replay.render import safe
+from replay.labels import default_annotator
+from replay.render import one_line, safe
 
 from .episode_header import EpisodeHeader
 from .key_hints import KeyHints
-from .markers import FAILURE_CODES, RECOVERY_CODES
+from .label_session import DEFAULT_TAGS, Change, LabelSession
+from .label_source import LabelSource
+from .markers import FAILURE_CODES, RECOVERY_CODES, label_mark_of
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
@@ -30,12 +38,15 @@ from .step_scan import find_text, scan_markers
 from .timeline import StepTimeline
 from .timeline_legend import TimelineLegend
 
-# Playback speed keys. When labeling takes "+"/"-", delete ",plus" and ",minus" on this one line.
-SPEED_UP_KEYS, SPEED_DOWN_KEYS = "greater_than_sign,plus", "less_than_sign,minus"
+# Playback speed keys ("+" and "-" rate steps).
+SPEED_UP_KEYS, SPEED_DOWN_KEYS = "greater_than_sign", "less_than_sign"
 
 #: Playback speeds, in steps per second.
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 DEFAULT_SPEED = 2.0
+
+#: Seconds between two reads of labels other annotators appended (a listing and a stat per labels file).
+LABEL_REFRESH_SECONDS = 2.0
 
 _UNSCANNED = 255  # marker byte of a step the marker scan has not reached yet
 
@@ -53,21 +64,24 @@ class EpisodeScreen(Screen[None]):
     | : | Go to a step (negative counts from the end). |
     | / | Search the steps' action, observation and note; jumps to the next match. |
     | space | Play / pause. |
-    | >, + / <, - | Faster / slower playback (``+``/``-`` go to labeling later: see ``SPEED_UP_KEYS``). |
+    | > / < | Faster / slower playback. |
     | s | State pane: the step's diff / the whole state after the step. |
     | H / L | Previous / next episode in the library's order. |
     | tab | Move focus between the timeline, the step and the state panes (to scroll them). |
     | q, escape | Back to the library (quit when opened on one file). |
+    | + / - / 0 | Rate the step good (+1) / bad (-1) / neutral (0); again with another value changes the rating. |
+    | c | Note: the rationale of your label on the step (a step not rated yet gets a neutral label). |
+    | t | Toggle a tag on your label: then a number (or a tag name, enter). |
+    | u | Undo your last labeling action since the episode was opened (again: the one before). |
+    | ] | Next step you have not labeled (wraps around). |
 
-    Labeling plugs in here: add its keys to ``BINDINGS``; the current step is ``self.step_index`` of
-    ``self.episode``; call :meth:`refresh_step` after a label changes so the detail pane redraws, and list
-    label checks in :meth:`checks_for`.
+    Labels are written as ``judge="human:<annotator>"``; other judges' labels on the step are listed with theirs.
     """
 
-    BINDINGS = [
+    NAVIGATION_BINDINGS: ClassVar[list[Binding]] = [
         # Stepping is a priority binding so it works whichever pane has focus (the panes would scroll).
-        Binding("l,right", "step(1)", "Next", priority=True, tooltip="Next step"),
-        Binding("h,left", "step(-1)", "Prev", priority=True, tooltip="Previous step"),
+        Binding("l,right", "step(1)", "Step", priority=True, tooltip="Next step", key_display="h l"),
+        Binding("h,left", "step(-1)", "Prev", show=False, priority=True, tooltip="Previous step"),
         Binding("g", "jump(0)", "First step", show=False),
         Binding("G", "jump(-1)", "Last step", show=False),
         Binding("n", "failure(1)", "Next failure"),
@@ -79,16 +93,35 @@ class EpisodeScreen(Screen[None]):
         Binding("colon", "goto", "Go to", tooltip="Go to a step (enter: go, escape: cancel)", priority=True),
         Binding("slash", "search", "Search", tooltip="Search the steps' text, jump to the next match (again: / enter)",
                 priority=True),
-        Binding("space", "play", "Play", tooltip="Play / pause"),
+        Binding("space", "play", "Play", show=False, tooltip="Play / pause"),
         Binding(SPEED_UP_KEYS, "speed(1)", "Faster", show=False, key_display=">",
                 tooltip="Faster playback"),
         Binding(SPEED_DOWN_KEYS, "speed(-1)", "Slower", show=False, key_display="<",
                 tooltip="Slower playback"),
-        Binding("s", "toggle_state", "Diff/state", tooltip="State pane: diff of the step / whole state after it"),
+        Binding("s", "toggle_state", "Diff/state", show=False,
+                tooltip="State pane: diff of the step / whole state after it"),
         Binding("H", "episode(-1)", "Prev episode", show=False, tooltip="Previous episode in the library"),
         Binding("L", "episode(1)", "Next episode", show=False, tooltip="Next episode in the library"),
-        Binding("q,escape", "back", "Back", tooltip="Back to the library (quit when opened on one file)"),
     ]
+
+    LABEL_BINDINGS: ClassVar[list[Binding]] = [
+        Binding("plus", "rate(1)", "Rate", key_display="+ - 0",
+                tooltip="Rate this step good (+1); rating again changes your label"),
+        Binding("minus", "rate(-1)", "Rate bad", show=False, tooltip="Rate this step bad (-1)"),
+        Binding("0", "rate(0)", "Rate neutral", show=False, tooltip="Rate this step neutral (0)"),
+        # Priority, like ":" and "/": the prompt opens when the key arrives, so text typed right after lands in it.
+        Binding("c", "note", "Note", priority=True,
+                tooltip="Note why: the rationale of your label (enter saves, empty clears, escape cancels)"),
+        Binding("t", "tag", "Tag", priority=True,
+                tooltip="Toggle a tag on your label: then its number (or a name and enter)"),
+        Binding("u", "undo", "Undo", tooltip="Undo your last labeling action since the episode was opened"),
+        Binding("right_square_bracket", "next_unlabeled", "Next unlabeled",
+                tooltip="Next step you have not labeled (wraps around)"),
+    ]
+
+    BACK_BINDING = Binding("q,escape", "back", "Back", tooltip="Back to the library (quit when opened on one file)")
+
+    BINDINGS: ClassVar[list[BindingType]] = [*NAVIGATION_BINDINGS, *LABEL_BINDINGS, BACK_BINDING]
 
     DEFAULT_CSS = """
     EpisodeScreen {
@@ -147,12 +180,25 @@ class EpisodeScreen(Screen[None]):
         step: int | None
         wrapped: bool
 
+    @dataclass
+    class LabelsRead(Message):
+        """The label worker read labels other writers appended to this episode's store."""
+
+        generation: int
+
     def __init__(self, episode: Episode, *, step: int = 0, annotator: str | None = None,
+                 labels: LabelSource | None = None, tags: Sequence[str] = DEFAULT_TAGS,
                  quit_on_back: bool = False, name: str | None = None) -> None:
         super().__init__(name=name)
         self.episode = episode
-        self.annotator = annotator
+        self.annotator = annotator or default_annotator()
+        self.labels = labels if labels is not None else LabelSource([episode.path])
+        self.tags = tuple(tags)
         self.quit_on_back = quit_on_back
+        self.session: LabelSession | None = None  # None: this episode's labels cannot be read (see the note)
+        self._label_step = 0  # the step a note or tag prompt is about
+        self._note_shown = ""  # the rationale as the note prompt showed it (on one line)
+        self._tag_choices: list[str] = []
         self.speed = DEFAULT_SPEED
         self.last_query = ""
         self._start_step = step
@@ -178,6 +224,7 @@ class EpisodeScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(StepTimeline).border_title = "steps"
         self.load(self.episode, step=self._start_step)
+        self.set_interval(LABEL_REFRESH_SECONDS, self.refresh_labels)
 
     def on_unmount(self) -> None:
         self._stop_playback()
@@ -200,6 +247,7 @@ class EpisodeScreen(Screen[None]):
         legend = self.query_one(TimelineLegend)
         legend.total = n
         legend.note = ""
+        self._open_labels(episode)
         self.query_one(EpisodeHeader).show(episode)
         timeline = self.query_one(StepTimeline)
         timeline.border_title = f"steps ({n:,})"
@@ -226,7 +274,7 @@ class EpisodeScreen(Screen[None]):
         return self.query_one(StepTimeline).cursor
 
     def checks_for(self, step: Step) -> list[Check]:
-        """The checks shown with ``step``: recorded ones (labels from a label store join here)."""
+        """The recorded checks shown with ``step`` (labels from the label store have a section of their own)."""
         return list(step.checks)
 
     def refresh_step(self) -> None:
@@ -253,8 +301,14 @@ class EpisodeScreen(Screen[None]):
             detail.show_error(f"step {i} cannot be read: {exc}")
             state.clear()
             return
-        detail.show(step, len(self.episode), self.checks_for(step))
+        self._show_detail(step)
         state.show(self.episode, step)
+
+    def _show_detail(self, step: Step, *, scroll_home: bool = True) -> None:
+        session = self.session
+        labels = session.labels_at(step.index) if session is not None else ()
+        self.query_one(StepDetail).show(step, len(self.episode), self.checks_for(step), labels,
+                                        session.judge if session is not None else None, scroll_home=scroll_home)
 
     # -- stepping -------------------------------------------------------------------------------------------
 
@@ -378,9 +432,12 @@ class EpisodeScreen(Screen[None]):
             self.query_one(PromptBar).ask("search", "search actions, observations, notes:", value=self.last_query)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While the prompt bar has the focus, the priority keys (h, l, :, /) are text for it.
-        if action in ("step", "goto", "search") and self.query_one(PromptBar).asking:
+        # While the prompt bar has the focus, the priority keys (h, l, :, /, c, t) are text for it; so are
+        # + - 0 u ] (the input takes printable keys first; this only keeps them out of the key hints).
+        if (action in ("step", "goto", "search") or action in _LABEL_ACTIONS) and self.query_one(PromptBar).asking:
             return False
+        if action in _LABEL_ACTIONS and (self.session is None or not len(self.episode)):
+            return None  # shown dimmed: nothing to label, or the labels cannot be read
         return True
 
     @on(PromptBar.Answered)
@@ -393,6 +450,11 @@ class EpisodeScreen(Screen[None]):
                 self._goto_answered(message.value)
             elif message.purpose == "search":
                 self._search_answered(message.value)
+            elif message.purpose == "note" and message.value != self._note_shown:  # (enter alone: unchanged)
+                step, text = self._label_step, message.value
+                self._label(lambda session: session.set_rationale(step, text))
+            elif message.purpose == "tag":
+                self._tag_answered(message.value)
 
     def _goto_answered(self, answer: str) -> None:
         try:
@@ -489,5 +551,189 @@ class EpisodeScreen(Screen[None]):
         pane = self.query_one(StatePane)
         pane.mode = "state" if pane.mode == "diff" else "diff"
 
+    # -- labeling -------------------------------------------------------------------------------------------
+
+    def _open_labels(self, episode: Episode) -> None:
+        try:
+            store = self.labels.store_for(episode.path)
+            self.session = LabelSession(store, episode.episode_id, len(episode), self.annotator,
+                                        lock=self.labels.lock)
+        except TrajrecError as exc:  # e.g. a labels folder that cannot be listed: view without labeling
+            self.session = None
+            self.query_one(TimelineLegend).note = f"labels unavailable: {one_line(str(exc), 200)}"
+        session = self.session
+        self.query_one(StepTimeline).label_marks = self._label_mark if session is not None else None
+        self._show_progress()
+
+    def _label_mark(self, step: int) -> str:
+        session = self.session
+        if session is None:
+            return " "
+        mine = session.mine_at(step)
+        return label_mark_of(mine.value if mine is not None else None, session.has_others(step))
+
+    def _show_progress(self) -> None:
+        session = self.session
+        legend = self.query_one(TimelineLegend)
+        if session is None:
+            legend.labeled = ""
+            return
+        mine, anyone = session.progress()
+        n = len(self.episode)
+        legend.labeled = f"labeled {mine:,}/{n:,} (you)" + (f" {anyone:,}/{n:,} (anyone)" if anyone > mine else "")
+
+    def _redraw_labels(self, step: int | None = None) -> None:
+        """Redraw what shows labels: the detail pane (keeping its scroll), the timeline line of ``step`` (None:
+        every line), the progress."""
+        i = self.step_index
+        if len(self.episode) and (step is None or step == i):
+            try:
+                self._show_detail(self.episode[i], scroll_home=False)
+            except TrajrecError:
+                pass  # the detail pane already says the step cannot be read
+        timeline = self.query_one(StepTimeline)
+        if step is None:
+            timeline.refresh()
+        else:
+            timeline.refresh_step(step)
+        self._show_progress()
+
+    def _label(self, act: Callable[[LabelSession], Change | None]) -> None:
+        """Run one labeling action and show what it did (or why it could not)."""
+        session = self.session
+        if session is None:
+            return
+        legend = self.query_one(TimelineLegend)
+        try:
+            change = act(session)
+        except TrajrecError as exc:  # a folder that is not writable, a label deleted by someone else meanwhile
+            self.notify(one_line(str(exc), 400), title="label not saved", severity="error", markup=False)
+            session.reload()
+            self._redraw_labels()
+            return
+        if change is None:
+            legend.note = "no change"
+            return
+        self._redraw_labels(change.step)
+        legend.note = f"step {change.step:,}: {change.what}" + (f" ({change.warning})" if change.warning else "")
+
+    def action_rate(self, value: int) -> None:
+        step = self.step_index
+        self._label(lambda session: session.rate(step, value))
+
+    def action_note(self) -> None:
+        if self.session is None:
+            return
+        step = self._label_step = self.step_index
+        mine = self.session.mine_at(step)
+        # The input holds one line: a rationale written elsewhere with line breaks is shown joined, and only
+        # written back (joined) if edited.
+        self._note_shown = " ".join((mine.rationale or "").split()) if mine is not None else ""
+        self.query_one(PromptBar).ask("note", f"note on step {step:,} (enter saves, empty clears):",
+                                      value=self._note_shown)
+
+    def action_tag(self) -> None:
+        if self.session is None:
+            return
+        step = self._label_step = self.step_index
+        mine = self.session.mine_at(step)
+        on = mine.tags if mine is not None else ()
+        self._tag_choices = [*self.tags, *(t for t in on if t not in self.tags)]
+        choices = "  ".join(f"{k} {one_line(t, 30)}{'✓' if t in on else ''}"
+                            for k, t in enumerate(self._tag_choices, 1))
+        self.query_one(PromptBar).ask(
+            "tag", f"tag step {step:,}: {choices}  (✓ on) number or name:",
+            instant=f"[1-{len(self._tag_choices)}]" if len(self._tag_choices) <= 9 else None)
+
+    def _tag_answered(self, answer: str) -> None:
+        text = answer.strip()
+        if not text:
+            return
+        choices = self._tag_choices
+        if text.isdigit():
+            k = int(text)
+            if not 1 <= k <= len(choices):
+                self.query_one(TimelineLegend).note = f"no tag number {k} (1 … {len(choices)})"
+                return
+            tag = choices[k - 1]
+        else:
+            starts = [t for t in choices if t.startswith(text)]
+            tag = text if text in choices or len(starts) != 1 else starts[0]  # else: a new tag, as typed
+        step = self._label_step
+        self._label(lambda session: session.toggle_tag(step, tag))
+
+    def action_undo(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        legend = self.query_one(TimelineLegend)
+        try:
+            change = session.undo()
+        except TrajrecError as exc:
+            self.notify(one_line(str(exc), 400), title="cannot undo", severity="error", markup=False)
+            session.reload()
+            self._redraw_labels()
+            return
+        if change is None:
+            legend.note = "nothing to undo"
+            self.app.bell()
+            return
+        if change.step != self.step_index:
+            self._move_to(change.step)  # shows the step with its labels as they are now
+        self._redraw_labels(change.step)
+        legend.note = f"undid step {change.step:,}: {change.what}"
+
+    def action_next_unlabeled(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        here = self.step_index
+        step = session.next_unlabeled(here)
+        if step is None:
+            self.query_one(TimelineLegend).note = "all steps labeled (by you)"
+            self.app.bell()
+            return
+        self._move_to(step)
+        if step == here:
+            self.query_one(TimelineLegend).note = "this is the only step you have not labeled"
+
+    def refresh_labels(self) -> None:
+        """Read labels other annotators appended since the last read (the screen's timer calls this every
+        ``LABEL_REFRESH_SECONDS``), in a thread; the panes redraw when any arrived."""
+        if self.session is not None:
+            self._read_labels(self.session, self._generation)
+
+    @work(thread=True, exclusive=True, group="episode-labels")
+    def _read_labels(self, session: LabelSession, generation: int) -> None:
+        try:
+            read = self.labels.refresh(session.store)
+        except TrajrecError:
+            return  # the folder went away; what was read stays on screen, the next tick tries again
+        if read:
+            self.post_message(self.LabelsRead(generation))
+
+    @on(LabelsRead)
+    def _labels_read(self, message: LabelsRead) -> None:
+        if message.generation != self._generation or self.session is None:
+            return
+        self.session.reload()
+        self._redraw_labels()
+
+    # -- help -----------------------------------------------------------------------------------------------
+
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
-        return [("Episode", list(self.BINDINGS)), ("Timeline (focused)", list(StepTimeline.BINDINGS))]
+        return [("Episode", [*self.NAVIGATION_BINDINGS, self.BACK_BINDING]),
+                (f"Labeling (as human:{self.annotator})", list(self.LABEL_BINDINGS)),
+                ("Timeline (focused)", list(StepTimeline.BINDINGS))]
+
+    def help_notes(self) -> list[tuple[str, Text]]:
+        out = Text(end="")
+        out.append("  ")
+        out.append("  ".join(f"{k} {one_line(t, 30)}" for k, t in enumerate(self.tags, 1)))
+        out.append("\n  set the list with `trajrec view --tags a,b,c` or $TRAJREC_TAGS; a name typed after t adds a "
+                   "new tag\n  your name: --annotator NAME, else $TRAJREC_ANNOTATOR, else your login name",
+                   style="grey62")
+        return [("Tags (t, then the number)", out)]
+
+
+_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "next_unlabeled"})

@@ -1,6 +1,7 @@
 """``HelpScreen``: every key of the screen it was opened from, the library filter grammar and the markers.
 
-Built from the live ``BINDINGS`` of the screens and widgets, so it cannot fall out of date.
+Built from the live ``BINDINGS`` of the screens and widgets, so it cannot fall out of date; a screen may add
+sections of text (the episode screen: who labels, and the tag list).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from textual.widgets import Static
 
 from replay.library import FILTER_HELP
 
-from .markers import KIND_STYLES, marker
+from .markers import KIND_STYLES, LABEL_MARKS, label_mark, marker
 
 #: A help section: a title and the bindings it lists.
 Section = tuple[str, Sequence[Binding]]
+#: A section of text: a title and what it says.
+Notes = tuple[str, Text]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -48,11 +51,13 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, sections: Iterable[Section], *, filter_help: bool = False, legend: bool = False) -> None:
+    def __init__(self, sections: Iterable[Section], *, filter_help: bool = False, legend: bool = False,
+                 notes: Iterable[Notes] = ()) -> None:
         super().__init__()
         self._sections = list(sections)
         self._filter_help = filter_help
         self._legend = legend
+        self._notes = list(notes)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
@@ -82,6 +87,10 @@ class HelpScreen(ModalScreen[None]):
                 out.append(f"  {keys:<{width}}  ", style="bold cyan")
                 out.append(f"{desc}\n")
             out.append("\n")
+        for title, text in self._notes:
+            out.append(f"{title}\n", style="bold underline")
+            out.append_text(text)
+            out.append("\n\n")
         if self._legend:
             out.append("Step markers\n", style="bold underline")
             for kind, (_style, label) in KIND_STYLES.items():
@@ -90,6 +99,12 @@ class HelpScreen(ModalScreen[None]):
                 out.append(f"  {label}\n")
             out.append("  (a step shows its most important kind: failure, then recovery, retry, checks)\n\n",
                        style="grey62")
+            out.append("Label marks (the column after the step marker)\n", style="bold underline")
+            for mark, (_style, label) in LABEL_MARKS.items():
+                out.append("  ")
+                out.append_text(label_mark(mark))
+                out.append(f"  {label}\n")
+            out.append("\n")
         if self._filter_help:
             out.append("Library filter\n", style="bold underline")
             out.append(FILTER_HELP + "\n")

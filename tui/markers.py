@@ -38,6 +38,44 @@ DIFF_STYLES: dict[str, Style] = {
 }
 
 
+#: Label values in the timeline and the detail pane: ratings (and pass/fail) by sign; scores and categories plain.
+_LABEL_STYLES = {1: Style.parse("bold green"), 0: Style.parse("grey70"), -1: Style.parse("bold red")}
+_OTHERS_STYLE = Style.parse("grey50")
+
+#: The timeline's label column: the annotator's rating, or a dot when only others labeled the step.
+LABEL_MARKS: dict[str, tuple[str, str]] = {
+    "+": ("bold green", "you rated +1"),
+    "0": ("grey70", "you rated 0"),
+    "-": ("bold red", "you rated -1"),
+    "*": ("bold", "you labeled it otherwise (score, category)"),
+    "•": ("grey50", "labeled by others only"),
+}
+
+
+def label_style(value: object) -> Style | None:
+    if isinstance(value, bool):
+        return _LABEL_STYLES[1 if value else -1]
+    return _LABEL_STYLES.get(value) if isinstance(value, int) else None
+
+
+def label_mark_of(value: object | None, others: bool) -> str:
+    """The timeline's label column for a step (a key of :data:`LABEL_MARKS`, or a space): ``value`` is the
+    annotator's label value (None: no label of theirs), ``others`` whether someone else labeled the step."""
+    if value is None:
+        return "•" if others else " "
+    if isinstance(value, bool):
+        return "+" if value else "-"
+    if isinstance(value, int):
+        return {1: "+", 0: "0", -1: "-"}.get(value, "*")
+    return "*"
+
+
+def label_mark(mark: str) -> Text:
+    """A label mark (from :func:`label_mark_of`) as styled text."""
+    style = LABEL_MARKS.get(mark, ("", ""))[0]
+    return Text(mark, style=style, end="")
+
+
 def kind_style(kind: str) -> Style:
     return _STYLES.get(kind, _STYLES["ok"])
 

@@ -1,4 +1,5 @@
-"""``PromptBar``: the one-line input behind ``:`` (go to step) and ``/`` (search), at the bottom of a screen.
+"""``PromptBar``: the one-line input behind ``:`` (go to step), ``/`` (search), ``c`` (note) and ``t`` (tag), at
+the bottom of a screen.
 
 Inline rather than a modal screen: closing a modal screen re-applies the CSS of the screen below and repaints
 all of it (measured: ~60 ms of a go-to's ~115 ms), where hiding one line costs one layout pass.
@@ -6,6 +7,7 @@ all of it (measured: ~60 ms of a go-to's ~115 ms), where hiding one line costs o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from textual import on
@@ -19,7 +21,8 @@ from textual.widgets.input import Selection
 
 class PromptBar(Horizontal):
     """Asks for one line: :meth:`ask` shows it with the focus in its input; enter answers with the text,
-    escape with None (:class:`PromptBar.Answered`); either way it hides again.
+    escape with None (:class:`PromptBar.Answered`); either way it hides again. With ``instant``, text that
+    matches it whole answers at once, without enter (``t`` then ``2`` picks tag 2).
 
     | Key(s) | Description |
     | :- | :- |
@@ -55,6 +58,7 @@ class PromptBar(Horizontal):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.purpose = ""
+        self._instant: re.Pattern[str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(markup=False)
@@ -70,10 +74,12 @@ class PromptBar(Horizontal):
         return self.has_class("-asking")
 
     def ask(self, purpose: str, prompt: str, *, value: str = "", placeholder: str = "",
-            restrict: str | None = None) -> None:
+            restrict: str | None = None, instant: str | None = None) -> None:
         """Show the bar with ``prompt`` and give its input the focus (at once: keys typed right after the key
-        that asked, in one burst, must land here)."""
+        that asked, in one burst, must land here). ``instant``: a regular expression; typed text matching it
+        whole answers without enter."""
         self.purpose = purpose
+        self._instant = re.compile(instant) if instant else None
         self.query_one(Label).update(prompt)
         field = self.input
         field.restrict = restrict
@@ -86,6 +92,12 @@ class PromptBar(Horizontal):
     def _close(self, value: str | None) -> None:
         self.remove_class("-asking")
         self.post_message(self.Answered(self, self.purpose, value))
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self.asking and self._instant is not None and self._instant.fullmatch(event.value):
+            self._close(event.value)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

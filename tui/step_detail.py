@@ -1,4 +1,5 @@
-"""``StepDetail``: the current step in full: action, observation, note, failure and traceback, checks, info."""
+"""``StepDetail``: the current step in full: action, observation, note, failure and traceback, checks, labels,
+info."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any, Iterable
 from rich.text import Text
 
 from recorder import Check, Step
+from replay.labels import Label
 from replay.render import one_line, safe, step_kind, value_text
 
-from .markers import kind_style, marker
+from .label_session import rating_text
+from .markers import kind_style, label_style, marker
 from .text_view import TextView
 
 # What one value may show: enough to read, bounded so a megabyte observation cannot stall a key press.
@@ -52,8 +55,32 @@ def check_line(check: Check) -> Text:
     return out
 
 
-def step_text(step: Step, total: int, checks: Iterable[Check]) -> Text:
-    """The detail of ``step`` as styled text."""
+def label_line(label: Label, *, mine: bool) -> Text:
+    """One label: value (+1 green, -1 red), judge, ``(you)`` for the annotator's own, kind, tags, rationale."""
+    out = Text(end="")
+    out.append(f"{one_line(rating_text(label.value), 12):>2}", style=label_style(label.value))
+    out.append(" ")
+    out.append(one_line(label.judge, 40), style="bold")
+    if mine:
+        out.append(" (you)", style="bold cyan")
+    if label.kind != "judge":
+        out.append(f"  {one_line(label.kind, 12)}", style="grey62")
+    if label.score is not None:
+        out.append(f"  score {one_line(label.score, 12)}")
+    if label.tags:
+        out.append("  tags ", style="grey62")
+        out.append(", ".join(one_line(t, 30) for t in label.tags), style="cyan")
+    if label.author and label.judge != f"human:{label.author}":
+        out.append(f"  by {one_line(label.author, 24)}", style="grey62")
+    if label.rationale:
+        out.append("\n   " + safe(str(label.rationale)).replace("\n", "\n   "))
+    return out
+
+
+def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[Label] = (),
+              judge: str | None = None) -> Text:
+    """The detail of ``step`` as styled text; ``labels`` are the live labels on it, those of ``judge`` (the
+    annotator) marked as theirs."""
     out = Text(end="")
     kind = step_kind(step)
     out.append(f"step {step.index:,}", style="bold")
@@ -102,6 +129,13 @@ def step_text(step: Step, total: int, checks: Iterable[Check]) -> Text:
             if i:
                 out.append("\n")
             out.append_text(check_line(check))
+    labels = list(labels)
+    if labels:
+        _section(out, f"labels ({len(labels)})")
+        for i, lab in enumerate(labels):
+            if i:
+                out.append("\n")
+            out.append_text(label_line(lab, mine=lab.judge == judge))
     if step.info:
         _section(out, "info")
         out.append(_value(step.info), style="grey70")
@@ -126,8 +160,10 @@ class StepDetail(TextView):
     def on_mount(self) -> None:
         self.border_title = "step"
 
-    def show(self, step: Step, total: int, checks: Iterable[Check]) -> None:
-        self.update(step_text(step, total, checks))
+    def show(self, step: Step, total: int, checks: Iterable[Check], labels: Iterable[Label] = (),
+             judge: str | None = None, *, scroll_home: bool = True) -> None:
+        """Show ``step``; ``scroll_home=False`` keeps the scroll position (a redraw of the same step)."""
+        self.update(step_text(step, total, checks, labels, judge), scroll_home=scroll_home)
 
     def show_error(self, message: str) -> None:
         self.update(Text(safe(message), style="bold red"))

@@ -8,6 +8,7 @@ lines in a bounded cache. A 100,000-step episode costs the same to show and scro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from rich.style import Style
 from rich.text import Text
@@ -23,7 +24,7 @@ from textual.strip import Strip
 from recorder import Episode, TrajrecError
 from replay.render import one_line, safe, step_kind, tool_call_text
 
-from .markers import marker
+from .markers import label_mark, marker
 
 # Strings are cut before escaping: one_line() escapes and squeezes the whole value, and an observation can
 # be megabytes. A line never shows more than a few hundred characters.
@@ -48,6 +49,10 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
     | home / end | First / last step. |
 
     Clicking a line moves the cursor there; the mouse wheel scrolls without moving it.
+
+    With :attr:`label_marks` set (``step -> mark``, see ``markers.label_mark_of``), a column after the marker
+    shows the annotator's rating (``+`` ``0`` ``-``) or ``•`` for steps only others labeled; call
+    :meth:`refresh_step` after a step's labels change.
 
     | Class | Description |
     | :- | :- |
@@ -100,8 +105,9 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._episode: Episode | None = None
-        # (step, is cursor, has focus, width) -> line. 1,024 lines is ~20 screens of scrollback.
-        self._lines: LRUCache[tuple[int, bool, bool, int], Strip] = LRUCache(1024)
+        self.label_marks: Callable[[int], str] | None = None
+        # (step, is cursor, has focus, width, label mark) -> line. 1,024 lines is ~20 screens of scrollback.
+        self._lines: LRUCache[tuple[int, bool, bool, int, str | None], Strip] = LRUCache(1024)
         if episode is not None:
             self.set_episode(episode, cursor)
 
@@ -156,6 +162,10 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
         self.virtual_size = Size(self.scrollable_content_region.width, self.step_count)
         self._show_cursor(center=True)
 
+    def refresh_step(self, step: int) -> None:
+        """Redraw the line of ``step`` (its labels changed; the label mark is part of the cache key)."""
+        self.refresh_line(step)
+
     def on_focus(self) -> None:
         self.refresh_line(self.cursor)
 
@@ -187,14 +197,15 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
         i = round(self.scroll_y) + y
         if self._episode is None or not 0 <= i < self.step_count:
             return Strip.blank(width, self.rich_style)
-        key = (i, i == self.cursor, self.has_focus, width)
+        mark = self.label_marks(i) if self.label_marks is not None else None
+        key = (i, i == self.cursor, self.has_focus, width, mark)
         strip = self._lines.get(key)
         if strip is None:
-            strip = self._render_step(i, width, is_cursor=key[1])
+            strip = self._render_step(i, width, is_cursor=key[1], mark=mark)
             self._lines.set(key, strip)
         return strip
 
-    def _render_step(self, i: int, width: int, *, is_cursor: bool) -> Strip:
+    def _render_step(self, i: int, width: int, *, is_cursor: bool, mark: str | None) -> Strip:
         assert self._episode is not None
         base = self.rich_style
         if is_cursor:
@@ -203,7 +214,7 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
         text = Text(style=base, no_wrap=True, overflow="crop", end="")
         text.append(f"{i:>{digits}} ", style=None if is_cursor else self.get_component_rich_style(
             "step-timeline--index", partial=True))
-        room = width - digits - 3
+        room = width - digits - 3 - (mark is not None)
         try:
             step = self._episode[i]
         except TrajrecError as exc:
@@ -211,6 +222,8 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
             text.append(one_line(safe(str(exc)), max(1, room)), style="red")
         else:
             text.append_text(marker(step_kind(step)))
+            if mark is not None:
+                text.append_text(label_mark(mark))
             text.append(" ")
             call = tool_call_text(step.action)  # read_file(path="a.py") reads better than its JSON
             action = one_line(call if call is not None else _peek(step.action), max(1, room))

@@ -10,8 +10,8 @@ from .markers import legend
 
 
 class TimelineLegend(Widget):
-    """One line under the panes: ``step 12 / 100  ▶ 4 steps/s  <note>``, then the marker legend as far as it
-    fits (the help screen has it in full).
+    """One line under the panes: ``step 12 / 100  ▶ 4 steps/s  labeled 3/100 (you)  <note>``, then the marker
+    legend as far as it fits (the help screen has it in full).
 
     The screen sets the attributes; the legend only draws them.
     """
@@ -30,6 +30,8 @@ class TimelineLegend(Widget):
     total: reactive[int] = reactive(0)
     playing: reactive[bool] = reactive(False)
     speed: reactive[float] = reactive(2.0)
+    labeled: reactive[str] = reactive("")
+    """Labeling progress (``labeled 3/100 (you)``)."""
     note: reactive[str] = reactive("")
     """A short status: scan progress, search progress, why a jump found nothing."""
 
@@ -39,6 +41,9 @@ class TimelineLegend(Widget):
         speed = f"{self.speed:g} steps/s"
         out.append("   ")
         out.append(f"▶ playing {speed}" if self.playing else f"⏸ {speed}", style="bold green" if self.playing else "")
+        if self.labeled:
+            out.append("   ")
+            out.append(self.labeled, style="cyan")
         if self.note:
             out.append("   ")
             out.append(self.note, style="italic")  # notes are ours, but may quote a search query: plain Text

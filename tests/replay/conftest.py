@@ -29,3 +29,7 @@ def record(tmp_path: Path) -> Callable[..., Path]:
         return record_episode(env, tmp_path / "runs", actions, **kwargs)
 
     return _record
+
+# --doctest-modules would import this file as a module named "conftest" and clash with the other
+# test folders' conftest.py; it holds no doctests.
+collect_ignore = ["conftest.py"]

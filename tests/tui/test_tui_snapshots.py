@@ -12,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from tui_helpers import make_library, open_ready, until
 
+from replay.labels import LabelStore
 from tui.app import create_app
 
 SIZE = (120, 40)
@@ -29,7 +30,7 @@ def test_library_screen(snap_compare, runs: str) -> None:
         await until(pilot, lambda: pilot.app.library.scan_done)
         await pilot.press("down")
 
-    assert snap_compare(create_app([runs]), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(create_app([runs], annotator="ana"), terminal_size=SIZE, run_before=ready)
 
 
 def test_library_filtered_and_sorted(snap_compare, runs: str) -> None:
@@ -37,7 +38,7 @@ def test_library_filtered_and_sorted(snap_compare, runs: str) -> None:
         await until(pilot, lambda: pilot.app.library.scan_done)
         await pilot.press("slash", *"-env:none", "enter", "5")
 
-    assert snap_compare(create_app([runs]), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(create_app([runs], annotator="ana"), terminal_size=SIZE, run_before=ready)
 
 
 def test_episode_screen(snap_compare, runs: str) -> None:
@@ -47,7 +48,7 @@ def test_episode_screen(snap_compare, runs: str) -> None:
         await open_ready(pilot)
         await pilot.press("n", "n", "r")  # step 6: a recovery with a state diff
 
-    assert snap_compare(create_app([runs]), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(create_app([runs], annotator="ana"), terminal_size=SIZE, run_before=ready)
 
 
 def test_episode_whole_state(snap_compare, runs: str) -> None:
@@ -57,7 +58,7 @@ def test_episode_whole_state(snap_compare, runs: str) -> None:
         await open_ready(pilot)
         await pilot.press("l", "l", "s")
 
-    assert snap_compare(create_app([runs]), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(create_app([runs], annotator="ana"), terminal_size=SIZE, run_before=ready)
 
 
 def test_help_screen(snap_compare, runs: str) -> None:
@@ -67,4 +68,25 @@ def test_help_screen(snap_compare, runs: str) -> None:
         await open_ready(pilot)
         await pilot.press("question_mark")
 
-    assert snap_compare(create_app([runs]), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(create_app([runs], annotator="ana"), terminal_size=SIZE, run_before=ready)
+
+
+def test_episode_labels(snap_compare, runs: str) -> None:
+    # Another annotator's and a rule's labels on step 0, then yours: rated, noted, tagged.
+    bob = LabelStore("runs/a")
+    eid = "Notes-v0-20250101T000000-00000001"
+    bob.add(eid, 0, -1, judge="human:bob", rationale="should have listed the folder first", tags=["lucky-guess"])
+    bob.add(eid, 0, -1, kind="rule", judge="trajrec-rules@1", rationale="failed: tool_error: no such file",
+            tags=["failed"])
+    bob.add(eid, 4, -1, judge="human:bob", tags=["repeated-mistake"])
+    bob.close()
+
+    async def ready(pilot: Pilot) -> None:
+        await until(pilot, lambda: pilot.app.library.scan_done)
+        await pilot.press("enter")
+        await open_ready(pilot)
+        await pilot.press("plus", "c", *"it looked", "enter", "t", "1", "l", "minus")
+        await until(pilot, lambda: pilot.app.screen.session.progress() == (2, 3))
+        await pilot.press("h")
+
+    assert snap_compare(create_app([runs], annotator="ana"), terminal_size=SIZE, run_before=ready)

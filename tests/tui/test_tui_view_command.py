@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 
 import tui.app
 from trajrec.cli import main
+from tui.label_session import DEFAULT_TAGS
+from tui.label_source import LabelSource
 
 
 class FakeApp:
@@ -33,20 +36,49 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[FakeApp]:
 
     monkeypatch.setattr(tui.app, "create_app", create_app)
     monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    monkeypatch.delenv("TRAJREC_TAGS", raising=False)
     return apps
 
 
 def test_view_folder_passes_options(library: Path, made: list[FakeApp]) -> None:
     assert main(["view", str(library), "--annotator", "ana"]) == 0
     assert made[0].ran and made[0].paths == [str(library)]
-    assert made[0].kw == {"annotator": "ana", "step": None, "use_catalog": True}
+    kw = made[0].kw
+    labels = kw.pop("labels")
+    assert isinstance(labels, LabelSource) and labels.paths == [str(library)]
+    assert kw.pop("labeled_fraction") == labels.labeled_fraction  # the library column, from the same stores
+    assert kw == {"annotator": "ana", "tags": DEFAULT_TAGS, "step": None, "use_catalog": True}
 
 
 def test_view_file_at_step_and_no_cache(main_episode: Path, made: list[FakeApp],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAJREC_ANNOTATOR", "bo")
     assert main(["view", str(main_episode), "--step", "-1", "--no-cache"]) == 0
-    assert made[0].kw == {"annotator": "bo", "step": -1, "use_catalog": False}
+    kw = made[0].kw
+    assert (kw["annotator"], kw["step"], kw["use_catalog"]) == ("bo", -1, False)
+
+
+def test_view_annotator_and_tags_sources(library: Path, made: list[FakeApp],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(getpass, "getuser", lambda: "login-name")
+    monkeypatch.setenv("TRAJREC_TAGS", "lucky-guess, wrong-tool")
+    assert main(["view", str(library)]) == 0
+    assert made[-1].kw["annotator"] == "login-name" and made[-1].kw["tags"] == ("lucky-guess", "wrong-tool")
+    assert main(["view", str(library), "--tags", "a,b,a", "--annotator", "cy"]) == 0  # --tags wins over the env
+    assert made[-1].kw["annotator"] == "cy" and made[-1].kw["tags"] == ("a", "b")
+
+
+def test_view_refuses_bad_annotator_and_tags(library: Path, made: list[FakeApp],
+                                             capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["view", str(library), "--annotator", "ana smith"]) == 1
+    err = capsys.readouterr().err
+    assert "--annotator is one word without spaces, got 'ana smith'; e.g. --annotator ana_smith" in err
+    assert main(["view", str(library), "--tags", "lucky guess,x"]) == 1
+    assert "--tags: a tag is one word without spaces, got 'lucky guess'" in capsys.readouterr().err
+    monkeypatch.setenv("TRAJREC_TAGS", " , ")
+    assert main(["view", str(library)]) == 1
+    assert "$TRAJREC_TAGS: no tags in ' , '" in capsys.readouterr().err
+    assert made == []
 
 
 def test_view_errors(library: Path, main_episode: Path, made: list[FakeApp], capsys: pytest.CaptureFixture) -> None:

@@ -56,13 +56,10 @@ def run(args: argparse.Namespace) -> int:
             results += record_many(job, seeds, on_done=lambda _r: bar.advance())
     print_summary(summarize(results), args.dir)
     if not args.no_view and sys.stdin.isatty() and sys.stdout.isatty():
-        try:
-            from tui.app import create_app
-        except ImportError:
-            create_app = None
-        if create_app is not None:
-            create_app([args.dir]).run()
-            return 0
+        from . import view
+
+        # The same viewer, annotator and tags as `trajrec view DIR`.
+        return view.run(argparse.Namespace(paths=[args.dir], step=None, annotator=None, tags=None, no_cache=False))
     print(f"\nbrowse it:  trajrec view {args.dir}     list it:  trajrec ls {args.dir}"
           f"     one episode:  trajrec show FILE --step N")
     return 0

@@ -10,14 +10,19 @@ ORDER = 25
 HELP = "Browse a folder of episodes and replay one step by step in the terminal (press ? inside for keys)."
 EXAMPLES = """  trajrec view runs/                           the library: filter, sort, enter opens an episode
   trajrec view runs/a.msgpack.zst --step 40    open one episode at step 40 (-1: the last step)
-  trajrec view runs/ --annotator ana           label as "ana" (labeling keys arrive with the label store)"""
+  trajrec view runs/ --annotator ana           label as "ana": + - 0 rate a step, c note, t tag, u undo
+  trajrec view runs/ --tags lucky-guess,wrong-tool      the tags t offers (or $TRAJREC_TAGS)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="an episode file, or folders searched recursively")
     p.add_argument("--step", type=int, metavar="N",
                    help="with one episode file: open at step N (negative counts from the end)")
-    p.add_argument("--annotator", metavar="NAME", help="who labels in this session (default: $TRAJREC_ANNOTATOR)")
+    p.add_argument("--annotator", metavar="NAME",
+                   help="who labels in this session (default: $TRAJREC_ANNOTATOR, else your login name)")
+    p.add_argument("--tags", metavar="A,B,C",
+                   help="the tags the t key offers (default: $TRAJREC_TAGS, else "
+                        "useful-recovery,repeated-mistake,fake-reasoning,lucky-guess)")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the summary cache <folder>/.trajrec/catalog.msgpack")
 
@@ -41,9 +46,25 @@ def run(args: argparse.Namespace) -> int:
             raise TrajrecUsageError(f"--step {args.step} is out of range: {args.paths[0]} has steps 0..{n - 1}"
                                     + (f" (or -{n}..-1 from the end)" if n else ""))
 
+    # No textual in these modules: argument errors come before the UI library loads.
+    from replay.labels import default_annotator
+    from tui.label_session import DEFAULT_TAGS, parse_tags
+    from tui.label_source import LabelSource
+
+    annotator = args.annotator or default_annotator()
+    if not annotator or any(c.isspace() for c in annotator):
+        raise TrajrecUsageError(f"--annotator is one word without spaces, got {annotator!r}; e.g. "
+                                f"--annotator {'_'.join(annotator.split()) or 'ana'}")
+    tags_env = os.environ.get("TRAJREC_TAGS")
+    if args.tags is not None:
+        tags = parse_tags(args.tags)
+    else:
+        tags = parse_tags(tags_env, source="$TRAJREC_TAGS") if tags_env else DEFAULT_TAGS
+
     from tui.app import create_app  # textual loads only for this command
 
-    app = create_app(args.paths, annotator=args.annotator or os.environ.get("TRAJREC_ANNOTATOR") or None,
-                     step=args.step, use_catalog=not args.no_cache)
+    labels = LabelSource(args.paths)  # read in the library's scan thread, on first use
+    app = create_app(args.paths, annotator=annotator, tags=tags, step=args.step, labels=labels,
+                     labeled_fraction=labels.labeled_fraction, use_catalog=not args.no_cache)
     app.run()
     return int(app.return_code or 0)

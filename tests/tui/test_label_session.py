@@ -1,0 +1,135 @@
+"""``LabelSession`` and ``LabelSource`` without the app: the index stays in step with the store, undo, threads."""
+
+from __future__ import annotations
+
+import doctest
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import tui.label_session
+import tui.label_source
+from recorder import TrajrecUsageError
+from replay.labels import LabelStore
+from tui.label_session import LabelSession, parse_tags, rating_text
+from tui.label_source import LabelSource
+
+
+@pytest.mark.parametrize("module", [tui.label_session, tui.label_source])
+def test_doctests(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted and not result.failed
+
+
+def test_parse_tags_and_rating_text() -> None:
+    assert parse_tags("a,b , a,") == ("a", "b")
+    with pytest.raises(TrajrecUsageError, match=r"--tags: a tag is one word without spaces, got 'lucky guess' .*"
+                                                r"\(e\.g\. 'lucky-guess'\)"):
+        parse_tags("lucky guess")
+    with pytest.raises(TrajrecUsageError, match=r"^\$TRAJREC_TAGS: no tags in ','"):
+        parse_tags(",", source="$TRAJREC_TAGS")
+    assert [rating_text(v) for v in (1, 0, -1, True, False, 0.25, "odd")] == ["+1", "0", "-1", "pass", "fail",
+                                                                               "0.25", "odd"]
+
+
+def test_one_label_per_step_and_annotator(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path)
+    s = LabelSession(store, "ep", 5, "ana")
+    assert s.rate(1, 1) is not None and s.rate(1, 1) is None  # the same rating again writes nothing
+    assert s.set_rationale(1, "  ") is None  # no rationale to clear
+    s.set_rationale(1, "why")
+    s.toggle_tag(1, "x")
+    s.toggle_tag(1, "y")
+    s.toggle_tag(1, "x")
+    [lab] = LabelStore(tmp_path).current("ep")
+    assert (lab.value, lab.rationale, lab.tags, lab.judge) == (1, "why", ("y",), "human:ana")
+    assert s.set_rationale(1, "why") is None
+    assert s.set_rationale(3, "") is None  # nothing to clear on an unlabeled step
+    change = s.toggle_tag(3, "z")  # a tag on an unlabeled step comes with a neutral label
+    assert change.before is None and (change.after.value, change.after.tags) == (0, ("z",))
+    assert s.progress() == (2, 2) and s.next_unlabeled(1) == 2 and s.next_unlabeled(4) == 0
+
+
+def test_a_pass_verdict_is_no_plus_one(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path)
+    store.add("ep", 0, True, judge="human:ana")  # e.g. from `trajrec label add --value pass`
+    s = LabelSession(store, "ep", 2, "ana")
+    assert s.rate(0, 1) is not None and [lab.value for lab in store.current("ep")] == [1]
+
+
+def test_undo_walks_back_every_action(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path)
+    s = LabelSession(store, "ep", 3, "ana")
+    s.rate(0, 1)
+    s.rate(0, -1)
+    s.set_rationale(0, "because")
+    s.toggle_tag(0, "t")
+    values = []
+    while (change := s.undo()) is not None:
+        lab = s.mine_at(0)
+        values.append(None if lab is None else (lab.value, lab.rationale, lab.tags))
+        assert change.step == 0
+    assert values == [(-1, "because", ()), (-1, None, ()), (1, None, ()), None]
+    assert LabelStore(tmp_path).current("ep") == [] and len(store.history(("ep", 0))) == 8
+    assert not s.can_undo and s.progress() == (0, 0)
+
+
+def test_index_follows_other_writers(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path)
+    s = LabelSession(store, "ep", 4, "ana")
+    mine = s.rate(2, 1)
+    assert mine is not None
+    other = LabelStore(tmp_path)  # another process: the same annotator in a second terminal, and bob
+    other.update(mine.after.id or "", value=0, rationale="from elsewhere")
+    other.add("ep", 2, -1, judge="human:bob")
+    other.add("ep", 9, -1, judge="human:bob")  # past the episode's steps: not counted
+    assert store.refresh() == 3
+    s.reload()
+    assert [lab.judge for lab in s.labels_at(2)] == ["human:ana", "human:bob"]
+    assert s.mine_at(2).rationale == "from elsewhere" and s.progress() == (1, 1)  # type: ignore[union-attr]
+    assert s.has_others(2) and not s.has_others(1)
+    # An edit of a version the session had not seen (written after its last reload) makes it read the store.
+    head = other.current("ep", target=2, judge="human:ana")[0]
+    other.update(head.id or "", value=-1)
+    store.refresh()
+    change = s.rate(2, 1)
+    assert change is not None and [lab.value for lab in s.labels_at(2)] == [1, -1]
+
+
+def test_label_source_is_safe_across_threads(tmp_path: Path) -> None:
+    # Switching threads every microsecond makes "dictionary changed size during iteration" show up at once
+    # when the session does not hold the source's lock (checked by hand: it fails with lock=threading.RLock()).
+    run = tmp_path / "run"
+    run.mkdir()
+    episode = run / "ep.msgpack.zst"
+    episode.write_bytes(b"")  # for_episode only needs the folder
+    source = LabelSource([tmp_path])
+    session = LabelSession(source.store_for(episode), "ep", 500, "ana", lock=source.lock)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def library_scan() -> None:  # what the library's scan worker does, over and over
+        try:
+            while not stop.is_set():
+                source.labeled_fraction("ep", 500)
+                source.refresh()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=library_scan)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread.start()
+    try:
+        for step in range(500):
+            session.rate(step, 1)
+            session.toggle_tag(step, "t")
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(old)
+    assert errors == []
+    assert source.labeled_fraction("ep", 500) == 1.0 and source.labeled_fraction("other", 5) is None
+    assert len(LabelStore(run).current("ep")) == 500

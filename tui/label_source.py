@@ -1,0 +1,69 @@
+"""``LabelSource``: the label stores of the viewed paths, shared by the library's scan thread and the episode
+screens.
+
+``replay.labels.LabelStore`` is not thread-safe (its indexes are plain dicts), and the library asks for labeled
+fractions from its scan worker while an episode screen may be writing labels on the UI thread. So every use of
+the stores, and of a store handed out by :meth:`LabelSource.store_for`, holds :attr:`LabelSource.lock`.
+
+The stores are found and read on first use, which is in the scan thread when the library has a "labeled"
+column: reading a big folder's labels does not hold up the first screen.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Iterable
+
+from recorder import TrajrecError
+from replay.labels import LabelStore, LabelStores
+
+
+class LabelSource:
+    """Finds the label stores under ``paths`` (on first use) and serves them under one lock.
+
+    >>> import tempfile
+    >>> from replay.labels import LabelStore
+    >>> runs = tempfile.mkdtemp()
+    >>> _ = LabelStore(runs).add("ep-1", 0, 1, judge="human:ana")
+    >>> source = LabelSource([runs])
+    >>> source.labeled_fraction("ep-1", 4), source.labeled_fraction("ep-2", 4)
+    (0.25, None)
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self.paths = [os.fspath(p) for p in paths]
+        self.lock = threading.RLock()
+        self.problem = ""  # why labels could not be read, if they could not
+        self._stores: LabelStores | None = None
+
+    def _all(self) -> LabelStores:
+        if self._stores is None:
+            self._stores = LabelStores(self.paths)
+        return self._stores
+
+    def labeled_fraction(self, episode_id: str, n_steps: int) -> float | None:
+        """The share of the episode's steps with a live label (any judge); None (shown ``-``) without labels.
+        The library's ``labeled_fraction`` provider; safe to call from its scan thread."""
+        with self.lock:
+            try:
+                store = self._all().store_of(episode_id)
+                if store is None or not store.has_labels(episode_id):
+                    return None
+                return store.labeled_fraction(episode_id, n_steps)
+            except TrajrecError as exc:  # a labels folder that cannot be listed: the column shows "-"
+                self.problem = str(exc)
+                return None
+
+    def store_for(self, episode_path: str | os.PathLike[str]) -> LabelStore:
+        """The store of an episode's run folder (created on first use); use it holding :attr:`lock`."""
+        with self.lock:
+            return self._all().for_episode(episode_path)
+
+    def refresh(self, store: LabelStore | None = None) -> int:
+        """Read what other writers appended, to ``store`` or to every store read so far; returns the number of
+        label versions read (cheap when nothing changed: a listing and a ``stat`` per file)."""
+        with self.lock:
+            if store is not None:
+                return store.refresh()
+            return self._stores.refresh() if self._stores is not None else 0

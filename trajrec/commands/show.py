@@ -30,7 +30,7 @@ def _fmt_time(t: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from recorder import open_episode
-    from replay.render import diff_lines, one_line, safe, step_marker, value_text
+    from replay.render import diff_lines, one_line, safe, step_marker, tool_call_text, value_text
 
     from ._common import dumps
 
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             extra += f"  retry of {st.retry_of}"
         if st.recovers:
             extra += f"  recovers {st.recovers}"
-        print(f"{st.index:>5} {step_marker(st)} {one_line(st.action, w // 2):<{w // 2}} → "
+        action = tool_call_text(st.action) or st.action
+        print(f"{st.index:>5} {step_marker(st)} {one_line(action, w // 2):<{w // 2}} → "
               f"{one_line(st.observation, w // 2)}{extra}")
     return 0
 

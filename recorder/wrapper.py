@@ -324,6 +324,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             "env_kwargs": dict(spec.kwargs) if spec is not None else {},
             "entry_point": (spec.entry_point if isinstance(spec.entry_point, str) else None) if spec is not None else None,
             "max_episode_steps": spec.max_episode_steps if spec is not None else None,
+            # Wrappers applied after gymnasium.make, innermost first, so replay can apply them again.
+            "wrappers": [{"name": w.name, "entry_point": w.entry_point, "kwargs": dict(w.kwargs or {})}
+                         for w in spec.additional_wrappers] if spec is not None else [],
             "seed": seed,
             "options": options,
             "id": None,

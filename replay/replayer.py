@@ -297,12 +297,34 @@ def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id:
             else:
                 raise ReplayError(_unregistered_message(env_id, source, tried, gym.registry))
     try:
-        return gym.make(target, **make_kwargs, **kwargs)
+        env = gym.make(target, **make_kwargs, **kwargs)
     except gym.error.Error as exc:
         raise ReplayError(f"cannot rebuild {env_id} for {source}: gymnasium.make raised {type(exc).__name__}: {exc}") from exc
     except Exception as exc:  # the env's own constructor: any type; the message carries it
         raise ReplayError(f"cannot rebuild {env_id} for {source} with the recorded kwargs {kwargs!r}: "
                           f"the constructor raised {type(exc).__name__}: {exc}") from exc
+    return _apply_wrappers(env, task.get("wrappers") or [], source)
+
+
+def _apply_wrappers(env: Any, wrappers: list[dict[str, Any]], source: str) -> Any:
+    """Apply the wrappers the recording saw on top of ``gymnasium.make``'s env, innermost first."""
+    from gymnasium.envs.registration import load_env_creator
+
+    for w in wrappers:
+        name, entry_point, wkwargs = w.get("name"), w.get("entry_point"), dict(w.get("kwargs") or {})
+        if not isinstance(entry_point, str):
+            raise ReplayError(f"cannot re-apply wrapper {name!r} recorded in {source}: it has no importable entry "
+                              "point; replay in Python with replay_episode(path, env=...) wrapping the env yourself")
+        bad = [k for k, v in wkwargs.items() if _holds_unencodable(v)]
+        if bad:
+            raise ReplayError(f"cannot re-apply wrapper {name} recorded in {source}: argument(s) {', '.join(bad)} were "
+                              "not plain data; replay in Python with replay_episode(path, env=...)")
+        try:
+            env = load_env_creator(entry_point)(env, **wkwargs)
+        except Exception as exc:  # a third-party wrapper: any type; the message carries it
+            raise ReplayError(f"cannot re-apply wrapper {name} ({entry_point}) recorded in {source}: "
+                              f"{type(exc).__name__}: {exc}") from exc
+    return env
 
 
 def import_modules(modules: Iterable[str]) -> None:

@@ -244,3 +244,23 @@ def test_record_stops_at_the_divergent_step(record, tmp_path: Path) -> None:
 
     assert report.first_divergence is not None and report.first_divergence.step == 3
     assert len(open_episode(report.new_episode_path)) == 4  # type: ignore[arg-type]
+
+
+def test_wrappers_applied_after_make_are_recorded_and_reapplied(tmp_path):
+    import gymnasium as gym
+    import numpy as np
+
+    from recorder import Recorder, open_episode
+    from replay.replayer import replay_episode
+
+    base = gym.wrappers.ClipReward(gym.make("CartPole-v1"), 0.0, 0.5)
+    env = Recorder(base, tmp_path)
+    env.reset(seed=4)
+    for _ in range(5):
+        env.step(1)
+    env.close()
+    ep = open_episode(env.episode_path)
+    assert [w["name"] for w in ep.task["wrappers"]] == ["ClipReward"]
+    assert ep[0].reward == 0.5 and np.isfinite(ep[0].observation).all()
+    report = replay_episode(env.episode_path)
+    assert not report.diverged and report.steps_replayed == 5

@@ -30,6 +30,51 @@ FailureFn = Callable[[dict[str, Any]], Any]
 ActionKeyFn = Callable[[Any], Hashable]
 
 
+def parse_tool_call(action: Any) -> tuple[str, Any] | None:
+    """``(tool name, arguments)`` of a tool-call action, else None.
+
+    A tool call is a dict, or a JSON object string, naming its tool with ``tool`` or ``name`` (or OpenAI's
+    ``{"function": {"name", "arguments"}}``) and carrying arguments in ``args``, ``arguments``, ``parameters``
+    or ``input``; arguments given as JSON text are decoded. The one parser shared by retry classification,
+    exports and display.
+
+    >>> parse_tool_call('{"tool": "calc", "args": {"expr": "1+"}}')
+    ('calc', {'expr': '1+'})
+    >>> parse_tool_call({"function": {"name": "f", "arguments": '{"x": 1}'}})
+    ('f', {'x': 1})
+    >>> parse_tool_call("ls -la") is None
+    True
+    """
+    call = action
+    if isinstance(action, str):
+        text = action.lstrip()
+        if not text.startswith("{"):
+            return None
+        try:
+            call = json.loads(text)
+        except ValueError:
+            return None
+    if not isinstance(call, dict):
+        return None
+    fn = call.get("function")
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+        call = fn
+    for key in ("tool", "name"):
+        name = call.get(key)
+        if isinstance(name, str) and name:
+            for akey in ("args", "arguments", "parameters", "input"):
+                if akey in call:
+                    args = call[akey]
+                    if isinstance(args, str):  # OpenAI style: arguments as JSON text
+                        try:
+                            args = json.loads(args)
+                        except ValueError:
+                            pass
+                    return name, args
+            return name, {}
+    return None
+
+
 def default_action_key(action: Any) -> Hashable:
     """The operation an action performs: a tool call's tool name, a command line's first word, else the action.
 
@@ -43,20 +88,13 @@ def default_action_key(action: Any) -> Hashable:
     if isinstance(action, str):
         text = action.lstrip()
         if text.startswith("{"):
-            try:
-                call = json.loads(text)
-            except ValueError:
-                call = None
-            if isinstance(call, dict):
-                name = _tool_name(call)
-                if name is not None:
-                    return name
-            return action
+            call = parse_tool_call(text)
+            return call[0] if call is not None else action
         parts = text.split(None, 1)
         return parts[0] if parts else ""
     if isinstance(action, dict):
-        name = _tool_name(action)
-        return name if name is not None else repr(action)
+        call = parse_tool_call(action)
+        return call[0] if call is not None else repr(action)
     if isinstance(action, np.ndarray):
         return (action.dtype.str, action.shape, action.tobytes())
     if isinstance(action, np.generic):
@@ -66,17 +104,6 @@ def default_action_key(action: Any) -> Hashable:
     except TypeError:
         return repr(action)
     return action
-
-
-def _tool_name(call: dict[str, Any]) -> str | None:
-    for key in ("tool", "name"):
-        name = call.get(key)
-        if isinstance(name, str):
-            return name
-    fn = call.get("function")
-    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-        return fn["name"]
-    return None
 
 
 def exception_failure(exc: BaseException) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from recorder.classify import parse_tool_call
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -182,26 +184,12 @@ def tool_call_text(action: Any) -> str | None:
     >>> tool_call_text("cat a.py") is None
     True
     """
-    obj = action
-    if isinstance(action, str):
-        text = action.lstrip()
-        if not text.startswith("{") or len(text) > 100_000:
-            return None
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            return None
-    if not isinstance(obj, dict):
+    if isinstance(action, str) and len(action) > 100_000:
+        return None  # not worth parsing for a one-line rendering
+    call = parse_tool_call(action)
+    if call is None:
         return None
-    name = obj.get("tool", obj.get("name"))
-    if not isinstance(name, str):
-        return None
-    args = obj.get("args", obj.get("arguments", {}))
-    if isinstance(args, str):
-        try:
-            args = json.loads(args)  # OpenAI-style calls carry their arguments as a JSON string
-        except ValueError:
-            args = {"arguments": args}  # not JSON after all: shown as the text it is
+    name, args = call
     if isinstance(args, dict):
         inner = ", ".join(f"{k}={json.dumps(_plain(v), ensure_ascii=False)}" for k, v in args.items())
     else:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from recorder import Unencodable, UnknownExt
+from recorder.classify import parse_tool_call
 
 __all__ = ["ACT_TOOL", "SHELL_TOOL", "ToolCall", "dumps", "jsonable", "text_of", "tool_call", "tool_call_json"]
 
@@ -158,34 +159,10 @@ def tool_call_json(action: Any) -> tuple[str, str, bool]:
 
 
 def _text_call(action: str) -> ToolCall:
-    text = action.strip()
-    if text.startswith("{"):
-        try:
-            call = json.loads(text)
-        except ValueError:
-            call = None
-        if isinstance(call, dict):
-            named = _named_call(call)
-            if named is not None:
-                return named
-    return ToolCall("shell", {"command": action}, True)
+    named = _named_call(action)
+    return named if named is not None else ToolCall("shell", {"command": action}, True)
 
 
-def _named_call(call: dict[str, Any]) -> ToolCall | None:
-    fn = call.get("function")
-    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-        call = fn
-    for key in ("tool", "name"):
-        name = call.get(key)
-        if isinstance(name, str) and name:
-            for akey in ("args", "arguments", "parameters", "input"):
-                if akey in call:
-                    args = call[akey]
-                    if isinstance(args, str):  # OpenAI style: arguments already JSON text
-                        try:
-                            args = json.loads(args)
-                        except ValueError:
-                            pass
-                    return ToolCall(name, args, False)
-            return ToolCall(name, {}, False)
-    return None
+def _named_call(call: Any) -> ToolCall | None:
+    parsed = parse_tool_call(call)
+    return ToolCall(parsed[0], parsed[1], False) if parsed is not None else None

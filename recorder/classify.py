@@ -27,6 +27,7 @@ from typing import Any, Callable, Hashable
 import numpy as np
 
 FailureFn = Callable[[dict[str, Any]], Any]
+_MISSING = object()
 ActionKeyFn = Callable[[Any], Hashable]
 
 
@@ -122,13 +123,15 @@ class Classifier:
     Memory holds only the failed steps not yet recovered, so it stays flat in episode length.
     """
 
-    __slots__ = ("_failure_fn", "_action_key", "_pending", "_warned")
+    __slots__ = ("_failure_fn", "_action_key", "_pending", "_warned", "_key_cache")
 
     def __init__(self, failure_fn: FailureFn | None = None, action_key: ActionKeyFn | None = None) -> None:
         self._failure_fn = failure_fn
         self._action_key = action_key or default_action_key
         self._pending: dict[Hashable, list[int]] = {}
         self._warned = False
+        # Agents repeat actions (that is what a retry is), and parsing a JSON tool call is the cost of a key.
+        self._key_cache: dict[str, Hashable] = {}
 
     def reset(self) -> None:
         self._pending = {}
@@ -163,6 +166,16 @@ class Classifier:
         return None, None, None
 
     def _key(self, action: Any) -> Hashable:
+        if type(action) is str:
+            key = self._key_cache.get(action, _MISSING)
+            if key is _MISSING:
+                if len(self._key_cache) >= 512:
+                    self._key_cache.clear()
+                key = self._key_cache[action] = self._compute_key(action)
+            return key
+        return self._compute_key(action)
+
+    def _compute_key(self, action: Any) -> Hashable:
         try:
             key = self._action_key(action)
             hash(key)

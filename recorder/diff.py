@@ -83,24 +83,36 @@ def _same_leaf(a: Any, b: Any) -> bool:
 def diff_rows(old: Any, new: Any) -> list[list[Any]]:
     """Rows that turn ``old`` into ``new``. Values in the rows are copies owned by the caller."""
     rows: list[list[Any]] = []
-    _walk(old, new, [], rows)
+    _walk(old, new, [], rows, False)
     return rows
 
 
-def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]]) -> None:
+class _Keep:
+    __slots__ = ()
+
+
+_KEEP = _Keep()
+
+
+def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], apply: bool) -> Any:
+    """Append the rows turning ``old`` into ``new``. With ``apply``, also change ``old`` in place to match and
+    return what must replace ``old`` in its parent (``_KEEP`` when it was changed in place or not at all)."""
     if old is new:
-        return
+        return _KEEP
     t = type(new)
     if type(old) is not t:
         rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
-        return
+        return copy_state(new) if apply else _KEEP
     if t is dict:
+        n_old = len(old)
         added = 0
         for k, v in new.items():
             try:
                 ov = old[k]
             except KeyError:
                 rows.append([path + [k], DICT_ADDED, copy_state(v), None])
+                if apply:
+                    old[k] = copy_state(v)
                 added += 1
                 continue
             if ov is v:
@@ -111,6 +123,8 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]]) -> None:
                     if ov == v or (tv is float and v != v and ov != ov):
                         continue
                     rows.append([path + [k], VALUES_CHANGED, v, ov])
+                    if apply:
+                        old[k] = v
                     continue
                 if tv is dict or tv is list:
                     # Unchanged subtrees are the common case: C-level equality skips them without a Python walk.
@@ -120,18 +134,24 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]]) -> None:
                     except Exception:  # e.g. numpy arrays inside: walk instead
                         pass
             path.append(k)
-            _walk(ov, v, path, rows)
+            replacement = _walk(ov, v, path, rows, apply)
             path.pop()
-        if len(old) + added != len(new):
-            for k, ov in old.items():
-                if k not in new:
-                    rows.append([path + [k], DICT_REMOVED, None, ov])
-        return
+            if replacement is not _KEEP:
+                old[k] = replacement
+        if n_old + added != len(new):
+            gone = [k for k in old if k not in new]
+            for k in gone:
+                rows.append([path + [k], DICT_REMOVED, None, old[k]])
+                if apply:
+                    del old[k]
+        return _KEEP
     if t is list:
-        _walk_list(old, new, path, rows)
-        return
+        _walk_list(old, new, path, rows, apply)
+        return _KEEP
     if not _same_leaf(old, new):
         rows.append([list(path), VALUES_CHANGED, copy_state(new), old])
+        return copy_state(new) if apply else _KEEP
+    return _KEEP
 
 
 def _eq(a: Any, b: Any) -> bool:
@@ -152,10 +172,11 @@ def _eq(a: Any, b: Any) -> bool:
 _MAX_SHIFT = 4
 
 
-def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[Any]]) -> None:
+def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[Any]], apply: bool) -> None:
     """Diff two lists: common head and tail are skipped; what is left is a shift, an insertion, a removal or
     element-wise changes. Rows for removals come in descending index order and additions in ascending order,
-    so applying rows in order keeps indices valid (and reversed order undoes them)."""
+    so applying rows in order keeps indices valid (and reversed order undoes them). With ``apply``, each row is
+    applied to ``old`` as it is made, in that same order."""
     n_old, n_new = len(old), len(new)
     m = min(n_old, n_new)
     p = 0
@@ -168,22 +189,33 @@ def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[
         s += 1
     o_end, n_end = n_old - s, n_new - s  # the differing middles are old[p:o_end] and new[p:n_end]
     mid_old, mid_new = o_end - p, n_end - p
+
+    def add(i: int) -> None:
+        rows.append([path + [i], ITEM_ADDED, copy_state(new[i]), None])
+        if apply:
+            old.insert(i, copy_state(new[i]))
+
+    def remove(i: int) -> None:
+        rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+        if apply:
+            del old[i]
+
     if mid_old == 0:
         for i in range(p, n_end):
-            rows.append([path + [i], ITEM_ADDED, copy_state(new[i]), None])
+            add(i)
         return
     if mid_new == 0:
         for i in range(o_end - 1, p - 1, -1):
-            rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+            remove(i)
         return
     # A queue that dropped k items at the front and appended at the back (a bounded history, say).
     for k in range(1, min(_MAX_SHIFT, mid_old) + 1):
         keep = mid_old - k
         if keep > 0 and n_end - p >= keep and all(_eq(old[p + k + j], new[p + j]) for j in range(keep)):
             for i in range(p + k - 1, p - 1, -1):
-                rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+                remove(i)
             for i in range(p + keep, n_end):
-                rows.append([path + [i], ITEM_ADDED, copy_state(new[i]), None])
+                add(i)
             return
     common = min(mid_old, mid_new)
     for i in range(p, p + common):
@@ -192,16 +224,20 @@ def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[
             continue
         if type(v) in _SCALARS or type(ov) is not type(v):
             rows.append([path + [i], VALUES_CHANGED if type(ov) is type(v) else TYPE_CHANGES, copy_state(v), ov])
+            if apply:
+                old[i] = copy_state(v)
             continue
         path.append(i)
-        _walk(ov, v, path, rows)
+        replacement = _walk(ov, v, path, rows, apply)
         path.pop()
+        if replacement is not _KEEP:
+            old[i] = replacement
     if mid_new > mid_old:
         for i in range(p + common, n_end):
-            rows.append([path + [i], ITEM_ADDED, copy_state(new[i]), None])
+            add(i)
     elif mid_old > mid_new:
         for i in range(o_end - 1, p + common - 1, -1):
-            rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+            remove(i)
 
 
 def _parent(state: Any, path: list[Any]) -> Any:
@@ -270,8 +306,11 @@ class StateTracker:
         return self.state
 
     def update(self, new: Any) -> list[list[Any]]:
-        rows = diff_rows(self.state, new)
-        if rows:
-            # Copies, so the private state never shares a container with the rows handed out.
-            self.state = apply_forward(self.state, rows, copy_values=True)
+        """Diff ``new`` against the private copy and bring the copy up to date in the same walk.
+
+        The copy and the rows never share a container, so rows handed out stay as they were."""
+        rows: list[list[Any]] = []
+        replacement = _walk(self.state, new, [], rows, True)
+        if replacement is not _KEEP:
+            self.state = replacement
         return rows

@@ -30,7 +30,15 @@ def _same(a, b) -> bool:
 def test_forwards_and_backwards_from_any_snapshot_gives_each_state(seq):
     tracker = StateTracker()
     tracker.reset(seq[0])
-    diffs = [tracker.update(s) for s in seq[1:]]
+    diffs = []
+    for s in seq[1:]:
+        diffs.append(tracker.update(s))
+        assert tracker.state == s  # the private copy follows the env's state
+        # the in-place walk finds the same changes as the pure one (dict key order may differ)
+        def by_place(rows):
+            return sorted(rows, key=lambda r: (repr(r[0]), r[1]))
+
+        assert by_place(diffs[-1]) == by_place(diff_rows(copy_state(seq[len(diffs) - 1]), s))
     for start in range(len(seq)):
         state = copy_state(seq[start])
         for j in range(start, len(seq) - 1):

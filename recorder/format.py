@@ -147,14 +147,21 @@ class FrameWriter:
     def pack(self, record: dict[str, Any]) -> bytes:
         return self._packer.pack(record)
 
-    def write_raw(self, raw: bytes) -> None:
-        """Compress already packed records into the current frame (opening one if needed) and flush a block."""
+    def write_raw(self, raw: bytes, *, finish: bool = False) -> None:
+        """Compress already packed records into the current frame (opening one if needed) and flush a block;
+        with ``finish``, close the frame in the same write."""
         co = self._co
         if co is None:
             co = self._co = self._cctx.compressobj()
             self.frame_offset = self.offset
             self.frame_raw = 0
         self.frame_raw += len(raw)
+        if finish:
+            self._co = None
+            self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+            if self._fsync and self._fd is not None:
+                os.fsync(self._fd)
+            return
         self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
 
     def end_frame(self) -> None:

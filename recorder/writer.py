@@ -50,7 +50,8 @@ class EpisodeWriter:
         self.closed = False
         self._frame_steps = 0
         self._frame_open = True
-        self._write(self.header)
+        # The header goes out in one block with the first record (the reset): one flush less per episode.
+        self._pending: bytes | None = self._pack(self.header)
 
     # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
     # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
@@ -65,14 +66,22 @@ class EpisodeWriter:
             self.frames[-1][3] = self._fw.offset
             self._frame_open = False
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _pack(self, record: dict[str, Any]) -> bytes:
+        try:
+            return self._fw.pack(record)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a self-referencing structure
+            return self._fw.pack(_sanitize(record, exc))
+
+    def _write(self, record: dict[str, Any], *, end_frame: bool = False) -> None:
         if not self._frame_open:
             self._start_frame()
-        try:
-            raw = self._fw.pack(record)
-        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a self-referencing structure
-            raw = self._fw.pack(_sanitize(record, exc))
-        self._fw.write_raw(raw)
+        raw = self._pack(record)
+        if self._pending is not None:
+            raw, self._pending = self._pending + raw, None
+        self._fw.write_raw(raw, finish=end_frame)
+        if end_frame:
+            self.frames[-1][3] = self._fw.offset
+            self._frame_open = False
 
     def write_reset(self, record: dict[str, Any]) -> None:
         record = {"t": "reset", **record}
@@ -85,15 +94,17 @@ class EpisodeWriter:
             record = {"t": "step", **record}
         if has_state and (not self._frame_open or self._frame_steps == 0):
             record["snapshot"] = snapshot
-        self._write(record)
+        in_frame = self._frame_steps if self._frame_open else 0
+        # A step that ends the episode or fills the frame closes it in the same write (one flush, not two).
+        last = bool(record.get("terminated") or record.get("truncated")) or in_frame + 1 >= self.frame_steps
+        self._write(record, end_frame=last)
         self.frames[-1][2] += 1
-        self._frame_steps += 1
+        self._frame_steps = in_frame + 1
         self.steps += 1
         self.summary.add_step(record)
         if "checks" in record:
             self.step_checks.extend({**c, "step": record["i"]} for c in record["checks"])
-        if (self._frame_steps >= self.frame_steps or self._fw.frame_raw >= self.frame_bytes
-                or record.get("terminated") or record.get("truncated")):
+        if self._frame_open and self._fw.frame_raw >= self.frame_bytes:
             self._end_frame()
 
     def write_check(self, check: dict[str, Any]) -> None:
@@ -121,8 +132,7 @@ class EpisodeWriter:
             return self.summary.to_dict(finished=True)
         summary = self.summary.to_dict(finished=True)
         try:
-            self._write({"t": "end", "time": time.time(), "summary": summary})
-            self._end_frame()
+            self._write({"t": "end", "time": time.time(), "summary": summary}, end_frame=True)
             self._fw.write_index(self.index(finished=True))
         finally:
             self.closed = True

@@ -54,11 +54,12 @@ def code_revision(cwd: str) -> dict[str, Any] | None:
 
 
 def env_package(env: Any) -> dict[str, Any]:
-    return dict(_env_package(type(env.unwrapped)))
+    cls: Any = type(env.unwrapped)  # classes hash by identity: a fine cache key
+    return dict(_env_package(cls))
 
 
 @functools.lru_cache(maxsize=64)
-def _env_package(cls: type) -> dict[str, Any]:
+def _env_package(cls: Any) -> dict[str, Any]:
     module = cls.__module__
     top = module.split(".")[0]
     version = package_version(top) or package_version(top.replace("_", "-"))

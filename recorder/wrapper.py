@@ -354,6 +354,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     raise
         self._episode_path = path
         self.episode_paths.append(path)
+        assert self._writer is not None  # the loop either opened a writer or raised
         return self._writer
 
     def _finish_episode(self) -> None:

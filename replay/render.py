@@ -75,7 +75,7 @@ def _plain(value: Any) -> Any:
 
 def path_text(path: Iterable[Any]) -> str:
     """A diff path as ``files['a.txt'].size`` style text."""
-    out = []
+    out: list[str] = []
     for key in path:
         if isinstance(key, str) and key.isidentifier():
             out.append(f".{key}" if out else key)

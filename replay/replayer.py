@@ -320,7 +320,8 @@ def _apply_wrappers(env: Any, wrappers: list[dict[str, Any]], source: str) -> An
             raise ReplayError(f"cannot re-apply wrapper {name} recorded in {source}: argument(s) {', '.join(bad)} were "
                               "not plain data; replay in Python with replay_episode(path, env=...)")
         try:
-            env = load_env_creator(entry_point)(env, **wkwargs)
+            wrapper_cls: Any = load_env_creator(entry_point)  # a wrapper class: called with the env to wrap
+            env = wrapper_cls(env, **wkwargs)
         except Exception as exc:  # a third-party wrapper: any type; the message carries it
             raise ReplayError(f"cannot re-apply wrapper {name} ({entry_point}) recorded in {source}: "
                               f"{type(exc).__name__}: {exc}") from exc
@@ -440,6 +441,7 @@ def _prune(value: Any, segs: Sequence[_Seg]) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         n = len(value)
+        idx: Iterable[int]
         if seg.kind == "any":
             idx = range(n)
         elif seg.kind == "num" and -n <= seg.value < n:
@@ -454,12 +456,12 @@ def _prune(value: Any, segs: Sequence[_Seg]) -> Any:
         n = len(value)
         if seg.kind == "num" and not -n <= seg.value < n:
             return value
-        out = value.copy()
+        arr = value.copy()
         try:
-            out[... if seg.kind == "any" else seg.value] = 0
+            arr[... if seg.kind == "any" else seg.value] = 0
         except (TypeError, ValueError):
             return value
-        return out
+        return arr
     return value
 
 

@@ -21,14 +21,13 @@ class Progress:
     """
 
     def __init__(self, total: int | None, label: str, *, stream: IO[str] | None | str = "stderr", unit: str = "") -> None:
-        if stream == "stderr":
-            stream = sys.stderr  # looked up now, not at import: tests and callers swap sys.stderr
+        out: IO[str] | None = sys.stderr if isinstance(stream, str) else stream  # looked up now: tests swap it
         self.total = total
         self.label = label
         self.unit = unit
         self.done = 0
         force = os.environ.get("TRAJREC_PROGRESS") == "1"
-        self._stream = stream if stream is not None and (force or getattr(stream, "isatty", lambda: False)()) else None
+        self._stream = out if out is not None and (force or getattr(out, "isatty", lambda: False)()) else None
         self._start = time.monotonic()
         self._last = 0.0
         self._drawn = -1

@@ -21,7 +21,7 @@ class Job:
     run_id: str | None = None
 
 
-_WORKER: dict[str, Any] = {}
+_WORKER: dict[Job, Any] = {}  # one Recorder per job in each worker process
 
 
 def _make_recorder(job: Job) -> Any:

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':<28} {'checks':<12} {'tasks':>5}  tools")
     for row in rows:
-        print(f"{row['id']:<28} {','.join(row['checks']):<12} {row['tasks']:>5}  {', '.join(row['tools'])}")
+        check_text, tool_text = ",".join(map(str, row["checks"])), ", ".join(map(str, row["tools"]))
+        print(f"{row['id']:<28} {check_text:<12} {row['tasks']:>5}  {tool_text}")
         print(f"{'':<28} {row['doc']}")
     return 0
 

@@ -9,28 +9,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from recorder import SUFFIX, Episode, open_episode, read_index
+from recorder import Episode, open_episode, read_index
 from recorder.errors import TrajrecFormatError, TrajrecUsageError
 
 from ..labels import Label, LabelStore
+from ..library import find_episode_files
 
 __all__ = ["EpisodeRef", "Source", "episode_files"]
 
 
 def episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Episode files named directly or found recursively under folders, sorted by path, each once."""
-    found: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found.extend(sorted(q for q in p.rglob(f"*{SUFFIX}") if q.is_file() and ".trajrec" not in q.parts))
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise TrajrecUsageError(f"{raw}: no such file or folder; pass an episode file (*{SUFFIX}) or a run folder")
     seen: set[Path] = set()
     out = []
-    for p in found:
+    for f in find_episode_files(paths):
+        p = Path(f)
         key = p.resolve()
         if key not in seen:
             seen.add(key)

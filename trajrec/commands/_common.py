@@ -7,22 +7,13 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from recorder import SUFFIX
-from recorder.errors import TrajrecUsageError
 
 
 def find_episodes(paths: Iterable[str]) -> list[Path]:
-    """Episode files named directly or found recursively under folders, sorted by path."""
-    found: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found.extend(sorted(q for q in p.rglob(f"*{SUFFIX}") if q.is_file()))
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise TrajrecUsageError(f"{raw}: no such file or folder; pass an episode file (*{SUFFIX}) or a folder of them")
-    return found
+    """Episode files named directly or found recursively under folders (see ``replay.library``)."""
+    from replay.library import find_episode_files
+
+    return [Path(p) for p in find_episode_files(paths)]
 
 
 def to_jsonable(value: Any) -> Any:

@@ -24,9 +24,9 @@ import gymnasium as gym
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recorder import Recorder, open_episode  # noqa: E402
-from replay.autolabel import label_with_rules  # noqa: E402
-from replay.exports import ExportOptions, episode_files, export  # noqa: E402
+from trajrec.recorder import Recorder, open_episode  # noqa: E402
+from trajrec.replay.autolabel import label_with_rules  # noqa: E402
+from trajrec.replay.exports import ExportOptions, episode_files, export  # noqa: E402
 
 TARGET = 50_000
 

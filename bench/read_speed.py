@@ -24,8 +24,8 @@ import gymnasium as gym
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recorder import Recorder, open_episode, read_index  # noqa: E402
-from recorder.format import decode_records, decompress  # noqa: E402
+from trajrec.recorder import Recorder, open_episode, read_index  # noqa: E402
+from trajrec.recorder.format import decode_records, decompress  # noqa: E402
 
 
 class CounterEnv(gym.Env):

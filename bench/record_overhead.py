@@ -29,7 +29,7 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recorder import Recorder  # noqa: E402
+from trajrec.recorder import Recorder  # noqa: E402
 from synthetic_env import SyntheticToolEnv  # noqa: E402
 
 

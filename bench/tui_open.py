@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic_env import SyntheticToolEnv  # noqa: E402
 
-from recorder import Recorder  # noqa: E402
+from trajrec.recorder import Recorder  # noqa: E402
 
 SIZE = (140, 45)
 
@@ -150,7 +150,7 @@ async def key_times(pilot: Any, keys: list[str]) -> list[float]:
     repaints that are not the key's (a blinking cursor, the marker index's percentage). Keys that change
     nothing count until the last update they caused.
     """
-    from tui.episode_table import EpisodeTable
+    from trajrec.tui.episode_table import EpisodeTable
 
     app = pilot.app
     displays = getattr(app, "_bench_displays", None)
@@ -185,9 +185,9 @@ def summary(times: list[float]) -> str:
 
 
 async def open_episode_bench(path: Path, presses: int) -> dict[str, Any]:
-    from tui.app import create_app
-    from tui.episode_screen import EpisodeScreen
-    from tui.timeline import StepTimeline
+    from trajrec.tui.app import create_app
+    from trajrec.tui.episode_screen import EpisodeScreen
+    from trajrec.tui.timeline import StepTimeline
 
     paint = FirstPaint(StepTimeline, lambda w, y: w.episode is not None and y == 0)
     try:
@@ -216,8 +216,8 @@ async def open_episode_bench(path: Path, presses: int) -> dict[str, Any]:
 
 
 async def open_folder_bench(path: Path, *, use_catalog: bool) -> dict[str, Any]:
-    from tui.app import create_app
-    from tui.episode_table import EpisodeTable
+    from trajrec.tui.app import create_app
+    from trajrec.tui.episode_table import EpisodeTable
 
     paint = FirstPaint(EpisodeTable, lambda w, y: y == 1 and len(w.rows) > 0)
     try:
@@ -242,8 +242,8 @@ async def open_folder_bench(path: Path, *, use_catalog: bool) -> dict[str, Any]:
 
 async def memory_bench(path: Path, presses: int) -> int:
     """Peak traced bytes while opening ``path``, walking ``presses`` steps, jumping to the end and back."""
-    from tui.app import create_app
-    from tui.episode_screen import EpisodeScreen
+    from trajrec.tui.app import create_app
+    from trajrec.tui.episode_screen import EpisodeScreen
 
     gc.collect()
     tracemalloc.start()
@@ -262,9 +262,9 @@ async def memory_bench(path: Path, presses: int) -> int:
 
 async def _child_first_screen(path: str, t0: float) -> None:
     """In a fresh process: wall time from the parent's spawn to the first drawn step or row."""
-    from tui.app import create_app
-    from tui.episode_table import EpisodeTable
-    from tui.timeline import StepTimeline
+    from trajrec.tui.app import create_app
+    from trajrec.tui.episode_table import EpisodeTable
+    from trajrec.tui.timeline import StepTimeline
 
     seen: list[float] = []
     for cls in (StepTimeline, EpisodeTable):

@@ -5,10 +5,10 @@ This module only registers ids; each env is imported when ``gymnasium.make`` fir
 ==============================  ===================================  ===================
 id                              entry point                          verification
 ==============================  ===================================  ===================
-``trajrec/MathCalc-v0``         ``envs.math_calc:MathCalcEnv``       rule
-``trajrec/CodeRepair-v0``       ``envs.code_repair:CodeRepairEnv``   rule
-``trajrec/Shell-v0``            ``envs.shell:ShellEnv``              environment
-``trajrec/SupportTicket-v0``    ``envs.support:SupportTicketEnv``    judge
+``trajrec/MathCalc-v0``         ``trajrec.envs.math_calc:MathCalcEnv``       rule
+``trajrec/CodeRepair-v0``       ``trajrec.envs.code_repair:CodeRepairEnv``   rule
+``trajrec/Shell-v0``            ``trajrec.envs.shell:ShellEnv``              environment
+``trajrec/SupportTicket-v0``    ``trajrec.envs.support:SupportTicketEnv``    judge
 ==============================  ===================================  ===================
 
 The envs truncate themselves at ``max_steps`` (a constructor kwarg, default 30), so they are
@@ -20,10 +20,10 @@ from __future__ import annotations
 import gymnasium
 
 ENTRY_POINTS: dict[str, str] = {
-    "trajrec/MathCalc-v0": "envs.math_calc:MathCalcEnv",
-    "trajrec/CodeRepair-v0": "envs.code_repair:CodeRepairEnv",
-    "trajrec/Shell-v0": "envs.shell:ShellEnv",
-    "trajrec/SupportTicket-v0": "envs.support:SupportTicketEnv",
+    "trajrec/MathCalc-v0": "trajrec.envs.math_calc:MathCalcEnv",
+    "trajrec/CodeRepair-v0": "trajrec.envs.code_repair:CodeRepairEnv",
+    "trajrec/Shell-v0": "trajrec.envs.shell:ShellEnv",
+    "trajrec/SupportTicket-v0": "trajrec.envs.support:SupportTicketEnv",
 }
 
 #: The registered env ids, in a stable order.

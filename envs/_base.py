@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import gymnasium as gym
 
-from envs._tools import (
+from trajrec.envs._tools import (
     ACTION_MAX_LEN,
     OBS_MAX_LEN,
     ToolCall,
@@ -55,7 +55,7 @@ class Outcome:
     Attributes:
         text: The observation text.
         error: Set when the call failed; becomes ``info["error"]``.
-        checks: Check records (see :func:`envs._tools.make_check`) for ``info["checks"]``.
+        checks: Check records (see :func:`trajrec.envs._tools.make_check`) for ``info["checks"]``.
         reward: The step reward.
         terminal: True when the call ends the episode (submit, answer, done).
         info: Extra info keys, fresh objects only (infos must not share state with the env).

@@ -25,8 +25,8 @@ import shlex
 from collections import deque
 from typing import Any, ClassVar
 
-from envs import code_tasks, math_calc, shell_tasks, support_kb
-from envs._tools import nearest
+from trajrec.envs import code_tasks, math_calc, shell_tasks, support_kb
+from trajrec.envs._tools import nearest
 
 Step = tuple[str, str]  # (action, thought)
 

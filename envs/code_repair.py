@@ -2,7 +2,7 @@
 
 Tools: ``list_files {}``, ``read_file {"path"}``, ``edit {"path", "start", "end", "text"}``
 (replace lines ``start..end``, 1-based and inclusive), ``run_tests {}`` and ``submit {}``.
-Tests really run, in a limited child process (see :mod:`envs.sandbox`); ``run_tests`` and
+Tests really run, in a limited child process (see :mod:`trajrec.envs.sandbox`); ``run_tests`` and
 ``submit`` produce rule checks by ``unittest@py3``. ``submit`` runs the task's *original* test
 files against the edited module, so rewriting the tests does not pass a task.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from envs._base import Outcome, ToolEnv, failed
-from envs._tools import ToolSpec, did_you_mean, make_check
-from envs.code_tasks import TASKS, CodeTask
-from envs.sandbox import Sandbox, TestReport
+from trajrec.envs._base import Outcome, ToolEnv, failed
+from trajrec.envs._tools import ToolSpec, did_you_mean, make_check
+from trajrec.envs.code_tasks import TASKS, CodeTask
+from trajrec.envs.sandbox import Sandbox, TestReport
 
 JUDGE_ID = "unittest@py3"
 #: Largest file an edit may produce, in characters (keeps observations and state small).

@@ -2,7 +2,7 @@
 
 A judge is any callable ``judge(task, answer, transcript) -> {"value", "score", "rationale"}``:
 
-- ``task``: the public task dict plus ``"rubric"`` (see :meth:`envs.support_kb.Ticket.rubric`) and
+- ``task``: the public task dict plus ``"rubric"`` (see :meth:`trajrec.envs.support_kb.Ticket.rubric`) and
   ``"reference"`` (``[{"id", "title", "body"}]`` of the articles that answer it);
 - ``answer``: the agent's final answer text;
 - ``transcript``: the steps before the answer, ``[{"step", "tool", "args", "observation", "error"}]``.

@@ -1,6 +1,6 @@
 """``trajrec/MathCalc-v0``: arithmetic word problems with a calculator tool and an exact answer check.
 
-Tools: ``calc {"expr": str}`` evaluates arithmetic exactly (see :mod:`envs.calculator`, never
+Tools: ``calc {"expr": str}`` evaluates arithmetic exactly (see :mod:`trajrec.envs.calculator`, never
 ``eval``); ``submit {"answer": number | str}`` ends the episode. The submitted answer is compared
 with the task's answer as exact rationals (rule check ``exact-answer@1``).
 """
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from envs._base import Outcome, ToolEnv, failed
-from envs._tools import ToolSpec, make_check
-from envs.calculator import CalcError, evaluate, format_number, parse_number
+from trajrec.envs._base import Outcome, ToolEnv, failed
+from trajrec.envs._tools import ToolSpec, make_check
+from trajrec.envs.calculator import CalcError, evaluate, format_number, parse_number
 
 JUDGE_ID = "exact-answer@1"
 #: A float answer counts as equal when within this relative distance (covers 2.5000000000000004).

@@ -8,7 +8,7 @@ import gymnasium as gym
 
 
 class Agent(Protocol):
-    """What :func:`run_episode` needs from an agent (the scripted agents in :mod:`envs.agents` fit)."""
+    """What :func:`run_episode` needs from an agent (the scripted agents in :mod:`trajrec.envs.agents` fit)."""
 
     def reset(self, observation: Any, info: dict[str, Any]) -> None: ...
 
@@ -31,8 +31,8 @@ def run_episode(env: gym.Env, agent: Agent, *, seed: int, options: dict[str, Any
     Returns:
         ``{"steps", "return", "terminated", "truncated"}``.
 
-    >>> import envs, gymnasium as gym
-    >>> from envs.agents import make_agent
+    >>> import trajrec.envs, gymnasium as gym
+    >>> from trajrec.envs.agents import make_agent
     >>> env = gym.make("trajrec/MathCalc-v0")
     >>> run_episode(env, make_agent("trajrec/MathCalc-v0", seed=0, skill=1.0), seed=0)
     {'steps': 2, 'return': 1.0, 'terminated': True, 'truncated': False}

@@ -7,7 +7,7 @@ command word. Commands: ``ls cat grep find mkdir touch mv cp rm echo sed pwd cd`
 ``done``/``submit``, which end the episode and check the tree with the task's own predicate
 (environment check ``fs-goal@1``). No pipes, chaining or subshells: one command per step.
 
-The tree (see :mod:`envs.vfs`) is the state: ``state_dict()["tree"]`` is the whole tree, a few KB.
+The tree (see :mod:`trajrec.envs.vfs`) is the state: ``state_dict()["tree"]`` is the whole tree, a few KB.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from envs import vfs
-from envs._base import Outcome, ToolEnv, failed
-from envs._tools import (
+from trajrec.envs import vfs
+from trajrec.envs._base import Outcome, ToolEnv, failed
+from trajrec.envs._tools import (
     ToolCall,
     ToolError,
     ToolSpec,
@@ -32,8 +32,8 @@ from envs._tools import (
     parse_json,
     tool_call_from_json,
 )
-from envs.shell_tasks import BASE_TREE, TASKS, ShellTask, problems
-from envs.vfs import FsError, Tree
+from trajrec.envs.shell_tasks import BASE_TREE, TASKS, ShellTask, problems
+from trajrec.envs.vfs import FsError, Tree
 
 JUDGE_ID = "fs-goal@1"
 #: Limits of the virtual disk; a command that would exceed one is refused and changes nothing.

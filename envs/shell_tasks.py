@@ -14,8 +14,8 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from envs import vfs
-from envs.vfs import Tree
+from trajrec.envs import vfs
+from trajrec.envs.vfs import Tree
 
 BASE_TREE: Tree = {
     "home": {

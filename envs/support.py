@@ -2,8 +2,8 @@
 
 Tools: ``search {"query"}`` ranks the 26 articles by keyword overlap, ``read {"doc_id"}`` shows one,
 ``answer {"text"}`` ends the episode. No rule can check free text, so the answer goes to a
-pluggable judge (see :mod:`envs.judges`); the default is the transparent
-:class:`~envs.judges.RubricJudge` (``rubric-heuristic@1``). Pass another as
+pluggable judge (see :mod:`trajrec.envs.judges`); the default is the transparent
+:class:`~trajrec.envs.judges.RubricJudge` (``rubric-heuristic@1``). Pass another as
 ``gym.make("trajrec/SupportTicket-v0", judge=my_judge)``; its verdict becomes a ``judge`` check.
 """
 
@@ -13,10 +13,10 @@ import copy
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from envs._base import Outcome, ToolEnv, failed
-from envs._tools import ToolCall, ToolError, ToolSpec, did_you_mean, make_check
-from envs.judges import RubricJudge, judge_identity, validate_verdict
-from envs.support_kb import DOCS, TICKETS, Ticket, search
+from trajrec.envs._base import Outcome, ToolEnv, failed
+from trajrec.envs._tools import ToolCall, ToolError, ToolSpec, did_you_mean, make_check
+from trajrec.envs.judges import RubricJudge, judge_identity, validate_verdict
+from trajrec.envs.support_kb import DOCS, TICKETS, Ticket, search
 
 #: How many characters of an article a search result shows.
 _SNIPPET = 90
@@ -28,7 +28,7 @@ class SupportTicketEnv(ToolEnv):
     Args:
         max_steps: Steps after which the episode is truncated.
         judge: ``judge(task, answer, transcript) -> {"value", "score", "rationale"}``; default
-            :class:`~envs.judges.RubricJudge`.
+            :class:`~trajrec.envs.judges.RubricJudge`.
         render_mode: Only None.
 
     >>> env = SupportTicketEnv(judge=lambda task, answer, transcript: {"value": True, "score": 1.0, "rationale": "ok"})

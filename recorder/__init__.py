@@ -1,6 +1,6 @@
 """trajrec's recorder: the record model, the episode file format, the writer, the reader and the wrapper.
 
->>> from recorder import Recorder, open_episode
+>>> from trajrec.recorder import Recorder, open_episode
 """
 
 from __future__ import annotations

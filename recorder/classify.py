@@ -1,6 +1,6 @@
 """Failure, retry and recovery classification of steps.
 
-Defaults (each can be replaced by a callable passed to :class:`~recorder.Recorder`):
+Defaults (each can be replaced by a callable passed to :class:`~trajrec.recorder.Recorder`):
 
 * a step **fails** when ``env.step`` raised (kind ``exception``), when ``info["error"]`` is truthy (kind
   ``tool_error``), or when ``failure_fn`` says so;

@@ -19,7 +19,7 @@ Subclasses of dict/list/str/int/float (OrderedDict, IntEnum, ...) are stored as 
 The codec never executes code while decoding: a fallback comes back as :class:`Unencodable`, an unknown
 extension code as :class:`UnknownExt`.
 
-This module knows values, not bytes: :mod:`recorder.format` owns msgpack and hands the codec its
+This module knows values, not bytes: :mod:`trajrec.recorder.format` owns msgpack and hands the codec its
 ``packb``/``unpackb`` for nested payloads.
 """
 

@@ -37,8 +37,31 @@ class TrajrecIOError(TrajrecError, OSError):
 
 
 class EpisodeClosedError(TrajrecError, RuntimeError):
-    """Raised when a closed :class:`~recorder.Recorder` is asked to record more."""
+    """Raised when a closed :class:`~trajrec.recorder.Recorder` is asked to record more."""
 
 
 class StepIndexError(TrajrecError, IndexError):
     """Raised when a step index is outside the episode."""
+
+
+class MissingDependencyError(TrajrecError, ImportError):
+    """Raised when an optional dependency is not installed; the message names the exact ``pip install``."""
+
+
+def require(module: str, pip: str, purpose: str):  # type: ignore[no-untyped-def]
+    """Import an optional dependency, or raise :class:`MissingDependencyError` naming ``pip`` (the install command).
+
+    >>> require("json", "pip install json", "this example").__name__
+    'json'
+    >>> require("no_such_module_x", "pip install 'trajrec[x]'", "the x export")
+    Traceback (most recent call last):
+    ...
+    trajrec.recorder.errors.MissingDependencyError: the x export needs no_such_module_x, which is not installed: pip install 'trajrec[x]'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(f"{purpose} needs {module.split('.')[0]}, which is not installed: "
+                                     f"{pip}") from exc

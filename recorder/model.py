@@ -2,7 +2,7 @@
 
 An episode is one record in four parts (see ``docs/FORMAT.md``): the **task** and **provenance** in the header,
 the **behavior** (the reset, then one :class:`Step` per ``env.step``) and the **checks** (:class:`Check`).
-The byte layout lives in :mod:`recorder.format`; this module only knows fields.
+The byte layout lives in :mod:`trajrec.recorder.format`; this module only knows fields.
 """
 
 from __future__ import annotations

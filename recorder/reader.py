@@ -142,7 +142,7 @@ class Episode(Sequence[Step]):
     """A recorded episode, read lazily.
 
     >>> import gymnasium as gym, tempfile
-    >>> from recorder import Recorder
+    >>> from trajrec.recorder import Recorder
     >>> env = Recorder(gym.make("CartPole-v1"), tempfile.mkdtemp())
     >>> _ = env.reset(seed=1)
     >>> for a in (0, 1, 0):
@@ -202,6 +202,15 @@ class Episode(Sequence[Step]):
         self._reset: ResetRecord | None = None
 
     # -- metadata -----------------------------------------------------------------------------------------------
+
+    @property
+    def index(self) -> dict[str, Any]:
+        """The index this reader uses (as :func:`read_index` returns it: header, summary, frames, checks,
+        ``complete``); read, never modify."""
+        self._index.setdefault("complete", self.complete)
+        self._index.setdefault("damage", self.damage)
+        self._index.setdefault("step_checks", [])
+        return self._index
 
     @property
     def episode_id(self) -> str:

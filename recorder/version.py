@@ -1,3 +1,5 @@
-"""The trajrec version and the episode format version it writes."""
+"""The trajrec version, recorded in every episode's provenance."""
 
-__version__ = "0.1.0"
+from trajrec._version import __version__
+
+__all__ = ["__version__"]

@@ -55,7 +55,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     >>> obs, info = env.reset(seed=0)
     >>> obs, reward, terminated, truncated, info = env.step(0)
     >>> env.close()
-    >>> from recorder import open_episode
+    >>> from trajrec.recorder import open_episode
     >>> len(open_episode(env.episode_path))
     1
     """

@@ -1,6 +1,6 @@
 """The streaming episode writer: records in, a crash-safe indexed file out.
 
-The :class:`~recorder.Recorder` wrapper drives it; it can also be used directly to write episodes produced
+The :class:`~trajrec.recorder.Recorder` wrapper drives it; it can also be used directly to write episodes produced
 elsewhere (``fsck --repair`` and the replay ``--record`` path do).
 """
 

@@ -1,6 +1,6 @@
 """Automatic labelers: trajrec's versioned rules, and a runner for any judge callable (a model, a script).
 
-Both write through the :class:`~replay.labels.LabelStore` of each episode's folder and are idempotent: a rerun
+Both write through the :class:`~trajrec.replay.labels.LabelStore` of each episode's folder and are idempotent: a rerun
 adds nothing when the judge says the same thing again, updates a label (a new version superseding the old) when
 its value, rationale or tags changed, and deletes (tombstones) the judge's labels it no longer proposes.
 
@@ -19,7 +19,7 @@ terminal-failure          -1      terminal-failure     the last step of a failed
 ========================  ======  ===================  =======================================================
 
 >>> import gymnasium as gym, tempfile
->>> from recorder import Recorder
+>>> from trajrec.recorder import Recorder
 >>> env = Recorder(gym.make("CartPole-v1"), tempfile.mkdtemp())
 >>> _ = env.reset(seed=0); _ = env.step(0); env.close()
 >>> label_with_rules([env.out_dir]).added   # no failures, no verdict: nothing to say
@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
-from recorder import Episode, ResetRecord, Step
-from recorder.errors import TrajrecError, TrajrecUsageError
+from trajrec.recorder import Episode, ResetRecord, Step
+from trajrec.recorder.errors import TrajrecError, TrajrecUsageError
 
 from .labels import Label, LabelStore, validate_value
 
@@ -283,7 +283,7 @@ class StepContext:
         episode_id, header, task, provenance, summary: the episode's (``task["text"]`` is the goal).
         reset: the reset record (``reset.observation``; ``tools`` are the OpenAI tool schemas when the env gave
             them).
-        step: the :class:`recorder.Step` to judge; None when judging the whole episode.
+        step: the :class:`trajrec.recorder.Step` to judge; None when judging the whole episode.
         index: the step index, or ``"episode"``.
         n_steps: the episode's length.
         previous: one small dict per earlier step (index, action, observation clipped to 500 characters,

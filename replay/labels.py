@@ -1,6 +1,6 @@
 """The label store: checks added to recorded episodes after recording, by people and by automatic judges.
 
-A label is a :class:`recorder.Check` plus the ``episode_id`` it is about. Episode files are never rewritten:
+A label is a :class:`trajrec.recorder.Check` plus the ``episode_id`` it is about. Episode files are never rewritten:
 labels live beside them in the run folder, so copying or moving the folder keeps them::
 
     <run>/.trajrec/labels/<writer>-<host>-<pid>-<random>.jsonl
@@ -47,8 +47,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from recorder.errors import TrajrecIOError, TrajrecUsageError
-from recorder.model import CHECK_KINDS, Check
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.model import CHECK_KINDS, Check
 
 __all__ = [
     "KNOWN_TAGS",
@@ -123,7 +123,7 @@ class Label:
 
     @property
     def check(self) -> Check:
-        """This label as a :class:`recorder.Check` (its ``extra`` carries ``episode_id``)."""
+        """This label as a :class:`trajrec.recorder.Check` (its ``extra`` carries ``episode_id``)."""
         return Check(target=self.target, kind=self.kind, judge=self.judge, value=self.value, score=self.score,
                      rationale=self.rationale, tags=self.tags, author=self.author, time=self.time,
                      supersedes=self.supersedes, id=self.id, extra={**self.extra, "episode_id": self.episode_id})
@@ -229,7 +229,7 @@ def rating(value: Any) -> int | None:
         low = value.strip().lower()
         if low in _RATING_WORDS:
             return _RATING_WORDS[low]
-        from recorder.model import verdict
+        from trajrec.recorder.model import verdict
 
         v = verdict(low)
         if v is not None:

@@ -4,43 +4,39 @@ Nothing here draws anything: ``trajrec view`` builds its library screen on :func
 :class:`EpisodeEntry`, for a thread worker to stream into the table), :func:`parse_filter` and
 :func:`sort_entries`.
 
-Summaries come from :func:`recorder.read_index`, which reads only a file's tail. A folder's summaries are also
+Summaries come from :func:`trajrec.recorder.read_index`, which reads only a file's tail. A folder's summaries are also
 kept in ``<folder>/.trajrec/catalog.msgpack`` keyed by relative path, mtime and size, so reopening a big run
 on a cold disk reads one file instead of ten thousand tails. The cache is a pure accelerator: a damaged or
 unwritable cache is ignored (and said so), never trusted over a file that changed.
 
->>> f = parse_filter("env:shell failed -outcome:passed")
+>>> f = parse_filter("env:shell faulty -outcome:passed")
 >>> f.matches(EpisodeEntry(path="a", episode_id="a", env_id="trajrec/Shell-v0", failures=2, outcome="failed"))
 True
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from recorder import SUFFIX, TrajrecError, TrajrecUsageError, read_index
-from recorder.format import packb, unpackb
+from trajrec.recorder import SUFFIX, TrajrecError, TrajrecUsageError, read_index
+from trajrec.recorder.format import packb, unpackb
+
+from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
 
 CATALOG_DIR = ".trajrec"
 CATALOG_NAME = "catalog.msgpack"
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2
 
 #: ``labeled_fraction(episode_id, n_steps) -> float | None``: the share of an episode's steps that carry a label.
 LabeledFraction = Callable[[str, int], "float | None"]
 
 
-class FilterError(TrajrecUsageError, ValueError):
-    """Raised when a library filter has an unknown ``key:`` that looks like a typo of a known one."""
-
-
 @dataclass(slots=True)
 class EpisodeEntry:
-    """One episode as a library row: what :func:`recorder.read_index` says about it.
+    """One episode as a library row: what :func:`trajrec.recorder.read_index` says about it.
 
     ``error`` is set (and the counts left at zero) for a file that cannot be read; ``labeled`` is filled by a
     labels provider and never cached.
@@ -64,34 +60,56 @@ class EpisodeEntry:
     checks_failed: int = 0
     complete: bool = True
     error: str | None = None
+    split: str = ""
+    agent: str = ""
+    model: str = ""
+    run_id: str = ""
     labeled: float | None = None
 
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
 
+    def facts(self) -> dict[str, Any]:
+        """What the filter grammar (:mod:`trajrec.replay.query`) reads of this entry."""
+        text = " ".join(x for x in (self.episode_id, self.name, self.env_id, self.task_id, self.task_text) if x)
+        return {
+            "episode": self.episode_id, "env": self.env_id or None, "task": self.task_id or None,
+            "split": self.split or None, "agent": self.agent or None, "model": self.model or None,
+            "run": self.run_id or None, "outcome": self.outcome or ("incomplete" if not self.complete else None),
+            "steps": self.steps, "return": self.ret, "failures": self.failures, "retries": self.retries,
+            "recoveries": self.recoveries, "checks": self.checks_passed + self.checks_failed,
+            "complete": self.complete and self.error is None,
+            "labeled": None if self.labeled is None else self.labeled > 0, "labeled_fraction": self.labeled,
+            "text": text.lower(),
+        }
+
     @classmethod
     def from_index(cls, path: str, index: dict[str, Any]) -> EpisodeEntry:
-        header = index.get("header") or {}
-        task = header.get("task") or {}
-        s = index.get("summary") or {}
-        checks = s.get("checks") or {}
-        ret = s.get("return")
+        f = index_facts(path, index)
+        s = index.get("summary") if isinstance(index.get("summary"), dict) else {}
+        checks = s.get("checks") if isinstance(s.get("checks"), dict) else {}
+        header = index.get("header") if isinstance(index.get("header"), dict) else {}
+        task = header.get("task") if isinstance(header.get("task"), dict) else {}
         return cls(
             path=path,
-            episode_id=str(header.get("episode_id") or os.path.basename(path)),
-            env_id=str(task.get("env_id") or ""),
-            task_id=str(task.get("id") or ""),
+            episode_id=f["episode"],
+            env_id=f["env"] or "",
+            task_id=f["task"] or "",
             task_text=str(task.get("text") or ""),
-            steps=int(s.get("steps", index.get("steps", 0)) or 0),
-            ret=float(ret) if isinstance(ret, (int, float)) else None,
+            steps=int(f["steps"] or 0),
+            ret=float(f["return"]) if f["return"] is not None else None,
             outcome=str(s.get("outcome") or ""),
-            failures=int(s.get("failures") or 0),
-            retries=int(s.get("retries") or 0),
-            recoveries=int(s.get("recoveries") or 0),
-            checks_passed=int(checks.get("passed") or 0),
-            checks_failed=int(checks.get("failed") or 0),
-            complete=bool(index.get("complete", True)),
+            failures=int(f["failures"] or 0),
+            retries=int(f["retries"] or 0),
+            recoveries=int(f["recoveries"] or 0),
+            checks_passed=_int(checks.get("passed")),
+            checks_failed=_int(checks.get("failed")),
+            complete=f["complete"],
+            split=f["split"] or "",
+            agent=f["agent"] or "",
+            model=f["model"] or "",
+            run_id=f["run"] or "",
         )
 
     @classmethod
@@ -105,6 +123,10 @@ class EpisodeEntry:
     @classmethod
     def from_record(cls, path: str, rec: Sequence[Any]) -> EpisodeEntry:
         return cls(path, *rec)
+
+
+def _int(x: Any) -> int:
+    return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x else 0
 
 
 # Every field but ``path`` (the cache key) and ``labeled`` (labels change without the file changing).
@@ -310,97 +332,38 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
 
 # -- filters ----------------------------------------------------------------------------------------------------
 
-FILTER_HELP = """\
-Words (all must match, any case) are looked up in the episode id, file name, env id, task id and task text.
-  "two words"      a phrase (quotes also make a flag word plain text: "failed")
-  failed           has at least one failed step (tool error or exception)
-  recovered        has at least one recovery
-  retried          has at least one retry
-  incomplete       the file has no index (its writer did not close it) or is unreadable
-  env:ID           env id contains ID (env:shell matches trajrec/Shell-v0)
-  task:ID          task id contains ID
-  outcome:X        outcome starts with X (passed, failed, error, terminated, truncated, stopped, ...)
-  -TERM            negates any term: -failed, -env:math, -outcome:passed
-Terms are combined with AND; several values of one key (env:shell env:math) match either."""
+#: The library filter's help text: the grammar of :mod:`trajrec.replay.query`, shared with ``--where``.
+FILTER_HELP = QUERY_HELP
 
-_FLAGS = {
-    "failed": lambda e: e.failures > 0,
-    "recovered": lambda e: e.recoveries > 0,
-    "retried": lambda e: e.retries > 0,
-    "incomplete": lambda e: not e.complete,
-}
-# A term: an optional "-" or "!" (negation), then a "quoted phrase" (an unclosed quote runs to the end) or a word.
-_TOKEN = re.compile(r"""(?P<neg>[-!](?=\S))?(?:"(?P<dq>[^"]*)"?|'(?P<sq>[^']*)'?|(?P<word>\S+))""")
-_KEYS = {
-    "env": lambda e, v: v in e.env_id.lower(),
-    "task": lambda e, v: v in e.task_id.lower(),
-    "outcome": lambda e, v: e.outcome.lower().startswith(v),
-}
+#: Raised for a filter that does not parse (an alias of :class:`trajrec.replay.query.QueryError`).
+FilterError = QueryError
 
 
 @dataclass(frozen=True)
 class Filter:
-    """A parsed library filter (see :data:`FILTER_HELP`); the empty filter matches everything."""
+    """A parsed library filter (the grammar of :mod:`trajrec.replay.query`); the empty filter matches everything."""
 
-    query: str = ""
-    # (negated, predicate) pairs; all must hold. Kept as callables so matching 10,000 entries is one tight loop.
-    terms: tuple[tuple[bool, Callable[[EpisodeEntry], bool]], ...] = ()
+    query: Query = field(default_factory=Query)
 
     def matches(self, entry: EpisodeEntry) -> bool:
-        for negated, test in self.terms:
-            if test(entry) == negated:
-                return False
-        return True
+        return self.query.matches(entry.facts())
 
     def __bool__(self) -> bool:
-        return bool(self.terms)
+        return bool(self.query)
 
 
 def parse_filter(query: str) -> Filter:
-    """Parse a filter query (grammar in :data:`FILTER_HELP`).
+    """Parse a filter query (see :mod:`trajrec.replay.query`).
 
     Raises:
-        FilterError: a ``key:value`` term whose key is a near miss of a known key (``evn:shell``).
+        FilterError: an unknown field, or a value the field does not take.
 
     >>> parse_filter("evn:shell")
     Traceback (most recent call last):
     ...
-    replay.library.FilterError: unknown filter key 'evn:'; did you mean 'env:'? (keys: env:, task:, outcome:)
+    trajrec.replay.query.QueryError: in 'evn:shell': unknown field 'evn' (did you mean 'env'?); fields: ...
     """
-    terms: list[tuple[bool, Callable[[EpisodeEntry], bool]]] = []
-    by_key: dict[tuple[bool, str], list[str]] = {}
-    for m in _TOKEN.finditer(query):
-        negated = bool(m.group("neg"))
-        quoted = m.group("dq") if m.group("dq") is not None else m.group("sq")
-        if quoted is not None:
-            if quoted:
-                terms.append((negated, _text_test(quoted.lower())))
-            continue
-        low = m.group("word").lower()
-        if low in _FLAGS:
-            terms.append((negated, _FLAGS[low]))
-            continue
-        key, sep, value = low.partition(":")
-        if sep and key.isalpha():
-            if key in _KEYS:
-                by_key.setdefault((negated, key), []).append(value)
-                continue
-            near = difflib.get_close_matches(key, list(_KEYS), n=1, cutoff=0.6)
-            if near:
-                raise FilterError(f"unknown filter key '{key}:'; did you mean '{near[0]}:'? "
-                                  f"(keys: {', '.join(k + ':' for k in _KEYS)})")
-        terms.append((negated, _text_test(low)))
-    for (negated, key), values in by_key.items():
-        test = _KEYS[key]
-        terms.append((negated, lambda e, _t=test, _vs=tuple(values): any(_t(e, v) for v in _vs)))
-    return Filter(query, tuple(terms))
-
-
-def _text_test(needle: str) -> Callable[[EpisodeEntry], bool]:
-    def test(e: EpisodeEntry) -> bool:
-        return (needle in e.episode_id.lower() or needle in e.task_id.lower() or needle in e.env_id.lower()
-                or needle in e.task_text.lower() or needle in e.name.lower())
-    return test
+    return Filter(parse_query(query))
 
 
 # -- sorting ----------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from recorder.classify import parse_tool_call
+from trajrec.recorder.classify import parse_tool_call
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -155,7 +155,7 @@ def step_kind(step: Any) -> str:
 
     ``failure`` covers ``tool_error`` and user failure kinds; ``exception`` is a step where ``env.step`` raised.
 
-    >>> from recorder import Failure
+    >>> from trajrec.recorder import Failure
     >>> class S: failure, recovers, retry_of, checks = Failure("tool_error", "no such file"), [], None, []
     >>> step_kind(S())
     'failure'

@@ -17,7 +17,7 @@ values and inside exception messages are masked. In ``state`` only, ``1`` equals
 recorder's state diff does not record a number changing type inside an otherwise equal container.
 
 >>> import gymnasium as gym, tempfile
->>> from recorder import Recorder
+>>> from trajrec.recorder import Recorder
 >>> env = Recorder(gym.make("CartPole-v1"), tempfile.mkdtemp())
 >>> _ = env.reset(seed=3)
 >>> for a in (0, 1, 1):
@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from recorder.codec import CodecWarning, Unencodable
-from recorder.errors import TrajrecError, TrajrecUsageError
-from recorder.format import packb, unpackb
+from trajrec.recorder.codec import CodecWarning, Unencodable
+from trajrec.recorder.errors import TrajrecError, TrajrecUsageError
+from trajrec.recorder.format import packb, unpackb
 
 from .render import diff_lines, one_line, path_text
 
@@ -248,7 +248,7 @@ def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id:
     from gymnasium.envs.registration import EnvSpec
 
     import_modules(imports)
-    import envs  # noqa: F401  (registers trajrec/* ids)
+    from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
 
     env_id = env_id or task.get("env_id")
     if not env_id:
@@ -694,8 +694,8 @@ def replay_episode(
         TrajrecUsageError: a bad argument (an ignore path that names no field, a negative ``until``).
         TrajrecFormatError: the file is not a readable episode.
     """
-    from recorder import Recorder, open_episode
-    from recorder.diff import apply_forward, copy_state
+    from trajrec.recorder import Recorder, open_episode
+    from trajrec.recorder.diff import apply_forward, copy_state
 
     if isinstance(ignore, str):
         ignore = [ignore]

@@ -12,8 +12,8 @@ import pkgutil
 import sys
 from typing import Sequence
 
-from recorder.errors import TrajrecError
-from recorder.version import __version__
+from trajrec.recorder.errors import TrajrecError
+from trajrec.recorder.version import __version__
 
 from . import commands
 

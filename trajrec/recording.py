@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from recorder.errors import TrajrecUsageError
+from trajrec.recorder.errors import TrajrecUsageError
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,8 @@ _WORKER: dict[Job, Any] = {}  # one Recorder per job in each worker process
 
 def _make_recorder(job: Job) -> Any:
     import gymnasium as gym
-
-    import envs  # noqa: F401  (registers trajrec/* ids)
-    from recorder import Recorder
+    from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
+    from trajrec.recorder import Recorder
 
     try:
         base = gym.make(job.env_id, **dict(job.env_kwargs))
@@ -45,7 +44,7 @@ def _make_recorder(job: Job) -> Any:
 def _agent_for(job: Job, env: Any, seed: int) -> Any:
     if job.agent == "random":
         return _RandomAgent(env, seed)
-    from envs.agents import make_agent
+    from trajrec.envs.agents import make_agent
 
     try:
         return make_agent(job.env_id, seed=seed, skill=job.skill)
@@ -69,7 +68,7 @@ class _RandomAgent:
 
 def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
     """Record one episode of ``job`` with ``seed``; returns its summary plus ``path`` and ``seed``."""
-    from envs.runner import run_episode
+    from trajrec.envs.runner import run_episode
 
     env = recorder if recorder is not None else _worker_recorder(job)
     agent = _agent_for(job, env, seed)

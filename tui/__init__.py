@@ -1,6 +1,6 @@
 """trajrec's terminal UI (Textual): the library of episodes and the episode replayer.
 
-The only package that imports textual. Build the app with :func:`tui.app.create_app` (``trajrec view`` and the
+The only package that imports textual. Build the app with :func:`trajrec.tui.app.create_app` (``trajrec view`` and the
 tests share it). One widget per module:
 
 =======================  =====================================================================
@@ -27,5 +27,5 @@ module                   owns
 =======================  =====================================================================
 
 Recorded text is data: every string from an episode reaches the screen as a ``rich.text.Text`` built from
-``replay.render.safe`` output, never as markup.
+``trajrec.replay.render.safe`` output, never as markup.
 """

@@ -14,10 +14,10 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 
-from recorder import TrajrecError, open_episode
-from replay.labels import default_annotator
-from replay.library import LabeledFraction
-from replay.render import safe
+from trajrec.recorder import TrajrecError, open_episode
+from trajrec.replay.labels import default_annotator
+from trajrec.replay.library import LabeledFraction
+from trajrec.replay.render import safe
 
 from .episode_screen import EpisodeScreen
 from .episode_table import EpisodeTable
@@ -137,7 +137,7 @@ def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None
             "labeled" column (None: "-"), called from the library's scan thread (default:
             ``labels.labeled_fraction``, the share of steps with any live label).
         labels: where labels are read and written: the run folders' label stores under one lock (default: a
-            :class:`~tui.label_source.LabelSource` of ``paths``, read on first use).
+            :class:`~trajrec.tui.label_source.LabelSource` of ``paths``, read on first use).
         use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog.msgpack``.
     """
     return TrajrecApp(list(paths), annotator=annotator, tags=tags, step=step, labeled_fraction=labeled_fraction,

@@ -7,8 +7,8 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from recorder import Check, Episode
-from replay.render import one_line
+from trajrec.recorder import Check, Episode
+from trajrec.replay.render import one_line
 
 _LABEL = "bold"
 

@@ -3,7 +3,7 @@ labeling.
 
 Steps are decoded on demand. Two thread workers read the file through their own readers: the marker index
 (one byte per step, so ``n``/``N``/``r`` jump without decoding anything) and text search. Labels go through a
-:class:`~tui.label_session.LabelSession` on the store of the episode's run folder; a third worker reads other
+:class:`~trajrec.tui.label_session.LabelSession` on the store of the episode's run folder; a third worker reads other
 annotators' labels every couple of seconds.
 """
 
@@ -22,9 +22,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from recorder import Check, Episode, Step, TrajrecError
-from replay.labels import default_annotator
-from replay.render import one_line, safe
+from trajrec.recorder import Check, Episode, Step, TrajrecError
+from trajrec.replay.labels import default_annotator
+from trajrec.replay.render import one_line, safe
 
 from .episode_header import EpisodeHeader
 from .key_hints import KeyHints

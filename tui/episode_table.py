@@ -2,7 +2,7 @@
 
 Textual's ``DataTable`` measures and formats every cell of every row when rows are added (measured here: 1.2 s
 for 10,000 rows, again on every re-filter) and reads ``str`` cells as markup. This table holds a list of
-:class:`replay.library.EpisodeEntry` and formats only the rows on screen, so filtering or sorting 10,000
+:class:`trajrec.replay.library.EpisodeEntry` and formats only the rows on screen, so filtering or sorting 10,000
 episodes is a list operation plus one screenful of drawing.
 """
 
@@ -22,8 +22,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from replay.library import EpisodeEntry
-from replay.render import one_line
+from trajrec.replay.library import EpisodeEntry
+from trajrec.replay.render import one_line
 
 
 def _num(v: float | int | None) -> str:
@@ -60,7 +60,7 @@ def _task(e: EpisodeEntry) -> Text:
 
 @dataclass(frozen=True)
 class Column:
-    """A library column: its key (a sort key of :func:`replay.library.sort_entries`), label, width, share of the
+    """A library column: its key (a sort key of :func:`trajrec.replay.library.sort_entries`), label, width, share of the
     spare width (``flex``), alignment, and how an entry becomes the cell's text and style."""
 
     key: str

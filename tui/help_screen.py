@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from replay.library import FILTER_HELP
+from trajrec.replay.library import FILTER_HELP
 
 from .markers import KIND_STYLES, LABEL_MARKS, label_mark, marker
 

@@ -2,14 +2,14 @@
 
 No widget and no textual: the episode screen turns keys into calls and redraws from :meth:`LabelSession.labels_at`
 and :meth:`LabelSession.progress`. Labels go to the label store of the episode's run folder
-(:class:`replay.labels.LabelStore`, append-only); the episode file is never touched.
+(:class:`trajrec.replay.labels.LabelStore`, append-only); the episode file is never touched.
 
 A key must stay well under 100 ms whatever the number of labels, so the session keeps its own index of the
 episode's live labels by step (built once by :meth:`LabelSession.reload`) and patches it with each version it
 writes: a key costs one ``os.write`` and a few dict operations, never a pass over the store.
 
 >>> import tempfile
->>> from replay.labels import LabelStore
+>>> from trajrec.replay.labels import LabelStore
 >>> store = LabelStore(tempfile.mkdtemp())
 >>> session = LabelSession(store, "ep-1", 4, "ana")
 >>> session.rate(0, 1).what, session.rate(0, -1).what, session.progress()
@@ -29,8 +29,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from recorder import TrajrecUsageError
-from replay.labels import Label, LabelStore, LabelWarning
+from trajrec.recorder import TrajrecUsageError
+from trajrec.replay.labels import Label, LabelStore, LabelWarning
 
 #: Tags offered by ``t`` unless ``--tags`` or ``$TRAJREC_TAGS`` say otherwise.
 DEFAULT_TAGS = ("useful-recovery", "repeated-mistake", "fake-reasoning", "lucky-guess")

@@ -1,7 +1,7 @@
 """``LabelSource``: the label stores of the viewed paths, shared by the library's scan thread and the episode
 screens.
 
-``replay.labels.LabelStore`` is not thread-safe (its indexes are plain dicts), and the library asks for labeled
+``trajrec.replay.labels.LabelStore`` is not thread-safe (its indexes are plain dicts), and the library asks for labeled
 fractions from its scan worker while an episode screen may be writing labels on the UI thread. So every use of
 the stores, and of a store handed out by :meth:`LabelSource.store_for`, holds :attr:`LabelSource.lock`.
 
@@ -15,15 +15,15 @@ import os
 import threading
 from typing import Iterable
 
-from recorder import TrajrecError
-from replay.labels import LabelStore, LabelStores
+from trajrec.recorder import TrajrecError
+from trajrec.replay.labels import LabelStore, LabelStores
 
 
 class LabelSource:
     """Finds the label stores under ``paths`` (on first use) and serves them under one lock.
 
     >>> import tempfile
-    >>> from replay.labels import LabelStore
+    >>> from trajrec.replay.labels import LabelStore
     >>> runs = tempfile.mkdtemp()
     >>> _ = LabelStore(runs).add("ep-1", 0, 1, judge="human:ana")
     >>> source = LabelSource([runs])

@@ -1,6 +1,6 @@
 """``LibraryScreen``: every episode under the given paths, filtered and sorted; enter opens one.
 
-Summaries are read by :func:`replay.library.scan` in a thread worker and arrive in batches
+Summaries are read by :func:`trajrec.replay.library.scan` in a thread worker and arrive in batches
 (:class:`LibraryScreen.EntriesRead`), the first one small, so the first screen shows while a big folder is
 still being read, with its progress in the status line.
 """
@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import get_current_worker
 
-from replay.library import (
+from trajrec.replay.library import (
     EpisodeEntry,
     Filter,
     FilterError,
@@ -103,7 +103,7 @@ class LibraryScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield ScanStatus()
-        yield Input(placeholder="/ filter: words  failed  recovered  env:ID  outcome:X  -TERM   (? help)",
+        yield Input(placeholder="/ filter: words  failed  faulty  env:ID  failures>0  -TERM   (? help)",
                     id="library-filter", compact=True, select_on_focus=False)
         yield EpisodeTable()
         yield KeyHints()

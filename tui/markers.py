@@ -1,4 +1,4 @@
-"""How each step kind looks: marker character (from ``replay.render``), style, legend label.
+"""How each step kind looks: marker character (from ``trajrec.replay.render``), style, legend label.
 
 Shared by the timeline, its legend and the detail pane so a kind looks the same everywhere.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 
-from replay.render import STEP_KINDS
+from trajrec.replay.render import STEP_KINDS
 
 #: Kind -> (style, legend label), in legend order.
 KIND_STYLES: dict[str, tuple[str, str]] = {
@@ -29,7 +29,7 @@ RECOVERY_CODES = frozenset({KIND_CODES["recovery"]})
 
 _STYLES = {kind: Style.parse(style) for kind, (style, _label) in KIND_STYLES.items()}
 
-#: Diff line kinds from ``replay.render.diff_lines`` -> style.
+#: Diff line kinds from ``trajrec.replay.render.diff_lines`` -> style.
 DIFF_STYLES: dict[str, Style] = {
     "added": Style.parse("green"),
     "removed": Style.parse("red"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.reactive import reactive
 
-from recorder import Episode, Step, TrajrecError
-from replay.render import diff_lines, path_text, safe, value_text
+from trajrec.recorder import Episode, Step, TrajrecError
+from trajrec.replay.render import diff_lines, path_text, safe, value_text
 
 from .markers import DIFF_STYLES
 from .text_view import TextView

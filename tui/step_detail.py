@@ -7,9 +7,9 @@ from typing import Any, Iterable
 
 from rich.text import Text
 
-from recorder import Check, Step
-from replay.labels import Label
-from replay.render import one_line, safe, step_kind, value_text
+from trajrec.recorder import Check, Step
+from trajrec.replay.labels import Label
+from trajrec.replay.render import one_line, safe, step_kind, value_text
 
 from .label_session import rating_text
 from .markers import kind_style, label_style, marker

@@ -1,6 +1,6 @@
 """Whole-episode scans that run in thread workers: the marker index and text search.
 
-Each scan opens its own :class:`recorder.Episode`: a reader keeps one file handle and an LRU of decoded
+Each scan opens its own :class:`trajrec.recorder.Episode`: a reader keeps one file handle and an LRU of decoded
 frames, neither safe to share with the UI thread's reader. Scans walk the file frame by frame, so they hold
 at most the reader's frame cache (8 frames) whatever the episode's length.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterator, Mapping
 
-from recorder import Episode, TrajrecError, open_episode
-from replay.render import value_text
+from trajrec.recorder import Episode, TrajrecError, open_episode
+from trajrec.replay.render import value_text
 
 from .markers import KIND_CODES
 
@@ -29,7 +29,7 @@ def check_verdicts(ep: Episode) -> dict[int, tuple[bool, bool]]:
 
 
 def record_kind(rec: Mapping[str, Any], verdicts: tuple[bool, bool] | None) -> str:
-    """:func:`replay.render.step_kind` of a raw step record: the marker scan skips building ``Step`` objects
+    """:func:`trajrec.replay.render.step_kind` of a raw step record: the marker scan skips building ``Step`` objects
     (5x the work, all of it holding the GIL the UI thread needs)."""
     failure = rec.get("failure")
     if failure:

@@ -21,8 +21,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from recorder import Episode, TrajrecError
-from replay.render import one_line, safe, step_kind, tool_call_text
+from trajrec.recorder import Episode, TrajrecError
+from trajrec.replay.render import one_line, safe, step_kind, tool_call_text
 
 from .markers import label_mark, marker
 

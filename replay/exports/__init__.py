@@ -1,6 +1,6 @@
 """Exports of step-labeled trajectories for training: ``records``, ``trl-stepwise``, ``chat`` and ``parquet``.
 
->>> from replay.exports import export, ExportOptions
+>>> from trajrec.replay.exports import export, ExportOptions
 >>> sorted(FORMATS)
 ['chat', 'parquet', 'records', 'trl-stepwise']
 
@@ -13,7 +13,7 @@ from .base import EpisodeView, ExportOptions, Skip
 from .choice import DEFAULT_PREFER, LABEL_MAPS, UNLABELED, Preference, map_label
 from .pipeline import FORMATS, ExportReport, export, filters_for, select
 from .source import EpisodeRef, Source, episode_files
-from .where import FIELDS, parse_where
+from ..query import FIELDS, parse_query
 
 __all__ = [
     "DEFAULT_PREFER",
@@ -32,6 +32,6 @@ __all__ = [
     "export",
     "filters_for",
     "map_label",
-    "parse_where",
+    "parse_query",
     "select",
 ]

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
 
-from recorder import Episode
-from recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder import Episode
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
@@ -25,7 +25,7 @@ class ExportOptions:
     """How labels become training labels, and format details.
 
     Attributes:
-        label_map: ``strict``, ``lenient``, ``float`` or ``unit`` (see :mod:`replay.exports.choice`).
+        label_map: ``strict``, ``lenient``, ``float`` or ``unit`` (see :mod:`trajrec.replay.exports.choice`).
         prefer: label sources in order of preference (``human,judge,rule`` by default).
         unlabeled: ``trl-stepwise`` policy for steps without a label: ``skip-episode``, ``truncate``,
             ``drop-step``, ``false`` or ``neutral``.

@@ -26,8 +26,8 @@ import fnmatch
 import math
 from typing import Any, Iterable, Sequence, Union
 
-from recorder import Check
-from recorder.errors import TrajrecUsageError
+from trajrec.recorder import Check
+from trajrec.recorder.errors import TrajrecUsageError
 
 from ..labels import Label, rating
 

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from recorder import Unencodable, UnknownExt
-from recorder.classify import parse_tool_call
+from trajrec.recorder import Unencodable, UnknownExt
+from trajrec.recorder.classify import parse_tool_call
 
 __all__ = ["ACT_TOOL", "SHELL_TOOL", "ToolCall", "dumps", "jsonable", "text_of", "tool_call", "tool_call_json"]
 

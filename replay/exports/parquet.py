@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, Iterator
 
-from recorder.errors import TrajrecError, TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.errors import MissingDependencyError, TrajrecIOError, TrajrecUsageError, require
 
 from .base import EpisodeView, ExportOptions, Format, open_output
 from ..labels import rating
@@ -24,16 +24,9 @@ PIP_HINT = "pip install 'trajrec[parquet]'"
 _BATCH = 65_536
 
 
-class MissingDependencyError(TrajrecError, ImportError):
-    """Raised when an optional dependency an export needs is not installed; the message names the pip command."""
-
-
-def _pyarrow() -> tuple[Any, Any]:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise MissingDependencyError(f"the parquet export needs pyarrow, which is not installed: {PIP_HINT}") from exc
+def pyarrow_modules() -> tuple[Any, Any]:
+    pa = require("pyarrow", PIP_HINT, "the parquet export")
+    pq = require("pyarrow.parquet", PIP_HINT, "the parquet export")
     return pa, pq
 
 
@@ -50,7 +43,8 @@ def _float(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-_COLUMNS = ("episode_id", "step", "env_id", "task_id", "outcome", "thought", "action", "tool", "observation",
+#: The column names of the parquet export, in order.
+COLUMNS = ("episode_id", "step", "env_id", "task_id", "outcome", "thought", "action", "tool", "observation",
             "reward", "terminated", "truncated", "time", "duration", "failure_kind", "failure_message", "retry_of",
             "recovers", "label", "label_rating", "label_value", "label_score", "label_judge", "label_kind",
             "label_origin", "label_rationale", "label_tags", "label_author", "label_id", "n_labels", "label_judges")
@@ -58,7 +52,7 @@ _COLUMNS = ("episode_id", "step", "env_id", "task_id", "outcome", "thought", "ac
 
 def schema(label_map: str) -> Any:
     """The Arrow schema of the parquet export under a label map."""
-    pa, _ = _pyarrow()
+    pa, _ = pyarrow_modules()
     s, i64, f64, b = pa.string(), pa.int64(), pa.float64(), pa.bool_()
     types = {
         "episode_id": s, "step": i64, "env_id": s, "task_id": s, "outcome": s, "thought": s, "action": s, "tool": s,
@@ -69,7 +63,36 @@ def schema(label_map: str) -> Any:
         "label_tags": pa.list_(s), "label_author": s, "label_id": s, "n_labels": pa.int32(),
         "label_judges": pa.list_(s),
     }
-    return pa.schema([(name, types[name]) for name in _COLUMNS])
+    return pa.schema([(name, types[name]) for name in COLUMNS])
+
+
+def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
+    """One tuple per step of ``view``, in :data:`COLUMNS` order: the rows of the parquet export and of
+    :meth:`trajrec.Run.to_arrow`."""
+    task = view.task
+    eid, env_id, task_id = view.episode_id, task.get("env_id"), task.get("id")
+    outcome = view.ep.summary.get("outcome")
+    label_map = view.options.label_map
+    for rec in view.steps():
+        i = rec["i"]
+        failure = rec.get("failure") or {}
+        chosen = view.choose(i, mapped=False)
+        cands = view.candidates.get(i) or ()
+        action = rec.get("action")
+        row: tuple[Any, ...] = (
+            eid, i, env_id, task_id, outcome, view.thought(rec), text_of(action), tool_call(action).name,
+            text_of(rec.get("observation")), _float(rec.get("reward")), bool(rec.get("terminated")),
+            bool(rec.get("truncated")), _float(rec.get("time")), _float(rec.get("duration")),
+            failure.get("kind"), failure.get("message"), rec.get("retry_of"), list(rec.get("recovers") or ()),
+        )
+        if chosen is not None:
+            row += (map_label(chosen.value, label_map), rating(chosen.value), dumps(chosen.value),
+                    _float(chosen.score), chosen.judge, chosen.kind, origin(chosen), chosen.rationale,
+                    list(chosen.tags), chosen.author, chosen.id)
+        else:
+            row += (None, None, None, None, None, None, None, None, [], None, None)
+        row += (len(cands), sorted({x.judge for x in cands}))
+        yield row
 
 
 class ParquetFormat(Format):
@@ -78,7 +101,7 @@ class ParquetFormat(Format):
 
     def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
         super().__init__(out, options)
-        self._pa, pq = _pyarrow()
+        self._pa, pq = pyarrow_modules()
         self._path, self._tmp = open_output(out)
         if self._tmp is None:
             raise TrajrecUsageError("parquet is a binary file format; pass --out FILE.parquet, not -")
@@ -87,35 +110,13 @@ class ParquetFormat(Format):
             self._writer = pq.ParquetWriter(str(self._tmp), self._schema, compression="zstd")
         except OSError as exc:
             raise TrajrecIOError(f"cannot write {self._tmp}: {exc}") from exc
-        self._cols: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+        self._cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
-        task = view.task
-        eid, env_id, task_id = view.episode_id, task.get("env_id"), task.get("id")
-        outcome = view.ep.summary.get("outcome")
-        label_map = self.options.label_map
         cols = self._cols
-        c = [cols[name] for name in _COLUMNS]
+        c = [cols[name] for name in COLUMNS]
         n = 0
-        for rec in view.steps():
-            i = rec["i"]
-            failure = rec.get("failure") or {}
-            chosen = view.choose(i, mapped=False)
-            cands = view.candidates.get(i) or ()
-            action = rec.get("action")
-            row: tuple[Any, ...] = (
-                eid, i, env_id, task_id, outcome, view.thought(rec), text_of(action), tool_call(action).name,
-                text_of(rec.get("observation")), _float(rec.get("reward")), bool(rec.get("terminated")),
-                bool(rec.get("truncated")), _float(rec.get("time")), _float(rec.get("duration")),
-                failure.get("kind"), failure.get("message"), rec.get("retry_of"), list(rec.get("recovers") or ()),
-            )
-            if chosen is not None:
-                row += (map_label(chosen.value, label_map), rating(chosen.value), dumps(chosen.value),
-                        _float(chosen.score), chosen.judge, chosen.kind, origin(chosen), chosen.rationale,
-                        list(chosen.tags), chosen.author, chosen.id)
-            else:
-                row += (None, None, None, None, None, None, None, None, [], None, None)
-            row += (len(cands), sorted({x.judge for x in cands}))
+        for row in step_rows(view):
             for col, v in zip(c, row, strict=True):
                 col.append(v)
             n += 1

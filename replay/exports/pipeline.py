@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
-from recorder.errors import TrajrecUsageError
+from trajrec.recorder.errors import TrajrecUsageError
 
 from ..agreement import episode_agreement
 from .base import EpisodeView, ExportOptions, Format, Skip
@@ -17,7 +17,8 @@ from .chat import ChatFormat
 from .records import RecordsFormat
 from .source import EpisodeRef, Source
 from .trl import TrlStepwiseFormat
-from .where import Filter, episode_facts, parse_where
+from ..query import Query, Term, parse_query
+from .where import episode_facts
 
 __all__ = ["FORMATS", "ExportReport", "export", "select"]
 
@@ -74,27 +75,29 @@ def check_format(name: str) -> str:
     raise TrajrecUsageError(f"unknown export format {name!r}{hint}; formats: {', '.join(FORMATS)}")
 
 
-def filters_for(where: Iterable[str] = (), min_agreement: float | None = None) -> list[Filter]:
-    """Parse ``--where`` expressions, plus ``agreement>=X`` for ``--min-agreement X``."""
-    filters = [parse_where(w) for w in where]
+def filters_for(where: str | Iterable[str] = (), min_agreement: float | None = None) -> Query:
+    """Parse ``--where`` queries (the grammar of :mod:`trajrec.replay.query`), plus ``agreement>=X`` for
+    ``--min-agreement X``."""
+    query = parse_query(where)
     if min_agreement is not None:
         if not isinstance(min_agreement, (int, float)) or not 0.0 <= float(min_agreement) <= 1.0:
             raise TrajrecUsageError(f"--min-agreement is a share of agreeing steps from 0 to 1, got {min_agreement!r}")
-        filters.append(Filter(f"agreement>={min_agreement}", "agreement", ">=", float(min_agreement)))
-    return filters
+        query = query & Query(f"agreement>={min_agreement}",
+                              (Term(f"agreement>={min_agreement}", "agreement", ">=", (float(min_agreement),)),))
+    return query
 
 
-def select(src: Source, filters: list[Filter]) -> list[EpisodeRef]:
-    """The episodes of ``src`` all filters accept (reads indexes and labels, never steps)."""
-    need_agreement = any(f.field == "agreement" for f in filters)
+def select(src: Source, query: Query) -> list[EpisodeRef]:
+    """The episodes of ``src`` the query accepts (reads indexes, and labels when the query needs them)."""
+    if not query:
+        return list(src)
+    need_labels = query.needs_labels
+    need_agreement = "agreement" in query.fields
     out = []
     for ref in src:
-        if not filters:
-            out.append(ref)
-            continue
-        labels = ref.labels()
-        facts = episode_facts(ref, labels, episode_agreement(labels) if need_agreement else None)
-        if all(f.matches(facts) for f in filters):
+        labels = ref.labels() if need_labels else None
+        agreement = episode_agreement(labels) if need_agreement and labels is not None else None
+        if query.matches(episode_facts(ref, labels, agreement)):
             out.append(ref)
     return out
 
@@ -106,7 +109,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
 
     Args:
         fmt: ``records``, ``trl-stepwise``, ``chat`` or ``parquet``.
-        where: ``FIELD OP VALUE`` filters (see :mod:`replay.exports.where`), all of which must hold.
+        where: filter queries (the grammar of :mod:`trajrec.replay.query`), all of which must hold.
         min_agreement: keep episodes whose multiply-labeled steps agree at least this often (0..1).
         options: label map, preferred sources, unlabeled policy, system message.
         progress: told ``advance(n)`` per episode with its step count; its ``total`` attribute, when it has one

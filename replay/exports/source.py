@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from recorder import Episode, open_episode, read_index
-from recorder.errors import TrajrecFormatError, TrajrecUsageError
+from trajrec.recorder import Episode, open_episode, read_index
+from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 
 from ..labels import Label, LabelStore
 from ..library import find_episode_files

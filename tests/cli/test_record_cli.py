@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder import SUFFIX, open_episode, read_index
+from trajrec.recorder import SUFFIX, open_episode, read_index
 from trajrec.cli import main
 
 SAMPLE_RUNS = Path(__file__).resolve().parents[2] / "sample_runs"

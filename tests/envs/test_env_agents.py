@@ -7,10 +7,9 @@ from collections import Counter
 
 import gymnasium as gym
 import pytest
-
-import envs
-from envs.agents import AGENTS, ScriptedMathAgent, make_agent
-from envs.runner import run_episode
+from trajrec import envs
+from trajrec.envs.agents import AGENTS, ScriptedMathAgent, make_agent
+from trajrec.envs.runner import run_episode
 
 SEEDS = range(20)
 

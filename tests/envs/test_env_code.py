@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from envs.code_repair import CodeRepairEnv
-from envs.code_tasks import TASKS, answer_key
-from envs.sandbox import Sandbox
+from trajrec.envs.code_repair import CodeRepairEnv
+from trajrec.envs.code_tasks import TASKS, answer_key
+from trajrec.envs.sandbox import Sandbox
 
 
 def call(tool, **args):

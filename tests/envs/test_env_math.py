@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from envs.calculator import CalcError, evaluate, format_number, parse_number
-from envs.math_calc import TASKS, MathCalcEnv, answer_key
+from trajrec.envs.calculator import CalcError, evaluate, format_number, parse_number
+from trajrec.envs.math_calc import TASKS, MathCalcEnv, answer_key
 
 
 def call(tool, **args):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import sys
 import warnings
 from pathlib import Path
@@ -10,8 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
-
-import envs
+from trajrec import envs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_IDS = ("trajrec/MathCalc-v0", "trajrec/CodeRepair-v0", "trajrec/Shell-v0", "trajrec/SupportTicket-v0")
@@ -21,7 +21,7 @@ def test_all_ids_registered_with_string_entry_points():
     assert envs.ENV_IDS == EXPECTED_IDS
     for env_id in EXPECTED_IDS:
         spec = gym.spec(env_id)
-        assert isinstance(spec.entry_point, str) and spec.entry_point.startswith("envs.")
+        assert isinstance(spec.entry_point, str) and spec.entry_point.startswith("trajrec.envs.")
         assert spec.max_episode_steps is None  # the envs truncate themselves
 
 
@@ -52,20 +52,24 @@ def test_spaces_are_text_over_printable_ascii(env_id):
 
 
 def _run(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # Not from the repository root: there `-c` would find the source folders as top-level packages.
+    result = subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(), capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def test_importing_envs_only_registers():
-    out = _run("import sys, envs; print(sorted(m for m in sys.modules if m.startswith('envs.')))")
+    out = _run("import sys, trajrec.envs; print(sorted(m for m in sys.modules if m.startswith('trajrec.envs.')))")
     assert out == "[]"
 
 
 def test_envs_import_nothing_from_other_layers():
     out = _run(
-        "import sys, envs, envs.agents, envs.runner, envs.code_repair, envs.shell, envs.support, envs.math_calc; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'recorder', 'replay', 'tui', 'trajrec'}))"
+        "import sys, trajrec.envs, trajrec.envs.agents, trajrec.envs.runner, trajrec.envs.code_repair, "
+        "trajrec.envs.shell, trajrec.envs.support, trajrec.envs.math_calc; "
+        "print(sorted({'.'.join(m.split('.')[:2]) for m in sys.modules} & {'textual', 'rich', 'trajrec.replay', "
+        "'trajrec.tui', 'trajrec.cli', 'trajrec.recorder'}))"
     )
     assert out == "[]"
 
@@ -83,7 +87,7 @@ def test_render_mode_other_than_none_is_refused():
 
 
 def test_step_before_reset_raises_reset_needed():
-    from envs.math_calc import MathCalcEnv
+    from trajrec.envs.math_calc import MathCalcEnv
 
     with pytest.raises(gym.error.ResetNeeded, match="before reset"):
         MathCalcEnv().step('{"tool": "calc", "args": {"expr": "1"}}')

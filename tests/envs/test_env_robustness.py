@@ -12,8 +12,7 @@ import gymnasium as gym
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import envs
+from trajrec import envs
 
 ENV_IDS = envs.ENV_IDS
 NASTY = [
@@ -170,7 +169,7 @@ def test_code_repair_timeouts_are_deterministic_too():
 
 _EPISODES = """
 import json, gymnasium as gym, envs
-from envs.agents import make_agent
+from trajrec.envs.agents import make_agent
 out = []
 for env_id in envs.ENV_IDS:
     env = gym.make(env_id, **({"timeout": 1.0} if "CodeRepair" in env_id else {})).unwrapped

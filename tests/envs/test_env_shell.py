@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from envs import vfs
-from envs.shell import ShellEnv, parse_command_line
-from envs.shell_tasks import BASE_TREE, TASKS, solution
+from trajrec.envs import vfs
+from trajrec.envs.shell import ShellEnv, parse_command_line
+from trajrec.envs.shell_tasks import BASE_TREE, TASKS, solution
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ import json
 
 import gymnasium as gym
 import pytest
-
-import envs  # noqa: F401  (registers the ids)
-from envs.judges import RubricJudge, judge_identity
-from envs.support import SupportTicketEnv
-from envs.support_kb import DOCS, TICKETS, search
+from trajrec import envs  # noqa: F401  (registers the ids)
+from trajrec.envs.judges import RubricJudge, judge_identity
+from trajrec.envs.support import SupportTicketEnv
+from trajrec.envs.support_kb import DOCS, TICKETS, search
 
 
 def call(tool, **args):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
-
-import envs
+from trajrec import envs
 
 ENV_IDS = envs.ENV_IDS
 VERIFICATION = {

@@ -28,6 +28,3 @@ def ids(run_dir: Path) -> dict[int, str]:
     """Episode id by seed."""
     return episode_ids_by_seed(run_dir)
 
-# --doctest-modules would import this file as a module named "conftest" and clash with the other
-# test folders' conftest.py; it holds no doctests.
-collect_ignore = ["conftest.py"]

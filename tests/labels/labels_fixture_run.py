@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from recorder import Recorder
+from trajrec.recorder import Recorder
 
 TOOLS = [
     {"type": "function", "function": {"name": "cat", "description": "Print a file.",
@@ -147,7 +147,7 @@ def record_fixture_run(out_dir: Path) -> Path:
 
 
 def episode_ids_by_seed(run: Path) -> dict[int, str]:
-    from recorder import read_index
+    from trajrec.recorder import read_index
 
     out = {}
     for p in sorted(run.glob("*.msgpack.zst")):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from replay.agreement import agreement, category, cohen_kappa, episode_agreement
-from replay.labels import Label, LabelStore
+from trajrec.replay.agreement import agreement, category, cohen_kappa, episode_agreement
+from trajrec.replay.labels import Label, LabelStore
 from trajrec.cli import main
 
 

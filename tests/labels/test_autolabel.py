@@ -9,10 +9,10 @@ from typing import Iterator
 
 import pytest
 
-from recorder import TrajrecUsageError, open_episode
-from replay.autolabel import (RULES_JUDGE, JudgeError, Proposal, StepContext, apply_proposals, judge_id_of,
+from trajrec.recorder import TrajrecUsageError, open_episode
+from trajrec.replay.autolabel import (RULES_JUDGE, JudgeError, Proposal, StepContext, apply_proposals, judge_id_of,
                               label_with_judge, label_with_rules, load_judge, rule_proposals)
-from replay.labels import LabelStore
+from trajrec.replay.labels import LabelStore
 
 
 def path_of(run: Path, eid: str) -> Path:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from recorder import TrajrecUsageError
-from replay.autolabel import label_with_rules
-from replay.exports import ExportOptions, export, map_label, parse_where
-from replay.labels import LabelStore
+from trajrec.recorder import TrajrecUsageError
+from trajrec.replay.autolabel import label_with_rules
+from trajrec.replay.exports import ExportOptions, export, map_label, parse_query
+from trajrec.replay.labels import LabelStore
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -201,7 +201,7 @@ def test_parquet_rows(labeled: Path, ids: dict[int, str], tmp_path: Path) -> Non
 def test_missing_pyarrow_names_the_pip_command(labeled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    from replay.exports.parquet import MissingDependencyError
+    from trajrec.replay.exports.parquet import MissingDependencyError
 
     with pytest.raises(MissingDependencyError) as err:
         export([labeled], "parquet", tmp_path / "s.parquet")
@@ -230,24 +230,23 @@ def test_where_filters(labeled: Path, ids: dict[int, str], tmp_path: Path) -> No
     assert chosen(min_agreement=0.6) == set()
 
 
+FIELD_LIST = "episode, env, task, split, agent, model, run, outcome, steps, return, failures, retries, recoveries, checks, complete, labels, labeled, labeled_fraction, judge, agreement"
+
+
 @pytest.mark.parametrize(("expr", "message"), [
-    ("outcom=failed", "--where 'outcom=failed': unknown field 'outcom' (did you mean 'outcome'?); fields: episode, "
-                      "env, task, split, agent, run, outcome, steps, return, failures, retries, recoveries, checks, "
-                      "labels, labeled, labeled_fraction, judge, complete, agreement"),
-    ("failures>many", "--where 'failures>many': failures is a number; 'many' is not a number (e.g. failures>1)"),
-    ("env>3", "--where 'env>3': env is text; compare it with = or != (wildcards * ? allowed)"),
-    ("outcome=pased", "--where 'outcome=pased': outcome is never 'pased' (did you mean 'passed'?); outcomes: passed, "
-                      "failed, error, terminated, truncated, stopped, incomplete"),
-    ("labeled=maybe", "--where 'labeled=maybe': labeled is true or false, got 'maybe'"),
-    ("failures", "--where 'failures': expected FIELD OP VALUE (e.g. outcome=failed, failures>0, env=trajrec/*); OP "
-                 "is one of = != > >= < <=; fields: episode, env, task, split, agent, run, outcome, steps, return, "
-                 "failures, retries, recoveries, checks, labels, labeled, labeled_fraction, judge, complete, "
-                 "agreement"),
-    ("steps>=", "--where 'steps>=': no value after '>='; e.g. steps>=1"),
+    ("outcom=failed", "in 'outcom=failed': unknown field 'outcom' (did you mean 'outcome'?); fields: " + FIELD_LIST),
+    ("failures>many", "in 'failures>many': failures is a number; 'many' is not a number (e.g. failures>1)"),
+    ("env>3", "in 'env>3': env is text; compare it with = or != (wildcards * ? allowed) or use env:VALUE for "
+              "'contains'"),
+    ("outcome=pased", "in 'outcome=pased': outcome is never 'pased' (did you mean 'passed'?); outcomes: passed, "
+                      "failed, error, terminated, truncated, stopped, incomplete, unreadable"),
+    ("labeled=maybe", "in 'labeled=maybe': labeled is true or false, got 'maybe'"),
+    ("steps>=", "in 'steps>=': no value after '>='; e.g. steps>=1"),
+    ("steps >=", "in 'steps>=': no value after '>='; e.g. steps>=1"),
 ])
 def test_bad_where_expressions_name_the_field_and_the_allowed_ones(expr: str, message: str) -> None:
     with pytest.raises(TrajrecUsageError) as err:
-        parse_where(expr)
+        parse_query(expr)
     assert str(err.value) == message
 
 
@@ -278,7 +277,7 @@ def test_parquet_batches_keep_every_row(labeled: Path, ids: dict[int, str], tmp_
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import pyarrow.parquet as pq
 
-    from replay.exports import parquet
+    from trajrec.replay.exports import parquet
 
     monkeypatch.setattr(parquet, "_BATCH", 4)  # row groups end in the middle of episodes
     export([labeled], "parquet", tmp_path / "s.parquet")

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from labels_fixture_run import record_fixture_run
-from recorder import read_index
-from replay.autolabel import label_with_rules
-from replay.exports import ExportOptions, episode_files, export
-from replay.labels import LabelStore
+from trajrec.recorder import read_index
+from trajrec.replay.autolabel import label_with_rules
+from trajrec.replay.exports import ExportOptions, episode_files, export
+from trajrec.replay.labels import LabelStore
 
 #: Folder of runs to pin, relative to the repository root; None: the fixture run recorded by the test.
 GOLDEN_SOURCE: str | None = "sample_runs"

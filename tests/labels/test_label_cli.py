@@ -107,7 +107,7 @@ def test_export_commands(run_dir: Path, ids: dict[int, str], tmp_path: Path,
     assert json.loads(err)["written"] == 1
     code, out, err = run(capsys, "export", str(run_dir), "-f", "records", "-o", str(tmp_path / "r.jsonl"),
                          "--where", "outcom=failed")
-    assert code == 1 and err.startswith("trajrec export: error: --where 'outcom=failed': unknown field 'outcom' "
+    assert code == 1 and err.startswith("trajrec export: error: in 'outcom=failed': unknown field 'outcom' "
                                         "(did you mean 'outcome'?)")
     assert not (tmp_path / "r.jsonl").exists()
     code, _, err = run(capsys, "export", str(run_dir), "-f", "parquet", "-o", "-")

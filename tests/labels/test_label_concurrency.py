@@ -8,7 +8,7 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from replay.labels import LabelStore
+from trajrec.replay.labels import LabelStore
 
 N = 500
 

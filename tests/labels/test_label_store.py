@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder import Check, TrajrecUsageError
-from replay.labels import LABELS_DIR, Label, LabelStore, LabelWarning, parse_value, rating
+from trajrec.recorder import Check, TrajrecUsageError
+from trajrec.replay.labels import LABELS_DIR, Label, LabelStore, LabelWarning, parse_value, rating
 
 
 def lines(store: LabelStore) -> list[dict]:
@@ -250,7 +250,7 @@ def test_values() -> None:
 
 
 def test_label_stores_find_episodes_in_any_run_folder(tmp_path: Path) -> None:
-    from replay.labels import LabelStores
+    from trajrec.replay.labels import LabelStores
 
     LabelStore(tmp_path / "shell").add("ep-s", 0, 1, judge="human:ana")
     LabelStore(tmp_path / "deep" / "math").add("ep-m", 1, -1, judge="human:ana")

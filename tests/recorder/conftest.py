@@ -70,6 +70,3 @@ class StubToolEnv(gym.Env):
 def stub_env() -> Callable[..., StubToolEnv]:
     return StubToolEnv
 
-# --doctest-modules would import this file as a module named "conftest" and clash with the other
-# test folders' conftest.py; it holds no doctests.
-collect_ignore = ["conftest.py"]

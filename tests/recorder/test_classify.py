@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from recorder import Recorder, open_episode
-from recorder.classify import Classifier, default_action_key
+from trajrec.recorder import Recorder, open_episode
+from trajrec.recorder.classify import Classifier, default_action_key
 
 
 def test_issue_example_through_the_recorder(tmp_path, stub_env):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from recorder import Recorder
+from trajrec.recorder import Recorder
 from trajrec.cli import main
 
 

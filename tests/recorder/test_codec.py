@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder import CodecWarning, Unencodable
-from recorder.format import packb, unpackb
+from trajrec.recorder import CodecWarning, Unencodable
+from trajrec.recorder.format import packb, unpackb
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**100), max_value=2**100)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text() | st.binary())
@@ -90,7 +90,7 @@ def test_subclasses_are_stored_as_their_base_value():
 
 
 def test_unencodable_value_becomes_marked_fallback_with_one_warning():
-    import recorder.codec as codec
+    import trajrec.recorder.codec as codec
 
     codec._warned_types.discard("socket.socket")
     s = socket.socket()
@@ -110,7 +110,7 @@ def test_unencodable_value_becomes_marked_fallback_with_one_warning():
 def test_object_dtype_payload_in_raw_array_is_refused():
     import msgpack
 
-    from recorder.codec import EXT_NDARRAY
+    from trajrec.recorder.codec import EXT_NDARRAY
 
     evil = msgpack.packb(msgpack.ExtType(EXT_NDARRAY, packb(["|O", [1], b"\x00" * 8])))
     with pytest.raises(ValueError, match="object dtype"):

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from recorder import fsck, open_episode, read_index
+from trajrec.recorder import fsck, open_episode, read_index
 
 AGENT = textwrap.dedent("""
     import json, sys
     import gymnasium as gym
     sys.path.insert(0, {tests!r})
     from conftest import StubToolEnv
-    from recorder import Recorder
+    from trajrec.recorder import Recorder
 
     env = Recorder(StubToolEnv(), {out!r}, frame_steps={frame_steps})
     env.reset(seed=0)
@@ -89,7 +89,7 @@ def test_many_random_kills(tmp_path, seed):
 
 
 def _record(tmp_path: Path, stub_env, steps: int, frame_steps: int = 6) -> Path:
-    from recorder import Recorder
+    from trajrec.recorder import Recorder
 
     env = Recorder(stub_env(), tmp_path / "src", frame_steps=frame_steps)
     env.reset(seed=0)
@@ -121,7 +121,7 @@ def test_truncated_files_read_their_whole_prefix(tmp_path, stub_env):
 
 
 def test_file_cut_inside_its_header_says_so(tmp_path, stub_env):
-    from recorder import TrajrecFormatError
+    from trajrec.recorder import TrajrecFormatError
 
     src = _record(tmp_path, stub_env, 3)
     p = tmp_path / "cut.msgpack.zst"

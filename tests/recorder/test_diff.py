@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.diff import StateTracker, apply_backward, apply_forward, copy_state, diff_rows
+from trajrec.recorder.diff import StateTracker, apply_backward, apply_forward, copy_state, diff_rows
 
 leaf = st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3) | st.floats(allow_nan=False)
 states = st.recursive(

@@ -11,8 +11,8 @@ import msgpack
 import pytest
 import zstandard
 
-from recorder import Recorder, StepIndexError, TrajrecFormatError, open_episode
-import recorder.reader as reader_mod
+from trajrec.recorder import Recorder, StepIndexError, TrajrecFormatError, open_episode
+import trajrec.recorder.reader as reader_mod
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from recorder import (
+from trajrec.recorder import (
     EpisodeClosedError,
     Recorder,
     TrajrecUsageError,

@@ -30,6 +30,3 @@ def record(tmp_path: Path) -> Callable[..., Path]:
 
     return _record
 
-# --doctest-modules would import this file as a module named "conftest" and clash with the other
-# test folders' conftest.py; it holds no doctests.
-collect_ignore = ["conftest.py"]

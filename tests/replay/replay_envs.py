@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from recorder import Recorder
+from trajrec.recorder import Recorder
 
 _PRINTABLE = string.printable
 

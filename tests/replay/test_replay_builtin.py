@@ -6,12 +6,11 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-
-import envs
-from envs.agents import make_agent
-from envs.runner import run_episode
-from recorder import Recorder, open_episode
-from replay.replayer import replay_episode
+from trajrec import envs
+from trajrec.envs.agents import make_agent
+from trajrec.envs.runner import run_episode
+from trajrec.recorder import Recorder, open_episode
+from trajrec.replay.replayer import replay_episode
 
 
 def _record_with_agent(env_id: str, out: Path, seed: int, skill: float = 0.5, options: dict | None = None,

@@ -11,7 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from recorder import open_episode
+from trajrec.recorder import open_episode
 from trajrec.cli import main
 
 ACTIONS = ["write a.txt one", "look", "write b.txt two", "look again", "done"]
@@ -102,7 +102,7 @@ def test_unregistered_id_exit_2_then_import_fixes_it(tmp_path: Path, record, mon
     sys.modules.pop("rt_cli_envs")
     try:
         # The entry point is a string: replay would build it from there; hide it to reach the error.
-        monkeypatch.setattr("replay.replayer._try_import", lambda module: "no such module")
+        monkeypatch.setattr("trajrec.replay.replayer._try_import", lambda module: "no such module")
         assert main(["replay", str(ep_path)]) == 2
         _, err = capsys.readouterr()
         assert err.startswith("trajrec replay: error: env id 'rtcli/Cart-v0' recorded in ")

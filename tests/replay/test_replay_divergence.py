@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from replay_envs import ScriptEnv
 
-from recorder import open_episode
-from recorder.errors import TrajrecUsageError
-from replay.replayer import (
+from trajrec.recorder import open_episode
+from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.replay.replayer import (
     FIELDS,
     ReplayWarning,
     compare_records,
@@ -131,7 +131,7 @@ def _tweak_with(values):
 
 
 @pytest.mark.filterwarnings("ignore:.*not within the observation space")
-@pytest.mark.filterwarnings("ignore::recorder.codec.CodecWarning")
+@pytest.mark.filterwarnings("ignore::trajrec.recorder.codec.CodecWarning")
 @pytest.mark.parametrize("values", [
     pytest.param(lambda i, o, r, info: ((o, i), r, info), id="tuple-observation"),
     pytest.param(lambda i, o, r, info: (o, np.float32(r), info), id="np-float32-reward"),
@@ -227,7 +227,7 @@ def test_episode_ending_in_an_exception_replays_and_the_exception_repeats(record
 def test_a_reset_that_raised_replays_and_raises_again(tmp_path) -> None:
     import gymnasium as gym
 
-    from recorder import Recorder
+    from trajrec.recorder import Recorder
 
     env = Recorder(gym.make("replaytest/Boom-v0", boom_at=-1), tmp_path)
     with pytest.raises(OSError):

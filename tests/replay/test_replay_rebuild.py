@@ -13,9 +13,9 @@ import gymnasium as gym
 import pytest
 from replay_envs import ScriptEnv
 
-from recorder import CodecWarning, Unencodable, open_episode
-from recorder.errors import TrajrecError, TrajrecUsageError
-from replay.replayer import ReplayError, ReplayWarning, replay_episode
+from trajrec.recorder import CodecWarning, Unencodable, open_episode
+from trajrec.recorder.errors import TrajrecError, TrajrecUsageError
+from trajrec.replay.replayer import ReplayError, ReplayWarning, replay_episode
 
 ACTIONS = ["write a.txt one", "look", "write b.txt two", "done"]
 
@@ -222,7 +222,7 @@ def test_record_writes_the_replay_with_lineage(record, tmp_path: Path) -> None:
 
 
 def test_record_keeps_the_agent_notes(tmp_path: Path) -> None:
-    from recorder import Recorder
+    from trajrec.recorder import Recorder
 
     env = Recorder(gym.make("replaytest/Script-v0"), tmp_path / "runs")
     env.reset(seed=1)
@@ -250,8 +250,8 @@ def test_wrappers_applied_after_make_are_recorded_and_reapplied(tmp_path):
     import gymnasium as gym
     import numpy as np
 
-    from recorder import Recorder, open_episode
-    from replay.replayer import replay_episode
+    from trajrec.recorder import Recorder, open_episode
+    from trajrec.replay.replayer import replay_episode
 
     base = gym.wrappers.ClipReward(gym.make("CartPole-v1"), 0.0, 0.5)
     env = Recorder(base, tmp_path)

@@ -31,8 +31,7 @@ def test_cli_loads_textual_only_for_view() -> None:
 def test_tui_imports_only_public_recorder_and_replay_modules() -> None:
     import ast
     from pathlib import Path
-
-    import tui
+    from trajrec import tui
 
     allowed = {"recorder", "replay", "replay.labels", "replay.library", "replay.render"}
     for path in Path(tui.__file__).parent.glob("*.py"):

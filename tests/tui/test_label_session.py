@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
-import tui.label_session
-import tui.label_source
-from recorder import TrajrecUsageError
-from replay.labels import LabelStore
-from tui.label_session import LabelSession, parse_tags, rating_text
-from tui.label_source import LabelSource
+from trajrec import tui
+
+import trajrec.tui.label_session
+from trajrec import tui
+import trajrec.tui.label_source
+from trajrec.recorder import TrajrecUsageError
+from trajrec.replay.labels import LabelStore
+from trajrec.tui.label_session import LabelSession, parse_tags, rating_text
+from trajrec.tui.label_source import LabelSource
 
 
 @pytest.mark.parametrize("module", [tui.label_session, tui.label_source])

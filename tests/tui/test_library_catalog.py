@@ -1,4 +1,4 @@
-"""``replay.library``: finding episode files, summaries, the on-disk summary cache, filters and sorting.
+"""``trajrec.replay.library``: finding episode files, summaries, the on-disk summary cache, filters and sorting.
 
 (Here rather than under tests/replay/ because the library module belongs to the TUI work; move with it.)
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from recorder import TrajrecUsageError
-from recorder.format import packb, unpackb
-from replay.library import (
+from trajrec.recorder import TrajrecUsageError
+from trajrec.recorder.format import packb, unpackb
+from trajrec.replay.library import (
     CATALOG_DIR,
     CATALOG_NAME,
     Catalog,
@@ -60,7 +60,7 @@ def test_catalog_is_written_reused_and_invalidated(library: Path, monkeypatch: p
     assert len(data["entries"]) == 4
 
     reads: list[str] = []
-    import replay.library as lib
+    import trajrec.replay.library as lib
 
     real = lib.read_index
     monkeypatch.setattr(lib, "read_index", lambda p: reads.append(p) or real(p))
@@ -124,8 +124,12 @@ def test_cancelled_scan_stops_without_a_last_batch(library: Path) -> None:
 
 @pytest.mark.parametrize("query, expected", [
     ("", ["a", "b", "c"]),
-    ("failed", ["a"]),
-    ("-failed", ["b", "c"]),
+    ("failed", ["a", "c"]),  # the outcome, as in `ls` and `--where`
+    ("-failed", ["b"]),
+    ("faulty", ["a"]),  # has a failed step
+    ("-faulty", ["b", "c"]),
+    ("failures>0", ["a"]),
+    ("failures >= 2 outcome=failed", ["a"]),
     ("recovered", ["a"]),
     ("env:shell", ["a", "c"]),
     ("env:shell env:math", ["a", "b", "c"]),
@@ -139,7 +143,8 @@ def test_cancelled_scan_stops_without_a_last_batch(library: Path) -> None:
     ("copy file", ["c"]),
     ('"failed"', ["c"]),  # quoted: plain text, found in c's task text
     ("incomplete", ["c"]),
-    ("env:shell failed", ["a"]),
+    ("env:shell faulty", ["a"]),
+    ("env=trajrec/shell-v0", ["a", "c"]),
 ])
 def test_filter_grammar(query: str, expected: list[str]) -> None:
     entries = [
@@ -154,7 +159,7 @@ def test_filter_grammar(query: str, expected: list[str]) -> None:
 
 
 def test_filter_key_typo_suggests_the_key() -> None:
-    with pytest.raises(FilterError, match=r"unknown filter key 'outcom:'; did you mean 'outcome:'\?"):
+    with pytest.raises(FilterError, match=r"in 'outcom:passed': unknown field 'outcom' \(did you mean 'outcome'\?\)"):
         parse_filter("outcom:passed")
     assert parse_filter("http://x").matches(EpisodeEntry(path="p", episode_id="http://x"))  # not a key: text
 

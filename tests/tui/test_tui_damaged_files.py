@@ -7,12 +7,12 @@ from pathlib import Path
 
 from tui_helpers import SIZE, open_ready, record, step_of, until
 
-from recorder import open_episode, read_index
-from tui.app import create_app
-from tui.episode_header import EpisodeHeader
-from tui.step_detail import StepDetail
-from tui.timeline import StepTimeline
-from tui.timeline_legend import TimelineLegend
+from trajrec.recorder import open_episode, read_index
+from trajrec.tui.app import create_app
+from trajrec.tui.episode_header import EpisodeHeader
+from trajrec.tui.step_detail import StepDetail
+from trajrec.tui.timeline import StepTimeline
+from trajrec.tui.timeline_legend import TimelineLegend
 
 
 def many_frames(tmp_path: Path) -> Path:

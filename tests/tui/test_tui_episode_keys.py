@@ -7,15 +7,15 @@ from pathlib import Path
 
 from tui_helpers import MAIN_ACTIONS, SIZE, open_ready, step_of, until
 
-from tui.app import TrajrecApp, create_app
-from tui.episode_screen import EpisodeScreen
-from tui.help_screen import HelpScreen
-from tui.library_screen import LibraryScreen
-from tui.prompt_bar import PromptBar
-from tui.state_pane import StatePane
-from tui.step_detail import StepDetail
-from tui.timeline import StepTimeline
-from tui.timeline_legend import TimelineLegend
+from trajrec.tui.app import TrajrecApp, create_app
+from trajrec.tui.episode_screen import EpisodeScreen
+from trajrec.tui.help_screen import HelpScreen
+from trajrec.tui.library_screen import LibraryScreen
+from trajrec.tui.prompt_bar import PromptBar
+from trajrec.tui.state_pane import StatePane
+from trajrec.tui.step_detail import StepDetail
+from trajrec.tui.timeline import StepTimeline
+from trajrec.tui.timeline_legend import TimelineLegend
 
 
 def detail_text(app: TrajrecApp) -> str:

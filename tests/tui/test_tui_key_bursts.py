@@ -9,9 +9,9 @@ from pathlib import Path
 from textual.widgets import Input
 from tui_helpers import SIZE, burst, open_ready, step_of, until
 
-from tui.app import create_app
-from tui.episode_table import EpisodeTable
-from tui.library_screen import LibraryScreen
+from trajrec.tui.app import create_app
+from trajrec.tui.episode_table import EpisodeTable
+from trajrec.tui.library_screen import LibraryScreen
 
 
 def test_filter_typed_in_one_burst(library: Path) -> None:
@@ -19,13 +19,13 @@ def test_filter_typed_in_one_burst(library: Path) -> None:
         app = create_app([library])
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.library.scan_done)
-            burst(app, "/", *"failed", "enter", "3")
+            burst(app, "/", *"faulty", "enter", "3")
             await until(pilot, lambda: app.library.sort_column == "steps")
             assert isinstance(app.screen, LibraryScreen)  # the enter applied the filter, opened nothing
-            assert app.screen.query_one("#library-filter", Input).value == "failed"
+            assert app.screen.query_one("#library-filter", Input).value == "faulty"
             assert [e.task_id for e in app.screen.query_one(EpisodeTable).rows] == ["notes-2", "notes-1"]
             burst(app, "/", *"/x")  # a "/" typed in the filter is text
-            await until(pilot, lambda: app.screen.query_one("#library-filter", Input).value == "failed/x")
+            await until(pilot, lambda: app.screen.query_one("#library-filter", Input).value == "faulty/x")
     asyncio.run(run())
 
 

@@ -11,17 +11,19 @@ import pytest
 from textual.pilot import Pilot
 from tui_helpers import SIZE, burst, open_ready, step_of, until
 
-import tui.episode_screen
-from recorder import open_episode
-from replay.labels import Label, LabelStore
-from tui.app import TrajrecApp, create_app
-from tui.episode_screen import EpisodeScreen
-from tui.episode_table import EpisodeTable
-from tui.help_screen import HelpScreen
-from tui.library_screen import LibraryScreen
-from tui.prompt_bar import PromptBar
-from tui.step_detail import StepDetail
-from tui.timeline_legend import TimelineLegend
+from trajrec import tui
+
+import trajrec.tui.episode_screen
+from trajrec.recorder import open_episode
+from trajrec.replay.labels import Label, LabelStore
+from trajrec.tui.app import TrajrecApp, create_app
+from trajrec.tui.episode_screen import EpisodeScreen
+from trajrec.tui.episode_table import EpisodeTable
+from trajrec.tui.help_screen import HelpScreen
+from trajrec.tui.library_screen import LibraryScreen
+from trajrec.tui.prompt_bar import PromptBar
+from trajrec.tui.step_detail import StepDetail
+from trajrec.tui.timeline_legend import TimelineLegend
 
 
 def episode_id(path: Path) -> str:

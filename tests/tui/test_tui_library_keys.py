@@ -8,12 +8,12 @@ from pathlib import Path
 from textual.widgets import Input
 from tui_helpers import SIZE, open_ready, record, step_of, until
 
-from tui.app import create_app
-from tui.episode_screen import EpisodeScreen
-from tui.episode_table import EpisodeTable
-from tui.library_screen import LibraryScreen
-from tui.scan_status import ScanStatus
-from tui.step_detail import StepDetail
+from trajrec.tui.app import create_app
+from trajrec.tui.episode_screen import EpisodeScreen
+from trajrec.tui.episode_table import EpisodeTable
+from trajrec.tui.library_screen import LibraryScreen
+from trajrec.tui.scan_status import ScanStatus
+from trajrec.tui.step_detail import StepDetail
 
 
 def task_ids(table: EpisodeTable) -> list[str]:
@@ -27,7 +27,7 @@ def test_rows_filter_and_clear(library: Path) -> None:
             await until(pilot, lambda: app.library.scan_done)
             table = app.screen.query_one(EpisodeTable)
             assert task_ids(table) == ["notes-1", "notes-2", "notes-3", "notes-4"]
-            await pilot.press("slash", *"failed")
+            await pilot.press("slash", *"faulty")
             assert task_ids(table) == ["notes-1", "notes-2"]  # episodes with a failed step
             assert app.screen.query_one(ScanStatus).shown == 2
             await pilot.press(*" -recovered")
@@ -45,7 +45,7 @@ def test_rows_filter_and_clear(library: Path) -> None:
                 assert task_ids(table) == expected, query
             filter_input.value = "evn:notes"  # a typo of a key: said, and the last good filter stays
             await pilot.pause()
-            assert "did you mean 'env:'" in app.screen.query_one(ScanStatus).problem
+            assert "did you mean 'env'" in app.screen.query_one(ScanStatus).problem
             assert task_ids(table) == []
     asyncio.run(run())
 

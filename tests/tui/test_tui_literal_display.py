@@ -10,7 +10,7 @@ from rich.segment import Segment
 from textual.app import App
 from tui_helpers import open_ready, record, until
 
-from tui.app import create_app
+from trajrec.tui.app import create_app
 
 NASTY = [
     "[bold]x[/]",

@@ -12,8 +12,8 @@ import pytest
 from textual.pilot import Pilot
 from tui_helpers import make_library, open_ready, until
 
-from replay.labels import LabelStore
-from tui.app import create_app
+from trajrec.replay.labels import LabelStore
+from trajrec.tui.app import create_app
 
 SIZE = (120, 40)
 

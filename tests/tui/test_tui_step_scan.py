@@ -1,4 +1,4 @@
-"""The thread-side scans: the marker index agrees with ``replay.render.step_kind``; search finds and wraps."""
+"""The thread-side scans: the marker index agrees with ``trajrec.replay.render.step_kind``; search finds and wraps."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 from tui_helpers import record
 
-from recorder import open_episode
-from replay.render import STEP_KINDS, step_kind
-from tui.markers import KIND_STYLES, KINDS
-from tui.step_scan import find_text, scan_markers
+from trajrec.recorder import open_episode
+from trajrec.replay.render import STEP_KINDS, step_kind
+from trajrec.tui.markers import KIND_STYLES, KINDS
+from trajrec.tui.step_scan import find_text, scan_markers
 
 
 def test_marker_index_matches_step_kind(main_episode: Path, tmp_path: Path) -> None:

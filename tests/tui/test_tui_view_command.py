@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-import tui.app
+from trajrec import tui
+
+import trajrec.tui.app
 from trajrec.cli import main
-from tui.label_session import DEFAULT_TAGS
-from tui.label_source import LabelSource
+from trajrec.tui.label_session import DEFAULT_TAGS
+from trajrec.tui.label_source import LabelSource
 
 
 class FakeApp:

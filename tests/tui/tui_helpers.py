@@ -19,9 +19,12 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
-import recorder.wrapper
-import recorder.writer
-from recorder import Recorder
+from trajrec import recorder
+
+import trajrec.recorder.wrapper
+from trajrec import recorder
+import trajrec.recorder.writer
+from trajrec.recorder import Recorder
 
 PINNED_PROVENANCE = {
     "host": "testhost",
@@ -187,14 +190,14 @@ async def until(pilot: Pilot, cond: Callable[[], bool], timeout: float = 5.0) ->
 
 def step_of(app: App[None]) -> int:
     """The current step of the episode screen; -1 while another screen (a prompt, the help) is on top."""
-    from tui.episode_screen import EpisodeScreen
+    from trajrec.tui.episode_screen import EpisodeScreen
 
     return app.screen.step_index if isinstance(app.screen, EpisodeScreen) else -1
 
 
 async def open_ready(pilot: Pilot) -> Any:
     """Wait for the episode screen and its marker index; return the screen."""
-    from tui.episode_screen import EpisodeScreen
+    from trajrec.tui.episode_screen import EpisodeScreen
 
     await until(pilot, lambda: isinstance(pilot.app.screen, EpisodeScreen) and pilot.app.screen.markers_ready)
     return pilot.app.screen

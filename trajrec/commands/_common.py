@@ -10,8 +10,8 @@ from typing import Any, Iterable
 
 
 def find_episodes(paths: Iterable[str]) -> list[Path]:
-    """Episode files named directly or found recursively under folders (see ``replay.library``)."""
-    from replay.library import find_episode_files
+    """Episode files named directly or found recursively under folders (see ``trajrec.replay.library``)."""
+    from trajrec.replay.library import find_episode_files
 
     return [Path(p) for p in find_episode_files(paths)]
 

@@ -29,10 +29,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from replay.agreement import agreement, category_name
-    from replay.exports.source import Source
-    from replay.labels import Label
-    from replay.render import one_line
+    from trajrec.replay.agreement import agreement, category_name
+    from trajrec.replay.exports.source import Source
+    from trajrec.replay.labels import Label
+    from trajrec.replay.render import one_line
 
     src = Source(args.paths)
     for path, err in src.errors:

@@ -39,7 +39,7 @@ def print_summary(s: dict[str, Any], where: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recorder.errors import TrajrecUsageError
+    from trajrec.recorder.errors import TrajrecUsageError
 
     from ..progress import Progress
     from ..recording import Job, record_many, summarize

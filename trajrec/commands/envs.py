@@ -17,8 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import gymnasium as gym
-
-    import envs
+    from trajrec import envs
 
     from ._common import dumps
 

@@ -22,7 +22,7 @@ fields: episode env task split agent run outcome steps return failures retries r
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from replay.exports.choice import DEFAULT_PREFER, LABEL_MAPS, UNLABELED
+    from trajrec.replay.exports.choice import DEFAULT_PREFER, LABEL_MAPS, UNLABELED
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
     p.add_argument("--format", "-f", required=True, choices=["records", "trl-stepwise", "chat", "parquet"],
@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from replay.exports import ExportOptions, Source, export
-    from replay.exports.pipeline import filters_for
+    from trajrec.replay.exports import ExportOptions, Source, export
+    from trajrec.replay.exports.pipeline import filters_for
     from trajrec.progress import Progress
 
     options = ExportOptions(label_map=args.label_map, prefer=args.prefer, unlabeled=args.unlabeled,

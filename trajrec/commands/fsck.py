@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recorder import fsck
+    from trajrec.recorder import fsck
 
     from ..progress import Progress
     from ._common import dumps, find_episodes

@@ -117,7 +117,7 @@ def warnings_to_stderr(command: str) -> Iterator[None]:
 
 
 def _target(text: str) -> int | str:
-    from recorder.errors import TrajrecUsageError
+    from trajrec.recorder.errors import TrajrecUsageError
 
     if text == "episode":
         return "episode"
@@ -139,8 +139,8 @@ def _label_row(lab: Any, run_dir: Any = None) -> dict[str, Any]:
 
 
 def _auto(args: argparse.Namespace) -> int:
-    from replay.autolabel import label_with_judge, label_with_rules, load_judge
-    from replay.exports.source import Source
+    from trajrec.replay.autolabel import label_with_judge, label_with_rules, load_judge
+    from trajrec.replay.exports.source import Source
     from trajrec.progress import Progress
 
     src = Source(args.paths)
@@ -161,10 +161,10 @@ def _auto(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from recorder import read_index
-    from recorder.errors import TrajrecUsageError
-    from replay.exports.source import Source
-    from replay.labels import parse_value
+    from trajrec.recorder import read_index
+    from trajrec.recorder.errors import TrajrecUsageError
+    from trajrec.replay.exports.source import Source
+    from trajrec.replay.labels import parse_value
 
     src = Source([args.path])
     if args.episode:
@@ -201,8 +201,8 @@ def _value_text(v: Any) -> str:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from replay.exports.source import Source
-    from replay.render import one_line
+    from trajrec.replay.exports.source import Source
+    from trajrec.replay.render import one_line
 
     src = Source(args.paths)
     refs = [src.find(args.episode)] if args.episode else list(src)
@@ -233,9 +233,9 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _store_for(path: str, label_id: str) -> Any:
     """The store holding ``label_id``: the run of PATH, or any run folder under PATH."""
-    from recorder.errors import TrajrecUsageError
-    from replay.exports.source import Source
-    from replay.labels import LabelStore
+    from trajrec.recorder.errors import TrajrecUsageError
+    from trajrec.replay.exports.source import Source
+    from trajrec.replay.labels import LabelStore
 
     first = LabelStore.for_path(path)
     stores = [first]
@@ -257,8 +257,8 @@ def _store_for(path: str, label_id: str) -> Any:
 
 
 def _edit(args: argparse.Namespace) -> int:
-    from recorder.errors import TrajrecUsageError
-    from replay.labels import parse_value
+    from trajrec.recorder.errors import TrajrecUsageError
+    from trajrec.replay.labels import parse_value
 
     store = _store_for(args.path, args.id)
     changes: dict[str, Any] = {}

@@ -19,11 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recorder import read_index
-    from recorder.errors import TrajrecFormatError
+    from trajrec.recorder import read_index
+    from trajrec.recorder.errors import TrajrecFormatError
 
     from ._common import dumps, find_episodes
-    from replay.render import one_line
+    from trajrec.replay.render import one_line
 
     paths = find_episodes(args.paths)
     bad = 0

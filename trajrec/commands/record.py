@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def parse_kwargs(items: list[str]) -> tuple[tuple[str, object], ...]:
     import json
 
-    from recorder.errors import TrajrecUsageError
+    from trajrec.recorder.errors import TrajrecUsageError
 
     out = []
     for item in items:
@@ -46,7 +46,7 @@ def parse_kwargs(items: list[str]) -> tuple[tuple[str, object], ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recorder.errors import TrajrecUsageError
+    from trajrec.recorder.errors import TrajrecUsageError
 
     from ..progress import Progress
     from ..recording import Job, record_many, summarize

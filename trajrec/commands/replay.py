@@ -41,9 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import warnings
 
-    from recorder import read_index
-    from recorder.errors import TrajrecError
-    from replay.replayer import ReplayWarning, replay_episode
+    from trajrec.recorder import read_index
+    from trajrec.recorder.errors import TrajrecError
+    from trajrec.replay.replayer import ReplayWarning, replay_episode
 
     from ..progress import Progress
     from ._common import dumps

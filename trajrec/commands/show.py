@@ -29,8 +29,8 @@ def _fmt_time(t: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recorder import open_episode
-    from replay.render import diff_lines, one_line, safe, step_marker, tool_call_text, value_text
+    from trajrec.recorder import open_episode
+    from trajrec.replay.render import diff_lines, one_line, safe, step_marker, tool_call_text, value_text
 
     from ._common import dumps
 

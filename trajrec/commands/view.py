@@ -1,4 +1,4 @@
-"""``trajrec view``: browse and replay episodes in the terminal (the Textual app in :mod:`tui`)."""
+"""``trajrec view``: browse and replay episodes in the terminal (the Textual app in :mod:`trajrec.tui`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recorder import SUFFIX, TrajrecUsageError
+    from trajrec.recorder import SUFFIX, TrajrecUsageError
 
     for path in args.paths:
         if not os.path.exists(path):
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise TrajrecUsageError("--step needs exactly one episode file, e.g. "
                                 f"`trajrec view runs/x{SUFFIX} --step {args.step}`")
     if len(args.paths) == 1 and os.path.isfile(args.paths[0]):
-        from recorder import open_episode
+        from trajrec.recorder import open_episode
 
         with open_episode(args.paths[0]) as ep:  # fail here, with a plain error, on a file that is no episode
             n = len(ep)
@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
                                     + (f" (or -{n}..-1 from the end)" if n else ""))
 
     # No textual in these modules: argument errors come before the UI library loads.
-    from replay.labels import default_annotator
-    from tui.label_session import DEFAULT_TAGS, parse_tags
-    from tui.label_source import LabelSource
+    from trajrec.replay.labels import default_annotator
+    from trajrec.tui.label_session import DEFAULT_TAGS, parse_tags
+    from trajrec.tui.label_source import LabelSource
 
     annotator = args.annotator or default_annotator()
     if not annotator or any(c.isspace() for c in annotator):
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         tags = parse_tags(tags_env, source="$TRAJREC_TAGS") if tags_env else DEFAULT_TAGS
 
-    from tui.app import create_app  # textual loads only for this command
+    from trajrec.tui.app import create_app  # textual loads only for this command
 
     labels = LabelSource(args.paths)  # read in the library's scan thread, on first use
     app = create_app(args.paths, annotator=annotator, tags=tags, step=args.step, labels=labels,

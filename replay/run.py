@@ -1,0 +1,207 @@
+"""Whole runs from Python: :func:`open_run` lists a run's episodes from the catalog (headers and summaries, no
+step is decoded), filters them with the one query grammar (:mod:`trajrec.replay.query`), and turns their steps
+into flat rows, a pyarrow Table (the schema of the parquet export), a pandas DataFrame or a Hugging Face
+``datasets.Dataset``.
+
+>>> import tempfile, gymnasium as gym
+>>> from trajrec import Recorder, open_run
+>>> folder = tempfile.mkdtemp()
+>>> env = Recorder(gym.make("CartPole-v1"), folder)
+>>> for seed in (0, 1):
+...     _ = env.reset(seed=seed)
+...     for _ in range(3):
+...         _ = env.step(0)
+>>> env.close()
+>>> run = open_run(folder)
+>>> len(run), len(run.where("steps>=3")), len(run.where("env:mountaincar"))
+(2, 2, 0)
+>>> [row["step"] for row in run.steps()]
+[0, 1, 2, 0, 1, 2]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from trajrec.recorder import Episode, open_episode
+from trajrec.recorder.errors import TrajrecUsageError, require
+
+from .agreement import episode_agreement
+from .labels import LabelStore
+from .library import EpisodeEntry, find_episode_files, scan
+from .query import Query, parse_query
+
+__all__ = ["Run", "open_run"]
+
+_ARROW_PIP = "pip install 'trajrec[parquet]'"
+
+
+class Run:
+    """The episodes of one or more run folders (or files), listed from the catalog; see :func:`open_run`.
+
+    Attributes:
+        paths: the folders and files the run was opened from.
+        query: the filter this run applies (empty: every episode).
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]], *, query: Query | None = None,
+                 entries: list[EpisodeEntry] | None = None) -> None:
+        self.paths = [os.fspath(p) for p in paths]
+        if not self.paths:
+            raise TrajrecUsageError("open_run needs a run folder, an episode file or a list of them")
+        self.query = query or Query()
+        self._entries = entries
+        self._stores: dict[str, LabelStore] = {}
+
+    # -- listing ------------------------------------------------------------------------------------------------
+
+    @property
+    def entries(self) -> list[EpisodeEntry]:
+        """One summary row per episode (readable or not), in path order; read from the catalog on first use."""
+        if self._entries is None:
+            found: list[EpisodeEntry] = []
+            for batch in scan(self.paths):
+                found.extend(batch.entries)
+            self._entries = self._filter(found) if self.query else found
+        return self._entries
+
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of every file of the run that cannot be read; iteration skips them."""
+        return [(e.path, e.error) for e in self.entries if e.error]
+
+    def where(self, query: str | Iterable[str]) -> Run:
+        """The episodes that match ``query`` as well as this run's filter (grammar: :mod:`trajrec.replay.query`).
+
+        Raises:
+            QueryError: the query does not parse; the message names the term and the fix.
+        """
+        q = self.query & parse_query(query)
+        run = Run(self.paths, query=q, entries=self._filter(self.entries, parse_query(query)))
+        run._stores = self._stores
+        return run
+
+    def _filter(self, entries: list[EpisodeEntry], query: Query | None = None) -> list[EpisodeEntry]:
+        query = query if query is not None else self.query
+        if not query:
+            return list(entries)
+        out = []
+        for e in entries:
+            facts = e.facts()
+            if query.needs_labels:
+                facts.update(self._label_facts(e))
+            if query.matches(facts):
+                out.append(e)
+        return out
+
+    def _store(self, path: str) -> LabelStore:
+        folder = os.path.dirname(os.path.abspath(path))
+        store = self._stores.get(folder)
+        if store is None:
+            store = self._stores[folder] = LabelStore(folder)
+        return store
+
+    def _label_facts(self, e: EpisodeEntry) -> dict[str, Any]:
+        labels = self._store(e.path).current(e.episode_id)
+        steps = {lab.target for lab in labels if isinstance(lab.target, int) and lab.target < e.steps}
+        return {"labels": len(labels), "labeled": bool(labels),
+                "labeled_fraction": len(steps) / e.steps if e.steps else 0.0,
+                "judge": {lab.judge for lab in labels}, "agreement": episode_agreement(labels)}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[Episode]:
+        """Each readable episode, opened in turn (close it, or use it as a context manager, when done)."""
+        for e in self.entries:
+            if not e.error:
+                yield open_episode(e.path)
+
+    def __repr__(self) -> str:
+        where = f" where {self.query.text!r}" if self.query else ""
+        return f"<Run {', '.join(self.paths)}{where}: {len(self)} episodes>"
+
+    # -- rows ---------------------------------------------------------------------------------------------------
+
+    def _views(self, options: Any) -> Iterator[Any]:
+        from .exports.base import EpisodeView
+        from .exports.source import EpisodeRef
+
+        for e in self.entries:
+            if e.error:
+                continue
+            with open_episode(e.path) as ep:
+                store = self._store(e.path)
+                ref = EpisodeRef(Path(e.path), ep.index, store, Path(e.path))
+                yield EpisodeView(ref, ep, store.current(ep.episode_id), options)
+
+    def _options(self, label_map: str, prefer: str | None) -> Any:
+        from .exports.base import ExportOptions
+
+        return ExportOptions(label_map=label_map) if prefer is None else ExportOptions(label_map=label_map,
+                                                                                       prefer=prefer)
+
+    def steps(self, *, label_map: str = "strict", prefer: str | None = None) -> Iterator[dict[str, Any]]:
+        """One flat row per step of every readable episode: the columns of the parquet export (see
+        ``docs/EXPORT.md``), with the preferred label of the step chosen as the export chooses it."""
+        from .exports.parquet import COLUMNS, step_rows
+
+        for view in self._views(self._options(label_map, prefer)):
+            for row in step_rows(view):
+                yield dict(zip(COLUMNS, row))
+
+    def to_arrow(self, *, label_map: str = "strict", prefer: str | None = None) -> Any:
+        """The steps as a ``pyarrow.Table`` with the parquet export's schema (one schema for every run and env).
+
+        Raises:
+            MissingDependencyError: pyarrow is not installed (``pip install 'trajrec[parquet]'``).
+        """
+        pa = require("pyarrow", _ARROW_PIP, "Run.to_arrow")
+        from .exports.parquet import COLUMNS, schema, step_rows
+
+        sch = schema(label_map)
+        batches = []
+        cols: list[list[Any]] = [[] for _ in COLUMNS]
+        for view in self._views(self._options(label_map, prefer)):
+            for row in step_rows(view):
+                for col, v in zip(cols, row):
+                    col.append(v)
+            if len(cols[0]) >= 65_536:
+                batches.append(pa.record_batch(cols, schema=sch))
+                cols = [[] for _ in COLUMNS]
+        if cols[0] or not batches:
+            batches.append(pa.record_batch(cols, schema=sch))
+        return pa.Table.from_batches(batches, schema=sch)
+
+    def to_pandas(self, **kwargs: Any) -> Any:
+        """The steps as a ``pandas.DataFrame`` (through :meth:`to_arrow`; needs pandas and pyarrow)."""
+        require("pandas", "pip install pandas", "Run.to_pandas")
+        return self.to_arrow(**kwargs).to_pandas()
+
+    def to_hf_dataset(self, **kwargs: Any) -> Any:
+        """The steps as a ``datasets.Dataset`` with explicit ``Features`` derived from the export schema, so
+        observations of mixed types (text here, numbers there) never break it.
+
+        Raises:
+            MissingDependencyError: ``datasets`` is not installed (``pip install datasets``).
+        """
+        datasets = require("datasets", "pip install datasets", "Run.to_hf_dataset")
+        table = self.to_arrow(**kwargs)
+        features = datasets.Features.from_arrow_schema(table.schema)
+        return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
+
+
+def open_run(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Run:
+    """Open a run: a folder of episode files (searched recursively), one episode file, or a list of either.
+
+    Nothing is decoded until asked for: ``len(run)`` and :meth:`Run.where` read the catalog (summaries only).
+
+    Raises:
+        TrajrecUsageError: a path does not exist, or no path was given.
+    """
+    paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
+    find_episode_files(paths)  # a missing path fails here, with its name, not at first use
+    return Run(paths)
+

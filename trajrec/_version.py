@@ -1,0 +1,3 @@
+"""The trajrec release version (read by pyproject.toml at build time)."""
+
+__version__ = "0.1.0"

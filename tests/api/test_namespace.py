@@ -103,3 +103,17 @@ def _purelib(python: str) -> Path:
                          capture_output=True, text=True, check=True)
     return Path(out.stdout.strip())
 
+
+
+def test_editable_install_maps_only_trajrec() -> None:
+    """An editable install (``pip install -e .``, how CI installs) adds a finder that maps ``trajrec.*`` only."""
+    import importlib.metadata as md
+
+    files = [str(f) for f in (md.distribution("trajrec").files or [])]
+    finders = [f for f in files if f.startswith("__editable__") and f.endswith("_finder.py")]
+    if not finders:
+        pytest.skip("trajrec is not installed in editable mode here (a wheel install: see the heavy wheel test)")
+    finder = sys.modules.get(Path(finders[0]).stem)
+    assert finder is not None, f"{finders[0]} is installed but not loaded"
+    assert set(finder.MAPPING) == {"trajrec", *(f"trajrec.{name}" for name in LAYERS)}
+    assert {Path(p).name for p in finder.MAPPING.values()} == {"trajrec", *LAYERS}

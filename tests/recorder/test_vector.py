@@ -236,3 +236,12 @@ def test_every_returned_step_is_on_disk_without_close(tmp_path):
     eps = [open_episode(f) for f in files]
     assert sum(len(ep) for ep in eps) == 18 and not any(ep.complete for ep in eps)
     assert os.path.getsize(files[0]) > 0
+
+
+def test_a_sub_env_first_episode_replays_in_a_single_env(tmp_path, capsys):
+    from trajrec.cli import main
+
+    envs = record_vector(tmp_path, "trajrec/MathCalc-v0", AutoresetMode.NEXT_STEP, "sync", 6)
+    for paths in envs.episode_paths:
+        assert main(["replay", str(paths[0])]) == 0
+        assert "no divergence" in capsys.readouterr().out

@@ -274,11 +274,15 @@ class VectorRecorder(gym.vector.VectorWrapper):
         states = self._read_states()
         same_step = self._mode_name == "SameStep"
         next_step = self._mode_name == "NextStep"
+        # Python bools and floats once per batch, not a numpy scalar per sub-env (what a single env returns).
+        terms, truncs = np.asarray(terminated).tolist(), np.asarray(truncated).tolist()
+        rews = rewards.tolist() if isinstance(rewards, np.ndarray) and rewards.dtype.kind in "fiub" else list(rewards)
         for j, (action, obs_j) in enumerate(zip(iterate(self.env.action_space, actions),
                                                 iterate(self.env.observation_space, obs))):
             rec = self.recorders[j]
-            info_j = unbatch_info(infos, j)
-            done = bool(terminated[j]) or bool(truncated[j])
+            info_j = unbatch_info(infos, j) if infos else {}
+            term, trunc, reward = bool(terms[j]), bool(truncs[j]), rews[j]
+            done = term or trunc
             if next_step and self._autoreset[j]:
                 # This step reset sub-env j and ignored its action: a new episode starts here.
                 self._autoreset[j] = False
@@ -287,18 +291,16 @@ class VectorRecorder(gym.vector.VectorWrapper):
                 continue
             if not self._is_open(j):
                 continue  # DISABLED mode refuses to step an ended sub-env, so nothing comes here to lose
-            reward = rewards[j].item() if isinstance(rewards[j], np.generic) else rewards[j]
             if same_step and done:
                 final_obs = infos["final_obs"][j]
                 final_info = unbatch_info(infos["final_info"], j) if "final_info" in infos else {}
-                self._feed(j, (final_obs, reward, bool(terminated[j]), bool(truncated[j]), final_info), timing,
-                           _NO_STATE)
+                self._feed(j, (final_obs, reward, term, trunc, final_info), timing, _NO_STATE)
                 rec.step(action)
                 reset_info = {k: v for k, v in info_j.items() if k not in ("final_obs", "final_info")}
                 self._feed(j, (obs_j, reset_info), timing, states[j])
                 rec.reset(seed=None, options=None)
                 continue
-            self._feed(j, (obs_j, reward, bool(terminated[j]), bool(truncated[j]), info_j), timing, states[j])
+            self._feed(j, (obs_j, reward, term, trunc, info_j), timing, states[j])
             rec.step(action)
             if done and next_step:
                 self._autoreset[j] = True

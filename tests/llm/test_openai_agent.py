@@ -184,3 +184,22 @@ def test_example_script_records_against_the_server(tmp_path):
     assert ep.summary["outcome"] == "passed" and ep.summary["model"]["total_tokens"] == 110 + 210
     assert [a["status"] for a in ep[1].note["model_call"]["attempts"]] == [500]
     assert "passed" in proc.stdout
+
+
+def test_openai_is_imported_only_by_the_agent():
+    code = ("import sys, trajrec.recorder, trajrec.recorder.model_call, trajrec.openai_agent\n"
+            "from trajrec.cli import build_parser\n"
+            "build_parser().parse_args(['record', 'x', '--out', 'y', '--agent', 'openai', '--model', 'm'])\n"
+            "print('openai' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_missing_openai_names_the_install(tmp_path):
+    code = ("import sys; sys.modules['openai'] = None  # as if not installed\n"
+            "from trajrec.cli import main\n"
+            f"sys.exit(main(['record', 'trajrec/MathCalc-v0', '--agent', 'openai', '--model', 'm', '--out', {str(tmp_path)!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1] == ("trajrec record: error: the openai agent needs openai, which is not "
+                                                    "installed: pip install 'trajrec[openai]'")

@@ -245,3 +245,20 @@ def test_a_sub_env_first_episode_replays_in_a_single_env(tmp_path, capsys):
     for paths in envs.episode_paths:
         assert main(["replay", str(paths[0])]) == 0
         assert "no divergence" in capsys.readouterr().out
+
+
+def test_a_failing_reset_is_recorded_for_each_sub_env_then_raised(tmp_path):
+    class BadReset(gym.Env):
+        observation_space = gym.spaces.Discrete(2)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            raise ValueError("no tasks left")
+
+    envs = VectorRecorder(gym.vector.SyncVectorEnv([BadReset, BadReset]), tmp_path)
+    with pytest.raises(ValueError, match="no tasks left"):
+        envs.reset(seed=4)
+    envs.close()
+    eps = [open_episode(paths[0]) for paths in envs.episode_paths]
+    assert [ep.reset.seed for ep in eps] == [4, 5]
+    assert all(ep.reset.failure.kind == "exception" and ep.summary["outcome"] == "error" for ep in eps)

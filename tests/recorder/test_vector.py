@@ -262,3 +262,18 @@ def test_a_failing_reset_is_recorded_for_each_sub_env_then_raised(tmp_path):
     eps = [open_episode(paths[0]) for paths in envs.episode_paths]
     assert [ep.reset.seed for ep in eps] == [4, 5]
     assert all(ep.reset.failure.kind == "exception" and ep.summary["outcome"] == "error" for ep in eps)
+
+
+def test_next_step_check_after_the_last_step_reaches_the_ended_episode(tmp_path):
+    vec = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")
+    envs = VectorRecorder(vec, tmp_path)
+    envs.reset(seed=0)
+    terminated = np.zeros(2, dtype=bool)
+    while not terminated[0]:
+        _, _, terminated, _, _ = envs.step(np.array([1, 0]))
+    envs.check(0, False, judge="fell@1", target="episode")
+    envs.step(np.array([1, 0]))  # resets sub-env 0
+    envs.close()
+    first, second = (open_episode(p) for p in envs.episode_paths[0][:2])
+    assert [c.judge for c in first.checks] == ["fell@1"] and first.summary["outcome"] == "failed"
+    assert not second.checks and len(second) == 0

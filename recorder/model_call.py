@@ -199,9 +199,9 @@ class ModelUsage:
         self.calls = 0
         self.failed_attempts = 0
         self.failed_calls = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.total_tokens = 0
+        self.prompt_tokens: float = 0
+        self.completion_tokens: float = 0
+        self.total_tokens: float = 0
         self.latency = 0.0
         self.cost: float | None = None
         self.models: dict[str, int] = {}
@@ -265,7 +265,7 @@ def conversation(notes: Iterable[Any]) -> list[dict[str, Any]]:
             before = call.get("messages_before")
             if isinstance(before, int) and before < len(out):
                 del out[before:]  # the agent dropped or rewrote context: start from where it says
-            out.extend(m for m in call.get("messages") or () if isinstance(m, Mapping))
+            out.extend(dict(m) for m in call.get("messages") or () if isinstance(m, Mapping))
     return out
 
 

@@ -232,7 +232,8 @@ class VectorRecorder(gym.vector.VectorWrapper):
         t0 = time.time()
         p0 = perf_counter()
         try:
-            obs, infos = self.env.reset(seed=seed, options=options)
+            # Gymnasium's vector envs take a list of seeds too; VectorEnv.reset's annotation says int only.
+            obs, infos = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
         except BaseException as exc:
             timing = (t0, perf_counter() - p0)
             for j in range(n):
@@ -353,5 +354,6 @@ class VectorRecorder(gym.vector.VectorWrapper):
         return list(call("state_dict"))
 
 
-def _sub_state(sub: _SubEnv) -> Any:
-    return sub.state
+def _sub_state(sub: gym.Env) -> Any:  # type: ignore[type-arg]
+    # Always a _SubEnv: the sub-env recorders wrap nothing else.
+    return sub.state  # type: ignore[attr-defined]

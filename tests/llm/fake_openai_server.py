@@ -1,7 +1,7 @@
 """A small OpenAI-compatible chat-completions server for the agent tests: real HTTP on 127.0.0.1, scripted replies.
 
 Each POST to ``/v1/chat/completions`` takes the next scripted reply: a tool call, plain text, a tool call with
-malformed arguments, or an HTTP error. The requests are kept so tests can check what the agent sent.
+malformed arguments, an HTTP error, or any of them late (``_delay`` seconds). The requests are kept so tests can check what the agent sent.
 (A module with a unique name, not conftest.py: test folders share one import namespace.)
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -56,13 +57,18 @@ class FakeOpenAIServer:
                     reply = outer.replies.pop(0) if outer.replies else error_reply(503, "script exhausted")
                 if self.path != "/v1/chat/completions":
                     reply = error_reply(404, f"no route {self.path}")
+                if reply.get("_delay"):
+                    time.sleep(reply["_delay"])  # longer than the client's timeout: the attempt times out
                 status = reply.get("_status", 200)
-                data = json.dumps({k: v for k, v in reply.items() if k != "_status"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                data = json.dumps({k: v for k, v in reply.items() if not k.startswith("_")}).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout under test): nobody is left to answer
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass

@@ -203,3 +203,17 @@ def test_missing_openai_names_the_install(tmp_path):
     assert out.returncode != 0
     assert out.stderr.strip().splitlines()[-1] == ("trajrec record: error: the openai agent needs openai, which is not "
                                                     "installed: pip install 'trajrec[openai]'")
+
+
+def test_a_timeout_is_a_failed_attempt_then_retried(tmp_path, capsys):
+    slow = {**tool_reply("calc", '{"expr": "1"}'), "_delay": 1.5}
+    with FakeOpenAIServer([slow, tool_reply("submit", '{"answer": 8}')]) as server:
+        code, _, err = run_cli(capsys, "record", "trajrec/MathCalc-v0", "--agent", "openai", "--model", "m",
+                               "--base-url", server.base_url, "--request-timeout", "0.3", "--episodes", "1",
+                               "--out", str(tmp_path))
+    assert code == 0, err
+    (path,) = tmp_path.glob("*.msgpack.zst")
+    ep = open_episode(path)
+    [attempt] = ep[0].note["model_call"]["attempts"]
+    assert attempt["error"] == "timeout" and 0.3 <= attempt["latency"] < 1.5
+    assert ep.summary["outcome"] == "passed" and ep.summary["model"]["failed_attempts"] == 1

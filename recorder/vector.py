@@ -48,9 +48,10 @@ _PLAIN_DTYPES = (np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.bool_))
 def unbatch_info(infos: dict[str, Any], j: int) -> dict[str, Any]:
     """The info sub-env ``j`` returned, from the vector env's batched info (``{key: array, "_key": mask}``).
 
-    Keys whose mask is false for ``j`` are left out; nested dicts are unbatched alike. Scalars Gymnasium put in an
-    int64/float64/bool array (its choice for plain Python numbers) come back as Python numbers; other numpy scalars
-    keep their dtype.
+    Keys whose mask is false for ``j`` are left out; nested dicts are unbatched alike. A key without a mask
+    (vector wrappers such as ``RecordEpisodeStatistics`` write ``{"episode": {"r": array, ...}, "_episode": mask}``)
+    is kept, indexed at ``j`` when it holds one value per sub-env. Scalars Gymnasium put in an int64/float64/bool
+    array (its choice for plain Python numbers) come back as Python numbers; other numpy scalars keep their dtype.
 
     >>> infos = {"n": np.array([3, 0]), "_n": np.array([True, False]), "msg": np.array(["a", None], dtype=object),
     ...          "_msg": np.array([True, True])}
@@ -59,24 +60,28 @@ def unbatch_info(infos: dict[str, Any], j: int) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for key, value in infos.items():
+        if isinstance(key, str) and key.startswith("_") and key[1:] in infos:
+            continue  # a mask
         mask = infos.get(f"_{key}") if isinstance(key, str) else None
-        if mask is None:
-            continue  # a mask itself (or a key without one, which Gymnasium never makes)
-        if not mask[j]:
+        if mask is not None and not mask[j]:
             continue
-        if isinstance(value, dict):
-            out[key] = unbatch_info(value, j)
-        elif isinstance(value, np.ndarray):
-            item = value[j]
-            if value.dtype == object:
-                out[key] = item
-            elif value.ndim == 1 and value.dtype in _PLAIN_DTYPES:
-                out[key] = item.item()
-            else:
-                out[key] = item.copy() if isinstance(item, np.ndarray) else item
-        else:
-            out[key] = value[j]
+        out[key] = _item(value, j)
     return out
+
+
+def _item(value: Any, j: int) -> Any:
+    if isinstance(value, dict):
+        return unbatch_info(value, j)
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        item = value[j]
+        if value.dtype == object:
+            return item
+        if value.ndim == 1 and value.dtype in _PLAIN_DTYPES:
+            return item.item()
+        return item.copy() if isinstance(item, np.ndarray) else item
+    if isinstance(value, (list, tuple)):
+        return value[j]
+    return value
 
 
 class _SubEnv(gym.Env):  # type: ignore[type-arg]

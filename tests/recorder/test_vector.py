@@ -277,3 +277,17 @@ def test_next_step_check_after_the_last_step_reaches_the_ended_episode(tmp_path)
     first, second = (open_episode(p) for p in envs.episode_paths[0][:2])
     assert [c.judge for c in first.checks] == ["fell@1"] and first.summary["outcome"] == "failed"
     assert not second.checks and len(second) == 0
+
+
+def test_infos_of_vector_wrappers_without_masks_are_split(tmp_path):
+    vec = gym.wrappers.vector.RecordEpisodeStatistics(gym.make_vec("CartPole-v1", 2, vectorization_mode="sync"))
+    envs = VectorRecorder(vec, tmp_path)
+    envs.reset(seed=0)
+    for _ in range(40):
+        envs.step(np.array([1, 0]))
+    envs.close()
+    for paths in envs.episode_paths:
+        ep = open_episode(paths[0])
+        stats = ep[-1].info["episode"]
+        assert stats["l"] == len(ep) and stats["r"] == ep.summary["return"] and stats["t"] >= 0
+        assert all("episode" not in st.info for st in list(ep)[:-1])

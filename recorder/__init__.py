@@ -19,6 +19,8 @@ from .fsck import FsckReport, fsck
 from .model import Check, DiffRow, Failure, ResetRecord, Step, normalize_check, verdict
 from .reader import Episode, open_episode, read_index
 from .version import __version__
+from .gymlike import GymLikeEnv, as_gym_env
+from .vector import VectorRecorder
 from .wrapper import Recorder
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "EpisodeClosedError",
     "Failure",
     "FsckReport",
+    "GymLikeEnv",
     "Recorder",
     "ResetRecord",
     "Step",
@@ -41,7 +44,9 @@ __all__ = [
     "TrajrecUsageError",
     "Unencodable",
     "UnknownExt",
+    "VectorRecorder",
     "__version__",
+    "as_gym_env",
     "fsck",
     "normalize_check",
     "open_episode",

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, NamedTuple
 
+from .model_call import ModelUsage
+
 CHECK_KINDS = ("rule", "environment", "judge")
 
 _PASS_WORDS = frozenset({"pass", "passed", "ok", "success", "succeeded", "correct", "true", "good", "yes"})
@@ -240,7 +242,7 @@ class SummaryBuilder:
 
     __slots__ = ("steps", "ret", "failures", "retries", "recoveries", "terminated", "truncated", "error",
                  "checks_total", "checks_passed", "checks_failed", "by_kind", "by_judge", "verdict", "verdict_judge",
-                 "start_time", "end_time", "last_step")
+                 "start_time", "end_time", "last_step", "model")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -261,6 +263,7 @@ class SummaryBuilder:
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.last_step: int | None = None
+        self.model = ModelUsage()  # tokens, latency, cost of the model calls in the steps' notes
 
     def add_reset(self, rec: Mapping[str, Any]) -> None:
         self.start_time = rec.get("time")
@@ -287,6 +290,9 @@ class SummaryBuilder:
         self.terminated = bool(rec.get("terminated"))
         self.truncated = bool(rec.get("truncated"))
         self.end_time = rec.get("time")
+        note = rec.get("note")
+        if note:
+            self.model.add_note(note)
         for check in rec.get("checks") or ():
             self.add_check(check)
 
@@ -318,7 +324,7 @@ class SummaryBuilder:
         return "stopped" if finished else "incomplete"
 
     def to_dict(self, *, finished: bool) -> dict[str, Any]:
-        return {
+        out = {
             "steps": self.steps,
             "return": self.ret,
             "outcome": self.outcome(finished),
@@ -340,3 +346,6 @@ class SummaryBuilder:
             "end_time": self.end_time,
             "finished": finished,
         }
+        if self.model.calls:  # only episodes with model calls carry it; readers default to zeros
+            out["model"] = self.model.to_dict()
+        return out

@@ -17,6 +17,7 @@ from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure
 from .diff import StateTracker
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import SUFFIX, new_compressor
+from .gymlike import as_gym_env
 from .model import CHECK_KINDS, normalize_check
 from .provenance import gather
 from .writer import EpisodeWriter
@@ -34,7 +35,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     Exceptions raised by the env are recorded, then re-raised unchanged.
 
     Args:
-        env: the environment to record.
+        env: the environment to record: a ``gymnasium.Env``, or any object with Gymnasium's
+            ``reset(*, seed=None, options=None) -> (obs, info)`` and
+            ``step(action) -> (obs, reward, terminated, truncated, info)`` (see :mod:`trajrec.recorder.gymlike`).
         out_dir: folder for the episode files (created if missing).
         agent: who acts: a name, or a dict (name, version, model, sampling settings...) stored in provenance.
         task: task fields merged over those the env reports in ``reset``'s ``info["task"]`` (id, text, split,
@@ -77,9 +80,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         compression_level: int = 3,
         fsync: bool = False,
     ) -> None:
-        if not isinstance(env, gym.Env):
-            raise TrajrecUsageError(f"Recorder expects a gymnasium.Env, got {type(env).__name__}; "
-                                    "wrap the object that has reset() and step(), e.g. Recorder(gym.make(...), 'runs/x')")
+        # An object with Gymnasium's reset/step but not its base class gets a thin adapter; others a clear refusal.
+        env = as_gym_env(env)
         if not isinstance(out_dir, (str, os.PathLike)):
             raise TrajrecUsageError(f"out_dir must be a path (str or os.PathLike), got {type(out_dir).__name__}")
         for name, fn in (("state_fn", state_fn), ("failure_fn", failure_fn), ("action_key", action_key)):
@@ -133,6 +135,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._check_seq = 0
         self.episode_paths: list[Path] = []
         self.last_summary: dict[str, Any] | None = None
+
+    # (time, duration) to record instead of the measured ones: set by the vector recorder, whose sub-env steps
+    # happen inside one batched call that it times itself.
+    _timing: tuple[float, float] | None = None
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -194,6 +200,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             self._finish_episode()
             raise
         duration = perf_counter() - p0
+        if self._timing is not None:
+            t0, duration = self._timing
         writer = self._open_episode(seed, options, info)
         record: dict[str, Any] = {"seed": seed, "options": options, "observation": obs, "info": info,
                                   "time": t0, "duration": duration, "failure": None}
@@ -215,6 +223,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             obs, reward, terminated, truncated, info = self.env.step(action)
         except BaseException as exc:
             duration = perf_counter() - p0
+            if self._timing is not None:
+                t0, duration = self._timing
             failure, retry_of, _ = self._classifier.classify(i, action, None, exc)
             record = {"t": "step", "i": i, "action": action, "observation": None, "reward": None, "terminated": False,
                       "truncated": False, "info": None, "time": t0, "duration": duration, "failure": failure}
@@ -226,6 +236,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             self._step = i + 1
             raise
         duration = perf_counter() - p0
+        if self._timing is not None:
+            t0, duration = self._timing
         # "t" first: a fixed prefix for every step record helps zstd match across the tiny per-step blocks.
         record = {"t": "step", "i": i, "action": action, "observation": obs, "reward": reward, "terminated": terminated,
                   "truncated": truncated, "info": info, "time": t0, "duration": duration}

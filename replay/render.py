@@ -195,3 +195,85 @@ def tool_call_text(action: Any) -> str | None:
     else:
         inner = json.dumps(_plain(args), ensure_ascii=False)
     return f"{name}({inner})"
+
+
+def usage_text(totals: Any) -> str | None:
+    """An episode's model-call totals (the summary's ``model`` field) on one line; None when it has none.
+
+    >>> usage_text({"calls": 3, "failed_attempts": 1, "prompt_tokens": 1200, "completion_tokens": 80,
+    ...             "total_tokens": 1280, "latency": 2.5, "cost": 0.0021})
+    '3 calls (1 failed attempt), 1,280 tokens (1,200 in / 80 out), 2.50 s, $0.0021'
+    """
+    if not isinstance(totals, dict) or not totals.get("calls"):
+        return None
+    failed = totals.get("failed_attempts") or 0
+    text = f"{totals['calls']:,} call{'s' if totals['calls'] != 1 else ''}"
+    if failed:
+        text += f" ({failed:,} failed attempt{'s' if failed != 1 else ''})"
+    text += (f", {int(totals.get('total_tokens') or 0):,} tokens ({int(totals.get('prompt_tokens') or 0):,} in / "
+             f"{int(totals.get('completion_tokens') or 0):,} out), {float(totals.get('latency') or 0):.2f} s")
+    cost = totals.get("cost")
+    if isinstance(cost, (int, float)):
+        text += f", ${cost:.4g}"
+    return text
+
+
+def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
+    """A step's model call (``note["model_call"]``) as ``(kind, line)`` pairs for people; every line is safe.
+
+    Kinds: ``head`` (model, tokens, latency, cost), ``attempt`` (a failed attempt), ``tool`` (a parsed tool call),
+    ``error`` (a tool call whose arguments did not parse, or a call that failed for good), ``text`` (reasoning,
+    reply, messages sent).
+    """
+    if not isinstance(call, dict):
+        return [("text", one_line(call, width))]
+    out: list[tuple[str, str]] = []
+    head = [one_line(call.get("model") or "model ?", 40)]
+    usage = call.get("usage")
+    if isinstance(usage, dict):
+        head.append(f"{usage.get('total_tokens', '?')} tokens ({usage.get('prompt_tokens', '?')} in / "
+                    f"{usage.get('completion_tokens', '?')} out)")
+    if isinstance(call.get("latency"), (int, float)):
+        head.append(f"{call['latency']:.2f} s")
+    if isinstance(call.get("cost"), (int, float)):
+        head.append(f"${call['cost']:.4g}")
+    sampling = call.get("sampling")
+    if isinstance(sampling, dict) and sampling:
+        head.append(one_line(", ".join(f"{k}={v}" for k, v in sampling.items()), 50))
+    out.append(("head", "  ".join(head)))
+    for n, attempt in enumerate(call.get("attempts") or (), 1):
+        if isinstance(attempt, dict):
+            status = f" {attempt['status']}" if attempt.get("status") is not None else ""
+            took = f" after {attempt['latency']:.2f} s" if isinstance(attempt.get("latency"), (int, float)) else ""
+            out.append(("attempt", f"attempt {n} failed: {one_line(attempt.get('error'), 20)}{status}{took}: "
+                                   f"{one_line(attempt.get('message') or '', width - 40)}"))
+    if isinstance(call.get("error"), dict):
+        err = call["error"]
+        out.append(("error", f"failed: {one_line(err.get('error'), 20)}: {one_line(err.get('message') or '', width)}"))
+    for tc in call.get("tool_calls") or ():
+        if not isinstance(tc, dict):
+            continue
+        args = tc.get("arguments")
+        shown = (", ".join(f"{k}={json.dumps(_plain(v), ensure_ascii=False)}" for k, v in args.items())
+                 if isinstance(args, dict) else str(tc.get("raw_arguments")))
+        line = f"tool call {one_line(tc.get('name'), 40)}({one_line(shown, width - 20)})"
+        if tc.get("error"):
+            out.append(("error", f"{line}: {one_line(tc['error'], width)}"))
+        else:
+            out.append(("tool", line))
+    if call.get("reasoning"):
+        out.append(("text", "reasoning: " + value_text(call["reasoning"], max_len=2000)))
+    if call.get("content"):
+        out.append(("text", "reply: " + value_text(call["content"], max_len=2000)))
+    messages = call.get("messages") or ()
+    if messages:
+        before = call.get("messages_before")
+        out.append(("text", f"messages sent ({len(messages)} new" + (f", after {before})" if before else ")")))
+        for m in messages:
+            if isinstance(m, dict):
+                content = m.get("content")
+                if content is None and m.get("tool_calls"):
+                    content = "tool calls: " + ", ".join(
+                        str((c.get("function") or {}).get("name")) for c in m["tool_calls"] if isinstance(c, dict))
+                out.append(("text", f"  {one_line(m.get('role'), 10)}: {one_line(content, width - 14)}"))
+    return out

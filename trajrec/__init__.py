@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         Episode,
         Recorder,
         Step,
+        VectorRecorder,
         TrajrecError,
         TrajrecFormatError,
         TrajrecIOError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 _PUBLIC = {
     "Recorder": "trajrec.recorder",
+    "VectorRecorder": "trajrec.recorder",
     "open_episode": "trajrec.recorder",
     "Episode": "trajrec.recorder",
     "Step": "trajrec.recorder",

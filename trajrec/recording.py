@@ -19,6 +19,14 @@ class Job:
     skill: float = 0.6
     env_kwargs: tuple[tuple[str, Any], ...] = ()
     run_id: str | None = None
+    # The openai agent's model and server (see trajrec.openai_agent.OpenAIAgentConfig); pairs keep Job hashable.
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    sampling: tuple[tuple[str, Any], ...] = ()
+    prices: tuple[tuple[str, float], ...] = ()
+    request_timeout: float = 60.0
+    retries: int = 3
 
 
 _WORKER: dict[Job, Any] = {}  # one Recorder per job in each worker process
@@ -44,6 +52,15 @@ def _make_recorder(job: Job) -> Any:
 def _agent_for(job: Job, env: Any, seed: int) -> Any:
     if job.agent == "random":
         return _RandomAgent(env, seed)
+    if job.agent == "openai":
+        from trajrec.openai_agent import OpenAIAgentConfig, OpenAIToolAgent
+
+        if not job.model:
+            raise TrajrecUsageError("--agent openai needs --model M (the model id the server knows)")
+        config = OpenAIAgentConfig(model=job.model, base_url=job.base_url, api_key=os.environ.get(job.api_key_env),
+                                   sampling=dict(job.sampling), timeout=job.request_timeout, retries=job.retries,
+                                   prices=dict(job.prices) or None)
+        return OpenAIToolAgent(config)
     from trajrec.envs.agents import make_agent
 
     try:
@@ -72,8 +89,11 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
 
     env = recorder if recorder is not None else _worker_recorder(job)
     agent = _agent_for(job, env, seed)
-    env.agent = {"name": job.agent, "class": type(agent).__qualname__, "seed": seed,
-                 "skill": job.skill if job.agent == "scripted" else None}
+    if job.agent == "openai":
+        env.agent = {**agent.describe(), "class": type(agent).__qualname__, "seed": seed}
+    else:
+        env.agent = {"name": job.agent, "class": type(agent).__qualname__, "seed": seed,
+                     "skill": job.skill if job.agent == "scripted" else None}
     run_episode(env, agent, seed=seed)
     summary = env.end_episode() or {}
     return {**summary, "path": str(env.episode_path), "seed": seed}
@@ -122,7 +142,8 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
 
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over episode summaries: solved rate, failures, retries, recoveries, checks by kind and judge."""
+    """Totals over episode summaries: solved rate, failures, retries, recoveries, checks by kind and judge, and
+    the model calls' tokens, latency and cost when there were any."""
     total = len(results)
     passed = sum(1 for r in results if r.get("outcome") == "passed")
     out: dict[str, Any] = {
@@ -137,6 +158,13 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         "checks_by_judge": {},
         "outcomes": {},
     }
+    model: dict[str, Any] = {}
+    for r in results:
+        for key, value in (r.get("model") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                model[key] = model.get(key, 0) + value
+    if model:
+        out["model"] = model
     for r in results:
         out["outcomes"][r.get("outcome")] = out["outcomes"].get(r.get("outcome"), 0) + 1
         checks = r.get("checks") or {}

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from trajrec.recorder import Check, Episode
-from trajrec.replay.render import one_line
+from trajrec.replay.render import one_line, usage_text
 
 _LABEL = "bold"
 
@@ -47,7 +47,8 @@ def _revision(prov: dict[str, Any]) -> str:
 
 
 def header_text(episode: Episode, width: int = 120) -> Text:
-    """Four lines: the episode and its task, the task text, provenance, the terminal check."""
+    """Four lines: the episode and its task, the task text, provenance, the terminal check; a fifth with the model
+    calls' tokens, latency and cost when the steps carry model calls."""
     task, prov, s = episode.task, episode.provenance, episode.summary
     w = max(20, width)
     out = Text(end="")
@@ -95,6 +96,11 @@ def header_text(episode: Episode, width: int = 120) -> Text:
         field("run", one_line(str(prov["run_id"]), 36))
     out.rstrip()
     out.append("\n")
+    usage = usage_text(s.get("model"))
+    if usage:  # only episodes whose steps carry model calls: other headers keep their four lines
+        out.append("model   ", style="grey62")
+        out.append(one_line(usage, max(10, w - 8)))
+        out.append("\n")
     out.append("verdict ", style="grey62")
     check = terminal_check(episode)
     if check is None:

@@ -9,11 +9,14 @@ from rich.text import Text
 
 from trajrec.recorder import Check, Step
 from trajrec.replay.labels import Label
-from trajrec.replay.render import one_line, safe, step_kind, value_text
+from trajrec.replay.render import model_call_lines, one_line, safe, step_kind, value_text
 
 from .label_session import rating_text
 from .markers import kind_style, label_style, marker
 from .text_view import TextView
+
+# How each kind of model-call line is drawn (see trajrec.replay.render.model_call_lines).
+_MODEL_CALL_STYLES = {"head": "bold", "attempt": "yellow", "error": "red", "tool": "cyan", "text": None}
 
 # What one value may show: enough to read, bounded so a megabyte observation cannot stall a key press.
 MAX_VALUE_CHARS = 20_000
@@ -118,9 +121,16 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
         _section(out, "note")
         note = step.note if isinstance(step.note, dict) else {"note": step.note}
         for key, value in note.items():
+            calls = [value] if key == "model_call" else value if key == "model_calls" and isinstance(value, list) else None
             out.append(f"{one_line(key, 30)}: ", style="bold cyan")
-            out.append(_value(value))
-            out.append("\n")
+            if calls is None:
+                out.append(_value(value))
+                out.append("\n")
+                continue
+            for call in calls:
+                out.append("\n")
+                for kind, line in model_call_lines(call):
+                    out.append("  " + line.replace("\n", "\n  ") + "\n", style=_MODEL_CALL_STYLES.get(kind))
         out.rstrip()
     checks = list(checks)
     if checks:

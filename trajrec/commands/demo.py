@@ -36,6 +36,10 @@ def print_summary(s: dict[str, Any], where: str) -> None:
     print(f"  failures     {s['failures']}   retries {s['retries']}   recoveries {s['recoveries']}")
     print("  checks by kind   " + (", ".join(f"{k}: {v}" for k, v in sorted(s["checks_by_kind"].items())) or "-"))
     print("  checks by judge  " + (", ".join(f"{k}: {v}" for k, v in sorted(s["checks_by_judge"].items())) or "-"))
+    if s.get("model"):
+        from trajrec.replay.render import usage_text
+
+        print(f"  model        {usage_text(s['model'])}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ import sys
 
 NAME = "ls"
 ORDER = 20
-HELP = "List episodes: id, env, task, steps, return, outcome, failures/retries/recoveries."
+HELP = ("List episodes: id, env, task, steps, return, outcome, failures/retries/recoveries, and the model calls' "
+        "tokens, seconds and cost.")
 EXAMPLES = """  trajrec ls runs/                    every episode under runs/, recursively
   trajrec ls runs/ --json | jq .      one JSON object per line, for scripts
   trajrec ls a.msgpack.zst b.msgpack.zst"""
@@ -20,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder import read_index
+    from trajrec.recorder.model_call import model_usage_totals
     from trajrec.recorder.errors import TrajrecFormatError
 
     from ._common import dumps, find_episodes
@@ -29,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     bad = 0
     incomplete = 0
     if not args.json:
-        print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}")
+        print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}"
+              f" {'tokens':>8} {'model s':>8} {'cost':>8}")
     for path in paths:
         try:
             index = read_index(path)
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             "retries": s.get("retries", 0),
             "recoveries": s.get("recoveries", 0),
             "checks": s.get("checks"),
+            "model": model_usage_totals(s),
             "complete": index.get("complete", True),
         }
         incomplete += not row["complete"]
@@ -63,9 +67,20 @@ def run(args: argparse.Namespace) -> int:
             ret = row["return"]
             print(f"{one_line(str(row['episode_id']), 44):<44} {one_line(str(row['env_id']), 22):<22} "
                   f"{one_line(str(row['task_id']), 18):<18} {row['steps']:>6} "
-                  f"{(f'{ret:.3g}' if isinstance(ret, (int, float)) else '-'):>8} {str(row['outcome']) + mark:<10} {frr:>16}")
+                  f"{(f'{ret:.3g}' if isinstance(ret, (int, float)) else '-'):>8} {str(row['outcome']) + mark:<10} {frr:>16}"
+                  f" {_usage_columns(row['model'])}")
     if not args.json:
         print(f"{len(paths) - bad} episodes" + (f", {bad} unreadable" if bad else "")
               + ("  (* no index: the writer did not close the file; `trajrec fsck --repair` adds one)"
                  if incomplete else ""), file=sys.stderr)
     return 1 if bad else 0
+
+
+def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
+    """Tokens, seconds waiting on the model and cost; dashes for episodes without model calls."""
+    if not totals.get("calls"):
+        return f"{'-':>8} {'-':>8} {'-':>8}"
+    tokens = int(totals.get("total_tokens") or 0)
+    tok = f"{tokens:,}" if tokens < 100_000 else f"{tokens / 1000:,.0f}k"
+    cost = totals.get("cost")
+    return f"{tok:>8} {float(totals.get('latency') or 0):>8.2f} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"

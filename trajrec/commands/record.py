@@ -6,11 +6,13 @@ import argparse
 
 NAME = "record"
 ORDER = 10
-HELP = "Record episodes of an environment with a built-in agent, one file per episode."
+HELP = "Record episodes of an environment with a built-in agent or an LLM, one file per episode."
 EXAMPLES = """  trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
   trajrec record trajrec/CodeRepair-v0 --episodes 200 --workers 2 --skill 0.3 --out runs/code
   trajrec record CartPole-v1 --agent random --episodes 10 --out runs/cartpole
-  trajrec record trajrec/MathCalc-v0 --episodes 5 --out runs/math --kwarg max_steps=12"""
+  trajrec record trajrec/MathCalc-v0 --episodes 5 --out runs/math --kwarg max_steps=12
+  trajrec record trajrec/MathCalc-v0 --agent openai --model qwen3:4b --base-url http://localhost:11434/v1 \\
+      --episodes 5 --temperature 0.2 --out runs/math-llm      an LLM through any OpenAI-compatible server"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,12 +20,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=10, help="how many episodes (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode k uses seed+k (default 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the episode files")
-    p.add_argument("--agent", choices=["scripted", "random"], default="scripted",
-                   help="scripted: the env's built-in weak agent; random: samples the action space")
+    p.add_argument("--agent", choices=["scripted", "random", "openai"], default="scripted",
+                   help="scripted: the env's built-in weak agent; random: samples the action space; openai: an LLM "
+                        "calling the env's tools through an OpenAI-compatible server (needs --model; "
+                        "pip install 'trajrec[openai]')")
     p.add_argument("--skill", type=float, default=0.6, help="scripted agent skill in [0, 1] (default 0.6)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--kwarg", action="append", default=[], metavar="KEY=VALUE",
                    help="env constructor argument (repeatable; VALUE parsed as JSON when it can be)")
+    llm = p.add_argument_group("--agent openai")
+    llm.add_argument("--model", metavar="M", help="model id the server knows")
+    llm.add_argument("--base-url", metavar="URL",
+                     help="OpenAI-compatible API root, e.g. http://localhost:8000/v1 (default: OpenAI's)")
+    llm.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                     help="environment variable holding the API key (default OPENAI_API_KEY; local servers need none)")
+    llm.add_argument("--temperature", type=float, help="sampling temperature")
+    llm.add_argument("--top-p", type=float, help="nucleus sampling")
+    llm.add_argument("--max-tokens", type=int, help="completion token limit per call")
+    llm.add_argument("--price-in", type=float, metavar="USD", help="USD per million prompt tokens, for the cost")
+    llm.add_argument("--price-out", type=float, metavar="USD", help="USD per million completion tokens")
+    llm.add_argument("--request-timeout", type=float, default=60.0, metavar="S", help="seconds per request (default 60)")
+    llm.add_argument("--retries", type=int, default=3, help="retries of a failed request (default 3)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
@@ -59,7 +76,25 @@ def run(args: argparse.Namespace) -> int:
         raise TrajrecUsageError(f"--skill must be between 0 and 1, got {args.skill}")
     if args.workers < 1:
         raise TrajrecUsageError(f"--workers must be at least 1, got {args.workers}")
-    job = Job(env_id=args.env_id, out=args.out, agent=args.agent, skill=args.skill, env_kwargs=parse_kwargs(args.kwarg))
+    llm_options = {"--model": args.model, "--base-url": args.base_url, "--temperature": args.temperature,
+                   "--top-p": args.top_p, "--max-tokens": args.max_tokens, "--price-in": args.price_in,
+                   "--price-out": args.price_out}
+    if args.agent == "openai":
+        if not args.model:
+            raise TrajrecUsageError("--agent openai needs --model M, e.g. --model qwen3:4b --base-url "
+                                    "http://localhost:11434/v1")
+        if args.retries < 0:
+            raise TrajrecUsageError(f"--retries must be 0 or more, got {args.retries}")
+    else:
+        given = [name for name, value in llm_options.items() if value is not None]
+        if given:
+            raise TrajrecUsageError(f"{', '.join(given)} only apply to --agent openai")
+    sampling = tuple((k, v) for k, v in (("temperature", args.temperature), ("top_p", args.top_p),
+                                         ("max_tokens", args.max_tokens)) if v is not None)
+    prices = tuple((k, v) for k, v in (("input", args.price_in), ("output", args.price_out)) if v is not None)
+    job = Job(env_id=args.env_id, out=args.out, agent=args.agent, skill=args.skill, env_kwargs=parse_kwargs(args.kwarg),
+              model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, sampling=sampling,
+              prices=prices, request_timeout=args.request_timeout, retries=args.retries)
     seeds = list(range(args.seed, args.seed + args.episodes))
     with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
         results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance())

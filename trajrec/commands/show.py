@@ -30,7 +30,15 @@ def _fmt_time(t: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder import open_episode
-    from trajrec.replay.render import diff_lines, one_line, safe, step_marker, tool_call_text, value_text
+    from trajrec.replay.render import (
+        diff_lines,
+        one_line,
+        safe,
+        step_marker,
+        tool_call_text,
+        usage_text,
+        value_text,
+    )
 
     from ._common import dumps
 
@@ -68,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"summary   {s.get('steps')} steps, return {s.get('return')}, outcome {s.get('outcome')}, "
           f"{s.get('failures')} failures, {s.get('retries')} retries, {s.get('recoveries')} recoveries, "
           f"{checks.get('total', 0)} checks ({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed)")
+    usage = usage_text(s.get("model"))
+    if usage:
+        print(f"model     {usage}")
     for c in ep.checks:
         if c.target == "episode":
             print(f"verdict   {c.judge} [{c.kind}] {c.value!r}: {one_line(c.rationale or '', args.width - 30)}")
@@ -103,9 +114,18 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type
     if st.recovers:
         print(f"recovers  steps {', '.join(map(str, st.recovers))}")
     if st.note:
+        from trajrec.replay.render import model_call_lines
+
         print("note")
-        for k, v in st.note.items():
-            print(f"  {safe(str(k))}: {value_text(v)}")
+        for k, v in (st.note.items() if isinstance(st.note, dict) else [("note", st.note)]):
+            calls = [v] if k == "model_call" else v if k == "model_calls" and isinstance(v, list) else None
+            if calls is None:
+                print(f"  {safe(str(k))}: {value_text(v)}")
+                continue
+            for call in calls:
+                print(f"  {safe(str(k))}:")
+                for _kind, line in model_call_lines(call):
+                    print("    " + line.replace("\n", "\n    "))
     print("action")
     print("  " + value_text(st.action).replace("\n", "\n  "))
     print("observation")

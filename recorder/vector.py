@@ -1,0 +1,364 @@
+"""The :class:`VectorRecorder`: records a ``gymnasium.vector.VectorEnv`` as one episode file per sub-env episode.
+
+Each sub-env gets its own :class:`~trajrec.recorder.Recorder`, fed from the batched results through a small
+stand-in env (:class:`_SubEnv`), so a sub-env episode is recorded exactly as the single-env recorder would record
+it: same fields, failure/retry/recovery classification, state diffs, checks, per-step flush. What is vector-specific
+is splitting the batch and following the autoreset mode (see Gymnasium's ``gymnasium/vector/vector_env.py``,
+``AutoresetMode``):
+
+- ``NEXT_STEP`` (the default): a sub-env that ended at step t is reset during step t+1, whose action for it is
+  ignored; step t+1's observation and info for it are the reset's. Recorded as: the episode's last step at t, a new
+  episode opened at t+1 (seed ``None``: the sub-env's generator goes on, as in a single env reset without a seed).
+- ``SAME_STEP``: the sub-env resets inside step t; the last observation and info are in ``info["final_obs"]`` and
+  ``info["final_info"]``. Recorded as: the last step from those, then a new episode from the returned observation
+  and info. The state after that last step is gone (the sub-env has already reset), so that one step has no diff.
+- ``DISABLED``: nothing resets by itself; ``reset(options={"reset_mask": mask})`` resets the sub-envs in ``mask``,
+  each starting a new episode; the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import time
+from time import perf_counter
+from typing import Any, Callable, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import iterate
+
+from .classify import ActionKeyFn, FailureFn
+from .errors import TrajrecUsageError
+from .provenance import env_package, package_version
+from .wrapper import _NO_STATE, Recorder
+
+try:  # Gymnasium >= 1.1
+    from gymnasium.vector import AutoresetMode
+except ImportError:  # pragma: no cover - Gymnasium 1.0 has only the next-step behaviour
+    AutoresetMode = None  # type: ignore[assignment,misc]
+
+# make_vec's own arguments: not the sub-env's constructor kwargs, so left out of each episode's task.
+_VECTOR_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
+# Numpy dtypes Gymnasium picks for plain Python int/float/bool info values when it batches them.
+_PLAIN_DTYPES = (np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.bool_))
+
+
+def unbatch_info(infos: dict[str, Any], j: int) -> dict[str, Any]:
+    """The info sub-env ``j`` returned, from the vector env's batched info (``{key: array, "_key": mask}``).
+
+    Keys whose mask is false for ``j`` are left out; nested dicts are unbatched alike. A key without a mask
+    (vector wrappers such as ``RecordEpisodeStatistics`` write ``{"episode": {"r": array, ...}, "_episode": mask}``)
+    is kept, indexed at ``j`` when it holds one value per sub-env. Scalars Gymnasium put in an int64/float64/bool
+    array (its choice for plain Python numbers) come back as Python numbers; other numpy scalars keep their dtype.
+
+    >>> infos = {"n": np.array([3, 0]), "_n": np.array([True, False]), "msg": np.array(["a", None], dtype=object),
+    ...          "_msg": np.array([True, True])}
+    >>> unbatch_info(infos, 0), unbatch_info(infos, 1)
+    ({'n': 3, 'msg': 'a'}, {'msg': None})
+    """
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if isinstance(key, str) and key.startswith("_") and key[1:] in infos:
+            continue  # a mask
+        mask = infos.get(f"_{key}") if isinstance(key, str) else None
+        if mask is not None and not mask[j]:
+            continue
+        out[key] = _item(value, j)
+    return out
+
+
+def _item(value: Any, j: int) -> Any:
+    if isinstance(value, dict):
+        return unbatch_info(value, j)
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        item = value[j]
+        if value.dtype == object:
+            return item
+        if value.ndim == 1 and value.dtype in _PLAIN_DTYPES:
+            return item.item()
+        return item.copy() if isinstance(item, np.ndarray) else item
+    if isinstance(value, (list, tuple)):
+        return value[j]
+    return value
+
+
+class _SubEnv(gym.Env):  # type: ignore[type-arg]
+    """Stands in for one sub-env: its ``reset``/``step`` hand the :class:`Recorder` what the batch held for it."""
+
+    def __init__(self, vec: gym.vector.VectorEnv, spec: Any) -> None:
+        self.observation_space = vec.single_observation_space
+        self.action_space = vec.single_action_space
+        self.metadata = {k: v for k, v in vec.metadata.items() if k != "autoreset_mode"}
+        self.spec = spec
+        self.result: Any = None  # the tuple to return, or the exception to raise
+        self.state: Any = _NO_STATE
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        return self._take()
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        return self._take()
+
+    def _take(self) -> Any:
+        result, self.result = self.result, None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def _sub_spec(vec: gym.vector.VectorEnv) -> Any:
+    spec = getattr(vec, "spec", None)
+    if not isinstance(spec, gym.envs.registration.EnvSpec):
+        return None
+    kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VECTOR_KWARGS}
+    return dataclasses.replace(spec, kwargs=kwargs)
+
+
+def _package_from_entry_point(spec: Any) -> dict[str, Any] | None:
+    entry = getattr(spec, "entry_point", None)
+    if not isinstance(entry, str) or ":" not in entry:
+        return None
+    module, _, cls = entry.partition(":")
+    top = module.split(".")[0]
+    return {"module": module, "class": cls, "package": top,
+            "version": package_version(top) or package_version(top.replace("_", "-"))}
+
+
+class VectorRecorder(gym.vector.VectorWrapper):
+    """Records every sub-env episode of a vector env to ``out_dir``, one file per episode.
+
+    Works with ``SyncVectorEnv``, ``AsyncVectorEnv`` and any ``VectorEnv`` in the ``NEXT_STEP``, ``SAME_STEP`` or
+    ``DISABLED`` autoreset mode (read from ``metadata["autoreset_mode"]``). Every step of every sub-env is in its
+    file when ``step`` returns. If the vector env raises, the exception is recorded as a failed step of every
+    open sub-env episode, then re-raised.
+
+    Args:
+        env: the vector env.
+        out_dir: folder for the episode files.
+        agent, task, provenance, failure_fn, action_key, frame_steps, frame_bytes, compression_level, fsync: as
+            for :class:`~trajrec.recorder.Recorder`, applied to each sub-env.
+        run_id: shared by every sub-env's episodes; default a new id.
+        states: record each sub-env's ``state_dict()`` as state diffs when the sub-envs have one (one
+            ``call("state_dict")`` per step: for an ``AsyncVectorEnv`` that is one more round trip to the workers).
+
+    >>> import gymnasium as gym, tempfile
+    >>> envs = VectorRecorder(gym.make_vec("CartPole-v1", num_envs=2), tempfile.mkdtemp())
+    >>> obs, info = envs.reset(seed=0)
+    >>> obs, rewards, terminated, truncated, info = envs.step(envs.action_space.sample())
+    >>> envs.close()
+    >>> [len(paths) for paths in envs.episode_paths]
+    [1, 1]
+    """
+
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        out_dir: str | os.PathLike[str],
+        *,
+        agent: str | dict[str, Any] | None = None,
+        task: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+        failure_fn: FailureFn | None = None,
+        action_key: ActionKeyFn | None = None,
+        run_id: str | None = None,
+        states: bool = True,
+        frame_steps: int = 1024,
+        frame_bytes: int = 1 << 20,
+        compression_level: int = 3,
+        fsync: bool = False,
+    ) -> None:
+        if not isinstance(env, gym.vector.VectorEnv):
+            hint = ("; for a single env use trajrec.Recorder(env, out_dir)" if isinstance(env, gym.Env) or
+                    callable(getattr(env, "step", None)) else "")
+            raise TrajrecUsageError(f"VectorRecorder expects a gymnasium.vector.VectorEnv, got {type(env).__name__}"
+                                    f"{hint}")
+        if provenance is not None and not isinstance(provenance, dict):
+            raise TrajrecUsageError(f"provenance must be a dict or None, got {type(provenance).__name__}")
+        super().__init__(env)
+        mode = env.metadata.get("autoreset_mode")
+        if AutoresetMode is not None:
+            mode = AutoresetMode(mode) if mode is not None and not isinstance(mode, AutoresetMode) else mode
+            mode = mode or AutoresetMode.NEXT_STEP
+        self.autoreset_mode = mode
+        self._mode_name = getattr(mode, "value", "NextStep")
+        self.run_id = run_id or f"run-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+        n = env.num_envs
+        spec = _sub_spec(env)
+        subs = getattr(env, "envs", None)  # SyncVectorEnv keeps its sub-envs in this process
+        self._subs = [_SubEnv(env, spec) for _ in range(n)]
+        self.recorders: list[Recorder[Any, Any]] = []
+        for j, sub in enumerate(self._subs):
+            package = (env_package(subs[j]) if isinstance(subs, (list, tuple)) and len(subs) == n
+                       else _package_from_entry_point(spec))
+            prov: dict[str, Any] = {"vector": {"index": j, "num_envs": n, "class": type(env).__name__,
+                                               "autoreset_mode": self._mode_name}}
+            if package is not None:
+                prov["env_package"] = package
+            prov.update(provenance or {})
+            self.recorders.append(Recorder(
+                sub, out_dir, agent=agent, task=task, provenance=prov, state_fn=_sub_state,
+                failure_fn=failure_fn, action_key=action_key, run_id=self.run_id, frame_steps=frame_steps,
+                frame_bytes=frame_bytes, compression_level=compression_level, fsync=fsync))
+        self._states = states
+        self._state_ok: bool | None = None  # decided at the first reset
+        self._autoreset = np.zeros(n, dtype=np.bool_)  # NEXT_STEP: sub-env j resets during the next step
+        self._closed = False
+
+    # -- public API ---------------------------------------------------------------------------------------------
+
+    @property
+    def episode_paths(self) -> list[list[Any]]:
+        """The episode files written so far, per sub-env."""
+        return [rec.episode_paths for rec in self.recorders]
+
+    def note(self, index: int, **fields: Any) -> None:
+        """Attach the agent's note (thought, model call...) to sub-env ``index``'s next step."""
+        self._recorder(index).note(**fields)
+
+    def check(self, index: int, value: Any, **kwargs: Any) -> dict[str, Any]:
+        """Record a check in sub-env ``index``'s current episode (arguments as :meth:`Recorder.check`)."""
+        return self._recorder(index).check(value, **kwargs)
+
+    # -- gymnasium API ------------------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | list[int | None] | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        n = self.num_envs
+        seeds = [seed + j for j in range(n)] if isinstance(seed, int) else list(seed) if seed is not None else [None] * n
+        mask = None
+        sub_options = options
+        if options is not None and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"]).copy()
+            # What is left is what each masked sub-env got; nothing left reads as a plain reset (options None).
+            sub_options = {k: v for k, v in options.items() if k != "reset_mask"} or None
+            options = dict(options)  # Gymnasium pops reset_mask from the dict it is given; keep the caller's
+        t0 = time.time()
+        p0 = perf_counter()
+        try:
+            # Gymnasium's vector envs take a list of seeds too; VectorEnv.reset's annotation says int only.
+            obs, infos = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
+        except BaseException as exc:
+            timing = (t0, perf_counter() - p0)
+            for j in range(n):
+                if mask is None or mask[j]:
+                    self._feed(j, exc, timing, _NO_STATE)
+                    try:
+                        self.recorders[j].reset(seed=seeds[j] if j < len(seeds) else None, options=sub_options)
+                    except BaseException:  # noqa: S110  (it is exc, recorded; raised once below)
+                        pass
+            raise
+        timing = (t0, perf_counter() - p0)
+        states = self._read_states()
+        items = iterate(self.env.observation_space, obs)
+        for j, obs_j in enumerate(items):
+            if mask is not None and not mask[j]:
+                continue
+            self._autoreset[j] = False
+            self._feed(j, (obs_j, unbatch_info(infos, j)), timing, states[j])
+            self.recorders[j].reset(seed=seeds[j], options=sub_options)
+        return obs, infos
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        n = self.num_envs
+        t0 = time.time()
+        p0 = perf_counter()
+        try:
+            obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        except BaseException as exc:
+            timing = (t0, perf_counter() - p0)
+            for j, action in enumerate(iterate(self.env.action_space, actions)):
+                if self._is_open(j) and not self._autoreset[j]:
+                    self._feed(j, exc, timing, _NO_STATE)
+                    try:
+                        self.recorders[j].step(action)
+                    except BaseException:  # noqa: S110  (it is exc, recorded; raised once below)
+                        pass
+            raise
+        timing = (t0, perf_counter() - p0)
+        states = self._read_states()
+        same_step = self._mode_name == "SameStep"
+        next_step = self._mode_name == "NextStep"
+        # Python bools and floats once per batch, not a numpy scalar per sub-env (what a single env returns).
+        terms, truncs = np.asarray(terminated).tolist(), np.asarray(truncated).tolist()
+        rews = rewards.tolist() if isinstance(rewards, np.ndarray) and rewards.dtype.kind in "fiub" else list(rewards)
+        for j, (action, obs_j) in enumerate(zip(iterate(self.env.action_space, actions),
+                                                iterate(self.env.observation_space, obs))):
+            rec = self.recorders[j]
+            info_j = unbatch_info(infos, j) if infos else {}
+            term, trunc, reward = bool(terms[j]), bool(truncs[j]), rews[j]
+            done = term or trunc
+            if next_step and self._autoreset[j]:
+                # This step reset sub-env j and ignored its action: a new episode starts here.
+                self._autoreset[j] = False
+                self._feed(j, (obs_j, info_j), timing, states[j])
+                rec.reset(seed=None, options=None)
+                continue
+            if not self._is_open(j):
+                continue  # DISABLED mode refuses to step an ended sub-env, so nothing comes here to lose
+            if same_step and done:
+                final_obs = infos["final_obs"][j]
+                final_info = unbatch_info(infos["final_info"], j) if "final_info" in infos else {}
+                self._feed(j, (final_obs, reward, term, trunc, final_info), timing, _NO_STATE)
+                rec.step(action)
+                reset_info = {k: v for k, v in info_j.items() if k not in ("final_obs", "final_info")}
+                self._feed(j, (obs_j, reset_info), timing, states[j])
+                rec.reset(seed=None, options=None)
+                continue
+            self._feed(j, (obs_j, reward, term, trunc, info_j), timing, states[j])
+            rec.step(action)
+            if done and next_step:
+                self._autoreset[j] = True
+        return obs, rewards, terminated, truncated, infos
+
+    def close(self, **kwargs: Any) -> None:
+        """Finish every open episode file, then close the vector env."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for rec in self.recorders:
+                rec.close()  # finishes its file; its stand-in env owns nothing to close
+        finally:
+            self.env.close(**kwargs)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _recorder(self, index: int) -> Recorder[Any, Any]:
+        if not (isinstance(index, int) and 0 <= index < self.num_envs):
+            raise TrajrecUsageError(f"sub-env index must be an int from 0 to {self.num_envs - 1}, got {index!r}")
+        return self.recorders[index]
+
+    def _is_open(self, j: int) -> bool:
+        writer = self.recorders[j]._writer
+        return writer is not None and not writer.closed
+
+    def _feed(self, j: int, result: Any, timing: tuple[float, float], state: Any) -> None:
+        sub = self._subs[j]
+        sub.result = result
+        sub.state = state
+        self.recorders[j]._timing = timing
+
+    def _read_states(self) -> list[Any]:
+        none = [_NO_STATE] * self.num_envs
+        if not self._states or self._state_ok is False:
+            return none
+        call: Callable[..., Any] | None = getattr(self.env, "call", None)
+        if call is None:
+            self._state_ok = False
+            return none
+        if self._state_ok is None:
+            # has_wrapper_attr asks without raising in the workers (an AsyncVectorEnv shuts a worker down on error).
+            try:
+                self._state_ok = all(call("has_wrapper_attr", "state_dict"))
+            except (AttributeError, NotImplementedError):
+                self._state_ok = False
+            if not self._state_ok:
+                return none
+        return list(call("state_dict"))
+
+
+def _sub_state(sub: gym.Env) -> Any:  # type: ignore[type-arg]
+    # Always a _SubEnv: the sub-env recorders wrap nothing else.
+    return sub.state  # type: ignore[attr-defined]

@@ -1,0 +1,211 @@
+"""An LLM tool-calling agent for the built-in envs, talking to any OpenAI-compatible server (vLLM, Ollama, llama.cpp's
+server, OpenAI) through the official ``openai`` client; ``trajrec record ENV --agent openai`` drives it.
+
+Each step is one model call; its record (:class:`~trajrec.recorder.model_call.ModelCall`) goes into the step's
+note under ``model_call``: the messages sent since the previous call, the raw completion, the parsed tool calls,
+reasoning, model id, sampling settings, token usage, latency, cost, and the failed attempts before it (HTTP
+errors and timeouts, retried with backoff; replies with no tool call, answered with a reminder and asked again).
+A tool call whose arguments are not valid JSON is passed to the env as it is, so the env's error, the model's
+retry and its recovery are recorded as steps. The conventions are in ``docs/RECORDING.md``.
+
+The env must speak the built-in envs' protocol: tool schemas in the reset info's ``tools`` (OpenAI's function
+format), actions as JSON tool calls ``{"name": ..., "arguments": ...}``, text observations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from trajrec.recorder.errors import TrajrecError, TrajrecUsageError, require
+from trajrec.recorder.model_call import ModelCall, cost_of, failed_attempt
+
+SYSTEM_PROMPT = ("You are an agent solving a task with tools. Call exactly one tool per turn; read each tool result "
+                 "before the next call. When you know the answer, call the tool that submits it.")
+NUDGE = "Your reply had no tool call. Call exactly one of the tools now."
+
+
+class ModelUnavailableError(TrajrecError, RuntimeError):
+    """Raised when the model server fails two calls in a row, each after all its retries."""
+
+
+@dataclass
+class OpenAIAgentConfig:
+    """How to reach the model and how to sample.
+
+    Attributes:
+        model: the model id the server knows.
+        base_url: the server's OpenAI-compatible API root, e.g. ``http://127.0.0.1:8000/v1``.
+        api_key: the key; default ``$OPENAI_API_KEY``, else ``"none"`` (local servers ignore it).
+        sampling: sent with every request (temperature, top_p, max_tokens, seed...).
+        timeout: seconds per request.
+        retries: how many times a failed request (HTTP error, timeout, no connection) is tried again.
+        parse_retries: how many times a reply without a tool call is answered with a reminder and asked again.
+        backoff: seconds before the first retry; doubles each time.
+        prices: USD per million tokens, ``{"input": ..., "output": ...}``, for the cost; None when unknown.
+    """
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    timeout: float = 60.0
+    retries: int = 3
+    parse_retries: int = 2
+    backoff: float = 0.5
+    prices: dict[str, float] | None = None
+
+
+class OpenAIToolAgent:
+    """Chooses each action with one chat-completion call (``reset``/``act`` as the scripted agents).
+
+    Args:
+        config: model, server and sampling.
+        client: an ``openai.OpenAI`` client to use instead of building one from ``config`` (its own retries are
+            turned off so that every attempt is recorded).
+
+    Raises:
+        MissingDependencyError: the ``openai`` package is not installed (``pip install 'trajrec[openai]'``).
+    """
+
+    name = "openai-tools"
+    version = "1"
+
+    def __init__(self, config: OpenAIAgentConfig, client: Any = None) -> None:
+        openai = require("openai", "pip install 'trajrec[openai]'", "the openai agent")
+        self.config = config
+        self._openai = openai
+        if client is None:
+            client = openai.OpenAI(base_url=config.base_url,
+                                   api_key=config.api_key or os.environ.get("OPENAI_API_KEY") or "none",
+                                   timeout=config.timeout, max_retries=0)
+        else:
+            client = client.with_options(max_retries=0)
+        self.client = client
+        self.messages: list[dict[str, Any]] = []
+        self.tools: list[dict[str, Any]] | None = None
+        self._sent = 0  # messages already sent in an earlier call: each record keeps only the new ones
+        self._tools_sent = False
+        self._pending: list[dict[str, Any]] = []  # tool calls of the last reply still owed a tool message
+        self._failed_calls = 0  # calls in a row whose every attempt failed
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance fields: agent name and version, model, server, sampling settings."""
+        return {"name": self.name, "version": self.version, "model": self.config.model,
+                "base_url": self.config.base_url, "sampling": dict(self.config.sampling),
+                "client": f"openai@{getattr(self._openai, '__version__', '?')}"}
+
+    def reset(self, observation: Any, info: dict[str, Any]) -> None:
+        tools = info.get("tools") if isinstance(info, dict) else None
+        if not (isinstance(tools, list) and tools):
+            raise TrajrecUsageError("the openai agent needs the env's tool schemas in the reset info's 'tools' "
+                                    "(OpenAI function format), as the built-in trajrec/* envs give")
+        self.tools = tools
+        self.messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": str(observation)}]
+        self._sent = 0
+        self._tools_sent = False
+        self._pending = []
+        self._failed_calls = 0
+
+    def act(self, observation: Any, info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Send the conversation, read one tool call; return the action and the note ``{"model_call": ...}``."""
+        if self._pending:  # the observation answers the first pending tool call; the others were not run
+            first, *rest = self._pending
+            self.messages.append({"role": "tool", "tool_call_id": first.get("id"), "content": str(observation)})
+            for other in rest:
+                self.messages.append({"role": "tool", "tool_call_id": other.get("id"),
+                                      "content": "not run: one tool call per turn"})
+            self._pending = []
+        if self._failed_calls >= 2:
+            raise ModelUnavailableError(f"the model server at {self.config.base_url or 'the default URL'} failed "
+                                        f"{self._failed_calls} calls in a row ({self.config.retries + 1} attempts "
+                                        f"each); the failed calls are recorded in the last steps' notes")
+        call = self._complete()
+        note = {"model_call": call.to_dict()}
+        if call.error is not None:
+            # Every attempt failed: the step still happens (the env answers the empty action with an error), so
+            # the failure is on record; a second such call in a row stops the episode (see above).
+            self._failed_calls += 1
+            return "", note
+        self._failed_calls = 0
+        tool_calls = call.tool_calls or []
+        if not tool_calls:
+            return call.content or "", note
+        first = tool_calls[0]
+        arguments = first["arguments"] if first["error"] is None else first["raw_arguments"]
+        return json.dumps({"name": first["name"], "arguments": arguments}), note
+
+    # -- the model call, with its failed attempts ------------------------------------------------------------------
+
+    def _complete(self) -> ModelCall:
+        openai = self._openai
+        start = time.time()
+        attempts: list[dict[str, Any]] = []
+        failures = parse_failures = 0
+        while True:
+            request = {"model": self.config.model, "messages": self.messages, "tools": self.tools,
+                       **self.config.sampling}
+            p0 = perf_counter()
+            try:
+                response = self.client.chat.completions.create(**request)
+            except openai.APIStatusError as exc:
+                attempts.append(failed_attempt("http_error", _message(exc), status=exc.status_code,
+                                               latency=perf_counter() - p0))
+            except openai.APITimeoutError as exc:
+                attempts.append(failed_attempt("timeout", _message(exc), latency=perf_counter() - p0))
+            except openai.APIConnectionError as exc:
+                attempts.append(failed_attempt("connection", _message(exc), latency=perf_counter() - p0))
+            else:
+                latency = perf_counter() - p0
+                call = ModelCall.from_openai(response, latency=latency, time=start)
+                call.cost = call.cost if call.cost is not None else cost_of(call.usage, self.config.prices)
+                reply = _assistant_message(response)
+                if call.tool_calls or parse_failures >= self.config.parse_retries:
+                    return self._finish(call, attempts, reply)
+                # No tool call: keep the reply in the conversation, remind, ask again (an "unparseable" attempt).
+                parse_failures += 1
+                attempts.append(failed_attempt(
+                    "unparseable", "the reply had no tool call", latency=latency, usage=call.usage, cost=call.cost,
+                    content=call.content, completion=call.completion))
+                self.messages.append(reply)
+                self.messages.append({"role": "user", "content": NUDGE})
+                continue
+            failures += 1
+            if failures > self.config.retries:
+                last = attempts.pop()
+                return self._finish(ModelCall(model=self.config.model, error=last, time=start), attempts, None)
+            time.sleep(self.config.backoff * 2 ** (failures - 1))
+
+    def _finish(self, call: ModelCall, attempts: list[dict[str, Any]], reply: dict[str, Any] | None) -> ModelCall:
+        call.attempts = attempts
+        call.messages = self.messages[self._sent:]
+        call.messages_before = self._sent
+        call.sampling = dict(self.config.sampling)
+        call.provider = {"base_url": self.config.base_url}
+        if not self._tools_sent:
+            call.tools = self.tools
+            self._tools_sent = True
+        self._sent = len(self.messages)
+        if reply is not None:
+            self.messages.append(reply)
+            self._pending = list(reply.get("tool_calls") or [])
+        return call
+
+
+def _assistant_message(response: Any) -> dict[str, Any]:
+    """The first choice's message as a request message (what the conversation sends back next time)."""
+    message = response.choices[0].message
+    out: dict[str, Any] = {"role": "assistant", "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [{"id": tc.id, "type": "function",
+                              "function": {"name": tc.function.name, "arguments": tc.function.arguments}}
+                             for tc in message.tool_calls]
+    return out
+
+
+def _message(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

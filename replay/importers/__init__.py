@@ -72,6 +72,8 @@ def detect(path: str | os.PathLike[str]) -> tuple[str, str]:
         if (p / "data").is_dir() and any(p.glob("**/*.json")) and any(p.glob("**/*.arrow")) or \
                 any(p.glob("data/main_data.hdf5")):
             return "minari", "a folder with a Minari dataset layout (data/)"
+        if any(q.stem.isdigit() for q in p.glob("*.json")):
+            return "openhands", "a folder of numbered event files (OpenHands events/)"
         raise ImportFormatError(p, None, "is a folder; pass the trajectory files themselves (or a Minari dataset "
                                 "folder), e.g. runs/*.traj")
     try:
@@ -162,7 +164,7 @@ def import_paths(fmt: str, paths: Iterable[str | os.PathLike[str]], out: str | o
             if fmt == "auto":
                 name, detected = detect(path)
             importer = get_importer(name)()
-            source = SourceFile(path)
+            source = SourceFile(path, must_exist=not importer.accepts_ids)
             result = FileResult(os.fspath(path), name, detected, "")
             report.files.append(result)
             for episode in importer.read(source):
@@ -171,7 +173,7 @@ def import_paths(fmt: str, paths: Iterable[str | os.PathLike[str]], out: str | o
                 result.steps += int(summary.get("steps") or 0)
                 if on_episode is not None:
                     on_episode(final, summary)
-            result.sha256 = source.sha256
+            result.sha256 = source.sha256 or ""
             by_format.setdefault(name, FieldReport()).merge(importer.fields)
         except ImportFormatError as exc:
             if not keep_going:

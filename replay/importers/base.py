@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
@@ -132,23 +132,41 @@ class FieldReport:
 
 
 class SourceFile:
-    """A source file: its path, size and SHA-256 (computed in 1 MiB reads, so memory stays flat)."""
+    """A source: its path, size and SHA-256 (read in 1 MiB blocks, so memory stays flat).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    A folder (a Minari dataset, an OpenHands ``events/`` folder) hashes its files in name order; a name that is
+    no file (a Minari dataset id) has no size and no hash.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, must_exist: bool = True) -> None:
         self.path = Path(path)
-        try:
-            self.size = self.path.stat().st_size
-        except OSError as exc:
-            raise ImportFormatError(self.path, None, f"cannot read: {exc.strerror or exc}") from exc
+        self.exists = self.path.exists()
+        if not self.exists and must_exist:
+            raise ImportFormatError(self.path, None, "no such file; pass the path of a trajectory file")
+        self.size = self._size() if self.exists else None
         self._sha: str | None = None
 
+    def _files(self) -> list[Path]:
+        if self.path.is_dir():
+            return sorted(p for p in self.path.rglob("*") if p.is_file())
+        return [self.path]
+
+    def _size(self) -> int:
+        try:
+            return sum(p.stat().st_size for p in self._files())
+        except OSError as exc:
+            raise ImportFormatError(self.path, None, f"cannot read: {exc.strerror or exc}") from exc
+
     @property
-    def sha256(self) -> str:
-        if self._sha is None:
+    def sha256(self) -> str | None:
+        if self._sha is None and self.exists:
             h = hashlib.sha256()
-            with self.path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
+            for p in self._files():
+                if self.path.is_dir():
+                    h.update(os.fspath(p.relative_to(self.path)).encode() + b"\0")
+                with p.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
             self._sha = h.hexdigest()
         return self._sha
 
@@ -162,6 +180,8 @@ class Importer:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     suffixes: ClassVar[tuple[str, ...]] = ()
+    #: True when a source may be a name rather than a file (a Minari dataset id).
+    accepts_ids: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.fields = FieldReport()
@@ -176,7 +196,7 @@ class Importer:
 
 
 def parse_time(value: Any, *, path: str | os.PathLike[str] = "", field_name: str = "") -> float | None:
-    """A source timestamp as Unix seconds: numbers as they are, ISO 8601 text (``Z`` or an offset) parsed.
+    """A source timestamp as Unix seconds: numbers as they are, ISO 8601 text parsed (no offset: UTC).
 
     >>> parse_time("2025-07-05T09:59:40.952956-04:00")
     1751723980.952956
@@ -194,16 +214,19 @@ def parse_time(value: Any, *, path: str | os.PathLike[str] = "", field_name: str
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
         try:
-            return datetime.fromisoformat(text).timestamp()
+            dt = datetime.fromisoformat(text)
         except ValueError:
             pass
+        else:
+            # A time without an offset (OpenHands writes local times so) is read as UTC, the same on every machine.
+            return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
     raise ImportFormatError(path, field_name, f"expected a timestamp (ISO 8601 text or Unix seconds), found {value!r}")
 
 
 def _provenance(importer: Importer, source: SourceFile, episode: ImportedEpisode, run_id: str) -> dict[str, Any]:
     imported_from = {
         "format": importer.name,
-        "path": os.path.abspath(source.path),
+        "path": os.path.abspath(source.path) if source.exists else os.fspath(source.path),
         "sha256": source.sha256,
         "size": source.size,
         "where": episode.where,

@@ -180,10 +180,22 @@ class InspectImporter(Importer):
         for m in messages:
             if isinstance(m, dict) and m.get("role") == "tool" and m.get("tool_call_id"):
                 results[m["tool_call_id"]] = m
-        turns = [(j, m) for j, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"]
+        called = {c.get("id") for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
+                  for c in (m.get("tool_calls") or []) if isinstance(c, dict)}
+        # Steps: each assistant turn, and each tool result no assistant turn asked for (kept, not dropped).
+        turns = [(j, m) for j, m in enumerate(messages) if isinstance(m, dict) and (
+            m.get("role") == "assistant" or (m.get("role") == "tool" and m.get("tool_call_id") not in called))]
         state: dict[str, Any] = copy.deepcopy(timing["state0"])
+        n_model = -1
         for n, (j, m) in enumerate(turns):
             field = f"{where}.messages[{j}]"
+            if m.get("role") == "tool":
+                m = {"role": "assistant", "content": "", "orphan": True,
+                     "tool_calls": [{"id": m.get("tool_call_id"), "function": m.get("function") or "tool",
+                                     "arguments": {}}]}
+                f.mapped("messages[tool] without an assistant call", "step (action: the tool, note.orphan)")
+            else:
+                n_model += 1
             calls = m.get("tool_calls") or []
             if not isinstance(calls, list):
                 raise ImportFormatError(path, f"{field}.tool_calls", f"expected a list of tool calls, found {calls!r:.60}")
@@ -237,9 +249,11 @@ class InspectImporter(Importer):
                 if isinstance(mev.get("working_time"), (int, float)):
                     duration = mev["working_time"] + tool_time
                 f.mapped("events[model].timestamp/working_time/usage", "step.time/duration/note.usage")
+            if m.get("orphan"):
+                note["orphan"] = True
             step = ImportedStep(action=action, observation=observation, info=info, time=t, duration=duration,
                                 note=note, state=None, has_state=False)
-            for kind, ops in patches.get(n, ()):
+            for kind, ops in (patches.get(n_model, ()) if not m.get("orphan") else ()):
                 target = state.setdefault(kind, {})
                 state[kind] = _apply_patch(target, ops, path, field)
             step.state = state

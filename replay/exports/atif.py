@@ -164,8 +164,9 @@ def _metrics(note: dict[str, Any]) -> dict[str, Any] | None:
     return out or None
 
 
-def _calls(action: Any, i: int) -> tuple[list[dict[str, Any]], str | None]:
-    """ATIF tool calls of an action, and the message when the action is a plain message."""
+def _calls(action: Any, i: int, ids: Any = None) -> tuple[list[dict[str, Any]], str | None]:
+    """ATIF tool calls of an action, and the message when the action is a plain message; ``ids`` are the
+    original call ids kept in the note (for actions that do not carry their own)."""
     if isinstance(action, dict) and set(action) == {"message"}:
         return [], text_of(action["message"])
     items = action if isinstance(action, list) and action and all(isinstance(a, (dict, str)) for a in action) \
@@ -173,6 +174,8 @@ def _calls(action: Any, i: int) -> tuple[list[dict[str, Any]], str | None]:
     calls = []
     for k, a in enumerate(items):
         cid = a.get("id") if isinstance(a, dict) else None
+        if not cid and isinstance(ids, list) and k < len(ids):
+            cid = ids[k]
         name, args, _ = tool_call({kk: v for kk, v in a.items() if kk not in ("id", "extra", "action")}
                                   if isinstance(a, dict) else a)
         call: dict[str, Any] = {"tool_call_id": str(cid) if cid else f"call_{i}_{k}", "function_name": name,
@@ -185,7 +188,7 @@ def _calls(action: Any, i: int) -> tuple[list[dict[str, Any]], str | None]:
 
 def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int) -> dict[str, Any]:
     i = rec["i"]
-    calls, message = _calls(rec.get("action"), i)
+    calls, message = _calls(rec.get("action"), i, note.get("call_ids"))
     thought = note.get("thought")
     step: dict[str, Any] = {"step_id": step_id, "source": "agent",
                             "message": note.get("content_parts") or (thought if isinstance(thought, str) else

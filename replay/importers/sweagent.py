@@ -74,7 +74,7 @@ class SweAgentImporter(Importer):
                         elif role == "user" and prompt is None:
                             prompt = _text(msg.get("content"))
                         elif role == "assistant" and msg.get("action") is not None:
-                            calls.append(msg)
+                            calls.append({"action": msg.get("action"), "tool_calls": msg.get("tool_calls")})
                 else:
                     top[key] = s.value()
         if "trajectory" not in top and n_traj == 0 and "history" not in top and not calls:
@@ -93,7 +93,8 @@ class SweAgentImporter(Importer):
         model = agent_cfg.get("model") if isinstance(agent_cfg.get("model"), dict) else {}
         task = {
             "id": problem.get("id") or top.get("environment") or path.stem,
-            "text": problem.get("text") or problem.get("github_url") or prompt,
+            "text": problem.get("text") or prompt,
+            "url": problem.get("github_url"),
             "sandbox": config.get("env"),
             "verification": ["environment"],
         }
@@ -108,19 +109,24 @@ class SweAgentImporter(Importer):
         extra.update({f"replay_config.{k}": v for k, v in f.keep_rest("replay_config.", config,
                                                                          ("problem_statement", "env", "agent")).items()})
         exit_status = info.get("exit_status")
-        # Function-calling agents keep the call ids in history; the last len(trajectory) calls are this attempt's.
-        calls = calls[-n_traj:] if n_traj else []
-        if len(calls) != n_traj:
-            calls = []
-
+        # Function-calling agents keep the call ids in history's assistant messages (of the last attempt, after
+        # the last system prompt); a step takes the next one whose action is its own (the final submit may have
+        # none).
         def steps() -> Iterator[ImportedStep]:
+            j = 0
             with path.open("r", encoding="utf-8") as fh:
                 s = JsonStream(fh, path)
                 for key in s.keys():
                     if key != "trajectory":
                         continue
                     for i, entry in s.items():
-                        yield self._step(path, i, entry, calls[i] if calls else None, i == n_traj - 1, exit_status)
+                        call = None
+                        action = entry.get("action") if isinstance(entry, dict) else None
+                        for k in range(j, len(calls)):
+                            if calls[k].get("action") == action:
+                                call, j = calls[k], k + 1
+                                break
+                        yield self._step(path, i, entry, call, i == n_traj - 1, exit_status)
 
         def checks() -> list[dict[str, Any]]:
             if exit_status is None:

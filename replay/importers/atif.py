@@ -49,6 +49,9 @@ class AtifImporter(Importer):
         lead: list[dict[str, Any]] = []  # user/system steps before the first agent step
         with path.open("r", encoding="utf-8") as fh:
             s = JsonStream(fh, path)
+            if s.kind() != "object":
+                raise ImportFormatError(path, "$", "not an ATIF trajectory: expected a JSON object with "
+                                        "schema_version 'ATIF-v1.x', agent and steps")
             for key in s.keys():
                 if key == "steps":
                     top["steps"] = True

@@ -102,6 +102,8 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):  # Minari keeps authors and emails as sets
+        return sorted((_plain(v) for v in value), key=repr)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)

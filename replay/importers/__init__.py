@@ -6,7 +6,7 @@ what has no place under ``extra`` and reports both. Episodes are written with th
 trajrec's to rebuild). See ``docs/IMPORT.md``.
 
 >>> sorted(IMPORTERS)
-['atif', 'inspect', 'mini-swe-agent', 'minari', 'openhands', 'swe-agent']
+['atif', 'inspect', 'minari', 'mini-swe-agent', 'openhands', 'swe-agent']
 """
 
 from __future__ import annotations

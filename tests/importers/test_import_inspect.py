@@ -95,3 +95,22 @@ def test_one_episode_per_sample_and_epoch(tmp_path: Path) -> None:
     assert report.episodes == 2
     names = report.files[0].episodes
     assert any("epoch1" in n for n in names) and any("epoch2" in n for n in names)
+
+
+def test_store_events_become_diff_rows(tmp_path: Path) -> None:
+    # The real sample, with two store events (Inspect's JSON Patch shape) added after its first two model turns.
+    header, sample = sample_of(INSPECT_TOOLS_EVAL)
+    models = [k for k, e in enumerate(sample["events"]) if e["event"] == "model"]
+    store = [{"event": "store", "timestamp": sample["events"][models[0]]["timestamp"],
+              "changes": [{"op": "add", "path": "/guesses", "value": []}]},
+             {"event": "store", "timestamp": sample["events"][models[1]]["timestamp"],
+              "changes": [{"op": "add", "path": "/guesses/-", "value": "ls"}]}]
+    sample["events"].insert(models[1] + 1, store[1])
+    sample["events"].insert(models[0] + 1, store[0])
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps({**header, "samples": [sample]}))
+    _, [ep] = import_one("inspect", path, tmp_path / "run")
+    assert ep.state_at(0)["store"] == {"guesses": []}
+    assert ep.state_at(1)["store"] == {"guesses": ["ls"]}
+    assert ep[1].diff and ep[1].diff[0].path == ["store", "guesses", 0] and ep[1].diff[0].value == "ls"
+    assert ep.state_at(len(ep) - 1)["store"] == {"guesses": ["ls"]}

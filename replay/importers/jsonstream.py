@@ -114,7 +114,9 @@ class JsonStream:
                 value, end = _decode(self._buf, self._pos)
             except json.JSONDecodeError as exc:
                 # Cut mid-value by the buffer: read more (doubling, so a big value costs O(n) reads) and retry.
-                if self._fill(len(self._buf)):
+                # An error well inside the buffer is a real defect: raise it now rather than read the whole rest.
+                cut = exc.pos >= len(self._buf) - 8 or exc.msg.startswith("Unterminated string")
+                if cut and self._fill(len(self._buf)):
                     continue
                 raise ImportFormatError(self.path, self._field, f"invalid JSON: {exc.msg}",
                                         self._base + exc.pos) from None

@@ -82,3 +82,30 @@ def test_wrong_format_named(tmp_path: Path) -> None:
         import_paths("atif", [SWE], tmp_path / "run")
     with pytest.raises(ImportFormatError, match=r"basic.json field \$: not an ATIF trajectory"):
         import_paths("atif", [OH_BASIC], tmp_path / "run")
+
+
+def test_stream_reads_values_cut_by_its_buffer(tmp_path: Path) -> None:
+    # Elements larger than the read size and numbers cut at a chunk edge decode whole.
+    import io
+
+    from trajrec.replay.importers import jsonstream
+
+    big = "x" * (3 * jsonstream._CHUNK)
+    doc = json.dumps({"a": [{"s": big}, 12345678901234567890, {"t": [1, 2, {"u": "\u00e9\\"}]}], "b": 1.5e300})
+    s = jsonstream.JsonStream(io.StringIO(doc), "mem.json")
+    got = {}
+    for key in s.keys():
+        got[key] = [v for _, v in s.items()] if key == "a" else s.value()
+    assert got == json.loads(doc)
+
+
+def test_defect_mid_file_is_reported_where_it_is(tmp_path: Path) -> None:
+    from trajrec.replay.importers.jsonstream import JsonStream
+
+    path = tmp_path / "x.json"
+    path.write_text('{"steps": [{"a": 1}, {"a": 2,, "b": 3}, ' + '{"a": 0}, ' * 100_000 + '{"a": 9}]}')
+    s = JsonStream(path.open(), path)
+    with pytest.raises(ImportFormatError) as err:
+        for _ in s.keys():
+            list(s.items())
+    assert err.value.field == "$.steps[1]" and err.value.offset == 29

@@ -4,7 +4,7 @@ Run:  python bench/import_memory.py [--mb 100] [--dir DIR]
 
 Builds, from real samples (tests/data), an Inspect .json log, an Inspect .eval archive and a mini-swe-agent
 file of ~1/10 and of the full ``--mb`` size, imports each in a fresh subprocess and prints the subprocess's peak
-RSS (``ru_maxrss``) and the import time. It also prints the peak of a subprocess that only loads the big file with
+RSS (``VmHWM``) and the import time. It also prints the peak of a subprocess that only loads the big file with
 ``json.load`` (what a non-streaming importer would need at least), as the reference.
 """
 
@@ -25,14 +25,30 @@ import big_files  # noqa: E402
 IMPORT = """
 import resource, sys, time
 from trajrec.importers import import_paths
+
+def peak_kb():
+    # VmHWM is this process image's own peak; ru_maxrss survives exec and so starts at the parent's size.
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 r = import_paths(sys.argv[1], [sys.argv[2]], sys.argv[3])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, r.episodes, r.steps, time.perf_counter() - t)
+print(peak_kb(), r.episodes, r.steps, time.perf_counter() - t)
 """
 LOAD = """
 import json, resource, sys
+
+def peak_kb():
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 json.load(open(sys.argv[1], encoding="utf-8"))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(peak_kb())
 """
 
 

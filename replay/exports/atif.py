@@ -219,11 +219,11 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
         if failure and not content:
             content = f"error: {failure.get('kind')}: {failure.get('message')}"
         result: dict[str, Any] = {"content": content}
-        if len(calls) == 1:
-            result["source_call_id"] = calls[0]["tool_call_id"]
         kept = note.get("result")
-        if isinstance(kept, dict):
-            result = {**{k: v for k, v in kept.items() if v is not None}, **result}
+        if isinstance(kept, dict):  # imported from ATIF: its result's fields, as they were
+            result = {**kept, **result}
+        elif len(calls) == 1:
+            result["source_call_id"] = calls[0]["tool_call_id"]
         results.append(result)
     if results:
         step["observation"] = {"results": results}

@@ -208,7 +208,8 @@ class AtifImporter(Importer):
         if actions:
             note["call_ids"] = [a["id"] for a in actions]
         if len(results) == 1 and isinstance(results[0], dict) and len(actions) <= 1:
-            note["result"] = {k: v for k, v in results[0].items() if k != "content"} or None
+            # The result's other fields, exactly (even none: a result without source_call_id stays without).
+            note["result"] = {k: v for k, v in results[0].items() if k != "content"}
         if before:
             note["atif_before"] = before
             f.mapped("steps[user/system between agent steps]", "next step.note.atif_before")

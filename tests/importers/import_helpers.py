@@ -20,6 +20,7 @@ INSPECT_EVAL = DATA / "inspect" / "log_read_sample.eval"
 INSPECT_JSON = DATA / "inspect" / "log_read_sample.json"
 INSPECT_ERRORS = DATA / "inspect" / "log_tool_call_error.json"
 ATIF = DATA / "atif" / "rfc-example.trajectory.json"
+ATIF_HARBOR_GZ = DATA / "atif" / "astropy__astropy-12907.harbor.trajectory.json.gz"
 OH_BASIC = DATA / "openhands" / "basic.json"
 OH_CHAT = DATA / "openhands" / "basic_interactions.json"
 OH_RENAME = DATA / "openhands" / "wrong_initial_state.json"
@@ -30,6 +31,16 @@ def mini_big(tmp: Path) -> Path:
     out = tmp / "astropy__astropy-12907.traj.json"
     if not out.exists():
         with gzip.open(MINI_BIG_GZ, "rb") as src, out.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return out
+
+
+def atif_harbor(tmp: Path) -> Path:
+    """Harbor's ATIF of the same real mini-swe-agent run, unpacked."""
+    out = tmp / "trajectory.json"
+    tmp.mkdir(parents=True, exist_ok=True)
+    if not out.exists():
+        with gzip.open(ATIF_HARBOR_GZ, "rb") as src, out.open("wb") as dst:
             shutil.copyfileobj(src, dst)
     return out
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from import_helpers import ATIF, OH_CHAT, SWE, import_one, mini_big
+from import_helpers import ATIF, OH_CHAT, SWE, atif_harbor, import_one, mini_big
 
 from trajrec.cli import main
 from trajrec.importers import import_paths
@@ -36,6 +36,22 @@ def test_import_keeps_parallel_calls_together(tmp_path: Path) -> None:
     assert ep.task["text"] == ep.reset.observation == src["steps"][0]["message"]
     assert ep.provenance["atif"]["final_metrics"] == src["final_metrics"]
     assert ep.provenance["agent"]["name"] == src["agent"]["name"]
+
+
+def test_harbor_written_atif_agrees_with_the_mini_swe_agent_source(tmp_path: Path) -> None:
+    # The same real run twice: as mini-swe-agent wrote it, and as Harbor's converter turned it into ATIF-v1.7.
+    _, [atif] = import_one("auto", atif_harbor(tmp_path), tmp_path / "a")
+    _, [mini] = import_one("auto", mini_big(tmp_path), tmp_path / "m")
+    assert atif.provenance["atif"]["schema_version"] == "ATIF-v1.7"
+    assert len(atif) == len(mini) == 64
+    for a, m in zip(atif, mini):
+        assert a.action["tool"] == "bash" and a.action["args"] == {"command": m.action}
+        assert a.action["id"] == m.note["call_ids"][0]
+        assert a.observation == m.observation
+        assert a.note["thought"] == m.note["thought"]
+        assert abs(a.time - m.time) < 1e-3
+    assert atif.task["text"] == mini.task["text"]
+    assert atif.reset.observation.startswith("[system] ")
 
 
 def roundtrip(tmp_path: Path, source: Path) -> tuple[dict, dict]:
@@ -64,6 +80,12 @@ def test_round_trip_atif_trajrec_atif(tmp_path: Path) -> None:
     assert back["schema_version"] == src["schema_version"] and back["session_id"] == src["session_id"]
     assert back["notes"] == src["notes"]
     assert back["steps"][1]["extra"]["trajrec"]["step"] == 0
+
+
+def test_round_trip_of_harbor_written_atif(tmp_path: Path) -> None:
+    src, back = roundtrip(tmp_path, atif_harbor(tmp_path / "src"))
+    assert comparable(back) == comparable(src)
+    assert back["final_metrics"] == src["final_metrics"] and back["agent"]["extra"] == src["agent"]["extra"]
 
 
 def test_round_trip_keeps_user_turns_between_agent_steps(tmp_path: Path) -> None:
@@ -110,16 +132,16 @@ def _harbor_models(tmp_path: Path) -> list[str]:
 def test_export_validates_against_harbors_models(tmp_path: Path) -> None:
     python = _harbor_models(tmp_path)
     run = tmp_path / "run"
-    import_paths("auto", [ATIF, SWE, OH_CHAT, mini_big(tmp_path)], run)
+    import_paths("auto", [ATIF, SWE, OH_CHAT, mini_big(tmp_path), atif_harbor(tmp_path / "h")], run)
     out = tmp_path / "atif"
     assert main(["export", str(run), "--format", "atif", "--out", f"{out}/"]) == 0
     files = sorted(out.glob("*.trajectory.json"))
-    assert len(files) == 4
+    assert len(files) == 5
     script = ("import json, sys\nfrom harbor.models.trajectories import Trajectory\n"
               "for p in sys.argv[1:]:\n    Trajectory.model_validate(json.load(open(p)))\nprint(len(sys.argv) - 1)\n")
     done = subprocess.run([*python, "-c", script, *map(str, files)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "4"
+    assert done.stdout.strip() == "5"
     # The published example itself passes the same models (the check can fail).
     bad = json.loads(ATIF.read_text())
     bad["steps"][0]["tool_calls"] = []  # tool calls on a user step: the models refuse it

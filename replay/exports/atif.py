@@ -143,24 +143,32 @@ def _copy_step(st: dict[str, Any], step_id: int) -> dict[str, Any]:
     return out
 
 
+def _model_call(note: dict[str, Any]) -> dict[str, Any]:
+    call = note.get("model_call")
+    if isinstance(call, dict):
+        return call
+    calls = note.get("model_calls")
+    return calls[-1] if isinstance(calls, list) and calls and isinstance(calls[-1], dict) else {}
+
+
 def _metrics(note: dict[str, Any]) -> dict[str, Any] | None:
-    usage = note.get("usage")
+    if isinstance(note.get("metrics"), dict):  # imported from ATIF: the step's metrics as they were
+        return dict(note["metrics"])
+    call = _model_call(note)
+    usage = call.get("usage")
     out: dict[str, Any] = {}
     if isinstance(usage, dict):
-        known = {"prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "prompt_token_ids",
-                 "completion_token_ids", "logprobs", "extra"}
-        if set(usage) <= known:  # already ATIF metrics (imported from ATIF)
-            return dict(usage)
         for key, names in _METRIC_KEYS.items():
             for n in names:
                 if isinstance(usage.get(n), int):
                     out[key] = usage[n]
                     break
-        rest = {k: v for k, v in usage.items() if k not in {n for ns in _METRIC_KEYS.values() for n in ns}}
+        rest = {k: v for k, v in usage.items()
+                if k not in {n for ns in _METRIC_KEYS.values() for n in ns} and k != "total_tokens"}
         if rest:
             out["extra"] = rest
-    if isinstance(note.get("cost"), (int, float)):
-        out["cost_usd"] = float(note["cost"])
+    if isinstance(call.get("cost"), (int, float)):
+        out["cost_usd"] = float(call["cost"])
     return out or None
 
 
@@ -197,8 +205,9 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
         step["message"] = message
     if iso(rec.get("time")):
         step["timestamp"] = iso(rec.get("time"))
-    if isinstance(note.get("model"), str):
-        step["model_name"] = note["model"]
+    model = _model_call(note).get("model") or note.get("model")
+    if isinstance(model, str):
+        step["model_name"] = model
     if isinstance(note.get("reasoning_effort"), (str, int, float)):
         step["reasoning_effort"] = note["reasoning_effort"]
     if isinstance(note.get("reasoning"), str):

@@ -199,8 +199,15 @@ class AtifImporter(Importer):
         note: dict[str, Any] = {"thought": message, "step_id": st.get("step_id")}
         if not isinstance(st.get("message"), str) and st.get("message") is not None:
             note["content_parts"] = st["message"]
+        metrics = st.get("metrics")
+        if isinstance(metrics, dict):  # kept whole for the ATIF export; tokens and cost also as the model call
+            note["usage"] = {k: metrics[k] for k in ("prompt_tokens", "completion_tokens", "cached_tokens")
+                             if isinstance(metrics.get(k), int)}
+            if isinstance(metrics.get("cost_usd"), (int, float)):
+                note["cost"] = metrics["cost_usd"]
+            f.mapped("steps[agent].metrics", "step.note.model_call (usage, cost) + note.metrics")
         for k, target in (("reasoning_content", "reasoning"), ("model_name", "model"),
-                          ("reasoning_effort", "reasoning_effort"), ("metrics", "usage"), ("extra", "extra"),
+                          ("reasoning_effort", "reasoning_effort"), ("metrics", "metrics"), ("extra", "extra"),
                           ("is_copied_context", "is_copied_context"), ("llm_call_count", "llm_call_count")):
             if st.get(k) is not None:
                 note[target] = st[k]

@@ -26,6 +26,7 @@ from trajrec.recorder.diff import StateTracker
 from trajrec.recorder.errors import TrajrecIOError
 from trajrec.recorder.format import SUFFIX, new_compressor
 from trajrec.recorder.model import normalize_check
+from trajrec.recorder.model_call import ModelCall
 from trajrec.recorder.provenance import _static
 from trajrec.recorder.version import __version__
 from trajrec.recorder.writer import EpisodeWriter
@@ -305,7 +306,7 @@ def _write_body(writer: EpisodeWriter, episode: ImportedEpisode) -> None:
                                   "reward": step.reward, "terminated": step.terminated, "truncated": step.truncated,
                                   "info": step.info, "time": t, "duration": step.duration or 0.0}
         if step.note:
-            record["note"] = step.note
+            record["note"] = model_call_note(step.note)
         view = {"action": step.action, "observation": step.observation, "info": step.info, "failure": step.failure}
         failure, retry_of, recovers = classifier.classify(i, step.action, step.info, None, view)
         if failure is not None:
@@ -335,6 +336,31 @@ def _write_body(writer: EpisodeWriter, episode: ImportedEpisode) -> None:
             target = "episode"
         writer.write_check(normalize_check({**c, "target": target}, default_target="episode",
                                            check_id=f"c{check_seq}", now=last_time))
+
+
+_CALL_KEYS = ("model", "usage", "cost", "latency")
+
+
+def model_call_note(note: dict[str, Any]) -> dict[str, Any]:
+    """The note with the importer's ``model``/``usage``/``cost``/``latency`` moved into ``note["model_call"]``,
+    the record live LLM recording writes (:class:`~trajrec.recorder.model_call.ModelCall`), so the summary, ``ls``
+    and the viewer count imported tokens and cost like recorded ones.
+
+    >>> model_call_note({"thought": "t", "model": "m", "usage": {"input_tokens": 2, "output_tokens": 1}})
+    {'thought': 't', 'model_call': {'model': 'm', 'usage': {'input_tokens': 2, 'output_tokens': 1, \
+'prompt_tokens': 2, 'completion_tokens': 1, 'total_tokens': 3}}}
+    """
+    if not any(note.get(k) is not None for k in _CALL_KEYS):
+        return note
+    usage = note.get("usage") if isinstance(note.get("usage"), dict) else None
+    cost = note.get("cost") if isinstance(note.get("cost"), (int, float)) and not isinstance(note.get("cost"), bool) \
+        else None
+    latency = note.get("latency") if isinstance(note.get("latency"), (int, float)) else None
+    call = ModelCall(model=note.get("model") if isinstance(note.get("model"), str) else None, usage=usage,
+                     cost=cost, latency=latency)
+    out = {k: v for k, v in note.items() if k not in _CALL_KEYS}
+    out["model_call"] = call.to_dict()
+    return out
 
 
 def _source_failure(step: dict[str, Any]) -> Any:

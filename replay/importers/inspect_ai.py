@@ -248,6 +248,7 @@ class InspectImporter(Importer):
                 note["model"] = mev.get("model") or note["model"]
                 if isinstance(mev.get("working_time"), (int, float)):
                     duration = mev["working_time"] + tool_time
+                    note["latency"] = mev["working_time"]
                 f.mapped("events[model].timestamp/working_time/usage", "step.time/duration/note.usage")
             if m.get("orphan"):
                 note["orphan"] = True

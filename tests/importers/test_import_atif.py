@@ -30,7 +30,12 @@ def test_import_keeps_parallel_calls_together(tmp_path: Path) -> None:
     assert ep[0].observation == [{"tool_call_id": r["source_call_id"], "content": r["content"]}
                                  for r in first["observation"]["results"]]
     assert ep[0].note["reasoning"] == first["reasoning_content"]
-    assert ep[0].note["usage"] == first["metrics"]
+    assert ep[0].note["metrics"] == first["metrics"]
+    call = ep[0].note["model_call"]
+    assert call["model"] == first["model_name"] and call["cost"] == first["metrics"]["cost_usd"]
+    assert call["usage"]["prompt_tokens"] == first["metrics"]["prompt_tokens"]
+    assert ep.summary["model"]["total_tokens"] == src["final_metrics"]["total_prompt_tokens"] + \
+        src["final_metrics"]["total_completion_tokens"]
     assert ep[0].time == parse_time(first["timestamp"])
     assert ep[1].action == {"message": agent_steps[1]["message"]}
     assert ep.task["text"] == ep.reset.observation == src["steps"][0]["message"]

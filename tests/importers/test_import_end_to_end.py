@@ -35,6 +35,8 @@ def test_ls_show_fsck(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert sorted(r["env_id"] for r in rows) == sorted(f"imported/{f}" for f in
                                                       ("swe-agent", "mini-swe-agent", "inspect", "atif", "openhands"))
+    inspect = next(r for r in rows if r["env_id"] == "imported/inspect")
+    assert inspect["model"]["calls"] == 6  # model calls counted like recorded ones
     assert main(["show", str(swe_episode(run)), "--step", "1"]) == 0
     assert 'open "/SWE-agent__test-repo/tests/missing_colon.py"' in capsys.readouterr().out
     assert main(["fsck", str(run)]) == 0

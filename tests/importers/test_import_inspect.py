@@ -66,7 +66,9 @@ def test_eval_and_json_of_one_run_agree(tmp_path: Path) -> None:
         assert check.rationale == sample["scores"]["match"]["explanation"]
         assert ep.summary["outcome"] == "passed"
         assert ep.provenance["agent"]["model"] == src["eval"]["model"]
-        assert ep[0].note["usage"] == sample["output"]["usage"]
+        usage = ep[0].note["model_call"]["usage"]
+        assert {k: usage[k] for k in sample["output"]["usage"]} == sample["output"]["usage"]
+        assert ep.summary["model"]["total_tokens"] == sample["output"]["usage"]["total_tokens"]
 
 
 def test_tool_errors_fail_steps(tmp_path: Path) -> None:

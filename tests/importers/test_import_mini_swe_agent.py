@@ -26,8 +26,9 @@ def test_current_layout_tool_calls_times_and_failures(tmp_path: Path) -> None:
         assert step.note["call_ids"] == [a["tool_call_id"] for a in actions] == [c["id"] for c in m["tool_calls"]]
         assert step.time == m["extra"]["timestamp"]  # original timestamps kept
         assert step.note["thought"] == m["content"]
-        assert step.note["usage"] == m["extra"]["response"]["usage"]
-        assert step.note["cost"] == m["extra"]["cost"]
+        call = step.note["model_call"]  # the record live LLM recording writes
+        assert call["usage"]["total_tokens"] == m["extra"]["response"]["usage"]["total_tokens"]
+        assert call["cost"] == m["extra"]["cost"] and call["model"] == m["extra"]["response"]["model"]
         out = outputs.get(actions[0]["tool_call_id"])
         if out is not None:
             assert step.observation == out["content"]
@@ -45,6 +46,7 @@ def test_current_layout_tool_calls_times_and_failures(tmp_path: Path) -> None:
         for r in s.recovers:
             assert ep[r].failed and r < s.index and not s.failed
     assert ep.summary["failures"] == failed
+    assert abs(ep.summary["model"]["cost"] - src["info"]["model_stats"]["instance_cost"]) < 1e-9
     [check] = ep.checks
     assert check.value == src["info"]["exit_status"] == "Submitted"
     assert ep[-1].terminated

@@ -712,6 +712,14 @@ def replay_episode(
         source = ep.path
         reset_rec = ep.reset
         n = len(ep)
+        imported = (ep.provenance.get("lineage") or {}).get("imported_from") \
+            if isinstance(ep.provenance.get("lineage"), dict) else None
+        if env is None and imported:
+            raise ReplayError(
+                f"{source} was imported from a {imported.get('format')} file ({imported.get('path')}) by `trajrec "
+                "import`: its actions ran in that tool's own environment, which trajrec cannot rebuild, so it cannot "
+                "be re-executed; browse it with `trajrec view`, or pass env= to replay_episode to step an env you "
+                "built yourself")
         if env is None:
             env_class = ep.provenance.get("env_package") or {}
             cls_name = f"{env_class.get('module')}.{env_class.get('class')}" if env_class.get("class") else None

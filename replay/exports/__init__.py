@@ -2,7 +2,7 @@
 
 >>> from trajrec.replay.exports import export, ExportOptions
 >>> sorted(FORMATS)
-['chat', 'parquet', 'records', 'trl-stepwise']
+['atif', 'chat', 'parquet', 'records', 'trl-stepwise']
 
 See ``docs/EXPORT.md`` for each format, the label policies and the ``--where`` grammar.
 """

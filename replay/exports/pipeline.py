@@ -34,6 +34,7 @@ FORMATS: dict[str, Any] = {
     "trl-stepwise": lambda: TrlStepwiseFormat,
     "chat": lambda: ChatFormat,
     "parquet": _parquet,
+    "atif": lambda: __import__("trajrec.replay.exports.atif", fromlist=["AtifFormat"]).AtifFormat,
 }
 
 

@@ -15,6 +15,7 @@ EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format chat --out sft.jsonl --where outcome=passed --where env=trajrec/Shell-v0
   trajrec export runs/ --format parquet --out steps.parquet --where labeled=true    (pip install 'trajrec[parquet]')
   trajrec export runs/ --format trl-stepwise --out prm.jsonl --prefer human,model:* --min-agreement 0.8
+  trajrec export runs/ --format atif --out atif/          one Harbor ATIF trajectory.json per episode (or a .jsonl)
 
 --where FIELD OP VALUE (repeatable, all must hold); OP: = != > >= < <=; text fields take = != with * ? wildcards.
 fields: episode env task split agent run outcome steps return failures retries recoveries checks labels
@@ -25,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from trajrec.replay.exports.choice import DEFAULT_PREFER, LABEL_MAPS, UNLABELED
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
-    p.add_argument("--format", "-f", required=True, choices=["records", "trl-stepwise", "chat", "parquet"],
+    p.add_argument("--format", "-f", required=True, choices=["records", "trl-stepwise", "chat", "parquet", "atif"],
                    help="output format")
-    p.add_argument("--out", "-o", required=True, metavar="FILE", help="output file ('-' for stdout, JSONL formats)")
+    p.add_argument("--out", "-o", required=True, metavar="FILE", help="output file ('-' for stdout, JSONL formats; a folder for atif: one file per episode)")
     p.add_argument("--where", action="append", default=[], metavar="EXPR",
                    help="keep episodes where EXPR holds, e.g. outcome=failed, failures>0, labeled=true (repeatable)")
     p.add_argument("--min-agreement", type=float, metavar="X",

@@ -1,0 +1,313 @@
+"""``atif``: Harbor's Agent Trajectory Interchange Format, one trajectory per episode.
+
+``--out DIR`` (an existing folder, or a name ending in ``/``) writes ``DIR/<episode_id>.trajectory.json`` per
+episode, the one-document-per-file layout Harbor's tools read; any other ``--out`` writes JSONL, one ATIF
+trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-format.md`` and the
+``harbor.models.trajectories`` models (``extra="forbid"``: only their fields are written).
+
+Mapping: ``agent`` from provenance (name, version, model; the env's tool schemas from the reset info as
+``tool_definitions``); a first ``user`` step with the task prompt; then per trajrec step one ``agent`` step
+(``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost,
+``tool_calls`` with the original call ids (else ``call_<step>_<k>``), ``observation.results`` answering them).
+Command-line actions become ``shell`` calls, other non-tool actions ``act`` calls, ``{"message": text}`` actions a
+plain message. trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label)
+go in each step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
+Episodes imported from ATIF get back their original user/system steps, step ids and schema version.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from trajrec.recorder.errors import TrajrecIOError
+
+from ..labels import rating
+from .base import EpisodeView, Format, JsonlFormat, Skip
+from .choice import origin
+from .encode import dumps, jsonable, text_of, tool_call
+
+#: The schema version written for episodes that did not come from ATIF.
+ATIF_VERSION = "ATIF-v1.6"
+_METRIC_KEYS = {"prompt_tokens": ("prompt_tokens", "input_tokens"),
+                "completion_tokens": ("completion_tokens", "output_tokens"),
+                "cached_tokens": ("cached_tokens", "input_tokens_cache_read")}
+
+
+def iso(t: Any) -> str | None:
+    """Unix seconds as ISO 8601 UTC text; 0/None (unknown) as None."""
+    if not isinstance(t, (int, float)) or not t:
+        return None
+    return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def trajectory(view: EpisodeView) -> dict[str, Any]:
+    """One episode as an ATIF trajectory (a dict of JSON data)."""
+    ep = view.ep
+    prov = ep.provenance or {}
+    atif_src = prov.get("atif") if isinstance(prov.get("atif"), dict) else {}
+    agent_p = prov.get("agent") if isinstance(prov.get("agent"), dict) else {}
+    agent: dict[str, Any] = {"name": str(agent_p.get("name") or "unknown"),
+                             "version": str(agent_p.get("version") or "unknown")}
+    if agent_p.get("model"):
+        agent["model_name"] = str(agent_p["model"])
+    tools = view.tools()
+    if tools:
+        agent["tool_definitions"] = [t if isinstance(t, dict) else {"value": t} for t in tools]
+    if isinstance(agent_p.get("extra"), dict) and agent_p["extra"]:
+        agent["extra"] = agent_p["extra"]
+    steps: list[dict[str, Any]] = []
+    reset = ep.reset
+    lead = reset.info.get("atif_lead") if isinstance(reset.info, dict) else None
+    if isinstance(lead, list) and lead:
+        for st in lead:
+            steps.append(_copy_step(st, len(steps) + 1))
+    else:
+        prompt = view.prompt()
+        first: dict[str, Any] = {"step_id": 1, "source": "user", "message": prompt or ""}
+        if iso(reset.time):
+            first["timestamp"] = iso(reset.time)
+        steps.append(first)
+    prompt_total = completion_total = cached_total = 0
+    cost_total = 0.0
+    have_tokens = have_cost = False
+    for rec in view.steps():
+        note = rec.get("note") if isinstance(rec.get("note"), dict) else {}
+        for st in note.get("atif_before") or note.get("user_before") or ():
+            if isinstance(st, dict) and st.get("source") in ("user", "system"):
+                steps.append(_copy_step(st, len(steps) + 1))
+        step = _agent_step(view, rec, note, len(steps) + 1)
+        metrics = step.get("metrics") or {}
+        if metrics.get("prompt_tokens") is not None or metrics.get("completion_tokens") is not None:
+            have_tokens = True
+            prompt_total += metrics.get("prompt_tokens") or 0
+            completion_total += metrics.get("completion_tokens") or 0
+            cached_total += metrics.get("cached_tokens") or 0
+        if metrics.get("cost_usd") is not None:
+            have_cost = True
+            cost_total += metrics["cost_usd"]
+        steps.append(step)
+        for st in note.get("atif_after") or note.get("user_after") or ():
+            if isinstance(st, dict) and st.get("source") in ("user", "system"):
+                steps.append(_copy_step(st, len(steps) + 1))
+    final: dict[str, Any] = {"total_steps": len(steps)}
+    src_final = atif_src.get("final_metrics") if isinstance(atif_src.get("final_metrics"), dict) else None
+    if src_final:
+        final = {**src_final, "total_steps": src_final.get("total_steps", len(steps))}
+    else:
+        if have_tokens:
+            final.update(total_prompt_tokens=prompt_total, total_completion_tokens=completion_total,
+                         total_cached_tokens=cached_total)
+        if have_cost:
+            final["total_cost_usd"] = cost_total
+    task = view.task
+    out: dict[str, Any] = {
+        "schema_version": atif_src.get("schema_version") or ATIF_VERSION,
+        "session_id": atif_src.get("session_id") or str(prov.get("run_id") or view.episode_id),
+        "trajectory_id": atif_src.get("trajectory_id") or view.episode_id,
+        "agent": agent,
+        "steps": steps,
+        "final_metrics": final,
+        "extra": {"trajrec": {
+            "episode_id": view.episode_id, "file": view.ref.rel_path,
+            "task": {k: task.get(k) for k in ("env_id", "id", "text", "split") if task.get(k) is not None},
+            "outcome": ep.summary.get("outcome"),
+            "checks": [_check(c.to_record()) for c in ep.checks],
+            "imported_from": (prov.get("lineage") or {}).get("imported_from")
+            if isinstance(prov.get("lineage"), dict) else None,
+        }},
+    }
+    extra = prov.get("extra") if isinstance(prov.get("extra"), dict) else {}
+    if isinstance(extra.get("notes"), str):
+        out["notes"] = extra["notes"]
+    if isinstance(extra.get("extra"), dict):
+        out["extra"] = {**extra["extra"], **out["extra"]}
+    return jsonable(out)  # type: ignore[no-any-return]
+
+
+def _check(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: rec.get(k) for k in ("target", "kind", "judge", "value", "score", "rationale") if rec.get(k) is not None}
+
+
+def _copy_step(st: dict[str, Any], step_id: int) -> dict[str, Any]:
+    """A kept user/system step (from ATIF, or an OpenHands user event) as an ATIF step."""
+    if "step_id" in st:  # an ATIF step kept whole
+        return {**{k: v for k, v in st.items() if k != "step_id"}, "step_id": step_id}
+    out: dict[str, Any] = {"step_id": step_id, "source": "user" if st.get("source") == "user" else "system",
+                           "message": text_of(st.get("message") or (st.get("args") or {}).get("content"))}
+    if isinstance(st.get("timestamp"), str):
+        out["timestamp"] = st["timestamp"]
+    return out
+
+
+def _model_call(note: dict[str, Any]) -> dict[str, Any]:
+    call = note.get("model_call")
+    if isinstance(call, dict):
+        return call
+    calls = note.get("model_calls")
+    return calls[-1] if isinstance(calls, list) and calls and isinstance(calls[-1], dict) else {}
+
+
+def _metrics(note: dict[str, Any]) -> dict[str, Any] | None:
+    if isinstance(note.get("metrics"), dict):  # imported from ATIF: the step's metrics as they were
+        return dict(note["metrics"])
+    call = _model_call(note)
+    usage = call.get("usage")
+    out: dict[str, Any] = {}
+    if isinstance(usage, dict):
+        for key, names in _METRIC_KEYS.items():
+            for n in names:
+                if isinstance(usage.get(n), int):
+                    out[key] = usage[n]
+                    break
+        rest = {k: v for k, v in usage.items()
+                if k not in {n for ns in _METRIC_KEYS.values() for n in ns} and k != "total_tokens"}
+        if rest:
+            out["extra"] = rest
+    if isinstance(call.get("cost"), (int, float)):
+        out["cost_usd"] = float(call["cost"])
+    return out or None
+
+
+def _calls(action: Any, i: int, ids: Any = None) -> tuple[list[dict[str, Any]], str | None]:
+    """ATIF tool calls of an action, and the message when the action is a plain message; ``ids`` are the
+    original call ids kept in the note (for actions that do not carry their own)."""
+    if isinstance(action, dict) and set(action) == {"message"}:
+        return [], text_of(action["message"])
+    items = action if isinstance(action, list) and action and all(isinstance(a, (dict, str)) for a in action) \
+        else [action]
+    calls = []
+    for k, a in enumerate(items):
+        cid = a.get("id") if isinstance(a, dict) else None
+        if not cid and isinstance(ids, list) and k < len(ids):
+            cid = ids[k]
+        name, args, _ = tool_call({kk: v for kk, v in a.items() if kk not in ("id", "extra", "action")}
+                                  if isinstance(a, dict) else a)
+        call: dict[str, Any] = {"tool_call_id": str(cid) if cid else f"call_{i}_{k}", "function_name": name,
+                                "arguments": args if isinstance(args, dict) else {"value": args}}
+        if isinstance(a, dict) and isinstance(a.get("extra"), dict):
+            call["extra"] = a["extra"]
+        calls.append(call)
+    return calls, None
+
+
+def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int) -> dict[str, Any]:
+    i = rec["i"]
+    calls, message = _calls(rec.get("action"), i, note.get("call_ids"))
+    thought = note.get("thought")
+    step: dict[str, Any] = {"step_id": step_id, "source": "agent",
+                            "message": note.get("content_parts") or (thought if isinstance(thought, str) else
+                                                                      (message or ""))}
+    if message is not None and not thought:
+        step["message"] = message
+    if iso(rec.get("time")):
+        step["timestamp"] = iso(rec.get("time"))
+    model = _model_call(note).get("model") or note.get("model")
+    if isinstance(model, str):
+        step["model_name"] = model
+    if isinstance(note.get("reasoning_effort"), (str, int, float)):
+        step["reasoning_effort"] = note["reasoning_effort"]
+    if isinstance(note.get("reasoning"), str):
+        step["reasoning_content"] = note["reasoning"]
+    if calls:
+        step["tool_calls"] = calls
+    obs = rec.get("observation")
+    results: list[dict[str, Any]] = []
+    if isinstance(obs, list) and obs and all(isinstance(o, dict) and "content" in o for o in obs):
+        for k, o in enumerate(obs):
+            cid = o.get("tool_call_id") or (calls[k]["tool_call_id"] if k < len(calls) else None)
+            results.append({"source_call_id": cid, "content": text_of(o.get("content"))})
+    elif isinstance(obs, list) and len(obs) == len(calls) and len(calls) > 1:
+        results = [{"source_call_id": c["tool_call_id"], "content": text_of(o)} for c, o in zip(calls, obs)]
+    elif obs is not None or rec.get("failure"):
+        content = text_of(obs)
+        failure = rec.get("failure")
+        if failure and not content:
+            content = f"error: {failure.get('kind')}: {failure.get('message')}"
+        result: dict[str, Any] = {"content": content}
+        kept = note.get("result")
+        if isinstance(kept, dict):  # imported from ATIF: its result's fields, as they were
+            result = {**kept, **result}
+        elif len(calls) == 1:
+            result["source_call_id"] = calls[0]["tool_call_id"]
+        results.append(result)
+    if results:
+        step["observation"] = {"results": results}
+    metrics = _metrics(note)
+    if metrics:
+        step["metrics"] = metrics
+    for k in ("is_copied_context", "llm_call_count"):
+        if note.get(k) is not None:
+            step[k] = note[k]
+    own: dict[str, Any] = {"step": i}
+    for k in ("reward", "failure", "retry_of", "recovers", "terminated", "truncated"):
+        v = rec.get(k)
+        if v not in (None, False, [], 0.0) or (k == "reward" and v not in (None, 0.0)):
+            own[k] = v
+    chosen = view.choose(i, mapped=False)
+    if chosen is not None:
+        own["label"] = {"judge": chosen.judge, "kind": chosen.kind, "origin": origin(chosen), "value": chosen.value,
+                        "rating": rating(chosen.value), "rationale": chosen.rationale}
+    extra = dict(note["extra"]) if isinstance(note.get("extra"), dict) and "step_id" in note else {}
+    extra["trajrec"] = own
+    step["extra"] = extra
+    return step
+
+
+class AtifFormat(Format):
+    name = "atif"
+
+    def __init__(self, out: str | os.PathLike[str], options: Any) -> None:
+        super().__init__(out, options)
+        text = os.fspath(out)
+        self._dir: Path | None = None
+        self._jsonl: JsonlFormat | None = None
+        self._written: list[Path] = []
+        if text != "-" and (text.endswith(("/", os.sep)) or Path(text).is_dir()):
+            self._dir = Path(text)
+            try:
+                self._dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TrajrecIOError(f"cannot create the folder {self._dir}: {exc.strerror}") from exc
+        else:
+            self._jsonl = _AtifLines(out, options)
+
+    def write(self, view: EpisodeView) -> tuple[int, int]:
+        if self._jsonl is not None:
+            return self._jsonl.write(view)
+        assert self._dir is not None
+        doc = trajectory(view)
+        path = self._dir / f"{view.episode_id}.trajectory.json"
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with io.open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(dumps(doc))
+                fh.write("\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
+        self._written.append(path)
+        return 1, len(view.ep)
+
+    def close(self) -> None:
+        if self._jsonl is not None:
+            self._jsonl.close()
+
+    def abort(self) -> None:
+        if self._jsonl is not None:
+            self._jsonl.abort()
+
+
+class _AtifLines(JsonlFormat):
+    name = "atif"
+
+    def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
+        if len(view.ep) == 0 and view.ep.reset.observation is None:
+            raise Skip("no steps and no prompt")
+        return [trajectory(view)], len(view.ep)
+
+
+__all__ = ["ATIF_VERSION", "AtifFormat", "iso", "trajectory"]

@@ -1,0 +1,236 @@
+"""Harbor ATIF ``trajectory.json`` files (Agent Trajectory Interchange Format, schema versions ATIF-v1.0 to v1.x).
+
+Layout (Harbor's ``docs/rfcs/0001-trajectory-format.md`` and ``harbor.models.trajectories``): ``schema_version``,
+``session_id``, ``trajectory_id``, ``agent`` (name, version, model_name, tool_definitions, extra), ``steps``
+(``step_id``, ``timestamp``, ``source``: system/user/agent, ``message``, ``reasoning_content``, ``tool_calls``
+``[{tool_call_id, function_name, arguments}]``, ``observation.results`` ``[{source_call_id, content}]``,
+``metrics``, ``extra``), ``notes``, ``final_metrics``, ``extra``, ``continued_trajectory_ref``,
+``subagent_trajectories``.
+
+Mapping: the user and system steps before the first agent step are the task prompt (the reset observation; the
+first user message is the task text). One trajrec step per agent step: its tool calls stay together (action =
+``{"tool", "args", "id"}`` or a list of them; observation = the result, or ``[{tool_call_id, content}]``); a step
+with no tool call has action ``{"message": text}``. thought = ``message``, ``reasoning_content``, model,
+``metrics`` (tokens, cost) and the step's ``extra`` go in the note. User or system steps between agent steps are
+kept, in order, in the next agent step's ``note.atif_before`` (the ones after the last agent step in its
+``note.atif_after``), so ``trajrec export --format atif`` writes them back. A result whose ``extra`` says
+``is_error``/``error`` sets ``info["error"]`` (the classifier's tool-error rule). Rewards in ``final_metrics.extra``
+or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``atif:reward``); ``final_metrics``
+itself is kept in provenance. The ``steps`` array is streamed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, parse_time
+from .jsonstream import ImportFormatError, JsonStream
+
+_STEP_KNOWN = ("step_id", "timestamp", "source", "model_name", "reasoning_effort", "message", "reasoning_content",
+               "tool_calls", "observation", "metrics", "is_copied_context", "llm_call_count", "extra")
+_SOURCES = ("system", "user", "agent")
+
+
+class AtifImporter(Importer):
+    name = "atif"
+    description = "Harbor ATIF trajectory.json files (ATIF-v1.x)"
+    suffixes = (".json",)
+
+    @classmethod
+    def detect(cls, path: Path, head: bytes) -> str | None:
+        m = re.search(r'"schema_version"\s*:\s*"(ATIF-v[0-9.]+)"', head.decode("utf-8", "replace"))
+        return f"schema_version {m.group(1)!r} (Harbor ATIF)" if m else None
+
+    def read(self, source: SourceFile) -> Iterator[ImportedEpisode]:
+        path = source.path
+        top: dict[str, Any] = {}
+        lead: list[dict[str, Any]] = []  # user/system steps before the first agent step
+        with path.open("r", encoding="utf-8") as fh:
+            s = JsonStream(fh, path)
+            if s.kind() != "object":
+                raise ImportFormatError(path, "$", "not an ATIF trajectory: expected a JSON object with "
+                                        "schema_version 'ATIF-v1.x', agent and steps")
+            for key in s.keys():
+                if key == "steps":
+                    top["steps"] = True
+                    for i, step in s.items():
+                        if not isinstance(step, dict):
+                            raise ImportFormatError(path, f"$.steps[{i}]", "expected a step object")
+                        if step.get("source") == "agent":
+                            break
+                        lead.append(step)
+                    s.skip_rest()
+                elif key == "subagent_trajectories":
+                    s.skip()
+                    self.fields.kept("subagent_trajectories")
+                    top["subagent_trajectories"] = "not imported (embedded subagent trajectories)"
+                else:
+                    top[key] = s.value()
+        version = top.get("schema_version")
+        if not isinstance(version, str) or not version.startswith("ATIF-v"):
+            raise ImportFormatError(path, "$.schema_version", f"not an ATIF trajectory: schema_version is {version!r}, "
+                                    "expected 'ATIF-v1.x'")
+        if "steps" not in top:
+            raise ImportFormatError(path, "$.steps", "an ATIF trajectory needs a 'steps' array")
+        agent_obj = top.get("agent")
+        if not isinstance(agent_obj, dict) or not isinstance(agent_obj.get("name"), str):
+            raise ImportFormatError(path, "$.agent.name", "an ATIF trajectory needs agent.name (text)")
+        f = self.fields
+        texts = [_text(st.get("message")) for st in lead if st.get("source") == "user"]
+        task_text = texts[0] if texts else None
+        prompt = "\n\n".join(
+            t for t in ((_text(st.get("message")) if st.get("source") == "user"
+                         else f"[system] {_text(st.get('message'))}") for st in lead) if t) or None
+        task = {"id": top.get("trajectory_id") or top.get("session_id") or path.parent.name or path.stem,
+                "text": task_text, "verification": []}
+        f.mapped("steps[source=user][0].message", "task.text")
+        f.mapped("steps[before first agent]", "reset.observation (+ reset.info.atif_lead)")
+        agent = {"name": agent_obj["name"], "version": agent_obj.get("version"), "model": agent_obj.get("model_name"),
+                 "extra": agent_obj.get("extra")}
+        f.mapped("agent.name/version/model_name", "provenance.agent")
+        tools = agent_obj.get("tool_definitions")
+        final_metrics = top.get("final_metrics")
+        extra = {k: top[k] for k in ("notes", "extra", "continued_trajectory_ref", "subagent_trajectories")
+                 if top.get(k) not in (None, {}, "")}
+        for k in extra:
+            f.kept(k)
+        atif = {"schema_version": version, "session_id": top.get("session_id"),
+                "trajectory_id": top.get("trajectory_id"), "final_metrics": final_metrics}
+        f.mapped("schema_version/session_id/trajectory_id/final_metrics", "provenance.atif")
+
+        def steps() -> Iterator[ImportedStep]:
+            with path.open("r", encoding="utf-8") as fh:
+                s = JsonStream(fh, path)
+                for key in s.keys():
+                    if key != "steps":
+                        continue
+                    before: list[dict[str, Any]] = []
+                    seen_agent = False
+                    held: ImportedStep | None = None  # one step of lookahead: trailing user steps join the last
+                    for i, st in s.items():
+                        field = f"$.steps[{i}]"
+                        if not isinstance(st, dict):
+                            raise ImportFormatError(path, field, "expected a step object")
+                        src = st.get("source")
+                        if src not in _SOURCES:
+                            raise ImportFormatError(path, f"{field}.source",
+                                                    f"expected one of {', '.join(_SOURCES)}, found {src!r}")
+                        if src != "agent":
+                            if seen_agent:
+                                before.append(st)
+                            continue
+                        seen_agent = True
+                        if held is not None:
+                            yield held
+                        held = self._step(path, field, st, before)
+                        before = []
+                    if held is not None:
+                        if before:
+                            assert held.note is not None
+                            held.note["atif_after"] = before
+                            f.mapped("steps[user/system after the last agent step]", "last step.note.atif_after")
+                        yield held
+
+        def checks() -> list[dict[str, Any]]:
+            out = []
+            for where, obj in (("final_metrics.extra", (final_metrics or {}).get("extra")
+                                if isinstance(final_metrics, dict) else None), ("extra", top.get("extra"))):
+                if not isinstance(obj, dict):
+                    continue
+                rewards = obj.get("rewards") if isinstance(obj.get("rewards"), dict) else {}
+                if "reward" in obj:
+                    rewards = {"reward": obj["reward"], **rewards}
+                for name, value in rewards.items():
+                    f.mapped(f"{where}.reward(s)", "checks[judge=atif:reward]")
+                    out.append({"target": "episode", "kind": "environment", "judge": f"atif:{name}",
+                                "value": value, "score": value if isinstance(value, (int, float))
+                                and not isinstance(value, bool) else None, "rationale": f"ATIF {where}.{name}"})
+            return out
+
+        yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt,
+                              reset_info={k: v for k, v in (("tools", tools), ("atif_lead", lead)) if v},
+                              reset_time=parse_time(lead[0].get("timestamp"), path=path,
+                                                    field_name="$.steps[0].timestamp") if lead else None,
+                              steps=steps(), checks=checks, where="steps", name=str(task["id"]), extra=extra,
+                              provenance={"atif": atif})
+
+    def _step(self, path: Path, field: str, st: dict[str, Any], before: list[dict[str, Any]]) -> ImportedStep:
+        f = self.fields
+        calls = st.get("tool_calls") or []
+        if not isinstance(calls, list):
+            raise ImportFormatError(path, f"{field}.tool_calls", "expected a list of tool calls")
+        actions = []
+        for k, c in enumerate(calls):
+            if not isinstance(c, dict) or not isinstance(c.get("function_name"), str):
+                raise ImportFormatError(path, f"{field}.tool_calls[{k}].function_name", "expected the tool name (text)")
+            actions.append({"tool": c["function_name"], "args": c.get("arguments") if c.get("arguments") is not None
+                            else {}, "id": c.get("tool_call_id")})
+            if c.get("extra"):
+                actions[-1]["extra"] = c["extra"]
+        f.mapped("steps[agent].tool_calls", "step.action (calls of one step together)")
+        obs = st.get("observation")
+        results = obs.get("results") if isinstance(obs, dict) else None
+        if obs is not None and not isinstance(results, list):
+            raise ImportFormatError(path, f"{field}.observation.results", "expected a list of results")
+        results = results or []
+        info: dict[str, Any] = {}
+        errors = []
+        for r in results:
+            rx = r.get("extra") if isinstance(r, dict) and isinstance(r.get("extra"), dict) else {}
+            if rx.get("is_error") or rx.get("error"):
+                errors.append(str(rx.get("error") or _text(r.get("content")) or "error")[:500])
+        if errors:
+            info["error"] = "; ".join(errors)
+        message = _text(st.get("message"))
+        if not actions:
+            action: Any = {"message": message}
+        else:
+            action = actions[0] if len(actions) == 1 else actions
+        if not results:
+            observation: Any = None
+        elif len(results) == 1 and (len(actions) <= 1):
+            observation = _text(results[0].get("content")) if isinstance(results[0], dict) else None
+        else:
+            observation = [{"tool_call_id": r.get("source_call_id"), "content": _text(r.get("content"))}
+                           for r in results if isinstance(r, dict)]
+        f.mapped("steps[agent].observation.results", "step.observation")
+        note: dict[str, Any] = {"thought": message, "step_id": st.get("step_id")}
+        if not isinstance(st.get("message"), str) and st.get("message") is not None:
+            note["content_parts"] = st["message"]
+        metrics = st.get("metrics")
+        if isinstance(metrics, dict):  # kept whole for the ATIF export; tokens and cost also as the model call
+            note["usage"] = {k: metrics[k] for k in ("prompt_tokens", "completion_tokens", "cached_tokens")
+                             if isinstance(metrics.get(k), int)}
+            if isinstance(metrics.get("cost_usd"), (int, float)):
+                note["cost"] = metrics["cost_usd"]
+            f.mapped("steps[agent].metrics", "step.note.model_call (usage, cost) + note.metrics")
+        for k, target in (("reasoning_content", "reasoning"), ("model_name", "model"),
+                          ("reasoning_effort", "reasoning_effort"), ("metrics", "metrics"), ("extra", "extra"),
+                          ("is_copied_context", "is_copied_context"), ("llm_call_count", "llm_call_count")):
+            if st.get(k) is not None:
+                note[target] = st[k]
+                f.mapped(f"steps[agent].{k}", f"step.note.{target}")
+        if actions:
+            note["call_ids"] = [a["id"] for a in actions]
+        if len(results) == 1 and isinstance(results[0], dict) and len(actions) <= 1:
+            # The result's other fields, exactly (even none: a result without source_call_id stays without).
+            note["result"] = {k: v for k, v in results[0].items() if k != "content"}
+        if before:
+            note["atif_before"] = before
+            f.mapped("steps[user/system between agent steps]", "next step.note.atif_before")
+        for k in st:
+            if k not in _STEP_KNOWN:
+                f.kept(f"steps[].{k}")
+                note.setdefault("extra_fields", {})[k] = st[k]
+        t = parse_time(st.get("timestamp"), path=path, field_name=f"{field}.timestamp")
+        return ImportedStep(action=action, observation=observation, info=info, time=t, note=note)
+
+
+def _text(message: Any) -> str | None:
+    if isinstance(message, str):
+        return message
+    if isinstance(message, list):  # ATIF-v1.6 content parts
+        return "\n".join(p.get("text", "") for p in message if isinstance(p, dict) and p.get("type") == "text")
+    return None

@@ -1,0 +1,384 @@
+"""What every importer shares: the imported episode, the writer that turns it into a trajrec episode file, and
+the report of what was mapped and what was kept as ``extra``.
+
+An importer reads a source file and yields :class:`ImportedEpisode` objects whose ``steps`` is an iterator of
+:class:`ImportedStep`: nothing forces a whole trajectory into memory. :func:`write_episode` writes each one with
+the project's own :class:`~trajrec.recorder.writer.EpisodeWriter`, classifying failures, retries and recoveries
+with the same :class:`~trajrec.recorder.classify.Classifier` as live recording, diffing state with the same
+:class:`~trajrec.recorder.diff.StateTracker`, so every reader, ``ls``, ``view``, ``label``, ``export`` and
+``fsck`` work on the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Iterator
+
+from trajrec.recorder.classify import Classifier
+from trajrec.recorder.diff import StateTracker
+from trajrec.recorder.errors import TrajrecIOError
+from trajrec.recorder.format import SUFFIX, new_compressor
+from trajrec.recorder.model import normalize_check
+from trajrec.recorder.model_call import ModelCall
+from trajrec.recorder.provenance import _static
+from trajrec.recorder.version import __version__
+from trajrec.recorder.writer import EpisodeWriter
+
+from .jsonstream import ImportFormatError
+
+__all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SourceFile",
+           "parse_time", "write_episode"]
+
+#: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
+IMPORTER_VERSION = "1"
+
+_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class ImportedStep:
+    """One agent action of a source trajectory, in the record's vocabulary.
+
+    ``failure`` is the source's own verdict (``{"kind", "message"}``) or None; the classifier turns it into the
+    step's ``failure`` and works out ``retry_of``/``recovers``. ``state`` is the state after the step when the
+    source has one (diffed against the previous one; the episode then sets ``reset_state``). ``checks`` are
+    checks of this step.
+    """
+
+    action: Any
+    observation: Any = None
+    reward: Any = None
+    terminated: bool = False
+    truncated: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    time: float | None = None
+    duration: float | None = None
+    note: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    state: Any = None
+    has_state: bool = False
+    diff: list[list[Any]] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ImportedEpisode:
+    """One episode read from a source file.
+
+    ``task`` and ``agent`` go to the header (task, provenance.agent); ``reset`` is the observation the agent
+    started from (the task prompt) and its info; ``steps`` an iterator of :class:`ImportedStep`; ``checks``
+    the episode-level checks, read after the steps (a source may list its verdict last); ``where`` names the
+    episode inside the source (``samples/3_epoch_1.json``), ``extra`` holds source fields with no place in
+    the record.
+    """
+
+    task: dict[str, Any]
+    agent: dict[str, Any] | None
+    reset_observation: Any
+    steps: Iterable[ImportedStep]
+    reset_info: dict[str, Any] = field(default_factory=dict)
+    reset_time: float | None = None
+    reset_state: Any = None
+    checks: Callable[[], list[dict[str, Any]]] | list[dict[str, Any]] = field(default_factory=list)
+    where: str | None = None
+    name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+class FieldReport:
+    """Counts which source fields an import mapped onto the record and which it kept under ``extra``.
+
+    >>> r = FieldReport()
+    >>> r.mapped("trajectory[].action", "step.action"); r.kept("info.edited_files30")
+    >>> r.to_dict()
+    {'mapped': {'trajectory[].action': 'step.action'}, 'extra': {'info.edited_files30': 1}}
+    """
+
+    def __init__(self) -> None:
+        self._mapped: dict[str, str] = {}
+        self._extra: dict[str, int] = {}
+
+    def mapped(self, source: str, target: str) -> None:
+        self._mapped.setdefault(source, target)
+
+    def kept(self, source: str) -> None:
+        self._extra[source] = self._extra.get(source, 0) + 1
+
+    def keep_rest(self, prefix: str, obj: Any, known: Iterable[str]) -> dict[str, Any]:
+        """The members of ``obj`` not in ``known``, each counted as kept under ``prefix``."""
+        if not isinstance(obj, dict):
+            return {}
+        known = set(known)
+        rest = {k: v for k, v in obj.items() if k not in known}
+        for k in rest:
+            self.kept(f"{prefix}{k}")
+        return rest
+
+    def merge(self, other: FieldReport) -> None:
+        for k, v in other._mapped.items():
+            self._mapped.setdefault(k, v)
+        for k, n in other._extra.items():
+            self._extra[k] = self._extra.get(k, 0) + n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mapped": dict(sorted(self._mapped.items())), "extra": dict(sorted(self._extra.items()))}
+
+
+class SourceFile:
+    """A source: its path, size and SHA-256 (read in 1 MiB blocks, so memory stays flat).
+
+    A folder (a Minari dataset, an OpenHands ``events/`` folder) hashes its files in name order; a name that is
+    no file (a Minari dataset id) has no size and no hash.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, must_exist: bool = True) -> None:
+        self.path = Path(path)
+        self.exists = self.path.exists()
+        if not self.exists and must_exist:
+            raise ImportFormatError(self.path, None, "no such file; pass the path of a trajectory file")
+        self.size = self._size() if self.exists else None
+        self._sha: str | None = None
+
+    def _files(self) -> list[Path]:
+        if self.path.is_dir():
+            return sorted(p for p in self.path.rglob("*") if p.is_file())
+        return [self.path]
+
+    def _size(self) -> int:
+        try:
+            return sum(p.stat().st_size for p in self._files())
+        except OSError as exc:
+            raise ImportFormatError(self.path, None, f"cannot read: {exc.strerror or exc}") from exc
+
+    @property
+    def sha256(self) -> str | None:
+        if self._sha is None and self.exists:
+            h = hashlib.sha256()
+            for p in self._files():
+                if self.path.is_dir():
+                    h.update(os.fspath(p.relative_to(self.path)).encode() + b"\0")
+                with p.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+            self._sha = h.hexdigest()
+        return self._sha
+
+
+class Importer:
+    """A source format: ``detect`` says whether a file is one, ``read`` yields its episodes.
+
+    Subclasses set ``name`` (the FORMAT of ``trajrec import``), ``agent_name`` and ``description``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: True when a source may be a name rather than a file (a Minari dataset id).
+    accepts_ids: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.fields = FieldReport()
+
+    @classmethod
+    def detect(cls, path: Path, head: bytes) -> str | None:
+        """A reason when ``path`` (whose first bytes are ``head``) is in this format, else None."""
+        raise NotImplementedError
+
+    def read(self, source: SourceFile) -> Iterator[ImportedEpisode]:
+        raise NotImplementedError
+
+
+def parse_time(value: Any, *, path: str | os.PathLike[str] = "", field_name: str = "") -> float | None:
+    """A source timestamp as Unix seconds: numbers as they are, ISO 8601 text parsed (no offset: UTC).
+
+    >>> parse_time("2025-07-05T09:59:40.952956-04:00")
+    1751723980.952956
+    >>> parse_time(1706000000)
+    1706000000.0
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ImportFormatError(path, field_name, f"expected a timestamp, found {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            # A time without an offset (OpenHands writes local times so) is read as UTC, the same on every machine.
+            return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+    raise ImportFormatError(path, field_name, f"expected a timestamp (ISO 8601 text or Unix seconds), found {value!r}")
+
+
+def _provenance(importer: Importer, source: SourceFile, episode: ImportedEpisode, run_id: str) -> dict[str, Any]:
+    imported_from = {
+        "format": importer.name,
+        "path": os.path.abspath(source.path) if source.exists else os.fspath(source.path),
+        "sha256": source.sha256,
+        "size": source.size,
+        "where": episode.where,
+        "importer": {"name": f"trajrec.replay.importers.{importer.name.replace('-', '_')}",
+                     "version": IMPORTER_VERSION, "trajrec": __version__},
+    }
+    prov = dict(_static())
+    prov.update({
+        "start_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run_id": run_id,
+        "agent": episode.agent,
+        "imported_from": imported_from,
+        "lineage": {"imported_from": imported_from, "generator": f"trajrec import {importer.name}"},
+        "env_package": None,
+    })
+    prov.update(episode.provenance)
+    if episode.extra:
+        prov["extra"] = episode.extra
+    return prov
+
+
+def write_episode(importer: Importer, source: SourceFile, episode: ImportedEpisode, out_dir: Path, *,
+                  run_id: str, compression_level: int = 3) -> tuple[Path, dict[str, Any]]:
+    """Write one imported episode into ``out_dir``; return its path and summary.
+
+    The file is written under a temporary name and renamed when complete, so a bad source file never leaves a
+    half episode in the run folder.
+
+    Raises:
+        ImportFormatError: the source is malformed (raised by the importer while its steps are read).
+        TrajrecIOError: the episode file cannot be written.
+    """
+    task = {"env_id": f"imported/{importer.name}", "env_kwargs": {}, "entry_point": None, "max_episode_steps": None,
+            "wrappers": [], "seed": None, "options": None, "id": None, "text": None, "split": None,
+            "verification": [], **episode.task}
+    provenance = _provenance(importer, source, episode, run_id)
+    base = episode.name or task.get("id") or source.path.name
+    slug = _SLUG.sub("_", str(base))[:80].strip("._") or "episode"
+    episode_id = f"{slug}-{secrets.token_hex(4)}"
+    final = out_dir / f"{episode_id}{SUFFIX}"
+    tmp = out_dir / f".{episode_id}{SUFFIX}.importing"
+    writer = EpisodeWriter(tmp, {"episode_id": episode_id, "task": task, "provenance": provenance},
+                           compressor=new_compressor(compression_level), level=compression_level)
+    try:
+        _write_body(writer, episode)
+        summary = writer.close()
+        os.replace(tmp, final)
+    except BaseException:
+        if not writer.closed:
+            writer.abort()
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return final, summary
+
+
+def _write_body(writer: EpisodeWriter, episode: ImportedEpisode) -> None:
+    classifier = Classifier(failure_fn=_source_failure)
+    tracker = StateTracker()
+    has_state = episode.reset_state is not None
+    reset: dict[str, Any] = {"seed": None, "options": None, "observation": episode.reset_observation,
+                             "info": episode.reset_info, "time": episode.reset_time or 0.0, "duration": 0.0,
+                             "failure": None}
+    if has_state:
+        reset["state"] = tracker.reset(episode.reset_state)
+    writer.write_reset(reset)
+    check_seq = 0
+    last_time = episode.reset_time or 0.0
+    i = -1
+    for i, step in enumerate(episode.steps):
+        t = step.time if step.time is not None else last_time
+        last_time = t
+        record: dict[str, Any] = {"t": "step", "i": i, "action": step.action, "observation": step.observation,
+                                  "reward": step.reward, "terminated": step.terminated, "truncated": step.truncated,
+                                  "info": step.info, "time": t, "duration": step.duration or 0.0}
+        if step.note:
+            record["note"] = model_call_note(step.note)
+        view = {"action": step.action, "observation": step.observation, "info": step.info, "failure": step.failure}
+        failure, retry_of, recovers = classifier.classify(i, step.action, step.info, None, view)
+        if failure is not None:
+            record["failure"] = failure
+        if retry_of is not None:
+            record["retry_of"] = retry_of
+        if recovers:
+            record["recovers"] = recovers
+        if step.checks:
+            checks = []
+            for c in step.checks:
+                check_seq += 1
+                checks.append(normalize_check(c, default_target=i, check_id=f"c{check_seq}", now=t))
+            record["checks"] = checks
+        if step.has_state and has_state:
+            rows = tracker.update(step.state)
+            if rows:
+                record["diff"] = rows
+        elif step.diff:
+            record["diff"] = step.diff
+        writer.write_step(record, tracker.state if has_state else None, has_state)
+    checks = episode.checks() if callable(episode.checks) else episode.checks
+    for c in checks:
+        check_seq += 1
+        target = c.get("target", "episode")
+        if isinstance(target, int) and not 0 <= target <= i:
+            target = "episode"
+        writer.write_check(normalize_check({**c, "target": target}, default_target="episode",
+                                           check_id=f"c{check_seq}", now=last_time))
+
+
+_CALL_KEYS = ("model", "usage", "cost", "latency")
+
+
+def model_call_note(note: dict[str, Any]) -> dict[str, Any]:
+    """The note with the importer's ``model``/``usage``/``cost``/``latency`` moved into ``note["model_call"]``,
+    the record live LLM recording writes (:class:`~trajrec.recorder.model_call.ModelCall`), so the summary, ``ls``
+    and the viewer count imported tokens and cost like recorded ones.
+
+    >>> model_call_note({"thought": "t", "model": "m", "usage": {"input_tokens": 2, "output_tokens": 1}})
+    {'thought': 't', 'model_call': {'model': 'm', 'usage': {'input_tokens': 2, 'output_tokens': 1, \
+'prompt_tokens': 2, 'completion_tokens': 1, 'total_tokens': 3}}}
+    """
+    if not any(note.get(k) is not None for k in _CALL_KEYS):
+        return note
+    usage = note.get("usage") if isinstance(note.get("usage"), dict) else None
+    cost = note.get("cost") if isinstance(note.get("cost"), (int, float)) and not isinstance(note.get("cost"), bool) \
+        else None
+    latency = note.get("latency") if isinstance(note.get("latency"), (int, float)) else None
+    call = ModelCall(model=note.get("model") if isinstance(note.get("model"), str) else None, usage=usage,
+                     cost=cost, latency=latency)
+    out = {k: v for k, v in note.items() if k not in _CALL_KEYS}
+    out["model_call"] = call.to_dict()
+    return out
+
+
+def _source_failure(step: dict[str, Any]) -> Any:
+    # The source's own verdict is the failure_fn of the shared classifier: None keeps the default rule
+    # (info["error"]), a dict sets kind and message.
+    return step.get("failure")
+
+
+def new_run_id() -> str:
+    return f"import-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def ensure_dir(out: str | os.PathLike[str]) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ImportFormatError(path, None, "--out exists and is not a folder; pass a folder for the imported run")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot create the folder {path}: {exc.strerror}") from exc
+    return path

@@ -1,0 +1,221 @@
+"""OpenHands event streams: an exported trajectory (a JSON list of events) or a session's ``events/`` folder
+(one ``<id>.json`` file per event).
+
+Layout (``openhands/events/serialization``): every event has ``id``, ``timestamp``, ``source`` (user, agent,
+environment) and ``message``; an action has ``action`` (message, run, read, edit, browse, finish...), ``args``
+(with the agent's ``thought``), ``tool_call_metadata`` (``function_name``, ``tool_call_id``, the raw
+``model_response`` with model and usage) and sometimes ``llm_metrics``; an observation has ``observation``,
+``cause`` (the id of the action it answers), ``content``, ``extras`` (``metadata.exit_code`` for commands) and
+sometimes ``success``.
+
+Mapping: the first user message is the task (text and reset observation). One step per agent turn: the actions
+produced by one model response (same ``model_response.id``) stay together (action = ``{"tool", "args", "id"}`` or a
+list; observation = the answering observation's content, or a list). A turn with no tool call (an agent
+``message``) has action ``{"message": text}``. Later user messages are kept in the next step's
+``note.user_before``. time = the action's timestamp, duration = until its last observation. Failures: a non-zero
+exit code, an ``error`` observation, ``success: false`` (``info["error"]``, the classifier's tool-error rule); an
+``agent_state_changed`` to ``error`` fails the last step (kind ``exception``). ``finish`` terminates the episode.
+Events are streamed (a list file) or read one file at a time (a folder).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, parse_time
+from .jsonstream import ImportFormatError, JsonStream
+
+_EVENT_KNOWN = ("id", "timestamp", "source", "message", "action", "args", "tool_call_metadata", "timeout",
+                "observation", "cause", "content", "extras", "success", "llm_metrics")
+
+
+class OpenHandsImporter(Importer):
+    name = "openhands"
+    description = "OpenHands event streams (exported JSON lists or events/ folders)"
+    suffixes = (".json",)
+
+    @classmethod
+    def detect(cls, path: Path, head: bytes) -> str | None:
+        text = head.decode("utf-8", "replace")
+        if re.match(r'\s*\[\s*\{\s*"id"\s*:\s*\d+\s*,\s*"timestamp"', text) and re.search(
+                r'"(action|observation)"\s*:', text):
+            return "a JSON list of events with id/timestamp/action (OpenHands event stream)"
+        return None
+
+    def read(self, source: SourceFile) -> Iterator[ImportedEpisode]:
+        path = source.path
+        first_user: dict[str, Any] | None = None
+        first_model = None
+        for _, ev in self._events(path):  # a streamed first pass: the task and the model go in the header
+            if not isinstance(ev, dict):
+                continue
+            if first_user is None and ev.get("source") == "user" and ev.get("action") == "message":
+                first_user = ev
+            meta = ev.get("tool_call_metadata")
+            if first_model is None and isinstance(meta, dict) and isinstance(meta.get("model_response"), dict):
+                first_model = meta["model_response"].get("model")
+        f = self.fields
+        text = first_user.get("message") if first_user else None
+        f.mapped("events[source=user][0].message", "task.text / reset.observation")
+        task = {"id": path.stem if path.is_file() else path.name, "text": text, "verification": []}
+        agent = {"name": "openhands", "version": None, "model": first_model}
+
+        def steps() -> Iterator[ImportedStep]:
+            pending: dict[str, Any] | None = None  # the open turn: its actions and observations
+            by_action: dict[Any, dict[str, Any]] = {}
+            user_before: list[dict[str, Any]] = []
+            seen_first = False
+            held: ImportedStep | None = None
+            for where, ev in self._events(path):
+                if not isinstance(ev, dict):
+                    raise ImportFormatError(path, where, f"expected an event object, found {type(ev).__name__}")
+                if "action" in ev:
+                    if ev.get("source") == "user":
+                        if ev.get("action") == "message" and not seen_first:
+                            seen_first = True
+                            continue
+                        user_before.append(ev)
+                        f.mapped("events[source=user] after the first", "next step.note.user_before")
+                        continue
+                    if ev.get("source") not in ("agent", None):
+                        user_before.append(ev)
+                        continue
+                    meta = ev.get("tool_call_metadata") if isinstance(ev.get("tool_call_metadata"), dict) else {}
+                    response = meta.get("model_response") if isinstance(meta.get("model_response"), dict) else {}
+                    rid = response.get("id")
+                    if pending is not None and (rid is None or rid != pending["rid"]):
+                        if held is not None:
+                            yield held
+                        held = self._step(path, pending)
+                        pending = None
+                    if pending is None:
+                        pending = {"rid": rid, "actions": [], "obs": {}, "response": response,
+                                   "before": user_before}
+                        user_before = []
+                    pending["actions"].append(ev)
+                    by_action[ev.get("id")] = pending
+                elif "observation" in ev:
+                    turn = by_action.get(ev.get("cause"))
+                    if turn is not None:
+                        turn["obs"].setdefault(ev.get("cause"), []).append(ev)
+                    elif ev.get("observation") == "agent_state_changed":
+                        state = (ev.get("extras") or {}).get("agent_state") if isinstance(ev.get("extras"), dict) else None
+                        if state == "error" and pending is not None:
+                            pending["error"] = ev.get("message") or "agent entered the error state"
+                        elif state == "error" and held is not None and held.failure is None:
+                            held.failure = {"kind": "exception", "message": ev.get("message") or "agent error"}
+                    else:
+                        user_before.append(ev)
+                else:
+                    raise ImportFormatError(path, where, "an event needs 'action' or 'observation'")
+            if pending is not None:
+                if held is not None:
+                    yield held
+                held = self._step(path, pending)
+            if held is not None:
+                if user_before:
+                    assert held.note is not None
+                    held.note["user_after"] = user_before
+                yield held
+
+        yield ImportedEpisode(task=task, agent=agent, reset_observation=text, steps=steps(),
+                              reset_time=parse_time(first_user.get("timestamp"), path=path, field_name="timestamp")
+                              if first_user else None, where="events", name=str(task["id"]))
+
+    def _events(self, path: Path) -> Iterator[tuple[str, Any]]:
+        if path.is_dir():
+            files = sorted((p for p in path.glob("*.json") if p.stem.isdigit()), key=lambda p: int(p.stem))
+            if not files:
+                raise ImportFormatError(path, None, "no numbered event files (<id>.json) in this folder")
+            for p in files:
+                try:
+                    yield p.name, json.loads(p.read_text(encoding="utf-8"))
+                except ValueError as exc:
+                    raise ImportFormatError(p, "$", f"invalid JSON: {exc}") from None
+            return
+        with path.open("r", encoding="utf-8") as fh:
+            s = JsonStream(fh, path)
+            if s.kind() == "object":  # {"events": [...]} or a single event file
+                for key in s.keys():
+                    if key in ("events", "history", "trajectory"):
+                        for i, ev in s.items():
+                            yield f"$.{key}[{i}]", ev
+                    else:
+                        s.skip()
+                return
+            for i, ev in s.items():
+                yield f"$[{i}]", ev
+
+    def _step(self, path: Path, turn: dict[str, Any]) -> ImportedStep:
+        f = self.fields
+        actions, observations, errors = [], [], []
+        thought_parts: list[str] = []
+        t0 = t1 = None
+        for ev in turn["actions"]:
+            field = f"event {ev.get('id')}"
+            meta = ev.get("tool_call_metadata") if isinstance(ev.get("tool_call_metadata"), dict) else {}
+            args = dict(ev.get("args")) if isinstance(ev.get("args"), dict) else {}
+            thought = args.pop("thought", None)
+            if thought:
+                thought_parts.append(thought)
+            t = parse_time(ev.get("timestamp"), path=path, field_name=f"{field}.timestamp")
+            t0 = t if t0 is None else min(t0, t)
+            if ev.get("action") == "message" and not meta:
+                actions.append({"message": args.get("content", ev.get("message"))})
+            else:
+                actions.append({"tool": meta.get("function_name") or ev.get("action"), "args": args,
+                                "id": meta.get("tool_call_id"), "action": ev.get("action")})
+            for ob in turn["obs"].get(ev.get("id"), ()):
+                observations.append(ob.get("content"))
+                tt = parse_time(ob.get("timestamp"), path=path, field_name=f"event {ob.get('id')}.timestamp")
+                t1 = tt if t1 is None or (tt is not None and tt > t1) else t1
+                extras = ob.get("extras") if isinstance(ob.get("extras"), dict) else {}
+                meta_x = extras.get("metadata") if isinstance(extras.get("metadata"), dict) else {}
+                code = meta_x.get("exit_code")
+                if ob.get("observation") == "error":
+                    errors.append(str(ob.get("content") or ob.get("message"))[:500])
+                elif isinstance(code, int) and code not in (0, -1):
+                    errors.append(f"exit code {code}")
+                elif ob.get("success") is False:
+                    errors.append(ob.get("message") or "the action did not succeed")
+        f.mapped("events[action].args/tool_call_metadata", "step.action (actions of one model response together)")
+        f.mapped("events[observation].content (by cause)", "step.observation")
+        f.mapped("events[].timestamp", "step.time/duration")
+        response = turn["response"]
+        note: dict[str, Any] = {"thought": "\n".join(thought_parts) or None,
+                                "call_ids": [a.get("id") for a in actions if "id" in a] or None,
+                                "event_ids": [ev.get("id") for ev in turn["actions"]]}
+        if response:
+            note["model"] = response.get("model")
+            if response.get("usage"):
+                note["usage"] = response["usage"]
+                f.mapped("tool_call_metadata.model_response.usage", "step.note.usage")
+            try:
+                content = response["choices"][0]["message"]["content"]
+            except (KeyError, IndexError, TypeError):
+                content = None
+            if content and not note["thought"]:
+                note["thought"] = content
+        for ev in turn["actions"]:
+            if ev.get("llm_metrics"):
+                note["llm_metrics"] = ev["llm_metrics"]
+                f.mapped("events[].llm_metrics", "step.note.llm_metrics")
+            for k in ev:
+                if k not in _EVENT_KNOWN:
+                    f.kept(f"events[].{k}")
+                    note.setdefault("extra", {})[k] = ev[k]
+        if turn["before"]:
+            note["user_before"] = turn["before"]
+        info: dict[str, Any] = {}
+        if errors:
+            info["error"] = "; ".join(errors)
+        failure = {"kind": "exception", "message": turn["error"]} if turn.get("error") else None
+        action: Any = actions[0] if len(actions) == 1 else actions
+        observation: Any = observations[0] if len(observations) == 1 else (observations or None)
+        terminated = any(ev.get("action") == "finish" for ev in turn["actions"])
+        return ImportedStep(action=action, observation=observation, info=info, time=t0,
+                            duration=(t1 - t0) if t0 is not None and t1 is not None and t1 >= t0 else None,
+                            note=note, failure=failure, terminated=terminated)

@@ -1,0 +1,195 @@
+"""SWE-agent ``.traj`` files (SWE-agent 0.x and 1.x).
+
+Layout (``sweagent/agent/agents.py``, ``save_trajectory``): a JSON object with ``environment`` (name),
+``trajectory`` (one entry per agent step: ``action``, ``observation``, ``response``, ``thought``,
+``execution_time``, ``state``, sometimes ``query`` and ``extra_info``), ``history`` (the chat messages sent
+to the model, with ``tool_calls`` and their ids for function-calling agents), ``info`` (``exit_status``,
+``submission``, ``model_stats``, ``swe_agent_version``, ``edited_files*``) and ``replay_config`` (the run config,
+as an object or as JSON text).
+
+Mapping: one step per ``trajectory`` entry. action = the command line; observation; duration =
+``execution_time``; note = thought, raw response, the tool calls with their original ids (matched from
+``history``); state = ``state`` (diffed step to step). A step fails (kind ``tool_error``) when its observation
+shows a shell error (command not found, a Python traceback, an edit rejected for syntax errors). The exit
+status becomes an episode check (judge ``swe-agent:exit_status``); a limit exit (``exit_cost``,
+``exit_context``, ``exit_format``...) truncates the last step, ``submitted`` terminates it. SWE-agent files carry
+no wall-clock times: step times are 0 (unknown), durations are kept.
+
+The file is read twice, streaming: first the small members and the call ids of ``history``, then the
+``trajectory`` one entry at a time, so memory stays flat in the number of steps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile
+from .jsonstream import ImportFormatError, JsonStream
+
+_STEP_KNOWN = ("action", "observation", "response", "thought", "execution_time", "state", "query", "messages")
+_ERROR = re.compile(r"command not found|Traceback \(most recent call last\)|Your proposed edit has introduced new "
+                    r"syntax error|No such file or directory")
+_LIMIT_EXITS = ("exit_cost", "exit_context", "exit_format", "exit_error", "exit_command_timeout",
+                "exit_total_execution_time", "exit_forfeit", "exit_api")
+
+
+class SweAgentImporter(Importer):
+    name = "swe-agent"
+    description = "SWE-agent .traj files"
+    suffixes = (".traj",)
+
+    @classmethod
+    def detect(cls, path: Path, head: bytes) -> str | None:
+        text = head.decode("utf-8", "replace")
+        if path.name.endswith(".traj") and text.lstrip().startswith("{"):
+            return "a .traj file holding a JSON object (SWE-agent trajectory)"
+        if re.search(r'^\s*\{\s*"(environment|trajectory)"\s*:', text):
+            return "a JSON object starting with SWE-agent's 'environment'/'trajectory' members"
+        return None
+
+    def read(self, source: SourceFile) -> Iterator[ImportedEpisode]:
+        path = source.path
+        top: dict[str, Any] = {}
+        calls: list[dict[str, Any]] = []
+        prompt: str | None = None
+        system: str | None = None
+        n_traj = 0
+        with path.open("r", encoding="utf-8") as fh:
+            s = JsonStream(fh, path)
+            for key in s.keys():
+                if key == "trajectory":
+                    for n_traj, _ in s.items():
+                        pass
+                    n_traj += 1
+                elif key == "history":
+                    for _, msg in s.items():
+                        if not isinstance(msg, dict) or msg.get("is_demo"):
+                            continue
+                        role = msg.get("role")
+                        if role == "system":
+                            system, prompt, calls = _text(msg.get("content")), None, []
+                        elif role == "user" and prompt is None:
+                            prompt = _text(msg.get("content"))
+                        elif role == "assistant" and msg.get("action") is not None:
+                            calls.append({"action": msg.get("action"), "tool_calls": msg.get("tool_calls")})
+                else:
+                    top[key] = s.value()
+        if "trajectory" not in top and n_traj == 0 and "history" not in top and not calls:
+            raise ImportFormatError(path, "$.trajectory", "not a SWE-agent trajectory: no 'trajectory' member")
+        info = top.get("info") if isinstance(top.get("info"), dict) else {}
+        config = top.get("replay_config")
+        if isinstance(config, str):
+            try:
+                config = json.loads(config)
+            except ValueError:
+                config = {"text": config}
+        config = config if isinstance(config, dict) else {}
+        f = self.fields
+        problem = config.get("problem_statement") if isinstance(config.get("problem_statement"), dict) else {}
+        agent_cfg = config.get("agent") if isinstance(config.get("agent"), dict) else {}
+        model = agent_cfg.get("model") if isinstance(agent_cfg.get("model"), dict) else {}
+        task = {
+            "id": problem.get("id") or top.get("environment") or path.stem,
+            "text": problem.get("text") or prompt,
+            "url": problem.get("github_url"),
+            "sandbox": config.get("env"),
+            "verification": ["environment"],
+        }
+        f.mapped("replay_config.problem_statement", "task.id/text")
+        f.mapped("replay_config.env", "task.sandbox")
+        agent = {"name": "swe-agent", "version": info.get("swe_agent_version"), "model": model.get("name"),
+                 "sampling": {k: model[k] for k in ("temperature", "top_p") if k in model} or None,
+                 "model_stats": info.get("model_stats"), "config": agent_cfg or None}
+        f.mapped("replay_config.agent.model", "provenance.agent.model/sampling")
+        f.mapped("info.model_stats", "provenance.agent.model_stats")
+        extra = f.keep_rest("info.", info, ("exit_status", "submission", "model_stats", "swe_agent_version"))
+        extra.update({f"replay_config.{k}": v for k, v in f.keep_rest("replay_config.", config,
+                                                                         ("problem_statement", "env", "agent")).items()})
+        exit_status = info.get("exit_status")
+        # Function-calling agents keep the call ids in history's assistant messages (of the last attempt, after
+        # the last system prompt); a step takes the next one whose action is its own (the final submit may have
+        # none).
+        def steps() -> Iterator[ImportedStep]:
+            j = 0
+            with path.open("r", encoding="utf-8") as fh:
+                s = JsonStream(fh, path)
+                for key in s.keys():
+                    if key != "trajectory":
+                        continue
+                    for i, entry in s.items():
+                        call = None
+                        action = entry.get("action") if isinstance(entry, dict) else None
+                        for k in range(j, len(calls)):
+                            if calls[k].get("action") == action:
+                                call, j = calls[k], k + 1
+                                break
+                        yield self._step(path, i, entry, call, i == n_traj - 1, exit_status)
+
+        def checks() -> list[dict[str, Any]]:
+            if exit_status is None:
+                return []
+            f.mapped("info.exit_status", "checks[judge=swe-agent:exit_status]")
+            return [{"target": "episode", "kind": "environment",
+                     "judge": f"swe-agent:exit_status@{agent['version'] or 'unknown'}", "value": exit_status,
+                     "rationale": "SWE-agent's exit status", "submission": info.get("submission")}]
+
+        yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt if prompt is not None else task["text"],
+                              reset_info={"system": system} if system else {}, steps=steps(), reset_state={},
+                              checks=checks, where="trajectory", name=task["id"], extra=extra)
+
+    def _step(self, path: Path, i: int, entry: Any, call: dict[str, Any] | None, last: bool,
+              exit_status: Any) -> ImportedStep:
+        field = f"$.trajectory[{i}]"
+        if not isinstance(entry, dict):
+            raise ImportFormatError(path, field, f"expected an object per step, found {type(entry).__name__}")
+        action = entry.get("action")
+        if not isinstance(action, str):
+            raise ImportFormatError(path, f"{field}.action", f"expected the command text, found {action!r}")
+        f = self.fields
+        f.mapped("trajectory[].action", "step.action")
+        f.mapped("trajectory[].observation", "step.observation")
+        f.mapped("trajectory[].thought", "step.note.thought")
+        f.mapped("trajectory[].response", "step.note.response")
+        f.mapped("trajectory[].execution_time", "step.duration")
+        obs = entry.get("observation")
+        note: dict[str, Any] = {"thought": entry.get("thought"), "response": entry.get("response")}
+        if call is not None and call.get("tool_calls"):
+            f.mapped("history[].tool_calls", "step.note.tool_calls")
+            note["tool_calls"] = call["tool_calls"]
+            note["call_ids"] = [c.get("id") for c in call["tool_calls"] if isinstance(c, dict)]
+        extra = f.keep_rest("trajectory[].", entry, _STEP_KNOWN)
+        if extra:
+            note["extra"] = extra
+        state = entry.get("state")
+        if isinstance(state, str):
+            try:
+                state = json.loads(state)
+            except ValueError:
+                state = {"state": state}
+        f.mapped("trajectory[].state", "step.diff")
+        failure = None
+        if isinstance(obs, str) and _ERROR.search(obs):
+            failure = {"kind": "tool_error", "message": _ERROR.search(obs).group(0)}  # type: ignore[union-attr]
+        terminated = truncated = False
+        if last and isinstance(exit_status, str):
+            if exit_status.startswith(_LIMIT_EXITS) or "exit_" in exit_status:
+                truncated = True
+                if failure is None and exit_status.startswith(("exit_error", "exit_format")):
+                    failure = {"kind": "limit", "message": exit_status}
+            elif "submit" in exit_status:
+                terminated = True
+        duration = entry.get("execution_time")
+        return ImportedStep(action=action, observation=obs, terminated=terminated, truncated=truncated,
+                            duration=float(duration) if isinstance(duration, (int, float)) else None, note=note,
+                            failure=failure, state=state if state is not None else {}, has_state=True)
+
+
+def _text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return None

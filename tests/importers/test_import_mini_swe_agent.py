@@ -1,0 +1,107 @@
+"""mini-swe-agent .traj.json in its three layouts, from mini-swe-agent's repository."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from import_helpers import MINI_LIST, MINI_V1, import_one, mini_big
+
+from trajrec.importers import import_paths
+
+
+def test_current_layout_tool_calls_times_and_failures(tmp_path: Path) -> None:
+    path = mini_big(tmp_path)
+    assert 400_000 < path.stat().st_size < 420_000
+    src = json.loads(path.read_text())
+    assert src["trajectory_format"] == "mini-swe-agent-1.1"
+    _, [ep] = import_one("mini-swe-agent", path, tmp_path / "run")
+    turns = [m for m in src["messages"] if m["role"] == "assistant"]
+    assert len(ep) == len(turns)
+    outputs = {m["tool_call_id"]: m for m in src["messages"] if m["role"] == "tool"}
+    for step, m in zip(ep, turns):
+        actions = m["extra"]["actions"]
+        assert step.action == actions[0]["command"]  # one action per turn in this file
+        assert step.note["call_ids"] == [a["tool_call_id"] for a in actions] == [c["id"] for c in m["tool_calls"]]
+        assert step.time == m["extra"]["timestamp"]  # original timestamps kept
+        assert step.note["thought"] == m["content"]
+        call = step.note["model_call"]  # the record live LLM recording writes
+        assert call["usage"]["total_tokens"] == m["extra"]["response"]["usage"]["total_tokens"]
+        assert call["cost"] == m["extra"]["cost"] and call["model"] == m["extra"]["response"]["model"]
+        out = outputs.get(actions[0]["tool_call_id"])
+        if out is not None:
+            assert step.observation == out["content"]
+            assert step.duration == out["extra"]["timestamp"] - m["extra"]["timestamp"]
+            rc = out["extra"]["returncode"]
+            assert (step.failure is not None) == (rc != 0)
+            if rc != 0:
+                assert step.failure.kind == "tool_error" and step.info["returncode"] == rc
+    failed = sum(1 for s in ep if s.failed)
+    assert failed == sum(1 for m in src["messages"] if m["role"] == "tool" and m["extra"]["returncode"] != 0) > 0
+    # Retries and recoveries come from the shared classifier: a retry repeats the command word of a failed step.
+    for s in ep:
+        if s.retry_of is not None:
+            assert ep[s.retry_of].failed and ep[s.retry_of].action.split()[0] == s.action.split()[0]
+        for r in s.recovers:
+            assert ep[r].failed and r < s.index and not s.failed
+    assert ep.summary["failures"] == failed
+    assert abs(ep.summary["model"]["cost"] - src["info"]["model_stats"]["instance_cost"]) < 1e-9
+    [check] = ep.checks
+    assert check.value == src["info"]["exit_status"] == "Submitted"
+    assert ep[-1].terminated
+    assert ep.provenance["agent"]["version"] == src["info"]["mini_version"]
+
+
+def test_v1_layout_parses_bash_blocks_and_return_codes(tmp_path: Path) -> None:
+    src = json.loads(MINI_V1.read_text())
+    assert src["trajectory_format"] == "mini-swe-agent-1"
+    _, [ep] = import_one("mini-swe-agent", MINI_V1, tmp_path / "run")
+    assistants = [m["content"] for m in src["messages"] if m["role"] == "assistant"]
+    assert len(ep) == len(assistants)
+    for step, content in zip(ep, assistants):
+        block = re.search(r"```bash\s*\n(.*?)\n?```", content, re.S)
+        assert step.action == block.group(1)
+        assert step.note["thought"] == content
+    codes = [int(re.search(r"<returncode>(-?\d+)</returncode>", m["content"]).group(1))
+             for m in src["messages"][2:] if m["role"] == "user" and "<returncode>" in m["content"]]
+    assert [s.failed for s in ep][:len(codes)] == [c != 0 for c in codes]
+    assert ep.checks[0].value == src["info"]["exit_status"]
+
+
+def test_first_layout_bare_list(tmp_path: Path) -> None:
+    src = json.loads(MINI_LIST.read_text())
+    assert isinstance(src, list)
+    _, [ep] = import_one("auto", MINI_LIST, tmp_path / "run")
+    assert [s.action for s in ep] == ["echo 'hello world'", "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"]
+    assert ep[0].observation == src[3]["content"] and ep.reset.info["system"] == src[0]["content"]
+    assert ep.task["text"] == src[1]["content"]
+
+
+def test_format_error_turn_is_a_failed_step(tmp_path: Path) -> None:
+    # Crafted from the current layout's documented shape: a FormatError is a user message carrying the rejected
+    # response, then the agent tries again.
+    msgs = [{"role": "system", "content": "sys"}, {"role": "user", "content": "task"},
+            {"role": "user", "content": "Please always provide EXACTLY ONE action",
+             "extra": {"interrupt_type": "FormatError", "cost": 0.01,
+                       "response": {"choices": [{"message": {"content": "no block here"}}]}}},
+            {"role": "assistant", "content": "ok\n```mswea_bash_command\nls\n```",
+             "extra": {"actions": [{"command": "ls"}], "timestamp": 10.0}},
+            {"role": "user", "content": "<returncode>0</returncode>\n<output>\na\n</output>",
+             "extra": {"returncode": 0, "timestamp": 10.5}},
+            {"role": "exit", "content": "", "extra": {"exit_status": "LimitsExceeded", "submission": ""}}]
+    path = tmp_path / "fe.traj.json"
+    path.write_text(json.dumps({"info": {"mini_version": "2.0.0"}, "messages": msgs,
+                                "trajectory_format": "mini-swe-agent-1.1"}))
+    _, [ep] = import_one("auto", path, tmp_path / "run")
+    assert len(ep) == 2
+    assert ep[0].failure.kind == "format_error" and ep[0].action == "no block here"
+    assert not ep[1].failed and ep[1].duration == 0.5
+    assert ep[1].truncated and ep.checks[0].value == "LimitsExceeded"
+
+
+def test_report_names_what_was_mapped(tmp_path: Path) -> None:
+    report = import_paths("mini-swe-agent", [MINI_V1, MINI_LIST], tmp_path / "run")
+    fields = report.fields["mini-swe-agent"]
+    assert fields["mapped"]["info.model_stats"] == "provenance.agent.model_stats"
+    assert report.episodes == 2 and [f.format for f in report.files] == ["mini-swe-agent"] * 2

@@ -1,0 +1,73 @@
+"""SWE-agent .traj: a real trajectory from SWE-agent's repository, mapped step by step."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from import_helpers import SWE, import_one
+
+from trajrec.replay.exports import export
+
+
+def source() -> dict:
+    return json.loads(SWE.read_text(encoding="utf-8"))
+
+
+def test_steps_match_the_trajectory(tmp_path: Path) -> None:
+    src = source()
+    report, [ep] = import_one("swe-agent", SWE, tmp_path / "run")
+    traj = src["trajectory"]
+    assert len(ep) == len(traj) == report.steps
+    for step, entry in zip(ep, traj):
+        assert step.action == entry["action"]
+        assert step.observation == entry["observation"]
+        assert step.note["thought"] == entry["thought"]
+        assert step.duration == entry["execution_time"]
+        assert ep.state_at(step.index) == entry["state"]  # the state diff chain rebuilds SWE-agent's state
+    # Call ids of the function-calling agent, from history, with the step whose action they made.
+    calls = {m["action"]: [c["id"] for c in m["tool_calls"]] for m in src["history"] if m["role"] == "assistant"}
+    assert len(calls) == len(traj) - 1  # the final submit has no history message
+    assert [s.note.get("call_ids") for s in ep] == [calls.get(e["action"]) for e in traj]
+    assert ep[-1].terminated and src["info"]["exit_status"] == "submitted"
+
+
+def test_task_checks_and_provenance(tmp_path: Path) -> None:
+    src = source()
+    report, [ep] = import_one("swe-agent", SWE, tmp_path / "run")
+    assert ep.task["id"] == src["replay_config"]["problem_statement"]["id"]
+    assert ep.task["sandbox"] == src["replay_config"]["env"]
+    assert ep.task["env_id"] == "imported/swe-agent"
+    [check] = ep.checks
+    assert check.judge.startswith("swe-agent:exit_status@") and check.value == "submitted"
+    assert check.extra["submission"] == src["info"]["submission"]
+    imported = ep.provenance["lineage"]["imported_from"]
+    assert imported["sha256"] == hashlib.sha256(SWE.read_bytes()).hexdigest()
+    assert imported["format"] == "swe-agent" and imported["importer"]["version"]
+    agent = ep.provenance["agent"]
+    assert agent["model"] == src["replay_config"]["agent"]["model"]["name"]
+    assert agent["model_stats"] == src["info"]["model_stats"]
+    # What had no place is kept, and reported.
+    assert ep.provenance["extra"]["edited_files30"] == src["info"]["edited_files30"]
+    assert "info.edited_files30" in report.fields["swe-agent"]["extra"]
+    assert report.fields["swe-agent"]["mapped"]["trajectory[].action"] == "step.action"
+
+
+def test_chat_export_reproduces_the_conversation(tmp_path: Path) -> None:
+    src = source()
+    import_one("swe-agent", SWE, tmp_path / "run")
+    out = tmp_path / "chat.jsonl"
+    export([tmp_path / "run"], "chat", out)
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    msgs = row["messages"]
+    prompt = next(m["content"] for m in src["history"] if m["role"] == "user")
+    assert msgs[0] == {"role": "user", "content": prompt}
+    turns = msgs[1:]
+    assert len(turns) == 2 * len(src["trajectory"])
+    for k, entry in enumerate(src["trajectory"]):
+        assistant, tool = turns[2 * k], turns[2 * k + 1]
+        assert assistant["content"] == entry["thought"]
+        assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"command": entry["action"]}
+        assert tool["content"] == entry["observation"]
+        assert tool["tool_call_id"] == assistant["tool_calls"][0]["id"]

@@ -1,0 +1,58 @@
+"""``trajrec import``: turn trajectories recorded by other tools into a trajrec run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+NAME = "import"
+ORDER = 15
+HELP = ("Import SWE-agent .traj, mini-swe-agent .traj.json, Inspect .eval/.json logs, Harbor ATIF trajectory.json, "
+        "OpenHands event files or Minari datasets as trajrec episodes (ls, view, label, export and fsck work on them).")
+EXAMPLES = """  trajrec import auto runs/*.traj --out runs/swe             detect each file's format and say what it found
+  trajrec import swe-agent trajectories/**/*.traj --out runs/swe
+  trajrec import mini-swe-agent out/*/*.traj.json --out runs/mini
+  trajrec import inspect logs/2025-*.eval logs/old.json --out runs/inspect   one episode per sample and epoch
+  trajrec import atif jobs/*/agent/trajectory.json --out runs/harbor
+  trajrec import openhands events/ --out runs/oh           an event-stream folder or an exported trajectory JSON
+  trajrec import minari D4RL/door/human-v2 --out runs/door   (pip install 'trajrec[minari]')
+  trajrec import auto run.traj --out runs/x --json | jq .fields     what was mapped and what was kept as extra
+
+formats: auto swe-agent mini-swe-agent inspect atif openhands minari   (docs/IMPORT.md has each mapping)"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("format", metavar="FORMAT",
+                   help="auto, swe-agent, mini-swe-agent, inspect, atif, openhands or minari")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="source files (a Minari dataset id or folder for minari)")
+    p.add_argument("--out", "-o", required=True, metavar="RUN", help="run folder to write the episodes into")
+    p.add_argument("--run-id", metavar="ID", help="run id stored in each episode's provenance (default: a new one)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="report a malformed file and go on with the next (default: stop at the first)")
+    p.add_argument("--json", action="store_true", help="print the import report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from trajrec.progress import Progress
+    from trajrec.replay.importers import import_paths
+
+    with Progress(None, f"import {args.format}", unit=" episodes", stream=sys.stderr) as bar:
+        report = import_paths(args.format, args.paths, args.out, run_id=args.run_id, keep_going=args.keep_going,
+                              on_episode=lambda _path, _summary: bar.advance())
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        for f in report.files:
+            found = f" (auto: {f.format}, {f.detected})" if f.detected else ""
+            if f.error:
+                print(f"trajrec import: error: {f.error}", file=sys.stderr)
+                continue
+            print(f"{f.path}{found}: {len(f.episodes)} episode{'s' if len(f.episodes) != 1 else ''}, {f.steps} steps")
+        for fmt, fields in report.fields.items():
+            mapped, extra = fields["mapped"], fields["extra"]
+            print(f"{fmt}: mapped {len(mapped)} source fields; kept {len(extra)} as extra"
+                  + (f": {', '.join(sorted(extra)[:8])}{' ...' if len(extra) > 8 else ''}" if extra else ""))
+        print(f"imported {report.episodes} episodes ({report.steps} steps) into {report.out} in {report.seconds:.2f} s",
+              file=sys.stderr)
+    return 1 if report.errors else 0

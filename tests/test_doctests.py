@@ -12,9 +12,29 @@ import pytest
 import trajrec
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-MODULES = sorted(m.name for m in pkgutil.walk_packages(trajrec.__path__, "trajrec.")
-                 if m.name != "trajrec.__main__")  # running it is `python -m trajrec`
+def _modules() -> list[str]:
+    # The layer folders install as trajrec.recorder/replay/envs/tui but do not sit inside trajrec/'s folder, so
+    # walking trajrec.__path__ alone would miss them: walk each package's own path.
+    import trajrec.envs
+    import trajrec.recorder
+    import trajrec.replay
+    import trajrec.tui
+
+    names = set()
+    for pkg in (trajrec, trajrec.recorder, trajrec.replay, trajrec.envs, trajrec.tui):
+        names.add(pkg.__name__)
+        names.update(m.name for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."))
+    names.discard("trajrec.__main__")  # running it is `python -m trajrec`
+    return sorted(names)
+
+
+MODULES = _modules()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def test_every_layer_is_walked() -> None:
+    for layer in ("trajrec.recorder.format", "trajrec.replay.query", "trajrec.envs.shell", "trajrec.tui.app"):
+        assert layer in MODULES
 
 
 @pytest.mark.parametrize("name", MODULES)

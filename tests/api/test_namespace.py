@@ -117,3 +117,17 @@ def test_editable_install_maps_only_trajrec() -> None:
     assert finder is not None, f"{finders[0]} is installed but not loaded"
     assert set(finder.MAPPING) == {"trajrec", *(f"trajrec.{name}" for name in LAYERS)}
     assert {Path(p).name for p in finder.MAPPING.values()} == {"trajrec", *LAYERS}
+
+
+def test_pyproject_lists_every_package() -> None:
+    """Packages are listed by hand (the folders map onto trajrec.*): a new sub-package must be listed, or the
+    wheel ships without it."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"trajrec"}
+    for top, name in (("trajrec", "trajrec"), *((layer, f"trajrec.{layer}") for layer in LAYERS)):
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / top)
+            found.add(".".join((name, *rel.parts)))
+    assert listed == found

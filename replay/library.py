@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from trajrec.recorder import SUFFIX, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
+from trajrec.recorder.storage import find_remote, is_url
 
 from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
 
@@ -144,7 +145,9 @@ def find_episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     found: list[str] = []
     for raw in paths:
         p = os.fspath(raw)
-        if os.path.isdir(p):
+        if is_url(p):
+            found.extend(find_remote(p, SUFFIX))
+        elif os.path.isdir(p):
             found.extend(sorted(_walk(p)))
         elif os.path.isfile(p):
             found.append(p)

@@ -411,6 +411,7 @@ class LabelStore:
     def __init__(self, run_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
         # A run on object storage (an fsspec URL) is read here without labels; labeling it is refused.
         self.remote = is_url(os.fspath(run_dir))
+        self._where = os.fspath(run_dir)  # as given: Path() would fold a URL's "//"
         root = Path(run_dir)
         if not self.remote and root.exists() and not root.is_dir():
             raise TrajrecUsageError(f"{root} is a file; a label store lives in a run folder "
@@ -691,7 +692,7 @@ class LabelStore:
         # A forked child must not append to its parent's file: that would break "one file per writer".
         self._fd = None
         if self.remote:
-            raise TrajrecUsageError(f"{os.fspath(self.run_dir)} is on remote storage, which trajrec reads but does not "
+            raise TrajrecUsageError(f"{self._where} is on remote storage, which trajrec reads but does not "
                                     "label; copy the run to a local folder to label it")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)

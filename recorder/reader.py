@@ -18,6 +18,7 @@ from .diff import apply_forward, copy_state
 from .errors import StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import MAGIC, ZSTD_MAGIC, decode_records, decompress, iter_frames, map_file, read_span, read_tail_index
 from .model import Check, ResetRecord, Step, SummaryBuilder
+from .storage import open_binary
 
 _FRAME_CACHE = 8
 
@@ -118,8 +119,8 @@ def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
     ``complete`` (an index was found) and ``damage`` (problems the scan found).
     """
     path = os.fspath(path)
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
+    fh, size = open_binary(path)
+    with fh:
         _check_magic(path, fh, size)
         damage: list[str] = []
         try:
@@ -156,11 +157,11 @@ class Episode(Sequence[Step]):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         try:
-            self._fh: Any = open(self.path, "rb")
+            self._fh, size = open_binary(self.path)
         except OSError as exc:
-            raise TrajrecUsageError(f"cannot open episode {self.path}: {exc.strerror}") from exc
+            raise TrajrecUsageError(f"cannot open episode {self.path}: {exc.strerror or exc}") from exc
+        self._size = size
         try:
-            size = os.fstat(self._fh.fileno()).st_size
             _check_magic(self.path, self._fh, size)
             damage: list[str] = []
             try:
@@ -342,9 +343,13 @@ class Episode(Sequence[Step]):
     def _decode(self, frame: list[int]) -> list[dict[str, Any]]:
         offset, _first, _n, stop = frame[:4]
         if self._fh.closed:
-            self._fh = open(self.path, "rb")
+            self._fh, self._size = open_binary(self.path)
         if stop < 0:
-            stop = os.fstat(self._fh.fileno()).st_size
+            try:
+                stop = os.fstat(self._fh.fileno()).st_size  # a file still being written grows
+            except (OSError, ValueError):
+                stop = self._size  # a remote object: no fileno, and it does not grow
+
         data = read_span(self._fh, offset, stop)
         try:
             raw = decompress(data)

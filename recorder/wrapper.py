@@ -20,6 +20,7 @@ from .format import SUFFIX, new_compressor
 from .gymlike import as_gym_env
 from .model import CHECK_KINDS, normalize_check
 from .provenance import gather
+from .storage import Outbox, is_url
 from .writer import EpisodeWriter
 
 ObsType = TypeVar("ObsType")
@@ -100,7 +101,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             raise TrajrecUsageError(f"frame_bytes must be an int >= 1024, got {frame_bytes!r}")
         if not (isinstance(compression_level, int) and 1 <= compression_level <= 19):
             raise TrajrecUsageError(f"compression_level must be an int from 1 to 19, got {compression_level!r}")
-        out = Path(out_dir)
+        # A URL (s3://bucket/run): record into a local outbox, upload each episode when its file is closed.
+        self.outbox: Outbox | None = Outbox(out_dir) if is_url(os.fspath(out_dir)) else None
+        out = self.outbox.folder if self.outbox is not None else Path(out_dir)
         if out.exists() and not out.is_dir():
             raise TrajrecUsageError(f"out_dir {out} exists and is not a folder; pass a folder path for the episode files")
         out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +137,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._state_warned = False
         self._check_seq = 0
         self.episode_paths: list[Path] = []
+        self.episode_urls: list[str] = []  # episodes uploaded to a URL out_dir
         self.last_summary: dict[str, Any] | None = None
 
     # (time, duration) to record instead of the measured ones: set by the vector recorder, whose sub-env steps
@@ -373,6 +377,12 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         writer, self._writer = self._writer, None
         if writer is not None and not writer.closed:
             self.last_summary = writer.close()
+            if self.outbox is not None:
+                try:
+                    self.episode_urls.append(self.outbox.upload(writer.path))
+                except TrajrecIOError as exc:
+                    # Recording goes on: the closed file waits in the outbox for `trajrec sync`.
+                    warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
 
 
 class _NoState:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.storage import is_url
 from trajrec.recorder.model import CHECK_KINDS, Check
 
 __all__ = [
@@ -408,8 +409,11 @@ class LabelStore:
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        # A run on object storage (an fsspec URL) is read here without labels; labeling it is refused.
+        self.remote = is_url(os.fspath(run_dir))
+        self._where = os.fspath(run_dir)  # as given: Path() would fold a URL's "//"
         root = Path(run_dir)
-        if root.exists() and not root.is_dir():
+        if not self.remote and root.exists() and not root.is_dir():
             raise TrajrecUsageError(f"{root} is a file; a label store lives in a run folder "
                                     "(use LabelStore.for_path(path) to accept an episode file)")
         self.run_dir = root
@@ -687,6 +691,9 @@ class LabelStore:
             return self._fd
         # A forked child must not append to its parent's file: that would break "one file per writer".
         self._fd = None
+        if self.remote:
+            raise TrajrecUsageError(f"{self._where} is on remote storage, which trajrec reads but does not "
+                                    "label; copy the run to a local folder to label it")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -947,6 +954,8 @@ class LabelStores:
         self._stores: dict[Path, LabelStore] = {}
         self._by_episode: dict[str, LabelStore] = {}
         for raw in paths:
+            if is_url(os.fspath(raw)):
+                continue  # remote runs carry no labels here
             p = Path(raw)
             if p.is_file():
                 if (p.parent / LABELS_DIR).is_dir():
@@ -969,8 +978,10 @@ class LabelStores:
             self._by_episode[eid] = store
 
     def for_episode(self, episode_path: str | os.PathLike[str]) -> LabelStore:
-        """The store an episode's labels go to (its file's folder), created on first use."""
-        return self._add(Path(episode_path).parent)
+        """The store an episode's labels go to (its file's folder), created on first use; a store of a run on
+        remote storage (an fsspec URL) is read-only."""
+        path = os.fspath(episode_path)
+        return self._add(path.rsplit("/", 1)[0] if is_url(path) else Path(path).parent)  # type: ignore[arg-type]
 
     def store_of(self, episode_id: str) -> LabelStore | None:
         """The store holding labels of this episode, if any (labels added through any store here count)."""

@@ -5,9 +5,9 @@ Nothing here draws anything: ``trajrec view`` builds its library screen on :func
 :func:`sort_entries`.
 
 Summaries come from :func:`trajrec.recorder.read_index`, which reads only a file's tail. A folder's summaries are also
-kept in ``<folder>/.trajrec/catalog.msgpack`` keyed by relative path, mtime and size, so reopening a big run
-on a cold disk reads one file instead of ten thousand tails. The cache is a pure accelerator: a damaged or
-unwritable cache is ignored (and said so), never trusted over a file that changed.
+kept in ``<folder>/.trajrec/catalog/`` (one columnar shard per sub-folder, see :class:`Catalog`), so reopening a
+big run reads a few files instead of a million tails. The cache is a pure accelerator: a damaged or unwritable
+shard is ignored (and said so).
 
 >>> f = parse_filter("env:shell faulty -outcome:passed")
 >>> f.matches(EpisodeEntry(path="a", episode_id="a", env_id="trajrec/Shell-v0", failures=2, outcome="failed"))
@@ -16,6 +16,8 @@ True
 
 from __future__ import annotations
 
+import hashlib
+import operator
 import os
 import time
 from dataclasses import dataclass, field, fields
@@ -23,12 +25,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from trajrec.recorder import SUFFIX, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
+from trajrec.recorder.storage import find_remote, is_url
 
 from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
 
 CATALOG_DIR = ".trajrec"
-CATALOG_NAME = "catalog.msgpack"
-CATALOG_VERSION = 2
+CATALOG_SHARDS = "catalog"
+CATALOG_VERSION = 3
 
 #: ``labeled_fraction(episode_id, n_steps) -> float | None``: the share of an episode's steps that carry a label.
 LabeledFraction = Callable[[str, int], "float | None"]
@@ -131,6 +134,8 @@ def _int(x: Any) -> int:
 
 # Every field but ``path`` (the cache key) and ``labeled`` (labels change without the file changing).
 _CACHED_FIELDS = tuple(f.name for f in fields(EpisodeEntry) if f.name not in ("path", "labeled"))
+_COMPLETE = _CACHED_FIELDS.index("complete")
+_ERROR = _CACHED_FIELDS.index("error")
 
 
 # -- finding files ----------------------------------------------------------------------------------------------
@@ -144,7 +149,9 @@ def find_episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     found: list[str] = []
     for raw in paths:
         p = os.fspath(raw)
-        if os.path.isdir(p):
+        if is_url(p):
+            found.extend(find_remote(p, SUFFIX))
+        elif os.path.isdir(p):
             found.extend(sorted(_walk(p)))
         elif os.path.isfile(p):
             found.append(p)
@@ -175,83 +182,82 @@ def _walk(root: str) -> Iterator[str]:
 # -- the summary cache ------------------------------------------------------------------------------------------
 
 class Catalog:
-    """The cached summaries of one folder's episodes, keyed by relative path, mtime and size.
+    """The cached summaries of one folder's episodes: ``<folder>/.trajrec/catalog/<digest>.msgpack``.
+
+    The cache is sharded, one shard per sub-folder holding episode files (the digest names the sub-folder), and
+    each shard is columnar (a list per field: a million rows decode as a few dozen lists, not a million maps).
+    A row is reused while its file keeps its inode and, for a file still being written (no index yet) or
+    unreadable, its size and mtime. A complete episode file is never rewritten in place: the writer creates it
+    (O_EXCL) and ``fsck --repair`` replaces it by rename, which gives a new inode. A file overwritten in place by
+    another tool keeps its inode: ``scan(..., use_catalog=False)`` (``trajrec ls --rescan``) reads every file.
 
     >>> import tempfile
     >>> cat = Catalog(tempfile.mkdtemp())
-    >>> cat.get(os.path.join(cat.root, "x" + SUFFIX), os.stat(cat.root)) is None
+    >>> cat.shard("") == {}
     True
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = os.fspath(root)
-        self.path = os.path.join(self.root, CATALOG_DIR, CATALOG_NAME)
-        self.problem: str | None = None  # why the cache on disk was ignored or not saved
-        self._old: dict[str, list[Any]] = {}
-        self._new: dict[str, list[Any]] = {}
-        self.hits = 0
-
-    @classmethod
-    def load(cls, root: str | os.PathLike[str]) -> Catalog:
-        """Read ``<root>/.trajrec/catalog.msgpack``; a missing, foreign or damaged cache gives an empty catalog."""
-        cat = cls(root)
-        try:
-            with open(cat.path, "rb") as fh:
-                data = unpackb(fh.read())
-        except FileNotFoundError:
-            return cat
-        except (OSError, ValueError, TrajrecError) as exc:
-            cat.problem = f"ignored the summary cache {cat.path}: {exc}"
-            return cat
-        if (isinstance(data, dict) and data.get("version") == CATALOG_VERSION
-                and data.get("fields") == list(_CACHED_FIELDS) and isinstance(data.get("entries"), dict)):
-            cat._old = data["entries"]
-        else:
-            cat.problem = f"ignored the summary cache {cat.path}: written by another trajrec version"
-        return cat
-
-    def _key(self, path: str) -> str:
-        return os.path.relpath(path, self.root)
-
-    def get(self, path: str, st: os.stat_result) -> EpisodeEntry | None:
-        """The cached entry of ``path`` if the file has not changed since (same mtime and size)."""
-        key = self._key(path)
-        row = self._old.get(key)
-        if row is None or row[0] != st.st_mtime_ns or row[1] != st.st_size:
-            return None
-        try:
-            entry = EpisodeEntry.from_record(path, row[2])
-        except TypeError:
-            return None  # a row of another shape: read the file instead
-        self._new[key] = row
-        self.hits += 1
-        return entry
-
-    def put(self, path: str, st: os.stat_result, entry: EpisodeEntry) -> None:
-        self._new[self._key(path)] = [st.st_mtime_ns, st.st_size, entry.to_record()]
+        self.dir = os.path.join(self.root, CATALOG_DIR, CATALOG_SHARDS)
+        self.problems: list[str] = []  # why shards on disk were ignored or not saved
 
     @property
-    def changed(self) -> bool:
-        return self._new.keys() != self._old.keys() or self.hits != len(self._new)
+    def problem(self) -> str | None:
+        return self.problems[-1] if self.problems else None
 
-    def save(self) -> bool:
-        """Write the entries seen in this scan (files gone since are dropped), atomically. False if it could not."""
-        data = {"version": CATALOG_VERSION, "fields": list(_CACHED_FIELDS), "entries": self._new}
-        tmp = f"{self.path}.{os.getpid()}.tmp"
+    def _path(self, reldir: str) -> str:
+        return os.path.join(self.dir, hashlib.blake2b(reldir.encode("utf-8", "surrogatepass"),
+                                                      digest_size=10).hexdigest() + ".msgpack")
+
+    def shard(self, reldir: str) -> dict[str, tuple[int, int, int, Sequence[Any]]]:
+        """``name -> (inode, mtime_ns, size, row)`` of the cached entries of sub-folder ``reldir`` ("" for the
+        root); empty when there is no usable shard (a damaged or foreign one is noted in :attr:`problems`)."""
+        path = self._path(reldir)
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            with open(path, "rb") as fh:
+                data = unpackb(fh.read())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TrajrecError) as exc:
+            self.problems.append(f"ignored the summary cache {path}: {exc}")
+            return {}
+        try:
+            if (data.get("version") != CATALOG_VERSION or data.get("fields") != list(_CACHED_FIELDS)
+                    or data.get("dir") != reldir):
+                raise ValueError("written by another trajrec version")
+            names, inodes, mtimes, sizes, cols = (data["names"], data["inode"], data["mtime"], data["size"],
+                                                  data["cols"])
+            if not (len(cols) == len(_CACHED_FIELDS) and all(len(c) == len(names) for c in cols)
+                    and len(inodes) == len(mtimes) == len(sizes) == len(names)):
+                raise ValueError("columns of different lengths")
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            self.problems.append(f"ignored the summary cache {path}: {exc}")
+            return {}
+        return dict(zip(names, zip(inodes, mtimes, sizes, zip(*cols))))
+
+    def save(self, reldir: str, rows: dict[str, tuple[int, int, int, Sequence[Any]]]) -> bool:
+        """Write one sub-folder's shard atomically (readers see the old or the new one). False if it could not."""
+        names = list(rows)
+        data = {"version": CATALOG_VERSION, "fields": list(_CACHED_FIELDS), "dir": reldir, "names": names,
+                "inode": [rows[n][0] for n in names], "mtime": [rows[n][1] for n in names],
+                "size": [rows[n][2] for n in names],
+                "cols": [list(c) for c in zip(*(rows[n][3] for n in names))] if names else
+                [[] for _ in _CACHED_FIELDS]}
+        path = self._path(reldir)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(self.dir, exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(packb(data))
-            os.replace(tmp, self.path)  # readers see the old or the new cache, never half of one
+            os.replace(tmp, path)
         except OSError as exc:
-            self.problem = f"could not save the summary cache {self.path}: {exc.strerror or exc}"
+            self.problems.append(f"could not save the summary cache {path}: {exc.strerror or exc}")
             try:
                 os.unlink(tmp)
             except OSError:
                 pass  # the temp file was never created
             return False
-        self._old = dict(self._new)
-        self.hits = len(self._new)
         return True
 
 
@@ -259,11 +265,12 @@ class Catalog:
 
 @dataclass(slots=True)
 class ScanBatch:
-    """Entries read since the last batch, with progress: ``done`` of ``total`` files."""
+    """Entries read since the last batch, with progress: ``done`` of ``total`` files (``total`` is None while
+    a cached folder is still being walked)."""
 
     entries: list[EpisodeEntry]
     done: int
-    total: int
+    total: int | None
     problems: list[str] = field(default_factory=list)
 
 
@@ -275,59 +282,110 @@ def read_entry(path: str) -> EpisodeEntry:
         return EpisodeEntry.unreadable(path, str(exc))
 
 
+_first = operator.itemgetter(0)
+
+
+def _cached_entries(cat: Catalog, d: str, rel: str = "") -> Iterator[tuple[list[EpisodeEntry], str | None]]:
+    """The episodes under folder ``d`` in path order, from the catalog where it is valid, as
+    ``(entries of one folder, problem)`` chunks (a problem: a shard that could not be saved)."""
+    try:
+        with os.scandir(d) as it:
+            children = [(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in it]
+    except OSError:
+        return  # an unreadable subfolder hides its files, as `find` would; the rest still lists
+    children.sort(key=_first)  # a trailing "/" on folders sorts them as their whole paths would
+    old = cat.shard(rel) if any(k.endswith(SUFFIX) for k, _ in children) else {}
+    new: dict[str, tuple[int, int, int, Sequence[Any]]] = {}
+    changed = False
+    chunk: list[EpisodeEntry] = []
+    make = EpisodeEntry
+    for key, e in children:
+        if key[-1] == "/":
+            if e.name != CATALOG_DIR:
+                if chunk:
+                    yield chunk, None
+                    chunk = []
+                yield from _cached_entries(cat, e.path, f"{rel}{e.name}/")
+            continue
+        if not key.endswith(SUFFIX) or not e.is_file():
+            continue
+        hit = old.get(key)
+        # A closed, readable file is immutable while its inode stays (see Catalog): no stat needed.
+        if hit is None or hit[0] != e.inode() or not hit[3][_COMPLETE] or hit[3][_ERROR] is not None:
+            try:
+                st = e.stat()
+            except OSError:
+                continue  # gone since it was listed
+            if hit is None or (hit[0], hit[1], hit[2]) != (st.st_ino, st.st_mtime_ns, st.st_size):
+                hit = (st.st_ino, st.st_mtime_ns, st.st_size, read_entry(e.path).to_record())
+                changed = True
+        new[key] = hit
+        chunk.append(make(e.path, *hit[3]))
+    if chunk:
+        yield chunk, None
+    if (changed or new.keys() != old.keys()) and not cat.save(rel, new):
+        yield [], cat.problem
+
+
 def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
          labeled_fraction: LabeledFraction | None = None, first_batch: int = 64, batch_seconds: float = 0.1,
          cancelled: Callable[[], bool] | None = None) -> Iterator[ScanBatch]:
-    """Read the summaries of every episode under ``paths``, in batches.
+    """Read the summaries of every episode under ``paths``, in batches, in path order within each path.
 
     The first batch is small (``first_batch`` entries) so a caller can show a first screen at once; later
     batches are cut every ``batch_seconds``, so a UI gets a bounded rate of updates whatever the folder size.
-    Folders' summaries are cached (see :class:`Catalog`) unless ``use_catalog`` is False.
+    Local folders' summaries are cached (see :class:`Catalog`) unless ``use_catalog`` is False; then every
+    file's index is read. ``total`` is known up front only without the catalog (it would cost a second walk).
 
     >>> import tempfile
     >>> [b.total for b in scan([tempfile.mkdtemp()])]
     [0]
     """
-    groups: list[tuple[Catalog | None, list[str]]] = []
+    sources: list[tuple[Catalog | None, str, list[str]]] = []
     for raw in paths:
         p = os.fspath(raw)
-        files = find_episode_files([p])
-        groups.append((Catalog.load(p) if use_catalog and os.path.isdir(p) else None, files))
-    total = sum(len(files) for _cat, files in groups)
+        if use_catalog and not is_url(p) and os.path.isdir(p):
+            sources.append((Catalog(p), p, []))
+        else:
+            sources.append((None, p, find_episode_files([p])))
+    total: int | None = (sum(len(f) for _c, _p, f in sources) if all(c is None for c, _p, _f in sources)
+                         else None)
+
+    def chunks() -> Iterator[tuple[list[EpisodeEntry], str | None]]:
+        for cat, p, files in sources:
+            if cat is None:
+                for f in files:
+                    if cancelled is not None and cancelled():
+                        return
+                    yield [read_entry(f)], None
+            else:
+                yield from _cached_entries(cat, p)
+                for problem in dict.fromkeys(cat.problems):
+                    if problem.startswith("ignored"):
+                        yield [], problem
+
     done = 0
     batch: list[EpisodeEntry] = []
     problems: list[str] = []
     limit = first_batch
     last = time.monotonic()
-    for cat, files in groups:
-        if cat is not None and cat.problem:
-            problems.append(cat.problem)
-        for path in files:
-            if cancelled is not None and cancelled():
-                return
-            entry = None
-            st = None
-            if cat is not None:
-                try:
-                    st = os.stat(path)
-                    entry = cat.get(path, st)
-                except OSError:
-                    st = None  # gone since listing: read_entry reports it as unreadable
-            if entry is None:
-                entry = read_entry(path)
-                if cat is not None and st is not None:
-                    cat.put(path, st, entry)
-            if labeled_fraction is not None:
+    for entries, problem in chunks():
+        if problem is not None:
+            problems.append(problem)
+        if cancelled is not None and cancelled():
+            return
+        if labeled_fraction is not None:
+            for entry in entries:
                 entry.labeled = labeled_fraction(entry.episode_id, entry.steps)
-            batch.append(entry)
-            done += 1
-            now = time.monotonic()
-            if len(batch) >= limit or now - last >= batch_seconds:
+        while entries:
+            take = entries if len(batch) + len(entries) <= limit else entries[:limit - len(batch)]
+            entries = entries[len(take):]
+            batch.extend(take)
+            done += len(take)
+            if len(batch) >= limit or time.monotonic() - last >= batch_seconds:
                 yield ScanBatch(batch, done, total, problems)
-                batch, problems, last, limit = [], [], now, 1 << 30
-        if cat is not None and cat.changed and not cat.save():
-            problems.append(cat.problem or "")
-    yield ScanBatch(batch, done, total, problems)
+                batch, problems, last, limit = [], [], time.monotonic(), 1 << 30
+    yield ScanBatch(batch, done, done, problems)
 
 
 # -- filters ----------------------------------------------------------------------------------------------------

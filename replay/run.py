@@ -27,6 +27,7 @@ from typing import Any, Iterable, Iterator
 
 from trajrec.recorder import Episode, open_episode
 from trajrec.recorder.errors import TrajrecUsageError, require
+from trajrec.recorder.storage import is_url
 
 from .agreement import episode_agreement
 from .labels import LabelStore
@@ -97,7 +98,7 @@ class Run:
         return out
 
     def _store(self, path: str) -> LabelStore:
-        folder = os.path.dirname(os.path.abspath(path))
+        folder = path.rsplit("/", 1)[0] if is_url(path) else os.path.dirname(os.path.abspath(path))
         store = self._stores.get(folder)
         if store is None:
             store = self._stores[folder] = LabelStore(folder)
@@ -134,7 +135,8 @@ class Run:
                 continue
             with open_episode(e.path) as ep:
                 store = self._store(e.path)
-                ref = EpisodeRef(Path(e.path), ep.index, store, Path(e.path))
+                p: Any = e.path if is_url(e.path) else Path(e.path)
+                ref = EpisodeRef(p, ep.index, store, p)
                 yield EpisodeView(ref, ep, store.current(ep.episode_id), options)
 
     def _options(self, label_map: str, prefer: str | None) -> Any:

@@ -110,11 +110,48 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
     return record_one(job, seed)
 
 
+def _make_env(job: Job) -> Any:
+    import gymnasium as gym
+    from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
+
+    return gym.make(job.env_id, **dict(job.env_kwargs))
+
+
+def _job_agent(job: Job, env: Any, seed: int) -> Any:
+    agent = _agent_for(job, env, seed)
+    env.agent = {"name": job.agent, "class": type(agent).__qualname__, "seed": seed,
+                 "skill": job.skill if job.agent == "scripted" else None}
+    return agent
+
+
+class _Advance:
+    def __init__(self, on_done: Callable[[dict[str, Any]], None] | None) -> None:
+        self.on_done = on_done
+
+    def advance(self, n: int = 1) -> None:
+        if self.on_done:
+            for _ in range(n):
+                self.on_done({})
+
+
 def record_many(job: Job, seeds: list[int], *, workers: int = 1,
-                on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Record one episode per seed; with ``workers`` > 1 in that many processes, each writing its own files."""
+                on_done: Callable[[dict[str, Any]], None] | None = None, backend: str = "process",
+                address: str | None = None) -> list[dict[str, Any]]:
+    """Record one episode per seed; with ``workers`` > 1 in that many processes, each writing its own files;
+    with ``backend="ray"`` as Ray tasks (see :func:`trajrec.collect.collect`)."""
     Path(job.out).mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
+    if backend == "ray":
+        import functools
+
+        from .collect import collect
+
+        probe = _make_recorder(job)  # a bad env id or agent fails here, with the CLI's message
+        probe.close()
+        _agent_for(job, probe, 0)
+        return collect(functools.partial(_make_env, job), functools.partial(_job_agent, job),
+                       episodes=len(seeds), seed=seeds[0], out=job.out, backend="ray", address=address,
+                       run_id=job.run_id, progress=_Advance(on_done))
     if workers <= 1:
         rec = _make_recorder(job)
         try:

@@ -140,7 +140,7 @@ class LibraryScreen(Screen[None]):
             status.shown = len(table.rows)
         else:
             self._update_view()
-        if batch.done >= batch.total:
+        if batch.total is not None and batch.done >= batch.total:
             self.scan_done = True
             status.finished = True
             table.empty_text = "no episodes match the filter" if self.filter else (

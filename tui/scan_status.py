@@ -46,7 +46,7 @@ class ScanStatus(Widget):
         if not self.finished:
             frac = self.done / self.total if self.total else 0.0
             filled = int(frac * _BAR)
-            out.append(f"  ·  reading {self.done:,} / {self.total:,} " if self.total else "  ·  listing files… ",
+            out.append(f"  ·  reading {self.done:,} / {self.total:,} " if self.total else "  ·  reading… ",
                        style="italic")
             out.append("━" * filled, style="green")
             out.append("━" * (_BAR - filled), style="grey30")

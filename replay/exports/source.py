@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from trajrec.recorder import Episode, open_episode, read_index
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
+from trajrec.recorder.storage import is_url
 
 from ..labels import Label, LabelStore
 from ..library import find_episode_files
@@ -18,11 +19,17 @@ from ..library import find_episode_files
 __all__ = ["EpisodeRef", "Source", "episode_files"]
 
 
-def episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Episode files named directly or found recursively under folders, sorted by path, each once."""
-    seen: set[Path] = set()
-    out = []
+def episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[Any]:
+    """Episode files named directly or found recursively under folders, sorted by path, each once: ``Path``
+    objects, and ``str`` for fsspec URLs (which ``Path`` would mangle)."""
+    seen: set[Any] = set()
+    out: list[Any] = []
     for f in find_episode_files(paths):
+        if is_url(f):
+            if f not in seen:
+                seen.add(f)
+                out.append(f)
+            continue
         p = Path(f)
         key = p.resolve()
         if key not in seen:
@@ -35,7 +42,7 @@ def episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 class EpisodeRef:
     """One episode file with its index and its run's label store; :meth:`open` reads the steps."""
 
-    path: Path
+    path: Path  # a str for an fsspec URL
     index: dict[str, Any]
     store: LabelStore
     root: Path = field(default_factory=Path)
@@ -46,7 +53,7 @@ class EpisodeRef:
 
     @property
     def episode_id(self) -> str:
-        return str(self.header.get("episode_id", self.path.name))
+        return str(self.header.get("episode_id", os.path.basename(os.fspath(self.path))))
 
     @property
     def task(self) -> dict[str, Any]:
@@ -67,6 +74,9 @@ class EpisodeRef:
     @property
     def rel_path(self) -> str:
         """The file's path relative to the path it was found under (a file given directly: its name)."""
+        if isinstance(self.path, str):
+            root = str(self.root).rstrip("/")
+            return self.path[len(root) + 1:] if self.path.startswith(root + "/") else self.path.rsplit("/", 1)[-1]
         try:
             return self.path.relative_to(self.root).as_posix() if self.root != self.path else self.path.name
         except ValueError:
@@ -87,7 +97,7 @@ class Source:
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
-        self.paths = [Path(p) for p in paths]
+        self.paths = [p if is_url(os.fspath(p)) else Path(p) for p in paths]
         if not self.paths:
             raise TrajrecUsageError("no paths given; pass a run folder or episode files")
         self.stores: dict[Path, LabelStore] = {}
@@ -100,11 +110,11 @@ class Source:
                 except (TrajrecFormatError, OSError) as exc:
                     self.errors.append((f, str(exc)))
                     continue
-                folder = f.parent
+                folder = f.rsplit("/", 1)[0] if isinstance(f, str) else f.parent
                 store = self.stores.get(folder)
                 if store is None:
                     store = self.stores[folder] = LabelStore(folder)
-                root = given if given.is_dir() else f
+                root = f if f == given else given if isinstance(given, str) or given.is_dir() else f
                 self.episodes.append(EpisodeRef(f, index, store, root))
 
     def __iter__(self):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from trajrec.recorder import TrajrecUsageError
 from trajrec.recorder.format import packb, unpackb
 from trajrec.replay.library import (
     CATALOG_DIR,
-    CATALOG_NAME,
+    CATALOG_SHARDS,
     Catalog,
     EpisodeEntry,
     FilterError,
@@ -52,12 +52,16 @@ def test_entries_from_summaries(library: Path) -> None:
     assert first.checks_passed == 2 and first.error is None and first.labeled is None
 
 
+def _shards(library: Path) -> list[Path]:
+    return sorted((library / CATALOG_DIR / CATALOG_SHARDS).glob("*.msgpack"))
+
+
 def test_catalog_is_written_reused_and_invalidated(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = library / CATALOG_DIR / CATALOG_NAME
     fresh = all_entries([library])
-    assert cache.exists()
-    data = unpackb(cache.read_bytes())
-    assert len(data["entries"]) == 4
+    shards = {unpackb(p.read_bytes())["dir"]: p for p in _shards(library)}
+    assert sorted(shards) == ["a/", "b/"]  # one shard per folder holding episodes
+    data = unpackb(shards["a/"].read_bytes())
+    assert len(data["names"]) == 2 and all(len(col) == 2 for col in data["cols"])
 
     reads: list[str] = []
     import trajrec.replay.library as lib
@@ -67,27 +71,47 @@ def test_catalog_is_written_reused_and_invalidated(library: Path, monkeypatch: p
     assert all_entries([library]) == fresh
     assert reads == []  # every summary came from the cache
 
-    # A changed file (new size/mtime) is read again; a deleted one leaves the cache.
+    # A file replaced (a new inode: how the writer and fsck --repair change files) is read again; a deleted
+    # one leaves the cache.
     files = find_episode_files([library])
-    shutil.copyfile(files[2], files[1])
+    tmp = files[1] + ".tmp"
+    shutil.copyfile(files[2], tmp)
+    os.replace(tmp, files[1])
     os.unlink(files[3])
     again = all_entries([library])
     assert reads == [files[1]]
     assert [e.task_id for e in again] == ["notes-1", "notes-3", "notes-3"]
-    assert len(unpackb(cache.read_bytes())["entries"]) == 3
+    assert len(unpackb(shards["b/"].read_bytes())["names"]) == 1
+    # A file overwritten in place keeps its inode: --rescan (use_catalog=False) reads every file.
+    shutil.copyfile(files[0], files[2])
+    assert [e.task_id for e in all_entries([library], use_catalog=False)] == ["notes-1", "notes-3", "notes-1"]
+
+
+def test_catalog_is_sharded_per_folder_and_keeps_path_order(library: Path) -> None:
+    files = find_episode_files([library])
+    for sub in ("a", "a/b", "z"):
+        (library / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files[0], library / sub / "x.msgpack.zst")
+    shutil.copyfile(files[0], library / "a-file.msgpack.zst")  # sorts before "a/..." as a whole path does
+    cold = [e.path for e in all_entries([library])]
+    assert cold == sorted(cold) == find_episode_files([library])
+    assert sorted(unpackb(p.read_bytes())["dir"] for p in _shards(library)) == ["", "a/", "a/b/", "b/", "z/"]
+    assert [e.path for e in all_entries([library])] == cold
 
 
 def test_damaged_or_foreign_cache_is_ignored_and_said(library: Path) -> None:
-    cache = library / CATALOG_DIR / CATALOG_NAME
-    cache.parent.mkdir()
-    cache.write_bytes(b"\xc1 garbage")
+    all_entries([library])
+    shard = next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/")
+    shard.write_bytes(b"\xc1 garbage")
     batches = list(scan([library]))
     assert "ignored the summary cache" in " ".join(p for b in batches for p in b.problems)
     assert sum(len(b.entries) for b in batches) == 4
-    cache.write_bytes(packb({"version": 999, "entries": {}}))
-    assert Catalog.load(library).problem and "another trajrec version" in Catalog.load(library).problem
+    shard.write_bytes(packb({"version": 999, "names": []}))
+    cat = Catalog(library)
+    assert cat.shard("a/") == {} and "another trajrec version" in (cat.problem or "")
     # The scan replaced it with a good one.
     assert all_entries([library])[0].task_id == "notes-1"
+    assert Catalog(library).shard("a/") and not Catalog(library).problems
 
 
 def test_unwritable_cache_is_reported_not_fatal(library: Path) -> None:
@@ -109,6 +133,8 @@ def test_batches_first_small_then_by_time(library: Path) -> None:
         shutil.copyfile(find_episode_files([library])[0], library / f"copy{i:02d}.msgpack.zst")
     batches = list(scan([library], first_batch=3, batch_seconds=3600, use_catalog=False))
     assert [len(b.entries) for b in batches] == [3, 21]
+    cached = list(scan([library], first_batch=3, batch_seconds=3600))
+    assert [len(b.entries) for b in cached] == [3, 21] and cached[-1].total == 24
     assert [b.done for b in batches] == [3, 24] and batches[-1].total == 24
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
-
-def find_episodes(paths: Iterable[str]) -> list[Path]:
-    """Episode files named directly or found recursively under folders (see ``trajrec.replay.library``)."""
+def find_episodes(paths: Iterable[str]) -> list[Any]:
+    """Episode files named directly or found recursively under folders (see ``trajrec.replay.library``):
+    ``Path`` objects, and ``str`` for fsspec URLs (``s3://...``), which ``Path`` would mangle."""
+    from trajrec.recorder.storage import is_url
     from trajrec.replay.library import find_episode_files
 
-    return [Path(p) for p in find_episode_files(paths)]
+    return [p if is_url(p) else Path(p) for p in find_episode_files(paths)]
 
 
 def to_jsonable(value: Any) -> Any:

@@ -12,7 +12,8 @@ EXAMPLES = """  trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
   trajrec record CartPole-v1 --agent random --episodes 10 --out runs/cartpole
   trajrec record trajrec/MathCalc-v0 --episodes 5 --out runs/math --kwarg max_steps=12
   trajrec record trajrec/MathCalc-v0 --agent openai --model qwen3:4b --base-url http://localhost:11434/v1 \\
-      --episodes 5 --temperature 0.2 --out runs/math-llm      an LLM through any OpenAI-compatible server"""
+      --episodes 5 --temperature 0.2 --out runs/math-llm      an LLM through any OpenAI-compatible server
+  trajrec record trajrec/Shell-v0 --episodes 1000 --backend ray --address auto --out runs/shell"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "pip install 'trajrec[openai]')")
     p.add_argument("--skill", type=float, default=0.6, help="scripted agent skill in [0, 1] (default 0.6)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--backend", choices=["process", "ray"], default="process",
+                   help="process: --workers local processes; ray: one Ray task per episode on a cluster "
+                        "(pip install 'trajrec[ray]')")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --backend ray: the cluster to join (default: start or join a local one)")
     p.add_argument("--kwarg", action="append", default=[], metavar="KEY=VALUE",
                    help="env constructor argument (repeatable; VALUE parsed as JSON when it can be)")
     llm = p.add_argument_group("--agent openai")
@@ -97,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
               prices=prices, request_timeout=args.request_timeout, retries=args.retries)
     seeds = list(range(args.seed, args.seed + args.episodes))
     with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
-        results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance())
+        results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
+                              backend=args.backend, address=args.address)
     summary = summarize(results)
     if args.json:
         print(dumps(summary))

@@ -29,9 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder import SUFFIX, TrajrecUsageError
+    from trajrec.recorder.storage import is_url
 
     for path in args.paths:
-        if not os.path.exists(path):
+        if not is_url(path) and not os.path.exists(path):
             raise TrajrecUsageError(f"{path}: no such file or folder; pass an episode file (*{SUFFIX}) or a folder "
                                     "of them")
     if args.step is not None and not (len(args.paths) == 1 and os.path.isfile(args.paths[0])):

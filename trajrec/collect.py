@@ -1,0 +1,210 @@
+"""Collecting many episodes: in this process, in worker processes, or as tasks on a Ray cluster.
+
+Every episode is one task that runs its own :class:`~trajrec.recorder.Recorder`. A task records into a staging
+folder (``<out>/.trajrec/staging/``) and, once the episode file is closed, renames it into ``<out>/`` and
+writes a marker ``<out>/.trajrec/collect/<run_id>/seed-<seed>.json`` naming it. So:
+
+* a task that is killed mid-episode leaves its partial file in staging: readable (``trajrec fsck`` reads it,
+  every step it returned is there) but not part of the run;
+* a retried task (Ray retries tasks whose worker died) starts that seed again, and a seed whose marker exists is
+  never recorded twice: the run holds each seed once, whatever was retried or resumed.
+
+>>> import tempfile
+>>> import gymnasium as gym
+>>> out = tempfile.mkdtemp()
+>>> from trajrec.replay.library import find_episode_files
+>>> results = collect(lambda: gym.make("CartPole-v1"), "random", episodes=3, out=out, progress=False)
+>>> [r["seed"] for r in results], len(find_episode_files([out]))
+([0, 1, 2], 3)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
+
+__all__ = ["BACKENDS", "collect", "collect_one"]
+
+#: Where the work runs: ``local`` (this process), ``process`` (a process pool) or ``ray`` (a Ray cluster).
+BACKENDS = ("local", "process", "ray")
+RAY_PIP = "pip install 'trajrec[ray]'"
+
+EnvFn = Callable[[], Any]
+#: ``agent_fn(env, seed) -> agent`` with ``reset(obs, info)`` and ``act(obs, info) -> (action, note)``, or
+#: ``"random"`` for an agent that samples the action space.
+AgentFn = Callable[[Any, int], Any]
+
+
+class _RandomAgent:
+    """Samples the action space: the baseline agent for any env."""
+
+    def __init__(self, env: Any, seed: int) -> None:
+        self.space = env.action_space
+        self.space.seed(seed)
+
+    def reset(self, observation: Any, info: dict[str, Any]) -> None:
+        pass
+
+    def act(self, observation: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return self.space.sample(), {}
+
+
+def _marker(out: Path, run_id: str, seed: int) -> Path:
+    return out / ".trajrec" / "collect" / run_id / f"seed-{seed}.json"
+
+
+def collect_one(env_fn: EnvFn, agent_fn: AgentFn | str, seed: int, out: str | os.PathLike[str], run_id: str,
+                recorder_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record the episode of ``seed`` into ``out`` unless this run already holds it; returns its summary with
+    ``path``, ``seed`` and ``skipped`` (True when an earlier attempt had finished it).
+
+    Raises:
+        TrajrecIOError: the finished file cannot be moved into ``out``.
+    """
+    from trajrec.recorder import Recorder, open_episode
+
+    out = Path(out)
+    marker = _marker(out, run_id, seed)
+    if marker.exists():
+        done = json.loads(marker.read_text())
+        dest = out / done["file"]
+        if not dest.exists() and os.path.exists(done["staged"]):
+            os.replace(done["staged"], dest)  # the earlier attempt died between its marker and its move
+        if dest.exists():
+            with open_episode(dest) as ep:
+                return {**ep.summary, "path": str(dest), "seed": seed, "skipped": True}
+    # A fresh staging folder per attempt: an earlier attempt's partial file stays where fsck can read it.
+    staging = out / ".trajrec" / "staging" / f"{run_id}-seed-{seed}-{os.getpid()}-{time.time_ns()}"
+    staging.mkdir(parents=True, exist_ok=True)
+    env = Recorder(env_fn(), staging, run_id=run_id, **(recorder_kwargs or {}))
+    try:
+        agent = _RandomAgent(env, seed) if agent_fn == "random" else agent_fn(env, seed)  # type: ignore[operator]
+        env.agent = env.agent or {"name": getattr(agent, "name", type(agent).__qualname__), "seed": seed}
+        _run_episode(env, agent, seed)
+        summary = env.end_episode() or {}
+        path = Path(env.episode_path)
+    finally:
+        env.close()
+    dest = out / path.name
+    try:
+        # The marker first, naming both places: a retry after a death between these two lines finishes the move
+        # instead of recording the seed again.
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"file": dest.name, "staged": str(path), "seed": seed, "run_id": run_id}))
+        os.replace(tmp, marker)
+        os.replace(path, dest)  # same file system: atomic, so the run never shows half a file
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot move {path} into {out}: {exc.strerror or exc}") from exc
+    shutil.rmtree(staging, ignore_errors=True)
+    return {**summary, "path": str(dest), "seed": seed, "skipped": False}
+
+
+def _run_episode(env: Any, agent: Any, seed: int) -> None:
+    observation, info = env.reset(seed=seed)
+    agent.reset(observation, info)
+    terminated = truncated = False
+    while not (terminated or truncated):
+        action, note = agent.act(observation, info)
+        if note:
+            env.note(**note)
+        observation, _reward, terminated, truncated, info = env.step(action)
+
+
+def collect(env_fn: EnvFn, agent_fn: AgentFn | str, *, episodes: int, out: str | os.PathLike[str],
+            seed: int = 0, backend: str = "local", workers: int | None = None, address: str | None = None,
+            run_id: str | None = None, max_retries: int = 3, progress: bool | Any = True,
+            recorder_kwargs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Record ``episodes`` episodes (seeds ``seed`` .. ``seed + episodes - 1``) into ``out``, one task each.
+
+    Args:
+        env_fn: builds a fresh env in the task (on a Ray worker, in that worker's process).
+        agent_fn: ``agent_fn(env, seed) -> agent``, or ``"random"``.
+        backend: ``local``, ``process`` (``workers`` processes) or ``ray``.
+        address: the Ray cluster to join (``ray.init(address=...)``); None starts or joins a local one.
+        run_id: names the run; reusing a run id resumes it (seeds already recorded are skipped).
+        max_retries: how often Ray re-runs a task whose worker died.
+        progress: a progress bar on stderr (True), none (False), or an object with ``advance(n)``.
+
+    Returns:
+        One summary per seed (the episode summary plus ``path``, ``seed``, ``skipped``), in seed order.
+
+    Raises:
+        TrajrecUsageError: an unknown backend or a bad count.
+        MissingDependencyError: ``backend="ray"`` without Ray installed (``pip install 'trajrec[ray]'``).
+    """
+    if backend not in BACKENDS:
+        raise TrajrecUsageError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
+    if not isinstance(episodes, int) or episodes < 1:
+        raise TrajrecUsageError(f"episodes must be a positive int, got {episodes!r}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TrajrecUsageError(f"out {out} exists and is not a folder; pass a folder for the episode files")
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or f"collect-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    seeds = list(range(seed, seed + episodes))
+    bar = _progress(progress, len(seeds), backend)
+    try:
+        if backend == "local":
+            results = []
+            for s in seeds:
+                results.append(collect_one(env_fn, agent_fn, s, out, run_id, recorder_kwargs))
+                bar.advance()
+        elif backend == "process":
+            with ProcessPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+                futures = [pool.submit(collect_one, env_fn, agent_fn, s, str(out), run_id, recorder_kwargs)
+                           for s in seeds]
+                results = []
+                for fut in as_completed(futures):
+                    results.append(fut.result())
+                    bar.advance()
+        else:
+            results = _collect_ray(env_fn, agent_fn, seeds, out, run_id, address, max_retries, recorder_kwargs, bar)
+    finally:
+        close = getattr(bar, "close", None)
+        if callable(close):
+            close()
+    return sorted(results, key=lambda r: r["seed"])
+
+
+def _collect_ray(env_fn: EnvFn, agent_fn: AgentFn | str, seeds: Iterable[int], out: Path, run_id: str,
+                 address: str | None, max_retries: int, recorder_kwargs: dict[str, Any] | None,
+                 bar: Any) -> list[dict[str, Any]]:
+    ray = require("ray", RAY_PIP, "the ray backend")
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+                 include_dashboard=False, configure_logging=False)
+    task = ray.remote(max_retries=max_retries, retry_exceptions=False)(collect_one)
+    pending = [task.remote(env_fn, agent_fn, s, str(out), run_id, recorder_kwargs) for s in seeds]
+    results = []
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        results.extend(ray.get(done))
+        bar.advance(len(done))
+    return results
+
+
+class _NoProgress:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+def _progress(progress: bool | Any, total: int, backend: str) -> Any:
+    if progress is True:
+        from .progress import Progress
+
+        bar = Progress(total, f"collect ({backend})", unit=" episodes")
+        bar.__enter__()
+        bar.close = lambda: bar.__exit__(None, None, None)  # type: ignore[attr-defined]
+        return bar
+    if progress is False or progress is None:
+        return _NoProgress()
+    return progress
+

@@ -192,8 +192,8 @@ class Step:
             action=rec.get("action"),
             observation=rec.get("observation"),
             reward=rec.get("reward"),
-            terminated=bool(rec.get("terminated", False)),
-            truncated=bool(rec.get("truncated", False)),
+            terminated=truthy(rec.get("terminated", False)),
+            truncated=truthy(rec.get("truncated", False)),
             info=rec.get("info", {}),
             time=rec.get("time", 0.0),
             duration=rec.get("duration", 0.0),
@@ -235,6 +235,17 @@ class ResetRecord:
             duration=rec.get("duration", 0.0),
             failure=Failure.from_record(rec.get("failure")),
         )
+
+
+def truthy(value: Any) -> bool:
+    """``bool(value)``, or False when the value has no truth value (a numpy array of several items, an object
+    whose ``__bool__`` raises): recorded values are kept as given, flags derived from them must not raise."""
+    if type(value) is bool:
+        return value
+    try:
+        return bool(value)
+    except Exception:  # noqa: BLE001  (any user __bool__)
+        return False
 
 
 class SummaryBuilder:
@@ -287,8 +298,8 @@ class SummaryBuilder:
             self.retries += 1
         if rec.get("recovers"):
             self.recoveries += 1
-        self.terminated = bool(rec.get("terminated"))
-        self.truncated = bool(rec.get("truncated"))
+        self.terminated = truthy(rec.get("terminated"))
+        self.truncated = truthy(rec.get("truncated"))
         self.end_time = rec.get("time")
         note = rec.get("note")
         if note:

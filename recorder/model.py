@@ -182,6 +182,7 @@ class Step:
     recovers: list[int]
     diff: list[DiffRow]
     checks: list[Check]
+    recorder_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any], extra_checks: Iterable[Check] = ()) -> Step:
@@ -203,6 +204,7 @@ class Step:
             recovers=list(rec.get("recovers") or ()),
             diff=[DiffRow(*row) for row in rec.get("diff") or ()],
             checks=checks,
+            recorder_errors=list(rec.get("recorder_errors") or ()),
         )
 
     @property

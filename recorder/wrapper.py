@@ -103,7 +103,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise TrajrecUsageError(f"out_dir {out} exists and is not a folder; pass a folder path for the episode files")
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # read-only file system, a file where a folder should be, permissions
+            raise TrajrecIOError(f"cannot create the output folder {out}: {exc.strerror or exc}; pass a folder "
+                                 "you can write to") from exc
 
         gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=agent, task=task,
                                                  run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,

@@ -21,10 +21,13 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from trajrec.recorder import SUFFIX, TrajrecError, TrajrecUsageError, read_index
+from trajrec.recorder import SUFFIX, EmptyEpisodeError, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
 
 from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
+
+#: The outcome of a file that holds nothing (its writer was killed at its first write); scans skip it.
+EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_NAME = "catalog.msgpack"
@@ -271,6 +274,10 @@ def read_entry(path: str) -> EpisodeEntry:
     """The library row of one file; an unreadable file gives an entry with ``error`` set, never an exception."""
     try:
         return EpisodeEntry.from_index(path, read_index(path))
+    except EmptyEpisodeError as exc:
+        entry = EpisodeEntry.unreadable(path, str(exc))
+        entry.outcome = EMPTY
+        return entry
     except (TrajrecError, OSError, ValueError) as exc:
         return EpisodeEntry.unreadable(path, str(exc))
 
@@ -317,6 +324,10 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
                 entry = read_entry(path)
                 if cat is not None and st is not None:
                     cat.put(path, st, entry)
+            if entry.outcome == EMPTY:  # a writer killed at its first write: nothing recorded, nothing to show
+                problems.append(f"skipped {path}: empty episode, nothing recorded")
+                done += 1
+                continue
             if labeled_fraction is not None:
                 entry.labeled = labeled_fraction(entry.episode_id, entry.steps)
             batch.append(entry)

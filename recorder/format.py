@@ -172,6 +172,7 @@ class FrameWriter:
         self.frame_offset = 0
         self.frame_raw = 0
         self.broken: str | None = None
+        self._cut_pending = False
 
     @property
     def in_frame(self) -> bool:
@@ -236,9 +237,36 @@ class FrameWriter:
                 self.broken = f"fsync failed: {exc.strerror}"
                 raise TrajrecIOError(f"cannot flush episode file {self.path} to disk: {exc.strerror}") from exc
 
+    @property
+    def cut_pending(self) -> bool:
+        """A failed write cut the file back inside a frame that could not be closed yet (see
+        :meth:`finish_cut_frame`)."""
+        return self._cut_pending
+
+    def finish_cut_frame(self) -> None:
+        """Close the frame a failed write cut short, with an empty last block, before anything else is written.
+
+        Raises :class:`TrajrecIOError` when that still cannot be written (the file keeps ending at a whole
+        block, which reads like a crashed file: nothing is lost)."""
+        if not self._cut_pending:
+            return
+        assert self._fd is not None
+        start = self.offset
+        try:
+            if self.write_fd(self._fd, _EMPTY_LAST_BLOCK) != len(_EMPTY_LAST_BLOCK):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            where = self._cut(start, exc)
+            raise TrajrecIOError(f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. "
+                                 f"{where}") from exc
+        self.offset = start + len(_EMPTY_LAST_BLOCK)
+        self._cut_pending = False
+
     def _write(self, data: bytes, *, in_frame: bool = False) -> None:
         self._check_usable()
         assert self._fd is not None
+        if self._cut_pending:
+            self.finish_cut_frame()
         start = self.offset
         view = memoryview(data)
         try:
@@ -247,36 +275,30 @@ class FrameWriter:
                 self.offset += n
                 view = view[n:]
         except OSError as exc:
-            where = self._roll_back(start, in_frame, exc)
+            # The compressor's history holds the lost block, so this frame cannot go on either way.
+            self._co = None
+            where = self._cut(start, exc)
+            if not self.broken and in_frame and start > self.frame_offset:
+                self._cut_pending = True
+                try:
+                    self.finish_cut_frame()
+                except TrajrecIOError:
+                    where += " Its last frame is closed by the next write."
             raise TrajrecIOError(
                 f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. {where} Free disk "
                 "space or fix permissions; the next write tries again") from exc
 
-    def _roll_back(self, start: int, in_frame: bool, exc: OSError) -> str:
-        """Cut the file back to ``start`` (the end of the last whole block) and close the open frame there.
-
-        Returns what was done, for the error message; marks the writer :attr:`broken` when it could not."""
+    def _cut(self, start: int, exc: OSError) -> str:
+        """Cut the file back to ``start`` (the end of the last whole block); marks the writer :attr:`broken`
+        when it cannot. Returns what was done, for the error message."""
         assert self._fd is not None
-        # The compressor's history holds the lost block, so this frame cannot go on either way.
-        self._co = None
         try:
             # Truncating leaves the descriptor's position after the torn bytes: move it back too.
             os.ftruncate(self._fd, start)
             os.lseek(self._fd, start, os.SEEK_SET)
             self.offset = start
-            if in_frame and start > self.frame_offset:
-                if self.write_fd(self._fd, _EMPTY_LAST_BLOCK) != len(_EMPTY_LAST_BLOCK):
-                    raise OSError(errno.ENOSPC, "short write")
-                self.offset = start + len(_EMPTY_LAST_BLOCK)
         except OSError as again:
             self.broken = f"{exc.strerror}, then the roll-back failed: {again.strerror}"
-            try:
-                # At least no torn bytes: a frame left open there reads like a crash.
-                os.ftruncate(self._fd, start)
-                os.lseek(self._fd, start, os.SEEK_SET)
-                self.offset = start
-            except OSError:
-                pass
             return (f"The file could not be rolled back ({again.strerror}), so it takes no more writes; what was "
                     f"recorded before is readable.")
         return f"This record was not written; the file was cut back to byte {start}, its earlier records are intact."

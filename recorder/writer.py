@@ -57,6 +57,9 @@ class EpisodeWriter:
     # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
     # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
     def _start_frame(self) -> None:
+        if self._fw.cut_pending:  # a failed write cut the last frame short: close it first (may raise)
+            self._fw.finish_cut_frame()
+            self.frames[-1][3] = self._fw.offset
         self.frames.append([self._fw.offset, self.steps, 0, -1])
         self._frame_steps = 0
         self._frame_open = True

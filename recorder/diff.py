@@ -73,7 +73,8 @@ def copy_state(obj: Any) -> Any:
 
 def _copy_other(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: copy_state(v) for k, v in obj.items()}
+        # dict's own items, as the codec stores a subclass (an overridden items() is not asked)
+        return {k: copy_state(v) for k, v in dict.items(obj)}
     if isinstance(obj, list):
         return [copy_state(v) for v in obj]
     if isinstance(obj, tuple):

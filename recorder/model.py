@@ -224,6 +224,7 @@ class ResetRecord:
     time: float
     duration: float
     failure: Failure | None
+    recorder_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> ResetRecord:
@@ -236,6 +237,7 @@ class ResetRecord:
             time=rec.get("time", 0.0),
             duration=rec.get("duration", 0.0),
             failure=Failure.from_record(rec.get("failure")),
+            recorder_errors=list(rec.get("recorder_errors") or ()),
         )
 
 
@@ -289,10 +291,10 @@ class SummaryBuilder:
         reward = rec.get("reward")
         try:
             self.ret += float(reward) if reward is not None else 0.0
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001  (huge ints, arrays, objects whose __float__ raises)
             pass  # non-numeric rewards are recorded as given and left out of the return
         failure = rec.get("failure")
-        if failure:
+        if isinstance(failure, Mapping) and failure:
             self.failures += 1
             if failure.get("kind") == "exception":
                 self.error = f"step {rec.get('i')} raised {failure.get('type') or 'an exception'}"

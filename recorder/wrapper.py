@@ -13,6 +13,7 @@ from typing import Any, Callable, Generic, SupportsFloat, TypeVar
 
 import gymnasium as gym
 
+from .codec import sanitize
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
@@ -109,9 +110,14 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             raise TrajrecIOError(f"cannot create the output folder {out}: {exc.strerror or exc}; pass a folder "
                                  "you can write to") from exc
 
-        gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=agent, task=task,
-                                                 run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,
-                                                 compression_level=compression_level, fsync=fsync)
+        try:
+            gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=agent, task=task,
+                                                     run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,
+                                                     compression_level=compression_level, fsync=fsync)
+        except Exception:  # noqa: BLE001  (Gymnasium deep-copies these; a task holding a live object cannot be)
+            gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=None, task=None,
+                                                     run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,
+                                                     compression_level=compression_level, fsync=fsync)
         gym.Wrapper.__init__(self, env)
 
         self.out_dir = out
@@ -219,7 +225,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._state_fn is not None:
             state = self._read_state(errors)
             if state is not _NO_STATE:
-                record["state"] = self._tracker.reset(state)
+                record["state"] = self._copy_state(state, errors)
                 self._has_state = True
         if errors:
             record["recorder_errors"] = errors
@@ -293,11 +299,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     # The walk may have stopped half way: start over from a full snapshot on this step.
                     self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
                     rows, resync = None, True
-                    try:
-                        self._tracker.reset(state)
-                    except Exception as again:  # noqa: BLE001
-                        self._recorder_error(errors, "state copy", again, "no more state is recorded this episode")
-                        self._has_state = resync = False
+                    self._copy_state(state, errors)
                 if rows:
                     record["diff"] = rows
         self._take_errors(record, errors)
@@ -363,6 +365,15 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except Exception as exc:  # a broken state_fn must not take the agent down; the step is still recorded
             self._recorder_error(errors, "state_fn", exc, "this step is recorded without a state diff")
             return _NO_STATE
+
+    def _copy_state(self, state: Any, errors: list[dict[str, Any]]) -> Any:
+        """Start the tracker over from ``state``; a state it cannot copy (a self-reference, nesting deeper than
+        Python's recursion limit) is copied with those parts marked as fallbacks."""
+        try:
+            return self._tracker.reset(state)
+        except Exception as exc:  # noqa: BLE001  (RecursionError and whatever a hostile container raises)
+            self._recorder_error(errors, "state copy", exc, "the parts that cannot be copied are stored marked")
+            return self._tracker.reset(sanitize(state))
 
     def _recorder_error(self, errors: list[dict[str, Any]], where: str, exc: Exception,
                         instead: str = "the step is recorded without it") -> None:

@@ -304,9 +304,9 @@ class FrameWriter:
         return f"This record was not written; the file was cut back to byte {start}, its earlier records are intact."
 
 
-def write_index_to(path: str, index: dict[str, Any], fd: int) -> None:
+def write_index_to(path: str, index: dict[str, Any], fd: int, pack: Any = None) -> None:
     """Append an index frame through an open descriptor (used by ``fsck --repair``)."""
-    payload = packb(index)
+    payload = (pack or packb)(index)
     body = payload + _TAIL.pack(len(payload), TAIL_MAGIC)
     os.write(fd, _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body)
 

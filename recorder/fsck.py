@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import EmptyEpisodeError, TrajrecFormatError
-from .format import FORMAT_VERSION, compress_frame, iter_frames, lock_file, map_file, write_index_to
+from .format import FORMAT_VERSION, compress_frame, iter_frames, lock_file, map_file, packb, write_index_to
 from .reader import read_index
+from .writer import pack_record
 
 
 @dataclass
@@ -134,9 +135,7 @@ def _rewrite(path: str, tmp: str, index: dict[str, Any]) -> str | None:
                     if complete:
                         out.write(bytes(memoryview(buf)[offset:stop]))
                     else:
-                        from .format import packb  # noqa: PLC0415
-
-                        out.write(compress_frame([packb(r) for r in records]))
+                        out.write(compress_frame([pack_record(packb, r) for r in records]))
                     n = sum(1 for r in records if r.get("t") == "step")
                     first = frames[-1][1] + frames[-1][2] if frames else 0
                     frames.append([new_offset, first, n, out.tell()])
@@ -151,7 +150,7 @@ def _rewrite(path: str, tmp: str, index: dict[str, Any]) -> str | None:
                     "step_checks": index.get("step_checks", []),
                     "repaired": {"time": time.time(), "damage": index["damage"]},
                 }
-                write_index_to(path, repaired, out.fileno())
+                write_index_to(path, repaired, out.fileno(), pack=lambda idx: pack_record(packb, idx))
                 out.flush()
                 os.fsync(out.fileno())
         finally:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from trajrec.recorder import SUFFIX, EmptyEpisodeError, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
+from trajrec.recorder.writer import pack_record
 
 from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
 
@@ -244,7 +245,7 @@ class Catalog:
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             with open(tmp, "wb") as fh:
-                fh.write(packb(data))
+                fh.write(pack_record(packb, data))  # summaries may hold any text (lone surrogates too)
             os.replace(tmp, self.path)  # readers see the old or the new cache, never half of one
         except OSError as exc:
             self.problem = f"could not save the summary cache {self.path}: {exc.strerror or exc}"

@@ -29,7 +29,8 @@ def _static() -> dict[str, Any]:
     return {
         "recorder": {"name": "trajrec", "version": __version__, "format_version": FORMAT_VERSION},
         "python": platform.python_version(),
-        "platform": platform.platform(),
+        # Not platform.platform(): it runs `uname -p` in a subprocess; recording starts no program.
+        "platform": "-".join(p for p in (platform.system(), platform.release(), platform.machine()) if p),
         "host": socket.gethostname(),
         "argv": list(sys.argv),
     }

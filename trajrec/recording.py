@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,11 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
 def record_many(job: Job, seeds: list[int], *, workers: int = 1,
                 on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Record one episode per seed; with ``workers`` > 1 in that many processes, each writing its own files."""
-    Path(job.out).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(job.out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # read-only file system, a file in the way, permissions
+        raise TrajrecIOError(f"cannot create the output folder {job.out}: {exc.strerror or exc}; pass --out a "
+                             "folder you can write to") from exc
     results: list[dict[str, Any]] = []
     if workers <= 1:
         rec = _make_recorder(job)

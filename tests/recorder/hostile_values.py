@@ -168,6 +168,14 @@ def _object_array_lists() -> np.ndarray:
     return a
 
 
+def _matrix() -> np.matrix:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # numpy discourages matrices; envs still use them
+        return np.matrix([[1, 2], [3, 4]])
+
+
 def values() -> list[Case]:
     """The hostile values (each position of a record gets each of them)."""
     ex, mk = "exact", "marked"
@@ -232,7 +240,7 @@ def values() -> list[Case]:
         Case("np-structured-scalar", lambda: _struct()[1], ex),
         Case("np-masked", lambda: np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0], fill_value=-9.0), ex),
         Case("np-masked-nomask", lambda: np.ma.masked_array([1, 2]), ex),
-        Case("np-matrix", lambda: np.matrix([[1, 2], [3, 4]]), ex),
+        Case("np-matrix", _matrix, ex),
         Case("np-recarray", lambda: _struct().view(np.recarray), ex),
         Case("np-datetime64", lambda: np.array(["2024-01-01T00:00", "NaT"], dtype="datetime64[m]"), ex),
         Case("np-timedelta64", lambda: np.array([1, -5], dtype="timedelta64[ms]"), ex),

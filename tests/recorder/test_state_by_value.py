@@ -155,10 +155,10 @@ def _same(a: Any, b: Any) -> bool:
 
 def _record(tmp_path, plan: list[list[int]]):
     env = Recorder(MutatingEnv(plan), tmp_path, frame_steps=4)
-    env.reset(seed=0)
-    expected = [copy.deepcopy(env.unwrapped.state)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the dataclass is stored as a marked fallback, with its one warning
+        env.reset(seed=0)
+        expected = [copy.deepcopy(env.unwrapped.state)]
         for _ in plan:
             env.step(0)
             expected.append(copy.deepcopy(env.unwrapped.state))

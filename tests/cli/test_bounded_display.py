@@ -88,3 +88,24 @@ def test_show_and_ls_survive_lone_surrogates_in_the_header_and_steps(tmp_path, c
     out = capsys.readouterr().out
     assert "\\udcff" in out  # shown as a visible escape, never as an unencodable character
     out.encode("utf-8")
+
+
+def test_header_fields_of_unexpected_types_never_crash_the_readers(tmp_path, capsys):
+    from trajrec.replay.library import scan
+
+    odd_task = {"id": 5, "text": ["a", {"b": None}], "verification": "rule", "split": 3.5, "env_id": None}
+    odd_prov = {"code_revision": 5, "agent": [1, 2], "host": {"a": 1}, "recorder": "x", "run_id": ("r",)}
+    rec = Recorder(BigStepEnv("obs"), tmp_path, task=odd_task, provenance=odd_prov)
+    rec.reset(seed=0)
+    for k in range(3):
+        rec.step(f"act {k}")
+    rec.check(True, judge="j@1", target="episode", rationale=None)
+    rec.close()
+    path = str(rec.episode_path)
+    assert main(["show", path]) == 0
+    assert main(["show", path, "--step", "0", "--state"]) in (0, 1)  # no state recorded: a clean error at most
+    assert main(["ls", path]) == 0 and main(["ls", path, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "checks=rule" in out and '[ "a", { "b": null } ]' in out
+    entries = [e for b in scan([tmp_path], use_catalog=True) for e in b.entries]
+    assert len(entries) == 1 and entries[0].error is None

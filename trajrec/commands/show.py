@@ -93,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"          {one_line(task['text'], args.width - 10)}")
     print(f"agent     {one_line(agent, 70) if agent else '-'}")
     rev = prov.get("code_revision") if isinstance(prov.get("code_revision"), dict) else {}
+    recorder = prov.get("recorder") if isinstance(prov.get("recorder"), dict) else {}
     print(f"recorded  {_fmt_time(s.get('start_time'))} on {one_line(prov.get('host'), 40)}  "
-          f"trajrec {one_line((prov.get('recorder') or {}).get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
+          f"trajrec {one_line(recorder.get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
     checks = s.get("checks") or {}
     print(f"summary   {s.get('steps')} steps, return {s.get('return')}, outcome {s.get('outcome')}, "
           f"{s.get('failures')} failures, {s.get('retries')} retries, {s.get('recoveries')} recoveries, "

@@ -320,3 +320,20 @@ def test_label_line_torn_by_an_injected_fault_does_not_swallow_the_next(tmp_path
         ids = {lab.id for lab in LabelStore(tmp_path).versions()}
     assert {first, second} <= ids
     assert not caught  # no torn line left to warn about
+
+
+def test_exports_skip_a_stub_with_its_message(tmp_path, stub_env, capsys):
+    from trajrec.cli import main
+    from trajrec.replay.exports.source import Source
+
+    env = Recorder(stub_env(), tmp_path)
+    env.reset(seed=0)
+    _steps(env, 2)
+    env.close()
+    (tmp_path / "stub.msgpack.zst").write_bytes(b"")
+    src = Source([tmp_path])
+    assert len(src) == 1
+    assert not src.errors
+    assert [("stub.msgpack.zst" in str(p), "empty episode, nothing recorded" in e) for p, e in src.empty] == [(True, True)]
+    assert main(["export", str(tmp_path), "--format", "records", "--out", str(tmp_path / "out.jsonl")]) == 0
+    assert "empty episode, nothing recorded" in capsys.readouterr().err

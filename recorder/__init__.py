@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from .codec import CodecWarning, Unencodable, UnknownExt
 from .errors import (
+    EmptyEpisodeError,
     EpisodeClosedError,
+    EpisodeLockedError,
     StepIndexError,
     TrajrecError,
     TrajrecFormatError,
@@ -29,8 +31,10 @@ __all__ = [
     "Check",
     "CodecWarning",
     "DiffRow",
+    "EmptyEpisodeError",
     "Episode",
     "EpisodeClosedError",
+    "EpisodeLockedError",
     "Failure",
     "FsckReport",
     "GymLikeEnv",

@@ -26,6 +26,9 @@ from typing import Any, Callable, Hashable
 
 import numpy as np
 
+from .codec import bounded_repr
+from .model import truthy
+
 FailureFn = Callable[[dict[str, Any]], Any]
 _MISSING = object()
 ActionKeyFn = Callable[[Any], Hashable]
@@ -95,7 +98,7 @@ def default_action_key(action: Any) -> Hashable:
         return parts[0] if parts else ""
     if isinstance(action, dict):
         call = parse_tool_call(action)
-        return call[0] if call is not None else repr(action)
+        return call[0] if call is not None else bounded_repr(action)
     if isinstance(action, np.ndarray):
         return (action.dtype.str, action.shape, action.tobytes())
     if isinstance(action, np.generic):
@@ -103,8 +106,25 @@ def default_action_key(action: Any) -> Hashable:
     try:
         hash(action)
     except TypeError:
-        return repr(action)
+        return bounded_repr(action)
     return action
+
+
+def recorder_error(where: str, exc: BaseException) -> dict[str, Any]:
+    """What the step record keeps of an error raised inside the recorder's own work (``recorder_errors``)."""
+    return {"where": where, "type": _type_name(type(exc)), "message": _exc_text(exc)}
+
+
+def _type_name(t: type) -> str:
+    return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
+
+
+def _exc_text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001  (an exception whose __str__ raises)
+        return f"<{type(exc).__name__} with an unprintable message>"
+    return text if len(text) <= 2000 else text[:2000] + "...<truncated>"
 
 
 def exception_failure(exc: BaseException) -> dict[str, Any]:
@@ -112,8 +132,8 @@ def exception_failure(exc: BaseException) -> dict[str, Any]:
     return {
         "kind": "exception",
         "type": f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__,
-        "message": str(exc),
-        "traceback": "".join(tb.format_exception(t, exc, exc.__traceback__)),
+        "message": _exc_text(exc),
+        "traceback": _traceback_text(exc),
     }
 
 
@@ -123,13 +143,15 @@ class Classifier:
     Memory holds only the failed steps not yet recovered, so it stays flat in episode length.
     """
 
-    __slots__ = ("_failure_fn", "_action_key", "_pending", "_warned", "_key_cache")
+    __slots__ = ("_failure_fn", "_action_key", "_pending", "_warned", "_key_cache", "errors")
 
     def __init__(self, failure_fn: FailureFn | None = None, action_key: ActionKeyFn | None = None) -> None:
         self._failure_fn = failure_fn
         self._action_key = action_key or default_action_key
         self._pending: dict[Hashable, list[int]] = {}
-        self._warned = False
+        self._warned: set[str] = set()
+        #: errors raised by the user's callables since the caller last emptied this list (recorded on the step)
+        self.errors: list[dict[str, Any]] = []
         # Agents repeat actions (that is what a retry is), and parsing a JSON tool call is the cost of a key.
         self._key_cache: dict[str, Hashable] = {}
 
@@ -144,8 +166,8 @@ class Classifier:
             failure = exception_failure(raised)
         else:
             err = info.get("error") if isinstance(info, dict) else None
-            if err:
-                failure = {"kind": "tool_error", "message": err if isinstance(err, str) else repr(err)}
+            if err is not None and truthy(err):
+                failure = {"kind": "tool_error", "message": err if isinstance(err, str) else bounded_repr(err)}
             if self._failure_fn is not None:
                 failure = self._user_failure(step if step is not None else {"action": action, "info": info}, failure)
         pending = self._pending
@@ -181,21 +203,27 @@ class Classifier:
             hash(key)
             return key
         except Exception as exc:  # a broken user callable must not take the agent down
-            if not self._warned:
-                self._warned = True
-                warnings.warn(f"action_key raised {type(exc).__name__}: {exc}; using repr(action) instead",
-                              RuntimeWarning, stacklevel=3)
-            return repr(action)
+            self._user_error("action_key", exc, "using repr(action) instead")
+            return bounded_repr(action)
 
     def _user_failure(self, step: dict[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
         try:
-            verdict = self._failure_fn(step)  # type: ignore[misc]
+            return self._verdict(step, default)
         except Exception as exc:  # a broken user callable must not take the agent down
-            if not self._warned:
-                self._warned = True
-                warnings.warn(f"failure_fn raised {type(exc).__name__}: {exc}; using the default rule",
-                              RuntimeWarning, stacklevel=3)
+            self._user_error("failure_fn", exc, "using the default rule")
             return default
+
+    def _user_error(self, where: str, exc: Exception, instead: str) -> None:
+        """Keep an error of a user callable for the step record, and warn once per callable."""
+        error = recorder_error(where, exc)
+        self.errors.append(error)
+        if where not in self._warned:
+            self._warned.add(where)
+            warnings.warn(f"{where} raised {error['type']}: {error['message']}; {instead} (recorded on the step as "
+                          "recorder_errors; warned once)", RuntimeWarning, stacklevel=4)
+
+    def _verdict(self, step: dict[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
+        verdict = self._failure_fn(step)  # type: ignore[misc]
         if verdict is None:
             return default
         if verdict is False:
@@ -211,3 +239,10 @@ class Classifier:
             out["message"] = str(out["message"])
             return out
         return default
+
+
+def _traceback_text(exc: BaseException) -> str:
+    try:
+        return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception as again:  # noqa: BLE001  (a hostile __str__ inside the chain)
+        return f"<traceback not available: {type(again).__name__}>"

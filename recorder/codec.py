@@ -13,9 +13,18 @@ code type                payload (itself msgpack unless noted)
 5    set / frozenset     ``["set" | "frozenset", items]``
 6    fallback            ``[qualified type name, repr]``: a value nothing could encode
 7    object ndarray      ``[shape, items flattened]``
+8    numpy, rich         ``["struct", dtype spec, shape, raw bytes]``, ``["void", dtype spec, raw bytes]``,
+                         ``["masked", data, mask or False, fill value]``, ``["matrix", data]``, ``["recarray", data]``,
+                         ``["subclass", qualified type name, data]`` (read back as a plain ndarray)
+9    text w/ surrogates  the string's UTF-8 bytes with lone surrogates kept (``surrogatepass``; not msgpack)
+10   huge int            signed little-endian bytes (ints too long for decimal text; not msgpack)
 ===  ==================  ==========================================================
 
-Subclasses of dict/list/str/int/float (OrderedDict, IntEnum, ...) are stored as their plain base value.
+A structured dtype spec is ``{"fields": [[name, spec, offset], ...], "itemsize": n}``, a sub-array field is
+``{"sub": spec, "shape": [...]}``, anything else is ``dtype.str``. Object dtypes are never read from raw bytes.
+
+Subclasses of dict/list/str/int/float (OrderedDict, IntEnum, ...) are stored as their plain base value, and
+bytearray/memoryview as bytes.
 The codec never executes code while decoding: a fallback comes back as :class:`Unencodable`, an unknown
 extension code as :class:`UnknownExt`.
 
@@ -25,6 +34,8 @@ This module knows values, not bytes: :mod:`trajrec.recorder.format` owns msgpack
 
 from __future__ import annotations
 
+import threading
+import types
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -38,6 +49,18 @@ EXT_TUPLE = 4
 EXT_SET = 5
 EXT_FALLBACK = 6
 EXT_OBJARRAY = 7
+EXT_NDRICH = 8
+EXT_SURROGATES = 9
+EXT_HUGEINT = 10
+
+# How long and how much of an unknown object's ``__repr__`` the recorder waits for and keeps. A repr written in
+# Python runs in a helper thread, so a slow or hanging one costs the agent at most this long, once per type.
+REPR_TIMEOUT = 0.5
+REPR_MAX_CHARS = 10_000
+# Values nested deeper than this are stored as a marked fallback (msgpack itself stops at 511 levels).
+MAX_DEPTH = 256
+# Ints with more bits are stored as bytes: Python refuses decimal text beyond 4300 digits by default.
+_DECIMAL_BITS = 4096
 
 
 class CodecWarning(UserWarning):
@@ -72,24 +95,197 @@ def _qualname(obj: Any) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
-def fallback_payload(obj: Any) -> list[str]:
-    """The ``[type, repr]`` pair stored for an unencodable value; warns once per type."""
+_slow_repr_types: set[str] = set()
+
+
+def _call_repr(obj: Any) -> str:
+    text = repr(obj)
+    if not isinstance(text, str):
+        raise TypeError(f"__repr__ returned {type(text).__name__}, not str")
+    return str.__str__(text[:REPR_MAX_CHARS + 1])
+
+
+def bounded_repr(obj: Any) -> str:
+    """``repr(obj)``, bounded: at most :data:`REPR_MAX_CHARS` characters and :data:`REPR_TIMEOUT` seconds.
+
+    A ``__repr__`` written in Python runs in a daemon thread that is abandoned when it overruns (Python cannot
+    interrupt it); a type that overran once is not asked again. One that raises gives a description of the
+    error. The result is always encodable text (lone surrogates are escaped).
+    """
     name = _qualname(obj)
+    if name in _slow_repr_types:
+        return f"<{name}: repr not taken, it ran longer than {REPR_TIMEOUT} s before>"
     try:
-        text = repr(obj)
-    except Exception as exc:  # a broken __repr__ must not take the agent down
-        text = f"<unrepresentable {name}: {type(exc).__name__}: {exc}>"
-    if len(text) > 10_000:
-        text = text[:10_000] + "...<truncated>"
-    if name not in _warned_types:
-        _warned_types.add(name)
-        warnings.warn(
-            f"trajrec cannot encode values of type {name}; storing their repr instead "
-            "(convert them to plain data in the env or in state_fn to keep them exactly)",
-            CodecWarning,
-            stacklevel=2,
-        )
+        if isinstance(getattr(type(obj), "__repr__", None), types.FunctionType):
+            box: list[Any] = []
+
+            def run() -> None:
+                try:
+                    box.append(_call_repr(obj))
+                except BaseException as exc:  # noqa: BLE001  (reported in the text; the thread must end)
+                    box.append(exc)
+
+            worker = threading.Thread(target=run, name="trajrec-repr", daemon=True)
+            worker.start()
+            worker.join(REPR_TIMEOUT)
+            if not box:
+                _slow_repr_types.add(name)
+                return f"<{name}: repr ran longer than {REPR_TIMEOUT} s and was abandoned>"
+            if isinstance(box[0], BaseException):
+                raise box[0]
+            text = box[0]
+        else:
+            text = _call_repr(obj)
+    except Exception as exc:  # noqa: BLE001  (a broken __repr__ must not take the agent down)
+        text = f"<unrepresentable {name}: {type(exc).__name__}: {_safe_str(exc)}>"
+    if len(text) > REPR_MAX_CHARS:
+        text = text[:REPR_MAX_CHARS] + "...<truncated>"
+    return _encodable(text)
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)[:500]
+    except Exception:  # noqa: BLE001  (an exception whose __str__ raises)
+        return "?"
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def warn_once(key: str, message: str) -> None:
+    """Warn :class:`CodecWarning` ``message`` the first time ``key`` is seen in this process."""
+    if key not in _warned_types:
+        _warned_types.add(key)
+        warnings.warn(message, CodecWarning, stacklevel=3)
+
+
+def fallback_payload(obj: Any, reason: str | None = None) -> list[str]:
+    """The ``[type, repr]`` pair stored for an unencodable value; warns once per type (and reason)."""
+    name = _qualname(obj)
+    text = bounded_repr(obj) if reason is None else f"<{reason}>"
+    warn_once(name if reason is None else f"{name}:{reason}",
+              f"trajrec cannot encode {'values of type ' + name if reason is None else reason + ' (' + name + ')'}; "
+              "storing a marked fallback with its repr instead (convert them to plain data in the env or in "
+              "state_fn to keep them exactly)")
     return [name, text]
+
+
+class SurrogateText(str):
+    """A string holding lone surrogates (text decoded with ``surrogateescape``), tagged for the codec."""
+
+    __slots__ = ()
+
+
+def sanitize(obj: Any) -> Any:
+    """A copy of ``obj`` that always encodes: only the parts that cannot be encoded are replaced.
+
+    The slow path, taken when packing a record failed: strings with lone surrogates are tagged to be stored
+    losslessly, self-references and over-deep nesting become marked fallbacks (:class:`Unencodable`), and so
+    does any object whose conversion raises. Everything else is kept exactly.
+    """
+    return _sanitize(obj, 0, set())
+
+
+def _fallback(obj: Any, reason: str | None = None) -> Unencodable:
+    return Unencodable(*fallback_payload(obj, reason))
+
+
+def _sanitize(obj: Any, depth: int, active: set[int]) -> Any:
+    t = type(obj)
+    if t is str:
+        try:
+            obj.encode("utf-8")
+            return obj
+        except UnicodeEncodeError:
+            return SurrogateText(obj)
+    if t in (int, float, bool, bytes, type(None), Unencodable, UnknownExt, SurrogateText):
+        return obj
+    if depth > MAX_DEPTH:
+        return _fallback(obj, f"a value nested deeper than {MAX_DEPTH} levels")
+    is_container = isinstance(obj, (dict, list, tuple, set, frozenset)) or (
+        isinstance(obj, np.ndarray) and obj.dtype.hasobject)
+    if is_container:
+        if id(obj) in active:
+            return _fallback(obj, "a value that contains itself")
+        active.add(id(obj))
+        try:
+            return _sanitize_container(obj, depth, active)
+        except Exception:  # noqa: BLE001  (a container subclass whose items()/iteration raises)
+            return _fallback(obj)
+        finally:
+            active.discard(id(obj))
+    if isinstance(obj, str):
+        return _sanitize(str.__str__(obj), depth, active)
+    try:
+        _packb_probe(obj)
+        return obj
+    except Exception:  # noqa: BLE001  (whatever the default hook met inside this value)
+        return _fallback(obj)
+
+
+def _sanitize_container(obj: Any, depth: int, active: set[int]) -> Any:
+    d = depth + 1
+    if isinstance(obj, dict):
+        return {_sanitize(k, d, active): _sanitize(v, d, active) for k, v in list(obj.items())}
+    if isinstance(obj, list):
+        return [_sanitize(v, d, active) for v in list(obj)]
+    if isinstance(obj, tuple):
+        return tuple([_sanitize(v, d, active) for v in list(obj)])
+    if isinstance(obj, frozenset):
+        return frozenset([_sanitize(v, d, active) for v in list(obj)])
+    if isinstance(obj, set):
+        return {_sanitize(v, d, active) for v in list(obj)}
+    # an object ndarray
+    if type(obj) is not np.ndarray or obj.dtype.names is not None:
+        return _fallback(obj)
+    out = np.empty(obj.size, dtype=object)
+    for k, v in enumerate(obj.ravel().tolist()):
+        out[k] = _sanitize(v, d, active)
+    return out.reshape(obj.shape)
+
+
+_packb_probe: Callable[[Any], bytes] = lambda obj: b""  # noqa: E731  (set by make_default)
+
+
+def _dtype_spec(dt: np.dtype) -> Any:
+    """A msgpack-native description of ``dt`` (see the module docstring); raises ValueError for object fields."""
+    if dt.names is not None:
+        fields = []
+        for name in dt.names:
+            info = dt.fields[name]
+            if len(info) > 2:
+                raise ValueError("field titles are not stored")
+            fields.append([name, _dtype_spec(info[0]), info[1]])
+        return {"fields": fields, "itemsize": dt.itemsize}
+    if dt.subdtype is not None:
+        base, shape = dt.subdtype
+        return {"sub": _dtype_spec(base), "shape": list(shape)}
+    if dt.hasobject:
+        raise ValueError("object fields cannot be stored as raw bytes")
+    return dt.str
+
+
+def _dtype_from_spec(spec: Any, depth: int = 0) -> np.dtype:
+    if depth > 32:
+        raise ValueError("dtype spec nested too deep")
+    if isinstance(spec, str):
+        return _plain_dtype(spec)
+    if isinstance(spec, dict) and "fields" in spec:
+        names, formats, offsets = [], [], []
+        for name, sub, offset in spec["fields"]:
+            names.append(str(name))
+            formats.append(_dtype_from_spec(sub, depth + 1))
+            offsets.append(int(offset))
+        return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": int(spec["itemsize"])})
+    if isinstance(spec, dict) and "sub" in spec:
+        return np.dtype((_dtype_from_spec(spec["sub"], depth + 1), tuple(int(n) for n in spec["shape"])))
+    raise ValueError(f"not a dtype spec: {spec!r:.80}")
 
 
 def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]) -> Callable[[Any], Any]:
@@ -99,32 +295,61 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
         packb: packs a nested payload with this same hook.
         ext: builds an extension value from ``(code, bytes)``.
     """
+    global _packb_probe
+    _packb_probe = packb
 
     prefixes: dict[tuple[str, tuple[int, ...]], bytes] = {}
 
+    def plain_array(obj: np.ndarray) -> Any:
+        # Hot path (an array observation every step): build the payload from a cached prefix instead of
+        # packing a fresh list, which costs a Packer per call.
+        key = (obj.dtype.str, obj.shape)
+        prefix = prefixes.get(key)
+        if prefix is None:
+            if len(prefixes) > 256:
+                prefixes.clear()
+            prefix = prefixes[key] = b"\x93" + packb(obj.dtype.str) + packb(list(obj.shape))
+        raw = obj.tobytes()
+        n = len(raw)
+        if n < 256:
+            head = b"\xc4" + n.to_bytes(1, "big")
+        elif n < 65536:
+            head = b"\xc5" + n.to_bytes(2, "big")
+        else:
+            head = b"\xc6" + n.to_bytes(4, "big")
+        return ext(EXT_NDARRAY, prefix + head + raw)
+
+    def rich_array(obj: np.ndarray) -> Any:
+        if isinstance(obj, np.ma.MaskedArray):
+            mask = np.ma.getmask(obj)
+            return ext(EXT_NDRICH, packb(["masked", np.asarray(obj.data), False if mask is np.ma.nomask else
+                                          np.asarray(mask), np.asarray(obj.fill_value)]))
+        if isinstance(obj, np.matrix):
+            return ext(EXT_NDRICH, packb(["matrix", np.asarray(obj)]))
+        if isinstance(obj, np.recarray):
+            return ext(EXT_NDRICH, packb(["recarray", np.asarray(obj)]))
+        if type(obj) is not np.ndarray:
+            name = _qualname(obj)
+            warn_once(name, f"trajrec stores numpy arrays of type {name} as plain ndarrays (marked with their "
+                            "type name in the file); convert them with np.asarray to silence this")
+            return ext(EXT_NDRICH, packb(["subclass", name, np.asarray(obj)]))
+        if obj.dtype.hasobject:
+            if obj.dtype.names is not None:
+                return ext(EXT_FALLBACK, packb(fallback_payload(obj, "a structured numpy array with object fields")))
+            return ext(EXT_OBJARRAY, packb([list(obj.shape), obj.ravel().tolist()]))
+        if obj.dtype.names is not None:
+            try:
+                spec = _dtype_spec(obj.dtype)
+            except ValueError as exc:
+                return ext(EXT_FALLBACK, packb(fallback_payload(obj, f"a structured numpy dtype ({exc})")))
+            return ext(EXT_NDRICH, packb(["struct", spec, list(obj.shape), obj.tobytes()]))
+        return plain_array(obj)
+
     def default(obj: Any) -> Any:
-        if type(obj) is np.ndarray:
-            if obj.dtype.hasobject:
-                return ext(EXT_OBJARRAY, packb([list(obj.shape), obj.ravel().tolist()]))
-            # Hot path (an array observation every step): build the payload from a cached prefix instead of
-            # packing a fresh list, which costs a Packer per call.
-            key = (obj.dtype.str, obj.shape)
-            prefix = prefixes.get(key)
-            if prefix is None:
-                if len(prefixes) > 256:
-                    prefixes.clear()
-                prefix = prefixes[key] = b"\x93" + packb(obj.dtype.str) + packb(list(obj.shape))
-            raw = obj.tobytes()
-            n = len(raw)
-            if n < 256:
-                head = b"\xc4" + n.to_bytes(1, "big")
-            elif n < 65536:
-                head = b"\xc5" + n.to_bytes(2, "big")
-            else:
-                head = b"\xc6" + n.to_bytes(4, "big")
-            return ext(EXT_NDARRAY, prefix + head + raw)
+        if type(obj) is np.ndarray and obj.dtype.names is None and not obj.dtype.hasobject:
+            return plain_array(obj)
         if isinstance(obj, np.ndarray):
-            return default(np.asarray(obj))
+            return rich_array(obj)
         if isinstance(obj, np.generic):
             if isinstance(obj, np.bool_):
                 return bool(obj)
@@ -132,15 +357,24 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
                 return obj.item()  # plain str / bytes: a zero-width string dtype has no raw-bytes form
             if obj.dtype.hasobject:
                 return ext(EXT_FALLBACK, packb(fallback_payload(obj)))
+            if obj.dtype.names is not None:
+                try:
+                    return ext(EXT_NDRICH, packb(["void", _dtype_spec(obj.dtype), obj.tobytes()]))
+                except ValueError as exc:
+                    return ext(EXT_FALLBACK, packb(fallback_payload(obj, f"a structured numpy scalar ({exc})")))
             return ext(EXT_NPSCALAR, packb([obj.dtype.str, obj.tobytes()]))
         if isinstance(obj, tuple):
             return ext(EXT_TUPLE, packb(list(obj)))
         if isinstance(obj, int):  # bool is exact-typed and never gets here
             if type(obj) is int:
+                if obj.bit_length() > _DECIMAL_BITS:
+                    return ext(EXT_HUGEINT, obj.to_bytes(obj.bit_length() // 8 + 1, "little", signed=True))
                 return ext(EXT_BIGINT, str(obj).encode("ascii"))
             return int(obj)
         if isinstance(obj, float):
             return float(obj)
+        if type(obj) is SurrogateText:
+            return ext(EXT_SURROGATES, obj.encode("utf-8", "surrogatepass"))
         if isinstance(obj, str):
             return str.__str__(obj)
         if isinstance(obj, dict):
@@ -149,8 +383,10 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
             return list(obj)
         if isinstance(obj, (set, frozenset)):
             return ext(EXT_SET, packb(["frozenset" if isinstance(obj, frozenset) else "set", list(obj)]))
-        if isinstance(obj, (bytearray, memoryview)):
-            return bytes(obj)
+        if isinstance(obj, memoryview):
+            return obj.tobytes()
+        if isinstance(obj, Unencodable):
+            return ext(EXT_FALLBACK, packb([obj.type, obj.repr]))
         return ext(EXT_FALLBACK, packb(fallback_payload(obj)))
 
     return default
@@ -174,6 +410,12 @@ def make_ext_hook(unpackb: Callable[[bytes], Any]) -> Callable[[int, bytes], Any
         if code == EXT_NPSCALAR:
             dtype, raw = unpackb(data)
             return np.frombuffer(raw, dtype=_plain_dtype(dtype))[0]
+        if code == EXT_SURROGATES:
+            return bytes(data).decode("utf-8", "surrogatepass")
+        if code == EXT_HUGEINT:
+            return int.from_bytes(data, "little", signed=True)
+        if code == EXT_NDRICH:
+            return _rich_array(unpackb(data))
         if code == EXT_BIGINT:
             return int(data.decode("ascii"))
         if code == EXT_TUPLE:
@@ -187,8 +429,29 @@ def make_ext_hook(unpackb: Callable[[bytes], Any]) -> Callable[[int, bytes], Any
         if code == EXT_OBJARRAY:
             shape, items = unpackb(data)
             arr = np.empty(len(items), dtype=object)
-            arr[:] = items
+            for k, item in enumerate(items):  # item by item: a slice assignment would broadcast nested lists
+                arr[k] = item
             return arr.reshape(shape)
         return UnknownExt(code, bytes(data))
 
     return ext_hook
+
+
+def _rich_array(payload: Any) -> Any:
+    kind = payload[0]
+    if kind == "struct":
+        _kind, spec, shape, raw = payload
+        return np.frombuffer(raw, dtype=_dtype_from_spec(spec)).reshape(shape).copy()
+    if kind == "void":
+        _kind, spec, raw = payload
+        return np.frombuffer(raw, dtype=_dtype_from_spec(spec)).copy()[0]
+    if kind == "masked":
+        _kind, data, mask, fill = payload
+        return np.ma.MaskedArray(data, mask=np.ma.nomask if mask is False else mask, fill_value=fill)
+    if kind == "matrix":
+        return np.asmatrix(payload[1])
+    if kind == "recarray":
+        return payload[1].view(np.recarray)
+    if kind == "subclass":
+        return payload[2]
+    raise ValueError(f"unknown numpy payload kind {kind!r:.40}")

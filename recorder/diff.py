@@ -22,9 +22,13 @@ True
 
 from __future__ import annotations
 
+import copy
+from enum import Enum
 from typing import Any, Iterable
 
 import numpy as np
+
+from .codec import Unencodable, UnknownExt, fallback_payload
 
 VALUES_CHANGED = "values_changed"
 TYPE_CHANGES = "type_changes"
@@ -39,35 +43,110 @@ ACTIONS = (VALUES_CHANGED, TYPE_CHANGES, DICT_ADDED, DICT_REMOVED, ITEM_ADDED, I
 _SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
 
 
-def copy_state(obj: Any) -> Any:
-    """Copy the containers of a state (dicts, lists, arrays) and share its immutable leaves.
+# Leaves that cannot change in place: shared between the env's state and the recorder's copy.
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, complex, type(None), range})
 
-    The env may hand back its live state object; the recorder keeps this copy so that later
-    mutations by the env cannot change what was recorded.
+
+def copy_state(obj: Any) -> Any:
+    """Copy a state by value: every container and mutable object is copied, immutable leaves are shared.
+
+    The env may hand back its live state object and change it in place later; the recorder keeps this copy
+    so that what was recorded cannot change. Plain containers are copied here (dict, list and tuple
+    subclasses become their plain base type, which is how the codec stores them); sets, frozensets,
+    bytearrays, numpy arrays and scalars are copied by value; other objects (dataclasses, ...) go through
+    ``copy.deepcopy``. An object that cannot be deep-copied is kept as an
+    :class:`~trajrec.recorder.codec.Unencodable` holding its (bounded) repr: never as a live reference.
     """
     t = type(obj)
+    if t in _IMMUTABLE:
+        return obj
     if t is dict:
         return {k: copy_state(v) for k, v in obj.items()}
     if t is list:
         return [copy_state(v) for v in obj]
     if t is tuple:
-        return tuple(copy_state(v) for v in obj)
+        return tuple([copy_state(v) for v in obj])
     if t is np.ndarray:
         return obj.copy()
+    return _copy_other(obj)
+
+
+def _copy_other(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: copy_state(v) for k, v in obj.items()}
+        # dict's own items, as the codec stores a subclass (an overridden items() is not asked)
+        return {k: copy_state(v) for k, v in dict.items(obj)}
     if isinstance(obj, list):
         return [copy_state(v) for v in obj]
-    return obj
+    if isinstance(obj, tuple):
+        return tuple([copy_state(v) for v in obj])
+    if isinstance(obj, np.ndarray):
+        return obj.copy()  # subclasses (masked arrays, matrices) copy their own extra parts
+    if isinstance(obj, np.generic):
+        # A structured scalar (np.void) taken from an array is a view into that array's memory.
+        return obj.copy() if isinstance(obj, np.void) else obj
+    if isinstance(obj, set):
+        return {copy_state(v) for v in obj}
+    if isinstance(obj, frozenset):
+        return frozenset([copy_state(v) for v in obj])
+    if isinstance(obj, bytearray):
+        return bytearray(obj)
+    if isinstance(obj, memoryview):
+        return bytes(obj)  # a view into someone's live buffer; the codec stores its bytes
+    if isinstance(obj, (str, int, float, bytes, complex, Enum, Unencodable, UnknownExt)):
+        return obj  # immutable subclasses (IntEnum, str enums, ...) and values read back from a file
+    try:
+        return copy.deepcopy(obj)
+    except Exception:  # noqa: BLE001  (any user __deepcopy__/__reduce__ may raise; a marked copy is safe)
+        return Unencodable(*fallback_payload(obj))
+
+
+_NORM: dict[type, type] = {}
+
+
+def _norm(t: type) -> type:
+    """The type a value of type ``t`` is stored as (subclasses of the plain types collapse to their base)."""
+    try:
+        return _NORM[t]
+    except KeyError:
+        pass
+    r = t
+    for base in (bool, dict, list, tuple, str, bytes, int, float, set, frozenset):
+        if issubclass(t, base):
+            r = base
+            break
+    if len(_NORM) < 4096:
+        _NORM[t] = r
+    return r
+
+
+def _same_array(a: Any, b: Any) -> bool:
+    """Exact comparison of two numpy arrays of any kind (subclass, mask, structured and object dtypes)."""
+    if type(a) is not type(b) or a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    try:
+        if type(a) is np.ndarray and a.dtype.names is None and not a.dtype.hasobject:
+            return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        if a.dtype.hasobject:
+            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        if isinstance(a, np.ma.MaskedArray):
+            if not np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)):
+                return False
+            if np.asarray(a.fill_value).tobytes() != np.asarray(b.fill_value).tobytes():
+                return False
+        # Byte equality: exact for structured dtypes, and NaN payloads compare as stored.
+        return bool(np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes())
+    except Exception:  # noqa: BLE001  (an element's __eq__ raised: report a change, which is never wrong)
+        return False
 
 
 def _same_leaf(a: Any, b: Any) -> bool:
     if a is b:
         return True
-    if type(a) is not type(b):
+    ta, tb = type(a), type(b)
+    if ta is not tb and _norm(ta) is not _norm(tb):
         return False
-    if type(a) is np.ndarray:
-        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, np.ndarray):
+        return _same_array(a, b)
     try:
         eq = a == b
     except Exception:  # an object whose __eq__ raises is treated as changed: safe, never wrong
@@ -77,7 +156,7 @@ def _same_leaf(a: Any, b: Any) -> bool:
     if eq:
         return True
     # NaN is not equal to itself, yet an unchanged NaN is no change.
-    return type(a) is float and a != a and b != b
+    return ta is float and a != a and b != b
 
 
 def diff_rows(old: Any, new: Any) -> list[list[Any]]:
@@ -101,8 +180,11 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], apply: boo
         return _KEEP
     t = type(new)
     if type(old) is not t:
-        rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
-        return copy_state(new) if apply else _KEEP
+        # An OrderedDict against the plain dict it was stored as is the same kind of value.
+        t = _norm(t)
+        if _norm(type(old)) is not t:
+            rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
+            return copy_state(new) if apply else _KEEP
     if t is dict:
         n_old = len(old)
         added = 0
@@ -159,7 +241,7 @@ def _eq(a: Any, b: Any) -> bool:
         return True
     ta = type(a)
     if ta is not type(b):
-        return False
+        return _same_leaf(a, b) if _norm(ta) is _norm(type(b)) else False
     if ta in _SCALARS:
         return a == b or (ta is float and a != a and b != b)
     try:
@@ -222,8 +304,9 @@ def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[
         v, ov = new[i], old[i]
         if _eq(ov, v):
             continue
-        if type(v) in _SCALARS or type(ov) is not type(v):
-            rows.append([path + [i], VALUES_CHANGED if type(ov) is type(v) else TYPE_CHANGES, copy_state(v), ov])
+        same_kind = type(ov) is type(v) or _norm(type(ov)) is _norm(type(v))
+        if type(v) in _SCALARS or not same_kind:
+            rows.append([path + [i], VALUES_CHANGED if same_kind else TYPE_CHANGES, copy_state(v), ov])
             if apply:
                 old[i] = copy_state(v)
             continue

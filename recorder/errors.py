@@ -32,6 +32,22 @@ class TrajrecFormatError(TrajrecError, ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class EmptyEpisodeError(TrajrecFormatError):
+    """Raised when an episode file holds nothing: its writer was killed before its first write finished.
+
+    Nothing was lost (``reset`` never returned); readers skip such a file and ``trajrec fsck --repair``
+    removes it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], detail: str) -> None:
+        super().__init__(path, 0, f"empty episode, nothing recorded ({detail}: the writer was killed before its "
+                         f"first write finished); `trajrec fsck --repair {os.fspath(path)}` removes it")
+
+
+class EpisodeLockedError(TrajrecError, OSError):
+    """Raised when ``fsck --repair`` is asked to rewrite a file that a live Recorder is still writing."""
+
+
 class TrajrecIOError(TrajrecError, OSError):
     """Raised when writing an episode file fails (disk full, permission denied, closed file)."""
 

@@ -14,6 +14,7 @@ index (the process died) is still read by scanning its frames.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import struct
@@ -117,12 +118,42 @@ def new_compressor(level: int = 3) -> Any:
 
 # -- writing --------------------------------------------------------------------------------------------------------
 
+# A zstd block header for an empty raw block that is the last of its frame (RFC 8878, 3.1.1.2): appended after
+# the last whole block of a frame whose next write failed, it closes the frame with exactly what was written.
+_EMPTY_LAST_BLOCK = b"\x01\x00\x00"
+
+
+def lock_file(fd: int) -> bool:
+    """Take the exclusive advisory lock (``flock``) that marks a file as being written; False if another
+    open file holds it. Platforms and file systems without ``flock`` count as unlocked."""
+    try:
+        import fcntl  # noqa: PLC0415  (POSIX only)
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without flock support
+        return True
+    return True
+
+
 class FrameWriter:
     """Appends records to a new file as zstd frames: one flushed zstd block per :meth:`write`.
 
     After ``write`` returns, the bytes are in the operating system's hands, so a killed process loses
-    nothing it wrote. One compressor context and one packer are reused for the life of the file.
+    nothing it wrote. One compressor context and one packer are reused for the life of the file. The file
+    holds an exclusive ``flock`` while open, so ``fsck --repair`` can tell a live file from a dead one.
+
+    A failed write never leaves a torn block for later writes to follow: the file is cut back to its last
+    whole block and the open frame is closed there with an empty last block, so every record written before
+    stays readable and writing continues in a new frame. When even that fails, the writer is :attr:`broken`
+    and refuses further writes.
     """
+
+    #: ``os.write``; tests swap in a writer that fails on purpose (a full disk, a torn write).
+    write_fd: Any = staticmethod(os.write)
 
     def __init__(self, path: str | os.PathLike[str], *, level: int = 3, fsync: bool = False,
                  compressor: Any = None) -> None:
@@ -131,6 +162,7 @@ class FrameWriter:
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise TrajrecIOError(f"cannot create episode file {self.path}: {exc.strerror}") from exc
+        lock_file(self._fd)  # a brand-new file (O_EXCL): nobody else can hold its lock yet
         # A compressor shared across a Recorder's episodes keeps its context: creating one costs ~40 µs.
         self._cctx = compressor if compressor is not None else new_compressor(level)
         self._co: Any = None
@@ -139,6 +171,8 @@ class FrameWriter:
         self.offset = 0
         self.frame_offset = 0
         self.frame_raw = 0
+        self.broken: str | None = None
+        self._cut_pending = False
 
     @property
     def in_frame(self) -> bool:
@@ -152,57 +186,127 @@ class FrameWriter:
         with ``finish``, close the frame in the same write."""
         co = self._co
         if co is None:
+            self._check_usable()
             co = self._co = self._cctx.compressobj()
             self.frame_offset = self.offset
             self.frame_raw = 0
         self.frame_raw += len(raw)
         if finish:
+            data = co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+            self._write(data, in_frame=True)
             self._co = None
-            self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
-            if self._fsync and self._fd is not None:
-                os.fsync(self._fd)
+            self._sync()
             return
-        self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+        self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), in_frame=True)
 
     def end_frame(self) -> None:
         if self._co is not None:
-            self._write(self._co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+            self._write(self._co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH), in_frame=True)
             self._co = None
-            if self._fsync and self._fd is not None:
-                os.fsync(self._fd)
+            self._sync()
 
-    def write_index(self, index: dict[str, Any]) -> None:
+    def write_index(self, index: dict[str, Any], pack: Any = None) -> None:
         self.end_frame()
-        payload = packb(index)
+        payload = (pack or packb)(index)
         body = payload + _TAIL.pack(len(payload), TAIL_MAGIC)
         self._write(_SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body)
 
     def close(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            if self._fsync:
-                os.fsync(fd)
-            os.close(fd)
+            try:
+                if self._fsync and not self.broken:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
 
-    def _write(self, data: bytes) -> None:
+    def _check_usable(self) -> None:
         if self._fd is None:
             raise TrajrecIOError(f"episode file {self.path} is already closed")
+        if self.broken:
+            raise TrajrecIOError(f"episode file {self.path} is broken since an earlier write failed "
+                                 f"({self.broken}); nothing more is written to it. Everything recorded before "
+                                 f"that is readable; `trajrec fsck --repair {self.path}` closes it")
+
+    def _sync(self) -> None:
+        if self._fsync and self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                # The kernel may have dropped written pages: what is on disk is unknown, so stop here.
+                self.broken = f"fsync failed: {exc.strerror}"
+                raise TrajrecIOError(f"cannot flush episode file {self.path} to disk: {exc.strerror}") from exc
+
+    @property
+    def cut_pending(self) -> bool:
+        """A failed write cut the file back inside a frame that could not be closed yet (see
+        :meth:`finish_cut_frame`)."""
+        return self._cut_pending
+
+    def finish_cut_frame(self) -> None:
+        """Close the frame a failed write cut short, with an empty last block, before anything else is written.
+
+        Raises :class:`TrajrecIOError` when that still cannot be written (the file keeps ending at a whole
+        block, which reads like a crashed file: nothing is lost)."""
+        if not self._cut_pending:
+            return
+        assert self._fd is not None
+        start = self.offset
+        try:
+            if self.write_fd(self._fd, _EMPTY_LAST_BLOCK) != len(_EMPTY_LAST_BLOCK):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            where = self._cut(start, exc)
+            raise TrajrecIOError(f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. "
+                                 f"{where}") from exc
+        self.offset = start + len(_EMPTY_LAST_BLOCK)
+        self._cut_pending = False
+
+    def _write(self, data: bytes, *, in_frame: bool = False) -> None:
+        self._check_usable()
+        assert self._fd is not None
+        if self._cut_pending:
+            self.finish_cut_frame()
+        start = self.offset
         view = memoryview(data)
         try:
             while view:
-                n = os.write(self._fd, view)
+                n = self.write_fd(self._fd, view)
                 self.offset += n
                 view = view[n:]
         except OSError as exc:
+            # The compressor's history holds the lost block, so this frame cannot go on either way.
+            self._co = None
+            where = self._cut(start, exc)
+            if not self.broken and in_frame and start > self.frame_offset:
+                self._cut_pending = True
+                try:
+                    self.finish_cut_frame()
+                except TrajrecIOError:
+                    where += " Its last frame is closed by the next write."
             raise TrajrecIOError(
-                f"cannot write to episode file {self.path} at byte {self.offset}: {exc.strerror}. "
-                "Everything recorded before this point is in the file and readable; free disk space or "
-                "fix permissions, then record again") from exc
+                f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. {where} Free disk "
+                "space or fix permissions; the next write tries again") from exc
+
+    def _cut(self, start: int, exc: OSError) -> str:
+        """Cut the file back to ``start`` (the end of the last whole block); marks the writer :attr:`broken`
+        when it cannot. Returns what was done, for the error message."""
+        assert self._fd is not None
+        try:
+            # Truncating leaves the descriptor's position after the torn bytes: move it back too.
+            os.ftruncate(self._fd, start)
+            os.lseek(self._fd, start, os.SEEK_SET)
+            self.offset = start
+        except OSError as again:
+            self.broken = f"{exc.strerror}, then the roll-back failed: {again.strerror}"
+            return (f"The file could not be rolled back ({again.strerror}), so it takes no more writes; what was "
+                    f"recorded before is readable.")
+        return f"This record was not written; the file was cut back to byte {start}, its earlier records are intact."
 
 
-def write_index_to(path: str, index: dict[str, Any], fd: int) -> None:
+def write_index_to(path: str, index: dict[str, Any], fd: int, pack: Any = None) -> None:
     """Append an index frame through an open descriptor (used by ``fsck --repair``)."""
-    payload = packb(index)
+    payload = (pack or packb)(index)
     body = payload + _TAIL.pack(len(payload), TAIL_MAGIC)
     os.write(fd, _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body)
 

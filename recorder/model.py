@@ -182,6 +182,7 @@ class Step:
     recovers: list[int]
     diff: list[DiffRow]
     checks: list[Check]
+    recorder_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any], extra_checks: Iterable[Check] = ()) -> Step:
@@ -192,8 +193,8 @@ class Step:
             action=rec.get("action"),
             observation=rec.get("observation"),
             reward=rec.get("reward"),
-            terminated=bool(rec.get("terminated", False)),
-            truncated=bool(rec.get("truncated", False)),
+            terminated=truthy(rec.get("terminated", False)),
+            truncated=truthy(rec.get("truncated", False)),
             info=rec.get("info", {}),
             time=rec.get("time", 0.0),
             duration=rec.get("duration", 0.0),
@@ -203,6 +204,7 @@ class Step:
             recovers=list(rec.get("recovers") or ()),
             diff=[DiffRow(*row) for row in rec.get("diff") or ()],
             checks=checks,
+            recorder_errors=list(rec.get("recorder_errors") or ()),
         )
 
     @property
@@ -222,6 +224,7 @@ class ResetRecord:
     time: float
     duration: float
     failure: Failure | None
+    recorder_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> ResetRecord:
@@ -234,7 +237,19 @@ class ResetRecord:
             time=rec.get("time", 0.0),
             duration=rec.get("duration", 0.0),
             failure=Failure.from_record(rec.get("failure")),
+            recorder_errors=list(rec.get("recorder_errors") or ()),
         )
+
+
+def truthy(value: Any) -> bool:
+    """``bool(value)``, or False when the value has no truth value (a numpy array of several items, an object
+    whose ``__bool__`` raises): recorded values are kept as given, flags derived from them must not raise."""
+    if type(value) is bool:
+        return value
+    try:
+        return bool(value)
+    except Exception:  # noqa: BLE001  (any user __bool__)
+        return False
 
 
 class SummaryBuilder:
@@ -276,10 +291,10 @@ class SummaryBuilder:
         reward = rec.get("reward")
         try:
             self.ret += float(reward) if reward is not None else 0.0
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001  (huge ints, arrays, objects whose __float__ raises)
             pass  # non-numeric rewards are recorded as given and left out of the return
         failure = rec.get("failure")
-        if failure:
+        if isinstance(failure, Mapping) and failure:
             self.failures += 1
             if failure.get("kind") == "exception":
                 self.error = f"step {rec.get('i')} raised {failure.get('type') or 'an exception'}"
@@ -287,8 +302,8 @@ class SummaryBuilder:
             self.retries += 1
         if rec.get("recovers"):
             self.recoveries += 1
-        self.terminated = bool(rec.get("terminated"))
-        self.truncated = bool(rec.get("truncated"))
+        self.terminated = truthy(rec.get("terminated"))
+        self.truncated = truthy(rec.get("truncated"))
         self.end_time = rec.get("time")
         note = rec.get("note")
         if note:

@@ -6,7 +6,6 @@ import functools
 import os
 import platform
 import socket
-import subprocess
 import sys
 import time
 from importlib import metadata
@@ -30,27 +29,82 @@ def _static() -> dict[str, Any]:
     return {
         "recorder": {"name": "trajrec", "version": __version__, "format_version": FORMAT_VERSION},
         "python": platform.python_version(),
-        "platform": platform.platform(),
+        # Not platform.platform(): it runs `uname -p` in a subprocess; recording starts no program.
+        "platform": "-".join(p for p in (platform.system(), platform.release(), platform.machine()) if p),
         "host": socket.gethostname(),
         "argv": list(sys.argv),
     }
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _read_text(path: Path, limit: int = 4096) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+
+
+def _git_dirs(top: Path) -> tuple[Path, Path] | None:
+    """The git directory of the checkout at ``top`` and its common directory (they differ in a worktree)."""
+    dot = top / ".git"
+    if dot.is_dir():
+        gitdir = dot
+    else:
+        text = _read_text(dot)
+        if not text or not text.startswith("gitdir:"):
+            return None
+        gitdir = (top / text[len("gitdir:"):].strip()).resolve()
+    common = _read_text(gitdir / "commondir")
+    return gitdir, ((gitdir / common).resolve() if common else gitdir)
+
+
+def _resolve_ref(common: Path, gitdir: Path, ref: str) -> str | None:
+    if ".." in ref or not ref.startswith("refs/"):
+        return None  # a ref name is a path under the git folder: never follow one out of it
+    for base in (gitdir, common):
+        sha = _read_text(base / ref, 128)
+        if sha and len(sha) == 40 and set(sha) <= _HEX:
+            return sha
+    packed = _read_text(common / "packed-refs", 1 << 24)
+    for line in (packed or "").splitlines():
+        parts = line.split(" ", 1)
+        if len(parts) == 2 and parts[1] == ref and len(parts[0]) == 40 and set(parts[0]) <= _HEX:
+            return parts[0]
+    return None
+
+
 @functools.lru_cache(maxsize=None)
 def code_revision(cwd: str) -> dict[str, Any] | None:
-    """The git commit of the checkout holding ``cwd``, and whether it has uncommitted changes."""
+    """The git commit of the checkout holding ``cwd``, read from ``.git`` directly (HEAD, refs, packed-refs).
+
+    No git command runs: a repository's own configuration (``core.fsmonitor``, filters, hooks) can name
+    programs that ``git status`` would start, and recording must never run code a folder names. Whether the
+    checkout has uncommitted changes is therefore not known (``dirty`` is None). Read once per folder and
+    process.
+    """
     here = Path(cwd).resolve()
-    if not any((p / ".git").exists() for p in (here, *here.parents)):
-        return None  # not a checkout: spare the subprocess
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        if rev.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+    top = next((p for p in (here, *here.parents) if (p / ".git").exists()), None)
+    if top is None:
         return None
-    return {"commit": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    dirs = _git_dirs(top)
+    if dirs is None:
+        return None
+    gitdir, common = dirs
+    head = _read_text(gitdir / "HEAD", 1024)
+    if not head:
+        return None
+    if head.startswith("ref:"):
+        ref = head[4:].strip()
+        sha = _resolve_ref(common, gitdir, ref)
+        branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
+    else:
+        sha, branch = (head if len(head) == 40 and set(head) <= _HEX else None), None
+    if sha is None:
+        return None  # a new repository without commits, or a layout this reader does not know
+    return {"commit": sha, "branch": branch, "dirty": None}
 
 
 def env_package(env: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import Any, Iterator, Sequence, overload
 
 from .diff import apply_forward, copy_state
-from .errors import StepIndexError, TrajrecFormatError, TrajrecUsageError
+from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import MAGIC, ZSTD_MAGIC, decode_records, decompress, iter_frames, map_file, read_span, read_tail_index
 from .model import Check, ResetRecord, Step, SummaryBuilder
 from .storage import open_binary
@@ -44,9 +44,7 @@ def scan_file(path: str, fh: Any) -> ScanResult:
         for offset, stop, complete, records, leftover in iter_frames(buf, path):
             if header is None:
                 if not records and not complete:
-                    raise TrajrecFormatError(path, offset, "the file ends before its header record is complete "
-                                             "(killed before the first write finished, or a truncated copy); "
-                                             "there is nothing to read")
+                    raise EmptyEpisodeError(path, f"{size} bytes, no complete header record")
                 if not records or records[0].get("t") != "header":
                     raise TrajrecFormatError(path, offset, "not a trajrec episode: the first record is not a header "
                                              "(a zstd file of something else?)")
@@ -105,8 +103,10 @@ def scan_file(path: str, fh: Any) -> ScanResult:
 
 def _check_magic(path: str, fh: Any, size: int) -> None:
     if size == 0:
-        raise TrajrecFormatError(path, 0, "the file is empty: not a trajrec episode (nothing was ever written)")
+        raise EmptyEpisodeError(path, "0 bytes")
     head = fh.read(4)
+    if size < len(ZSTD_MAGIC) and ZSTD_MAGIC.startswith(head):
+        raise EmptyEpisodeError(path, f"{size} bytes")
     if head != ZSTD_MAGIC:
         raise TrajrecFormatError(path, 0, f"not a trajrec episode: expected a zstd frame (bytes 28 b5 2f fd), found "
                                  f"{head.hex(' ')}; episode files are the *.msgpack.zst files a Recorder writes")

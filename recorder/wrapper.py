@@ -13,7 +13,8 @@ from typing import Any, Callable, Generic, SupportsFloat, TypeVar
 
 import gymnasium as gym
 
-from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure
+from .codec import sanitize
+from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import SUFFIX, new_compressor
@@ -106,11 +107,20 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         out = self.outbox.folder if self.outbox is not None else Path(out_dir)
         if out.exists() and not out.is_dir():
             raise TrajrecUsageError(f"out_dir {out} exists and is not a folder; pass a folder path for the episode files")
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # read-only file system, a file where a folder should be, permissions
+            raise TrajrecIOError(f"cannot create the output folder {out}: {exc.strerror or exc}; pass a folder "
+                                 "you can write to") from exc
 
-        gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=agent, task=task,
-                                                 run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,
-                                                 compression_level=compression_level, fsync=fsync)
+        try:
+            gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=agent, task=task,
+                                                     run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,
+                                                     compression_level=compression_level, fsync=fsync)
+        except Exception:  # noqa: BLE001  (Gymnasium deep-copies these; a task holding a live object cannot be)
+            gym.utils.RecordConstructorArgs.__init__(self, out_dir=os.fspath(out_dir), agent=None, task=None,
+                                                     run_id=run_id, frame_steps=frame_steps, frame_bytes=frame_bytes,
+                                                     compression_level=compression_level, fsync=fsync)
         gym.Wrapper.__init__(self, env)
 
         self.out_dir = out
@@ -134,7 +144,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._note: dict[str, Any] = {}
         self._closed = False
         self._has_state = False
-        self._state_warned = False
+        self._warned: set[str] = set()
         self._check_seq = 0
         self.episode_paths: list[Path] = []
         self.episode_urls: list[str] = []  # episodes uploaded to a URL out_dir
@@ -193,15 +203,20 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._note = {}
         self._check_seq = 0
         self._classifier.reset()
+        self._classifier.errors.clear()
         t0 = time.time()
         p0 = perf_counter()
         try:
             obs, info = self.env.reset(seed=seed, options=options)
         except BaseException as exc:
-            writer = self._open_episode(seed, options, None)
-            writer.write_reset({"seed": seed, "options": options, "observation": None, "info": None,
-                                "time": t0, "duration": perf_counter() - p0, "failure": exception_failure(exc)})
-            self._finish_episode()
+            # The env's own exception reaches the agent unchanged, whatever happens while recording it.
+            try:
+                writer = self._open_episode(seed, options, None)
+                writer.write_reset({"seed": seed, "options": options, "observation": None, "info": None,
+                                    "time": t0, "duration": perf_counter() - p0, "failure": exception_failure(exc)})
+                self._finish_episode()
+            except Exception as rec_exc:  # noqa: BLE001  (reported, then the env's exception goes on)
+                self._warn_lost("the failed reset", rec_exc)
             raise
         duration = perf_counter() - p0
         if self._timing is not None:
@@ -210,11 +225,14 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         record: dict[str, Any] = {"seed": seed, "options": options, "observation": obs, "info": info,
                                   "time": t0, "duration": duration, "failure": None}
         self._has_state = False
+        errors: list[dict[str, Any]] = []
         if self._state_fn is not None:
-            state = self._read_state()
+            state = self._read_state(errors)
             if state is not _NO_STATE:
-                record["state"] = self._tracker.reset(state)
+                record["state"] = self._copy_state(state, errors)
                 self._has_state = True
+        if errors:
+            record["recorder_errors"] = errors
         writer.write_reset(record)
         return obs, info
 
@@ -229,15 +247,21 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             duration = perf_counter() - p0
             if self._timing is not None:
                 t0, duration = self._timing
-            failure, retry_of, _ = self._classifier.classify(i, action, None, exc)
-            record = {"t": "step", "i": i, "action": action, "observation": None, "reward": None, "terminated": False,
-                      "truncated": False, "info": None, "time": t0, "duration": duration, "failure": failure}
-            if retry_of is not None:
-                record["retry_of"] = retry_of
-            if self._note:
-                record["note"], self._note = self._note, {}
-            writer.write_step(record)
-            self._step = i + 1
+            # The env's own exception reaches the agent unchanged, whatever happens while recording it.
+            try:
+                failure, retry_of, _ = self._classifier.classify(i, action, None, exc)
+                record = {"t": "step", "i": i, "action": action, "observation": None, "reward": None,
+                          "terminated": False, "truncated": False, "info": None, "time": t0, "duration": duration,
+                          "failure": failure}
+                if retry_of is not None:
+                    record["retry_of"] = retry_of
+                if self._note:
+                    record["note"], self._note = self._note, {}
+                self._take_errors(record, [])
+                writer.write_step(record)
+                self._step = i + 1
+            except Exception as rec_exc:  # noqa: BLE001  (reported, then the env's exception goes on)
+                self._warn_lost(f"step {i}, which raised {type(exc).__name__}", rec_exc)
             raise
         duration = perf_counter() - p0
         if self._timing is not None:
@@ -251,22 +275,39 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._failure_fn is not None:
             step_view = {"action": action, "observation": obs, "reward": reward, "terminated": terminated,
                          "truncated": truncated, "info": info}
-        failure, retry_of, recovers = self._classifier.classify(i, action, info, None, step_view)
+        errors: list[dict[str, Any]] = []
+        try:
+            failure, retry_of, recovers = self._classifier.classify(i, action, info, None, step_view)
+        except Exception as exc:  # noqa: BLE001  (a hostile value in info or action; the step is still recorded)
+            self._recorder_error(errors, "classify", exc)
+            failure, retry_of, recovers = None, None, None
         if failure is not None:
             record["failure"] = failure
         if retry_of is not None:
             record["retry_of"] = retry_of
         if recovers:
             record["recovers"] = recovers
-        if type(info) is dict and info.get("checks"):
-            record["checks"] = self._info_checks(info["checks"], i)
+        if type(info) is dict and "checks" in info:
+            try:
+                if info["checks"]:
+                    record["checks"] = self._info_checks(info["checks"], i)
+            except Exception as exc:  # noqa: BLE001  (checks the env reported that are not checks)
+                self._recorder_error(errors, "info.checks", exc)
+        resync = False
         if self._has_state:
-            state = self._read_state()
+            state = self._read_state(errors)
             if state is not _NO_STATE:
-                rows = self._tracker.update(state)
+                try:
+                    rows = self._tracker.update(state)
+                except Exception as exc:  # noqa: BLE001  (an object in the state whose comparison or copy raises)
+                    # The walk may have stopped half way: start over from a full snapshot on this step.
+                    self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
+                    rows, resync = None, True
+                    self._copy_state(state, errors)
                 if rows:
                     record["diff"] = rows
-        writer.write_step(record, self._tracker.state, self._has_state)
+        self._take_errors(record, errors)
+        writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync)
         self._step = i + 1
         return obs, reward, terminated, truncated, info
 
@@ -322,15 +363,41 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             checks = [{"value": checks}]
         return [normalize_check(c, default_target=i, check_id=self._next_check_id()) for c in checks]
 
-    def _read_state(self) -> Any:
+    def _read_state(self, errors: list[dict[str, Any]]) -> Any:
         try:
             return self._state_fn(self.env)  # type: ignore[misc]
         except Exception as exc:  # a broken state_fn must not take the agent down; the step is still recorded
-            if not self._state_warned:
-                self._state_warned = True
-                warnings.warn(f"state_fn raised {type(exc).__name__}: {exc}; steps are recorded without a state "
-                              "diff until it succeeds", RuntimeWarning, stacklevel=3)
+            self._recorder_error(errors, "state_fn", exc, "this step is recorded without a state diff")
             return _NO_STATE
+
+    def _copy_state(self, state: Any, errors: list[dict[str, Any]]) -> Any:
+        """Start the tracker over from ``state``; a state it cannot copy (a self-reference, nesting deeper than
+        Python's recursion limit) is copied with those parts marked as fallbacks."""
+        try:
+            return self._tracker.reset(state)
+        except Exception as exc:  # noqa: BLE001  (RecursionError and whatever a hostile container raises)
+            self._recorder_error(errors, "state copy", exc, "the parts that cannot be copied are stored marked")
+            return self._tracker.reset(sanitize(state))
+
+    def _recorder_error(self, errors: list[dict[str, Any]], where: str, exc: Exception,
+                        instead: str = "the step is recorded without it") -> None:
+        """Keep an error raised while recording a step, for its ``recorder_errors``; warn once per place."""
+        error = recorder_error(where, exc)
+        errors.append(error)
+        if where not in self._warned:
+            self._warned.add(where)
+            warnings.warn(f"{where} raised {error['type']}: {error['message']}; {instead} (recorded on the step "
+                          "as recorder_errors; warned once)", RuntimeWarning, stacklevel=4)
+
+    def _take_errors(self, record: dict[str, Any], errors: list[dict[str, Any]]) -> None:
+        if self._classifier.errors:
+            errors = self._classifier.errors + errors
+            self._classifier.errors = []
+        if errors:
+            record["recorder_errors"] = errors
+
+    def _warn_lost(self, what: str, exc: Exception) -> None:
+        warnings.warn(f"trajrec could not record {what}: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
 
     def _open_episode(self, seed: Any, options: Any, info: Any) -> EpisodeWriter:
         spec = self.env.spec

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+import warnings
+from typing import Any, Callable
 
-from .codec import fallback_payload
+from .codec import Unencodable, bounded_repr, fallback_payload, sanitize
 from .errors import TrajrecIOError
 from .format import FORMAT_VERSION, MAGIC, FrameWriter, packb
-from .model import SummaryBuilder
+from .model import SummaryBuilder, truthy
 
 
 class EpisodeWriter:
@@ -56,6 +57,9 @@ class EpisodeWriter:
     # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
     # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
     def _start_frame(self) -> None:
+        if self._fw.cut_pending:  # a failed write cut the last frame short: close it first (may raise)
+            self._fw.finish_cut_frame()
+            self.frames[-1][3] = self._fw.offset
         self.frames.append([self._fw.offset, self.steps, 0, -1])
         self._frame_steps = 0
         self._frame_open = True
@@ -67,18 +71,33 @@ class EpisodeWriter:
             self._frame_open = False
 
     def _pack(self, record: dict[str, Any]) -> bytes:
-        try:
-            return self._fw.pack(record)
-        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a self-referencing structure
-            return self._fw.pack(_sanitize(record, exc))
+        return pack_record(self._fw.pack, record)
+
+    @property
+    def broken(self) -> str | None:
+        """Why the file takes no more writes (a write failed and could not be rolled back), else None."""
+        return self._fw.broken
 
     def _write(self, record: dict[str, Any], *, end_frame: bool = False) -> None:
         if not self._frame_open:
             self._start_frame()
         raw = self._pack(record)
         if self._pending is not None:
-            raw, self._pending = self._pending + raw, None
-        self._fw.write_raw(raw, finish=end_frame)
+            raw = self._pending + raw
+        try:
+            self._fw.write_raw(raw, finish=end_frame)
+        except TrajrecIOError:
+            if self._frame_open and not self._fw.in_frame:
+                # The frame writer cut the file back and closed the frame at its last whole block (or dropped
+                # the frame when none of it was on disk): the next record opens a new frame, whose first step
+                # carries a full state snapshot, so the lost record leaves no gap in the state either.
+                if self._fw.offset <= self.frames[-1][0]:
+                    self.frames.pop()
+                else:
+                    self.frames[-1][3] = self._fw.offset
+                self._frame_open = False
+            raise
+        self._pending = None
         if end_frame:
             self.frames[-1][3] = self._fw.offset
             self._frame_open = False
@@ -88,15 +107,17 @@ class EpisodeWriter:
         self.summary.add_reset(record)
         self._write(record)
 
-    def write_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False) -> None:
-        """Write step ``record``; ``snapshot`` (the state after this step) is stored when the step opens a frame."""
+    def write_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False, *,
+                   force_snapshot: bool = False) -> None:
+        """Write step ``record``; ``snapshot`` (the state after this step) is stored when the step opens a frame
+        or ``force_snapshot`` says the diff chain broke."""
         if "t" not in record:
             record = {"t": "step", **record}
-        if has_state and (not self._frame_open or self._frame_steps == 0):
+        if has_state and (force_snapshot or not self._frame_open or self._frame_steps == 0):
             record["snapshot"] = snapshot
         in_frame = self._frame_steps if self._frame_open else 0
         # A step that ends the episode or fills the frame closes it in the same write (one flush, not two).
-        last = bool(record.get("terminated") or record.get("truncated")) or in_frame + 1 >= self.frame_steps
+        last = truthy(record.get("terminated")) or truthy(record.get("truncated")) or in_frame + 1 >= self.frame_steps
         self._write(record, end_frame=last)
         self.frames[-1][2] += 1
         self._frame_steps = in_frame + 1
@@ -127,36 +148,61 @@ class EpisodeWriter:
         }
 
     def close(self) -> dict[str, Any]:
-        """Write the end record and the index; return the summary. Safe to call twice."""
+        """Write the end record and the index; return the summary. Safe to call twice.
+
+        A file already :attr:`broken` by a failed write (the caller got that error) is closed without an index
+        and with a warning, not a second error: what it holds reads as a crashed file does.
+        """
         if self.closed:
             return self.summary.to_dict(finished=True)
         summary = self.summary.to_dict(finished=True)
+        if self.broken:
+            self.closed = True
+            self._close_fd()
+            warnings.warn(f"episode file {self.path} was closed without its index after a failed write "
+                          f"({self.broken}); its records are readable, `trajrec fsck --repair {self.path}` adds "
+                          "the index", RuntimeWarning, stacklevel=2)
+            return summary
         try:
             self._write({"t": "end", "time": time.time(), "summary": summary}, end_frame=True)
-            self._fw.write_index(self.index(finished=True))
+            self._fw.write_index(self.index(finished=True), pack=lambda idx: pack_record(packb, idx))
         finally:
             self.closed = True
-            self._fw.close()
+            self._close_fd()
         return summary
+
+    def _close_fd(self) -> None:
+        try:
+            self._fw.close()
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot close episode file {self.path}: {exc.strerror}") from exc
 
     def abort(self) -> None:
         """Close the file without an index (used when writing already failed)."""
         self.closed = True
-        try:
-            self._fw.close()
-        except OSError as exc:
-            raise TrajrecIOError(f"cannot close episode file {self.path}: {exc}") from exc
+        self._close_fd()
 
 
-def _sanitize(record: dict[str, Any], exc: Exception) -> dict[str, Any]:
-    """Replace each field that cannot be packed by a marked fallback, keeping the rest exactly."""
-    from .format import _ext_fallback  # noqa: PLC0415  (a rare path; keep the hot path's imports small)
+def pack_record(pack: Callable[[Any], bytes], record: Any) -> bytes:
+    """Pack ``record``; when it holds something msgpack refuses, pack it again with only those parts replaced.
 
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        try:
-            packb(value)
-            out[key] = value
-        except (ValueError, TypeError, OverflowError):
-            out[key] = _ext_fallback(fallback_payload(value))
-    return out
+    The fast path is one ``pack``. On failure (a lone surrogate, a self-reference, a value whose conversion
+    raises), :func:`~trajrec.recorder.codec.sanitize` keeps every encodable part exactly, stores strings with
+    lone surrogates losslessly and marks only the rest as fallbacks. A record can therefore always be written.
+    """
+    try:
+        return pack(record)
+    except Exception:  # noqa: BLE001  (msgpack and user objects raise many unrelated types; the slow path decides)
+        pass
+    try:
+        return pack(sanitize(record))
+    except Exception as exc:  # noqa: BLE001  (the last resort must not fail: it keeps what it can, field by field)
+        out: dict[str, Any] = {}
+        for key, value in (record.items() if isinstance(record, dict) else [("value", record)]):
+            key = key if type(key) is str else bounded_repr(key)
+            try:
+                pack(sanitize(value))
+                out[key] = sanitize(value)
+            except Exception:  # noqa: BLE001
+                out[key] = Unencodable(*fallback_payload(value, f"a value that could not be encoded ({exc})"))
+        return pack(out)

@@ -723,7 +723,9 @@ class LabelStore:
             raise TrajrecUsageError(f"label fields must be JSON data (extra fields included): {exc}") from exc
         data = (line + "\n").encode("utf-8")
         fd = self._open_own(label)
+        start = None
         try:
+            start = os.fstat(fd).st_size  # only this store writes this file: the line starts here
             # One write of the whole line: O_APPEND puts it at the end atomically with respect to the offset,
             # and a crash can only cut this line, never an earlier one.
             n = os.write(fd, data)
@@ -732,11 +734,27 @@ class LabelStore:
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:
-            raise TrajrecIOError(f"cannot write a label to {self.dir / (self._own or '?')}: {exc.strerror}") from exc
+            self._drop_torn_line(fd, start)
+            raise TrajrecIOError(f"cannot write a label to {self.dir / (self._own or '?')}: {exc.strerror}; this "
+                                 "label was not saved (labels saved before are intact)") from exc
         assert self._own is not None
         self._offsets[self._own] = self._offsets.get(self._own, 0) + len(data)
         self._ingest(label)
         return label
+
+    def _drop_torn_line(self, fd: int, start: int | None) -> None:
+        """After a failed write, cut the own file back to the end of its last whole line, so the next label
+        does not run on from a torn one; when that fails too, leave the file and start a new one."""
+        try:
+            if start is None:
+                raise OSError("the line's start is unknown")
+            os.ftruncate(fd, start)
+        except OSError:
+            self._fd = None  # the next add opens a fresh file; the torn line stays last in this one
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _read_file(self, name: str) -> int:
         path = self.dir / name

@@ -23,11 +23,15 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from trajrec.recorder import SUFFIX, TrajrecError, TrajrecUsageError, read_index
+from trajrec.recorder import SUFFIX, EmptyEpisodeError, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
 from trajrec.recorder.storage import find_remote, is_url
+from trajrec.recorder.writer import pack_record
 
 from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
+
+#: The outcome of a file that holds nothing (its writer was killed at its first write); scans skip it.
+EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
@@ -249,8 +253,8 @@ class Catalog:
         try:
             os.makedirs(self.dir, exist_ok=True)
             with open(tmp, "wb") as fh:
-                fh.write(packb(data))
-            os.replace(tmp, path)
+                fh.write(pack_record(packb, data))  # summaries may hold any text (lone surrogates too)
+            os.replace(tmp, path)  # readers see the old or the new shard, never half of one
         except OSError as exc:
             self.problems.append(f"could not save the summary cache {path}: {exc.strerror or exc}")
             try:
@@ -278,6 +282,10 @@ def read_entry(path: str) -> EpisodeEntry:
     """The library row of one file; an unreadable file gives an entry with ``error`` set, never an exception."""
     try:
         return EpisodeEntry.from_index(path, read_index(path))
+    except EmptyEpisodeError as exc:
+        entry = EpisodeEntry.unreadable(path, str(exc))
+        entry.outcome = EMPTY
+        return entry
     except (TrajrecError, OSError, ValueError) as exc:
         return EpisodeEntry.unreadable(path, str(exc))
 
@@ -374,6 +382,12 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
             problems.append(problem)
         if cancelled is not None and cancelled():
             return
+        if any(e.outcome == EMPTY for e in entries):
+            # A writer killed at its first write: nothing recorded, nothing to show.
+            problems.extend(f"skipped {e.path}: empty episode, nothing recorded" for e in entries
+                            if e.outcome == EMPTY)
+            done += sum(1 for e in entries if e.outcome == EMPTY)
+            entries = [e for e in entries if e.outcome != EMPTY]
         if labeled_fraction is not None:
             for entry in entries:
                 entry.labeled = labeled_fraction(entry.episode_id, entry.steps)

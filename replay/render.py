@@ -18,7 +18,8 @@ import numpy as np
 
 from trajrec.recorder.classify import parse_tool_call
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates (text decoded with ``surrogateescape``) are escaped too: a terminal cannot encode them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def safe(text: str, *, keep_newlines: bool = True) -> str:
@@ -30,18 +31,25 @@ def safe(text: str, *, keep_newlines: bool = True) -> str:
 
 
 def value_text(value: Any, *, max_len: int | None = None) -> str:
-    """A value as text: strings as they are, other values as compact JSON-like text; always safe."""
-    if isinstance(value, str):
+    """A value as text: strings as they are, other values as compact JSON-like text; always safe.
+
+    With ``max_len``, at most that many characters come back, and no more than about that much of the value
+    is ever turned into text: strings, arrays, bytes and containers are cut before rendering, so the cost
+    follows what is shown, not the size of the value (a 25 MB observation previews in microseconds).
+    """
+    if max_len is not None and _larger_than(value, max_len):
+        text = _bounded_text(value, max_len + 1)
+    elif isinstance(value, str):
         text = value
     elif isinstance(value, np.ndarray):
         text = np.array2string(value, precision=4, threshold=64)
     elif isinstance(value, (dict, list, tuple)):
         try:
             text = json.dumps(_plain(value), ensure_ascii=False, indent=1)
-        except (TypeError, ValueError):
-            text = repr(value)
+        except (TypeError, ValueError, RecursionError):
+            text = _bounded_text(value, max_len + 1 if max_len is not None else 1 << 62)
     else:
-        text = repr(value)
+        text = _short_repr(value, max_len)
     text = safe(text)
     if max_len is not None and len(text) > max_len:
         text = text[: max(0, max_len - 1)] + "…"
@@ -50,9 +58,96 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
 
 def one_line(value: Any, width: int = 60) -> str:
     """A value squeezed onto one line of at most ``width`` characters."""
-    text = value if isinstance(value, str) else value_text(value)
+    # Whitespace runs collapse below, so a few times the width is always enough text to start from.
+    budget = max(64, 4 * width)
+    text = value[:budget] if isinstance(value, str) else value_text(value, max_len=budget)
     text = " ".join(safe(text, keep_newlines=False).replace("\\n", " ").split())
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _short_repr(value: Any, max_len: int | None) -> str:
+    text = repr(value)
+    return text if max_len is None else text[: max_len + 1]
+
+
+def _larger_than(value: Any, limit: int) -> bool:
+    """Whether rendering ``value`` could take more than about ``limit`` characters; looks at no more than
+    ``limit`` items, so it costs little whatever the value's size."""
+    seen = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(v, (str, bytes, bytearray)):
+            seen += len(v)
+        elif isinstance(v, np.ndarray):
+            seen += int(v.size) * (8 if v.dtype.kind in "fc" else 4)
+        elif isinstance(v, dict):
+            if len(v) > limit:
+                return True
+            stack.extend(v.values())
+            seen += len(v)
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            if len(v) > limit:
+                return True
+            stack.extend(v)
+        if seen > limit:
+            return True
+    return False
+
+
+def _bounded_text(value: Any, budget: int) -> str:
+    """JSON-like text of ``value`` (``indent=1`` style) that stops after about ``budget`` characters.
+
+    Strings and byte strings are cut before escaping, arrays are summarised by numpy, and containers stop
+    at the first item past the budget with a ``…`` line naming how many items were left out."""
+    out: list[str] = []
+    left = [budget]
+
+    def emit(text: str) -> None:
+        out.append(text)
+        left[0] -= len(text)
+
+    def walk(v: Any, indent: int, depth: int) -> None:
+        if isinstance(v, str):
+            cut = v[: max(0, left[0])]
+            emit(json.dumps(cut, ensure_ascii=False) + (f"…(+{len(v) - len(cut):,} chars)" if len(cut) < len(v) else ""))
+        elif isinstance(v, np.ndarray):
+            emit(np.array2string(v, precision=4, threshold=64).replace("\n", " "))
+        elif isinstance(v, (bytes, bytearray)):
+            emit(f'"<{len(v)} bytes>"')
+        elif isinstance(v, (dict, list, tuple, set, frozenset)) and depth < 64:
+            items = list(v.items()) if isinstance(v, dict) and len(v) <= left[0] else None
+            seq = items if items is not None else (v.items() if isinstance(v, dict) else v)
+            opener, closer = ("{", "}") if isinstance(v, dict) else ("[", "]")
+            emit(opener)
+            pad = "\n" + " " * (indent + 1)
+            for n, item in enumerate(seq):
+                if left[0] <= 0:
+                    emit(f"{pad}…({len(v) - n:,} more)")
+                    break
+                emit(("," if n else "") + pad)
+                if isinstance(v, dict):
+                    key, item = item
+                    emit(json.dumps(str(key)[:200], ensure_ascii=False) + ": ")
+                walk(item, indent + 1, depth + 1)
+            emit(("\n" + " " * indent if len(v) else "") + closer)
+        else:
+            plain = _plain(v) if not isinstance(v, (dict, list, tuple, set, frozenset)) else "…"
+            if isinstance(plain, str) and plain is not v:
+                emit(plain[: max(0, left[0]) + 1])
+            else:
+                try:
+                    emit(json.dumps(plain, ensure_ascii=False)[: max(0, left[0]) + 1])
+                except (TypeError, ValueError):
+                    emit(repr(plain)[: max(0, left[0]) + 1])
+
+    if isinstance(value, str):
+        return value[:budget]
+    walk(value, 0, 0)
+    return "".join(out)
 
 
 def _plain(value: Any) -> Any:
@@ -94,6 +189,10 @@ _SYMBOL = {
 }
 
 
+# Texts longer than this are line-diffed on their first part only: difflib's cost grows with the whole text.
+_DIFF_TEXT = 200_000
+
+
 def diff_lines(rows: Iterable[Any], *, width: int = 100, long_text: int = 80) -> list[tuple[str, str]]:
     """Readable lines for diff rows: ``(kind, text)`` with kind ``added``/``removed``/``changed``/``context``.
 
@@ -110,8 +209,11 @@ def diff_lines(rows: Iterable[Any], *, width: int = 100, long_text: int = 80) ->
             lines.append(("removed", f"- {where} (was {one_line(old, width)})"))
         elif isinstance(value, str) and isinstance(old, str) and (len(value) > long_text or len(old) > long_text
                                                                     or "\n" in value or "\n" in old):
-            lines.append(("changed", f"~ {where}:"))
-            for d in difflib.unified_diff(old.splitlines(), value.splitlines(), "before", "after", lineterm="", n=1):
+            cut = len(value) > _DIFF_TEXT or len(old) > _DIFF_TEXT
+            lines.append(("changed", f"~ {where}:" + (f" (the first {_DIFF_TEXT:,} characters compared)" if cut
+                                                        else "")))
+            for d in difflib.unified_diff(old[:_DIFF_TEXT].splitlines(), value[:_DIFF_TEXT].splitlines(), "before",
+                                          "after", lineterm="", n=1):
                 kind = "added" if d.startswith("+") and not d.startswith("+++") else (
                     "removed" if d.startswith("-") and not d.startswith("---") else "context")
                 lines.append((kind, "    " + safe(d, keep_newlines=False)))

@@ -46,6 +46,7 @@ import numpy as np
 from trajrec.recorder.codec import CodecWarning, Unencodable
 from trajrec.recorder.errors import TrajrecError, TrajrecUsageError
 from trajrec.recorder.format import packb, unpackb
+from trajrec.recorder.writer import pack_record
 
 from .render import diff_lines, one_line, path_text
 
@@ -634,7 +635,7 @@ def _roundtrip(value: Any) -> Any:
     """``value`` as it would read back from an episode file."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CodecWarning)  # the recording already warned about this type
-        return unpackb(packb(value))
+        return unpackb(pack_record(packb, value))  # as the writer packs it: cycles, lone surrogates and all
 
 
 def _exception_record(failure: Any) -> dict[str, str] | None:

@@ -66,6 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    for stream in (sys.stdout, sys.stderr):
+        # Recorded text may hold lone surrogates (tool output decoded with surrogateescape): printed, they
+        # become visible escapes instead of a UnicodeEncodeError.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that cannot change its error handler keeps its own
+                pass
     try:
         return int(args._run(args) or 0)
     except TrajrecError as exc:

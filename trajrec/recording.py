@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,14 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
                 address: str | None = None) -> list[dict[str, Any]]:
     """Record one episode per seed; with ``workers`` > 1 in that many processes, each writing its own files;
     with ``backend="ray"`` as Ray tasks (see :func:`trajrec.collect.collect`)."""
-    Path(job.out).mkdir(parents=True, exist_ok=True)
+    from trajrec.recorder.storage import is_url
+
+    if not is_url(job.out):  # a URL records through a local outbox (see trajrec.recorder.storage)
+        try:
+            Path(job.out).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # read-only file system, a file in the way, permissions
+            raise TrajrecIOError(f"cannot create the output folder {job.out}: {exc.strerror or exc}; pass --out a "
+                                 "folder you can write to") from exc
     results: list[dict[str, Any]] = []
     if backend == "ray":
         import functools

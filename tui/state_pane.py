@@ -43,7 +43,7 @@ def state_text(episode: Episode, step: Step) -> Text:
         if len(step.diff) > 20:
             out.append(f" … ({len(step.diff) - 20} more)", style="grey62")
         out.append("\n")
-    text = value_text(state)
+    text = value_text(state, max_len=MAX_STATE_CHARS + 1)  # renders no more of a huge state than is shown
     if len(text) > MAX_STATE_CHARS:
         text = text[:MAX_STATE_CHARS] + f"\n… (cut at {MAX_STATE_CHARS:,} characters)"
     out.append(text)

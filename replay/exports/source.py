@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from trajrec.recorder import Episode, open_episode, read_index
-from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
+from trajrec.recorder.errors import EmptyEpisodeError, TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.storage import is_url
 
 from ..labels import Label, LabelStore
@@ -102,11 +102,16 @@ class Source:
             raise TrajrecUsageError("no paths given; pass a run folder or episode files")
         self.stores: dict[Path, LabelStore] = {}
         self.errors: list[tuple[Path, str]] = []
+        #: files that hold nothing (their writer was killed at its first write): skipped, not an error
+        self.empty: list[tuple[Path, str]] = []
         self.episodes: list[EpisodeRef] = []
         for given in self.paths:
             for f in episode_files([given]):
                 try:
                     index = read_index(f)
+                except EmptyEpisodeError as exc:
+                    self.empty.append((f, str(exc)))
+                    continue
                 except (TrajrecFormatError, OSError) as exc:
                     self.errors.append((f, str(exc)))
                     continue

@@ -121,13 +121,14 @@ def test_truncated_files_read_their_whole_prefix(tmp_path, stub_env):
 
 
 def test_file_cut_inside_its_header_says_so(tmp_path, stub_env):
-    from trajrec.recorder import TrajrecFormatError
+    from trajrec.recorder import EmptyEpisodeError, TrajrecFormatError
 
     src = _record(tmp_path, stub_env, 3)
     p = tmp_path / "cut.msgpack.zst"
     p.write_bytes(src.read_bytes()[:60])
-    with pytest.raises(TrajrecFormatError, match="ends before its header record is complete"):
+    with pytest.raises(EmptyEpisodeError, match=r"empty episode, nothing recorded \(60 bytes, no complete header"):
         open_episode(p)
+    assert issubclass(EmptyEpisodeError, TrajrecFormatError)
 
 
 def test_garbage_appended_after_a_crash_is_reported_and_kept_on_repair(tmp_path, stub_env):

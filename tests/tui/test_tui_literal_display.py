@@ -79,3 +79,20 @@ def test_recorded_text_is_shown_literally(tmp_path: Path) -> None:
             await pilot.pause()
             assert_literal(app, SHOWN)
     asyncio.run(run())
+
+
+def test_header_with_fields_of_unexpected_types_and_lone_surrogates_renders(tmp_path):
+    import gymnasium as gym
+
+    from trajrec.recorder import Recorder, open_episode
+    from trajrec.tui.episode_header import header_text
+
+    rec = Recorder(gym.make("CartPole-v1"), tmp_path,
+                   task={"id": 5, "text": ["a\udcff"], "split": 3.5},
+                   provenance={"code_revision": 5, "agent": [1], "host": {"h": "\ud83d"}, "recorder": "x"})
+    rec.reset(seed=0)
+    rec.step(0)
+    rec.close()
+    text = header_text(open_episode(rec.episode_path), width=100).plain
+    assert "\\udcff" in text and "\\ud83d" in text
+    text.encode("utf-8")  # nothing a terminal cannot encode

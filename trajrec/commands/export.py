@@ -63,6 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
     t0 = time.perf_counter()
     src = Source(args.paths)
+    for path, _err in src.empty:
+        print(f"trajrec export: skipped {path}: empty episode, nothing recorded", file=sys.stderr)
     for path, err in src.errors:
         print(f"trajrec export: skipped {path}: {err}", file=sys.stderr)
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # export() sets the total

@@ -35,12 +35,19 @@ def run(args: argparse.Namespace) -> int:
             reports.append(fsck(path, repair=args.repair))
             bar.advance()
     for r in reports:
-        if not r.ok:
+        if not r.ok and not r.live and not r.removed:
             problems += 1
         if args.json:
             print(dumps(r.to_dict()))
             continue
-        if r.error:
+        if r.live:
+            print(f"LIVE     {r.path} ({r.steps} steps so far): a Recorder is still writing it; check it once it "
+                  "is closed")
+        elif r.removed:
+            print(f"REMOVED  {r.path}: empty episode, nothing recorded (its writer was killed at its first write)")
+        elif r.empty:
+            print(f"EMPTY    {r.path}: empty episode, nothing recorded; --repair removes it")
+        elif r.error:
             print(f"BAD      {r.path}: {r.error}")
         elif r.ok:
             print(f"ok       {r.path} ({r.steps} steps)")
@@ -53,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"         original kept as {r.backup}")
     if not args.json:
         fixed = sum(1 for r in reports if r.repaired)
-        print(f"{len(reports)} files, {len(reports) - problems} ok, {problems} with problems"
-              + (f", {fixed} repaired" if fixed else (", run with --repair to fix" if problems else "")))
-    unrepaired = sum(1 for r in reports if not r.ok and not r.repaired)
+        live = sum(1 for r in reports if r.live)
+        # Only suggest --repair for what it can do: close a dead writer's file, or remove an empty stub.
+        fixable = sum(1 for r in reports if not r.ok and not r.live and not r.repaired and (r.empty or not r.error))
+        print(f"{len(reports)} files, {len(reports) - problems - live} ok, {problems} with problems"
+              + (f", {live} still being written" if live else "")
+              + (f", {fixed} repaired" if fixed else (", run with --repair to fix" if fixable and not args.repair
+                                                      else "")))
+    unrepaired = sum(1 for r in reports if not r.ok and not r.repaired and not r.live)
     return 1 if unrepaired else 0

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder import read_index
     from trajrec.recorder.model_call import model_usage_totals
-    from trajrec.recorder.errors import TrajrecFormatError
+    from trajrec.recorder.errors import EmptyEpisodeError, TrajrecFormatError
 
     from ._common import dumps, find_episodes
     from trajrec.replay.render import one_line
@@ -33,9 +33,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}"
               f" {'tokens':>8} {'model s':>8} {'cost':>8}")
+    empty = 0
     for path in paths:
         try:
             index = read_index(path)
+        except EmptyEpisodeError:
+            empty += 1  # a writer killed at its first write: nothing was recorded, nothing to list
+            print(f"trajrec ls: skipped {path}: empty episode, nothing recorded", file=sys.stderr)
+            continue
         except (TrajrecFormatError, OSError) as exc:
             bad += 1
             print(f"trajrec ls: {exc}", file=sys.stderr)
@@ -70,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{(f'{ret:.3g}' if isinstance(ret, (int, float)) else '-'):>8} {str(row['outcome']) + mark:<10} {frr:>16}"
                   f" {_usage_columns(row['model'])}")
     if not args.json:
-        print(f"{len(paths) - bad} episodes" + (f", {bad} unreadable" if bad else "")
+        print(f"{len(paths) - bad - empty} episodes" + (f", {bad} unreadable" if bad else "")
+              + (f", {empty} empty skipped" if empty else "")
               + ("  (* no index: the writer did not close the file; `trajrec fsck --repair` adds one)"
                  if incomplete else ""), file=sys.stderr)
     return 1 if bad else 0

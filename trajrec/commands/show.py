@@ -11,6 +11,7 @@ HELP = "Print an episode (header, summary, one line per step) or one step in ful
 EXAMPLES = """  trajrec show ep.msgpack.zst                 header, summary and a line per step
   trajrec show ep.msgpack.zst --step 3        step 3 in full: action, observation, info, note, checks, diff
   trajrec show ep.msgpack.zst --step -1 --state    the last step and the whole state after it
+  trajrec show ep.msgpack.zst --step 3 --full       every character of every value (no preview cut)
   trajrec show ep.msgpack.zst --json          the episode's index as JSON"""
 
 
@@ -18,14 +19,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="FILE", help="an episode file")
     p.add_argument("--step", type=int, metavar="N", help="show step N in full (negative counts from the end)")
     p.add_argument("--state", action="store_true", help="with --step, also print the whole state after the step")
+    p.add_argument("--full", action="store_true",
+                   help=f"with --step, print values in full (default: a preview of {PREVIEW_CHARS:,} characters each)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--width", type=int, default=100, help="line width for the step list (default 100)")
+
+
+# What --step shows of one value unless --full: the cost of showing a step follows this, not the value's size.
+PREVIEW_CHARS = 4000
 
 
 def _fmt_time(t: float | None) -> str:
     if not t:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    except (TypeError, ValueError, OverflowError, OSError):  # a time of another type or out of range
+        return "-"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,20 +68,34 @@ def run(args: argparse.Namespace) -> int:
                          "summary": ep.summary, "checks": [c.to_record() for c in ep.checks]}))
         return 0
     if args.step is not None:
-        _show_step(ep, args.step, args.state, diff_lines, safe, value_text)
+        limit = None if args.full else PREVIEW_CHARS
+
+        def text(value):  # type: ignore[no-untyped-def]
+            out = value_text(value, max_len=limit)
+            if limit is not None and len(out) >= limit:
+                out += f"\n(preview cut at {limit:,} characters; --full prints everything)"
+            return out
+
+        _show_step(ep, args.step, args.state, diff_lines, safe, text)
         return 0
     task, prov, s = ep.task, ep.provenance, ep.summary
     agent = prov.get("agent") or {}
     print(f"episode   {ep.episode_id}")
     print(f"file      {ep.path}" + ("" if ep.complete else "   (no index: writer did not close it)"))
-    print(f"env       {task.get('env_id')}  kwargs={one_line(task.get('env_kwargs') or {}, 60)}  seed={task.get('seed')}")
-    print(f"task      {task.get('id')}  split={task.get('split')}  checks={','.join(task.get('verification') or []) or '-'}")
+    # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest).
+    verification = task.get("verification")
+    checks = ",".join(map(str, verification)) if isinstance(verification, (list, tuple)) else verification
+    print(f"env       {one_line(task.get('env_id'), 40)}  kwargs={one_line(task.get('env_kwargs') or {}, 60)}  "
+          f"seed={one_line(task.get('seed'), 20)}")
+    print(f"task      {one_line(task.get('id'), 40)}  split={one_line(task.get('split'), 20)}  "
+          f"checks={one_line(checks or '-', 40)}")
     if task.get("text"):
         print(f"          {one_line(task['text'], args.width - 10)}")
     print(f"agent     {one_line(agent, 70) if agent else '-'}")
-    rev = prov.get("code_revision") or {}
-    print(f"recorded  {_fmt_time(s.get('start_time'))} on {prov.get('host')}  trajrec {(prov.get('recorder') or {}).get('version')}"
-          f"  rev {str(rev.get('commit', '-'))[:10]}")
+    rev = prov.get("code_revision") if isinstance(prov.get("code_revision"), dict) else {}
+    recorder = prov.get("recorder") if isinstance(prov.get("recorder"), dict) else {}
+    print(f"recorded  {_fmt_time(s.get('start_time'))} on {one_line(prov.get('host'), 40)}  "
+          f"trajrec {one_line(recorder.get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
     checks = s.get("checks") or {}
     print(f"summary   {s.get('steps')} steps, return {s.get('return')}, outcome {s.get('outcome')}, "
           f"{s.get('failures')} failures, {s.get('retries')} retries, {s.get('recoveries')} recoveries, "
@@ -81,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"model     {usage}")
     for c in ep.checks:
         if c.target == "episode":
-            print(f"verdict   {c.judge} [{c.kind}] {c.value!r}: {one_line(c.rationale or '', args.width - 30)}")
+            print(f"verdict   {one_line(c.judge, 40)} [{c.kind}] {one_line(c.value, 40)}: "
+                  f"{one_line(c.rationale or '', args.width - 30)}")
     for d in ep.damage:
         print(f"damage    {d}")
     print()
@@ -104,7 +129,7 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type
     st = ep[n]
     print(f"step {st.index} of {len(ep)}  ({ep.episode_id})")
     print(f"time      {_fmt_time(st.time)}  duration {st.duration * 1000:.2f} ms")
-    print(f"reward    {st.reward}   terminated {st.terminated}   truncated {st.truncated}")
+    print(f"reward    {value_text(st.reward)}   terminated {st.terminated}   truncated {st.truncated}")
     if st.failure:
         print(f"failure   {st.failure.kind}: {safe(st.failure.message)}")
         if st.failure.traceback:
@@ -134,7 +159,8 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type
         print("info")
         print("  " + value_text(st.info).replace("\n", "\n  "))
     for c in st.checks:
-        print(f"check     {c.judge} [{c.kind}] target={c.target} value={c.value!r} {safe(c.rationale or '')}")
+        print(f"check     {safe(str(c.judge))} [{c.kind}] target={c.target} value={value_text(c.value)} "
+              f"{value_text(c.rationale or '')}")
     if st.diff:
         print("state diff")
         for _kind, line in diff_lines(st.diff):

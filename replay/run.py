@@ -153,26 +153,33 @@ class Run:
                 yield dict(zip(COLUMNS, row))
 
     def to_arrow(self, *, label_map: str = "strict", prefer: str | None = None) -> Any:
-        """The steps as a ``pyarrow.Table`` with the parquet export's schema (one schema for every run and env).
+        """The steps as a ``pyarrow.Table`` with the parquet export's schema and key-value metadata (one schema
+        for every run, env and label map; the rows ``trajrec export --format parquet`` writes).
 
         Raises:
             MissingDependencyError: pyarrow is not installed (``pip install 'trajrec[parquet]'``).
         """
         pa = require("pyarrow", _ARROW_PIP, "Run.to_arrow")
-        from .exports.parquet import COLUMNS, schema, step_rows
+        from .exports.parquet import COLUMNS, metadata, schema, step_rows
 
-        sch = schema(label_map)
+        options = self._options(label_map, prefer)
+        where = [self.query.text] if self.query else []
+        sch = schema().with_metadata(metadata(options, where=where, sources=self.paths))
         batches = []
         cols: list[list[Any]] = [[] for _ in COLUMNS]
-        for view in self._views(self._options(label_map, prefer)):
+
+        def batch() -> Any:
+            return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, sch)], schema=sch)
+
+        for view in self._views(options):
             for row in step_rows(view):
                 for col, v in zip(cols, row):
                     col.append(v)
             if len(cols[0]) >= 65_536:
-                batches.append(pa.record_batch(cols, schema=sch))
+                batches.append(batch())
                 cols = [[] for _ in COLUMNS]
         if cols[0] or not batches:
-            batches.append(pa.record_batch(cols, schema=sch))
+            batches.append(batch())
         return pa.Table.from_batches(batches, schema=sch)
 
     def to_pandas(self, **kwargs: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Automatic labelers: rules trajrec-rules@1 on the fixture run, idempotent reruns, the judge runner."""
+"""Automatic labelers: rules trajrec-rules@2 on the fixture run, idempotent reruns, the judge runner."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ def test_records_hold_the_whole_evidence(labeled: Path, ids: dict[int, str], tmp
     assert r["behavior"]["reset"]["state"] == {"files": {"notes.txt": "buy milk", "todo.txt": "milk"}, "t": 0}
     origins = {(c["origin"], c["kind"], c["judge"]) for c in r["checks"]}
     assert ("recorded", "rule", "answer-match@1") in origins
-    assert ("label", "rule", "trajrec-rules@1") in origins and ("label", "judge", "human:ana") in origins
+    assert ("label", "rule", "trajrec-rules@2") in origins and ("label", "judge", "human:ana") in origins
     nan = by_episode(tmp_path / "r.jsonl")[ids[2]]
     assert nan["behavior"]["steps"][2]["reward"] is None  # NaN: strict JSON has no NaN
     assert nan["summary"]["return"] is None
@@ -90,8 +90,8 @@ def test_trl_rows_follow_the_stepwise_format(labeled: Path, ids: dict[int, str],
     assert r["completions"][2] == '{"tool": "cat", "args": {"path": "todo.md"}}'  # no thought on that step
     assert len(r["completions"]) == len(r["labels"]) == len(r["steps"]) == len(r["label_judges"]) == 6
     # human beats rule (default --prefer human,judge,rule): step 0 is ana's 0 -> false under strict
-    assert r["label_judges"] == ["human:ana", "trajrec-rules@1", "human:ana", "trajrec-rules@1",
-                                 "trajrec-rules@1", "trajrec-rules@1"]
+    assert r["label_judges"] == ["human:ana", "trajrec-rules@2", "human:ana", "trajrec-rules@2",
+                                 "trajrec-rules@2", "trajrec-rules@2"]
     assert r["labels"] == [False, False, False, True, True, True]
     export([labeled], "trl-stepwise", tmp_path / "o.jsonl", options=ExportOptions(unlabeled="false",
                                                                                    observations=True))
@@ -118,8 +118,8 @@ def test_prefer_chooses_whose_label_wins(labeled: Path, ids: dict[int, str], tmp
         export([labeled], "trl-stepwise", tmp_path / "p.jsonl", options=ExportOptions(prefer=prefer, **kw))
         return by_episode(tmp_path / "p.jsonl").get(ids[0], {}).get("label_judges")
 
-    assert judges("rule,human")[:3] == ["trajrec-rules@1"] * 3  # rules first now
-    assert judges("human:*,trajrec-rules@*")[:3] == ["human:ana", "trajrec-rules@1", "human:ana"]
+    assert judges("rule,human")[:3] == ["trajrec-rules@2"] * 3  # rules first now
+    assert judges("human:*,trajrec-rules@*")[:3] == ["human:ana", "trajrec-rules@2", "human:ana"]
     # Unlisted sources are not used: only ana's two labels remain, so the episode has unlabeled steps.
     assert judges("human", unlabeled="drop-step") == ["human:ana", "human:ana"]
     assert judges("human", unlabeled="skip-episode") is None
@@ -149,10 +149,10 @@ def test_unlabeled_policies(labeled: Path, ids: dict[int, str], tmp_path: Path) 
     assert run("drop-step")[ids[2]]["steps"] == [0, 1]
     false = run("false")[ids[2]]
     assert (false["steps"], false["labels"], false["label_judges"]) == ([0, 1, 2], [False, False, False],
-                                                                         ["trajrec-rules@1", "trajrec-rules@1", None])
+                                                                         ["trajrec-rules@2", "trajrec-rules@2", None])
     assert run("neutral", "unit")[ids[2]]["labels"] == [0.0, 0.0, 0.5]
     LabelStore(labeled).add(ids[2], 1, "typo", judge="human:ana")  # a category cannot become a label
-    assert run("drop-step")[ids[2]]["label_judges"] == ["trajrec-rules@1", "trajrec-rules@1"]
+    assert run("drop-step")[ids[2]]["label_judges"] == ["trajrec-rules@2", "trajrec-rules@2"]
     rep = export([labeled], "trl-stepwise", tmp_path / "x.jsonl", options=ExportOptions(prefer="human:zed"))
     assert rep.written == 0 and rep.skipped == {"an unlabeled step (--unlabeled skip-episode)": 3}
 
@@ -192,7 +192,7 @@ def test_parquet_rows(labeled: Path, ids: dict[int, str], tmp_path: Path) -> Non
     assert (r2["step"], r2["tool"], r2["failure_kind"], r2["failure_message"], r2["retry_of"]) == (
         2, "cat", "tool_error", "no such file", 1)
     assert (r2["label"], r2["label_rating"], r2["label_value"], r2["label_judge"]) == (-1.0, -1, "-1", "human:ana")
-    assert r2["n_labels"] == 2 and r2["label_judges"] == ["human:ana", "trajrec-rules@1"]
+    assert r2["n_labels"] == 2 and r2["label_judges"] == ["human:ana", "trajrec-rules@2"]
     assert rows_[3]["recovers"] == [1, 2] and rows_[0]["thought"] == "Look at the notes first."
     first = rows_[0]
     assert (first["env_id"], first["task_id"], first["outcome"]) == ("trajrec-tests/Fixture-v0", "fixture-0", "passed")

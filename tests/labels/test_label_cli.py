@@ -20,7 +20,7 @@ def test_auto_add_ls_edit_rm(run_dir: Path, ids: dict[int, str], capsys: pytest.
     code, out, _ = run(capsys, "label", "auto", str(run_dir), "--rules", "--json")
     assert code == 0 and json.loads(out)["added"] == 13
     code, out, _ = run(capsys, "label", "auto", str(run_dir), "--rules")
-    assert out.strip() == "trajrec-rules@1: 3 episodes, 0 labels added, 0 updated, 13 unchanged, 0 withdrawn"
+    assert out.strip() == "trajrec-rules@2: 3 episodes, 0 labels added, 0 updated, 13 unchanged, 0 withdrawn"
 
     eid = ids[1]
     code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid[-8:], "--step", "2", "--value", "bad",

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
+from trajrec.recorder.errors import MissingDependencyError, TrajrecIOError, TrajrecUsageError, require  # noqa: F401 (re-exported)
 
 from .base import EpisodeView, ExportOptions, Format, open_output
 from ..labels import rating

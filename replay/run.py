@@ -134,8 +134,16 @@ class Run:
                 continue
             with open_episode(e.path) as ep:
                 store = self._store(e.path)
-                ref = EpisodeRef(Path(e.path), ep.index, store, Path(e.path))
+                ref = EpisodeRef(Path(e.path), ep.index, store, self._root_of(e.path))
                 yield EpisodeView(ref, ep, store.current(ep.episode_id), options)
+
+    def _root_of(self, path: str) -> Path:
+        """The run path ``path`` was found under (so ``file`` columns match the export's relative paths)."""
+        for given in self.paths:
+            g = Path(given)
+            if g.is_dir() and Path(path).resolve().is_relative_to(g.resolve()):
+                return g
+        return Path(path)
 
     def _options(self, label_map: str, prefer: str | None) -> Any:
         from .exports.base import ExportOptions

@@ -14,7 +14,8 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
-from .encode import dumps, text_of
+from .encode import dumps as dumps_any
+from .encode import dumps_built, text_of
 from .source import EpisodeRef
 
 __all__ = ["PARTITIONS", "TOOL_ARGUMENTS", "WEIGHT_POLICIES", "EpisodeView", "ExportOptions", "Format",
@@ -231,6 +232,10 @@ class JsonlFormat(Format):
             except OSError as exc:
                 raise TrajrecIOError(f"cannot write {self._tmp}: {exc.strerror}") from exc
 
+    #: Rows hold recorded values only as :func:`~.encode.dumps` text or :func:`~.encode.exact` values, so they
+    #: are written without the scan for odd keys and big ints.
+    built_rows: ClassVar[bool] = False
+
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         """``(rows, steps covered)``; raise :class:`Skip` to leave the episode out."""
         raise NotImplementedError
@@ -239,6 +244,7 @@ class JsonlFormat(Format):
         rows, steps = self.rows(view)
         n = 0
         write = self._fh.write
+        dumps = dumps_built if self.built_rows else dumps_any
         try:
             for row in rows:
                 write(dumps(row))

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from .base import EpisodeView, JsonlFormat
 from ..labels import rating
 from .choice import map_label, origin
-from .encode import dumps, text_of, tool_call, tool_names
+from .encode import dumps, exact, text_of, tool_call, tool_names
 
 
 def weight_of(policy: str, failed: bool, r: int | None) -> int:
@@ -101,15 +101,16 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         steps.append({
             "step": i, "message": len(messages), "weight": weight, "failed": failed,
             "tool": call.name if call is not None else None,
-            "judge": chosen.judge if chosen else None, "kind": chosen.kind if chosen else None,
+            "judge": _str(chosen.judge) if chosen else None, "kind": _str(chosen.kind) if chosen else None,
             "origin": origin(chosen) if chosen else None,
             "value": dumps(chosen.value) if chosen else None, "rating": r,
             "label": map_label(chosen.value, label_map) if chosen else None,
-            "rationale": chosen.rationale if chosen else None, "tags": list(chosen.tags) if chosen else [],
+            "rationale": _str(chosen.rationale) if chosen else None,
+            "tags": [_str(t) for t in chosen.tags] if chosen else [],
         })
         if call is not None:
             call_id = f"call_{i}"
-            args = dumps(call.arguments) if as_string else call.arguments
+            args = dumps(call.arguments) if as_string else exact(call.arguments)
             messages.append({"role": "assistant", "content": thought,
                              "tool_calls": [{"id": call_id, "type": "function",
                                              "function": {"name": call.name, "arguments": args}}],
@@ -126,10 +127,11 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
 
 class ChatFormat(JsonlFormat):
     name = "chat"
+    built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         messages, steps = conversation(view, self.options)
         meta = episode_meta(view)
         meta["steps"] = steps
-        row = {"messages": messages, "tools": view.tools(), "trajrec": meta}
+        row = {"messages": messages, "tools": exact(view.tools()), "trajrec": meta}
         return [row], len(steps)

@@ -38,7 +38,8 @@ import numpy as np
 from trajrec.recorder import Unencodable, UnknownExt
 from trajrec.recorder.classify import parse_tool_call
 
-__all__ = ["INT_MARKER", "ToolCall", "dumps", "jsonable", "text_of", "tool_call", "tool_names"]
+__all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "text_of", "tool_call",
+           "tool_names"]
 
 #: The key of the marker object an int outside the signed 64-bit range is written as.
 INT_MARKER = "$int"
@@ -54,8 +55,13 @@ class ToolCall(NamedTuple):
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "OV" or (obj.dtype.kind == "u" and obj.dtype.itemsize == 8 and obj.size
+                                      and int(obj.max()) > _I64_MAX):
+            raise ValueError("needs the exact pass")  # objects or ints beyond 64 bits inside: dumps retries
         return obj.tolist()
     if isinstance(obj, np.generic):
+        if isinstance(obj, np.uint64) and int(obj) > _I64_MAX:
+            raise ValueError("needs the exact pass")
         return obj.item()
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return {"$bytes": bytes(obj).hex()}
@@ -85,6 +91,10 @@ def jsonable(value: Any) -> Any:
         return {_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
     return jsonable(_default(value))
 
 
@@ -94,44 +104,71 @@ def _key(k: Any) -> str:
     return "$" + _fast(jsonable(k))
 
 
-def _needs_slow(value: Any, depth: int = 0) -> bool:
-    """Whether plain ``json.dumps`` would change ``value``: a non-text dict key, an int beyond 64 bits, a NaN
-    (the C encoder raises on NaN anyway; checked here too so one pass decides). Costs a walk over containers only:
-    text, the common observation, is one type check."""
+def _needs_slow(value: Any) -> bool:
+    """Whether plain ``json.dumps`` would silently change ``value``: a non-text dict key, or an int beyond 64
+    bits. Walks containers only (text, the common observation, is one type check) and without recursion. NaN
+    needs no check: the encoder refuses it (``allow_nan=False``) and :func:`dumps` retries exactly; numpy values
+    that would turn into such ints make the default hook refuse them the same way."""
     t = type(value)
-    if t is str or t is bool or value is None:
+    if t is str or value is None or t is bool or t is float:
         return False
     if t is int:
         return not _I64_MIN <= value <= _I64_MAX
-    if t is float:
-        return not math.isfinite(value)
-    if t is dict:
-        for k, v in value.items():
-            if type(k) is not str:
-                return True
-            if type(v) is not str and _needs_slow(v, depth + 1):
-                return True
-        return False
-    if t is list or t is tuple:
-        return any(type(v) is not str and _needs_slow(v, depth + 1) for v in value)
-    if isinstance(value, np.ndarray):
-        kind = value.dtype.kind
-        return kind in "OV" or (kind == "u" and value.dtype.itemsize == 8 and value.size > 0
-                                and int(value.max()) > _I64_MAX)
-    if isinstance(value, np.generic):
-        return isinstance(value, np.uint64) and int(value) > _I64_MAX
-    if isinstance(value, (int, float, dict, list, tuple)):  # subclasses: let the exact pass decide
-        return True
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k in v:
+                if type(k) is not str:
+                    return True
+            items: Any = v.values()
+        elif isinstance(v, (list, tuple)):
+            items = v
+        else:
+            continue
+        for x in items:
+            tx = type(x)
+            if tx is str or tx is float or tx is bool or x is None:
+                continue
+            if tx is int:
+                if not _I64_MIN <= x <= _I64_MAX:
+                    return True
+                continue
+            if isinstance(x, int) and not isinstance(x, bool):  # int subclasses (IntEnum): checked by value
+                if not _I64_MIN <= int(x) <= _I64_MAX:
+                    return True
+                continue
+            stack.append(x)
     return False
 
 
 # No circular check: rows are built from decoded msgpack and plain label data, which cannot hold cycles.
-_fast = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, default=_default,
-                         separators=(",", ":")).encode
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, default=_default,
+                            separators=(",", ":"))
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    # One C encoder for the process: JSONEncoder.encode builds a new one per call, the cost on small values.
+    _c_encode = _c_make_encoder(None, _default, json.encoder.encode_basestring,  # type: ignore[attr-defined]
+                                None, ":", ",", False, False, False)
+
+    def _fast(value: Any) -> str:
+        return "".join(_c_encode(value, 0))
+else:  # pragma: no cover - CPython always has the C encoder
+    _fast = _encoder.encode
+_float_repr = float.__repr__
 
 
 def dumps(value: Any) -> str:
     """One compact JSON document under the export encoding (see the module docstring)."""
+    t = type(value)
+    if t is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if t is float and math.isfinite(value):
+        return _float_repr(value)
+    if t is bool:
+        return "true" if value else "false"
     if _needs_slow(value):
         return _fast(jsonable(value))
     try:
@@ -139,6 +176,24 @@ def dumps(value: Any) -> str:
     except (ValueError, TypeError):
         # Values only the default hook turns into JSON (numpy, sets...) may hold odd keys or numbers inside.
         return _fast(jsonable(value))
+
+
+_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C, ensure_ascii=False's twin
+
+
+def dumps_built(row: Any) -> str:
+    """:func:`dumps` for a row an export built itself, whose recorded values already went through :func:`dumps`
+    or :func:`exact`: skips the scan (the cost of a walk over every message of a conversation)."""
+    try:
+        return _fast(row)
+    except (ValueError, TypeError):
+        return _fast(jsonable(row))
+
+
+def exact(value: Any) -> Any:
+    """``value`` itself when plain JSON keeps it, else its :func:`jsonable` form (for recorded values placed in
+    rows written with :func:`dumps_built`)."""
+    return jsonable(value) if _needs_slow(value) else value
 
 
 def text_of(value: Any) -> str:

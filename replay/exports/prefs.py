@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from ..labels import rating
 from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
 from .chat import conversation, episode_meta
-from .encode import dumps
+from .encode import dumps, dumps_built, exact
 
 
 def _split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -45,6 +45,7 @@ def _rank(view: EpisodeView) -> tuple[float, float] | None:
 
 class KtoFormat(JsonlFormat):
     name = "kto"
+    built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         rank = _rank(view)
@@ -55,7 +56,7 @@ class KtoFormat(JsonlFormat):
         if not completion:
             raise Skip("no step")
         label = rank[0] == 1.0 if rank[0] != 0.5 else rank[1] > 0
-        return [{"prompt": prompt, "completion": completion, "label": label, "tools": view.tools(),
+        return [{"prompt": prompt, "completion": completion, "label": label, "tools": exact(view.tools()),
                  "trajrec": {**episode_meta(view), "steps": steps}}], len(steps)
 
 
@@ -79,7 +80,8 @@ class DpoFormat(JsonlFormat):
         meta = episode_meta(view)
         key = (meta["env_id"], meta["task_id"], dumps(prompt))
         self._groups.setdefault(key, []).append({"rank": rank, "prompt": prompt, "completion": completion,
-                                                 "tools": view.tools(), "meta": meta, "steps": len(steps)})
+                                                 "tools": exact(view.tools()), "meta": meta,
+                                                 "steps": len(steps)})
         return [], len(steps)
 
     def close(self) -> None:
@@ -89,7 +91,7 @@ class DpoFormat(JsonlFormat):
             lo, hi = 0, len(attempts) - 1
             while lo < hi and attempts[lo]["rank"] > attempts[hi]["rank"]:
                 good, bad = attempts[lo], attempts[hi]
-                write(dumps({"prompt": good["prompt"], "chosen": good["completion"], "rejected": bad["completion"],
+                write(dumps_built({"prompt": good["prompt"], "chosen": good["completion"], "rejected": bad["completion"],
                              "tools": good["tools"],
                              "trajrec": {"chosen": good["meta"], "rejected": bad["meta"]}}))
                 write("\n")

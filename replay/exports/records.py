@@ -56,6 +56,7 @@ def _step(rec: dict[str, Any]) -> dict[str, Any]:
 
 class RecordsFormat(JsonlFormat):
     name = "records"
+    built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         ep = view.ep
@@ -91,6 +92,6 @@ class RecordsFormat(JsonlFormat):
             "steps": steps,
             "checks": dumps(checks),
             "complete": bool(ep.complete),
-            "damage": [str(d) for d in ep.damage],
+            "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
         }
         return [row], len(steps)

@@ -23,12 +23,17 @@ from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
 from .choice import fill_value, map_label
 from .encode import text_of
 
+
+def _str(v: Any) -> str | None:
+    return v if v is None or isinstance(v, str) else text_of(v)
+
 #: Label maps whose labels are booleans: the only ones this format takes.
 BOOL_MAPS = ("strict", "lenient")
 
 
 class TrlStepwiseFormat(JsonlFormat):
     name = "trl-stepwise"
+    built_rows = True
 
     def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
         if options.label_map not in BOOL_MAPS:
@@ -74,7 +79,7 @@ class TrlStepwiseFormat(JsonlFormat):
             scores.append(score)
             labels.append(value)
             steps.append(i)
-            judges.append(judge)
+            judges.append(_str(judge))
         if not completions:
             raise Skip("no labeled step to export", unlabeled=True)
         task = view.task
@@ -86,8 +91,8 @@ class TrlStepwiseFormat(JsonlFormat):
             "episode_id": view.episode_id,
             "steps": steps,
             "label_judges": judges,
-            "env_id": task.get("env_id"),
-            "task_id": task.get("id"),
-            "outcome": view.ep.summary.get("outcome"),
+            "env_id": _str(task.get("env_id")),
+            "task_id": _str(task.get("id")),
+            "outcome": _str(view.ep.summary.get("outcome")),
         }
         return [row], len(steps)

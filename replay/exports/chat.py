@@ -12,6 +12,8 @@ nested column that no trainer reads). There is no top-level ``labels`` column: t
   whose content is the thought and the action as text (never a call of an invented tool), and the env's answer
   as the next user message.
 
+The conversation ends with the agent's last message; the env's answer to it is ``trajrec.final_observation``.
+
 Each assistant message carries ``weight`` 0/1 (the OpenAI fine-tuning convention) under ``--weights``.
 """
 
@@ -76,8 +78,10 @@ def _str(v: Any) -> str | None:
 
 
 def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``(messages, per-step metadata)`` of an episode (its first ``upto`` steps when given)."""
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    """``(messages, per-step metadata, the env's last answer)`` of an episode (its first ``upto`` steps when
+    given). The conversation ends with the agent's last message: the env's answer to it is nothing a model should
+    learn to say, so it goes to the metadata (``final_observation``) instead."""
     label_map = options.label_map
     names = tool_names(view.tools())
     text_tool = view.text_tool()
@@ -122,7 +126,10 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
             messages.append({"role": "assistant", "content": f"{thought}\n\n{text}" if thought else text,
                              "weight": weight})
             messages.append({"role": "user", "content": observation_text(rec)})
-    return messages, steps
+    final = None
+    if steps and messages[-1]["role"] != "assistant":
+        final = messages.pop()["content"]
+    return messages, steps, final
 
 
 class ChatFormat(JsonlFormat):
@@ -130,8 +137,9 @@ class ChatFormat(JsonlFormat):
     built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
-        messages, steps = conversation(view, self.options)
+        messages, steps, final = conversation(view, self.options)
         meta = episode_meta(view)
+        meta["final_observation"] = final
         meta["steps"] = steps
         row = {"messages": messages, "tools": exact(view.tools()), "trajrec": meta}
         return [row], len(steps)

@@ -51,13 +51,13 @@ class KtoFormat(JsonlFormat):
         rank = _rank(view)
         if rank is None:
             raise Skip("no terminal verdict and no episode label")
-        messages, steps = conversation(view, self.options)
+        messages, steps, final = conversation(view, self.options)
         prompt, completion = _split(messages)
         if not completion:
             raise Skip("no step")
         label = rank[0] == 1.0 if rank[0] != 0.5 else rank[1] > 0
         return [{"prompt": prompt, "completion": completion, "label": label, "tools": exact(view.tools()),
-                 "trajrec": {**episode_meta(view), "steps": steps}}], len(steps)
+                 "trajrec": {**episode_meta(view), "final_observation": final, "steps": steps}}], len(steps)
 
 
 class DpoFormat(JsonlFormat):
@@ -73,11 +73,11 @@ class DpoFormat(JsonlFormat):
         rank = _rank(view)
         if rank is None:
             raise Skip("no terminal verdict and no episode label")
-        messages, steps = conversation(view, self.options)
+        messages, steps, final = conversation(view, self.options)
         prompt, completion = _split(messages)
         if not completion:
             raise Skip("no step")
-        meta = episode_meta(view)
+        meta = {**episode_meta(view), "final_observation": final}
         key = (meta["env_id"], meta["task_id"], dumps(prompt))
         self._groups.setdefault(key, []).append({"rank": rank, "prompt": prompt, "completion": completion,
                                                  "tools": exact(view.tools()), "meta": meta,

@@ -87,10 +87,13 @@ def test_arguments_are_objects_and_messages_follow_the_conversational_shape(chat
                 assert m["weight"] in (0, 1) and isinstance(m["content"], str)
                 for tc in m.get("tool_calls") or ():
                     assert isinstance(tc["function"]["arguments"], dict)
+                    if i + 1 == len(msgs):
+                        continue  # the last action: its answer is trajrec.final_observation
                     nxt = msgs[i + 1]
                     assert (nxt["role"], nxt["tool_call_id"], nxt["name"]) == ("tool", tc["id"],
                                                                                tc["function"]["name"])
                     assert set(nxt) == {"role", "tool_call_id", "name", "content"}
+        assert msgs[-1]["role"] == "assistant" and isinstance(row["trajrec"]["final_observation"], str)
         steps = row["trajrec"]["steps"]
         assert [msgs[s["message"]]["weight"] for s in steps] == [s["weight"] for s in steps]
         # weights follow --weights label: 0 for failed or -1-labeled steps

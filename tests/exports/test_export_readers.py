@@ -136,7 +136,7 @@ def test_colliding_keys_and_huge_ints_survive_every_format(tmp_path: Path) -> No
     assert json.loads(rec["steps"][0]["info"]) == {"counts": {"$1": 1, "1": 2}}
     chat = seen["chat"][0]["messages"]
     assert chat[1]["tool_calls"][0]["function"]["arguments"] == ENCODED
-    assert json.loads(chat[2]["content"]) == ENCODED
+    assert json.loads(seen["chat"][0]["trajrec"]["final_observation"]) == ENCODED
     assert json.loads(seen["trl-stepwise"][0]["completions"][0]) == {"tool": "put", "args": ENCODED}
     assert seen["kto"][0]["completion"][0]["tool_calls"][0]["function"]["arguments"] == ENCODED
     assert seen["dpo"][0]["chosen"][0]["tool_calls"][0]["function"]["arguments"] == ENCODED

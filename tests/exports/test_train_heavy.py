@@ -2,7 +2,8 @@
 
 * ``chat`` trains 2 steps of TRL's ``SFTTrainer`` with a tiny random Qwen2 model built locally on CPU, and renders
   through ``transformers``' ``apply_chat_template`` with the Qwen2.5, Llama-3.1 and Qwen3 templates;
-* ``dpo`` and ``kto`` go through ``DPOTrainer`` / ``KTOTrainer`` data preparation (and one training step).
+* ``dpo`` and ``kto`` go through ``DPOTrainer`` / ``KTOTrainer`` data preparation (and one training step);
+* with trl 1.13 (``pip install 'trl==1.13.*'``; 1.14 removed it), ``trl-stepwise`` trains 2 steps of PRMTrainer.
 
 Tokenizers are trained here on the exported text (``tokenizers``' BPE): nothing is downloaded.
 
@@ -121,3 +122,27 @@ def test_dpo_and_kto_data_preparation_take_the_exports(builtin_run: Path, tmp_pa
     assert kto.train_dataset.num_rows == kto_ds.num_rows
     kto.train()
     assert kto.state.global_step == 1
+
+
+def test_prm_trainer_of_trl_1_13_takes_the_stepwise_export(builtin_run: Path, tmp_path: Path) -> None:
+    """trl <= 1.13 only (1.14 removed PRMTrainer): ``pip install 'trl==1.13.*'`` in a venv of its own."""
+    pytest.importorskip("trl")
+    prm = pytest.importorskip("trl.experimental.prm", reason="trl >= 1.14 has no PRMTrainer; use trl 1.13")
+    transformers = pytest.importorskip("transformers")
+    export([builtin_run], "trl-stepwise", tmp_path / "prm.jsonl")
+    ds = load(tmp_path / "prm.jsonl", tmp_path)
+    tok = tokenizer(_texts(tmp_path / "prm.jsonl"))
+    config = prm.PRMConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=2,
+                           report_to=[], save_strategy="no", use_cpu=True, max_length=None,
+                           max_completion_length=None)
+    # One label per completion: no completion holds the step separator, so the trainer sees as many steps.
+    for row in ds:
+        out = prm.PRMTrainer.tokenize_row(row, tok, config.step_separator, None, None, False, False)
+        assert sum(1 for x in out["labels"] if x != -100) == len(row["completions"]) == len(row["labels"])
+    pytest.importorskip("torch").manual_seed(0)
+    model = transformers.Qwen2ForTokenClassification(transformers.Qwen2Config(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=8192, num_labels=2, pad_token_id=tok.pad_token_id))
+    trainer = prm.PRMTrainer(model=model, args=config, train_dataset=ds, processing_class=tok)
+    trainer.train()
+    assert trainer.state.global_step == 2

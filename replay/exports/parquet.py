@@ -306,9 +306,10 @@ class ParquetFormat(Format):
     def close(self) -> None:
         for key in list(self._cols):
             self._flush(key)
-        if not self.folder and not self._writers:
-            self._cols[None] = [[] for _ in COLUMNS]
-            self._pq.write_table(self._schema.empty_table(), str(self._root), compression="zstd")
+        if not self.files:  # nothing written: still a readable file (or shard) with the schema
+            path = self._path_for(None, 0)
+            self._pq.write_table(self._schema.empty_table(), str(path), compression="zstd")
+            self.files.append(path)
         for writer, _, _ in self._writers.values():
             writer.close()
         self._writers.clear()

@@ -221,3 +221,19 @@ def test_numeric_observations_list_column() -> None:
 
     assert numeric_values(np.array([[1, 2], [3, 4]], dtype=np.float32)) == [1.0, 2.0, 3.0, 4.0]
     assert numeric_values({"a": 1}) is None and numeric_values([1, [2]]) is None and numeric_values(2**70) is None
+
+
+def test_parquet_folder_output_rules(builtin_run: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from trajrec.recorder import TrajrecUsageError
+    from trajrec.replay.exports.parquet import schema
+
+    rep = export([builtin_run], "parquet", tmp_path / "none", where=["steps>100000"])
+    assert rep.written == 0 and [Path(f).name for f in rep.files] == ["part-00000.parquet", "README.md"]
+    assert pq.read_schema(tmp_path / "none" / "part-00000.parquet").equals(schema(), check_metadata=False)
+    with pytest.raises(TrajrecUsageError, match="is a folder that is not empty; name a new or empty folder"):
+        export([builtin_run], "parquet", tmp_path / "none")
+    with pytest.raises(TrajrecUsageError, match="parquet is a binary format; pass --out FILE.parquet or --out DIR"):
+        export([builtin_run], "parquet", "-")
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary folder left behind

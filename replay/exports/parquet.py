@@ -24,7 +24,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from trajrec.recorder.errors import MissingDependencyError, TrajrecIOError, TrajrecUsageError, require  # noqa: F401 (re-exported)
+from trajrec.recorder.errors import MissingDependencyError  # noqa: F401 (re-exported: callers catch it here)
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
 from .base import EpisodeView, ExportOptions, Format, open_output
 from ..labels import rating
@@ -223,6 +224,8 @@ class ParquetFormat(Format):
             except OSError as exc:
                 raise TrajrecIOError(f"cannot create the folder {self._root}: {exc.strerror}") from exc
         else:
+            if options.partition_by is not None:
+                raise TrajrecUsageError(f"--partition-by writes subfolders: pass --out DIR, not the file {out}")
             path, tmp = open_output(out)
             if tmp is None:
                 raise TrajrecUsageError("parquet is a binary format; pass --out FILE.parquet or --out DIR, not -")

@@ -69,7 +69,9 @@ class ExportReport:
     written_outcomes: dict[str, int] = field(default_factory=dict)
     #: Reason -> outcomes of the episodes left out for it (the filters' reason included).
     left_out: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: Episodes left out for an unlabeled step that ``trajrec label auto --rules`` would label in full.
+    #: Episodes left out because a step has no label.
+    unlabeled: int = 0
+    #: Of those, the ones ``trajrec label auto --rules`` would label in full (passed or failed, no rule labels).
     rules_would_label: int = 0
     #: Files written (a folder export: every shard, and the dataset card).
     files: list[str] = field(default_factory=list)
@@ -97,7 +99,7 @@ class ExportReport:
                 "errors": [{"path": p, "error": e} for p, e in self.errors],
                 "written_outcomes": dict(self.written_outcomes),
                 "left_out": {k: dict(v) for k, v in self.left_out.items()},
-                "rules_would_label": self.rules_would_label, "files": list(self.files)}
+                "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files)}
 
 
 def check_format(name: str) -> str:
@@ -193,6 +195,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
                     report.skipped[skip.reason] = report.skipped.get(skip.reason, 0) + 1
                     outcome = ep.summary.get("outcome")
                     report.leave_out(skip.reason, outcome)
+                    report.unlabeled += skip.unlabeled
                     if skip.unlabeled and outcome in ("passed", "failed") and not any(
                             lab.judge == RULES_JUDGE for lab in view.labels):
                         report.rules_would_label += 1

@@ -91,9 +91,9 @@ class DpoFormat(JsonlFormat):
             lo, hi = 0, len(attempts) - 1
             while lo < hi and attempts[lo]["rank"] > attempts[hi]["rank"]:
                 good, bad = attempts[lo], attempts[hi]
-                write(dumps_built({"prompt": good["prompt"], "chosen": good["completion"], "rejected": bad["completion"],
-                             "tools": good["tools"],
-                             "trajrec": {"chosen": good["meta"], "rejected": bad["meta"]}}))
+                write(dumps_built({"prompt": good["prompt"], "chosen": good["completion"],
+                                   "rejected": bad["completion"], "tools": good["tools"],
+                                   "trajrec": {"chosen": good["meta"], "rejected": bad["meta"]}}))
                 write("\n")
                 self.rows_written += 1
                 lo, hi = lo + 1, hi - 1

@@ -171,7 +171,9 @@ def test_parquet_shards_of_different_runs_envs_and_label_maps_union(builtin_run:
     assert len(want) == a.rows + b.rows + c.rows
     maps = {pq.read_schema(f).metadata[b"trajrec.label_map"] for f in files}
     assert maps == {b"strict", b"float", b"unit"}
-    key = lambda r: (r["episode_id"], r["step"], r["label_judge"] or "", r["label"] if r["label"] is not None else -9)  # noqa: E731
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["episode_id"], r["step"], r["label_judge"] or "", -9 if r["label"] is None else r["label"])
 
     names = ", ".join(f"'{f}'" for f in files)
     rel = duckdb.sql(f"select * from read_parquet([{names}])")

@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trajrec.replay.exports.pipeline import ExportReport
 
 NAME = "export"
 ORDER = 70
@@ -51,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="trl-stepwise: append each step's observation to its completion")
     p.add_argument("--step-separator", default="\n", metavar="TEXT",
                    help="trl-stepwise: the PRM trainer's step separator, replaced by a space in completions "
-                        "(default: a newline)")
+                        "(default: a newline; '\\n' and '\\t' are understood)")
     p.add_argument("--tool-arguments", default="object", choices=TOOL_ARGUMENTS,
                    help="chat/dpo/kto: tool-call arguments as an object (HF/TRL) or a JSON string (OpenAI files)")
     p.add_argument("--weights", default="label", choices=WEIGHT_POLICIES,
@@ -78,8 +82,8 @@ def _run(args: argparse.Namespace) -> int:
 
     options = ExportOptions(label_map=args.label_map, prefer=args.prefer, unlabeled=args.unlabeled,
                             system=args.system, observations=args.observations, tool_arguments=args.tool_arguments,
-                            weights=args.weights, step_separator=args.step_separator, shard_rows=args.shard_rows,
-                            partition_by=args.partition_by)
+                            weights=args.weights, step_separator=_unescape(args.step_separator),
+                            shard_rows=args.shard_rows, partition_by=args.partition_by)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
     t0 = time.perf_counter()
     src = Source(args.paths)
@@ -115,14 +119,18 @@ def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-def _hints(args: argparse.Namespace, report: object) -> list[str]:
+def _unescape(text: str) -> str:
+    r"""``\n`` and ``\t`` typed on a command line as the characters they name."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def _hints(args: argparse.Namespace, report: ExportReport) -> list[str]:
     """Commands that would change what was left out, and only those."""
     out = []
-    unlabeled = sum(n for reason, n in report.skipped.items() if "unlabeled" in reason or "no labeled" in reason)  # type: ignore[attr-defined]
-    if unlabeled and report.rules_would_label:  # type: ignore[attr-defined]
+    if report.rules_would_label:
         paths = " ".join(args.paths)
-        out.append(f"`trajrec label auto {paths} --rules` labels every step of the {report.rules_would_label} "  # type: ignore[attr-defined]
+        out.append(f"`trajrec label auto {paths} --rules` labels every step of the {report.rules_would_label} "
                    "passed or failed episodes left out for an unlabeled step that have no rule labels yet")
-    if unlabeled and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
+    if report.unlabeled and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
         out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps")
     return out

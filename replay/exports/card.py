@@ -57,10 +57,15 @@ def card_text(report: Any, options: ExportOptions, data_files: str, lineage: dic
     if not lineage["judges"]:
         lines.append("| (none) | 0 |")
     lines += ["", "## How labels were chosen", "",
-              f"- label map: `{options.label_map}`", f"- preferred sources: `{options.preference}`",
-              f"- unlabeled steps (trl-stepwise): `{options.unlabeled}`",
-              f"- filters: {', '.join(f'`{w}`' for w in lineage['where']) or 'none'}",
-              "", "## Lineage", ""]
+              f"- label map: `{options.label_map}`", f"- preferred sources: `{options.preference}`"]
+    if report.format == "trl-stepwise":
+        lines += [f"- unlabeled steps: `{options.unlabeled}`",
+                  f"- step separator (replaced in completions): `{options.step_separator!r}`"]
+    if report.format in ("chat", "dpo", "kto"):
+        lines += [f"- tool-call arguments: `{options.tool_arguments}`"]
+    if report.format == "chat":
+        lines += [f"- assistant message weights: `{options.weights}`"]
+    lines += [f"- filters: {', '.join(f'`{w}`' for w in lineage['where']) or 'none'}", "", "## Lineage", ""]
     for key in ("sources", "runs", "envs", "agents", "models"):
         vals = lineage[key]
         lines.append(f"- {key}: {', '.join(f'`{v}`' for v in sorted(vals)) or 'none recorded'}")

@@ -6,8 +6,8 @@ the env's answers), ``label`` (bool: the terminal check passed; without a verdic
 rating > 0; episodes with neither are left out), ``tools``, ``trajrec``.
 
 ``dpo``: ``prompt``, ``chosen``, ``rejected``, ``tools``, ``trajrec`` (both attempts' metadata). Attempts at the same
-task (same env, task id and prompt) are ranked by (terminal check passed, preferred episode label's score or
-rating); the best attempt is paired with the worst, the second best with the second worst, and so on, while the
+task (same env, task id and prompt) are ranked by (terminal check verdict: passed above none above failed;
+then the preferred episode label's score or rating); the best attempt is paired with the worst, the second best with the second worst, and so on, while the
 better one ranks strictly higher; each attempt is used at most once. Attempts nothing ranks (no verdict, no
 episode label) and attempts left without a partner are left out, counted by reason.
 """

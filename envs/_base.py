@@ -91,6 +91,9 @@ class ToolEnv(gym.Env[str, str]):
     tasks: ClassVar[Sequence[TaskLike]]
     tool_specs: ClassVar[tuple[ToolSpec, ...]]
     verification: ClassVar[str]
+    #: ``(tool name, argument name)`` of the declared tool a plain-text action calls (the text becomes that
+    #: argument), or None when every action must be a JSON tool call. Exports read it from the reset info.
+    text_tool: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, *, max_steps: int = 30, render_mode: str | None = None) -> None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
@@ -130,7 +133,8 @@ class ToolEnv(gym.Env[str, str]):
             options: ``{"task_id": id}`` picks that task. No other keys are accepted.
 
         Returns:
-            The task text with a tool list, and ``{"task": {...}, "tools": [...]}``.
+            The task text with a tool list, and ``{"task": {...}, "tools": [...]}`` (plus ``"text_tool":
+            {"name", "argument"}`` when a plain-text action calls a tool).
 
         Raises:
             ValueError: Unknown option or task id (the message names the nearest ids).
@@ -142,7 +146,10 @@ class ToolEnv(gym.Env[str, str]):
         self._terminated = False
         self._truncated = False
         self._begin(self._task)
-        info = {"task": self._public_task(), "tools": tool_schemas(self.tool_specs)}
+        # The tool declaration (docs/EXPORT.md, "Declaring an env's tools"): chat exports list exactly these tools.
+        info: dict[str, Any] = {"task": self._public_task(), "tools": tool_schemas(self.tool_specs)}
+        if self.text_tool is not None:
+            info["text_tool"] = {"name": self.text_tool[0], "argument": self.text_tool[1]}
         return clip(self._reset_text(self._task)), info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:

@@ -117,13 +117,20 @@ _SPECS: tuple[ToolSpec, ...] = (
     ToolSpec("cd", "Change the current directory (default: home).", {"path": _PATH}),
     ToolSpec("done", "Declare the task finished; the file tree is checked. Ends the episode.", {}),
     ToolSpec("submit", "Same as done.", {}),
+    ToolSpec(
+        "shell",
+        "Run one command line, e.g. `ls -a /etc` or `echo hello > notes.txt` (wildcards work; no pipes or chaining).",
+        {"command": {"type": "string", "minLength": 1, "maxLength": 10_000}},
+        ("command",),
+    ),
 )
 
 #: Single-letter flags each command accepts on a command line.
 _FLAGS: dict[str, str] = {"ls": "alR", "grep": "rRin", "mkdir": "p", "cp": "rR", "rm": "rRf", "sed": "i"}
 #: Commands whose first operand is not a path (so it is never glob-expanded).
 _FIRST_NOT_PATH = {"grep", "sed"}
-_NAMES = tuple(s.name for s in _SPECS)
+#: The command words (``shell`` is the tool that takes a whole command line, not a command).
+_NAMES = tuple(s.name for s in _SPECS if s.name != "shell")
 
 
 @dataclass
@@ -283,6 +290,8 @@ class ShellEnv(ToolEnv):
     tasks: ClassVar[tuple[ShellTask, ...]] = TASKS
     verification: ClassVar[str] = "environment"
     tool_specs: ClassVar[tuple[ToolSpec, ...]] = _SPECS
+    #: A plain-text action is a command line: a call of the ``shell`` tool with it as ``command``.
+    text_tool: ClassVar[tuple[str, str] | None] = ("shell", "command")
 
     def __init__(self, *, max_steps: int = 30, render_mode: str | None = None) -> None:
         super().__init__(max_steps=max_steps, render_mode=render_mode)
@@ -327,7 +336,10 @@ class ShellEnv(ToolEnv):
             call = tool_call_from_json(payload, self.tool_specs)
             if isinstance(call, ToolError):
                 return call
-            return ToolCall(call.tool, {"invocation": invocation_from_call(call)})
+            if call.tool == "shell":
+                text = call.args["command"].strip()
+            else:
+                return ToolCall(call.tool, {"invocation": invocation_from_call(call)})
         if "\n" in text:
             return ToolError(
                 "send one command per step (the action has several lines)",
@@ -414,7 +426,7 @@ class ShellEnv(ToolEnv):
 
     _tool_ls = _tool_cat = _tool_grep = _tool_find = _tool_mkdir = _tool_touch = _dispatch
     _tool_mv = _tool_cp = _tool_rm = _tool_echo = _tool_sed = _tool_pwd = _tool_cd = _dispatch
-    _tool_done = _tool_submit = _dispatch
+    _tool_done = _tool_submit = _tool_shell = _dispatch
 
     def _cmd_done(self, inv: Invocation) -> Outcome:
         check, reward = self._verdict()

@@ -4,7 +4,7 @@ Both write through the :class:`~trajrec.replay.labels.LabelStore` of each episod
 adds nothing when the judge says the same thing again, updates a label (a new version superseding the old) when
 its value, rationale or tags changed, and deletes (tombstones) the judge's labels it no longer proposes.
 
-Rules ``trajrec-rules@1`` (kind ``rule``), one label per target; see ``docs/LABELS.md``:
+Rules ``trajrec-rules@2`` (kind ``rule``), one label per target; see ``docs/LABELS.md``:
 
 ========================  ======  ===================  =======================================================
 rule                      value   tags                 applies to
@@ -16,6 +16,8 @@ useful-recovery           +1      useful-recovery      a step that recovers earl
 episode-verdict           +1/-1   -                    the episode, when its terminal check passed / failed
 on-passing-path           +1      on-passing-path      every step that did not fail, in a passed episode
 terminal-failure          -1      terminal-failure     the last step of a failed episode
+in-failed-episode          0      in-failed-episode    every other step of a failed episode (neutral: the rules
+                                                       cannot tell whether it helped)
 ========================  ======  ===================  =======================================================
 
 >>> import gymnasium as gym, tempfile
@@ -61,7 +63,7 @@ __all__ = [
 ]
 
 #: The judge id of the rules; bump the version when any rule's meaning changes.
-RULES_JUDGE = "trajrec-rules@1"
+RULES_JUDGE = "trajrec-rules@2"
 
 _MSG_MAX = 300
 
@@ -138,7 +140,7 @@ def _terminal_check(ep: Episode) -> Any:
 
 
 def rule_proposals(ep: Episode) -> list[Proposal]:
-    """What rules ``trajrec-rules@1`` say about an episode (pure: reads the episode, writes nothing)."""
+    """What rules ``trajrec-rules@2`` say about an episode (pure: reads the episode, writes nothing)."""
     outcome = ep.summary.get("outcome")
     verdict = True if outcome == "passed" else False if outcome == "failed" else None
     n = len(ep)
@@ -171,6 +173,10 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
             tags.append("on-passing-path")
             if not why:
                 why.append("on the path of an episode whose terminal check passed")
+        elif verdict is False and value is None:
+            # Every step of a failed episode gets a label, so exports keep failed episodes by default.
+            value, tags = 0, ["in-failed-episode"]
+            why.append("a step of an episode whose terminal check failed; the rules cannot tell whether it helped")
         if value is not None:
             out.append(Proposal(i, value, "; ".join(why), tuple(tags)))
     if verdict is not None:
@@ -258,7 +264,7 @@ def _source(paths: Source | Iterable[str | os.PathLike[str]]) -> Source:
 
 def label_with_rules(paths: Source | Iterable[str | os.PathLike[str]], *,
                      progress: ProgressLike | None = None) -> AutoResult:
-    """Apply rules ``trajrec-rules@1`` to every episode under ``paths`` (or of a :class:`Source`); labels go to
+    """Apply rules ``trajrec-rules@2`` to every episode under ``paths`` (or of a :class:`Source`); labels go to
     each episode's run folder. ``progress.advance(n)`` is told the steps done."""
     src = _source(paths)
     bar = progress or _NoProgress()

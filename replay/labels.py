@@ -98,7 +98,7 @@ class Label:
         episode_id: the episode the label is about.
         target: ``"episode"`` or a step index.
         kind: ``"rule"``, ``"environment"`` or ``"judge"`` (people are judges: ``judge="human:<name>"``).
-        judge: who labeled, e.g. ``"human:ana"``, ``"trajrec-rules@1"``, ``"model:rubric@2"``.
+        judge: who labeled, e.g. ``"human:ana"``, ``"trajrec-rules@2"``, ``"model:rubric@2"``.
         value: a rating -1/0/+1, a score (float), pass/fail (bool) or a category (str); None on a tombstone.
         id: this version's id (uuid4 hex); ``supersedes`` is the id of the version it replaces.
         deleted: True on a tombstone (the label was deleted).

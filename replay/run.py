@@ -135,9 +135,21 @@ class Run:
                 continue
             with open_episode(e.path) as ep:
                 store = self._store(e.path)
-                p: Any = e.path if is_url(e.path) else Path(e.path)
-                ref = EpisodeRef(p, ep.index, store, p)
+                if is_url(e.path):
+                    root = next((g.rstrip("/") for g in self.paths if e.path.startswith(g.rstrip("/") + "/")),
+                                e.path)
+                    ref = EpisodeRef(e.path, ep.index, store, root)  # type: ignore[arg-type]
+                else:
+                    ref = EpisodeRef(Path(e.path), ep.index, store, self._root_of(e.path))
                 yield EpisodeView(ref, ep, store.current(ep.episode_id), options)
+
+    def _root_of(self, path: str) -> Path:
+        """The run path ``path`` was found under (so ``file`` columns match the export's relative paths)."""
+        for given in self.paths:
+            g = Path(given)
+            if g.is_dir() and Path(path).resolve().is_relative_to(g.resolve()):
+                return g
+        return Path(path)
 
     def _options(self, label_map: str, prefer: str | None) -> Any:
         from .exports.base import ExportOptions
@@ -155,26 +167,33 @@ class Run:
                 yield dict(zip(COLUMNS, row))
 
     def to_arrow(self, *, label_map: str = "strict", prefer: str | None = None) -> Any:
-        """The steps as a ``pyarrow.Table`` with the parquet export's schema (one schema for every run and env).
+        """The steps as a ``pyarrow.Table`` with the parquet export's schema and key-value metadata (one schema
+        for every run, env and label map; the rows ``trajrec export --format parquet`` writes).
 
         Raises:
             MissingDependencyError: pyarrow is not installed (``pip install 'trajrec[parquet]'``).
         """
         pa = require("pyarrow", _ARROW_PIP, "Run.to_arrow")
-        from .exports.parquet import COLUMNS, schema, step_rows
+        from .exports.parquet import COLUMNS, metadata, schema, step_rows
 
-        sch = schema(label_map)
+        options = self._options(label_map, prefer)
+        where = [self.query.text] if self.query else []
+        sch = schema().with_metadata(metadata(options, where=where, sources=self.paths))
         batches = []
         cols: list[list[Any]] = [[] for _ in COLUMNS]
-        for view in self._views(self._options(label_map, prefer)):
+
+        def batch() -> Any:
+            return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, sch)], schema=sch)
+
+        for view in self._views(options):
             for row in step_rows(view):
                 for col, v in zip(cols, row):
                     col.append(v)
             if len(cols[0]) >= 65_536:
-                batches.append(pa.record_batch(cols, schema=sch))
+                batches.append(batch())
                 cols = [[] for _ in COLUMNS]
         if cols[0] or not batches:
-            batches.append(pa.record_batch(cols, schema=sch))
+            batches.append(batch())
         return pa.Table.from_batches(batches, schema=sch)
 
     def to_pandas(self, **kwargs: Any) -> Any:

@@ -1,8 +1,9 @@
-"""Exports of step-labeled trajectories for training: ``records``, ``trl-stepwise``, ``chat`` and ``parquet``.
+"""Exports of step-labeled trajectories for training: ``records``, ``trl-stepwise``, ``chat``, ``parquet``,
+``dpo`` and ``kto``.
 
 >>> from trajrec.replay.exports import export, ExportOptions
 >>> sorted(FORMATS)
-['atif', 'chat', 'parquet', 'records', 'trl-stepwise']
+['atif', 'chat', 'dpo', 'kto', 'parquet', 'records', 'trl-stepwise']
 
 See ``docs/EXPORT.md`` for each format, the label policies and the ``--where`` grammar.
 """

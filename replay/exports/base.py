@@ -14,10 +14,25 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
-from .encode import dumps, text_of
+from .encode import dumps as dumps_any
+from .encode import dumps_built, text_of
 from .source import EpisodeRef
 
-__all__ = ["EpisodeView", "ExportOptions", "Format", "JsonlFormat", "Skip"]
+__all__ = ["PARTITIONS", "TOOL_ARGUMENTS", "WEIGHT_POLICIES", "EpisodeView", "ExportOptions", "Format",
+           "JsonlFormat", "Skip"]
+
+TOOL_ARGUMENTS = ("object", "string")
+#: ``chat`` weight policies: which assistant messages get ``weight`` 1 (the others 0).
+#: ``label``: all but failed steps and steps whose preferred label rates -1; ``positive``: only steps whose
+#: preferred label rates +1; ``failures``: all but failed steps; ``all``: every one.
+WEIGHT_POLICIES = ("label", "positive", "failures", "all")
+PARTITIONS = (None, "split", "env")
+
+
+def _check_choice(flag: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        names = ", ".join(str(c) for c in choices if c is not None)
+        raise TrajrecUsageError(f"{flag}: unknown value {value!r}; choose one of {names}")
 
 
 @dataclass
@@ -31,6 +46,12 @@ class ExportOptions:
             ``drop-step``, ``false`` or ``neutral``.
         system: a system message for ``chat`` (none by default).
         observations: ``trl-stepwise`` completions also carry the step's observation.
+        tool_arguments: ``chat``: tool-call arguments as an ``object`` (HF/TRL convention, the default) or as JSON
+            ``string`` (OpenAI fine-tuning files).
+        weights: ``chat``: the weight policy of assistant messages (see :data:`WEIGHT_POLICIES`).
+        step_separator: ``trl-stepwise``: the separator the PRM trainer joins steps with; replaced in completions.
+        shard_rows: ``parquet`` to a folder: rows per ``part-NNNNN.parquet`` file.
+        partition_by: ``parquet`` to a folder: ``split`` or ``env`` subfolders (``split=train/``), or None.
     """
 
     label_map: str = "strict"
@@ -38,11 +59,23 @@ class ExportOptions:
     unlabeled: str = "skip-episode"
     system: str | None = None
     observations: bool = False
+    tool_arguments: str = "object"
+    weights: str = "label"
+    step_separator: str = "\n"
+    shard_rows: int = 1_000_000
+    partition_by: str | None = None
     preference: Preference = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_label_map(self.label_map)
         check_unlabeled(self.unlabeled)
+        _check_choice("--tool-arguments", self.tool_arguments, TOOL_ARGUMENTS)
+        _check_choice("--weights", self.weights, WEIGHT_POLICIES)
+        _check_choice("--partition-by", self.partition_by, PARTITIONS)
+        if not isinstance(self.step_separator, str) or not self.step_separator:
+            raise TrajrecUsageError("--step-separator must be non-empty text, e.g. '\\n'")
+        if isinstance(self.shard_rows, bool) or not isinstance(self.shard_rows, int) or self.shard_rows < 1:
+            raise TrajrecUsageError(f"--shard-rows must be a positive number of rows, got {self.shard_rows!r}")
         self.preference = Preference(self.prefer)
         if self.system is not None and not isinstance(self.system, str):
             raise TrajrecUsageError(f"system must be text, got {type(self.system).__name__}")
@@ -51,9 +84,11 @@ class ExportOptions:
 class Skip(Exception):
     """Raised by a format to leave an episode out; ``reason`` is counted in the export report."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, unlabeled: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: Left out because a step has no label (labeling would change that).
+        self.unlabeled = unlabeled
 
 
 class EpisodeView:
@@ -110,10 +145,23 @@ class EpisodeView:
                 return t if isinstance(t, str) else text_of(t)
         return None
 
-    def tools(self) -> list[Any] | None:
+    def tools(self) -> list[Any]:
+        """The tool schemas the env declared in its reset info (``info["tools"]``); [] when it declared none."""
         info = self.ep.reset.info
         tools = info.get("tools") if isinstance(info, dict) else None
-        return list(tools) if isinstance(tools, (list, tuple)) else None
+        return [t for t in tools if isinstance(t, dict)] if isinstance(tools, (list, tuple)) else []
+
+    def text_tool(self) -> tuple[str, str] | None:
+        """``(tool, argument)`` the env declared for plain-text actions (``info["text_tool"]``), else None."""
+        info = self.ep.reset.info
+        tt = info.get("text_tool") if isinstance(info, dict) else None
+        if isinstance(tt, dict) and isinstance(tt.get("name"), str) and isinstance(tt.get("argument"), str):
+            return tt["name"], tt["argument"]
+        return None
+
+    @property
+    def outcome(self) -> str | None:
+        return self.ep.summary.get("outcome")
 
 
 class Format:
@@ -125,6 +173,9 @@ class Format:
     def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
         self.options = options
         self.out = out
+
+    def set_context(self, *, where: Sequence[str] = (), sources: Sequence[Any] = ()) -> None:
+        """Told, before the first :meth:`write`, which filters and sources the export has (for file metadata)."""
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
         raise NotImplementedError
@@ -163,7 +214,15 @@ class JsonlFormat(Format):
 
     def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
         super().__init__(out, options)
+        text = os.fspath(out)
+        if text != "-" and (Path(text).is_dir() or text.endswith(("/", os.sep))):
+            # A folder: the data goes in data.jsonl, beside the dataset card the pipeline writes.
+            self.folder: Path | None = Path(text)
+            out = self.folder / "data.jsonl"
+        else:
+            self.folder = None
         self._path, self._tmp = open_output(out)
+        self.files: list[Path] = [self._path] if self._path is not None else []
         self._fh: IO[str]
         if self._tmp is None:
             self._fh = sys.stdout
@@ -173,6 +232,10 @@ class JsonlFormat(Format):
             except OSError as exc:
                 raise TrajrecIOError(f"cannot write {self._tmp}: {exc.strerror}") from exc
 
+    #: Rows hold recorded values only as :func:`~.encode.dumps` text or :func:`~.encode.exact` values, so they
+    #: are written without the scan for odd keys and big ints.
+    built_rows: ClassVar[bool] = False
+
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         """``(rows, steps covered)``; raise :class:`Skip` to leave the episode out."""
         raise NotImplementedError
@@ -181,6 +244,7 @@ class JsonlFormat(Format):
         rows, steps = self.rows(view)
         n = 0
         write = self._fh.write
+        dumps = dumps_built if self.built_rows else dumps_any
         try:
             for row in rows:
                 write(dumps(row))

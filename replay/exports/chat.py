@@ -1,13 +1,20 @@
-"""``chat``: OpenAI-style messages with tool calls, one row per episode, with per-step labels.
+"""``chat``: the HF/TRL conversational format with tools, one row per episode (``docs/EXPORT.md``).
 
-messages: an optional system message, the task as the user message, then per step an assistant message
-(``content`` = the agent's thought, ``tool_calls`` = one function call ``call_<step>``) and a tool message
-(``tool_call_id``, ``name``, ``content`` = the observation, ``error`` = the step failed; a step whose env raised
-has ``content`` "error: <kind>: <message>"). JSON tool call actions keep their tool name and arguments; a command
-line becomes a ``shell`` call ``{"command": ...}``; any other action an ``act`` call ``{"action": ...}``.
-``tools``: the env's tool schemas from the reset info, plus ``shell``/``act`` when used; null when unknown.
-``labels``: one entry per labeled step: step, message (index of its assistant message), judge, kind, origin,
-value, rating, label (``--label-map``), rationale, tags.
+Columns: ``messages``, ``tools`` (exactly the env's declared tools) and ``trajrec`` (trajrec's own metadata in one
+nested column that no trainer reads). There is no top-level ``labels`` column: trainers own that name.
+
+``messages``: an optional system message, the task as the user message, then per step:
+
+* an action that is a call of one of the env's tools: an assistant message (``content`` = the agent's thought or
+  ``""``, ``tool_calls`` = one call ``call_<step>`` whose ``arguments`` is an object, or JSON text with
+  ``--tool-arguments string``) and the tool's answer ``{"role": "tool", "tool_call_id", "name", "content"}``;
+* any other action (malformed JSON, an unknown tool, plain text with no declared text tool): an assistant message
+  whose content is the thought and the action as text (never a call of an invented tool), and the env's answer
+  as the next user message.
+
+The conversation ends with the agent's last message; the env's answer to it is ``trajrec.final_observation``.
+
+Each assistant message carries ``weight`` 0/1 (the OpenAI fine-tuning convention) under ``--weights``.
 """
 
 from __future__ import annotations
@@ -17,73 +24,122 @@ from typing import Any, Iterable
 from .base import EpisodeView, JsonlFormat
 from ..labels import rating
 from .choice import map_label, origin
-from .encode import ACT_TOOL, SHELL_TOOL, text_of, tool_call_json
+from .encode import dumps, exact, text_of, tool_call, tool_names
 
 
-def _tool_names(tools: list[Any]) -> set[str]:
-    names = set()
-    for t in tools:
-        if isinstance(t, dict):
-            fn = t["function"] if isinstance(t.get("function"), dict) else t
-            if isinstance(fn.get("name"), str):
-                names.add(fn["name"])
-    return names
+def weight_of(policy: str, failed: bool, r: int | None) -> int:
+    """The ``weight`` of an assistant message: ``policy`` (see :data:`~.base.WEIGHT_POLICIES`), whether its step
+    failed and the rating of its preferred label (None: unlabeled or a category).
+
+    >>> [weight_of(p, False, -1) for p in ("label", "positive", "failures", "all")]
+    [0, 0, 1, 1]
+    >>> [weight_of(p, True, None) for p in ("label", "positive", "failures", "all")]
+    [0, 0, 0, 1]
+    """
+    if policy == "all":
+        return 1
+    if policy == "failures":
+        return 0 if failed else 1
+    if policy == "positive":
+        return 1 if r == 1 else 0
+    return 0 if failed or r == -1 else 1
+
+
+def observation_text(rec: dict[str, Any]) -> str:
+    """What the env answered a step, as text; a step whose env raised says so."""
+    failure = rec.get("failure")
+    obs = rec.get("observation")
+    content = text_of(obs)
+    if failure and not content:
+        content = f"error: {failure.get('kind')}: {failure.get('message')}"
+    return content
+
+
+def episode_meta(view: EpisodeView) -> dict[str, Any]:
+    """The episode-level fields of the ``trajrec`` column (shared by chat, dpo and kto)."""
+    task, summary, prov = view.task, view.ep.summary, view.ep.provenance
+    agent = prov.get("agent") if isinstance(prov.get("agent"), dict) else {}
+    ret = summary.get("return")
+    return {
+        "episode_id": view.episode_id,
+        "env_id": _str(task.get("env_id")),
+        "task_id": _str(task.get("id")),
+        "split": _str(task.get("split")),
+        "agent": _str(agent.get("name")),
+        "model": _str(agent.get("model")),
+        "run_id": _str(prov.get("run_id")),
+        "outcome": _str(summary.get("outcome")),
+        "return": float(ret) if isinstance(ret, (int, float)) and not isinstance(ret, bool) else None,
+    }
+
+
+def _str(v: Any) -> str | None:
+    return v if v is None or isinstance(v, str) else text_of(v)
+
+
+def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    """``(messages, per-step metadata, the env's last answer)`` of an episode (its first ``upto`` steps when
+    given). The conversation ends with the agent's last message: the env's answer to it is nothing a model should
+    learn to say, so it goes to the metadata (``final_observation``) instead."""
+    label_map = options.label_map
+    names = tool_names(view.tools())
+    text_tool = view.text_tool()
+    as_string = options.tool_arguments == "string"
+    messages: list[dict[str, Any]] = []
+    if options.system:
+        messages.append({"role": "system", "content": options.system})
+    messages.append({"role": "user", "content": view.prompt()})
+    steps: list[dict[str, Any]] = []
+    for rec in view.steps():
+        i = rec["i"]
+        if upto is not None and i >= upto:
+            break
+        action = rec.get("action")
+        call = tool_call(action, names, text_tool)
+        chosen = view.choose(i, mapped=False)
+        r = rating(chosen.value) if chosen is not None else None
+        failed = bool(rec.get("failure"))
+        weight = weight_of(options.weights, failed, r)
+        thought = view.thought(rec) or ""
+        steps.append({
+            "step": i, "message": len(messages), "weight": weight, "failed": failed,
+            "tool": call.name if call is not None else None,
+            "judge": _str(chosen.judge) if chosen else None, "kind": _str(chosen.kind) if chosen else None,
+            "origin": origin(chosen) if chosen else None,
+            "value": dumps(chosen.value) if chosen else None, "rating": r,
+            "label": map_label(chosen.value, label_map) if chosen else None,
+            "rationale": _str(chosen.rationale) if chosen else None,
+            "tags": [_str(t) for t in chosen.tags] if chosen else [],
+        })
+        if call is not None:
+            call_id = f"call_{i}"
+            args = dumps(call.arguments) if as_string else exact(call.arguments)
+            messages.append({"role": "assistant", "content": thought,
+                             "tool_calls": [{"id": call_id, "type": "function",
+                                             "function": {"name": call.name, "arguments": args}}],
+                             "weight": weight})
+            messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name,
+                             "content": observation_text(rec)})
+        else:
+            text = text_of(action)
+            messages.append({"role": "assistant", "content": f"{thought}\n\n{text}" if thought else text,
+                             "weight": weight})
+            messages.append({"role": "user", "content": observation_text(rec)})
+    final = None
+    if steps and messages[-1]["role"] != "assistant":
+        final = messages.pop()["content"]
+    return messages, steps, final
 
 
 class ChatFormat(JsonlFormat):
     name = "chat"
+    built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
-        label_map = self.options.label_map
-        messages: list[dict[str, Any]] = []
-        if self.options.system:
-            messages.append({"role": "system", "content": self.options.system})
-        messages.append({"role": "user", "content": view.prompt()})
-        labels: list[dict[str, Any]] = []
-        synthetic: set[str] = set()
-        n = 0
-        for rec in view.steps():
-            i = rec["i"]
-            name, arguments, made_up = tool_call_json(rec.get("action"))
-            if made_up:
-                synthetic.add(name)
-            call_id = f"call_{i}"
-            chosen = view.choose(i, mapped=False)
-            if chosen is not None:
-                labels.append({
-                    "step": i, "message": len(messages), "judge": chosen.judge, "kind": chosen.kind,
-                    "origin": origin(chosen), "value": chosen.value, "rating": rating(chosen.value),
-                    "label": map_label(chosen.value, label_map), "rationale": chosen.rationale,
-                    "tags": list(chosen.tags),
-                })
-            messages.append({
-                "role": "assistant",
-                "content": view.thought(rec) or "",
-                "tool_calls": [{"id": call_id, "type": "function",
-                                "function": {"name": name, "arguments": arguments}}],
-            })
-            failure = rec.get("failure")
-            obs = rec.get("observation")
-            content = text_of(obs)
-            if failure and (obs is None or not content):
-                content = f"error: {failure.get('kind')}: {failure.get('message')}"
-            messages.append({"role": "tool", "tool_call_id": call_id, "name": name, "content": content,
-                             "error": bool(failure)})
-            n += 1
-        tools = view.tools()
-        if synthetic:
-            known = _tool_names(tools or [])
-            extra = [t for name, t in (("shell", SHELL_TOOL), ("act", ACT_TOOL))
-                     if name in synthetic and name not in known]
-            tools = [*(tools or []), *extra]
-        task = view.task
-        row = {
-            "episode_id": view.episode_id,
-            "env_id": task.get("env_id"),
-            "task_id": task.get("id"),
-            "outcome": view.ep.summary.get("outcome"),
-            "messages": messages,
-            "tools": tools,
-            "labels": labels,
-        }
-        return [row], n
+        messages, steps, final = conversation(view, self.options)
+        meta = episode_meta(view)
+        meta["final_observation"] = final
+        meta["steps"] = steps
+        row = {"messages": messages, "tools": exact(view.tools()), "trajrec": meta}
+        return [row], len(steps)

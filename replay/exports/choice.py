@@ -2,7 +2,7 @@
 
 ``--prefer`` orders label sources; the first source that labeled a step wins (among several labels of the same
 source, the newest). Sources are classes (``human``: judges ``human:*``; ``judge``: other kind-``judge`` labels such
-as models; ``rule``; ``environment``) or judge ids, with wildcards (``model:*``, ``trajrec-rules@1``). Labels of
+as models; ``rule``; ``environment``) or judge ids, with wildcards (``model:*``, ``trajrec-rules@2``). Labels of
 unlisted sources are not used. Candidates are the run's live labels and the checks recorded on steps.
 
 ``--label-map`` turns the chosen value into the exported label. Values are first read as a rating -1/0/+1
@@ -61,7 +61,7 @@ class Preference:
     """A parsed ``--prefer`` list.
 
     >>> p = Preference("human,model:*")
-    >>> p.rank(Label("ep", 0, "judge", "model:gpt@1", 1)), p.rank(Label("ep", 0, "rule", "trajrec-rules@1", 1))
+    >>> p.rank(Label("ep", 0, "judge", "model:gpt@1", 1)), p.rank(Label("ep", 0, "rule", "trajrec-rules@2", 1))
     (1, None)
     """
 
@@ -76,7 +76,7 @@ class Preference:
             near = difflib.get_close_matches(t, PREFER_CLASSES, n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise TrajrecUsageError(f"--prefer: unknown source {t!r}{hint}; use {', '.join(PREFER_CLASSES)} or a "
-                                    "judge id (human:ana, trajrec-rules@1, model:*)")
+                                    "judge id (human:ana, trajrec-rules@2, model:*)")
         self.tokens = tuple(tokens)
         self._ranks: dict[tuple[str, str], int | None] = {}
 

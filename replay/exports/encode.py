@@ -1,64 +1,67 @@
-"""JSON for exports: fast on the common case, exact about the odd values, and the text forms of actions.
+"""JSON for exports: fast on the common case, lossless or explicit about the odd values, and tool calls.
 
 :func:`dumps` runs ``json.dumps`` (C-accelerated) with a ``default`` hook for numpy values, bytes and the codec's
-markers; only a row holding NaN/infinity or non-text dict keys takes a slow second pass that turns NaN and
-infinities into ``null`` and keys into text. That keeps the ≥ 50,000 steps/s JSONL target without orjson.
+markers. A cheap scan first looks for the values plain JSON would change or that Arrow readers refuse; only a row
+holding one takes the slow exact pass (:func:`jsonable`). The encoding, documented in ``docs/EXPORT.md``:
+
+* NaN and infinities become ``null`` (strict JSON, which Arrow readers require);
+* an int outside the signed 64-bit range becomes ``{"$int": "<decimal digits>"}`` (Arrow, DuckDB and Polars refuse
+  such a number, and a float would change it);
+* a dict with any key that is not text has every key encoded so that no two can collide: a non-text key becomes
+  ``"$"`` + its JSON text (``1`` -> ``"$1"``, ``None`` -> ``"$null"``, ``(1, 2)`` -> ``"$[1,2]"``), and a text key
+  that starts with ``$`` gets a second ``$`` (``"$1"`` -> ``"$$1"``); plain JSON would turn ``1`` and ``"1"`` into
+  the same key ``"1"``. Dicts whose keys are all text are written as they are.
 
 >>> import numpy as np
 >>> dumps({"obs": np.arange(3), "x": np.float32(0.5), "raw": b"\\x01", "bad": float("nan")})
 '{"obs":[0,1,2],"x":0.5,"raw":{"$bytes":"01"},"bad":null}'
+>>> dumps({1: "a", "1": "b", None: "c", "null": "d", "$1": "e"})
+'{"$1":"a","1":"b","$null":"c","null":"d","$$1":"e"}'
+>>> dumps([2**64, -2**63])
+'[{"$int":"18446744073709551616"},-9223372036854775808]'
 >>> tool_call('{"tool": "cat", "args": {"path": "a.txt"}}')
-ToolCall(name='cat', arguments={'path': 'a.txt'}, synthetic=False)
->>> tool_call("ls -la /tmp")
-ToolCall(name='shell', arguments={'command': 'ls -la /tmp'}, synthetic=True)
+ToolCall(name='cat', arguments={'path': 'a.txt'})
+>>> tool_call("ls -la /tmp") is None
+True
+>>> tool_call("ls -la /tmp", text_tool=("shell", "command"))
+ToolCall(name='shell', arguments={'command': 'ls -la /tmp'})
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
 from trajrec.recorder import Unencodable, UnknownExt
 from trajrec.recorder.classify import parse_tool_call
 
-__all__ = ["ACT_TOOL", "SHELL_TOOL", "ToolCall", "dumps", "jsonable", "text_of", "tool_call", "tool_call_json"]
+__all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "text_of", "tool_call",
+           "tool_names"]
+
+#: The key of the marker object an int outside the signed 64-bit range is written as.
+INT_MARKER = "$int"
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
 class ToolCall(NamedTuple):
-    """A function call read from an action; ``synthetic`` when trajrec made it up (``shell``/``act``)."""
+    """A function call read from an action: the tool's name and its arguments (a dict)."""
 
     name: str
     arguments: Any
-    synthetic: bool
-
-#: The function schema used in chat exports for actions that are command lines, not JSON tool calls.
-SHELL_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "shell",
-        "description": "Run one command line in the environment.",
-        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
-    },
-}
-
-#: The function schema for actions that are neither text nor tool calls (numbers, arrays).
-ACT_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "act",
-        "description": "Take an action in the environment.",
-        "parameters": {"type": "object", "properties": {"action": {}}, "required": ["action"]},
-    },
-}
 
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "OV" or (obj.dtype.kind == "u" and obj.dtype.itemsize == 8 and obj.size
+                                      and int(obj.max()) > _I64_MAX):
+            raise ValueError("needs the exact pass")  # objects or ints beyond 64 bits inside: dumps retries
         return obj.tolist()
     if isinstance(obj, np.generic):
+        if isinstance(obj, np.uint64) and int(obj) > _I64_MAX:
+            raise ValueError("needs the exact pass")
         return obj.item()
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return {"$bytes": bytes(obj).hex()}
@@ -74,37 +77,123 @@ def _default(obj: Any) -> Any:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as strict JSON data: NaN and infinities become None, dict keys text, odd values via the
-    default hook."""
+    """``value`` as strict JSON data under the export encoding (module docstring): NaN and infinities None, big
+    ints marked, dict keys that could collide encoded, odd values through the default hook."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int, bool)):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, int):
+        return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: str(value)}
     if isinstance(value, dict):
-        return {k if isinstance(k, str) else _key(k): jsonable(v) for k, v in value.items()}
+        if all(type(k) is str for k in value):
+            return {k: jsonable(v) for k, v in value.items()}
+        return {_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
     return jsonable(_default(value))
 
 
 def _key(k: Any) -> str:
-    if isinstance(k, (int, float, bool)) or k is None:
-        return json.dumps(k)
-    return str(k)
+    if isinstance(k, str):
+        return "$" + k if k.startswith("$") else k
+    return "$" + _fast(jsonable(k))
+
+
+def _needs_slow(value: Any) -> bool:
+    """Whether plain ``json.dumps`` would silently change ``value``: a non-text dict key, or an int beyond 64
+    bits. Walks containers only (text, the common observation, is one type check) and without recursion. NaN
+    needs no check: the encoder refuses it (``allow_nan=False``) and :func:`dumps` retries exactly; numpy values
+    that would turn into such ints make the default hook refuse them the same way."""
+    t = type(value)
+    if t is str or value is None or t is bool or t is float:
+        return False
+    if t is int:
+        return not _I64_MIN <= value <= _I64_MAX
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k in v:
+                if type(k) is not str:
+                    return True
+            items: Any = v.values()
+        elif isinstance(v, (list, tuple)):
+            items = v
+        else:
+            continue
+        for x in items:
+            tx = type(x)
+            if tx is str or tx is float or tx is bool or x is None:
+                continue
+            if tx is int:
+                if not _I64_MIN <= x <= _I64_MAX:
+                    return True
+                continue
+            if isinstance(x, int) and not isinstance(x, bool):  # int subclasses (IntEnum): checked by value
+                if not _I64_MIN <= int(x) <= _I64_MAX:
+                    return True
+                continue
+            stack.append(x)
+    return False
 
 
 # No circular check: rows are built from decoded msgpack and plain label data, which cannot hold cycles.
-_fast = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, default=_default,
-                         separators=(",", ":")).encode
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, default=_default,
+                            separators=(",", ":"))
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    # One C encoder for the process: JSONEncoder.encode builds a new one per call, the cost on small values.
+    _c_encode = _c_make_encoder(None, _default, json.encoder.encode_basestring,  # type: ignore[attr-defined]
+                                None, ":", ",", False, False, False)
+
+    def _fast(value: Any) -> str:
+        return "".join(_c_encode(value, 0))
+else:  # pragma: no cover - CPython always has the C encoder
+    _fast = _encoder.encode
+_float_repr = float.__repr__
 
 
 def dumps(value: Any) -> str:
-    """One compact JSON document; NaN/infinity become ``null`` (strict JSON, which Arrow readers require)."""
+    """One compact JSON document under the export encoding (see the module docstring)."""
+    t = type(value)
+    if t is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if t is float and math.isfinite(value):
+        return _float_repr(value)
+    if t is bool:
+        return "true" if value else "false"
+    if _needs_slow(value):
+        return _fast(jsonable(value))
     try:
         return _fast(value)
     except (ValueError, TypeError):
-        # NaN/inf (ValueError) or non-text dict keys such as tuples (TypeError): the rare slow path.
+        # Values only the default hook turns into JSON (numpy, sets...) may hold odd keys or numbers inside.
         return _fast(jsonable(value))
+
+
+_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C, ensure_ascii=False's twin
+
+
+def dumps_built(row: Any) -> str:
+    """:func:`dumps` for a row an export built itself, whose recorded values already went through :func:`dumps`
+    or :func:`exact`: skips the scan (the cost of a walk over every message of a conversation)."""
+    try:
+        return _fast(row)
+    except (ValueError, TypeError):
+        return _fast(jsonable(row))
+
+
+def exact(value: Any) -> Any:
+    """``value`` itself when plain JSON keeps it, else its :func:`jsonable` form (for recorded values placed in
+    rows written with :func:`dumps_built`)."""
+    return jsonable(value) if _needs_slow(value) else value
 
 
 def text_of(value: Any) -> str:
@@ -116,53 +205,64 @@ def text_of(value: Any) -> str:
     return dumps(value)
 
 
-_CALLS: dict[str, ToolCall] = {}
+def tool_names(tools: Iterable[Any] | None) -> frozenset[str]:
+    """The function names of OpenAI-style tool schemas (``{"type": "function", "function": {"name": ...}}`` or
+    the bare function object)."""
+    names = set()
+    for t in tools or ():
+        if isinstance(t, dict):
+            fn = t["function"] if isinstance(t.get("function"), dict) else t
+            if isinstance(fn.get("name"), str):
+                names.add(fn["name"])
+    return frozenset(names)
+
+
+_CALLS: dict[Any, ToolCall | None] = {}
 _CALLS_MAX = 4096
 
 
-def tool_call(action: Any) -> ToolCall:
-    """``(function name, arguments)`` of an action: a JSON tool call ``{"tool"|"name": ..., "args"|"arguments":
-    {...}}`` keeps its name and arguments; other text is a ``shell`` command line; anything else is ``act``.
+def tool_call(action: Any, names: frozenset[str] | None = None,
+              text_tool: tuple[str, str] | None = None) -> ToolCall | None:
+    """The function call an action makes, or None when it makes none.
 
-    Results for text actions are cached (agents repeat actions; parsing JSON is the cost): treat them as
-    read-only."""
+    A JSON tool call (``{"tool"|"name": ..., "args"|"arguments": {...}}``, as text or a dict) is a call when its
+    arguments are an object and, given ``names``, its tool is one of them. Other text is a call of ``text_tool``
+    (``(tool name, argument name)``: the env's declared tool that takes a plain-text action, e.g. a command line)
+    when the env declares one; anything else is no call. Results for text actions are cached (agents repeat
+    actions; parsing JSON is the cost): treat them as read-only.
+    """
     if isinstance(action, str):
-        hit = _CALLS.get(action)
-        if hit is not None:
-            return hit
+        key = (action, names, text_tool)
+        try:
+            return _CALLS[key]
+        except KeyError:
+            pass
         if len(_CALLS) >= _CALLS_MAX:
             _CALLS.clear()
-        call = _CALLS[action] = _text_call(action)
+        call = _CALLS[key] = _text_call(action, names, text_tool)
         return call
     if isinstance(action, dict):
-        named = _named_call(action)
-        if named is not None:
-            return named
-    return ToolCall("act", {"action": action}, True)
+        return _named_call(action, names)
+    return None
 
 
-_ARGS_JSON: dict[str, tuple[str, str, bool]] = {}
+def _text_call(action: str, names: frozenset[str] | None, text_tool: tuple[str, str] | None) -> ToolCall | None:
+    if action.lstrip().startswith("{"):
+        named = _named_call(action, names)
+        if named is not None or parse_tool_call(action) is not None:
+            return named  # a JSON call of a tool the env does not have is no call of the text tool either
+    if text_tool is not None and (names is None or text_tool[0] in names):
+        return ToolCall(text_tool[0], {text_tool[1]: action})
+    return None
 
 
-def tool_call_json(action: Any) -> tuple[str, str, bool]:
-    """``(name, arguments as JSON text, synthetic)`` of an action, as chat exports write it (cached for text)."""
-    if isinstance(action, str):
-        hit = _ARGS_JSON.get(action)
-        if hit is None:
-            if len(_ARGS_JSON) >= _CALLS_MAX:
-                _ARGS_JSON.clear()
-            name, args, synthetic = tool_call(action)
-            hit = _ARGS_JSON[action] = (name, dumps(args), synthetic)
-        return hit
-    name, args, synthetic = tool_call(action)
-    return name, dumps(args), synthetic
-
-
-def _text_call(action: str) -> ToolCall:
-    named = _named_call(action)
-    return named if named is not None else ToolCall("shell", {"command": action}, True)
-
-
-def _named_call(call: Any) -> ToolCall | None:
+def _named_call(call: Any, names: frozenset[str] | None) -> ToolCall | None:
     parsed = parse_tool_call(call)
-    return ToolCall(parsed[0], parsed[1], False) if parsed is not None else None
+    if parsed is None:
+        return None
+    name, args = parsed
+    if args is None:
+        args = {}
+    if not isinstance(args, dict) or (names is not None and name not in names):
+        return None
+    return ToolCall(name, args)

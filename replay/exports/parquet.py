@@ -1,26 +1,40 @@
 """``parquet``: one row per step through pyarrow (the optional extra ``pip install 'trajrec[parquet]'``).
 
-Columns (see ``docs/EXPORT.md``): episode_id, step, env_id, task_id, outcome, thought, action, tool, observation,
-reward, terminated, truncated, time, duration, failure_kind, failure_message, retry_of, recovers, label (mapped by
-``--label-map``: bool for strict/lenient, double for float/unit), label_rating, label_value (the value as JSON
-text), label_score, label_judge, label_kind, label_origin, label_rationale, label_tags, label_author, label_id,
-n_labels, label_judges (every judge that labeled the step).
+One typed schema for every run, env and label map (:data:`COLUMNS`, :func:`schema`; the table in
+``docs/EXPORT.md``), so shards of different runs union with no type error: env-typed values (actions, observations,
+label values, tool arguments) are text (JSON for non-text values) beside typed views (``tool_call`` struct,
+``observation_values`` list of numbers, ``label_rating`` int8, ``label_score`` double, ``label_category``
+string); ``label`` is always a double whatever ``--label-map`` (which the key-value metadata names). Times are
+``timestamp[us, UTC]``.
+
+``--out FILE.parquet`` writes one file; ``--out DIR`` writes ``DIR/part-NNNNN.parquet`` shards of ``--shard-rows``
+rows (``--partition-by split|env``: ``DIR/split=train/part-00000.parquet``) and a dataset card ``DIR/README.md``.
+The same rows feed :meth:`trajrec.Run.to_arrow` (:func:`step_rows`), so Python users get what the CLI writes.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
+from contextlib import suppress
+from pathlib import Path
 from typing import Any, Iterator
 
-from trajrec.recorder.errors import MissingDependencyError, TrajrecIOError, TrajrecUsageError, require
+import numpy as np
+
+from trajrec.recorder.errors import MissingDependencyError  # noqa: F401 (re-exported: callers catch it here)
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
 from .base import EpisodeView, ExportOptions, Format, open_output
 from ..labels import rating
 from .choice import map_label, origin
-from .encode import dumps, text_of, tool_call
+from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
+#: The ``format`` key-value metadata of every file; bumped when a column changes.
+PARQUET_FORMAT = "trajrec-parquet@2"
 _BATCH = 65_536
 
 
@@ -38,112 +52,283 @@ def _float(x: Any) -> float | None:
         return f if math.isfinite(f) else None
     try:
         f = float(x)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return f if math.isfinite(f) else None
 
 
+def _micros(t: Any) -> int | None:
+    f = _float(t)
+    return None if f is None else int(round(f * 1_000_000))
+
+
+def _int(x: Any, lo: int = -(2**31), hi: int = 2**31 - 1) -> int | None:
+    return x if type(x) is int and lo <= x <= hi else None
+
+
+def numeric_values(value: Any) -> list[float] | None:
+    """A numeric observation (a number, or a list/array of numbers nested to any depth) flattened to floats in
+    row-major order; None for anything else (text, dicts, ragged or mixed lists).
+
+    >>> numeric_values([[1, 2], [3, 4.5]]), numeric_values("1.5"), numeric_values([1, "a"])
+    ([1.0, 2.0, 3.0, 4.5], None, None)
+    """
+    if value is None or isinstance(value, (str, bool, dict)):
+        return None
+    if isinstance(value, (int, float)):
+        return [float(value)] if -(2**63) <= value < 2**64 else None
+    if not isinstance(value, (list, tuple, np.ndarray, np.generic)):
+        return None
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # ragged
+        return None
+    if arr.dtype.kind not in "iuf" or arr.size == 0 and arr.ndim > 1 or arr.size > 1_000_000:
+        return None
+    return arr.astype(np.float64, copy=False).ravel().tolist()
+
+
 #: The column names of the parquet export, in order.
-COLUMNS = ("episode_id", "step", "env_id", "task_id", "outcome", "thought", "action", "tool", "observation",
-            "reward", "terminated", "truncated", "time", "duration", "failure_kind", "failure_message", "retry_of",
-            "recovers", "label", "label_rating", "label_value", "label_score", "label_judge", "label_kind",
-            "label_origin", "label_rationale", "label_tags", "label_author", "label_id", "n_labels", "label_judges")
+COLUMNS = (
+    # the episode
+    "episode_id", "run_id", "file", "env_id", "task_id", "task_text", "split", "agent", "model", "outcome",
+    "episode_return", "episode_steps", "check_passed", "check_judge",
+    # the step
+    "step", "thought", "action", "tool_call", "observation", "observation_values", "reward", "terminated",
+    "truncated", "time", "duration", "failure", "retry_of", "recovers",
+    # its preferred label
+    "label", "label_rating", "label_score", "label_category", "label_value", "label_judge", "label_kind",
+    "label_origin", "label_rationale", "label_tags", "label_author", "label_id", "n_labels", "label_judges",
+)
 
 
-def schema(label_map: str) -> Any:
-    """The Arrow schema of the parquet export under a label map."""
+def schema(label_map: str | None = None) -> Any:
+    """The Arrow schema of the parquet export: the same for every run, env and label map (``label_map`` is
+    accepted for callers of the first version; it changes nothing)."""
     pa, _ = pyarrow_modules()
-    s, i64, f64, b = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+    s, i32, f64, b = pa.string(), pa.int32(), pa.float64(), pa.bool_()
     types = {
-        "episode_id": s, "step": i64, "env_id": s, "task_id": s, "outcome": s, "thought": s, "action": s, "tool": s,
-        "observation": s, "reward": f64, "terminated": b, "truncated": b, "time": f64, "duration": f64,
-        "failure_kind": s, "failure_message": s, "retry_of": i64, "recovers": pa.list_(i64),
-        "label": b if label_map in ("strict", "lenient") else f64, "label_rating": pa.int8(), "label_value": s,
-        "label_score": f64, "label_judge": s, "label_kind": s, "label_origin": s, "label_rationale": s,
-        "label_tags": pa.list_(s), "label_author": s, "label_id": s, "n_labels": pa.int32(),
-        "label_judges": pa.list_(s),
+        "episode_id": s, "run_id": s, "file": s, "env_id": s, "task_id": s, "task_text": s, "split": s, "agent": s,
+        "model": s, "outcome": s, "episode_return": f64, "episode_steps": i32, "check_passed": b, "check_judge": s,
+        "step": i32, "thought": s, "action": s,
+        "tool_call": pa.struct([("name", s), ("arguments", s)]),
+        "observation": s, "observation_values": pa.list_(f64), "reward": f64, "terminated": b, "truncated": b,
+        "time": pa.timestamp("us", tz="UTC"), "duration": f64,
+        "failure": pa.struct([("kind", s), ("message", s)]),
+        "retry_of": i32, "recovers": pa.list_(i32),
+        "label": f64, "label_rating": pa.int8(), "label_score": f64, "label_category": s, "label_value": s,
+        "label_judge": s, "label_kind": s, "label_origin": s, "label_rationale": s, "label_tags": pa.list_(s),
+        "label_author": s, "label_id": s, "n_labels": i32, "label_judges": pa.list_(s),
     }
     return pa.schema([(name, types[name]) for name in COLUMNS])
+
+
+def metadata(options: ExportOptions, *, where: Any = (), sources: Any = ()) -> dict[str, str]:
+    """The key-value metadata of a file: trajrec and format version, label map, preference, filters, sources."""
+    from trajrec._version import __version__
+
+    return {
+        "trajrec.version": __version__, "trajrec.format": PARQUET_FORMAT, "trajrec.label_map": options.label_map,
+        "trajrec.prefer": str(options.preference),
+        "trajrec.where": json.dumps([str(w) for w in where]),
+        "trajrec.sources": json.dumps([os.fspath(p) for p in sources]),
+    }
+
+
+def _check(view: EpisodeView) -> tuple[bool | None, str | None]:
+    judge = (view.ep.summary.get("checks") or {}).get("terminal_judge")
+    found = None
+    for c in view.ep.checks:
+        if c.target == "episode" and c.passed is not None and (judge is None or c.judge == judge):
+            found = c
+    return (found.passed, found.judge) if found is not None else (None, judge if isinstance(judge, str) else None)
+
+
+def _category(value: Any) -> str | None:
+    return value if isinstance(value, str) and rating(value) is None else None
 
 
 def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     """One tuple per step of ``view``, in :data:`COLUMNS` order: the rows of the parquet export and of
     :meth:`trajrec.Run.to_arrow`."""
-    task = view.task
-    eid, env_id, task_id = view.episode_id, task.get("env_id"), task.get("id")
-    outcome = view.ep.summary.get("outcome")
+    from .chat import episode_meta  # one definition of the episode fields
+
+    meta = episode_meta(view)
+    passed, judge = _check(view)
+    steps = view.ep.summary.get("steps")
+    head = (meta["episode_id"], meta["run_id"], view.ref.rel_path, meta["env_id"], meta["task_id"],
+            _text(view.task.get("text")), meta["split"], meta["agent"], meta["model"], meta["outcome"],
+            meta["return"], _int(steps) if steps is not None else len(view.ep), passed, judge)
     label_map = view.options.label_map
+    names = tool_names(view.tools())
+    text_tool = view.text_tool()
     for rec in view.steps():
         i = rec["i"]
-        failure = rec.get("failure") or {}
+        failure = rec.get("failure")
         chosen = view.choose(i, mapped=False)
         cands = view.candidates.get(i) or ()
         action = rec.get("action")
-        row: tuple[Any, ...] = (
-            eid, i, env_id, task_id, outcome, view.thought(rec), text_of(action), tool_call(action).name,
-            text_of(rec.get("observation")), _float(rec.get("reward")), bool(rec.get("terminated")),
-            bool(rec.get("truncated")), _float(rec.get("time")), _float(rec.get("duration")),
-            failure.get("kind"), failure.get("message"), rec.get("retry_of"), list(rec.get("recovers") or ()),
+        call = tool_call(action, names or None, text_tool)
+        obs = rec.get("observation")
+        row: tuple[Any, ...] = head + (
+            i, view.thought(rec), text_of(action),
+            {"name": call.name, "arguments": dumps(call.arguments)} if call is not None else None,
+            text_of(obs), numeric_values(obs), _float(rec.get("reward")), bool(rec.get("terminated")),
+            bool(rec.get("truncated")), _micros(rec.get("time")), _float(rec.get("duration")),
+            {"kind": _text(failure.get("kind")), "message": _text(failure.get("message"))} if failure else None,
+            _int(rec.get("retry_of")), [k for k in rec.get("recovers") or () if _int(k) is not None],
         )
         if chosen is not None:
-            row += (map_label(chosen.value, label_map), rating(chosen.value), dumps(chosen.value),
-                    _float(chosen.score), chosen.judge, chosen.kind, origin(chosen), chosen.rationale,
-                    list(chosen.tags), chosen.author, chosen.id)
+            value = chosen.value
+            mapped = map_label(value, label_map)
+            score = chosen.score if chosen.score is not None else (
+                value if isinstance(value, float) else None)
+            row += (None if mapped is None else float(mapped), rating(value), _float(score), _category(value),
+                    dumps(value), chosen.judge, chosen.kind, origin(chosen), chosen.rationale,
+                    [str(t) for t in chosen.tags], chosen.author, chosen.id)
         else:
-            row += (None, None, None, None, None, None, None, None, [], None, None)
+            row += (None, None, None, None, None, None, None, None, None, [], None, None)
         row += (len(cands), sorted({x.judge for x in cands}))
         yield row
+
+
+def _text(v: Any) -> str | None:
+    return v if v is None or isinstance(v, str) else text_of(v)
+
+
+def is_folder_output(out: str | os.PathLike[str]) -> bool:
+    """``--out`` names a folder: an existing one, one ending in ``/``, or a name without ``.parquet``."""
+    text = os.fspath(out)
+    return text != "-" and (Path(text).is_dir() or text.endswith(("/", os.sep)) or not text.endswith(".parquet"))
 
 
 class ParquetFormat(Format):
     name = "parquet"
     binary = True
 
-    def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
+    def __init__(self, out: str | os.PathLike[str], options: ExportOptions, *, meta: dict[str, str] | None = None
+                 ) -> None:
         super().__init__(out, options)
-        self._pa, pq = pyarrow_modules()
-        self._path, self._tmp = open_output(out)
-        if self._tmp is None:
-            raise TrajrecUsageError("parquet is a binary file format; pass --out FILE.parquet, not -")
-        self._schema = schema(options.label_map)
-        try:
-            self._writer = pq.ParquetWriter(str(self._tmp), self._schema, compression="zstd")
-        except OSError as exc:
-            raise TrajrecIOError(f"cannot write {self._tmp}: {exc}") from exc
-        self._cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self._pa, self._pq = pyarrow_modules()
+        self._schema = schema().with_metadata(meta or metadata(options))
+        self.folder = is_folder_output(out)
+        self.files: list[Path] = []
+        if self.folder:
+            self._final = Path(out)
+            if self._final.exists() and any(self._final.iterdir()):
+                raise TrajrecUsageError(f"--out {self._final} is a folder that is not empty; name a new or empty "
+                                        "folder (shards are part-NNNNN.parquet), or a FILE.parquet")
+            self._root = self._final.with_name(f".{self._final.name}.tmp-{os.getpid()}")
+            try:
+                self._root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TrajrecIOError(f"cannot create the folder {self._root}: {exc.strerror}") from exc
+        else:
+            if options.partition_by is not None:
+                raise TrajrecUsageError(f"--partition-by writes subfolders: pass --out DIR, not the file {out}")
+            path, tmp = open_output(out)
+            if tmp is None:
+                raise TrajrecUsageError("parquet is a binary format; pass --out FILE.parquet or --out DIR, not -")
+            self._final, self._root = path, tmp  # type: ignore[assignment]
+        # One open writer per partition; a shard closes after shard_rows rows.
+        self._writers: dict[str | None, tuple[Any, int, int]] = {}  # key -> (writer, shard number, rows in shard)
+        self._shards: dict[str | None, int] = {}
+        self._cols: dict[str | None, list[list[Any]]] = {}
+        self._part_index = COLUMNS.index({"split": "split", "env": "env_id", None: "split"}[options.partition_by])
+
+    def set_context(self, *, where: Any = (), sources: Any = ()) -> None:
+        self._schema = self._schema.with_metadata(metadata(self.options, where=where, sources=sources))
+
+    def _key(self, row: tuple[Any, ...]) -> str | None:
+        if not self.folder or self.options.partition_by is None:
+            return None
+        v = row[self._part_index]
+        return str(v) if v is not None else "__none__"
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
-        cols = self._cols
-        c = [cols[name] for name in COLUMNS]
         n = 0
         for row in step_rows(view):
-            for col, v in zip(c, row, strict=True):
+            key = self._key(row)
+            cols = self._cols.get(key)
+            if cols is None:
+                cols = self._cols[key] = [[] for _ in COLUMNS]
+            for col, v in zip(cols, row):
                 col.append(v)
             n += 1
-            if len(cols["step"]) >= _BATCH:
-                self._flush()
+            if len(cols[0]) >= min(_BATCH, self._room(key)):
+                self._flush(key)
         return n, n
 
-    def _flush(self) -> None:
-        if not self._cols["step"]:
+    def _room(self, key: str | None) -> int:
+        if not self.folder:
+            return _BATCH
+        w = self._writers.get(key)
+        return self.options.shard_rows - (w[2] if w else 0)
+
+    def _path_for(self, key: str | None, shard: int) -> Path:
+        if not self.folder:
+            return self._root
+        sub = self._root
+        if key is not None:
+            col = {"split": "split", "env": "env"}[self.options.partition_by]  # type: ignore[index]
+            sub = sub / f"{col}={key.replace('/', '_')}"
+            sub.mkdir(exist_ok=True)
+        return sub / f"part-{shard:05d}.parquet"
+
+    def _flush(self, key: str | None) -> None:
+        cols = self._cols.get(key)
+        if not cols or not cols[0]:
             return
-        table = self._pa.table(self._cols, schema=self._schema)  # copies the values into Arrow buffers
-        self._writer.write_table(table)
-        for col in self._cols.values():
-            col.clear()  # in place: write() holds references to these lists
+        table = self._pa.Table.from_arrays([self._pa.array(c, type=f.type) for c, f in zip(cols, self._schema)],
+                                           schema=self._schema)
+        for c in cols:
+            c.clear()
+        while table.num_rows:
+            w = self._writers.get(key)
+            if w is None:
+                shard = self._shards.get(key, 0)
+                path = self._path_for(key, shard)
+                try:
+                    writer = self._pq.ParquetWriter(str(path), self._schema, compression="zstd")
+                except OSError as exc:
+                    raise TrajrecIOError(f"cannot write {path}: {exc}") from exc
+                self.files.append(path)
+                self._shards[key] = shard + 1
+                w = (writer, shard, 0)
+            writer, shard, have = w
+            room = self.options.shard_rows - have if self.folder else table.num_rows
+            part, table = table.slice(0, room), table.slice(room)
+            writer.write_table(part)
+            have += part.num_rows
+            if self.folder and have >= self.options.shard_rows:
+                writer.close()
+                self._writers.pop(key, None)
+            else:
+                self._writers[key] = (writer, shard, have)
 
     def close(self) -> None:
-        self._flush()
-        self._writer.close()
-        assert self._tmp is not None and self._path is not None
+        for key in list(self._cols):
+            self._flush(key)
+        if not self.files:  # nothing written: still a readable file (or shard) with the schema
+            path = self._path_for(None, 0)
+            self._pq.write_table(self._schema.empty_table(), str(path), compression="zstd")
+            self.files.append(path)
+        for writer, _, _ in self._writers.values():
+            writer.close()
+        self._writers.clear()
         try:
-            os.replace(self._tmp, self._path)
+            if self.folder and self._final.exists():
+                self._final.rmdir()  # empty (checked at the start)
+            os.replace(self._root, self._final)
         except OSError as exc:
-            raise TrajrecIOError(f"cannot finish {self._path}: {exc.strerror}") from exc
+            raise TrajrecIOError(f"cannot finish {self._final}: {exc.strerror}") from exc
+        self.files = [self._final / p.relative_to(self._root) for p in self.files] if self.folder else [self._final]
 
     def abort(self) -> None:
-        try:
-            self._writer.close()
-        finally:
-            if self._tmp is not None and self._tmp.exists():
-                os.unlink(self._tmp)
+        for writer, _, _ in self._writers.values():
+            with suppress(OSError):  # already failing; the partial output is removed below
+                writer.close()
+        if self.folder:
+            shutil.rmtree(self._root, ignore_errors=True)
+        elif self._root.exists():
+            os.unlink(self._root)

@@ -12,15 +12,20 @@ from typing import Any, Iterable, Protocol
 from trajrec.recorder.errors import TrajrecUsageError
 
 from ..agreement import episode_agreement
+from ..autolabel import RULES_JUDGE
 from .base import EpisodeView, ExportOptions, Format, Skip
 from .chat import ChatFormat
+from .prefs import DpoFormat, KtoFormat
 from .records import RecordsFormat
 from .source import EpisodeRef, Source
 from .trl import TrlStepwiseFormat
 from ..query import Query, Term, parse_query
 from .where import episode_facts
 
-__all__ = ["FORMATS", "ExportReport", "export", "select"]
+__all__ = ["FILTERED", "FORMATS", "ExportReport", "export", "select"]
+
+#: The reason counted for episodes the filters (``--where``, ``--min-agreement``) left out.
+FILTERED = "did not match the filters"
 
 
 def _parquet() -> type[Format]:
@@ -34,8 +39,13 @@ FORMATS: dict[str, Any] = {
     "trl-stepwise": lambda: TrlStepwiseFormat,
     "chat": lambda: ChatFormat,
     "parquet": _parquet,
+    "dpo": lambda: DpoFormat,
+    "kto": lambda: KtoFormat,
     "atif": lambda: __import__("trajrec.replay.exports.atif", fromlist=["AtifFormat"]).AtifFormat,
 }
+
+#: The reason counted for ``dpo`` attempts left without a partner.
+UNPAIRED = "no attempt at the same task to pair it with"
 
 
 class ProgressLike(Protocol):
@@ -56,6 +66,28 @@ class ExportReport:
     seconds: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: Outcomes (passed, failed, ...) of the episodes written.
+    written_outcomes: dict[str, int] = field(default_factory=dict)
+    #: Reason -> outcomes of the episodes left out for it (the filters' reason included).
+    left_out: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Episodes left out because a step has no label.
+    unlabeled: int = 0
+    #: Of those, the ones ``trajrec label auto --rules`` would label in full (passed or failed, no rule labels).
+    rules_would_label: int = 0
+    #: Files written (a folder export: every shard, and the dataset card).
+    files: list[str] = field(default_factory=list)
+
+    def leave_out(self, reason: str, outcome: str | None) -> None:
+        per = self.left_out.setdefault(reason, {})
+        key = outcome or "unknown"
+        per[key] = per.get(key, 0) + 1
+
+    @staticmethod
+    def balance(outcomes: dict[str, int]) -> str:
+        """``"3 passed, 1 failed"``: the outcomes passed and failed always named, others when present."""
+        parts = [f"{outcomes.get('passed', 0)} passed", f"{outcomes.get('failed', 0)} failed"]
+        parts += [f"{n} {k}" for k, n in sorted(outcomes.items()) if k not in ("passed", "failed")]
+        return ", ".join(parts)
 
     @property
     def steps_per_second(self) -> float:
@@ -65,7 +97,10 @@ class ExportReport:
         return {"format": self.format, "out": self.out, "episodes": self.episodes, "matched": self.matched,
                 "written": self.written, "rows": self.rows, "steps": self.steps, "seconds": round(self.seconds, 3),
                 "steps_per_second": round(self.steps_per_second), "skipped": dict(self.skipped),
-                "errors": [{"path": p, "error": e} for p, e in self.errors]}
+                "errors": [{"path": p, "error": e} for p, e in self.errors],
+                "written_outcomes": dict(self.written_outcomes),
+                "left_out": {k: dict(v) for k, v in self.left_out.items()},
+                "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files)}
 
 
 def check_format(name: str) -> str:
@@ -103,13 +138,25 @@ def select(src: Source, query: Query) -> list[EpisodeRef]:
     return out
 
 
+def _add_lineage(lineage: dict[str, Any], ep: Any, view: EpisodeView) -> None:
+    judges = lineage["judges"]
+    for item in (*view.labels, *ep.checks):
+        judges[item.judge] = judges.get(item.judge, 0) + 1
+    prov = ep.provenance
+    agent = prov.get("agent") if isinstance(prov.get("agent"), dict) else {}
+    for key, value in (("runs", prov.get("run_id")), ("envs", ep.task.get("env_id")), ("agents", agent.get("name")),
+                       ("models", agent.get("model"))):
+        if isinstance(value, str):
+            lineage[key].add(value)
+
+
 def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str | os.PathLike[str], *,
            where: Iterable[str] = (), min_agreement: float | None = None, options: ExportOptions | None = None,
            progress: ProgressLike | None = None) -> ExportReport:
     """Export the episodes under ``paths`` that pass the filters to ``out`` (``"-"``: stdout) in format ``fmt``.
 
     Args:
-        fmt: ``records``, ``trl-stepwise``, ``chat`` or ``parquet``.
+        fmt: ``records``, ``trl-stepwise``, ``chat``, ``parquet``, ``dpo`` or ``kto``.
         where: filter queries (the grammar of :mod:`trajrec.replay.query`), all of which must hold.
         min_agreement: keep episodes whose multiply-labeled steps agree at least this often (0..1).
         options: label map, preferred sources, unlabeled policy, system message.
@@ -124,9 +171,19 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     chosen = select(src, filters)
     report = ExportReport(fmt, os.fspath(out), episodes=len(src), matched=len(chosen),
                           errors=[(str(p), e) for p, e in src.errors])
+    if len(chosen) < len(src):
+        kept = {id(ref) for ref in chosen}
+        for ref in src:
+            if id(ref) not in kept:
+                report.leave_out(FILTERED, ref.summary.get("outcome"))
     if progress is not None and getattr(progress, "total", 0) is None:
         progress.total = sum(ref.n_steps for ref in chosen)  # type: ignore[attr-defined]
     writer: Format = FORMATS[fmt]()(out, options)
+    where_texts = [*([where] if isinstance(where, str) else where),
+                   *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
+    writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])
+    lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set(),
+                               "where": where_texts, "sources": {os.fspath(p) for p in src.paths}}
     gc_was = gc.isenabled()
     gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
     try:
@@ -137,8 +194,17 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
                     rows, steps = writer.write(view)
                 except Skip as skip:
                     report.skipped[skip.reason] = report.skipped.get(skip.reason, 0) + 1
+                    outcome = ep.summary.get("outcome")
+                    report.leave_out(skip.reason, outcome)
+                    report.unlabeled += skip.unlabeled
+                    if skip.unlabeled and outcome in ("passed", "failed") and not any(
+                            lab.judge == RULES_JUDGE for lab in view.labels):
+                        report.rules_would_label += 1
                 else:
+                    outcome = ep.summary.get("outcome") or "unknown"
+                    report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
                     report.written += 1
+                    _add_lineage(lineage, ep, view)
                     report.rows += rows
                     report.steps += steps
             if progress is not None:
@@ -150,5 +216,24 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         if gc_was:
             gc.enable()
     writer.close()
+    for outcome, n in getattr(writer, "unpaired", {}).items():
+        report.written_outcomes[outcome] -= n
+        report.written -= n
+        for _ in range(n):
+            report.leave_out(UNPAIRED, outcome)
+        report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
+    if isinstance(writer, DpoFormat):
+        report.rows = writer.rows_written
+    files = list(getattr(writer, "files", ()))
+    folder = getattr(writer, "folder", None)
+    if folder:
+        from .card import write_card
+
+        if fmt == "parquet":
+            data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
+        else:
+            data_files = "data.jsonl"
+        files.append(write_card(out, report, options, data_files, lineage))
+    report.files = [os.fspath(f) for f in files]
     report.seconds = time.perf_counter() - t0
     return report

@@ -1,41 +1,62 @@
-"""``records``: one JSON line per episode holding the whole evidence record.
+"""``records``: one JSON line per episode holding the whole evidence record, in one stable shape.
 
-task, provenance and summary as recorded; ``behavior`` = the reset (seed, options, observation, info, state,
-failure) and every step (action, observation, reward, terminated, truncated, info, time, duration, note, failure,
-retry_of, recovers, diff); ``checks`` = the checks recorded in the file (``origin: "recorded"``) and the live labels
-(``origin: "label"``, with ``episode_id``), each naming its judge and kind.
+Every field whose type the env, the agent or a judge decides (observations, actions, rewards, infos, states,
+notes, diffs, the task, provenance, summary and checks) is written as JSON text (the export encoding of
+:mod:`~trajrec.replay.exports.encode`): ``json.loads`` gives it back exactly, and the row's own shape never varies,
+so ``datasets``, ``pyarrow.json``, Polars and DuckDB all read the file unchanged with every number exact. Fields
+trajrec types itself (ids, flags, times, step indexes) are plain JSON. ``docs/EXPORT.md`` lists them.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 from .base import EpisodeView, JsonlFormat
+from .encode import dumps
 
 #: Value of the ``format`` field of each row.
-RECORDS_FORMAT = "trajrec-records@1"
+RECORDS_FORMAT = "trajrec-records@2"
 
 
-_STEP_DEFAULTS: dict[str, Any] = {
-    "i": None, "action": None, "observation": None, "reward": None, "terminated": False, "truncated": False,
-    "info": None, "time": None, "duration": None, "note": None, "failure": None, "retry_of": None, "recovers": [],
-    "diff": [],
-}
+def _time(x: Any) -> float | None:
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        f = float(x)
+        return f if math.isfinite(f) else None
+    return None
+
+
+def _index(x: Any) -> int | None:
+    return x if type(x) is int else None
+
+
+def _str(x: Any) -> str | None:
+    return x if x is None or isinstance(x, str) else dumps(x)
 
 
 def _step(rec: dict[str, Any]) -> dict[str, Any]:
-    # One C-level merge instead of a lookup per field (this runs for every step of every episode).
-    out = {**_STEP_DEFAULTS, **rec}
-    out.pop("checks", None)  # listed once, under the row's "checks"
-    out.pop("snapshot", None)  # a reader's shortcut (full state every few steps), not evidence
-    diff = rec.get("diff")
-    if diff:
-        out["diff"] = [{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]
-    return out
+    diff = rec.get("diff") or ()
+    return {
+        "i": rec["i"],
+        "action": dumps(rec.get("action")),
+        "observation": dumps(rec.get("observation")),
+        "reward": dumps(rec.get("reward")),
+        "terminated": bool(rec.get("terminated")),
+        "truncated": bool(rec.get("truncated")),
+        "info": dumps(rec.get("info")),
+        "time": _time(rec.get("time")),
+        "duration": _time(rec.get("duration")),
+        "note": dumps(rec.get("note")),
+        "failure": dumps(rec.get("failure")),
+        "retry_of": _index(rec.get("retry_of")),
+        "recovers": [k for k in rec.get("recovers") or () if type(k) is int],
+        "diff": dumps([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]),
+    }
 
 
 class RecordsFormat(JsonlFormat):
     name = "records"
+    built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         ep = view.ep
@@ -51,21 +72,26 @@ class RecordsFormat(JsonlFormat):
             rec.pop("v", None)
             rec.pop("deleted", None)
             checks.append({"origin": "label", **rec})
+        task, summary = ep.task, ep.summary
         row = {
             "format": RECORDS_FORMAT,
             "episode_id": ep.episode_id,
             "file": view.ref.rel_path,
-            "task": ep.task,
-            "provenance": ep.provenance,
-            "summary": ep.summary,
-            "behavior": {
-                "reset": {"seed": reset.seed, "options": reset.options, "observation": reset.observation,
-                          "info": reset.info, "state": reset.state, "failure": reset.failure._asdict()
-                          if reset.failure else None, "time": reset.time, "duration": reset.duration},
-                "steps": steps,
-            },
-            "checks": checks,
-            "complete": ep.complete,
-            "damage": list(ep.damage),
+            "env_id": _str(task.get("env_id")),
+            "task_id": _str(task.get("id")),
+            "split": _str(task.get("split")),
+            "outcome": _str(summary.get("outcome")),
+            "task": dumps(task),
+            "provenance": dumps(ep.provenance),
+            "summary": dumps(summary),
+            "reset": {"seed": dumps(reset.seed), "options": dumps(reset.options),
+                      "observation": dumps(reset.observation), "info": dumps(reset.info),
+                      "state": dumps(reset.state),
+                      "failure": dumps(reset.failure._asdict() if reset.failure else None),
+                      "time": _time(reset.time), "duration": _time(reset.duration)},
+            "steps": steps,
+            "checks": dumps(checks),
+            "complete": bool(ep.complete),
+            "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
         }
         return [row], len(steps)

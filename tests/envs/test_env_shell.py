@@ -242,3 +242,16 @@ def test_truncation_checks_the_tree():
 def test_parse_command_line_keeps_quotes_and_redirects():
     inv = parse_command_line("echo \"a  b\" 'c' >> ~/f.txt")
     assert inv.operands == ["a  b", "c"] and inv.redirect == (">>", "~/f.txt")
+
+
+def test_the_shell_tool_takes_a_command_line_and_is_declared_as_the_text_tool():
+    env = ShellEnv(max_steps=50)
+    _, info = env.reset(options={"task_id": "shell-organize-1"})
+    names = [t["function"]["name"] for t in info["tools"]]
+    assert names[-1] == "shell" and info["text_tool"] == {"name": "shell", "argument": "command"}
+    plain, _ = run(env, "ls -a /home/user")
+    called, call_info = run(env, json.dumps({"tool": "shell", "args": {"command": "ls -a /home/user"}}))
+    assert called == plain and call_info["tool"] == "ls"
+    bad, bad_info = run(env, json.dumps({"tool": "shell", "args": {"command": "ls | wc"}}))
+    assert "error" in bad_info and "'|' is not supported" in bad
+    assert "shell" not in env._reset_text(env.task).split("Commands: ")[1]  # the command words stay as they were

@@ -90,7 +90,7 @@ def test_cli_agreement(run_dir: Path, ids: dict[int, str], capsys: pytest.Captur
     out = json.loads(capsys.readouterr().out)
     pair = out["pairs"][0]
     # rules: -1, -1, -1 on steps 1-3; ana: -1, -1, 0 -> p_o = 2/3; p_e = 1 * 2/3 = 2/3 -> kappa 0
-    assert (pair["a"], pair["b"], pair["n"]) == ("human:ana", "trajrec-rules@1", 3)
+    assert (pair["a"], pair["b"], pair["n"]) == ("human:ana", "trajrec-rules@2", 3)
     assert pair["observed"] == pytest.approx(2 / 3) and pair["kappa"] == pytest.approx(0.0)
     assert main(["agreement", str(run_dir)]) == 0
     text = capsys.readouterr().out

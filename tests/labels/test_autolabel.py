@@ -1,4 +1,4 @@
-"""Automatic labelers: rules trajrec-rules@1 on the fixture run, idempotent reruns, the judge runner."""
+"""Automatic labelers: rules trajrec-rules@2 on the fixture run, idempotent reruns, the judge runner."""
 
 from __future__ import annotations
 
@@ -43,12 +43,15 @@ def test_rules_on_the_fixture_episodes(run_dir: Path, ids: dict[int, str]) -> No
     with open_episode(path_of(run_dir, ids[1])) as ep:
         failed = rule_proposals(ep)
     assert summary(failed) == [
+        (0, 0, ("in-failed-episode",)),  # every step of a failed episode is labeled: neutral, with its reason
         (1, -1, ("failed",)),
         (2, -1, ("failed", "repeated-mistake")),
         (3, -1, ("terminal-failure",)),
         ("episode", -1, ()),
     ]
     assert failed[-1].rationale == "terminal check answer-match@1 failed: expected 'milk', got 'eggs'"
+    assert failed[0].rationale == ("a step of an episode whose terminal check failed; the rules cannot tell whether "
+                                   "it helped")
     with open_episode(path_of(run_dir, ids[2])) as ep:
         # A changed retry that fails again is a failure, not a repeated mistake; no verdict, no outcome labels.
         assert summary(rule_proposals(ep)) == [(0, -1, ("failed",)), (1, -1, ("failed",))]
@@ -65,15 +68,15 @@ class Counter:
 def test_rerunning_the_rules_adds_nothing(run_dir: Path) -> None:
     bar = Counter()
     first = label_with_rules([run_dir], progress=bar)
-    assert (first.episodes, first.added, first.updated, first.deleted) == (3, 13, 0, 0)
+    assert (first.episodes, first.added, first.updated, first.deleted) == (3, 14, 0, 0)
     assert bar.done == 13  # steps of the three episodes
     store = LabelStore(run_dir)
     size = sum(f.stat().st_size for f in store.dir.glob("*.jsonl"))
     again = label_with_rules([run_dir])
-    assert (again.added, again.updated, again.unchanged, again.deleted) == (0, 0, 13, 0)
+    assert (again.added, again.updated, again.unchanged, again.deleted) == (0, 0, 14, 0)
     assert sum(f.stat().st_size for f in store.dir.glob("*.jsonl")) == size  # not a byte appended
     labs = LabelStore(run_dir).current(judge=RULES_JUDGE)
-    assert len(labs) == 13 and {lab.kind for lab in labs} == {"rule"}
+    assert len(labs) == 14 and {lab.kind for lab in labs} == {"rule"}
 
 
 def test_changed_proposals_update_and_withdrawn_ones_are_deleted(tmp_path: Path) -> None:

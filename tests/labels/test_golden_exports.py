@@ -12,6 +12,7 @@ Update the golden files after an intended change with::
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -88,7 +89,7 @@ def normalize(value: Any, aliases: dict[str, str], ids: dict[str, str] | None, k
         return out
     if isinstance(value, list):
         return [normalize(v, aliases, ids) for v in value]
-    if key in _TIME_KEYS and isinstance(value, (int, float)):
+    if key in _TIME_KEYS and isinstance(value, (int, float, datetime.datetime)):
         return "<time>"
     if isinstance(value, str):
         for eid, alias in aliases.items():
@@ -100,6 +101,16 @@ def normalize(value: Any, aliases: dict[str, str], ids: dict[str, str] | None, k
     return value
 
 
+def decode_records_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A records row with its JSON-text fields decoded (so volatile values inside them can be normalized)."""
+    out = dict(r)
+    for k in ("task", "provenance", "summary", "checks"):
+        out[k] = json.loads(r[k])
+    out["reset"] = {k: json.loads(v) if isinstance(v, str) else v for k, v in r["reset"].items()}
+    out["steps"] = [{k: json.loads(v) if isinstance(v, str) else v for k, v in st.items()} for st in r["steps"]]
+    return out
+
+
 def produce(fmt: str, run: Path, aliases: dict[str, str], tmp: Path) -> list[Any]:
     out = tmp / f"golden.{fmt}"
     export([run], fmt, out, options=ExportOptions(unlabeled="truncate", system="You are a careful agent."))
@@ -109,15 +120,17 @@ def produce(fmt: str, run: Path, aliases: dict[str, str], tmp: Path) -> list[Any
         data = pq.read_table(out).to_pylist()
     else:
         data = [json.loads(line) for line in out.read_text().splitlines()]
+    if fmt == "records":
+        data = [decode_records_row(r) for r in data]
     # Rows in a stable order first (export order follows file names, which hold random parts), then label ids
     # numbered in that order.
     rows = [normalize(r, aliases, None) for r in data]
-    rows.sort(key=lambda r: (r["episode_id"], r.get("step", -1)))
+    rows.sort(key=lambda r: (r["episode_id"] if "episode_id" in r else r["trajrec"]["episode_id"], r.get("step", -1)))
     ids: dict[str, str] = {}
     return [normalize(r, {}, ids) for r in rows]
 
 
-@pytest.mark.parametrize("fmt", ["records", "trl-stepwise", "chat", "parquet"])
+@pytest.mark.parametrize("fmt", ["records", "trl-stepwise", "chat", "parquet", "kto"])
 def test_golden(fmt: str, golden_run: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     run, aliases = golden_run
     got = produce(fmt, run, aliases, tmp_path)

@@ -18,9 +18,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_auto_add_ls_edit_rm(run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "label", "auto", str(run_dir), "--rules", "--json")
-    assert code == 0 and json.loads(out)["added"] == 13
+    assert code == 0 and json.loads(out)["added"] == 14
     code, out, _ = run(capsys, "label", "auto", str(run_dir), "--rules")
-    assert out.strip() == "trajrec-rules@1: 3 episodes, 0 labels added, 0 updated, 13 unchanged, 0 withdrawn"
+    assert out.strip() == "trajrec-rules@2: 3 episodes, 0 labels added, 0 updated, 14 unchanged, 0 withdrawn"
 
     eid = ids[1]
     code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid[-8:], "--step", "2", "--value", "bad",
@@ -36,7 +36,7 @@ def test_auto_add_ls_edit_rm(run_dir: Path, ids: dict[int, str], capsys: pytest.
     assert (row["episode_id"], row["target"], row["value"], row["tags"], row["run"]) == (
         eid, 2, -1, ["loop"], str(run_dir))
     code, out, err = run(capsys, "label", "ls", str(run_dir))
-    assert code == 0 and "human:ana" in out and err.strip() == "15 labels on 3 episodes"
+    assert code == 0 and "human:ana" in out and err.strip() == "16 labels on 3 episodes"
 
     code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", row["id"][:10], "--value", "0", "--json")
     edited = json.loads(out)
@@ -91,27 +91,36 @@ def test_auto_with_a_judge_file(run_dir: Path, tmp_path: Path, capsys: pytest.Ca
 
 def test_export_commands(run_dir: Path, ids: dict[int, str], tmp_path: Path,
                          capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "exports" / "prm.jsonl"
+    # Before labeling: every episode is left out, and the hint names the command that labels them.
+    code, out, err = run(capsys, "export", str(run_dir), "--format", "trl-stepwise", "--out", str(out_file))
+    assert err.startswith(f"exported 0 episodes (0 passed, 0 failed; 0 steps, 0 rows) to {out_file} in ")
+    assert "    3 (1 passed, 1 failed, 1 truncated): an unlabeled step (--unlabeled skip-episode)" in err
+    assert (f"  hint: `trajrec label auto {run_dir} --rules` labels every step of the 2 passed or failed episodes "
+            "left out for an unlabeled step that have no rule labels yet") in err
     assert main(["label", "auto", str(run_dir), "--rules"]) == 0
     capsys.readouterr()
-    out_file = tmp_path / "exports" / "prm.jsonl"
     code, out, err = run(capsys, "export", str(run_dir), "--format", "trl-stepwise", "--out", str(out_file))
     assert code == 0 and out == ""
-    # Only the passed episode has a rule label on every step.
-    assert err.startswith(f"exported 1 episode (6 steps, 1 row) to {out_file} in ")
-    assert "3 of 3 episodes matched the filters" in err
-    assert "left out 2 episodes: an unlabeled step (--unlabeled skip-episode)" in err
-    assert len(out_file.read_text().splitlines()) == 1
+    # The rules label every step of the passed and the failed episode: both are kept by default.
+    assert err.startswith(f"exported 2 episodes (1 passed, 1 failed; 10 steps, 2 rows) to {out_file} in ")
+    assert "  left out 1 episode:\n    1 (0 passed, 0 failed, 1 truncated): an unlabeled step" in err
+    assert "label auto" not in err  # it would change nothing now
+    assert "  hint: --unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps" in err
+    assert len(out_file.read_text().splitlines()) == 2
     code, out, err = run(capsys, "export", str(run_dir), "-f", "chat", "-o", "-", "--where", "outcome=failed",
                          "--json")
-    assert code == 0 and [json.loads(line)["episode_id"] for line in out.splitlines()] == [ids[1]]
-    assert json.loads(err)["written"] == 1
+    assert code == 0 and [json.loads(line)["trajrec"]["episode_id"] for line in out.splitlines()] == [ids[1]]
+    report = json.loads(err)
+    assert report["written"] == 1 and report["written_outcomes"] == {"failed": 1}
+    assert report["left_out"] == {"did not match the filters": {"passed": 1, "truncated": 1}}
     code, out, err = run(capsys, "export", str(run_dir), "-f", "records", "-o", str(tmp_path / "r.jsonl"),
                          "--where", "outcom=failed")
     assert code == 1 and err.startswith("trajrec export: error: in 'outcom=failed': unknown field 'outcom' "
                                         "(did you mean 'outcome'?)")
     assert not (tmp_path / "r.jsonl").exists()
     code, _, err = run(capsys, "export", str(run_dir), "-f", "parquet", "-o", "-")
-    assert code == 1 and "parquet is a binary file format; pass --out FILE.parquet, not -" in err
+    assert code == 1 and "parquet is a binary format; pass --out FILE.parquet or --out DIR, not -" in err
 
 
 def test_help_pages(capsys: pytest.CaptureFixture[str]) -> None:

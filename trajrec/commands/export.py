@@ -6,14 +6,21 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trajrec.replay.exports.pipeline import ExportReport
 
 NAME = "export"
 ORDER = 70
-HELP = "Export step-labeled trajectories: records, trl-stepwise (TRL PRMTrainer), chat (tool calls) or parquet."
+HELP = ("Export step-labeled trajectories: records, chat (HF/TRL messages with tools), trl-stepwise (PRM), "
+        "dpo, kto or parquet.")
 EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
+  trajrec export runs/ --format chat --out sft/ --weights positive        (a folder: data.jsonl + README.md card)
+  trajrec export runs/ --format chat --out sft.jsonl --tool-arguments string     (OpenAI fine-tuning files)
   trajrec export runs/ --format trl-stepwise --out prm.jsonl --label-map strict --unlabeled truncate
-  trajrec export runs/ --format chat --out sft.jsonl --where outcome=passed --where env=trajrec/Shell-v0
-  trajrec export runs/ --format parquet --out steps.parquet --where labeled=true    (pip install 'trajrec[parquet]')
+  trajrec export runs/ --format dpo --out pairs.jsonl ; trajrec export runs/ --format kto --out kto.jsonl
+  trajrec export runs/ --format parquet --out steps/ --shard-rows 100000 --partition-by split
   trajrec export runs/ --format trl-stepwise --out prm.jsonl --prefer human,model:* --min-agreement 0.8
   trajrec export runs/ --format atif --out atif/          one Harbor ATIF trajectory.json per episode (or a .jsonl)
 
@@ -26,9 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from trajrec.replay.exports.choice import DEFAULT_PREFER, LABEL_MAPS, UNLABELED
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
-    p.add_argument("--format", "-f", required=True, choices=["records", "trl-stepwise", "chat", "parquet", "atif"],
-                   help="output format")
-    p.add_argument("--out", "-o", required=True, metavar="FILE", help="output file ('-' for stdout, JSONL formats; a folder for atif: one file per episode)")
+    from trajrec.replay.exports.base import TOOL_ARGUMENTS, WEIGHT_POLICIES
+    from trajrec.replay.exports.pipeline import FORMATS
+
+    p.add_argument("--format", "-f", required=True, choices=list(FORMATS), help="output format")
+    p.add_argument("--out", "-o", required=True, metavar="FILE|DIR",
+                   help="output file ('-' for stdout, JSONL formats), or a folder (ending in '/'; parquet: any name "
+                        "without .parquet) that gets the data and a dataset card README.md; atif: one trajectory file per episode)")
     p.add_argument("--where", action="append", default=[], metavar="EXPR",
                    help="keep episodes where EXPR holds, e.g. outcome=failed, failures>0, labeled=true (repeatable)")
     p.add_argument("--min-agreement", type=float, metavar="X",
@@ -43,6 +54,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--system", metavar="TEXT", help="chat: a system message to start each conversation")
     p.add_argument("--observations", action="store_true",
                    help="trl-stepwise: append each step's observation to its completion")
+    p.add_argument("--step-separator", default="\n", metavar="TEXT",
+                   help="trl-stepwise: the PRM trainer's step separator, replaced by a space in completions "
+                        "(default: a newline; '\\n' and '\\t' are understood)")
+    p.add_argument("--tool-arguments", default="object", choices=TOOL_ARGUMENTS,
+                   help="chat/dpo/kto: tool-call arguments as an object (HF/TRL) or a JSON string (OpenAI files)")
+    p.add_argument("--weights", default="label", choices=WEIGHT_POLICIES,
+                   help="chat: weight 0/1 of assistant messages: label (0 for failed or -1-labeled steps), positive "
+                        "(1 only for +1), failures (0 for failed steps), all (default: %(default)s)")
+    p.add_argument("--shard-rows", type=int, default=1_000_000, metavar="N",
+                   help="parquet to a folder: rows per part-NNNNN.parquet (default: %(default)s)")
+    p.add_argument("--partition-by", choices=["split", "env"],
+                   help="parquet to a folder: one subfolder per split or env (split=train/part-00000.parquet)")
     p.add_argument("--json", action="store_true", help="print the export report as JSON (on stderr with --out -)")
 
 
@@ -59,7 +82,9 @@ def _run(args: argparse.Namespace) -> int:
     from trajrec.progress import Progress
 
     options = ExportOptions(label_map=args.label_map, prefer=args.prefer, unlabeled=args.unlabeled,
-                            system=args.system, observations=args.observations)
+                            system=args.system, observations=args.observations, tool_arguments=args.tool_arguments,
+                            weights=args.weights, step_separator=_unescape(args.step_separator),
+                            shard_rows=args.shard_rows, partition_by=args.partition_by)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
     t0 = time.perf_counter()
     src = Source(args.paths)
@@ -75,17 +100,40 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()), file=sys.stderr if args.out == "-" else sys.stdout)
     else:
         where = "stdout" if args.out == "-" else args.out
-        print(f"exported {_n(report.written, 'episode')} ({_n(report.steps, 'step')}, {_n(report.rows, 'row')}) to "
-              f"{where} in "
-              f"{report.seconds:.2f} s ({report.steps_per_second:,.0f} steps/s); {report.matched} of "
-              f"{report.episodes} episodes matched the filters", file=sys.stderr)
-        for reason, n in report.skipped.items():
-            print(f"  left out {_n(n, 'episode')}: {reason}", file=sys.stderr)
-        if report.skipped and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
-            print("  (label them with `trajrec label auto PATH --rules`, or choose --unlabeled truncate, drop-step "
-                  "or false)", file=sys.stderr)
+        bal = report.balance
+        print(f"exported {_n(report.written, 'episode')} ({bal(report.written_outcomes)}; {_n(report.steps, 'step')}, "
+              f"{_n(report.rows, 'row')}) to {where} in {report.seconds:.2f} s "
+              f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
+        left = sum(sum(v.values()) for v in report.left_out.values())
+        if left:
+            print(f"  left out {_n(left, 'episode')}:", file=sys.stderr)
+        for reason, outcomes in report.left_out.items():
+            print(f"    {sum(outcomes.values())} ({bal(outcomes)}): {reason}", file=sys.stderr)
+        for hint in _hints(args, report):
+            print(f"  hint: {hint}", file=sys.stderr)
+        if len(report.files) > 1:
+            card = [f for f in report.files if f.endswith("README.md")]
+            print(f"  wrote {_n(len(report.files), 'file')}" + (f" (dataset card: {card[0]})" if card else ""),
+                  file=sys.stderr)
     return 1 if src.errors else 0
 
 
 def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _unescape(text: str) -> str:
+    r"""``\n`` and ``\t`` typed on a command line as the characters they name."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def _hints(args: argparse.Namespace, report: ExportReport) -> list[str]:
+    """Commands that would change what was left out, and only those."""
+    out = []
+    if report.rules_would_label:
+        paths = " ".join(args.paths)
+        out.append(f"`trajrec label auto {paths} --rules` labels every step of the {report.rules_would_label} "
+                   "passed or failed episodes left out for an unlabeled step that have no rule labels yet")
+    if report.unlabeled and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
+        out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps")
+    return out

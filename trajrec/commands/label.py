@@ -13,7 +13,7 @@ from typing import Any, Iterator
 NAME = "label"
 ORDER = 60
 HELP = "Label steps and episodes: by hand (add/edit/rm), list them (ls), or run rules and judges (auto)."
-EXAMPLES = """  trajrec label auto runs/shell --rules                   rules trajrec-rules@1 (failed -1, recovery +1)
+EXAMPLES = """  trajrec label auto runs/shell --rules                   rules trajrec-rules@2 (failed -1, recovery +1)
   trajrec label auto runs/shell --judge myjudges:rubric   any callable: ctx -> {"value": ..., "rationale": ...}
   trajrec label add runs/shell --episode Shell-2025 --step 3 --value -1 --rationale "wrong file" --annotator ana
   trajrec label add ep.msgpack.zst --step episode --value pass
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            ln for ln in EXAMPLES.splitlines() if "auto" in ln))
     a.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
     how = a.add_mutually_exclusive_group(required=True)
-    how.add_argument("--rules", action="store_true", help="apply trajrec's rules (judge trajrec-rules@1, kind rule)")
+    how.add_argument("--rules", action="store_true", help="apply trajrec's rules (judge trajrec-rules@2, kind rule)")
     how.add_argument("--judge", metavar="MODULE:FUNCTION",
                      help="a callable receiving a step context and returning {'value', 'rationale'} or a tuple")
     a.add_argument("--rejudge", action="store_true",

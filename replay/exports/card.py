@@ -1,0 +1,81 @@
+"""The dataset card an export to a folder writes beside its data: ``README.md`` in the Hugging Face dataset-card
+convention (a YAML block naming the data files, then prose), so the folder loads with
+``datasets.load_dataset(folder)`` and says what it holds: counts, passed/failed balance, what was left out and why,
+labels by judge, label map, filters and lineage (sources, runs, agents, models)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .base import ExportOptions
+
+__all__ = ["write_card"]
+
+
+def _yaml_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
+
+
+def card_text(report: Any, options: ExportOptions, data_files: str, lineage: dict[str, Any]) -> str:
+    from trajrec._version import __version__
+
+    bal = report.balance
+    lines = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        f"    path: {_yaml_str(data_files)}",
+        "tags:",
+        "- trajrec",
+        "- agent-trajectories",
+        "---",
+        "",
+        f"# {lineage['name']}",
+        "",
+        f"Step-labeled agent trajectories exported by trajrec {__version__} in the `{report.format}` format "
+        "(see trajrec's docs/EXPORT.md for the columns).",
+        "",
+        "## Counts",
+        "",
+        "| | episodes | passed / failed |",
+        "|---|---|---|",
+        f"| written | {report.written} | {bal(report.written_outcomes)} |",
+    ]
+    for reason, outcomes in report.left_out.items():
+        lines.append(f"| left out: {reason} | {sum(outcomes.values())} | {bal(outcomes)} |")
+    lines += ["", f"Rows: {report.rows}; steps: {report.steps}; episodes found: {report.episodes}, matched by the "
+              f"filters: {report.matched}.", "", "## Labels by judge", "",
+              "Labels and recorded checks on the written episodes (the preferred one per step is exported):", "",
+              "| judge | labels |", "|---|---|"]
+    for judge, n in sorted(lineage["judges"].items()):
+        lines.append(f"| `{judge}` | {n} |")
+    if not lineage["judges"]:
+        lines.append("| (none) | 0 |")
+    lines += ["", "## How labels were chosen", "",
+              f"- label map: `{options.label_map}`", f"- preferred sources: `{options.preference}`"]
+    if report.format == "trl-stepwise":
+        lines += [f"- unlabeled steps: `{options.unlabeled}`",
+                  f"- step separator (replaced in completions): `{options.step_separator!r}`"]
+    if report.format in ("chat", "dpo", "kto"):
+        lines += [f"- tool-call arguments: `{options.tool_arguments}`"]
+    if report.format == "chat":
+        lines += [f"- assistant message weights: `{options.weights}`"]
+    lines += [f"- filters: {', '.join(f'`{w}`' for w in lineage['where']) or 'none'}", "", "## Lineage", ""]
+    for key in ("sources", "runs", "envs", "agents", "models"):
+        vals = lineage[key]
+        lines.append(f"- {key}: {', '.join(f'`{v}`' for v in sorted(vals)) or 'none recorded'}")
+    return "\n".join(lines) + "\n"
+
+
+def write_card(folder: str | os.PathLike[str], report: Any, options: ExportOptions, data_files: str,
+               lineage: dict[str, Any]) -> Path:
+    """Write ``folder/README.md``; returns its path."""
+    path = Path(folder) / "README.md"
+    lineage = {"name": Path(folder).name, **lineage}
+    path.write_text(card_text(report, options, data_files, lineage), encoding="utf-8")
+    return path

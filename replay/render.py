@@ -277,3 +277,19 @@ def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
                         str((c.get("function") or {}).get("name")) for c in m["tool_calls"] if isinstance(c, dict))
                 out.append(("text", f"  {one_line(m.get('role'), 10)}: {one_line(content, width - 14)}"))
     return out
+
+
+def step_record(step: Any) -> dict[str, Any]:
+    """A recorded step as a plain dict (what ``trajrec show --json`` prints per step and the viewer copies):
+    every field of the step, the failure as a dict, diff rows as lists, checks as records."""
+    out = {name: getattr(step, name) for name in step.__slots__ if not name.startswith("_")}
+    failure = out.get("failure")
+    out["failure"] = failure._asdict() if failure is not None else None
+    out["diff"] = [list(row) for row in getattr(step, "diff", ()) or ()]
+    out["checks"] = [c.to_record() for c in getattr(step, "checks", ()) or ()]
+    return out
+
+
+def json_text(value: Any, *, indent: int | None = 2) -> str:
+    """A recorded value as JSON text (numpy values as numbers and lists, bytes as ``<n bytes>``)."""
+    return json.dumps(_plain(value), ensure_ascii=False, indent=indent)

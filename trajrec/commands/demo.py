@@ -63,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
         from . import view
 
         # The same viewer, annotator and tags as `trajrec view DIR`.
-        return view.run(argparse.Namespace(paths=[args.dir], step=None, annotator=None, tags=None, no_cache=False))
+        code = view.run(argparse.Namespace(paths=[args.dir], step=None, annotator=None, tags=None, no_cache=False,
+                                           theme=None))
+        print(f"reopen it:  trajrec view {args.dir}     list it:  trajrec ls {args.dir}"
+              f"     one episode:  trajrec show FILE --step N")
+        return code
     print(f"\nbrowse it:  trajrec view {args.dir}     list it:  trajrec ls {args.dir}"
           f"     one episode:  trajrec show FILE --step N")
     return 0

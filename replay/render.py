@@ -31,6 +31,8 @@ def safe(text: str, *, keep_newlines: bool = True) -> str:
 
 def value_text(value: Any, *, max_len: int | None = None) -> str:
     """A value as text: strings as they are, other values as compact JSON-like text; always safe."""
+    if isinstance(value, np.generic):
+        value = value.item()  # 0, not np.int64(0): numpy scalars read as the numbers they are
     if isinstance(value, str):
         text = value
     elif isinstance(value, np.ndarray):
@@ -293,3 +295,23 @@ def step_record(step: Any) -> dict[str, Any]:
 def json_text(value: Any, *, indent: int | None = 2) -> str:
     """A recorded value as JSON text (numpy values as numbers and lists, bytes as ``<n bytes>``)."""
     return json.dumps(_plain(value), ensure_ascii=False, indent=indent)
+
+
+def number_text(value: Any) -> str:
+    """A reward, return or score for people: ``-1070.5``, not ``-1.07e+03`` or ``np.float64(-1070.5)``; up to six
+    significant digits, an exponent only beyond a million or below a thousandth; ``-`` for None.
+
+    >>> number_text(-1070.5), number_text(3), number_text(0.1 + 0.2), number_text(None), number_text(2.5e9)
+    ('-1070.5', '3', '0.3', '-', '2.5e+09')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return one_line(value, 24)
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return repr(value)
+    return f"{value:.6g}"

@@ -24,14 +24,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from trajrec.replay.library import EpisodeEntry
-from trajrec.replay.render import one_line
+from trajrec.replay.render import number_text, one_line
 
 
 def _num(v: float | int | None) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.4g}"
+        text = number_text(v)
+        return text if len(text) <= 7 else f"{v:.3g}"  # the column's width: an exponent only when needed
     return f"{v:,}"
 
 

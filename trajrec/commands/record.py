@@ -12,7 +12,8 @@ EXAMPLES = """  trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
   trajrec record CartPole-v1 --agent random --episodes 10 --out runs/cartpole
   trajrec record trajrec/MathCalc-v0 --episodes 5 --out runs/math --kwarg max_steps=12
   trajrec record trajrec/MathCalc-v0 --agent openai --model qwen3:4b --base-url http://localhost:11434/v1 \\
-      --episodes 5 --temperature 0.2 --out runs/math-llm      an LLM through any OpenAI-compatible server"""
+      --episodes 5 --temperature 0.2 --out runs/math-llm      an LLM through any OpenAI-compatible server
+  trajrec record trajrec/Shell-v0 --episodes 100 --out runs/shell --resume    after a stop: the missing seeds only"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,6 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     llm.add_argument("--price-out", type=float, metavar="USD", help="USD per million completion tokens")
     llm.add_argument("--request-timeout", type=float, default=60.0, metavar="S", help="seconds per request (default 60)")
     llm.add_argument("--retries", type=int, default=3, help="retries of a failed request (default 3)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="the folder holds episodes already: record only the seeds not recorded yet")
+    again.add_argument("--overwrite", action="store_true",
+                       help="the folder holds episodes already: delete its episode files first (labels stay)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.errors import TrajrecUsageError
 
     from ..progress import Progress
-    from ..recording import Job, record_many, summarize
+    from ..recording import Job, make_out_dir, plan_seeds, record_many, summarize
     from ._common import dumps
     from .demo import print_summary
 
@@ -95,10 +101,14 @@ def run(args: argparse.Namespace) -> int:
     job = Job(env_id=args.env_id, out=args.out, agent=args.agent, skill=args.skill, env_kwargs=parse_kwargs(args.kwarg),
               model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, sampling=sampling,
               prices=prices, request_timeout=args.request_timeout, retries=args.retries)
-    seeds = list(range(args.seed, args.seed + args.episodes))
-    with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
-        results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance())
-    summary = summarize(results)
+    make_out_dir(args.out)
+    seeds, skipped = plan_seeds(args.out, args.env_id, list(range(args.seed, args.seed + args.episodes)),
+                                resume=args.resume, overwrite=args.overwrite)
+    results = []
+    if seeds:
+        with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
+            results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance())
+    summary = {**summarize(results), "skipped": skipped}
     if args.json:
         print(dumps(summary))
     else:

@@ -25,6 +25,9 @@ This module knows values, not bytes: :mod:`trajrec.recorder.format` owns msgpack
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -72,6 +75,30 @@ def _qualname(obj: Any) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
+def _internal_dirs() -> tuple[str, ...]:
+    # Located, not imported: the recorder knows nothing of replay or envs (find_spec only reads the path).
+    dirs = []
+    for name in ("trajrec", "trajrec.recorder", "trajrec.replay", "trajrec.envs", "gymnasium"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            dirs.append(os.path.abspath(folder) + os.sep)
+    return tuple(dirs)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised in :func:`fallback_payload` point at the user's line (the
+    ``env.step`` or ``reset`` call), past trajrec's and gymnasium's frames."""
+    dirs = _internal_dirs()
+    level, frame = 2, sys._getframe(2)  # 2: the caller of fallback_payload
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(dirs):
+        level += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return level
+
+
 def fallback_payload(obj: Any) -> list[str]:
     """The ``[type, repr]`` pair stored for an unencodable value; warns once per type."""
     name = _qualname(obj)
@@ -87,7 +114,7 @@ def fallback_payload(obj: Any) -> list[str]:
             f"trajrec cannot encode values of type {name}; storing their repr instead "
             "(convert them to plain data in the env or in state_fn to keep them exactly)",
             CodecWarning,
-            stacklevel=2,
+            stacklevel=_user_stacklevel(),
         )
     return [name, text]
 

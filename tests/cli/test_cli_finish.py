@@ -163,3 +163,21 @@ def test_solved_line_without_checks(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["record", "trajrec/MathCalc-v0", "--episodes", "2", "--out", str(tmp_path / "m"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["judged"] == 2 and summary["solved_rate"] == summary["solved"] / 2
+
+
+def test_fsck_suggests_repair_only_for_what_it_can_repair(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Issue 16, item 20: a file that is no episode got "run with --repair", which does nothing for it.
+    import subprocess
+    import sys
+
+    (tmp_path / "junk.msgpack.zst").write_bytes(b"not an episode")
+    assert main(["fsck", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "BAD" in out and "--repair" not in out
+    # A writer killed before close: no index, which --repair rebuilds.
+    code = ("import os, gymnasium as gym; from trajrec.recorder import Recorder\n"
+            f"env = Recorder(gym.make('CartPole-v1'), {str(tmp_path / 'live')!r}); env.reset(seed=0)\n"
+            "[env.step(0) for _ in range(3)]\nos._exit(0)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert main(["fsck", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "2 files, 0 ok, 2 with problems, run with --repair to fix 1"

@@ -15,6 +15,8 @@ EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format chat --out sft.jsonl --where outcome=passed --where env=trajrec/Shell-v0
   trajrec export runs/ --format parquet --out steps.parquet --where labeled=true    (pip install 'trajrec[parquet]')
   trajrec export runs/ --format trl-stepwise --out prm.jsonl --prefer human,model:* --min-agreement 0.8
+      (--min-agreement keeps episodes whose steps two or more judges labeled, e.g. `trajrec label auto runs/
+       --rules` and people in the viewer, and agree on; `trajrec agreement runs/` shows where that stands)
 
 --where FIELD OP VALUE (repeatable, all must hold); OP: = != > >= < <=; text fields take = != with * ? wildcards.
 fields: episode env task split agent run outcome steps return failures retries recoveries checks labels
@@ -76,12 +78,27 @@ def _run(args: argparse.Namespace) -> int:
               f"{where} in "
               f"{report.seconds:.2f} s ({report.steps_per_second:,.0f} steps/s); {report.matched} of "
               f"{report.episodes} episodes matched the filters", file=sys.stderr)
+        if not report.written and report.episodes:
+            print("  " + _nothing_written(report, args), file=sys.stderr)
         for reason, n in report.skipped.items():
             print(f"  left out {_n(n, 'episode')}: {reason}", file=sys.stderr)
         if report.skipped and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
             print("  (label them with `trajrec label auto PATH --rules`, or choose --unlabeled truncate, drop-step "
                   "or false)", file=sys.stderr)
     return 1 if src.errors else 0
+
+
+def _nothing_written(report: object, args: argparse.Namespace) -> str:
+    """Why an export wrote nothing, and what would change that."""
+    if getattr(report, "matched", 0):
+        return "nothing written: every matching episode was left out (reasons below)"
+    why = []
+    if args.where:
+        why.append(f"--where {' '.join(args.where)!r}")
+    if args.min_agreement is not None:
+        why.append(f"--min-agreement {args.min_agreement:g} (it needs steps labeled by two or more judges that agree; "
+                   "`trajrec agreement PATH` shows them)")
+    return "nothing written: no episode matched " + " and ".join(why) if why else "nothing written"
 
 
 def _n(count: int, noun: str) -> str:

@@ -53,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"         original kept as {r.backup}")
     if not args.json:
         fixed = sum(1 for r in reports if r.repaired)
+        # Only a file that is an episode with a damaged or missing index can be repaired: a file that is no episode
+        # at all (BAD) cannot, and --repair is not suggested for it.
+        repairable = sum(1 for r in reports if not r.ok and not r.error and not r.repaired)
         print(f"{len(reports)} files, {len(reports) - problems} ok, {problems} with problems"
-              + (f", {fixed} repaired" if fixed else (", run with --repair to fix" if problems else "")))
+              + (f", {fixed} repaired" if fixed else "")
+              + (f", run with --repair to fix {repairable}" if repairable and not args.repair else ""))
     unrepaired = sum(1 for r in reports if not r.ok and not r.repaired)
     return 1 if unrepaired else 0

@@ -95,7 +95,7 @@ class TrajrecApp(App[None]):
 
     @on(EpisodeTable.Opened)
     def _open_from_library(self, message: EpisodeTable.Opened) -> None:
-        self.open_episode(message.entry.path)
+        self.open_episode(message.entry.path, step=self.library.start_step(message.entry.path))
 
     @on(EpisodeScreen.NeighborRequested)
     def _neighbor(self, message: EpisodeScreen.NeighborRequested) -> None:

@@ -201,3 +201,32 @@ def test_light_theme_and_no_color(main_episode: Path, monkeypatch: pytest.Monkey
 
             assert any(isinstance(f, Monochrome) for f in plain._filters)
     asyncio.run(run())
+
+
+def test_search_the_steps_of_every_episode(library: Path) -> None:
+    async def run() -> None:
+        app = create_app([library])
+        async with app.run_test(size=SMALL) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            from trajrec.tui.episode_table import EpisodeTable
+            from trajrec.tui.scan_status import ScanStatus
+
+            screen = app.library
+            table = screen.query_one(EpisodeTable)
+            everyone = [e.task_id for e in table.rows]
+            await pilot.press("ctrl+f", *"readme", "enter")
+            await until(pilot, lambda: screen.step_hits is not None)
+            # notes-1 reads readme.txt at step 1, notes-4 at step 0; the others never do.
+            assert [e.task_id for e in table.rows] == ["notes-1", "notes-4"]
+            assert screen.step_hits == {table.rows[0].path: 1, table.rows[1].path: 0}
+            assert "steps matching 'readme': 2 episodes" in screen.query_one(ScanStatus).search
+            await pilot.press("enter")
+            episode_screen = await open_ready(pilot)
+            assert step_of(app) == 1 and "readme" in str(episode_screen.episode[1].action)
+            await pilot.press("q")
+            await pilot.press("escape")  # back to every episode
+            assert [e.task_id for e in table.rows] == everyone and screen.step_hits is None
+            await pilot.press("ctrl+f", *"nowhere to be found", "enter")
+            await until(pilot, lambda: screen.step_hits is not None)
+            assert table.rows == [] and "no step of the shown episodes contains" in table.empty_text
+    asyncio.run(run())

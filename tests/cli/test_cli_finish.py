@@ -181,3 +181,54 @@ def test_fsck_suggests_repair_only_for_what_it_can_repair(tmp_path: Path, capsys
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert main(["fsck", str(tmp_path)]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == "2 files, 0 ok, 2 with problems, run with --repair to fix 1"
+
+
+def test_demo_says_how_to_reopen_the_viewer_after_quitting(tmp_path: Path) -> None:
+    # Issue 16, item 22: in a real terminal (a pty), quit the demo's viewer with q; the last line says how to
+    # open it again.
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    proc = subprocess.Popen([sys.executable, "-m", "trajrec", "demo", str(tmp_path / "demo"), "--episodes", "1"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    out = b""
+
+    def read_for(seconds: float) -> None:
+        nonlocal out
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                out += chunk
+
+    try:
+        deadline = time.monotonic() + 90
+        while b"episodes" not in out.split(b"into", 1)[-1] and time.monotonic() < deadline:
+            read_for(0.5)
+            if b"\x1b[?1049h" in out:  # the viewer switched to the alternate screen
+                break
+        read_for(3.0)  # let the library draw
+        os.write(master, b"q")
+        proc.wait(timeout=30)
+        read_for(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = out.decode("utf-8", "replace")
+    assert proc.returncode == 0
+    tail = text.rsplit("\x1b[?1049l", 1)[-1]  # after the viewer left the alternate screen
+    assert f"reopen it:  trajrec view {tmp_path / 'demo'}" in tail

@@ -108,3 +108,41 @@ def test_help_end_reaches_the_last_line_at_80_columns(main_episode: Path) -> Non
             assert scroll.scroll_y == scroll.max_scroll_y > 0
             assert scroll.scroll_y + scroll.scrollable_content_region.height >= body.outer_size.height
     asyncio.run(run())
+
+
+def test_incomplete_file_says_so_uncut(tmp_path: Path) -> None:
+    # A writer killed before close: the library shows "incomplete" whole (it was cut to "incomplet…").
+    import subprocess
+    import sys
+
+    code = ("import os, gymnasium as gym; from trajrec.recorder import Recorder\n"
+            f"env = Recorder(gym.make('CartPole-v1'), {str(tmp_path / 'live')!r}); env.reset(seed=0)\n"
+            "[env.step(0) for _ in range(3)]\nos._exit(0)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+    async def run() -> None:
+        app = create_app([tmp_path / "live"])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            table = app.screen.query_one(EpisodeTable)
+            line = table.render_line(1).text
+            assert not table.rows[0].complete
+            assert table.rows[0].outcome == "incomplete" and " incomplete " in line and "incomplet…" not in line
+    asyncio.run(run())
+
+
+def test_one_line_diff_leaves_the_height_to_the_step(main_episode: Path) -> None:
+    # Issue 16, item 2: at 80x24 a one-line diff took half the height of the right side.
+    from trajrec.tui.state_pane import StatePane
+    from trajrec.tui.step_detail import StepDetail
+
+    async def run() -> None:
+        app = create_app([main_episode])
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_ready(pilot)
+            await pilot.press("G", "h", "h")  # step 7: one diff line
+            await pilot.pause()
+            state, detail = screen.query_one(StatePane), screen.query_one(StepDetail)
+            assert len(state.text.plain.splitlines()) == 1
+            assert state.outer_size.height <= 4 and detail.outer_size.height >= 2 * state.outer_size.height
+    asyncio.run(run())

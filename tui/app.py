@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -19,7 +19,7 @@ from trajrec.replay.labels import default_annotator
 from trajrec.replay.library import LabeledFraction
 from trajrec.replay.render import safe
 
-from .episode_screen import EpisodeScreen
+from .episode_screen import LABEL_REFRESH_SECONDS, EpisodeScreen
 from .episode_table import EpisodeTable
 from .help_screen import HelpScreen, Notes
 from .label_session import DEFAULT_TAGS
@@ -69,6 +69,7 @@ class TrajrecApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.library)
+        self.set_interval(LABEL_REFRESH_SECONDS, self.poll_labels)
         if self.start_file is not None:
             self.open_episode(self.start_file, step=self.start_step, quit_on_back=True)
 
@@ -114,6 +115,22 @@ class TrajrecApp(App[None]):
         self.visited.add(episode.episode_id)
         message.screen.load(episode)
         self.library.select_path(path)
+
+    def poll_labels(self) -> None:
+        """While the library shows, read labels other people and processes appended (the app's timer calls this
+        every ``LABEL_REFRESH_SECONDS``); the "labeled" column follows. The episode screen has its own reader."""
+        if isinstance(self.screen, LibraryScreen) and self.library.scan_done:
+            self._read_labels([e.path for e in self.library.entries if not e.error])
+
+    @work(thread=True, exclusive=True, group="library-labels")
+    def _read_labels(self, paths: list[str]) -> None:
+        try:
+            # A listing and a stat per labels file when nothing changed, and a stat per folder without labels.
+            read = self.labels.refresh() + self.labels.discover(paths)
+        except TrajrecError:
+            return  # a folder that went away: the next tick tries again
+        if read:
+            self.call_from_thread(self.library.refresh_labeled)
 
     def action_toggle_theme(self) -> None:
         self.theme = THEMES["light"] if self.theme == THEMES["dark"] else THEMES["dark"]

@@ -230,3 +230,23 @@ def test_search_the_steps_of_every_episode(library: Path) -> None:
             await until(pilot, lambda: screen.step_hits is not None)
             assert table.rows == [] and "no step of the shown episodes contains" in table.empty_text
     asyncio.run(run())
+
+
+def test_library_shows_labels_other_processes_write(library: Path) -> None:
+    from trajrec.replay.labels import LabelStore
+    from trajrec.tui.episode_table import EpisodeTable
+
+    async def run() -> None:
+        app = create_app([library], annotator="ana")
+        async with app.run_test(size=SMALL) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            table = app.screen.query_one(EpisodeTable)
+            first = table.rows[0]
+            assert first.labeled in (None, 0.0)
+            other = LabelStore(Path(first.path).parent)  # another writer: its own file in the labels folder
+            other.add(first.episode_id, 0, 1, judge="human:bob")
+            other.close()
+            app.poll_labels()  # what the app's timer calls every couple of seconds
+            await until(pilot, lambda: (first.labeled or 0) > 0)
+            assert f"{first.labeled:.0%}" in table.render_line(1).text
+    asyncio.run(run())

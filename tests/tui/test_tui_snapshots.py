@@ -114,3 +114,14 @@ def test_episode_lines_wrapped(snap_compare, runs: str, size: tuple[int, int]) -
         await pilot.press("n", "n", "r", "w")
 
     assert snap_compare(create_app([runs], annotator="ana"), terminal_size=size, run_before=ready)
+
+
+def test_episode_screen_light_theme(snap_compare, runs: str) -> None:
+    async def ready(pilot: Pilot) -> None:
+        await until(pilot, lambda: pilot.app.library.scan_done)
+        await pilot.press("enter")
+        await open_ready(pilot)
+        await pilot.press("n")
+
+    assert snap_compare(create_app([runs], annotator="ana", theme="light"), terminal_size=(80, 24),
+                        run_before=ready)

@@ -59,6 +59,9 @@ FOLLOW_SECONDS = 1.0
 #: Widths of the timeline the | key cycles through, in percent of the screen.
 TIMELINE_WIDTHS = (30, 45, 60)
 
+#: Heights of the state pane the = key cycles through ("auto": as tall as its text, at most half).
+STATE_HEIGHTS = ("auto", "1fr", "3fr")
+
 _UNSCANNED = 255  # marker byte of a step the marker scan has not reached yet
 
 
@@ -82,6 +85,7 @@ class EpisodeScreen(Screen[None]):
     | w | Wrap long lines in the step and state panes (again: cut them, marked with …). |
     | z | Zoom: the focused pane fills the screen (again: back). |
     | \\| | Timeline width: 30% / 45% / 60% of the screen. |
+    | = | State pane height: as tall as its text (at most half) / half / three quarters of the right side. |
     | y | Copy the step as JSON (to the terminal's clipboard, OSC 52). |
     | o | Open the step as JSON in $EDITOR (else $VISUAL, else vi). |
     | F | Follow: while the file grows (an episode still being recorded), show new steps and go to the last. |
@@ -129,6 +133,8 @@ class EpisodeScreen(Screen[None]):
         Binding("z", "zoom", "Zoom", show=False, tooltip="Zoom: the focused pane fills the screen (again: back)"),
         Binding("vertical_line", "resize", "Resize", show=False, key_display="|",
                 tooltip="Timeline width: 30% / 45% / 60% of the screen"),
+        Binding("equals_sign", "resize_state", "State height", show=False, key_display="=",
+                tooltip="State pane height: fit its text / half / three quarters"),
         Binding("y", "copy_step", "Copy JSON", show=False,
                 tooltip="Copy the step as JSON (to the terminal's clipboard, OSC 52)"),
         Binding("o", "edit_step", "Open in $EDITOR", show=False, tooltip="Open the step as JSON in $EDITOR"),
@@ -253,6 +259,7 @@ class EpisodeScreen(Screen[None]):
         self._shown: tuple[int, int] | None = None  # (generation, step) the panes show
         self.following = False
         self._width_choice = TIMELINE_WIDTHS.index(45)  # the width in DEFAULT_CSS
+        self._state_choice = 0
         self._follow_timer: Timer | None = None
         self._file_stamp: tuple[int, int] | None = None
 
@@ -621,6 +628,13 @@ class EpisodeScreen(Screen[None]):
     def action_resize(self) -> None:
         self._width_choice = (self._width_choice + 1) % len(TIMELINE_WIDTHS)
         self.query_one(StepTimeline).styles.width = f"{TIMELINE_WIDTHS[self._width_choice]}%"
+
+    def action_resize_state(self) -> None:
+        self._state_choice = (self._state_choice + 1) % len(STATE_HEIGHTS)
+        height = STATE_HEIGHTS[self._state_choice]
+        pane = self.query_one(StatePane)
+        pane.styles.height = height
+        pane.styles.max_height = "100%" if height != "auto" else "50%"  # (None would fall back to the CSS)
 
     def _step_json(self) -> str | None:
         if not len(self.episode):

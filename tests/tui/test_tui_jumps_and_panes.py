@@ -139,6 +139,17 @@ def test_zoom_and_resize(main_episode: Path) -> None:
             await pilot.press("vertical_line")
             await pilot.pause()
             assert timeline.size.width < before  # -> 30%
+            state, detail = screen.query_one(StatePane), screen.query_one(StepDetail)
+            fit = state.outer_size.height
+            await pilot.press("equals_sign")  # half
+            await pilot.pause()
+            assert state.outer_size.height > fit and abs(state.outer_size.height - detail.outer_size.height) <= 1
+            await pilot.press("equals_sign")  # three quarters
+            await pilot.pause()
+            assert state.outer_size.height > 2 * detail.outer_size.height
+            await pilot.press("equals_sign")  # back to fitting its text
+            await pilot.pause()
+            assert state.outer_size.height == fit
     asyncio.run(run())
 
 

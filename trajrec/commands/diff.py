@@ -44,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
             return 0 if result.same else 1
         for name, ep in (("A", a), ("B", b)):
             task = ep.task
-            print(f"{name}  {ep.path}\n   {one_line(ep.episode_id, 80)}  {task.get('env_id') or '-'}  "
-                  f"task {one_line(task.get('id') or '-', 40)}  seed {task.get('seed')}  {len(ep)} steps  "
+            # Recorded text goes through one_line: control characters are shown escaped, never sent raw.
+            print(f"{name}  {one_line(str(ep.path), 1000)}\n   {one_line(ep.episode_id, 80)}  "
+                  f"{one_line(task.get('env_id') or '-', 60)}  task {one_line(task.get('id') or '-', 40)}  "
+                  f"seed {one_line(task.get('seed'), 30)}  {len(ep)} steps  "
                   f"return {number_text(ep.summary.get('return'))}  {ep.summary.get('outcome') or '-'}")
         if result.task:
             print("\ntask differs (A → B):")

@@ -34,6 +34,9 @@ This module knows values, not bytes: :mod:`trajrec.recorder.format` owns msgpack
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 import threading
 import types
 import warnings
@@ -93,6 +96,30 @@ _warned_types: set[str] = set()
 def _qualname(obj: Any) -> str:
     t = type(obj)
     return f"{t.__module__}.{t.__qualname__}"
+
+
+def _internal_dirs() -> tuple[str, ...]:
+    # Located, not imported: the recorder knows nothing of replay or envs (find_spec only reads the path).
+    dirs = []
+    for name in ("trajrec", "trajrec.recorder", "trajrec.replay", "trajrec.envs", "gymnasium"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            dirs.append(os.path.abspath(folder) + os.sep)
+    return tuple(dirs)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised in :func:`fallback_payload` point at the user's line (the
+    ``env.step`` or ``reset`` call), past trajrec's and gymnasium's frames."""
+    dirs = _internal_dirs()
+    level, frame = 2, sys._getframe(2)  # 2: the caller of fallback_payload
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(dirs):
+        level += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return level
 
 
 _slow_repr_types: set[str] = set()
@@ -162,7 +189,7 @@ def warn_once(key: str, message: str) -> None:
     """Warn :class:`CodecWarning` ``message`` the first time ``key`` is seen in this process."""
     if key not in _warned_types:
         _warned_types.add(key)
-        warnings.warn(message, CodecWarning, stacklevel=3)
+        warnings.warn(message, CodecWarning, stacklevel=_user_stacklevel())
 
 
 def fallback_payload(obj: Any, reason: str | None = None) -> list[str]:

@@ -35,7 +35,7 @@ EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
-CATALOG_VERSION = 3
+CATALOG_VERSION = 4
 
 #: ``labeled_fraction(episode_id, n_steps) -> float | None``: the share of an episode's steps that carry a label.
 LabeledFraction = Callable[[str, int], "float | None"]
@@ -71,6 +71,7 @@ class EpisodeEntry:
     agent: str = ""
     model: str = ""
     run_id: str = ""
+    model_usage: dict[str, Any] | None = None  # the summary's model-call totals (tokens, seconds, cost), if any
     labeled: float | None = None
 
     @property
@@ -117,6 +118,7 @@ class EpisodeEntry:
             agent=f["agent"] or "",
             model=f["model"] or "",
             run_id=f["run"] or "",
+            model_usage=s.get("model") if isinstance(s.get("model"), dict) else None,
         )
 
     @classmethod

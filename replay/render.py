@@ -37,6 +37,8 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
     is ever turned into text: strings, arrays, bytes and containers are cut before rendering, so the cost
     follows what is shown, not the size of the value (a 25 MB observation previews in microseconds).
     """
+    if isinstance(value, np.generic):
+        value = value.item()  # 0, not np.int64(0): numpy scalars read as the numbers they are
     if max_len is not None and _larger_than(value, max_len):
         text = _bounded_text(value, max_len + 1)
     elif isinstance(value, str):
@@ -379,3 +381,39 @@ def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
                         str((c.get("function") or {}).get("name")) for c in m["tool_calls"] if isinstance(c, dict))
                 out.append(("text", f"  {one_line(m.get('role'), 10)}: {one_line(content, width - 14)}"))
     return out
+
+
+def step_record(step: Any) -> dict[str, Any]:
+    """A recorded step as a plain dict (what ``trajrec show --json`` prints per step and the viewer copies):
+    every field of the step, the failure as a dict, diff rows as lists, checks as records."""
+    out = {name: getattr(step, name) for name in step.__slots__ if not name.startswith("_")}
+    failure = out.get("failure")
+    out["failure"] = failure._asdict() if failure is not None else None
+    out["diff"] = [list(row) for row in getattr(step, "diff", ()) or ()]
+    out["checks"] = [c.to_record() for c in getattr(step, "checks", ()) or ()]
+    return out
+
+
+def json_text(value: Any, *, indent: int | None = 2) -> str:
+    """A recorded value as JSON text (numpy values as numbers and lists, bytes as ``<n bytes>``)."""
+    return json.dumps(_plain(value), ensure_ascii=False, indent=indent)
+
+
+def number_text(value: Any) -> str:
+    """A reward, return or score for people: ``-1070.5``, not ``-1.07e+03`` or ``np.float64(-1070.5)``; up to six
+    significant digits, an exponent only beyond a million or below a thousandth; ``-`` for None.
+
+    >>> number_text(-1070.5), number_text(3), number_text(0.1 + 0.2), number_text(None), number_text(2.5e9)
+    ('-1070.5', '3', '0.3', '-', '2.5e+09')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return one_line(value, 24)
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return repr(value)
+    return f"{value:.6g}"

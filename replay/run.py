@@ -55,6 +55,8 @@ class Run:
         self.query = query or Query()
         self._entries = entries
         self._stores: dict[str, LabelStore] = {}
+        #: What listing noted without failing: empty stubs skipped, a summary cache ignored or not saved.
+        self.problems: list[str] = []
 
     # -- listing ------------------------------------------------------------------------------------------------
 
@@ -65,6 +67,7 @@ class Run:
             found: list[EpisodeEntry] = []
             for batch in scan(self.paths):
                 found.extend(batch.entries)
+                self.problems.extend(batch.problems)
             self._entries = self._filter(found) if self.query else found
         return self._entries
 

@@ -20,11 +20,13 @@ from . import commands
 EPILOG = """examples:
   trajrec demo                                   record a small run of every built-in env and open it
   trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
-  trajrec ls runs/shell                          one line per episode
+  trajrec ls runs/shell --where failed           one line per episode, filtered like the viewer
   trajrec show runs/shell/<episode>.msgpack.zst --step 3
   trajrec view runs/shell                        browse, replay and label in the terminal
   trajrec replay runs/shell/<episode>.msgpack.zst    re-run an episode and report where it diverges
+  trajrec diff A.msgpack.zst B.msgpack.zst       two episodes compared step by step
   trajrec fsck runs/shell --repair               check files, rebuild missing indexes
+  eval "$(trajrec completion bash)"              tab completion (bash or zsh)
 
 Run `trajrec COMMAND --help` for a command's options and examples."""
 

@@ -37,15 +37,22 @@ def _make_recorder(job: Job) -> Any:
     from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
     from trajrec.recorder import Recorder
 
+    if job.env_id not in gym.registry:
+        import difflib
+
+        # One suggestion, ours: gymnasium's own message has one too, and several guesses read as noise.
+        near = difflib.get_close_matches(job.env_id, sorted(gym.registry), n=1, cutoff=0.75)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise TrajrecUsageError(f"no env with id {job.env_id!r}; {hint}(`trajrec envs` lists the built-in ones)")
     try:
         base = gym.make(job.env_id, **dict(job.env_kwargs))
     except gym.error.Error as exc:
-        import difflib
-
-        known = sorted(gym.registry)
-        near = difflib.get_close_matches(job.env_id, known, n=3)
-        hint = f"; did you mean {', '.join(near)}?" if near else "; `trajrec envs` lists the built-in ones"
-        raise TrajrecUsageError(f"cannot make env {job.env_id!r}: {exc}{hint}") from exc
+        raise TrajrecUsageError(f"cannot make env {job.env_id!r}: {exc}") from exc
+    except TypeError as exc:  # a --kwarg the constructor does not take, or a value of the wrong type
+        reason = str(exc).split(" was raised from the environment creator")[0]
+        given = ", ".join(f"{k}={v!r}" for k, v in job.env_kwargs) or "none"
+        raise TrajrecUsageError(f"cannot make env {job.env_id!r} with the --kwarg values given ({given}): {reason}; "
+                                "fix or drop the --kwarg") from exc
     return Recorder(base, job.out, run_id=job.run_id)
 
 
@@ -138,15 +145,16 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
                 on_done: Callable[[dict[str, Any]], None] | None = None, backend: str = "process",
                 address: str | None = None) -> list[dict[str, Any]]:
     """Record one episode per seed; with ``workers`` > 1 in that many processes, each writing its own files;
-    with ``backend="ray"`` as Ray tasks (see :func:`trajrec.collect.collect`)."""
+    with ``backend="ray"`` as Ray tasks (see :func:`trajrec.collect.collect`).
+
+    Raises:
+        TrajrecUsageError: the env cannot be made, or ``job.out`` cannot be a folder (a file has its name, no
+            permission, a read-only file system).
+    """
     from trajrec.recorder.storage import is_url
 
     if not is_url(job.out):  # a URL records through a local outbox (see trajrec.recorder.storage)
-        try:
-            Path(job.out).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # read-only file system, a file in the way, permissions
-            raise TrajrecIOError(f"cannot create the output folder {job.out}: {exc.strerror or exc}; pass --out a "
-                                 "folder you can write to") from exc
+        make_out_dir(job.out)
     results: list[dict[str, Any]] = []
     if backend == "ray":
         import functools
@@ -185,16 +193,83 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
     return results
 
 
+def make_out_dir(out: str) -> None:
+    """Create the output folder ``out`` (and its parents).
+
+    Raises:
+        TrajrecUsageError: it cannot be a folder; the message says why.
+    """
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise TrajrecUsageError(f"--out {out}: a file has that name; give a folder (it is created if missing)") \
+            from None
+    except OSError as exc:
+        raise TrajrecUsageError(f"--out {out}: cannot create the folder: {exc.strerror or exc}; give a folder you "
+                                "can write to") from None
+
+
+def existing_seeds(out: str, env_id: str) -> tuple[list[str], set[int]]:
+    """The episode files directly in ``out`` (sorted), and the seeds of those recorded from ``env_id``.
+
+    A file that cannot be read counts as a file but gives no seed.
+    """
+    from trajrec.recorder import SUFFIX, read_index
+    from trajrec.recorder.errors import TrajrecError
+
+    folder = Path(out)
+    if not folder.is_dir():
+        return [], set()
+    files = sorted(str(p) for p in folder.glob(f"*{SUFFIX}") if p.is_file() and not p.is_symlink())
+    seeds: set[int] = set()
+    for path in files:
+        try:
+            task = (read_index(path).get("header") or {}).get("task") or {}
+        except (TrajrecError, OSError):
+            continue
+        if task.get("env_id") == env_id and isinstance(task.get("seed"), int):
+            seeds.add(task["seed"])
+    return files, seeds
+
+
+def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
+               overwrite: bool = False) -> tuple[list[int], int]:
+    """The seeds to record into ``out``, and how many were skipped as already recorded.
+
+    A folder that already holds episode files is only recorded into with ``resume`` (seeds recorded from
+    ``env_id`` before are skipped) or ``overwrite`` (its episode files are deleted first; label files stay).
+
+    Raises:
+        TrajrecUsageError: the folder holds episodes and neither flag was given.
+    """
+    files, done = existing_seeds(out, env_id)
+    if not files:
+        return list(seeds), 0
+    if overwrite:
+        for path in files:
+            os.remove(path)
+        return list(seeds), 0
+    if resume:
+        todo = [s for s in seeds if s not in done]
+        return todo, len(seeds) - len(todo)
+    raise TrajrecUsageError(
+        f"{out} already holds {len(files)} episode file{'s' if len(files) != 1 else ''}; recording into it again "
+        "would add duplicates. Pass --resume to record only the seeds not recorded yet, --overwrite to delete "
+        "those files first, or another folder")
+
+
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over episode summaries: solved rate, failures, retries, recoveries, checks by kind and judge, and
-    the model calls' tokens, latency and cost when there were any."""
+    """Totals over episode summaries: solved rate (over episodes a terminal check judged), failures, retries,
+    recoveries, checks by kind and judge, and the model calls' tokens, latency and cost when there were any."""
     total = len(results)
     passed = sum(1 for r in results if r.get("outcome") == "passed")
+    judged = sum(1 for r in results if r.get("outcome") in ("passed", "failed"))
     out: dict[str, Any] = {
         "episodes": total,
         "steps": sum(r.get("steps", 0) for r in results),
         "solved": passed,
-        "solved_rate": passed / total if total else 0.0,
+        "judged": judged,
+        "solved_rate": passed / judged if judged else None,
         "failures": sum(r.get("failures", 0) for r in results),
         "retries": sum(r.get("retries", 0) for r in results),
         "recoveries": sum(r.get("recoveries", 0) for r in results),

@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 
-from trajrec.recorder import TrajrecError, open_episode
+from trajrec.recorder import TrajrecError, TrajrecUsageError, open_episode
 from trajrec.replay.labels import default_annotator
 from trajrec.replay.library import LabeledFraction
 from trajrec.replay.render import safe
 
-from .episode_screen import EpisodeScreen
+from .episode_screen import LABEL_REFRESH_SECONDS, EpisodeScreen
 from .episode_table import EpisodeTable
 from .help_screen import HelpScreen, Notes
 from .label_session import DEFAULT_TAGS
@@ -34,6 +34,7 @@ class TrajrecApp(App[None]):
     | :- | :- |
     | ?, f1 | Help: every key of the current screen. |
     | ctrl+q | Quit from anywhere. |
+    | ctrl+t | Switch between the light and the dark theme. |
 
     Each screen documents its own keys (:class:`LibraryScreen`, :class:`EpisodeScreen`).
     """
@@ -44,13 +45,16 @@ class TrajrecApp(App[None]):
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", tooltip="Help: every key"),
         Binding("ctrl+q", "quit", "Quit", show=False, tooltip="Quit from anywhere", priority=True),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, tooltip="Switch between the light and dark theme"),
     ]
 
     def __init__(self, paths: Sequence[str | os.PathLike[str]], *, annotator: str | None = None,
                  tags: Sequence[str] = DEFAULT_TAGS, step: int | None = None,
                  labeled_fraction: LabeledFraction | None = None, labels: LabelSource | None = None,
-                 use_catalog: bool = True) -> None:
+                 use_catalog: bool = True, theme: str | None = None) -> None:
         super().__init__()
+        if theme is not None:
+            self.theme = theme_name(theme)
         self.paths = [os.fspath(p) for p in paths]
         self.annotator = annotator or default_annotator()
         self.tags = tuple(tags)
@@ -65,6 +69,7 @@ class TrajrecApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.library)
+        self.set_interval(LABEL_REFRESH_SECONDS, self.poll_labels)
         if self.start_file is not None:
             self.open_episode(self.start_file, step=self.start_step, quit_on_back=True)
 
@@ -91,7 +96,7 @@ class TrajrecApp(App[None]):
 
     @on(EpisodeTable.Opened)
     def _open_from_library(self, message: EpisodeTable.Opened) -> None:
-        self.open_episode(message.entry.path)
+        self.open_episode(message.entry.path, step=self.library.start_step(message.entry.path))
 
     @on(EpisodeScreen.NeighborRequested)
     def _neighbor(self, message: EpisodeScreen.NeighborRequested) -> None:
@@ -111,6 +116,25 @@ class TrajrecApp(App[None]):
         message.screen.load(episode)
         self.library.select_path(path)
 
+    def poll_labels(self) -> None:
+        """While the library shows, read labels other people and processes appended (the app's timer calls this
+        every ``LABEL_REFRESH_SECONDS``); the "labeled" column follows. The episode screen has its own reader."""
+        if isinstance(self.screen, LibraryScreen) and self.library.scan_done:
+            self._read_labels([e.path for e in self.library.entries if not e.error])
+
+    @work(thread=True, exclusive=True, group="library-labels")
+    def _read_labels(self, paths: list[str]) -> None:
+        try:
+            # A listing and a stat per labels file when nothing changed, and a stat per folder without labels.
+            read = self.labels.refresh() + self.labels.discover(paths)
+        except TrajrecError:
+            return  # a folder that went away: the next tick tries again
+        if read:
+            self.call_from_thread(self.library.refresh_labeled)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES["light"] if self.theme == THEMES["dark"] else THEMES["dark"]
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
@@ -125,7 +149,7 @@ class TrajrecApp(App[None]):
 def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None = None,
                tags: Sequence[str] = DEFAULT_TAGS, step: int | None = None,
                labeled_fraction: LabeledFraction | None = None, labels: LabelSource | None = None,
-               use_catalog: bool = True) -> TrajrecApp:
+               use_catalog: bool = True, theme: str | None = None) -> TrajrecApp:
     """Build the trajrec TUI over episode files and folders.
 
     Args:
@@ -139,6 +163,34 @@ def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None
         labels: where labels are read and written: the run folders' label stores under one lock (default: a
             :class:`~trajrec.tui.label_source.LabelSource` of ``paths``, read on first use).
         use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog.msgpack``.
+        theme: ``"dark"``, ``"light"`` or the name of any Textual theme (default: dark). ``NO_COLOR`` in the
+            environment turns colors off whatever the theme (Textual reads it).
+
+    Raises:
+        TrajrecUsageError: an unknown theme name (the message lists the known ones).
     """
     return TrajrecApp(list(paths), annotator=annotator, tags=tags, step=step, labeled_fraction=labeled_fraction,
-                      labels=labels, use_catalog=use_catalog)
+                      labels=labels, use_catalog=use_catalog, theme=theme)
+
+
+#: Short theme names ``trajrec view --theme`` takes, beside the names of Textual's themes.
+THEMES = {"dark": "textual-dark", "light": "textual-light"}
+
+
+def theme_name(theme: str) -> str:
+    """The Textual theme for ``theme`` (``dark``, ``light`` or a Textual theme name).
+
+    Raises:
+        TrajrecUsageError: an unknown name.
+    """
+    from textual.theme import BUILTIN_THEMES
+
+    name = THEMES.get(theme, theme)
+    if name not in BUILTIN_THEMES:
+        import difflib
+
+        names = sorted([*THEMES, *BUILTIN_THEMES])
+        near = difflib.get_close_matches(theme, names, n=1)
+        raise TrajrecUsageError(f"unknown theme {theme!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                                + f"; themes: {', '.join(names)}")
+    return name

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from trajrec.recorder import Check, Episode
-from trajrec.replay.render import one_line, usage_text
+from trajrec.replay.render import number_text, one_line, usage_text
 
 _LABEL = "bold"
 
@@ -64,7 +64,7 @@ def header_text(episode: Episode, width: int = 120) -> Text:
     if task.get("split"):
         field("split", one_line(str(task["split"]), 12))
     field("steps", f"{len(episode):,}")
-    field("return", f"{ret:.4g}" if isinstance(ret, (int, float)) else "-")
+    field("return", number_text(ret))
     outcome = str(s.get("outcome") or "-")
     field("outcome", one_line(outcome, 20), "bold green" if outcome == "passed" else
           "bold red" if outcome in ("failed", "error") else None)

@@ -9,6 +9,10 @@ annotators' labels every couple of seconds.
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Sequence
 
@@ -16,21 +20,22 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.app import SuspendNotSupported
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from trajrec.recorder import Check, Episode, Step, TrajrecError
+from trajrec.recorder import Check, Episode, Step, TrajrecError, open_episode
 from trajrec.replay.labels import default_annotator
-from trajrec.replay.render import one_line, safe
+from trajrec.replay.render import json_text, one_line, safe, step_record
 
 from .episode_header import EpisodeHeader
 from .key_hints import KeyHints
 from .label_session import DEFAULT_TAGS, Change, LabelSession
 from .label_source import LabelSource
-from .markers import FAILURE_CODES, RECOVERY_CODES, label_mark_of
+from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, label_mark_of
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
@@ -48,6 +53,15 @@ DEFAULT_SPEED = 2.0
 #: Seconds between two reads of labels other annotators appended (a listing and a stat per labels file).
 LABEL_REFRESH_SECONDS = 2.0
 
+#: Seconds between two looks at the file while following it (F): one stat call.
+FOLLOW_SECONDS = 1.0
+
+#: Widths of the timeline the | key cycles through, in percent of the screen.
+TIMELINE_WIDTHS = (30, 45, 60)
+
+#: Heights of the state pane the = key cycles through ("auto": as tall as its text, at most half).
+STATE_HEIGHTS = ("auto", "1fr", "3fr")
+
 _UNSCANNED = 255  # marker byte of a step the marker scan has not reached yet
 
 
@@ -61,11 +75,20 @@ class EpisodeScreen(Screen[None]):
     | g / G | First / last step. |
     | n / N | Next / previous failure (tool error or exception). |
     | r / R | Next / previous recovery. |
+    | e / E | Next / previous retry. |
+    | v / V | Next / previous step with a check (passed or failed). |
     | : | Go to a step (negative counts from the end). |
     | / | Search the steps' action, observation and note; jumps to the next match. |
     | space | Play / pause. |
     | > / < | Faster / slower playback. |
     | s | State pane: the step's diff / the whole state after the step. |
+    | w | Wrap long lines in the step and state panes (again: cut them, marked with …). |
+    | z | Zoom: the focused pane fills the screen (again: back). |
+    | \\| | Timeline width: 30% / 45% / 60% of the screen. |
+    | = | State pane height: as tall as its text (at most half) / half / three quarters of the right side. |
+    | y | Copy the step as JSON (to the terminal's clipboard, OSC 52). |
+    | o | Open the step as JSON in $EDITOR (else $VISUAL, else vi). |
+    | F | Follow: while the file grows (an episode still being recorded), show new steps and go to the last. |
     | H / L | Previous / next episode in the library's order. |
     | tab | Move focus between the timeline, the step and the state panes (to scroll them). |
     | q, escape | Back to the library (quit when opened on one file). |
@@ -73,7 +96,8 @@ class EpisodeScreen(Screen[None]):
     | c | Note: the rationale of your label on the step (a step not rated yet gets a neutral label). |
     | t | Toggle a tag on your label: then a number (or a tag name, enter). |
     | u | Undo your last labeling action since the episode was opened (again: the one before). |
-    | ] | Next step you have not labeled (wraps around). |
+    | ] / [ | Next / previous step you have not labeled (wraps around). |
+    | } / { | Next / previous step anyone labeled. |
 
     Labels are written as ``judge="human:<annotator>"``; other judges' labels on the step are listed with theirs.
     """
@@ -88,6 +112,10 @@ class EpisodeScreen(Screen[None]):
         Binding("N", "failure(-1)", "Prev failure", show=False, tooltip="Previous failure"),
         Binding("r", "recovery(1)", "Next recovery", show=False),
         Binding("R", "recovery(-1)", "Prev recovery", show=False, tooltip="Previous recovery"),
+        Binding("e", "retry(1)", "Next retry", show=False),
+        Binding("E", "retry(-1)", "Prev retry", show=False, tooltip="Previous retry"),
+        Binding("v", "check(1)", "Next check", show=False, tooltip="Next step with a check (passed or failed)"),
+        Binding("V", "check(-1)", "Prev check", show=False, tooltip="Previous step with a check"),
         # Priority: the prompt opens when the key arrives, so keys typed right after it go into the prompt
         # (Textual routes each key to the widget focused when it arrives).
         Binding("colon", "goto", "Go to", tooltip="Go to a step (enter: go, escape: cancel)", priority=True),
@@ -100,6 +128,18 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Slower playback"),
         Binding("s", "toggle_state", "Diff/state", show=False,
                 tooltip="State pane: diff of the step / whole state after it"),
+        Binding("w", "toggle_wrap", "Wrap", show=False,
+                tooltip="Wrap long lines in the step and state panes (again: cut them, marked with …)"),
+        Binding("z", "zoom", "Zoom", show=False, tooltip="Zoom: the focused pane fills the screen (again: back)"),
+        Binding("vertical_line", "resize", "Resize", show=False, key_display="|",
+                tooltip="Timeline width: 30% / 45% / 60% of the screen"),
+        Binding("equals_sign", "resize_state", "State height", show=False, key_display="=",
+                tooltip="State pane height: fit its text / half / three quarters"),
+        Binding("y", "copy_step", "Copy JSON", show=False,
+                tooltip="Copy the step as JSON (to the terminal's clipboard, OSC 52)"),
+        Binding("o", "edit_step", "Open in $EDITOR", show=False, tooltip="Open the step as JSON in $EDITOR"),
+        Binding("F", "follow", "Follow", show=False,
+                tooltip="Follow a file still being recorded: show new steps as they arrive, go to the last"),
         Binding("H", "episode(-1)", "Prev episode", show=False, tooltip="Previous episode in the library"),
         Binding("L", "episode(1)", "Next episode", show=False, tooltip="Next episode in the library"),
     ]
@@ -115,8 +155,14 @@ class EpisodeScreen(Screen[None]):
         Binding("t", "tag", "Tag", priority=True,
                 tooltip="Toggle a tag on your label: then its number (or a name and enter)"),
         Binding("u", "undo", "Undo", tooltip="Undo your last labeling action since the episode was opened"),
-        Binding("right_square_bracket", "next_unlabeled", "Next unlabeled",
+        Binding("right_square_bracket", "next_unlabeled(1)", "Next unlabeled",
                 tooltip="Next step you have not labeled (wraps around)"),
+        Binding("left_square_bracket", "next_unlabeled(-1)", "Prev unlabeled", show=False,
+                tooltip="Previous step you have not labeled (wraps around)"),
+        Binding("right_curly_bracket", "next_labeled(1)", "Next labeled", show=False,
+                tooltip="Next step anyone labeled"),
+        Binding("left_curly_bracket", "next_labeled(-1)", "Prev labeled", show=False,
+                tooltip="Previous step anyone labeled"),
     ]
 
     BACK_BINDING = Binding("q,escape", "back", "Back", tooltip="Back to the library (quit when opened on one file)")
@@ -128,15 +174,17 @@ class EpisodeScreen(Screen[None]):
         & > #episode-body { height: 1fr; }
         & StepTimeline {
             width: 45%;
-            min-width: 40;
+            min-width: 30;
             height: 1fr;
             border: round $primary 40%;
             border-title-color: $text-muted;
         }
         & #episode-right { width: 1fr; }
         & StepTimeline:focus { border: round $accent; }
-        & StepDetail { height: 3fr; }
-        & StatePane { height: 2fr; }
+        & StepDetail { height: 1fr; min-height: 5; }
+        /* As tall as the diff (a one-line diff takes three lines), at most half the height: the step gets the
+           rest. */
+        & StatePane { height: auto; max-height: 50%; min-height: 3; }
     }
     """
 
@@ -209,6 +257,11 @@ class EpisodeScreen(Screen[None]):
         self._pending: tuple[frozenset[int], int, str] | None = None
         self._damage: list[tuple[int, int]] = []  # step ranges in frames that cannot be read
         self._shown: tuple[int, int] | None = None  # (generation, step) the panes show
+        self.following = False
+        self._width_choice = TIMELINE_WIDTHS.index(45)  # the width in DEFAULT_CSS
+        self._state_choice = 0
+        self._follow_timer: Timer | None = None
+        self._file_stamp: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield EpisodeHeader()
@@ -419,6 +472,12 @@ class EpisodeScreen(Screen[None]):
     def action_recovery(self, direction: int) -> None:
         self._seek(RECOVERY_CODES, direction, "recovery")
 
+    def action_retry(self, direction: int) -> None:
+        self._seek(RETRY_CODES, direction, "retry")
+
+    def action_check(self, direction: int) -> None:
+        self._seek(CHECK_CODES, direction, "step with a check")
+
     # -- go to, search --------------------------------------------------------------------------------------
 
     def action_goto(self) -> None:
@@ -550,6 +609,108 @@ class EpisodeScreen(Screen[None]):
     def action_toggle_state(self) -> None:
         pane = self.query_one(StatePane)
         pane.mode = "state" if pane.mode == "diff" else "diff"
+
+    def action_toggle_wrap(self) -> None:
+        state = self.query_one(StatePane)
+        wrap = not state.wrap  # the state pane starts cut, the step pane wrapped: both follow the state pane
+        self.query_one(StepDetail).set_wrap(wrap)
+        state.set_wrap(wrap)
+        self.query_one(TimelineLegend).note = "long lines wrap" if wrap else "long lines cut (…): w wraps them"
+
+    def action_zoom(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        focused = self.focused
+        if focused is None or not self.maximize(focused):
+            self.maximize(self.query_one(StepTimeline))
+
+    def action_resize(self) -> None:
+        self._width_choice = (self._width_choice + 1) % len(TIMELINE_WIDTHS)
+        self.query_one(StepTimeline).styles.width = f"{TIMELINE_WIDTHS[self._width_choice]}%"
+
+    def action_resize_state(self) -> None:
+        self._state_choice = (self._state_choice + 1) % len(STATE_HEIGHTS)
+        height = STATE_HEIGHTS[self._state_choice]
+        pane = self.query_one(StatePane)
+        pane.styles.height = height
+        pane.styles.max_height = "100%" if height != "auto" else "50%"  # (None would fall back to the CSS)
+
+    def _step_json(self) -> str | None:
+        if not len(self.episode):
+            return None
+        try:
+            step = self.episode[self.step_index]
+        except TrajrecError as exc:
+            self.notify(one_line(str(exc), 300), title="step cannot be read", severity="error", markup=False)
+            return None
+        record = {"episode_id": self.episode.episode_id, "path": self.episode.path, **step_record(step)}
+        return json_text(record)
+
+    def action_copy_step(self) -> None:
+        text = self._step_json()
+        if text is not None:
+            self.app.copy_to_clipboard(text)
+            self.query_one(TimelineLegend).note = (f"step {self.step_index:,} copied as JSON ({len(text):,} "
+                                                    "characters, via the terminal's clipboard)")
+
+    def action_edit_step(self) -> None:
+        text = self._step_json()
+        if text is None:
+            return
+        editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+        with tempfile.TemporaryDirectory(prefix="trajrec-step-") as folder:
+            path = os.path.join(folder, f"{self.episode.episode_id}-step{self.step_index}.json")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            try:
+                with self.app.suspend():
+                    # The episode file is never written: the editor gets a copy, deleted when it exits.
+                    code = subprocess.call([*shlex.split(editor), path])
+            except (OSError, SuspendNotSupported) as exc:
+                self.notify(f"cannot run {editor!r}: {exc}", title="open in $EDITOR", severity="error", markup=False)
+                return
+        self.refresh(layout=True)
+        if code:
+            self.query_one(TimelineLegend).note = f"{editor} exited with status {code}"
+
+    # -- follow (tail) --------------------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        legend = self.query_one(TimelineLegend)
+        if self.following:
+            self._stop_following("")
+            return
+        self.following = True
+        self._file_stamp = _stamp(self.episode.path)
+        self._follow_timer = self.set_interval(FOLLOW_SECONDS, self.poll_file)
+        self._move_to(max(0, len(self.episode) - 1))
+        legend.follow = "following (F stops)" if not self.episode.complete else "following (the file is closed)"
+
+    def _stop_following(self, why: str) -> None:
+        self.following = False
+        if self._follow_timer is not None:
+            self._follow_timer.stop()
+            self._follow_timer = None
+        self.query_one(TimelineLegend).follow = why
+
+    def poll_file(self) -> None:
+        """Re-open the episode when its file changed on disk (the follow timer calls this): new steps appear and,
+        while following, the cursor goes to the last one."""
+        stamp = _stamp(self.episode.path)
+        if stamp is None or stamp == self._file_stamp:
+            return
+        self._file_stamp = stamp
+        try:
+            episode = open_episode(self.episode.path)
+        except (TrajrecError, OSError):
+            return  # half of a block written: the next poll reads it whole
+        if len(episode) == len(self.episode) and episode.complete == self.episode.complete:
+            episode.close()
+            return
+        self.load(episode, step=-1 if self.following else self.step_index)
+        if self.following and episode.complete:
+            self._stop_following("recording finished: the file is closed")
 
     # -- labeling -------------------------------------------------------------------------------------------
 
@@ -683,12 +844,12 @@ class EpisodeScreen(Screen[None]):
         self._redraw_labels(change.step)
         legend.note = f"undid step {change.step:,}: {change.what}"
 
-    def action_next_unlabeled(self) -> None:
+    def action_next_unlabeled(self, direction: int = 1) -> None:
         session = self.session
         if session is None:
             return
         here = self.step_index
-        step = session.next_unlabeled(here)
+        step = session.next_unlabeled(here, direction)
         if step is None:
             self.query_one(TimelineLegend).note = "all steps labeled (by you)"
             self.app.bell()
@@ -696,6 +857,17 @@ class EpisodeScreen(Screen[None]):
         self._move_to(step)
         if step == here:
             self.query_one(TimelineLegend).note = "this is the only step you have not labeled"
+
+    def action_next_labeled(self, direction: int) -> None:
+        session = self.session
+        if session is None:
+            return
+        step = session.next_labeled(self.step_index, direction)
+        if step is None:
+            self.query_one(TimelineLegend).note = f"no labeled step {'after' if direction > 0 else 'before'} this one"
+            self.app.bell()
+            return
+        self._move_to(step)
 
     def refresh_labels(self) -> None:
         """Read labels other annotators appended since the last read (the screen's timer calls this every
@@ -736,4 +908,12 @@ class EpisodeScreen(Screen[None]):
         return [("Tags (t, then the number)", out)]
 
 
-_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "next_unlabeled"})
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "next_unlabeled", "next_labeled"})

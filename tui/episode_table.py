@@ -9,6 +9,7 @@ episodes is a list operation plus one screenful of drawing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 from rich.style import Style
@@ -23,14 +24,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from trajrec.replay.library import EpisodeEntry
-from trajrec.replay.render import one_line
+from trajrec.replay.render import number_text, one_line
 
 
 def _num(v: float | int | None) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.4g}"
+        text = number_text(v)
+        return text if len(text) <= 7 else f"{v:.3g}"  # the column's width: an exponent only when needed
     return f"{v:,}"
 
 
@@ -39,7 +41,9 @@ def _count(v: int, style: str) -> tuple[str, str | None]:
 
 
 def _outcome(e: EpisodeEntry) -> tuple[str, str | None]:
-    text = one_line(e.outcome or "-", 14) + ("" if e.complete else "*")
+    outcome = e.outcome or ("incomplete" if not e.complete else "-")
+    # "*": a file without an index whose summary is still known; "incomplete" says so already.
+    text = one_line(outcome, 14) + ("" if e.complete or outcome in ("incomplete", "unreadable") else "*")
     if e.error is not None or e.outcome in ("error", "unreadable"):
         return text, "bold red"
     return text, {"passed": "green", "failed": "red"}.get(e.outcome)
@@ -51,17 +55,36 @@ def _labeled(e: EpisodeEntry) -> tuple[str, str | None]:
     return f"{e.labeled:.0%}", "green" if e.labeled >= 1.0 else None
 
 
+def _env(e: EpisodeEntry) -> tuple[str, str | None]:
+    # Every built-in id starts with "trajrec/": in a column a few cells wide the prefix would be all one sees.
+    env = e.env_id[len(BUILTIN_PREFIX):] if e.env_id.startswith(BUILTIN_PREFIX) else e.env_id
+    return one_line(env or "-", 40), None
+
+
 def _task(e: EpisodeEntry) -> Text:
+    if e.error is not None:  # an unreadable file: the task column says why, the episode column names the file
+        return Text(one_line(e.error, 200), style="red", end="")
     out = Text(one_line(e.task_id or "-", 40), end="")
     if e.task_text:
         out.append("  " + one_line(e.task_text, 200), style="grey62")
     return out
 
 
+def _episode(e: EpisodeEntry) -> tuple[str, str | None]:
+    if e.error is not None:
+        return one_line(e.name, 80), "red"
+    return one_line(e.episode_id, 80), "grey62"
+
+
+#: The env id prefix of the built-in envs, left out of the env column.
+BUILTIN_PREFIX = "trajrec/"
+
+
 @dataclass(frozen=True)
 class Column:
-    """A library column: its key (a sort key of :func:`trajrec.replay.library.sort_entries`), label, width, share of the
-    spare width (``flex``), alignment, and how an entry becomes the cell's text and style."""
+    """A library column: its key (a sort key of :func:`trajrec.replay.library.sort_entries`), label, width, the
+    width it may shrink to on a narrow terminal (``min_width``), share of the spare width (``flex``), alignment,
+    and how an entry becomes the cell's text and style."""
 
     key: str
     label: str
@@ -70,23 +93,43 @@ class Column:
     right: bool = False
     flex: int = 0
     keep_end: bool = False  # cut on the left: episode ids differ at their end
+    min_width: int = 0  # 0: never shrinks
+    short: str = ""  # the header label when the column is narrower than its label
 
 
+# Widths are chosen so every column stays visible at 80 columns: the minimum widths and separators sum to 77.
 COLUMNS: tuple[Column, ...] = (
-    Column("env", "env", 22, lambda e: (one_line(e.env_id or "-", 40), None)),
-    Column("task", "task", 16, _task, flex=3),
-    Column("steps", "steps", 7, lambda e: (_num(e.steps), None), right=True),
-    Column("return", "return", 7, lambda e: (_num(e.ret), None), right=True),
+    Column("env", "env", 16, _env, min_width=9),
+    Column("task", "task", 16, _task, flex=3, min_width=10),
+    Column("steps", "steps", 7, lambda e: (_num(e.steps), None), right=True, min_width=5),
+    Column("return", "return", 7, lambda e: (_num(e.ret), None), right=True, min_width=6),
     Column("outcome", "outcome", 10, _outcome),
-    Column("failures", "fail", 5, lambda e: _count(e.failures, "dark_orange"), right=True),
+    Column("failures", "fail", 5, lambda e: _count(e.failures, "dark_orange"), right=True, min_width=4),
     Column("retries", "retry", 5, lambda e: _count(e.retries, "magenta"), right=True),
     Column("recoveries", "recov", 5, lambda e: _count(e.recoveries, "green"), right=True),
-    Column("labeled", "labeled", 7, _labeled, right=True),
-    Column("episode", "episode", 14, lambda e: (one_line(e.error or e.episode_id, 80),
-                                                "red" if e.error else "grey62"), flex=2, keep_end=True),
+    Column("labeled", "labeled", 7, _labeled, right=True, min_width=4, short="lab"),
+    Column("episode", "episode", 14, _episode, flex=2, keep_end=True, min_width=9),
 )
 
 _FLEX = sum(c.flex for c in COLUMNS)
+
+
+@lru_cache(maxsize=16)
+def _widths(width: int) -> list[int]:
+    """Column widths for a table ``width`` cells wide: spare cells go to the flexible columns; on a narrow
+    terminal every column shrinks towards its ``min_width``, widest first, so that none drops off the end."""
+    spare = width - sum(c.width + 1 for c in COLUMNS) - 1
+    if spare >= 0:
+        return [c.width + spare * c.flex // _FLEX for c in COLUMNS]
+    widths = [c.width for c in COLUMNS]
+    while spare < 0:
+        room = [i for i, c in enumerate(COLUMNS) if c.min_width and widths[i] > c.min_width]
+        if not room:
+            break  # narrower than every minimum: the last columns are cut off
+        i = max(room, key=lambda k: (widths[k] - COLUMNS[k].min_width, COLUMNS[k].flex))
+        widths[i] -= 1
+        spare += 1
+    return widths
 
 
 class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
@@ -277,17 +320,7 @@ class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
     # -- drawing --------------------------------------------------------------------------------------------
 
     def _widths(self, width: int) -> list[int]:
-        spare = width - sum(c.width + 1 for c in COLUMNS) - 1
-        if spare >= 0:
-            return [c.width + spare * c.flex // _FLEX for c in COLUMNS]
-        # Too narrow: the flexible (text) columns give up width first, down to 6 cells each.
-        widths = [c.width for c in COLUMNS]
-        for i in sorted(range(len(COLUMNS)), key=lambda k: -COLUMNS[k].flex):
-            if COLUMNS[i].flex and spare < 0:
-                give = min(-spare, widths[i] - 6)
-                widths[i] -= give
-                spare += give
-        return widths
+        return _widths(width)
 
     def _column_at(self, x: int) -> str | None:
         pos = 0
@@ -304,8 +337,10 @@ class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
         row = round(self.scroll_y) + y - 1
         if not 0 <= row < len(self._rows):
             if row == 0 and not self._rows:
-                text = Text(f" {self.empty_text}", style=self.rich_style + Style(dim=True, italic=True), end="")
-                return Strip(text.render(self.app.console), text.cell_len).crop_extend(0, width, self.rich_style)
+                text = Text(f" {self.empty_text}", end="")
+                return (Strip(text.render(self.app.console), text.cell_len)
+                        .apply_style(self.rich_style + Style(dim=True, italic=True))
+                        .crop_extend(0, width, self.rich_style))
             return Strip.blank(width, self.rich_style)
         entry = self._rows[row]
         key = (row, entry.path, row == self.cursor, self.has_focus, width)
@@ -317,28 +352,35 @@ class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _header(self, width: int) -> Strip:
         style = self.rich_style + self.get_component_rich_style("episode-table--header")
-        text = Text(style=style, no_wrap=True, end="")
+        text = Text(no_wrap=True, end="")
         for column, w in zip(COLUMNS, self._widths(width), strict=True):
-            label = column.label
+            label = column.short if column.short and len(column.label) > w else column.label
             if column.key == self.sort_column:
-                label += " ▼" if self.sort_reverse else " ▲"
+                # The arrow stays when the column is narrow: the label gives way.
+                arrow = "▼" if self.sort_reverse else "▲"
+                label = (label + " " + arrow) if len(label) + 2 <= w else label[:max(0, w - 1)] + arrow
             text.append((label.rjust(w) if column.right else label.ljust(w))[:w] + " ")
-        return Strip(text.render(self.app.console), text.cell_len).crop_extend(0, width, style)
+        # Text.render leaves unstyled text without a style: the header's style is applied to the strip.
+        return Strip(text.render(self.app.console), text.cell_len).apply_style(style).crop_extend(0, width, style)
 
     def _render_row(self, entry: EpisodeEntry, width: int, *, is_cursor: bool) -> Strip:
         base = self.rich_style
         if is_cursor:
             base = base + self.get_component_rich_style("episode-table--cursor")
-        text = Text(style=base, no_wrap=True, end="")
+        text = Text(no_wrap=True, end="")
         for column, w in zip(COLUMNS, self._widths(width), strict=True):
             value = column.cell(entry)
             if isinstance(value, Text):
                 cell = value
             else:
-                cell = Text(value[0], style=(None if is_cursor else value[1]) or "", end="")
-            if is_cursor:
+                cell = Text(value[0], style=value[1] or "", end="")
+            if is_cursor and column.key != "outcome":
+                # The cursor's colors win (grey and orange text would be unreadable on it); the outcome keeps its
+                # color, in bold, so the selected row still says passed or failed.
                 cell.style = ""
-                cell.spans = []  # the cursor's colors win: styled cells would be unreadable on it
+                cell.spans = []
+            elif is_cursor:
+                cell.stylize("bold")
             if column.right and cell.cell_len < w:
                 cell.pad_left(w - cell.cell_len)
             elif column.keep_end and cell.cell_len > w:
@@ -346,4 +388,5 @@ class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
             cell.truncate(w, overflow="ellipsis", pad=True)
             text.append_text(cell)
             text.append(" ")
-        return Strip(text.render(self.app.console), text.cell_len).crop_extend(0, width, base)
+        # Text.render gives unstyled runs no style at all: the row's style goes under every segment here.
+        return Strip(text.render(self.app.console), text.cell_len).apply_style(base).crop_extend(0, width, base)

@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from trajrec.replay.library import FILTER_HELP
 
-from .markers import KIND_STYLES, LABEL_MARKS, label_mark, marker
+from .markers import KIND_STYLES, LABEL_MARKS, label_mark, legend, marker
 
 #: A help section: a title and the bindings it lists.
 Section = tuple[str, Sequence[Binding]]
@@ -97,7 +97,11 @@ class HelpScreen(ModalScreen[None]):
                 out.append("  ")
                 out.append_text(marker(kind))
                 out.append(f"  {label}\n")
-            out.append("  (a step shows its most important kind: failure, then recovery, retry, checks)\n\n",
+            out.append("  (a step shows its most important kind: failure, then recovery, retry, checks)\n",
+                       style="grey62")
+            out.append("  jump keys (next/previous): ")
+            out.append_text(legend())
+            out.append("\n  (e/E and v/V also find retries and checks on steps drawn as failures or recoveries)\n\n",
                        style="grey62")
             out.append("Label marks (the column after the step marker)\n", style="bold underline")
             for mark, (_style, label) in LABEL_MARKS.items():

@@ -165,15 +165,23 @@ class LabelSession:
     def can_undo(self) -> bool:
         return bool(self._undo)
 
-    def next_unlabeled(self, start: int) -> int | None:
-        """The first step after ``start`` (wrapping around, ``start`` itself last) without the annotator's
-        label; None when every step has one."""
+    def next_unlabeled(self, start: int, direction: int = 1) -> int | None:
+        """The first step after ``start`` (before it with ``direction=-1``; wrapping around, ``start`` itself
+        last) without the annotator's label; None when every step has one."""
         n = self.n_steps
         for k in range(1, n + 1):
-            step = (start + k) % n
+            step = (start + k * direction) % n
             if step not in self._mine:
                 return step
         return None
+
+    def next_labeled(self, start: int, direction: int = 1) -> int | None:
+        """The nearest step after ``start`` (before it with ``direction=-1``; no wrapping) that anyone labeled;
+        None when there is none that way."""
+        steps = [s for s in self._by_step if (s > start if direction > 0 else s < start)]
+        if not steps:
+            return None
+        return min(steps) if direction > 0 else max(steps)
 
     # -- writing ------------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import threading
 from typing import Iterable
 
 from trajrec.recorder import TrajrecError
-from trajrec.replay.labels import LabelStore, LabelStores
+from trajrec.replay.labels import LABELS_DIR, LabelStore, LabelStores
 
 
 class LabelSource:
@@ -67,3 +67,17 @@ class LabelSource:
             if store is not None:
                 return store.refresh()
             return self._stores.refresh() if self._stores is not None else 0
+
+    def discover(self, episode_paths: Iterable[str]) -> int:
+        """Start reading the labels of folders (of ``episode_paths``) that had none when the source was opened
+        and have some now: another process labeled there first. Returns the number of folders added; costs a
+        ``stat`` per folder not read yet."""
+        with self.lock:
+            stores = self._all()
+            known = {os.path.abspath(s.run_dir) for s in stores}
+            added = 0
+            for folder in {os.path.dirname(os.path.abspath(p)) for p in episode_paths}:
+                if folder not in known and os.path.isdir(os.path.join(folder, os.fspath(LABELS_DIR))):
+                    stores.for_episode(os.path.join(folder, "_"))  # reads the folder's labels
+                    added += 1
+            return added

@@ -8,6 +8,7 @@ still being read, with its progress in the status line.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -19,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import get_current_worker
 
+from trajrec.recorder import TrajrecError
 from trajrec.replay.library import (
     EpisodeEntry,
     Filter,
@@ -32,7 +34,9 @@ from trajrec.replay.library import (
 
 from .episode_table import COLUMNS, EpisodeTable
 from .key_hints import KeyHints
+from .prompt_bar import PromptBar
 from .scan_status import ScanStatus
+from .step_scan import find_text
 
 _SORT_KEYS = [c.key for c in COLUMNS]
 
@@ -47,6 +51,8 @@ class LibraryScreen(Screen[None]):
     | escape | Clear the filter. |
     | s / S | Sort by the next column / reverse the order. |
     | 1 … 9, 0 | Sort by column 1 … 10 (again: reverse). |
+    | ctrl+f | Search the steps (action, observation, note) of every shown episode; the list keeps the episodes
+      with a match, and enter opens one at its first matching step (escape: back to all). |
     | q | Quit. |
 
     Clicking a column header sorts by it (again: reverse).
@@ -64,6 +70,9 @@ class LibraryScreen(Screen[None]):
         Binding("S", "sort_reverse", "Reverse", tooltip="Reverse the sort order"),
         *(Binding(str((i + 1) % 10), f"sort_by('{key}')", f"Sort by {key}", show=False)
           for i, key in enumerate(_SORT_KEYS)),
+        # Priority, like "/": the prompt opens when the key arrives, so the query typed right after lands in it.
+        Binding("ctrl+f", "search_steps", "Search steps", priority=True,
+                tooltip="Search the steps of every shown episode; enter opens one at its match"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -84,6 +93,16 @@ class LibraryScreen(Screen[None]):
         batch: ScanBatch
 
     @dataclass
+    class StepsSearched(Message):
+        """Progress (``done`` of ``total`` episodes) or, with ``finished``, the result of a step search."""
+
+        query: str
+        done: int
+        total: int
+        hits: dict[str, int]
+        finished: bool = False
+
+    @dataclass
     class ScanFailed(Message):
         """The scan worker stopped on an error (e.g. a folder that vanished)."""
 
@@ -100,12 +119,15 @@ class LibraryScreen(Screen[None]):
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.scan_done = False
+        self.step_query = ""
+        self.step_hits: dict[str, int] | None = None  # path -> first matching step, while a search is shown
 
     def compose(self) -> ComposeResult:
         yield ScanStatus()
         yield Input(placeholder="/ filter: words  failed  faulty  env:ID  failures>0  -TERM   (? help)",
                     id="library-filter", compact=True, select_on_focus=False)
         yield EpisodeTable()
+        yield PromptBar()
         yield KeyHints()
 
     def on_mount(self) -> None:
@@ -160,6 +182,8 @@ class LibraryScreen(Screen[None]):
         table = self.query_one(EpisodeTable)
         keep = table.current.path if table.current is not None else None
         rows = [e for e in self.entries if self.filter.matches(e)] if self.filter else list(self.entries)
+        if self.step_hits is not None:
+            rows = [e for e in rows if e.path in self.step_hits]
         if self.sort_column is not None or self.sort_reverse:
             rows = sort_entries(rows, self.sort_column, reverse=self.sort_reverse)
         table.sort_column = self.sort_column
@@ -167,7 +191,7 @@ class LibraryScreen(Screen[None]):
         table.set_rows(rows, keep=keep)
         status = self.query_one(ScanStatus)
         status.shown = len(rows)
-        status.filtered = bool(self.filter)
+        status.filtered = bool(self.filter) or self.step_hits is not None
         status.sort = "" if self.sort_column is None else f"{self.sort_column} {'▼' if self.sort_reverse else '▲'}"
         table.empty_text = "no episodes match the filter" if self.filter else (
             "no episodes yet" if not self.scan_done else "no episodes")
@@ -225,6 +249,8 @@ class LibraryScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_filter":
             return self.focused is self.query_one("#library-filter", Input)  # else enter opens the episode
+        if action in ("focus_filter", "search_steps") and self.query_one(PromptBar).asking:
+            return False  # "/" typed into the search prompt is text
         return True
 
     def action_focus_filter(self) -> None:
@@ -240,10 +266,76 @@ class LibraryScreen(Screen[None]):
 
     def action_clear_filter(self) -> None:
         filter_input = self.query_one("#library-filter", Input)
+        if self.step_hits is not None and self.focused is not filter_input:
+            self.clear_step_search()
+            return
         if self.focused is filter_input:
             self.set_focus(self.query_one(EpisodeTable))  # escape in the filter: back to the table, keep it
         elif filter_input.value:
             filter_input.value = ""
+
+    # -- searching the steps of every episode ------------------------------------------------------------
+
+    def action_search_steps(self) -> None:
+        self.query_one(PromptBar).ask("search", "search the steps of every shown episode (action, observation, "
+                                                "note):", value=self.step_query)
+
+    @on(PromptBar.Answered)
+    def _search_answered(self, message: PromptBar.Answered) -> None:
+        self.set_focus(self.query_one(EpisodeTable))
+        if not message.value:
+            return
+        self.step_query = message.value
+        paths = [e.path for e in self.query_one(EpisodeTable).rows if not e.error]
+        self.query_one(ScanStatus).search = f"searching steps for {message.value!r}…"
+        self._search_steps(paths, message.value)
+
+    @work(thread=True, exclusive=True, group="library-step-search")
+    def _search_steps(self, paths: list[str], query: str) -> None:
+        worker = get_current_worker()
+        hits: dict[str, int] = {}
+        last = time.monotonic()
+        for k, path in enumerate(paths, 1):
+            try:
+                step, _wrapped = find_text(path, query, -1, cancelled=lambda: worker.is_cancelled)
+            except (TrajrecError, OSError):
+                step = None  # a file that cannot be read has no match; the library row says what is wrong
+            if worker.is_cancelled:
+                return
+            if step is not None:
+                hits[path] = step
+            if time.monotonic() - last >= 0.1:
+                last = time.monotonic()
+                self.post_message(self.StepsSearched(query, k, len(paths), dict(hits)))
+        self.post_message(self.StepsSearched(query, len(paths), len(paths), hits, finished=True))
+
+    @on(StepsSearched)
+    def _steps_searched(self, message: StepsSearched) -> None:
+        if message.query != self.step_query:
+            return  # an older search
+        status = self.query_one(ScanStatus)
+        if not message.finished:
+            status.search = f"searching steps for {message.query!r}… {message.done:,} / {message.total:,} episodes"
+            return
+        self.step_hits = message.hits
+        n = len(message.hits)
+        status.search = (f"steps matching {message.query!r}: {n:,} episode{'s' if n != 1 else ''} "
+                         "(enter opens at the match; escape: all episodes)")
+        self._update_view()
+        if not n:
+            self.query_one(EpisodeTable).empty_text = f"no step of the shown episodes contains {message.query!r}"
+            self.app.bell()
+
+    def clear_step_search(self) -> None:
+        """Back to every episode (the filter still applies)."""
+        self.workers.cancel_group(self, "library-step-search")
+        self.step_hits = None
+        self.query_one(ScanStatus).search = ""
+        self._update_view()
+
+    def start_step(self, path: str) -> int:
+        """The step to open ``path`` at: its first match while a step search is shown, else 0."""
+        return (self.step_hits or {}).get(path, 0)
 
     # -- sorting --------------------------------------------------------------------------------------------
 

@@ -24,8 +24,43 @@ KIND_STYLES: dict[str, tuple[str, str]] = {
 #: One byte per kind for the marker index (``KIND_CODES[kind]``) and back (``KINDS[code]``).
 KINDS: tuple[str, ...] = tuple(STEP_KINDS)
 KIND_CODES: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
-FAILURE_CODES = frozenset({KIND_CODES["failure"], KIND_CODES["exception"]})
-RECOVERY_CODES = frozenset({KIND_CODES["recovery"]})
+
+# A marker byte is the kind's code plus two flags, so a jump finds what a step is beside what it is drawn as: a
+# retry that failed again is drawn as a failure (and a retry that worked as a recovery), a failed step may carry
+# a check. Codes stay below 32; 254 and 255 are the scan's "unreadable" and "not scanned yet".
+KIND_MASK = 0x07
+RETRY_FLAG = 0x08  # the step repeats a failed operation (retry_of is set)
+CHECK_FLAG = 0x10  # a check was recorded on the step
+
+
+def _codes(kinds: tuple[str, ...] = KINDS, flag: int = 0) -> frozenset[int]:
+    return frozenset(c for c in range(0x20) if (c & KIND_MASK) < len(KINDS) and KINDS[c & KIND_MASK] in kinds
+                     and c & flag == flag)
+
+
+def marker_code(kind: str, *, retry: bool = False, checked: bool = False) -> int:
+    """The marker byte of a step drawn as ``kind``."""
+    return KIND_CODES[kind] | (RETRY_FLAG if retry else 0) | (CHECK_FLAG if checked else 0)
+
+
+def code_kind(code: int) -> str:
+    """The kind a marker byte is drawn as."""
+    return KINDS[code & KIND_MASK]
+
+
+FAILURE_CODES = _codes(("failure", "exception"))
+RECOVERY_CODES = _codes(("recovery",))
+RETRY_CODES = _codes(flag=RETRY_FLAG)
+CHECK_CODES = _codes(flag=CHECK_FLAG)
+
+#: What the jump keys of the episode screen find, with the markers of those steps: (label, kinds, keys).
+#: The legend under the timeline and the help are drawn from this, so the keys shown are the keys bound.
+JUMPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("failure", ("exception", "failure"), "n/N"),
+    ("recovery", ("recovery",), "r/R"),
+    ("retry", ("retry",), "e/E"),  # e/E also find retries drawn as failures or recoveries
+    ("check", ("check_passed", "check_failed"), "v/V"),
+)
 
 _STYLES = {kind: Style.parse(style) for kind, (style, _label) in KIND_STYLES.items()}
 
@@ -86,11 +121,18 @@ def marker(kind: str) -> Text:
 
 
 def legend() -> Text:
-    """``· ok  ! tool error  x exception ...`` on one line."""
+    """``x ! failure n/N  R recovery r/R  r retry e/E  ✓ ✗ check v/V  · ok`` on one line: each marker with the
+    keys that jump to the next / previous step showing it."""
     out = Text(end="")
-    for kind, (_style, label) in KIND_STYLES.items():
+    for label, kinds, keys in JUMPS:
         if out:
             out.append("  ")
-        out.append_text(marker(kind))
-        out.append(f" {label}", style="grey62")
+        for kind in kinds:
+            out.append_text(marker(kind))
+            out.append(" ")
+        out.append(label, style="grey62")
+        out.append(f" {keys}", style="bold")
+    out.append("  ")
+    out.append_text(marker("ok"))
+    out.append(" ok", style="grey62")
     return out

@@ -32,6 +32,8 @@ class ScanStatus(Widget):
     filtered: reactive[bool] = reactive(False)
     sort: reactive[str] = reactive("")
     finished: reactive[bool] = reactive(False)
+    search: reactive[str] = reactive("")
+    """The step search across episodes (ctrl+f): its query and progress or result."""
     problem: reactive[str] = reactive("")
     """A warning to show (a summary cache that could not be read or saved, a bad filter)."""
 
@@ -50,6 +52,9 @@ class ScanStatus(Widget):
                        style="italic")
             out.append("━" * filled, style="green")
             out.append("━" * (_BAR - filled), style="grey30")
+        if self.search:
+            out.append("  ·  ")
+            out.append(self.search, style="bold cyan")  # quotes the user's query: plain Text
         if self.problem:
             out.append("\n")
             out.append(self.problem, style="yellow")

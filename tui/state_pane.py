@@ -13,6 +13,8 @@ from .text_view import TextView
 
 # Bounds what one key press may render: a whole state can be large; the pane is a view, not an export.
 MAX_STATE_CHARS = 50_000
+# What one value in a diff line may show when lines wrap.
+MAX_WRAPPED_VALUE = 2_000
 
 
 def diff_text(step: Step, *, width: int = 80, has_state: bool = True) -> Text:
@@ -54,8 +56,8 @@ class StatePane(TextView):
     """Shows the current step's state diff, or (``mode == "state"``) the whole state after the step.
 
     The screen sets :attr:`mode` and calls :meth:`show`; stepping back shows the state as it was then,
-    rebuilt by the reader from the nearest snapshot. Lines do not wrap (JSON reads better cropped; scroll
-    sideways with the mouse), and the scroll position is kept from step to step in the whole-state view so
+    rebuilt by the reader from the nearest snapshot. Lines do not wrap unless asked (:meth:`set_wrap`; JSON
+    reads better cropped, and a cut line ends in ``…``), and the scroll position is kept from step to step in the whole-state view so
     one part of the state can be watched while stepping.
     """
 
@@ -96,12 +98,18 @@ class StatePane(TextView):
         self._step = None
         self.update(Text(""))
 
+    def set_wrap(self, wrap: bool) -> None:
+        if wrap != self.wrap:
+            super().set_wrap(wrap)
+            self._draw()  # diff values are cut to the width unless lines wrap
+
     def _draw(self) -> None:
         if self._episode is None or self._step is None:
             return
         if self.mode == "state" and self._episode.has_state:
             text = state_text(self._episode, self._step)
         else:
-            text = diff_text(self._step, width=self.scrollable_content_region.width or 80,
-                             has_state=self._episode.has_state)
+            # Values in diff lines are cut to the pane's width, unless lines wrap: then they show (nearly) whole.
+            width = MAX_WRAPPED_VALUE if self.wrap else self.scrollable_content_region.width or 80
+            text = diff_text(self._step, width=width, has_state=self._episode.has_state)
         self.update(text, scroll_home=self.mode == "diff")

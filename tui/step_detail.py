@@ -9,7 +9,7 @@ from rich.text import Text
 
 from trajrec.recorder import Check, Step
 from trajrec.replay.labels import Label
-from trajrec.replay.render import model_call_lines, one_line, safe, step_kind, value_text
+from trajrec.replay.render import model_call_lines, number_text, one_line, safe, step_kind, value_text
 
 from .label_session import rating_text
 from .markers import kind_style, label_style, marker
@@ -89,7 +89,7 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
     out.append(f"step {step.index:,}", style="bold")
     out.append(f" of 0..{total - 1:,}  ", style="grey62")
     out.append_text(marker(kind))
-    out.append(f"  reward {one_line(step.reward, 16)}  ")
+    out.append(f"  reward {number_text(step.reward)}  ")
     if step.duration:
         out.append(f"took {step.duration * 1000:.3g} ms  ", style="grey62")
     if step.terminated:

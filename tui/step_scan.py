@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Mapping
 from trajrec.recorder import Episode, TrajrecError, open_episode
 from trajrec.replay.render import value_text
 
-from .markers import KIND_CODES
+from .markers import marker_code
 
 Cancelled = Callable[[], bool]
 
@@ -67,7 +67,10 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
         i = 0
         while i < n:
             try:
-                codes.append(KIND_CODES[record_kind(ep.record(i), verdicts.get(i))])
+                rec = ep.record(i)
+                verdict = verdicts.get(i)
+                codes.append(marker_code(record_kind(rec, verdict), retry=rec.get("retry_of") is not None,
+                                         checked=verdict is not None or bool(rec.get("checks"))))
                 i += 1
             except TrajrecError as exc:
                 # Skip the rest of this frame: every step in it would decode (and fail) the same bytes again.

@@ -7,6 +7,8 @@ once per update (wrapping them to the width when asked) and renders only the lin
 
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
@@ -14,11 +16,15 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+_CUT_STYLE = Style(color="grey50")
+
 
 class TextView(ScrollView, can_focus=True):
     """Shows one ``rich.text.Text``; the owner calls :meth:`update`. Scroll keys as in any scroll container.
 
-    With ``wrap=True`` long lines wrap at the pane's width; otherwise they run on, for horizontal scrolling.
+    With ``wrap=True`` long lines wrap at the pane's width; otherwise they run on, for horizontal scrolling,
+    and a line that goes on past the right edge ends in a grey ``…`` there, so a cut line never passes for a
+    whole one. :meth:`set_wrap` switches between the two.
     """
 
     DEFAULT_CSS = """
@@ -50,6 +56,12 @@ class TextView(ScrollView, can_focus=True):
         self._layout_lines()
         if scroll_home:
             self.scroll_to(0, 0, animate=False, immediate=True)
+
+    def set_wrap(self, wrap: bool) -> None:
+        """Wrap long lines (True), or cut them at the right edge (False)."""
+        if wrap != self.wrap:
+            self.wrap = wrap
+            self._layout_lines()
 
     def _layout_lines(self) -> None:
         width = self.scrollable_content_region.width
@@ -92,6 +104,11 @@ class TextView(ScrollView, can_focus=True):
         if strip is None:
             line = self._lines[i]
             strip = Strip(line.render(self.app.console), line.cell_len).apply_style(style)
-            strip = strip.crop_extend(scroll_x, scroll_x + width, style)
+            if line.cell_len > scroll_x + width and width > 1:
+                # Cut at the right edge: the last cell says so (the line goes on; scroll, or w wraps).
+                strip = Strip.join([strip.crop(scroll_x, scroll_x + width - 1),
+                                    Strip([Segment("…", style + _CUT_STYLE)], 1)])
+            else:
+                strip = strip.crop_extend(scroll_x, scroll_x + width, style)
             self._strips.set(key, strip)
         return strip

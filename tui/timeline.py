@@ -82,8 +82,8 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
             background: $block-cursor-background;
             color: $block-cursor-foreground;
         }
-        & > .step-timeline--index { color: $text-muted; }
-        & > .step-timeline--observation { color: $text-muted; }
+        & > .step-timeline--index { color: $foreground-muted; }
+        & > .step-timeline--observation { color: $foreground-muted; }
     }
     """
 

@@ -32,6 +32,8 @@ class TimelineLegend(Widget):
     speed: reactive[float] = reactive(2.0)
     labeled: reactive[str] = reactive("")
     """Labeling progress (``labeled 3/100 (you)``)."""
+    follow: reactive[str] = reactive("")
+    """Following a growing file (``F``): what the screen says about it (empty: not following)."""
     note: reactive[str] = reactive("")
     """A short status: scan progress, search progress, why a jump found nothing."""
 
@@ -44,6 +46,9 @@ class TimelineLegend(Widget):
         if self.labeled:
             out.append("   ")
             out.append(self.labeled, style="cyan")
+        if self.follow:
+            out.append("   ")
+            out.append(self.follow, style="bold cyan")
         if self.note:
             out.append("   ")
             out.append(self.note, style="italic")  # notes are ours, but may quote a search query: plain Text

@@ -130,3 +130,68 @@ def test_help_pages(capsys: pytest.CaptureFixture[str]) -> None:
             main(argv)
         assert done.value.code == 0
         assert "usage: trajrec" in capsys.readouterr().out
+
+
+def test_label_ls_keeps_id_ends_marks_versions_and_counts(run_dir: Path, ids: dict[int, str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 16, item 9: ids were cut at their unique end, versions marked with a bare arrow, "1 labels".
+    eid = ids[1]
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid[-8:], "--step", "0", "--value", "+1",
+                       "--annotator", "ana", "--json")
+    first = json.loads(out)["id"]
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", first[:8], "--value", "-1")
+    assert code == 0
+    code, out, err = run(capsys, "label", "ls", str(run_dir), "--history")
+    lines = out.splitlines()[1:]
+    assert all(line.split()[0].endswith(eid[-12:]) for line in lines)
+    assert lines[-1].endswith(f"(replaces {first[:12]})") and "↳" not in out
+    assert err.strip() == "2 labels on 1 episode (all versions)"
+    code, out, err = run(capsys, "label", "ls", str(run_dir))
+    assert err.strip() == "1 label on 1 episode"
+
+
+def test_label_edit_refuses_an_automatic_judges_label(run_dir: Path, ids: dict[int, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 16, item 10: an edited rules label was silently reverted by the next `label auto`.
+    run(capsys, "label", "auto", str(run_dir), "--rules")
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--judge", "trajrec-rules@1", "--json")
+    rule = json.loads(out.splitlines()[0])
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", rule["id"][:10], "--value", "0")
+    assert code == 1 and out == ""
+    assert f"is trajrec-rules@1's (rule): the next `trajrec label auto` would change it back" in err
+    assert f"trajrec label add {run_dir} --episode {rule['episode_id']} --step {rule['target']}" in err
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", rule["id"][:10], "--value", "0", "--force")
+    assert code == 0
+
+
+@pytest.mark.parametrize("action", ["add", "ls", "edit", "rm"])
+def test_label_action_help_has_a_description_and_examples(action: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["label", action, "--help"])
+    out = capsys.readouterr().out
+    assert "examples:\n  trajrec label " + action in out
+    description = out.split("\n\n")[1]
+    assert len(description.split()) > 8  # a sentence, not the usage line again
+
+
+def test_label_help_example_episode_can_match(run_dir: Path, ids: dict[int, str]) -> None:
+    # Issue 16, item 12: the example's --episode must be a part of a real id (the random end, here).
+    from trajrec.commands import label
+
+    example = next(line for line in label.EXAMPLES.splitlines() if "--episode" in line)
+    part = example.split("--episode ")[1].split()[0]
+    assert len(part) == 8 and all(c in "0123456789abcdef" for c in part)
+    assert all(len(eid.rsplit("-", 1)[1]) == 8 for eid in ids.values())
+
+
+def test_export_that_writes_nothing_says_why(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 16, item 8: the --min-agreement example of `export --help` wrote an empty file and said nothing.
+    out = tmp_path / "prm.jsonl"
+    code, _, err = run(capsys, "export", str(run_dir), "--format", "trl-stepwise", "--out", str(out),
+                       "--min-agreement", "0.8")
+    assert out.read_text() == ""
+    assert "nothing written: no episode matched --min-agreement 0.8 (it needs steps labeled by two or more " \
+           "judges" in err
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "--min-agreement keeps episodes whose steps two or more judges labeled" in capsys.readouterr().out

@@ -8,7 +8,7 @@ from tui_helpers import record
 
 from trajrec.recorder import open_episode
 from trajrec.replay.render import STEP_KINDS, step_kind
-from trajrec.tui.markers import KIND_STYLES, KINDS
+from trajrec.tui.markers import KIND_STYLES, KINDS, KIND_MASK
 from trajrec.tui.step_scan import find_text, scan_markers
 
 
@@ -20,7 +20,7 @@ def test_marker_index_matches_step_kind(main_episode: Path, tmp_path: Path) -> N
         codes = b"".join(c for _, c in batches)
         assert [start for start, _ in batches][0] == 0
         with open_episode(path) as ep:
-            assert [KINDS[c] for c in codes] == [step_kind(s) for s in ep]
+            assert [KINDS[c & KIND_MASK] for c in codes] == [step_kind(s) for s in ep]
 
 
 def test_every_kind_has_a_style_and_label() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from trajrec import tui
 
+import trajrec.commands.view
 import trajrec.tui.app
 from trajrec.cli import main
 from trajrec.tui.label_session import DEFAULT_TAGS
@@ -37,6 +38,9 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[FakeApp]:
         return apps[-1]
 
     monkeypatch.setattr(tui.app, "create_app", create_app)
+    # These tests run without a terminal; the check itself is tested in a real subprocess below.
+    monkeypatch.setattr(trajrec.commands.view, "need_terminal", lambda: None)
+    monkeypatch.delenv("TRAJREC_THEME", raising=False)
     monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
     monkeypatch.delenv("TRAJREC_TAGS", raising=False)
     return apps
@@ -49,7 +53,7 @@ def test_view_folder_passes_options(library: Path, made: list[FakeApp]) -> None:
     labels = kw.pop("labels")
     assert isinstance(labels, LabelSource) and labels.paths == [str(library)]
     assert kw.pop("labeled_fraction") == labels.labeled_fraction  # the library column, from the same stores
-    assert kw == {"annotator": "ana", "tags": DEFAULT_TAGS, "step": None, "use_catalog": True}
+    assert kw == {"annotator": "ana", "tags": DEFAULT_TAGS, "step": None, "use_catalog": True, "theme": None}
 
 
 def test_view_file_at_step_and_no_cache(main_episode: Path, made: list[FakeApp],
@@ -96,3 +100,29 @@ def test_view_errors(library: Path, main_episode: Path, made: list[FakeApp], cap
     assert main(["view", str(bad)]) == 1
     assert "not a trajrec episode" in capsys.readouterr().err
     assert made == []
+
+
+def test_view_without_a_terminal_says_so_and_writes_nothing(library: Path) -> None:
+    # A real process with pipes for stdin and stdout (issue 16, item 3): it used to hang, writing escape codes.
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "trajrec", "view", str(library)], stdin=subprocess.PIPE,
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stdout == b""
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert "the viewer needs a terminal, and stdin and stdout are not one" in err
+    assert "trajrec ls" in err
+
+
+def test_view_theme_option(library: Path, made: list[FakeApp], monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture) -> None:
+    assert main(["view", str(library), "--theme", "light"]) == 0
+    assert made[-1].kw["theme"] == "light"
+    monkeypatch.setenv("TRAJREC_THEME", "nord")
+    assert main(["view", str(library)]) == 0
+    assert made[-1].kw["theme"] == "nord"
+    assert main(["view", str(library), "--theme", "ligth"]) == 1
+    assert "unknown theme 'ligth' (did you mean 'light'?)" in capsys.readouterr().err

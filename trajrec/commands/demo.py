@@ -27,11 +27,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--skill", type=float, default=0.6, help="scripted agent skill (default 0.6)")
     p.add_argument("--no-view", action="store_true", help="do not open the viewer afterwards")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="DIR holds a demo already: record only the seeds it misses")
+    again.add_argument("--overwrite", action="store_true",
+                       help="DIR holds a demo already: delete its episode files first (labels stay)")
 
 
 def print_summary(s: dict[str, Any], where: str) -> None:
-    print(f"recorded {s['episodes']} episodes ({s['steps']} steps) into {where}")
-    print(f"  solved       {s['solved']}/{s['episodes']} ({s['solved_rate']:.0%})")
+    skipped = s.get("skipped") or 0
+    print(f"recorded {s['episodes']} episodes ({s['steps']} steps) into {where}"
+          + (f"; {skipped} seeds were recorded there already and skipped" if skipped else ""))
+    if s["judged"]:
+        unjudged = s["episodes"] - s["judged"]
+        print(f"  solved       {s['solved']}/{s['judged']} ({s['solved_rate']:.0%})"
+              + (f"; {unjudged} episodes without a terminal check" if unjudged else ""))
+    elif s["episodes"]:
+        print("  solved       - (no terminal check: this env does not judge its episodes)")
     print(f"  outcomes     " + ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items(), key=str)))
     print(f"  failures     {s['failures']}   retries {s['retries']}   recoveries {s['recoveries']}")
     print("  checks by kind   " + (", ".join(f"{k}: {v}" for k, v in sorted(s["checks_by_kind"].items())) or "-"))
@@ -46,24 +58,37 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.errors import TrajrecUsageError
 
     from ..progress import Progress
-    from ..recording import Job, record_many, summarize
+    from ..recording import Job, make_out_dir, plan_seeds, record_many, summarize
 
     if args.episodes < 1:
         raise TrajrecUsageError(f"--episodes must be at least 1, got {args.episodes}")
     results = []
-    with Progress(len(DEMO_ENVS) * args.episodes, "demo", unit=" episodes") as bar:
-        for env_id in DEMO_ENVS:
-            sub = os.path.join(args.dir, env_id.split("/")[-1].split("-v")[0].lower())
+    # Every folder is checked before anything is recorded: a refusal leaves the demo as it was.
+    plans = []
+    skipped = 0
+    for env_id in DEMO_ENVS:
+        sub = os.path.join(args.dir, env_id.split("/")[-1].split("-v")[0].lower())
+        make_out_dir(sub)
+        seeds, n = plan_seeds(sub, env_id, list(range(args.seed, args.seed + args.episodes)), resume=args.resume,
+                              overwrite=args.overwrite)
+        plans.append((env_id, sub, seeds))
+        skipped += n
+    with Progress(sum(len(seeds) for _, _, seeds in plans), "demo", unit=" episodes") as bar:
+        for env_id, sub, seeds in plans:
             kwargs = DEMO_KWARGS.get(env_id, ())
             job = Job(env_id=env_id, out=sub, skill=args.skill, env_kwargs=kwargs)
-            seeds = list(range(args.seed, args.seed + args.episodes))
-            results += record_many(job, seeds, on_done=lambda _r: bar.advance())
-    print_summary(summarize(results), args.dir)
+            if seeds:
+                results += record_many(job, seeds, on_done=lambda _r: bar.advance())
+    print_summary({**summarize(results), "skipped": skipped}, args.dir)
     if not args.no_view and sys.stdin.isatty() and sys.stdout.isatty():
         from . import view
 
         # The same viewer, annotator and tags as `trajrec view DIR`.
-        return view.run(argparse.Namespace(paths=[args.dir], step=None, annotator=None, tags=None, no_cache=False))
+        code = view.run(argparse.Namespace(paths=[args.dir], step=None, annotator=None, tags=None, no_cache=False,
+                                           theme=None))
+        print(f"reopen it:  trajrec view {args.dir}     list it:  trajrec ls {args.dir}"
+              f"     one episode:  trajrec show FILE --step N")
+        return code
     print(f"\nbrowse it:  trajrec view {args.dir}     list it:  trajrec ls {args.dir}"
           f"     one episode:  trajrec show FILE --step N")
     return 0

@@ -22,6 +22,8 @@ EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format dpo --out pairs.jsonl ; trajrec export runs/ --format kto --out kto.jsonl
   trajrec export runs/ --format parquet --out steps/ --shard-rows 100000 --partition-by split
   trajrec export runs/ --format trl-stepwise --out prm.jsonl --prefer human,model:* --min-agreement 0.8
+      (--min-agreement keeps episodes whose steps two or more judges labeled, e.g. `trajrec label auto runs/
+       --rules` and people in the viewer, and agree on; `trajrec agreement runs/` shows where that stands)
   trajrec export runs/ --format atif --out atif/          one Harbor ATIF trajectory.json per episode (or a .jsonl)
 
 --where FIELD OP VALUE (repeatable, all must hold); OP: = != > >= < <=; text fields take = != with * ? wildcards.
@@ -104,6 +106,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"exported {_n(report.written, 'episode')} ({bal(report.written_outcomes)}; {_n(report.steps, 'step')}, "
               f"{_n(report.rows, 'row')}) to {where} in {report.seconds:.2f} s "
               f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
+        if not report.written and report.episodes:
+            print("  " + _nothing_written(report, args), file=sys.stderr)
         left = sum(sum(v.values()) for v in report.left_out.values())
         if left:
             print(f"  left out {_n(left, 'episode')}:", file=sys.stderr)
@@ -116,6 +120,19 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  wrote {_n(len(report.files), 'file')}" + (f" (dataset card: {card[0]})" if card else ""),
                   file=sys.stderr)
     return 1 if src.errors else 0
+
+
+def _nothing_written(report: object, args: argparse.Namespace) -> str:
+    """Why an export wrote nothing, and what would change that."""
+    if getattr(report, "matched", 0):
+        return "nothing written: every matching episode was left out (reasons below)"
+    why = []
+    if args.where:
+        why.append(f"--where {' '.join(args.where)!r}")
+    if args.min_agreement is not None:
+        why.append(f"--min-agreement {args.min_agreement:g} (it needs steps labeled by two or more judges that agree; "
+                   "`trajrec agreement PATH` shows them)")
+    return "nothing written: no episode matched " + " and ".join(why) if why else "nothing written"
 
 
 def _n(count: int, noun: str) -> str:

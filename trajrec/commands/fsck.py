@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         fixable = sum(1 for r in reports if not r.ok and not r.live and not r.repaired and (r.empty or not r.error))
         print(f"{len(reports)} files, {len(reports) - problems - live} ok, {problems} with problems"
               + (f", {live} still being written" if live else "")
-              + (f", {fixed} repaired" if fixed else (", run with --repair to fix" if fixable and not args.repair
+              + (f", {fixed} repaired" if fixed else (f", run with --repair to fix {fixable}" if fixable and not args.repair
                                                       else "")))
     unrepaired = sum(1 for r in reports if not r.ok and not r.repaired and not r.live)
     return 1 if unrepaired else 0

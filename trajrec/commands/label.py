@@ -15,12 +15,45 @@ ORDER = 60
 HELP = "Label steps and episodes: by hand (add/edit/rm), list them (ls), or run rules and judges (auto)."
 EXAMPLES = """  trajrec label auto runs/shell --rules                   rules trajrec-rules@2 (failed -1, recovery +1)
   trajrec label auto runs/shell --judge myjudges:rubric   any callable: ctx -> {"value": ..., "rationale": ...}
-  trajrec label add runs/shell --episode Shell-2025 --step 3 --value -1 --rationale "wrong file" --annotator ana
+  trajrec label add runs/shell --episode 1a2b3c4d --step 3 --value -1 --rationale "wrong file" --annotator ana
   trajrec label add ep.msgpack.zst --step episode --value pass
   trajrec label ls runs/shell                             live labels, one per line
   trajrec label ls runs/shell --json | jq .               one JSON object per label
   trajrec label edit runs/shell --id 3f2a9c --value 0     a new version superseding the old
   trajrec label rm runs/shell --id 3f2a9c                 a tombstone; `ls --history` still shows it"""
+
+
+ADD_HELP = """Add one label to a step (or to the whole episode) of an episode in a run folder.
+
+Labels are appended to <run folder>/.trajrec/labels/*.jsonl; the episode file never changes (so labels stay
+with the run folder: copy the folder, not one episode file, to take them along).
+The value: +1 / 0 / -1 (or good / neutral / bad), pass / fail, a score like 0.75, or a category name (one
+that looks like a misspelling of a rating or verdict word is refused)."""
+ADD_EXAMPLES = """examples:
+  trajrec label add runs/shell --episode 1a2b3c4d --step 3 --value -1 --rationale "wrong file"
+  trajrec label add ep.msgpack.zst --step episode --value pass --annotator ana
+  trajrec label add runs/shell --episode 1a2b3c4d --step 0 --value shortcut --tag lucky-guess
+
+--episode takes the episode id or any unique part of it, e.g. its last 8 characters as `trajrec ls` shows."""
+LS_HELP = """List labels: one line per live label (the newest version of each, deleted ones left out), or every
+version with --history. The summary line goes to stderr."""
+LS_EXAMPLES = """examples:
+  trajrec label ls runs/shell
+  trajrec label ls runs/shell --episode 1a2b3c4d --step 3
+  trajrec label ls runs/shell --judge human:ana --history
+  trajrec label ls runs/shell --json | jq -r .id"""
+EDIT_HELP = """Change a label: appends a new version that supersedes it (`label ls --history` shows both).
+
+Only people's labels (judge human:NAME) are edited: a rule or model judge's label is rewritten by the next
+`label auto` run, so disagree with it by adding your own label (`label add`), or pass --force."""
+EDIT_EXAMPLES = """examples:
+  trajrec label edit runs/shell --id 3f2a9c --value 0
+  trajrec label edit runs/shell --id 3f2a9c --rationale "the second read was needed" --tag useful-recovery"""
+RM_HELP = """Delete a label: appends a tombstone, so the label stops counting (exports, the viewer) but stays in
+the history (`label ls --history`)."""
+RM_EXAMPLES = """examples:
+  trajrec label rm runs/shell --id 3f2a9c
+  trajrec label rm runs/shell --id 3f2a9c --annotator ana"""
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -45,9 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _add_common(a)
     a.set_defaults(_label_run=_auto)
 
-    d = sub.add_parser("add", help="add one label", formatter_class=fmt,
-                       epilog="values: +1 / 0 / -1 (or good / neutral / bad), pass / fail, a score like 0.75, or a "
-                              "category name")
+    d = sub.add_parser("add", help="add one label", formatter_class=fmt, description=ADD_HELP, epilog=ADD_EXAMPLES)
     d.add_argument("path", metavar="PATH", help="a run folder or an episode file")
     d.add_argument("--episode", metavar="ID",
                    help="episode id (or a unique part of it); optional when PATH is one file")
@@ -63,7 +94,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _add_common(d)
     d.set_defaults(_label_run=_add)
 
-    ls = sub.add_parser("ls", help="list live labels (or every version with --history)", formatter_class=fmt)
+    ls = sub.add_parser("ls", help="list live labels (or every version with --history)", formatter_class=fmt,
+                        description=LS_HELP, epilog=LS_EXAMPLES)
     ls.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
     ls.add_argument("--episode", metavar="ID", help="only this episode (id or a unique part of it)")
     ls.add_argument("--judge", help="only labels of this judge")
@@ -72,19 +104,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _add_common(ls)
     ls.set_defaults(_label_run=_ls)
 
-    e = sub.add_parser("edit", help="change a label (appends a new version)", formatter_class=fmt)
+    e = sub.add_parser("edit", help="change a label (appends a new version)", formatter_class=fmt,
+                       description=EDIT_HELP, epilog=EDIT_EXAMPLES)
     e.add_argument("path", metavar="PATH", help="the run folder (or an episode file in it)")
     e.add_argument("--id", required=True, help="label id (or a unique prefix, as `label ls` shows)")
-    e.add_argument("--value")
-    e.add_argument("--rationale")
+    e.add_argument("--value", help="the new value (as for `label add`)")
+    e.add_argument("--rationale", help="the new rationale")
     e.add_argument("--tag", action="append", metavar="TAG", help="replace the tags (repeatable)")
-    e.add_argument("--score", type=float)
+    e.add_argument("--score", type=float, help="the new score")
+    e.add_argument("--force", action="store_true",
+                   help="edit a label of an automatic judge (a rule, a model) anyway; its next `label auto` run "
+                        "changes it back")
     e.add_argument("--annotator", metavar="NAME", help="who edits (recorded as the new version's author); to "
                                                         "disagree with another judge, add your own label instead")
     _add_common(e)
     e.set_defaults(_label_run=_edit)
 
-    r = sub.add_parser("rm", help="delete a label (appends a tombstone)", formatter_class=fmt)
+    r = sub.add_parser("rm", help="delete a label (appends a tombstone)", formatter_class=fmt,
+                       description=RM_HELP, epilog=RM_EXAMPLES)
     r.add_argument("path", metavar="PATH", help="the run folder (or an episode file in it)")
     r.add_argument("--id", required=True, help="label id (or a unique prefix)")
     r.add_argument("--annotator", metavar="NAME", help="who deletes (recorded on the tombstone)")
@@ -222,13 +259,28 @@ def _ls(args: argparse.Namespace) -> int:
     for _ref, lab in rows:
         value = "deleted" if lab.deleted else _value_text(lab.value)
         tags = ",".join(lab.tags)
-        mark = "" if not args.history or lab.supersedes is None else " ↳"
-        print(f"{one_line(lab.episode_id, 36):<36} {str(lab.target):>7} {one_line(value, 7):>7} "
+        version = ""
+        if args.history and lab.supersedes is not None:
+            version = f"  (replaces {str(lab.supersedes)[:12]})"
+        print(f"{_keep_end(one_line(lab.episode_id, 200), 36):<36} {str(lab.target):>7} {one_line(value, 7):>7} "
               f"{one_line(lab.judge, 20):<20} {lab.kind:<6} {str(lab.id)[:12]:<12} {one_line(tags, 22):<22} "
-              f"{one_line(lab.rationale or '', 60)}{mark}")
+              f"{one_line(lab.rationale or '', 60)}{version}")
     n_eps = len({ref.episode_id for ref, _ in rows})
-    print(f"{len(rows)} labels on {n_eps} episodes" + (" (all versions)" if args.history else ""), file=sys.stderr)
+    print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}" + (" (all versions)" if args.history else ""),
+          file=sys.stderr)
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _keep_end(text: str, width: int) -> str:
+    """``text`` cut in the middle to ``width``: episode ids differ at their end, which must stay."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 3
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 def _store_for(path: str, label_id: str) -> Any:
@@ -261,6 +313,12 @@ def _edit(args: argparse.Namespace) -> int:
     from trajrec.replay.labels import parse_value
 
     store = _store_for(args.path, args.id)
+    head = store.get(args.id)
+    if not str(head.judge).startswith("human:") and not args.force:
+        raise TrajrecUsageError(
+            f"label {args.id} is {head.judge}'s ({head.kind}): the next `trajrec label auto` would change it back. "
+            f"Add your own label instead (trajrec label add {args.path} --episode {head.episode_id} "
+            f"--step {head.target} --value ...), or pass --force")
     changes: dict[str, Any] = {}
     if args.value is not None:
         changes["value"] = parse_value(args.value)

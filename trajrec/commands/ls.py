@@ -10,75 +10,94 @@ ORDER = 20
 HELP = ("List episodes: id, env, task, steps, return, outcome, failures/retries/recoveries, and the model calls' "
         "tokens, seconds and cost.")
 EXAMPLES = """  trajrec ls runs/                    every episode under runs/, recursively
+  trajrec ls runs/ --where "failed env:shell"        failed Shell episodes (the viewer's filter grammar)
+  trajrec ls runs/ --where "failures>0" --sort return --reverse    faulty episodes, highest return first
   trajrec ls runs/ --json | jq .      one JSON object per line, for scripts
   trajrec ls a.msgpack.zst b.msgpack.zst"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from trajrec.replay.library import SORT_COLUMNS
+
     p.add_argument("paths", nargs="+", metavar="PATH", help="episode files or folders (searched recursively)")
+    p.add_argument("--where", action="append", default=[], metavar="QUERY",
+                   help="keep episodes matching QUERY (repeatable; all must hold), e.g. failed, env:shell, "
+                        "failures>0, -outcome:passed, labeled (grammar: `trajrec view`'s filter, ? there)")
+    p.add_argument("--sort", metavar="COLUMN",
+                   help=f"order by a column: {', '.join(SORT_COLUMNS)} (default: path; --sort=-COLUMN: descending)")
+    p.add_argument("--reverse", action="store_true", help="descending order")
     p.add_argument("--json", action="store_true", help="print one JSON object per episode")
 
 
+def _sort_key(text: str | None) -> tuple[str | None, bool]:
+    from trajrec.recorder.errors import TrajrecUsageError
+    from trajrec.replay.library import SORT_COLUMNS
+
+    if not text:
+        return None, False
+    reverse = text.startswith("-")
+    column = text.lstrip("-+")
+    if column not in SORT_COLUMNS:
+        import difflib
+
+        near = difflib.get_close_matches(column, SORT_COLUMNS, n=1)
+        raise TrajrecUsageError(f"--sort {text!r}: no such column" + (f" (did you mean {near[0]!r}?)" if near else "")
+                                + f"; columns: {', '.join(SORT_COLUMNS)}")
+    return column, reverse
+
+
 def run(args: argparse.Namespace) -> int:
-    from trajrec.recorder import read_index
     from trajrec.recorder.model_call import model_usage_totals
-    from trajrec.recorder.errors import EmptyEpisodeError, TrajrecFormatError
+    from trajrec.replay.library import sort_entries
+    from trajrec.replay.render import number_text, one_line
+    from trajrec.replay.run import open_run
 
-    from ._common import dumps, find_episodes
-    from trajrec.replay.render import one_line
+    from ._common import dumps
 
-    paths = find_episodes(args.paths)
-    bad = 0
-    incomplete = 0
+    column, reverse = _sort_key(args.sort)
+    reverse = reverse != args.reverse
+    run = open_run(args.paths)
+    total = len(run)
+    if args.where:
+        run = run.where(args.where)  # a query that does not parse: a usage error naming the term
+    entries = run.entries
+    for problem in run.problems:  # empty stubs skipped, a summary cache ignored
+        print(f"trajrec ls: {one_line(problem, 400)}", file=sys.stderr)
+    bad = [e for e in entries if e.error]
+    for e in bad:
+        print(f"trajrec ls: {one_line(e.path, 1000)}: {one_line(e.error or '', 1000)}", file=sys.stderr)
+    shown = sort_entries([e for e in entries if not e.error], column, reverse=reverse)
     if not args.json:
         print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}"
               f" {'tokens':>8} {'model s':>8} {'cost':>8}")
-    empty = 0
-    for path in paths:
-        try:
-            index = read_index(path)
-        except EmptyEpisodeError:
-            empty += 1  # a writer killed at its first write: nothing was recorded, nothing to list
-            print(f"trajrec ls: skipped {path}: empty episode, nothing recorded", file=sys.stderr)
-            continue
-        except (TrajrecFormatError, OSError) as exc:
-            bad += 1
-            print(f"trajrec ls: {exc}", file=sys.stderr)
-            continue
-        header = index.get("header") or {}
-        task = header.get("task") or {}
-        s = index.get("summary") or {}
+    for e in shown:
         row = {
-            "episode_id": header.get("episode_id"),
-            "path": str(path),
-            "env_id": task.get("env_id"),
-            "task_id": task.get("id"),
-            "steps": s.get("steps", index.get("steps")),
-            "return": s.get("return"),
-            "outcome": s.get("outcome"),
-            "failures": s.get("failures", 0),
-            "retries": s.get("retries", 0),
-            "recoveries": s.get("recoveries", 0),
-            "checks": s.get("checks"),
-            "model": model_usage_totals(s),
-            "complete": index.get("complete", True),
+            "episode_id": e.episode_id,
+            "path": e.path,
+            "env_id": e.env_id or None,
+            "task_id": e.task_id or None,
+            "steps": e.steps,
+            "return": e.ret,
+            "outcome": e.outcome or None,
+            "failures": e.failures,
+            "retries": e.retries,
+            "recoveries": e.recoveries,
+            "checks": {"passed": e.checks_passed, "failed": e.checks_failed},
+            "model": model_usage_totals({"model": e.model_usage}),
+            "complete": e.complete,
         }
-        incomplete += not row["complete"]
         if args.json:
             print(dumps(row))
-        else:
-            mark = "" if row["complete"] else " *"
-            frr = f"{row['failures']}/{row['retries']}/{row['recoveries']}"
-            ret = row["return"]
-            print(f"{one_line(str(row['episode_id']), 44):<44} {one_line(str(row['env_id']), 22):<22} "
-                  f"{one_line(str(row['task_id']), 18):<18} {row['steps']:>6} "
-                  f"{(f'{ret:.3g}' if isinstance(ret, (int, float)) else '-'):>8} {str(row['outcome']) + mark:<10} {frr:>16}"
-                  f" {_usage_columns(row['model'])}")
+            continue
+        mark = "" if e.complete else " *"
+        frr = f"{e.failures}/{e.retries}/{e.recoveries}"
+        # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
+        eid = e.episode_id if len(e.episode_id) <= 44 else e.episode_id[:20] + "…" + e.episode_id[-23:]
+        print(f"{one_line(eid, 44):<44} {one_line(e.env_id or '-', 22):<22} "
+              f"{one_line(e.task_id or '-', 18):<18} {e.steps:>6} "
+              f"{number_text(e.ret):>8} {(e.outcome or '-') + mark:<10} {frr:>16} {_usage_columns(row['model'])}")
     if not args.json:
-        print(f"{len(paths) - bad - empty} episodes" + (f", {bad} unreadable" if bad else "")
-              + (f", {empty} empty skipped" if empty else "")
-              + ("  (* no index: the writer did not close the file; `trajrec fsck --repair` adds one)"
-                 if incomplete else ""), file=sys.stderr)
+        print(_summary(shown, total, len(bad), bool(args.where)), file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -90,3 +109,22 @@ def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     tok = f"{tokens:,}" if tokens < 100_000 else f"{tokens / 1000:,.0f}k"
     cost = totals.get("cost")
     return f"{tok:>8} {float(totals.get('latency') or 0):>8.2f} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
+
+
+def _summary(shown: list, total: int, bad: int, filtered: bool) -> str:  # type: ignore[type-arg]
+    """``12 episodes (of 40), 310 steps: 8 passed, 4 failed; 9 with failures``, plus what to do about problems."""
+    from collections import Counter
+
+    outcomes = Counter(e.outcome or "-" for e in shown)
+    parts = [f"{len(shown)} episode{'s' if len(shown) != 1 else ''}" + (f" (of {total})" if filtered else "")]
+    if shown:
+        parts[0] += f", {sum(e.steps for e in shown):,} steps"
+        parts.append(", ".join(f"{n} {k}" for k, n in sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0]))))
+        faulty = sum(1 for e in shown if e.failures)
+        parts.append(f"{faulty} with failed steps")
+    text = ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")
+    if bad:
+        text += f"; {bad} unreadable (above; `trajrec fsck PATH` checks them)"
+    if any(not e.complete for e in shown):
+        text += "  (* no index: the writer did not close the file; `trajrec fsck --repair` adds one)"
+    return text

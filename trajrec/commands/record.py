@@ -13,7 +13,8 @@ EXAMPLES = """  trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
   trajrec record trajrec/MathCalc-v0 --episodes 5 --out runs/math --kwarg max_steps=12
   trajrec record trajrec/MathCalc-v0 --agent openai --model qwen3:4b --base-url http://localhost:11434/v1 \\
       --episodes 5 --temperature 0.2 --out runs/math-llm      an LLM through any OpenAI-compatible server
-  trajrec record trajrec/Shell-v0 --episodes 1000 --backend ray --address auto --out runs/shell"""
+  trajrec record trajrec/Shell-v0 --episodes 1000 --backend ray --address auto --out runs/shell
+  trajrec record trajrec/Shell-v0 --episodes 100 --out runs/shell --resume    after a stop: the missing seeds only"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,6 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     llm.add_argument("--price-out", type=float, metavar="USD", help="USD per million completion tokens")
     llm.add_argument("--request-timeout", type=float, default=60.0, metavar="S", help="seconds per request (default 60)")
     llm.add_argument("--retries", type=int, default=3, help="retries of a failed request (default 3)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="the folder holds episodes already: record only the seeds not recorded yet")
+    again.add_argument("--overwrite", action="store_true",
+                       help="the folder holds episodes already: delete its episode files first (labels stay)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
@@ -71,8 +77,10 @@ def parse_kwargs(items: list[str]) -> tuple[tuple[str, object], ...]:
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.errors import TrajrecUsageError
 
+    from trajrec.recorder.storage import is_url
+
     from ..progress import Progress
-    from ..recording import Job, record_many, summarize
+    from ..recording import Job, make_out_dir, plan_seeds, record_many, summarize
     from ._common import dumps
     from .demo import print_summary
 
@@ -102,10 +110,16 @@ def run(args: argparse.Namespace) -> int:
               model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, sampling=sampling,
               prices=prices, request_timeout=args.request_timeout, retries=args.retries)
     seeds = list(range(args.seed, args.seed + args.episodes))
-    with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
-        results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
-                              backend=args.backend, address=args.address)
-    summary = summarize(results)
+    skipped = 0
+    if not is_url(args.out):  # a URL records through a local outbox and has no folder here to resume from
+        make_out_dir(args.out)
+        seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume, overwrite=args.overwrite)
+    results = []
+    if seeds:
+        with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
+            results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
+                                  backend=args.backend, address=args.address)
+    summary = {**summarize(results), "skipped": skipped}
     if args.json:
         print(dumps(summary))
     else:

@@ -12,7 +12,8 @@ EXAMPLES = """  trajrec show ep.msgpack.zst                 header, summary and 
   trajrec show ep.msgpack.zst --step 3        step 3 in full: action, observation, info, note, checks, diff
   trajrec show ep.msgpack.zst --step -1 --state    the last step and the whole state after it
   trajrec show ep.msgpack.zst --step 3 --full       every character of every value (no preview cut)
-  trajrec show ep.msgpack.zst --json          the episode's index as JSON"""
+  trajrec show ep.msgpack.zst --json          JSON lines: the episode, then one line per step, as read
+  trajrec show ep.msgpack.zst --json | jq -c 'select(.type == "step" and .failure)'    the failed steps"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,8 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", action="store_true", help="with --step, also print the whole state after the step")
     p.add_argument("--full", action="store_true",
                    help=f"with --step, print values in full (default: a preview of {PREVIEW_CHARS:,} characters each)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--width", type=int, default=100, help="line width for the step list (default 100)")
+    p.add_argument("--json", action="store_true",
+                   help="JSON lines: {\"type\": \"episode\", ...} then {\"type\": \"step\", ...} per step, "
+                        "streamed as they are read (with --step: that step alone)")
+    p.add_argument("--width", type=int, default=100,
+                   help="line width of the step list and the task text (default 100; at least 40)")
 
 
 # What --step shows of one value unless --full: the cost of showing a step follows this, not the value's size.
@@ -52,20 +56,26 @@ def run(args: argparse.Namespace) -> int:
 
     from ._common import dumps
 
+    from trajrec.recorder import TrajrecUsageError
+    from trajrec.replay.render import number_text, step_record
+
+    if args.state and args.step is None:
+        raise TrajrecUsageError("--state prints the state after one step: add --step N (e.g. --step -1 --state)")
+    if args.width < 40:
+        raise TrajrecUsageError(f"--width must be at least 40, got {args.width}")
     ep = open_episode(args.path)
     if args.json:
         if args.step is not None:
-            st = ep[args.step]
-            out = {f: getattr(st, f) for f in st.__slots__}
-            out["failure"] = st.failure._asdict() if st.failure else None
-            out["diff"] = [list(r) for r in st.diff]
-            out["checks"] = [c.to_record() for c in st.checks]
+            out = {"type": "step", **step_record(ep[args.step])}
             if args.state:
-                out["state"] = ep.state_at(st.index)
+                out["state"] = ep.state_at(out["index"])
             print(dumps(out))
-        else:
-            print(dumps({"path": ep.path, "complete": ep.complete, "damage": ep.damage, "header": ep.header,
-                         "summary": ep.summary, "checks": [c.to_record() for c in ep.checks]}))
+            return 0
+        print(dumps({"type": "episode", "path": ep.path, "complete": ep.complete, "damage": ep.damage,
+                     "header": ep.header, "summary": ep.summary, "checks": [c.to_record() for c in ep.checks]}),
+              flush=True)
+        for st in ep:  # one line per step as it is decoded: `| head` or `| jq` start at once
+            print(dumps({"type": "step", **step_record(st)}))
         return 0
     if args.step is not None:
         limit = None if args.full else PREVIEW_CHARS
@@ -82,22 +92,23 @@ def run(args: argparse.Namespace) -> int:
     agent = prov.get("agent") or {}
     print(f"episode   {ep.episode_id}")
     print(f"file      {ep.path}" + ("" if ep.complete else "   (no index: writer did not close it)"))
-    # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest).
+    # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest);
+    # kwargs and the agent get room to be printed whole (they are what reproduces the episode).
     verification = task.get("verification")
     checks = ",".join(map(str, verification)) if isinstance(verification, (list, tuple)) else verification
-    print(f"env       {one_line(task.get('env_id'), 40)}  kwargs={one_line(task.get('env_kwargs') or {}, 60)}  "
+    print(f"env       {one_line(task.get('env_id'), 40)}  kwargs={one_line(task.get('env_kwargs') or {}, 100_000)}  "
           f"seed={one_line(task.get('seed'), 20)}")
-    print(f"task      {one_line(task.get('id'), 40)}  split={one_line(task.get('split'), 20)}  "
+    print(f"task      {one_line(task.get('id'), 200)}  split={one_line(task.get('split'), 20)}  "
           f"checks={one_line(checks or '-', 40)}")
     if task.get("text"):
         print(f"          {one_line(task['text'], args.width - 10)}")
-    print(f"agent     {one_line(agent, 70) if agent else '-'}")
+    print(f"agent     {one_line(agent, 100_000) if agent else '-'}")
     rev = prov.get("code_revision") if isinstance(prov.get("code_revision"), dict) else {}
     recorder = prov.get("recorder") if isinstance(prov.get("recorder"), dict) else {}
     print(f"recorded  {_fmt_time(s.get('start_time'))} on {one_line(prov.get('host'), 40)}  "
           f"trajrec {one_line(recorder.get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
     checks = s.get("checks") or {}
-    print(f"summary   {s.get('steps')} steps, return {s.get('return')}, outcome {s.get('outcome')}, "
+    print(f"summary   {s.get('steps')} steps, return {number_text(s.get('return'))}, outcome {s.get('outcome')}, "
           f"{s.get('failures')} failures, {s.get('retries')} retries, {s.get('recoveries')} recoveries, "
           f"{checks.get('total', 0)} checks ({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed)")
     usage = usage_text(s.get("model"))
@@ -113,23 +124,33 @@ def run(args: argparse.Namespace) -> int:
     w = max(20, args.width - 30)
     for st in ep:
         extra = ""
-        if st.failure:
-            extra = f"  {st.failure.kind}: {one_line(st.failure.message, 40)}"
         if st.retry_of is not None:
             extra += f"  retry of {st.retry_of}"
         if st.recovers:
-            extra += f"  recovers {st.recovers}"
+            extra += f"  recovers {','.join(map(str, st.recovers))}"
+        if st.failure:
+            extra += f"  {st.failure.kind}: {one_line(st.failure.message, args.width)}"
         action = tool_call_text(st.action) or st.action
-        print(f"{st.index:>5} {step_marker(st)} {one_line(action, w // 2):<{w // 2}} → "
-              f"{one_line(st.observation, w // 2)}{extra}")
+        line = f"{st.index:>5} {step_marker(st)} {one_line(action, w // 2):<{w // 2}} → {one_line(st.observation, w // 2)}"
+        # The failure text goes last and is what gives way: no line is wider than --width.
+        line += extra
+        print(line if len(line) <= args.width else line[:args.width - 1] + "…")
     return 0
 
 
+def _or_dash(value: object) -> str:
+    from trajrec.replay.render import one_line
+
+    return "-" if value is None or value == "" else one_line(value, 200)
+
+
 def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type: ignore[no-untyped-def]
+    from trajrec.replay.render import number_text
+
     st = ep[n]
     print(f"step {st.index} of {len(ep)}  ({ep.episode_id})")
     print(f"time      {_fmt_time(st.time)}  duration {st.duration * 1000:.2f} ms")
-    print(f"reward    {value_text(st.reward)}   terminated {st.terminated}   truncated {st.truncated}")
+    print(f"reward    {number_text(st.reward)}   terminated {st.terminated}   truncated {st.truncated}")
     if st.failure:
         print(f"failure   {st.failure.kind}: {safe(st.failure.message)}")
         if st.failure.traceback:

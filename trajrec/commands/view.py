@@ -11,7 +11,8 @@ HELP = "Browse a folder of episodes and replay one step by step in the terminal 
 EXAMPLES = """  trajrec view runs/                           the library: filter, sort, enter opens an episode
   trajrec view runs/a.msgpack.zst --step 40    open one episode at step 40 (-1: the last step)
   trajrec view runs/ --annotator ana           label as "ana": + - 0 rate a step, c note, t tag, u undo
-  trajrec view runs/ --tags lucky-guess,wrong-tool      the tags t offers (or $TRAJREC_TAGS)"""
+  trajrec view runs/ --tags lucky-guess,wrong-tool      the tags t offers (or $TRAJREC_TAGS)
+  trajrec view runs/ --theme light             for a light terminal (or $TRAJREC_THEME; NO_COLOR=1: no colors)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,8 +24,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tags", metavar="A,B,C",
                    help="the tags the t key offers (default: $TRAJREC_TAGS, else "
                         "useful-recovery,repeated-mistake,fake-reasoning,lucky-guess)")
+    p.add_argument("--theme", metavar="NAME",
+                   help="dark (default), light, or any Textual theme name (default: $TRAJREC_THEME); ctrl+t "
+                        "switches between light and dark inside; NO_COLOR in the environment turns colors off")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the summary cache <folder>/.trajrec/catalog.msgpack")
+
+
+def need_terminal() -> None:
+    """Raise unless stdin and stdout are a terminal: the viewer would wait for keys that never come and write
+    escape codes into a pipe."""
+    import sys
+
+    from trajrec.recorder import TrajrecUsageError
+
+    missing = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout))
+               if stream is None or not stream.isatty()]
+    if missing:
+        raise TrajrecUsageError(f"the viewer needs a terminal, and {' and '.join(missing)} "
+                                f"{'is' if len(missing) == 1 else 'are'} not one; in scripts use `trajrec ls PATH` "
+                                "or `trajrec show FILE` (both take --json)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,10 +81,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         tags = parse_tags(tags_env, source="$TRAJREC_TAGS") if tags_env else DEFAULT_TAGS
 
-    from trajrec.tui.app import create_app  # textual loads only for this command
+    need_terminal()
+    from trajrec.tui.app import create_app, theme_name  # textual loads only for this command
+
+    theme = getattr(args, "theme", None) or os.environ.get("TRAJREC_THEME") or None
+    if theme is not None:
+        theme_name(theme)  # an unknown name: a usage error before the screen switches
 
     labels = LabelSource(args.paths)  # read in the library's scan thread, on first use
     app = create_app(args.paths, annotator=annotator, tags=tags, step=args.step, labels=labels,
-                     labeled_fraction=labels.labeled_fraction, use_catalog=not args.no_cache)
+                     labeled_fraction=labels.labeled_fraction, use_catalog=not args.no_cache, theme=theme)
     app.run()
     return int(app.return_code or 0)

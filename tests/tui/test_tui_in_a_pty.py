@@ -1,0 +1,64 @@
+"""The viewer in a real terminal (a pty): opening a step in $EDITOR suspends the app, runs the editor on a JSON
+copy of the step and comes back."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pty = pytest.importorskip("pty")
+
+
+def _read(fd: int, seconds: float, until: bytes | None = None) -> bytes:
+    out = b""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if until is not None and until in out:
+                break
+    return out
+
+
+def test_open_step_in_editor(main_episode: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "seen.json"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f"#!/bin/sh\ncp \"$1\" {copy}\n")
+    editor.chmod(0o755)
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "EDITOR": str(editor)}
+    proc = subprocess.Popen([sys.executable, "-m", "trajrec", "view", str(main_episode), "--step", "3"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    try:
+        _read(master, 20, until=b"step 3")
+        _read(master, 1.0)
+        os.write(master, b"o")
+        for _ in range(100):
+            if copy.exists():
+                break
+            _read(master, 0.1)
+        _read(master, 1.0)
+        os.write(master, b"q")
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert proc.returncode == 0
+    record = json.loads(copy.read_text())
+    assert record["index"] == 3 and record["action"] == "cat todo.txt" and record["path"] == str(main_episode)

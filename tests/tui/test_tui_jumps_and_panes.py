@@ -1,0 +1,263 @@
+"""The episode screen's jumps to retries, checks and (un)labeled steps, the legend's keys, wrapping, zoom,
+pane widths, copying a step, following a growing file, themes: driven by keys, headless."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+from tui_helpers import ENV_ID, open_ready, step_of, until
+
+from trajrec.recorder import Recorder, open_episode
+from trajrec.tui.app import create_app
+from trajrec.tui.episode_screen import EpisodeScreen
+from trajrec.tui.markers import JUMPS, legend
+from trajrec.tui.state_pane import StatePane
+from trajrec.tui.step_detail import StepDetail
+from trajrec.tui.timeline import StepTimeline
+from trajrec.tui.timeline_legend import TimelineLegend
+
+SMALL = (80, 24)
+
+
+async def _walk(pilot, key: str, limit: int = 20) -> list[int]:  # type: ignore[no-untyped-def]
+    """Press ``key`` until the step stops changing; the steps visited."""
+    seen: list[int] = []
+    for _ in range(limit):
+        before = step_of(pilot.app)
+        await pilot.press(key)
+        now = step_of(pilot.app)
+        if now == before:
+            break
+        seen.append(now)
+    return seen
+
+
+def test_retry_and_check_jumps(main_episode: Path) -> None:
+    with open_episode(main_episode) as ep:
+        retries = [s.index for s in ep if s.retry_of is not None]
+        checked = [s.index for s in ep if s.checks]
+    assert retries and checked  # the episode has both, drawn as failures and recoveries too
+
+    async def run() -> None:
+        app = create_app([main_episode])
+        async with app.run_test(size=SMALL) as pilot:
+            await open_ready(pilot)
+            assert await _walk(pilot, "e") == [i for i in retries if i > 0]
+            assert app.screen.query_one(TimelineLegend).note == "no next retry"
+            assert await _walk(pilot, "E") == [i for i in reversed(retries) if i < retries[-1]]
+            await pilot.press("g")
+            assert await _walk(pilot, "v") == [i for i in checked if i > 0]
+            assert await _walk(pilot, "V") == [i for i in reversed(checked) if i < checked[-1]]
+    asyncio.run(run())
+
+
+def test_legend_shows_the_keys_that_are_bound() -> None:
+    # Issue 16, item 5: the legend said "r retry  R recovery" while r/R jumped to recoveries.
+    actions = {}
+    for binding in EpisodeScreen.NAVIGATION_BINDINGS:
+        for key in binding.key.split(","):
+            actions[key] = binding.action
+    text = legend().plain
+    for label, _kinds, keys in JUMPS:
+        forward, backward = keys.split("/")
+        assert f"{label} {keys}" in text
+        name = {"failure": "failure", "recovery": "recovery", "retry": "retry", "check": "check"}[label]
+        assert actions[forward] == f"{name}(1)" and actions[backward] == f"{name}(-1)"
+
+
+def test_labeled_and_unlabeled_jumps(main_episode: Path, tmp_path: Path) -> None:
+    async def run() -> None:
+        app = create_app([main_episode], annotator="ana")
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await open_ready(pilot)
+            await pilot.press("l", "l", "plus", "l", "l", "l", "minus", "g")  # steps 2 and 5 rated
+            await until(pilot, lambda: screen.session.progress()[0] == 2)
+            assert await _walk(pilot, "right_curly_bracket") == [2, 5]
+            assert await _walk(pilot, "left_curly_bracket") == [2]
+            await pilot.press("g", "left_square_bracket")  # previous unlabeled from 0: wraps to the end
+            assert step_of(app) == len(screen.episode) - 1
+            await pilot.press("l")  # (stays on the last step)
+            await pilot.press(*["left_square_bracket"] * 3)  # 8, 7, 6
+            assert step_of(app) == 6
+            await pilot.press("left_square_bracket")  # 5 is labeled: skipped
+            assert step_of(app) == 4
+            await pilot.press("right_square_bracket")
+            assert step_of(app) == 6
+    asyncio.run(run())
+
+
+def test_wrap_toggle_and_cut_lines_end_in_an_ellipsis(tmp_path: Path) -> None:
+    # Issue 16, item 15: long diff lines were cut with no mark. A note long enough to run past 80 columns:
+    long = "the quick brown fox jumps over the lazy dog " * 4
+    from tui_helpers import record
+
+    path = record(tmp_path / "w", [f"write notes.txt {long}", "submit"])
+
+    async def run() -> None:
+        app = create_app([path])
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await open_ready(pilot)
+            state = screen.query_one(StatePane)
+            detail = screen.query_one(StepDetail)
+            await pilot.pause()
+            assert not state.wrap and detail.wrap
+            cut = [state.render_line(y).text for y in range(state.scrollable_content_region.height)]
+            assert any(line.endswith("…") for line in cut)
+            assert not any(long.strip() in line for line in cut)
+            await pilot.press("w")
+            await pilot.pause()
+            assert state.wrap and detail.wrap
+            assert "long lines wrap" in screen.query_one(TimelineLegend).note
+            shown = "".join(line.plain for line in state._lines)  # every line of the pane, wrapped
+            assert "lazy dog the quick" in shown and state.virtual_size.width <= state.scrollable_content_region.width
+            await pilot.press("w")
+            await pilot.pause()
+            assert not state.wrap and not detail.wrap
+    asyncio.run(run())
+
+
+def test_zoom_and_resize(main_episode: Path) -> None:
+    async def run() -> None:
+        app = create_app([main_episode])
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_ready(pilot)
+            timeline = screen.query_one(StepTimeline)
+            await pilot.press("z")
+            assert screen.maximized is timeline
+            await pilot.press("l")  # stepping still works while zoomed
+            assert step_of(app) == 1
+            await pilot.press("z")
+            assert screen.maximized is None
+            before = timeline.size.width
+            await pilot.press("vertical_line")
+            await pilot.pause()
+            assert timeline.size.width > before  # 45% -> 60%
+            await pilot.press("vertical_line")
+            await pilot.pause()
+            assert timeline.size.width < before  # -> 30%
+            state, detail = screen.query_one(StatePane), screen.query_one(StepDetail)
+            fit = state.outer_size.height
+            await pilot.press("equals_sign")  # half
+            await pilot.pause()
+            assert state.outer_size.height > fit and abs(state.outer_size.height - detail.outer_size.height) <= 1
+            await pilot.press("equals_sign")  # three quarters
+            await pilot.pause()
+            assert state.outer_size.height > 2 * detail.outer_size.height
+            await pilot.press("equals_sign")  # back to fitting its text
+            await pilot.pause()
+            assert state.outer_size.height == fit
+    asyncio.run(run())
+
+
+def test_copy_step_as_json(main_episode: Path) -> None:
+    async def run() -> None:
+        app = create_app([main_episode])
+        async with app.run_test(size=SMALL) as pilot:
+            await open_ready(pilot)
+            await pilot.press("l", "l", "l", "y")
+            record = json.loads(app.clipboard)
+            assert record["index"] == 3 and record["action"] == "cat todo.txt"
+            assert record["failure"]["kind"] == "tool_error" and record["path"] == str(main_episode)
+            assert "copied as JSON" in app.screen.query_one(TimelineLegend).note
+    asyncio.run(run())
+
+
+def test_follow_a_file_still_being_recorded(tmp_path: Path) -> None:
+    env = Recorder(gym.make(ENV_ID), tmp_path / "live")
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step("cat readme.txt")
+    path = env.episode_path
+    assert path is not None
+
+    async def run() -> None:
+        app = create_app([path])
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await open_ready(pilot)
+            assert len(screen.episode) == 3
+            await pilot.press("F", "g")
+            assert screen.following and step_of(app) == 0
+            assert screen.query_one(TimelineLegend).follow == "following (F stops)"
+            for _ in range(4):
+                env.step("write notes.txt hello")
+            screen.poll_file()  # what the follow timer calls every second
+            await pilot.pause()
+            assert len(screen.episode) == 7 and step_of(app) == 6
+            env.close()
+            screen.poll_file()
+            await pilot.pause()
+            assert screen.episode.complete and not screen.following
+            assert screen.query_one(TimelineLegend).follow == "recording finished: the file is closed"
+    asyncio.run(run())
+
+
+def test_light_theme_and_no_color(main_episode: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run() -> None:
+        app = create_app([main_episode], theme="light")
+        async with app.run_test(size=SMALL) as pilot:
+            assert app.theme == "textual-light"
+            await pilot.press("ctrl+t")
+            assert app.theme == "textual-dark"
+        monkeypatch.setenv("NO_COLOR", "1")
+        plain = create_app([main_episode])
+        async with plain.run_test(size=SMALL) as pilot:
+            await open_ready(pilot)
+            assert plain.no_color
+            # Textual reads NO_COLOR and draws every line through its monochrome filter.
+            from textual.filter import Monochrome
+
+            assert any(isinstance(f, Monochrome) for f in plain._filters)
+    asyncio.run(run())
+
+
+def test_search_the_steps_of_every_episode(library: Path) -> None:
+    async def run() -> None:
+        app = create_app([library])
+        async with app.run_test(size=SMALL) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            from trajrec.tui.episode_table import EpisodeTable
+            from trajrec.tui.scan_status import ScanStatus
+
+            screen = app.library
+            table = screen.query_one(EpisodeTable)
+            everyone = [e.task_id for e in table.rows]
+            await pilot.press("ctrl+f", *"readme", "enter")
+            await until(pilot, lambda: screen.step_hits is not None)
+            # notes-1 reads readme.txt at step 1, notes-4 at step 0; the others never do.
+            assert [e.task_id for e in table.rows] == ["notes-1", "notes-4"]
+            assert screen.step_hits == {table.rows[0].path: 1, table.rows[1].path: 0}
+            assert "steps matching 'readme': 2 episodes" in screen.query_one(ScanStatus).search
+            await pilot.press("enter")
+            episode_screen = await open_ready(pilot)
+            assert step_of(app) == 1 and "readme" in str(episode_screen.episode[1].action)
+            await pilot.press("q")
+            await pilot.press("escape")  # back to every episode
+            assert [e.task_id for e in table.rows] == everyone and screen.step_hits is None
+            await pilot.press("ctrl+f", *"nowhere to be found", "enter")
+            await until(pilot, lambda: screen.step_hits is not None)
+            assert table.rows == [] and "no step of the shown episodes contains" in table.empty_text
+    asyncio.run(run())
+
+
+def test_library_shows_labels_other_processes_write(library: Path) -> None:
+    from trajrec.replay.labels import LabelStore
+    from trajrec.tui.episode_table import EpisodeTable
+
+    async def run() -> None:
+        app = create_app([library], annotator="ana")
+        async with app.run_test(size=SMALL) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            table = app.screen.query_one(EpisodeTable)
+            first = table.rows[0]
+            assert first.labeled in (None, 0.0)
+            other = LabelStore(Path(first.path).parent)  # another writer: its own file in the labels folder
+            other.add(first.episode_id, 0, 1, judge="human:bob")
+            other.close()
+            app.poll_labels()  # what the app's timer calls every couple of seconds
+            await until(pilot, lambda: (first.labeled or 0) > 0)
+            assert f"{first.labeled:.0%}" in table.render_line(1).text
+    asyncio.run(run())

@@ -213,7 +213,6 @@ class Catalog:
     def problem(self) -> str | None:
         return self.problems[-1] if self.problems else None
 
-<<<<<<< HEAD
     def _path(self, reldir: str) -> str:
         return os.path.join(self.dir, hashlib.blake2b(reldir.encode("utf-8", "surrogatepass"),
                                                       digest_size=10).hexdigest() + ".msgpack")
@@ -254,31 +253,17 @@ class Catalog:
                 [[] for _ in _CACHED_FIELDS]}
         path = self._path(reldir)
         tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(pack_record(packb, data))  # summaries may hold any text (lone surrogates too)
-            os.replace(tmp, path)  # readers see the old or the new shard, never half of one
-        except OSError as exc:
-            self.problems.append(f"could not save the summary cache {path}: {exc.strerror or exc}")
-            try:
-=======
-    def save(self) -> bool:
-        """Write the entries seen in this scan (files gone since are dropped), atomically. False if it could not."""
-        data = {"version": CATALOG_VERSION, "fields": list(_CACHED_FIELDS), "entries": self._new}
-        tmp = f"{self.path}.{os.getpid()}.tmp"
         made = False
         try:
-            private_dir(self.root, CATALOG_DIR)  # never through a link planted in the run folder
+            private_dir(self.root, CATALOG_DIR, CATALOG_SHARDS)  # never through a link planted in the run folder
             fd = create_new(tmp)
             made = True
             with os.fdopen(fd, "wb") as fh:
-                fh.write(packb(data))
-            os.replace(tmp, self.path)  # readers see the old or the new cache, never half of one
+                fh.write(pack_record(packb, data))  # summaries may hold any text (lone surrogates too)
+            os.replace(tmp, path)  # readers see the old or the new shard, never half of one
         except OSError as exc:  # TrajrecIOError (a link) included
-            self.problem = f"could not save the summary cache {self.path}: {getattr(exc, 'strerror', None) or exc}"
+            self.problems.append(f"could not save the summary cache {path}: {getattr(exc, 'strerror', None) or exc}")
             if made:
->>>>>>> 0fe3883 (Labels: lines are checked on read as on write (kind, judge, value, text fields, tags, times, nesting, lone surrogates); an odd line is skipped with a warning naming file and line. No writes through links planted in a run folder: labels, the catalog cache (replay/run_folder.py), export temp files (JSONL and Parquet))
                 os.unlink(tmp)
             return False
         return True

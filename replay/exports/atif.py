@@ -172,7 +172,8 @@ def _metrics(note: dict[str, Any]) -> dict[str, Any] | None:
     return out or None
 
 
-def _calls(action: Any, i: int, ids: Any = None) -> tuple[list[dict[str, Any]], str | None]:
+def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | None = None
+           ) -> tuple[list[dict[str, Any]], str | None]:
     """ATIF tool calls of an action, and the message when the action is a plain message; ``ids`` are the
     original call ids kept in the note (for actions that do not carry their own)."""
     if isinstance(action, dict) and set(action) == {"message"}:
@@ -180,29 +181,38 @@ def _calls(action: Any, i: int, ids: Any = None) -> tuple[list[dict[str, Any]], 
     items = action if isinstance(action, list) and action and all(isinstance(a, (dict, str)) for a in action) \
         else [action]
     calls = []
+    texts = []
     for k, a in enumerate(items):
         cid = a.get("id") if isinstance(a, dict) else None
         if not cid and isinstance(ids, list) and k < len(ids):
             cid = ids[k]
-        name, args, _ = tool_call({kk: v for kk, v in a.items() if kk not in ("id", "extra", "action")}
-                                  if isinstance(a, dict) else a)
+        parsed = tool_call({kk: v for kk, v in a.items() if kk not in ("id", "extra", "action")}
+                           if isinstance(a, dict) else a, None, text_tool)
+        if parsed is None:
+            # Not a call of a named tool (plain text, a malformed call): it goes in the message as written,
+            # never as a call of an invented tool.
+            texts.append(text_of(a))
+            continue
+        name, args = parsed
         call: dict[str, Any] = {"tool_call_id": str(cid) if cid else f"call_{i}_{k}", "function_name": name,
                                 "arguments": args if isinstance(args, dict) else {"value": args}}
         if isinstance(a, dict) and isinstance(a.get("extra"), dict):
             call["extra"] = a["extra"]
         calls.append(call)
-    return calls, None
+    return calls, "\n".join(texts) if texts else None
 
 
 def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int) -> dict[str, Any]:
     i = rec["i"]
-    calls, message = _calls(rec.get("action"), i, note.get("call_ids"))
+    calls, message = _calls(rec.get("action"), i, note.get("call_ids"), view.text_tool())
     thought = note.get("thought")
     step: dict[str, Any] = {"step_id": step_id, "source": "agent",
                             "message": note.get("content_parts") or (thought if isinstance(thought, str) else
                                                                       (message or ""))}
-    if message is not None and not thought:
-        step["message"] = message
+    if message is not None and not note.get("content_parts"):
+        # An action that calls no tool is what the agent said: after its thought, when it had one.
+        step["message"] = (f"{thought}\n\n{message}" if isinstance(thought, str) and thought and message not in thought
+                           else thought if isinstance(thought, str) and thought else message)
     if iso(rec.get("time")):
         step["timestamp"] = iso(rec.get("time"))
     model = _model_call(note).get("model") or note.get("model")

@@ -137,7 +137,8 @@ class SweAgentImporter(Importer):
                      "rationale": "SWE-agent's exit status", "submission": info.get("submission")}]
 
         yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt if prompt is not None else task["text"],
-                              reset_info={"system": system} if system else {}, steps=steps(), reset_state={},
+                              reset_info={**({"system": system} if system else {}), **_SHELL_TOOL},
+                              steps=steps(), reset_state={},
                               checks=checks, where="trajectory", name=task["id"], extra=extra)
 
     def _step(self, path: Path, i: int, entry: Any, call: dict[str, Any] | None, last: bool,
@@ -193,3 +194,13 @@ def _text(content: Any) -> str | None:
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
         return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
     return None
+
+
+# SWE-agent runs every action as a command line in its shell session (its own commands, find_file, open, edit,
+# are installed there): exports read a text action as a call of this one tool, never of an invented one.
+_SHELL_TOOL = {
+    "tools": [{"type": "function", "function": {
+        "name": "bash", "description": "Run a command line in SWE-agent's shell session (its own commands included).",
+        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}],
+    "text_tool": {"name": "bash", "argument": "command"},
+}

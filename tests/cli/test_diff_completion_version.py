@@ -71,7 +71,7 @@ complete_line "trajrec ls runs --so"
 '''
     out = subprocess.run([bash, "-c", probe, "probe", str(script)], capture_output=True, text=True, timeout=60,
                          check=True).stdout.splitlines()
-    assert out == ["diff", "add auto edit ls rm", "records trl-stepwise chat parquet", "--sort"]
+    assert out == ["diff", "add auto edit ls rm", "records trl-stepwise chat parquet dpo kto atif", "--sort"]
     assert main(["completion", "zsh"]) == 0
     zsh = capsys.readouterr().out
     assert "bashcompinit" in zsh and "complete -o filenames -o bashdefault -F _trajrec trajrec" in zsh

@@ -64,10 +64,15 @@ def test_chat_export_reproduces_the_conversation(tmp_path: Path) -> None:
     prompt = next(m["content"] for m in src["history"] if m["role"] == "user")
     assert msgs[0] == {"role": "user", "content": prompt}
     turns = msgs[1:]
-    assert len(turns) == 2 * len(src["trajectory"])
+    # The conversation ends with the agent's last message; the env's answer to it is trajrec.final_observation.
+    assert len(turns) == 2 * len(src["trajectory"]) - 1
+    assert row["trajrec"]["final_observation"] == src["trajectory"][-1]["observation"]
+    assert [t["function"]["name"] for t in row["tools"]] == ["bash"]
     for k, entry in enumerate(src["trajectory"]):
-        assistant, tool = turns[2 * k], turns[2 * k + 1]
+        assistant = turns[2 * k]
         assert assistant["content"] == entry["thought"]
-        assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"command": entry["action"]}
-        assert tool["content"] == entry["observation"]
-        assert tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
+        assert assistant["tool_calls"][0]["function"]["arguments"] == {"command": entry["action"]}
+        if 2 * k + 1 < len(turns):
+            tool = turns[2 * k + 1]
+            assert tool["content"] == entry["observation"]
+            assert tool["tool_call_id"] == assistant["tool_calls"][0]["id"]

@@ -154,11 +154,13 @@ def test_label_edit_refuses_an_automatic_judges_label(run_dir: Path, ids: dict[i
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     # Issue 16, item 10: an edited rules label was silently reverted by the next `label auto`.
     run(capsys, "label", "auto", str(run_dir), "--rules")
-    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--judge", "trajrec-rules@1", "--json")
+    from trajrec.replay.autolabel import RULES_JUDGE
+
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--judge", RULES_JUDGE, "--json")
     rule = json.loads(out.splitlines()[0])
     code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", rule["id"][:10], "--value", "0")
     assert code == 1 and out == ""
-    assert f"is trajrec-rules@1's (rule): the next `trajrec label auto` would change it back" in err
+    assert f"is {RULES_JUDGE}'s (rule): the next `trajrec label auto` would change it back" in err
     assert f"trajrec label add {run_dir} --episode {rule['episode_id']} --step {rule['target']}" in err
     code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", rule["id"][:10], "--value", "0", "--force")
     assert code == 0

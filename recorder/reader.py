@@ -180,6 +180,7 @@ def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
         index, complete, damage = _load_index(path, fh, size)
     index["complete"] = complete
     index["damage"] = damage
+    index["file_size"] = size
     return index
 
 
@@ -198,7 +199,7 @@ class Episode(Sequence[Step]):
     (3, 1, 3, 'CartPole-v1')
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, index: dict[str, Any] | None = None) -> None:
         self.path = os.fspath(path)
         try:
             self._fh, size = open_binary(self.path)
@@ -206,7 +207,12 @@ class Episode(Sequence[Step]):
             raise TrajrecUsageError(f"cannot open episode {self.path}: {exc.strerror or exc}") from exc
         self._size = size
         try:
-            index, self.complete, damage = _load_index(self.path, self._fh, size)
+            if index is not None and index.get("complete") is True and index.get("file_size") == size:
+                # A sound index :func:`read_index` just read from this same file (same size): not read twice.
+                complete, damage = True, list(index.get("damage") or ())
+            else:
+                index, complete, damage = _load_index(self.path, self._fh, size)
+            self.complete = complete
         except BaseException:
             self._fh.close()
             raise
@@ -237,6 +243,7 @@ class Episode(Sequence[Step]):
                 self._by_step.setdefault(c.target, []).append(c)
         self._cache: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
         self._reset: ResetRecord | None = None
+        self._reset_rec: dict[str, Any] | None = None  # kept when the first frame is decoded for its steps
 
     # -- metadata -----------------------------------------------------------------------------------------------
 
@@ -269,7 +276,9 @@ class Episode(Sequence[Step]):
     @property
     def reset(self) -> ResetRecord:
         if self._reset is None:
-            records = self._decode(self._frame0)
+            if self._reset_rec is None and self._frames and self._frames[0] is self._frame0:
+                self._frame_steps(0)  # decodes the first frame once, for its steps and its reset record
+            records = [self._reset_rec] if self._reset_rec is not None else self._decode(self._frame0)
             for rec in records:
                 if rec.get("t") == "reset":
                     problem = reset_problem(rec)
@@ -380,7 +389,10 @@ class Episode(Sequence[Step]):
             self._cache.move_to_end(fi)
             return cached
         frame = self._frames[fi]
-        steps = [r for r in self._decode(frame) if r.get("t") == "step"]
+        records = self._decode(frame)
+        steps = [r for r in records if r.get("t") == "step"]
+        if frame is self._frame0 and self._reset_rec is None:
+            self._reset_rec = next((r for r in records if r.get("t") == "reset"), None)
         if len(steps) != frame[2]:
             raise TrajrecFormatError(self.path, frame[0], f"the frame here holds {len(steps)} steps where the index "
                                      f"lists {frame[2]}; run `trajrec fsck {self.path}`")
@@ -431,6 +443,10 @@ class Episode(Sequence[Step]):
         return f"<Episode {self.episode_id} steps={self._n} outcome={self.summary.get('outcome')} path={self.path!r}>"
 
 
-def open_episode(path: str | os.PathLike[str]) -> Episode:
-    """Open an episode file for reading. Raises :class:`TrajrecFormatError` for files that are not episodes."""
-    return Episode(path)
+def open_episode(path: str | os.PathLike[str], *, index: dict[str, Any] | None = None) -> Episode:
+    """Open an episode file for reading. Raises :class:`TrajrecFormatError` for files that are not episodes.
+
+    ``index``: what :func:`read_index` returned for this file, so it is not read again (used when the file is
+    unchanged: a complete index and the same size; anything else reads the file's own index).
+    """
+    return Episode(path, index=index)

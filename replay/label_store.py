@@ -64,6 +64,7 @@ _UPDATABLE = ("value", "kind", "judge", "rationale", "tags", "author", "score")
 _SLUG = re.compile(r"[^A-Za-z0-9_.]+")
 #: Seconds a labels file must have been unchanged before an incomplete last line is reported as torn.
 TORN_GRACE = 2.0
+_CHUNK = 1 << 20  # bytes of labels-file lines decoded at a time
 
 
 def default_annotator() -> str:
@@ -487,6 +488,21 @@ class LabelStore:
         return n
 
     def _ingest_lines(self, path: Path, start: int, body: bytes) -> int:
+        # In pieces of about 1 MB of whole lines: decoded all at once, a big labels file's JSON objects would all
+        # be alive together next to the labels built from them (peak memory several times the store's).
+        n = 0
+        pos = 0
+        line = self._lines.get(path.name, 0)
+        while pos < len(body):
+            cut = body.find(b"\n", pos + _CHUNK) + 1 if len(body) - pos > _CHUNK else len(body)
+            cut = cut or len(body)
+            chunk = body[pos:cut]
+            n += self._ingest_chunk(path, start + pos, chunk, line)
+            line += chunk.count(b"\n")
+            pos = cut
+        return n
+
+    def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
         if not body:
             return 0
         try:
@@ -502,7 +518,6 @@ class LabelStore:
                 n += self._ingest(lab)
             return n
         pos = 0
-        line = self._lines.get(path.name, 0)
         while pos < len(body):
             nl = body.index(b"\n", pos)
             raw = body[pos:nl]

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Any, Iterator, Sequence, overload
 
 from .diff import apply_forward, copy_state
+from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_has_checksum, iter_frames, map_file, read_span,
                      read_tail_index)
@@ -311,15 +312,22 @@ class Episode(Sequence[Step]):
         return Step.from_record(rec, self._by_step.get(rec["i"], ()))
 
     def __iter__(self) -> Iterator[Step]:
-        for fi in range(len(self._frames)):
-            for rec in self._frame_steps(fi):
-                yield Step.from_record(rec, self._by_step.get(rec["i"], ()))
+        by_step = self._by_step
+        for recs in self._stream_frames():
+            for rec in recs:
+                yield Step.from_record(rec, by_step.get(rec["i"], ()))
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """The raw stored step records in order (dicts shared with the cache: do not modify). Skips building
         :class:`Step` objects, for exports and scans that touch every step."""
+        for recs in self._stream_frames():
+            yield from recs
+
+    def _stream_frames(self) -> Iterator[list[dict[str, Any]]]:
+        # A walk over every frame leaves the LRU alone: frames it held alive would outlive their use and keep
+        # Python's cyclic collector walking them (a third of the decode rate); each frame here dies when passed.
         for fi in range(len(self._frames)):
-            yield from self._frame_steps(fi)
+            yield self.frame_records(fi)
 
     def record(self, i: int) -> dict[str, Any]:
         """The raw stored record of step ``i`` (a dict; shared with the cache, do not modify)."""
@@ -363,6 +371,28 @@ class Episode(Sequence[Step]):
                                              f"run `trajrec fsck {self.path}`") from exc
         return state
 
+    @property
+    def frame_count(self) -> int:
+        """How many frames hold steps (for walks that go frame by frame, see :meth:`frame_records`)."""
+        return len(self._frames)
+
+    def frame_span(self, fi: int) -> tuple[int, int]:
+        """``(first step, number of steps)`` of frame ``fi``, from the index (no decoding)."""
+        frame = self._frames[fi]
+        return frame[1], frame[2]
+
+    def frame_records(self, fi: int) -> list[dict[str, Any]]:
+        """The raw step records of frame ``fi`` (checked; shared with the cache when it holds them: do not modify).
+
+        Decodes without filling the reader's cache: a walk over every frame then holds one frame at a time, and
+        Python's cyclic collector is not kept walking frames the walk is done with.
+
+        Raises:
+            TrajrecFormatError: the frame is damaged.
+        """
+        cached = self._cache.get(fi)
+        return cached if cached is not None else self._load_steps(fi)
+
     def frame_of(self, i: int) -> int:
         """Index of the frame holding step ``i`` (for callers that batch by frame)."""
         return bisect.bisect_right(self._firsts, i) - 1
@@ -388,8 +418,17 @@ class Episode(Sequence[Step]):
         if cached is not None:
             self._cache.move_to_end(fi)
             return cached
+        steps = self._load_steps(fi)
+        self._cache[fi] = steps
+        if len(self._cache) > _FRAME_CACHE:
+            self._cache.popitem(last=False)
+        return steps
+
+    def _load_steps(self, fi: int) -> list[dict[str, Any]]:
+        """The checked step records of frame ``fi``, decoded now (not cached)."""
         frame = self._frames[fi]
-        records = self._decode(frame)
+        with gc_paused():  # a frame's thousands of new containers: collections during the decode find nothing
+            records = self._decode(frame)
         steps = [r for r in records if r.get("t") == "step"]
         if frame is self._frame0 and self._reset_rec is None:
             self._reset_rec = next((r for r in records if r.get("t") == "reset"), None)
@@ -401,9 +440,6 @@ class Episode(Sequence[Step]):
             if problem:
                 raise TrajrecFormatError(self.path, frame[0], f"{problem} (in the frame starting here); "
                                          f"run `trajrec fsck {self.path}`")
-        self._cache[fi] = steps
-        if len(self._cache) > _FRAME_CACHE:
-            self._cache.popitem(last=False)
         return steps
 
     def _decode(self, frame: list[int]) -> list[dict[str, Any]]:

@@ -158,8 +158,11 @@ def _line_problem(rec: Mapping[str, Any]) -> str | None:
     kind, judge = rec.get("kind", "judge"), rec.get("judge", "unknown")
     if kind not in CHECK_KINDS:
         return f"kind {str(kind)[:40]!r} is not one of {', '.join(CHECK_KINDS)}"
-    if _bad_text(judge) or not judge or any(c.isspace() for c in judge):
-        return "judge is not a name without spaces"
+    if not (type(judge) is str and judge in _GOOD_JUDGES):
+        if _bad_text(judge) or not judge or any(c.isspace() for c in judge):
+            return "judge is not a name without spaces"
+        if len(_GOOD_JUDGES) < 4096:  # a run has a handful of judges: each is checked once
+            _GOOD_JUDGES.add(judge)
     deleted = rec.get("deleted", False)
     if type(deleted) is not bool:
         return "deleted is not true/false"
@@ -176,7 +179,9 @@ def _line_problem(rec: Mapping[str, Any]) -> str | None:
         if v is not None and (type(v) not in (int, float) or not math.isfinite(v)):
             return f"{name} is not a finite number"
     tags = rec.get("tags", ())
-    if type(tags) is not list or not all(type(t) is str and _TAG_OK.match(t) and not _bad_text(t) for t in tags):
+    if type(tags) is list and _known_tags(tags):
+        pass  # a tag list already read and checked
+    elif type(tags) is not list or not all(type(t) is str and _TAG_OK.match(t) and not _bad_text(t) for t in tags):
         if tags != ():
             return "tags is not a list of words"
     if not _KNOWN.issuperset(rec) and _depth_over({k: v for k, v in rec.items() if k not in _KNOWN},
@@ -198,4 +203,12 @@ _SLOTS = tuple(k for k in _DEFAULTS if k != "v")
 _SHARED = ("episode_id", "kind", "judge", "author", "rationale")
 _intern = sys.intern
 _TAGS: dict[tuple[str, ...], tuple[str, ...]] = {}  # tag lists seen, kept once (bounded: 4,096 distinct lists)
+_GOOD_JUDGES: set[str] = set()  # judge names already checked
+
+
+def _known_tags(tags: list[Any]) -> bool:
+    try:
+        return tuple(tags) in _TAGS  # only lists that passed the check are there
+    except TypeError:  # an unhashable item: not a tag list
+        return False
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared by the labels without extra fields (read-only)

@@ -80,13 +80,22 @@ def step_problem(rec: Mapping[str, Any], expected_i: int | None = None) -> str |
 
 def _usual_optional(get: Any) -> bool:
     """True when the optional fields are the usual ones of their usual exact types (a note map, recovered step
-    indexes, diff rows, no failure or checks): what the detailed path would accept, checked with exact type tests
+    indexes, diff rows, a failure map of text, no checks): what the detailed path would accept, checked with exact type tests
     (it was most of the cost of reading a tool env's steps). False sends the record down the detailed path."""
     note = get("note")
     if note is not None and type(note) is not dict:
         return False
-    if get("failure") is not None or get("checks") is not None:
+    if get("checks") is not None:
         return False
+    failure = get("failure")
+    if failure is not None:
+        if type(failure) is not dict:
+            return False
+        fget = failure.get
+        for key in ("kind", "message", "traceback", "type"):
+            v = fget(key)
+            if v is not None and type(v) is not str:
+                return False
     retry_of = get("retry_of")
     if retry_of is not None and type(retry_of) is not int:
         return False

@@ -63,10 +63,11 @@ def test_walks_do_not_fill_the_cache(tmp_path: Path) -> None:
 
 def test_fast_path_agrees_with_the_detailed_checks() -> None:
     good = {"i": 3, "time": 1.0, "duration": 0.5, "note": {"thought": "x"}, "retry_of": 1, "recovers": [1, 2],
-            "diff": [[["a", 0], "change", 1, 0]]}
+            "diff": [[["a", 0], "change", 1, 0]], "failure": {"kind": "tool_error", "message": "no such file"}}
     assert step_problem(good, 3) is None and _step_problem(good, 3) is None
     for bad in ({"diff": [[["a"], "change", 1]]}, {"diff": "x"}, {"recovers": [True]}, {"recovers": ["1"]},
-                {"note": "text"}, {"retry_of": "2"}, {"diff": [["a", "change", 1, 0]]}):
+                {"note": "text"}, {"retry_of": "2"}, {"diff": [["a", "change", 1, 0]]}, {"failure": "x"},
+                {"failure": {"kind": 3}}):
         rec = {**good, **bad}
         assert step_problem(rec, 3) is not None
         assert step_problem(rec, 3) == _step_problem(rec, 3)

@@ -71,3 +71,34 @@ def test_fast_path_agrees_with_the_detailed_checks() -> None:
         rec = {**good, **bad}
         assert step_problem(rec, 3) is not None
         assert step_problem(rec, 3) == _step_problem(rec, 3)
+
+
+def test_big_records_get_zstd_defaults_and_read_back(tmp_path: Path) -> None:
+    import numpy as np
+
+    from trajrec.recorder.format import BIG_RECORD, Compressors
+
+    c = Compressors()
+    c.compressobj(100)
+    assert c._big is None  # small records: the tuned context only
+    c.compressobj(BIG_RECORD)
+    assert c._big is not None
+
+    class Images(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+        action_space = gym.spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+            super().reset(seed=seed)
+            return self.observation_space.sample(), {}
+
+        def step(self, action):  # type: ignore[no-untyped-def]
+            return self.observation_space.sample(), 0.0, False, False, {}
+
+    env = Recorder(Images(), tmp_path, frame_steps=4)
+    obs, _ = env.reset(seed=0)
+    seen = [env.step(0)[0] for _ in range(10)]
+    env.close()
+    with open_episode(env.episode_path) as ep:
+        assert np.array_equal(ep.reset.observation, obs)
+        assert all(np.array_equal(s.observation, o) for s, o in zip(ep, seen))

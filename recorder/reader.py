@@ -96,7 +96,7 @@ def scan_file(path: str, fh: Any) -> ScanResult:
             if not complete:
                 damage.append(f"the last zstd frame (at byte {offset}) is not closed: the writer stopped mid-frame")
     except TrajrecFormatError as exc:
-        if header is None:
+        if header is None or not frames:  # the frame holding the header and reset is itself damaged
             raise
         damage.append(f"unreadable bytes from byte {exc.offset}: {exc}")
     if header is None:

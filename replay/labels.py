@@ -51,6 +51,8 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 from trajrec.recorder.storage import is_url
 from trajrec.recorder.model import CHECK_KINDS, Check
 
+from .run_folder import create_new, private_dir
+
 __all__ = [
     "KNOWN_TAGS",
     "LABELS_DIR",
@@ -180,16 +182,16 @@ class Label:
             raise ValueError("no episode_id")
         target = rec.get("target", "episode")
         if not (target == "episode" or (type(target) is int and target >= 0)):
-            raise ValueError(f"target {target!r} is neither 'episode' nor a step index")
+            raise ValueError(f"target {str(target)[:40]!r} is neither 'episode' nor a step index")
+        problem = _line_problem(rec)
+        if problem:
+            raise ValueError(problem)
         # Built without __init__: loading a run's labels is a hot path (100,000 labels in well under a second),
         # and a frozen dataclass's __init__ costs a setattr call per field. Lines omit empty fields.
         d = {**_DEFAULTS, **rec}
         del d["v"]
         tags = d["tags"]
         d["tags"] = tuple(tags) if type(tags) is list else tags if type(tags) is tuple else (str(tags),)
-        if type(d["kind"]) is not str or type(d["judge"]) is not str:
-            d["kind"], d["judge"] = str(d["kind"]), str(d["judge"])
-        d["deleted"] = bool(d["deleted"])
         if not _KNOWN.issuperset(rec):
             d["extra"] = {k: d.pop(k) for k in list(d) if k not in _FIELDS}
         else:
@@ -197,6 +199,86 @@ class Label:
         lab = object.__new__(cls)
         object.__setattr__(lab, "__dict__", d)
         return lab
+
+
+def _bad_text(value: Any) -> bool:
+    # Lone surrogates ("\\ud800" in JSON) decode but cannot be written back as UTF-8: every export would fail.
+    if type(value) is not str:
+        return True
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _value_problem(value: Any) -> str | None:
+    """Why a stored label value is not one :func:`validate_value` accepts (the read-side check, without the
+    misspelling hints, which are for people typing)."""
+    if type(value) is bool:
+        return None
+    if type(value) is int:
+        return None if value in (-1, 0, 1) else f"rating {value} is not -1, 0 or +1"
+    if type(value) is float:
+        return None if math.isfinite(value) else "score is not a finite number"
+    if type(value) is str:
+        if _bad_text(value) or not value.strip() or "\n" in value or len(value) > _MAX_CATEGORY:
+            return "category is not a short name on one line"
+        return None
+    return f"value is {type(value).__name__}, not a rating, score, pass/fail or category"
+
+
+_MAX_EXTRA_DEPTH = 32
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:  # iterative: a hostile line may nest deeper than Python's recursion limit
+        v, d = stack.pop()
+        if d > limit:
+            return True
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return False
+
+
+def _line_problem(rec: Mapping[str, Any]) -> str | None:
+    """Why a labels-file line is not a label as :meth:`LabelStore.add` writes one, or None. Reading checks what
+    writing checks, so an odd line (hand-edited, another tool) is skipped instead of failing every reader."""
+    kind, judge = rec.get("kind", "judge"), rec.get("judge", "unknown")
+    if kind not in CHECK_KINDS:
+        return f"kind {str(kind)[:40]!r} is not one of {', '.join(CHECK_KINDS)}"
+    if _bad_text(judge) or not judge or any(c.isspace() for c in judge):
+        return "judge is not a name without spaces"
+    deleted = rec.get("deleted", False)
+    if type(deleted) is not bool:
+        return "deleted is not true/false"
+    if not deleted or rec.get("value") is not None:
+        problem = _value_problem(rec.get("value"))
+        if problem:
+            return problem
+    for name in ("rationale", "author", "supersedes"):
+        v = rec.get(name)
+        if v is not None and _bad_text(v):
+            return f"{name} is not text"
+    for name in ("score", "time"):
+        v = rec.get(name)
+        if v is not None and (type(v) not in (int, float) or not math.isfinite(v)):
+            return f"{name} is not a finite number"
+    tags = rec.get("tags", ())
+    if type(tags) is not list or not all(type(t) is str and _TAG_OK.match(t) and not _bad_text(t) for t in tags):
+        if tags != ():
+            return "tags is not a list of words"
+    if not _KNOWN.issuperset(rec) and _depth_over({k: v for k, v in rec.items() if k not in _KNOWN},
+                                                  _MAX_EXTRA_DEPTH):
+        return f"extra fields nest more than {_MAX_EXTRA_DEPTH} deep"
+    if _bad_text(rec["id"]) or _bad_text(rec["episode_id"]):
+        return "id or episode_id is not text"
+    return None
 
 
 _DEFAULTS: dict[str, Any] = {"v": LABEL_FORMAT, "id": None, "episode_id": None, "target": "episode", "kind": "judge",
@@ -423,6 +505,7 @@ class LabelStore:
         self._fd_pid: int | None = None
         self._own: str | None = None  # name of this store's own file
         self._offsets: dict[str, int] = {}
+        self._lines: dict[str, int] = {}  # complete lines read so far per file, for warnings that name a line
         self._warned: set[tuple[str, int]] = set()
         # All versions, and the chains they form (see _ingest for the invariants).
         self._recs: dict[str, Label] = {}
@@ -695,16 +778,19 @@ class LabelStore:
             raise TrajrecUsageError(f"{self._where} is on remote storage, which trajrec reads but does not "
                                     "label; copy the run to a local folder to label it")
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self.run_dir.mkdir(parents=True, exist_ok=True)  # the folder the user named
         except OSError as exc:
-            raise TrajrecIOError(f"cannot create the labels folder {self.dir}: {exc.strerror}; labels are stored "
-                                 "inside the run folder, so it must be writable") from exc
+            raise TrajrecIOError(f"cannot create the run folder {self.run_dir}: {exc.strerror}") from exc
+        try:
+            private_dir(self.run_dir, *LABELS_DIR.parts)  # never through a link planted in the run folder
+        except TrajrecIOError as exc:
+            raise TrajrecIOError(f"{exc} (labels are stored inside the run folder, so it must be writable)") from exc
         who = _SLUG.sub("_", label.author or label.judge.replace("human:", ""))[:40] or "labels"
         host = _SLUG.sub("_", socket.gethostname())[:40]
         for _attempt in range(10):
             name = f"{who}-{host}-{pid}-{secrets.token_hex(4)}.jsonl"
             try:
-                fd = os.open(self.dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+                fd = create_new(self.dir / name, os.O_WRONLY | os.O_APPEND)
                 break
             except FileExistsError:
                 continue
@@ -776,7 +862,10 @@ class LabelStore:
         except OSError as exc:
             raise TrajrecIOError(f"cannot read labels file {path}: {exc.strerror}") from exc
         cut = data.rfind(b"\n") + 1  # complete lines end here; what follows may be a line being written
+        if start == 0:
+            self._lines[name] = 0
         n = self._ingest_lines(path, start, data[:cut])
+        self._lines[name] = self._lines.get(name, 0) + data.count(b"\n", 0, cut)
         pos = cut
         tail = data[cut:]
         if tail.strip():
@@ -799,7 +888,7 @@ class LabelStore:
             # form an array. Any odd line (blank, damaged) sends the chunk down the line-by-line path.
             recs = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
             labels = [Label.from_record(r) for r in recs]
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             labels = None
         n = 0
         if labels is not None:
@@ -807,20 +896,25 @@ class LabelStore:
                 n += self._ingest(lab)
             return n
         pos = 0
+        line = self._lines.get(path.name, 0)
         while pos < len(body):
             nl = body.index(b"\n", pos)
             raw = body[pos:nl]
+            line += 1
             if raw.strip():
-                rec = self._parse_line(path, start + pos, raw, torn_ok=False)
+                rec = self._parse_line(path, start + pos, raw, torn_ok=False, line=line)
                 if rec is not None:
                     n += self._ingest(rec)  # type: ignore[arg-type]
             pos = nl + 1
         return n
 
     def _parse_line(self, path: Path, offset: int, raw: bytes, *, torn_ok: bool,
-                    warn: bool = True) -> Label | None | object:
+                    warn: bool = True, line: int | None = None) -> Label | None | object:
         try:
-            rec = json.loads(raw)
+            try:
+                rec = json.loads(raw)
+            except RecursionError:
+                raise ValueError("nested too deep") from None
             if not isinstance(rec, dict):
                 raise ValueError("not a JSON object")
             return Label.from_record(rec)
@@ -833,8 +927,9 @@ class LabelStore:
                                   f"{offset}); its writer stopped mid-label. Every label before it is intact.",
                                   LabelWarning, stacklevel=4)
                 else:
-                    warnings.warn(f"labels file {path}: skipped a damaged line at byte {offset} ({exc})",
-                                  LabelWarning, stacklevel=4)
+                    where = f"line {line} (byte {offset})" if line is not None else f"the line at byte {offset}"
+                    warnings.warn(f"labels file {path}: skipped {where}: {str(exc)[:200]}; the other labels are "
+                                  "read", LabelWarning, stacklevel=4)
             return _TORN if torn_ok else None
 
     def _ingest(self, lab: Label) -> int:

@@ -13,6 +13,7 @@ from trajrec.recorder import Episode
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from ..render import json_safe
+from ..run_folder import create_new
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
 from .encode import dumps as dumps_any
@@ -206,18 +207,26 @@ def open_output(out: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
     return path, _tmp_path(path)
 
 
-def open_new_text(path: Path) -> IO[str]:
-    """Create ``path`` (a temporary output name) for writing text; refuse a symbolic link or a file already there,
-    so an export never writes through a link planted in the output folder."""
+def _create_tmp(path: Path) -> int:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        return create_new(path)
     except FileExistsError as exc:
         kind = "a symbolic link" if path.is_symlink() else "a file"
         raise TrajrecIOError(f"refusing to write the temporary export file {path}: {kind} is already there; "
                              "remove it and export again") from exc
     except OSError as exc:
         raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
-    return io.open(fd, "w", encoding="utf-8", newline="\n", buffering=1 << 20)
+
+
+def open_new_text(path: Path) -> IO[str]:
+    """Create ``path`` (a temporary output name) for writing text; refuse a symbolic link or a file already there,
+    so an export never writes through a link planted in the output folder."""
+    return io.open(_create_tmp(path), "w", encoding="utf-8", newline="\n", buffering=1 << 20)
+
+
+def open_new_binary(path: Path) -> IO[bytes]:
+    """Like :func:`open_new_text`, for binary formats (Parquet)."""
+    return io.open(_create_tmp(path), "wb")
 
 
 class JsonlFormat(Format):

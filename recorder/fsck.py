@@ -165,7 +165,7 @@ def _scan(path: str) -> dict[str, Any]:
     from .reader import scan_file  # noqa: PLC0415
 
     with open(path, "rb") as fh:
-        result = scan_file(path, fh)
+        result = scan_file(path, fh, closed=True)
     result["complete"] = False
     return result
 

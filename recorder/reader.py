@@ -29,8 +29,13 @@ class ScanResult(dict):
     """An index rebuilt by scanning a file, plus what the scan found wrong (``damage``) and where it stopped."""
 
 
-def scan_file(path: str, fh: Any) -> ScanResult:
-    """Rebuild an episode's index by decoding every frame; tolerate a cut last frame and a cut last record."""
+def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
+    """Rebuild an episode's index by decoding every frame; tolerate a cut last frame and a cut last record.
+
+    ``closed``: the file ends with an index frame (damaged, or it would not be scanned), so its writer finished:
+    no frame may be cut, and a frame that looks cut is damage. Records of a cut frame are never checksum-verified,
+    so they are kept only where a crash explains them.
+    """
     buf = map_file(fh)
     size = len(buf)
     frames: list[list[int]] = []
@@ -44,6 +49,9 @@ def scan_file(path: str, fh: Any) -> ScanResult:
     good_end = 0
     try:
         for offset, stop, complete, records, leftover in iter_frames(buf, path):
+            if closed and not complete:
+                raise TrajrecFormatError(path, offset, "the zstd frame here is cut short, in a file that was closed "
+                                         "(it has an index frame): damaged bytes")
             if header is None:
                 if not records and not complete:
                     raise EmptyEpisodeError(path, f"{size} bytes, no complete header record")
@@ -151,7 +159,7 @@ def _load_index(path: str, fh: Any, size: int) -> tuple[dict[str, Any], bool, li
                                      f"run `trajrec fsck --repair {path}` to rebuild it")
     except TrajrecFormatError as exc:
         damage.append(str(exc))
-    result = scan_file(path, fh)
+    result = scan_file(path, fh, closed=bool(damage))
     return result, False, damage + result["damage"]
 
 
@@ -337,7 +345,13 @@ class Episode(Sequence[Step]):
         for rec in recs[begin:j + 1]:
             diff = rec.get("diff")
             if diff:
-                state = apply_forward(state, diff, copy_values=True)
+                try:
+                    state = apply_forward(state, diff, copy_values=True)
+                except (LookupError, TypeError, ValueError, AttributeError) as exc:
+                    # Rows that do not fit the state before them: damaged bytes in a file without checksums.
+                    raise TrajrecFormatError(self.path, self._frames[fi][0], f"the state diff of step {rec['i']} does "
+                                             f"not apply to the state before it ({type(exc).__name__}: {exc}); "
+                                             f"run `trajrec fsck {self.path}`") from exc
         return state
 
     def frame_of(self, i: int) -> int:

@@ -65,8 +65,27 @@ def _failure_problem(f: Any, where: str) -> str | None:
     return None
 
 
+_FLOATS = (float, int)
+_STEP_OPTIONAL = frozenset(("note", "failure", "retry_of", "recovers", "diff", "checks"))
+
+
 def step_problem(rec: Mapping[str, Any], expected_i: int | None = None) -> str | None:
-    """The problem with a step record, or None. ``expected_i``: the number it must carry."""
+    """The problem with a step record, or None. ``expected_i``: the number it must carry.
+
+    Runs for every step read, so the common record (the always-present fields, of their usual types, and no
+    optional ones) is checked with a handful of exact type tests; anything else takes the detailed path.
+    """
+    get = rec.get
+    i = get("i")
+    if (type(i) is int and (expected_i is None or i == expected_i)
+            and type(get("terminated", False)) is bool and type(get("truncated", False)) is bool
+            and type(get("time", 0.0)) in _FLOATS and type(get("duration", 0.0)) in _FLOATS
+            and rec.keys().isdisjoint(_STEP_OPTIONAL)):
+        return None
+    return _step_problem(rec, expected_i)
+
+
+def _step_problem(rec: Mapping[str, Any], expected_i: int | None) -> str | None:
     i = rec.get("i")
     if not _is_int(i):
         return f"step record has i = {_type(i)}, expected a step index"

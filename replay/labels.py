@@ -784,7 +784,8 @@ class LabelStore:
         try:
             private_dir(self.run_dir, *LABELS_DIR.parts)  # never through a link planted in the run folder
         except TrajrecIOError as exc:
-            raise TrajrecIOError(f"{exc} (labels are stored inside the run folder, so it must be writable)") from exc
+            raise TrajrecIOError(f"cannot create the labels folder {self.dir}: {exc} (labels are stored inside the run "
+                                 "folder, so it must be writable)") from exc
         who = _SLUG.sub("_", label.author or label.judge.replace("human:", ""))[:40] or "labels"
         host = _SLUG.sub("_", socket.gethostname())[:40]
         for _attempt in range(10):

@@ -153,3 +153,20 @@ def test_export_does_not_write_through_a_planted_temp_link(run_dir: Path, tmp_pa
         code, _, err = _cli("export", str(run_dir), "--format", fmt, "--out", str(out_dir / name))
         assert code != 0 and "refusing to write the temporary export file" in err, err
         assert victim.read_text() == "precious"
+
+
+def test_label_auto_leaves_out_a_damaged_episode_and_labels_the_others(run_dir: Path) -> None:
+    from trajrec.replay.autolabel import label_with_rules
+
+    path, _ = _first_episode(run_dir)
+    frame = open_episode(path).index["frames"][0]
+    data = bytearray(path.read_bytes())
+    data[(frame[0] + frame[3]) // 2] ^= 0x08  # the checksum catches it
+    path.write_bytes(bytes(data))
+
+    res = label_with_rules([run_dir])
+
+    assert [u.split(": ")[0] for u in res.unreadable] == [str(path)]
+    assert res.episodes == len(list(run_dir.glob("*.msgpack.zst"))) - 1 and res.added > 0
+    code, _, err = _cli("label", "auto", str(run_dir), "--rules")
+    assert code == 1 and err.startswith(f"trajrec label: skipped {path}: {path} at byte ")

@@ -190,6 +190,17 @@ def summary_problem(s: Any) -> str | None:
             return f"summary.checks.{key} is not a map of names to counts"
     if not _opt(checks.get("terminal_judge"), str):
         return "summary.checks.terminal_judge is not text"
+    model = s.get("model")
+    if model is not None:  # model-call totals (recorder.model_call.ModelUsage.to_dict)
+        if not isinstance(model, Mapping):
+            return f"summary.model is {_type(model)}, expected a map"
+        for key in ("calls", "failed_attempts", "failed_calls", "prompt_tokens", "completion_tokens", "total_tokens"):
+            if key in model and not _is_int(model[key]):
+                return f"summary.model.{key} is {_type(model[key])}, expected an integer"
+        for key in ("latency", "cost"):
+            v = model.get(key)
+            if not _opt(v, _NUM) or isinstance(v, bool):
+                return f"summary.model.{key} is {_type(v)}, expected a number"
     return None
 
 

@@ -194,10 +194,10 @@ def summary_problem(s: Any) -> str | None:
     if model is not None:  # model-call totals (recorder.model_call.ModelUsage.to_dict)
         if not isinstance(model, Mapping):
             return f"summary.model is {_type(model)}, expected a map"
-        for key in ("calls", "failed_attempts", "failed_calls", "prompt_tokens", "completion_tokens", "total_tokens"):
+        for key in ("calls", "failed_attempts", "failed_calls"):
             if key in model and not _is_int(model[key]):
                 return f"summary.model.{key} is {_type(model[key])}, expected an integer"
-        for key in ("latency", "cost"):
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens", "latency", "cost"):
             v = model.get(key)
             if not _opt(v, _NUM) or isinstance(v, bool):
                 return f"summary.model.{key} is {_type(v)}, expected a number"

@@ -184,12 +184,15 @@ def _resolve_entry_point(entry_point: str, imports: list[str], allowed: set[str]
         raise ReplayError(f"refusing {what} entry point {_shown(entry_point)} recorded in {source}: it names "
                           f"{type(obj).__name__} {_shown(getattr(obj, '__qualname__', obj))[1:-1]}, not a Gymnasium "
                           f"{'wrapper' if what == 'wrapper' else 'env'} class. If you trust it: {flag}")
-    where = ("Gymnasium's own wrappers or modules you import" if what == "wrapper"
-             else "ids registered by modules you import")
+    if what == "wrapper":
+        where, other = ("Gymnasium's own wrappers or modules you import",
+                        "import the module that defines the wrapper: trajrec replay FILE --import MODULE")
+    else:
+        where, other = ("ids registered by modules you import",
+                        "import the module that registers the env: trajrec replay FILE --import MODULE")
     raise ReplayError(f"refusing to import {what} entry point {_shown(entry_point)} named in the header of {source} "
                       f"(for {_shown(owner)}): episode files are data, and replay runs only {where}. If you trust "
-                      f"that code: {flag}, or import the module that registers the env: "
-                      f"trajrec replay FILE --import MODULE")
+                      f"that code: {flag}, or {other}")
 
 
 def apply_wrappers(env: Any, wrappers: Any, source: str, *, imports: Iterable[str] = (),

@@ -134,6 +134,9 @@ def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id:
         entry_point = task.get("entry_point")
         if chosen or not isinstance(entry_point, str) or not entry_point:
             raise ReplayError(_unregistered_message(env_id, source, gym.registry))
+        if env_id.startswith("trajrec/") and entry_point not in allowed:
+            # A built-in id: the fix is importing trajrec.envs, not trusting the recorded entry point.
+            raise ReplayError(_unregistered_message(env_id, source, gym.registry))
         creator = _resolve_entry_point(entry_point, imports, allowed, gym.Env, "env", env_id, source)
         target = EnvSpec(id=env_id, entry_point=creator, max_episode_steps=make_kwargs.get("max_episode_steps"))
         make_kwargs = {}

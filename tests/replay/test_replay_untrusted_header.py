@@ -198,3 +198,18 @@ def test_the_command_line_refuses_in_a_fresh_process(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", "import trajrec.replay.replayer, sys; "
                         "print('trajrec.envs' in sys.modules)"], capture_output=True, text=True, env=env, timeout=60)
     assert r.stdout.strip() == "False"  # nothing below the command line needs envs
+
+
+def test_python_users_import_trajrec_envs_themselves_and_the_error_says_so() -> None:
+    sample = sorted((Path(__file__).resolve().parents[2] / "sample_runs" / "mathcalc").glob("*.msgpack.zst"))[0]
+    code = ("import sys\n"
+            "from trajrec.replay.replayer import ReplayError, replay_episode\n"
+            f"try:\n    replay_episode({str(sample)!r})\n"
+            "except ReplayError as exc:\n    print(exc)\n"
+            "import trajrec.envs\n"
+            f"print(replay_episode({str(sample)!r}))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    first, second = r.stdout.strip().splitlines()[:2]
+    assert "'trajrec/MathCalc-v0'" in first and "is not registered" in first
+    assert "`import trajrec.envs` before replay_episode() in Python (the trajrec replay command does it" in first
+    assert second.startswith("replayed ") and "no divergence" in second

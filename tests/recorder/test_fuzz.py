@@ -8,6 +8,8 @@ and of freshly recorded version-2 files run in process, each under an alarm. A c
 * returns a prefix of the original steps while saying the file is damaged (``ep.damage``: a truncated or cut
   file, read as far as it is whole);
 
+and ``fsck`` does not call a file "ok" that the reader found damaged;
+
 never another exception, never different data. A sample of cases also runs ``trajrec ls/show/fsck`` in process:
 each returns an exit code and prints errors on one line.
 
@@ -41,7 +43,7 @@ import numpy as np
 import pytest
 
 from trajrec.cli import main
-from trajrec.recorder import Recorder, TrajrecError, TrajrecFormatError, open_episode
+from trajrec.recorder import Recorder, TrajrecError, TrajrecFormatError, fsck, open_episode
 from trajrec.recorder.format import packb
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_runs"
@@ -226,6 +228,11 @@ def run_mutations(originals: list[tuple[Path, dict[str, Any]]], tmp_path: Path, 
             signal.alarm(CASE_SECONDS)
             try:
                 outcome = classify(target, ref)
+                if outcome in ("error", "damaged-prefix"):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        if fsck(target).ok:  # the "fsck says ok while steps fail to read"
+                            outcome = "BAD fsck ok but the reader found damage"
                 if k % cli_every == 0:
                     for argv in (["ls", str(target)], ["show", str(target)], ["fsck", str(target)],
                                  ["show", str(target), "--step", "0"]):

@@ -139,12 +139,22 @@ def _verify(path: str, index: dict[str, Any]) -> list[str]:
             _ = ep.reset
         except TrajrecFormatError as exc:
             damage.append(f"the header/reset frame is damaged: {exc}")
+        try:
+            has_state = ep.has_state
+        except TrajrecFormatError:
+            has_state = False
         for fi, frame in enumerate(ep._frames):
+            first, n = frame[1], frame[2]
             try:
                 ep._frame_steps(fi)
             except TrajrecFormatError as exc:
-                first, n = frame[1], frame[2]
                 damage.append(f"steps {first}..{first + n - 1} unreadable: {exc}")
+                continue
+            if has_state:
+                try:  # the frame's state diffs apply, in turn, to the state they were recorded against
+                    ep.state_at(first + n - 1)
+                except TrajrecFormatError as exc:
+                    damage.append(f"steps {first}..{first + n - 1}: state cannot be rebuilt: {exc}")
         # Frames the index does not list (checks and the end record) are checked by walking the whole file.
         start = index.get("index_offset")
         buf = map_file(ep._fh)

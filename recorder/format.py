@@ -171,6 +171,12 @@ def new_compressor(level: int = 3) -> Any:
 _EMPTY_LAST_BLOCK = b"\x01\x00\x00"
 
 
+def content_checksum(raw: bytes) -> bytes:
+    """zstd's frame content checksum of ``raw`` (RFC 8878, 3.1.1: the low 4 bytes of XXH64, seed 0, little
+    endian), taken from the end of a frame zstd makes of it: python-zstandard does not expose XXH64 itself."""
+    return zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=False).compress(raw)[-4:]
+
+
 def lock_file(fd: int) -> bool:
     """Take the exclusive advisory lock (``flock``) that marks a file as being written; False if another
     open file holds it. Platforms and file systems without ``flock`` count as unlocked."""
@@ -221,6 +227,9 @@ class FrameWriter:
         self.frame_raw = 0
         self.broken: str | None = None
         self._cut_pending = False
+        # The records written whole into the open frame: a frame cut by a failed write is closed with its
+        # content checksum, computed from them (format version 2 checks every frame's checksum).
+        self._frame_chunks: list[bytes] = []
 
     @property
     def in_frame(self) -> bool:
@@ -238,19 +247,23 @@ class FrameWriter:
             co = self._co = self._cctx.compressobj()
             self.frame_offset = self.offset
             self.frame_raw = 0
+            self._frame_chunks = []
         self.frame_raw += len(raw)
         if finish:
             data = co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
             self._write(data, in_frame=True)
             self._co = None
+            self._frame_chunks = []
             self._sync()
             return
         self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), in_frame=True)
+        self._frame_chunks.append(raw)
 
     def end_frame(self) -> None:
         if self._co is not None:
             self._write(self._co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH), in_frame=True)
             self._co = None
+            self._frame_chunks = []
             self._sync()
 
     def write_index(self, index: dict[str, Any], pack: Any = None) -> None:
@@ -298,15 +311,19 @@ class FrameWriter:
             return
         assert self._fd is not None
         start = self.offset
+        # The empty last block, then the frame's content checksum (its header declares one): the low 4 bytes of
+        # XXH64 of what the frame holds, which a throwaway zstd frame of the same content ends with.
+        tail = _EMPTY_LAST_BLOCK + content_checksum(b"".join(self._frame_chunks))
         try:
-            if self.write_fd(self._fd, _EMPTY_LAST_BLOCK) != len(_EMPTY_LAST_BLOCK):
+            if self.write_fd(self._fd, tail) != len(tail):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         except OSError as exc:
             where = self._cut(start, exc)
             raise TrajrecIOError(f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. "
                                  f"{where}") from exc
-        self.offset = start + len(_EMPTY_LAST_BLOCK)
+        self.offset = start + len(tail)
         self._cut_pending = False
+        self._frame_chunks = []
 
     def _write(self, data: bytes, *, in_frame: bool = False) -> None:
         self._check_usable()

@@ -275,7 +275,6 @@ STEP_CASES = {
     "note=list": {"note": [1]},
     "time='now'": {"time": "now"},
     "i='zero'": {"i": "zero"},
-    "terminated=3": {"terminated": 3},
 }
 
 

@@ -5,11 +5,18 @@ Layout (``docs/FORMAT.md`` has the full description)::
     zstd frame 0:  header record, reset record, step records ...      (one flushed zstd block per step)
     zstd frame 1:  step records ...                                   (a new frame every N steps or bytes)
     ...
-    skippable frame (magic 0x184D2A5B): msgpack index, u32 index length, b"TRJRIDX1"
+    skippable frame (magic 0x184D2A5B): msgpack index, u32 index length, u32 CRC-32 of the index, b"TRJRIDX2"
 
 Decompressed, the frames are one stream of msgpack maps, each with a type key ``"t"``. Standard zstd
 decoders skip the index frame, so ``zstd -dc FILE`` prints exactly the record stream. A file without the
 index (the process died) is still read by scanning its frames.
+
+Integrity and bounds (format version 2): every frame carries zstd's content checksum (XXH64 of its
+decompressed bytes), which the reader checks, and the index carries a CRC-32. Every read is bounded whatever
+the bytes: a frame may decompress to at most :data:`MAX_FRAME_RAW` bytes, msgpack sizes are bounded by the
+decompressed bytes, and extension values may nest at most :data:`MAX_EXT_DEPTH` deep (each level re-enters the C
+decoder, so deeper nesting would overflow the C stack). Version-1 files (no checksums, ``TRJRIDX1`` tail) still
+read, with the same bounds.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import errno
 import mmap
 import os
 import struct
+import threading
+import zlib
 from typing import Any, Iterator
 
 import msgpack
@@ -27,15 +36,33 @@ from .codec import EXT_FALLBACK, Unencodable, UnknownExt, make_default, make_ext
 from .errors import TrajrecFormatError, TrajrecIOError
 
 MAGIC = "trajrec"
-FORMAT_VERSION = 1
+#: 2: frames carry zstd content checksums and the index a CRC-32 (``TRJRIDX2`` tail). 1: neither.
+FORMAT_VERSION = 2
 SUFFIX = ".msgpack.zst"
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 INDEX_FRAME_MAGIC = 0x184D2A5B
-TAIL_MAGIC = b"TRJRIDX1"
-_TAIL = struct.Struct("<I8s")
+TAIL_MAGIC = b"TRJRIDX2"
+TAIL_MAGIC_V1 = b"TRJRIDX1"
+_TAIL = struct.Struct("<I8s")  # version 1: payload length, magic
+_TAIL2 = struct.Struct("<II8s")  # version 2: payload length, CRC-32 of the payload, magic
 _SKIP_HEADER = struct.Struct("<II")
 _TAIL_READ = 64 * 1024
+
+#: The largest ``frame_bytes`` a writer accepts: a frame is closed once its uncompressed records reach it.
+MAX_FRAME_BYTES_SETTING = 64 << 20
+#: The largest packed record a writer stores; bigger values are replaced by marked fallbacks.
+MAX_RECORD_BYTES = 128 << 20
+#: The most bytes one frame may decompress to: a frame closes at ``frame_bytes`` (at most
+#: :data:`MAX_FRAME_BYTES_SETTING`) after the record that reached it, which is at most :data:`MAX_RECORD_BYTES`;
+#: checks and the end record are small and close the frame the same way. Anything bigger is not a trajrec frame
+#: (a decompression bomb) and is refused before it is decompressed further.
+MAX_FRAME_RAW = MAX_FRAME_BYTES_SETTING + 2 * MAX_RECORD_BYTES
+#: How deep extension values (tuples, sets, arrays of objects...) may nest inside each other.
+MAX_EXT_DEPTH = 32
+#: The largest index payload a reader accepts (a million frames' rows and summaries fit many times over).
+MAX_INDEX_BYTES = 256 << 20
+_ZSTD_BLOCK_MAX = 128 << 10  # zstd's largest block: the most one block can decompress to
 
 
 # -- values <-> msgpack ---------------------------------------------------------------------------------------------
@@ -59,12 +86,32 @@ def packb(obj: Any) -> bytes:
 
 
 def unpackb(data: bytes) -> Any:
-    """Decode one msgpack value. Never executes code: unknown extensions come back as :class:`UnknownExt`."""
+    """Decode one msgpack value. Never executes code: unknown extensions come back as :class:`UnknownExt`.
+
+    Sizes are bounded by ``len(data)`` (msgpack's ``max_buffer_size`` and the ``max_*_len`` it derives) and
+    extension values nest at most :data:`MAX_EXT_DEPTH` deep; bad bytes raise ``ValueError`` (or another
+    exception msgpack picks), which callers turn into :class:`TrajrecFormatError`.
+    """
+    # msgpack.unpackb derives its size limits (max_buffer_size and the max_*_len) from len(data) itself.
     return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True)
 
 
 _default = make_default(packb, _ext)
-_ext_hook = make_ext_hook(unpackb)
+_codec_ext_hook = make_ext_hook(unpackb)
+_ext_depth = threading.local()  # per thread: the TUI decodes in worker threads
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    # Each nested extension value re-enters msgpack's C decoder (whose frame holds a ~32 KB stack), so depth is
+    # counted here and bounded well below what a thread's C stack holds.
+    depth = getattr(_ext_depth, "n", 0)
+    if depth >= MAX_EXT_DEPTH:
+        raise ValueError(f"extension values nest more than {MAX_EXT_DEPTH} deep")
+    _ext_depth.n = depth + 1
+    try:
+        return _codec_ext_hook(code, data)
+    finally:
+        _ext_depth.n = depth
 
 
 def new_packer() -> msgpack.Packer:
@@ -107,8 +154,9 @@ def _params(level: int) -> zstandard.ZstdCompressionParameters:
     # A minimum match of 6 bytes suits msgpack records (short keys and numbers are not worth a match).
     base = zstandard.ZstdCompressionParameters.from_level(level)
     strategy = max(base.strategy, zstandard.STRATEGY_LAZY)
+    # The content checksum (XXH64, 4 bytes a frame) lets readers tell damaged bytes from data.
     return zstandard.ZstdCompressionParameters.from_level(level, strategy=strategy, min_match=max(base.min_match, 6),
-                                                          write_checksum=0, write_content_size=0)
+                                                          write_checksum=1, write_content_size=0)
 
 
 def new_compressor(level: int = 3) -> Any:
@@ -121,6 +169,12 @@ def new_compressor(level: int = 3) -> Any:
 # A zstd block header for an empty raw block that is the last of its frame (RFC 8878, 3.1.1.2): appended after
 # the last whole block of a frame whose next write failed, it closes the frame with exactly what was written.
 _EMPTY_LAST_BLOCK = b"\x01\x00\x00"
+
+
+def content_checksum(raw: bytes) -> bytes:
+    """zstd's frame content checksum of ``raw`` (RFC 8878, 3.1.1: the low 4 bytes of XXH64, seed 0, little
+    endian), taken from the end of a frame zstd makes of it: python-zstandard does not expose XXH64 itself."""
+    return zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=False).compress(raw)[-4:]
 
 
 def lock_file(fd: int) -> bool:
@@ -173,6 +227,9 @@ class FrameWriter:
         self.frame_raw = 0
         self.broken: str | None = None
         self._cut_pending = False
+        # The records written whole into the open frame: a frame cut by a failed write is closed with its
+        # content checksum, computed from them (format version 2 checks every frame's checksum).
+        self._frame_chunks: list[bytes] = []
 
     @property
     def in_frame(self) -> bool:
@@ -190,26 +247,28 @@ class FrameWriter:
             co = self._co = self._cctx.compressobj()
             self.frame_offset = self.offset
             self.frame_raw = 0
+            self._frame_chunks = []
         self.frame_raw += len(raw)
         if finish:
             data = co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
             self._write(data, in_frame=True)
             self._co = None
+            self._frame_chunks = []
             self._sync()
             return
         self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), in_frame=True)
+        self._frame_chunks.append(raw)
 
     def end_frame(self) -> None:
         if self._co is not None:
             self._write(self._co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH), in_frame=True)
             self._co = None
+            self._frame_chunks = []
             self._sync()
 
     def write_index(self, index: dict[str, Any], pack: Any = None) -> None:
         self.end_frame()
-        payload = (pack or packb)(index)
-        body = payload + _TAIL.pack(len(payload), TAIL_MAGIC)
-        self._write(_SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body)
+        self._write(index_frame(index, pack))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -252,15 +311,19 @@ class FrameWriter:
             return
         assert self._fd is not None
         start = self.offset
+        # The empty last block, then the frame's content checksum (its header declares one): the low 4 bytes of
+        # XXH64 of what the frame holds, which a throwaway zstd frame of the same content ends with.
+        tail = _EMPTY_LAST_BLOCK + content_checksum(b"".join(self._frame_chunks))
         try:
-            if self.write_fd(self._fd, _EMPTY_LAST_BLOCK) != len(_EMPTY_LAST_BLOCK):
+            if self.write_fd(self._fd, tail) != len(tail):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         except OSError as exc:
             where = self._cut(start, exc)
             raise TrajrecIOError(f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. "
                                  f"{where}") from exc
-        self.offset = start + len(_EMPTY_LAST_BLOCK)
+        self.offset = start + len(tail)
         self._cut_pending = False
+        self._frame_chunks = []
 
     def _write(self, data: bytes, *, in_frame: bool = False) -> None:
         self._check_usable()
@@ -304,11 +367,18 @@ class FrameWriter:
         return f"This record was not written; the file was cut back to byte {start}, its earlier records are intact."
 
 
+def index_frame(index: dict[str, Any], pack: Any = None) -> bytes:
+    """The skippable frame holding ``index``: payload, u32 length, u32 CRC-32 of the payload, ``TRJRIDX2``."""
+    payload = (pack or packb)(index)
+    body = payload + _TAIL2.pack(len(payload), zlib.crc32(payload), TAIL_MAGIC)
+    return _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body
+
+
 def write_index_to(path: str, index: dict[str, Any], fd: int, pack: Any = None) -> None:
     """Append an index frame through an open descriptor (used by ``fsck --repair``)."""
-    payload = (pack or packb)(index)
-    body = payload + _TAIL.pack(len(payload), TAIL_MAGIC)
-    os.write(fd, _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body)
+    view = memoryview(index_frame(index, pack))
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def compress_frame(raws: list[bytes], level: int = 3) -> bytes:
@@ -325,22 +395,30 @@ def compress_frame(raws: list[bytes], level: int = 3) -> bytes:
 # -- reading --------------------------------------------------------------------------------------------------------
 
 def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | None, int]:
-    """Find the index frame at the end of the file.
+    """Find the index frame at the end of the file and check it (CRC-32 for version 2, bounds for both).
 
     Returns ``(index, index_offset)``; ``(None, size)`` when the file has no index (its writer died).
+    Raises :class:`TrajrecFormatError` when an index is there but damaged (callers then scan the frames).
     """
     if size < _TAIL.size + _SKIP_HEADER.size:
         return None, size
     n = min(size, _TAIL_READ)
     fh.seek(size - n)
     tail = fh.read(n)
-    length, magic = _TAIL.unpack(tail[-_TAIL.size:])
-    if magic != TAIL_MAGIC:
+    magic = tail[-8:]
+    if magic == TAIL_MAGIC and len(tail) >= _TAIL2.size:
+        length, crc, _ = _TAIL2.unpack(tail[-_TAIL2.size:])
+        tail_size: int = _TAIL2.size
+    elif magic == TAIL_MAGIC_V1:
+        length, _ = _TAIL.unpack(tail[-_TAIL.size:])
+        crc, tail_size = None, _TAIL.size
+    else:
         return None, size
-    start = size - _TAIL.size - length - _SKIP_HEADER.size
-    if start < 0:
-        raise TrajrecFormatError(path, size - _TAIL.size, f"index length {length} is larger than the file; "
-                                 f"run `trajrec fsck --repair {path}`")
+    fix = f"run `trajrec fsck --repair {path}` to rebuild it"
+    start = size - tail_size - length - _SKIP_HEADER.size
+    if start < 0 or length > MAX_INDEX_BYTES:
+        raise TrajrecFormatError(path, size - tail_size, f"index length {length} is larger than the file (or "
+                                 f"than {MAX_INDEX_BYTES} bytes); {fix}")
     if size - start > n:
         fh.seek(start)
         tail = fh.read(size - start)
@@ -348,18 +426,18 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
     else:
         head = n - (size - start)
     frame_magic, body_len = _SKIP_HEADER.unpack(tail[head:head + _SKIP_HEADER.size])
-    if frame_magic != INDEX_FRAME_MAGIC or body_len != length + _TAIL.size:
-        raise TrajrecFormatError(path, start, "the index frame header does not match its tail; "
-                                 f"run `trajrec fsck --repair {path}` to rebuild it")
+    if frame_magic != INDEX_FRAME_MAGIC or body_len != length + tail_size:
+        raise TrajrecFormatError(path, start, f"the index frame header does not match its tail; {fix}")
     payload = tail[head + _SKIP_HEADER.size: head + _SKIP_HEADER.size + length]
+    if crc is not None and zlib.crc32(payload) != crc:
+        raise TrajrecFormatError(path, start, f"the index frame is damaged (its CRC-32 does not match); {fix}")
     try:
         index = unpackb(payload)
     except Exception as exc:  # msgpack raises several unrelated types for bad bytes
-        raise TrajrecFormatError(path, start, f"the index frame is damaged ({exc}); "
-                                 f"run `trajrec fsck --repair {path}` to rebuild it") from exc
+        raise TrajrecFormatError(path, start, f"the index frame is damaged ({type(exc).__name__}: {exc}); "
+                                 f"{fix}") from exc
     if not isinstance(index, dict) or not isinstance(index.get("frames"), list):
-        raise TrajrecFormatError(path, start, "the index frame holds no frame table; "
-                                 f"run `trajrec fsck --repair {path}` to rebuild it")
+        raise TrajrecFormatError(path, start, f"the index frame holds no frame table; {fix}")
     return index, start
 
 
@@ -373,6 +451,11 @@ def is_skippable(buf: bytes | memoryview, pos: int) -> bool:
 def skippable_end(buf: bytes | memoryview, pos: int) -> int:
     _magic, size = _SKIP_HEADER.unpack(bytes(buf[pos:pos + 8]))
     return pos + 8 + size
+
+
+def frame_has_checksum(buf: bytes | memoryview, pos: int) -> bool:
+    """True when the zstd frame at ``pos`` declares a content checksum (frame header descriptor bit 2)."""
+    return len(buf) > pos + 4 and bool(buf[pos + 4] & 4)
 
 
 def frame_extent(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, bool]:
@@ -391,6 +474,8 @@ def frame_extent(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, bool
     single = (fhd >> 5) & 1
     checksum = (fhd >> 2) & 1
     did_flag = fhd & 3
+    if fhd & 8:
+        raise ValueError("reserved bit set in the zstd frame header")
     p += 1 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
     last_whole = pos
     while p + 3 <= end:
@@ -400,6 +485,8 @@ def frame_extent(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, bool
         bsize = bh >> 3
         if btype == 3:
             raise ValueError("reserved zstd block type")
+        if bsize > _ZSTD_BLOCK_MAX:
+            raise ValueError(f"zstd block of {bsize} bytes (at most {_ZSTD_BLOCK_MAX})")
         body = 1 if btype == 1 else bsize
         if p + 3 + body > end:
             break
@@ -414,9 +501,104 @@ def frame_extent(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, bool
     return last_whole, False
 
 
+class FrameTooLarge(ValueError):
+    """Raised inside this module when a frame would decompress to more than :data:`MAX_FRAME_RAW` bytes."""
+
+
+_dctx = threading.local()
+
+
+def _decompressor() -> Any:
+    # One decompression context per thread (creating one costs microseconds; sharing one across threads is unsafe).
+    d = getattr(_dctx, "d", None)
+    if d is None:
+        d = _dctx.d = zstandard.ZstdDecompressor()
+    return d
+
+
+def decompress_bounded(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> tuple[bytes, bool]:
+    """Decompress one zstd frame, possibly incomplete, into at most ``limit`` bytes.
+
+    Returns ``(raw, complete)``; ``complete`` is False when the input ends before the frame does (an incomplete
+    frame gives what its whole blocks hold). A frame with a content checksum is verified when complete.
+
+    Raises:
+        FrameTooLarge: the frame holds more than ``limit`` bytes (checked before they are produced).
+        zstandard.ZstdError: the bytes are not a valid frame, or the checksum does not match.
+    """
+    # Input is fed in pieces small enough that even the worst case (every 4 input bytes a block of 128 KiB of
+    # output, zstd's largest) cannot go past ``limit``: a decompression bomb stops at the limit, not in swap.
+    dobj = _decompressor().decompressobj()
+    view = memoryview(data)
+    parts: list[bytes] = []
+    total = 0
+    pos = 0
+    n = len(view)
+    while pos < n:
+        blocks = (limit - total) // _ZSTD_BLOCK_MAX - 1
+        if blocks < 1:
+            raise FrameTooLarge(f"the frame decompresses to more than {limit} bytes, the most a trajrec frame holds")
+        piece = dobj.decompress(view[pos:pos + 4 * blocks])
+        pos += 4 * blocks
+        if piece:
+            parts.append(piece)
+            total += len(piece)
+        if dobj.eof:
+            break
+    if dobj.eof and dobj.unused_data:
+        raise zstandard.ZstdError(f"{len(dobj.unused_data)} bytes after the end of the frame")
+    raw = parts[0] if len(parts) == 1 else b"".join(parts)
+    return raw, bool(dobj.eof)
+
+
 def decompress(data: bytes | memoryview) -> bytes:
-    """Decompress one (possibly incomplete) zstd frame; an incomplete frame gives what its whole blocks hold."""
-    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    """Decompress one (possibly incomplete) zstd frame; an incomplete frame gives what its whole blocks hold.
+    Bounded by :data:`MAX_FRAME_RAW` like every read."""
+    return decompress_bounded(data)[0]
+
+
+def decode_frame(data: bytes | memoryview, *, path: str, offset: int, checksum: bool, complete: bool = True
+                 ) -> tuple[list[dict[str, Any]], int, bool]:
+    """Decompress and decode one frame read from ``path`` at ``offset``, bounded and verified.
+
+    Args:
+        data: the frame's bytes.
+        checksum: the frame must carry a content checksum (format version 2 and later).
+        complete: the frame must be complete (it is listed in an index); else a frame cut by a crash gives the
+            records of its whole blocks.
+
+    Returns:
+        ``(records, leftover, complete)``: the records, the decompressed bytes after the last whole record, and
+        whether the frame was complete.
+
+    Raises:
+        TrajrecFormatError: naming ``path`` and ``offset``, for any damage: no checksum where one is required, a
+            checksum mismatch, a frame larger than :data:`MAX_FRAME_RAW`, bad zstd or msgpack bytes, a frame
+            cut short where a whole one was expected.
+    """
+    fix = f"run `trajrec fsck {path}` to list the damaged steps"
+    if bytes(data[:4]) != ZSTD_MAGIC:
+        raise TrajrecFormatError(path, offset, f"expected a zstd frame (bytes 28 b5 2f fd), found "
+                                 f"{bytes(data[:4]).hex(' ')}; {fix}")
+    if checksum and not frame_has_checksum(data, 0):
+        raise TrajrecFormatError(path, offset, f"the zstd frame here carries no checksum, which this file's format "
+                                 f"version requires (damaged frame header); {fix}")
+    try:
+        raw, done = decompress_bounded(data)
+    except FrameTooLarge as exc:
+        raise TrajrecFormatError(path, offset, f"{exc} ({MAX_FRAME_RAW >> 20} MiB); {fix}") from exc
+    except zstandard.ZstdError as exc:
+        raise TrajrecFormatError(path, offset, f"zstd frame cannot be decompressed ({exc}); {fix}") from exc
+    except MemoryError as exc:
+        raise TrajrecFormatError(path, offset, f"zstd frame needs more memory than is available; {fix}") from exc
+    if complete and not done:
+        raise TrajrecFormatError(path, offset, f"the zstd frame here is cut short (its last block is missing); "
+                                 f"{fix}")
+    records, used = decode_records(raw, path=path, offset=offset)
+    if complete and used != len(raw):
+        raise TrajrecFormatError(path, offset, f"{len(raw) - used} bytes after the last whole record of the frame "
+                                 f"here; {fix}")
+    return records, len(raw) - used, done
 
 
 def read_span(fh: Any, start: int, stop: int) -> bytes:
@@ -438,11 +620,16 @@ def iter_frames(buf: bytes | memoryview | mmap.mmap, path: str, start: int = 0, 
 
     Yields ``(offset, stop, complete, records, leftover)`` per zstd frame; ``leftover`` counts decompressed
     bytes after the last whole record. Skippable frames are passed over. Stops with
-    :class:`TrajrecFormatError` at bytes that are no frame at all.
+    :class:`TrajrecFormatError` at bytes that are no frame at all, or at a damaged frame.
+
+    Checksums: when the first frame carries one, every frame must (a version-2 file); callers also check the
+    header's version against it.
     """
     end = len(buf) if end is None else end
     view = memoryview(buf)
     pos = start
+    need_checksum = False
+    first = True
     while pos < end:
         if is_skippable(view, pos):
             pos = skippable_end(view, pos)
@@ -452,12 +639,17 @@ def iter_frames(buf: bytes | memoryview | mmap.mmap, path: str, start: int = 0, 
         except (ValueError, IndexError) as exc:
             raise TrajrecFormatError(path, pos, f"expected a zstd frame (bytes 28 b5 2f fd), found "
                                      f"{bytes(view[pos:pos + 4]).hex(' ')} ({exc})") from exc
-        try:
-            raw = decompress(view[pos:stop])
-        except zstandard.ZstdError as exc:
-            raise TrajrecFormatError(path, pos, f"zstd frame cannot be decompressed: {exc}") from exc
-        records, used = decode_records(raw, path=path, offset=pos)
-        yield pos, stop, complete, records, len(raw) - used
+        if stop == pos:  # cut inside the frame header or the first block: nothing to decode
+            yield pos, stop, False, [], 0
+            return
+        if first:
+            need_checksum = frame_has_checksum(view, pos)
+            first = False
+        records, leftover, done = decode_frame(view[pos:stop], path=path, offset=pos, checksum=need_checksum,
+                                               complete=False)
+        if complete and not done:
+            raise TrajrecFormatError(path, pos, "the zstd frame here ends before its last block")
+        yield pos, stop, complete, records, leftover
         if not complete:
             return
         pos = stop

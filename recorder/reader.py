@@ -16,9 +16,11 @@ from typing import Any, Iterator, Sequence, overload
 
 from .diff import apply_forward, copy_state
 from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
-from .format import MAGIC, ZSTD_MAGIC, decode_records, decompress, iter_frames, map_file, read_span, read_tail_index
+from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_has_checksum, iter_frames, map_file, read_span,
+                     read_tail_index)
 from .model import Check, ResetRecord, Step, SummaryBuilder
 from .storage import open_binary
+from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem
 
 _FRAME_CACHE = 8
 
@@ -27,8 +29,13 @@ class ScanResult(dict):
     """An index rebuilt by scanning a file, plus what the scan found wrong (``damage``) and where it stopped."""
 
 
-def scan_file(path: str, fh: Any) -> ScanResult:
-    """Rebuild an episode's index by decoding every frame; tolerate a cut last frame and a cut last record."""
+def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
+    """Rebuild an episode's index by decoding every frame; tolerate a cut last frame and a cut last record.
+
+    ``closed``: the file ends with an index frame (damaged, or it would not be scanned), so its writer finished:
+    no frame may be cut, and a frame that looks cut is damage. Records of a cut frame are never checksum-verified,
+    so they are kept only where a crash explains them.
+    """
     buf = map_file(fh)
     size = len(buf)
     frames: list[list[int]] = []
@@ -42,20 +49,41 @@ def scan_file(path: str, fh: Any) -> ScanResult:
     good_end = 0
     try:
         for offset, stop, complete, records, leftover in iter_frames(buf, path):
+            if closed and not complete:
+                raise TrajrecFormatError(path, offset, "the zstd frame here is cut short, in a file that was closed "
+                                         "(it has an index frame): damaged bytes")
             if header is None:
                 if not records and not complete:
                     raise EmptyEpisodeError(path, f"{size} bytes, no complete header record")
                 if not records or records[0].get("t") != "header":
                     raise TrajrecFormatError(path, offset, "not a trajrec episode: the first record is not a header "
                                              "(a zstd file of something else?)")
+                problem = header_problem(records[0])
+                if problem:
+                    raise TrajrecFormatError(path, offset, f"the header record is malformed: {problem}")
+                if records[0].get("version", 1) >= 2 and not frame_has_checksum(buf, 0):
+                    raise TrajrecFormatError(path, 0, "the first zstd frame carries no checksum, which the header's "
+                                             "format version requires (damaged frame header)")
                 header = records[0]
+            # Check the whole frame before counting any of it: a frame is kept or dropped as a unit.
+            expect = steps
+            for rec in records:
+                t = rec.get("t")
+                if t == "step":
+                    problem = step_problem(rec, expect)
+                    expect += 1
+                elif t == "check":
+                    problem = check_problem(rec, "check record")
+                elif t == "reset":
+                    problem = reset_problem(rec)
+                else:
+                    problem = None
+                if problem:
+                    raise TrajrecFormatError(path, offset, f"{problem} (in the frame starting here)")
             first, n = steps, 0
             for rec in records:
                 t = rec.get("t")
                 if t == "step":
-                    if rec.get("i") != steps:
-                        damage.append(f"step record numbered {rec.get('i')} where {steps} was expected "
-                                      f"(frame at byte {offset})")
                     n += 1
                     steps += 1
                     summary.add_step(rec)
@@ -76,7 +104,7 @@ def scan_file(path: str, fh: Any) -> ScanResult:
             if not complete:
                 damage.append(f"the last zstd frame (at byte {offset}) is not closed: the writer stopped mid-frame")
     except TrajrecFormatError as exc:
-        if header is None:
+        if header is None or not frames:  # the frame holding the header and reset is itself damaged
             raise
         damage.append(f"unreadable bytes from byte {exc.offset}: {exc}")
     if header is None:
@@ -112,31 +140,47 @@ def _check_magic(path: str, fh: Any, size: int) -> None:
                                  f"{head.hex(' ')}; episode files are the *.msgpack.zst files a Recorder writes")
 
 
+def _load_index(path: str, fh: Any, size: int) -> tuple[dict[str, Any], bool, list[str]]:
+    """``(index, complete, damage)`` for an open episode file of ``size`` bytes: its checked index, or a scan
+    when it has none or the index is damaged or inconsistent (frames outside the file, counts that do not add up,
+    wrong types)."""
+    _check_magic(path, fh, size)
+    damage: list[str] = []
+    try:
+        index, start = read_tail_index(fh, size, path)
+        if index is not None:
+            problem = index_problem(index, start)
+            if problem is None and index["header"].get("magic") == MAGIC:
+                index.setdefault("step_checks", [])
+                index["index_offset"] = start
+                return index, True, damage
+            raise TrajrecFormatError(path, start, f"the index is inconsistent: "
+                                     f"{problem or 'its header has no trajrec magic'}; "
+                                     f"run `trajrec fsck --repair {path}` to rebuild it")
+    except TrajrecFormatError as exc:
+        damage.append(str(exc))
+    result = scan_file(path, fh, closed=bool(damage))
+    return result, False, damage + result["damage"]
+
+
 def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The index of an episode file (header, summary, frame table, checks) without reading its steps.
 
-    Cheap for a closed file (one read at the end); a file without an index is scanned. The result has
-    ``complete`` (an index was found) and ``damage`` (problems the scan found).
+    Cheap for a closed file (one read at the end, checked before it is trusted); a file without an index, or
+    with a damaged one, is scanned. The result has ``complete`` (a sound index was found) and ``damage``
+    (problems found).
+
+    Raises:
+        TrajrecFormatError: the file is not an episode, or is damaged before its first step can be read.
+        OSError: the file cannot be opened.
     """
     path = os.fspath(path)
     fh, size = open_binary(path)
     with fh:
-        _check_magic(path, fh, size)
-        damage: list[str] = []
-        try:
-            index, _ = read_tail_index(fh, size, path)
-        except TrajrecFormatError as exc:
-            index = None
-            damage.append(str(exc))
-        if index is not None:
-            index.setdefault("step_checks", [])
-            index["complete"] = True
-            index["damage"] = []
-            return index
-        result = scan_file(path, fh)
-        result["damage"] = damage + result["damage"]
-        result["complete"] = False
-        return result
+        index, complete, damage = _load_index(path, fh, size)
+    index["complete"] = complete
+    index["damage"] = damage
+    return index
 
 
 class Episode(Sequence[Step]):
@@ -162,30 +206,22 @@ class Episode(Sequence[Step]):
             raise TrajrecUsageError(f"cannot open episode {self.path}: {exc.strerror or exc}") from exc
         self._size = size
         try:
-            _check_magic(self.path, self._fh, size)
-            damage: list[str] = []
-            try:
-                index, _ = read_tail_index(self._fh, size, self.path)
-            except TrajrecFormatError as exc:
-                warnings.warn(f"{exc}; reading by scanning the frames instead", RuntimeWarning, stacklevel=2)
-                index = None
-                damage.append(str(exc))
-            if index is None:
-                index = scan_file(self.path, self._fh)
-                damage.extend(index["damage"])
-                self.complete = False
-            else:
-                self.complete = True
+            index, self.complete, damage = _load_index(self.path, self._fh, size)
         except BaseException:
             self._fh.close()
             raise
+        if damage and not self.complete and not damage[0].startswith("no index frame"):
+            warnings.warn(f"{damage[0]}; reading by scanning the frames instead", RuntimeWarning, stacklevel=2)
         self.damage: list[str] = damage
         self._index = index
         header = index.get("header") or {}
         if header.get("magic") != MAGIC:
             self._fh.close()
-            raise TrajrecFormatError(self.path, 0, f"not a trajrec episode: header magic is {header.get('magic')!r}, "
-                                     f"expected {MAGIC!r}")
+            raise TrajrecFormatError(self.path, 0, f"not a trajrec episode: header magic is "
+                                     f"{str(header.get('magic'))[:40]!r}, expected {MAGIC!r}")
+        version = header.get("version", 1)
+        #: Frames of a version-2 file must carry checksums; a file written by a newer trajrec keeps the rule.
+        self._checksums = version >= 2
         self.header: dict[str, Any] = header
         self.summary: dict[str, Any] = index.get("summary") or {}
         self._n = int(index.get("steps", 0))
@@ -236,6 +272,9 @@ class Episode(Sequence[Step]):
             records = self._decode(self._frame0)
             for rec in records:
                 if rec.get("t") == "reset":
+                    problem = reset_problem(rec)
+                    if problem:
+                        raise TrajrecFormatError(self.path, 0, f"{problem}; run `trajrec fsck {self.path}`")
                     self._reset = ResetRecord.from_record(rec)
                     break
             else:
@@ -306,7 +345,13 @@ class Episode(Sequence[Step]):
         for rec in recs[begin:j + 1]:
             diff = rec.get("diff")
             if diff:
-                state = apply_forward(state, diff, copy_values=True)
+                try:
+                    state = apply_forward(state, diff, copy_values=True)
+                except (LookupError, TypeError, ValueError, AttributeError) as exc:
+                    # Rows that do not fit the state before them: damaged bytes in a file without checksums.
+                    raise TrajrecFormatError(self.path, self._frames[fi][0], f"the state diff of step {rec['i']} does "
+                                             f"not apply to the state before it ({type(exc).__name__}: {exc}); "
+                                             f"run `trajrec fsck {self.path}`") from exc
         return state
 
     def frame_of(self, i: int) -> int:
@@ -334,7 +379,16 @@ class Episode(Sequence[Step]):
         if cached is not None:
             self._cache.move_to_end(fi)
             return cached
-        steps = [r for r in self._decode(self._frames[fi]) if r.get("t") == "step"]
+        frame = self._frames[fi]
+        steps = [r for r in self._decode(frame) if r.get("t") == "step"]
+        if len(steps) != frame[2]:
+            raise TrajrecFormatError(self.path, frame[0], f"the frame here holds {len(steps)} steps where the index "
+                                     f"lists {frame[2]}; run `trajrec fsck {self.path}`")
+        for j, rec in enumerate(steps):
+            problem = step_problem(rec, frame[1] + j)
+            if problem:
+                raise TrajrecFormatError(self.path, frame[0], f"{problem} (in the frame starting here); "
+                                         f"run `trajrec fsck {self.path}`")
         self._cache[fi] = steps
         if len(self._cache) > _FRAME_CACHE:
             self._cache.popitem(last=False)
@@ -351,12 +405,12 @@ class Episode(Sequence[Step]):
                 stop = self._size  # a remote object: no fileno, and it does not grow
 
         data = read_span(self._fh, offset, stop)
-        try:
-            raw = decompress(data)
-        except Exception as exc:  # zstandard.ZstdError; the format module owns that import
-            raise TrajrecFormatError(self.path, offset, f"zstd frame cannot be decompressed ({exc}); "
-                                     f"run `trajrec fsck {self.path}`") from exc
-        records, _used = decode_records(raw, path=self.path, offset=offset)
+        if len(data) != stop - offset:
+            raise TrajrecFormatError(self.path, offset, f"the file ends at byte {offset + len(data)}, inside the frame "
+                                     f"that should end at byte {stop} (truncated since it was opened?)")
+        # A scanned file's last frame may be cut by a crash: the scan already decoded it, keep its whole blocks.
+        records, _leftover, _done = decode_frame(data, path=self.path, offset=offset, checksum=self._checksums,
+                                                 complete=self.complete)
         return records
 
     def close(self) -> None:

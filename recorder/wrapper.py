@@ -17,7 +17,7 @@ from .codec import sanitize
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
-from .format import SUFFIX, new_compressor
+from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
 from .model import CHECK_KINDS, normalize_check
 from .provenance import gather
@@ -98,8 +98,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 raise TrajrecUsageError(f"{name} must be a dict or None, got {type(value).__name__}")
         if not (isinstance(frame_steps, int) and frame_steps >= 1):
             raise TrajrecUsageError(f"frame_steps must be an int >= 1, got {frame_steps!r}")
-        if not (isinstance(frame_bytes, int) and frame_bytes >= 1024):
-            raise TrajrecUsageError(f"frame_bytes must be an int >= 1024, got {frame_bytes!r}")
+        if not (isinstance(frame_bytes, int) and 1024 <= frame_bytes <= MAX_FRAME_BYTES_SETTING):
+            raise TrajrecUsageError(f"frame_bytes must be an int in 1024..{MAX_FRAME_BYTES_SETTING}, got {frame_bytes!r}")
         if not (isinstance(compression_level, int) and 1 <= compression_level <= 19):
             raise TrajrecUsageError(f"compression_level must be an int from 1 to 19, got {compression_level!r}")
         # A URL (s3://bucket/run): record into a local outbox, upload each episode when its file is closed.

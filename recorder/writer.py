@@ -12,8 +12,8 @@ import warnings
 from typing import Any, Callable
 
 from .codec import Unencodable, bounded_repr, fallback_payload, sanitize
-from .errors import TrajrecIOError
-from .format import FORMAT_VERSION, MAGIC, FrameWriter, packb
+from .errors import TrajrecIOError, TrajrecUsageError
+from .format import FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_BYTES, FrameWriter, packb
 from .model import SummaryBuilder, truthy
 
 
@@ -39,6 +39,9 @@ class EpisodeWriter:
                  frame_steps: int = 1024, frame_bytes: int = 1 << 20, fsync: bool = False,
                  compressor: Any = None) -> None:
         self.path = os.fspath(path)
+        if not 0 < frame_bytes <= MAX_FRAME_BYTES_SETTING:
+            # Readers refuse frames bigger than this bound allows (format.MAX_FRAME_RAW): a bomb guard.
+            raise TrajrecUsageError(f"frame_bytes must be 1..{MAX_FRAME_BYTES_SETTING}, got {frame_bytes}")
         self._fw = FrameWriter(self.path, level=level, fsync=fsync, compressor=compressor)
         self.frame_steps = frame_steps
         self.frame_bytes = frame_bytes
@@ -71,7 +74,10 @@ class EpisodeWriter:
             self._frame_open = False
 
     def _pack(self, record: dict[str, Any]) -> bytes:
-        return pack_record(self._fw.pack, record)
+        raw = pack_record(self._fw.pack, record)
+        if len(raw) > MAX_RECORD_BYTES:  # readers bound a frame by this (format.MAX_FRAME_RAW)
+            raw = pack_record(self._fw.pack, _shrink(record))
+        return raw
 
     @property
     def broken(self) -> str | None:
@@ -101,6 +107,10 @@ class EpisodeWriter:
         if end_frame:
             self.frames[-1][3] = self._fw.offset
             self._frame_open = False
+        elif self._fw.frame_raw >= self.frame_bytes:
+            # Closing as soon as a frame is full, whatever the record, bounds a frame by frame_bytes plus one
+            # write: the bound readers enforce (format.MAX_FRAME_RAW).
+            self._end_frame()
 
     def write_reset(self, record: dict[str, Any]) -> None:
         record = {"t": "reset", **record}
@@ -181,6 +191,26 @@ class EpisodeWriter:
         """Close the file without an index (used when writing already failed)."""
         self.closed = True
         self._close_fd()
+
+
+def _shrink(record: dict[str, Any]) -> dict[str, Any]:
+    """Replace the largest fields of a record over the format's record limit by marked fallbacks."""
+    from .codec import CodecWarning  # noqa: PLC0415  (a rare path)
+
+    sizes = sorted(((len(pack_record(packb, v)), k) for k, v in record.items() if k not in ("t", "i")), reverse=True)
+    out = dict(record)
+    total = sum(n for n, _ in sizes)
+    for n, key in sizes:
+        if total <= MAX_RECORD_BYTES - (1 << 20):
+            break
+        value = record[key]
+        out[key] = Unencodable(f"{type(value).__module__}.{type(value).__qualname__}",
+                               f"<{n} bytes: over the episode format's {MAX_RECORD_BYTES >> 20} MiB record limit>")
+        total -= n
+        warnings.warn(f"trajrec: field {key!r} of a {record.get('t')} record packs to {n} bytes, over the format's "
+                      f"{MAX_RECORD_BYTES >> 20} MiB record limit; stored as a marked fallback", CodecWarning,
+                      stacklevel=4)
+    return out
 
 
 def pack_record(pack: Callable[[Any], bytes], record: Any) -> bytes:

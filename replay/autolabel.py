@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 from trajrec.recorder import Episode, ResetRecord, Step
-from trajrec.recorder.errors import TrajrecError, TrajrecUsageError
+from trajrec.recorder.errors import TrajrecError, TrajrecFormatError, TrajrecUsageError
 
 from .labels import Label, LabelStore, validate_value
 
@@ -95,6 +95,8 @@ class AutoResult:
     deleted: int = 0
     skipped: int = 0
     judge: str | None = None
+    #: ``"FILE: why"`` for each episode left out because its file cannot be read (damaged bytes).
+    unreadable: list[str] = field(default_factory=list)
 
     def merge(self, other: AutoResult) -> None:
         self.added += other.added
@@ -109,7 +111,8 @@ class AutoResult:
     def __str__(self) -> str:
         text = (f"{self.judge}: {self.episodes} episodes, {self.added} labels added, {self.updated} updated, "
                 f"{self.unchanged} unchanged, {self.deleted} withdrawn")
-        return text + (f", {self.skipped} steps already judged (skipped)" if self.skipped else "")
+        text += f", {self.skipped} steps already judged (skipped)" if self.skipped else ""
+        return text + (f", {len(self.unreadable)} unreadable episodes left out" if self.unreadable else "")
 
 
 # -- rules ------------------------------------------------------------------------------------------------------
@@ -270,8 +273,14 @@ def label_with_rules(paths: Source | Iterable[str | os.PathLike[str]], *,
     bar = progress or _NoProgress()
     total = AutoResult(judge=RULES_JUDGE)
     for ref in src:
-        with ref.open() as ep:
-            res = apply_proposals(ref.store, ref.episode_id, rule_proposals(ep), judge=RULES_JUDGE, kind="rule")
+        try:
+            with ref.open() as ep:
+                proposals = rule_proposals(ep)
+        except TrajrecFormatError as exc:  # a damaged file: leave it out, say so, label the others
+            total.unreadable.append(f"{ref.path}: {exc}")
+            bar.advance(ref.n_steps)
+            continue
+        res = apply_proposals(ref.store, ref.episode_id, proposals, judge=RULES_JUDGE, kind="rule")
         total.merge(res)
         total.episodes += 1
         bar.advance(ref.n_steps)
@@ -470,49 +479,53 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
     bar = progress or _NoProgress()
     total = AutoResult(judge=jid)
     for ref in src:
-        eid = ref.episode_id
-        done = {lab.target for lab in ref.store.current(eid, judge=jid)} if not rejudge else set()
-        proposals: list[Proposal] = []
-        scope: list[int | str] = []
-        with ref.open() as ep:
-            history: list[dict[str, Any]] = []
-            live: dict[int | str, list[Label]] = {}
-            for lab in ref.store.current(eid):
-                live.setdefault(lab.target, []).append(lab)
-            tools = ep.reset.info.get("tools") if isinstance(ep.reset.info, dict) else None
-            base = {"episode_id": eid, "header": ep.header, "task": ep.task, "provenance": ep.provenance,
-                    "summary": ep.summary, "reset": ep.reset, "tools": tools, "n_steps": len(ep)}
-            try:
-                if targets in ("steps", "both"):
-                    for st in ep:
-                        if st.index in done:
-                            total.skipped += 1
-                        else:
-                            ctx = StepContext(**base, step=st,
-                                              labels=live.get(st.index, []),
-                                              _history=history)
-                            try:
-                                result = fn(ctx)
-                            except Exception as exc:  # the user's judge: report where, keep earlier labels
-                                _raise_judge(jid, eid, st.index, exc)
-                            p = _proposal(result, st.index, jid)
-                            scope.append(st.index)
-                            if p is not None:
-                                proposals.append(p)
-                        history.append(_step_summary(st))
-                        bar.advance()
-                if targets in ("episode", "both") and "episode" not in done:
-                    ctx = StepContext(**base, step=None, labels=live.get("episode", []),
-                                      _history=history)
-                    try:
-                        result = fn(ctx)
-                    except Exception as exc:  # the user's judge: report where, keep earlier labels
-                        _raise_judge(jid, eid, "episode", exc)
-                    p = _proposal(result, "episode", jid)
-                    scope.append("episode")
-                    if p is not None:
-                        proposals.append(p)
-            finally:
-                total.merge(apply_proposals(ref.store, eid, proposals, judge=jid, kind="judge", scope=scope))
+        try:
+            eid = ref.episode_id
+            done = {lab.target for lab in ref.store.current(eid, judge=jid)} if not rejudge else set()
+            proposals: list[Proposal] = []
+            scope: list[int | str] = []
+            with ref.open() as ep:
+                history: list[dict[str, Any]] = []
+                live: dict[int | str, list[Label]] = {}
+                for lab in ref.store.current(eid):
+                    live.setdefault(lab.target, []).append(lab)
+                tools = ep.reset.info.get("tools") if isinstance(ep.reset.info, dict) else None
+                base = {"episode_id": eid, "header": ep.header, "task": ep.task, "provenance": ep.provenance,
+                        "summary": ep.summary, "reset": ep.reset, "tools": tools, "n_steps": len(ep)}
+                try:
+                    if targets in ("steps", "both"):
+                        for st in ep:
+                            if st.index in done:
+                                total.skipped += 1
+                            else:
+                                ctx = StepContext(**base, step=st,
+                                                  labels=live.get(st.index, []),
+                                                  _history=history)
+                                try:
+                                    result = fn(ctx)
+                                except Exception as exc:  # the user's judge: report where, keep earlier labels
+                                    _raise_judge(jid, eid, st.index, exc)
+                                p = _proposal(result, st.index, jid)
+                                scope.append(st.index)
+                                if p is not None:
+                                    proposals.append(p)
+                            history.append(_step_summary(st))
+                            bar.advance()
+                    if targets in ("episode", "both") and "episode" not in done:
+                        ctx = StepContext(**base, step=None, labels=live.get("episode", []),
+                                          _history=history)
+                        try:
+                            result = fn(ctx)
+                        except Exception as exc:  # the user's judge: report where, keep earlier labels
+                            _raise_judge(jid, eid, "episode", exc)
+                        p = _proposal(result, "episode", jid)
+                        scope.append("episode")
+                        if p is not None:
+                            proposals.append(p)
+                finally:
+                    total.merge(apply_proposals(ref.store, eid, proposals, judge=jid, kind="judge", scope=scope))
+        except TrajrecFormatError as exc:  # a damaged file: its earlier steps keep their labels; say so
+            total.unreadable.append(f"{ref.path}: {exc}")
+            continue
         total.episodes += 1
     return total

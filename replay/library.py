@@ -28,6 +28,7 @@ from trajrec.recorder.format import packb, unpackb
 from trajrec.recorder.storage import find_remote, is_url
 from trajrec.recorder.writer import pack_record
 
+from .run_folder import create_new, private_dir
 from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
 
 #: The outcome of a file that holds nothing (its writer was killed at its first write); scans skip it.
@@ -252,17 +253,18 @@ class Catalog:
                 [[] for _ in _CACHED_FIELDS]}
         path = self._path(reldir)
         tmp = f"{path}.{os.getpid()}.tmp"
+        made = False
         try:
-            os.makedirs(self.dir, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            private_dir(self.root, CATALOG_DIR, CATALOG_SHARDS)  # never through a link planted in the run folder
+            fd = create_new(tmp)
+            made = True
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(pack_record(packb, data))  # summaries may hold any text (lone surrogates too)
             os.replace(tmp, path)  # readers see the old or the new shard, never half of one
-        except OSError as exc:
-            self.problems.append(f"could not save the summary cache {path}: {exc.strerror or exc}")
-            try:
+        except OSError as exc:  # TrajrecIOError (a link) included
+            self.problems.append(f"could not save the summary cache {path}: {getattr(exc, 'strerror', None) or exc}")
+            if made:
                 os.unlink(tmp)
-            except OSError:
-                pass  # the temp file was never created
             return False
         return True
 

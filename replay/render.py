@@ -30,6 +30,16 @@ def safe(text: str, *, keep_newlines: bool = True) -> str:
     return out
 
 
+def json_safe(text: str) -> str:
+    """JSON text with the control characters JSON leaves raw (DEL, C1 controls, line separators, bidi
+    overrides) written as ``\\uXXXX`` escapes: the same JSON value, safe to print.
+
+    >>> print(json_safe('"a\\x9b[31m\\u202eb"'))
+    "a\\u009b[31m\\u202eb"
+    """
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def value_text(value: Any, *, max_len: int | None = None) -> str:
     """A value as text: strings as they are, other values as compact JSON-like text; always safe.
 

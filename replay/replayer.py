@@ -8,6 +8,8 @@ compares, at the reset and after every step, a *compared record* of fields:
 
 (the reset has no reward/terminated/truncated; ``state`` only when the episode recorded one; ``exception`` is
 ``None`` or ``{"type", "message"}`` when the call raised). ``docs/REPLAY.md`` describes the rules.
+The header is data: :mod:`trajrec.replay.rebuild` builds the env only from code the user chose (registered ids,
+``imports``, entry points allowed by name), never from a module or callable the file names.
 
 Comparison is exact, with three deliberate allowances, each because the recording itself cannot tell the
 difference: replayed values first go through the same codec round trip the recorder applies (so an
@@ -33,7 +35,6 @@ False
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import re
 import warnings
@@ -44,10 +45,11 @@ from typing import Any
 import numpy as np
 
 from trajrec.recorder.codec import CodecWarning, Unencodable
-from trajrec.recorder.errors import TrajrecError, TrajrecUsageError
+from trajrec.recorder.errors import TrajrecUsageError
 from trajrec.recorder.format import packb, unpackb
 from trajrec.recorder.writer import pack_record
 
+from .rebuild import ReplayError, import_modules, rebuild_env
 from .render import diff_lines, one_line, path_text
 
 #: The fields of a compared record, in the order divergences name them.
@@ -58,11 +60,6 @@ _DERIVED_TASK_KEYS = frozenset({"env_id", "env_kwargs", "entry_point", "max_epis
 
 _MAX_ROWS_SHOWN = 20
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
-
-
-class ReplayError(TrajrecError):
-    """Raised when an episode cannot be replayed: its env cannot be rebuilt (no env id in the header, an id
-    that is not registered, a module that does not import, a constructor that rejects the recorded kwargs)."""
 
 
 class ReplayWarning(UserWarning):
@@ -222,155 +219,6 @@ class ReplayReport:
         if self.new_episode_path:
             lines.append(f"replay recorded to {self.new_episode_path}")
         return "\n".join(lines)
-
-
-# -- rebuilding the env ---------------------------------------------------------------------------------------------
-
-def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id: str | None = None,
-                source: str = "the episode", env_class: str | None = None) -> Any:
-    """Build the env an episode was recorded in, from its header's ``task`` fields.
-
-    Imports ``envs`` (trajrec's ids) and each module of ``imports`` first. An id that is still not registered
-    is looked for by importing its namespace (``mypkg/Env-v0`` imports ``mypkg``) and the module of the
-    recorded ``entry_point``; when that module imports, the env is built from the entry point directly.
-
-    Args:
-        task: the header's task fields (``env_id``, ``env_kwargs``, ``entry_point``, ``max_episode_steps``).
-        imports: modules to import first (those that register third-party ids).
-        env_id: build this registered id instead of the recorded one (with the recorded kwargs).
-        source: names the episode in error messages.
-        env_class: the recorded env class (``module.Class``), for the message when there is no id.
-
-    Raises:
-        ReplayError: there is no id, the id is not registered anywhere trajrec can find, a module in
-            ``imports`` does not import, or the env's constructor raises.
-    """
-    import gymnasium as gym
-    from gymnasium.envs.registration import EnvSpec
-
-    import_modules(imports)
-    from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
-
-    env_id = env_id or task.get("env_id")
-    if not env_id:
-        what = f"an instance of {env_class}" if env_class else "an env object"
-        raise ReplayError(
-            f"cannot rebuild the env of {source}: it was recorded from {what} constructed directly, not through "
-            "gymnasium.make, so the header holds no env id and no constructor arguments to rebuild it from. "
-            "To make episodes replayable, register the env (gymnasium.register(id='mypkg/MyEnv-v0', "
-            "entry_point='mypkg.module:MyEnv')) and record Recorder(gymnasium.make('mypkg/MyEnv-v0'), ...). "
-            "To replay this one, pass the env yourself: replay_episode(path, env=MyEnv(...)), or name a registered "
-            "id that builds the same env: trajrec replay FILE --env ID")
-    kwargs = dict(task.get("env_kwargs") or {})
-    bad = [k for k, v in kwargs.items() if _holds_unencodable(v)]
-    if bad:
-        raise ReplayError(f"cannot rebuild {env_id} for {source}: constructor argument(s) {', '.join(map(str, bad))} "
-                          "were not plain data, so the recording only holds their repr; replay in Python with "
-                          "replay_episode(path, env=gymnasium.make(...)) passing the real values")
-    make_kwargs: dict[str, Any] = {}
-    if task.get("max_episode_steps") is not None:
-        make_kwargs["max_episode_steps"] = task["max_episode_steps"]
-
-    target: str | EnvSpec = env_id
-    if ":" not in env_id and env_id not in gym.registry:
-        tried = []
-        entry_point = task.get("entry_point") if isinstance(task.get("entry_point"), str) else None
-        candidates = []
-        if "/" in env_id:
-            candidates.append(env_id.split("/", 1)[0])
-        if entry_point and ":" in entry_point:
-            candidates.append(entry_point.split(":", 1)[0])
-        ep_module_ok = False
-        for module in dict.fromkeys(candidates):
-            if not all(part.isidentifier() for part in module.split(".")):
-                continue
-            outcome = _try_import(module)
-            tried.append(f"{module} ({outcome})")
-            if entry_point and module == entry_point.split(":", 1)[0] and outcome == "imported":
-                ep_module_ok = True
-            if env_id in gym.registry:
-                break
-        if env_id not in gym.registry:
-            if ep_module_ok:
-                assert entry_point is not None
-                target = EnvSpec(id=env_id, entry_point=entry_point, max_episode_steps=task.get("max_episode_steps"))
-                make_kwargs = {}
-            else:
-                raise ReplayError(_unregistered_message(env_id, source, tried, gym.registry))
-    try:
-        env = gym.make(target, **make_kwargs, **kwargs)
-    except gym.error.Error as exc:
-        raise ReplayError(f"cannot rebuild {env_id} for {source}: gymnasium.make raised {type(exc).__name__}: {exc}") from exc
-    except Exception as exc:  # the env's own constructor: any type; the message carries it
-        raise ReplayError(f"cannot rebuild {env_id} for {source} with the recorded kwargs {kwargs!r}: "
-                          f"the constructor raised {type(exc).__name__}: {exc}") from exc
-    return _apply_wrappers(env, task.get("wrappers") or [], source)
-
-
-def _apply_wrappers(env: Any, wrappers: list[dict[str, Any]], source: str) -> Any:
-    """Apply the wrappers the recording saw on top of ``gymnasium.make``'s env, innermost first."""
-    from gymnasium.envs.registration import load_env_creator
-
-    for w in wrappers:
-        name, entry_point, wkwargs = w.get("name"), w.get("entry_point"), dict(w.get("kwargs") or {})
-        if not isinstance(entry_point, str):
-            raise ReplayError(f"cannot re-apply wrapper {name!r} recorded in {source}: it has no importable entry "
-                              "point; replay in Python with replay_episode(path, env=...) wrapping the env yourself")
-        bad = [k for k, v in wkwargs.items() if _holds_unencodable(v)]
-        if bad:
-            raise ReplayError(f"cannot re-apply wrapper {name} recorded in {source}: argument(s) {', '.join(bad)} were "
-                              "not plain data; replay in Python with replay_episode(path, env=...)")
-        try:
-            wrapper_cls: Any = load_env_creator(entry_point)  # a wrapper class: called with the env to wrap
-            env = wrapper_cls(env, **wkwargs)
-        except Exception as exc:  # a third-party wrapper: any type; the message carries it
-            raise ReplayError(f"cannot re-apply wrapper {name} ({entry_point}) recorded in {source}: "
-                              f"{type(exc).__name__}: {exc}") from exc
-    return env
-
-
-def import_modules(modules: Iterable[str]) -> None:
-    """Import each module (those that register env ids); raise :class:`ReplayError` naming one that fails."""
-    for module in [modules] if isinstance(modules, str) else modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ReplayError(f"cannot import {module!r} (given to import before replaying): "
-                              f"{type(exc).__name__}: {exc}; check the module name and that its package is "
-                              "installed in this Python") from exc
-
-
-def _try_import(module: str) -> str:
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return "no such module"
-        return f"failed: {type(exc).__name__}: {exc}"
-    except Exception as exc:  # a broken third-party module: report it, the user must fix it
-        return f"failed: {type(exc).__name__}: {exc}"
-    return "imported"
-
-
-def _unregistered_message(env_id: str, source: str, tried: list[str], registry: Mapping[str, Any]) -> str:
-    ids = sorted(registry)
-    close = difflib.get_close_matches(env_id, ids, n=3, cutoff=0.5)
-    nearest = (f"nearest registered ids: {', '.join(close)}" if close
-               else f"no registered id is close ({len(ids)} ids are registered)")
-    looked = f"; tried importing {', '.join(tried)}" if tried else ""
-    return (f"env id {env_id!r} recorded in {source} is not registered with gymnasium ({nearest}{looked}). "
-            "Import the module that registers it before replaying: `trajrec replay FILE --import mypkg.envs`, "
-            "or replay_episode(path, imports=['mypkg.envs']) in Python")
-
-
-def _holds_unencodable(value: Any) -> bool:
-    if isinstance(value, Unencodable):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_unencodable(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_unencodable(v) for v in value)
-    return False
 
 
 # -- ignore paths ---------------------------------------------------------------------------------------------------
@@ -665,6 +513,7 @@ def replay_episode(
     record: str | os.PathLike[str] | None = None,
     stop_at_first: bool = True,
     imports: Iterable[str] = (),
+    allow_entry_points: Iterable[str] = (),
     env: Any = None,
     env_id: str | None = None,
     state_fn: Callable[[Any], Any] | None = None,
@@ -680,7 +529,11 @@ def replay_episode(
         record: a folder: record the replayed run there as a new episode whose provenance ``lineage`` points
             at this one.
         stop_at_first: stop at the first divergent step (else replay all steps and report each).
-        imports: modules to import before rebuilding the env (those that register its id).
+        imports: modules to import before rebuilding the env (those that register its id). trajrec's own
+            ``trajrec/*`` ids register on ``import trajrec.envs``: do that first (the CLI command does).
+        allow_entry_points: exact ``module:Name`` entry points named in the header that may be imported and
+            called (an unregistered env's entry point, a wrapper outside ``gymnasium.wrappers`` and ``imports``).
+            Without them replay runs no code a file names (see :func:`~trajrec.replay.rebuild.rebuild_env`).
         env: replay in this env instead of rebuilding one (it is closed at the end).
         env_id: rebuild this registered id instead of the recorded one.
         state_fn: ``state_fn(env) -> state`` when the recording used a custom one (default: the unwrapped env's
@@ -723,8 +576,11 @@ def replay_episode(
                 "built yourself")
         if env is None:
             env_class = ep.provenance.get("env_package") or {}
+            if not isinstance(env_class, dict):
+                env_class = {}
             cls_name = f"{env_class.get('module')}.{env_class.get('class')}" if env_class.get("class") else None
-            env = rebuild_env(task, imports=imports, env_id=env_id, source=source, env_class=cls_name)
+            env = rebuild_env(task, imports=imports, env_id=env_id, source=source, env_class=cls_name,
+                              allow_entry_points=allow_entry_points)
         else:
             import_modules(imports)
         spec = getattr(env, "spec", None)

@@ -10,7 +10,8 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import Sequence
+import warnings
+from typing import Any, Sequence
 
 from trajrec.recorder.errors import TrajrecError
 from trajrec.recorder.version import __version__
@@ -62,6 +63,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class EscapingStream:
+    """A text stream that shows control characters in everything written through it as visible escapes.
+
+    Commands print recorded text (episode ids, env ids, judges, messages, paths) that may hold terminal escape
+    sequences; :func:`main` routes ``sys.stdout`` and ``sys.stderr`` through this stream, so no command can send
+    one to the terminal, whatever it prints. Newlines and tabs pass. ``unescaped`` is the underlying stream, for
+    the progress bar's own carriage returns. The escaping is :func:`trajrec.replay.render.safe`, the one
+    function the viewer uses too.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        from trajrec.replay.render import safe
+
+        self.unescaped = stream
+        self._safe = safe
+
+    def write(self, text: str) -> int:
+        self.unescaped.write(self._safe(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.unescaped.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self.unescaped, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return int(self.unescaped.fileno())
+
+    def close(self) -> None:
+        self.unescaped.close()
+
+    @property
+    def encoding(self) -> str:
+        return str(getattr(self.unescaped, "encoding", "utf-8"))
+
+    def writable(self) -> bool:
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -77,10 +118,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reconfigure(errors="backslashreplace")
             except (ValueError, OSError):  # a stream that cannot change its error handler keeps its own
                 pass
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = EscapingStream(out), EscapingStream(err)
+    show = warnings.showwarning
+
+    def one_line(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = " ".join(str(message).split("\n"))
+        print(f"trajrec {args.command}: warning: {text}", file=sys.stderr)
+
+    warnings.showwarning = one_line
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = show
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
     except TrajrecError as exc:
-        print(f"trajrec {args.command}: error: {exc}", file=sys.stderr)
+        text = " ".join(str(exc).split("\n"))  # one line, whatever the message quotes
+        print(f"trajrec {args.command}: error: {text}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"trajrec {args.command}: interrupted", file=sys.stderr)

@@ -22,6 +22,8 @@ class Progress:
 
     def __init__(self, total: int | None, label: str, *, stream: IO[str] | None | str = "stderr", unit: str = "") -> None:
         out: IO[str] | None = sys.stderr if isinstance(stream, str) else stream  # looked up now: tests swap it
+        # The bar's own carriage returns must reach the terminal: bypass the CLI's escaping stream.
+        out = getattr(out, "unescaped", out)
         self.total = total
         self.label = label
         self.unit = unit

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from trajrec.recorder import Check, Episode
-from trajrec.replay.render import number_text, one_line, usage_text
+from trajrec.replay.render import number_text, one_line, safe, usage_text
 
 _LABEL = "bold"
 
@@ -55,7 +55,7 @@ def header_text(episode: Episode, width: int = 120) -> Text:
 
     def field(label: str, value: str, style: str | None = None) -> None:
         out.append(f"{label} ", style="grey62")
-        out.append(value, style=style)
+        out.append(safe(value, keep_newlines=False), style=style)  # recorded text: never an escape sequence
         out.append("  ")
 
     ret = s.get("return")
@@ -109,7 +109,7 @@ def header_text(episode: Episode, width: int = 120) -> Text:
         out.append(" PASSED " if check.passed else " FAILED ", style="bold white on green" if check.passed
                    else "bold white on red")
         out.append(f" {one_line(check.judge, 40)} ", style="bold")
-        out.append(f"({check.kind}) ", style="grey62")
+        out.append(f"({one_line(check.kind, 20)}) ", style="grey62")
         if check.rationale:
             out.append(one_line(check.rationale, max(10, w - 40)))
     return out

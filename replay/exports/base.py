@@ -12,6 +12,8 @@ from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
 from trajrec.recorder import Episode
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
+from ..render import json_safe
+from ..run_folder import create_new
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
 from .encode import dumps as dumps_any
@@ -205,6 +207,28 @@ def open_output(out: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
     return path, _tmp_path(path)
 
 
+def _create_tmp(path: Path) -> int:
+    try:
+        return create_new(path)
+    except FileExistsError as exc:
+        kind = "a symbolic link" if path.is_symlink() else "a file"
+        raise TrajrecIOError(f"refusing to write the temporary export file {path}: {kind} is already there; "
+                             "remove it and export again") from exc
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def open_new_text(path: Path) -> IO[str]:
+    """Create ``path`` (a temporary output name) for writing text; refuse a symbolic link or a file already there,
+    so an export never writes through a link planted in the output folder."""
+    return io.open(_create_tmp(path), "w", encoding="utf-8", newline="\n", buffering=1 << 20)
+
+
+def open_new_binary(path: Path) -> IO[bytes]:
+    """Like :func:`open_new_text`, for binary formats (Parquet)."""
+    return io.open(_create_tmp(path), "wb")
+
+
 class JsonlFormat(Format):
     """A format that writes one JSON object per line: subclasses yield rows from :meth:`rows`.
 
@@ -224,13 +248,11 @@ class JsonlFormat(Format):
         self._path, self._tmp = open_output(out)
         self.files: list[Path] = [self._path] if self._path is not None else []
         self._fh: IO[str]
+        self._stdout = self._tmp is None
         if self._tmp is None:
             self._fh = sys.stdout
         else:
-            try:
-                self._fh = io.open(self._tmp, "w", encoding="utf-8", newline="\n", buffering=1 << 20)
-            except OSError as exc:
-                raise TrajrecIOError(f"cannot write {self._tmp}: {exc.strerror}") from exc
+            self._fh = open_new_text(self._tmp)
 
     #: Rows hold recorded values only as :func:`~.encode.dumps` text or :func:`~.encode.exact` values, so they
     #: are written without the scan for odd keys and big ints.
@@ -245,6 +267,11 @@ class JsonlFormat(Format):
         n = 0
         write = self._fh.write
         dumps = dumps_built if self.built_rows else dumps_any
+        if self._stdout:  # control characters JSON leaves raw become \u escapes: same data, safe on a terminal
+            raw_write = write
+
+            def write(text: str) -> int:
+                return raw_write(json_safe(text))
         try:
             for row in rows:
                 write(dumps(row))

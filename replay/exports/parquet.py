@@ -27,7 +27,7 @@ import numpy as np
 from trajrec.recorder.errors import MissingDependencyError  # noqa: F401 (re-exported: callers catch it here)
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
-from .base import EpisodeView, ExportOptions, Format, open_output
+from .base import EpisodeView, ExportOptions, Format, open_new_binary, open_output
 from ..labels import rating
 from .choice import map_label, origin
 from .encode import dumps, text_of, tool_call, tool_names
@@ -220,7 +220,12 @@ class ParquetFormat(Format):
                                         "folder (shards are part-NNNNN.parquet), or a FILE.parquet")
             self._root = self._final.with_name(f".{self._final.name}.tmp-{os.getpid()}")
             try:
-                self._root.mkdir(parents=True, exist_ok=True)
+                self._root.parent.mkdir(parents=True, exist_ok=True)
+                self._root.mkdir()  # new, never an existing folder or a link planted at this name
+            except FileExistsError as exc:
+                kind = "a symbolic link" if self._root.is_symlink() else "something"
+                raise TrajrecIOError(f"refusing to write the temporary export folder {self._root}: {kind} is "
+                                     "already there; remove it and export again") from exc
             except OSError as exc:
                 raise TrajrecIOError(f"cannot create the folder {self._root}: {exc.strerror}") from exc
         else:
@@ -230,6 +235,8 @@ class ParquetFormat(Format):
             if tmp is None:
                 raise TrajrecUsageError("parquet is a binary format; pass --out FILE.parquet or --out DIR, not -")
             self._final, self._root = path, tmp  # type: ignore[assignment]
+            # Created now, O_EXCL and O_NOFOLLOW: the writer opens our own new file, never a planted link.
+            open_new_binary(tmp).close()
         # One open writer per partition; a shard closes after shard_rows rows.
         self._writers: dict[str | None, tuple[Any, int, int]] = {}  # key -> (writer, shard number, rows in shard)
         self._shards: dict[str | None, int] = {}

@@ -299,7 +299,7 @@ def test_label_line_torn_by_a_full_disk_does_not_swallow_the_next(tiny_fs, stub_
 
 
 def test_label_line_torn_by_an_injected_fault_does_not_swallow_the_next(tmp_path, stub_env, monkeypatch):
-    from trajrec.replay import labels as labels_mod
+    from trajrec.replay import label_store as labels_mod  # the module that writes label lines
     from trajrec.replay.labels import LabelStore
 
     env = Recorder(stub_env(), tmp_path)

@@ -101,14 +101,16 @@ def test_unregistered_id_exit_2_then_import_fixes_it(tmp_path: Path, record, mon
     del gym.registry["rtcli/Cart-v0"]
     sys.modules.pop("rt_cli_envs")
     try:
-        # The entry point is a string: replay would build it from there; hide it to reach the error.
-        monkeypatch.setattr("trajrec.replay.replayer._try_import", lambda module: "no such module")
+        # The header names the env's entry point; replay refuses to import it unless the user allows that string.
         assert main(["replay", str(ep_path)]) == 2
         _, err = capsys.readouterr()
-        assert err.startswith("trajrec replay: error: env id 'rtcli/Cart-v0' recorded in ")
-        assert "--import mypkg.envs" in err
-        monkeypatch.undo()
-        monkeypatch.syspath_prepend(str(site))
+        assert err.startswith("trajrec replay: error: refusing to import env entry point "
+                              "'gymnasium.envs.classic_control.cartpole:CartPoleEnv' named in the header of ")
+        assert "--allow-entry-point 'gymnasium.envs.classic_control.cartpole:CartPoleEnv'" in err
+        assert "--import MODULE" in err
+        assert main(["replay", str(ep_path), "--allow-entry-point",
+                     "gymnasium.envs.classic_control.cartpole:CartPoleEnv"]) == 0
+        assert capsys.readouterr().out == "replayed 4 steps, no divergence\n"
         assert main(["replay", str(ep_path), "--import", "rt_cli_envs"]) == 0
         assert capsys.readouterr().out == "replayed 4 steps, no divergence\n"
     finally:

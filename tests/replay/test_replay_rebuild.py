@@ -74,9 +74,10 @@ def test_unregistered_id_names_it_the_nearest_ids_and_the_fix(record, monkeypatc
     assert isinstance(err.value, TrajrecError)
     assert str(err.value) == (
         f"env id 'replaytest/Script-v0' recorded in {ep_path} is not registered with gymnasium (nearest registered "
-        "ids: replaytest/Noisy-v0, replaytest/Boom-v0; tried importing replaytest (no such module)). "
+        "ids: replaytest/Noisy-v0, replaytest/Boom-v0). "
         "Import the module that registers it before replaying: `trajrec replay FILE --import mypkg.envs`, "
-        "or replay_episode(path, imports=['mypkg.envs']) in Python")
+        "or replay_episode(path, imports=['mypkg.envs']) in Python; replay does not import modules an episode "
+        "file names")
 
 
 def test_imports_register_a_third_party_id(plugin_modules, tmp_path: Path, record) -> None:
@@ -95,7 +96,7 @@ gym.register(id="rtvendor/Thing-v0", entry_point=ThingEnv)
     assert report.env_id == "rtvendor/Thing-v0"
 
 
-def test_the_id_namespace_is_imported(plugin_modules, record) -> None:
+def test_the_id_namespace_is_not_imported_unless_the_user_names_it(plugin_modules, record) -> None:
     plugin_modules("rtns", THING_ENV + '''
 gym.register(id="rtns/Thing-v0", entry_point=ThingEnv)
 ''')
@@ -104,10 +105,13 @@ gym.register(id="rtns/Thing-v0", entry_point=ThingEnv)
     ep_path = record("rtns/Thing-v0", [1, 1, 1], seed=2)
     _forget("rtns/Thing-v0", "rtns")
 
-    assert not replay_episode(ep_path).diverged
+    with pytest.raises(ReplayError, match="'rtns/Thing-v0' recorded in .* is not registered"):
+        replay_episode(ep_path)
+    assert "rtns" not in sys.modules  # the file named the namespace; replay did not import it
+    assert not replay_episode(ep_path, imports=["rtns"]).diverged
 
 
-def test_the_recorded_entry_point_is_honoured(plugin_modules, record) -> None:
+def test_the_recorded_entry_point_needs_the_users_opt_in(plugin_modules, record) -> None:
     plugin_modules("rt_thing_impl", THING_ENV)
     plugin_modules("rt_thing_reg", '''
 import gymnasium as gym
@@ -120,11 +124,23 @@ gym.register(id="rtother/Thing-v0", entry_point="rt_thing_impl:ThingEnv", max_ep
     assert ep.task["entry_point"] == "rt_thing_impl:ThingEnv" and len(ep) == 3  # the time limit truncated it
     _forget("rtother/Thing-v0", "rt_thing_reg", "rt_thing_impl")
 
-    report = replay_episode(ep_path)
+    with pytest.raises(ReplayError) as err:
+        replay_episode(ep_path)
+    assert str(err.value) == (
+        f"refusing to import env entry point 'rt_thing_impl:ThingEnv' named in the header of {ep_path} (for "
+        "'rtother/Thing-v0'): episode files are data, and replay runs only ids registered by modules you import. "
+        "If you trust that code: trajrec replay FILE --allow-entry-point 'rt_thing_impl:ThingEnv' "
+        "(allow_entry_points=['rt_thing_impl:ThingEnv'] in Python), or import the module that registers the env: "
+        "trajrec replay FILE --import MODULE")
+    assert "rt_thing_impl" not in sys.modules
 
+    report = replay_episode(ep_path, allow_entry_points=["rt_thing_impl:ThingEnv"])
     assert not report.diverged, str(report)
     assert report.steps_replayed == 3
     assert "rtother/Thing-v0" not in gym.registry  # built from a spec, nothing registered behind the user's back
+    # A module the user imports counts as chosen code: its env classes may be named by the header.
+    sys.modules.pop("rt_thing_impl")
+    assert not replay_episode(ep_path, imports=["rt_thing_impl"]).diverged
 
 
 def test_an_import_that_fails_is_reported(record) -> None:

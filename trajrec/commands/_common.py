@@ -39,7 +39,10 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), ensure_ascii=False)
+    """One JSON object as text, with every control character escaped (valid JSON, safe to print)."""
+    from trajrec.replay.render import json_safe
+
+    return json_safe(json.dumps(to_jsonable(value), ensure_ascii=False))
 
 
 def isatty() -> bool:

@@ -190,11 +190,13 @@ def _auto(args: argparse.Namespace) -> int:
         judge = load_judge(args.judge)
         with Progress(src.total_steps, f"judge {args.judge}", unit=" steps") as bar:
             res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar)
+    for problem in res.unreadable:
+        print(f"trajrec label: skipped {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
         print(res)
-    return 1 if src.errors else 0
+    return 1 if src.errors or res.unreadable else 0
 
 
 def _add(args: argparse.Namespace) -> int:

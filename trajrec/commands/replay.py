@@ -17,6 +17,7 @@ EXAMPLES = """  trajrec replay runs/shell/<episode>.msgpack.zst        replayed 
   trajrec replay EP --all                                report every divergent step, not only the first
   trajrec replay EP --record runs/replays                record the replay as a new episode (lineage -> EP)
   trajrec replay EP --import mypkg.envs                  import the module that registers a third-party id
+  trajrec replay EP --allow-entry-point mypkg.envs:MyEnv    trust this entry point named in the header
   trajrec replay EP --json | jq .first_divergence        machine-readable report
 
 ignore paths start with a compared field (observation, reward, terminated, truncated, info, state,
@@ -32,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "provenance lineage points at FILE")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="import MODULE first, e.g. the module that registers the env id (repeatable)")
+    p.add_argument("--allow-entry-point", dest="allow_entry_points", action="append", default=[],
+                   metavar="MODULE:NAME",
+                   help="allow replay to import and call this exact entry point named in the episode header (an "
+                   "unregistered env's, or a wrapper's outside gymnasium.wrappers); without it replay runs no code "
+                   "the file names (repeatable)")
     p.add_argument("--env", dest="env_id", metavar="ID",
                    help="rebuild this registered env id instead of the recorded one (recorded kwargs still apply)")
     p.add_argument("--all", action="store_true", help="keep going after a divergence and report every divergent step")
@@ -41,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import warnings
 
+    import trajrec.envs  # noqa: F401  (registers the built-in trajrec/* ids; nothing below the CLI needs envs)
     from trajrec.recorder import read_index
     from trajrec.recorder.errors import TrajrecError
     from trajrec.replay.replayer import ReplayWarning, replay_episode
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", ReplayWarning)
             report = replay_episode(args.path, until=args.until, ignore=args.ignore, record=args.record,
                                     stop_at_first=not args.all, imports=args.imports, env_id=args.env_id,
+                                    allow_entry_points=args.allow_entry_points,
                                     on_step=lambda done: bar.advance())
     except TrajrecError as exc:
         return fail(str(exc), type(exc).__name__)

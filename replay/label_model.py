@@ -1,0 +1,188 @@
+"""The label model: :class:`Label`, one version of a check added to a recorded episode after recording, and how
+it reads from and writes to one line of a labels file."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from trajrec.recorder.model import CHECK_KINDS, Check
+
+from .label_values import _TAG_OK, _bad_text, _value_problem
+
+#: Version of the label line format (the ``v`` field of each line).
+LABEL_FORMAT = 1
+
+
+class LabelWarning(UserWarning):
+    """Warned when a labels file holds a line that cannot be read (a torn last line, a damaged line), or when a
+    new tag looks like a misspelling of a known one."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """One version of a label: a check added after recording, with the episode it is about.
+
+    Attributes:
+        episode_id: the episode the label is about.
+        target: ``"episode"`` or a step index.
+        kind: ``"rule"``, ``"environment"`` or ``"judge"`` (people are judges: ``judge="human:<name>"``).
+        judge: who labeled, e.g. ``"human:ana"``, ``"trajrec-rules@2"``, ``"model:rubric@2"``.
+        value: a rating -1/0/+1, a score (float), pass/fail (bool) or a category (str); None on a tombstone.
+        id: this version's id (uuid4 hex); ``supersedes`` is the id of the version it replaces.
+        deleted: True on a tombstone (the label was deleted).
+
+    >>> Label("ep", 0, "judge", "human:bo", 1, id="x").check.to_record()["judge"]
+    'human:bo'
+    """
+
+    episode_id: str
+    target: int | str
+    kind: str
+    judge: str
+    value: Any
+    score: float | None = None
+    rationale: str | None = None
+    tags: tuple[str, ...] = ()
+    author: str | None = None
+    time: float | None = None
+    supersedes: str | None = None
+    id: str | None = None
+    deleted: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def check(self) -> Check:
+        """This label as a :class:`trajrec.recorder.Check` (its ``extra`` carries ``episode_id``)."""
+        return Check(target=self.target, kind=self.kind, judge=self.judge, value=self.value, score=self.score,
+                     rationale=self.rationale, tags=self.tags, author=self.author, time=self.time,
+                     supersedes=self.supersedes, id=self.id, extra={**self.extra, "episode_id": self.episode_id})
+
+    @property
+    def passed(self) -> bool | None:
+        """True/False when the value reads as a pass/fail verdict (a rating +1/-1 too), else None."""
+        return self.check.passed
+
+    @property
+    def step(self) -> int | None:
+        """The step index this label is about, or None for an episode label."""
+        return self.target if isinstance(self.target, int) else None
+
+    @property
+    def is_human(self) -> bool:
+        return self.judge.startswith("human:")
+
+    def to_record(self, *, compact: bool = False) -> dict[str, Any]:
+        """The label as one line of a labels file (a JSON object); ``compact`` leaves out empty fields."""
+        rec: dict[str, Any] = {
+            "v": LABEL_FORMAT,
+            "id": self.id,
+            "episode_id": self.episode_id,
+            "target": self.target,
+            "kind": self.kind,
+            "judge": self.judge,
+            "value": self.value,
+            "score": self.score,
+            "rationale": self.rationale,
+            "tags": list(self.tags),
+            "author": self.author,
+            "time": self.time,
+            "supersedes": self.supersedes,
+            "deleted": self.deleted,
+        }
+        for k, v in self.extra.items():
+            rec.setdefault(k, v)
+        if compact:
+            for k in _OPTIONAL:
+                v = rec[k]
+                if v is None or v is False or v == []:
+                    del rec[k]
+        return rec
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Label:
+        """Read one line of a labels file. Raises ValueError when a required field is missing or malformed."""
+        lid, eid = rec.get("id"), rec.get("episode_id")
+        if not isinstance(lid, str) or not lid:
+            raise ValueError("no label id")
+        if not isinstance(eid, str) or not eid:
+            raise ValueError("no episode_id")
+        target = rec.get("target", "episode")
+        if not (target == "episode" or (type(target) is int and target >= 0)):
+            raise ValueError(f"target {str(target)[:40]!r} is neither 'episode' nor a step index")
+        problem = _line_problem(rec)
+        if problem:
+            raise ValueError(problem)
+        # Built without __init__: loading a run's labels is a hot path (100,000 labels in well under a second),
+        # and a frozen dataclass's __init__ costs a setattr call per field. Lines omit empty fields.
+        d = {**_DEFAULTS, **rec}
+        del d["v"]
+        tags = d["tags"]
+        d["tags"] = tuple(tags) if type(tags) is list else tags if type(tags) is tuple else (str(tags),)
+        if not _KNOWN.issuperset(rec):
+            d["extra"] = {k: d.pop(k) for k in list(d) if k not in _FIELDS}
+        else:
+            d["extra"] = {}
+        lab = object.__new__(cls)
+        object.__setattr__(lab, "__dict__", d)
+        return lab
+
+
+_MAX_EXTRA_DEPTH = 32
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:  # iterative: a hostile line may nest deeper than Python's recursion limit
+        v, d = stack.pop()
+        if d > limit:
+            return True
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return False
+
+
+def _line_problem(rec: Mapping[str, Any]) -> str | None:
+    """Why a labels-file line is not a label as :meth:`LabelStore.add` writes one, or None. Reading checks what
+    writing checks, so an odd line (hand-edited, another tool) is skipped instead of failing every reader."""
+    kind, judge = rec.get("kind", "judge"), rec.get("judge", "unknown")
+    if kind not in CHECK_KINDS:
+        return f"kind {str(kind)[:40]!r} is not one of {', '.join(CHECK_KINDS)}"
+    if _bad_text(judge) or not judge or any(c.isspace() for c in judge):
+        return "judge is not a name without spaces"
+    deleted = rec.get("deleted", False)
+    if type(deleted) is not bool:
+        return "deleted is not true/false"
+    if not deleted or rec.get("value") is not None:
+        problem = _value_problem(rec.get("value"))
+        if problem:
+            return problem
+    for name in ("rationale", "author", "supersedes"):
+        v = rec.get(name)
+        if v is not None and _bad_text(v):
+            return f"{name} is not text"
+    for name in ("score", "time"):
+        v = rec.get(name)
+        if v is not None and (type(v) not in (int, float) or not math.isfinite(v)):
+            return f"{name} is not a finite number"
+    tags = rec.get("tags", ())
+    if type(tags) is not list or not all(type(t) is str and _TAG_OK.match(t) and not _bad_text(t) for t in tags):
+        if tags != ():
+            return "tags is not a list of words"
+    if not _KNOWN.issuperset(rec) and _depth_over({k: v for k, v in rec.items() if k not in _KNOWN},
+                                                  _MAX_EXTRA_DEPTH):
+        return f"extra fields nest more than {_MAX_EXTRA_DEPTH} deep"
+    if _bad_text(rec["id"]) or _bad_text(rec["episode_id"]):
+        return "id or episode_id is not text"
+    return None
+
+
+_DEFAULTS: dict[str, Any] = {"v": LABEL_FORMAT, "id": None, "episode_id": None, "target": "episode", "kind": "judge",
+                             "judge": "unknown", "value": None, "score": None, "rationale": None, "tags": (),
+                             "author": None, "time": None, "supersedes": None, "deleted": False}
+_KNOWN = frozenset(_DEFAULTS)
+_OPTIONAL = ("score", "rationale", "tags", "author", "supersedes", "deleted")  # left out of lines when empty
+_FIELDS = frozenset(_DEFAULTS) - {"v"}

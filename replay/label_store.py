@@ -1,0 +1,657 @@
+"""The label store of one run folder: checks added to recorded episodes after recording, by people and by automatic judges.
+
+A label is a :class:`trajrec.recorder.Check` plus the ``episode_id`` it is about. Episode files are never rewritten:
+labels live beside them in the run folder, so copying or moving the folder keeps them::
+
+    <run>/.trajrec/labels/<writer>-<host>-<pid>-<random>.jsonl
+
+Each writing process (each :class:`LabelStore` that adds a label) appends to a file of its own, one label per
+line, each line written with a single ``os.write`` on an ``O_APPEND`` descriptor. A crash loses at most the line
+being written; a torn last line is skipped with a :class:`LabelWarning` when reading. Two processes labeling the
+same run never touch the same file, and readers merge every file, so nothing is lost.
+
+Editing or deleting appends: :meth:`LabelStore.update` writes a new version whose ``supersedes`` names the old
+one, :meth:`LabelStore.delete` writes a tombstone (``deleted: true``). The versions of one label form a chain;
+the live version is the chain's last one (when two processes edit the same version at once, the newer by time
+wins and both stay in :meth:`LabelStore.history`).
+
+>>> import tempfile
+>>> store = LabelStore(tempfile.mkdtemp())
+>>> lab = store.add("ep-1", 3, -1, judge="human:ana", rationale="wrong file", tags=["typo"])
+>>> lab.check.passed, lab.author
+(False, 'ana')
+>>> lab2 = store.update(lab.id, value=0)
+>>> [l.value for l in store.current("ep-1")], len(store.history(lab.id))
+([0], 2)
+>>> _ = store.delete(lab2.id)
+>>> store.current("ep-1"), store.labeled_steps("ep-1")
+([], set())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import gc
+import getpass
+import json
+import os
+import re
+import secrets
+import socket
+import time as _time
+import uuid
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.storage import is_url
+
+from .label_model import Label, LabelWarning
+from .label_values import (_TAG_OK, _validate_judge, _validate_kind, _validate_score, _validate_target,
+                           _validate_text, validate_value)
+from .run_folder import create_new, private_dir
+
+#: Where labels live, relative to the run folder.
+LABELS_DIR = Path(".trajrec") / "labels"
+
+#: Tags trajrec's own labelers use; new tags close to one of these get a "did you mean" warning.
+KNOWN_TAGS = ("failed", "repeated-mistake", "useful-recovery", "on-passing-path", "terminal-failure")
+
+_UPDATABLE = ("value", "kind", "judge", "rationale", "tags", "author", "score")
+_SLUG = re.compile(r"[^A-Za-z0-9_.]+")
+#: Seconds a labels file must have been unchanged before an incomplete last line is reported as torn.
+TORN_GRACE = 2.0
+
+
+def default_annotator() -> str:
+    """The name used for people's labels when none is given: ``$TRAJREC_ANNOTATOR``, else the login name."""
+    name = os.environ.get("TRAJREC_ANNOTATOR")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "anonymous"
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- the store -------------------------------------------------------------------------------------------------
+
+
+class LabelStore:
+    """The labels of one run folder: append-only files under ``<run>/.trajrec/labels/``, merged on read.
+
+    Args:
+        run_dir: the run folder (the folder holding the episode files). Use :meth:`for_path` to accept a file.
+        fsync: fsync after every label (survives power loss; costs a disk flush per label).
+
+    Reading happens at construction; :meth:`refresh` picks up what other processes appended since (it remembers
+    how far it read each file). Writing opens this store's own file at the first label.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        # A run on object storage (an fsspec URL) is read here without labels; labeling it is refused.
+        self.remote = is_url(os.fspath(run_dir))
+        self._where = os.fspath(run_dir)  # as given: Path() would fold a URL's "//"
+        root = Path(run_dir)
+        if not self.remote and root.exists() and not root.is_dir():
+            raise TrajrecUsageError(f"{root} is a file; a label store lives in a run folder "
+                                    "(use LabelStore.for_path(path) to accept an episode file)")
+        self.run_dir = root
+        self.dir = root / LABELS_DIR
+        self.fsync = fsync
+        self._fd: int | None = None
+        self._fd_pid: int | None = None
+        self._own: str | None = None  # name of this store's own file
+        self._offsets: dict[str, int] = {}
+        self._lines: dict[str, int] = {}  # complete lines read so far per file, for warnings that name a line
+        self._warned: set[tuple[str, int]] = set()
+        # All versions, and the chains they form (see _ingest for the invariants).
+        self._recs: dict[str, Label] = {}
+        self._children: dict[str, list[str]] = {}
+        self._root: dict[str, str] = {}
+        self._leaves: dict[str, set[str]] = {}
+        self._head: dict[str, Label] = {}
+        self._live: dict[str, dict[str, Label]] = {}  # episode_id -> chain root -> live head
+        self._by_episode: dict[str, list[str]] = {}  # episode_id -> ids of every version
+        self._tags: set[str] = set(KNOWN_TAGS)
+        self._dirty = False
+        self.refresh()
+
+    @classmethod
+    def for_path(cls, path: str | os.PathLike[str], **kwargs: Any) -> LabelStore:
+        """The store of the run holding ``path``: a file's folder, or the folder itself."""
+        p = Path(path)
+        if p.is_file():
+            return cls(p.parent, **kwargs)
+        if p.is_dir():
+            return cls(p, **kwargs)
+        raise TrajrecUsageError(f"{p}: no such file or folder; pass a run folder or an episode file")
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    def add(self, episode_id: str, target: int | str, value: Any, *, kind: str = "judge", judge: str | None = None,
+            rationale: str | None = None, tags: Iterable[str] = (), author: str | None = None,
+            score: float | None = None, supersedes: str | None = None, time: float | None = None,
+            **extra: Any) -> Label:
+        """Add a label and return it.
+
+        Args:
+            episode_id: the episode (its header's ``episode_id``).
+            target: ``"episode"`` or a step index.
+            value: a rating -1/0/+1, a score (float), pass/fail (bool) or a category (str).
+            kind: ``"judge"`` (people and model judges), ``"rule"`` or ``"environment"``.
+            judge: who labels; default ``"human:<author>"`` (author defaulting to :func:`default_annotator`).
+            supersedes: the id of a label (or recorded check) this one replaces.
+            time: the label's time (default: now); meant for imports and tests.
+            extra: more JSON-able fields kept with the label.
+        """
+        if not isinstance(episode_id, str) or not episode_id:
+            raise TrajrecUsageError(f"episode_id must be a non-empty str, got {episode_id!r}")
+        kind = _validate_kind(kind)
+        if judge is None:
+            author = author or default_annotator()
+            judge = f"human:{author}"
+        judge = _validate_judge(judge, kind)
+        if author is None and judge.startswith("human:"):
+            author = judge[6:]
+        label = Label(
+            episode_id=episode_id,
+            target=_validate_target(target),
+            kind=kind,
+            judge=judge,
+            value=validate_value(value),
+            score=_validate_score(score),
+            rationale=_validate_text("rationale", rationale),
+            tags=self._validate_tags(tags),
+            author=_validate_text("author", author),
+            time=_time.time() if time is None else float(time),
+            supersedes=_validate_text("supersedes", supersedes),
+            id=_new_id(),
+            extra=extra,
+        )
+        return self._append(label)
+
+    def update(self, label_id: str, **changes: Any) -> Label:
+        """Append a new version of a label with ``changes`` applied (value, kind, judge, rationale, tags, author,
+        score); the new version supersedes the live one. ``label_id`` may name any version of the label."""
+        bad = sorted(set(changes) - set(_UPDATABLE))
+        if bad:
+            what = ", ".join(bad)
+            hint = (" (the target and episode of a label are fixed: delete it and add a new one)"
+                    if set(bad) & {"target", "episode_id"} else "")
+            raise TrajrecUsageError(f"cannot update {what}{hint}; updatable fields: {', '.join(_UPDATABLE)}")
+        head = self._live_head(label_id, "update")
+        kind = _validate_kind(changes.get("kind", head.kind))
+        new = replace(
+            head,
+            kind=kind,
+            judge=_validate_judge(changes.get("judge", head.judge), kind),
+            value=validate_value(changes["value"]) if "value" in changes else head.value,
+            score=_validate_score(changes["score"]) if "score" in changes else head.score,
+            rationale=_validate_text("rationale", changes.get("rationale", head.rationale)),
+            tags=self._validate_tags(changes["tags"]) if "tags" in changes else head.tags,
+            author=_validate_text("author", changes.get("author", head.author)),
+            time=max(_time.time(), (head.time or 0.0) + 1e-6),
+            supersedes=head.id,
+            id=_new_id(),
+        )
+        return self._append(new)
+
+    def delete(self, label_id: str, *, author: str | None = None) -> Label:
+        """Append a tombstone for a label (any version's id); it disappears from :meth:`current`, stays in
+        :meth:`history`."""
+        head = self._live_head(label_id, "delete")
+        tomb = replace(head, value=None, score=None, deleted=True, author=author if author is not None else head.author,
+                       time=max(_time.time(), (head.time or 0.0) + 1e-6), supersedes=head.id, id=_new_id())
+        return self._append(tomb)
+
+    def close(self) -> None:
+        """Close this store's file (reading still works; the next write opens a new file)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:  # already closed by the OS at interpreter exit
+                pass
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    def current(self, episode_id: str | None = None, target: int | str | None = None,
+                judge: str | None = None) -> list[Label]:
+        """Live labels (the last version of each label, tombstones left out), sorted by episode, target, time."""
+        self._settle()
+        if episode_id is not None:
+            pools: Iterable[dict[str, Label]] = [self._live.get(episode_id, {})]
+        else:
+            pools = self._live.values()
+        out = [lab for pool in pools for lab in pool.values()
+               if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
+        out.sort(key=_order)
+        return out
+
+    def history(self, key: str | tuple[str, int | str]) -> list[Label]:
+        """Every version, oldest first: of one label (given any version's id), or of every label on
+        ``(episode_id, target)``. Tombstones are included (``deleted=True``)."""
+        self._settle()
+        if isinstance(key, tuple):
+            episode_id, target = key
+            out = [self._recs[i] for i in self._by_episode.get(episode_id, ()) if self._recs[i].target == target]
+        else:
+            lid = self._resolve(key)
+            root = self._root[lid]
+            out = [self._recs[i] for i, r in self._root.items() if r == root]
+        out.sort(key=lambda lab: (lab.time or 0.0, lab.id or ""))
+        return out
+
+    def versions(self, episode_id: str | None = None) -> list[Label]:
+        """Every version (superseded ones and tombstones included) of an episode's labels, or of all, sorted like
+        :meth:`current`."""
+        self._settle()
+        ids = self._by_episode.get(episode_id, []) if episode_id is not None else list(self._recs)
+        return sorted((self._recs[i] for i in ids), key=_order)
+
+    def get(self, label_id: str) -> Label:
+        """The version with this id (or unique id prefix)."""
+        return self._recs[self._resolve(label_id)]
+
+    def labeled_steps(self, episode_id: str) -> set[int]:
+        """Step indexes of an episode that carry at least one live label."""
+        self._settle()
+        return {lab.target for lab in self._live.get(episode_id, {}).values() if isinstance(lab.target, int)}
+
+    def labeled_fraction(self, episode_id: str, n_steps: int) -> float:
+        """Share of the episode's ``n_steps`` steps that carry at least one live label (0.0 for no steps)."""
+        if n_steps <= 0:
+            return 0.0
+        return sum(1 for t in self.labeled_steps(episode_id) if t < n_steps) / n_steps
+
+    def episodes(self) -> set[str]:
+        """Ids of the episodes that have live labels."""
+        self._settle()
+        return {eid for eid, pool in self._live.items() if pool}
+
+    def has_labels(self, episode_id: str) -> bool:
+        self._settle()
+        return bool(self._live.get(episode_id))
+
+    def tags(self) -> list[str]:
+        """Every tag seen in this store plus trajrec's own tags, sorted (for completion in a UI)."""
+        return sorted(self._tags)
+
+    def __len__(self) -> int:
+        """Number of live labels."""
+        self._settle()
+        return sum(len(pool) for pool in self._live.values())
+
+    def __iter__(self) -> Iterator[Label]:
+        return iter(self.current())
+
+    def __repr__(self) -> str:
+        return f"<LabelStore {os.fspath(self.run_dir)!r} live={len(self)} versions={len(self._recs)}>"
+
+    def refresh(self) -> int:
+        """Read what was appended to the labels files since the last read (other processes' labels).
+
+        Returns the number of label versions read. Cheap when nothing changed: one ``stat`` per file.
+        """
+        if not self.dir.is_dir():
+            return 0
+        with _gc_paused():
+            return self._refresh()
+
+    def _refresh(self) -> int:
+        added = 0
+        try:
+            entries = sorted(e.name for e in os.scandir(self.dir) if e.name.endswith(".jsonl") and e.is_file())
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot list labels in {self.dir}: {exc.strerror}") from exc
+        for name in entries:
+            if name == self._own:
+                continue  # this store's own lines are already in memory
+            added += self._read_file(name)
+        return added
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _validate_tags(self, tags: Iterable[str]) -> tuple[str, ...]:
+        if isinstance(tags, str):
+            tags = [tags]
+        out: list[str] = []
+        for tag in tags:
+            if not isinstance(tag, str) or not _TAG_OK.match(tag):
+                raise TrajrecUsageError(f"a tag is one word without spaces or commas (e.g. 'wrong-tool'), got {tag!r}")
+            if tag not in self._tags:
+                near = difflib.get_close_matches(tag, sorted(self._tags), n=1, cutoff=0.85)
+                if near:
+                    warnings.warn(f"new tag {tag!r} is close to the existing tag {near[0]!r}; did you mean "
+                                  f"{near[0]!r}?", LabelWarning, stacklevel=3)
+            if tag not in out:
+                out.append(tag)
+        return tuple(out)
+
+    def _resolve(self, label_id: str) -> str:
+        self._settle()
+        if not isinstance(label_id, str) or not label_id:
+            raise TrajrecUsageError(f"a label id is a hex string, got {label_id!r}")
+        if label_id in self._recs:
+            return label_id
+        if len(label_id) >= 4:
+            matches = [i for i in self._recs if i.startswith(label_id)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise TrajrecUsageError(f"label id prefix {label_id!r} matches {len(matches)} labels; give more "
+                                        "characters")
+        near = difflib.get_close_matches(label_id, list(self._recs), n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise TrajrecUsageError(f"no label with id {label_id!r} in {self.dir}{hint}; `trajrec label ls "
+                                f"{self.run_dir}` lists the ids")
+
+    def _live_head(self, label_id: str, verb: str) -> Label:
+        lid = self._resolve(label_id)
+        head = self._head[self._root[lid]]
+        if head.deleted:
+            raise TrajrecUsageError(f"cannot {verb} label {label_id}: it was deleted (tombstone {head.id}); add a "
+                                    "new label instead")
+        return head
+
+    def _open_own(self, label: Label) -> int:
+        pid = os.getpid()
+        if self._fd is not None and self._fd_pid == pid:
+            return self._fd
+        # A forked child must not append to its parent's file: that would break "one file per writer".
+        self._fd = None
+        if self.remote:
+            raise TrajrecUsageError(f"{self._where} is on remote storage, which trajrec reads but does not "
+                                    "label; copy the run to a local folder to label it")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)  # the folder the user named
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot create the run folder {self.run_dir}: {exc.strerror}") from exc
+        try:
+            private_dir(self.run_dir, *LABELS_DIR.parts)  # never through a link planted in the run folder
+        except TrajrecIOError as exc:
+            raise TrajrecIOError(f"cannot create the labels folder {self.dir}: {exc} (labels are stored inside the run "
+                                 "folder, so it must be writable)") from exc
+        who = _SLUG.sub("_", label.author or label.judge.replace("human:", ""))[:40] or "labels"
+        host = _SLUG.sub("_", socket.gethostname())[:40]
+        for _attempt in range(10):
+            name = f"{who}-{host}-{pid}-{secrets.token_hex(4)}.jsonl"
+            try:
+                fd = create_new(self.dir / name, os.O_WRONLY | os.O_APPEND)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise TrajrecIOError(f"cannot create a labels file in {self.dir}: {exc.strerror}") from exc
+        else:
+            raise TrajrecIOError(f"cannot create a new labels file in {self.dir}: names keep colliding")
+        self._fd, self._fd_pid, self._own = fd, pid, name
+        self._offsets[name] = 0
+        return fd
+
+    def _append(self, label: Label) -> Label:
+        try:
+            line = json.dumps(label.to_record(compact=True), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise TrajrecUsageError(f"label fields must be JSON data (extra fields included): {exc}") from exc
+        data = (line + "\n").encode("utf-8")
+        fd = self._open_own(label)
+        start = None
+        try:
+            start = os.fstat(fd).st_size  # only this store writes this file: the line starts here
+            # One write of the whole line: O_APPEND puts it at the end atomically with respect to the offset,
+            # and a crash can only cut this line, never an earlier one.
+            n = os.write(fd, data)
+            while n < len(data):  # a short write (disk nearly full, signal); finish the line rather than tear it
+                n += os.write(fd, data[n:])
+            if self.fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            self._drop_torn_line(fd, start)
+            raise TrajrecIOError(f"cannot write a label to {self.dir / (self._own or '?')}: {exc.strerror}; this "
+                                 "label was not saved (labels saved before are intact)") from exc
+        assert self._own is not None
+        self._offsets[self._own] = self._offsets.get(self._own, 0) + len(data)
+        self._ingest(label)
+        return label
+
+    def _drop_torn_line(self, fd: int, start: int | None) -> None:
+        """After a failed write, cut the own file back to the end of its last whole line, so the next label
+        does not run on from a torn one; when that fails too, leave the file and start a new one."""
+        try:
+            if start is None:
+                raise OSError("the line's start is unknown")
+            os.ftruncate(fd, start)
+        except OSError:
+            self._fd = None  # the next add opens a fresh file; the torn line stays last in this one
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _read_file(self, name: str) -> int:
+        path = self.dir / name
+        start = self._offsets.get(name, 0)
+        try:
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                size = st.st_size
+                if size < start:
+                    warnings.warn(f"labels file {path} shrank from {start} to {size} bytes (edited by hand?); "
+                                  "reading it again from the start", LabelWarning, stacklevel=3)
+                    start = 0
+                if size == start:
+                    return 0
+                fh.seek(start)
+                data = fh.read(size - start)
+        except FileNotFoundError:
+            return 0  # deleted between listing and reading
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot read labels file {path}: {exc.strerror}") from exc
+        cut = data.rfind(b"\n") + 1  # complete lines end here; what follows may be a line being written
+        if start == 0:
+            self._lines[name] = 0
+        n = self._ingest_lines(path, start, data[:cut])
+        self._lines[name] = self._lines.get(name, 0) + data.count(b"\n", 0, cut)
+        pos = cut
+        tail = data[cut:]
+        if tail.strip():
+            # A line written in the last moments may still be arriving (a write that crosses a page boundary
+            # becomes visible in pieces): warn about a torn line only once its file has stopped changing.
+            settled = _time.time() - st.st_mtime > TORN_GRACE
+            rec = self._parse_line(path, start + cut, tail, torn_ok=True, warn=settled)
+            if rec is not _TORN:
+                pos = len(data)  # a whole line that only lacks its newline
+                if rec is not None:
+                    n += self._ingest(rec)  # type: ignore[arg-type]
+        self._offsets[name] = start + pos
+        return n
+
+    def _ingest_lines(self, path: Path, start: int, body: bytes) -> int:
+        if not body:
+            return 0
+        try:
+            # One decode for the whole chunk: JSON text never holds a raw newline, so lines joined by commas
+            # form an array. Any odd line (blank, damaged) sends the chunk down the line-by-line path.
+            recs = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
+            labels = [Label.from_record(r) for r in recs]
+        except (ValueError, AttributeError, TypeError, RecursionError):
+            labels = None
+        n = 0
+        if labels is not None:
+            for lab in labels:
+                n += self._ingest(lab)
+            return n
+        pos = 0
+        line = self._lines.get(path.name, 0)
+        while pos < len(body):
+            nl = body.index(b"\n", pos)
+            raw = body[pos:nl]
+            line += 1
+            if raw.strip():
+                rec = self._parse_line(path, start + pos, raw, torn_ok=False, line=line)
+                if rec is not None:
+                    n += self._ingest(rec)  # type: ignore[arg-type]
+            pos = nl + 1
+        return n
+
+    def _parse_line(self, path: Path, offset: int, raw: bytes, *, torn_ok: bool,
+                    warn: bool = True, line: int | None = None) -> Label | None | object:
+        try:
+            try:
+                rec = json.loads(raw)
+            except RecursionError:
+                raise ValueError("nested too deep") from None
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+            return Label.from_record(rec)
+        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            key = (str(path), offset)
+            if warn and key not in self._warned:
+                self._warned.add(key)
+                if torn_ok:
+                    warnings.warn(f"labels file {path}: skipped an incomplete last line ({len(raw)} bytes at byte "
+                                  f"{offset}); its writer stopped mid-label. Every label before it is intact.",
+                                  LabelWarning, stacklevel=4)
+                else:
+                    where = f"line {line} (byte {offset})" if line is not None else f"the line at byte {offset}"
+                    warnings.warn(f"labels file {path}: skipped {where}: {str(exc)[:200]}; the other labels are "
+                                  "read", LabelWarning, stacklevel=4)
+            return _TORN if torn_ok else None
+
+    def _ingest(self, lab: Label) -> int:
+        """Add one version to the chains. Invariants (after :meth:`_settle`): ``_root`` maps every id to the first
+        version of its chain; ``_leaves`` holds, for chains of two or more versions, the versions nothing
+        supersedes (a one-version chain's leaf is its root); ``_head`` maps each root to the winning leaf."""
+        lid = lab.id
+        assert lid is not None
+        if lid in self._recs:
+            return 0
+        self._recs[lid] = lab
+        eid = lab.episode_id
+        by_ep = self._by_episode.get(eid)
+        if by_ep is None:
+            self._by_episode[eid] = [lid]
+        else:
+            by_ep.append(lid)
+        if lab.tags:
+            self._tags.update(lab.tags)
+        parent = lab.supersedes
+        if parent is None and not self._dirty and lid not in self._children:
+            # The common case, a new label: its own one-version chain.
+            self._root[lid] = lid
+            self._head[lid] = lab
+            if not lab.deleted:
+                pool = self._live.get(eid)
+                if pool is None:
+                    self._live[eid] = {lid: lab}
+                else:
+                    pool[lid] = lab
+            return 1
+        if parent is not None:
+            self._children.setdefault(parent, []).append(lid)
+        if self._dirty or lid in self._children or (parent is not None and parent in self._recs
+                                                    and parent not in self._root):
+            # A version arrived after one that supersedes it (files are read in name order, not time order):
+            # rebuild the chains once, lazily, instead of patching them.
+            self._dirty = True
+            return 1
+        if parent is None or parent not in self._recs:
+            root = lid  # supersedes something outside this store (a recorded check) or nothing
+            self._leaves[root] = {lid}
+        else:
+            root = self._root[parent]
+            leaves = self._leaves.get(root)
+            if leaves is None:
+                leaves = self._leaves[root] = {root}
+            leaves.discard(parent)
+            leaves.add(lid)
+        self._root[lid] = root
+        self._set_head(root)
+        return 1
+
+    def _set_head(self, root: str) -> None:
+        leaves = self._leaves.get(root)
+        if leaves is None or len(leaves) == 1:
+            head = self._recs[next(iter(leaves)) if leaves else root]
+        else:  # concurrent edits of one version: the newest wins
+            head = max((self._recs[i] for i in leaves), key=lambda lab: (lab.time or 0.0, lab.id or ""))
+        old = self._head.get(root)
+        self._head[root] = head
+        if old is not None and old.episode_id != head.episode_id:
+            self._live.get(old.episode_id, {}).pop(root, None)
+        pool = self._live.setdefault(head.episode_id, {})
+        if head.deleted:
+            pool.pop(root, None)
+        else:
+            pool[root] = head
+
+    def _settle(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self._root, self._leaves, self._head, self._live = {}, {}, {}, {}
+        recs = self._recs
+        for lid in recs:
+            # Follow supersedes up to the first version known here; a cycle (hand-edited files) stops the walk.
+            seen = {lid}
+            cur = lid
+            while True:
+                parent = recs[cur].supersedes
+                if parent is None or parent not in recs or parent in seen:
+                    break
+                if parent in self._root:
+                    cur = self._root[parent]
+                    break
+                seen.add(parent)
+                cur = parent
+            self._root[lid] = cur
+        roots: set[str] = set()
+        for lid, root in self._root.items():
+            roots.add(root)
+            if not any(c in recs for c in self._children.get(lid, ())):
+                self._leaves.setdefault(root, set()).add(lid)
+        for root in roots:
+            if root not in self._leaves:  # a pure cycle: treat its root as the leaf
+                self._leaves[root] = {root}
+            self._set_head(root)
+
+
+_TORN = object()
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around bulk loads: labels form no cycles, and 100,000 new objects would
+    otherwise trigger a dozen full collections (it halves the load time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _order(lab: Label) -> tuple[Any, ...]:
+    t = lab.target
+    return (lab.episode_id, -1 if t == "episode" else t, lab.time or 0.0, lab.id or "")

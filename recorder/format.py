@@ -18,6 +18,7 @@ import errno
 import mmap
 import os
 import struct
+import threading
 from typing import Any, Iterator
 
 import msgpack
@@ -414,9 +415,16 @@ def frame_extent(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, bool
     return last_whole, False
 
 
+_LOCAL = threading.local()
+
+
 def decompress(data: bytes | memoryview) -> bytes:
     """Decompress one (possibly incomplete) zstd frame; an incomplete frame gives what its whole blocks hold."""
-    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    # One decompression context per thread: making one costs ~9 µs, a scan of 40,000 small files pays it per frame.
+    dctx = getattr(_LOCAL, "dctx", None)
+    if dctx is None:
+        dctx = _LOCAL.dctx = zstandard.ZstdDecompressor()
+    return dctx.decompressobj().decompress(data)
 
 
 def read_span(fh: Any, start: int, stop: int) -> bytes:

@@ -8,6 +8,7 @@ Files whose writer died have no index; they are read by scanning their frames on
 from __future__ import annotations
 
 import bisect
+import io
 import operator
 import os
 import warnings
@@ -21,6 +22,7 @@ from .model import Check, ResetRecord, Step, SummaryBuilder
 from .storage import open_binary
 
 _FRAME_CACHE = 8
+_WHOLE_READ = 4 << 20  # read_records reads files up to this size with one read
 
 
 class ScanResult(dict):
@@ -137,6 +139,68 @@ def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
         result["damage"] = damage + result["damage"]
         result["complete"] = False
         return result
+
+
+def read_records(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """An episode's index (as :func:`read_index` gives it) and an iterator over its raw step records, for scans
+    that visit every step of many files once (reports, statistics).
+
+    A closed file of up to 4 MiB is read with one read and its frames decoded from memory; a bigger file, or one
+    without an index, is read through :class:`Episode`, a frame at a time. The records are the stored dicts (see
+    :meth:`Episode.iter_records`).
+
+    Raises:
+        TrajrecFormatError: the file is not an episode or is damaged (with the file and offset).
+        TrajrecUsageError: the file cannot be opened.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read() if size <= _WHOLE_READ else b""
+    except OSError as exc:
+        raise TrajrecUsageError(f"cannot open episode {path}: {exc.strerror}") from exc
+    index = None
+    if data:
+        buf = io.BytesIO(data)
+        _check_magic(path, buf, size)
+        try:
+            index, _ = read_tail_index(buf, size, path)
+        except TrajrecFormatError:
+            index = None  # Episode rebuilds it by scanning (and warns, as any reader of this file does)
+    if index is None:
+        ep = Episode(path)
+        return ep.index, _episode_records(ep)
+    header = index.get("header") or {}
+    if header.get("magic") != MAGIC:
+        raise TrajrecFormatError(path, 0, f"not a trajrec episode: header magic is {header.get('magic')!r}, "
+                                 f"expected {MAGIC!r}")
+    index.setdefault("step_checks", [])
+    index["complete"] = True
+    index["damage"] = []
+    return index, _memory_records(path, data, index["frames"])
+
+
+def _episode_records(ep: Episode) -> Iterator[dict[str, Any]]:
+    with ep:
+        yield from ep.iter_records()
+
+
+def _memory_records(path: str, data: bytes, frames: list[list[int]]) -> Iterator[dict[str, Any]]:
+    view = memoryview(data)
+    for frame in frames:
+        offset, _first, n, stop = frame[:4]
+        if n <= 0:
+            continue
+        try:
+            raw = decompress(view[offset:stop if stop >= 0 else len(data)])
+        except Exception as exc:  # zstandard.ZstdError; the format module owns that import
+            raise TrajrecFormatError(path, offset, f"zstd frame cannot be decompressed ({exc}); "
+                                     f"run `trajrec fsck {path}`") from exc
+        records, _used = decode_records(raw, path=path, offset=offset)
+        for rec in records:
+            if rec.get("t") == "step":
+                yield rec
 
 
 class Episode(Sequence[Step]):

@@ -94,15 +94,24 @@ class Behaviour:
                 "largest": [{"size": r[0], "examples": [paths[i] for i in r[1]]} for r in groups[: self.top]]}
 
     def _by_quartile(self, xs: list[float], ys: list[int]) -> list[dict[str, Any]]:
+        """Solve rate per quartile bin of ``xs``: bins ``[lo, hi)`` between the quartiles (the last one closed);
+        quartiles that coincide (many ties, e.g. most episodes 2 steps long) merge into one bin."""
         if len(xs) < 4:
             return []
         srt = sorted(xs)
-        edges = [quantile(srt, q) for q in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        edges: list[float] = []
+        for q in (0.0, 0.25, 0.5, 0.75, 1.0):
+            e = quantile(srt, q)
+            assert e is not None
+            if not edges or e > edges[-1]:
+                edges.append(e)
+        if len(edges) == 1:
+            edges.append(edges[0])
         out = []
-        for i in range(4):
+        last = len(edges) - 2
+        for i in range(len(edges) - 1):
             lo, hi = edges[i], edges[i + 1]
-            assert lo is not None and hi is not None
-            inside = [y for x, y in zip(xs, ys) if (lo <= x < hi) or (i == 3 and x == hi)]
+            inside = [y for x, y in zip(xs, ys) if lo <= x < hi or (i == last and x == hi)]
             out.append({"lo": lo, "hi": hi, "episodes": len(inside),
                         "solve_rate": sum(inside) / len(inside) if inside else None})
         return out

@@ -159,7 +159,8 @@ def _summary(page: _Page, r: dict[str, Any]) -> None:
         _kpi(_fmt(r["episodes"]), "episodes"),
         _kpi(_fmt(r["steps"]), "steps"),
         _kpi(_fmt(len(r["coverage"]["by_task"])), "tasks attempted"),
-        _kpi(_fmt(len(r["coverage"]["never_attempted"])), "bank tasks never attempted"),
+        _kpi(_fmt(len(r["coverage"]["never_attempted"])) if r["coverage"]["banks"] else "-",
+             "bank tasks never attempted"),
         _kpi(_fmt(d["useful_tasks"]), "tasks neither always nor never solved"),
         _kpi(_pct(f["failed_step_share"]), "steps failed"),
         _kpi(_pct(f["recovery_rate"]), "failures recovered"),
@@ -195,7 +196,9 @@ def _coverage(page: _Page, c: dict[str, Any]) -> None:
              + _table(["env", "episodes", "tasks attempted", "task bank", "never attempted"], rows)
              + (f"<h3>Tasks in a bank never attempted ({len(never):,})</h3>"
                 + _table(["env", "task", "split"], [[n["env"], n["task"], n["split"]] for n in never])
-                if never else "<p class='note'>Every task of the known task banks was attempted.</p>")
+                if never else "<p class='note'>Every task of the known task banks was attempted.</p>"
+                if c["banks"] else "<p class='note'>No task bank is known for these envs (only the built-in envs "
+                                   "declare one).</p>")
              + "</section>")
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
-
 import pytest
 
-from report_fixture_run import ENV_ID, QuizEnv, call  # noqa: F401  (QuizEnv: registered by record_quiz_run)
+from report_fixture_run import call
 from trajrec.cli import main
+from trajrec.envs.banks import task_bank
 from trajrec.replay.report import build_report
 
 
@@ -38,15 +37,12 @@ def test_json_is_the_same_figures(quiz):
     proc = _cli(str(run), "--json")
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
-    want = json.loads(json.dumps(build_report([run], task_bank=__import__("trajrec.envs.banks",
-                                                                            fromlist=["task_bank"]).task_bank)))
+    want = json.loads(json.dumps(build_report([run], task_bank=task_bank)))
     got.pop("seconds"), want.pop("seconds")
     assert got == want
 
 
 def test_html_is_self_contained_and_escapes_recorded_text(tmp_path):
-    import gymnasium as gym
-
     from report_fixture_run import _env
 
     env = _env(tmp_path / "run", {"name": "<b>agent</b>"}, "r<1>")
@@ -72,7 +68,6 @@ def test_html_is_self_contained_and_escapes_recorded_text(tmp_path):
         assert ref not in lower, f"the page loads something from the network: {ref}"
     assert lower.count("<script") >= 2 and "plotly" in lower
     assert page.count("class='plot'") >= 6
-    del gym
 
 
 def test_missing_plotly_is_one_clear_error_before_the_scan(quiz, tmp_path, monkeypatch, capsys):
@@ -111,4 +106,3 @@ def test_unreadable_file_is_reported_and_exit_is_nonzero(quiz, capsys):
 def test_help_has_examples():
     proc = subprocess.run([sys.executable, "-m", "trajrec", "report", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "examples:" in proc.stdout and "--html" in proc.stdout
-    assert Path  # keep the import used by type hints above

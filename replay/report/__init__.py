@@ -132,10 +132,10 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
 
 
 def _read(path: str, ordinal: int, stores: dict[str, LabelStore], query: Any) -> EpisodeFacts | None:
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(path)  # the key as listed: no abspath per file; the store gets the real folder
     store = stores.get(folder)
     if store is None:
-        store = stores[folder] = LabelStore(folder)
+        store = stores[folder] = LabelStore(os.path.abspath(folder) if folder else os.getcwd())
     index, records = read_records(path)
     header = index.get("header") if isinstance(index.get("header"), dict) else {}
     task = header.get("task") if isinstance(header.get("task"), dict) else {}

@@ -81,6 +81,7 @@ _IN_KEYS = ("prompt_tokens", "input_tokens")
 _OUT_KEYS = ("completion_tokens", "output_tokens")
 _TOTAL_KEYS = ("total_tokens",)
 _COST_KEYS = ("cost", "cost_usd", "total_cost")
+_ANY_KEY = frozenset({"usage", "model_call", *_IN_KEYS, *_OUT_KEYS, *_TOTAL_KEYS, *_COST_KEYS})
 
 
 def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
@@ -98,6 +99,8 @@ def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
     >>> usage_of({"thought": "hm"}) is None
     True
     """
+    if note.keys().isdisjoint(_ANY_KEY):
+        return None  # most notes (a thought, messages) carry no usage: one set test instead of a dozen lookups
     # Plain dict checks, not typing.Mapping: this runs on every step, and an ABC isinstance costs ~2 µs.
     places = []
     for key in ("usage", "model_call"):
@@ -157,18 +160,16 @@ def _action_bytes(action: Any) -> bytes:
 
 def read_steps(facts: EpisodeFacts, records: Iterable[Mapping[str, Any]]) -> None:
     """Fill ``facts`` from an episode's step records (one pass; no record is kept)."""
-    actions = hashlib.blake2b(digest_size=16)
-    ops = hashlib.blake2b(digest_size=16)
+    # The sequences are hashed once at the end: an episode's actions are few and short next to its records.
+    actions: list[bytes] = []
+    ops: list[str] = []
     failures = facts.failures
     for rec in records:
         i = rec.get("i", 0)
         action = rec.get("action")
-        info = rec.get("info")
-        op = _op(info, action)
-        actions.update(_action_bytes(action))
-        actions.update(b"\x1f")
-        ops.update(op.encode("utf-8", "replace"))
-        ops.update(b"\x1f")
+        op = _op(rec.get("info"), action)
+        actions.append(_action_bytes(action))
+        ops.append(op)
         fail = rec.get("failure")
         if fail:
             fail = fail if type(fail) is dict else {}
@@ -184,7 +185,7 @@ def read_steps(facts: EpisodeFacts, records: Iterable[Mapping[str, Any]]) -> Non
         note = rec.get("note")
         if type(note) is dict and note:
             thought = note.get("thought")
-            if isinstance(thought, str):
+            if type(thought) is str:
                 facts.thought_chars += len(thought)
                 facts.thought_steps += 1
             use = usage_of(note)
@@ -194,5 +195,7 @@ def read_steps(facts: EpisodeFacts, records: Iterable[Mapping[str, Any]]) -> Non
                 facts.tokens_total += use[2]
                 facts.cost += use[3]
                 facts.usage_steps += 1
-    facts.actions_digest = actions.digest()
-    facts.ops_digest = ops.digest()
+    # A length prefix per item, so no action's bytes can imitate a separator.
+    facts.actions_digest = hashlib.blake2b(b"".join(len(a).to_bytes(8, "little") + a for a in actions),
+                                           digest_size=16).digest()
+    facts.ops_digest = hashlib.blake2b("\x1f".join(ops).encode("utf-8", "replace"), digest_size=16).digest()

@@ -22,6 +22,7 @@ with plots (needs ``pip install 'trajrec[report]'``).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any, Callable, Iterable
@@ -94,20 +95,29 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
     incomplete = 0
     kept: list[str] = []
     steps = 0
-    for done, path in enumerate(files, 1):
-        try:
-            facts = _read(path, len(kept), stores, query)
-        except (TrajrecError, OSError, ValueError) as exc:
-            unreadable.append({"path": path, "error": str(exc)})
-            facts = None
-        if facts is not None:
-            kept.append(path)
-            steps += facts.steps
-            incomplete += not facts.complete
-            for section in (tasks, failures, judging, behaviour, lineage):
-                section.add(facts)
-        if progress is not None:
-            progress(done, len(files))
+    # The cyclic collector paused for the pass: decoded records form no cycles and are freed as they go, but
+    # their millions of short-lived dicts would set off full collections that rescan everything kept
+    # (measured: 38% of the report's time on 10,000 episodes).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for done, path in enumerate(files, 1):
+            try:
+                facts = _read(path, len(kept), stores, query)
+            except (TrajrecError, OSError, ValueError) as exc:
+                unreadable.append({"path": path, "error": str(exc)})
+                facts = None
+            if facts is not None:
+                kept.append(path)
+                steps += facts.steps
+                incomplete += not facts.complete
+                for section in (tasks, failures, judging, behaviour, lineage):
+                    section.add(facts)
+            if progress is not None:
+                progress(done, len(files))
+    finally:
+        if was_enabled:
+            gc.enable()
     failures_out = failures.result()
     behaviour_out = behaviour.result(kept)
     failures_out["worth_a_look"] = notable.result(top)

@@ -54,8 +54,12 @@ class Behaviour:
         self.solved.append(_OUTCOME_CODE[ep.solved])
         self.outcomes[ep.outcome] += 1
         key = (ep.env, ep.task)
-        self.task_steps.setdefault(key, array("l")).append(ep.steps)
-        longest = self.longest.setdefault(key, [])
+        lengths = self.task_steps.get(key)
+        if lengths is None:
+            lengths = self.task_steps[key] = array("l")
+            self.longest[key] = []
+        lengths.append(ep.steps)
+        longest = self.longest[key]
         if len(longest) < 3 or ep.steps > longest[-1][0]:
             longest.append((ep.steps, ep.ordinal, {"episode": ep.episode_id, "path": ep.path, "env": ep.env,
                                                    "task": ep.task, "outcome": ep.outcome}))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
-from typing import Any, Hashable, Iterable
+from typing import Any, Hashable
 
 from trajrec.recorder.model import verdict
 
@@ -37,8 +37,9 @@ class Judging:
         self.notable = notable
         self.with_recorded = with_recorded
         self.top = top
-        self.by_kind: dict[tuple[str, str], Counter[str]] = {}  # (source, kind) -> verdict counts
-        self.by_judge: dict[tuple[str, str, str], Counter[str]] = {}  # (source, judge, kind) -> verdict counts
+        # Flat counters, one increment per check: (source, kind, verdict) and (source, judge, kind, verdict).
+        self.by_kind: Counter[tuple[str, str, str]] = Counter()
+        self.by_judge: Counter[tuple[str, str, str, str]] = Counter()
         self.steps = 0
         self.labeled_steps = 0
         self.labeled_episodes = 0
@@ -53,13 +54,13 @@ class Judging:
         for c in ep.checks:
             kind, judge = str(c.get("kind")), str(c.get("judge"))
             v = _verdict_name(c.get("value"))
-            self.by_kind.setdefault(("recorded", kind), Counter())[v] += 1
-            self.by_judge.setdefault(("recorded", judge, kind), Counter())[v] += 1
+            self.by_kind["recorded", kind, v] += 1
+            self.by_judge["recorded", judge, kind, v] += 1
         labels: list[Label] = ep.labels
         for lab in labels:
             v = _verdict_name(lab.value)
-            self.by_kind.setdefault(("label", lab.kind), Counter())[v] += 1
-            self.by_judge.setdefault(("label", lab.judge, lab.kind), Counter())[v] += 1
+            self.by_kind["label", lab.kind, v] += 1
+            self.by_judge["label", lab.judge, lab.kind, v] += 1
         if labels:
             self.labeled_episodes += 1
         if self.with_recorded:
@@ -84,7 +85,10 @@ class Judging:
             if len(comparable) < 2:
                 continue
             for a, b in itertools.combinations(sorted(comparable), 2):
-                self.confusion.setdefault((a, b), Counter())[(comparable[a], comparable[b])] += 1
+                conf = self.confusion.get((a, b))
+                if conf is None:
+                    conf = self.confusion[(a, b)] = Counter()
+                conf[(comparable[a], comparable[b])] += 1
             counts = Counter(comparable.values())
             if len(counts) > 1:
                 disagreeing += 1
@@ -105,10 +109,13 @@ class Judging:
                                 "detail": f"judges disagree on {disagreeing} step{'s' * (disagreeing != 1)}"})
 
     def result(self) -> dict[str, Any]:
-        def verdict_rows(table: dict[Any, Counter[str]], names: Iterable[str]) -> list[dict[str, Any]]:
+        def verdict_rows(table: Counter[Any], names: tuple[str, ...]) -> list[dict[str, Any]]:
+            grouped: dict[tuple[str, ...], Counter[str]] = {}
+            for (*key, v), n in table.items():
+                grouped.setdefault(tuple(key), Counter())[v] += n
             out = []
-            for key, counts in sorted(table.items()):
-                row = dict(zip(names, key))
+            for key, counts in sorted(grouped.items()):
+                row: dict[str, Any] = dict(zip(names, key))
                 row.update(total=sum(counts.values()), passed=counts["pass"], failed=counts["fail"],
                            other=counts["other"])
                 out.append(row)

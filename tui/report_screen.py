@@ -35,12 +35,14 @@ class ReportScreen(Screen[None]):
     | :- | :- |
     | escape, q | Back to the library. |
     | r | Compute the report again (after labeling, say). |
+    | 1 … 9 | Open the n-th episode worth a look at the step it is listed with. |
     | up, down, pageup, pagedown, home, end | Scroll. |
     """
 
     BINDINGS = [
         Binding("escape,q", "back", "Back"),
         Binding("r", "recompute", "Recompute", tooltip="Compute the report again"),
+        *(Binding(str(n), f"open_notable({n})", f"Open episode {n} worth a look", show=False) for n in range(1, 10)),
     ]
 
     DEFAULT_CSS = """
@@ -130,6 +132,17 @@ class ReportScreen(Screen[None]):
     def action_back(self) -> None:
         self.workers.cancel_group(self, "report")
         self.dismiss(None)
+
+    def action_open_notable(self, n: int) -> None:
+        look = (self.report or {}).get("failures", {}).get("worth_a_look", [])
+        if not 1 <= n <= len(look):
+            self.notify(f"no episode {n} in the list worth a look ({len(look)} listed)", timeout=2, markup=False)
+            self.app.bell()
+            return
+        item = look[n - 1]
+        opener = getattr(self.app, "open_episode", None)
+        if opener is not None:
+            opener(item["path"], step=item.get("step") or 0)
 
     def action_recompute(self) -> None:
         self.query_one("#report-status", Static).update(Text("computing the report ..."))

@@ -142,9 +142,9 @@ def _failures(out: list[str], f: dict[str, Any], rows: int) -> None:
         _more(out, len(msgs), f["message_shapes"], "message shapes")
     look = f["worth_a_look"]
     if look:
-        out += ["", "  worth a look:"]
-        for item in look:
-            out.append(f"  - {one_line(item['episode'], 50)} [{item['reason']}] {one_line(item['detail'], 60)}")
+        out += ["", "  worth a look (in the viewer's report screen, keys 1-9 open them at the step shown):"]
+        for n, item in enumerate(look, 1):
+            out.append(f"  {n:>2}. {one_line(item['episode'], 50)} [{item['reason']}] {one_line(item['detail'], 60)}")
             out.append(f"      {one_line(item['view'], 200)}")
 
 

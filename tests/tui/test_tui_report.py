@@ -6,9 +6,10 @@ import asyncio
 from pathlib import Path
 
 from textual.widgets import Static
-from tui_helpers import SIZE, until
+from tui_helpers import SIZE, step_of, until
 
 from trajrec.tui.app import create_app
+from trajrec.tui.episode_screen import EpisodeScreen
 from trajrec.tui.library_screen import LibraryScreen
 from trajrec.tui.report_screen import ReportScreen
 
@@ -32,6 +33,17 @@ def test_report_screen_shows_the_figures_of_the_shown_episodes(library: Path) ->
                           "6. Lineage"):
                 assert title in body
             assert "4 episodes" in str(screen.query_one("#report-status", Static).render())
+            # A key into the viewer: 1 opens the first episode worth a look, at its step; escape comes back.
+            look = screen.report["failures"]["worth_a_look"]
+            assert look and " 1. " in body
+            await pilot.press("1")
+            await until(pilot, lambda: isinstance(app.screen, EpisodeScreen))
+            assert app.screen.episode.path == look[0]["path"]
+            assert step_of(app) == (look[0]["step"] or 0)
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is screen)
+            await pilot.press("9")  # fewer than nine listed: a notice, nothing opens
+            assert app.screen is screen
             await pilot.press("escape")
             assert isinstance(app.screen, LibraryScreen)
             # With a filter, the report covers what the library shows.

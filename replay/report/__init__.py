@@ -35,7 +35,7 @@ from ..library import find_episode_files
 from ..query import index_facts, parse_query
 from ..run import label_facts
 from .behaviour import Behaviour
-from .episode import EpisodeFacts, read_steps
+from .episode import EpisodeFacts, read_steps, usage_from_summary
 from .failures import Failures
 from .judging import Judging
 from .lineage import Lineage
@@ -165,7 +165,7 @@ def _read(path: str, ordinal: int, stores: dict[str, LabelStore], query: Any) ->
         task=str(task.get("id") or ""), split=str(task.get("split") or ""), outcome=outcome, steps=n,
         header=header, summary=summary, complete=bool(index.get("complete", True)),
         checks=[*(index.get("step_checks") or ()), *(index.get("checks") or ())], labels=labels)
-    read_steps(facts, records)
+    read_steps(facts, records, scan_usage=not usage_from_summary(facts))
     return facts
 
 

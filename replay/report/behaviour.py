@@ -44,6 +44,9 @@ class Behaviour:
         self.cost = 0.0
         self.usage_steps = 0
         self.usage_episodes = 0
+        self.model_calls = 0
+        self.failed_attempts = 0
+        self.latency = 0.0
         self.by_model: dict[str, list[float]] = {}  # model -> [episodes, tokens, cost]
         self.by_outcome_usage: dict[str, list[float]] = {}
         self.outcomes: Counter[str] = Counter()
@@ -82,8 +85,15 @@ class Behaviour:
             self.tokens["output"] += ep.tokens_out
             self.tokens["total"] += ep.tokens_total
             self.cost += ep.cost
+            self.model_calls += ep.model_calls
+            self.failed_attempts += ep.failed_attempts
+            self.latency += ep.latency
             agent = ep.provenance.get("agent")
-            model = str(agent.get("model") or "(no model)") if isinstance(agent, dict) else "(no model)"
+            model = str(agent.get("model") or "") if isinstance(agent, dict) else ""
+            if not model:  # the model the calls reported, when the agent did not name one
+                called = (ep.summary.get("model") or {}).get("models") if type(ep.summary.get("model")) is dict \
+                    else None
+                model = max(called, key=called.get) if isinstance(called, dict) and called else "(no model)"
             for table, key in ((self.by_model, model), (self.by_outcome_usage, ep.outcome or "(none)")):
                 row = table.setdefault(key, [0, 0, 0.0])
                 row[0] += 1
@@ -164,6 +174,8 @@ class Behaviour:
                 "episodes": self.usage_episodes, "steps": self.usage_steps,
                 "tokens": {k: self.tokens[k] for k in ("input", "output", "total")},
                 "cost": self.cost if self.usage_steps else None,
+                "model_calls": self.model_calls, "failed_attempts": self.failed_attempts,
+                "latency": self.latency if self.model_calls else None,
                 "per_episode": {"tokens": self.tokens["total"] / self.usage_episodes,
                                 "cost": self.cost / self.usage_episodes} if self.usage_episodes else None,
                 "by_model": [{"model": k, "episodes": int(v[0]), "tokens": int(v[1]), "cost": v[2]}

@@ -16,7 +16,7 @@ from trajrec.recorder.format import packb
 
 from ..labels import Label
 
-__all__ = ["MALFORMED", "EpisodeFacts", "StepFailure", "read_steps", "usage_of"]
+__all__ = ["MALFORMED", "EpisodeFacts", "StepFailure", "read_steps", "usage_from_summary", "usage_of"]
 
 #: The tool name given to actions that look like a tool call but do not parse as one.
 MALFORMED = "(malformed call)"
@@ -64,6 +64,9 @@ class EpisodeFacts:
     tokens_total: int = 0
     cost: float = 0.0
     usage_steps: int = 0
+    model_calls: int = 0
+    failed_attempts: int = 0
+    latency: float = 0.0
     actions_digest: bytes = b""
     ops_digest: bytes = b""
 
@@ -158,8 +161,27 @@ def _action_bytes(action: Any) -> bytes:
         return repr(action).encode("utf-8", "replace")
 
 
-def read_steps(facts: EpisodeFacts, records: Iterable[Mapping[str, Any]]) -> None:
-    """Fill ``facts`` from an episode's step records (one pass; no record is kept)."""
+def usage_from_summary(facts: EpisodeFacts) -> bool:
+    """Take the model-call totals the recorder summed into the summary (``summary["model"]``, from
+    ``note["model_call"]`` / ``note["model_calls"]``: :class:`trajrec.recorder.model_call.ModelUsage`);
+    False when the episode has none, and its notes are to be scanned instead (:func:`usage_of`)."""
+    model = facts.summary.get("model")
+    if type(model) is not dict or not model.get("calls"):
+        return False
+    facts.tokens_in = int(model.get("prompt_tokens") or 0)
+    facts.tokens_out = int(model.get("completion_tokens") or 0)
+    facts.tokens_total = int(model.get("total_tokens") or 0) or facts.tokens_in + facts.tokens_out
+    facts.cost = float(model.get("cost") or 0.0)
+    facts.model_calls = int(model["calls"])
+    facts.failed_attempts = int(model.get("failed_attempts") or 0)
+    facts.latency = float(model.get("latency") or 0.0)
+    facts.usage_steps = facts.model_calls
+    return True
+
+
+def read_steps(facts: EpisodeFacts, records: Iterable[Mapping[str, Any]], *, scan_usage: bool = True) -> None:
+    """Fill ``facts`` from an episode's step records (one pass; no record is kept); with ``scan_usage``, sum the
+    token usage the notes record (for episodes whose summary has no model-call totals)."""
     # The sequences are hashed once at the end: an episode's actions are few and short next to its records.
     actions: list[bytes] = []
     ops: list[str] = []
@@ -188,7 +210,7 @@ def read_steps(facts: EpisodeFacts, records: Iterable[Mapping[str, Any]]) -> Non
             if type(thought) is str:
                 facts.thought_chars += len(thought)
                 facts.thought_steps += 1
-            use = usage_of(note)
+            use = usage_of(note) if scan_usage else None
             if use is not None:
                 facts.tokens_in += use[0]
                 facts.tokens_out += use[1]

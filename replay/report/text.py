@@ -220,6 +220,9 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
         out.append(f"  tokens: {u['tokens']['total']:,} ({u['tokens']['input']:,} in, {u['tokens']['output']:,} out) "
                    f"over {u['steps']:,} steps of {u['episodes']:,} episodes; cost {_num(u['cost'], 4)}; per episode "
                    f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}")
+        if u["model_calls"]:
+            out.append(f"    {u['model_calls']:,} model calls, {u['failed_attempts']:,} failed attempts, "
+                       f"{_num(u['latency'])} s waiting")
         for m in u["by_model"][:rows]:
             out.append(f"    {one_line(m['model'], 40)}: {m['episodes']:,} episodes, {m['tokens']:,} tokens, "
                        f"cost {_num(m['cost'], 4)}")

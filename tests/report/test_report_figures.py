@@ -246,3 +246,26 @@ def test_report_on_sample_runs_reads_every_file():
     rep = build_report([root], task_bank=task_bank)
     assert rep["unreadable"] == [] and rep["episodes"] == len(list(root.rglob("*.msgpack.zst")))
     assert all(e["bank"] == 24 for e in rep["coverage"]["by_env"])
+
+
+def test_model_call_totals_come_from_the_recorder_summary(tmp_path):
+    """Notes written the way LLM agents record them (``note["model_call"]``, ModelCall): the report takes the
+    totals the recorder summed, failed attempts included, and names the model the calls reported."""
+    import gymnasium as gym
+
+    from trajrec import Recorder
+    from trajrec.recorder.model_call import ModelCall
+
+    env = Recorder(gym.make("CartPole-v1"), tmp_path)
+    env.reset(seed=0)
+    env.note(model_call=ModelCall(model="m-x", usage={"prompt_tokens": 100, "completion_tokens": 20}, cost=0.5,
+                                  attempts=[{"error": "timeout", "usage": {"prompt_tokens": 100,
+                                                                           "completion_tokens": 0}}]).to_dict())
+    env.step(0)
+    env.note(model_call=ModelCall(model="m-x", usage={"prompt_tokens": 130, "completion_tokens": 10}).to_dict())
+    env.step(1)
+    env.close()
+    u = build_report([tmp_path])["behaviour"]["usage"]
+    assert u["tokens"] == {"input": 330, "output": 30, "total": 360}
+    assert (u["model_calls"], u["failed_attempts"], u["cost"]) == (2, 1, 0.5)
+    assert [(m["model"], m["tokens"]) for m in u["by_model"]] == [("m-x", 360)]

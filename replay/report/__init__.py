@@ -52,6 +52,9 @@ ProgressFn = Callable[[int, int], None]
 
 
 def _files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    paths = list(paths)
+    if len(paths) == 1:
+        return find_episode_files(paths)  # one folder or file lists each file once
     seen: set[str] = set()
     out = []
     for f in find_episode_files(paths):

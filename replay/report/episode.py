@@ -8,6 +8,7 @@ does not grow with the number of steps and grows by a few numbers per episode.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -120,7 +121,7 @@ def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
         for keys in (_IN_KEYS, _OUT_KEYS, _TOTAL_KEYS):
             for k in keys:
                 v = where.get(k)
-                if v is not None and type(v) in (int, float):
+                if v is not None and type(v) in (int, float) and math.isfinite(v):
                     found = True
                     if keys is _IN_KEYS:
                         tin += int(v)
@@ -131,7 +132,7 @@ def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
                     break
         for k in _COST_KEYS:
             v = where.get(k)
-            if v is not None and type(v) in (int, float):
+            if v is not None and type(v) in (int, float) and math.isfinite(v):
                 found = True
                 cost += float(v)
                 break
@@ -161,6 +162,11 @@ def _action_bytes(action: Any) -> bytes:
         return repr(action).encode("utf-8", "replace")
 
 
+def _finite(v: Any) -> float:
+    """A recorded number as a float, 0 for anything else (None, NaN, inf, text): totals stay JSON numbers."""
+    return float(v) if type(v) in (int, float) and math.isfinite(v) else 0.0
+
+
 def usage_from_summary(facts: EpisodeFacts) -> bool:
     """Take the model-call totals the recorder summed into the summary (``summary["model"]``, from
     ``note["model_call"]`` / ``note["model_calls"]``: :class:`trajrec.recorder.model_call.ModelUsage`);
@@ -168,13 +174,13 @@ def usage_from_summary(facts: EpisodeFacts) -> bool:
     model = facts.summary.get("model")
     if type(model) is not dict or not model.get("calls"):
         return False
-    facts.tokens_in = int(model.get("prompt_tokens") or 0)
-    facts.tokens_out = int(model.get("completion_tokens") or 0)
-    facts.tokens_total = int(model.get("total_tokens") or 0) or facts.tokens_in + facts.tokens_out
-    facts.cost = float(model.get("cost") or 0.0)
-    facts.model_calls = int(model["calls"])
-    facts.failed_attempts = int(model.get("failed_attempts") or 0)
-    facts.latency = float(model.get("latency") or 0.0)
+    facts.tokens_in = int(_finite(model.get("prompt_tokens")))
+    facts.tokens_out = int(_finite(model.get("completion_tokens")))
+    facts.tokens_total = int(_finite(model.get("total_tokens"))) or facts.tokens_in + facts.tokens_out
+    facts.cost = _finite(model.get("cost"))
+    facts.model_calls = int(_finite(model["calls"]))
+    facts.failed_attempts = int(_finite(model.get("failed_attempts")))
+    facts.latency = _finite(model.get("latency"))
     facts.usage_steps = facts.model_calls
     return True
 

@@ -269,3 +269,41 @@ def test_model_call_totals_come_from_the_recorder_summary(tmp_path):
     assert u["tokens"] == {"input": 330, "output": 30, "total": 360}
     assert (u["model_calls"], u["failed_attempts"], u["cost"]) == (2, 1, 0.5)
     assert [(m["model"], m["tokens"]) for m in u["by_model"]] == [("m-x", 360)]
+
+
+def test_odd_usage_values_are_left_out_and_json_stays_valid(tmp_path):
+    import json
+
+    import gymnasium as gym
+
+    from trajrec import Recorder
+
+    env = Recorder(gym.make("CartPole-v1"), tmp_path)
+    env.reset(seed=0)
+    for note in ({"usage": {"prompt_tokens": float("nan"), "completion_tokens": 4}, "cost": float("inf")},
+                 {"usage": {"prompt_tokens": "12", "completion_tokens": True}},
+                 {"usage": "lots", "model_call": ["not", "a", "dict"]}):
+        env.note(**note)
+        env.step(0)
+    env.close()
+    rep = build_report([tmp_path])
+    assert rep["behaviour"]["usage"]["tokens"] == {"input": 0, "output": 4, "total": 4}
+    json.dumps(rep, allow_nan=False)  # what `--json` prints
+
+
+def test_long_episodes_are_flagged_against_their_task_median(tmp_path):
+    from report_fixture_run import _env, call
+
+    env = _env(tmp_path, {"name": "a"}, "r")
+    paths = []
+    for seed, reads in enumerate((1, 1, 1, 1, 14)):
+        env.reset(seed=seed, options={"task": "t", "split": "train"})
+        for _ in range(reads):
+            env.step(call("read", path="notes.txt"))
+        env.step(call("answer", value="42"))
+        env.end_episode()
+        paths.append(str(env.episode_path))
+    env.close()
+    look = build_report([tmp_path])["failures"]["worth_a_look"]
+    assert [(item["reason"], item["path"]) for item in look] == [("long", paths[-1])]
+    assert look[0]["detail"] == "15 steps, task median 2"

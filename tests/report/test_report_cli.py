@@ -94,6 +94,19 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "--top and --rows" in capsys.readouterr().err
 
 
+def test_bad_where_and_unwritable_html_are_one_line_errors(quiz, tmp_path, capsys):
+    run, _paths = quiz
+    assert main(["report", str(run), "--where", "tsak:t1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'task'" in err
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert main(["report", str(run), "--html", str(folder), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("trajrec report: error: cannot write --html") and err.count("\n") == 1
+    assert list(tmp_path.glob("*.tmp")) == []
+
+
 def test_unreadable_file_is_reported_and_exit_is_nonzero(quiz, capsys):
     run, _paths = quiz
     (run / "junk.msgpack.zst").write_bytes(b"junk")

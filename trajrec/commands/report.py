@@ -78,9 +78,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.html:
         page = render_html(report)
         tmp = f"{args.html}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.replace(tmp, args.html)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(page)
+            os.replace(tmp, args.html)  # a reader of FILE sees the old page or the new one, never half of one
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass  # never created
+            raise TrajrecUsageError(f"cannot write --html {args.html}: {exc.strerror or exc}; pass a writable "
+                                    "file path, e.g. --html report.html") from exc
         print(f"trajrec report: wrote {args.html} ({len(page) / 1e6:.1f} MB, opens without network)", file=sys.stderr)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, allow_nan=False, default=str))

@@ -120,6 +120,12 @@ class ToolEnv(gym.Env[str, str]):
         """Return the ids of the task bank, in seed order (``seed % len(bank)`` picks one)."""
         return [task.id for task in cls.tasks]
 
+    @classmethod
+    def task_bank(cls) -> dict[str, str]:
+        """Return the task bank as ``{task id: split}`` in seed order (what ``trajrec report`` checks coverage
+        against)."""
+        return {task.id: split_of(i) for i, task in enumerate(cls.tasks)}
+
     @property
     def task(self) -> TaskLike | None:
         """The current task, or None before the first reset."""

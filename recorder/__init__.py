@@ -19,7 +19,7 @@ from .errors import (
 from .format import FORMAT_VERSION, SUFFIX
 from .fsck import FsckReport, fsck
 from .model import Check, DiffRow, Failure, ResetRecord, Step, normalize_check, verdict
-from .reader import Episode, open_episode, read_index
+from .reader import Episode, open_episode, read_index, read_records
 from .version import __version__
 from .gymlike import GymLikeEnv, as_gym_env
 from .vector import VectorRecorder
@@ -55,5 +55,6 @@ __all__ = [
     "normalize_check",
     "open_episode",
     "read_index",
+    "read_records",
     "verdict",
 ]

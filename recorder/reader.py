@@ -8,6 +8,7 @@ Files whose writer died have no index; they are read by scanning their frames on
 from __future__ import annotations
 
 import bisect
+import io
 import operator
 import os
 import warnings
@@ -24,6 +25,7 @@ from .storage import open_binary
 from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem
 
 _FRAME_CACHE = 8
+_WHOLE_READ = 4 << 20  # read_records reads files up to this size with one read
 
 
 class ScanResult(dict):
@@ -185,6 +187,65 @@ def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
     return index
 
 
+def read_records(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """An episode's index (as :func:`read_index` gives it) and an iterator over its raw step records, for scans
+    that visit every step of many files once (reports, statistics).
+
+    A closed file of up to 4 MiB is read with one read and its frames decoded from memory; a bigger file, or one
+    without an index, is read through :class:`Episode`, a frame at a time. The records are the stored dicts (see
+    :meth:`Episode.iter_records`).
+
+    Raises:
+        TrajrecFormatError: the file is not an episode or is damaged (with the file and offset).
+        TrajrecUsageError: the file cannot be opened.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read() if size <= _WHOLE_READ else b""
+    except OSError as exc:
+        raise TrajrecUsageError(f"cannot open episode {path}: {exc.strerror}") from exc
+    if data:
+        # The same checks as every reader: the index before it is trusted, then checksums and records per frame.
+        index, complete, _damage = _load_index(path, io.BytesIO(data), size)
+        header = index.get("header") or {}
+        if complete and header.get("magic") == MAGIC:
+            index["complete"] = True
+            index["damage"] = []
+            index["file_size"] = size
+            checksums = isinstance(header.get("version", 1), int) and header.get("version", 1) >= 2
+            return index, _memory_records(path, data, index["frames"], checksums)
+    ep = Episode(path)  # no index, a damaged one, or a big file: the reader scans and warns as it always does
+    return ep.index, _episode_records(ep)
+
+
+def _episode_records(ep: Episode) -> Iterator[dict[str, Any]]:
+    with ep:
+        yield from ep.iter_records()
+
+
+def _memory_records(path: str, data: bytes, frames: list[list[int]], checksums: bool) -> Iterator[dict[str, Any]]:
+    view = memoryview(data)
+    for frame in frames:
+        offset, first, n, stop = frame[:4]
+        if n <= 0:
+            continue
+        with gc_paused():  # a frame's new containers hold no cycles: collections meanwhile would find nothing
+            records, _leftover, _done = decode_frame(view[offset:stop if stop >= 0 else len(data)], path=path,
+                                                     offset=offset, checksum=checksums)
+        steps = [r for r in records if r.get("t") == "step"]
+        if len(steps) != n:
+            raise TrajrecFormatError(path, offset, f"the frame here holds {len(steps)} steps where the index "
+                                     f"lists {n}; run `trajrec fsck {path}`")
+        for j, rec in enumerate(steps):
+            problem = step_problem(rec, first + j)
+            if problem:
+                raise TrajrecFormatError(path, offset, f"{problem} (in the frame starting here); "
+                                         f"run `trajrec fsck {path}`")
+            yield rec
+
+
 class Episode(Sequence[Step]):
     """A recorded episode, read lazily.
 
@@ -255,6 +316,7 @@ class Episode(Sequence[Step]):
         self._index.setdefault("complete", self.complete)
         self._index.setdefault("damage", self.damage)
         self._index.setdefault("step_checks", [])
+        self._index.setdefault("file_size", self._size)
         return self._index
 
     @property

@@ -28,7 +28,7 @@ from typing import Any, Hashable, Iterable
 from .labels import Label, rating
 
 __all__ = ["AgreementReport", "JudgeStats", "Kappa", "PairAgreement", "agreement", "category", "category_name",
-           "cohen_kappa", "episode_agreement"]
+           "cohen_kappa", "episode_agreement", "latest_categories"]
 
 SCORE = "score"  # the category of continuous scores, left out of kappa
 
@@ -132,8 +132,13 @@ class AgreementReport:
                 "pairs": [p.to_dict() for p in self.pairs]}
 
 
-def _per_item(labels: Iterable[Label]) -> dict[str, dict[tuple[str, int], Hashable]]:
-    """judge -> (episode_id, step) -> category of that judge's latest label on the step."""
+def latest_categories(labels: Iterable[Label]) -> dict[str, dict[tuple[str, int], Hashable]]:
+    """judge -> (episode_id, step) -> category of that judge's latest live label on the step (step labels only).
+
+    >>> from trajrec.replay.labels import Label
+    >>> latest_categories([Label("e", 2, "judge", "human:a", "good", time=1), Label("e", 2, "judge", "human:a", -1, time=2)])
+    {'human:a': {('e', 2): -1}}
+    """
     latest: dict[tuple[str, str, int], Label] = {}
     for lab in labels:
         if lab.deleted or not isinstance(lab.target, int):
@@ -168,7 +173,7 @@ def agreement(labels: Iterable[Label]) -> AgreementReport:
         stats.append(JudgeStats(judge, kinds.most_common(1)[0][0], len({lab.episode_id for lab in labs}),
                                 sum(1 for lab in labs if isinstance(lab.target, int)),
                                 sum(1 for lab in labs if lab.target == "episode"), dict(sorted(dist.items()))))
-    items = _per_item(labels)
+    items = latest_categories(labels)
     pairs = []
     for a, b in itertools.combinations(sorted(by_judge), 2):
         ia, ib = items.get(a, {}), items.get(b, {})
@@ -181,7 +186,7 @@ def agreement(labels: Iterable[Label]) -> AgreementReport:
 def episode_agreement(labels: Iterable[Label]) -> float | None:
     """Share of an episode's steps labeled by two or more judges on which all of them agree (same category);
     None when no step has two judges' labels."""
-    items = _per_item(labels)
+    items = latest_categories(labels)
     cats: dict[tuple[str, int], list[Hashable]] = {}
     for per in items.values():
         for key, cat in per.items():

@@ -211,4 +211,6 @@ def _known_tags(tags: list[Any]) -> bool:
         return tuple(tags) in _TAGS  # only lists that passed the check are there
     except TypeError:  # an unhashable item: not a tag list
         return False
+
+
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared by the labels without extra fields (read-only)

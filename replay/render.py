@@ -34,8 +34,8 @@ def json_safe(text: str) -> str:
     """JSON text with the control characters JSON leaves raw (DEL, C1 controls, line separators, bidi
     overrides) written as ``\\uXXXX`` escapes: the same JSON value, safe to print.
 
-    >>> json_safe('"a\x9b[31m\u202eb"')
-    '"a\\u009b[31m\\u202eb"'
+    >>> print(json_safe('"a\\x9b[31m\\u202eb"'))
+    "a\\u009b[31m\\u202eb"
     """
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

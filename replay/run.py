@@ -34,7 +34,7 @@ from .labels import LabelStore
 from .library import EpisodeEntry, find_episode_files, scan
 from .query import Query, parse_query
 
-__all__ = ["Run", "open_run"]
+__all__ = ["Run", "label_facts", "open_run"]
 
 _ARROW_PIP = "pip install 'trajrec[parquet]'"
 
@@ -108,11 +108,7 @@ class Run:
         return store
 
     def _label_facts(self, e: EpisodeEntry) -> dict[str, Any]:
-        labels = self._store(e.path).current(e.episode_id)
-        steps = {lab.target for lab in labels if isinstance(lab.target, int) and lab.target < e.steps}
-        return {"labels": len(labels), "labeled": bool(labels),
-                "labeled_fraction": len(steps) / e.steps if e.steps else 0.0,
-                "judge": {lab.judge for lab in labels}, "agreement": episode_agreement(labels)}
+        return label_facts(self._store(e.path).current(e.episode_id), e.steps)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -215,6 +211,14 @@ class Run:
         table = self.to_arrow(**kwargs)
         features = datasets.Features.from_arrow_schema(table.schema)
         return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
+
+
+def label_facts(labels: list[Any], steps: int) -> dict[str, Any]:
+    """The query facts an episode's live labels give (the label fields of :mod:`trajrec.replay.query`)."""
+    labeled = {lab.target for lab in labels if isinstance(lab.target, int) and lab.target < steps}
+    return {"labels": len(labels), "labeled": bool(labels),
+            "labeled_fraction": len(labeled) / steps if steps else 0.0,
+            "judge": {lab.judge for lab in labels}, "agreement": episode_agreement(labels)}
 
 
 def open_run(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Run:

@@ -18,6 +18,7 @@ from trajrec.recorder import TrajrecError, TrajrecUsageError, open_episode
 from trajrec.replay.labels import default_annotator
 from trajrec.replay.library import LabeledFraction
 from trajrec.replay.render import safe
+from trajrec.replay.report.tasks import TaskBank
 
 from .episode_screen import LABEL_REFRESH_SECONDS, EpisodeScreen
 from .episode_table import EpisodeTable
@@ -51,8 +52,10 @@ class TrajrecApp(App[None]):
     def __init__(self, paths: Sequence[str | os.PathLike[str]], *, annotator: str | None = None,
                  tags: Sequence[str] = DEFAULT_TAGS, step: int | None = None,
                  labeled_fraction: LabeledFraction | None = None, labels: LabelSource | None = None,
-                 use_catalog: bool = True, theme: str | None = None) -> None:
+                 use_catalog: bool = True, theme: str | None = None,
+                 task_bank: TaskBank | None = None) -> None:
         super().__init__()
+        self.task_bank = task_bank
         if theme is not None:
             self.theme = theme_name(theme)
         self.paths = [os.fspath(p) for p in paths]
@@ -149,7 +152,8 @@ class TrajrecApp(App[None]):
 def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None = None,
                tags: Sequence[str] = DEFAULT_TAGS, step: int | None = None,
                labeled_fraction: LabeledFraction | None = None, labels: LabelSource | None = None,
-               use_catalog: bool = True, theme: str | None = None) -> TrajrecApp:
+               use_catalog: bool = True, theme: str | None = None,
+               task_bank: TaskBank | None = None) -> TrajrecApp:
     """Build the trajrec TUI over episode files and folders.
 
     Args:
@@ -165,12 +169,14 @@ def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None
         use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog.msgpack``.
         theme: ``"dark"``, ``"light"`` or the name of any Textual theme (default: dark). ``NO_COLOR`` in the
             environment turns colors off whatever the theme (Textual reads it).
+        task_bank: ``task_bank(env_id) -> {task id: split} | None`` for the report screen's coverage (``trajrec
+            view`` passes the built-in envs' banks, :func:`trajrec.envs.banks.task_bank`).
 
     Raises:
         TrajrecUsageError: an unknown theme name (the message lists the known ones).
     """
     return TrajrecApp(list(paths), annotator=annotator, tags=tags, step=step, labeled_fraction=labeled_fraction,
-                      labels=labels, use_catalog=use_catalog, theme=theme)
+                      labels=labels, use_catalog=use_catalog, theme=theme, task_bank=task_bank)
 
 
 #: Short theme names ``trajrec view --theme`` takes, beside the names of Textual's themes.

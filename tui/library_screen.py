@@ -53,6 +53,7 @@ class LibraryScreen(Screen[None]):
     | 1 … 9, 0 | Sort by column 1 … 10 (again: reverse). |
     | ctrl+f | Search the steps (action, observation, note) of every shown episode; the list keeps the episodes
       with a match, and enter opens one at its first matching step (escape: back to all). |
+    | r | Report: what these episodes (the filter applied) are worth as training data. |
     | q | Quit. |
 
     Clicking a column header sorts by it (again: reverse).
@@ -73,6 +74,8 @@ class LibraryScreen(Screen[None]):
         # Priority, like "/": the prompt opens when the key arrives, so the query typed right after lands in it.
         Binding("ctrl+f", "search_steps", "Search steps", priority=True,
                 tooltip="Search the steps of every shown episode; enter opens one at its match"),
+        Binding("r", "report", "Report", tooltip="Report on the episodes shown: coverage, difficulty, failures, "
+                                                 "labels, behaviour, lineage"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -338,6 +341,12 @@ class LibraryScreen(Screen[None]):
         return (self.step_hits or {}).get(path, 0)
 
     # -- sorting --------------------------------------------------------------------------------------------
+
+    def action_report(self) -> None:
+        from .report_screen import ReportScreen
+
+        where = self.filter.query.text if self.filter else None
+        self.app.push_screen(ReportScreen(self.paths, where=where, task_bank=getattr(self.app, "task_bank", None)))
 
     def action_sort_by(self, column: str) -> None:
         if column == self.sort_column:

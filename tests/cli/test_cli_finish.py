@@ -125,16 +125,19 @@ def test_record_into_a_folder_with_episodes(tmp_path: Path, capsys: pytest.Captu
     assert "recorded 2 episodes" in capsys.readouterr().out
 
 
-def test_demo_twice_refuses_then_resumes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_demo_twice_reopens_the_same_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     demo = tmp_path / "demo"
     assert main(["demo", str(demo), "--episodes", "1", "--no-view"]) == 0
     first = sorted(p.name for p in demo.rglob(f"*{SUFFIX}"))
     capsys.readouterr()
-    assert main(["demo", str(demo), "--episodes", "1", "--no-view"]) == 1
-    assert "would add duplicates" in capsys.readouterr().err
-    assert main(["demo", str(demo), "--episodes", "1", "--no-view", "--resume"]) == 0
+    # The demo resumes by default: the same seeds are not recorded twice.
+    assert main(["demo", str(demo), "--episodes", "1", "--no-view"]) == 0
     assert sorted(p.name for p in demo.rglob(f"*{SUFFIX}")) == first
     assert "4 seeds were recorded there already and skipped" in capsys.readouterr().out
+    assert main(["demo", str(demo), "--episodes", "2", "--no-view"]) == 0  # one more seed per env
+    assert len(list(demo.rglob(f"*{SUFFIX}"))) == 8
+    assert main(["demo", str(demo), "--episodes", "1", "--no-view", "--overwrite"]) == 0
+    assert len(list(demo.rglob(f"*{SUFFIX}"))) == 4
 
 
 def test_record_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

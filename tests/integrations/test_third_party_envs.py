@@ -49,8 +49,9 @@ def view_label_export(path: Path, tmp_path: Path, expect_text: str, capsys) -> d
     assert main(["export", str(path.parent), "--format", "records", "--out", str(out)]) == 0
     capsys.readouterr()
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(c["origin"], c["target"], c["value"], c["judge"]) for c in row["checks"]] == [
-        ("label", 0, 1, "human:ana")]
+    # records@2 writes fields whose type the env or the labels decide as JSON text.
+    checks = json.loads(row["checks"]) if isinstance(row["checks"], str) else row["checks"]
+    assert [(c["origin"], c["target"], c["value"], c["judge"]) for c in checks] == [("label", 0, 1, "human:ana")]
     return row
 
 
@@ -82,8 +83,8 @@ def test_minigrid_mission_and_image_observations(tmp_path, capsys):
     assert main(["show", str(env.episode_path), "--step", "0"]) == 0
     assert "get to the green goal square" in capsys.readouterr().out
     row = view_label_export(env.episode_path, tmp_path, "get to the green goal square", capsys)
-    assert row["behavior"]["reset"]["observation"]["mission"] == "get to the green goal square"
-    assert len(row["behavior"]["steps"]) == len(ep)
+    assert json.loads(row["reset"]["observation"])["mission"] == "get to the green goal square"
+    assert len(row["steps"]) == len(ep)
 
 
 def test_gem_guess_the_number_is_recorded_through_the_adapter(tmp_path, capsys):
@@ -113,4 +114,4 @@ def test_gem_guess_the_number_is_recorded_through_the_adapter(tmp_path, capsys):
     assert ep[-1].terminated and ep.summary["return"] == pytest.approx(sum(float(st.reward) for st in ep))
     assert ep[0].note == {"thought": "between 1 and 10: try the middle"}
     row = view_label_export(env.episode_path, tmp_path, "boxed{5}", capsys)
-    assert row["task"]["id"] == "guess-easy" and row["behavior"]["steps"][0]["action"].endswith("\\boxed{5}")
+    assert row["task_id"] == "guess-easy" and json.loads(row["steps"][0]["action"]).endswith("\\boxed{5}")

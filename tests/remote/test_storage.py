@@ -2,7 +2,7 @@
 
 The default suite uses fsspec's in-memory file system (a real fsspec implementation, in this process); the
 heavy test runs the same path against a real S3-compatible server (moto's server mode) on 127.0.0.1 through
-s3fs: ``pip install -e '.[remote,test]' 'moto[server]' && python -m pytest -m heavy tests/remote``.
+s3fs: ``pip install -e '.[remote,s3server,test]' && python -m pytest -m heavy tests/remote``.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def test_sync_of_a_folder_that_is_no_outbox(tmp_path: Path, capsys: pytest.Captu
 def test_s3_compatible_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real S3 API (moto's server on 127.0.0.1) through s3fs: record, list, read steps, export, sync."""
     pytest.importorskip("s3fs", reason="needs s3fs: pip install -e '.[remote]'")
-    server_mod = pytest.importorskip("moto.server", reason="needs moto's server: pip install 'moto[server]'")
+    server_mod = pytest.importorskip("moto.server", reason="needs moto's server: pip install -e '.[s3server]'")
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     try:

@@ -53,6 +53,9 @@ def test_view_folder_passes_options(library: Path, made: list[FakeApp]) -> None:
     labels = kw.pop("labels")
     assert isinstance(labels, LabelSource) and labels.paths == [str(library)]
     assert kw.pop("labeled_fraction") == labels.labeled_fraction  # the library column, from the same stores
+    from trajrec.envs.banks import task_bank
+
+    assert kw.pop("task_bank") is task_bank  # the report screen's coverage knows the built-in task banks
     assert kw == {"annotator": "ana", "tags": DEFAULT_TAGS, "step": None, "use_catalog": True, "theme": None}
 
 

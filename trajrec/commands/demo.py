@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-view", action="store_true", help="do not open the viewer afterwards")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
-                       help="DIR holds a demo already: record only the seeds it misses")
+                       help="DIR holds a demo already: record only the seeds it misses (the default: running the "
+                            "demo again reopens it, never duplicates it)")
     again.add_argument("--overwrite", action="store_true",
                        help="DIR holds a demo already: delete its episode files first (labels stay)")
 
@@ -69,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     for env_id in DEMO_ENVS:
         sub = os.path.join(args.dir, env_id.split("/")[-1].split("-v")[0].lower())
         make_out_dir(sub)
-        seeds, n = plan_seeds(sub, env_id, list(range(args.seed, args.seed + args.episodes)), resume=args.resume,
-                              overwrite=args.overwrite)
+        # The demo resumes by default: running it twice reopens the same run instead of adding duplicates.
+        seeds, n = plan_seeds(sub, env_id, list(range(args.seed, args.seed + args.episodes)),
+                              resume=not args.overwrite, overwrite=args.overwrite)
         plans.append((env_id, sub, seeds))
         skipped += n
     with Progress(sum(len(seeds) for _, _, seeds in plans), "demo", unit=" episodes") as bar:

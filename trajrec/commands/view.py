@@ -12,7 +12,8 @@ EXAMPLES = """  trajrec view runs/                           the library: filter
   trajrec view runs/a.msgpack.zst --step 40    open one episode at step 40 (-1: the last step)
   trajrec view runs/ --annotator ana           label as "ana": + - 0 rate a step, c note, t tag, u undo
   trajrec view runs/ --tags lucky-guess,wrong-tool      the tags t offers (or $TRAJREC_TAGS)
-  trajrec view runs/ --theme light             for a light terminal (or $TRAJREC_THEME; NO_COLOR=1: no colors)"""
+  trajrec view runs/ --theme light             for a light terminal (or $TRAJREC_THEME; NO_COLOR=1: no colors)
+  (in the library, r opens the report screen: `trajrec report`'s tables for the episodes shown)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         tags = parse_tags(tags_env, source="$TRAJREC_TAGS") if tags_env else DEFAULT_TAGS
 
     need_terminal()
+    from trajrec.envs.banks import task_bank
     from trajrec.tui.app import create_app, theme_name  # textual loads only for this command
 
     theme = getattr(args, "theme", None) or os.environ.get("TRAJREC_THEME") or None
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     labels = LabelSource(args.paths)  # read in the library's scan thread, on first use
     app = create_app(args.paths, annotator=annotator, tags=tags, step=args.step, labels=labels,
-                     labeled_fraction=labels.labeled_fraction, use_catalog=not args.no_cache, theme=theme)
+                     labeled_fraction=labels.labeled_fraction, use_catalog=not args.no_cache, theme=theme,
+                     task_bank=task_bank)
     app.run()
     return int(app.return_code or 0)

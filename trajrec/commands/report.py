@@ -1,0 +1,97 @@
+"""``trajrec report``: what a run is worth as training data: coverage, difficulty, failures, checks and labels,
+behaviour and lineage, as terminal tables, JSON or a self-contained HTML page with plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+NAME = "report"
+ORDER = 22
+HELP = ("What a run is worth as training data: coverage, difficulty (pass@k), failures, checks and labels, "
+        "behaviour, lineage.")
+EXAMPLES = """  trajrec report runs/shell                     terminal tables
+  trajrec report runs/ --html report.html       also one self-contained HTML page with plots
+                                                (needs: pip install 'trajrec[report]')
+  trajrec report runs/ --json | jq .difficulty  the same figures for scripts
+  trajrec report runs/ --where "env:math split:test"     only some episodes (the filter grammar of ls/export)"""
+
+_PLOTLY_PIP = "pip install 'trajrec[report]'"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="RUN", help="run folders (searched recursively) or episode files")
+    p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file with plots")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object instead of tables")
+    p.add_argument("--where", metavar="QUERY", help="report on the episodes matching QUERY only (see `trajrec ls`)")
+    p.add_argument("--with-recorded", action="store_true",
+                   help="in judge agreement, also compare the checks recorded on steps (as labels are)")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="episodes worth a look and most-disputed steps to list (default 10)")
+    p.add_argument("--rows", type=int, default=15, metavar="N", help="rows per long terminal table (default 15)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from trajrec.recorder.errors import TrajrecUsageError, require
+
+    from .label import warnings_to_stderr
+
+    if args.top < 1 or args.rows < 1:
+        raise TrajrecUsageError("--top and --rows take a positive number, e.g. --top 10")
+    if args.html:
+        # Fail before the scan, not after it: the plotting library is an optional extra.
+        require("plotly", _PLOTLY_PIP, "trajrec report --html")
+        folder = os.path.dirname(os.path.abspath(args.html))
+        if not os.path.isdir(folder):
+            raise TrajrecUsageError(f"--html {args.html}: folder {folder} does not exist; create it first")
+    with warnings_to_stderr(NAME):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from trajrec.envs.banks import task_bank
+    from trajrec.progress import Progress
+    from trajrec.recorder.errors import TrajrecUsageError
+    from trajrec.replay.library import find_episode_files
+    from trajrec.replay.report import build_report, render_html, render_text
+
+    if not find_episode_files(args.paths):
+        raise TrajrecUsageError(f"no episode files (*.msgpack.zst) under {', '.join(args.paths)}; record some with "
+                                "`trajrec record` or `trajrec demo`")
+    bar: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(Progress(total, "report", unit=" episodes").__enter__())
+        bar[0].advance()
+
+    try:
+        report = build_report(args.paths, where=args.where, task_bank=task_bank, with_recorded=args.with_recorded,
+                              top=args.top, progress=progress)
+    finally:
+        if bar:
+            bar[0].__exit__(None, None, None)
+    for item in report["unreadable"]:
+        print(f"trajrec report: skipped {item['path']}: {item['error']}", file=sys.stderr)
+    if args.html:
+        page = render_html(report)
+        tmp = f"{args.html}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(page)
+            os.replace(tmp, args.html)  # a reader of FILE sees the old page or the new one, never half of one
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass  # never created
+            raise TrajrecUsageError(f"cannot write --html {args.html}: {exc.strerror or exc}; pass a writable "
+                                    "file path, e.g. --html report.html") from exc
+        print(f"trajrec report: wrote {args.html} ({len(page) / 1e6:.1f} MB, opens without network)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, allow_nan=False, default=str))
+    else:
+        sys.stdout.write(render_text(report, rows=args.rows))
+    return 1 if report["unreadable"] else 0

@@ -139,8 +139,11 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int) -> None:
     for _ in range(repeat):
         base = None
         for what in whats:
-            res = json.loads(subprocess.run([sys.executable, __file__, "--child", what, str(run), str(tmp / "c.out")],
-                                            check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            proc = subprocess.run([sys.executable, __file__, "--child", what, str(run), str(tmp / "c.out")],
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                raise SystemExit(f"measuring {what} failed:\n{proc.stderr}")
+            res = json.loads(proc.stdout.splitlines()[-1])
             rate = res["steps"] / res["seconds"] if res["steps"] else 0.0
             base = rate if what == "json.dumps" else base
             rates[what].append(rate)

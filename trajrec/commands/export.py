@@ -125,7 +125,15 @@ def _run(args: argparse.Namespace) -> int:
 def _nothing_written(report: object, args: argparse.Namespace) -> str:
     """Why an export wrote nothing, and what would change that."""
     if getattr(report, "matched", 0):
-        return "nothing written: every matching episode was left out (reasons below)"
+        from trajrec.replay.exports.pipeline import FILTERED
+
+        left = {r: sum(o.values()) for r, o in getattr(report, "left_out", {}).items() if r != FILTERED}
+        reason = max(left, key=left.__getitem__) if left else None
+        fix = _fixes().get(reason or "")
+        if reason is None:
+            return "nothing written: every matching episode was left out (reasons below)"
+        return f"nothing written: every matching episode was left out; most for: {reason}" + (f"; {fix}" if fix
+                                                                                            else " (reasons below)")
     why = []
     if args.where:
         why.append(f"--where {' '.join(args.where)!r}")
@@ -133,6 +141,22 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
         why.append(f"--min-agreement {args.min_agreement:g} (it needs steps labeled by two or more judges that agree; "
                    "`trajrec agreement PATH` shows them)")
     return "nothing written: no episode matched " + " and ".join(why) if why else "nothing written"
+
+
+def _fixes() -> dict[str, str]:
+    """What would let an export write the episodes left out for a reason (the reasons formats give to Skip)."""
+    from trajrec.replay.exports.pipeline import UNPAIRED
+
+    return {
+        UNPAIRED: "dpo pairs a better and a worse attempt at the same task (env, task id and prompt): record several "
+                  "attempts per task, e.g. the same --seed with a high and a low --skill, or use --format kto, which "
+                  "takes single attempts",
+        "no terminal verdict and no episode label": "label the episodes (`trajrec label auto PATH --rules`, or a "
+                                                    "verdict in the viewer) so they can be ranked",
+        "an unlabeled step (--unlabeled skip-episode)": "label the steps (`trajrec label auto PATH --rules`) or pass "
+                                                        "--unlabeled truncate, drop-step, false or neutral",
+        "no labeled step to export": "label the steps (`trajrec label auto PATH --rules`)",
+    }
 
 
 def _n(count: int, noun: str) -> str:

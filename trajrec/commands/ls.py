@@ -57,16 +57,16 @@ def run(args: argparse.Namespace) -> int:
     column, reverse = _sort_key(args.sort)
     reverse = reverse != args.reverse
     run = open_run(args.paths)
-    total = len(run)
+    total = len(run) + len(run.errors)
     if args.where:
         run = run.where(args.where)  # a query that does not parse: a usage error naming the term
     entries = run.entries
     for problem in run.problems:  # empty stubs skipped, a summary cache ignored
         print(f"trajrec ls: {one_line(problem, 400)}", file=sys.stderr)
-    bad = [e for e in entries if e.error]
-    for e in bad:
-        print(f"trajrec ls: {one_line(e.path, 1000)}: {one_line(e.error or '', 1000)}", file=sys.stderr)
-    shown = sort_entries([e for e in entries if not e.error], column, reverse=reverse)
+    bad = run.errors
+    for path, error in bad:
+        print(f"trajrec ls: {one_line(path, 1000)}: {one_line(error or '', 1000)}", file=sys.stderr)
+    shown = sort_entries(entries, column, reverse=reverse)
     if not args.json:
         print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}"
               f" {'tokens':>8} {'model s':>8} {'cost':>8}")

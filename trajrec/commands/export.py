@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 NAME = "export"
 ORDER = 70
 HELP = ("Export step-labeled trajectories: records, chat (HF/TRL messages with tools), trl-stepwise (PRM), "
-        "dpo, kto or parquet.")
+        "dpo, kto, parquet or atif (Harbor trajectories).")
 EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format chat --out sft/ --weights positive        (a folder: data.jsonl + README.md card)
   trajrec export runs/ --format chat --out sft.jsonl --tool-arguments string     (OpenAI fine-tuning files)
@@ -27,12 +27,24 @@ EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format atif --out atif/          one Harbor ATIF trajectory.json per episode (or a .jsonl)
 
 --where FIELD OP VALUE (repeatable, all must hold); OP: = != > >= < <=; text fields take = != with * ? wildcards.
-fields: episode env task split agent run outcome steps return failures retries recoveries checks labels
-        labeled labeled_fraction judge complete agreement          (docs/EXPORT.md has the details)"""
+{fields}
+(docs/EXPORT.md has the details)"""
+
+
+def field_list(width: int = 110) -> str:
+    """``fields: episode env ...``: every ``--where`` field of :data:`trajrec.replay.query.FIELDS`, wrapped."""
+    import textwrap
+
+    from trajrec.replay.query import FIELDS
+
+    return textwrap.fill(" ".join(FIELDS), width=width, initial_indent="fields: ", subsequent_indent=" " * 8)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from trajrec.replay.exports.choice import DEFAULT_PREFER, LABEL_MAPS, UNLABELED
+
+    if p.epilog:  # the field list comes from the query grammar, so it names every field it knows
+        p.epilog = p.epilog.replace("{fields}", field_list())
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
     from trajrec.replay.exports.base import TOOL_ARGUMENTS, WEIGHT_POLICIES

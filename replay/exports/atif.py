@@ -26,7 +26,7 @@ from typing import Any, Iterable
 from trajrec.recorder.errors import TrajrecIOError
 
 from ..labels import rating
-from .base import EpisodeView, Format, JsonlFormat, Skip
+from .base import EpisodeView, Format, JsonlFormat, Skip, check_output_folder
 from .choice import origin
 from .encode import dumps, jsonable, text_of, tool_call
 
@@ -278,6 +278,7 @@ class AtifFormat(Format):
         self._written: list[Path] = []
         if text != "-" and (text.endswith(("/", os.sep)) or Path(text).is_dir()):
             self._dir = Path(text)
+            check_output_folder(self._dir, "one <episode_id>.trajectory.json per episode")
             try:
                 self._dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

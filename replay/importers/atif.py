@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, parse_time
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
 _STEP_KNOWN = ("step_id", "timestamp", "source", "model_name", "reasoning_effort", "message", "reasoning_content",
@@ -47,7 +47,7 @@ class AtifImporter(Importer):
         path = source.path
         top: dict[str, Any] = {}
         lead: list[dict[str, Any]] = []  # user/system steps before the first agent step
-        with path.open("r", encoding="utf-8") as fh:
+        with open_text(path, self.description) as fh:
             s = JsonStream(fh, path)
             if s.kind() != "object":
                 raise ImportFormatError(path, "$", "not an ATIF trajectory: expected a JSON object with "
@@ -101,7 +101,7 @@ class AtifImporter(Importer):
         f.mapped("schema_version/session_id/trajectory_id/final_metrics", "provenance.atif")
 
         def steps() -> Iterator[ImportedStep]:
-            with path.open("r", encoding="utf-8") as fh:
+            with open_text(path, self.description) as fh:
                 s = JsonStream(fh, path)
                 for key in s.keys():
                     if key != "steps":

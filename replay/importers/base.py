@@ -37,13 +37,25 @@ from trajrec.recorder.writer import EpisodeWriter
 from .jsonstream import ImportFormatError
 
 __all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SourceFile",
-           "open_text", "parse_time", "read_text", "write_episode"]
+           "episode_slug", "open_text", "parse_time", "read_text", "write_episode"]
 
 #: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
 IMPORTER_VERSION = "1"
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+def episode_slug(text: Any) -> str:
+    """The part of an episode id (and file name) made from source text: letters, digits, ``_``, ``.`` and ``-``,
+    at most 80 characters, never starting with ``-`` or ``.`` (a command line would read ``-1-epoch4`` as an option,
+    a shell listing would hide ``.x``) nor ending with ``.`` or ``_``.
+
+    >>> episode_slug("-1-epoch4"), episode_slug("../etc/passwd"), episode_slug("---"), episode_slug("a b/c")
+    ('1-epoch4', 'etc_passwd', 'episode', 'a_b_c')
+    """
+    slug = _SLUG.sub("_", str(text))[:80].lstrip("-._").rstrip("._")
+    return slug or "episode"
 
 
 def is_gzip(path: str | os.PathLike[str]) -> bool:
@@ -367,8 +379,7 @@ def write_episode(importer: Importer, source: SourceFile, episode: ImportedEpiso
             "verification": [], **episode.task}
     provenance = _provenance(importer, source, episode, run_id)
     base = episode.name or task.get("id") or source.path.name
-    slug = _SLUG.sub("_", str(base))[:80].strip("._") or "episode"
-    episode_id = f"{slug}-{secrets.token_hex(4)}"
+    episode_id = f"{episode_slug(base)}-{secrets.token_hex(4)}"
     final = out_dir / f"{episode_id}{SUFFIX}"
     tmp = out_dir / f".{episode_id}{SUFFIX}.importing"
     writer = EpisodeWriter(tmp, {"episode_id": episode_id, "task": task, "provenance": provenance},

@@ -180,6 +180,8 @@ class ImportedStep:
     has_state: bool = False
     diff: list[list[Any]] | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    #: ``(retry_of, recovers)`` as the source recorded them (a trajrec export), used instead of the classifier's.
+    links: tuple[int | None, list[int] | None] | None = None
 
 
 @dataclass
@@ -422,6 +424,8 @@ def _write_body(writer: EpisodeWriter, episode: ImportedEpisode) -> None:
             record["note"] = model_call_note(step.note)
         view = {"action": step.action, "observation": step.observation, "info": step.info, "failure": step.failure}
         failure, retry_of, recovers = classifier.classify(i, step.action, step.info, None, view)
+        if step.links is not None:
+            retry_of, recovers = step.links
         if failure is not None:
             record["failure"] = failure
         if retry_of is not None:

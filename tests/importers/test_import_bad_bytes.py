@@ -91,7 +91,7 @@ def test_stop_names_the_files_imported_before(rnd: Path, tmp_path: Path) -> None
     assert [bool(f.skipped) for f in again.files] == [True, False] and again.episodes == 1
 
 
-def _later_test_bad_file_keeps_none_of_its_episodes(tmp_path: Path) -> None:
+def test_bad_file_keeps_none_of_its_episodes(tmp_path: Path) -> None:
     # An ATIF lines file whose second line is cut: the first line's episode is removed too (all or nothing).
     line = ATIF.read_text().replace("\n", " ")
     path = tmp_path / "two.jsonl"

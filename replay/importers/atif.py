@@ -62,6 +62,8 @@ class AtifImporter(Importer):
         path = source.path
         with open_text(path, self.description) as fh:
             first = fh.readline(_LINE_PROBE + 1)
+            while first and not first.strip():  # blank lines before the first trajectory
+                first = fh.readline(_LINE_PROBE + 1)
         if path.name.endswith((".jsonl", ".jsonl.gz")) or _whole_object(first):
             # One trajectory per line (``trajrec export --format atif --out x.jsonl``): each line an episode, read
             # one line at a time (memory: the longest line).

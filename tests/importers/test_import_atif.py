@@ -214,12 +214,12 @@ def test_round_trip_keeps_outcomes_and_failures(demo_run: Path, tmp_path: Path, 
 def test_lines_file_is_detected_and_streamed_per_line(tmp_path: Path) -> None:
     line = ATIF.read_text().replace("\n", " ")
     path = tmp_path / "three.json"  # not named .jsonl: the first line, one whole object, says it
-    path.write_text(line + "\n\n" + line + "\n" + line + "\n")
+    path.write_text("\n" + line + "\n\n" + line + "\n" + line + "\n")
     assert detect(path)[0] == "atif"
     report = import_paths("atif", [path], tmp_path / "run")
     assert report.episodes == 3
     wheres = [open_episode(tmp_path / "run" / n).provenance["imported_from"]["where"] for n in report.files[0].episodes]
-    assert wheres == ["line 1", "line 3", "line 4"]
+    assert wheres == ["line 2", "line 4", "line 5"]
 
 
 def test_bad_line_names_the_line(tmp_path: Path) -> None:

@@ -255,7 +255,7 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     own: dict[str, Any] = {"step": i}
     for k in ("reward", "failure", "retry_of", "recovers", "terminated", "truncated"):
         v = rec.get(k)
-        if v not in (None, False, [], 0.0) or (k == "reward" and v not in (None, 0.0)):
+        if v not in (None, False, [], 0.0) or (k == "retry_of" and v is not None):  # retry_of 0 == False
             own[k] = v
     chosen = view.choose(i, mapped=False)
     if chosen is not None:

@@ -167,7 +167,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     options = options or ExportOptions()
     filters = filters_for(where, min_agreement)
     t0 = time.perf_counter()
-    src = paths if isinstance(paths, Source) else Source(paths)
+    src = paths if isinstance(paths, Source) else Source(paths, join_labels=True)
     report = ExportReport(fmt, os.fspath(out))
     writer: Format = FORMATS[fmt]()(out, options)
     where_texts = [*([where] if isinstance(where, str) else where),

@@ -114,3 +114,51 @@ def test_a_big_labels_file_reads_in_pieces_and_names_the_bad_line(tmp_path: Path
     assert len(read.current("ep")) == n - 1
     msgs = [str(w.message) for w in caught if issubclass(w.category, LabelWarning)]
     assert len(msgs) == 1 and f"line {n - 4} " in msgs[0]
+
+
+def test_episode_label_index_answers_as_the_store_does(tmp_path: Path) -> None:
+    from trajrec.replay.label_join import EpisodeLabelIndex
+
+    store = LabelStore(tmp_path)
+    a = store.add("ep-a", 0, 1, judge="human:ana", tags=["typo"])
+    store.add("ep-a", 1, -1, judge="human:ana", rationale="wrong")
+    store.update(a.id, value=0, rationale="on second thought")
+    gone = store.add("ep-b", "episode", True, judge="human:bo")
+    store.delete(gone.id, author="bo")
+    store.add("ep-b", 2, "typo", judge="model:x@1")
+    store.close()
+    other = LabelStore(tmp_path)  # a second writer's file
+    other.add("ep-a", 2, 1, judge="human:cy")
+    other.close()
+    labels = next((tmp_path / ".trajrec" / "labels").glob("*.jsonl"))
+    with open(labels, "ab") as fh:
+        fh.write(b"{damaged\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        full = LabelStore(tmp_path)
+        index = EpisodeLabelIndex(tmp_path)
+    damaged = [str(w.message) for w in caught if issubclass(w.category, LabelWarning)]
+    assert len(damaged) == 2 and damaged[0] == damaged[1]  # the same warning from both readers
+    for eid in ("ep-a", "ep-b", "ep-none"):
+        assert [lab.to_record() for lab in index.current(eid)] == [lab.to_record() for lab in full.current(eid)]
+    assert len(index) == 7 and not index._kept  # places of 7 versions kept, no Label objects
+    with pytest.raises(Exception, match="read-only"):
+        index.add("ep-a", 0, 1)
+
+
+def test_export_joins_labels_per_episode(tmp_path: Path) -> None:
+    from trajrec.replay.label_join import EpisodeLabelIndex
+
+    run = _run(tmp_path, episodes=2)
+    ids = sorted(read_index(p)["header"]["episode_id"] for p in run.glob("*.msgpack.zst"))
+    store = LabelStore(run)
+    for eid in ids:
+        for i in range(4):
+            store.add(eid, i, 1 if i % 2 else -1, judge="human:ana")
+    store.close()
+    src = Source([run], join_labels=True)
+    rep = export(src, "trl-stepwise", tmp_path / "out.jsonl")
+    assert rep.written == 2 and rep.steps == 8
+    assert all(isinstance(s, EpisodeLabelIndex) for s in src.stores.values())
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["labels"] for r in rows] == [[False, True, False, True]] * 2

@@ -101,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
                             shard_rows=args.shard_rows, partition_by=args.partition_by)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
     t0 = time.perf_counter()
-    src = Source(args.paths)
+    src = Source(args.paths, join_labels=True)  # each episode's labels read when its turn comes
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
                         options=options, progress=bar)

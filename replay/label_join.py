@@ -1,0 +1,104 @@
+"""Labels joined to episodes one at a time, for exports over runs with more labels than fit comfortably in memory.
+
+:class:`EpisodeLabelIndex` reads a run folder's labels files exactly as :class:`~.label_store.LabelStore` does
+(the same checks and warnings for damaged or torn lines) but keeps only where each label's line is: 24 bytes a
+label instead of a few hundred. :meth:`EpisodeLabelIndex.current` reads one episode's lines again and resolves its
+edit chains with a :class:`LabelStore` of just those versions. Edits keep a label's episode (``LabelStore.update``
+cannot change it), so each chain lies within one episode and the answer is the full store's.
+
+>>> import tempfile
+>>> run = tempfile.mkdtemp()
+>>> store = LabelStore(run)
+>>> first = store.add("ep-1", 0, 1, judge="human:ana")
+>>> _ = store.update(first.id, value=-1)
+>>> _ = store.add("ep-2", "episode", True, judge="human:bo")
+>>> store.close()
+>>> index = EpisodeLabelIndex(run)
+>>> [lab.value for lab in index.current("ep-1")], [lab.value for lab in index.current("ep-2")]
+([-1], [True])
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from pathlib import Path
+from typing import IO, Any
+
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+
+from .label_model import Label
+from .label_store import LabelStore
+
+__all__ = ["EpisodeLabelIndex"]
+
+
+class EpisodeLabelIndex(LabelStore):
+    """A run folder's labels, read once, kept as the places of their lines per episode; read-only."""
+
+    _where_wanted = True
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self._files: list[Path] = []
+        self._file_no: dict[Path, int] = {}
+        self._places: dict[str, array] = {}  # episode id -> (file number, offset, length) per version
+        self._kept: dict[str, list[Label]] = {}  # versions read from a last line without its newline
+        super().__init__(run_dir)
+
+    def _take(self, lab: Label, path: Path, offset: int, length: int) -> int:
+        no = self._file_no.get(path)
+        if no is None:
+            no = self._file_no[path] = len(self._files)
+            self._files.append(path)
+        places = self._places.get(lab.episode_id)
+        if places is None:
+            places = self._places[lab.episode_id] = array("q")
+        places.extend((no, offset, length))
+        return 1
+
+    def _ingest(self, lab: Label) -> int:
+        # Only the last line of a file that lacks its newline comes here: kept as it is (rare, and small).
+        self._kept.setdefault(lab.episode_id, []).append(lab)
+        return 1
+
+    def current(self, episode_id: str | None = None, target: int | str | None = None,  # type: ignore[override]
+                judge: str | None = None) -> list[Label]:
+        """Live labels of one episode (sorted as :meth:`LabelStore.current` sorts them)."""
+        if episode_id is None:
+            raise TrajrecUsageError("an EpisodeLabelIndex answers for one episode at a time; use LabelStore for all")
+        places = self._places.get(episode_id)
+        kept = self._kept.get(episode_id, ())
+        if places is None and not kept:
+            return []
+        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
+        handles: dict[int, IO[bytes]] = {}  # opened per call: an index never holds files open between episodes
+        try:
+            for k in range(0, len(places) if places is not None else 0, 3):
+                assert places is not None
+                no = places[k]
+                fh = handles.get(no)
+                if fh is None:
+                    fh = handles[no] = open(self._files[no], "rb")  # noqa: SIM115  (closed below)
+                raw = os.pread(fh.fileno(), places[k + 2], places[k + 1])
+                lab = self._parse_line(self._files[no], places[k + 1], raw, torn_ok=False, warn=False)
+                if isinstance(lab, Label):  # it was read whole before; a file edited since is read as it is now
+                    chains._ingest(lab)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot read labels in {self.dir}: {exc.strerror}") from exc
+        finally:
+            for fh in handles.values():
+                fh.close()
+        for lab in kept:
+            chains._ingest(lab)
+        return chains.current(episode_id, target=target, judge=judge)
+
+    def add(self, *args: Any, **kwargs: Any) -> Label:  # type: ignore[override]
+        raise TrajrecUsageError("EpisodeLabelIndex is read-only; add labels with LabelStore")
+
+    update = delete = add  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return sum(len(p) // 3 for p in self._places.values()) + sum(len(k) for k in self._kept.values())
+
+    def __repr__(self) -> str:
+        return f"<EpisodeLabelIndex {os.fspath(self.run_dir)!r} versions={len(self)}>"

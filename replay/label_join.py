@@ -20,6 +20,7 @@ cannot change it), so each chain lies within one episode and the answer is the f
 
 from __future__ import annotations
 
+import json
 import os
 from array import array
 from pathlib import Path
@@ -72,6 +73,7 @@ class EpisodeLabelIndex(LabelStore):
             return []
         chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
         handles: dict[int, IO[bytes]] = {}  # opened per call: an index never holds files open between episodes
+        raws: list[tuple[int, int, bytes]] = []
         try:
             for k in range(0, len(places) if places is not None else 0, 3):
                 assert places is not None
@@ -79,15 +81,20 @@ class EpisodeLabelIndex(LabelStore):
                 fh = handles.get(no)
                 if fh is None:
                     fh = handles[no] = open(self._files[no], "rb")  # noqa: SIM115  (closed below)
-                raw = os.pread(fh.fileno(), places[k + 2], places[k + 1])
-                lab = self._parse_line(self._files[no], places[k + 1], raw, torn_ok=False, warn=False)
-                if isinstance(lab, Label):  # it was read whole before; a file edited since is read as it is now
-                    chains._ingest(lab)
+                raws.append((no, places[k + 1], os.pread(fh.fileno(), places[k + 2], places[k + 1])))
         except OSError as exc:
             raise TrajrecIOError(f"cannot read labels in {self.dir}: {exc.strerror}") from exc
         finally:
             for fh in handles.values():
                 fh.close()
+        try:  # one decode for the episode's lines, as a store reads a chunk
+            labels = [Label.from_record(r) for r in json.loads(b"[" + b",".join(r for _, _, r in raws) + b"]")]
+        except (ValueError, AttributeError, TypeError, RecursionError):
+            # A file edited since it was indexed: each line as it is now, the odd ones skipped (warned at indexing).
+            parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False, warn=False) for no, off, raw in raws)
+            labels = [lab for lab in parsed if isinstance(lab, Label)]
+        for lab in labels:
+            chains._ingest(lab)
         for lab in kept:
             chains._ingest(lab)
         return chains.current(episode_id, target=target, judge=judge)

@@ -1,8 +1,9 @@
 """Labels joined to episodes one at a time, for exports over runs with more labels than fit comfortably in memory.
 
-:class:`EpisodeLabelIndex` reads a run folder's labels files exactly as :class:`~.label_store.LabelStore` does
-(the same checks and warnings for damaged or torn lines) but keeps only where each label's line is: 24 bytes a
-label instead of a few hundred. :meth:`EpisodeLabelIndex.current` reads one episode's lines again and resolves its
+:class:`EpisodeLabelIndex` reads a run folder's labels files as :class:`~.label_store.LabelStore` does (torn
+last lines, lines that are not JSON objects: the same warnings) but keeps only where each label's line is, per
+episode id: 24 bytes a label instead of a few hundred. A line that is JSON with an episode id but not a valid
+label is warned about when its episode is read. :meth:`EpisodeLabelIndex.current` reads one episode's lines again and resolves its
 edit chains with a :class:`LabelStore` of just those versions. Edits keep a label's episode (``LabelStore.update``
 cannot change it), so each chain lies within one episode and the answer is the full store's.
 
@@ -37,8 +38,6 @@ __all__ = ["EpisodeLabelIndex"]
 class EpisodeLabelIndex(LabelStore):
     """A run folder's labels, read once, kept as the places of their lines per episode; read-only."""
 
-    _where_wanted = True
-
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self._files: list[Path] = []
         self._file_no: dict[Path, int] = {}
@@ -46,14 +45,47 @@ class EpisodeLabelIndex(LabelStore):
         self._kept: dict[str, list[Label]] = {}  # versions read from a last line without its newline
         super().__init__(run_dir)
 
-    def _take(self, lab: Label, path: Path, offset: int, length: int) -> int:
+    def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
+        # Only each line's episode id is read here; the label itself is built and checked when its episode is
+        # asked for (a label is parsed once, not twice). Lines that are not JSON objects with an episode id are
+        # warned about now, as a store warns.
+        if not body:
+            return 0
+        lines = body[:-1].split(b"\n")
+        try:
+            recs: list[Any] | None = json.loads(b"[" + b",".join(lines) + b"]")
+        except (ValueError, RecursionError):
+            recs = None  # a blank or damaged line: each line on its own
+        n = 0
+        offset = start
+        for k, raw in enumerate(lines):
+            line += 1
+            if recs is not None:
+                rec = recs[k]
+            elif not raw.strip():
+                offset += len(raw) + 1
+                continue
+            else:
+                try:
+                    rec = json.loads(raw)
+                except (ValueError, RecursionError):
+                    rec = None
+            eid = rec.get("episode_id") if type(rec) is dict else None
+            if type(eid) is str and eid:
+                n += self._place(eid, path, offset, len(raw))
+            else:
+                self._parse_line(path, offset, raw, torn_ok=False, line=line)  # warns as a store does
+            offset += len(raw) + 1
+        return n
+
+    def _place(self, episode_id: str, path: Path, offset: int, length: int) -> int:
         no = self._file_no.get(path)
         if no is None:
             no = self._file_no[path] = len(self._files)
             self._files.append(path)
-        places = self._places.get(lab.episode_id)
+        places = self._places.get(episode_id)
         if places is None:
-            places = self._places[lab.episode_id] = array("q")
+            places = self._places[episode_id] = array("q")
         places.extend((no, offset, length))
         return 1
 
@@ -90,8 +122,9 @@ class EpisodeLabelIndex(LabelStore):
         try:  # one decode for the episode's lines, as a store reads a chunk
             labels = [Label.from_record(r) for r in json.loads(b"[" + b",".join(r for _, _, r in raws) + b"]")]
         except (ValueError, AttributeError, TypeError, RecursionError):
-            # A file edited since it was indexed: each line as it is now, the odd ones skipped (warned at indexing).
-            parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False, warn=False) for no, off, raw in raws)
+            # A line that is JSON with an episode id but not a valid label: each line on its own, the odd ones
+            # skipped with the store's warning (naming the byte; the line number is not kept).
+            parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False) for no, off, raw in raws)
             labels = [lab for lab in parsed if isinstance(lab, Label)]
         for lab in labels:
             chains._ingest(lab)

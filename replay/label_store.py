@@ -515,12 +515,6 @@ class LabelStore:
             labels = None
         n = 0
         if labels is not None:
-            if self._where_wanted:
-                offset = start
-                for lab, raw in zip(labels, body[:-1].split(b"\n")):
-                    n += self._take(lab, path, offset, len(raw))
-                    offset += len(raw) + 1
-                return n
             for lab in labels:
                 n += self._ingest(lab)
             return n
@@ -532,16 +526,9 @@ class LabelStore:
             if raw.strip():
                 rec = self._parse_line(path, start + pos, raw, torn_ok=False, line=line)
                 if rec is not None:
-                    n += self._take(rec, path, start + pos, nl - pos)  # type: ignore[arg-type]
+                    n += self._ingest(rec)  # type: ignore[arg-type]
             pos = nl + 1
         return n
-
-    #: Whether :meth:`_take` wants each label's place in its file (a subclass that keeps places, not labels).
-    _where_wanted = False
-
-    def _take(self, lab: Label, path: Path, offset: int, length: int) -> int:
-        """Keep one label read from ``path`` (its line: ``length`` bytes at ``offset``)."""
-        return self._ingest(lab)
 
     def _parse_line(self, path: Path, offset: int, raw: bytes, *, torn_ok: bool,
                     warn: bool = True, line: int | None = None) -> Label | None | object:

@@ -162,3 +162,20 @@ def test_export_joins_labels_per_episode(tmp_path: Path) -> None:
     assert all(isinstance(s, EpisodeLabelIndex) for s in src.stores.values())
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["labels"] for r in rows] == [[False, True, False, True]] * 2
+
+
+def test_episode_label_index_warns_about_a_bad_label_when_its_episode_is_read(tmp_path: Path) -> None:
+    from trajrec.replay.label_join import EpisodeLabelIndex
+
+    store = LabelStore(tmp_path)
+    store.add("ep-a", 0, 1, judge="human:ana")
+    store.close()
+    path = next((tmp_path / ".trajrec" / "labels").glob("*.jsonl"))
+    with open(path, "ab") as fh:
+        fh.write(json.dumps({"v": 1, "id": "x" * 32, "episode_id": "ep-a", "target": 1, "kind": "nonsense",
+                             "judge": "human:ana", "value": 1}).encode() + b"\n")
+    index = EpisodeLabelIndex(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [lab.target for lab in index.current("ep-a")] == [0]
+    assert any("kind 'nonsense'" in str(w.message) for w in caught)

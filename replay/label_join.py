@@ -25,12 +25,12 @@ import json
 import os
 from array import array
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from .label_model import Label
-from .label_store import LabelStore
+from .label_store import LabelStore, _order
 
 __all__ = ["EpisodeLabelIndex"]
 
@@ -43,6 +43,8 @@ class EpisodeLabelIndex(LabelStore):
         self._file_no: dict[Path, int] = {}
         self._places: dict[str, array] = {}  # episode id -> (file number, offset, length) per version
         self._kept: dict[str, list[Label]] = {}  # versions read from a last line without its newline
+        self._open_fd: int | None = None
+        self._open_no: int | None = None
         super().__init__(run_dir)
 
     def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
@@ -103,22 +105,14 @@ class EpisodeLabelIndex(LabelStore):
         kept = self._kept.get(episode_id, ())
         if places is None and not kept:
             return []
-        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
-        handles: dict[int, IO[bytes]] = {}  # opened per call: an index never holds files open between episodes
         raws: list[tuple[int, int, bytes]] = []
         try:
             for k in range(0, len(places) if places is not None else 0, 3):
                 assert places is not None
                 no = places[k]
-                fh = handles.get(no)
-                if fh is None:
-                    fh = handles[no] = open(self._files[no], "rb")  # noqa: SIM115  (closed below)
-                raws.append((no, places[k + 1], os.pread(fh.fileno(), places[k + 2], places[k + 1])))
+                raws.append((no, places[k + 1], os.pread(self._fd_of(no), places[k + 2], places[k + 1])))
         except OSError as exc:
             raise TrajrecIOError(f"cannot read labels in {self.dir}: {exc.strerror}") from exc
-        finally:
-            for fh in handles.values():
-                fh.close()
         try:  # one decode for the episode's lines, as a store reads a chunk
             labels = [Label.from_record(r) for r in json.loads(b"[" + b",".join(r for _, _, r in raws) + b"]")]
         except (ValueError, AttributeError, TypeError, RecursionError):
@@ -126,11 +120,44 @@ class EpisodeLabelIndex(LabelStore):
             # skipped with the store's warning (naming the byte; the line number is not kept).
             parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False) for no, off, raw in raws)
             labels = [lab for lab in parsed if isinstance(lab, Label)]
+        labels.extend(kept)
+        if len({lab.id for lab in labels}) == len(labels) and all(
+                lab.supersedes is None and not lab.deleted for lab in labels):
+            # No edits or deletions (the common case, e.g. rules' labels): every version is live.
+            out = [lab for lab in labels
+                   if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
+            out.sort(key=_order)
+            return out
+        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
         for lab in labels:
             chains._ingest(lab)
-        for lab in kept:
-            chains._ingest(lab)
         return chains.current(episode_id, target=target, judge=judge)
+
+    def _fd_of(self, no: int) -> int:
+        # One labels file open at a time (runs have a few files, read mostly in order), closed by close().
+        if self._open_no != no:
+            self._close_open()
+            self._open_fd = os.open(self._files[no], os.O_RDONLY)
+            self._open_no = no
+        assert self._open_fd is not None
+        return self._open_fd
+
+    def _close_open(self) -> None:
+        fd, self._open_fd, self._open_no = self._open_fd, None, None
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        self._close_open()
+        super().close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_open_fd", None) is not None:
+            try:
+                self._close_open()
+            except OSError:
+                pass
+        super().__del__()
 
     def add(self, *args: Any, **kwargs: Any) -> Label:  # type: ignore[override]
         raise TrajrecUsageError("EpisodeLabelIndex is read-only; add labels with LabelStore")

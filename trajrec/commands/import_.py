@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     with Progress(None, f"import {args.format}", unit=" episodes", stream=sys.stderr) as bar:
         report = import_paths(args.format, args.paths, args.out, run_id=args.run_id, keep_going=args.keep_going,
                               on_episode=lambda _path, _summary: bar.advance())
+    from ._common import plural
+
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -48,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
             if f.error:
                 print(f"trajrec import: error: {f.error}", file=sys.stderr)
                 continue
-            print(f"{f.path}{found}: {len(f.episodes)} episode{'s' if len(f.episodes) != 1 else ''}, {f.steps} steps")
+            print(f"{f.path}{found}: {plural(len(f.episodes), 'episode')}, {plural(f.steps, 'step')}")
         for fmt, fields in report.fields.items():
             mapped, extra = fields["mapped"], fields["extra"]
-            print(f"{fmt}: mapped {len(mapped)} source fields; kept {len(extra)} as extra"
+            print(f"{fmt}: mapped {plural(len(mapped), 'source field')}; kept {len(extra)} as extra"
                   + (f": {', '.join(sorted(extra)[:8])}{' ...' if len(extra) > 8 else ''}" if extra else ""))
-        print(f"imported {report.episodes} episodes ({report.steps} steps) into {report.out} in {report.seconds:.2f} s",
+        print(f"imported {plural(report.episodes, 'episode')} ({plural(report.steps, 'step')}) into {report.out} in {report.seconds:.2f} s",
               file=sys.stderr)
     return 1 if report.errors else 0

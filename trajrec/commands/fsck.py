@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         live = sum(1 for r in reports if r.live)
         # Only suggest --repair for what it can do: close a dead writer's file, or remove an empty stub.
         fixable = sum(1 for r in reports if not r.ok and not r.live and not r.repaired and (r.empty or not r.error))
-        print(f"{len(reports)} files, {len(reports) - problems - live} ok, {problems} with problems"
+        from ._common import plural
+
+        print(f"{plural(len(reports), 'file')}, {len(reports) - problems - live} ok, {problems} with problems"
               + (f", {live} still being written" if live else "")
               + (f", {fixed} repaired" if fixed else (f", run with --repair to fix {fixable}" if fixable and not args.repair
                                                       else "")))

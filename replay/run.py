@@ -230,6 +230,8 @@ def open_run(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[
         TrajrecUsageError: a path does not exist, or no path was given.
     """
     paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
-    find_episode_files(paths)  # a missing path fails here, with its name, not at first use
+    for p in paths:  # a missing path fails here, with its name, not at first use
+        if not is_url(os.fspath(p)) and not os.path.exists(p):
+            find_episode_files([p])  # raises the library's message for a missing path
     return Run(paths)
 

@@ -209,6 +209,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         try:
             obs, info = self.env.reset(seed=seed, options=options)
         except BaseException as exc:
+            if not isinstance(exc, Exception):  # a stop (Ctrl-C, exit) before the episode began: no file
+                raise
             # The env's own exception reaches the agent unchanged, whatever happens while recording it.
             try:
                 writer = self._open_episode(seed, options, None)
@@ -244,6 +246,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         try:
             obs, reward, terminated, truncated, info = self.env.step(action)
         except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # KeyboardInterrupt, SystemExit, GeneratorExit: a stop, not the env failing; the step never
+                # completed, so nothing is recorded for it, and the episode closes as "stopped".
+                raise
             duration = perf_counter() - p0
             if self._timing is not None:
                 t0, duration = self._timing

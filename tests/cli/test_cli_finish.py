@@ -133,7 +133,7 @@ def test_demo_twice_reopens_the_same_run(tmp_path: Path, capsys: pytest.CaptureF
     # The demo resumes by default: the same seeds are not recorded twice.
     assert main(["demo", str(demo), "--episodes", "1", "--no-view"]) == 0
     assert sorted(p.name for p in demo.rglob(f"*{SUFFIX}")) == first
-    assert "4 seeds were recorded there already and skipped" in capsys.readouterr().out
+    assert f"nothing new to record: the demo in {demo} already holds 4 episodes" in capsys.readouterr().out
     assert main(["demo", str(demo), "--episodes", "2", "--no-view"]) == 0  # one more seed per env
     assert len(list(demo.rglob(f"*{SUFFIX}"))) == 8
     assert main(["demo", str(demo), "--episodes", "1", "--no-view", "--overwrite"]) == 0

@@ -202,6 +202,7 @@ def _auto(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from trajrec.recorder import read_index
     from trajrec.recorder.errors import TrajrecUsageError
+    from ._common import plural
     from trajrec.replay.exports.source import Source
     from trajrec.replay.labels import parse_value
 
@@ -219,7 +220,7 @@ def _add(args: argparse.Namespace) -> int:
         if not ref.index.get("complete", True):
             n = int(read_index(ref.path).get("steps") or n)  # a file still being written may have grown
         if target >= n:
-            raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {n} steps "
+            raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {plural(n, 'step')} "
                                     f"(0..{n - 1})")
     lab = ref.store.add(ref.episode_id, target, parse_value(args.value), kind=args.kind, judge=args.judge,
                         rationale=args.rationale, tags=args.tag, author=args.annotator, score=args.score)

@@ -34,7 +34,7 @@ class ScanStatus(Widget):
     finished: reactive[bool] = reactive(False)
     search: reactive[str] = reactive("")
     """The step search across episodes (ctrl+f): its query and progress or result."""
-    problem: reactive[str] = reactive("")
+    problem: reactive[str] = reactive("", layout=True)  # a second line: the height changes
     """A warning to show (a summary cache that could not be read or saved, a bad filter)."""
 
     def render(self) -> Text:

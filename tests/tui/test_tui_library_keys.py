@@ -50,6 +50,30 @@ def test_rows_filter_and_clear(library: Path) -> None:
     asyncio.run(run())
 
 
+def test_bad_filter_typed_is_shown_on_screen(library: Path) -> None:
+    """Typed like a user: the error line is drawn (the status grows a line), as ``ls --where`` says it."""
+    async def run() -> None:
+        app = create_app([library])
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            status = app.screen.query_one(ScanStatus)
+            table = app.screen.query_one(EpisodeTable)
+            heights = {}
+            for query, said in [("fail>0", "unknown field 'fail' (did you mean 'failures'?)"),
+                                ("failures>abc", "'abc' is not a number"),
+                                ("foo:bar", "unknown field 'foo'; fields: episode")]:
+                await pilot.press("escape", "escape", "slash", *query, "enter")
+                await pilot.pause()
+                assert said in status.problem, query
+                heights[query] = status.region.height
+            await pilot.press("escape")  # clears the filter: the message goes
+            await pilot.pause()
+            assert status.problem == "" and len(table.rows) == 4
+            # The message is on screen, not just stored: the status line grew by its lines.
+            assert all(h > status.region.height for h in heights.values()), (heights, status.region)
+    asyncio.run(run())
+
+
 def test_sort_by_keys_and_header_click(library: Path) -> None:
     async def run() -> None:
         app = create_app([library])

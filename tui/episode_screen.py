@@ -83,7 +83,7 @@ class EpisodeScreen(Screen[None]):
     | > / < | Faster / slower playback. |
     | s | State pane: the step's diff / the whole state after the step. |
     | w | Wrap long lines in the step and state panes (again: cut them, marked with …). |
-    | z | Zoom: the focused pane fills the screen (again: back). |
+    | z | Zoom: the focused pane fills the screen (again, or escape: back). |
     | \\| | Timeline width: 30% / 45% / 60% of the screen. |
     | = | State pane height: as tall as its text (at most half) / half / three quarters of the right side. |
     | y | Copy the step as JSON (to the terminal's clipboard, OSC 52). |
@@ -130,7 +130,7 @@ class EpisodeScreen(Screen[None]):
                 tooltip="State pane: diff of the step / whole state after it"),
         Binding("w", "toggle_wrap", "Wrap", show=False,
                 tooltip="Wrap long lines in the step and state panes (again: cut them, marked with …)"),
-        Binding("z", "zoom", "Zoom", show=False, tooltip="Zoom: the focused pane fills the screen (again: back)"),
+        Binding("z", "zoom", "Zoom", show=False, tooltip="Zoom: the focused pane fills the screen (again, or escape: back)"),
         Binding("vertical_line", "resize", "Resize", show=False, key_display="|",
                 tooltip="Timeline width: 30% / 45% / 60% of the screen"),
         Binding("equals_sign", "resize_state", "State height", show=False, key_display="=",
@@ -185,8 +185,21 @@ class EpisodeScreen(Screen[None]):
         /* As tall as the diff (a one-line diff takes three lines), at most half the height: the step gets the
            rest. */
         & StatePane { height: auto; max-height: 50%; min-height: 3; }
+        /* z: the zoomed pane fills the screen between the header and the key hints (!important: the |
+           and = keys set the panes' sizes inline). */
+        &.-maximized-view { hatch: none; }
+        &.-maximized-view > EpisodeHeader { dock: top; }  /* Textual lays the zoomed pane out first */
+        &.-maximized-view .-maximized {
+            width: 1fr !important;
+            height: 1fr !important;
+            max-width: 100% !important;
+            max-height: 100% !important;
+        }
     }
     """
+
+    #: Kept on screen while a pane is zoomed: the header, the prompt and the key hints (which say how to leave).
+    ALLOW_IN_MAXIMIZED_VIEW = "EpisodeHeader, PromptBar, KeyHints"
 
     AUTO_FOCUS = "StepTimeline"
 
@@ -278,6 +291,7 @@ class EpisodeScreen(Screen[None]):
         self.query_one(StepTimeline).border_title = "steps"
         self.load(self.episode, step=self._start_step)
         self.set_interval(LABEL_REFRESH_SECONDS, self.refresh_labels)
+        self.watch(self, "maximized", self._apply_sizes, init=False)
 
     def on_unmount(self) -> None:
         self._stop_playback()
@@ -627,14 +641,23 @@ class EpisodeScreen(Screen[None]):
 
     def action_resize(self) -> None:
         self._width_choice = (self._width_choice + 1) % len(TIMELINE_WIDTHS)
-        self.query_one(StepTimeline).styles.width = f"{TIMELINE_WIDTHS[self._width_choice]}%"
+        self._apply_sizes()
 
     def action_resize_state(self) -> None:
         self._state_choice = (self._state_choice + 1) % len(STATE_HEIGHTS)
+        self._apply_sizes()
+
+    def _apply_sizes(self, _maximized: object = None) -> None:
+        """Set the panes' sizes the ``|`` and ``=`` keys chose, as inline styles; a zoomed pane gets none (inline
+        styles beat the zoom's CSS), and gets them back when unzoomed (``z`` or escape: this watches
+        ``maximized``)."""
+        timeline, pane = self.query_one(StepTimeline), self.query_one(StatePane)
+        zoomed = self.maximized
+        timeline.styles.width = None if zoomed is timeline else f"{TIMELINE_WIDTHS[self._width_choice]}%"
         height = STATE_HEIGHTS[self._state_choice]
-        pane = self.query_one(StatePane)
-        pane.styles.height = height
-        pane.styles.max_height = "100%" if height != "auto" else "50%"  # (None would fall back to the CSS)
+        pane.styles.height = None if zoomed is pane else height
+        # (None falls back to the CSS: at most half the height while it fits its text)
+        pane.styles.max_height = None if zoomed is pane or height == "auto" else "100%"
 
     def _step_json(self) -> str | None:
         if not len(self.episode):

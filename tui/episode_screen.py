@@ -32,6 +32,7 @@ from trajrec.replay.labels import default_annotator
 from trajrec.replay.render import json_text, one_line, safe, step_record
 
 from .episode_header import EpisodeHeader
+from .help_screen import bindings_of
 from .key_hints import KeyHints
 from .label_session import DEFAULT_TAGS, Change, LabelSession
 from .label_source import LabelSource
@@ -91,7 +92,7 @@ class EpisodeScreen(Screen[None]):
     | F | Follow: while the file grows (an episode still being recorded), show new steps and go to the last. |
     | H / L | Previous / next episode in the library's order. |
     | tab | Move focus between the timeline, the step and the state panes (to scroll them). |
-    | q, escape | Back to the library (quit when opened on one file). |
+    | q, escape | Back to the library. Opened on one file, q quits and escape does nothing. |
     | + / - / 0 | Rate the step good (+1) / bad (-1) / neutral (0); again with another value changes the rating. |
     | c | Note: the rationale of your label on the step (a step not rated yet gets a neutral label). |
     | t | Toggle a tag on your label: then a number (or a tag name, enter). |
@@ -165,9 +166,15 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Previous step anyone labeled"),
     ]
 
-    BACK_BINDING = Binding("q,escape", "back", "Back", tooltip="Back to the library (quit when opened on one file)")
+    BACK_BINDINGS: ClassVar[list[Binding]] = [
+        Binding("q", "back", "Back", tooltip="Back to the library (quit when opened on one file)"),
+        Binding("escape", "back(True)", "Back", show=False,
+                tooltip="Back to the library (opened on one file: nothing, q quits)"),
+    ]
+    #: Shown for q when the viewer was opened on one file (there is no library to go back to).
+    QUIT_BINDING = Binding("q", "back", "Quit", tooltip="Quit (the viewer was opened on one file)")
 
-    BINDINGS: ClassVar[list[BindingType]] = [*NAVIGATION_BINDINGS, *LABEL_BINDINGS, BACK_BINDING]
+    BINDINGS: ClassVar[list[BindingType]] = [*NAVIGATION_BINDINGS, *LABEL_BINDINGS, *BACK_BINDINGS]
 
     DEFAULT_CSS = """
     EpisodeScreen {
@@ -256,6 +263,8 @@ class EpisodeScreen(Screen[None]):
         self.labels = labels if labels is not None else LabelSource([episode.path])
         self.tags = tuple(tags)
         self.quit_on_back = quit_on_back
+        if quit_on_back:  # the key hints and the help say what q does here
+            self._bindings.key_to_bindings["q"] = [self.QUIT_BINDING]
         self.session: LabelSession | None = None  # None: this episode's labels cannot be read (see the note)
         self._label_step = 0  # the step a note or tag prompt is about
         self._note_shown = ""  # the rationale as the note prompt showed it (on one line)
@@ -399,8 +408,11 @@ class EpisodeScreen(Screen[None]):
         self._stop_playback()
         self.post_message(self.NeighborRequested(self, delta))
 
-    def action_back(self) -> None:
+    def action_back(self, escape: bool = False) -> None:
         if self.quit_on_back:
+            if escape:  # one file: no library behind, and a quit on escape (pressed to leave a prompt) surprises
+                self.notify("opened on one file: q quits", timeout=3, markup=False)
+                return
             self.app.exit()
         else:
             self.dismiss()
@@ -917,9 +929,16 @@ class EpisodeScreen(Screen[None]):
     # -- help -----------------------------------------------------------------------------------------------
 
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
-        return [("Episode", [*self.NAVIGATION_BINDINGS, self.BACK_BINDING]),
-                (f"Labeling (as human:{self.annotator})", list(self.LABEL_BINDINGS)),
-                ("Timeline (focused)", list(StepTimeline.BINDINGS))]
+        screen_first = {k for b in self.BINDINGS if isinstance(b, Binding) and b.priority for k in b.key.split(",")}
+        focus = [Binding("tab", "focus_next", tooltip="Move the focus: timeline, step pane, state pane"),
+                 Binding("shift+tab", "focus_previous", tooltip="Move the focus back")]
+        back = [self.QUIT_BINDING, self.BACK_BINDINGS[1]] if self.quit_on_back else self.BACK_BINDINGS
+        return [("Episode", [*self.NAVIGATION_BINDINGS, *back]),
+                ("Timeline (focused at the start)", [*bindings_of(self.query_one(StepTimeline)), *focus]),
+                ("Step and state panes (focused with tab)", [
+                    b for b in bindings_of(self.query_one(StepDetail))  # but keys the screen takes first
+                    if not any(k in screen_first for k in b.key.split(","))]),
+                (f"Labeling (as human:{self.annotator})", list(self.LABEL_BINDINGS))]
 
     def help_notes(self) -> list[tuple[str, Text]]:
         out = Text(end="")

@@ -182,3 +182,19 @@ def test_episode_screen_of_empty_episode(tmp_path: Path) -> None:
             await pilot.pause()
             assert "no steps recorded" in app.screen.query_one(StepDetail).text.plain
     asyncio.run(run())
+
+
+def test_header_counts_the_rows_shown_and_says_empty_files_were_skipped(library: Path) -> None:
+    """An empty stub (a writer killed at its first write) is no row: the count is the rows', the stub is said."""
+    (library / "stub.msgpack.zst").write_bytes(b"")
+
+    async def run() -> None:
+        app = create_app([library])
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            status = app.screen.query_one(ScanStatus)
+            rows = len(app.screen.query_one(EpisodeTable).rows)
+            assert rows == 4 and status.episodes == rows
+            assert f"  ·  {rows} episodes  ·  1 empty file skipped" in str(status.render()).splitlines()[0]
+    asyncio.run(run())
+    asyncio.run(run())  # again from the summary cache

@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 
 from trajrec.recorder import Check, Episode, Step, TrajrecError, open_episode
 from trajrec.replay.labels import default_annotator
-from trajrec.replay.render import json_text, one_line, safe, step_record
+from trajrec.replay.render import json_safe, json_text, one_line, safe, step_record
 
 from .episode_header import EpisodeHeader
 from .help_screen import bindings_of
@@ -680,7 +680,9 @@ class EpisodeScreen(Screen[None]):
             self.notify(one_line(str(exc), 300), title="step cannot be read", severity="error", markup=False)
             return None
         record = {"episode_id": self.episode.episode_id, "path": self.episode.path, **step_record(step)}
-        return json_text(record)
+        # Recorded text may hold C1 controls or bidi overrides: escaped, the JSON is the same value and cannot
+        # drive the terminal or the editor it is pasted into.
+        return json_safe(json_text(record))
 
     def action_copy_step(self) -> None:
         text = self._step_json()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from tui_helpers import ENV_ID, open_ready, step_of, until
+from tui_helpers import ENV_ID, open_ready, record, step_of, until
 
 from trajrec.recorder import Recorder, open_episode
 from trajrec.tui.app import create_app
@@ -192,6 +192,24 @@ def test_copy_step_as_json(main_episode: Path) -> None:
             assert record["index"] == 3 and record["action"] == "cat todo.txt"
             assert record["failure"]["kind"] == "tool_error" and record["path"] == str(main_episode)
             assert "copied as JSON" in app.screen.query_one(TimelineLegend).note
+    asyncio.run(run())
+
+
+#: Recorded text that would drive a terminal: a C1 CSI (U+009B), a right-to-left override, a line separator.
+HOSTILE = "write a \x9b31m\u202eevil\u2028x\x7f"
+
+
+def test_copied_json_escapes_control_characters(tmp_path: Path) -> None:
+    episode = record(tmp_path / "run", [HOSTILE, "submit"])
+    async def run() -> None:
+        app = create_app([episode])
+        async with app.run_test(size=SMALL) as pilot:
+            await open_ready(pilot)
+            await pilot.press("y")
+            text = app.clipboard
+            assert not any(c in text for c in "\x9b\u202e\u2028\x7f")  # escaped: \u009b ...
+            assert "\\u009b" in text and "\\u202e" in text
+            assert json.loads(text)["action"] == HOSTILE  # the same value
     asyncio.run(run())
 
 

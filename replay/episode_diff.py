@@ -27,6 +27,13 @@ STEP_FIELDS: tuple[str, ...] = ("action", "failure", "observation", "reward", "t
 #: Task fields compared between the two headers (what makes two episodes the same task).
 TASK_FIELDS: tuple[str, ...] = ("env_id", "env_kwargs", "seed", "options", "id", "text")
 
+#: What an ignore path of ``trajrec diff`` may start with: a step field, or ``task`` (``task.seed``,
+#: ``task.env_kwargs.size``; ``task`` alone leaves the task comparison out).
+IGNORE_FIELDS: tuple[str, ...] = (*STEP_FIELDS, "task")
+
+#: The two sides of a difference in JSON (the replay's comparison says recorded/replayed).
+SIDES = ("a", "b")
+
 
 @dataclass(frozen=True)
 class StepDiff:
@@ -42,7 +49,7 @@ class StepDiff:
         return tuple(f for f in STEP_FIELDS if f in seen)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "fields": list(self.fields), "rows": [r.to_dict() for r in self.rows]}
+        return {"step": self.step, "fields": list(self.fields), "rows": [r.to_dict(SIDES) for r in self.rows]}
 
 
 @dataclass
@@ -79,7 +86,7 @@ class EpisodeDiff:
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "same": self.same, "steps_a": self.steps_a, "steps_b": self.steps_b,
                 "compared": self.compared, "first_difference": self.first,
-                "task": [r.to_dict() for r in self.task], "differing_steps": len(self.steps)}
+                "task": [r.to_dict(SIDES) for r in self.task], "differing_steps": len(self.steps)}
 
     def summary(self) -> str:
         if self.same:
@@ -127,19 +134,26 @@ def _rows(a: dict[str, Any], b: dict[str, Any], ignores: Sequence[tuple[_Seg, ..
     return rows
 
 
+def _parse_ignores(ignore: Sequence[str]) -> list[tuple[_Seg, ...]]:
+    if isinstance(ignore, str):
+        ignore = [ignore]
+    return [parse_ignore(p, IGNORE_FIELDS) for p in ignore]
+
+
 def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> Iterator[StepDiff]:
     """Every compared step, in order (the same ones with empty ``rows``), over the steps both episodes have.
 
     Args:
         a, b: the episodes.
-        ignore: paths left out, as for ``trajrec replay --ignore`` (``info.elapsed``, ``state.clock``...).
+        ignore: paths left out, as for ``trajrec replay --ignore`` (``info.elapsed``, ``state.clock``...), starting
+            with a field of :data:`IGNORE_FIELDS` (``task...`` paths apply to :func:`diff_episodes`' task rows).
         state: compare the state after each step too (when both episodes recorded state).
 
     Raises:
         TrajrecUsageError: an ignore path that does not parse.
         TrajrecFormatError: a step that cannot be read.
     """
-    ignores = [parse_ignore(p) for p in ignore]
+    ignores = [segs for segs in _parse_ignores(ignore) if segs[0].value != "task"]
     with_state = state and a.has_state and b.has_state
     for i in range(min(len(a), len(b))):
         yield StepDiff(i, tuple(_rows(_compared(a, a[i], with_state), _compared(b, b[i], with_state), ignores)))
@@ -148,11 +162,17 @@ def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state
 def diff_episodes(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> EpisodeDiff:
     """Compare two episodes: their tasks, then step by step (see :func:`iter_step_diffs`)."""
     out = EpisodeDiff(a.path, b.path, len(a), len(b))
-    ta = {k: a.task.get(k) for k in TASK_FIELDS}
-    tb = {k: b.task.get(k) for k in TASK_FIELDS}
-    for key in TASK_FIELDS:
-        if not _equal(ta[key], tb[key], False):
-            out.task.append(DivergenceRow((key,), "values_changed", ta[key], tb[key]))
+    task_ignores = [segs[1:] for segs in _parse_ignores(ignore) if segs[0].value == "task"]
+    ta: dict[str, Any] = {k: a.task.get(k) for k in TASK_FIELDS}
+    tb: dict[str, Any] = {k: b.task.get(k) for k in TASK_FIELDS}
+    if any(not segs for segs in task_ignores):  # --ignore task: the tasks are not compared
+        ta, tb = {}, {}
+    for segs in task_ignores:
+        if segs:
+            ta, tb = _prune(ta, segs), _prune(tb, segs)
+    for key in ta:
+        if not _equal(ta[key], tb.get(key), False):
+            out.task.append(DivergenceRow((key,), "values_changed", ta[key], tb.get(key)))
     for d in iter_step_diffs(a, b, ignore=ignore, state=state):
         out.compared += 1
         if d.rows:
@@ -167,5 +187,5 @@ def render_step_diff(d: StepDiff, a: Episode, *, width: int = 100, limit: int = 
             + render_rows(list(d.rows), width=width, limit=limit))
 
 
-__all__ = ["STEP_FIELDS", "TASK_FIELDS", "EpisodeDiff", "StepDiff", "diff_episodes", "iter_step_diffs",
+__all__ = ["IGNORE_FIELDS", "STEP_FIELDS", "TASK_FIELDS", "EpisodeDiff", "StepDiff", "diff_episodes", "iter_step_diffs",
            "render_step_diff"]

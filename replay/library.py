@@ -147,8 +147,12 @@ _ERROR = _CACHED_FIELDS.index("error")
 
 # -- finding files ----------------------------------------------------------------------------------------------
 
-def find_episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+def find_episode_files(paths: Iterable[str | os.PathLike[str]], skipped: list[str] | None = None) -> list[str]:
     """Episode files named directly, or found recursively under folders (sorted by path within each folder).
+
+    Symbolic links inside folders: a link to an episode file is listed; a link to a folder is not followed (a
+    link cannot loop or lead out of the run) and a dangling ``*.msgpack.zst`` link has nothing to read: each of
+    those is noted in ``skipped`` (``"skipped PATH: why"``) when a list is given.
 
     Raises:
         TrajrecUsageError: a path does not exist.
@@ -159,7 +163,7 @@ def find_episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
         if is_url(p):
             found.extend(find_remote(p, SUFFIX))
         elif os.path.isdir(p):
-            found.extend(sorted(_walk(p)))
+            found.extend(sorted(_walk(p, skipped)))
         elif os.path.isfile(p):
             found.append(p)
         else:
@@ -168,7 +172,24 @@ def find_episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     return found
 
 
-def _walk(root: str) -> Iterator[str]:
+def skipped_link(e: os.DirEntry[str]) -> str | None:
+    """Why a folder entry that is a symbolic link is not listed (a link to a folder, or a dangling episode-file
+    link), or None for any other entry (a link to an episode file is listed like the file)."""
+    if not e.is_symlink():
+        return None
+    try:
+        target = os.readlink(e.path)
+    except OSError:
+        target = "?"
+    if e.is_dir():
+        return (f"skipped {e.path}: a symbolic link to the folder {target} (links to folders are not followed; "
+                "pass the folder itself to include it)")
+    if e.name.endswith(SUFFIX) and not e.is_file():
+        return f"skipped {e.path}: a symbolic link to {target}, which does not exist (a dangling link)"
+    return None
+
+
+def _walk(root: str, skipped: list[str] | None = None) -> Iterator[str]:
     # os.scandir reuses the directory entries' types: no stat per file, ~4x faster than Path.rglob on 10k files.
     stack = [root]
     while stack:
@@ -184,6 +205,8 @@ def _walk(root: str) -> Iterator[str]:
                         stack.append(e.path)
                 elif e.name.endswith(SUFFIX) and e.is_file():
                     yield e.path
+                elif skipped is not None and (why := skipped_link(e)) is not None:
+                    skipped.append(why)
 
 
 # -- the summary cache ------------------------------------------------------------------------------------------
@@ -322,6 +345,12 @@ def _cached_entries(cat: Catalog, d: str, rel: str = "") -> Iterator[tuple[list[
                 yield from _cached_entries(cat, e.path, f"{rel}{e.name}/")
             continue
         if not key.endswith(SUFFIX) or not e.is_file():
+            why = skipped_link(e)
+            if why is not None:  # said, not silently left out
+                if chunk:
+                    yield chunk, None
+                    chunk = []
+                yield [], why
             continue
         hit = old.get(key)
         # A closed, readable file is immutable while its inode stays (see Catalog): no stat needed.
@@ -355,18 +384,21 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
     >>> [b.total for b in scan([tempfile.mkdtemp()])]
     [0]
     """
-    sources: list[tuple[Catalog | None, str, list[str]]] = []
+    sources: list[tuple[Catalog | None, str, list[str], list[str]]] = []
     for raw in paths:
         p = os.fspath(raw)
         if use_catalog and not is_url(p) and os.path.isdir(p):
-            sources.append((Catalog(p), p, []))
+            sources.append((Catalog(p), p, [], []))
         else:
-            sources.append((None, p, find_episode_files([p])))
-    total: int | None = (sum(len(f) for _c, _p, f in sources) if all(c is None for c, _p, _f in sources)
+            notes: list[str] = []
+            sources.append((None, p, find_episode_files([p], notes), notes))
+    total: int | None = (sum(len(f) for _c, _p, f, _n in sources) if all(c is None for c, _p, _f, _n in sources)
                          else None)
 
     def chunks() -> Iterator[tuple[list[EpisodeEntry], str | None]]:
-        for cat, p, files in sources:
+        for cat, p, files, notes in sources:
+            for note in notes:
+                yield [], note
             if cat is None:
                 for f in files:
                     if cancelled is not None and cancelled():

@@ -24,6 +24,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2
 
 def safe(text: str, *, keep_newlines: bool = True) -> str:
     """Replace control characters (ESC, BEL, CR, bidi overrides...) by visible ``\\xNN`` escapes."""
+    if _CONTROL.search(text) is None:  # the common case: nothing to escape, no new string
+        return text if keep_newlines or ("\n" not in text and "\t" not in text) else \
+            text.replace("\n", "\\n").replace("\t", "\\t")
     out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
     if not keep_newlines:
         out = out.replace("\n", "\\n").replace("\t", "\\t")
@@ -70,6 +73,9 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
 
 def one_line(value: Any, width: int = 60) -> str:
     """A value squeezed onto one line of at most ``width`` characters."""
+    if type(value) is str and len(value) <= width and value.isprintable() and "  " not in value \
+            and value == value.strip():
+        return value  # already one safe line (isprintable is False for controls, separators, bidi, surrogates)
     # Whitespace runs collapse below, so a few times the width is always enough text to start from.
     budget = max(64, 4 * width)
     text = value[:budget] if isinstance(value, str) else value_text(value, max_len=budget)

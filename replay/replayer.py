@@ -83,10 +83,11 @@ class DivergenceRow:
         """The path as text, e.g. ``info.noise`` or ``state.files['a.txt']``."""
         return path_text(self.path)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, sides: tuple[str, str] = ("recorded", "replayed")) -> dict[str, Any]:
+        """``sides``: the keys of the two values (``trajrec diff`` compares ``a`` with ``b``, not a replay)."""
         return {"path": self.where, "keys": list(self.path), "change": self.change,
-                "recorded": None if self.recorded is _ABSENT else self.recorded,
-                "replayed": None if self.replayed is _ABSENT else self.replayed}
+                sides[0]: None if self.recorded is _ABSENT else self.recorded,
+                sides[1]: None if self.replayed is _ABSENT else self.replayed}
 
 
 @dataclass(frozen=True)
@@ -232,14 +233,16 @@ class _Seg:
     value: Any = None
 
 
-def parse_ignore(path: str) -> tuple[_Seg, ...]:
+def parse_ignore(path: str, fields: Sequence[str] = FIELDS) -> tuple[_Seg, ...]:
     """Parse an ignore path: dotted keys into the compared record, ``[i]`` / ``['key']`` / ``*`` segments.
+
+    ``fields``: the fields a path may start with (a replay's :data:`FIELDS`; ``trajrec diff`` passes its own).
 
     >>> [s.value for s in parse_ignore("state.files['a.txt']")]
     ['state', 'files', 'a.txt']
     """
     if not isinstance(path, str) or not path or path[0] in ".[":
-        raise TrajrecUsageError(f"ignore path {path!r} must start with a field name: one of {', '.join(FIELDS)} "
+        raise TrajrecUsageError(f"ignore path {path!r} must start with a field name: one of {', '.join(fields)} "
                                 "(e.g. info.elapsed, observation, state.files.x)")
     segs: list[_Seg] = []
     pos = 0
@@ -260,12 +263,14 @@ def parse_ignore(path: str) -> tuple[_Seg, ...]:
             segs.append(_Seg("key", raw))
         pos = m.end()
     head = segs[0]
-    if head.kind != "key" or head.value not in FIELDS:
+    if head.kind != "key" or head.value not in fields:
         word = str(head.value)
-        close = [f for f in FIELDS if f.startswith(word[:3])] or difflib.get_close_matches(word, FIELDS, n=1)
+        # A suggestion only when it is likely meant: a typed prefix (obs), or a near spelling (reward for rewad).
+        close = ([f for f in fields if len(word) >= 3 and f.startswith(word)]
+                 or difflib.get_close_matches(word, list(fields), n=1, cutoff=0.75))
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise TrajrecUsageError(f"ignore path {path!r} starts with {head.value!r}{hint}; paths start with a "
-                                f"compared field: {', '.join(FIELDS)}")
+                                f"compared field: {', '.join(fields)}")
     return tuple(segs)
 
 

@@ -48,12 +48,13 @@ class Run:
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]], *, query: Query | None = None,
-                 entries: list[EpisodeEntry] | None = None) -> None:
+                 entries: list[EpisodeEntry] | None = None, errors: list[tuple[str, str]] | None = None) -> None:
         self.paths = [os.fspath(p) for p in paths]
         if not self.paths:
             raise TrajrecUsageError("open_run needs a run folder, an episode file or a list of them")
         self.query = query or Query()
         self._entries = entries
+        self._errors = errors if errors is not None else ([] if entries is not None else None)
         self._stores: dict[str, LabelStore] = {}
         #: What listing noted without failing: empty stubs skipped, a summary cache ignored or not saved.
         self.problems: list[str] = []
@@ -62,19 +63,25 @@ class Run:
 
     @property
     def entries(self) -> list[EpisodeEntry]:
-        """One summary row per episode (readable or not), in path order; read from the catalog on first use."""
+        """One summary row per readable episode, in path order; read from the catalog on first use (files that
+        cannot be read are in :attr:`errors`, not here: ``len``, :meth:`where` and iteration agree)."""
         if self._entries is None:
             found: list[EpisodeEntry] = []
             for batch in scan(self.paths):
                 found.extend(batch.entries)
                 self.problems.extend(batch.problems)
-            self._entries = self._filter(found) if self.query else found
+            self._errors = [(e.path, e.error) for e in found if e.error]
+            good = [e for e in found if not e.error]
+            self._entries = self._filter(good) if self.query else good
         return self._entries
 
     @property
     def errors(self) -> list[tuple[str, str]]:
-        """``(path, reason)`` of every file of the run that cannot be read; iteration skips them."""
-        return [(e.path, e.error) for e in self.entries if e.error]
+        """``(path, reason)`` of every file of the run that cannot be read (not counted, listed or iterated)."""
+        if self._errors is None:
+            self.entries  # noqa: B018 - the scan fills both
+        assert self._errors is not None
+        return list(self._errors)
 
     def where(self, query: str | Iterable[str]) -> Run:
         """The episodes that match ``query`` as well as this run's filter (grammar: :mod:`trajrec.replay.query`).
@@ -83,8 +90,9 @@ class Run:
             QueryError: the query does not parse; the message names the term and the fix.
         """
         q = self.query & parse_query(query)
-        run = Run(self.paths, query=q, entries=self._filter(self.entries, parse_query(query)))
+        run = Run(self.paths, query=q, entries=self._filter(self.entries, parse_query(query)), errors=self.errors)
         run._stores = self._stores
+        run.problems = list(self.problems)
         return run
 
     def _filter(self, entries: list[EpisodeEntry], query: Query | None = None) -> list[EpisodeEntry]:
@@ -116,8 +124,7 @@ class Run:
     def __iter__(self) -> Iterator[Episode]:
         """Each readable episode, opened in turn (close it, or use it as a context manager, when done)."""
         for e in self.entries:
-            if not e.error:
-                yield open_episode(e.path)
+            yield open_episode(e.path)
 
     def __repr__(self) -> str:
         where = f" where {self.query.text!r}" if self.query else ""
@@ -230,6 +237,8 @@ def open_run(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[
         TrajrecUsageError: a path does not exist, or no path was given.
     """
     paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
-    find_episode_files(paths)  # a missing path fails here, with its name, not at first use
+    for p in paths:  # a missing path fails here, with its name, not at first use
+        if not is_url(os.fspath(p)) and not os.path.exists(p):
+            find_episode_files([p])  # raises the library's message for a missing path
     return Run(paths)
 

@@ -26,6 +26,8 @@ EPILOG = """examples:
   trajrec view runs/shell                        browse, replay and label in the terminal
   trajrec replay runs/shell/<episode>.msgpack.zst    re-run an episode and report where it diverges
   trajrec diff A.msgpack.zst B.msgpack.zst       two episodes compared step by step
+  trajrec export runs/shell --format chat --out sft/    training data; formats: records, chat, trl-stepwise,
+                                                 dpo, kto, parquet, atif
   trajrec fsck runs/shell --repair               check files, rebuild missing indexes
   eval "$(trajrec completion bash)"              tab completion (bash or zsh)
 

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 from trajrec.recorder.errors import TrajrecIOError
 
 from ..labels import rating
-from .base import EpisodeView, Format, JsonlFormat, Skip
+from .base import EpisodeView, Format, JsonlFormat, Skip, check_output_folder
 from .choice import origin
 from .encode import dumps, jsonable, text_of, tool_call
 
@@ -255,7 +255,7 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     own: dict[str, Any] = {"step": i}
     for k in ("reward", "failure", "retry_of", "recovers", "terminated", "truncated"):
         v = rec.get(k)
-        if v not in (None, False, [], 0.0) or (k == "reward" and v not in (None, 0.0)):
+        if v not in (None, False, [], 0.0) or (k == "retry_of" and v is not None):  # retry_of 0 == False
             own[k] = v
     chosen = view.choose(i, mapped=False)
     if chosen is not None:
@@ -278,6 +278,7 @@ class AtifFormat(Format):
         self._written: list[Path] = []
         if text != "-" and (text.endswith(("/", os.sep)) or Path(text).is_dir()):
             self._dir = Path(text)
+            check_output_folder(self._dir, "one <episode_id>.trajectory.json per episode")
             try:
                 self._dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

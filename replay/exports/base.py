@@ -21,7 +21,7 @@ from .encode import dumps_built, text_of
 from .source import EpisodeRef
 
 __all__ = ["PARTITIONS", "TOOL_ARGUMENTS", "WEIGHT_POLICIES", "EpisodeView", "ExportOptions", "Format",
-           "JsonlFormat", "Skip"]
+           "JsonlFormat", "Skip", "check_output_folder"]
 
 TOOL_ARGUMENTS = ("object", "string")
 #: ``chat`` weight policies: which assistant messages get ``weight`` 1 (the others 0).
@@ -207,6 +207,27 @@ def open_output(out: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
     return path, _tmp_path(path)
 
 
+def check_output_folder(folder: Path, writes: str) -> None:
+    """Refuse ``--out`` naming a folder that already holds files: an export never replaces what is there.
+
+    Args:
+        folder: the ``--out`` folder (it may not exist yet).
+        writes: what the export writes there, for the message (e.g. ``data.jsonl and README.md``).
+
+    Raises:
+        TrajrecUsageError: the folder is not empty (or ``--out`` names a file, not a folder).
+    """
+    if folder.exists() and not folder.is_dir():
+        raise TrajrecUsageError(f"--out {folder} is a file, not a folder; name a new or empty folder")
+    try:
+        busy = folder.is_dir() and any(folder.iterdir())
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot read the folder {folder}: {exc.strerror}") from exc
+    if busy:
+        raise TrajrecUsageError(f"--out {folder} is a folder that is not empty; name a new or empty folder "
+                                f"(the export writes {writes} there), or remove what is in it")
+
+
 def _create_tmp(path: Path) -> int:
     try:
         return create_new(path)
@@ -242,6 +263,7 @@ class JsonlFormat(Format):
         if text != "-" and (Path(text).is_dir() or text.endswith(("/", os.sep))):
             # A folder: the data goes in data.jsonl, beside the dataset card the pipeline writes.
             self.folder: Path | None = Path(text)
+            check_output_folder(self.folder, "data.jsonl and a dataset card README.md")
             out = self.folder / "data.jsonl"
         else:
             self.folder = None

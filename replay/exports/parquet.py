@@ -27,7 +27,7 @@ import numpy as np
 from trajrec.recorder.errors import MissingDependencyError  # noqa: F401 (re-exported: callers catch it here)
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
-from .base import EpisodeView, ExportOptions, Format, open_new_binary, open_output
+from .base import EpisodeView, ExportOptions, Format, check_output_folder, open_new_binary, open_output
 from ..labels import rating
 from .choice import map_label, origin
 from .encode import dumps, text_of, tool_call, tool_names
@@ -215,9 +215,8 @@ class ParquetFormat(Format):
         self.files: list[Path] = []
         if self.folder:
             self._final = Path(out)
-            if self._final.exists() and any(self._final.iterdir()):
-                raise TrajrecUsageError(f"--out {self._final} is a folder that is not empty; name a new or empty "
-                                        "folder (shards are part-NNNNN.parquet), or a FILE.parquet")
+            check_output_folder(self._final, "part-NNNNN.parquet shards and a dataset card README.md; or pass "
+                                             "--out FILE.parquet")
             self._root = self._final.with_name(f".{self._final.name}.tmp-{os.getpid()}")
             try:
                 self._root.parent.mkdir(parents=True, exist_ok=True)

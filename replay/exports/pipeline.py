@@ -223,7 +223,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
             report.leave_out(UNPAIRED, outcome)
         report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
     if isinstance(writer, DpoFormat):
-        report.rows = writer.rows_written
+        report.rows, report.steps = writer.rows_written, writer.steps_written
     files = list(getattr(writer, "files", ()))
     folder = getattr(writer, "folder", None)
     if folder:

@@ -96,6 +96,7 @@ class DpoFormat(JsonlFormat):
                                    "trajrec": {"chosen": good["meta"], "rejected": bad["meta"]}}))
                 write("\n")
                 self.rows_written += 1
+                self.steps_written += good["steps"] + bad["steps"]
                 lo, hi = lo + 1, hi - 1
             for a in attempts[lo:hi + 1]:
                 out = a["meta"]["outcome"] or "unknown"
@@ -103,3 +104,5 @@ class DpoFormat(JsonlFormat):
         super().close()
 
     rows_written = 0
+    #: Steps of the attempts written in pairs (an unpaired attempt's steps are not written).
+    steps_written = 0

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 from trajrec.recorder.errors import TrajrecUsageError
 
 from .base import IMPORTER_VERSION, FieldReport, ImportedEpisode, ImportedStep, Importer, SourceFile, ensure_dir, \
-    new_run_id, write_episode
+    is_gzip, new_run_id, read_head, write_episode
 from .jsonstream import ImportFormatError, JsonStream
 
 __all__ = ["IMPORTERS", "IMPORTER_VERSION", "FieldReport", "ImportFormatError", "ImportReport", "ImportedEpisode",
@@ -76,17 +76,16 @@ def detect(path: str | os.PathLike[str]) -> tuple[str, str]:
             return "openhands", "a folder of numbered event files (OpenHands events/)"
         raise ImportFormatError(p, None, "is a folder; pass the trajectory files themselves (or a Minari dataset "
                                 "folder), e.g. runs/*.traj")
-    try:
-        with p.open("rb") as fh:
-            head = fh.read(1 << 16)
-    except OSError as exc:
-        raise ImportFormatError(p, None, f"cannot read: {exc.strerror or exc}") from exc
+    head = read_head(p)
+    gz = is_gzip(p)
+    # A gzip file is detected by what it holds, under its name without ".gz" (x.traj.json.gz is a .traj.json).
+    inner = p.with_name(p.name.removesuffix(".gz")) if gz else p
     for name in _DETECT_ORDER:
         if name == "minari":
             continue
-        reason = get_importer(name).detect(p, head)
+        reason = get_importer(name).detect(inner, head)
         if reason:
-            return name, reason
+            return name, (f"gzip-compressed; {reason}" if gz else reason)
     raise ImportFormatError(p, None, "format not recognized (looked for SWE-agent .traj, mini-swe-agent .traj.json, "
                             "Inspect .eval/.json, ATIF schema_version, OpenHands events); name the format: "
                             f"trajrec import FORMAT {p}")
@@ -94,7 +93,8 @@ def detect(path: str | os.PathLike[str]) -> tuple[str, str]:
 
 @dataclass
 class FileResult:
-    """What importing one source file did."""
+    """What importing one source file did: ``skipped`` says why it was not imported (already imported into the
+    run, per its SHA-256), ``error`` why it failed (then none of its episodes were kept)."""
 
     path: str
     format: str
@@ -103,6 +103,7 @@ class FileResult:
     episodes: list[str] = field(default_factory=list)
     steps: int = 0
     error: str | None = None
+    skipped: str | None = None
 
 
 @dataclass
@@ -115,6 +116,7 @@ class ImportReport:
     files: list[FileResult] = field(default_factory=list)
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    removed: int = 0  # episode files deleted first (``overwrite``)
 
     @property
     def episodes(self) -> int:
@@ -128,59 +130,144 @@ class ImportReport:
     def errors(self) -> list[FileResult]:
         return [f for f in self.files if f.error]
 
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [f for f in self.files if f.skipped]
+
     def to_dict(self) -> dict[str, Any]:
         return {"out": self.out, "run_id": self.run_id, "episodes": self.episodes, "steps": self.steps,
-                "seconds": round(self.seconds, 3),
+                "seconds": round(self.seconds, 3), "removed": self.removed,
                 "files": [{"path": f.path, "format": f.format, "detected": f.detected, "sha256": f.sha256,
-                           "episodes": f.episodes, "steps": f.steps, "error": f.error} for f in self.files],
+                           "episodes": f.episodes, "steps": f.steps, "error": f.error, "skipped": f.skipped}
+                          for f in self.files],
                 "fields": self.fields}
 
 
+def imported_sources(out: str | os.PathLike[str]) -> tuple[list[Path], dict[str, str]]:
+    """The episode files directly in ``out`` (sorted) and, of those imported, ``{source sha256: episode file}``
+    (from ``provenance.imported_from.sha256``). A file that cannot be read counts as a file but gives no source."""
+    from trajrec.recorder import SUFFIX, read_index
+    from trajrec.recorder.errors import TrajrecError
+
+    folder = Path(out)
+    if not folder.is_dir():
+        return [], {}
+    files = sorted(p for p in folder.glob(f"*{SUFFIX}") if p.is_file() and not p.is_symlink())
+    shas: dict[str, str] = {}
+    for path in files:
+        try:
+            prov = (read_index(os.fspath(path)).get("header") or {}).get("provenance") or {}
+        except (TrajrecError, OSError):
+            continue
+        sha = (prov.get("imported_from") or {}).get("sha256") if isinstance(prov, dict) else None
+        if isinstance(sha, str):
+            shas.setdefault(sha, path.name)
+    return files, shas
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _stopped(exc: ImportFormatError, report: ImportReport) -> ImportFormatError:
+    done = [f for f in report.files if f.episodes]
+    if done:
+        names = ", ".join(Path(f.path).name for f in done[:3]) + (" ..." if len(done) > 3 else "")
+        before = (f"already imported and kept in {report.out}: {_plural(len(done), 'file')} "
+                  f"({_plural(report.episodes, 'episode')}): {names}; fix or leave out this file and rerun with "
+                  "--resume to import the rest")
+    else:
+        before = "no file was imported"
+    return ImportFormatError(exc.path, exc.field, f"{exc.reason} [import stopped at this file, none of its episodes "
+                             f"kept; {before}; --keep-going skips bad files]", exc.offset)
+
+
 def import_paths(fmt: str, paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], *,
-                 run_id: str | None = None, keep_going: bool = False,
+                 run_id: str | None = None, keep_going: bool = False, resume: bool = False, overwrite: bool = False,
                  on_episode: Callable[[Path, dict[str, Any]], None] | None = None) -> ImportReport:
     """Import the source files ``paths`` in format ``fmt`` (or ``"auto"``) into the run folder ``out``.
 
-    Each episode is written under a temporary name and renamed when complete; a malformed source file raises
-    :class:`ImportFormatError` naming the file and the field (with ``keep_going``, it is recorded in the report
-    and the next file is imported). Memory stays flat in the size of a file: sources are streamed.
+    Like ``trajrec record``, a folder that already holds episode files is only imported into with ``resume``
+    (sources whose SHA-256 an episode's ``provenance.imported_from`` records are skipped) or ``overwrite`` (its
+    episode files are deleted first; label files stay). A source given twice (same content) is imported once.
+
+    Each file is imported all or nothing: its episodes are written under temporary names and renamed when
+    complete, and when the file turns out malformed the episodes already written from it are removed. Then
+    :class:`ImportFormatError` is raised naming the file, the field and the files imported before it (they stay);
+    with ``keep_going`` the error is recorded in the report and the next file is imported. Memory stays flat in
+    the size of a file: sources are streamed.
 
     Returns:
         An :class:`ImportReport`.
+
+    Raises:
+        ImportFormatError: a malformed source file (without ``keep_going``).
+        TrajrecUsageError: no paths, an unknown format, or ``out`` holds episodes and neither ``resume`` nor
+            ``overwrite`` was given.
     """
     if fmt != "auto":
         get_importer(fmt)
+    if resume and overwrite:
+        raise TrajrecUsageError("pass --resume or --overwrite, not both")
     paths = [Path(p) for p in paths]
     if not paths:
         raise TrajrecUsageError("no files to import; pass one or more trajectory files")
+    files, done = imported_sources(out)
+    removed = 0
+    if files:
+        if overwrite:
+            for f in files:
+                os.remove(f)
+            removed, done = len(files), {}
+        elif not resume:
+            raise TrajrecUsageError(
+                f"{out} already holds {_plural(len(files), 'episode file')}; importing into it again could add "
+                "duplicates. Pass --resume to import only the sources not imported yet (matched by SHA-256), "
+                "--overwrite to delete those files first, or another folder")
     out_dir = ensure_dir(out)
-    report = ImportReport(out=os.fspath(out_dir), run_id=run_id or new_run_id())
+    report = ImportReport(out=os.fspath(out_dir), run_id=run_id or new_run_id(), removed=removed)
     t0 = time.perf_counter()
     by_format: dict[str, FieldReport] = {}
     for path in paths:
-        detected = None
-        name = fmt
+        result = FileResult(os.fspath(path), fmt, None, "")
+        report.files.append(result)
         try:
             if fmt == "auto":
-                name, detected = detect(path)
-            importer = get_importer(name)()
+                result.format, result.detected = detect(path)
+            importer = get_importer(result.format)()
             source = SourceFile(path, must_exist=not importer.accepts_ids)
-            result = FileResult(os.fspath(path), name, detected, "")
-            report.files.append(result)
-            for episode in importer.read(source):
-                final, summary = write_episode(importer, source, episode, out_dir, run_id=report.run_id)
-                result.episodes.append(final.name)
-                result.steps += int(summary.get("steps") or 0)
-                if on_episode is not None:
-                    on_episode(final, summary)
-            result.sha256 = source.sha256 or ""
-            by_format.setdefault(name, FieldReport()).merge(importer.fields)
+            sha = source.sha256
+            if sha is not None and sha in done:
+                result.sha256 = sha
+                result.skipped = f"already imported (same SHA-256 as {done[sha]})"
+                continue
+            try:
+                try:
+                    for episode in importer.read(source):
+                        final, summary = write_episode(importer, source, episode, out_dir, run_id=report.run_id)
+                        result.episodes.append(final.name)
+                        result.steps += int(summary.get("steps") or 0)
+                        if on_episode is not None:
+                            on_episode(final, summary)
+                except UnicodeDecodeError as exc:  # a reader the importer did not guard
+                    raise ImportFormatError(path, None, f"not UTF-8 text: expected {importer.description}") from exc
+            except BaseException:
+                for name in result.episodes:  # all or nothing per file: --resume then imports it whole
+                    try:
+                        os.unlink(out_dir / name)
+                    except OSError:
+                        pass
+                result.episodes, result.steps = [], 0
+                raise
+            result.sha256 = sha or ""
+            if sha is not None:
+                done[sha] = result.episodes[0] if result.episodes else os.fspath(path)
+            by_format.setdefault(result.format, FieldReport()).merge(importer.fields)
         except ImportFormatError as exc:
             if not keep_going:
-                raise
-            if not report.files or report.files[-1].path != os.fspath(path):
-                report.files.append(FileResult(os.fspath(path), name, detected, ""))
-            report.files[-1].error = str(exc)
+                report.files.pop()
+                raise _stopped(exc, report) from exc
+            result.error = str(exc)
     report.fields = {k: v.to_dict() for k, v in by_format.items()}
     report.seconds = time.perf_counter() - t0
     return report

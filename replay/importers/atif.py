@@ -21,16 +21,31 @@ itself is kept in provenance. The ``steps`` array is streamed.
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, parse_time
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
 _STEP_KNOWN = ("step_id", "timestamp", "source", "model_name", "reasoning_effort", "message", "reasoning_content",
                "tool_calls", "observation", "metrics", "is_copied_context", "llm_call_count", "extra")
 _SOURCES = ("system", "user", "agent")
+_LINE_PROBE = 1 << 20  # a first line up to this long that is a whole JSON object makes a lines file
+
+
+def _whole_object(line: str) -> bool:
+    """True when ``line`` holds one whole JSON object (the first line of a lines file; a pretty-printed
+    trajectory's first line is ``{``)."""
+    if not line.lstrip().startswith("{") or len(line) > _LINE_PROBE:
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 class AtifImporter(Importer):
@@ -45,19 +60,38 @@ class AtifImporter(Importer):
 
     def read(self, source: SourceFile) -> Iterator[ImportedEpisode]:
         path = source.path
+        with open_text(path, self.description) as fh:
+            first = fh.readline(_LINE_PROBE + 1)
+            while first and not first.strip():  # blank lines before the first trajectory
+                first = fh.readline(_LINE_PROBE + 1)
+        if path.name.endswith((".jsonl", ".jsonl.gz")) or _whole_object(first):
+            # One trajectory per line (``trajrec export --format atif --out x.jsonl``): each line an episode, read
+            # one line at a time (memory: the longest line).
+            with open_text(path, self.description) as fh:
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    text = line
+                    yield self._read_doc(path, f"{path} line {n}", lambda text=text: io.StringIO(text), f"line {n}")
+            return
+        yield self._read_doc(path, os.fspath(path), lambda: open_text(path, self.description), "steps")
+
+    def _read_doc(self, path: Path, label: str, opener: Callable[[], IO[str]], where: str) -> ImportedEpisode:
+        """One trajectory document: ``opener`` opens its text (read twice: the small members, then the steps
+        streamed); ``label`` names it in errors (the file, and its line in a lines file)."""
         top: dict[str, Any] = {}
         lead: list[dict[str, Any]] = []  # user/system steps before the first agent step
-        with path.open("r", encoding="utf-8") as fh:
-            s = JsonStream(fh, path)
+        with opener() as fh:
+            s = JsonStream(fh, label)
             if s.kind() != "object":
-                raise ImportFormatError(path, "$", "not an ATIF trajectory: expected a JSON object with "
+                raise ImportFormatError(label, "$", "not an ATIF trajectory: expected a JSON object with "
                                         "schema_version 'ATIF-v1.x', agent and steps")
             for key in s.keys():
                 if key == "steps":
                     top["steps"] = True
                     for i, step in s.items():
                         if not isinstance(step, dict):
-                            raise ImportFormatError(path, f"$.steps[{i}]", "expected a step object")
+                            raise ImportFormatError(label, f"$.steps[{i}]", "expected a step object")
                         if step.get("source") == "agent":
                             break
                         lead.append(step)
@@ -68,15 +102,18 @@ class AtifImporter(Importer):
                     top["subagent_trajectories"] = "not imported (embedded subagent trajectories)"
                 else:
                     top[key] = s.value()
+            if s.kind() != "end":
+                raise ImportFormatError(label, None, "more than one JSON value: a file of one trajectory per line "
+                                        "must be named .jsonl (its first line is longer than 1 MiB)")
         version = top.get("schema_version")
         if not isinstance(version, str) or not version.startswith("ATIF-v"):
-            raise ImportFormatError(path, "$.schema_version", f"not an ATIF trajectory: schema_version is {version!r}, "
+            raise ImportFormatError(label, "$.schema_version", f"not an ATIF trajectory: schema_version is {version!r}, "
                                     "expected 'ATIF-v1.x'")
         if "steps" not in top:
-            raise ImportFormatError(path, "$.steps", "an ATIF trajectory needs a 'steps' array")
+            raise ImportFormatError(label, "$.steps", "an ATIF trajectory needs a 'steps' array")
         agent_obj = top.get("agent")
         if not isinstance(agent_obj, dict) or not isinstance(agent_obj.get("name"), str):
-            raise ImportFormatError(path, "$.agent.name", "an ATIF trajectory needs agent.name (text)")
+            raise ImportFormatError(label, "$.agent.name", "an ATIF trajectory needs agent.name (text)")
         f = self.fields
         texts = [_text(st.get("message")) for st in lead if st.get("source") == "user"]
         task_text = texts[0] if texts else None
@@ -85,6 +122,13 @@ class AtifImporter(Importer):
                          else f"[system] {_text(st.get('message'))}") for st in lead) if t) or None
         task = {"id": top.get("trajectory_id") or top.get("session_id") or path.parent.name or path.stem,
                 "text": task_text, "verification": []}
+        name = str(task["id"])
+        own = _own(top.get("extra"))
+        if own is not None:
+            # Exported by trajrec: its task, checks (terminal verdict) and per-step failures are in extra.trajrec.
+            mine = own.get("task") if isinstance(own.get("task"), dict) else {}
+            task.update({k: mine[k] for k in ("id", "text", "split") if mine.get(k) is not None})
+            self.fields.mapped("extra.trajrec.task (id, text, split)", "task")
         f.mapped("steps[source=user][0].message", "task.text")
         f.mapped("steps[before first agent]", "reset.observation (+ reset.info.atif_lead)")
         agent = {"name": agent_obj["name"], "version": agent_obj.get("version"), "model": agent_obj.get("model_name"),
@@ -101,8 +145,8 @@ class AtifImporter(Importer):
         f.mapped("schema_version/session_id/trajectory_id/final_metrics", "provenance.atif")
 
         def steps() -> Iterator[ImportedStep]:
-            with path.open("r", encoding="utf-8") as fh:
-                s = JsonStream(fh, path)
+            with opener() as fh:
+                s = JsonStream(fh, label)
                 for key in s.keys():
                     if key != "steps":
                         continue
@@ -112,10 +156,10 @@ class AtifImporter(Importer):
                     for i, st in s.items():
                         field = f"$.steps[{i}]"
                         if not isinstance(st, dict):
-                            raise ImportFormatError(path, field, "expected a step object")
+                            raise ImportFormatError(label, field, "expected a step object")
                         src = st.get("source")
                         if src not in _SOURCES:
-                            raise ImportFormatError(path, f"{field}.source",
+                            raise ImportFormatError(label, f"{field}.source",
                                                     f"expected one of {', '.join(_SOURCES)}, found {src!r}")
                         if src != "agent":
                             if seen_agent:
@@ -124,7 +168,7 @@ class AtifImporter(Importer):
                         seen_agent = True
                         if held is not None:
                             yield held
-                        held = self._step(path, field, st, before)
+                        held = self._step(label, field, st, before)
                         before = []
                     if held is not None:
                         if before:
@@ -147,16 +191,20 @@ class AtifImporter(Importer):
                     out.append({"target": "episode", "kind": "environment", "judge": f"atif:{name}",
                                 "value": value, "score": value if isinstance(value, (int, float))
                                 and not isinstance(value, bool) else None, "rationale": f"ATIF {where}.{name}"})
+            for c in (own or {}).get("checks") or ():
+                if isinstance(c, dict) and c.get("kind") is not None and c.get("judge") is not None:
+                    f.mapped("extra.trajrec.checks", "checks (as recorded: step and episode checks, labels)")
+                    out.append({k: c[k] for k in ("target", "kind", "judge", "value", "score", "rationale") if k in c})
             return out
 
-        yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt,
+        return ImportedEpisode(task=task, agent=agent, reset_observation=prompt,
                               reset_info={k: v for k, v in (("tools", tools), ("atif_lead", lead)) if v},
-                              reset_time=parse_time(lead[0].get("timestamp"), path=path,
+                              reset_time=parse_time(lead[0].get("timestamp"), path=label,
                                                     field_name="$.steps[0].timestamp") if lead else None,
-                              steps=steps(), checks=checks, where="steps", name=str(task["id"]), extra=extra,
+                              steps=steps(), checks=checks, where=where, name=name, extra=extra,
                               provenance={"atif": atif})
 
-    def _step(self, path: Path, field: str, st: dict[str, Any], before: list[dict[str, Any]]) -> ImportedStep:
+    def _step(self, path: str, field: str, st: dict[str, Any], before: list[dict[str, Any]]) -> ImportedStep:
         f = self.fields
         calls = st.get("tool_calls") or []
         if not isinstance(calls, list):
@@ -225,7 +273,31 @@ class AtifImporter(Importer):
                 f.kept(f"steps[].{k}")
                 note.setdefault("extra_fields", {})[k] = st[k]
         t = parse_time(st.get("timestamp"), path=path, field_name=f"{field}.timestamp")
-        return ImportedStep(action=action, observation=observation, info=info, time=t, note=note)
+        step = ImportedStep(action=action, observation=observation, info=info, time=t, note=note)
+        own = _own(st.get("extra"))
+        if own is not None:
+            # Exported by trajrec: the step's own verdict (failure or none), reward and end flags, as recorded.
+            # retry_of/recovers follow from the failures through the same classifier.
+            step.failure = own["failure"] if isinstance(own.get("failure"), dict) else False  # type: ignore[assignment]
+            step.reward = own.get("reward")
+            step.terminated = bool(own.get("terminated"))
+            step.truncated = bool(own.get("truncated"))
+            retry_of, recovers = own.get("retry_of"), own.get("recovers")
+            step.links = (retry_of if isinstance(retry_of, int) and not isinstance(retry_of, bool) else None,
+                          [r for r in recovers if isinstance(r, int)] or None if isinstance(recovers, list) else None)
+            rest = {k: v for k, v in st["extra"].items() if k != "trajrec"}
+            if rest:
+                note["extra"] = rest
+            else:
+                note.pop("extra", None)
+            f.mapped("steps[agent].extra.trajrec (failure, reward, terminated, truncated, retry_of, recovers)", "step")
+        return step
+
+
+def _own(extra: Any) -> dict[str, Any] | None:
+    """trajrec's own fields in an ``extra`` written by ``trajrec export --format atif``, else None."""
+    own = extra.get("trajrec") if isinstance(extra, dict) else None
+    return own if isinstance(own, dict) else None
 
 
 def _text(message: Any) -> str | None:

@@ -11,7 +11,9 @@ with the same :class:`~trajrec.recorder.classify.Classifier` as live recording, 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -19,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import IO, Any, Callable, ClassVar, Iterable, Iterator
+from zlib import error as zlib_error  # broken deflate data inside a gzip file
 
 from trajrec.recorder.classify import Classifier
 from trajrec.recorder.diff import StateTracker
@@ -34,12 +37,123 @@ from trajrec.recorder.writer import EpisodeWriter
 from .jsonstream import ImportFormatError
 
 __all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SourceFile",
-           "parse_time", "write_episode"]
+           "episode_slug", "open_text", "parse_time", "read_text", "write_episode"]
 
 #: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
 IMPORTER_VERSION = "1"
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def episode_slug(text: Any) -> str:
+    """The part of an episode id (and file name) made from source text: letters, digits, ``_``, ``.`` and ``-``,
+    at most 80 characters, never starting with ``-`` or ``.`` (a command line would read ``-1-epoch4`` as an option,
+    a shell listing would hide ``.x``) nor ending with ``.`` or ``_``.
+
+    >>> episode_slug("-1-epoch4"), episode_slug("../etc/passwd"), episode_slug("---"), episode_slug("a b/c")
+    ('1-epoch4', 'etc_passwd', 'episode', 'a_b_c')
+    """
+    slug = _SLUG.sub("_", str(text))[:80].lstrip("-._").rstrip("._")
+    return slug or "episode"
+
+
+def is_gzip(path: str | os.PathLike[str]) -> bool:
+    """True when the file starts with the gzip magic bytes (mini-swe-agent and Harbor ship ``.json.gz`` files)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+    except OSError:
+        return False
+
+
+class _CheckedText(io.TextIOBase):
+    """A text reader whose undecodable bytes and broken gzip data raise :class:`ImportFormatError` naming the
+    file and what was expected, instead of a raw ``UnicodeDecodeError`` from deep inside a JSON reader."""
+
+    def __init__(self, fh: IO[str], path: Path, expected: str, gz: bool) -> None:
+        self._fh = fh
+        self._path = path
+        self._expected = expected
+        self._gz = gz
+
+    def _wrap(self, exc: Exception) -> ImportFormatError:
+        what = f"expected {self._expected}" if self._expected else "expected UTF-8 JSON text"
+        if isinstance(exc, UnicodeDecodeError):
+            inside = " (after gzip decompression)" if self._gz else ""
+            return ImportFormatError(self._path, None, f"not UTF-8 text{inside}: {what}")
+        return ImportFormatError(self._path, None, f"not a readable gzip file ({exc}): {what}")
+
+    def read(self, size: int | None = -1) -> str:
+        try:
+            return self._fh.read(size)
+        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib_error) as exc:
+            raise self._wrap(exc) from None
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        try:
+            return self._fh.readline(size)
+        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib_error) as exc:
+            raise self._wrap(exc) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def open_text(path: str | os.PathLike[str], expected: str = "") -> IO[str]:
+    """Open a source file as UTF-8 text; a gzip file (found by its magic bytes, whatever its name) is read
+    through :mod:`gzip`, streaming.
+
+    Args:
+        path: the source file.
+        expected: what the file should be (``"SWE-agent .traj files"``), for the error message.
+
+    Raises:
+        ImportFormatError: the file cannot be opened, or (while reading) its bytes are not UTF-8 or its gzip data is
+            broken; the message names the file and what was expected.
+    """
+    p = Path(path)
+    gz = is_gzip(p)
+    try:
+        fh = gzip.open(p, "rt", encoding="utf-8") if gz else p.open("r", encoding="utf-8")
+    except OSError as exc:
+        raise ImportFormatError(p, None, f"cannot read: {exc.strerror or exc}") from exc
+    return _CheckedText(fh, p, expected, gz)  # type: ignore[return-value]
+
+
+def read_text(path: str | os.PathLike[str], expected: str = "") -> str:
+    """The whole text of a (small) source file, read like :func:`open_text`."""
+    with open_text(path, expected) as fh:
+        return fh.read()
+
+
+def read_head(path: str | os.PathLike[str], size: int = 1 << 16) -> bytes:
+    """The first ``size`` bytes of a source file, decompressed when it is gzip (for format detection)."""
+    p = Path(path)
+    try:
+        if is_gzip(p):
+            with gzip.open(p, "rb") as fh:
+                try:
+                    return fh.read(size)
+                except (EOFError, gzip.BadGzipFile, zlib_error):
+                    return b""
+        with p.open("rb") as fh:
+            return fh.read(size)
+    except OSError as exc:
+        raise ImportFormatError(p, None, f"cannot read: {exc.strerror or exc}") from exc
 
 
 @dataclass
@@ -66,6 +180,8 @@ class ImportedStep:
     has_state: bool = False
     diff: list[list[Any]] | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    #: ``(retry_of, recovers)`` as the source recorded them (a trajrec export), used instead of the classifier's.
+    links: tuple[int | None, list[int] | None] | None = None
 
 
 @dataclass
@@ -265,8 +381,7 @@ def write_episode(importer: Importer, source: SourceFile, episode: ImportedEpiso
             "verification": [], **episode.task}
     provenance = _provenance(importer, source, episode, run_id)
     base = episode.name or task.get("id") or source.path.name
-    slug = _SLUG.sub("_", str(base))[:80].strip("._") or "episode"
-    episode_id = f"{slug}-{secrets.token_hex(4)}"
+    episode_id = f"{episode_slug(base)}-{secrets.token_hex(4)}"
     final = out_dir / f"{episode_id}{SUFFIX}"
     tmp = out_dir / f".{episode_id}{SUFFIX}.importing"
     writer = EpisodeWriter(tmp, {"episode_id": episode_id, "task": task, "provenance": provenance},
@@ -309,6 +424,8 @@ def _write_body(writer: EpisodeWriter, episode: ImportedEpisode) -> None:
             record["note"] = model_call_note(step.note)
         view = {"action": step.action, "observation": step.observation, "info": step.info, "failure": step.failure}
         failure, retry_of, recovers = classifier.classify(i, step.action, step.info, None, view)
+        if step.links is not None:
+            retry_of, recovers = step.links
         if failure is not None:
             record["failure"] = failure
         if retry_of is not None:

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, parse_time
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
 _SAMPLE = re.compile(r"^samples/(.+)_epoch_(\d+)\.json$")
@@ -89,7 +89,7 @@ class InspectImporter(Importer):
 
     def _read_json(self, path: Path) -> Iterator[ImportedEpisode]:
         header: dict[str, Any] = {}
-        with path.open("r", encoding="utf-8") as fh:
+        with open_text(path, self.description) as fh:
             s = JsonStream(fh, path)
             for key in s.keys():
                 if key == "samples":
@@ -98,7 +98,7 @@ class InspectImporter(Importer):
                     header[key] = s.value()
         if not isinstance(header.get("eval"), dict):
             raise ImportFormatError(path, "$.eval", "not an Inspect log: expected the eval spec object")
-        with path.open("r", encoding="utf-8") as fh:
+        with open_text(path, self.description) as fh:
             s = JsonStream(fh, path)
             for key in s.keys():
                 if key != "samples":

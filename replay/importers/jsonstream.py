@@ -49,6 +49,7 @@ class ImportFormatError(TrajrecError, ValueError):
         self.path = os.fspath(path)
         self.field = field
         self.offset = offset
+        self.reason = message
         where = self.path
         if field:
             where += f" field {field}"

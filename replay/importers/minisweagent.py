@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, parse_time
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
 _BLOCK = re.compile(r"```(?:bash|mswea_bash_command|sh)\s*\n(.*?)\n?```", re.S)
@@ -57,7 +57,7 @@ class MiniSweAgentImporter(Importer):
         top: dict[str, Any] = {}
         system = prompt = None
         bare = False
-        with path.open("r", encoding="utf-8") as fh:
+        with open_text(path, self.description) as fh:
             s = JsonStream(fh, path)
             kind = s.kind()
             if kind == "array":
@@ -89,7 +89,7 @@ class MiniSweAgentImporter(Importer):
         f.mapped("info.mini_version", "provenance.agent.version")
         instance = top.get("instance_id")
         env_cfg = config.get("environment")
-        task = {"id": instance or path.name.removesuffix(".traj.json"), "text": prompt,
+        task = {"id": instance or path.name.removesuffix(".gz").removesuffix(".traj.json"), "text": prompt,
                 "sandbox": {"type": config.get("environment_type"), "config": env_cfg} if env_cfg else None,
                 "verification": ["environment"]}
         f.mapped("messages[role=user][0]", "task.text")
@@ -99,7 +99,7 @@ class MiniSweAgentImporter(Importer):
         final: dict[str, Any] = {"exit_status": info.get("exit_status"), "submission": info.get("submission")}
 
         def steps() -> Iterator[ImportedStep]:
-            with path.open("r", encoding="utf-8") as fh:
+            with open_text(path, self.description) as fh:
                 s = JsonStream(fh, path)
                 if bare:
                     yield from self._steps(path, "$", s.items(), final)

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, parse_time
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, read_text
 from .jsonstream import ImportFormatError, JsonStream
 
 _EVENT_KNOWN = ("id", "timestamp", "source", "message", "action", "args", "tool_call_metadata", "timeout",
@@ -131,12 +131,13 @@ class OpenHandsImporter(Importer):
             if not files:
                 raise ImportFormatError(path, None, "no numbered event files (<id>.json) in this folder")
             for p in files:
+                text = read_text(p, "an OpenHands event file (JSON)")
                 try:
-                    yield p.name, json.loads(p.read_text(encoding="utf-8"))
+                    yield p.name, json.loads(text)
                 except ValueError as exc:
                     raise ImportFormatError(p, "$", f"invalid JSON: {exc}") from None
             return
-        with path.open("r", encoding="utf-8") as fh:
+        with open_text(path, self.description) as fh:
             s = JsonStream(fh, path)
             if s.kind() == "object":  # {"events": [...]} or a single event file
                 for key in s.keys():

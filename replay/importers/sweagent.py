@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text
 from .jsonstream import ImportFormatError, JsonStream
 
 _STEP_KNOWN = ("action", "observation", "response", "thought", "execution_time", "state", "query", "messages")
@@ -57,7 +57,7 @@ class SweAgentImporter(Importer):
         prompt: str | None = None
         system: str | None = None
         n_traj = 0
-        with path.open("r", encoding="utf-8") as fh:
+        with open_text(path, self.description) as fh:
             s = JsonStream(fh, path)
             for key in s.keys():
                 if key == "trajectory":
@@ -114,7 +114,7 @@ class SweAgentImporter(Importer):
         # none).
         def steps() -> Iterator[ImportedStep]:
             j = 0
-            with path.open("r", encoding="utf-8") as fh:
+            with open_text(path, self.description) as fh:
                 s = JsonStream(fh, path)
                 for key in s.keys():
                     if key != "trajectory":

@@ -120,3 +120,24 @@ def test_missing_optional_library_names_the_pip_command(samples: Path, monkeypat
     with pytest.raises(MissingDependencyError, match=r"Run.to_hf_dataset needs datasets, which is not installed: "
                                                      r"pip install datasets"):
         open_run(samples).to_hf_dataset()
+
+
+def test_unreadable_files_are_errors_not_episodes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from trajrec.cli import main
+    from trajrec.recorder import SUFFIX
+
+    folder = tmp_path / "h"
+    assert main(["record", "trajrec/MathCalc-v0", "--episodes", "1", "--out", str(folder), "--json"]) == 0
+    for name in ("junk1", "junk2"):
+        (folder / f"{name}{SUFFIX}").write_bytes(b"not an episode at all" * 8)
+    run = open_run(folder)
+    assert len(run) == len(list(run)) == len(run.where("steps>=0")) == 1
+    assert len(run.entries) == 1 and not any(e.error for e in run.entries)
+    assert sorted(Path(p).name for p, _ in run.errors) == [f"junk1{SUFFIX}", f"junk2{SUFFIX}"]
+    assert all(reason for _, reason in run.errors)
+    assert len(run.where("steps>=0").errors) == 2  # a filtered run still tells which files it could not read
+    capsys.readouterr()
+    assert main(["ls", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert f"junk1{SUFFIX}" in err and f"junk2{SUFFIX}" in err
+    assert "1 episode, " in err and "2 unreadable" in err

@@ -35,5 +35,5 @@ def test_ray_data_reads_the_parquet_shards(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
     duckdb = pytest.importorskip("duckdb")
-    n = duckdb.sql(f"select count(*) from read_parquet('{out}/**/*.parquet', hive_partitioning=true)").fetchone()[0]
+    n = duckdb.sql(f"select count(*) from read_parquet('{out}/**/*.parquet', hive_partitioning=true)").fetchall()[0][0]
     assert n == report.steps

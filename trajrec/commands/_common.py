@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
-def find_episodes(paths: Iterable[str]) -> list[Any]:
+def find_episodes(paths: Iterable[str], skipped: list[str] | None = None) -> list[Any]:
     """Episode files named directly or found recursively under folders (see ``trajrec.replay.library``):
-    ``Path`` objects, and ``str`` for fsspec URLs (``s3://...``), which ``Path`` would mangle."""
+    ``Path`` objects, and ``str`` for fsspec URLs (``s3://...``), which ``Path`` would mangle. Symbolic links
+    not followed are noted in ``skipped`` when a list is given."""
     from trajrec.recorder.storage import is_url
     from trajrec.replay.library import find_episode_files
 
-    return [p if is_url(p) else Path(p) for p in find_episode_files(paths)]
+    return [p if is_url(p) else Path(p) for p in find_episode_files(paths, skipped)]
 
 
 def to_jsonable(value: Any) -> Any:

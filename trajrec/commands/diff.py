@@ -10,6 +10,7 @@ HELP = "Compare two episodes step by step: task, actions, observations, rewards,
 EXAMPLES = """  trajrec diff runs/a/ep1.msgpack.zst runs/b/ep1.msgpack.zst
   trajrec replay ep.msgpack.zst --record replays/ && trajrec diff ep.msgpack.zst replays/<new>.msgpack.zst
   trajrec diff A B --ignore info.elapsed --ignore state.clock      leave these paths out
+  trajrec diff A B --ignore action --ignore task.seed               two agents or seeds: compare what follows
   trajrec diff A B --json | jq -c 'select(.type == "step")'          one JSON line per differing step
 
 Exit status: 0 when the episodes are the same, 1 when they differ (or on an error)."""
@@ -19,13 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", metavar="A", help="an episode file")
     p.add_argument("b", metavar="B", help="another episode file")
     p.add_argument("--ignore", action="append", default=[], metavar="PATH",
-                   help="leave PATH out, e.g. info.elapsed, observation, state.files.x (repeatable; as for replay)")
+                   help="leave PATH out (repeatable): a step field (action, failure, observation, reward, terminated, "
+                        "truncated, info, state) or task, with dotted keys below, e.g. info.elapsed, "
+                        "state.files.x, task.seed")
     p.add_argument("--no-state", action="store_true", help="do not compare the state after each step")
     p.add_argument("--limit", type=int, default=10, metavar="N",
                    help="show the differences of the first N differing steps (default 10; 0: all)")
     p.add_argument("--width", type=int, default=100, help="line width (default 100)")
     p.add_argument("--json", action="store_true",
-                   help="JSON lines: one {\"type\": \"step\"} per differing step, then {\"type\": \"summary\"}")
+                   help="JSON lines: one {\"type\": \"step\"} per differing step, then {\"type\": \"summary\"}; "
+                        "each difference has the two values as \"a\" and \"b\"")
 
 
 def run(args: argparse.Namespace) -> int:

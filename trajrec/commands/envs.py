@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         kinds = [verification] if isinstance(verification, str) else list(verification or [])
         tools = [t.name for t in getattr(cls, "tool_specs", ())]
         rows.append({"id": env_id, "checks": kinds, "tasks": len(getattr(cls, "tasks", ())), "tools": tools,
-                     "entry_point": spec.entry_point, "doc": (cls.__doc__ or "").strip().splitlines()[0]})
+                     "entry_point": spec.entry_point, "doc": _plain((cls.__doc__ or "").strip().splitlines()[0])})
     if args.json:
         for row in rows:
             print(dumps(row))
@@ -47,3 +47,11 @@ def _load(entry_point: str) -> type:
 
     module, _, attr = entry_point.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def _plain(text: str) -> str:
+    """A docstring line as plain text: reStructuredText literals (````calc````) and roles (``:class:`X```) bare."""
+    import re
+
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")

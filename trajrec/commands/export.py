@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 NAME = "export"
 ORDER = 70
 HELP = ("Export step-labeled trajectories: records, chat (HF/TRL messages with tools), trl-stepwise (PRM), "
-        "dpo, kto or parquet.")
+        "dpo, kto, parquet or atif (Harbor trajectories).")
 EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format chat --out sft/ --weights positive        (a folder: data.jsonl + README.md card)
   trajrec export runs/ --format chat --out sft.jsonl --tool-arguments string     (OpenAI fine-tuning files)
@@ -27,12 +27,24 @@ EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format atif --out atif/          one Harbor ATIF trajectory.json per episode (or a .jsonl)
 
 --where FIELD OP VALUE (repeatable, all must hold); OP: = != > >= < <=; text fields take = != with * ? wildcards.
-fields: episode env task split agent run outcome steps return failures retries recoveries checks labels
-        labeled labeled_fraction judge complete agreement          (docs/EXPORT.md has the details)"""
+{fields}
+(docs/EXPORT.md has the details)"""
+
+
+def field_list(width: int = 110) -> str:
+    """``fields: episode env ...``: every ``--where`` field of :data:`trajrec.replay.query.FIELDS`, wrapped."""
+    import textwrap
+
+    from trajrec.replay.query import FIELDS
+
+    return textwrap.fill(" ".join(FIELDS), width=width, initial_indent="fields: ", subsequent_indent=" " * 8)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from trajrec.replay.exports.choice import DEFAULT_PREFER, LABEL_MAPS, UNLABELED
+
+    if p.epilog:  # the field list comes from the query grammar, so it names every field it knows
+        p.epilog = p.epilog.replace("{fields}", field_list())
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
     from trajrec.replay.exports.base import TOOL_ARGUMENTS, WEIGHT_POLICIES
@@ -125,7 +137,15 @@ def _run(args: argparse.Namespace) -> int:
 def _nothing_written(report: object, args: argparse.Namespace) -> str:
     """Why an export wrote nothing, and what would change that."""
     if getattr(report, "matched", 0):
-        return "nothing written: every matching episode was left out (reasons below)"
+        from trajrec.replay.exports.pipeline import FILTERED
+
+        left = {r: sum(o.values()) for r, o in getattr(report, "left_out", {}).items() if r != FILTERED}
+        reason = max(left, key=left.__getitem__) if left else None
+        fix = _fixes().get(reason or "")
+        if reason is None:
+            return "nothing written: every matching episode was left out (reasons below)"
+        return f"nothing written: every matching episode was left out; most for: {reason}" + (f"; {fix}" if fix
+                                                                                            else " (reasons below)")
     why = []
     if args.where:
         why.append(f"--where {' '.join(args.where)!r}")
@@ -133,6 +153,22 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
         why.append(f"--min-agreement {args.min_agreement:g} (it needs steps labeled by two or more judges that agree; "
                    "`trajrec agreement PATH` shows them)")
     return "nothing written: no episode matched " + " and ".join(why) if why else "nothing written"
+
+
+def _fixes() -> dict[str, str]:
+    """What would let an export write the episodes left out for a reason (the reasons formats give to Skip)."""
+    from trajrec.replay.exports.pipeline import UNPAIRED
+
+    return {
+        UNPAIRED: "dpo pairs a better and a worse attempt at the same task (env, task id and prompt): record several "
+                  "attempts per task, e.g. the same --seed with a high and a low --skill, or use --format kto, which "
+                  "takes single attempts",
+        "no terminal verdict and no episode label": "label the episodes (`trajrec label auto PATH --rules`, or a "
+                                                    "verdict in the viewer) so they can be ranked",
+        "an unlabeled step (--unlabeled skip-episode)": "label the steps (`trajrec label auto PATH --rules`) or pass "
+                                                        "--unlabeled truncate, drop-step, false or neutral",
+        "no labeled step to export": "label the steps (`trajrec label auto PATH --rules`)",
+    }
 
 
 def _n(count: int, noun: str) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trajrec.recorder.fsck import FsckReport
 
 NAME = "fsck"
 ORDER = 80
@@ -27,16 +31,19 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import Progress
     from ._common import dumps, find_episodes
 
-    paths = find_episodes(args.paths)
-    problems = 0
+    skipped: list[str] = []
+    paths = find_episodes(args.paths, skipped)
     reports = []
     with Progress(len(paths), "fsck") as bar:
         for path in paths:
             reports.append(fsck(path, repair=args.repair))
             bar.advance()
+    for note in skipped:
+        if args.json:
+            print(dumps({"skipped": note}))
+        else:
+            print(f"SKIPPED  {note.removeprefix('skipped ')}")
     for r in reports:
-        if not r.ok and not r.live and not r.removed:
-            problems += 1
         if args.json:
             print(dumps(r.to_dict()))
             continue
@@ -59,13 +66,29 @@ def run(args: argparse.Namespace) -> int:
             if r.backup:
                 print(f"         original kept as {r.backup}")
     if not args.json:
-        fixed = sum(1 for r in reports if r.repaired)
-        live = sum(1 for r in reports if r.live)
+        # Each file in exactly one bucket: still being written, removed (an empty stub), repaired, ok, or a problem.
+        buckets = {"live": 0, "removed": 0, "repaired": 0, "ok": 0, "problems": 0}
+        for r in reports:
+            buckets[_bucket(r)] += 1
         # Only suggest --repair for what it can do: close a dead writer's file, or remove an empty stub.
-        fixable = sum(1 for r in reports if not r.ok and not r.live and not r.repaired and (r.empty or not r.error))
-        print(f"{len(reports)} files, {len(reports) - problems - live} ok, {problems} with problems"
-              + (f", {live} still being written" if live else "")
-              + (f", {fixed} repaired" if fixed else (f", run with --repair to fix {fixable}" if fixable and not args.repair
-                                                      else "")))
+        fixable = sum(1 for r in reports if _bucket(r) == "problems" and (r.empty or not r.error))
+        print(f"{len(reports)} files, {buckets['ok']} ok, {buckets['problems']} with problems"
+              + (f", {buckets['repaired']} repaired" if buckets["repaired"] else "")
+              + (f", {buckets['removed']} empty removed" if buckets["removed"] else "")
+              + (f", {buckets['live']} still being written" if buckets["live"] else "")
+              + (f", run with --repair to fix {fixable}" if fixable and not args.repair else "")
+              + (f"; {len(skipped)} symbolic link{'s' if len(skipped) != 1 else ''} skipped (above)"
+                 if skipped else ""))
     unrepaired = sum(1 for r in reports if not r.ok and not r.repaired and not r.live)
     return 1 if unrepaired else 0
+
+
+def _bucket(r: FsckReport) -> str:
+    """``live``, ``removed``, ``repaired``, ``ok`` or ``problems``: where a file's report is counted."""
+    if r.live:
+        return "live"
+    if r.removed:
+        return "removed"
+    if r.repaired:
+        return "repaired"
+    return "ok" if r.ok else "problems"

@@ -18,6 +18,9 @@ EXAMPLES = """  trajrec import auto runs/*.traj --out runs/swe             detec
   trajrec import openhands events/ --out runs/oh           an event-stream folder or an exported trajectory JSON
   trajrec import minari D4RL/door/human-v2 --out runs/door   (pip install 'trajrec[minari]')
   trajrec import auto run.traj --out runs/x --json | jq .fields     what was mapped and what was kept as extra
+  trajrec import auto runs/*.traj --out runs/swe --resume     add the files not imported yet (same content: skipped)
+  trajrec import atif atif.jsonl --out runs/rt             one trajectory per line (trajrec export --format atif)
+  trajrec import mini-swe-agent out/*.traj.json.gz --out runs/mini     gzip files are read as they are
 
 formats: auto swe-agent mini-swe-agent inspect atif openhands minari   (docs/IMPORT.md has each mapping)"""
 
@@ -30,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", metavar="ID", help="run id stored in each episode's provenance (default: a new one)")
     p.add_argument("--keep-going", action="store_true",
                    help="report a malformed file and go on with the next (default: stop at the first)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="the folder holds episodes already: import only the sources not imported yet "
+                       "(matched by the SHA-256 recorded in each episode's provenance)")
+    again.add_argument("--overwrite", action="store_true",
+                       help="the folder holds episodes already: delete its episode files first (labels stay)")
     p.add_argument("--json", action="store_true", help="print the import report as JSON")
 
 
@@ -39,20 +48,33 @@ def run(args: argparse.Namespace) -> int:
 
     with Progress(None, f"import {args.format}", unit=" episodes", stream=sys.stderr) as bar:
         report = import_paths(args.format, args.paths, args.out, run_id=args.run_id, keep_going=args.keep_going,
+                              resume=args.resume, overwrite=args.overwrite,
                               on_episode=lambda _path, _summary: bar.advance())
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
+        if report.removed:
+            print(f"--overwrite: deleted {_n(report.removed, 'episode file')} from {report.out} first", file=sys.stderr)
         for f in report.files:
             found = f" (auto: {f.format}, {f.detected})" if f.detected else ""
-            if f.error:
-                print(f"trajrec import: error: {f.error}", file=sys.stderr)
-                continue
-            print(f"{f.path}{found}: {len(f.episodes)} episode{'s' if len(f.episodes) != 1 else ''}, {f.steps} steps")
+            if f.skipped:
+                print(f"{f.path}: skipped, {f.skipped}")
+            elif not f.error:
+                print(f"{f.path}{found}: {_n(len(f.episodes), 'episode')}, {_n(f.steps, 'step')}")
         for fmt, fields in report.fields.items():
             mapped, extra = fields["mapped"], fields["extra"]
             print(f"{fmt}: mapped {len(mapped)} source fields; kept {len(extra)} as extra"
                   + (f": {', '.join(sorted(extra)[:8])}{' ...' if len(extra) > 8 else ''}" if extra else ""))
-        print(f"imported {report.episodes} episodes ({report.steps} steps) into {report.out} in {report.seconds:.2f} s",
-              file=sys.stderr)
+        for f in report.errors:  # --keep-going: the files left out, after everything that was imported
+            print(f"trajrec import: error: skipped {f.error}", file=sys.stderr)
+        tail = "".join(f"; {what}" for what in (
+            f"skipped {_n(len(report.skipped), 'file')} already imported" if report.skipped else "",
+            f"{_n(len(report.errors), 'bad file')} left out (see above)" if report.errors else "") if what)
+        print(f"imported {_n(report.episodes, 'episode')} ({_n(report.steps, 'step')}) into {report.out} "
+              f"in {report.seconds:.2f} s{tail}", file=sys.stderr)
     return 1 if report.errors else 0
+
+
+def _n(n: int, word: str) -> str:
+    """``1 episode``, ``2 episodes``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

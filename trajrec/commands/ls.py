@@ -12,6 +12,7 @@ HELP = ("List episodes: id, env, task, steps, return, outcome, failures/retries/
 EXAMPLES = """  trajrec ls runs/                    every episode under runs/, recursively
   trajrec ls runs/ --where "failed env:shell"        failed Shell episodes (the viewer's filter grammar)
   trajrec ls runs/ --where "failures>0" --sort return --reverse    faulty episodes, highest return first
+  trajrec ls runs/ --sort=-labeled   most-labeled episodes first (a labeled column: share of steps labeled)
   trajrec ls runs/ --json | jq .      one JSON object per line, for scripts
   trajrec ls a.msgpack.zst b.msgpack.zst"""
 
@@ -26,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sort", metavar="COLUMN",
                    help=f"order by a column: {', '.join(SORT_COLUMNS)} (default: path; --sort=-COLUMN: descending)")
     p.add_argument("--reverse", action="store_true", help="descending order")
-    p.add_argument("--json", action="store_true", help="print one JSON object per episode")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per episode (with \"labeled\": the share of its steps labeled, 0..1)")
 
 
 def _sort_key(text: str | None) -> tuple[str | None, bool]:
@@ -48,7 +50,9 @@ def _sort_key(text: str | None) -> tuple[str | None, bool]:
 
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.model_call import model_usage_totals
+    from trajrec.replay.label_stores import LabelStores
     from trajrec.replay.library import sort_entries
+    from trajrec.replay.query import parse_query
     from trajrec.replay.render import number_text, one_line
     from trajrec.replay.run import open_run
 
@@ -57,20 +61,43 @@ def run(args: argparse.Namespace) -> int:
     column, reverse = _sort_key(args.sort)
     reverse = reverse != args.reverse
     run = open_run(args.paths)
-    total = len(run)
+    total = len(run) + len(run.errors)
     if args.where:
         run = run.where(args.where)  # a query that does not parse: a usage error naming the term
     entries = run.entries
     for problem in run.problems:  # empty stubs skipped, a summary cache ignored
         print(f"trajrec ls: {one_line(problem, 400)}", file=sys.stderr)
-    bad = [e for e in entries if e.error]
-    for e in bad:
-        print(f"trajrec ls: {one_line(e.path, 1000)}: {one_line(e.error or '', 1000)}", file=sys.stderr)
-    shown = sort_entries([e for e in entries if not e.error], column, reverse=reverse)
+    bad = run.errors
+    for path, error in bad:
+        print(f"trajrec ls: {one_line(path, 1000)}: {one_line(error or '', 1000)}", file=sys.stderr)
+    # Labels are not in the summary cache (they change without the file changing): read them, as the viewer
+    # does, only when something shows or orders by them.
+    with_labels = args.json or column == "labeled" or (bool(args.where) and parse_query(args.where).needs_labels)
+    if with_labels:
+        stores = LabelStores(args.paths)
+        for e in entries:
+            e.labeled = stores.labeled_fraction(e.episode_id, e.steps)
+    # The listing is already in path order per given path: sorting a million rows by path again costs a second.
+    shown = entries if column is None and not reverse and len(args.paths) == 1 else \
+        sort_entries(entries, column, reverse=reverse)
+    out: list[str] = []  # lines written in chunks: one write per line costs more than formatting it
     if not args.json:
         print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}"
-              f" {'tokens':>8} {'model s':>8} {'cost':>8}")
+              f" {'tokens':>8} {'model s':>8} {'cost':>8}" + (f" {'labeled':>7}" if with_labels else ""))
     for e in shown:
+        if len(out) >= 4096:
+            sys.stdout.write("\n".join(out) + "\n")
+            out.clear()
+        if not args.json:
+            mark = "" if e.complete else " *"
+            # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
+            eid = e.episode_id if len(e.episode_id) <= 44 else e.episode_id[:20] + "…" + e.episode_id[-23:]
+            usage = _usage_columns(model_usage_totals({"model": e.model_usage})) if e.model_usage else _NO_USAGE
+            out.append(f"{one_line(eid, 44):<44} {one_line(e.env_id or '-', 22):<22} "
+                       f"{one_line(e.task_id or '-', 18):<18} {e.steps:>6} {number_text(e.ret):>8} "
+                       f"{(e.outcome or '-') + mark:<10} {f'{e.failures}/{e.retries}/{e.recoveries}':>16} {usage}"
+                       + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
+            continue
         row = {
             "episode_id": e.episode_id,
             "path": e.path,
@@ -85,20 +112,17 @@ def run(args: argparse.Namespace) -> int:
             "checks": {"passed": e.checks_passed, "failed": e.checks_failed},
             "model": model_usage_totals({"model": e.model_usage}),
             "complete": e.complete,
+            "labeled": e.labeled,
         }
-        if args.json:
-            print(dumps(row))
-            continue
-        mark = "" if e.complete else " *"
-        frr = f"{e.failures}/{e.retries}/{e.recoveries}"
-        # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
-        eid = e.episode_id if len(e.episode_id) <= 44 else e.episode_id[:20] + "…" + e.episode_id[-23:]
-        print(f"{one_line(eid, 44):<44} {one_line(e.env_id or '-', 22):<22} "
-              f"{one_line(e.task_id or '-', 18):<18} {e.steps:>6} "
-              f"{number_text(e.ret):>8} {(e.outcome or '-') + mark:<10} {frr:>16} {_usage_columns(row['model'])}")
+        out.append(dumps(row))
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
     if not args.json:
         print(_summary(shown, total, len(bad), bool(args.where)), file=sys.stderr)
     return 1 if bad else 0
+
+
+_NO_USAGE = f"{'-':>8} {'-':>8} {'-':>8}"
 
 
 def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]

@@ -130,6 +130,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trajrec.recorder.errors import TrajrecUsageError
+
+    annotator = getattr(args, "annotator", None)
+    if annotator is not None and not annotator.strip():
+        raise TrajrecUsageError(f"--annotator is empty ({annotator!r}); give a name, e.g. --annotator ana, or "
+                                "leave it out for $TRAJREC_ANNOTATOR, else your login name")
     fn = getattr(args, "_label_run", None)
     if fn is None:
         args._label_parser.print_help(sys.stderr)
@@ -229,6 +235,9 @@ def _add(args: argparse.Namespace) -> int:
     else:
         where = "the episode" if target == "episode" else f"step {target}"
         print(f"labeled {where} of {ref.episode_id}: {_value_text(lab.value)} by {lab.judge}  (id {lab.id})")
+        if lab.supersedes is not None:
+            print(f"replaced label {lab.supersedes} (one label per step and annotator: `label ls --history` "
+                  "shows both)")
     return 0
 
 

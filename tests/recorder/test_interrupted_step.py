@@ -88,3 +88,22 @@ def test_resume_records_again_the_episodes_that_did_not_end_and_keeps_their_file
     # A second plan finds nothing left to move.
     todo, skipped = plan_seeds(str(tmp_path), ENV, [0, 1, 2, 3], resume=True)
     assert (todo, skipped) == ([1, 3], 2)
+
+
+def test_a_stop_between_the_file_and_its_first_write_leaves_no_file(tmp_path) -> None:
+    """Ctrl-C can land after the episode file is created and before the reset record is written: no empty stub
+    is left behind (it would be an "empty episode" every reader has to skip)."""
+    import gymnasium as gym
+
+    from trajrec import Recorder
+
+    def stop(_env):  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    env = Recorder(gym.make("CartPole-v1"), tmp_path / "run", state_fn=stop)
+    import pytest
+
+    with pytest.raises(KeyboardInterrupt):
+        env.reset(seed=0)
+    assert list((tmp_path / "run").iterdir()) == []
+    env.close()

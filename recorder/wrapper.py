@@ -209,6 +209,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         try:
             obs, info = self.env.reset(seed=seed, options=options)
         except BaseException as exc:
+            if not isinstance(exc, Exception):  # a stop (Ctrl-C, exit) before the episode began: no file
+                raise
             # The env's own exception reaches the agent unchanged, whatever happens while recording it.
             try:
                 writer = self._open_episode(seed, options, None)
@@ -222,19 +224,39 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._timing is not None:
             t0, duration = self._timing
         writer = self._open_episode(seed, options, info)
-        record: dict[str, Any] = {"seed": seed, "options": options, "observation": obs, "info": info,
-                                  "time": t0, "duration": duration, "failure": None}
-        self._has_state = False
-        errors: list[dict[str, Any]] = []
-        if self._state_fn is not None:
-            state = self._read_state(errors)
-            if state is not _NO_STATE:
-                record["state"] = self._copy_state(state, errors)
-                self._has_state = True
-        if errors:
-            record["recorder_errors"] = errors
-        writer.write_reset(record)
+        try:
+            record: dict[str, Any] = {"seed": seed, "options": options, "observation": obs, "info": info,
+                                      "time": t0, "duration": duration, "failure": None}
+            self._has_state = False
+            errors: list[dict[str, Any]] = []
+            if self._state_fn is not None:
+                state = self._read_state(errors)
+                if state is not _NO_STATE:
+                    record["state"] = self._copy_state(state, errors)
+                    self._has_state = True
+            if errors:
+                record["recorder_errors"] = errors
+            writer.write_reset(record)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                self._drop_unstarted(writer)  # a stop before the reset was written: leave no empty file
+            raise
         return obs, info
+
+    def _drop_unstarted(self, writer: EpisodeWriter) -> None:
+        """Remove the file of an episode stopped (Ctrl-C, exit) before anything of it was written."""
+        self._writer = None
+        try:
+            writer.abort()
+        except Exception:  # noqa: BLE001  (the stop goes on; the file check below decides)
+            pass
+        try:
+            if os.path.getsize(writer.path) == 0:
+                os.unlink(writer.path)
+                if self.episode_paths and os.fspath(self.episode_paths[-1]) == os.fspath(writer.path):
+                    self.episode_paths.pop()
+        except OSError:
+            pass  # already gone, or not ours to remove
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
         writer = self._require_writer("step")
@@ -244,6 +266,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         try:
             obs, reward, terminated, truncated, info = self.env.step(action)
         except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # KeyboardInterrupt, SystemExit, GeneratorExit: a stop, not the env failing; the step never
+                # completed, so nothing is recorded for it, and the episode closes as "stopped".
+                raise
             duration = perf_counter() - p0
             if self._timing is not None:
                 t0, duration = self._timing

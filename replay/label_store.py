@@ -149,22 +149,39 @@ class LabelStore:
             value: a rating -1/0/+1, a score (float), pass/fail (bool) or a category (str).
             kind: ``"judge"`` (people and model judges), ``"rule"`` or ``"environment"``.
             judge: who labels; default ``"human:<author>"`` (author defaulting to :func:`default_annotator`).
-            supersedes: the id of a label (or recorded check) this one replaces.
+            supersedes: the id of a label (or recorded check) this one replaces. Default for a person's label
+                (judge ``human:...``): that person's live label on the same target, if any, so a person has at
+                most one live label per target (the new label's ``supersedes`` says which one it replaced).
             time: the label's time (default: now); meant for imports and tests.
             extra: more JSON-able fields kept with the label.
+
+        Raises:
+            TrajrecUsageError: an empty episode id or author, a bad kind, judge, target, value, score or tag.
         """
         if not isinstance(episode_id, str) or not episode_id:
             raise TrajrecUsageError(f"episode_id must be a non-empty str, got {episode_id!r}")
+        if isinstance(author, str) and not author.strip():
+            raise TrajrecUsageError(f"the annotator (author) is empty ({author!r}); give a name, e.g. 'ana', or "
+                                    "None for $TRAJREC_ANNOTATOR, else the login name")
         kind = _validate_kind(kind)
         if judge is None:
-            author = author or default_annotator()
+            author = author if author is not None else default_annotator()
             judge = f"human:{author}"
         judge = _validate_judge(judge, kind)
         if author is None and judge.startswith("human:"):
             author = judge[6:]
+        target = _validate_target(target)
+        if supersedes is None and judge.startswith("human:"):
+            # One label per step and annotator: a person's second label on a target is a new version of the first
+            # (as the viewer's rating again is), not a second live label.
+            mine = self.current(episode_id, target, judge=judge)
+            if mine:
+                supersedes = mine[-1].id
+                if time is None:  # a version is newer than the one it supersedes (the newer wins a race)
+                    time = max(_time.time(), (mine[-1].time or 0.0) + 1e-6)
         label = Label(
             episode_id=episode_id,
-            target=_validate_target(target),
+            target=target,
             kind=kind,
             judge=judge,
             value=validate_value(value),

@@ -303,6 +303,8 @@ class ScanBatch:
     done: int
     total: int | None
     problems: list[str] = field(default_factory=list)
+    skipped: int = 0
+    """Files of this batch left out: empty episodes (a writer killed at its first write), counted in ``done``."""
 
 
 def read_entry(path: str) -> EpisodeEntry:
@@ -411,6 +413,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
     done = 0
     batch: list[EpisodeEntry] = []
     problems: list[str] = []
+    skipped = 0
     limit = first_batch
     last = time.monotonic()
     for entries, problem in chunks():
@@ -422,7 +425,9 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
             # A writer killed at its first write: nothing recorded, nothing to show.
             problems.extend(f"skipped {e.path}: empty episode, nothing recorded" for e in entries
                             if e.outcome == EMPTY)
-            done += sum(1 for e in entries if e.outcome == EMPTY)
+            empty = sum(1 for e in entries if e.outcome == EMPTY)
+            done += empty
+            skipped += empty
             entries = [e for e in entries if e.outcome != EMPTY]
         if labeled_fraction is not None:
             for entry in entries:
@@ -433,9 +438,9 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
             batch.extend(take)
             done += len(take)
             if len(batch) >= limit or time.monotonic() - last >= batch_seconds:
-                yield ScanBatch(batch, done, total, problems)
-                batch, problems, last, limit = [], [], time.monotonic(), 1 << 30
-    yield ScanBatch(batch, done, done, problems)
+                yield ScanBatch(batch, done, total, problems, skipped)
+                batch, problems, skipped, last, limit = [], [], 0, time.monotonic(), 1 << 30
+    yield ScanBatch(batch, done, done, problems, skipped)
 
 
 # -- filters ----------------------------------------------------------------------------------------------------

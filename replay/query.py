@@ -13,7 +13,9 @@ term                   matches an episode when
 ``incomplete``         its file has no index (the writer did not close it) or cannot be read
 ``labeled``            it has a live label (``unlabeled``: none)
 ``FIELD:VALUE``        text fields: VALUE is in the field (``env:shell`` matches ``trajrec/Shell-v0``);
-                       ``outcome:`` matches a prefix; numbers and booleans: same as ``FIELD=VALUE``
+                       ``outcome:`` matches a prefix; numbers and booleans: same as ``FIELD=VALUE``. An
+                       unknown FIELD is an error, unless it is one letter or the term holds ``/`` or ``.``
+                       (``http://x``, ``run.py:12``): then the term is free text
 ``FIELD OP VALUE``     OP is ``=`` ``!=`` ``>`` ``>=`` ``<`` ``<=``; text compares whole values with shell wildcards
                        (``env=trajrec/*``), numbers with any OP (``failures>0``, ``return >= 1``), booleans take
                        ``true``/``false``
@@ -227,7 +229,7 @@ def parse_query(query: str | Iterable[str] | None) -> Query:
         name, op, raw = m.group(1).lower(), m.group(2), m.group(3)
         if name not in FIELDS:
             near = difflib.get_close_matches(name, list(FIELDS), n=1, cutoff=0.6)
-            if op == ":" and not near:
+            if op == ":" and not near and not _looks_like_field(name, token):
                 terms.append(Term(token, "", "~", (low,), negated))  # "http://x" or "a:b" in a task text
                 continue
             hint = f" (did you mean {near[0]!r}?)" if near else ""
@@ -244,6 +246,16 @@ def parse_query(query: str | Iterable[str] | None) -> Query:
         text = " ".join(f"{name}:{v}" for v in values)
         terms.append(Term(text, name, ":", tuple(values), negated))
     return Query(query.strip(), tuple(terms))
+
+
+def _looks_like_field(name: str, token: str) -> bool:
+    """Whether ``name:...`` in ``token`` is meant as a field (so an unknown name is an error, as ``evn:shell``
+    is) rather than text that holds a colon: a name of 2+ letters, in a term with no ``/`` or ``.``
+    (``http://x``, ``a.py:12`` and ``x:y`` stay free text)."""
+    return bool(_FIELD_LIKE.fullmatch(name)) and "/" not in token and "." not in token
+
+
+_FIELD_LIKE = re.compile(r"[a-z_][a-z_0-9]*[a-z_0-9]")
 
 
 def _tokens(query: str) -> Iterable[tuple[bool, str, bool]]:

@@ -48,9 +48,12 @@ def _make_recorder(job: Job) -> Any:
         base = gym.make(job.env_id, **dict(job.env_kwargs))
     except gym.error.Error as exc:
         raise TrajrecUsageError(f"cannot make env {job.env_id!r}: {exc}") from exc
-    except TypeError as exc:  # a --kwarg the constructor does not take, or a value of the wrong type
+    except (TypeError, ValueError) as exc:
+        # A --kwarg the constructor does not take, or a value it refuses (wrong type, out of range).
         reason = str(exc).split(" was raised from the environment creator")[0]
-        given = ", ".join(f"{k}={v!r}" for k, v in job.env_kwargs) or "none"
+        if not job.env_kwargs:
+            raise TrajrecUsageError(f"cannot make env {job.env_id!r}: {type(exc).__name__}: {reason}") from exc
+        given = ", ".join(f"{k}={v!r}" for k, v in job.env_kwargs)
         raise TrajrecUsageError(f"cannot make env {job.env_id!r} with the --kwarg values given ({given}): {reason}; "
                                 "fix or drop the --kwarg") from exc
     return Recorder(base, job.out, run_id=job.run_id)
@@ -113,8 +116,81 @@ def _worker_recorder(job: Job) -> Any:
     return rec
 
 
+_BUSY = False  # in a worker: an episode is being recorded (the SIGTERM handler closes it first)
+
+
+def _worker_init() -> None:
+    """Signals in a worker process: Ctrl-C reaches every process of the terminal's process group, and the
+    parent alone decides what stops (a worker interrupted on its own would leave the pool waiting for it).
+    The parent stops workers with SIGTERM: an episode being recorded ends as a KeyboardInterrupt (the step in
+    progress is not recorded, the file is closed as "stopped"); an idle worker exits at once."""
+    import signal
+    import sys
+
+    def on_term(signum: int, frame: Any) -> None:
+        if not _BUSY:
+            os._exit(128 + signal.SIGTERM)
+        # Python drops an exception raised inside some callbacks (an at-fork hook while the env starts a
+        # subprocess, a finalizer): repeat it every 0.2 s until it reaches _worker_record.
+        signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
+        raise KeyboardInterrupt
+
+    def unraisable(info: Any, default: Any = sys.unraisablehook) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):  # the dropped stop is repeated: no noise
+            default(info)
+
+    sys.unraisablehook = unraisable
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGALRM, on_term)
+
+
 def _worker_record(job: Job, seed: int) -> dict[str, Any]:
-    return record_one(job, seed)
+    global _BUSY
+    _BUSY = True
+    try:
+        return record_one(job, seed)
+    except KeyboardInterrupt:
+        import signal
+
+        # Nothing may cut the file's closing now.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        rec = _WORKER.pop(job, None)
+        if rec is not None:
+            rec.close()  # the episode in progress: end record and index, outcome "stopped"
+        os._exit(128 + signal.SIGTERM)  # the pool is being torn down: no result to send, no traceback
+    finally:
+        _BUSY = False
+
+
+def _stop_pool(pool: ProcessPoolExecutor, futures: list[Any]) -> None:
+    """Stop a pool now: cancel what has not started, SIGTERM the workers (see :func:`_worker_init`), give them
+    a few seconds to close their files, then kill what is left. Ctrl-C is ignored meanwhile, so a second one
+    cannot leave workers behind."""
+    import signal
+    import threading
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        for fut in futures:
+            fut.cancel()
+        # The executor has no public way to stop running tasks; its worker processes are in _processes.
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():  # stuck in a system call that ignores SIGTERM: the file is left for fsck
+                proc.kill()
+                proc.join(timeout=5)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _make_env(job: Job) -> Any:
@@ -182,31 +258,77 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
     probe = _make_recorder(job)
     probe.close()
     _agent_for(job, probe, 0)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+    futures: list[Any] = []
+    try:
         futures = [pool.submit(_worker_record, job, seed) for seed in seeds]
         for fut in as_completed(futures):
             res = fut.result()
             results.append(res)
             if on_done:
                 on_done(res)
+    except BaseException:
+        # Ctrl-C or a failed episode: no worker goes on recording after the command has given up.
+        _stop_pool(pool, futures)
+        raise
+    pool.shutdown(wait=True)
     results.sort(key=lambda r: r["seed"])
     return results
 
 
-def make_out_dir(out: str) -> None:
-    """Create the output folder ``out`` (and its parents).
+def make_out_dir(out: str) -> list[Path]:
+    """Create the output folder ``out`` (and its parents); returns the folders created, deepest first (for
+    :func:`remove_empty_dirs` when a command ends with nothing recorded).
 
     Raises:
         TrajrecUsageError: it cannot be a folder; the message says why.
     """
+    path = Path(out)
+    created = [p for p in (path, *path.parents) if not p.exists()]
     try:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise TrajrecUsageError(f"--out {out}: a file has that name; give a folder (it is created if missing)") \
             from None
     except OSError as exc:
         raise TrajrecUsageError(f"--out {out}: cannot create the folder: {exc.strerror or exc}; give a folder you "
                                 "can write to") from None
+    return created
+
+
+def remove_empty_dirs(created: list[Path]) -> None:
+    """Remove the folders a command created (deepest first, as :func:`make_out_dir` lists them) that are still
+    empty: a run that failed before recording anything leaves nothing behind. A folder holding anything stays."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): it, and the folders above it, stay
+            return
+
+
+def existing_episodes(out: str, env_id: str) -> tuple[list[str], list[tuple[str, int, dict[str, Any], bool]]]:
+    """The episode files directly in ``out`` (sorted), and ``(path, seed, summary, complete)`` for those recorded
+    from ``env_id`` (``complete``: the file has a sound index, i.e. its writer closed it).
+
+    A file that cannot be read counts as a file but is not in the second list.
+    """
+    from trajrec.recorder import SUFFIX, read_index
+    from trajrec.recorder.errors import TrajrecError
+
+    folder = Path(out)
+    if not folder.is_dir():
+        return [], []
+    files = sorted(str(p) for p in folder.glob(f"*{SUFFIX}") if p.is_file() and not p.is_symlink())
+    found = []
+    for path in files:
+        try:
+            index = read_index(path)
+        except (TrajrecError, OSError):
+            continue
+        task = (index.get("header") or {}).get("task") or {}
+        if task.get("env_id") == env_id and isinstance(task.get("seed"), int):
+            found.append((path, task["seed"], index.get("summary") or {}, bool(index.get("complete"))))
+    return files, found
 
 
 def existing_seeds(out: str, env_id: str) -> tuple[list[str], set[int]]:
@@ -214,22 +336,27 @@ def existing_seeds(out: str, env_id: str) -> tuple[list[str], set[int]]:
 
     A file that cannot be read counts as a file but gives no seed.
     """
-    from trajrec.recorder import SUFFIX, read_index
-    from trajrec.recorder.errors import TrajrecError
+    files, found = existing_episodes(out, env_id)
+    return files, {seed for _, seed, _, _ in found}
 
-    folder = Path(out)
-    if not folder.is_dir():
-        return [], set()
-    files = sorted(str(p) for p in folder.glob(f"*{SUFFIX}") if p.is_file() and not p.is_symlink())
-    seeds: set[int] = set()
-    for path in files:
-        try:
-            task = (read_index(path).get("header") or {}).get("task") or {}
-        except (TrajrecError, OSError):
-            continue
-        if task.get("env_id") == env_id and isinstance(task.get("seed"), int):
-            seeds.add(task["seed"])
-    return files, seeds
+
+# Where `--resume` moves an episode that did not end: next to it, out of the `*.msgpack.zst` files every command
+# reads, so the re-recorded seed is not there twice, and kept (it is recorded data: `trajrec show` still reads it).
+UNFINISHED_SUFFIX = ".unfinished"
+
+
+def ended(summary: dict[str, Any], complete: bool = True) -> bool:
+    """Whether an episode summary is of an episode that ran to its end: judged, terminated or truncated. One that
+    was stopped (interrupted, the agent gave up), raised (outcome ``error``) or never closed did not.
+
+    >>> ended({"outcome": "passed"}), ended({"outcome": "stopped"}), ended({"outcome": "error", "truncated": True})
+    (True, False, True)
+    """
+    if not complete:
+        return False
+    if summary.get("terminated") is True or summary.get("truncated") is True:
+        return True
+    return summary.get("outcome") not in ("stopped", "error", "incomplete", None)
 
 
 def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
@@ -239,10 +366,14 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
     A folder that already holds episode files is only recorded into with ``resume`` (seeds recorded from
     ``env_id`` before are skipped) or ``overwrite`` (its episode files are deleted first; label files stay).
 
+    With ``resume``, an episode of a planned seed that did not end (see :func:`ended`: interrupted, raised,
+    never closed) does not count as recorded: its file is renamed with :data:`UNFINISHED_SUFFIX` appended
+    (kept, out of the run; a warning names it) and the seed is recorded again.
+
     Raises:
         TrajrecUsageError: the folder holds episodes and neither flag was given.
     """
-    files, done = existing_seeds(out, env_id)
+    files, found = existing_episodes(out, env_id)
     if not files:
         return list(seeds), 0
     if overwrite:
@@ -250,12 +381,33 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
             os.remove(path)
         return list(seeds), 0
     if resume:
+        import warnings
+
+        done = {seed for _, seed, summary, complete in found if ended(summary, complete)}
+        wanted = set(seeds)
+        moved = []
+        for path, seed, summary, complete in found:
+            if seed in wanted and not ended(summary, complete):
+                os.replace(path, path + UNFINISHED_SUFFIX)
+                moved.append(f"{Path(path).name} (seed {seed}, {summary.get('outcome') or 'no index'})")
+        if moved:
+            many = len(moved) != 1
+            warnings.warn(f"{len(moved)} episode{'s' if many else ''} in {out} did not end (interrupted, raised or "
+                          f"not closed) and {'are' if many else 'is'} recorded again; the old file{'s are' if many else ' is'} "
+                          f"kept, renamed to *{UNFINISHED_SUFFIX}: {', '.join(moved[:5])}{' ...' if len(moved) > 5 else ''}",
+                          UserWarning, stacklevel=2)
         todo = [s for s in seeds if s not in done]
         return todo, len(seeds) - len(todo)
     raise TrajrecUsageError(
         f"{out} already holds {len(files)} episode file{'s' if len(files) != 1 else ''}; recording into it again "
         "would add duplicates. Pass --resume to record only the seeds not recorded yet, --overwrite to delete "
         "those files first, or another folder")
+
+
+def recorded_summaries(out: str, env_id: str) -> list[dict[str, Any]]:
+    """The index summaries (plus ``path`` and ``seed``) of the episodes in ``out`` recorded from ``env_id``."""
+    _, found = existing_episodes(out, env_id)
+    return [{**summary, "path": path, "seed": seed} for path, seed, summary, _ in found]
 
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:

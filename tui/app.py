@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.widgets import Input
 
 from trajrec.recorder import TrajrecError, TrajrecUsageError, open_episode
 from trajrec.replay.labels import default_annotator
@@ -22,7 +23,7 @@ from trajrec.replay.report.tasks import TaskBank
 
 from .episode_screen import LABEL_REFRESH_SECONDS, EpisodeScreen
 from .episode_table import EpisodeTable
-from .help_screen import HelpScreen, Notes
+from .help_screen import HelpScreen, Notes, other_keys
 from .label_session import DEFAULT_TAGS
 from .label_source import LabelSource
 from .library_screen import LibraryScreen
@@ -142,8 +143,14 @@ class TrajrecApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
             return
-        sections = getattr(self.screen, "help_sections", lambda: [])()
+        screen = self.screen
+        sections = getattr(screen, "help_sections", lambda: [])()
         sections.append(("Everywhere", list(self.BINDINGS)))
+        # Whatever else is bound (inherited scroll keys of the panes, tab...): every key is in the help.
+        panes = [w for w in screen.query("*") if w.can_focus and not isinstance(w, Input)]
+        extra = other_keys(sections, [screen, *panes, self])
+        if extra:
+            sections.append(("Other keys", extra))
         notes: list[Notes] = getattr(self.screen, "help_notes", lambda: [])()
         self.push_screen(HelpScreen(sections, filter_help=isinstance(self.screen, LibraryScreen),
                                     legend=isinstance(self.screen, EpisodeScreen), notes=notes))

@@ -29,9 +29,10 @@ from textual.worker import get_current_worker
 
 from trajrec.recorder import Check, Episode, Step, TrajrecError, open_episode
 from trajrec.replay.labels import default_annotator
-from trajrec.replay.render import json_text, one_line, safe, step_record
+from trajrec.replay.render import json_safe, json_text, one_line, safe, step_record
 
 from .episode_header import EpisodeHeader
+from .help_screen import bindings_of
 from .key_hints import KeyHints
 from .label_session import DEFAULT_TAGS, Change, LabelSession
 from .label_source import LabelSource
@@ -83,7 +84,7 @@ class EpisodeScreen(Screen[None]):
     | > / < | Faster / slower playback. |
     | s | State pane: the step's diff / the whole state after the step. |
     | w | Wrap long lines in the step and state panes (again: cut them, marked with …). |
-    | z | Zoom: the focused pane fills the screen (again: back). |
+    | z | Zoom: the focused pane fills the screen (again, or escape: back). |
     | \\| | Timeline width: 30% / 45% / 60% of the screen. |
     | = | State pane height: as tall as its text (at most half) / half / three quarters of the right side. |
     | y | Copy the step as JSON (to the terminal's clipboard, OSC 52). |
@@ -91,7 +92,7 @@ class EpisodeScreen(Screen[None]):
     | F | Follow: while the file grows (an episode still being recorded), show new steps and go to the last. |
     | H / L | Previous / next episode in the library's order. |
     | tab | Move focus between the timeline, the step and the state panes (to scroll them). |
-    | q, escape | Back to the library (quit when opened on one file). |
+    | q, escape | Back to the library. Opened on one file, q quits and escape does nothing. |
     | + / - / 0 | Rate the step good (+1) / bad (-1) / neutral (0); again with another value changes the rating. |
     | c | Note: the rationale of your label on the step (a step not rated yet gets a neutral label). |
     | t | Toggle a tag on your label: then a number (or a tag name, enter). |
@@ -130,7 +131,7 @@ class EpisodeScreen(Screen[None]):
                 tooltip="State pane: diff of the step / whole state after it"),
         Binding("w", "toggle_wrap", "Wrap", show=False,
                 tooltip="Wrap long lines in the step and state panes (again: cut them, marked with …)"),
-        Binding("z", "zoom", "Zoom", show=False, tooltip="Zoom: the focused pane fills the screen (again: back)"),
+        Binding("z", "zoom", "Zoom", show=False, tooltip="Zoom: the focused pane fills the screen (again, or escape: back)"),
         Binding("vertical_line", "resize", "Resize", show=False, key_display="|",
                 tooltip="Timeline width: 30% / 45% / 60% of the screen"),
         Binding("equals_sign", "resize_state", "State height", show=False, key_display="=",
@@ -165,9 +166,15 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Previous step anyone labeled"),
     ]
 
-    BACK_BINDING = Binding("q,escape", "back", "Back", tooltip="Back to the library (quit when opened on one file)")
+    BACK_BINDINGS: ClassVar[list[Binding]] = [
+        Binding("q", "back", "Back", tooltip="Back to the library (quit when opened on one file)"),
+        Binding("escape", "back(True)", "Back", show=False,
+                tooltip="Back to the library (opened on one file: nothing, q quits)"),
+    ]
+    #: Shown for q when the viewer was opened on one file (there is no library to go back to).
+    QUIT_BINDING = Binding("q", "back", "Quit", tooltip="Quit (the viewer was opened on one file)")
 
-    BINDINGS: ClassVar[list[BindingType]] = [*NAVIGATION_BINDINGS, *LABEL_BINDINGS, BACK_BINDING]
+    BINDINGS: ClassVar[list[BindingType]] = [*NAVIGATION_BINDINGS, *LABEL_BINDINGS, *BACK_BINDINGS]
 
     DEFAULT_CSS = """
     EpisodeScreen {
@@ -185,8 +192,21 @@ class EpisodeScreen(Screen[None]):
         /* As tall as the diff (a one-line diff takes three lines), at most half the height: the step gets the
            rest. */
         & StatePane { height: auto; max-height: 50%; min-height: 3; }
+        /* z: the zoomed pane fills the screen between the header and the key hints (!important: the |
+           and = keys set the panes' sizes inline). */
+        &.-maximized-view { hatch: none; }
+        &.-maximized-view > EpisodeHeader { dock: top; }  /* Textual lays the zoomed pane out first */
+        &.-maximized-view .-maximized {
+            width: 1fr !important;
+            height: 1fr !important;
+            max-width: 100% !important;
+            max-height: 100% !important;
+        }
     }
     """
+
+    #: Kept on screen while a pane is zoomed: the header, the prompt and the key hints (which say how to leave).
+    ALLOW_IN_MAXIMIZED_VIEW = "EpisodeHeader, PromptBar, KeyHints"
 
     AUTO_FOCUS = "StepTimeline"
 
@@ -243,6 +263,8 @@ class EpisodeScreen(Screen[None]):
         self.labels = labels if labels is not None else LabelSource([episode.path])
         self.tags = tuple(tags)
         self.quit_on_back = quit_on_back
+        if quit_on_back:  # the key hints and the help say what q does here
+            self._bindings.key_to_bindings["q"] = [self.QUIT_BINDING]
         self.session: LabelSession | None = None  # None: this episode's labels cannot be read (see the note)
         self._label_step = 0  # the step a note or tag prompt is about
         self._note_shown = ""  # the rationale as the note prompt showed it (on one line)
@@ -278,6 +300,7 @@ class EpisodeScreen(Screen[None]):
         self.query_one(StepTimeline).border_title = "steps"
         self.load(self.episode, step=self._start_step)
         self.set_interval(LABEL_REFRESH_SECONDS, self.refresh_labels)
+        self.watch(self, "maximized", self._apply_sizes, init=False)
 
     def on_unmount(self) -> None:
         self._stop_playback()
@@ -385,8 +408,11 @@ class EpisodeScreen(Screen[None]):
         self._stop_playback()
         self.post_message(self.NeighborRequested(self, delta))
 
-    def action_back(self) -> None:
+    def action_back(self, escape: bool = False) -> None:
         if self.quit_on_back:
+            if escape:  # one file: no library behind, and a quit on escape (pressed to leave a prompt) surprises
+                self.notify("opened on one file: q quits", timeout=3, markup=False)
+                return
             self.app.exit()
         else:
             self.dismiss()
@@ -627,14 +653,23 @@ class EpisodeScreen(Screen[None]):
 
     def action_resize(self) -> None:
         self._width_choice = (self._width_choice + 1) % len(TIMELINE_WIDTHS)
-        self.query_one(StepTimeline).styles.width = f"{TIMELINE_WIDTHS[self._width_choice]}%"
+        self._apply_sizes()
 
     def action_resize_state(self) -> None:
         self._state_choice = (self._state_choice + 1) % len(STATE_HEIGHTS)
+        self._apply_sizes()
+
+    def _apply_sizes(self, _maximized: object = None) -> None:
+        """Set the panes' sizes the ``|`` and ``=`` keys chose, as inline styles; a zoomed pane gets none (inline
+        styles beat the zoom's CSS), and gets them back when unzoomed (``z`` or escape: this watches
+        ``maximized``)."""
+        timeline, pane = self.query_one(StepTimeline), self.query_one(StatePane)
+        zoomed = self.maximized
+        timeline.styles.width = None if zoomed is timeline else f"{TIMELINE_WIDTHS[self._width_choice]}%"
         height = STATE_HEIGHTS[self._state_choice]
-        pane = self.query_one(StatePane)
-        pane.styles.height = height
-        pane.styles.max_height = "100%" if height != "auto" else "50%"  # (None would fall back to the CSS)
+        pane.styles.height = None if zoomed is pane else height
+        # (None falls back to the CSS: at most half the height while it fits its text)
+        pane.styles.max_height = None if zoomed is pane or height == "auto" else "100%"
 
     def _step_json(self) -> str | None:
         if not len(self.episode):
@@ -645,7 +680,9 @@ class EpisodeScreen(Screen[None]):
             self.notify(one_line(str(exc), 300), title="step cannot be read", severity="error", markup=False)
             return None
         record = {"episode_id": self.episode.episode_id, "path": self.episode.path, **step_record(step)}
-        return json_text(record)
+        # Recorded text may hold C1 controls or bidi overrides: escaped, the JSON is the same value and cannot
+        # drive the terminal or the editor it is pasted into.
+        return json_safe(json_text(record))
 
     def action_copy_step(self) -> None:
         text = self._step_json()
@@ -894,9 +931,16 @@ class EpisodeScreen(Screen[None]):
     # -- help -----------------------------------------------------------------------------------------------
 
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
-        return [("Episode", [*self.NAVIGATION_BINDINGS, self.BACK_BINDING]),
-                (f"Labeling (as human:{self.annotator})", list(self.LABEL_BINDINGS)),
-                ("Timeline (focused)", list(StepTimeline.BINDINGS))]
+        screen_first = {k for b in self.BINDINGS if isinstance(b, Binding) and b.priority for k in b.key.split(",")}
+        focus = [Binding("tab", "focus_next", tooltip="Move the focus: timeline, step pane, state pane"),
+                 Binding("shift+tab", "focus_previous", tooltip="Move the focus back")]
+        back = [self.QUIT_BINDING, self.BACK_BINDINGS[1]] if self.quit_on_back else self.BACK_BINDINGS
+        return [("Episode", [*self.NAVIGATION_BINDINGS, *back]),
+                ("Timeline (focused at the start)", [*bindings_of(self.query_one(StepTimeline)), *focus]),
+                ("Step and state panes (focused with tab)", [
+                    b for b in bindings_of(self.query_one(StepDetail))  # but keys the screen takes first
+                    if not any(k in screen_first for k in b.key.split(","))]),
+                (f"Labeling (as human:{self.annotator})", list(self.LABEL_BINDINGS))]
 
     def help_notes(self) -> list[tuple[str, Text]]:
         out = Text(end="")

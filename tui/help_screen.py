@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -23,6 +24,37 @@ from .markers import KIND_STYLES, LABEL_MARKS, label_mark, legend, marker
 Section = tuple[str, Sequence[Binding]]
 #: A section of text: a title and what it says.
 Notes = tuple[str, Text]
+
+
+def bindings_of(node: DOMNode) -> list[Binding]:
+    """Every binding ``node`` answers: its class's ``BINDINGS`` and those it inherits (a ``ScrollView``'s scroll
+    keys, a ``Screen``'s tab), the same map Textual dispatches keys with."""
+    merged: dict[tuple[str, str, str], list[str]] = {}  # Textual keeps one binding per key: join them again
+    for bs in node._bindings.key_to_bindings.values():
+        for b in bs:
+            merged.setdefault((b.action, b.description, b.tooltip), []).append(b.key)
+    return [Binding(",".join(keys), action, description, tooltip=tooltip)
+            for (action, description, tooltip), keys in merged.items()]
+
+
+def other_keys(sections: Sequence[Section], nodes: Iterable[DOMNode]) -> list[Binding]:
+    """The bindings of ``nodes`` no section lists yet (by key), one per key and action, for an "Other keys"
+    section: so every key that does something is in the help, whatever a screen chose to describe."""
+    listed = {key.strip() for _title, bindings in sections for b in bindings for key in b.key.split(",")}
+    out: list[Binding] = []
+    for node in nodes:
+        for b in bindings_of(node):
+            keys = [k for k in b.key.split(",") if k not in listed]
+            if not keys or b.action in _INTERNAL_ACTIONS:
+                continue
+            listed.update(keys)
+            out.append(Binding(",".join(keys), b.action, b.description or b.action.replace("_", " ").capitalize(),
+                               tooltip=b.tooltip))
+    return out
+
+
+#: Actions Textual binds that this app does not offer (its command palette is off).
+_INTERNAL_ACTIONS = frozenset({"command_palette", "app.command_palette"})
 
 
 class HelpScreen(ModalScreen[None]):

@@ -34,12 +34,24 @@ class KeyHints(Widget):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh())
+        self.watch(self.screen, "maximized", lambda _widget: self.refresh(), init=False)
 
     def render(self) -> Text:
         out = Text(end="")
         self._spans = []
         seen: set[str] = set()
-        for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+        active = list(self.screen.active_bindings.values())
+        if self.screen.maximized is not None:
+            # A zoomed pane hides the rest of the screen: first say how to get it back (escape minimizes too).
+            zoom = [(node, b) for node, b, _enabled, _tooltip in active if b.action == "zoom"]
+            keys = [self.app.get_key_display(b) for _node, b in zoom[:1]] + ["esc"]
+            start = out.cell_len
+            out.append(f" {' '.join(keys)} ", style="bold")
+            out.append("Unzoom ")
+            self._spans.append((start, out.cell_len, "zoom", zoom[0][0]) if zoom else
+                               (start, out.cell_len, "screen.minimize", self.screen))
+            seen.add("zoom")
+        for node, binding, enabled, _tooltip in active:
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)

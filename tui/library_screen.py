@@ -157,6 +157,8 @@ class LibraryScreen(Screen[None]):
         self.entries.extend(batch.entries)
         status.total = batch.total
         status.done = batch.done
+        status.skipped += batch.skipped
+        status.episodes = len(self.entries)
         if batch.problems:
             status.problem = "; ".join(batch.problems)
         table = self.query_one(EpisodeTable)

@@ -28,19 +28,25 @@ class ScanStatus(Widget):
     """Episodes found (known once the folder is listed)."""
     done: reactive[int] = reactive(0)
     """Episodes read so far."""
+    episodes: reactive[int] = reactive(0)
+    """Episodes in the library (rows before the filter): ``done`` less the files skipped."""
+    skipped: reactive[int] = reactive(0)
+    """Files found but not listed: empty episodes (nothing recorded)."""
     shown: reactive[int] = reactive(0)
     filtered: reactive[bool] = reactive(False)
     sort: reactive[str] = reactive("")
     finished: reactive[bool] = reactive(False)
     search: reactive[str] = reactive("")
     """The step search across episodes (ctrl+f): its query and progress or result."""
-    problem: reactive[str] = reactive("")
+    problem: reactive[str] = reactive("", layout=True)  # a second line: the height changes
     """A warning to show (a summary cache that could not be read or saved, a bad filter)."""
 
     def render(self) -> Text:
         out = Text(end="")
         out.append(self.source, style="bold")  # a path the user typed; Text, never markup
-        out.append(f"  ·  {self.done:,} episode{'s' if self.done != 1 else ''}")
+        out.append(f"  ·  {self.episodes:,} episode{'s' if self.episodes != 1 else ''}")
+        if self.skipped:
+            out.append(f"  ·  {self.skipped:,} empty file{'s' if self.skipped != 1 else ''} skipped", style="yellow")
         if self.filtered:
             out.append(f"  ·  {self.shown:,} match the filter", style="bold")
         if self.sort:

@@ -133,7 +133,7 @@ def test_demo_twice_reopens_the_same_run(tmp_path: Path, capsys: pytest.CaptureF
     # The demo resumes by default: the same seeds are not recorded twice.
     assert main(["demo", str(demo), "--episodes", "1", "--no-view"]) == 0
     assert sorted(p.name for p in demo.rglob(f"*{SUFFIX}")) == first
-    assert "4 seeds were recorded there already and skipped" in capsys.readouterr().out
+    assert f"nothing new to record: the demo in {demo} already holds 4 episodes" in capsys.readouterr().out
     assert main(["demo", str(demo), "--episodes", "2", "--no-view"]) == 0  # one more seed per env
     assert len(list(demo.rglob(f"*{SUFFIX}"))) == 8
     assert main(["demo", str(demo), "--episodes", "1", "--no-view", "--overwrite"]) == 0
@@ -235,3 +235,50 @@ def test_demo_says_how_to_reopen_the_viewer_after_quitting(tmp_path: Path) -> No
     assert proc.returncode == 0
     tail = text.rsplit("\x1b[?1049l", 1)[-1]  # after the viewer left the alternate screen
     assert f"reopen it:  trajrec view {tmp_path / 'demo'}" in tail
+
+
+def _echo_env():  # type: ignore[no-untyped-def]
+    """A tool env whose observations (and state) echo the action: the recorded text is whatever the test sends."""
+    import gymnasium as gym
+
+    class Echo(gym.Env):
+        observation_space = gym.spaces.Text(max_length=1000)
+        action_space = gym.spaces.Text(max_length=1000)
+        last = ""
+
+        def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+            super().reset(seed=seed)
+            return "ready", {"task": {"id": "t\x9b1", "text": "goal \u202eevil"}}
+
+        def step(self, action):  # type: ignore[no-untyped-def]
+            self.last = action
+            return f"echo {action}", 0.0, action == "submit", False, {}
+
+        def state_dict(self):  # type: ignore[no-untyped-def]
+            return {"last": self.last}
+
+    return Echo()
+
+
+def test_show_json_escapes_control_characters(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """C1 controls and bidi overrides of recorded text come out as \\u escapes: valid JSON, the same values."""
+    from trajrec.recorder import Recorder
+
+    hostile = "cat \x9b31m\u202eevil\u2028\x7f"
+    env = Recorder(_echo_env(), tmp_path / "run")
+    env.reset(seed=0)
+    env.step(hostile)
+    env.step("submit")
+    env.close()
+    path = next((tmp_path / "run").glob(f"*{SUFFIX}"))
+    for argv in (["--json"], ["--json", "--step", "0"], ["--json", "--step", "0", "--state"]):
+        assert main(["show", str(path), *argv]) == 0
+        out = capsys.readouterr().out
+        assert not any(c in out for c in "\x9b\u202e\u2028\x7f"), argv
+        rows = [json.loads(line) for line in out.splitlines()]
+        step = next(r for r in rows if r["type"] == "step")
+        assert step["action"] == hostile and step["observation"] == f"echo {hostile}"
+        if argv == ["--json"]:
+            assert rows[0]["header"]["task"]["text"] == "goal \u202eevil"
+        if "--state" in argv:
+            assert step["state"] == {"last": hostile}

@@ -44,7 +44,7 @@ def test_skipped_symbolic_links_are_noted(tmp_path: Path, capsys: pytest.Capture
     out = capsys.readouterr().out
     assert f"SKIPPED  {run / 'linked'}: a symbolic link to the folder" in out
     assert f"SKIPPED  {run / f'dangling{SUFFIX}'}: a symbolic link to " in out and "does not exist" in out
-    assert out.splitlines()[-1] == "1 files, 1 ok, 0 with problems; 2 symbolic links skipped (above)"
+    assert out.splitlines()[-1] == "1 file, 1 ok, 0 with problems; 2 symbolic links skipped (above)"
 
     for rescan in (False, True):  # the catalog walk and the plain one both say so
         r = open_run(run)

@@ -197,3 +197,34 @@ def test_export_that_writes_nothing_says_why(run_dir: Path, tmp_path: Path, caps
     with pytest.raises(SystemExit):
         main(["export", "--help"])
     assert "--min-agreement keeps episodes whose steps two or more judges labeled" in capsys.readouterr().out
+
+
+def test_label_add_twice_replaces_the_annotators_label(run_dir: Path, ids: dict[int, str],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    eid = ids[1]
+    add = ["label", "add", str(run_dir), "--episode", eid, "--step", "0", "--annotator", "ana"]
+    code, out, _ = run(capsys, *add, "--value", "+1", "--json")
+    first = json.loads(out)
+    assert code == 0 and first["supersedes"] is None
+    code, out, _ = run(capsys, *add, "--value", "-1")
+    assert code == 0 and out.splitlines()[1].startswith(f"replaced label {first['id']} ")
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--step", "0", "--judge", "human:ana",
+                       "--json")
+    (row,) = [json.loads(line) for line in out.splitlines()]  # one live label, the second
+    assert row["value"] == -1 and row["supersedes"] == first["id"]
+    code, out, _ = run(capsys, *add[:-1], "bo", "--value", "+1")  # another annotator: a label of their own
+    assert code == 0 and "replaced" not in out
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--step", "0", "--json")
+    assert sorted(json.loads(line)["judge"] for line in out.splitlines()) == ["human:ana", "human:bo"]
+
+
+@pytest.mark.parametrize("action", ["add", "edit", "rm"])
+def test_empty_annotator_is_refused(run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str],
+                                    action: str) -> None:
+    argv = {"add": ["--episode", ids[1], "--step", "0", "--value", "+1"], "edit": ["--id", "abc", "--value", "0"],
+            "rm": ["--id", "abc"]}[action]
+    code, out, err = run(capsys, "label", action, str(run_dir), *argv, "--annotator", "")
+    assert code == 1 and out == ""
+    assert err.startswith("trajrec label: error: --annotator is empty ('')")
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--json")
+    assert out == ""  # nothing written

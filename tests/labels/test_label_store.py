@@ -263,3 +263,34 @@ def test_label_stores_find_episodes_in_any_run_folder(tmp_path: Path) -> None:
     LabelStore(tmp_path / "deep" / "math").add("ep-m", 0, 1, judge="human:cy")
     assert stores.labeled_fraction("ep-m", 2) == 0.5
     assert stores.refresh() == 1 and stores.labeled_fraction("ep-m", 2) == 1.0
+
+
+def test_one_live_label_per_target_and_person(tmp_path: Path) -> None:
+    """A person's second label on a target supersedes their first (from this store or from another process);
+    other judges, other targets and explicit ``supersedes`` keep their own labels."""
+    store = LabelStore(tmp_path)
+    first = store.add("ep", 0, 1, judge="human:ana", rationale="good read", tags=["x"])
+    second = store.add("ep", 0, -1, author="ana")  # the same judge, human:ana
+    assert second.supersedes == first.id and second.time > first.time
+    other = LabelStore(tmp_path)  # another writer that reads ana's label from the files
+    third = other.add("ep", 0, 0, judge="human:ana")
+    assert third.supersedes == second.id
+    store.add("ep", 0, 1, judge="human:bo")
+    store.add("ep", 1, 1, judge="human:ana")
+    store.add("ep", 0, 1, kind="rule", judge="rules@1")
+    store.add("ep", 0, -1, kind="rule", judge="rules@1")  # automatic judges keep their own bookkeeping
+    for s in (store, other, LabelStore(tmp_path)):
+        s.refresh()
+        live = s.current("ep")
+        people = [(lab.judge, lab.target) for lab in live if lab.judge.startswith("human:")]
+        assert len(people) == len(set(people)) == 3  # the invariant: one per (judge, target)
+        assert [lab.value for lab in s.current("ep", 0, judge="human:ana")] == [0]
+        assert [lab.value for lab in s.history(first.id)] == [1, -1, 0]
+
+
+@pytest.mark.parametrize("author", ["", "  "])
+def test_an_empty_author_is_refused(tmp_path: Path, author: str) -> None:
+    store = LabelStore(tmp_path)
+    with pytest.raises(TrajrecUsageError, match="the annotator \\(author\\) is empty"):
+        store.add("ep", 0, 1, author=author)
+    assert store.current() == [] and not (tmp_path / ".trajrec").exists()

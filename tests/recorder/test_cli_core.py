@@ -36,7 +36,7 @@ def test_show_episode_and_step(run_dir, capsys):
     path = sorted(run_dir.glob("*.msgpack.zst"))[0]
     assert main(["show", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "stub-1" in out and "1 failures" in out and "stub-goal@1" in out
+    assert "stub-1" in out and "1 failure," in out and "stub-goal@1" in out
     assert main(["show", str(path), "--step", "2", "--state"]) == 0
     out = capsys.readouterr().out
     assert "state diff" in out and "+ files['done']" in out or "files" in out

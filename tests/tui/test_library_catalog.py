@@ -190,6 +190,27 @@ def test_filter_key_typo_suggests_the_key() -> None:
     assert parse_filter("http://x").matches(EpisodeEntry(path="p", episode_id="http://x"))  # not a key: text
 
 
+@pytest.mark.parametrize("query", ["foo:bar", "-foo:bar", "ab:c", "colour:red"])
+def test_unknown_field_without_near_match_is_an_error(query: str) -> None:
+    """A plain word of 2+ letters before ':' is meant as a field: unknown, it is said (as for ``envv:shell``)."""
+    name = query.lstrip("-").split(":")[0]
+    with pytest.raises(FilterError, match=rf"unknown field '{name}'; fields: episode, env, "):
+        parse_filter(query)
+
+
+@pytest.mark.parametrize("query, text", [
+    ("http://x", "see http://x now"),  # URL-ish: free text
+    ("run.py:12", "error at run.py:12"),  # path-ish
+    ("a/b:c", "in a/b:c"),
+    ("x:y", "pair x:y"),  # one letter before ':'
+    ("12:30", "at 12:30"),  # not an identifier
+])
+def test_colon_text_stays_free_text(query: str, text: str) -> None:
+    f = parse_filter(query)
+    assert f.matches(EpisodeEntry(path="p", episode_id="e", task_text=text))
+    assert not f.matches(EpisodeEntry(path="p", episode_id="e", task_text="nothing"))
+
+
 def test_sort_entries_missing_values_last_both_ways() -> None:
     es = [EpisodeEntry(path=p, episode_id=p, ret=r, labeled=lab)
           for p, r, lab in (("a", 1.0, None), ("b", None, 0.5), ("c", -1.0, 1.0), ("d", 1.0, None))]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+from textual.widgets import Input
+
 from tui_helpers import MAIN_ACTIONS, SIZE, open_ready, step_of, until
 
 from trajrec.tui.app import TrajrecApp, create_app
 from trajrec.tui.episode_screen import EpisodeScreen
 from trajrec.tui.help_screen import HelpScreen
+from trajrec.tui.key_hints import KeyHints
 from trajrec.tui.library_screen import LibraryScreen
 from trajrec.tui.prompt_bar import PromptBar
 from trajrec.tui.state_pane import StatePane
@@ -223,6 +227,58 @@ def test_q_quits_when_opened_on_a_file_and_goes_back_from_a_library(main_episode
             await pilot.press("q")
             await until(pilot, lambda: isinstance(app.screen, LibraryScreen))
             assert app.is_running
+    asyncio.run(run())
+
+
+def test_escape_does_not_quit_a_viewer_opened_on_a_file(main_episode: Path, library: Path) -> None:
+    """One file: escape (pressed to leave prompts, zoom, help) stays and says q quits; the hints say "q Quit"."""
+    async def run() -> None:
+        app = create_app([main_episode])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_ready(pilot)
+            await pilot.press("escape", "escape")
+            await pilot.pause()
+            assert app.is_running and app.screen is screen
+            assert any("q quits" in str(n.message) for n in app._notifications)
+            assert " q Quit " in str(screen.query_one(KeyHints).render())
+            await pilot.press("q")
+            await pilot.pause()
+            assert not app.is_running
+        app = create_app([library])
+        async with app.run_test(size=SIZE) as pilot:  # from the library, escape still goes back
+            await until(pilot, lambda: app.library.scan_done)
+            await pilot.press("enter")
+            screen = await open_ready(pilot)
+            assert " q Back " in str(screen.query_one(KeyHints).render())
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, LibraryScreen))
+            assert app.is_running
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("where", ["episode", "library"])
+def test_help_lists_every_bound_key(main_episode: Path, library: Path, where: str) -> None:
+    """Every key Textual would dispatch on the screen (the app's, the screen's and each focusable pane's
+    bindings, inherited ones too) has a row in the help; j and k among them."""
+    async def run() -> None:
+        app = create_app([main_episode if where == "episode" else library])
+        async with app.run_test(size=SIZE) as pilot:
+            if where == "episode":
+                screen = await open_ready(pilot)
+            else:
+                await until(pilot, lambda: app.library.scan_done)
+                screen = app.screen
+            nodes = [app, screen, *(w for w in screen.query("*") if w.can_focus and not isinstance(w, Input))]
+            bound = {key for node in nodes for key in node._bindings.key_to_bindings
+                     if not any(b.action.endswith("command_palette") for b in node._bindings.key_to_bindings[key])}
+            await pilot.press("question_mark")
+            await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            help_screen = app.screen
+            listed = {k for _title, bindings in help_screen._sections for b in bindings for k in b.key.split(",")}
+            assert bound - listed == set()
+            rows = [line.split() for line in help_screen.help_text().plain.splitlines() if line.startswith("  ")]
+            assert ["↓,", "j", "Next", "step" if where == "episode" else "episode"] in [r[:4] for r in rows]
+            assert ["↑,", "k", "Previous", "step" if where == "episode" else "episode"] in [r[:4] for r in rows]
     asyncio.run(run())
 
 

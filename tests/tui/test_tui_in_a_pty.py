@@ -62,3 +62,38 @@ def test_open_step_in_editor(main_episode: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0
     record = json.loads(copy.read_text())
     assert record["index"] == 3 and record["action"] == "cat todo.txt" and record["path"] == str(main_episode)
+
+
+def test_step_opened_in_editor_has_control_characters_escaped(tmp_path: Path) -> None:
+    """``o`` writes the same JSON as ``y``: C1 controls and bidi overrides of recorded text as \\u escapes."""
+    from tui_helpers import record
+
+    hostile = "write a \x9b31m\u202eevil"
+    episode = record(tmp_path / "run", [hostile, "submit"])
+    copy = tmp_path / "seen.json"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f"#!/bin/sh\ncp \"$1\" {copy}\n")
+    editor.chmod(0o755)
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "EDITOR": str(editor)}
+    proc = subprocess.Popen([sys.executable, "-m", "trajrec", "view", str(episode)],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    try:
+        _read(master, 20, until=b"step 0")
+        _read(master, 1.0)
+        os.write(master, b"o")
+        for _ in range(100):
+            if copy.exists():
+                break
+            _read(master, 0.1)
+        _read(master, 1.0)
+        os.write(master, b"q")
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = copy.read_text(encoding="utf-8")
+    assert "\x9b" not in text and "\u202e" not in text and "\\u009b" in text and "\\u202e" in text
+    assert json.loads(text)["action"] == hostile

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from tui_helpers import ENV_ID, open_ready, step_of, until
+from tui_helpers import ENV_ID, open_ready, record, step_of, until
 
 from trajrec.recorder import Recorder, open_episode
 from trajrec.tui.app import create_app
+from trajrec.tui.episode_header import EpisodeHeader
 from trajrec.tui.episode_screen import EpisodeScreen
+from trajrec.tui.key_hints import KeyHints
 from trajrec.tui.markers import JUMPS, legend
 from trajrec.tui.state_pane import StatePane
 from trajrec.tui.step_detail import StepDetail
@@ -120,6 +122,33 @@ def test_wrap_toggle_and_cut_lines_end_in_an_ellipsis(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+def test_zoom_fills_the_screen_and_the_hints_say_how_to_leave(main_episode: Path, size: tuple[int, int]) -> None:
+    async def run() -> None:
+        app = create_app([main_episode])
+        async with app.run_test(size=size) as pilot:
+            screen = await open_ready(pilot)
+            hints = screen.query_one(KeyHints)
+            header = screen.query_one(EpisodeHeader)
+            for keys, pane in [(("z",), screen.query_one(StepTimeline)), (("tab", "z"), screen.query_one(StepDetail)),
+                               (("tab", "z"), screen.query_one(StatePane))]:
+                await pilot.press("vertical_line", "equals_sign")  # sizes set inline: the zoom still fills
+                await pilot.press(*keys)
+                await pilot.pause()
+                assert screen.maximized is pane
+                assert pane.outer_size.width == size[0]
+                # Everything but the header (on top) and the key hints (the last line).
+                assert header.region.y == 0 and hints.region.y == size[1] - 1
+                assert pane.region.y == header.outer_size.height
+                assert pane.outer_size.height == size[1] - header.outer_size.height - 1
+                assert str(hints.render()).startswith(" z esc Unzoom ")
+                await pilot.press("escape" if pane is not screen.query_one(StepDetail) else "z")
+                await pilot.pause()
+                assert screen.maximized is None and "Unzoom" not in str(hints.render())
+                assert screen.is_current  # escape unzoomed, it did not leave the episode
+    asyncio.run(run())
+
+
 def test_zoom_and_resize(main_episode: Path) -> None:
     async def run() -> None:
         app = create_app([main_episode])
@@ -163,6 +192,24 @@ def test_copy_step_as_json(main_episode: Path) -> None:
             assert record["index"] == 3 and record["action"] == "cat todo.txt"
             assert record["failure"]["kind"] == "tool_error" and record["path"] == str(main_episode)
             assert "copied as JSON" in app.screen.query_one(TimelineLegend).note
+    asyncio.run(run())
+
+
+#: Recorded text that would drive a terminal: a C1 CSI (U+009B), a right-to-left override, a line separator.
+HOSTILE = "write a \x9b31m\u202eevil\u2028x\x7f"
+
+
+def test_copied_json_escapes_control_characters(tmp_path: Path) -> None:
+    episode = record(tmp_path / "run", [HOSTILE, "submit"])
+    async def run() -> None:
+        app = create_app([episode])
+        async with app.run_test(size=SMALL) as pilot:
+            await open_ready(pilot)
+            await pilot.press("y")
+            text = app.clipboard
+            assert not any(c in text for c in "\x9b\u202e\u2028\x7f")  # escaped: \u009b ...
+            assert "\\u009b" in text and "\\u202e" in text
+            assert json.loads(text)["action"] == HOSTILE  # the same value
     asyncio.run(run())
 
 

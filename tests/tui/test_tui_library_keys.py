@@ -50,6 +50,30 @@ def test_rows_filter_and_clear(library: Path) -> None:
     asyncio.run(run())
 
 
+def test_bad_filter_typed_is_shown_on_screen(library: Path) -> None:
+    """Typed like a user: the error line is drawn (the status grows a line), as ``ls --where`` says it."""
+    async def run() -> None:
+        app = create_app([library])
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            status = app.screen.query_one(ScanStatus)
+            table = app.screen.query_one(EpisodeTable)
+            heights = {}
+            for query, said in [("fail>0", "unknown field 'fail' (did you mean 'failures'?)"),
+                                ("failures>abc", "'abc' is not a number"),
+                                ("foo:bar", "unknown field 'foo'; fields: episode")]:
+                await pilot.press("escape", "escape", "slash", *query, "enter")
+                await pilot.pause()
+                assert said in status.problem, query
+                heights[query] = status.region.height
+            await pilot.press("escape")  # clears the filter: the message goes
+            await pilot.pause()
+            assert status.problem == "" and len(table.rows) == 4
+            # The message is on screen, not just stored: the status line grew by its lines.
+            assert all(h > status.region.height for h in heights.values()), (heights, status.region)
+    asyncio.run(run())
+
+
 def test_sort_by_keys_and_header_click(library: Path) -> None:
     async def run() -> None:
         app = create_app([library])
@@ -158,3 +182,19 @@ def test_episode_screen_of_empty_episode(tmp_path: Path) -> None:
             await pilot.pause()
             assert "no steps recorded" in app.screen.query_one(StepDetail).text.plain
     asyncio.run(run())
+
+
+def test_header_counts_the_rows_shown_and_says_empty_files_were_skipped(library: Path) -> None:
+    """An empty stub (a writer killed at its first write) is no row: the count is the rows', the stub is said."""
+    (library / "stub.msgpack.zst").write_bytes(b"")
+
+    async def run() -> None:
+        app = create_app([library])
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            status = app.screen.query_one(ScanStatus)
+            rows = len(app.screen.query_one(EpisodeTable).rows)
+            assert rows == 4 and status.episodes == rows
+            assert f"  ·  {rows} episodes  ·  1 empty file skipped" in str(status.render()).splitlines()[0]
+    asyncio.run(run())
+    asyncio.run(run())  # again from the summary cache

@@ -82,6 +82,8 @@ def test_view_refuses_bad_annotator_and_tags(library: Path, made: list[FakeApp],
     assert main(["view", str(library), "--annotator", "ana smith"]) == 1
     err = capsys.readouterr().err
     assert "--annotator is one word without spaces, got 'ana smith'; e.g. --annotator ana_smith" in err
+    assert main(["view", str(library), "--annotator", ""]) == 1  # not the login name in disguise
+    assert "--annotator is one word without spaces, got ''" in capsys.readouterr().err
     assert main(["view", str(library), "--tags", "lucky guess,x"]) == 1
     assert "--tags: a tag is one word without spaces, got 'lucky guess'" in capsys.readouterr().err
     monkeypatch.setenv("TRAJREC_TAGS", " , ")

@@ -48,3 +48,18 @@ def dumps(value: Any) -> str:
 
 def isatty() -> bool:
     return os.isatty(1)
+
+
+def plural(n: Any, word: str, many: str | None = None) -> str:
+    """``n`` and ``word``, pluralised for the count: ``plural(1, "step")`` is ``"1 step"``, ``plural(2, "retry")``
+    ``"2 retries"``. ``many`` gives an irregular plural. A count that is not a number (a damaged summary's
+    ``None``) is printed as given with the plural.
+
+    >>> plural(1, "episode"), plural(0, "episode"), plural(3, "recovery"), plural(2, "index", "indexes")
+    ('1 episode', '0 episodes', '3 recoveries', '2 indexes')
+    """
+    if n == 1 and not isinstance(n, bool):
+        return f"{n} {word}"
+    if many is None:
+        many = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return f"{n} {many}"

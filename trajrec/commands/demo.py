@@ -35,14 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="DIR holds a demo already: delete its episode files first (labels stay)")
 
 
-def print_summary(s: dict[str, Any], where: str) -> None:
+def print_summary(s: dict[str, Any], where: str, head: str | None = None) -> None:
+    """Print a run summary (:func:`trajrec.recording.summarize`); ``head`` replaces the "recorded ..." line."""
+    from ._common import plural
+
     skipped = s.get("skipped") or 0
-    print(f"recorded {s['episodes']} episodes ({s['steps']} steps) into {where}"
-          + (f"; {skipped} seeds were recorded there already and skipped" if skipped else ""))
+    print(head or f"recorded {plural(s['episodes'], 'episode')} ({plural(s['steps'], 'step')}) into {where}"
+          + (f"; {plural(skipped, 'seed')} recorded there already {'was' if skipped == 1 else 'were'} skipped"
+             if skipped else ""))
     if s["judged"]:
         unjudged = s["episodes"] - s["judged"]
         print(f"  solved       {s['solved']}/{s['judged']} ({s['solved_rate']:.0%})"
-              + (f"; {unjudged} episodes without a terminal check" if unjudged else ""))
+              + (f"; {plural(unjudged, 'episode')} without a terminal check" if unjudged else ""))
     elif s["episodes"]:
         print("  solved       - (no terminal check: this env does not judge its episodes)")
     print(f"  outcomes     " + ", ".join(f"{k}: {v}" for k, v in sorted(s["outcomes"].items(), key=str)))
@@ -59,29 +63,55 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.errors import TrajrecUsageError
 
     from ..progress import Progress
-    from ..recording import Job, make_out_dir, plan_seeds, record_many, summarize
+    from ..recording import (
+        Job,
+        make_out_dir,
+        plan_seeds,
+        record_many,
+        recorded_summaries,
+        remove_empty_dirs,
+        summarize,
+    )
+    from ._common import plural
 
     if args.episodes < 1:
         raise TrajrecUsageError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.seed < 0:  # Gymnasium refuses negative seeds: found here, before a folder or file is made
+        raise TrajrecUsageError(f"--seed must be 0 or more, got {args.seed}")
+    if not 0.0 <= args.skill <= 1.0:
+        raise TrajrecUsageError(f"--skill must be between 0 and 1, got {args.skill}")
     results = []
     # Every folder is checked before anything is recorded: a refusal leaves the demo as it was.
     plans = []
     skipped = 0
-    for env_id in DEMO_ENVS:
-        sub = os.path.join(args.dir, env_id.split("/")[-1].split("-v")[0].lower())
-        make_out_dir(sub)
-        # The demo resumes by default: running it twice reopens the same run instead of adding duplicates.
-        seeds, n = plan_seeds(sub, env_id, list(range(args.seed, args.seed + args.episodes)),
-                              resume=not args.overwrite, overwrite=args.overwrite)
-        plans.append((env_id, sub, seeds))
-        skipped += n
-    with Progress(sum(len(seeds) for _, _, seeds in plans), "demo", unit=" episodes") as bar:
-        for env_id, sub, seeds in plans:
-            kwargs = DEMO_KWARGS.get(env_id, ())
-            job = Job(env_id=env_id, out=sub, skill=args.skill, env_kwargs=kwargs)
-            if seeds:
-                results += record_many(job, seeds, on_done=lambda _r: bar.advance())
-    print_summary({**summarize(results), "skipped": skipped}, args.dir)
+    created: list[Any] = []
+    try:
+        for env_id in DEMO_ENVS:
+            sub = os.path.join(args.dir, env_id.split("/")[-1].split("-v")[0].lower())
+            created = make_out_dir(sub) + created  # deepest first, the run's own folder last
+            # The demo resumes by default: running it twice reopens the same run instead of adding duplicates.
+            seeds, n = plan_seeds(sub, env_id, list(range(args.seed, args.seed + args.episodes)),
+                                  resume=not args.overwrite, overwrite=args.overwrite)
+            plans.append((env_id, sub, seeds))
+            skipped += n
+        with Progress(sum(len(seeds) for _, _, seeds in plans), "demo", unit=" episodes") as bar:
+            for env_id, sub, seeds in plans:
+                kwargs = DEMO_KWARGS.get(env_id, ())
+                job = Job(env_id=env_id, out=sub, skill=args.skill, env_kwargs=kwargs)
+                if seeds:
+                    results += record_many(job, seeds, on_done=lambda _r: bar.advance())
+    except BaseException:
+        for folder in created:  # each left empty by a failed run goes; a subfolder holding episodes stays
+            remove_empty_dirs([folder])
+        raise
+    if results:
+        print_summary({**summarize(results), "skipped": skipped}, args.dir)
+    else:
+        # Nothing new: the summary is of the demo that is there, read from its episodes' indexes.
+        held = [r for env_id, sub, _ in plans for r in recorded_summaries(sub, env_id)]
+        whole = summarize(held)
+        print_summary(whole, args.dir, head=f"nothing new to record: the demo in {args.dir} already holds "
+                                            f"{plural(whole['episodes'], 'episode')} ({plural(whole['steps'], 'step')})")
     if not args.no_view and sys.stdin.isatty() and sys.stdout.isatty():
         from . import view
 

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.replay.episode_diff import diff_episodes, render_step_diff
     from trajrec.replay.render import number_text, one_line
 
-    from ._common import dumps
+    from ._common import dumps, plural
 
     with open_episode(args.a) as a, open_episode(args.b) as b:
         result = diff_episodes(a, b, ignore=args.ignore, state=not args.no_state)
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             # Recorded text goes through one_line: control characters are shown escaped, never sent raw.
             print(f"{name}  {one_line(str(ep.path), 1000)}\n   {one_line(ep.episode_id, 80)}  "
                   f"{one_line(task.get('env_id') or '-', 60)}  task {one_line(task.get('id') or '-', 40)}  "
-                  f"seed {one_line(task.get('seed'), 30)}  {len(ep)} steps  "
+                  f"seed {one_line(task.get('seed'), 30)}  {plural(len(ep), 'step')}  "
                   f"return {number_text(ep.summary.get('return'))}  {ep.summary.get('outcome') or '-'}")
         if result.task:
             print("\ntask differs (A → B):")

@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
             buckets[_bucket(r)] += 1
         # Only suggest --repair for what it can do: close a dead writer's file, or remove an empty stub.
         fixable = sum(1 for r in reports if _bucket(r) == "problems" and (r.empty or not r.error))
-        print(f"{len(reports)} files, {buckets['ok']} ok, {buckets['problems']} with problems"
+        from ._common import plural
+
+        print(f"{plural(len(reports), 'file')}, {buckets['ok']} ok, {buckets['problems']} with problems"
               + (f", {buckets['repaired']} repaired" if buckets["repaired"] else "")
               + (f", {buckets['removed']} empty removed" if buckets["removed"] else "")
               + (f", {buckets['live']} still being written" if buckets["live"] else "")

@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         report = import_paths(args.format, args.paths, args.out, run_id=args.run_id, keep_going=args.keep_going,
                               resume=args.resume, overwrite=args.overwrite,
                               on_episode=lambda _path, _summary: bar.advance())
+    from ._common import plural
+
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{f.path}{found}: {_n(len(f.episodes), 'episode')}, {_n(f.steps, 'step')}")
         for fmt, fields in report.fields.items():
             mapped, extra = fields["mapped"], fields["extra"]
-            print(f"{fmt}: mapped {len(mapped)} source fields; kept {len(extra)} as extra"
+            print(f"{fmt}: mapped {plural(len(mapped), 'source field')}; kept {len(extra)} as extra"
                   + (f": {', '.join(sorted(extra)[:8])}{' ...' if len(extra) > 8 else ''}" if extra else ""))
         for f in report.errors:  # --keep-going: the files left out, after everything that was imported
             print(f"trajrec import: error: skipped {f.error}", file=sys.stderr)

@@ -130,6 +130,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trajrec.recorder.errors import TrajrecUsageError
+
+    annotator = getattr(args, "annotator", None)
+    if annotator is not None and not annotator.strip():
+        raise TrajrecUsageError(f"--annotator is empty ({annotator!r}); give a name, e.g. --annotator ana, or "
+                                "leave it out for $TRAJREC_ANNOTATOR, else your login name")
     fn = getattr(args, "_label_run", None)
     if fn is None:
         args._label_parser.print_help(sys.stderr)
@@ -203,6 +209,7 @@ def _auto(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from trajrec.recorder import read_index
     from trajrec.recorder.errors import TrajrecUsageError
+    from ._common import plural
     from trajrec.replay.exports.source import Source
     from trajrec.replay.labels import parse_value
 
@@ -220,7 +227,7 @@ def _add(args: argparse.Namespace) -> int:
         if not ref.index.get("complete", True):
             n = int(read_index(ref.path).get("steps") or n)  # a file still being written may have grown
         if target >= n:
-            raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {n} steps "
+            raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {plural(n, 'step')} "
                                     f"(0..{n - 1})")
     lab = ref.store.add(ref.episode_id, target, parse_value(args.value), kind=args.kind, judge=args.judge,
                         rationale=args.rationale, tags=args.tag, author=args.annotator, score=args.score)
@@ -229,6 +236,9 @@ def _add(args: argparse.Namespace) -> int:
     else:
         where = "the episode" if target == "episode" else f"step {target}"
         print(f"labeled {where} of {ref.episode_id}: {_value_text(lab.value)} by {lab.judge}  (id {lab.id})")
+        if lab.supersedes is not None:
+            print(f"replaced label {lab.supersedes} (one label per step and annotator: `label ls --history` "
+                  "shows both)")
     return 0
 
 

@@ -142,7 +142,8 @@ def _summary(shown: list, total: int, bad: int, filtered: bool) -> str:  # type:
     outcomes = Counter(e.outcome or "-" for e in shown)
     parts = [f"{len(shown)} episode{'s' if len(shown) != 1 else ''}" + (f" (of {total})" if filtered else "")]
     if shown:
-        parts[0] += f", {sum(e.steps for e in shown):,} steps"
+        steps = sum(e.steps for e in shown)
+        parts[0] += f", {steps:,} step{'s' if steps != 1 else ''}"
         parts.append(", ".join(f"{n} {k}" for k, n in sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0]))))
         faulty = sum(1 for e in shown if e.failures)
         parts.append(f"{faulty} with failed steps")

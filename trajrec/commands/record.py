@@ -80,12 +80,14 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.storage import is_url
 
     from ..progress import Progress
-    from ..recording import Job, make_out_dir, plan_seeds, record_many, summarize
+    from ..recording import Job, make_out_dir, plan_seeds, record_many, remove_empty_dirs, summarize
     from ._common import dumps
     from .demo import print_summary
 
     if args.episodes < 1:
         raise TrajrecUsageError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.seed < 0:  # Gymnasium refuses negative seeds: found here, before a folder or file is made
+        raise TrajrecUsageError(f"--seed must be 0 or more, got {args.seed}")
     if not 0.0 <= args.skill <= 1.0:
         raise TrajrecUsageError(f"--skill must be between 0 and 1, got {args.skill}")
     if args.workers < 1:
@@ -111,14 +113,19 @@ def run(args: argparse.Namespace) -> int:
               prices=prices, request_timeout=args.request_timeout, retries=args.retries)
     seeds = list(range(args.seed, args.seed + args.episodes))
     skipped = 0
-    if not is_url(args.out):  # a URL records through a local outbox and has no folder here to resume from
-        make_out_dir(args.out)
-        seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume, overwrite=args.overwrite)
-    results = []
-    if seeds:
-        with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
-            results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
-                                  backend=args.backend, address=args.address)
+    created = []
+    try:
+        if not is_url(args.out):  # a URL records through a local outbox and has no folder here to resume from
+            created = make_out_dir(args.out)
+            seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume, overwrite=args.overwrite)
+        results = []
+        if seeds:
+            with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
+                results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
+                                      backend=args.backend, address=args.address)
+    except BaseException:
+        remove_empty_dirs(created)  # a bad env id or --kwarg: no empty folder left behind
+        raise
     summary = {**summarize(results), "skipped": skipped}
     if args.json:
         print(dumps(summary))

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", type=int, metavar="N", help="show step N in full (negative counts from the end)")
     p.add_argument("--state", action="store_true", help="with --step, also print the whole state after the step")
     p.add_argument("--full", action="store_true",
-                   help=f"with --step, print values in full (default: a preview of {PREVIEW_CHARS:,} characters each)")
+                   help=f"print values in full (default: a preview of {PREVIEW_CHARS:,} characters each with --step, "
+                        f"{HEADER_PREVIEW_CHARS} for the kwargs and the agent of the episode view)")
     p.add_argument("--json", action="store_true",
                    help="JSON lines: {\"type\": \"episode\", ...} then {\"type\": \"step\", ...} per step, "
                         "streamed as they are read (with --step: that step alone)")
@@ -31,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 # What --step shows of one value unless --full: the cost of showing a step follows this, not the value's size.
 PREVIEW_CHARS = 4000
+# What the episode view shows of the env kwargs and the agent config (an LLM agent's config runs to kilobytes).
+HEADER_PREVIEW_CHARS = 300
 
 
 def _fmt_time(t: float | None) -> str:
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         value_text,
     )
 
-    from ._common import dumps
+    from ._common import dumps, plural
 
     from trajrec.recorder import TrajrecUsageError
     from trajrec.replay.render import number_text, step_record
@@ -64,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if args.width < 40:
         raise TrajrecUsageError(f"--width must be at least 40, got {args.width}")
     ep = open_episode(args.path)
+    if args.step is not None and not -len(ep) <= args.step < len(ep):
+        # Checked here to quote the number as given: the reader would name the step it counted from the end.
+        n = len(ep)
+        ends = f"0..{n - 1}, or -{n}..-1 from the end" if n else "none"
+        raise TrajrecUsageError(f"--step {args.step} is out of range: {ep.path} has {plural(n, 'step')} ({ends})")
     if args.json:
         if args.step is not None:
             out = {"type": "step", **step_record(ep[args.step])}
@@ -89,28 +97,32 @@ def run(args: argparse.Namespace) -> int:
         _show_step(ep, args.step, args.state, diff_lines, safe, text)
         return 0
     task, prov, s = ep.task, ep.provenance, ep.summary
+    header_chars = 10**8 if args.full else HEADER_PREVIEW_CHARS
     agent = prov.get("agent") or {}
     print(f"episode   {ep.episode_id}")
     print(f"file      {ep.path}" + ("" if ep.complete else "   (no index: writer did not close it)"))
     # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest);
-    # kwargs and the agent get room to be printed whole (they are what reproduces the episode).
+    # kwargs and the agent are previewed like every value (--full prints them whole: they reproduce the episode).
     verification = task.get("verification")
     checks = ",".join(map(str, verification)) if isinstance(verification, (list, tuple)) else verification
-    print(f"env       {one_line(task.get('env_id'), 40)}  kwargs={one_line(task.get('env_kwargs') or {}, 100_000)}  "
+    print(f"env       {one_line(task.get('env_id'), 40)}  kwargs={one_line(task.get('env_kwargs') or {}, header_chars)}  "
           f"seed={one_line(task.get('seed'), 20)}")
     print(f"task      {one_line(task.get('id'), 200)}  split={one_line(task.get('split'), 20)}  "
           f"checks={one_line(checks or '-', 40)}")
     if task.get("text"):
         print(f"          {one_line(task['text'], args.width - 10)}")
-    print(f"agent     {one_line(agent, 100_000) if agent else '-'}")
+    agent_text = one_line(agent, header_chars) if agent else "-"
+    cut = len(agent_text) >= header_chars and not args.full
+    print(f"agent     {agent_text}" + ("  (--full prints it whole)" if cut else ""))
     rev = prov.get("code_revision") if isinstance(prov.get("code_revision"), dict) else {}
     recorder = prov.get("recorder") if isinstance(prov.get("recorder"), dict) else {}
     print(f"recorded  {_fmt_time(s.get('start_time'))} on {one_line(prov.get('host'), 40)}  "
           f"trajrec {one_line(recorder.get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
     checks = s.get("checks") or {}
-    print(f"summary   {s.get('steps')} steps, return {number_text(s.get('return'))}, outcome {s.get('outcome')}, "
-          f"{s.get('failures')} failures, {s.get('retries')} retries, {s.get('recoveries')} recoveries, "
-          f"{checks.get('total', 0)} checks ({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed)")
+    print(f"summary   {plural(s.get('steps'), 'step')}, return {number_text(s.get('return'))}, "
+          f"outcome {s.get('outcome')}, {plural(s.get('failures'), 'failure')}, {plural(s.get('retries'), 'retry')}, "
+          f"{plural(s.get('recoveries'), 'recovery')}, {plural(checks.get('total', 0), 'check')} "
+          f"({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed)")
     usage = usage_text(s.get("model"))
     if usage:
         print(f"model     {usage}")

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
                 print(dumps({"path": os.fspath(f), "url": url}) if args.json else f"uploaded {f.name} to {url}")
             bar.advance()
     if not args.json:
-        print(f"{len(pending) - failed} of {len(pending)} files uploaded from {len(boxes)} outbox"
-              f"{'es' if len(boxes) != 1 else ''}", file=sys.stderr)
+        from ._common import plural
+
+        print(f"{len(pending) - failed} of {plural(len(pending), 'file')} uploaded from "
+              f"{plural(len(boxes), 'outbox', 'outboxes')}", file=sys.stderr)
     return 1 if failed else 0

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.tui.label_session import DEFAULT_TAGS, parse_tags
     from trajrec.tui.label_source import LabelSource
 
-    annotator = args.annotator or default_annotator()
+    annotator = args.annotator if args.annotator is not None else default_annotator()  # "" is refused below
     if not annotator or any(c.isspace() for c in annotator):
         raise TrajrecUsageError(f"--annotator is one word without spaces, got {annotator!r}; e.g. "
                                 f"--annotator {'_'.join(annotator.split()) or 'ana'}")

@@ -7,6 +7,12 @@ per episode), labels it with the rules (every step then carries a label), then t
 and a baseline that reads the same raw step records and writes ``json.dumps`` of (episode, step, action,
 observation, reward) per line. Prints steps/s (best of ``--repeat`` runs, by wall clock and by CPU time) and the
 ratio to the baseline. Target (DESIGN.md): >= 50,000 steps/s to JSONL.
+
+Then each format again as a whole process (``--processes``, the default): a fresh child per measurement, the
+baseline and the formats interleaved, ``--repeat`` rounds, medians. Each child times its own work (the label
+store's loading included) and reports its peak resident memory (``VmHWM`` of ``/proc/self/status``); ``label
+auto --rules`` over the (already labeled) run is measured the same way. Targets (issue 15): every format at least
+0.5x the baseline's rate in the same round, peak memory flat (not growing with the run: compare two ``--episodes``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import argparse
 import gc
 import json
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,7 +95,81 @@ def baseline(files: list[Path], out: Path) -> tuple[int, float, float]:
     return n, time.perf_counter() - t0, time.process_time() - c0
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (``VmHWM``), in MB; 0.0 where /proc is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def child(what: str, run: Path, out: Path) -> None:
+    """One measurement in this (fresh) process: print ``{"steps", "seconds", "rss_mb"}`` as JSON."""
+    gc.collect()
+    t0 = time.perf_counter()
+    if what == "json.dumps":
+        steps, _, _ = baseline(episode_files([run]), out)
+    elif what == "label-auto":
+        class Count:
+            n = 0
+
+            def advance(self, n: int = 1) -> None:
+                self.n += n
+
+        count = Count()
+        label_with_rules([run], progress=count)
+        steps = count.n
+    else:
+        steps = export([run], what, out, options=ExportOptions(unlabeled="false")).steps
+    secs = time.perf_counter() - t0
+    print(json.dumps({"steps": steps, "seconds": secs, "rss_mb": peak_rss_mb()}))
+
+
+def processes(run: Path, tmp: Path, formats: list[str], repeat: int) -> None:
+    """Each format, the baseline and ``label auto --rules`` in fresh processes, interleaved; medians."""
+    whats = ["json.dumps", *formats, "label-auto"]
+    rates: dict[str, list[float]] = {w: [] for w in whats}
+    ratios: dict[str, list[float]] = {w: [] for w in whats}
+    rss: dict[str, list[float]] = {w: [] for w in whats}
+    secs: dict[str, list[float]] = {w: [] for w in whats}
+    for _ in range(repeat):
+        base = None
+        for what in whats:
+            proc = subprocess.run([sys.executable, __file__, "--child", what, str(run), str(tmp / "c.out")],
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                raise SystemExit(f"measuring {what} failed:\n{proc.stderr}")
+            res = json.loads(proc.stdout.splitlines()[-1])
+            rate = res["steps"] / res["seconds"] if res["steps"] else 0.0
+            base = rate if what == "json.dumps" else base
+            rates[what].append(rate)
+            ratios[what].append(rate / base if base else 0.0)
+            rss[what].append(res["rss_mb"])
+            secs[what].append(res["seconds"])
+            out = tmp / "c.out"
+            if out.is_dir():
+                shutil.rmtree(out)
+            elif out.exists():
+                out.unlink()
+    med = statistics.median
+    print(f"\nwhole processes, medians of {repeat} interleaved rounds")
+    print(f"{'what':<14} {'seconds':>8} {'steps/s':>10} {'vs json.dumps':>14} {'peak RSS MB':>12}  target")
+    for what in whats:
+        ratio = med(ratios[what])
+        verdict = "-" if what in ("json.dumps", "label-auto") else ("ok" if ratio >= 0.5 else "BELOW")
+        rate = f"{med(rates[what]):>10,.0f}"
+        vs = f"{ratio:>13.2f}x"
+        print(f"{what:<14} {med(secs[what]):>8.2f} {rate} {vs} {med(rss[what]):>12.1f}  {verdict}")
+
+
 def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--steps", type=int, default=1000)
@@ -95,6 +177,10 @@ def main() -> int:
     ap.add_argument("--formats", default="records,trl-stepwise,chat,parquet")
     ap.add_argument("--repeat", type=int, default=3, help="time each format this many times, keep the best "
                                                          "(other processes on the machine add noise, never speed)")
+    ap.add_argument("--no-processes", dest="processes", action="store_false",
+                    help="skip the whole-process measurements (speed ratio and peak memory per format)")
+    ap.add_argument("--no-in-process", dest="in_process", action="store_false",
+                    help="skip the in-process measurements")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="trajrec-export-bench-"))
     run = args.run or tmp / "run"
@@ -105,32 +191,35 @@ def main() -> int:
         t = time.perf_counter()
         res = label_with_rules([run])
         print(f"labeled: {res} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    files = episode_files([run])
-    # Nothing big stays alive between measurements: a second run's worth of labels held in memory slows JSON
-    # encoding of large rows by a third (allocator effects), which a real `trajrec export` never has.
-    gc.collect()
-    n, secs, cpu = min((baseline(files, tmp / "baseline.jsonl") for _ in range(args.repeat)), key=lambda r: r[1])
-    base = n / secs
-    print(f"{'format':<14} {'steps':>9} {'seconds':>8} {'steps/s':>10} {'cpu steps/s':>12} {'vs json.dumps':>14}  "
-          "target")
-    print(f"{'json.dumps':<14} {n:>9,} {secs:>8.2f} {base:>10,.0f} {n / cpu:>12,.0f} {1.0:>13.2f}x")
     ok = True
-    for fmt in args.formats.split(","):
-        secs = cpu = float("inf")
-        for _ in range(args.repeat):
-            gc.collect()
-            t0 = time.perf_counter()  # each format pays for its own scan of indexes and loading of labels
-            c0 = time.process_time()
-            rep = export([run], fmt, tmp / f"out.{fmt}", options=ExportOptions(unlabeled="false"))
-            secs = min(secs, time.perf_counter() - t0)
-            cpu = min(cpu, time.process_time() - c0)
-        rate = rep.steps / secs
-        jsonl = fmt != "parquet"
-        verdict = ("ok" if rate >= TARGET else "BELOW") if jsonl else "-"
-        ok &= rate >= TARGET or not jsonl
-        print(f"{fmt:<14} {rep.steps:>9,} {secs:>8.2f} {rate:>10,.0f} {rep.steps / cpu:>12,.0f} "
-              f"{rate / base:>13.2f}x  {verdict}")
-    assert n == rep.steps
+    if args.in_process:
+        files = episode_files([run])
+        # Nothing big stays alive between measurements: a second run's worth of labels held in memory slows JSON
+        # encoding of large rows by a third (allocator effects), which a real `trajrec export` never has.
+        gc.collect()
+        n, secs, cpu = min((baseline(files, tmp / "baseline.jsonl") for _ in range(args.repeat)), key=lambda r: r[1])
+        base = n / secs
+        print(f"{'format':<14} {'steps':>9} {'seconds':>8} {'steps/s':>10} {'cpu steps/s':>12} {'vs json.dumps':>14}  "
+              "target")
+        print(f"{'json.dumps':<14} {n:>9,} {secs:>8.2f} {base:>10,.0f} {n / cpu:>12,.0f} {1.0:>13.2f}x")
+        for fmt in args.formats.split(","):
+            secs = cpu = float("inf")
+            for _ in range(args.repeat):
+                gc.collect()
+                t0 = time.perf_counter()  # each format pays for its own scan of indexes and loading of labels
+                c0 = time.process_time()
+                rep = export([run], fmt, tmp / f"out.{fmt}", options=ExportOptions(unlabeled="false"))
+                secs = min(secs, time.perf_counter() - t0)
+                cpu = min(cpu, time.process_time() - c0)
+            rate = rep.steps / secs
+            jsonl = fmt != "parquet"
+            verdict = ("ok" if rate >= TARGET else "BELOW") if jsonl else "-"
+            ok &= rate >= TARGET or not jsonl
+            print(f"{fmt:<14} {rep.steps:>9,} {secs:>8.2f} {rate:>10,.0f} {rep.steps / cpu:>12,.0f} "
+                  f"{rate / base:>13.2f}x  {verdict}")
+        assert n == rep.steps
+    if args.processes:
+        processes(run, tmp, args.formats.split(","), args.repeat)
     shutil.rmtree(tmp)  # outputs (and the run, unless --run) lived there
     return 0 if ok else 1
 

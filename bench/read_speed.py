@@ -1,16 +1,22 @@
 """Reader speed, measured: step i of a 1,000,000-step episode, and `ls` of 10,000 episodes.
 
-Run:  python bench/read_speed.py [--steps 1000000] [--episodes 10000]
+Run:  python bench/read_speed.py [--steps 1000000] [--episodes 10000] [--walk-steps 100000]
 
 Targets (DESIGN.md): step i of a 1,000,000-step episode in < 20 ms (open included); listing 10,000
 episodes in < 2 s. Baselines measured in the same run: decoding the whole episode stream (what a reader
 without frames and an index must do) and `os.stat` + reading the first 4 KiB of every file (the least any
 lister has to do).
+
+Walking every step (issue 15's target: at least 0.7x the decode floor): a ``--walk-steps`` episode of the
+synthetic text tool env (diffs, notes, failures), iterated as raw records (``iter_records``), as ``Step`` objects,
+and by the viewer's marker scan, each against decoding its frames alone (the floor), interleaved, 3 rounds,
+medians. Also with 1,000,000 small live objects in the process (a UI's heap), which full collections walk.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import shutil
 import statistics
@@ -25,7 +31,7 @@ import gymnasium as gym
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trajrec.recorder import Recorder, open_episode, read_index  # noqa: E402
-from trajrec.recorder.format import decode_records, decompress  # noqa: E402
+from trajrec.recorder.format import decode_frame, decode_records, decompress  # noqa: E402
 
 
 class CounterEnv(gym.Env):
@@ -56,13 +62,72 @@ def make_big(out: Path, steps: int) -> Path:
     return env.episode_path
 
 
+def walk_ratios(tmp: Path, steps: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from tui_open import record_episode  # the synthetic tool env, recorded as the viewer bench does
+
+    from trajrec.tui.step_scan import scan_markers
+
+    path = str(record_episode(tmp / "walk", steps))
+    with open(path, "rb") as fh:
+        data = fh.read()
+
+    def floor() -> float:
+        with open_episode(path) as ep:
+            frames = ep._frames
+        gc.disable()  # the floor: decompressing and decoding alone
+        try:
+            t = time.perf_counter()
+            n = 0
+            for fr in frames:
+                n += len(decode_frame(data[fr[0]:fr[3]], path=path, offset=fr[0], checksum=True)[0])
+            return n / (time.perf_counter() - t)
+        finally:
+            gc.enable()
+
+    def timed(walk) -> float:  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        n = walk()
+        return n / (time.perf_counter() - t)
+
+    def records() -> int:
+        with open_episode(path) as ep:
+            return sum(1 for _ in ep.iter_records())
+
+    def step_objects() -> int:
+        with open_episode(path) as ep:
+            return sum(1 for _ in ep)
+
+    def markers() -> int:
+        return sum(len(codes) for _, codes in scan_markers(path, cancelled=lambda: False))
+
+    walks = {"iter_records()": records, "Step objects": step_objects, "marker scan": markers}
+    for heap in (0, 1_000_000):
+        ballast = [{"k": [i]} for i in range(heap)]  # containers the cyclic collector has to walk
+        ratios: dict[str, list[float]] = {k: [] for k in walks}
+        floors = []
+        for _ in range(3):
+            base = floor()
+            floors.append(base)
+            for name, walk in walks.items():
+                ratios[name].append(timed(walk) / base)
+        print(f"== walking a {steps:,}-step tool-env episode, {heap:,} other live objects (medians of 3) ==")
+        print(f"  decode floor {statistics.median(floors):,.0f} steps/s")
+        for name, r in ratios.items():
+            m = statistics.median(r)
+            print(f"  {name:<16} {m:.2f}x the floor   (target >= 0.70: {'MET' if m >= 0.7 else 'MISSED'})")
+        del ballast
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--episodes", type=int, default=10_000)
+    parser.add_argument("--walk-steps", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
+        walk_ratios(out, args.walk_steps)
         big = make_big(out / "big", args.steps)
         rng = random.Random(0)
         times = []

@@ -20,6 +20,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import msgpack
@@ -139,18 +140,68 @@ def memory_growth(kind: str, out: Path, n: int) -> tuple[float, float]:
     return peaks[0], peaks[1]
 
 
+def compression_params(repeats: int) -> None:
+    """Per-step compression (one flushed block per step, as the writer does) of image and text steps under
+    trajrec's tuned parameters (lazy match finder, minimum match 6) and zstd's level-3 defaults, interleaved;
+    and what the writer picks for each (``format.BIG_RECORD``)."""
+    import statistics
+
+    from trajrec.recorder.format import BIG_RECORD, _params, new_packer
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (84, 84, 3), dtype=np.uint8)
+    images = []
+    for _ in range(300):  # consecutive frames of a noisy scene: a few hundred pixels change per step
+        im = base.copy()
+        im[rng.integers(0, 84, 400), rng.integers(0, 84, 400)] = rng.integers(0, 255, (400, 3))
+        images.append(im)
+    env = SyntheticToolEnv()
+    env.reset(seed=0)
+    texts = [env.step(a)[0] for a in _actions("tool", 300)]
+    packer = new_packer()
+    tuned = zstandard.ZstdCompressor(compression_params=_params(3))
+    plain = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+        3, write_checksum=1, write_content_size=0))
+
+    def run(ctx: Any, raws: list) -> tuple[float, float]:
+        co = ctx.compressobj()
+        n = 0
+        t = time.perf_counter()
+        for r in raws:
+            n += len(co.compress(r)) + len(co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+        n += len(co.flush())
+        return (time.perf_counter() - t) / len(raws) * 1e6, n / len(raws)
+
+    print(f"== compression parameters per step (flushed block per step; medians of {repeats}) ==")
+    for name, values in (("84x84x3 image steps", images), ("tool env text steps", texts)):
+        raws = [packer.pack({"t": "step", "i": i, "observation": v, "reward": 0.0}) for i, v in enumerate(values)]
+        a, b = [], []
+        for _ in range(repeats):
+            a.append(run(tuned, raws))
+            b.append(run(plain, raws))
+        ta, tb = statistics.median(x[0] for x in a), statistics.median(x[0] for x in b)
+        picked = "level-3 defaults" if len(raws[0]) >= BIG_RECORD else "tuned"
+        print(f"  {name:<22} tuned {ta:6.1f} µs {a[0][1]:8.0f} B | level-3 defaults {tb:6.1f} µs {b[0][1]:8.0f} B"
+              f" | writer picks: {picked}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30_000)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs per variant")
     parser.add_argument("--dir", default=".", help="where to write the temporary files (default: here)")
+    parser.add_argument("--kinds", default="cartpole,tool,cartpole-short,params",
+                        help="what to measure (params: per-step compression parameters for images and text)")
     args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    if "params" in kinds:
+        compression_params(max(args.repeats, 5))
     targets = {"cartpole": 12.0, "tool": 35.0, "cartpole-short": 12.0}
     # Write where the user works, not in /tmp: on some machines /tmp is a busy folder where creating a
     # file costs 5-10x more, which would be charged to every episode.
     with tempfile.TemporaryDirectory(prefix=".trajrec-bench-", dir=args.dir) as tmp:
         out = Path(tmp)
-        for kind in ("cartpole", "tool", "cartpole-short"):
+        for kind in [k for k in ("cartpole", "tool", "cartpole-short") if k in kinds]:
             n = args.steps
             actions = _actions(kind, n)
             raw = min(run_raw(kind, actions) for _ in range(args.repeats))

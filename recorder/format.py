@@ -159,9 +159,33 @@ def _params(level: int) -> zstandard.ZstdCompressionParameters:
                                                           write_checksum=1, write_content_size=0)
 
 
-def new_compressor(level: int = 3) -> Any:
-    """A zstd compressor with trajrec's parameters, to share across the files one writer makes in turn."""
-    return zstandard.ZstdCompressor(compression_params=_params(level))
+#: A frame whose first write is at least this many packed bytes (an image, a big array) is compressed with zstd's
+#: own parameters for the level: on 84x84x3 images the lazy finder cost 80 µs a step against 32 (and gave 4% more
+#: bytes); on 20 KB of text it cost 1.8x the time for 6% fewer bytes. Small records keep the tuned parameters.
+BIG_RECORD = 16 << 10
+
+
+class Compressors:
+    """The two zstd contexts a writer picks from per frame, by the size of the frame's first write (see
+    :data:`BIG_RECORD`); both write content checksums. Shared across the files one writer makes in turn."""
+
+    def __init__(self, level: int = 3) -> None:
+        self.small = zstandard.ZstdCompressor(compression_params=_params(level))
+        self._level = level
+        self._big: Any = None
+
+    def compressobj(self, first: int = 0) -> Any:
+        if first < BIG_RECORD:
+            return self.small.compressobj()
+        if self._big is None:
+            self._big = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+                self._level, write_checksum=1, write_content_size=0))
+        return self._big.compressobj()
+
+
+def new_compressor(level: int = 3) -> Compressors:
+    """The zstd contexts with trajrec's parameters, to share across the files one writer makes in turn."""
+    return Compressors(level)
 
 
 # -- writing --------------------------------------------------------------------------------------------------------
@@ -244,7 +268,7 @@ class FrameWriter:
         co = self._co
         if co is None:
             self._check_usable()
-            co = self._co = self._cctx.compressobj()
+            co = self._co = self._cctx.compressobj(len(raw))
             self.frame_offset = self.offset
             self.frame_raw = 0
             self._frame_chunks = []

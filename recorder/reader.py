@@ -16,6 +16,7 @@ from collections import OrderedDict
 from typing import Any, Iterator, Sequence, overload
 
 from .diff import apply_forward, copy_state
+from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_has_checksum, iter_frames, map_file, read_span,
                      read_tail_index)
@@ -182,6 +183,7 @@ def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
         index, complete, damage = _load_index(path, fh, size)
     index["complete"] = complete
     index["damage"] = damage
+    index["file_size"] = size
     return index
 
 
@@ -211,6 +213,7 @@ def read_records(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator
         if complete and header.get("magic") == MAGIC:
             index["complete"] = True
             index["damage"] = []
+            index["file_size"] = size
             checksums = isinstance(header.get("version", 1), int) and header.get("version", 1) >= 2
             return index, _memory_records(path, data, index["frames"], checksums)
     ep = Episode(path)  # no index, a damaged one, or a big file: the reader scans and warns as it always does
@@ -228,8 +231,9 @@ def _memory_records(path: str, data: bytes, frames: list[list[int]], checksums: 
         offset, first, n, stop = frame[:4]
         if n <= 0:
             continue
-        records, _leftover, _done = decode_frame(view[offset:stop if stop >= 0 else len(data)], path=path,
-                                                 offset=offset, checksum=checksums)
+        with gc_paused():  # a frame's new containers hold no cycles: collections meanwhile would find nothing
+            records, _leftover, _done = decode_frame(view[offset:stop if stop >= 0 else len(data)], path=path,
+                                                     offset=offset, checksum=checksums)
         steps = [r for r in records if r.get("t") == "step"]
         if len(steps) != n:
             raise TrajrecFormatError(path, offset, f"the frame here holds {len(steps)} steps where the index "
@@ -257,7 +261,7 @@ class Episode(Sequence[Step]):
     (3, 1, 3, 'CartPole-v1')
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, index: dict[str, Any] | None = None) -> None:
         self.path = os.fspath(path)
         try:
             self._fh, size = open_binary(self.path)
@@ -265,7 +269,12 @@ class Episode(Sequence[Step]):
             raise TrajrecUsageError(f"cannot open episode {self.path}: {exc.strerror or exc}") from exc
         self._size = size
         try:
-            index, self.complete, damage = _load_index(self.path, self._fh, size)
+            if index is not None and index.get("complete") is True and index.get("file_size") == size:
+                # A sound index :func:`read_index` just read from this same file (same size): not read twice.
+                complete, damage = True, list(index.get("damage") or ())
+            else:
+                index, complete, damage = _load_index(self.path, self._fh, size)
+            self.complete = complete
         except BaseException:
             self._fh.close()
             raise
@@ -296,6 +305,7 @@ class Episode(Sequence[Step]):
                 self._by_step.setdefault(c.target, []).append(c)
         self._cache: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
         self._reset: ResetRecord | None = None
+        self._reset_rec: dict[str, Any] | None = None  # kept when the first frame is decoded for its steps
 
     # -- metadata -----------------------------------------------------------------------------------------------
 
@@ -306,6 +316,7 @@ class Episode(Sequence[Step]):
         self._index.setdefault("complete", self.complete)
         self._index.setdefault("damage", self.damage)
         self._index.setdefault("step_checks", [])
+        self._index.setdefault("file_size", self._size)
         return self._index
 
     @property
@@ -328,7 +339,9 @@ class Episode(Sequence[Step]):
     @property
     def reset(self) -> ResetRecord:
         if self._reset is None:
-            records = self._decode(self._frame0)
+            if self._reset_rec is None and self._frames and self._frames[0] is self._frame0:
+                self._frame_steps(0)  # decodes the first frame once, for its steps and its reset record
+            records = [self._reset_rec] if self._reset_rec is not None else self._decode(self._frame0)
             for rec in records:
                 if rec.get("t") == "reset":
                     problem = reset_problem(rec)
@@ -361,15 +374,22 @@ class Episode(Sequence[Step]):
         return Step.from_record(rec, self._by_step.get(rec["i"], ()))
 
     def __iter__(self) -> Iterator[Step]:
-        for fi in range(len(self._frames)):
-            for rec in self._frame_steps(fi):
-                yield Step.from_record(rec, self._by_step.get(rec["i"], ()))
+        by_step = self._by_step
+        for recs in self._stream_frames():
+            for rec in recs:
+                yield Step.from_record(rec, by_step.get(rec["i"], ()))
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """The raw stored step records in order (dicts shared with the cache: do not modify). Skips building
         :class:`Step` objects, for exports and scans that touch every step."""
+        for recs in self._stream_frames():
+            yield from recs
+
+    def _stream_frames(self) -> Iterator[list[dict[str, Any]]]:
+        # A walk over every frame leaves the LRU alone: frames it held alive would outlive their use and keep
+        # Python's cyclic collector walking them (a third of the decode rate); each frame here dies when passed.
         for fi in range(len(self._frames)):
-            yield from self._frame_steps(fi)
+            yield self.frame_records(fi)
 
     def record(self, i: int) -> dict[str, Any]:
         """The raw stored record of step ``i`` (a dict; shared with the cache, do not modify)."""
@@ -413,6 +433,28 @@ class Episode(Sequence[Step]):
                                              f"run `trajrec fsck {self.path}`") from exc
         return state
 
+    @property
+    def frame_count(self) -> int:
+        """How many frames hold steps (for walks that go frame by frame, see :meth:`frame_records`)."""
+        return len(self._frames)
+
+    def frame_span(self, fi: int) -> tuple[int, int]:
+        """``(first step, number of steps)`` of frame ``fi``, from the index (no decoding)."""
+        frame = self._frames[fi]
+        return frame[1], frame[2]
+
+    def frame_records(self, fi: int) -> list[dict[str, Any]]:
+        """The raw step records of frame ``fi`` (checked; shared with the cache when it holds them: do not modify).
+
+        Decodes without filling the reader's cache: a walk over every frame then holds one frame at a time, and
+        Python's cyclic collector is not kept walking frames the walk is done with.
+
+        Raises:
+            TrajrecFormatError: the frame is damaged.
+        """
+        cached = self._cache.get(fi)
+        return cached if cached is not None else self._load_steps(fi)
+
     def frame_of(self, i: int) -> int:
         """Index of the frame holding step ``i`` (for callers that batch by frame)."""
         return bisect.bisect_right(self._firsts, i) - 1
@@ -438,8 +480,20 @@ class Episode(Sequence[Step]):
         if cached is not None:
             self._cache.move_to_end(fi)
             return cached
+        steps = self._load_steps(fi)
+        self._cache[fi] = steps
+        if len(self._cache) > _FRAME_CACHE:
+            self._cache.popitem(last=False)
+        return steps
+
+    def _load_steps(self, fi: int) -> list[dict[str, Any]]:
+        """The checked step records of frame ``fi``, decoded now (not cached)."""
         frame = self._frames[fi]
-        steps = [r for r in self._decode(frame) if r.get("t") == "step"]
+        with gc_paused():  # a frame's thousands of new containers: collections during the decode find nothing
+            records = self._decode(frame)
+        steps = [r for r in records if r.get("t") == "step"]
+        if frame is self._frame0 and self._reset_rec is None:
+            self._reset_rec = next((r for r in records if r.get("t") == "reset"), None)
         if len(steps) != frame[2]:
             raise TrajrecFormatError(self.path, frame[0], f"the frame here holds {len(steps)} steps where the index "
                                      f"lists {frame[2]}; run `trajrec fsck {self.path}`")
@@ -448,9 +502,6 @@ class Episode(Sequence[Step]):
             if problem:
                 raise TrajrecFormatError(self.path, frame[0], f"{problem} (in the frame starting here); "
                                          f"run `trajrec fsck {self.path}`")
-        self._cache[fi] = steps
-        if len(self._cache) > _FRAME_CACHE:
-            self._cache.popitem(last=False)
         return steps
 
     def _decode(self, frame: list[int]) -> list[dict[str, Any]]:
@@ -490,6 +541,10 @@ class Episode(Sequence[Step]):
         return f"<Episode {self.episode_id} steps={self._n} outcome={self.summary.get('outcome')} path={self.path!r}>"
 
 
-def open_episode(path: str | os.PathLike[str]) -> Episode:
-    """Open an episode file for reading. Raises :class:`TrajrecFormatError` for files that are not episodes."""
-    return Episode(path)
+def open_episode(path: str | os.PathLike[str], *, index: dict[str, Any] | None = None) -> Episode:
+    """Open an episode file for reading. Raises :class:`TrajrecFormatError` for files that are not episodes.
+
+    ``index``: what :func:`read_index` returned for this file, so it is not read again (used when the file is
+    unchanged: a complete index and the same size; anything else reads the file's own index).
+    """
+    return Episode(path, index=index)

@@ -73,9 +73,47 @@ def step_problem(rec: Mapping[str, Any], expected_i: int | None = None) -> str |
     i = get("i")
     if (type(i) is int and (expected_i is None or i == expected_i)
             and type(get("time", 0.0)) in _FLOATS and type(get("duration", 0.0)) in _FLOATS
-            and rec.keys().isdisjoint(_STEP_OPTIONAL)):
+            and (rec.keys().isdisjoint(_STEP_OPTIONAL) or _usual_optional(get))):
         return None
     return _step_problem(rec, expected_i)
+
+
+def _usual_optional(get: Any) -> bool:
+    """True when the optional fields are the usual ones of their usual exact types (a note map, recovered step
+    indexes, diff rows, a failure map of text, no checks): what the detailed path would accept, checked with exact type tests
+    (it was most of the cost of reading a tool env's steps). False sends the record down the detailed path."""
+    note = get("note")
+    if note is not None and type(note) is not dict:
+        return False
+    if get("checks") is not None:
+        return False
+    failure = get("failure")
+    if failure is not None:
+        if type(failure) is not dict:
+            return False
+        fget = failure.get
+        for key in ("kind", "message", "traceback", "type"):
+            v = fget(key)
+            if v is not None and type(v) is not str:
+                return False
+    retry_of = get("retry_of")
+    if retry_of is not None and type(retry_of) is not int:
+        return False
+    recovers = get("recovers")
+    if recovers is not None:
+        if type(recovers) is not list:
+            return False
+        for r in recovers:
+            if type(r) is not int:
+                return False
+    diff = get("diff")
+    if diff is not None:
+        if type(diff) is not list:
+            return False
+        for row in diff:
+            if type(row) is not list or len(row) != 4 or type(row[0]) is not list or type(row[1]) is not str:
+                return False
+    return True
 
 
 def _step_problem(rec: Mapping[str, Any], expected_i: int | None) -> str | None:

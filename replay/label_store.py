@@ -64,6 +64,7 @@ _UPDATABLE = ("value", "kind", "judge", "rationale", "tags", "author", "score")
 _SLUG = re.compile(r"[^A-Za-z0-9_.]+")
 #: Seconds a labels file must have been unchanged before an incomplete last line is reported as torn.
 TORN_GRACE = 2.0
+_CHUNK = 1 << 20  # bytes of labels-file lines decoded at a time
 
 
 def default_annotator() -> str:
@@ -468,6 +469,9 @@ class LabelStore:
     def _read_file(self, name: str) -> int:
         path = self.dir / name
         start = self._offsets.get(name, 0)
+        n = 0
+        pos = start  # file offset of the first byte not yet ingested
+        carry = b""  # bytes after the last newline read so far
         try:
             with open(path, "rb") as fh:
                 st = os.fstat(fh.fileno())
@@ -475,35 +479,48 @@ class LabelStore:
                 if size < start:
                     warnings.warn(f"labels file {path} shrank from {start} to {size} bytes (edited by hand?); "
                                   "reading it again from the start", LabelWarning, stacklevel=3)
-                    start = 0
+                    start = pos = 0
                 if size == start:
                     return 0
+                if start == 0:
+                    self._lines[name] = 0
                 fh.seek(start)
-                data = fh.read(size - start)
+                remaining = size - start
+                # Read and ingest ~1 MB at a time: a 200,000-label file read whole (and sliced) held twice its
+                # size in bytes at the peak, more than the labels themselves.
+                while remaining > 0:
+                    block = fh.read(min(_CHUNK, remaining))
+                    if not block:
+                        break
+                    remaining -= len(block)
+                    buf = carry + block if carry else block
+                    cut = buf.rfind(b"\n") + 1
+                    if not cut:
+                        carry = buf
+                        continue
+                    lines = self._lines.get(name, 0)
+                    n += self._ingest_chunk(path, pos, buf[:cut], lines)
+                    self._lines[name] = lines + buf.count(b"\n", 0, cut)
+                    pos += cut
+                    carry = buf[cut:]
         except FileNotFoundError:
-            return 0  # deleted between listing and reading
+            return n  # deleted between listing and reading
         except OSError as exc:
             raise TrajrecIOError(f"cannot read labels file {path}: {exc.strerror}") from exc
-        cut = data.rfind(b"\n") + 1  # complete lines end here; what follows may be a line being written
-        if start == 0:
-            self._lines[name] = 0
-        n = self._ingest_lines(path, start, data[:cut])
-        self._lines[name] = self._lines.get(name, 0) + data.count(b"\n", 0, cut)
-        pos = cut
-        tail = data[cut:]
+        tail = carry  # what follows the last newline may be a line being written
         if tail.strip():
             # A line written in the last moments may still be arriving (a write that crosses a page boundary
             # becomes visible in pieces): warn about a torn line only once its file has stopped changing.
             settled = _time.time() - st.st_mtime > TORN_GRACE
-            rec = self._parse_line(path, start + cut, tail, torn_ok=True, warn=settled)
+            rec = self._parse_line(path, pos, tail, torn_ok=True, warn=settled)
             if rec is not _TORN:
-                pos = len(data)  # a whole line that only lacks its newline
+                pos += len(tail)  # a whole line that only lacks its newline
                 if rec is not None:
                     n += self._ingest(rec)  # type: ignore[arg-type]
-        self._offsets[name] = start + pos
+        self._offsets[name] = pos
         return n
 
-    def _ingest_lines(self, path: Path, start: int, body: bytes) -> int:
+    def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
         if not body:
             return 0
         try:
@@ -519,7 +536,6 @@ class LabelStore:
                 n += self._ingest(lab)
             return n
         pos = 0
-        line = self._lines.get(path.name, 0)
         while pos < len(body):
             nl = body.index(b"\n", pos)
             raw = body[pos:nl]

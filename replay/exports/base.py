@@ -112,10 +112,8 @@ class EpisodeView:
         return self.ep.task
 
     def steps(self) -> Iterator[dict[str, Any]]:
-        """Raw step records (shared with the reader's cache: read, never modify)."""
-        record = self.ep.record
-        for i in range(len(self.ep)):
-            yield record(i)
+        """Raw step records (shared with the reader's cache: read, never modify), frame by frame."""
+        return self.ep.iter_records()
 
     @property
     def candidates(self) -> dict[int, list[Candidate]]:

@@ -181,6 +181,26 @@ def dumps(value: Any) -> str:
 _encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C, ensure_ascii=False's twin
 
 
+def needs_exact(value: Any) -> bool:
+    """Whether :func:`dumps` of ``value`` (or of anything inside it) would take the exact pass: one walk over a
+    whole record, after which its fields go through :func:`dumps_unchecked` (one walk instead of one per field)."""
+    return _needs_slow(value)
+
+
+def dumps_unchecked(value: Any) -> str:
+    """:func:`dumps` of a value a :func:`needs_exact` walk over it (or over what holds it) found plain."""
+    t = type(value)
+    if t is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    try:
+        return _fast(value)
+    except (ValueError, TypeError):
+        # NaN (the encoder refuses it) and values only the default hook turns into JSON: the exact pass.
+        return _fast(jsonable(value))
+
+
 def dumps_built(row: Any) -> str:
     """:func:`dumps` for a row an export built itself, whose recorded values already went through :func:`dumps`
     or :func:`exact`: skips the scan (the cost of a walk over every message of a conversation)."""

@@ -160,36 +160,39 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         where: filter queries (the grammar of :mod:`trajrec.replay.query`), all of which must hold.
         min_agreement: keep episodes whose multiply-labeled steps agree at least this often (0..1).
         options: label map, preferred sources, unlabeled policy, system message.
-        progress: told ``advance(n)`` per episode with its step count; its ``total`` attribute, when it has one
-            set to None, is set to the steps of the chosen episodes once they are known.
+        progress: told ``advance(n)`` per episode with its step count (episodes are streamed, so no total is
+            known beforehand).
     """
     check_format(fmt)
     options = options or ExportOptions()
     filters = filters_for(where, min_agreement)
     t0 = time.perf_counter()
-    src = paths if isinstance(paths, Source) else Source(paths)
-    chosen = select(src, filters)
-    report = ExportReport(fmt, os.fspath(out), episodes=len(src), matched=len(chosen),
-                          errors=[(str(p), e) for p, e in src.errors])
-    if len(chosen) < len(src):
-        kept = {id(ref) for ref in chosen}
-        for ref in src:
-            if id(ref) not in kept:
-                report.leave_out(FILTERED, ref.summary.get("outcome"))
-    if progress is not None and getattr(progress, "total", 0) is None:
-        progress.total = sum(ref.n_steps for ref in chosen)  # type: ignore[attr-defined]
+    src = paths if isinstance(paths, Source) else Source(paths, join_labels=True)
+    report = ExportReport(fmt, os.fspath(out))
     writer: Format = FORMATS[fmt]()(out, options)
     where_texts = [*([where] if isinstance(where, str) else where),
                    *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
     writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])
     lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set(),
                                "where": where_texts, "sources": {os.fspath(p) for p in src.paths}}
+    need_labels = filters.needs_labels
+    need_agreement = "agreement" in filters.fields
     gc_was = gc.isenabled()
     gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
     try:
-        for ref in chosen:
+        # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
+        for ref in src:
+            report.episodes += 1
+            labels = None
+            if filters:
+                labels = ref.labels() if need_labels else None
+                agreement = episode_agreement(labels) if need_agreement and labels is not None else None
+                if not filters.matches(episode_facts(ref, labels, agreement)):
+                    report.leave_out(FILTERED, ref.summary.get("outcome"))
+                    continue
+            report.matched += 1
             with ref.open() as ep:
-                view = EpisodeView(ref, ep, ref.labels(), options)
+                view = EpisodeView(ref, ep, ref.labels() if labels is None else labels, options)
                 try:
                     rows, steps = writer.write(view)
                 except Skip as skip:
@@ -215,6 +218,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     finally:
         if gc_was:
             gc.enable()
+    report.errors = [(str(p), e) for p, e in src.errors]
     writer.close()
     for outcome, n in getattr(writer, "unpaired", {}).items():
         report.written_outcomes[outcome] -= n

@@ -13,7 +13,7 @@ import math
 from typing import Any, Iterable
 
 from .base import EpisodeView, JsonlFormat
-from .encode import dumps
+from .encode import dumps, dumps_unchecked, needs_exact
 
 #: Value of the ``format`` field of each row.
 RECORDS_FORMAT = "trajrec-records@2"
@@ -35,22 +35,28 @@ def _str(x: Any) -> str | None:
 
 
 def _step(rec: dict[str, Any]) -> dict[str, Any]:
-    diff = rec.get("diff") or ()
+    get = rec.get
+    # One walk over the record decides for all its fields whether the exact pass is needed (the common record
+    # needs none): a walk per field cost more than encoding it.
+    enc = dumps if needs_exact(rec) else dumps_unchecked
+    diff = get("diff")
+    recovers = get("recovers")
     return {
         "i": rec["i"],
-        "action": dumps(rec.get("action")),
-        "observation": dumps(rec.get("observation")),
-        "reward": dumps(rec.get("reward")),
-        "terminated": bool(rec.get("terminated")),
-        "truncated": bool(rec.get("truncated")),
-        "info": dumps(rec.get("info")),
-        "time": _time(rec.get("time")),
-        "duration": _time(rec.get("duration")),
-        "note": dumps(rec.get("note")),
-        "failure": dumps(rec.get("failure")),
-        "retry_of": _index(rec.get("retry_of")),
-        "recovers": [k for k in rec.get("recovers") or () if type(k) is int],
-        "diff": dumps([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]),
+        "action": enc(get("action")),
+        "observation": enc(get("observation")),
+        "reward": enc(get("reward")),
+        "terminated": bool(get("terminated")),
+        "truncated": bool(get("truncated")),
+        "info": enc(get("info")),
+        "time": _time(get("time")),
+        "duration": _time(get("duration")),
+        "note": enc(get("note")),
+        "failure": enc(get("failure")),
+        "retry_of": _index(get("retry_of")),
+        "recovers": [k for k in recovers if type(k) is int] if recovers else [],
+        "diff": enc([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff])
+        if diff else "[]",
     }
 
 

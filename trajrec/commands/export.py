@@ -101,14 +101,15 @@ def _run(args: argparse.Namespace) -> int:
                             shard_rows=args.shard_rows, partition_by=args.partition_by)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
     t0 = time.perf_counter()
-    src = Source(args.paths)
+    src = Source(args.paths, join_labels=True)  # each episode's labels read when its turn comes
+    with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
+        report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
+                        options=options, progress=bar)
+    # Known once the stream has passed every file (reading them all up front would hold every index).
     for path, _err in src.empty:
         print(f"trajrec export: skipped {path}: empty episode, nothing recorded", file=sys.stderr)
     for path, err in src.errors:
         print(f"trajrec export: skipped {path}: {err}", file=sys.stderr)
-    with Progress(None, f"export {args.format}", unit=" steps") as bar:  # export() sets the total
-        report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
-                        options=options, progress=bar)
     report.seconds = time.perf_counter() - t0  # reading the indexes and labels included
     if args.json:
         print(json.dumps(report.to_dict()), file=sys.stderr if args.out == "-" else sys.stdout)

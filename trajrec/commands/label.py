@@ -187,15 +187,16 @@ def _auto(args: argparse.Namespace) -> int:
     from trajrec.progress import Progress
 
     src = Source(args.paths)
-    for path, err in src.errors:
-        print(f"trajrec label: skipped {path}: {err}", file=sys.stderr)
+    # Episodes are streamed (one index in memory at a time), so the bars count steps without a total.
     if args.rules:
-        with Progress(src.total_steps, "label rules", unit=" steps") as bar:
+        with Progress(None, "label rules", unit=" steps") as bar:
             res = label_with_rules(src, progress=bar)
     else:
         judge = load_judge(args.judge)
-        with Progress(src.total_steps, f"judge {args.judge}", unit=" steps") as bar:
+        with Progress(None, f"judge {args.judge}", unit=" steps") as bar:
             res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar)
+    for path, err in src.errors:
+        print(f"trajrec label: skipped {path}: {err}", file=sys.stderr)
     for problem in res.unreadable:
         print(f"trajrec label: skipped {problem}", file=sys.stderr)
     if args.json:

@@ -1,0 +1,171 @@
+"""Labels joined to episodes one at a time, for exports over runs with more labels than fit comfortably in memory.
+
+:class:`EpisodeLabelIndex` reads a run folder's labels files as :class:`~.label_store.LabelStore` does (torn
+last lines, lines that are not JSON objects: the same warnings) but keeps only where each label's line is, per
+episode id: 24 bytes a label instead of a few hundred. A line that is JSON with an episode id but not a valid
+label is warned about when its episode is read. :meth:`EpisodeLabelIndex.current` reads one episode's lines again and resolves its
+edit chains with a :class:`LabelStore` of just those versions. Edits keep a label's episode (``LabelStore.update``
+cannot change it), so each chain lies within one episode and the answer is the full store's.
+
+>>> import tempfile
+>>> run = tempfile.mkdtemp()
+>>> store = LabelStore(run)
+>>> first = store.add("ep-1", 0, 1, judge="human:ana")
+>>> _ = store.update(first.id, value=-1)
+>>> _ = store.add("ep-2", "episode", True, judge="human:bo")
+>>> store.close()
+>>> index = EpisodeLabelIndex(run)
+>>> [lab.value for lab in index.current("ep-1")], [lab.value for lab in index.current("ep-2")]
+([-1], [True])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from array import array
+from pathlib import Path
+from typing import Any
+
+from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+
+from .label_model import Label
+from .label_store import LabelStore, _order
+
+__all__ = ["EpisodeLabelIndex"]
+
+
+class EpisodeLabelIndex(LabelStore):
+    """A run folder's labels, read once, kept as the places of their lines per episode; read-only."""
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self._files: list[Path] = []
+        self._file_no: dict[Path, int] = {}
+        self._places: dict[str, array] = {}  # episode id -> (file number, offset, length) per version
+        self._kept: dict[str, list[Label]] = {}  # versions read from a last line without its newline
+        self._open_fd: int | None = None
+        self._open_no: int | None = None
+        super().__init__(run_dir)
+
+    def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
+        # Only each line's episode id is read here; the label itself is built and checked when its episode is
+        # asked for (a label is parsed once, not twice). Lines that are not JSON objects with an episode id are
+        # warned about now, as a store warns.
+        if not body:
+            return 0
+        lines = body[:-1].split(b"\n")
+        try:
+            recs: list[Any] | None = json.loads(b"[" + b",".join(lines) + b"]")
+        except (ValueError, RecursionError):
+            recs = None  # a blank or damaged line: each line on its own
+        n = 0
+        offset = start
+        for k, raw in enumerate(lines):
+            line += 1
+            if recs is not None:
+                rec = recs[k]
+            elif not raw.strip():
+                offset += len(raw) + 1
+                continue
+            else:
+                try:
+                    rec = json.loads(raw)
+                except (ValueError, RecursionError):
+                    rec = None
+            eid = rec.get("episode_id") if type(rec) is dict else None
+            if type(eid) is str and eid:
+                n += self._place(eid, path, offset, len(raw))
+            else:
+                self._parse_line(path, offset, raw, torn_ok=False, line=line)  # warns as a store does
+            offset += len(raw) + 1
+        return n
+
+    def _place(self, episode_id: str, path: Path, offset: int, length: int) -> int:
+        no = self._file_no.get(path)
+        if no is None:
+            no = self._file_no[path] = len(self._files)
+            self._files.append(path)
+        places = self._places.get(episode_id)
+        if places is None:
+            places = self._places[episode_id] = array("q")
+        places.extend((no, offset, length))
+        return 1
+
+    def _ingest(self, lab: Label) -> int:
+        # Only the last line of a file that lacks its newline comes here: kept as it is (rare, and small).
+        self._kept.setdefault(lab.episode_id, []).append(lab)
+        return 1
+
+    def current(self, episode_id: str | None = None, target: int | str | None = None,  # type: ignore[override]
+                judge: str | None = None) -> list[Label]:
+        """Live labels of one episode (sorted as :meth:`LabelStore.current` sorts them)."""
+        if episode_id is None:
+            raise TrajrecUsageError("an EpisodeLabelIndex answers for one episode at a time; use LabelStore for all")
+        places = self._places.get(episode_id)
+        kept = self._kept.get(episode_id, ())
+        if places is None and not kept:
+            return []
+        raws: list[tuple[int, int, bytes]] = []
+        try:
+            for k in range(0, len(places) if places is not None else 0, 3):
+                assert places is not None
+                no = places[k]
+                raws.append((no, places[k + 1], os.pread(self._fd_of(no), places[k + 2], places[k + 1])))
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot read labels in {self.dir}: {exc.strerror}") from exc
+        try:  # one decode for the episode's lines, as a store reads a chunk
+            labels = [Label.from_record(r) for r in json.loads(b"[" + b",".join(r for _, _, r in raws) + b"]")]
+        except (ValueError, AttributeError, TypeError, RecursionError):
+            # A line that is JSON with an episode id but not a valid label: each line on its own, the odd ones
+            # skipped with the store's warning (naming the byte; the line number is not kept).
+            parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False) for no, off, raw in raws)
+            labels = [lab for lab in parsed if isinstance(lab, Label)]
+        labels.extend(kept)
+        if len({lab.id for lab in labels}) == len(labels) and all(
+                lab.supersedes is None and not lab.deleted for lab in labels):
+            # No edits or deletions (the common case, e.g. rules' labels): every version is live.
+            out = [lab for lab in labels
+                   if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
+            out.sort(key=_order)
+            return out
+        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
+        for lab in labels:
+            chains._ingest(lab)
+        return chains.current(episode_id, target=target, judge=judge)
+
+    def _fd_of(self, no: int) -> int:
+        # One labels file open at a time (runs have a few files, read mostly in order), closed by close().
+        if self._open_no != no:
+            self._close_open()
+            self._open_fd = os.open(self._files[no], os.O_RDONLY)
+            self._open_no = no
+        assert self._open_fd is not None
+        return self._open_fd
+
+    def _close_open(self) -> None:
+        fd, self._open_fd, self._open_no = self._open_fd, None, None
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        self._close_open()
+        super().close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_open_fd", None) is not None:
+            try:
+                self._close_open()
+            except OSError:
+                pass
+        super().__del__()
+
+    def add(self, *args: Any, **kwargs: Any) -> Label:  # type: ignore[override]
+        raise TrajrecUsageError("EpisodeLabelIndex is read-only; add labels with LabelStore")
+
+    update = delete = add  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return sum(len(p) // 3 for p in self._places.values()) + sum(len(k) for k in self._kept.values())
+
+    def __repr__(self) -> str:
+        return f"<EpisodeLabelIndex {os.fspath(self.run_dir)!r} versions={len(self)}>"

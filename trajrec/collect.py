@@ -42,20 +42,6 @@ EnvFn = Callable[[], Any]
 AgentFn = Callable[[Any, int], Any]
 
 
-class _RandomAgent:
-    """Samples the action space: the baseline agent for any env."""
-
-    def __init__(self, env: Any, seed: int) -> None:
-        self.space = env.action_space
-        self.space.seed(seed)
-
-    def reset(self, observation: Any, info: dict[str, Any]) -> None:
-        pass
-
-    def act(self, observation: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        return self.space.sample(), {}
-
-
 def _marker(out: Path, run_id: str, seed: int) -> Path:
     return out / ".trajrec" / "collect" / run_id / f"seed-{seed}.json"
 
@@ -69,6 +55,8 @@ def collect_one(env_fn: EnvFn, agent_fn: AgentFn | str, seed: int, out: str | os
         TrajrecIOError: the finished file cannot be moved into ``out``.
     """
     from trajrec.recorder import Recorder, open_episode
+
+    from .recording import RandomAgent
 
     out = Path(out)
     marker = _marker(out, run_id, seed)
@@ -85,7 +73,7 @@ def collect_one(env_fn: EnvFn, agent_fn: AgentFn | str, seed: int, out: str | os
     staging.mkdir(parents=True, exist_ok=True)
     env = Recorder(env_fn(), staging, run_id=run_id, **(recorder_kwargs or {}))
     try:
-        agent = _RandomAgent(env, seed) if agent_fn == "random" else agent_fn(env, seed)  # type: ignore[operator]
+        agent = RandomAgent(env, seed) if agent_fn == "random" else agent_fn(env, seed)  # type: ignore[operator]
         env.agent = env.agent or {"name": getattr(agent, "name", type(agent).__qualname__), "seed": seed}
         _run_episode(env, agent, seed)
         summary = env.end_episode() or {}

@@ -61,7 +61,7 @@ def _make_recorder(job: Job) -> Any:
 
 def _agent_for(job: Job, env: Any, seed: int) -> Any:
     if job.agent == "random":
-        return _RandomAgent(env, seed)
+        return RandomAgent(env, seed)
     if job.agent == "openai":
         from trajrec.openai_agent import OpenAIAgentConfig, OpenAIToolAgent
 
@@ -79,7 +79,7 @@ def _agent_for(job: Job, env: Any, seed: int) -> Any:
         raise TrajrecUsageError(f"{exc}; use --agent random for envs without a scripted agent") from exc
 
 
-class _RandomAgent:
+class RandomAgent:
     """Samples the action space: the baseline agent for any env."""
 
     def __init__(self, env: Any, seed: int) -> None:

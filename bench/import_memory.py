@@ -22,30 +22,16 @@ sys.path.insert(0, str(ROOT / "tests" / "importers"))
 
 import big_files  # noqa: E402
 
-IMPORT = """
-import resource, sys, time
+IMPORT = big_files.PEAK_KB + """
+import sys, time
 from trajrec.importers import import_paths
 
-def peak_kb():
-    # VmHWM is this process image's own peak; ru_maxrss survives exec and so starts at the parent's size.
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 r = import_paths(sys.argv[1], [sys.argv[2]], sys.argv[3])
 print(peak_kb(), r.episodes, r.steps, time.perf_counter() - t)
 """
-LOAD = """
-import json, resource, sys
-
-def peak_kb():
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+LOAD = big_files.PEAK_KB + """
+import json, sys
 
 json.load(open(sys.argv[1], encoding="utf-8"))
 print(peak_kb())
@@ -93,7 +79,7 @@ def main() -> None:
     for r in rows:
         print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()}))
     for small, big in zip(rows[::2], rows[1::2]):
-        print(f"{big['kind']}: file x{big['file_mb'] / small['file_mb']:.1f} -> peak RSS "
+        print(f"{big['kind']}: file x{big['file_mb'] / max(small['file_mb'], 1e-9):.1f} -> peak RSS "
               f"{small['peak_rss_mb']:.0f} -> {big['peak_rss_mb']:.0f} MB "
               f"(x{big['peak_rss_mb'] / small['peak_rss_mb']:.2f})")
 

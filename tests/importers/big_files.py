@@ -14,6 +14,19 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 INSPECT_SOURCE = DATA / "inspect" / "log_message_deduplication.eval"
 MINI_SOURCE = DATA / "mini-swe-agent" / "astropy__astropy-12907.traj.json.gz"
 
+#: Source of ``peak_kb()`` for the child scripts that measure a fresh process's peak memory, in KiB.
+PEAK_KB = """
+import resource
+
+def peak_kb():
+    # VmHWM is this process image's own peak; ru_maxrss survives exec and so starts at the parent's size.
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
 
 def _inspect_parts() -> tuple[dict, dict]:
     with zipfile.ZipFile(INSPECT_SOURCE) as z:

@@ -13,17 +13,10 @@ import pytest
 
 import big_files
 
-PEAK = """
-import resource, sys
+PEAK = big_files.PEAK_KB + """
+import sys
 from trajrec.importers import import_paths
 
-def peak_kb():
-    # VmHWM is this process image's own peak; ru_maxrss survives exec and so starts at the parent's size.
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 r = import_paths(sys.argv[1], [sys.argv[2]], sys.argv[3])
 print(peak_kb() // 1024, r.episodes, r.steps)
 """

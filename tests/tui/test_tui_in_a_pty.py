@@ -34,18 +34,20 @@ def _read(fd: int, seconds: float, until: bytes | None = None) -> bytes:
     return out
 
 
-def test_open_step_in_editor(main_episode: Path, tmp_path: Path) -> None:
+def _open_in_editor(args: list[str], until: bytes, tmp_path: Path) -> tuple[int, str]:
+    """Run ``trajrec view ARGS`` in a pty with an $EDITOR that copies the file it is given, press ``o`` once the
+    screen shows ``until``, then ``q``; returns the exit code and the text the editor was given."""
     copy = tmp_path / "seen.json"
     editor = tmp_path / "editor.sh"
     editor.write_text(f"#!/bin/sh\ncp \"$1\" {copy}\n")
     editor.chmod(0o755)
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "EDITOR": str(editor)}
-    proc = subprocess.Popen([sys.executable, "-m", "trajrec", "view", str(main_episode), "--step", "3"],
+    proc = subprocess.Popen([sys.executable, "-m", "trajrec", "view", *args],
                             stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
     os.close(slave)
     try:
-        _read(master, 20, until=b"step 3")
+        _read(master, 20, until=until)
         _read(master, 1.0)
         os.write(master, b"o")
         for _ in range(100):
@@ -59,8 +61,13 @@ def test_open_step_in_editor(main_episode: Path, tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
         os.close(master)
-    assert proc.returncode == 0
-    record = json.loads(copy.read_text())
+    return proc.returncode, copy.read_text(encoding="utf-8")
+
+
+def test_open_step_in_editor(main_episode: Path, tmp_path: Path) -> None:
+    code, text = _open_in_editor([str(main_episode), "--step", "3"], b"step 3", tmp_path)
+    assert code == 0
+    record = json.loads(text)
     assert record["index"] == 3 and record["action"] == "cat todo.txt" and record["path"] == str(main_episode)
 
 
@@ -70,30 +77,5 @@ def test_step_opened_in_editor_has_control_characters_escaped(tmp_path: Path) ->
 
     hostile = "write a \x9b31m\u202eevil"
     episode = record(tmp_path / "run", [hostile, "submit"])
-    copy = tmp_path / "seen.json"
-    editor = tmp_path / "editor.sh"
-    editor.write_text(f"#!/bin/sh\ncp \"$1\" {copy}\n")
-    editor.chmod(0o755)
-    master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "EDITOR": str(editor)}
-    proc = subprocess.Popen([sys.executable, "-m", "trajrec", "view", str(episode)],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    try:
-        _read(master, 20, until=b"step 0")
-        _read(master, 1.0)
-        os.write(master, b"o")
-        for _ in range(100):
-            if copy.exists():
-                break
-            _read(master, 0.1)
-        _read(master, 1.0)
-        os.write(master, b"q")
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
-    text = copy.read_text(encoding="utf-8")
+    _code, text = _open_in_editor([str(episode)], b"step 0", tmp_path)
     assert "\x9b" not in text and "\u202e" not in text and "\\u009b" in text and "\\u202e" in text
-    assert json.loads(text)["action"] == hostile

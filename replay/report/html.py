@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 from trajrec.recorder.errors import require
 
+from .text import _num
+
 __all__ = ["PLOTLY_PIP", "render_html"]
 
 PLOTLY_PIP = "pip install 'trajrec[report]'"
@@ -53,15 +55,7 @@ def _e(x: Any) -> str:
 
 
 def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
-    return _e(x)
+    return _e(_num(x))  # the terminal tables' number format, escaped for HTML
 
 
 def _pct(x: float | None) -> str:

@@ -277,7 +277,9 @@ def main() -> int:
     register_envs()
     # Write where the user works, not in /tmp (see record_overhead.py); Minari's datasets go there too.
     with tempfile.TemporaryDirectory(prefix=".trajrec-minari-bench-", dir=args.dir) as tmp:
-        out = Path(tmp) / "data"
+        # Absolute: Minari's size count joins its folder to paths that already contain it, so a relative
+        # MINARI_DATASETS_PATH fails.
+        out = Path(tmp).resolve() / "data"
         out.mkdir()
         os.environ["MINARI_DATASETS_PATH"] = str(out)
         steps = {"cartpole": args.steps, "image": args.image_steps, "tool": args.tool_steps}

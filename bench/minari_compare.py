@@ -157,7 +157,8 @@ class Variant:
     def __init__(self, name: str, backend: str | None = None, jpeg: bool = False) -> None:
         self.name, self.backend, self.jpeg = name, backend, jpeg
 
-    def record(self, kind: str, env_id: str, actions: list, out: Path, tag: str) -> tuple[float, int, Callable[[], int]]:
+    def record(self, kind: str, env_id: str, actions: list, out: Path,
+               tag: str) -> tuple[float, int, Callable[[], int]]:
         env = gym.make(env_id, disable_env_checker=True)
         if self.name == "raw":
             return drive(env, actions, env.close), 0, lambda: 0

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "minari_compare.py"
-ROW = re.compile(r"^  (?P<name>trajrec Recorder|Minari (?:hdf5|arrow)(?: JPEG \(lossy\))?) +(?P<over>[+-][\d.]+) µs/step +"
-                 r"(?P<bytes>[\d.]+) +(?P<read>[\d.]+) µs/step$")
+ROW = re.compile(r"^  (?P<name>trajrec Recorder|Minari (?:hdf5|arrow)(?: JPEG \(lossy\))?) +"
+                 r"(?P<over>[+-][\d.]+) µs/step +(?P<bytes>[\d.]+) +(?P<read>[\d.]+) µs/step$")
 
 
 def _run(args: list[str], tmp_path: Path, prelude: str = "") -> subprocess.CompletedProcess[str]:
@@ -23,7 +23,8 @@ def _run(args: list[str], tmp_path: Path, prelude: str = "") -> subprocess.Compl
     home.mkdir(exist_ok=True)
     env = {**os.environ, "HOME": str(home)}
     env.pop("MINARI_DATASETS_PATH", None)  # the script must set its own
-    code = f"{prelude}import runpy, sys; sys.argv = {[str(SCRIPT), *args]!r}; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')"
+    code = (f"{prelude}import runpy, sys; sys.argv = {[str(SCRIPT), *args]!r}; "
+            f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                           timeout=600)
 

@@ -151,5 +151,6 @@ def _summary(shown: list, total: int, bad: int, filtered: bool) -> str:  # type:
     if bad:
         text += f"; {bad} unreadable (above; `trajrec fsck PATH` checks them)"
     if any(not e.complete for e in shown):
-        text += "  (* no index: the writer did not close the file; `trajrec fsck --repair` adds one)"
+        text += ("  (* incomplete: no index, the writer did not close the file (`trajrec fsck --repair` adds one), "
+                 "or steps lost to damage (`trajrec fsck PATH` lists them))")
     return text

@@ -1,0 +1,170 @@
+"""``fsck --repair`` keeps every readable frame around damaged ones, records the lost steps, and readers say so.
+
+Files are made by the real Recorder, then damaged the way disks and copies damage them: a flipped byte inside a
+frame, a cut index, a truncated tail.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trajrec.cli import main
+from trajrec.recorder import Recorder, TrajrecFormatError, fsck, open_episode, read_index
+
+
+def _record(folder: Path, stub_env: Any, steps: int, frame_steps: int = 8, name: str = "") -> Path:
+    env = Recorder(stub_env(), str(folder), frame_steps=frame_steps, state_fn=None)
+    env.reset(seed=3)
+    for k in range(steps - 1):
+        env.step(f"write f{k} text number {k} " + "x" * (k % 7))
+    env.step("write done yes")  # the terminal step: its check and the outcome must survive a repair
+    env.close()
+    path = Path(env.episode_path)
+    if name:
+        path = path.rename(folder / name)
+    return path
+
+
+def _flip(path: Path, frame_no: int, where: float = 0.5) -> list[int]:
+    """Flip one byte inside frame ``frame_no`` (a frame row of the index); returns that row."""
+    row = read_index(path)["frames"][frame_no]
+    data = bytearray(path.read_bytes())
+    at = row[0] + max(6, int((row[3] - row[0]) * where))
+    data[at] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return row
+
+
+def _steps(path: Path) -> dict[int, tuple[Any, ...]]:
+    with open_episode(path) as ep:
+        return {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
+
+
+def test_repair_keeps_frames_after_a_damaged_one(tmp_path: Path, stub_env: Any) -> None:
+    path = _record(tmp_path, stub_env, 30)
+    before = _steps(path)
+    summary = read_index(path)["summary"]
+    row = _flip(path, 1)
+    lost = range(row[1], row[1] + row[2])
+
+    report = fsck(path)
+    assert not report.ok and report.total_steps == 30
+    assert report.steps == 30 - len(lost) and report.lost == [[lost[0], lost[-1]]]
+    assert any(f"steps {lost[0]}..{lost[-1]} unreadable" in d for d in report.damage)
+
+    repaired = fsck(path, repair=True)
+    assert repaired.repaired and repaired.steps == 30 - len(lost)
+    with open_episode(path) as ep:
+        assert len(ep) == 30 and ep.readable_steps == 30 - len(lost) and ep.lost == [(lost[0], len(lost))]
+        got = {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
+        assert got == {i: v for i, v in before.items() if i not in lost}  # every intact step, identical
+        assert ep[29].terminated and ep.summary["outcome"] == summary["outcome"]
+        assert ep.summary["steps"] == summary["steps"]
+        lost_text = rf"step {lost[1]} is unreadable: steps {lost[0]}\.\.{lost[-1]} were lost"
+        with pytest.raises(TrajrecFormatError, match=lost_text):
+            ep[lost[1]]
+        assert any(f"{30 - len(lost)} readable steps of 30" in d for d in ep.damage)
+
+    again = fsck(path)  # the loss is recorded: not ok, but nothing more to repair
+    assert not again.ok and again.recorded and again.steps == 30 - len(lost) and again.lost == report.lost
+    assert fsck(path, repair=True).repaired is False
+
+
+def test_cli_after_repair_says_readable_steps_and_lost_ranges(tmp_path: Path, stub_env: Any,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    path = _record(tmp_path, stub_env, 30)
+    row = _flip(path, 1)
+    first, last = row[1], row[1] + row[2] - 1
+    capsys.readouterr()
+    assert main(["fsck", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"DAMAGED  {path} ({30 - row[2]} readable steps of 30; lost: steps {first}..{last})" in out
+    assert "run with --repair to fix 1" in out
+    assert main(["fsck", str(path), "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert f"REPAIRED {path} ({30 - row[2]} readable steps of 30; lost: steps {first}..{last})" in out
+    for cmd in (["fsck", str(path)], ["fsck", str(path), "--repair"]):
+        main(cmd)
+        out = capsys.readouterr().out
+        assert f"PARTIAL  {path} ({30 - row[2]} readable steps of 30; lost: steps {first}..{last})" in out
+        assert " ok " not in out and "--repair to fix" not in out
+    assert main(["ls", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    line = next(ln for ln in captured.out.splitlines() if "stub-1" in ln)
+    assert f" {30 - row[2]} " in line and "*" in line
+    assert "steps lost to damage" in captured.err
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{30 - row[2]} readable steps of 30" in out and f"steps {first}..{last} lost" in out
+
+
+def test_repair_of_a_file_without_index_steps_over_the_damage(tmp_path: Path, stub_env: Any) -> None:
+    path = _record(tmp_path, stub_env, 30)
+    before = _steps(path)
+    index = read_index(path)
+    row = index["frames"][1]
+    data = path.read_bytes()
+    cut = data[:data.rfind(b"\x5b\x2a\x4d\x18")]  # the writer died before the index: no index frame
+    path.write_bytes(cut)
+    _flip_at = row[0] + (row[3] - row[0]) // 2
+    damaged = bytearray(cut)
+    damaged[_flip_at] ^= 0x5A
+    path.write_bytes(bytes(damaged))
+    lost = range(row[1], row[1] + row[2])
+
+    report = fsck(path)
+    assert report.steps == 30 - len(lost) and report.lost == [[lost[0], lost[-1]]]
+    repaired = fsck(path, repair=True)
+    assert repaired.repaired and repaired.backup is None  # every byte is carried over, the damaged ones too
+    assert path.read_bytes()[:len(damaged)] == bytes(damaged)
+    with open_episode(path) as ep:
+        assert ep.complete and ep.readable_steps == 30 - len(lost)
+        got = {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
+        assert got == {i: v for i, v in before.items() if i not in lost}
+        assert ep.summary["outcome"] == index["summary"]["outcome"]
+
+
+def test_repair_of_a_truncated_file_keeps_the_original(tmp_path: Path, stub_env: Any) -> None:
+    path = _record(tmp_path, stub_env, 20)
+    data = path.read_bytes()
+    last = read_index(path)["frames"][-1]
+    cut = data[:last[0] + (last[3] - last[0]) // 2]  # inside the last frame's blocks
+    path.write_bytes(cut)
+    report = fsck(path, repair=True)
+    assert report.repaired and report.backup is not None
+    assert Path(report.backup).read_bytes() == cut
+    ep = open_episode(path)
+    assert ep.complete and len(ep) == report.steps == report.total_steps
+
+
+def test_folder_repair_reports_each_file_and_goes_on(tmp_path: Path, stub_env: Any,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    good = _record(folder, stub_env, 12, name="a-good.msgpack.zst")
+    flip = _record(folder, stub_env, 30, name="b-flip.msgpack.zst")
+    _flip(flip, 0)  # the header/reset frame: its steps are lost, the later frames are kept
+    crashed = _record(folder, stub_env, 30, name="c-crashed.msgpack.zst")
+    data = bytearray(crashed.read_bytes()[:crashed.read_bytes().rfind(b"\x5b\x2a\x4d\x18")])
+    data[20] ^= 0xFF  # no index and a damaged first frame: nothing to rebuild an index from
+    crashed.write_bytes(bytes(data))
+    (folder / "d-text.msgpack.zst").write_bytes(b"hello\n")
+    trunc = _record(folder, stub_env, 20, name="e-trunc.msgpack.zst")
+    trunc.write_bytes(trunc.read_bytes()[:-60])
+    capsys.readouterr()
+    assert main(["fsck", str(folder), "--repair"]) == 1
+    out = capsys.readouterr().out
+    assert f"ok       {good}" in out
+    assert f"REPAIRED {flip}" in out and f"REPAIRED {folder / 'e-trunc.msgpack.zst'}" in out
+    assert f"BAD      {crashed}" in out and f"BAD      {folder / 'd-text.msgpack.zst'}" in out
+    for name in ("b-flip", "c-crashed", "d-text", "e-trunc"):
+        assert f"run `trajrec fsck {folder / name}" not in out
+    assert out.splitlines()[-1].startswith("5 files, 1 ok, 2 with problems, 2 repaired")
+    assert "--repair to fix" not in out  # what is left, repair cannot fix: it does not loop
+    assert main(["fsck", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "--repair to fix" not in out and "2 with problems" in out

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
-from .format import FORMAT_VERSION, compress_frame, iter_frames, lock_file, map_file, packb, write_index_to
-from .reader import lost_steps, read_index
+from .format import (FORMAT_VERSION, compress_frame, iter_frames, lock_file, map_file, packb, salvage_records,
+                     write_index_to)
+from .reader import lost_steps, read_index, unverified_steps
+from .validate import check_problem, header_problem, reset_problem, step_problem
 from .writer import pack_record
 
 
@@ -38,6 +40,8 @@ class FsckReport:
     lost: list[list[int | None]] = field(default_factory=list)
     #: every loss is already recorded in the file's index (an earlier ``--repair``): nothing more to repair
     recorded: bool = False
+    #: step ranges ``[first, last]`` a repair salvaged from damaged frames: readable, but no checksum vouches
+    unverified: list[list[int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,7 +85,8 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
     report = FsckReport(path, ok=index["complete"] and not damage, complete=index["complete"],
                         steps=total - sum(n or 0 for _f, n, _w in lost), damage=damage, total_steps=total,
                         lost=[[f, None if n is None else f + n - 1] for f, n, _w in lost if n != 0],
-                        recorded=index["complete"] and bool(damage) and not new_damage)
+                        recorded=index["complete"] and bool(damage) and not new_damage,
+                        unverified=[[f, f + n - 1] for f, n, _w in unverified_steps(index)])
     if not report.ok and is_locked(path):
         report.live = True
         report.damage.insert(0, "a live Recorder is writing this file (it holds the file's lock): it is not "
@@ -96,6 +101,9 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                 try:
                     report.backup = _repair(path, index)
                     report.repaired = True
+                    after = fsck(path)  # what the repaired file now holds (salvage may have kept more)
+                    report.steps, report.total_steps = after.steps, after.total_steps
+                    report.lost, report.unverified = after.lost, after.unverified
                 except TrajrecIOError as exc:  # a link or a file in the way of the temporary name
                     report.error = str(exc)
                 except TrajrecFormatError as exc:  # bytes repair cannot read past: say so, the file is untouched
@@ -255,12 +263,16 @@ def _repair(path: str, index: dict[str, Any]) -> str | None:
 
 
 def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int
-                   ) -> Iterator[tuple[int, int, bool, list[dict[str, Any]], int, int | None]]:
+                   ) -> Iterator[tuple[int, int, bool, list[dict[str, Any]], int, int | None, dict[str, Any] | None]]:
     """The frames of ``buf[:end]`` to carry over, in order: ``(offset, stop, complete, records, leftover,
-    lost_n)``. A frame row of steps the index declares lost comes whole (``complete``, no records, ``lost_n`` its
-    step count): its bytes are copied as they are. Every other frame is decoded and checked (``lost_n`` None)."""
+    lost_n, damaged)``. A frame row of steps the index declares lost comes whole (``complete``, no records,
+    ``lost_n`` its step count, ``damaged`` its row for the new index): its bytes are copied as they are. Before
+    it, the records salvaged from its blocks before the damage, if any, come as an unclosed frame (re-encoded)
+    with a ``damaged`` row marking them unverified (see :func:`_salvage`). Every other frame is decoded and
+    checked (``lost_n`` and ``damaged`` None)."""
     lost = lost_steps(index)
-    lost_offsets = {row.get("offset") for row in index.get("damaged") or () if isinstance(row, dict)}
+    entries = [row for row in index.get("damaged") or () if isinstance(row, dict)]
+    lost_offsets = {row.get("offset") for row in entries}
     rows = {row[0]: row for row in index["frames"]
             if (row[2] > 0 and any(f <= row[1] and (n is None or row[1] < f + n) for f, n, _w in lost))
             or (row[2] == 0 and row[0] in lost_offsets and row[0] != 0)}
@@ -268,7 +280,17 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int
     while pos < end:
         row = rows.get(pos)
         if row is not None:
-            yield pos, row[3], True, [], 0, row[2]
+            entry = next((e for e in entries if e.get("first") == row[1] and not e.get("unverified")),
+                         {"first": row[1], "n": row[2], "why": "damaged bytes"})
+            kept = _salvage(buf, row, index) if not entry.get("salvaged") else []
+            k = sum(1 for r in kept if r.get("t") == "step")
+            if kept:
+                yield pos, row[3], False, kept, 0, None, {
+                    "first": row[1], "n": k, "unverified": True,
+                    "why": f"salvaged from the damaged frame at byte {pos} (its blocks before the damage); the "
+                           f"frame's checksum failed, so these records are not verified: {entry.get('why')}"}
+            yield pos, row[3], True, [], 0, row[2] - k, {**entry, "first": row[1] + k, "n": row[2] - k,
+                                                         "salvaged": True}
             pos = row[3]
             continue
         try:
@@ -276,13 +298,43 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int
                 if offset in rows:
                     pos = offset
                     break
-                yield offset, stop, complete, records, leftover, None
+                yield offset, stop, complete, records, leftover, None, None
             else:
                 return
         except TrajrecFormatError as exc:
             if exc.offset not in rows or exc.offset == pos:
                 raise
             pos = exc.offset
+
+
+def _salvage(buf: Any, row: list[int], index: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of the damaged frame ``row`` that decode before its damage and pass every check a reader
+    makes, in order (steps numbered from the row's first step on, at most the row's count); empty when none.
+
+    They are not verified (the frame's checksum failed; see :func:`trajrec.recorder.format.salvage_records`): the
+    new index marks them ``unverified`` and readers say so. Frame 0 must start with the header the index holds
+    (byte for byte the same record) and the reset record, or nothing of it is kept.
+    """
+    offset, first, n, stop = row[:4]
+    records, _why = salvage_records(memoryview(buf)[offset:stop])
+    kept: list[dict[str, Any]] = []
+    expect = first
+    for k, rec in enumerate(records):
+        t = rec.get("t")
+        if offset == 0 and k < 2:  # frame 0 opens with the header and the reset record
+            if k == 0 and (t != "header" or header_problem(rec)
+                           or {key: v for key, v in rec.items() if key != "t"} != index.get("header")):
+                return []
+            if k == 1 and (t != "reset" or reset_problem(rec)):
+                return []
+        elif t == "step":
+            if expect >= first + n or step_problem(rec, expect):
+                break
+            expect += 1
+        elif t != "check" or check_problem(rec, "check record"):
+            break  # anything else (an end record, a second reset) is not what a damaged step frame may hold
+        kept.append(rec)
+    return kept if expect > first or (offset == 0 and len(kept) == 2) else []
 
 
 def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None:
@@ -297,9 +349,13 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
         dropped = end < (index["index_offset"] if index.get("complete") else len(buf))
         try:
             with out:
-                for offset, stop, complete, records, leftover, lost_n in _source_frames(buf, path, index, end):
+                tail = [e for e in index.get("damaged") or () if isinstance(e, dict) and e.get("n") is None]
+                damaged: list[dict[str, Any]] = []
+                for offset, stop, complete, records, leftover, lost_n, row in _source_frames(buf, path, index, end):
                     new_offset = out.tell()
                     dropped = dropped or bool(leftover)
+                    if row is not None:  # the index rows of lost and salvaged steps, at their new offsets
+                        damaged.append({**row, "offset": new_offset} if lost_n is not None else row)
                     if complete:
                         out.write(bytes(memoryview(buf)[offset:stop]))
                     else:
@@ -318,8 +374,8 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                     "step_checks": index.get("step_checks", []),
                     "repaired": {"time": time.time(), "damage": index["damage"]},
                 }
-                if index.get("damaged"):  # the steps lost to damage: readers skip them and say so
-                    repaired["damaged"] = index["damaged"]
+                if damaged or tail:  # the steps lost to damage (readers skip them and say so), those salvaged
+                    repaired["damaged"] = damaged + tail
                 write_index_to(path, repaired, out.fileno(), pack=lambda idx: pack_record(packb, idx))
                 out.flush()
                 os.fsync(out.fileno())

@@ -41,21 +41,34 @@ def lost_steps(index: dict[str, Any]) -> list[tuple[int, int | None, str]]:
     """
     out: list[tuple[int, int | None, str]] = []
     for row in index.get("damaged") or ():
-        if isinstance(row, dict) and isinstance(row.get("first"), int):
+        if isinstance(row, dict) and isinstance(row.get("first"), int) and not row.get("unverified"):
             n = row.get("n")
             out.append((row["first"], n if isinstance(n, int) else None, str(row.get("why") or "damaged bytes")))
     return out
 
 
+def unverified_steps(index: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """The step ranges ``(first, n, why)`` that ``fsck --repair`` salvaged from damaged frames: readable, but no
+    checksum vouches for them (the index's ``damaged`` rows marked ``unverified``)."""
+    return [(row["first"], row["n"], str(row.get("why") or "")) for row in index.get("damaged") or ()
+            if isinstance(row, dict) and row.get("unverified") and isinstance(row.get("first"), int)
+            and isinstance(row.get("n"), int) and row["n"] > 0]
+
+
 def describe_lost(index: dict[str, Any]) -> list[str]:
-    """One line per declared lost range, led by the readable count (empty when nothing was lost)."""
+    """One line per declared lost or unverified range, led by the readable count (empty when there is none)."""
     lost = lost_steps(index)
-    if not lost:
+    unverified = unverified_steps(index)
+    if not lost and not unverified:
         return []
     total = int(index.get("steps", 0))
     readable = total - sum(n or 0 for _f, n, _w in lost)
-    lines = [f"{readable} readable step{'s' if readable != 1 else ''} of {total} numbered: fsck --repair kept "
-             "every readable frame and recorded the lost steps (the original file may be kept as FILE.orig)"]
+    doubt = sum(n for _f, n, _w in unverified)
+    lines = [f"{readable} readable step{'s' if readable != 1 else ''} of {total} numbered"
+             + (f" ({doubt} of them unverified)" if doubt else "") + ": fsck --repair kept every readable frame "
+             "and recorded the lost steps (the original file may be kept as FILE.orig)"]
+    for first, n, why in unverified:
+        lines.append(f"steps {first}..{first + n - 1} unverified: {why}")
     for first, n, why in lost:
         span = (f"any steps from {first} on" if n is None else f"steps {first}..{first + n - 1}" if n
                 else "a frame holding no steps")

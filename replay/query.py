@@ -335,7 +335,8 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
     env, task_id, task_text = _text(task.get("env_id")), _text(task.get("id")), _text(task.get("text"))
     # Steps an earlier fsck --repair found lost to damage (the index's ``damaged`` rows): not complete, and the
     # step count is what can be read.
-    lost = sum(r["n"] for r in index.get("damaged") or () if isinstance(r, Mapping) and type(r.get("n")) is int)
+    lost = sum(r["n"] for r in index.get("damaged") or ()
+               if isinstance(r, Mapping) and type(r.get("n")) is int and not r.get("unverified"))
     complete = bool(index.get("complete", True)) and not index.get("damaged")
     return {
         "episode": episode,

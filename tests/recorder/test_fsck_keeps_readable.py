@@ -44,11 +44,12 @@ def _steps(path: Path) -> dict[int, tuple[Any, ...]]:
         return {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
 
 
-def test_repair_keeps_frames_after_a_damaged_one(tmp_path: Path, stub_env: Any) -> None:
+@pytest.mark.parametrize("where", [0.3, 0.85])  # in the frame's first block (nothing to salvage), or later
+def test_repair_keeps_frames_after_a_damaged_one(tmp_path: Path, stub_env: Any, where: float) -> None:
     path = _record(tmp_path, stub_env, 30)
     before = _steps(path)
     summary = read_index(path)["summary"]
-    row = _flip(path, 1)
+    row = _flip(path, 1, where)
     lost = range(row[1], row[1] + row[2])
 
     report = fsck(path)
@@ -57,27 +58,57 @@ def test_repair_keeps_frames_after_a_damaged_one(tmp_path: Path, stub_env: Any) 
     assert any(f"steps {lost[0]}..{lost[-1]} unreadable" in d for d in report.damage)
 
     repaired = fsck(path, repair=True)
-    assert repaired.repaired and repaired.steps == 30 - len(lost)
+    assert repaired.repaired and repaired.backup is None  # every byte is carried over, the damaged ones too
+    # The blocks before the damaged byte were salvaged (unverified); the rest of the frame is lost.
+    salvaged = range(lost[0], repaired.unverified[0][1] + 1) if repaired.unverified else range(lost[0], lost[0])
+    gone = range(salvaged.stop, lost.stop)
+    assert repaired.lost == [[gone[0], gone[-1]]] and repaired.steps == 30 - len(gone)
     with open_episode(path) as ep:
-        assert len(ep) == 30 and ep.readable_steps == 30 - len(lost) and ep.lost == [(lost[0], len(lost))]
+        assert len(ep) == 30 and ep.readable_steps == 30 - len(gone) and ep.lost == [(gone[0], len(gone))]
         got = {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
-        assert got == {i: v for i, v in before.items() if i not in lost}  # every intact step, identical
+        assert got == {i: v for i, v in before.items() if i not in gone}  # every readable step, identical
         assert ep[29].terminated and ep.summary["outcome"] == summary["outcome"]
         assert ep.summary["steps"] == summary["steps"]
-        lost_text = rf"step {lost[1]} is unreadable: steps {lost[0]}\.\.{lost[-1]} were lost"
+        lost_text = rf"step {gone[-1]} is unreadable: steps {gone[0]}\.\.{gone[-1]} were lost"
         with pytest.raises(TrajrecFormatError, match=lost_text):
-            ep[lost[1]]
-        assert any(f"{30 - len(lost)} readable steps of 30" in d for d in ep.damage)
+            ep[gone[-1]]
+        assert any(f"{30 - len(gone)} readable steps of 30" in d for d in ep.damage)
+        assert bool(salvaged) == (where > 0.5)
+        if salvaged:
+            assert any(f"({len(salvaged)} of them unverified)" in d for d in ep.damage)
+            assert any(d.startswith(f"steps {salvaged[0]}..{salvaged[-1]} unverified: salvaged") for d in ep.damage)
 
     again = fsck(path)  # the loss is recorded: not ok, but nothing more to repair
-    assert not again.ok and again.recorded and again.steps == 30 - len(lost) and again.lost == report.lost
+    assert not again.ok and again.recorded and again.steps == repaired.steps and again.lost == repaired.lost
+    assert again.unverified == repaired.unverified
     assert fsck(path, repair=True).repaired is False
+
+
+def test_salvage_keeps_only_whole_checked_records_before_the_damage(tmp_path: Path, stub_env: Any) -> None:
+    path = _record(tmp_path, stub_env, 30, frame_steps=1024)  # one frame: header, reset and every step
+    before = _steps(path)
+    for where, expect_some in ((0.9, True), (0.02, False)):  # late in the frame; inside its first block
+        copy = tmp_path / f"c{where}.msgpack.zst"
+        copy.write_bytes(path.read_bytes())
+        _flip(copy, 0, where)
+        report = fsck(copy, repair=True)
+        assert report.repaired
+        assert report.steps + sum(b - a + 1 for a, b in report.lost) == 30
+        with open_episode(copy) as ep:
+            got = {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
+            assert all(got[i] == before[i] for i in got)
+            assert len(got) == report.steps == ep.readable_steps
+            if expect_some:
+                assert report.unverified == [[0, report.steps - 1]] and report.steps > 0
+                assert ep.reset.observation == "files: notes.txt todo.txt"
+            else:
+                assert report.steps == 0 and report.unverified == []
 
 
 def test_cli_after_repair_says_readable_steps_and_lost_ranges(tmp_path: Path, stub_env: Any,
                                                               capsys: pytest.CaptureFixture) -> None:
     path = _record(tmp_path, stub_env, 30)
-    row = _flip(path, 1)
+    row = _flip(path, 1, 0.85)  # past the frame's first block (the biggest: no history to match against)
     first, last = row[1], row[1] + row[2] - 1
     capsys.readouterr()
     assert main(["fsck", str(path)]) == 1
@@ -86,20 +117,23 @@ def test_cli_after_repair_says_readable_steps_and_lost_ranges(tmp_path: Path, st
     assert "run with --repair to fix 1" in out
     assert main(["fsck", str(path), "--repair"]) == 0
     out = capsys.readouterr().out
-    assert f"REPAIRED {path} ({30 - row[2]} readable steps of 30; lost: steps {first}..{last})" in out
+    r = fsck(path)
+    counts = f"{r.steps} readable steps of 30; unverified (salvaged): steps {first}..{r.unverified[0][1]}; " \
+             f"lost: steps {r.unverified[0][1] + 1}..{last}"
+    assert f"REPAIRED {path} ({counts})" in out
     for cmd in (["fsck", str(path)], ["fsck", str(path), "--repair"]):
-        main(cmd)
+        assert main(cmd) == 0
         out = capsys.readouterr().out
-        assert f"PARTIAL  {path} ({30 - row[2]} readable steps of 30; lost: steps {first}..{last})" in out
+        assert f"PARTIAL  {path} ({counts})" in out
         assert " ok " not in out and "--repair to fix" not in out
     assert main(["ls", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     line = next(ln for ln in captured.out.splitlines() if "stub-1" in ln)
-    assert f" {30 - row[2]} " in line and "*" in line
+    assert f" {r.steps} " in line and "*" in line
     assert "steps lost to damage" in captured.err
     assert main(["show", str(path)]) == 0
     out = capsys.readouterr().out
-    assert f"{30 - row[2]} readable steps of 30" in out and f"steps {first}..{last} lost" in out
+    assert f"{r.steps} readable steps of 30" in out and f"steps {r.unverified[0][1] + 1}..{last} lost" in out
 
 
 def test_repair_of_a_file_without_index_steps_over_the_damage(tmp_path: Path, stub_env: Any) -> None:

@@ -95,10 +95,15 @@ def run(args: argparse.Namespace) -> int:
 def _counts(r: FsckReport) -> str:
     """``22 readable steps of 30; lost: steps 8..15`` (readable steps only, then the ranges that are not)."""
     text = f"{r.steps} readable step{'s' if r.steps != 1 else ''}"
-    if not r.lost:
+    if not r.lost and not r.unverified:
         return text
-    ranges = ", ".join(f"steps {a}..{b}" if b is not None else f"any steps from {a} on" for a, b in r.lost)
-    return f"{text} of {r.total_steps}; lost: {ranges}"
+    text += f" of {r.total_steps}"
+    if r.unverified:
+        text += "; unverified (salvaged): " + ", ".join(f"steps {a}..{b}" for a, b in r.unverified)
+    if r.lost:
+        text += "; lost: " + ", ".join(f"steps {a}..{b}" if b is not None else f"any steps from {a} on"
+                                       for a, b in r.lost)
+    return text
 
 
 def _bucket(r: FsckReport) -> str:

@@ -44,7 +44,7 @@ def _steps(path: Path) -> dict[int, tuple[Any, ...]]:
         return {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
 
 
-@pytest.mark.parametrize("where", [0.3, 0.85])  # in the frame's first block (nothing to salvage), or later
+@pytest.mark.parametrize("where", [0.3, 0.85])  # early in the frame, or late
 def test_repair_keeps_frames_after_a_damaged_one(tmp_path: Path, stub_env: Any, where: float) -> None:
     path = _record(tmp_path, stub_env, 30)
     before = _steps(path)
@@ -59,21 +59,28 @@ def test_repair_keeps_frames_after_a_damaged_one(tmp_path: Path, stub_env: Any, 
 
     repaired = fsck(path, repair=True)
     assert repaired.repaired and repaired.backup is None  # every byte is carried over, the damaged ones too
-    # The blocks before the damaged byte were salvaged (unverified); the rest of the frame is lost.
+    # The blocks before the damaged byte were salvaged (unverified); the rest of the frame is lost. (Where zstd
+    # notices the damage depends on the bytes: a damaged literal is only caught by the checksum at the frame's
+    # end, and then every record decodes, and is kept, unverified.)
     salvaged = range(lost[0], repaired.unverified[0][1] + 1) if repaired.unverified else range(lost[0], lost[0])
     gone = range(salvaged.stop, lost.stop)
-    assert repaired.lost == [[gone[0], gone[-1]]] and repaired.steps == 30 - len(gone)
+    assert repaired.lost == ([[gone[0], gone[-1]]] if gone else [])
+    assert repaired.steps == 30 - len(gone)
     with open_episode(path) as ep:
-        assert len(ep) == 30 and ep.readable_steps == 30 - len(gone) and ep.lost == [(gone[0], len(gone))]
+        assert len(ep) == 30 and ep.readable_steps == 30 - len(gone)
+        assert ep.lost == ([(gone[0], len(gone))] if gone else [])
         got = {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
-        assert got == {i: v for i, v in before.items() if i not in gone}  # every readable step, identical
+        assert sorted(got) == [i for i in range(30) if i not in gone]
+        # Every verified step reads back identical (a salvaged one may carry the damaged byte: it is flagged).
+        assert {i: v for i, v in got.items() if i not in salvaged} == \
+            {i: v for i, v in before.items() if i not in lost}
         assert ep[29].terminated and ep.summary["outcome"] == summary["outcome"]
         assert ep.summary["steps"] == summary["steps"]
-        lost_text = rf"step {gone[-1]} is unreadable: steps {gone[0]}\.\.{gone[-1]} were lost"
-        with pytest.raises(TrajrecFormatError, match=lost_text):
-            ep[gone[-1]]
+        if gone:
+            lost_text = rf"step {gone[-1]} is unreadable: steps {gone[0]}\.\.{gone[-1]} were lost"
+            with pytest.raises(TrajrecFormatError, match=lost_text):
+                ep[gone[-1]]
         assert any(f"{30 - len(gone)} readable steps of 30" in d for d in ep.damage)
-        assert bool(salvaged) == (where > 0.5)
         if salvaged:
             assert any(f"({len(salvaged)} of them unverified)" in d for d in ep.damage)
             assert any(d.startswith(f"steps {salvaged[0]}..{salvaged[-1]} unverified: salvaged") for d in ep.damage)
@@ -92,6 +99,11 @@ def test_salvage_keeps_only_whole_checked_records_before_the_damage(tmp_path: Pa
         copy.write_bytes(path.read_bytes())
         _flip(copy, 0, where)
         report = fsck(copy, repair=True)
+        if not expect_some and not report.repaired:
+            # The header record itself is damaged: a version-3 index keeps no copy of it, so nothing is readable
+            # and the file is left as it was, with the reason (version 2 keeps the header in its index).
+            assert report.error and not Path(f"{copy}.orig").exists()
+            continue
         assert report.repaired
         assert report.steps + sum(b - a + 1 for a, b in report.lost) == 30
         with open_episode(copy) as ep:
@@ -118,8 +130,10 @@ def test_cli_after_repair_says_readable_steps_and_lost_ranges(tmp_path: Path, st
     assert main(["fsck", str(path), "--repair"]) == 0
     out = capsys.readouterr().out
     r = fsck(path)
-    counts = f"{r.steps} readable steps of 30; unverified (salvaged): steps {first}..{r.unverified[0][1]}; " \
-             f"lost: steps {r.unverified[0][1] + 1}..{last}"
+    assert r.steps + sum(b - a + 1 for a, b in r.lost) == 30 and (r.lost or r.unverified)
+    counts = f"{r.steps} readable steps of 30" \
+        + "".join(f"; unverified (salvaged): steps {a}..{b}" for a, b in r.unverified) \
+        + "".join(f"; lost: steps {a}..{b}" for a, b in r.lost)
     assert f"REPAIRED {path} ({counts})" in out
     for cmd in (["fsck", str(path)], ["fsck", str(path), "--repair"]):
         assert main(cmd) == 0
@@ -133,7 +147,9 @@ def test_cli_after_repair_says_readable_steps_and_lost_ranges(tmp_path: Path, st
     assert "steps lost to damage" in captured.err
     assert main(["show", str(path)]) == 0
     out = capsys.readouterr().out
-    assert f"{r.steps} readable steps of 30" in out and f"steps {r.unverified[0][1] + 1}..{last} lost" in out
+    assert f"{r.steps} readable steps of 30" in out
+    assert all(f"steps {a}..{b} lost" in out for a, b in r.lost)
+    assert all(f"steps {a}..{b} unverified" in out for a, b in r.unverified)
 
 
 def test_repair_of_a_file_without_index_steps_over_the_damage(tmp_path: Path, stub_env: Any) -> None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
-from .format import (FORMAT_VERSION, compress_frame, iter_frames, lock_file, map_file, packb, salvage_records,
-                     write_index_to)
+from .format import (FORMAT_VERSION, compress_frame, frame_extent, iter_frames, lock_file, map_file, packb,
+                     salvage_records, write_index_to)
 from .reader import lost_steps, read_index, unverified_steps
 from .validate import check_problem, header_problem, reset_problem, step_problem
 from .writer import pack_record
@@ -215,7 +215,8 @@ def _verify(path: str, index: dict[str, Any]) -> tuple[list[str], list[dict[str,
         start = index.get("index_offset")
         buf = map_file(ep._fh)
         try:
-            rows = {f[0]: f[3] for f in index["frames"] if f[2] > 0 or f[0] == 0}
+            declared = {r.get("offset") for r in index.get("damaged") or () if isinstance(r, dict)}
+            rows = {f[0]: f[3] for f in index["frames"] if f[2] > 0 or f[0] == 0 or f[0] in declared}
             pos = 0
             while True:
                 try:
@@ -302,9 +303,19 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int
             else:
                 return
         except TrajrecFormatError as exc:
-            if exc.offset not in rows or exc.offset == pos:
+            if exc.offset in rows and exc.offset != pos:
+                pos = exc.offset
+                continue
+            # A damaged frame holding no steps (checks, the end record: the index keeps their contents): its bytes
+            # are copied when its block headers still walk, as a row of no steps the new index declares damaged.
+            try:
+                stop, whole = frame_extent(memoryview(buf), exc.offset, end) if exc.offset is not None else (0, False)
+            except (ValueError, IndexError):
+                whole = False
+            if not whole or exc.offset is None or stop <= exc.offset:
                 raise
-            pos = exc.offset
+            yield exc.offset, stop, True, [], 0, 0, {"first": -1, "n": 0, "why": _no_self_advice(str(exc), path)}
+            pos = stop
 
 
 def _salvage(buf: Any, row: list[int], index: dict[str, Any]) -> list[dict[str, Any]]:
@@ -354,14 +365,14 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                 for offset, stop, complete, records, leftover, lost_n, row in _source_frames(buf, path, index, end):
                     new_offset = out.tell()
                     dropped = dropped or bool(leftover)
+                    first = frames[-1][1] + frames[-1][2] if frames else 0
                     if row is not None:  # the index rows of lost and salvaged steps, at their new offsets
-                        damaged.append({**row, "offset": new_offset} if lost_n is not None else row)
+                        damaged.append({**row, "offset": new_offset, "first": first} if lost_n is not None else row)
                     if complete:
                         out.write(bytes(memoryview(buf)[offset:stop]))
                     else:
                         out.write(compress_frame([pack_record(packb, r) for r in records]))
                     n = lost_n if lost_n is not None else sum(1 for r in records if r.get("t") == "step")
-                    first = frames[-1][1] + frames[-1][2] if frames else 0
                     frames.append([new_offset, first, n, out.tell()])
                 out.flush()
                 repaired = {

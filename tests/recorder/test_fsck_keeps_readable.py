@@ -218,3 +218,28 @@ def test_folder_repair_reports_each_file_and_goes_on(tmp_path: Path, stub_env: A
     assert main(["fsck", str(folder)]) == 1
     out = capsys.readouterr().out
     assert "--repair to fix" not in out and "2 with problems" in out
+
+
+def test_a_damaged_frame_without_steps_is_repaired_once(tmp_path: Path, stub_env: Any,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    path = _record(tmp_path, stub_env, 20)
+    before = _steps(path)
+    index = read_index(path)
+    end_frame = index["frames"][-1][3]  # the end record's frame follows the last frame of steps
+    data = bytearray(path.read_bytes())
+    assert data[end_frame:end_frame + 4] == b"\x28\xb5\x2f\xfd"
+    data[end_frame + 12] ^= 0x5A
+    path.write_bytes(bytes(data))
+    report = fsck(path)
+    assert not report.ok and report.steps == 20 and report.lost == []
+    assert any("a frame not holding steps is damaged" in d for d in report.damage)
+    repaired = fsck(path, repair=True)
+    assert repaired.repaired and repaired.error is None and repaired.backup is None
+    assert path.read_bytes()[:len(data) - 1].startswith(bytes(data[:index["index_offset"]]))
+    assert _steps(path) == before and read_index(path)["summary"] == index["summary"]
+    again = fsck(path)
+    assert again.recorded and again.steps == 20 and again.lost == []
+    capsys.readouterr()
+    assert main(["fsck", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"PARTIAL  {path} (20 readable steps)" in out and "a frame holding no steps lost" in out

@@ -22,7 +22,7 @@ from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_has_checksum, iter_f
                      read_tail_index)
 from .model import Check, ResetRecord, Step, SummaryBuilder
 from .storage import open_binary
-from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem
+from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
 
 _FRAME_CACHE = 8
 _WHOLE_READ = 4 << 20  # read_records reads files up to this size with one read
@@ -231,19 +231,18 @@ def _memory_records(path: str, data: bytes, frames: list[list[int]], checksums: 
         offset, first, n, stop = frame[:4]
         if n <= 0:
             continue
-        with gc_paused():  # a frame's new containers hold no cycles: collections meanwhile would find nothing
+        with gc_paused(promote=True):  # a frame's new containers hold no cycles: collections would find nothing
             records, _leftover, _done = decode_frame(view[offset:stop if stop >= 0 else len(data)], path=path,
                                                      offset=offset, checksum=checksums)
         steps = [r for r in records if r.get("t") == "step"]
         if len(steps) != n:
             raise TrajrecFormatError(path, offset, f"the frame here holds {len(steps)} steps where the index "
                                      f"lists {n}; run `trajrec fsck {path}`")
-        for j, rec in enumerate(steps):
-            problem = step_problem(rec, first + j)
-            if problem:
-                raise TrajrecFormatError(path, offset, f"{problem} (in the frame starting here); "
-                                         f"run `trajrec fsck {path}`")
-            yield rec
+        found = steps_problem(steps, first)
+        if found:
+            raise TrajrecFormatError(path, offset, f"{found[1]} (in the frame starting here); "
+                                     f"run `trajrec fsck {path}`")
+        yield from steps
 
 
 class Episode(Sequence[Step]):
@@ -489,7 +488,7 @@ class Episode(Sequence[Step]):
     def _load_steps(self, fi: int) -> list[dict[str, Any]]:
         """The checked step records of frame ``fi``, decoded now (not cached)."""
         frame = self._frames[fi]
-        with gc_paused():  # a frame's thousands of new containers: collections during the decode find nothing
+        with gc_paused(promote=True):  # a frame's thousands of new containers hold no cycles: never walk them
             records = self._decode(frame)
         steps = [r for r in records if r.get("t") == "step"]
         if frame is self._frame0 and self._reset_rec is None:
@@ -497,11 +496,10 @@ class Episode(Sequence[Step]):
         if len(steps) != frame[2]:
             raise TrajrecFormatError(self.path, frame[0], f"the frame here holds {len(steps)} steps where the index "
                                      f"lists {frame[2]}; run `trajrec fsck {self.path}`")
-        for j, rec in enumerate(steps):
-            problem = step_problem(rec, frame[1] + j)
-            if problem:
-                raise TrajrecFormatError(self.path, frame[0], f"{problem} (in the frame starting here); "
-                                         f"run `trajrec fsck {self.path}`")
+        found = steps_problem(steps, frame[1])
+        if found:
+            raise TrajrecFormatError(self.path, frame[0], f"{found[1]} (in the frame starting here); "
+                                     f"run `trajrec fsck {self.path}`")
         return steps
 
     def _decode(self, frame: list[int]) -> list[dict[str, Any]]:

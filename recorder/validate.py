@@ -12,8 +12,6 @@ and other recorded values are data of any type.
 
 from __future__ import annotations
 
-from itertools import chain, repeat
-from operator import itemgetter
 from typing import Any, Mapping, Sequence
 
 _NUM = (int, float)
@@ -135,65 +133,58 @@ def steps_problem(recs: Sequence[Mapping[str, Any]], first: int) -> tuple[int, s
     return None
 
 
-_NONE = type(None)
-_FLOAT_TYPES = frozenset((float, int))
-_OPT_DICT = frozenset((dict, _NONE))
-_OPT_INT = frozenset((int, _NONE))
-_OPT_LIST = frozenset((list, _NONE))
-_OPT_STR = frozenset((str, _NONE))
-_ONLY_NONE = frozenset((_NONE,))
-_ONLY_LIST = frozenset((list,))
-_ONLY_STR = frozenset((str,))
-_ONLY_INT = frozenset((int,))
-_DICT_ONLY = {dict}
-_get = dict.get
-_row_path = itemgetter(0)
-_row_action = itemgetter(1)
-
-
-def _column_types(recs: Sequence[dict[str, Any]], key: str, default: Any = None) -> set[type]:
-    n = len(recs)
-    return set(map(type, map(_get, recs, repeat(key, n), repeat(default, n))))
-
-
 def _frame_usual(recs: Sequence[Mapping[str, Any]], first: int) -> bool:
     """True when every record passes the checks of :func:`_step_problem` (numbered ``first`` on), shown with exact
-    type tests over whole columns. False only sends the frame to the record-by-record checks: it must never be
-    True where they would find a problem."""
-    n = len(recs)
-    if not n:
-        return True
-    if set(map(type, recs)) != _DICT_ONLY:
-        return False
-    ids = list(map(_get, recs, repeat("i", n)))
-    if set(map(type, ids)) != _ONLY_INT or ids != list(range(first, first + n)):
-        return False
-    if not (_column_types(recs, "time", 0.0) <= _FLOAT_TYPES and _column_types(recs, "duration", 0.0) <= _FLOAT_TYPES
-            and _column_types(recs, "note") <= _OPT_DICT and _column_types(recs, "checks") <= _ONLY_NONE
-            and _column_types(recs, "retry_of") <= _OPT_INT):
-        return False
-    recovers = list(map(_get, recs, repeat("recovers", n)))
-    if not set(map(type, recovers)) <= _OPT_LIST:
-        return False
-    if not set(map(type, chain.from_iterable(filter(None, recovers)))) <= _ONLY_INT:
-        return False
-    failures = list(filter(None, map(_get, recs, repeat("failure", n))))
-    if failures:
-        if not set(map(type, failures)) <= _DICT_ONLY:
-            return False  # (a falsy non-None failure, e.g. 0, is left to the detailed checks by the dict test above)
-        for key in ("kind", "message", "traceback", "type"):
-            if not _column_types(failures, key) <= _OPT_STR:
+    type tests in one loop (no call per record: the checks ran at ~1.5 µs a step, a third of decoding it). False
+    only sends the frame to the record-by-record checks: it must never be True where they find a problem."""
+    i = first
+    for rec in recs:
+        if type(rec) is not dict:
+            return False
+        get = rec.get
+        v = get("i")
+        if v != i or type(v) is not int:
+            return False
+        i += 1
+        v = get("time", 0.0)
+        if type(v) is not float and type(v) is not int:
+            return False
+        v = get("duration", 0.0)
+        if type(v) is not float and type(v) is not int:
+            return False
+        diff = get("diff")
+        if diff is not None:
+            if type(diff) is not list:
                 return False
-    if not _column_types(recs, "failure") <= _OPT_DICT:
-        return False
-    diffs = list(map(_get, recs, repeat("diff", n)))
-    if not set(map(type, diffs)) <= _OPT_LIST:
-        return False
-    rows = list(chain.from_iterable(filter(None, diffs)))
-    if rows and not (set(map(type, rows)) <= _ONLY_LIST and set(map(len, rows)) == {4}
-                     and set(map(type, map(_row_path, rows))) <= _ONLY_LIST
-                     and set(map(type, map(_row_action, rows))) <= _ONLY_STR):
-        return False
+            for row in diff:
+                if type(row) is not list or len(row) != 4 or type(row[0]) is not list or type(row[1]) is not str:
+                    return False
+        elif rec.keys().isdisjoint(_STEP_OPTIONAL):
+            continue
+        note = get("note")
+        if note is not None and type(note) is not dict:
+            return False
+        if get("checks") is not None:
+            return False
+        v = get("retry_of")
+        if v is not None and type(v) is not int:
+            return False
+        recovers = get("recovers")
+        if recovers is not None:
+            if type(recovers) is not list:
+                return False
+            for r in recovers:
+                if type(r) is not int:
+                    return False
+        failure = get("failure")
+        if failure is not None:
+            if type(failure) is not dict:
+                return False
+            fget = failure.get
+            for key in ("kind", "message", "traceback", "type"):
+                v = fget(key)
+                if v is not None and type(v) is not str:
+                    return False
     return True
 
 

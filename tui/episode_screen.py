@@ -13,6 +13,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Sequence
 
@@ -64,6 +65,11 @@ TIMELINE_WIDTHS = (30, 45, 60)
 STATE_HEIGHTS = ("auto", "1fr", "3fr")
 
 _UNSCANNED = 255  # marker byte of a step the marker scan has not reached yet
+
+#: Seconds the marker scan waits after a step is shown: the key's own work and its screen update (~20 ms).
+KEY_BUSY_SECONDS = 0.04
+#: The longest the marker scan waits between two frames, so a held key slows the scan but never stops it.
+KEY_WAIT_MAX = 0.1
 
 
 class EpisodeScreen(Screen[None]):
@@ -279,6 +285,7 @@ class EpisodeScreen(Screen[None]):
         self._pending: tuple[frozenset[int], int, str] | None = None
         self._damage: list[tuple[int, int]] = []  # step ranges in frames that cannot be read
         self._shown: tuple[int, int] | None = None  # (generation, step) the panes show
+        self._busy_until = 0.0  # time.monotonic() until which the marker scan waits (a step is being shown)
         self.following = False
         self._width_choice = TIMELINE_WIDTHS.index(45)  # the width in DEFAULT_CSS
         self._state_choice = 0
@@ -364,6 +371,7 @@ class EpisodeScreen(Screen[None]):
     def _show_step(self, i: int, *, force: bool = False) -> None:
         if not force and self._shown == (self._generation, i):
             return  # shown already, by _move_to, in the same screen update as the timeline's cursor
+        self._busy_until = time.monotonic() + KEY_BUSY_SECONDS  # the marker scan gives way meanwhile
         self._shown = (self._generation, i)
         legend = self.query_one(TimelineLegend)
         legend.step = i
@@ -426,8 +434,21 @@ class EpisodeScreen(Screen[None]):
         def damaged(first: int, last: int, error: str) -> None:
             self.post_message(self.MarkersDamaged(generation, first, last, safe(error)))
 
+        def give_way() -> None:
+            # While a key is being answered (and its screen update drawn), the scan waits between frames: two
+            # threads sharing the GIL would double the key's time. A held key cannot stall the scan for good:
+            # it waits at most KEY_WAIT_MAX seconds per frame.
+            end = time.monotonic() + KEY_WAIT_MAX
+            while not worker.is_cancelled:
+                now = time.monotonic()
+                busy = self._busy_until
+                if now >= busy or now >= end:
+                    return
+                time.sleep(min(busy, end) - now)
+
         try:
-            for start, codes in scan_markers(path, cancelled=lambda: worker.is_cancelled, on_damage=damaged):
+            for start, codes in scan_markers(path, cancelled=lambda: worker.is_cancelled, on_damage=damaged,
+                                             between_frames=give_way):
                 self.post_message(self.MarkersScanned(generation, start, codes))
         except TrajrecError as exc:  # the file went away or its index cannot be read any more
             n = len(self._markers)

@@ -51,12 +51,14 @@ UNREADABLE = 254
 
 
 def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
-                 on_damage: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[int, bytes]]:
+                 on_damage: Callable[[int, int, str], None] | None = None,
+                 between_frames: Callable[[], None] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(first_step, kind_codes)`` batches covering every step in order (one byte per step).
 
     A batch is cut every ``batch_seconds`` so the UI gets a bounded rate of messages. The steps of a frame
     that cannot be decoded get :data:`UNREADABLE` and ``on_damage(first, last, error)`` is called; the scan
-    goes on with the next frame.
+    goes on with the next frame. ``between_frames()`` is called after each frame (~1,000 steps, a few ms): the
+    viewer's waits there while a key is being answered, so the scan does not hold the GIL the UI thread needs.
     """
     with open_episode(path) as ep:
         verdicts = check_verdicts(ep)
@@ -88,6 +90,8 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                 del recs
             if cancelled():
                 return
+            if between_frames is not None:
+                between_frames()
             now = time.monotonic()
             if now - last >= batch_seconds:
                 yield start, bytes(codes)

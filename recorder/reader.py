@@ -238,11 +238,13 @@ def _memory_records(path: str, data: bytes, frames: list[list[int]], checksums: 
         if len(steps) != n:
             raise TrajrecFormatError(path, offset, f"the frame here holds {len(steps)} steps where the index "
                                      f"lists {n}; run `trajrec fsck {path}`")
+        del records
         found = steps_problem(steps, first)
         if found:
             raise TrajrecFormatError(path, offset, f"{found[1]} (in the frame starting here); "
                                      f"run `trajrec fsck {path}`")
         yield from steps
+        del steps  # not alive while the next frame is decoded (see Episode.iter_records)
 
 
 class Episode(Sequence[Step]):
@@ -372,23 +374,23 @@ class Episode(Sequence[Step]):
         rec = self._record(operator.index(i))
         return Step.from_record(rec, self._by_step.get(rec["i"], ()))
 
+    # Walks over every frame leave the LRU alone: frames it held alive would outlive their use and keep Python's
+    # cyclic collector walking them (a third of the decode rate). And no name holds a frame's list while the next
+    # is decoded: two frames alive at once need fresh memory from the system for every frame (its pages faulted
+    # in, then handed back when the older one dies), which cost a third of the walk.
+
     def __iter__(self) -> Iterator[Step]:
         by_step = self._by_step
-        for recs in self._stream_frames():
-            for rec in recs:
-                yield Step.from_record(rec, by_step.get(rec["i"], ()))
+        from_record = Step.from_record
+        for fi in range(len(self._frames)):
+            for rec in self.frame_records(fi):
+                yield from_record(rec, by_step.get(rec["i"], ()))
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """The raw stored step records in order (dicts shared with the cache: do not modify). Skips building
         :class:`Step` objects, for exports and scans that touch every step."""
-        for recs in self._stream_frames():
-            yield from recs
-
-    def _stream_frames(self) -> Iterator[list[dict[str, Any]]]:
-        # A walk over every frame leaves the LRU alone: frames it held alive would outlive their use and keep
-        # Python's cyclic collector walking them (a third of the decode rate); each frame here dies when passed.
         for fi in range(len(self._frames)):
-            yield self.frame_records(fi)
+            yield from self.frame_records(fi)
 
     def record(self, i: int) -> dict[str, Any]:
         """The raw stored record of step ``i`` (a dict; shared with the cache, do not modify)."""

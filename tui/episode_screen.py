@@ -2,8 +2,7 @@
 labeling.
 
 Steps are decoded on demand. Two thread workers read the file through their own readers: the marker index
-(one byte per step, so ``n``/``N``/``r`` jump without decoding anything; an episode of 200,000 steps or more is
-scanned by two worker processes) and text search. Labels go through a
+(one byte per step, so ``n``/``N``/``r`` jump without decoding anything) and text search. Labels go through a
 :class:`~trajrec.tui.label_session.LabelSession` on the store of the episode's run folder; a third worker reads other
 annotators' labels every couple of seconds.
 """
@@ -42,7 +41,7 @@ from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, la
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
-from .step_scan import PROCESS_SCAN_STEPS, find_text, scan_markers, scan_markers_in_processes
+from .step_scan import find_text, scan_markers
 from .timeline import StepTimeline
 from .timeline_legend import TimelineLegend
 
@@ -341,7 +340,7 @@ class EpisodeScreen(Screen[None]):
         if n == 0:
             self._show_empty()
         else:
-            self._scan_markers(episode.path, self._generation, n)
+            self._scan_markers(episode.path, self._generation)
 
     def _show_empty(self) -> None:
         detail = self.query_one(StepDetail)
@@ -429,7 +428,7 @@ class EpisodeScreen(Screen[None]):
     # -- markers: failures and recoveries -------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="episode-markers")
-    def _scan_markers(self, path: str, generation: int, steps: int = 0) -> None:
+    def _scan_markers(self, path: str, generation: int) -> None:
         worker = get_current_worker()
 
         def damaged(first: int, last: int, error: str) -> None:
@@ -447,13 +446,9 @@ class EpisodeScreen(Screen[None]):
                     return
                 time.sleep(min(busy, end) - now)
 
-        if steps >= PROCESS_SCAN_STEPS:  # big episodes: worker processes, in parallel and off the GIL
-            batches = scan_markers_in_processes(path, cancelled=lambda: worker.is_cancelled, on_damage=damaged)
-        else:
-            batches = scan_markers(path, cancelled=lambda: worker.is_cancelled, on_damage=damaged,
-                                   between_frames=give_way)
         try:
-            for start, codes in batches:
+            for start, codes in scan_markers(path, cancelled=lambda: worker.is_cancelled, on_damage=damaged,
+                                             between_frames=give_way):
                 self.post_message(self.MarkersScanned(generation, start, codes))
         except TrajrecError as exc:  # the file went away or its index cannot be read any more
             n = len(self._markers)

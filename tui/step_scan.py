@@ -7,7 +7,6 @@ at most the reader's frame cache (8 frames) whatever the episode's length.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Callable, Iterator, Mapping
 
@@ -53,28 +52,25 @@ UNREADABLE = 254
 
 def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                  on_damage: Callable[[int, int, str], None] | None = None,
-                 between_frames: Callable[[], None] | None = None,
-                 frames: tuple[int, int] | None = None) -> Iterator[tuple[int, bytes]]:
+                 between_frames: Callable[[], None] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(first_step, kind_codes)`` batches covering every step in order (one byte per step).
 
     A batch is cut every ``batch_seconds`` so the UI gets a bounded rate of messages. The steps of a frame
     that cannot be decoded get :data:`UNREADABLE` and ``on_damage(first, last, error)`` is called; the scan
     goes on with the next frame. ``between_frames()`` is called after each frame (~1,000 steps, a few ms): the
     viewer's waits there while a key is being answered, so the scan does not hold the GIL the UI thread needs.
-    ``frames``: only frames ``a`` to ``b - 1`` (their steps, in order); the default is every frame.
     """
     with open_episode(path) as ep:
         verdicts = check_verdicts(ep)
         get_verdict = verdicts.get
         plain = _plain_codes()
-        lo, hi = frames if frames is not None else (0, ep.frame_count)
-        start = ep.frame_span(lo)[0] if lo < hi else 0
+        start = 0
         codes = bytearray()
         last = time.monotonic()
         # Frame by frame, outside the reader's cache: each frame's records die as the walk passes them, so the
         # cyclic collector has nothing to walk (it used to triple the scan's time and, in full collections of
         # the app's heap, stall the UI thread's keys for 100+ ms).
-        for fi in range(lo, hi):
+        for fi in range(ep.frame_count):
             first, count = ep.frame_span(fi)
             try:
                 recs = ep.frame_records(fi)
@@ -104,90 +100,6 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                 last = now
         if codes:
             yield start, bytes(codes)
-
-
-#: Episodes of at least this many steps are scanned by worker processes (:func:`scan_markers_in_processes`):
-#: starting one costs ~0.4 s (an interpreter and trajrec's imports), a thread scans ~150,000 steps a second.
-PROCESS_SCAN_STEPS = 200_000
-
-
-def _frames_codes(path: str, lo: int, hi: int) -> tuple[bytes, list[tuple[int, int, str]]]:
-    """In a worker process: the marker codes of frames ``lo`` to ``hi - 1`` and the damaged step ranges."""
-    damage: list[tuple[int, int, str]] = []
-    codes = b"".join(c for _, c in scan_markers(path, cancelled=lambda: False, batch_seconds=1e9, frames=(lo, hi),
-                                                on_damage=lambda a, b, e: damage.append((a, b, e))))
-    return codes, damage
-
-
-def _quiet_worker() -> None:
-    # A worker process shares the viewer's terminal: anything it printed (a warning about a damaged index, say)
-    # would land in the middle of the screen. Its output goes nowhere; what it found comes back as values.
-    import warnings
-
-    warnings.simplefilter("ignore")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-
-
-def scan_markers_in_processes(path: str, *, cancelled: Cancelled, workers: int = 2, pieces_per_worker: int = 8,
-                              on_damage: Callable[[int, int, str], None] | None = None
-                              ) -> Iterator[tuple[int, bytes]]:
-    """:func:`scan_markers` split across ``workers`` processes (so it neither waits for the GIL nor takes it
-    from the UI thread): the frames are cut into ``workers * pieces_per_worker`` pieces, scanned in parallel and
-    yielded in order as they complete, with the same codes and damage reports.
-
-    If the processes cannot be started or die, the pieces not scanned yet are scanned here, in this thread.
-    Cancelling drops the pieces not started; the ones running finish in their process, unobserved.
-    """
-    import concurrent.futures as cf
-    import multiprocessing
-
-    with open_episode(path) as ep:
-        count = ep.frame_count
-        size = max(1, -(-count // max(1, workers * pieces_per_worker)))
-        pieces = [(lo, min(count, lo + size)) for lo in range(0, count, size)]
-        starts = [ep.frame_span(lo)[0] for lo, _hi in pieces]
-    try:
-        # "spawn": a fresh interpreter, never a fork of the viewer's threads and terminal state.
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_quiet_worker)
-        futures = [pool.submit(_frames_codes, path, lo, hi) for lo, hi in pieces]
-    except (OSError, RuntimeError, ValueError):
-        pool, futures = None, []
-    try:
-        for k, (lo, hi) in enumerate(pieces):
-            result = None
-            if k < len(futures):
-                while result is None:
-                    try:
-                        result = futures[k].result(timeout=0.05)
-                    except cf.TimeoutError:
-                        if cancelled():
-                            return
-                    except Exception:  # noqa: BLE001  (a broken pool: this piece and the rest, here)
-                        futures = futures[:k]
-                        break
-            if result is None:
-                damage: list[tuple[int, int, str]] = []
-                for start, codes in scan_markers(path, cancelled=cancelled, frames=(lo, hi),
-                                                 on_damage=lambda a, b, e: damage.append((a, b, e))):
-                    yield start, codes
-                if cancelled():
-                    return
-            else:
-                codes, damage = result
-                if codes:
-                    yield starts[k], codes
-            if on_damage is not None:
-                for a, b, e in damage:
-                    on_damage(a, b, e)
-            if cancelled():
-                return
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _plain_codes() -> dict[tuple[bool, bool] | None, int]:

@@ -50,29 +50,3 @@ def test_marker_scan_gives_way_between_frames(tmp_path: Path) -> None:
                                                 between_frames=lambda: calls.append(1)))
     assert len(calls) == frames == 4
     assert codes == b"".join(c for _, c in scan_markers(str(whole), cancelled=lambda: False))
-
-
-def test_marker_scan_in_processes_matches_the_thread_scan(tmp_path: Path) -> None:
-    """Big episodes are scanned by worker processes: the same codes, in order, and the same damage reports (a
-    damaged frame is reported and marked, the others scanned)."""
-    from trajrec.tui.step_scan import UNREADABLE, scan_markers_in_processes
-
-    actions = ["cat a", "cat a", "write a x", "cat a", "boom", "boom", "submit"] * 3
-    path = record(tmp_path / "p", actions, step_checks={1: False, 2: True}, frame_steps=2)
-    never = lambda: False  # noqa: E731
-    expected = b"".join(c for _, c in scan_markers(str(path), cancelled=never))
-    batches = list(scan_markers_in_processes(str(path), cancelled=never, workers=2, pieces_per_worker=3))
-    assert b"".join(c for _, c in batches) == expected
-    assert [start for start, _ in batches] == sorted(start for start, _ in batches)
-
-    with open_episode(path) as ep:
-        offset, first, count, stop = ep.index["frames"][3][:4]
-    data = bytearray(path.read_bytes())
-    data[(offset + stop) // 2] ^= 0xFF  # a flipped byte inside the fourth frame: its checksum fails
-    path.write_bytes(bytes(data))
-    damage: list[tuple[int, int]] = []
-    codes = b"".join(c for _, c in scan_markers_in_processes(
-        str(path), cancelled=never, on_damage=lambda a, b, e: damage.append((a, b))))
-    assert damage == [(first, first + count - 1)]
-    assert codes[first:first + count] == bytes((UNREADABLE,)) * count
-    assert codes[:first] == expected[:first] and codes[first + count:] == expected[first + count:]

@@ -281,7 +281,8 @@ async def memory_bench(path: Path, presses: int) -> int:
     tracemalloc.reset_peak()
     app = create_app([path])
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, EpisodeScreen) and app.screen.markers_ready)
+        await until(pilot, lambda: isinstance(app.screen, EpisodeScreen) and app.screen.markers_ready,
+                    timeout=900)  # tracemalloc slows the marker scan of 1,000,000 steps past 2 minutes
         for _ in range(presses):
             await pilot.press("l")
         await pilot.press("G", "s", "h", "g", "n")

@@ -383,8 +383,12 @@ class Episode(Sequence[Step]):
         by_step = self._by_step
         from_record = Step.from_record
         for fi in range(len(self._frames)):
-            for rec in self.frame_records(fi):
-                yield from_record(rec, by_step.get(rec["i"], ()))
+            if by_step:
+                for rec in self.frame_records(fi):
+                    yield from_record(rec, by_step.get(rec["i"], ()))
+            else:  # no checks outside the records (the usual case): no lookup per step
+                for rec in self.frame_records(fi):
+                    yield from_record(rec)
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """The raw stored step records in order (dicts shared with the cache: do not modify). Skips building

@@ -16,7 +16,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-_CUT_STYLE = Style(color="grey50")
+_CUT_STYLE = Style(dim=True)
 
 
 class TextView(ScrollView, can_focus=True):

@@ -17,7 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-_CUT_STYLE = Style(color="grey50")
+_CUT_STYLE = Style(dim=True)
 
 
 class TextView(ScrollView, can_focus=True):

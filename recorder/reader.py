@@ -478,6 +478,10 @@ class Episode(Sequence[Step]):
         """How many steps can be read: ``len(self)`` less the steps the index declares lost (see :attr:`lost`)."""
         return self._n - sum(n or 0 for _f, n in self.lost)
 
+    def is_lost(self, i: int) -> bool:
+        """True when step ``i`` is in a range the index declares lost (reading it raises)."""
+        return bool(self.lost) and self._lost_at(i) is not None
+
     def _lost_at(self, i: int) -> tuple[int, int | None] | None:
         """The declared lost range holding step ``i``, or None."""
         for first, n in self.lost:

@@ -39,6 +39,19 @@ def _flip(path: Path, frame_no: int, where: float = 0.5) -> list[int]:
     return row
 
 
+def _break_first_block(path: Path, frame_no: int) -> list[int]:
+    """Mark the first block of frame ``frame_no`` with zstd's reserved block type: zstd rejects the frame at once,
+    so nothing of it can be salvaged (RFC 8878, 3.1.1.2). Returns the frame's index row."""
+    row = read_index(path)["frames"][frame_no]
+    data = bytearray(path.read_bytes())
+    fhd = data[row[0] + 4]
+    single, did, fcs = (fhd >> 5) & 1, fhd & 3, fhd >> 6
+    at = row[0] + 5 + (0 if single else 1) + (0, 1, 2, 4)[did] + ((1 if single else 0), 2, 4, 8)[fcs]
+    data[at] |= 0b110
+    path.write_bytes(bytes(data))
+    return row
+
+
 def _steps(path: Path) -> dict[int, tuple[Any, ...]]:
     with open_episode(path) as ep:
         return {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
@@ -243,3 +256,16 @@ def test_a_damaged_frame_without_steps_is_repaired_once(tmp_path: Path, stub_env
     assert main(["fsck", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"PARTIAL  {path} (20 readable steps)" in out and "a frame holding no steps lost" in out
+
+
+def test_viewer_text_search_steps_over_lost_steps(tmp_path: Path, stub_env: Any) -> None:
+    from trajrec.tui.step_scan import find_text
+
+    path = _record(tmp_path, stub_env, 30)
+    row = _break_first_block(path, 1)
+    assert fsck(path, repair=True).repaired
+    with open_episode(path) as ep:
+        assert ep.is_lost(row[1] + row[2] - 1) and not ep.is_lost(row[1] + row[2])
+    # From before the damaged frame to a step after it: the lost steps are passed over, not an error.
+    step, wrapped = find_text(str(path), "write done yes", 0, cancelled=lambda: False)
+    assert (step, wrapped) == (29, False)

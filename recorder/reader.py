@@ -414,7 +414,7 @@ class Episode(Sequence[Step]):
         all_frames = index["frames"]
         self._frame0 = all_frames[0]
         #: Step ranges the index declares lost (``fsck --repair`` kept the frames around them): ``(first, n)``.
-        self.lost: list[tuple[int, int | None]] = [(f, n) for f, n, _why in lost_steps(index)]
+        self.lost: list[tuple[int, int | None]] = [(f, n) for f, n, _why in lost_steps(index) if n != 0]
         self._frames = [f for f in all_frames if f[2] > 0 and not self._lost_at(f[1])]
         self._firsts = [f[1] for f in self._frames]
         self._standalone = [Check.from_record(c) for c in index.get("checks") or ()]

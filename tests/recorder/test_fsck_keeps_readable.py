@@ -121,7 +121,10 @@ def test_salvage_keeps_only_whole_checked_records_before_the_damage(tmp_path: Pa
         assert report.steps + sum(b - a + 1 for a, b in report.lost) == 30
         with open_episode(copy) as ep:
             got = {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
-            assert all(got[i] == before[i] for i in got)
+            # A salvaged record may differ from what was recorded (a damaged byte in a literal run decompresses
+            # without error): every step that differs must be one the index marks unverified.
+            differ = [i for i in got if got[i] != before[i]]
+            assert all(any(a <= i <= b for a, b in report.unverified) for i in differ)
             assert len(got) == report.steps == ep.readable_steps
             if expect_some:
                 assert report.unverified == [[0, report.steps - 1]] and report.steps > 0

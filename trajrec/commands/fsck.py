@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trajrec.recorder import fsck
+    from trajrec.recorder import TrajrecError, fsck
+    from trajrec.recorder.fsck import FsckReport
 
     from ..progress import Progress
     from ._common import dumps, find_episodes
@@ -37,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     reports = []
     with Progress(len(paths), "fsck") as bar:
         for path in paths:
-            reports.append(fsck(path, repair=args.repair))
+            try:
+                reports.append(fsck(path, repair=args.repair))
+            except TrajrecError as exc:  # one file fsck cannot handle: say so and go on with the others
+                reports.append(FsckReport(path, ok=False, complete=False, error=str(exc)))
             bar.advance()
     for note in skipped:
         if args.json:

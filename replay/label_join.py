@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from array import array
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ from .label_model import Label
 from .label_store import LabelStore, _order
 
 __all__ = ["EpisodeLabelIndex"]
+
+#: The start of a line as :class:`LabelStore` writes it: ``{"v":1,"id":"...","episode_id":"...`` (group 1: the
+#: episode id's bytes, when they hold no escape).
+_HEAD = re.compile(rb'\{"v":1,"id":"[^"\\]*","episode_id":"([^"\\]*)"')
 
 
 class EpisodeLabelIndex(LabelStore):
@@ -49,30 +54,34 @@ class EpisodeLabelIndex(LabelStore):
 
     def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
         # Only each line's episode id is read here; the label itself is built and checked when its episode is
-        # asked for (a label is parsed once, not twice). Lines that are not JSON objects with an episode id are
+        # asked for (a label is parsed once, not twice). Lines as LabelStore writes them start with their version,
+        # id and episode id: the id is read from those bytes (exact: unescaped text between quotes of the
+        # top-level object); other lines are decoded. Lines that are not JSON objects with an episode id are
         # warned about now, as a store warns.
         if not body:
             return 0
         lines = body[:-1].split(b"\n")
-        try:
-            recs: list[Any] | None = json.loads(b"[" + b",".join(lines) + b"]")
-        except (ValueError, RecursionError):
-            recs = None  # a blank or damaged line: each line on its own
         n = 0
         offset = start
-        for k, raw in enumerate(lines):
+        head = _HEAD.match
+        for raw in lines:
             line += 1
-            if recs is not None:
-                rec = recs[k]
-            elif not raw.strip():
-                offset += len(raw) + 1
-                continue
-            else:
+            m = head(raw)
+            eid: Any = None
+            if m is not None and raw.endswith(b"}"):
+                try:
+                    eid = m.group(1).decode("utf-8")
+                except UnicodeDecodeError:
+                    eid = None
+            if eid is None:
+                if not raw.strip():
+                    offset += len(raw) + 1
+                    continue
                 try:
                     rec = json.loads(raw)
                 except (ValueError, RecursionError):
                     rec = None
-            eid = rec.get("episode_id") if type(rec) is dict else None
+                eid = rec.get("episode_id") if type(rec) is dict else None
             if type(eid) is str and eid:
                 n += self._place(eid, path, offset, len(raw))
             else:
@@ -107,10 +116,25 @@ class EpisodeLabelIndex(LabelStore):
             return []
         raws: list[tuple[int, int, bytes]] = []
         try:
-            for k in range(0, len(places) if places is not None else 0, 3):
+            k, end = 0, len(places) if places is not None else 0
+            while k < end:
                 assert places is not None
-                no = places[k]
-                raws.append((no, places[k + 1], os.pread(self._fd_of(no), places[k + 2], places[k + 1])))
+                # Lines one after another in a file (a labeler writes an episode's labels together) are read
+                # with one pread.
+                no, off, stop = places[k], places[k + 1], places[k + 1] + places[k + 2]
+                j = k + 3
+                while j < end and places[j] == no and places[j + 1] == stop + 1:
+                    stop = places[j + 1] + places[j + 2]
+                    j += 3
+                block = os.pread(self._fd_of(no), stop - off, off)
+                if j == k + 3:
+                    raws.append((no, off, block))
+                else:
+                    at = off
+                    for raw in block.split(b"\n"):
+                        raws.append((no, at, raw))
+                        at += len(raw) + 1
+                k = j
         except OSError as exc:
             raise TrajrecIOError(f"cannot read labels in {self.dir}: {exc.strerror}") from exc
         try:  # one decode for the episode's lines, as a store reads a chunk

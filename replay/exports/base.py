@@ -301,15 +301,15 @@ class JsonlFormat(Format):
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
         text, n, steps = self.encode(view)
-        if self._stdout:  # control characters JSON leaves raw become \u escapes: same data, safe on a terminal
-            text = json_safe(text)
-        self.write_text(text)
+        self.write_encoded(text)
         return n, steps
 
-    def write_text(self, text: str) -> None:
-        """Append encoded lines (from :meth:`encode`, maybe in another process) to the output."""
+    def write_encoded(self, text: str) -> None:
+        """Append lines :meth:`encode` made (maybe in another process) to the output."""
         if self._fh is None:
             raise TrajrecUsageError("this format was made to encode only (out=None); it has no output to write")
+        if self._stdout:  # control characters JSON leaves raw become \u escapes: same data, safe on a terminal
+            text = json_safe(text)
         try:
             self._fh.write(text)
         except OSError as exc:

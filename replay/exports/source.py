@@ -125,6 +125,29 @@ class Source:
         self._empty: list[tuple[Any, str]] = []
         self._streamed = False
 
+    @classmethod
+    def of_files(cls, files: Iterable[tuple[Any, Any]], *, join_labels: bool = False,
+                 stores: dict[Any, LabelStore] | None = None) -> Source:
+        """A source over ``(episode file, path it was found under)`` pairs already listed (a part of another
+        source's :attr:`listed`), sharing ``stores`` (folder -> label store) when given."""
+        self = cls.__new__(cls)
+        self._files = list(files)
+        self.paths = list(dict.fromkeys(given for _, given in self._files))
+        self._join = join_labels
+        self.stores = stores if stores is not None else {}
+        self._episodes = None
+        self._errors, self._empty, self._streamed = [], [], False
+        return self
+
+    @property
+    def listed(self) -> list[tuple[Any, Any]]:
+        """``(episode file, path it was found under)`` of every file found, in order (no file opened)."""
+        return list(self._files)
+
+    def set_scanned(self, errors: list[tuple[Any, str]], empty: list[tuple[Any, str]]) -> None:
+        """Record what a scan made elsewhere (the workers of a parallel export) found unreadable or empty."""
+        self._errors, self._empty, self._streamed = list(errors), list(empty), True
+
     @property
     def files(self) -> int:
         """How many episode files were found (readable or not)."""

@@ -33,7 +33,7 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 from .label_model import Label
 from .label_store import LabelStore, _order
 
-__all__ = ["EpisodeLabelIndex"]
+__all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter"]
 
 #: The start of a line as :class:`LabelStore` writes it: ``{"v":1,"id":"...","episode_id":"...`` (group 1: the
 #: episode id's bytes, when they hold no escape).
@@ -110,6 +110,26 @@ class EpisodeLabelIndex(LabelStore):
         """Live labels of one episode (sorted as :meth:`LabelStore.current` sorts them)."""
         if episode_id is None:
             raise TrajrecUsageError("an EpisodeLabelIndex answers for one episode at a time; use LabelStore for all")
+        labels = self._versions(episode_id)
+        if not labels:
+            return []
+        if len({lab.id for lab in labels}) == len(labels) and all(
+                lab.supersedes is None and not lab.deleted for lab in labels):
+            # No edits or deletions (the common case, e.g. rules' labels): every version is live.
+            out = [lab for lab in labels
+                   if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
+            out.sort(key=_order)
+            return out
+        return self._chains(labels).current(episode_id, target=target, judge=judge)
+
+    def _chains(self, labels: list[Label]) -> LabelStore:
+        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
+        for lab in labels:
+            chains._ingest(lab)
+        return chains
+
+    def _versions(self, episode_id: str) -> list[Label]:
+        """Every version of one episode's labels, read from their lines (the odd lines warned about, skipped)."""
         places = self._places.get(episode_id)
         kept = self._kept.get(episode_id, ())
         if places is None and not kept:
@@ -145,17 +165,7 @@ class EpisodeLabelIndex(LabelStore):
             parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False) for no, off, raw in raws)
             labels = [lab for lab in parsed if isinstance(lab, Label)]
         labels.extend(kept)
-        if len({lab.id for lab in labels}) == len(labels) and all(
-                lab.supersedes is None and not lab.deleted for lab in labels):
-            # No edits or deletions (the common case, e.g. rules' labels): every version is live.
-            out = [lab for lab in labels
-                   if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
-            out.sort(key=_order)
-            return out
-        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
-        for lab in labels:
-            chains._ingest(lab)
-        return chains.current(episode_id, target=target, judge=judge)
+        return labels
 
     def _fd_of(self, no: int) -> int:
         # One labels file open at a time (runs have a few files, read mostly in order), closed by close().
@@ -193,3 +203,64 @@ class EpisodeLabelIndex(LabelStore):
 
     def __repr__(self) -> str:
         return f"<EpisodeLabelIndex {os.fspath(self.run_dir)!r} versions={len(self)}>"
+
+
+class EpisodeLabelWriter(EpisodeLabelIndex):
+    """An :class:`EpisodeLabelIndex` that also writes, one episode at a time: what automatic labelers use, so
+    that labeling a run holds the places of its labels (24 bytes each), not the labels.
+
+    :meth:`current` reads an episode's versions and keeps their chains until another episode is asked for;
+    :meth:`update` and :meth:`delete` take the id of a version of that episode (as a labeler does: it reads an
+    episode's labels, then writes what changed). :meth:`add` works for any episode. New lines are appended to
+    this writer's own file as :class:`LabelStore` appends them, and their places kept, so a later
+    :meth:`current` reads them back.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self._episode: tuple[str, LabelStore] | None = None  # the episode last read, with its chains
+        self._appending = False
+        self._own_end: dict[str, int] = {}  # own file name -> end of the last line placed
+        super().__init__(run_dir)
+        self.fsync = fsync
+
+    add = LabelStore.add
+    update = LabelStore.update
+    delete = LabelStore.delete
+
+    def current(self, episode_id: str | None = None, target: int | str | None = None,  # type: ignore[override]
+                judge: str | None = None) -> list[Label]:
+        """Live labels of one episode, as :meth:`EpisodeLabelIndex.current`; its chains are kept for writes."""
+        if episode_id is None:
+            raise TrajrecUsageError("an EpisodeLabelWriter answers for one episode at a time; use LabelStore for all")
+        if self._episode is None or self._episode[0] != episode_id:
+            self._episode = (episode_id, self._chains(self._versions(episode_id)))
+        return self._episode[1].current(episode_id, target=target, judge=judge)
+
+    def _live_head(self, label_id: str, verb: str) -> Label:
+        if self._episode is None:
+            raise TrajrecUsageError(f"cannot {verb} label {label_id}: an EpisodeLabelWriter edits labels of the "
+                                    "episode it last read (call current(episode_id) first)")
+        return self._episode[1]._live_head(label_id, verb)
+
+    def _append(self, label: Label) -> Label:
+        self._appending = True
+        try:
+            return super()._append(label)
+        finally:
+            self._appending = False
+
+    def _ingest(self, lab: Label) -> int:
+        if not self._appending:
+            return super()._ingest(lab)  # a last line without its newline, read from another writer's file
+        own = self._own
+        assert own is not None
+        end = self._offsets[own]  # LabelStore._append counted the line (and its newline) before this call
+        start = self._own_end.get(own, 0)
+        self._own_end[own] = end
+        self._place(lab.episode_id, self.dir / own, start, end - start - 1)
+        if self._episode is not None and self._episode[0] == lab.episode_id:
+            self._episode[1]._ingest(lab)
+        return 1
+
+    def __repr__(self) -> str:
+        return f"<EpisodeLabelWriter {os.fspath(self.run_dir)!r} versions={len(self)}>"

@@ -13,7 +13,7 @@ from trajrec.recorder import Episode, open_episode, read_index
 from trajrec.recorder.errors import EmptyEpisodeError, TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.storage import is_url
 
-from ..label_join import EpisodeLabelIndex
+from ..label_join import EpisodeLabelIndex, EpisodeLabelWriter
 from ..labels import Label, LabelStore
 from ..library import find_episode_files
 
@@ -110,11 +110,13 @@ class Source:
     either, which reads every index).
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike[str]], *, join_labels: bool = False) -> None:
+    def __init__(self, paths: Iterable[str | os.PathLike[str]], *, join_labels: bool = False,
+                 write_labels: bool = False) -> None:
         self.paths = [p if is_url(os.fspath(p)) else Path(p) for p in paths]
         # join_labels: read each folder's labels as an EpisodeLabelIndex (the places of the lines, each episode's
-        # labels read when asked: flat memory for exports); read-only, so not for labelers.
-        self._join = join_labels
+        # labels read when asked: flat memory for exports); read-only. write_labels: an EpisodeLabelWriter, the
+        # same reading for labelers that write one episode's labels at a time.
+        self._join = "write" if write_labels else join_labels
         if not self.paths:
             raise TrajrecUsageError("no paths given; pass a run folder or episode files")
         self.stores: dict[Any, LabelStore] = {}
@@ -156,7 +158,8 @@ class Source:
     def _store(self, folder: Any) -> LabelStore:
         store = self.stores.get(folder)
         if store is None:
-            store = self.stores[folder] = EpisodeLabelIndex(folder) if self._join else LabelStore(folder)
+            kind = EpisodeLabelWriter if self._join == "write" else EpisodeLabelIndex if self._join else LabelStore
+            store = self.stores[folder] = kind(folder)
         return store
 
     def stream(self) -> Iterator[EpisodeRef]:

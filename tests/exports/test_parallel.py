@@ -52,8 +52,12 @@ def test_workers_filters_and_skips_count_as_one_process(builtin_run: Path, tmp_p
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
 
 
-def test_workers_write_the_same_parquet_shards(builtin_run: Path, tmp_path: Path) -> None:
+def test_workers_write_the_same_parquet_shards(builtin_run: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
+    from trajrec.replay.exports import parquet
+
+    monkeypatch.setattr(parquet, "_BATCH", 5)  # row groups end mid-episode (the workers encode with their own size)
     run = _with_bad_files(builtin_run)
     opts = ExportOptions(shard_rows=7, partition_by="env")  # several shards per env, cut mid-episode
     one = export([run], "parquet", tmp_path / "one", options=opts, workers=1)
@@ -70,6 +74,7 @@ def test_workers_write_the_same_parquet_shards(builtin_run: Path, tmp_path: Path
     # one file: the same bytes
     export([run], "parquet", tmp_path / "one.parquet", workers=1)
     export([run], "parquet", tmp_path / "two.parquet", workers=2)
+    assert pq.ParquetFile(tmp_path / "one.parquet").metadata.num_row_groups > 10
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
 
 

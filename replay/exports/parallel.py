@@ -6,7 +6,9 @@ The episode files are split into batches of consecutive files (about ``1/(8 N)``
 none: no process inherits this one's memory or open files). A batch goes out as paths and comes back as plain
 bytes: a JSON summary (the report's counts, the lineage, the files that were not episodes) and the encoded rows,
 JSONL text or, for ``parquet``, an Arrow IPC stream per partition. Nothing is pickled but those bytes and paths.
-At most ``2 N`` batches are out at once, so memory stays bounded however large the run.
+At most ``2 N`` batches are out at once, so memory stays bounded however large the run. Until the first worker is
+up (a fresh interpreter importing the export code takes a good part of a second), this process exports the first
+batches itself, the same way, so a small export is not slower for its workers.
 
 Each worker reads the labels of a run folder once (an :class:`~trajrec.replay.label_join.EpisodeLabelIndex`, kept
 for its next batches) and joins them per episode, as a single-process export does. Parquet rows are cut into row
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import threading
 from collections import deque
 from dataclasses import fields
 from pathlib import Path
@@ -34,6 +37,8 @@ __all__ = ["BATCH_BYTES", "export_parallel"]
 #: JSONL rows are ~25x its compressed steps).
 BATCH_BYTES = 256 * 1024
 _MAX_FILES = 512
+#: This process exports batches itself until a worker is up (tests turn it off to send every batch to the pool).
+HEAD_START = True
 
 
 def start_context() -> Any:
@@ -140,6 +145,45 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
 # -- in the writing process ----------------------------------------------------------------------------------------
 
 
+class _PoolStarter:
+    """The worker pool, started in a thread (creating it blocks until the workers' server has imported the
+    export code), then pinged: :meth:`up` says when a worker is ready for batches."""
+
+    def __init__(self, workers: int, config: str) -> None:
+        self._pool: Any = None
+        self._ping: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, args=(workers, config), name="trajrec-export-pool",
+                                        daemon=True)
+        self._thread.start()
+
+    def _start(self, workers: int, config: str) -> None:
+        try:
+            self._pool = start_context().Pool(workers, initializer=_init, initargs=(config,))
+            self._ping = self._pool.apply_async(os.getpid)
+        except BaseException as exc:  # raised in the exporting thread by pool()
+            self._error = exc
+
+    def up(self) -> bool:
+        return not self._thread.is_alive() and (self._error is not None or self._ping.ready())
+
+    def pool(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._pool
+
+    def stop(self) -> None:
+        self._thread.join()
+        if self._pool is not None:
+            self._pool.terminate()
+
+
+def _worker_up(starter: _PoolStarter) -> bool:
+    """Whether a worker of the pool is up and ready for batches."""
+    return starter.up()
+
+
 def _merge(report: Any, lineage: dict[str, Any], meta: dict[str, Any]) -> None:
     r = meta["report"]
     for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled", "rules_would_label"):
@@ -169,9 +213,39 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     jobs = iter(batches(src.listed, workers))
     errors: list[tuple[Any, str]] = []
     empty: list[tuple[Any, str]] = []
-    pool = start_context().Pool(workers, initializer=_init, initargs=(config,))
+
+    def take(meta_bytes: bytes, payload: Any) -> None:
+        meta = json.loads(meta_bytes)
+        if isinstance(writer, JsonlFormat):
+            if payload:
+                writer.write_encoded(payload.decode("utf-8"))
+        else:
+            for key, data in payload:
+                writer.write_encoded(key, data)  # type: ignore[attr-defined]
+        _merge(report, lineage, meta)
+        errors.extend((_path(p), e) for p, e in meta["errors"])
+        empty.extend((_path(p), e) for p, e in meta["empty"])
+        if progress is not None:
+            progress.advance(meta["steps_seen"])
+
+    starter = _PoolStarter(workers, config)
     try:
+        # Starting the workers takes a good part of a second (a fresh interpreter imports the export code, and
+        # creating the pool waits for it): a thread starts them while this process exports the first batches
+        # itself, the way a worker does.
+        here = False
+        while HEAD_START and not _worker_up(starter):
+            job = next(jobs, None)
+            if job is None:
+                break
+            if not here:
+                _init(config)
+                here = True
+            take(*_work(job))
+        if here:
+            _WORKER.clear()  # the labels index and the encoder it kept
         pending: deque[Any] = deque()
+        pool = starter.pool()
 
         def submit() -> None:
             job = next(jobs, None)
@@ -180,24 +254,15 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
 
         for _ in range(2 * workers):
             submit()
+        used = bool(pending)
         while pending:
-            meta_bytes, payload = pending.popleft().get()
+            result = pending.popleft().get()
             submit()
-            meta = json.loads(meta_bytes)
-            if isinstance(writer, JsonlFormat):
-                if payload:
-                    writer.write_encoded(payload.decode("utf-8"))
-            else:
-                for key, data in payload:
-                    writer.write_encoded(key, data)  # type: ignore[attr-defined]
-            _merge(report, lineage, meta)
-            errors += [(_path(p), e) for p, e in meta["errors"]]
-            empty += [(_path(p), e) for p, e in meta["empty"]]
-            if progress is not None:
-                progress.advance(meta["steps_seen"])
-        pool.close()
-        pool.join()
+            take(*result)
+        if used:  # else this process did it all: the workers still starting are stopped below
+            pool.close()
+            pool.join()
     finally:
-        pool.terminate()
+        starter.stop()
     src.set_scanned(errors, empty)
     report.errors = [(str(p), e) for p, e in errors]

@@ -11,6 +11,7 @@ import pytest
 
 from trajrec.recorder.errors import TrajrecUsageError
 from trajrec.replay.exports import ExportOptions, export
+from trajrec.replay.exports import parallel
 from trajrec.replay.exports.parallel import batches
 from trajrec.replay.exports.pipeline import PARALLEL_FORMATS
 from trajrec.replay.exports.source import Source
@@ -28,6 +29,13 @@ def _report(rep: object) -> dict:
     for key in ("seconds", "steps_per_second", "out", "files"):
         d.pop(key)
     return d
+
+
+@pytest.fixture(autouse=True)
+def every_batch_to_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small runs would be done by the exporting process before a worker is up (its head start): send every
+    batch to the pool, so the tests see the workers' output (the CLI tests keep the head start)."""
+    monkeypatch.setattr(parallel, "HEAD_START", False)
 
 
 @pytest.mark.parametrize("fmt", [f for f in PARALLEL_FORMATS if f != "parquet"])
@@ -107,3 +115,24 @@ def test_workers_to_stdout(builtin_run: Path) -> None:
                             "--out", "-", "--workers", w], capture_output=True, timeout=120) for w in ("1", "2")]
     assert outs[0].returncode == 0 and outs[0].stdout.count(b"\n") > 10
     assert outs[1].stdout == outs[0].stdout
+
+
+def test_head_start_then_workers_give_the_same_bytes(builtin_run: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporting process does batches itself until a worker is up, then hands the rest to the pool."""
+    monkeypatch.setattr(parallel, "HEAD_START", True)
+    asked = []
+
+    def up_after_two_batches(starter):  # type: ignore[no-untyped-def]
+        asked.append(1)
+        if len(asked) > 2:
+            starter.pool().apply(parallel.os.getpid)  # the pool is up: every later batch goes to the workers
+            return True
+        return False
+
+    monkeypatch.setattr(parallel, "_worker_up", up_after_two_batches)
+    one = export([builtin_run], "records", tmp_path / "one.jsonl", workers=1)
+    two = export([builtin_run], "records", tmp_path / "two.jsonl", workers=2)
+    assert len(asked) == 3 and len(batches(Source([builtin_run]).listed, 2)) > 3  # 2 batches here, the rest there
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert _report(two) == _report(one)

@@ -304,14 +304,20 @@ class JsonlFormat(Format):
         self.write_encoded(text)
         return n, steps
 
-    def write_encoded(self, text: str) -> None:
-        """Append lines :meth:`encode` made (maybe in another process) to the output."""
+    def write_encoded(self, text: str | bytes) -> None:
+        """Append lines :meth:`encode` made (maybe in another process; ``bytes``: their UTF-8) to the output."""
         if self._fh is None:
             raise TrajrecUsageError("this format was made to encode only (out=None); it has no output to write")
+        if isinstance(text, bytes) and self._stdout:
+            text = text.decode("utf-8")
         if self._stdout:  # control characters JSON leaves raw become \u escapes: same data, safe on a terminal
-            text = json_safe(text)
+            text = json_safe(text)  # type: ignore[arg-type]
         try:
-            self._fh.write(text)
+            if isinstance(text, bytes):
+                self._fh.flush()  # what was written as text goes first
+                self._fh.buffer.write(text)  # type: ignore[attr-defined]
+            else:
+                self._fh.write(text)
         except OSError as exc:
             raise TrajrecIOError(f"cannot write {self._tmp or 'stdout'}: {exc.strerror}") from exc
 

@@ -218,7 +218,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
         meta = json.loads(meta_bytes)
         if isinstance(writer, JsonlFormat):
             if payload:
-                writer.write_encoded(payload.decode("utf-8"))
+                writer.write_encoded(payload)  # UTF-8 bytes, written as they are
         else:
             for key, data in payload:
                 writer.write_encoded(key, data)  # type: ignore[attr-defined]

@@ -159,8 +159,8 @@ def check_workers(fmt: str, workers: Any) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise TrajrecUsageError(f"--workers is a number of processes (1 or more), got {workers!r}")
     if workers > 1 and fmt not in PARALLEL_FORMATS:
-        raise TrajrecUsageError(f"--workers: {fmt} {'pairs attempts across episodes' if fmt == 'dpo' else 'writes a file per episode'}"
-                                f", so it runs in one process; formats that take --workers: "
+        why = "pairs attempts across episodes" if fmt == "dpo" else "writes a file per episode"
+        raise TrajrecUsageError(f"--workers: {fmt} {why}, so it runs in one process; formats that take --workers: "
                                 f"{', '.join(PARALLEL_FORMATS)}")
     return workers
 

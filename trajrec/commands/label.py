@@ -186,7 +186,7 @@ def _auto(args: argparse.Namespace) -> int:
     from trajrec.replay.exports.source import Source
     from trajrec.progress import Progress
 
-    src = Source(args.paths)
+    src = Source(args.paths, write_labels=True)  # each episode's labels read and written in its turn
     # Episodes are streamed (one index in memory at a time), so the bars count steps without a total.
     if args.rules:
         with Progress(None, "label rules", unit=" steps") as bar:

@@ -5,10 +5,12 @@ library use) cold (no summary cache: every file's index is read) and warm (the s
 warm ``trajrec ls`` as a whole process, against a baseline in the same run: ``os.scandir`` over the same folders
 (the floor: listing names without reading anything).
 
-    python bench/catalog_scale.py                 # 100,000 episodes (about 300 MB under bench/out/)
-    python bench/catalog_scale.py --episodes 1000000
+    python bench/catalog_scale.py --out /work/benchdata/catalog                      # 100,000 episodes
+    python bench/catalog_scale.py --out /work/benchdata/catalog --episodes 1000000   # about 3 GB, 1M files
+    python bench/catalog_scale.py --out /work/benchdata/catalog --generate-only      # write the run, time nothing
 
-The files are copies of a few real recorded episodes, 10,000 per sub-folder, kept under bench/out/ between runs.
+The files are copies of a few real recorded episodes, 10,000 per sub-folder, kept under ``--out`` (default
+bench/out/) between runs: generating a million files takes a while, so they are written once.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from trajrec.replay.library import scan
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def make_run(n: int) -> Path:
-    root = OUT / f"catalog-{n}"
+def make_run(n: int, out: Path = OUT) -> Path:
+    root = out / f"catalog-{n}"
     marker = root / ".complete"
     if marker.exists():
         return root
@@ -66,8 +68,12 @@ def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--episodes", type=int, default=100_000)
+    ap.add_argument("--out", type=Path, default=OUT, help="where the generated runs live (default: bench/out/)")
+    ap.add_argument("--generate-only", action="store_true", help="write the run if missing, then stop")
     args = ap.parse_args()
-    root = make_run(args.episodes)
+    root = make_run(args.episodes, args.out)
+    if args.generate_only:
+        return
 
     def floor() -> int:
         n = 0

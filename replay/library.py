@@ -36,7 +36,7 @@ EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
-CATALOG_VERSION = 4
+CATALOG_VERSION = 5
 
 #: ``labeled_fraction(episode_id, n_steps) -> float | None``: the share of an episode's steps that carry a label.
 LabeledFraction = Callable[[str, int], "float | None"]
@@ -143,6 +143,7 @@ def _int(x: Any) -> int:
 _CACHED_FIELDS = tuple(f.name for f in fields(EpisodeEntry) if f.name not in ("path", "labeled"))
 _COMPLETE = _CACHED_FIELDS.index("complete")
 _ERROR = _CACHED_FIELDS.index("error")
+_OUTCOME = _CACHED_FIELDS.index("outcome")
 
 
 # -- finding files ----------------------------------------------------------------------------------------------
@@ -211,19 +212,85 @@ def _walk(root: str, skipped: list[str] | None = None) -> Iterator[str]:
 
 # -- the summary cache ------------------------------------------------------------------------------------------
 
+#: A folder modified less than this long before it was listed is listed again next time, whatever its mtime
+#: says: a file added in the same clock tick as the listing would leave the folder's mtime as it was recorded.
+RACY_NS = 2_000_000_000
+
+
+@dataclass(slots=True)
+class Shard:
+    """One folder's cached listing: its sub-folders and episode files in path order, and a summary row per file.
+
+    Attributes:
+        stat: ``(inode, mtime_ns, ctime_ns)`` of the folder when it was listed, or None when that listing is not
+            to be trusted (the folder had changed less than :data:`RACY_NS` before).
+        keys: the folder's children in path order: episode file names, and sub-folder names ending in ``/``.
+        notes: names of symbolic links that are not listed (a link to a folder, a dangling episode-file link).
+        inode, mtime, size: per file (the files of ``keys``, in order): what the row was read from.
+        cols: per :data:`_CACHED_FIELDS` field, a list with the files' values (columnar: a few dozen lists per
+            shard instead of a map per episode).
+        links: rows whose file is a symbolic link (their target may change without the folder changing).
+    """
+
+    stat: tuple[int, int, int] | None
+    keys: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    inode: list[int] = field(default_factory=list)
+    mtime: list[int] = field(default_factory=list)
+    size: list[int] = field(default_factory=list)
+    cols: list[list[Any]] = field(default_factory=lambda: [[] for _ in _CACHED_FIELDS])
+    links: list[int] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        """The episode files' names, in row order."""
+        return [k for k in self.keys if k[-1] != "/"]
+
+    def volatile(self) -> list[int]:
+        """Rows that may change while the folder does not: files still being written (no index yet), files
+        that could not be read, and symbolic links; a listing that trusts the folder still checks these."""
+        out = {i for i, (ok, err) in enumerate(zip(self.cols[_COMPLETE], self.cols[_ERROR]))
+               if not ok or err is not None}
+        return sorted(out.union(self.links))
+
+    def add(self, key: str, ino: int, mtime: int, size: int, row: Sequence[Any], link: bool = False) -> None:
+        if link:
+            self.links.append(len(self.inode))
+        self.keys.append(key)
+        self.inode.append(ino)
+        self.mtime.append(mtime)
+        self.size.append(size)
+        for col, v in zip(self.cols, row):
+            col.append(v)
+
+    def row(self, i: int) -> tuple[Any, ...]:
+        return tuple(c[i] for c in self.cols)
+
+
 class Catalog:
     """The cached summaries of one folder's episodes: ``<folder>/.trajrec/catalog/<digest>.msgpack``.
 
-    The cache is sharded, one shard per sub-folder holding episode files (the digest names the sub-folder), and
-    each shard is columnar (a list per field: a million rows decode as a few dozen lists, not a million maps).
-    A row is reused while its file keeps its inode and, for a file still being written (no index yet) or
-    unreadable, its size and mtime. A complete episode file is never rewritten in place: the writer creates it
-    (O_EXCL) and ``fsck --repair`` replaces it by rename, which gives a new inode. A file overwritten in place by
-    another tool keeps its inode: ``scan(..., use_catalog=False)`` (``trajrec ls --rescan``) reads every file.
+    The cache is sharded, one :class:`Shard` per sub-folder (the digest names the sub-folder), and each shard is
+    columnar (a list per field: a million rows decode as a few hundred lists, not a million maps).
+
+    What a listing trusts (the trade-off that makes a warm listing of a million episodes take seconds):
+
+    - A folder whose inode, mtime and ctime are those recorded in its shard has the same children: adding,
+      removing or renaming a file changes its folder's mtime, so the folder is not listed again (no
+      ``scandir``, no ``stat`` per file). A folder modified within :data:`RACY_NS` of its listing is never
+      trusted (a change in the same clock tick could leave its mtime as recorded).
+    - A row is reused while its file keeps its inode: a complete episode file is never rewritten in place (the
+      writer creates it with O_EXCL and appends, ``fsck --repair`` replaces it by rename, which gives a new
+      inode and changes the folder's mtime).
+    - Files that may change in place are checked on every listing (``stat``, and read again when their inode,
+      size or mtime moved): files still being written (no index yet: the writer appends to them under its
+      lock), unreadable files, and symbolic links.
+
+    A file overwritten in place by another tool keeps its inode and its folder's mtime: ``scan(...,
+    use_catalog=False)`` (``trajrec ls --rescan``, ``trajrec view --rescan``) reads every file.
 
     >>> import tempfile
-    >>> cat = Catalog(tempfile.mkdtemp())
-    >>> cat.shard("") == {}
+    >>> Catalog(tempfile.mkdtemp()).shard("") is None
     True
     """
 
@@ -240,40 +307,43 @@ class Catalog:
         return os.path.join(self.dir, hashlib.blake2b(reldir.encode("utf-8", "surrogatepass"),
                                                       digest_size=10).hexdigest() + ".msgpack")
 
-    def shard(self, reldir: str) -> dict[str, tuple[int, int, int, Sequence[Any]]]:
-        """``name -> (inode, mtime_ns, size, row)`` of the cached entries of sub-folder ``reldir`` ("" for the
-        root); empty when there is no usable shard (a damaged or foreign one is noted in :attr:`problems`)."""
+    def shard(self, reldir: str) -> Shard | None:
+        """The cached listing of sub-folder ``reldir`` ("" for the root, else ending in ``/``), or None when
+        there is no usable shard (a damaged or foreign one is noted in :attr:`problems`)."""
         path = self._path(reldir)
         try:
             with open(path, "rb") as fh:
                 data = unpackb(fh.read())
         except FileNotFoundError:
-            return {}
+            return None
         except (OSError, ValueError, TrajrecError) as exc:
             self.problems.append(f"ignored the summary cache {path}: {exc}")
-            return {}
+            return None
         try:
             if (data.get("version") != CATALOG_VERSION or data.get("fields") != list(_CACHED_FIELDS)
                     or data.get("dir") != reldir):
                 raise ValueError("written by another trajrec version")
-            names, inodes, mtimes, sizes, cols = (data["names"], data["inode"], data["mtime"], data["size"],
-                                                  data["cols"])
-            if not (len(cols) == len(_CACHED_FIELDS) and all(len(c) == len(names) for c in cols)
-                    and len(inodes) == len(mtimes) == len(sizes) == len(names)):
+            stat = data["stat"]
+            shard = Shard(None if stat is None else (int(stat[0]), int(stat[1]), int(stat[2])),
+                          list(data["keys"]), list(data["notes"]), data["inode"], data["mtime"], data["size"],
+                          data["cols"], data["links"])
+            n = len(shard.keys) - sum(1 for k in shard.keys if k.endswith("/"))
+            if not (len(shard.cols) == len(_CACHED_FIELDS) and all(len(c) == n for c in shard.cols)
+                    and len(shard.inode) == len(shard.mtime) == len(shard.size) == n
+                    and all(isinstance(i, int) and 0 <= i < n for i in shard.links)
+                    and all(isinstance(k, str) and k for k in shard.keys)):
                 raise ValueError("columns of different lengths")
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
             self.problems.append(f"ignored the summary cache {path}: {exc}")
-            return {}
-        return dict(zip(names, zip(inodes, mtimes, sizes, zip(*cols))))
+            return None
+        return shard
 
-    def save(self, reldir: str, rows: dict[str, tuple[int, int, int, Sequence[Any]]]) -> bool:
+    def save(self, reldir: str, shard: Shard) -> bool:
         """Write one sub-folder's shard atomically (readers see the old or the new one). False if it could not."""
-        names = list(rows)
-        data = {"version": CATALOG_VERSION, "fields": list(_CACHED_FIELDS), "dir": reldir, "names": names,
-                "inode": [rows[n][0] for n in names], "mtime": [rows[n][1] for n in names],
-                "size": [rows[n][2] for n in names],
-                "cols": [list(c) for c in zip(*(rows[n][3] for n in names))] if names else
-                [[] for _ in _CACHED_FIELDS]}
+        data = {"version": CATALOG_VERSION, "fields": list(_CACHED_FIELDS), "dir": reldir,
+                "stat": None if shard.stat is None else list(shard.stat), "keys": shard.keys, "notes": shard.notes,
+                "inode": shard.inode, "mtime": shard.mtime, "size": shard.size, "cols": shard.cols,
+                "links": shard.links}
         path = self._path(reldir)
         tmp = f"{path}.{os.getpid()}.tmp"
         made = False
@@ -319,55 +389,135 @@ def read_entry(path: str) -> EpisodeEntry:
         return EpisodeEntry.unreadable(path, str(exc))
 
 
+def _row(path: str) -> list[Any]:
+    return read_entry(path).to_record()
+
+
 _first = operator.itemgetter(0)
 
+#: What :func:`_listing` yields: ``(folder, file names, columns)`` (the columns of :data:`_CACHED_FIELDS`, one
+#: value per name) for a run of episode files in path order, or a problem to say.
+Chunk = "tuple[str, list[str], list[list[Any]]] | str"
 
-def _cached_entries(cat: Catalog, d: str, rel: str = "") -> Iterator[tuple[list[EpisodeEntry], str | None]]:
-    """The episodes under folder ``d`` in path order, from the catalog where it is valid, as
-    ``(entries of one folder, problem)`` chunks (a problem: a shard that could not be saved)."""
-    try:
-        with os.scandir(d) as it:
-            children = [(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in it]
-    except OSError:
-        return  # an unreadable subfolder hides its files, as `find` would; the rest still lists
+
+def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None) -> tuple[Shard, bool]:
+    """List folder ``d`` with ``scandir``, reusing ``old`` rows whose file kept its inode (and, for files that
+    may change in place, its size and mtime); ``(shard, whether any row was read again)``."""
+    with os.scandir(d) as it:
+        children = [(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in it]
     children.sort(key=_first)  # a trailing "/" on folders sorts them as their whole paths would
-    old = cat.shard(rel) if any(k.endswith(SUFFIX) for k, _ in children) else {}
-    new: dict[str, tuple[int, int, int, Sequence[Any]]] = {}
-    changed = False
-    chunk: list[EpisodeEntry] = []
-    make = EpisodeEntry
+    index = dict(zip(old.names, range(len(old.inode)))) if old is not None else {}
+    volatile = set(old.volatile()) if old is not None else set()
+    new = Shard(dstat)
+    reread = False
     for key, e in children:
         if key[-1] == "/":
             if e.name != CATALOG_DIR:
-                if chunk:
-                    yield chunk, None
-                    chunk = []
-                yield from _cached_entries(cat, e.path, f"{rel}{e.name}/")
+                new.keys.append(key)
             continue
         if not key.endswith(SUFFIX) or not e.is_file():
-            why = skipped_link(e)
-            if why is not None:  # said, not silently left out
-                if chunk:
-                    yield chunk, None
-                    chunk = []
-                yield [], why
+            if skipped_link(e) is not None:
+                new.notes.append(e.name)
             continue
-        hit = old.get(key)
-        # A closed, readable file is immutable while its inode stays (see Catalog): no stat needed.
-        if hit is None or hit[0] != e.inode() or not hit[3][_COMPLETE] or hit[3][_ERROR] is not None:
-            try:
-                st = e.stat()
-            except OSError:
-                continue  # gone since it was listed
-            if hit is None or (hit[0], hit[1], hit[2]) != (st.st_ino, st.st_mtime_ns, st.st_size):
-                hit = (st.st_ino, st.st_mtime_ns, st.st_size, read_entry(e.path).to_record())
-                changed = True
-        new[key] = hit
-        chunk.append(make(e.path, *hit[3]))
-    if chunk:
-        yield chunk, None
-    if (changed or new.keys() != old.keys()) and not cat.save(rel, new):
-        yield [], cat.problem
+        link = e.is_symlink()
+        j = index.get(key)
+        assert old is not None or j is None
+        if j is not None and not link and j not in volatile and old.inode[j] == e.inode():  # type: ignore[union-attr]
+            # A closed, readable file is immutable while its inode stays (see Catalog): no stat needed.
+            new.add(key, old.inode[j], old.mtime[j], old.size[j], old.row(j))  # type: ignore[union-attr]
+            continue
+        try:
+            st = e.stat()
+        except OSError:
+            continue  # gone since it was listed
+        if j is not None and (old.inode[j], old.mtime[j], old.size[j]) == (  # type: ignore[union-attr]
+                st.st_ino, st.st_mtime_ns, st.st_size):
+            new.add(key, st.st_ino, st.st_mtime_ns, st.st_size, old.row(j), link)  # type: ignore[union-attr]
+        else:
+            new.add(key, st.st_ino, st.st_mtime_ns, st.st_size, _row(e.path), link)
+            reread = True
+    return new, reread
+
+
+def _recheck(d: str, shard: Shard) -> bool | None:
+    """Check the rows of a trusted listing that may change in place (:meth:`Shard.volatile`), reading a file
+    again when it moved; True if a row changed, None if a file is gone (the listing is stale after all)."""
+    changed = False
+    names = None
+    for i in shard.volatile():
+        if names is None:
+            names = shard.names
+        path = os.path.join(d, names[i])
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if (st.st_ino, st.st_mtime_ns, st.st_size) != (shard.inode[i], shard.mtime[i], shard.size[i]):
+            for col, v in zip(shard.cols, _row(path)):
+                col[i] = v
+            shard.inode[i], shard.mtime[i], shard.size[i] = st.st_ino, st.st_mtime_ns, st.st_size
+            changed = True
+    return changed
+
+
+def _listing(cat: Catalog, d: str, rel: str = "", trust: bool = True) -> Iterator[Chunk]:
+    """The episodes under folder ``d`` in path order, from the catalog where it is valid (see :class:`Catalog`),
+    as chunks (see :data:`Chunk`); problems: skipped links, a shard that could not be saved."""
+    try:
+        st = os.stat(d)
+    except OSError:
+        return  # an unreadable or vanished subfolder hides its files, as `find` would; the rest still lists
+    now = time.time_ns()
+    dstat = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    old = cat.shard(rel)
+    shard: Shard | None = None
+    save = False
+    if trust and old is not None and old.stat is not None and old.stat == dstat:
+        changed = _recheck(d, old)
+        if changed is not None:
+            shard, save = old, changed
+    if shard is None:
+        try:
+            shard, reread = _list_folder(d, dstat if st.st_mtime_ns < now - RACY_NS else None, old)
+        except OSError:
+            return
+        save = (reread or old is None or old.stat != shard.stat or old.keys != shard.keys
+                or old.notes != shard.notes or old.links != shard.links)
+    if save and not cat.save(rel, shard):
+        yield cat.problem or "could not save the summary cache"
+    for name in shard.notes:
+        why = _skipped_path(os.path.join(d, name))
+        if why is not None:
+            yield why
+    keys = shard.keys
+    if not any(k[-1] == "/" for k in keys):  # the usual folder: files only, one chunk
+        if keys:
+            yield d, keys, shard.cols
+        return
+    row = 0
+    start = 0  # first key of the current run of files
+    for k, key in enumerate(keys + ["/"]):  # a sentinel folder closes the last run
+        if key[-1] != "/":
+            continue
+        if k > start:
+            n = k - start
+            yield d, keys[start:k], [c[row:row + n] for c in shard.cols]
+            row += n
+        start = k + 1
+        if key != "/":
+            yield from _listing(cat, os.path.join(d, key[:-1]), f"{rel}{key}", trust)
+
+
+def _skipped_path(path: str) -> str | None:
+    """:func:`skipped_link` for a path (a name a shard noted), as it is now."""
+    try:
+        with os.scandir(os.path.dirname(path) or ".") as it:
+            for e in it:
+                if e.name == os.path.basename(path):
+                    return skipped_link(e)
+    except OSError:
+        pass
+    return None
 
 
 def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
@@ -394,6 +544,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
             sources.append((None, p, find_episode_files([p], notes), notes))
     total: int | None = (sum(len(f) for _c, _p, f, _n in sources) if all(c is None for c, _p, _f, _n in sources)
                          else None)
+    make = EpisodeEntry
 
     def chunks() -> Iterator[tuple[list[EpisodeEntry], str | None]]:
         for cat, p, files, notes in sources:
@@ -404,11 +555,18 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
                     if cancelled is not None and cancelled():
                         return
                     yield [read_entry(f)], None
-            else:
-                yield from _cached_entries(cat, p)
-                for problem in dict.fromkeys(cat.problems):
-                    if problem.startswith("ignored"):
-                        yield [], problem
+                continue
+            for item in _listing(cat, p):
+                if isinstance(item, str):
+                    yield [], item
+                    continue
+                d, names, cols = item
+                prefix = os.path.join(d, "")
+                # One object per episode, built by map from the columns: the least Python per row.
+                yield list(map(make, [prefix + n for n in names], *cols)), None
+            for problem in dict.fromkeys(cat.problems):
+                if problem.startswith("ignored"):
+                    yield [], problem
 
     done = 0
     batch: list[EpisodeEntry] = []

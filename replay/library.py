@@ -286,8 +286,10 @@ class Catalog:
       size or mtime moved): files still being written (no index yet: the writer appends to them under its
       lock), unreadable files, and symbolic links.
 
-    A file overwritten in place by another tool keeps its inode and its folder's mtime: ``scan(...,
-    use_catalog=False)`` (``trajrec ls --rescan``, ``trajrec view --rescan``) reads every file.
+    A file overwritten in place by another tool keeps its inode and its folder's mtime, so it is not seen:
+    ``scan(..., verify=True)`` (``trajrec ls --rescan``) lists every folder and compares every file's inode,
+    size and mtime (a rewrite changes the mtime) and rewrites the stale rows; ``scan(..., use_catalog=False)``
+    (``trajrec view --no-cache``) reads every file and leaves the cache alone.
 
     >>> import tempfile
     >>> Catalog(tempfile.mkdtemp()).shard("") is None
@@ -400,9 +402,11 @@ _first = operator.itemgetter(0)
 Chunk = "tuple[str, list[str], list[list[Any]]] | str"
 
 
-def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None) -> tuple[Shard, bool]:
+def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None,
+                 verify: bool = False) -> tuple[Shard, bool]:
     """List folder ``d`` with ``scandir``, reusing ``old`` rows whose file kept its inode (and, for files that
-    may change in place, its size and mtime); ``(shard, whether any row was read again)``."""
+    may change in place or with ``verify`` for every file, its size and mtime); ``(shard, whether any row was
+    read again)``."""
     with os.scandir(d) as it:
         children = [(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in it]
     children.sort(key=_first)  # a trailing "/" on folders sorts them as their whole paths would
@@ -422,7 +426,7 @@ def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None) 
         link = e.is_symlink()
         j = index.get(key)
         assert old is not None or j is None
-        if j is not None and not link and j not in volatile and old.inode[j] == e.inode():  # type: ignore[union-attr]
+        if j is not None and not verify and not link and j not in volatile and old.inode[j] == e.inode():  # type: ignore[union-attr]
             # A closed, readable file is immutable while its inode stays (see Catalog): no stat needed.
             new.add(key, old.inode[j], old.mtime[j], old.size[j], old.row(j))  # type: ignore[union-attr]
             continue
@@ -460,9 +464,10 @@ def _recheck(d: str, shard: Shard) -> bool | None:
     return changed
 
 
-def _listing(cat: Catalog, d: str, rel: str = "", trust: bool = True) -> Iterator[Chunk]:
+def _listing(cat: Catalog, d: str, rel: str = "", verify: bool = False) -> Iterator[Chunk]:
     """The episodes under folder ``d`` in path order, from the catalog where it is valid (see :class:`Catalog`),
-    as chunks (see :data:`Chunk`); problems: skipped links, a shard that could not be saved."""
+    as chunks (see :data:`Chunk`); problems: skipped links, a shard that could not be saved. ``verify``: list
+    every folder and compare every file's inode, size and mtime (a file rewritten in place is read again)."""
     try:
         st = os.stat(d)
     except OSError:
@@ -472,13 +477,13 @@ def _listing(cat: Catalog, d: str, rel: str = "", trust: bool = True) -> Iterato
     old = cat.shard(rel)
     shard: Shard | None = None
     save = False
-    if trust and old is not None and old.stat is not None and old.stat == dstat:
+    if not verify and old is not None and old.stat is not None and old.stat == dstat:
         changed = _recheck(d, old)
         if changed is not None:
             shard, save = old, changed
     if shard is None:
         try:
-            shard, reread = _list_folder(d, dstat if st.st_mtime_ns < now - RACY_NS else None, old)
+            shard, reread = _list_folder(d, dstat if st.st_mtime_ns < now - RACY_NS else None, old, verify)
         except OSError:
             return
         save = (reread or old is None or old.stat != shard.stat or old.keys != shard.keys
@@ -505,7 +510,7 @@ def _listing(cat: Catalog, d: str, rel: str = "", trust: bool = True) -> Iterato
             row += n
         start = k + 1
         if key != "/":
-            yield from _listing(cat, os.path.join(d, key[:-1]), f"{rel}{key}", trust)
+            yield from _listing(cat, os.path.join(d, key[:-1]), f"{rel}{key}", verify)
 
 
 def _skipped_path(path: str) -> str | None:
@@ -520,7 +525,7 @@ def _skipped_path(path: str) -> str | None:
     return None
 
 
-def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
+def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, verify: bool = False,
          labeled_fraction: LabeledFraction | None = None, first_batch: int = 64, batch_seconds: float = 0.1,
          cancelled: Callable[[], bool] | None = None) -> Iterator[ScanBatch]:
     """Read the summaries of every episode under ``paths``, in batches, in path order within each path.
@@ -528,7 +533,9 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
     The first batch is small (``first_batch`` entries) so a caller can show a first screen at once; later
     batches are cut every ``batch_seconds``, so a UI gets a bounded rate of updates whatever the folder size.
     Local folders' summaries are cached (see :class:`Catalog`) unless ``use_catalog`` is False; then every
-    file's index is read. ``total`` is known up front only without the catalog (it would cost a second walk).
+    file's index is read. ``verify`` trusts no folder's mtime nor a file's inode alone: every folder is listed
+    and every file's inode, size and mtime compared (what ``trajrec ls --rescan`` does; a file rewritten in
+    place by another tool is read again), and the cache is brought up to date. ``total`` is known up front only without the catalog (it would cost a second walk).
 
     >>> import tempfile
     >>> [b.total for b in scan([tempfile.mkdtemp()])]
@@ -556,7 +563,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
                         return
                     yield [read_entry(f)], None
                 continue
-            for item in _listing(cat, p):
+            for item in _listing(cat, p, verify=verify):
                 if isinstance(item, str):
                     yield [], item
                     continue

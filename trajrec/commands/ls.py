@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
 NAME = "ls"
@@ -14,6 +15,7 @@ EXAMPLES = """  trajrec ls runs/                    every episode under runs/, r
   trajrec ls runs/ --where "failures>0" --sort return --reverse    faulty episodes, highest return first
   trajrec ls runs/ --sort=-labeled   most-labeled episodes first (a labeled column: share of steps labeled)
   trajrec ls runs/ --json | jq .      one JSON object per line, for scripts
+  trajrec ls runs/ --rescan           compare every file with the summary cache (after editing files in place)
   trajrec ls a.msgpack.zst b.msgpack.zst"""
 
 
@@ -29,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reverse", action="store_true", help="descending order")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per episode (with \"labeled\": the share of its steps labeled, 0..1)")
+    p.add_argument("--rescan", action="store_true",
+                   help="check every file against the summary cache (<folder>/.trajrec/catalog/), not only the "
+                        "folders that changed: finds files another tool rewrote in place, and updates the cache")
 
 
 def _sort_key(text: str | None) -> tuple[str | None, bool]:
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.replay.label_stores import LabelStores
     from trajrec.replay.library import sort_entries
     from trajrec.replay.query import parse_query
-    from trajrec.replay.render import number_text, one_line
+    from trajrec.replay.render import one_line
     from trajrec.replay.run import open_run
 
     from ._common import dumps
@@ -61,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     column, reverse = _sort_key(args.sort)
     reverse = reverse != args.reverse
     run = open_run(args.paths)
+    if args.rescan:
+        run = _rescanned(args.paths)
     total = len(run) + len(run.errors)
     if args.where:
         run = run.where(args.where)  # a query that does not parse: a usage error naming the term
@@ -80,24 +87,20 @@ def run(args: argparse.Namespace) -> int:
     # The listing is already in path order per given path: sorting a million rows by path again costs a second.
     shown = entries if column is None and not reverse and len(args.paths) == 1 else \
         sort_entries(entries, column, reverse=reverse)
-    out: list[str] = []  # lines written in chunks: one write per line costs more than formatting it
     if not args.json:
         print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}"
               f" {'tokens':>8} {'model s':>8} {'cost':>8}" + (f" {'labeled':>7}" if with_labels else ""))
+        write = sys.stdout.write
+        lines = _text_lines(shown, with_labels)
+        while chunk := list(itertools.islice(lines, 8192)):  # one write per chunk: a write per line costs more
+            write("\n".join(chunk) + "\n")
+        print(_summary(shown, total, len(bad), bool(args.where)), file=sys.stderr)
+        return 1 if bad else 0
+    out: list[str] = []
     for e in shown:
         if len(out) >= 4096:
             sys.stdout.write("\n".join(out) + "\n")
             out.clear()
-        if not args.json:
-            mark = "" if e.complete else " *"
-            # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
-            eid = e.episode_id if len(e.episode_id) <= 44 else e.episode_id[:20] + "…" + e.episode_id[-23:]
-            usage = _usage_columns(model_usage_totals({"model": e.model_usage})) if e.model_usage else _NO_USAGE
-            out.append(f"{one_line(eid, 44):<44} {one_line(e.env_id or '-', 22):<22} "
-                       f"{one_line(e.task_id or '-', 18):<18} {e.steps:>6} {number_text(e.ret):>8} "
-                       f"{(e.outcome or '-') + mark:<10} {f'{e.failures}/{e.retries}/{e.recoveries}':>16} {usage}"
-                       + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
-            continue
         row = {
             "episode_id": e.episode_id,
             "path": e.path,
@@ -117,9 +120,59 @@ def run(args: argparse.Namespace) -> int:
         out.append(dumps(row))
     if out:
         sys.stdout.write("\n".join(out) + "\n")
-    if not args.json:
-        print(_summary(shown, total, len(bad), bool(args.where)), file=sys.stderr)
     return 1 if bad else 0
+
+
+def _rescanned(paths: list[str]):  # type: ignore[no-untyped-def]
+    """The run listed with every file compared against the summary cache (``--rescan``)."""
+    from trajrec.replay.library import scan
+    from trajrec.replay.run import Run
+
+    found, problems = [], []
+    for batch in scan(paths, verify=True):
+        found.extend(batch.entries)
+        problems.extend(batch.problems)
+    run = Run(paths, entries=[e for e in found if not e.error], errors=[(e.path, e.error) for e in found if e.error])
+    run.problems = problems
+    return run
+
+
+def _text_lines(entries, with_labels: bool):  # type: ignore[no-untyped-def]
+    """The table's lines, one per entry, lazily.
+
+    Everything right of the episode id depends on a handful of values that repeat across a big run (the same
+    env, task, outcome, step count): those columns are formatted once per distinct combination. Entries with
+    model calls (a dict of totals) are formatted each.
+    """
+    from trajrec.recorder.model_call import model_usage_totals
+    from trajrec.replay.render import number_text, one_line
+
+    def rest(e) -> str:  # type: ignore[no-untyped-def]
+        mark = "" if e.complete else " *"
+        usage = _usage_columns(model_usage_totals({"model": e.model_usage})) if e.model_usage else _NO_USAGE
+        return (f"{one_line(e.env_id or '-', 22):<22} "
+                f"{one_line(e.task_id or '-', 18):<18} {e.steps:>6} {number_text(e.ret):>8} "
+                f"{(e.outcome or '-') + mark:<10} {f'{e.failures}/{e.retries}/{e.recoveries}':>16} {usage}"
+                + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
+
+    memo: dict[tuple, str] = {}  # type: ignore[type-arg]
+    for e in entries:
+        eid = e.episode_id
+        if len(eid) > 44:  # episode ids differ at their end: a long one is cut in the middle, keeping both ends
+            eid = eid[:20] + "…" + eid[-23:]
+        eid = one_line(eid, 44)
+        if e.model_usage:
+            yield f"{eid:<44} {rest(e)}"
+            continue
+        # repr of a zero return: 0.0 and -0.0 are equal keys but print differently.
+        key = (e.env_id, e.task_id, e.steps, e.ret if e.ret else repr(e.ret), e.outcome, e.complete, e.failures,
+               e.retries, e.recoveries, e.labeled)
+        text = memo.get(key)
+        if text is None:
+            if len(memo) >= 1 << 16:  # NaN returns never hit: keep the memo bounded
+                memo.clear()
+            text = memo[key] = rest(e)
+        yield f"{eid:<44} {text}"
 
 
 _NO_USAGE = f"{'-':>8} {'-':>8} {'-':>8}"

@@ -78,7 +78,7 @@ def main() -> None:
     def floor() -> int:
         n = 0
         for d in os.scandir(root):
-            if d.is_dir():
+            if d.is_dir() and d.name != ".trajrec":
                 n += sum(1 for _ in os.scandir(d.path))
         return n
 

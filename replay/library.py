@@ -219,21 +219,23 @@ RACY_NS = 2_000_000_000
 
 @dataclass(slots=True)
 class Shard:
-    """One folder's cached listing: its sub-folders and episode files in path order, and a summary row per file.
+    """One folder's cached listing: its sub-folders and episode files, and a summary row per file.
 
     Attributes:
         stat: ``(inode, mtime_ns, ctime_ns)`` of the folder when it was listed, or None when that listing is not
             to be trusted (the folder had changed less than :data:`RACY_NS` before).
-        keys: the folder's children in path order: episode file names, and sub-folder names ending in ``/``.
+        names: the episode files' names, sorted (a row each, in this order).
+        dirs: the sub-folders' names, sorted.
         notes: names of symbolic links that are not listed (a link to a folder, a dangling episode-file link).
-        inode, mtime, size: per file (the files of ``keys``, in order): what the row was read from.
+        inode, mtime, size: per file: what the row was read from.
         cols: per :data:`_CACHED_FIELDS` field, a list with the files' values (columnar: a few dozen lists per
             shard instead of a map per episode).
         links: rows whose file is a symbolic link (their target may change without the folder changing).
     """
 
     stat: tuple[int, int, int] | None
-    keys: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     inode: list[int] = field(default_factory=list)
     mtime: list[int] = field(default_factory=list)
@@ -241,22 +243,19 @@ class Shard:
     cols: list[list[Any]] = field(default_factory=lambda: [[] for _ in _CACHED_FIELDS])
     links: list[int] = field(default_factory=list)
 
-    @property
-    def names(self) -> list[str]:
-        """The episode files' names, in row order."""
-        return [k for k in self.keys if k[-1] != "/"]
-
     def volatile(self) -> list[int]:
         """Rows that may change while the folder does not: files still being written (no index yet), files
         that could not be read, and symbolic links; a listing that trusts the folder still checks these."""
-        out = {i for i, (ok, err) in enumerate(zip(self.cols[_COMPLETE], self.cols[_ERROR]))
-               if not ok or err is not None}
+        complete, errors = self.cols[_COMPLETE], self.cols[_ERROR]
+        if False not in complete and errors.count(None) == len(errors):  # the usual shard, checked in C
+            return list(self.links)
+        out = {i for i, (ok, err) in enumerate(zip(complete, errors)) if not ok or err is not None}
         return sorted(out.union(self.links))
 
-    def add(self, key: str, ino: int, mtime: int, size: int, row: Sequence[Any], link: bool = False) -> None:
+    def add(self, name: str, ino: int, mtime: int, size: int, row: Sequence[Any], link: bool = False) -> None:
         if link:
             self.links.append(len(self.inode))
-        self.keys.append(key)
+        self.names.append(name)
         self.inode.append(ino)
         self.mtime.append(mtime)
         self.size.append(size)
@@ -327,14 +326,15 @@ class Catalog:
                 raise ValueError("written by another trajrec version")
             stat = data["stat"]
             shard = Shard(None if stat is None else (int(stat[0]), int(stat[1]), int(stat[2])),
-                          list(data["keys"]), list(data["notes"]), data["inode"], data["mtime"], data["size"],
+                          data["names"], data["dirs"], data["notes"], data["inode"], data["mtime"], data["size"],
                           data["cols"], data["links"])
-            n = len(shard.keys) - sum(1 for k in shard.keys if k.endswith("/"))
+            n = len(shard.names)
             if not (len(shard.cols) == len(_CACHED_FIELDS) and all(len(c) == n for c in shard.cols)
                     and len(shard.inode) == len(shard.mtime) == len(shard.size) == n
-                    and all(isinstance(i, int) and 0 <= i < n for i in shard.links)
-                    and all(isinstance(k, str) and k for k in shard.keys)):
+                    and all(isinstance(i, int) and 0 <= i < n for i in shard.links)):
                 raise ValueError("columns of different lengths")
+            if not set(map(type, shard.names + shard.dirs + shard.notes)) <= {str}:
+                raise ValueError("a name that is not text")
         except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
             self.problems.append(f"ignored the summary cache {path}: {exc}")
             return None
@@ -343,7 +343,8 @@ class Catalog:
     def save(self, reldir: str, shard: Shard) -> bool:
         """Write one sub-folder's shard atomically (readers see the old or the new one). False if it could not."""
         data = {"version": CATALOG_VERSION, "fields": list(_CACHED_FIELDS), "dir": reldir,
-                "stat": None if shard.stat is None else list(shard.stat), "keys": shard.keys, "notes": shard.notes,
+                "stat": None if shard.stat is None else list(shard.stat), "names": shard.names, "dirs": shard.dirs,
+                "notes": shard.notes,
                 "inode": shard.inode, "mtime": shard.mtime, "size": shard.size, "cols": shard.cols,
                 "links": shard.links}
         path = self._path(reldir)
@@ -417,7 +418,7 @@ def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None,
     for key, e in children:
         if key[-1] == "/":
             if e.name != CATALOG_DIR:
-                new.keys.append(key)
+                new.dirs.append(e.name)
             continue
         if not key.endswith(SUFFIX) or not e.is_file():
             if skipped_link(e) is not None:
@@ -486,29 +487,30 @@ def _listing(cat: Catalog, d: str, rel: str = "", verify: bool = False) -> Itera
             shard, reread = _list_folder(d, dstat if st.st_mtime_ns < now - RACY_NS else None, old, verify)
         except OSError:
             return
-        save = (reread or old is None or old.stat != shard.stat or old.keys != shard.keys
-                or old.notes != shard.notes or old.links != shard.links)
+        save = (reread or old is None or old.stat != shard.stat or old.names != shard.names
+                or old.dirs != shard.dirs or old.notes != shard.notes or old.links != shard.links)
     if save and not cat.save(rel, shard):
         yield cat.problem or "could not save the summary cache"
     for name in shard.notes:
         why = _skipped_path(os.path.join(d, name))
         if why is not None:
             yield why
-    keys = shard.keys
-    if not any(k[-1] == "/" for k in keys):  # the usual folder: files only, one chunk
-        if keys:
-            yield d, keys, shard.cols
+    names = shard.names
+    if not shard.dirs:  # the usual folder: files only, one chunk
+        if names:
+            yield d, names, shard.cols
         return
-    row = 0
-    start = 0  # first key of the current run of files
-    for k, key in enumerate(keys + ["/"]):  # a sentinel folder closes the last run
-        if key[-1] != "/":
+    # Path order: a folder sorts as its whole paths would, i.e. as its name with a trailing "/".
+    keys = sorted([(n, i) for i, n in enumerate(names)] + [(f"{n}/", -1) for n in shard.dirs])
+    start = 0  # first row of the current run of files
+    row = 0  # rows seen so far
+    for key, i in keys + [("/", -1)]:  # a sentinel folder closes the last run
+        if i >= 0:
+            row += 1
             continue
-        if k > start:
-            n = k - start
-            yield d, keys[start:k], [c[row:row + n] for c in shard.cols]
-            row += n
-        start = k + 1
+        if row > start:
+            yield d, names[start:row], [c[start:row] for c in shard.cols]
+        start = row
         if key != "/":
             yield from _listing(cat, os.path.join(d, key[:-1]), f"{rel}{key}", verify)
 
@@ -532,6 +534,9 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
 
     The first batch is small (``first_batch`` entries) so a caller can show a first screen at once; later
     batches are cut every ``batch_seconds``, so a UI gets a bounded rate of updates whatever the folder size.
+    ``labeled_fraction(episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound method of an
+    object with a ``labeled_episodes() -> set[str]`` method (:class:`trajrec.tui.label_source.LabelSource`), only
+    episodes in that set are asked about (the others have no labels: None).
     Local folders' summaries are cached (see :class:`Catalog`) unless ``use_catalog`` is False; then every
     file's index is read. ``verify`` trusts no folder's mtime nor a file's inode alone: every folder is listed
     and every file's inode, size and mtime compared (what ``trajrec ls --rescan`` does; a file rewritten in
@@ -553,27 +558,29 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
                          else None)
     make = EpisodeEntry
 
-    def chunks() -> Iterator[tuple[list[EpisodeEntry], str | None]]:
+    def chunks() -> Iterator[tuple[list[EpisodeEntry], str | None, bool]]:  # (entries, problem, any empty)
         for cat, p, files, notes in sources:
             for note in notes:
-                yield [], note
+                yield [], note, False
             if cat is None:
                 for f in files:
                     if cancelled is not None and cancelled():
                         return
-                    yield [read_entry(f)], None
+                    e = read_entry(f)
+                    yield [e], None, e.outcome == EMPTY
                 continue
             for item in _listing(cat, p, verify=verify):
                 if isinstance(item, str):
-                    yield [], item
+                    yield [], item, False
                     continue
                 d, names, cols = item
                 prefix = os.path.join(d, "")
                 # One object per episode, built by map from the columns: the least Python per row.
-                yield list(map(make, [prefix + n for n in names], *cols)), None
+                entries = list(map(make, [prefix + n for n in names], *cols))
+                yield entries, None, EMPTY in cols[_OUTCOME]
             for problem in dict.fromkeys(cat.problems):
                 if problem.startswith("ignored"):
-                    yield [], problem
+                    yield [], problem, False
 
     done = 0
     batch: list[EpisodeEntry] = []
@@ -581,12 +588,15 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
     skipped = 0
     limit = first_batch
     last = time.monotonic()
-    for entries, problem in chunks():
+    # A provider that is a bound method of an object offering ``labeled_episodes()`` (the viewer's LabelSource)
+    # is asked only about episodes that have labels: a million calls under a lock cost seconds.
+    labeled_ids = getattr(getattr(labeled_fraction, "__self__", None), "labeled_episodes", None)
+    for entries, problem, empty in chunks():
         if problem is not None:
             problems.append(problem)
         if cancelled is not None and cancelled():
             return
-        if any(e.outcome == EMPTY for e in entries):
+        if empty:
             # A writer killed at its first write: nothing recorded, nothing to show.
             problems.extend(f"skipped {e.path}: empty episode, nothing recorded" for e in entries
                             if e.outcome == EMPTY)
@@ -594,9 +604,11 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
             done += empty
             skipped += empty
             entries = [e for e in entries if e.outcome != EMPTY]
-        if labeled_fraction is not None:
+        if labeled_fraction is not None and entries:
+            ids = labeled_ids() if labeled_ids is not None else None
             for entry in entries:
-                entry.labeled = labeled_fraction(entry.episode_id, entry.steps)
+                if ids is None or entry.episode_id in ids:
+                    entry.labeled = labeled_fraction(entry.episode_id, entry.steps)
         while entries:
             take = entries if len(batch) + len(entries) <= limit else entries[:limit - len(batch)]
             entries = entries[len(take):]

@@ -61,8 +61,8 @@ def test_catalog_is_written_reused_and_invalidated(library: Path, monkeypatch: p
     shards = {unpackb(p.read_bytes())["dir"]: p for p in _shards(library)}
     assert sorted(shards) == ["", "a/", "b/"]  # one shard per folder (the root's lists its sub-folders)
     data = unpackb(shards["a/"].read_bytes())
-    assert len(data["keys"]) == 2 and all(len(col) == 2 for col in data["cols"])
-    assert unpackb(shards[""].read_bytes())["keys"] == ["a/", "b/"]
+    assert len(data["names"]) == 2 and all(len(col) == 2 for col in data["cols"])
+    assert unpackb(shards[""].read_bytes())["dirs"] == ["a", "b"]
 
     reads: list[str] = []
     import trajrec.replay.library as lib
@@ -82,7 +82,7 @@ def test_catalog_is_written_reused_and_invalidated(library: Path, monkeypatch: p
     again = all_entries([library])
     assert reads == [files[1]]
     assert [e.task_id for e in again] == ["notes-1", "notes-3", "notes-3"]
-    assert len(unpackb(shards["b/"].read_bytes())["keys"]) == 1
+    assert len(unpackb(shards["b/"].read_bytes())["names"]) == 1
     # A file overwritten in place keeps its inode: --rescan (use_catalog=False) reads every file.
     shutil.copyfile(files[0], files[2])
     assert [e.task_id for e in all_entries([library], use_catalog=False)] == ["notes-1", "notes-3", "notes-1"]

@@ -11,7 +11,7 @@ import gc
 import os
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -43,6 +43,25 @@ _SORT_KEYS = [c.key for c in COLUMNS]
 
 #: Batches at least this big are frozen out of the cyclic collector's reach (see ``_entries_read``).
 _FREEZE_BATCH = 5000
+
+
+def _view_rows(entries: list[EpisodeEntry], flt: Filter, step_hits: dict[str, int] | None, column: str | None,
+               reverse: bool, cancelled: Callable[[], bool] | None = None) -> list[EpisodeEntry] | None:
+    """The entries the filter (and a step search) keep, sorted; None if ``cancelled()`` turned true."""
+    rows = entries
+    if flt:
+        rows = []
+        for start in range(0, len(entries), 10_000):
+            if cancelled is not None and cancelled():
+                return None
+            rows.extend(e for e in entries[start:start + 10_000] if flt.matches(e))
+    if step_hits is not None:
+        rows = [e for e in rows if e.path in step_hits]
+    if column is not None or reverse:
+        if cancelled is not None and cancelled():
+            return None
+        rows = sort_entries(rows, column, reverse=reverse)
+    return rows
 
 
 class LibraryScreen(Screen[None]):
@@ -93,6 +112,9 @@ class LibraryScreen(Screen[None]):
 
     AUTO_FOCUS = "EpisodeTable"
 
+    #: Libraries with more entries than this are filtered and sorted in a worker thread.
+    SYNC_ROWS = 50_000
+
     @dataclass
     class EntriesRead(Message):
         """A batch of summaries from the scan worker."""
@@ -108,6 +130,14 @@ class LibraryScreen(Screen[None]):
         total: int
         hits: dict[str, int]
         finished: bool = False
+
+    @dataclass
+    class ViewComputed(Message):
+        """The rows of view ``generation``, filtered and sorted by the view worker."""
+
+        rows: list[EpisodeEntry]
+        keep: str | None
+        generation: int
 
     @dataclass
     class ScanFailed(Message):
@@ -128,6 +158,8 @@ class LibraryScreen(Screen[None]):
         self.scan_done = False
         self.step_query = ""
         self.step_hits: dict[str, int] | None = None  # path -> first matching step, while a search is shown
+        self._view_generation = 0  # bumped by every _update_view; the table shows _shown_generation
+        self._shown_generation = 0
 
     def compose(self) -> ComposeResult:
         yield ScanStatus()
@@ -171,8 +203,11 @@ class LibraryScreen(Screen[None]):
         if batch.problems:
             status.problem = "; ".join(batch.problems)
         table = self.query_one(EpisodeTable)
-        if not self.filter and self.sort_column is None:
-            table.append_rows(batch.entries)  # path order is arrival order: nothing to re-sort
+        if (self.sort_column is None and not self.sort_reverse and self.step_hits is None and self.view_ready
+                and (not self.filter or len(self.entries) > self.SYNC_ROWS)):
+            # Path order is arrival order: the new rows (those the filter keeps) go at the end, nothing to re-sort.
+            table.append_rows([e for e in batch.entries if self.filter.matches(e)] if self.filter
+                              else batch.entries)
             status.shown = len(table.rows)
         else:
             self._update_view()
@@ -193,13 +228,42 @@ class LibraryScreen(Screen[None]):
     # -- view -----------------------------------------------------------------------------------------------
 
     def _update_view(self) -> None:
+        """Filter and sort the entries into the table: at once for a library of up to :attr:`SYNC_ROWS`
+        entries, else in a worker thread (a filter over a million entries takes seconds; keys typed meanwhile
+        are handled, and a newer view cancels an older one)."""
         table = self.query_one(EpisodeTable)
         keep = table.current.path if table.current is not None else None
-        rows = [e for e in self.entries if self.filter.matches(e)] if self.filter else list(self.entries)
-        if self.step_hits is not None:
-            rows = [e for e in rows if e.path in self.step_hits]
-        if self.sort_column is not None or self.sort_reverse:
-            rows = sort_entries(rows, self.sort_column, reverse=self.sort_reverse)
+        self._view_generation += 1
+        args = (list(self.entries), self.filter, self.step_hits, self.sort_column, self.sort_reverse)
+        if len(self.entries) <= self.SYNC_ROWS:
+            rows = _view_rows(*args)
+            assert rows is not None
+            self._show_rows(rows, keep)
+        else:
+            self.query_one(ScanStatus).search = "filtering and sorting…"
+            self._compute_view(args, keep, self._view_generation)
+
+    @property
+    def view_ready(self) -> bool:
+        """Whether the table shows the latest filter and sort (False while a worker computes them)."""
+        return self._shown_generation == self._view_generation
+
+    @work(thread=True, exclusive=True, group="library-view")
+    def _compute_view(self, args: tuple, keep: str | None, generation: int) -> None:  # type: ignore[type-arg]
+        worker = get_current_worker()
+        rows = _view_rows(*args, cancelled=lambda: worker.is_cancelled)
+        if rows is not None and not worker.is_cancelled:
+            self.post_message(self.ViewComputed(rows, keep, generation))
+
+    @on(ViewComputed)
+    def _view_computed(self, message: ViewComputed) -> None:
+        if message.generation == self._view_generation:  # else a newer view is on its way
+            self.query_one(ScanStatus).search = ""
+            self._show_rows(message.rows, message.keep)
+
+    def _show_rows(self, rows: list[EpisodeEntry], keep: str | None) -> None:
+        self._shown_generation = self._view_generation
+        table = self.query_one(EpisodeTable)
         table.sort_column = self.sort_column
         table.sort_reverse = self.sort_reverse
         table.set_rows(rows, keep=keep)

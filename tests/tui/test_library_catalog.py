@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,118 @@ def test_sort_entries_missing_values_last_both_ways() -> None:
     assert [e.path for e in sort_entries(es, "labeled", reverse=True)] == ["c", "b", "a", "d"]
     with pytest.raises(TrajrecUsageError, match="cannot sort by 'nope'"):
         sort_entries(es, "nope")
+
+
+# -- trusting unchanged folders -------------------------------------------------------------------------------
+
+def _age(library: Path) -> None:
+    """Date every folder an hour back: a listing of a folder that old may be trusted next time."""
+    old = time.time_ns() - 3600 * 10**9
+    for d in [library, *(p for p in library.rglob("*") if p.is_dir() and CATALOG_DIR not in p.parts)]:
+        os.utime(d, ns=(old, old))
+
+
+def _summaries(entries: list[EpisodeEntry]) -> list[tuple]:
+    return [(os.path.basename(e.path), e.task_id, e.steps, e.complete, e.error is None) for e in entries]
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, library: Path) -> tuple[list[str], list[str]]:
+    """Record the folders listed and the files read under ``library`` from now on."""
+    import trajrec.replay.library as lib
+
+    listed: list[str] = []
+    reads: list[str] = []
+    real_scandir, real_read = os.scandir, lib.read_index
+    monkeypatch.setattr(lib.os, "scandir", lambda p=".": (listed.append(os.fspath(p)) if str(library) in
+                                                           os.fspath(p) else None) or real_scandir(p))
+    monkeypatch.setattr(lib, "read_index", lambda p: reads.append(p) or real_read(p))
+    return listed, reads
+
+
+def test_unchanged_folders_are_trusted_without_listing_them(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cold = all_entries([library])  # just written: too recent to trust, so listed and recorded untrusted
+    assert all(unpackb(p.read_bytes())["stat"] is None for p in _shards(library))
+    _age(library)
+    assert all_entries([library]) == cold  # listed again (the folders' mtimes moved), now recorded as trusted
+    assert all(unpackb(p.read_bytes())["stat"] is not None for p in _shards(library))
+    listed, reads = _count_calls(monkeypatch, library)
+    assert all_entries([library]) == cold
+    assert listed == [] and reads == []  # no folder listed, no file read: three shards and three stats
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "rename", "replace", "new folder"])
+def test_a_change_in_a_trusted_folder_is_seen(library: Path, change: str) -> None:
+    all_entries([library])
+    _age(library)
+    all_entries([library])  # every folder trusted now
+    files = find_episode_files([library])
+    a, b = library / "a", library / "b"
+    if change == "add":
+        shutil.copyfile(files[3], a / "added.msgpack.zst")
+    elif change == "remove":
+        os.unlink(files[2])
+    elif change == "rename":
+        os.rename(files[0], a / "zz-renamed.msgpack.zst")
+    elif change == "replace":  # how the writer and fsck --repair change a file: a new inode, by rename
+        shutil.copyfile(files[3], b / "tmp")
+        os.replace(b / "tmp", files[2])
+    else:
+        (library / "c").mkdir()
+        shutil.copyfile(files[0], library / "c" / "x.msgpack.zst")
+    truth = _summaries(all_entries([library], use_catalog=False))
+    assert _summaries(all_entries([library])) == truth
+    _age(library)  # and once the changed folder is trusted again
+    all_entries([library])
+    assert _summaries(all_entries([library])) == truth
+
+
+def test_a_file_still_being_written_is_rechecked_in_a_trusted_folder(library: Path) -> None:
+    src = find_episode_files([library])[0]
+    data = Path(src).read_bytes()
+    growing = library / "a" / "growing.msgpack.zst"
+    growing.write_bytes(data[: len(data) // 2])  # a writer that has not closed it yet: no index
+    _age(library)
+    all_entries([library])
+    before = next(e for e in all_entries([library]) if e.path == str(growing))
+    assert not before.complete or before.error is not None
+    with open(growing, "ab") as fh:  # the writer appends and closes: same inode, the folder's mtime unchanged
+        fh.write(data[len(data) // 2:])
+    after = next(e for e in all_entries([library]) if e.path == str(growing))
+    assert after.complete and after.error is None
+    assert _summaries([after])[0][1:] == _summaries([next(e for e in all_entries([library]) if e.path == src)])[0][1:]
+
+
+def test_a_link_in_a_trusted_folder_follows_its_target(library: Path) -> None:
+    files = find_episode_files([library])
+    os.symlink(files[2], library / "a" / "link.msgpack.zst")  # a/ links to a file of b/
+    _age(library)
+    all_entries([library])
+    link = str(library / "a" / "link.msgpack.zst")
+    assert next(e for e in all_entries([library]) if e.path == link).task_id == "notes-3"
+    shutil.copyfile(files[0], library / "b" / "tmp")
+    os.replace(library / "b" / "tmp", files[2])  # b/ changes; a/ does not
+    assert next(e for e in all_entries([library]) if e.path == link).task_id == "notes-1"
+
+
+def test_rewritten_in_place_needs_verify_which_updates_the_cache(library: Path) -> None:
+    files = find_episode_files([library])
+    all_entries([library])
+    _age(library)
+    all_entries([library])
+    shutil.copyfile(files[0], files[3])  # another tool overwrites in place: same inode, folder unchanged
+    assert [e.task_id for e in all_entries([library])][3] == "notes-4"  # the documented blind spot
+    assert [e.task_id for e in all_entries([library], verify=True)][3] == "notes-1"
+    assert [e.task_id for e in all_entries([library])][3] == "notes-1"  # the cache was brought up to date
+
+
+def test_a_damaged_root_shard_loses_nothing(library: Path) -> None:
+    cold = all_entries([library])
+    _age(library)
+    all_entries([library])
+    root_shard = next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "")
+    root_shard.write_bytes(root_shard.read_bytes()[:-7])  # cut short
+    batches = list(scan([library]))
+    assert [e for b in batches for e in b.entries] == cold
+    assert any("ignored the summary cache" in p for b in batches for p in b.problems)
+    assert Catalog(library).shard("") is not None  # rebuilt
+    assert [e for b in scan([library]) for e in b.entries] == cold

@@ -336,3 +336,28 @@ def test_a_damaged_root_shard_loses_nothing(library: Path) -> None:
     assert any("ignored the summary cache" in p for b in batches for p in b.problems)
     assert Catalog(library).shard("") is not None  # rebuilt
     assert [e for b in scan([library]) for e in b.entries] == cold
+
+
+def test_ls_rescan_finds_a_file_rewritten_in_place(library: Path, capsys: pytest.CaptureFixture) -> None:
+    from trajrec.cli import main
+
+    def tasks(*args: str) -> list[str]:
+        capsys.readouterr()
+        assert main(["ls", str(library), *args]) == 0
+        lines = capsys.readouterr().out.splitlines()[1:]
+        return [line.split()[2] for line in lines]
+
+    files = find_episode_files([library])
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-4"]
+    _age(library)
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-4"]
+    shutil.copyfile(files[0], files[3])  # in place: the cache trusts b/ and the file's inode
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-4"]
+    assert tasks("--rescan") == ["notes-1", "notes-2", "notes-3", "notes-1"]
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-1"]
+    # Rows that share every column right of the id are formatted once and still each carry their own id.
+    capsys.readouterr()
+    main(["ls", str(library)])
+    out = capsys.readouterr().out.splitlines()[1:]
+    assert out[0].split(maxsplit=1)[1] == out[3].split(maxsplit=1)[1]
+    assert [line.split()[0] for line in out] == [e.episode_id for e in all_entries([library])]

@@ -54,6 +54,15 @@ def _sort_key(text: str | None) -> tuple[str | None, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trajrec.recorder.gcpause import gc_paused
+
+    # A listing is a million small acyclic objects at most, freed when the command ends: collections while
+    # they pile up would walk them all again and again for nothing.
+    with gc_paused():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from trajrec.recorder.model_call import model_usage_totals
     from trajrec.replay.label_stores import LabelStores
     from trajrec.replay.library import sort_entries
@@ -141,9 +150,12 @@ def _text_lines(entries, with_labels: bool):  # type: ignore[no-untyped-def]
     """The table's lines, one per entry, lazily.
 
     Everything right of the episode id depends on a handful of values that repeat across a big run (the same
-    env, task, outcome, step count): those columns are formatted once per distinct combination. Entries with
-    model calls (a dict of totals) are formatted each.
+    env, task, outcome, step count): those columns are formatted once per distinct combination, looked up by
+    a tuple read in C (``attrgetter``). Entries with model calls (a dict of totals) are formatted each.
     """
+    import math
+    import operator
+
     from trajrec.recorder.model_call import model_usage_totals
     from trajrec.replay.render import number_text, one_line
 
@@ -155,18 +167,20 @@ def _text_lines(entries, with_labels: bool):  # type: ignore[no-untyped-def]
                 f"{(e.outcome or '-') + mark:<10} {f'{e.failures}/{e.retries}/{e.recoveries}':>16} {usage}"
                 + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
 
+    row_key = operator.attrgetter("env_id", "task_id", "steps", "ret", "outcome", "complete", "failures", "retries",
+                                  "recoveries", "labeled", "model_usage")
     memo: dict[tuple, str] = {}  # type: ignore[type-arg]
     for e in entries:
         eid = e.episode_id
-        if len(eid) > 44:  # episode ids differ at their end: a long one is cut in the middle, keeping both ends
-            eid = eid[:20] + "…" + eid[-23:]
-        eid = one_line(eid, 44)
-        if e.model_usage:
+        if len(eid) > 44 or not eid.isprintable() or "  " in eid or eid != eid.strip():
+            # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
+            eid = one_line(eid if len(eid) <= 44 else eid[:20] + "…" + eid[-23:], 44)
+        key = row_key(e)
+        if key[-1]:  # model-call totals: a dict, formatted for this row
             yield f"{eid:<44} {rest(e)}"
             continue
-        # repr of a zero return: 0.0 and -0.0 are equal keys but print differently.
-        key = (e.env_id, e.task_id, e.steps, e.ret if e.ret else repr(e.ret), e.outcome, e.complete, e.failures,
-               e.retries, e.recoveries, e.labeled)
+        if key[3] == 0:  # 0.0 and -0.0 are one key but print differently
+            key = (key, math.copysign(1.0, key[3]))
         text = memo.get(key)
         if text is None:
             if len(memo) >= 1 << 16:  # NaN returns never hit: keep the memo bounded

@@ -529,6 +529,50 @@ def _skipped_path(path: str) -> str | None:
     return None
 
 
+_Source = tuple["Catalog | None", str, list[str], list[str]]  # (catalog or None, path, files, notes)
+
+
+def _sources(paths: Iterable[str | os.PathLike[str]], use_catalog: bool) -> list[_Source]:
+    sources: list[_Source] = []
+    for raw in paths:
+        p = os.fspath(raw)
+        if use_catalog and not is_url(p) and os.path.isdir(p):
+            sources.append((Catalog(p), p, [], []))
+        else:
+            notes: list[str] = []
+            sources.append((None, p, find_episode_files([p], notes), notes))
+    return sources
+
+
+def _column_chunks(sources: list[_Source], verify: bool,
+                   cancelled: Callable[[], bool] | None) -> Iterator[tuple[list[str], list[list[Any]]] | str]:
+    """The summaries of every source's episodes in path order, as ``(paths, columns)`` chunks (the columns of
+    :data:`_CACHED_FIELDS`, a value per path), and problems to say (text)."""
+    for cat, p, files, notes in sources:
+        yield from notes
+        if cat is None:
+            for f in files:
+                if cancelled is not None and cancelled():
+                    return
+                yield [f], [[v] for v in read_entry(f).to_record()]
+            continue
+        listing = _listing(cat, p, verify=verify)
+        while True:
+            # Decoding a shard makes tens of thousands of acyclic containers: collections meanwhile would walk
+            # the whole heap for nothing.
+            with gc_paused():
+                item = next(listing, None)
+                if isinstance(item, tuple):
+                    prefix = os.path.join(item[0], "")
+                    item = ([prefix + n for n in item[1]], item[2])
+            if item is None:
+                break
+            yield item
+        for problem in dict.fromkeys(cat.problems):
+            if problem.startswith("ignored"):
+                yield problem
+
+
 def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, verify: bool = False,
          labeled_fraction: LabeledFraction | None = None, first_batch: int = 64, batch_seconds: float = 0.1,
          cancelled: Callable[[], bool] | None = None) -> Iterator[ScanBatch]:
@@ -539,59 +583,22 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
     ``labeled_fraction(episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound method of an
     object with a ``labeled_episodes() -> set[str]`` method (:class:`trajrec.tui.label_source.LabelSource`), only
     episodes in that set are asked about (the others have no labels: None).
+
     Local folders' summaries are cached (see :class:`Catalog`) unless ``use_catalog`` is False; then every
     file's index is read. ``verify`` trusts no folder's mtime nor a file's inode alone: every folder is listed
     and every file's inode, size and mtime compared (what ``trajrec ls --rescan`` does; a file rewritten in
-    place by another tool is read again), and the cache is brought up to date. ``total`` is known up front only without the catalog (it would cost a second walk).
+    place by another tool is read again), and the cache is brought up to date. ``total`` is known up front
+    only without the catalog (it would cost a second walk). :func:`list_columns` gives the same rows as
+    columns, without an object per episode.
 
     >>> import tempfile
     >>> [b.total for b in scan([tempfile.mkdtemp()])]
     [0]
     """
-    sources: list[tuple[Catalog | None, str, list[str], list[str]]] = []
-    for raw in paths:
-        p = os.fspath(raw)
-        if use_catalog and not is_url(p) and os.path.isdir(p):
-            sources.append((Catalog(p), p, [], []))
-        else:
-            notes: list[str] = []
-            sources.append((None, p, find_episode_files([p], notes), notes))
+    sources = _sources(paths, use_catalog)
     total: int | None = (sum(len(f) for _c, _p, f, _n in sources) if all(c is None for c, _p, _f, _n in sources)
                          else None)
     make = EpisodeEntry
-
-    def chunks() -> Iterator[tuple[list[EpisodeEntry], str | None, bool]]:  # (entries, problem, any empty)
-        for cat, p, files, notes in sources:
-            for note in notes:
-                yield [], note, False
-            if cat is None:
-                for f in files:
-                    if cancelled is not None and cancelled():
-                        return
-                    e = read_entry(f)
-                    yield [e], None, e.outcome == EMPTY
-                continue
-            listing = _listing(cat, p, verify=verify)
-            while True:
-                # Decoding a shard and building its rows makes tens of thousands of acyclic containers:
-                # collections meanwhile would walk the whole heap for nothing (half the time of a warm scan).
-                with gc_paused():
-                    item = next(listing, None)
-                    if isinstance(item, tuple):
-                        d, names, cols = item
-                        prefix = os.path.join(d, "")
-                        # One object per episode, built by map from the columns: the least Python per row.
-                        entries = list(map(make, [prefix + n for n in names], *cols))
-                if item is None:
-                    break
-                if isinstance(item, str):
-                    yield [], item, False
-                else:
-                    yield entries, None, EMPTY in cols[_OUTCOME]
-            for problem in dict.fromkeys(cat.problems):
-                if problem.startswith("ignored"):
-                    yield [], problem, False
-
     done = 0
     batch: list[EpisodeEntry] = []
     problems: list[str] = []
@@ -601,12 +608,16 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
     # A provider that is a bound method of an object offering ``labeled_episodes()`` (the viewer's LabelSource)
     # is asked only about episodes that have labels: a million calls under a lock cost seconds.
     labeled_ids = getattr(getattr(labeled_fraction, "__self__", None), "labeled_episodes", None)
-    for entries, problem, empty in chunks():
-        if problem is not None:
-            problems.append(problem)
+    for item in _column_chunks(sources, verify, cancelled):
+        if isinstance(item, str):
+            problems.append(item)
+            entries: list[EpisodeEntry] = []
+        else:
+            with gc_paused():  # one object per episode, built by map from the columns: the least Python per row
+                entries = list(map(make, item[0], *item[1]))
         if cancelled is not None and cancelled():
             return
-        if empty:
+        if entries and EMPTY in item[1][_OUTCOME]:
             # A writer killed at its first write: nothing recorded, nothing to show.
             problems.extend(f"skipped {e.path}: empty episode, nothing recorded" for e in entries
                             if e.outcome == EMPTY)
@@ -628,6 +639,61 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
                 yield ScanBatch(batch, done, total, problems, skipped)
                 batch, problems, skipped, last, limit = [], [], 0, time.monotonic(), 1 << 30
     yield ScanBatch(batch, done, done, problems, skipped)
+
+
+@dataclass(slots=True)
+class Listing:
+    """Every episode under some paths as columns: :func:`list_columns`.
+
+    Attributes:
+        paths: each episode's file, in path order within each given path.
+        cols: field name (an :class:`EpisodeEntry` field but ``path`` and ``labeled``) -> a value per episode.
+        problems: what to say: skipped links and empty episodes, summary caches ignored or not saved.
+        skipped: empty episodes left out (a writer killed at its first write).
+    """
+
+    paths: list[str]
+    cols: dict[str, list[Any]]
+    problems: list[str]
+    skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def entry(self, i: int) -> EpisodeEntry:
+        """Row ``i`` as an :class:`EpisodeEntry` (built on demand)."""
+        return EpisodeEntry(self.paths[i], *(self.cols[f][i] for f in _CACHED_FIELDS))
+
+
+def list_columns(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True,
+                 verify: bool = False) -> Listing:
+    """The rows of :func:`scan` as columns, without building an object per episode (``trajrec ls`` prints a
+    million rows from these); unreadable files are rows with ``error`` set, as in :func:`scan`.
+
+    >>> import tempfile
+    >>> len(list_columns([tempfile.mkdtemp()]))
+    0
+    """
+    out_paths: list[str] = []
+    out_cols: list[list[Any]] = [[] for _ in _CACHED_FIELDS]
+    problems: list[str] = []
+    skipped = 0
+    for item in _column_chunks(_sources(paths, use_catalog), verify, None):
+        if isinstance(item, str):
+            problems.append(item)
+            continue
+        names, cols = item
+        if EMPTY in cols[_OUTCOME]:
+            keep = [i for i, o in enumerate(cols[_OUTCOME]) if o != EMPTY]
+            problems.extend(f"skipped {names[i]}: empty episode, nothing recorded"
+                            for i, o in enumerate(cols[_OUTCOME]) if o == EMPTY)
+            skipped += len(names) - len(keep)
+            names = [names[i] for i in keep]
+            cols = [[c[i] for i in keep] for c in cols]
+        out_paths += names
+        for into, col in zip(out_cols, cols):
+            into += col
+    return Listing(out_paths, dict(zip(_CACHED_FIELDS, out_cols)), problems, skipped)
 
 
 # -- filters ----------------------------------------------------------------------------------------------------

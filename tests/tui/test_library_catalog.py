@@ -361,3 +361,19 @@ def test_ls_rescan_finds_a_file_rewritten_in_place(library: Path, capsys: pytest
     out = capsys.readouterr().out.splitlines()[1:]
     assert out[0].split(maxsplit=1)[1] == out[3].split(maxsplit=1)[1]
     assert [line.split()[0] for line in out] == [e.episode_id for e in all_entries([library])]
+
+
+def test_ls_from_columns_prints_what_ls_from_entries_prints(library: Path, capsys: pytest.CaptureFixture) -> None:
+    """The plain listing prints from the catalog's columns; a sorted one from entries: same lines, same notes."""
+    from trajrec.cli import main
+
+    (library / "a" / "bad.msgpack.zst").write_bytes(b"hello")
+    shutil.copyfile(find_episode_files([library])[0], library / "b" / "c.msgpack.zst")
+    for args in ([], ["--rescan"]):
+        capsys.readouterr()
+        assert main(["ls", str(library), *args]) == 1  # an unreadable file
+        plain = capsys.readouterr()
+        assert main(["ls", str(library), "--sort", "path", *args]) == 1
+        entries = capsys.readouterr()
+        assert plain.out == entries.out and len(plain.out.splitlines()) == 6
+        assert plain.err == entries.err and "bad.msgpack.zst" in plain.err and "5 episodes" in plain.err

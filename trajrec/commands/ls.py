@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
+import operator
 import sys
 
 NAME = "ls"
@@ -74,7 +76,9 @@ def _run(args: argparse.Namespace) -> int:
 
     column, reverse = _sort_key(args.sort)
     reverse = reverse != args.reverse
-    run = open_run(args.paths)
+    run = open_run(args.paths)  # a path that does not exist: said here
+    if not (args.json or args.where or column is not None or reverse or len(args.paths) != 1):
+        return _plain(args)
     if args.rescan:
         run = _rescanned(args.paths)
     total = len(run) + len(run.errors)
@@ -97,13 +101,11 @@ def _run(args: argparse.Namespace) -> int:
     shown = entries if column is None and not reverse and len(args.paths) == 1 else \
         sort_entries(entries, column, reverse=reverse)
     if not args.json:
-        print(f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} {'fail/retry/recov':>16}"
-              f" {'tokens':>8} {'model s':>8} {'cost':>8}" + (f" {'labeled':>7}" if with_labels else ""))
-        write = sys.stdout.write
-        lines = _text_lines(shown, with_labels)
-        while chunk := list(itertools.islice(lines, 8192)):  # one write per chunk: a write per line costs more
-            write("\n".join(chunk) + "\n")
-        print(_summary(shown, total, len(bad), bool(args.where)), file=sys.stderr)
+        print(_HEADER + (f" {'labeled':>7}" if with_labels else ""))
+        _write(_text_lines(map(_EPISODE_ID, shown), map(_ROW_KEY, shown), shown.__getitem__, with_labels))
+        print(_summary(len(shown), [e.outcome for e in shown], [e.steps for e in shown],
+                       [e.failures for e in shown], [e.complete for e in shown], total, len(bad),
+                       bool(args.where)), file=sys.stderr)
         return 1 if bad else 0
     out: list[str] = []
     for e in shown:
@@ -132,6 +134,39 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _write(lines) -> None:  # type: ignore[no-untyped-def]
+    write = sys.stdout.write
+    while chunk := list(itertools.islice(lines, 8192)):  # one write per chunk: a write per line costs more
+        write("\n".join(chunk) + "\n")
+
+
+def _plain(args: argparse.Namespace) -> int:
+    """The listing of one path in path order, unfiltered: printed from the catalog's columns, with no object
+    per episode (an :class:`EpisodeEntry` is built only for a row whose columns were not formatted before)."""
+    from trajrec.replay.library import Listing, list_columns
+    from trajrec.replay.render import one_line
+
+    listing = list_columns(args.paths, verify=args.rescan)
+    for problem in listing.problems:  # empty stubs skipped, links not followed, a summary cache ignored
+        print(f"trajrec ls: {one_line(problem, 400)}", file=sys.stderr)
+    errors = listing.cols["error"]
+    bad: list[tuple[str, str]] = []
+    if errors.count(None) != len(errors):  # unreadable files: said, not listed
+        bad = [(p, e) for p, e in zip(listing.paths, errors) if e is not None]
+        good = [i for i, e in enumerate(errors) if e is None]
+        listing = Listing([listing.paths[i] for i in good], {k: [v[i] for i in good] for k, v in listing.cols.items()},
+                          listing.problems)
+    for path, error in bad:
+        print(f"trajrec ls: {one_line(path, 1000)}: {one_line(error or '', 1000)}", file=sys.stderr)
+    print(_HEADER)
+    cols = listing.cols
+    keys = zip(*(cols[f] if f != "labeled" else itertools.repeat(None) for f in _KEY_FIELDS))
+    _write(_text_lines(cols["episode_id"], keys, listing.entry, False))
+    print(_summary(len(listing), cols["outcome"], cols["steps"], cols["failures"], cols["complete"],
+                   len(listing) + len(bad), len(bad), False), file=sys.stderr)
+    return 1 if bad else 0
+
+
 def _rescanned(paths: list[str]):  # type: ignore[no-untyped-def]
     """The run listed with every file compared against the summary cache (``--rescan``)."""
     from trajrec.replay.library import scan
@@ -146,16 +181,24 @@ def _rescanned(paths: list[str]):  # type: ignore[no-untyped-def]
     return run
 
 
-def _text_lines(entries, with_labels: bool):  # type: ignore[no-untyped-def]
-    """The table's lines, one per entry, lazily.
+_HEADER = (f"{'episode':<44} {'env':<22} {'task':<18} {'steps':>6} {'return':>8} {'outcome':<10} "
+           f"{'fail/retry/recov':>16} {'tokens':>8} {'model s':>8} {'cost':>8}")
+
+#: What a line shows right of the episode id (``model_usage`` last, ``ret`` fourth: see _text_lines).
+_KEY_FIELDS = ("env_id", "task_id", "steps", "ret", "outcome", "complete", "failures", "retries", "recoveries",
+               "labeled", "model_usage")
+_ROW_KEY = operator.attrgetter(*_KEY_FIELDS)
+_EPISODE_ID = operator.attrgetter("episode_id")
+
+
+def _text_lines(ids, keys, entry_at, with_labels: bool):  # type: ignore[no-untyped-def]
+    """The table's lines, lazily: ``ids`` the episode ids, ``keys`` a tuple of :data:`_KEY_FIELDS` per row,
+    ``entry_at(i)`` row ``i`` as an entry (asked only to format a row).
 
     Everything right of the episode id depends on a handful of values that repeat across a big run (the same
-    env, task, outcome, step count): those columns are formatted once per distinct combination, looked up by
-    a tuple read in C (``attrgetter``). Entries with model calls (a dict of totals) are formatted each.
+    env, task, outcome, step count): those columns are formatted once per distinct combination. Rows with
+    model calls (a dict of totals) are formatted each.
     """
-    import math
-    import operator
-
     from trajrec.recorder.model_call import model_usage_totals
     from trajrec.replay.render import number_text, one_line
 
@@ -167,17 +210,13 @@ def _text_lines(entries, with_labels: bool):  # type: ignore[no-untyped-def]
                 f"{(e.outcome or '-') + mark:<10} {f'{e.failures}/{e.retries}/{e.recoveries}':>16} {usage}"
                 + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
 
-    row_key = operator.attrgetter("env_id", "task_id", "steps", "ret", "outcome", "complete", "failures", "retries",
-                                  "recoveries", "labeled", "model_usage")
     memo: dict[tuple, str] = {}  # type: ignore[type-arg]
-    for e in entries:
-        eid = e.episode_id
+    for i, (eid, key) in enumerate(zip(ids, keys)):
         if len(eid) > 44 or not eid.isprintable() or "  " in eid or eid != eid.strip():
             # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
             eid = one_line(eid if len(eid) <= 44 else eid[:20] + "…" + eid[-23:], 44)
-        key = row_key(e)
         if key[-1]:  # model-call totals: a dict, formatted for this row
-            yield f"{eid:<44} {rest(e)}"
+            yield f"{eid:<44} {rest(entry_at(i))}"
             continue
         if key[3] == 0:  # 0.0 and -0.0 are one key but print differently
             key = (key, math.copysign(1.0, key[3]))
@@ -185,7 +224,7 @@ def _text_lines(entries, with_labels: bool):  # type: ignore[no-untyped-def]
         if text is None:
             if len(memo) >= 1 << 16:  # NaN returns never hit: keep the memo bounded
                 memo.clear()
-            text = memo[key] = rest(e)
+            text = memo[key] = rest(entry_at(i))
         yield f"{eid:<44} {text}"
 
 
@@ -202,21 +241,25 @@ def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     return f"{tok:>8} {float(totals.get('latency') or 0):>8.2f} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
 
 
-def _summary(shown: list, total: int, bad: int, filtered: bool) -> str:  # type: ignore[type-arg]
-    """``12 episodes (of 40), 310 steps: 8 passed, 4 failed; 9 with failures``, plus what to do about problems."""
+def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list,  # type: ignore[type-arg]
+             total: int, bad: int, filtered: bool) -> str:
+    """``12 episodes (of 40), 310 steps: 8 passed, 4 failed; 9 with failures``, plus what to do about problems;
+    from the shown rows' columns (outcome, steps, failures, complete)."""
     from collections import Counter
 
-    outcomes = Counter(e.outcome or "-" for e in shown)
-    parts = [f"{len(shown)} episode{'s' if len(shown) != 1 else ''}" + (f" (of {total})" if filtered else "")]
-    if shown:
-        steps = sum(e.steps for e in shown)
-        parts[0] += f", {steps:,} step{'s' if steps != 1 else ''}"
-        parts.append(", ".join(f"{n} {k}" for k, n in sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0]))))
-        faulty = sum(1 for e in shown if e.failures)
+    counts = Counter(outcomes)
+    if "" in counts:
+        counts["-"] += counts.pop("")
+    parts = [f"{n} episode{'s' if n != 1 else ''}" + (f" (of {total})" if filtered else "")]
+    if n:
+        n_steps = sum(steps)
+        parts[0] += f", {n_steps:,} step{'s' if n_steps != 1 else ''}"
+        parts.append(", ".join(f"{c} {k}" for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
+        faulty = n - failures.count(0)
         parts.append(f"{faulty} with failed steps")
     text = ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")
     if bad:
         text += f"; {bad} unreadable (above; `trajrec fsck PATH` checks them)"
-    if any(not e.complete for e in shown):
+    if False in complete:
         text += "  (* no index: the writer did not close the file; `trajrec fsck --repair` adds one)"
     return text

@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         sort_entries(entries, column, reverse=reverse)
     if not args.json:
         print(_HEADER + (f" {'labeled':>7}" if with_labels else ""))
-        _write(_text_lines(map(_EPISODE_ID, shown), map(_ROW_KEY, shown), shown.__getitem__, with_labels))
+        _write(_chunks(_text_lines(map(_EPISODE_ID, shown), map(_ROW_KEY, shown), shown.__getitem__, with_labels)))
         print(_summary(len(shown), [e.outcome for e in shown], [e.steps for e in shown],
                        [e.failures for e in shown], [e.complete for e in shown], total, len(bad),
                        bool(args.where)), file=sys.stderr)
@@ -134,10 +134,29 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _write(lines) -> None:  # type: ignore[no-untyped-def]
-    write = sys.stdout.write
-    while chunk := list(itertools.islice(lines, 8192)):  # one write per chunk: a write per line costs more
-        write("\n".join(chunk) + "\n")
+#: Bytes a chunk of output may hold and go to the terminal as it is: printable ASCII and newlines.
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\n"
+
+
+def _write(texts) -> None:  # type: ignore[no-untyped-def]
+    """Write chunks of lines (one write each: a write per line costs more than formatting it).
+
+    ``trajrec`` routes stdout through an escaping stream (:class:`trajrec.cli.EscapingStream`); a chunk made of
+    printable ASCII and newlines only has nothing to escape, which one pass in C tells (the escaping stream's
+    regular-expression search takes longer than formatting the lines), and goes to the stream under it.
+    """
+    out = sys.stdout
+    raw = getattr(out, "unescaped", None)
+    for text in texts:
+        if raw is not None and text.isascii() and not text.encode("ascii").translate(None, _PLAIN):
+            raw.write(text)
+        else:
+            out.write(text)
+
+
+def _chunks(lines):  # type: ignore[no-untyped-def]
+    while chunk := list(itertools.islice(lines, 8192)):
+        yield "\n".join(chunk) + "\n"
 
 
 def _plain(args: argparse.Namespace) -> int:
@@ -160,8 +179,7 @@ def _plain(args: argparse.Namespace) -> int:
         print(f"trajrec ls: {one_line(path, 1000)}: {one_line(error or '', 1000)}", file=sys.stderr)
     print(_HEADER)
     cols = listing.cols
-    keys = zip(*(cols[f] if f != "labeled" else itertools.repeat(None) for f in _KEY_FIELDS))
-    _write(_text_lines(cols["episode_id"], keys, listing.entry, False))
+    _write(_column_text(cols, listing.entry))
     print(_summary(len(listing), cols["outcome"], cols["steps"], cols["failures"], cols["complete"],
                    len(listing) + len(bad), len(bad), False), file=sys.stderr)
     return 1 if bad else 0
@@ -191,14 +209,47 @@ _ROW_KEY = operator.attrgetter(*_KEY_FIELDS)
 _EPISODE_ID = operator.attrgetter("episode_id")
 
 
-def _text_lines(ids, keys, entry_at, with_labels: bool):  # type: ignore[no-untyped-def]
-    """The table's lines, lazily: ``ids`` the episode ids, ``keys`` a tuple of :data:`_KEY_FIELDS` per row,
-    ``entry_at(i)`` row ``i`` as an entry (asked only to format a row).
+def _column_text(cols: dict, entry_at, size: int = 8192):  # type: ignore[no-untyped-def,type-arg]
+    """The lines of :func:`_text_lines` (no labeled column) from a listing's columns, ``size`` rows per text,
+    with no Python call per row: ids checked a chunk at a time, the columns right of the id looked up by the
+    tuple of their values (rows with model calls or a zero return are formatted each, as there)."""
+    from trajrec.replay.render import one_line
 
-    Everything right of the episode id depends on a handful of values that repeat across a big run (the same
-    env, task, outcome, step count): those columns are formatted once per distinct combination. Rows with
-    model calls (a dict of totals) are formatted each.
-    """
+    rest = _rest_formatter(False)
+    memo: dict[tuple, str] = {}  # type: ignore[type-arg]
+    keyed = [cols[f] for f in _KEY_FIELDS[:-2]]  # all but labeled (none here) and model_usage (a dict)
+    ids_all, rets_all, usage_all = cols["episode_id"], cols["ret"], cols["model_usage"]
+    for start in range(0, len(ids_all), size):
+        stop = min(len(ids_all), start + size)
+        ids = ids_all[start:stop]
+        blob = "|".join(ids)
+        # One line each as they are: printable (no newline, control or odd space), no double or edge spaces.
+        if not (blob.isprintable() and max(map(len, ids)) <= 44 and "  " not in blob and " |" not in blob
+                and "| " not in blob and blob[:1] != " " and blob[-1:] != " "):
+            ids = [_id_text(i, one_line) for i in ids]
+        keys = list(zip(*(c[start:stop] for c in keyed)))
+        rests = [memo.get(k) for k in keys]
+        if None in rests:
+            for j, r in enumerate(rests):
+                if r is None:
+                    if len(memo) >= 1 << 16:  # NaN returns never hit: keep the memo bounded
+                        memo.clear()
+                    rests[j] = memo[keys[j]] = rest(entry_at(start + j))
+        rets, usage = rets_all[start:stop], usage_all[start:stop]
+        if 0 in rets or usage.count(None) != len(usage):
+            for j, (r, u) in enumerate(zip(rets, usage)):
+                if u or r == 0:  # model-call totals; 0.0 and -0.0 are one key but print differently
+                    rests[j] = rest(entry_at(start + j))
+        yield "".join(map("{:<44} {}\n".format, ids, rests))
+
+
+def _id_text(eid: str, one_line) -> str:  # type: ignore[no-untyped-def]
+    # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
+    return one_line(eid if len(eid) <= 44 else eid[:20] + "…" + eid[-23:], 44)
+
+
+def _rest_formatter(with_labels: bool):  # type: ignore[no-untyped-def]
+    """``rest(entry)``: a line's text right of the episode id."""
     from trajrec.recorder.model_call import model_usage_totals
     from trajrec.replay.render import number_text, one_line
 
@@ -210,11 +261,24 @@ def _text_lines(ids, keys, entry_at, with_labels: bool):  # type: ignore[no-unty
                 f"{(e.outcome or '-') + mark:<10} {f'{e.failures}/{e.retries}/{e.recoveries}':>16} {usage}"
                 + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
 
+    return rest
+
+
+def _text_lines(ids, keys, entry_at, with_labels: bool):  # type: ignore[no-untyped-def]
+    """The table's lines, lazily: ``ids`` the episode ids, ``keys`` a tuple of :data:`_KEY_FIELDS` per row,
+    ``entry_at(i)`` row ``i`` as an entry (asked only to format a row).
+
+    Everything right of the episode id depends on a handful of values that repeat across a big run (the same
+    env, task, outcome, step count): those columns are formatted once per distinct combination. Rows with
+    model calls (a dict of totals) are formatted each.
+    """
+    from trajrec.replay.render import one_line
+
+    rest = _rest_formatter(with_labels)
     memo: dict[tuple, str] = {}  # type: ignore[type-arg]
     for i, (eid, key) in enumerate(zip(ids, keys)):
         if len(eid) > 44 or not eid.isprintable() or "  " in eid or eid != eid.strip():
-            # Episode ids differ at their end: a long one is cut in the middle, keeping both ends.
-            eid = one_line(eid if len(eid) <= 44 else eid[:20] + "…" + eid[-23:], 44)
+            eid = _id_text(eid, one_line)
         if key[-1]:  # model-call totals: a dict, formatted for this row
             yield f"{eid:<44} {rest(entry_at(i))}"
             continue

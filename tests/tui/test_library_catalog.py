@@ -377,3 +377,21 @@ def test_ls_from_columns_prints_what_ls_from_entries_prints(library: Path, capsy
         entries = capsys.readouterr()
         assert plain.out == entries.out and len(plain.out.splitlines()) == 6
         assert plain.err == entries.err and "bad.msgpack.zst" in plain.err and "5 episodes" in plain.err
+
+
+def test_ls_escapes_control_characters_whichever_way_it_prints(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """Plain chunks may bypass the escaping stream only when they are printable ASCII: a task id with an
+    escape sequence or a non-ASCII letter still goes through it."""
+    from tui_helpers import record
+
+    from trajrec.cli import main
+
+    run = tmp_path / "run"
+    record(run, ["cat x.txt"], task_id="t\x1b]0;PWNED\x07é")
+    record(run, ["cat x.txt"], task_id="plain")
+    for args in ([], ["--sort", "path"]):
+        capsys.readouterr()
+        assert main(["ls", str(run), *args]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out and "plain" in out, out

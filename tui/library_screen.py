@@ -11,7 +11,7 @@ import gc
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -43,6 +43,19 @@ _SORT_KEYS = [c.key for c in COLUMNS]
 
 #: Batches at least this big are frozen out of the cyclic collector's reach (see ``_entries_read``).
 _FREEZE_BATCH = 5000
+
+
+class _Job:
+    """A worker's argument that Textual need not print: ``@work`` builds each worker's description from the
+    ``repr`` of its arguments, which for a million entries takes seconds on the UI thread."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<{type(self.value).__name__}>"
 
 
 def _view_rows(entries: list[EpisodeEntry], flt: Filter, step_hits: dict[str, int] | None, column: str | None,
@@ -241,7 +254,7 @@ class LibraryScreen(Screen[None]):
             self._show_rows(rows, keep)
         else:
             self.query_one(ScanStatus).search = "filtering and sorting…"
-            self._compute_view(args, keep, self._view_generation)
+            self._compute_view(_Job((args, keep, self._view_generation)))
 
     @property
     def view_ready(self) -> bool:
@@ -249,7 +262,8 @@ class LibraryScreen(Screen[None]):
         return self._shown_generation == self._view_generation
 
     @work(thread=True, exclusive=True, group="library-view")
-    def _compute_view(self, args: tuple, keep: str | None, generation: int) -> None:  # type: ignore[type-arg]
+    def _compute_view(self, job: _Job) -> None:
+        args, keep, generation = job.value
         worker = get_current_worker()
         rows = _view_rows(*args, cancelled=lambda: worker.is_cancelled)
         if rows is not None and not worker.is_cancelled:
@@ -366,10 +380,11 @@ class LibraryScreen(Screen[None]):
         self.step_query = message.value
         paths = [e.path for e in self.query_one(EpisodeTable).rows if not e.error]
         self.query_one(ScanStatus).search = f"searching steps for {message.value!r}…"
-        self._search_steps(paths, message.value)
+        self._search_steps(_Job(paths), message.value)
 
     @work(thread=True, exclusive=True, group="library-step-search")
-    def _search_steps(self, paths: list[str], query: str) -> None:
+    def _search_steps(self, job: _Job, query: str) -> None:
+        paths: list[str] = job.value
         worker = get_current_worker()
         hits: dict[str, int] = {}
         last = time.monotonic()

@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 import os
@@ -82,17 +83,7 @@ class EpisodeEntry:
 
     def facts(self) -> dict[str, Any]:
         """What the filter grammar (:mod:`trajrec.replay.query`) reads of this entry."""
-        text = " ".join(x for x in (self.episode_id, self.name, self.env_id, self.task_id, self.task_text) if x)
-        return {
-            "episode": self.episode_id, "env": self.env_id or None, "task": self.task_id or None,
-            "split": self.split or None, "agent": self.agent or None, "model": self.model or None,
-            "run": self.run_id or None, "outcome": self.outcome or ("incomplete" if not self.complete else None),
-            "steps": self.steps, "return": self.ret, "failures": self.failures, "retries": self.retries,
-            "recoveries": self.recoveries, "checks": self.checks_passed + self.checks_failed,
-            "complete": self.complete and self.error is None,
-            "labeled": None if self.labeled is None else self.labeled > 0, "labeled_fraction": self.labeled,
-            "text": text.lower(),
-        }
+        return {key: fact(self) for key, fact in _FACTS.items()}
 
     @classmethod
     def from_index(cls, path: str, index: dict[str, Any]) -> EpisodeEntry:
@@ -698,6 +689,42 @@ def list_columns(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool =
 
 # -- filters ----------------------------------------------------------------------------------------------------
 
+#: How each fact of :meth:`EpisodeEntry.facts` is computed, for :class:`_LazyFacts`.
+_FACTS: dict[str, Callable[[EpisodeEntry], Any]] = {
+    "episode": lambda e: e.episode_id, "env": lambda e: e.env_id or None, "task": lambda e: e.task_id or None,
+    "split": lambda e: e.split or None, "agent": lambda e: e.agent or None, "model": lambda e: e.model or None,
+    "run": lambda e: e.run_id or None,
+    "outcome": lambda e: e.outcome or ("incomplete" if not e.complete else None),
+    "steps": lambda e: e.steps, "return": lambda e: e.ret, "failures": lambda e: e.failures,
+    "retries": lambda e: e.retries, "recoveries": lambda e: e.recoveries,
+    "checks": lambda e: e.checks_passed + e.checks_failed, "complete": lambda e: e.complete and e.error is None,
+    "labeled": lambda e: None if e.labeled is None else e.labeled > 0, "labeled_fraction": lambda e: e.labeled,
+    "text": lambda e: " ".join(x for x in (e.episode_id, e.name, e.env_id, e.task_id, e.task_text) if x).lower(),
+}
+
+
+class _LazyFacts:
+    """:meth:`EpisodeEntry.facts` computed per key as the query's terms ``get`` them."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: EpisodeEntry) -> None:
+        self.entry = entry
+
+    def get(self, key: str, default: Any = None) -> Any:
+        fact = _FACTS.get(key)
+        return default if fact is None else fact(self.entry)
+
+    def __getitem__(self, key: str) -> Any:
+        return _FACTS[key](self.entry)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FACTS)
+
+    def __len__(self) -> int:
+        return len(_FACTS)
+
+
 #: The library filter's help text: the grammar of :mod:`trajrec.replay.query`, shared with ``--where``.
 FILTER_HELP = QUERY_HELP
 
@@ -705,14 +732,43 @@ FILTER_HELP = QUERY_HELP
 FilterError = QueryError
 
 
+#: Facts whose values repeat across a big run (not ids, paths or free text): filters on these are memoized.
+_REPEATING_FACTS = frozenset(_FACTS) - {"episode", "text"}
+
+
 @dataclass(frozen=True)
 class Filter:
     """A parsed library filter (the grammar of :mod:`trajrec.replay.query`); the empty filter matches everything."""
 
     query: Query = field(default_factory=Query)
+    # The answer per combination of the facts the query reads, when those repeat (not ids, not free text).
+    _memo: dict[Any, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def matches(self, entry: EpisodeEntry) -> bool:
-        return self.query.matches(entry.facts())
+        getters = self._getters
+        if getters is None:
+            # Only the facts the query's terms ask for are computed.
+            return self.query.matches(_LazyFacts(entry))  # type: ignore[arg-type]
+        key = tuple([g(entry) for g in getters])
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= 1 << 16:  # NaN returns never hit: keep the memo bounded
+                self._memo.clear()
+            hit = self._memo[key] = self.query.matches(dict(zip(self._fields, key)))
+        return hit
+
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        return tuple(sorted(self.query.fields))
+
+    @functools.cached_property
+    def _getters(self) -> list[Callable[[EpisodeEntry], Any]] | None:
+        """The facts the query reads, when a million entries share few combinations of them (so answers can
+        be kept per combination); None when a term reads free text, ids or a field entries do not have."""
+        fields = self._fields
+        if any(not t.field for t in self.query.terms) or not set(fields) <= _REPEATING_FACTS:
+            return None
+        return [_FACTS[f] for f in fields]
 
     def __bool__(self) -> bool:
         return bool(self.query)

@@ -190,7 +190,7 @@ def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None
             ``labels.labeled_fraction``, the share of steps with any live label).
         labels: where labels are read and written: the run folders' label stores under one lock (default: a
             :class:`~trajrec.tui.label_source.LabelSource` of ``paths``, read on first use).
-        use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog.msgpack``.
+        use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog/``.
         theme: ``"dark"``, ``"light"`` or the name of any Textual theme (default: dark). ``NO_COLOR`` in the
             environment turns colors off whatever the theme (Textual reads it).
         task_bank: ``task_bank(env_id) -> {task id: split} | None`` for the report screen's coverage (``trajrec

@@ -2,12 +2,14 @@
 
 Nothing here draws anything: ``trajrec view`` builds its library screen on :func:`scan` (batches of
 :class:`EpisodeEntry`, for a thread worker to stream into the table), :func:`parse_filter` and
-:func:`sort_entries`.
+:func:`sort_entries`; a plain ``trajrec ls`` prints from :func:`list_columns` (the same rows as columns, no
+object per episode).
 
 Summaries come from :func:`trajrec.recorder.read_index`, which reads only a file's tail. A folder's summaries are also
 kept in ``<folder>/.trajrec/catalog/`` (one columnar shard per sub-folder, see :class:`Catalog`), so reopening a
-big run reads a few files instead of a million tails. The cache is a pure accelerator: a damaged or unwritable
-shard is ignored (and said so).
+big run reads a few files instead of a million tails, and an unchanged folder is not even listed (what is
+trusted and what is checked: :class:`Catalog`). The cache is a pure accelerator: a damaged or unwritable shard
+is ignored (and said so) and rebuilt from the files.
 
 >>> f = parse_filter("env:shell faulty -outcome:passed")
 >>> f.matches(EpisodeEntry(path="a", episode_id="a", env_id="trajrec/Shell-v0", failures=2, outcome="failed"))
@@ -22,7 +24,7 @@ import operator
 import os
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from trajrec.recorder import SUFFIX, EmptyEpisodeError, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
@@ -170,15 +172,19 @@ def skipped_link(e: os.DirEntry[str]) -> str | None:
     link), or None for any other entry (a link to an episode file is listed like the file)."""
     if not e.is_symlink():
         return None
+    return _link_note(e.path, e.is_dir(), e.name.endswith(SUFFIX) and not e.is_file())
+
+
+def _link_note(path: str, to_dir: bool, dangling: bool) -> str | None:
     try:
-        target = os.readlink(e.path)
+        target = os.readlink(path)
     except OSError:
         target = "?"
-    if e.is_dir():
-        return (f"skipped {e.path}: a symbolic link to the folder {target} (links to folders are not followed; "
+    if to_dir:
+        return (f"skipped {path}: a symbolic link to the folder {target} (links to folders are not followed; "
                 "pass the folder itself to include it)")
-    if e.name.endswith(SUFFIX) and not e.is_file():
-        return f"skipped {e.path}: a symbolic link to {target}, which does not exist (a dangling link)"
+    if dangling:
+        return f"skipped {path}: a symbolic link to {target}, which does not exist (a dangling link)"
     return None
 
 
@@ -393,7 +399,7 @@ _PATH = operator.attrgetter("path")
 
 #: What :func:`_listing` yields: ``(folder, file names, columns)`` (the columns of :data:`_CACHED_FIELDS`, one
 #: value per name) for a run of episode files in path order, or a problem to say.
-Chunk = "tuple[str, list[str], list[list[Any]]] | str"
+Chunk = Union[tuple[str, list[str], list[list[Any]]], str]
 
 
 def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None,
@@ -509,18 +515,13 @@ def _listing(cat: Catalog, d: str, rel: str = "", verify: bool = False) -> Itera
 
 
 def _skipped_path(path: str) -> str | None:
-    """:func:`skipped_link` for a path (a name a shard noted), as it is now."""
-    try:
-        with os.scandir(os.path.dirname(path) or ".") as it:
-            for e in it:
-                if e.name == os.path.basename(path):
-                    return skipped_link(e)
-    except OSError:
-        pass
-    return None
+    """:func:`skipped_link` for a path (a link a shard noted), as it is now."""
+    if not os.path.islink(path):
+        return None
+    return _link_note(path, os.path.isdir(path), path.endswith(SUFFIX) and not os.path.isfile(path))
 
 
-_Source = tuple["Catalog | None", str, list[str], list[str]]  # (catalog or None, path, files, notes)
+_Source = tuple[Optional[Catalog], str, list[str], list[str]]  # (catalog or None, path, files, notes)
 
 
 def _sources(paths: Iterable[str | os.PathLike[str]], use_catalog: bool) -> list[_Source]:

@@ -395,3 +395,14 @@ def test_ls_escapes_control_characters_whichever_way_it_prints(tmp_path: Path,
         assert main(["ls", str(run), *args]) == 0
         out = capsys.readouterr().out
         assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out and "plain" in out, out
+
+
+def test_skipped_links_are_said_from_a_trusted_folder_too(library: Path, tmp_path: Path) -> None:
+    os.symlink(tmp_path, library / "a" / "elsewhere")
+    os.symlink(tmp_path / "gone.msgpack.zst", library / "a" / "dangling.msgpack.zst")
+    _age(library)
+    for _ in range(3):  # listed, recorded as trusted, then from the shard alone
+        problems = [p for b in scan([library]) for p in b.problems]
+        assert sum("a symbolic link to the folder" in p for p in problems) == 1, problems
+        assert sum("dangling.msgpack.zst" in p and "does not exist" in p for p in problems) == 1, problems
+    assert unpackb(next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/").read_bytes())["stat"]

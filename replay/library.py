@@ -700,8 +700,24 @@ _FACTS: dict[str, Callable[[EpisodeEntry], Any]] = {
     "retries": lambda e: e.retries, "recoveries": lambda e: e.recoveries,
     "checks": lambda e: e.checks_passed + e.checks_failed, "complete": lambda e: e.complete and e.error is None,
     "labeled": lambda e: None if e.labeled is None else e.labeled > 0, "labeled_fraction": lambda e: e.labeled,
-    "text": lambda e: " ".join(x for x in (e.episode_id, e.name, e.env_id, e.task_id, e.task_text) if x).lower(),
+    "text": lambda e: _text(e),
 }
+
+_TAILS: dict[tuple[str, str, str], str] = {}
+
+
+def _text(e: EpisodeEntry) -> str:
+    """The free text a filter word is looked for in: id, file name, env, task id and text, lower case, the empty
+    ones left out. The env and task part repeats across a run: it is joined and lowered once per combination."""
+    key = (e.env_id, e.task_id, e.task_text)
+    tail = _TAILS.get(key)
+    if tail is None:
+        if len(_TAILS) >= 1 << 16:
+            _TAILS.clear()
+        tail = _TAILS[key] = " ".join(x for x in key if x).lower()
+    eid, name = e.episode_id, os.path.basename(e.path)
+    head = (f"{eid} {name}" if eid and name else eid or name).lower()
+    return f"{head} {tail}" if head and tail else head or tail
 
 
 class _LazyFacts:

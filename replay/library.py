@@ -600,6 +600,8 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
     # A provider that is a bound method of an object offering ``labeled_episodes()`` (the viewer's LabelSource)
     # is asked only about episodes that have labels: a million calls under a lock cost seconds.
     labeled_ids = getattr(getattr(labeled_fraction, "__self__", None), "labeled_episodes", None)
+    ids: set[str] | None = None
+    ids_at = -1e9
     for item in _column_chunks(sources, verify, cancelled):
         if isinstance(item, str):
             problems.append(item)
@@ -618,7 +620,9 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
             skipped += empty
             entries = [e for e in entries if e.outcome != EMPTY]
         if labeled_fraction is not None and entries:
-            ids = labeled_ids() if labeled_ids is not None else None
+            if labeled_ids is not None and time.monotonic() - ids_at >= 1.0:
+                # At most once a second: the set is rebuilt from every store (labels written meanwhile count).
+                ids, ids_at = labeled_ids(), time.monotonic()
             for entry in entries:
                 if ids is None or entry.episode_id in ids:
                     entry.labeled = labeled_fraction(entry.episode_id, entry.steps)

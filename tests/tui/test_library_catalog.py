@@ -406,3 +406,25 @@ def test_skipped_links_are_said_from_a_trusted_folder_too(library: Path, tmp_pat
         assert sum("a symbolic link to the folder" in p for p in problems) == 1, problems
         assert sum("dangling.msgpack.zst" in p and "does not exist" in p for p in problems) == 1, problems
     assert unpackb(next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/").read_bytes())["stat"]
+
+
+def test_the_viewers_labels_provider_is_asked_only_about_labeled_episodes(library: Path) -> None:
+    from trajrec.replay.labels import LabelStore
+    from trajrec.tui.label_source import LabelSource
+
+    first = all_entries([library])[0]
+    LabelStore(library / "a").add(first.episode_id, 0, 1, judge="human:ana")
+    source = LabelSource([library])
+    asked: list[str] = []
+    real = LabelSource.labeled_fraction
+
+    class Counting(LabelSource):
+        def labeled_fraction(self, episode_id: str, n_steps: int) -> float | None:
+            asked.append(episode_id)
+            return real(self, episode_id, n_steps)
+
+    counting = Counting([library])
+    via_set = [e.labeled for e in all_entries([library], labeled_fraction=counting.labeled_fraction)]
+    per_entry = [e.labeled for e in all_entries([library], labeled_fraction=lambda i, n: source.labeled_fraction(i, n))]
+    assert via_set == per_entry == [0.1, None, None, None]
+    assert asked == [first.episode_id]

@@ -264,6 +264,34 @@ class Shard:
         return tuple(c[i] for c in self.cols)
 
 
+def _encode(col: list[Any]) -> list[Any] | dict[str, list[Any]]:
+    """A column as it is, or dictionary-encoded (``{"values": distinct values, "codes": an index per row}``) when
+    it holds text that repeats: an env id, outcome or task shared by a whole folder is then one string, not one per row
+    (decoded, a million rows share a few objects instead of holding a million copies)."""
+    # Text only: numbers that compare equal would merge (0.0 and -0.0, 1 and True); numbers decode fast anyway.
+    if len(col) < 8 or not set(map(type, col)) <= {str, type(None)}:
+        return col
+    values = list(dict.fromkeys(col))
+    if len(values) > len(col) // 4:
+        return col
+    index = {v: i for i, v in enumerate(values)}
+    return {"values": values, "codes": [index[v] for v in col]}
+
+
+def _decode(col: Any) -> list[Any]:
+    """The inverse of :func:`_encode`.
+
+    Raises:
+        ValueError: a code that indexes no value (a damaged shard).
+    """
+    if isinstance(col, list):
+        return col
+    values, codes = col["values"], col["codes"]
+    if codes and not (0 <= min(codes) and max(codes) < len(values)):
+        raise ValueError("a column code out of range")
+    return list(map(values.__getitem__, codes))
+
+
 class Catalog:
     """The cached summaries of one folder's episodes: ``<folder>/.trajrec/catalog/<digest>.msgpack``.
 
@@ -325,7 +353,7 @@ class Catalog:
             stat = data["stat"]
             shard = Shard(None if stat is None else (int(stat[0]), int(stat[1]), int(stat[2])),
                           data["names"], data["dirs"], data["notes"], data["inode"], data["mtime"], data["size"],
-                          data["cols"], data["links"])
+                          [_decode(c) for c in data["cols"]], data["links"])
             n = len(shard.names)
             if not (len(shard.cols) == len(_CACHED_FIELDS) and all(len(c) == n for c in shard.cols)
                     and len(shard.inode) == len(shard.mtime) == len(shard.size) == n
@@ -343,7 +371,8 @@ class Catalog:
         data = {"version": CATALOG_VERSION, "fields": list(_CACHED_FIELDS), "dir": reldir,
                 "stat": None if shard.stat is None else list(shard.stat), "names": shard.names, "dirs": shard.dirs,
                 "notes": shard.notes,
-                "inode": shard.inode, "mtime": shard.mtime, "size": shard.size, "cols": shard.cols,
+                "inode": shard.inode, "mtime": shard.mtime, "size": shard.size,
+                "cols": [_encode(c) for c in shard.cols],
                 "links": shard.links}
         path = self._path(reldir)
         tmp = f"{path}.{os.getpid()}.tmp"

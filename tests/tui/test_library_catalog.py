@@ -428,3 +428,23 @@ def test_the_viewers_labels_provider_is_asked_only_about_labeled_episodes(librar
     per_entry = [e.labeled for e in all_entries([library], labeled_fraction=lambda i, n: source.labeled_fraction(i, n))]
     assert via_set == per_entry == [0.1, None, None, None]
     assert asked == [first.episode_id]
+
+
+def test_repeated_text_columns_are_stored_once_and_read_back_the_same(library: Path) -> None:
+    files = find_episode_files([library])
+    for i in range(12):  # enough rows for the env and outcome columns to be dictionary-encoded
+        shutil.copyfile(files[i % 2], library / "a" / f"copy{i:02d}.msgpack.zst")
+    cold = all_entries([library])
+    data = unpackb(next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/").read_bytes())
+    env = data["cols"][list(data["fields"]).index("env_id")]
+    assert isinstance(env, dict) and env["values"] == ["trajrec-test/Notes-v0"] and len(env["codes"]) == 14
+    assert isinstance(data["cols"][list(data["fields"]).index("ret")], list)  # numbers stay plain
+    warm = all_entries([library])
+    assert warm == cold and warm[0].env_id is warm[1].env_id  # one string shared by the rows
+    # A code that points nowhere is a damaged shard: ignored, said, rebuilt.
+    env["codes"][3] = 7
+    path = next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/")
+    path.write_bytes(packb(data))
+    batches = list(scan([library]))
+    assert [e for b in batches for e in b.entries] == cold
+    assert any("code out of range" in p for b in batches for p in b.problems)

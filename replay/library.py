@@ -347,7 +347,10 @@ class Catalog:
             self.problems.append(f"ignored the summary cache {path}: {exc}")
             return None
         try:
-            if (data.get("version") != CATALOG_VERSION or data.get("fields") != list(_CACHED_FIELDS)
+            version = data.get("version")
+            if isinstance(version, int) and not isinstance(version, bool) and version < CATALOG_VERSION:
+                return None  # an older trajrec's shard: rebuilt without a word (nothing is wrong with it)
+            if (version != CATALOG_VERSION or data.get("fields") != list(_CACHED_FIELDS)
                     or data.get("dir") != reldir):
                 raise ValueError("written by another trajrec version")
             stat = data["stat"]

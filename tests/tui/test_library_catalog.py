@@ -448,3 +448,14 @@ def test_repeated_text_columns_are_stored_once_and_read_back_the_same(library: P
     batches = list(scan([library]))
     assert [e for b in batches for e in b.entries] == cold
     assert any("code out of range" in p for b in batches for p in b.problems)
+
+
+def test_an_older_versions_shard_is_rebuilt_quietly(library: Path) -> None:
+    cold = all_entries([library])
+    shard = next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/")
+    shard.write_bytes(packb({"version": 4, "fields": [], "names": [], "inode": [], "mtime": [], "size": [],
+                             "cols": []}))
+    batches = list(scan([library]))
+    assert [e for b in batches for e in b.entries] == cold
+    assert not [p for b in batches for p in b.problems]
+    assert unpackb(shard.read_bytes())["version"] > 4

@@ -250,19 +250,6 @@ class Shard:
         out = {i for i, (ok, err) in enumerate(zip(complete, errors)) if not ok or err is not None}
         return sorted(out.union(self.links))
 
-    def add(self, name: str, ino: int, mtime: int, size: int, row: Sequence[Any], link: bool = False) -> None:
-        if link:
-            self.links.append(len(self.inode))
-        self.names.append(name)
-        self.inode.append(ino)
-        self.mtime.append(mtime)
-        self.size.append(size)
-        for col, v in zip(self.cols, row):
-            col.append(v)
-
-    def row(self, i: int) -> tuple[Any, ...]:
-        return tuple(c[i] for c in self.cols)
-
 
 def _encode(col: list[Any]) -> list[Any] | dict[str, list[Any]]:
     """A column as it is, or dictionary-encoded (``{"values": distinct values, "codes": an index per row}``) when
@@ -442,9 +429,14 @@ def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None,
     with os.scandir(d) as it:
         children = [(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in it]
     children.sort(key=_first)  # a trailing "/" on folders sorts them as their whole paths would
-    index = dict(zip(old.names, range(len(old.inode)))) if old is not None else {}
-    volatile = set(old.volatile()) if old is not None else set()
+    old = old if old is not None else Shard(None)
+    index = dict(zip(old.names, range(len(old.inode))))
+    volatile = set(old.volatile())
     new = Shard(dstat)
+    # Each row's summary: picks[k] >= 0 takes old row picks[k], -1 - i takes fresh[i]; the columns are built at
+    # the end a column at a time (in C when every row is reused), not twenty appends per row.
+    picks: list[int] = []
+    fresh: list[list[Any]] = []
     reread = False
     for key, e in children:
         if key[-1] == "/":
@@ -457,21 +449,30 @@ def _list_folder(d: str, dstat: tuple[int, int, int] | None, old: Shard | None,
             continue
         link = e.is_symlink()
         j = index.get(key)
-        assert old is not None or j is None
-        if j is not None and not verify and not link and j not in volatile and old.inode[j] == e.inode():  # type: ignore[union-attr]
+        if j is not None and not verify and not link and j not in volatile and old.inode[j] == e.inode():
             # A closed, readable file is immutable while its inode stays (see Catalog): no stat needed.
-            new.add(key, old.inode[j], old.mtime[j], old.size[j], old.row(j))  # type: ignore[union-attr]
-            continue
-        try:
-            st = e.stat()
-        except OSError:
-            continue  # gone since it was listed
-        if j is not None and (old.inode[j], old.mtime[j], old.size[j]) == (  # type: ignore[union-attr]
-                st.st_ino, st.st_mtime_ns, st.st_size):
-            new.add(key, st.st_ino, st.st_mtime_ns, st.st_size, old.row(j), link)  # type: ignore[union-attr]
+            ino, mtime, size = old.inode[j], old.mtime[j], old.size[j]
         else:
-            new.add(key, st.st_ino, st.st_mtime_ns, st.st_size, _row(e.path), link)
-            reread = True
+            try:
+                st = e.stat()
+            except OSError:
+                continue  # gone since it was listed
+            ino, mtime, size = st.st_ino, st.st_mtime_ns, st.st_size
+            if j is None or (old.inode[j], old.mtime[j], old.size[j]) != (ino, mtime, size):
+                fresh.append(_row(e.path))
+                j = -len(fresh)
+                reread = True
+        if link:
+            new.links.append(len(picks))
+        picks.append(j)
+        new.names.append(key)
+        new.inode.append(ino)
+        new.mtime.append(mtime)
+        new.size.append(size)
+    if not fresh:
+        new.cols = [list(map(col.__getitem__, picks)) for col in old.cols]
+    else:
+        new.cols = [[col[j] if j >= 0 else fresh[-1 - j][k] for j in picks] for k, col in enumerate(old.cols)]
     return new, reread
 
 

@@ -141,7 +141,9 @@ class TrajrecApp(App[None]):
         """While the library shows, read labels other people and processes appended (the app's timer calls this
         every ``LABEL_REFRESH_SECONDS``); the "labeled" column follows. The episode screen has its own reader."""
         if isinstance(self.screen, LibraryScreen) and self.library.scan_done:
-            self._read_labels([e.path for e in self.library.entries if not e.error])
+            # One path per folder: discover looks at folders, and a million paths (built, then printed into the
+            # worker's description by Textual) stalled the keys every tick.
+            self._read_labels([os.path.join(folder, "_") for folder in self.library.folders])
 
     @work(thread=True, exclusive=True, group="library-labels")
     def _read_labels(self, paths: list[str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from textual import on, work
@@ -130,9 +130,10 @@ class LibraryScreen(Screen[None]):
 
     @dataclass
     class EntriesRead(Message):
-        """A batch of summaries from the scan worker."""
+        """A batch of summaries from the scan worker, and the folders its episodes are in."""
 
         batch: ScanBatch
+        folders: dict[str, None] = field(default_factory=dict)
 
     @dataclass
     class StepsSearched(Message):
@@ -165,6 +166,9 @@ class LibraryScreen(Screen[None]):
         self.use_catalog = use_catalog
         self.labeled_fraction = labeled_fraction
         self.entries: list[EpisodeEntry] = []
+        #: The folders of the episodes read so far (the app polls them for new labels: a hundred folders, not a
+        #: million paths).
+        self.folders: dict[str, None] = {}
         self.filter: Filter = parse_filter("")
         self.sort_column: str | None = None
         self.sort_reverse = False
@@ -195,7 +199,8 @@ class LibraryScreen(Screen[None]):
         try:
             for batch in scan(self.paths, use_catalog=self.use_catalog, labeled_fraction=self.labeled_fraction,
                               cancelled=lambda: worker.is_cancelled):
-                self.post_message(self.EntriesRead(batch))
+                folders = dict.fromkeys(map(os.path.dirname, [e.path for e in batch.entries]))
+                self.post_message(self.EntriesRead(batch, folders))
         except OSError as exc:  # a folder that vanished or cannot be listed; files that fail are rows already
             self.post_message(self.ScanFailed(f"cannot read {exc.filename}: {exc.strerror}"))
 
@@ -204,6 +209,7 @@ class LibraryScreen(Screen[None]):
         batch = message.batch
         status = self.query_one(ScanStatus)
         self.entries.extend(batch.entries)
+        self.folders.update(message.folders)
         if len(batch.entries) >= _FREEZE_BATCH:
             # The entries live as long as the library and hold no cycles. Left to the cyclic collector, each of
             # its full passes would walk all of them (a million: about a second with the GIL held, keys
@@ -313,9 +319,13 @@ class LibraryScreen(Screen[None]):
         """Ask the labels provider again (for ``episode_ids``, or all) and redraw: call after labeling."""
         if self.labeled_fraction is None:
             return
+        # As in the scan: a provider that knows which episodes have labels is asked only about those.
+        labeled_ids = getattr(getattr(self.labeled_fraction, "__self__", None), "labeled_episodes", None)
+        labeled = labeled_ids() if labeled_ids is not None else None
         for e in self.entries:
             if episode_ids is None or e.episode_id in episode_ids:
-                e.labeled = self.labeled_fraction(e.episode_id, e.steps)
+                e.labeled = (self.labeled_fraction(e.episode_id, e.steps)
+                             if labeled is None or e.episode_id in labeled else None)
         if self.sort_column == "labeled":
             self._update_view()
         else:

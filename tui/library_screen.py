@@ -199,7 +199,8 @@ class LibraryScreen(Screen[None]):
         try:
             for batch in scan(self.paths, use_catalog=self.use_catalog, labeled_fraction=self.labeled_fraction,
                               cancelled=lambda: worker.is_cancelled):
-                folders = dict.fromkeys(map(os.path.dirname, [e.path for e in batch.entries]))
+                folders = dict.fromkeys([p[:i] if (i := p.rfind(os.sep)) > 0 else os.path.dirname(p)
+                                         for p in [e.path for e in batch.entries]])
                 self.post_message(self.EntriesRead(batch, folders))
         except OSError as exc:  # a folder that vanished or cannot be listed; files that fail are rows already
             self.post_message(self.ScanFailed(f"cannot read {exc.filename}: {exc.strerror}"))

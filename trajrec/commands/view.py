@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dark (default), light, or any Textual theme name (default: $TRAJREC_THEME); ctrl+t "
                         "switches between light and dark inside; NO_COLOR in the environment turns colors off")
     p.add_argument("--no-cache", action="store_true",
-                   help="neither read nor write the summary cache <folder>/.trajrec/catalog.msgpack")
+                   help="neither read nor write the summary cache <folder>/.trajrec/catalog/: read every file "
+                        "(after files were rewritten in place by another tool)")
 
 
 def need_terminal() -> None:

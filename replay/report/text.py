@@ -231,7 +231,8 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
                    f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}")
         if u["model_calls"]:
             out.append(f"    {u['model_calls']:,} model calls, {u['failed_attempts']:,} failed attempts, "
-                       f"{_num(u['latency'])} s waiting")
+                       + (f"{_num(u['latency'])} s waiting" if u["latency"] is not None
+                          else "model time unknown (no call recorded its latency)"))
         for m in u["by_model"][:rows]:
             out.append(f"    {one_line(m['model'], 40)}: {m['episodes']:,} episodes, {m['tokens']:,} tokens, "
                        f"cost {_num(m['cost'], 4)}")

@@ -132,7 +132,8 @@ def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     tokens = int(totals.get("total_tokens") or 0)
     tok = f"{tokens:,}" if tokens < 100_000 else f"{tokens / 1000:,.0f}k"
     cost = totals.get("cost")
-    return f"{tok:>8} {float(totals.get('latency') or 0):>8.2f} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
+    secs = f"{float(totals['latency']):.2f}" if totals.get("latency") else "-"  # 0: no call recorded its time (imports)
+    return f"{tok:>8} {secs:>8} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
 
 
 def _summary(shown: list, total: int, bad: int, filtered: bool) -> str:  # type: ignore[type-arg]

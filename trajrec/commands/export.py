@@ -102,6 +102,10 @@ def _run(args: argparse.Namespace) -> int:
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
     t0 = time.perf_counter()
     src = Source(args.paths, join_labels=True)  # each episode's labels read when its turn comes
+    if not src.files:  # before --out is created: an empty folder is an error, not an empty dataset
+        from ._common import no_episode_files
+
+        raise no_episode_files(args.paths)
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
                         options=options, progress=bar)

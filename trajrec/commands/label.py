@@ -264,6 +264,10 @@ def _ls(args: argparse.Namespace) -> int:
     from trajrec.replay.render import one_line
 
     src = Source(args.paths)
+    if not src.files:  # the rule of ls, report and export: no episode files at all is an error
+        from ._common import no_episode_files
+
+        raise no_episode_files(args.paths)
     refs = [src.find(args.episode)] if args.episode else list(src)
     target = _target(args.step) if args.step is not None else None
     rows: list[tuple[Any, Any]] = []

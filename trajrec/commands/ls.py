@@ -51,17 +51,19 @@ def _sort_key(text: str | None) -> tuple[str | None, bool]:
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.model_call import model_usage_totals
     from trajrec.replay.label_stores import LabelStores
-    from trajrec.replay.library import sort_entries
+    from trajrec.replay.library import find_episode_files, sort_entries
     from trajrec.replay.query import parse_query
     from trajrec.replay.render import number_text, one_line
     from trajrec.replay.run import open_run
 
-    from ._common import dumps
+    from ._common import dumps, no_episode_files
 
     column, reverse = _sort_key(args.sort)
     reverse = reverse != args.reverse
     run = open_run(args.paths)
     total = len(run) + len(run.errors)
+    if not total and not find_episode_files(args.paths):  # listed again only when nothing was found
+        raise no_episode_files(args.paths)
     if args.where:
         run = run.where(args.where)  # a query that does not parse: a usage error naming the term
     entries = run.entries

@@ -434,7 +434,8 @@ class LabelStore:
         """``ids`` as a short list for an error: each id with its episode end, target and judge."""
         def one(i: str) -> str:
             lab = self._recs[i]
-            state = ", deleted" if lab.deleted else "" if self._head.get(self._root.get(i, i)) is lab else ", old version"
+            live = self._head.get(self._root.get(i, i)) is lab
+            state = ", deleted" if lab.deleted else "" if live else ", old version"
             return f"{i} ({lab.episode_id[-8:]} {lab.target} {lab.judge}{state})"
         shown = sorted(ids)[:limit]
         more = f", and {len(ids) - limit} more" if len(ids) > limit else ""

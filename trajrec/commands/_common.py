@@ -29,7 +29,8 @@ def no_episode_files(paths: Iterable[Any]) -> Exception:
     from trajrec.recorder.errors import TrajrecUsageError
 
     return TrajrecUsageError(f"no episode files (*{SUFFIX}) found under {', '.join(str(p) for p in paths)}; "
-                             "record some with `trajrec record` or `trajrec demo`, or import some with `trajrec import`")
+                             "record some with `trajrec record` or `trajrec demo`, or import some with "
+                             "`trajrec import`")
 
 
 def to_jsonable(value: Any) -> Any:

@@ -67,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from trajrec.recorder.model_call import model_usage_totals
     from trajrec.replay.label_stores import LabelStores
-    from trajrec.replay.library import sort_entries
+    from trajrec.replay.library import find_episode_files, sort_entries
     from trajrec.replay.query import parse_query
     from trajrec.replay.render import one_line
     from trajrec.replay.run import open_run
 
-    from ._common import dumps
+    from ._common import dumps, no_episode_files
 
     column, reverse = _sort_key(args.sort)
     reverse = reverse != args.reverse
@@ -82,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.rescan:
         run = _rescanned(args.paths)
     total = len(run) + len(run.errors)
+    if not total and not find_episode_files(args.paths):  # listed again only when nothing was found
+        raise no_episode_files(args.paths)
     if args.where:
         run = run.where(args.where)  # a query that does not parse: a usage error naming the term
     entries = run.entries
@@ -302,7 +304,8 @@ def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     tokens = int(totals.get("total_tokens") or 0)
     tok = f"{tokens:,}" if tokens < 100_000 else f"{tokens / 1000:,.0f}k"
     cost = totals.get("cost")
-    return f"{tok:>8} {float(totals.get('latency') or 0):>8.2f} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
+    secs = f"{float(totals['latency']):.2f}" if totals.get("latency") else "-"  # 0: no call recorded its time (imports)
+    return f"{tok:>8} {secs:>8} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
 
 
 def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list,  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.errors import AgentError, TrajrecIOError, TrajrecUsageError
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,14 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
     else:
         env.agent = {"name": job.agent, "class": type(agent).__qualname__, "seed": seed,
                      "skill": job.skill if job.agent == "scripted" else None}
-    run_episode(env, agent, seed=seed)
+    try:
+        run_episode(env, agent, seed=seed)
+    except AgentError as exc:
+        # The agent had no action (its model server failed): the env is not stepped with a made-up one; the
+        # episode ends as an error with the failed call on record, and the command stops (the server is down).
+        env.end_episode_with_error(str(exc), **exc.note)
+        raise AgentError(f"{exc}; the episode of seed {seed} was closed with outcome error ({env.episode_path}); "
+                         "rerun the same command with --resume once the server answers", exc.note) from None
     summary = env.end_episode() or {}
     return {**summary, "path": str(env.episode_path), "seed": seed}
 

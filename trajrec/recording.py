@@ -234,10 +234,14 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
         TrajrecUsageError: the env cannot be made, or ``job.out`` cannot be a folder (a file has its name, no
             permission, a read-only file system).
     """
+    import dataclasses
+
     from trajrec.recorder.storage import is_url
 
     if not is_url(job.out):  # a URL records through a local outbox (see trajrec.recorder.storage)
         make_out_dir(job.out)
+    if job.run_id is None:  # one run id for the whole command, not one per worker process
+        job = dataclasses.replace(job, run_id=new_run_id())
     results: list[dict[str, Any]] = []
     if backend == "ray":
         import functools
@@ -281,6 +285,14 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
     pool.shutdown(wait=True)
     results.sort(key=lambda r: r["seed"])
     return results
+
+
+def new_run_id() -> str:
+    """A fresh run id, as the Recorder makes one: ``run-<local time>-<6 hex digits>``."""
+    import secrets
+    import time
+
+    return f"run-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def make_out_dir(out: str) -> list[Path]:

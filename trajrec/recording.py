@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +152,7 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_term)
+    _die_with_parent()
 
 
 def _worker_record(job: Job, seed: int) -> dict[str, Any]:
@@ -170,6 +173,74 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
         os._exit(128 + signal.SIGTERM)  # the pool is being torn down: no result to send, no traceback
     finally:
         _BUSY = False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the recording process: it stops as after Ctrl-C (see :func:`sigterm_as_interrupt`)."""
+
+    exit_code = 128 + 15
+    reason = "stopped by SIGTERM"
+
+
+_TERM_ARMED = False  # in the main process: sigterm_as_interrupt's handlers are installed
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While recording, SIGTERM (``kill PID``, a scheduler's stop) stops the command the way Ctrl-C does: the
+    episodes being recorded are closed as ``stopped`` with their index, worker processes are terminated and
+    joined. Without this, Python dies at once on SIGTERM, leaving files without an index and workers orphaned.
+
+    Python drops an exception raised inside some callbacks (an at-fork hook while an env starts a subprocess, a
+    finalizer), so the stop is raised again every 0.2 s (SIGALRM) until :func:`_stop_arrived` says it reached
+    the recording loop, which then closes its files undisturbed. No-op outside the main thread."""
+    import signal
+    import threading
+
+    global _TERM_ARMED
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: Any) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGALRM, on_term)
+    _TERM_ARMED = True
+    try:
+        yield
+    finally:
+        _stop_arrived()
+        _TERM_ARMED = False
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGALRM, previous[1])
+
+
+def _stop_arrived() -> None:
+    """The stop reached the recording loop: no second SIGTERM or repeat may cut the closing of the files."""
+    import signal
+
+    if _TERM_ARMED:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM when the process that started it dies, even by SIGKILL, instead of living
+    on as an orphan blocked on the pool's queue."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass  # no prctl: the parent's own SIGTERM handling still stops the workers
 
 
 def _stop_pool(pool: ProcessPoolExecutor, futures: list[Any]) -> None:
@@ -262,6 +333,9 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
                 results.append(res)
                 if on_done:
                     on_done(res)
+        except KeyboardInterrupt:
+            _stop_arrived()
+            raise
         finally:
             rec.close()
         return results
@@ -280,6 +354,8 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
                 on_done(res)
     except BaseException:
         # Ctrl-C or a failed episode: no worker goes on recording after the command has given up.
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            _stop_arrived()
         _stop_pool(pool, futures)
         raise
     pool.shutdown(wait=True)

@@ -499,6 +499,155 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
         "those files first, or another folder")
 
 
+def job_config(job: Job) -> dict[str, Any]:
+    """What makes episodes of one run comparable: env id, env constructor arguments (the registered defaults
+    with ``--kwarg`` over them, as the episode header's ``task.env_kwargs`` stores them), agent and its options
+    (skill for the scripted agent; model and sampling for the openai one)."""
+    import gymnasium as gym
+    from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
+
+    try:
+        kwargs = dict(gym.spec(job.env_id).kwargs)
+    except gym.error.Error:
+        kwargs = {}
+    kwargs.update(dict(job.env_kwargs))
+    config: dict[str, Any] = {"env": job.env_id, "env kwargs": _plain(kwargs),
+                              "agent": "openai-tools" if job.agent == "openai" else job.agent}
+    if job.agent == "scripted":
+        config["skill"] = job.skill
+    if job.agent == "openai":
+        config["model"] = job.model
+        config["sampling"] = _plain(dict(job.sampling))
+    return config
+
+
+def header_config(header: dict[str, Any]) -> dict[str, Any]:
+    """:func:`job_config` of the command that recorded an episode, read from its header."""
+    task = header.get("task") or {}
+    agent = (header.get("provenance") or {}).get("agent") or {}
+    config: dict[str, Any] = {"env": task.get("env_id"), "env kwargs": _plain(task.get("env_kwargs") or {}),
+                              "agent": agent.get("name")}
+    if agent.get("name") == "scripted":
+        config["skill"] = agent.get("skill")
+    if agent.get("name") == "openai-tools":
+        config["model"] = agent.get("model")
+        config["sampling"] = _plain(agent.get("sampling") or {})
+    return config
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON would carry it (tuples as lists...), so a header read back compares equal."""
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True, default=repr))
+
+
+def _config_text(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v if isinstance(v, str) else _plain_text(v)}" for k, v in config.items())
+
+
+def _plain_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def check_resume_config(out: str, job: Job) -> None:
+    """Refuse to ``--resume`` into a folder whose episodes were recorded with another env id, env kwargs, agent
+    or agent options: one run would mix two setups and every total over it would be meaningless.
+
+    Raises:
+        TrajrecUsageError: naming both setups, what differs, and the ways out.
+    """
+    from trajrec.recorder import SUFFIX, read_index
+    from trajrec.recorder.errors import TrajrecError
+
+    want = job_config(job)
+    for path in sorted(Path(out).glob(f"*{SUFFIX}")):
+        try:
+            header = read_index(str(path)).get("header") or {}
+        except (TrajrecError, OSError):
+            continue  # unreadable: fsck's business, not a setup to compare
+        have = header_config(header)
+        if have != want:
+            differ = [k for k in {**have, **want} if have.get(k) != want.get(k)]
+            raise TrajrecUsageError(
+                f"--resume: {out} was recorded with a different setup ({', '.join(differ)} differ); "
+                f"{path.name} has: {_config_text(have)}; this command has: {_config_text(want)}. Rerun with the "
+                "folder's settings to resume it, or record into another folder (--out), or pass --overwrite "
+                "instead of --resume to replace its episodes")
+
+
+LOCK_NAME = ".trajrec-record.lock"
+
+
+@contextlib.contextmanager
+def record_lock(out: str) -> Iterator[None]:
+    """Hold ``<out>/.trajrec-record.lock`` while recording into ``out``: a second ``trajrec record`` into the
+    same folder, even one started at the same instant, is refused instead of recording every seed twice.
+
+    POSIX: an exclusive ``flock`` on the file, which the kernel releases when the process dies (no stale lock);
+    elsewhere an ``O_EXCL`` claim. The file is removed when recording ends.
+
+    Raises:
+        TrajrecUsageError: another process holds the folder; the message names it.
+    """
+    import json
+    import socket
+    import time
+
+    path = Path(out) / LOCK_NAME
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
+    info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o644)
+        except FileExistsError:
+            _refuse_locked(out, path)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot create {path}: {exc.strerror or exc}") from exc
+        if fcntl is None:
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            _refuse_locked(out, path)
+        try:  # the holder before us may have removed the file between our open and our lock: lock the new one
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, info.encode())
+        yield
+    finally:
+        try:
+            os.unlink(path)  # before unlocking: a waiting process then finds no file, or a fresh one
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _refuse_locked(out: str, path: Path) -> None:
+    import json
+
+    try:
+        holder = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        holder = {}
+    who = (f"process {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}" if holder.get("pid")
+           else "another process")
+    raise TrajrecUsageError(f"{out} is being recorded into by another `trajrec record` ({who}; lock file {path}); "
+                            "wait for it to finish, or record into another folder")
+
+
 def recorded_summaries(out: str, env_id: str) -> list[dict[str, Any]]:
     """The index summaries (plus ``path`` and ``seed``) of the episodes in ``out`` recorded from ``env_id``."""
     _, found = existing_episodes(out, env_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from typing import Any
 
 NAME = "record"
 ORDER = 10
@@ -80,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.storage import is_url
 
     from ..progress import Progress
-    from ..recording import (Job, make_out_dir, plan_seeds, record_many, remove_empty_dirs, sigterm_as_interrupt,
-                             summarize)
+    from ..recording import (Job, check_resume_config, make_out_dir, plan_seeds, record_lock, record_many,
+                             remove_empty_dirs, sigterm_as_interrupt, summarize)
     from ._common import dumps
     from .demo import print_summary
 
@@ -118,14 +120,22 @@ def run(args: argparse.Namespace) -> int:
     url = is_url(args.out)
     try:
         with sigterm_as_interrupt():
-            if not url:  # a URL records through a local outbox and has no folder here to resume from
+            if url:  # a URL records through a local outbox and has no folder here to resume from
+                lock: Any = contextlib.nullcontext()
+            else:
                 created = make_out_dir(args.out)
-                seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume, overwrite=args.overwrite)
-            results = []
-            if seeds:
-                with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
-                    results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
-                                          backend=args.backend, address=args.address)
+                lock = record_lock(args.out)
+            with lock:
+                if not url:
+                    if args.resume:
+                        check_resume_config(args.out, job)
+                    seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume,
+                                                overwrite=args.overwrite)
+                results = []
+                if seeds:
+                    with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
+                        results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
+                                              backend=args.backend, address=args.address)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what was saved and how to go on
         exc.reason = stop_message(exc, args, seeds)  # type: ignore[attr-defined]
         remove_empty_dirs(created)

@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.storage import is_url
 
     from ..progress import Progress
+    from trajrec.recorder.storage import check_url
+
     from ..recording import (Job, check_resume_config, make_out_dir, plan_seeds, record_lock, record_many,
                              remove_empty_dirs, sigterm_as_interrupt, summarize)
     from ._common import dumps
@@ -121,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with sigterm_as_interrupt():
             if url:  # a URL records through a local outbox and has no folder here to resume from
+                check_url(args.out)  # fsspec and the URL's file system importable, before anything is recorded
                 lock: Any = contextlib.nullcontext()
             else:
                 created = make_out_dir(args.out)

@@ -192,38 +192,49 @@ def sigterm_as_interrupt() -> Iterator[None]:
     joined. Without this, Python dies at once on SIGTERM, leaving files without an index and workers orphaned.
 
     Python drops an exception raised inside some callbacks (an at-fork hook while an env starts a subprocess, a
-    finalizer), so the stop is raised again every 0.2 s (SIGALRM) until :func:`_stop_arrived` says it reached
-    the recording loop, which then closes its files undisturbed. No-op outside the main thread."""
+    finalizer), so a stop (SIGTERM or Ctrl-C) is raised again every 0.2 s (SIGALRM) until :func:`_stop_arrived`
+    says it reached the recording loop, which then closes its files undisturbed by a second signal. No-op
+    outside the main thread."""
     import signal
     import threading
 
     global _TERM_ARMED
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield  # Windows has no SIGALRM (and its SIGTERM cannot be caught anyway)
         return
+    stop: list[type[KeyboardInterrupt]] = []  # the kind of stop asked for, raised again by SIGALRM
 
-    def on_term(signum: int, frame: Any) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
-        raise Terminated()
+    def on_signal(signum: int, frame: Any) -> None:
+        if signum != signal.SIGALRM:
+            stop[:] = [Terminated if signum == signal.SIGTERM else KeyboardInterrupt]
+            signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
+        raise (stop or [KeyboardInterrupt])[0]()
 
-    previous = signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGALRM, on_term)
+    def unraisable(info: Any, default: Any = sys.unraisablehook) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):  # a dropped stop is raised again: no noise
+            default(info)
+
+    names = ("SIGTERM", "SIGINT", "SIGALRM")
+    previous = {name: signal.signal(getattr(signal, name), on_signal) for name in names}
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable
     _TERM_ARMED = True
     try:
         yield
     finally:
         _stop_arrived()
         _TERM_ARMED = False
-        signal.signal(signal.SIGTERM, previous[0])
-        signal.signal(signal.SIGALRM, previous[1])
+        for name in names:
+            signal.signal(getattr(signal, name), previous[name])
+        sys.unraisablehook = hook
 
 
 def _stop_arrived() -> None:
-    """The stop reached the recording loop: no second SIGTERM or repeat may cut the closing of the files."""
+    """The stop reached the recording loop: no second signal or repeat may cut the closing of the files."""
     import signal
 
     if _TERM_ARMED:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        for name in ("SIGTERM", "SIGINT", "SIGALRM"):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 

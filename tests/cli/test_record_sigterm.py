@@ -37,8 +37,8 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigterm_closes_the_episodes_and_stops_the_workers(tmp_path, workers):
+@pytest.mark.parametrize("workers, group", [("1", False), ("2", False), ("2", True)])
+def test_sigterm_closes_the_episodes_and_stops_the_workers(tmp_path, workers, group):
     out = tmp_path / "run"
     argv = ["record", ENV, "--episodes", "200", "--out", str(out), "--workers", workers]
     proc = subprocess.Popen([sys.executable, "-m", "trajrec", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -51,7 +51,10 @@ def test_sigterm_closes_the_episodes_and_stops_the_workers(tmp_path, workers):
             time.sleep(0.05)
         workers_pids = _children(proc.pid) if workers != "1" else []
         assert len(workers_pids) >= (2 if workers != "1" else 0)
-        os.kill(proc.pid, signal.SIGTERM)  # the main process only: the workers hear nothing from outside
+        if group:  # `kill -TERM -PGID`: every process at once, workers included
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:  # the main process only (`kill PID`, a scheduler): the workers hear nothing from outside
+            os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

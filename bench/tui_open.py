@@ -9,7 +9,8 @@ Generates into a temp folder (or ``--keep DIR``):
     (copying is fast; reading is what is measured). The copies share one ``episode_id``: the library keys
     nothing on it, so this changes no timing.
 
-Then prints, each in a fresh app (``App.run_test`` at 140x45, textual already imported):
+Then prints the marker scan of the big episode run alone (no app) against decoding its frames alone, and,
+each in a fresh app (``App.run_test`` at 140x45, textual already imported):
   * time to first screen: app start until the timeline (episode) / the table (folder) has drawn its lines;
     also from a new process (interpreter start and imports included), as ``trajrec view`` pays it;
   * for the folder: time until every summary is read, cold (no summary cache) and warm (cache written by the
@@ -280,7 +281,8 @@ async def memory_bench(path: Path, presses: int) -> int:
     tracemalloc.reset_peak()
     app = create_app([path])
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, EpisodeScreen) and app.screen.markers_ready)
+        await until(pilot, lambda: isinstance(app.screen, EpisodeScreen) and app.screen.markers_ready,
+                    timeout=900)  # tracemalloc slows the marker scan of 1,000,000 steps past 2 minutes
         for _ in range(presses):
             await pilot.press("l")
         await pilot.press("G", "s", "h", "g", "n")
@@ -322,6 +324,32 @@ def cold_first_screen(path: Path) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def scan_alone(path: Path) -> tuple[float, float]:
+    """Seconds of the viewer's marker scan run by itself in this thread, and of decoding the same frames alone
+    (the floor: decompress and msgpack-decode with the collector off), measured back to back."""
+    from trajrec.recorder import open_episode
+    from trajrec.recorder.format import decode_frame
+    from trajrec.tui.step_scan import scan_markers
+
+    t = time.perf_counter()
+    n = sum(len(codes) for _, codes in scan_markers(str(path), cancelled=lambda: False))
+    scan = time.perf_counter() - t
+    with open_episode(path) as ep:
+        frames = ep.index["frames"]
+        assert n == len(ep)
+    gc.disable()
+    try:
+        t = time.perf_counter()
+        with open(path, "rb") as fh:
+            for offset, _first, _count, stop in (f[:4] for f in frames):
+                fh.seek(offset)
+                decode_frame(fh.read(stop - offset), path=str(path), offset=offset, checksum=True)
+        floor = time.perf_counter() - t
+    finally:
+        gc.enable()
+    return scan, floor
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--child-first-screen":
         asyncio.run(_child_first_screen(sys.argv[2], float(sys.argv[3])))
@@ -353,6 +381,11 @@ def main() -> int:
         print(f"generated in {time.perf_counter() - t:.1f} s under {base}: {args.steps:,}-step episode "
               f"({big.stat().st_size / 1e6:.1f} MB), 10,000- and 1,000-step episodes, {args.episodes:,}-episode folder "
               "(copies of one 30-step episode: same episode_id, different files)")
+
+        scan, floor = scan_alone(big)
+        print(f"marker scan alone (no app), {args.steps:,} steps: {scan:.2f} s, {args.steps / scan:,.0f} steps/s; "
+              f"decoding every frame (collector off): {floor:.2f} s -> ratio {floor / scan:.2f}   "
+              f"target 1,000,000 steps < 5 s")
 
         t = time.perf_counter()
         import tui.app  # noqa: F401  (textual's import cost, paid once per `trajrec view`)

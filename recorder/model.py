@@ -158,6 +158,36 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
     return rec
 
 
+_EMPTY: tuple[Any, ...] = ()
+
+
+def _lazy_failure(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> Failure | None:
+    return Failure.from_record(rec.get("failure"))
+
+
+def _lazy_recovers(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> list[int]:
+    return list(rec.get("recovers") or ())
+
+
+def _lazy_diff(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> list[DiffRow]:
+    return [DiffRow(*row) for row in rec.get("diff") or ()]
+
+
+def _lazy_checks(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> list[Check]:
+    checks = [Check.from_record(c) for c in rec.get("checks") or ()]
+    checks.extend(extra)
+    return checks
+
+
+def _lazy_errors(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> list[dict[str, Any]]:
+    return list(rec.get("recorder_errors") or ())
+
+
+#: The :class:`Step` fields a step read from a file builds when first read (each builds new objects).
+_LAZY_FIELDS = {"failure": _lazy_failure, "recovers": _lazy_recovers, "diff": _lazy_diff, "checks": _lazy_checks,
+                "recorder_errors": _lazy_errors}
+
+
 @dataclass(slots=True)
 class Step:
     """One ``env.step``, as recorded.
@@ -165,6 +195,10 @@ class Step:
     ``reward`` etc. are what the env returned; ``failure`` is None or a :class:`Failure`; ``retry_of`` is the
     failed step of the same operation this step repeats; ``recovers`` lists the failed steps this successful
     step recovers; ``diff`` the state changes; ``checks`` the checks recorded for this step.
+
+    A step read from a file (:meth:`from_record`) builds its failure, diff rows, checks and lists from the
+    stored record the first time they are read, then keeps them: a walk that looks at the action and the reward
+    does not build the rest. Fields read, compare and assign as usual.
     """
 
     index: int
@@ -183,33 +217,62 @@ class Step:
     diff: list[DiffRow]
     checks: list[Check]
     recorder_errors: list[dict[str, Any]] = field(default_factory=list)
+    # The stored record and the index's checks on this step, while some field is still to be built from them.
+    _src: Mapping[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _extra: tuple[Check, ...] = field(default=(), init=False, repr=False, compare=False)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any], extra_checks: Iterable[Check] = ()) -> Step:
-        checks = [Check.from_record(c) for c in rec.get("checks") or ()]
-        checks.extend(extra_checks)
-        return cls(
-            index=rec["i"],
-            action=rec.get("action"),
-            observation=rec.get("observation"),
-            reward=rec.get("reward"),
-            terminated=truthy(rec.get("terminated", False)),
-            truncated=truthy(rec.get("truncated", False)),
-            info=rec.get("info", {}),
-            time=rec.get("time", 0.0),
-            duration=rec.get("duration", 0.0),
-            note=rec.get("note"),
-            failure=Failure.from_record(rec.get("failure")),
-            retry_of=rec.get("retry_of"),
-            recovers=list(rec.get("recovers") or ()),
-            diff=[DiffRow(*row) for row in rec.get("diff") or ()],
-            checks=checks,
-            recorder_errors=list(rec.get("recorder_errors") or ()),
-        )
+        """The step of a stored record (as the reader gives it: checked, shared, never modified). ``extra_checks``:
+        checks recorded on this step outside its record (copied now).
+
+        The plain fields are set now; ``failure``, ``recovers``, ``diff``, ``checks`` and ``recorder_errors``
+        (new objects each) are built from the record when first read.
+
+        Raises:
+            KeyError: the record has no ``"i"``.
+        """
+        step = _new_step(cls)
+        get = rec.get
+        step.index = rec["i"]
+        step.action = get("action")
+        step.observation = get("observation")
+        step.reward = get("reward")
+        v = get("terminated", False)
+        step.terminated = v if type(v) is bool else truthy(v)
+        v = get("truncated", False)
+        step.truncated = v if type(v) is bool else truthy(v)
+        info = get("info", _EMPTY)
+        step.info = {} if info is _EMPTY else info  # (a default {} would be a new dict for every step)
+        step.time = get("time", 0.0)
+        step.duration = get("duration", 0.0)
+        step.note = get("note")
+        step.retry_of = get("retry_of")
+        step._src = rec
+        step._extra = extra_checks if type(extra_checks) is tuple else tuple(extra_checks)
+        return step
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for a slot not set yet: a lazy field of a step read from a file, built now from its record.
+        build = _LAZY_FIELDS.get(name)
+        if build is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
+        try:
+            rec = self._src
+        except AttributeError:
+            rec = None
+        if rec is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
+        value = build(rec, self._extra)
+        object.__setattr__(self, name, value)
+        return value
 
     @property
     def failed(self) -> bool:
         return self.failure is not None
+
+
+_new_step = object.__new__
 
 
 @dataclass(slots=True)

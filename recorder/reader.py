@@ -22,7 +22,7 @@ from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_has_checksum, iter_f
                      read_tail_index)
 from .model import Check, ResetRecord, Step, SummaryBuilder
 from .storage import open_binary
-from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem
+from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
 
 _FRAME_CACHE = 8
 _WHOLE_READ = 4 << 20  # read_records reads files up to this size with one read
@@ -231,19 +231,20 @@ def _memory_records(path: str, data: bytes, frames: list[list[int]], checksums: 
         offset, first, n, stop = frame[:4]
         if n <= 0:
             continue
-        with gc_paused():  # a frame's new containers hold no cycles: collections meanwhile would find nothing
+        with gc_paused(promote=True):  # a frame's new containers hold no cycles: collections would find nothing
             records, _leftover, _done = decode_frame(view[offset:stop if stop >= 0 else len(data)], path=path,
                                                      offset=offset, checksum=checksums)
         steps = [r for r in records if r.get("t") == "step"]
         if len(steps) != n:
             raise TrajrecFormatError(path, offset, f"the frame here holds {len(steps)} steps where the index "
                                      f"lists {n}; run `trajrec fsck {path}`")
-        for j, rec in enumerate(steps):
-            problem = step_problem(rec, first + j)
-            if problem:
-                raise TrajrecFormatError(path, offset, f"{problem} (in the frame starting here); "
-                                         f"run `trajrec fsck {path}`")
-            yield rec
+        del records
+        found = steps_problem(steps, first)
+        if found:
+            raise TrajrecFormatError(path, offset, f"{found[1]} (in the frame starting here); "
+                                     f"run `trajrec fsck {path}`")
+        yield from steps
+        del steps  # not alive while the next frame is decoded (see Episode.iter_records)
 
 
 class Episode(Sequence[Step]):
@@ -373,23 +374,27 @@ class Episode(Sequence[Step]):
         rec = self._record(operator.index(i))
         return Step.from_record(rec, self._by_step.get(rec["i"], ()))
 
+    # Walks over every frame leave the LRU alone: frames it held alive would outlive their use and keep Python's
+    # cyclic collector walking them (a third of the decode rate). And no name holds a frame's list while the next
+    # is decoded: two frames alive at once need fresh memory from the system for every frame (its pages faulted
+    # in, then handed back when the older one dies), which cost a third of the walk.
+
     def __iter__(self) -> Iterator[Step]:
         by_step = self._by_step
-        for recs in self._stream_frames():
-            for rec in recs:
-                yield Step.from_record(rec, by_step.get(rec["i"], ()))
+        from_record = Step.from_record
+        for fi in range(len(self._frames)):
+            if by_step:
+                for rec in self.frame_records(fi):
+                    yield from_record(rec, by_step.get(rec["i"], ()))
+            else:  # no checks outside the records (the usual case): no lookup per step
+                for rec in self.frame_records(fi):
+                    yield from_record(rec)
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """The raw stored step records in order (dicts shared with the cache: do not modify). Skips building
         :class:`Step` objects, for exports and scans that touch every step."""
-        for recs in self._stream_frames():
-            yield from recs
-
-    def _stream_frames(self) -> Iterator[list[dict[str, Any]]]:
-        # A walk over every frame leaves the LRU alone: frames it held alive would outlive their use and keep
-        # Python's cyclic collector walking them (a third of the decode rate); each frame here dies when passed.
         for fi in range(len(self._frames)):
-            yield self.frame_records(fi)
+            yield from self.frame_records(fi)
 
     def record(self, i: int) -> dict[str, Any]:
         """The raw stored record of step ``i`` (a dict; shared with the cache, do not modify)."""
@@ -489,7 +494,7 @@ class Episode(Sequence[Step]):
     def _load_steps(self, fi: int) -> list[dict[str, Any]]:
         """The checked step records of frame ``fi``, decoded now (not cached)."""
         frame = self._frames[fi]
-        with gc_paused():  # a frame's thousands of new containers: collections during the decode find nothing
+        with gc_paused(promote=True):  # a frame's thousands of new containers hold no cycles: never walk them
             records = self._decode(frame)
         steps = [r for r in records if r.get("t") == "step"]
         if frame is self._frame0 and self._reset_rec is None:
@@ -497,11 +502,10 @@ class Episode(Sequence[Step]):
         if len(steps) != frame[2]:
             raise TrajrecFormatError(self.path, frame[0], f"the frame here holds {len(steps)} steps where the index "
                                      f"lists {frame[2]}; run `trajrec fsck {self.path}`")
-        for j, rec in enumerate(steps):
-            problem = step_problem(rec, frame[1] + j)
-            if problem:
-                raise TrajrecFormatError(self.path, frame[0], f"{problem} (in the frame starting here); "
-                                         f"run `trajrec fsck {self.path}`")
+        found = steps_problem(steps, frame[1])
+        if found:
+            raise TrajrecFormatError(self.path, frame[0], f"{found[1]} (in the frame starting here); "
+                                     f"run `trajrec fsck {self.path}`")
         return steps
 
     def _decode(self, frame: list[int]) -> list[dict[str, Any]]:

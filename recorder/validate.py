@@ -12,7 +12,7 @@ and other recorded values are data of any type.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 _NUM = (int, float)
 
@@ -113,6 +113,78 @@ def _usual_optional(get: Any) -> bool:
         for row in diff:
             if type(row) is not list or len(row) != 4 or type(row[0]) is not list or type(row[1]) is not str:
                 return False
+    return True
+
+
+def steps_problem(recs: Sequence[Mapping[str, Any]], first: int) -> tuple[int, str] | None:
+    """The first problem among the step records of a frame, numbered from ``first``: ``(position, problem)``, or
+    None. The same verdicts and messages as :func:`step_problem` on each record in turn.
+
+    The whole frame is tried first with column-wise exact type tests (``map`` over the records runs in C: about
+    a third of the cost of the per-record checks); a frame that fails them, or holds anything unusual (checks,
+    subclasses, tuples for lists), takes :func:`step_problem` record by record, which finds the message.
+    """
+    if _frame_usual(recs, first):
+        return None
+    for j, rec in enumerate(recs):
+        problem = step_problem(rec, first + j)
+        if problem:
+            return j, problem
+    return None
+
+
+def _frame_usual(recs: Sequence[Mapping[str, Any]], first: int) -> bool:
+    """True when every record passes the checks of :func:`_step_problem` (numbered ``first`` on), shown with exact
+    type tests in one loop (no call per record: the checks ran at ~1.5 µs a step, a third of decoding it). False
+    only sends the frame to the record-by-record checks: it must never be True where they find a problem."""
+    i = first
+    for rec in recs:
+        if type(rec) is not dict:
+            return False
+        get = rec.get
+        v = get("i")
+        if v != i or type(v) is not int:
+            return False
+        i += 1
+        v = get("time", 0.0)
+        if type(v) is not float and type(v) is not int:
+            return False
+        v = get("duration", 0.0)
+        if type(v) is not float and type(v) is not int:
+            return False
+        diff = get("diff")
+        if diff is not None:
+            if type(diff) is not list:
+                return False
+            for row in diff:
+                if type(row) is not list or len(row) != 4 or type(row[0]) is not list or type(row[1]) is not str:
+                    return False
+        elif rec.keys().isdisjoint(_STEP_OPTIONAL):
+            continue
+        note = get("note")
+        if note is not None and type(note) is not dict:
+            return False
+        if get("checks") is not None:
+            return False
+        v = get("retry_of")
+        if v is not None and type(v) is not int:
+            return False
+        recovers = get("recovers")
+        if recovers is not None:
+            if type(recovers) is not list:
+                return False
+            for r in recovers:
+                if type(r) is not int:
+                    return False
+        failure = get("failure")
+        if failure is not None:
+            if type(failure) is not dict:
+                return False
+            fget = failure.get
+            for key in ("kind", "message", "traceback", "type"):
+                v = fget(key)
+                if v is not None and type(v) is not str:
+                    return False
     return True
 
 

@@ -71,6 +71,29 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
     return text
 
 
+def tree_text(value: Any, *, max_len: int) -> str:
+    """A container as indented JSON-like text in which strings of several lines read as blocks of lines (what
+    the viewer's whole-state pane shows: a source file in the state reads as the file, not as one JSON string);
+    at most about ``max_len`` characters are rendered; always safe.
+
+    >>> print(tree_text({"path": "a.py", "src": "def f():\\n    return 1"}, max_len=100))
+    {
+     "path": "a.py",
+     "src": |
+       def f():
+           return 1
+    }
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if not isinstance(value, (dict, list, tuple, set, frozenset)):
+        return value_text(value, max_len=max_len)
+    text = safe(_bounded_text(value, max_len + 1, blocks=True))
+    if len(text) > max_len:
+        text = text[: max(0, max_len - 1)] + "…"
+    return text
+
+
 def one_line(value: Any, width: int = 60) -> str:
     """A value squeezed onto one line of at most ``width`` characters."""
     if type(value) is str and len(value) <= width and value.isprintable() and "  " not in value \
@@ -116,11 +139,13 @@ def _larger_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _bounded_text(value: Any, budget: int) -> str:
+def _bounded_text(value: Any, budget: int, *, blocks: bool = False) -> str:
     """JSON-like text of ``value`` (``indent=1`` style) that stops after about ``budget`` characters.
 
     Strings and byte strings are cut before escaping, arrays are summarised by numpy, and containers stop
-    at the first item past the budget with a ``…`` line naming how many items were left out."""
+    at the first item past the budget with a ``…`` line naming how many items were left out. With ``blocks``,
+    a string of several lines inside a container is shown as YAML shows a literal block (``|`` then its lines,
+    indented) instead of one JSON string full of ``\\n``."""
     out: list[str] = []
     left = [budget]
 
@@ -129,7 +154,15 @@ def _bounded_text(value: Any, budget: int) -> str:
         left[0] -= len(text)
 
     def walk(v: Any, indent: int, depth: int) -> None:
-        if isinstance(v, str):
+        if blocks and isinstance(v, str) and "\n" in v and depth:
+            cut = v[: max(0, left[0])]
+            emit("|")
+            pad = "\n" + " " * (indent + 2)
+            for line in cut.split("\n"):
+                emit(pad + line)
+            if len(cut) < len(v):
+                emit(f"{pad}…(+{len(v) - len(cut):,} chars)")
+        elif isinstance(v, str):
             cut = v[: max(0, left[0])]
             emit(json.dumps(cut, ensure_ascii=False) + (f"…(+{len(v) - len(cut):,} chars)" if len(cut) < len(v) else ""))
         elif isinstance(v, np.ndarray):

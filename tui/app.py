@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
+from rich.terminal_theme import TerminalTheme
 from textual import on, work
+from textual._ansi_theme import ALABASTER
 from textual.app import App
+from textual.reactive import Reactive
 from textual.binding import Binding
 from textual.widgets import Input
 
@@ -29,6 +32,19 @@ from .label_source import LabelSource
 from .library_screen import LibraryScreen
 
 
+def _light_ansi_theme() -> TerminalTheme:
+    """Textual's light ANSI palette with yellow, green and cyan darkened for text on a light background.
+
+    The viewer draws markers in the 16 ANSI colors, which Textual maps to a dark or a light palette by theme.
+    The default light palette's yellow (#cb9000) is 2.1:1 against the light theme's background; these reach
+    4.4-4.9:1 (WCAG 2.x contrast), as its red, blue and magenta already do.
+    """
+    normal = [tuple(ALABASTER.ansi_colors[i]) for i in range(8)]
+    bright = [tuple(ALABASTER.ansi_colors[i]) for i in range(8, 16)]
+    normal[2], normal[3], normal[6] = (46, 107, 18), (138, 90, 0), (0, 109, 148)
+    return TerminalTheme(tuple(ALABASTER.background_color), tuple(ALABASTER.foreground_color), normal, bright)
+
+
 class TrajrecApp(App[None]):
     """Browse a library of episodes and replay them.
 
@@ -43,6 +59,7 @@ class TrajrecApp(App[None]):
 
     TITLE = "trajrec"
     ENABLE_COMMAND_PALETTE = False
+    ansi_theme_light = Reactive(_light_ansi_theme(), init=False)
 
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", tooltip="Help: every key"),

@@ -54,7 +54,7 @@ def header_text(episode: Episode, width: int = 120) -> Text:
     out = Text(end="")
 
     def field(label: str, value: str, style: str | None = None) -> None:
-        out.append(f"{label} ", style="grey62")
+        out.append(f"{label} ", style="dim")
         out.append(safe(value, keep_newlines=False), style=style)  # recorded text: never an escape sequence
         out.append("  ")
 
@@ -70,7 +70,7 @@ def header_text(episode: Episode, width: int = 120) -> Text:
           "bold red" if outcome in ("failed", "error") else None)
     if not episode.complete:
         out.append("(no index: the writer did not close the file)  ", style="bold yellow")
-    field("episode", one_line(episode.episode_id, 60), "grey62")
+    field("episode", one_line(episode.episode_id, 60), "dim")
     out.rstrip()
     out.append("\n")
     # The goal gets two lines (it is often a paragraph); every other line is cut at the width.
@@ -81,7 +81,7 @@ def header_text(episode: Episode, width: int = 120) -> Text:
         cut = goal.rfind(" ", room // 2, room + 1)
         cut = cut if cut > 0 else room
         first, rest = goal[:cut], goal[cut:].lstrip()
-    out.append("goal    ", style="grey62")
+    out.append("goal    ", style="dim")
     out.append(first)
     out.append("\n")
     if rest:
@@ -98,18 +98,18 @@ def header_text(episode: Episode, width: int = 120) -> Text:
     out.append("\n")
     usage = usage_text(s.get("model"))
     if usage:  # only episodes whose steps carry model calls: other headers keep their four lines
-        out.append("model   ", style="grey62")
+        out.append("model   ", style="dim")
         out.append(one_line(usage, max(10, w - 8)))
         out.append("\n")
-    out.append("verdict ", style="grey62")
+    out.append("verdict ", style="dim")
     check = terminal_check(episode)
     if check is None:
-        out.append("no terminal check", style="grey62")
+        out.append("no terminal check", style="dim")
     else:
         out.append(" PASSED " if check.passed else " FAILED ", style="bold white on green" if check.passed
                    else "bold white on red")
         out.append(f" {one_line(check.judge, 40)} ", style="bold")
-        out.append(f"({one_line(check.kind, 20)}) ", style="grey62")
+        out.append(f"({one_line(check.kind, 20)}) ", style="dim")
         if check.rationale:
             out.append(one_line(check.rationale, max(10, w - 40)))
     return out

@@ -13,6 +13,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Sequence
 
@@ -25,6 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from trajrec.recorder import Check, Episode, Step, TrajrecError, open_episode
@@ -64,6 +66,11 @@ TIMELINE_WIDTHS = (30, 45, 60)
 STATE_HEIGHTS = ("auto", "1fr", "3fr")
 
 _UNSCANNED = 255  # marker byte of a step the marker scan has not reached yet
+
+#: Seconds the marker scan waits after a step is shown: the key's own work and its screen update (~20 ms).
+KEY_BUSY_SECONDS = 0.04
+#: The longest the marker scan waits between two frames, so a held key slows the scan but never stops it.
+KEY_WAIT_MAX = 0.1
 
 
 class EpisodeScreen(Screen[None]):
@@ -279,9 +286,11 @@ class EpisodeScreen(Screen[None]):
         self._pending: tuple[frozenset[int], int, str] | None = None
         self._damage: list[tuple[int, int]] = []  # step ranges in frames that cannot be read
         self._shown: tuple[int, int] | None = None  # (generation, step) the panes show
+        self._busy_until = 0.0  # time.monotonic() until which the marker scan waits (a step is being shown)
         self.following = False
         self._width_choice = TIMELINE_WIDTHS.index(45)  # the width in DEFAULT_CSS
         self._state_choice = 0
+        self._state_rows = 0  # the state pane's height so far on this episode (see _hold_state_height)
         self._follow_timer: Timer | None = None
         self._file_stamp: tuple[int, int] | None = None
 
@@ -317,6 +326,9 @@ class EpisodeScreen(Screen[None]):
         self._generation += 1
         n = len(episode)
         self._markers = bytearray([_UNSCANNED]) * n  # 1 byte per step: 100 KB for 100,000 steps
+        if self._state_rows:  # each episode starts as tall as its first diff
+            self._state_rows = 0
+            self._apply_sizes()
         self._scanned = 0
         self._pending = None
         self._damage = []
@@ -364,6 +376,7 @@ class EpisodeScreen(Screen[None]):
     def _show_step(self, i: int, *, force: bool = False) -> None:
         if not force and self._shown == (self._generation, i):
             return  # shown already, by _move_to, in the same screen update as the timeline's cursor
+        self._busy_until = time.monotonic() + KEY_BUSY_SECONDS  # the marker scan gives way meanwhile
         self._shown = (self._generation, i)
         legend = self.query_one(TimelineLegend)
         legend.step = i
@@ -379,6 +392,23 @@ class EpisodeScreen(Screen[None]):
             return
         self._show_detail(step)
         state.show(self.episode, step)
+        self._hold_state_height(state)
+
+    def _hold_state_height(self, pane: StatePane) -> None:
+        """While the state pane is as tall as its text (the first ``=`` choice), it is given that height in rows:
+        it grows to fit a longer diff but does not shrink back for a shorter one until the next episode (or the
+        next ``=``). Stepping through diffs of 4, 5, 4 lines then redraws the panes without laying the screen
+        out again each time (a layout is ~10 ms of a ~20 ms key), and the step pane above stops jumping."""
+        if STATE_HEIGHTS[self._state_choice] != "auto" or self.maximized is not None or pane.mode != "diff":
+            return
+        room = pane.parent.size.height // 2 if isinstance(pane.parent, Widget) else 0  # the CSS max-height: 50%
+        if room <= 0:
+            return  # not laid out yet: the CSS height holds until the next step
+        wide = pane.virtual_size.width > pane.scrollable_content_region.width  # a horizontal scrollbar's row
+        rows = max(3, min(pane.virtual_size.height + 2 + wide, room))  # the text, the border, at most half
+        if rows > self._state_rows:
+            self._state_rows = rows
+            pane.styles.height = rows
 
     def _show_detail(self, step: Step, *, scroll_home: bool = True) -> None:
         session = self.session
@@ -426,8 +456,21 @@ class EpisodeScreen(Screen[None]):
         def damaged(first: int, last: int, error: str) -> None:
             self.post_message(self.MarkersDamaged(generation, first, last, safe(error)))
 
+        def give_way() -> None:
+            # While a key is being answered (and its screen update drawn), the scan waits between frames: two
+            # threads sharing the GIL would double the key's time. A held key cannot stall the scan for good:
+            # it waits at most KEY_WAIT_MAX seconds per frame.
+            end = time.monotonic() + KEY_WAIT_MAX
+            while not worker.is_cancelled:
+                now = time.monotonic()
+                busy = self._busy_until
+                if now >= busy or now >= end:
+                    return
+                time.sleep(min(busy, end) - now)
+
         try:
-            for start, codes in scan_markers(path, cancelled=lambda: worker.is_cancelled, on_damage=damaged):
+            for start, codes in scan_markers(path, cancelled=lambda: worker.is_cancelled, on_damage=damaged,
+                                             between_frames=give_way):
                 self.post_message(self.MarkersScanned(generation, start, codes))
         except TrajrecError as exc:  # the file went away or its index cannot be read any more
             n = len(self._markers)
@@ -635,6 +678,8 @@ class EpisodeScreen(Screen[None]):
     def action_toggle_state(self) -> None:
         pane = self.query_one(StatePane)
         pane.mode = "state" if pane.mode == "diff" else "diff"
+        self._apply_sizes()  # the whole state gets the pane's full "auto" height; a diff is held again from here
+        self._hold_state_height(pane)
 
     def action_toggle_wrap(self) -> None:
         state = self.query_one(StatePane)
@@ -670,6 +715,7 @@ class EpisodeScreen(Screen[None]):
         pane.styles.height = None if zoomed is pane else height
         # (None falls back to the CSS: at most half the height while it fits its text)
         pane.styles.max_height = None if zoomed is pane or height == "auto" else "100%"
+        self._state_rows = 0  # the pane fits its next diff again (see _hold_state_height)
 
     def _step_json(self) -> str | None:
         if not len(self.episode):

@@ -130,11 +130,11 @@ class HelpScreen(ModalScreen[None]):
                 out.append_text(marker(kind))
                 out.append(f"  {label}\n")
             out.append("  (a step shows its most important kind: failure, then recovery, retry, checks)\n",
-                       style="grey62")
+                       style="dim")
             out.append("  jump keys (next/previous): ")
             out.append_text(legend())
             out.append("\n  (e/E and v/V also find retries and checks on steps drawn as failures or recoveries)\n\n",
-                       style="grey62")
+                       style="dim")
             out.append("Label marks (the column after the step marker)\n", style="bold underline")
             for mark, (_style, label) in LABEL_MARKS.items():
                 out.append("  ")

@@ -12,8 +12,8 @@ from trajrec.replay.render import STEP_KINDS
 
 #: Kind -> (style, legend label), in legend order.
 KIND_STYLES: dict[str, tuple[str, str]] = {
-    "ok": ("grey62", "ok"),
-    "failure": ("bold dark_orange", "tool error"),
+    "ok": ("dim", "ok"),
+    "failure": ("bold yellow", "tool error"),
     "exception": ("bold red", "exception"),
     "retry": ("bold magenta", "retry"),
     "recovery": ("bold green", "recovery"),
@@ -69,21 +69,21 @@ DIFF_STYLES: dict[str, Style] = {
     "added": Style.parse("green"),
     "removed": Style.parse("red"),
     "changed": Style.parse("yellow"),
-    "context": Style.parse("grey62"),
+    "context": Style.parse("dim"),
 }
 
 
 #: Label values in the timeline and the detail pane: ratings (and pass/fail) by sign; scores and categories plain.
-_LABEL_STYLES = {1: Style.parse("bold green"), 0: Style.parse("grey70"), -1: Style.parse("bold red")}
-_OTHERS_STYLE = Style.parse("grey50")
+_LABEL_STYLES = {1: Style.parse("bold green"), 0: Style.parse("dim"), -1: Style.parse("bold red")}
+_OTHERS_STYLE = Style.parse("dim")
 
 #: The timeline's label column: the annotator's rating, or a dot when only others labeled the step.
 LABEL_MARKS: dict[str, tuple[str, str]] = {
     "+": ("bold green", "you rated +1"),
-    "0": ("grey70", "you rated 0"),
+    "0": ("dim", "you rated 0"),
     "-": ("bold red", "you rated -1"),
     "*": ("bold", "you labeled it otherwise (score, category)"),
-    "•": ("grey50", "labeled by others only"),
+    "•": ("dim", "labeled by others only"),
 }
 
 
@@ -121,7 +121,7 @@ def marker(kind: str) -> Text:
 
 
 def legend() -> Text:
-    """``x ! failure n/N  R recovery r/R  r retry e/E  ✓ ✗ check v/V  · ok`` on one line: each marker with the
+    """``x ! failure [n/N]  R recovery [r/R]  r retry [e/E]  ✓ ✗ check [v/V]  · ok`` on one line: each marker with the
     keys that jump to the next / previous step showing it."""
     out = Text(end="")
     for label, kinds, keys in JUMPS:
@@ -130,9 +130,10 @@ def legend() -> Text:
         for kind in kinds:
             out.append_text(marker(kind))
             out.append(" ")
-        out.append(label, style="grey62")
-        out.append(f" {keys}", style="bold")
+        out.append(label, style="dim")
+        # Keys in brackets: a key letter (r: next recovery) must not read as the marker beside it (r: a retry).
+        out.append(f" [{keys}]", style="bold")
     out.append("  ")
     out.append_text(marker("ok"))
-    out.append(" ok", style="grey62")
+    out.append(" ok", style="dim")
     return out

@@ -57,7 +57,7 @@ class ScanStatus(Widget):
             out.append(f"  ·  reading {self.done:,} / {self.total:,} " if self.total else "  ·  reading… ",
                        style="italic")
             out.append("━" * filled, style="green")
-            out.append("━" * (_BAR - filled), style="grey30")
+            out.append("━" * (_BAR - filled), style="dim")
         if self.search:
             out.append("  ·  ")
             out.append(self.search, style="bold cyan")  # quotes the user's query: plain Text

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from trajrec.recorder import Episode, Step, TrajrecError
-from trajrec.replay.render import diff_lines, path_text, safe, value_text
+from trajrec.replay.render import diff_lines, path_text, safe, tree_text
 
 from .markers import DIFF_STYLES
 from .text_view import TextView
@@ -21,9 +21,9 @@ def diff_text(step: Step, *, width: int = 80, has_state: bool = True) -> Text:
     """The state changes of ``step``: added green, removed red, changed yellow, long strings as unified diffs."""
     if not has_state:
         return Text("no state recorded for this episode (record with Recorder(state_fn=...) or an env with "
-                    "state_dict())", style="grey62")
+                    "state_dict())", style="dim")
     if not step.diff:
-        return Text("no state change at this step", style="grey62")
+        return Text("no state change at this step", style="dim")
     out = Text(end="")
     for i, (kind, line) in enumerate(diff_lines(step.diff, width=max(20, width))):
         if i:
@@ -37,15 +37,16 @@ def state_text(episode: Episode, step: Step) -> Text:
     try:
         state = episode.state_at(step.index)
     except TrajrecError as exc:
-        return Text(safe(str(exc)), style="grey62")
+        return Text(safe(str(exc)), style="dim")
     out = Text(end="")
     if step.diff:
-        out.append("changed here: ", style="grey62")
+        out.append("changed here: ", style="dim")
         out.append(", ".join(path_text(row.path) for row in step.diff[:20]), style="yellow")
         if len(step.diff) > 20:
-            out.append(f" … ({len(step.diff) - 20} more)", style="grey62")
+            out.append(f" … ({len(step.diff) - 20} more)", style="dim")
         out.append("\n")
-    text = value_text(state, max_len=MAX_STATE_CHARS + 1)  # renders no more of a huge state than is shown
+    # Renders no more of a huge state than is shown; a file's text in the state reads as its lines.
+    text = tree_text(state, max_len=MAX_STATE_CHARS + 1)
     if len(text) > MAX_STATE_CHARS:
         text = text[:MAX_STATE_CHARS] + f"\n… (cut at {MAX_STATE_CHARS:,} characters)"
     out.append(text)

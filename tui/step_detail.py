@@ -38,14 +38,14 @@ def check_line(check: Check) -> Text:
     verdict = check.passed
     kind = "check_passed" if verdict else "check_failed" if verdict is False else "ok"
     out = Text(end="")
-    out.append_text(marker(kind) if verdict is not None else Text("•", style="grey62"))
-    out.append(f" {one_line(check.kind, 12)} ", style="grey62")
+    out.append_text(marker(kind) if verdict is not None else Text("•", style="dim"))
+    out.append(f" {one_line(check.kind, 12)} ", style="dim")
     out.append(one_line(check.judge, 40), style="bold")
     out.append(f" = {one_line(check.value, 30)}", style=kind_style(kind))
     if check.score is not None:
         out.append(f"  score {one_line(check.score, 12)}")
     if check.target == "episode":
-        out.append("  (episode)", style="grey62")
+        out.append("  (episode)", style="dim")
     if check.rationale:
         out.append("\n    " + safe(str(check.rationale)).replace("\n", "\n    "))
     extras = []
@@ -54,7 +54,7 @@ def check_line(check: Check) -> Text:
     if check.author:
         extras.append("by " + one_line(check.author, 24))
     if extras:
-        out.append("\n    " + "  ".join(extras), style="grey62")
+        out.append("\n    " + "  ".join(extras), style="dim")
     return out
 
 
@@ -67,14 +67,14 @@ def label_line(label: Label, *, mine: bool) -> Text:
     if mine:
         out.append(" (you)", style="bold cyan")
     if label.kind != "judge":
-        out.append(f"  {one_line(label.kind, 12)}", style="grey62")
+        out.append(f"  {one_line(label.kind, 12)}", style="dim")
     if label.score is not None:
         out.append(f"  score {one_line(label.score, 12)}")
     if label.tags:
-        out.append("  tags ", style="grey62")
+        out.append("  tags ", style="dim")
         out.append(", ".join(one_line(t, 30) for t in label.tags), style="cyan")
     if label.author and label.judge != f"human:{label.author}":
-        out.append(f"  by {one_line(label.author, 24)}", style="grey62")
+        out.append(f"  by {one_line(label.author, 24)}", style="dim")
     if label.rationale:
         out.append("\n   " + safe(str(label.rationale)).replace("\n", "\n   "))
     return out
@@ -87,11 +87,11 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
     out = Text(end="")
     kind = step_kind(step)
     out.append(f"step {step.index:,}", style="bold")
-    out.append(f" of 0..{total - 1:,}  ", style="grey62")
+    out.append(f" of 0..{total - 1:,}  ", style="dim")
     out.append_text(marker(kind))
     out.append(f"  reward {number_text(step.reward)}  ")
     if step.duration:
-        out.append(f"took {step.duration * 1000:.3g} ms  ", style="grey62")
+        out.append(f"took {step.duration * 1000:.3g} ms  ", style="dim")
     if step.terminated:
         out.append("terminated  ", style="bold")
     if step.truncated:
@@ -112,7 +112,7 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
         out.append(_value(f.message), style="red")
         if f.traceback:
             out.append("\n")
-            out.append(_value(f.traceback), style="grey62")
+            out.append(_value(f.traceback), style="dim")
     _section(out, "action")
     out.append(_value(step.action))
     _section(out, "observation")
@@ -148,7 +148,7 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
             out.append_text(label_line(lab, mine=lab.judge == judge))
     if step.info:
         _section(out, "info")
-        out.append(_value(step.info), style="grey70")
+        out.append(_value(step.info), style="dim")
     return out
 
 

@@ -51,15 +51,19 @@ UNREADABLE = 254
 
 
 def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
-                 on_damage: Callable[[int, int, str], None] | None = None) -> Iterator[tuple[int, bytes]]:
+                 on_damage: Callable[[int, int, str], None] | None = None,
+                 between_frames: Callable[[], None] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(first_step, kind_codes)`` batches covering every step in order (one byte per step).
 
     A batch is cut every ``batch_seconds`` so the UI gets a bounded rate of messages. The steps of a frame
     that cannot be decoded get :data:`UNREADABLE` and ``on_damage(first, last, error)`` is called; the scan
-    goes on with the next frame.
+    goes on with the next frame. ``between_frames()`` is called after each frame (~1,000 steps, a few ms): the
+    viewer's waits there while a key is being answered, so the scan does not hold the GIL the UI thread needs.
     """
     with open_episode(path) as ep:
         verdicts = check_verdicts(ep)
+        get_verdict = verdicts.get
+        plain = _plain_codes()
         start = 0
         codes = bytearray()
         last = time.monotonic()
@@ -75,14 +79,19 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                 if on_damage is not None:
                     on_damage(first, first + count - 1, str(exc))
             else:
-                get_verdict = verdicts.get
                 for i, rec in enumerate(recs, first):
+                    get = rec.get
                     verdict = get_verdict(i)
-                    codes.append(marker_code(record_kind(rec, verdict), retry=rec.get("retry_of") is not None,
-                                             checked=verdict is not None or bool(rec.get("checks"))))
+                    if get("failure") or get("retry_of") is not None or get("recovers") or get("checks"):
+                        codes.append(marker_code(record_kind(rec, verdict), retry=get("retry_of") is not None,
+                                                 checked=verdict is not None or bool(get("checks"))))
+                    else:  # most steps: no marker field, drawn by the index's checks if any
+                        codes.append(plain[verdict])
                 del recs
             if cancelled():
                 return
+            if between_frames is not None:
+                between_frames()
             now = time.monotonic()
             if now - last >= batch_seconds:
                 yield start, bytes(codes)
@@ -91,6 +100,13 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                 last = now
         if codes:
             yield start, bytes(codes)
+
+
+def _plain_codes() -> dict[tuple[bool, bool] | None, int]:
+    """The marker byte of a step without failure, retry, recovery or checks of its own, by its verdicts from the
+    index (what :func:`record_kind` and ``marker_code`` give such a step)."""
+    return {v: marker_code(record_kind({}, v), checked=v is not None)
+            for v in (None, (False, False), (True, False), (False, True), (True, True))}
 
 
 def searchable(value: object) -> str:

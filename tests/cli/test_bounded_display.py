@@ -109,3 +109,21 @@ def test_header_fields_of_unexpected_types_never_crash_the_readers(tmp_path, cap
     assert "checks=rule" in out and '[ "a", { "b": null } ]' in out
     entries = [e for b in scan([tmp_path], use_catalog=True) for e in b.entries]
     assert len(entries) == 1 and entries[0].error is None
+
+
+def test_tree_text_shows_a_file_in_the_state_as_its_lines() -> None:
+    from trajrec.replay.render import tree_text
+
+    src = "def f(x):\n    return x + 1\n\x1b[31mred\n"
+    text = tree_text({"files": {"a.py": src}, "n": 3}, max_len=10_000)
+    assert "\\n" not in text  # not one JSON string full of escapes
+    assert "\n    def f(x):\n        return x + 1\n" in text  # the block, indented under its key
+    assert "\x1b" not in text and "\\x1b[31mred" in text  # still escaped for the terminal
+    assert '"n": 3' in text
+
+
+def test_tree_text_is_bounded_for_a_huge_multiline_string() -> None:
+    from trajrec.replay.render import tree_text
+
+    text = tree_text({"log": "line\n" * 1_000_000}, max_len=5_000)
+    assert len(text) <= 5_000 and text.endswith("…")

@@ -102,3 +102,110 @@ def test_big_records_get_zstd_defaults_and_read_back(tmp_path: Path) -> None:
     with open_episode(env.episode_path) as ep:
         assert np.array_equal(ep.reset.observation, obs)
         assert all(np.array_equal(s.observation, o) for s, o in zip(ep, seen))
+
+
+def test_frame_checks_agree_with_the_record_checks() -> None:
+    """The whole-frame fast path never accepts what the per-record checks refuse, and gives their message."""
+    import random
+
+    from trajrec.recorder.validate import _frame_usual, steps_problem
+
+    good = {"t": "step", "i": 0, "time": 1.0, "duration": 0.5, "note": {"thought": "x"}, "retry_of": 1,
+            "recovers": [1, 2], "diff": [[["a", 0], "change", 1, 0]],
+            "failure": {"kind": "tool_error", "message": "no such file", "traceback": None}}
+    plain = {"t": "step", "i": 0, "action": "ls", "observation": [1, 2], "reward": 0.0}
+    bad_values = {"i": ["1", True, 1.0, None], "time": ["x", True, None], "duration": [[1]],
+                  "note": ["text", [1]], "checks": [{"a": 1}, "x", [{"kind": 3}]], "retry_of": ["2", 1.5, True],
+                  "recovers": [[True], ["1"], "1", (1,)], "failure": ["x", 0, {"kind": 3}, {"message": b"m"}],
+                  "diff": ["x", [["a", "change", 1, 0]], [[["a"], "change", 1]], [[("a",), "change", 1, 0]],
+                           [[["a"], 2, 1, 0]], [(["a"], "change", 1, 0)]]}
+    rng = random.Random(0)
+    for _ in range(300):
+        frame = [dict(rng.choice((good, plain)), i=10 + j) for j in range(rng.randrange(1, 6))]
+        if rng.random() < 0.8:
+            j = rng.randrange(len(frame))
+            key = rng.choice(sorted(bad_values))
+            frame[j] = {**frame[j], key: rng.choice(bad_values[key])}
+        expected = next(((j, p) for j, r in enumerate(frame) if (p := step_problem(r, 10 + j))), None)
+        assert steps_problem(frame, 10) == expected
+        if _frame_usual(frame, 10):
+            assert expected is None
+    assert _frame_usual([good | {"i": 10}, plain | {"i": 11}], 10)  # the usual frame takes the fast path
+
+
+def test_gc_promotion_keeps_the_collector_working() -> None:
+    """A pause with promote=True leaves the collector as it found it, hands what it made to the oldest
+    generation without walking it, and never unfreezes what the program froze itself."""
+    from trajrec.recorder.gcpause import promote_young
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a reference cycle: only the cyclic collector frees it
+
+    gc.collect()
+    with gc_paused(promote=True):
+        made = [[k] for k in range(5000)]
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 100  # the 5,000 lists no longer count toward a young collection
+    assert gc.is_tracked(made[0])
+    del made
+    ref = Node()
+    import weakref
+    dead = weakref.ref(ref)
+    with gc_paused(promote=True):
+        del ref  # cyclic garbage made during the pause: found by the next full collection
+    gc.collect()
+    assert dead() is None
+
+    kept = [object() for _ in range(10)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert not promote_young()  # the program's frozen objects stay frozen
+        with gc_paused(promote=True):
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    del kept
+    gc.disable()
+    try:
+        with gc_paused(promote=True):
+            pass
+        assert not gc.isenabled()  # a collector the program turned off stays off
+    finally:
+        gc.enable()
+
+
+def test_steps_read_lazily_equal_steps_built_whole(tmp_path: Path) -> None:
+    """A Step from a record builds its failure, diff, checks and lists on first read: the same values as a
+    Step built with every field, and assignable."""
+    from trajrec.recorder.model import Check, DiffRow, Failure, Step
+
+    rec = {"t": "step", "i": 4, "action": "cat a", "observation": "x", "reward": 1.0, "terminated": 1,
+           "truncated": False, "info": {"k": 1}, "time": 2.0, "duration": 0.1, "note": {"n": 1},
+           "failure": {"kind": "tool_error", "message": "m"}, "retry_of": 2, "recovers": [1],
+           "diff": [[["a"], "values_changed", 2, 1]], "checks": [{"kind": "rule", "judge": "j", "value": True}],
+           "recorder_errors": [{"what": "x"}]}
+    extra = Check(target=4, kind="judge", judge="k", value=False)
+    lazy = Step.from_record(rec, [extra])
+    whole = Step(index=4, action="cat a", observation="x", reward=1.0, terminated=True, truncated=False,
+                 info={"k": 1}, time=2.0, duration=0.1, note={"n": 1}, failure=Failure("tool_error", "m"),
+                 retry_of=2, recovers=[1], diff=[DiffRow(["a"], "values_changed", 2, 1)],
+                 checks=[Check.from_record(rec["checks"][0]), extra], recorder_errors=[{"what": "x"}])
+    assert lazy == whole and repr(lazy) == repr(whole)
+    assert lazy.failed and lazy.diff is lazy.diff  # built once, then kept
+    lazy.diff = []
+    assert lazy.diff == [] and rec["diff"]  # assignment sets the field, the record is untouched
+    bare = Step.from_record({"i": 0})
+    assert (bare.failure, bare.recovers, bare.diff, bare.checks, bare.recorder_errors) == (None, [], [], [], [])
+    assert not hasattr(bare, "nothing")
+
+    env = Recorder(gym.make("CartPole-v1"), tmp_path, frame_steps=3)
+    env.reset(seed=0)
+    for _ in range(7):
+        env.step(0)
+    env.close()
+    with open_episode(env.episode_path) as ep:
+        assert [s.index for s in ep] == list(range(7)) and ep[5] == list(ep)[5]

@@ -66,7 +66,7 @@ def test_legend_shows_the_keys_that_are_bound() -> None:
     text = legend().plain
     for label, _kinds, keys in JUMPS:
         forward, backward = keys.split("/")
-        assert f"{label} {keys}" in text
+        assert f"{label} [{keys}]" in text  # keys in brackets: "r retry [e/E]", not "r retry e/E"
         name = {"failure": "failure", "recovery": "recovery", "retry": "retry", "check": "check"}[label]
         assert actions[forward] == f"{name}(1)" and actions[backward] == f"{name}(-1)"
 

@@ -146,3 +146,23 @@ def test_one_line_diff_leaves_the_height_to_the_step(main_episode: Path) -> None
             assert len(state.text.plain.splitlines()) == 1
             assert state.outer_size.height <= 4 and detail.outer_size.height >= 2 * state.outer_size.height
     asyncio.run(run())
+
+
+def test_marker_colors_are_readable_on_the_light_theme() -> None:
+    # The viewer draws markers in ANSI colors that Textual maps per theme; on the light theme the default yellow
+    # (tool errors) and green were 2.1:1 and 3.2:1 against the background. WCAG 2.x relative luminance/contrast.
+    from textual.color import Color
+    from textual.theme import BUILTIN_THEMES
+
+    from trajrec.tui.app import TrajrecApp
+
+    def luminance(rgb: tuple[int, int, int]) -> float:
+        lin = [(c / 255 / 12.92) if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    bg = Color.parse(BUILTIN_THEMES["textual-light"].background or "#e0e0e0")
+    palette = TrajrecApp.ansi_theme_light._default
+    for index, name in ((1, "red"), (2, "green"), (3, "yellow"), (4, "blue"), (5, "magenta"), (6, "cyan")):
+        fg = tuple(palette.ansi_colors[index])
+        lighter, darker = sorted((luminance(fg), luminance((bg.r, bg.g, bg.b))), reverse=True)
+        assert (lighter + 0.05) / (darker + 0.05) >= 4.0, name

@@ -35,3 +35,18 @@ def test_find_text_forward_backward_and_wrapping(main_episode: Path) -> None:
     assert find_text(p, "todo.txt", 5, direction=-1, cancelled=never) == (4, False)
     assert find_text(p, "notes first", 5, cancelled=never) == (0, True)  # in a note
     assert find_text(p, "nowhere-at-all", 0, cancelled=never) == (None, False)
+
+
+def test_marker_scan_gives_way_between_frames(tmp_path: Path) -> None:
+    """``between_frames`` runs after every frame, before the next is read (the viewer waits there while a key is
+    answered); the markers are the same with frames of any size."""
+    actions = ["cat a", "cat a", "write a x", "cat a", "boom", "boom", "submit"]
+    whole = record(tmp_path / "whole", actions, step_checks={1: False, 2: True})
+    small = record(tmp_path / "small", actions, step_checks={1: False, 2: True}, frame_steps=2)
+    calls: list[int] = []
+    with open_episode(small) as ep:
+        frames = ep.frame_count
+    codes = b"".join(c for _, c in scan_markers(str(small), cancelled=lambda: False,
+                                                between_frames=lambda: calls.append(1)))
+    assert len(calls) == frames == 4
+    assert codes == b"".join(c for _, c in scan_markers(str(whole), cancelled=lambda: False))

@@ -52,7 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     llm.add_argument("--retries", type=int, default=3, help="retries of a failed request (default 3)")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
-                       help="the folder holds episodes already: record only the seeds not recorded yet")
+                       help="the folder holds episodes already: record only the seeds not recorded yet (and again "
+                            "those cut short); refused when the folder was recorded with another env, --kwarg, "
+                            "agent or agent options")
     again.add_argument("--overwrite", action="store_true",
                        help="the folder holds episodes already: delete its episode files first (labels stay)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")

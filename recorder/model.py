@@ -320,7 +320,7 @@ class SummaryBuilder:
 
     __slots__ = ("steps", "ret", "failures", "retries", "recoveries", "terminated", "truncated", "error",
                  "checks_total", "checks_passed", "checks_failed", "by_kind", "by_judge", "verdict", "verdict_judge",
-                 "start_time", "end_time", "last_step", "model")
+                 "start_time", "end_time", "last_step", "model", "agent_error")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -342,6 +342,14 @@ class SummaryBuilder:
         self.end_time: float | None = None
         self.last_step: int | None = None
         self.model = ModelUsage()  # tokens, latency, cost of the model calls in the steps' notes
+        self.agent_error: dict[str, Any] | None = None  # the agent could not act (see add_agent_error)
+
+    def add_agent_error(self, message: str, note: Mapping[str, Any]) -> None:
+        """The agent failed to choose an action (e.g. its model server did not answer): the episode ends as
+        ``error`` with no step taken; ``note`` (the failed ``model_call``) counts in the model totals."""
+        self.agent_error = {"message": message, **note}
+        self.error = f"the agent failed: {message}"
+        self.model.add_note(note)
 
     def add_reset(self, rec: Mapping[str, Any]) -> None:
         self.start_time = rec.get("time")
@@ -426,4 +434,6 @@ class SummaryBuilder:
         }
         if self.model.calls:  # only episodes with model calls carry it; readers default to zeros
             out["model"] = self.model.to_dict()
+        if self.agent_error is not None:  # an agent-side failure, kept apart from the env's failures
+            out["agent_error"] = self.agent_error
         return out

@@ -348,6 +348,15 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._finish_episode()
         return self.last_summary
 
+    def end_episode_with_error(self, message: str, **note: Any) -> dict[str, Any] | None:
+        """End the current episode with outcome ``error`` because the agent could not act (its model server
+        failed), without stepping the env: ``message`` and ``note`` (e.g. ``model_call=...``) go in the summary's
+        ``agent_error``, apart from the env's failures. Returns the summary."""
+        writer = self._require_writer("end the episode")
+        writer.summary.add_agent_error(message, {**self._note, **note})
+        self._note = {}
+        return self.end_episode()
+
     def close(self) -> None:
         """Finish the current episode file (end record and index), then close the env."""
         if self._closed:

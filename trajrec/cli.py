@@ -123,6 +123,7 @@ class EscapingStream:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # as typed: `record` prints its --resume command
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -158,9 +159,9 @@ def _run(args: argparse.Namespace) -> int:
         text = " ".join(str(exc).split("\n"))  # one line, whatever the message quotes
         print(f"trajrec {args.command}: error: {text}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"trajrec {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C; `record` turns SIGTERM into one too (reason, exit code 143)
+        print(f"trajrec {args.command}: {getattr(exc, 'reason', 'interrupted')}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))
     except BrokenPipeError:
         # `trajrec ls | head`: the reader went away; not an error worth a traceback.
         sys.stderr.close()

@@ -54,8 +54,10 @@ class EpisodeWriter:
         self.closed = False
         self._frame_steps = 0
         self._frame_open = True
-        # The header goes out in one block with the first record (the reset): one flush less per episode.
-        self._pending: bytes | None = self._pack(self.header)
+        # The header goes out in the same write as the first record (the reset), as a zstd block of its own: readers
+        # of the index decompress only that block to get it (format version 3 keeps no copy in the index).
+        self._head = self._pack(self.header)
+        self._pending: bytes | None = self._head
 
     # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
     # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
@@ -88,10 +90,8 @@ class EpisodeWriter:
         if not self._frame_open:
             self._start_frame()
         raw = self._pack(record)
-        if self._pending is not None:
-            raw = self._pending + raw
         try:
-            self._fw.write_raw(raw, finish=end_frame)
+            self._fw.write_raw(raw, finish=end_frame, head=self._pending)
         except TrajrecIOError:
             if self._frame_open and not self._fw.in_frame:
                 # The frame writer cut the file back and closed the frame at its last whole block (or dropped
@@ -174,8 +174,9 @@ class EpisodeWriter:
                           "the index", RuntimeWarning, stacklevel=2)
             return summary
         try:
-            self._write({"t": "end", "time": time.time(), "summary": summary}, end_frame=True)
-            self._fw.write_index(self.index(finished=True), pack=lambda idx: pack_record(packb, idx))
+            # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
+            self._write({"t": "end", "time": time.time()}, end_frame=True)
+            self._fw.write_index(self.index(finished=True), pack=lambda idx: pack_record(packb, idx), head=self._head)
         finally:
             self.closed = True
             self._close_fd()

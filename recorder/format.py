@@ -73,8 +73,14 @@ _ZSTD_BLOCK_MAX = 128 << 10  # zstd's largest block: the most one block can deco
 
 # -- values <-> msgpack ---------------------------------------------------------------------------------------------
 
+_ExtType = msgpack.ExtType
+_tuple_new = tuple.__new__
+
+
 def _ext(code: int, data: bytes) -> msgpack.ExtType:
-    return msgpack.ExtType(code, data)
+    # ExtType's own __new__ checks its arguments in Python (~0.5 µs, an array observation every step); the codec
+    # always passes an int code in 0..127 and bytes, so the tuple is built directly (msgpack reads .code, .data).
+    return _tuple_new(_ExtType, (code, data))
 
 
 def _default_passthrough(obj: Any) -> Any:
@@ -179,6 +185,8 @@ class Compressors:
         self.small = zstandard.ZstdCompressor(compression_params=_params(level))
         self._level = level
         self._big: Any = None
+        #: The packer the files share too (creating one per file costs a few µs; a writer is single-threaded).
+        self.packer = new_packer()
 
     def compressobj(self, first: int = 0) -> Any:
         if first < BIG_RECORD:
@@ -250,7 +258,7 @@ class FrameWriter:
         # A compressor shared across a Recorder's episodes keeps its context: creating one costs ~40 µs.
         self._cctx = compressor if compressor is not None else new_compressor(level)
         self._co: Any = None
-        self._packer = new_packer()
+        self._packer = getattr(self._cctx, "packer", None) or new_packer()
         self._fsync = fsync
         self.offset = 0
         self.frame_offset = 0

@@ -357,7 +357,8 @@ class SummaryBuilder:
         except Exception:  # noqa: BLE001  (huge ints, arrays, objects whose __float__ raises)
             pass  # non-numeric rewards are recorded as given and left out of the return
         failure = rec.get("failure")
-        if isinstance(failure, Mapping) and failure:
+        # ``failure and`` first: an isinstance test against typing's Mapping costs ~1 µs, on every step.
+        if failure and isinstance(failure, Mapping):
             self.failures += 1
             if failure.get("kind") == "exception":
                 self.error = f"step {rec.get('i')} raised {failure.get('type') or 'an exception'}"

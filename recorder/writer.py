@@ -144,7 +144,8 @@ class EpisodeWriter:
         self.checks.append(check)
         self.summary.add_check(check)
 
-    def index(self, *, finished: bool = True) -> dict[str, Any]:
+    def index(self, *, finished: bool = True, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The index as readers see it (``read_index``); ``summary``: already made by the caller."""
         header = {k: v for k, v in self.header.items() if k != "t"}
         frames = [f for f in self.frames if f[2] or f[0] == 0]
         return {
@@ -152,7 +153,7 @@ class EpisodeWriter:
             "steps": self.steps,
             "frames": frames,
             "header": header,
-            "summary": self.summary.to_dict(finished=finished),
+            "summary": summary if summary is not None else self.summary.to_dict(finished=finished),
             "checks": self.checks,
             "step_checks": self.step_checks,
         }
@@ -176,7 +177,8 @@ class EpisodeWriter:
         try:
             # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
             self._write({"t": "end", "time": time.time()}, end_frame=True)
-            self._fw.write_index(self.index(finished=True), pack=lambda idx: pack_record(packb, idx), head=self._head)
+            index = self.index(finished=True, summary=summary)
+            self._fw.write_index(index, pack=lambda idx: pack_record(self._fw.pack, idx), head=self._head)
         finally:
             self.closed = True
             self._close_fd()

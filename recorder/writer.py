@@ -43,6 +43,7 @@ class EpisodeWriter:
             # Readers refuse frames bigger than this bound allows (format.MAX_FRAME_RAW): a bomb guard.
             raise TrajrecUsageError(f"frame_bytes must be 1..{MAX_FRAME_BYTES_SETTING}, got {frame_bytes}")
         self._fw = FrameWriter(self.path, level=level, fsync=fsync, compressor=compressor)
+        self._packer = self._fw.pack_function
         self.frame_steps = frame_steps
         self.frame_bytes = frame_bytes
         self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}
@@ -76,9 +77,12 @@ class EpisodeWriter:
             self._frame_open = False
 
     def _pack(self, record: dict[str, Any]) -> bytes:
-        raw = pack_record(self._fw.pack, record)
+        try:
+            raw = self._packer(record)  # the fast path of pack_record, without its call
+        except Exception:  # noqa: BLE001  (pack_record's slow path decides what to keep)
+            raw = pack_record(self._packer, record)
         if len(raw) > MAX_RECORD_BYTES:  # readers bound a frame by this (format.MAX_FRAME_RAW)
-            raw = pack_record(self._fw.pack, _shrink(record))
+            raw = pack_record(self._packer, _shrink(record))
         return raw
 
     @property
@@ -127,7 +131,9 @@ class EpisodeWriter:
             record["snapshot"] = snapshot
         in_frame = self._frame_steps if self._frame_open else 0
         # A step that ends the episode or fills the frame closes it in the same write (one flush, not two).
-        last = truthy(record.get("terminated")) or truthy(record.get("truncated")) or in_frame + 1 >= self.frame_steps
+        term, trunc = record.get("terminated"), record.get("truncated")
+        last = ((term is True or (term is not False and truthy(term)))
+                or (trunc is True or (trunc is not False and truthy(trunc))) or in_frame + 1 >= self.frame_steps)
         self._write(record, end_frame=last)
         self.frames[-1][2] += 1
         self._frame_steps = in_frame + 1
@@ -178,7 +184,7 @@ class EpisodeWriter:
             # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
             self._write({"t": "end", "time": time.time()}, end_frame=True)
             index = self.index(finished=True, summary=summary)
-            self._fw.write_index(index, pack=lambda idx: pack_record(self._fw.pack, idx), head=self._head)
+            self._fw.write_index(index, pack=lambda idx: pack_record(self._packer, idx), head=self._head)
         finally:
             self.closed = True
             self._close_fd()

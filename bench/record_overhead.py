@@ -227,7 +227,7 @@ def compression_params(repeats: int) -> None:
     and what the writer picks for each (``format.BIG_RECORD``)."""
     import statistics
 
-    from trajrec.recorder.format import BIG_RECORD, _params, new_packer
+    from trajrec.recorder.format import BIG_RECORD, SMALL_RECORD, _params, new_packer
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (84, 84, 3), dtype=np.uint8)
@@ -261,7 +261,7 @@ def compression_params(repeats: int) -> None:
             a.append(run(tuned, raws))
             b.append(run(plain, raws))
         ta, tb = statistics.median(x[0] for x in a), statistics.median(x[0] for x in b)
-        picked = "level-3 defaults" if len(raws[0]) >= BIG_RECORD else "tuned"
+        picked = "tuned" if SMALL_RECORD <= len(raws[0]) < BIG_RECORD else "level-3 defaults"
         print(f"  {name:<22} tuned {ta:6.1f} µs {a[0][1]:8.0f} B | level-3 defaults {tb:6.1f} µs {b[0][1]:8.0f} B"
               f" | writer picks: {picked}")
 

@@ -90,12 +90,12 @@ class EpisodeWriter:
         """Why the file takes no more writes (a write failed and could not be rolled back), else None."""
         return self._fw.broken
 
-    def _write(self, record: dict[str, Any], *, end_frame: bool = False) -> None:
+    def _write(self, record: dict[str, Any], *, end_frame: bool = False, defer: bool = False) -> None:
         if not self._frame_open:
             self._start_frame()
         raw = self._pack(record)
         try:
-            self._fw.write_raw(raw, finish=end_frame, head=self._pending)
+            self._fw.write_raw(raw, finish=end_frame, head=self._pending, defer=defer)
         except TrajrecIOError:
             if self._frame_open and not self._fw.in_frame:
                 # The frame writer cut the file back and closed the frame at its last whole block (or dropped
@@ -182,7 +182,8 @@ class EpisodeWriter:
             return summary
         try:
             # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
-            self._write({"t": "end", "time": time.time()}, end_frame=True)
+            # Written with the index, in one system call (a file's fixed cost counts on short episodes).
+            self._write({"t": "end", "time": time.time()}, end_frame=True, defer=True)
             index = self.index(finished=True, summary=summary)
             self._fw.write_index(index, pack=lambda idx: pack_record(self._packer, idx), head=self._head)
         finally:

@@ -7,7 +7,10 @@ DeepDiff's action names, so one diff applies forwards (old state to new) and bac
 The recorder diffs plain data (dicts, lists, tuples, scalars, str, bytes, numpy arrays) itself: on a ~9 KB
 nested state this costs about 1% of a DeepDiff. Tuples, arrays and other objects are compared as whole
 values. Unchanged nested dicts and lists are skipped by Python's own (C) equality, so values that compare
-equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact. DeepDiff stays for rendering diffs to people and for replay divergence reports.
+equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact.
+A dict of 8 keys or more whose children are text, nil or containers finds its changed children with C loops
+(``map(operator.ne, ...)``, :func:`_changed_keys`) and visits only those, with the same rows as the
+child-by-child walk. DeepDiff stays for rendering diffs to people and for replay divergence reports.
 
 >>> old = {"files": {"a.txt": "hi"}, "cwd": "/"}
 >>> new = {"files": {"a.txt": "hello", "b.txt": ""}, "cwd": "/"}

@@ -315,10 +315,10 @@ def main() -> None:
                   f"{args.clock} time ==")
             print(f"  raw env loop                  {raw:8.2f} µs/step")
             print(f"  plain stream                  {over['stream']:+8.2f} µs/step   {per_step['stream']:8.1f} B/step")
-            print(f"  plain per-episode writer      {over['episodes']:+8.2f} µs/step   {per_step['episodes']:8.1f} B/step"
-                  f"   ({files} files)")
-            print(f"  trajrec Recorder              {over['recorder']:+8.2f} µs/step   {per_step['recorder']:8.1f} B/step"
-                  f"   ({rec_files} files)")
+            print(f"  plain per-episode writer      {over['episodes']:+8.2f} µs/step   "
+                  f"{per_step['episodes']:8.1f} B/step   ({files} files)")
+            print(f"  trajrec Recorder              {over['recorder']:+8.2f} µs/step   "
+                  f"{per_step['recorder']:8.1f} B/step   ({rec_files} files)")
             ratio = over["recorder"] / over["episodes"] if over["episodes"] > 0 else float("inf")
             extra = over["recorder"] - over["episodes"]
             bytes_ratio = sizes["recorder"] / sizes["episodes"]

@@ -38,6 +38,7 @@ import zstandard
 
 from .codec import EXT_FALLBACK, Unencodable, UnknownExt, make_default, make_ext_hook
 from .errors import TrajrecFormatError, TrajrecIOError
+from .validate import compact_problem
 
 MAGIC = "trajrec"
 #: 3: a compact index (no header copy, delta-encoded frame rows, zstd with a built-in dictionary; ``TRJRIDX3``).
@@ -545,27 +546,6 @@ def compact_index(index: dict[str, Any], head: bytes) -> dict[str, Any]:
     return out
 
 
-def compact_problem(c: Any) -> str | None:
-    """The problem with a decoded compact index before it is expanded, or None (the expanded index is then
-    checked like any other, ``validate.index_problem``)."""
-    if not isinstance(c, dict):
-        return f"the compact index is {type(c).__name__}, expected a map"
-    if type(c.get("v")) is not int:
-        return "the compact index has no integer version"
-    f = c.get("f")
-    if not isinstance(f, list) or not f or len(f) % 3 or not all(type(x) is int and x >= 0 for x in f):
-        return "the compact index frame table is not [gap, n_steps, length] rows of counts"
-    hc, hl = c.get("hc"), c.get("hl")
-    if type(hc) is not int or not 0 <= hc < 1 << 32 or type(hl) is not int or not 0 < hl <= MAX_RECORD_BYTES:
-        return "the compact index has no header checksum and length"
-    for key in ("c", "sc"):
-        if not isinstance(c.get(key, []), list):
-            return f"the compact index {key} is not a list"
-    if not isinstance(c.get("x", {}), dict):
-        return "the compact index extra fields are not a map"
-    return None
-
-
 def expand_index(c: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
     """The index as every reader uses it (the version-2 shape) from a checked compact index and the header
     record read from frame 0 (without its ``t``)."""
@@ -668,7 +648,7 @@ def compress_frame(raws: list[bytes], level: int = 3) -> bytes:
 def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | None, int]:
     """Find the index frame at the end of the file and check it (CRC-32 from version 2, bounds for all).
 
-    A version-3 index is decompressed, checked (:func:`compact_problem`) and expanded with the header record read
+    A version-3 index is decompressed, checked (``validate.compact_problem``) and expanded with the header record read
     from the start of frame 0 (:func:`read_head_record`, checked against the index's CRC-32 of it), so every
     version gives the same shape: ``version``, ``steps``, ``frames`` (``[offset, first_step, n_steps,
     end_offset]`` rows), ``header``, ``summary``, ``checks``, ``step_checks`` (and ``repaired``).
@@ -720,7 +700,7 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
         raise TrajrecFormatError(path, start, f"the index frame is damaged ({type(exc).__name__}: {exc}); "
                                  f"{fix}") from exc
     if magic == TAIL_MAGIC:
-        problem = compact_problem(index)
+        problem = compact_problem(index, MAX_RECORD_BYTES)
         if problem:
             raise TrajrecFormatError(path, start, f"the index is inconsistent: {problem}; {fix}")
         header = read_head_record(fh, size, path, index["hl"], index["hc"], whole)

@@ -449,3 +449,19 @@ def test_repair_keeps_the_files_own_index_layout(tmp_path: Path, which: str) -> 
     # a repaired index also lists the frames that hold no steps (checks, the end record)
     assert [f for f in after["frames"] if f[2]] == [f for f in before["frames"] if f[2]]
     assert fsck(path).ok
+
+
+def test_a_header_bigger_than_a_zstd_block_and_the_tail_read_is_read_from_frame_0(tmp_path: Path) -> None:
+    import os
+
+    text = os.urandom(150_000).hex()  # 300 KB of task text: the header spans several zstd blocks
+    env = Recorder(Counter(), tmp_path, task={"text": text})
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(1)
+    env.close()
+    index = read_index(env.episode_path)
+    assert index["complete"] and not index["damage"] and index["header"]["task"]["text"] == text
+    assert index["file_size"] - index["index_offset"] < 300  # the index does not carry the header
+    assert open_episode(env.episode_path).task["text"] == text
+    assert fsck(env.episode_path).ok

@@ -589,28 +589,49 @@ def read_head_record(fh: Any, size: int, path: str, length: int, crc: int, buf: 
         TrajrecFormatError: frame 0 does not start with a header of that length and CRC-32.
     """
     fix = f"run `trajrec fsck --repair {path}` to rebuild the index"
+    have = bytearray()
+
+    def span(a: int, b: int) -> bytes:
+        # The file's bytes a..b (fewer at its end): from ``buf``, else read in 64 KiB steps beyond what is in hand.
+        if buf is not None:
+            return buf[a:b]
+        if len(have) < b and len(have) < size:
+            fh.seek(len(have))
+            have.extend(fh.read(min(size, max(b, len(have) + (64 << 10))) - len(have)))
+        return bytes(have[a:b])
+
+    # Whole zstd blocks are fed one at a time (their headers say where they end): a block decompresses to at most
+    # 128 KiB, so no more than the header plus one block is produced, and a header of one block is one call.
     dobj = _decompressor().decompressobj()
     parts: list[bytes] = []
-    total = pos = 0
+    total = 0
     try:
-        while total < length and pos < size and not dobj.eof:
-            if buf is not None and pos < len(buf):
-                chunk = buf[pos:pos + (64 << 10)]
-            else:
-                fh.seek(pos)
-                chunk = fh.read(min(64 << 10, size - pos))
-                if not chunk:
-                    break
-            view = memoryview(chunk)
-            k = 0
-            # Small pieces, as in decompress_bounded: the output cannot run past what the header needs.
-            while k < len(view) and total < length and not dobj.eof:
-                piece = dobj.decompress(view[k:k + 4 * max(1, (length - total) // _ZSTD_BLOCK_MAX + 1)])
-                k += 4 * max(1, (length - total) // _ZSTD_BLOCK_MAX + 1)
-                if piece:
-                    parts.append(piece)
-                    total += len(piece)
-            pos += len(chunk)
+        head = span(0, 18)  # the longest frame header: magic, descriptor, window, dictionary id, content size
+        if len(head) < 6 or head[:4] != ZSTD_MAGIC:
+            raise zstandard.ZstdError("no zstd frame at byte 0")
+        fhd = head[4]
+        single, did_flag, fcs_flag = (fhd >> 5) & 1, fhd & 3, fhd >> 6
+        p = 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+        piece = dobj.decompress(head[:p])
+        while total < length and not dobj.eof:
+            bh = span(p, p + 3)
+            if len(bh) < 3:
+                break
+            block = bh[0] | (bh[1] << 8) | (bh[2] << 16)
+            btype, bsize = (block >> 1) & 3, block >> 3
+            if btype == 3 or bsize > _ZSTD_BLOCK_MAX:
+                raise zstandard.ZstdError("not a zstd block")
+            stop = p + 3 + (1 if btype == 1 else bsize)
+            data = span(p, stop)
+            if len(data) < stop - p:
+                break  # the file ends inside the block
+            piece = dobj.decompress(data)
+            if piece:
+                parts.append(piece)
+                total += len(piece)
+            p = stop
+            if block & 1:  # the frame's last block: what it holds is all there is
+                break
     except zstandard.ZstdError as exc:
         raise TrajrecFormatError(path, 0, f"the first zstd frame cannot be decompressed ({exc}); {fix}") from exc
     raw = b"".join(parts)

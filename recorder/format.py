@@ -711,7 +711,9 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
         raise TrajrecFormatError(path, start, f"the index frame is damaged (its CRC-32 does not match); {fix}")
     try:
         if magic == TAIL_MAGIC:
-            payload, done = decompress_bounded(payload, MAX_INDEX_BYTES, _index_decompressor())
+            # A few bytes must not claim hundreds of MiB: an honest index compresses far less than 1024:1.
+            limit = min(MAX_INDEX_BYTES, (1 << 20) + 1024 * len(payload))
+            payload, done = decompress_bounded(payload, limit, _index_decompressor())
             if not done:
                 raise ValueError("the compressed index ends before its zstd frame does")
         index = unpackb(payload)

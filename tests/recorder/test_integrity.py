@@ -465,3 +465,17 @@ def test_a_header_bigger_than_a_zstd_block_and_the_tail_read_is_read_from_frame_
     assert index["file_size"] - index["index_offset"] < 300  # the index does not carry the header
     assert open_episode(env.episode_path).task["text"] == text
     assert fsck(env.episode_path).ok
+
+
+def test_a_small_compact_index_that_decompresses_to_much_more_is_refused(tmp_path: Path) -> None:
+    # A version-3 index is a zstd frame: a few hundred bytes could claim hundreds of MiB. It is bounded by its
+    # compressed size, refused as damage, and the frames are scanned instead.
+    path, body, index = _small(tmp_path)
+    head = first_record_bytes(decompress_bounded(body[:index["frames"][0][3]])[0])
+    compact = unpackb(packb(compact_index(index, head)))
+    bomb = _compact_frame({**compact, "x": {"pad": "a" * (8 << 20)}})
+    assert len(bomb) < 8 << 10
+    path.write_bytes(body + bomb)
+    with pytest.warns(RuntimeWarning, match="the index frame is damaged"):
+        ep = open_episode(path)
+    assert not ep.complete and len(ep) == 12

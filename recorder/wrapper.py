@@ -259,7 +259,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             pass  # already gone, or not ours to remove
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
-        writer = self._require_writer("step")
+        writer = self._writer
+        if writer is None or writer.closed or self._closed:
+            writer = self._require_writer("step")
         i = self._step
         t0 = time.time()
         p0 = perf_counter()
@@ -332,7 +334,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     self._copy_state(state, errors)
                 if rows:
                     record["diff"] = rows
-        self._take_errors(record, errors)
+        if errors or self._classifier.errors:
+            self._take_errors(record, errors)
         writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync)
         self._step = i + 1
         return obs, reward, terminated, truncated, info

@@ -9,10 +9,13 @@ observation, reward) per line. Prints steps/s (best of ``--repeat`` runs, by wal
 ratio to the baseline. Target (DESIGN.md): >= 50,000 steps/s to JSONL.
 
 Then each format again as a whole process (``--processes``, the default): a fresh child per measurement, the
-baseline and the formats interleaved, ``--repeat`` rounds, medians. Each child times its own work (the label
-store's loading included) and reports its peak resident memory (``VmHWM`` of ``/proc/self/status``); ``label
-auto --rules`` over the (already labeled) run is measured the same way. Targets (issue 15): every format at least
-0.5x the baseline's rate in the same round, peak memory flat (not growing with the run: compare two ``--episodes``).
+baseline and the formats interleaved, ``--repeat`` rounds, medians. Each child times its own work (the labels'
+reading included) and reports its peak resident memory (``VmHWM`` of ``/proc/self/status``). Each format also
+runs with ``--workers`` processes (default 2; the speed-up is against the same format in one process, same
+round); ``label auto --rules`` runs over the (already labeled) run and over a copy without labels
+(``label-auto-new``: it writes every label); ``parquet-floor`` is what writing any parquet file costs in memory.
+Targets (issue 15): every format at least 0.5x the baseline's rate in the same round and 50,000 steps/s, peak
+memory under 100 MB and flat (not growing with the run: compare two ``--episodes``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -108,7 +112,12 @@ def peak_rss_mb() -> float:
 
 
 def child(what: str, run: Path, out: Path) -> None:
-    """One measurement in this (fresh) process: print ``{"steps", "seconds", "rss_mb"}`` as JSON."""
+    """One measurement in this (fresh) process: print ``{"steps", "seconds", "rss_mb"}`` as JSON.
+
+    ``what``: ``json.dumps`` (the baseline), a format (``records``; ``records@2`` with ``--workers 2``),
+    ``label-auto`` (``label auto --rules`` over ``run``) or ``parquet-floor`` (pyarrow writing an empty file of
+    the export's schema: the memory any parquet export costs before its first row).
+    """
     gc.collect()
     t0 = time.perf_counter()
     if what == "json.dumps":
@@ -123,23 +132,52 @@ def child(what: str, run: Path, out: Path) -> None:
         count = Count()
         label_with_rules([run], progress=count)
         steps = count.n
+    elif what == "parquet-floor":
+        import pyarrow.parquet as pq
+
+        from trajrec.replay.exports.parquet import schema
+
+        pq.write_table(schema().empty_table(), str(out), compression="zstd")
+        steps = 0
     else:
-        steps = export([run], what, out, options=ExportOptions(unlabeled="false")).steps
+        fmt, _, workers = what.partition("@")
+        steps = export([run], fmt, out, options=ExportOptions(unlabeled="false"), workers=int(workers or 1)).steps
     secs = time.perf_counter() - t0
     print(json.dumps({"steps": steps, "seconds": secs, "rss_mb": peak_rss_mb()}))
 
 
-def processes(run: Path, tmp: Path, formats: list[str], repeat: int) -> None:
-    """Each format, the baseline and ``label auto --rules`` in fresh processes, interleaved; medians."""
-    whats = ["json.dumps", *formats, "label-auto"]
+def _fresh_copy(run: Path, dst: Path) -> Path:
+    """The run's episode files without its labels (hard links where the file system allows): what ``label auto``
+    meets on a run nobody labeled yet."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for f in run.glob("*.msgpack.zst"):
+        try:
+            os.link(f, dst / f.name)
+        except OSError:
+            shutil.copy2(f, dst / f.name)
+    return dst
+
+
+def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: int) -> None:
+    """Each format (alone and with ``--workers``), the baseline and ``label auto --rules`` in fresh processes,
+    interleaved; medians."""
+    par = [f"{f}@{workers}" for f in formats] if workers > 1 else []
+    whats = ["json.dumps", *formats, *par, "label-auto", "label-auto-new", "parquet-floor"]
     rates: dict[str, list[float]] = {w: [] for w in whats}
     ratios: dict[str, list[float]] = {w: [] for w in whats}
     rss: dict[str, list[float]] = {w: [] for w in whats}
     secs: dict[str, list[float]] = {w: [] for w in whats}
+    speedups: dict[str, list[float]] = {f: [] for f in formats}
     for _ in range(repeat):
         base = None
         for what in whats:
-            proc = subprocess.run([sys.executable, __file__, "--child", what, str(run), str(tmp / "c.out")],
+            target, arg = run, what
+            if what == "label-auto-new":
+                target, arg = _fresh_copy(run, tmp / "fresh"), "label-auto"
+            out = tmp / ("c.parquet" if what == "parquet-floor" else "c.out")
+            proc = subprocess.run([sys.executable, __file__, "--child", arg, str(target), str(out)],
                                   capture_output=True, text=True)
             if proc.returncode:
                 raise SystemExit(f"measuring {what} failed:\n{proc.stderr}")
@@ -150,20 +188,34 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int) -> None:
             ratios[what].append(rate / base if base else 0.0)
             rss[what].append(res["rss_mb"])
             secs[what].append(res["seconds"])
-            out = tmp / "c.out"
+            if "@" in what:
+                one = rates[what.partition("@")[0]][-1]
+                speedups[what.partition("@")[0]].append(rate / one if one else 0.0)
             if out.is_dir():
                 shutil.rmtree(out)
             elif out.exists():
                 out.unlink()
     med = statistics.median
-    print(f"\nwhole processes, medians of {repeat} interleaved rounds")
-    print(f"{'what':<14} {'seconds':>8} {'steps/s':>10} {'vs json.dumps':>14} {'peak RSS MB':>12}  target")
+    print(f"\nwhole processes, medians of {repeat} interleaved rounds (load average at the end: "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"{'what':<16} {'seconds':>8} {'steps/s':>10} {'vs json.dumps':>14} {'peak RSS MB':>12} "
+          f"{f'x{workers} workers':>11}  target (>= 0.5x, >= {TARGET:,} steps/s, < 100 MB)")
     for what in whats:
         ratio = med(ratios[what])
-        verdict = "-" if what in ("json.dumps", "label-auto") else ("ok" if ratio >= 0.5 else "BELOW")
-        rate = f"{med(rates[what]):>10,.0f}"
-        vs = f"{ratio:>13.2f}x"
-        print(f"{what:<14} {med(secs[what]):>8.2f} {rate} {vs} {med(rss[what]):>12.1f}  {verdict}")
+        rate = med(rates[what])
+        mem = med(rss[what])
+        sp = f"{med(speedups[what]):>10.2f}x" if speedups.get(what) else f"{'-':>11}"
+        if what in ("json.dumps", "parquet-floor") or "@" in what:
+            verdict = "-"
+        elif what.startswith("label-auto"):
+            verdict = "ok" if mem < 100 else "BELOW (memory)"
+        else:
+            misses = [m for m, bad in (("ratio", ratio < 0.5), ("steps/s", rate < TARGET), ("memory", mem >= 100))
+                      if bad]
+            verdict = "ok" if not misses else "BELOW (" + ", ".join(misses) + ")"
+        print(f"{what:<16} {med(secs[what]):>8.2f} {rate:>10,.0f} {ratio:>13.2f}x {mem:>12.1f} {sp}  {verdict}")
+    print("(peak RSS: the writing process; each worker is a process of its own. parquet-floor: pyarrow writing an "
+          "empty file of the export's schema, the least any parquet export holds)")
 
 
 def main() -> int:
@@ -177,6 +229,7 @@ def main() -> int:
     ap.add_argument("--formats", default="records,trl-stepwise,chat,parquet")
     ap.add_argument("--repeat", type=int, default=3, help="time each format this many times, keep the best "
                                                          "(other processes on the machine add noise, never speed)")
+    ap.add_argument("--workers", type=int, default=2, help="also time each format with this many workers (1: not)")
     ap.add_argument("--no-processes", dest="processes", action="store_false",
                     help="skip the whole-process measurements (speed ratio and peak memory per format)")
     ap.add_argument("--no-in-process", dest="in_process", action="store_false",
@@ -219,7 +272,7 @@ def main() -> int:
                   f"{rate / base:>13.2f}x  {verdict}")
         assert n == rep.steps
     if args.processes:
-        processes(run, tmp, args.formats.split(","), args.repeat)
+        processes(run, tmp, args.formats.split(","), args.repeat, args.workers)
     shutil.rmtree(tmp)  # outputs (and the run, unless --run) lived there
     return 0 if ok else 1
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
-from .format import (FORMAT_VERSION, compress_frame, frame_extent, iter_frames, lock_file, map_file, packb,
-                     salvage_records, write_index_to)
+from .format import (FORMAT_VERSION, compress_frame, decompress_bounded, first_record_bytes, frame_extent,
+                     iter_frames, lock_file, map_file, packb, salvage_records, write_index_to)
 from .reader import lost_steps, read_index, unverified_steps
 from .validate import check_problem, header_problem, reset_problem, step_problem
 from .writer import pack_record
@@ -348,6 +348,18 @@ def _salvage(buf: Any, row: list[int], index: dict[str, Any]) -> list[dict[str, 
     return kept if expect > first or (offset == 0 and len(kept) == 2) else []
 
 
+def _head_bytes(frame: memoryview) -> bytes | None:
+    """The header record's packed bytes from frame 0 (a version-3 index carries their CRC-32); from the blocks
+    before the damage when frame 0 is damaged (the header is a block of its own); None when it cannot be read."""
+    try:
+        return first_record_bytes(decompress_bounded(frame)[0])
+    except Exception:  # zstd or msgpack rejects the bytes (several unrelated types): try the blocks before
+        records, _why = salvage_records(frame)
+        if records and records[0].get("t") == "header":
+            return pack_record(packb, records[0])
+        return None
+
+
 def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None:
     frames: list[list[int]] = []
     version = (index.get("header") or {}).get("version", FORMAT_VERSION)
@@ -355,6 +367,7 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
     # block or record, unreadable bytes at the end, a damaged index. Damaged frames between readable ones are
     # copied byte for byte (their steps keep their numbers and the index declares them lost).
     end = index["index_offset"] if index.get("complete") else index["readable_end"]
+    head: bytes | None = None  # the header record's packed bytes: a version-3 index carries their CRC-32
     with open(path, "rb") as src:
         buf = map_file(src)
         dropped = end < (index["index_offset"] if index.get("complete") else len(buf))
@@ -370,8 +383,13 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                         damaged.append({**row, "offset": new_offset, "first": first} if lost_n is not None else row)
                     if complete:
                         out.write(bytes(memoryview(buf)[offset:stop]))
+                        if not frames and isinstance(version, int) and version >= 3:
+                            head = _head_bytes(memoryview(buf)[offset:stop])
                     else:
-                        out.write(compress_frame([pack_record(packb, r) for r in records]))
+                        raws = [pack_record(packb, r) for r in records]
+                        out.write(compress_frame(raws))  # one block per record: the header is a block of its own
+                        if not frames:
+                            head = raws[0]
                     n = lost_n if lost_n is not None else sum(1 for r in records if r.get("t") == "step")
                     frames.append([new_offset, first, n, out.tell()])
                 out.flush()
@@ -387,7 +405,9 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                 }
                 if damaged or tail:  # the steps lost to damage (readers skip them and say so), those salvaged
                     repaired["damaged"] = damaged + tail
-                write_index_to(path, repaired, out.fileno(), pack=lambda idx: pack_record(packb, idx))
+                # A file keeps its version's index layout (versions 1 and 2: the whole index, header copy included).
+                write_index_to(path, repaired, out.fileno(), pack=lambda idx: pack_record(packb, idx),
+                               head=head if isinstance(version, int) and version >= 3 else None)
                 out.flush()
                 os.fsync(out.fileno())
         finally:

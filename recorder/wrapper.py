@@ -259,7 +259,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             pass  # already gone, or not ours to remove
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
-        writer = self._require_writer("step")
+        writer = self._writer
+        if writer is None or writer.closed or self._closed:
+            writer = self._require_writer("step")
         i = self._step
         t0 = time.time()
         p0 = perf_counter()
@@ -332,7 +334,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     self._copy_state(state, errors)
                 if rows:
                     record["diff"] = rows
-        self._take_errors(record, errors)
+        if errors or self._classifier.errors:
+            self._take_errors(record, errors)
         writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync)
         self._step = i + 1
         return obs, reward, terminated, truncated, info
@@ -347,6 +350,15 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             return None
         self._finish_episode()
         return self.last_summary
+
+    def end_episode_with_error(self, message: str, **note: Any) -> dict[str, Any] | None:
+        """End the current episode with outcome ``error`` because the agent could not act (its model server
+        failed), without stepping the env: ``message`` and ``note`` (e.g. ``model_call=...``) go in the summary's
+        ``agent_error``, apart from the env's failures. Returns the summary."""
+        writer = self._require_writer("end the episode")
+        writer.summary.add_agent_error(message, {**self._note, **note})
+        self._note = {}
+        return self.end_episode()
 
     def close(self) -> None:
         """Finish the current episode file (end record and index), then close the env."""

@@ -262,7 +262,9 @@ class _NoProgress:
 def _source(paths: Source | Iterable[str | os.PathLike[str]]) -> Source:
     from .exports.source import Source
 
-    return paths if isinstance(paths, Source) else Source(paths)
+    # Labels are read and written one episode at a time (an EpisodeLabelWriter per folder): memory stays flat
+    # however many labels the run has.
+    return paths if isinstance(paths, Source) else Source(paths, write_labels=True)
 
 
 def label_with_rules(paths: Source | Iterable[str | os.PathLike[str]], *,

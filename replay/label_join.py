@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from array import array
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,11 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 from .label_model import Label
 from .label_store import LabelStore, _order
 
-__all__ = ["EpisodeLabelIndex"]
+__all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter"]
+
+#: The start of a line as :class:`LabelStore` writes it: ``{"v":1,"id":"...","episode_id":"...`` (group 1: the
+#: episode id's bytes, when they hold no escape).
+_HEAD = re.compile(rb'\{"v":1,"id":"[^"\\]*","episode_id":"([^"\\]*)"')
 
 
 class EpisodeLabelIndex(LabelStore):
@@ -49,30 +54,34 @@ class EpisodeLabelIndex(LabelStore):
 
     def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
         # Only each line's episode id is read here; the label itself is built and checked when its episode is
-        # asked for (a label is parsed once, not twice). Lines that are not JSON objects with an episode id are
+        # asked for (a label is parsed once, not twice). Lines as LabelStore writes them start with their version,
+        # id and episode id: the id is read from those bytes (exact: unescaped text between quotes of the
+        # top-level object); other lines are decoded. Lines that are not JSON objects with an episode id are
         # warned about now, as a store warns.
         if not body:
             return 0
         lines = body[:-1].split(b"\n")
-        try:
-            recs: list[Any] | None = json.loads(b"[" + b",".join(lines) + b"]")
-        except (ValueError, RecursionError):
-            recs = None  # a blank or damaged line: each line on its own
         n = 0
         offset = start
-        for k, raw in enumerate(lines):
+        head = _HEAD.match
+        for raw in lines:
             line += 1
-            if recs is not None:
-                rec = recs[k]
-            elif not raw.strip():
-                offset += len(raw) + 1
-                continue
-            else:
+            m = head(raw)
+            eid: Any = None
+            if m is not None and raw.endswith(b"}"):
+                try:
+                    eid = m.group(1).decode("utf-8")
+                except UnicodeDecodeError:
+                    eid = None
+            if eid is None:
+                if not raw.strip():
+                    offset += len(raw) + 1
+                    continue
                 try:
                     rec = json.loads(raw)
                 except (ValueError, RecursionError):
                     rec = None
-            eid = rec.get("episode_id") if type(rec) is dict else None
+                eid = rec.get("episode_id") if type(rec) is dict else None
             if type(eid) is str and eid:
                 n += self._place(eid, path, offset, len(raw))
             else:
@@ -101,16 +110,51 @@ class EpisodeLabelIndex(LabelStore):
         """Live labels of one episode (sorted as :meth:`LabelStore.current` sorts them)."""
         if episode_id is None:
             raise TrajrecUsageError("an EpisodeLabelIndex answers for one episode at a time; use LabelStore for all")
+        labels = self._versions(episode_id)
+        if not labels:
+            return []
+        if len({lab.id for lab in labels}) == len(labels) and all(
+                lab.supersedes is None and not lab.deleted for lab in labels):
+            # No edits or deletions (the common case, e.g. rules' labels): every version is live.
+            out = [lab for lab in labels
+                   if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
+            out.sort(key=_order)
+            return out
+        return self._chains(labels).current(episode_id, target=target, judge=judge)
+
+    def _chains(self, labels: list[Label]) -> LabelStore:
+        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
+        for lab in labels:
+            chains._ingest(lab)
+        return chains
+
+    def _versions(self, episode_id: str) -> list[Label]:
+        """Every version of one episode's labels, read from their lines (the odd lines warned about, skipped)."""
         places = self._places.get(episode_id)
         kept = self._kept.get(episode_id, ())
         if places is None and not kept:
             return []
         raws: list[tuple[int, int, bytes]] = []
         try:
-            for k in range(0, len(places) if places is not None else 0, 3):
+            k, end = 0, len(places) if places is not None else 0
+            while k < end:
                 assert places is not None
-                no = places[k]
-                raws.append((no, places[k + 1], os.pread(self._fd_of(no), places[k + 2], places[k + 1])))
+                # Lines one after another in a file (a labeler writes an episode's labels together) are read
+                # with one pread.
+                no, off, stop = places[k], places[k + 1], places[k + 1] + places[k + 2]
+                j = k + 3
+                while j < end and places[j] == no and places[j + 1] == stop + 1:
+                    stop = places[j + 1] + places[j + 2]
+                    j += 3
+                block = os.pread(self._fd_of(no), stop - off, off)
+                if j == k + 3:
+                    raws.append((no, off, block))
+                else:
+                    at = off
+                    for raw in block.split(b"\n"):
+                        raws.append((no, at, raw))
+                        at += len(raw) + 1
+                k = j
         except OSError as exc:
             raise TrajrecIOError(f"cannot read labels in {self.dir}: {exc.strerror}") from exc
         try:  # one decode for the episode's lines, as a store reads a chunk
@@ -121,17 +165,7 @@ class EpisodeLabelIndex(LabelStore):
             parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False) for no, off, raw in raws)
             labels = [lab for lab in parsed if isinstance(lab, Label)]
         labels.extend(kept)
-        if len({lab.id for lab in labels}) == len(labels) and all(
-                lab.supersedes is None and not lab.deleted for lab in labels):
-            # No edits or deletions (the common case, e.g. rules' labels): every version is live.
-            out = [lab for lab in labels
-                   if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
-            out.sort(key=_order)
-            return out
-        chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
-        for lab in labels:
-            chains._ingest(lab)
-        return chains.current(episode_id, target=target, judge=judge)
+        return labels
 
     def _fd_of(self, no: int) -> int:
         # One labels file open at a time (runs have a few files, read mostly in order), closed by close().
@@ -169,3 +203,64 @@ class EpisodeLabelIndex(LabelStore):
 
     def __repr__(self) -> str:
         return f"<EpisodeLabelIndex {os.fspath(self.run_dir)!r} versions={len(self)}>"
+
+
+class EpisodeLabelWriter(EpisodeLabelIndex):
+    """An :class:`EpisodeLabelIndex` that also writes, one episode at a time: what automatic labelers use, so
+    that labeling a run holds the places of its labels (24 bytes each), not the labels.
+
+    :meth:`current` reads an episode's versions and keeps their chains until another episode is asked for;
+    :meth:`update` and :meth:`delete` take the id of a version of that episode (as a labeler does: it reads an
+    episode's labels, then writes what changed). :meth:`add` works for any episode. New lines are appended to
+    this writer's own file as :class:`LabelStore` appends them, and their places kept, so a later
+    :meth:`current` reads them back.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self._episode: tuple[str, LabelStore] | None = None  # the episode last read, with its chains
+        self._appending = False
+        self._own_end: dict[str, int] = {}  # own file name -> end of the last line placed
+        super().__init__(run_dir)
+        self.fsync = fsync
+
+    add = LabelStore.add
+    update = LabelStore.update
+    delete = LabelStore.delete
+
+    def current(self, episode_id: str | None = None, target: int | str | None = None,  # type: ignore[override]
+                judge: str | None = None) -> list[Label]:
+        """Live labels of one episode, as :meth:`EpisodeLabelIndex.current`; its chains are kept for writes."""
+        if episode_id is None:
+            raise TrajrecUsageError("an EpisodeLabelWriter answers for one episode at a time; use LabelStore for all")
+        if self._episode is None or self._episode[0] != episode_id:
+            self._episode = (episode_id, self._chains(self._versions(episode_id)))
+        return self._episode[1].current(episode_id, target=target, judge=judge)
+
+    def _live_head(self, label_id: str, verb: str) -> Label:
+        if self._episode is None:
+            raise TrajrecUsageError(f"cannot {verb} label {label_id}: an EpisodeLabelWriter edits labels of the "
+                                    "episode it last read (call current(episode_id) first)")
+        return self._episode[1]._live_head(label_id, verb)
+
+    def _append(self, label: Label) -> Label:
+        self._appending = True
+        try:
+            return super()._append(label)
+        finally:
+            self._appending = False
+
+    def _ingest(self, lab: Label) -> int:
+        if not self._appending:
+            return super()._ingest(lab)  # a last line without its newline, read from another writer's file
+        own = self._own
+        assert own is not None
+        end = self._offsets[own]  # LabelStore._append counted the line (and its newline) before this call
+        start = self._own_end.get(own, 0)
+        self._own_end[own] = end
+        self._place(lab.episode_id, self.dir / own, start, end - start - 1)
+        if self._episode is not None and self._episode[0] == lab.episode_id:
+            self._episode[1]._ingest(lab)
+        return 1
+
+    def __repr__(self) -> str:
+        return f"<EpisodeLabelWriter {os.fspath(self.run_dir)!r} versions={len(self)}>"

@@ -105,6 +105,10 @@ class Label:
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> Label:
         """Read one line of a labels file. Raises ValueError when a required field is missing or malformed."""
+        if type(rec) is dict and rec.keys() <= _KNOWN:
+            lab = _usual(cls, rec)
+            if lab is not None:
+                return lab
         lid, eid = rec.get("id"), rec.get("episode_id")
         if not isinstance(lid, str) or not lid:
             raise ValueError("no label id")
@@ -137,6 +141,67 @@ class Label:
 
 
 _MAX_EXTRA_DEPTH = 32
+_isfinite = math.isfinite
+_ABSENT = object()
+
+
+def _usual(cls: type[Label], rec: dict[str, Any]) -> Label | None:
+    """The label of a line with the usual fields and values (no extra fields, text in ASCII, a checked judge and
+    tag list, a rating, verdict or finite score), built without the general checks; None sends any other line
+    to them (:meth:`Label.from_record`), which give the same label for the lines accepted here."""
+    get = rec.get
+    lid, eid, kind, judge = get("id"), get("episode_id"), get("kind", "judge"), get("judge", "unknown")
+    if not (type(lid) is str and lid and lid.isascii() and type(eid) is str and eid and eid.isascii()
+            and kind in CHECK_KINDS and type(judge) is str and judge in _GOOD_JUDGES):
+        return None
+    target = get("target", "episode")
+    if not (target == "episode" or (type(target) is int and target >= 0)):
+        return None
+    value, deleted = get("value"), get("deleted", False)
+    tv = type(value)
+    if not (tv is bool or (tv is int and -1 <= value <= 1) or (tv is float and _isfinite(value))
+            or (value is None and deleted is True)) or type(deleted) is not bool:
+        return None
+    for name in ("rationale", "author", "supersedes"):
+        v = get(name)
+        if v is not None and not (type(v) is str and v.isascii()):
+            return None
+    score, t = get("score"), get("time")
+    if (score is not None and not (type(score) in (int, float) and _isfinite(score))) or (
+            t is not None and not (type(t) in (int, float) and _isfinite(t))):
+        return None
+    tags = get("tags", _ABSENT)
+    if tags is _ABSENT:
+        tags = ()
+    elif type(tags) is list:
+        try:
+            tags = _TAGS.get(tuple(tags))
+        except TypeError:
+            return None
+        if tags is None:
+            return None
+    else:
+        return None
+    rationale, author = get("rationale"), get("author")
+    lab = object.__new__(cls)
+    # The slots' own setters: a frozen dataclass refuses setattr, and object.__setattr__ costs twice as much.
+    (s_eid, s_target, s_kind, s_judge, s_value, s_score, s_rationale, s_tags, s_author, s_time, s_supersedes, s_id,
+     s_deleted, s_extra) = _SETTERS
+    s_eid(lab, _intern(eid))
+    s_target(lab, target)
+    s_kind(lab, _intern(kind))
+    s_judge(lab, _intern(judge))
+    s_value(lab, value)
+    s_score(lab, score)
+    s_rationale(lab, _intern(rationale) if rationale is not None else None)
+    s_tags(lab, tags)
+    s_author(lab, _intern(author) if author is not None else None)
+    s_time(lab, t)
+    s_supersedes(lab, get("supersedes"))
+    s_id(lab, lid)
+    s_deleted(lab, deleted)
+    s_extra(lab, _NO_EXTRA)
+    return lab
 
 
 def _depth_over(value: Any, limit: int) -> bool:
@@ -213,4 +278,7 @@ def _known_tags(tags: list[Any]) -> bool:
         return False
 
 
+_SETTERS = tuple(Label.__dict__[name].__set__ for name in (  # the order _usual unpacks them in
+    "episode_id", "target", "kind", "judge", "value", "score", "rationale", "tags", "author", "time", "supersedes",
+    "id", "deleted", "extra"))
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared by the labels without extra fields (read-only)

@@ -255,8 +255,12 @@ class JsonlFormat(Format):
     half file under the requested name.
     """
 
-    def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
-        super().__init__(out, options)
+    def __init__(self, out: str | os.PathLike[str] | None, options: ExportOptions) -> None:
+        super().__init__(out, options)  # type: ignore[arg-type]
+        self._fh: IO[str] | None
+        if out is None:  # encode only (a worker of a parallel export): no file, :meth:`encode` gives the text
+            self.folder, self._path, self._tmp, self.files, self._stdout, self._fh = None, None, None, [], False, None
+            return
         text = os.fspath(out)
         if text != "-" and (Path(text).is_dir() or text.endswith(("/", os.sep))):
             # A folder: the data goes in data.jsonl, beside the dataset card the pipeline writes.
@@ -267,7 +271,6 @@ class JsonlFormat(Format):
             self.folder = None
         self._path, self._tmp = open_output(out)
         self.files: list[Path] = [self._path] if self._path is not None else []
-        self._fh: IO[str]
         self._stdout = self._tmp is None
         if self._tmp is None:
             self._fh = sys.stdout
@@ -282,26 +285,45 @@ class JsonlFormat(Format):
         """``(rows, steps covered)``; raise :class:`Skip` to leave the episode out."""
         raise NotImplementedError
 
-    def write(self, view: EpisodeView) -> tuple[int, int]:
+    def lines(self, view: EpisodeView) -> tuple[list[str], int]:
+        """``(the JSON text of each row, steps covered)``, without the newlines; raise :class:`Skip` to leave
+        the episode out. By default the rows of :meth:`rows`, encoded; a format may build the text itself."""
         rows, steps = self.rows(view)
-        n = 0
-        write = self._fh.write
         dumps = dumps_built if self.built_rows else dumps_any
-        if self._stdout:  # control characters JSON leaves raw become \u escapes: same data, safe on a terminal
-            raw_write = write
+        return [dumps(row) for row in rows], steps
 
-            def write(text: str) -> int:
-                return raw_write(json_safe(text))
-        try:
-            for row in rows:
-                write(dumps(row))
-                write("\n")
-                n += 1
-        except OSError as exc:
-            raise TrajrecIOError(f"cannot write {self._tmp or 'stdout'}: {exc.strerror}") from exc
+    def encode(self, view: EpisodeView) -> tuple[str, int, int]:
+        """``(text, rows, steps)``: the lines an episode adds to the file, each ended by a newline."""
+        lines, steps = self.lines(view)
+        if not lines:
+            return "", 0, steps
+        return "\n".join(lines) + "\n", len(lines), steps
+
+    def write(self, view: EpisodeView) -> tuple[int, int]:
+        text, n, steps = self.encode(view)
+        self.write_encoded(text)
         return n, steps
 
+    def write_encoded(self, text: str | bytes) -> None:
+        """Append lines :meth:`encode` made (maybe in another process; ``bytes``: their UTF-8) to the output."""
+        if self._fh is None:
+            raise TrajrecUsageError("this format was made to encode only (out=None); it has no output to write")
+        if isinstance(text, bytes) and self._stdout:
+            text = text.decode("utf-8")
+        if self._stdout:  # control characters JSON leaves raw become \u escapes: same data, safe on a terminal
+            text = json_safe(text)  # type: ignore[arg-type]
+        try:
+            if isinstance(text, bytes):
+                self._fh.flush()  # what was written as text goes first
+                self._fh.buffer.write(text)  # type: ignore[attr-defined]
+            else:
+                self._fh.write(text)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot write {self._tmp or 'stdout'}: {exc.strerror}") from exc
+
     def close(self) -> None:
+        if self._fh is None:
+            return
         if self._tmp is None:
             self._fh.flush()
             return
@@ -313,7 +335,7 @@ class JsonlFormat(Format):
             raise TrajrecIOError(f"cannot finish {self._path}: {exc.strerror}") from exc
 
     def abort(self) -> None:
-        if self._tmp is None:
+        if self._tmp is None or self._fh is None:
             return
         self._fh.close()
         try:

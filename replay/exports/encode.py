@@ -156,6 +156,7 @@ if _c_make_encoder is not None:
 else:  # pragma: no cover - CPython always has the C encoder
     _fast = _encoder.encode
 _float_repr = float.__repr__
+_int_repr = int.__repr__
 
 
 def dumps(value: Any) -> str:
@@ -169,6 +170,8 @@ def dumps(value: Any) -> str:
         return _float_repr(value)
     if t is bool:
         return "true" if value else "false"
+    if t is int and _I64_MIN <= value <= _I64_MAX:  # ratings, counts: json writes an int as int.__repr__ does
+        return _int_repr(value)
     if _needs_slow(value):
         return _fast(jsonable(value))
     try:

@@ -35,7 +35,9 @@ from .encode import dumps, text_of, tool_call, tool_names
 PIP_HINT = "pip install 'trajrec[parquet]'"
 #: The ``format`` key-value metadata of every file; bumped when a column changes.
 PARQUET_FORMAT = "trajrec-parquet@2"
-_BATCH = 65_536
+#: Rows kept as Python values before they become Arrow arrays and one row group: bounds the memory an export
+#: holds (65,536 rows of a tool env's steps held ~100 MB more at the peak).
+_BATCH = 8192
 
 
 def pyarrow_modules() -> tuple[Any, Any]:
@@ -206,13 +208,26 @@ class ParquetFormat(Format):
     name = "parquet"
     binary = True
 
-    def __init__(self, out: str | os.PathLike[str], options: ExportOptions, *, meta: dict[str, str] | None = None
-                 ) -> None:
-        super().__init__(out, options)
+    def __init__(self, out: str | os.PathLike[str] | None, options: ExportOptions, *,
+                 meta: dict[str, str] | None = None) -> None:
+        super().__init__(out, options)  # type: ignore[arg-type]
         self._pa, self._pq = pyarrow_modules()
+        # Arrow's default pool (mimalloc) keeps what a row group freed; the system allocator gives it back.
+        self._pool = self._pa.system_memory_pool()
         self._schema = schema().with_metadata(meta or metadata(options))
-        self.folder = is_folder_output(out)
         self.files: list[Path] = []
+        # One open writer per partition; a shard closes after shard_rows rows.
+        self._writers: dict[str | None, tuple[Any, int, int]] = {}  # key -> (writer, shard number, rows in shard)
+        self._shards: dict[str | None, int] = {}
+        self._cols: dict[str | None, list[list[Any]]] = {}
+        self._pending: dict[str | None, Any] = {}  # key -> rows encoded elsewhere, not yet a whole row group
+        self._encoded: dict[str | None, list[Any]] | None = None  # encode-only: key -> tables made
+        self._part_index = COLUMNS.index({"split": "split", "env": "env_id", None: "split"}[options.partition_by])
+        if out is None:  # encode only (a worker of a parallel export): tables, no file
+            self.folder = options.partition_by is not None
+            self._encoded = {}
+            return
+        self.folder = is_folder_output(out)
         if self.folder:
             self._final = Path(out)
             check_output_folder(self._final, "part-NNNNN.parquet shards and a dataset card README.md; or pass "
@@ -236,11 +251,6 @@ class ParquetFormat(Format):
             self._final, self._root = path, tmp  # type: ignore[assignment]
             # Created now, O_EXCL and O_NOFOLLOW: the writer opens our own new file, never a planted link.
             open_new_binary(tmp).close()
-        # One open writer per partition; a shard closes after shard_rows rows.
-        self._writers: dict[str | None, tuple[Any, int, int]] = {}  # key -> (writer, shard number, rows in shard)
-        self._shards: dict[str | None, int] = {}
-        self._cols: dict[str | None, list[list[Any]]] = {}
-        self._part_index = COLUMNS.index({"split": "split", "env": "env_id", None: "split"}[options.partition_by])
 
     def set_context(self, *, where: Any = (), sources: Any = ()) -> None:
         self._schema = self._schema.with_metadata(metadata(self.options, where=where, sources=sources))
@@ -266,10 +276,42 @@ class ParquetFormat(Format):
         return n, n
 
     def _room(self, key: str | None) -> int:
-        if not self.folder:
+        if not self.folder or self._encoded is not None:
             return _BATCH
         w = self._writers.get(key)
         return self.options.shard_rows - (w[2] if w else 0)
+
+    def take_encoded(self) -> list[tuple[str | None, bytes]]:
+        """Encode-only mode: the rows written since the last call, as ``(partition key, Arrow IPC stream)``
+        pairs in the order the keys first came (plain bytes, for the process that writes the files)."""
+        assert self._encoded is not None
+        for key in list(self._cols):
+            self._flush(key)
+        out = []
+        for key, tables in self._encoded.items():
+            sink = self._pa.BufferOutputStream()
+            with self._pa.ipc.new_stream(sink, self._schema) as ipc:
+                for table in tables:
+                    ipc.write_table(table)
+            out.append((key, sink.getvalue().to_pybytes()))
+        self._encoded = {}
+        self._cols = {}
+        return out
+
+    def write_encoded(self, key: str | None, data: bytes) -> int:
+        """Write rows :meth:`take_encoded` made (in another process): cut into row groups and shards where the
+        same rows written here would be, so the files are the same. Returns the rows."""
+        table = self._pa.ipc.open_stream(self._pa.py_buffer(data)).read_all()
+        rows = table.num_rows
+        pend = self._pending.get(key)
+        if pend is not None:
+            table = self._pa.concat_tables([pend, table])
+        while table.num_rows and table.num_rows >= min(_BATCH, self._room(key)):
+            cut = min(_BATCH, self._room(key))
+            self._emit(key, table.slice(0, cut).combine_chunks(memory_pool=self._pool))
+            table = table.slice(cut)
+        self._pending[key] = table if table.num_rows else None
+        return rows
 
     def _path_for(self, key: str | None, shard: int) -> Path:
         if not self.folder:
@@ -285,17 +327,28 @@ class ParquetFormat(Format):
         cols = self._cols.get(key)
         if not cols or not cols[0]:
             return
-        table = self._pa.Table.from_arrays([self._pa.array(c, type=f.type) for c, f in zip(cols, self._schema)],
-                                           schema=self._schema)
+        pa = self._pa
+        table = pa.Table.from_arrays([pa.array(c, type=f.type, memory_pool=self._pool)
+                                      for c, f in zip(cols, self._schema)], schema=self._schema)
         for c in cols:
             c.clear()
+        if self._encoded is not None:
+            self._encoded.setdefault(key, []).append(table)
+            return
+        pend = self._pending.pop(key, None)
+        if pend is not None:  # only when rows from both sources mix (not done by export)
+            table = pa.concat_tables([pend, table]).combine_chunks(memory_pool=self._pool)
+        self._emit(key, table)
+
+    def _emit(self, key: str | None, table: Any) -> None:
         while table.num_rows:
             w = self._writers.get(key)
             if w is None:
                 shard = self._shards.get(key, 0)
                 path = self._path_for(key, shard)
                 try:
-                    writer = self._pq.ParquetWriter(str(path), self._schema, compression="zstd")
+                    writer = self._pq.ParquetWriter(str(path), self._schema, compression="zstd",
+                                                    memory_pool=self._pool)
                 except OSError as exc:
                     raise TrajrecIOError(f"cannot write {path}: {exc}") from exc
                 self.files.append(path)
@@ -313,8 +366,14 @@ class ParquetFormat(Format):
                 self._writers[key] = (writer, shard, have)
 
     def close(self) -> None:
+        if self._encoded is not None:
+            return
         for key in list(self._cols):
             self._flush(key)
+        for key, pend in list(self._pending.items()):
+            if pend is not None:
+                self._emit(key, pend.combine_chunks(memory_pool=self._pool))
+        self._pending.clear()
         if not self.files:  # nothing written: still a readable file (or shard) with the schema
             path = self._path_for(None, 0)
             self._pq.write_table(self._schema.empty_table(), str(path), compression="zstd")
@@ -331,6 +390,8 @@ class ParquetFormat(Format):
         self.files = [self._final / p.relative_to(self._root) for p in self.files] if self.folder else [self._final]
 
     def abort(self) -> None:
+        if self._encoded is not None:
+            return
         for writer, _, _ in self._writers.values():
             with suppress(OSError):  # already failing; the partial output is removed below
                 writer.close()

@@ -150,9 +150,69 @@ def _add_lineage(lineage: dict[str, Any], ep: Any, view: EpisodeView) -> None:
             lineage[key].add(value)
 
 
+#: Formats whose output for an episode depends on that episode only: the ones ``workers`` can split.
+PARALLEL_FORMATS = ("records", "trl-stepwise", "chat", "kto", "parquet")
+
+
+def check_workers(fmt: str, workers: Any) -> int:
+    """``workers`` checked: a positive int, above 1 only for :data:`PARALLEL_FORMATS`."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise TrajrecUsageError(f"--workers is a number of processes (1 or more), got {workers!r}")
+    if workers > 1 and fmt not in PARALLEL_FORMATS:
+        why = "pairs attempts across episodes" if fmt == "dpo" else "writes a file per episode"
+        raise TrajrecUsageError(f"--workers: {fmt} {why}, so it runs in one process; formats that take --workers: "
+                                f"{', '.join(PARALLEL_FORMATS)}")
+    return workers
+
+
+class EpisodeExporter:
+    """What an export does with one episode: the filters, the format's rows, the report's counts and lineage."""
+
+    def __init__(self, writer: Format, filters: Query, report: ExportReport, lineage: dict[str, Any]) -> None:
+        self.writer = writer
+        self.filters = filters
+        self.report = report
+        self.lineage = lineage
+        self._need_labels = filters.needs_labels
+        self._need_agreement = "agreement" in filters.fields
+
+    def export(self, ref: EpisodeRef, write: Any = None) -> None:
+        """Filter, read and write one episode (``write(view)``: the format's :meth:`~.base.Format.write`, or a
+        stand-in that returns ``(rows, steps)`` the same way)."""
+        report, filters = self.report, self.filters
+        report.episodes += 1
+        labels = None
+        if filters:
+            labels = ref.labels() if self._need_labels else None
+            agreement = episode_agreement(labels) if self._need_agreement and labels is not None else None
+            if not filters.matches(episode_facts(ref, labels, agreement)):
+                report.leave_out(FILTERED, ref.summary.get("outcome"))
+                return
+        report.matched += 1
+        with ref.open() as ep:
+            view = EpisodeView(ref, ep, ref.labels() if labels is None else labels, self.writer.options)
+            try:
+                rows, steps = (write or self.writer.write)(view)
+            except Skip as skip:
+                report.skipped[skip.reason] = report.skipped.get(skip.reason, 0) + 1
+                outcome = ep.summary.get("outcome")
+                report.leave_out(skip.reason, outcome)
+                report.unlabeled += skip.unlabeled
+                if skip.unlabeled and outcome in ("passed", "failed") and not any(
+                        lab.judge == RULES_JUDGE for lab in view.labels):
+                    report.rules_would_label += 1
+            else:
+                outcome = ep.summary.get("outcome") or "unknown"
+                report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
+                report.written += 1
+                _add_lineage(self.lineage, ep, view)
+                report.rows += rows
+                report.steps += steps
+
+
 def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str | os.PathLike[str], *,
            where: Iterable[str] = (), min_agreement: float | None = None, options: ExportOptions | None = None,
-           progress: ProgressLike | None = None) -> ExportReport:
+           progress: ProgressLike | None = None, workers: int = 1) -> ExportReport:
     """Export the episodes under ``paths`` that pass the filters to ``out`` (``"-"``: stdout) in format ``fmt``.
 
     Args:
@@ -162,8 +222,16 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         options: label map, preferred sources, unlabeled policy, system message.
         progress: told ``advance(n)`` per episode with its step count (episodes are streamed, so no total is
             known beforehand).
+        workers: processes that read and encode episodes (``records``, ``trl-stepwise``, ``chat``, ``kto`` and
+            ``parquet``); this process writes their output in episode order, so the files are the ones one
+            process writes (:mod:`~trajrec.replay.exports.parallel`).
+
+    Raises:
+        TrajrecUsageError: an unknown format, a bad filter or option, ``workers`` for a format that pairs or
+            splits episodes (``dpo``, ``atif``).
     """
     check_format(fmt)
+    check_workers(fmt, workers)
     options = options or ExportOptions()
     filters = filters_for(where, min_agreement)
     t0 = time.perf_counter()
@@ -175,50 +243,28 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])
     lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set(),
                                "where": where_texts, "sources": {os.fspath(p) for p in src.paths}}
-    need_labels = filters.needs_labels
-    need_agreement = "agreement" in filters.fields
     gc_was = gc.isenabled()
     gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
     try:
-        # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
-        for ref in src:
-            report.episodes += 1
-            labels = None
-            if filters:
-                labels = ref.labels() if need_labels else None
-                agreement = episode_agreement(labels) if need_agreement and labels is not None else None
-                if not filters.matches(episode_facts(ref, labels, agreement)):
-                    report.leave_out(FILTERED, ref.summary.get("outcome"))
-                    continue
-            report.matched += 1
-            with ref.open() as ep:
-                view = EpisodeView(ref, ep, ref.labels() if labels is None else labels, options)
-                try:
-                    rows, steps = writer.write(view)
-                except Skip as skip:
-                    report.skipped[skip.reason] = report.skipped.get(skip.reason, 0) + 1
-                    outcome = ep.summary.get("outcome")
-                    report.leave_out(skip.reason, outcome)
-                    report.unlabeled += skip.unlabeled
-                    if skip.unlabeled and outcome in ("passed", "failed") and not any(
-                            lab.judge == RULES_JUDGE for lab in view.labels):
-                        report.rules_would_label += 1
-                else:
-                    outcome = ep.summary.get("outcome") or "unknown"
-                    report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
-                    report.written += 1
-                    _add_lineage(lineage, ep, view)
-                    report.rows += rows
-                    report.steps += steps
-            if progress is not None:
-                progress.advance(ref.n_steps)
+        if workers > 1:
+            from .parallel import export_parallel
+
+            export_parallel(src, fmt, writer, report, lineage, [where] if isinstance(where, str) else list(where),
+                            min_agreement, options, progress, workers)
+        else:
+            one = EpisodeExporter(writer, filters, report, lineage)
+            # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
+            for ref in src:
+                one.export(ref)
+                if progress is not None:
+                    progress.advance(ref.n_steps)
+            report.errors = [(str(p), e) for p, e in src.errors]
     except BaseException:
         writer.abort()
         raise
     finally:
         if gc_was:
             gc.enable()
-    report.errors = [(str(p), e) for p, e in src.errors]
     writer.close()
     for outcome, n in getattr(writer, "unpaired", {}).items():
         report.written_outcomes[outcome] -= n

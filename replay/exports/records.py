@@ -9,11 +9,15 @@ trajrec types itself (ids, flags, times, step indexes) are plain JSON. ``docs/EX
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .base import EpisodeView, JsonlFormat
-from .encode import dumps, dumps_unchecked, needs_exact
+from .encode import _encode_str as _S
+from .encode import _fast, dumps, dumps_built, dumps_unchecked, needs_exact
+
+_float_repr = float.__repr__
 
 #: Value of the ``format`` field of each row.
 RECORDS_FORMAT = "trajrec-records@2"
@@ -35,29 +39,49 @@ def _str(x: Any) -> str | None:
 
 
 def _step(rec: dict[str, Any]) -> dict[str, Any]:
+    """The ``steps`` item of a row as a dict (what :func:`step_json` writes as text)."""
+    return json.loads(step_json(rec))
+
+
+def _text_field(enc: Callable[[Any], str], value: Any) -> str:
+    """A recorded value as a row field: its export JSON text, itself written as a JSON string."""
+    if type(value) is str:
+        return _S(_S(value))
+    if value is None:
+        return '"null"'
+    return _S(enc(value))
+
+
+def _number(x: Any) -> str:
+    """:func:`_time` as JSON text."""
+    if type(x) is float:
+        return _float_repr(x) if math.isfinite(x) else "null"
+    f = _time(x)
+    return "null" if f is None else _float_repr(f)
+
+
+def step_json(rec: dict[str, Any]) -> str:
+    """One item of a row's ``steps``, as the JSON text that encoding the step's dict would give (same fields, same
+    order): built as text, so a step costs one encoding of each recorded value and no second pass over the row."""
     get = rec.get
     # One walk over the record decides for all its fields whether the exact pass is needed (the common record
     # needs none): a walk per field cost more than encoding it.
     enc = dumps if needs_exact(rec) else dumps_unchecked
     diff = get("diff")
     recovers = get("recovers")
-    return {
-        "i": rec["i"],
-        "action": enc(get("action")),
-        "observation": enc(get("observation")),
-        "reward": enc(get("reward")),
-        "terminated": bool(get("terminated")),
-        "truncated": bool(get("truncated")),
-        "info": enc(get("info")),
-        "time": _time(get("time")),
-        "duration": _time(get("duration")),
-        "note": enc(get("note")),
-        "failure": enc(get("failure")),
-        "retry_of": _index(get("retry_of")),
-        "recovers": [k for k in recovers if type(k) is int] if recovers else [],
-        "diff": enc([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff])
-        if diff else "[]",
-    }
+    retry = get("retry_of")
+    i = rec["i"]
+    return (f'{{"i":{_fast(i)},"action":{_text_field(enc, get("action"))},'
+            f'"observation":{_text_field(enc, get("observation"))},"reward":{_text_field(enc, get("reward"))},'
+            f'"terminated":{"true" if get("terminated") else "false"},'
+            f'"truncated":{"true" if get("truncated") else "false"},'
+            f'"info":{_text_field(enc, get("info"))},"time":{_number(get("time"))},'
+            f'"duration":{_number(get("duration"))},"note":{_text_field(enc, get("note"))},'
+            f'"failure":{_text_field(enc, get("failure"))},'
+            f'"retry_of":{retry if type(retry) is int else "null"},'
+            f'"recovers":{_fast([k for k in recovers if type(k) is int]) if recovers else "[]"},'
+            f'"diff":' + (_S(enc([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]))
+                          if diff else '"[]"') + "}")
 
 
 class RecordsFormat(JsonlFormat):
@@ -65,9 +89,13 @@ class RecordsFormat(JsonlFormat):
     built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
+        lines, steps = self.lines(view)
+        return [json.loads(line) for line in lines], steps
+
+    def lines(self, view: EpisodeView) -> tuple[list[str], int]:
         ep = view.ep
         reset = ep.reset
-        steps = [_step(rec) for rec in view.steps()]
+        steps = [step_json(rec) for rec in view.steps()]
         checks: list[dict[str, Any]] = []
         for c in ep.checks:
             rec = c.to_record()
@@ -79,7 +107,7 @@ class RecordsFormat(JsonlFormat):
             rec.pop("deleted", None)
             checks.append({"origin": "label", **rec})
         task, summary = ep.task, ep.summary
-        row = {
+        head = {
             "format": RECORDS_FORMAT,
             "episode_id": ep.episode_id,
             "file": view.ref.rel_path,
@@ -95,9 +123,13 @@ class RecordsFormat(JsonlFormat):
                       "state": dumps(reset.state),
                       "failure": dumps(reset.failure._asdict() if reset.failure else None),
                       "time": _time(reset.time), "duration": _time(reset.duration)},
-            "steps": steps,
+        }
+        tail = {
             "checks": dumps(checks),
             "complete": bool(ep.complete),
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
         }
-        return [row], len(steps)
+        # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already
+        # text, so they are spliced in rather than built as dicts and encoded again.
+        line = f'{dumps_built(head)[:-1]},"steps":[{",".join(steps)}],{dumps_built(tail)[1:]}'
+        return [line], len(steps)

@@ -13,7 +13,7 @@ from trajrec.recorder import Episode, open_episode, read_index
 from trajrec.recorder.errors import EmptyEpisodeError, TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.storage import is_url
 
-from ..label_join import EpisodeLabelIndex
+from ..label_join import EpisodeLabelIndex, EpisodeLabelWriter
 from ..labels import Label, LabelStore
 from ..library import find_episode_files
 
@@ -110,11 +110,13 @@ class Source:
     either, which reads every index).
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike[str]], *, join_labels: bool = False) -> None:
+    def __init__(self, paths: Iterable[str | os.PathLike[str]], *, join_labels: bool = False,
+                 write_labels: bool = False) -> None:
         self.paths = [p if is_url(os.fspath(p)) else Path(p) for p in paths]
         # join_labels: read each folder's labels as an EpisodeLabelIndex (the places of the lines, each episode's
-        # labels read when asked: flat memory for exports); read-only, so not for labelers.
-        self._join = join_labels
+        # labels read when asked: flat memory for exports); read-only. write_labels: an EpisodeLabelWriter, the
+        # same reading for labelers that write one episode's labels at a time.
+        self._join = "write" if write_labels else join_labels
         if not self.paths:
             raise TrajrecUsageError("no paths given; pass a run folder or episode files")
         self.stores: dict[Any, LabelStore] = {}
@@ -125,6 +127,29 @@ class Source:
         self._empty: list[tuple[Any, str]] = []
         self._streamed = False
 
+    @classmethod
+    def of_files(cls, files: Iterable[tuple[Any, Any]], *, join_labels: bool = False,
+                 stores: dict[Any, LabelStore] | None = None) -> Source:
+        """A source over ``(episode file, path it was found under)`` pairs already listed (a part of another
+        source's :attr:`listed`), sharing ``stores`` (folder -> label store) when given."""
+        self = cls.__new__(cls)
+        self._files = list(files)
+        self.paths = list(dict.fromkeys(given for _, given in self._files))
+        self._join = join_labels
+        self.stores = stores if stores is not None else {}
+        self._episodes = None
+        self._errors, self._empty, self._streamed = [], [], False
+        return self
+
+    @property
+    def listed(self) -> list[tuple[Any, Any]]:
+        """``(episode file, path it was found under)`` of every file found, in order (no file opened)."""
+        return list(self._files)
+
+    def set_scanned(self, errors: list[tuple[Any, str]], empty: list[tuple[Any, str]]) -> None:
+        """Record what a scan made elsewhere (the workers of a parallel export) found unreadable or empty."""
+        self._errors, self._empty, self._streamed = list(errors), list(empty), True
+
     @property
     def files(self) -> int:
         """How many episode files were found (readable or not)."""
@@ -133,7 +158,8 @@ class Source:
     def _store(self, folder: Any) -> LabelStore:
         store = self.stores.get(folder)
         if store is None:
-            store = self.stores[folder] = EpisodeLabelIndex(folder) if self._join else LabelStore(folder)
+            kind = EpisodeLabelWriter if self._join == "write" else EpisodeLabelIndex if self._join else LabelStore
+            store = self.stores[folder] = kind(folder)
         return store
 
     def stream(self) -> Iterator[EpisodeRef]:

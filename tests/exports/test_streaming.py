@@ -179,3 +179,37 @@ def test_episode_label_index_warns_about_a_bad_label_when_its_episode_is_read(tm
         warnings.simplefilter("always")
         assert [lab.target for lab in index.current("ep-a")] == [0]
     assert any("kind 'nonsense'" in str(w.message) for w in caught)
+
+
+def test_labelers_write_one_episode_at_a_time_and_answer_as_the_store(tmp_path: Path) -> None:
+    from trajrec.replay.autolabel import label_with_judge
+    from trajrec.replay.label_join import EpisodeLabelWriter
+
+    run = _run(tmp_path, episodes=3, steps=5)
+    ids = sorted(read_index(p)["header"]["episode_id"] for p in run.glob("*.msgpack.zst"))
+    LabelStore(run).add(ids[0], 1, -1, judge="human:ana")  # someone else's label stays as it is
+    answers = {"value": 1}
+
+    def judge(ctx):  # type: ignore[no-untyped-def]
+        return None if answers["value"] is None and ctx.step.index == 2 else {"value": answers["value"] or 1}
+    judge.judge_id = "model:steady@1"  # type: ignore[attr-defined]
+
+    src = Source([run], write_labels=True)
+    first = label_with_judge(src, judge)
+    assert first.added == 15 and all(isinstance(s, EpisodeLabelWriter) for s in src.stores.values())
+    assert all(not s._kept for s in src.stores.values())  # places only, no Label kept beyond one episode
+    again = label_with_judge([run], judge, rejudge=True)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 15)
+    answers["value"] = -1
+    changed = label_with_judge([run], judge, rejudge=True)
+    assert changed.updated == 15
+    answers["value"] = None  # withdraws step 2's labels, keeps the others (-1 -> 1 again: updates)
+    withdrawn = label_with_judge([run], judge, rejudge=True)
+    assert withdrawn.deleted == 3 and withdrawn.updated == 12
+    full = LabelStore(run)
+    for eid in ids:
+        live = full.current(eid)
+        assert sorted((lab.target, lab.value) for lab in live if lab.judge == "model:steady@1") == [
+            (i, 1) for i in range(5) if i != 2]
+        assert [lab.to_record() for lab in EpisodeLabelWriter(run).current(eid)] == [lab.to_record() for lab in live]
+    assert [(lab.target, lab.value) for lab in full.current(ids[0], judge="human:ana")] == [(1, -1)]

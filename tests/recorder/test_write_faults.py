@@ -337,3 +337,23 @@ def test_exports_skip_a_stub_with_its_message(tmp_path, stub_env, capsys):
     assert [("stub.msgpack.zst" in str(p), "empty episode, nothing recorded" in e) for p, e in src.empty] == [(True, True)]
     assert main(["export", str(tmp_path), "--format", "records", "--out", str(tmp_path / "out.jsonl")]) == 0
     assert "empty episode, nothing recorded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("part", [0.0, 0.5])
+@pytest.mark.parametrize("terminated", [True, False])
+def test_a_failed_closing_write_leaves_every_step_readable(tmp_path, stub_env, part, terminated):
+    # close() writes the end record and the index with one system call; when that fails, the file is cut back
+    # to before the end record and reads as a file whose writer died (every step kept; repair adds the index).
+    env = Recorder(stub_env(), tmp_path, frame_steps=8)
+    env.reset(seed=0)
+    _steps(env, 5)
+    if terminated:
+        env._writer._frame_open and env._writer._end_frame()  # the last step closed its frame, as an ending step does
+    env._writer._fw.write_fd = FailingWrites({1}, part=part)
+    with pytest.raises(TrajrecIOError, match="No space left on device"):
+        env.close()
+    index = read_index(env.episode_path)
+    assert not index["complete"] and index["steps"] == 5
+    assert [s.action for s in open_episode(env.episode_path)] == [f"cat notes.txt {k}" for k in range(5)]
+    assert fsck(env.episode_path, repair=True).repaired
+    assert fsck(env.episode_path).ok and len(open_episode(env.episode_path)) == 5

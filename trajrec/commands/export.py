@@ -21,6 +21,7 @@ EXAMPLES = """  trajrec export runs/ --format records --out evidence.jsonl
   trajrec export runs/ --format trl-stepwise --out prm.jsonl --label-map strict --unlabeled truncate
   trajrec export runs/ --format dpo --out pairs.jsonl ; trajrec export runs/ --format kto --out kto.jsonl
   trajrec export runs/ --format parquet --out steps/ --shard-rows 100000 --partition-by split
+  trajrec export runs/ --format records --out evidence.jsonl --workers 4    (4 processes; the same file as 1)
   trajrec export runs/ --format trl-stepwise --out prm.jsonl --prefer human,model:* --min-agreement 0.8
       (--min-agreement keeps episodes whose steps two or more judges labeled, e.g. `trajrec label auto runs/
        --rules` and people in the viewer, and agree on; `trajrec agreement runs/` shows where that stands)
@@ -80,6 +81,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="parquet to a folder: rows per part-NNNNN.parquet (default: %(default)s)")
     p.add_argument("--partition-by", choices=["split", "env"],
                    help="parquet to a folder: one subfolder per split or env (split=train/part-00000.parquet)")
+    p.add_argument("--workers", "-j", type=int, default=1, metavar="N",
+                   help="processes that read and encode episodes (records, trl-stepwise, chat, kto, parquet); the "
+                        "output is the same as with one (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the export report as JSON (on stderr with --out -)")
 
 
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from trajrec.replay.exports import ExportOptions, Source, export
-    from trajrec.replay.exports.pipeline import filters_for
+    from trajrec.replay.exports.pipeline import check_workers, filters_for
     from trajrec.progress import Progress
 
     options = ExportOptions(label_map=args.label_map, prefer=args.prefer, unlabeled=args.unlabeled,
@@ -100,11 +104,16 @@ def _run(args: argparse.Namespace) -> int:
                             weights=args.weights, step_separator=_unescape(args.step_separator),
                             shard_rows=args.shard_rows, partition_by=args.partition_by)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
+    check_workers(args.format, args.workers)
     t0 = time.perf_counter()
     src = Source(args.paths, join_labels=True)  # each episode's labels read when its turn comes
+    if not src.files:  # before --out is created: an empty folder is an error, not an empty dataset
+        from ._common import no_episode_files
+
+        raise no_episode_files(args.paths)
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
-                        options=options, progress=bar)
+                        options=options, progress=bar, workers=args.workers)
     # Known once the stream has passed every file (reading them all up front would hold every index).
     for path, _err in src.empty:
         print(f"trajrec export: skipped {path}: empty episode, nothing recorded", file=sys.stderr)

@@ -126,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     usage = usage_text(s.get("model"))
     if usage:
         print(f"model     {usage}")
+    if s.get("error"):  # why the episode ended as an error: a step that raised, or the agent (model server) failing
+        print(f"error     {one_line(s.get('error'), args.width - 10)}")
     for c in ep.checks:
         if c.target == "episode":
             print(f"verdict   {one_line(c.judge, 40)} [{c.kind}] {one_line(c.value, 40)}: "

@@ -1,0 +1,268 @@
+"""Exports over several processes (``trajrec export --workers N``): workers read and encode episodes, this process
+writes what they return in episode order, so the output is the one a single process writes.
+
+The episode files are split into batches of consecutive files (about ``1/(8 N)`` of the run's bytes each, at most
+:data:`BATCH_BYTES`), handed to a pool of ``N`` processes started with ``forkserver`` (``spawn`` where there is
+none: no process inherits this one's memory or open files). A batch goes out as paths and comes back as plain
+bytes: a JSON summary (the report's counts, the lineage, the files that were not episodes) and the encoded rows,
+JSONL text or, for ``parquet``, an Arrow IPC stream per partition. Nothing is pickled but those bytes and paths.
+At most ``2 N`` batches are out at once, so memory stays bounded however large the run. Until the first worker is
+up (a fresh interpreter importing the export code takes a good part of a second), this process exports the first
+batches itself, the same way, so a small export is not slower for its workers.
+
+Each worker reads the labels of a run folder once (an :class:`~trajrec.replay.label_join.EpisodeLabelIndex`, kept
+for its next batches) and joins them per episode, as a single-process export does. Parquet rows are cut into row
+groups and shards here, at the places one process cuts them, so the files hold the same row groups.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import threading
+from collections import deque
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from trajrec.recorder.storage import is_url
+
+from .base import ExportOptions, Format, JsonlFormat
+from .source import Source
+
+__all__ = ["BATCH_BYTES", "export_parallel"]
+
+#: The most episode-file bytes in one batch: bounds what a batch's encoded rows take in memory (a tool env's
+#: JSONL rows are ~25x its compressed steps).
+BATCH_BYTES = 256 * 1024
+_MAX_FILES = 512
+#: This process exports batches itself until a worker is up (tests turn it off to send every batch to the pool).
+HEAD_START = True
+
+
+def start_context() -> Any:
+    """The multiprocessing context of parallel exports: ``forkserver`` where the platform has it, else ``spawn``."""
+    methods = mp.get_all_start_methods()
+    if "forkserver" not in methods:
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    # The server imports the export code once; each worker forks from it with its modules loaded (no pyarrow:
+    # the parquet workers import it themselves). Applies when this process starts its server (the first pool).
+    ctx.set_forkserver_preload(["trajrec.replay.exports.pipeline"])
+    return ctx
+
+
+def batches(listed: list[tuple[Any, Any]], workers: int) -> list[list[list[str]]]:
+    """Consecutive ``[file, found under]`` path pairs grouped by size: about ``1/(8 workers)`` of the bytes each
+    (so the pool stays busy and the progress moves), at most :data:`BATCH_BYTES` and ``512`` files."""
+    sizes = []
+    for f, _ in listed:
+        try:
+            sizes.append(0 if is_url(os.fspath(f)) else os.path.getsize(f))
+        except OSError:
+            sizes.append(0)  # the worker reports it
+    target = min(BATCH_BYTES, max(1, sum(sizes) // (8 * workers)))
+    out: list[list[list[str]]] = []
+    cur: list[list[str]] = []
+    have = 0
+    for (f, given), size in zip(listed, sizes):
+        cur.append([os.fspath(f), os.fspath(given)])
+        have += size
+        if have >= target or len(cur) >= _MAX_FILES:
+            out.append(cur)
+            cur, have = [], 0
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _path(text: str) -> Any:
+    return text if is_url(text) else Path(text)
+
+
+def _options_dict(options: ExportOptions) -> dict[str, Any]:
+    out = {f.name: getattr(options, f.name) for f in fields(options) if f.init}
+    if not isinstance(out["prefer"], str):
+        out["prefer"] = list(out["prefer"])
+    return out
+
+
+# -- in the worker -------------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init(config: str) -> None:
+    from .pipeline import FORMATS, filters_for
+
+    cfg = json.loads(config)
+    options = ExportOptions(**cfg["options"])
+    _WORKER.update(format=cfg["format"], writer=FORMATS[cfg["format"]]()(None, options),
+                   filters=filters_for(cfg["where"], cfg["min_agreement"]), stores={})
+
+
+def _work(job: list[list[str]]) -> tuple[bytes, Any]:
+    """Export one batch: ``(JSON summary, encoded rows)``; see the module docstring."""
+    import gc
+
+    from .pipeline import EpisodeExporter, ExportReport
+
+    writer = _WORKER["writer"]
+    src = Source.of_files([(_path(f), _path(g)) for f, g in job], join_labels=True, stores=_WORKER["stores"])
+    report = ExportReport(_WORKER["format"], "")
+    lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set()}
+    one = EpisodeExporter(writer, _WORKER["filters"], report, lineage)
+    texts: list[str] = []
+    write = None
+    if isinstance(writer, JsonlFormat):
+        def write(view: Any) -> tuple[int, int]:
+            text, rows, steps = writer.encode(view)
+            texts.append(text)
+            return rows, steps
+    seen = 0
+    gc_was = gc.isenabled()
+    gc.disable()  # as in a single-process export: rows are acyclic
+    try:
+        for ref in src:
+            one.export(ref, write)
+            seen += ref.n_steps
+    finally:
+        if gc_was:
+            gc.enable()
+    payload = "".join(texts).encode("utf-8") if write is not None else writer.take_encoded()
+    meta = {
+        "report": {k: getattr(report, k) for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled",
+                                                  "rules_would_label", "skipped", "written_outcomes", "left_out")},
+        "lineage": {k: v if k == "judges" else sorted(v) for k, v in lineage.items()},
+        "errors": [[os.fspath(p), e] for p, e in src.errors],
+        "empty": [[os.fspath(p), e] for p, e in src.empty],
+        "steps_seen": seen,
+    }
+    return json.dumps(meta).encode("utf-8"), payload
+
+
+# -- in the writing process ----------------------------------------------------------------------------------------
+
+
+class _PoolStarter:
+    """The worker pool, started in a thread (creating it blocks until the workers' server has imported the
+    export code), then pinged: :meth:`up` says when a worker is ready for batches."""
+
+    def __init__(self, workers: int, config: str) -> None:
+        self._pool: Any = None
+        self._ping: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, args=(workers, config), name="trajrec-export-pool",
+                                        daemon=True)
+        self._thread.start()
+
+    def _start(self, workers: int, config: str) -> None:
+        try:
+            self._pool = start_context().Pool(workers, initializer=_init, initargs=(config,))
+            self._ping = self._pool.apply_async(os.getpid)
+        except BaseException as exc:  # raised in the exporting thread by pool()
+            self._error = exc
+
+    def up(self) -> bool:
+        return not self._thread.is_alive() and (self._error is not None or self._ping.ready())
+
+    def pool(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._pool
+
+    def stop(self) -> None:
+        self._thread.join()
+        if self._pool is not None:
+            self._pool.terminate()
+
+
+def _worker_up(starter: _PoolStarter) -> bool:
+    """Whether a worker of the pool is up and ready for batches."""
+    return starter.up()
+
+
+def _merge(report: Any, lineage: dict[str, Any], meta: dict[str, Any]) -> None:
+    r = meta["report"]
+    for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled", "rules_would_label"):
+        setattr(report, k, getattr(report, k) + r[k])
+    for reason, n in r["skipped"].items():
+        report.skipped[reason] = report.skipped.get(reason, 0) + n
+    for outcome, n in r["written_outcomes"].items():
+        report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + n
+    for reason, outcomes in r["left_out"].items():
+        per = report.left_out.setdefault(reason, {})
+        for outcome, n in outcomes.items():
+            per[outcome] = per.get(outcome, 0) + n
+    judges = lineage["judges"]
+    for judge, n in meta["lineage"]["judges"].items():
+        judges[judge] = judges.get(judge, 0) + n
+    for key in ("runs", "envs", "agents", "models"):
+        lineage[key].update(meta["lineage"][key])
+
+
+def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage: dict[str, Any], where: list[str],
+                    min_agreement: float | None, options: ExportOptions, progress: Any, workers: int) -> None:
+    """Run the export of ``src`` on ``workers`` processes, writing through ``writer`` in episode order and
+    filling ``report`` and ``lineage`` as :func:`~.pipeline.export` does; ``src`` learns the files that were
+    not episodes (:meth:`Source.set_scanned`)."""
+    config = json.dumps({"format": fmt, "options": _options_dict(options), "where": where,
+                         "min_agreement": min_agreement})
+    jobs = iter(batches(src.listed, workers))
+    errors: list[tuple[Any, str]] = []
+    empty: list[tuple[Any, str]] = []
+
+    def take(meta_bytes: bytes, payload: Any) -> None:
+        meta = json.loads(meta_bytes)
+        if isinstance(writer, JsonlFormat):
+            if payload:
+                writer.write_encoded(payload)  # UTF-8 bytes, written as they are
+        else:
+            for key, data in payload:
+                writer.write_encoded(key, data)  # type: ignore[attr-defined]
+        _merge(report, lineage, meta)
+        errors.extend((_path(p), e) for p, e in meta["errors"])
+        empty.extend((_path(p), e) for p, e in meta["empty"])
+        if progress is not None:
+            progress.advance(meta["steps_seen"])
+
+    starter = _PoolStarter(workers, config)
+    try:
+        # Starting the workers takes a good part of a second (a fresh interpreter imports the export code, and
+        # creating the pool waits for it): a thread starts them while this process exports the first batches
+        # itself, the way a worker does.
+        here = False
+        while HEAD_START and not _worker_up(starter):
+            job = next(jobs, None)
+            if job is None:
+                break
+            if not here:
+                _init(config)
+                here = True
+            take(*_work(job))
+        if here:
+            _WORKER.clear()  # the labels index and the encoder it kept
+        pending: deque[Any] = deque()
+        pool = starter.pool()
+
+        def submit() -> None:
+            job = next(jobs, None)
+            if job is not None:
+                pending.append(pool.apply_async(_work, (job,)))
+
+        for _ in range(2 * workers):
+            submit()
+        used = bool(pending)
+        while pending:
+            result = pending.popleft().get()
+            submit()
+            take(*result)
+        if used:  # else this process did it all: the workers still starting are stopped below
+            pool.close()
+            pool.join()
+    finally:
+        starter.stop()
+    src.set_scanned(errors, empty)
+    report.errors = [(str(p), e) for p, e in errors]

@@ -315,7 +315,7 @@ def truthy(value: Any) -> bool:
         return False
 
 
-_SUMMARY_OPTIONAL = frozenset(("failure", "retry_of", "recovers", "note", "checks"))
+_SUMMARY_OPTIONAL = frozenset(("failure", "retry_of", "recovers", "note", "checks", "recorder_errors"))
 
 
 class SummaryBuilder:
@@ -323,7 +323,7 @@ class SummaryBuilder:
 
     __slots__ = ("steps", "ret", "failures", "retries", "recoveries", "terminated", "truncated", "error",
                  "checks_total", "checks_passed", "checks_failed", "by_kind", "by_judge", "verdict", "verdict_judge",
-                 "start_time", "end_time", "last_step", "model", "agent_error")
+                 "start_time", "end_time", "last_step", "model", "agent_error", "lost_steps")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -346,6 +346,7 @@ class SummaryBuilder:
         self.last_step: int | None = None
         self.model = ModelUsage()  # tokens, latency, cost of the model calls in the steps' notes
         self.agent_error: dict[str, Any] | None = None  # the agent could not act (see add_agent_error)
+        self.lost_steps = 0  # env steps whose records could not be written (a write failed: disk full...)
 
     def add_agent_error(self, message: str, note: Mapping[str, Any]) -> None:
         """The agent failed to choose an action (e.g. its model server did not answer): the episode ends as
@@ -399,6 +400,13 @@ class SummaryBuilder:
         if checks:
             for check in checks:
                 self.add_check(check)
+        errors = get("recorder_errors")
+        if errors and type(errors) is list:
+            for error in errors:
+                if type(error) is dict and error.get("where") == "write":
+                    lost = error.get("lost_steps")
+                    if type(lost) is int and lost > 0:
+                        self.lost_steps += lost
 
     def add_check(self, check: Mapping[str, Any]) -> None:
         self.checks_total += 1
@@ -454,4 +462,6 @@ class SummaryBuilder:
             out["model"] = self.model.to_dict()
         if self.agent_error is not None:  # an agent-side failure, kept apart from the env's failures
             out["agent_error"] = self.agent_error
+        if self.lost_steps:  # only files that lost records carry it
+            out["lost_steps"] = self.lost_steps
         return out

@@ -177,6 +177,13 @@ def _plain(args: argparse.Namespace) -> int:
         good = [i for i, e in enumerate(errors) if e is None]
         listing = Listing([listing.paths[i] for i in good], {k: [v[i] for i in good] for k, v in listing.cols.items()},
                           listing.problems)
+    if not len(listing) and not bad:
+        from trajrec.replay.library import find_episode_files
+
+        from ._common import no_episode_files
+
+        if not find_episode_files(args.paths):  # listed again only when nothing was found
+            raise no_episode_files(args.paths)
     for path, error in bad:
         print(f"trajrec ls: {one_line(path, 1000)}: {one_line(error or '', 1000)}", file=sys.stderr)
     print(_HEADER)

@@ -134,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
                   f"{one_line(c.rationale or '', args.width - 30)}")
     for d in ep.damage:
         print(f"damage    {d}")
+    lost = s.get("lost_steps")
+    if isinstance(lost, int) and lost > 0:  # the env took steps whose records could not be written
+        print(f"lost      {plural(lost, 'step')} the env took could not be written (a write failed while recording); "
+              "the step after each gap names the error (recorder_errors)")
     print()
     w = max(20, args.width - 30)
     for st in ep:

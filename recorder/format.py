@@ -894,6 +894,56 @@ def decode_frame(data: bytes | memoryview, *, path: str, offset: int, checksum: 
     return records, len(raw) - used, done
 
 
+def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> tuple[list[dict[str, Any]], str]:
+    """The whole records a damaged zstd frame yields before its damage, for ``fsck --repair``.
+
+    The frame is fed to a streaming decompressor in small pieces, so the blocks before the one zstd rejects
+    still come out; msgpack records are decoded from that output up to the first that is cut or not a record.
+    Nothing here is verified: the frame's content checksum covers the whole frame and only checks at its end,
+    and a damaged byte in a literal run decompresses without error to a wrong byte. Callers check each record
+    and must mark what they keep as unverified.
+
+    Returns:
+        ``(records, why)``: the records, in order, and what stopped the salvage.
+    """
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    view = memoryview(data)
+    parts: list[bytes] = []
+    total = 0
+    why = "the frame ended"
+    for pos in range(0, len(view), 64):  # small pieces: a rejected piece loses at most the blocks it completes
+        try:
+            piece = dobj.decompress(view[pos:pos + 64])
+        except zstandard.ZstdError as exc:
+            why = f"zstd stopped at byte {pos} of the frame ({exc})"
+            break
+        total += len(piece)
+        if total > limit:
+            why = f"the frame decompresses to more than {limit} bytes"
+            break
+        parts.append(piece)
+        if dobj.eof:
+            break
+    raw = b"".join(parts)
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True,
+                                max_buffer_size=max(len(raw), 1))
+    unpacker.feed(raw)
+    records: list[dict[str, Any]] = []
+    while True:
+        try:
+            rec = unpacker.unpack()
+        except msgpack.OutOfData:
+            break
+        except Exception as exc:  # msgpack raises several unrelated types for bad bytes
+            why = f"bad msgpack data after {len(records)} records ({type(exc).__name__})"
+            break
+        if not isinstance(rec, dict) or "t" not in rec:
+            why = f"a value that is not a record after {len(records)} records"
+            break
+        records.append(rec)
+    return records, why
+
+
 def read_span(fh: Any, start: int, stop: int) -> bytes:
     fh.seek(start)
     return fh.read(stop - start)

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
-from .format import (FORMAT_VERSION, compress_frame, decompress_bounded, first_record_bytes, iter_frames, lock_file,
-                     map_file, packb, write_index_to)
-from .reader import read_index
+from .format import (FORMAT_VERSION, compress_frame, decompress_bounded, first_record_bytes, frame_extent,
+                     iter_frames, lock_file, map_file, packb, salvage_records, write_index_to)
+from .reader import lost_steps, read_index, unverified_steps
+from .validate import check_problem, header_problem, reset_problem, step_problem
 from .writer import pack_record
 
 
@@ -33,6 +34,14 @@ class FsckReport:
     removed: bool = False
     #: a live Recorder holds the file's lock: it is being written, not damaged
     live: bool = False
+    #: ``steps`` counts the readable steps; ``total_steps`` the steps the file numbers (lost ones included)
+    total_steps: int = 0
+    #: step ranges ``[first, last]`` that cannot be read (``last`` None: every step from ``first`` on, if any)
+    lost: list[list[int | None]] = field(default_factory=list)
+    #: every loss is already recorded in the file's index (an earlier ``--repair``): nothing more to repair
+    recorded: bool = False
+    #: step ranges ``[first, last]`` a repair salvaged from damaged frames: readable, but no checksum vouches
+    unverified: list[list[int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -62,28 +71,60 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                     report.removed = report.repaired = True
         return report
     except (TrajrecFormatError, OSError) as exc:
-        return FsckReport(path, ok=False, complete=False, error=str(exc))
+        return FsckReport(path, ok=False, complete=False, error=_no_self_advice(str(exc), path))
     damage = list(index["damage"])
+    found: list[dict[str, Any]] = []  # steps found unreadable now, that the index does not record yet
+    new_damage = not index["complete"]
     if index["complete"]:
-        damage.extend(_verify(path, index))
+        more, found = _verify(path, index)
+        damage.extend(more)
+        new_damage = bool(more) and not all(m.startswith(_LOST_STATE) for m in more)
+    damage = [_no_self_advice(d, path) for d in damage]  # fsck printed them: advice to run fsck would loop
+    lost = [*lost_steps(index), *((f["first"], f["n"], f["why"]) for f in found)]
+    total = int(index.get("steps", 0))
     report = FsckReport(path, ok=index["complete"] and not damage, complete=index["complete"],
-                        steps=int(index.get("steps", 0)), damage=damage)
+                        steps=total - sum(n or 0 for _f, n, _w in lost), damage=damage, total_steps=total,
+                        lost=[[f, None if n is None else f + n - 1] for f, n, _w in lost if n != 0],
+                        recorded=index["complete"] and bool(damage) and not new_damage,
+                        unverified=[[f, f + n - 1] for f, n, _w in unverified_steps(index)])
     if not report.ok and is_locked(path):
         report.live = True
         report.damage.insert(0, "a live Recorder is writing this file (it holds the file's lock): it is not "
                                 "finished yet, not damaged")
-    if repair and not report.ok:
+    if repair and not report.ok and not report.recorded:
         with _unlocked(path, report) as free:
             if free:
-                if index["complete"]:
-                    # The index is sound but frames are damaged: rebuild from what a scan can read.
-                    index = _scan(path)
+                if found:
+                    # The index is sound but frames are damaged: it keeps every frame (the damaged ones byte for
+                    # byte too, so step numbers stay) and now records the lost steps.
+                    index = {**index, "damaged": [*(index.get("damaged") or []), *found], "damage": damage}
                 try:
                     report.backup = _repair(path, index)
                     report.repaired = True
+                    after = fsck(path)  # what the repaired file now holds (salvage may have kept more)
+                    report.steps, report.total_steps = after.steps, after.total_steps
+                    report.lost, report.unverified = after.lost, after.unverified
                 except TrajrecIOError as exc:  # a link or a file in the way of the temporary name
                     report.error = str(exc)
+                except TrajrecFormatError as exc:  # bytes repair cannot read past: say so, the file is untouched
+                    report.error = f"cannot repair {path}: {_no_self_advice(str(exc), path)}"
     return report
+
+
+#: How :func:`_verify` starts what follows from steps already recorded as lost (a state diffed against a lost
+#: state, the reset record in a lost first frame): part of the recorded loss, nothing more to repair.
+_LOST_STATE = "lost with them"
+
+
+def _no_self_advice(message: str, path: str) -> str:
+    """``message`` without advice to run fsck on ``path`` (fsck is what printed it: the advice would loop)."""
+    for advice in (f"; run `trajrec fsck {path}` to list the damaged steps",
+                   f"; run `trajrec fsck --repair {path}` to keep the readable part",
+                   f"; run `trajrec fsck --repair {path}` to rebuild it",
+                   f"; run `trajrec fsck --repair {path}` to rebuild the index",
+                   f"; run `trajrec fsck {path}`"):
+        message = message.replace(advice, "")
+    return message
 
 
 def is_locked(path: str | os.PathLike[str]) -> bool:
@@ -126,20 +167,27 @@ def _unlocked(path: str, report: FsckReport) -> Iterator[bool]:
         os.close(fd)
 
 
-def _verify(path: str, index: dict[str, Any]) -> list[str]:
-    """Decode every frame and record of an indexed file; describe each damaged range of steps."""
+def _verify(path: str, index: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Decode every frame and record of an indexed file; describe each damaged range of steps.
+
+    Returns the descriptions and the step ranges found unreadable that the index does not already record as
+    lost (``{"first", "n", "offset", "why"}``, the index's ``damaged`` rows)."""
     from .reader import Episode  # noqa: PLC0415  (reader imports this module's neighbours)
 
     damage: list[str] = []
+    found: list[dict[str, Any]] = []
     try:
         ep = Episode(path)
     except TrajrecFormatError as exc:
-        return [str(exc)]
+        return [str(exc)], found
     with ep:
         try:
             _ = ep.reset
         except TrajrecFormatError as exc:
-            damage.append(f"the header/reset frame is damaged: {exc}")
+            if ep.lost and ep._lost_at(0):
+                damage.append(f"{_LOST_STATE}: the reset record (it is in the first frame, with step 0)")
+            else:
+                damage.append(f"the header/reset frame is damaged: {exc}")
         try:
             has_state = ep.has_state
         except TrajrecFormatError:
@@ -149,36 +197,41 @@ def _verify(path: str, index: dict[str, Any]) -> list[str]:
             try:
                 ep._frame_steps(fi)
             except TrajrecFormatError as exc:
-                damage.append(f"steps {first}..{first + n - 1} unreadable: {exc}")
+                why = _no_self_advice(str(exc), path)
+                damage.append(f"steps {first}..{first + n - 1} unreadable: {why}")
+                found.append({"first": first, "n": n, "offset": frame[0], "why": why})
                 continue
             if has_state:
                 try:  # the frame's state diffs apply, in turn, to the state they were recorded against
                     ep.state_at(first + n - 1)
                 except TrajrecFormatError as exc:
-                    damage.append(f"steps {first}..{first + n - 1}: state cannot be rebuilt: {exc}")
-        # Frames the index does not list (checks and the end record) are checked by walking the whole file.
+                    if ep.lost and "were lost to damaged bytes" in str(exc):
+                        damage.append(f"{_LOST_STATE}: the states of steps {first}..{first + n - 1} (each state is "
+                                      "a diff against the one before)")
+                    else:
+                        damage.append(f"steps {first}..{first + n - 1}: state cannot be rebuilt: {exc}")
+        # Frames the index does not list (checks and the end record) are checked by walking the whole file; the
+        # walk steps over frames holding steps (checked above) when they are damaged.
         start = index.get("index_offset")
         buf = map_file(ep._fh)
         try:
-            listed = {f[0] for f in ep._frames} | {0}
-            for _offset, _stop, _complete, _records, _left in iter_frames(buf, path, 0, start):
-                pass
-        except TrajrecFormatError as exc:
-            if exc.offset not in listed:
-                damage.append(f"a frame not holding steps is damaged: {exc}")
+            declared = {r.get("offset") for r in index.get("damaged") or () if isinstance(r, dict)}
+            rows = {f[0]: f[3] for f in index["frames"] if f[2] > 0 or f[0] == 0 or f[0] in declared}
+            pos = 0
+            while True:
+                try:
+                    for _offset, _stop, _complete, _records, _left in iter_frames(buf, path, pos, start):
+                        pass
+                    break
+                except TrajrecFormatError as exc:
+                    if exc.offset not in rows or rows[exc.offset] <= pos:
+                        damage.append(f"a frame not holding steps is damaged: {_no_self_advice(str(exc), path)}")
+                        break
+                    pos = rows[exc.offset]
         finally:
             if hasattr(buf, "close"):
                 buf.close()
-    return damage
-
-
-def _scan(path: str) -> dict[str, Any]:
-    from .reader import scan_file  # noqa: PLC0415
-
-    with open(path, "rb") as fh:
-        result = scan_file(path, fh, closed=True)
-    result["complete"] = False
-    return result
+    return damage, found
 
 
 def _open_new(name: str) -> Any:
@@ -210,28 +263,134 @@ def _repair(path: str, index: dict[str, Any]) -> str | None:
         raise
 
 
+def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int
+                   ) -> Iterator[tuple[int, int, bool, list[dict[str, Any]], int, int | None, dict[str, Any] | None]]:
+    """The frames of ``buf[:end]`` to carry over, in order: ``(offset, stop, complete, records, leftover,
+    lost_n, damaged)``. A frame row of steps the index declares lost comes whole (``complete``, no records,
+    ``lost_n`` its step count, ``damaged`` its row for the new index): its bytes are copied as they are. Before
+    it, the records salvaged from its blocks before the damage, if any, come as an unclosed frame (re-encoded)
+    with a ``damaged`` row marking them unverified (see :func:`_salvage`). Every other frame is decoded and
+    checked (``lost_n`` and ``damaged`` None)."""
+    lost = lost_steps(index)
+    entries = [row for row in index.get("damaged") or () if isinstance(row, dict)]
+    lost_offsets = {row.get("offset") for row in entries}
+    rows = {row[0]: row for row in index["frames"]
+            if (row[2] > 0 and any(f <= row[1] and (n is None or row[1] < f + n) for f, n, _w in lost))
+            or (row[2] == 0 and row[0] in lost_offsets and row[0] != 0)}
+    pos = 0
+    while pos < end:
+        row = rows.get(pos)
+        if row is not None:
+            entry = next((e for e in entries if e.get("first") == row[1] and not e.get("unverified")),
+                         {"first": row[1], "n": row[2], "why": "damaged bytes"})
+            kept = _salvage(buf, row, index) if not entry.get("salvaged") else []
+            k = sum(1 for r in kept if r.get("t") == "step")
+            if kept:
+                yield pos, row[3], False, kept, 0, None, {
+                    "first": row[1], "n": k, "unverified": True,
+                    "why": f"salvaged from the damaged frame at byte {pos} (its blocks before the damage); the "
+                           f"frame's checksum failed, so these records are not verified: {entry.get('why')}"}
+            yield pos, row[3], True, [], 0, row[2] - k, {**entry, "first": row[1] + k, "n": row[2] - k,
+                                                         "salvaged": True}
+            pos = row[3]
+            continue
+        try:
+            for offset, stop, complete, records, leftover in iter_frames(buf, path, pos, end):
+                if offset in rows:
+                    pos = offset
+                    break
+                yield offset, stop, complete, records, leftover, None, None
+            else:
+                return
+        except TrajrecFormatError as exc:
+            if exc.offset in rows and exc.offset != pos:
+                pos = exc.offset
+                continue
+            # A damaged frame holding no steps (checks, the end record: the index keeps their contents): its bytes
+            # are copied when its block headers still walk, as a row of no steps the new index declares damaged.
+            try:
+                stop, whole = frame_extent(memoryview(buf), exc.offset, end) if exc.offset is not None else (0, False)
+            except (ValueError, IndexError):
+                whole = False
+            if not whole or exc.offset is None or stop <= exc.offset:
+                raise
+            yield exc.offset, stop, True, [], 0, 0, {"first": -1, "n": 0, "why": _no_self_advice(str(exc), path)}
+            pos = stop
+
+
+def _salvage(buf: Any, row: list[int], index: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of the damaged frame ``row`` that decode before its damage and pass every check a reader
+    makes, in order (steps numbered from the row's first step on, at most the row's count); empty when none.
+
+    They are not verified (the frame's checksum failed; see :func:`trajrec.recorder.format.salvage_records`): the
+    new index marks them ``unverified`` and readers say so. Frame 0 must start with the header the index holds
+    (byte for byte the same record) and the reset record, or nothing of it is kept.
+    """
+    offset, first, n, stop = row[:4]
+    records, _why = salvage_records(memoryview(buf)[offset:stop])
+    kept: list[dict[str, Any]] = []
+    expect = first
+    for k, rec in enumerate(records):
+        t = rec.get("t")
+        if offset == 0 and k < 2:  # frame 0 opens with the header and the reset record
+            if k == 0 and (t != "header" or header_problem(rec)
+                           or {key: v for key, v in rec.items() if key != "t"} != index.get("header")):
+                return []
+            if k == 1 and (t != "reset" or reset_problem(rec)):
+                return []
+        elif t == "step":
+            if expect >= first + n or step_problem(rec, expect):
+                break
+            expect += 1
+        elif t != "check" or check_problem(rec, "check record"):
+            break  # anything else (an end record, a second reset) is not what a damaged step frame may hold
+        kept.append(rec)
+    return kept if expect > first or (offset == 0 and len(kept) == 2) else []
+
+
+def _head_bytes(frame: memoryview) -> bytes | None:
+    """The header record's packed bytes from frame 0 (a version-3 index carries their CRC-32); from the blocks
+    before the damage when frame 0 is damaged (the header is a block of its own); None when it cannot be read."""
+    try:
+        return first_record_bytes(decompress_bounded(frame)[0])
+    except Exception:  # zstd or msgpack rejects the bytes (several unrelated types): try the blocks before
+        records, _why = salvage_records(frame)
+        if records and records[0].get("t") == "header":
+            return pack_record(packb, records[0])
+        return None
+
+
 def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None:
     frames: list[list[int]] = []
-    dropped = any("unreadable" in d for d in index["damage"])
     version = (index.get("header") or {}).get("version", FORMAT_VERSION)
+    # The original is kept as FILE.orig when any of its bytes is not carried over: bytes after the last whole
+    # block or record, unreadable bytes at the end, a damaged index. Damaged frames between readable ones are
+    # copied byte for byte (their steps keep their numbers and the index declares them lost).
+    end = index["index_offset"] if index.get("complete") else index["readable_end"]
     head: bytes | None = None  # the header record's packed bytes: a version-3 index carries their CRC-32
     with open(path, "rb") as src:
         buf = map_file(src)
+        dropped = end < (index["index_offset"] if index.get("complete") else len(buf))
         try:
             with out:
-                for offset, stop, complete, records, _leftover in iter_frames(buf, path, 0, index["readable_end"]):
+                tail = [e for e in index.get("damaged") or () if isinstance(e, dict) and e.get("n") is None]
+                damaged: list[dict[str, Any]] = []
+                for offset, stop, complete, records, leftover, lost_n, row in _source_frames(buf, path, index, end):
                     new_offset = out.tell()
+                    dropped = dropped or bool(leftover)
+                    first = frames[-1][1] + frames[-1][2] if frames else 0
+                    if row is not None:  # the index rows of lost and salvaged steps, at their new offsets
+                        damaged.append({**row, "offset": new_offset, "first": first} if lost_n is not None else row)
                     if complete:
                         out.write(bytes(memoryview(buf)[offset:stop]))
                         if not frames and isinstance(version, int) and version >= 3:
-                            head = first_record_bytes(decompress_bounded(memoryview(buf)[offset:stop])[0])
+                            head = _head_bytes(memoryview(buf)[offset:stop])
                     else:
                         raws = [pack_record(packb, r) for r in records]
                         out.write(compress_frame(raws))  # one block per record: the header is a block of its own
                         if not frames:
                             head = raws[0]
-                    n = sum(1 for r in records if r.get("t") == "step")
-                    first = frames[-1][1] + frames[-1][2] if frames else 0
+                    n = lost_n if lost_n is not None else sum(1 for r in records if r.get("t") == "step")
                     frames.append([new_offset, first, n, out.tell()])
                 out.flush()
                 repaired = {
@@ -244,6 +403,8 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                     "step_checks": index.get("step_checks", []),
                     "repaired": {"time": time.time(), "damage": index["damage"]},
                 }
+                if damaged or tail:  # the steps lost to damage (readers skip them and say so), those salvaged
+                    repaired["damaged"] = damaged + tail
                 # A file keeps its version's index layout (versions 1 and 2: the whole index, header copy included).
                 write_index_to(path, repaired, out.fileno(), pack=lambda idx: pack_record(packb, idx),
                                head=head if isinstance(version, int) and version >= 3 else None)

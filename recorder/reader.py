@@ -18,8 +18,8 @@ from typing import Any, Iterator, Sequence, overload
 from .diff import apply_forward, copy_state
 from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
-from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_has_checksum, iter_frames, map_file, read_span,
-                     read_tail_index)
+from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable, iter_frames,
+                     map_file, read_span, read_tail_index, skippable_end)
 from .model import Check, ResetRecord, Step, SummaryBuilder
 from .storage import open_binary
 from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
@@ -30,6 +30,50 @@ _WHOLE_READ = 4 << 20  # read_records reads files up to this size with one read
 
 class ScanResult(dict):
     """An index rebuilt by scanning a file, plus what the scan found wrong (``damage``) and where it stopped."""
+
+
+def lost_steps(index: dict[str, Any]) -> list[tuple[int, int | None, str]]:
+    """The step ranges an index declares unreadable: ``(first, n, why)`` per range, ``n`` None for "every step
+    from ``first`` on, if any" (a damaged tail whose length is unknown).
+
+    ``fsck --repair`` writes them (the index key ``damaged``) when it keeps a file's readable frames around
+    damaged ones; readers skip these steps and say so instead of calling the file complete.
+    """
+    out: list[tuple[int, int | None, str]] = []
+    for row in index.get("damaged") or ():
+        if isinstance(row, dict) and isinstance(row.get("first"), int) and not row.get("unverified"):
+            n = row.get("n")
+            out.append((row["first"], n if isinstance(n, int) else None, str(row.get("why") or "damaged bytes")))
+    return out
+
+
+def unverified_steps(index: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """The step ranges ``(first, n, why)`` that ``fsck --repair`` salvaged from damaged frames: readable, but no
+    checksum vouches for them (the index's ``damaged`` rows marked ``unverified``)."""
+    return [(row["first"], row["n"], str(row.get("why") or "")) for row in index.get("damaged") or ()
+            if isinstance(row, dict) and row.get("unverified") and isinstance(row.get("first"), int)
+            and isinstance(row.get("n"), int) and row["n"] > 0]
+
+
+def describe_lost(index: dict[str, Any]) -> list[str]:
+    """One line per declared lost or unverified range, led by the readable count (empty when there is none)."""
+    lost = lost_steps(index)
+    unverified = unverified_steps(index)
+    if not lost and not unverified:
+        return []
+    total = int(index.get("steps", 0))
+    readable = total - sum(n or 0 for _f, n, _w in lost)
+    doubt = sum(n for _f, n, _w in unverified)
+    lines = [f"{readable} readable step{'s' if readable != 1 else ''} of {total} numbered"
+             + (f" ({doubt} of them unverified)" if doubt else "") + ": fsck --repair kept every readable frame "
+             "and recorded the lost steps (the original file may be kept as FILE.orig)"]
+    for first, n, why in unverified:
+        lines.append(f"steps {first}..{first + n - 1} unverified: {why}")
+    for first, n, why in lost:
+        span = (f"any steps from {first} on" if n is None else f"steps {first}..{first + n - 1}" if n
+                else "a frame holding no steps")
+        lines.append(f"{span} lost: {why}")
+    return lines
 
 
 def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
@@ -50,66 +94,86 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     steps = 0
     ended = False
     good_end = 0
-    try:
-        for offset, stop, complete, records, leftover in iter_frames(buf, path):
-            if closed and not complete:
-                raise TrajrecFormatError(path, offset, "the zstd frame here is cut short, in a file that was closed "
-                                         "(it has an index frame): damaged bytes")
-            if header is None:
-                if not records and not complete:
-                    raise EmptyEpisodeError(path, f"{size} bytes, no complete header record")
-                if not records or records[0].get("t") != "header":
-                    raise TrajrecFormatError(path, offset, "not a trajrec episode: the first record is not a header "
-                                             "(a zstd file of something else?)")
-                problem = header_problem(records[0])
-                if problem:
-                    raise TrajrecFormatError(path, offset, f"the header record is malformed: {problem}")
-                if records[0].get("version", 1) >= 2 and not frame_has_checksum(buf, 0):
-                    raise TrajrecFormatError(path, 0, "the first zstd frame carries no checksum, which the header's "
-                                             "format version requires (damaged frame header)")
-                header = records[0]
-            # Check the whole frame before counting any of it: a frame is kept or dropped as a unit.
-            expect = steps
-            for rec in records:
-                t = rec.get("t")
-                if t == "step":
-                    problem = step_problem(rec, expect)
-                    expect += 1
-                elif t == "check":
-                    problem = check_problem(rec, "check record")
-                elif t == "reset":
-                    problem = reset_problem(rec)
-                else:
-                    problem = None
-                if problem:
-                    raise TrajrecFormatError(path, offset, f"{problem} (in the frame starting here)")
-            first, n = steps, 0
-            for rec in records:
-                t = rec.get("t")
-                if t == "step":
-                    n += 1
-                    steps += 1
-                    summary.add_step(rec)
-                    for c in rec.get("checks") or ():
-                        step_checks.append({**c, "step": rec.get("i")})
-                elif t == "check":
-                    check = {k: v for k, v in rec.items() if k != "t"}
-                    checks.append(check)
-                    summary.add_check(check)
-                elif t == "reset":
-                    summary.add_reset(rec)
-                elif t == "end":
-                    ended = True
-            frames.append([offset, first, n, stop])
-            good_end = stop
-            if leftover:
-                damage.append(f"a record cut short at the end of the frame at byte {offset} ({leftover} bytes lost)")
-            if not complete:
-                damage.append(f"the last zstd frame (at byte {offset}) is not closed: the writer stopped mid-frame")
-    except TrajrecFormatError as exc:
-        if header is None or not frames:  # the frame holding the header and reset is itself damaged
-            raise
-        damage.append(f"unreadable bytes from byte {exc.offset}: {exc}")
+    lost: list[dict[str, Any]] = []
+    pos = 0
+    while True:  # once more after each damaged frame the scan can step over (see _resync)
+        try:
+            for offset, stop, complete, records, leftover in iter_frames(buf, path, pos):
+                if closed and not complete:
+                    raise TrajrecFormatError(path, offset, "the zstd frame here is cut short, in a file that was "
+                                             "closed (it has an index frame): damaged bytes")
+                if header is None:
+                    if not records and not complete:
+                        raise EmptyEpisodeError(path, f"{size} bytes, no complete header record")
+                    if not records or records[0].get("t") != "header":
+                        raise TrajrecFormatError(path, offset, "not a trajrec episode: the first record is not a "
+                                                 "header (a zstd file of something else?)")
+                    problem = header_problem(records[0])
+                    if problem:
+                        raise TrajrecFormatError(path, offset, f"the header record is malformed: {problem}")
+                    if records[0].get("version", 1) >= 2 and not frame_has_checksum(buf, 0):
+                        raise TrajrecFormatError(path, 0, "the first zstd frame carries no checksum, which the "
+                                                 "header's format version requires (damaged frame header)")
+                    header = records[0]
+                # Check the whole frame before counting any of it: a frame is kept or dropped as a unit.
+                expect = steps
+                for rec in records:
+                    t = rec.get("t")
+                    if t == "step":
+                        problem = step_problem(rec, expect)
+                        expect += 1
+                    elif t == "check":
+                        problem = check_problem(rec, "check record")
+                    elif t == "reset":
+                        problem = reset_problem(rec)
+                    else:
+                        problem = None
+                    if problem:
+                        raise TrajrecFormatError(path, offset, f"{problem} (in the frame starting here)")
+                first, n = steps, 0
+                for rec in records:
+                    t = rec.get("t")
+                    if t == "step":
+                        n += 1
+                        steps += 1
+                        summary.add_step(rec)
+                        for c in rec.get("checks") or ():
+                            step_checks.append({**c, "step": rec.get("i")})
+                    elif t == "check":
+                        check = {k: v for k, v in rec.items() if k != "t"}
+                        checks.append(check)
+                        summary.add_check(check)
+                    elif t == "reset":
+                        summary.add_reset(rec)
+                    elif t == "end":
+                        ended = True
+                frames.append([offset, first, n, stop])
+                good_end = stop
+                if leftover:
+                    damage.append(f"a record cut short at the end of the frame at byte {offset} ({leftover} bytes "
+                                  "lost)")
+                if not complete:
+                    damage.append(f"the last zstd frame (at byte {offset}) is not closed: the writer stopped mid-frame")
+            break
+        except TrajrecFormatError as exc:
+            if header is None or not frames:  # the frame holding the header and reset is itself damaged
+                raise
+            bad = exc.offset if exc.offset is not None else good_end
+            resume = _resync(buf, path, max(bad, good_end), steps, bool(header.get("version", 1) >= 2))
+            if resume is None:
+                damage.append(f"unreadable bytes from byte {bad}: {exc}")
+                if not ended:  # after the end record no step can follow: only bytes (a damaged index) were lost
+                    lost.append({"first": steps, "n": None, "why": f"unreadable bytes from byte {bad} to the end "
+                                 f"({exc})"})
+                break
+            # Frames after the damage are whole and verified: keep them, and the damaged bytes as a frame row of the
+            # steps they held (numbered by the next good frame), declared lost.
+            nxt, nfirst = resume
+            start = max(bad, good_end)
+            frames.append([start, steps, nfirst - steps, nxt])
+            lost.append({"first": steps, "n": nfirst - steps, "offset": start, "why": str(exc)})
+            damage.append(f"steps {steps}..{nfirst - 1} unreadable (bytes {start}..{nxt}): {exc}")
+            steps, pos, good_end = nfirst, nxt, nxt
     if header is None:
         raise TrajrecFormatError(path, 0, "no records found: the file holds no complete zstd block")
     if good_end < size and not any("unreadable" in d for d in damage):
@@ -127,9 +191,62 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     )
     result["damage"] = damage
     result["readable_end"] = good_end
+    if lost:
+        result["damaged"] = lost
     if hasattr(buf, "close"):
         buf.close()
     return result
+
+
+#: How many candidate frame starts (zstd magic numbers) a scan tries after a damaged frame before it gives up.
+_RESYNC_TRIES = 256
+
+
+def _resync(buf: Any, path: str, bad: int, steps: int, checksum: bool) -> tuple[int, int] | None:
+    """Where the scan can go on after the damaged frame at byte ``bad``: ``(offset, first step)`` of the next
+    frame that is whole, verified (its checksum, when the file's version has them) and holds steps numbered from
+    ``steps`` on; None when no such frame follows (the damage runs to the end).
+
+    Candidates are the end of the damaged frame when its block headers still walk, then each later zstd magic
+    number. A candidate is taken only if the whole frame decodes and every step record in it passes the reader's
+    checks, numbered consecutively: a magic number inside compressed bytes is not mistaken for a frame.
+    """
+    view = memoryview(buf)
+    size = len(buf)
+    candidates: list[int] = []
+    try:
+        stop, whole = frame_extent(view, bad, size)
+        if whole and stop > bad:
+            candidates.append(stop)
+    except (ValueError, IndexError):
+        pass
+    pos = bad + 1
+    while len(candidates) < _RESYNC_TRIES:
+        pos = buf.find(ZSTD_MAGIC, pos)
+        if pos < 0:
+            break
+        candidates.append(pos)
+        pos += 1
+    for at in candidates:
+        while at < size and is_skippable(view, at):  # the index frame (or another skippable frame)
+            at = skippable_end(view, at)
+        if at >= size or bytes(view[at:at + 4]) != ZSTD_MAGIC:
+            continue
+        try:
+            stop, whole = frame_extent(view, at, size)
+            if not whole:
+                continue
+            records, _leftover, _done = decode_frame(view[at:stop], path=path, offset=at, checksum=checksum)
+        except (TrajrecFormatError, ValueError, IndexError):
+            continue
+        step_recs = [r for r in records if r.get("t") == "step"]
+        if not step_recs or not isinstance(step_recs[0].get("i"), int) or step_recs[0]["i"] < steps:
+            continue
+        first = step_recs[0]["i"]
+        if any(step_problem(r, first + j) for j, r in enumerate(step_recs)):
+            continue
+        return at, first
+    return None
 
 
 def _check_magic(path: str, fh: Any, size: int) -> None:
@@ -156,7 +273,7 @@ def _load_index(path: str, fh: Any, size: int) -> tuple[dict[str, Any], bool, li
             if problem is None and index["header"].get("magic") == MAGIC:
                 index.setdefault("step_checks", [])
                 index["index_offset"] = start
-                return index, True, damage
+                return index, True, describe_lost(index)  # steps an earlier repair found lost, if any
             raise TrajrecFormatError(path, start, f"the index is inconsistent: "
                                      f"{problem or 'its header has no trajrec magic'}; "
                                      f"run `trajrec fsck --repair {path}` to rebuild it")
@@ -210,7 +327,7 @@ def read_records(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator
         # The same checks as every reader: the index before it is trusted, then checksums and records per frame.
         index, complete, _damage = _load_index(path, io.BytesIO(data), size)
         header = index.get("header") or {}
-        if complete and header.get("magic") == MAGIC:
+        if complete and header.get("magic") == MAGIC and not index.get("damaged"):
             index["complete"] = True
             index["damage"] = []
             index["file_size"] = size
@@ -296,7 +413,9 @@ class Episode(Sequence[Step]):
         self._n = int(index.get("steps", 0))
         all_frames = index["frames"]
         self._frame0 = all_frames[0]
-        self._frames = [f for f in all_frames if f[2] > 0]
+        #: Step ranges the index declares lost (``fsck --repair`` kept the frames around them): ``(first, n)``.
+        self.lost: list[tuple[int, int | None]] = [(f, n) for f, n, _why in lost_steps(index) if n != 0]
+        self._frames = [f for f in all_frames if f[2] > 0 and not self._lost_at(f[1])]
         self._firsts = [f[1] for f in self._frames]
         self._standalone = [Check.from_record(c) for c in index.get("checks") or ()]
         self._step_checks = [Check.from_record(c) for c in index.get("step_checks") or ()]
@@ -355,6 +474,29 @@ class Episode(Sequence[Step]):
         return self._reset
 
     @property
+    def readable_steps(self) -> int:
+        """How many steps can be read: ``len(self)`` less the steps the index declares lost (see :attr:`lost`)."""
+        return self._n - sum(n or 0 for _f, n in self.lost)
+
+    def is_lost(self, i: int) -> bool:
+        """True when step ``i`` is in a range the index declares lost (reading it raises)."""
+        return bool(self.lost) and self._lost_at(i) is not None
+
+    def _lost_at(self, i: int) -> tuple[int, int | None] | None:
+        """The declared lost range holding step ``i``, or None."""
+        for first, n in self.lost:
+            if first <= i and (n is None or i < first + n):
+                return first, n
+        return None
+
+    def _lost_error(self, i: int, what: str) -> TrajrecFormatError:
+        first, n = self._lost_at(i) or (i, 1)
+        span = f"steps {first}..{first + n - 1}" if n else f"the steps from {first} on"
+        return TrajrecFormatError(self.path, None, f"{what}: {span} were lost to damaged bytes (fsck --repair kept "
+                                  f"the {self.readable_steps} readable steps around them); `trajrec fsck {self.path}` "
+                                  "lists the lost ranges")
+
+    @property
     def has_state(self) -> bool:
         return self.reset.state is not None
 
@@ -410,6 +552,8 @@ class Episode(Sequence[Step]):
             raise StepIndexError(f"state_at({i}): {self.path} has steps 0..{self._n - 1} (and -1 for the reset state)")
         if i == -1:
             return copy_state(self.reset.state)
+        if self.lost and self._lost_at(i):
+            raise self._lost_error(i, f"state_at({i}): the state after step {i} cannot be rebuilt")
         fi = bisect.bisect_right(self._firsts, i) - 1
         recs = self._frame_steps(fi)
         first = self._frames[fi][1]
@@ -472,6 +616,8 @@ class Episode(Sequence[Step]):
             i += n
         if not 0 <= i < n:
             raise StepIndexError(f"step {i} is out of range: {self.path} has {n} steps (0..{n - 1})")
+        if self.lost and self._lost_at(i):
+            raise self._lost_error(i, f"step {i} is unreadable")
         fi = bisect.bisect_right(self._firsts, i) - 1
         recs = self._frame_steps(fi)
         rec = recs[i - self._frames[fi][1]]

@@ -329,6 +329,15 @@ def index_problem(index: Mapping[str, Any], index_start: int) -> str | None:
         next_step += n
     if next_step != steps:
         return f"the index frame table holds {next_step} steps but the index says {steps}"
+    damaged = index.get("damaged") or []  # steps fsck --repair declared lost
+    if not isinstance(damaged, list):
+        return f"index damaged is {_type(damaged)}, expected a list"
+    for k, row in enumerate(damaged):
+        n = row.get("n") if isinstance(row, Mapping) else 0
+        first = row.get("first") if isinstance(row, Mapping) else None
+        if not _is_int(first) or not (n is None or _is_int(n)) or first < 0 or first + (n or 0) > steps or \
+                (n is not None and n < 0):
+            return f"index damaged[{k}] is not a range of lost steps within 0..{steps}"
     problem = header_problem(index.get("header"))
     if problem:
         return problem

@@ -333,7 +333,11 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
     name = os.path.basename(os.fspath(path))
     episode = _text(header.get("episode_id")) or name
     env, task_id, task_text = _text(task.get("env_id")), _text(task.get("id")), _text(task.get("text"))
-    complete = bool(index.get("complete", True))
+    # Steps an earlier fsck --repair found lost to damage (the index's ``damaged`` rows): not complete, and the
+    # step count is what can be read.
+    lost = sum(r["n"] for r in index.get("damaged") or ()
+               if isinstance(r, Mapping) and type(r.get("n")) is int and not r.get("unverified"))
+    complete = bool(index.get("complete", True)) and not index.get("damaged")
     return {
         "episode": episode,
         "env": env,
@@ -343,7 +347,7 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
         "model": _text(model),
         "run": _text(prov.get("run_id")),
         "outcome": _text(s.get("outcome")) or ("incomplete" if not complete else None),
-        "steps": _num(s.get("steps", index.get("steps", 0))),
+        "steps": _num(index.get("steps", 0) - lost if lost else s.get("steps", index.get("steps", 0))),
         "return": _num(s.get("return")),
         "failures": _num(s.get("failures", 0)),
         "retries": _num(s.get("retries", 0)),

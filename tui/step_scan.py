@@ -127,9 +127,12 @@ def find_text(path: str, query: str, start: int, *, direction: int = 1, cancelle
     needle = query.lower()
     with open_episode(path) as ep:
         n = len(ep)
+        lost = bool(ep.lost)
         last = time.monotonic()
         for k in range(1, n + 1):
             i = (start + k * direction) % n
+            if lost and ep.is_lost(i):  # steps fsck --repair recorded as lost: nothing to search
+                continue
             rec = ep.record(i)
             if (needle in searchable(rec.get("action")) or needle in searchable(rec.get("observation"))
                     or needle in searchable(rec.get("note"))):

@@ -12,21 +12,23 @@ NAME = "fsck"
 ORDER = 80
 HELP = "Check episode files for damage; with --repair, rebuild missing or damaged indexes."
 EXAMPLES = """  trajrec fsck runs/                  check every episode under runs/
-  trajrec fsck runs/ --repair         rebuild indexes of files whose writer died
+  trajrec fsck runs/ --repair         rebuild indexes of files whose writer died, record lost steps
   trajrec fsck ep.msgpack.zst --json"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="episode files or folders (searched recursively)")
     p.add_argument("--repair", action="store_true",
-                   help="rewrite files without a valid index: whole frames are kept byte for byte, an unclosed "
-                        "frame is re-encoded, the index is appended; the original is kept as FILE.orig when "
-                        "unreadable bytes had to be dropped")
+                   help="rewrite damaged files and files without a valid index: every frame is kept byte for byte "
+                        "(damaged frames too, between readable ones), an unclosed frame is re-encoded, and the "
+                        "index is appended, listing the steps lost to damage (readers skip them and say so); the "
+                        "original is kept as FILE.orig whenever any of its bytes is not carried over")
     p.add_argument("--json", action="store_true", help="one JSON report per file")
 
 
 def run(args: argparse.Namespace) -> int:
-    from trajrec.recorder import fsck
+    from trajrec.recorder import TrajrecError, fsck
+    from trajrec.recorder.fsck import FsckReport
 
     from ..progress import Progress
     from ._common import dumps, find_episodes
@@ -36,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     reports = []
     with Progress(len(paths), "fsck") as bar:
         for path in paths:
-            reports.append(fsck(path, repair=args.repair))
+            try:
+                reports.append(fsck(path, repair=args.repair))
+            except TrajrecError as exc:  # one file fsck cannot handle: say so and go on with the others
+                reports.append(FsckReport(path, ok=False, complete=False, error=str(exc)))
             bar.advance()
     for note in skipped:
         if args.json:
@@ -56,41 +61,63 @@ def run(args: argparse.Namespace) -> int:
             print(f"EMPTY    {r.path}: empty episode, nothing recorded; --repair removes it")
         elif r.error:
             print(f"BAD      {r.path}: {r.error}")
+            for d in r.damage:
+                print(f"         - {d}")
         elif r.ok:
             print(f"ok       {r.path} ({r.steps} steps)")
         else:
-            state = "REPAIRED" if r.repaired else "DAMAGED "
-            print(f"{state} {r.path} ({r.steps} readable steps)")
+            # PARTIAL: an earlier --repair recorded the lost steps; the file holds nothing more to repair.
+            state = "REPAIRED" if r.repaired else "PARTIAL " if r.recorded else "DAMAGED "
+            print(f"{state} {r.path} ({_counts(r)})")
             for d in r.damage:
                 print(f"         - {d}")
             if r.backup:
                 print(f"         original kept as {r.backup}")
     if not args.json:
         # Each file in exactly one bucket: still being written, removed (an empty stub), repaired, ok, or a problem.
-        buckets = {"live": 0, "removed": 0, "repaired": 0, "ok": 0, "problems": 0}
+        buckets = {"live": 0, "removed": 0, "repaired": 0, "ok": 0, "problems": 0, "partial": 0}
         for r in reports:
             buckets[_bucket(r)] += 1
-        # Only suggest --repair for what it can do: close a dead writer's file, or remove an empty stub.
+        # Only suggest --repair for what it can do: close a dead writer's file, record lost steps, or remove an
+        # empty stub (a file whose losses are recorded, or that cannot be read at all, it cannot fix).
         fixable = sum(1 for r in reports if _bucket(r) == "problems" and (r.empty or not r.error))
         from ._common import plural
 
         print(f"{plural(len(reports), 'file')}, {buckets['ok']} ok, {buckets['problems']} with problems"
               + (f", {buckets['repaired']} repaired" if buckets["repaired"] else "")
+              + (f", {buckets['partial']} with steps lost to damage (recorded)" if buckets["partial"] else "")
               + (f", {buckets['removed']} empty removed" if buckets["removed"] else "")
               + (f", {buckets['live']} still being written" if buckets["live"] else "")
               + (f", run with --repair to fix {fixable}" if fixable and not args.repair else "")
               + (f"; {len(skipped)} symbolic link{'s' if len(skipped) != 1 else ''} skipped (above)"
                  if skipped else ""))
-    unrepaired = sum(1 for r in reports if not r.ok and not r.repaired and not r.live)
+    # A file whose lost steps a repair recorded is not a failure of this run: nothing more can be done to it.
+    unrepaired = sum(1 for r in reports if not r.ok and not r.repaired and not r.live and not r.recorded)
     return 1 if unrepaired else 0
 
 
+def _counts(r: FsckReport) -> str:
+    """``22 readable steps of 30; lost: steps 8..15`` (readable steps only, then the ranges that are not)."""
+    text = f"{r.steps} readable step{'s' if r.steps != 1 else ''}"
+    if not r.lost and not r.unverified:
+        return text
+    text += f" of {r.total_steps}"
+    if r.unverified:
+        text += "; unverified (salvaged): " + ", ".join(f"steps {a}..{b}" for a, b in r.unverified)
+    if r.lost:
+        text += "; lost: " + ", ".join(f"steps {a}..{b}" if b is not None else f"any steps from {a} on"
+                                       for a, b in r.lost)
+    return text
+
+
 def _bucket(r: FsckReport) -> str:
-    """``live``, ``removed``, ``repaired``, ``ok`` or ``problems``: where a file's report is counted."""
+    """``live``, ``removed``, ``repaired``, ``partial``, ``ok`` or ``problems``: where a file's report is counted."""
     if r.live:
         return "live"
     if r.removed:
         return "removed"
     if r.repaired:
         return "repaired"
+    if r.recorded and not r.error:
+        return "partial"
     return "ok" if r.ok else "problems"

@@ -335,5 +335,6 @@ def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list
     if bad:
         text += f"; {bad} unreadable (above; `trajrec fsck PATH` checks them)"
     if False in complete:
-        text += "  (* no index: the writer did not close the file; `trajrec fsck --repair` adds one)"
+        text += ("  (* incomplete: no index, the writer did not close the file (`trajrec fsck --repair` adds one), "
+                 "or steps lost to damage (`trajrec fsck PATH` lists them))")
     return text

@@ -475,8 +475,8 @@ def write_index_to(path: str, index: dict[str, Any], fd: int, pack: Any = None, 
 # -- the version-3 compact index ------------------------------------------------------------------------------------
 
 #: The fields of a version-2 index that the compact index stores under short keys (the rest go under ``"x"``).
-_COMPACT_KEYS = {"summary": "s", "checks": "c", "step_checks": "sc", "repaired": "r"}
-_EXPANDED = ("version", "steps", "frames", "header", "summary", "checks", "step_checks")
+_COMPACT_KEYS = {"summary": "s", "checks": "c", "step_checks": "sc", "repaired": "r", "step_marks": "m"}
+_EXPANDED = ("version", "steps", "frames", "header", "summary", "checks", "step_checks", "step_marks")
 
 #: The zstd dictionary (raw content) version-3 index payloads are compressed with: a typical compact index, so the
 #: summary's field names cost a few bytes (a 20-step episode's index: 243 bytes of msgpack, 211 compressed alone,
@@ -537,7 +537,7 @@ def compact_index(index: dict[str, Any], head: bytes) -> dict[str, Any]:
     for key, value in index.items():
         short = _COMPACT_KEYS.get(key)
         if short is not None:
-            if value or key == "summary":
+            if value or key in ("summary", "step_marks"):  # no marks and unknown marks differ
                 out[short] = value
         elif key not in _EXPANDED:
             extra[key] = value
@@ -561,6 +561,8 @@ def expand_index(c: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
                              "summary": c.get("s", {}), "checks": c.get("c", []), "step_checks": c.get("sc", [])}
     if "r" in c:
         index["repaired"] = c["r"]
+    if "m" in c:
+        index["step_marks"] = c["m"]
     for key, value in (c.get("x") or {}).items():
         index.setdefault(key, value)
     return index

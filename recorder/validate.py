@@ -372,6 +372,9 @@ def compact_problem(c: Any, max_header: int) -> str | None:
     for key in ("c", "sc"):
         if not isinstance(c.get(key, []), list):
             return f"the compact index {key} is not a list"
+    m = c.get("m", [])
+    if not isinstance(m, list) or len(m) % 2 or not all(type(x) is int and 0 <= x < 1 << 62 for x in m):
+        return "the compact index step marks are not [steps since the last mark, flags] rows of counts"
     if not isinstance(c.get("x", {}), dict):
         return "the compact index extra fields are not a map"
     return None

@@ -17,6 +17,27 @@ from .format import FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_B
 from .model import SummaryBuilder, truthy
 
 
+#: Flags of a step in the index's ``step_marks`` (what a viewer draws as the step's marker).
+MARK_FAILURE = 1  # a failure other than an exception (a tool error, a failure_fn's kind)
+MARK_EXCEPTION = 2  # env.step raised
+MARK_RECOVERY = 4  # the step recovers from a failure (recovers is set)
+MARK_RETRY = 8  # the step repeats a failed operation (retry_of is set)
+_MARK_FIELDS = frozenset(("failure", "recovers", "retry_of"))
+
+
+def step_mark(record: dict[str, Any]) -> int:
+    """The ``MARK_*`` flags of a step record (0 for most steps)."""
+    flags = 0
+    failure = record.get("failure")
+    if failure:
+        flags |= MARK_EXCEPTION if isinstance(failure, dict) and failure.get("kind") == "exception" else MARK_FAILURE
+    if record.get("recovers"):
+        flags |= MARK_RECOVERY
+    if record.get("retry_of") is not None:
+        flags |= MARK_RETRY
+    return flags
+
+
 class EpisodeWriter:
     """Writes one episode file.
 
@@ -52,6 +73,10 @@ class EpisodeWriter:
         self.summary = SummaryBuilder()
         self.checks: list[dict[str, Any]] = []  # checks written as their own records; the index repeats them
         self.step_checks: list[dict[str, Any]] = []  # checks the env reported with a step, with that step
+        # Steps with a failure, retry or recovery, for viewers that draw markers without decoding every step:
+        # flat [steps since the previous marked step, MARK_* flags] pairs (see docs/FORMAT.md, "step_marks").
+        self.step_marks: list[int] = []
+        self._last_mark = 0
         self.closed = False
         self._frame_steps = 0
         self._frame_open = True
@@ -139,6 +164,12 @@ class EpisodeWriter:
         self._frame_steps = in_frame + 1
         self.steps += 1
         self.summary.add_step(record)
+        if not record.keys().isdisjoint(_MARK_FIELDS):
+            flags = step_mark(record)
+            if flags:
+                pos = self.steps - 1
+                self.step_marks += (pos - self._last_mark, flags)
+                self._last_mark = pos
         if "checks" in record:
             self.step_checks.extend({**c, "step": record["i"]} for c in record["checks"])
         if self._frame_open and self._fw.frame_raw >= self.frame_bytes:
@@ -162,6 +193,7 @@ class EpisodeWriter:
             "summary": summary if summary is not None else self.summary.to_dict(finished=finished),
             "checks": self.checks,
             "step_checks": self.step_checks,
+            "step_marks": self.step_marks,
         }
 
     def close(self) -> dict[str, Any]:

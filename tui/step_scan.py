@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable, Iterator, Mapping
 
 from trajrec.recorder import Episode, TrajrecError, open_episode
+from trajrec.recorder.writer import MARK_EXCEPTION, MARK_FAILURE, MARK_RECOVERY, MARK_RETRY
 from trajrec.replay.render import value_text
 
 from .markers import marker_code
@@ -50,17 +51,71 @@ def record_kind(rec: Mapping[str, Any], verdicts: tuple[bool, bool] | None) -> s
 UNREADABLE = 254
 
 
+def index_markers(ep: Episode) -> bytes | None:
+    """Every step's marker byte from the index alone (its ``step_marks`` and checks), with no step decoded: what
+    the decoding scan gives for the same file. None when the index has no marks (files from before they were
+    written, files whose index was rebuilt from their frames) or marks that do not fit the episode."""
+    marks = ep.index.get("step_marks")
+    n = len(ep)
+    if not isinstance(marks, list) or len(marks) % 2:
+        return None
+    verdicts = check_verdicts(ep)
+    plain = _plain_codes()
+    codes = bytearray((plain[None],)) * n
+    for step, verdict in verdicts.items():
+        if 0 <= step < n:
+            codes[step] = plain[verdict]
+    pos = 0
+    for k in range(0, len(marks), 2):
+        pos += marks[k]
+        flags = marks[k + 1]
+        if not 0 <= pos < n or type(flags) is not int:
+            return None
+        if flags & MARK_EXCEPTION:
+            kind = "exception"
+        elif flags & MARK_FAILURE:
+            kind = "failure"
+        elif flags & MARK_RECOVERY:
+            kind = "recovery"
+        elif flags & MARK_RETRY:
+            kind = "retry"
+        else:
+            return None
+        codes[pos] = marker_code(kind, retry=bool(flags & MARK_RETRY), checked=pos in verdicts)
+    return bytes(codes)
+
+
 def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                  on_damage: Callable[[int, int, str], None] | None = None,
-                 between_frames: Callable[[], None] | None = None) -> Iterator[tuple[int, bytes]]:
+                 between_frames: Callable[[], None] | None = None, use_index: bool = True
+                 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(first_step, kind_codes)`` batches covering every step in order (one byte per step).
 
     A batch is cut every ``batch_seconds`` so the UI gets a bounded rate of messages. The steps of a frame
     that cannot be decoded get :data:`UNREADABLE` and ``on_damage(first, last, error)`` is called; the scan
-    goes on with the next frame. ``between_frames()`` is called after each frame (~1,000 steps, a few ms): the
+    goes on with the next frame. When the index has the steps' marks (:func:`index_markers`; ``use_index``), the
+    first batch holds every step and the walk only looks for damage. ``between_frames()`` is called after each frame (~1,000 steps, a few ms): the
     viewer's waits there while a key is being answered, so the scan does not hold the GIL the UI thread needs.
     """
     with open_episode(path) as ep:
+        fast = index_markers(ep) if use_index and ep.complete else None
+        if fast is not None:
+            # Every marker at once from the index; the walk below then only looks for damage (a frame that
+            # cannot be decoded gets UNREADABLE markers, as in the decoding scan).
+            yield 0, fast
+            for fi in range(ep.frame_count):
+                first, count = ep.frame_span(fi)
+                try:
+                    ep.frame_records(fi)
+                except TrajrecError as exc:
+                    if on_damage is not None:
+                        on_damage(first, first + count - 1, str(exc))
+                    yield first, bytes((UNREADABLE,)) * count
+                if cancelled():
+                    return
+                if between_frames is not None:
+                    between_frames()
+            return
         verdicts = check_verdicts(ep)
         get_verdict = verdicts.get
         plain = _plain_codes()

@@ -311,6 +311,9 @@ COMPACT_CASES = {
     "c=5": {"c": 5},
     "sc=[1]": {"sc": [1]},
     "x=[1]": {"x": [1]},
+    "m not pairs": {"m": [1]},
+    "m=text": {"m": "marks"},
+    "m negative": {"m": [-1, 1]},
     "not a map": None,
 }
 

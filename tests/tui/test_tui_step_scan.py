@@ -50,3 +50,49 @@ def test_marker_scan_gives_way_between_frames(tmp_path: Path) -> None:
                                                 between_frames=lambda: calls.append(1)))
     assert len(calls) == frames == 4
     assert codes == b"".join(c for _, c in scan_markers(str(whole), cancelled=lambda: False))
+
+
+def test_markers_from_the_index_equal_the_decoding_scan(main_episode: Path, tmp_path: Path) -> None:
+    """Files written now carry each step's marks in the index: the marker index is whole at once and equals
+    what decoding every step gives (every kind, retries drawn as failures or recoveries, checks on marked steps),
+    on the project's sample runs too."""
+    from trajrec.tui.step_scan import index_markers
+
+    actions = ["cat a", "cat a", "write a x", "cat a", "boom", "boom", "cat a", "submit"]
+    paths = [main_episode,
+             record(tmp_path / "x", actions, step_checks={1: False, 2: True, 4: False, 6: True}, verdict=False),
+             record(tmp_path / "y", actions, frame_steps=3)]
+    paths += sorted(Path(__file__).resolve().parents[2].joinpath("sample_runs").rglob("*.msgpack.zst"))[:40]
+    with_marks = 0
+    for path in paths:
+        decoded = b"".join(c for _, c in scan_markers(str(path), cancelled=lambda: False, use_index=False))
+        batches = list(scan_markers(str(path), cancelled=lambda: False))
+        with open_episode(path) as ep:
+            fast = index_markers(ep)
+        if fast is not None:
+            with_marks += 1
+            assert fast == decoded, path
+            assert batches[0] == (0, decoded) and len(batches) == 1  # every step in the first batch
+        else:  # older files: the decoding scan, as before
+            assert b"".join(c for _, c in batches) == decoded
+    assert with_marks >= 3
+
+
+def test_damage_is_still_found_when_the_markers_come_from_the_index(tmp_path: Path) -> None:
+    from trajrec.tui.step_scan import UNREADABLE, index_markers
+
+    path = record(tmp_path / "d", ["cat a"] * 40, frame_steps=10)
+    with open_episode(path) as ep:
+        assert index_markers(ep) is not None
+        offset, first, n, stop = ep.index["frames"][2][:4]
+    data = bytearray(path.read_bytes())
+    data[(offset + stop) // 2] ^= 0xFF  # a flipped byte in the third frame
+    path.write_bytes(bytes(data))
+    damaged: list[tuple[int, int]] = []
+    markers = bytearray(40)
+    for start, codes in scan_markers(str(path), cancelled=lambda: False,
+                                     on_damage=lambda a, b, _e: damaged.append((a, b))):
+        markers[start:start + len(codes)] = codes
+    assert n == 10 and damaged == [(first, first + 9)]
+    assert markers[first:first + 10] == bytes((UNREADABLE,)) * 10
+    assert UNREADABLE not in markers[:first] + markers[first + 10:]

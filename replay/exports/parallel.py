@@ -136,6 +136,7 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
                                                   "rules_would_label", "skipped", "written_outcomes", "left_out")},
         "lineage": {k: v if k == "judges" else sorted(v) for k, v in lineage.items()},
         "errors": [[os.fspath(p), e] for p, e in src.errors],
+        "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
         "empty": [[os.fspath(p), e] for p, e in src.empty],
         "steps_seen": seen,
     }
@@ -213,6 +214,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     jobs = iter(batches(src.listed, workers))
     errors: list[tuple[Any, str]] = []
     empty: list[tuple[Any, str]] = []
+    damaged: list[tuple[str, str]] = []
 
     def take(meta_bytes: bytes, payload: Any) -> None:
         meta = json.loads(meta_bytes)
@@ -224,6 +226,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
                 writer.write_encoded(key, data)  # type: ignore[attr-defined]
         _merge(report, lineage, meta)
         errors.extend((_path(p), e) for p, e in meta["errors"])
+        damaged.extend((p, e) for p, e in meta["damaged"])
         empty.extend((_path(p), e) for p, e in meta["empty"])
         if progress is not None:
             progress.advance(meta["steps_seen"])
@@ -265,4 +268,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     finally:
         starter.stop()
     src.set_scanned(errors, empty)
-    report.errors = [(str(p), e) for p, e in errors]
+    from .pipeline import unreadable
+
+    report.errors = damaged
+    unreadable(report, errors)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
-from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 
 from ..agreement import episode_agreement
 from ..autolabel import RULES_JUDGE
@@ -22,10 +22,12 @@ from .trl import TrlStepwiseFormat
 from ..query import Query, Term, parse_query
 from .where import episode_facts
 
-__all__ = ["FILTERED", "FORMATS", "ExportReport", "export", "select"]
+__all__ = ["FILTERED", "FORMATS", "UNREADABLE", "ExportReport", "export", "select"]
 
 #: The reason counted for episodes the filters (``--where``, ``--min-agreement``) left out.
 FILTERED = "did not match the filters"
+#: The reason counted for damaged episode files (index or steps unreadable): skipped, the rest exported.
+UNREADABLE = "unreadable (a damaged file; `trajrec fsck FILE` lists the damage)"
 
 
 def _parquet() -> type[Format]:
@@ -138,6 +140,15 @@ def select(src: Source, query: Query) -> list[EpisodeRef]:
     return out
 
 
+def unreadable(report: ExportReport, index_errors: Iterable[tuple[Any, str]]) -> None:
+    """Put the files whose index could not be read before the ones found damaged in their steps (already in
+    ``report.errors``), and count each as left out for :data:`UNREADABLE`."""
+    first = [(str(p), e) for p, e in index_errors]
+    for _ in first:
+        report.leave_out(UNREADABLE, None)
+    report.errors = first + report.errors
+
+
 def _add_lineage(lineage: dict[str, Any], ep: Any, view: EpisodeView) -> None:
     judges = lineage["judges"]
     for item in (*view.labels, *ep.checks):
@@ -189,6 +200,17 @@ class EpisodeExporter:
                 report.leave_out(FILTERED, ref.summary.get("outcome"))
                 return
         report.matched += 1
+        try:
+            self._export(ref, labels, write)
+        except TrajrecFormatError as exc:
+            # A damaged file (a flipped bit, a cut) found while reading its steps: formats hand over an episode's
+            # rows only once all of them are made (JSONL lines per episode, parquet rows buffered per episode), so
+            # none of its rows is in the output; it is left out and named, and the export goes on.
+            report.errors.append((str(ref.path), str(exc)))
+            report.leave_out(UNREADABLE, ref.summary.get("outcome"))
+
+    def _export(self, ref: EpisodeRef, labels: Any, write: Any) -> None:
+        report = self.report
         with ref.open() as ep:
             view = EpisodeView(ref, ep, ref.labels() if labels is None else labels, self.writer.options)
             try:
@@ -258,7 +280,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
                 one.export(ref)
                 if progress is not None:
                     progress.advance(ref.n_steps)
-            report.errors = [(str(p), e) for p, e in src.errors]
+            unreadable(report, src.errors)
     except BaseException:
         writer.abort()
         raise

@@ -112,9 +112,12 @@ def _run(args: argparse.Namespace) -> int:
                         options=options, progress=bar, workers=args.workers)
     # Known once the stream has passed every file (reading them all up front would hold every index).
     for path, _err in src.empty:
-        print(f"trajrec export: skipped {path}: empty episode, nothing recorded", file=sys.stderr)
-    for path, err in src.errors:
-        print(f"trajrec export: skipped {path}: {err}", file=sys.stderr)
+        print(f"trajrec export: skipped {path}: empty episode, nothing recorded (`trajrec fsck --repair {path}` "
+              "removes it)", file=sys.stderr)
+    for path, err in report.errors:  # damaged files: left out, the rest written
+        fix = "" if "trajrec fsck" in err else (f"; `trajrec fsck {path}` lists the damage, `--repair` keeps the "
+                                                "readable steps")
+        print(f"trajrec export: skipped {path}: {err}{fix}", file=sys.stderr)
     report.seconds = time.perf_counter() - t0  # reading the indexes and labels included
     if args.json:
         print(json.dumps(report.to_dict()), file=sys.stderr if args.out == "-" else sys.stdout)
@@ -137,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
             card = [f for f in report.files if f.endswith("README.md")]
             print(f"  wrote {_n(len(report.files), 'file')}" + (f" (dataset card: {card[0]})" if card else ""),
                   file=sys.stderr)
-    return 1 if src.errors else 0
+    return 1 if report.errors else 0
 
 
 def _nothing_written(report: object, args: argparse.Namespace) -> str:

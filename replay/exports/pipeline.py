@@ -78,6 +78,8 @@ class ExportReport:
     rules_would_label: int = 0
     #: Files written (a folder export: every shard, and the dataset card).
     files: list[str] = field(default_factory=list)
+    #: Task split (``task.split``: train, test) -> episodes written; episodes without a split are not counted.
+    written_splits: dict[str, int] = field(default_factory=dict)
 
     def leave_out(self, reason: str, outcome: str | None) -> None:
         per = self.left_out.setdefault(reason, {})
@@ -102,7 +104,13 @@ class ExportReport:
                 "errors": [{"path": p, "error": e} for p, e in self.errors],
                 "written_outcomes": dict(self.written_outcomes),
                 "left_out": {k: dict(v) for k, v in self.left_out.items()},
-                "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files)}
+                "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files),
+                "written_splits": dict(self.written_splits)}
+
+    @property
+    def test_episodes(self) -> int:
+        """Episodes written whose task is in the env's held-out ``test`` split."""
+        return self.written_splits.get("test", 0)
 
 
 def check_format(name: str) -> str:
@@ -138,6 +146,23 @@ def select(src: Source, query: Query) -> list[EpisodeRef]:
         if query.matches(episode_facts(ref, labels, agreement)):
             out.append(ref)
     return out
+
+
+def split_data_files(folder: str | os.PathLike[str], files: Iterable[Any]) -> dict[str, str]:
+    """Hugging Face split name -> data-file pattern for a parquet export partitioned by split: ``split=train/``
+    becomes the ``train`` split, ``split=test/`` the ``test`` split (episodes without a split: ``split=__none__/``,
+    the ``unassigned`` split). Split names keep letters, digits and ``_`` (what ``datasets`` accepts)."""
+    import re
+
+    out: dict[str, str] = {}
+    for f in files:
+        sub = os.path.relpath(os.fspath(f), os.fspath(folder)).split(os.sep)[0]
+        if not sub.startswith("split="):
+            continue
+        value = sub[len("split="):]
+        name = "unassigned" if value == "__none__" else re.sub(r"\W+", "_", value).strip("_") or "unassigned"
+        out.setdefault(name, f"{sub}/*.parquet")
+    return dict(sorted(out.items(), key=lambda kv: ({"train": 0, "validation": 1, "test": 2}.get(kv[0], 3), kv[0])))
 
 
 def unreadable(report: ExportReport, index_errors: Iterable[tuple[Any, str]]) -> None:
@@ -227,6 +252,9 @@ class EpisodeExporter:
                 outcome = ep.summary.get("outcome") or "unknown"
                 report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
                 report.written += 1
+                split = ep.task.get("split")
+                if isinstance(split, str):
+                    report.written_splits[split] = report.written_splits.get(split, 0) + 1
                 _add_lineage(self.lineage, ep, view)
                 report.rows += rows
                 report.steps += steps
@@ -294,6 +322,8 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         for _ in range(n):
             report.leave_out(UNPAIRED, outcome)
         report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
+    for split, n in getattr(writer, "unpaired_splits", {}).items():
+        report.written_splits[split] -= n
     if isinstance(writer, DpoFormat):
         report.rows, report.steps = writer.rows_written, writer.steps_written
     files = list(getattr(writer, "files", ()))
@@ -301,7 +331,10 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     if folder:
         from .card import write_card
 
-        if fmt == "parquet":
+        data_files: str | dict[str, str]
+        if fmt == "parquet" and options.partition_by == "split":
+            data_files = split_data_files(out, files) or "**/*.parquet"
+        elif fmt == "parquet":
             data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
         else:
             data_files = "data.jsonl"

@@ -66,9 +66,17 @@ class Run:
         """One summary row per readable episode, in path order; read from the catalog on first use (files that
         cannot be read are in :attr:`errors`, not here: ``len``, :meth:`where` and iteration agree)."""
         if self._entries is None:
+            from .exports.source import real_key
+
             found: list[EpisodeEntry] = []
+            seen: set[str] = set()
+            real_dirs: dict[str, str] = {}
             for batch in scan(self.paths):
-                found.extend(batch.entries)
+                for e in batch.entries:  # a file given twice, or inside a folder also given, counts once
+                    key = e.path if is_url(e.path) else real_key(e.path, real_dirs)
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(e)
                 self.problems.extend(batch.problems)
             self._errors = [(e.path, e.error) for e in found if e.error]
             good = [e for e in found if not e.error]

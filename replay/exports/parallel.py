@@ -121,12 +121,14 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
             texts.append(text)
             return rows, steps
     seen = 0
+    ids = []
     gc_was = gc.isenabled()
     gc.disable()  # as in a single-process export: rows are acyclic
     try:
         for ref in src:
             one.export(ref, write)
             seen += ref.n_steps
+            ids.append([ref.episode_id, os.fspath(ref.path)])
     finally:
         if gc_was:
             gc.enable()
@@ -140,6 +142,7 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
         "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
         "empty": [[os.fspath(p), e] for p, e in src.empty],
         "steps_seen": seen,
+        "ids": ids,  # the writing process tells different files with the same episode id
     }
     return json.dumps(meta).encode("utf-8"), payload
 
@@ -230,6 +233,8 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
         _merge(report, lineage, meta)
         errors.extend((_path(p), e) for p, e in meta["errors"])
         damaged.extend((p, e) for p, e in meta["damaged"])
+        for eid, p in meta["ids"]:
+            src.note_id(eid, p)
         empty.extend((_path(p), e) for p, e in meta["empty"])
         if progress is not None:
             progress.advance(meta["steps_seen"])

@@ -80,6 +80,10 @@ class ExportReport:
     files: list[str] = field(default_factory=list)
     #: Task split (``task.split``: train, test) -> episodes written; episodes without a split are not counted.
     written_splits: dict[str, int] = field(default_factory=dict)
+    #: Files reached twice (given twice, inside a folder also given, links), read once: the copies left out.
+    duplicates: list[str] = field(default_factory=list)
+    #: ``(episode id, file, other file)``: different files with the same episode id, both exported.
+    same_ids: list[tuple[str, str, str]] = field(default_factory=list)
 
     def leave_out(self, reason: str, outcome: str | None) -> None:
         per = self.left_out.setdefault(reason, {})
@@ -105,7 +109,8 @@ class ExportReport:
                 "written_outcomes": dict(self.written_outcomes),
                 "left_out": {k: dict(v) for k, v in self.left_out.items()},
                 "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files),
-                "written_splits": dict(self.written_splits)}
+                "written_splits": dict(self.written_splits), "duplicates": list(self.duplicates),
+                "same_ids": [{"episode_id": i, "paths": [a, b]} for i, a, b in self.same_ids]}
 
     @property
     def test_episodes(self) -> int:
@@ -326,6 +331,8 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         report.written_splits[split] -= n
     if isinstance(writer, DpoFormat):
         report.rows, report.steps = writer.rows_written, writer.steps_written
+    report.duplicates = [os.fspath(p) for p in getattr(src, "duplicates", ())]
+    report.same_ids = list(getattr(src, "same_ids", ()))
     files = list(getattr(writer, "files", ()))
     folder = getattr(writer, "folder", None)
     if folder:

@@ -118,6 +118,16 @@ def _run(args: argparse.Namespace) -> int:
         fix = "" if "trajrec fsck" in err else (f"; `trajrec fsck {path}` lists the damage, `--repair` keeps the "
                                                 "readable steps")
         print(f"trajrec export: skipped {path}: {err}{fix}", file=sys.stderr)
+    if report.duplicates:
+        some = ", ".join(report.duplicates[:3]) + (", ..." if len(report.duplicates) > 3 else "")
+        print(f"trajrec export: left out {_n(len(report.duplicates), 'duplicate path')} (a file given twice, or "
+              f"inside a folder also given; each file is exported once): {some}", file=sys.stderr)
+    for eid, first, other in report.same_ids[:5]:
+        print(f"trajrec export: warning: episode {eid} is in two files, both exported: {first} and {other} "
+              "(copies of one recording? pass only one of them)", file=sys.stderr)
+    if len(report.same_ids) > 5:
+        print(f"trajrec export: warning: {len(report.same_ids) - 5} more episode ids are in two files (--json lists "
+              "them)", file=sys.stderr)
     report.seconds = time.perf_counter() - t0  # reading the indexes and labels included
     if args.json:
         print(json.dumps(report.to_dict()), file=sys.stderr if args.out == "-" else sys.stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 NAME = "ls"
@@ -99,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
                        + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
             continue
         row = {
+            "episode": e.episode_id,  # the query field's name; episode_id, env_id, task_id kept for scripts
+            "env": e.env_id or None,
+            "task": e.task_id or None,
             "episode_id": e.episode_id,
             "path": e.path,
             "env_id": e.env_id or None,
@@ -115,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
             "labeled": e.labeled,
         }
         out.append(dumps(row))
+    if args.json:  # unreadable files are rows too (also named on stderr), so a script sees every file
+        out.extend(dumps({"episode": os.path.basename(path), "episode_id": os.path.basename(path), "path": path,
+                          "outcome": "unreadable", "complete": False, "error": error or ""}) for path, error in bad)
     if out:
         sys.stdout.write("\n".join(out) + "\n")
     if not args.json:

@@ -124,3 +124,18 @@ def test_a_file_cut_mid_steps_exports_its_readable_steps_as_incomplete(builtin_r
     mine = [r for r in rows if r["episode_id"] == open_episode(path).episode_id]
     assert len(mine) == 1 and mine[0]["complete"] is False and mine[0]["damage"] and not rep.errors
     assert len(json.loads(mine[0]["steps"]) if isinstance(mine[0]["steps"], str) else mine[0]["steps"]) == kept
+
+
+def test_run_rows_leave_a_damaged_episode_out_whole(damaged: tuple[Path, Path, list[Path]]) -> None:
+    pytest.importorskip("pyarrow")
+    from trajrec import open_run
+
+    run, clean, bad = damaged
+    r = open_run(run)
+    with pytest.warns(UserWarning, match="trajrec fsck"):
+        table = r.to_arrow()
+    assert table.to_pylist() == open_run(clean).to_arrow().to_pylist()
+    assert str(bad[0]) in [p for p, _ in r.errors]
+    with pytest.warns(UserWarning, match="left out, damaged"):
+        rows = list(open_run(run).steps())
+    assert len(rows) == table.num_rows

@@ -121,14 +121,12 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
             texts.append(text)
             return rows, steps
     seen = 0
-    ids = []
     gc_was = gc.isenabled()
     gc.disable()  # as in a single-process export: rows are acyclic
     try:
         for ref in src:
             one.export(ref, write)
             seen += ref.n_steps
-            ids.append([ref.episode_id, os.fspath(ref.path)])
     finally:
         if gc_was:
             gc.enable()
@@ -142,7 +140,7 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
         "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
         "empty": [[os.fspath(p), e] for p, e in src.empty],
         "steps_seen": seen,
-        "ids": ids,  # the writing process tells different files with the same episode id
+        "ids": one.written_ids,  # the writing process tells different files with the same episode id
     }
     return json.dumps(meta).encode("utf-8"), payload
 

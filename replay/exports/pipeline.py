@@ -216,6 +216,8 @@ class EpisodeExporter:
         self.lineage = lineage
         self._need_labels = filters.needs_labels
         self._need_agreement = "agreement" in filters.fields
+        #: ``[episode id, file]`` of each episode written (the same id in two files is told apart afterwards).
+        self.written_ids: list[list[str]] = []
 
     def export(self, ref: EpisodeRef, write: Any = None) -> None:
         """Filter, read and write one episode (``write(view)``: the format's :meth:`~.base.Format.write`, or a
@@ -257,6 +259,7 @@ class EpisodeExporter:
                 outcome = ep.summary.get("outcome") or "unknown"
                 report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
                 report.written += 1
+                self.written_ids.append([ref.episode_id, os.fspath(ref.path)])
                 split = ep.task.get("split")
                 if isinstance(split, str):
                     report.written_splits[split] = report.written_splits.get(split, 0) + 1
@@ -314,6 +317,8 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
                 if progress is not None:
                     progress.advance(ref.n_steps)
             unreadable(report, src.errors)
+            for eid, path in one.written_ids:
+                src.note_id(eid, path)
     except BaseException:
         writer.abort()
         raise

@@ -139,7 +139,8 @@ class Source:
         self._files: list[tuple[Any, Any]] = [(f, given) for given in self.paths
                                               for f in episode_files([given], seen=seen, dropped=self.duplicates)]
         self._ids: dict[str, str] = {}
-        #: ``(episode id, first file, other file)``: different files holding the same episode id (both kept).
+        #: ``(episode id, first file, other file)``: different files holding the same episode id, as told to
+        #: :meth:`note_id` (an export tells the episodes it wrote).
         self.same_ids: list[tuple[str, str, str]] = []
         self._episodes: list[EpisodeRef] | None = None
         self._errors: list[tuple[Any, str]] = []
@@ -207,9 +208,7 @@ class Source:
                 continue
             folder = f.rsplit("/", 1)[0] if isinstance(f, str) else f.parent
             root = f if f == given else given if isinstance(given, str) or given.is_dir() else f
-            ref = EpisodeRef(f, index, self._store(folder), root)
-            self.note_id(ref.episode_id, f)
-            yield ref
+            yield EpisodeRef(f, index, self._store(folder), root)
         self._errors, self._empty, self._streamed = errors, empty, True
 
     def __iter__(self) -> Iterator[EpisodeRef]:

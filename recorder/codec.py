@@ -325,17 +325,17 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
     global _packb_probe
     _packb_probe = packb
 
-    prefixes: dict[tuple[str, tuple[int, ...]], bytes] = {}
+    # Payload prefixes of plain arrays (no fields, no objects) by (dtype, shape): keyed by the dtype object, whose
+    # lookup costs a fraction of building ``dtype.str`` (~0.4 µs) or asking ``names`` and ``hasobject``.
+    prefixes: dict[tuple[Any, tuple[int, ...]], bytes] = {}
 
-    def plain_array(obj: np.ndarray) -> Any:
+    def plain_array(obj: np.ndarray, prefix: bytes | None = None) -> Any:
         # Hot path (an array observation every step): build the payload from a cached prefix instead of
         # packing a fresh list, which costs a Packer per call.
-        key = (obj.dtype.str, obj.shape)
-        prefix = prefixes.get(key)
         if prefix is None:
             if len(prefixes) > 256:
                 prefixes.clear()
-            prefix = prefixes[key] = b"\x93" + packb(obj.dtype.str) + packb(list(obj.shape))
+            prefix = prefixes[(obj.dtype, obj.shape)] = b"\x93" + packb(obj.dtype.str) + packb(list(obj.shape))
         raw = obj.tobytes()
         n = len(raw)
         if n < 256:
@@ -373,8 +373,12 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
         return plain_array(obj)
 
     def default(obj: Any) -> Any:
-        if type(obj) is np.ndarray and obj.dtype.names is None and not obj.dtype.hasobject:
-            return plain_array(obj)
+        if type(obj) is np.ndarray:
+            prefix = prefixes.get((obj.dtype, obj.shape))
+            if prefix is not None:  # a plain array of a dtype and shape met before
+                return plain_array(obj, prefix)
+            if obj.dtype.names is None and not obj.dtype.hasobject:
+                return plain_array(obj)
         if isinstance(obj, np.ndarray):
             return rich_array(obj)
         if isinstance(obj, np.generic):

@@ -7,7 +7,10 @@ DeepDiff's action names, so one diff applies forwards (old state to new) and bac
 The recorder diffs plain data (dicts, lists, tuples, scalars, str, bytes, numpy arrays) itself: on a ~9 KB
 nested state this costs about 1% of a DeepDiff. Tuples, arrays and other objects are compared as whole
 values. Unchanged nested dicts and lists are skipped by Python's own (C) equality, so values that compare
-equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact. DeepDiff stays for rendering diffs to people and for replay divergence reports.
+equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact.
+A dict of 8 keys or more whose children are text, nil or containers finds its changed children with C loops
+(``map(operator.ne, ...)``, :func:`_changed_keys`) and visits only those, with the same rows as the
+child-by-child walk. DeepDiff stays for rendering diffs to people and for replay divergence reports.
 
 >>> old = {"files": {"a.txt": "hi"}, "cwd": "/"}
 >>> new = {"files": {"a.txt": "hello", "b.txt": ""}, "cwd": "/"}
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import copy
 from enum import Enum
+from itertools import compress
+from operator import ne
 from typing import Any, Iterable
 
 import numpy as np
@@ -186,6 +191,13 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], apply: boo
             rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
             return copy_state(new) if apply else _KEEP
     if t is dict:
+        if len(new) >= _FAST_MIN and len(old) == len(new):
+            changed = _changed_keys(old, new)
+            if changed is not None:
+                # Only the children that differ are visited: the others were compared in C.
+                for k in changed:
+                    _dict_child(old, k, old[k], new[k], path, rows, apply)
+                return _KEEP
         n_old = len(old)
         added = 0
         for k, v in new.items():
@@ -236,6 +248,60 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], apply: boo
     return _KEEP
 
 
+def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], rows: list[list[Any]],
+                apply: bool) -> None:
+    """The rows for key ``k``, present in both dicts (``ov`` old, ``v`` new), as the loop in :func:`_walk` makes
+    them; with ``apply``, ``old`` is updated."""
+    tv = type(v)
+    if type(ov) is tv:
+        if tv in _SCALARS:
+            if ov == v or (tv is float and v != v and ov != ov):
+                return
+            rows.append([path + [k], VALUES_CHANGED, v, ov])
+            if apply:
+                old[k] = v
+            return
+        if tv is dict or tv is list:
+            try:
+                if ov == v:
+                    return
+            except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
+                pass
+    path.append(k)
+    replacement = _walk(ov, v, path, rows, apply)
+    path.pop()
+    if replacement is not _KEEP:
+        old[k] = replacement
+
+
+#: Dicts with at least this many keys look for their changed children with C loops first (below, the Python loop
+#: is as cheap).
+_FAST_MIN = 8
+#: Child types for which C's ``!=`` finds exactly the children the walk would report: two values of these types
+#: that compare equal have the same type (no 1 == 1.0 == True, b"" == bytearray(), {1} == frozenset({1})), and
+#: containers are compared by C equality in both.
+_NO_CROSS = frozenset({str, dict, list, tuple, type(None)})
+
+
+def _changed_keys(old: dict[Any, Any], new: dict[Any, Any]) -> list[Any] | None:
+    """The keys of two dicts with the same keys in the same order whose values may differ, found with C loops
+    (``map(operator.ne, ...)``); None when this does not apply (other keys or another order, children of other
+    types, a comparison that raised) and the caller walks every child.
+
+    A key left out holds an unchanged value exactly as the walk judges it (same type: see :data:`_NO_CROSS`, and
+    ``!=`` False); a key listed may still hold an equal value, which the caller's check then finds.
+    """
+    keys = list(new)
+    if keys != list(old):
+        return None
+    if not (_NO_CROSS.issuperset(map(type, new.values())) and _NO_CROSS.issuperset(map(type, old.values()))):
+        return None
+    try:
+        return list(compress(keys, map(ne, old.values(), new.values())))
+    except Exception:  # noqa: BLE001  (an element's comparison raised inside a container: walk instead)
+        return None
+
+
 def _eq(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -252,8 +318,6 @@ def _eq(a: Any, b: Any) -> bool:
 
 
 _MAX_SHIFT = 4
-
-
 def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[Any]], apply: bool) -> None:
     """Diff two lists: common head and tail are skipped; what is left is a shift, an insertion, a removal or
     element-wise changes. Rows for removals come in descending index order and additions in ascending order,

@@ -56,6 +56,19 @@ class EpisodeClosedError(TrajrecError, RuntimeError):
     """Raised when a closed :class:`~trajrec.recorder.Recorder` is asked to record more."""
 
 
+class AgentError(TrajrecError, RuntimeError):
+    """The agent could not choose an action (e.g. its model server failed every attempt): not an env failure.
+
+    Attributes:
+        note: what the agent would have noted for the step (``{"model_call": {...}}`` with its ``error``);
+            ``Recorder.end_episode_with_error(str(exc), **exc.note)`` keeps it in the summary's ``agent_error``.
+    """
+
+    def __init__(self, message: str, note: dict | None = None) -> None:
+        super().__init__(message)
+        self.note = dict(note or {})
+
+
 class StepIndexError(TrajrecError, IndexError):
     """Raised when a step index is outside the episode."""
 

@@ -5,18 +5,22 @@ Layout (``docs/FORMAT.md`` has the full description)::
     zstd frame 0:  header record, reset record, step records ...      (one flushed zstd block per step)
     zstd frame 1:  step records ...                                   (a new frame every N steps or bytes)
     ...
-    skippable frame (magic 0x184D2A5B): msgpack index, u32 index length, u32 CRC-32 of the index, b"TRJRIDX2"
+    skippable frame (magic 0x184D2A5B): compact index (zstd, built-in dictionary), u32 its length, u32 its CRC-32,
+                                          b"TRJRIDX3"
 
 Decompressed, the frames are one stream of msgpack maps, each with a type key ``"t"``. Standard zstd
 decoders skip the index frame, so ``zstd -dc FILE`` prints exactly the record stream. A file without the
 index (the process died) is still read by scanning its frames.
 
-Integrity and bounds (format version 2): every frame carries zstd's content checksum (XXH64 of its
-decompressed bytes), which the reader checks, and the index carries a CRC-32. Every read is bounded whatever
+Integrity and bounds (format version 2 and later): every frame carries zstd's content checksum (XXH64 of its
+decompressed bytes), which the reader checks, and the index carries a CRC-32. Version 3 keeps no copy of the
+header in the index: the header record is the first zstd block of frame 0, read from there and checked against
+the CRC-32 of its bytes that the index carries; the index itself is delta-encoded and zstd-compressed with a
+built-in dictionary (:func:`compact_index`). Every read is bounded whatever
 the bytes: a frame may decompress to at most :data:`MAX_FRAME_RAW` bytes, msgpack sizes are bounded by the
 decompressed bytes, and extension values may nest at most :data:`MAX_EXT_DEPTH` deep (each level re-enters the C
-decoder, so deeper nesting would overflow the C stack). Version-1 files (no checksums, ``TRJRIDX1`` tail) still
-read, with the same bounds.
+decoder, so deeper nesting would overflow the C stack). Version-1 files (no checksums, ``TRJRIDX1`` tail) and
+version-2 files (a plain msgpack index holding a header copy, ``TRJRIDX2`` tail) still read, with the same bounds.
 """
 
 from __future__ import annotations
@@ -34,18 +38,21 @@ import zstandard
 
 from .codec import EXT_FALLBACK, Unencodable, UnknownExt, make_default, make_ext_hook
 from .errors import TrajrecFormatError, TrajrecIOError
+from .validate import compact_problem
 
 MAGIC = "trajrec"
+#: 3: a compact index (no header copy, delta-encoded frame rows, zstd with a built-in dictionary; ``TRJRIDX3``).
 #: 2: frames carry zstd content checksums and the index a CRC-32 (``TRJRIDX2`` tail). 1: neither.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SUFFIX = ".msgpack.zst"
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 INDEX_FRAME_MAGIC = 0x184D2A5B
-TAIL_MAGIC = b"TRJRIDX2"
+TAIL_MAGIC = b"TRJRIDX3"
+TAIL_MAGIC_V2 = b"TRJRIDX2"
 TAIL_MAGIC_V1 = b"TRJRIDX1"
 _TAIL = struct.Struct("<I8s")  # version 1: payload length, magic
-_TAIL2 = struct.Struct("<II8s")  # version 2: payload length, CRC-32 of the payload, magic
+_TAIL2 = struct.Struct("<II8s")  # versions 2 and 3: payload length, CRC-32 of the payload, magic
 _SKIP_HEADER = struct.Struct("<II")
 _TAIL_READ = 64 * 1024
 
@@ -67,8 +74,14 @@ _ZSTD_BLOCK_MAX = 128 << 10  # zstd's largest block: the most one block can deco
 
 # -- values <-> msgpack ---------------------------------------------------------------------------------------------
 
+_ExtType = msgpack.ExtType
+_tuple_new = tuple.__new__
+
+
 def _ext(code: int, data: bytes) -> msgpack.ExtType:
-    return msgpack.ExtType(code, data)
+    # ExtType's own __new__ checks its arguments in Python (~0.5 µs, an array observation every step); the codec
+    # always passes an int code in 0..127 and bytes, so the tuple is built directly (msgpack reads .code, .data).
+    return _tuple_new(_ExtType, (code, data))
 
 
 def _default_passthrough(obj: Any) -> Any:
@@ -163,19 +176,26 @@ def _params(level: int) -> zstandard.ZstdCompressionParameters:
 #: own parameters for the level: on 84x84x3 images the lazy finder cost 80 µs a step against 32 (and gave 4% more
 #: bytes); on 20 KB of text it cost 1.8x the time for 6% fewer bytes. Small records keep the tuned parameters.
 BIG_RECORD = 16 << 10
+#: A frame whose first record is smaller than this (a few numbers: CartPole's steps) uses zstd's own parameters
+#: too: on such records the lazy finder gains nothing (CartPole: 1,365 bytes a 20-step frame against 1,358) and
+#: costs ~0.7 µs a step. Frame 0 is judged by its reset record, not the header before it.
+SMALL_RECORD = 256
 
 
 class Compressors:
-    """The two zstd contexts a writer picks from per frame, by the size of the frame's first write (see
-    :data:`BIG_RECORD`); both write content checksums. Shared across the files one writer makes in turn."""
+    """The zstd contexts a writer picks from per frame, by the size of the frame's first record (see
+    :data:`SMALL_RECORD`, :data:`BIG_RECORD`): the tuned parameters in between, zstd's own for the level
+    outside; all write content checksums. Shared across the files one writer makes in turn, with one packer."""
 
     def __init__(self, level: int = 3) -> None:
         self.small = zstandard.ZstdCompressor(compression_params=_params(level))
         self._level = level
         self._big: Any = None
+        #: The packer the files share too (creating one per file costs a few µs; a writer is single-threaded).
+        self.packer = new_packer()
 
     def compressobj(self, first: int = 0) -> Any:
-        if first < BIG_RECORD:
+        if SMALL_RECORD <= first < BIG_RECORD:
             return self.small.compressobj()
         if self._big is None:
             self._big = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
@@ -244,7 +264,7 @@ class FrameWriter:
         # A compressor shared across a Recorder's episodes keeps its context: creating one costs ~40 µs.
         self._cctx = compressor if compressor is not None else new_compressor(level)
         self._co: Any = None
-        self._packer = new_packer()
+        self._packer = getattr(self._cctx, "packer", None) or new_packer()
         self._fsync = fsync
         self.offset = 0
         self.frame_offset = 0
@@ -254,6 +274,8 @@ class FrameWriter:
         # The records written whole into the open frame: a frame cut by a failed write is closed with its
         # content checksum, computed from them (format version 2 checks every frame's checksum).
         self._frame_chunks: list[bytes] = []
+        #: A closed frame counted in :attr:`offset` but not written yet (``write_raw(defer=True)``).
+        self._deferred = b""
 
     @property
     def in_frame(self) -> bool:
@@ -262,25 +284,45 @@ class FrameWriter:
     def pack(self, record: dict[str, Any]) -> bytes:
         return self._packer.pack(record)
 
-    def write_raw(self, raw: bytes, *, finish: bool = False) -> None:
+    @property
+    def pack_function(self) -> Any:
+        """The packer's bound ``pack`` (what :meth:`pack` calls, one call less on the hot path)."""
+        return self._packer.pack
+
+    def write_raw(self, raw: bytes, *, finish: bool = False, head: bytes | None = None, defer: bool = False) -> None:
         """Compress already packed records into the current frame (opening one if needed) and flush a block;
-        with ``finish``, close the frame in the same write."""
+        with ``finish``, close the frame in the same write. ``head``: packed records flushed as a block of
+        their own before ``raw``, in the same write (the header record: readers decompress only that block).
+        ``defer`` (with ``finish``): keep the bytes for the next write, which then writes both with one system
+        call (the end record goes out with the index)."""
         co = self._co
+        first = len(raw) + (len(head) if head is not None else 0)
         if co is None:
             self._check_usable()
-            co = self._co = self._cctx.compressobj(len(raw))
+            co = self._co = self._cctx.compressobj(len(raw))  # by the record, not the header before it
             self.frame_offset = self.offset
             self.frame_raw = 0
             self._frame_chunks = []
-        self.frame_raw += len(raw)
+        self.frame_raw += first
+        lead = b""
+        if head is not None:
+            lead = co.compress(head) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
         if finish:
-            data = co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+            data = lead + co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+            if defer:
+                self._deferred = data
+                self.offset += len(data)
+                self._co = None
+                self._frame_chunks = []
+                return
             self._write(data, in_frame=True)
             self._co = None
             self._frame_chunks = []
             self._sync()
             return
-        self._write(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), in_frame=True)
+        self._write(lead + co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), in_frame=True)
+        if head is not None:
+            self._frame_chunks.append(head)
         self._frame_chunks.append(raw)
 
     def end_frame(self) -> None:
@@ -290,11 +332,15 @@ class FrameWriter:
             self._frame_chunks = []
             self._sync()
 
-    def write_index(self, index: dict[str, Any], pack: Any = None) -> None:
+    def write_index(self, index: dict[str, Any], pack: Any = None, head: bytes | None = None) -> None:
+        """Close the open frame and append the index frame (compact, version 3, when ``head``, the header
+        record's packed bytes, is given; else the version-2 layout)."""
         self.end_frame()
-        self._write(index_frame(index, pack))
+        self._write(index_frame(index, pack, head))
 
     def close(self) -> None:
+        if self._fd is not None and self._deferred and not self.broken:
+            self._write(b"")  # a deferred frame whose index never came: it goes out alone
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
@@ -350,17 +396,27 @@ class FrameWriter:
         self._frame_chunks = []
 
     def _write(self, data: bytes, *, in_frame: bool = False) -> None:
-        self._check_usable()
-        assert self._fd is not None
+        fd = self._fd
+        if fd is None or self.broken:
+            self._check_usable()
+        assert fd is not None
         if self._cut_pending:
             self.finish_cut_frame()
         start = self.offset
-        view = memoryview(data)
+        if self._deferred:
+            data = self._deferred + data
+            start -= len(self._deferred)
+            self.offset = start
+            self._deferred = b""
         try:
-            while view:
-                n = self.write_fd(self._fd, view)
-                self.offset += n
-                view = view[n:]
+            n = self.write_fd(fd, data)
+            self.offset += n
+            if n < len(data):  # a short write (a signal, a full pipe...): write the rest
+                view = memoryview(data)[n:]
+                while view:
+                    n = self.write_fd(fd, view)
+                    self.offset += n
+                    view = view[n:]
         except OSError as exc:
             # The compressor's history holds the lost block, so this frame cannot go on either way.
             self._co = None
@@ -391,18 +447,210 @@ class FrameWriter:
         return f"This record was not written; the file was cut back to byte {start}, its earlier records are intact."
 
 
-def index_frame(index: dict[str, Any], pack: Any = None) -> bytes:
-    """The skippable frame holding ``index``: payload, u32 length, u32 CRC-32 of the payload, ``TRJRIDX2``."""
-    payload = (pack or packb)(index)
-    body = payload + _TAIL2.pack(len(payload), zlib.crc32(payload), TAIL_MAGIC)
+def index_frame(index: dict[str, Any], pack: Any = None, head: bytes | None = None) -> bytes:
+    """The skippable frame holding ``index`` (as :func:`read_tail_index` returns it: header, frames, summary...).
+
+    With ``head`` (the header record's packed bytes, the first record of frame 0): the version-3 layout, the
+    :func:`compact_index` compressed with the built-in dictionary, u32 length, u32 CRC-32, ``TRJRIDX3``.
+    Without: the version-2 layout, the whole index as msgpack, u32 length, u32 CRC-32, ``TRJRIDX2``.
+    """
+    if head is None:
+        payload = (pack or packb)(index)
+        magic = TAIL_MAGIC_V2
+    else:
+        payload = _index_compressor().compress((pack or packb)(compact_index(index, head)))
+        magic = TAIL_MAGIC
+    body = payload + _TAIL2.pack(len(payload), zlib.crc32(payload), magic)
     return _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body
 
 
-def write_index_to(path: str, index: dict[str, Any], fd: int, pack: Any = None) -> None:
-    """Append an index frame through an open descriptor (used by ``fsck --repair``)."""
-    view = memoryview(index_frame(index, pack))
+def write_index_to(path: str, index: dict[str, Any], fd: int, pack: Any = None, head: bytes | None = None) -> None:
+    """Append an index frame through an open descriptor (used by ``fsck --repair``; ``head`` as for
+    :func:`index_frame`)."""
+    view = memoryview(index_frame(index, pack, head))
     while view:
         view = view[os.write(fd, view):]
+
+
+# -- the version-3 compact index ------------------------------------------------------------------------------------
+
+#: The fields of a version-2 index that the compact index stores under short keys (the rest go under ``"x"``).
+_COMPACT_KEYS = {"summary": "s", "checks": "c", "step_checks": "sc", "repaired": "r"}
+_EXPANDED = ("version", "steps", "frames", "header", "summary", "checks", "step_checks")
+
+#: The zstd dictionary (raw content) version-3 index payloads are compressed with: a typical compact index, so the
+#: summary's field names cost a few bytes (a 20-step episode's index: 243 bytes of msgpack, 211 compressed alone,
+#: 67 with it). Part of the format: a different dictionary needs a new format version (a test pins its CRC-32).
+INDEX_DICTIONARY = msgpack.packb({
+    "v": 3, "f": [0, 0, 0], "hc": 0, "hl": 0,
+    "s": {"steps": 0, "return": 0.0, "outcome": "terminated", "terminated": False, "truncated": False, "error": None,
+          "failures": 0, "retries": 0, "recoveries": 0,
+          "checks": {"total": 0, "passed": 0, "failed": 0, "by_kind": {}, "by_judge": {}, "terminal_judge": None},
+          "start_time": 0.0, "end_time": 0.0, "finished": True,
+          "model": {"calls": 0, "failed_attempts": 0, "failed_calls": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                    "total_tokens": 0, "latency": 0.0, "cost": 0.0, "models": {}}},
+    "c": [{"target": "episode", "kind": "rule", "judge": "", "value": True, "score": None, "rationale": None,
+           "tags": [], "author": None, "time": 0.0, "supersedes": None, "id": "c1"}],
+    "outcome": "passed", "failed": "truncated", "incomplete": "stopped", "error": "environment", "judge": "step",
+}, use_bin_type=True)
+_index_ctx = threading.local()
+
+
+def _index_dict() -> Any:
+    d = getattr(_index_ctx, "dict", None)
+    if d is None:
+        d = _index_ctx.dict = zstandard.ZstdCompressionDict(INDEX_DICTIONARY, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    return d
+
+
+def _index_compressor() -> Any:
+    # Per thread (a context is not thread-safe); creating one with the dictionary costs ~8 µs, so it is reused.
+    c = getattr(_index_ctx, "c", None)
+    if c is None:
+        c = _index_ctx.c = zstandard.ZstdCompressor(level=3, dict_data=_index_dict(), write_checksum=False,
+                                                     write_content_size=True, write_dict_id=False)
+    return c
+
+
+def _index_decompressor() -> Any:
+    d = getattr(_index_ctx, "d", None)
+    if d is None:
+        d = _index_ctx.d = zstandard.ZstdDecompressor(dict_data=_index_dict())
+    return d
+
+
+def compact_index(index: dict[str, Any], head: bytes) -> dict[str, Any]:
+    """The version-3 form of an index (the dict :func:`read_tail_index` returns): no header copy, but the
+    CRC-32 (``hc``) and length (``hl``) of the header record's packed bytes ``head``, which open frame 0; frame
+    rows as ``f`` = ``[gap, n_steps, length]`` per frame, flat (``gap``: bytes since the previous frame's end;
+    first steps and the step count follow from the ``n_steps``); empty check lists left out; fields of other
+    names kept under ``x``."""
+    flat: list[int] = []
+    end = 0
+    for row in index["frames"]:
+        offset, _first, n, stop = row[:4]
+        flat += (offset - end, n, stop - offset)
+        end = stop
+    out: dict[str, Any] = {"v": index.get("version", FORMAT_VERSION), "f": flat, "hc": zlib.crc32(head),
+                           "hl": len(head)}
+    extra = {}
+    for key, value in index.items():
+        short = _COMPACT_KEYS.get(key)
+        if short is not None:
+            if value or key == "summary":
+                out[short] = value
+        elif key not in _EXPANDED:
+            extra[key] = value
+    if extra:
+        out["x"] = extra
+    return out
+
+
+def expand_index(c: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """The index as every reader uses it (the version-2 shape) from a checked compact index and the header
+    record read from frame 0 (without its ``t``)."""
+    f = c["f"]
+    frames = []
+    end = first = 0
+    for k in range(0, len(f), 3):
+        offset = end + f[k]
+        end = offset + f[k + 2]
+        frames.append([offset, first, f[k + 1], end])
+        first += f[k + 1]
+    index: dict[str, Any] = {"version": c["v"], "steps": first, "frames": frames, "header": header,
+                             "summary": c.get("s", {}), "checks": c.get("c", []), "step_checks": c.get("sc", [])}
+    if "r" in c:
+        index["repaired"] = c["r"]
+    for key, value in (c.get("x") or {}).items():
+        index.setdefault(key, value)
+    return index
+
+
+def first_record_bytes(raw: bytes | memoryview) -> bytes:
+    """The packed bytes of the first msgpack record in decompressed frame bytes (the header, in frame 0).
+
+    Raises ``ValueError`` (or another exception msgpack picks) when there is no whole record."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True,
+                                max_buffer_size=max(len(raw), 1))
+    unpacker.feed(raw)
+    unpacker.unpack()
+    return bytes(raw[:unpacker.tell()])
+
+
+def read_head_record(fh: Any, size: int, path: str, length: int, crc: int, buf: bytes | None = None
+                     ) -> dict[str, Any]:
+    """The header record of a version-3 file: the first ``length`` decompressed bytes of frame 0, which must have
+    CRC-32 ``crc`` (from the index) and decode to one header record. Decompresses only the blocks it needs
+    (the writer flushes the header as a block of its own) and never more than ``length`` plus one block.
+
+    ``buf``: the file's bytes from offset 0 when the caller already holds them (a small file's tail read).
+
+    Raises:
+        TrajrecFormatError: frame 0 does not start with a header of that length and CRC-32.
+    """
+    fix = f"run `trajrec fsck --repair {path}` to rebuild the index"
+    have = bytearray()
+
+    def span(a: int, b: int) -> bytes:
+        # The file's bytes a..b (fewer at its end): from ``buf``, else read in 64 KiB steps beyond what is in hand.
+        if buf is not None:
+            return buf[a:b]
+        if len(have) < b and len(have) < size:
+            fh.seek(len(have))
+            have.extend(fh.read(min(size, max(b, len(have) + (64 << 10))) - len(have)))
+        return bytes(have[a:b])
+
+    # Whole zstd blocks are fed one at a time (their headers say where they end): a block decompresses to at most
+    # 128 KiB, so no more than the header plus one block is produced, and a header of one block is one call.
+    dobj = _decompressor().decompressobj()
+    parts: list[bytes] = []
+    total = 0
+    try:
+        head = span(0, 18)  # the longest frame header: magic, descriptor, window, dictionary id, content size
+        if len(head) < 6 or head[:4] != ZSTD_MAGIC:
+            raise zstandard.ZstdError("no zstd frame at byte 0")
+        fhd = head[4]
+        single, did_flag, fcs_flag = (fhd >> 5) & 1, fhd & 3, fhd >> 6
+        p = 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+        piece = dobj.decompress(head[:p])
+        while total < length and not dobj.eof:
+            bh = span(p, p + 3)
+            if len(bh) < 3:
+                break
+            block = bh[0] | (bh[1] << 8) | (bh[2] << 16)
+            btype, bsize = (block >> 1) & 3, block >> 3
+            if btype == 3 or bsize > _ZSTD_BLOCK_MAX:
+                raise zstandard.ZstdError("not a zstd block")
+            stop = p + 3 + (1 if btype == 1 else bsize)
+            data = span(p, stop)
+            if len(data) < stop - p:
+                break  # the file ends inside the block
+            piece = dobj.decompress(data)
+            if piece:
+                parts.append(piece)
+                total += len(piece)
+            p = stop
+            if block & 1:  # the frame's last block: what it holds is all there is
+                break
+    except zstandard.ZstdError as exc:
+        raise TrajrecFormatError(path, 0, f"the first zstd frame cannot be decompressed ({exc}); {fix}") from exc
+    raw = b"".join(parts)
+    if len(raw) < length:
+        raise TrajrecFormatError(path, 0, f"the index is inconsistent with the file: the first zstd frame holds "
+                                 f"{len(raw)} bytes, less than the {length}-byte header record it names; {fix}")
+    head = raw[:length]
+    if zlib.crc32(head) != crc:
+        raise TrajrecFormatError(path, 0, f"the index is inconsistent with the file: the header record does not match "
+                                 f"the index's CRC-32 of it; {fix}")
+    try:
+        rec = unpackb(head)
+    except Exception as exc:  # msgpack raises several unrelated types for bad bytes
+        raise TrajrecFormatError(path, 0, f"the index is inconsistent with the file: the header record it names cannot "
+                                 f"be decoded ({type(exc).__name__}: {exc}); {fix}") from exc
+    if not isinstance(rec, dict) or rec.get("t") != "header":
+        raise TrajrecFormatError(path, 0, f"the index is inconsistent with the file: the first record is not a header; "
+                                 f"{fix}")
+    return {k: v for k, v in rec.items() if k != "t"}
 
 
 def compress_frame(raws: list[bytes], level: int = 3) -> bytes:
@@ -419,7 +667,12 @@ def compress_frame(raws: list[bytes], level: int = 3) -> bytes:
 # -- reading --------------------------------------------------------------------------------------------------------
 
 def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | None, int]:
-    """Find the index frame at the end of the file and check it (CRC-32 for version 2, bounds for both).
+    """Find the index frame at the end of the file and check it (CRC-32 from version 2, bounds for all).
+
+    A version-3 index is decompressed, checked (``validate.compact_problem``) and expanded with the header record read
+    from the start of frame 0 (:func:`read_head_record`, checked against the index's CRC-32 of it), so every
+    version gives the same shape: ``version``, ``steps``, ``frames`` (``[offset, first_step, n_steps,
+    end_offset]`` rows), ``header``, ``summary``, ``checks``, ``step_checks`` (and ``repaired``).
 
     Returns ``(index, index_offset)``; ``(None, size)`` when the file has no index (its writer died).
     Raises :class:`TrajrecFormatError` when an index is there but damaged (callers then scan the frames).
@@ -430,7 +683,7 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
     fh.seek(size - n)
     tail = fh.read(n)
     magic = tail[-8:]
-    if magic == TAIL_MAGIC and len(tail) >= _TAIL2.size:
+    if (magic == TAIL_MAGIC or magic == TAIL_MAGIC_V2) and len(tail) >= _TAIL2.size:
         length, crc, _ = _TAIL2.unpack(tail[-_TAIL2.size:])
         tail_size: int = _TAIL2.size
     elif magic == TAIL_MAGIC_V1:
@@ -443,6 +696,7 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
     if start < 0 or length > MAX_INDEX_BYTES:
         raise TrajrecFormatError(path, size - tail_size, f"index length {length} is larger than the file (or "
                                  f"than {MAX_INDEX_BYTES} bytes); {fix}")
+    whole = tail if n == size else None  # a small file read whole: frame 0's start is in hand too
     if size - start > n:
         fh.seek(start)
         tail = fh.read(size - start)
@@ -456,10 +710,24 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
     if crc is not None and zlib.crc32(payload) != crc:
         raise TrajrecFormatError(path, start, f"the index frame is damaged (its CRC-32 does not match); {fix}")
     try:
+        if magic == TAIL_MAGIC:
+            # A few bytes must not claim hundreds of MiB: an honest index compresses far less than 1024:1.
+            limit = min(MAX_INDEX_BYTES, (1 << 20) + 1024 * len(payload))
+            payload, done = decompress_bounded(payload, limit, _index_decompressor())
+            if not done:
+                raise ValueError("the compressed index ends before its zstd frame does")
         index = unpackb(payload)
-    except Exception as exc:  # msgpack raises several unrelated types for bad bytes
+    except FrameTooLarge as exc:
+        raise TrajrecFormatError(path, start, f"the index frame is damaged ({exc}); {fix}") from exc
+    except Exception as exc:  # zstd and msgpack raise several unrelated types for bad bytes
         raise TrajrecFormatError(path, start, f"the index frame is damaged ({type(exc).__name__}: {exc}); "
                                  f"{fix}") from exc
+    if magic == TAIL_MAGIC:
+        problem = compact_problem(index, MAX_RECORD_BYTES)
+        if problem:
+            raise TrajrecFormatError(path, start, f"the index is inconsistent: {problem}; {fix}")
+        header = read_head_record(fh, size, path, index["hl"], index["hc"], whole)
+        index = expand_index(index, header)
     if not isinstance(index, dict) or not isinstance(index.get("frames"), list):
         raise TrajrecFormatError(path, start, f"the index frame holds no frame table; {fix}")
     return index, start
@@ -540,7 +808,8 @@ def _decompressor() -> Any:
     return d
 
 
-def decompress_bounded(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> tuple[bytes, bool]:
+def decompress_bounded(data: bytes | memoryview, limit: int = MAX_FRAME_RAW, dctx: Any = None
+                       ) -> tuple[bytes, bool]:
     """Decompress one zstd frame, possibly incomplete, into at most ``limit`` bytes.
 
     Returns ``(raw, complete)``; ``complete`` is False when the input ends before the frame does (an incomplete
@@ -552,7 +821,7 @@ def decompress_bounded(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> 
     """
     # Input is fed in pieces small enough that even the worst case (every 4 input bytes a block of 128 KiB of
     # output, zstd's largest) cannot go past ``limit``: a decompression bomb stops at the limit, not in swap.
-    dobj = _decompressor().decompressobj()
+    dobj = (dctx or _decompressor()).decompressobj()
     view = memoryview(data)
     parts: list[bytes] = []
     total = 0

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
-from .format import FORMAT_VERSION, compress_frame, iter_frames, lock_file, map_file, packb, write_index_to
+from .format import (FORMAT_VERSION, compress_frame, decompress_bounded, first_record_bytes, iter_frames, lock_file,
+                     map_file, packb, write_index_to)
 from .reader import read_index
 from .writer import pack_record
 
@@ -213,6 +214,7 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
     frames: list[list[int]] = []
     dropped = any("unreadable" in d for d in index["damage"])
     version = (index.get("header") or {}).get("version", FORMAT_VERSION)
+    head: bytes | None = None  # the header record's packed bytes: a version-3 index carries their CRC-32
     with open(path, "rb") as src:
         buf = map_file(src)
         try:
@@ -221,8 +223,13 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                     new_offset = out.tell()
                     if complete:
                         out.write(bytes(memoryview(buf)[offset:stop]))
+                        if not frames and isinstance(version, int) and version >= 3:
+                            head = first_record_bytes(decompress_bounded(memoryview(buf)[offset:stop])[0])
                     else:
-                        out.write(compress_frame([pack_record(packb, r) for r in records]))
+                        raws = [pack_record(packb, r) for r in records]
+                        out.write(compress_frame(raws))  # one block per record: the header is a block of its own
+                        if not frames:
+                            head = raws[0]
                     n = sum(1 for r in records if r.get("t") == "step")
                     first = frames[-1][1] + frames[-1][2] if frames else 0
                     frames.append([new_offset, first, n, out.tell()])
@@ -237,7 +244,9 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                     "step_checks": index.get("step_checks", []),
                     "repaired": {"time": time.time(), "damage": index["damage"]},
                 }
-                write_index_to(path, repaired, out.fileno(), pack=lambda idx: pack_record(packb, idx))
+                # A file keeps its version's index layout (versions 1 and 2: the whole index, header copy included).
+                write_index_to(path, repaired, out.fileno(), pack=lambda idx: pack_record(packb, idx),
+                               head=head if isinstance(version, int) and version >= 3 else None)
                 out.flush()
                 os.fsync(out.fileno())
         finally:

@@ -315,12 +315,15 @@ def truthy(value: Any) -> bool:
         return False
 
 
+_SUMMARY_OPTIONAL = frozenset(("failure", "retry_of", "recovers", "note", "checks", "recorder_errors"))
+
+
 class SummaryBuilder:
     """Running totals of an episode, fed step and check records; the writer and the crash scanner share it."""
 
     __slots__ = ("steps", "ret", "failures", "retries", "recoveries", "terminated", "truncated", "error",
                  "checks_total", "checks_passed", "checks_failed", "by_kind", "by_judge", "verdict", "verdict_judge",
-                 "start_time", "end_time", "last_step", "model")
+                 "start_time", "end_time", "last_step", "model", "agent_error", "lost_steps")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -342,6 +345,15 @@ class SummaryBuilder:
         self.end_time: float | None = None
         self.last_step: int | None = None
         self.model = ModelUsage()  # tokens, latency, cost of the model calls in the steps' notes
+        self.agent_error: dict[str, Any] | None = None  # the agent could not act (see add_agent_error)
+        self.lost_steps = 0  # env steps whose records could not be written (a write failed: disk full...)
+
+    def add_agent_error(self, message: str, note: Mapping[str, Any]) -> None:
+        """The agent failed to choose an action (e.g. its model server did not answer): the episode ends as
+        ``error`` with no step taken; ``note`` (the failed ``model_call``) counts in the model totals."""
+        self.agent_error = {"message": message, **note}
+        self.error = f"the agent failed: {message}"
+        self.model.add_note(note)
 
     def add_reset(self, rec: Mapping[str, Any]) -> None:
         self.start_time = rec.get("time")
@@ -350,29 +362,51 @@ class SummaryBuilder:
 
     def add_step(self, rec: Mapping[str, Any]) -> None:
         self.steps += 1
-        self.last_step = rec.get("i")
-        reward = rec.get("reward")
-        try:
-            self.ret += float(reward) if reward is not None else 0.0
-        except Exception:  # noqa: BLE001  (huge ints, arrays, objects whose __float__ raises)
-            pass  # non-numeric rewards are recorded as given and left out of the return
-        failure = rec.get("failure")
-        if isinstance(failure, Mapping) and failure:
+        get = rec.get
+        self.last_step = get("i")
+        reward = get("reward")
+        if type(reward) is float:  # the usual case, without the try below
+            self.ret += reward
+        else:
+            try:
+                self.ret += float(reward) if reward is not None else 0.0
+            except Exception:  # noqa: BLE001  (huge ints, arrays, objects whose __float__ raises)
+                pass  # non-numeric rewards are recorded as given and left out of the return
+        term, trunc = get("terminated"), get("truncated")
+        self.terminated = term if type(term) is bool else truthy(term)
+        self.truncated = trunc if type(trunc) is bool else truthy(trunc)
+        self.end_time = get("time")
+        # Most steps carry none of the optional fields: one C-level test instead of five lookups (this runs for
+        # every recorded step).
+        if not rec.keys().isdisjoint(_SUMMARY_OPTIONAL):
+            self._add_optional(rec)
+
+    def _add_optional(self, rec: Mapping[str, Any]) -> None:
+        get = rec.get
+        failure = get("failure")
+        # ``is not None`` first: an isinstance test against typing's Mapping costs ~1 µs.
+        if failure is not None and isinstance(failure, Mapping) and failure:
             self.failures += 1
             if failure.get("kind") == "exception":
                 self.error = f"step {rec.get('i')} raised {failure.get('type') or 'an exception'}"
-        if rec.get("retry_of") is not None:
+        if get("retry_of") is not None:
             self.retries += 1
-        if rec.get("recovers"):
+        if get("recovers"):
             self.recoveries += 1
-        self.terminated = truthy(rec.get("terminated"))
-        self.truncated = truthy(rec.get("truncated"))
-        self.end_time = rec.get("time")
-        note = rec.get("note")
+        note = get("note")
         if note:
             self.model.add_note(note)
-        for check in rec.get("checks") or ():
-            self.add_check(check)
+        checks = get("checks")
+        if checks:
+            for check in checks:
+                self.add_check(check)
+        errors = get("recorder_errors")
+        if errors and type(errors) is list:
+            for error in errors:
+                if type(error) is dict and error.get("where") == "write":
+                    lost = error.get("lost_steps")
+                    if type(lost) is int and lost > 0:
+                        self.lost_steps += lost
 
     def add_check(self, check: Mapping[str, Any]) -> None:
         self.checks_total += 1
@@ -426,4 +460,8 @@ class SummaryBuilder:
         }
         if self.model.calls:  # only episodes with model calls carry it; readers default to zeros
             out["model"] = self.model.to_dict()
+        if self.agent_error is not None:  # an agent-side failure, kept apart from the env's failures
+            out["agent_error"] = self.agent_error
+        if self.lost_steps:  # only files that lost records carry it
+            out["lost_steps"] = self.lost_steps
         return out

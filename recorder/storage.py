@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from .errors import TrajrecIOError, TrajrecUsageError, require
 
-__all__ = ["Outbox", "find_remote", "is_url", "open_binary", "outbox_for"]
+__all__ = ["Outbox", "check_url", "find_remote", "is_url", "open_binary", "outbox_for"]
 
 REMOTE_PIP = "pip install 'trajrec[remote]'"
 #: Range reads fetch this much at a time: a frame and its neighbours, not the whole object.
@@ -48,6 +48,23 @@ def _fs(url: str) -> tuple[Any, str]:
     except (ImportError, ValueError) as exc:
         raise TrajrecUsageError(f"cannot open {url}: {exc}; {REMOTE_PIP} (plus the package of that file system, "
                                 "e.g. s3fs for s3://)") from exc
+
+
+def check_url(url: str) -> None:
+    """Check that ``url`` can be written before recording anything to it: fsspec and the package of its file
+    system (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``...) are importable.
+
+    Raises:
+        MissingDependencyError: fsspec is not installed.
+        TrajrecUsageError: the URL's file system is unknown or its package is missing; the message names it.
+    """
+    fsspec = require("fsspec", REMOTE_PIP, f"recording to {url}")
+    proto = url.partition("://")[0]
+    try:
+        fsspec.get_filesystem_class(proto)
+    except (ImportError, ValueError) as exc:
+        raise TrajrecUsageError(f"cannot record to {url}: {exc}; {REMOTE_PIP} (plus the package of that file "
+                                "system, e.g. pip install s3fs for s3://)") from exc
 
 
 def open_binary(path: str) -> tuple[IO[bytes], int]:

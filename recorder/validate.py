@@ -344,3 +344,25 @@ def index_problem(index: Mapping[str, Any], index_start: int) -> str | None:
             if problem:
                 return problem
     return None
+
+
+def compact_problem(c: Any, max_header: int) -> str | None:
+    """The problem with a decoded version-3 compact index (``format.compact_index``) before it is expanded, or
+    None; the expanded index is then checked like any other (:func:`index_problem`). ``max_header``: the most
+    bytes a header record may have (``format.MAX_RECORD_BYTES``)."""
+    if not isinstance(c, dict):
+        return f"the compact index is {type(c).__name__}, expected a map"
+    if type(c.get("v")) is not int:
+        return "the compact index has no integer version"
+    f = c.get("f")
+    if not isinstance(f, list) or not f or len(f) % 3 or not all(type(x) is int and x >= 0 for x in f):
+        return "the compact index frame table is not [gap, n_steps, length] rows of counts"
+    hc, hl = c.get("hc"), c.get("hl")
+    if type(hc) is not int or not 0 <= hc < 1 << 32 or type(hl) is not int or not 0 < hl <= max_header:
+        return "the compact index has no header checksum and length"
+    for key in ("c", "sc"):
+        if not isinstance(c.get(key, []), list):
+            return f"the compact index {key} is not a list"
+    if not isinstance(c.get("x", {}), dict):
+        return "the compact index extra fields are not a map"
+    return None

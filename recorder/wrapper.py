@@ -142,6 +142,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._episode_path: Path | None = None
         self._step = 0
         self._note: dict[str, Any] = {}
+        # Steps the env took whose records could not be written (disk full...): the next record that is written
+        # says how many and why (``recorder_errors``, where "write"), and the summary counts them (``lost_steps``).
+        self._lost: dict[str, Any] | None = None
         self._closed = False
         self._has_state = False
         self._warned: set[str] = set()
@@ -201,6 +204,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._finish_episode()
         self._step = 0
         self._note = {}
+        self._lost = None
         self._check_seq = 0
         self._classifier.reset()
         self._classifier.errors.clear()
@@ -259,7 +263,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             pass  # already gone, or not ours to remove
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
-        writer = self._require_writer("step")
+        writer = self._writer
+        if writer is None or writer.closed or self._closed:
+            writer = self._require_writer("step")
         i = self._step
         t0 = time.time()
         p0 = perf_counter()
@@ -283,10 +289,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     record["retry_of"] = retry_of
                 if self._note:
                     record["note"], self._note = self._note, {}
-                self._take_errors(record, [])
+                self._take_errors(record, [self._lost] if self._lost else [])
                 writer.write_step(record)
+                self._lost = None
                 self._step = i + 1
             except Exception as rec_exc:  # noqa: BLE001  (reported, then the env's exception goes on)
+                if isinstance(rec_exc, TrajrecIOError):
+                    self._count_lost(rec_exc)
                 self._warn_lost(f"step {i}, which raised {type(exc).__name__}", rec_exc)
             raise
         duration = perf_counter() - p0
@@ -332,10 +341,24 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     self._copy_state(state, errors)
                 if rows:
                     record["diff"] = rows
-        self._take_errors(record, errors)
-        writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync)
+        if self._lost is not None:
+            errors.append(self._lost)
+        if errors or self._classifier.errors:
+            self._take_errors(record, errors)
+        try:
+            writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync)
+        except TrajrecIOError as exc:
+            # The env took this step but its record is not in the file: the agent gets the error, and the next
+            # record written (or the summary, if none is) says that steps are missing before it.
+            self._count_lost(exc)
+            raise
+        self._lost = None
         self._step = i + 1
         return obs, reward, terminated, truncated, info
+
+    def _count_lost(self, exc: TrajrecIOError) -> None:
+        lost = 1 + (self._lost["lost_steps"] if self._lost is not None else 0)
+        self._lost = {**recorder_error("write", exc), "lost_steps": lost}
 
     def end_episode(self) -> dict[str, Any] | None:
         """Finish the current episode file now (end record and index) and return its summary.
@@ -347,6 +370,15 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             return None
         self._finish_episode()
         return self.last_summary
+
+    def end_episode_with_error(self, message: str, **note: Any) -> dict[str, Any] | None:
+        """End the current episode with outcome ``error`` because the agent could not act (its model server
+        failed), without stepping the env: ``message`` and ``note`` (e.g. ``model_call=...``) go in the summary's
+        ``agent_error``, apart from the env's failures. Returns the summary."""
+        writer = self._require_writer("end the episode")
+        writer.summary.add_agent_error(message, {**self._note, **note})
+        self._note = {}
+        return self.end_episode()
 
     def close(self) -> None:
         """Finish the current episode file (end record and index), then close the env."""
@@ -469,6 +501,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def _finish_episode(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None and not writer.closed:
+            if self._lost is not None:  # the last steps' records were lost and no record came after them
+                writer.summary.lost_steps += self._lost["lost_steps"]
+                self._lost = None
             self.last_summary = writer.close()
             if self.outbox is not None:
                 try:

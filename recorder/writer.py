@@ -43,6 +43,7 @@ class EpisodeWriter:
             # Readers refuse frames bigger than this bound allows (format.MAX_FRAME_RAW): a bomb guard.
             raise TrajrecUsageError(f"frame_bytes must be 1..{MAX_FRAME_BYTES_SETTING}, got {frame_bytes}")
         self._fw = FrameWriter(self.path, level=level, fsync=fsync, compressor=compressor)
+        self._packer = self._fw.pack_function
         self.frame_steps = frame_steps
         self.frame_bytes = frame_bytes
         self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}
@@ -54,8 +55,10 @@ class EpisodeWriter:
         self.closed = False
         self._frame_steps = 0
         self._frame_open = True
-        # The header goes out in one block with the first record (the reset): one flush less per episode.
-        self._pending: bytes | None = self._pack(self.header)
+        # The header goes out in the same write as the first record (the reset), as a zstd block of its own: readers
+        # of the index decompress only that block to get it (format version 3 keeps no copy in the index).
+        self._head = self._pack(self.header)
+        self._pending: bytes | None = self._head
 
     # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
     # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
@@ -74,9 +77,12 @@ class EpisodeWriter:
             self._frame_open = False
 
     def _pack(self, record: dict[str, Any]) -> bytes:
-        raw = pack_record(self._fw.pack, record)
+        try:
+            raw = self._packer(record)  # the fast path of pack_record, without its call
+        except Exception:  # noqa: BLE001  (pack_record's slow path decides what to keep)
+            raw = pack_record(self._packer, record)
         if len(raw) > MAX_RECORD_BYTES:  # readers bound a frame by this (format.MAX_FRAME_RAW)
-            raw = pack_record(self._fw.pack, _shrink(record))
+            raw = pack_record(self._packer, _shrink(record))
         return raw
 
     @property
@@ -84,14 +90,12 @@ class EpisodeWriter:
         """Why the file takes no more writes (a write failed and could not be rolled back), else None."""
         return self._fw.broken
 
-    def _write(self, record: dict[str, Any], *, end_frame: bool = False) -> None:
+    def _write(self, record: dict[str, Any], *, end_frame: bool = False, defer: bool = False) -> None:
         if not self._frame_open:
             self._start_frame()
         raw = self._pack(record)
-        if self._pending is not None:
-            raw = self._pending + raw
         try:
-            self._fw.write_raw(raw, finish=end_frame)
+            self._fw.write_raw(raw, finish=end_frame, head=self._pending, defer=defer)
         except TrajrecIOError:
             if self._frame_open and not self._fw.in_frame:
                 # The frame writer cut the file back and closed the frame at its last whole block (or dropped
@@ -127,7 +131,9 @@ class EpisodeWriter:
             record["snapshot"] = snapshot
         in_frame = self._frame_steps if self._frame_open else 0
         # A step that ends the episode or fills the frame closes it in the same write (one flush, not two).
-        last = truthy(record.get("terminated")) or truthy(record.get("truncated")) or in_frame + 1 >= self.frame_steps
+        term, trunc = record.get("terminated"), record.get("truncated")
+        last = ((term is True or (term is not False and truthy(term)))
+                or (trunc is True or (trunc is not False and truthy(trunc))) or in_frame + 1 >= self.frame_steps)
         self._write(record, end_frame=last)
         self.frames[-1][2] += 1
         self._frame_steps = in_frame + 1
@@ -144,7 +150,8 @@ class EpisodeWriter:
         self.checks.append(check)
         self.summary.add_check(check)
 
-    def index(self, *, finished: bool = True) -> dict[str, Any]:
+    def index(self, *, finished: bool = True, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The index as readers see it (``read_index``); ``summary``: already made by the caller."""
         header = {k: v for k, v in self.header.items() if k != "t"}
         frames = [f for f in self.frames if f[2] or f[0] == 0]
         return {
@@ -152,7 +159,7 @@ class EpisodeWriter:
             "steps": self.steps,
             "frames": frames,
             "header": header,
-            "summary": self.summary.to_dict(finished=finished),
+            "summary": summary if summary is not None else self.summary.to_dict(finished=finished),
             "checks": self.checks,
             "step_checks": self.step_checks,
         }
@@ -174,8 +181,11 @@ class EpisodeWriter:
                           "the index", RuntimeWarning, stacklevel=2)
             return summary
         try:
-            self._write({"t": "end", "time": time.time(), "summary": summary}, end_frame=True)
-            self._fw.write_index(self.index(finished=True), pack=lambda idx: pack_record(packb, idx))
+            # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
+            # Written with the index, in one system call (a file's fixed cost counts on short episodes).
+            self._write({"t": "end", "time": time.time()}, end_frame=True, defer=True)
+            index = self.index(finished=True, summary=summary)
+            self._fw.write_index(index, pack=lambda idx: pack_record(self._packer, idx), head=self._head)
         finally:
             self.closed = True
             self._close_fd()

@@ -78,6 +78,11 @@ def default_annotator() -> str:
         return "anonymous"
 
 
+def _person(judge: str) -> str | None:
+    """The person's name of a ``human:<name>`` judge, else None (an automatic judge)."""
+    return judge[6:] if judge.startswith("human:") else None
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -206,6 +211,14 @@ class LabelStore:
                     if set(bad) & {"target", "episode_id"} else "")
             raise TrajrecUsageError(f"cannot update {what}{hint}; updatable fields: {', '.join(_UPDATABLE)}")
         head = self._live_head(label_id, "update")
+        owner = _person(head.judge)
+        editor = changes.get("author")
+        if owner is not None and editor is not None and editor != owner and "judge" not in changes:
+            # A person's label edited by someone else would stay under the owner's judge: agreement and exports
+            # would count the editor's opinion as the owner's.
+            raise TrajrecUsageError(f"label {label_id} is {head.judge}'s: an edit by {editor} would be counted as "
+                                    f"{owner}'s; use edit_as({label_id!r}, {editor!r}, ...) to add {editor}'s own "
+                                    "label beside it")
         kind = _validate_kind(changes.get("kind", head.kind))
         new = replace(
             head,
@@ -221,6 +234,34 @@ class LabelStore:
             id=_new_id(),
         )
         return self._append(new)
+
+    def edit_as(self, label_id: str, editor: str, **changes: Any) -> Label:
+        """Edit a label as ``editor`` (a person's name): the editor's change is attributed to the editor.
+
+        On the editor's own label (judge ``human:<editor>``), or on an automatic judge's label, this is
+        :meth:`update` with ``author=editor``. On another person's label it is a new label of the editor's
+        (judge ``human:<editor>``) on the same episode and target, with ``changes`` applied to the other
+        person's live version and ``edit_of`` naming that version. The other person's label stays live beside
+        it: agreement counts both opinions, exports take the newest person's label. Like :meth:`add`, it is a
+        new version of the editor's own live label on that target when there is one.
+
+        Raises:
+            TrajrecUsageError: as :meth:`update` (an unknown or deleted label, a field that cannot change).
+        """
+        if not isinstance(editor, str) or not editor.strip():
+            raise TrajrecUsageError(f"the editor's name is empty ({editor!r}); give a name, e.g. 'ana'")
+        head = self._live_head(label_id, "edit")
+        owner = _person(head.judge)
+        if owner is None or owner == editor or "judge" in changes:
+            return self.update(label_id, **{**changes, "author": editor})
+        bad = sorted(set(changes) - {"value", "rationale", "tags", "score"})
+        if bad:
+            raise TrajrecUsageError(f"cannot change {', '.join(bad)} in an edit of {head.judge}'s label; "
+                                    "changeable: value, rationale, tags, score")
+        return self.add(head.episode_id, head.target, changes.get("value", head.value), kind=head.kind,
+                        judge=f"human:{editor}", author=editor, rationale=changes.get("rationale", head.rationale),
+                        tags=changes.get("tags", head.tags), score=changes.get("score", head.score),
+                        edit_of=head.id)
 
     def delete(self, label_id: str, *, author: str | None = None) -> Label:
         """Append a tombstone for a label (any version's id); it disappears from :meth:`current`, stays in
@@ -371,17 +412,34 @@ class LabelStore:
             raise TrajrecUsageError(f"a label id is a hex string, got {label_id!r}")
         if label_id in self._recs:
             return label_id
-        if len(label_id) >= 4:
-            matches = [i for i in self._recs if i.startswith(label_id)]
-            if len(matches) == 1:
-                return matches[0]
-            if len(matches) > 1:
-                raise TrajrecUsageError(f"label id prefix {label_id!r} matches {len(matches)} labels; give more "
-                                        "characters")
+        matches = self.matching_ids(label_id)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise TrajrecUsageError(f"label id prefix {label_id!r} matches {len(matches)} label versions: "
+                                    f"{self.describe_ids(matches)}; give more characters")
         near = difflib.get_close_matches(label_id, list(self._recs), n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]}?)" if near else ""
         raise TrajrecUsageError(f"no label with id {label_id!r} in {self.dir}{hint}; `trajrec label ls "
                                 f"{self.run_dir}` lists the ids")
+
+    def matching_ids(self, prefix: str) -> list[str]:
+        """Ids of every version (tombstones included) whose id starts with ``prefix``."""
+        self._settle()
+        if prefix in self._recs:
+            return [prefix]
+        return [i for i in self._recs if i.startswith(prefix)]
+
+    def describe_ids(self, ids: list[str], limit: int = 6) -> str:
+        """``ids`` as a short list for an error: each id with its episode end, target and judge."""
+        def one(i: str) -> str:
+            lab = self._recs[i]
+            live = self._head.get(self._root.get(i, i)) is lab
+            state = ", deleted" if lab.deleted else "" if live else ", old version"
+            return f"{i} ({lab.episode_id[-8:]} {lab.target} {lab.judge}{state})"
+        shown = sorted(ids)[:limit]
+        more = f", and {len(ids) - limit} more" if len(ids) > limit else ""
+        return ", ".join(one(i) for i in shown) + more
 
     def _live_head(self, label_id: str, verb: str) -> Label:
         lid = self._resolve(label_id)

@@ -356,6 +356,8 @@ def usage_text(totals: Any) -> str | None:
     >>> usage_text({"calls": 3, "failed_attempts": 1, "prompt_tokens": 1200, "completion_tokens": 80,
     ...             "total_tokens": 1280, "latency": 2.5, "cost": 0.0021})
     '3 calls (1 failed attempt), 1,280 tokens (1,200 in / 80 out), 2.50 s, $0.0021'
+    >>> usage_text({"calls": 2, "total_tokens": 90, "prompt_tokens": 80, "completion_tokens": 10, "latency": 0.0})
+    '2 calls, 90 tokens (80 in / 10 out)'
     """
     if not isinstance(totals, dict) or not totals.get("calls"):
         return None
@@ -364,7 +366,9 @@ def usage_text(totals: Any) -> str | None:
     if failed:
         text += f" ({failed:,} failed attempt{'s' if failed != 1 else ''})"
     text += (f", {int(totals.get('total_tokens') or 0):,} tokens ({int(totals.get('prompt_tokens') or 0):,} in / "
-             f"{int(totals.get('completion_tokens') or 0):,} out), {float(totals.get('latency') or 0):.2f} s")
+             f"{int(totals.get('completion_tokens') or 0):,} out)")
+    if totals.get("latency"):  # 0 or none: no call recorded its time (imported episodes), not "took 0 s"
+        text += f", {float(totals['latency']):.2f} s"
     cost = totals.get("cost")
     if isinstance(cost, (int, float)):
         text += f", ${cost:.4g}"

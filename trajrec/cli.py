@@ -44,6 +44,21 @@ def _command_modules() -> list:
     return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
 
 
+class CommandParser(argparse.ArgumentParser):
+    """The parser of one command (and of its actions): arguments it does not know are an error with *its* usage.
+
+    argparse hands a subcommand's unknown arguments back to the top-level parser, whose error then shows the
+    ``trajrec [-h] [--version] COMMAND`` usage instead of the command's own (``trajrec ls runs --bogus``). Nested
+    subparsers (``label add``) are of the parent's class, so the deepest parser reports them.
+    """
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trajrec",
@@ -52,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"trajrec {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for mod in _command_modules():
         p = sub.add_parser(
             mod.NAME,
@@ -109,6 +124,7 @@ class EscapingStream:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # as typed: `record` prints its --resume command
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -144,9 +160,9 @@ def _run(args: argparse.Namespace) -> int:
         text = " ".join(str(exc).split("\n"))  # one line, whatever the message quotes
         print(f"trajrec {args.command}: error: {text}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"trajrec {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C; `record` turns SIGTERM into one too (reason, exit code 143)
+        print(f"trajrec {args.command}: {getattr(exc, 'reason', 'interrupted')}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))
     except BrokenPipeError:
         # `trajrec ls | head`: the reader went away; not an error worth a traceback. What is still buffered for
         # stdout goes to /dev/null, so the interpreter's flush at exit does not fail on the closed pipe either.

@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
+from trajrec.recorder.errors import AgentError, TrajrecIOError, TrajrecUsageError, require
 
 __all__ = ["BACKENDS", "collect", "collect_one"]
 
@@ -75,7 +75,11 @@ def collect_one(env_fn: EnvFn, agent_fn: AgentFn | str, seed: int, out: str | os
     try:
         agent = RandomAgent(env, seed) if agent_fn == "random" else agent_fn(env, seed)  # type: ignore[operator]
         env.agent = env.agent or {"name": getattr(agent, "name", type(agent).__qualname__), "seed": seed}
-        _run_episode(env, agent, seed)
+        try:
+            _run_episode(env, agent, seed)
+        except AgentError as exc:  # no action (a model server down): closed as an error, no env step made up
+            env.end_episode_with_error(str(exc), **exc.note)
+            raise
         summary = env.end_episode() or {}
         path = Path(env.episode_path)
     finally:

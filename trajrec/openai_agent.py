@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from trajrec.recorder.errors import TrajrecError, TrajrecUsageError, require
+from trajrec.recorder.errors import AgentError, TrajrecUsageError, require
 from trajrec.recorder.model_call import ModelCall, cost_of, failed_attempt
 
 SYSTEM_PROMPT = ("You are an agent solving a task with tools. Call exactly one tool per turn; read each tool result "
@@ -29,8 +29,10 @@ SYSTEM_PROMPT = ("You are an agent solving a task with tools. Call exactly one t
 NUDGE = "Your reply had no tool call. Call exactly one of the tools now."
 
 
-class ModelUnavailableError(TrajrecError, RuntimeError):
-    """Raised when the model server fails two calls in a row, each after all its retries."""
+class ModelUnavailableError(AgentError):
+    """Raised by :meth:`OpenAIToolAgent.act` when a model call failed after all its retries (HTTP errors,
+    timeouts, no connection): the agent has no action, so the env is not stepped. ``note`` holds the failed
+    ``model_call`` (its ``error`` and failed ``attempts``) for ``Recorder.end_episode_with_error``."""
 
 
 @dataclass
@@ -91,7 +93,6 @@ class OpenAIToolAgent:
         self._sent = 0  # messages already sent in an earlier call: each record keeps only the new ones
         self._tools_sent = False
         self._pending: list[dict[str, Any]] = []  # tool calls of the last reply still owed a tool message
-        self._failed_calls = 0  # calls in a row whose every attempt failed
 
     def describe(self) -> dict[str, Any]:
         """Provenance fields: agent name and version, model, server, sampling settings."""
@@ -109,7 +110,6 @@ class OpenAIToolAgent:
         self._sent = 0
         self._tools_sent = False
         self._pending = []
-        self._failed_calls = 0
 
     def act(self, observation: Any, info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Send the conversation, read one tool call; return the action and the note ``{"model_call": ...}``."""
@@ -120,18 +120,17 @@ class OpenAIToolAgent:
                 self.messages.append({"role": "tool", "tool_call_id": other.get("id"),
                                       "content": "not run: one tool call per turn"})
             self._pending = []
-        if self._failed_calls >= 2:
-            raise ModelUnavailableError(f"the model server at {self.config.base_url or 'the default URL'} failed "
-                                        f"{self._failed_calls} calls in a row ({self.config.retries + 1} attempts "
-                                        f"each); the failed calls are recorded in the last steps' notes")
         call = self._complete()
         note = {"model_call": call.to_dict()}
         if call.error is not None:
-            # Every attempt failed: the step still happens (the env answers the empty action with an error), so
-            # the failure is on record; a second such call in a row stops the episode (see above).
-            self._failed_calls += 1
-            return "", note
-        self._failed_calls = 0
+            # Every attempt failed: there is no action. Stepping the env with a made-up one would record the
+            # outage as the agent's mistake in the env; the caller ends the episode as an error instead.
+            error = call.error
+            kind = " ".join(str(x) for x in (error.get("error"), error.get("status")) if x is not None)
+            attempts = self.config.retries + 1
+            raise ModelUnavailableError(
+                f"the model server at {self.config.base_url or 'the default URL'} failed {attempts} attempt"
+                f"{'s' if attempts != 1 else ''} of a call ({kind}: {str(error.get('message', ''))[:200]})", note)
         tool_calls = call.tool_calls or []
         if not tool_calls:
             return call.content or "", note

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.errors import AgentError, TrajrecIOError, TrajrecUsageError
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,14 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
     else:
         env.agent = {"name": job.agent, "class": type(agent).__qualname__, "seed": seed,
                      "skill": job.skill if job.agent == "scripted" else None}
-    run_episode(env, agent, seed=seed)
+    try:
+        run_episode(env, agent, seed=seed)
+    except AgentError as exc:
+        # The agent had no action (its model server failed): the env is not stepped with a made-up one; the
+        # episode ends as an error with the failed call on record, and the command stops (the server is down).
+        env.end_episode_with_error(str(exc), **exc.note)
+        raise AgentError(f"{exc}; the episode of seed {seed} was closed with outcome error ({env.episode_path}); "
+                         "rerun the same command with --resume once the server answers", exc.note) from None
     summary = env.end_episode() or {}
     return {**summary, "path": str(env.episode_path), "seed": seed}
 
@@ -143,6 +152,7 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_term)
+    _die_with_parent()
 
 
 def _worker_record(job: Job, seed: int) -> dict[str, Any]:
@@ -163,6 +173,85 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
         os._exit(128 + signal.SIGTERM)  # the pool is being torn down: no result to send, no traceback
     finally:
         _BUSY = False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the recording process: it stops as after Ctrl-C (see :func:`sigterm_as_interrupt`)."""
+
+    exit_code = 128 + 15
+    reason = "stopped by SIGTERM"
+
+
+_TERM_ARMED = False  # in the main process: sigterm_as_interrupt's handlers are installed
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While recording, SIGTERM (``kill PID``, a scheduler's stop) stops the command the way Ctrl-C does: the
+    episodes being recorded are closed as ``stopped`` with their index, worker processes are terminated and
+    joined. Without this, Python dies at once on SIGTERM, leaving files without an index and workers orphaned.
+
+    Python drops an exception raised inside some callbacks (an at-fork hook while an env starts a subprocess, a
+    finalizer), so a stop (SIGTERM or Ctrl-C) is raised again every 0.2 s (SIGALRM) until :func:`_stop_arrived`
+    says it reached the recording loop, which then closes its files undisturbed by a second signal. No-op
+    outside the main thread."""
+    import signal
+    import threading
+
+    global _TERM_ARMED
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield  # Windows has no SIGALRM (and its SIGTERM cannot be caught anyway)
+        return
+    stop: list[type[KeyboardInterrupt]] = []  # the kind of stop asked for, raised again by SIGALRM
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if signum != signal.SIGALRM:
+            stop[:] = [Terminated if signum == signal.SIGTERM else KeyboardInterrupt]
+            signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
+        raise (stop or [KeyboardInterrupt])[0]()
+
+    def unraisable(info: Any, default: Any = sys.unraisablehook) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):  # a dropped stop is raised again: no noise
+            default(info)
+
+    names = ("SIGTERM", "SIGINT", "SIGALRM")
+    previous = {name: signal.signal(getattr(signal, name), on_signal) for name in names}
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    _TERM_ARMED = True
+    try:
+        yield
+    finally:
+        _stop_arrived()
+        _TERM_ARMED = False
+        for name in names:
+            signal.signal(getattr(signal, name), previous[name])
+        sys.unraisablehook = hook
+
+
+def _stop_arrived() -> None:
+    """The stop reached the recording loop: no second signal or repeat may cut the closing of the files."""
+    import signal
+
+    if _TERM_ARMED:
+        for name in ("SIGTERM", "SIGINT", "SIGALRM"):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM when the process that started it dies, even by SIGKILL, instead of living
+    on as an orphan blocked on the pool's queue."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass  # no prctl: the parent's own SIGTERM handling still stops the workers
 
 
 def _stop_pool(pool: ProcessPoolExecutor, futures: list[Any]) -> None:
@@ -227,10 +316,14 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
         TrajrecUsageError: the env cannot be made, or ``job.out`` cannot be a folder (a file has its name, no
             permission, a read-only file system).
     """
+    import dataclasses
+
     from trajrec.recorder.storage import is_url
 
     if not is_url(job.out):  # a URL records through a local outbox (see trajrec.recorder.storage)
         make_out_dir(job.out)
+    if job.run_id is None:  # one run id for the whole command, not one per worker process
+        job = dataclasses.replace(job, run_id=new_run_id())
     results: list[dict[str, Any]] = []
     if backend == "ray":
         import functools
@@ -251,6 +344,9 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
                 results.append(res)
                 if on_done:
                     on_done(res)
+        except KeyboardInterrupt:
+            _stop_arrived()
+            raise
         finally:
             rec.close()
         return results
@@ -269,11 +365,21 @@ def record_many(job: Job, seeds: list[int], *, workers: int = 1,
                 on_done(res)
     except BaseException:
         # Ctrl-C or a failed episode: no worker goes on recording after the command has given up.
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            _stop_arrived()
         _stop_pool(pool, futures)
         raise
     pool.shutdown(wait=True)
     results.sort(key=lambda r: r["seed"])
     return results
+
+
+def new_run_id() -> str:
+    """A fresh run id, as the Recorder makes one: ``run-<local time>-<6 hex digits>``."""
+    import secrets
+    import time
+
+    return f"run-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def make_out_dir(out: str) -> list[Path]:
@@ -402,6 +508,155 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
         f"{out} already holds {len(files)} episode file{'s' if len(files) != 1 else ''}; recording into it again "
         "would add duplicates. Pass --resume to record only the seeds not recorded yet, --overwrite to delete "
         "those files first, or another folder")
+
+
+def job_config(job: Job) -> dict[str, Any]:
+    """What makes episodes of one run comparable: env id, env constructor arguments (the registered defaults
+    with ``--kwarg`` over them, as the episode header's ``task.env_kwargs`` stores them), agent and its options
+    (skill for the scripted agent; model and sampling for the openai one)."""
+    import gymnasium as gym
+    from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
+
+    try:
+        kwargs = dict(gym.spec(job.env_id).kwargs)
+    except gym.error.Error:
+        kwargs = {}
+    kwargs.update(dict(job.env_kwargs))
+    config: dict[str, Any] = {"env": job.env_id, "env kwargs": _plain(kwargs),
+                              "agent": "openai-tools" if job.agent == "openai" else job.agent}
+    if job.agent == "scripted":
+        config["skill"] = job.skill
+    if job.agent == "openai":
+        config["model"] = job.model
+        config["sampling"] = _plain(dict(job.sampling))
+    return config
+
+
+def header_config(header: dict[str, Any]) -> dict[str, Any]:
+    """:func:`job_config` of the command that recorded an episode, read from its header."""
+    task = header.get("task") or {}
+    agent = (header.get("provenance") or {}).get("agent") or {}
+    config: dict[str, Any] = {"env": task.get("env_id"), "env kwargs": _plain(task.get("env_kwargs") or {}),
+                              "agent": agent.get("name")}
+    if agent.get("name") == "scripted":
+        config["skill"] = agent.get("skill")
+    if agent.get("name") == "openai-tools":
+        config["model"] = agent.get("model")
+        config["sampling"] = _plain(agent.get("sampling") or {})
+    return config
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON would carry it (tuples as lists...), so a header read back compares equal."""
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True, default=repr))
+
+
+def _config_text(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v if isinstance(v, str) else _plain_text(v)}" for k, v in config.items())
+
+
+def _plain_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def check_resume_config(out: str, job: Job) -> None:
+    """Refuse to ``--resume`` into a folder whose episodes were recorded with another env id, env kwargs, agent
+    or agent options: one run would mix two setups and every total over it would be meaningless.
+
+    Raises:
+        TrajrecUsageError: naming both setups, what differs, and the ways out.
+    """
+    from trajrec.recorder import SUFFIX, read_index
+    from trajrec.recorder.errors import TrajrecError
+
+    want = job_config(job)
+    for path in sorted(Path(out).glob(f"*{SUFFIX}")):
+        try:
+            header = read_index(str(path)).get("header") or {}
+        except (TrajrecError, OSError):
+            continue  # unreadable: fsck's business, not a setup to compare
+        have = header_config(header)
+        if have != want:
+            differ = [k for k in {**have, **want} if have.get(k) != want.get(k)]
+            raise TrajrecUsageError(
+                f"--resume: {out} was recorded with a different setup ({', '.join(differ)} differ); "
+                f"{path.name} has: {_config_text(have)}; this command has: {_config_text(want)}. Rerun with the "
+                "folder's settings to resume it, or record into another folder (--out), or pass --overwrite "
+                "instead of --resume to replace its episodes")
+
+
+LOCK_NAME = ".trajrec-record.lock"
+
+
+@contextlib.contextmanager
+def record_lock(out: str) -> Iterator[None]:
+    """Hold ``<out>/.trajrec-record.lock`` while recording into ``out``: a second ``trajrec record`` into the
+    same folder, even one started at the same instant, is refused instead of recording every seed twice.
+
+    POSIX: an exclusive ``flock`` on the file, which the kernel releases when the process dies (no stale lock);
+    elsewhere an ``O_EXCL`` claim. The file is removed when recording ends.
+
+    Raises:
+        TrajrecUsageError: another process holds the folder; the message names it.
+    """
+    import json
+    import socket
+    import time
+
+    path = Path(out) / LOCK_NAME
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
+    info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o644)
+        except FileExistsError:
+            _refuse_locked(out, path)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot create {path}: {exc.strerror or exc}") from exc
+        if fcntl is None:
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            _refuse_locked(out, path)
+        try:  # the holder before us may have removed the file between our open and our lock: lock the new one
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, info.encode())
+        yield
+    finally:
+        try:
+            os.unlink(path)  # before unlocking: a waiting process then finds no file, or a fresh one
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _refuse_locked(out: str, path: Path) -> None:
+    import json
+
+    try:
+        holder = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        holder = {}
+    who = (f"process {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}" if holder.get("pid")
+           else "another process")
+    raise TrajrecUsageError(f"{out} is being recorded into by another `trajrec record` ({who}; lock file {path}); "
+                            "wait for it to finish, or record into another folder")
 
 
 def recorded_summaries(out: str, env_id: str) -> list[dict[str, Any]]:

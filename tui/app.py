@@ -141,7 +141,9 @@ class TrajrecApp(App[None]):
         """While the library shows, read labels other people and processes appended (the app's timer calls this
         every ``LABEL_REFRESH_SECONDS``); the "labeled" column follows. The episode screen has its own reader."""
         if isinstance(self.screen, LibraryScreen) and self.library.scan_done:
-            self._read_labels([e.path for e in self.library.entries if not e.error])
+            # One path per folder: discover looks at folders, and a million paths (built, then printed into the
+            # worker's description by Textual) stalled the keys every tick.
+            self._read_labels([os.path.join(folder, "_") for folder in self.library.folders])
 
     @work(thread=True, exclusive=True, group="library-labels")
     def _read_labels(self, paths: list[str]) -> None:
@@ -190,7 +192,7 @@ def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None
             ``labels.labeled_fraction``, the share of steps with any live label).
         labels: where labels are read and written: the run folders' label stores under one lock (default: a
             :class:`~trajrec.tui.label_source.LabelSource` of ``paths``, read on first use).
-        use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog.msgpack``.
+        use_catalog: read and write the summary cache ``<folder>/.trajrec/catalog/``.
         theme: ``"dark"``, ``"light"`` or the name of any Textual theme (default: dark). ``NO_COLOR`` in the
             environment turns colors off whatever the theme (Textual reads it).
         task_bank: ``task_bank(env_id) -> {task id: split} | None`` for the report screen's coverage (``trajrec

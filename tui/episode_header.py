@@ -70,6 +70,9 @@ def header_text(episode: Episode, width: int = 120) -> Text:
           "bold red" if outcome in ("failed", "error") else None)
     if not episode.complete:
         out.append("(no index: the writer did not close the file)  ", style="bold yellow")
+    lost = s.get("lost_steps")
+    if isinstance(lost, int) and lost > 0:
+        out.append(f"({lost:,} step{'s' if lost != 1 else ''} not recorded: a write failed)  ", style="bold yellow")
     field("episode", one_line(episode.episode_id, 60), "dim")
     out.rstrip()
     out.append("\n")

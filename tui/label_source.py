@@ -55,6 +55,16 @@ class LabelSource:
                 self.problem = str(exc)
                 return None
 
+    def labeled_episodes(self) -> set[str]:
+        """Ids of the episodes with a live label in any store: :meth:`labeled_fraction` is None for every other
+        id (the library's scan asks only about these; see :func:`trajrec.replay.library.scan`)."""
+        with self.lock:
+            try:
+                return set().union(*(store.episodes() for store in self._all()))
+            except TrajrecError as exc:
+                self.problem = str(exc)
+                return set()
+
     def store_for(self, episode_path: str | os.PathLike[str]) -> LabelStore:
         """The store of an episode's run folder (created on first use); use it holding :attr:`lock`."""
         with self.lock:

@@ -7,10 +7,11 @@ still being read, with its progress in the status line.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -39,6 +40,41 @@ from .scan_status import ScanStatus
 from .step_scan import find_text
 
 _SORT_KEYS = [c.key for c in COLUMNS]
+
+#: Batches at least this big are frozen out of the cyclic collector's reach (see ``_entries_read``).
+_FREEZE_BATCH = 5000
+
+
+class _Job:
+    """A worker's argument that Textual need not print: ``@work`` builds each worker's description from the
+    ``repr`` of its arguments, which for a million entries takes seconds on the UI thread."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<{type(self.value).__name__}>"
+
+
+def _view_rows(entries: list[EpisodeEntry], flt: Filter, step_hits: dict[str, int] | None, column: str | None,
+               reverse: bool, cancelled: Callable[[], bool] | None = None) -> list[EpisodeEntry] | None:
+    """The entries the filter (and a step search) keep, sorted; None if ``cancelled()`` turned true."""
+    rows = entries
+    if flt:
+        rows = []
+        for start in range(0, len(entries), 10_000):
+            if cancelled is not None and cancelled():
+                return None
+            rows.extend(e for e in entries[start:start + 10_000] if flt.matches(e))
+    if step_hits is not None:
+        rows = [e for e in rows if e.path in step_hits]
+    if column is not None or reverse:
+        if cancelled is not None and cancelled():
+            return None
+        rows = sort_entries(rows, column, reverse=reverse)
+    return rows
 
 
 class LibraryScreen(Screen[None]):
@@ -89,11 +125,15 @@ class LibraryScreen(Screen[None]):
 
     AUTO_FOCUS = "EpisodeTable"
 
+    #: Libraries with more entries than this are filtered and sorted in a worker thread.
+    SYNC_ROWS = 50_000
+
     @dataclass
     class EntriesRead(Message):
-        """A batch of summaries from the scan worker."""
+        """A batch of summaries from the scan worker, and the folders its episodes are in."""
 
         batch: ScanBatch
+        folders: dict[str, None] = field(default_factory=dict)
 
     @dataclass
     class StepsSearched(Message):
@@ -104,6 +144,14 @@ class LibraryScreen(Screen[None]):
         total: int
         hits: dict[str, int]
         finished: bool = False
+
+    @dataclass
+    class ViewComputed(Message):
+        """The rows of view ``generation``, filtered and sorted by the view worker."""
+
+        rows: list[EpisodeEntry]
+        keep: str | None
+        generation: int
 
     @dataclass
     class ScanFailed(Message):
@@ -118,12 +166,17 @@ class LibraryScreen(Screen[None]):
         self.use_catalog = use_catalog
         self.labeled_fraction = labeled_fraction
         self.entries: list[EpisodeEntry] = []
+        #: The folders of the episodes read so far (the app polls them for new labels: a hundred folders, not a
+        #: million paths).
+        self.folders: dict[str, None] = {}
         self.filter: Filter = parse_filter("")
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.scan_done = False
         self.step_query = ""
         self.step_hits: dict[str, int] | None = None  # path -> first matching step, while a search is shown
+        self._view_generation = 0  # bumped by every _update_view; the table shows _shown_generation
+        self._shown_generation = 0
 
     def compose(self) -> ComposeResult:
         yield ScanStatus()
@@ -146,7 +199,9 @@ class LibraryScreen(Screen[None]):
         try:
             for batch in scan(self.paths, use_catalog=self.use_catalog, labeled_fraction=self.labeled_fraction,
                               cancelled=lambda: worker.is_cancelled):
-                self.post_message(self.EntriesRead(batch))
+                folders = dict.fromkeys([p[:i] if (i := p.rfind(os.sep)) > 0 else os.path.dirname(p)
+                                         for p in [e.path for e in batch.entries]])
+                self.post_message(self.EntriesRead(batch, folders))
         except OSError as exc:  # a folder that vanished or cannot be listed; files that fail are rows already
             self.post_message(self.ScanFailed(f"cannot read {exc.filename}: {exc.strerror}"))
 
@@ -155,6 +210,12 @@ class LibraryScreen(Screen[None]):
         batch = message.batch
         status = self.query_one(ScanStatus)
         self.entries.extend(batch.entries)
+        self.folders.update(message.folders)
+        if len(batch.entries) >= _FREEZE_BATCH:
+            # The entries live as long as the library and hold no cycles. Left to the cyclic collector, each of
+            # its full passes would walk all of them (a million: about a second with the GIL held, keys
+            # stalled); frozen, they are skipped. Reference counting still frees them.
+            gc.freeze()
         status.total = batch.total
         status.done = batch.done
         status.skipped += batch.skipped
@@ -162,8 +223,11 @@ class LibraryScreen(Screen[None]):
         if batch.problems:
             status.problem = "; ".join(batch.problems)
         table = self.query_one(EpisodeTable)
-        if not self.filter and self.sort_column is None:
-            table.append_rows(batch.entries)  # path order is arrival order: nothing to re-sort
+        if (self.sort_column is None and not self.sort_reverse and self.step_hits is None and self.view_ready
+                and (not self.filter or len(self.entries) > self.SYNC_ROWS)):
+            # Path order is arrival order: the new rows (those the filter keeps) go at the end, nothing to re-sort.
+            table.append_rows([e for e in batch.entries if self.filter.matches(e)] if self.filter
+                              else batch.entries)
             status.shown = len(table.rows)
         else:
             self._update_view()
@@ -184,13 +248,43 @@ class LibraryScreen(Screen[None]):
     # -- view -----------------------------------------------------------------------------------------------
 
     def _update_view(self) -> None:
+        """Filter and sort the entries into the table: at once for a library of up to :attr:`SYNC_ROWS`
+        entries, else in a worker thread (a filter over a million entries takes seconds; keys typed meanwhile
+        are handled, and a newer view cancels an older one)."""
         table = self.query_one(EpisodeTable)
         keep = table.current.path if table.current is not None else None
-        rows = [e for e in self.entries if self.filter.matches(e)] if self.filter else list(self.entries)
-        if self.step_hits is not None:
-            rows = [e for e in rows if e.path in self.step_hits]
-        if self.sort_column is not None or self.sort_reverse:
-            rows = sort_entries(rows, self.sort_column, reverse=self.sort_reverse)
+        self._view_generation += 1
+        args = (list(self.entries), self.filter, self.step_hits, self.sort_column, self.sort_reverse)
+        if len(self.entries) <= self.SYNC_ROWS:
+            rows = _view_rows(*args)
+            assert rows is not None
+            self._show_rows(rows, keep)
+        else:
+            self.query_one(ScanStatus).search = "filtering and sorting…"
+            self._compute_view(_Job((args, keep, self._view_generation)))
+
+    @property
+    def view_ready(self) -> bool:
+        """Whether the table shows the latest filter and sort (False while a worker computes them)."""
+        return self._shown_generation == self._view_generation
+
+    @work(thread=True, exclusive=True, group="library-view")
+    def _compute_view(self, job: _Job) -> None:
+        args, keep, generation = job.value
+        worker = get_current_worker()
+        rows = _view_rows(*args, cancelled=lambda: worker.is_cancelled)
+        if rows is not None and not worker.is_cancelled:
+            self.post_message(self.ViewComputed(rows, keep, generation))
+
+    @on(ViewComputed)
+    def _view_computed(self, message: ViewComputed) -> None:
+        if message.generation == self._view_generation:  # else a newer view is on its way
+            self.query_one(ScanStatus).search = ""
+            self._show_rows(message.rows, message.keep)
+
+    def _show_rows(self, rows: list[EpisodeEntry], keep: str | None) -> None:
+        self._shown_generation = self._view_generation
+        table = self.query_one(EpisodeTable)
         table.sort_column = self.sort_column
         table.sort_reverse = self.sort_reverse
         table.set_rows(rows, keep=keep)
@@ -226,9 +320,13 @@ class LibraryScreen(Screen[None]):
         """Ask the labels provider again (for ``episode_ids``, or all) and redraw: call after labeling."""
         if self.labeled_fraction is None:
             return
+        # As in the scan: a provider that knows which episodes have labels is asked only about those.
+        labeled_ids = getattr(getattr(self.labeled_fraction, "__self__", None), "labeled_episodes", None)
+        labeled = labeled_ids() if labeled_ids is not None else None
         for e in self.entries:
             if episode_ids is None or e.episode_id in episode_ids:
-                e.labeled = self.labeled_fraction(e.episode_id, e.steps)
+                e.labeled = (self.labeled_fraction(e.episode_id, e.steps)
+                             if labeled is None or e.episode_id in labeled else None)
         if self.sort_column == "labeled":
             self._update_view()
         else:
@@ -293,10 +391,11 @@ class LibraryScreen(Screen[None]):
         self.step_query = message.value
         paths = [e.path for e in self.query_one(EpisodeTable).rows if not e.error]
         self.query_one(ScanStatus).search = f"searching steps for {message.value!r}…"
-        self._search_steps(paths, message.value)
+        self._search_steps(_Job(paths), message.value)
 
     @work(thread=True, exclusive=True, group="library-step-search")
-    def _search_steps(self, paths: list[str], query: str) -> None:
+    def _search_steps(self, job: _Job, query: str) -> None:
+        paths: list[str] = job.value
         worker = get_current_worker()
         hits: dict[str, int] = {}
         last = time.monotonic()

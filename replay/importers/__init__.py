@@ -224,7 +224,29 @@ def import_paths(fmt: str, paths: Iterable[str | os.PathLike[str]], out: str | o
                 f"{out} already holds {_plural(len(files), 'episode file')}; importing into it again could add "
                 "duplicates. Pass --resume to import only the sources not imported yet (matched by SHA-256), "
                 "--overwrite to delete those files first, or another folder")
+    created = [p for p in (Path(out), *Path(out).parents) if not p.exists()]  # deepest first
     out_dir = ensure_dir(out)
+    try:
+        report = _import_into(fmt, paths, out_dir, done, run_id, keep_going, removed, on_episode)
+    except BaseException:
+        _remove_empty(created)  # a failed import leaves no empty folder behind
+        raise
+    if not report.episodes:
+        _remove_empty(created)
+    return report
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders an import created (deepest first) that are still empty; a folder holding anything stays."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _import_into(fmt: str, paths: list[Any], out_dir: Path, done: dict[str, str], run_id: str | None,
+                 keep_going: bool, removed: int, on_episode: Any) -> ImportReport:
     report = ImportReport(out=os.fspath(out_dir), run_id=run_id or new_run_id(), removed=removed)
     t0 = time.perf_counter()
     by_format: dict[str, FieldReport] = {}

@@ -17,6 +17,11 @@ kept, in order, in the next agent step's ``note.atif_before`` (the ones after th
 ``is_error``/``error`` sets ``info["error"]`` (the classifier's tool-error rule). Rewards in ``final_metrics.extra``
 or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``atif:reward``); ``final_metrics``
 itself is kept in provenance. The ``steps`` array is streamed.
+
+End state: ATIF has no field for how a run ended, and a trajectory file is a finished run, so the last agent step
+is ``terminated`` (the episode's outcome: ``terminated``, or ``passed``/``failed`` from a reward check's verdict),
+or ``truncated`` when an exit status under ``extra``/``final_metrics.extra`` (``exit_status``, ``stop_reason``,
+...) names a limit. Never ``stopped``: that outcome means a recording cut short (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -144,6 +149,10 @@ class AtifImporter(Importer):
                 "trajectory_id": top.get("trajectory_id"), "final_metrics": final_metrics}
         f.mapped("schema_version/session_id/trajectory_id/final_metrics", "provenance.atif")
 
+        end_status = _end_status(top, final_metrics)
+        if end_status is not None:
+            f.mapped("extra/final_metrics.extra exit status", "last step terminated or truncated (a limit)")
+
         def steps() -> Iterator[ImportedStep]:
             with opener() as fh:
                 s = JsonStream(fh, label)
@@ -175,6 +184,8 @@ class AtifImporter(Importer):
                             assert held.note is not None
                             held.note["atif_after"] = before
                             f.mapped("steps[user/system after the last agent step]", "last step.note.atif_after")
+                        if own is None:  # trajrec's own export carries each step's end flags as recorded
+                            _end(held, end_status)
                         yield held
 
         def checks() -> list[dict[str, Any]]:
@@ -292,6 +303,44 @@ class AtifImporter(Importer):
                 note.pop("extra", None)
             f.mapped("steps[agent].extra.trajrec (failure, reward, terminated, truncated, retry_of, recovers)", "step")
         return step
+
+
+#: Keys under the root ``extra`` or ``final_metrics.extra`` that some ATIF writers use for how the run ended.
+_END_KEYS = ("exit_status", "stop_reason", "termination_reason", "finish_reason")
+#: Words in such a status that mean a limit cut the run short (a step, cost, time or context budget).
+_LIMIT_WORDS = ("limit", "exceeded", "timeout", "time_out", "timed_out", "max_", "budget", "exit_cost",
+                "exit_context", "truncat")
+
+
+def _end_status(top: dict[str, Any], final_metrics: Any) -> str | None:
+    """How the source says the run ended, when it says (ATIF itself has no field for it)."""
+    fm_extra = final_metrics.get("extra") if isinstance(final_metrics, dict) else None
+    for obj in (top.get("extra"), fm_extra):
+        if isinstance(obj, dict):
+            for key in _END_KEYS:
+                if isinstance(obj.get(key), str) and obj[key].strip():
+                    return obj[key]
+    return None
+
+
+def _end(step: ImportedStep, status: str | None) -> None:
+    """Mark the last agent step as the end of the episode.
+
+    A trajectory file is a finished run: ATIF records no end state, so its last agent step ends the episode
+    (``terminated``; outcome ``terminated`` unless a reward check gives a verdict), never ``stopped``, which
+    means a recording cut short by Ctrl-C. An exit status naming a limit (``LimitsExceeded``, ``max_steps``,
+    ``exit_cost``, ...) truncates it instead.
+    """
+    if step.terminated or step.truncated:
+        return
+    low = (status or "").lower()
+    if any(w in low for w in _LIMIT_WORDS):
+        step.truncated = True
+        step.info = {**step.info, "exit_status": status}
+    else:
+        step.terminated = True
+        if status is not None:
+            step.info = {**step.info, "exit_status": status}
 
 
 def _own(extra: Any) -> dict[str, Any] | None:

@@ -175,7 +175,7 @@ class Behaviour:
                 "tokens": {k: self.tokens[k] for k in ("input", "output", "total")},
                 "cost": self.cost if self.usage_steps else None,
                 "model_calls": self.model_calls, "failed_attempts": self.failed_attempts,
-                "latency": self.latency if self.model_calls else None,
+                "latency": self.latency if self.model_calls and self.latency else None,  # None: no time recorded
                 "per_episode": {"tokens": self.tokens["total"] / self.usage_episodes,
                                 "cost": self.cost / self.usage_episodes} if self.usage_episodes else None,
                 "by_model": [{"model": k, "episodes": int(v[0]), "tokens": int(v[1]), "cost": v[2]}

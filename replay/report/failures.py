@@ -4,6 +4,11 @@ retries per failure, recovery rate and steps to recover.
 Definitions follow the recorder's classification (``docs/FORMAT.md``): a failed step is *retried* by each later
 step whose ``retry_of`` names it, and *recovered* by the first later step whose ``recovers`` lists it; steps to
 recover is the recovering step's index minus the failed step's.
+
+A retry names the most recent failed step of its operation, so a step retried again and again forms a chain
+(0 <- 1 <- 2: step 1 retries 0, step 2 retries 1) in which each failed step has at most one retry. Retries are
+therefore counted per *retry chain*: a failed step that is not itself a retry starts a chain, and its retries are
+every step reached from it through ``retry_of`` links (the chain's length minus one).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class Failures:
         self.by_kind: dict[str, list[int]] = {}  # kind -> [failures, recovered]
         self.by_tool: dict[str, list[int]] = {}
         self.shapes: dict[str, list[Any]] = {}  # shape -> [count, Counter(kind), Counter(tool), example]
-        self.retries_per_failure: Counter[int] = Counter()
+        self.retries_per_chain: Counter[int] = Counter()
         self.to_recover: Counter[int] = Counter()
         self.recovered = 0
 
@@ -46,6 +51,7 @@ class Failures:
         self.episodes_failing += 1
         self.failed_steps += len(ep.failures)
         recovered_here = 0
+        retried_steps = {j for steps in ep.retries.values() for j in steps}
         first_unrecovered = None
         first_exception = None
         for f in ep.failures:
@@ -70,7 +76,8 @@ class Failures:
             row[0] += 1
             row[1][f.kind] += 1
             row[2][f.tool] += 1
-            self.retries_per_failure[len(ep.retries.get(f.step, ()))] += 1
+            if f.step not in retried_steps:  # a chain starts here
+                self.retries_per_chain[_chain_retries(ep.retries, f.step)] += 1
             if ok:
                 recovered_here += 1
                 self.to_recover[rec_at - f.step] += 1
@@ -115,10 +122,24 @@ class Failures:
             "by_tool": rows(self.by_tool, "tool"),
             "messages": messages,
             "message_shapes": len(self.shapes),
-            "retries_per_failure": {"histogram": {str(k): c for k, c in sorted(self.retries_per_failure.items())},
-                                    **spread_of_counts(self.retries_per_failure)},
+            "retry_chains": sum(self.retries_per_chain.values()),
+            "chains_retried": sum(c for k, c in self.retries_per_chain.items() if k > 0),
+            "retries_per_chain": {"histogram": {str(k): c for k, c in sorted(self.retries_per_chain.items())},
+                                  **spread_of_counts(self.retries_per_chain)},
             "recovered": self.recovered,
             "recovery_rate": self.recovered / self.failed_steps if self.failed_steps else None,
             "steps_to_recover": {"histogram": {str(k): c for k, c in sorted(self.to_recover.items())},
                                  **spread_of_counts(self.to_recover)},
         }
+
+
+def _chain_retries(retries: dict[int, list[int]], start: int) -> int:
+    """How many steps retry ``start``, directly or through retries of its retries (each counted once)."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        for j in retries.get(todo.pop(), ()):
+            if j not in seen:  # a hand-made file could loop
+                seen.add(j)
+                todo.append(j)
+    return len(seen) - 1

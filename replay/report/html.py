@@ -216,11 +216,14 @@ def _difficulty(page: _Page, d: dict[str, Any]) -> None:
     curve = d["pass_at_k_mean"]
     if curve:
         fig = go.Figure(go.Scatter(x=[p["k"] for p in curve], y=[p["mean"] for p in curve], mode="lines+markers",
-                                   customdata=[p["tasks"] for p in curve],
-                                   hovertemplate="pass@%{x}: %{y:.3f} (mean of %{customdata} tasks)<extra></extra>"))
+                                   customdata=[[p["tasks"], p["unsolved"]] for p in curve],
+                                   hovertemplate="pass@%{x}: %{y:.3f} (mean of the %{customdata[0]} tasks with at "
+                                                 "least %{x} attempts, %{customdata[1]} never solved)"
+                                                 "<extra></extra>"))
         fig.update_layout(xaxis_title="k", yaxis_title="mean pass@k over tasks", yaxis_range=[0, 1.02],
                           xaxis_type="log" if len(curve) > 20 else "linear")
-        plots.append(page.plot(fig, "pass@k (unbiased estimator, Chen et al. 2021), mean over tasks"))
+        plots.append(page.plot(fig, "pass@k (unbiased estimator, Chen et al. 2021), mean over the tasks with at "
+                                    "least k attempts"))
     rows = [[t["env"], t["task"], t["split"], t["judged"], t["solved"], t["solve_rate"],
              *[t["pass_at_k"][k - 1] if len(t["pass_at_k"]) >= k else None for k in (1, 5, 10)],
              _Raw(f"<span class='flag-{_e(t['flag'])}'>{_e(t['flag'] or '')}</span>")] for t in tasks]
@@ -258,16 +261,18 @@ def _failures(page: _Page, f: dict[str, Any]) -> None:
         fig = go.Figure(go.Bar(x=[int(k) for k in hist], y=list(hist.values())))
         fig.update_layout(xaxis_title="steps from the failure to its recovery", yaxis_title="recovered failures")
         plots.append(page.plot(fig, "Steps to recover"))
-    retries = f["retries_per_failure"]["histogram"]
+    retries = f["retries_per_chain"]["histogram"]
     if retries:
         fig = go.Figure(go.Bar(x=[int(k) for k in retries], y=list(retries.values()), marker_color="#8e24aa"))
-        fig.update_layout(xaxis_title="retries of the failed step", yaxis_title="failed steps")
-        plots.append(page.plot(fig, "Retries per failure"))
+        fig.update_layout(xaxis_title="retries in the chain (retries of retries included)",
+                          yaxis_title="failed operations")
+        plots.append(page.plot(fig, "Retries per failed operation (retry chain)"))
     look = [[item["reason"], item["episode"], item.get("env"), item.get("task"), item.get("outcome"),
              item["detail"], _code(item["view"]), _code(item["show"])] for item in f["worth_a_look"]]
     summary = (f"{f['failed_steps']:,} failed steps of {f['steps']:,} ({_pct(f['failed_step_share'])}) in "
                f"{f['episodes_with_failures']:,} episodes; {f['recovered']:,} recovered "
-               f"({_pct(f['recovery_rate'])}); {_fmt(f['retries_per_failure']['mean'])} retries per failure; "
+               f"({_pct(f['recovery_rate'])}); {_fmt(f['retries_per_chain']['mean'])} retries per failed operation "
+               f"(a retry chain, {f['retry_chains']:,} chains); "
                f"median {_fmt(f['steps_to_recover']['median'])} steps to recover.")
     page.add("<section id='failures'><h2>3. Failures</h2>"
              f"<p class='note'>{summary}</p><div class='grid'>{''.join(plots)}</div>"

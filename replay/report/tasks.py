@@ -69,6 +69,7 @@ class Tasks:
         rows = []
         always = never = unverified = 0
         curves: list[list[float]] = []
+        unsolved: list[bool] = []  # per curve: the task was never solved
         for (env, task), (n, c, judged, split) in sorted(self.tasks.items()):
             if judged == 0:
                 unverified += 1
@@ -78,6 +79,7 @@ class Tasks:
             # pass@k over the judged attempts: an episode nothing judged is no evidence either way.
             curve = pass_at_k_curve(judged, c)
             curves.append(curve)
+            unsolved.append(c == 0)
             flag = "always-solved" if c == judged else "never-solved" if c == 0 else None
             always += flag == "always-solved"
             never += flag == "never-solved"
@@ -86,8 +88,11 @@ class Tasks:
         longest = max((len(c) for c in curves), default=0)
         mean_curve = []
         for k in range(longest):
+            # pass@k needs n >= k: each k averages only the tasks with at least k judged attempts, so the task
+            # set shrinks as k grows; "tasks" and "unsolved" say which set each mean is over.
             vals = [c[k] for c in curves if len(c) > k]
-            mean_curve.append({"k": k + 1, "mean": round(sum(vals) / len(vals), 6), "tasks": len(vals)})
+            mean_curve.append({"k": k + 1, "mean": round(sum(vals) / len(vals), 6), "tasks": len(vals),
+                               "unsolved": sum(u for c, u in zip(curves, unsolved) if len(c) > k)})
         judged_tasks = len(curves)
         return {"tasks": rows, "always_solved": always, "never_solved": never, "unverified": unverified,
                 "judged_tasks": judged_tasks,

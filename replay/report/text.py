@@ -104,7 +104,14 @@ def _difficulty(out: list[str], d: dict[str, Any], rows: int) -> None:
     curve = d["pass_at_k_mean"]
     if curve:
         ks = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= len(curve)]
-        out.append("  mean over tasks: " + "  ".join(f"pass@{k} {curve[k - 1]['mean']:.3f}" for k in ks))
+        out.append("  mean pass@k over the tasks with at least k judged attempts (the set shrinks as k grows):")
+        out += table(["k", "tasks", "unsolved", "mean pass@k"],
+                     [[k, curve[k - 1]["tasks"], curve[k - 1]["unsolved"], f"{curve[k - 1]['mean']:.3f}"]
+                      for k in ks], indent=4)
+        left_out = d["never_solved"] - curve[ks[-1] - 1]["unsolved"]
+        if left_out > 0:
+            out.append(f"    never-solved tasks left out of pass@{ks[-1]} (fewer than {ks[-1]} judged attempts): "
+                       f"{left_out} of {d['never_solved']}")
     tasks = [t for t in d["tasks"] if t["flag"] != "unverified"]
     # The tasks worth reading first: flagged ones, then the hardest.
     tasks.sort(key=lambda t: (t["flag"] is None, t["solve_rate"], t["env"], t["task"]))
@@ -121,13 +128,15 @@ def _failures(out: list[str], f: dict[str, Any], rows: int) -> None:
     if not f["failed_steps"]:
         out.append(f"  no failed step in {f['steps']:,} steps")
     else:
-        r = f["retries_per_failure"]
+        r = f["retries_per_chain"]
         s = f["steps_to_recover"]
         out.append(f"  {f['failed_steps']:,} failed steps of {f['steps']:,} ({_pct(f['failed_step_share'])}) in "
                    f"{f['episodes_with_failures']:,} episodes; recovered {f['recovered']:,} "
                    f"({_pct(f['recovery_rate'])}), in {f['episodes_with_recoveries']:,} episodes")
-        out.append(f"  retries per failure: mean {_num(r['mean'])}, max {_num(r['max'])}; steps to recover: "
-                   f"median {_num(s['median'])}, mean {_num(s['mean'])}, p90 {_num(s['p90'])}")
+        out.append(f"  retry chains (a failed step that is no retry, with its retries and theirs): "
+                   f"{_num(f['retry_chains'])}, {_num(f['chains_retried'])} retried; retries per chain: mean "
+                   f"{_num(r['mean'])}, max {_num(r['max'])}")
+        out.append(f"  steps to recover: median {_num(s['median'])}, mean {_num(s['mean'])}, p90 {_num(s['p90'])}")
         out += table(["kind", "failures", "recovered", "rate"],
                      [[k["kind"], k["failures"], k["recovered"], _pct(k["recovery_rate"])] for k in f["by_kind"]])
         out.append("")
@@ -222,7 +231,8 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
                    f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}")
         if u["model_calls"]:
             out.append(f"    {u['model_calls']:,} model calls, {u['failed_attempts']:,} failed attempts, "
-                       f"{_num(u['latency'])} s waiting")
+                       + (f"{_num(u['latency'])} s waiting" if u["latency"] is not None
+                          else "model time unknown (no call recorded its latency)"))
         for m in u["by_model"][:rows]:
             out.append(f"    {one_line(m['model'], 40)}: {m['episodes']:,} episodes, {m['tokens']:,} tokens, "
                        f"cost {_num(m['cost'], 4)}")

@@ -86,3 +86,28 @@ def test_version(capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr().out.strip() == f"trajrec {trajrec.__version__}"
     proc = subprocess.run([sys.executable, "-m", "trajrec", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == f"trajrec {trajrec.__version__}"
+
+
+def test_diff_errors_exit_2_not_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Tester: `diff` used exit 1 for both "differ" and "error"; diff(1) and `trajrec replay` use 2 for errors.
+    a = _record(tmp_path / "a")
+    capsys.readouterr()
+    missing = tmp_path / "nope.msgpack.zst"
+    assert main(["diff", str(a), str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("trajrec diff: error: ") and str(missing) in err and err.count("\n") == 1
+    junk = tmp_path / "junk.msgpack.zst"
+    junk.write_bytes(b"not an episode at all")
+    assert main(["diff", str(junk), str(a), "--json"]) == 2
+    out, err = capsys.readouterr()
+    row = json.loads(out)
+    assert row["type"] == "error" and str(junk) in row["error"] and err.startswith("trajrec diff: error: ")
+    assert main(["diff", str(a), str(a), "--ignore", "info..x"]) == 2
+    assert capsys.readouterr().err.startswith("trajrec diff: error: ")
+    proc = subprocess.run([sys.executable, "-m", "trajrec", "diff", str(a), str(missing)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "trajrec diff: error:" in proc.stderr
+    with pytest.raises(SystemExit) as done:
+        main(["diff", "--help"])
+    assert done.value.code == 0
+    assert "1 when they differ, 2 on\nan error" in capsys.readouterr().out

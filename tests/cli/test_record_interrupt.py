@@ -54,7 +54,11 @@ def test_one_ctrl_c_stops_every_worker_and_resume_records_the_rest(tmp_path, wor
     proc = _record(out, "--workers", workers)
     code, err = _interrupt_after(proc, out, 3)
     assert code == 130
-    assert err.strip().splitlines() == ["trajrec record: interrupted"], err
+    line = err.strip().splitlines()[-1]
+    # One line: what was saved complete, and the exact command that records the rest.
+    assert line.startswith("trajrec record: interrupted; "), err
+    cmd = line.split("record the rest with: ", 1)[1]
+    assert cmd == f"trajrec record {ENV} --episodes 200 --out {out} --workers {workers} --resume"
     assert "Traceback" not in err
     # No worker outlives the command (it would go on writing files).
     gone = time.monotonic() + 10
@@ -71,6 +75,8 @@ def test_one_ctrl_c_stops_every_worker_and_resume_records_the_rest(tmp_path, wor
         assert not (index["summary"].get("error") or "").endswith("KeyboardInterrupt")
     stopped = [f for f, s in zip(files, summaries) if s["summary"]["outcome"] in ("stopped", "incomplete")]
     assert stopped, "the episode being recorded is closed as stopped (or left for fsck)"
+    complete = len(files) - len(stopped)
+    assert f"; {complete} of 200 episodes saved complete in {out}, {len(stopped)} cut short" in line, line
 
     # --resume records the interrupted seeds again and keeps the old files aside, renamed.
     seeds = sorted(s["header"]["task"]["seed"] for s in summaries)

@@ -115,3 +115,21 @@ def test_object_dtype_payload_in_raw_array_is_refused():
     evil = msgpack.packb(msgpack.ExtType(EXT_NDARRAY, packb(["|O", [1], b"\x00" * 8])))
     with pytest.raises(ValueError, match="object dtype"):
         unpackb(evil)
+
+
+def test_array_payload_prefixes_follow_dtype_and_shape():
+    # The encoder caches each plain array's payload prefix by (dtype, shape): arrays that differ only in byte
+    # order, unit, width or shape, in any order, read back exactly.
+    import numpy as np
+
+    from trajrec.recorder.format import new_packer, unpackb
+
+    packer = new_packer()
+    arrays = [np.arange(4, dtype="<i4"), np.arange(4, dtype=">i4"), np.arange(4, dtype="<i8"),
+              np.arange(4, dtype="<i4").reshape(2, 2), np.zeros(4, dtype="M8[s]"), np.zeros(4, dtype="M8[ms]"),
+              np.array(["ab", "c", "d", "e"]), np.array([b"ab", b"c", b"d", b"e"]), np.zeros(4, dtype="<f2")]
+    for _ in range(2):  # the second pass hits the cache
+        for a in arrays:
+            b = unpackb(packer.pack({"o": a}))["o"]
+            assert b.dtype == a.dtype and b.dtype.str == a.dtype.str and b.shape == a.shape
+            assert b.tobytes() == a.tobytes()

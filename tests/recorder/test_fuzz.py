@@ -1,7 +1,8 @@
 """Fuzzing the reader: seeded mutations of real episode files, and crafted hostile files.
 
-Mutations (truncate, bit flips, byte overwrites, splices) of the committed ``sample_runs/`` (format version 1)
-and of freshly recorded version-2 files run in process, each under an alarm. A case passes when the reader
+Mutations (truncate, bit flips, byte overwrites, splices) of the committed ``sample_runs/`` (format version 1),
+the committed version-2 fixture, and freshly recorded files of the current version (3: the compact index, with
+the header read from frame 0) run in process, each under an alarm. A case passes when the reader
 
 * raises :class:`TrajrecFormatError` (the file and offset are in the message), or
 * returns exactly the original data, or
@@ -46,6 +47,7 @@ from trajrec.recorder import Recorder, TrajrecError, TrajrecFormatError, fsck, o
 from trajrec.recorder.format import packb
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_runs"
+V2_FIXTURE = Path(__file__).parent / "fixtures" / "v2_episode.msgpack.zst"
 FUZZ_CASES = 300
 HEAVY_CASES = 10_000
 CASE_SECONDS = 30  # an alarm per case: a hang fails the case instead of the suite
@@ -71,7 +73,7 @@ class _Tool(gym.Env):
         return self.state
 
 
-def _record_v2(folder: Path, steps: int, seed: int) -> Path:
+def _record_current(folder: Path, steps: int, seed: int) -> Path:
     env = Recorder(_Tool(), folder, frame_steps=7)
     env.reset(seed=seed)
     rng = random.Random(seed)
@@ -83,8 +85,8 @@ def _record_v2(folder: Path, steps: int, seed: int) -> Path:
     return Path(env.episode_path)
 
 
-def _to_v2(src: Path, dst: Path) -> Path:
-    """Rewrite a version-1 sample run with today's writer (same records, checksummed frames)."""
+def _to_current(src: Path, dst: Path) -> Path:
+    """Rewrite a version-1 sample run with today's writer (same records, checksummed frames, compact index)."""
     from trajrec.recorder.writer import EpisodeWriter
 
     ep = open_episode(src)
@@ -106,12 +108,13 @@ SAMPLE_FILES = [sorted((SAMPLES / env).glob("*.msgpack.zst"))[0]
 
 @pytest.fixture(scope="module")
 def originals(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict[str, Any]]]:
-    """Real files and what the reader makes of them: the sample runs as committed (format version 1), the same
-    runs rewritten as version 2, and freshly recorded version-2 files with state, checks and several frames."""
+    """Real files and what the reader makes of them: the sample runs as committed (format version 1), the
+    committed version-2 fixture, the sample runs rewritten by today's writer, and freshly recorded files with
+    state, checks and several frames."""
     folder = tmp_path_factory.mktemp("fuzz-originals")
-    files = list(SAMPLE_FILES)
-    files += [_to_v2(p, folder / f"v2-{p.name}") for p in SAMPLE_FILES]
-    files += [_record_v2(folder / "v2", 30, 1), _record_v2(folder / "v2", 12, 2)]
+    files = list(SAMPLE_FILES) + [V2_FIXTURE]
+    files += [_to_current(p, folder / f"v3-{p.name}") for p in SAMPLE_FILES]
+    files += [_record_current(folder / "v3", 30, 1), _record_current(folder / "v3", 12, 2)]
     out = []
     for path in files:
         ref = read_all(path)

@@ -15,14 +15,17 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import zstandard
 
 from trajrec.cli import main
-from trajrec.recorder import FORMAT_VERSION, Recorder, TrajrecFormatError, fsck, open_episode
-from trajrec.recorder.format import (MAX_EXT_DEPTH, MAX_FRAME_RAW, TAIL_MAGIC, FrameTooLarge, decompress_bounded,
-                                     frame_has_checksum, index_frame, packb, unpackb)
+from trajrec.recorder import FORMAT_VERSION, Recorder, TrajrecFormatError, fsck, open_episode, read_index
+from trajrec.recorder.format import (INDEX_DICTIONARY, MAX_EXT_DEPTH, MAX_FRAME_RAW, TAIL_MAGIC, FrameTooLarge,
+                                     compact_index, decompress_bounded, first_record_bytes, frame_has_checksum,
+                                     index_frame, packb, unpackb)
 from trajrec.recorder.writer import EpisodeWriter
 
 FIXTURES = Path(__file__).parent / "fixtures"
+PINNED_DICTIONARY_CRC = 1974880262
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_runs"
 
 
@@ -67,12 +70,40 @@ def test_new_files_carry_checksums_on_every_frame_and_a_crc_on_the_index(tmp_pat
     data = path.read_bytes()
     ep = open_episode(path)
 
-    assert ep.header["version"] == FORMAT_VERSION == 2
+    assert ep.header["version"] == FORMAT_VERSION == 3
     assert len(ep.index["frames"]) == 3  # steps 0..3 (with the header and reset), 4..7, 8..11
     assert all(frame_has_checksum(data, f[0]) for f in ep.index["frames"])
-    assert data[-8:] == TAIL_MAGIC == b"TRJRIDX2"
+    assert data[-8:] == TAIL_MAGIC == b"TRJRIDX3"
     length, crc = struct.unpack("<II", data[-16:-8])
-    assert zlib.crc32(data[-16 - length:-16]) == crc
+    payload = data[-16 - length:-16]
+    assert zlib.crc32(payload) == crc
+    # the compact index: compressed with the built-in dictionary, no header copy, the header's CRC-32 instead
+    compact = unpackb(zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(
+        INDEX_DICTIONARY, dict_type=zstandard.DICT_TYPE_RAWCONTENT)).decompress(payload))
+    assert "header" not in compact and ep.episode_id.encode() not in data[-16 - length:]
+    head = first_record_bytes(decompress_bounded(data[:ep.index["frames"][0][3]])[0])
+    assert compact["hc"] == zlib.crc32(head) and compact["hl"] == len(head)
+    assert unpackb(head) == {"t": "header", **ep.header}
+    assert compact["f"] == [0, 4, ep.index["frames"][0][3], *compact["f"][3:]]
+
+
+def test_the_index_dictionary_is_pinned() -> None:
+    # Version-3 index payloads are compressed with it: changing it would make every version-3 index unreadable.
+    assert zlib.crc32(INDEX_DICTIONARY) == PINNED_DICTIONARY_CRC
+
+
+def test_a_header_that_does_not_match_the_index_crc_is_not_trusted(tmp_path: Path) -> None:
+    path = _record(tmp_path)
+    before = [packb(r) for r in open_episode(path).iter_records()]
+    data = bytearray(path.read_bytes())
+    data[9] ^= 0x01  # inside the header's zstd block (frame header: 4 magic bytes, 2 descriptor bytes, block header)
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(TrajrecFormatError) as err:  # the index is not trusted; the scan meets the damaged frame
+        open_episode(path)
+    assert err.value.offset == 0
+    assert not fsck(path).ok
+    assert before  # the original had steps: it is the header frame that is refused, not an empty file
 
 
 def test_a_flipped_bit_in_a_frame_is_an_error_naming_file_and_offset(tmp_path: Path) -> None:
@@ -126,13 +157,15 @@ def test_a_damaged_index_is_detected_and_the_frames_are_scanned(tmp_path: Path) 
     assert report.repaired and fsck(path).ok
 
 
-# -- version 1 still reads -------------------------------------------------------------------------------------------
+# -- versions 1 and 2 still read -------------------------------------------------------------------------------------
 
-def test_the_version_1_fixture_reads_as_the_version_1_reader_read_it() -> None:
-    golden = json.loads((FIXTURES / "v1_episode.json").read_text())
-    ep = open_episode(FIXTURES / "v1_episode.msgpack.zst")
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_old_version_fixtures_read_as_their_own_reader_read_them(version: int) -> None:
+    golden = json.loads((FIXTURES / f"v{version}_episode.json").read_text())
+    path = FIXTURES / f"v{version}_episode.msgpack.zst"
+    ep = open_episode(path)
 
-    assert ep.header["version"] == golden["version"] == 1 and ep.complete and not ep.damage
+    assert ep.header["version"] == golden["version"] == version and ep.complete and not ep.damage
     assert len(ep.index["frames"]) == golden["frames"] > 2
     assert [repr([s.index, s.action, s.observation, s.reward, s.terminated, s.info, s.note, s.failure, s.retry_of,
                   s.recovers, s.diff]) for s in ep] == golden["steps"]
@@ -140,7 +173,9 @@ def test_the_version_1_fixture_reads_as_the_version_1_reader_read_it() -> None:
     assert repr([ep.reset.seed, ep.reset.observation, ep.reset.state]) == golden["reset"]
     assert [repr(c.to_record()) for c in ep.checks] == golden["checks"]
     assert repr({k: v for k, v in ep.summary.items() if k not in ("start_time", "end_time")}) == golden["summary"]
-    assert fsck(FIXTURES / "v1_episode.msgpack.zst").ok
+    if "read_index" in golden:  # the whole index dict, as the reader of the time returned it
+        assert repr(read_index(path)) == golden["read_index"]
+    assert fsck(path).ok
 
 
 def test_every_sample_run_passes_fsck() -> None:
@@ -216,11 +251,22 @@ def test_nesting_within_the_limit_still_reads() -> None:
 
 
 def _small(tmp_path: Path, name: str = "e.msgpack.zst") -> tuple[Path, bytes, dict]:
+    """A recorded file's bytes before its index frame, and its index (as the reader expands it)."""
     path = _record(tmp_path / name.split(".")[0], steps=12, frame_steps=4)
     data = path.read_bytes()
-    length = struct.unpack("<I", data[-16:-12])[0]
-    start = len(data) - 16 - length - 8
-    return path, data[:start], unpackb(data[start + 8:start + 8 + length])
+    index = read_index(path)
+    start = index.pop("index_offset")
+    for key in ("complete", "damage", "file_size"):
+        del index[key]
+    return path, data[:start], index
+
+
+def _compact_frame(compact: dict) -> bytes:
+    """A version-3 index frame holding ``compact`` as given (a valid CRC: crafted, not damaged)."""
+    zdict = zstandard.ZstdCompressionDict(INDEX_DICTIONARY, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    payload = zstandard.ZstdCompressor(dict_data=zdict, write_content_size=True).compress(packb(compact))
+    body = payload + struct.pack("<II", len(payload), zlib.crc32(payload)) + TAIL_MAGIC
+    return struct.pack("<II", 0x184D2A5B, len(body)) + body
 
 
 INDEX_CASES = {
@@ -246,11 +292,43 @@ INDEX_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(INDEX_CASES))
+#: Version-3 compact indexes (``format.compact_index``) that decode but do not fit the file.
+COMPACT_CASES = {
+    "f=[]": {"f": []},
+    "f not rows of 3": {"f": [0, 12]},
+    "f negative gap": {"f": [-5, 12, 100]},
+    "f past EOF": {"f": [0, 12, 10**9]},
+    "f=list of text": {"f": ["a", "b", "c"]},
+    "f 200,000 rows": {"f": [0, 0, 100] + [0, 4, 100] * 200_000},
+    "f steps beyond the bytes": {"f": [0, 10**6, 50]},
+    "hc wrong": {"hc": 12345},
+    "hc=2**40": {"hc": 2**40},
+    "hl too long": {"hl": 10**7},
+    "hl too short": {"hl": 3},
+    "hl=0": {"hl": 0},
+    "v='3'": {"v": "3"},
+    "s=[1,2]": {"s": [1, 2]},
+    "c=5": {"c": 5},
+    "sc=[1]": {"sc": [1]},
+    "x=[1]": {"x": [1]},
+    "not a map": None,
+}
+
+
+def _crafted_index(case: str, body: bytes, index: dict) -> bytes:
+    if case in INDEX_CASES:  # the version-2 layout (every reader still reads it)
+        return index_frame({**index, **INDEX_CASES[case]})
+    head = first_record_bytes(decompress_bounded(body[:index["frames"][0][3]])[0])
+    compact = unpackb(packb(compact_index(index, head)))
+    change = COMPACT_CASES[case]
+    return _compact_frame([1, 2] if change is None else {**compact, **change})
+
+
+@pytest.mark.parametrize("case", sorted(INDEX_CASES) + sorted(COMPACT_CASES))
 def test_an_inconsistent_index_is_not_trusted(case: str, tmp_path: Path) -> None:
     path, body, index = _small(tmp_path)
     before = [packb(r) for r in open_episode(path).iter_records()]
-    path.write_bytes(body + index_frame({**index, **INDEX_CASES[case]}))  # a valid CRC: crafted, not damaged
+    path.write_bytes(body + _crafted_index(case, body, index))  # a valid CRC: crafted, not damaged
 
     with pytest.warns(RuntimeWarning, match="the index is inconsistent"):
         ep = open_episode(path)
@@ -314,3 +392,90 @@ def test_a_step_with_fields_of_the_wrong_type_is_a_format_error(case: str, tmp_p
     assert not fsck(path).ok
     code, _, err = _cli("show", str(path), "--step", "1")
     assert code != 0 and err.startswith("trajrec show: error: ") and err.count("\n") == 1
+
+
+# -- version 3: the compact index ------------------------------------------------------------------------------------
+
+def _index_without_place(path: Path) -> dict:
+    index = read_index(path)
+    for key in ("index_offset", "file_size"):
+        index.pop(key)
+    return index
+
+
+def test_the_compact_index_reads_as_the_full_index_of_the_same_file(tmp_path: Path) -> None:
+    path, body, index = _small(tmp_path)
+    compact = _index_without_place(path)
+    full = tmp_path / "full.msgpack.zst"
+    full.write_bytes(body + index_frame(index))  # the same index in the version-2 layout (header copy, no zstd)
+
+    assert full.read_bytes()[-8:] == b"TRJRIDX2" and path.read_bytes()[-8:] == TAIL_MAGIC
+    assert _index_without_place(full) == compact
+    assert compact["complete"] and compact["header"]["version"] == 3 and compact["steps"] == 12
+    assert len(path.read_bytes()) < len(full.read_bytes()) - len(packb(index["header"])) // 2
+
+
+def test_a_short_episode_file_is_small(tmp_path: Path) -> None:
+    # What the compact index is for: a 20-step file used to be ~2,650 bytes, a third of it a header copy.
+    env = Recorder(gym.make("CartPole-v1"), tmp_path)
+    env.reset(seed=0)
+    for k in range(20):
+        env.step(k % 2)
+    env.close()
+    data = env.episode_path.read_bytes()
+    index = read_index(env.episode_path)
+    index_bytes = len(data) - index["index_offset"]
+    assert index_bytes < 200 and len(data) - index["frames"][0][3] < 250, (index_bytes, len(data))
+
+
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_repair_keeps_the_files_own_index_layout(tmp_path: Path, which: str) -> None:
+    if which == "v3":
+        path, _, _ = _small(tmp_path)
+    else:
+        path = tmp_path / "v2.msgpack.zst"
+        path.write_bytes((FIXTURES / "v2_episode.msgpack.zst").read_bytes())
+    before = _index_without_place(path)
+    path.write_bytes(path.read_bytes()[:read_index(path)["index_offset"]])  # the writer died before the index
+    assert not read_index(path)["complete"]
+
+    report = fsck(path, repair=True)
+    assert report.repaired, report
+    after = _index_without_place(path)
+    assert path.read_bytes()[-8:] == (TAIL_MAGIC if which == "v3" else b"TRJRIDX2")
+    assert after["complete"] and after["repaired"]["damage"]
+    for key in ("version", "steps", "header", "checks", "step_checks"):
+        assert after[key] == before[key], key
+    # a repaired index also lists the frames that hold no steps (checks, the end record)
+    assert [f for f in after["frames"] if f[2]] == [f for f in before["frames"] if f[2]]
+    assert fsck(path).ok
+
+
+def test_a_header_bigger_than_a_zstd_block_and_the_tail_read_is_read_from_frame_0(tmp_path: Path) -> None:
+    import os
+
+    text = os.urandom(150_000).hex()  # 300 KB of task text: the header spans several zstd blocks
+    env = Recorder(Counter(), tmp_path, task={"text": text})
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(1)
+    env.close()
+    index = read_index(env.episode_path)
+    assert index["complete"] and not index["damage"] and index["header"]["task"]["text"] == text
+    assert index["file_size"] - index["index_offset"] < 300  # the index does not carry the header
+    assert open_episode(env.episode_path).task["text"] == text
+    assert fsck(env.episode_path).ok
+
+
+def test_a_small_compact_index_that_decompresses_to_much_more_is_refused(tmp_path: Path) -> None:
+    # A version-3 index is a zstd frame: a few hundred bytes could claim hundreds of MiB. It is bounded by its
+    # compressed size, refused as damage, and the frames are scanned instead.
+    path, body, index = _small(tmp_path)
+    head = first_record_bytes(decompress_bounded(body[:index["frames"][0][3]])[0])
+    compact = unpackb(packb(compact_index(index, head)))
+    bomb = _compact_frame({**compact, "x": {"pad": "a" * (8 << 20)}})
+    assert len(bomb) < 8 << 10
+    path.write_bytes(body + bomb)
+    with pytest.warns(RuntimeWarning, match="the index frame is damaged"):
+        ep = open_episode(path)
+    assert not ep.complete and len(ep) == 12

@@ -76,13 +76,16 @@ def test_fast_path_agrees_with_the_detailed_checks() -> None:
 def test_big_records_get_zstd_defaults_and_read_back(tmp_path: Path) -> None:
     import numpy as np
 
-    from trajrec.recorder.format import BIG_RECORD, Compressors
+    from trajrec.recorder.format import BIG_RECORD, SMALL_RECORD, Compressors
 
     c = Compressors()
-    c.compressobj(100)
-    assert c._big is None  # small records: the tuned context only
+    c.compressobj(SMALL_RECORD)
+    assert c._big is None  # text-sized records: the tuned context only
     c.compressobj(BIG_RECORD)
     assert c._big is not None
+    c = Compressors()
+    c.compressobj(SMALL_RECORD - 1)
+    assert c._big is not None  # a few numbers: zstd's own parameters too
 
     class Images(gym.Env):
         observation_space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)

@@ -35,7 +35,7 @@ def test_records_reset_steps_notes_checks_and_provenance(tmp_path, stub_env):
     assert ep.task["seed"] == 7
     prov = ep.provenance
     assert prov["agent"]["model"] == "none" and prov["lineage"] == {"generator": "test"}
-    assert prov["recorder"]["name"] == "trajrec" and prov["recorder"]["format_version"] == FORMAT_VERSION == 2
+    assert prov["recorder"]["name"] == "trajrec" and prov["recorder"]["format_version"] == FORMAT_VERSION == 3
     assert prov["packages"]["gymnasium"] == gym.__version__ and prov["host"] and prov["start_time"]
     assert ep[0].note == {"thought": "look first", "model": {"tokens": 12}} and ep[1].note is None
     assert ep[0].observation == "hello" and ep[1].reward == 1.0 and ep[1].terminated

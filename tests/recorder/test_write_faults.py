@@ -337,3 +337,66 @@ def test_exports_skip_a_stub_with_its_message(tmp_path, stub_env, capsys):
     assert [("stub.msgpack.zst" in str(p), "empty episode, nothing recorded" in e) for p, e in src.empty] == [(True, True)]
     assert main(["export", str(tmp_path), "--format", "records", "--out", str(tmp_path / "out.jsonl")]) == 0
     assert "empty episode, nothing recorded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("part", [0.0, 0.5])
+@pytest.mark.parametrize("terminated", [True, False])
+def test_a_failed_closing_write_leaves_every_step_readable(tmp_path, stub_env, part, terminated):
+    # close() writes the end record and the index with one system call; when that fails, the file is cut back
+    # to before the end record and reads as a file whose writer died (every step kept; repair adds the index).
+    env = Recorder(stub_env(), tmp_path, frame_steps=8)
+    env.reset(seed=0)
+    _steps(env, 5)
+    if terminated:
+        env._writer._frame_open and env._writer._end_frame()  # the last step closed its frame, as an ending step does
+    env._writer._fw.write_fd = FailingWrites({1}, part=part)
+    with pytest.raises(TrajrecIOError, match="No space left on device"):
+        env.close()
+    index = read_index(env.episode_path)
+    assert not index["complete"] and index["steps"] == 5
+    assert [s.action for s in open_episode(env.episode_path)] == [f"cat notes.txt {k}" for k in range(5)]
+    assert fsck(env.episode_path, repair=True).repaired
+    assert fsck(env.episode_path).ok and len(open_episode(env.episode_path)) == 5
+
+
+def test_steps_whose_records_were_lost_are_said_where_they_were_and_counted(tmp_path, stub_env):
+    # The env takes a step whose record cannot be written: the agent gets the error, and the file must not hide
+    # the gap (recorded indexes stay contiguous): the next written step says how many env steps are missing
+    # before it and why, and the summary counts them.
+    env = Recorder(stub_env(), tmp_path, frame_steps=100)
+    env.reset(seed=0)
+    env._writer._fw.write_fd = FailingWrites({3, 4, 5, 12})  # steps lost in a row, then one more
+    results = _steps(env, 12)
+    env.close()
+    # What the file must say, worked out from what the agent saw: each recorded step after a run of lost ones.
+    expected, run, index = {}, 0, 0
+    for r in results:
+        if isinstance(r, TrajrecIOError):
+            run += 1
+            continue
+        if run:
+            expected[index] = run
+        run, index = 0, index + 1
+    lost = sum(isinstance(r, TrajrecIOError) for r in results)
+    assert lost >= 2 and expected
+    ep = open_episode(env.episode_path)
+    assert len(ep) == 12 - lost and ep.summary["lost_steps"] == lost
+    marks = {s.index: e for s in ep for e in s.recorder_errors if e.get("where") == "write"}
+    assert {i: e["lost_steps"] for i, e in marks.items()} == expected
+    for i in marks:
+        assert "No space left on device" in marks[i]["message"]
+    assert [s.action for s in ep] == [f"cat notes.txt {r}" for r in results if not isinstance(r, TrajrecIOError)]
+    report = fsck(env.episode_path)
+    assert report.ok and report.steps == len(ep)
+
+
+def test_lost_last_steps_are_counted_in_the_summary(tmp_path, stub_env):
+    env = Recorder(stub_env(), tmp_path, frame_steps=100)
+    env.reset(seed=0)
+    _steps(env, 3)
+    env._writer._fw.write_fd = FailingWrites({1})
+    assert isinstance(_steps(env, 1, start=3)[0], TrajrecIOError)
+    env._writer._fw.write_fd = _real_write
+    summary = env.end_episode()
+    assert summary["lost_steps"] == 1
+    assert open_episode(env.episode_path).summary["lost_steps"] == 1

@@ -152,3 +152,32 @@ def test_s3_compatible_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     finally:
         fsspec.config.conf.clear()
         server.stop()
+
+
+def test_record_to_s3_without_s3fs_fails_before_recording(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    outbox = tmp_path / "outbox"
+    code = ("import sys; sys.modules['s3fs'] = None  # as if not installed\n"
+            "from trajrec.cli import main\n"
+            "sys.exit(main(['record', 'trajrec/MathCalc-v0', '--episodes', '2', '--out', 's3://bucket/run']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TRAJREC_OUTBOX": str(outbox)})
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("trajrec record: error: cannot record to s3://bucket/run: ") and "s3fs" in last, last
+    assert "pip install" in last
+    assert not list(outbox.rglob("*.msgpack.zst"))  # nothing was recorded first
+
+
+def test_sync_with_nothing_pending_says_so(outbox_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"memory://bucket-{uuid.uuid4().hex[:8]}/run"
+    assert main(["sync", "s3://other/run"]) == 0  # never recorded to: no outbox
+    err = capsys.readouterr().err
+    assert err.strip() == "nothing to upload for s3://other/run: no episode recorded to it is waiting here", err
+    _record(url).close()  # recorded and uploaded: its outbox is empty
+    assert main(["sync", url]) == 0
+    assert capsys.readouterr().err.strip() == f"nothing to upload: every episode recorded to a URL was uploaded ({url})"
+    assert main(["sync"]) == 0
+    assert capsys.readouterr().err.startswith("nothing to upload: ")

@@ -32,6 +32,23 @@ def test_tables_show_every_section(quiz):
     assert "trajrec view " in out and "--step 1" in out
 
 
+def test_pass_at_k_says_over_which_tasks_and_retries_count_chains(quiz, capsys):
+    # Tester: "mean over tasks: pass@1 0.742 ... pass@5 1.000" beside never-solved tasks, each mean over a
+    # different task set the text did not name; "retries per failure ... max 1", at most 1 by construction.
+    run, _paths = quiz
+    assert main(["report", str(run)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    at = lines.index("  mean pass@k over the tasks with at least k judged attempts (the set shrinks as k grows):")
+    assert lines[at + 1].split() == ["k", "tasks", "unsolved", "mean", "pass@k"]
+    rows = [line.split() for line in lines[at + 2: at + 4]]
+    assert rows == [["1", "3", "1", "0.556"], ["2", "2", "0", "1.000"]]
+    assert lines[at + 4] == "    never-solved tasks left out of pass@2 (fewer than 2 judged attempts): 1 of 1"
+    assert ("  retry chains (a failed step that is no retry, with its retries and theirs): 4, 2 retried; retries per "
+            "chain: mean 0.75, max 2") in lines
+    assert "retries per failure" not in out
+
+
 def test_json_is_the_same_figures(quiz):
     run, _paths = quiz
     proc = _cli(str(run), "--json")

@@ -50,7 +50,9 @@ def test_difficulty_solve_rates_pass_at_k_and_flags(rep):
     assert (d["always_solved"], d["never_solved"], d["unverified"], d["useful_tasks"]) == (1, 1, 1, 1)
     # Mean over the three judged tasks: pass@1 = (2/3 + 1 + 0) / 3; pass@2 only t1 and t2 have 2 attempts.
     assert d["pass_at_k_mean"][0]["mean"] == pytest.approx((2 / 3 + 1 + 0) / 3, abs=1e-6)
-    assert d["pass_at_k_mean"][1] == {"k": 2, "mean": 1.0, "tasks": 2}
+    assert d["pass_at_k_mean"][1] == {"k": 2, "mean": 1.0, "tasks": 2, "unsolved": 0}
+    # Each mean says over which tasks: pass@1 over all three (t3 never solved), pass@2 leaves t3 (1 attempt) out.
+    assert [(p["k"], p["tasks"], p["unsolved"]) for p in d["pass_at_k_mean"]] == [(1, 3, 1), (2, 2, 0), (3, 1, 0)]
 
 
 def test_failure_taxonomy(rep):
@@ -69,8 +71,10 @@ def test_failure_taxonomy(rep):
                     "boom at step <n>": 1}
     # E2: failed steps 0 and 1 recovered at step 2 (2 and 1 steps); E3: step 0 recovered at step 1.
     assert f["steps_to_recover"]["histogram"] == {"1": 2, "2": 1}
-    # Retries (the recorder's retry_of): E2 step 0 by step 1, E2 step 1 by step 2, E3 step 0 by step 1.
-    assert f["retries_per_failure"]["histogram"] == {"0": 2, "1": 3}
+    # Retries (the recorder's retry_of): E2 step 0 by step 1, E2 step 1 by step 2, E3 step 0 by step 1. Per retry
+    # chain: E2's chain 0 <- 1 <- 2 has 2 retries, E3's 1, E6's and E7's failures none (4 chains).
+    assert f["retries_per_chain"]["histogram"] == {"0": 2, "1": 1, "2": 1}
+    assert (f["retry_chains"], f["chains_retried"], f["retries_per_chain"]["max"]) == (4, 2, 2.0)
 
 
 def test_worth_a_look_names_episodes_with_commands(rep, quiz):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,10 @@ def _shards(library: Path) -> list[Path]:
 def test_catalog_is_written_reused_and_invalidated(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fresh = all_entries([library])
     shards = {unpackb(p.read_bytes())["dir"]: p for p in _shards(library)}
-    assert sorted(shards) == ["a/", "b/"]  # one shard per folder holding episodes
+    assert sorted(shards) == ["", "a/", "b/"]  # one shard per folder (the root's lists its sub-folders)
     data = unpackb(shards["a/"].read_bytes())
     assert len(data["names"]) == 2 and all(len(col) == 2 for col in data["cols"])
+    assert unpackb(shards[""].read_bytes())["dirs"] == ["a", "b"]
 
     reads: list[str] = []
     import trajrec.replay.library as lib
@@ -108,7 +110,7 @@ def test_damaged_or_foreign_cache_is_ignored_and_said(library: Path) -> None:
     assert sum(len(b.entries) for b in batches) == 4
     shard.write_bytes(packb({"version": 999, "names": []}))
     cat = Catalog(library)
-    assert cat.shard("a/") == {} and "another trajrec version" in (cat.problem or "")
+    assert cat.shard("a/") is None and "another trajrec version" in (cat.problem or "")
     # The scan replaced it with a good one.
     assert all_entries([library])[0].task_id == "notes-1"
     assert Catalog(library).shard("a/") and not Catalog(library).problems
@@ -219,3 +221,241 @@ def test_sort_entries_missing_values_last_both_ways() -> None:
     assert [e.path for e in sort_entries(es, "labeled", reverse=True)] == ["c", "b", "a", "d"]
     with pytest.raises(TrajrecUsageError, match="cannot sort by 'nope'"):
         sort_entries(es, "nope")
+
+
+# -- trusting unchanged folders -------------------------------------------------------------------------------
+
+def _age(library: Path) -> None:
+    """Date every folder an hour back: a listing of a folder that old may be trusted next time."""
+    old = time.time_ns() - 3600 * 10**9
+    for d in [library, *(p for p in library.rglob("*") if p.is_dir() and CATALOG_DIR not in p.parts)]:
+        os.utime(d, ns=(old, old))
+
+
+def _summaries(entries: list[EpisodeEntry]) -> list[tuple]:
+    return [(os.path.basename(e.path), e.task_id, e.steps, e.complete, e.error is None) for e in entries]
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, library: Path) -> tuple[list[str], list[str]]:
+    """Record the folders listed and the files read under ``library`` from now on."""
+    import trajrec.replay.library as lib
+
+    listed: list[str] = []
+    reads: list[str] = []
+    real_scandir, real_read = os.scandir, lib.read_index
+    monkeypatch.setattr(lib.os, "scandir", lambda p=".": (listed.append(os.fspath(p)) if str(library) in
+                                                           os.fspath(p) else None) or real_scandir(p))
+    monkeypatch.setattr(lib, "read_index", lambda p: reads.append(p) or real_read(p))
+    return listed, reads
+
+
+def test_unchanged_folders_are_trusted_without_listing_them(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cold = all_entries([library])  # just written: too recent to trust, so listed and recorded untrusted
+    assert all(unpackb(p.read_bytes())["stat"] is None for p in _shards(library))
+    _age(library)
+    assert all_entries([library]) == cold  # listed again (the folders' mtimes moved), now recorded as trusted
+    assert all(unpackb(p.read_bytes())["stat"] is not None for p in _shards(library))
+    listed, reads = _count_calls(monkeypatch, library)
+    assert all_entries([library]) == cold
+    assert listed == [] and reads == []  # no folder listed, no file read: three shards and three stats
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "rename", "replace", "new folder"])
+def test_a_change_in_a_trusted_folder_is_seen(library: Path, change: str) -> None:
+    all_entries([library])
+    _age(library)
+    all_entries([library])  # every folder trusted now
+    files = find_episode_files([library])
+    a, b = library / "a", library / "b"
+    if change == "add":
+        shutil.copyfile(files[3], a / "added.msgpack.zst")
+    elif change == "remove":
+        os.unlink(files[2])
+    elif change == "rename":
+        os.rename(files[0], a / "zz-renamed.msgpack.zst")
+    elif change == "replace":  # how the writer and fsck --repair change a file: a new inode, by rename
+        shutil.copyfile(files[3], b / "tmp")
+        os.replace(b / "tmp", files[2])
+    else:
+        (library / "c").mkdir()
+        shutil.copyfile(files[0], library / "c" / "x.msgpack.zst")
+    truth = _summaries(all_entries([library], use_catalog=False))
+    assert _summaries(all_entries([library])) == truth
+    _age(library)  # and once the changed folder is trusted again
+    all_entries([library])
+    assert _summaries(all_entries([library])) == truth
+
+
+def test_a_file_still_being_written_is_rechecked_in_a_trusted_folder(library: Path) -> None:
+    src = find_episode_files([library])[0]
+    data = Path(src).read_bytes()
+    growing = library / "a" / "growing.msgpack.zst"
+    growing.write_bytes(data[: len(data) // 2])  # a writer that has not closed it yet: no index
+    _age(library)
+    all_entries([library])
+    before = next(e for e in all_entries([library]) if e.path == str(growing))
+    assert not before.complete or before.error is not None
+    with open(growing, "ab") as fh:  # the writer appends and closes: same inode, the folder's mtime unchanged
+        fh.write(data[len(data) // 2:])
+    after = next(e for e in all_entries([library]) if e.path == str(growing))
+    assert after.complete and after.error is None
+    assert _summaries([after])[0][1:] == _summaries([next(e for e in all_entries([library]) if e.path == src)])[0][1:]
+
+
+def test_a_link_in_a_trusted_folder_follows_its_target(library: Path) -> None:
+    files = find_episode_files([library])
+    os.symlink(files[2], library / "a" / "link.msgpack.zst")  # a/ links to a file of b/
+    _age(library)
+    all_entries([library])
+    link = str(library / "a" / "link.msgpack.zst")
+    assert next(e for e in all_entries([library]) if e.path == link).task_id == "notes-3"
+    shutil.copyfile(files[0], library / "b" / "tmp")
+    os.replace(library / "b" / "tmp", files[2])  # b/ changes; a/ does not
+    assert next(e for e in all_entries([library]) if e.path == link).task_id == "notes-1"
+
+
+def test_rewritten_in_place_needs_verify_which_updates_the_cache(library: Path) -> None:
+    files = find_episode_files([library])
+    all_entries([library])
+    _age(library)
+    all_entries([library])
+    shutil.copyfile(files[0], files[3])  # another tool overwrites in place: same inode, folder unchanged
+    assert [e.task_id for e in all_entries([library])][3] == "notes-4"  # the documented blind spot
+    assert [e.task_id for e in all_entries([library], verify=True)][3] == "notes-1"
+    assert [e.task_id for e in all_entries([library])][3] == "notes-1"  # the cache was brought up to date
+
+
+def test_a_damaged_root_shard_loses_nothing(library: Path) -> None:
+    cold = all_entries([library])
+    _age(library)
+    all_entries([library])
+    root_shard = next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "")
+    root_shard.write_bytes(root_shard.read_bytes()[:-7])  # cut short
+    batches = list(scan([library]))
+    assert [e for b in batches for e in b.entries] == cold
+    assert any("ignored the summary cache" in p for b in batches for p in b.problems)
+    assert Catalog(library).shard("") is not None  # rebuilt
+    assert [e for b in scan([library]) for e in b.entries] == cold
+
+
+def test_ls_rescan_finds_a_file_rewritten_in_place(library: Path, capsys: pytest.CaptureFixture) -> None:
+    from trajrec.cli import main
+
+    def tasks(*args: str) -> list[str]:
+        capsys.readouterr()
+        assert main(["ls", str(library), *args]) == 0
+        lines = capsys.readouterr().out.splitlines()[1:]
+        return [line.split()[2] for line in lines]
+
+    files = find_episode_files([library])
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-4"]
+    _age(library)
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-4"]
+    shutil.copyfile(files[0], files[3])  # in place: the cache trusts b/ and the file's inode
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-4"]
+    assert tasks("--rescan") == ["notes-1", "notes-2", "notes-3", "notes-1"]
+    assert tasks() == ["notes-1", "notes-2", "notes-3", "notes-1"]
+    # Rows that share every column right of the id are formatted once and still each carry their own id.
+    capsys.readouterr()
+    main(["ls", str(library)])
+    out = capsys.readouterr().out.splitlines()[1:]
+    assert out[0].split(maxsplit=1)[1] == out[3].split(maxsplit=1)[1]
+    assert [line.split()[0] for line in out] == [e.episode_id for e in all_entries([library])]
+
+
+def test_ls_from_columns_prints_what_ls_from_entries_prints(library: Path, capsys: pytest.CaptureFixture) -> None:
+    """The plain listing prints from the catalog's columns; a sorted one from entries: same lines, same notes."""
+    from trajrec.cli import main
+
+    (library / "a" / "bad.msgpack.zst").write_bytes(b"hello")
+    shutil.copyfile(find_episode_files([library])[0], library / "b" / "c.msgpack.zst")
+    for args in ([], ["--rescan"]):
+        capsys.readouterr()
+        assert main(["ls", str(library), *args]) == 1  # an unreadable file
+        plain = capsys.readouterr()
+        assert main(["ls", str(library), "--sort", "path", *args]) == 1
+        entries = capsys.readouterr()
+        assert plain.out == entries.out and len(plain.out.splitlines()) == 6
+        assert plain.err == entries.err and "bad.msgpack.zst" in plain.err and "5 episodes" in plain.err
+
+
+def test_ls_escapes_control_characters_whichever_way_it_prints(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """Plain chunks may bypass the escaping stream only when they are printable ASCII: a task id with an
+    escape sequence or a non-ASCII letter still goes through it."""
+    from tui_helpers import record
+
+    from trajrec.cli import main
+
+    run = tmp_path / "run"
+    record(run, ["cat x.txt"], task_id="t\x1b]0;PWNED\x07é")
+    record(run, ["cat x.txt"], task_id="plain")
+    for args in ([], ["--sort", "path"]):
+        capsys.readouterr()
+        assert main(["ls", str(run), *args]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out and "plain" in out, out
+
+
+def test_skipped_links_are_said_from_a_trusted_folder_too(library: Path, tmp_path: Path) -> None:
+    os.symlink(tmp_path, library / "a" / "elsewhere")
+    os.symlink(tmp_path / "gone.msgpack.zst", library / "a" / "dangling.msgpack.zst")
+    _age(library)
+    for _ in range(3):  # listed, recorded as trusted, then from the shard alone
+        problems = [p for b in scan([library]) for p in b.problems]
+        assert sum("a symbolic link to the folder" in p for p in problems) == 1, problems
+        assert sum("dangling.msgpack.zst" in p and "does not exist" in p for p in problems) == 1, problems
+    assert unpackb(next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/").read_bytes())["stat"]
+
+
+def test_the_viewers_labels_provider_is_asked_only_about_labeled_episodes(library: Path) -> None:
+    from trajrec.replay.labels import LabelStore
+    from trajrec.tui.label_source import LabelSource
+
+    first = all_entries([library])[0]
+    LabelStore(library / "a").add(first.episode_id, 0, 1, judge="human:ana")
+    source = LabelSource([library])
+    asked: list[str] = []
+    real = LabelSource.labeled_fraction
+
+    class Counting(LabelSource):
+        def labeled_fraction(self, episode_id: str, n_steps: int) -> float | None:
+            asked.append(episode_id)
+            return real(self, episode_id, n_steps)
+
+    counting = Counting([library])
+    via_set = [e.labeled for e in all_entries([library], labeled_fraction=counting.labeled_fraction)]
+    per_entry = [e.labeled for e in all_entries([library], labeled_fraction=lambda i, n: source.labeled_fraction(i, n))]
+    assert via_set == per_entry == [0.1, None, None, None]
+    assert asked == [first.episode_id]
+
+
+def test_repeated_text_columns_are_stored_once_and_read_back_the_same(library: Path) -> None:
+    files = find_episode_files([library])
+    for i in range(12):  # enough rows for the env and outcome columns to be dictionary-encoded
+        shutil.copyfile(files[i % 2], library / "a" / f"copy{i:02d}.msgpack.zst")
+    cold = all_entries([library])
+    data = unpackb(next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/").read_bytes())
+    env = data["cols"][list(data["fields"]).index("env_id")]
+    assert isinstance(env, dict) and env["values"] == ["trajrec-test/Notes-v0"] and len(env["codes"]) == 14
+    assert isinstance(data["cols"][list(data["fields"]).index("ret")], list)  # numbers stay plain
+    warm = all_entries([library])
+    assert warm == cold and warm[0].env_id is warm[1].env_id  # one string shared by the rows
+    # A code that points nowhere is a damaged shard: ignored, said, rebuilt.
+    env["codes"][3] = 7
+    path = next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/")
+    path.write_bytes(packb(data))
+    batches = list(scan([library]))
+    assert [e for b in batches for e in b.entries] == cold
+    assert any("code out of range" in p for b in batches for p in b.problems)
+
+
+def test_an_older_versions_shard_is_rebuilt_quietly(library: Path) -> None:
+    cold = all_entries([library])
+    shard = next(p for p in _shards(library) if unpackb(p.read_bytes())["dir"] == "a/")
+    shard.write_bytes(packb({"version": 4, "fields": [], "names": [], "inode": [], "mtime": [], "size": [],
+                             "cols": []}))
+    batches = list(scan([library]))
+    assert [e for b in batches for e in b.entries] == cold
+    assert not [p for b in batches for p in b.problems]
+    assert unpackb(shard.read_bytes())["version"] > 4

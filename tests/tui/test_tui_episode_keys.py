@@ -88,6 +88,8 @@ def test_seek_waits_for_the_marker_index(main_episode: Path) -> None:
             await until(pilot, lambda: isinstance(app.screen, EpisodeScreen))
             screen = app.screen
             assert isinstance(screen, EpisodeScreen)
+            # The real scan first runs to its end, so none of its reports can arrive after the reset below.
+            await until(pilot, lambda: screen._scanned >= len(screen._markers))
             screen._scanned = 0  # as if the worker had not reported yet
             screen._markers[:] = bytes([255]) * len(screen._markers)
             await pilot.press("n")

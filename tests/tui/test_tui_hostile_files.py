@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 from pathlib import Path
 
 from tui_helpers import SIZE, record, until
 
-from trajrec.recorder.format import compress_frame, index_frame, packb, unpackb
+from trajrec.recorder import read_index
+from trajrec.recorder.format import compress_frame, index_frame, packb
 from trajrec.recorder.writer import EpisodeWriter
 from trajrec.tui.app import create_app
 from trajrec.tui.episode_header import EpisodeHeader
@@ -23,10 +23,12 @@ ESC = "\x1b]0;PWNED-TITLE\x07\x1b[31mRED\x1b[0m[bold]markup[/bold]"
 
 
 def _split(path: Path) -> tuple[bytes, dict]:
-    data = path.read_bytes()
-    length = struct.unpack("<I", data[-16:-12])[0]
-    start = len(data) - 16 - length - 8
-    return data[:start], unpackb(data[start + 8:start + 8 + length])
+    """A file's bytes before its index frame, and its index as readers see it (any format version)."""
+    index = read_index(path)
+    start = index.pop("index_offset")
+    for key in ("complete", "damage", "file_size"):
+        del index[key]
+    return path.read_bytes()[:start], index
 
 
 def _nested_tuples() -> bytes:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 from textual.widgets import Input
 from tui_helpers import SIZE, open_ready, record, step_of, until
 
+from trajrec.replay.library import ScanBatch
 from trajrec.tui.app import create_app
 from trajrec.tui.episode_screen import EpisodeScreen
 from trajrec.tui.episode_table import EpisodeTable
@@ -198,3 +200,41 @@ def test_header_counts_the_rows_shown_and_says_empty_files_were_skipped(library:
             assert f"  ·  {rows} episodes  ·  1 empty file skipped" in str(status.render()).splitlines()[0]
     asyncio.run(run())
     asyncio.run(run())  # again from the summary cache
+
+
+def test_big_library_filters_and_sorts_in_a_worker(library: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Over SYNC_ROWS entries the view is computed in a thread: the same rows arrive, the newest view wins,
+    the cursor stays on its episode, and batches arriving under a filter are filtered as they come."""
+    monkeypatch.setattr(LibraryScreen, "SYNC_ROWS", 0)
+
+    async def run() -> None:
+        app = create_app([library])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.library
+            await until(pilot, lambda: screen.scan_done)
+            table = app.screen.query_one(EpisodeTable)
+            await pilot.press("slash", *"faulty")  # every keystroke starts a view; only the last one shows
+            await until(pilot, lambda: screen.view_ready)
+            assert task_ids(table) == ["notes-1", "notes-2"]
+            await pilot.press("enter", "j", "S")  # cursor on notes-2, then reverse the order
+            await until(pilot, lambda: screen.view_ready)
+            assert task_ids(table) == ["notes-2", "notes-1"] and table.current.task_id == "notes-2"
+            await pilot.press("escape")
+            await until(pilot, lambda: screen.view_ready and len(table.rows) == 4)
+            assert task_ids(table) == ["notes-4", "notes-3", "notes-2", "notes-1"]
+
+        # Batches arriving under a filter (a big run still being read) are filtered on arrival, in path order.
+        app = create_app([library])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.library
+            await until(pilot, lambda: screen.scan_done)
+            await pilot.press("slash", *"-faulty", "enter")
+            await until(pilot, lambda: screen.view_ready)
+            table = app.screen.query_one(EpisodeTable)
+            assert task_ids(table) == ["notes-3", "notes-4"]
+            more = [dataclasses.replace(e, path=f"{e.path}.later") for e in screen.entries]
+            screen.post_message(LibraryScreen.EntriesRead(ScanBatch(more, 8, 8)))
+            await until(pilot, lambda: len(screen.entries) == 8)
+            assert [e.path for e in table.rows] == [e.path for e in screen.entries if not e.failures]
+            assert task_ids(table) == ["notes-3", "notes-4", "notes-3", "notes-4"]
+    asyncio.run(run())

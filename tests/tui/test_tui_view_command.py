@@ -131,3 +131,19 @@ def test_view_theme_option(library: Path, made: list[FakeApp], monkeypatch: pyte
     assert made[-1].kw["theme"] == "nord"
     assert main(["view", str(library), "--theme", "ligth"]) == 1
     assert "unknown theme 'ligth' (did you mean 'light'?)" in capsys.readouterr().err
+
+
+def test_unknown_theme_in_the_environment_warns_and_falls_back(library: Path, made: list[FakeApp],
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    # Tester: TRAJREC_THEME=bogus stopped the viewer from starting; a setting in a shell profile must not.
+    monkeypatch.setenv("TRAJREC_THEME", "bogus")
+    capsys.readouterr()
+    assert main(["view", str(library)]) == 0
+    assert made[-1].ran and made[-1].kw["theme"] is None  # the default theme
+    err = capsys.readouterr().err
+    assert err.startswith("trajrec view: warning: $TRAJREC_THEME: unknown theme 'bogus'")
+    assert err.rstrip().endswith("; using the default theme (dark)") and err.count("\n") == 1
+    monkeypatch.setenv("TRAJREC_THEME", "ligth")
+    assert main(["view", str(library), "--theme", "light"]) == 0  # an explicit --theme wins, no warning
+    assert made[-1].kw["theme"] == "light" and capsys.readouterr().err == ""

@@ -18,6 +18,21 @@ def find_episodes(paths: Iterable[str], skipped: list[str] | None = None) -> lis
     return [p if is_url(p) else Path(p) for p in find_episode_files(paths, skipped)]
 
 
+def no_episode_files(paths: Iterable[Any]) -> Exception:
+    """The error of a command given paths that hold no episode file at all (an empty folder, a wrong folder).
+
+    One rule for ``ls``, ``report`` and ``export``: no episode files under the paths is an error (exit 1, nothing
+    written); episode files that a ``--where`` filter or the format leaves out give an empty result with a message
+    (exit 0).
+    """
+    from trajrec.recorder import SUFFIX
+    from trajrec.recorder.errors import TrajrecUsageError
+
+    return TrajrecUsageError(f"no episode files (*{SUFFIX}) found under {', '.join(str(p) for p in paths)}; "
+                             "record some with `trajrec record` or `trajrec demo`, or import some with "
+                             "`trajrec import`")
+
+
 def to_jsonable(value: Any) -> Any:
     """Recorded values as JSON-friendly data (arrays to lists, bytes to a marked string)."""
     import numpy as np

@@ -13,7 +13,8 @@ EXAMPLES = """  trajrec diff runs/a/ep1.msgpack.zst runs/b/ep1.msgpack.zst
   trajrec diff A B --ignore action --ignore task.seed               two agents or seeds: compare what follows
   trajrec diff A B --json | jq -c 'select(.type == "step")'          one JSON line per differing step
 
-Exit status: 0 when the episodes are the same, 1 when they differ (or on an error)."""
+Exit status, as with diff(1) and `trajrec replay`: 0 when the episodes are the same, 1 when they differ, 2 on
+an error (a missing or unreadable file, a bad --ignore path; the message goes to stderr)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,6 +34,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from trajrec.recorder.errors import TrajrecError
+
+    from ._common import dumps
+
+    try:
+        return _diff(args)
+    except (TrajrecError, OSError) as exc:
+        # 2, not 1: a script reading "1" as "they differ" must not take a missing file for a difference.
+        message = str(exc) if isinstance(exc, TrajrecError) else f"{exc.filename or ''}: {exc.strerror or exc}"
+        message = " ".join(message.split("\n"))
+        if args.json:
+            print(dumps({"type": "error", "error": message, "error_type": type(exc).__name__}))
+        print(f"trajrec diff: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _diff(args: argparse.Namespace) -> int:
     from trajrec.recorder import open_episode
     from trajrec.replay.episode_diff import diff_episodes, render_step_diff
     from trajrec.replay.render import number_text, one_line

@@ -107,6 +107,10 @@ def _run(args: argparse.Namespace) -> int:
     check_workers(args.format, args.workers)
     t0 = time.perf_counter()
     src = Source(args.paths, join_labels=True)  # each episode's labels read when its turn comes
+    if not src.files:  # before --out is created: an empty folder is an error, not an empty dataset
+        from ._common import no_episode_files
+
+        raise no_episode_files(args.paths)
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
                         options=options, progress=bar, workers=args.workers)

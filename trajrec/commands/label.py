@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -46,10 +47,17 @@ LS_EXAMPLES = """examples:
 EDIT_HELP = """Change a label: appends a new version that supersedes it (`label ls --history` shows both).
 
 Only people's labels (judge human:NAME) are edited: a rule or model judge's label is rewritten by the next
-`label auto` run, so disagree with it by adding your own label (`label add`), or pass --force."""
+`label auto` run, so disagree with it by adding your own label (`label add`), or pass --force.
+
+The edit is the editor's (--annotator, else $TRAJREC_ANNOTATOR, else the label's author): editing another
+person's label adds the editor's own label on that step (the edit applied to theirs) beside it, so agreement
+and exports attribute it to the editor; `label ls --history` shows the author of every version."""
 EDIT_EXAMPLES = """examples:
   trajrec label edit runs/shell --id 3f2a9c --value 0
-  trajrec label edit runs/shell --id 3f2a9c --rationale "the second read was needed" --tag useful-recovery"""
+  trajrec label edit runs/shell --id 3f2a9c --rationale "the second read was needed" --tag useful-recovery
+  trajrec label edit runs/shell --id 3f2a --value +1 --annotator bo    bo's own label beside ana's
+
+--id takes the label id or any unique prefix of it; an ambiguous prefix lists the labels it matches."""
 RM_HELP = """Delete a label: appends a tombstone, so the label stops counting (exports, the viewer) but stays in
 the history (`label ls --history`)."""
 RM_EXAMPLES = """examples:
@@ -120,8 +128,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--force", action="store_true",
                    help="edit a label of an automatic judge (a rule, a model) anyway; its next `label auto` run "
                         "changes it back")
-    e.add_argument("--annotator", metavar="NAME", help="who edits (recorded as the new version's author); to "
-                                                        "disagree with another judge, add your own label instead")
+    e.add_argument("--annotator", metavar="NAME",
+                   help="who edits (default: $TRAJREC_ANNOTATOR, else the label's author). Your own label: a new "
+                        "version of it; another person's: a label of yours beside theirs, with the edit applied")
     _add_common(e)
     e.set_defaults(_label_run=_edit)
 
@@ -260,6 +269,10 @@ def _ls(args: argparse.Namespace) -> int:
     from trajrec.replay.render import one_line
 
     src = Source(args.paths)
+    if not src.files:  # the rule of ls, report and export: no episode files at all is an error
+        from ._common import no_episode_files
+
+        raise no_episode_files(args.paths)
     refs = [src.find(args.episode)] if args.episode else list(src)
     target = _target(args.step) if args.step is not None else None
     rows: list[tuple[Any, Any]] = []
@@ -273,16 +286,20 @@ def _ls(args: argparse.Namespace) -> int:
         for ref, lab in rows:
             print(json.dumps(_label_row(lab, ref.store.run_dir), ensure_ascii=False))
         return 0
-    print(f"{'episode':<36} {'target':>7} {'value':>7} {'judge':<20} {'kind':<6} {'id':<12} {'tags':<22} rationale")
+    print(f"{'episode':<36} {'target':>7} {'value':>7} {'judge':<20} {'author':<12} {'kind':<6} {'id':<12} "
+          f"{'tags':<22} rationale")
     for _ref, lab in rows:
         value = "deleted" if lab.deleted else _value_text(lab.value)
         tags = ",".join(lab.tags)
         version = ""
         if args.history and lab.supersedes is not None:
             version = f"  (replaces {str(lab.supersedes)[:12]})"
+        edit_of = lab.extra.get("edit_of")
+        if args.history and isinstance(edit_of, str):
+            version += f"  (edit of {edit_of[:12]})"
         print(f"{_keep_end(one_line(lab.episode_id, 200), 36):<36} {str(lab.target):>7} {one_line(value, 7):>7} "
-              f"{one_line(lab.judge, 20):<20} {lab.kind:<6} {str(lab.id)[:12]:<12} {one_line(tags, 22):<22} "
-              f"{one_line(lab.rationale or '', 60)}{version}")
+              f"{one_line(lab.judge, 20):<20} {one_line(lab.author or '-', 12):<12} {lab.kind:<6} "
+              f"{str(lab.id)[:12]:<12} {one_line(tags, 22):<22} {one_line(lab.rationale or '', 60)}{version}")
     n_eps = len({ref.episode_id for ref, _ in rows})
     print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}" + (" (all versions)" if args.history else ""),
           file=sys.stderr)
@@ -304,25 +321,20 @@ def _keep_end(text: str, width: int) -> str:
 def _store_for(path: str, label_id: str) -> Any:
     """The store holding ``label_id``: the run of PATH, or any run folder under PATH."""
     from trajrec.recorder.errors import TrajrecUsageError
-    from trajrec.replay.exports.source import Source
+    from trajrec.replay.label_stores import LabelStores
     from trajrec.replay.labels import LabelStore
 
     first = LabelStore.for_path(path)
     stores = [first]
-    if Path(path).is_dir():
-        stores += [s for s in Source([path]).stores.values() if s.run_dir != first.run_dir]
-    found = []
-    for store in stores:
-        try:
-            store.get(label_id)
-        except TrajrecUsageError:
-            continue
-        found.append(store)
+    if Path(path).is_dir():  # every run folder under PATH that has labels (no episode file is opened)
+        stores += [s for s in LabelStores([path]) if s.run_dir != first.run_dir]
+    found = [(store, ids) for store in stores if (ids := store.matching_ids(label_id))]
     if len(found) == 1:
-        return found[0]
+        return found[0][0]  # one match, or several in one run (its error lists them)
     if found:
-        raise TrajrecUsageError(f"label id {label_id!r} matches labels in {len(found)} runs under {path}; give more "
-                                "of the id or the run folder")
+        listed = "; ".join(f"{store.run_dir}: {store.describe_ids(ids, limit=3)}" for store, ids in found)
+        raise TrajrecUsageError(f"label id {label_id!r} matches labels in {len(found)} runs under {path}: {listed}; "
+                                "give more of the id or the run folder")
     return first  # its error names the closest id
 
 
@@ -346,15 +358,24 @@ def _edit(args: argparse.Namespace) -> int:
         changes["tags"] = args.tag
     if args.score is not None:
         changes["score"] = args.score
-    if args.annotator is not None:
-        changes["author"] = args.annotator
     if not changes:
         raise TrajrecUsageError("nothing to change: pass --value, --rationale, --tag or --score")
-    lab = store.update(args.id, **changes)
+    # Who edits: --annotator, else $TRAJREC_ANNOTATOR; with neither, the edit is the label's own author's.
+    editor = args.annotator or os.environ.get("TRAJREC_ANNOTATOR") or None
+    lab = store.edit_as(args.id, editor, **changes) if editor else store.update(args.id, **changes)
     if args.json:
         print(json.dumps(_label_row(lab, store.run_dir)))
+    elif lab.judge != head.judge:
+        where = "the episode" if lab.target == "episode" else f"step {lab.target}"
+        print(f"label {args.id} is {head.judge}'s, so {editor}'s edit is {editor}'s own label {lab.id} on {where} "
+              f"of {lab.episode_id}: {_value_text(lab.value)} by {lab.judge}; {head.judge}'s label stays beside it "
+              "(agreement counts both, exports take the newer)")
+        if lab.supersedes is not None:
+            print(f"replaced label {lab.supersedes} (one label per step and annotator: `label ls --history` "
+                  "shows both)")
     else:
-        print(f"updated label {args.id}: new version {lab.id} ({_value_text(lab.value)} by {lab.judge})")
+        print(f"updated label {args.id}: new version {lab.id} ({_value_text(lab.value)} by {lab.judge}"
+              f"{'' if lab.author in (None, lab.judge[6:]) else ', edited by ' + str(lab.author)})")
     return 0
 
 

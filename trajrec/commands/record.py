@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from typing import Any
 
 NAME = "record"
 ORDER = 10
@@ -50,7 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     llm.add_argument("--retries", type=int, default=3, help="retries of a failed request (default 3)")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
-                       help="the folder holds episodes already: record only the seeds not recorded yet")
+                       help="the folder holds episodes already: record only the seeds not recorded yet (and again "
+                            "those cut short); refused when the folder was recorded with another env, --kwarg, "
+                            "agent or agent options")
     again.add_argument("--overwrite", action="store_true",
                        help="the folder holds episodes already: delete its episode files first (labels stay)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -80,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.storage import is_url
 
     from ..progress import Progress
-    from ..recording import Job, make_out_dir, plan_seeds, record_many, remove_empty_dirs, summarize
+    from trajrec.recorder.storage import check_url
+
+    from ..recording import (Job, check_resume_config, make_out_dir, plan_seeds, record_lock, record_many,
+                             remove_empty_dirs, sigterm_as_interrupt, summarize)
     from ._common import dumps
     from .demo import print_summary
 
@@ -114,15 +121,30 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.episodes))
     skipped = 0
     created = []
+    url = is_url(args.out)
     try:
-        if not is_url(args.out):  # a URL records through a local outbox and has no folder here to resume from
-            created = make_out_dir(args.out)
-            seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume, overwrite=args.overwrite)
-        results = []
-        if seeds:
-            with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
-                results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
-                                      backend=args.backend, address=args.address)
+        with sigterm_as_interrupt():
+            if url:  # a URL records through a local outbox and has no folder here to resume from
+                check_url(args.out)  # fsspec and the URL's file system importable, before anything is recorded
+                lock: Any = contextlib.nullcontext()
+            else:
+                created = make_out_dir(args.out)
+                lock = record_lock(args.out)
+            with lock:
+                if not url:
+                    if args.resume:
+                        check_resume_config(args.out, job)
+                    seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume,
+                                                overwrite=args.overwrite)
+                results = []
+                if seeds:
+                    with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
+                        results = record_many(job, seeds, workers=args.workers, on_done=lambda _r: bar.advance(),
+                                              backend=args.backend, address=args.address)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what was saved and how to go on
+        exc.reason = stop_message(exc, args, seeds)  # type: ignore[attr-defined]
+        remove_empty_dirs(created)
+        raise
     except BaseException:
         remove_empty_dirs(created)  # a bad env id or --kwarg: no empty folder left behind
         raise
@@ -132,3 +154,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, args.out)
     return 0
+
+
+def stop_message(exc: BaseException, args: argparse.Namespace, seeds: list[int]) -> str:
+    """The line printed when recording is stopped: what was saved complete, and the command that records the
+    rest (the one typed, with ``--resume`` in place of ``--overwrite``)."""
+    import shlex
+
+    from trajrec.recorder.storage import is_url
+
+    from ..recording import ended, existing_episodes
+
+    reason = getattr(exc, "reason", "interrupted")
+    if is_url(args.out):
+        return f"{reason}; episodes not uploaded yet stay in the local outbox: `trajrec sync {args.out}` uploads them"
+    wanted = set(seeds)
+    _, found = existing_episodes(args.out, args.env_id)
+    done = sum(1 for _, seed, summary, complete in found if seed in wanted and ended(summary, complete))
+    cut = sum(1 for _, seed, summary, complete in found if seed in wanted and not ended(summary, complete))
+    argv = [a for a in getattr(args, "_argv", None) or [] if a != "--overwrite"]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    n = len(seeds)
+    cut_text = f", {cut} cut short (recorded again by --resume)" if cut else ""
+    return (f"{reason}; {done} of {n} episode{'s' if n != 1 else ''} saved complete in {args.out}{cut_text}; "
+            f"record the rest with: {shlex.join(['trajrec', *argv])}")

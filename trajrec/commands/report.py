@@ -58,8 +58,9 @@ def _run(args: argparse.Namespace) -> int:
     from trajrec.replay.report import build_report, render_html, render_text
 
     if not find_episode_files(args.paths):
-        raise TrajrecUsageError(f"no episode files (*.msgpack.zst) under {', '.join(args.paths)}; record some with "
-                                "`trajrec record` or `trajrec demo`")
+        from ._common import no_episode_files
+
+        raise no_episode_files(args.paths)
     bar: list[Progress] = []
 
     def progress(done: int, total: int) -> None:

@@ -126,12 +126,18 @@ def run(args: argparse.Namespace) -> int:
     usage = usage_text(s.get("model"))
     if usage:
         print(f"model     {usage}")
+    if s.get("error"):  # why the episode ended as an error: a step that raised, or the agent (model server) failing
+        print(f"error     {one_line(s.get('error'), args.width - 10)}")
     for c in ep.checks:
         if c.target == "episode":
             print(f"verdict   {one_line(c.judge, 40)} [{c.kind}] {one_line(c.value, 40)}: "
                   f"{one_line(c.rationale or '', args.width - 30)}")
     for d in ep.damage:
         print(f"damage    {d}")
+    lost = s.get("lost_steps")
+    if isinstance(lost, int) and lost > 0:  # the env took steps whose records could not be written
+        print(f"lost      {plural(lost, 'step')} the env took could not be written (a write failed while recording); "
+              "the step after each gap names the error (recorder_errors)")
     print()
     w = max(20, args.width - 30)
     for st in ep:

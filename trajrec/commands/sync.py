@@ -32,12 +32,24 @@ def run(args: argparse.Namespace) -> int:
     from ._common import dumps
 
     if args.targets:
-        folders = [outbox_for(t) if is_url(t) else Path(t) for t in args.targets]
+        folders = []
+        for t in args.targets:
+            folder = outbox_for(t) if is_url(t) else Path(t)
+            if is_url(t) and not folder.exists():  # every episode recorded to it was uploaded (or none was)
+                if not args.json:
+                    print(f"nothing to upload for {t}: no episode recorded to it is waiting here", file=sys.stderr)
+                continue
+            folders.append(folder)
     else:
         root = outbox_for("x").parent
         folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     boxes = [Outbox.open(f) for f in folders]
     pending = [(box, f) for box in boxes for f in box.pending(SUFFIX)]
+    if not pending:
+        if not args.json and (boxes or not args.targets):
+            where = ", ".join(str(b.url) for b in boxes) or f"no outbox under {outbox_for('x').parent}"
+            print(f"nothing to upload: every episode recorded to a URL was uploaded ({where})", file=sys.stderr)
+        return 0
     failed = 0
     with Progress(len(pending), "sync", unit=" files") as bar:
         for box, f in pending:

@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dark (default), light, or any Textual theme name (default: $TRAJREC_THEME); ctrl+t "
                         "switches between light and dark inside; NO_COLOR in the environment turns colors off")
     p.add_argument("--no-cache", action="store_true",
-                   help="neither read nor write the summary cache <folder>/.trajrec/catalog.msgpack")
+                   help="neither read nor write the summary cache <folder>/.trajrec/catalog/: read every file "
+                        "(after files were rewritten in place by another tool)")
 
 
 def need_terminal() -> None:
@@ -86,9 +87,19 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.envs.banks import task_bank
     from trajrec.tui.app import create_app, theme_name  # textual loads only for this command
 
-    theme = getattr(args, "theme", None) or os.environ.get("TRAJREC_THEME") or None
+    theme = getattr(args, "theme", None)
     if theme is not None:
         theme_name(theme)  # an unknown name: a usage error before the screen switches
+    elif os.environ.get("TRAJREC_THEME"):
+        theme = os.environ["TRAJREC_THEME"]
+        try:
+            theme_name(theme)
+        except TrajrecUsageError as exc:
+            # A setting in the environment (a shell profile) must not stop the viewer: warn, use the default.
+            import sys
+
+            print(f"trajrec view: warning: $TRAJREC_THEME: {exc}; using the default theme (dark)", file=sys.stderr)
+            theme = None
 
     labels = LabelSource(args.paths)  # read in the library's scan thread, on first use
     app = create_app(args.paths, annotator=annotator, tags=tags, step=args.step, labels=labels,

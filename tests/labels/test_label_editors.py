@@ -1,0 +1,168 @@
+"""Who edited a label: an edit by another person is that person's label; ids by any unique prefix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trajrec.cli import main
+from trajrec.recorder import TrajrecUsageError
+from trajrec.replay.labels import LabelStore
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_edit_by_another_annotator_is_their_own_label(run_dir: Path, ids: dict[int, str],
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tester: `label edit --id b11e --value good --annotator mallory` said "(+1 by human:ana)" and counted as ana's.
+    monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    eid = ids[1]
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "1", "--value", "bad",
+                       "--annotator", "ana", "--rationale", "wrong file", "--tag", "loop", "--json")
+    ana = json.loads(out)
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", ana["id"][:6], "--value", "good",
+                       "--annotator", "mallory")
+    assert code == 0
+    assert out.startswith(f"label {ana['id'][:6]} is human:ana's, so mallory's edit is mallory's own label ")
+    assert "+1 by human:mallory; human:ana's label stays beside it" in out
+
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--step", "1", "--json")
+    live = {row["judge"]: row for row in map(json.loads, out.splitlines())}
+    assert set(live) == {"human:ana", "human:mallory"}
+    assert (live["human:ana"]["value"], live["human:ana"]["author"]) == (-1, "ana")
+    mal = live["human:mallory"]
+    assert (mal["value"], mal["author"], mal["rationale"], mal["tags"], mal["edit_of"], mal["supersedes"]) == (
+        1, "mallory", "wrong file", ["loop"], ana["id"], None)
+
+    # Agreement sees two opinions on the step: they disagree.
+    code, out, _ = run(capsys, "agreement", str(run_dir), "--json")
+    (pair,) = [p for p in json.loads(out)["pairs"] if {p["a"], p["b"]} == {"human:ana", "human:mallory"}]
+    assert pair["n"] == 1 and pair["observed"] == 0.0
+
+    # An export preferring people takes the newer person's label: mallory's.
+    prm = run_dir.parent / "prm.jsonl"
+    code, _, err = run(capsys, "export", str(run_dir), "--format", "trl-stepwise", "--out", str(prm),
+                       "--where", f"episode={eid}", "--prefer", "human", "--unlabeled", "neutral")
+    assert code == 0, err
+    (row,) = map(json.loads, prm.read_text().splitlines())
+    assert row["label_judges"][row["steps"].index(1)] == "human:mallory"
+
+    # A second edit by mallory (of either label) is a new version of mallory's label, not a third label.
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", ana["id"], "--value", "0",
+                       "--annotator", "mallory")
+    assert code == 0 and f"replaced label {mal['id']}" in out
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--step", "1", "--json")
+    assert sorted((r["judge"], r["value"]) for r in map(json.loads, out.splitlines())) == [
+        ("human:ana", -1), ("human:mallory", 0)]
+
+    # --history has an author column: the header names it and each row shows the version's author.
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--history")
+    header, *rows = out.splitlines()
+    assert header.split()[:6] == ["episode", "target", "value", "judge", "author", "kind"]
+    assert [row.split()[3:5] for row in rows] == [["human:ana", "ana"], ["human:mallory", "mallory"],
+                                                  ["human:mallory", "mallory"]]
+    assert f"(edit of {ana['id'][:12]})" in rows[1]
+
+
+def test_edit_by_the_author_or_the_environment_annotator(run_dir: Path, ids: dict[int, str],
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", ids[1], "--step", "0", "--value", "+1",
+                       "--annotator", "ana", "--json")
+    first = json.loads(out)
+    # No editor named: the label's own author edits (a new version of the same label).
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", first["id"], "--value", "0", "--json")
+    second = json.loads(out)
+    assert (second["judge"], second["author"], second["supersedes"]) == ("human:ana", "ana", first["id"])
+    # $TRAJREC_ANNOTATOR names the editor when --annotator is not given.
+    monkeypatch.setenv("TRAJREC_ANNOTATOR", "bo")
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", first["id"], "--value", "-1", "--json")
+    bo = json.loads(out)
+    assert (bo["judge"], bo["author"], bo["supersedes"], bo["edit_of"]) == ("human:bo", "bo", None, second["id"])
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", second["id"], "--rationale", "fine",
+                       "--annotator", "ana", "--json")
+    third = json.loads(out)
+    assert (third["judge"], third["supersedes"], third["rationale"]) == ("human:ana", second["id"], "fine")
+
+
+def test_store_update_refuses_to_put_an_edit_under_another_persons_name(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path)
+    lab = store.add("ep", 2, -1, judge="human:ana")
+    with pytest.raises(TrajrecUsageError, match=r"an edit by bo would be counted as ana's; use edit_as"):
+        store.update(lab.id, value=1, author="bo")
+    assert len(store.history(lab.id)) == 1
+    mine = store.edit_as(lab.id, "bo", value=1)
+    assert (mine.judge, mine.author, mine.value, mine.extra["edit_of"]) == ("human:bo", "bo", 1, lab.id)
+    assert sorted(x.judge for x in store.current("ep")) == ["human:ana", "human:bo"]
+    rule = store.add("ep", 3, -1, kind="rule", judge="trajrec-rules@2", author=None)
+    forced = store.edit_as(rule.id, "bo", value=0)  # an automatic judge's label: the same label, bo as author
+    assert (forced.judge, forced.author, forced.supersedes) == ("trajrec-rules@2", "bo", rule.id)
+    # Reading the files again gives the same answer.
+    again = LabelStore(tmp_path)
+    assert sorted((x.judge, x.value) for x in again.current("ep")) == [
+        ("human:ana", -1), ("human:bo", 1), ("trajrec-rules@2", 0)]
+
+
+def _ids_sharing_a_first_char(store: LabelStore, episode: str) -> tuple[list[str], str]:
+    """Add labels until two ids share their first character and one id's first two characters are unique."""
+    for step in range(200):
+        store.add(episode, step, 1, judge=f"human:p{step}")
+        ids = [lab.id for lab in store.current(episode)]
+        firsts = [i[0] for i in ids]
+        shared = [i for i in ids if firsts.count(i[0]) > 1]
+        unique = [i for i in ids if sum(j.startswith(i[:2]) for j in ids) == 1 and firsts.count(i[0]) > 1]
+        if shared and unique:
+            return shared, unique[0]
+    raise AssertionError("no shared first character in 200 ids")
+
+
+def test_label_id_by_any_unique_prefix_and_ambiguous_lists_candidates(run_dir: Path, ids: dict[int, str],
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # Tester: `label edit --id 37a` said "no label with id '37a'" though the 3-character prefix was unique.
+    store = LabelStore(run_dir)
+    shared, unique = _ids_sharing_a_first_char(store, ids[1])
+    store.close()
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", unique[:2], "--value", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["supersedes"] == unique
+    prefix = shared[0][0]
+    code, out, err = run(capsys, "label", "rm", str(run_dir), "--id", prefix)
+    assert code == 1 and out == ""
+    n = len(LabelStore(run_dir).matching_ids(prefix))
+    assert err.startswith(f"trajrec label: error: label id prefix {prefix!r} matches {n} label versions: ")
+    listed = err.split(": ", 3)[3]
+    assert f"({ids[1][-8:]} " in listed and "human:p" in listed and "give more characters" in listed
+    for i in sorted(LabelStore(run_dir).matching_ids(prefix))[:6]:
+        assert i in listed
+
+
+def test_label_id_prefix_ambiguous_across_runs(tmp_path: Path, run_dir: Path, ids: dict[int, str],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    parent = tmp_path / "runs"
+    parent.mkdir()
+    shutil.move(str(run_dir), parent / "a")
+    shutil.copytree(parent / "a", parent / "b")
+    store_a, store_b = LabelStore(parent / "a"), LabelStore(parent / "b")
+    a = store_a.add(ids[1], 0, 1, judge="human:ana")
+    while True:  # a label in run b whose id shares a's first character
+        b = store_b.add(ids[1], 1, 1, judge="human:ana")
+        if b.id[0] == a.id[0]:
+            break
+        store_b.delete(b.id)
+    code, out, err = run(capsys, "label", "rm", str(parent), "--id", a.id[0])
+    assert code == 1
+    assert f"label id {a.id[0]!r} matches labels in 2 runs under {parent}: " in err
+    assert f"{parent / 'a'}: {a.id} ({ids[1][-8:]} 0 human:ana)" in err
+    assert f"{parent / 'b'}: " in err and f"{b.id} ({ids[1][-8:]} 1 human:ana)" in err
+    code, out, err = run(capsys, "label", "rm", str(parent), "--id", a.id[:12])
+    assert code == 0 and out.startswith(f"deleted label {a.id[:12]}")

@@ -1,0 +1,91 @@
+"""A model server that is down or failing is the agent's failure, not the env's: the openai agent's call fails after
+its retries, the env is not stepped with a made-up action, and the episode ends with outcome ``error`` and the failed
+call in the summary's ``agent_error`` (env failures stay at zero). Real HTTP: a local server answering 500, and a
+port nobody listens on (connection refused)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from fake_openai_server import FakeOpenAIServer, error_reply, tool_reply
+
+from trajrec.cli import main
+from trajrec.recorder import open_episode, read_index
+
+pytest.importorskip("openai")
+
+
+def record(capsys, base_url: str, out, *extra: str) -> tuple[int, str]:
+    code = main(["record", "trajrec/MathCalc-v0", "--agent", "openai", "--model", "m", "--base-url", base_url,
+                 "--retries", "1", "--episodes", "1", "--out", str(out), *extra])
+    return code, capsys.readouterr().err
+
+
+def closed_port() -> int:
+    with socket.socket() as s:  # bound then closed: nothing listens there, connecting is refused
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_server_answering_500_ends_the_episode_as_an_agent_error(tmp_path, capsys):
+    with FakeOpenAIServer([error_reply(500)] * 2) as server:
+        code, err = record(capsys, server.base_url, tmp_path)
+    assert code == 1 and len(server.requests) == 2  # one call, retried once; no second call
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"trajrec record: error: the model server at {server.base_url} failed 2 attempts")
+    assert "outcome error" in last and "--resume" in last
+    (path,) = tmp_path.glob("*.msgpack.zst")
+    ep = open_episode(path)
+    assert len(ep) == 0  # the env was not stepped
+    s = ep.summary
+    assert s["outcome"] == "error" and s["failures"] == 0 and s["error"].startswith("the agent failed: ")
+    call = s["agent_error"]["model_call"]
+    assert call["error"]["status"] == 500 and [a["status"] for a in call["attempts"]] == [500]
+    assert (s["model"]["calls"], s["model"]["failed_calls"], s["model"]["failed_attempts"]) == (1, 1, 1)
+
+
+def test_connection_refused_after_a_good_step(tmp_path, capsys):
+    # A real server for the first call, then the server is gone: the second call cannot connect.
+    with FakeOpenAIServer([tool_reply("calc", '{"expr": "50 - 14*3"}')]) as server:
+        port = server.base_url.split(":")[2].split("/")[0]
+        import trajrec.openai_agent as oa
+
+        done = []
+        real = oa.OpenAIToolAgent._complete
+
+        def complete_then_stop(self):  # shut the real server after its one answer
+            call = real(self)
+            if not done:
+                done.append(1)
+                server.__exit__(None, None, None)
+            return call
+
+        oa.OpenAIToolAgent._complete = complete_then_stop
+        try:
+            code, err = record(capsys, server.base_url, tmp_path)
+        finally:
+            oa.OpenAIToolAgent._complete = real
+    assert code == 1, err
+    (path,) = tmp_path.glob("*.msgpack.zst")
+    ep = open_episode(path)
+    assert len(ep) == 1 and ep[0].failure is None and ep[0].observation == "50 - 14*3 = 8"
+    s = ep.summary
+    assert s["outcome"] == "error" and s["failures"] == 0
+    assert s["agent_error"]["model_call"]["error"]["error"] == "connection"
+    assert f":{port}/" in s["agent_error"]["message"]
+
+
+def test_nothing_listening_then_resume_records_the_seed_again(tmp_path, capsys):
+    code, err = record(capsys, f"http://127.0.0.1:{closed_port()}/v1", tmp_path)
+    assert code == 1, err
+    (path,) = tmp_path.glob("*.msgpack.zst")
+    index = read_index(path)
+    assert index["steps"] == 0 and index["summary"]["outcome"] == "error"
+    assert index["summary"]["agent_error"]["model_call"]["error"]["error"] == "connection"
+    with FakeOpenAIServer([tool_reply("submit", '{"answer": 8}')]) as server:
+        code, err = record(capsys, server.base_url, tmp_path, "--resume")
+    assert code == 0, err
+    (again,) = tmp_path.glob("*.msgpack.zst")
+    assert open_episode(again).summary["outcome"] == "passed"
+    assert [p.name for p in tmp_path.glob("*.unfinished")] == [path.name + ".unfinished"]

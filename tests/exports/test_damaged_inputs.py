@@ -70,13 +70,10 @@ def _data(out: Path, fmt: str) -> object:
     return (out / "data.jsonl").read_text()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize(("fmt", "workers"), [(f, 1) for f in FORMATS] + [(f, 2) for f in PARALLEL_FORMATS])
 def test_damaged_episodes_are_left_out_whole_and_the_rest_written(
         damaged: tuple[Path, Path, list[Path]], tmp_path: Path, fmt: str, workers: int,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    if workers > 1 and fmt not in PARALLEL_FORMATS:
-        pytest.skip(f"{fmt} runs in one process")
     monkeypatch.setattr(parallel, "HEAD_START", False)  # every batch through the pool
     run, clean, bad = damaged
     rep = export([run], fmt, f"{tmp_path / 'out'}/", workers=workers)

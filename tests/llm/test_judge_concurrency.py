@@ -141,7 +141,8 @@ def test_a_judge_that_raises_keeps_the_labels_before_in_step_order(run: Path) ->
 
 def test_cli_concurrency_option(run: Path, tmp_path: Path) -> None:
     judge_file = tmp_path / "slowjudge.py"
-    judge_file.write_text("import time\n\ndef judge(ctx):\n    time.sleep(0.01)\n    return 1 if ctx.index % 2 else -1\n")
+    judge_file.write_text("import time\n\n\ndef judge(ctx):\n    time.sleep(0.01)\n"
+                          "    return 1 if ctx.index % 2 else -1\n")
     proc = subprocess.run([sys.executable, "-m", "trajrec", "label", "auto", str(run), "--judge",
                            f"{judge_file}:judge", "--concurrency", "3", "--json"], capture_output=True, text=True,
                           timeout=120)

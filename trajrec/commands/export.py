@@ -156,7 +156,8 @@ def _run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     if report.test_episodes and args.partition_by != "split":
         # Built-in envs hold out every 5th task as `test`; a training set should not hold them.
-        print(f"trajrec export: warning: {_n(report.test_episodes, 'episode')} written {'is' if report.test_episodes == 1 else 'are'}"
+        verb = "is" if report.test_episodes == 1 else "are"
+        print(f"trajrec export: warning: {_n(report.test_episodes, 'episode')} written {verb}"
               f" from the env's test split (task split=test); pass --where 'split=train' to leave them out"
               + (", or --partition-by split for separate train and test splits" if args.format == "parquet"
                  else " (or --format parquet --partition-by split for separate splits)"), file=sys.stderr)

@@ -459,7 +459,7 @@ def _raise_judge(judge: str, episode_id: str, target: int | str, exc: BaseExcept
 
 
 def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Callable[..., Any] | str, *,
-                     rejudge: bool = False, progress: ProgressLike | None = None) -> AutoResult:
+                     rejudge: bool = False, progress: ProgressLike | None = None, concurrency: int = 1) -> AutoResult:
     """Run a judge callable over every step of every episode under ``paths``.
 
     The callable gets a :class:`StepContext` and returns ``{"value": ..., "rationale": ...}`` (optionally
@@ -469,7 +469,19 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
 
     Steps the judge already labeled are skipped unless ``rejudge`` (model calls cost money); with ``rejudge``
     changed answers update the labels.
+
+    ``concurrency`` > 1 calls the judge on that many threads at once (a model judge waits on the network): the
+    steps of the next episodes are judged while earlier ones finish, and each episode's labels are written in step
+    order once its calls are done, so the labels are the ones one thread gives. The callable must be thread-safe
+    (an HTTP client is; retrying rate-limit errors with backoff stays the judge's job, as the OpenAI client does);
+    a judge whose ``concurrency`` attribute is 1 is called on one thread whatever is asked.
+
+    Raises:
+        JudgeError: the judge raised or returned an unusable value (labels of the steps before are saved).
+        TrajrecUsageError: not a callable, bad ``targets``, ``concurrency`` not a positive int.
     """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise TrajrecUsageError(f"concurrency is a number of judge calls at once (1 or more), got {concurrency!r}")
     fn = load_judge(judge) if isinstance(judge, str) else judge
     if not callable(fn):
         raise TrajrecUsageError(f"judge must be callable or 'module:function', got {type(fn).__name__}")
@@ -480,6 +492,12 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
     src = _source(paths)
     bar = progress or _NoProgress()
     total = AutoResult(judge=jid)
+    limit = getattr(fn, "concurrency", None)
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+        concurrency = min(concurrency, limit)
+    if concurrency > 1:
+        _judge_concurrently(src, fn, jid, targets, rejudge, bar, total, concurrency)
+        return total
     for ref in src:
         try:
             eid = ref.episode_id
@@ -531,3 +549,94 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
             continue
         total.episodes += 1
     return total
+
+
+@dataclass
+class _EpisodeCalls:
+    """One episode's judge calls in flight (:func:`_judge_concurrently`): ``(target, future)`` in step order."""
+
+    ref: Any
+    eid: str
+    calls: list[tuple[int | str, Any]] = field(default_factory=list)
+    #: The damage that stopped reading the episode's steps (the calls before it are kept).
+    damage: TrajrecFormatError | None = None
+
+
+def _judge_concurrently(src: Any, fn: Callable[..., Any], jid: str, targets: str, rejudge: bool, bar: Any,
+                        total: AutoResult, concurrency: int) -> None:
+    """:func:`label_with_judge` with ``concurrency`` calls at once: episodes are read in order and their calls
+    submitted to a thread pool (at most ``4 * concurrency`` waiting), and each episode's results are taken in step
+    order, so its labels and the errors raised are the ones a single thread gives."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="trajrec-judge")
+    pending: deque[_EpisodeCalls] = deque()
+    waiting = 0
+
+    def submit(ref: Any) -> _EpisodeCalls:
+        eid = ref.episode_id
+        job = _EpisodeCalls(ref, eid)
+        done = {lab.target for lab in ref.store.current(eid, judge=jid)} if not rejudge else set()
+        live: dict[int | str, list[Label]] = {}
+        for lab in ref.store.current(eid):
+            live.setdefault(lab.target, []).append(lab)
+        history: list[dict[str, Any]] = []  # appended in step order; a call reads only the part before its step
+        try:
+            with ref.open() as ep:
+                tools = ep.reset.info.get("tools") if isinstance(ep.reset.info, dict) else None
+                base = {"episode_id": eid, "header": ep.header, "task": ep.task, "provenance": ep.provenance,
+                        "summary": ep.summary, "reset": ep.reset, "tools": tools, "n_steps": len(ep)}
+                if targets in ("steps", "both"):
+                    for st in ep:
+                        if st.index in done:
+                            total.skipped += 1
+                            bar.advance()
+                        else:
+                            ctx = StepContext(**base, step=st, labels=live.get(st.index, []), _history=history)
+                            job.calls.append((st.index, pool.submit(fn, ctx)))
+                        history.append(_step_summary(st))
+                if targets in ("episode", "both") and "episode" not in done:
+                    ctx = StepContext(**base, step=None, labels=live.get("episode", []), _history=list(history))
+                    job.calls.append(("episode", pool.submit(fn, ctx)))
+        except TrajrecFormatError as exc:  # the steps before the damage are judged and saved, as in one thread
+            job.damage = exc
+        return job
+
+    def finish(job: _EpisodeCalls) -> None:
+        nonlocal waiting
+        proposals: list[Proposal] = []
+        scope: list[int | str] = []
+        try:
+            for target, fut in job.calls:
+                try:
+                    result = fut.result()
+                except Exception as exc:  # the user's judge: report where, keep the labels of the steps before
+                    _raise_judge(jid, job.eid, target, exc)
+                p = _proposal(result, target, jid)
+                scope.append(target)
+                if p is not None:
+                    proposals.append(p)
+                if target != "episode":
+                    bar.advance()
+        finally:
+            waiting -= len(job.calls)
+            total.merge(apply_proposals(job.ref.store, job.eid, proposals, judge=jid, kind="judge", scope=scope))
+        if job.damage is not None:
+            total.unreadable.append(f"{job.ref.path}: {job.damage}")
+        else:
+            total.episodes += 1
+
+    try:
+        for ref in src:
+            job = submit(ref)
+            pending.append(job)
+            waiting += len(job.calls)
+            while pending and waiting > 4 * concurrency:
+                finish(pending.popleft())
+        while pending:
+            finish(pending.popleft())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # calls not started are dropped; running ones end first
+        raise
+    pool.shutdown(wait=True)

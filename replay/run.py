@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from trajrec.recorder import Episode, open_episode
-from trajrec.recorder.errors import TrajrecUsageError, require
+from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError, require
 from trajrec.recorder.storage import is_url
 
 from .agreement import episode_agreement
@@ -66,9 +66,17 @@ class Run:
         """One summary row per readable episode, in path order; read from the catalog on first use (files that
         cannot be read are in :attr:`errors`, not here: ``len``, :meth:`where` and iteration agree)."""
         if self._entries is None:
+            from .exports.source import real_key
+
             found: list[EpisodeEntry] = []
+            seen: set[str] = set()
+            real_dirs: dict[str, str] = {}
             for batch in scan(self.paths):
-                found.extend(batch.entries)
+                for e in batch.entries:  # a file given twice, or inside a folder also given, counts once
+                    key = e.path if is_url(e.path) else real_key(e.path, real_dirs)
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(e)
                 self.problems.extend(batch.problems)
             self._errors = [(e.path, e.error) for e in found if e.error]
             good = [e for e in found if not e.error]
@@ -77,7 +85,8 @@ class Run:
 
     @property
     def errors(self) -> list[tuple[str, str]]:
-        """``(path, reason)`` of every file of the run that cannot be read (not counted, listed or iterated)."""
+        """``(path, reason)`` of every file of the run that cannot be read (not counted, listed or iterated), and
+        of those found damaged in their steps once rows were read (:meth:`steps`, :meth:`to_arrow`)."""
         if self._errors is None:
             self.entries  # noqa: B018 - the scan fills both
         assert self._errors is not None
@@ -139,7 +148,12 @@ class Run:
         for e in self.entries:
             if e.error:
                 continue
-            with open_episode(e.path) as ep:
+            try:
+                ep = open_episode(e.path)
+            except TrajrecFormatError as exc:  # damaged since the listing read its summary
+                self._damaged(e.path, exc)
+                continue
+            with ep:
                 store = self._store(e.path)
                 if is_url(e.path):
                     root = next((g.rstrip("/") for g in self.paths if e.path.startswith(g.rstrip("/") + "/")),
@@ -163,13 +177,35 @@ class Run:
         return ExportOptions(label_map=label_map) if prefer is None else ExportOptions(label_map=label_map,
                                                                                        prefer=prefer)
 
+    def _episode_rows(self, options: Any) -> Iterator[list[tuple[Any, ...]]]:
+        """Each readable episode's parquet rows, whole: an episode found damaged while its steps are read (a frame
+        that fails its checksum) gives no rows; it is added to :attr:`errors` and named in a warning with the fix,
+        as ``trajrec export`` leaves it out."""
+        from .exports.parquet import step_rows
+
+        for view in self._views(options):
+            try:
+                rows = list(step_rows(view))  # the whole episode, or none of it
+            except TrajrecFormatError as exc:
+                self._damaged(str(view.ref.path), exc)
+                continue
+            yield rows
+
+    def _damaged(self, path: str, exc: Exception) -> None:
+        import warnings
+
+        if self._errors is not None and all(p != path for p, _ in self._errors):
+            self._errors.append((path, str(exc)))
+        warnings.warn(f"{path} left out, damaged: {exc}; `trajrec fsck {path}` lists the damage", stacklevel=4)
+
     def steps(self, *, label_map: str = "strict", prefer: str | None = None) -> Iterator[dict[str, Any]]:
         """One flat row per step of every readable episode: the columns of the parquet export (see
-        ``docs/EXPORT.md``), with the preferred label of the step chosen as the export chooses it."""
-        from .exports.parquet import COLUMNS, step_rows
+        ``docs/EXPORT.md``), with the preferred label of the step chosen as the export chooses it. A damaged
+        episode is left out whole, with a warning (and in :attr:`errors`)."""
+        from .exports.parquet import COLUMNS
 
-        for view in self._views(self._options(label_map, prefer)):
-            for row in step_rows(view):
+        for rows in self._episode_rows(self._options(label_map, prefer)):
+            for row in rows:
                 yield dict(zip(COLUMNS, row))
 
     def to_arrow(self, *, label_map: str = "strict", prefer: str | None = None) -> Any:
@@ -180,7 +216,7 @@ class Run:
             MissingDependencyError: pyarrow is not installed (``pip install 'trajrec[parquet]'``).
         """
         pa = require("pyarrow", _ARROW_PIP, "Run.to_arrow")
-        from .exports.parquet import COLUMNS, metadata, schema, step_rows
+        from .exports.parquet import COLUMNS, metadata, schema
 
         options = self._options(label_map, prefer)
         where = [self.query.text] if self.query else []
@@ -191,8 +227,8 @@ class Run:
         def batch() -> Any:
             return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, sch)], schema=sch)
 
-        for view in self._views(options):
-            for row in step_rows(view):
+        for rows in self._episode_rows(options):
+            for row in rows:
                 for col, v in zip(cols, row):
                     col.append(v)
             if len(cols[0]) >= 65_536:

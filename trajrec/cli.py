@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import warnings
@@ -163,6 +164,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trajrec {args.command}: {getattr(exc, 'reason', 'interrupted')}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 130))
     except BrokenPipeError:
-        # `trajrec ls | head`: the reader went away; not an error worth a traceback.
+        # `trajrec ls | head`: the reader went away; not an error worth a traceback. What is still buffered for
+        # stdout goes to /dev/null, so the interpreter's flush at exit does not fail on the closed pipe either.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.__stdout__.fileno())
+        except (OSError, AttributeError, ValueError):
+            pass  # no real stdout file descriptor: nothing will be flushed to it
         sys.stderr.close()
         return 0

@@ -318,6 +318,8 @@ class JsonlFormat(Format):
                 self._fh.buffer.write(text)  # type: ignore[attr-defined]
             else:
                 self._fh.write(text)
+        except BrokenPipeError:
+            raise  # `export --out - | head`: the reader is done; the CLI ends quietly, as other Unix tools do
         except OSError as exc:
             raise TrajrecIOError(f"cannot write {self._tmp or 'stdout'}: {exc.strerror}") from exc
 

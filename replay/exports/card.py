@@ -19,17 +19,16 @@ def _yaml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
-def card_text(report: Any, options: ExportOptions, data_files: str, lineage: dict[str, Any]) -> str:
+def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, str], lineage: dict[str, Any]) -> str:
+    """The card's text; ``data_files``: one pattern (all of it the ``train`` split) or split name -> pattern."""
     from trajrec._version import __version__
 
     bal = report.balance
-    lines = [
-        "---",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        "  - split: train",
-        f"    path: {_yaml_str(data_files)}",
+    splits = data_files if isinstance(data_files, dict) else {"train": data_files}
+    lines = ["---", "configs:", "- config_name: default", "  data_files:"]
+    for name, pattern in splits.items():
+        lines += [f"  - split: {name}", f"    path: {_yaml_str(pattern)}"]
+    lines += [
         "tags:",
         "- trajrec",
         "- agent-trajectories",
@@ -49,7 +48,21 @@ def card_text(report: Any, options: ExportOptions, data_files: str, lineage: dic
     for reason, outcomes in report.left_out.items():
         lines.append(f"| left out: {reason} | {sum(outcomes.values())} | {bal(outcomes)} |")
     lines += ["", f"Rows: {report.rows}; steps: {report.steps}; episodes found: {report.episodes}, matched by the "
-              f"filters: {report.matched}.", "", "## Labels by judge", "",
+              f"filters: {report.matched}."]
+    written_splits = getattr(report, "written_splits", {})
+    if written_splits:
+        lines += ["", "Episodes by the env's task split: " + ", ".join(f"{k} {n}" for k, n in
+                                                                     sorted(written_splits.items())) + "."]
+    test = written_splits.get("test", 0)
+    if test and "test" not in splits:
+        lines += ["", f"**Warning:** {test} of the episodes written are from the env's held-out `test` tasks, and "
+                  "this card loads everything as one `train` split: training on them leaks the test set. Export "
+                  "with `--where 'split=train'` to leave them out, or `--format parquet --partition-by split` to "
+                  "get separate `train` and `test` splits."]
+    elif isinstance(data_files, dict):
+        lines += ["", "Splits: " + ", ".join(f"`{k}` = the env's `{v.split('/')[0]}` episodes"
+                                              for k, v in splits.items()) + "."]
+    lines += ["", "## Labels by judge", "",
               "Labels and recorded checks on the written episodes (the preferred one per step is exported):", "",
               "| judge | labels |", "|---|---|"]
     for judge, n in sorted(lineage["judges"].items()):
@@ -72,7 +85,7 @@ def card_text(report: Any, options: ExportOptions, data_files: str, lineage: dic
     return "\n".join(lines) + "\n"
 
 
-def write_card(folder: str | os.PathLike[str], report: Any, options: ExportOptions, data_files: str,
+def write_card(folder: str | os.PathLike[str], report: Any, options: ExportOptions, data_files: str | dict[str, str],
                lineage: dict[str, Any]) -> Path:
     """Write ``folder/README.md``; returns its path."""
     path = Path(folder) / "README.md"

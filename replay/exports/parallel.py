@@ -133,11 +133,14 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
     payload = "".join(texts).encode("utf-8") if write is not None else writer.take_encoded()
     meta = {
         "report": {k: getattr(report, k) for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled",
-                                                  "rules_would_label", "skipped", "written_outcomes", "left_out")},
+                                                  "rules_would_label", "skipped", "written_outcomes", "left_out",
+                                                  "written_splits")},
         "lineage": {k: v if k == "judges" else sorted(v) for k, v in lineage.items()},
         "errors": [[os.fspath(p), e] for p, e in src.errors],
+        "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
         "empty": [[os.fspath(p), e] for p, e in src.empty],
         "steps_seen": seen,
+        "ids": one.written_ids,  # the writing process tells different files with the same episode id
     }
     return json.dumps(meta).encode("utf-8"), payload
 
@@ -192,6 +195,8 @@ def _merge(report: Any, lineage: dict[str, Any], meta: dict[str, Any]) -> None:
         report.skipped[reason] = report.skipped.get(reason, 0) + n
     for outcome, n in r["written_outcomes"].items():
         report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + n
+    for split, n in r["written_splits"].items():
+        report.written_splits[split] = report.written_splits.get(split, 0) + n
     for reason, outcomes in r["left_out"].items():
         per = report.left_out.setdefault(reason, {})
         for outcome, n in outcomes.items():
@@ -213,6 +218,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     jobs = iter(batches(src.listed, workers))
     errors: list[tuple[Any, str]] = []
     empty: list[tuple[Any, str]] = []
+    damaged: list[tuple[str, str]] = []
 
     def take(meta_bytes: bytes, payload: Any) -> None:
         meta = json.loads(meta_bytes)
@@ -224,6 +230,9 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
                 writer.write_encoded(key, data)  # type: ignore[attr-defined]
         _merge(report, lineage, meta)
         errors.extend((_path(p), e) for p, e in meta["errors"])
+        damaged.extend((p, e) for p, e in meta["damaged"])
+        for eid, p in meta["ids"]:
+            src.note_id(eid, p)
         empty.extend((_path(p), e) for p, e in meta["empty"])
         if progress is not None:
             progress.advance(meta["steps_seen"])
@@ -265,4 +274,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     finally:
         starter.stop()
     src.set_scanned(errors, empty)
-    report.errors = [(str(p), e) for p, e in errors]
+    from .pipeline import unreadable
+
+    report.errors = damaged
+    unreadable(report, errors)

@@ -263,7 +263,8 @@ class ParquetFormat(Format):
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
         n = 0
-        for row in step_rows(view):
+        # The episode's rows first, then the columns: a file found damaged mid-episode adds none of its rows.
+        for row in list(step_rows(view)):
             key = self._key(row)
             cols = self._cols.get(key)
             if cols is None:

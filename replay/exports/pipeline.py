@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
-from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 
 from ..agreement import episode_agreement
 from ..autolabel import RULES_JUDGE
@@ -22,10 +22,12 @@ from .trl import TrlStepwiseFormat
 from ..query import Query, Term, parse_query
 from .where import episode_facts
 
-__all__ = ["FILTERED", "FORMATS", "ExportReport", "export", "select"]
+__all__ = ["FILTERED", "FORMATS", "UNREADABLE", "ExportReport", "export", "select"]
 
 #: The reason counted for episodes the filters (``--where``, ``--min-agreement``) left out.
 FILTERED = "did not match the filters"
+#: The reason counted for damaged episode files (index or steps unreadable): skipped, the rest exported.
+UNREADABLE = "unreadable (a damaged file; `trajrec fsck FILE` lists the damage)"
 
 
 def _parquet() -> type[Format]:
@@ -76,6 +78,12 @@ class ExportReport:
     rules_would_label: int = 0
     #: Files written (a folder export: every shard, and the dataset card).
     files: list[str] = field(default_factory=list)
+    #: Task split (``task.split``: train, test) -> episodes written; episodes without a split are not counted.
+    written_splits: dict[str, int] = field(default_factory=dict)
+    #: Files reached twice (given twice, inside a folder also given, links), read once: the copies left out.
+    duplicates: list[str] = field(default_factory=list)
+    #: ``(episode id, file, other file)``: different files with the same episode id, both exported.
+    same_ids: list[tuple[str, str, str]] = field(default_factory=list)
 
     def leave_out(self, reason: str, outcome: str | None) -> None:
         per = self.left_out.setdefault(reason, {})
@@ -100,7 +108,14 @@ class ExportReport:
                 "errors": [{"path": p, "error": e} for p, e in self.errors],
                 "written_outcomes": dict(self.written_outcomes),
                 "left_out": {k: dict(v) for k, v in self.left_out.items()},
-                "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files)}
+                "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files),
+                "written_splits": dict(self.written_splits), "duplicates": list(self.duplicates),
+                "same_ids": [{"episode_id": i, "paths": [a, b]} for i, a, b in self.same_ids]}
+
+    @property
+    def test_episodes(self) -> int:
+        """Episodes written whose task is in the env's held-out ``test`` split."""
+        return self.written_splits.get("test", 0)
 
 
 def check_format(name: str) -> str:
@@ -136,6 +151,32 @@ def select(src: Source, query: Query) -> list[EpisodeRef]:
         if query.matches(episode_facts(ref, labels, agreement)):
             out.append(ref)
     return out
+
+
+def split_data_files(folder: str | os.PathLike[str], files: Iterable[Any]) -> dict[str, str]:
+    """Hugging Face split name -> data-file pattern for a parquet export partitioned by split: ``split=train/``
+    becomes the ``train`` split, ``split=test/`` the ``test`` split (episodes without a split: ``split=__none__/``,
+    the ``unassigned`` split). Split names keep letters, digits and ``_`` (what ``datasets`` accepts)."""
+    import re
+
+    out: dict[str, str] = {}
+    for f in files:
+        sub = os.path.relpath(os.fspath(f), os.fspath(folder)).split(os.sep)[0]
+        if not sub.startswith("split="):
+            continue
+        value = sub[len("split="):]
+        name = "unassigned" if value == "__none__" else re.sub(r"\W+", "_", value).strip("_") or "unassigned"
+        out.setdefault(name, f"{sub}/*.parquet")
+    return dict(sorted(out.items(), key=lambda kv: ({"train": 0, "validation": 1, "test": 2}.get(kv[0], 3), kv[0])))
+
+
+def unreadable(report: ExportReport, index_errors: Iterable[tuple[Any, str]]) -> None:
+    """Put the files whose index could not be read before the ones found damaged in their steps (already in
+    ``report.errors``), and count each as left out for :data:`UNREADABLE`."""
+    first = [(str(p), e) for p, e in index_errors]
+    for _ in first:
+        report.leave_out(UNREADABLE, None)
+    report.errors = first + report.errors
 
 
 def _add_lineage(lineage: dict[str, Any], ep: Any, view: EpisodeView) -> None:
@@ -175,6 +216,8 @@ class EpisodeExporter:
         self.lineage = lineage
         self._need_labels = filters.needs_labels
         self._need_agreement = "agreement" in filters.fields
+        #: ``[episode id, file]`` of each episode written (the same id in two files is told apart afterwards).
+        self.written_ids: list[list[str]] = []
 
     def export(self, ref: EpisodeRef, write: Any = None) -> None:
         """Filter, read and write one episode (``write(view)``: the format's :meth:`~.base.Format.write`, or a
@@ -189,6 +232,17 @@ class EpisodeExporter:
                 report.leave_out(FILTERED, ref.summary.get("outcome"))
                 return
         report.matched += 1
+        try:
+            self._export(ref, labels, write)
+        except TrajrecFormatError as exc:
+            # A damaged file (a flipped bit, a cut) found while reading its steps: formats hand over an episode's
+            # rows only once all of them are made (JSONL lines per episode, parquet rows buffered per episode), so
+            # none of its rows is in the output; it is left out and named, and the export goes on.
+            report.errors.append((str(ref.path), str(exc)))
+            report.leave_out(UNREADABLE, ref.summary.get("outcome"))
+
+    def _export(self, ref: EpisodeRef, labels: Any, write: Any) -> None:
+        report = self.report
         with ref.open() as ep:
             view = EpisodeView(ref, ep, ref.labels() if labels is None else labels, self.writer.options)
             try:
@@ -205,6 +259,10 @@ class EpisodeExporter:
                 outcome = ep.summary.get("outcome") or "unknown"
                 report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
                 report.written += 1
+                self.written_ids.append([ref.episode_id, os.fspath(ref.path)])
+                split = ep.task.get("split")
+                if isinstance(split, str):
+                    report.written_splits[split] = report.written_splits.get(split, 0) + 1
                 _add_lineage(self.lineage, ep, view)
                 report.rows += rows
                 report.steps += steps
@@ -258,7 +316,9 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
                 one.export(ref)
                 if progress is not None:
                     progress.advance(ref.n_steps)
-            report.errors = [(str(p), e) for p, e in src.errors]
+            unreadable(report, src.errors)
+            for eid, path in one.written_ids:
+                src.note_id(eid, path)
     except BaseException:
         writer.abort()
         raise
@@ -272,14 +332,21 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         for _ in range(n):
             report.leave_out(UNPAIRED, outcome)
         report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
+    for split, n in getattr(writer, "unpaired_splits", {}).items():
+        report.written_splits[split] -= n
     if isinstance(writer, DpoFormat):
         report.rows, report.steps = writer.rows_written, writer.steps_written
+    report.duplicates = [os.fspath(p) for p in getattr(src, "duplicates", ())]
+    report.same_ids = list(getattr(src, "same_ids", ()))
     files = list(getattr(writer, "files", ()))
     folder = getattr(writer, "folder", None)
     if folder:
         from .card import write_card
 
-        if fmt == "parquet":
+        data_files: str | dict[str, str]
+        if fmt == "parquet" and options.partition_by == "split":
+            data_files = split_data_files(out, files) or "**/*.parquet"
+        elif fmt == "parquet":
             data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
         else:
             data_files = "data.jsonl"

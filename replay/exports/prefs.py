@@ -68,6 +68,8 @@ class DpoFormat(JsonlFormat):
         self._groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         #: Outcomes of attempts collected but not paired (told to the report by :meth:`finish`).
         self.unpaired: dict[str, int] = {}
+        #: Task splits of those attempts.
+        self.unpaired_splits: dict[str, int] = {}
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         rank = _rank(view)
@@ -101,6 +103,9 @@ class DpoFormat(JsonlFormat):
             for a in attempts[lo:hi + 1]:
                 out = a["meta"]["outcome"] or "unknown"
                 self.unpaired[out] = self.unpaired.get(out, 0) + 1
+                split = a["meta"].get("split")
+                if isinstance(split, str):
+                    self.unpaired_splits[split] = self.unpaired_splits.get(split, 0) + 1
         super().close()
 
     rows_written = 0

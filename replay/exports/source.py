@@ -20,28 +20,39 @@ from ..library import find_episode_files
 __all__ = ["EpisodeRef", "Source", "episode_files"]
 
 
-def episode_files(paths: Iterable[str | os.PathLike[str]]) -> list[Any]:
+def real_key(f: str, real_dirs: dict[str, str]) -> str:
+    """The real path of the local file ``f``: the same for a file named twice, through a link or a folder above it.
+
+    Resolving each file costs a system call per path component (2.7 s for 40,000 files): each folder is resolved
+    once (kept in ``real_dirs``), and only a file that is itself a symlink in full."""
+    folder, name = os.path.split(f)
+    real = real_dirs.get(folder)
+    if real is None:
+        real = real_dirs[folder] = os.path.realpath(folder or ".")
+    return os.path.realpath(f) if os.path.islink(f) else os.path.join(real, name)
+
+
+def episode_files(paths: Iterable[str | os.PathLike[str]], *, seen: set[Any] | None = None,
+                  dropped: list[Any] | None = None) -> list[Any]:
     """Episode files named directly or found recursively under folders, sorted by path, each once: ``Path``
-    objects, and ``str`` for fsspec URLs (which ``Path`` would mangle)."""
-    seen: set[Any] = set()
+    objects, and ``str`` for fsspec URLs (which ``Path`` would mangle).
+
+    Args:
+        seen: real paths already listed (by an earlier call): not listed again; updated.
+        dropped: if given, gets each file left out as a copy of one listed (the same file named twice, a file
+            inside a folder also given, a link to a listed file).
+    """
+    seen = set() if seen is None else seen
     out: list[Any] = []
     real_dirs: dict[str, str] = {}
     for f in find_episode_files(paths):
-        if is_url(f):
-            if f not in seen:
-                seen.add(f)
-                out.append(f)
+        key = f if is_url(f) else real_key(f, real_dirs)
+        if key in seen:
+            if dropped is not None:
+                dropped.append(f)
             continue
-        # Resolving each file costs a system call per path component (2.7 s for 40,000 files): resolve each
-        # folder once, and only a file that is itself a symlink in full.
-        folder, name = os.path.split(f)
-        real = real_dirs.get(folder)
-        if real is None:
-            real = real_dirs[folder] = os.path.realpath(folder or ".")
-        key = os.path.realpath(f) if os.path.islink(f) else os.path.join(real, name)
-        if key not in seen:
-            seen.add(key)
-            out.append(Path(f))
+        seen.add(key)
+        out.append(f if is_url(f) else Path(f))
     return out
 
 
@@ -120,8 +131,17 @@ class Source:
         if not self.paths:
             raise TrajrecUsageError("no paths given; pass a run folder or episode files")
         self.stores: dict[Any, LabelStore] = {}
-        # Listing the files is cheap (no file is opened) and tells a missing path at once.
-        self._files: list[tuple[Any, Any]] = [(f, given) for given in self.paths for f in episode_files([given])]
+        # Listing the files is cheap (no file is opened) and tells a missing path at once. A file reached twice
+        # (given twice, or inside a folder also given) is listed once, under the first path that reached it.
+        seen: set[Any] = set()
+        #: Files left out as the same file as one listed (:func:`episode_files`).
+        self.duplicates: list[Any] = []
+        self._files: list[tuple[Any, Any]] = [(f, given) for given in self.paths
+                                              for f in episode_files([given], seen=seen, dropped=self.duplicates)]
+        self._ids: dict[str, str] = {}
+        #: ``(episode id, first file, other file)``: different files holding the same episode id, as told to
+        #: :meth:`note_id` (an export tells the episodes it wrote).
+        self.same_ids: list[tuple[str, str, str]] = []
         self._episodes: list[EpisodeRef] | None = None
         self._errors: list[tuple[Any, str]] = []
         self._empty: list[tuple[Any, str]] = []
@@ -139,7 +159,15 @@ class Source:
         self.stores = stores if stores is not None else {}
         self._episodes = None
         self._errors, self._empty, self._streamed = [], [], False
+        self.duplicates, self._ids, self.same_ids = [], {}, []
         return self
+
+    def note_id(self, episode_id: str, path: Any) -> None:
+        """Remember which file holds ``episode_id``; a second, different file is added to :attr:`same_ids`."""
+        path = os.fspath(path)
+        first = self._ids.setdefault(episode_id, path)
+        if first != path:
+            self.same_ids.append((episode_id, first, path))
 
     @property
     def listed(self) -> list[tuple[Any, Any]]:

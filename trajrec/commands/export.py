@@ -116,9 +116,22 @@ def _run(args: argparse.Namespace) -> int:
                         options=options, progress=bar, workers=args.workers)
     # Known once the stream has passed every file (reading them all up front would hold every index).
     for path, _err in src.empty:
-        print(f"trajrec export: skipped {path}: empty episode, nothing recorded", file=sys.stderr)
-    for path, err in src.errors:
-        print(f"trajrec export: skipped {path}: {err}", file=sys.stderr)
+        print(f"trajrec export: skipped {path}: empty episode, nothing recorded (`trajrec fsck --repair {path}` "
+              "removes it)", file=sys.stderr)
+    for path, err in report.errors:  # damaged files: left out, the rest written
+        fix = "" if "trajrec fsck" in err else (f"; `trajrec fsck {path}` lists the damage, `--repair` keeps the "
+                                                "readable steps")
+        print(f"trajrec export: skipped {path}: {err}{fix}", file=sys.stderr)
+    if report.duplicates:
+        some = ", ".join(report.duplicates[:3]) + (", ..." if len(report.duplicates) > 3 else "")
+        print(f"trajrec export: left out {_n(len(report.duplicates), 'duplicate path')} (a file given twice, or "
+              f"inside a folder also given; each file is exported once): {some}", file=sys.stderr)
+    for eid, first, other in report.same_ids[:5]:
+        print(f"trajrec export: warning: episode {eid} is in two files, both exported: {first} and {other} "
+              "(copies of one recording? pass only one of them)", file=sys.stderr)
+    if len(report.same_ids) > 5:
+        print(f"trajrec export: warning: {len(report.same_ids) - 5} more episode ids are in two files (--json lists "
+              "them)", file=sys.stderr)
     report.seconds = time.perf_counter() - t0  # reading the indexes and labels included
     if args.json:
         print(json.dumps(report.to_dict()), file=sys.stderr if args.out == "-" else sys.stdout)
@@ -141,7 +154,14 @@ def _run(args: argparse.Namespace) -> int:
             card = [f for f in report.files if f.endswith("README.md")]
             print(f"  wrote {_n(len(report.files), 'file')}" + (f" (dataset card: {card[0]})" if card else ""),
                   file=sys.stderr)
-    return 1 if src.errors else 0
+    if report.test_episodes and args.partition_by != "split":
+        # Built-in envs hold out every 5th task as `test`; a training set should not hold them.
+        verb = "is" if report.test_episodes == 1 else "are"
+        print(f"trajrec export: warning: {_n(report.test_episodes, 'episode')} written {verb}"
+              f" from the env's test split (task split=test); pass --where 'split=train' to leave them out"
+              + (", or --partition-by split for separate train and test splits" if args.format == "parquet"
+                 else " (or --format parquet --partition-by split for separate splits)"), file=sys.stderr)
+    return 1 if report.errors else 0
 
 
 def _nothing_written(report: object, args: argparse.Namespace) -> str:

@@ -16,6 +16,7 @@ ORDER = 60
 HELP = "Label steps and episodes: by hand (add/edit/rm), list them (ls), or run rules and judges (auto)."
 EXAMPLES = """  trajrec label auto runs/shell --rules                   rules trajrec-rules@2 (failed -1, recovery +1)
   trajrec label auto runs/shell --judge myjudges:rubric   any callable: ctx -> {"value": ..., "rationale": ...}
+  trajrec label auto runs/shell --judge myjudges:rubric -c 8      8 judge calls at once (default 4)
   trajrec label add runs/shell --episode 1a2b3c4d --step 3 --value -1 --rationale "wrong file" --annotator ana
   trajrec label add ep.msgpack.zst --step episode --value pass
   trajrec label ls runs/shell                             live labels, one per line
@@ -83,6 +84,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="a callable receiving a step context and returning {'value', 'rationale'} or a tuple")
     a.add_argument("--rejudge", action="store_true",
                    help="with --judge: also call it on steps it already labeled (default: skip them)")
+    a.add_argument("--concurrency", "-c", type=_positive, default=4, metavar="N",
+                   help="with --judge: judge calls at once, on threads (labels written in step order, the same as "
+                        "with 1; a judge that is not thread-safe sets its attribute concurrency = 1; rules run in "
+                        "one thread) (default: %(default)s)")
     _add_common(a)
     a.set_defaults(_label_run=_auto)
 
@@ -203,7 +208,7 @@ def _auto(args: argparse.Namespace) -> int:
     else:
         judge = load_judge(args.judge)
         with Progress(None, f"judge {args.judge}", unit=" steps") as bar:
-            res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar)
+            res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar, concurrency=args.concurrency)
     for path, err in src.errors:
         print(f"trajrec label: skipped {path}: {err}", file=sys.stderr)
     for problem in res.unreadable:
@@ -382,3 +387,14 @@ def _rm(args: argparse.Namespace) -> int:
     else:
         print(f"deleted label {args.id} (tombstone {tomb.id}; `trajrec label ls --history` still shows it)")
     return 0
+
+
+def _positive(text: str) -> int:
+    """An ``argparse`` type: an int of 1 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of 1 or more, got {text!r}")
+    return n

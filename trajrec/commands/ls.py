@@ -6,6 +6,7 @@ import argparse
 import itertools
 import math
 import operator
+import os
 import sys
 
 NAME = "ls"
@@ -115,6 +116,9 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout.write("\n".join(out) + "\n")
             out.clear()
         row = {
+            "episode": e.episode_id,  # the query field's name; episode_id, env_id, task_id kept for scripts
+            "env": e.env_id or None,
+            "task": e.task_id or None,
             "episode_id": e.episode_id,
             "path": e.path,
             "env_id": e.env_id or None,
@@ -131,6 +135,9 @@ def _run(args: argparse.Namespace) -> int:
             "labeled": e.labeled,
         }
         out.append(dumps(row))
+    # Unreadable files are rows too (also named on stderr), so a script sees every file.
+    out.extend(dumps({"episode": os.path.basename(path), "episode_id": os.path.basename(path), "path": path,
+                          "outcome": "unreadable", "complete": False, "error": error or ""}) for path, error in bad)
     if out:
         sys.stdout.write("\n".join(out) + "\n")
     return 1 if bad else 0

@@ -1,0 +1,45 @@
+"""A reader that stops early (``trajrec export --out - | head``) ends every stdout-writing command quietly: exit 0,
+nothing on stderr, as other Unix tools (the reader's end of the pipe is closed before the command writes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / "sample_runs"
+FILE = sorted(RUN.rglob("*.msgpack.zst"))[0]
+
+
+def _closed_pipe(*args: str) -> subprocess.CompletedProcess[str]:
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before anything is written: the first write fails with EPIPE
+    try:
+        return subprocess.run([sys.executable, "-m", "trajrec", *args], stdout=w, stderr=subprocess.PIPE, text=True,
+                              timeout=120, cwd=ROOT)
+    finally:
+        os.close(w)
+
+
+@pytest.mark.parametrize("args", [
+    ["export", str(RUN), "--format", "records", "--out", "-"],
+    ["export", str(RUN), "--format", "chat", "--out", "-", "--workers", "2"],
+    ["export", str(RUN), "--format", "trl-stepwise", "--out", "-", "--unlabeled", "neutral"],
+    ["ls", str(RUN)], ["ls", str(RUN), "--json"], ["report", str(RUN)], ["label", "ls", str(RUN)],
+    ["show", str(FILE)], ["show", str(FILE), "--json"],
+], ids=lambda a: " ".join(x for x in a if not x.startswith("/"))[:40])
+def test_a_closed_stdout_ends_quietly(args: list[str]) -> None:
+    proc = _closed_pipe(*args)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_export_into_head_ends_quietly() -> None:
+    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m trajrec export {RUN} --format "
+                                         "records --out - | head -n 1"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.count("\n") == 1, proc.stderr
+    assert "Broken pipe" not in proc.stderr and "error" not in proc.stderr, proc.stderr

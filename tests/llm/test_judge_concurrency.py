@@ -1,7 +1,6 @@
 """``label auto --judge ... --concurrency N``: a model judge called through the real OpenAI client against a local
 OpenAI-compatible server that takes its time (and answers one call with a rate-limit error, which the client
-retries with backoff): the labels are the ones one thread gives, written in step order, and the run takes less
-wall time."""
+retries with backoff): the labels are the ones one thread gives, written in step order, and the calls overlap."""
 
 from __future__ import annotations
 
@@ -90,27 +89,25 @@ def _labels(run: Path) -> list[tuple[str, Any, Any, str | None]]:
     return sorted((lab.episode_id, str(lab.target), lab.value, lab.rationale) for lab in store.current())
 
 
-def test_concurrent_judge_calls_give_the_labels_of_one_thread_faster(run: Path, tmp_path: Path) -> None:
+def test_concurrent_judge_calls_overlap_and_give_the_labels_of_one_thread(run: Path, tmp_path: Path) -> None:
     pytest.importorskip("openai")
     import shutil
 
     runs = {1: run, 4: tmp_path / "run4"}
     shutil.copytree(run, runs[4])
-    seconds, most = {}, {}
+    most = {}
     for n, folder in runs.items():
         server = FakeOpenAIServer([])
         server.replies = _ByRequest(server)
         with server:
             judge = _make_judge(server.base_url)
-            t0 = time.perf_counter()
             res = label_with_judge([folder], judge, concurrency=n)
-            seconds[n] = time.perf_counter() - t0
         most[n] = judge.live["most"]
         assert res.episodes == 3 and res.added > 6 and not res.unreadable
         assert len(server.replies.rate_limited) == 3  # one 429 per episode, retried by the client
     assert _labels(runs[1]) == _labels(runs[4])
+    # The calls overlap (what makes a slow judge faster); the wall time is the bench's to measure, not a test's.
     assert most[1] == 1 and most[4] > 1
-    assert seconds[4] < 0.7 * seconds[1], seconds  # the calls wait on the server: threads overlap the waits
 
 
 def test_a_judge_that_raises_keeps_the_labels_before_in_step_order(run: Path) -> None:

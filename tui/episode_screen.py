@@ -994,7 +994,7 @@ class EpisodeScreen(Screen[None]):
         out.append("  ".join(f"{k} {one_line(t, 30)}" for k, t in enumerate(self.tags, 1)))
         out.append("\n  set the list with `trajrec view --tags a,b,c` or $TRAJREC_TAGS; a name typed after t adds a "
                    "new tag\n  your name: --annotator NAME, else $TRAJREC_ANNOTATOR, else your login name",
-                   style="grey62")
+                   style="dim")
         return [("Tags (t, then the number)", out)]
 
 

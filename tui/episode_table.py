@@ -37,7 +37,7 @@ def _num(v: float | int | None) -> str:
 
 
 def _count(v: int, style: str) -> tuple[str, str | None]:
-    return (f"{v:,}", style) if v else ("0", "grey50")
+    return (f"{v:,}", style) if v else ("0", "dim")
 
 
 def _outcome(e: EpisodeEntry) -> tuple[str, str | None]:
@@ -51,7 +51,7 @@ def _outcome(e: EpisodeEntry) -> tuple[str, str | None]:
 
 def _labeled(e: EpisodeEntry) -> tuple[str, str | None]:
     if e.labeled is None:
-        return "-", "grey50"
+        return "-", "dim"
     return f"{e.labeled:.0%}", "green" if e.labeled >= 1.0 else None
 
 
@@ -66,14 +66,14 @@ def _task(e: EpisodeEntry) -> Text:
         return Text(one_line(e.error, 200), style="red", end="")
     out = Text(one_line(e.task_id or "-", 40), end="")
     if e.task_text:
-        out.append("  " + one_line(e.task_text, 200), style="grey62")
+        out.append("  " + one_line(e.task_text, 200), style="dim")
     return out
 
 
 def _episode(e: EpisodeEntry) -> tuple[str, str | None]:
     if e.error is not None:
         return one_line(e.name, 80), "red"
-    return one_line(e.episode_id, 80), "grey62"
+    return one_line(e.episode_id, 80), "dim"
 
 
 #: The env id prefix of the built-in envs, left out of the env column.
@@ -104,7 +104,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("steps", "steps", 7, lambda e: (_num(e.steps), None), right=True, min_width=5),
     Column("return", "return", 7, lambda e: (_num(e.ret), None), right=True, min_width=6),
     Column("outcome", "outcome", 10, _outcome),
-    Column("failures", "fail", 5, lambda e: _count(e.failures, "dark_orange"), right=True, min_width=4),
+    Column("failures", "fail", 5, lambda e: _count(e.failures, "yellow"), right=True, min_width=4),
     Column("retries", "retry", 5, lambda e: _count(e.retries, "magenta"), right=True),
     Column("recoveries", "recov", 5, lambda e: _count(e.recoveries, "green"), right=True),
     Column("labeled", "labeled", 7, _labeled, right=True, min_width=4, short="lab"),
@@ -374,13 +374,11 @@ class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
                 cell = value
             else:
                 cell = Text(value[0], style=value[1] or "", end="")
-            if is_cursor and column.key != "outcome":
-                # The cursor's colors win (grey and orange text would be unreadable on it); the outcome keeps its
-                # color, in bold, so the selected row still says passed or failed.
-                cell.style = ""
+            if is_cursor:
+                # The cursor's colors win (red, green or dimmed text would be unreadable on it, 1.5:1 for red on
+                # the light theme's cursor); the outcome's word says passed or failed, in bold.
+                cell.style = "bold" if column.key == "outcome" else ""
                 cell.spans = []
-            elif is_cursor:
-                cell.stylize("bold")
             if column.right and cell.cell_len < w:
                 cell.pad_left(w - cell.cell_len)
             elif column.keep_end and cell.cell_len > w:

@@ -92,7 +92,14 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
         report.live = True
         report.damage.insert(0, "a live Recorder is writing this file (it holds the file's lock): it is not "
                                 "finished yet, not damaged")
-    if repair and not report.ok and not report.recorded:
+    elif not report.ok and report.steps == 0 and (
+            index.get("has_reset") is False
+            or (total == 0 and not lost and any(d.startswith("the header/reset frame is damaged") for d in damage))):
+        # Cut inside its first frame (the header, no reset record): no record of the episode to keep, so a repair
+        # would only write an index over nothing and the next check would find the same (a loop).
+        report.error = ("nothing of the episode can be read: the file ends inside its first frame, before the "
+                        "reset record (the header only); --repair cannot help, record the episode again")
+    if repair and not report.ok and not report.recorded and not report.error:
         with _unlocked(path, report) as free:
             if free:
                 if found:

@@ -93,6 +93,7 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     damage: list[str] = []
     steps = 0
     ended = False
+    has_reset = False
     good_end = 0
     lost: list[dict[str, Any]] = []
     pos = 0
@@ -145,6 +146,7 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
                         summary.add_check(check)
                     elif t == "reset":
                         summary.add_reset(rec)
+                        has_reset = True
                     elif t == "end":
                         ended = True
                 frames.append([offset, first, n, stop])
@@ -191,6 +193,7 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     )
     result["damage"] = damage
     result["readable_end"] = good_end
+    result["has_reset"] = has_reset  # False: cut inside the first frame, after the header (nothing to keep)
     if lost:
         result["damaged"] = lost
     if hasattr(buf, "close"):

@@ -95,3 +95,39 @@ def test_folder_repair_goes_on_past_an_unforeseen_fault(tmp_path: Path, stub_env
     line = next(x for x in out.splitlines() if str(paths[1]) in x)
     assert line.startswith("BAD") and "RuntimeError: unforeseen" in line
     assert out.splitlines()[-1].startswith("3 files, 1 ok, 1 with problems, 1 repaired")
+
+
+def _cut_after_header(path: Path) -> bytes:
+    """Cut ``path`` inside its first frame, after the header's block and before the reset record's."""
+    from trajrec.recorder import EmptyEpisodeError
+
+    data = path.read_bytes()
+    for cut in range(8, read_index(path)["frames"][0][3]):
+        path.write_bytes(data[:cut])
+        try:
+            if read_index(path).get("has_reset") is False:
+                return data[:cut]
+        except EmptyEpisodeError:
+            continue
+    raise AssertionError("no cut leaves the header without the reset record")
+
+
+def test_a_file_cut_inside_its_first_frame_is_bad_not_a_repair_loop(tmp_path: Path, stub_env: Any,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    from trajrec.recorder.fsck import _repair
+
+    path = _record(tmp_path, stub_env, 16, "ep.msgpack.zst")
+    cut = _cut_after_header(path)
+    capsys.readouterr()
+    assert main(["fsck", str(path)]) == 1
+    first = capsys.readouterr().out
+    assert f"BAD      {path}: nothing of the episode can be read" in first and "--repair" not in first.splitlines()[-1]
+    assert main(["fsck", str(path), "--repair"]) == 1
+    out = capsys.readouterr().out
+    assert "REPAIRED" not in out and f"BAD      {path}" in out and path.read_bytes() == cut
+    assert main(["fsck", str(path)]) == 1  # the second check agrees with the repair's verdict
+    assert capsys.readouterr().out == first
+    # A file an earlier version "repaired" (an index over the header alone) is BAD as well, not DAMAGED again.
+    _repair(str(path), read_index(path))
+    report = fsck(path, repair=True)
+    assert not report.repaired and report.error and "nothing of the episode can be read" in report.error

@@ -55,6 +55,12 @@ def unverified_steps(index: dict[str, Any]) -> list[tuple[int, int, str]]:
             and isinstance(row.get("n"), int) and row["n"] > 0]
 
 
+def lost_spans(ep: "Episode") -> str:
+    """``"1024..2047, 2500..2999"``: the step ranges of ``ep`` the index declares lost ("" when none)."""
+    n = len(ep)
+    return ", ".join(f"{f}..{(n if k is None else f + k) - 1}" for f, k in ep.lost)
+
+
 def describe_lost(index: dict[str, Any]) -> list[str]:
     """One line per declared lost or unverified range, led by the readable count (empty when there is none)."""
     lost = lost_steps(index)

@@ -104,7 +104,10 @@ def test_jumps_in_a_repaired_file_land_on_step_numbers(tmp_path: Path) -> None:
     async def run() -> None:
         app = create_app([path])
         async with app.run_test(size=SIZE) as pilot:
-            await open_ready(pilot)
+            screen = await open_ready(pilot)
+            spans = ", ".join(f"{a}..{b}" for a, b in report.lost)
+            header = screen.query_one(EpisodeHeader).render().plain
+            assert f"steps {60 - len(lost)} of 60 readable (lost: {spans})" in header
             await pilot.press("g")
             seen = []
             for _ in failures[1:]:

@@ -65,3 +65,21 @@ def test_show_of_an_undamaged_file_has_no_lost_line(tmp_path: Path, stub_env: An
     assert main(["show", str(path)]) == 0
     out = capsys.readouterr().out
     assert "lost" not in out and "unverified" not in out and "before the damage" not in out
+
+
+def test_a_repaired_file_with_no_readable_step_claims_no_failures() -> None:
+    """ls and the library read an episode's row from its index: with every step lost, the summary's counts (the
+    writer's, from before the damage) are not claimed for steps nobody can read."""
+    from trajrec.replay.library import EpisodeEntry
+    from trajrec.replay.query import index_facts
+
+    summary = {"steps": 5, "outcome": "failed", "failures": 2, "retries": 2, "recoveries": 1}
+    index = {"steps": 5, "complete": True, "summary": summary, "header": {"episode_id": "e"},
+             "damaged": [{"first": 0, "n": 5, "why": "damaged bytes"}]}
+    facts = index_facts("e.msgpack.zst", index)
+    assert (facts["steps"], facts["failures"], facts["retries"], facts["recoveries"]) == (0, 0, 0, 0)
+    assert facts["complete"] is False
+    entry = EpisodeEntry.from_index("e.msgpack.zst", index)
+    assert (entry.failures, entry.retries, entry.recoveries, entry.complete) == (0, 0, 0, False)
+    some = {**index, "damaged": [{"first": 0, "n": 3, "why": "damaged bytes"}]}  # 2 steps left: the counts stay
+    assert index_facts("e.msgpack.zst", some)["failures"] == 2

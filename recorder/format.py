@@ -982,8 +982,10 @@ def iter_frames(buf: bytes | memoryview | mmap.mmap, path: str, start: int = 0, 
         try:
             stop, complete = frame_extent(view, pos, end)
         except (ValueError, IndexError) as exc:
-            raise TrajrecFormatError(path, pos, f"expected a zstd frame (bytes 28 b5 2f fd), found "
-                                     f"{bytes(view[pos:pos + 4]).hex(' ')} ({exc})") from exc
+            found = bytes(view[pos:pos + 4])
+            what = (f"a damaged zstd frame ({exc})" if found == ZSTD_MAGIC else  # its header or a block header
+                    f"expected a zstd frame (bytes 28 b5 2f fd), found {found.hex(' ')} ({exc})")
+            raise TrajrecFormatError(path, pos, what) from exc
         if stop == pos:  # cut inside the frame header or the first block: nothing to decode
             yield pos, stop, False, [], 0
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -91,7 +92,14 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
         report.live = True
         report.damage.insert(0, "a live Recorder is writing this file (it holds the file's lock): it is not "
                                 "finished yet, not damaged")
-    if repair and not report.ok and not report.recorded:
+    elif not report.ok and report.steps == 0 and (
+            index.get("has_reset") is False
+            or (total == 0 and not lost and any(d.startswith("the header/reset frame is damaged") for d in damage))):
+        # Cut inside its first frame (the header, no reset record): no record of the episode to keep, so a repair
+        # would only write an index over nothing and the next check would find the same (a loop).
+        report.error = ("nothing of the episode can be read: the file ends inside its first frame, before the "
+                        "reset record (the header only); --repair cannot help, record the episode again")
+    if repair and not report.ok and not report.recorded and not report.error:
         with _unlocked(path, report) as free:
             if free:
                 if found:
@@ -228,10 +236,27 @@ def _verify(path: str, index: dict[str, Any]) -> tuple[list[str], list[dict[str,
                         damage.append(f"a frame not holding steps is damaged: {_no_self_advice(str(exc), path)}")
                         break
                     pos = rows[exc.offset]
+        except BaseException as exc:
+            _release_views(exc)
+            raise
         finally:
             if hasattr(buf, "close"):
                 buf.close()
     return damage, found
+
+
+def _release_views(exc: BaseException) -> None:
+    """Clear the finished frames of ``exc``'s tracebacks (its causes' too), so the memoryviews of a mapped file
+    their locals hold are released: an mmap cannot be closed while any view of it is alive (``BufferError``)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        traceback.clear_frames(e.__traceback__)
+        todo += [e.__cause__, e.__context__]
 
 
 def _open_new(name: str) -> Any:
@@ -263,14 +288,15 @@ def _repair(path: str, index: dict[str, Any]) -> str | None:
         raise
 
 
-def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int
+def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int, drops: list[int] | None = None
                    ) -> Iterator[tuple[int, int, bool, list[dict[str, Any]], int, int | None, dict[str, Any] | None]]:
     """The frames of ``buf[:end]`` to carry over, in order: ``(offset, stop, complete, records, leftover,
     lost_n, damaged)``. A frame row of steps the index declares lost comes whole (``complete``, no records,
     ``lost_n`` its step count, ``damaged`` its row for the new index): its bytes are copied as they are. Before
     it, the records salvaged from its blocks before the damage, if any, come as an unclosed frame (re-encoded)
     with a ``damaged`` row marking them unverified (see :func:`_salvage`). Every other frame is decoded and
-    checked (``lost_n`` and ``damaged`` None)."""
+    checked (``lost_n`` and ``damaged`` None). A damaged frame holding no steps whose extent cannot be walked is
+    left out; its offset is appended to ``drops``."""
     lost = lost_steps(index)
     entries = [row for row in index.get("damaged") or () if isinstance(row, dict)]
     lost_offsets = {row.get("offset") for row in entries}
@@ -312,6 +338,18 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int
                 stop, whole = frame_extent(memoryview(buf), exc.offset, end) if exc.offset is not None else (0, False)
             except (ValueError, IndexError):
                 whole = False
+            if (exc.offset is not None and exc.offset >= pos and (not whole or stop <= exc.offset)
+                    and not any(row[0] == exc.offset and row[2] > 0 for row in index["frames"])):
+                # Its block headers do not walk either, so where it ends is unknown: drop its bytes up to the next
+                # frame the index lists (none: up to the index). No steps are in them, and the index keeps what
+                # such frames hold (checks, the end record's summary); the original is kept as FILE.orig.
+                after = [row[0] for row in index["frames"] if row[0] > exc.offset]
+                if drops is not None:
+                    drops.append(exc.offset)
+                if not after:
+                    return
+                pos = min(after)
+                continue
             if not whole or exc.offset is None or stop <= exc.offset:
                 raise
             yield exc.offset, stop, True, [], 0, 0, {"first": -1, "n": 0, "why": _no_self_advice(str(exc), path)}
@@ -375,9 +413,11 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
             with out:
                 tail = [e for e in index.get("damaged") or () if isinstance(e, dict) and e.get("n") is None]
                 damaged: list[dict[str, Any]] = []
-                for offset, stop, complete, records, leftover, lost_n, row in _source_frames(buf, path, index, end):
+                drops: list[int] = []
+                for offset, stop, complete, records, leftover, lost_n, row in _source_frames(buf, path, index, end,
+                                                                                             drops):
                     new_offset = out.tell()
-                    dropped = dropped or bool(leftover)
+                    dropped = dropped or bool(leftover) or bool(drops)
                     first = frames[-1][1] + frames[-1][2] if frames else 0
                     if row is not None:  # the index rows of lost and salvaged steps, at their new offsets
                         damaged.append({**row, "offset": new_offset, "first": first} if lost_n is not None else row)
@@ -393,6 +433,7 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                     n = lost_n if lost_n is not None else sum(1 for r in records if r.get("t") == "step")
                     frames.append([new_offset, first, n, out.tell()])
                 out.flush()
+                dropped = dropped or bool(drops)
                 repaired = {
                     "version": version,
                     "steps": index["steps"],
@@ -410,6 +451,9 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                                head=head if isinstance(version, int) and version >= 3 else None)
                 out.flush()
                 os.fsync(out.fileno())
+        except BaseException as exc:
+            _release_views(exc)
+            raise
         finally:
             if hasattr(buf, "close"):
                 buf.close()

@@ -213,7 +213,10 @@ class ModelUsage:
     def add_call(self, call: Mapping[str, Any]) -> None:
         self.calls += 1
         if call.get("error"):
+            # ``error`` is the last attempt, which failed too (``attempts`` are the failed ones before it): a call
+            # whose 4 attempts all failed counts 4, as the agent's message says ("failed 4 attempts").
             self.failed_calls += 1
+            self.failed_attempts += 1
         model = call.get("model")
         if isinstance(model, str):
             self.models[model] = self.models.get(model, 0) + 1

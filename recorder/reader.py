@@ -55,6 +55,12 @@ def unverified_steps(index: dict[str, Any]) -> list[tuple[int, int, str]]:
             and isinstance(row.get("n"), int) and row["n"] > 0]
 
 
+def lost_spans(ep: "Episode") -> str:
+    """``"1024..2047, 2500..2999"``: the step ranges of ``ep`` the index declares lost ("" when none)."""
+    n = len(ep)
+    return ", ".join(f"{f}..{(n if k is None else f + k) - 1}" for f, k in ep.lost)
+
+
 def describe_lost(index: dict[str, Any]) -> list[str]:
     """One line per declared lost or unverified range, led by the readable count (empty when there is none)."""
     lost = lost_steps(index)
@@ -93,6 +99,7 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     damage: list[str] = []
     steps = 0
     ended = False
+    has_reset = False
     good_end = 0
     lost: list[dict[str, Any]] = []
     pos = 0
@@ -145,6 +152,7 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
                         summary.add_check(check)
                     elif t == "reset":
                         summary.add_reset(rec)
+                        has_reset = True
                     elif t == "end":
                         ended = True
                 frames.append([offset, first, n, stop])
@@ -191,6 +199,7 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     )
     result["damage"] = damage
     result["readable_end"] = good_end
+    result["has_reset"] = has_reset  # False: cut inside the first frame, after the header (nothing to keep)
     if lost:
         result["damaged"] = lost
     if hasattr(buf, "close"):

@@ -338,6 +338,9 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
     lost = sum(r["n"] for r in index.get("damaged") or ()
                if isinstance(r, Mapping) and type(r.get("n")) is int and not r.get("unverified"))
     complete = bool(index.get("complete", True)) and not index.get("damaged")
+    # The summary's counts are the writer's, from before the damage: with no readable step left, no step can be
+    # shown to have failed, retried or recovered (0, not the old counts).
+    none_left = bool(lost) and _num(index.get("steps", 0)) is not None and index.get("steps", 0) - lost <= 0
     return {
         "episode": episode,
         "env": env,
@@ -349,9 +352,9 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
         "outcome": _text(s.get("outcome")) or ("incomplete" if not complete else None),
         "steps": _num(index.get("steps", 0) - lost if lost else s.get("steps", index.get("steps", 0))),
         "return": _num(s.get("return")),
-        "failures": _num(s.get("failures", 0)),
-        "retries": _num(s.get("retries", 0)),
-        "recoveries": _num(s.get("recoveries", 0)),
+        "failures": 0 if none_left else _num(s.get("failures", 0)),
+        "retries": 0 if none_left else _num(s.get("retries", 0)),
+        "recoveries": 0 if none_left else _num(s.get("recoveries", 0)),
         "checks": _num(checks.get("total", 0)),
         "complete": complete,
         "text": " ".join(x for x in (episode, name, env, task_id, task_text) if x).lower(),

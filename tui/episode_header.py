@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from trajrec.recorder import Check, Episode
+from trajrec.recorder.reader import lost_spans
 from trajrec.replay.render import number_text, one_line, safe, usage_text
 
 _LABEL = "bold"
@@ -63,7 +64,11 @@ def header_text(episode: Episode, width: int = 120) -> Text:
     field("task", one_line(str(task.get("id") or "-"), 40))
     if task.get("split"):
         field("split", one_line(str(task["split"]), 12))
-    field("steps", f"{len(episode):,}")
+    if episode.lost:  # a repaired file: the steps fsck --repair recorded as lost cannot be shown
+        field("steps", f"{episode.readable_steps:,} of {len(episode):,} readable (lost: {lost_spans(episode)})",
+              "bold yellow")
+    else:
+        field("steps", f"{len(episode):,}")
     field("return", number_text(ret))
     outcome = str(s.get("outcome") or "-")
     field("outcome", one_line(outcome, 20), "bold green" if outcome == "passed" else

@@ -93,7 +93,8 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
 
     A batch is cut every ``batch_seconds`` so the UI gets a bounded rate of messages. The steps of a frame
     that cannot be decoded get :data:`UNREADABLE` and ``on_damage(first, last, error)`` is called; the scan
-    goes on with the next frame. When the index has the steps' marks (:func:`index_markers`; ``use_index``), the
+    goes on with the next frame. Steps an earlier ``fsck --repair`` recorded as lost get :data:`UNREADABLE` at
+    their own step numbers (no ``on_damage``: the file says so itself), so every later marker stays at its step. When the index has the steps' marks (:func:`index_markers`; ``use_index``), the
     first batch holds every step and the walk only looks for damage. ``between_frames()`` is called after each frame (~1,000 steps, a few ms): the
     viewer's waits there while a key is being answered, so the scan does not hold the GIL the UI thread needs.
     """
@@ -103,6 +104,8 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
             # Every marker at once from the index; the walk below then only looks for damage (a frame that
             # cannot be decoded gets UNREADABLE markers, as in the decoding scan).
             yield 0, fast
+            for first, count in ep.lost:  # steps fsck --repair recorded as lost: no frame of the reader holds them
+                yield first, bytes((UNREADABLE,)) * ((len(ep) if count is None else first + count) - first)
             for fi in range(ep.frame_count):
                 first, count = ep.frame_span(fi)
                 try:
@@ -127,6 +130,8 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
         # the app's heap, stall the UI thread's keys for 100+ ms).
         for fi in range(ep.frame_count):
             first, count = ep.frame_span(fi)
+            if first > start + len(codes):  # steps recorded as lost before this frame: marked at their numbers
+                codes.extend(bytes((UNREADABLE,)) * (first - start - len(codes)))
             try:
                 recs = ep.frame_records(fi)
             except TrajrecError as exc:
@@ -153,6 +158,8 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                 start += len(codes)
                 codes.clear()
                 last = now
+        if start + len(codes) < len(ep):  # lost steps after the last readable frame
+            codes.extend(bytes((UNREADABLE,)) * (len(ep) - start - len(codes)))
         if codes:
             yield start, bytes(codes)
 

@@ -5,6 +5,7 @@ port nobody listens on (connection refused)."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -42,7 +43,13 @@ def test_a_server_answering_500_ends_the_episode_as_an_agent_error(tmp_path, cap
     assert s["outcome"] == "error" and s["failures"] == 0 and s["error"].startswith("the agent failed: ")
     call = s["agent_error"]["model_call"]
     assert call["error"]["status"] == 500 and [a["status"] for a in call["attempts"]] == [500]
-    assert (s["model"]["calls"], s["model"]["failed_calls"], s["model"]["failed_attempts"]) == (1, 1, 1)
+    assert (s["model"]["calls"], s["model"]["failed_calls"], s["model"]["failed_attempts"]) == (1, 1, 2)
+    # The error line, the summary and `show` count the same attempts (the last, failed one included).
+    said = int(re.search(r"failed (\d+) attempts", last).group(1))
+    assert said == s["model"]["failed_attempts"] == len(server.requests)
+    capsys.readouterr()
+    assert main(["show", str(path)]) == 0
+    assert f"model     1 call ({said} failed attempts)" in capsys.readouterr().out
 
 
 def test_connection_refused_after_a_good_step(tmp_path, capsys):

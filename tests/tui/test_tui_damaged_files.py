@@ -76,3 +76,51 @@ def test_damaged_frame_shows_errors_in_place(tmp_path: Path) -> None:
     asyncio.run(run())
     with open_episode(path) as ep:
         assert ep[first + 10].action == "cat missing.txt"
+
+
+def test_jumps_in_a_repaired_file_land_on_step_numbers(tmp_path: Path) -> None:
+    """Steps fsck --repair recorded as lost keep their numbers in the marker index: n/N land on the real
+    failures after the lost range, never inside it."""
+    from trajrec.recorder import fsck
+    from trajrec.tui.step_scan import UNREADABLE, scan_markers
+
+    path = many_frames(tmp_path)
+    frames = read_index(path)["frames"]
+    offset, first, n, stop = frames[3][:4]  # steps 20..29
+    data = bytearray(path.read_bytes())
+    for k in range(offset + 8, stop - 2):
+        data[k] ^= 0x5A
+    path.write_bytes(bytes(data))
+    report = fsck(path, repair=True)
+    assert report.repaired and report.lost and report.total_steps == 60
+    lost = {i for a, b in report.lost for i in range(a, b + 1)}
+    assert lost and max(lost) < 59
+    failures = [i for i in range(60) if i % 5 == 0 and i not in lost]  # "cat missing.txt" fails
+    with open_episode(path) as ep:
+        assert [i for i in range(60) if i not in lost and ep[i].action == "cat missing.txt"] == failures
+
+    codes = bytearray(60)
+    for start, batch in scan_markers(str(path), cancelled=lambda: False, use_index=False):
+        codes[start:start + len(batch)] = batch
+    assert [i for i in range(60) if codes[i] == UNREADABLE] == sorted(lost)
+
+    async def run() -> None:
+        app = create_app([path])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_ready(pilot)
+            spans = ", ".join(f"{a}..{b}" for a, b in report.lost)
+            header = screen.query_one(EpisodeHeader).render().plain
+            assert f"steps {60 - len(lost)} of 60 readable (lost: {spans})" in header
+            await pilot.press("g")
+            seen = []
+            for _ in failures[1:]:
+                await pilot.press("n")
+                seen.append(step_of(app))
+            assert seen == failures[1:]
+            await pilot.press("G")
+            back = []
+            for _ in failures[:-1]:
+                await pilot.press("N")
+                back.append(step_of(app))
+            assert back == [f for f in reversed(failures) if f < 59][:len(back)]
+    asyncio.run(run())

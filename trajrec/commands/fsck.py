@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
                 reports.append(fsck(path, repair=args.repair))
             except TrajrecError as exc:  # one file fsck cannot handle: say so and go on with the others
                 reports.append(FsckReport(path, ok=False, complete=False, error=str(exc)))
+            except Exception as exc:  # noqa: BLE001  (a fault fsck did not foresee: one line, the folder goes on)
+                reports.append(FsckReport(path, ok=False, complete=False,
+                                          error=f"fsck failed on this file ({type(exc).__name__}: {exc}); it was "
+                                                "left as it was (any .fsck-tmp copy removed)"))
             bar.advance()
     for note in skipped:
         if args.json:

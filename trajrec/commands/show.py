@@ -47,6 +47,7 @@ def _fmt_time(t: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from trajrec.recorder import open_episode
+    from trajrec.recorder.reader import lost_spans, unverified_steps
     from trajrec.replay.render import (
         diff_lines,
         one_line,
@@ -119,10 +120,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"recorded  {_fmt_time(s.get('start_time'))} on {one_line(prov.get('host'), 40)}  "
           f"trajrec {one_line(recorder.get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
     checks = s.get("checks") or {}
+    # A repaired file's summary is its writer's, from before the damage: it counts the lost steps too.
+    before = " (as recorded, before the damage; lost steps included)" if ep.lost else ""
     print(f"summary   {plural(s.get('steps'), 'step')}, return {number_text(s.get('return'))}, "
           f"outcome {s.get('outcome')}, {plural(s.get('failures'), 'failure')}, {plural(s.get('retries'), 'retry')}, "
           f"{plural(s.get('recoveries'), 'recovery')}, {plural(checks.get('total', 0), 'check')} "
-          f"({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed)")
+          f"({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed){before}")
     usage = usage_text(s.get("model"))
     if usage:
         print(f"model     {usage}")
@@ -138,10 +141,21 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(lost, int) and lost > 0:  # the env took steps whose records could not be written
         print(f"lost      {plural(lost, 'step')} the env took could not be written (a write failed while recording); "
               "the step after each gap names the error (recorder_errors)")
+    spans = lost_spans(ep)
+    if spans:
+        print(f"lost      {ep.readable_steps:,} of {len(ep):,} steps readable; lost to damaged bytes: "
+              f"{spans} (fsck --repair recorded them; no record of them is left)")
+    unverified = [(f, f + k - 1) for f, k, _why in unverified_steps(ep.index)]
     print()
     w = max(20, args.width - 30)
+    nxt = 0
     for st in ep:
+        if st.index > nxt:  # the steps in between were lost: say so where they were
+            print(f"{'':>5} ✗ steps {nxt}..{st.index - 1} lost (damaged bytes)")
+        nxt = st.index + 1
         extra = ""
+        if any(a <= st.index <= b for a, b in unverified):
+            extra += "  unverified (salvaged from a damaged frame)"
         if st.retry_of is not None:
             extra += f"  retry of {st.retry_of}"
         if st.recovers:
@@ -153,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         # The failure text goes last and is what gives way: no line is wider than --width.
         line += extra
         print(line if len(line) <= args.width else line[:args.width - 1] + "…")
+    if nxt < len(ep):
+        print(f"{'':>5} ✗ steps {nxt}..{len(ep) - 1} lost (damaged bytes)")
     return 0
 
 

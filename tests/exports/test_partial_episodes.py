@@ -186,3 +186,19 @@ def test_partition_by_refused_for_formats_without_partitions(partial: tuple[Path
     assert proc.returncode == 2
     assert "--format parquet --out DIR --partition-by split" in proc.stderr and "--where 'split=train'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_file_that_is_no_episode_is_not_counted_as_one(partial: tuple[Path, Path, Any], tmp_path: Path) -> None:
+    run, _damaged, _rep = partial
+    notes = run / "notes.msgpack.zst"
+    notes.write_text("these are my notes, not a recording\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "trajrec", "export", str(run), "--format", "records", "--out",
+                           f"{out}/", "--keep-partial"], capture_output=True, text=True, timeout=120)
+    assert str(notes) in proc.stderr and "not a trajrec episode" in proc.stderr
+    assert "--repair" not in proc.stderr and "fsck" not in proc.stderr
+    assert "left out 1 file that is not an episode" in proc.stderr and "left out 1 episode" not in proc.stderr
+    assert "exported 3 episodes" in proc.stderr
+    assert "| left out: not episode files | 1 | - |" in (out / "README.md").read_text()
+    report = export([run], "records", tmp_path / "api.jsonl", options=ExportOptions(keep_partial=True))
+    assert report.episodes == 3 and report.left_out == {"not episode files": {"unknown": 1}}

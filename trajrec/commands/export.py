@@ -162,11 +162,19 @@ def _run(args: argparse.Namespace) -> int:
               f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
         if not report.written and report.episodes:
             print("  " + _nothing_written(report, args), file=sys.stderr)
-        left = sum(sum(v.values()) for v in report.left_out.values())
+        from trajrec.replay.exports.pipeline import NOT_EPISODES
+
+        # Files that are no episode at all are not episodes left out: told apart, without outcomes.
+        others = sum(report.left_out.get(NOT_EPISODES, {}).values())
+        left = sum(sum(v.values()) for r, v in report.left_out.items() if r != NOT_EPISODES)
         if left:
             print(f"  left out {_n(left, 'episode')}:", file=sys.stderr)
         for reason, outcomes in report.left_out.items():
-            print(f"    {sum(outcomes.values())} ({bal(outcomes)}): {reason}", file=sys.stderr)
+            if reason != NOT_EPISODES:
+                print(f"    {sum(outcomes.values())} ({bal(outcomes)}): {reason}", file=sys.stderr)
+        if others:
+            print(f"  left out {_n(others, 'file')} that {'is' if others == 1 else 'are'} not an episode "
+                  "(named above)", file=sys.stderr)
         for hint in _hints(args, report):
             print(f"  hint: {hint}", file=sys.stderr)
         if len(report.files) > 1:

@@ -98,7 +98,8 @@ def _init(config: str) -> None:
 
     cfg = json.loads(config)
     options = ExportOptions(**cfg["options"])
-    _WORKER.update(format=cfg["format"], writer=FORMATS[cfg["format"]]()(None, options),
+    writer = FORMATS[cfg["format"]]()(None, options)
+    _WORKER.update(format=cfg["format"], writer=getattr(writer, "lines_format", None) or writer,
                    filters=filters_for(cfg["where"], cfg["min_agreement"]), stores={})
 
 
@@ -216,6 +217,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     not episodes (:meth:`Source.set_scanned`)."""
     config = json.dumps({"format": fmt, "options": _options_dict(options), "where": where,
                          "min_agreement": min_agreement})
+    writer = getattr(writer, "lines_format", None) or writer  # atif to one file: its JSONL writer
     jobs = iter(batches(src.listed, workers))
     errors: list[tuple[Any, str]] = []
     empty: list[tuple[Any, str]] = []

@@ -220,15 +220,25 @@ def check_partition(fmt: str, options: ExportOptions) -> None:
                                 f"{fmt}, {how}")
 
 
-def check_workers(fmt: str, workers: Any) -> int:
-    """``workers`` checked: a positive int, above 1 only for :data:`PARALLEL_FORMATS`."""
+def check_workers(fmt: str, workers: Any, out: str | os.PathLike[str] | None = None) -> int:
+    """``workers`` checked: a positive int, above 1 only for :data:`PARALLEL_FORMATS`, and for ``atif`` to one
+    JSONL file (``out`` not a folder; its output depends on each episode only, as ``chat``'s)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise TrajrecUsageError(f"--workers is a number of processes (1 or more), got {workers!r}")
+    if workers > 1 and fmt == "atif" and out is not None and not atif_folder(out):
+        return workers
     if workers > 1 and fmt not in PARALLEL_FORMATS:
-        why = "pairs attempts across episodes" if fmt == "dpo" else "writes a file per episode"
+        why = ("pairs attempts across episodes" if fmt == "dpo" else
+               "to a folder writes a file per episode (--out FILE.jsonl writes one file and takes --workers)")
         raise TrajrecUsageError(f"--workers: {fmt} {why}, so it runs in one process; formats that take --workers: "
-                                f"{', '.join(PARALLEL_FORMATS)}")
+                                f"{', '.join(PARALLEL_FORMATS)}, and atif to one file")
     return workers
+
+
+def atif_folder(out: str | os.PathLike[str]) -> bool:
+    """Whether ``--out`` makes ``atif`` write a folder of documents (a name ending in ``/``, or a folder)."""
+    text = os.fspath(out)
+    return text != "-" and (text.endswith(("/", os.sep)) or os.path.isdir(text))
 
 
 class EpisodeExporter:
@@ -320,7 +330,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
             splits episodes (``dpo``, ``atif``).
     """
     check_format(fmt)
-    check_workers(fmt, workers)
+    check_workers(fmt, workers, out)
     options = options or ExportOptions()
     check_partition(fmt, options)
     filters = filters_for(where, min_agreement)

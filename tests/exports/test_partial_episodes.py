@@ -202,3 +202,17 @@ def test_a_file_that_is_no_episode_is_not_counted_as_one(partial: tuple[Path, Pa
     assert "| left out: not episode files | 1 | - |" in (out / "README.md").read_text()
     report = export([run], "records", tmp_path / "api.jsonl", options=ExportOptions(keep_partial=True))
     assert report.episodes == 3 and report.left_out == {"not episode files": {"unknown": 1}}
+
+
+def test_atif_to_one_file_takes_workers(partial: tuple[Path, Path, Any], tmp_path: Path) -> None:
+    from trajrec.recorder.errors import TrajrecUsageError
+
+    run, _damaged, _rep = partial
+    one = export([run], "atif", tmp_path / "one.jsonl", options=ExportOptions(keep_partial=True))
+    two = export([run], "atif", tmp_path / "two.jsonl", workers=2, options=ExportOptions(keep_partial=True))
+    assert two.written == one.written == 3
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    docs = [json.loads(x) for x in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert all(d["schema_version"].startswith("ATIF") for d in docs)
+    with pytest.raises(TrajrecUsageError, match=r"atif to a folder writes a file per episode \(--out FILE.jsonl"):
+        export([run], "atif", f"{tmp_path / 'docs'}/", workers=2)

@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
                             shard_rows=args.shard_rows, partition_by=args.partition_by,
                             keep_partial=args.keep_partial)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
-    check_workers(args.format, args.workers)
+    check_workers(args.format, args.workers, args.out)
     try:
         check_partition(args.format, options)
     except TrajrecUsageError as exc:  # a combination of flags argparse cannot refuse: a usage error (exit 2)

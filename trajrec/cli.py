@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(
             mod.NAME,
             help=mod.HELP,
-            description=mod.HELP,
+            description=getattr(mod, "DESCRIPTION", mod.HELP),
             epilog=f"examples:\n{mod.EXAMPLES}" if getattr(mod, "EXAMPLES", "") else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )

@@ -216,3 +216,21 @@ def test_atif_to_one_file_takes_workers(partial: tuple[Path, Path, Any], tmp_pat
     assert all(d["schema_version"].startswith("ATIF") for d in docs)
     with pytest.raises(TrajrecUsageError, match=r"atif to a folder writes a file per episode \(--out FILE.jsonl"):
         export([run], "atif", f"{tmp_path / 'docs'}/", workers=2)
+
+
+def test_damaged_file_messages_say_ls_reads_only_the_index(partial: tuple[Path, Path, Any],
+                                                           tmp_path: Path) -> None:
+    run, _damaged, _rep = partial
+    whole = sorted(p for p in run.glob("*.msgpack.zst") if p != _damaged)[0]
+    row = read_index(whole)["frames"][0]
+    data = bytearray(whole.read_bytes())
+    data[(row[0] + row[3]) // 2] ^= 0x5A  # inside its first frame; the index stays intact
+    whole.write_bytes(bytes(data))
+    ls = subprocess.run([sys.executable, "-m", "trajrec", "ls", "--help"], capture_output=True, text=True)
+    assert "index" in ls.stdout and "`trajrec fsck PATH`" in ls.stdout and "checks every frame" in ls.stdout
+    for cmd in (["export", str(run), "--format", "records", "--out", str(tmp_path / "x.jsonl")],
+                ["report", str(run)]):
+        proc = subprocess.run([sys.executable, "-m", "trajrec", *cmd], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1
+        line = next(x for x in proc.stderr.splitlines() if str(whole) in x)
+        assert "`trajrec ls` may still list it" in line, line

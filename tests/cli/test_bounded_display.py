@@ -127,3 +127,20 @@ def test_tree_text_is_bounded_for_a_huge_multiline_string() -> None:
 
     text = tree_text({"log": "line\n" * 1_000_000}, max_len=5_000)
     assert len(text) <= 5_000 and text.endswith("…")
+
+
+def test_show_state_prints_a_file_in_the_state_as_its_lines(tmp_path, capsys) -> None:
+    import gymnasium as gym
+
+    import trajrec.envs  # noqa: F401  (registers the built-in envs)
+    from trajrec import Recorder
+    from trajrec.cli import main
+
+    env = Recorder(gym.make("trajrec/CodeRepair-v0"), tmp_path)
+    env.reset(seed=0)
+    env.step({"tool": "list_files", "args": {}})
+    env.close()
+    assert main(["show", str(env.episode_path), "--step", "0", "--state"]) == 0
+    out = capsys.readouterr().out
+    state = out[out.index("state after this step"):]
+    assert '": |' in state and "\\n" not in state  # source files as blocks of lines, no JSON escapes

@@ -54,7 +54,10 @@ def test_damaged_frame_shows_errors_in_place(tmp_path: Path) -> None:
         app = create_app([path])
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_ready(pilot)
-            note = screen.query_one(TimelineLegend).note
+            # Markers come from the index at once; the walk that finds damage reports it when it gets there.
+            legend = screen.query_one(TimelineLegend)
+            await until(pilot, lambda: "cannot be read" in legend.note)
+            note = legend.note
             assert f"steps {first}–{first + 9} cannot be read" in note and "trajrec fsck" in note
             await pilot.press("colon", *str(first + 2), "enter")
             await until(pilot, lambda: step_of(app) == first + 2)

@@ -206,4 +206,6 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type
             print("  " + line)
     if with_state:
         print("state after this step")
-        print("  " + value_text(ep.state_at(st.index)).replace("\n", "\n  "))
+        from trajrec.replay.render import tree_text  # a file in the state prints as its lines, not JSON escapes
+
+        print("  " + tree_text(ep.state_at(st.index), max_len=1 << 40).replace("\n", "\n  "))

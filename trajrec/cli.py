@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(
             mod.NAME,
             help=mod.HELP,
-            description=mod.HELP,
+            description=getattr(mod, "DESCRIPTION", mod.HELP),
             epilog=f"examples:\n{mod.EXAMPLES}" if getattr(mod, "EXAMPLES", "") else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -121,9 +121,30 @@ class EscapingStream:
         return True
 
 
+def glue_option_values(argv: Sequence[str], options: Sequence[str] = ("--where",)) -> list[str]:
+    """``--where -passed`` as ``--where=-passed``: argparse takes a value starting with ``-`` for an option and
+    refuses it ("expected one argument"), but a query's ``-TERM`` negates a term. A value starting with ``--``
+    is left alone (more likely a forgotten value before the next option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":  # everything after is positional
+            out.extend(argv[i:])
+            break
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if arg in options and nxt is not None and nxt.startswith("-") and not nxt.startswith("--") and nxt != "-":
+            out.append(f"{arg}={nxt}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(glue_option_values(list(sys.argv[1:] if argv is None else argv)))
     args._argv = list(sys.argv[1:] if argv is None else argv)  # as typed: `record` prints its --resume command
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -272,10 +272,13 @@ class AtifFormat(Format):
 
     def __init__(self, out: str | os.PathLike[str], options: Any) -> None:
         super().__init__(out, options)
-        text = os.fspath(out)
+        text = "" if out is None else os.fspath(out)
         self._dir: Path | None = None
         self._jsonl: JsonlFormat | None = None
         self._written: list[Path] = []
+        if out is None:  # encode only (a worker of a parallel export to one JSONL file)
+            self._jsonl = _AtifLines(None, options)
+            return
         if text != "-" and (text.endswith(("/", os.sep)) or Path(text).is_dir()):
             self._dir = Path(text)
             check_output_folder(self._dir, "one <episode_id>.trajectory.json per episode")
@@ -285,6 +288,11 @@ class AtifFormat(Format):
                 raise TrajrecIOError(f"cannot create the folder {self._dir}: {exc.strerror}") from exc
         else:
             self._jsonl = _AtifLines(out, options)
+
+    @property
+    def lines_format(self) -> JsonlFormat | None:
+        """The JSONL writer of an export to one file (None for a folder of documents): what ``--workers`` runs."""
+        return self._jsonl
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
         if self._jsonl is not None:

@@ -54,6 +54,9 @@ class ExportOptions:
         step_separator: ``trl-stepwise``: the separator the PRM trainer joins steps with; replaced in completions.
         shard_rows: ``parquet`` to a folder: rows per ``part-NNNNN.parquet`` file.
         partition_by: ``parquet`` to a folder: ``split`` or ``env`` subfolders (``split=train/``), or None.
+        keep_partial: also export episodes whose index declares lost steps (files ``fsck --repair`` kept the
+            readable frames of): their readable steps, rows marked ``complete: false`` with the lost ranges. By
+            default they are left out whole.
     """
 
     label_map: str = "strict"
@@ -66,6 +69,7 @@ class ExportOptions:
     step_separator: str = "\n"
     shard_rows: int = 1_000_000
     partition_by: str | None = None
+    keep_partial: bool = False
     preference: Preference = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

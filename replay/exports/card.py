@@ -46,7 +46,8 @@ def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, s
         f"| written | {report.written} | {bal(report.written_outcomes)} |",
     ]
     for reason, outcomes in report.left_out.items():
-        lines.append(f"| left out: {reason} | {sum(outcomes.values())} | {bal(outcomes)} |")
+        files = reason == "not episode files"  # :data:`~.pipeline.NOT_EPISODES`: files, no outcome
+        lines.append(f"| left out: {reason} | {sum(outcomes.values())} | {'-' if files else bal(outcomes)} |")
     lines += ["", f"Rows: {report.rows}; steps: {report.steps}; episodes found: {report.episodes}, matched by the "
               f"filters: {report.matched}."]
     written_splits = getattr(report, "written_splits", {})

@@ -70,7 +70,24 @@ def episode_meta(view: EpisodeView) -> dict[str, Any]:
         "run_id": _str(prov.get("run_id")),
         "outcome": _str(summary.get("outcome")),
         "return": float(ret) if isinstance(ret, (int, float)) and not isinstance(ret, bool) else None,
+        # False for a file whose writer did not finish or whose index declares lost steps (kept by
+        # --keep-partial); ``lost``: those ranges as [first step, count] (count null: to the end).
+        "complete": episode_complete(view.ep),
+        "lost": [[first, n] for first, n in getattr(view.ep, "lost", ())],
     }
+
+
+def episode_complete(ep: Any) -> bool:
+    """Whether ``ep`` holds its whole recording: its writer finished and no step is declared lost."""
+    return bool(ep.complete) and not getattr(ep, "lost", None)
+
+
+def unverified_of(ep: Any) -> set[int]:
+    """The steps of ``ep`` that ``fsck --repair`` salvaged from damaged frames (readable, no checksum vouches
+    for them)."""
+    from trajrec.recorder.reader import unverified_steps
+
+    return {i for first, n, _why in unverified_steps(ep.index) for i in range(first, first + n)}
 
 
 def _str(v: Any) -> str | None:

@@ -98,7 +98,8 @@ def _init(config: str) -> None:
 
     cfg = json.loads(config)
     options = ExportOptions(**cfg["options"])
-    _WORKER.update(format=cfg["format"], writer=FORMATS[cfg["format"]]()(None, options),
+    writer = FORMATS[cfg["format"]]()(None, options)
+    _WORKER.update(format=cfg["format"], writer=getattr(writer, "lines_format", None) or writer,
                    filters=filters_for(cfg["where"], cfg["min_agreement"]), stores={})
 
 
@@ -134,7 +135,7 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
     meta = {
         "report": {k: getattr(report, k) for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled",
                                                   "rules_would_label", "skipped", "written_outcomes", "left_out",
-                                                  "written_splits")},
+                                                  "written_splits", "partial")},
         "lineage": {k: v if k == "judges" else sorted(v) for k, v in lineage.items()},
         "errors": [[os.fspath(p), e] for p, e in src.errors],
         "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
@@ -195,6 +196,7 @@ def _merge(report: Any, lineage: dict[str, Any], meta: dict[str, Any]) -> None:
         report.skipped[reason] = report.skipped.get(reason, 0) + n
     for outcome, n in r["written_outcomes"].items():
         report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + n
+    report.partial.extend(r["partial"])
     for split, n in r["written_splits"].items():
         report.written_splits[split] = report.written_splits.get(split, 0) + n
     for reason, outcomes in r["left_out"].items():
@@ -215,6 +217,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     not episodes (:meth:`Source.set_scanned`)."""
     config = json.dumps({"format": fmt, "options": _options_dict(options), "where": where,
                          "min_agreement": min_agreement})
+    writer = getattr(writer, "lines_format", None) or writer  # atif to one file: its JSONL writer
     jobs = iter(batches(src.listed, workers))
     errors: list[tuple[Any, str]] = []
     empty: list[tuple[Any, str]] = []

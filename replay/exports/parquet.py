@@ -34,7 +34,7 @@ from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
 #: The ``format`` key-value metadata of every file; bumped when a column changes.
-PARQUET_FORMAT = "trajrec-parquet@2"
+PARQUET_FORMAT = "trajrec-parquet@3"
 #: Rows kept as Python values before they become Arrow arrays and one row group: bounds the memory an export
 #: holds (65,536 rows of a tool env's steps held ~100 MB more at the peak).
 _BATCH = 8192
@@ -101,6 +101,8 @@ COLUMNS = (
     # its preferred label
     "label", "label_rating", "label_score", "label_category", "label_value", "label_judge", "label_kind",
     "label_origin", "label_rationale", "label_tags", "label_author", "label_id", "n_labels", "label_judges",
+    # damage: the episode is whole (writer finished, no lost step); the step was salvaged by fsck --repair
+    "complete", "unverified",
 )
 
 
@@ -121,6 +123,7 @@ def schema(label_map: str | None = None) -> Any:
         "label": f64, "label_rating": pa.int8(), "label_score": f64, "label_category": s, "label_value": s,
         "label_judge": s, "label_kind": s, "label_origin": s, "label_rationale": s, "label_tags": pa.list_(s),
         "label_author": s, "label_id": s, "n_labels": i32, "label_judges": pa.list_(s),
+        "complete": b, "unverified": b,
     }
     return pa.schema([(name, types[name]) for name in COLUMNS])
 
@@ -153,7 +156,7 @@ def _category(value: Any) -> str | None:
 def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     """One tuple per step of ``view``, in :data:`COLUMNS` order: the rows of the parquet export and of
     :meth:`trajrec.Run.to_arrow`."""
-    from .chat import episode_meta  # one definition of the episode fields
+    from .chat import episode_complete, episode_meta, unverified_of  # one definition of the episode fields
 
     meta = episode_meta(view)
     passed, judge = _check(view)
@@ -164,6 +167,8 @@ def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     label_map = view.options.label_map
     names = tool_names(view.tools())
     text_tool = view.text_tool()
+    complete = episode_complete(view.ep)
+    doubt = unverified_of(view.ep)
     for rec in view.steps():
         i = rec["i"]
         failure = rec.get("failure")
@@ -190,7 +195,7 @@ def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
                     [str(t) for t in chosen.tags], chosen.author, chosen.id)
         else:
             row += (None, None, None, None, None, None, None, None, None, [], None, None)
-        row += (len(cands), sorted({x.judge for x in cands}))
+        row += (len(cands), sorted({x.judge for x in cands}), complete, i in doubt)
         yield row
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
+from trajrec.recorder.reader import lost_steps
 
 from ..agreement import episode_agreement
 from ..autolabel import RULES_JUDGE
@@ -22,12 +23,17 @@ from .trl import TrlStepwiseFormat
 from ..query import Query, Term, parse_query
 from .where import episode_facts
 
-__all__ = ["FILTERED", "FORMATS", "UNREADABLE", "ExportReport", "export", "select"]
+__all__ = ["FILTERED", "FORMATS", "NOT_EPISODES", "PARTIAL", "UNREADABLE", "ExportReport", "export", "select"]
 
 #: The reason counted for episodes the filters (``--where``, ``--min-agreement``) left out.
 FILTERED = "did not match the filters"
 #: The reason counted for damaged episode files (index or steps unreadable): skipped, the rest exported.
 UNREADABLE = "unreadable (a damaged file; `trajrec fsck FILE` lists the damage)"
+#: The reason counted for files that are not trajrec episodes at all (another file under the run folder).
+NOT_EPISODES = "not episode files"
+#: The reason counted for repaired files whose index declares lost steps (``fsck --repair`` kept the readable
+#: frames around damage): left out whole unless ``ExportOptions.keep_partial``, so no row looks like a whole episode.
+PARTIAL = "lost steps (repaired after damage)"
 
 
 def _parquet() -> type[Format]:
@@ -84,6 +90,8 @@ class ExportReport:
     duplicates: list[str] = field(default_factory=list)
     #: ``(episode id, file, other file)``: different files with the same episode id, both exported.
     same_ids: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Files left out whole for :data:`PARTIAL` (their index declares lost steps).
+    partial: list[str] = field(default_factory=list)
 
     def leave_out(self, reason: str, outcome: str | None) -> None:
         per = self.left_out.setdefault(reason, {})
@@ -110,7 +118,8 @@ class ExportReport:
                 "left_out": {k: dict(v) for k, v in self.left_out.items()},
                 "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files),
                 "written_splits": dict(self.written_splits), "duplicates": list(self.duplicates),
-                "same_ids": [{"episode_id": i, "paths": [a, b]} for i, a, b in self.same_ids]}
+                "same_ids": [{"episode_id": i, "paths": [a, b]} for i, a, b in self.same_ids],
+                "partial": list(self.partial)}
 
     @property
     def test_episodes(self) -> int:
@@ -170,12 +179,17 @@ def split_data_files(folder: str | os.PathLike[str], files: Iterable[Any]) -> di
     return dict(sorted(out.items(), key=lambda kv: ({"train": 0, "validation": 1, "test": 2}.get(kv[0], 3), kv[0])))
 
 
+def is_not_episode(message: str) -> bool:
+    """Whether a reader's error says the file is no trajrec episode at all (not a damaged one)."""
+    return "not a trajrec episode" in message
+
+
 def unreadable(report: ExportReport, index_errors: Iterable[tuple[Any, str]]) -> None:
     """Put the files whose index could not be read before the ones found damaged in their steps (already in
     ``report.errors``), and count each as left out for :data:`UNREADABLE`."""
     first = [(str(p), e) for p, e in index_errors]
-    for _ in first:
-        report.leave_out(UNREADABLE, None)
+    for _, e in first:
+        report.leave_out(NOT_EPISODES if is_not_episode(e) else UNREADABLE, None)
     report.errors = first + report.errors
 
 
@@ -195,15 +209,36 @@ def _add_lineage(lineage: dict[str, Any], ep: Any, view: EpisodeView) -> None:
 PARALLEL_FORMATS = ("records", "trl-stepwise", "chat", "kto", "parquet")
 
 
-def check_workers(fmt: str, workers: Any) -> int:
-    """``workers`` checked: a positive int, above 1 only for :data:`PARALLEL_FORMATS`."""
+def check_partition(fmt: str, options: ExportOptions) -> None:
+    """Refuse ``--partition-by`` for a format that cannot split its output (all but ``parquet``)."""
+    if options.partition_by is not None and fmt != "parquet":
+        how = ("`--where 'split=train'` (and another export with `--where 'split=test'`) writes one split per "
+               "file" if options.partition_by == "split" else
+               "`--where 'env=ID'` writes one env per file")
+        raise TrajrecUsageError(f"--partition-by {options.partition_by}: only --format parquet writes partitions "
+                                f"(`--format parquet --out DIR --partition-by {options.partition_by}`); for "
+                                f"{fmt}, {how}")
+
+
+def check_workers(fmt: str, workers: Any, out: str | os.PathLike[str] | None = None) -> int:
+    """``workers`` checked: a positive int, above 1 only for :data:`PARALLEL_FORMATS`, and for ``atif`` to one
+    JSONL file (``out`` not a folder; its output depends on each episode only, as ``chat``'s)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise TrajrecUsageError(f"--workers is a number of processes (1 or more), got {workers!r}")
+    if workers > 1 and fmt == "atif" and out is not None and not atif_folder(out):
+        return workers
     if workers > 1 and fmt not in PARALLEL_FORMATS:
-        why = "pairs attempts across episodes" if fmt == "dpo" else "writes a file per episode"
+        why = ("pairs attempts across episodes" if fmt == "dpo" else
+               "to a folder writes a file per episode (--out FILE.jsonl writes one file and takes --workers)")
         raise TrajrecUsageError(f"--workers: {fmt} {why}, so it runs in one process; formats that take --workers: "
-                                f"{', '.join(PARALLEL_FORMATS)}")
+                                f"{', '.join(PARALLEL_FORMATS)}, and atif to one file")
     return workers
+
+
+def atif_folder(out: str | os.PathLike[str]) -> bool:
+    """Whether ``--out`` makes ``atif`` write a folder of documents (a name ending in ``/``, or a folder)."""
+    text = os.fspath(out)
+    return text != "-" and (text.endswith(("/", os.sep)) or os.path.isdir(text))
 
 
 class EpisodeExporter:
@@ -232,6 +267,12 @@ class EpisodeExporter:
                 report.leave_out(FILTERED, ref.summary.get("outcome"))
                 return
         report.matched += 1
+        if not self.writer.options.keep_partial and any(n != 0 for _f, n, _w in lost_steps(ref.index)):
+            # Rows of a file with lost steps would read as a whole episode (a middle missing, or only the task):
+            # left out whole and named; --keep-partial writes them marked complete: false.
+            report.partial.append(os.fspath(ref.path))
+            report.leave_out(PARTIAL, ref.summary.get("outcome"))
+            return
         try:
             self._export(ref, labels, write)
         except TrajrecFormatError as exc:
@@ -289,8 +330,9 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
             splits episodes (``dpo``, ``atif``).
     """
     check_format(fmt)
-    check_workers(fmt, workers)
+    check_workers(fmt, workers, out)
     options = options or ExportOptions()
+    check_partition(fmt, options)
     filters = filters_for(where, min_agreement)
     t0 = time.perf_counter()
     src = paths if isinstance(paths, Source) else Source(paths, join_labels=True)

@@ -14,13 +14,14 @@ import math
 from typing import Any, Callable, Iterable
 
 from .base import EpisodeView, JsonlFormat
+from .chat import episode_complete, unverified_of
 from .encode import _encode_str as _S
 from .encode import _fast, dumps, dumps_built, dumps_unchecked, needs_exact
 
 _float_repr = float.__repr__
 
 #: Value of the ``format`` field of each row.
-RECORDS_FORMAT = "trajrec-records@2"
+RECORDS_FORMAT = "trajrec-records@3"
 
 
 def _time(x: Any) -> float | None:
@@ -60,7 +61,7 @@ def _number(x: Any) -> str:
     return "null" if f is None else _float_repr(f)
 
 
-def step_json(rec: dict[str, Any]) -> str:
+def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
     """One item of a row's ``steps``, as the JSON text that encoding the step's dict would give (same fields, same
     order): built as text, so a step costs one encoding of each recorded value and no second pass over the row."""
     get = rec.get
@@ -81,7 +82,7 @@ def step_json(rec: dict[str, Any]) -> str:
             f'"retry_of":{retry if type(retry) is int else "null"},'
             f'"recovers":{_fast([k for k in recovers if type(k) is int]) if recovers else "[]"},'
             f'"diff":' + (_S(enc([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]))
-                          if diff else '"[]"') + "}")
+                          if diff else '"[]"') + f',"unverified":{"true" if unverified else "false"}}}')
 
 
 class RecordsFormat(JsonlFormat):
@@ -95,7 +96,8 @@ class RecordsFormat(JsonlFormat):
     def lines(self, view: EpisodeView) -> tuple[list[str], int]:
         ep = view.ep
         reset = ep.reset
-        steps = [step_json(rec) for rec in view.steps()]
+        doubt = unverified_of(ep)  # salvaged steps: flagged per step
+        steps = [step_json(rec, rec["i"] in doubt) if doubt else step_json(rec) for rec in view.steps()]
         checks: list[dict[str, Any]] = []
         for c in ep.checks:
             rec = c.to_record()
@@ -126,7 +128,8 @@ class RecordsFormat(JsonlFormat):
         }
         tail = {
             "checks": dumps(checks),
-            "complete": bool(ep.complete),
+            "complete": episode_complete(ep),
+            "lost": [[first, n] for first, n in ep.lost],
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
         }
         # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already

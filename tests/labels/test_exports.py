@@ -67,7 +67,7 @@ def test_every_format_loads_with_datasets_and_pyarrow(labeled: Path, tmp_path: P
 def test_records_hold_the_whole_evidence(labeled: Path, ids: dict[int, str], tmp_path: Path) -> None:
     export([labeled], "records", tmp_path / "r.jsonl")
     r = by_episode(tmp_path / "r.jsonl")[ids[0]]
-    assert r["format"] == "trajrec-records@2" and r["file"] == f"{ids[0]}.msgpack.zst"
+    assert r["format"] == "trajrec-records@3" and r["file"] == f"{ids[0]}.msgpack.zst"
     # Env-typed fields are JSON text (one stable row shape); json.loads gives them back exactly.
     r = {**r, **{k: json.loads(r[k]) for k in ("task", "provenance", "summary", "checks")},
          "reset": {k: json.loads(v) if isinstance(v, str) else v for k, v in r["reset"].items()},
@@ -224,7 +224,7 @@ def test_parquet_rows(labeled: Path, ids: dict[int, str], tmp_path: Path) -> Non
     assert str(table.schema.field("label").type) == "double"
     assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
-    assert meta["trajrec.format"] == "trajrec-parquet@2" and meta["trajrec.label_map"] == "float"
+    assert meta["trajrec.format"] == "trajrec-parquet@3" and meta["trajrec.label_map"] == "float"
     rows_ = [r for r in table.to_pylist() if r["episode_id"] == ids[0]]
     r2 = rows_[2]
     assert (r2["step"], r2["tool_call"], r2["failure"], r2["retry_of"]) == (

@@ -80,10 +80,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-rows", type=int, default=1_000_000, metavar="N",
                    help="parquet to a folder: rows per part-NNNNN.parquet (default: %(default)s)")
     p.add_argument("--partition-by", choices=["split", "env"],
-                   help="parquet to a folder: one subfolder per split or env (split=train/part-00000.parquet)")
+                   help="parquet to a folder only: one subfolder per split or env (split=train/part-00000.parquet); "
+                        "other formats: --where 'split=train'")
     p.add_argument("--workers", "-j", type=int, default=1, metavar="N",
                    help="processes that read and encode episodes (records, trl-stepwise, chat, kto, parquet); the "
                         "output is the same as with one (default: %(default)s)")
+    p.add_argument("--keep-partial", action="store_true",
+                   help="also export episodes with lost steps (files `fsck --repair` rewrote around damage): their "
+                        "readable steps, rows marked complete: false with the lost ranges (default: left out whole)")
     p.add_argument("--json", action="store_true", help="print the export report as JSON (on stderr with --out -)")
 
 
@@ -96,15 +100,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from trajrec.replay.exports import ExportOptions, Source, export
-    from trajrec.replay.exports.pipeline import check_workers, filters_for
+    from trajrec.replay.exports.pipeline import check_partition, check_workers, filters_for, is_not_episode
     from trajrec.progress import Progress
+    from trajrec.recorder.errors import TrajrecUsageError
 
     options = ExportOptions(label_map=args.label_map, prefer=args.prefer, unlabeled=args.unlabeled,
                             system=args.system, observations=args.observations, tool_arguments=args.tool_arguments,
                             weights=args.weights, step_separator=_unescape(args.step_separator),
-                            shard_rows=args.shard_rows, partition_by=args.partition_by)
+                            shard_rows=args.shard_rows, partition_by=args.partition_by,
+                            keep_partial=args.keep_partial)
     filters_for(args.where, args.min_agreement)  # bad expressions fail before any file is read
-    check_workers(args.format, args.workers)
+    check_workers(args.format, args.workers, args.out)
+    try:
+        check_partition(args.format, options)
+    except TrajrecUsageError as exc:  # a combination of flags argparse cannot refuse: a usage error (exit 2)
+        print(f"trajrec export: error: {exc}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     src = Source(args.paths, join_labels=True)  # each episode's labels read when its turn comes
     if not src.files:  # before --out is created: an empty folder is an error, not an empty dataset
@@ -119,9 +130,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trajrec export: skipped {path}: empty episode, nothing recorded (`trajrec fsck --repair {path}` "
               "removes it)", file=sys.stderr)
     for path, err in report.errors:  # damaged files: left out, the rest written
-        fix = "" if "trajrec fsck" in err else (f"; `trajrec fsck {path}` lists the damage, `--repair` keeps the "
-                                                "readable steps")
+        if is_not_episode(err):  # another file in the run folder: nothing to repair
+            fix = ""
+        elif "trajrec fsck" in err:
+            fix = "; `trajrec ls` may still list it (ls reads only each file's index)"
+        else:
+            fix = (f"; `trajrec fsck {path}` lists the damage, `--repair` keeps the readable steps (`trajrec ls` "
+                   "may still list it: ls reads only each file's index)")
         print(f"trajrec export: skipped {path}: {err}{fix}", file=sys.stderr)
+    for path in report.partial:
+        print(f"trajrec export: left out {path}: steps were lost to damage (repaired by fsck; `trajrec fsck {path}` "
+              "lists them); --keep-partial exports its readable steps, marked complete: false", file=sys.stderr)
     if report.duplicates:
         some = ", ".join(report.duplicates[:3]) + (", ..." if len(report.duplicates) > 3 else "")
         print(f"trajrec export: left out {_n(len(report.duplicates), 'duplicate path')} (a file given twice, or "
@@ -143,11 +162,19 @@ def _run(args: argparse.Namespace) -> int:
               f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
         if not report.written and report.episodes:
             print("  " + _nothing_written(report, args), file=sys.stderr)
-        left = sum(sum(v.values()) for v in report.left_out.values())
+        from trajrec.replay.exports.pipeline import NOT_EPISODES
+
+        # Files that are no episode at all are not episodes left out: told apart, without outcomes.
+        others = sum(report.left_out.get(NOT_EPISODES, {}).values())
+        left = sum(sum(v.values()) for r, v in report.left_out.items() if r != NOT_EPISODES)
         if left:
             print(f"  left out {_n(left, 'episode')}:", file=sys.stderr)
         for reason, outcomes in report.left_out.items():
-            print(f"    {sum(outcomes.values())} ({bal(outcomes)}): {reason}", file=sys.stderr)
+            if reason != NOT_EPISODES:
+                print(f"    {sum(outcomes.values())} ({bal(outcomes)}): {reason}", file=sys.stderr)
+        if others:
+            print(f"  left out {_n(others, 'file')} that {'is' if others == 1 else 'are'} not an episode "
+                  "(named above)", file=sys.stderr)
         for hint in _hints(args, report):
             print(f"  hint: {hint}", file=sys.stderr)
         if len(report.files) > 1:

@@ -13,13 +13,19 @@ NAME = "ls"
 ORDER = 20
 HELP = ("List episodes: id, env, task, steps, return, outcome, failures/retries/recoveries, and the model calls' "
         "tokens, seconds and cost.")
+DESCRIPTION = HELP + """
+
+ls is fast because it reads each file's index (header and summary) only, never its steps: a file damaged
+inside its step frames (flipped bits) can still be listed as whole ("complete": true). `trajrec fsck PATH`
+checks every frame; export, report and label auto skip such a file and name it."""
 EXAMPLES = """  trajrec ls runs/                    every episode under runs/, recursively
   trajrec ls runs/ --where "failed env:shell"        failed Shell episodes (the viewer's filter grammar)
   trajrec ls runs/ --where "failures>0" --sort return --reverse    faulty episodes, highest return first
   trajrec ls runs/ --sort=-labeled   most-labeled episodes first (a labeled column: share of steps labeled)
   trajrec ls runs/ --json | jq .      one JSON object per line, for scripts
   trajrec ls runs/ --rescan           compare every file with the summary cache (after editing files in place)
-  trajrec ls a.msgpack.zst b.msgpack.zst"""
+  trajrec ls a.msgpack.zst b.msgpack.zst
+  trajrec fsck runs/                  check every frame of every file (ls reads only the indexes)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

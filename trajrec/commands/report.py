@@ -75,7 +75,9 @@ def _run(args: argparse.Namespace) -> int:
         if bar:
             bar[0].__exit__(None, None, None)
     for item in report["unreadable"]:
-        print(f"trajrec report: skipped {item['path']}: {item['error']}", file=sys.stderr)
+        ls_note = "" if "not a trajrec episode" in item["error"] else (" (`trajrec ls` may still list it: ls reads "
+                                                                       "only each file's index)")
+        print(f"trajrec report: skipped {item['path']}: {item['error']}{ls_note}", file=sys.stderr)
     if args.html:
         page = render_html(report)
         tmp = f"{args.html}.{os.getpid()}.tmp"

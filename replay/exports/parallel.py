@@ -177,10 +177,25 @@ class _PoolStarter:
             raise self._error
         return self._pool
 
-    def stop(self) -> None:
-        self._thread.join()
-        if self._pool is not None:
-            self._pool.terminate()
+    def stop(self, *, failed: bool = False) -> None:
+        """Stop the workers. After a failure (the output closed under the export, Ctrl-C), the workers are
+        killed first and each wait is bounded: a worker may be blocked writing a result nobody will read, and
+        ``Pool.terminate`` alone can then wait for it."""
+        self._thread.join(timeout=10 if failed else None)
+        pool = self._pool
+        if pool is None:
+            return
+        if not failed:
+            pool.terminate()
+            return
+        for proc in list(getattr(pool, "_pool", ())):  # the pool's worker processes
+            try:
+                proc.kill()
+            except (OSError, ValueError, AttributeError):
+                pass  # already gone
+        ender = threading.Thread(target=pool.terminate, name="trajrec-export-pool-stop", daemon=True)
+        ender.start()
+        ender.join(timeout=10)
 
 
 def _worker_up(starter: _PoolStarter) -> bool:
@@ -274,8 +289,10 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
         if used:  # else this process did it all: the workers still starting are stopped below
             pool.close()
             pool.join()
-    finally:
-        starter.stop()
+    except BaseException:
+        starter.stop(failed=True)
+        raise
+    starter.stop()
     src.set_scanned(errors, empty)
     from .pipeline import unreadable
 

@@ -97,6 +97,9 @@ class AutoResult:
     judge: str | None = None
     #: ``"FILE: why"`` for each episode left out because its file cannot be read (damaged bytes).
     unreadable: list[str] = field(default_factory=list)
+    #: With ``keep_going``: one message per judge call that raised or gave an unusable value (that step got no
+    #: label this run, and a rerun calls the judge on it again).
+    judge_errors: list[str] = field(default_factory=list)
 
     def merge(self, other: AutoResult) -> None:
         self.added += other.added
@@ -112,7 +115,9 @@ class AutoResult:
         text = (f"{self.judge}: {self.episodes} episodes, {self.added} labels added, {self.updated} updated, "
                 f"{self.unchanged} unchanged, {self.deleted} withdrawn")
         text += f", {self.skipped} steps already judged (skipped)" if self.skipped else ""
-        return text + (f", {len(self.unreadable)} unreadable episodes left out" if self.unreadable else "")
+        text += f", {len(self.unreadable)} unreadable episodes left out" if self.unreadable else ""
+        return text + (f", {len(self.judge_errors)} judge calls failed (rerun to retry them)"
+                       if self.judge_errors else "")
 
 
 # -- rules ------------------------------------------------------------------------------------------------------
@@ -450,6 +455,39 @@ def _proposal(result: Any, target: int | str, judge: str) -> Proposal | None:
     return Proposal(target, value, rationale, tuple(str(t) for t in tags or ()), score)
 
 
+class _CallFailed:
+    """What a judge call gave when it raised under ``keep_going``: no proposal, and the step left out of scope."""
+
+    __slots__ = ()
+
+
+_CALL_FAILED = _CallFailed()
+
+
+def _kept_going(fn: Callable[..., Any], total: AutoResult) -> Callable[..., Any]:
+    """``fn`` with its exceptions (and unusable results) turned into :data:`_CALL_FAILED` and a message in
+    ``total.judge_errors`` (appended from the calling threads: list.append is atomic)."""
+
+    def call(ctx: Any) -> Any:
+        target = ctx.step.index if ctx.step is not None else "episode"
+        where = f"episode {ctx.episode_id} {'step ' + str(target) if target != 'episode' else '(whole episode)'}"
+        try:
+            result = fn(ctx)
+            _proposal(result, target, "judge")  # an unusable value counts as a failed call too
+        except Exception as exc:  # noqa: BLE001  (the user's judge; reported, the run goes on)
+            total.judge_errors.append(f"{where}: {type(exc).__name__}: {exc}")
+            return _CALL_FAILED
+        return result
+
+    for attr in ("concurrency", "judge_id", "version", "__name__", "__module__", "__qualname__"):
+        if hasattr(fn, attr):
+            try:
+                setattr(call, attr, getattr(fn, attr))
+            except (AttributeError, TypeError):
+                pass
+    return call
+
+
 def _raise_judge(judge: str, episode_id: str, target: int | str, exc: BaseException) -> None:
     frames = traceback.extract_tb(exc.__traceback__)
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
@@ -459,7 +497,8 @@ def _raise_judge(judge: str, episode_id: str, target: int | str, exc: BaseExcept
 
 
 def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Callable[..., Any] | str, *,
-                     rejudge: bool = False, progress: ProgressLike | None = None, concurrency: int = 1) -> AutoResult:
+                     rejudge: bool = False, progress: ProgressLike | None = None, concurrency: int = 1,
+                     keep_going: bool = False) -> AutoResult:
     """Run a judge callable over every step of every episode under ``paths``.
 
     The callable gets a :class:`StepContext` and returns ``{"value": ..., "rationale": ...}`` (optionally
@@ -477,7 +516,9 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
     a judge whose ``concurrency`` attribute is 1 is called on one thread whatever is asked.
 
     Raises:
-        JudgeError: the judge raised or returned an unusable value (labels of the steps before are saved).
+        JudgeError: the judge raised or returned an unusable value (labels of the steps before are saved);
+            with ``keep_going`` such a call is counted in ``AutoResult.judge_errors`` instead, its step gets no
+            label this run (nor loses one it had), and the run goes on.
         TrajrecUsageError: not a callable, bad ``targets``, ``concurrency`` not a positive int.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -495,6 +536,8 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
     limit = getattr(fn, "concurrency", None)
     if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
         concurrency = min(concurrency, limit)
+    if keep_going:
+        fn = _kept_going(fn, total)
     if concurrency > 1:
         _judge_concurrently(src, fn, jid, targets, rejudge, bar, total, concurrency)
         return total
@@ -525,10 +568,11 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
                                     result = fn(ctx)
                                 except Exception as exc:  # the user's judge: report where, keep earlier labels
                                     _raise_judge(jid, eid, st.index, exc)
-                                p = _proposal(result, st.index, jid)
-                                scope.append(st.index)
-                                if p is not None:
-                                    proposals.append(p)
+                                if result is not _CALL_FAILED:  # (keep_going: counted, the step left as it is)
+                                    p = _proposal(result, st.index, jid)
+                                    scope.append(st.index)
+                                    if p is not None:
+                                        proposals.append(p)
                             history.append(_step_summary(st))
                             bar.advance()
                     if targets in ("episode", "both") and "episode" not in done:
@@ -538,10 +582,11 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
                             result = fn(ctx)
                         except Exception as exc:  # the user's judge: report where, keep earlier labels
                             _raise_judge(jid, eid, "episode", exc)
-                        p = _proposal(result, "episode", jid)
-                        scope.append("episode")
-                        if p is not None:
-                            proposals.append(p)
+                        if result is not _CALL_FAILED:
+                            p = _proposal(result, "episode", jid)
+                            scope.append("episode")
+                            if p is not None:
+                                proposals.append(p)
                 finally:
                     total.merge(apply_proposals(ref.store, eid, proposals, judge=jid, kind="judge", scope=scope))
         except TrajrecFormatError as exc:  # a damaged file: its earlier steps keep their labels; say so
@@ -613,10 +658,11 @@ def _judge_concurrently(src: Any, fn: Callable[..., Any], jid: str, targets: str
                     result = fut.result()
                 except Exception as exc:  # the user's judge: report where, keep the labels of the steps before
                     _raise_judge(jid, job.eid, target, exc)
-                p = _proposal(result, target, jid)
-                scope.append(target)
-                if p is not None:
-                    proposals.append(p)
+                if result is not _CALL_FAILED:  # (keep_going: counted, the step left as it is)
+                    p = _proposal(result, target, jid)
+                    scope.append(target)
+                    if p is not None:
+                        proposals.append(p)
                 if target != "episode":
                     bar.advance()
         finally:

@@ -148,3 +148,41 @@ def test_cli_concurrency_option(run: Path, tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "trajrec", "label", "auto", str(run), "--judge",
                           f"{judge_file}:judge", "--concurrency", "0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--concurrency" in bad.stderr
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_keep_going_labels_every_other_step_and_counts_the_failed_calls(run: Path, concurrency: int) -> None:
+    # A judge that fails on some steps (a model server's error, an unusable answer) must not stop the run.
+    from trajrec.replay.exports.source import Source
+
+    failing_now = [True]
+
+    def judge(ctx: Any) -> Any:
+        if failing_now[0] and ctx.index == 1:
+            raise RuntimeError("model server said 503")
+        if failing_now[0] and ctx.index == 2:
+            return {"rationale": "no value"}  # unusable
+        return 1
+
+    order = [(ref.episode_id, ref.n_steps) for ref in Source([run])]
+    res = label_with_judge([run], judge, concurrency=concurrency, keep_going=True)
+    failing = sum(min(n, 3) - 1 for _, n in order if n > 1)  # steps 1 and 2 of each episode that has them
+    assert res.episodes == len(order) and len(res.judge_errors) == failing
+    assert any("RuntimeError: model server said 503" in e for e in res.judge_errors)
+    got: dict[str, set[Any]] = {}
+    for lab in LabelStore(run).current():
+        got.setdefault(lab.episode_id, set()).add(lab.target)
+    assert got == {eid: set(range(n)) - {1, 2} for eid, n in order}
+    # A rerun, the judge now answering, labels only the steps that failed (the others are already judged).
+    failing_now[0] = False
+    again = label_with_judge([run], judge, concurrency=concurrency, keep_going=True)
+    assert again.added == failing and not again.judge_errors
+
+
+def test_cli_keep_going(run: Path, tmp_path: Path) -> None:
+    judge_file = tmp_path / "flaky.py"
+    judge_file.write_text("def judge(ctx):\n    if ctx.index == 0:\n        raise RuntimeError('boom')\n    return 1\n")
+    proc = subprocess.run([sys.executable, "-m", "trajrec", "label", "auto", str(run), "--judge",
+                           f"{judge_file}:judge", "--keep-going"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "judge call failed" in proc.stderr and "RuntimeError: boom" in proc.stderr
+    assert "3 judge calls failed" in proc.stdout and "3 episodes" in proc.stdout

@@ -88,6 +88,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --judge: judge calls at once, on threads (labels written in step order, the same as "
                         "with 1; a judge that is not thread-safe sets its attribute concurrency = 1; rules run in "
                         "one thread) (default: %(default)s)")
+    a.add_argument("--keep-going", action="store_true",
+                   help="with --judge: a call that raises (a model server's error) or returns an unusable value "
+                        "is counted and its step left unlabeled, and the run goes on (default: stop at the first, "
+                        "keeping the labels before it); exit 1 if any failed, and a rerun retries them")
     _add_common(a)
     a.set_defaults(_label_run=_auto)
 
@@ -198,6 +202,7 @@ def _label_row(lab: Any, run_dir: Any = None) -> dict[str, Any]:
 def _auto(args: argparse.Namespace) -> int:
     from trajrec.replay.autolabel import label_with_judge, label_with_rules, load_judge
     from trajrec.replay.exports.source import Source
+    from trajrec.replay.render import one_line
     from trajrec.progress import Progress
 
     src = Source(args.paths, write_labels=True)  # each episode's labels read and written in its turn
@@ -208,16 +213,21 @@ def _auto(args: argparse.Namespace) -> int:
     else:
         judge = load_judge(args.judge)
         with Progress(None, f"judge {args.judge}", unit=" steps") as bar:
-            res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar, concurrency=args.concurrency)
+            res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar, concurrency=args.concurrency,
+                                   keep_going=args.keep_going)
     for path, err in src.errors:
         print(f"trajrec label: skipped {path}: {err}", file=sys.stderr)
     for problem in res.unreadable:
         print(f"trajrec label: skipped {problem}", file=sys.stderr)
+    for problem in res.judge_errors[:20]:
+        print(f"trajrec label: judge call failed: {one_line(problem, 300)}", file=sys.stderr)
+    if len(res.judge_errors) > 20:
+        print(f"trajrec label: … and {len(res.judge_errors) - 20} more judge calls failed", file=sys.stderr)
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
         print(res)
-    return 1 if src.errors or res.unreadable else 0
+    return 1 if src.errors or res.unreadable or res.judge_errors else 0
 
 
 def _add(args: argparse.Namespace) -> int:

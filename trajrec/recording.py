@@ -128,6 +128,21 @@ def _worker_recorder(job: Job) -> Any:
 _BUSY = False  # in a worker: an episode is being recorded (the SIGTERM handler closes it first)
 
 
+def _writing(frame: Any) -> bool:
+    """Whether the interrupted code is the episode writer's (a record half written, its bookkeeping not done):
+    a stop raised there would leave a file whose index does not match its frames. The stop handlers then wait
+    for their 0.2 s repeat, which comes between records."""
+    from trajrec.recorder import format as fmt
+    from trajrec.recorder import writer
+
+    files = {writer.__file__, fmt.__file__}
+    while frame is not None:
+        if frame.f_code.co_filename in files:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _worker_init() -> None:
     """Signals in a worker process: Ctrl-C reaches every process of the terminal's process group, and the
     parent alone decides what stops (a worker interrupted on its own would leave the pool waiting for it).
@@ -142,6 +157,8 @@ def _worker_init() -> None:
         # Python drops an exception raised inside some callbacks (an at-fork hook while the env starts a
         # subprocess, a finalizer): repeat it every 0.2 s until it reaches _worker_record.
         signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
+        if _writing(frame):
+            return  # a record is being written: the repeat raises the stop between records
         raise KeyboardInterrupt
 
     def unraisable(info: Any, default: Any = sys.unraisablehook) -> None:
@@ -208,6 +225,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
         if signum != signal.SIGALRM:
             stop[:] = [Terminated if signum == signal.SIGTERM else KeyboardInterrupt]
             signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
+        if _writing(frame):
+            return  # a record is being written: the repeat raises the stop between records
         raise (stop or [KeyboardInterrupt])[0]()
 
     def unraisable(info: Any, default: Any = sys.unraisablehook) -> None:

@@ -135,7 +135,8 @@ def steps_problem(recs: Sequence[Mapping[str, Any]], first: int) -> tuple[int, s
 
 def _frame_usual(recs: Sequence[Mapping[str, Any]], first: int) -> bool:
     """True when every record passes the checks of :func:`_step_problem` (numbered ``first`` on), shown with exact
-    type tests in one loop (no call per record: the checks ran at ~1.5 µs a step, a third of decoding it). False
+    type tests in one loop (a call only for records with optional fields: the checks ran at ~1.5 µs a step, a
+    third of decoding it). False
     only sends the frame to the record-by-record checks: it must never be True where they find a problem."""
     i = first
     for rec in recs:
@@ -152,39 +153,9 @@ def _frame_usual(recs: Sequence[Mapping[str, Any]], first: int) -> bool:
         v = get("duration", 0.0)
         if type(v) is not float and type(v) is not int:
             return False
-        diff = get("diff")
-        if diff is not None:
-            if type(diff) is not list:
-                return False
-            for row in diff:
-                if type(row) is not list or len(row) != 4 or type(row[0]) is not list or type(row[1]) is not str:
-                    return False
-        elif rec.keys().isdisjoint(_STEP_OPTIONAL):
-            continue
-        note = get("note")
-        if note is not None and type(note) is not dict:
+        # The optional fields (most steps have none) take the same exact-type checks as one record does.
+        if not rec.keys().isdisjoint(_STEP_OPTIONAL) and not _usual_optional(get):
             return False
-        if get("checks") is not None:
-            return False
-        v = get("retry_of")
-        if v is not None and type(v) is not int:
-            return False
-        recovers = get("recovers")
-        if recovers is not None:
-            if type(recovers) is not list:
-                return False
-            for r in recovers:
-                if type(r) is not int:
-                    return False
-        failure = get("failure")
-        if failure is not None:
-            if type(failure) is not dict:
-                return False
-            fget = failure.get
-            for key in ("kind", "message", "traceback", "type"):
-                v = fget(key)
-                if v is not None and type(v) is not str:
-                    return False
     return True
 
 

@@ -43,18 +43,28 @@ def _rank(view: EpisodeView) -> tuple[float, float] | None:
     return (verdict if verdict is not None else 0.5, score if score is not None else 0.0)
 
 
+
+def _ranked(view: EpisodeView, options: ExportOptions) -> tuple[Any, list[Any], list[Any], Any, Any]:
+    """``(rank, prompt, completion, steps, final_observation)`` of an episode both preference formats can use.
+
+    Raises:
+        Skip: no terminal verdict and no episode label, or no step.
+    """
+    rank = _rank(view)
+    if rank is None:
+        raise Skip("no terminal verdict and no episode label")
+    messages, steps, final = conversation(view, options)
+    prompt, completion = _split(messages)
+    if not completion:
+        raise Skip("no step")
+    return rank, prompt, completion, steps, final
+
 class KtoFormat(JsonlFormat):
     name = "kto"
     built_rows = True
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
-        rank = _rank(view)
-        if rank is None:
-            raise Skip("no terminal verdict and no episode label")
-        messages, steps, final = conversation(view, self.options)
-        prompt, completion = _split(messages)
-        if not completion:
-            raise Skip("no step")
+        rank, prompt, completion, steps, final = _ranked(view, self.options)
         label = rank[0] == 1.0 if rank[0] != 0.5 else rank[1] > 0
         return [{"prompt": prompt, "completion": completion, "label": label, "tools": exact(view.tools()),
                  "trajrec": {**episode_meta(view), "final_observation": final, "steps": steps}}], len(steps)
@@ -72,13 +82,7 @@ class DpoFormat(JsonlFormat):
         self.unpaired_splits: dict[str, int] = {}
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
-        rank = _rank(view)
-        if rank is None:
-            raise Skip("no terminal verdict and no episode label")
-        messages, steps, final = conversation(view, self.options)
-        prompt, completion = _split(messages)
-        if not completion:
-            raise Skip("no step")
+        rank, prompt, completion, steps, final = _ranked(view, self.options)
         meta = {**episode_meta(view), "final_observation": final}
         key = (meta["env_id"], meta["task_id"], dumps(prompt))
         self._groups.setdefault(key, []).append({"rank": rank, "prompt": prompt, "completion": completion,

@@ -193,4 +193,5 @@ def _run(args: argparse.Namespace) -> int:
         except (OSError, AttributeError, ValueError):
             pass  # no real stdout file descriptor: nothing will be flushed to it
         sys.stderr.close()
-        return 0
+        # A command whose exit status is a verdict decided before its output (diff: same or not) keeps it.
+        return int(getattr(args, "verdict", 0) or 0)

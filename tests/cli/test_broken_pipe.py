@@ -43,3 +43,19 @@ def test_export_into_head_ends_quietly() -> None:
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout.count("\n") == 1, proc.stderr
     assert "Broken pipe" not in proc.stderr and "error" not in proc.stderr, proc.stderr
+
+
+def test_a_closed_stdout_keeps_a_verdict_decided_before_the_output(tmp_path: Path) -> None:
+    """`trajrec diff A B | head`: the exit status says whether the episodes differ (0/1), not 2 "error", however
+    early the reader stops."""
+    from trajrec.cli import main
+
+    runs = []
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        assert main(["record", "trajrec/MathCalc-v0", "--episodes", "1", "--seed", seed, "--out",
+                     str(tmp_path / name), "--json"]) == 0
+        runs.append(str(next((tmp_path / name).glob("*.msgpack.zst"))))
+    for other, verdict in ((runs[1], 0), (runs[2], 1)):
+        for extra in ([], ["--json"]):
+            proc = _closed_pipe("diff", runs[0], other, *extra)
+            assert (proc.returncode, proc.stderr) == (verdict, ""), (other, extra, proc.stderr)

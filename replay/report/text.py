@@ -243,7 +243,9 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
 def _quartiles(qs: list[dict[str, Any]]) -> str:
     if not qs:
         return "-"
-    return "  ".join(f"[{_num(q['lo'])}, {_num(q['hi'])}] {_pct(q['solve_rate'])}" for q in qs)
+    # Half-open bins [lo, hi), the last one closed (behaviour._by_quartile): the brackets say which holds a tie.
+    return "  ".join(f"[{_num(q['lo'])}, {_num(q['hi'])}{']' if k == len(qs) - 1 else ')'} {_pct(q['solve_rate'])} "
+                     f"({q['episodes']})" for k, q in enumerate(qs))
 
 
 def _lineage(out: list[str], li: dict[str, Any], rows: int) -> None:

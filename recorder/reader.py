@@ -499,7 +499,9 @@ class Episode(Sequence[Step]):
                     self._reset = ResetRecord.from_record(rec)
                     break
             else:
-                raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record")
+                raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record: nothing of the "
+                                         "episode can be read (the file ends inside its first frame); `trajrec fsck "
+                                         "--repair` cannot help, record the episode again")
         return self._reset
 
     @property

@@ -69,7 +69,8 @@ def render_text(report: dict[str, Any], *, rows: int = 15) -> str:
                    f"{one_line(report['unreadable'][0]['path'], 80)}: {one_line(report['unreadable'][0]['error'], 120)}")
     if report["incomplete"]:
         out.append(f"  {report['incomplete']} episode(s) without an index (the writer did not close them); "
-                   "`trajrec fsck --repair` adds one")
+                   "`trajrec fsck --repair` adds one to each that holds a record (`trajrec fsck` names any that cannot be "
+                   "repaired)")
     _coverage(out, report["coverage"], rows)
     _difficulty(out, report["difficulty"], rows)
     _failures(out, report["failures"], rows)

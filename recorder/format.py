@@ -221,15 +221,19 @@ def content_checksum(raw: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=False).compress(raw)[-4:]
 
 
+try:
+    import fcntl as _fcntl  # POSIX only; imported once, not per file (a file's fixed cost counts on short episodes)
+except ImportError:  # pragma: no cover  (Windows)
+    _fcntl = None  # type: ignore[assignment]
+
+
 def lock_file(fd: int) -> bool:
     """Take the exclusive advisory lock (``flock``) that marks a file as being written; False if another
     open file holds it. Platforms and file systems without ``flock`` count as unlocked."""
-    try:
-        import fcntl  # noqa: PLC0415  (POSIX only)
-    except ImportError:
+    if _fcntl is None:
         return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     except OSError:  # a file system without flock support
@@ -335,8 +339,12 @@ class FrameWriter:
     def write_index(self, index: dict[str, Any], pack: Any = None, head: bytes | None = None) -> None:
         """Close the open frame and append the index frame (compact, version 3, when ``head``, the header
         record's packed bytes, is given; else the version-2 layout)."""
+        self.write_index_frame(index_frame(index, pack, head))
+
+    def write_index_frame(self, frame: bytes) -> None:
+        """Close the open frame and append ``frame``, an index frame already made (:func:`compact_index_frame`)."""
         self.end_frame()
-        self._write(index_frame(index, pack, head))
+        self._write(frame)
 
     def close(self) -> None:
         if self._fd is not None and self._deferred and not self.broken:
@@ -456,11 +464,15 @@ def index_frame(index: dict[str, Any], pack: Any = None, head: bytes | None = No
     """
     if head is None:
         payload = (pack or packb)(index)
-        magic = TAIL_MAGIC_V2
-    else:
-        payload = _index_compressor().compress((pack or packb)(compact_index(index, head)))
-        magic = TAIL_MAGIC
-    body = payload + _TAIL2.pack(len(payload), zlib.crc32(payload), magic)
+        body = payload + _TAIL2.pack(len(payload), zlib.crc32(payload), TAIL_MAGIC_V2)
+        return _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body
+    return compact_index_frame(compact_index(index, head), pack)
+
+
+def compact_index_frame(compact: dict[str, Any], pack: Any = None) -> bytes:
+    """The version-3 skippable index frame of a :func:`compact_index` (the writer builds that dict itself)."""
+    payload = _index_compressor().compress((pack or packb)(compact))
+    body = payload + _TAIL2.pack(len(payload), zlib.crc32(payload), TAIL_MAGIC)
     return _SKIP_HEADER.pack(INDEX_FRAME_MAGIC, len(body)) + body
 
 

@@ -517,10 +517,16 @@ def _index_dict() -> Any:
 
 def _index_compressor() -> Any:
     # Per thread (a context is not thread-safe); creating one with the dictionary costs ~8 µs, so it is reused.
+    # zstd's fast match finder with its literals left as they are (``target_length`` 1 turns their Huffman
+    # coding off): an index is a few hundred bytes whose repeats the dictionary supplies, so coding the rest
+    # gained 1 byte a file for ~2.5 µs a file (~1.2 µs against ~3.8 at level 3: a file's fixed cost counts on
+    # short episodes). Any zstd decoder reads either.
     c = getattr(_index_ctx, "c", None)
     if c is None:
-        c = _index_ctx.c = zstandard.ZstdCompressor(level=3, dict_data=_index_dict(), write_checksum=False,
-                                                     write_content_size=True, write_dict_id=False)
+        params = zstandard.ZstdCompressionParameters.from_level(
+            3, strategy=zstandard.STRATEGY_FAST, target_length=1, write_checksum=0, write_content_size=1,
+            write_dict_id=0)
+        c = _index_ctx.c = zstandard.ZstdCompressor(dict_data=_index_dict(), compression_params=params)
     return c
 
 

@@ -140,13 +140,26 @@ def gather(env: Any, *, agent: dict[str, Any] | None, extra: dict[str, Any] | No
     prov["packages"] = prov["packages"].copy()
     prov["env_package"] = prov["env_package"].copy()
     prov["code_revision"] = code_revision(os.getcwd())
-    prov["start_time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    prov["start_time"] = _utc_text()
     prov["run_id"] = run_id
     prov["agent"] = dict(agent) if agent else None
     prov["lineage"] = None
     if extra:
         prov.update(extra)
     return prov
+
+
+_utc: tuple[int, str] = (-1, "")
+
+
+def _utc_text() -> str:
+    """``time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())``, formatted once a second."""
+    global _utc
+    now = int(time.time())
+    cached = _utc  # one read: another thread may replace it meanwhile
+    if cached[0] != now:
+        cached = _utc = (now, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    return cached[1]
 
 
 @functools.lru_cache(maxsize=64)

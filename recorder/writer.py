@@ -238,7 +238,13 @@ class EpisodeWriter:
         try:
             # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
             # Written with the index, in one system call (a file's fixed cost counts on short episodes).
-            self._write({"t": "end", "time": time.time()}, end_frame=True, defer=True)
+            end = {"t": "end", "time": time.time()}
+            if self._frame_open or self._fw.cut_pending or self._pending is not None:
+                self._write(end, end_frame=True, defer=True)  # (a header that could not go out goes with it)
+            else:  # the usual case (the last step closed its frame): the end record's frame in one call
+                self.frames.append([self._fw.offset, self.steps, 0, -1])
+                self._fw.defer_frame(self._pack(end))
+                self.frames[-1][3] = self._fw.offset
             self._fw.write_index_frame(compact_index_frame(self._compact_index(summary), self._pack_index))
         finally:
             self.closed = True

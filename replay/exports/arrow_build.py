@@ -180,8 +180,8 @@ def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, 
         _only(values, dict)
     children = []
     for name in names:
-        # A null struct's children are null, as pa.array makes them; a missing key: pa.array decides
-        col = [None if v is None else v[name] for v in values]
+        # A null struct's children hold empty text there, as pa.array makes them; a missing key: pa.array decides
+        col = ["" if v is None else v[name] for v in values]
         children.append(_build(pa, pa.string(), "str", col, counts))
     if any(len(v) != len(names) for v in values if v is not None):
         raise _Fallback  # other keys: pa.array decides

@@ -92,27 +92,29 @@ def build(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None = N
 def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int] | None) -> Any:
     n = len(values)
     rows = n if counts is None else _total(counts, n)
-    nulls = values.count(None)
-    if kind == "struct":
-        return _struct(pa, typ, values, counts, nulls, rows)
-    if kind.startswith("list:"):
-        return _list(pa, typ, kind[5:], values, counts, nulls, rows)
+    types = set(map(type, values))  # one pass: the type check and whether any value is None
+    nulls = _NONE in types
     if nulls:
-        valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=n)
-    else:
-        valid = None
+        types.discard(_NONE)
+        if not types:
+            return _all_null(pa, typ, kind, rows)
+    if kind == "struct":
+        return _struct(pa, typ, values, counts, types, nulls, rows)
+    if kind.startswith("list:"):
+        return _list(pa, typ, kind[5:], values, counts, types, nulls, rows)
+    valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=n) if nulls else None
     if kind == "str":
-        return _strings(pa, values, counts, valid, rows, nulls)
+        return _strings(pa, values, counts, types, valid, rows, nulls)
     fill: Any = {"f64": 0.0, "bool": False}.get(kind, 0)
     plain = [fill if v is None else v for v in values] if nulls else values
     if kind == "f64":
-        _only(plain, float)
+        _only(types, float)
         arr = np.array(plain, dtype=np.float64)
     elif kind == "bool":
-        _only(plain, bool)
+        _only(types, bool)
         arr = np.array(plain, dtype=np.bool_)
     else:  # i32, i8, ts: exact ints (bools are not), in the type's range
-        _only(plain, int)
+        _only(types, int)
         arr = np.array(plain, dtype=np.int64)  # OverflowError beyond 64 bits: pa.array decides
         lo, hi = _I32 if kind == "i32" else _I8 if kind == "i8" else (None, None)
         if lo is not None and n and (int(arr.min()) < lo or int(arr.max()) > hi):
@@ -126,16 +128,34 @@ def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int
                                  null_count=_nulls(valid, rows))
 
 
+def _all_null(pa: Any, typ: Any, kind: str, rows: int) -> Any:
+    """``rows`` nulls, laid out as pa.array lays them out (zeros; a struct's children empty text)."""
+    none = pa.py_buffer(np.zeros((rows + 7) // 8, dtype=np.uint8))
+    if kind == "str" or kind.startswith("list:"):
+        offsets = pa.py_buffer(np.zeros(rows + 1, dtype=np.int32))
+        if kind == "str":
+            return pa.Array.from_buffers(typ, rows, [none, offsets, pa.py_buffer(b"")], null_count=rows)
+        child = _build(pa, typ.value_type, kind[5:], [], None)
+        return pa.Array.from_buffers(typ, rows, [none, offsets], null_count=rows, children=[child])
+    if kind == "struct":
+        empty = pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(np.zeros(rows + 1, dtype=np.int32)),
+                                                          pa.py_buffer(b"")], null_count=0)
+        return pa.Array.from_buffers(typ, rows, [none], null_count=rows, children=[empty] * typ.num_fields)
+    width = {"f64": 8, "i32": 4, "i8": 1, "ts": 8, "bool": 0}[kind]
+    data = np.zeros((rows + 7) // 8 if kind == "bool" else rows * width, dtype=np.uint8)
+    return pa.Array.from_buffers(typ, rows, [none, pa.py_buffer(data)], null_count=rows)
+
+
 def _total(counts: Sequence[int], n: int) -> int:
     if len(counts) != n or any(type(c) is not int or c < 0 for c in counts):
         raise _Fallback
     return sum(counts)
 
 
-def _only(values: list[Any], t: type) -> None:
-    """Every value is exactly of type ``t`` (no subclass: ``True`` is no int here, as for ``pa.array``'s checks
-    we cannot see)."""
-    if values and set(map(type, values)) != {t}:
+def _only(types: set[type], t: type) -> None:
+    """The values (but None) are exactly of type ``t`` (no subclass: ``True`` is no int here, as ``pa.array``
+    would convert what we cannot check the same way)."""
+    if types and types != {t}:
         raise _Fallback
 
 
@@ -147,9 +167,10 @@ def _nulls(valid: Any, rows: int) -> int:
     return 0 if valid is None else rows - int(np.count_nonzero(valid))
 
 
-def _strings(pa: Any, values: list[Any], counts: Sequence[int] | None, valid: Any, rows: int, nulls: int) -> Any:
+def _strings(pa: Any, values: list[Any], counts: Sequence[int] | None, types: set[type], valid: Any, rows: int,
+             nulls: bool) -> Any:
+    _only(types, str)
     plain = ["" if v is None else v for v in values] if nulls else values
-    _only(plain, str)
     joined = "".join(plain)
     if joined.isascii():  # one character a byte: the lengths are the texts' own
         lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
@@ -172,12 +193,10 @@ def _strings(pa: Any, values: list[Any], counts: Sequence[int] | None, valid: An
                                                      pa.py_buffer(data)], null_count=_nulls(valid, rows))
 
 
-def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, nulls: int, rows: int) -> Any:
+def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, types: set[type], nulls: bool,
+            rows: int) -> Any:
     names = [typ.field(k).name for k in range(typ.num_fields)]
-    if nulls:
-        _only([v for v in values if v is not None], dict)
-    else:
-        _only(values, dict)
+    _only(types, dict)
     children = []
     for name in names:
         # A null struct's children hold empty text there, as pa.array makes them; a missing key: pa.array decides
@@ -191,13 +210,12 @@ def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, 
     return pa.Array.from_buffers(typ, rows, [_bitmap(pa, valid)], null_count=_nulls(valid, rows), children=children)
 
 
-def _list(pa: Any, typ: Any, inner: str, values: list[Any], counts: Sequence[int] | None, nulls: int,
-          rows: int) -> Any:
+def _list(pa: Any, typ: Any, inner: str, values: list[Any], counts: Sequence[int] | None, types: set[type],
+          nulls: bool, rows: int) -> Any:
+    _only(types, list)
     if counts is not None:  # not used for lists: expand, then build
         values = list(chain.from_iterable(map(repeat, values, counts)))
-        nulls = values.count(None)
     plain = [[] if v is None else v for v in values] if nulls else values
-    _only(plain, list)
     lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
     offsets = np.zeros(len(plain) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])

@@ -114,7 +114,7 @@ def _float(x: Any) -> float | None:
 
 def _micros(t: Any) -> int | None:
     f = _float(t)
-    return None if f is None else int(round(f * 1_000_000))
+    return None if f is None else round(f * 1_000_000)
 
 
 def _int(x: Any, lo: int = -(2**31), hi: int = 2**31 - 1) -> int | None:
@@ -232,45 +232,65 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
      c_retry, c_recovers, c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin,
      c_rationale, c_tags, c_author, c_id, c_n, c_judges, _, c_doubt) = [c.append for c in cols]
     thought = view.thought
-    choose = view.choose
     candidates = view.candidates
+    prefer = view.options.preference.choose  # what view.choose(i, mapped=False) calls
+    names = names or None
+    values: dict[tuple[type, Any], tuple[Any, ...]] = {}  # label value -> its columns (ratings repeat)
     n = 0
     for rec in view.steps():
         i = rec["i"]
         c_step(i)
         c_thought(thought(rec))
         action = rec.get("action")
-        c_action(text_of(action))
-        call = tool_call(action, names or None, text_tool)
+        c_action(action if type(action) is str else text_of(action))
+        call = tool_call(action, names, text_tool)
         c_call({"name": call.name, "arguments": dumps(call.arguments)} if call is not None else None)
         obs = rec.get("observation")
-        c_obs(text_of(obs))
-        c_values(numeric_values(obs))
-        c_reward(_float(rec.get("reward")))
+        if type(obs) is str:
+            c_obs(obs)
+            c_values(None)
+        else:
+            c_obs(text_of(obs))
+            c_values(numeric_values(obs))
+        x = rec.get("reward")
+        c_reward(x if type(x) is float and x - x == 0.0 else _float(x))  # x - x: 0.0 when finite
         c_term(bool(rec.get("terminated")))
         c_trunc(bool(rec.get("truncated")))
-        c_time(_micros(rec.get("time")))
-        c_dur(_float(rec.get("duration")))
+        x = rec.get("time")
+        c_time(round(x * 1_000_000) if type(x) is float and x - x == 0.0 else _micros(x))
+        x = rec.get("duration")
+        c_dur(x if type(x) is float and x - x == 0.0 else _float(x))
         failure = rec.get("failure")
         c_failure({"kind": _text(failure.get("kind")), "message": _text(failure.get("message"))}
                   if failure else None)
         c_retry(_int(rec.get("retry_of")))
-        c_recovers([k for k in rec.get("recovers") or () if _int(k) is not None])
-        chosen = choose(i, mapped=False)
+        x = rec.get("recovers")
+        c_recovers([k for k in x if _int(k) is not None] if x else [])
+        cands = candidates.get(i)
+        chosen = prefer(cands, None) if cands else None
         if chosen is not None:
             value = chosen.value
-            mapped = map_label(value, label_map)
+            key = (type(value), value)
+            # Only exact ints, bools and text are kept: 0.0 == -0.0 (dumped apart), and other values need not
+            # hash.
+            got = values.get(key) if key[0] in (int, bool, str) else None
+            if got is None:
+                mapped = map_label(value, label_map)
+                got = (None if mapped is None else float(mapped), rating(value), _category(value), dumps(value))
+                if key[0] in (int, bool, str):
+                    values[key] = got
             score = chosen.score if chosen.score is not None else (value if isinstance(value, float) else None)
-            c_label(None if mapped is None else float(mapped))
-            c_rating(rating(value))
+            c_label(got[0])
+            c_rating(got[1])
             c_score(_float(score))
-            c_category(_category(value))
-            c_value(dumps(value))
+            c_category(got[2])
+            c_value(got[3])
             c_judge(chosen.judge)
             c_kind(chosen.kind)
             c_origin(origin(chosen))
             c_rationale(chosen.rationale)
-            c_tags([str(t) for t in chosen.tags])
+            tags = chosen.tags
+            c_tags([str(t) for t in tags] if tags else [])
             c_author(chosen.author)
             c_id(chosen.id)
         else:
@@ -279,9 +299,15 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
             c_tags([])
             c_author(None)
             c_id(None)
-        cands = candidates.get(i) or ()
-        c_n(len(cands))
-        c_judges(sorted({x.judge for x in cands}))
+        if not cands:
+            c_n(0)
+            c_judges([])
+        elif len(cands) == 1:
+            c_n(1)
+            c_judges([cands[0].judge])
+        else:
+            c_n(len(cands))
+            c_judges(sorted({c.judge for c in cands}))
         c_doubt(i in doubt)
         n += 1
     cols[COLUMNS.index("complete") - HEAD] = [complete] * n

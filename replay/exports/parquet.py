@@ -227,16 +227,16 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
     text_tool = view.text_tool()
     complete = episode_complete(view.ep)
     doubt = unverified_of(view.ep)
-    cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:]]
+    steps_cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:COLUMNS.index("label")]]
     (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
-     c_retry, c_recovers, c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin,
-     c_rationale, c_tags, c_author, c_id, c_n, c_judges, _, c_doubt) = [c.append for c in cols]
+     c_retry, c_recovers) = [c.append for c in steps_cols]
+    picked: list[Any] = []  # each step's preferred label (or None)
+    found: list[Any] = []  # each step's candidates (or None)
+    c_picked, c_found = picked.append, found.append
     thought = view.thought
     candidates = view.candidates
     prefer = view.options.preference.choose  # what view.choose(i, mapped=False) calls
     names = names or None
-    values: dict[tuple[type, Any], tuple[Any, ...]] = {}  # label value -> its columns (ratings repeat)
-    n = 0
     for rec in view.steps():
         i = rec["i"]
         c_step(i)
@@ -263,16 +263,40 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         failure = rec.get("failure")
         c_failure({"kind": _text(failure.get("kind")), "message": _text(failure.get("message"))}
                   if failure else None)
-        c_retry(_int(rec.get("retry_of")))
+        x = rec.get("retry_of")
+        c_retry(None if x is None else _int(x))
         x = rec.get("recovers")
         c_recovers([k for k in x if _int(k) is not None] if x else [])
         cands = candidates.get(i)
-        chosen = prefer(cands, None) if cands else None
-        if chosen is not None:
+        c_found(cands)
+        c_picked(prefer(cands, None) if cands else None)
+    n = len(picked)
+    steps_i = steps_cols[0]
+    return head, [*steps_cols, *_label_columns(picked, found, label_map, n),
+                  [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+
+
+def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) -> list[list[Any]]:
+    """The columns ``label`` .. ``label_judges`` of an episode's steps, from each step's preferred label
+    (``picked``, None where it has none) and candidates (``found``, None or empty where it has none)."""
+    if picked.count(None) == n:
+        labels: list[list[Any]] = [[None] * n for _ in range(9)]
+        labels += [[[] for _ in range(n)], [None] * n, [None] * n]
+    else:
+        labels = [[] for _ in range(12)]
+        (c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin, c_rationale, c_tags, c_author,
+         c_id) = [c.append for c in labels]
+        values: dict[tuple[type, Any], tuple[Any, ...]] = {}  # label value -> its columns (ratings repeat)
+        for chosen in picked:
+            if chosen is None:
+                for add in (c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin,
+                            c_rationale, c_author, c_id):
+                    add(None)
+                c_tags([])
+                continue
             value = chosen.value
             key = (type(value), value)
-            # Only exact ints, bools and text are kept: 0.0 == -0.0 (dumped apart), and other values need not
-            # hash.
+            # Only exact ints, bools and text are kept: 0.0 == -0.0 (dumped apart), and other values need not hash.
             got = values.get(key) if key[0] in (int, bool, str) else None
             if got is None:
                 mapped = map_label(value, label_map)
@@ -282,7 +306,7 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
             score = chosen.score if chosen.score is not None else (value if isinstance(value, float) else None)
             c_label(got[0])
             c_rating(got[1])
-            c_score(_float(score))
+            c_score(None if score is None else _float(score))
             c_category(got[2])
             c_value(got[3])
             c_judge(chosen.judge)
@@ -293,12 +317,10 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
             c_tags([str(t) for t in tags] if tags else [])
             c_author(chosen.author)
             c_id(chosen.id)
-        else:
-            for add in (c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin, c_rationale):
-                add(None)
-            c_tags([])
-            c_author(None)
-            c_id(None)
+    counts: list[int] = []
+    judges: list[list[str]] = []
+    c_n, c_judges = counts.append, judges.append
+    for cands in found:
         if not cands:
             c_n(0)
             c_judges([])
@@ -308,10 +330,7 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         else:
             c_n(len(cands))
             c_judges(sorted({c.judge for c in cands}))
-        c_doubt(i in doubt)
-        n += 1
-    cols[COLUMNS.index("complete") - HEAD] = [complete] * n
-    return head, cols
+    return [*labels, counts, judges]
 
 
 def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:

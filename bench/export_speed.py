@@ -212,8 +212,8 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
                       if bad]
             verdict = "ok" if not misses else "BELOW (" + ", ".join(misses) + ")"
         print(f"{what:<16} {med(secs[what]):>8.2f} {rate:>10,.0f} {ratio:>13.2f}x {mem:>12.1f} {sp}  {verdict}")
-    print("(peak RSS: the writing process; each worker is a process of its own. parquet-floor: the parquet export writing an "
-          "empty file of the export's schema, the least any parquet export holds)")
+    print("(peak RSS: the writing process; each worker is a process of its own. parquet-floor: the export writing an "
+          "empty parquet file of its schema, the least any parquet export holds)")
 
 
 def main() -> int:

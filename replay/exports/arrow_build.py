@@ -12,9 +12,9 @@ Runs: a column of an episode's own fields (its id, env, ...) is given as one val
 rows it stands for (``counts``), expanded at the buffer level instead of repeating Python objects.
 
 >>> import pyarrow as pa
->>> build(pa.string(), ["a", None, "é"]).to_pylist()
+>>> build(pa, pa.string(), ["a", None, "é"]).to_pylist()
 ['a', None, 'é']
->>> build(pa.int32(), [7, None], counts=[2, 1]).to_pylist()
+>>> build(pa, pa.int32(), [7, None], counts=[2, 1]).to_pylist()
 [7, 7, None]
 """
 

@@ -369,7 +369,7 @@ class _Rows:
         out = _Rows()
         if k >= self.n:
             out.heads, out.counts, out.cols, out.n = self.heads, self.counts, self.cols, self.n
-            self.__init__()  # type: ignore[misc]
+            self.heads, self.counts, self.cols, self.n = [], [], [[] for _ in COLUMNS[HEAD:]], 0
             return out
         have = 0
         for e, c in enumerate(self.counts):

@@ -29,8 +29,8 @@ STRUCT = pa.struct([("name", pa.string()), ("arguments", pa.string())])
 #: Per type: the values the export makes, and hostile ones it never makes (the builders must hand those to
 #: pa.array, never accept them differently).
 POOLS: dict[Any, list[Any]] = {
-    pa.string(): ["", "a", "plain ascii text", "é", "日本語", "🙂 emoji", "\x00nul", None, None, "\ud800", 1, b"x",
-                  Text("sub"), 1.5],
+    pa.string(): ["", "a", "plain ascii text", "é", "日本語", "🙂 emoji", "\x00nul", None, None, "\ud800", 1,
+                  b"x", Text("sub"), 1.5],
     pa.float64(): [0.0, -0.0, 1.5, -2.25e300, 5e-324, float("nan"), float("inf"), None, None, 1, True, "1.5",
                    np.float64(2.5), 2**70],
     pa.int32(): [0, 1, -1, 2**31 - 1, -(2**31), None, None, 2**31, -(2**31) - 1, 2**70, True, 1.0, "1",

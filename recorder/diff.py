@@ -198,46 +198,7 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], apply: boo
                 for k in changed:
                     _dict_child(old, k, old[k], new[k], path, rows, apply)
                 return _KEEP
-        n_old = len(old)
-        added = 0
-        for k, v in new.items():
-            try:
-                ov = old[k]
-            except KeyError:
-                rows.append([path + [k], DICT_ADDED, copy_state(v), None])
-                if apply:
-                    old[k] = copy_state(v)
-                added += 1
-                continue
-            if ov is v:
-                continue
-            tv = type(v)
-            if type(ov) is tv:
-                if tv in _SCALARS:
-                    if ov == v or (tv is float and v != v and ov != ov):
-                        continue
-                    rows.append([path + [k], VALUES_CHANGED, v, ov])
-                    if apply:
-                        old[k] = v
-                    continue
-                if tv is dict or tv is list:
-                    # Unchanged subtrees are the common case: C-level equality skips them without a Python walk.
-                    try:
-                        if ov == v:
-                            continue
-                    except Exception:  # e.g. numpy arrays inside: walk instead
-                        pass
-            path.append(k)
-            replacement = _walk(ov, v, path, rows, apply)
-            path.pop()
-            if replacement is not _KEEP:
-                old[k] = replacement
-        if n_old + added != len(new):
-            gone = [k for k in old if k not in new]
-            for k in gone:
-                rows.append([path + [k], DICT_REMOVED, None, old[k]])
-                if apply:
-                    del old[k]
+        _walk_dict(old, new, path, rows, apply)
         return _KEEP
     if t is list:
         _walk_list(old, new, path, rows, apply)
@@ -248,10 +209,48 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], apply: boo
     return _KEEP
 
 
+def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: list[list[Any]],
+               apply: bool) -> None:
+    """The rows of two dicts, child by child (the C scan of :func:`_changed_keys` did not apply)."""
+    n_old = len(old)
+    added = 0
+    for k, v in new.items():
+        try:
+            ov = old[k]
+        except KeyError:
+            rows.append([path + [k], DICT_ADDED, copy_state(v), None])
+            if apply:
+                old[k] = copy_state(v)
+            added += 1
+            continue
+        if ov is v:
+            continue
+        tv = type(v)
+        if type(ov) is tv and tv in _SCALARS:
+            if ov == v or (tv is float and v != v and ov != ov):
+                continue
+            rows.append([path + [k], VALUES_CHANGED, v, ov])
+            if apply:
+                old[k] = v
+            continue
+        _dict_child(old, k, ov, v, path, rows, apply)
+    if n_old + added != len(new):
+        gone = [k for k in old if k not in new]
+        for k in gone:
+            rows.append([path + [k], DICT_REMOVED, None, old[k]])
+            if apply:
+                del old[k]
+
+
 def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], rows: list[list[Any]],
                 apply: bool) -> None:
-    """The rows for key ``k``, present in both dicts (``ov`` old, ``v`` new), as the loop in :func:`_walk` makes
-    them; with ``apply``, ``old`` is updated."""
+    """The rows for key ``k``, present in both dicts (``ov`` old, ``v`` new); with ``apply``, ``old`` is updated.
+
+    Unchanged dict and list children are skipped by one C-level ``==`` (so values that compare equal across
+    types inside them are not reported). A wide dict child goes straight to :func:`_changed_keys` instead:
+    when that scan applies, an ``==`` that holds means it lists no key, so the rows are the same and the
+    child is compared once, not twice.
+    """
     tv = type(v)
     if type(ov) is tv:
         if tv in _SCALARS:
@@ -261,7 +260,28 @@ def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], r
             if apply:
                 old[k] = v
             return
-        if tv is dict or tv is list:
+        if tv is dict:
+            if ov is v:
+                return
+            if len(v) >= _FAST_MIN and len(ov) == len(v):
+                changed = _changed_keys(ov, v)
+                if changed is not None:
+                    if changed:
+                        path.append(k)
+                        for kk in changed:
+                            _dict_child(ov, kk, ov[kk], v[kk], path, rows, apply)
+                        path.pop()
+                    return
+            try:
+                if ov == v:
+                    return
+            except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
+                pass
+            path.append(k)
+            _walk_dict(ov, v, path, rows, apply)
+            path.pop()
+            return
+        if tv is list:
             try:
                 if ov == v:
                     return
@@ -317,6 +337,73 @@ def _eq(a: Any, b: Any) -> bool:
     return r if type(r) is bool else _same_leaf(a, b)
 
 
+#: Element types for which C's list ``==`` decides :func:`_eq` on every pair: each pair of the same one of these
+#: types is equal by ``_eq`` exactly when ``==`` says so (containers are compared by C equality in both), and
+#: C's ``==`` then holds for two lists exactly when ``_eq`` holds pairwise. Floats are the exception one way: two
+#: NaN objects are unequal to C's ``==`` but the same to ``_eq``, so with floats only a C "equal" is taken.
+_C_EQ = frozenset({str, bytes, int, bool, type(None), dict, list, tuple})
+_C_EQ_FLOAT = _C_EQ | {float}
+
+
+def _all_eq(a: list[Any], b: list[Any]) -> bool:
+    """``all(map(_eq, a, b))`` for two lists of the same length, decided by C loops when the types allow."""
+    ta = list(map(type, a))
+    tb = list(map(type, b))
+    # Both sides' types are checked: == on types is identity only for types with the plain metaclass.
+    if ta == tb and _C_EQ_FLOAT.issuperset(ta) and _C_EQ_FLOAT.issuperset(tb):
+        try:
+            if a == b:
+                return True
+            if _C_EQ.issuperset(ta):
+                return False
+        except Exception:  # noqa: BLE001  (an element's comparison raised: the pairwise check decides)
+            pass
+    return all(map(_eq, a, b))
+
+
+#: Lists at least this long find their common head and tail in runs checked by :func:`_all_eq`.
+_RUN = 16
+_MAX_RUN = 4096
+
+
+def _head(old: list[Any], new: list[Any], m: int) -> int:
+    """The length of the common head of ``old`` and ``new`` under :func:`_eq` (at most ``m``)."""
+    p = 0
+    step = _RUN if m >= _RUN else 0
+    grow = True
+    # Runs double while they match; a run that does not is halved, so a change far in is found with C loops.
+    while step >= _RUN:
+        if p + step <= m and _all_eq(old[p:p + step], new[p:p + step]):
+            p += step
+            if grow:
+                step = min(step * 2, _MAX_RUN)
+        else:
+            grow = False
+            step //= 2
+    while p < m and _eq(old[p], new[p]):
+        p += 1
+    return p
+
+
+def _tail(old: list[Any], new: list[Any], m: int) -> int:
+    """The length of the common tail of ``old`` and ``new`` under :func:`_eq` (at most ``m``)."""
+    n_old, n_new = len(old), len(new)
+    s = 0
+    step = _RUN if m >= _RUN else 0
+    grow = True
+    while step >= _RUN:
+        if s + step <= m and _all_eq(old[n_old - s - step:n_old - s], new[n_new - s - step:n_new - s]):
+            s += step
+            if grow:
+                step = min(step * 2, _MAX_RUN)
+        else:
+            grow = False
+            step //= 2
+    while s < m and _eq(old[n_old - 1 - s], new[n_new - 1 - s]):
+        s += 1
+    return s
+
+
 _MAX_SHIFT = 4
 def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[Any]], apply: bool) -> None:
     """Diff two lists: common head and tail are skipped; what is left is a shift, an insertion, a removal or
@@ -325,14 +412,10 @@ def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[
     applied to ``old`` as it is made, in that same order."""
     n_old, n_new = len(old), len(new)
     m = min(n_old, n_new)
-    p = 0
-    while p < m and _eq(old[p], new[p]):
-        p += 1
+    p = _head(old, new, m)
     if p == n_old == n_new:
         return
-    s = 0
-    while s < m - p and _eq(old[n_old - 1 - s], new[n_new - 1 - s]):
-        s += 1
+    s = _tail(old, new, m - p)
     o_end, n_end = n_old - s, n_new - s  # the differing middles are old[p:o_end] and new[p:n_end]
     mid_old, mid_new = o_end - p, n_end - p
 
@@ -357,7 +440,7 @@ def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[
     # A queue that dropped k items at the front and appended at the back (a bounded history, say).
     for k in range(1, min(_MAX_SHIFT, mid_old) + 1):
         keep = mid_old - k
-        if keep > 0 and n_end - p >= keep and all(_eq(old[p + k + j], new[p + j]) for j in range(keep)):
+        if keep > 0 and n_end - p >= keep and _all_eq(old[p + k:o_end], new[p:p + keep]):
             for i in range(p + k - 1, p - 1, -1):
                 remove(i)
             for i in range(p + keep, n_end):

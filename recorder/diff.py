@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from enum import Enum
 from itertools import compress
-from operator import ne
+from operator import is_, ne
 from typing import Any, Iterable
 
 import numpy as np
@@ -384,9 +384,13 @@ def _eq(a: Any, b: Any) -> bool:
 
 
 def _all_eq(a: list[Any], b: list[Any]) -> bool:
-    """``_eq`` on every pair of two lists of the same length. A C loop calls it (``all(map(...))``): a third of a
-    generator's cost; C's own list ``==`` would need every element's type checked first, which costs as much."""
-    return all(map(_eq, a, b))
+    """``_eq`` on every pair of two lists of the same length.
+
+    Identity first, all in C (``_eq`` holds for the same object): the tracker's copy shares its immutable
+    leaves with the env's state, so unchanged elements are usually the same objects. Else a C loop calls
+    ``_eq`` (``all(map(...))``: a third of a generator's cost); C's own list ``==`` would need every element's
+    type checked first, which costs as much."""
+    return all(map(is_, a, b)) or all(map(_eq, a, b))
 
 
 #: Lists at least this long find their common head and tail in runs checked by :func:`_all_eq`.

@@ -190,7 +190,11 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
         t = _norm(t)
         if _norm(type(old)) is not t:
             rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
-            return copy_state(new) if known is not None else _KEEP
+            if known is None:
+                return _KEEP
+            if known and (type(old) is dict or type(old) is list):
+                known.clear()  # the caller drops ``old`` from the copy: see _Known
+            return copy_state(new)
     if t is dict:
         if len(new) >= _FAST_MIN and len(old) == len(new):
             changed = _changed_keys(old, new, known)
@@ -255,8 +259,11 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
     if n_old + added != len(new):
         gone = [k for k in old if k not in new]
         for k in gone:
-            rows.append([path + [k], DICT_REMOVED, None, old[k]])
+            ov = old[k]
+            rows.append([path + [k], DICT_REMOVED, None, ov])
             if known is not None:
+                if known and (type(ov) is dict or type(ov) is list):
+                    known.clear()
                 del old[k]
 
 
@@ -328,8 +335,10 @@ class _Known(dict):  # type: ignore[type-arg]
     text or nil where those were, or copies of containers of the same kind), so its next scan compares the
     new keys with the list kept here and checks only the new children's types: ~1.3 µs a step on the
     benchmark's 75-file dict. The child-by-child walk, which may add, remove or retype children, drops a
-    dict's entry first. Holding the dict itself keeps its id from being reused; the table is emptied when it
-    grows past :data:`_KNOWN_MAX` (dicts dropped from the state stay listed until then).
+    dict's entry first. Holding the dict itself keeps its id from being reused; so that the table holds no dict
+    the copy has dropped (memory stays that of the copy), it is emptied whenever the walk removes or replaces
+    a dict or a list of the copy (the only containers whose dicts are scanned), and when it grows past
+    :data:`_KNOWN_MAX`.
     """
 
     __slots__ = ()
@@ -452,8 +461,11 @@ def _remove_items(old: list[Any], lo: int, hi: int, path: list[Any], rows: list[
                   known: _Known | None) -> None:
     """Rows removing ``old[lo:hi]``, in descending order; with ``known``, deleted from ``old``."""
     for i in range(hi - 1, lo - 1, -1):
-        rows.append([path + [i], ITEM_REMOVED, None, old[i]])
+        ov = old[i]
+        rows.append([path + [i], ITEM_REMOVED, None, ov])
         if known is not None:
+            if known and (type(ov) is dict or type(ov) is list):
+                known.clear()
             del old[i]
 
 
@@ -502,6 +514,8 @@ def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[
         if type(v) in _SCALARS or not same_kind:
             rows.append([path + [i], VALUES_CHANGED if same_kind else TYPE_CHANGES, copy_state(v), ov])
             if known is not None:
+                if known and (type(ov) is dict or type(ov) is list):
+                    known.clear()
                 old[i] = copy_state(v)
             continue
         path.append(i)

@@ -261,3 +261,49 @@ def test_hostile_pairs_named_in_the_brief():
         b.reset(old)
         assert canon(a.update(new)) == canon(b.update(new)), (old, new)
         assert canon(a.state) == canon(b.state)
+
+
+def _dicts_in(v: Any, out: set[int]) -> set[int]:
+    if isinstance(v, dict):
+        out.add(id(v))
+        for x in v.values():
+            _dicts_in(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            _dicts_in(x, out)
+    return out
+
+
+def test_the_tracker_keeps_no_dict_its_copy_has_dropped():
+    # Wide dicts (the C scan remembers them) that leave the state by every route: a list item removed, a dict
+    # key removed, a type change; the tracker's table must hold only dicts still in its copy (memory stays flat).
+    def page(i: int) -> dict[str, Any]:
+        return {f"k{j}": "x" * 100 + str(i) for j in range(10)}
+
+    live: dict[str, Any] = {"pages": [page(i) for i in range(3)], "side": {"a": page(100)}, "one": page(200)}
+    tracker = fast.StateTracker()
+    tracker.reset(live)
+    dropped = 0
+    for step in range(30):
+        # changes inside the wide dicts, so that the scan runs on them and the tracker remembers them
+        live["pages"][1]["k1"] = str(step)
+        for d in live["side"].values():
+            d["k2"] = str(step)
+        if isinstance(live["one"], dict):
+            live["one"]["k3"] = str(step)
+        tracker.update(live)
+        before = len(tracker._known)
+        if step % 3 == 0:
+            del live["pages"][1]  # a list item removed
+            live["pages"].append(page(step))
+        elif step % 3 == 1:
+            live["side"].pop(next(iter(live["side"])))  # a dict key removed
+            live["side"][f"b{step}"] = page(step)
+        else:
+            live["one"] = [1] if isinstance(live["one"], dict) else page(step)  # a type change
+        tracker.update(live)
+        dropped += before > len(tracker._known)
+        reachable = _dicts_in(tracker.state, set())
+        assert all(id(entry[0]) in reachable for entry in tracker._known.values()), f"step {step}"
+        assert canon(tracker.state) == canon(live)
+    assert dropped >= 20  # the routes above were taken with remembered dicts

@@ -10,7 +10,12 @@ values. Unchanged nested dicts and lists are skipped by Python's own (C) equalit
 equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact.
 A dict of 8 keys or more whose children are text, nil or containers finds its changed children with C loops
 (``map(operator.ne, ...)``, :func:`_changed_keys`) and visits only those, with the same rows as the
-child-by-child walk. DeepDiff stays for rendering diffs to people and for replay divergence reports.
+child-by-child walk (for these types ``!=`` is exactly ``not ==``, the test the walk makes). Such a child
+dict is scanned once, not compared whole first, and the :class:`StateTracker` remembers which of its own
+dicts passed the scan's checks (:class:`_Known`). Lists find their common head and tail and a queue's shift
+by identity and ``all(map(...))`` C loops. ``tests/recorder/diff_reference.py`` keeps the walk these
+replaced, and a property test holds the rows to it. DeepDiff stays for rendering diffs to people and for
+replay divergence reports.
 
 >>> old = {"files": {"a.txt": "hi"}, "cwd": "/"}
 >>> new = {"files": {"a.txt": "hello", "b.txt": ""}, "cwd": "/"}
@@ -582,7 +587,8 @@ class StateTracker:
     """Holds a private copy of the env's last state and turns each new state into diff rows.
 
     Per step this walks the state once (cost grows with the state's size, not with the episode) and
-    copies only what changed.
+    copies only what changed. ``state`` is for reading (packing a snapshot): only :meth:`update` and
+    :meth:`reset` change it, which the table of scanned dicts relies on.
     """
 
     __slots__ = ("state", "_known")

@@ -18,12 +18,14 @@ Episodes imported from ATIF get back their original user/system steps, step ids 
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from trajrec.recorder.errors import TrajrecIOError
+from trajrec.recorder.errors import TrajrecError, TrajrecIOError
 
 from ..labels import rating
 from .base import EpisodeView, Format, JsonlFormat, Skip, check_output_folder
@@ -128,6 +130,19 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
     return jsonable(out)  # type: ignore[no-any-return]
 
 
+def document(view: EpisodeView) -> dict[str, Any]:
+    """:func:`trajectory`, or :class:`Skip` naming the episode when a value in its file has a shape this mapping
+    cannot read (episode files are data from anyone: a note written by code may hold anything); the other
+    episodes are still written. Damaged files (:class:`TrajrecError`) go on to the export's own handling."""
+    try:
+        return trajectory(view)
+    except TrajrecError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise Skip(f"{view.ref.path}: a recorded value of an unexpected type cannot be written as ATIF "
+                   f"({type(exc).__name__}: {str(exc)[:120]})") from exc
+
+
 def _check(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: rec.get(k) for k in ("target", "kind", "judge", "value", "score", "rationale") if rec.get(k) is not None}
 
@@ -151,25 +166,59 @@ def _model_call(note: dict[str, Any]) -> dict[str, Any]:
     return calls[-1] if isinstance(calls, list) and calls and isinstance(calls[-1], dict) else {}
 
 
-def _metrics(note: dict[str, Any]) -> dict[str, Any] | None:
+def _count(v: Any) -> int | None:
+    """A token count as a whole number >= 0; None for anything else (a list, text, a bool, NaN, negative)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 \
+            or not float(v).is_integer():
+        return None
+    return int(v)
+
+
+def _usd(v: Any) -> float | None:
+    """A cost as a finite number >= 0; None for anything else."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+        return None
+    return float(v)
+
+
+def _metrics(note: dict[str, Any], left_out: list[str]) -> dict[str, Any] | None:
+    """The step's ATIF ``metrics``. A note is data from anyone: a count or cost that is not a number is left out of
+    the metrics (and so of ``final_metrics``) and named in ``left_out`` as ``"<where in the note>: <value>"``."""
     if isinstance(note.get("metrics"), dict):  # imported from ATIF: the step's metrics as they were
-        return dict(note["metrics"])
+        out = dict(note["metrics"])
+        for key, ok in (("prompt_tokens", _count), ("completion_tokens", _count), ("cached_tokens", _count),
+                        ("cost_usd", _usd)):
+            if out.get(key) is not None and ok(out[key]) is None:
+                left_out.append(f"note.metrics.{key}: {_shown(out.pop(key))}")
+        return out
     call = _model_call(note)
     usage = call.get("usage")
-    out: dict[str, Any] = {}
+    out = {}
     if isinstance(usage, dict):
         for key, names in _METRIC_KEYS.items():
             for n in names:
-                if isinstance(usage.get(n), int):
-                    out[key] = usage[n]
+                if usage.get(n) is not None:
+                    value = _count(usage[n])
+                    if value is None:
+                        left_out.append(f"note.model_call.usage.{n}: {_shown(usage[n])}")
+                    else:
+                        out[key] = value
                     break
         rest = {k: v for k, v in usage.items()
                 if k not in {n for ns in _METRIC_KEYS.values() for n in ns} and k != "total_tokens"}
         if rest:
             out["extra"] = rest
-    if isinstance(call.get("cost"), (int, float)):
-        out["cost_usd"] = float(call["cost"])
+    if call.get("cost") is not None:
+        if _usd(call["cost"]) is None:
+            left_out.append(f"note.model_call.cost: {_shown(call['cost'])}")
+        else:
+            out["cost_usd"] = _usd(call["cost"])
     return out or None
+
+
+def _shown(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | None = None
@@ -246,7 +295,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
         results.append(result)
     if results:
         step["observation"] = {"results": results}
-    metrics = _metrics(note)
+    left_out: list[str] = []
+    metrics = _metrics(note, left_out)
     if metrics:
         step["metrics"] = metrics
     for k in ("is_copied_context", "llm_call_count"):
@@ -261,6 +311,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     if chosen is not None:
         own["label"] = {"judge": chosen.judge, "kind": chosen.kind, "origin": origin(chosen), "value": chosen.value,
                         "rating": rating(chosen.value), "rationale": chosen.rationale}
+    if left_out:  # said where it is read: the step's metrics and final_metrics do not count these
+        own["metrics_left_out"] = left_out
     extra = dict(note["extra"]) if isinstance(note.get("extra"), dict) and "step_id" in note else {}
     extra["trajrec"] = own
     step["extra"] = extra
@@ -298,7 +350,7 @@ class AtifFormat(Format):
         if self._jsonl is not None:
             return self._jsonl.write(view)
         assert self._dir is not None
-        doc = trajectory(view)
+        doc = document(view)
         path = self._dir / f"{view.episode_id}.trajectory.json"
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
@@ -326,7 +378,7 @@ class _AtifLines(JsonlFormat):
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         if len(view.ep) == 0 and view.ep.reset.observation is None:
             raise Skip("no steps and no prompt")
-        return [trajectory(view)], len(view.ep)
+        return [document(view)], len(view.ep)
 
 
 __all__ = ["ATIF_VERSION", "AtifFormat", "iso", "trajectory"]

@@ -7,10 +7,11 @@ trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-
 
 Mapping: ``agent`` from provenance (name, version, model; the env's tool schemas from the reset info as
 ``tool_definitions``); a first ``user`` step with the task prompt; then per trajrec step one ``agent`` step
-(``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost,
-``tool_calls`` with the original call ids (else ``call_<step>_<k>``), ``observation.results`` answering them).
-Command-line actions become ``shell`` calls, other non-tool actions ``act`` calls, ``{"message": text}`` actions a
-plain message. trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label)
+(``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost, failed
+attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
+the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
+them). An action is a call as ``encode.tool_call`` decides (a JSON tool call, or text in an env with a text tool,
+e.g. a ``shell`` call); anything else (a malformed call, ``{"message": text}``) is written in the message. trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label)
 go in each step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
 Episodes imported from ATIF get back their original user/system steps, step ids and schema version.
 """
@@ -191,28 +192,45 @@ def _metrics(note: dict[str, Any], left_out: list[str]) -> dict[str, Any] | None
             if out.get(key) is not None and ok(out[key]) is None:
                 left_out.append(f"note.metrics.{key}: {_shown(out.pop(key))}")
         return out
-    call = _model_call(note)
-    usage = call.get("usage")
-    out = {}
-    if isinstance(usage, dict):
-        for key, names in _METRIC_KEYS.items():
-            for n in names:
-                if usage.get(n) is not None:
-                    value = _count(usage[n])
-                    if value is None:
-                        left_out.append(f"note.model_call.usage.{n}: {_shown(usage[n])}")
-                    else:
-                        out[key] = value
-                    break
+    # Every model call of the step and every failed attempt before it (an unparseable reply's tokens were paid
+    # for), as the summary counts them (ModelUsage.add_call): final_metrics then equals `trajrec ls`'s totals.
+    out: dict[str, Any] = {}
+    parts: list[tuple[str, Any]] = []
+    for where, call in [("note.model_call", note.get("model_call"))] + [
+            (f"note.model_calls[{k}]", c) for k, c in enumerate(note.get("model_calls") or ())
+            if isinstance(note.get("model_calls"), list)]:
+        if isinstance(call, dict):
+            parts.append((where, call))
+            attempts = call.get("attempts")
+            parts.extend((f"{where}.attempts[{k}]", a) for k, a in enumerate(attempts if isinstance(attempts, list)
+                                                                             else ()) if isinstance(a, dict))
+    for where, part in parts:
+        usage = part.get("usage")
+        if isinstance(usage, dict):
+            for key, names in _METRIC_KEYS.items():
+                for n in names:
+                    if usage.get(n) is not None:
+                        value = _count(usage[n])
+                        if value is None:
+                            left_out.append(f"{where}.usage.{n}: {_shown(usage[n])}")
+                        else:
+                            out[key] = out.get(key, 0) + value
+                        break
+        if part.get("cost") is not None:
+            cost = _usd(part["cost"])
+            if cost is None:
+                left_out.append(f"{where}.cost: {_shown(part['cost'])}")
+            else:
+                out["cost_usd"] = out.get("cost_usd", 0.0) + cost
+    usage = _model_call(note).get("usage")
+    if isinstance(usage, dict):  # the detail fields of the call that chose the action
         rest = {k: v for k, v in usage.items()
                 if k not in {n for ns in _METRIC_KEYS.values() for n in ns} and k != "total_tokens"}
         if rest:
             out["extra"] = rest
-    if call.get("cost") is not None:
-        if _usd(call["cost"]) is None:
-            left_out.append(f"note.model_call.cost: {_shown(call['cost'])}")
-        else:
-            out["cost_usd"] = _usd(call["cost"])
+    failed = sum(len(p.get("attempts")) for _w, p in parts if isinstance(p.get("attempts"), list))
+    if failed and out:  # said where the numbers are read: they include the failed attempts
+        out.setdefault("extra", {})["failed_attempts_included"] = failed
     return out or None
 
 
@@ -253,7 +271,12 @@ def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | No
 
 def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int) -> dict[str, Any]:
     i = rec["i"]
-    calls, message = _calls(rec.get("action"), i, note.get("call_ids"), view.text_tool())
+    ids = note.get("call_ids")
+    if not isinstance(ids, list):  # recorded by a model agent: the ids the model gave its calls
+        model_calls = _model_call(note).get("tool_calls")
+        ids = [c.get("id") if isinstance(c, dict) else None for c in model_calls] \
+            if isinstance(model_calls, list) else None
+    calls, message = _calls(rec.get("action"), i, ids, view.text_tool())
     thought = note.get("thought")
     step: dict[str, Any] = {"step_id": step_id, "source": "agent",
                             "message": note.get("content_parts") or (thought if isinstance(thought, str) else

@@ -11,8 +11,9 @@ Mapping: ``agent`` from provenance (name, version, model; the env's tool schemas
 attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
 the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
 them). An action is a call as ``encode.tool_call`` decides (a JSON tool call, or text in an env with a text tool,
-e.g. a ``shell`` call); anything else (a malformed call, ``{"message": text}``) is written in the message. trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label)
-go in each step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
+e.g. a ``shell`` call); anything else (a malformed call, ``{"message": text}``) is written in the message.
+trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label) go in each
+step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
 Episodes imported from ATIF get back their original user/system steps, step ids and schema version.
 """
 

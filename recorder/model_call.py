@@ -146,7 +146,7 @@ def normalize_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     if "total_tokens" not in out or out["total_tokens"] is None:
         p, c = out.get("prompt_tokens"), out.get("completion_tokens")
         if isinstance(p, (int, float)) or isinstance(c, (int, float)):
-            out["total_tokens"] = (p or 0) + (c or 0)
+            out["total_tokens"] = _num(p) + _num(c)  # a note is data from anyone: a list as a count adds 0
     return out
 
 

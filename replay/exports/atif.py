@@ -7,23 +7,27 @@ trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-
 
 Mapping: ``agent`` from provenance (name, version, model; the env's tool schemas from the reset info as
 ``tool_definitions``); a first ``user`` step with the task prompt; then per trajrec step one ``agent`` step
-(``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost,
-``tool_calls`` with the original call ids (else ``call_<step>_<k>``), ``observation.results`` answering them).
-Command-line actions become ``shell`` calls, other non-tool actions ``act`` calls, ``{"message": text}`` actions a
-plain message. trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label)
-go in each step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
+(``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost, failed
+attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
+the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
+them). An action is a call as ``encode.tool_call`` decides (a JSON tool call, or text in an env with a text tool,
+e.g. a ``shell`` call); anything else (a malformed call, ``{"message": text}``) is written in the message.
+trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label) go in each
+step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
 Episodes imported from ATIF get back their original user/system steps, step ids and schema version.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from trajrec.recorder.errors import TrajrecIOError
+from trajrec.recorder.errors import TrajrecError, TrajrecIOError
 
 from ..labels import rating
 from .base import EpisodeView, Format, JsonlFormat, Skip, check_output_folder
@@ -128,6 +132,19 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
     return jsonable(out)  # type: ignore[no-any-return]
 
 
+def document(view: EpisodeView) -> dict[str, Any]:
+    """:func:`trajectory`, or :class:`Skip` naming the episode when a value in its file has a shape this mapping
+    cannot read (episode files are data from anyone: a note written by code may hold anything); the other
+    episodes are still written. Damaged files (:class:`TrajrecError`) go on to the export's own handling."""
+    try:
+        return trajectory(view)
+    except TrajrecError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise Skip(f"{view.ref.path}: a recorded value of an unexpected type cannot be written as ATIF "
+                   f"({type(exc).__name__}: {str(exc)[:120]})") from exc
+
+
 def _check(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: rec.get(k) for k in ("target", "kind", "judge", "value", "score", "rationale") if rec.get(k) is not None}
 
@@ -151,25 +168,76 @@ def _model_call(note: dict[str, Any]) -> dict[str, Any]:
     return calls[-1] if isinstance(calls, list) and calls and isinstance(calls[-1], dict) else {}
 
 
-def _metrics(note: dict[str, Any]) -> dict[str, Any] | None:
+def _count(v: Any) -> int | None:
+    """A token count as a whole number >= 0; None for anything else (a list, text, a bool, NaN, negative)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 \
+            or not float(v).is_integer():
+        return None
+    return int(v)
+
+
+def _usd(v: Any) -> float | None:
+    """A cost as a finite number >= 0; None for anything else."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+        return None
+    return float(v)
+
+
+def _metrics(note: dict[str, Any], left_out: list[str]) -> dict[str, Any] | None:
+    """The step's ATIF ``metrics``. A note is data from anyone: a count or cost that is not a number is left out of
+    the metrics (and so of ``final_metrics``) and named in ``left_out`` as ``"<where in the note>: <value>"``."""
     if isinstance(note.get("metrics"), dict):  # imported from ATIF: the step's metrics as they were
-        return dict(note["metrics"])
-    call = _model_call(note)
-    usage = call.get("usage")
+        out = dict(note["metrics"])
+        for key, ok in (("prompt_tokens", _count), ("completion_tokens", _count), ("cached_tokens", _count),
+                        ("cost_usd", _usd)):
+            if out.get(key) is not None and ok(out[key]) is None:
+                left_out.append(f"note.metrics.{key}: {_shown(out.pop(key))}")
+        return out
+    # Every model call of the step and every failed attempt before it (an unparseable reply's tokens were paid
+    # for), as the summary counts them (ModelUsage.add_call): final_metrics then equals `trajrec ls`'s totals.
     out: dict[str, Any] = {}
-    if isinstance(usage, dict):
-        for key, names in _METRIC_KEYS.items():
-            for n in names:
-                if isinstance(usage.get(n), int):
-                    out[key] = usage[n]
-                    break
+    parts: list[tuple[str, Any]] = []
+    for where, call in [("note.model_call", note.get("model_call"))] + [
+            (f"note.model_calls[{k}]", c) for k, c in enumerate(note.get("model_calls") or ())
+            if isinstance(note.get("model_calls"), list)]:
+        if isinstance(call, dict):
+            parts.append((where, call))
+            attempts = call.get("attempts")
+            parts.extend((f"{where}.attempts[{k}]", a) for k, a in enumerate(attempts if isinstance(attempts, list)
+                                                                             else ()) if isinstance(a, dict))
+    for where, part in parts:
+        usage = part.get("usage")
+        if isinstance(usage, dict):
+            for key, names in _METRIC_KEYS.items():
+                for n in names:
+                    if usage.get(n) is not None:
+                        value = _count(usage[n])
+                        if value is None:
+                            left_out.append(f"{where}.usage.{n}: {_shown(usage[n])}")
+                        else:
+                            out[key] = out.get(key, 0) + value
+                        break
+        if part.get("cost") is not None:
+            cost = _usd(part["cost"])
+            if cost is None:
+                left_out.append(f"{where}.cost: {_shown(part['cost'])}")
+            else:
+                out["cost_usd"] = out.get("cost_usd", 0.0) + cost
+    usage = _model_call(note).get("usage")
+    if isinstance(usage, dict):  # the detail fields of the call that chose the action
         rest = {k: v for k, v in usage.items()
                 if k not in {n for ns in _METRIC_KEYS.values() for n in ns} and k != "total_tokens"}
         if rest:
             out["extra"] = rest
-    if isinstance(call.get("cost"), (int, float)):
-        out["cost_usd"] = float(call["cost"])
+    failed = sum(len(p.get("attempts")) for _w, p in parts if isinstance(p.get("attempts"), list))
+    if failed and out:  # said where the numbers are read: they include the failed attempts
+        out.setdefault("extra", {})["failed_attempts_included"] = failed
     return out or None
+
+
+def _shown(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | None = None
@@ -204,7 +272,12 @@ def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | No
 
 def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int) -> dict[str, Any]:
     i = rec["i"]
-    calls, message = _calls(rec.get("action"), i, note.get("call_ids"), view.text_tool())
+    ids = note.get("call_ids")
+    if not isinstance(ids, list):  # recorded by a model agent: the ids the model gave its calls
+        model_calls = _model_call(note).get("tool_calls")
+        ids = [c.get("id") if isinstance(c, dict) else None for c in model_calls] \
+            if isinstance(model_calls, list) else None
+    calls, message = _calls(rec.get("action"), i, ids, view.text_tool())
     thought = note.get("thought")
     step: dict[str, Any] = {"step_id": step_id, "source": "agent",
                             "message": note.get("content_parts") or (thought if isinstance(thought, str) else
@@ -246,7 +319,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
         results.append(result)
     if results:
         step["observation"] = {"results": results}
-    metrics = _metrics(note)
+    left_out: list[str] = []
+    metrics = _metrics(note, left_out)
     if metrics:
         step["metrics"] = metrics
     for k in ("is_copied_context", "llm_call_count"):
@@ -261,6 +335,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     if chosen is not None:
         own["label"] = {"judge": chosen.judge, "kind": chosen.kind, "origin": origin(chosen), "value": chosen.value,
                         "rating": rating(chosen.value), "rationale": chosen.rationale}
+    if left_out:  # said where it is read: the step's metrics and final_metrics do not count these
+        own["metrics_left_out"] = left_out
     extra = dict(note["extra"]) if isinstance(note.get("extra"), dict) and "step_id" in note else {}
     extra["trajrec"] = own
     step["extra"] = extra
@@ -298,7 +374,7 @@ class AtifFormat(Format):
         if self._jsonl is not None:
             return self._jsonl.write(view)
         assert self._dir is not None
-        doc = trajectory(view)
+        doc = document(view)
         path = self._dir / f"{view.episode_id}.trajectory.json"
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
@@ -326,7 +402,7 @@ class _AtifLines(JsonlFormat):
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         if len(view.ep) == 0 and view.ep.reset.observation is None:
             raise Skip("no steps and no prompt")
-        return [trajectory(view)], len(view.ep)
+        return [document(view)], len(view.ep)
 
 
 __all__ = ["ATIF_VERSION", "AtifFormat", "iso", "trajectory"]

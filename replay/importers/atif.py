@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -141,6 +142,10 @@ class AtifImporter(Importer):
         f.mapped("agent.name/version/model_name", "provenance.agent")
         tools = agent_obj.get("tool_definitions")
         final_metrics = top.get("final_metrics")
+        if final_metrics is not None and not isinstance(final_metrics, dict):
+            raise ImportFormatError(label, "$.final_metrics",
+                                    f"expected an object of totals, found {_shown(final_metrics)}")
+        check_numbers(label, "$.final_metrics", final_metrics or {}, _FINAL_NUMBERS)
         extra = {k: top[k] for k in ("notes", "extra", "continued_trajectory_ref", "subagent_trajectories")
                  if top.get(k) not in (None, {}, "")}
         for k in extra:
@@ -259,9 +264,13 @@ class AtifImporter(Importer):
         if not isinstance(st.get("message"), str) and st.get("message") is not None:
             note["content_parts"] = st["message"]
         metrics = st.get("metrics")
+        if metrics is not None and not isinstance(metrics, dict):
+            raise ImportFormatError(path, f"{field}.metrics", f"expected an object of token counts and cost, "
+                                    f"found {_shown(metrics)}")
         if isinstance(metrics, dict):  # kept whole for the ATIF export; tokens and cost also as the model call
-            note["usage"] = {k: metrics[k] for k in ("prompt_tokens", "completion_tokens", "cached_tokens")
-                             if isinstance(metrics.get(k), int)}
+            check_numbers(path, f"{field}.metrics", metrics, _STEP_NUMBERS)
+            note["usage"] = {k: int(metrics[k]) for k in ("prompt_tokens", "completion_tokens", "cached_tokens")
+                             if metrics.get(k) is not None}
             if isinstance(metrics.get("cost_usd"), (int, float)):
                 note["cost"] = metrics["cost_usd"]
             f.mapped("steps[agent].metrics", "step.note.model_call (usage, cost) + note.metrics")
@@ -303,6 +312,39 @@ class AtifImporter(Importer):
                 note.pop("extra", None)
             f.mapped("steps[agent].extra.trajrec (failure, reward, terminated, truncated, retry_of, recovers)", "step")
         return step
+
+
+#: The numeric fields of a step's ``metrics`` and of ``final_metrics`` (Harbor's ``Metrics``/``FinalMetrics``
+#: models): name -> True for a token or step count (a whole number), False for US dollars.
+_STEP_NUMBERS = {"prompt_tokens": True, "completion_tokens": True, "cached_tokens": True, "cost_usd": False}
+_FINAL_NUMBERS = {"total_prompt_tokens": True, "total_completion_tokens": True, "total_cached_tokens": True,
+                  "total_steps": True, "total_cost_usd": False}
+
+
+def check_numbers(label: str, where: str, obj: dict[str, Any], fields: dict[str, bool]) -> None:
+    """Refuse a count or cost that is not a number (a list, text, a bool, NaN, a negative or fractional count).
+
+    They are summed (the summary, ``ls``, the ATIF export's ``final_metrics``), so a value of another type would
+    only fail later, far from its file; null means unknown and is allowed.
+
+    Raises:
+        ImportFormatError: naming the file and the field, e.g. ``$.steps[2].metrics.completion_tokens``.
+    """
+    for key, whole in fields.items():
+        v = obj.get(key)
+        if v is None:
+            continue
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 \
+            and (not whole or float(v).is_integer())
+        if not ok:
+            raise ImportFormatError(label, f"{where}.{key}",
+                                    f"expected {'a whole number' if whole else 'a number of US dollars'} >= 0 "
+                                    f"or null, found {_shown(v)}")
+
+
+def _shown(v: Any) -> str:
+    text = json.dumps(v, allow_nan=True, default=repr, ensure_ascii=True)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 #: Keys under the root ``extra`` or ``final_metrics.extra`` that some ATIF writers use for how the run ended.

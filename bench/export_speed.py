@@ -115,8 +115,8 @@ def child(what: str, run: Path, out: Path) -> None:
     """One measurement in this (fresh) process: print ``{"steps", "seconds", "rss_mb"}`` as JSON.
 
     ``what``: ``json.dumps`` (the baseline), a format (``records``; ``records@2`` with ``--workers 2``),
-    ``label-auto`` (``label auto --rules`` over ``run``) or ``parquet-floor`` (pyarrow writing an empty file of
-    the export's schema: the memory any parquet export costs before its first row).
+    ``label-auto`` (``label auto --rules`` over ``run``) or ``parquet-floor`` (the parquet export writing an empty
+    file of its schema: the memory any parquet export costs before its first row).
     """
     gc.collect()
     t0 = time.perf_counter()
@@ -133,11 +133,9 @@ def child(what: str, run: Path, out: Path) -> None:
         label_with_rules([run], progress=count)
         steps = count.n
     elif what == "parquet-floor":
-        import pyarrow.parquet as pq
+        from trajrec.replay.exports.parquet import ParquetFormat
 
-        from trajrec.replay.exports.parquet import schema
-
-        pq.write_table(schema().empty_table(), str(out), compression="zstd")
+        ParquetFormat(out, ExportOptions()).close()  # an empty file of the schema, written as the export writes
         steps = 0
     else:
         fmt, _, workers = what.partition("@")
@@ -214,8 +212,8 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
                       if bad]
             verdict = "ok" if not misses else "BELOW (" + ", ".join(misses) + ")"
         print(f"{what:<16} {med(secs[what]):>8.2f} {rate:>10,.0f} {ratio:>13.2f}x {mem:>12.1f} {sp}  {verdict}")
-    print("(peak RSS: the writing process; each worker is a process of its own. parquet-floor: pyarrow writing an "
-          "empty file of the export's schema, the least any parquet export holds)")
+    print("(peak RSS: the writing process; each worker is a process of its own. parquet-floor: the export writing an "
+          "empty parquet file of its schema, the least any parquet export holds)")
 
 
 def main() -> int:

@@ -216,6 +216,7 @@ class Run:
             MissingDependencyError: pyarrow is not installed (``pip install 'trajrec[parquet]'``).
         """
         pa = require("pyarrow", _ARROW_PIP, "Run.to_arrow")
+        from .exports.arrow_build import build
         from .exports.parquet import COLUMNS, metadata, schema
 
         options = self._options(label_map, prefer)
@@ -224,8 +225,8 @@ class Run:
         batches = []
         cols: list[list[Any]] = [[] for _ in COLUMNS]
 
-        def batch() -> Any:
-            return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, sch)], schema=sch)
+        def batch() -> Any:  # the export's builders: no pa.array, which imports pandas (see exports/arrow_build.py)
+            return pa.RecordBatch.from_arrays([build(pa, f.type, c) for c, f in zip(cols, sch)], schema=sch)
 
         for rows in self._episode_rows(options):
             for row in rows:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import sys
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,6 +31,7 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 from .base import EpisodeView, ExportOptions, Format, check_output_folder, open_new_binary, open_output
 from ..labels import rating
 from .choice import map_label, origin
+from .arrow_build import build, kind_of
 from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
@@ -38,12 +40,63 @@ PARQUET_FORMAT = "trajrec-parquet@3"
 #: Rows kept as Python values before they become Arrow arrays and one row group: bounds the memory an export
 #: holds (65,536 rows of a tool env's steps held ~100 MB more at the peak).
 _BATCH = 8192
+#: Rows kept as Python values before they become Arrow arrays (a record batch of the row group being filled): a
+#: row held ~1.3 KB as Python values, ~0.75 KB as Arrow's. The parquet writer takes a column 1,024 values at a
+#: time, so batches of 1,024 rows from the row group's start give the same pages as one array of the whole group.
+_CHUNK = 1024
 
 
 def pyarrow_modules() -> tuple[Any, Any]:
-    pa = require("pyarrow", PIP_HINT, "the parquet export")
+    """``(pyarrow, pyarrow.parquet)``, imported on first use (pyarrow as :func:`pyarrow_module` imports it)."""
+    pa = pyarrow_module()
     pq = require("pyarrow.parquet", PIP_HINT, "the parquet export")
     return pa, pq
+
+
+def pyarrow_module() -> Any:
+    """``pyarrow``, imported on first use.
+
+    When this import is pyarrow's first and nobody chose its allocator (``ARROW_DEFAULT_MEMORY_POOL``), pyarrow's
+    default pool is made the system allocator: the parquet writer takes some of its buffers from the default pool
+    whatever pool it is given, and mimalloc's first use held ~15 MB more at the export's peak (measured on a
+    40 x 1,000-step run: 128 -> 109 MB). Set ``ARROW_DEFAULT_MEMORY_POOL=mimalloc`` to keep pyarrow's choice.
+    """
+    if "pyarrow" not in sys.modules and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        # Read once, when pyarrow loads; the variable is removed again so that no child process inherits it.
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+        try:
+            require("pyarrow", PIP_HINT, "the parquet export")
+        finally:
+            os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+    return require("pyarrow", PIP_HINT, "the parquet export")
+
+
+#: What ``pyarrow.parquet.ParquetWriter(path, schema, compression="zstd")`` hands its writer class: the export's
+#: settings, spelled out for :func:`open_writer`.
+_WRITER_SETTINGS = {"version": "2.6", "compression": "zstd", "use_dictionary": True, "write_statistics": True,
+                    "use_deprecated_int96_timestamps": False, "writer_engine_version": "V2",
+                    "data_page_version": "1.0", "use_compliant_nested_type": True, "store_schema": True}
+
+
+def open_writer(path: str, schema: Any, pool: Any) -> Any:
+    """A parquet writer of ``path`` (``write_table``, ``close``) with the export's settings (zstd, pyarrow's
+    defaults otherwise): the same file as ``pyarrow.parquet.ParquetWriter(path, schema, compression="zstd")``.
+
+    It is pyarrow's own writer class (``pyarrow._parquet.ParquetWriter``) when that takes these arguments:
+    importing ``pyarrow.parquet`` loads pyarrow's file systems too (S3, GCS, HDFS, Azure: ~5 MB more at the
+    export's peak) for a local file; else ``pyarrow.parquet``'s writer. ``tests/exports/test_arrow_build.py``
+    checks that both write the same bytes.
+
+    Raises:
+        OSError: the file cannot be created.
+    """
+    try:
+        from pyarrow._parquet import ParquetWriter
+
+        return ParquetWriter(path, schema, memory_pool=pool, **_WRITER_SETTINGS)
+    except (ImportError, TypeError):  # another pyarrow: its public writer
+        pq = require("pyarrow.parquet", PIP_HINT, "the parquet export")
+        return pq.ParquetWriter(path, schema, compression="zstd", memory_pool=pool)
 
 
 def _float(x: Any) -> float | None:
@@ -61,7 +114,7 @@ def _float(x: Any) -> float | None:
 
 def _micros(t: Any) -> int | None:
     f = _float(t)
-    return None if f is None else int(round(f * 1_000_000))
+    return None if f is None else round(f * 1_000_000)
 
 
 def _int(x: Any, lo: int = -(2**31), hi: int = 2**31 - 1) -> int | None:
@@ -109,7 +162,7 @@ COLUMNS = (
 def schema(label_map: str | None = None) -> Any:
     """The Arrow schema of the parquet export: the same for every run, env and label map (``label_map`` is
     accepted for callers of the first version; it changes nothing)."""
-    pa, _ = pyarrow_modules()
+    pa = pyarrow_module()
     s, i32, f64, b = pa.string(), pa.int32(), pa.float64(), pa.bool_()
     types = {
         "episode_id": s, "run_id": s, "file": s, "env_id": s, "task_id": s, "task_text": s, "split": s, "agent": s,
@@ -153,9 +206,14 @@ def _category(value: Any) -> str | None:
     return value if isinstance(value, str) and rating(value) is None else None
 
 
-def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
-    """One tuple per step of ``view``, in :data:`COLUMNS` order: the rows of the parquet export and of
-    :meth:`trajrec.Run.to_arrow`."""
+#: The first columns of :data:`COLUMNS` hold the episode's own fields: the same on each of its rows.
+HEAD = COLUMNS.index("step")
+
+
+def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]]:
+    """``(head, columns)`` of ``view``'s rows: ``head`` the values of ``COLUMNS[:HEAD]`` (the episode's, the same
+    on each row), ``columns`` one list per column of ``COLUMNS[HEAD:]`` with a value per step. Reads every step
+    (a damaged frame raises before anything is returned)."""
     from .chat import episode_complete, episode_meta, unverified_of  # one definition of the episode fields
 
     meta = episode_meta(view)
@@ -169,38 +227,166 @@ def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     text_tool = view.text_tool()
     complete = episode_complete(view.ep)
     doubt = unverified_of(view.ep)
+    steps_cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:COLUMNS.index("label")]]
+    (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
+     c_retry, c_recovers) = [c.append for c in steps_cols]
+    picked: list[Any] = []  # each step's preferred label (or None)
+    found: list[Any] = []  # each step's candidates (or None)
+    c_picked, c_found = picked.append, found.append
+    thought = view.thought
+    candidates = view.candidates
+    prefer = view.options.preference.choose  # what view.choose(i, mapped=False) calls
+    names = names or None
     for rec in view.steps():
         i = rec["i"]
-        failure = rec.get("failure")
-        chosen = view.choose(i, mapped=False)
-        cands = view.candidates.get(i) or ()
+        c_step(i)
+        c_thought(thought(rec))
         action = rec.get("action")
-        call = tool_call(action, names or None, text_tool)
+        c_action(action if type(action) is str else text_of(action))
+        call = tool_call(action, names, text_tool)
+        c_call({"name": call.name, "arguments": dumps(call.arguments)} if call is not None else None)
         obs = rec.get("observation")
-        row: tuple[Any, ...] = head + (
-            i, view.thought(rec), text_of(action),
-            {"name": call.name, "arguments": dumps(call.arguments)} if call is not None else None,
-            text_of(obs), numeric_values(obs), _float(rec.get("reward")), bool(rec.get("terminated")),
-            bool(rec.get("truncated")), _micros(rec.get("time")), _float(rec.get("duration")),
-            {"kind": _text(failure.get("kind")), "message": _text(failure.get("message"))} if failure else None,
-            _int(rec.get("retry_of")), [k for k in rec.get("recovers") or () if _int(k) is not None],
-        )
-        if chosen is not None:
-            value = chosen.value
-            mapped = map_label(value, label_map)
-            score = chosen.score if chosen.score is not None else (
-                value if isinstance(value, float) else None)
-            row += (None if mapped is None else float(mapped), rating(value), _float(score), _category(value),
-                    dumps(value), chosen.judge, chosen.kind, origin(chosen), chosen.rationale,
-                    [str(t) for t in chosen.tags], chosen.author, chosen.id)
+        if type(obs) is str:
+            c_obs(obs)
+            c_values(None)
         else:
-            row += (None, None, None, None, None, None, None, None, None, [], None, None)
-        row += (len(cands), sorted({x.judge for x in cands}), complete, i in doubt)
-        yield row
+            c_obs(text_of(obs))
+            c_values(numeric_values(obs))
+        x = rec.get("reward")
+        c_reward(x if type(x) is float and x - x == 0.0 else _float(x))  # x - x: 0.0 when finite
+        c_term(bool(rec.get("terminated")))
+        c_trunc(bool(rec.get("truncated")))
+        x = rec.get("time")
+        c_time(round(x * 1_000_000) if type(x) is float and x - x == 0.0 else _micros(x))
+        x = rec.get("duration")
+        c_dur(x if type(x) is float and x - x == 0.0 else _float(x))
+        failure = rec.get("failure")
+        c_failure({"kind": _text(failure.get("kind")), "message": _text(failure.get("message"))}
+                  if failure else None)
+        x = rec.get("retry_of")
+        c_retry(None if x is None else _int(x))
+        x = rec.get("recovers")
+        c_recovers([k for k in x if _int(k) is not None] if x else [])
+        cands = candidates.get(i)
+        c_found(cands)
+        c_picked(prefer(cands, None) if cands else None)
+    n = len(picked)
+    steps_i = steps_cols[0]
+    return head, [*steps_cols, *_label_columns(picked, found, label_map, n),
+                  [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+
+
+def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) -> list[list[Any]]:
+    """The columns ``label`` .. ``label_judges`` of an episode's steps, from each step's preferred label
+    (``picked``, None where it has none) and candidates (``found``, None or empty where it has none)."""
+    if picked.count(None) == n:
+        labels: list[list[Any]] = [[None] * n for _ in range(9)]
+        labels += [[[] for _ in range(n)], [None] * n, [None] * n]
+    else:
+        labels = [[] for _ in range(12)]
+        (c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin, c_rationale, c_tags, c_author,
+         c_id) = [c.append for c in labels]
+        values: dict[tuple[type, Any], tuple[Any, ...]] = {}  # label value -> its columns (ratings repeat)
+        for chosen in picked:
+            if chosen is None:
+                for add in (c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin,
+                            c_rationale, c_author, c_id):
+                    add(None)
+                c_tags([])
+                continue
+            value = chosen.value
+            key = (type(value), value)
+            # Only exact ints, bools and text are kept: 0.0 == -0.0 (dumped apart), and other values need not hash.
+            got = values.get(key) if key[0] in (int, bool, str) else None
+            if got is None:
+                mapped = map_label(value, label_map)
+                got = (None if mapped is None else float(mapped), rating(value), _category(value), dumps(value))
+                if key[0] in (int, bool, str):
+                    values[key] = got
+            score = chosen.score if chosen.score is not None else (value if isinstance(value, float) else None)
+            c_label(got[0])
+            c_rating(got[1])
+            c_score(None if score is None else _float(score))
+            c_category(got[2])
+            c_value(got[3])
+            c_judge(chosen.judge)
+            c_kind(chosen.kind)
+            c_origin(origin(chosen))
+            c_rationale(chosen.rationale)
+            tags = chosen.tags
+            c_tags([str(t) for t in tags] if tags else [])
+            c_author(chosen.author)
+            c_id(chosen.id)
+    counts: list[int] = []
+    judges: list[list[str]] = []
+    c_n, c_judges = counts.append, judges.append
+    for cands in found:
+        if not cands:
+            c_n(0)
+            c_judges([])
+        elif len(cands) == 1:
+            c_n(1)
+            c_judges([cands[0].judge])
+        else:
+            c_n(len(cands))
+            c_judges(sorted({c.judge for c in cands}))
+    return [*labels, counts, judges]
+
+
+def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
+    """One tuple per step of ``view``, in :data:`COLUMNS` order: the rows of the parquet export and of
+    :meth:`trajrec.Run.to_arrow` (:func:`episode_columns`, row by row)."""
+    head, cols = episode_columns(view)
+    for tail in zip(*cols):
+        yield head + tail
 
 
 def _text(v: Any) -> str | None:
     return v if v is None or isinstance(v, str) else text_of(v)
+
+
+class _Rows:
+    """Rows of one partition not yet in a row group: the episodes' heads with their row counts, and the other
+    columns a value a row."""
+
+    __slots__ = ("heads", "counts", "cols", "n")
+
+    def __init__(self) -> None:
+        self.heads: list[tuple[Any, ...]] = []
+        self.counts: list[int] = []
+        self.cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:]]
+        self.n = 0
+
+    def add(self, head: tuple[Any, ...], cols: list[list[Any]], n: int) -> None:
+        self.heads.append(head)
+        self.counts.append(n)
+        for mine, more in zip(self.cols, cols):
+            mine.extend(more)
+        self.n += n
+
+    def take(self, k: int) -> _Rows:
+        """The first ``k`` rows, removed from these."""
+        out = _Rows()
+        if k >= self.n:
+            out.heads, out.counts, out.cols, out.n = self.heads, self.counts, self.cols, self.n
+            self.heads, self.counts, self.cols, self.n = [], [], [[] for _ in COLUMNS[HEAD:]], 0
+            return out
+        have = 0
+        for e, c in enumerate(self.counts):
+            if have + c >= k:
+                break
+            have += c
+        # Episodes 0..e-1 whole, then k - have rows of episode e (which keeps the rest).
+        out.heads = self.heads[:e + 1]
+        out.counts = self.counts[:e] + [k - have]
+        rest = have + c - k
+        self.heads = self.heads[e:] if rest else self.heads[e + 1:]
+        self.counts = ([rest] if rest else []) + self.counts[e + 1:]
+        out.cols = [col[:k] for col in self.cols]
+        for col in self.cols:
+            del col[:k]
+        out.n, self.n = k, self.n - k
+        return out
 
 
 def is_folder_output(out: str | os.PathLike[str]) -> bool:
@@ -216,7 +402,7 @@ class ParquetFormat(Format):
     def __init__(self, out: str | os.PathLike[str] | None, options: ExportOptions, *,
                  meta: dict[str, str] | None = None) -> None:
         super().__init__(out, options)  # type: ignore[arg-type]
-        self._pa, self._pq = pyarrow_modules()
+        self._pa = pyarrow_module()
         # Arrow's default pool (mimalloc) keeps what a row group freed; the system allocator gives it back.
         self._pool = self._pa.system_memory_pool()
         self._schema = schema().with_metadata(meta or metadata(options))
@@ -224,7 +410,9 @@ class ParquetFormat(Format):
         # One open writer per partition; a shard closes after shard_rows rows.
         self._writers: dict[str | None, tuple[Any, int, int]] = {}  # key -> (writer, shard number, rows in shard)
         self._shards: dict[str | None, int] = {}
-        self._cols: dict[str | None, list[list[Any]]] = {}
+        self._rows: dict[str | None, _Rows] = {}  # key -> rows not yet Arrow arrays
+        self._batches: dict[str | None, list[Any]] = {}  # key -> record batches of the row group being filled
+        self._kinds = [kind_of(self._pa, f.type) for f in self._schema]
         self._pending: dict[str | None, Any] = {}  # key -> rows encoded elsewhere, not yet a whole row group
         self._encoded: dict[str | None, list[Any]] | None = None  # encode-only: key -> tables made
         self._part_index = COLUMNS.index({"split": "split", "env": "env_id", None: "split"}[options.partition_by])
@@ -260,26 +448,35 @@ class ParquetFormat(Format):
     def set_context(self, *, where: Any = (), sources: Any = ()) -> None:
         self._schema = self._schema.with_metadata(metadata(self.options, where=where, sources=sources))
 
-    def _key(self, row: tuple[Any, ...]) -> str | None:
+    def _key(self, head: tuple[Any, ...]) -> str | None:
         if not self.folder or self.options.partition_by is None:
             return None
-        v = row[self._part_index]
+        v = head[self._part_index]  # split and env id are the episode's: one key for all its rows
         return str(v) if v is not None else "__none__"
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
-        n = 0
-        # The episode's rows first, then the columns: a file found damaged mid-episode adds none of its rows.
-        for row in list(step_rows(view)):
-            key = self._key(row)
-            cols = self._cols.get(key)
-            if cols is None:
-                cols = self._cols[key] = [[] for _ in COLUMNS]
-            for col, v in zip(cols, row):
-                col.append(v)
-            n += 1
-            if len(cols[0]) >= min(_BATCH, self._room(key)):
-                self._flush(key)
-        return n, n
+        # The episode's columns first, then the batch: a file found damaged mid-episode adds none of its rows.
+        head, cols = episode_columns(view)
+        n = len(cols[0])
+        if not n:
+            return 0, 0
+        key = self._key(head)
+        rows = self._rows.get(key)
+        if rows is None:
+            rows = self._rows[key] = _Rows()
+        rows.add(head, cols, n)
+        batches = self._batches.setdefault(key, [])
+        while True:
+            # Row groups cut where rows added one at a time would cut them: at _BATCH rows, or where a shard ends.
+            cut = min(_BATCH, self._room(key))
+            done = sum(b.num_rows for b in batches)
+            if done + rows.n >= cut:
+                self._flush(key, cut)
+                batches = self._batches.setdefault(key, [])
+            elif rows.n >= _CHUNK:
+                batches.append(self._batch(rows.take(_CHUNK)))
+            else:
+                return n, n
 
     def _room(self, key: str | None) -> int:
         if not self.folder or self._encoded is not None:
@@ -291,17 +488,20 @@ class ParquetFormat(Format):
         """Encode-only mode: the rows written since the last call, as ``(partition key, Arrow IPC stream)``
         pairs in the order the keys first came (plain bytes, for the process that writes the files)."""
         assert self._encoded is not None
-        for key in list(self._cols):
+        for key in list(self._rows):
             self._flush(key)
         out = []
         for key, tables in self._encoded.items():
             sink = self._pa.BufferOutputStream()
-            with self._pa.ipc.new_stream(sink, self._schema) as ipc:
+            # zstd-compressed: the exporting process holds the results that came in until their turn (a
+            # tool env's rows shrink ~10x)
+            options = self._pa.ipc.IpcWriteOptions(compression="zstd")
+            with self._pa.ipc.new_stream(sink, self._schema, options=options) as ipc:
                 for table in tables:
                     ipc.write_table(table)
             out.append((key, sink.getvalue().to_pybytes()))
         self._encoded = {}
-        self._cols = {}
+        self._rows = {}
         return out
 
     def write_encoded(self, key: str | None, data: bytes) -> int:
@@ -314,7 +514,7 @@ class ParquetFormat(Format):
             table = self._pa.concat_tables([pend, table])
         while table.num_rows and table.num_rows >= min(_BATCH, self._room(key)):
             cut = min(_BATCH, self._room(key))
-            self._emit(key, table.slice(0, cut).combine_chunks(memory_pool=self._pool))
+            self._emit(key, self._rechunk(table.slice(0, cut)))
             table = table.slice(cut)
         self._pending[key] = table if table.num_rows else None
         return rows
@@ -329,21 +529,46 @@ class ParquetFormat(Format):
             sub.mkdir(exist_ok=True)
         return sub / f"part-{shard:05d}.parquet"
 
-    def _flush(self, key: str | None) -> None:
-        cols = self._cols.get(key)
-        if not cols or not cols[0]:
+    def _rechunk(self, table: Any) -> Any:
+        """``table`` (a row group) as record batches of :data:`_CHUNK` rows from its start: the layout the rows
+        written here have, so that rows encoded elsewhere make the same pages."""
+        pool = self._pool
+        return self._pa.Table.from_batches(
+            [b for j in range(0, table.num_rows, _CHUNK)
+             for b in table.slice(j, _CHUNK).combine_chunks(memory_pool=pool).to_batches()], schema=self._schema)
+
+    def _batch(self, rows: _Rows) -> Any:
+        """The rows as an Arrow record batch of the schema (:mod:`.arrow_build`: no ``pa.array``, so no
+        pandas)."""
+        pa, fields, kinds = self._pa, list(self._schema), self._kinds
+        values = [list(col) for col in zip(*rows.heads)] if rows.heads else [[] for _ in range(HEAD)]
+        arrays = [build(pa, fields[k].type, values[k], rows.counts, kind=kinds[k]) for k in range(HEAD)]
+        cols = rows.cols
+        for k in range(len(cols)):
+            arrays.append(build(pa, fields[HEAD + k].type, cols[k], kind=kinds[HEAD + k]))
+            cols[k] = []  # the Python values go as their array comes: both whole at once cost ~1.2 KB a row more
+        return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+
+    def _flush(self, key: str | None, cut: int | None = None) -> None:
+        """The partition's first ``cut`` rows (all: None) as a row group, or as a table to send (encode only)."""
+        rows = self._rows.get(key) or _Rows()
+        batches = self._batches.pop(key, [])
+        done = sum(b.num_rows for b in batches)
+        want = done + rows.n if cut is None else cut
+        while done < want:
+            k = min(_CHUNK, want - done)
+            batches.append(self._batch(rows.take(k)))
+            done += k
+        if not batches:
             return
-        pa = self._pa
-        table = pa.Table.from_arrays([pa.array(c, type=f.type, memory_pool=self._pool)
-                                      for c, f in zip(cols, self._schema)], schema=self._schema)
-        for c in cols:
-            c.clear()
+        table = self._pa.Table.from_batches(batches, schema=self._schema)
+        del batches
         if self._encoded is not None:
             self._encoded.setdefault(key, []).append(table)
             return
         pend = self._pending.pop(key, None)
         if pend is not None:  # only when rows from both sources mix (not done by export)
-            table = pa.concat_tables([pend, table]).combine_chunks(memory_pool=self._pool)
+            table = self._rechunk(self._pa.concat_tables([pend, table]))
         self._emit(key, table)
 
     def _emit(self, key: str | None, table: Any) -> None:
@@ -353,8 +578,7 @@ class ParquetFormat(Format):
                 shard = self._shards.get(key, 0)
                 path = self._path_for(key, shard)
                 try:
-                    writer = self._pq.ParquetWriter(str(path), self._schema, compression="zstd",
-                                                    memory_pool=self._pool)
+                    writer = open_writer(str(path), self._schema, self._pool)
                 except OSError as exc:
                     raise TrajrecIOError(f"cannot write {path}: {exc}") from exc
                 self.files.append(path)
@@ -374,15 +598,21 @@ class ParquetFormat(Format):
     def close(self) -> None:
         if self._encoded is not None:
             return
-        for key in list(self._cols):
+        for key in list(self._rows):
             self._flush(key)
         for key, pend in list(self._pending.items()):
             if pend is not None:
-                self._emit(key, pend.combine_chunks(memory_pool=self._pool))
+                self._emit(key, self._rechunk(pend))
         self._pending.clear()
         if not self.files:  # nothing written: still a readable file (or shard) with the schema
             path = self._path_for(None, 0)
-            self._pq.write_table(self._schema.empty_table(), str(path), compression="zstd")
+            empty = self._pa.Table.from_batches([self._batch(_Rows())], schema=self._schema)
+            try:
+                writer = open_writer(str(path), self._schema, self._pool)
+            except OSError as exc:
+                raise TrajrecIOError(f"cannot write {path}: {exc}") from exc
+            writer.write_table(empty)
+            writer.close()
             self.files.append(path)
         for writer, _, _ in self._writers.values():
             writer.close()

@@ -1,0 +1,228 @@
+"""Arrow arrays built from Python columns through their buffers, for the parquet export.
+
+``pyarrow.array(list)`` asks, for every call, whether the list is a pandas object, and that question imports
+pandas when it is installed: ~50 MB of the export's peak memory for a library the export never uses (measured:
+``import pyarrow.parquet`` 64 MB, after one ``pa.array`` 115 MB). These builders make the same arrays with numpy
+and ``pa.Array.from_buffers``, which never ask. They take a column's values as the parquet rows hold them (see
+:func:`check_types`); for anything else (another type, a number out of range, text that is not UTF-8, more than
+2 GiB of text in one column) they hand the values to ``pa.array``, so they give the same array or the same error
+as ``pa.array(values, type=...)`` (``tests/exports/test_arrow_build.py`` compares them on hostile values).
+
+Runs: a column of an episode's own fields (its id, env, ...) is given as one value per episode and the number of
+rows it stands for (``counts``), expanded at the buffer level instead of repeating Python objects.
+
+>>> import pyarrow as pa
+>>> build(pa, pa.string(), ["a", None, "é"]).to_pylist()
+['a', None, 'é']
+>>> build(pa, pa.int32(), [7, None], counts=[2, 1]).to_pylist()
+[7, 7, None]
+"""
+
+from __future__ import annotations
+
+import operator
+from itertools import chain, repeat
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["build", "kind_of"]
+
+_NONE = type(None)
+_I32 = (-(2**31), 2**31 - 1)
+_I8 = (-128, 127)
+
+
+class _Fallback(Exception):
+    """The values are not what the fast builders take: ``pa.array`` decides."""
+
+
+def kind_of(pa: Any, typ: Any) -> str:
+    """The builder a column type takes: ``str``, ``f64``, ``i32``, ``i8``, ``bool``, ``ts`` (int microseconds),
+    ``struct`` (of text children), ``list:<kind>``, or ``other`` (``pa.array``)."""
+    t = pa.types
+    if t.is_string(typ):
+        return "str"
+    if t.is_float64(typ):
+        return "f64"
+    if t.is_int32(typ):
+        return "i32"
+    if t.is_int8(typ):
+        return "i8"
+    if t.is_boolean(typ):
+        return "bool"
+    if t.is_timestamp(typ) and typ.unit == "us":
+        return "ts"
+    if t.is_struct(typ) and all(t.is_string(typ.field(k).type) for k in range(typ.num_fields)):
+        return "struct"
+    if t.is_list(typ):
+        inner = kind_of(pa, typ.value_type)
+        if inner in ("str", "f64", "i32"):
+            return "list:" + inner
+    return "other"
+
+
+def build(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None = None, *,
+          kind: str | None = None) -> Any:
+    """``pa.array(values, type=typ)`` (each value repeated ``counts[k]`` times when given), built without
+    ``pa.array`` when the values are of the column's Python type.
+
+    Args:
+        pa: the ``pyarrow`` module.
+        typ: the column's Arrow type.
+        values: the column's values: ``str``, ``float``, ``int``, ``bool`` or None as the type asks; a struct's
+            values are dicts with its text fields, or None; a list's values are lists, or None.
+        counts: how many rows each value stands for (non-negative ints), or None for one each.
+        kind: :func:`kind_of` ``typ``, when the caller has it.
+
+    Raises:
+        Whatever ``pa.array`` raises for these values (``ArrowInvalid``, ``ArrowTypeError``, ...).
+    """
+    kind = kind or kind_of(pa, typ)
+    try:
+        if kind != "other":
+            return _build(pa, typ, kind, values, counts)
+    except (_Fallback, TypeError, ValueError, OverflowError, UnicodeError, LookupError):
+        pass
+    if counts is not None:
+        values = list(chain.from_iterable(map(repeat, values, counts)))
+    return pa.array(values, type=typ)
+
+
+def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int] | None) -> Any:
+    n = len(values)
+    rows = n if counts is None else _total(counts, n)
+    types = set(map(type, values))  # one pass: the type check and whether any value is None
+    nulls = _NONE in types
+    if nulls:
+        types.discard(_NONE)
+        if not types:
+            return _all_null(pa, typ, kind, rows)
+    if kind == "struct":
+        return _struct(pa, typ, values, counts, types, nulls, rows)
+    if kind.startswith("list:"):
+        return _list(pa, typ, kind[5:], values, counts, types, nulls, rows)
+    valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=n) if nulls else None
+    if kind == "str":
+        return _strings(pa, values, counts, types, valid, rows, nulls)
+    fill: Any = {"f64": 0.0, "bool": False}.get(kind, 0)
+    plain = [fill if v is None else v for v in values] if nulls else values
+    if kind == "f64":
+        _only(types, float)
+        arr = np.array(plain, dtype=np.float64)
+    elif kind == "bool":
+        _only(types, bool)
+        arr = np.array(plain, dtype=np.bool_)
+    else:  # i32, i8, ts: exact ints (bools are not), in the type's range
+        _only(types, int)
+        arr = np.array(plain, dtype=np.int64)  # OverflowError beyond 64 bits: pa.array decides
+        lo, hi = _I32 if kind == "i32" else _I8 if kind == "i8" else (None, None)
+        if lo is not None and n and (int(arr.min()) < lo or int(arr.max()) > hi):
+            raise _Fallback
+        arr = arr.astype({"i32": np.int32, "i8": np.int8, "ts": np.int64}[kind], copy=False)
+    if counts is not None:
+        arr = np.repeat(arr, counts)
+        valid = None if valid is None else np.repeat(valid, counts)
+    data = np.packbits(arr, bitorder="little") if kind == "bool" else arr
+    return pa.Array.from_buffers(typ, rows, [_bitmap(pa, valid), pa.py_buffer(data)],
+                                 null_count=_nulls(valid, rows))
+
+
+def _all_null(pa: Any, typ: Any, kind: str, rows: int) -> Any:
+    """``rows`` nulls, laid out as pa.array lays them out (zeros; a struct's children empty text)."""
+    none = pa.py_buffer(np.zeros((rows + 7) // 8, dtype=np.uint8))
+    if kind == "str" or kind.startswith("list:"):
+        offsets = pa.py_buffer(np.zeros(rows + 1, dtype=np.int32))
+        if kind == "str":
+            return pa.Array.from_buffers(typ, rows, [none, offsets, pa.py_buffer(b"")], null_count=rows)
+        child = _build(pa, typ.value_type, kind[5:], [], None)
+        return pa.Array.from_buffers(typ, rows, [none, offsets], null_count=rows, children=[child])
+    if kind == "struct":
+        empty = pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(np.zeros(rows + 1, dtype=np.int32)),
+                                                          pa.py_buffer(b"")], null_count=0)
+        return pa.Array.from_buffers(typ, rows, [none], null_count=rows, children=[empty] * typ.num_fields)
+    width = {"f64": 8, "i32": 4, "i8": 1, "ts": 8, "bool": 0}[kind]
+    data = np.zeros((rows + 7) // 8 if kind == "bool" else rows * width, dtype=np.uint8)
+    return pa.Array.from_buffers(typ, rows, [none, pa.py_buffer(data)], null_count=rows)
+
+
+def _total(counts: Sequence[int], n: int) -> int:
+    if len(counts) != n or any(type(c) is not int or c < 0 for c in counts):
+        raise _Fallback
+    return sum(counts)
+
+
+def _only(types: set[type], t: type) -> None:
+    """The values (but None) are exactly of type ``t`` (no subclass: ``True`` is no int here, as ``pa.array``
+    would convert what we cannot check the same way)."""
+    if types and types != {t}:
+        raise _Fallback
+
+
+def _bitmap(pa: Any, valid: Any) -> Any:
+    return None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _nulls(valid: Any, rows: int) -> int:
+    return 0 if valid is None else rows - int(np.count_nonzero(valid))
+
+
+def _strings(pa: Any, values: list[Any], counts: Sequence[int] | None, types: set[type], valid: Any, rows: int,
+             nulls: bool) -> Any:
+    _only(types, str)
+    plain = ["" if v is None else v for v in values] if nulls else values
+    joined = "".join(plain)
+    if joined.isascii():  # one character a byte: the lengths are the texts' own
+        lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+        if counts is None:
+            data = joined.encode("ascii")
+        else:
+            data = b"".join(map(operator.mul, map(str.encode, plain), counts))
+    else:
+        enc = list(map(str.encode, plain))  # UnicodeEncodeError (lone surrogates): pa.array decides
+        lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+        data = b"".join(enc) if counts is None else b"".join(map(operator.mul, enc, counts))
+    if counts is not None:
+        lens = np.repeat(lens, counts)
+        valid = None if valid is None else np.repeat(valid, counts)
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    if offsets[-1] > _I32[1]:  # more than 2 GiB: pa.array makes a chunked array
+        raise _Fallback
+    return pa.Array.from_buffers(pa.string(), rows, [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32)),
+                                                     pa.py_buffer(data)], null_count=_nulls(valid, rows))
+
+
+def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, types: set[type], nulls: bool,
+            rows: int) -> Any:
+    names = [typ.field(k).name for k in range(typ.num_fields)]
+    _only(types, dict)
+    children = []
+    for name in names:
+        # A null struct's children hold empty text there, as pa.array makes them; a missing key: pa.array decides
+        col = ["" if v is None else v[name] for v in values]
+        children.append(_build(pa, pa.string(), "str", col, counts))
+    if any(len(v) != len(names) for v in values if v is not None):
+        raise _Fallback  # other keys: pa.array decides
+    valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values)) if nulls else None
+    if counts is not None and valid is not None:
+        valid = np.repeat(valid, counts)
+    return pa.Array.from_buffers(typ, rows, [_bitmap(pa, valid)], null_count=_nulls(valid, rows), children=children)
+
+
+def _list(pa: Any, typ: Any, inner: str, values: list[Any], counts: Sequence[int] | None, types: set[type],
+          nulls: bool, rows: int) -> Any:
+    _only(types, list)
+    if counts is not None:  # not used for lists: expand, then build
+        values = list(chain.from_iterable(map(repeat, values, counts)))
+    plain = [[] if v is None else v for v in values] if nulls else values
+    lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+    offsets = np.zeros(len(plain) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    if offsets[-1] > _I32[1]:
+        raise _Fallback
+    flat = list(chain.from_iterable(plain))
+    child = _build(pa, typ.value_type, inner, flat, None)
+    valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values)) if nulls else None
+    return pa.Array.from_buffers(typ, len(values), [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32))],
+                                 null_count=_nulls(valid, len(values)), children=[child])

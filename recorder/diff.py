@@ -537,8 +537,32 @@ def _walk_list(old: list[Any], new: list[Any], path: list[Any], rows: list[list[
 def _parent(state: Any, path: list[Any]) -> Any:
     node = state
     for key in path[:-1]:
-        node = node[key]
+        node = node[_key_in(node, key)]
     return node
+
+
+def _key_in(node: Any, key: Any, fresh: set[int] | None = None) -> Any:
+    """The key of dict ``node`` that ``key`` (read from a file) stands for. A NaN equals nothing, itself
+    included, so a decoded NaN key (a new float object) finds the dict's NaN key only by this search; the same
+    for a tuple key holding a NaN. Keys this apply call added itself (``fresh``: their ids) are not candidates:
+    a step that swaps one NaN key for another adds the new one and removes the old one, in either order.
+    Other keys are themselves."""
+    if type(node) is not dict or key in node:
+        return key
+    for k in node:
+        if _same_key(k, key) and (fresh is None or id(k) not in fresh):
+            return k
+    return key
+
+
+def _same_key(a: Any, b: Any) -> bool:
+    if a is b or a == b:
+        return True
+    if isinstance(a, float) and isinstance(b, float):
+        return a != a and b != b
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return all(_same_key(x, y) for x, y in zip(a, b))
+    return False
 
 
 def apply_forward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = False) -> Any:
@@ -547,6 +571,7 @@ def apply_forward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = 
     Args:
         copy_values: copy the values taken from the rows, so the rows stay untouched by later changes.
     """
+    fresh: set[int] = set()
     for path, action, value, _old in rows:
         if copy_values:
             value = copy_state(value)
@@ -555,6 +580,11 @@ def apply_forward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = 
             continue
         parent = _parent(state, path)
         key = path[-1]
+        if action == DICT_ADDED:  # the row's own key object (a decoded NaN is a new key, as it was when recorded)
+            fresh.add(id(key))
+            parent[key] = value
+            continue
+        key = _key_in(parent, key, fresh)
         if action == ITEM_ADDED:
             parent.insert(key, value)
         elif action == DICT_REMOVED or action == ITEM_REMOVED:
@@ -566,6 +596,7 @@ def apply_forward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = 
 
 def apply_backward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = False) -> Any:
     """Undo rows on ``state`` in place (new to old) and return the old state."""
+    fresh: set[int] = set()
     for path, action, _value, old in reversed(list(rows)):
         if copy_values:
             old = copy_state(old)
@@ -574,6 +605,11 @@ def apply_backward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool =
             continue
         parent = _parent(state, path)
         key = path[-1]
+        if action == DICT_REMOVED:  # undone: the row's own key object back (see apply_forward)
+            fresh.add(id(key))
+            parent[key] = old
+            continue
+        key = _key_in(parent, key, fresh)
         if action == ITEM_REMOVED:
             parent.insert(key, old)
         elif action == DICT_ADDED or action == ITEM_ADDED:

@@ -201,22 +201,45 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False) -> str:
     return "".join(out)
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
+    """A recorded value as data ``json.dumps`` takes, for people and scripts reading one step (``show --json``,
+    ``diff --json``, the viewer's ``y``/``o``): not the export encoding (``replay.exports.encode``), which is exact.
+
+    Keys become text; arrays and numpy scalars become lists and numbers, recursively (so datetime64 becomes its
+    ISO text, complex ``"(1+2j)"``, a long double its decimal text); NaN and infinities their names; ``bytes``
+    ``"<n bytes>"`` (``raw_bytes="size"``) or ``{"$bytes": hex}`` (``raw_bytes="hex"``); anything else its repr.
+
+    >>> import numpy as np
+    >>> plain_json({"t": np.array(["2020-01-01"], dtype="datetime64[D]"), "z": np.complex64(1 + 2j),
+    ...             "x": np.longdouble("1.5"), 1: float("nan")})
+    {'t': ['2020-01-01'], 'z': '(1+2j)', 'x': '1.5', '1': 'nan'}
+    """
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v, raw_bytes=raw_bytes) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
+        return [plain_json(v, raw_bytes=raw_bytes) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        if value.dtype.kind in "Mm":  # datetime64/timedelta64: numpy's own text (tolist gives dates, or ints)
+            return plain_json(np.asarray(value, dtype=str).tolist(), raw_bytes=raw_bytes)
+        return plain_json(value.tolist(), raw_bytes=raw_bytes)
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
+        if isinstance(value, (np.datetime64, np.timedelta64)):
+            return str(value)
+        item = value.item()
+        # A long double (and its complex twin) has no Python type: item() gives it back; its text is exact.
+        return str(value) if isinstance(item, np.generic) else plain_json(item, raw_bytes=raw_bytes)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": bytes(value).hex()} if raw_bytes == "hex" else f"<{len(value)} bytes>"
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         return repr(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if isinstance(value, complex):
+        return str(value)
     return repr(value)
+
+
+_plain = plain_json
 
 
 def path_text(path: Iterable[Any]) -> str:

@@ -86,7 +86,33 @@ def build(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None = N
         pass
     if counts is not None:
         values = list(chain.from_iterable(map(repeat, values, counts)))
-    return pa.array(values, type=typ)
+    try:
+        return pa.array(values, type=typ)
+    except UnicodeEncodeError:
+        # Text that is not Unicode (lone surrogates: tool output decoded with surrogateescape) cannot be an Arrow
+        # string: each lone surrogate becomes its "\\udcXX" escape (exact inside the JSON-text columns), counted
+        # in ESCAPED so the export can say how many values changed.
+        values = [_escape_surrogates(v) for v in values]
+        return pa.array(values, type=typ)
+
+
+#: How many lone surrogates :func:`build` wrote as escapes, in this process (the export reports it).
+ESCAPED = [0]
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            ESCAPED[0] += sum(1 for c in value if "\ud800" <= c <= "\udfff")
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_surrogates(v) for v in value]
+    return value
 
 
 def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int] | None) -> Any:

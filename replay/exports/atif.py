@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from trajrec.recorder.errors import TrajrecError, TrajrecIOError
 
 from ..labels import rating
-from .base import EpisodeView, Format, JsonlFormat, Skip, check_output_folder
+from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder
 from .choice import origin
 from .encode import dumps, jsonable, text_of, tool_call
 
@@ -378,7 +378,7 @@ class AtifFormat(Format):
         path = self._dir / f"{view.episode_id}.trajectory.json"
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            with io.open(tmp, "w", encoding="utf-8") as fh:
+            with io.open(tmp, "w", encoding="utf-8", errors=SURROGATES) as fh:  # (see base.open_new_text)
                 fh.write(dumps(doc))
                 fh.write("\n")
             os.replace(tmp, path)

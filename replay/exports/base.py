@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import sys
@@ -243,8 +244,31 @@ def _create_tmp(path: Path) -> int:
 
 def open_new_text(path: Path) -> IO[str]:
     """Create ``path`` (a temporary output name) for writing text; refuse a symbolic link or a file already there,
-    so an export never writes through a link planted in the output folder."""
-    return io.open(_create_tmp(path), "w", encoding="utf-8", newline="\n", buffering=1 << 20)
+    so an export never writes through a link planted in the output folder.
+
+    Text that is not Unicode (lone surrogates: tool output decoded with ``surrogateescape``) goes through
+    :data:`SURROGATES` (see :func:`_escape_lone_surrogates`)."""
+    return io.open(_create_tmp(path), "w", encoding="utf-8", errors=SURROGATES, newline="\n", buffering=1 << 20)
+
+
+#: The encoding error handler of every JSON-lines export (files, workers, stdout through the command line): a lone
+#: surrogate becomes the six characters ``\udcXX`` of text (JSON ``"\\udcXX"``). A lone surrogate cannot be
+#: UTF-8, and strict JSON readers (pyarrow, so ``datasets``; DuckDB) refuse its JSON escape, so the text is
+#: written as its escape; :data:`ESCAPED` counts them and the export warns.
+SURROGATES = "trajrec-json-surrogates"
+ESCAPED = [0]
+
+
+def _escape_lone_surrogates(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start:exc.end]
+    ESCAPED[0] += len(bad)
+    # Inside a JSON string (the only place recorded text is): "\\" is one backslash of text.
+    return "".join(f"\\\\u{ord(c):04x}" for c in bad), exc.end
+
+
+codecs.register_error(SURROGATES, _escape_lone_surrogates)
 
 
 def open_new_binary(path: Path) -> IO[bytes]:

@@ -91,5 +91,5 @@ def write_card(folder: str | os.PathLike[str], report: Any, options: ExportOptio
     """Write ``folder/README.md``; returns its path."""
     path = Path(folder) / "README.md"
     lineage = {"name": Path(folder).name, **lineage}
-    path.write_text(card_text(report, options, data_files, lineage), encoding="utf-8")
+    path.write_text(card_text(report, options, data_files, lineage), encoding="utf-8", errors="backslashreplace")
     return path

@@ -28,7 +28,8 @@ from typing import Any
 
 from trajrec.recorder.storage import is_url
 
-from .base import ExportOptions, Format, JsonlFormat
+from . import base as _base
+from .base import SURROGATES, ExportOptions, Format, JsonlFormat
 from .source import Source
 
 __all__ = ["BATCH_BYTES", "export_parallel"]
@@ -131,8 +132,11 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
     finally:
         if gc_was:
             gc.enable()
-    payload = "".join(texts).encode("utf-8") if write is not None else writer.take_encoded()
+    before = _escaped()
+    payload = "".join(texts).encode("utf-8", SURROGATES) if write is not None else writer.take_encoded()
+    escaped = _escaped(reset_to=before)
     meta = {
+        "escaped": escaped,  # lone surrogates written as text: the writing process counts them (take)
         "report": {k: getattr(report, k) for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled",
                                                   "rules_would_label", "skipped", "written_outcomes", "left_out",
                                                   "written_splits", "partial")},
@@ -144,6 +148,22 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
         "ids": one.written_ids,  # the writing process tells different files with the same episode id
     }
     return json.dumps(meta).encode("utf-8"), payload
+
+
+def _escaped(reset_to: tuple[int, int] | None = None) -> Any:
+    """The counts of lone surrogates written as text so far in this process (JSON lines, Arrow strings); with
+    ``reset_to`` (counts taken before a batch): how many the batch added, the counts set back (a batch this
+    process exports itself is counted once, by ``take``, as a worker's is)."""
+    import sys
+
+    arrow = sys.modules.get("trajrec.replay.exports.arrow_build")
+    now = (_base.ESCAPED[0], arrow.ESCAPED[0] if arrow is not None else 0)
+    if reset_to is None:
+        return now
+    _base.ESCAPED[0] = reset_to[0]
+    if arrow is not None:
+        arrow.ESCAPED[0] = reset_to[1]
+    return now[0] - reset_to[0] + now[1] - reset_to[1]
 
 
 # -- in the writing process ----------------------------------------------------------------------------------------
@@ -247,6 +267,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
             for key, data in payload:
                 writer.write_encoded(key, data)  # type: ignore[attr-defined]
         _merge(report, lineage, meta)
+        _base.ESCAPED[0] += meta.get("escaped", 0)
         errors.extend((_path(p), e) for p, e in meta["errors"])
         damaged.extend((p, e) for p, e in meta["damaged"])
         for eid, p in meta["ids"]:

@@ -308,3 +308,48 @@ def test_library_shows_labels_other_processes_write(library: Path) -> None:
             await until(pilot, lambda: (first.labeled or 0) > 0)
             assert f"{first.labeled:.0%}" in table.render_line(1).text
     asyncio.run(run())
+
+
+class _NumpyValuesEnv:
+    """One step whose observation holds the numpy values trajrec records exactly but plain JSON cannot take."""
+
+    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+        return "start", {}
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        obs = {"day": np.datetime64("2020-01-01"), "days": np.array(["2020-01-01", "NaT"], dtype="datetime64[D]"),
+               "wait": np.timedelta64(5, "s"), "z": np.array([1 + 2j]), "raw": np.array([b"x"]),
+               "long": np.longdouble("1.5"), "zl": np.clongdouble(1 + 1j)}
+        return obs, np.float64(1.0), True, False, {}
+
+
+def test_numpy_values_json_cannot_take_are_shown_not_crashed_on(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`y` in the viewer, `show --json` and `diff --json` on a step holding datetime64, timedelta64, complex,
+    bytes arrays and long doubles: JSON text of the values, never a traceback."""
+    from trajrec.cli import main
+
+    env = Recorder(_NumpyValuesEnv(), tmp_path / "run")
+    env.reset(seed=0)
+    env.step("go")
+    env.close()
+    path = env.episode_path
+    assert path is not None
+    capsys.readouterr()
+    assert main(["show", str(path), "--json", "--step", "0"]) == 0
+    out = capsys.readouterr().out
+    obs = next(json.loads(line) for line in out.splitlines() if '"observation"' in line)["observation"]
+    assert obs["day"] == "2020-01-01" and obs["days"] == ["2020-01-01", "NaT"] and obs["wait"] == "5 seconds"
+    assert obs["z"] == ["(1+2j)"] and obs["raw"] == [{"$bytes": "78"}] and obs["long"] == "1.5"
+    assert main(["diff", str(path), str(path), "--json"]) == 0
+
+    async def run() -> None:
+        app = create_app([path])
+        async with app.run_test(size=SMALL) as pilot:
+            await open_ready(pilot)
+            await pilot.press("y")
+            record = json.loads(app.clipboard)
+            assert record["observation"]["day"] == "2020-01-01" and record["observation"]["long"] == "1.5"
+            assert record["observation"]["raw"] == ["<1 bytes>"]
+    asyncio.run(run())

@@ -34,24 +34,11 @@ def no_episode_files(paths: Iterable[Any]) -> Exception:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Recorded values as JSON-friendly data (arrays to lists, bytes to a marked string)."""
-    import numpy as np
+    """Recorded values as JSON-friendly data (arrays to lists, bytes to a marked string): see
+    :func:`trajrec.replay.render.plain_json`."""
+    from trajrec.replay.render import plain_json
 
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
-        return {"$bytes": value.hex()}
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)
+    return plain_json(value, raw_bytes="hex")
 
 
 def dumps(value: Any) -> str:

@@ -122,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         from ._common import no_episode_files
 
         raise no_episode_files(args.paths)
+    escaped_before = _escaped()
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
                         options=options, progress=bar, workers=args.workers)
@@ -152,6 +153,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trajrec export: warning: {len(report.same_ids) - 5} more episode ids are in two files (--json lists "
               "them)", file=sys.stderr)
     report.seconds = time.perf_counter() - t0  # reading the indexes and labels included
+    escaped = _escaped() - escaped_before
+    if escaped:
+        print(f"trajrec export: warning: {_n(escaped, 'character')} of recorded text {'is' if escaped == 1 else 'are'}"
+              " not Unicode (lone surrogates, e.g. tool output decoded with surrogateescape): UTF-8 cannot hold "
+              "them, so each is written as the text \\udcXX (6 characters; docs/EXPORT.md, \"Text that is not "
+              "Unicode\")", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict()), file=sys.stderr if args.out == "-" else sys.stdout)
     else:
@@ -248,3 +255,11 @@ def _hints(args: argparse.Namespace, report: ExportReport) -> list[str]:
     if report.unlabeled and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
         out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps")
     return out
+
+
+def _escaped() -> int:
+    """Lone surrogates the exports of this process wrote as text so far (JSON lines and Arrow strings)."""
+    import sys
+
+    return sum(sys.modules[m].ESCAPED[0] for m in ("trajrec.replay.exports.arrow_build", "trajrec.replay.exports.base")
+               if m in sys.modules)

@@ -42,8 +42,9 @@ CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
 CATALOG_VERSION = 5
 
-#: ``labeled_fraction(episode_id, n_steps) -> float | None``: the share of an episode's steps that carry a label.
-LabeledFraction = Callable[[str, int], "float | None"]
+#: ``labeled_fraction(episode_path, episode_id, n_steps) -> float | None``: the share of an episode's steps that
+#: carry a label (labels of the file's own folder: a same-id copy elsewhere has its own).
+LabeledFraction = Callable[[str, str, int], "float | None"]
 
 
 @dataclass(slots=True)
@@ -605,7 +606,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
 
     The first batch is small (``first_batch`` entries) so a caller can show a first screen at once; later
     batches are cut every ``batch_seconds``, so a UI gets a bounded rate of updates whatever the folder size.
-    ``labeled_fraction(episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound method of an
+    ``labeled_fraction(episode_path, episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound method of an
     object with a ``labeled_episodes() -> set[str]`` method (:class:`trajrec.tui.label_source.LabelSource`), only
     episodes in that set are asked about (the others have no labels: None).
 
@@ -658,7 +659,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
                 ids, ids_at = labeled_ids(), time.monotonic()
             for entry in entries:
                 if ids is None or entry.episode_id in ids:
-                    entry.labeled = labeled_fraction(entry.episode_id, entry.steps)
+                    entry.labeled = labeled_fraction(entry.path, entry.episode_id, entry.steps)
         while entries:
             take = entries if len(batch) + len(entries) <= limit else entries[:limit - len(batch)]
             entries = entries[len(take):]

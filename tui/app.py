@@ -187,8 +187,8 @@ def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None
         annotator: who labels (``judge="human:<annotator>"``); default ``$TRAJREC_ANNOTATOR``, else the login name.
         tags: the tags ``t`` offers.
         step: with one file, the step to open at (negative counts from the end).
-        labeled_fraction: ``labeled_fraction(episode_id, n_steps) -> float | None`` fills the library's
-            "labeled" column (None: "-"), called from the library's scan thread (default:
+        labeled_fraction: ``labeled_fraction(episode_path, episode_id, n_steps) -> float | None`` fills the
+            library's "labeled" column (None: "-"), called from the library's scan thread (default:
             ``labels.labeled_fraction``, the share of steps with any live label).
         labels: where labels are read and written: the run folders' label stores under one lock (default: a
             :class:`~trajrec.tui.label_source.LabelSource` of ``paths``, read on first use).

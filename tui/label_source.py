@@ -27,8 +27,10 @@ class LabelSource:
     >>> runs = tempfile.mkdtemp()
     >>> _ = LabelStore(runs).add("ep-1", 0, 1, judge="human:ana")
     >>> source = LabelSource([runs])
-    >>> source.labeled_fraction("ep-1", 4), source.labeled_fraction("ep-2", 4)
-    (0.25, None)
+    >>> source.labeled_fraction(f"{runs}/ep-1.msgpack.zst", "ep-1", 4)
+    0.25
+    >>> source.labeled_fraction(f"{runs}/ep-2.msgpack.zst", "ep-2", 4) is None
+    True
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
@@ -42,12 +44,13 @@ class LabelSource:
             self._stores = LabelStores(self.paths)
         return self._stores
 
-    def labeled_fraction(self, episode_id: str, n_steps: int) -> float | None:
-        """The share of the episode's steps with a live label (any judge); None (shown ``-``) without labels.
+    def labeled_fraction(self, episode_path: str, episode_id: str, n_steps: int) -> float | None:
+        """The share of the episode's steps with a live label (any judge) in the store of its file's folder (a
+        label belongs to that folder: a same-id copy elsewhere has its own); None (shown ``-``) without labels.
         The library's ``labeled_fraction`` provider; safe to call from its scan thread."""
         with self.lock:
             try:
-                store = self._all().store_of(episode_id)
+                store = self._all().store_in(episode_path)
                 if store is None or not store.has_labels(episode_id):
                     return None
                 return store.labeled_fraction(episode_id, n_steps)

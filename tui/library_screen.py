@@ -325,7 +325,7 @@ class LibraryScreen(Screen[None]):
         labeled = labeled_ids() if labeled_ids is not None else None
         for e in self.entries:
             if episode_ids is None or e.episode_id in episode_ids:
-                e.labeled = (self.labeled_fraction(e.episode_id, e.steps)
+                e.labeled = (self.labeled_fraction(e.path, e.episode_id, e.steps)
                              if labeled is None or e.episode_id in labeled else None)
         if self.sort_column == "labeled":
             self._update_view()

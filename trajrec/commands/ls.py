@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     if with_labels:
         stores = LabelStores(args.paths)
         for e in entries:
-            e.labeled = stores.labeled_fraction(e.episode_id, e.steps)
+            e.labeled = stores.labeled_fraction(e.path, e.episode_id, e.steps)  # its own folder's labels
     # The listing is already in path order per given path: sorting a million rows by path again costs a second.
     shown = entries if column is None and not reverse and len(args.paths) == 1 else \
         sort_entries(entries, column, reverse=reverse)

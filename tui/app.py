@@ -85,7 +85,8 @@ class TrajrecApp(App[None]):
         # One file named on its own opens straight into the episode; q then quits.
         self.start_file = self.paths[0] if len(self.paths) == 1 and os.path.isfile(self.paths[0]) else None
         self.start_step = step or 0
-        self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=self.labeled_fraction)
+        self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=self.labeled_fraction,
+                                     label_facts=self.labels.label_facts)
         self.visited: set[str] = set()  # episode ids opened in this session, for refresh_labeled
 
     def on_mount(self) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterable
+from typing import Any, Iterable
 
 from trajrec.recorder import TrajrecError
 from trajrec.replay.labels import LABELS_DIR, LabelStore, LabelStores
+from trajrec.replay.run import label_facts
 
 
 class LabelSource:
@@ -57,6 +58,20 @@ class LabelSource:
             except TrajrecError as exc:  # a labels folder that cannot be listed: the column shows "-"
                 self.problem = str(exc)
                 return None
+
+    def label_facts(self, episode_path: str, episode_id: str, n_steps: int) -> dict[str, Any]:
+        """The label fields of the filter grammar (``labels``, ``labeled``, ``labeled_fraction``, ``judge``,
+        ``agreement``) for an episode, from the labels of its file's own folder, computed as ``trajrec ls
+        --where`` does (:func:`trajrec.replay.run.label_facts`): the library filter's provider. Labels that
+        cannot be read count as none (:attr:`problem` says why)."""
+        with self.lock:
+            try:
+                store = self._all().store_in(episode_path)
+                labels = store.current(episode_id) if store is not None and store.has_labels(episode_id) else []
+            except TrajrecError as exc:
+                self.problem = str(exc)
+                labels = []
+            return label_facts(labels, n_steps)
 
     def labeled_episodes(self) -> set[str]:
         """Ids of the episodes with a live label in any store: :meth:`labeled_fraction` is None for every other

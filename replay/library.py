@@ -40,7 +40,7 @@ EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
-CATALOG_VERSION = 5
+CATALOG_VERSION = 6
 
 #: ``labeled_fraction(episode_path, episode_id, n_steps) -> float | None``: the share of an episode's steps that
 #: carry a label (labels of the file's own folder: a same-id copy elsewhere has its own).
@@ -83,6 +83,7 @@ class EpisodeEntry:
     model: str = ""
     run_id: str = ""
     model_usage: dict[str, Any] | None = None  # the summary's model-call totals (tokens, seconds, cost), if any
+    ended: bool = True  # ran to its end and lost no step (trajrec.recorder.model.ran_to_end; false: `incomplete`)
     labeled: float | None = None
 
     @property
@@ -120,11 +121,13 @@ class EpisodeEntry:
             model=f["model"] or "",
             run_id=f["run"] or "",
             model_usage=s.get("model") if isinstance(s.get("model"), dict) else None,
+            ended=f["ended"],
         )
 
     @classmethod
     def unreadable(cls, path: str, error: str) -> EpisodeEntry:
-        return cls(path=path, episode_id=os.path.basename(path), outcome="unreadable", complete=False, error=error)
+        return cls(path=path, episode_id=os.path.basename(path), outcome="unreadable", complete=False, error=error,
+                   ended=False)
 
     def to_record(self) -> list[Any]:
         # A positional list, not a map: 10,000 entries with repeated keys would double the cache's size.
@@ -742,6 +745,7 @@ _FACTS: dict[str, Callable[[EpisodeEntry], Any]] = {
     "steps": lambda e: e.steps, "return": lambda e: e.ret, "failures": lambda e: e.failures,
     "retries": lambda e: e.retries, "recoveries": lambda e: e.recoveries,
     "checks": lambda e: e.checks_passed + e.checks_failed, "complete": lambda e: e.complete and e.error is None,
+    "ended": lambda e: e.ended and e.complete and e.error is None,
     "labeled": lambda e: None if e.labeled is None else e.labeled > 0, "labeled_fraction": lambda e: e.labeled,
     "text": lambda e: _text(e),
 }

@@ -349,5 +349,6 @@ def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list
         text += f"; {bad} unreadable (above; `trajrec fsck PATH` checks them)"
     if False in complete:
         text += ("  (* incomplete: no index, the writer did not close the file (`trajrec fsck --repair` adds one), "
-                 "or steps lost to damage (`trajrec fsck PATH` lists them))")
+                 "or steps lost to damage (`trajrec fsck PATH` lists them); `--where incomplete` lists these and "
+                 "the episodes stopped or raised before their end)")
     return text

@@ -1,6 +1,6 @@
 """Recording overhead, measured: raw loop vs. the full Recorder vs. plain msgpack+zstd writers, in one process.
 
-Run:  python bench/record_overhead.py [--steps N] [--kinds tool,cartpole-short,cartpole,params]
+Run:  python bench/record_overhead.py [--steps N] [--kinds tool,cartpole-short,cartpole,params,files]
 
 Prints µs/step overhead against the raw loop and bytes/step on disk, for CartPole-v1 (long episodes with a
 balancing policy, and ~22-step episodes with random actions) and for a text tool env with a ~9 KB nested-dict
@@ -266,6 +266,62 @@ def compression_params(repeats: int) -> None:
               f" | writer picks: {picked}")
 
 
+def file_costs(out: Path, files: int, repeats: int) -> None:
+    """What a file costs by itself: CartPole episodes of no step (``reset``, then ``end_episode``) through the
+    Recorder and through the plain per-episode writer (open, header and reset records in one flushed block, the
+    frame finished, close), against the env's own ``reset``; interleaved rounds, medians, µs a file."""
+    header = recorder_header("cartpole", out)
+
+    def raw(_folder: Path) -> float:
+        env = make_env("cartpole")
+        t = clock()
+        for seed in range(files):
+            env.reset(seed=seed)
+        return clock() - t
+
+    def plain(folder: Path) -> float:
+        env = make_env("cartpole")
+        packer = msgpack.Packer(use_bin_type=True, default=_plain_default)
+        cctx = zstandard.ZstdCompressor(level=3)
+        t = clock()
+        for seed in range(files):
+            t0 = time.time()
+            obs, info = env.reset(seed=seed)
+            fd = os.open(folder / f"ep-{seed}.msgpack.zst", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            co = cctx.compressobj()
+            head = {**header, "episode_id": f"plain-{seed}", "task": {**header.get("task", {}), "seed": seed}}
+            os.write(fd, co.compress(packer.pack({"t": "header", **head})) + co.compress(packer.pack(
+                {"t": "reset", "seed": seed, "observation": obs, "info": info, "time": t0}))
+                + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+            os.write(fd, co.flush())
+            os.close(fd)
+        return clock() - t
+
+    def recorder(folder: Path) -> float:
+        env = Recorder(make_env("cartpole"), folder)
+        t = clock()
+        for seed in range(files):
+            env.reset(seed=seed)
+            env.end_episode()
+        env.close()
+        return clock() - t
+
+    times: dict[str, list[float]] = {"raw": [], "plain": [], "recorder": []}
+    for r in range(repeats):
+        for name, fn in (("raw", raw), ("plain", plain), ("recorder", recorder)):
+            folder = out / f"files-{name}-{r}"
+            folder.mkdir()
+            times[name].append(fn(folder) / files * 1e6)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"== a file by itself (CartPole episodes of no step): {files} files, medians of {repeats} interleaved rounds, "
+          f"{'cpu' if clock is time.process_time else 'wall'} time ==")
+    print(f"  env reset alone               {med['raw']:8.1f} µs/file")
+    print(f"  plain per-episode writer      {med['plain'] - med['raw']:+8.1f} µs/file")
+    print(f"  trajrec Recorder              {med['recorder'] - med['raw']:+8.1f} µs/file")
+    print(f"  Recorder vs plain per-episode: {med['recorder'] - med['plain']:+.1f} µs/file")
+    sys.stdout.flush()
+
+
 def main() -> None:
     global clock
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -275,7 +331,8 @@ def main() -> None:
                         help="cpu: process CPU time (default; robust on a shared machine), wall: perf_counter")
     parser.add_argument("--dir", default=".", help="where to write the temporary files (default: here)")
     parser.add_argument("--kinds", default="cartpole,tool,cartpole-short,params",
-                        help="what to measure (params: per-step compression parameters for images and text)")
+                        help="what to measure (params: per-step compression parameters for images and text; "
+                             "files: what a file costs by itself, episodes of no step)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory-growth check")
     args = parser.parse_args()
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -287,6 +344,8 @@ def main() -> None:
     # file costs 5-10x more, which would be charged to every episode.
     with tempfile.TemporaryDirectory(prefix=".trajrec-bench-", dir=args.dir) as tmp:
         out = Path(tmp)
+        if "files" in kinds:
+            file_costs(out, max(1000, args.steps // 10), args.repeats)
         for kind in [k for k in ("cartpole", "tool", "cartpole-short") if k in kinds]:
             n = args.steps
             actions = _actions(kind, n)

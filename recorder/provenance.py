@@ -128,16 +128,47 @@ def _packages() -> dict[str, str | None]:
 
 
 def gather(env: Any, *, agent: dict[str, Any] | None, extra: dict[str, Any] | None, run_id: str | None) -> dict[str, Any]:
-    """Provenance for a new episode: the automatic fields, then what the caller passed (the caller wins)."""
-    prov = dict(_static())
-    prov["pid"] = os.getpid()  # not cached: worker processes forked from one parent differ
-    prov["packages"] = dict(_packages())
-    prov["env_package"] = env_package(env)
+    """Provenance for a new episode: the automatic fields, then what the caller passed (the caller wins).
+
+    What is the same for every episode of a process and env class (versions, host, argv, pid, package) is
+    gathered once (:func:`_automatic`); each call copies it and adds the code revision (cached per folder by
+    :func:`code_revision`), the start time, run id and agent. The process id is part of the key, so a forked
+    worker gets its own.
+    """
+    prov = _automatic(os.getpid(), type(env.unwrapped)).copy()
+    # Fresh nested dicts, as before the cache: a caller that edits one episode's provenance edits no other.
+    prov["packages"] = prov["packages"].copy()
+    prov["env_package"] = prov["env_package"].copy()
     prov["code_revision"] = code_revision(os.getcwd())
-    prov["start_time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    prov["start_time"] = _utc_text()
     prov["run_id"] = run_id
     prov["agent"] = dict(agent) if agent else None
     prov["lineage"] = None
     if extra:
         prov.update(extra)
+    return prov
+
+
+_utc: tuple[int, str] = (-1, "")
+
+
+def _utc_text() -> str:
+    """``time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())``, formatted once a second."""
+    global _utc
+    now = int(time.time())
+    cached = _utc  # one read: another thread may replace it meanwhile
+    if cached[0] != now:
+        cached = _utc = (now, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    return cached[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _automatic(pid: int, cls: Any) -> dict[str, Any]:
+    """The automatic fields of :func:`gather` for process ``pid`` recording an env of class ``cls``, in the
+    order a header holds them (``code_revision`` is a place kept for :func:`gather`; callers copy the result)."""
+    prov = dict(_static())
+    prov["pid"] = pid
+    prov["packages"] = dict(_packages())
+    prov["env_package"] = dict(_env_package(cls))
+    prov["code_revision"] = None
     return prov

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import time
 import warnings
+import zlib
 from typing import Any, Callable
 
 from .codec import Unencodable, bounded_repr, fallback_payload, sanitize
 from .errors import TrajrecIOError, TrajrecUsageError
-from .format import FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_BYTES, FrameWriter, packb
+from .format import (FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_BYTES, FrameWriter,
+                     compact_index_frame, packb)
 from .model import SummaryBuilder, truthy
 
 
@@ -196,6 +198,27 @@ class EpisodeWriter:
             "step_marks": self.step_marks,
         }
 
+    def _compact_index(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """``format.compact_index(self.index(summary=summary), head)`` built from the writer's own lists, without
+        the index dict (and its header copy) in between: the same dict, key for key (a test compares them)."""
+        flat: list[int] = []
+        end = 0
+        for offset, _first, n, stop in self.frames:
+            if n or offset == 0:
+                flat += (offset - end, n, stop - offset)
+                end = stop
+        head = self._head
+        out: dict[str, Any] = {"v": FORMAT_VERSION, "f": flat, "hc": zlib.crc32(head), "hl": len(head), "s": summary}
+        if self.checks:
+            out["c"] = self.checks
+        if self.step_checks:
+            out["sc"] = self.step_checks
+        out["m"] = self.step_marks
+        return out
+
+    def _pack_index(self, compact: dict[str, Any]) -> bytes:
+        return pack_record(self._packer, compact)
+
     def close(self) -> dict[str, Any]:
         """Write the end record and the index; return the summary. Safe to call twice.
 
@@ -215,9 +238,14 @@ class EpisodeWriter:
         try:
             # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
             # Written with the index, in one system call (a file's fixed cost counts on short episodes).
-            self._write({"t": "end", "time": time.time()}, end_frame=True, defer=True)
-            index = self.index(finished=True, summary=summary)
-            self._fw.write_index(index, pack=lambda idx: pack_record(self._packer, idx), head=self._head)
+            end = {"t": "end", "time": time.time()}
+            if self._frame_open or self._fw.cut_pending or self._pending is not None:
+                self._write(end, end_frame=True, defer=True)  # (a header that could not go out goes with it)
+            else:  # the usual case (the last step closed its frame): the end record's frame in one call
+                self.frames.append([self._fw.offset, self.steps, 0, -1])
+                self._fw.defer_frame(self._pack(end))
+                self.frames[-1][3] = self._fw.offset
+            self._fw.write_index_frame(compact_index_frame(self._compact_index(summary), self._pack_index))
         finally:
             self.closed = True
             self._close_fd()

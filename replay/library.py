@@ -614,8 +614,8 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
 
     The first batch is small (``first_batch`` entries) so a caller can show a first screen at once; later
     batches are cut every ``batch_seconds``, so a UI gets a bounded rate of updates whatever the folder size.
-    ``labeled_fraction(episode_path, episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound method of an
-    object with a ``labeled_episodes() -> set[str]`` method (:class:`trajrec.tui.label_source.LabelSource`), only
+    ``labeled_fraction(episode_path, episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound
+    method of an object with a ``labeled_episodes() -> set[str]`` method (:class:`trajrec.tui.label_source.LabelSource`), only
     episodes in that set are asked about (the others have no labels: None).
 
     Local folders' summaries are cached (see :class:`Catalog`) unless ``use_catalog`` is False; then every

@@ -425,7 +425,10 @@ def test_the_viewers_labels_provider_is_asked_only_about_labeled_episodes(librar
 
     counting = Counting([library])
     via_set = [e.labeled for e in all_entries([library], labeled_fraction=counting.labeled_fraction)]
-    per_entry = [e.labeled for e in all_entries([library], labeled_fraction=lambda p, i, n: source.labeled_fraction(p, i, n))]
+    def plain(path: str, episode_id: str, n_steps: int) -> float | None:  # not a bound method: asked for all
+        return source.labeled_fraction(path, episode_id, n_steps)
+
+    per_entry = [e.labeled for e in all_entries([library], labeled_fraction=plain)]
     assert via_set == per_entry == [0.1, None, None, None]
     assert asked == [first.episode_id]
 

@@ -82,6 +82,10 @@ def describe_lost(index: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: The first damage of a file whose writer did not close it (no index frame at its end).
+NO_INDEX = "no index frame at the end (the writer did not close the file)"
+
+
 def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     """Rebuild an episode's index by decoding every frame; tolerate a cut last frame and a cut last record.
 
@@ -187,7 +191,8 @@ def scan_file(path: str, fh: Any, *, closed: bool = False) -> ScanResult:
     if good_end < size and not any("unreadable" in d for d in damage):
         tail = size - good_end
         damage.append(f"{tail} bytes after the last whole block (from byte {good_end}) are incomplete and ignored")
-    damage.insert(0, "no index frame at the end (the writer did not close the file)")
+    if not closed:  # a closed file's first damage is what was wrong with its index (see _load_index)
+        damage.insert(0, NO_INDEX)
     result = ScanResult(
         version=header.get("version"),
         steps=steps,
@@ -405,7 +410,7 @@ class Episode(Sequence[Step]):
         except BaseException:
             self._fh.close()
             raise
-        if damage and not self.complete and not damage[0].startswith("no index frame"):
+        if damage and not self.complete and damage[0] != NO_INDEX:
             warnings.warn(f"{damage[0]}; reading by scanning the frames instead", RuntimeWarning, stacklevel=2)
         self.damage: list[str] = damage
         self._index = index
@@ -437,6 +442,21 @@ class Episode(Sequence[Step]):
         self._reset_rec: dict[str, Any] | None = None  # kept when the first frame is decoded for its steps
 
     # -- metadata -----------------------------------------------------------------------------------------------
+
+    @property
+    def index_state(self) -> str:
+        """Why the file was read: ``"ok"`` (its index), ``"missing"`` (no index frame: the writer did not close
+        the file) or ``"damaged"`` (an index frame whose checksum or contents are wrong: the frames were scanned
+        instead; ``trajrec fsck --repair`` rebuilds it)."""
+        if self.complete:
+            return "ok"
+        return "missing" if self.damage and self.damage[0] == NO_INDEX else "damaged"
+
+    def incomplete_text(self) -> str:
+        """A few words on why :attr:`complete` is False (``""`` when it is True), for one line of a screen."""
+        return {"ok": "", "missing": "no index: the writer did not close the file",
+                "damaged": "index damaged: read by scanning the frames (`trajrec fsck --repair` rebuilds it)"
+                }[self.index_state]
 
     @property
     def index(self) -> dict[str, Any]:
@@ -497,7 +517,9 @@ class Episode(Sequence[Step]):
                     self._reset = ResetRecord.from_record(rec)
                     break
             else:
-                raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record")
+                raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record: nothing of the "
+                                         "episode can be read (the file ends inside its first frame); `trajrec fsck "
+                                         "--repair` cannot help, record the episode again")
         return self._reset
 
     @property

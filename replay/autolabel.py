@@ -44,6 +44,7 @@ from trajrec.recorder import Episode, ResetRecord, Step
 from trajrec.recorder.errors import TrajrecError, TrajrecFormatError, TrajrecUsageError
 
 from .labels import Label, LabelStore, validate_value
+from .label_values import _NOT_UNICODE, _bad_text
 
 if TYPE_CHECKING:
     from .exports.source import Source
@@ -452,7 +453,11 @@ def _proposal(result: Any, target: int | str, judge: str) -> Proposal | None:
         rationale = str(rationale)
     if isinstance(tags, str):
         tags = (tags,)
-    return Proposal(target, value, rationale, tuple(str(t) for t in tags or ()), score)
+    tags = tuple(str(t) for t in tags or ())
+    for name, text in (("rationale", rationale), *(("tag", t) for t in tags)):
+        if text is not None and _bad_text(text):  # would fail when written: refused here, as a bad value is
+            raise JudgeError(f"{where} returned an unusable {name}: {text[:60]!r} {_NOT_UNICODE}")
+    return Proposal(target, value, rationale, tags, score)
 
 
 class _CallFailed:

@@ -50,8 +50,8 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 from trajrec.recorder.storage import is_url
 
 from .label_model import Label, LabelWarning
-from .label_values import (_TAG_OK, _validate_judge, _validate_kind, _validate_score, _validate_target,
-                           _validate_text, validate_value)
+from .label_values import (_NOT_UNICODE, _TAG_OK, _bad_text, _validate_judge, _validate_kind, _validate_score,
+                           _validate_target, _validate_text, validate_value)
 from .run_folder import create_new, private_dir
 
 #: Where labels live, relative to the run folder.
@@ -397,6 +397,8 @@ class LabelStore:
         for tag in tags:
             if not isinstance(tag, str) or not _TAG_OK.match(tag):
                 raise TrajrecUsageError(f"a tag is one word without spaces or commas (e.g. 'wrong-tool'), got {tag!r}")
+            if _bad_text(tag):
+                raise TrajrecUsageError(f"the tag {tag!r} {_NOT_UNICODE}")
             if tag not in self._tags:
                 near = difflib.get_close_matches(tag, sorted(self._tags), n=1, cutoff=0.85)
                 if near:
@@ -489,7 +491,11 @@ class LabelStore:
             line = json.dumps(label.to_record(compact=True), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise TrajrecUsageError(f"label fields must be JSON data (extra fields included): {exc}") from exc
-        data = (line + "\n").encode("utf-8")
+        try:
+            data = (line + "\n").encode("utf-8")
+        except UnicodeEncodeError as exc:  # text the field checks do not see (extra fields): nothing is written
+            raise TrajrecUsageError(f"a label field {_NOT_UNICODE} (at {line[max(0, exc.start - 30):exc.end + 10]!r})"
+                                    ) from exc
         fd = self._open_own(label)
         start = None
         try:

@@ -21,6 +21,9 @@ _VERDICT_WORDS = ("pass", "passed", "fail", "failed", "true", "false", "ok", "go
 _TAG_OK = re.compile(r"^[^\s,]+$")
 _MAX_CATEGORY = 200
 
+_NOT_UNICODE = ("holds a lone surrogate (bytes that are not UTF-8, e.g. typed in a Latin-1 terminal or decoded with "
+                "surrogateescape); labels are UTF-8 text: retype it, or set the terminal to UTF-8")
+
 
 def _bad_text(value: Any) -> bool:
     # Lone surrogates ("\\ud800" in JSON) decode but cannot be written back as UTF-8: every export would fail.
@@ -135,6 +138,8 @@ def validate_value(value: Any) -> Any:
         if not text:
             raise TrajrecUsageError("a category value cannot be empty; pass a rating -1/0/+1, pass/fail or a "
                                     "category name")
+        if _bad_text(text):
+            raise TrajrecUsageError(f"the value {text!r} {_NOT_UNICODE}")
         if "\n" in text or len(text) > _MAX_CATEGORY:
             raise TrajrecUsageError(f"a category is a short name on one line (at most {_MAX_CATEGORY} characters); "
                                     "put explanations in rationale=")
@@ -190,6 +195,8 @@ def _validate_judge(judge: Any, kind: str) -> str:
     if not isinstance(judge, str) or not judge.strip() or any(c.isspace() for c in judge):
         raise TrajrecUsageError(f"judge must name who labeled, without spaces: 'human:<name>', "
                                 f"'<rules>@<version>' or 'model:<name>', got {judge!r}")
+    if _bad_text(judge):
+        raise TrajrecUsageError(f"the judge {judge!r} {_NOT_UNICODE}")
     if judge.startswith("human:"):
         if not judge[6:]:
             raise TrajrecUsageError("judge 'human:' needs a name: 'human:ana'")
@@ -203,6 +210,8 @@ def _validate_text(name: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise TrajrecUsageError(f"{name} must be text or None, got {type(value).__name__}")
+    if _bad_text(value):
+        raise TrajrecUsageError(f"the {name} {value!r} {_NOT_UNICODE}")
     return value
 
 

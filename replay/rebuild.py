@@ -245,7 +245,8 @@ def import_modules(modules: Iterable[str] | str) -> None:
         except ImportError as exc:
             raise ReplayError(f"cannot import {module!r} (given to import before replaying): "
                               f"{type(exc).__name__}: {exc}; check the module name and that its package is "
-                              "installed in this Python") from exc
+                              "installed in this Python (a module of your own: run from the folder that holds it, "
+                              "or add that folder to PYTHONPATH)") from exc
 
 
 def _unregistered_message(env_id: str, source: str, registry: Mapping[str, Any]) -> str:

@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands whose exit status is a verdict on their input (problems found, diverged, differ, unreadable files):
+#: when the reader of their output goes away they finish silently, so the status stays the verdict.
+VERDICT_COMMANDS = frozenset({"fsck", "replay", "ls", "diff"})
+
+
 class EscapingStream:
     """A text stream that shows control characters in everything written through it as visible escapes.
 
@@ -91,18 +96,41 @@ class EscapingStream:
     function the viewer uses too.
     """
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, *, drain_on_broken_pipe: bool = False) -> None:
         from trajrec.replay.render import safe
 
         self.unescaped = stream
         self._safe = safe
+        #: A command whose exit status is a verdict (fsck, replay, ls, diff) goes on when its reader closes the
+        #: pipe (`trajrec fsck runs/ | head`), writing to /dev/null, so its status is still the verdict.
+        self._drain = drain_on_broken_pipe
 
     def write(self, text: str) -> int:
-        self.unescaped.write(self._safe(text))
+        try:
+            self.unescaped.write(self._safe(text))
+        except BrokenPipeError:
+            if not self._drain:
+                raise
+            self._to_devnull()
         return len(text)
 
     def flush(self) -> None:
-        self.unescaped.flush()
+        try:
+            self.unescaped.flush()
+        except BrokenPipeError:
+            if not self._drain:
+                raise
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        try:
+            fd = self.unescaped.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        except (OSError, AttributeError, ValueError):
+            self._drain = False  # no descriptor to redirect: the quiet exit of a closed pipe instead
+            raise BrokenPipeError from None
 
     def isatty(self) -> bool:
         return bool(getattr(self.unescaped, "isatty", lambda: False)())
@@ -159,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (ValueError, OSError):  # a stream that cannot change its error handler keeps its own
                 pass
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = EscapingStream(out), EscapingStream(err)
+    sys.stdout = EscapingStream(out, drain_on_broken_pipe=args.command in VERDICT_COMMANDS)
+    sys.stderr = EscapingStream(err)
     show = warnings.showwarning
 
     def one_line(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -193,4 +222,5 @@ def _run(args: argparse.Namespace) -> int:
         except (OSError, AttributeError, ValueError):
             pass  # no real stdout file descriptor: nothing will be flushed to it
         sys.stderr.close()
-        return 0
+        # A command whose exit status is a verdict decided before its output (diff: same or not) keeps it.
+        return int(getattr(args, "verdict", 0) or 0)

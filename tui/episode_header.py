@@ -74,7 +74,8 @@ def header_text(episode: Episode, width: int = 120) -> Text:
     field("outcome", one_line(outcome, 20), "bold green" if outcome == "passed" else
           "bold red" if outcome in ("failed", "error") else None)
     if not episode.complete:
-        out.append("(no index: the writer did not close the file)  ", style="bold yellow")
+        why = episode.incomplete_text() if hasattr(episode, "incomplete_text") else "no index"
+        out.append(f"({why})  ", style="bold yellow")
     lost = s.get("lost_steps")
     if isinstance(lost, int) and lost > 0:
         out.append(f"({lost:,} step{'s' if lost != 1 else ''} not recorded: a write failed)  ", style="bold yellow")

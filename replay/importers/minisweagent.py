@@ -31,6 +31,9 @@ from .jsonstream import ImportFormatError, JsonStream
 _BLOCK = re.compile(r"```(?:bash|mswea_bash_command|sh)\s*\n(.*?)\n?```", re.S)
 _RC = re.compile(r"<returncode>\s*(-?\d+)\s*</returncode>")
 _LIMITS = ("LimitsExceeded", "TimeExceeded")
+#: What mini-swe-agent's agent prints to submit (its default config's ``echo`` line; older versions' word first):
+#: a trajectory without an exit message whose last command is one of these ended by submitting.
+_SUBMIT = ("MINI_SWE_AGENT_FINAL_OUTPUT", "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")
 
 
 class MiniSweAgentImporter(Importer):
@@ -169,7 +172,7 @@ class MiniSweAgentImporter(Importer):
             pending = step
         if pending is not None:
             status = final.get("exit_status") or ""
-            if status == "Submitted":
+            if status == "Submitted" or (not status and _submits(pending.action)):
                 pending.terminated = True
             elif status in _LIMITS:
                 pending.truncated = True
@@ -254,6 +257,12 @@ class MiniSweAgentImporter(Importer):
         action: Any = commands[0] if len(commands) == 1 else (commands or (content or ""))
         return ImportedStep(action=action, observation=observation, info=info, time=t0, duration=duration,
                             note=note, failure=failure)
+
+
+def _submits(action: Any) -> bool:
+    """Whether a step's command (or commands) is mini-swe-agent's submit line."""
+    commands = action if isinstance(action, list) else [action]
+    return any(isinstance(c, str) and any(word in c for word in _SUBMIT) for c in commands)
 
 
 def _first_prompt(items: Iterator[tuple[int, Any]]) -> tuple[str | None, str | None]:

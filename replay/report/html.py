@@ -349,7 +349,8 @@ def _behaviour(page: _Page, b: dict[str, Any]) -> None:
     for key, what in (("steps", "steps"), ("thought_length", "thought length (chars per step)")):
         qs = b[key]["solve_rate_by_quartile"]
         if qs:
-            fig = go.Figure(go.Bar(x=[f"{q['lo']:.3g}–{q['hi']:.3g}" for q in qs],
+            fig = go.Figure(go.Bar(x=[f"[{q['lo']:.3g}, {q['hi']:.3g}{']' if k == len(qs) - 1 else ')'}"
+                                      for k, q in enumerate(qs)],
                                    y=[q["solve_rate"] for q in qs], customdata=[q["episodes"] for q in qs],
                                    hovertemplate="%{x}: solve rate %{y:.3f} over %{customdata} episodes"
                                                  "<extra></extra>", marker_color="#00897b"))

@@ -69,7 +69,8 @@ def render_text(report: dict[str, Any], *, rows: int = 15) -> str:
                    f"{one_line(report['unreadable'][0]['path'], 80)}: {one_line(report['unreadable'][0]['error'], 120)}")
     if report["incomplete"]:
         out.append(f"  {report['incomplete']} episode(s) without an index (the writer did not close them); "
-                   "`trajrec fsck --repair` adds one")
+                   "`trajrec fsck --repair` adds one to each that holds a record (`trajrec fsck` names any that cannot be "
+                   "repaired)")
     _coverage(out, report["coverage"], rows)
     _difficulty(out, report["difficulty"], rows)
     _failures(out, report["failures"], rows)
@@ -243,7 +244,9 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
 def _quartiles(qs: list[dict[str, Any]]) -> str:
     if not qs:
         return "-"
-    return "  ".join(f"[{_num(q['lo'])}, {_num(q['hi'])}] {_pct(q['solve_rate'])}" for q in qs)
+    # Half-open bins [lo, hi), the last one closed (behaviour._by_quartile): the brackets say which holds a tie.
+    return "  ".join(f"[{_num(q['lo'])}, {_num(q['hi'])}{']' if k == len(qs) - 1 else ')'} {_pct(q['solve_rate'])} "
+                     f"({q['episodes']})" for k, q in enumerate(qs))
 
 
 def _lineage(out: list[str], li: dict[str, Any], rows: int) -> None:

@@ -100,3 +100,26 @@ def test_bad_file_keeps_none_of_its_episodes(tmp_path: Path) -> None:
         import_paths("atif", [path], tmp_path / "run")
     assert "line 2" in str(err.value)
     assert not (tmp_path / "run").exists()  # nothing kept, and the folder the import made is gone too
+
+
+def test_a_bare_message_list_that_ends_by_submitting_is_terminated_not_stopped(tmp_path: Path) -> None:
+    """mini-swe-agent's own local.traj.json (a bare message list, no exit message) ends with the agent's submit
+    line: the run finished, so its last step is terminated and the outcome is not ``stopped`` (a cut recording)."""
+    from trajrec.recorder import open_episode
+
+    import_paths("mini-swe-agent", [MINI_LIST], tmp_path / "run")
+    [path] = (tmp_path / "run").glob("*.msgpack.zst")
+    with open_episode(path) as ep:
+        assert ep.summary["outcome"] != "stopped", ep.summary
+        assert ep[len(ep) - 1].terminated and "SUBMIT" in str(ep[len(ep) - 1].action)
+        assert not any(ep[i].terminated for i in range(len(ep) - 1))
+    # The same list cut before its submit line stays as it was: not terminated.
+    import json
+
+    messages = json.loads(MINI_LIST.read_text())
+    cut = tmp_path / "cut.traj.json"
+    cut.write_text(json.dumps(messages[:-2]))
+    import_paths("mini-swe-agent", [cut], tmp_path / "cut")
+    [path] = (tmp_path / "cut").glob("*.msgpack.zst")
+    with open_episode(path) as ep:
+        assert not ep[len(ep) - 1].terminated

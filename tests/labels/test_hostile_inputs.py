@@ -170,3 +170,42 @@ def test_label_auto_leaves_out_a_damaged_episode_and_labels_the_others(run_dir: 
     assert res.episodes == len(list(run_dir.glob("*.msgpack.zst"))) - 1 and res.added > 0
     code, _, err = _cli("label", "auto", str(run_dir), "--rules")
     assert code == 1 and err.startswith(f"trajrec label: skipped {path}: {path} at byte ")
+
+
+@pytest.mark.parametrize("field", ["rationale", "value", "annotator", "tag", "extra"])
+def test_text_that_is_not_unicode_is_refused_in_one_line_and_nothing_is_written(field: str, run_dir: Path) -> None:
+    """Bytes that are not UTF-8 (a Latin-1 terminal; text decoded with surrogateescape) reach Python as lone
+    surrogates: `label add` refuses them with a one-line error naming the field, and writes nothing."""
+    from trajrec.recorder.errors import TrajrecUsageError
+
+    _path, eid = _first_episode(run_dir)
+    bad = "caf\udce9"
+    before = LabelStore(run_dir).versions(eid)
+    if field == "extra":
+        with pytest.raises(TrajrecUsageError, match="lone surrogate"):
+            LabelStore(run_dir).add(eid, 0, 1, author="a", extra={"note": bad})
+    else:
+        argv = {"rationale": ["--value", "1", "--rationale", bad], "value": ["--value", bad],
+                "annotator": ["--value", "1", "--annotator", bad], "tag": ["--value", "1", "--tag", bad]}[field]
+        if field != "annotator":
+            argv += ["--annotator", "a"]
+        code, _out, err = _cli("label", "add", str(run_dir), "--episode", eid, "--step", "0", *argv)
+        assert code == 1 and err.count("\n") == 1 and "lone surrogate" in err, err
+        assert "Traceback" not in err
+    assert LabelStore(run_dir).versions(eid) == before
+    labels = run_dir / LABELS_DIR
+    for f in labels.glob("*.jsonl") if labels.exists() else ():
+        f.read_text(encoding="utf-8")  # every labels file still UTF-8
+
+
+def test_a_judge_answering_with_text_that_is_not_unicode_is_counted_under_keep_going(run_dir: Path,
+                                                                                     tmp_path: Path) -> None:
+    judge = tmp_path / "surjudge.py"
+    judge.write_text("def judge(ctx):\n    return (1, 'quoted output: caf\\udce9') if ctx.step.index == 0 else 1\n")
+    code, _out, err = _cli("label", "auto", str(run_dir), "--judge", f"{judge}:judge", "--keep-going")
+    assert code == 1 and "Traceback" not in err, err
+    assert "unusable rationale" in err and "lone surrogate" in err, err
+    path, eid = _first_episode(run_dir)
+    judged = {lab.target for lab in LabelStore(run_dir).versions(eid) if lab.judge.startswith("surjudge")
+              or "judge" in lab.judge}
+    assert 0 not in judged and 1 in judged, judged

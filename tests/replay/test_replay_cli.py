@@ -184,3 +184,30 @@ def test_env_option_replays_a_directly_constructed_env(record, capsys: pytest.Ca
     assert "constructed directly" in capsys.readouterr().err
     assert main(["replay", str(ep_path), "--env", "replaytest/Script-v0"]) == 0
     assert capsys.readouterr().out == "replayed 5 steps, no divergence\n"
+
+
+def test_the_console_script_imports_a_module_of_the_current_folder(tmp_path: Path) -> None:
+    """`trajrec replay EP --import mymod` run from mymod's folder works as `python -m trajrec` does (the console
+    script's sys.path does not hold the current folder by itself)."""
+    import os
+    import shutil
+    import subprocess
+
+    script = shutil.which("trajrec", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the trajrec console script is not installed beside this Python (pip install -e .)")
+    (tmp_path / "cwd_envs.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register(id='cwdenv/Cart-v0', entry_point='gymnasium.envs.classic_control.cartpole:CartPoleEnv')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = ("import cwd_envs, gymnasium as gym\nfrom trajrec import Recorder\n"
+            "rec = Recorder(gym.make('cwdenv/Cart-v0'), out_dir='runs')\nrec.reset(seed=3)\n"
+            "for a in (0, 1, 0):\n    rec.step(a)\nrec.close()\n")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, timeout=120)
+    episode = next((tmp_path / "runs").glob("*.msgpack.zst"))
+    proc = subprocess.run([script, "replay", str(episode), "--import", "cwd_envs"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, "replayed 3 steps, no divergence\n"), proc.stderr
+    proc = subprocess.run([script, "replay", str(episode), "--import", "no_such_envs"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "add that folder to PYTHONPATH" in proc.stderr, proc.stderr

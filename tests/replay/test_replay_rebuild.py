@@ -151,7 +151,8 @@ def test_an_import_that_fails_is_reported(record) -> None:
 
     assert str(err.value) == ("cannot import 'rt_no_such_module' (given to import before replaying): "
                               "ModuleNotFoundError: No module named 'rt_no_such_module'; check the module name and "
-                              "that its package is installed in this Python")
+                              "that its package is installed in this Python (a module of your own: run from the "
+                              "folder that holds it, or add that folder to PYTHONPATH)")
 
 
 def test_directly_constructed_env_cannot_be_rebuilt(record) -> None:

@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _diff(args)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: the command line exits with args.verdict (cli._run)
     except (TrajrecError, OSError) as exc:
         # 2, not 1: a script reading "1" as "they differ" must not take a missing file for a difference.
         message = str(exc) if isinstance(exc, TrajrecError) else f"{exc.filename or ''}: {exc.strerror or exc}"
@@ -61,6 +63,8 @@ def _diff(args: argparse.Namespace) -> int:
 
     with open_episode(args.a) as a, open_episode(args.b) as b:
         result = diff_episodes(a, b, ignore=args.ignore, state=not args.no_state)
+        # Decided before any output: `trajrec diff A B | head` closing the pipe still exits 0/1 by the episodes.
+        args.verdict = 0 if result.same else 1
         if args.json:
             for d in result.steps:
                 print(dumps({"type": "step", **d.to_dict()}))

@@ -186,8 +186,9 @@ def _run(args: argparse.Namespace) -> int:
         verb = "is" if report.test_episodes == 1 else "are"
         print(f"trajrec export: warning: {_n(report.test_episodes, 'episode')} written {verb}"
               f" from the env's test split (task split=test); pass --where 'split=train' to leave them out"
-              + (", or --partition-by split for separate train and test splits" if args.format == "parquet"
-                 else " (or --format parquet --partition-by split for separate splits)"), file=sys.stderr)
+              + (", or --partition-by split for separate train and test splits (with --out DIR/, a folder)"
+                 if args.format == "parquet"
+                 else " (or --format parquet --out DIR/ --partition-by split for separate splits)"), file=sys.stderr)
     return 1 if report.errors else 0
 
 

@@ -70,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
     except TrajrecError as exc:
         return fail(str(exc), type(exc).__name__)
     total = steps if args.until is None else min(steps, args.until + 1)
+    if args.imports:
+        # As with `python -m trajrec` (and `label auto --judge`): a module in the current folder imports.
+        import os
+
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.insert(0, cwd)
     try:
         # stream= at call time: Progress's default binds the sys.stderr of import time.
         with Progress(total, "replay", unit=" steps", stream=sys.stderr) as bar, warnings.catch_warnings():

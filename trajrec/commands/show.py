@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     header_chars = 10**8 if args.full else HEADER_PREVIEW_CHARS
     agent = prov.get("agent") or {}
     print(f"episode   {ep.episode_id}")
-    print(f"file      {ep.path}" + ("" if ep.complete else "   (no index: writer did not close it)"))
+    print(f"file      {ep.path}" + ("" if ep.complete else f"   ({ep.incomplete_text()})"))
     # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest);
     # kwargs and the agent are previewed like every value (--full prints them whole: they reproduce the episode).
     verification = task.get("verification")

@@ -134,6 +134,28 @@ def verdict(value: Any) -> bool | None:
     return None
 
 
+#: Outcomes of an episode that did not run to its end (unless its last step terminated or truncated it).
+UNENDED_OUTCOMES = frozenset({"stopped", "error", "incomplete", "unreadable", None, ""})
+
+
+def ran_to_end(summary: Mapping[str, Any], complete: bool = True) -> bool:
+    """Whether an episode summary is of an episode that ran to its end: judged, terminated or truncated, in a
+    file that was closed (``complete``). One that was stopped (interrupted, the agent gave up), raised (outcome
+    ``error``) or never closed did not: the episodes ``trajrec record --resume`` records again, and those the
+    filter word ``incomplete`` selects (with the files that lost steps).
+
+    >>> ran_to_end({"outcome": "passed"}), ran_to_end({"outcome": "stopped"})
+    (True, False)
+    >>> ran_to_end({"outcome": "error", "truncated": True}), ran_to_end({"outcome": "passed"}, complete=False)
+    (True, False)
+    """
+    if not complete:
+        return False
+    if summary.get("terminated") is True or summary.get("truncated") is True:
+        return True
+    return summary.get("outcome") not in UNENDED_OUTCOMES
+
+
 def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, default_kind: str = "environment",
                     check_id: str | None = None, now: float | None = None) -> dict[str, Any]:
     """Bring a check reported by an env or a caller into the stored shape.

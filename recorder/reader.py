@@ -485,6 +485,24 @@ class Episode(Sequence[Step]):
         """Every recorded check: those the env reported with a step, then those added with ``Recorder.check``."""
         return [*self._step_checks, *self._standalone]
 
+    def checks_by_step(self) -> dict[int, list[Check]]:
+        """The checks each step carries as its :attr:`Step.checks`, from the index alone (no step decoded).
+
+        A step carries the checks the env reported in that step's info, whatever their target (the built-in
+        envs' terminal check, target ``"episode"``, rides on the last step), then the ``Recorder.check`` checks
+        whose target is that step: the same two sources :meth:`__getitem__` builds ``Step.checks`` from. Steps
+        without checks are left out. An index without ``step_checks`` (a file from before they were indexed)
+        gives only the second kind: the step records hold the first.
+        """
+        out: dict[int, list[Check]] = {}
+        for c in self._step_checks:
+            step = c.extra.get("step")
+            if type(step) is int:
+                out.setdefault(step, []).append(c)
+        for step, checks in self._by_step.items():
+            out.setdefault(step, []).extend(checks)
+        return out
+
     @property
     def reset(self) -> ResetRecord:
         if self._reset is None:

@@ -13,20 +13,25 @@ from .label_store import LABELS_DIR, LabelStore
 
 
 class LabelStores:
-    """The label stores of every run folder under some paths, for tools that know episode ids but not their
-    folders (the TUI library's ``labeled_fraction`` provider).
+    """The label stores of every run folder under some paths (the TUI library's ``labeled`` column, ``trajrec ls``).
+
+    A label belongs to the folder of its episode file: :meth:`store_in` and :meth:`labeled_fraction` look in that
+    folder's store only, so a same-id copy of the file in another folder does not share its labels.
 
     >>> import tempfile
     >>> runs = tempfile.mkdtemp()
     >>> _ = LabelStore(f"{runs}/shell").add("ep-1", 0, 1, judge="human:ana")
     >>> stores = LabelStores([runs])
-    >>> stores.labeled_fraction("ep-1", 4), stores.labeled_fraction("ep-2", 4)
-    (0.25, 0.0)
+    >>> stores.labeled_fraction(f"{runs}/shell/ep-1.msgpack.zst", "ep-1", 4)
+    0.25
+    >>> stores.labeled_fraction(f"{runs}/copy/ep-1.msgpack.zst", "ep-1", 4)  # a copy elsewhere: not its labels
+    0.0
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         self._stores: dict[Path, LabelStore] = {}
         self._by_episode: dict[str, LabelStore] = {}
+        self._by_folder: dict[str, LabelStore] = {}  # absolute folder -> its store (the folders read so far)
         for raw in paths:
             if is_url(os.fspath(raw)):
                 continue  # remote runs carry no labels here
@@ -44,6 +49,8 @@ class LabelStores:
         store = self._stores.get(folder)
         if store is None:
             store = self._stores[folder] = LabelStore(folder)
+            if not is_url(os.fspath(folder)):
+                self._by_folder[os.path.abspath(folder)] = store
             self._index(store)
         return store
 
@@ -71,8 +78,17 @@ class LabelStores:
         store = self.store_of(episode_id)
         return store.current(episode_id, **filters) if store is not None else []
 
-    def labeled_fraction(self, episode_id: str, n_steps: int) -> float:
-        store = self.store_of(episode_id)
+    def store_in(self, episode_path: str | os.PathLike[str]) -> LabelStore | None:
+        """The store of the episode file's own folder, when that folder's labels were read (it had labels when
+        the stores were opened, or :meth:`for_episode` read it since); None otherwise. Never creates a store."""
+        path = os.fspath(episode_path)
+        if is_url(path):
+            return None
+        return self._by_folder.get(os.path.dirname(os.path.abspath(path)))
+
+    def labeled_fraction(self, episode_path: str | os.PathLike[str], episode_id: str, n_steps: int) -> float:
+        """The share of the episode's steps with a live label in its own folder's store (0.0 without)."""
+        store = self.store_in(episode_path)
         return store.labeled_fraction(episode_id, n_steps) if store is not None else 0.0
 
     def refresh(self) -> int:

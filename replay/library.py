@@ -24,7 +24,7 @@ import operator
 import os
 import time
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from trajrec.recorder import SUFFIX, EmptyEpisodeError, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
@@ -33,17 +33,23 @@ from trajrec.recorder.storage import find_remote, is_url
 from trajrec.recorder.writer import pack_record
 
 from .run_folder import create_new, private_dir
-from .query import QUERY_HELP, Query, QueryError, index_facts, parse_query
+from .query import LABEL_FIELDS, QUERY_HELP, Query, QueryError, index_facts, parse_query
 
 #: The outcome of a file that holds nothing (its writer was killed at its first write); scans skip it.
 EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
-CATALOG_VERSION = 5
+CATALOG_VERSION = 6
 
-#: ``labeled_fraction(episode_id, n_steps) -> float | None``: the share of an episode's steps that carry a label.
-LabeledFraction = Callable[[str, int], "float | None"]
+#: ``labeled_fraction(episode_path, episode_id, n_steps) -> float | None``: the share of an episode's steps that
+#: carry a label (labels of the file's own folder: a same-id copy elsewhere has its own).
+LabeledFraction = Callable[[str, str, int], "float | None"]
+
+#: ``label_facts(episode_path, episode_id, n_steps) -> facts``: the label fields of the filter grammar
+#: (:data:`trajrec.replay.query.LABEL_FIELDS`) for an episode, from its own folder's labels
+#: (:func:`trajrec.replay.run.label_facts` of them: what ``trajrec ls --where`` reads).
+LabelFacts = Callable[[str, str, int], Mapping[str, Any]]
 
 
 @dataclass(slots=True)
@@ -77,6 +83,7 @@ class EpisodeEntry:
     model: str = ""
     run_id: str = ""
     model_usage: dict[str, Any] | None = None  # the summary's model-call totals (tokens, seconds, cost), if any
+    ended: bool = True  # ran to its end and lost no step (trajrec.recorder.model.ran_to_end; false: `incomplete`)
     labeled: float | None = None
 
     @property
@@ -114,11 +121,13 @@ class EpisodeEntry:
             model=f["model"] or "",
             run_id=f["run"] or "",
             model_usage=s.get("model") if isinstance(s.get("model"), dict) else None,
+            ended=f["ended"],
         )
 
     @classmethod
     def unreadable(cls, path: str, error: str) -> EpisodeEntry:
-        return cls(path=path, episode_id=os.path.basename(path), outcome="unreadable", complete=False, error=error)
+        return cls(path=path, episode_id=os.path.basename(path), outcome="unreadable", complete=False, error=error,
+                   ended=False)
 
     def to_record(self) -> list[Any]:
         # A positional list, not a map: 10,000 entries with repeated keys would double the cache's size.
@@ -605,8 +614,8 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
 
     The first batch is small (``first_batch`` entries) so a caller can show a first screen at once; later
     batches are cut every ``batch_seconds``, so a UI gets a bounded rate of updates whatever the folder size.
-    ``labeled_fraction(episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound method of an
-    object with a ``labeled_episodes() -> set[str]`` method (:class:`trajrec.tui.label_source.LabelSource`), only
+    ``labeled_fraction(episode_path, episode_id, n_steps)`` fills each entry's ``labeled``; when it is a bound
+    method of an object with a ``labeled_episodes() -> set[str]`` method (:class:`trajrec.tui.label_source.LabelSource`), only
     episodes in that set are asked about (the others have no labels: None).
 
     Local folders' summaries are cached (see :class:`Catalog`) unless ``use_catalog`` is False; then every
@@ -658,7 +667,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
                 ids, ids_at = labeled_ids(), time.monotonic()
             for entry in entries:
                 if ids is None or entry.episode_id in ids:
-                    entry.labeled = labeled_fraction(entry.episode_id, entry.steps)
+                    entry.labeled = labeled_fraction(entry.path, entry.episode_id, entry.steps)
         while entries:
             take = entries if len(batch) + len(entries) <= limit else entries[:limit - len(batch)]
             entries = entries[len(take):]
@@ -736,6 +745,7 @@ _FACTS: dict[str, Callable[[EpisodeEntry], Any]] = {
     "steps": lambda e: e.steps, "return": lambda e: e.ret, "failures": lambda e: e.failures,
     "retries": lambda e: e.retries, "recoveries": lambda e: e.recoveries,
     "checks": lambda e: e.checks_passed + e.checks_failed, "complete": lambda e: e.complete and e.error is None,
+    "ended": lambda e: e.ended and e.complete and e.error is None,
     "labeled": lambda e: None if e.labeled is None else e.labeled > 0, "labeled_fraction": lambda e: e.labeled,
     "text": lambda e: _text(e),
 }
@@ -758,14 +768,22 @@ def _text(e: EpisodeEntry) -> str:
 
 
 class _LazyFacts:
-    """:meth:`EpisodeEntry.facts` computed per key as the query's terms ``get`` them."""
+    """:meth:`EpisodeEntry.facts` computed per key as the query's terms ``get`` them; with a ``label_facts``
+    provider, the label fields come from it (asked once per entry)."""
 
-    __slots__ = ("entry",)
+    __slots__ = ("entry", "label_facts", "_labels")
 
-    def __init__(self, entry: EpisodeEntry) -> None:
+    def __init__(self, entry: EpisodeEntry, label_facts: LabelFacts | None = None) -> None:
         self.entry = entry
+        self.label_facts = label_facts
+        self._labels: Mapping[str, Any] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
+        if self.label_facts is not None and key in LABEL_FIELDS:
+            if self._labels is None:
+                e = self.entry
+                self._labels = self.label_facts(e.path, e.episode_id, e.steps)
+            return self._labels.get(key, default)
         fact = _FACTS.get(key)
         return default if fact is None else fact(self.entry)
 
@@ -792,9 +810,15 @@ _REPEATING_FACTS = frozenset(_FACTS) - {"episode", "text"}
 
 @dataclass(frozen=True)
 class Filter:
-    """A parsed library filter (the grammar of :mod:`trajrec.replay.query`); the empty filter matches everything."""
+    """A parsed library filter (the grammar of :mod:`trajrec.replay.query`); the empty filter matches everything.
+
+    ``label_facts`` gives the label fields (``labels``, ``labeled``, ``labeled_fraction``, ``judge``,
+    ``agreement``) as ``trajrec ls --where`` computes them; without it only ``labeled`` and ``labeled_fraction``
+    can be read (from the entries' ``labeled`` column) and :attr:`unknown_fields` names the others.
+    """
 
     query: Query = field(default_factory=Query)
+    label_facts: LabelFacts | None = field(default=None, compare=False)
     # The answer per combination of the facts the query reads, when those repeat (not ids, not free text).
     _memo: dict[Any, bool] = field(default_factory=dict, compare=False, repr=False)
 
@@ -802,7 +826,8 @@ class Filter:
         getters = self._getters
         if getters is None:
             # Only the facts the query's terms ask for are computed.
-            return self.query.matches(_LazyFacts(entry))  # type: ignore[arg-type]
+            labels = self.label_facts if self.query.needs_labels else None
+            return self.query.matches(_LazyFacts(entry, labels))  # type: ignore[arg-type]
         key = tuple([g(entry) for g in getters])
         hit = self._memo.get(key)
         if hit is None:
@@ -822,14 +847,24 @@ class Filter:
         fields = self._fields
         if any(not t.field for t in self.query.terms) or not set(fields) <= _REPEATING_FACTS:
             return None
+        if self.label_facts is not None and self.query.needs_labels:
+            return None  # the label fields come from the provider, per entry (labels change as one works)
         return [_FACTS[f] for f in fields]
+
+    @property
+    def unknown_fields(self) -> list[str]:
+        """Label fields the query reads that this filter cannot compute (no ``label_facts`` provider)."""
+        if self.label_facts is not None:
+            return []
+        return sorted(self.query.fields & (LABEL_FIELDS - {"labeled", "labeled_fraction"}))
 
     def __bool__(self) -> bool:
         return bool(self.query)
 
 
-def parse_filter(query: str) -> Filter:
-    """Parse a filter query (see :mod:`trajrec.replay.query`).
+def parse_filter(query: str, label_facts: LabelFacts | None = None) -> Filter:
+    """Parse a filter query (see :mod:`trajrec.replay.query`); ``label_facts`` gives the label fields (see
+    :class:`Filter`).
 
     Raises:
         FilterError: an unknown field, or a value the field does not take.
@@ -839,7 +874,7 @@ def parse_filter(query: str) -> Filter:
     ...
     trajrec.replay.query.QueryError: in 'evn:shell': unknown field 'evn' (did you mean 'env'?); fields: ...
     """
-    return Filter(parse_query(query))
+    return Filter(parse_query(query), label_facts)
 
 
 # -- sorting ----------------------------------------------------------------------------------------------------

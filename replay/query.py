@@ -10,7 +10,9 @@ term                   matches an episode when
 ``"two words"``        the phrase is there (quotes also make a flag word plain text: ``"failed"``)
 ``passed``/``failed``  its outcome is passed / failed (the terminal check's verdict)
 ``retried``            it has at least one retry step (``recovered``: a recovery; ``faulty``: a failed step)
-``incomplete``         its file has no index (the writer did not close it) or cannot be read
+``incomplete``         it did not run to its end or lost steps (``ended=false``): stopped (Ctrl-C, SIGTERM), raised
+                       (outcome ``error``), never closed (no index), or steps lost to damage: the episodes
+                       ``trajrec record --resume`` records again, and the damaged ones
 ``labeled``            it has a live label (``unlabeled``: none)
 ``FIELD:VALUE``        text fields: VALUE is in the field (``env:shell`` matches ``trajrec/Shell-v0``);
                        ``outcome:`` matches a prefix; numbers and booleans: same as ``FIELD=VALUE``. An
@@ -49,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recorder.model import ran_to_end
 
 __all__ = ["FIELDS", "FLAGS", "LABEL_FIELDS", "OUTCOMES", "QUERY_HELP", "Query", "QueryError", "Term",
            "index_facts", "parse_query"]
@@ -69,7 +72,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "retries": ("number", "retry steps"),
     "recoveries": ("number", "recovering steps"),
     "checks": ("number", "recorded checks"),
-    "complete": ("bool", "the file was closed properly (has its index)"),
+    "complete": ("bool", "the file was closed properly (has its index) and lost no step"),
+    "ended": ("bool", "it ran to its end (judged, terminated or truncated) and lost no step; false: the flag "
+                      "word incomplete"),
     "labels": ("number", "live labels (any target)"),
     "labeled": ("bool", "the episode has at least one live label"),
     "labeled_fraction": ("number", "share of steps with a live label, 0..1"),
@@ -89,7 +94,7 @@ FLAGS: dict[str, tuple[str, str, Any]] = {
     "faulty": ("failures", ">", 0.0),
     "retried": ("retries", ">", 0.0),
     "recovered": ("recoveries", ">", 0.0),
-    "incomplete": ("complete", "=", False),
+    "incomplete": ("ended", "=", False),
     "labeled": ("labeled", "=", True),
     "unlabeled": ("labeled", "=", False),
 }
@@ -99,7 +104,7 @@ Terms (all must hold, any case):
   word / "a phrase"  in the episode id, file name, env id, task id or task text
   passed, failed     outcome (the terminal check's verdict)
   faulty, retried, recovered   has a failed / retry / recovery step
-  incomplete         no index (writer did not close it) or unreadable
+  incomplete         did not run to its end (stopped, raised, never closed) or lost steps
   labeled, unlabeled has a live label / none
   env:shell          text field contains (outcome: matches a prefix)
   failures>0  return>=1  env=trajrec/*  split!=test   compare (= != > >= < <=; * ? wildcards)
@@ -357,6 +362,7 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
         "recoveries": 0 if none_left else _num(s.get("recoveries", 0)),
         "checks": _num(checks.get("total", 0)),
         "complete": complete,
+        "ended": ran_to_end(s, complete),
         "text": " ".join(x for x in (episode, name, env, task_id, task_text) if x).lower(),
     }
 

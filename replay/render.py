@@ -12,11 +12,12 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from trajrec.recorder.classify import parse_tool_call
+from trajrec.recorder.model import verdict
 
 # Lone surrogates (text decoded with ``surrogateescape``) are escaped too: a terminal cannot encode them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -343,12 +344,27 @@ def step_kind(step: Any) -> str:
         return "recovery"
     if getattr(step, "retry_of", None) is not None:
         return "retry"
-    verdicts = [c.passed for c in getattr(step, "checks", ()) or ()]
-    if False in verdicts:
+    failed, passed = verdicts_of(getattr(step, "checks", ()) or ())
+    if failed:
         return "check_failed"
-    if True in verdicts:
+    if passed:
         return "check_passed"
     return "ok"
+
+
+def verdicts_of(checks: Iterable[Any]) -> tuple[bool, bool]:
+    """(some check failed, some check passed) of a step's checks (:class:`trajrec.recorder.Check` objects or raw
+    check records): what :func:`step_kind` draws a step's checks by, and what the viewer's marker scan
+    (``trajrec.tui.step_scan``) computes from the index, so ``v``/``V`` reach every step drawn ✓ or ✗.
+
+    >>> verdicts_of([{"value": True}, {"value": "fail"}]), verdicts_of([{"value": 0.5}])
+    ((True, True), (False, False))
+    """
+    failed = passed = False
+    for c in checks:
+        v = verdict(c.get("value")) if isinstance(c, Mapping) else getattr(c, "passed", None)
+        failed, passed = failed or v is False, passed or v is True
+    return failed, passed
 
 
 def tool_call_text(action: Any) -> str | None:

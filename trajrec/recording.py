@@ -477,11 +477,9 @@ def ended(summary: dict[str, Any], complete: bool = True) -> bool:
     >>> ended({"outcome": "passed"}), ended({"outcome": "stopped"}), ended({"outcome": "error", "truncated": True})
     (True, False, True)
     """
-    if not complete:
-        return False
-    if summary.get("terminated") is True or summary.get("truncated") is True:
-        return True
-    return summary.get("outcome") not in ("stopped", "error", "incomplete", None)
+    from trajrec.recorder.model import ran_to_end  # the one definition, shared with `--where incomplete`
+
+    return ran_to_end(summary, complete)
 
 
 def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,

@@ -85,7 +85,8 @@ class TrajrecApp(App[None]):
         # One file named on its own opens straight into the episode; q then quits.
         self.start_file = self.paths[0] if len(self.paths) == 1 and os.path.isfile(self.paths[0]) else None
         self.start_step = step or 0
-        self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=self.labeled_fraction)
+        self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=self.labeled_fraction,
+                                     label_facts=self.labels.label_facts)
         self.visited: set[str] = set()  # episode ids opened in this session, for refresh_labeled
 
     def on_mount(self) -> None:
@@ -187,8 +188,8 @@ def create_app(paths: Iterable[str | os.PathLike[str]], *, annotator: str | None
         annotator: who labels (``judge="human:<annotator>"``); default ``$TRAJREC_ANNOTATOR``, else the login name.
         tags: the tags ``t`` offers.
         step: with one file, the step to open at (negative counts from the end).
-        labeled_fraction: ``labeled_fraction(episode_id, n_steps) -> float | None`` fills the library's
-            "labeled" column (None: "-"), called from the library's scan thread (default:
+        labeled_fraction: ``labeled_fraction(episode_path, episode_id, n_steps) -> float | None`` fills the
+            library's "labeled" column (None: "-"), called from the library's scan thread (default:
             ``labels.labeled_fraction``, the share of steps with any live label).
         labels: where labels are read and written: the run folders' label stores under one lock (default: a
             :class:`~trajrec.tui.label_source.LabelSource` of ``paths``, read on first use).

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterable
+from typing import Any, Iterable
 
 from trajrec.recorder import TrajrecError
 from trajrec.replay.labels import LABELS_DIR, LabelStore, LabelStores
+from trajrec.replay.run import label_facts
 
 
 class LabelSource:
@@ -27,8 +28,10 @@ class LabelSource:
     >>> runs = tempfile.mkdtemp()
     >>> _ = LabelStore(runs).add("ep-1", 0, 1, judge="human:ana")
     >>> source = LabelSource([runs])
-    >>> source.labeled_fraction("ep-1", 4), source.labeled_fraction("ep-2", 4)
-    (0.25, None)
+    >>> source.labeled_fraction(f"{runs}/ep-1.msgpack.zst", "ep-1", 4)
+    0.25
+    >>> source.labeled_fraction(f"{runs}/ep-2.msgpack.zst", "ep-2", 4) is None
+    True
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
@@ -42,18 +45,33 @@ class LabelSource:
             self._stores = LabelStores(self.paths)
         return self._stores
 
-    def labeled_fraction(self, episode_id: str, n_steps: int) -> float | None:
-        """The share of the episode's steps with a live label (any judge); None (shown ``-``) without labels.
+    def labeled_fraction(self, episode_path: str, episode_id: str, n_steps: int) -> float | None:
+        """The share of the episode's steps with a live label (any judge) in the store of its file's folder (a
+        label belongs to that folder: a same-id copy elsewhere has its own); None (shown ``-``) without labels.
         The library's ``labeled_fraction`` provider; safe to call from its scan thread."""
         with self.lock:
             try:
-                store = self._all().store_of(episode_id)
+                store = self._all().store_in(episode_path)
                 if store is None or not store.has_labels(episode_id):
                     return None
                 return store.labeled_fraction(episode_id, n_steps)
             except TrajrecError as exc:  # a labels folder that cannot be listed: the column shows "-"
                 self.problem = str(exc)
                 return None
+
+    def label_facts(self, episode_path: str, episode_id: str, n_steps: int) -> dict[str, Any]:
+        """The label fields of the filter grammar (``labels``, ``labeled``, ``labeled_fraction``, ``judge``,
+        ``agreement``) for an episode, from the labels of its file's own folder, computed as ``trajrec ls
+        --where`` does (:func:`trajrec.replay.run.label_facts`): the library filter's provider. Labels that
+        cannot be read count as none (:attr:`problem` says why)."""
+        with self.lock:
+            try:
+                store = self._all().store_in(episode_path)
+                labels = store.current(episode_id) if store is not None and store.has_labels(episode_id) else []
+            except TrajrecError as exc:
+                self.problem = str(exc)
+                labels = []
+            return label_facts(labels, n_steps)
 
     def labeled_episodes(self) -> set[str]:
         """Ids of the episodes with a live label in any store: :meth:`labeled_fraction` is None for every other

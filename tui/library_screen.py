@@ -27,6 +27,7 @@ from trajrec.replay.library import (
     Filter,
     FilterError,
     LabeledFraction,
+    LabelFacts,
     ScanBatch,
     parse_filter,
     scan,
@@ -160,11 +161,13 @@ class LibraryScreen(Screen[None]):
         error: str
 
     def __init__(self, paths: Sequence[str], *, use_catalog: bool = True,
-                 labeled_fraction: LabeledFraction | None = None, name: str | None = None) -> None:
+                 labeled_fraction: LabeledFraction | None = None, label_facts: LabelFacts | None = None,
+                 name: str | None = None) -> None:
         super().__init__(name=name)
         self.paths = [os.fspath(p) for p in paths]
         self.use_catalog = use_catalog
         self.labeled_fraction = labeled_fraction
+        self.label_facts = label_facts  # the filter's label fields, as `trajrec ls --where` computes them
         self.entries: list[EpisodeEntry] = []
         #: The folders of the episodes read so far (the app polls them for new labels: a hundred folders, not a
         #: million paths).
@@ -325,9 +328,9 @@ class LibraryScreen(Screen[None]):
         labeled = labeled_ids() if labeled_ids is not None else None
         for e in self.entries:
             if episode_ids is None or e.episode_id in episode_ids:
-                e.labeled = (self.labeled_fraction(e.episode_id, e.steps)
+                e.labeled = (self.labeled_fraction(e.path, e.episode_id, e.steps)
                              if labeled is None or e.episode_id in labeled else None)
-        if self.sort_column == "labeled":
+        if self.sort_column == "labeled" or self.filter.query.needs_labels:
             self._update_view()
         else:
             self.query_one(EpisodeTable).refresh_rows()
@@ -338,11 +341,14 @@ class LibraryScreen(Screen[None]):
     def _filter_changed(self, event: Input.Changed) -> None:
         status = self.query_one(ScanStatus)
         try:
-            self.filter = parse_filter(event.value)
+            self.filter = parse_filter(event.value, self.label_facts)
         except FilterError as exc:
             status.problem = str(exc)
             return
-        status.problem = ""
+        unknown = self.filter.unknown_fields
+        # Said, not silently matching nothing: this library has no label stores to compute these from.
+        status.problem = (f"{', '.join(unknown)}: not known here (no label stores given to the library); "
+                          "`trajrec ls --where` computes them" if unknown else "")
         self._update_view()
 
     # Textual routes each key to the widget focused when the key arrives, so keys typed in one burst after

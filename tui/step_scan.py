@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from trajrec.recorder import Episode, TrajrecError, open_episode
 from trajrec.recorder.writer import MARK_EXCEPTION, MARK_FAILURE, MARK_RECOVERY, MARK_RETRY
-from trajrec.replay.render import value_text
+from trajrec.replay.render import value_text, verdicts_of
 
 from .markers import marker_code
 
@@ -20,13 +20,13 @@ Cancelled = Callable[[], bool]
 
 
 def check_verdicts(ep: Episode) -> dict[int, tuple[bool, bool]]:
-    """Per step with checks: (some check failed, some check passed), from the episode's index alone."""
-    out: dict[int, tuple[bool, bool]] = {}
-    for check in ep.checks:
-        if isinstance(check.target, int):
-            failed, passed = out.get(check.target, (False, False))
-            out[check.target] = (failed or check.passed is False, passed or check.passed is True)
-    return out
+    """Per step with checks: :func:`verdicts_of` its checks, from the episode's index alone.
+
+    The checks of a step are those its ``Step.checks`` holds (:meth:`trajrec.recorder.Episode.checks_by_step`):
+    a check the env reported on a step is that step's whatever its target, so the terminal check of the
+    built-in envs (target ``"episode"``, on the last step) marks the step the timeline draws it on.
+    """
+    return {step: verdicts_of(checks) for step, checks in ep.checks_by_step().items()}
 
 
 def record_kind(rec: Mapping[str, Any], verdicts: tuple[bool, bool] | None) -> str:
@@ -142,6 +142,10 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                 for i, rec in enumerate(recs, first):
                     get = rec.get
                     verdict = get_verdict(i)
+                    own = get("checks")
+                    if own:  # a file whose index does not list its steps' own checks: the record has them
+                        mine = verdicts_of(own if isinstance(own, list) else ())
+                        verdict = mine if verdict is None else (verdict[0] or mine[0], verdict[1] or mine[1])
                     if get("failure") or get("retry_of") is not None or get("recovers") or get("checks"):
                         codes.append(marker_code(record_kind(rec, verdict), retry=get("retry_of") is not None,
                                                  checked=verdict is not None or bool(get("checks"))))

@@ -256,13 +256,14 @@ def test_label_stores_find_episodes_in_any_run_folder(tmp_path: Path) -> None:
     LabelStore(tmp_path / "deep" / "math").add("ep-m", 1, -1, judge="human:ana")
     stores = LabelStores([tmp_path])
     assert sorted(str(s.run_dir.relative_to(tmp_path)) for s in stores) == ["deep/math", "shell"]
-    assert stores.labeled_fraction("ep-m", 2) == 0.5 and stores.labeled_fraction("nope", 2) == 0.0
+    math = tmp_path / "deep" / "math" / "ep-m.msgpack.zst"
+    assert stores.labeled_fraction(math, "ep-m", 2) == 0.5 and stores.labeled_fraction(math, "nope", 2) == 0.0
     # A label added through one of them is seen at once; one added by another process after a refresh.
     stores.for_episode(tmp_path / "shell" / "ep-new.msgpack.zst").add("ep-new", 0, 1, judge="human:bo")
     assert [lab.judge for lab in stores.current("ep-new")] == ["human:bo"]
     LabelStore(tmp_path / "deep" / "math").add("ep-m", 0, 1, judge="human:cy")
-    assert stores.labeled_fraction("ep-m", 2) == 0.5
-    assert stores.refresh() == 1 and stores.labeled_fraction("ep-m", 2) == 1.0
+    assert stores.labeled_fraction(math, "ep-m", 2) == 0.5
+    assert stores.refresh() == 1 and stores.labeled_fraction(math, "ep-m", 2) == 1.0
 
 
 def test_one_live_label_per_target_and_person(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_label_source_is_safe_across_threads(tmp_path: Path) -> None:
     def library_scan() -> None:  # what the library's scan worker does, over and over
         try:
             while not stop.is_set():
-                source.labeled_fraction("ep", 500)
+                source.labeled_fraction(str(episode), "ep", 500)
                 source.refresh()
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
@@ -134,5 +134,6 @@ def test_label_source_is_safe_across_threads(tmp_path: Path) -> None:
         thread.join()
         sys.setswitchinterval(old)
     assert errors == []
-    assert source.labeled_fraction("ep", 500) == 1.0 and source.labeled_fraction("other", 5) is None
+    assert source.labeled_fraction(str(episode), "ep", 500) == 1.0
+    assert source.labeled_fraction(str(episode), "other", 5) is None
     assert len(LabelStore(run).current("ep")) == 500

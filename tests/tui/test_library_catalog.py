@@ -141,7 +141,7 @@ def test_batches_first_small_then_by_time(library: Path) -> None:
 
 
 def test_labeled_fraction_is_asked_per_entry_and_never_cached(library: Path) -> None:
-    got = all_entries([library], labeled_fraction=lambda eid, n: n / 10)
+    got = all_entries([library], labeled_fraction=lambda path, eid, n: n / 10)
     assert [e.labeled for e in got] == [1.0, 0.3, 0.2, 0.3]
     assert [e.labeled for e in all_entries([library])] == [None] * 4
 
@@ -419,13 +419,16 @@ def test_the_viewers_labels_provider_is_asked_only_about_labeled_episodes(librar
     real = LabelSource.labeled_fraction
 
     class Counting(LabelSource):
-        def labeled_fraction(self, episode_id: str, n_steps: int) -> float | None:
+        def labeled_fraction(self, episode_path: str, episode_id: str, n_steps: int) -> float | None:
             asked.append(episode_id)
-            return real(self, episode_id, n_steps)
+            return real(self, episode_path, episode_id, n_steps)
 
     counting = Counting([library])
     via_set = [e.labeled for e in all_entries([library], labeled_fraction=counting.labeled_fraction)]
-    per_entry = [e.labeled for e in all_entries([library], labeled_fraction=lambda i, n: source.labeled_fraction(i, n))]
+    def plain(path: str, episode_id: str, n_steps: int) -> float | None:  # not a bound method: asked for all
+        return source.labeled_fraction(path, episode_id, n_steps)
+
+    per_entry = [e.labeled for e in all_entries([library], labeled_fraction=plain)]
     assert via_set == per_entry == [0.1, None, None, None]
     assert asked == [first.episode_id]
 

@@ -131,7 +131,7 @@ def test_labeled_column_uses_the_provider(library: Path) -> None:
     calls: list[tuple[str, int]] = []
     labels = {"notes-1": 0.5}
 
-    def labeled_fraction(episode_id: str, n_steps: int) -> float | None:
+    def labeled_fraction(episode_path: str, episode_id: str, n_steps: int) -> float | None:
         calls.append((episode_id, n_steps))
         return 1.0 if n_steps == 2 else None
 

@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     if with_labels:
         stores = LabelStores(args.paths)
         for e in entries:
-            e.labeled = stores.labeled_fraction(e.episode_id, e.steps)
+            e.labeled = stores.labeled_fraction(e.path, e.episode_id, e.steps)  # its own folder's labels
     # The listing is already in path order per given path: sorting a million rows by path again costs a second.
     shown = entries if column is None and not reverse and len(args.paths) == 1 else \
         sort_entries(entries, column, reverse=reverse)
@@ -349,5 +349,6 @@ def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list
         text += f"; {bad} unreadable (above; `trajrec fsck PATH` checks them)"
     if False in complete:
         text += ("  (* incomplete: no index, the writer did not close the file (`trajrec fsck --repair` adds one), "
-                 "or steps lost to damage (`trajrec fsck PATH` lists them))")
+                 "or steps lost to damage (`trajrec fsck PATH` lists them); `--where incomplete` lists these and "
+                 "the episodes stopped or raised before their end)")
     return text

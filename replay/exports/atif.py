@@ -329,7 +329,7 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     own: dict[str, Any] = {"step": i}
     for k in ("reward", "failure", "retry_of", "recovers", "terminated", "truncated"):
         v = rec.get(k)
-        if v not in (None, False, [], 0.0) or (k == "retry_of" and v is not None):  # retry_of 0 == False
+        if not _nothing(v) or (k == "retry_of" and v is not None):  # retry_of 0 == False
             own[k] = v
     chosen = view.choose(i, mapped=False)
     if chosen is not None:
@@ -406,3 +406,16 @@ class _AtifLines(JsonlFormat):
 
 
 __all__ = ["ATIF_VERSION", "AtifFormat", "iso", "trajectory"]
+
+
+def _nothing(v: Any) -> bool:
+    """Whether a step field holds nothing worth writing (None, False, [], a zero): exact for any recorded value,
+    a numpy scalar or array included (``v in (...)`` compares with ``==``, which an array answers element-wise)."""
+    if v is None or v is False or (type(v) is list and not v):
+        return True
+    if type(v) in (int, float):
+        return v == 0
+    shape = getattr(v, "shape", None)
+    if shape == () and getattr(v, "dtype", None) is not None and v.dtype.kind in "biuf":  # a numpy number
+        return bool(v == 0)
+    return False

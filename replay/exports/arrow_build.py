@@ -238,6 +238,8 @@ def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, 
 
 def _list(pa: Any, typ: Any, inner: str, values: list[Any], counts: Sequence[int] | None, types: set[type],
           nulls: bool, rows: int) -> Any:
+    if inner == "f64" and types == {np.ndarray}:
+        return _float_arrays(pa, typ, values, counts, nulls)
     _only(types, list)
     if counts is not None:  # not used for lists: expand, then build
         values = list(chain.from_iterable(map(repeat, values, counts)))
@@ -249,6 +251,26 @@ def _list(pa: Any, typ: Any, inner: str, values: list[Any], counts: Sequence[int
         raise _Fallback
     flat = list(chain.from_iterable(plain))
     child = _build(pa, typ.value_type, inner, flat, None)
+    valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values)) if nulls else None
+    return pa.Array.from_buffers(typ, len(values), [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32))],
+                                 null_count=_nulls(valid, len(values)), children=[child])
+
+
+def _float_arrays(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, nulls: bool) -> Any:
+    """A ``list<double>`` column from 1-D float64 numpy arrays (or None): the values' buffers joined, no Python
+    float made (the parquet export's ``observation_values``)."""
+    if counts is not None:
+        values = list(chain.from_iterable(map(repeat, values, counts)))
+    present = [v for v in values if v is not None] if nulls else values
+    if any(v.dtype != np.float64 or v.ndim != 1 for v in present):
+        raise _Fallback
+    lens = np.fromiter((0 if v is None else v.size for v in values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    if offsets[-1] > _I32[1]:
+        raise _Fallback
+    data = np.concatenate(present) if present else np.zeros(0, dtype=np.float64)
+    child = pa.Array.from_buffers(typ.value_type, len(data), [None, pa.py_buffer(data)], null_count=0)
     valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values)) if nulls else None
     return pa.Array.from_buffers(typ, len(values), [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32))],
                                  null_count=_nulls(valid, len(values)), children=[child])

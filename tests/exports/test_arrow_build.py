@@ -210,3 +210,23 @@ def test_export_process_loads_no_pandas_and_uses_the_system_allocator(builtin_ru
     out = subprocess.run([sys.executable, "-c", code2], capture_output=True, text=True, check=True, env=env).stdout
     assert json.loads(out)[1] in ("jemalloc", "mimalloc")  # mimalloc where pyarrow was built without jemalloc
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_float_arrays_build_what_lists_of_floats_build() -> None:
+    """``observation_values`` is held as float64 numpy arrays (8 bytes a number, not a Python float): the column
+    is the one ``pa.array`` builds from the same numbers as lists, nulls, NaN and counts included."""
+    from trajrec.replay.exports.parquet import _numeric_array, numeric_values
+
+    rng = np.random.default_rng(3)
+    obs = [np.float32([1.5, np.nan, -0.0]), None, np.arange(6, dtype=np.int64).reshape(2, 3), None,
+           rng.random((4, 4)), np.zeros(0), [[1, 2], [3, 4]], 7]
+    arrays = [_numeric_array(o) for o in obs]
+    lists = [numeric_values(o) for o in obs]
+    typ = pa.list_(pa.float64())
+    got, want = build(pa, typ, arrays), pa.array(lists, type=typ)
+    _same(got, want)
+    counts = [2, 0, 1, 3, 1, 1, 2, 1]
+    expanded = [v for v, c in zip(lists, counts) for _ in range(c)]
+    _same(build(pa, typ, arrays, counts), pa.array(expanded, type=typ))
+    recorded = np.float64([[1, 2], [3, 4]])
+    assert not np.shares_memory(_numeric_array(recorded), recorded)  # a copy, never a view of the recorded array

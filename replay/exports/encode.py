@@ -55,14 +55,21 @@ class ToolCall(NamedTuple):
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
-        if obj.dtype.kind in "OV" or (obj.dtype.kind == "u" and obj.dtype.itemsize == 8 and obj.size
-                                      and int(obj.max()) > _I64_MAX):
+        kind = obj.dtype.kind
+        if kind in "OV" or (kind == "u" and obj.dtype.itemsize == 8 and obj.size and int(obj.max()) > _I64_MAX):
             raise ValueError("needs the exact pass")  # objects or ints beyond 64 bits inside: dumps retries
+        if kind in "Mmc" or (kind == "f" and obj.dtype.itemsize > 8):
+            return _odd_array(obj)
         return obj.tolist()
     if isinstance(obj, np.generic):
         if isinstance(obj, np.uint64) and int(obj) > _I64_MAX:
             raise ValueError("needs the exact pass")
+        if isinstance(obj, (np.datetime64, np.timedelta64, np.complexfloating)) or (
+                isinstance(obj, np.floating) and obj.dtype.itemsize > 8):
+            return _odd_array(np.asarray(obj))
         return obj.item()
+    if isinstance(obj, complex):
+        return {"$complex": [obj.real, obj.imag]}
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return {"$bytes": bytes(obj).hex()}
     if isinstance(obj, (set, frozenset)):
@@ -74,6 +81,23 @@ def _default(obj: Any) -> Any:
     if hasattr(obj, "_asdict"):
         return obj._asdict()
     return repr(obj)
+
+
+def _odd_array(arr: Any) -> Any:
+    """numpy values JSON has no form for, in the export encoding (docs/EXPORT.md, "JSON: exact or explicit"):
+    datetime64 and timedelta64 as numpy's own text (``"2020-01-01"``, ``"5 seconds"``, ``"NaT"``); complex as
+    ``{"$complex": [real, imag]}`` (arrays: real and imaginary parts as two nested lists); a long double as its
+    float64 when that is exact, else ``{"$longdouble": text}``. A 0-d array gives a scalar."""
+    kind = arr.dtype.kind
+    if kind in "Mm":
+        return np.asarray(arr, dtype=str).tolist()
+    if kind == "c":
+        real, imag = arr.real.astype(np.float64), arr.imag.astype(np.float64)
+        return {"$complex": [jsonable(real.tolist()), jsonable(imag.tolist())]}
+    wide = arr.astype(np.float64)
+    if np.array_equal(wide.astype(arr.dtype), arr, equal_nan=True):
+        return jsonable(wide.tolist())
+    return {"$longdouble": np.asarray(arr, dtype=str).tolist()}
 
 
 def jsonable(value: Any) -> Any:
@@ -91,10 +115,11 @@ def jsonable(value: Any) -> Any:
         return {_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
+    if isinstance(value, (np.ndarray, np.generic)):
+        kind = value.dtype.kind
+        if kind in "Mmc" or (kind == "f" and value.dtype.itemsize > 8):
+            return _odd_array(np.asarray(value))
+        return jsonable(value.tolist())  # (a numpy scalar's tolist() is its item())
     return jsonable(_default(value))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import repeat
 from typing import Any, Callable, Iterable
 
 from .base import EpisodeView, JsonlFormat
@@ -85,6 +86,49 @@ def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
                           if diff else '"[]"') + f',"unverified":{"true" if unverified else "false"}}}')
 
 
+#: A label's item of ``checks``: the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``.
+_LABEL_ITEM = ('{"origin":"label","id":%s,"episode_id":%s,"target":%s,"kind":%s,"judge":%s,"value":%s,"score":%s,'
+               '"rationale":%s,"tags":%s,"author":%s,"time":%s,"supersedes":%s}')
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_int_repr = int.__repr__
+_TAGS_TEXT: dict[tuple[str, ...], str] = {}
+
+
+def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
+    """The JSON text (:func:`dumps`) of each value of a column, with one C loop where its values share a type."""
+    types = set(map(type, col))
+    if len(types) == 1:
+        t = types.pop()
+        if t is str:
+            return map(_S, col)
+        if t is type(None):
+            return repeat("null", len(col))
+        if t is float and all(map(math.isfinite, col)):
+            return map(_float_repr, col)
+        if t is int and _I64_MIN <= min(col) and max(col) <= _I64_MAX:
+            return map(_int_repr, col)
+    return map(dumps, col)
+
+
+def _tags_texts(col: tuple[tuple[str, ...], ...]) -> Iterable[str]:
+    for tags in set(col) - _TAGS_TEXT.keys():
+        if len(_TAGS_TEXT) >= 4096:
+            _TAGS_TEXT.clear()
+        _TAGS_TEXT[tags] = dumps(list(tags))
+    return map(_TAGS_TEXT.__getitem__, col)
+
+
+def label_items(rows: list[Any]) -> list[str]:
+    """The ``checks`` items of :class:`~trajrec.replay.label_model.LabelRow` s, as JSON text: what encoding
+    ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time."""
+    (eids, targets, kinds, judges, values, scores, rationales, tags, authors, times, supersedes, ids,
+     _deleted) = zip(*rows)
+    return list(map(_LABEL_ITEM.__mod__, zip(
+        _column_texts(ids), _column_texts(eids), _column_texts(targets), _column_texts(kinds),
+        _column_texts(judges), _column_texts(values), _column_texts(scores), _column_texts(rationales),
+        _tags_texts(tags), _column_texts(authors), _column_texts(times), _column_texts(supersedes))))
+
+
 class RecordsFormat(JsonlFormat):
     name = "records"
     built_rows = True
@@ -103,11 +147,19 @@ class RecordsFormat(JsonlFormat):
             rec = c.to_record()
             rec.pop("step", None)  # the index's copy of the target
             checks.append({"origin": "recorded", **rec})
-        for lab in view.labels:
-            rec = lab.to_record()
-            rec.pop("v", None)
-            rec.pop("deleted", None)
-            checks.append({"origin": "label", **rec})
+        joined = view.joined
+        if joined.usual:
+            # The labels' items as text, field by field over all of them (what encoding their dicts gives).
+            recorded = dumps(checks)
+            labels = ",".join(label_items(joined.rows))
+            checks_text = f"{recorded[:-1]},{labels}]" if checks else f"[{labels}]"
+        else:
+            for lab in joined.labels():
+                rec = lab.to_record()
+                rec.pop("v", None)
+                rec.pop("deleted", None)
+                checks.append({"origin": "label", **rec})
+            checks_text = dumps(checks)
         task, summary = ep.task, ep.summary
         head = {
             "format": RECORDS_FORMAT,
@@ -127,7 +179,7 @@ class RecordsFormat(JsonlFormat):
                       "time": _time(reset.time), "duration": _time(reset.duration)},
         }
         tail = {
-            "checks": dumps(checks),
+            "checks": checks_text,
             "complete": episode_complete(ep),
             "lost": [[first, n] for first, n in ep.lost],
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],

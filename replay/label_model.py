@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import sys
 from functools import partial
-from itertools import repeat
+from itertools import islice, repeat
+from operator import le as _le
 from types import MappingProxyType
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
@@ -369,7 +370,7 @@ def usual_rows(recs: list[Any], episode_id: str) -> list[LabelRow] | None:
     if not n:
         return []
     try:
-        if set(map(type, recs)) != {dict} or not all(map(_KNOWN.issuperset, recs)):
+        if set(map(type, recs)) != {dict} or not _KNOWN.issuperset(set().union(*recs)):
             return None
         ids = _column(recs, "id")
         if (set(map(type, ids)) != {str} or not all(ids) or not all(map(str.isascii, ids))
@@ -397,7 +398,10 @@ def usual_rows(recs: list[Any], episode_id: str) -> list[LabelRow] | None:
         vtypes = set(map(type, values))
         if not vtypes <= {bool, int, float} or not all(map(_isfinite, values)):
             return None
-        if int in vtypes and not all(-1 <= v <= 1 for v in values if type(v) is int):
+        if vtypes == {int}:
+            if min(values) < -1 or max(values) > 1:
+                return None
+        elif int in vtypes and not all(-1 <= v <= 1 for v in values if type(v) is int):
             return None
         supersedes = _column(recs, "supersedes")
         if supersedes.count(None) != n:
@@ -426,11 +430,8 @@ def usual_rows(recs: list[Any], episode_id: str) -> list[LabelRow] | None:
                                   authors, times, supersedes, ids, deleted)))
     keys = list(zip(targets, times, ids)) if ttypes == {int} and None not in times else [
         (-1 if t == "episode" else t, tm or 0.0, i) for t, tm, i in zip(targets, times, ids)]
-    if not all(map(_le, keys, keys[1:])):  # as LabelStore.current sorts (one episode: no episode id in the key)
+    if not all(map(_le, keys, islice(keys, 1, None))):  # as LabelStore.current sorts (one episode: no episode id in the key)
         order = sorted(range(n), key=keys.__getitem__)
         rows = list(map(rows.__getitem__, order))
     return rows
 
-
-def _le(a: Any, b: Any) -> bool:
-    return a <= b

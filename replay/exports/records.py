@@ -66,9 +66,10 @@ def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
     """One item of a row's ``steps``, as the JSON text that encoding the step's dict would give (same fields, same
     order): built as text, so a step costs one encoding of each recorded value and no second pass over the row."""
     get = rec.get
-    # One walk over the record decides for all its fields whether the exact pass is needed (the common record
-    # needs none): a walk per field cost more than encoding it.
-    enc = dumps if needs_exact(rec) else dumps_unchecked
+    # Each recorded value decides for itself whether it needs the exact pass (dumps): text, numbers and maps of
+    # them (a step's info, its note) in a few C loops, where a walk over the whole record cost more than
+    # encoding it. A plain value gives the same text either way, so this is the text one walk gave.
+    enc = dumps
     diff = get("diff")
     recovers = get("recovers")
     retry = get("retry_of")
@@ -86,12 +87,13 @@ def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
                           if diff else '"[]"') + f',"unverified":{"true" if unverified else "false"}}}')
 
 
-#: A label's item of ``checks``: the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``.
-_LABEL_ITEM = ('{"origin":"label","id":%s,"episode_id":%s,"target":%s,"kind":%s,"judge":%s,"value":%s,"score":%s,'
-               '"rationale":%s,"tags":%s,"author":%s,"time":%s,"supersedes":%s}')
+#: A label's item of ``checks`` (the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``),
+#: with the fields that repeat from label to label (kind to author) as one piece, made once for each of their sets.
+_LABEL_ITEM = '{"origin":"label","id":%s,"episode_id":%s,"target":%s,%s,"time":%s,"supersedes":%s}'
+_LABEL_MIDDLE = '"kind":%s,"judge":%s,"value":%s,"score":%s,"rationale":%s,"tags":%s,"author":%s'
+_MIDDLES: dict[tuple[Any, ...], str] = {}
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _int_repr = int.__repr__
-_TAGS_TEXT: dict[tuple[str, ...], str] = {}
 
 
 def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
@@ -110,12 +112,10 @@ def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
     return map(dumps, col)
 
 
-def _tags_texts(col: tuple[tuple[str, ...], ...]) -> Iterable[str]:
-    for tags in set(col) - _TAGS_TEXT.keys():
-        if len(_TAGS_TEXT) >= 4096:
-            _TAGS_TEXT.clear()
-        _TAGS_TEXT[tags] = dumps(list(tags))
-    return map(_TAGS_TEXT.__getitem__, col)
+def _middle(key: tuple[Any, ...]) -> str:
+    kind, judge, _vt, value, _st, score, rationale, tags, author = key
+    return _LABEL_MIDDLE % (dumps(kind), dumps(judge), dumps(value), dumps(score), dumps(rationale),
+                            dumps(list(tags)), dumps(author))
 
 
 def label_items(rows: list[Any]) -> list[str]:
@@ -123,10 +123,22 @@ def label_items(rows: list[Any]) -> list[str]:
     ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time."""
     (eids, targets, kinds, judges, values, scores, rationales, tags, authors, times, supersedes, ids,
      _deleted) = zip(*rows)
+    # The type is part of the key: 1, 1.0 and True are equal as keys but not as JSON.
+    keys = list(zip(kinds, judges, map(type, values), values, map(type, scores), scores, rationales, tags, authors))
+    try:
+        missing = set(keys) - _MIDDLES.keys()
+    except TypeError:  # not hashable (a usual label's fields always are)
+        middles: Iterable[str] = map(_middle, keys)
+    else:
+        if len(_MIDDLES) + len(missing) > 4096:
+            _MIDDLES.clear()
+            missing = set(keys)
+        for key in missing:
+            _MIDDLES[key] = _middle(key)
+        middles = map(_MIDDLES.__getitem__, keys)
     return list(map(_LABEL_ITEM.__mod__, zip(
-        _column_texts(ids), _column_texts(eids), _column_texts(targets), _column_texts(kinds),
-        _column_texts(judges), _column_texts(values), _column_texts(scores), _column_texts(rationales),
-        _tags_texts(tags), _column_texts(authors), _column_texts(times), _column_texts(supersedes))))
+        _column_texts(ids), repeat(_S(eids[0])) if eids.count(eids[0]) == len(eids) else _column_texts(eids),
+        _column_texts(targets), middles, _column_texts(times), _column_texts(supersedes))))
 
 
 class RecordsFormat(JsonlFormat):

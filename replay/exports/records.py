@@ -123,8 +123,8 @@ def label_items(rows: list[Any]) -> list[str]:
     ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time."""
     (eids, targets, kinds, judges, values, scores, rationales, tags, authors, times, supersedes, ids,
      _deleted) = zip(*rows)
-    # The type is part of the key: 1, 1.0 and True are equal as keys but not as JSON.
-    keys = list(zip(kinds, judges, map(type, values), values, map(type, scores), scores, rationales, tags, authors))
+    # The repr is part of the key: 1, 1.0 and True (and 0.0 and -0.0) are equal as keys but not as JSON.
+    keys = list(zip(kinds, judges, map(repr, values), values, map(repr, scores), scores, rationales, tags, authors))
     try:
         missing = set(keys) - _MIDDLES.keys()
     except TypeError:  # not hashable (a usual label's fields always are)

@@ -69,7 +69,11 @@ def _hostile(run: Path) -> None:
             json.dumps({"v": 1, "id": "h2", "episode_id": a, "target": "episode", "judge": "human:ana",
                         "value": -1.0, "time": 1}),
             json.dumps({"v": 1, "id": "h3", "episode_id": a, "target": 4, "judge": "model:rubric@2", "value": 0.0,
-                        "time": 0, "score": 0, "tags": [], "deleted": False})]
+                        "time": 0, "score": 0, "tags": [], "deleted": False}),
+            # Equal as dict keys, not as JSON: 0.0 and -0.0, 1 and 1.0 and true.
+            _line(a, target=0, value=-0.0, judge="model:rubric@2", score=-0.0, time=3.0),
+            _line(a, target=1, value=0.0, judge="model:rubric@2", score=0.0, time=3.0),
+            _line(a, target=2, value=1.0, judge="model:rubric@2", time=3.0)]
     (labels / "hand-1-x.jsonl").write_text("\n".join(hand) + "\n" + _line(b, target=6, value=1))  # no newline
     torn = labels / "torn-1-y.jsonl"
     torn.write_text(_line(c, target=7, value=1) + "\n" + '{"v":1,"id":"torn","episode_id":"' + c[:4])
@@ -80,7 +84,8 @@ def _hostile(run: Path) -> None:
 def _export_all(run: Path, out: Path) -> dict[str, Any]:
     out.mkdir()
     got: dict[str, Any] = {}
-    for fmt, opts in [("records", {}), ("chat", {}), ("trl-stepwise", {"unlabeled": "false"}),
+    for fmt, opts in [("records", {}), ("chat", {}), ("chat", {"prefer": "model:*,rule"}),
+                      ("trl-stepwise", {"unlabeled": "false"}),
                       ("trl-stepwise", {"unlabeled": "drop-step", "label_map": "lenient", "prefer": "model:*,rule"}),
                       ("kto", {}), ("parquet", {})]:
         name = f"{fmt}-{len(got)}" + (".parquet" if fmt == "parquet" else ".jsonl")
@@ -116,6 +121,15 @@ def test_exports_are_the_same_on_the_fast_and_the_general_path(run_dir: Path, tm
     assert fast.keys() == general.keys()
     for name in fast:
         assert fast[name] == general[name], name
+    # Values equal as dict keys but not as JSON stay apart (rows share the text of repeated label fields).
+    a = _ids(run_dir)[0]
+    rows = [json.loads(line) for line in fast["chat-2.jsonl"][0].decode().splitlines()]
+    steps = next(r["trajrec"]["steps"] for r in rows if r["trajrec"]["episode_id"] == a)
+    assert [s["value"] for s in steps[:3]] == ["-0.0", "0.0", "1.0"]
+    record = next(json.loads(line) for line in fast["records-0.jsonl"][0].decode().splitlines()
+                  if json.loads(line)["episode_id"] == a)
+    scores = {c["target"]: repr(c["score"]) for c in json.loads(record["checks"]) if c["judge"] == "model:rubric@2"}
+    assert scores[0] == "-0.0" and scores[1] == "0.0"
 
 
 def test_the_label_join_answers_as_the_store_does_and_warns_about_both_joined_lines(run_dir: Path) -> None:

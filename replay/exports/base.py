@@ -115,6 +115,7 @@ class EpisodeView:
         self.joined = labels if isinstance(labels, EpisodeLabels) else EpisodeLabels(ep.episode_id, labels)
         self.options = options
         self._cands: dict[int, list[Candidate]] | None = None
+        self._single: dict[tuple[Any, ...], bool] = {}
 
     @property
     def labels(self) -> list[Label]:
@@ -150,6 +151,21 @@ class EpisodeView:
         cands = self.candidates.get(i)
         if not cands:
             return None
+        if len(cands) == 1:
+            # One candidate (a step labeled once): whether it wins depends on its judge, kind and value only,
+            # which repeat from step to step; decided once for each of them.
+            c = cands[0]
+            v = c.value
+            key = (c.judge, c.kind, type(v), v, mapped)
+            try:
+                ok = self._single.get(key)
+            except TypeError:  # an unhashable value (a recorded check's)
+                key, ok = None, None
+            if ok is None:
+                ok = self.options.preference.choose(cands, self.options.label_map if mapped else None) is not None
+                if key is not None:
+                    self._single[key] = ok
+            return c if ok else None
         return self.options.preference.choose(cands, self.options.label_map if mapped else None)
 
     def prompt(self) -> str:

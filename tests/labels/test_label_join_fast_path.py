@@ -87,7 +87,7 @@ def _export_all(run: Path, out: Path) -> dict[str, Any]:
     for fmt, opts in [("records", {}), ("chat", {}), ("chat", {"prefer": "model:*,rule"}),
                       ("trl-stepwise", {"unlabeled": "false"}),
                       ("trl-stepwise", {"unlabeled": "drop-step", "label_map": "lenient", "prefer": "model:*,rule"}),
-                      ("kto", {}), ("parquet", {})]:
+                      ("kto", {}), ("atif", {}), ("parquet", {})]:
         name = f"{fmt}-{len(got)}" + (".parquet" if fmt == "parquet" else ".jsonl")
         if fmt == "parquet":
             pytest.importorskip("pyarrow")

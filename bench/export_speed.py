@@ -10,7 +10,8 @@ ratio to the baseline. Target (DESIGN.md): >= 50,000 steps/s to JSONL.
 
 Then each format again as a whole process (``--processes``, the default): a fresh child per measurement, the
 baseline and the formats interleaved, ``--repeat`` rounds, medians. Each child times its own work (the labels'
-reading included) and reports its peak resident memory (``VmHWM`` of ``/proc/self/status``). Each format also
+reading included; by wall clock and by its own CPU time, which other work on a shared machine disturbs less) and
+reports its peak resident memory (``VmHWM`` of ``/proc/self/status``). Each format also
 runs with ``--workers`` processes (default 2; the speed-up is against the same format in one process, same
 round); ``label auto --rules`` runs over the (already labeled) run and over a copy without labels
 (``label-auto-new``: it writes every label); ``parquet-floor`` is what writing any parquet file costs in memory.
@@ -112,7 +113,8 @@ def peak_rss_mb() -> float:
 
 
 def child(what: str, run: Path, out: Path) -> None:
-    """One measurement in this (fresh) process: print ``{"steps", "seconds", "rss_mb"}`` as JSON.
+    """One measurement in this (fresh) process: print ``{"steps", "seconds", "cpu", "rss_mb"}`` as JSON (``cpu``:
+    this process's CPU seconds, steadier than wall time on a shared machine).
 
     ``what``: ``json.dumps`` (the baseline), a format (``records``; ``records@2`` with ``--workers 2``),
     ``label-auto`` (``label auto --rules`` over ``run``) or ``parquet-floor`` (the parquet export writing an empty
@@ -120,6 +122,7 @@ def child(what: str, run: Path, out: Path) -> None:
     """
     gc.collect()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     if what == "json.dumps":
         steps, _, _ = baseline(episode_files([run]), out)
     elif what == "label-auto":
@@ -141,7 +144,7 @@ def child(what: str, run: Path, out: Path) -> None:
         fmt, _, workers = what.partition("@")
         steps = export([run], fmt, out, options=ExportOptions(unlabeled="false"), workers=int(workers or 1)).steps
     secs = time.perf_counter() - t0
-    print(json.dumps({"steps": steps, "seconds": secs, "rss_mb": peak_rss_mb()}))
+    print(json.dumps({"steps": steps, "seconds": secs, "cpu": time.process_time() - c0, "rss_mb": peak_rss_mb()}))
 
 
 def _fresh_copy(run: Path, dst: Path) -> Path:
@@ -165,11 +168,12 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
     whats = ["json.dumps", *formats, *par, "label-auto", "label-auto-new", "parquet-floor"]
     rates: dict[str, list[float]] = {w: [] for w in whats}
     ratios: dict[str, list[float]] = {w: [] for w in whats}
+    cpu_ratios: dict[str, list[float]] = {w: [] for w in whats}
     rss: dict[str, list[float]] = {w: [] for w in whats}
     secs: dict[str, list[float]] = {w: [] for w in whats}
     speedups: dict[str, list[float]] = {f: [] for f in formats}
     for _ in range(repeat):
-        base = None
+        base = cpu_base = None
         for what in whats:
             target, arg = run, what
             if what == "label-auto-new":
@@ -181,9 +185,12 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
                 raise SystemExit(f"measuring {what} failed:\n{proc.stderr}")
             res = json.loads(proc.stdout.splitlines()[-1])
             rate = res["steps"] / res["seconds"] if res["steps"] else 0.0
+            cpu_rate = res["steps"] / res["cpu"] if res["steps"] and res["cpu"] else 0.0
             base = rate if what == "json.dumps" else base
+            cpu_base = cpu_rate if what == "json.dumps" else cpu_base
             rates[what].append(rate)
             ratios[what].append(rate / base if base else 0.0)
+            cpu_ratios[what].append(cpu_rate / cpu_base if cpu_base else 0.0)
             rss[what].append(res["rss_mb"])
             secs[what].append(res["seconds"])
             if "@" in what:
@@ -196,7 +203,7 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
     med = statistics.median
     print(f"\nwhole processes, medians of {repeat} interleaved rounds (load average at the end: "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    print(f"{'what':<16} {'seconds':>8} {'steps/s':>10} {'vs json.dumps':>14} {'peak RSS MB':>12} "
+    print(f"{'what':<16} {'seconds':>8} {'steps/s':>10} {'vs json.dumps':>14} {'(CPU time)':>10} {'peak RSS MB':>12} "
           f"{f'x{workers} workers':>11}  target (>= 0.5x, >= {TARGET:,} steps/s, < 100 MB)")
     for what in whats:
         ratio = med(ratios[what])
@@ -211,9 +218,11 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
             misses = [m for m, bad in (("ratio", ratio < 0.5), ("steps/s", rate < TARGET), ("memory", mem >= 100))
                       if bad]
             verdict = "ok" if not misses else "BELOW (" + ", ".join(misses) + ")"
-        print(f"{what:<16} {med(secs[what]):>8.2f} {rate:>10,.0f} {ratio:>13.2f}x {mem:>12.1f} {sp}  {verdict}")
+        cpu = f"{med(cpu_ratios[what]):>9.2f}x" if "@" not in what else f"{'-':>10}"  # workers' CPU is elsewhere
+        print(f"{what:<16} {med(secs[what]):>8.2f} {rate:>10,.0f} {ratio:>13.2f}x {cpu} {mem:>12.1f} {sp}  {verdict}")
     print("(peak RSS: the writing process; each worker is a process of its own. parquet-floor: the export writing an "
-          "empty parquet file of its schema, the least any parquet export holds)")
+          "empty parquet file of its schema, the least any parquet export holds. CPU time: the same ratio by each "
+          "process's own CPU seconds, which other work on the machine disturbs less than wall time)")
 
 
 def main() -> int:

@@ -25,19 +25,87 @@ import json
 import os
 import re
 from array import array
+from itertools import accumulate, groupby, repeat
+from operator import add, itemgetter, sub
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
-from .label_model import Label
+from .label_model import Label, LabelRow, usual_rows
 from .label_store import LabelStore, _order
 
-__all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter"]
+__all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter", "EpisodeLabels"]
 
 #: The start of a line as :class:`LabelStore` writes it: ``{"v":1,"id":"...","episode_id":"...`` (group 1: the
 #: episode id's bytes, when they hold no escape).
 _HEAD = re.compile(rb'\{"v":1,"id":"[^"\\]*","episode_id":"([^"\\]*)"')
+#: The same after every newline of a chunk (an episode id of one byte or more). A pattern that starts with a
+#: literal is searched for with a fast scan; ``^`` in multiline mode would try every byte (2.5x slower).
+_HEADS = re.compile(rb'\n\{"v":1,"id":"[^"\\\n]*","episode_id":"([^"\\\n]+)"')
+#: One JSON value at a given place of a text (the C scanner ``json.loads`` uses): ``(value, end)``.
+_scan = json.JSONDecoder().scan_once
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+class EpisodeLabels:
+    """One episode's live labels as an export joins them, in :meth:`LabelStore.current` order.
+
+    ``rows`` are :class:`~.label_model.LabelRow` s when every line was a usual one (no extra fields, no edits:
+    see :func:`~.label_model.usual_rows`), else the :class:`Label` s themselves; both have the attributes formats
+    read (``target``, ``value``, ``judge``, ``kind``...). :meth:`labels` gives :class:`Label` s, built on first use.
+    """
+
+    __slots__ = ("episode_id", "rows", "_labels")
+
+    def __init__(self, episode_id: str, rows: list[Any]) -> None:
+        self.episode_id = episode_id
+        self.rows = rows
+        self._labels: list[Label] | None = None
+
+    @property
+    def usual(self) -> bool:
+        """Whether ``rows`` are :class:`LabelRow` s (no extra fields, no tombstones, no edits)."""
+        return bool(self.rows) and type(self.rows[0]) is LabelRow
+
+    def labels(self) -> list[Label]:
+        """The live labels as :class:`Label` s."""
+        if self._labels is None:
+            self._labels = [r.label() for r in self.rows] if self.usual else self.rows
+        return self._labels
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def __repr__(self) -> str:
+        return f"<EpisodeLabels {self.episode_id!r} labels={len(self.rows)}>"
+
+
+def decode_lines(blocks: list[bytes]) -> list[Any] | None:
+    """Each line's JSON value, as ``json.loads(line)`` gives it, for lines given in blocks (one or more lines
+    joined by newlines each), with one pass of the C scanner over all of them; None when any line is not exactly
+    one JSON value on its own (blank, damaged, text around it, not UTF-8), which the caller then reads line by
+    line (naming the bad one).
+
+    Each value must end where its line ends: decoding the lines as one array would let two damaged lines
+    form valid JSON together (one opening an array the next one closes), which line by line are two bad lines.
+    """
+    if not blocks:
+        return []
+    try:
+        text = b"\n".join(blocks).decode("utf-8", "surrogatepass")  # as json.loads decodes UTF-8 bytes
+        ends = list(accumulate(map(add, map(len, text.split("\n")), repeat(1))))
+        n = len(ends)
+        found = list(map(_scan, repeat(text, n), [0, *ends[:-1]]))
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
+        return None
+    # A line the scanner cannot start raises StopIteration, which ends list(map(...)) early: a shorter list.
+    if len(found) != n or list(map(_second, found)) != list(map(sub, ends, repeat(1))):
+        return None
+    return list(map(_first, found))
 
 
 class EpisodeLabelIndex(LabelStore):
@@ -60,6 +128,9 @@ class EpisodeLabelIndex(LabelStore):
         # warned about now, as a store warns.
         if not body:
             return 0
+        placed = self._ingest_usual_chunk(path, start, body)
+        if placed is not None:
+            return placed
         lines = body[:-1].split(b"\n")
         n = 0
         offset = start
@@ -89,7 +160,30 @@ class EpisodeLabelIndex(LabelStore):
             offset += len(raw) + 1
         return n
 
-    def _place(self, episode_id: str, path: Path, offset: int, length: int) -> int:
+    def _ingest_usual_chunk(self, path: Path, start: int, body: bytes) -> int | None:
+        """Place a chunk whose every line starts as LabelStore writes it and ends with ``}`` (what the line loop
+        would place, each under the id in its head), with C loops: runs of lines of one episode placed as one
+        span. None: some line is not like that (the caller takes the line loop)."""
+        eids = _HEADS.findall(b"\n" + body)
+        lines = body[:-1].split(b"\n")
+        if len(eids) != len(lines) or not all(map(bytes.endswith, lines, repeat(b"}"))):
+            return None
+        try:
+            names = {e: e.decode("utf-8") for e in set(eids)}
+        except UnicodeDecodeError:
+            return None
+        ends = list(accumulate(map(add, map(len, lines), repeat(1))))  # after each newline
+        k = 0
+        for eid, run in groupby(eids):
+            j = k + len(list(run))
+            first = ends[k - 1] if k else 0
+            self._place(names[eid], path, start + first, ends[j - 1] - 1 - first, j - k)
+            k = j
+        return len(lines)
+
+    def _place(self, episode_id: str, path: Path, offset: int, length: int, lines: int = 1) -> int:
+        """Keep where ``lines`` lines of one episode are: ``length`` bytes from ``offset`` (the last newline
+        left out)."""
         no = self._file_no.get(path)
         if no is None:
             no = self._file_no[path] = len(self._files)
@@ -97,8 +191,12 @@ class EpisodeLabelIndex(LabelStore):
         places = self._places.get(episode_id)
         if places is None:
             places = self._places[episode_id] = array("q")
-        places.extend((no, offset, length))
-        return 1
+        elif places[-4] == no and places[-3] + places[-2] + 1 == offset:
+            places[-2] += length + 1  # the next line(s) of the same run
+            places[-1] += lines
+            return lines
+        places.extend((no, offset, length, lines))
+        return lines
 
     def _ingest(self, lab: Label) -> int:
         # Only the last line of a file that lacks its newline comes here: kept as it is (rare, and small).
@@ -110,17 +208,30 @@ class EpisodeLabelIndex(LabelStore):
         """Live labels of one episode (sorted as :meth:`LabelStore.current` sorts them)."""
         if episode_id is None:
             raise TrajrecUsageError("an EpisodeLabelIndex answers for one episode at a time; use LabelStore for all")
-        labels = self._versions(episode_id)
+        labels = self.episode_labels(episode_id).labels()
+        if target is None and judge is None:
+            return list(labels)
+        return [lab for lab in labels
+                if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
+
+    def episode_labels(self, episode_id: str) -> EpisodeLabels:
+        """Live labels of one episode for an export: :class:`~.label_model.LabelRow` s when its lines are usual
+        ones (no :class:`Label` built), else the :class:`Label` s :meth:`current` gives."""
+        blocks = self._blocks(episode_id)
+        recs = decode_lines([block for _, _, block in blocks])
+        if recs is not None and episode_id not in self._kept:
+            rows = usual_rows(recs, episode_id)
+            if rows is not None:
+                return EpisodeLabels(episode_id, rows)
+        labels = self._versions(episode_id, blocks, recs)
         if not labels:
-            return []
+            return EpisodeLabels(episode_id, [])
         if len({lab.id for lab in labels}) == len(labels) and all(
                 lab.supersedes is None and not lab.deleted for lab in labels):
             # No edits or deletions (the common case, e.g. rules' labels): every version is live.
-            out = [lab for lab in labels
-                   if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
-            out.sort(key=_order)
-            return out
-        return self._chains(labels).current(episode_id, target=target, judge=judge)
+            labels.sort(key=_order)
+            return EpisodeLabels(episode_id, labels)
+        return EpisodeLabels(episode_id, self._chains(labels).current(episode_id))
 
     def _chains(self, labels: list[Label]) -> LabelStore:
         chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
@@ -128,43 +239,52 @@ class EpisodeLabelIndex(LabelStore):
             chains._ingest(lab)
         return chains
 
-    def _versions(self, episode_id: str) -> list[Label]:
-        """Every version of one episode's labels, read from their lines (the odd lines warned about, skipped)."""
+    def _blocks(self, episode_id: str) -> list[tuple[int, int, bytes]]:
+        """``(file number, offset, bytes)`` of the runs of lines placed under one episode, in the order read; runs
+        one after another in a file (a labeler writes an episode's labels together) read with one pread."""
         places = self._places.get(episode_id)
-        kept = self._kept.get(episode_id, ())
-        if places is None and not kept:
+        if places is None:
             return []
-        raws: list[tuple[int, int, bytes]] = []
+        blocks: list[tuple[int, int, bytes]] = []
         try:
-            k, end = 0, len(places) if places is not None else 0
+            k, end = 0, len(places)
             while k < end:
-                assert places is not None
-                # Lines one after another in a file (a labeler writes an episode's labels together) are read
-                # with one pread.
                 no, off, stop = places[k], places[k + 1], places[k + 1] + places[k + 2]
-                j = k + 3
+                j = k + 4
                 while j < end and places[j] == no and places[j + 1] == stop + 1:
                     stop = places[j + 1] + places[j + 2]
-                    j += 3
-                block = os.pread(self._fd_of(no), stop - off, off)
-                if j == k + 3:
-                    raws.append((no, off, block))
-                else:
-                    at = off
-                    for raw in block.split(b"\n"):
-                        raws.append((no, at, raw))
-                        at += len(raw) + 1
+                    j += 4
+                blocks.append((no, off, os.pread(self._fd_of(no), stop - off, off)))
                 k = j
         except OSError as exc:
             raise TrajrecIOError(f"cannot read labels in {self.dir}: {exc.strerror}") from exc
-        try:  # one decode for the episode's lines, as a store reads a chunk
-            labels = [Label.from_record(r) for r in json.loads(b"[" + b",".join(r for _, _, r in raws) + b"]")]
-        except (ValueError, AttributeError, TypeError, RecursionError):
+        return blocks
+
+    def _versions(self, episode_id: str, blocks: list[tuple[int, int, bytes]] | None = None,
+                  recs: list[Any] | None = None) -> list[Label]:
+        """Every version of one episode's labels, read from their lines (the odd lines warned about, skipped).
+        ``blocks`` and ``recs``: the lines (:meth:`_blocks`) and their values (:func:`decode_lines`), when
+        already read."""
+        if blocks is None:
+            blocks = self._blocks(episode_id)
+            recs = decode_lines([block for _, _, block in blocks])
+        labels: list[Label] | None = None
+        if recs is not None:
+            try:  # one decode for the episode's lines, as a store reads a chunk
+                labels = [Label.from_record(r) for r in recs]
+            except (ValueError, AttributeError, TypeError, RecursionError):
+                labels = None
+        if labels is None:
             # A line that is JSON with an episode id but not a valid label: each line on its own, the odd ones
             # skipped with the store's warning (naming the byte; the line number is not kept).
-            parsed = (self._parse_line(self._files[no], off, raw, torn_ok=False) for no, off, raw in raws)
-            labels = [lab for lab in parsed if isinstance(lab, Label)]
-        labels.extend(kept)
+            labels = []
+            for no, off, block in blocks:
+                for raw in block.split(b"\n"):
+                    lab = self._parse_line(self._files[no], off, raw, torn_ok=False)
+                    if isinstance(lab, Label):
+                        labels.append(lab)
+                    off += len(raw) + 1
+        labels.extend(self._kept.get(episode_id, ()))
         return labels
 
     def _fd_of(self, no: int) -> int:
@@ -199,7 +319,7 @@ class EpisodeLabelIndex(LabelStore):
     update = delete = add  # type: ignore[assignment]
 
     def __len__(self) -> int:
-        return sum(len(p) // 3 for p in self._places.values()) + sum(len(k) for k in self._kept.values())
+        return sum(sum(p[3::4]) for p in self._places.values()) + sum(len(k) for k in self._kept.values())
 
     def __repr__(self) -> str:
         return f"<EpisodeLabelIndex {os.fspath(self.run_dir)!r} versions={len(self)}>"

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import math
 import sys
+from functools import partial
+from itertools import islice, repeat
+from operator import le as _le
 from types import MappingProxyType
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from trajrec.recorder.model import CHECK_KINDS, Check
 
@@ -282,3 +285,153 @@ _SETTERS = tuple(Label.__dict__[name].__set__ for name in (  # the order _usual 
     "episode_id", "target", "kind", "judge", "value", "score", "rationale", "tags", "author", "time", "supersedes",
     "id", "deleted", "extra"))
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared by the labels without extra fields (read-only)
+
+
+class LabelRow(NamedTuple):
+    """A label as an export reads it: :class:`Label`'s fields in its order, without extra fields; what
+    :func:`usual_rows` gives for lines it accepts. Formats read the same attributes from it as from a
+    :class:`Label` (``value``, ``judge``, ``kind``, ``time``, ``id``...); :meth:`label` builds the :class:`Label`.
+    """
+
+    episode_id: str
+    target: int | str
+    kind: str
+    judge: str
+    value: Any
+    score: float | None
+    rationale: str | None
+    tags: tuple[str, ...]
+    author: str | None
+    time: float | None
+    supersedes: str | None
+    id: str
+    deleted: bool
+
+    def label(self) -> Label:
+        """The :class:`Label` of this row (the one :meth:`Label.from_record` gives for its line)."""
+        lab = object.__new__(Label)
+        (s_eid, s_target, s_kind, s_judge, s_value, s_score, s_rationale, s_tags, s_author, s_time, s_supersedes,
+         s_id, s_deleted, s_extra) = _SETTERS
+        eid, target, kind, judge, value, score, rationale, tags, author, t, supersedes, lid, deleted = self
+        s_eid(lab, _intern(eid))
+        s_target(lab, target)
+        s_kind(lab, _intern(kind))
+        s_judge(lab, _intern(judge))
+        s_value(lab, value)
+        s_score(lab, score)
+        s_rationale(lab, _intern(rationale) if rationale is not None else None)
+        s_tags(lab, tags)
+        s_author(lab, _intern(author) if author is not None else None)
+        s_time(lab, t)
+        s_supersedes(lab, supersedes)
+        s_id(lab, lid)
+        s_deleted(lab, deleted)
+        s_extra(lab, _NO_EXTRA)
+        return lab
+
+
+_new_row = partial(tuple.__new__, LabelRow)
+_NONE = type(None)
+_KINDS = frozenset(CHECK_KINDS)
+_TEXT_OR_NONE = frozenset({str, _NONE})
+_NUMBER_OR_NONE = frozenset({int, float, _NONE})
+_I64_MAX = 2**63 - 1
+_get = dict.get
+
+
+def _column(recs: list[dict[str, Any]], name: str, default: Any = None) -> list[Any]:
+    return list(map(_get, recs, repeat(name), repeat(default)))
+
+
+def _ascii_or_none(col: list[Any]) -> bool:
+    return set(map(type, col)) <= _TEXT_OR_NONE and all(map(str.isascii, filter(None, col)))
+
+
+def _finite_or_none(col: list[Any]) -> bool:
+    # filter(None) drops None (and zeros, finite anyway); isfinite of an int too big for a float raises.
+    return set(map(type, col)) <= _NUMBER_OR_NONE and all(map(_isfinite, filter(None, col)))
+
+
+def usual_rows(recs: list[Any], episode_id: str) -> list[LabelRow] | None:
+    """One episode's decoded label lines as :class:`LabelRow` s, live labels only and sorted as
+    :meth:`~.label_store.LabelStore.current` sorts them; or None when any line needs more than that.
+
+    Accepts what :func:`_usual` accepts, checked a field at a time over all the lines (C loops instead of a
+    Python pass per line), and only when no line edits or deletes another and no id repeats (then every version
+    is live). Anything else (an odd line, a judge or tag list not checked yet, an edit chain) gives None: the
+    caller builds :class:`Label` s with :meth:`Label.from_record` and resolves the chains, which gives the same
+    labels for the lines accepted here (``tests/labels/test_label_fast_path.py`` compares them).
+
+    Args:
+        recs: the decoded lines (JSON values), all placed under ``episode_id``.
+        episode_id: the episode they were found under; every line must name it.
+    """
+    n = len(recs)
+    if not n:
+        return []
+    try:
+        if set(map(type, recs)) != {dict} or not _KNOWN.issuperset(set().union(*recs)):
+            return None
+        ids = _column(recs, "id")
+        if (set(map(type, ids)) != {str} or not all(ids) or not all(map(str.isascii, ids))
+                or len(set(ids)) != n):
+            return None
+        eids = _column(recs, "episode_id")
+        if not (episode_id and episode_id.isascii() and eids.count(episode_id) == n
+                and set(map(type, eids)) == {str}):
+            return None
+        kinds = _column(recs, "kind", "judge")
+        judges = _column(recs, "judge", "unknown")
+        if not set(kinds) <= _KINDS or set(map(type, judges)) != {str} or not set(judges) <= _GOOD_JUDGES:
+            return None
+        targets = _column(recs, "target", "episode")
+        ttypes = set(map(type, targets))
+        if ttypes == {int}:
+            if min(targets) < 0:
+                return None
+        elif not ttypes <= {int, str} or not all(t == "episode" or (type(t) is int and t >= 0) for t in targets):
+            return None
+        deleted = _column(recs, "deleted", False)
+        if set(map(type, deleted)) != {bool} or any(deleted):
+            return None  # a tombstone: the chains decide
+        values = _column(recs, "value")
+        vtypes = set(map(type, values))
+        if not vtypes <= {bool, int, float} or not all(map(_isfinite, values)):
+            return None
+        if vtypes == {int}:
+            if min(values) < -1 or max(values) > 1:
+                return None
+        elif int in vtypes and not all(-1 <= v <= 1 for v in values if type(v) is int):
+            return None
+        supersedes = _column(recs, "supersedes")
+        if supersedes.count(None) != n:
+            return None  # an edit: the chains decide
+        rationales, authors = _column(recs, "rationale"), _column(recs, "author")
+        if not _ascii_or_none(rationales) or not _ascii_or_none(authors):
+            return None
+        scores, times = _column(recs, "score"), _column(recs, "time")
+        if not _finite_or_none(scores) or not _finite_or_none(times):
+            return None
+        tags = _column(recs, "tags", ())  # a tuple only where the line has no tags (JSON gives lists)
+        tag_types = set(map(type, tags))
+        if tag_types != {tuple}:
+            if not tag_types <= {list, tuple}:
+                return None
+            keys = list(map(tuple, tags))
+            if tag_types == {list}:
+                if not set(keys) <= _TAGS.keys():
+                    return None
+            elif not all(tuple(t) in _TAGS for t in tags if type(t) is list):
+                return None
+            tags = list(map(_TAGS.get, keys, keys))  # each list as the one tuple kept for it
+    except (TypeError, OverflowError):  # an unhashable kind, judge or tag; a number too big for a float
+        return None
+    rows = list(map(_new_row, zip(repeat(episode_id, n), targets, kinds, judges, values, scores, rationales, tags,
+                                  authors, times, supersedes, ids, deleted)))
+    keys = list(zip(targets, times, ids)) if ttypes == {int} and None not in times else [
+        (-1 if t == "episode" else t, tm or 0.0, i) for t, tm, i in zip(targets, times, ids)]
+    if not all(map(_le, keys, islice(keys, 1, None))):  # as LabelStore.current sorts (one episode: no episode id in the key)
+        order = sorted(range(n), key=keys.__getitem__)
+        rows = list(map(rows.__getitem__, order))
+    return rows
+

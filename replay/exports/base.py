@@ -15,6 +15,7 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from ..render import json_safe
 from ..run_folder import create_new
+from ..label_join import EpisodeLabels
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
 from .encode import dumps as dumps_any
@@ -99,14 +100,33 @@ class Skip(Exception):
 
 
 class EpisodeView:
-    """One episode as formats read it: the file's raw step records, the labels and the chosen label per step."""
+    """One episode as formats read it: the file's raw step records, the labels and the chosen label per step.
 
-    def __init__(self, ref: EpisodeRef, ep: Episode, labels: list[Label], options: ExportOptions) -> None:
+    ``labels``: the episode's live labels, a list of :class:`Label` s or the
+    :class:`~trajrec.replay.label_join.EpisodeLabels` an export joins (whose usual lines stay
+    :class:`~trajrec.replay.label_model.LabelRow` s: :attr:`label_rows`; :attr:`labels` builds the
+    :class:`Label` s on first use).
+    """
+
+    def __init__(self, ref: EpisodeRef, ep: Episode, labels: list[Label] | EpisodeLabels,
+                 options: ExportOptions) -> None:
         self.ref = ref
         self.ep = ep
-        self.labels = labels
+        self.joined = labels if isinstance(labels, EpisodeLabels) else EpisodeLabels(ep.episode_id, labels)
         self.options = options
         self._cands: dict[int, list[Candidate]] | None = None
+        self._single: dict[tuple[Any, ...], bool] = {}
+
+    @property
+    def labels(self) -> list[Label]:
+        """The live labels, as :class:`Label` s."""
+        return self.joined.labels()
+
+    @property
+    def label_rows(self) -> list[Any]:
+        """The live labels as read: :class:`~trajrec.replay.label_model.LabelRow` s or :class:`Label` s (the same
+        attributes), in :meth:`~trajrec.replay.labels.LabelStore.current` order."""
+        return self.joined.rows
 
     @property
     def episode_id(self) -> str:
@@ -123,7 +143,7 @@ class EpisodeView:
     @property
     def candidates(self) -> dict[int, list[Candidate]]:
         if self._cands is None:
-            self._cands = candidates_by_step(self.labels, self.ep.checks)
+            self._cands = candidates_by_step(self.joined.rows, self.ep.checks)
         return self._cands
 
     def choose(self, i: int, *, mapped: bool) -> Candidate | None:
@@ -131,6 +151,21 @@ class EpisodeView:
         cands = self.candidates.get(i)
         if not cands:
             return None
+        if len(cands) == 1:
+            # One candidate (a step labeled once): whether it wins depends on its judge, kind and value only,
+            # which repeat from step to step; decided once for each of them.
+            c = cands[0]
+            v = c.value
+            key = (c.judge, c.kind, type(v), v, mapped)
+            try:
+                ok = self._single.get(key)
+            except TypeError:  # an unhashable value (a recorded check's)
+                key, ok = None, None
+            if ok is None:
+                ok = self.options.preference.choose(cands, self.options.label_map if mapped else None) is not None
+                if key is not None:
+                    self._single[key] = ok
+            return c if ok else None
         return self.options.preference.choose(cands, self.options.label_map if mapped else None)
 
     def prompt(self) -> str:

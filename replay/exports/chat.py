@@ -94,6 +94,13 @@ def _str(v: Any) -> str | None:
     return v if v is None or isinstance(v, str) else text_of(v)
 
 
+def _label_fields(chosen: Any, label_map: str) -> tuple[Any, ...]:
+    """``(judge, kind, origin, value, rating, label, rationale, tags)`` of a step's chosen label, as its
+    ``trajrec.steps`` item holds them."""
+    return (_str(chosen.judge), _str(chosen.kind), origin(chosen), dumps(chosen.value), rating(chosen.value),
+            map_label(chosen.value, label_map), _str(chosen.rationale), [_str(t) for t in chosen.tags])
+
+
 def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
     """``(messages, per-step metadata, the env's last answer)`` of an episode (its first ``upto`` steps when
@@ -108,6 +115,9 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         messages.append({"role": "system", "content": options.system})
     messages.append({"role": "user", "content": view.prompt()})
     steps: list[dict[str, Any]] = []
+    # The label fields of a step depend only on its chosen label's judge, kind, value, rationale, tags and origin,
+    # which repeat from step to step (a rule's labels): made once for each set of them.
+    made: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for rec in view.steps():
         i = rec["i"]
         if upto is not None and i >= upto:
@@ -115,19 +125,31 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         action = rec.get("action")
         call = tool_call(action, names, text_tool)
         chosen = view.choose(i, mapped=False)
-        r = rating(chosen.value) if chosen is not None else None
+        if chosen is None:
+            judge = kind = source = value = r = label = rationale = None
+            tags: list[Any] = []
+        else:
+            v = chosen.value
+            # The repr tells 1, 1.0 and True (and 0.0 and -0.0) apart, equal as keys but not as JSON.
+            key = (chosen.judge, chosen.kind, repr(v), v, chosen.rationale, chosen.tags, type(chosen))
+            try:
+                fields = made.get(key)
+            except TypeError:  # an unhashable value or tag list (a recorded check's): made for this step
+                key, fields = None, None
+            if fields is None:
+                fields = _label_fields(chosen, label_map)
+                if key is not None:
+                    made[key] = fields
+            judge, kind, source, value, r, label, rationale, tags = fields
+            tags = list(tags)
         failed = bool(rec.get("failure"))
         weight = weight_of(options.weights, failed, r)
         thought = view.thought(rec) or ""
         steps.append({
             "step": i, "message": len(messages), "weight": weight, "failed": failed,
             "tool": call.name if call is not None else None,
-            "judge": _str(chosen.judge) if chosen else None, "kind": _str(chosen.kind) if chosen else None,
-            "origin": origin(chosen) if chosen else None,
-            "value": dumps(chosen.value) if chosen else None, "rating": r,
-            "label": map_label(chosen.value, label_map) if chosen else None,
-            "rationale": _str(chosen.rationale) if chosen else None,
-            "tags": [_str(t) for t in chosen.tags] if chosen else [],
+            "judge": judge, "kind": kind, "origin": source, "value": value, "rating": r, "label": label,
+            "rationale": rationale, "tags": tags,
         })
         if call is not None:
             call_id = f"call_{i}"

@@ -47,8 +47,10 @@ Candidate = Union[Label, Check]
 
 
 def origin(c: Candidate) -> str:
-    """``"label"`` for a label added after recording, ``"recorded"`` for a check in the episode file."""
-    return "label" if isinstance(c, Label) else "recorded"
+    """``"label"`` for a label added after recording (a :class:`Label` or the
+    :class:`~trajrec.replay.label_model.LabelRow` an export reads), ``"recorded"`` for a check in the episode
+    file."""
+    return "recorded" if isinstance(c, Check) else "label"
 
 
 def _source_class(c: Candidate) -> str:

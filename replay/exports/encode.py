@@ -129,6 +129,10 @@ def _key(k: Any) -> str:
     return "$" + _fast(jsonable(k))
 
 
+_TEXT = frozenset({str})
+_SCALARS = frozenset({str, float, bool, type(None)})
+
+
 def _needs_slow(value: Any) -> bool:
     """Whether plain ``json.dumps`` would silently change ``value``: a non-text dict key, or an int beyond 64
     bits. Walks containers only (text, the common observation, is one type check) and without recursion. NaN
@@ -139,6 +143,8 @@ def _needs_slow(value: Any) -> bool:
         return False
     if t is int:
         return not _I64_MIN <= value <= _I64_MAX
+    if t is dict and set(map(type, value)) <= _TEXT and set(map(type, value.values())) <= _SCALARS:
+        return False  # a map of text to text or numbers (a step's info, its note), in two C loops
     stack = [value]
     while stack:
         v = stack.pop()

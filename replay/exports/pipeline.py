@@ -195,7 +195,7 @@ def unreadable(report: ExportReport, index_errors: Iterable[tuple[Any, str]]) ->
 
 def _add_lineage(lineage: dict[str, Any], ep: Any, view: EpisodeView) -> None:
     judges = lineage["judges"]
-    for item in (*view.labels, *ep.checks):
+    for item in (*view.label_rows, *ep.checks):
         judges[item.judge] = judges.get(item.judge, 0) + 1
     prov = ep.provenance
     agent = prov.get("agent") if isinstance(prov.get("agent"), dict) else {}
@@ -285,7 +285,7 @@ class EpisodeExporter:
     def _export(self, ref: EpisodeRef, labels: Any, write: Any) -> None:
         report = self.report
         with ref.open() as ep:
-            view = EpisodeView(ref, ep, ref.labels() if labels is None else labels, self.writer.options)
+            view = EpisodeView(ref, ep, ref.joined_labels() if labels is None else labels, self.writer.options)
             try:
                 rows, steps = (write or self.writer.write)(view)
             except Skip as skip:
@@ -294,7 +294,7 @@ class EpisodeExporter:
                 report.leave_out(skip.reason, outcome)
                 report.unlabeled += skip.unlabeled
                 if skip.unlabeled and outcome in ("passed", "failed") and not any(
-                        lab.judge == RULES_JUDGE for lab in view.labels):
+                        lab.judge == RULES_JUDGE for lab in view.label_rows):
                     report.rules_would_label += 1
             else:
                 outcome = ep.summary.get("outcome") or "unknown"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import repeat
 from typing import Any, Callable, Iterable
 
 from .base import EpisodeView, JsonlFormat
@@ -65,9 +66,10 @@ def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
     """One item of a row's ``steps``, as the JSON text that encoding the step's dict would give (same fields, same
     order): built as text, so a step costs one encoding of each recorded value and no second pass over the row."""
     get = rec.get
-    # One walk over the record decides for all its fields whether the exact pass is needed (the common record
-    # needs none): a walk per field cost more than encoding it.
-    enc = dumps if needs_exact(rec) else dumps_unchecked
+    # Each recorded value decides for itself whether it needs the exact pass (dumps): text, numbers and maps of
+    # them (a step's info, its note) in a few C loops, where a walk over the whole record cost more than
+    # encoding it. A plain value gives the same text either way, so this is the text one walk gave.
+    enc = dumps
     diff = get("diff")
     recovers = get("recovers")
     retry = get("retry_of")
@@ -83,6 +85,60 @@ def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
             f'"recovers":{_fast([k for k in recovers if type(k) is int]) if recovers else "[]"},'
             f'"diff":' + (_S(enc([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]))
                           if diff else '"[]"') + f',"unverified":{"true" if unverified else "false"}}}')
+
+
+#: A label's item of ``checks`` (the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``),
+#: with the fields that repeat from label to label (kind to author) as one piece, made once for each of their sets.
+_LABEL_ITEM = '{"origin":"label","id":%s,"episode_id":%s,"target":%s,%s,"time":%s,"supersedes":%s}'
+_LABEL_MIDDLE = '"kind":%s,"judge":%s,"value":%s,"score":%s,"rationale":%s,"tags":%s,"author":%s'
+_MIDDLES: dict[tuple[Any, ...], str] = {}
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_int_repr = int.__repr__
+
+
+def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
+    """The JSON text (:func:`dumps`) of each value of a column, with one C loop where its values share a type."""
+    types = set(map(type, col))
+    if len(types) == 1:
+        t = types.pop()
+        if t is str:
+            return map(_S, col)
+        if t is type(None):
+            return repeat("null", len(col))
+        if t is float and all(map(math.isfinite, col)):
+            return map(_float_repr, col)
+        if t is int and _I64_MIN <= min(col) and max(col) <= _I64_MAX:
+            return map(_int_repr, col)
+    return map(dumps, col)
+
+
+def _middle(key: tuple[Any, ...]) -> str:
+    kind, judge, _vt, value, _st, score, rationale, tags, author = key
+    return _LABEL_MIDDLE % (dumps(kind), dumps(judge), dumps(value), dumps(score), dumps(rationale),
+                            dumps(list(tags)), dumps(author))
+
+
+def label_items(rows: list[Any]) -> list[str]:
+    """The ``checks`` items of :class:`~trajrec.replay.label_model.LabelRow` s, as JSON text: what encoding
+    ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time."""
+    (eids, targets, kinds, judges, values, scores, rationales, tags, authors, times, supersedes, ids,
+     _deleted) = zip(*rows)
+    # The repr is part of the key: 1, 1.0 and True (and 0.0 and -0.0) are equal as keys but not as JSON.
+    keys = list(zip(kinds, judges, map(repr, values), values, map(repr, scores), scores, rationales, tags, authors))
+    try:
+        missing = set(keys) - _MIDDLES.keys()
+    except TypeError:  # not hashable (a usual label's fields always are)
+        middles: Iterable[str] = map(_middle, keys)
+    else:
+        if len(_MIDDLES) + len(missing) > 4096:
+            _MIDDLES.clear()
+            missing = set(keys)
+        for key in missing:
+            _MIDDLES[key] = _middle(key)
+        middles = map(_MIDDLES.__getitem__, keys)
+    return list(map(_LABEL_ITEM.__mod__, zip(
+        _column_texts(ids), repeat(_S(eids[0])) if eids.count(eids[0]) == len(eids) else _column_texts(eids),
+        _column_texts(targets), middles, _column_texts(times), _column_texts(supersedes))))
 
 
 class RecordsFormat(JsonlFormat):
@@ -103,11 +159,19 @@ class RecordsFormat(JsonlFormat):
             rec = c.to_record()
             rec.pop("step", None)  # the index's copy of the target
             checks.append({"origin": "recorded", **rec})
-        for lab in view.labels:
-            rec = lab.to_record()
-            rec.pop("v", None)
-            rec.pop("deleted", None)
-            checks.append({"origin": "label", **rec})
+        joined = view.joined
+        if joined.usual:
+            # The labels' items as text, field by field over all of them (what encoding their dicts gives).
+            recorded = dumps(checks)
+            labels = ",".join(label_items(joined.rows))
+            checks_text = f"{recorded[:-1]},{labels}]" if checks else f"[{labels}]"
+        else:
+            for lab in joined.labels():
+                rec = lab.to_record()
+                rec.pop("v", None)
+                rec.pop("deleted", None)
+                checks.append({"origin": "label", **rec})
+            checks_text = dumps(checks)
         task, summary = ep.task, ep.summary
         head = {
             "format": RECORDS_FORMAT,
@@ -127,7 +191,7 @@ class RecordsFormat(JsonlFormat):
                       "time": _time(reset.time), "duration": _time(reset.duration)},
         }
         tail = {
-            "checks": dumps(checks),
+            "checks": checks_text,
             "complete": episode_complete(ep),
             "lost": [[first, n] for first, n in ep.lost],
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],

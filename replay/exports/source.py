@@ -13,7 +13,7 @@ from trajrec.recorder import Episode, open_episode, read_index
 from trajrec.recorder.errors import EmptyEpisodeError, TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.storage import is_url
 
-from ..label_join import EpisodeLabelIndex, EpisodeLabelWriter
+from ..label_join import EpisodeLabelIndex, EpisodeLabels, EpisodeLabelWriter
 from ..labels import Label, LabelStore
 from ..library import find_episode_files
 
@@ -103,6 +103,13 @@ class EpisodeRef:
     def labels(self) -> list[Label]:
         """Live labels of this episode."""
         return self.store.current(self.episode_id)
+
+    def joined_labels(self) -> EpisodeLabels:
+        """Live labels of this episode as an export joins them (:class:`~trajrec.replay.label_join.EpisodeLabels`:
+        no :class:`Label` built for usual lines when the store is an :class:`EpisodeLabelIndex`)."""
+        if isinstance(self.store, EpisodeLabelIndex):
+            return self.store.episode_labels(self.episode_id)
+        return EpisodeLabels(self.episode_id, self.store.current(self.episode_id))
 
     def open(self) -> Episode:
         """The episode, reading its steps; the index already read is reused when the file is unchanged."""

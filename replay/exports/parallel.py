@@ -26,6 +26,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from trajrec.recorder.errors import TrajrecError
 from trajrec.recorder.storage import is_url
 
 from . import base as _base
@@ -198,9 +199,9 @@ class _PoolStarter:
         return self._pool
 
     def stop(self, *, failed: bool = False) -> None:
-        """Stop the workers. After a failure (the output closed under the export, Ctrl-C), the workers are
-        killed first and each wait is bounded: a worker may be blocked writing a result nobody will read, and
-        ``Pool.terminate`` alone can then wait for it."""
+        """Stop the workers. With ``failed`` (after a failure: the output closed under the export, Ctrl-C; or
+        once every result is in) the workers are killed first and each wait is bounded: a worker may be blocked
+        writing a result nobody will read, and ``Pool.terminate`` alone can then wait for it."""
         self._thread.join(timeout=10 if failed else None)
         pool = self._pool
         if pool is None:
@@ -216,6 +217,21 @@ class _PoolStarter:
         ender = threading.Thread(target=pool.terminate, name="trajrec-export-pool-stop", daemon=True)
         ender.start()
         ender.join(timeout=10)
+
+
+def _result(pending: Any, procs: list[Any]) -> Any:
+    """The result of one batch; raises :class:`TrajrecError` when a worker process died meanwhile (killed by the
+    system, out of memory): ``multiprocessing.Pool`` replaces such a worker and never answers its batch, so a
+    plain ``get()`` would wait forever."""
+    while True:
+        try:
+            return pending.get(timeout=2)
+        except mp.TimeoutError:
+            dead = [p for p in procs if p.exitcode is not None]
+            if dead:
+                raise TrajrecError(f"an export worker process (pid {dead[0].pid}) died with exit code "
+                                   f"{dead[0].exitcode} (killed by the system, out of memory?); nothing was "
+                                   "written, run the export again, with fewer --workers") from None
 
 
 def _worker_up(starter: _PoolStarter) -> bool:
@@ -302,18 +318,17 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
 
         for _ in range(2 * workers):
             submit()
-        used = bool(pending)
+        procs = list(getattr(pool, "_pool", ()))  # the workers: none of them exits while the export runs
         while pending:
-            result = pending.popleft().get()
+            result = _result(pending.popleft(), procs)
             submit()
             take(*result)
-        if used:  # else this process did it all: the workers still starting are stopped below
-            pool.close()
-            pool.join()
     except BaseException:
         starter.stop(failed=True)
         raise
-    starter.stop()
+    # Every result is in: the workers hold nothing more, so they are stopped the bounded way (a pool's orderly
+    # close and join can wait forever on a worker that does not answer, as one did on a loaded machine).
+    starter.stop(failed=True)
     src.set_scanned(errors, empty)
     from .pipeline import unreadable
 

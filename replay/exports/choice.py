@@ -99,7 +99,9 @@ class Preference:
         return found
 
     def choose(self, cands: Sequence[Candidate], label_map: str | None = None) -> Candidate | None:
-        """The winning candidate; with ``label_map``, only candidates that map to a label compete."""
+        """The winning candidate (the first source in the preference; the newest label of it); with
+        ``label_map``, None when the winner's value maps to no label (a category): the step is unlabeled then,
+        as docs/EXPORT.md says; a lower-ranked source's label does not take its place."""
         if len(cands) == 1:  # type: ignore[arg-type]
             c = cands[0]  # type: ignore[index]
             ok = self.rank(c) is not None and (label_map is None or map_label(c.value, label_map) is not None)
@@ -108,11 +110,13 @@ class Preference:
         win = None
         for c in cands:
             r = self.rank(c)
-            if r is None or (label_map is not None and map_label(c.value, label_map) is None):
+            if r is None:
                 continue
             key = (-r, c.time or 0.0, c.id or "")
             if best is None or key > best:
                 best, win = key, c
+        if win is not None and label_map is not None and map_label(win.value, label_map) is None:
+            return None
         return win
 
     def __str__(self) -> str:

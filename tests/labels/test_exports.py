@@ -174,8 +174,11 @@ def test_unlabeled_policies(labeled: Path, ids: dict[int, str], tmp_path: Path) 
     assert (false["steps"], false["labels"], false["label_judges"]) == ([0, 1, 2], [False, False, False],
                                                                          ["trajrec-rules@2", "trajrec-rules@2", None])
     assert run("neutral", "lenient")[ids[2]]["labels"] == [False, False, True]
-    LabelStore(labeled).add(ids[2], 1, "typo", judge="human:ana")  # a category cannot become a label
-    assert run("drop-step")[ids[2]]["label_judges"] == ["trajrec-rules@2", "trajrec-rules@2"]
+    # A category cannot become a label: the preferred (human) label of step 1 is one, so the step is unlabeled
+    # (the rules' label of it does not take its place) and drop-step leaves it out.
+    LabelStore(labeled).add(ids[2], 1, "typo", judge="human:ana")
+    dropped = run("drop-step")[ids[2]]
+    assert (dropped["steps"], dropped["label_judges"]) == ([0], ["trajrec-rules@2"])
     rep = export([labeled], "trl-stepwise", tmp_path / "x.jsonl", options=ExportOptions(prefer="human:zed"))
     assert rep.written == 0 and rep.skipped == {"an unlabeled step (--unlabeled skip-episode)": 3}
 

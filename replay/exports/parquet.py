@@ -143,6 +143,8 @@ def _numeric_array(value: Any) -> Any:
         return np.array([float(value)]) if -(2**63) <= value < 2**64 else None
     if not isinstance(value, (list, tuple, np.ndarray, np.generic)):
         return None
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        return None  # the data under the mask is no value: the observation's text has null there
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError):  # ragged

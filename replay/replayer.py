@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from trajrec.recorder.codec import CodecWarning, Unencodable
+from trajrec.recorder.diff import _key_in
 from trajrec.recorder.errors import TrajrecUsageError
 from trajrec.recorder.format import packb, unpackb
 from trajrec.recorder.writer import pack_record
@@ -344,11 +345,23 @@ def _same(a: Any, b: Any, loose: bool) -> bool:
         if len(a) != len(b):
             return False
         for k, v in a.items():
-            if k not in b or not _same(v, b[k], loose):
+            kb = k if k in b else _key_in(b, k)  # a NaN key (or a tuple holding one) read twice: two objects
+            if kb not in b or not _same(v, b[kb], loose):
                 return False
         return True
     if ta is list or ta is tuple:
         return len(a) == len(b) and all(_same(x, y, loose) for x, y in zip(a, b))
+    if ta is set or ta is frozenset:  # NaN members read twice are two objects: matched by _same, one to one
+        if len(a) != len(b):
+            return False
+        rest = [y for y in b if y not in a]
+        for x in a:
+            if x not in b:
+                match = next((j for j, y in enumerate(rest) if _same(x, y, loose)), None)
+                if match is None:
+                    return False
+                rest.pop(match)
+        return True
     if ta is np.ndarray:
         if a.shape != b.shape or a.dtype != b.dtype:
             return False

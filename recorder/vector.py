@@ -59,10 +59,12 @@ def unbatch_info(infos: dict[str, Any], j: int) -> dict[str, Any]:
     ({'n': 3, 'msg': 'a'}, {'msg': None})
     """
     out: dict[str, Any] = {}
+    # Gymnasium names the mask of key k f"_{k}", whatever k's type (key 7: "_7").
+    masks = {f"_{k}" for k in infos if f"_{k}" in infos}
     for key, value in infos.items():
-        if isinstance(key, str) and key.startswith("_") and key[1:] in infos:
+        if type(key) is str and key in masks:
             continue  # a mask
-        mask = infos.get(f"_{key}") if isinstance(key, str) else None
+        mask = infos.get(f"_{key}")
         if mask is not None and not mask[j]:
             continue
         out[key] = _item(value, j)

@@ -291,3 +291,36 @@ def test_infos_of_vector_wrappers_without_masks_are_split(tmp_path):
         stats = ep[-1].info["episode"]
         assert stats["l"] == len(ep) and stats["r"] == ep.summary["return"] and stats["t"] >= 0
         assert all("episode" not in st.info for st in list(ep)[:-1])
+
+
+def test_info_keys_that_are_not_text_are_unbatched_with_their_masks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Gymnasium names the mask of info key 7 "_7": a sub-env that never returned the key does not get it (with
+    a fill value), and no "_7" mask is recorded as data."""
+    import gymnasium as gym
+
+    from trajrec import VectorRecorder, open_episode
+
+    class _E(gym.Env):
+        observation_space = gym.spaces.Box(-10, 10, (2,))
+        action_space = gym.spaces.Discrete(2)
+
+        def __init__(self, i: int) -> None:
+            self.i = i
+
+        def reset(self, seed=None, options=None):  # type: ignore[no-untyped-def]
+            return np.zeros(2, np.float32), {}
+
+        def step(self, a):  # type: ignore[no-untyped-def]
+            info = {"name": f"env{self.i}"}
+            if self.i == 1:
+                info[7] = 3.5
+                info["d"] = {0: "zero"}
+            return np.zeros(2, np.float32), 0.0, True, False, info
+
+    rec = VectorRecorder(gym.vector.SyncVectorEnv([lambda: _E(0), lambda: _E(1)]), tmp_path)
+    rec.reset(seed=[0, 1])
+    rec.step(np.array([0, 0]))
+    rec.close()
+    infos = sorted((open_episode(p)[0].info for p in tmp_path.rglob("*.msgpack.zst")
+                    if len(open_episode(p))), key=lambda i: i["name"])
+    assert infos == [{"name": "env0"}, {"name": "env1", 7: 3.5, "d": {0: "zero"}}]

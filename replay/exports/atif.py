@@ -1,7 +1,8 @@
 """``atif``: Harbor's Agent Trajectory Interchange Format, one trajectory per episode.
 
 ``--out DIR`` (an existing folder, or a name ending in ``/``) writes ``DIR/<episode_id>.trajectory.json`` per
-episode, the one-document-per-file layout Harbor's tools read; any other ``--out`` writes JSONL, one ATIF
+episode, the one-document-per-file layout Harbor's tools read (a second file with the same episode id:
+``<episode_id>-2.trajectory.json``); any other ``--out`` writes JSONL, one ATIF
 trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-format.md`` and the
 ``harbor.models.trajectories`` models (``extra="forbid"``: only their fields are written).
 
@@ -352,6 +353,11 @@ class AtifFormat(Format):
         self._dir: Path | None = None
         self._jsonl: JsonlFormat | None = None
         self._written: list[Path] = []
+        #: Episode file -> the document written for it: two files with one episode id (a copy, an import done
+        #: twice) get two names, ``<episode_id>.trajectory.json`` then ``<episode_id>-2.trajectory.json`` in the
+        #: export's order, and the export's warning about the shared id says where each went.
+        self.placed: dict[str, str] = {}
+        self._taken: set[str] = set()
         if out is None:  # encode only (a worker of a parallel export to one JSONL file)
             self._jsonl = _AtifLines(None, options)
             return
@@ -375,7 +381,12 @@ class AtifFormat(Format):
             return self._jsonl.write(view)
         assert self._dir is not None
         doc = document(view)
-        path = self._dir / f"{view.episode_id}.trajectory.json"
+        name, n = f"{view.episode_id}.trajectory.json", 1
+        while name in self._taken:  # the id again (or an id that is another's "-2" name): never over a document
+            n += 1
+            name = f"{view.episode_id}-{n}.trajectory.json"
+        self._taken.add(name)
+        path = self._dir / name
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             with io.open(tmp, "w", encoding="utf-8", errors=SURROGATES) as fh:  # (see base.open_new_text)
@@ -385,6 +396,7 @@ class AtifFormat(Format):
         except OSError as exc:
             raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
         self._written.append(path)
+        self.placed[os.fspath(view.ref.path)] = os.fspath(path)
         return 1, len(view.ep)
 
     def close(self) -> None:

@@ -330,7 +330,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     own: dict[str, Any] = {"step": i}
     for k in ("reward", "failure", "retry_of", "recovers", "terminated", "truncated"):
         v = rec.get(k)
-        if not _nothing(v) or (k == "retry_of" and v is not None):  # retry_of 0 == False
+        # retry_of 0 == False; a reward of 0 (or -0.0) is a reward: the import gives back what was recorded
+        if not _nothing(v) or (k in ("retry_of", "reward") and v is not None):
             own[k] = v
     chosen = view.choose(i, mapped=False)
     if chosen is not None:

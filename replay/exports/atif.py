@@ -21,14 +21,13 @@ Episodes imported from ATIF get back their original user/system steps, step ids 
 from __future__ import annotations
 
 import io
-import math
-import numbers
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from trajrec.recorder.errors import TrajrecError, TrajrecIOError
+from trajrec.recorder.model_call import amount, token_count
 
 from ..labels import rating
 from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder
@@ -170,18 +169,14 @@ def _model_call(note: dict[str, Any]) -> dict[str, Any]:
 
 
 def _count(v: Any) -> int | None:
-    """A token count as a whole number >= 0; None for anything else (a list, text, a bool, NaN, negative)."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 \
-            or not float(v).is_integer():
-        return None
-    return int(v)
+    """A token count as a whole number >= 0; None for anything else (a list, text, a bool, NaN, negative, an int
+    too big for a count: ``recorder.model_call.token_count``, as the summary counts)."""
+    return token_count(v)
 
 
 def _usd(v: Any) -> float | None:
-    """A cost as a finite number >= 0; None for anything else."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-        return None
-    return float(v)
+    """A cost as a finite number >= 0; None for anything else (``recorder.model_call.amount``)."""
+    return amount(v)
 
 
 def _metrics(note: dict[str, Any], left_out: list[str]) -> dict[str, Any] | None:

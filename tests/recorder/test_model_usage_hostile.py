@@ -106,3 +106,17 @@ def test_ls_show_and_report_show_a_file_with_hostile_totals(tmp_path: Path) -> N
     report = json.loads(_cli("report", str(tmp_path / "run"), "--json").stdout)
     assert report  # the report reads both episodes' totals
     _cli("report", str(tmp_path / "run"))
+
+
+def test_the_atif_export_counts_the_usage_as_the_summary_does(tmp_path: Path) -> None:
+    path = _record(tmp_path / "run")
+    out = tmp_path / "atif"
+    _cli("export", str(tmp_path / "run"), "--format", "atif", "--out", f"{out}/")
+    (doc,) = [json.loads(p.read_text()) for p in out.iterdir()]
+    model = open_episode(path).summary["model"]
+    final = doc["final_metrics"]
+    assert (final["total_prompt_tokens"], final["total_completion_tokens"]) == (model["prompt_tokens"],
+                                                                                 model["completion_tokens"])
+    assert abs(final["total_cost_usd"] - model["cost"]) < 1e-12
+    left = [w for s in doc["steps"] for w in s.get("extra", {}).get("trajrec", {}).get("metrics_left_out", [])]
+    assert any(w.startswith("note.model_call.usage.completion_tokens: 1000") for w in left), left  # 10**400

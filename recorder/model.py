@@ -166,9 +166,25 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
         raw = {"value": raw}
     rec: dict[str, Any] = dict(raw)
     target = rec.get("target", default_target)
-    if target == "step" or target is None:
+    if target is None or (type(target) is str and target == "step"):
         target = default_target
+    elif type(target) is not int and not isinstance(target, str):
+        # A step index as a numpy int or a whole float is that index; anything else (a bool, a fraction, an
+        # object) is no target: the check stays on the step it came with, the given value kept beside it. A
+        # reader refuses a target that is neither text nor an int, so this never writes a file it cannot read.
+        index = _as_index(target)
+        if index is None:
+            rec["target_given"] = repr(target)[:200]
+            target = default_target
+        else:
+            target = index
     rec["target"] = target
+    if "step" in rec and type(rec["step"]) is not int:  # (the index copy's field: an int, as the target)
+        index = _as_index(rec["step"])
+        if index is None:
+            rec["step_given"] = repr(rec.pop("step"))[:200]
+        else:
+            rec["step"] = index
     rec["kind"] = str(rec.get("kind") or default_kind)
     rec["judge"] = str(rec.get("judge") or f"{rec['kind']}:unnamed")
     rec.setdefault("value", None)
@@ -178,6 +194,24 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
     if check_id is not None and not rec.get("id"):
         rec["id"] = check_id
     return rec
+
+
+def _as_index(value: Any) -> int | None:
+    """``value`` as a step index when it is one in another type (a numpy int, a whole float), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        import numpy as np
+
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if isinstance(value, int):  # an int subclass (IntEnum)
+        return int(value)
+    return None
 
 
 _EMPTY: tuple[Any, ...] = ()

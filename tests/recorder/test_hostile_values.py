@@ -291,3 +291,43 @@ def test_nan_keys_in_the_state_rebuild_at_every_step_and_fsck_is_clean(tmp_path)
         for i in reversed(range(len(ep))):  # backwards too (the viewer's state pane walks both ways)
             assert plain(ep.state_at(i)) == plain(seen[i]), i
     assert cli_main(["fsck", str(path)]) == 0
+
+
+class _CheckTargetEnv:
+    """Checks reported in info with targets of other types: numpy ints (an env counting steps with numpy), whole
+    floats, bools, fractions, objects; and a "step" field of another type."""
+
+    TARGETS = [np.int64(0), 1.0, True, 1.5, np.float64(2.0), object(), "episode", None, "step", np.int32(-1)]
+
+    def __init__(self) -> None:
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        self.t += 1
+        target = self.TARGETS[self.t - 1]
+        info = {"checks": [{"target": target, "value": True, "judge": "unit-tests", "step": np.int64(self.t)}]}
+        return self.t, 1.0, self.t == len(self.TARGETS), False, info
+
+
+def test_checks_with_targets_of_other_types_never_make_a_file_unreadable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trajrec.cli import main as cli_main
+
+    env = Recorder(_CheckTargetEnv(), tmp_path)
+    env.reset(seed=0)
+    for _ in _CheckTargetEnv.TARGETS:
+        env.step(0)
+    env.close()
+    assert cli_main(["fsck", str(env.episode_path)]) == 0
+    with open_episode(env.episode_path) as ep:
+        assert len(ep) == len(_CheckTargetEnv.TARGETS)
+        targets = [ep[i].checks[0].target for i in range(len(ep))]
+        # numpy ints and whole floats are the index they stand for; others stay on their own step, the given
+        # value kept beside the check
+        assert targets[:5] == [0, 1, 2, 3, 2] and targets[5] == 5 and targets[6] == "episode"
+        assert targets[7] == 7 and targets[8] == 8 and targets[9] == -1
+        for i in (2, 3, 5):
+            assert ep[i].checks[0].extra.get("target_given"), ep[i].checks[0]

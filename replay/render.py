@@ -207,17 +207,22 @@ def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
     """A recorded value as data ``json.dumps`` takes, for people and scripts reading one step (``show --json``,
     ``diff --json``, the viewer's ``y``/``o``): not the export encoding (``replay.exports.encode``), which is exact.
 
-    Keys become text; arrays and numpy scalars become lists and numbers, recursively (so datetime64 becomes its
+    Keys become text (other keys as the exports write them: ``1`` -> ``"$1"``); arrays and numpy scalars become lists and numbers, recursively (so datetime64 becomes its
     ISO text, complex ``"(1+2j)"``, a long double its decimal text); NaN and infinities their names; ``bytes``
     ``"<n bytes>"`` (``raw_bytes="size"``) or ``{"$bytes": hex}`` (``raw_bytes="hex"``); anything else its repr.
 
     >>> import numpy as np
     >>> plain_json({"t": np.array(["2020-01-01"], dtype="datetime64[D]"), "z": np.complex64(1 + 2j),
     ...             "x": np.longdouble("1.5"), 1: float("nan")})
-    {'t': ['2020-01-01'], 'z': '(1+2j)', 'x': '1.5', '1': 'nan'}
+    {'t': ['2020-01-01'], 'z': '(1+2j)', 'x': '1.5', '$1': 'nan'}
     """
     if isinstance(value, dict):
-        return {str(k): plain_json(v, raw_bytes=raw_bytes) for k, v in value.items()}
+        if all(type(k) is str for k in value):
+            return {k: plain_json(v, raw_bytes=raw_bytes) for k, v in value.items()}
+        # Keys of other types as the exports write them ("$1", "$null", "$NaN"...), so none collide.
+        from .exports.encode import _key
+
+        return {_key(k): plain_json(v, raw_bytes=raw_bytes) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain_json(v, raw_bytes=raw_bytes) for v in value]
     if isinstance(value, np.ndarray):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from typing import Any, Iterable, NamedTuple
 
 import numpy as np
@@ -110,7 +111,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, int):
         return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: str(value)}
     if isinstance(value, dict):
-        if all(type(k) is str for k in value):
+        if all(type(k) is str for k in value) and not any(map(_dollar, value)):
             return {k: jsonable(v) for k, v in value.items()}
         return {_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -120,13 +121,32 @@ def jsonable(value: Any) -> Any:
         if kind in "Mmc" or (kind == "f" and value.dtype.itemsize > 8):
             return _odd_array(np.asarray(value))
         return jsonable(value.tolist())  # (a numpy scalar's tolist() is its item())
+    if isinstance(value, (bytes, bytearray, memoryview, Unencodable, UnknownExt, complex)):
+        return _default(value)  # a marker of this encoding: its "$" key is not escaped as a recorded key is
     return jsonable(_default(value))
 
 
 def _key(k: Any) -> str:
     if isinstance(k, str):
         return "$" + k if k.startswith("$") else k
-    return "$" + _fast(jsonable(k))
+    if isinstance(k, float) and not math.isfinite(k):  # jsonable makes each of them null, as it makes None
+        return "$NaN" if k != k else ("$Infinity" if k > 0 else "$-Infinity")
+    return "$" + _fast(_key_value(k))
+
+
+def _key_value(k: Any) -> Any:
+    """A non-text key as JSON data that no other key shares: non-finite floats and sets marked (``jsonable``
+    writes NaN, infinities and None alike as null, and a set like the tuple of its items)."""
+    if isinstance(k, float) and not math.isfinite(k):
+        return {"$float": repr(k)}
+    if isinstance(k, (set, frozenset)):
+        return {"$set": [_key_value(x) for x in sorted(k, key=repr)]}
+    if isinstance(k, (tuple, list)):
+        return [_key_value(x) for x in k]
+    return jsonable(k)
+
+
+_dollar = operator.methodcaller("startswith", "$")
 
 
 _TEXT = frozenset({str})
@@ -143,18 +163,21 @@ def _needs_slow(value: Any) -> bool:
         return False
     if t is int:
         return not _I64_MIN <= value <= _I64_MAX
-    if t is dict and set(map(type, value)) <= _TEXT and set(map(type, value.values())) <= _SCALARS:
-        return False  # a map of text to text or numbers (a step's info, its note), in two C loops
+    if (t is dict and set(map(type, value)) <= _TEXT and set(map(type, value.values())) <= _SCALARS
+            and not any(map(_dollar, value))):
+        return False  # a map of text to text or numbers (a step's info, its note), in C loops
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, dict):
             for k in v:
-                if type(k) is not str:
+                if type(k) is not str or k[:1] == "$":  # (a "$" key is escaped: markers start with "$")
                     return True
             items: Any = v.values()
         elif isinstance(v, (list, tuple)):
             items = v
+        elif isinstance(v, (set, frozenset)):
+            return True  # the default hook lists them, and ints beyond 64 bits inside need their marker
         else:
             continue
         for x in items:

@@ -326,9 +326,17 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     except BaseException:
         starter.stop(failed=True)
         raise
-    # Every result is in: the workers hold nothing more, so they are stopped the bounded way (a pool's orderly
-    # close and join can wait forever on a worker that does not answer, as one did on a loaded machine).
-    starter.stop(failed=True)
+    # Every result is in: the workers are closed and joined, but a join that does not end within 30 s (a worker
+    # that does not answer, as one did once on a loaded machine) gives way to the bounded kill.
+    pool = starter._pool
+    if pool is not None and not starter._thread.is_alive():
+        pool.close()
+        joiner = threading.Thread(target=pool.join, name="trajrec-export-pool-join", daemon=True)
+        joiner.start()
+        joiner.join(timeout=30)
+        starter.stop(failed=joiner.is_alive())
+    else:  # this process did it all while the workers were still starting
+        starter.stop()
     src.set_scanned(errors, empty)
     from .pipeline import unreadable
 

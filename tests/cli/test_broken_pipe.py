@@ -82,3 +82,28 @@ def test_verdict_commands_keep_their_status_when_the_reader_goes_away(tmp_path: 
     for args in (["fsck", str(run)], ["ls", str(run)]):
         proc = _closed_pipe(*args)
         assert proc.returncode == 1 and "Broken pipe" not in proc.stderr, (args, proc.returncode, proc.stderr)
+
+
+def test_show_json_keeps_keys_of_every_type_apart(tmp_path: Path) -> None:
+    """`show --json`: a dict with keys 1 and "1", None and "None" keeps four keys (others as the exports write
+    them), not two."""
+    import json as json_
+
+    from trajrec import Recorder
+    from trajrec.cli import main
+
+    class _Env:
+        def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+            return 0, {}
+
+        def step(self, action):  # type: ignore[no-untyped-def]
+            return {1: "int one", "1": "str one", None: "none", "None": "str None"}, 0.0, True, False, {}
+
+    env = Recorder(_Env(), tmp_path)
+    env.reset(seed=0)
+    env.step(0)
+    env.close()
+    proc = subprocess.run([sys.executable, "-m", "trajrec", "show", str(env.episode_path), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    step = next(json_.loads(line) for line in proc.stdout.splitlines() if '"type": "step"' in line)
+    assert step["observation"] == {"$1": "int one", "1": "str one", "$null": "none", "None": "str None"}

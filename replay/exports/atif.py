@@ -32,7 +32,7 @@ from trajrec.recorder.model_call import amount, token_count
 from ..labels import rating
 from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder
 from .choice import origin
-from .encode import dumps, jsonable, text_of, tool_call
+from .encode import dumps_built, jsonable, text_of, tool_call
 
 #: The schema version written for episodes that did not come from ATIF.
 ATIF_VERSION = "ATIF-v1.6"
@@ -386,7 +386,7 @@ class AtifFormat(Format):
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             with io.open(tmp, "w", encoding="utf-8", errors=SURROGATES) as fh:  # (see base.open_new_text)
-                fh.write(dumps(doc))
+                fh.write(dumps_built(doc))  # document() is encoded already: a second pass would escape its markers
                 fh.write("\n")
             os.replace(tmp, path)
         except OSError as exc:
@@ -406,6 +406,7 @@ class AtifFormat(Format):
 
 class _AtifLines(JsonlFormat):
     name = "atif"
+    built_rows = True  # document() is encoded already: a second pass would escape its "$" keys and markers again
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         if len(view.ep) == 0 and view.ep.reset.observation is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import pytest
 
 from trajrec import Recorder, open_episode
 
@@ -20,10 +21,16 @@ def _cli(*args: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def _round_trip(run: Path, tmp_path: Path) -> tuple[list[Any], list[Any]]:
+def _round_trip(run: Path, tmp_path: Path, lines: bool = False) -> tuple[list[Any], list[Any]]:
+    """The rewards of ``run``'s episode, and of it exported to ATIF (a folder of documents, or ``lines``: one
+    JSONL file) and imported back."""
     atif, back = tmp_path / "atif", tmp_path / "back"
-    _cli("export", str(run), "--format", "atif", "--out", f"{atif}/")
-    _cli("import", "atif", *map(str, sorted(atif.glob("*.json"))), "--out", str(back))
+    if lines:
+        _cli("export", str(run), "--format", "atif", "--out", str(tmp_path / "atif.jsonl"))
+        _cli("import", "atif", str(tmp_path / "atif.jsonl"), "--out", str(back))
+    else:
+        _cli("export", str(run), "--format", "atif", "--out", f"{atif}/")
+        _cli("import", "atif", *map(str, sorted(atif.glob("*.json"))), "--out", str(back))
     (orig,) = run.rglob("*.msgpack.zst")
     (imported,) = back.rglob("*.msgpack.zst")
     return [s.reward for s in open_episode(orig)], [s.reward for s in open_episode(imported)]
@@ -61,13 +68,14 @@ class _Odd(gym.Env):
         return 0, r, self._t == len(self.REWARDS), False, {}
 
 
-def test_zero_and_big_int_rewards_survive_the_atif_round_trip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lines", [False, True], ids=["folder", "jsonl"])
+def test_zero_and_big_int_rewards_survive_the_atif_round_trip(tmp_path: Path, lines: bool) -> None:
     env = Recorder(_Odd(), tmp_path / "run")
     env.reset(seed=0)
     for _ in _Odd.REWARDS:
         env.step(0)
     env.close()
-    before, after = _round_trip(tmp_path / "run", tmp_path)
+    before, after = _round_trip(tmp_path / "run", tmp_path, lines)
     assert before == _Odd.REWARDS
     assert after == before and [type(r) for r in after] == [type(r) for r in before]
     assert math.copysign(1, after[0]) == -1.0  # -0.0 stays negative zero

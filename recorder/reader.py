@@ -439,6 +439,7 @@ class Episode(Sequence[Step]):
                 self._by_step.setdefault(c.target, []).append(c)
         self._cache: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
         self._reset: ResetRecord | None = None
+        self._state_recorded = False
         self._reset_rec: dict[str, Any] | None = None  # kept when the first frame is decoded for its steps
 
     # -- metadata -----------------------------------------------------------------------------------------------
@@ -515,6 +516,9 @@ class Episode(Sequence[Step]):
                     if problem:
                         raise TrajrecFormatError(self.path, 0, f"{problem}; run `trajrec fsck {self.path}`")
                     self._reset = ResetRecord.from_record(rec)
+                    # A state of None at reset is a recorded state (the steps' diffs start from it): the key
+                    # says whether states were recorded, not the value.
+                    self._state_recorded = "state" in rec
                     break
             else:
                 raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record: nothing of the "
@@ -547,7 +551,9 @@ class Episode(Sequence[Step]):
 
     @property
     def has_state(self) -> bool:
-        return self.reset.state is not None
+        """Whether the episode records the env's state (its reset record has one, even ``None``)."""
+        self.reset  # noqa: B018  (decodes the reset record once)
+        return self._state_recorded
 
     # -- steps --------------------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,19 @@ def _yaml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
+def _yaml_key(name: str) -> str:
+    """A split name as YAML reads it back as that text: plain when it is an identifier YAML takes for a string
+    (``train``), else quoted (``"2024"``, ``"no"``, non-ASCII letters)."""
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in ("true", "false", "yes", "no",
+                                                                                   "on", "off", "null")
+    return name if plain else _yaml_str(name)
+
+
+def _folder_of(pattern: str) -> str:
+    """The folder a ``data_files`` pattern ``FOLDER/*.parquet`` names, its glob escapes (``[*]``) undone."""
+    return re.sub(r"\[(.)\]", r"\1", pattern.rsplit("/", 1)[0])
+
+
 def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, str], lineage: dict[str, Any]) -> str:
     """The card's text; ``data_files``: one pattern (all of it the ``train`` split) or split name -> pattern."""
     from trajrec._version import __version__
@@ -27,7 +41,7 @@ def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, s
     splits = data_files if isinstance(data_files, dict) else {"train": data_files}
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for name, pattern in splits.items():
-        lines += [f"  - split: {name}", f"    path: {_yaml_str(pattern)}"]
+        lines += [f"  - split: {_yaml_key(name)}", f"    path: {_yaml_str(pattern)}"]
     lines += [
         "tags:",
         "- trajrec",
@@ -61,7 +75,7 @@ def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, s
                   "with `--where 'split=train'` to leave them out, or `--format parquet --partition-by split` to "
                   "get separate `train` and `test` splits."]
     elif isinstance(data_files, dict):
-        lines += ["", "Splits: " + ", ".join(f"`{k}` = the env's `{v.split('/')[0]}` episodes"
+        lines += ["", "Splits: " + ", ".join(f"`{k}` = the env's `{_folder_of(v)}` episodes"
                                               for k, v in splits.items()) + "."]
     lines += ["", "## Labels by judge", "",
               "Labels and recorded checks on the written episodes (the preferred one per step is exported):", "",

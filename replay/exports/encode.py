@@ -264,7 +264,23 @@ def dumps_built(row: Any) -> str:
     try:
         return _fast(row)
     except (ValueError, TypeError):
-        return _fast(jsonable(row))
+        return _fast(_built(row))
+
+
+def _built(v: Any) -> Any:
+    """A built row made strict JSON without a second :func:`jsonable` pass (which would escape the ``$`` keys of
+    the markers its values already carry): non-finite floats None, text keys kept, anything not yet JSON through
+    :func:`jsonable`."""
+    t = type(v)
+    if t is float:
+        return v if math.isfinite(v) else None
+    if t is str or t is int or t is bool or v is None:
+        return v
+    if t is dict and all(type(k) is str for k in v):
+        return {k: _built(x) for k, x in v.items()}
+    if t is list or t is tuple:
+        return [_built(x) for x in v]
+    return jsonable(v)
 
 
 def exact(value: Any) -> Any:

@@ -14,11 +14,13 @@ The same rows feed :meth:`trajrec.Run.to_arrow` (:func:`step_rows`), so Python u
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import shutil
 import sys
+import unicodedata
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, Iterator
@@ -141,6 +143,8 @@ def _numeric_array(value: Any) -> Any:
         return np.array([float(value)]) if -(2**63) <= value < 2**64 else None
     if not isinstance(value, (list, tuple, np.ndarray, np.generic)):
         return None
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        return None  # the data under the mask is no value: the observation's text has null there
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError):  # ragged
@@ -396,6 +400,46 @@ class _Rows:
         return out
 
 
+#: The longest partition folder name kept as it is, in bytes (NAME_MAX of Linux, macOS and Windows file systems).
+_NAME_MAX = 255
+
+
+def _fold(name: str) -> str:
+    """What file systems may take for the same folder name as ``name``: case-insensitive ones (macOS and Windows
+    defaults) fold case, macOS normalizes Unicode, Windows drops trailing spaces and dots."""
+    return unicodedata.normalize("NFC", name).casefold().rstrip(" .")
+
+
+def folder_name(col: str, key: str | None, taken: set[str]) -> str:
+    """The folder of the partition ``key`` (a split or env id; None: episodes without one) in an export whose
+    folders so far fold (:func:`_fold`) to ``taken``, which gets the new one: ``col=value`` with ``/`` (and ``::``,
+    which ``datasets`` reads as a URL chain) as ``_``, episodes without a value in ``col=__none__``. A name that
+    another key took (compared as file systems do: :func:`_fold`), or that a file name cannot hold (NUL, a lone
+    surrogate, longer than 255 bytes), gets ``-`` and 12 hex digits of the SHA-256 of the raw value (its first 64
+    characters kept): so two different keys never share a folder, and a key's folder depends only on the keys
+    before it.
+
+    >>> taken = set()
+    >>> folder_name("split", "a/b", taken), folder_name("split", "a_b", taken), folder_name("split", None, taken)
+    ('split=a_b', 'split=a_b-648fa9b31bc7', 'split=__none__')
+    """
+    raw = b"\xff" if key is None else key.encode("utf-8", "surrogatepass")  # 0xff: never in a value's UTF-8
+    value = "__none__" if key is None else key.replace("/", "_").replace("::", "__")
+    clean = "".join("_" if c == "\0" or "\ud800" <= c <= "\udfff" else c for c in value)
+    name = f"{col}={clean}"
+    digest = hashlib.sha256(raw).hexdigest()
+    if clean != value or len(name.encode("utf-8")) > _NAME_MAX or _fold(name) in taken:
+        for size in (12, 24, 64):
+            name = f"{col}={clean[:64]}-{digest[:size]}"
+            if _fold(name) not in taken:
+                break
+        n = 1
+        while _fold(name) in taken:  # only a value spelling another's hashed name: a counter makes it unique
+            name, n = f"{col}={clean[:64]}-{digest}-{n}", n + 1
+    taken.add(_fold(name))
+    return name
+
+
 def is_folder_output(out: str | os.PathLike[str]) -> bool:
     """``--out`` names a folder: an existing one, one ending in ``/``, or a name without ``.parquet``."""
     text = os.fspath(out)
@@ -422,6 +466,10 @@ class ParquetFormat(Format):
         self._kinds = [kind_of(self._pa, f.type) for f in self._schema]
         self._pending: dict[str | None, Any] = {}  # key -> rows encoded elsewhere, not yet a whole row group
         self._encoded: dict[str | None, list[Any]] | None = None  # encode-only: key -> tables made
+        #: ``--partition-by``: each key (the split or env id; None: episodes without one) -> its folder name, in
+        #: the order the keys came (:func:`folder_name`; the dataset card names these folders).
+        self.partitions: dict[str | None, str] = {}
+        self._taken: set[str] = set()  # the folder names given, folded as file systems may fold them
         self._part_index = COLUMNS.index({"split": "split", "env": "env_id", None: "split"}[options.partition_by])
         if out is None:  # encode only (a worker of a parallel export): tables, no file
             self.folder = options.partition_by is not None
@@ -459,7 +507,7 @@ class ParquetFormat(Format):
         if not self.folder or self.options.partition_by is None:
             return None
         v = head[self._part_index]  # split and env id are the episode's: one key for all its rows
-        return str(v) if v is not None else "__none__"
+        return str(v) if v is not None else None
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
         # The episode's columns first, then the batch: a file found damaged mid-episode adds none of its rows.
@@ -471,6 +519,7 @@ class ParquetFormat(Format):
         rows = self._rows.get(key)
         if rows is None:
             rows = self._rows[key] = _Rows()
+            self._folder(key)  # named as keys first come, as write_encoded does: the same names with --workers
         rows.add(head, cols, n)
         batches = self._batches.setdefault(key, [])
         while True:
@@ -498,7 +547,10 @@ class ParquetFormat(Format):
         for key in list(self._rows):
             self._flush(key)
         out = []
-        for key, tables in self._encoded.items():
+        # In the order the keys first came in this batch (a key's row group may be made before an earlier key's):
+        # the writing process names their folders in that order (write_encoded), as one process would.
+        for key in [k for k in self._rows if k in self._encoded]:
+            tables = self._encoded[key]
             sink = self._pa.BufferOutputStream()
             # zstd-compressed: the exporting process holds the results that came in until their turn (a
             # tool env's rows shrink ~10x)
@@ -516,6 +568,7 @@ class ParquetFormat(Format):
         same rows written here would be, so the files are the same. Returns the rows."""
         table = self._pa.ipc.open_stream(self._pa.py_buffer(data)).read_all()
         rows = table.num_rows
+        self._folder(key)
         pend = self._pending.get(key)
         if pend is not None:
             table = self._pa.concat_tables([pend, table])
@@ -526,14 +579,26 @@ class ParquetFormat(Format):
         self._pending[key] = table if table.num_rows else None
         return rows
 
+    def _folder(self, key: str | None) -> str | None:
+        """The folder name of partition ``key`` (None when the export is not partitioned), given on first use."""
+        if not self.folder or self.options.partition_by is None or self._encoded is not None:
+            return None
+        name = self.partitions.get(key)
+        if name is None:
+            name = self.partitions[key] = folder_name(self.options.partition_by, key, self._taken)
+        return name
+
     def _path_for(self, key: str | None, shard: int) -> Path:
         if not self.folder:
             return self._root
         sub = self._root
-        if key is not None:
-            col = {"split": "split", "env": "env"}[self.options.partition_by]  # type: ignore[index]
-            sub = sub / f"{col}={key.replace('/', '_')}"
-            sub.mkdir(exist_ok=True)
+        name = self._folder(key)
+        if name is not None:
+            sub = sub / name
+            try:
+                sub.mkdir(exist_ok=True)
+            except (OSError, ValueError) as exc:
+                raise TrajrecIOError(f"cannot create the partition folder {sub}: {exc}") from exc
         return sub / f"part-{shard:05d}.parquet"
 
     def _rechunk(self, table: Any) -> Any:
@@ -612,7 +677,7 @@ class ParquetFormat(Format):
                 self._emit(key, self._rechunk(pend))
         self._pending.clear()
         if not self.files:  # nothing written: still a readable file (or shard) with the schema
-            path = self._path_for(None, 0)
+            path = self._root / "part-00000.parquet" if self.folder else self._root
             empty = self._pa.Table.from_batches([self._batch(_Rows())], schema=self._schema)
             try:
                 writer = open_writer(str(path), self._schema, self._pool)

@@ -166,20 +166,38 @@ def select(src: Source, query: Query) -> list[EpisodeRef]:
     return out
 
 
-def split_data_files(folder: str | os.PathLike[str], files: Iterable[Any]) -> dict[str, str]:
-    """Hugging Face split name -> data-file pattern for a parquet export partitioned by split: ``split=train/``
-    becomes the ``train`` split, ``split=test/`` the ``test`` split (episodes without a split: ``split=__none__/``,
-    the ``unassigned`` split). Split names keep letters, digits and ``_`` (what ``datasets`` accepts)."""
+def glob_escape(name: str) -> str:
+    """``name`` as a ``data_files`` pattern matching only itself: ``datasets`` resolves patterns with fsspec's glob
+    (Python's ``glob`` rules), where ``*``, ``?`` and ``[`` are special and ``[c]`` is the character ``c``."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+def split_data_files(partitions: dict[str | None, str]) -> dict[str, str]:
+    """Hugging Face split name -> data-file pattern for a parquet export partitioned by split, from the writer's
+    ``partitions`` (split value, None for episodes without one -> its folder): ``split=train/`` becomes the
+    ``train`` split, ``split=test/`` the ``test`` split, episodes without a split the ``unassigned`` split. A
+    split name keeps letters, digits and ``_`` of the value (what ``datasets`` accepts, ``^\\w+(\\.\\w+)*$``);
+    when two values give one name (``a/b`` and ``a_b``, ``test`` and ``test ``), the value that is that name
+    already keeps it and the others get ``_`` and 8 hex digits of the SHA-256 of the value: two splits never
+    merge (and a value longer than 64 characters is cut to 64 and gets the same suffix). Patterns have glob characters escaped (:func:`glob_escape`): a split ``*`` matches only its folder."""
+    import hashlib
     import re
 
+    def wanted(value: str | None) -> str:
+        name = "unassigned" if value is None else re.sub(r"\W+", "_", value).strip("_") or "unassigned"
+        return name[:64]  # datasets names its cache files after the split: a long one is too long a file name
+
     out: dict[str, str] = {}
-    for f in files:
-        sub = os.path.relpath(os.fspath(f), os.fspath(folder)).split(os.sep)[0]
-        if not sub.startswith("split="):
-            continue
-        value = sub[len("split="):]
-        name = "unassigned" if value == "__none__" else re.sub(r"\W+", "_", value).strip("_") or "unassigned"
-        out.setdefault(name, f"{sub}/*.parquet")
+    # Values that are valid split names as they are first, then episodes without a split (``unassigned``), then
+    # the others in order: a stable choice of who keeps a name
+    for value, sub in sorted(partitions.items(), key=lambda kv: (0 if kv[0] == wanted(kv[0]) else
+                                                                  1 if kv[0] is None else 2, kv[0] or "")):
+        name = wanted(value)
+        if name in out or value is not None and len(value) > 64:
+            raw = b"\xff" if value is None else value.encode("utf-8", "surrogatepass")
+            digest = hashlib.sha256(raw).hexdigest()
+            name = next(f"{name}_{digest[:k]}" for k in (8, 16, 64) if f"{name}_{digest[:k]}" not in out)
+        out[name] = f"{glob_escape(sub)}/*.parquet"
     return dict(sorted(out.items(), key=lambda kv: ({"train": 0, "validation": 1, "test": 2}.get(kv[0], 3), kv[0])))
 
 
@@ -371,7 +389,11 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     finally:
         if gc_was:
             gc.enable()
-    writer.close()
+    try:
+        writer.close()
+    except BaseException:
+        writer.abort()  # no temporary folder or file left behind
+        raise
     for outcome, n in getattr(writer, "unpaired", {}).items():
         report.written_outcomes[outcome] -= n
         report.written -= n
@@ -392,7 +414,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
 
         data_files: str | dict[str, str]
         if fmt == "parquet" and options.partition_by == "split":
-            data_files = split_data_files(out, files) or "**/*.parquet"
+            data_files = split_data_files(getattr(writer, "partitions", {})) or "**/*.parquet"
         elif fmt == "parquet":
             data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
         else:

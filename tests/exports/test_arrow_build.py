@@ -230,3 +230,10 @@ def test_float_arrays_build_what_lists_of_floats_build() -> None:
     _same(build(pa, typ, arrays, counts), pa.array(expanded, type=typ))
     recorded = np.float64([[1, 2], [3, 4]])
     assert not np.shares_memory(_numeric_array(recorded), recorded)  # a copy, never a view of the recorded array
+
+
+def test_observation_values_of_a_masked_array_are_null_where_values_are_masked() -> None:
+    from trajrec.replay.exports.parquet import numeric_values
+
+    assert numeric_values(np.ma.array([1, 2, 3], mask=[0, 1, 0])) is None  # 2 is under the mask: no value
+    assert numeric_values(np.ma.array([1, 2, 3])) == [1.0, 2.0, 3.0]

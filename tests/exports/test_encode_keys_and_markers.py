@@ -57,3 +57,13 @@ def test_a_records_export_keeps_every_key_and_reads_with_pyarrow(tmp_path: Path)
     assert len(json.loads(step["observation"])) == len(KEYS)
     assert json.loads(step["info"]) == {"$$bytes": "01", "ids": [{"$int": str(2**70)}]}
     assert pj.read_json(out).num_rows == 1
+
+
+def test_a_built_row_with_a_nan_keeps_its_markers_as_they_are() -> None:
+    """A row an export built (values through `exact`) that also holds a NaN takes the strict pass without escaping
+    the markers its values carry a second time."""
+    from trajrec.replay.exports.encode import dumps_built, exact
+
+    row = {"a": exact(b"x"), "b": exact({"$bytes": "01"}), "r": float("nan"), "l": [exact({2**70})]}
+    assert json.loads(dumps_built(row)) == {"a": {"$bytes": "78"}, "b": {"$$bytes": "01"}, "r": None,
+                                            "l": [[{"$int": str(2**70)}]]}

@@ -213,7 +213,9 @@ def test_folder_repair_reports_each_file_and_goes_on(tmp_path: Path, stub_env: A
     folder.mkdir()
     good = _record(folder, stub_env, 12, name="a-good.msgpack.zst")
     flip = _record(folder, stub_env, 30, name="b-flip.msgpack.zst")
-    _flip(flip, 0)  # the header/reset frame: its steps are lost, the later frames are kept
+    # Late in the header/reset frame (its steps, not the header record, whose damage loses everything): its
+    # steps are lost, the later frames are kept.
+    _flip(flip, 0, 0.95)
     crashed = _record(folder, stub_env, 30, name="c-crashed.msgpack.zst")
     data = bytearray(crashed.read_bytes()[:crashed.read_bytes().rfind(b"\x5b\x2a\x4d\x18")])
     data[20] ^= 0xFF  # no index and a damaged first frame: nothing to rebuild an index from

@@ -331,3 +331,49 @@ def test_checks_with_targets_of_other_types_never_make_a_file_unreadable(tmp_pat
         assert targets[7] == 7 and targets[8] == 8 and targets[9] == -1
         for i in (2, 3, 5):
             assert ep[i].checks[0].extra.get("target_given"), ep[i].checks[0]
+
+
+class _NoneFirstStateEnv:
+    STATES = [None, {"a": 1}, None, np.arange(3), "txt", {"b": [1, 2]}]
+
+    def __init__(self) -> None:
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        self.t += 1
+        return self.t, 0.0, self.t == len(self.STATES) - 1, False, {}
+
+    def state_dict(self):  # type: ignore[no-untyped-def]
+        return self.STATES[self.t]
+
+
+def test_a_state_that_is_none_at_reset_still_rebuilds_every_step(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = Recorder(_NoneFirstStateEnv(), tmp_path)
+    env.reset(seed=0)
+    for _ in range(len(_NoneFirstStateEnv.STATES) - 1):
+        env.step(0)
+    env.close()
+    with open_episode(env.episode_path) as ep:
+        assert ep.has_state
+        assert ep.state_at(-1) is None
+        for i in range(len(ep)):
+            assert repr(ep.state_at(i)) == repr(_NoneFirstStateEnv.STATES[i + 1]), i
+
+
+    class _Stateless:
+        def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+            return 0, {}
+
+        def step(self, action):  # type: ignore[no-untyped-def]
+            return 1, 0.0, True, False, {}
+
+    plain = Recorder(_Stateless(), tmp_path / "plain")
+    plain.reset(seed=0)
+    plain.step(0)
+    plain.close()
+    with open_episode(plain.episode_path) as ep:
+        assert not ep.has_state  # no state recorded: still told apart from a recorded None

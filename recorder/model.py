@@ -409,7 +409,7 @@ class SummaryBuilder:
         ``error`` with no step taken; ``note`` (the failed ``model_call``) counts in the model totals."""
         self.agent_error = {"message": message, **note}
         self.error = f"the agent failed: {message}"
-        self.model.add_note(note)
+        self.model.add_note(note, "agent_error")
 
     def add_reset(self, rec: Mapping[str, Any]) -> None:
         self.start_time = rec.get("time")
@@ -451,7 +451,7 @@ class SummaryBuilder:
             self.recoveries += 1
         note = get("note")
         if note:
-            self.model.add_note(note)
+            self.model.add_note(note, f"step {get('i')} note")
         checks = get("checks")
         if checks:
             for check in checks:

@@ -15,6 +15,8 @@ describes the fields. The recorder sums tokens, latency, cost and failed attempt
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -24,6 +26,48 @@ USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 #: Kinds of failed attempt: the request failed with an HTTP status, timed out, could not connect, or the
 #: completion could not be turned into an action.
 ATTEMPT_ERRORS = ("http_error", "timeout", "connection", "unparseable")
+#: The largest token count summed: a count beyond it is no count (and a float reader still holds every sum of a
+#: few such counts exactly). A note is data from anyone.
+MAX_TOKENS = 2**53
+#: How many values a summary's ``model.left_out`` names (``left_out_count`` counts them all).
+LEFT_OUT_NAMED = 20
+
+
+def token_count(value: Any) -> int | None:
+    """``value`` as a token count: a whole number from 0 to :data:`MAX_TOKENS` (``10.0`` -> ``10``); None for
+    anything else (a bool, NaN, an infinity, a negative, a fraction, a huge int, text, a list).
+
+    >>> [token_count(v) for v in (3, 4.0, True, float("nan"), -1, 1.5, 10**400, "7")]
+    [3, 4, None, None, None, None, None, None]
+    """
+    if type(value) is int:  # the usual case first
+        return value if 0 <= value <= MAX_TOKENS else None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):  # numpy ints
+        value = int(value)
+        return value if 0 <= value <= MAX_TOKENS else None
+    try:
+        f = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return int(f) if math.isfinite(f) and 0 <= f <= MAX_TOKENS and f.is_integer() else None
+
+
+def amount(value: Any) -> float | None:
+    """``value`` as seconds or USD: a finite number >= 0, as a float; None for anything else (a bool, NaN, an
+    infinity, a negative, an int too big for a float, text).
+
+    >>> [amount(v) for v in (0.5, 2, True, float("inf"), -1.0, 10**400, None)]
+    [0.5, 2.0, None, None, None, None, None]
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        f = float(value)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return f if math.isfinite(f) and f >= 0 else None
 
 
 @dataclass
@@ -136,17 +180,22 @@ def parse_tool_calls(calls: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
 def normalize_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     """``usage`` with OpenAI's key names (``input_tokens``/``output_tokens`` mapped) and ``total_tokens`` filled in.
 
+    Only counts (:func:`token_count`) are mapped or summed into ``total_tokens``; the values given are kept as
+    they were (a note is data from anyone: ``ModelUsage`` leaves the others out of the totals and names them).
+
     >>> normalize_usage({"input_tokens": 3, "output_tokens": 4})
     {'input_tokens': 3, 'output_tokens': 4, 'prompt_tokens': 3, 'completion_tokens': 4, 'total_tokens': 7}
+    >>> normalize_usage({"prompt_tokens": 10, "completion_tokens": float("nan")})["total_tokens"]
+    10
     """
     out = dict(usage)
     for theirs, ours in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
-        if ours not in out and isinstance(out.get(theirs), (int, float)):
-            out[ours] = out[theirs]
+        if ours not in out and token_count(out.get(theirs)) is not None:
+            out[ours] = token_count(out[theirs])
     if "total_tokens" not in out or out["total_tokens"] is None:
-        p, c = out.get("prompt_tokens"), out.get("completion_tokens")
-        if isinstance(p, (int, float)) or isinstance(c, (int, float)):
-            out["total_tokens"] = _num(p) + _num(c)  # a note is data from anyone: a list as a count adds 0
+        p, c = token_count(out.get("prompt_tokens")), token_count(out.get("completion_tokens"))
+        if p is not None or c is not None:
+            out["total_tokens"] = (p or 0) + (c or 0)
     return out
 
 
@@ -171,8 +220,8 @@ def cost_of(usage: Mapping[str, Any] | None, prices: Mapping[str, float] | None)
     if not usage or not prices:
         return None
     u = normalize_usage(usage)
-    return ((u.get("prompt_tokens") or 0) * prices.get("input", 0.0)
-            + (u.get("completion_tokens") or 0) * prices.get("output", 0.0)) / 1e6
+    return ((token_count(u.get("prompt_tokens")) or 0) * prices.get("input", 0.0)
+            + (token_count(u.get("completion_tokens")) or 0) * prices.get("output", 0.0)) / 1e6
 
 
 def model_calls_of(note: Any) -> list[Mapping[str, Any]]:
@@ -193,24 +242,42 @@ class ModelUsage:
     """Running totals of the model calls of an episode; :meth:`to_dict` is the summary's ``model`` field."""
 
     __slots__ = ("calls", "failed_attempts", "failed_calls", "prompt_tokens", "completion_tokens", "total_tokens",
-                 "latency", "cost", "models")
+                 "latency", "cost", "models", "left_out", "left_out_count")
 
     def __init__(self) -> None:
         self.calls = 0
         self.failed_attempts = 0
         self.failed_calls = 0
-        self.prompt_tokens: float = 0
-        self.completion_tokens: float = 0
-        self.total_tokens: float = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.total_tokens = 0
         self.latency = 0.0
         self.cost: float | None = None
         self.models: dict[str, int] = {}
+        #: ``"<where>: <value>"`` of the first :data:`LEFT_OUT_NAMED` values not summed (not a count, seconds or
+        #: USD: NaN, a negative, a bool, a fraction of a token...); ``left_out_count`` counts them all.
+        self.left_out: list[str] = []
+        self.left_out_count = 0
 
-    def add_note(self, note: Any) -> None:
-        for call in model_calls_of(note):
-            self.add_call(call)
+    def add_note(self, note: Any, where: str = "note") -> None:
+        """Add the model calls of a step's note; ``where`` names the note in :attr:`left_out` (``step 3 note``)."""
+        if not isinstance(note, Mapping):
+            return
+        one = note.get("model_call")
+        if isinstance(one, Mapping):
+            self.add_call(one, f"{where}.model_call")
+        many = note.get("model_calls")
+        if isinstance(many, (list, tuple)):
+            for k, call in enumerate(many):
+                if isinstance(call, Mapping):
+                    self.add_call(call, f"{where}.model_calls[{k}]")
 
-    def add_call(self, call: Mapping[str, Any]) -> None:
+    def _leave_out(self, where: str, value: Any) -> None:
+        self.left_out_count += 1
+        if len(self.left_out) < LEFT_OUT_NAMED:
+            self.left_out.append(f"{where}: {_short(value)}")
+
+    def add_call(self, call: Mapping[str, Any], where: str = "model_call") -> None:
         self.calls += 1
         if call.get("error"):
             # ``error`` is the last attempt, which failed too (``attempts`` are the failed ones before it): a call
@@ -225,23 +292,42 @@ class ModelUsage:
         if isinstance(attempts, (list, tuple)):
             self.failed_attempts += len(attempts)
             parts.extend(a for a in attempts if isinstance(a, Mapping))
-        for part in parts:  # failed attempts cost time, and tokens when the output was unusable
+        for k, part in enumerate(parts):  # failed attempts cost time, and tokens when the output was unusable
+            at = where if k == 0 else f"{where}.attempts[{k - 1}]"
             usage = part.get("usage")
             if isinstance(usage, Mapping):
                 u = normalize_usage(usage)
-                self.prompt_tokens += _num(u.get("prompt_tokens"))
-                self.completion_tokens += _num(u.get("completion_tokens"))
-                self.total_tokens += _num(u.get("total_tokens"))
-            self.latency += float(_num(part.get("latency")))
+                for key in USAGE_KEYS:
+                    value = u.get(key)
+                    if value is not None:
+                        n = token_count(value)
+                        if n is None:
+                            self._leave_out(f"{at}.usage.{key}", value)
+                        else:
+                            setattr(self, key, getattr(self, key) + n)
+            latency = part.get("latency")
+            if latency is not None:
+                secs = amount(latency)
+                if secs is None:
+                    self._leave_out(f"{at}.latency", latency)
+                else:
+                    self.latency += secs
             cost = part.get("cost")
-            if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-                self.cost = (self.cost or 0.0) + float(cost)
+            if cost is not None:
+                usd = amount(cost)
+                if usd is None:
+                    self._leave_out(f"{at}.cost", cost)
+                else:
+                    self.cost = (self.cost or 0.0) + usd
 
     def to_dict(self) -> dict[str, Any]:
         return {"calls": self.calls, "failed_attempts": self.failed_attempts, "failed_calls": self.failed_calls,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "total_tokens": self.total_tokens, "latency": self.latency, "cost": self.cost,
-                "models": dict(self.models)}
+                "models": dict(self.models),
+                # only when some value was not summed: the summaries of other episodes stay as they were
+                **({"left_out": list(self.left_out), "left_out_count": self.left_out_count} if self.left_out_count
+                   else {})}
 
 
 #: The summary's ``model`` field for episodes without model calls (and files written before it existed).
@@ -249,9 +335,42 @@ EMPTY_USAGE: dict[str, Any] = ModelUsage().to_dict()
 
 
 def model_usage_totals(summary: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The summary's ``model`` totals, with the defaults for episodes that have none."""
+    """The summary's ``model`` totals, with the defaults for episodes that have none, safe to show.
+
+    A file may hold totals no display can take (written before the recorder left such values out, or by anyone):
+    a token total that is not a count (:func:`token_count`), seconds or a cost that is not :func:`amount`, becomes
+    None and is named in ``left_out`` (``"summary.model.total_tokens: nan"``); a count of calls that is not one
+    becomes 0.
+
+    >>> t = model_usage_totals({"model": {"calls": 1, "total_tokens": float("nan"), "latency": -1}})
+    >>> t["total_tokens"], t["latency"], t["left_out"]
+    (None, None, ['summary.model.total_tokens: nan', 'summary.model.latency: -1'])
+    """
     found = (summary or {}).get("model")
-    return {**EMPTY_USAGE, **found} if isinstance(found, Mapping) else dict(EMPTY_USAGE)
+    if not isinstance(found, Mapping):
+        return dict(EMPTY_USAGE)
+    out = {**EMPTY_USAGE, **found}
+    bad: list[str] = []
+    for key, ok in (("calls", token_count), ("failed_attempts", token_count), ("failed_calls", token_count),
+                    ("prompt_tokens", token_count), ("completion_tokens", token_count),
+                    ("total_tokens", token_count), ("latency", amount), ("cost", amount)):
+        value = out[key]
+        if value is None or type(value) is (int if ok is token_count else float) and ok(value) == value:
+            continue  # the usual case: as recorded
+        good = ok(value)
+        if good is None:
+            bad.append(f"summary.model.{key}: {_short(value)}")
+            good = 0 if key in ("calls", "failed_attempts", "failed_calls") else None
+        out[key] = good
+    if not isinstance(out.get("models"), Mapping):
+        out["models"] = {}
+    left = out.get("left_out")
+    left = [t for t in left if isinstance(t, str)] if isinstance(left, list) else []
+    if bad:
+        out["left_out"] = left + bad
+    elif "left_out" in out:
+        out["left_out"] = left
+    return out
 
 
 def conversation(notes: Iterable[Any]) -> list[dict[str, Any]]:
@@ -272,5 +391,10 @@ def conversation(notes: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _num(value: Any) -> float:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to 40 characters (an int too long for text is named by its size)."""
+    try:
+        text = repr(value)
+    except ValueError:  # Python's limit on the digits of an int turned into text
+        return f"an int of {value.bit_length()} bits"
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -18,6 +18,7 @@ import numpy as np
 
 from trajrec.recorder.classify import parse_tool_call
 from trajrec.recorder.model import verdict
+from trajrec.recorder.model_call import amount, token_count
 
 # Lone surrogates (text decoded with ``surrogateescape``) are escaped too: a terminal cannot encode them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -403,20 +404,50 @@ def usage_text(totals: Any) -> str | None:
     >>> usage_text({"calls": 2, "total_tokens": 90, "prompt_tokens": 80, "completion_tokens": 10, "latency": 0.0})
     '2 calls, 90 tokens (80 in / 10 out)'
     """
-    if not isinstance(totals, dict) or not totals.get("calls"):
+    from trajrec.recorder.model_call import model_usage_totals
+
+    if not isinstance(totals, dict):
+        return None
+    totals = model_usage_totals({"model": totals})  # what is no count or number of seconds (NaN...) becomes None
+    if not totals.get("calls"):
         return None
     failed = totals.get("failed_attempts") or 0
     text = f"{totals['calls']:,} call{'s' if totals['calls'] != 1 else ''}"
     if failed:
         text += f" ({failed:,} failed attempt{'s' if failed != 1 else ''})"
-    text += (f", {int(totals.get('total_tokens') or 0):,} tokens ({int(totals.get('prompt_tokens') or 0):,} in / "
-             f"{int(totals.get('completion_tokens') or 0):,} out)")
-    if totals.get("latency"):  # 0 or none: no call recorded its time (imported episodes), not "took 0 s"
-        text += f", {float(totals['latency']):.2f} s"
+
+    def count(key: str) -> str:
+        n = totals.get(key)
+        return "?" if n is None else f"{n:,}"
+
+    text += f", {count('total_tokens')} tokens ({count('prompt_tokens')} in / {count('completion_tokens')} out)"
+    if totals.get("latency") is None:
+        text += ", ? s"
+    elif totals["latency"]:  # 0: no call recorded its time (imported episodes), not "took 0 s"
+        text += f", {totals['latency']:.2f} s"
     cost = totals.get("cost")
     if isinstance(cost, (int, float)):
         text += f", ${cost:.4g}"
+    left = totals.get("left_out") or []
+    n = max(len(left), token_count(totals.get("left_out_count")) or 0)
+    if n:  # values of the notes (or totals of the file) that are no count, seconds or cost: not summed
+        text += f"; {n:,} value{'s' if n != 1 else ''} not summed (not a count or amount), e.g. {one_line(left[0], 60)}"
     return text
+
+
+def _count_text(usage: dict[str, Any], key: str) -> str:
+    """A token count of a note's usage as shown: the count, ``?`` when missing, else the value (short, safe)."""
+    if key not in usage:
+        return "?"
+    n = token_count(usage[key])
+    return str(n) if n is not None else one_line(_safe_repr(usage[key]), 24)
+
+
+def _safe_repr(v: Any) -> str:
+    try:
+        return repr(v)
+    except ValueError:  # an int too long for text (Python's digit limit)
+        return f"<{type(v).__name__}>"
 
 
 def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
@@ -432,12 +463,12 @@ def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
     head = [one_line(call.get("model") or "model ?", 40)]
     usage = call.get("usage")
     if isinstance(usage, dict):
-        head.append(f"{usage.get('total_tokens', '?')} tokens ({usage.get('prompt_tokens', '?')} in / "
-                    f"{usage.get('completion_tokens', '?')} out)")
-    if isinstance(call.get("latency"), (int, float)):
-        head.append(f"{call['latency']:.2f} s")
-    if isinstance(call.get("cost"), (int, float)):
-        head.append(f"${call['cost']:.4g}")
+        head.append(f"{_count_text(usage, 'total_tokens')} tokens ({_count_text(usage, 'prompt_tokens')} in / "
+                    f"{_count_text(usage, 'completion_tokens')} out)")
+    if amount(call.get("latency")) is not None:  # a note is data from anyone: NaN, -1, 10**400 are not shown
+        head.append(f"{amount(call['latency']):.2f} s")
+    if amount(call.get("cost")) is not None:
+        head.append(f"${amount(call['cost']):.4g}")
     sampling = call.get("sampling")
     if isinstance(sampling, dict) and sampling:
         head.append(one_line(", ".join(f"{k}={v}" for k, v in sampling.items()), 50))
@@ -445,7 +476,7 @@ def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
     for n, attempt in enumerate(call.get("attempts") or (), 1):
         if isinstance(attempt, dict):
             status = f" {attempt['status']}" if attempt.get("status") is not None else ""
-            took = f" after {attempt['latency']:.2f} s" if isinstance(attempt.get("latency"), (int, float)) else ""
+            took = f" after {amount(attempt['latency']):.2f} s" if amount(attempt.get("latency")) is not None else ""
             out.append(("attempt", f"attempt {n} failed: {one_line(attempt.get('error'), 20)}{status}{took}: "
                                    f"{one_line(attempt.get('message') or '', width - 40)}"))
     if isinstance(call.get("error"), dict):

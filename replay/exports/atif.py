@@ -1,7 +1,8 @@
 """``atif``: Harbor's Agent Trajectory Interchange Format, one trajectory per episode.
 
 ``--out DIR`` (an existing folder, or a name ending in ``/``) writes ``DIR/<episode_id>.trajectory.json`` per
-episode, the one-document-per-file layout Harbor's tools read; any other ``--out`` writes JSONL, one ATIF
+episode, the one-document-per-file layout Harbor's tools read (a second file with the same episode id:
+``<episode_id>-2.trajectory.json``); any other ``--out`` writes JSONL, one ATIF
 trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-format.md`` and the
 ``harbor.models.trajectories`` models (``extra="forbid"``: only their fields are written).
 
@@ -20,19 +21,18 @@ Episodes imported from ATIF get back their original user/system steps, step ids 
 from __future__ import annotations
 
 import io
-import math
-import numbers
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from trajrec.recorder.errors import TrajrecError, TrajrecIOError
+from trajrec.recorder.model_call import amount, token_count
 
 from ..labels import rating
 from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder
 from .choice import origin
-from .encode import dumps, jsonable, text_of, tool_call
+from .encode import dumps_built, jsonable, text_of, tool_call
 
 #: The schema version written for episodes that did not come from ATIF.
 ATIF_VERSION = "ATIF-v1.6"
@@ -169,18 +169,14 @@ def _model_call(note: dict[str, Any]) -> dict[str, Any]:
 
 
 def _count(v: Any) -> int | None:
-    """A token count as a whole number >= 0; None for anything else (a list, text, a bool, NaN, negative)."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 \
-            or not float(v).is_integer():
-        return None
-    return int(v)
+    """A token count as a whole number >= 0; None for anything else (a list, text, a bool, NaN, negative, an int
+    too big for a count: ``recorder.model_call.token_count``, as the summary counts)."""
+    return token_count(v)
 
 
 def _usd(v: Any) -> float | None:
-    """A cost as a finite number >= 0; None for anything else."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-        return None
-    return float(v)
+    """A cost as a finite number >= 0; None for anything else (``recorder.model_call.amount``)."""
+    return amount(v)
 
 
 def _metrics(note: dict[str, Any], left_out: list[str]) -> dict[str, Any] | None:
@@ -329,7 +325,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     own: dict[str, Any] = {"step": i}
     for k in ("reward", "failure", "retry_of", "recovers", "terminated", "truncated"):
         v = rec.get(k)
-        if not _nothing(v) or (k == "retry_of" and v is not None):  # retry_of 0 == False
+        # retry_of 0 == False; a reward of 0 (or -0.0) is a reward: the import gives back what was recorded
+        if not _nothing(v) or (k in ("retry_of", "reward") and v is not None):
             own[k] = v
     chosen = view.choose(i, mapped=False)
     if chosen is not None:
@@ -352,6 +349,11 @@ class AtifFormat(Format):
         self._dir: Path | None = None
         self._jsonl: JsonlFormat | None = None
         self._written: list[Path] = []
+        #: Episode file -> the document written for it: two files with one episode id (a copy, an import done
+        #: twice) get two names, ``<episode_id>.trajectory.json`` then ``<episode_id>-2.trajectory.json`` in the
+        #: export's order, and the export's warning about the shared id says where each went.
+        self.placed: dict[str, str] = {}
+        self._taken: set[str] = set()
         if out is None:  # encode only (a worker of a parallel export to one JSONL file)
             self._jsonl = _AtifLines(None, options)
             return
@@ -375,16 +377,22 @@ class AtifFormat(Format):
             return self._jsonl.write(view)
         assert self._dir is not None
         doc = document(view)
-        path = self._dir / f"{view.episode_id}.trajectory.json"
+        name, n = f"{view.episode_id}.trajectory.json", 1
+        while name in self._taken:  # the id again (or an id that is another's "-2" name): never over a document
+            n += 1
+            name = f"{view.episode_id}-{n}.trajectory.json"
+        self._taken.add(name)
+        path = self._dir / name
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             with io.open(tmp, "w", encoding="utf-8", errors=SURROGATES) as fh:  # (see base.open_new_text)
-                fh.write(dumps(doc))
+                fh.write(dumps_built(doc))  # document() is encoded already: a second pass would escape its markers
                 fh.write("\n")
             os.replace(tmp, path)
         except OSError as exc:
             raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
         self._written.append(path)
+        self.placed[os.fspath(view.ref.path)] = os.fspath(path)
         return 1, len(view.ep)
 
     def close(self) -> None:
@@ -398,6 +406,7 @@ class AtifFormat(Format):
 
 class _AtifLines(JsonlFormat):
     name = "atif"
+    built_rows = True  # document() is encoded already: a second pass would escape its "$" keys and markers again
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         if len(view.ep) == 0 and view.ep.reset.observation is None:

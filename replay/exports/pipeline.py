@@ -90,6 +90,8 @@ class ExportReport:
     duplicates: list[str] = field(default_factory=list)
     #: ``(episode id, file, other file)``: different files with the same episode id, both exported.
     same_ids: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Episode file -> the file written for it, where an export writes one file per episode (atif to a folder).
+    placed: dict[str, str] = field(default_factory=dict)
     #: Files left out whole for :data:`PARTIAL` (their index declares lost steps).
     partial: list[str] = field(default_factory=list)
 
@@ -118,7 +120,9 @@ class ExportReport:
                 "left_out": {k: dict(v) for k, v in self.left_out.items()},
                 "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files),
                 "written_splits": dict(self.written_splits), "duplicates": list(self.duplicates),
-                "same_ids": [{"episode_id": i, "paths": [a, b]} for i, a, b in self.same_ids],
+                "same_ids": [{"episode_id": i, "paths": [a, b], **({"written_to": [self.placed.get(a), self.placed.get(b)]}
+                                                                  if self.placed else {})}
+                             for i, a, b in self.same_ids],
                 "partial": list(self.partial)}
 
     @property
@@ -402,6 +406,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         report.rows, report.steps = writer.rows_written, writer.steps_written
     report.duplicates = [os.fspath(p) for p in getattr(src, "duplicates", ())]
     report.same_ids = list(getattr(src, "same_ids", ()))
+    report.placed = dict(getattr(writer, "placed", {}))
     files = list(getattr(writer, "files", ()))
     folder = getattr(writer, "folder", None)
     if folder:

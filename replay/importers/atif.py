@@ -34,6 +34,7 @@ import re
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
+from ..exports.encode import INT_MARKER
 from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
@@ -299,7 +300,7 @@ class AtifImporter(Importer):
             # Exported by trajrec: the step's own verdict (failure or none), reward and end flags, as recorded.
             # retry_of/recovers follow from the failures through the same classifier.
             step.failure = own["failure"] if isinstance(own.get("failure"), dict) else False  # type: ignore[assignment]
-            step.reward = own.get("reward")
+            step.reward = _reward(own.get("reward"))
             step.terminated = bool(own.get("terminated"))
             step.truncated = bool(own.get("truncated"))
             retry_of, recovers = own.get("retry_of"), own.get("recovers")
@@ -383,6 +384,19 @@ def _end(step: ImportedStep, status: str | None) -> None:
         step.terminated = True
         if status is not None:
             step.info = {**step.info, "exit_status": status}
+
+
+def _reward(v: Any) -> Any:
+    """A reward as ``trajrec export`` wrote it, read back: its ``{"$int": "<digits>"}`` marker (an int beyond 64
+    bits, ``replay/exports/encode.py``) becomes the int again; anything else is kept as it is."""
+    if type(v) is dict and len(v) == 1 and isinstance(v.get(INT_MARKER), str):
+        digits = v[INT_MARKER]
+        if digits.lstrip("-").isdigit() and digits.isascii():
+            try:
+                return int(digits)
+            except ValueError:  # beyond Python's int-from-text digit limit: kept as written
+                return v
+    return v
 
 
 def _own(extra: Any) -> dict[str, Any] | None:

@@ -8,12 +8,12 @@ does not grow with the number of steps and grows by a few numbers per episode.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from trajrec.recorder.classify import default_action_key
 from trajrec.recorder.format import packb
+from trajrec.recorder.model_call import amount, model_usage_totals, token_count
 
 from ..labels import Label
 
@@ -121,20 +121,22 @@ def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
         for keys in (_IN_KEYS, _OUT_KEYS, _TOTAL_KEYS):
             for k in keys:
                 v = where.get(k)
-                if v is not None and type(v) in (int, float) and math.isfinite(v):
+                n = None if v is None else token_count(v)  # a note is data from anyone: NaN, -5, 10**400 are none
+                if n is not None:
                     found = True
                     if keys is _IN_KEYS:
-                        tin += int(v)
+                        tin += n
                     elif keys is _OUT_KEYS:
-                        tout += int(v)
+                        tout += n
                     else:
-                        total += int(v)
+                        total += n
                     break
         for k in _COST_KEYS:
             v = where.get(k)
-            if v is not None and type(v) in (int, float) and math.isfinite(v):
+            usd = None if v is None else amount(v)
+            if usd is not None:
                 found = True
-                cost += float(v)
+                cost += usd
                 break
     if not found:
         return None
@@ -162,11 +164,6 @@ def _action_bytes(action: Any) -> bytes:
         return repr(action).encode("utf-8", "replace")
 
 
-def _finite(v: Any) -> float:
-    """A recorded number as a float, 0 for anything else (None, NaN, inf, text): totals stay JSON numbers."""
-    return float(v) if type(v) in (int, float) and math.isfinite(v) else 0.0
-
-
 def usage_from_summary(facts: EpisodeFacts) -> bool:
     """Take the model-call totals the recorder summed into the summary (``summary["model"]``, from
     ``note["model_call"]`` / ``note["model_calls"]``: :class:`trajrec.recorder.model_call.ModelUsage`);
@@ -174,13 +171,14 @@ def usage_from_summary(facts: EpisodeFacts) -> bool:
     model = facts.summary.get("model")
     if type(model) is not dict or not model.get("calls"):
         return False
-    facts.tokens_in = int(_finite(model.get("prompt_tokens")))
-    facts.tokens_out = int(_finite(model.get("completion_tokens")))
-    facts.tokens_total = int(_finite(model.get("total_tokens"))) or facts.tokens_in + facts.tokens_out
-    facts.cost = _finite(model.get("cost"))
-    facts.model_calls = int(_finite(model["calls"]))
-    facts.failed_attempts = int(_finite(model.get("failed_attempts")))
-    facts.latency = _finite(model.get("latency"))
+    model = model_usage_totals({"model": model})  # what is no count or number (NaN, a negative...) becomes None
+    facts.tokens_in = model["prompt_tokens"] or 0
+    facts.tokens_out = model["completion_tokens"] or 0
+    facts.tokens_total = model["total_tokens"] or facts.tokens_in + facts.tokens_out
+    facts.cost = model["cost"] or 0.0
+    facts.model_calls = model["calls"]
+    facts.failed_attempts = model["failed_attempts"]
+    facts.latency = model["latency"] or 0.0
     facts.usage_steps = facts.model_calls
     return True
 

@@ -44,6 +44,6 @@ def test_numpy_rewards_and_flags_export_to_atif(tmp_path: Path) -> None:
     assert len(docs) == 2  # none left out
     rewards = sorted((json.dumps([s.get("extra", {}).get("trajrec", {}).get("reward") for s in d["steps"]
                                   if s.get("source") == "agent"]) for d in docs), key=len)
-    assert rewards[0] == json.dumps([1.5, None, [1.0, -2.0], 3]), rewards[0]  # 0.0 is "nothing", as for floats
+    assert rewards[0] == json.dumps([1.5, 0.0, [1.0, -2.0], 3]), rewards[0]  # a zero reward is written, as recorded
     pendulum = json.loads(rewards[1])
     assert len(pendulum) == 5 and all(isinstance(r, float) and r <= 0 for r in pendulum), pendulum

@@ -147,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trajrec export: left out {_n(len(report.duplicates), 'duplicate path')} (a file given twice, or "
               f"inside a folder also given; each file is exported once): {some}", file=sys.stderr)
     for eid, first, other in report.same_ids[:5]:
+        if first in report.placed and other in report.placed:  # one file per episode: say which is which
+            first, other = f"{first} (to {report.placed[first]})", f"{other} (to {report.placed[other]})"
         print(f"trajrec export: warning: episode {eid} is in two files, both exported: {first} and {other} "
               "(copies of one recording? pass only one of them)", file=sys.stderr)
     if len(report.same_ids) > 5:

@@ -319,12 +319,17 @@ _NO_USAGE = f"{'-':>8} {'-':>8} {'-':>8}"
 
 def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     """Tokens, seconds waiting on the model and cost; dashes for episodes without model calls."""
+    from trajrec.recorder.model_call import model_usage_totals
+
+    totals = model_usage_totals({"model": totals})  # a value no count or number of seconds (NaN...) becomes None
     if not totals.get("calls"):
         return f"{'-':>8} {'-':>8} {'-':>8}"
-    tokens = int(totals.get("total_tokens") or 0)
-    tok = f"{tokens:,}" if tokens < 100_000 else f"{tokens / 1000:,.0f}k"
+    tokens = totals.get("total_tokens")
+    tok = "?" if tokens is None else f"{tokens:,}" if tokens < 100_000 else f"{tokens / 1000:,.0f}k"
     cost = totals.get("cost")
-    secs = f"{float(totals['latency']):.2f}" if totals.get("latency") else "-"  # 0: no call recorded its time (imports)
+    latency = totals.get("latency")
+    # 0: no call recorded its time (imports); None: what the file holds is no number of seconds
+    secs = "?" if latency is None else f"{latency:.2f}" if latency else "-"
     return f"{tok:>8} {secs:>8} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
 
 

@@ -186,8 +186,15 @@ def _usual(cls: type[Label], rec: dict[str, Any]) -> Label | None:
     else:
         return None
     rationale, author = get("rationale"), get("author")
+    return _usual_label(cls, eid, target, kind, judge, value, score, rationale, tags, author, t, get("supersedes"),
+                        lid, deleted)
+
+
+def _usual_label(cls: Any, eid: str, target: Any, kind: str, judge: str, value: Any, score: Any, rationale: Any,
+                 tags: Any, author: Any, t: Any, supersedes: Any, lid: Any, deleted: Any) -> Any:
+    """A label of checked fields and no extra ones (a usual line), built through the slots' own setters: a frozen
+    dataclass refuses setattr, and object.__setattr__ costs twice as much. Repeated text is interned."""
     lab = object.__new__(cls)
-    # The slots' own setters: a frozen dataclass refuses setattr, and object.__setattr__ costs twice as much.
     (s_eid, s_target, s_kind, s_judge, s_value, s_score, s_rationale, s_tags, s_author, s_time, s_supersedes, s_id,
      s_deleted, s_extra) = _SETTERS
     s_eid(lab, _intern(eid))
@@ -200,7 +207,7 @@ def _usual(cls: type[Label], rec: dict[str, Any]) -> Label | None:
     s_tags(lab, tags)
     s_author(lab, _intern(author) if author is not None else None)
     s_time(lab, t)
-    s_supersedes(lab, get("supersedes"))
+    s_supersedes(lab, supersedes)
     s_id(lab, lid)
     s_deleted(lab, deleted)
     s_extra(lab, _NO_EXTRA)
@@ -309,25 +316,7 @@ class LabelRow(NamedTuple):
 
     def label(self) -> Label:
         """The :class:`Label` of this row (the one :meth:`Label.from_record` gives for its line)."""
-        lab = object.__new__(Label)
-        (s_eid, s_target, s_kind, s_judge, s_value, s_score, s_rationale, s_tags, s_author, s_time, s_supersedes,
-         s_id, s_deleted, s_extra) = _SETTERS
-        eid, target, kind, judge, value, score, rationale, tags, author, t, supersedes, lid, deleted = self
-        s_eid(lab, _intern(eid))
-        s_target(lab, target)
-        s_kind(lab, _intern(kind))
-        s_judge(lab, _intern(judge))
-        s_value(lab, value)
-        s_score(lab, score)
-        s_rationale(lab, _intern(rationale) if rationale is not None else None)
-        s_tags(lab, tags)
-        s_author(lab, _intern(author) if author is not None else None)
-        s_time(lab, t)
-        s_supersedes(lab, supersedes)
-        s_id(lab, lid)
-        s_deleted(lab, deleted)
-        s_extra(lab, _NO_EXTRA)
-        return lab
+        return _usual_label(Label, *self)  # type: ignore[no-any-return]
 
 
 _new_row = partial(tuple.__new__, LabelRow)

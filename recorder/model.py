@@ -425,7 +425,8 @@ class SummaryBuilder:
             self.ret += reward
         else:
             try:
-                self.ret += float(reward) if reward is not None else 0.0
+                if reward is not None and not isinstance(reward, (str, bytes, bytearray)):  # text is no number
+                    self.ret += float(reward)
             except Exception:  # noqa: BLE001  (huge ints, arrays, objects whose __float__ raises)
                 pass  # non-numeric rewards are recorded as given and left out of the return
         term, trunc = get("terminated"), get("truncated")

@@ -105,10 +105,15 @@ def _float(x: Any) -> float | None:
     if isinstance(x, bool):
         return float(x)
     if isinstance(x, (int, float)):
-        f = float(x)
+        try:
+            f = float(x)
+        except OverflowError:  # an int beyond a float's range
+            return None
         return f if math.isfinite(f) else None
+    if isinstance(x, (str, bytes, bytearray)):
+        return None  # text is not a number here, whatever it spells ("1", "3e2"): the records export keeps it as text
     try:
-        f = float(x)
+        f = float(x)  # numpy numbers, 0-d arrays
     except (TypeError, ValueError, OverflowError):
         return None
     return f if math.isfinite(f) else None

@@ -52,3 +52,38 @@ def test_odd_numpy_values_export_as_documented(fmt: str, tmp_path: Path) -> None
         assert json.loads(row["steps"][0]["reward"]) == 0.5
     else:
         assert '"2020-01-01"' in text.replace('\\"', '"') and "$complex" in text
+
+
+class _TextRewardEnv:
+    REWARDS = ["1", b"2", "3e2", 4, np.float32(0.5)]
+
+    def __init__(self) -> None:
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        self.t += 1
+        return 0, self.REWARDS[self.t - 1], self.t == len(self.REWARDS), False, {}
+
+
+def test_text_rewards_are_not_numbers_in_the_return_or_parquet(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from trajrec.recorder import open_episode
+
+    env = Recorder(_TextRewardEnv(), tmp_path / "run")
+    env.reset(seed=0)
+    for _ in _TextRewardEnv.REWARDS:
+        env.step(0)
+    env.close()
+    with open_episode(env.episode_path) as ep:
+        assert ep.summary["return"] == 4.5
+        assert [s.reward for s in ep][:3] == ["1", b"2", "3e2"]  # recorded as given
+    out = tmp_path / "x.parquet"
+    assert main(["export", str(tmp_path / "run"), "--format", "parquet", "--out", str(out)]) == 0
+    table = pq.read_table(out)
+    assert table.column("reward").to_pylist() == [None, None, None, 4.0, 0.5]
+    assert table.column("episode_return").to_pylist()[0] == 4.5

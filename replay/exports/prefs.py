@@ -38,6 +38,8 @@ def _rank(view: EpisodeView) -> tuple[float, float] | None:
         r = rating(chosen.value)
         score = chosen.score if chosen.score is not None else (
             float(chosen.value) if isinstance(chosen.value, float) else (float(r) if r is not None else None))
+        if score is not None and score != score:  # NaN ranks nothing (it would read as "not > 0": a negative)
+            score = None
     if verdict is None and score is None:
         return None
     return (verdict if verdict is not None else 0.5, score if score is not None else 0.0)

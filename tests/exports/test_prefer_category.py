@@ -48,3 +48,25 @@ def test_trl_stepwise_leaves_a_step_whose_preferred_label_is_a_category_unlabele
     assert main(["export", str(out), "--format", "chat", "--out", str(dest)]) == 0
     text = dest.read_text()
     assert "human:ana" in text
+
+
+def test_an_episode_check_of_nan_gives_no_kto_example(tmp_path: Path) -> None:
+    """A NaN episode check is no verdict and no score: the episode is left out of kto (as one with no label),
+    not written as a negative example."""
+    from trajrec import Recorder
+
+    class _Env:
+        def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+            return "task", {}
+
+        def step(self, action):  # type: ignore[no-untyped-def]
+            return "ok", 0.0, True, False, {"checks": [{"target": "episode", "value": float("nan"),
+                                                         "judge": "score@1", "kind": "rule"}]}
+
+    env = Recorder(_Env(), tmp_path / "run")
+    env.reset(seed=0)
+    env.step("go")
+    env.close()
+    out = tmp_path / "kto.jsonl"
+    assert main(["export", str(tmp_path / "run"), "--format", "kto", "--out", str(out)]) == 0
+    assert out.read_text() == ""

@@ -91,13 +91,10 @@ def build(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None = N
     except UnicodeEncodeError:
         # Text that is not Unicode (lone surrogates: tool output decoded with surrogateescape) cannot be an Arrow
         # string: each lone surrogate becomes its "\\udcXX" escape (exact inside the JSON-text columns), counted
-        # in ESCAPED so the export can say how many values changed.
+        # in base.ESCAPED (the one count of every format) so the export can say how many values changed.
         values = [_escape_surrogates(v) for v in values]
         return pa.array(values, type=typ)
 
-
-#: How many lone surrogates :func:`build` wrote as escapes, in this process (the export reports it).
-ESCAPED = [0]
 
 
 def _escape_surrogates(value: Any) -> Any:
@@ -105,6 +102,8 @@ def _escape_surrogates(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
+            from .base import ESCAPED
+
             ESCAPED[0] += sum(1 for c in value if "\ud800" <= c <= "\udfff")
             return value.encode("utf-8", "backslashreplace").decode("utf-8")
         return value

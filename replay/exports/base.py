@@ -289,7 +289,7 @@ def open_new_text(path: Path) -> IO[str]:
 #: The encoding error handler of every JSON-lines export (files, workers, stdout through the command line): a lone
 #: surrogate becomes the six characters ``\udcXX`` of text (JSON ``"\\udcXX"``). A lone surrogate cannot be
 #: UTF-8, and strict JSON readers (pyarrow, so ``datasets``; DuckDB) refuse its JSON escape, so the text is
-#: written as its escape; :data:`ESCAPED` counts them and the export warns.
+#: written as its escape; :data:`ESCAPED` counts them (Arrow strings' too, ``arrow_build``) and the export warns.
 SURROGATES = "trajrec-json-surrogates"
 ESCAPED = [0]
 

@@ -133,9 +133,11 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
     finally:
         if gc_was:
             gc.enable()
-    before = _escaped()
+    before = _base.ESCAPED[0]
     payload = "".join(texts).encode("utf-8", SURROGATES) if write is not None else writer.take_encoded()
-    escaped = _escaped(reset_to=before)
+    # This batch's count goes with its result, and `take` adds it in the writing process: set back here, so a batch
+    # this process exports itself is counted once, as a worker's is.
+    escaped, _base.ESCAPED[0] = _base.ESCAPED[0] - before, before
     meta = {
         "escaped": escaped,  # lone surrogates written as text: the writing process counts them (take)
         "report": {k: getattr(report, k) for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled",
@@ -149,22 +151,6 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
         "ids": one.written_ids,  # the writing process tells different files with the same episode id
     }
     return json.dumps(meta).encode("utf-8"), payload
-
-
-def _escaped(reset_to: tuple[int, int] | None = None) -> Any:
-    """The counts of lone surrogates written as text so far in this process (JSON lines, Arrow strings); with
-    ``reset_to`` (counts taken before a batch): how many the batch added, the counts set back (a batch this
-    process exports itself is counted once, by ``take``, as a worker's is)."""
-    import sys
-
-    arrow = sys.modules.get("trajrec.replay.exports.arrow_build")
-    now = (_base.ESCAPED[0], arrow.ESCAPED[0] if arrow is not None else 0)
-    if reset_to is None:
-        return now
-    _base.ESCAPED[0] = reset_to[0]
-    if arrow is not None:
-        arrow.ESCAPED[0] = reset_to[1]
-    return now[0] - reset_to[0] + now[1] - reset_to[1]
 
 
 # -- in the writing process ----------------------------------------------------------------------------------------
@@ -197,6 +183,19 @@ class _PoolStarter:
         if self._error is not None:
             raise self._error
         return self._pool
+
+    def finish(self) -> None:
+        """Every result is in: close and join the workers; a join that does not end within 30 s (a worker that does
+        not answer, as one did once on a loaded machine) gives way to the bounded kill of :meth:`stop`."""
+        pool = self._pool
+        if pool is None or self._thread.is_alive():  # this process did it all while the workers were starting
+            self.stop()
+            return
+        pool.close()
+        joiner = threading.Thread(target=pool.join, name="trajrec-export-pool-join", daemon=True)
+        joiner.start()
+        joiner.join(timeout=30)
+        self.stop(failed=joiner.is_alive())
 
     def stop(self, *, failed: bool = False) -> None:
         """Stop the workers. With ``failed`` (after a failure: the output closed under the export, Ctrl-C; or
@@ -326,17 +325,7 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     except BaseException:
         starter.stop(failed=True)
         raise
-    # Every result is in: the workers are closed and joined, but a join that does not end within 30 s (a worker
-    # that does not answer, as one did once on a loaded machine) gives way to the bounded kill.
-    pool = starter._pool
-    if pool is not None and not starter._thread.is_alive():
-        pool.close()
-        joiner = threading.Thread(target=pool.join, name="trajrec-export-pool-join", daemon=True)
-        joiner.start()
-        joiner.join(timeout=30)
-        starter.stop(failed=joiner.is_alive())
-    else:  # this process did it all while the workers were still starting
-        starter.stop()
+    starter.finish()
     src.set_scanned(errors, empty)
     from .pipeline import unreadable
 

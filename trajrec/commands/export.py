@@ -122,7 +122,9 @@ def _run(args: argparse.Namespace) -> int:
         from ._common import no_episode_files
 
         raise no_episode_files(args.paths)
-    escaped_before = _escaped()
+    from trajrec.replay.exports.base import ESCAPED
+
+    escaped_before = ESCAPED[0]  # lone surrogates written as text (every format counts them there)
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
                         options=options, progress=bar, workers=args.workers)
@@ -155,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trajrec export: warning: {len(report.same_ids) - 5} more episode ids are in two files (--json lists "
               "them)", file=sys.stderr)
     report.seconds = time.perf_counter() - t0  # reading the indexes and labels included
-    escaped = _escaped() - escaped_before
+    escaped = ESCAPED[0] - escaped_before
     if escaped:
         print(f"trajrec export: warning: {_n(escaped, 'character')} of recorded text {'is' if escaped == 1 else 'are'}"
               " not Unicode (lone surrogates, e.g. tool output decoded with surrogateescape): UTF-8 cannot hold "
@@ -258,10 +260,3 @@ def _hints(args: argparse.Namespace, report: ExportReport) -> list[str]:
         out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps")
     return out
 
-
-def _escaped() -> int:
-    """Lone surrogates the exports of this process wrote as text so far (JSON lines and Arrow strings)."""
-    import sys
-
-    return sum(sys.modules[m].ESCAPED[0] for m in ("trajrec.replay.exports.arrow_build", "trajrec.replay.exports.base")
-               if m in sys.modules)

@@ -433,13 +433,17 @@ class LabelStore:
         return [i for i in self._recs if i.startswith(prefix)]
 
     def describe_ids(self, ids: list[str], limit: int = 6) -> str:
-        """``ids`` as a short list for an error: each id with its episode end, target and judge."""
+        """``ids`` as a short list for an error: each id with its episode end, target and judge; live labels
+        first, then old versions, then tombstones, each group by id."""
+        def rank(i: str) -> int:  # live labels first: they are what a prefix is usually meant to pick
+            lab = self._recs[i]
+            return 2 if lab.deleted else 0 if self._head.get(self._root.get(i, i)) is lab else 1
+
         def one(i: str) -> str:
             lab = self._recs[i]
-            live = self._head.get(self._root.get(i, i)) is lab
-            state = ", deleted" if lab.deleted else "" if live else ", old version"
+            state = ("", ", old version", ", deleted")[rank(i)]
             return f"{i} ({lab.episode_id[-8:]} {lab.target} {lab.judge}{state})"
-        shown = sorted(ids)[:limit]
+        shown = sorted(ids, key=lambda i: (rank(i), i))[:limit]
         more = f", and {len(ids) - limit} more" if len(ids) > limit else ""
         return ", ".join(one(i) for i in shown) + more
 

@@ -140,8 +140,28 @@ def test_label_id_by_any_unique_prefix_and_ambiguous_lists_candidates(run_dir: P
     assert err.startswith(f"trajrec label: error: label id prefix {prefix!r} matches {n} label versions: ")
     listed = err.split(": ", 3)[3]
     assert f"({ids[1][-8:]} " in listed and "human:p" in listed and "give more characters" in listed
-    for i in sorted(LabelStore(run_dir).matching_ids(prefix))[:6]:
+    store = LabelStore(run_dir)
+    matches = store.matching_ids(prefix)
+    live = {lab.id for lab in store.current()}
+    for i in sorted(matches, key=lambda i: (i not in live, i))[:6]:  # live labels are listed first
         assert i in listed
+
+
+def test_ambiguous_id_lists_live_labels_before_old_versions_and_tombstones(run_dir: Path, ids: dict[int, str]) -> None:
+    # CI found this: with tombstones sharing a prefix, the one live label fell past the listed three.
+    store = LabelStore(run_dir)
+    gone = [store.add(ids[1], 1, 1, judge=f"human:p{t}") for t in range(4)]
+    tombs = [store.delete(lab.id) for lab in gone]
+    old = store.add(ids[1], 0, 0, judge="human:ana")
+    new = store.update(old.id, value=1)
+    keep = store.add(ids[1], 1, 1, judge="human:ana")
+    everything = [lab.id for lab in gone + tombs] + [old.id, new.id, keep.id]
+    text = store.describe_ids(everything, limit=2)
+    assert text.startswith(f"{min(new.id, keep.id)} (") and f"{max(new.id, keep.id)} (" in text
+    assert text.endswith(f", and {len(everything) - 2} more") and "deleted" not in text and "old version" not in text
+    text = store.describe_ids(everything, limit=len(everything))
+    assert text.count(", old version)") == 5 and text.count(", deleted)") == 4
+    assert text.rindex("old version") < text.index("deleted") and f"{old.id} ({ids[1][-8:]} 0 human:ana, old" in text
 
 
 def test_label_id_prefix_ambiguous_across_runs(tmp_path: Path, run_dir: Path, ids: dict[int, str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import os
 import stat
@@ -419,6 +420,7 @@ class JsonlFormat(Format):
             self.folder: Path | None = Path(text)
             check_output_folder(self.folder, "data.jsonl and a dataset card README.md")
             out = self.folder / "data.jsonl"
+            self._made_folder = not self.folder.exists()  # removed again if the export stops before its end
         else:
             self.folder = None
         self._path, self._tmp = open_output(out)
@@ -501,3 +503,6 @@ class JsonlFormat(Format):
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
+        if self.folder is not None and getattr(self, "_made_folder", False):
+            with contextlib.suppress(OSError):  # only if still empty: nothing of anyone else's is removed
+                self.folder.rmdir()

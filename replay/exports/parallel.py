@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import signal
 import threading
 from collections import deque
 from dataclasses import fields
@@ -105,6 +106,13 @@ def _init(config: str) -> None:
                    filters=filters_for(cfg["where"], cfg["min_agreement"]), stores={})
 
 
+def _init_worker(config: str) -> None:
+    """A pool worker's start: Ctrl-C is for the exporting process, which stops the workers (a server started
+    earlier in this process without :class:`_PoolStarter`'s signal mask forks workers that would take it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init(config)
+
+
 def _work(job: list[list[str]]) -> tuple[bytes, Any]:
     """Export one batch: ``(JSON summary, encoded rows)``; see the module docstring."""
     import gc
@@ -170,7 +178,17 @@ class _PoolStarter:
 
     def _start(self, workers: int, config: str) -> None:
         try:
-            self._pool = start_context().Pool(workers, initializer=_init, initargs=(config,))
+            if hasattr(signal, "pthread_sigmask"):
+                # Ctrl-C reaches the whole process group (a terminal's, `timeout -s INT`): blocked in this thread
+                # only (the main thread still takes it), the workers' server started from here inherits the mask,
+                # and so do the workers it forks, so neither prints a KeyboardInterrupt traceback (not even while
+                # the server imports the export code); this process stops them (:meth:`stop`). The resource
+                # tracker is started first: starting it unblocks SIGINT in the thread that starts it.
+                from multiprocessing import resource_tracker
+
+                resource_tracker.ensure_running()
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            self._pool = start_context().Pool(workers, initializer=_init_worker, initargs=(config,))
             self._ping = self._pool.apply_async(os.getpid)
         except BaseException as exc:  # raised in the exporting thread by pool()
             self._error = exc

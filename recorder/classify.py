@@ -27,7 +27,7 @@ from typing import Any, Callable, Hashable
 import numpy as np
 
 from .codec import bounded_repr
-from .model import truthy
+from .model import python_scalar, truthy
 
 FailureFn = Callable[[dict[str, Any]], Any]
 _MISSING = object()
@@ -223,7 +223,8 @@ class Classifier:
                           "recorder_errors; warned once)", RuntimeWarning, stacklevel=4)
 
     def _verdict(self, step: dict[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
-        verdict = self._failure_fn(step)  # type: ignore[misc]
+        # A comparison on a numpy reward or observation gives np.True_ (not `True`): read as Python's bool.
+        verdict = python_scalar(self._failure_fn(step))  # type: ignore[misc]
         if verdict is None:
             return default
         if verdict is False:

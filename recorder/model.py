@@ -115,12 +115,27 @@ class Check:
         return rec
 
 
+def python_scalar(value: Any) -> Any:
+    """A numpy scalar (``np.True_``, ``np.int64(1)``, a 0-d array) as its Python value (what the codec stores and
+    reads back); any other value as it is. Envs compute verdicts with numpy (``np.all(...)``, a comparison of a
+    ``np.float32`` reward), so whatever reads a verdict reads it through this.
+
+    >>> import numpy as np
+    >>> python_scalar(np.True_) is True, python_scalar(np.int64(-1)), python_scalar("x")
+    (True, -1, 'x')
+    """
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
+
+
 def verdict(value: Any) -> bool | None:
-    """Read a check value as pass (True), fail (False) or neither (None).
+    """Read a check value as pass (True), fail (False) or neither (None); numpy bools and ints as Python's.
 
     >>> [verdict(v) for v in (True, "fail", 1, -1, 0, 0.7, "category:typo")]
     [True, False, True, False, None, None, None]
     """
+    value = python_scalar(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, int):

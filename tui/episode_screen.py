@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -742,6 +743,18 @@ class EpisodeScreen(Screen[None]):
         if text is None:
             return
         editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+        try:
+            argv = shlex.split(editor)
+        except ValueError as exc:  # unbalanced quotes
+            argv, why = [], str(exc)
+        else:
+            why = f"{argv[0]} is not a program on PATH" if argv else "it is empty"
+        if not argv or shutil.which(argv[0]) is None:
+            # Checked before the terminal is handed over: a failure inside suspend() would leave it unrestored.
+            self.notify(f"cannot run {editor!r}: {why}; set $EDITOR to an editor you have", title="open in $EDITOR",
+                        severity="error", markup=False)
+            return
+        failed: BaseException | None = None
         with tempfile.TemporaryDirectory(prefix="trajrec-step-") as folder:
             path = os.path.join(folder, f"{self.episode.episode_id}-step{self.step_index}.json")
             with open(path, "w", encoding="utf-8") as f:
@@ -749,9 +762,15 @@ class EpisodeScreen(Screen[None]):
             try:
                 with self.app.suspend():
                     # The episode file is never written: the editor gets a copy, deleted when it exits.
-                    code = subprocess.call([*shlex.split(editor), path])
-            except (OSError, SuspendNotSupported) as exc:
-                self.notify(f"cannot run {editor!r}: {exc}", title="open in $EDITOR", severity="error", markup=False)
+                    try:  # caught inside: suspend() resumes the app only when its block ends normally
+                        code = subprocess.call([*argv, path])
+                    except OSError as exc:
+                        failed = exc
+            except SuspendNotSupported as exc:
+                failed = exc
+            if failed is not None:
+                self.notify(f"cannot run {editor!r}: {failed}", title="open in $EDITOR", severity="error",
+                            markup=False)
                 return
         self.refresh(layout=True)
         if code:

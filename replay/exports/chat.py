@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .base import EpisodeView, JsonlFormat
+from .base import EpisodeView, JsonlFormat, Skip
 from ..labels import rating
 from .choice import map_label, origin
 from .encode import dumps, exact, text_of, tool_call, tool_names
@@ -177,6 +177,10 @@ class ChatFormat(JsonlFormat):
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         messages, steps, final = conversation(view, self.options)
+        if not any(m.get("role") == "assistant" for m in messages):
+            # Reset, then closed (or every step dropped): a row with nothing for a trainer to learn (all its
+            # tokens masked: a NaN loss in some setups); left out and counted, as kto does.
+            raise Skip("no step")
         meta = episode_meta(view)
         meta["final_observation"] = final
         meta["steps"] = steps

@@ -286,7 +286,11 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     config = json.dumps({"format": fmt, "options": _options_dict(options), "where": where,
                          "min_agreement": min_agreement})
     writer = getattr(writer, "lines_format", None) or writer  # atif to one file: its JSONL writer
-    jobs = iter(batches(src.listed, workers))
+    all_jobs = batches(src.listed, workers)
+    # A worker beyond the number of batches would have nothing to do, and each costs a process start
+    # (`-j 1000` on 3 files started 1,000 processes).
+    workers = max(1, min(workers, len(all_jobs)))
+    jobs = iter(all_jobs)
     errors: list[tuple[Any, str]] = []
     empty: list[tuple[Any, str]] = []
     damaged: list[tuple[str, str]] = []

@@ -144,7 +144,9 @@ def _numeric_array(value: Any) -> Any:
     of Python floats holds 32; an 84x84x3 image is 0.17 MB a row instead of 0.68)."""
     if value is None or isinstance(value, (str, bool, dict)):
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):  # any size (1e20 is a number; the int range below is for ints only)
+        return np.array([value]) if value == value else None  # NaN: null, as before
+    if isinstance(value, int):
         return np.array([float(value)]) if -(2**63) <= value < 2**64 else None
     if not isinstance(value, (list, tuple, np.ndarray, np.generic)):
         return None

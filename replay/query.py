@@ -24,7 +24,8 @@ term                   matches an episode when
 ``-TERM``              negates any term (``-failed``, ``-env:math``, ``!outcome=passed``)
 =====================  ===========================================================================================
 
-Several ``FIELD:VALUE`` terms of one field (``env:shell env:math``) match either. A field that is unknown for an
+There is no ``OR``: a bare ``OR`` is an error that says so (quote it, ``"OR"``, to search the word), and a bare
+``AND`` is what the terms do anyway. Several ``FIELD:VALUE`` terms of one field (``env:shell env:math``) match either. A field that is unknown for an
 episode (``agreement`` with no step labeled twice) fails every comparison but ``!=``.
 
 Matching reads a *facts* mapping (:data:`FIELDS` keys plus ``text``, the searchable text); :func:`index_facts`
@@ -222,6 +223,12 @@ def parse_query(query: str | Iterable[str] | None) -> Query:
             if token:
                 terms.append(Term(token, "", "~", (token.lower(),), negated))
             continue
+        if token == "OR" and not negated:
+            # Searched as a word it matched nothing, silently: say what the grammar does instead.
+            raise QueryError(f"in {query!r}: there is no OR; the terms of a query must all hold (AND). Run one query "
+                             "per alternative, or quote it (\"OR\") to search the word")
+        if token == "AND" and not negated:
+            continue  # what the terms do anyway
         low = token.lower()
         if low in FLAGS:
             field, op, value = FLAGS[low]

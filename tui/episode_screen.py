@@ -553,8 +553,9 @@ class EpisodeScreen(Screen[None]):
     def action_goto(self) -> None:
         n = len(self.episode)
         if n:
+            # Not restricted to digits: a restriction drops what does not fit without a word ("1e3" became 13).
             self.query_one(PromptBar).ask("goto", f"go to step (0 … {n - 1:,}; negative: from the end):",
-                                          restrict=r"-?[0-9]*", placeholder=str(self.step_index))
+                                          placeholder=str(self.step_index))
 
     def action_search(self) -> None:
         if len(self.episode):
@@ -586,10 +587,14 @@ class EpisodeScreen(Screen[None]):
                 self._tag_answered(message.value)
 
     def _goto_answered(self, answer: str) -> None:
+        text = answer.strip()
         try:
-            i = int(answer)
+            i = int(text)
         except ValueError:
-            return  # empty or a lone "-": nothing asked
+            if text not in ("", "-"):  # empty or a lone "-": nothing asked
+                self.query_one(TimelineLegend).note = (f"{one_line(text, 20)!r} is not a step number; type one "
+                                                        "such as 12, or -1 for the last")
+            return
         n = len(self.episode)
         target = i if i >= 0 else n + i
         clamped = max(0, min(target, n - 1))

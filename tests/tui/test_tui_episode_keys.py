@@ -114,8 +114,12 @@ def test_goto_step(main_episode: Path) -> None:
             await pilot.press("colon", "9", "9", "enter")  # out of range: goes to the last step, says so
             await until(pilot, lambda: isinstance(app.screen, EpisodeScreen) and step_of(app) == 9)
             assert "out of range" in app.screen.query_one(TimelineLegend).note
-            await pilot.press("colon", "x", "escape")  # letters are refused; escape cancels
+            await pilot.press("colon", "x", "escape")  # escape cancels
             await until(pilot, lambda: isinstance(app.screen, EpisodeScreen))
+            assert step_of(app) == 9
+            await pilot.press("colon", "1", "e", "3", "enter")  # not a number: said so, not read as 13
+            await until(pilot, lambda: "is not a step number" in app.screen.query_one(TimelineLegend).note)
+            assert "'1e3' is not a step number" in app.screen.query_one(TimelineLegend).note
             assert step_of(app) == 9
     asyncio.run(run())
 

@@ -355,6 +355,13 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     """
     check_format(fmt)
     check_workers(fmt, workers, out)
+    if workers > 1:
+        from .parallel import in_worker_start
+
+        if in_worker_start():
+            # A script without the `__main__` guard, imported again by a starting worker: that worker ends quietly
+            # (no traceback, no second pool, no output touched); the exporting process says what to fix.
+            raise SystemExit(1)
     options = options or ExportOptions()
     check_partition(fmt, options)
     filters = filters_for(where, min_agreement)

@@ -199,7 +199,7 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
         # A step index as a numpy int or a whole float is that index; anything else (a bool, a fraction, an
         # object) is no target: the check stays on the step it came with, the given value kept beside it. A
         # reader refuses a target that is neither text nor an int, so this never writes a file it cannot read.
-        index = _as_index(target)
+        index = as_step_index(target)
         if index is None:
             rec["target_given"] = repr(target)[:200]
             target = default_target
@@ -207,7 +207,7 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
             target = index
     rec["target"] = target
     if "step" in rec and type(rec["step"]) is not int:  # (the index copy's field: an int, as the target)
-        index = _as_index(rec["step"])
+        index = as_step_index(rec["step"])
         if index is None:
             rec["step_given"] = repr(rec.pop("step"))[:200]
         else:
@@ -223,7 +223,7 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
     return rec
 
 
-def _as_index(value: Any) -> int | None:
+def as_step_index(value: Any) -> int | None:
     """``value`` as a step index when it is one in another type (a numpy int, a whole float), else None."""
     if isinstance(value, bool):
         return None

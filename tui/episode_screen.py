@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -742,6 +743,16 @@ class EpisodeScreen(Screen[None]):
         if text is None:
             return
         editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+        try:
+            argv = shlex.split(editor)
+        except ValueError as exc:  # unbalanced quotes
+            argv, why = [], str(exc)
+        else:
+            why = "not found on PATH" if not argv or shutil.which(argv[0]) is None else ""
+        if why:  # told before the screen is given up: a failed start inside suspend() would leave it blank
+            self.notify(f"cannot run {editor!r}: {why}", title="open in $EDITOR", severity="error", markup=False)
+            return
+        failed: BaseException | None = None
         with tempfile.TemporaryDirectory(prefix="trajrec-step-") as folder:
             path = os.path.join(folder, f"{self.episode.episode_id}-step{self.step_index}.json")
             with open(path, "w", encoding="utf-8") as f:
@@ -749,10 +760,18 @@ class EpisodeScreen(Screen[None]):
             try:
                 with self.app.suspend():
                     # The episode file is never written: the editor gets a copy, deleted when it exits.
-                    code = subprocess.call([*shlex.split(editor), path])
-            except (OSError, SuspendNotSupported) as exc:
-                self.notify(f"cannot run {editor!r}: {exc}", title="open in $EDITOR", severity="error", markup=False)
-                return
+                    # An error is caught inside the block: suspend() has no finally, so one escaping it would
+                    # leave the terminal out of the app's mode, the screen blank and the keys echoed.
+                    try:
+                        code = subprocess.call([*argv, path])
+                    except OSError as exc:
+                        failed = exc
+            except SuspendNotSupported as exc:
+                failed = exc
+        if failed is not None:
+            self.refresh(layout=True)
+            self.notify(f"cannot run {editor!r}: {failed}", title="open in $EDITOR", severity="error", markup=False)
+            return
         self.refresh(layout=True)
         if code:
             self.query_one(TimelineLegend).note = f"{editor} exited with status {code}"

@@ -553,8 +553,9 @@ class EpisodeScreen(Screen[None]):
     def action_goto(self) -> None:
         n = len(self.episode)
         if n:
+            # No key filter: one would drop keys silently ("1e3" typed as 13); a wrong answer is told instead.
             self.query_one(PromptBar).ask("goto", f"go to step (0 … {n - 1:,}; negative: from the end):",
-                                          restrict=r"-?[0-9]*", placeholder=str(self.step_index))
+                                          placeholder=str(self.step_index))
 
     def action_search(self) -> None:
         if len(self.episode):
@@ -586,10 +587,14 @@ class EpisodeScreen(Screen[None]):
                 self._tag_answered(message.value)
 
     def _goto_answered(self, answer: str) -> None:
-        try:
-            i = int(answer)
-        except ValueError:
-            return  # empty or a lone "-": nothing asked
+        text = answer.strip().replace(",", "").replace("_", "")  # "1,000" as the prompt writes counts
+        if text in ("", "-"):
+            return  # nothing asked
+        if not text.lstrip("-").isdigit() or text.count("-") > 1:
+            self.query_one(TimelineLegend).note = (f"not a step number: {one_line(answer, 20)!r} (type digits, "
+                                                   "or -1 for the last step)")
+            return
+        i = int(text)
         n = len(self.episode)
         target = i if i >= 0 else n + i
         clamped = max(0, min(target, n - 1))

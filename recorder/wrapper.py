@@ -484,6 +484,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             "split": None,
             "verification": [],
         }
+        if spec is not None and getattr(spec, "disable_env_checker", False) is True:
+            # Kept only when set, so replay rebuilds the env as it was made (the checker's warnings off).
+            task["disable_env_checker"] = True
         reported = info.get("task") if isinstance(info, dict) else None
         if isinstance(reported, dict):
             task.update(reported)

@@ -167,7 +167,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         return self._episode_path
 
     def note(self, **fields: Any) -> None:
-        """Attach the agent's note (thought, messages, model call metadata...) to the next step."""
+        """Attach the agent's note (thought, messages, model call metadata...) to the next step.
+
+        Raises:
+            EpisodeClosedError: the Recorder is closed (the note would belong to no step).
+        """
+        if self._closed:
+            raise EpisodeClosedError("cannot note: this Recorder is closed, so the note would reach no step")
         self._note.update(fields)
 
     def check(self, value: Any, *, kind: str = "rule", judge: str, target: int | str = "step",
@@ -183,8 +189,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         writer = self._require_writer("check")
         if kind not in CHECK_KINDS:
             raise TrajrecUsageError(f"check kind must be one of {', '.join(CHECK_KINDS)}, got {kind!r}")
-        if not judge or not isinstance(judge, str):
-            raise TrajrecUsageError("check needs judge='<id>@<version>' naming who checked, e.g. judge='pytest@8'")
+        if not isinstance(judge, str) or not judge.strip() or any(c.isspace() for c in judge):
+            # Labels refuse such a judge too, and `--prefer JUDGE` could not name it.
+            raise TrajrecUsageError(f"check needs judge='<id>@<version>' naming who checked, without spaces, "
+                                    f"e.g. judge='pytest@8'; got {judge!r}")
         if target == "step":
             if self._step == 0:
                 raise TrajrecUsageError("check(target='step') needs a step first; use target='episode' before any step")
@@ -192,8 +200,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         elif target != "episode" and type(target) is not int and as_step_index(target) is not None:
             target = as_step_index(target)  # a numpy int (an argmax over steps, say) is that step's index
         if target != "episode" and not (type(target) is int and 0 <= target < self._step):
-            raise TrajrecUsageError(f"check target must be 'step', 'episode' or a recorded step index "
-                                    f"0..{self._step - 1}, got {target!r}")
+            steps = f"a recorded step index 0..{self._step - 1}" if self._step else "(no step is recorded yet)"
+            raise TrajrecUsageError(f"check target must be 'step', 'episode' or {steps}, got {target!r}")
         rec = normalize_check({"value": value, "kind": kind, "judge": judge, "target": target, "rationale": rationale,
                                "tags": list(tags), "score": score, "author": author, **extra},
                               default_target=target, check_id=self._next_check_id())
@@ -479,6 +487,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             "split": None,
             "verification": [],
         }
+        if spec is not None and getattr(spec, "disable_env_checker", False) is True:
+            # Kept only when set, so replay rebuilds the env as it was made (the checker's warnings off).
+            task["disable_env_checker"] = True
         reported = info.get("task") if isinstance(info, dict) else None
         if isinstance(reported, dict):
             task.update(reported)

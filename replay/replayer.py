@@ -57,7 +57,8 @@ from .render import diff_lines, one_line, path_text
 FIELDS: tuple[str, ...] = ("exception", "observation", "reward", "terminated", "truncated", "info", "state")
 
 #: Task keys the Recorder derives from the env itself; a recorded replay gets fresh ones.
-_DERIVED_TASK_KEYS = frozenset({"env_id", "env_kwargs", "entry_point", "max_episode_steps", "seed", "options"})
+_DERIVED_TASK_KEYS = frozenset({"env_id", "env_kwargs", "entry_point", "max_episode_steps", "seed", "options",
+                                "disable_env_checker"})
 
 _MAX_ROWS_SHOWN = 20
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")

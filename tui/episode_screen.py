@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -552,8 +553,9 @@ class EpisodeScreen(Screen[None]):
     def action_goto(self) -> None:
         n = len(self.episode)
         if n:
+            # No key filter: one would drop keys silently ("1e3" typed as 13); a wrong answer is told instead.
             self.query_one(PromptBar).ask("goto", f"go to step (0 … {n - 1:,}; negative: from the end):",
-                                          restrict=r"-?[0-9]*", placeholder=str(self.step_index))
+                                          placeholder=str(self.step_index))
 
     def action_search(self) -> None:
         if len(self.episode):
@@ -585,10 +587,14 @@ class EpisodeScreen(Screen[None]):
                 self._tag_answered(message.value)
 
     def _goto_answered(self, answer: str) -> None:
-        try:
-            i = int(answer)
-        except ValueError:
-            return  # empty or a lone "-": nothing asked
+        text = answer.strip().replace(",", "").replace("_", "")  # "1,000" as the prompt writes counts
+        if text in ("", "-"):
+            return  # nothing asked
+        if not text.lstrip("-").isdigit() or text.count("-") > 1:
+            self.query_one(TimelineLegend).note = (f"not a step number: {one_line(answer, 20)!r} (type digits, "
+                                                   "or -1 for the last step)")
+            return
+        i = int(text)
         n = len(self.episode)
         target = i if i >= 0 else n + i
         clamped = max(0, min(target, n - 1))
@@ -742,6 +748,16 @@ class EpisodeScreen(Screen[None]):
         if text is None:
             return
         editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+        try:
+            argv = shlex.split(editor)
+        except ValueError as exc:  # unbalanced quotes
+            argv, why = [], str(exc)
+        else:
+            why = "not found on PATH" if not argv or shutil.which(argv[0]) is None else ""
+        if why:  # told before the screen is given up: a failed start inside suspend() would leave it blank
+            self.notify(f"cannot run {editor!r}: {why}", title="open in $EDITOR", severity="error", markup=False)
+            return
+        failed: BaseException | None = None
         with tempfile.TemporaryDirectory(prefix="trajrec-step-") as folder:
             path = os.path.join(folder, f"{self.episode.episode_id}-step{self.step_index}.json")
             with open(path, "w", encoding="utf-8") as f:
@@ -749,10 +765,18 @@ class EpisodeScreen(Screen[None]):
             try:
                 with self.app.suspend():
                     # The episode file is never written: the editor gets a copy, deleted when it exits.
-                    code = subprocess.call([*shlex.split(editor), path])
-            except (OSError, SuspendNotSupported) as exc:
-                self.notify(f"cannot run {editor!r}: {exc}", title="open in $EDITOR", severity="error", markup=False)
-                return
+                    # An error is caught inside the block: suspend() has no finally, so one escaping it would
+                    # leave the terminal out of the app's mode, the screen blank and the keys echoed.
+                    try:
+                        code = subprocess.call([*argv, path])
+                    except OSError as exc:
+                        failed = exc
+            except SuspendNotSupported as exc:
+                failed = exc
+        if failed is not None:
+            self.refresh(layout=True)
+            self.notify(f"cannot run {editor!r}: {failed}", title="open in $EDITOR", severity="error", markup=False)
+            return
         self.refresh(layout=True)
         if code:
             self.query_one(TimelineLegend).note = f"{editor} exited with status {code}"

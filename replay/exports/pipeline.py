@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
+from trajrec.recorder.fsck import is_locked
 from trajrec.recorder.reader import lost_steps
 
 from ..agreement import episode_agreement
@@ -96,6 +97,8 @@ class ExportReport:
     placed: dict[str, str] = field(default_factory=dict)
     #: Files left out whole for :data:`PARTIAL` (their index declares lost steps).
     partial: list[str] = field(default_factory=list)
+    #: Files a live Recorder was still writing (it holds their lock): exported as far as they were written.
+    live: list[str] = field(default_factory=list)
     #: An export to a folder that had no row to write: it wrote nothing, no folder (see docs/EXPORT.md).
     no_rows_no_folder: bool = False
 
@@ -127,7 +130,7 @@ class ExportReport:
                 "same_ids": [{"episode_id": i, "paths": [a, b], **({"written_to": [self.placed.get(a), self.placed.get(b)]}
                                                                   if self.placed else {})}
                              for i, a, b in self.same_ids],
-                "partial": list(self.partial)}
+                "partial": list(self.partial), "live": list(self.live)}
 
     @property
     def test_episodes(self) -> int:
@@ -327,6 +330,8 @@ class EpisodeExporter:
                 report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
                 report.written += 1
                 self.written_ids.append([ref.episode_id, os.fspath(ref.path)])
+                if not ep.complete and is_locked(ref.path):  # only files without their index: one open() each
+                    report.live.append(os.fspath(ref.path))
                 split = ep.task.get("split")
                 if isinstance(split, str):
                     report.written_splits[split] = report.written_splits.get(split, 0) + 1

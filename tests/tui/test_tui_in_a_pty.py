@@ -79,3 +79,36 @@ def test_step_opened_in_editor_has_control_characters_escaped(tmp_path: Path) ->
     episode = record(tmp_path / "run", [hostile, "submit"])
     _code, text = _open_in_editor([str(episode)], b"step 0", tmp_path)
     assert "\x9b" not in text and "\u202e" not in text and "\\u009b" in text and "\\u202e" in text
+
+
+@pytest.mark.parametrize("kind", ["missing", "unstartable"])
+def test_an_editor_that_cannot_start_is_told_and_the_viewer_stays(main_episode: Path, tmp_path: Path,
+                                                                  kind: str) -> None:
+    """A tester's ``EDITOR=/nonexistent/editor``: ``o`` left a blank screen echoing keys until Ctrl-C. An editor
+    that is missing is told before the screen is given up; one found on disk that fails to start (a script with a
+    bad interpreter line) is told after the screen comes back; either way ``q`` still quits."""
+    if kind == "missing":
+        editor = str(tmp_path / "no-such-editor")
+    else:
+        script = tmp_path / "broken-editor"
+        script.write_text("#!/nonexistent/interpreter\n")
+        script.chmod(0o755)
+        editor = str(script)
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "EDITOR": editor}
+    proc = subprocess.Popen([sys.executable, "-m", "trajrec", "view", str(main_episode), "--step", "1"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    try:
+        _read(master, 20, until=b"step 1")
+        _read(master, 1.0)
+        os.write(master, b"o")
+        seen = _read(master, 10, until=b"cannot run")
+        assert b"cannot run" in seen
+        _read(master, 0.5)
+        os.write(master, b"q")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

@@ -20,7 +20,7 @@ from .diff import StateTracker
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
-from .model import CHECK_KINDS, normalize_check
+from .model import CHECK_KINDS, as_step_index, normalize_check
 from .provenance import gather
 from .storage import Outbox, is_url
 from .writer import EpisodeWriter
@@ -49,7 +49,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         state_fn: ``state_fn(env) -> state``; default: ``env.unwrapped.state_dict()`` when it exists.
         failure_fn: ``failure_fn(step) -> None | bool | str | dict`` given the step as a dict (action,
             observation, reward, terminated, truncated, info); None keeps the default verdict, False clears it,
-            True/str/dict mark a failure (a str names its kind).
+            True/str/dict mark a failure (a str names its kind); a numpy bool counts as the bool, any other
+            answer warns once and keeps the default verdict.
         action_key: ``action_key(action) -> hashable``: the operation an action performs, for retries.
         run_id: stored in provenance; default: a new id per Recorder.
         frame_steps / frame_bytes: close a zstd frame after this many steps / uncompressed bytes.
@@ -196,7 +197,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             if self._step == 0:
                 raise TrajrecUsageError("check(target='step') needs a step first; use target='episode' before any step")
             target = self._step - 1
-        elif target != "episode" and not (isinstance(target, int) and 0 <= target < self._step):
+        elif target != "episode" and type(target) is not int and as_step_index(target) is not None:
+            target = as_step_index(target)  # a numpy int (an argmax over steps, say) is that step's index
+        if target != "episode" and not (type(target) is int and 0 <= target < self._step):
             steps = f"a recorded step index 0..{self._step - 1}" if self._step else "(no step is recorded yet)"
             raise TrajrecUsageError(f"check target must be 'step', 'episode' or {steps}, got {target!r}")
         rec = normalize_check({"value": value, "kind": kind, "judge": judge, "target": target, "rationale": rationale,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .base import EpisodeView, JsonlFormat
+from .base import EpisodeView, JsonlFormat, Skip
 from ..labels import rating
 from .choice import map_label, origin
 from .encode import dumps, exact, text_of, tool_call, tool_names
@@ -177,6 +177,8 @@ class ChatFormat(JsonlFormat):
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         messages, steps, final = conversation(view, self.options)
+        if not steps:  # a row with no assistant turn teaches nothing (all its tokens masked): left out, as kto does
+            raise Skip("no step")
         meta = episode_meta(view)
         meta["final_observation"] = final
         meta["steps"] = steps

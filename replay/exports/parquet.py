@@ -144,8 +144,10 @@ def _numeric_array(value: Any) -> Any:
     of Python floats holds 32; an 84x84x3 image is 0.17 MB a row instead of 0.68)."""
     if value is None or isinstance(value, (str, bool, dict)):
         return None
-    if isinstance(value, (int, float)):
-        return np.array([float(value)]) if -(2**63) <= value < 2**64 else None
+    if isinstance(value, float):
+        return np.array([value])  # a number whatever its size (1e20, inf, nan), as the same value in an array is
+    if isinstance(value, int):
+        return np.array([float(value)]) if -(2**63) <= value < 2**64 else None  # beyond 64 bits: not one number
     if not isinstance(value, (list, tuple, np.ndarray, np.generic)):
         return None
     if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
@@ -258,7 +260,8 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         c_step(i)
         c_thought(thought(rec))
         action = rec.get("action")
-        c_action(action if type(action) is str else text_of(action))
+        # None is null, not "": an empty action and no action stay two values (as in `records`).
+        c_action(action if type(action) is str else None if action is None else text_of(action))
         call = tool_call(action, names, text_tool)
         c_call({"name": call.name, "arguments": dumps(call.arguments)} if call is not None else None)
         obs = rec.get("observation")
@@ -266,7 +269,7 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
             c_obs(obs)
             c_values(None)
         else:
-            c_obs(text_of(obs))
+            c_obs(None if obs is None else text_of(obs))
             c_values(_numeric_array(obs))
         x = rec.get("reward")
         c_reward(x if type(x) is float and x - x == 0.0 else _float(x))  # x - x: 0.0 when finite

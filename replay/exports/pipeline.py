@@ -6,7 +6,9 @@ import difflib
 import gc
 import os
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
@@ -97,6 +99,8 @@ class ExportReport:
     partial: list[str] = field(default_factory=list)
     #: Files a live Recorder was still writing (it holds their lock): exported as far as they were written.
     live: list[str] = field(default_factory=list)
+    #: An export to a folder that had no row to write: it wrote nothing, no folder (see docs/EXPORT.md).
+    no_rows_no_folder: bool = False
 
     def leave_out(self, reason: str, outcome: str | None) -> None:
         per = self.left_out.setdefault(reason, {})
@@ -336,6 +340,21 @@ class EpisodeExporter:
                 report.steps += steps
 
 
+def _remove_outputs(folder: Path, files: Iterable[Any], *, keep_folder: bool) -> None:
+    """Remove the files an export of no rows just wrote in ``folder`` (the folder was new or empty), the
+    subfolders they leave empty, and the folder itself unless it was there before."""
+    for f in files:
+        with suppress(FileNotFoundError):
+            os.unlink(f)
+    for sub in sorted({Path(f).parent for f in files}, key=lambda p: len(p.parts), reverse=True):
+        if sub != folder and folder in sub.parents:
+            with suppress(OSError):  # not empty: something else is in it, kept
+                sub.rmdir()
+    if not keep_folder:
+        with suppress(OSError):
+            folder.rmdir()
+
+
 def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str | os.PathLike[str], *,
            where: Iterable[str] = (), min_agreement: float | None = None, options: ExportOptions | None = None,
            progress: ProgressLike | None = None, workers: int = 1) -> ExportReport:
@@ -364,6 +383,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     t0 = time.perf_counter()
     src = paths if isinstance(paths, Source) else Source(paths, join_labels=True)
     report = ExportReport(fmt, os.fspath(out))
+    folder_was_there = os.fspath(out) != "-" and os.path.isdir(out)
     writer: Format = FORMATS[fmt]()(out, options)
     where_texts = [*([where] if isinstance(where, str) else where),
                    *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
@@ -414,6 +434,12 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     report.placed = dict(getattr(writer, "placed", {}))
     files = list(getattr(writer, "files", ()))
     folder = getattr(writer, "folder", None)
+    if folder and not report.rows:
+        # `datasets.load_dataset(folder)` cannot load a dataset of no rows (it fails deep inside, StopIteration or
+        # ArrowInvalid): no folder at all is the plain answer (FileNotFoundError naming it), and the report says so.
+        _remove_outputs(Path(os.fspath(out)), files, keep_folder=folder_was_there)
+        files, folder = [], None
+        report.no_rows_no_folder = True
     if folder:
         from .card import write_card
 

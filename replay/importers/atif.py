@@ -100,9 +100,10 @@ class AtifImporter(Importer):
                         if not isinstance(step, dict):
                             raise ImportFormatError(label, f"$.steps[{i}]", "expected a step object")
                         if step.get("source") == "agent":
+                            s.skip_rest()  # the agent's steps are streamed by the second reading
                             break
                         lead.append(step)
-                    s.skip_rest()
+                    # (no agent step: the loop read the array to its end; an episode of the prompt alone)
                 elif key == "subagent_trajectories":
                     s.skip()
                     self.fields.kept("subagent_trajectories")

@@ -176,6 +176,11 @@ def _run(args: argparse.Namespace) -> int:
               f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
         if not report.written and report.episodes:
             print("  " + _nothing_written(report, args), file=sys.stderr)
+        elif report.written and not report.rows:
+            print("  no row written: the episodes exported have no step", file=sys.stderr)
+        if report.no_rows_no_folder:
+            print(f"  no dataset folder written at {args.out}: `datasets.load_dataset` cannot load one of no rows "
+                  "(docs/EXPORT.md)", file=sys.stderr)
         from trajrec.replay.exports.pipeline import NOT_EPISODES
 
         # Files that are no episode at all are not episodes left out: told apart, without outcomes.

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import repeat
-from typing import Any, Callable, Iterable
+import operator
+from itertools import chain, compress, islice, repeat
+from typing import Any, Callable, Iterable, Iterator
 
 from .base import EpisodeView, JsonlFormat
 from .chat import episode_complete, unverified_of
+from .encode import _TEXT, _fast, dumps, dumps_built, fast_texts
 from .encode import _encode_str as _S
-from .encode import _fast, dumps, dumps_built, dumps_unchecked, needs_exact
 
 _float_repr = float.__repr__
 
@@ -87,6 +88,143 @@ def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
                           if diff else '"[]"') + f',"unverified":{"true" if unverified else "false"}}}')
 
 
+# -- steps a column at a time ------------------------------------------------------------------------------------
+#: A ``steps`` item, field by field as :func:`step_json` writes it.
+_STEP = ('{"i":%s,"action":%s,"observation":%s,"reward":%s,"terminated":%s,"truncated":%s,"info":%s,"time":%s,'
+         '"duration":%s,"note":%s,"failure":%s,"retry_of":%s,"recovers":%s,"diff":%s,"unverified":%s}')
+_NoneType = type(None)
+_FLAT = frozenset({str, float, bool, _NoneType})  # values of a map that the strict encoder writes as they are
+_TRUTH = ("false", "true")
+_is_not = operator.is_not
+_is = operator.is_
+_dollar = operator.methodcaller("startswith", "$")
+_values = dict.values
+_get = dict.get
+#: Steps encoded a column at a time: a bounded batch, so a long episode's records are not all held at once.
+BATCH = 4096
+_RUN = 64
+
+
+def _general_field(value: Any) -> str:
+    return _text_field(dumps, value)
+
+
+def _flat_maps(col: list[Any]) -> bool:
+    """Whether every item of ``col`` (all exact dicts) maps text not starting with ``$`` to text, floats, bools,
+    None or 64-bit ints: what :func:`dumps` hands the strict encoder as it is (a NaN or an infinity inside makes
+    the encoder refuse it, and the caller then takes the general path)."""
+    keys = set(map(type, chain.from_iterable(col)))
+    if keys and keys != _TEXT or any(map(_dollar, chain.from_iterable(col))):
+        return False
+    kinds = set(map(type, chain.from_iterable(map(_values, col))))
+    if kinds <= _FLAT:
+        return True
+    if kinds - _FLAT != {int}:
+        return False
+    ints = [v for v in chain.from_iterable(map(_values, col)) if type(v) is int]
+    return _I64_MIN <= min(ints) and max(ints) <= _I64_MAX
+
+
+def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
+    """:func:`_text_field` of each value of ``col``, all of type ``t``, with C loops; None when they need the
+    general path."""
+    if t is str:
+        return list(map(_S, map(_S, col)))
+    if t is float:
+        if all(map(math.isfinite, col)):
+            return list(map(_S, map(_float_repr, col)))
+        return None
+    if t is dict:
+        # Checked and encoded a run of maps at a time, so one odd map (a step's info holding a list) sends only
+        # its own run to the general path.
+        out: list[str] = []
+        for k in range(0, len(col), _RUN):
+            run = col[k:k + _RUN]
+            texts = None
+            if _flat_maps(run):
+                try:
+                    texts = list(map(_S, fast_texts(run)))
+                except (ValueError, TypeError):  # NaN or an infinity inside: the exact pass
+                    pass
+            out += texts if texts is not None else map(_general_field, run)
+        return out
+    return None
+
+
+def _field_texts(col: list[Any]) -> list[str]:
+    """``[_text_field(dumps, v) for v in col]``: the values of each type together, in C loops (text, finite
+    floats, flat maps, None); anything else value by value."""
+    types = set(map(type, col))
+    if len(types) == 1:
+        t = next(iter(types))
+        if t is _NoneType:
+            return ['"null"'] * len(col)
+        got = _uniform_fields(t, col)
+        return got if got is not None else list(map(_general_field, col))
+    kinds = list(map(type, col))
+    texts: dict[type, Iterator[str]] = {}
+    for t in types:
+        if t is _NoneType:
+            texts[t] = repeat('"null"')
+            continue
+        some = list(compress(col, map(_is, kinds, repeat(t))))
+        got = _uniform_fields(t, some)
+        texts[t] = iter(got if got is not None else map(_general_field, some))
+    # Each value's text from its type's list, in the column's order.
+    return list(map(next, map(texts.__getitem__, kinds)))
+
+
+def _numbers(col: list[Any]) -> list[str]:
+    """:func:`_number` of each value."""
+    if set(map(type, col)) == {float} and all(map(math.isfinite, col)):
+        return list(map(_float_repr, col))
+    return list(map(_number, col))
+
+
+def _retry_text(x: Any) -> str:
+    return f"{x}" if type(x) is int else "null"
+
+
+def _recovers_text(x: Any) -> str:
+    return _fast([k for k in x if type(k) is int]) if x else "[]"
+
+
+def _diff_text(diff: Any) -> str:
+    return (_S(dumps([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]))
+            if diff else '"[]"')
+
+
+def _column(recs: list[dict[str, Any]], key: str) -> list[Any]:
+    return list(map(_get, recs, repeat(key)))
+
+
+def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> Iterable[str]:
+    """A column of fields most steps do not have (all None: ``empty`` for each, else value by value)."""
+    return map(text, col) if any(map(_is_not, col, repeat(None))) else repeat(empty, len(col))
+
+
+def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> list[str]:
+    """``[step_json(rec, rec["i"] in doubt) for rec in recs]``, the same text, built a field at a time over the
+    steps: a column of plain values (text, finite floats, flat maps of text) is encoded with C loops, once per
+    value; any other value takes :func:`step_json`'s own path (a test compares them on hostile records)."""
+    if not recs:
+        return []
+    idx = _column(recs, "i")
+    if set(map(type, idx)) != {int}:
+        return [step_json(rec, bool(doubt) and rec["i"] in doubt) for rec in recs]
+    flags = [_TRUTH[b] for b in map(bool, _column(recs, "terminated"))], \
+        [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
+    unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
+                  repeat("false", len(recs)))
+    return list(map(_STEP.__mod__, zip(
+        map(_int_repr, idx), _field_texts(_column(recs, "action")), _field_texts(_column(recs, "observation")),
+        _field_texts(_column(recs, "reward")), flags[0], flags[1], _field_texts(_column(recs, "info")),
+        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), _field_texts(_column(recs, "note")),
+        _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
+        _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
+        unverified)))
+
+
 #: A label's item of ``checks`` (the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``),
 #: with the fields that repeat from label to label (kind to author) as one piece, made once for each of their sets.
 _LABEL_ITEM = '{"origin":"label","id":%s,"episode_id":%s,"target":%s,%s,"time":%s,"supersedes":%s}'
@@ -94,6 +232,7 @@ _LABEL_MIDDLE = '"kind":%s,"judge":%s,"value":%s,"score":%s,"rationale":%s,"tags
 _MIDDLES: dict[tuple[Any, ...], str] = {}
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _int_repr = int.__repr__
+_INT_OR_TEXT = {int, str}
 
 
 def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
@@ -109,6 +248,10 @@ def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
             return map(_float_repr, col)
         if t is int and _I64_MIN <= min(col) and max(col) <= _I64_MAX:
             return map(_int_repr, col)
+    elif types == _INT_OR_TEXT:  # targets: step indexes and "episode"
+        ints = [x for x in col if type(x) is int]
+        if _I64_MIN <= min(ints) and max(ints) <= _I64_MAX:
+            return [_int_repr(x) if type(x) is int else _S(x) for x in col]
     return map(dumps, col)
 
 
@@ -153,7 +296,10 @@ class RecordsFormat(JsonlFormat):
         ep = view.ep
         reset = ep.reset
         doubt = unverified_of(ep)  # salvaged steps: flagged per step
-        steps = [step_json(rec, rec["i"] in doubt) if doubt else step_json(rec) for rec in view.steps()]
+        steps: list[str] = []
+        it = view.steps()
+        while batch := list(islice(it, BATCH)):
+            steps += steps_json(batch, doubt)
         checks: list[dict[str, Any]] = []
         for c in ep.checks:
             rec = c.to_record()

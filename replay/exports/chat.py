@@ -24,7 +24,8 @@ from typing import Any, Iterable
 from .base import EpisodeView, JsonlFormat, Skip
 from ..labels import rating
 from .choice import map_label, origin
-from .encode import dumps, exact, text_of, tool_call, tool_names
+from .encode import _encode_str as _S
+from .encode import _fast, dumps, exact, text_of, tool_call, tool_names
 
 
 def weight_of(policy: str, failed: bool, r: int | None) -> int:
@@ -171,9 +172,122 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
     return messages, steps, final
 
 
+#: The row's pieces as text, in the order and spelling encoding the row's dicts gives (``conversation``).
+_ASSISTANT_CALL = ('{"role":"assistant","content":%s,"tool_calls":[{"id":"call_%s","type":"function",'
+                   '"function":{"name":%s,"arguments":%s}}],"weight":%s}')
+_TOOL = '{"role":"tool","tool_call_id":"call_%s","name":%s,"content":%s}'
+_ASSISTANT = '{"role":"assistant","content":%s,"weight":%s}'
+_USER = '{"role":"user","content":%s}'
+_STEP = '{"step":%s,"message":%s,"weight":%s,"failed":%s,"tool":%s,%s}'
+_UNLABELED = '"judge":null,"kind":null,"origin":null,"value":null,"rating":null,"label":null,"rationale":null,"tags":[]'
+_TRUTH = ("false", "true")
+_int_repr = int.__repr__
+
+
+class _Unusual(Exception):
+    """A value the text path leaves to the dict path (an index that is not an int, a value the strict encoder
+    refuses)."""
+
+
+def _strict(value: Any) -> str:
+    """``value``'s text as the strict encoder writes it inside the row; :class:`_Unusual` where it refuses it
+    (the row then takes the dict path, whose fallback makes the whole row exact)."""
+    try:
+        return _fast(value)
+    except (ValueError, TypeError) as exc:
+        raise _Unusual from exc
+
+
+def conversation_text(view: EpisodeView, options: Any) -> tuple[str, int]:
+    """The ``chat`` row of an episode as text, and its steps: the bytes ``dumps_built`` of the row
+    :class:`ChatFormat` builds from :func:`conversation` gives, made piece by piece without the dicts.
+
+    Raises:
+        _Unusual: a piece the strict encoder refuses (NaN in tool arguments...) or a step index that is not an
+            int: the caller encodes the dicts instead, the one place the general rules live.
+    """
+    label_map = options.label_map
+    names = tool_names(view.tools())
+    text_tool = view.text_tool()
+    as_string = options.tool_arguments == "string"
+    policy = options.weights
+    messages: list[str] = []
+    if options.system:
+        messages.append(_strict({"role": "system", "content": options.system}))
+    messages.append(_USER % _S(view.prompt()))
+    steps: list[str] = []
+    made: dict[tuple[Any, ...], tuple[str, int | None]] = {}
+    args_text: dict[int, tuple[Any, str]] = {}  # id(arguments) -> (arguments, text): tool_call caches its calls
+    last_obs = None  # the env's last answer
+    thought_of = view.thought
+    for rec in view.steps():
+        i = rec["i"]
+        if type(i) is not int:
+            raise _Unusual
+        action = rec.get("action")
+        call = tool_call(action, names, text_tool)
+        chosen = view.choose(i, mapped=False)
+        if chosen is None:
+            r: int | None = None
+            label_text = _UNLABELED
+        else:
+            v = chosen.value
+            key = (chosen.judge, chosen.kind, repr(v), v, chosen.rationale, chosen.tags, type(chosen))
+            try:
+                got = made.get(key)
+            except TypeError:  # an unhashable value or tag list: made for this step
+                key, got = None, None
+            if got is None:
+                judge, kind, source, value, r, label, rationale, tags = _label_fields(chosen, label_map)
+                text = _strict({"judge": judge, "kind": kind, "origin": source, "value": value, "rating": r,
+                                "label": label, "rationale": rationale, "tags": list(tags)})
+                got = (text[1:-1], r)
+                if key is not None:
+                    made[key] = got
+            label_text, r = got
+        failed = bool(rec.get("failure"))
+        weight = weight_of(policy, failed, r)
+        thought = thought_of(rec) or ""
+        n = _int_repr(i)
+        w = _int_repr(weight)
+        if call is not None:
+            name = _S(call.name) if type(call.name) is str else _strict(call.name)
+            steps.append(_STEP % (n, len(messages), w, _TRUTH[failed], name, label_text))
+            args = call.arguments
+            known = args_text.get(id(args))
+            if known is None or known[0] is not args:
+                known = args_text[id(args)] = (args, _S(dumps(args)) if as_string else _strict(exact(args)))
+            last_obs = observation_text(rec)
+            messages.append(_ASSISTANT_CALL % (_S(thought), n, name, known[1], w))
+            messages.append(_TOOL % (n, name, _S(last_obs)))
+        else:
+            steps.append(_STEP % (n, len(messages), w, _TRUTH[failed], "null", label_text))
+            text = text_of(action)
+            messages.append(_ASSISTANT % (_S(f"{thought}\n\n{text}" if thought else text), w))
+            last_obs = observation_text(rec)
+            messages.append(_USER % _S(last_obs))
+    final = None
+    if steps:  # the env's answer to the agent's last message goes to the metadata, as in ``conversation``
+        messages.pop()
+        final = last_obs
+    meta = episode_meta(view)
+    meta["final_observation"] = final
+    head = _strict(meta)[:-1]
+    tools = _strict(exact(view.tools()))
+    return (f'{{"messages":[{",".join(messages)}],"tools":{tools},"trajrec":{head},"steps":[{",".join(steps)}]}}}}',
+            len(steps))
+
+
 class ChatFormat(JsonlFormat):
     name = "chat"
     built_rows = True
+
+    def lines(self, view: EpisodeView) -> tuple[list[str], int]:
+        try:
+            line, steps = conversation_text(view, self.options)
+        except _Unusual:
+            return super().lines(view)
+        return [line], steps
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         messages, steps, final = conversation(view, self.options)

@@ -177,6 +177,9 @@ _ASSISTANT_CALL = ('{"role":"assistant","content":%s,"tool_calls":[{"id":"call_%
                    '"function":{"name":%s,"arguments":%s}}],"weight":%s}')
 _TOOL = '{"role":"tool","tool_call_id":"call_%s","name":%s,"content":%s}'
 _ASSISTANT = '{"role":"assistant","content":%s,"weight":%s}'
+#: ``kto`` and ``dpo`` messages carry no weight.
+_ASSISTANT_CALL_NW = _ASSISTANT_CALL.replace(',"weight":%s}', "}%s")
+_ASSISTANT_NW = _ASSISTANT.replace(',"weight":%s}', "}%s")
 _USER = '{"role":"user","content":%s}'
 _STEP = '{"step":%s,"message":%s,"weight":%s,"failed":%s,"tool":%s,%s}'
 _UNLABELED = '"judge":null,"kind":null,"origin":null,"value":null,"rating":null,"label":null,"rationale":null,"tags":[]'
@@ -198,9 +201,11 @@ def _strict(value: Any) -> str:
         raise _Unusual from exc
 
 
-def conversation_text(view: EpisodeView, options: Any) -> tuple[str, int]:
-    """The ``chat`` row of an episode as text, and its steps: the bytes ``dumps_built`` of the row
-    :class:`ChatFormat` builds from :func:`conversation` gives, made piece by piece without the dicts.
+def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
+                      ) -> tuple[list[str], list[str], str | None]:
+    """:func:`conversation` as text: ``(the JSON text of each message, of each step's metadata, the env's last
+    answer)``, what encoding :func:`conversation`'s dicts gives, made piece by piece without the dicts. Without
+    ``weights``, the messages leave out their ``weight`` (as ``kto`` writes them).
 
     Raises:
         _Unusual: a piece the strict encoder refuses (NaN in tool arguments...) or a step index that is not an
@@ -211,6 +216,7 @@ def conversation_text(view: EpisodeView, options: Any) -> tuple[str, int]:
     text_tool = view.text_tool()
     as_string = options.tool_arguments == "string"
     policy = options.weights
+    assistant_call, assistant = (_ASSISTANT_CALL, _ASSISTANT) if weights else (_ASSISTANT_CALL_NW, _ASSISTANT_NW)
     messages: list[str] = []
     if options.system:
         messages.append(_strict({"role": "system", "content": options.system}))
@@ -249,33 +255,35 @@ def conversation_text(view: EpisodeView, options: Any) -> tuple[str, int]:
         weight = weight_of(policy, failed, r)
         thought = thought_of(rec) or ""
         n = _int_repr(i)
-        w = _int_repr(weight)
+        w = _int_repr(weight) if weights else ""
         if call is not None:
             name = _S(call.name) if type(call.name) is str else _strict(call.name)
-            steps.append(_STEP % (n, len(messages), w, _TRUTH[failed], name, label_text))
+            steps.append(_STEP % (n, len(messages), _int_repr(weight), _TRUTH[failed], name, label_text))
             args = call.arguments
             known = args_text.get(id(args))
             if known is None or known[0] is not args:
                 known = args_text[id(args)] = (args, _S(dumps(args)) if as_string else _strict(exact(args)))
             last_obs = observation_text(rec)
-            messages.append(_ASSISTANT_CALL % (_S(thought), n, name, known[1], w))
+            messages.append(assistant_call % (_S(thought), n, name, known[1], w))
             messages.append(_TOOL % (n, name, _S(last_obs)))
         else:
-            steps.append(_STEP % (n, len(messages), w, _TRUTH[failed], "null", label_text))
+            steps.append(_STEP % (n, len(messages), _int_repr(weight), _TRUTH[failed], "null", label_text))
             text = text_of(action)
-            messages.append(_ASSISTANT % (_S(f"{thought}\n\n{text}" if thought else text), w))
+            messages.append(assistant % (_S(f"{thought}\n\n{text}" if thought else text), w))
             last_obs = observation_text(rec)
             messages.append(_USER % _S(last_obs))
     final = None
     if steps:  # the env's answer to the agent's last message goes to the metadata, as in ``conversation``
         messages.pop()
         final = last_obs
+    return messages, steps, final
+
+
+def meta_text(view: EpisodeView, final: str | None, steps: list[str]) -> str:
+    """The ``trajrec`` column's text: :func:`episode_meta`, the final observation and the steps' metadata."""
     meta = episode_meta(view)
     meta["final_observation"] = final
-    head = _strict(meta)[:-1]
-    tools = _strict(exact(view.tools()))
-    return (f'{{"messages":[{",".join(messages)}],"tools":{tools},"trajrec":{head},"steps":[{",".join(steps)}]}}}}',
-            len(steps))
+    return f'{_strict(meta)[:-1]},"steps":[{",".join(steps)}]}}'
 
 
 class ChatFormat(JsonlFormat):
@@ -284,10 +292,12 @@ class ChatFormat(JsonlFormat):
 
     def lines(self, view: EpisodeView) -> tuple[list[str], int]:
         try:
-            line, steps = conversation_text(view, self.options)
+            messages, steps, final = conversation_text(view, self.options)
+            line = (f'{{"messages":[{",".join(messages)}],"tools":{_strict(exact(view.tools()))},'
+                    f'"trajrec":{meta_text(view, final, steps)}}}')
         except _Unusual:
             return super().lines(view)
-        return [line], steps
+        return [line], len(steps)
 
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         messages, steps, final = conversation(view, self.options)

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from trajrec.recorder import Recorder
+from trajrec.recorder import Recorder, read_index
 from trajrec.replay.autolabel import label_with_rules
 from trajrec.replay.exports import ExportOptions, base, chat, export
 from trajrec.replay.labels import LabelStore
@@ -87,6 +87,9 @@ def _record(run: Path) -> None:
             if k % 6 == 0:
                 env.check(k % 12 == 0, judge="hostile@1", rationale="r" if not odd else vals[k % len(vals)])
         env.close()
+    env = Recorder(HostileToolEnv(False), run)  # an episode of no step: kto leaves it out
+    env.reset(seed=9)
+    env.close()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         label_with_rules([run])
@@ -98,6 +101,10 @@ def _record(run: Path) -> None:
         store.add(eid, 2, "category", judge="human:ana")
         store.add(eid, 3, 1.0, judge="human:ana", score=0.75)
         store.add(eid, "episode", 1 if n % 2 else -1, judge="human:ana")
+    for path in run.glob("*.msgpack.zst"):
+        eid = read_index(path)["header"]["episode_id"]
+        if eid not in ids:  # the episode of no step: ranked, so kto leaves it out for having no step
+            store.add(eid, "episode", 1, judge="human:ana")
     store.close()
 
 
@@ -140,7 +147,24 @@ def test_chat_rows_as_text_are_the_dict_rows_encoded(hostile_run: Path, tmp_path
         export([hostile_run], "chat", tmp_path / "dicts.jsonl", options=ExportOptions(**opts))
     text = (tmp_path / "text.jsonl").read_bytes()
     assert text == (tmp_path / "dicts.jsonl").read_bytes()
-    assert len(text.splitlines()) == 5
+    assert len(text.splitlines()) == 6
+
+
+@pytest.mark.parametrize("opts", OPTIONS)
+def test_kto_rows_as_text_are_the_dict_rows_encoded(hostile_run: Path, tmp_path: Path, opts: dict[str, Any],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from trajrec.replay.exports import prefs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = export([hostile_run], "kto", tmp_path / "text.jsonl", options=ExportOptions(**opts))
+        monkeypatch.setattr(prefs.KtoFormat, "lines", base.JsonlFormat.lines)
+        dicts = export([hostile_run], "kto", tmp_path / "dicts.jsonl", options=ExportOptions(**opts))
+    assert (tmp_path / "text.jsonl").read_bytes() == (tmp_path / "dicts.jsonl").read_bytes()
+    same = {"seconds": 0, "steps_per_second": 0, "out": "", "files": []}
+    assert text.to_dict() | same == dicts.to_dict() | same
+    if not opts:  # (other preferences leave the human episode labels out: nothing ranks)
+        assert text.written == 5 and text.skipped == {"no step": 1}  # the episode of no step, left out both ways
 
 
 def test_the_text_path_refuses_what_the_strict_encoder_refuses() -> None:

@@ -293,6 +293,16 @@ class RecordsFormat(JsonlFormat):
         return [json.loads(line) for line in lines], steps
 
     def lines(self, view: EpisodeView) -> tuple[list[str], int]:
+        line, steps = self._row(view, "")
+        return [line], steps
+
+    def encode(self, view: EpisodeView) -> tuple[str, int, int]:
+        # The newline goes in with the row's one join (a row is ~1 KB a step: each copy of it costs).
+        text, steps = self._row(view, "\n")
+        return text, 1, steps
+
+    def _row(self, view: EpisodeView, end: str) -> tuple[str, int]:
+        """The row's text followed by ``end``, and its steps."""
         ep = view.ep
         reset = ep.reset
         doubt = unverified_of(ep)  # salvaged steps: flagged per step
@@ -343,6 +353,11 @@ class RecordsFormat(JsonlFormat):
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
         }
         # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already
-        # text, so they are spliced in rather than built as dicts and encoded again.
-        line = f'{dumps_built(head)[:-1]},"steps":[{",".join(steps)}],{dumps_built(tail)[1:]}'
-        return [line], len(steps)
+        # text, so they are spliced in rather than built as dicts and encoded again, with one join.
+        first = f'{dumps_built(head)[:-1]},"steps":['
+        last = f"],{dumps_built(tail)[1:]}{end}"
+        if not steps:
+            return first + last, 0
+        steps[0] = first + steps[0]
+        steps[-1] += last
+        return ",".join(steps), len(steps)

@@ -13,6 +13,7 @@ import json
 import math
 import operator
 from itertools import chain, compress, islice, repeat
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
 from .base import EpisodeView, JsonlFormat
@@ -229,19 +230,29 @@ def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> lis
 #: with the fields that repeat from label to label (kind to author) as one piece, made once for each of their sets.
 _LABEL_ITEM = '{"origin":"label","id":%s,"episode_id":%s,"target":%s,%s,"time":%s,"supersedes":%s}'
 _LABEL_MIDDLE = '"kind":%s,"judge":%s,"value":%s,"score":%s,"rationale":%s,"tags":%s,"author":%s'
-_MIDDLES: dict[tuple[Any, ...], str] = {}
+#: The same, as it reads inside a JSON string (the text of the row's ``checks`` field): escaping works character by
+#: character, so the escaped item is the escaped template filled with the escaped texts of its fields.
+_LABEL_ITEM_ESCAPED = _S(_LABEL_ITEM)[1:-1]
+_MIDDLES: dict[tuple[Any, ...], tuple[str, str]] = {}  # a set of the repeated fields -> (text, escaped text)
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _int_repr = int.__repr__
 _INT_OR_TEXT = {int, str}
 
 
-def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
-    """The JSON text (:func:`dumps`) of each value of a column, with one C loop where its values share a type."""
+def _escaped(text: str) -> str:
+    """``text`` as it reads inside a JSON string (escaped, without the quotes)."""
+    return _S(text)[1:-1]
+
+
+def _column_texts(col: tuple[Any, ...], escaped: bool = False) -> Iterable[str]:
+    """The JSON text (:func:`dumps`) of each value of a column, with one C loop where its values share a type;
+    with ``escaped``, each text as it reads inside a JSON string (numbers and null read the same there)."""
+    esc = _escaped if escaped else None
     types = set(map(type, col))
     if len(types) == 1:
         t = types.pop()
         if t is str:
-            return map(_S, col)
+            return map(esc, map(_S, col)) if esc else map(_S, col)
         if t is type(None):
             return repeat("null", len(col))
         if t is float and all(map(math.isfinite, col)):
@@ -251,37 +262,47 @@ def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
     elif types == _INT_OR_TEXT:  # targets: step indexes and "episode"
         ints = [x for x in col if type(x) is int]
         if _I64_MIN <= min(ints) and max(ints) <= _I64_MAX:
+            if esc:
+                return [_int_repr(x) if type(x) is int else esc(_S(x)) for x in col]
             return [_int_repr(x) if type(x) is int else _S(x) for x in col]
-    return map(dumps, col)
+    return map(esc, map(dumps, col)) if esc else map(dumps, col)
 
 
-def _middle(key: tuple[Any, ...]) -> str:
+def _middle(key: tuple[Any, ...]) -> tuple[str, str]:
     kind, judge, _vt, value, _st, score, rationale, tags, author = key
-    return _LABEL_MIDDLE % (dumps(kind), dumps(judge), dumps(value), dumps(score), dumps(rationale),
+    text = _LABEL_MIDDLE % (dumps(kind), dumps(judge), dumps(value), dumps(score), dumps(rationale),
                             dumps(list(tags)), dumps(author))
+    return text, _escaped(text)
 
 
-def label_items(rows: list[Any]) -> list[str]:
+def label_items(rows: list[Any], escaped: bool = False) -> list[str]:
     """The ``checks`` items of :class:`~trajrec.replay.label_model.LabelRow` s, as JSON text: what encoding
-    ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time."""
+    ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time; with
+    ``escaped``, as each reads inside a JSON string (the row's ``checks`` field), escaped a field at a time, the
+    repeated fields once for each of their sets (escaping the whole text again cost ~1 µs a label)."""
     (eids, targets, kinds, judges, values, scores, rationales, tags, authors, times, supersedes, ids,
      _deleted) = zip(*rows)
     # The repr is part of the key: 1, 1.0 and True (and 0.0 and -0.0) are equal as keys but not as JSON.
     keys = list(zip(kinds, judges, map(repr, values), values, map(repr, scores), scores, rationales, tags, authors))
+    pick = itemgetter(1 if escaped else 0)
     try:
         missing = set(keys) - _MIDDLES.keys()
     except TypeError:  # not hashable (a usual label's fields always are)
-        middles: Iterable[str] = map(_middle, keys)
+        middles: Iterable[str] = map(pick, map(_middle, keys))
     else:
         if len(_MIDDLES) + len(missing) > 4096:
             _MIDDLES.clear()
             missing = set(keys)
         for key in missing:
             _MIDDLES[key] = _middle(key)
-        middles = map(_MIDDLES.__getitem__, keys)
-    return list(map(_LABEL_ITEM.__mod__, zip(
-        _column_texts(ids), repeat(_S(eids[0])) if eids.count(eids[0]) == len(eids) else _column_texts(eids),
-        _column_texts(targets), middles, _column_texts(times), _column_texts(supersedes))))
+        middles = map(pick, map(_MIDDLES.__getitem__, keys))
+    eid = _S(eids[0])
+    return list(map((_LABEL_ITEM_ESCAPED if escaped else _LABEL_ITEM).__mod__, zip(
+        _column_texts(ids, escaped),
+        repeat(_escaped(eid) if escaped else eid) if eids.count(eids[0]) == len(eids) else
+        _column_texts(eids, escaped),
+        _column_texts(targets, escaped), middles, _column_texts(times, escaped),
+        _column_texts(supersedes, escaped))))
 
 
 class RecordsFormat(JsonlFormat):
@@ -317,17 +338,18 @@ class RecordsFormat(JsonlFormat):
             checks.append({"origin": "recorded", **rec})
         joined = view.joined
         if joined.usual:
-            # The labels' items as text, field by field over all of them (what encoding their dicts gives).
-            recorded = dumps(checks)
-            labels = ",".join(label_items(joined.rows))
-            checks_text = f"{recorded[:-1]},{labels}]" if checks else f"[{labels}]"
+            # The labels' items as they read inside the row's text field, field by field over all of them (what
+            # encoding their dicts, then that text as a string, gives).
+            recorded = _escaped(dumps(checks))
+            labels = ",".join(label_items(joined.rows, escaped=True))
+            checks_field = f'"{recorded[:-1]},{labels}]"' if checks else f'"[{labels}]"'
         else:
             for lab in joined.labels():
                 rec = lab.to_record()
                 rec.pop("v", None)
                 rec.pop("deleted", None)
                 checks.append({"origin": "label", **rec})
-            checks_text = dumps(checks)
+            checks_field = _S(dumps(checks))
         task, summary = ep.task, ep.summary
         head = {
             "format": RECORDS_FORMAT,
@@ -346,8 +368,7 @@ class RecordsFormat(JsonlFormat):
                       "failure": dumps(reset.failure._asdict() if reset.failure else None),
                       "time": _time(reset.time), "duration": _time(reset.duration)},
         }
-        tail = {
-            "checks": checks_text,
+        tail = {  # after "checks", whose text is made above
             "complete": episode_complete(ep),
             "lost": [[first, n] for first, n in ep.lost],
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
@@ -355,7 +376,7 @@ class RecordsFormat(JsonlFormat):
         # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already
         # text, so they are spliced in rather than built as dicts and encoded again, with one join.
         first = f'{dumps_built(head)[:-1]},"steps":['
-        last = f"],{dumps_built(tail)[1:]}{end}"
+        last = f'],"checks":{checks_field},{dumps_built(tail)[1:]}{end}'
         if not steps:
             return first + last, 0
         steps[0] = first + steps[0]

@@ -4,6 +4,7 @@ record, and anything unusual must fall back to it, never be written differently.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -110,3 +111,24 @@ def test_batches_of_steps_join_into_the_same_rows(builtin_run, tmp_path, monkeyp
     cut = tmp_path / "cut.jsonl"
     export([builtin_run], "records", cut)
     assert cut.read_bytes() == whole.read_bytes()
+
+
+def test_label_items_escaped_field_by_field_are_the_items_escaped_whole() -> None:
+    from trajrec.replay.label_model import LabelRow
+
+    rng = random.Random(3)
+    texts = ["plain", 'q"uote', "back\\slash", "ctl\x01\n\t", "ünï", "\u2028", "lone \udcff", "", "$x"]
+    for _ in range(200):
+        rows = []
+        for k in range(rng.randint(1, 8)):
+            rows.append(LabelRow(
+                rng.choice(["ep", 'e"p']), rng.choice([0, k, "episode", 2**70, 'x"y']),
+                rng.choice(["rule", "judge", 'k"']), rng.choice(["human:ana", "model:\\m"]),
+                rng.choice([1, -1, 0, True, 1.0, -0.0, 0.5, "cat\"egory", 2**70]),
+                rng.choice([None, 0.25, -0.0, 2**64]), rng.choice([None, *texts]),
+                rng.choice([(), ("a",), ('t"ag', "\udc80")]), rng.choice([None, *texts]),
+                rng.choice([None, 1.5, 2, float("nan"), float("inf"), 2**70]),
+                rng.choice([None, f"s{k}", 'q"']), rng.choice([f"id{k}", f'i"d{k}', f"\\{k}"]), False))
+        whole = records.label_items(rows)
+        assert [json.loads(t)["origin"] for t in whole] == ["label"] * len(rows)  # JSON objects, one a row
+        assert records.label_items(rows, escaped=True) == [records._escaped(t) for t in whole], rows

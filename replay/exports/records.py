@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+import re
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
@@ -104,6 +105,9 @@ _get = dict.get
 #: Steps encoded a column at a time: a bounded batch, so a long episode's records are not all held at once.
 BATCH = 4096
 _RUN = 64
+#: What JSON escapes in text (``json.encoder.encode_basestring``: quotes, backslashes, control characters).
+_ESCAPES = re.compile(r'[\x00-\x1f"\\]')
+_QUOTED_TWICE = '"\\"%s\\""'  # text with nothing to escape, as JSON text written as a JSON string
 
 
 def _general_field(value: Any) -> str:
@@ -130,6 +134,8 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
     """:func:`_text_field` of each value of ``col``, all of type ``t``, with C loops; None when they need the
     general path."""
     if t is str:
+        if _ESCAPES.search("".join(col)) is None:  # nothing to escape: quoted twice as they are
+            return list(map(_QUOTED_TWICE.__mod__, col))
         return list(map(_S, map(_S, col)))
     if t is float:
         if all(map(math.isfinite, col)):

@@ -132,3 +132,12 @@ def test_label_items_escaped_field_by_field_are_the_items_escaped_whole() -> Non
         whole = records.label_items(rows)
         assert [json.loads(t)["origin"] for t in whole] == ["label"] * len(rows)  # JSON objects, one a row
         assert records.label_items(rows, escaped=True) == [records._escaped(t) for t in whole], rows
+
+
+def test_text_with_nothing_to_escape_is_quoted_twice_as_two_escapes_give() -> None:
+    from trajrec.replay.exports.encode import _encode_str
+
+    chars = [*map(chr, range(0x3000)), "\ud800", "\udcff", "\U0001f600", "\ufeff", "\x7f"]
+    for c in chars:
+        col = ["a" + c + "b", "plain"]
+        assert records._uniform_fields(str, col) == [_encode_str(_encode_str(v)) for v in col], repr(c)

@@ -142,20 +142,31 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
             return list(map(_S, map(_float_repr, col)))
         return None
     if t is dict:
-        # Checked and encoded a run of maps at a time, so one odd map (a step's info holding a list) sends only
-        # its own run to the general path.
         out: list[str] = []
         for k in range(0, len(col), _RUN):
-            run = col[k:k + _RUN]
-            texts = None
-            if _flat_maps(run):
-                try:
-                    texts = list(map(_S, fast_texts(run)))
-                except (ValueError, TypeError):  # NaN or an infinity inside: the exact pass
-                    pass
-            out += texts if texts is not None else map(_general_field, run)
+            _map_texts(col[k:k + _RUN], out)
         return out
     return None
+
+
+def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
+    """Append :func:`_text_field` of each map of ``run``: checked and encoded a run at a time; a run holding an
+    odd map (a step's info holding a list, a NaN) is halved until the odd maps are alone, which take the general
+    path (so one odd map in a short episode does not send all its steps there)."""
+    if _flat_maps(run):
+        try:
+            texts = list(map(_S, fast_texts(run)))  # all or none: a refusal half way leaves ``out`` as it was
+        except (ValueError, TypeError):  # NaN or an infinity inside: the exact pass
+            pass
+        else:
+            out += texts
+            return
+    if len(run) <= 4:
+        out += map(_general_field, run)
+        return
+    half = len(run) // 2
+    _map_texts(run[:half], out)
+    _map_texts(run[half:], out)
 
 
 def _field_texts(col: list[Any]) -> list[str]:

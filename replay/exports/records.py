@@ -118,8 +118,8 @@ def _flat_maps(col: list[Any]) -> bool:
     """Whether every item of ``col`` (all exact dicts) maps text not starting with ``$`` to text, floats, bools,
     None or 64-bit ints: what :func:`dumps` hands the strict encoder as it is (a NaN or an infinity inside makes
     the encoder refuse it, and the caller then takes the general path)."""
-    keys = set(map(type, chain.from_iterable(col)))
-    if keys and keys != _TEXT or any(map(_dollar, chain.from_iterable(col))):
+    keys = list(chain.from_iterable(col))
+    if keys and set(map(type, keys)) != _TEXT or any(map(_dollar, set(keys))):  # ("$": once a distinct key)
         return False
     kinds = set(map(type, chain.from_iterable(map(_values, col))))
     if kinds <= _FLAT:
@@ -150,9 +150,8 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
 
 
 def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
-    """Append :func:`_text_field` of each map of ``run``: checked and encoded a run at a time; a run holding an
-    odd map (a step's info holding a list, a NaN) is halved until the odd maps are alone, which take the general
-    path (so one odd map in a short episode does not send all its steps there)."""
+    """Append :func:`_text_field` of each map of ``run``: checked and encoded together when all are flat, else
+    each on the general path (finding the odd ones among the plain ones cost what the general path costs)."""
     if _flat_maps(run):
         try:
             texts = list(map(_S, fast_texts(run)))  # all or none: a refusal half way leaves ``out`` as it was
@@ -161,12 +160,7 @@ def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
         else:
             out += texts
             return
-    if len(run) <= 4:
-        out += map(_general_field, run)
-        return
-    half = len(run) // 2
-    _map_texts(run[:half], out)
-    _map_texts(run[half:], out)
+    out += map(_general_field, run)
 
 
 def _field_texts(col: list[Any]) -> list[str]:

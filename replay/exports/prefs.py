@@ -32,7 +32,8 @@ def _split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
 def _rank(view: EpisodeView) -> tuple[float, float] | None:
     outcome = view.outcome
     verdict = 1.0 if outcome == "passed" else 0.0 if outcome == "failed" else None
-    chosen = view.options.preference.choose([c for c in (*view.labels, *view.ep.checks) if c.target == "episode"])
+    # The rows as read (LabelRows for usual lines: no Label built for each of an episode's labels), same fields.
+    chosen = view.options.preference.choose([c for c in (*view.label_rows, *view.ep.checks) if c.target == "episode"])
     score = None
     if chosen is not None:
         r = rating(chosen.value)

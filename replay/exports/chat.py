@@ -177,7 +177,7 @@ _ASSISTANT_CALL = ('{"role":"assistant","content":%s,"tool_calls":[{"id":"call_%
                    '"function":{"name":%s,"arguments":%s}}],"weight":%s}')
 _TOOL = '{"role":"tool","tool_call_id":"call_%s","name":%s,"content":%s}'
 _ASSISTANT = '{"role":"assistant","content":%s,"weight":%s}'
-#: ``kto`` and ``dpo`` messages carry no weight.
+#: ``kto`` messages carry no weight (its place in the template filled with nothing, so both take the same values).
 _ASSISTANT_CALL_NW = _ASSISTANT_CALL.replace(',"weight":%s}', "}%s")
 _ASSISTANT_NW = _ASSISTANT.replace(',"weight":%s}', "}%s")
 _USER = '{"role":"user","content":%s}'

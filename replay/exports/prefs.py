@@ -62,6 +62,7 @@ def _ranked(view: EpisodeView, options: ExportOptions) -> tuple[Any, list[Any], 
         raise Skip("no step")
     return rank, prompt, completion, steps, final
 
+
 def _label(rank: tuple[float, float]) -> Any:
     """``kto``'s ``label``: the terminal check passed; without a verdict, the episode label's rating > 0."""
     return rank[0] == 1.0 if rank[0] != 0.5 else rank[1] > 0

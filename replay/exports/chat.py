@@ -226,28 +226,36 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
     args_text: dict[int, tuple[Any, str]] = {}  # id(arguments) -> (arguments, text): tool_call caches its calls
     last_obs = None  # the env's last answer
     thought_of = view.thought
+    candidates = view.candidates.get
     for rec in view.steps():
         i = rec["i"]
         if type(i) is not int:
             raise _Unusual
         action = rec.get("action")
         call = tool_call(action, names, text_tool)
-        chosen = view.choose(i, mapped=False)
-        if chosen is None:
+        cands = candidates(i)
+        if not cands:
             r: int | None = None
             label_text = _UNLABELED
         else:
-            v = chosen.value
-            key = (chosen.judge, chosen.kind, repr(v), v, chosen.rationale, chosen.tags, type(chosen))
+            # A step's label text (or none, when its one candidate is not preferred) depends only on the fields in
+            # the key (the type and the repr tell 1, 1.0 and True, 0.0 and -0.0 apart): made once for each set.
+            c = cands[0]
+            v = c.value
+            key = (c.judge, c.kind, type(v), repr(v), v, c.rationale, c.tags, type(c)) if len(cands) == 1 else None
             try:
-                got = made.get(key)
+                got = made.get(key) if key is not None else None
             except TypeError:  # an unhashable value or tag list: made for this step
                 key, got = None, None
             if got is None:
-                judge, kind, source, value, r, label, rationale, tags = _label_fields(chosen, label_map)
-                text = _strict({"judge": judge, "kind": kind, "origin": source, "value": value, "rating": r,
-                                "label": label, "rationale": rationale, "tags": list(tags)})
-                got = (text[1:-1], r)
+                chosen = view.choose(i, mapped=False)
+                if chosen is None:
+                    got = (_UNLABELED, None)
+                else:
+                    judge, kind, source, value, r, label, rationale, tags = _label_fields(chosen, label_map)
+                    text = _strict({"judge": judge, "kind": kind, "origin": source, "value": value, "rating": r,
+                                    "label": label, "rationale": rationale, "tags": list(tags)})
+                    got = (text[1:-1], r)
                 if key is not None:
                     made[key] = got
             label_text, r = got

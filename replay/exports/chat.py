@@ -301,6 +301,8 @@ class ChatFormat(JsonlFormat):
     def lines(self, view: EpisodeView) -> tuple[list[str], int]:
         try:
             messages, steps, final = conversation_text(view, self.options)
+            if not steps:  # as :meth:`rows`: a row with no assistant turn is left out
+                raise Skip("no step")
             line = (f'{{"messages":[{",".join(messages)}],"tools":{_strict(exact(view.tools()))},'
                     f'"trajrec":{meta_text(view, final, steps)}}}')
         except _Unusual:

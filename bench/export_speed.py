@@ -233,7 +233,7 @@ def main() -> int:
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--run", type=Path, help="reuse or create the run in this folder (default: a temp folder)")
-    ap.add_argument("--formats", default="records,trl-stepwise,chat,parquet")
+    ap.add_argument("--formats", default="records,trl-stepwise,chat,kto,parquet")
     ap.add_argument("--repeat", type=int, default=3, help="time each format this many times, keep the best "
                                                          "(other processes on the machine add noise, never speed)")
     ap.add_argument("--workers", type=int, default=2, help="also time each format with this many workers (1: not)")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+from itertools import repeat
 from typing import Any, Iterable, NamedTuple
 
 import numpy as np
@@ -207,8 +208,16 @@ if _c_make_encoder is not None:
 
     def _fast(value: Any) -> str:
         return "".join(_c_encode(value, 0))
+
+    def fast_texts(values: Iterable[Any]) -> Iterable[str]:
+        """``map(_fast, values)`` without a Python call per value (ValueError: a NaN or an infinity inside)."""
+        return map(_join, map(_c_encode, values, repeat(0)))
 else:  # pragma: no cover - CPython always has the C encoder
     _fast = _encoder.encode
+
+    def fast_texts(values: Iterable[Any]) -> Iterable[str]:
+        return map(_fast, values)
+_join = "".join
 _float_repr = float.__repr__
 _int_repr = int.__repr__
 

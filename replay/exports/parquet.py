@@ -33,19 +33,28 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 from .base import EpisodeView, ExportOptions, Format, check_output_folder, open_new_binary, open_output
 from ..labels import rating
 from .choice import map_label, origin
-from .arrow_build import build, kind_of
+from .arrow_build import build, kind_of, row_bytes, value_bytes
 from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
 #: The ``format`` key-value metadata of every file; bumped when a column changes.
 PARQUET_FORMAT = "trajrec-parquet@3"
-#: Rows kept as Python values before they become Arrow arrays and one row group: bounds the memory an export
-#: holds (65,536 rows of a tool env's steps held ~100 MB more at the peak).
+#: The most rows in a row group (held as Arrow arrays until it is written): bounds the memory an export holds
+#: (65,536 rows of a tool env's steps held ~100 MB more at the peak).
 _BATCH = 8192
+#: A row group also ends with the row that brings its values to this many bytes (:func:`.arrow_build.value_bytes`:
+#: text as UTF-8, numbers at their width): wide rows (84x84x3 images: ~260 KB a row) made row groups of 8,192 rows
+#: that held 1.45 GB for 3,000 image steps. A tool env's 8,192 rows are ~6 MB, so its row groups (and files) are
+#: the ones cut by rows alone. The rows where a group ends depend on the rows only, never on how they were batched,
+#: so ``--workers`` write the same groups.
+_GROUP_BYTES = 64 << 20
 #: Rows kept as Python values before they become Arrow arrays (a record batch of the row group being filled): a
 #: row held ~1.3 KB as Python values, ~0.75 KB as Arrow's. The parquet writer takes a column 1,024 values at a
 #: time, so batches of 1,024 rows from the row group's start give the same pages as one array of the whole group.
 _CHUNK = 1024
+#: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
+#: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
+_HELD_BYTES = 16 << 20
 
 
 def pyarrow_modules() -> tuple[Any, Any]:
@@ -368,13 +377,16 @@ class _Rows:
     """Rows of one partition not yet in a row group: the episodes' heads with their row counts, and the other
     columns a value a row."""
 
-    __slots__ = ("heads", "counts", "cols", "n")
+    __slots__ = ("heads", "counts", "cols", "n", "held")
 
     def __init__(self) -> None:
         self.heads: list[tuple[Any, ...]] = []
         self.counts: list[int] = []
         self.cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:]]
         self.n = 0
+        #: About how many bytes of values the rows hold (their text and numeric observations): a guide for when to
+        #: make them Arrow arrays, no part of where row groups end.
+        self.held = 0
 
     def add(self, head: tuple[Any, ...], cols: list[list[Any]], n: int) -> None:
         self.heads.append(head)
@@ -382,6 +394,11 @@ class _Rows:
         for mine, more in zip(self.cols, cols):
             mine.extend(more)
         self.n += n
+        for k in _WIDE_TEXT:
+            self.held += sum(map(len, filter(None, cols[k])))
+        values = cols[_VALUES]
+        if values.count(None) != n:
+            self.held += sum(v.nbytes for v in values if v is not None)
 
     def take(self, k: int) -> _Rows:
         """The first ``k`` rows, removed from these."""
@@ -404,8 +421,28 @@ class _Rows:
         out.cols = [col[:k] for col in self.cols]
         for col in self.cols:
             del col[:k]
+        self.held = self.held * (self.n - k) // self.n
         out.n, self.n = k, self.n - k
         return out
+
+
+#: The columns (indexes into a :class:`_Rows`' ``cols``) that :attr:`_Rows.held` counts.
+_WIDE_TEXT = [COLUMNS.index(c) - HEAD for c in ("thought", "action", "observation")]
+_VALUES = COLUMNS.index("observation_values") - HEAD
+
+
+class _Group:
+    """The row group being filled in one partition: Arrow record batches from its first row, how many rows and
+    bytes of values (:func:`.arrow_build.value_bytes`) they hold, and how many of the first batches hold exactly
+    :data:`_CHUNK` rows (the layout that gives the writer's pages: see :data:`_CHUNK`)."""
+
+    __slots__ = ("batches", "n", "bytes", "aligned")
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+        self.n = 0
+        self.bytes = 0
+        self.aligned = 0
 
 
 #: The longest partition folder name kept as it is, in bytes (NAME_MAX of Linux, macOS and Windows file systems).
@@ -470,10 +507,9 @@ class ParquetFormat(Format):
         self._writers: dict[str | None, tuple[Any, int, int]] = {}  # key -> (writer, shard number, rows in shard)
         self._shards: dict[str | None, int] = {}
         self._rows: dict[str | None, _Rows] = {}  # key -> rows not yet Arrow arrays
-        self._batches: dict[str | None, list[Any]] = {}  # key -> record batches of the row group being filled
+        self._groups: dict[str | None, _Group] = {}  # key -> the row group being filled
         self._kinds = [kind_of(self._pa, f.type) for f in self._schema]
-        self._pending: dict[str | None, Any] = {}  # key -> rows encoded elsewhere, not yet a whole row group
-        self._encoded: dict[str | None, list[Any]] | None = None  # encode-only: key -> tables made
+        self._encoded: dict[str | None, list[Any]] | None = None  # encode-only: key -> record batches made
         #: ``--partition-by``: each key (the split or env id; None: episodes without one) -> its folder name, in
         #: the order the keys came (:func:`folder_name`; the dataset card names these folders).
         self.partitions: dict[str | None, str] = {}
@@ -529,18 +565,19 @@ class ParquetFormat(Format):
             rows = self._rows[key] = _Rows()
             self._folder(key)  # named as keys first come, as write_encoded does: the same names with --workers
         rows.add(head, cols, n)
-        batches = self._batches.setdefault(key, [])
-        while True:
-            # Row groups cut where rows added one at a time would cut them: at _BATCH rows, or where a shard ends.
-            cut = min(_BATCH, self._room(key))
-            done = sum(b.num_rows for b in batches)
-            if done + rows.n >= cut:
-                self._flush(key, cut)
-                batches = self._batches.setdefault(key, [])
-            elif rows.n >= _CHUNK:
-                batches.append(self._batch(rows.take(_CHUNK)))
-            else:
-                return n, n
+        self._convert(key, rows)
+        return n, n
+
+    def _convert(self, key: str | None, rows: _Rows, *, final: bool = False) -> None:
+        """Rows held as Python values made Arrow batches of the partition's row group: :data:`_CHUNK` rows at a
+        time from the group's first row (or up to its end), sooner when they hold :data:`_HELD_BYTES`, all of them
+        when ``final``."""
+        while rows.n:
+            group = self._group(key)
+            want = min(_CHUNK - group.n % _CHUNK, self._limit(key) - group.n)
+            if rows.n < want and rows.held < _HELD_BYTES and not final:
+                return
+            self._add(key, self._batch(rows.take(min(rows.n, want))))
 
     def _room(self, key: str | None) -> int:
         if not self.folder or self._encoded is not None:
@@ -548,24 +585,94 @@ class ParquetFormat(Format):
         w = self._writers.get(key)
         return self.options.shard_rows - (w[2] if w else 0)
 
+    def _limit(self, key: str | None) -> int:
+        """The most rows the partition's row group may hold: :data:`_BATCH`, or fewer where its shard ends."""
+        return min(_BATCH, self._room(key))
+
+    def _group(self, key: str | None) -> _Group:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        return group
+
+    def _add(self, key: str | None, batch: Any) -> None:
+        """Rows (an Arrow record batch of the schema) appended to the partition's row group, which is written
+        where it ends, as rows added one at a time would end it: at :data:`_BATCH` rows, where its shard ends,
+        or with the row that brings its values to :data:`_GROUP_BYTES` (encode only: kept for
+        :meth:`take_encoded`, whose rows the writing process cuts)."""
+        if self._encoded is not None:
+            if batch.num_rows:
+                self._encoded.setdefault(key, []).append(batch)
+            return
+        pa = self._pa
+        while batch.num_rows:
+            group = self._group(key)
+            limit = self._limit(key)
+            take = min(limit - group.n, batch.num_rows)
+            part = batch if take == batch.num_rows else batch.slice(0, take)
+            size = value_bytes(pa, part)
+            ends = group.n + take >= limit
+            if group.bytes + size >= _GROUP_BYTES:
+                # The first row that brings the group to the bound is its last.
+                upto = np.cumsum(row_bytes(pa, part))
+                last = int(np.searchsorted(upto, _GROUP_BYTES - group.bytes))
+                take, size, ends = last + 1, int(upto[last]), True
+                part = batch.slice(0, take)
+            self._push(group, part)
+            group.bytes += size
+            batch = batch.slice(take)
+            if ends:
+                self._end_group(key)
+
+    def _push(self, group: _Group, part: Any) -> None:
+        """``part`` appended to ``group``, whose batches are kept :data:`_CHUNK` rows each from its first row:
+        pieces (rows of a worker's batches, rows made Arrow early) are joined into such a batch as soon as they
+        make one, so no more than a chunk of rows is held twice."""
+        group.batches.append(part)
+        group.n += part.num_rows
+        while group.n - group.aligned * _CHUNK >= _CHUNK:
+            first = group.batches[group.aligned]
+            if first.num_rows != _CHUNK:
+                pieces = self._pa.Table.from_batches(group.batches[group.aligned:], schema=self._schema)
+                first = self._joined(pieces.slice(0, _CHUNK))
+                group.batches[group.aligned:] = [first, *pieces.slice(_CHUNK).to_batches()]
+            group.aligned += 1
+
+    def _joined(self, table: Any) -> Any:
+        """``table``'s rows (one or more) as one record batch, copied when they are in several."""
+        return table.combine_chunks(memory_pool=self._pool).to_batches()[0]
+
+    def _end_group(self, key: str | None) -> None:
+        """The partition's row group written as it stands (nothing when it holds no row)."""
+        group = self._groups.pop(key, None)
+        if group is None or not group.n:
+            return
+        batches = group.batches
+        if len(batches) > group.aligned + 1:  # the last rows in pieces: one batch, as one process makes them
+            tail = self._pa.Table.from_batches(batches[group.aligned:], schema=self._schema)
+            batches[group.aligned:] = [self._joined(tail)]
+        table = self._pa.Table.from_batches(batches, schema=self._schema)
+        del group, batches
+        self._emit(key, table)
+
     def take_encoded(self) -> list[tuple[str | None, bytes]]:
         """Encode-only mode: the rows written since the last call, as ``(partition key, Arrow IPC stream)``
         pairs in the order the keys first came (plain bytes, for the process that writes the files)."""
         assert self._encoded is not None
-        for key in list(self._rows):
-            self._flush(key)
+        for key, rows in self._rows.items():
+            self._convert(key, rows, final=True)
         out = []
         # In the order the keys first came in this batch (a key's row group may be made before an earlier key's):
         # the writing process names their folders in that order (write_encoded), as one process would.
         for key in [k for k in self._rows if k in self._encoded]:
-            tables = self._encoded[key]
+            batches = self._encoded[key]
             sink = self._pa.BufferOutputStream()
             # zstd-compressed: the exporting process holds the results that came in until their turn (a
             # tool env's rows shrink ~10x)
             options = self._pa.ipc.IpcWriteOptions(compression="zstd")
             with self._pa.ipc.new_stream(sink, self._schema, options=options) as ipc:
-                for table in tables:
-                    ipc.write_table(table)
+                for batch in batches:
+                    ipc.write_batch(batch)
             out.append((key, sink.getvalue().to_pybytes()))
         self._encoded = {}
         self._rows = {}
@@ -574,17 +681,15 @@ class ParquetFormat(Format):
     def write_encoded(self, key: str | None, data: bytes) -> int:
         """Write rows :meth:`take_encoded` made (in another process): cut into row groups and shards where the
         same rows written here would be, so the files are the same. Returns the rows."""
-        table = self._pa.ipc.open_stream(self._pa.py_buffer(data)).read_all()
-        rows = table.num_rows
         self._folder(key)
-        pend = self._pending.get(key)
-        if pend is not None:
-            table = self._pa.concat_tables([pend, table])
-        while table.num_rows and table.num_rows >= min(_BATCH, self._room(key)):
-            cut = min(_BATCH, self._room(key))
-            self._emit(key, self._rechunk(table.slice(0, cut)))
-            table = table.slice(cut)
-        self._pending[key] = table if table.num_rows else None
+        held = self._rows.get(key)
+        if held is not None:  # rows this process added before (not done by export): theirs come first
+            self._convert(key, held, final=True)
+        rows = 0
+        # Batch by batch as the stream is read: one batch decoded at a time beside the row group.
+        for batch in self._pa.ipc.open_stream(self._pa.py_buffer(data)):
+            rows += batch.num_rows
+            self._add(key, batch)
         return rows
 
     def _folder(self, key: str | None) -> str | None:
@@ -609,14 +714,6 @@ class ParquetFormat(Format):
                 raise TrajrecIOError(f"cannot create the partition folder {sub}: {exc}") from exc
         return sub / f"part-{shard:05d}.parquet"
 
-    def _rechunk(self, table: Any) -> Any:
-        """``table`` (a row group) as record batches of :data:`_CHUNK` rows from its start: the layout the rows
-        written here have, so that rows encoded elsewhere make the same pages."""
-        pool = self._pool
-        return self._pa.Table.from_batches(
-            [b for j in range(0, table.num_rows, _CHUNK)
-             for b in table.slice(j, _CHUNK).combine_chunks(memory_pool=pool).to_batches()], schema=self._schema)
-
     def _batch(self, rows: _Rows) -> Any:
         """The rows as an Arrow record batch of the schema (:mod:`.arrow_build`: no ``pa.array``, so no
         pandas)."""
@@ -628,28 +725,6 @@ class ParquetFormat(Format):
             arrays.append(build(pa, fields[HEAD + k].type, cols[k], kind=kinds[HEAD + k]))
             cols[k] = []  # the Python values go as their array comes: both whole at once cost ~1.2 KB a row more
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
-
-    def _flush(self, key: str | None, cut: int | None = None) -> None:
-        """The partition's first ``cut`` rows (all: None) as a row group, or as a table to send (encode only)."""
-        rows = self._rows.get(key) or _Rows()
-        batches = self._batches.pop(key, [])
-        done = sum(b.num_rows for b in batches)
-        want = done + rows.n if cut is None else cut
-        while done < want:
-            k = min(_CHUNK, want - done)
-            batches.append(self._batch(rows.take(k)))
-            done += k
-        if not batches:
-            return
-        table = self._pa.Table.from_batches(batches, schema=self._schema)
-        del batches
-        if self._encoded is not None:
-            self._encoded.setdefault(key, []).append(table)
-            return
-        pend = self._pending.pop(key, None)
-        if pend is not None:  # only when rows from both sources mix (not done by export)
-            table = self._rechunk(self._pa.concat_tables([pend, table]))
-        self._emit(key, table)
 
     def _emit(self, key: str | None, table: Any) -> None:
         while table.num_rows:
@@ -678,12 +753,10 @@ class ParquetFormat(Format):
     def close(self) -> None:
         if self._encoded is not None:
             return
-        for key in list(self._rows):
-            self._flush(key)
-        for key, pend in list(self._pending.items()):
-            if pend is not None:
-                self._emit(key, self._rechunk(pend))
-        self._pending.clear()
+        for key, rows in self._rows.items():
+            self._convert(key, rows, final=True)
+        for key in list(self._groups):
+            self._end_group(key)
         if not self.files:  # nothing written: still a readable file (or shard) with the schema
             path = self._root / "part-00000.parquet" if self.folder else self._root
             empty = self._pa.Table.from_batches([self._batch(_Rows())], schema=self._schema)

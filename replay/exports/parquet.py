@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import os
 import shutil
 import sys
 import unicodedata
 from contextlib import suppress
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,7 +35,7 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 from .base import EpisodeView, ExportOptions, Format, check_output_folder, open_new_binary, open_output
 from ..labels import rating
 from .choice import map_label, origin
-from .arrow_build import build, kind_of, row_bytes, value_bytes
+from .arrow_build import build, float_lists, kind_of, row_bytes, value_bytes
 from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
@@ -44,14 +46,19 @@ PARQUET_FORMAT = "trajrec-parquet@3"
 _BATCH = 8192
 #: A row group also ends with the row that brings its values to this many bytes (:func:`.arrow_build.value_bytes`:
 #: text as UTF-8, numbers at their width): wide rows (84x84x3 images: ~260 KB a row) made row groups of 8,192 rows
-#: that held 1.45 GB for 3,000 image steps. A tool env's 8,192 rows are ~6 MB, so its row groups (and files) are
-#: the ones cut by rows alone. The rows where a group ends depend on the rows only, never on how they were batched,
+#: that held 1.45 GB for 3,000 image steps (64 MB groups: ~230 MB, 32 MB: ~175 MB). A tool env's 8,192 rows are
+#: ~6 MB, so its row groups (and files) are the ones cut by rows alone. The rows where a group ends depend on the rows only, never on how they were batched,
 #: so ``--workers`` write the same groups.
-_GROUP_BYTES = 64 << 20
+_GROUP_BYTES = 32 << 20
 #: Rows kept as Python values before they become Arrow arrays (a record batch of the row group being filled): a
 #: row held ~1.3 KB as Python values, ~0.75 KB as Arrow's. The parquet writer takes a column 1,024 values at a
 #: time, so batches of 1,024 rows from the row group's start give the same pages as one array of the whole group.
 _CHUNK = 1024
+#: A record batch of a row group also ends with the row that brings its values to this many bytes, so that rows
+#: from several batches are joined (copied) a few MB at a time, never a whole wide row group. A tool env's 1,024
+#: rows are ~0.75 MB: files are the same bytes as when batches were cut by rows alone unless 1,024 rows of a row
+#: group (from its start, or from a multiple of 1,024) hold 8 MB of values.
+_CHUNK_BYTES = 8 << 20
 #: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
 #: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
 _HELD_BYTES = 16 << 20
@@ -80,6 +87,36 @@ def pyarrow_module() -> Any:
         finally:
             os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
     return require("pyarrow", PIP_HINT, "the parquet export")
+
+
+#: glibc's ``M_MMAP_THRESHOLD`` (mallopt parameter -3) as the parquet export fixes it: see :func:`steady_allocator`.
+_MMAP_THRESHOLD = 1 << 20
+_STEADY: list[bool] = []
+
+
+def steady_allocator() -> None:
+    """Fix glibc's mmap threshold at 1 MiB for this process (once; nothing elsewhere, or when the user set
+    ``MALLOC_MMAP_THRESHOLD_``).
+
+    glibc serves a block of 128 KiB or more with its own mmap and gives it back when freed, but then raises that
+    threshold to the freed block's size (up to 32 MiB), so later blocks of that size come from the heap, where the
+    freed ones between live ones stay with the process. Wide rows (images: MBs of text and numbers per episode,
+    arrays of MBs per column) made that ~60 MB of the parquet export's peak (3,000 image steps: 230 -> 174 MB with
+    32 MB row groups; a tool env's export: no change). A fixed threshold keeps blocks of 1 MiB and more mmapped.
+    """
+    if _STEADY or "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+        return
+    _STEADY.append(True)
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:  # no C library to load: nothing to tune
+        return
+    if libc is not None and hasattr(libc, "gnu_get_libc_version"):  # the parameter numbers are glibc's
+        libc.mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
 
 
 #: What ``pyarrow.parquet.ParquetWriter(path, schema, compression="zstd")`` hands its writer class: the export's
@@ -148,9 +185,11 @@ def numeric_values(value: Any) -> list[float] | None:
     return None if arr is None else arr.tolist()
 
 
-def _numeric_array(value: Any) -> Any:
-    """:func:`numeric_values` as a 1-D float64 numpy array (what the export holds: 8 bytes a number, where a list
-    of Python floats holds 32; an 84x84x3 image is 0.17 MB a row instead of 0.68)."""
+def _numeric_array(value: Any, *, raw: bool = False) -> Any:
+    """:func:`numeric_values` as a 1-D float64 numpy array (8 bytes a number, where a list of Python floats holds
+    32; an 84x84x3 image is 0.17 MB a row instead of 0.68). ``raw``: the same numbers in the array's own dtype
+    (an int, unsigned or float kind; what the export holds until the column is made: a uint8 image is 21 KB a row),
+    which ``astype(np.float64)`` makes the float64 array."""
     if value is None or isinstance(value, (str, bool, dict)):
         return None
     if isinstance(value, float):
@@ -167,6 +206,8 @@ def _numeric_array(value: Any) -> Any:
         return None
     if arr.dtype.kind not in "iuf" or arr.size == 0 and arr.ndim > 1 or arr.size > 1_000_000:
         return None
+    if raw and arr.dtype != np.float64:
+        return arr.flatten()  # a copy: never a view of the recorded array
     return arr.astype(np.float64).ravel()  # a copy: never a view of the recorded array
 
 
@@ -279,7 +320,7 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
             c_values(None)
         else:
             c_obs(None if obs is None else text_of(obs))
-            c_values(_numeric_array(obs))
+            c_values(_numeric_array(obs, raw=True))
         x = rec.get("reward")
         c_reward(x if type(x) is float and x - x == 0.0 else _float(x))  # x - x: 0.0 when finite
         c_term(bool(rec.get("terminated")))
@@ -365,6 +406,7 @@ def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     """One tuple per step of ``view``, in :data:`COLUMNS` order: the rows of the parquet export and of
     :meth:`trajrec.Run.to_arrow` (:func:`episode_columns`, row by row)."""
     head, cols = episode_columns(view)
+    cols[_VALUES] = [v if v is None or v.dtype == np.float64 else v.astype(np.float64) for v in cols[_VALUES]]
     for tail in zip(*cols):
         yield head + tail
 
@@ -397,8 +439,8 @@ class _Rows:
         for k in _WIDE_TEXT:
             self.held += sum(map(len, filter(None, cols[k])))
         values = cols[_VALUES]
-        if values.count(None) != n:
-            self.held += sum(v.nbytes for v in values if v is not None)
+        if any(map(operator.is_not, values, repeat(None))):  # numpy arrays (list.count(None) would compare them)
+            self.held += 8 * sum(v.size for v in values if v is not None)  # float64 in the column
 
     def take(self, k: int) -> _Rows:
         """The first ``k`` rows, removed from these."""
@@ -432,17 +474,35 @@ _VALUES = COLUMNS.index("observation_values") - HEAD
 
 
 class _Group:
-    """The row group being filled in one partition: Arrow record batches from its first row, how many rows and
-    bytes of values (:func:`.arrow_build.value_bytes`) they hold, and how many of the first batches hold exactly
-    :data:`_CHUNK` rows (the layout that gives the writer's pages: see :data:`_CHUNK`)."""
+    """The row group being filled in one partition: its record batches so far, each :data:`_CHUNK` rows or
+    :data:`_CHUNK_BYTES` of values (the layout that makes the writer's pages: the same rows give the same batches
+    however they came), the pieces of the batch being made, and how many rows and bytes of values
+    (:func:`.arrow_build.value_bytes`) the group and that batch hold."""
 
-    __slots__ = ("batches", "n", "bytes", "aligned")
+    __slots__ = ("batches", "n", "bytes", "pieces", "piece_rows", "piece_bytes")
 
     def __init__(self) -> None:
         self.batches: list[Any] = []
         self.n = 0
         self.bytes = 0
-        self.aligned = 0
+        self.pieces: list[Any] = []
+        self.piece_rows = 0
+        self.piece_bytes = 0
+
+
+def _cut(pa: Any, batch: Any, rows: int, size: int, max_rows: int, max_bytes: int,
+         known: int | None = None) -> tuple[int, int, bool]:
+    """``(take, bytes, ends)``: how many of ``batch``'s first rows a run holding ``rows`` rows and ``size`` bytes
+    of values takes, the bytes of those rows, and whether the run ends with them: at ``max_rows`` rows, or with the
+    row that brings it to ``max_bytes``. ``known``: the bytes of the whole batch, when the caller has them."""
+    take = min(max_rows - rows, batch.num_rows)
+    whole = take == batch.num_rows
+    got = known if whole and known is not None else value_bytes(pa, batch if whole else batch.slice(0, take))
+    if size + got < max_bytes:
+        return take, got, rows + take >= max_rows
+    upto = np.cumsum(row_bytes(pa, batch.slice(0, take)))
+    last = int(np.searchsorted(upto, max_bytes - size))  # the first row that brings the run to max_bytes
+    return last + 1, int(upto[last]), True
 
 
 #: The longest partition folder name kept as it is, in bytes (NAME_MAX of Linux, macOS and Windows file systems).
@@ -498,6 +558,7 @@ class ParquetFormat(Format):
     def __init__(self, out: str | os.PathLike[str] | None, options: ExportOptions, *,
                  meta: dict[str, str] | None = None) -> None:
         super().__init__(out, options)  # type: ignore[arg-type]
+        steady_allocator()
         self._pa = pyarrow_module()
         # Arrow's default pool (mimalloc) keeps what a row group freed; the system allocator gives it back.
         self._pool = self._pa.system_memory_pool()
@@ -565,6 +626,7 @@ class ParquetFormat(Format):
             rows = self._rows[key] = _Rows()
             self._folder(key)  # named as keys first come, as write_encoded does: the same names with --workers
         rows.add(head, cols, n)
+        del cols  # rows holds the values now: each column's go as its Arrow array is made (wide rows: MBs a column)
         self._convert(key, rows)
         return n, n
 
@@ -607,52 +669,45 @@ class ParquetFormat(Format):
         pa = self._pa
         while batch.num_rows:
             group = self._group(key)
-            limit = self._limit(key)
-            take = min(limit - group.n, batch.num_rows)
-            part = batch if take == batch.num_rows else batch.slice(0, take)
-            size = value_bytes(pa, part)
-            ends = group.n + take >= limit
-            if group.bytes + size >= _GROUP_BYTES:
-                # The first row that brings the group to the bound is its last.
-                upto = np.cumsum(row_bytes(pa, part))
-                last = int(np.searchsorted(upto, _GROUP_BYTES - group.bytes))
-                take, size, ends = last + 1, int(upto[last]), True
-                part = batch.slice(0, take)
-            self._push(group, part)
+            take, size, ends = _cut(pa, batch, group.n, group.bytes, self._limit(key), _GROUP_BYTES)
+            self._push(group, batch if take == batch.num_rows else batch.slice(0, take), size)
+            group.n += take
             group.bytes += size
             batch = batch.slice(take)
             if ends:
                 self._end_group(key)
 
-    def _push(self, group: _Group, part: Any) -> None:
-        """``part`` appended to ``group``, whose batches are kept :data:`_CHUNK` rows each from its first row:
-        pieces (rows of a worker's batches, rows made Arrow early) are joined into such a batch as soon as they
-        make one, so no more than a chunk of rows is held twice."""
-        group.batches.append(part)
-        group.n += part.num_rows
-        while group.n - group.aligned * _CHUNK >= _CHUNK:
-            first = group.batches[group.aligned]
-            if first.num_rows != _CHUNK:
-                pieces = self._pa.Table.from_batches(group.batches[group.aligned:], schema=self._schema)
-                first = self._joined(pieces.slice(0, _CHUNK))
-                group.batches[group.aligned:] = [first, *pieces.slice(_CHUNK).to_batches()]
-            group.aligned += 1
+    def _push(self, group: _Group, part: Any, size: int) -> None:
+        """``part`` (rows holding ``size`` bytes of values) appended to ``group``'s batches: pieces are joined
+        into a batch where it ends (:data:`_CHUNK` rows or :data:`_CHUNK_BYTES`), so no more than a batch of rows
+        is held twice."""
+        pa = self._pa
+        while part.num_rows:
+            take, got, ends = _cut(pa, part, group.piece_rows, group.piece_bytes, _CHUNK, _CHUNK_BYTES, size)
+            group.pieces.append(part if take == part.num_rows else part.slice(0, take))
+            group.piece_rows += take
+            group.piece_bytes += got
+            part, size = part.slice(take), size - got
+            if ends:
+                self._end_batch(group)
 
-    def _joined(self, table: Any) -> Any:
-        """``table``'s rows (one or more) as one record batch, copied when they are in several."""
-        return table.combine_chunks(memory_pool=self._pool).to_batches()[0]
+    def _end_batch(self, group: _Group) -> None:
+        pieces = group.pieces
+        if len(pieces) > 1:  # copied into one batch, as one process makes it (a single piece: as it is)
+            pieces = self._pa.Table.from_batches(pieces, schema=self._schema).combine_chunks(
+                memory_pool=self._pool).to_batches()
+        group.batches.extend(pieces)
+        group.pieces, group.piece_rows, group.piece_bytes = [], 0, 0
 
     def _end_group(self, key: str | None) -> None:
         """The partition's row group written as it stands (nothing when it holds no row)."""
         group = self._groups.pop(key, None)
         if group is None or not group.n:
             return
-        batches = group.batches
-        if len(batches) > group.aligned + 1:  # the last rows in pieces: one batch, as one process makes them
-            tail = self._pa.Table.from_batches(batches[group.aligned:], schema=self._schema)
-            batches[group.aligned:] = [self._joined(tail)]
-        table = self._pa.Table.from_batches(batches, schema=self._schema)
-        del group, batches
+        if group.pieces:
+            self._end_batch(group)
+        table = self._pa.Table.from_batches(group.batches, schema=self._schema)
+        del group
         self._emit(key, table)
 
     def take_encoded(self) -> list[tuple[str | None, bytes]]:
@@ -722,7 +777,15 @@ class ParquetFormat(Format):
         arrays = [build(pa, fields[k].type, values[k], rows.counts, kind=kinds[k]) for k in range(HEAD)]
         cols = rows.cols
         for k in range(len(cols)):
-            arrays.append(build(pa, fields[HEAD + k].type, cols[k], kind=kinds[HEAD + k]))
+            typ = fields[HEAD + k].type
+            if k == _VALUES and any(map(operator.is_not, cols[k], repeat(None))):
+                try:  # numeric observations in their own dtype: each number as astype(np.float64) makes it
+                    arrays.append(float_lists(pa, typ, cols[k]))
+                except ValueError:
+                    arrays.append(build(pa, typ, [v if v is None or v.dtype == np.float64 else v.astype(np.float64)
+                                                  for v in cols[k]], kind=kinds[HEAD + k]))
+            else:
+                arrays.append(build(pa, typ, cols[k], kind=kinds[HEAD + k]))
             cols[k] = []  # the Python values go as their array comes: both whole at once cost ~1.2 KB a row more
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
 

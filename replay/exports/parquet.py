@@ -369,7 +369,10 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
             got = values.get(key) if key[0] in (int, bool, str) else None
             if got is None:
                 mapped = map_label(value, label_map)
-                got = (None if mapped is None else float(mapped), rating(value), _category(value), dumps(value))
+                # A NaN or infinite value is no label (map_label), no score (_float), so no rating either: its sign
+                # would have rated +inf as +1 beside a null label.
+                rated = None if type(value) is float and not math.isfinite(value) else rating(value)
+                got = (None if mapped is None else float(mapped), rated, _category(value), dumps(value))
                 if key[0] in (int, bool, str):
                     values[key] = got
             score = chosen.score if chosen.score is not None else (value if isinstance(value, float) else None)

@@ -14,7 +14,6 @@ The same rows feed :meth:`trajrec.Run.to_arrow` (:func:`step_rows`), so Python u
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import operator
@@ -535,6 +534,8 @@ def folder_name(col: str, key: str | None, taken: set[str]) -> str:
     value = "__none__" if key is None else key.replace("/", "_").replace("::", "__")
     clean = "".join("_" if c == "\0" or "\ud800" <= c <= "\udfff" else c for c in value)
     name = f"{col}={clean}"
+    import hashlib  # here: loading OpenSSL's hashes costs ~3.5 MB, and only partition folders use it
+
     digest = hashlib.sha256(raw).hexdigest()
     if clean != value or len(name.encode("utf-8")) > _NAME_MAX or _fold(name) in taken:
         for size in (12, 24, 64):

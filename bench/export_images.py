@@ -110,7 +110,8 @@ def main() -> int:
     if not run.exists() or not any(run.glob("*.msgpack.zst")):
         t = time.perf_counter()
         build(run, args.episodes, args.steps)
-        print(f"recorded {args.episodes} x {args.steps} image steps in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        print(f"recorded {args.episodes} x {args.steps} image steps in {time.perf_counter() - t:.1f} s",
+              file=sys.stderr)
     whats = ["records", "parquet", "parquet@2"]
     got: dict[str, list[dict[str, Any]]] = {w: [] for w in whats}
     for _ in range(args.repeat):
@@ -128,7 +129,8 @@ def main() -> int:
     print(f"{'what':<10} {'steps':>7} {'seconds':>8} {'peak RSS MB':>12} {'row groups':>11} {'most rows':>10}  file")
     for what in whats:
         r = got[what]
-        print(f"{what:<10} {r[0]['steps']:>7,} {med(x['seconds'] for x in r):>8.2f} {med(x['rss_mb'] for x in r):>12.1f} "
+        secs, mb = med(x["seconds"] for x in r), med(x["rss_mb"] for x in r)
+        print(f"{what:<10} {r[0]['steps']:>7,} {secs:>8.2f} {mb:>12.1f} "
               f"{r[0].get('groups', '-'):>11} {r[0].get('most_rows', '-'):>10}  {r[0].get('sha', '-')}")
     same = len({x["sha"] for w in ("parquet", "parquet@2") for x in got[w]}) == 1
     print(f"parquet with --workers 2 the same bytes as one process: {'yes' if same else 'NO'}")

@@ -331,7 +331,8 @@ class Catalog:
         return self.problems[-1] if self.problems else None
 
     def _path(self, reldir: str) -> str:
-        return os.path.join(self.dir, blake2b(reldir.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest() + ".msgpack")
+        digest = blake2b(reldir.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+        return os.path.join(self.dir, digest + ".msgpack")
 
     def shard(self, reldir: str) -> Shard | None:
         """The cached listing of sub-folder ``reldir`` ("" for the root, else ending in ``/``), or None when

@@ -46,8 +46,8 @@ _BATCH = 8192
 #: A row group also ends with the row that brings its values to this many bytes (:func:`.arrow_build.value_bytes`:
 #: text as UTF-8, numbers at their width): wide rows (84x84x3 images: ~260 KB a row) made row groups of 8,192 rows
 #: that held 1.45 GB for 3,000 image steps (64 MB groups: ~230 MB, 32 MB: ~175 MB). A tool env's 8,192 rows are
-#: ~6 MB, so its row groups (and files) are the ones cut by rows alone. The rows where a group ends depend on the rows only, never on how they were batched,
-#: so ``--workers`` write the same groups.
+#: ~6 MB, so its row groups (and files) are the ones cut by rows alone. The rows where a group ends depend on the
+#: rows only, never on how they were batched, so ``--workers`` write the same groups.
 _GROUP_BYTES = 32 << 20
 #: Rows kept as Python values before they become Arrow arrays (a record batch of the row group being filled): a
 #: row held ~1.3 KB as Python values, ~0.75 KB as Arrow's. The parquet writer takes a column 1,024 values at a
@@ -635,12 +635,12 @@ class ParquetFormat(Format):
         return n, n
 
     def _convert(self, key: str | None, rows: _Rows, *, final: bool = False) -> None:
-        """Rows held as Python values made Arrow batches of the partition's row group: :data:`_CHUNK` rows at a
-        time from the group's first row (or up to its end), sooner when they hold :data:`_HELD_BYTES`, all of them
-        when ``final``."""
+        """Rows held as Python values made Arrow batches of the partition's row group: the rows that complete its
+        batch being made (:data:`_CHUNK` rows, or up to the group's end), sooner when they hold :data:`_HELD_BYTES`,
+        all of them when ``final``."""
         while rows.n:
             group = self._group(key)
-            want = min(_CHUNK - group.n % _CHUNK, self._limit(key) - group.n)
+            want = min(_CHUNK - group.piece_rows, self._limit(key) - group.n)
             if rows.n < want and rows.held < _HELD_BYTES and not final:
                 return
             self._add(key, self._batch(rows.take(min(rows.n, want))))

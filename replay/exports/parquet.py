@@ -107,14 +107,12 @@ def steady_allocator() -> None:
         return
     _STEADY.append(True)
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:  # no C library to load: nothing to tune
+        libc = ctypes.CDLL(None)  # the symbols already loaded: the C library's among them (no search, no ldconfig)
+    except OSError:  # no dynamic loading here: nothing to tune
         return
-    if libc is not None and hasattr(libc, "gnu_get_libc_version"):  # the parameter numbers are glibc's
+    if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt"):  # the parameter numbers are glibc's
         libc.mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
 
 

@@ -116,6 +116,10 @@ class EpisodeRef:
         return open_episode(self.path, index=self.index)
 
 
+#: How many listed files :meth:`Source.note_id` looks through, from the one after the last it was told.
+_LOOK_AHEAD = 64
+
+
 def _file(text: str) -> Any:
     """An episode file as :func:`episode_files` lists it: a ``Path``, or the ``str`` of an fsspec URL."""
     return text if is_url(text) else Path(text)
@@ -152,7 +156,10 @@ class Source:
         # grew an export's memory with the run), its text ~150.
         self._files: list[tuple[str, Any]] = [(os.fspath(f), given) for given in self.paths
                                               for f in episode_files([given], seen=seen, dropped=self.duplicates)]
-        self._ids: dict[str, str] = {}
+        #: Episode id -> the file that holds it: its place in the listing (an int, not a copy of its path) when
+        #: it is there, else its path.
+        self._ids: dict[str, int | str] = {}
+        self._cursor = 0  # where note_id looks first: exports tell files in listing order
         #: ``(episode id, first file, other file)``: different files holding the same episode id, as told to
         #: :meth:`note_id` (an export tells the episodes it wrote).
         self.same_ids: list[tuple[str, str, str]] = []
@@ -173,15 +180,25 @@ class Source:
         self.stores = stores if stores is not None else {}
         self._episodes = None
         self._errors, self._empty, self._streamed = [], [], False
-        self.duplicates, self._ids, self.same_ids = [], {}, []
+        self.duplicates, self._ids, self.same_ids, self._cursor = [], {}, [], 0
         return self
 
     def note_id(self, episode_id: str, path: Any) -> None:
         """Remember which file holds ``episode_id``; a second, different file is added to :attr:`same_ids`."""
         path = os.fspath(path)
-        first = self._ids.setdefault(episode_id, path)
-        if first != path:
-            self.same_ids.append((episode_id, first, path))
+        files, k = self._files, self._cursor
+        for j in range(k, min(k + _LOOK_AHEAD, len(files))):  # files an export left out since the last it told
+            if files[j][0] == path:
+                self._cursor = j + 1
+                place: int | str = j
+                break
+        else:
+            place = path
+        first = self._ids.setdefault(episode_id, place)
+        if first is not place:
+            first = files[first][0] if isinstance(first, int) else first
+            if first != path:
+                self.same_ids.append((episode_id, first, path))
 
     @property
     def listed(self) -> list[tuple[Any, Any]]:

@@ -403,11 +403,13 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
             # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
             for ref in src:
                 one.export(ref)
+                if one.written_ids:  # told as they come: a list of every episode's id and path grew with the run
+                    for eid, path in one.written_ids:
+                        src.note_id(eid, path)
+                    one.written_ids.clear()
                 if progress is not None:
                     progress.advance(ref.n_steps)
             unreadable(report, src.errors)
-            for eid, path in one.written_ids:
-                src.note_id(eid, path)
     except BaseException:
         writer.abort()
         raise

@@ -132,6 +132,32 @@ def _call_repr(obj: Any) -> str:
     return str.__str__(text[:REPR_MAX_CHARS + 1])
 
 
+def int_text(value: int) -> str:
+    """The decimal text of any int, also one longer than Python's int-to-text limit
+    (``sys.get_int_max_str_digits()``, 4,300 digits by default), where ``str()`` raises ``ValueError``.
+
+    The limit guards parsing untrusted text; the recorder stores such ints exactly, so showing and exporting them
+    converts them 1,000 digits at a time (each piece under the limit).
+
+    >>> int_text(-(10**5000)) == "-1" + "0" * 5000
+    True
+    """
+    try:
+        return str(value)
+    except ValueError:
+        pass
+    sign, rest = ("-", -value) if value < 0 else ("", value)
+    pieces: list[int] = []
+    while rest:
+        rest, piece = divmod(rest, _PIECE)
+        pieces.append(piece)
+    return sign + str(pieces[-1]) + "".join(f"{p:0{_PIECE_DIGITS}d}" for p in reversed(pieces[:-1]))
+
+
+_PIECE_DIGITS = 1000
+_PIECE = 10**_PIECE_DIGITS
+
+
 def bounded_repr(obj: Any) -> str:
     """``repr(obj)``, bounded: at most :data:`REPR_MAX_CHARS` characters and :data:`REPR_TIMEOUT` seconds.
 

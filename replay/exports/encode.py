@@ -39,6 +39,7 @@ import numpy as np
 
 from trajrec.recorder import Unencodable, UnknownExt
 from trajrec.recorder.classify import parse_tool_call
+from trajrec.recorder.codec import int_text
 
 __all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "text_of", "tool_call",
            "tool_names"]
@@ -110,7 +111,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
-        return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: str(value)}
+        return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: int_text(value)}
     if isinstance(value, dict):
         if all(type(k) is str for k in value) and not any(map(_dollar, value)):
             return {k: jsonable(v) for k, v in value.items()}

@@ -284,13 +284,13 @@ _STORED_AS: dict[type, Any] = {str: str.__str__, int: int, float: float, dict: d
                                set: set, frozenset: frozenset, bytes: _bytes}
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: Any, b: Any, equal: bool = False) -> bool:
     """``a`` and ``b`` are the same value as the codec stores it, at any depth (see :func:`_same_all`)."""
     if a is b:
         return True
     t = type(a)
     if t is not type(b):
-        return _same_all([a], [b])
+        return _same_all([a], [b], equal)
     # Most unchanged containers of an env that changes its state in place share every leaf with the copy.
     if t is dict:
         if len(a) != len(b):
@@ -304,7 +304,7 @@ def _same(a: Any, b: Any) -> bool:
             return True
     else:
         return _same_leaf(a, b)
-    return _same_all([a], [b])
+    return _same_all([a], [b], equal)
 
 
 _CONTAINERS = frozenset({dict, list, tuple})
@@ -314,7 +314,7 @@ _flat = chain.from_iterable
 _MAX_LEVELS = 200
 
 
-def _same_all(olds: list[Any], news: list[Any]) -> bool:
+def _same_all(olds: list[Any], news: list[Any], equal: bool = False) -> bool:
     """Every pair ``olds[i]``, ``news[i]`` is the same value as stored: same types at every depth, same float
     bits (a zero's sign; NaN payloads aside), same dict key order and key types, same set element types.
 
@@ -326,6 +326,9 @@ def _same_all(olds: list[Any], news: list[Any]) -> bool:
     exact types; text, ints, bools, bytes and nil are then compared by ``==`` in one list comparison, floats also
     by sign when zero, dicts by key order and lists and tuples by length before their items form the next
     level; other values (arrays, numpy scalars, sets, objects) go through :func:`_same_leaf`.
+
+    ``equal``: the caller knows each pair compares equal with ``==`` (so do their children, key by key), which
+    spares the length checks and the comparisons of text, ints and other values whose ``==`` is exact.
     """
     for _level in range(_MAX_LEVELS):
         keep = list(map(is_not, olds, news))
@@ -352,26 +355,34 @@ def _same_all(olds: list[Any], news: list[Any]) -> bool:
                 a = list(compress(olds, pick))
                 b = list(compress(news, pick))
             if t in _EXACT_EQ:
-                if a != b:
+                if not equal and a != b:
                     return False
             elif t is dict:
-                if list(map(len, a)) != list(map(len, b)):
+                if not equal and list(map(len, a)) != list(map(len, b)):
                     return False
-                # keys in order, as a level of their own: equal keys of other types (1, 1.0) or order differ
                 keys_a = list(_flat(a))
                 keys_b = list(_flat(b))
-                if not all(map(is_, keys_a, keys_b)):
+                # A dict whose keys are all text (exactly str) gives just its values, in order, to one C call;
+                # other dicts give keys too.
+                values_a = _referents(*a)
+                values_b = _referents(*b)
+                text_keys = len(values_a) == len(keys_a) and len(values_b) == len(keys_b)
+                if text_keys or equal:
+                    if keys_a != keys_b:
+                        return False  # (keys known equal: the same keys in another order)
+                if not text_keys and not all(map(is_, keys_a, keys_b)):
+                    # keys of other types that compare equal (1, 1.0, True) make a level of their own
                     next_old += keys_a
                     next_new += keys_b
-                next_old += _flat(map(dict.values, a))
-                next_new += _flat(map(dict.values, b))
+                next_old += values_a if len(values_a) == len(keys_a) else _flat(map(dict.values, a))
+                next_new += values_b if len(values_b) == len(keys_b) else _flat(map(dict.values, b))
             elif t is list or t is tuple:
-                if list(map(len, a)) != list(map(len, b)):
+                if not equal and list(map(len, a)) != list(map(len, b)):
                     return False
                 next_old += _referents(*a)  # a list's or tuple's items, in order, in one C call
                 next_new += _referents(*b)
             elif t is float:
-                if a != b:
+                if not equal and a != b:
                     if not all(map(_same_float, a, b)):
                         return False
                 elif 0.0 in a and list(map(copysign, repeat(1.0), a)) != list(map(copysign, repeat(1.0), b)):
@@ -468,7 +479,7 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
                 continue
             if tv is list or (tv is dict and (len(v) < _FAST_MIN or len(ov) != len(v))):
                 try:
-                    if ov == v and _same(ov, v):
+                    if ov == v and _same(ov, v, True):
                         continue
                 except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
                     pass
@@ -563,7 +574,7 @@ def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], r
                         path.pop()
                     return
             try:
-                if ov == v and _same(ov, v):
+                if ov == v and _same(ov, v, True):
                     return
             except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
                 pass
@@ -573,7 +584,7 @@ def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], r
             return
         if tv is list:
             try:
-                if ov == v and _same(ov, v):
+                if ov == v and _same(ov, v, True):
                     return
             except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
                 pass
@@ -626,7 +637,7 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
     if entry is not None and entry[0] is old:
         if keys != entry[1] or not _NO_CROSS.issuperset(map(type, new.values())):
             return None
-        if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys):
+        if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys, True):
             return None  # equal keys of another type (1.0 for 1)
     else:
         old_keys = list(old)
@@ -634,7 +645,7 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
             return None
         if not (_NO_CROSS.issuperset(map(type, new.values())) and _NO_CROSS.issuperset(map(type, old.values()))):
             return None
-        if not all(map(is_, keys, old_keys)) and not _same_all(old_keys, keys):
+        if not all(map(is_, keys, old_keys)) and not _same_all(old_keys, keys, True):
             return None
         if known is not None:
             if len(known) >= _KNOWN_MAX:
@@ -649,8 +660,9 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
         # C's != called these children equal: exact for text and nil, loose inside containers ([1] == [1.0],
         # key order). All of them are checked at once; only when that fails, one by one.
         equal = list(map(not_, unequal))
-        if not _same_all(list(compress(old.values(), equal)), list(compress(new.values(), equal))):
-            changed = [k for k, u, a, b in zip(keys, unequal, old.values(), new.values()) if u or not _same(a, b)]
+        if not _same_all(list(compress(old.values(), equal)), list(compress(new.values(), equal)), True):
+            changed = [k for k, u, a, b in zip(keys, unequal, old.values(), new.values())
+                       if u or not _same(a, b, True)]
     return changed
 
 

@@ -40,7 +40,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .codec import Unencodable, UnknownExt, fallback_payload
+from .codec import Unencodable, UnknownExt, fallback_payload, warn_tuple_subclass
 
 VALUES_CHANGED = "values_changed"
 TYPE_CHANGES = "type_changes"
@@ -90,6 +90,7 @@ def _copy_other(obj: Any) -> Any:
     if isinstance(obj, list):
         return [copy_state(v) for v in obj]
     if isinstance(obj, tuple):
+        warn_tuple_subclass(obj)  # a NamedTuple in the state: stored as the plain tuple made here
         return tuple([copy_state(v) for v in obj])
     if isinstance(obj, np.ndarray):
         return obj.copy()  # subclasses (masked arrays, matrices) copy their own extra parts

@@ -5,17 +5,25 @@ DeepDiff's action names, so one diff applies forwards (old state to new) and bac
 ``path`` is the list of keys and list indices from the root.
 
 The recorder diffs plain data (dicts, lists, tuples, scalars, str, bytes, numpy arrays) itself: on a ~9 KB
-nested state this costs about 1% of a DeepDiff. Tuples, arrays and other objects are compared as whole
-values. Unchanged nested dicts and lists are skipped by Python's own (C) equality, so values that compare
-equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact.
+nested state this costs a few % of a DeepDiff. The rows are exact: applied to the previous state they give the new
+state as the codec stores it, with the same types (``1``, ``1.0``, ``True`` and ``np.int64(1)`` differ), float bits
+(``0.0`` and ``-0.0`` differ, also inside float arrays; a NaN's payload is not kept), dict key order and key types,
+set element types, numpy dtypes and object array elements. Values the codec stores as another type compare as that
+type (an ``OrderedDict`` as the ``dict``, a NamedTuple as the tuple, ``bytearray`` as ``bytes``); objects the codec
+stores as a marked fallback compare with their own ``==``.
+
+Unchanged containers are skipped by Python's own (C) equality, which is fast but loose (``[1] == [True]``,
+``{"a": 1, "b": 2} == {"b": 2, "a": 1}``, ``np.int32(1) == (1,)`` is a truthy array), so wherever it says equal,
+:func:`_same_all` checks the pairs exactly, level by level and all at once with C loops (:func:`gc.get_referents`
+lists a container's items or a text-keyed dict's values in one call). A change in key order or in a key's type is
+written with existing rows: the keys from the first one that differs are removed and added again in the new order.
 A dict of 8 keys or more whose children are text, nil or containers finds its changed children with C loops
-(``map(operator.ne, ...)``, :func:`_changed_keys`) and visits only those, with the same rows as the
-child-by-child walk (for these types ``!=`` is exactly ``not ==``, the test the walk makes). Such a child
-dict is scanned once, not compared whole first, and the :class:`StateTracker` remembers which of its own
-dicts passed the scan's checks (:class:`_Known`). Lists find their common head and tail and a queue's shift
-by identity and ``all(map(...))`` C loops. ``tests/recorder/diff_reference.py`` keeps the walk these
-replaced, and a property test holds the rows to it. DeepDiff stays for rendering diffs to people and for
-replay divergence reports.
+(``map(operator.ne, ...)``, :func:`_changed_keys`) and visits only those, the others being checked together. Such a
+child dict is scanned once, not compared whole first, and the :class:`StateTracker` remembers which of its own
+dicts passed the scan's checks (:class:`_Known`). Lists find their common head and tail and a queue's shift by
+identity and ``all(map(...))`` C loops. ``tests/recorder/diff_reference.py`` keeps the walk before issue 15's
+speed-up; a property test holds the rows to it where that walk was exact, and ``test_state_exact.py`` fuzzes a real
+Recorder with the swaps it missed. DeepDiff stays for rendering diffs to people and for replay divergence reports.
 
 >>> old = {"files": {"a.txt": "hi"}, "cwd": "/"}
 >>> new = {"files": {"a.txt": "hello", "b.txt": ""}, "cwd": "/"}

@@ -323,7 +323,7 @@ _flat = chain.from_iterable
 _MAX_LEVELS = 200
 
 
-def _same_all(olds: list[Any], news: list[Any], equal: bool = False) -> bool:
+def _same_all(olds: list[Any], news: list[Any], equal: bool = False, typed: bool = False) -> bool:
     """Every pair ``olds[i]``, ``news[i]`` is the same value as stored: same types at every depth, same float
     bits (a zero's sign; NaN payloads aside), same dict key order and key types, same set element types.
 
@@ -337,7 +337,8 @@ def _same_all(olds: list[Any], news: list[Any], equal: bool = False) -> bool:
     level; other values (arrays, numpy scalars, sets, objects) go through :func:`_same_leaf`.
 
     ``equal``: the caller knows each pair compares equal with ``==`` (so do their children, key by key), which
-    spares the length checks and the comparisons of text, ints and other values whose ``==`` is exact.
+    spares the length checks and the comparisons of text, ints and other values whose ``==`` is exact. ``typed``:
+    the caller knows that each pair has one exact type (the first level's type check is spared).
     """
     for _level in range(_MAX_LEVELS):
         keep = list(map(is_not, olds, news))
@@ -347,7 +348,8 @@ def _same_all(olds: list[Any], news: list[Any], equal: bool = False) -> bool:
             olds = list(compress(olds, keep))
             news = list(compress(news, keep))
         types = list(map(type, olds))
-        types_new = list(map(type, news))
+        types_new = types if typed else list(map(type, news))
+        typed = False
         if types != types_new:
             pairs = _as_stored(olds, news, types, types_new)
             if pairs is None:
@@ -669,7 +671,8 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
         # C's != called these children equal: exact for text and nil, loose inside containers ([1] == [1.0],
         # key order). All of them are checked at once; only when that fails, one by one.
         equal = list(map(not_, unequal))
-        if not _same_all(list(compress(old.values(), equal)), list(compress(new.values(), equal)), True):
+        # (== between values of these exact types holds only for one type: the pairs are typed)
+        if not _same_all(list(compress(old.values(), equal)), list(compress(new.values(), equal)), True, True):
             changed = [k for k, u, a, b in zip(keys, unequal, old.values(), new.values())
                        if u or not _same(a, b, True)]
     return changed

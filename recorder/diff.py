@@ -341,9 +341,9 @@ def _same_all(olds: list[Any], news: list[Any], equal: bool = False, typed: bool
     the caller knows that each pair has one exact type (the first level's type check is spared).
     """
     for _level in range(_MAX_LEVELS):
-        keep = list(map(is_not, olds, news))
-        if not any(keep):
+        if all(map(is_, olds, news)):  # (stops at the first pair that is not one object)
             return True
+        keep = list(map(is_not, olds, news))
         if not all(keep):
             olds = list(compress(olds, keep))
             news = list(compress(news, keep))
@@ -371,22 +371,28 @@ def _same_all(olds: list[Any], news: list[Any], equal: bool = False, typed: bool
             elif t is dict:
                 if not equal and list(map(len, a)) != list(map(len, b)):
                     return False
-                keys_a = list(_flat(a))
-                keys_b = list(_flat(b))
                 # A dict whose keys are all text (exactly str) gives just its values, in order, to one C call;
                 # other dicts give keys too.
+                n_a, n_b = sum(map(len, a)), sum(map(len, b))
                 values_a = _referents(*a)
                 values_b = _referents(*b)
-                text_keys = len(values_a) == len(keys_a) and len(values_b) == len(keys_b)
-                if text_keys or equal:
-                    if keys_a != keys_b:
-                        return False  # (keys known equal: the same keys in another order)
-                if not text_keys and not all(map(is_, keys_a, keys_b)):
+                if len(values_a) == n_a and len(values_b) == n_b:
+                    # text keys: == on them is exact; the same keys in the same order, in one pass
+                    if n_a != n_b or list(_flat(a)) != list(_flat(b)):
+                        return False
+                    next_old += values_a
+                    next_new += values_b
+                    continue
+                keys_a = list(_flat(a))
+                keys_b = list(_flat(b))
+                if equal and keys_a != keys_b:
+                    return False  # the same keys in another order
+                if not all(map(is_, keys_a, keys_b)):
                     # keys of other types that compare equal (1, 1.0, True) make a level of their own
                     next_old += keys_a
                     next_new += keys_b
-                next_old += values_a if len(values_a) == len(keys_a) else _flat(map(dict.values, a))
-                next_new += values_b if len(values_b) == len(keys_b) else _flat(map(dict.values, b))
+                next_old += _flat(map(dict.values, a))
+                next_new += _flat(map(dict.values, b))
             elif t is list or t is tuple:
                 if not equal and list(map(len, a)) != list(map(len, b)):
                     return False

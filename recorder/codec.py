@@ -209,6 +209,8 @@ def warn_tuple_subclass(obj: tuple[Any, ...]) -> None:
     a plain tuple: its values are kept in order, its field names and type are not (reading never imports a
     class a file names)."""
     name = _qualname(obj)
+    if name.startswith("trajrec."):
+        return  # trajrec's own rows (DiffRow, Failure): the format stores them by position on purpose
     warn_once(f"{name}:tuple", f"trajrec stores {name} values (a tuple subclass) as plain tuples: the values are "
                                "kept in order, the field names and the type are not; read them by position, or "
                                "convert them (e.g. obj._asdict()) in the env or in state_fn to keep the names")

@@ -88,3 +88,13 @@ def test_plain_tuples_do_not_warn(tmp_path: Path) -> None:
             return (1, 2), 0.0, True, False, {"t": (3, 4)}
 
     _record(TupleEnv(), tmp_path / "t")
+
+
+def test_trajrecs_own_rows_do_not_warn() -> None:
+    from trajrec.recorder.format import packb, unpackb
+    from trajrec.recorder.model import DiffRow
+
+    row = DiffRow(["a"], "values_changed", 1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert unpackb(packb(row)) == (["a"], "values_changed", 1, 2)

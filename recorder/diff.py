@@ -41,7 +41,8 @@ from __future__ import annotations
 import copy
 import gc
 from enum import Enum
-from itertools import chain, compress, repeat
+from bisect import bisect_right
+from itertools import accumulate, chain, compress, repeat
 from math import copysign
 from operator import is_, is_not, ne, not_
 from typing import Any, Iterable
@@ -450,6 +451,8 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
                 # Only the children that differ are visited: the others were compared in C.
                 for k in changed:
                     _dict_child(old, k, old[k], new[k], path, rows, known)
+                if known is not None:
+                    _memo_refresh(old, new, known)
                 return _KEEP
         _walk_dict(old, new, path, rows, known)
         return _KEEP
@@ -532,6 +535,8 @@ def _key_order(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
     own). Costs two key lists per changed dict; rows only when the order or a key's type changed.
     """
     if known is not None:
+        if len(old) == len(new) and all(map(is_, old, new)):
+            return  # the same key objects in the same order (the common case: one C pass, no lists)
         mine = list(old)  # the copy already holds new's children, in its own order
     elif added or gone:
         mine = [k for k in old if k not in gone] + added if gone else list(old) + added
@@ -589,6 +594,8 @@ def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], r
                         for kk in changed:
                             _dict_child(ov, kk, ov[kk], v[kk], path, rows, known)
                         path.pop()
+                    if known is not None:
+                        _memo_refresh(ov, v, known)
                     return
             try:
                 if ov == v and _same(ov, v, True):
@@ -622,7 +629,8 @@ _NO_CROSS = frozenset({str, dict, list, tuple, type(None)})
 
 
 class _Known(dict):  # type: ignore[type-arg]
-    """The dicts of a tracker's copy that passed :func:`_changed_keys`'s checks: ``id(d) -> (d, list(d))``.
+    """The dicts of a tracker's copy that passed :func:`_changed_keys`'s checks: ``id(d) -> [d, list(d), memo,
+    pending]`` (the memo: a :class:`_Memo` of the env's children, None, or steps to wait before building one).
 
     Such a dict keeps its keys and its children's kinds while only the C scan's path changes it (it writes
     text or nil where those were, or copies of containers of the same kind), so its next scan compares the
@@ -656,6 +664,17 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
             return None
         if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys, True):
             return None  # equal keys of another type (1.0 for 1)
+        if type(entry[2]) is _Memo:
+            # What the env's children held when the copy was last made equal to them: the same objects now are
+            # the same values, and only the children holding another object are visited (see _Memo).
+            flagged = _memo_changed(entry[2], new)
+            if flagged is not None and flagged is not False:
+                entry[3] = flagged
+                return [keys[i] for i in flagged]
+            if flagged is None:
+                entry[2] = _MEMO_WAIT  # the env hands out new children: compare them, and try a memo again later
+            else:
+                entry[2] = 2  # keys or lengths changed: compare the children this step, build a memo soon
     else:
         old_keys = list(old)
         if keys != old_keys:
@@ -667,7 +686,7 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
         if known is not None:
             if len(known) >= _KNOWN_MAX:
                 known.clear()
-            known[id(old)] = (old, old_keys)
+            known[id(old)] = [old, old_keys, None, None]
     try:
         unequal = list(map(ne, old.values(), new.values()))
     except Exception:  # noqa: BLE001  (an element's comparison raised inside a container: walk instead)
@@ -682,6 +701,131 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
             changed = [k for k, u, a, b in zip(keys, unequal, old.values(), new.values())
                        if u or not _same(a, b, True)]
     return changed
+
+
+_LEAF = frozenset({str, int, float, bool, bytes, type(None)})
+_SEQ = frozenset({list, tuple})
+_MEMO_L1 = _LEAF | _SEQ
+#: Steps a wide dict waits before a memo is built again, after the env handed out new children or the shape did not
+#: fit (a memo costs about two scans to build).
+_MEMO_WAIT = 32
+
+
+class _Memo:
+    """The env's objects under a wide dict of dicts (:func:`_changed_keys`) when the tracker's copy of it was last
+    made exactly equal to them: its children, their values (``l1``, in order, one C call: dicts whose keys are all
+    text), the items of the lists and tuples among those (``l2``), the children's keys and lengths.
+
+    Only for children whose values are immutable leaves (text, numbers, bytes, nil) or lists and tuples of those:
+    then a child that is the same object, with the same keys and lengths, holding the same objects at both
+    levels, holds the same value as when the copy was made (nothing in it can change in place unseen), so it
+    needs no comparison. The check costs one C pass over those objects (identity) instead of the C ``!=`` scan and
+    the exact check of :func:`_same_all`; a child holding another object is visited by the walk as before.
+    An env that hands out new children each step gets no memo (``_MEMO_WAIT``).
+    """
+
+    __slots__ = ("kids", "lens", "ends", "keys", "l1", "seq", "src", "src_lens", "src_ends", "src_owner", "l2")
+
+
+def _memo_build(new: dict[Any, Any]) -> _Memo | None:
+    kids = list(new.values())
+    if set(map(type, kids)) != {dict}:
+        return None
+    m = _Memo()
+    m.kids = kids
+    m.lens = list(map(len, kids))
+    m.l1 = _referents(*kids)
+    m.keys = list(_flat(kids))
+    if len(m.l1) != len(m.keys):
+        return None  # a key that is not text: the dict's referents hold keys too
+    types = list(map(type, m.l1))
+    if not _MEMO_L1.issuperset(types):
+        return None
+    m.seq = list(map(_SEQ.__contains__, types))
+    m.src = list(compress(m.l1, m.seq))
+    m.src_lens = list(map(len, m.src))
+    m.l2 = _referents(*m.src)
+    if not _LEAF.issuperset(map(type, m.l2)):
+        return None
+    m.ends = list(accumulate(m.lens))
+    m.src_ends = list(accumulate(m.src_lens))
+    m.src_owner = [bisect_right(m.ends, p) for p in compress(range(len(m.l1)), m.seq)]
+    return m
+
+
+def _memo_changed(m: _Memo, new: dict[Any, Any]) -> list[int] | bool | None:
+    """The indices of the children that hold another object than when ``m`` was made; None: other children (the
+    memo does not apply); False: a child's keys or lengths changed (build the memo again)."""
+    kids = list(new.values())
+    if len(kids) != len(m.kids) or not all(map(is_, kids, m.kids)):
+        return None
+    if list(map(len, kids)) != m.lens or list(map(len, m.src)) != m.src_lens:
+        return False  # a child or a list in one got longer or shorter: no memo this step
+    l1 = _referents(*kids)
+    if len(l1) != len(m.l1) or list(_flat(kids)) != m.keys:  # (all text keys, as when made: == is exact)
+        return False
+    flagged = set()
+    if not all(map(is_, l1, m.l1)):
+        ends = m.ends
+        flagged.update(bisect_right(ends, p) for p in compress(range(len(l1)), map(is_not, l1, m.l1)))
+    l2 = _referents(*m.src)
+    if not all(map(is_, l2, m.l2)):
+        owner, src_ends = m.src_owner, m.src_ends
+        flagged.update(owner[bisect_right(src_ends, q)] for q in compress(range(len(l2)), map(is_not, l2, m.l2)))
+    return sorted(flagged)
+
+
+def _memo_refresh(old: dict[Any, Any], new: dict[Any, Any], known: _Known) -> None:
+    """After the walk made the copy of ``old`` equal to ``new``: bring its memo up to date (the visited children's
+    parts of it), or build one, or count down to the next try."""
+    entry = known.get(id(old))
+    if entry is None or entry[0] is not old:
+        return  # the walk dropped it
+    m, flagged = entry[2], entry[3]
+    entry[3] = None
+    if type(m) is int:
+        entry[2] = m - 1 if m > 0 else None
+        return
+    if m is None:
+        m = _memo_build(new)
+        entry[2] = m if m is not None else _MEMO_WAIT * 8
+        return
+    if flagged and not _memo_splice(m, new, flagged):
+        entry[2] = _memo_build(new) or _MEMO_WAIT
+
+
+def _memo_splice(m: _Memo, new: dict[Any, Any], flagged: list[int]) -> bool:
+    """Put the visited children's new objects into ``m``; False when their shape changed (build anew)."""
+    kids = list(new.values())
+    for i in flagged:
+        kid = kids[i]
+        n = m.lens[i]
+        if type(kid) is not dict or len(kid) != n:
+            return False
+        seg = _referents(kid)
+        if len(seg) != n:
+            return False
+        types = list(map(type, seg))
+        if not _MEMO_L1.issuperset(types):
+            return False
+        end = m.ends[i]
+        start = end - n
+        pattern = list(map(_SEQ.__contains__, types))
+        if pattern != m.seq[start:end]:
+            return False
+        m.l1[start:end] = seg
+        k = pattern.count(True)
+        if k:
+            j = m.seq[:start].count(True)  # this child's first list or tuple among all of them
+            src = list(compress(seg, pattern))
+            if list(map(len, src)) != m.src_lens[j:j + k]:
+                return False
+            items = _referents(*src)
+            if not _LEAF.issuperset(map(type, items)):
+                return False
+            m.l2[m.src_ends[j] - m.src_lens[j]:m.src_ends[j + k - 1]] = items
+            m.src[j:j + k] = src
+    return True
 
 
 def _eq(a: Any, b: Any) -> bool:

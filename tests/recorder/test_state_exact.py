@@ -283,3 +283,103 @@ def test_each_swap_named_in_the_finding_is_recorded(tmp_path, old, new):
     ep = open_episode(rec.episode_path)
     assert strict(ep.state_at(-1)) == strict(old)
     assert strict(ep.state_at(0)) == strict(new)
+
+
+class WideEnv(gym.Env):
+    """A state shaped like a tool env's: a wide dict of small dicts of leaves and lists of leaves, changed in place
+    (the shape the tracker keeps a memo of, ``diff._Memo``), with the swaps ``==`` misses at every level."""
+
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, seed: int, steps: int) -> None:
+        self.rng = random.Random(seed)
+        self.steps = steps
+        self.expected: list[Any] = []
+
+    def state_dict(self) -> Any:
+        return self.state
+
+    def _leaf(self) -> Any:
+        return self.rng.choice([0, 0.0, -0.0, False, 1, 1.0, True, "a", "b", b"a", None, 2.5, float("nan")])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        files = {f"f{i}": {"size": i, "mode": "rw", "text": f"t{i}", "tags": ["a", "b"], "pair": (1, 2),
+                           "s1": "same", "s2": "same"} for i in range(12)}
+        self.state = {"files": files, "n": 0}
+        self.expected = [copy.deepcopy(self.state)]
+        return 0, {}
+
+    def step(self, action):
+        self.t += 1
+        rng, files = self.rng, self.state["files"]
+        for _ in range(rng.randint(0, 3)):
+            name = rng.choice(list(files))
+            f = files[name]
+            r = rng.random()
+            if r < 0.3:
+                k = rng.choice(list(f))
+                if not isinstance(f[k], (list, tuple)):
+                    f[k] = self._leaf()  # often equal to the old value in another type or sign
+            elif r < 0.45 and f["tags"]:
+                i = rng.randrange(len(f["tags"]))
+                f["tags"][i] = self._leaf()  # in place, inside a list
+            elif r < 0.55:
+                other = files[rng.choice(list(files))]
+                f["tags"].append("x")  # one list grows while another shrinks: the same total length
+                if other["tags"]:
+                    other["tags"].pop()
+            elif r < 0.65:
+                f["pair"] = tuple(self._leaf() for _ in range(2))
+            elif r < 0.7:
+                k = rng.choice(list(f))
+                f[k] = f.pop(k)  # the same keys in another order
+            elif r < 0.75 and "s1" in f:
+                f["s1"] = f.pop("s1")  # two keys holding one object change places: only the keys show it
+            elif r < 0.82:
+                other = files[rng.choice(list(files))]
+                if "extra" in f:
+                    del f["extra"]
+                    other["extra"] = 1  # a key leaves one child and comes to another: the same total
+            elif r < 0.885 and self.t % 20 == 0:
+                files[name] = copy.deepcopy(f)  # a new child object of equal value (rarely: the memo waits)
+            else:
+                f["tags"] = [self._leaf()]
+        self.state["n"] = self.t
+        self.expected.append(copy.deepcopy(self.state))
+        return 0, 0.0, False, self.t >= self.steps, {}
+
+
+def test_a_wide_dict_changed_in_place_is_rebuilt_exactly_at_every_step(tmp_path):
+    wrong = []
+    for seed in range(25):
+        env = WideEnv(seed, 60)
+        rec = Recorder(env, tmp_path / f"w{seed}", frame_steps=32)
+        rec.reset(seed=seed)
+        done = False
+        while not done:
+            done = rec.step(0)[3]
+        rec.close()
+        ep = open_episode(rec.episode_path)
+        for i in range(-1, 60):
+            if strict(ep.state_at(i)) != strict(env.expected[i + 1]):
+                wrong.append(f"seed {seed} state_at({i}): {ep.state_at(i)!r} != {env.expected[i + 1]!r}")
+    assert not wrong, f"{len(wrong)} wrong; first:\n" + "\n".join(wrong[:2])
+
+
+def test_the_wide_dict_memo_is_used(tmp_path):
+    # the test above takes the memo's path (not only the C scan): a tracker on the same states keeps one
+    from trajrec.recorder.diff import StateTracker, _Memo
+
+    env = WideEnv(0, 19)
+    env.reset()
+    tracker = StateTracker()
+    tracker.reset(env.state_dict())
+    used = 0
+    for _ in range(19):  # (no child replaced by a new object before step 20)
+        env.step(0)
+        tracker.update(env.state_dict())
+        used += any(type(e[2]) is _Memo for e in tracker._known.values())
+    assert used >= 10

@@ -24,7 +24,8 @@ A structured dtype spec is ``{"fields": [[name, spec, offset], ...], "itemsize":
 ``{"sub": spec, "shape": [...]}``, anything else is ``dtype.str``. Object dtypes are never read from raw bytes.
 
 Subclasses of dict/list/str/int/float (OrderedDict, IntEnum, ...) are stored as their plain base value, and
-bytearray/memoryview as bytes.
+bytearray/memoryview as bytes. Tuple subclasses (NamedTuples) are stored as plain tuples, with one warning per type:
+their field names are not kept.
 The codec never executes code while decoding: a fallback comes back as :class:`Unencodable`, an unknown
 extension code as :class:`UnknownExt`.
 
@@ -229,6 +230,18 @@ def fallback_payload(obj: Any, reason: str | None = None) -> list[str]:
     return [name, text]
 
 
+def warn_tuple_subclass(obj: tuple[Any, ...]) -> None:
+    """Warn once per type that a tuple subclass (a NamedTuple such as gymnasium's ``GraphInstance``) is stored as
+    a plain tuple: its values are kept in order, its field names and type are not (reading never imports a
+    class a file names)."""
+    name = _qualname(obj)
+    if name.startswith("trajrec."):
+        return  # trajrec's own rows (DiffRow, Failure): the format stores them by position on purpose
+    warn_once(f"{name}:tuple", f"trajrec stores {name} values (a tuple subclass) as plain tuples: the values are "
+                               "kept in order, the field names and the type are not; read them by position, or "
+                               "convert them (e.g. obj._asdict()) in the env or in state_fn to keep the names")
+
+
 class SurrogateText(str):
     """A string holding lone surrogates (text decoded with ``surrogateescape``), tagged for the codec."""
 
@@ -421,6 +434,8 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
                     return ext(EXT_FALLBACK, packb(fallback_payload(obj, f"a structured numpy scalar ({exc})")))
             return ext(EXT_NPSCALAR, packb([obj.dtype.str, obj.tobytes()]))
         if isinstance(obj, tuple):
+            if type(obj) is not tuple:
+                warn_tuple_subclass(obj)
             return ext(EXT_TUPLE, packb(list(obj)))
         if isinstance(obj, int):  # bool is exact-typed and never gets here
             if type(obj) is int:
@@ -506,7 +521,9 @@ def _rich_array(payload: Any) -> Any:
         _kind, data, mask, fill = payload
         return np.ma.MaskedArray(data, mask=np.ma.nomask if mask is False else mask, fill_value=fill)
     if kind == "matrix":
-        return np.asmatrix(payload[1])
+        # A view, not np.asmatrix: matrix() itself warns PendingDeprecationWarning, under trajrec's name to whoever
+        # reads the file (and as an error under -W error). The stored data is 2-d, as a matrix's always is.
+        return np.asarray(payload[1]).view(np.matrix)
     if kind == "recarray":
         return payload[1].view(np.recarray)
     if kind == "subclass":

@@ -46,6 +46,16 @@ def json_safe(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _array_text(value: np.ndarray) -> str:
+    """An array as numpy prints it (4 digits, 64 elements at most)."""
+    if isinstance(value, np.ma.MaskedArray):
+        # array2string formats a masked element with a format spec, which numpy itself warns about (a FutureWarning
+        # that would reach the user under trajrec's name); a masked array's own str prints "--" without one.
+        with np.printoptions(precision=4, threshold=64):
+            return str(value)
+    return np.array2string(value, precision=4, threshold=64)
+
+
 def value_text(value: Any, *, max_len: int | None = None) -> str:
     """A value as text: strings as they are, other values as compact JSON-like text; always safe.
 
@@ -60,7 +70,7 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
     elif isinstance(value, str):
         text = value
     elif isinstance(value, np.ndarray):
-        text = np.array2string(value, precision=4, threshold=64)
+        text = _array_text(value)
     elif isinstance(value, (dict, list, tuple)):
         try:
             text = json.dumps(_plain(value), ensure_ascii=False, indent=1)
@@ -169,7 +179,7 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False) -> str:
             cut = v[: max(0, left[0])]
             emit(json.dumps(cut, ensure_ascii=False) + (f"…(+{len(v) - len(cut):,} chars)" if len(cut) < len(v) else ""))
         elif isinstance(v, np.ndarray):
-            emit(np.array2string(v, precision=4, threshold=64).replace("\n", " "))
+            emit(_array_text(v).replace("\n", " "))
         elif isinstance(v, (bytes, bytearray)):
             emit(f'"<{len(v)} bytes>"')
         elif isinstance(v, (dict, list, tuple, set, frozenset)) and depth < 64:

@@ -279,7 +279,7 @@ def test_tracker_rows_match_the_previous_walk_on_random_states(seed):
     _pair(seed, 20, hostile=False)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_the_new_walk_is_exact_on_random_hostile_states(seed):
     _pair(seed, 20)
@@ -287,11 +287,11 @@ def test_the_new_walk_is_exact_on_random_hostile_states(seed):
 
 def test_tracker_rows_match_on_a_fixed_set_of_long_runs():
     STRICTER.clear()
-    for seed in range(20):
+    for seed in range(8):
         _pair(seed, 80, hostile=False)
         _pair(seed, 80)
     # the fuzzer's swaps (1 for 1.0, -0.0 for 0.0, a key moved to the end) reach the cases the reference missed
-    assert len(STRICTER) >= 20, STRICTER
+    assert len(STRICTER) >= 8, STRICTER
 
 
 def _wide_states(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:

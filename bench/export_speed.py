@@ -32,46 +32,54 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import gymnasium as gym
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trajrec.recorder import Recorder, open_episode  # noqa: E402
-from trajrec.replay.autolabel import label_with_rules  # noqa: E402
+from trajrec.recorder import open_episode  # noqa: E402
 from trajrec.replay.exports import ExportOptions, episode_files, export  # noqa: E402
 
 TARGET = 50_000
 
 
-class CheapToolEnv(gym.Env):
-    """Text in, text out; every 10th call fails; ``submit`` ends the episode with a passing check."""
+def cheap_tool_env() -> Any:
+    """A new ``CheapToolEnv``: text in, text out; every 10th call fails; ``submit`` ends the episode with a passing
+    check. (gymnasium is imported here, not at the top: the measuring children import only what an export
+    imports, as `trajrec export` does.)"""
+    import gymnasium as gym
 
-    metadata = {"render_modes": []}
+    class CheapToolEnv(gym.Env):
+        """Text in, text out; every 10th call fails; ``submit`` ends the episode with a passing check."""
 
-    def __init__(self) -> None:
-        self.observation_space = gym.spaces.Text(max_length=4096)
-        self.action_space = gym.spaces.Text(max_length=512)
+        metadata = {"render_modes": []}
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self.t = 0
-        return "Task bench: read the files and submit a summary.", {
-            "task": {"id": f"bench-{seed}", "text": "read the files and submit a summary", "split": "train"},
-            "tools": [{"type": "function", "function": {"name": "cat", "parameters": {"type": "object"}}}]}
+        def __init__(self) -> None:
+            self.observation_space = gym.spaces.Text(max_length=4096)
+            self.action_space = gym.spaces.Text(max_length=512)
 
-    def step(self, action: str):
-        self.t += 1
-        if action.startswith('{"tool": "submit"'):
-            return "submitted", 1.0, True, False, {"tool": "submit", "checks": [
-                {"kind": "rule", "judge": "bench@1", "value": True, "target": "episode", "rationale": "ok"}]}
-        if self.t % 10 == 0:
-            return "cat: no such file", 0.0, False, False, {"tool": "cat", "error": "no such file"}
-        return f"file {self.t}: " + "lorem ipsum dolor sit amet " * 6, 0.0, False, False, {"tool": "cat"}
+        def reset(self, *, seed: int | None = None, options: dict | None = None):
+            super().reset(seed=seed)
+            self.t = 0
+            return "Task bench: read the files and submit a summary.", {
+                "task": {"id": f"bench-{seed}", "text": "read the files and submit a summary", "split": "train"},
+                "tools": [{"type": "function", "function": {"name": "cat", "parameters": {"type": "object"}}}]}
+
+        def step(self, action: str):
+            self.t += 1
+            if action.startswith('{"tool": "submit"'):
+                return "submitted", 1.0, True, False, {"tool": "submit", "checks": [
+                    {"kind": "rule", "judge": "bench@1", "value": True, "target": "episode", "rationale": "ok"}]}
+            if self.t % 10 == 0:
+                return "cat: no such file", 0.0, False, False, {"tool": "cat", "error": "no such file"}
+            return f"file {self.t}: " + "lorem ipsum dolor sit amet " * 6, 0.0, False, False, {"tool": "cat"}
+
+    return CheapToolEnv()
 
 
 def build(run: Path, episodes: int, steps: int) -> None:
-    env = Recorder(CheapToolEnv(), run, agent="bench")
+    from trajrec.recorder import Recorder
+
+    env = Recorder(cheap_tool_env(), run, agent="bench")
     for e in range(episodes):
         env.reset(seed=e)
         for i in range(steps - 1):
@@ -126,6 +134,8 @@ def child(what: str, run: Path, out: Path) -> None:
     if what == "json.dumps":
         steps, _, _ = baseline(episode_files([run]), out)
     elif what == "label-auto":
+        from trajrec.replay.autolabel import label_with_rules
+
         class Count:
             n = 0
 
@@ -234,7 +244,7 @@ def main() -> int:
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--run", type=Path, help="reuse or create the run in this folder (default: a temp folder)")
-    ap.add_argument("--formats", default="records,trl-stepwise,chat,parquet")
+    ap.add_argument("--formats", default="records,trl-stepwise,chat,kto,parquet")
     ap.add_argument("--repeat", type=int, default=3, help="time each format this many times, keep the best "
                                                          "(other processes on the machine add noise, never speed)")
     ap.add_argument("--workers", type=int, default=2, help="also time each format with this many workers (1: not)")
@@ -249,6 +259,8 @@ def main() -> int:
         t = time.perf_counter()
         build(run, args.episodes, args.steps)
         print(f"recorded {args.episodes} x {args.steps} steps in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        from trajrec.replay.autolabel import label_with_rules
+
         t = time.perf_counter()
         res = label_with_rules([run])
         print(f"labeled: {res} in {time.perf_counter() - t:.1f} s", file=sys.stderr)

@@ -185,8 +185,10 @@ def run_plain_episodes(kind: str, actions: list, out: Path, header: dict[str, An
     return elapsed, size, files
 
 
-def run_recorder(kind: str, actions: list, out: Path) -> tuple[float, int, int]:
-    env = Recorder(make_env(kind), out / f"rec-{kind}")
+def run_recorder(kind: str, actions: list, out: Path, tracker_type: Any = None) -> tuple[float, int, int]:
+    env = Recorder(make_env(kind), out / f"rec-{kind}{'-baseline' if tracker_type else ''}")
+    if tracker_type is not None:
+        env._tracker = tracker_type()  # the baseline walk in the same Recorder
     step = env.step
     t = clock()
     env.reset(seed=0)
@@ -201,11 +203,23 @@ def run_recorder(kind: str, actions: list, out: Path) -> tuple[float, int, int]:
     return elapsed, size, len(env.episode_paths)
 
 
-def run_state_diff(kind: str, actions: list) -> float:
+def load_diff_module(path: str) -> Any:
+    """Another version of ``recorder/diff.py`` (``--diff-baseline``, e.g. ``git show main:recorder/diff.py``),
+    loaded beside the installed one, to time both walks in the same rounds."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("trajrec.recorder._diff_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # its relative imports (.codec) resolve inside trajrec.recorder
+    return module
+
+
+def run_state_diff(kind: str, actions: list, tracker_type: Any = None) -> float:
     """The raw loop plus ``StateTracker.update`` on the env's live state after every step: the state diff alone,
     as the Recorder runs it (the same walk that brings its private copy up to date)."""
     from trajrec.recorder.diff import StateTracker
 
+    StateTracker = tracker_type or StateTracker  # noqa: N806
     env = make_env(kind)
     env.reset(seed=0)
     state_dict = env.unwrapped.state_dict
@@ -357,7 +371,11 @@ def main() -> None:
                         help="what to measure (params: per-step compression parameters for images and text; "
                              "files: what a file costs by itself, episodes of no step)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory-growth check")
+    parser.add_argument("--diff-baseline", metavar="FILE",
+                        help="another recorder/diff.py (e.g. `git show main:recorder/diff.py > /tmp/diff_main.py`): "
+                             "the tool env's Recorder and state diff are also timed with its walk, in the same rounds")
     args = parser.parse_args()
+    baseline = load_diff_module(args.diff_baseline).StateTracker if args.diff_baseline else None
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     kinds = args.kinds.split(",")
     if "params" in kinds:
@@ -373,7 +391,8 @@ def main() -> None:
             n = args.steps
             actions = _actions(kind, n)
             header = recorder_header(kind, out)
-            times: dict[str, list[float]] = {"raw": [], "stream": [], "episodes": [], "recorder": [], "diff": []}
+            times: dict[str, list[float]] = {"raw": [], "stream": [], "episodes": [], "recorder": [], "diff": [],
+                                             "recorder_base": [], "diff_base": []}
             sizes: dict[str, int] = {}
             files = 0
             for r in range(args.repeats):  # interleaved: each round runs every variant once
@@ -388,6 +407,9 @@ def main() -> None:
                 times["recorder"].append(t)
                 if kind == "tool":
                     times["diff"].append(run_state_diff(kind, actions))
+                    if baseline is not None:
+                        times["recorder_base"].append(run_recorder(kind, actions, rnd, baseline)[0])
+                        times["diff_base"].append(run_state_diff(kind, actions, baseline))
             med = {k: statistics.median(v) / n * 1e6 for k, v in times.items() if v}
             raw = med["raw"]
             over = {k: med[k] - raw for k in ("stream", "episodes", "recorder")}
@@ -414,6 +436,11 @@ def main() -> None:
             if kind == "tool":
                 print(f"  of which the state diff alone  {med['diff'] - raw:+8.2f} µs/step   (a loop of "
                       f"StateTracker.update on the live state; the Recorder also packs and compresses its rows)")
+                if baseline is not None:
+                    rb, db = med["recorder_base"] - raw, med["diff_base"] - raw
+                    print(f"  baseline walk ({args.diff_baseline}): Recorder {rb:+8.2f} µs/step, state diff alone "
+                          f"{db:+8.2f} µs/step; this walk / baseline: Recorder {over['recorder'] / rb:.2f}x, "
+                          f"state diff {(med['diff'] - raw) / db:.2f}x")
                 print(f"  issue 15 target: <= +20 µs/step over raw: {verdict(over['recorder'] <= 20)}; "
                       f"<= 2.5x the plain per-episode writer's overhead: {verdict(ratio <= 2.5)}")
             if kind == "cartpole-short":

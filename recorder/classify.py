@@ -27,7 +27,7 @@ from typing import Any, Callable, Hashable
 import numpy as np
 
 from .codec import bounded_repr
-from .model import python_scalar, truthy
+from .model import plain_scalar, truthy
 
 FailureFn = Callable[[dict[str, Any]], Any]
 _MISSING = object()
@@ -223,8 +223,8 @@ class Classifier:
                           "recorder_errors; warned once)", RuntimeWarning, stacklevel=4)
 
     def _verdict(self, step: dict[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
-        # A comparison on a numpy reward or observation gives np.True_ (not `True`): read as Python's bool.
-        verdict = python_scalar(self._failure_fn(step))  # type: ignore[misc]
+        # A comparison on a numpy reward or observation gives np.True_, which `is True` is not: read it as Python's.
+        verdict = plain_scalar(self._failure_fn(step))  # type: ignore[misc]
         if verdict is None:
             return default
         if verdict is False:
@@ -239,6 +239,11 @@ class Classifier:
             out["kind"] = str(out["kind"])
             out["message"] = str(out["message"])
             return out
+        if "failure_fn returned" not in self._warned:  # not ignored without a word: the labels depend on it
+            self._warned.add("failure_fn returned")
+            warnings.warn(f"failure_fn returned {bounded_repr(verdict)[:80]} ({type(verdict).__name__}); expected None, "
+                          "a bool, a str (the failure kind) or a dict, so the default rule decides (warned once)",
+                          RuntimeWarning, stacklevel=5)
         return default
 
 

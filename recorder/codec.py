@@ -24,7 +24,8 @@ A structured dtype spec is ``{"fields": [[name, spec, offset], ...], "itemsize":
 ``{"sub": spec, "shape": [...]}``, anything else is ``dtype.str``. Object dtypes are never read from raw bytes.
 
 Subclasses of dict/list/str/int/float (OrderedDict, IntEnum, ...) are stored as their plain base value, and
-bytearray/memoryview as bytes.
+bytearray/memoryview as bytes. Tuple subclasses (NamedTuples) are stored as plain tuples, with one warning per type:
+their field names are not kept.
 The codec never executes code while decoding: a fallback comes back as :class:`Unencodable`, an unknown
 extension code as :class:`UnknownExt`.
 
@@ -132,6 +133,32 @@ def _call_repr(obj: Any) -> str:
     return str.__str__(text[:REPR_MAX_CHARS + 1])
 
 
+def int_text(value: int) -> str:
+    """The decimal text of any int, also one longer than Python's int-to-text limit
+    (``sys.get_int_max_str_digits()``, 4,300 digits by default), where ``str()`` raises ``ValueError``.
+
+    The limit guards parsing untrusted text; the recorder stores such ints exactly, so showing and exporting them
+    converts them 1,000 digits at a time (each piece under the limit).
+
+    >>> int_text(-(10**5000)) == "-1" + "0" * 5000
+    True
+    """
+    try:
+        return str(value)
+    except ValueError:
+        pass
+    sign, rest = ("-", -value) if value < 0 else ("", value)
+    pieces: list[int] = []
+    while rest:
+        rest, piece = divmod(rest, _PIECE)
+        pieces.append(piece)
+    return sign + str(pieces[-1]) + "".join(f"{p:0{_PIECE_DIGITS}d}" for p in reversed(pieces[:-1]))
+
+
+_PIECE_DIGITS = 1000
+_PIECE = 10**_PIECE_DIGITS
+
+
 def bounded_repr(obj: Any) -> str:
     """``repr(obj)``, bounded: at most :data:`REPR_MAX_CHARS` characters and :data:`REPR_TIMEOUT` seconds.
 
@@ -201,6 +228,18 @@ def fallback_payload(obj: Any, reason: str | None = None) -> list[str]:
               "storing a marked fallback with its repr instead (convert them to plain data in the env or in "
               "state_fn to keep them exactly)")
     return [name, text]
+
+
+def warn_tuple_subclass(obj: tuple[Any, ...]) -> None:
+    """Warn once per type that a tuple subclass (a NamedTuple such as gymnasium's ``GraphInstance``) is stored as
+    a plain tuple: its values are kept in order, its field names and type are not (reading never imports a
+    class a file names)."""
+    name = _qualname(obj)
+    if name.startswith("trajrec."):
+        return  # trajrec's own rows (DiffRow, Failure): the format stores them by position on purpose
+    warn_once(f"{name}:tuple", f"trajrec stores {name} values (a tuple subclass) as plain tuples: the values are "
+                               "kept in order, the field names and the type are not; read them by position, or "
+                               "convert them (e.g. obj._asdict()) in the env or in state_fn to keep the names")
 
 
 class SurrogateText(str):
@@ -395,6 +434,8 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
                     return ext(EXT_FALLBACK, packb(fallback_payload(obj, f"a structured numpy scalar ({exc})")))
             return ext(EXT_NPSCALAR, packb([obj.dtype.str, obj.tobytes()]))
         if isinstance(obj, tuple):
+            if type(obj) is not tuple:
+                warn_tuple_subclass(obj)
             return ext(EXT_TUPLE, packb(list(obj)))
         if isinstance(obj, int):  # bool is exact-typed and never gets here
             if type(obj) is int:
@@ -480,7 +521,9 @@ def _rich_array(payload: Any) -> Any:
         _kind, data, mask, fill = payload
         return np.ma.MaskedArray(data, mask=np.ma.nomask if mask is False else mask, fill_value=fill)
     if kind == "matrix":
-        return np.asmatrix(payload[1])
+        # A view, not np.asmatrix: matrix() itself warns PendingDeprecationWarning, under trajrec's name to whoever
+        # reads the file (and as an error under -W error). The stored data is 2-d, as a matrix's always is.
+        return np.asarray(payload[1]).view(np.matrix)
     if kind == "recarray":
         return payload[1].view(np.recarray)
     if kind == "subclass":

@@ -5,17 +5,25 @@ DeepDiff's action names, so one diff applies forwards (old state to new) and bac
 ``path`` is the list of keys and list indices from the root.
 
 The recorder diffs plain data (dicts, lists, tuples, scalars, str, bytes, numpy arrays) itself: on a ~9 KB
-nested state this costs about 1% of a DeepDiff. Tuples, arrays and other objects are compared as whole
-values. Unchanged nested dicts and lists are skipped by Python's own (C) equality, so values that compare
-equal across types inside them (``1`` and ``1.0``) are not reported; scalars directly compared are type-exact.
+nested state this costs a few % of a DeepDiff. The rows are exact: applied to the previous state they give the new
+state as the codec stores it, with the same types (``1``, ``1.0``, ``True`` and ``np.int64(1)`` differ), float bits
+(``0.0`` and ``-0.0`` differ, also inside float arrays; a NaN's payload is not kept), dict key order and key types,
+set element types, numpy dtypes and object array elements. Values the codec stores as another type compare as that
+type (an ``OrderedDict`` as the ``dict``, a NamedTuple as the tuple, ``bytearray`` as ``bytes``); objects the codec
+stores as a marked fallback compare with their own ``==``.
+
+Unchanged containers are skipped by Python's own (C) equality, which is fast but loose (``[1] == [True]``,
+``{"a": 1, "b": 2} == {"b": 2, "a": 1}``, ``np.int32(1) == (1,)`` is a truthy array), so wherever it says equal,
+:func:`_same_all` checks the pairs exactly, level by level and all at once with C loops (:func:`gc.get_referents`
+lists a container's items or a text-keyed dict's values in one call). A change in key order or in a key's type is
+written with existing rows: the keys from the first one that differs are removed and added again in the new order.
 A dict of 8 keys or more whose children are text, nil or containers finds its changed children with C loops
-(``map(operator.ne, ...)``, :func:`_changed_keys`) and visits only those, with the same rows as the
-child-by-child walk (for these types ``!=`` is exactly ``not ==``, the test the walk makes). Such a child
-dict is scanned once, not compared whole first, and the :class:`StateTracker` remembers which of its own
-dicts passed the scan's checks (:class:`_Known`). Lists find their common head and tail and a queue's shift
-by identity and ``all(map(...))`` C loops. ``tests/recorder/diff_reference.py`` keeps the walk these
-replaced, and a property test holds the rows to it. DeepDiff stays for rendering diffs to people and for
-replay divergence reports.
+(``map(operator.ne, ...)``, :func:`_changed_keys`) and visits only those, the others being checked together. Such a
+child dict is scanned once, not compared whole first, and the :class:`StateTracker` remembers which of its own
+dicts passed the scan's checks (:class:`_Known`). Lists find their common head and tail and a queue's shift by
+identity and ``all(map(...))`` C loops. ``tests/recorder/diff_reference.py`` keeps the walk before issue 15's
+speed-up; a property test holds the rows to it where that walk was exact, and ``test_state_exact.py`` fuzzes a real
+Recorder with the swaps it missed. DeepDiff stays for rendering diffs to people and for replay divergence reports.
 
 >>> old = {"files": {"a.txt": "hi"}, "cwd": "/"}
 >>> new = {"files": {"a.txt": "hello", "b.txt": ""}, "cwd": "/"}
@@ -31,14 +39,17 @@ True
 from __future__ import annotations
 
 import copy
+import gc
 from enum import Enum
-from itertools import compress
-from operator import is_, ne
+from bisect import bisect_right
+from itertools import accumulate, chain, compress, repeat
+from math import copysign
+from operator import is_, is_not, ne, not_
 from typing import Any, Iterable
 
 import numpy as np
 
-from .codec import Unencodable, UnknownExt, fallback_payload
+from .codec import Unencodable, UnknownExt, fallback_payload, warn_tuple_subclass
 
 VALUES_CHANGED = "values_changed"
 TYPE_CHANGES = "type_changes"
@@ -88,6 +99,7 @@ def _copy_other(obj: Any) -> Any:
     if isinstance(obj, list):
         return [copy_state(v) for v in obj]
     if isinstance(obj, tuple):
+        warn_tuple_subclass(obj)  # a NamedTuple in the state: stored as the plain tuple made here
         return tuple([copy_state(v) for v in obj])
     if isinstance(obj, np.ndarray):
         return obj.copy()  # subclasses (masked arrays, matrices) copy their own extra parts
@@ -129,44 +141,276 @@ def _norm(t: type) -> type:
     return r
 
 
+def _same_float(a: float, b: float) -> bool:
+    """Two floats are the same value as stored: equal with the same sign (``0.0`` is not ``-0.0``), or both NaN
+    (a NaN's payload bits need not be kept)."""
+    if a == b:
+        return a != 0.0 or copysign(1.0, a) == copysign(1.0, b)
+    return a != a and b != b
+
+
 def _same_array(a: Any, b: Any) -> bool:
-    """Exact comparison of two numpy arrays of any kind (subclass, mask, structured and object dtypes)."""
+    """Exact comparison of two numpy arrays of any kind (subclass, mask, structured and object dtypes): same type,
+    shape and dtype, float bits (a zero's sign; NaN payloads aside), object elements by :func:`_same`."""
     if type(a) is not type(b) or a.shape != b.shape or a.dtype != b.dtype:
         return False
     try:
-        if type(a) is np.ndarray and a.dtype.names is None and not a.dtype.hasobject:
-            return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
-        if a.dtype.hasobject:
-            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
         if isinstance(a, np.ma.MaskedArray):
             if not np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)):
                 return False
             if np.asarray(a.fill_value).tobytes() != np.asarray(b.fill_value).tobytes():
                 return False
-        # Byte equality: exact for structured dtypes, and NaN payloads compare as stored.
+        if a.dtype.hasobject:
+            # np.array_equal calls == on the elements (1 == True); the elements are compared as stored instead
+            return _same_all(np.asarray(a).ravel().tolist(), np.asarray(b).ravel().tolist())
+        if type(a) is np.ndarray and a.dtype.names is None and a.dtype.kind in "fc":
+            if not np.array_equal(a, b, equal_nan=True):
+                return False
+            if a.dtype.kind == "c":
+                return bool(np.array_equal(np.signbit(a.real), np.signbit(b.real))
+                            and np.array_equal(np.signbit(a.imag), np.signbit(b.imag)))
+            return bool(np.array_equal(np.signbit(a), np.signbit(b)))  # 0.0 == -0.0: the signs must match too
+        # Byte equality: exact for integer, text, date and structured dtypes.
         return bool(np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes())
     except Exception:  # noqa: BLE001  (an element's __eq__ raised: report a change, which is never wrong)
         return False
 
 
+def _same_set(a: Any, b: Any) -> bool:
+    """Two sets (or frozensets) hold the same elements as stored: ``{1} == {1.0}``, yet 1.0 is stored as a float."""
+    try:
+        if len(a) != len(b) or a != b:
+            return False
+    except Exception:  # noqa: BLE001
+        return False
+    kinds = set(map(type, a))
+    if len(kinds) == 1 and kinds <= _EXACT_EQ and kinds == set(map(type, b)):
+        return True  # one kind of text, bytes, ints or bools: equal elements are the same
+    # b's own element for each of a's (a dict finds the equal one), compared as stored
+    mine = {x: x for x in b}
+    try:
+        return all(_same(x, mine[x]) for x in a)
+    except (KeyError, TypeError):  # a NaN object that only equals itself
+        return False
+
+
+def _same_npscalar(a: Any, b: Any) -> bool:
+    if a.dtype != b.dtype:
+        return False
+    if a.tobytes() == b.tobytes():
+        return True
+    return a.dtype.kind in "fc" and bool(a != a) and bool(b != b)
+
+
+#: Types whose values, for two objects of the same one of these types, are the same as stored exactly when ``==``.
+_EXACT_EQ = frozenset({str, int, bool, bytes, type(None)})
+#: Subclasses stored as their base type (``docs/FORMAT.md``): compared under the base type's own equality.
+_BASE_EQ = {str: str.__eq__, int: int.__eq__, bytes: bytes.__eq__}
+
+
 def _same_leaf(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` (not dicts or lists, see :func:`_walk`) are the same value as stored.
+
+    Exact where ``==`` is not: types (``1``, ``1.0``, ``True``, ``np.int64(1)``), a float's sign, tuple and set
+    elements' types, array bits and object elements. Subclasses the codec stores as their base type (a str enum, a
+    NamedTuple) compare as that base value. Objects of other types compare with their own ``==`` (stored as a
+    marked fallback: see ``docs/FORMAT.md``).
+    """
     if a is b:
         return True
     ta, tb = type(a), type(b)
-    if ta is not tb and _norm(ta) is not _norm(tb):
-        return False
+    if ta is not tb:
+        base = _norm(ta)
+        if base is not _norm(tb) or isinstance(a, (np.generic, np.ndarray)) or isinstance(b, (np.generic, np.ndarray)):
+            return False
+        if base is float:
+            return _same_float(float(a), float(b))
+        if base in _BASE_EQ:
+            return _BASE_EQ[base](a, b) is True
+        if base is tuple:
+            return len(a) == len(b) and _same_all(list(a), list(b))
+        if base is set or base is frozenset:
+            return _same_set(a, b)
+        return False  # dict and list subclasses: the walk goes inside
+    if ta is float:
+        return _same_float(a, b)
+    if ta in _EXACT_EQ:
+        return a == b
+    if ta is tuple or ta is list or ta is dict:
+        return _same(a, b)
     if isinstance(a, np.ndarray):
         return _same_array(a, b)
+    if isinstance(a, np.generic):
+        return _same_npscalar(a, b)
+    if ta is complex:
+        return _same_float(a.real, b.real) and _same_float(a.imag, b.imag)
+    if isinstance(a, (set, frozenset)):
+        return _same_set(a, b)
     try:
         eq = a == b
     except Exception:  # an object whose __eq__ raises is treated as changed: safe, never wrong
         return False
-    if type(eq) is not bool:
-        return False
-    if eq:
+    return type(eq) is bool and eq
+
+
+def _as_stored(olds: list[Any], news: list[Any], types: list[type], types_new: list[type],
+               ) -> tuple[list[Any], list[Any], list[type]] | None:
+    """The pairs with values of a subclass the codec stores as its base type (an OrderedDict, a NamedTuple, a
+    str enum) turned into that base value, so that they compare with the plain values of the tracker's copy;
+    None when a pair's types differ otherwise (``1`` and ``1.0``, ``np.float64`` and ``float``)."""
+    olds, news = list(olds), list(news)
+    for i, (ta, tb) in enumerate(zip(types, types_new)):
+        if ta is tb:
+            continue
+        base = _stored_type(ta)
+        if base is None or base is not _stored_type(tb):
+            return None
+        as_base = _STORED_AS[base]
+        olds[i] = as_base(olds[i])
+        news[i] = as_base(news[i])
+        types[i] = base
+    return olds, news, types
+
+
+def _stored_type(t: type) -> type | None:
+    """The type the codec stores a value of type ``t`` as, for the types it stores as another (None: as itself
+    or as something this module does not compare across types)."""
+    if t is bytearray or t is memoryview or t is np.bytes_:
+        return bytes
+    if t is np.str_:
+        return str
+    if issubclass(t, np.generic):
+        return None  # np.float64 is a float subclass, yet it is stored as a numpy scalar
+    base = _norm(t)
+    return base if base in _STORED_AS else None
+
+
+def _bytes(v: Any) -> bytes:
+    return v.tobytes() if isinstance(v, memoryview) else bytes(v)
+
+
+#: How the codec stores a value of these types' subclasses (``codec.make_default``).
+_STORED_AS: dict[type, Any] = {str: str.__str__, int: int, float: float, dict: dict, list: list, tuple: tuple,
+                               set: set, frozenset: frozenset, bytes: _bytes}
+
+
+def _same(a: Any, b: Any, equal: bool = False) -> bool:
+    """``a`` and ``b`` are the same value as the codec stores it, at any depth (see :func:`_same_all`)."""
+    if a is b:
         return True
-    # NaN is not equal to itself, yet an unchanged NaN is no change.
-    return ta is float and a != a and b != b
+    t = type(a)
+    if t is not type(b):
+        return _same_all([a], [b], equal)
+    # Most unchanged containers of an env that changes its state in place share every leaf with the copy.
+    if t is dict:
+        if len(a) != len(b):
+            return False
+        if all(map(is_, a.values(), b.values())) and all(map(is_, a, b)):
+            return True
+    elif t is list or t is tuple:
+        if len(a) != len(b):
+            return False
+        if all(map(is_, a, b)):
+            return True
+    else:
+        return _same_leaf(a, b)
+    return _same_all([a], [b], equal)
+
+
+_CONTAINERS = frozenset({dict, list, tuple})
+_referents = gc.get_referents
+_flat = chain.from_iterable
+#: Levels :func:`_same_all` goes down before it gives up (says "not the same": the walk then goes inside itself).
+_MAX_LEVELS = 200
+
+
+def _same_all(olds: list[Any], news: list[Any], equal: bool = False, typed: bool = False) -> bool:
+    """Every pair ``olds[i]``, ``news[i]`` is the same value as stored: same types at every depth, same float
+    bits (a zero's sign; NaN payloads aside), same dict key order and key types, same set element types.
+
+    This is the check behind every place the walk skips a container that ``==`` (C, fast, but loose: ``[1] ==
+    [1.0]``, ``{"a": 1, "b": 2} == {"b": 2, "a": 1}``, ``np.int32(1) == (1,)`` is a truthy array) called equal.
+    It goes down level by level over all pairs at once, with C loops (``map``/``compress``) for each level, so
+    its cost is a few C passes over the values rather than a Python call per container: pairs that are the same
+    object (leaves the tracker's copy shares with the env's state) drop out first; the rest must have the same
+    exact types; text, ints, bools, bytes and nil are then compared by ``==`` in one list comparison, floats also
+    by sign when zero, dicts by key order and lists and tuples by length before their items form the next
+    level; other values (arrays, numpy scalars, sets, objects) go through :func:`_same_leaf`.
+
+    ``equal``: the caller knows each pair compares equal with ``==`` (so do their children, key by key), which
+    spares the length checks and the comparisons of text, ints and other values whose ``==`` is exact. ``typed``:
+    the caller knows that each pair has one exact type (the first level's type check is spared).
+    """
+    for _level in range(_MAX_LEVELS):
+        if all(map(is_, olds, news)):  # (stops at the first pair that is not one object)
+            return True
+        keep = list(map(is_not, olds, news))
+        if not all(keep):
+            olds = list(compress(olds, keep))
+            news = list(compress(news, keep))
+        types = list(map(type, olds))
+        types_new = types if typed else list(map(type, news))
+        typed = False
+        if types != types_new:
+            pairs = _as_stored(olds, news, types, types_new)
+            if pairs is None:
+                return False
+            olds, news, types = pairs
+        kinds = set(types)
+        next_old: list[Any] = []
+        next_new: list[Any] = []
+        for t in kinds:
+            if len(kinds) == 1:
+                a, b = olds, news
+            else:
+                pick = list(map(is_, types, repeat(t)))
+                a = list(compress(olds, pick))
+                b = list(compress(news, pick))
+            if t in _EXACT_EQ:
+                if not equal and a != b:
+                    return False
+            elif t is dict:
+                if not equal and list(map(len, a)) != list(map(len, b)):
+                    return False
+                # A dict whose keys are all text (exactly str) gives just its values, in order, to one C call;
+                # other dicts give keys too.
+                n_a, n_b = sum(map(len, a)), sum(map(len, b))
+                values_a = _referents(*a)
+                values_b = _referents(*b)
+                if len(values_a) == n_a and len(values_b) == n_b:
+                    # text keys: == on them is exact; the same keys in the same order, in one pass
+                    if n_a != n_b or list(_flat(a)) != list(_flat(b)):
+                        return False
+                    next_old += values_a
+                    next_new += values_b
+                    continue
+                keys_a = list(_flat(a))
+                keys_b = list(_flat(b))
+                if equal and keys_a != keys_b:
+                    return False  # the same keys in another order
+                if not all(map(is_, keys_a, keys_b)):
+                    # keys of other types that compare equal (1, 1.0, True) make a level of their own
+                    next_old += keys_a
+                    next_new += keys_b
+                next_old += _flat(map(dict.values, a))
+                next_new += _flat(map(dict.values, b))
+            elif t is list or t is tuple:
+                if not equal and list(map(len, a)) != list(map(len, b)):
+                    return False
+                next_old += _referents(*a)  # a list's or tuple's items, in order, in one C call
+                next_new += _referents(*b)
+            elif t is float:
+                if not equal and a != b:
+                    if not all(map(_same_float, a, b)):
+                        return False
+                elif 0.0 in a and list(map(copysign, repeat(1.0), a)) != list(map(copysign, repeat(1.0), b)):
+                    return False
+            elif not all(map(_same_leaf, a, b)):
+                return False
+        if not next_old:
+            return True
+        olds, news = next_old, next_new
+    return False
 
 
 def diff_rows(old: Any, new: Any) -> list[list[Any]]:
@@ -207,6 +451,8 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
                 # Only the children that differ are visited: the others were compared in C.
                 for k in changed:
                     _dict_child(old, k, old[k], new[k], path, rows, known)
+                if known is not None:
+                    _memo_refresh(old, new, known)
                 return _KEEP
         _walk_dict(old, new, path, rows, known)
         return _KEEP
@@ -225,7 +471,7 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
     if known is not None and id(old) in known:
         del known[id(old)]  # keys or children may change kind here: the scan checks this dict again next time
     n_old = len(old)
-    added = 0
+    added: list[Any] = []
     for k, v in new.items():
         try:
             ov = old[k]
@@ -233,7 +479,7 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
             rows.append([path + [k], DICT_ADDED, copy_state(v), None])
             if known is not None:
                 old[k] = copy_state(v)
-            added += 1
+            added.append(k)
             continue
         if ov is v:
             continue
@@ -241,7 +487,11 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
         if type(ov) is tv:
             # _dict_child's cases, inline for the common kinds (a call less per child)
             if tv in _SCALARS:
-                if ov == v or (tv is float and v != v and ov != ov):
+                if ov == v:
+                    # equal floats may still differ in sign (0.0 == -0.0)
+                    if tv is not float or ov or copysign(1.0, ov) == copysign(1.0, v):
+                        continue
+                elif tv is float and v != v and ov != ov:
                     continue
                 rows.append([path + [k], VALUES_CHANGED, v, ov])
                 if known is not None:
@@ -249,7 +499,7 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
                 continue
             if tv is list or (tv is dict and (len(v) < _FAST_MIN or len(ov) != len(v))):
                 try:
-                    if ov == v:
+                    if ov == v and _same(ov, v, True):
                         continue
                 except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
                     pass
@@ -261,7 +511,8 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
                 path.pop()
                 continue
         _dict_child(old, k, ov, v, path, rows, known)
-    if n_old + added != len(new):
+    gone: list[Any] = []
+    if n_old + len(added) != len(new):
         gone = [k for k in old if k not in new]
         for k in gone:
             ov = old[k]
@@ -270,21 +521,63 @@ def _walk_dict(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: 
                 if known and (type(ov) is dict or type(ov) is list):
                     known.clear()
                 del old[k]
+    _key_order(old, new, path, rows, known, added, gone)
+
+
+def _key_order(old: dict[Any, Any], new: dict[Any, Any], path: list[Any], rows: list[list[Any]],
+               known: _Known | None, added: list[Any], gone: list[Any]) -> None:
+    """Rows that give ``old``'s keys ``new``'s order and ``new``'s own key objects, after :func:`_walk_dict`.
+
+    A dict lookup finds a key of equal value (``1`` for ``1.0``, ``0.0`` for ``-0.0``) and ``==`` ignores order,
+    so the children's rows alone may leave other keys, or the keys in another order. From the first place where
+    the keys differ, the keys are removed (last first) and added again in ``new``'s order: existing actions, so
+    any reader applies them, and exact both ways (applied forwards, ``old`` takes ``new``'s order; backwards, its
+    own). Costs two key lists per changed dict; rows only when the order or a key's type changed.
+    """
+    if known is not None:
+        if len(old) == len(new) and all(map(is_, old, new)):
+            return  # the same key objects in the same order (the common case: one C pass, no lists)
+        mine = list(old)  # the copy already holds new's children, in its own order
+    elif added or gone:
+        mine = [k for k in old if k not in gone] + added if gone else list(old) + added
+    else:
+        mine = list(old)
+    theirs = list(new)
+    if len(mine) == len(theirs) and (all(map(is_, mine, theirs)) or _same_all(mine, theirs)):
+        return
+    j = 0
+    while j < len(mine) and j < len(theirs) and _same(mine[j], theirs[j]):
+        j += 1
+    for k in reversed(mine[j:]):
+        if known is not None:
+            ov = old.pop(k)
+            if known and (type(ov) is dict or type(ov) is list):
+                known.clear()
+        else:
+            ov = copy_state(new[k])
+        rows.append([path + [k], DICT_REMOVED, None, ov])
+    for k in theirs[j:]:
+        rows.append([path + [k], DICT_ADDED, copy_state(new[k]), None])
+        if known is not None:
+            old[k] = copy_state(new[k])
 
 
 def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], rows: list[list[Any]],
                 known: _Known | None) -> None:
     """The rows for key ``k``, present in both dicts (``ov`` old, ``v`` new); with ``known``, ``old`` is updated.
 
-    Unchanged dict and list children are skipped by one C-level ``==`` (so values that compare equal across
-    types inside them are not reported). A wide dict child goes straight to :func:`_changed_keys` instead:
-    when that scan applies, an ``==`` that holds means it lists no key, so the rows are the same and the
-    child is compared once, not twice.
+    Unchanged dict and list children are skipped by one C-level ``==`` and :func:`_same` (``==`` alone would let
+    values that compare equal across types, signs or key orders pass). A wide dict child goes straight to
+    :func:`_changed_keys` instead: when that scan applies, it lists no key for an unchanged child, so the rows
+    are the same and the child is compared once, not twice.
     """
     tv = type(v)
     if type(ov) is tv:
         if tv in _SCALARS:
-            if ov == v or (tv is float and v != v and ov != ov):
+            if ov == v:
+                if tv is not float or ov or copysign(1.0, ov) == copysign(1.0, v):
+                    return
+            elif tv is float and v != v and ov != ov:
                 return
             rows.append([path + [k], VALUES_CHANGED, v, ov])
             if known is not None:
@@ -301,9 +594,11 @@ def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], r
                         for kk in changed:
                             _dict_child(ov, kk, ov[kk], v[kk], path, rows, known)
                         path.pop()
+                    if known is not None:
+                        _memo_refresh(ov, v, known)
                     return
             try:
-                if ov == v:
+                if ov == v and _same(ov, v, True):
                     return
             except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
                 pass
@@ -313,7 +608,7 @@ def _dict_child(old: dict[Any, Any], k: Any, ov: Any, v: Any, path: list[Any], r
             return
         if tv is list:
             try:
-                if ov == v:
+                if ov == v and _same(ov, v, True):
                     return
             except Exception:  # noqa: BLE001  (e.g. numpy arrays inside: walk instead)
                 pass
@@ -334,7 +629,8 @@ _NO_CROSS = frozenset({str, dict, list, tuple, type(None)})
 
 
 class _Known(dict):  # type: ignore[type-arg]
-    """The dicts of a tracker's copy that passed :func:`_changed_keys`'s checks: ``id(d) -> (d, list(d))``.
+    """The dicts of a tracker's copy that passed :func:`_changed_keys`'s checks: ``id(d) -> [d, list(d), memo,
+    pending]`` (the memo: a :class:`_Memo` of the env's children, None, or steps to wait before building one).
 
     Such a dict keeps its keys and its children's kinds while only the C scan's path changes it (it writes
     text or nil where those were, or copies of containers of the same kind), so its next scan compares the
@@ -366,35 +662,184 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
     if entry is not None and entry[0] is old:
         if keys != entry[1] or not _NO_CROSS.issuperset(map(type, new.values())):
             return None
+        if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys, True):
+            return None  # equal keys of another type (1.0 for 1)
+        if type(entry[2]) is _Memo:
+            # What the env's children held when the copy was last made equal to them: the same objects now are
+            # the same values, and only the children holding another object are visited (see _Memo).
+            flagged = _memo_changed(entry[2], new)
+            if flagged is not None and flagged is not False:
+                entry[3] = flagged
+                return [keys[i] for i in flagged]
+            if flagged is None:
+                entry[2] = _MEMO_WAIT  # the env hands out new children: compare them, and try a memo again later
+            else:
+                entry[2] = 2  # keys or lengths changed: compare the children this step, build a memo soon
     else:
         old_keys = list(old)
         if keys != old_keys:
             return None
         if not (_NO_CROSS.issuperset(map(type, new.values())) and _NO_CROSS.issuperset(map(type, old.values()))):
             return None
+        if not all(map(is_, keys, old_keys)) and not _same_all(old_keys, keys, True):
+            return None
         if known is not None:
             if len(known) >= _KNOWN_MAX:
                 known.clear()
-            known[id(old)] = (old, old_keys)
+            known[id(old)] = [old, old_keys, None, None]
     try:
-        return list(compress(keys, map(ne, old.values(), new.values())))
+        unequal = list(map(ne, old.values(), new.values()))
     except Exception:  # noqa: BLE001  (an element's comparison raised inside a container: walk instead)
         return None
+    changed = list(compress(keys, unequal))
+    if len(changed) < len(keys):
+        # C's != called these children equal: exact for text and nil, loose inside containers ([1] == [1.0],
+        # key order). All of them are checked at once; only when that fails, one by one.
+        equal = list(map(not_, unequal))
+        # (== between values of these exact types holds only for one type: the pairs are typed)
+        if not _same_all(list(compress(old.values(), equal)), list(compress(new.values(), equal)), True, True):
+            changed = [k for k, u, a, b in zip(keys, unequal, old.values(), new.values())
+                       if u or not _same(a, b, True)]
+    return changed
+
+
+_LEAF = frozenset({str, int, float, bool, bytes, type(None)})
+_SEQ = frozenset({list, tuple})
+_MEMO_L1 = _LEAF | _SEQ
+#: Steps a wide dict waits before a memo is built again, after the env handed out new children or the shape did not
+#: fit (a memo costs about two scans to build).
+_MEMO_WAIT = 32
+
+
+class _Memo:
+    """The env's objects under a wide dict of dicts (:func:`_changed_keys`) when the tracker's copy of it was last
+    made exactly equal to them: its children, their values (``l1``, in order, one C call: dicts whose keys are all
+    text), the items of the lists and tuples among those (``l2``), the children's keys and lengths.
+
+    Only for children whose values are immutable leaves (text, numbers, bytes, nil) or lists and tuples of those:
+    then a child that is the same object, with the same keys and lengths, holding the same objects at both
+    levels, holds the same value as when the copy was made (nothing in it can change in place unseen), so it
+    needs no comparison. The check costs one C pass over those objects (identity) instead of the C ``!=`` scan and
+    the exact check of :func:`_same_all`; a child holding another object is visited by the walk as before.
+    An env that hands out new children each step gets no memo (``_MEMO_WAIT``).
+    """
+
+    __slots__ = ("kids", "lens", "ends", "keys", "l1", "seq", "src", "src_lens", "src_ends", "src_owner", "l2")
+
+
+def _memo_build(new: dict[Any, Any]) -> _Memo | None:
+    kids = list(new.values())
+    if set(map(type, kids)) != {dict}:
+        return None
+    m = _Memo()
+    m.kids = kids
+    m.lens = list(map(len, kids))
+    m.l1 = _referents(*kids)
+    m.keys = list(_flat(kids))
+    if len(m.l1) != len(m.keys):
+        return None  # a key that is not text: the dict's referents hold keys too
+    types = list(map(type, m.l1))
+    if not _MEMO_L1.issuperset(types):
+        return None
+    m.seq = list(map(_SEQ.__contains__, types))
+    m.src = list(compress(m.l1, m.seq))
+    m.src_lens = list(map(len, m.src))
+    m.l2 = _referents(*m.src)
+    if not _LEAF.issuperset(map(type, m.l2)):
+        return None
+    m.ends = list(accumulate(m.lens))
+    m.src_ends = list(accumulate(m.src_lens))
+    m.src_owner = [bisect_right(m.ends, p) for p in compress(range(len(m.l1)), m.seq)]
+    return m
+
+
+def _memo_changed(m: _Memo, new: dict[Any, Any]) -> list[int] | bool | None:
+    """The indices of the children that hold another object than when ``m`` was made; None: other children (the
+    memo does not apply); False: a child's keys or lengths changed (build the memo again)."""
+    kids = list(new.values())
+    if len(kids) != len(m.kids) or not all(map(is_, kids, m.kids)):
+        return None
+    if list(map(len, kids)) != m.lens or list(map(len, m.src)) != m.src_lens:
+        return False  # a child or a list in one got longer or shorter: no memo this step
+    l1 = _referents(*kids)
+    if len(l1) != len(m.l1) or list(_flat(kids)) != m.keys:  # (all text keys, as when made: == is exact)
+        return False
+    flagged = set()
+    if not all(map(is_, l1, m.l1)):
+        ends = m.ends
+        flagged.update(bisect_right(ends, p) for p in compress(range(len(l1)), map(is_not, l1, m.l1)))
+    l2 = _referents(*m.src)
+    if not all(map(is_, l2, m.l2)):
+        owner, src_ends = m.src_owner, m.src_ends
+        flagged.update(owner[bisect_right(src_ends, q)] for q in compress(range(len(l2)), map(is_not, l2, m.l2)))
+    return sorted(flagged)
+
+
+def _memo_refresh(old: dict[Any, Any], new: dict[Any, Any], known: _Known) -> None:
+    """After the walk made the copy of ``old`` equal to ``new``: bring its memo up to date (the visited children's
+    parts of it), or build one, or count down to the next try."""
+    entry = known.get(id(old))
+    if entry is None or entry[0] is not old:
+        return  # the walk dropped it
+    m, flagged = entry[2], entry[3]
+    entry[3] = None
+    if type(m) is int:
+        entry[2] = m - 1 if m > 0 else None
+        return
+    if m is None:
+        m = _memo_build(new)
+        entry[2] = m if m is not None else _MEMO_WAIT * 8
+        return
+    if flagged and not _memo_splice(m, new, flagged):
+        entry[2] = _memo_build(new) or _MEMO_WAIT
+
+
+def _memo_splice(m: _Memo, new: dict[Any, Any], flagged: list[int]) -> bool:
+    """Put the visited children's new objects into ``m``; False when their shape changed (build anew)."""
+    kids = list(new.values())
+    for i in flagged:
+        kid = kids[i]
+        n = m.lens[i]
+        if type(kid) is not dict or len(kid) != n:
+            return False
+        seg = _referents(kid)
+        if len(seg) != n:
+            return False
+        types = list(map(type, seg))
+        if not _MEMO_L1.issuperset(types):
+            return False
+        end = m.ends[i]
+        start = end - n
+        pattern = list(map(_SEQ.__contains__, types))
+        if pattern != m.seq[start:end]:
+            return False
+        m.l1[start:end] = seg
+        k = pattern.count(True)
+        if k:
+            j = m.seq[:start].count(True)  # this child's first list or tuple among all of them
+            src = list(compress(seg, pattern))
+            if list(map(len, src)) != m.src_lens[j:j + k]:
+                return False
+            items = _referents(*src)
+            if not _LEAF.issuperset(map(type, items)):
+                return False
+            m.l2[m.src_ends[j] - m.src_lens[j]:m.src_ends[j + k - 1]] = items
+            m.src[j:j + k] = src
+    return True
 
 
 def _eq(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` are the same value as stored (:func:`_same`), with the common cases inline."""
     if a is b:
         return True
     ta = type(a)
     if ta is not type(b):
-        return _same_leaf(a, b) if _norm(ta) is _norm(type(b)) else False
+        return _same_all([a], [b])  # a subclass against the base type it is stored as, say
     if ta in _SCALARS:
-        return a == b or (ta is float and a != a and b != b)
-    try:
-        r = a == b
-    except Exception:  # numpy arrays, objects with a raising __eq__
-        return _same_leaf(a, b)
-    return r if type(r) is bool else _same_leaf(a, b)
+        if a == b:
+            return ta is not float or a or copysign(1.0, a) == copysign(1.0, b)
+        return ta is float and a != a and b != b
+    return _same(a, b)
 
 
 def _all_eq(a: list[Any], b: list[Any]) -> bool:

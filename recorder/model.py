@@ -7,6 +7,7 @@ The byte layout lives in :mod:`trajrec.recorder.format`; this module only knows 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, NamedTuple
@@ -115,27 +116,16 @@ class Check:
         return rec
 
 
-def python_scalar(value: Any) -> Any:
-    """A numpy scalar (``np.True_``, ``np.int64(1)``, a 0-d array) as its Python value (what the codec stores and
-    reads back); any other value as it is. Envs compute verdicts with numpy (``np.all(...)``, a comparison of a
-    ``np.float32`` reward), so whatever reads a verdict reads it through this.
-
-    >>> import numpy as np
-    >>> python_scalar(np.True_) is True, python_scalar(np.int64(-1)), python_scalar("x")
-    (True, -1, 'x')
-    """
-    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
-        return value.item()
-    return value
-
-
 def verdict(value: Any) -> bool | None:
-    """Read a check value as pass (True), fail (False) or neither (None); numpy bools and ints as Python's.
+    """Read a check value as pass (True), fail (False) or neither (None).
+
+    A numpy bool or integer (what ``np.all(...)`` or a comparison on an array returns) reads as its Python value,
+    so the recorder's summary and every reader of the stored value give the same verdict.
 
     >>> [verdict(v) for v in (True, "fail", 1, -1, 0, 0.7, "category:typo")]
     [True, False, True, False, None, None, None]
     """
-    value = python_scalar(value)
+    value = plain_scalar(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -147,6 +137,28 @@ def verdict(value: Any) -> bool | None:
         if low in _FAIL_WORDS:
             return False
     return None
+
+
+def plain_scalar(value: Any) -> Any:
+    """``value`` as a Python ``bool``/``int``/``float``/``str`` when it is a numpy scalar of one, else unchanged.
+
+    The stored form of a numpy scalar is its Python value (the codec writes it so), so deciding on the plain
+    value makes the recorder agree with every later reader. Costs one type test for Python values; numpy is only
+    looked up when it is already imported (a numpy value cannot exist otherwise).
+
+    >>> import numpy as np
+    >>> [plain_scalar(v) for v in (np.True_, np.int64(-1), np.float32(0.5), "x")]
+    [True, -1, 0.5, 'x']
+    """
+    if type(value) in _PLAIN:
+        return value
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.generic) and isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):
+        return value.item()
+    return value
+
+
+_PLAIN = frozenset((bool, int, float, str, type(None)))
 
 
 #: Outcomes of an episode that did not run to its end (unless its last step terminated or truncated it).
@@ -187,7 +199,7 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
         # A step index as a numpy int or a whole float is that index; anything else (a bool, a fraction, an
         # object) is no target: the check stays on the step it came with, the given value kept beside it. A
         # reader refuses a target that is neither text nor an int, so this never writes a file it cannot read.
-        index = _as_index(target)
+        index = as_step_index(target)
         if index is None:
             rec["target_given"] = repr(target)[:200]
             target = default_target
@@ -195,14 +207,14 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
             target = index
     rec["target"] = target
     if "step" in rec and type(rec["step"]) is not int:  # (the index copy's field: an int, as the target)
-        index = _as_index(rec["step"])
+        index = as_step_index(rec["step"])
         if index is None:
             rec["step_given"] = repr(rec.pop("step"))[:200]
         else:
             rec["step"] = index
     rec["kind"] = str(rec.get("kind") or default_kind)
     rec["judge"] = str(rec.get("judge") or f"{rec['kind']}:unnamed")
-    rec.setdefault("value", None)
+    rec["value"] = plain_scalar(rec.get("value"))  # stored as read back: the summary decides on the same value
     tags = rec.get("tags")
     rec["tags"] = [str(t) for t in tags] if isinstance(tags, (list, tuple, set, frozenset)) else ([] if tags is None else [str(tags)])
     rec.setdefault("time", time.time() if now is None else now)
@@ -211,7 +223,7 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
     return rec
 
 
-def _as_index(value: Any) -> int | None:
+def as_step_index(value: Any) -> int | None:
     """``value`` as a step index when it is one in another type (a numpy int, a whole float), else None."""
     if isinstance(value, bool):
         return None

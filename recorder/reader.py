@@ -604,7 +604,7 @@ class Episode(Sequence[Step]):
             raise TrajrecUsageError(f"{self.path} has no recorded state: record with Recorder(state_fn=...) or an env "
                                     "that has state_dict()")
         if i < -1 or i >= self._n:
-            raise StepIndexError(f"state_at({i}): {self.path} has steps 0..{self._n - 1} (and -1 for the reset state)")
+            raise StepIndexError(f"state_at({i}): {self.path} has " + (f"steps 0..{self._n - 1} (and -1 for the reset state)" if self._n else "no steps: only -1, the reset state"))
         if i == -1:
             return copy_state(self.reset.state)
         if self.lost and self._lost_at(i):
@@ -670,7 +670,7 @@ class Episode(Sequence[Step]):
         if i < 0:
             i += n
         if not 0 <= i < n:
-            raise StepIndexError(f"step {i} is out of range: {self.path} has {n} steps (0..{n - 1})")
+            raise StepIndexError(f"step {i} is out of range: {self.path} has " + (f"{n} steps (0..{n - 1})" if n else "no steps"))
         if self.lost and self._lost_at(i):
             raise self._lost_error(i, f"step {i} is unreadable")
         fi = bisect.bisect_right(self._firsts, i) - 1

@@ -17,7 +17,6 @@ variable ``FSSPEC_S3_ENDPOINT_URL`` for an S3-compatible server.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -103,6 +102,8 @@ def outbox_for(url: str) -> Path:
     ``$TRAJREC_OUTBOX`` (default ``~/.cache/trajrec/outbox``) holds one folder per target URL.
     """
     root = Path(os.environ.get("TRAJREC_OUTBOX") or Path.home() / ".cache" / "trajrec" / "outbox")
+    import hashlib  # here: loading OpenSSL's hashes costs every command ~3.5 MB, and only outboxes use it
+
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     return root / digest
 

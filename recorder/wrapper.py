@@ -20,7 +20,7 @@ from .diff import StateTracker
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
-from .model import CHECK_KINDS, normalize_check
+from .model import CHECK_KINDS, as_step_index, normalize_check
 from .provenance import gather
 from .storage import Outbox, is_url
 from .writer import EpisodeWriter
@@ -49,7 +49,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         state_fn: ``state_fn(env) -> state``; default: ``env.unwrapped.state_dict()`` when it exists.
         failure_fn: ``failure_fn(step) -> None | bool | str | dict`` given the step as a dict (action,
             observation, reward, terminated, truncated, info); None keeps the default verdict, False clears it,
-            True/str/dict mark a failure (a str names its kind).
+            True/str/dict mark a failure (a str names its kind); a numpy bool counts as the bool, any other
+            answer warns once and keeps the default verdict.
         action_key: ``action_key(action) -> hashable``: the operation an action performs, for retries.
         run_id: stored in provenance; default: a new id per Recorder.
         frame_steps / frame_bytes: close a zstd frame after this many steps / uncompressed bytes.
@@ -169,10 +170,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """Attach the agent's note (thought, messages, model call metadata...) to the next step.
 
         Raises:
-            EpisodeClosedError: the Recorder is closed (the note would go nowhere, as a step or check would).
+            EpisodeClosedError: the Recorder is closed (the note would belong to no step).
         """
         if self._closed:
-            raise EpisodeClosedError("cannot note: this Recorder is closed")
+            raise EpisodeClosedError("cannot note: this Recorder is closed, so the note would reach no step")
         self._note.update(fields)
 
     def check(self, value: Any, *, kind: str = "rule", judge: str, target: int | str = "step",
@@ -188,16 +189,17 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         writer = self._require_writer("check")
         if kind not in CHECK_KINDS:
             raise TrajrecUsageError(f"check kind must be one of {', '.join(CHECK_KINDS)}, got {kind!r}")
-        if not judge or not isinstance(judge, str):
-            raise TrajrecUsageError("check needs judge='<id>@<version>' naming who checked, e.g. judge='pytest@8'")
-        if any(c.isspace() for c in judge):  # as labels: --prefer and `label` commands name judges by one word
-            raise TrajrecUsageError(f"check judge must name who checked without spaces, e.g. judge='pytest@8', "
-                                    f"got {judge!r}")
+        if not isinstance(judge, str) or not judge.strip() or any(c.isspace() for c in judge):
+            # Labels refuse such a judge too, and `--prefer JUDGE` could not name it.
+            raise TrajrecUsageError(f"check needs judge='<id>@<version>' naming who checked, without spaces, "
+                                    f"e.g. judge='pytest@8'; got {judge!r}")
         if target == "step":
             if self._step == 0:
                 raise TrajrecUsageError("check(target='step') needs a step first; use target='episode' before any step")
             target = self._step - 1
-        elif target != "episode" and not (isinstance(target, int) and 0 <= target < self._step):
+        elif target != "episode" and type(target) is not int and as_step_index(target) is not None:
+            target = as_step_index(target)  # a numpy int (an argmax over steps, say) is that step's index
+        if target != "episode" and not (type(target) is int and 0 <= target < self._step):
             steps = f"a recorded step index 0..{self._step - 1}" if self._step else "(no step is recorded yet)"
             raise TrajrecUsageError(f"check target must be 'step', 'episode' or {steps}, got {target!r}")
         rec = normalize_check({"value": value, "kind": kind, "judge": judge, "target": target, "rationale": rationale,
@@ -497,6 +499,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             "split": None,
             "verification": [],
         }
+        if spec is not None and getattr(spec, "disable_env_checker", False) is True:
+            # Kept only when set, so replay rebuilds the env as it was made (the checker's warnings off).
+            task["disable_env_checker"] = True
         reported = info.get("task") if isinstance(info, dict) else None
         if isinstance(reported, dict):
             task.update(reported)

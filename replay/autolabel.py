@@ -125,8 +125,16 @@ class AutoResult:
 
 
 def _clip(text: Any, n: int = _MSG_MAX) -> str:
+    """Recorded text for a rule label's rationale: one line, at most ``n`` characters, lone surrogates (tool
+    output decoded with surrogateescape) written as ``\\udcXX`` escapes, as the exports write them: a labels
+    file holds UTF-8 only, and refusing the text would stop labeling the whole run."""
     s = " ".join(str(text).split())
-    return s if len(s) <= n else s[: n - 1] + "…"
+    s = s if len(s) <= n else s[: n - 1] + "…"
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        s = s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return s
 
 
 def _same_action(a: Any, b: Any) -> bool:
@@ -163,7 +171,7 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
         if st.failure is not None:
             failed_actions[i] = st.action
             value, tags = -1, ["failed"]
-            why.append(f"failed: {st.failure.kind}: {_clip(st.failure.message)}")
+            why.append(f"failed: {_clip(st.failure.kind)}: {_clip(st.failure.message)}")
             j = st.retry_of
             if j is not None and j in failed_actions and _same_action(failed_actions[j], st.action):
                 tags.append("repeated-mistake")
@@ -190,7 +198,7 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
             out.append(Proposal(i, value, "; ".join(why), tuple(tags)))
     if verdict is not None:
         check = _terminal_check(ep)
-        who = check.judge if check is not None else "terminal check"
+        who = _clip(check.judge) if check is not None else "terminal check"
         text = f"terminal check {who} {'passed' if verdict else 'failed'}"
         if check is not None and check.rationale:
             text += f": {_clip(check.rationale)}"

@@ -37,7 +37,6 @@ import getpass
 import json
 import os
 import re
-import secrets
 import socket
 import time as _time
 import uuid
@@ -475,6 +474,8 @@ class LabelStore:
                                  "folder, so it must be writable)") from exc
         who = _SLUG.sub("_", label.author or label.judge.replace("human:", ""))[:40] or "labels"
         host = _SLUG.sub("_", socket.gethostname())[:40]
+        import secrets  # here: it loads OpenSSL's hashes (hmac), ~3.5 MB for every reader of labels
+
         for _attempt in range(10):
             name = f"{who}-{host}-{pid}-{secrets.token_hex(4)}.jsonl"
             try:

@@ -19,12 +19,16 @@ True
 from __future__ import annotations
 
 import functools
-import hashlib
 import operator
 import os
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+
+try:  # what hashlib.blake2b is, without hashlib's loading OpenSSL's hashes (~3.5 MB for every `trajrec ls`)
+    from _blake2 import blake2b
+except ImportError:  # another Python
+    from hashlib import blake2b
 
 from trajrec.recorder import SUFFIX, EmptyEpisodeError, TrajrecError, TrajrecUsageError, read_index
 from trajrec.recorder.format import packb, unpackb
@@ -327,8 +331,8 @@ class Catalog:
         return self.problems[-1] if self.problems else None
 
     def _path(self, reldir: str) -> str:
-        return os.path.join(self.dir, hashlib.blake2b(reldir.encode("utf-8", "surrogatepass"),
-                                                      digest_size=10).hexdigest() + ".msgpack")
+        digest = blake2b(reldir.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+        return os.path.join(self.dir, digest + ".msgpack")
 
     def shard(self, reldir: str) -> Shard | None:
         """The cached listing of sub-folder ``reldir`` ("" for the root, else ending in ``/``), or None when

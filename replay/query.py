@@ -22,10 +22,10 @@ term                   matches an episode when
                        (``env=trajrec/*``), numbers with any OP (``failures>0``, ``return >= 1``), booleans take
                        ``true``/``false``
 ``-TERM``              negates any term (``-failed``, ``-env:math``, ``!outcome=passed``)
+``AND``                optional between terms (they all hold anyway); ``OR`` is an error: there is none
 =====================  ===========================================================================================
 
-There is no ``OR``: a bare ``OR`` is an error that says so (quote it, ``"OR"``, to search the word), and a bare
-``AND`` is what the terms do anyway. Several ``FIELD:VALUE`` terms of one field (``env:shell env:math``) match either. A field that is unknown for an
+Several ``FIELD:VALUE`` terms of one field (``env:shell env:math``) match either. A field that is unknown for an
 episode (``agreement`` with no step labeled twice) fails every comparison but ``!=``.
 
 Matching reads a *facts* mapping (:data:`FIELDS` keys plus ``text``, the searchable text); :func:`index_facts`
@@ -110,6 +110,7 @@ Terms (all must hold, any case):
   env:shell          text field contains (outcome: matches a prefix)
   failures>0  return>=1  env=trajrec/*  split!=test   compare (= != > >= < <=; * ? wildcards)
   -TERM              negates a term: -failed, -env:math
+  (no OR: terms of one field match either, env:shell env:math)
 Fields: """ + ", ".join(FIELDS)
 
 _OPS = ("==", "!=", ">=", "<=", "=", ">", "<")
@@ -223,12 +224,13 @@ def parse_query(query: str | Iterable[str] | None) -> Query:
             if token:
                 terms.append(Term(token, "", "~", (token.lower(),), negated))
             continue
-        if token == "OR" and not negated:
-            # Searched as a word it matched nothing, silently: say what the grammar does instead.
-            raise QueryError(f"in {query!r}: there is no OR; the terms of a query must all hold (AND). Run one query "
-                             "per alternative, or quote it (\"OR\") to search the word")
-        if token == "AND" and not negated:
-            continue  # what the terms do anyway
+        if token in ("AND", "&&") and not negated:
+            continue  # every term must hold already: the join a user spells out
+        if token in ("OR", "||"):
+            # It was searched as a word, so a query meaning "either" silently matched (almost) nothing.
+            raise QueryError(f"in {query.strip()!r}: there is no OR, every term must hold; terms of one field match "
+                             "either (`env:shell env:math`), or run the query once per alternative; quote \"OR\" "
+                             "to search the word")
         low = token.lower()
         if low in FLAGS:
             field, op, value = FLAGS[low]

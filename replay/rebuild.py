@@ -128,6 +128,8 @@ def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id:
     max_steps = task.get("max_episode_steps")
     if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
         make_kwargs["max_episode_steps"] = max_steps
+    if task.get("disable_env_checker") is True:
+        make_kwargs["disable_env_checker"] = True
 
     target: str | EnvSpec = env_id
     if ":" in env_id:

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from trajrec.recorder.classify import parse_tool_call
+from trajrec.recorder.codec import int_text
 from trajrec.recorder.model import verdict
 from trajrec.recorder.model_call import amount, token_count
 
@@ -45,6 +46,16 @@ def json_safe(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _array_text(value: np.ndarray) -> str:
+    """An array as numpy prints it (4 digits, 64 elements at most)."""
+    if isinstance(value, np.ma.MaskedArray):
+        # array2string formats a masked element with a format spec, which numpy itself warns about (a FutureWarning
+        # that would reach the user under trajrec's name); a masked array's own str prints "--" without one.
+        with np.printoptions(precision=4, threshold=64):
+            return str(value)
+    return np.array2string(value, precision=4, threshold=64)
+
+
 def value_text(value: Any, *, max_len: int | None = None) -> str:
     """A value as text: strings as they are, other values as compact JSON-like text; always safe.
 
@@ -59,7 +70,7 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
     elif isinstance(value, str):
         text = value
     elif isinstance(value, np.ndarray):
-        text = np.array2string(value, precision=4, threshold=64)
+        text = _array_text(value)
     elif isinstance(value, (dict, list, tuple)):
         try:
             text = json.dumps(_plain(value), ensure_ascii=False, indent=1)
@@ -109,7 +120,7 @@ def one_line(value: Any, width: int = 60) -> str:
 
 
 def _short_repr(value: Any, max_len: int | None) -> str:
-    text = repr(value)
+    text = int_text(value) if type(value) is int else repr(value)  # repr raises past 4,300 digits
     return text if max_len is None else text[: max_len + 1]
 
 
@@ -168,7 +179,7 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False) -> str:
             cut = v[: max(0, left[0])]
             emit(json.dumps(cut, ensure_ascii=False) + (f"…(+{len(v) - len(cut):,} chars)" if len(cut) < len(v) else ""))
         elif isinstance(v, np.ndarray):
-            emit(np.array2string(v, precision=4, threshold=64).replace("\n", " "))
+            emit(_array_text(v).replace("\n", " "))
         elif isinstance(v, (bytes, bytearray)):
             emit(f'"<{len(v)} bytes>"')
         elif isinstance(v, (dict, list, tuple, set, frozenset)) and depth < 64:
@@ -239,6 +250,8 @@ def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
         return {"$bytes": bytes(value).hex()} if raw_bytes == "hex" else f"<{len(value)} bytes>"
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         return repr(value)
+    if type(value) is int and value.bit_length() > _JSON_INT_BITS:  # json.dumps would raise past 4,300 digits
+        return {"$int": int_text(value)}
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, complex):
@@ -247,6 +260,8 @@ def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
 
 
 _plain = plain_json
+# Under Python's default int-to-text limit (4,300 digits: 14,284 bits) with room; longer ints take int_text.
+_JSON_INT_BITS = 14_000
 
 
 def path_text(path: Iterable[Any]) -> str:

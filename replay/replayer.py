@@ -57,7 +57,8 @@ from .render import diff_lines, one_line, path_text
 FIELDS: tuple[str, ...] = ("exception", "observation", "reward", "terminated", "truncated", "info", "state")
 
 #: Task keys the Recorder derives from the env itself; a recorded replay gets fresh ones.
-_DERIVED_TASK_KEYS = frozenset({"env_id", "env_kwargs", "entry_point", "max_episode_steps", "seed", "options"})
+_DERIVED_TASK_KEYS = frozenset({"env_id", "env_kwargs", "entry_point", "max_episode_steps", "seed", "options",
+                                "disable_env_checker"})
 
 _MAX_ROWS_SHOWN = 20
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
@@ -344,10 +345,16 @@ def _same(a: Any, b: Any, loose: bool) -> bool:
     if ta is dict:
         if len(a) != len(b):
             return False
+        keys_b = None
         for k, v in a.items():
             kb = k if k in b else _key_in(b, k)  # a NaN key (or a tuple holding one) read twice: two objects
             if kb not in b or not _same(v, b[kb], loose):
                 return False
+            if type(k) is not str:
+                # b's own key equal to k: {1: v} and {1.0: v} (or 0.0 and -0.0) are different records
+                keys_b = keys_b if keys_b is not None else {x: x for x in b}
+                if kb in keys_b and not _same(k, keys_b[kb], False):
+                    return False
         return True
     if ta is list or ta is tuple:
         return len(a) == len(b) and all(_same(x, y, loose) for x, y in zip(a, b))
@@ -367,9 +374,17 @@ def _same(a: Any, b: Any, loose: bool) -> bool:
             return False
         if a.dtype.hasobject:
             return all(_same(x, y, loose) for x, y in zip(a.ravel().tolist(), b.ravel().tolist()))
-        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        if not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
+            return False
+        if a.dtype.kind == "f" and not loose:  # 0.0 == -0.0: the sign is part of the recorded value
+            return bool(np.array_equal(np.signbit(a), np.signbit(b)))
+        return True
     if ta is Unencodable:
         return a.type == b.type and _mask(a.repr) == _mask(b.repr)
+    if ta is float or isinstance(a, np.floating):
+        if a == b:  # a zero's sign counts (unless loose: numbers by value)
+            return loose or a != 0 or bool(np.signbit(a) == np.signbit(b))
+        return a != a and b != b
     try:
         eq = a == b
     except Exception:  # an object whose __eq__ raises: different, so DeepDiff gets to explain it
@@ -492,7 +507,10 @@ def _raised_text(exc: Any, who: str) -> str:
 
 def _type_name(value: Any) -> str:
     t = type(value)
-    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
+    name = t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
+    if isinstance(value, np.ndarray):  # int32 and int64 arrays print alike: the dtype tells them apart
+        return f"{name} of {value.dtype}"
+    return name
 
 
 # -- the replay -----------------------------------------------------------------------------------------------------

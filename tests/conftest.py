@@ -26,3 +26,14 @@ def _is_root(entry: str) -> bool:
 sys.path[:] = [p for p in sys.path if not _is_root(p)]
 _twins = sorted(name for name in sys.modules if name.split(".")[0] in LAYERS)
 assert not _twins, f"imported under the folder's own name before the suite started: {_twins}"
+
+# Property tests draw the same examples on every run (CI must give the same verdict twice); set
+# TRAJREC_HYPOTHESIS=explore to draw new ones (a search for new failures, not a gate).
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover  (hypothesis is in the test extra)
+    pass
+else:
+    _hypothesis_settings.register_profile("gate", derandomize=True, database=None)
+    _hypothesis_settings.register_profile("explore")
+    _hypothesis_settings.load_profile(os.environ.get("TRAJREC_HYPOTHESIS", "gate"))

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 import warnings
 from typing import Any, Sequence
@@ -18,6 +19,8 @@ from trajrec.recorder.errors import TrajrecError
 from trajrec.recorder.version import __version__
 
 from . import commands
+
+_SGR = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes (ECMA-48 SGR)
 
 EPILOG = """examples:
   trajrec demo                                   record a small run of every built-in env and open it
@@ -192,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = warnings.showwarning
 
     def one_line(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        text = " ".join(str(message).split("\n"))
+        # Without the colour codes some libraries put in their warnings (gymnasium's), shown escaped otherwise.
+        text = " ".join(_SGR.sub("", str(message)).split("\n"))
         print(f"trajrec {args.command}: warning: {text}", file=sys.stderr)
 
     warnings.showwarning = one_line

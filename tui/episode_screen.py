@@ -553,7 +553,7 @@ class EpisodeScreen(Screen[None]):
     def action_goto(self) -> None:
         n = len(self.episode)
         if n:
-            # Not restricted to digits: a restriction drops what does not fit without a word ("1e3" became 13).
+            # No key filter: one would drop keys silently ("1e3" typed as 13); a wrong answer is told instead.
             self.query_one(PromptBar).ask("goto", f"go to step (0 … {n - 1:,}; negative: from the end):",
                                           placeholder=str(self.step_index))
 
@@ -587,14 +587,14 @@ class EpisodeScreen(Screen[None]):
                 self._tag_answered(message.value)
 
     def _goto_answered(self, answer: str) -> None:
-        text = answer.strip()
-        try:
-            i = int(text)
-        except ValueError:
-            if text not in ("", "-"):  # empty or a lone "-": nothing asked
-                self.query_one(TimelineLegend).note = (f"{one_line(text, 20)!r} is not a step number; type one "
-                                                        "such as 12, or -1 for the last")
+        text = answer.strip().replace(",", "").replace("_", "")  # "1,000" as the prompt writes counts
+        if text in ("", "-"):
+            return  # nothing asked
+        if not text.lstrip("-").isdigit() or text.count("-") > 1:
+            self.query_one(TimelineLegend).note = (f"not a step number: {one_line(answer, 20)!r} (type digits, "
+                                                   "or -1 for the last step)")
             return
+        i = int(text)
         n = len(self.episode)
         target = i if i >= 0 else n + i
         clamped = max(0, min(target, n - 1))
@@ -753,11 +753,9 @@ class EpisodeScreen(Screen[None]):
         except ValueError as exc:  # unbalanced quotes
             argv, why = [], str(exc)
         else:
-            why = f"{argv[0]} is not a program on PATH" if argv else "it is empty"
-        if not argv or shutil.which(argv[0]) is None:
-            # Checked before the terminal is handed over: a failure inside suspend() would leave it unrestored.
-            self.notify(f"cannot run {editor!r}: {why}; set $EDITOR to an editor you have", title="open in $EDITOR",
-                        severity="error", markup=False)
+            why = "not found on PATH" if not argv or shutil.which(argv[0]) is None else ""
+        if why:  # told before the screen is given up: a failed start inside suspend() would leave it blank
+            self.notify(f"cannot run {editor!r}: {why}", title="open in $EDITOR", severity="error", markup=False)
             return
         failed: BaseException | None = None
         with tempfile.TemporaryDirectory(prefix="trajrec-step-") as folder:
@@ -767,16 +765,18 @@ class EpisodeScreen(Screen[None]):
             try:
                 with self.app.suspend():
                     # The episode file is never written: the editor gets a copy, deleted when it exits.
-                    try:  # caught inside: suspend() resumes the app only when its block ends normally
+                    # An error is caught inside the block: suspend() has no finally, so one escaping it would
+                    # leave the terminal out of the app's mode, the screen blank and the keys echoed.
+                    try:
                         code = subprocess.call([*argv, path])
                     except OSError as exc:
                         failed = exc
             except SuspendNotSupported as exc:
                 failed = exc
-            if failed is not None:
-                self.notify(f"cannot run {editor!r}: {failed}", title="open in $EDITOR", severity="error",
-                            markup=False)
-                return
+        if failed is not None:
+            self.refresh(layout=True)
+            self.notify(f"cannot run {editor!r}: {failed}", title="open in $EDITOR", severity="error", markup=False)
+            return
         self.refresh(layout=True)
         if code:
             self.query_one(TimelineLegend).note = f"{editor} exited with status {code}"

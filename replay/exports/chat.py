@@ -24,7 +24,8 @@ from typing import Any, Iterable
 from .base import EpisodeView, JsonlFormat, Skip
 from ..labels import rating
 from .choice import map_label, origin
-from .encode import dumps, exact, text_of, tool_call, tool_names
+from .encode import _encode_str as _S
+from .encode import _fast, dumps, exact, text_of, tool_call, tool_names
 
 
 def weight_of(policy: str, failed: bool, r: int | None) -> int:
@@ -171,15 +172,146 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
     return messages, steps, final
 
 
+#: The row's pieces as text, in the order and spelling encoding the row's dicts gives (``conversation``).
+_ASSISTANT_CALL = ('{"role":"assistant","content":%s,"tool_calls":[{"id":"call_%s","type":"function",'
+                   '"function":{"name":%s,"arguments":%s}}],"weight":%s}')
+_TOOL = '{"role":"tool","tool_call_id":"call_%s","name":%s,"content":%s}'
+_ASSISTANT = '{"role":"assistant","content":%s,"weight":%s}'
+#: ``kto`` messages carry no weight (its place in the template filled with nothing, so both take the same values).
+_ASSISTANT_CALL_NW = _ASSISTANT_CALL.replace(',"weight":%s}', "}%s")
+_ASSISTANT_NW = _ASSISTANT.replace(',"weight":%s}', "}%s")
+_USER = '{"role":"user","content":%s}'
+_STEP = '{"step":%s,"message":%s,"weight":%s,"failed":%s,"tool":%s,%s}'
+_UNLABELED = '"judge":null,"kind":null,"origin":null,"value":null,"rating":null,"label":null,"rationale":null,"tags":[]'
+_TRUTH = ("false", "true")
+_int_repr = int.__repr__
+
+
+class _Unusual(Exception):
+    """A value the text path leaves to the dict path (an index that is not an int, a value the strict encoder
+    refuses)."""
+
+
+def _strict(value: Any) -> str:
+    """``value``'s text as the strict encoder writes it inside the row; :class:`_Unusual` where it refuses it
+    (the row then takes the dict path, whose fallback makes the whole row exact)."""
+    try:
+        return _fast(value)
+    except (ValueError, TypeError) as exc:
+        raise _Unusual from exc
+
+
+def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
+                      ) -> tuple[list[str], list[str], str | None]:
+    """:func:`conversation` as text: ``(the JSON text of each message, of each step's metadata, the env's last
+    answer)``, what encoding :func:`conversation`'s dicts gives, made piece by piece without the dicts. Without
+    ``weights``, the messages leave out their ``weight`` (as ``kto`` writes them).
+
+    Raises:
+        _Unusual: a piece the strict encoder refuses (NaN in tool arguments...) or a step index that is not an
+            int: the caller encodes the dicts instead, the one place the general rules live.
+    """
+    label_map = options.label_map
+    names = tool_names(view.tools())
+    text_tool = view.text_tool()
+    as_string = options.tool_arguments == "string"
+    policy = options.weights
+    assistant_call, assistant = (_ASSISTANT_CALL, _ASSISTANT) if weights else (_ASSISTANT_CALL_NW, _ASSISTANT_NW)
+    messages: list[str] = []
+    if options.system:
+        messages.append(_strict({"role": "system", "content": options.system}))
+    messages.append(_USER % _S(view.prompt()))
+    steps: list[str] = []
+    made: dict[tuple[Any, ...], tuple[str, int | None]] = {}
+    args_text: dict[int, tuple[Any, str]] = {}  # id(arguments) -> (arguments, text): tool_call caches its calls
+    last_obs = None  # the env's last answer
+    thought_of = view.thought
+    candidates = view.candidates.get
+    for rec in view.steps():
+        i = rec["i"]
+        if type(i) is not int:
+            raise _Unusual
+        action = rec.get("action")
+        call = tool_call(action, names, text_tool)
+        cands = candidates(i)
+        if not cands:
+            r: int | None = None
+            label_text = _UNLABELED
+        else:
+            # A step's label text (or none, when its one candidate is not preferred) depends only on the fields in
+            # the key (the type and the repr tell 1, 1.0 and True, 0.0 and -0.0 apart): made once for each set.
+            c = cands[0]
+            v = c.value
+            key = (c.judge, c.kind, type(v), repr(v), v, c.rationale, c.tags, type(c)) if len(cands) == 1 else None
+            try:
+                got = made.get(key) if key is not None else None
+            except TypeError:  # an unhashable value or tag list: made for this step
+                key, got = None, None
+            if got is None:
+                chosen = view.choose(i, mapped=False)
+                if chosen is None:
+                    got = (_UNLABELED, None)
+                else:
+                    judge, kind, source, value, r, label, rationale, tags = _label_fields(chosen, label_map)
+                    text = _strict({"judge": judge, "kind": kind, "origin": source, "value": value, "rating": r,
+                                    "label": label, "rationale": rationale, "tags": list(tags)})
+                    got = (text[1:-1], r)
+                if key is not None:
+                    made[key] = got
+            label_text, r = got
+        failed = bool(rec.get("failure"))
+        weight = weight_of(policy, failed, r)
+        thought = thought_of(rec) or ""
+        n = _int_repr(i)
+        w = _int_repr(weight) if weights else ""
+        if call is not None:
+            name = _S(call.name) if type(call.name) is str else _strict(call.name)
+            steps.append(_STEP % (n, len(messages), _int_repr(weight), _TRUTH[failed], name, label_text))
+            args = call.arguments
+            known = args_text.get(id(args))
+            if known is None or known[0] is not args:
+                known = args_text[id(args)] = (args, _S(dumps(args)) if as_string else _strict(exact(args)))
+            last_obs = observation_text(rec)
+            messages.append(assistant_call % (_S(thought), n, name, known[1], w))
+            messages.append(_TOOL % (n, name, _S(last_obs)))
+        else:
+            steps.append(_STEP % (n, len(messages), _int_repr(weight), _TRUTH[failed], "null", label_text))
+            text = text_of(action)
+            messages.append(assistant % (_S(f"{thought}\n\n{text}" if thought else text), w))
+            last_obs = observation_text(rec)
+            messages.append(_USER % _S(last_obs))
+    final = None
+    if steps:  # the env's answer to the agent's last message goes to the metadata, as in ``conversation``
+        messages.pop()
+        final = last_obs
+    return messages, steps, final
+
+
+def meta_text(view: EpisodeView, final: str | None, steps: list[str]) -> str:
+    """The ``trajrec`` column's text: :func:`episode_meta`, the final observation and the steps' metadata."""
+    meta = episode_meta(view)
+    meta["final_observation"] = final
+    return f'{_strict(meta)[:-1]},"steps":[{",".join(steps)}]}}'
+
+
 class ChatFormat(JsonlFormat):
     name = "chat"
     built_rows = True
 
+    def lines(self, view: EpisodeView) -> tuple[list[str], int]:
+        try:
+            messages, steps, final = conversation_text(view, self.options)
+            if not steps:  # as :meth:`rows`: a row with no assistant turn is left out
+                raise Skip("no step")
+            line = (f'{{"messages":[{",".join(messages)}],"tools":{_strict(exact(view.tools()))},'
+                    f'"trajrec":{meta_text(view, final, steps)}}}')
+        except _Unusual:
+            return super().lines(view)
+        return [line], len(steps)
+
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         messages, steps, final = conversation(view, self.options)
-        if not any(m.get("role") == "assistant" for m in messages):
-            # Reset, then closed (or every step dropped): a row with nothing for a trainer to learn (all its
-            # tokens masked: a NaN loss in some setups); left out and counted, as kto does.
+        if not steps:  # a row with no assistant turn teaches nothing (all its tokens masked): left out, as kto does
             raise Skip("no step")
         meta = episode_meta(view)
         meta["final_observation"] = final

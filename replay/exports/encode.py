@@ -32,12 +32,14 @@ from __future__ import annotations
 import json
 import math
 import operator
+from itertools import repeat
 from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
 from trajrec.recorder import Unencodable, UnknownExt
 from trajrec.recorder.classify import parse_tool_call
+from trajrec.recorder.codec import int_text
 
 __all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "text_of", "tool_call",
            "tool_names"]
@@ -109,7 +111,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
-        return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: str(value)}
+        return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: int_text(value)}
     if isinstance(value, dict):
         if all(type(k) is str for k in value) and not any(map(_dollar, value)):
             return {k: jsonable(v) for k, v in value.items()}
@@ -207,8 +209,16 @@ if _c_make_encoder is not None:
 
     def _fast(value: Any) -> str:
         return "".join(_c_encode(value, 0))
+
+    def fast_texts(values: Iterable[Any]) -> Iterable[str]:
+        """``map(_fast, values)`` without a Python call per value (ValueError: a NaN or an infinity inside)."""
+        return map(_join, map(_c_encode, values, repeat(0)))
 else:  # pragma: no cover - CPython always has the C encoder
     _fast = _encoder.encode
+
+    def fast_texts(values: Iterable[Any]) -> Iterable[str]:
+        return map(_fast, values)
+_join = "".join
 _float_repr = float.__repr__
 _int_repr = int.__repr__
 

@@ -14,14 +14,15 @@ The same rows feed :meth:`trajrec.Run.to_arrow` (:func:`step_rows`), so Python u
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+import operator
 import os
 import shutil
 import sys
 import unicodedata
 from contextlib import suppress
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,19 +34,33 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 from .base import EpisodeView, ExportOptions, Format, check_output_folder, open_new_binary, open_output
 from ..labels import rating
 from .choice import map_label, origin
-from .arrow_build import build, kind_of
+from .arrow_build import build, float_lists, kind_of, row_bytes, value_bytes
 from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
 #: The ``format`` key-value metadata of every file; bumped when a column changes.
 PARQUET_FORMAT = "trajrec-parquet@3"
-#: Rows kept as Python values before they become Arrow arrays and one row group: bounds the memory an export
-#: holds (65,536 rows of a tool env's steps held ~100 MB more at the peak).
+#: The most rows in a row group (held as Arrow arrays until it is written): bounds the memory an export holds
+#: (65,536 rows of a tool env's steps held ~100 MB more at the peak).
 _BATCH = 8192
+#: A row group also ends with the row that brings its values to this many bytes (:func:`.arrow_build.value_bytes`:
+#: text as UTF-8, numbers at their width): wide rows (84x84x3 images: ~260 KB a row) made row groups of 8,192 rows
+#: that held 1.45 GB for 3,000 image steps (64 MB groups: ~230 MB, 32 MB: ~175 MB). A tool env's 8,192 rows are
+#: ~6 MB, so its row groups (and files) are the ones cut by rows alone. The rows where a group ends depend on the
+#: rows only, never on how they were batched, so ``--workers`` write the same groups.
+_GROUP_BYTES = 32 << 20
 #: Rows kept as Python values before they become Arrow arrays (a record batch of the row group being filled): a
 #: row held ~1.3 KB as Python values, ~0.75 KB as Arrow's. The parquet writer takes a column 1,024 values at a
 #: time, so batches of 1,024 rows from the row group's start give the same pages as one array of the whole group.
 _CHUNK = 1024
+#: A record batch of a row group also ends with the row that brings its values to this many bytes, so that rows
+#: from several batches are joined (copied) a few MB at a time, never a whole wide row group. A tool env's 1,024
+#: rows are ~0.75 MB: files are the same bytes as when batches were cut by rows alone unless 1,024 rows of a row
+#: group (from its start, or from a multiple of 1,024) hold 8 MB of values.
+_CHUNK_BYTES = 8 << 20
+#: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
+#: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
+_HELD_BYTES = 16 << 20
 
 
 def pyarrow_modules() -> tuple[Any, Any]:
@@ -71,6 +86,34 @@ def pyarrow_module() -> Any:
         finally:
             os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
     return require("pyarrow", PIP_HINT, "the parquet export")
+
+
+#: glibc's ``M_MMAP_THRESHOLD`` (mallopt parameter -3) as the parquet export fixes it: see :func:`steady_allocator`.
+_MMAP_THRESHOLD = 1 << 20
+_STEADY: list[bool] = []
+
+
+def steady_allocator() -> None:
+    """Fix glibc's mmap threshold at 1 MiB for this process (once; nothing elsewhere, or when the user set
+    ``MALLOC_MMAP_THRESHOLD_``).
+
+    glibc serves a block of 128 KiB or more with its own mmap and gives it back when freed, but then raises that
+    threshold to the freed block's size (up to 32 MiB), so later blocks of that size come from the heap, where the
+    freed ones between live ones stay with the process. Wide rows (images: MBs of text and numbers per episode,
+    arrays of MBs per column) made that ~60 MB of the parquet export's peak (3,000 image steps: 230 -> 174 MB with
+    32 MB row groups; a tool env's export: no change). A fixed threshold keeps blocks of 1 MiB and more mmapped.
+    """
+    if _STEADY or "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+        return
+    _STEADY.append(True)
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)  # the symbols already loaded: the C library's among them (no search, no ldconfig)
+    except OSError:  # no dynamic loading here: nothing to tune
+        return
+    if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt"):  # the parameter numbers are glibc's
+        libc.mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
 
 
 #: What ``pyarrow.parquet.ParquetWriter(path, schema, compression="zstd")`` hands its writer class: the export's
@@ -139,15 +182,17 @@ def numeric_values(value: Any) -> list[float] | None:
     return None if arr is None else arr.tolist()
 
 
-def _numeric_array(value: Any) -> Any:
-    """:func:`numeric_values` as a 1-D float64 numpy array (what the export holds: 8 bytes a number, where a list
-    of Python floats holds 32; an 84x84x3 image is 0.17 MB a row instead of 0.68)."""
+def _numeric_array(value: Any, *, raw: bool = False) -> Any:
+    """:func:`numeric_values` as a 1-D float64 numpy array (8 bytes a number, where a list of Python floats holds
+    32; an 84x84x3 image is 0.17 MB a row instead of 0.68). ``raw``: the same numbers in the array's own dtype
+    (an int, unsigned or float kind; what the export holds until the column is made: a uint8 image is 21 KB a row),
+    which ``astype(np.float64)`` makes the float64 array."""
     if value is None or isinstance(value, (str, bool, dict)):
         return None
-    if isinstance(value, float):  # any size (1e20 is a number; the int range below is for ints only)
-        return np.array([value]) if value == value else None  # NaN: null, as before
+    if isinstance(value, float):
+        return np.array([value])  # a number whatever its size (1e20, inf, nan), as the same value in an array is
     if isinstance(value, int):
-        return np.array([float(value)]) if -(2**63) <= value < 2**64 else None
+        return np.array([float(value)]) if -(2**63) <= value < 2**64 else None  # beyond 64 bits: not one number
     if not isinstance(value, (list, tuple, np.ndarray, np.generic)):
         return None
     if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
@@ -158,6 +203,8 @@ def _numeric_array(value: Any) -> Any:
         return None
     if arr.dtype.kind not in "iuf" or arr.size == 0 and arr.ndim > 1 or arr.size > 1_000_000:
         return None
+    if raw and arr.dtype != np.float64:
+        return arr.flatten()  # a copy: never a view of the recorded array
     return arr.astype(np.float64).ravel()  # a copy: never a view of the recorded array
 
 
@@ -260,7 +307,8 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         c_step(i)
         c_thought(thought(rec))
         action = rec.get("action")
-        c_action(action if type(action) is str else text_of(action))
+        # None is null, not "": an empty action and no action stay two values (as in `records`).
+        c_action(action if type(action) is str else None if action is None else text_of(action))
         call = tool_call(action, names, text_tool)
         c_call({"name": call.name, "arguments": dumps(call.arguments)} if call is not None else None)
         obs = rec.get("observation")
@@ -268,8 +316,8 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
             c_obs(obs)
             c_values(None)
         else:
-            c_obs(text_of(obs))
-            c_values(_numeric_array(obs))
+            c_obs(None if obs is None else text_of(obs))
+            c_values(_numeric_array(obs, raw=True))
         x = rec.get("reward")
         c_reward(x if type(x) is float and x - x == 0.0 else _float(x))  # x - x: 0.0 when finite
         c_term(bool(rec.get("terminated")))
@@ -318,7 +366,10 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
             got = values.get(key) if key[0] in (int, bool, str) else None
             if got is None:
                 mapped = map_label(value, label_map)
-                got = (None if mapped is None else float(mapped), rating(value), _category(value), dumps(value))
+                # A NaN or infinite value is no label (map_label), no score (_float), so no rating either: its sign
+                # would have rated +inf as +1 beside a null label.
+                rated = None if type(value) is float and not math.isfinite(value) else rating(value)
+                got = (None if mapped is None else float(mapped), rated, _category(value), dumps(value))
                 if key[0] in (int, bool, str):
                     values[key] = got
             score = chosen.score if chosen.score is not None else (value if isinstance(value, float) else None)
@@ -355,6 +406,7 @@ def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     """One tuple per step of ``view``, in :data:`COLUMNS` order: the rows of the parquet export and of
     :meth:`trajrec.Run.to_arrow` (:func:`episode_columns`, row by row)."""
     head, cols = episode_columns(view)
+    cols[_VALUES] = [v if v is None or v.dtype == np.float64 else v.astype(np.float64) for v in cols[_VALUES]]
     for tail in zip(*cols):
         yield head + tail
 
@@ -367,13 +419,16 @@ class _Rows:
     """Rows of one partition not yet in a row group: the episodes' heads with their row counts, and the other
     columns a value a row."""
 
-    __slots__ = ("heads", "counts", "cols", "n")
+    __slots__ = ("heads", "counts", "cols", "n", "held")
 
     def __init__(self) -> None:
         self.heads: list[tuple[Any, ...]] = []
         self.counts: list[int] = []
         self.cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:]]
         self.n = 0
+        #: About how many bytes of values the rows hold (their text and numeric observations): a guide for when to
+        #: make them Arrow arrays, no part of where row groups end.
+        self.held = 0
 
     def add(self, head: tuple[Any, ...], cols: list[list[Any]], n: int) -> None:
         self.heads.append(head)
@@ -381,6 +436,11 @@ class _Rows:
         for mine, more in zip(self.cols, cols):
             mine.extend(more)
         self.n += n
+        for k in _WIDE_TEXT:
+            self.held += sum(map(len, filter(None, cols[k])))
+        values = cols[_VALUES]
+        if any(map(operator.is_not, values, repeat(None))):  # numpy arrays (list.count(None) would compare them)
+            self.held += 8 * sum(v.size for v in values if v is not None)  # float64 in the column
 
     def take(self, k: int) -> _Rows:
         """The first ``k`` rows, removed from these."""
@@ -403,8 +463,46 @@ class _Rows:
         out.cols = [col[:k] for col in self.cols]
         for col in self.cols:
             del col[:k]
+        self.held = self.held * (self.n - k) // self.n
         out.n, self.n = k, self.n - k
         return out
+
+
+#: The columns (indexes into a :class:`_Rows`' ``cols``) that :attr:`_Rows.held` counts.
+_WIDE_TEXT = [COLUMNS.index(c) - HEAD for c in ("thought", "action", "observation")]
+_VALUES = COLUMNS.index("observation_values") - HEAD
+
+
+class _Group:
+    """The row group being filled in one partition: its record batches so far, each :data:`_CHUNK` rows or
+    :data:`_CHUNK_BYTES` of values (the layout that makes the writer's pages: the same rows give the same batches
+    however they came), the pieces of the batch being made, and how many rows and bytes of values
+    (:func:`.arrow_build.value_bytes`) the group and that batch hold."""
+
+    __slots__ = ("batches", "n", "bytes", "pieces", "piece_rows", "piece_bytes")
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+        self.n = 0
+        self.bytes = 0
+        self.pieces: list[Any] = []
+        self.piece_rows = 0
+        self.piece_bytes = 0
+
+
+def _cut(pa: Any, batch: Any, rows: int, size: int, max_rows: int, max_bytes: int,
+         known: int | None = None) -> tuple[int, int, bool]:
+    """``(take, bytes, ends)``: how many of ``batch``'s first rows a run holding ``rows`` rows and ``size`` bytes
+    of values takes, the bytes of those rows, and whether the run ends with them: at ``max_rows`` rows, or with the
+    row that brings it to ``max_bytes``. ``known``: the bytes of the whole batch, when the caller has them."""
+    take = min(max_rows - rows, batch.num_rows)
+    whole = take == batch.num_rows
+    got = known if whole and known is not None else value_bytes(pa, batch if whole else batch.slice(0, take))
+    if size + got < max_bytes:
+        return take, got, rows + take >= max_rows
+    upto = np.cumsum(row_bytes(pa, batch.slice(0, take)))
+    last = int(np.searchsorted(upto, max_bytes - size))  # the first row that brings the run to max_bytes
+    return last + 1, int(upto[last]), True
 
 
 #: The longest partition folder name kept as it is, in bytes (NAME_MAX of Linux, macOS and Windows file systems).
@@ -434,6 +532,8 @@ def folder_name(col: str, key: str | None, taken: set[str]) -> str:
     value = "__none__" if key is None else key.replace("/", "_").replace("::", "__")
     clean = "".join("_" if c == "\0" or "\ud800" <= c <= "\udfff" else c for c in value)
     name = f"{col}={clean}"
+    import hashlib  # here: loading OpenSSL's hashes costs ~3.5 MB, and only partition folders use it
+
     digest = hashlib.sha256(raw).hexdigest()
     if clean != value or len(name.encode("utf-8")) > _NAME_MAX or _fold(name) in taken:
         for size in (12, 24, 64):
@@ -460,6 +560,7 @@ class ParquetFormat(Format):
     def __init__(self, out: str | os.PathLike[str] | None, options: ExportOptions, *,
                  meta: dict[str, str] | None = None) -> None:
         super().__init__(out, options)  # type: ignore[arg-type]
+        steady_allocator()
         self._pa = pyarrow_module()
         # Arrow's default pool (mimalloc) keeps what a row group freed; the system allocator gives it back.
         self._pool = self._pa.system_memory_pool()
@@ -469,10 +570,9 @@ class ParquetFormat(Format):
         self._writers: dict[str | None, tuple[Any, int, int]] = {}  # key -> (writer, shard number, rows in shard)
         self._shards: dict[str | None, int] = {}
         self._rows: dict[str | None, _Rows] = {}  # key -> rows not yet Arrow arrays
-        self._batches: dict[str | None, list[Any]] = {}  # key -> record batches of the row group being filled
+        self._groups: dict[str | None, _Group] = {}  # key -> the row group being filled
         self._kinds = [kind_of(self._pa, f.type) for f in self._schema]
-        self._pending: dict[str | None, Any] = {}  # key -> rows encoded elsewhere, not yet a whole row group
-        self._encoded: dict[str | None, list[Any]] | None = None  # encode-only: key -> tables made
+        self._encoded: dict[str | None, list[Any]] | None = None  # encode-only: key -> record batches made
         #: ``--partition-by``: each key (the split or env id; None: episodes without one) -> its folder name, in
         #: the order the keys came (:func:`folder_name`; the dataset card names these folders).
         self.partitions: dict[str | None, str] = {}
@@ -529,18 +629,20 @@ class ParquetFormat(Format):
             rows = self._rows[key] = _Rows()
             self._folder(key)  # named as keys first come, as write_encoded does: the same names with --workers
         rows.add(head, cols, n)
-        batches = self._batches.setdefault(key, [])
-        while True:
-            # Row groups cut where rows added one at a time would cut them: at _BATCH rows, or where a shard ends.
-            cut = min(_BATCH, self._room(key))
-            done = sum(b.num_rows for b in batches)
-            if done + rows.n >= cut:
-                self._flush(key, cut)
-                batches = self._batches.setdefault(key, [])
-            elif rows.n >= _CHUNK:
-                batches.append(self._batch(rows.take(_CHUNK)))
-            else:
-                return n, n
+        del cols  # rows holds the values now: each column's go as its Arrow array is made (wide rows: MBs a column)
+        self._convert(key, rows)
+        return n, n
+
+    def _convert(self, key: str | None, rows: _Rows, *, final: bool = False) -> None:
+        """Rows held as Python values made Arrow batches of the partition's row group: the rows that complete its
+        batch being made (:data:`_CHUNK` rows, or up to the group's end), sooner when they hold :data:`_HELD_BYTES`,
+        all of them when ``final``."""
+        while rows.n:
+            group = self._group(key)
+            want = min(_CHUNK - group.piece_rows, self._limit(key) - group.n)
+            if rows.n < want and rows.held < _HELD_BYTES and not final:
+                return
+            self._add(key, self._batch(rows.take(min(rows.n, want))))
 
     def _room(self, key: str | None) -> int:
         if not self.folder or self._encoded is not None:
@@ -548,24 +650,87 @@ class ParquetFormat(Format):
         w = self._writers.get(key)
         return self.options.shard_rows - (w[2] if w else 0)
 
+    def _limit(self, key: str | None) -> int:
+        """The most rows the partition's row group may hold: :data:`_BATCH`, or fewer where its shard ends."""
+        return min(_BATCH, self._room(key))
+
+    def _group(self, key: str | None) -> _Group:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        return group
+
+    def _add(self, key: str | None, batch: Any) -> None:
+        """Rows (an Arrow record batch of the schema) appended to the partition's row group, which is written
+        where it ends, as rows added one at a time would end it: at :data:`_BATCH` rows, where its shard ends,
+        or with the row that brings its values to :data:`_GROUP_BYTES` (encode only: kept for
+        :meth:`take_encoded`, whose rows the writing process cuts)."""
+        if self._encoded is not None:
+            if batch.num_rows:
+                self._encoded.setdefault(key, []).append(batch)
+            return
+        pa = self._pa
+        while batch.num_rows:
+            group = self._group(key)
+            take, size, ends = _cut(pa, batch, group.n, group.bytes, self._limit(key), _GROUP_BYTES)
+            self._push(group, batch if take == batch.num_rows else batch.slice(0, take), size)
+            group.n += take
+            group.bytes += size
+            batch = batch.slice(take)
+            if ends:
+                self._end_group(key)
+
+    def _push(self, group: _Group, part: Any, size: int) -> None:
+        """``part`` (rows holding ``size`` bytes of values) appended to ``group``'s batches: pieces are joined
+        into a batch where it ends (:data:`_CHUNK` rows or :data:`_CHUNK_BYTES`), so no more than a batch of rows
+        is held twice."""
+        pa = self._pa
+        while part.num_rows:
+            take, got, ends = _cut(pa, part, group.piece_rows, group.piece_bytes, _CHUNK, _CHUNK_BYTES, size)
+            group.pieces.append(part if take == part.num_rows else part.slice(0, take))
+            group.piece_rows += take
+            group.piece_bytes += got
+            part, size = part.slice(take), size - got
+            if ends:
+                self._end_batch(group)
+
+    def _end_batch(self, group: _Group) -> None:
+        pieces = group.pieces
+        if len(pieces) > 1:  # copied into one batch, as one process makes it (a single piece: as it is)
+            pieces = self._pa.Table.from_batches(pieces, schema=self._schema).combine_chunks(
+                memory_pool=self._pool).to_batches()
+        group.batches.extend(pieces)
+        group.pieces, group.piece_rows, group.piece_bytes = [], 0, 0
+
+    def _end_group(self, key: str | None) -> None:
+        """The partition's row group written as it stands (nothing when it holds no row)."""
+        group = self._groups.pop(key, None)
+        if group is None or not group.n:
+            return
+        if group.pieces:
+            self._end_batch(group)
+        table = self._pa.Table.from_batches(group.batches, schema=self._schema)
+        del group
+        self._emit(key, table)
+
     def take_encoded(self) -> list[tuple[str | None, bytes]]:
         """Encode-only mode: the rows written since the last call, as ``(partition key, Arrow IPC stream)``
         pairs in the order the keys first came (plain bytes, for the process that writes the files)."""
         assert self._encoded is not None
-        for key in list(self._rows):
-            self._flush(key)
+        for key, rows in self._rows.items():
+            self._convert(key, rows, final=True)
         out = []
         # In the order the keys first came in this batch (a key's row group may be made before an earlier key's):
         # the writing process names their folders in that order (write_encoded), as one process would.
         for key in [k for k in self._rows if k in self._encoded]:
-            tables = self._encoded[key]
+            batches = self._encoded[key]
             sink = self._pa.BufferOutputStream()
             # zstd-compressed: the exporting process holds the results that came in until their turn (a
             # tool env's rows shrink ~10x)
             options = self._pa.ipc.IpcWriteOptions(compression="zstd")
             with self._pa.ipc.new_stream(sink, self._schema, options=options) as ipc:
-                for table in tables:
-                    ipc.write_table(table)
+                for batch in batches:
+                    ipc.write_batch(batch)
             out.append((key, sink.getvalue().to_pybytes()))
         self._encoded = {}
         self._rows = {}
@@ -574,17 +739,15 @@ class ParquetFormat(Format):
     def write_encoded(self, key: str | None, data: bytes) -> int:
         """Write rows :meth:`take_encoded` made (in another process): cut into row groups and shards where the
         same rows written here would be, so the files are the same. Returns the rows."""
-        table = self._pa.ipc.open_stream(self._pa.py_buffer(data)).read_all()
-        rows = table.num_rows
         self._folder(key)
-        pend = self._pending.get(key)
-        if pend is not None:
-            table = self._pa.concat_tables([pend, table])
-        while table.num_rows and table.num_rows >= min(_BATCH, self._room(key)):
-            cut = min(_BATCH, self._room(key))
-            self._emit(key, self._rechunk(table.slice(0, cut)))
-            table = table.slice(cut)
-        self._pending[key] = table if table.num_rows else None
+        held = self._rows.get(key)
+        if held is not None:  # rows this process added before (not done by export): theirs come first
+            self._convert(key, held, final=True)
+        rows = 0
+        # Batch by batch as the stream is read: one batch decoded at a time beside the row group.
+        for batch in self._pa.ipc.open_stream(self._pa.py_buffer(data)):
+            rows += batch.num_rows
+            self._add(key, batch)
         return rows
 
     def _folder(self, key: str | None) -> str | None:
@@ -609,14 +772,6 @@ class ParquetFormat(Format):
                 raise TrajrecIOError(f"cannot create the partition folder {sub}: {exc}") from exc
         return sub / f"part-{shard:05d}.parquet"
 
-    def _rechunk(self, table: Any) -> Any:
-        """``table`` (a row group) as record batches of :data:`_CHUNK` rows from its start: the layout the rows
-        written here have, so that rows encoded elsewhere make the same pages."""
-        pool = self._pool
-        return self._pa.Table.from_batches(
-            [b for j in range(0, table.num_rows, _CHUNK)
-             for b in table.slice(j, _CHUNK).combine_chunks(memory_pool=pool).to_batches()], schema=self._schema)
-
     def _batch(self, rows: _Rows) -> Any:
         """The rows as an Arrow record batch of the schema (:mod:`.arrow_build`: no ``pa.array``, so no
         pandas)."""
@@ -625,31 +780,17 @@ class ParquetFormat(Format):
         arrays = [build(pa, fields[k].type, values[k], rows.counts, kind=kinds[k]) for k in range(HEAD)]
         cols = rows.cols
         for k in range(len(cols)):
-            arrays.append(build(pa, fields[HEAD + k].type, cols[k], kind=kinds[HEAD + k]))
+            typ = fields[HEAD + k].type
+            if k == _VALUES and any(map(operator.is_not, cols[k], repeat(None))):
+                try:  # numeric observations in their own dtype: each number as astype(np.float64) makes it
+                    arrays.append(float_lists(pa, typ, cols[k]))
+                except ValueError:
+                    arrays.append(build(pa, typ, [v if v is None or v.dtype == np.float64 else v.astype(np.float64)
+                                                  for v in cols[k]], kind=kinds[HEAD + k]))
+            else:
+                arrays.append(build(pa, typ, cols[k], kind=kinds[HEAD + k]))
             cols[k] = []  # the Python values go as their array comes: both whole at once cost ~1.2 KB a row more
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
-
-    def _flush(self, key: str | None, cut: int | None = None) -> None:
-        """The partition's first ``cut`` rows (all: None) as a row group, or as a table to send (encode only)."""
-        rows = self._rows.get(key) or _Rows()
-        batches = self._batches.pop(key, [])
-        done = sum(b.num_rows for b in batches)
-        want = done + rows.n if cut is None else cut
-        while done < want:
-            k = min(_CHUNK, want - done)
-            batches.append(self._batch(rows.take(k)))
-            done += k
-        if not batches:
-            return
-        table = self._pa.Table.from_batches(batches, schema=self._schema)
-        del batches
-        if self._encoded is not None:
-            self._encoded.setdefault(key, []).append(table)
-            return
-        pend = self._pending.pop(key, None)
-        if pend is not None:  # only when rows from both sources mix (not done by export)
-            table = self._rechunk(self._pa.concat_tables([pend, table]))
-        self._emit(key, table)
 
     def _emit(self, key: str | None, table: Any) -> None:
         while table.num_rows:
@@ -678,12 +819,10 @@ class ParquetFormat(Format):
     def close(self) -> None:
         if self._encoded is not None:
             return
-        for key in list(self._rows):
-            self._flush(key)
-        for key, pend in list(self._pending.items()):
-            if pend is not None:
-                self._emit(key, self._rechunk(pend))
-        self._pending.clear()
+        for key, rows in self._rows.items():
+            self._convert(key, rows, final=True)
+        for key in list(self._groups):
+            self._end_group(key)
         if not self.files:  # nothing written: still a readable file (or shard) with the schema
             path = self._root / "part-00000.parquet" if self.folder else self._root
             empty = self._pa.Table.from_batches([self._batch(_Rows())], schema=self._schema)

@@ -6,10 +6,13 @@ import difflib
 import gc
 import os
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
+from trajrec.recorder.fsck import is_locked
 from trajrec.recorder.reader import lost_steps
 
 from ..agreement import episode_agreement
@@ -94,6 +97,10 @@ class ExportReport:
     placed: dict[str, str] = field(default_factory=dict)
     #: Files left out whole for :data:`PARTIAL` (their index declares lost steps).
     partial: list[str] = field(default_factory=list)
+    #: Files a live Recorder was still writing (it holds their lock): exported as far as they were written.
+    live: list[str] = field(default_factory=list)
+    #: An export to a folder that had no row to write: it wrote nothing, no folder (see docs/EXPORT.md).
+    no_rows_no_folder: bool = False
 
     def leave_out(self, reason: str, outcome: str | None) -> None:
         per = self.left_out.setdefault(reason, {})
@@ -123,7 +130,7 @@ class ExportReport:
                 "same_ids": [{"episode_id": i, "paths": [a, b], **({"written_to": [self.placed.get(a), self.placed.get(b)]}
                                                                   if self.placed else {})}
                              for i, a, b in self.same_ids],
-                "partial": list(self.partial)}
+                "partial": list(self.partial), "live": list(self.live)}
 
     @property
     def test_episodes(self) -> int:
@@ -323,12 +330,29 @@ class EpisodeExporter:
                 report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + 1
                 report.written += 1
                 self.written_ids.append([ref.episode_id, os.fspath(ref.path)])
+                if not ep.complete and is_locked(ref.path):  # only files without their index: one open() each
+                    report.live.append(os.fspath(ref.path))
                 split = ep.task.get("split")
                 if isinstance(split, str):
                     report.written_splits[split] = report.written_splits.get(split, 0) + 1
                 _add_lineage(self.lineage, ep, view)
                 report.rows += rows
                 report.steps += steps
+
+
+def _remove_outputs(folder: Path, files: Iterable[Any], *, keep_folder: bool) -> None:
+    """Remove the files an export of no rows just wrote in ``folder`` (the folder was new or empty), the
+    subfolders they leave empty, and the folder itself unless it was there before."""
+    for f in files:
+        with suppress(FileNotFoundError):
+            os.unlink(f)
+    for sub in sorted({Path(f).parent for f in files}, key=lambda p: len(p.parts), reverse=True):
+        if sub != folder and folder in sub.parents:
+            with suppress(OSError):  # not empty: something else is in it, kept
+                sub.rmdir()
+    if not keep_folder:
+        with suppress(OSError):
+            folder.rmdir()
 
 
 def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str | os.PathLike[str], *,
@@ -372,6 +396,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         check_output_file(out, (f for f, _ in src.listed), overwrite=overwrite,
                           example="export.parquet" if fmt == "parquet" else "export.jsonl")
     report = ExportReport(fmt, os.fspath(out))
+    folder_was_there = os.fspath(out) != "-" and os.path.isdir(out)
     writer: Format = FORMATS[fmt]()(out, options)
     where_texts = [*([where] if isinstance(where, str) else where),
                    *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
@@ -391,11 +416,13 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
             # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
             for ref in src:
                 one.export(ref)
+                if one.written_ids:  # told as they come: a list of every episode's id and path grew with the run
+                    for eid, path in one.written_ids:
+                        src.note_id(eid, path)
+                    one.written_ids.clear()
                 if progress is not None:
                     progress.advance(ref.n_steps)
             unreadable(report, src.errors)
-            for eid, path in one.written_ids:
-                src.note_id(eid, path)
     except BaseException:
         writer.abort()
         raise
@@ -422,6 +449,12 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     report.placed = dict(getattr(writer, "placed", {}))
     files = list(getattr(writer, "files", ()))
     folder = getattr(writer, "folder", None)
+    if folder and not report.rows:
+        # `datasets.load_dataset(folder)` cannot load a dataset of no rows (it fails deep inside, StopIteration or
+        # ArrowInvalid): no folder at all is the plain answer (FileNotFoundError naming it), and the report says so.
+        _remove_outputs(Path(os.fspath(out)), files, keep_folder=folder_was_there)
+        files, folder = [], None
+        report.no_rows_no_folder = True
     if folder:
         from .card import write_card
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from ..labels import rating
 from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
-from .chat import conversation, episode_meta
+from .chat import _strict, _Unusual, conversation, conversation_text, episode_meta, meta_text
 from .encode import dumps, dumps_built, exact
 
 
@@ -32,7 +32,8 @@ def _split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
 def _rank(view: EpisodeView) -> tuple[float, float] | None:
     outcome = view.outcome
     verdict = 1.0 if outcome == "passed" else 0.0 if outcome == "failed" else None
-    chosen = view.options.preference.choose([c for c in (*view.labels, *view.ep.checks) if c.target == "episode"])
+    # The rows as read (LabelRows for usual lines: no Label built for each of an episode's labels), same fields.
+    chosen = view.options.preference.choose([c for c in (*view.label_rows, *view.ep.checks) if c.target == "episode"])
     score = None
     if chosen is not None:
         r = rating(chosen.value)
@@ -61,13 +62,36 @@ def _ranked(view: EpisodeView, options: ExportOptions) -> tuple[Any, list[Any], 
         raise Skip("no step")
     return rank, prompt, completion, steps, final
 
+
+def _label(rank: tuple[float, float]) -> Any:
+    """``kto``'s ``label``: the terminal check passed; without a verdict, the episode label's rating > 0."""
+    return rank[0] == 1.0 if rank[0] != 0.5 else rank[1] > 0
+
+
 class KtoFormat(JsonlFormat):
     name = "kto"
     built_rows = True
 
+    def lines(self, view: EpisodeView) -> tuple[list[str], int]:
+        # The row as text piece by piece (what ``chat`` does); anything the strict encoder refuses: the dicts.
+        rank = _rank(view)
+        if rank is None:
+            raise Skip("no terminal verdict and no episode label")
+        try:
+            messages, steps, final = conversation_text(view, self.options, weights=False)
+            if not steps:
+                raise Skip("no step")
+            head = 2 if self.options.system else 1  # the system and user messages: the prompt
+            line = (f'{{"prompt":[{",".join(messages[:head])}],"completion":[{",".join(messages[head:])}],'
+                    f'"label":{_strict(_label(rank))},"tools":{_strict(exact(view.tools()))},'
+                    f'"trajrec":{meta_text(view, final, steps)}}}')
+        except _Unusual:
+            return super().lines(view)
+        return [line], len(steps)
+
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         rank, prompt, completion, steps, final = _ranked(view, self.options)
-        label = rank[0] == 1.0 if rank[0] != 0.5 else rank[1] > 0
+        label = _label(rank)
         return [{"prompt": prompt, "completion": completion, "label": label, "tools": exact(view.tools()),
                  "trajrec": {**episode_meta(view), "final_observation": final, "steps": steps}}], len(steps)
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import repeat
-from typing import Any, Callable, Iterable
+import operator
+import re
+from itertools import chain, compress, islice, repeat
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Iterator
 
 from .base import EpisodeView, JsonlFormat
 from .chat import episode_complete, unverified_of
+from .encode import _TEXT, _fast, dumps, dumps_built, fast_texts
 from .encode import _encode_str as _S
-from .encode import _fast, dumps, dumps_built, dumps_unchecked, needs_exact
 
 _float_repr = float.__repr__
 
@@ -87,58 +90,230 @@ def step_json(rec: dict[str, Any], unverified: bool = False) -> str:
                           if diff else '"[]"') + f',"unverified":{"true" if unverified else "false"}}}')
 
 
+# -- steps a column at a time ------------------------------------------------------------------------------------
+#: A ``steps`` item, field by field as :func:`step_json` writes it.
+_STEP = ('{"i":%s,"action":%s,"observation":%s,"reward":%s,"terminated":%s,"truncated":%s,"info":%s,"time":%s,'
+         '"duration":%s,"note":%s,"failure":%s,"retry_of":%s,"recovers":%s,"diff":%s,"unverified":%s}')
+_NoneType = type(None)
+_FLAT = frozenset({str, float, bool, _NoneType})  # values of a map that the strict encoder writes as they are
+_TRUTH = ("false", "true")
+_is_not = operator.is_not
+_is = operator.is_
+_dollar = operator.methodcaller("startswith", "$")
+_values = dict.values
+_get = dict.get
+#: Steps encoded a column at a time: a bounded batch, so a long episode's records are not all held at once.
+BATCH = 4096
+_RUN = 64
+#: What JSON escapes in text (``json.encoder.encode_basestring``: quotes, backslashes, control characters).
+_ESCAPES = re.compile(r'[\x00-\x1f"\\]')
+_QUOTED_TWICE = '"\\"%s\\""'  # text with nothing to escape, as JSON text written as a JSON string
+
+
+def _general_field(value: Any) -> str:
+    return _text_field(dumps, value)
+
+
+def _flat_maps(col: list[Any]) -> bool:
+    """Whether every item of ``col`` (all exact dicts) maps text not starting with ``$`` to text, floats, bools,
+    None or 64-bit ints: what :func:`dumps` hands the strict encoder as it is (a NaN or an infinity inside makes
+    the encoder refuse it, and the caller then takes the general path)."""
+    keys = list(chain.from_iterable(col))
+    if keys and set(map(type, keys)) != _TEXT or any(map(_dollar, set(keys))):  # ("$": once a distinct key)
+        return False
+    kinds = set(map(type, chain.from_iterable(map(_values, col))))
+    if kinds <= _FLAT:
+        return True
+    if kinds - _FLAT != {int}:
+        return False
+    ints = [v for v in chain.from_iterable(map(_values, col)) if type(v) is int]
+    return _I64_MIN <= min(ints) and max(ints) <= _I64_MAX
+
+
+def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
+    """:func:`_text_field` of each value of ``col``, all of type ``t``, with C loops; None when they need the
+    general path."""
+    if t is str:
+        if _ESCAPES.search("".join(col)) is None:  # nothing to escape: quoted twice as they are
+            return list(map(_QUOTED_TWICE.__mod__, col))
+        return list(map(_S, map(_S, col)))
+    if t is float:
+        if all(map(math.isfinite, col)):
+            return list(map(_S, map(_float_repr, col)))
+        return None
+    if t is dict:
+        out: list[str] = []
+        for k in range(0, len(col), _RUN):
+            _map_texts(col[k:k + _RUN], out)
+        return out
+    return None
+
+
+def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
+    """Append :func:`_text_field` of each map of ``run``: checked and encoded together when all are flat, else
+    each on the general path (finding the odd ones among the plain ones cost what the general path costs)."""
+    if _flat_maps(run):
+        try:
+            texts = list(map(_S, fast_texts(run)))  # all or none: a refusal half way leaves ``out`` as it was
+        except (ValueError, TypeError):  # NaN or an infinity inside: the exact pass
+            pass
+        else:
+            out += texts
+            return
+    out += map(_general_field, run)
+
+
+def _field_texts(col: list[Any]) -> list[str]:
+    """``[_text_field(dumps, v) for v in col]``: the values of each type together, in C loops (text, finite
+    floats, flat maps, None); anything else value by value."""
+    types = set(map(type, col))
+    if len(types) == 1:
+        t = next(iter(types))
+        if t is _NoneType:
+            return ['"null"'] * len(col)
+        got = _uniform_fields(t, col)
+        return got if got is not None else list(map(_general_field, col))
+    kinds = list(map(type, col))
+    texts: dict[type, Iterator[str]] = {}
+    for t in types:
+        if t is _NoneType:
+            texts[t] = repeat('"null"')
+            continue
+        some = list(compress(col, map(_is, kinds, repeat(t))))
+        got = _uniform_fields(t, some)
+        texts[t] = iter(got if got is not None else map(_general_field, some))
+    # Each value's text from its type's list, in the column's order.
+    return list(map(next, map(texts.__getitem__, kinds)))
+
+
+def _numbers(col: list[Any]) -> list[str]:
+    """:func:`_number` of each value."""
+    if set(map(type, col)) == {float} and all(map(math.isfinite, col)):
+        return list(map(_float_repr, col))
+    return list(map(_number, col))
+
+
+def _retry_text(x: Any) -> str:
+    return f"{x}" if type(x) is int else "null"
+
+
+def _recovers_text(x: Any) -> str:
+    return _fast([k for k in x if type(k) is int]) if x else "[]"
+
+
+def _diff_text(diff: Any) -> str:
+    return (_S(dumps([{"path": r[0], "action": r[1], "value": r[2], "old_value": r[3]} for r in diff]))
+            if diff else '"[]"')
+
+
+def _column(recs: list[dict[str, Any]], key: str) -> list[Any]:
+    return list(map(_get, recs, repeat(key)))
+
+
+def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> Iterable[str]:
+    """A column of fields most steps do not have (all None: ``empty`` for each, else value by value)."""
+    return map(text, col) if any(map(_is_not, col, repeat(None))) else repeat(empty, len(col))
+
+
+def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> list[str]:
+    """``[step_json(rec, rec["i"] in doubt) for rec in recs]``, the same text, built a field at a time over the
+    steps: a column of plain values (text, finite floats, flat maps of text) is encoded with C loops, once per
+    value; any other value takes :func:`step_json`'s own path (a test compares them on hostile records)."""
+    if not recs:
+        return []
+    idx = _column(recs, "i")
+    if set(map(type, idx)) != {int}:
+        return [step_json(rec, bool(doubt) and rec["i"] in doubt) for rec in recs]
+    flags = [_TRUTH[b] for b in map(bool, _column(recs, "terminated"))], \
+        [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
+    unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
+                  repeat("false", len(recs)))
+    return list(map(_STEP.__mod__, zip(
+        map(_int_repr, idx), _field_texts(_column(recs, "action")), _field_texts(_column(recs, "observation")),
+        _field_texts(_column(recs, "reward")), flags[0], flags[1], _field_texts(_column(recs, "info")),
+        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), _field_texts(_column(recs, "note")),
+        _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
+        _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
+        unverified)))
+
+
 #: A label's item of ``checks`` (the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``),
 #: with the fields that repeat from label to label (kind to author) as one piece, made once for each of their sets.
 _LABEL_ITEM = '{"origin":"label","id":%s,"episode_id":%s,"target":%s,%s,"time":%s,"supersedes":%s}'
 _LABEL_MIDDLE = '"kind":%s,"judge":%s,"value":%s,"score":%s,"rationale":%s,"tags":%s,"author":%s'
-_MIDDLES: dict[tuple[Any, ...], str] = {}
+#: The same, as it reads inside a JSON string (the text of the row's ``checks`` field): escaping works character by
+#: character, so the escaped item is the escaped template filled with the escaped texts of its fields.
+_LABEL_ITEM_ESCAPED = _S(_LABEL_ITEM)[1:-1]
+_MIDDLES: dict[tuple[Any, ...], tuple[str, str]] = {}  # a set of the repeated fields -> (text, escaped text)
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _int_repr = int.__repr__
+_INT_OR_TEXT = {int, str}
 
 
-def _column_texts(col: tuple[Any, ...]) -> Iterable[str]:
-    """The JSON text (:func:`dumps`) of each value of a column, with one C loop where its values share a type."""
+def _escaped(text: str) -> str:
+    """``text`` as it reads inside a JSON string (escaped, without the quotes)."""
+    return _S(text)[1:-1]
+
+
+def _column_texts(col: tuple[Any, ...], escaped: bool = False) -> Iterable[str]:
+    """The JSON text (:func:`dumps`) of each value of a column, with one C loop where its values share a type;
+    with ``escaped``, each text as it reads inside a JSON string (numbers and null read the same there)."""
+    esc = _escaped if escaped else None
     types = set(map(type, col))
     if len(types) == 1:
         t = types.pop()
         if t is str:
-            return map(_S, col)
+            return map(esc, map(_S, col)) if esc else map(_S, col)
         if t is type(None):
             return repeat("null", len(col))
         if t is float and all(map(math.isfinite, col)):
             return map(_float_repr, col)
         if t is int and _I64_MIN <= min(col) and max(col) <= _I64_MAX:
             return map(_int_repr, col)
-    return map(dumps, col)
+    elif types == _INT_OR_TEXT:  # targets: step indexes and "episode"
+        ints = [x for x in col if type(x) is int]
+        if _I64_MIN <= min(ints) and max(ints) <= _I64_MAX:
+            if esc:
+                return [_int_repr(x) if type(x) is int else esc(_S(x)) for x in col]
+            return [_int_repr(x) if type(x) is int else _S(x) for x in col]
+    return map(esc, map(dumps, col)) if esc else map(dumps, col)
 
 
-def _middle(key: tuple[Any, ...]) -> str:
+def _middle(key: tuple[Any, ...]) -> tuple[str, str]:
     kind, judge, _vt, value, _st, score, rationale, tags, author = key
-    return _LABEL_MIDDLE % (dumps(kind), dumps(judge), dumps(value), dumps(score), dumps(rationale),
+    text = _LABEL_MIDDLE % (dumps(kind), dumps(judge), dumps(value), dumps(score), dumps(rationale),
                             dumps(list(tags)), dumps(author))
+    return text, _escaped(text)
 
 
-def label_items(rows: list[Any]) -> list[str]:
+def label_items(rows: list[Any], escaped: bool = False) -> list[str]:
     """The ``checks`` items of :class:`~trajrec.replay.label_model.LabelRow` s, as JSON text: what encoding
-    ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time."""
+    ``{"origin": "label", **label.to_record()}`` without ``v`` and ``deleted`` gives, a column at a time; with
+    ``escaped``, as each reads inside a JSON string (the row's ``checks`` field), escaped a field at a time, the
+    repeated fields once for each of their sets (escaping the whole text again cost ~1 µs a label)."""
     (eids, targets, kinds, judges, values, scores, rationales, tags, authors, times, supersedes, ids,
      _deleted) = zip(*rows)
     # The repr is part of the key: 1, 1.0 and True (and 0.0 and -0.0) are equal as keys but not as JSON.
     keys = list(zip(kinds, judges, map(repr, values), values, map(repr, scores), scores, rationales, tags, authors))
+    pick = itemgetter(1 if escaped else 0)
     try:
         missing = set(keys) - _MIDDLES.keys()
     except TypeError:  # not hashable (a usual label's fields always are)
-        middles: Iterable[str] = map(_middle, keys)
+        middles: Iterable[str] = map(pick, map(_middle, keys))
     else:
         if len(_MIDDLES) + len(missing) > 4096:
             _MIDDLES.clear()
             missing = set(keys)
         for key in missing:
             _MIDDLES[key] = _middle(key)
-        middles = map(_MIDDLES.__getitem__, keys)
-    return list(map(_LABEL_ITEM.__mod__, zip(
-        _column_texts(ids), repeat(_S(eids[0])) if eids.count(eids[0]) == len(eids) else _column_texts(eids),
-        _column_texts(targets), middles, _column_texts(times), _column_texts(supersedes))))
+        middles = map(pick, map(_MIDDLES.__getitem__, keys))
+    eid = _S(eids[0])
+    return list(map((_LABEL_ITEM_ESCAPED if escaped else _LABEL_ITEM).__mod__, zip(
+        _column_texts(ids, escaped),
+        repeat(_escaped(eid) if escaped else eid) if eids.count(eids[0]) == len(eids) else
+        _column_texts(eids, escaped),
+        _column_texts(targets, escaped), middles, _column_texts(times, escaped),
+        _column_texts(supersedes, escaped))))
 
 
 class RecordsFormat(JsonlFormat):
@@ -150,10 +325,23 @@ class RecordsFormat(JsonlFormat):
         return [json.loads(line) for line in lines], steps
 
     def lines(self, view: EpisodeView) -> tuple[list[str], int]:
+        line, steps = self._row(view, "")
+        return [line], steps
+
+    def encode(self, view: EpisodeView) -> tuple[str, int, int]:
+        # The newline goes in with the row's one join (a row is ~1 KB a step: each copy of it costs).
+        text, steps = self._row(view, "\n")
+        return text, 1, steps
+
+    def _row(self, view: EpisodeView, end: str) -> tuple[str, int]:
+        """The row's text followed by ``end``, and its steps."""
         ep = view.ep
         reset = ep.reset
         doubt = unverified_of(ep)  # salvaged steps: flagged per step
-        steps = [step_json(rec, rec["i"] in doubt) if doubt else step_json(rec) for rec in view.steps()]
+        steps: list[str] = []
+        it = view.steps()
+        while batch := list(islice(it, BATCH)):
+            steps += steps_json(batch, doubt)
         checks: list[dict[str, Any]] = []
         for c in ep.checks:
             rec = c.to_record()
@@ -161,17 +349,18 @@ class RecordsFormat(JsonlFormat):
             checks.append({"origin": "recorded", **rec})
         joined = view.joined
         if joined.usual:
-            # The labels' items as text, field by field over all of them (what encoding their dicts gives).
-            recorded = dumps(checks)
-            labels = ",".join(label_items(joined.rows))
-            checks_text = f"{recorded[:-1]},{labels}]" if checks else f"[{labels}]"
+            # The labels' items as they read inside the row's text field, field by field over all of them (what
+            # encoding their dicts, then that text as a string, gives).
+            recorded = _escaped(dumps(checks))
+            labels = ",".join(label_items(joined.rows, escaped=True))
+            checks_field = f'"{recorded[:-1]},{labels}]"' if checks else f'"[{labels}]"'
         else:
             for lab in joined.labels():
                 rec = lab.to_record()
                 rec.pop("v", None)
                 rec.pop("deleted", None)
                 checks.append({"origin": "label", **rec})
-            checks_text = dumps(checks)
+            checks_field = _S(dumps(checks))
         task, summary = ep.task, ep.summary
         head = {
             "format": RECORDS_FORMAT,
@@ -190,13 +379,17 @@ class RecordsFormat(JsonlFormat):
                       "failure": dumps(reset.failure._asdict() if reset.failure else None),
                       "time": _time(reset.time), "duration": _time(reset.duration)},
         }
-        tail = {
-            "checks": checks_text,
+        tail = {  # after "checks", whose text is made above
             "complete": episode_complete(ep),
             "lost": [[first, n] for first, n in ep.lost],
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
         }
         # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already
-        # text, so they are spliced in rather than built as dicts and encoded again.
-        line = f'{dumps_built(head)[:-1]},"steps":[{",".join(steps)}],{dumps_built(tail)[1:]}'
-        return [line], len(steps)
+        # text, so they are spliced in rather than built as dicts and encoded again, with one join.
+        first = f'{dumps_built(head)[:-1]},"steps":['
+        last = f'],"checks":{checks_field},{dumps_built(tail)[1:]}{end}'
+        if not steps:
+            return first + last, 0
+        steps[0] = first + steps[0]
+        steps[-1] += last
+        return ",".join(steps), len(steps)

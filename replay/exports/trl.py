@@ -81,6 +81,8 @@ class TrlStepwiseFormat(JsonlFormat):
             steps.append(i)
             judges.append(_str(judge))
         if not completions:
+            if len(view.ep) == 0:  # nothing recorded: not a labeling matter
+                raise Skip("no step")
             raise Skip("no labeled step to export", unlabeled=True)
         task = view.task
         row = {

@@ -96,17 +96,14 @@ class AtifImporter(Importer):
             for key in s.keys():
                 if key == "steps":
                     top["steps"] = True
-                    agent_seen = False
                     for i, step in s.items():
                         if not isinstance(step, dict):
                             raise ImportFormatError(label, f"$.steps[{i}]", "expected a step object")
                         if step.get("source") == "agent":
-                            agent_seen = True
+                            s.skip_rest()  # the agent's steps are streamed by the second reading
                             break
                         lead.append(step)
-                    if agent_seen:  # left early; without an agent step (an agent that died before its first
-                        s.skip_rest()  # turn, `steps: []`) the loop read the array to its end: 0 steps
-
+                    # (no agent step: the loop read the array to its end; an episode of the prompt alone)
                 elif key == "subagent_trajectories":
                     s.skip()
                     self.fields.kept("subagent_trajectories")

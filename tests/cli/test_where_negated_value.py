@@ -46,3 +46,15 @@ def test_glue_leaves_other_arguments_alone() -> None:
     assert glue_option_values(["ls", "r", "--where", "-x", "--where", "--json"]) == \
         ["ls", "r", "--where=-x", "--where", "--json"]
     assert glue_option_values(["export", "--", "--where", "-x"]) == ["export", "--", "--where", "-x"]
+
+
+def test_where_takes_and_refuses_or(run: Path, capsys: pytest.CaptureFixture) -> None:
+    # A tester's `--where 'steps>5 OR passed'` gave 0 episodes: OR was searched as a word.
+    assert _ls(run, capsys, "--where", "steps>0 AND passed") == _ls(run, capsys, "--where", "steps>0 passed")
+    assert _ls(run, capsys, "--where", '"OR"') == _ls(run, capsys, "--where", "or")  # quoted: the word
+    for query in ("steps>5 OR passed", "passed || failed"):
+        capsys.readouterr()
+        assert main(["ls", str(run), "--where", query]) == 1  # as every bad query
+        err = capsys.readouterr().err
+        assert "there is no OR, every term must hold" in err and "env:shell env:math" in err
+        assert len(err.strip().splitlines()) == 1

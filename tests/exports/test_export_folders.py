@@ -15,6 +15,9 @@ FORMATS = ["records", "chat", "trl-stepwise", "dpo", "kto", "atif", "parquet"]
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("folders") / "run"
     assert main(["record", "trajrec/MathCalc-v0", "--episodes", "2", "--out", str(out), "--json"]) == 0
+    # A failing attempt at the first task, so dpo has a pair to write (a folder of no rows is not made).
+    assert main(["record", "trajrec/MathCalc-v0", "--episodes", "1", "--skill", "0.0", "--out", str(out / "weak"),
+                 "--json"]) == 0
     return out
 
 
@@ -54,7 +57,8 @@ def test_empty_or_new_folder_is_written(fmt: str, run: Path, tmp_path: Path) -> 
         pytest.importorskip("pyarrow")
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["export", str(run), "--format", fmt, "--out", f"{empty}/"]) == 0
+    extra = ["--unlabeled", "neutral"] if fmt == "trl-stepwise" else []  # rows to write, so a folder is written
+    assert main(["export", str(run), "--format", fmt, "--out", f"{empty}/", *extra]) == 0
     assert any(empty.iterdir())
-    assert main(["export", str(run), "--format", fmt, "--out", f"{tmp_path / 'new'}/"]) == 0
+    assert main(["export", str(run), "--format", fmt, "--out", f"{tmp_path / 'new'}/", *extra]) == 0
     assert any((tmp_path / "new").iterdir())

@@ -231,11 +231,15 @@ def test_parquet_folder_output_rules(builtin_run: Path, tmp_path: Path) -> None:
     from trajrec.recorder import TrajrecUsageError
     from trajrec.replay.exports.parquet import schema
 
+    # No row to a folder: no folder (datasets cannot load one of no rows); to a file: the schema.
     rep = export([builtin_run], "parquet", tmp_path / "none", where=["steps>100000"])
-    assert rep.written == 0 and [Path(f).name for f in rep.files] == ["part-00000.parquet", "README.md"]
-    assert pq.read_schema(tmp_path / "none" / "part-00000.parquet").equals(schema(), check_metadata=False)
+    assert rep.written == 0 and rep.files == [] and not (tmp_path / "none").exists()
+    rep = export([builtin_run], "parquet", tmp_path / "none.parquet", where=["steps>100000"])
+    assert rep.written == 0 and pq.read_schema(tmp_path / "none.parquet").equals(schema(), check_metadata=False)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("x")
     with pytest.raises(TrajrecUsageError, match="is a folder that is not empty; name a new or empty folder"):
-        export([builtin_run], "parquet", tmp_path / "none")
+        export([builtin_run], "parquet", tmp_path / "full")
     with pytest.raises(TrajrecUsageError, match="parquet is a binary format; pass --out FILE.parquet or --out DIR"):
         export([builtin_run], "parquet", "-")
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary folder left behind

@@ -212,3 +212,32 @@ def test_usual_rows_accept_only_what_the_general_checks_accept_and_give_the_same
         assert [r.label() for r in rows] == general, recs
         assert [r.label().to_record() for r in rows] == [lab.to_record() for lab in general]
     assert accepted > 300  # the usual cases took the fast path
+
+
+def test_usual_rows_check_mixed_targets_and_tag_lists_as_the_general_checks_do() -> None:
+    """Steps and the episode as targets of one episode's lines, lines with and without tags: checked with C loops
+    over the columns; the same verdicts and order as the general path."""
+    Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": "human:ana", "value": 1,
+                       "tags": ["typo"], "kind": "judge"})
+    cases = [[3, "episode", 0], ["episode", "episode"], [2, -1, "episode"], [1, "judge", "episode"], [0, "x"],
+             ["episode", 1, 1], [5, 2**70, "episode"], [1, True, "episode"], [2, 1.0, "episode"]]
+    for targets in cases:
+        for tags in ([None] * len(targets), [["typo"]] + [None] * (len(targets) - 1),
+                     [["typo"], ["nope"]] + [None] * (len(targets) - 2), [[["x"]]] + [None] * (len(targets) - 1)):
+            for times in ([3.0, 1.0, 2.0, 0.5][:len(targets)], [None, 0, -0.0, 0.0][:len(targets)]):
+                recs = []
+                for k, (t, tg, tm) in enumerate(zip(targets, tags, times)):
+                    rec = {"v": 1, "id": f"l{k}", "episode_id": "ep", "target": t, "kind": "judge",
+                           "judge": "human:ana", "value": 1, "time": tm}
+                    if tg is not None:
+                        rec["tags"] = tg
+                    recs.append(rec)
+                rows, general = usual_rows(recs, "ep"), _general(recs, "ep")
+                if rows is None:
+                    continue
+                assert general is not None, recs
+                assert [r.label().to_record() for r in rows] == [lab.to_record() for lab in general], recs
+    assert usual_rows([{"v": 1, "id": "a", "episode_id": "ep", "target": "episode", "judge": "human:ana",
+                        "value": 1, "time": 1.0},
+                       {"v": 1, "id": "b", "episode_id": "ep", "target": 2, "judge": "human:ana", "value": 1,
+                        "time": 0.5}], "ep") is not None  # the usual mix takes the fast path

@@ -1,4 +1,5 @@
-"""The faster state diff gives exactly the rows (and keeps exactly the tracked copy) of the walk it replaced.
+"""The faster state diff gives exactly the rows (and keeps exactly the tracked copy) of the walk it replaced,
+wherever that walk was exact; where it was not, the new walk is.
 
 ``diff_reference.py`` is the walk as it stood before the speed-up, kept verbatim. Each case drives both with the
 same states: an env-like object mutated in place step after step (wide dicts, so the C scans run, long lists,
@@ -7,6 +8,15 @@ against 1 against 1.0, tuples against lists, numpy arrays, dict and str subclass
 two places and mutated through one, and a state that is an earlier state object again. Rows are compared by
 their canonical form (types, float bits, array dtype/shape/bytes), not by ``==``, so 1 and 1.0 or -0.0 and 0.0
 count as different.
+
+Where the new walk is stricter (FINDINGS5 #7): the reference skipped containers that C's ``==`` called equal and
+compared same-typed floats with ``==``, so it missed a value replaced by an equal one of another type inside a
+list, dict or tuple (``[1]`` to ``[True]``, ``(1,)`` to ``(1.0,)``), a zero's sign (also inside float arrays),
+object array elements (``1`` to ``True``), set element types (``{1}`` to ``{1.0}``), equal dict keys of another
+type (``{1: v}`` to ``{1.0: v}``) and dict key order. A step counts as one where the reference was exact when
+applying its rows to the previous state rebuilds the new state as stored (through the real codec); there both
+walks must give the same rows. Elsewhere the new walk's rows must rebuild the new state exactly, and the cases
+are counted, so the test shows that the stricter branch is taken.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from hypothesis import strategies as st
 
 import trajrec.recorder.diff as fast
 from trajrec.recorder.diff import copy_state
+from trajrec.recorder.format import packb, unpackb
 
 import diff_reference as ref
 
@@ -51,12 +62,58 @@ def canon(v: Any, depth: int = 0) -> Any:
     return (t.__name__, repr(v))
 
 
+def stored(v: Any) -> Any:
+    """``canon`` of ``v`` as the codec stores it (subclasses as their base type, and so on)."""
+    return canon(unpackb(packb(v)))
+
+
+def rebuilds(prev: Any, rows: Any, state: Any) -> bool:
+    """Applying ``rows`` forwards to ``prev`` gives ``state`` exactly, as stored."""
+    try:
+        got = fast.apply_forward(copy_state(prev), rows, copy_values=True)
+    except (LookupError, TypeError, ValueError):
+        return False
+    return stored(got) == stored(state)
+
+
+STRICTER: list[str] = []  # the cases where the reference walk was not exact (and the new one is)
+
+
+def same_rows(got: Any, want: Any) -> bool:
+    """The new walk's rows are the reference's, except rows the reference wrote for a value that did not change
+    (a tuple or array holding a NaN, which its ``==`` could not call equal): the new walk leaves those out.
+
+    For the same reason, and because it called two equal numpy scalars changed, the reference found no common run
+    or queue shift in some lists where the new walk does: the states compared row for row (``HOSTILE`` False) hold
+    no NaN, arrays or numpy scalars; the hostile ones are checked for exactness only."""
+    got_c, want_c = [canon(r) for r in got], [canon(r) for r in want]
+    if got_c == want_c:
+        return True
+    i = 0
+    for row, c in zip(want, want_c):
+        if i < len(got_c) and got_c[i] == c:
+            i += 1
+        elif row[1] not in ("values_changed", "type_changes") or stored(row[2]) != stored(row[3]):
+            return False  # a real change the new walk does not have
+    return i == len(got_c)
+
+
+#: Whether the generators below make values that compare equal across types or signs (and move dict keys): the
+#: reference walk is exact only without them (see the module's docstring).
+HOSTILE = True
+
+
 def _leaf(rng: random.Random) -> Any:
     r = rng.random()
     choices = [
         None, True, False, 0, 1, -1, 0.0, -0.0, 1.0, float("inf"), "", "a", "b", "a" * 3, b"", b"a",
         (1,), (1.0,), [1], ("a", "b"), Name("a"), np.float64(1.0), np.int64(1),
+    ] if HOSTILE else [
+        None, True, -1, 7, 2.5, float("inf"), "", "a", "b", "a" * 3, b"", b"a",
+        (7,), (2.5,), [7], ("a", "b"), Name("a"),
     ]
+    if not HOSTILE and r < 0.17:
+        r += 0.2  # no NaN objects, no arrays (see same_rows)
     if r < 0.08:
         return float("nan")  # a new NaN object each time
     if r < 0.14:
@@ -115,10 +172,10 @@ def _mutate(rng: random.Random, state: dict[str, Any]) -> None:
                 old = c[k]
                 # often a value that compares equal across types, or the same value as a new object
                 swaps = {1: [1.0, True], 0: [0.0, -0.0, False], 1.0: [1, True]}
-                if type(old) in (int, float, bool) and not (type(old) is float and math.isnan(old)) \
+                if HOSTILE and type(old) in (int, float, bool) and not (type(old) is float and math.isnan(old)) \
                         and old in swaps and rng.random() < 0.6:
                     c[k] = rng.choice(swaps[old])
-                elif type(old) is float and math.isnan(old) and rng.random() < 0.6:
+                elif HOSTILE and type(old) is float and math.isnan(old) and rng.random() < 0.6:
                     c[k] = float("nan")
                 elif isinstance(old, list) and rng.random() < 0.5:
                     c[k] = tuple(old)  # a tuple where a list was, equal elements
@@ -135,7 +192,7 @@ def _mutate(rng: random.Random, state: dict[str, Any]) -> None:
                 inside = _containers(other, [])
                 if len(inside) <= 4 and all(x is not c for x in inside):
                     c[rng.choice(keys)] = other
-            elif keys:
+            elif keys and HOSTILE:
                 k = rng.choice(keys)
                 c[k] = c.pop(k)  # same keys, another order
         else:
@@ -150,12 +207,21 @@ def _mutate(rng: random.Random, state: dict[str, Any]) -> None:
                 del c[rng.randrange(len(c))]
             elif c and r < 0.9:
                 i = rng.randrange(len(c))
-                c[i] = float("nan") if rng.random() < 0.5 else copy_state(c[i])  # equal, new object
+                c[i] = float("nan") if HOSTILE and rng.random() < 0.5 else copy_state(c[i])  # equal, new object
             else:
                 c.append(_leaf(rng))
 
 
-def _pair(seed: int, steps: int) -> None:
+def _pair(seed: int, steps: int, hostile: bool = True) -> None:
+    global HOSTILE
+    HOSTILE = hostile
+    try:
+        _pair_run(seed, steps)
+    finally:
+        HOSTILE = True
+
+
+def _pair_run(seed: int, steps: int) -> None:
     rng = random.Random(seed)
     live: Any = _dict(rng, 0, wide=rng.random() < 0.7)
     earlier: list[Any] = []
@@ -176,6 +242,7 @@ def _pair(seed: int, steps: int) -> None:
             state = live
             if rng.random() < 0.3:
                 earlier.append(copy_state(live))
+        prev = copy_state(new_t.state)
         try:
             want = ref_t.update(state)
         except RecursionError:  # a container made to hold itself: both must fail alike
@@ -186,24 +253,45 @@ def _pair(seed: int, steps: int) -> None:
         except RecursionError:
             got = "raised"
             new_t.reset(copy_state(live) if state is live else state)
-        assert canon(got) == canon(want), f"seed {seed} step {step}"
-        assert canon(new_t.state) == canon(ref_t.state), f"seed {seed} step {step}: tracked copy"
-        if state is live and got != "raised":
+        if got == "raised" or want == "raised":
+            assert got == want, f"seed {seed} step {step}"
+            continue
+        assert stored(new_t.state) == stored(state), f"seed {seed} step {step}: the new walk's copy is exact"
+        assert rebuilds(prev, got, state), f"seed {seed} step {step}: the new walk's rows rebuild the state"
+        if stored(ref_t.state) != stored(state):
+            STRICTER.append(f"seed {seed} step {step}")  # e.g. a key deleted and added again: a new order
+        elif not HOSTILE:
+            assert same_rows(got, want), f"seed {seed} step {step}"
+        ref_t.reset(copy_state(new_t.state))  # both walks go on from the same (exact) copy
+        if state is live:
             # the pure diff agrees too, from the previous copy to the new state, and with shared objects
-            prev = earlier[-1] if earlier else copy_state(live)
-            assert canon(fast.diff_rows(prev, state)) == canon(ref.diff_rows(prev, state)), f"seed {seed}"
+            before = earlier[-1] if earlier else copy_state(live)
+            want_rows, got_rows = ref.diff_rows(before, state), fast.diff_rows(before, state)
+            assert rebuilds(before, got_rows, state), f"seed {seed}"
+            if not HOSTILE and rebuilds(before, want_rows, state):
+                assert same_rows(got_rows, want_rows), f"seed {seed}"
             assert fast.diff_rows(state, state) == [] == ref.diff_rows(state, state)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2**32 - 1))
-def test_tracker_rows_match_the_previous_walk_on_random_hostile_states(seed):
+def test_tracker_rows_match_the_previous_walk_on_random_states(seed):
+    _pair(seed, 20, hostile=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_the_new_walk_is_exact_on_random_hostile_states(seed):
     _pair(seed, 20)
 
 
 def test_tracker_rows_match_on_a_fixed_set_of_long_runs():
-    for seed in range(20):
+    STRICTER.clear()
+    for seed in range(8):
+        _pair(seed, 80, hostile=False)
         _pair(seed, 80)
+    # the fuzzer's swaps (1 for 1.0, -0.0 for 0.0, a key moved to the end) reach the cases the reference missed
+    assert len(STRICTER) >= 8, STRICTER
 
 
 def _wide_states(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -225,12 +313,7 @@ def _wide_states(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
 @given(st.integers(0, 2**32 - 1))
 def test_diff_rows_match_on_wide_nested_dicts_and_long_lists(seed):
     old, new = _wide_states(random.Random(seed))
-    assert canon(fast.diff_rows(old, new)) == canon(ref.diff_rows(old, new))
-    a, b = fast.StateTracker(), ref.StateTracker()
-    a.reset(old)
-    b.reset(old)
-    assert canon(a.update(new)) == canon(b.update(new))
-    assert canon(a.state) == canon(b.state)
+    _same_where_exact(old, new)
 
 
 def test_hostile_pairs_named_in_the_brief():
@@ -255,13 +338,28 @@ def test_hostile_pairs_named_in_the_brief():
         ({"q": [1] * 30}, {"q": [1] * 15 + [True] + [1] * 14}),
         ({"q": list(range(40))}, {"q": list(range(40))[:20] + [20.0] + list(range(40))[21:]}),
     ]
-    for old, new in cases:
-        assert canon(fast.diff_rows(old, new)) == canon(ref.diff_rows(old, new)), (old, new)
-        a, b = fast.StateTracker(), ref.StateTracker()
-        a.reset(old)
-        b.reset(old)
-        assert canon(a.update(new)) == canon(b.update(new)), (old, new)
-        assert canon(a.state) == canon(b.state)
+    exact = [_same_where_exact(old, new) for old, new in cases]
+    # the reference missed -0.0 for 0.0, 1.0 for 1 inside a wide dict's child, True for 1 inside a list (short
+    # or long) and 20.0 for 20 inside a long list; its own rows are kept wherever it was exact
+    assert [i for i, ok in enumerate(exact) if not ok] == [1, 8, 9, 14, 15], exact
+
+
+def _same_where_exact(old: Any, new: Any) -> bool:
+    """Both walks' rows and copies agree when the reference's rows rebuild ``new``; the new walk's always do.
+    Returns whether the reference was exact."""
+    want, got = ref.diff_rows(old, new), fast.diff_rows(old, new)
+    a, b = fast.StateTracker(), ref.StateTracker()
+    a.reset(old)
+    b.reset(old)
+    got_t, want_t = a.update(new), b.update(new)
+    assert rebuilds(old, got, new) and rebuilds(old, got_t, new), (old, new)
+    assert stored(a.state) == stored(new)
+    if not rebuilds(old, want, new):
+        return False
+    assert same_rows(got, want), (old, new)
+    assert same_rows(got_t, want_t), (old, new)
+    assert stored(a.state) == stored(b.state)
+    return True
 
 
 def _dicts_in(v: Any, out: set[int]) -> set[int]:
@@ -338,6 +436,19 @@ def _outcome(mod: Any, old: Any, new: Any) -> Any:
     return _safe_canon(rows), _safe_canon(tracker.state), _safe_canon(pure)
 
 
+def _fewer(got: Any, want: Any) -> bool:
+    """The same tracked copy, and rows that leave out some of the reference's: a value its ``==`` could not call
+    equal to itself (a structured numpy scalar, a tuple holding a NaN array) that the new walk finds the same."""
+    if got[0] == "raised" or want[0] == "raised" or got[1] != want[1]:
+        return False
+
+    def sub(a: Any, b: Any) -> bool:
+        rest = iter(b[1])
+        return a[0] == b[0] and all(any(x == y for y in rest) for x in a[1])  # a's rows appear in b, in order
+
+    return sub(got[0], want[0]) and (sub(got[2], want[2]) if got[2][0] != "raised" else got[2] == want[2])
+
+
 @pytest.mark.filterwarnings("ignore")  # numpy's own warnings comparing hostile arrays, in both walks alike
 def test_the_hostile_values_of_the_recorder_tests_give_the_same_rows():
     from hostile_values import values
@@ -349,7 +460,8 @@ def test_the_hostile_values_of_the_recorder_tests_give_the_same_rows():
             for wrap in (lambda x: {**wide, "x": x}, lambda x: {"l": ["s", x, "t"]},
                          lambda x: {**wide, "w": {**wide, "x": x}}):
                 old, new = wrap(a.make()), wrap(b.make())
-                assert _outcome(fast, old, new) == _outcome(ref, old, new), (a.name, b.name)
+                got, want = _outcome(fast, old, new), _outcome(ref, old, new)
+                assert got == want or _fewer(got, want), (a.name, b.name)
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -218,9 +218,23 @@ def test_validation_messages_name_the_fix(tmp_path, stub_env):
         env.check(True, judge="x@1")
     with pytest.raises(TrajrecUsageError, match="kind must be one of"):
         env.check(True, judge="x@1", kind="vibes", target="episode")
+    # A tester: a judge with a space was recorded although labels refuse it and --prefer cannot name it.
+    for judge in ("j 1", " ", "", "x@1\n"):
+        with pytest.raises(TrajrecUsageError, match="without spaces"):
+            env.check(True, judge=judge, target="episode")
+    with pytest.raises(TrajrecUsageError, match=r"\(no step is recorded yet\), got 5"):
+        env.check(True, judge="x@1", target=5)  # was "a recorded step index 0..-1"
+    env.step("x")
+    with pytest.raises(TrajrecUsageError, match=r"step index 0\.\.0, got 5"):
+        env.check(True, judge="x@1", target=5)
     env.close()
     with pytest.raises(EpisodeClosedError):
         env.reset()
+    # A note after close() reached no step and was dropped without a word, while step and check raise.
+    with pytest.raises(EpisodeClosedError, match="cannot note"):
+        env.note(thought="too late")
+    with pytest.raises(EpisodeClosedError):
+        env.check(True, judge="x@1", target="episode")
 
 
 def test_is_a_good_gymnasium_wrapper(tmp_path):
@@ -236,3 +250,20 @@ def test_is_a_good_gymnasium_wrapper(tmp_path):
     ep = open_episode(env.episode_path)
     assert ep.task["env_id"] == "CartPole-v1" and ep.provenance["agent"] == {"name": "random"}
     assert np.array_equal(ep[0].observation, out[0])
+
+
+def test_a_zero_step_episode_says_it_has_no_steps(tmp_path, stub_env):
+    # Messages said "steps 0..-1" for an episode of no step.
+    from trajrec.recorder import StepIndexError, open_episode
+
+    env = Recorder(stub_env(), tmp_path)
+    env.reset(seed=0)
+    env.close()
+    with open_episode(env.episode_path) as ep:
+        assert len(ep) == 0
+        with pytest.raises(StepIndexError, match="has no steps$") as err:
+            ep[0]
+        assert "0..-1" not in str(err.value)
+        with pytest.raises(StepIndexError, match="no steps: only -1, the reset state"):
+            ep.state_at(0)
+        assert ep.state_at(-1) == env.unwrapped.state_dict()

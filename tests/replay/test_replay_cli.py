@@ -211,3 +211,37 @@ def test_the_console_script_imports_a_module_of_the_current_folder(tmp_path: Pat
     proc = subprocess.run([script, "replay", str(episode), "--import", "no_such_envs"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "add that folder to PYTHONPATH" in proc.stderr, proc.stderr
+
+
+class _OutOfSpaceEnv(gym.Env):
+    """Observations outside the declared space: gymnasium's env checker warns about them (in colour)."""
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 5, {}
+
+    def step(self, action):
+        return 5, 0.0, True, False, {}
+
+
+def test_replay_keeps_disable_env_checker_and_shows_warnings_without_colour_codes(
+        record, capsys: pytest.CaptureFixture[str]) -> None:
+    # A tester: an env made with disable_env_checker=True was replayed with the checker on, and its colour codes
+    # were printed as visible escapes ("\x1b[33mWARN: ...").
+    if "replaytest/OutOfSpace-v0" not in gym.registry:
+        gym.register(id="replaytest/OutOfSpace-v0", entry_point=_OutOfSpaceEnv)
+    quiet = record(gym.make("replaytest/OutOfSpace-v0", disable_env_checker=True), [0])
+    assert open_episode(quiet).header["task"]["disable_env_checker"] is True
+    capsys.readouterr()
+    assert main(["replay", str(quiet)]) == 0
+    assert "WARN" not in capsys.readouterr().err
+    with pytest.warns(UserWarning):  # recording with the checker on warns here too
+        checked = record(gym.make("replaytest/OutOfSpace-v0"), [0])
+    assert "disable_env_checker" not in open_episode(checked).header["task"]  # kept only when set
+    capsys.readouterr()
+    assert main(["replay", str(checked)]) == 0
+    err = capsys.readouterr().err
+    assert "trajrec replay: warning: WARN: The obs returned by the `reset()` method is not within" in err
+    assert "x1b" not in err and "\x1b" not in err

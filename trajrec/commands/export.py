@@ -147,6 +147,9 @@ def _run(args: argparse.Namespace) -> int:
     for path in report.partial:
         print(f"trajrec export: left out {path}: steps were lost to damage (repaired by fsck; `trajrec fsck {path}` "
               "lists them); --keep-partial exports its readable steps, marked complete: false", file=sys.stderr)
+    for path in report.live:
+        print(f"trajrec export: {path} is still being written (a live Recorder holds it): exported the steps written "
+              "so far, as an incomplete episode; export again once its Recorder has closed it", file=sys.stderr)
     if report.duplicates:
         some = ", ".join(report.duplicates[:3]) + (", ..." if len(report.duplicates) > 3 else "")
         print(f"trajrec export: left out {_n(len(report.duplicates), 'duplicate path')} (a file given twice, or "
@@ -176,6 +179,11 @@ def _run(args: argparse.Namespace) -> int:
               f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
         if not report.written and report.episodes:
             print("  " + _nothing_written(report, args), file=sys.stderr)
+        elif report.written and not report.rows:
+            print("  no row written: the episodes exported have no step", file=sys.stderr)
+        if report.no_rows_no_folder:
+            print(f"  no dataset folder written at {args.out}: `datasets.load_dataset` cannot load one of no rows "
+                  "(docs/EXPORT.md)", file=sys.stderr)
         from trajrec.replay.exports.pipeline import NOT_EPISODES
 
         # Files that are no episode at all are not episodes left out: told apart, without outcomes.

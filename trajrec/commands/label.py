@@ -252,7 +252,7 @@ def _add(args: argparse.Namespace) -> int:
             n = int(read_index(ref.path).get("steps") or n)  # a file still being written may have grown
         if target >= n:
             raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {plural(n, 'step')} "
-                                    f"(0..{n - 1})")
+                                    + (f"(0..{n - 1})" if n else "(none to label)"))
     lab = ref.store.add(ref.episode_id, target, parse_value(args.value), kind=args.kind, judge=args.judge,
                         rationale=args.rationale, tags=args.tag, author=args.annotator, score=args.score)
     if args.json:

@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
         with open_episode(args.paths[0]) as ep:  # fail here, with a plain error, on a file that is no episode
             n = len(ep)
         if args.step is not None and not -n <= args.step < n:
-            raise TrajrecUsageError(f"--step {args.step} is out of range: {args.paths[0]} has steps 0..{n - 1}"
-                                    + (f" (or -{n}..-1 from the end)" if n else ""))
+            raise TrajrecUsageError(f"--step {args.step} is out of range: {args.paths[0]} has "
+                                    + (f"steps 0..{n - 1} (or -{n}..-1 from the end)" if n else "no steps"))
 
     # No textual in these modules: argument errors come before the UI library loads.
     from trajrec.replay.labels import default_annotator

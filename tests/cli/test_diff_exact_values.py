@@ -1,0 +1,71 @@
+"""`trajrec diff` tells apart what the recording keeps apart (FINDINGS5 #22): -0.0 and 0.0, ``{1: v}`` and
+``{1.0: v}``, and shows the dtypes of arrays that print alike (int32 against int64)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from trajrec import Recorder
+from trajrec.cli import main
+
+
+class Obs(gym.Env):
+    """Hands out the given observations, one per step."""
+
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, observations: list[Any]) -> None:
+        self.observations = observations
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return 0, {}
+
+    def step(self, action):
+        obs = self.observations[self.t]
+        self.t += 1
+        return obs, 0.0, self.t == len(self.observations), False, {}
+
+
+def _record(out: Path, observations: list[Any]) -> Path:
+    rec = Recorder(Obs(observations), out)
+    rec.reset(seed=0)
+    done = False
+    while not done:
+        done = rec.step(0)[2]
+    rec.close()
+    return rec.episode_path
+
+
+@pytest.mark.parametrize("a,b", [
+    (0.0, -0.0),
+    ({1: "v"}, {1.0: "v"}),
+    ({0.0: "v"}, {-0.0: "v"}),
+    (np.array([0.0, 1.0]), np.array([-0.0, 1.0])),
+    (np.float64(0.0), np.float64(-0.0)),
+])
+def test_values_stored_apart_are_reported_apart(tmp_path: Path, capsys: pytest.CaptureFixture, a, b) -> None:
+    pa, pb = _record(tmp_path / "a", [a]), _record(tmp_path / "b", [b])
+    capsys.readouterr()
+    assert main(["diff", str(pa), str(pb), "--json"]) == 1
+    steps = [d for d in map(json.loads, capsys.readouterr().out.splitlines()) if d["type"] == "step"]
+    assert [d["step"] for d in steps] == [0] and steps[0]["fields"] == ["observation"]
+    # and an episode against itself is still the same
+    assert main(["diff", str(pa), str(pa)]) == 0
+
+
+def test_arrays_that_print_alike_show_their_dtypes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pa = _record(tmp_path / "a", [np.array([1, 2], dtype=np.int32)])
+    pb = _record(tmp_path / "b", [np.array([1, 2], dtype=np.int64)])
+    capsys.readouterr()
+    assert main(["diff", str(pa), str(pb)]) == 1
+    out = capsys.readouterr().out
+    assert "numpy.ndarray of int32" in out and "numpy.ndarray of int64" in out, out

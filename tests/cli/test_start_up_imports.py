@@ -1,0 +1,72 @@
+"""What the reading commands load: ``export``, ``ls``, ``show`` and ``--help`` run in a fresh interpreter without
+gymnasium, textual, deepdiff, pandas or OpenSSL's hashes (memory and start-up time every export pays: gymnasium
+alone was ~11 MB of the parquet export's peak), while the public names still import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Never needed to read, list, show or export episodes.
+UNUSED = ("gymnasium", "textual", "rich", "deepdiff", "pandas")
+
+
+def _loaded_after(argv: list[str], cwd: Path) -> dict:
+    code = (
+        "import sys, json\n"
+        "import trajrec.cli\n"
+        f"try:\n    rc = trajrec.cli.main({argv!r})\nexcept SystemExit as exc:\n    rc = exc.code\n"
+        "tops = sorted({m.split('.')[0] for m in sys.modules})\n"
+        "sys.__stdout__.write('\\n' + json.dumps({'rc': rc, 'tops': tops}) + '\\n')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    dst = tmp_path / "runs"
+    shutil.copytree(ROOT / "sample_runs", dst)
+    return dst
+
+
+@pytest.mark.parametrize("fmt", ["records", "chat", "trl-stepwise", "parquet"])
+def test_export_loads_no_env_tui_or_diff_library(run: Path, tmp_path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    out = tmp_path / ("out.parquet" if fmt == "parquet" else "out.jsonl")
+    got = _loaded_after(["export", str(run), "--format", fmt, "--out", str(out), "--unlabeled", "false"], tmp_path)
+    assert got["rc"] == 0 and out.stat().st_size > 0
+    assert [m for m in UNUSED if m in got["tops"]] == []
+    if fmt != "parquet":
+        assert "_hashlib" not in got["tops"] and "numpy" in got["tops"]  # numpy: the reader decodes arrays
+
+
+def test_ls_show_and_help_load_no_env_tui_or_diff_library(run: Path, tmp_path: Path) -> None:
+    episode = sorted(run.rglob("*.msgpack.zst"))[0]
+    for argv in (["ls", str(run)], ["show", str(episode), "--step", "1"], ["export", "--help"], ["--version"]):
+        got = _loaded_after(argv, tmp_path)
+        assert got["rc"] == 0, argv
+        assert [m for m in (*UNUSED, "_hashlib", "pyarrow") if m in got["tops"]] == [], argv
+
+
+def test_public_names_still_import_lazily() -> None:
+    code = ("import sys\n"
+            "from trajrec import Recorder, open_episode, open_run, TrajrecError\n"
+            "from trajrec.recorder import fsck, VectorRecorder, as_gym_env\n"
+            "import trajrec.recorder.fsck\n"
+            "from trajrec.recorder import fsck as again\n"
+            "import gymnasium\n"
+            "assert callable(fsck) and again is fsck and issubclass(Recorder, gymnasium.Wrapper), (fsck, again)\n"
+            "assert Recorder.__module__ == 'trajrec.recorder.wrapper'\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -1,0 +1,143 @@
+"""``records`` encodes steps a column at a time (``steps_json``) and label items a column at a time
+(``_column_texts``): the text must be what the value-by-value path gives (``step_json``, ``dumps``) on any
+record, and anything unusual must fall back to it, never be written differently."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import numpy as np
+
+from trajrec.recorder import Unencodable
+from trajrec.replay.exports import export, records
+from trajrec.replay.exports.encode import dumps
+from trajrec.replay.exports.records import _column_texts, step_json, steps_json
+
+
+class Text(str):
+    pass
+
+
+class Map(dict):  # type: ignore[type-arg]
+    pass
+
+
+def _hostile() -> list[Any]:
+    return [
+        float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 1e308, 5e-324, 2**63 - 1, 2**63, -(2**63) - 1, 2**70,
+        "tool said \udcff\udcfe", "\ud83d alone", "a\x00b\x1b[31m\u2028", "", "ünï", Text("sub"),
+        {"$k": 1}, {"a": {"$b": 2}}, {"a": "$b"}, {1: "one", "1": "text one"}, {None: 1}, {(1, 2): 3},
+        {"x": float("nan")}, {"x": float("inf")}, {"x": 2**64}, {"x": -(2**63)}, {"x": 2**63 - 1}, {"x": [1, 2]},
+        {"x": (1, (2, [3]))}, {"x": b"\x00\xff"}, {"x": {1, 2}}, {"x": np.float32(0.5)}, {"x": np.int64(7)},
+        {"x": "\udcff"}, {"\udc80k": 1}, {"x": True, "y": None, "z": 1.5, "w": "t"}, {}, Map(a=1), Map(),
+        np.float64(1.5), np.int64(-3), np.uint64(2**64 - 1), np.bool_(True), np.float32(np.nan), np.arange(3),
+        b"\x01", bytearray(b"ab"), {1, 2}, frozenset({"a"}), (1, (2, [3]), ()), [1, [2.5, "x"]], [],
+        [float("nan")], [2**70], None, True, False, 0, -1, 7, 1.5, Unencodable("x.Y", "<y>"),
+    ]
+
+
+def _plain(rng: random.Random) -> Any:
+    return rng.choice([
+        "obs text", f"file {rng.randint(0, 99)}: lorem ipsum", rng.random(), 0.0, 1.0,
+        {"tool": "cat"}, {"tool": "cat", "error": "no such file"}, {"thought": f"step {rng.randint(0, 9)}"},
+        {"n": rng.randint(-5, 5), "ok": True, "x": None, "f": 2.5}, None])
+
+
+def _record(i: int, rng: random.Random, odd: float) -> dict[str, Any]:
+    hostile = _hostile()
+
+    def value() -> Any:
+        return rng.choice(hostile) if rng.random() < odd else _plain(rng)
+
+    rec: dict[str, Any] = {"t": "step", "i": i}
+    for key in ("action", "observation", "reward", "info", "note", "failure"):
+        if rng.random() < 0.9:
+            rec[key] = value()
+    rec["terminated"] = rng.choice([False, True, 0, 1, None, "", "x"])
+    rec["truncated"] = rng.choice([False, True])
+    rec["time"] = rng.choice([rng.random() * 1e9, 1, None, float("nan"), float("inf"), True, "x", 2**70])
+    rec["duration"] = rng.choice([rng.random(), 0.0, -0.0, None, 3])
+    if rng.random() < 0.2:
+        rec["retry_of"] = rng.choice([i - 1, None, True, 2**70, "x"])
+    if rng.random() < 0.2:
+        rec["recovers"] = rng.choice([[i - 1], [], [True, 1, "x"], None])
+    if rng.random() < 0.1:
+        rec["diff"] = rng.choice([[["files.a", "set", value(), value()]], [], None])
+    return rec
+
+
+def test_steps_a_column_at_a_time_are_the_steps_one_by_one_on_hostile_records(monkeypatch) -> None:
+    general: list[Any] = []
+    one_by_one = records._general_field
+    monkeypatch.setattr(records, "_general_field", lambda v: general.append(v) or one_by_one(v))
+    rng = random.Random(15)
+    for case in range(300):
+        odd = rng.choice([0.0, 0.0, 0.01, 0.1, 0.5, 1.0])
+        n = rng.choice([1, 2, 5, 63, 64, 65, 130, 300])
+        recs = [_record(i, rng, odd) for i in range(n)]
+        doubt = rng.choice([None, set(), {0, 3, 64}])
+        want = [step_json(r, bool(doubt) and r["i"] in doubt) for r in recs]
+        general.clear()
+        assert steps_json(recs, doubt) == want, (case, odd, n)
+        if odd == 0.0:
+            assert not general  # plain values never leave the C loops
+        elif odd == 1.0 and n > 5:
+            assert general  # hostile ones do
+
+
+def test_a_step_index_that_is_not_an_int_takes_the_step_by_step_path() -> None:
+    recs = [{"i": 0, "action": "a"}, {"i": True, "action": "b"}]
+    assert steps_json(recs) == [step_json(r) for r in recs]
+
+
+def test_label_columns_are_their_values_one_by_one() -> None:
+    rng = random.Random(7)
+    values = _hostile()
+    columns = [[1, "episode", 3], [0, 2**63 - 1, "episode"], [1, 2**63, "episode"], [-(2**63) - 1, "episode"],
+               [1, True, "episode"], ["a", Text("b")], [0.5, 1.0], [0.5, float("nan")], [1, 2], [None, None],
+               [None, 1], [2**70, 1], ["x", "\udcff"]]
+    columns += [[rng.choice(values) for _ in range(rng.randint(1, 6))] for _ in range(300)]
+    for col in columns:
+        assert list(_column_texts(tuple(col))) == [dumps(v) for v in col], col
+
+
+def test_batches_of_steps_join_into_the_same_rows(builtin_run, tmp_path, monkeypatch) -> None:
+    whole = tmp_path / "whole.jsonl"
+    export([builtin_run], "records", whole)
+    monkeypatch.setattr(records, "BATCH", 2)  # an episode's steps in many batches
+    monkeypatch.setattr(records, "_RUN", 1)
+    cut = tmp_path / "cut.jsonl"
+    export([builtin_run], "records", cut)
+    assert cut.read_bytes() == whole.read_bytes()
+
+
+def test_label_items_escaped_field_by_field_are_the_items_escaped_whole() -> None:
+    from trajrec.replay.label_model import LabelRow
+
+    rng = random.Random(3)
+    texts = ["plain", 'q"uote', "back\\slash", "ctl\x01\n\t", "ünï", "\u2028", "lone \udcff", "", "$x"]
+    for _ in range(200):
+        rows = []
+        for k in range(rng.randint(1, 8)):
+            rows.append(LabelRow(
+                rng.choice(["ep", 'e"p']), rng.choice([0, k, "episode", 2**70, 'x"y']),
+                rng.choice(["rule", "judge", 'k"']), rng.choice(["human:ana", "model:\\m"]),
+                rng.choice([1, -1, 0, True, 1.0, -0.0, 0.5, "cat\"egory", 2**70]),
+                rng.choice([None, 0.25, -0.0, 2**64]), rng.choice([None, *texts]),
+                rng.choice([(), ("a",), ('t"ag', "\udc80")]), rng.choice([None, *texts]),
+                rng.choice([None, 1.5, 2, float("nan"), float("inf"), 2**70]),
+                rng.choice([None, f"s{k}", 'q"']), rng.choice([f"id{k}", f'i"d{k}', f"\\{k}"]), False))
+        whole = records.label_items(rows)
+        assert [json.loads(t)["origin"] for t in whole] == ["label"] * len(rows)  # JSON objects, one a row
+        assert records.label_items(rows, escaped=True) == [records._escaped(t) for t in whole], rows
+
+
+def test_text_with_nothing_to_escape_is_quoted_twice_as_two_escapes_give() -> None:
+    from trajrec.replay.exports.encode import _encode_str
+
+    chars = [*map(chr, range(0x3000)), "\ud800", "\udcff", "\U0001f600", "\ufeff", "\x7f"]
+    for c in chars:
+        col = ["a" + c + "b", "plain"]
+        assert records._uniform_fields(str, col) == [_encode_str(_encode_str(v)) for v in col], repr(c)

@@ -152,7 +152,8 @@ def child(what: str, run: Path, out: Path) -> None:
         steps = 0
     else:
         fmt, _, workers = what.partition("@")
-        steps = export([run], fmt, out, options=ExportOptions(unlabeled="false"), workers=int(workers or 1)).steps
+        steps = export([run], fmt, out, options=ExportOptions(unlabeled="false"), workers=int(workers or 1),
+                       overwrite=True).steps
     secs = time.perf_counter() - t0
     print(json.dumps({"steps": steps, "seconds": secs, "cpu": time.process_time() - c0, "rss_mb": peak_rss_mb()}))
 
@@ -280,7 +281,7 @@ def main() -> int:
                 gc.collect()
                 t0 = time.perf_counter()  # each format pays for its own scan of indexes and loading of labels
                 c0 = time.process_time()
-                rep = export([run], fmt, tmp / f"out.{fmt}", options=ExportOptions(unlabeled="false"))
+                rep = export([run], fmt, tmp / f"out.{fmt}", options=ExportOptions(unlabeled="false"), overwrite=True)
                 secs = min(secs, time.perf_counter() - t0)
                 cpu = min(cpu, time.process_time() - c0)
             rate = rep.steps / secs

@@ -110,12 +110,26 @@ class _SubEnv(gym.Env):  # type: ignore[type-arg]
         return result
 
 
-def _sub_spec(vec: gym.vector.VectorEnv) -> Any:
+def _sub_specs(vec: gym.vector.VectorEnv, n: int) -> list[Any]:
+    """Each sub-env's ``EnvSpec`` (None where there is none): the vector env's own (``make_vec``: its kwargs less
+    make_vec's arguments), else the sub-envs' (a ``SyncVectorEnv`` or ``AsyncVectorEnv`` built from
+    ``gymnasium.make`` calls), so each episode's task names the env id, entry point and kwargs to replay it."""
+    EnvSpec = gym.envs.registration.EnvSpec
     spec = getattr(vec, "spec", None)
-    if not isinstance(spec, gym.envs.registration.EnvSpec):
-        return None
-    kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VECTOR_KWARGS}
-    return dataclasses.replace(spec, kwargs=kwargs)
+    if isinstance(spec, EnvSpec):
+        kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VECTOR_KWARGS}
+        return [dataclasses.replace(spec, kwargs=kwargs)] * n
+    subs = getattr(vec, "envs", None)  # SyncVectorEnv keeps its sub-envs in this process
+    if isinstance(subs, (list, tuple)) and len(subs) == n:
+        specs = [getattr(e, "spec", None) for e in subs]
+    else:
+        try:  # AsyncVectorEnv: asked of each worker (a spec is plain data)
+            specs = list(vec.get_attr("spec"))
+        except Exception:  # noqa: BLE001  (a vector env without get_attr, or a spec that does not pickle)
+            return [None] * n
+    if len(specs) != n:
+        return [None] * n
+    return [s if isinstance(s, EnvSpec) else None for s in specs]
 
 
 def _package_from_entry_point(spec: Any) -> dict[str, Any] | None:
@@ -187,13 +201,13 @@ class VectorRecorder(gym.vector.VectorWrapper):
         self._mode_name = getattr(mode, "value", "NextStep")
         self.run_id = run_id or f"run-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
         n = env.num_envs
-        spec = _sub_spec(env)
+        specs = _sub_specs(env, n)
         subs = getattr(env, "envs", None)  # SyncVectorEnv keeps its sub-envs in this process
-        self._subs = [_SubEnv(env, spec) for _ in range(n)]
+        self._subs = [_SubEnv(env, spec) for spec in specs]
         self.recorders: list[Recorder[Any, Any]] = []
         for j, sub in enumerate(self._subs):
             package = (env_package(subs[j]) if isinstance(subs, (list, tuple)) and len(subs) == n
-                       else _package_from_entry_point(spec))
+                       else _package_from_entry_point(specs[j]))
             prov: dict[str, Any] = {"vector": {"index": j, "num_envs": n, "class": type(env).__name__,
                                                "autoreset_mode": self._mode_name}}
             if package is not None:

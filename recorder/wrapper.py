@@ -301,8 +301,14 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     record["retry_of"] = retry_of
                 if self._note:
                     record["note"], self._note = self._note, {}
-                self._take_errors(record, [self._lost] if self._lost else [])
-                writer.write_step(record)
+                # The env may have changed its state before raising (a file deleted, then an I/O error): read it
+                # here too, or the change would show as the next step's.
+                errs: list[dict[str, Any]] = []
+                resync = self._diff_state(record, errs) if self._has_state else False
+                if self._lost is not None:
+                    errs.append(self._lost)
+                self._take_errors(record, errs)
+                writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync)
                 self._lost = None
                 self._step = i + 1
             except Exception as rec_exc:  # noqa: BLE001  (reported, then the env's exception goes on)
@@ -340,19 +346,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     record["checks"] = self._info_checks(info["checks"], i)
             except Exception as exc:  # noqa: BLE001  (checks the env reported that are not checks)
                 self._recorder_error(errors, "info.checks", exc)
-        resync = False
-        if self._has_state:
-            state = self._read_state(errors)
-            if state is not _NO_STATE:
-                try:
-                    rows = self._tracker.update(state)
-                except Exception as exc:  # noqa: BLE001  (an object in the state whose comparison or copy raises)
-                    # The walk may have stopped half way: start over from a full snapshot on this step.
-                    self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
-                    rows, resync = None, True
-                    self._copy_state(state, errors)
-                if rows:
-                    record["diff"] = rows
+        resync = self._diff_state(record, errors) if self._has_state else False
         if self._lost is not None:
             errors.append(self._lost)
         if errors or self._classifier.errors:
@@ -432,6 +426,24 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if not isinstance(checks, (list, tuple)):
             checks = [{"value": checks}]
         return [normalize_check(c, default_target=i, check_id=self._next_check_id()) for c in checks]
+
+    def _diff_state(self, record: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
+        """Read the state after the step into ``record["diff"]``; True when the diff chain broke and the step
+        must store a full snapshot. Errors (of ``state_fn``, of the diff) go to ``errors``, never to the agent."""
+        state = self._read_state(errors)
+        if state is _NO_STATE:
+            return False
+        resync = False
+        try:
+            rows = self._tracker.update(state)
+        except Exception as exc:  # noqa: BLE001  (an object in the state whose comparison or copy raises)
+            # The walk may have stopped half way: start over from a full snapshot on this step.
+            self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
+            rows, resync = None, True
+            self._copy_state(state, errors)
+        if rows:
+            record["diff"] = rows
+        return resync
 
     def _read_state(self, errors: list[dict[str, Any]]) -> Any:
         try:

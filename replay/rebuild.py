@@ -64,7 +64,7 @@ def _shown(value: Any) -> str:
 
 def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id: str | None = None,
                 source: str = "the episode", env_class: str | None = None,
-                allow_entry_points: Iterable[str] = ()) -> Any:
+                allow_entry_points: Iterable[str] = (), vector: str | None = None) -> Any:
     """Build the env an episode was recorded in from its header's ``task`` fields, using only chosen code.
 
     Args:
@@ -75,6 +75,8 @@ def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id:
         env_id: build this registered id instead of the recorded one (with the recorded kwargs).
         source: names the episode in error messages.
         env_class: the recorded env class (``module.Class``), for the message when there is no id.
+        vector: the class of the vector env the episode was a sub-env of (``provenance["vector"]``), if any, for
+            the message when there is no id.
         allow_entry_points: exact ``module:Name`` strings from the header that the user allows to be imported
             and called (the env's entry point when its id is not registered, or a wrapper's).
 
@@ -91,6 +93,13 @@ def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id:
 
     chosen = env_id is not None
     env_id = env_id or task.get("env_id")
+    if not env_id and vector:
+        raise ReplayError(
+            f"cannot rebuild the env of {source}: it was recorded as a sub-env of a {vector} whose sub-envs carry no "
+            "gymnasium spec (no env id, no constructor arguments to rebuild it from): build the vector env with "
+            "gymnasium.make_vec('ID', ...) or from gymnasium.make('ID') calls to record the id. To replay this one, "
+            "pass the env yourself: replay_episode(path, env=MyEnv(...)), or name a registered id that builds the "
+            "same env: trajrec replay FILE --env ID")
     if not env_id:
         what = f"an instance of {env_class}" if env_class else "an env object"
         raise ReplayError(

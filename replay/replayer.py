@@ -615,8 +615,10 @@ def replay_episode(
             if not isinstance(env_class, dict):
                 env_class = {}
             cls_name = f"{env_class.get('module')}.{env_class.get('class')}" if env_class.get("class") else None
+            vec = ep.provenance.get("vector")
+            vec_class = (vec.get("class") or "vector env") if isinstance(vec, dict) else None
             env = rebuild_env(task, imports=imports, env_id=env_id, source=source, env_class=cls_name,
-                              allow_entry_points=allow_entry_points)
+                              allow_entry_points=allow_entry_points, vector=vec_class)
         else:
             import_modules(imports)
         spec = getattr(env, "spec", None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -346,7 +347,8 @@ class AtifFormat(Format):
     def __init__(self, out: str | os.PathLike[str], options: Any) -> None:
         super().__init__(out, options)
         text = "" if out is None else os.fspath(out)
-        self._dir: Path | None = None
+        self._dir: Path | None = None  # an export to a folder: the temporary folder the documents go to
+        self._out_text = text.rstrip("/" + os.sep) or text  # the folder as named, for messages and `placed`
         self._jsonl: JsonlFormat | None = None
         self._written: list[Path] = []
         #: Episode file -> the document written for it: two files with one episode id (a copy, an import done
@@ -358,10 +360,18 @@ class AtifFormat(Format):
             self._jsonl = _AtifLines(None, options)
             return
         if text != "-" and (text.endswith(("/", os.sep)) or Path(text).is_dir()):
-            self._dir = Path(text)
-            check_output_folder(self._dir, "one <episode_id>.trajectory.json per episode")
+            self._final = Path(os.path.abspath(text))
+            check_output_folder(Path(text), "one <episode_id>.trajectory.json per episode")
+            # Documents go to a new temporary folder renamed at close (as parquet's shards do): an interrupted
+            # export leaves no folder of some documents that reads as a whole dataset.
+            self._dir = self._final.with_name(f".{self._final.name}.tmp-{os.getpid()}")
             try:
-                self._dir.mkdir(parents=True, exist_ok=True)
+                self._dir.parent.mkdir(parents=True, exist_ok=True)
+                self._dir.mkdir()  # new, never an existing folder or a link planted at this name
+            except FileExistsError as exc:
+                kind = "a symbolic link" if self._dir.is_symlink() else "something"
+                raise TrajrecIOError(f"refusing to write the temporary export folder {self._dir}: {kind} is "
+                                     "already there; remove it and export again") from exc
             except OSError as exc:
                 raise TrajrecIOError(f"cannot create the folder {self._dir}: {exc.strerror}") from exc
         else:
@@ -392,16 +402,25 @@ class AtifFormat(Format):
         except OSError as exc:
             raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
         self._written.append(path)
-        self.placed[os.fspath(view.ref.path)] = os.fspath(path)
+        self.placed[os.fspath(view.ref.path)] = os.path.join(self._out_text, name)
         return 1, len(view.ep)
 
     def close(self) -> None:
         if self._jsonl is not None:
             self._jsonl.close()
+        elif self._dir is not None:
+            try:
+                if self._final.exists():
+                    self._final.rmdir()  # empty (checked at the start)
+                os.replace(self._dir, self._final)
+            except OSError as exc:
+                raise TrajrecIOError(f"cannot finish {self._out_text}: {exc.strerror}") from exc
 
     def abort(self) -> None:
         if self._jsonl is not None:
             self._jsonl.abort()
+        elif self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
 
 class _AtifLines(JsonlFormat):

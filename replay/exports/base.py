@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from .encode import dumps_built, text_of
 from .source import EpisodeRef
 
 __all__ = ["PARTITIONS", "TOOL_ARGUMENTS", "WEIGHT_POLICIES", "EpisodeView", "ExportOptions", "Format",
-           "JsonlFormat", "Skip", "check_output_folder"]
+           "JsonlFormat", "Skip", "check_output_file", "check_output_folder", "writes_in_place"]
 
 TOOL_ARGUMENTS = ("object", "string")
 #: ``chat`` weight policies: which assistant messages get ``weight`` 1 (the others 0).
@@ -231,13 +233,93 @@ def _tmp_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.tmp-{os.getpid()}")
 
 
+def writes_in_place(path: str | os.PathLike[str]) -> bool:
+    """Whether an output file is written where it is, without a temporary file and a rename: something that is
+    not a regular file (``/dev/null``, a named pipe, a socket) or a path under ``/dev`` or ``/proc``
+    (``/dev/stdout``). Renaming a finished file over such a path would replace the device or pipe with a regular
+    file (run as root: ``/dev/null`` of the whole machine) and deliver nothing to it."""
+    text = os.path.abspath(os.fspath(path))
+    if text.startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(text).st_mode) and not os.path.isdir(text)
+    except OSError:  # nothing there yet (or unreadable: the writer reports it)
+        return False
+
+
+#: Names of recorded episode files (and of those kept by ``record --resume``): never an export's output.
+EPISODE_NAMES = (".msgpack.zst", ".msgpack.zst.unfinished")
+
+
+def check_output_file(out: str | os.PathLike[str], inputs: Iterable[Any] = (), *, overwrite: bool = False,
+                      flag: str = "--out", example: str = "export.jsonl") -> None:
+    """Refuse an output file that would replace recorded data, or any file already there unless ``overwrite``.
+
+    Checked before anything is read or written: a name of an episode file (``*.msgpack.zst``), a path inside a
+    run folder's ``.trajrec/`` (labels, catalog), one of the ``inputs``, or a file that holds zstd frames are
+    refused always; another existing regular file needs ``overwrite``. A device, pipe or ``/dev/...`` path is
+    written in place (:func:`writes_in_place`) and never refused.
+
+    Args:
+        out: the output path (``-``: stdout, never refused).
+        inputs: the episode files the command reads (paths; URLs are skipped).
+        overwrite: replace an existing regular file that is none of the above (``--overwrite``).
+        flag: the option named in the message (``--out``, ``--html``).
+        example: a file name to suggest.
+
+    Raises:
+        TrajrecUsageError: the output is refused; the message names the path and the fix.
+    """
+    text = os.fspath(out)
+    if text == "-" or writes_in_place(text):
+        return
+    path = Path(text)
+    fix = f"name a new file such as {path.with_name(example)}"
+    if path.name.endswith(EPISODE_NAMES):
+        raise TrajrecUsageError(f"{flag} {path} names an episode file (*.msgpack.zst); an output never replaces a "
+                                f"recorded episode: {fix}")
+    if ".trajrec" in Path(os.path.abspath(text)).parts:
+        raise TrajrecUsageError(f"{flag} {path} is inside a run folder's .trajrec/ (its labels and catalog); {fix}")
+    try:
+        st = os.stat(text)
+    except OSError:  # nothing there yet (or unreadable: the writer reports it)
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return
+    for f in inputs:
+        f_text = os.fspath(f) if isinstance(f, (str, os.PathLike)) else None
+        if f_text is None:
+            continue
+        try:
+            same = os.path.samestat(st, os.stat(f_text))
+        except OSError:
+            continue
+        if same:
+            raise TrajrecUsageError(f"{flag} {path} is one of the episode files this command reads; an output "
+                                    f"never replaces a recorded episode: {fix}")
+    try:
+        with open(text, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    # A zstd frame or a skippable frame (what an episode file starts with, whatever its name).
+    if len(head) == 4 and (head == b"\x28\xb5\x2f\xfd" or int.from_bytes(head, "little") >> 4 == 0x184D2A5):
+        raise TrajrecUsageError(f"{flag} {path} holds zstd-compressed data (an episode file?); an output never "
+                                f"replaces it: {fix}")
+    if not overwrite:
+        raise TrajrecUsageError(f"{flag} {path} is a file that exists; pass --overwrite to replace it, or {fix}")
+
+
 def open_output(out: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
-    """(final path, temporary path) for an output file; ``-`` means stdout (None, None)."""
+    """(final path, temporary path) for an output file; ``-`` means stdout (None, None). For a path written in
+    place (:func:`writes_in_place`: a device, a pipe, ``/dev/stdout``) both are the path itself."""
     if os.fspath(out) == "-":
         return None, None
     path = Path(out)
     if path.is_dir():
         raise TrajrecUsageError(f"--out {path} is a folder; pass a file name such as {path / 'export.jsonl'}")
+    if writes_in_place(path):
+        return path, path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -311,6 +393,14 @@ def open_new_binary(path: Path) -> IO[bytes]:
     return io.open(_create_tmp(path), "wb")
 
 
+def open_in_place_text(path: Path) -> IO[str]:
+    """Open a device or pipe (:func:`writes_in_place`) for the text :func:`open_new_text` would write."""
+    try:
+        return io.open(path, "w", encoding="utf-8", errors=SURROGATES, newline="\n", buffering=1 << 20)
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
+
+
 class JsonlFormat(Format):
     """A format that writes one JSON object per line: subclasses yield rows from :meth:`rows`.
 
@@ -330,6 +420,7 @@ class JsonlFormat(Format):
             self.folder: Path | None = Path(text)
             check_output_folder(self.folder, "data.jsonl and a dataset card README.md")
             out = self.folder / "data.jsonl"
+            self._made_folder = not self.folder.exists()  # removed again if the export stops before its end
         else:
             self.folder = None
         self._path, self._tmp = open_output(out)
@@ -337,6 +428,8 @@ class JsonlFormat(Format):
         self._stdout = self._tmp is None
         if self._tmp is None:
             self._fh = sys.stdout
+        elif self._tmp == self._path:  # a device or pipe: written in place, never renamed over
+            self._fh = open_in_place_text(self._tmp)
         else:
             self._fh = open_new_text(self._tmp)
 
@@ -395,7 +488,8 @@ class JsonlFormat(Format):
         try:
             self._fh.close()
             assert self._path is not None
-            os.replace(self._tmp, self._path)
+            if self._tmp != self._path:
+                os.replace(self._tmp, self._path)
         except OSError as exc:
             raise TrajrecIOError(f"cannot finish {self._path}: {exc.strerror}") from exc
 
@@ -403,7 +497,12 @@ class JsonlFormat(Format):
         if self._tmp is None or self._fh is None:
             return
         self._fh.close()
+        if self._tmp == self._path:  # a device or pipe written in place: never removed
+            return
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
+        if self.folder is not None and getattr(self, "_made_folder", False):
+            with contextlib.suppress(OSError):  # only if still empty: nothing of anyone else's is removed
+                self.folder.rmdir()

@@ -5,9 +5,11 @@ labels by judge, label map, filters and lineage (sources, runs, agents, models).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,29 @@ def _folder_of(pattern: str) -> str:
     return re.sub(r"\[(.)\]", r"\1", pattern.rsplit("/", 1)[0])
 
 
-def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, str], lineage: dict[str, Any]) -> str:
-    """The card's text; ``data_files``: one pattern (all of it the ``train`` split) or split name -> pattern."""
+def data_fingerprint(folder: str | os.PathLike[str]) -> str:
+    """16 hex digits that change with the folder's data: a hash of each data file's path, size and CRC-32 (the
+    same data gives the same card, with any ``--workers``; reading the files just written back costs a few percent
+    of the export, the CRC running at GB/s).
+
+    Why: ``datasets.load_dataset(folder)`` keys its cache on the card's ``configs`` and ``dataset_info`` only, not
+    on the data files, so a folder exported again would load the rows of the first export; the fingerprint goes into
+    the card's ``dataset_info`` and so into that key."""
+    digest = hashlib.blake2b(digest_size=8)
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "README.md"):
+        crc, size = 0, 0
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+        digest.update(f"{path.relative_to(root).as_posix()}\0{size}\0{crc}\n".encode())
+    return digest.hexdigest()
+
+
+def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, str], lineage: dict[str, Any],
+              fingerprint: str | None = None) -> str:
+    """The card's text; ``data_files``: one pattern (all of it the ``train`` split) or split name -> pattern;
+    ``fingerprint``: :func:`data_fingerprint` of the data (in ``dataset_info``, so ``datasets`` caches anew)."""
     from trajrec._version import __version__
 
     bal = report.balance
@@ -42,6 +65,9 @@ def card_text(report: Any, options: ExportOptions, data_files: str | dict[str, s
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for name, pattern in splits.items():
         lines += [f"  - split: {_yaml_key(name)}", f"    path: {_yaml_str(pattern)}"]
+    if fingerprint:
+        lines += ["dataset_info:", "  config_name: default",
+                  f"  description: {_yaml_str(f'trajrec export; data fingerprint {fingerprint}')}"]
     lines += [
         "tags:",
         "- trajrec",
@@ -105,5 +131,6 @@ def write_card(folder: str | os.PathLike[str], report: Any, options: ExportOptio
     """Write ``folder/README.md``; returns its path."""
     path = Path(folder) / "README.md"
     lineage = {"name": Path(folder).name, **lineage}
-    path.write_text(card_text(report, options, data_files, lineage), encoding="utf-8", errors="backslashreplace")
+    path.write_text(card_text(report, options, data_files, lineage, data_fingerprint(folder)), encoding="utf-8",
+                    errors="backslashreplace")
     return path

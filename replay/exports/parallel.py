@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import signal
 import threading
+import warnings
 from collections import deque
 from dataclasses import fields
 from pathlib import Path
@@ -105,6 +107,13 @@ def _init(config: str) -> None:
                    filters=filters_for(cfg["where"], cfg["min_agreement"]), stores={})
 
 
+def _init_worker(config: str) -> None:
+    """A pool worker's start: Ctrl-C is for the exporting process, which stops the workers (a server started
+    earlier in this process without :class:`_PoolStarter`'s signal mask forks workers that would take it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init(config)
+
+
 def _work(job: list[list[str]]) -> tuple[bytes, Any]:
     """Export one batch: ``(JSON summary, encoded rows)``; see the module docstring."""
     import gc
@@ -156,6 +165,17 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
 # -- in the writing process ----------------------------------------------------------------------------------------
 
 
+_DIED_STARTING = ("an export worker process exited while starting (exit code {code}); in a script this happens when "
+                  "export(..., workers=N) is not under `if __name__ == \"__main__\":` (each worker imports the "
+                  "script again): put the call under that guard, or pass workers=1")
+
+
+def in_worker_start() -> bool:
+    """Whether this process is a worker importing the main script while it starts (``spawn``/``forkserver``): an
+    export called there is the script's body run again, not the user's request."""
+    return bool(getattr(mp.current_process(), "_inheriting", False))
+
+
 class _PoolStarter:
     """The worker pool, started in a thread (creating it blocks until the workers' server has imported the
     export code), then pinged: :meth:`up` says when a worker is ready for batches."""
@@ -170,13 +190,32 @@ class _PoolStarter:
 
     def _start(self, workers: int, config: str) -> None:
         try:
-            self._pool = start_context().Pool(workers, initializer=_init, initargs=(config,))
+            if hasattr(signal, "pthread_sigmask"):
+                # Ctrl-C reaches the whole process group (a terminal's, `timeout -s INT`): blocked in this thread
+                # only (the main thread still takes it), the workers' server started from here inherits the mask,
+                # and so do the workers it forks, so neither prints a KeyboardInterrupt traceback (not even while
+                # the server imports the export code); this process stops them (:meth:`stop`). The resource
+                # tracker is started first: starting it unblocks SIGINT in the thread that starts it.
+                from multiprocessing import resource_tracker
+
+                resource_tracker.ensure_running()
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            self._pool = start_context().Pool(workers, initializer=_init_worker, initargs=(config,))
             self._ping = self._pool.apply_async(os.getpid)
         except BaseException as exc:  # raised in the exporting thread by pool()
             self._error = exc
 
     def up(self) -> bool:
-        return not self._thread.is_alive() and (self._error is not None or self._ping.ready())
+        """Whether a worker answered, or starting them failed (:meth:`pool` raises then)."""
+        if self._thread.is_alive():
+            return False
+        if self._error is not None or self._ping.ready():
+            return True
+        dead = [p for p in getattr(self._pool, "_pool", ()) if p.exitcode is not None]
+        if dead:  # a worker exits only when stopped: one that died before answering never will (the pool restarts it)
+            self._error = TrajrecError(_DIED_STARTING.format(code=dead[0].exitcode))
+            return True
+        return False
 
     def pool(self) -> Any:
         self._thread.join()
@@ -188,8 +227,13 @@ class _PoolStarter:
         """Every result is in: close and join the workers; a join that does not end within 30 s (a worker that does
         not answer, as one did once on a loaded machine) gives way to the bounded kill of :meth:`stop`."""
         pool = self._pool
-        if pool is None or self._thread.is_alive():  # this process did it all while the workers were starting
-            self.stop()
+        if pool is None or self._thread.is_alive() or not self._ping.ready():
+            # This process did it all while the workers were starting: stopped now, unheard (a join would wait
+            # while the pool restarts workers that die as they start, the script's body run by each).
+            died = self.up() and self._error is not None
+            self.stop(failed=pool is not None)
+            if died:
+                warnings.warn(str(self._error), RuntimeWarning, stacklevel=2)
             return
         pool.close()
         joiner = threading.Thread(target=pool.join, name="trajrec-export-pool-join", daemon=True)
@@ -229,7 +273,8 @@ def _result(pending: Any, procs: list[Any]) -> Any:
             dead = [p for p in procs if p.exitcode is not None]
             if dead:
                 raise TrajrecError(f"an export worker process (pid {dead[0].pid}) died with exit code "
-                                   f"{dead[0].exitcode} (killed by the system, out of memory?); nothing was "
+                                   f"{dead[0].exitcode} (killed by the system, out of memory?, or, in a script, "
+                                   "export(..., workers=N) not under `if __name__ == \"__main__\":`); nothing was "
                                    "written, run the export again, with fewer --workers") from None
 
 
@@ -269,7 +314,11 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
     config = json.dumps({"format": fmt, "options": _options_dict(options), "where": where,
                          "min_agreement": min_agreement})
     writer = getattr(writer, "lines_format", None) or writer  # atif to one file: its JSONL writer
-    jobs = iter(batches(src.listed, workers))
+    all_jobs = batches(src.listed, workers)
+    # A worker beyond the number of batches would have nothing to do, and each costs a process start
+    # (`-j 1000` on 3 files started 1,000 processes).
+    workers = max(1, min(workers, len(all_jobs)))
+    jobs = iter(all_jobs)
     errors: list[tuple[Any, str]] = []
     empty: list[tuple[Any, str]] = []
     damaged: list[tuple[str, str]] = []

@@ -605,7 +605,8 @@ class ParquetFormat(Format):
                 raise TrajrecUsageError("parquet is a binary format; pass --out FILE.parquet or --out DIR, not -")
             self._final, self._root = path, tmp  # type: ignore[assignment]
             # Created now, O_EXCL and O_NOFOLLOW: the writer opens our own new file, never a planted link.
-            open_new_binary(tmp).close()
+            if tmp != path:  # (a device or pipe is written in place: base.writes_in_place)
+                open_new_binary(tmp).close()
 
     def set_context(self, *, where: Any = (), sources: Any = ()) -> None:
         self._schema = self._schema.with_metadata(metadata(self.options, where=where, sources=sources))
@@ -838,7 +839,8 @@ class ParquetFormat(Format):
         try:
             if self.folder and self._final.exists():
                 self._final.rmdir()  # empty (checked at the start)
-            os.replace(self._root, self._final)
+            if self._root != self._final:
+                os.replace(self._root, self._final)
         except OSError as exc:
             raise TrajrecIOError(f"cannot finish {self._final}: {exc.strerror}") from exc
         self.files = [self._final / p.relative_to(self._root) for p in self.files] if self.folder else [self._final]
@@ -851,5 +853,5 @@ class ParquetFormat(Format):
                 writer.close()
         if self.folder:
             shutil.rmtree(self._root, ignore_errors=True)
-        elif self._root.exists():
+        elif self._root != self._final and self._root.exists():
             os.unlink(self._root)

@@ -17,7 +17,7 @@ from trajrec.recorder.reader import lost_steps
 
 from ..agreement import episode_agreement
 from ..autolabel import RULES_JUDGE
-from .base import EpisodeView, ExportOptions, Format, Skip
+from .base import EpisodeView, ExportOptions, Format, Skip, check_output_file
 from .chat import ChatFormat
 from .prefs import DpoFormat, KtoFormat
 from .records import RecordsFormat
@@ -357,7 +357,7 @@ def _remove_outputs(folder: Path, files: Iterable[Any], *, keep_folder: bool) ->
 
 def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str | os.PathLike[str], *,
            where: Iterable[str] = (), min_agreement: float | None = None, options: ExportOptions | None = None,
-           progress: ProgressLike | None = None, workers: int = 1) -> ExportReport:
+           progress: ProgressLike | None = None, workers: int = 1, overwrite: bool = False) -> ExportReport:
     """Export the episodes under ``paths`` that pass the filters to ``out`` (``"-"``: stdout) in format ``fmt``.
 
     Args:
@@ -370,18 +370,31 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         workers: processes that read and encode episodes (``records``, ``trl-stepwise``, ``chat``, ``kto`` and
             ``parquet``); this process writes their output in episode order, so the files are the ones one
             process writes (:mod:`~trajrec.replay.exports.parallel`).
+        overwrite: replace an output file that exists (never an episode file, an input or a device).
 
     Raises:
         TrajrecUsageError: an unknown format, a bad filter or option, ``workers`` for a format that pairs or
-            splits episodes (``dpo``, ``atif``).
+            splits episodes (``dpo``, ``atif``), an output file that is an episode file or one of the inputs, or
+            one that exists without ``overwrite`` (:func:`~.base.check_output_file`).
     """
     check_format(fmt)
     check_workers(fmt, workers, out)
+    if workers > 1:
+        from .parallel import in_worker_start
+
+        if in_worker_start():
+            # A script without the `__main__` guard, imported again by a starting worker: that worker ends quietly
+            # (no traceback, no second pool, no output touched); the exporting process says what to fix.
+            raise SystemExit(1)
     options = options or ExportOptions()
     check_partition(fmt, options)
     filters = filters_for(where, min_agreement)
     t0 = time.perf_counter()
     src = paths if isinstance(paths, Source) else Source(paths, join_labels=True)
+    # One output file (not a folder): parquet takes any name without .parquet as a folder (parquet.is_folder_output).
+    if not atif_folder(out) and (fmt != "parquet" or os.fspath(out).endswith(".parquet")):
+        check_output_file(out, (f for f, _ in src.listed), overwrite=overwrite,
+                          example="export.parquet" if fmt == "parquet" else "export.jsonl")
     report = ExportReport(fmt, os.fspath(out))
     folder_was_there = os.fspath(out) != "-" and os.path.isdir(out)
     writer: Format = FORMATS[fmt]()(out, options)

@@ -59,7 +59,7 @@ def test_where_agrees_with_the_viewer_and_the_export(samples: Path, tmp_path: Pa
         by_run = {ep.episode_id for ep in _close_all(run.where(query))}
         by_viewer = {e.episode_id for e in entries if parse_filter(query).matches(e)}
         out = tmp_path / "w.jsonl"
-        export([samples], "records", out, where=[query])
+        export([samples], "records", out, where=[query], overwrite=True)
         import json
         by_export = {json.loads(line)["episode_id"] for line in out.read_text().splitlines()}
         assert by_run == by_viewer, query

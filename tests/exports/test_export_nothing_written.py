@@ -27,7 +27,7 @@ def test_dpo_with_nothing_to_pair_counts_zero_steps_and_says_why(run: Path, tmp_
     line = next(x for x in err.splitlines() if "nothing written:" in x)
     assert "no attempt at the same task to pair it with" in line and "record several attempts per task" in line
     assert out.read_text() == ""
-    assert main(["export", str(run), "--format", "dpo", "--out", str(out), "--json"]) == 0
+    assert main(["export", str(run), "--format", "dpo", "--out", str(out), "--json", "--overwrite"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["written"], report["rows"], report["steps"]) == (0, 0, 0)
 

@@ -138,7 +138,8 @@ def test_label_maps(labeled: Path, ids: dict[int, str], tmp_path: Path) -> None:
 
 def test_prefer_chooses_whose_label_wins(labeled: Path, ids: dict[int, str], tmp_path: Path) -> None:
     def judges(prefer: str, **kw: Any) -> list[Any]:
-        export([labeled], "trl-stepwise", tmp_path / "p.jsonl", options=ExportOptions(prefer=prefer, **kw))
+        export([labeled], "trl-stepwise", tmp_path / "p.jsonl", options=ExportOptions(prefer=prefer, **kw),
+               overwrite=True)
         return by_episode(tmp_path / "p.jsonl").get(ids[0], {}).get("label_judges")
 
     assert judges("rule,human")[:3] == ["trajrec-rules@2"] * 3  # rules first now
@@ -161,7 +162,7 @@ def test_unlabeled_policies(labeled: Path, ids: dict[int, str], tmp_path: Path) 
     # step 2 unlabeled. Passed episode: every step labeled.
     def run(policy: str, label_map: str = "strict") -> dict[str, dict[str, Any]]:
         rep = export([labeled], "trl-stepwise", tmp_path / f"{policy}.jsonl",
-                     options=ExportOptions(unlabeled=policy, label_map=label_map))
+                     options=ExportOptions(unlabeled=policy, label_map=label_map), overwrite=True)
         out = by_episode(tmp_path / f"{policy}.jsonl")
         assert rep.written == len(out)
         return out
@@ -256,7 +257,7 @@ def test_missing_pyarrow_names_the_pip_command(labeled: Path, tmp_path: Path, mo
 
 def test_where_filters(labeled: Path, ids: dict[int, str], tmp_path: Path) -> None:
     def chosen(*where: str, **kw: Any) -> set[str]:
-        export([labeled], "chat", tmp_path / "w.jsonl", where=where, **kw)
+        export([labeled], "chat", tmp_path / "w.jsonl", where=where, overwrite=True, **kw)
         return set(by_episode(tmp_path / "w.jsonl"))
 
     assert chosen("outcome=failed") == {ids[1]}

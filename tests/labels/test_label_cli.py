@@ -100,7 +100,8 @@ def test_export_commands(run_dir: Path, ids: dict[int, str], tmp_path: Path,
             "left out for an unlabeled step that have no rule labels yet") in err
     assert main(["label", "auto", str(run_dir), "--rules"]) == 0
     capsys.readouterr()
-    code, out, err = run(capsys, "export", str(run_dir), "--format", "trl-stepwise", "--out", str(out_file))
+    code, out, err = run(capsys, "export", str(run_dir), "--format", "trl-stepwise", "--out", str(out_file),
+                         "--overwrite")
     assert code == 0 and out == ""
     # The rules label every step of the passed and the failed episode: both are kept by default.
     assert err.startswith(f"exported 2 episodes (1 passed, 1 failed; 10 steps, 2 rows) to {out_file} in ")

@@ -324,3 +324,58 @@ def test_info_keys_that_are_not_text_are_unbatched_with_their_masks(tmp_path) ->
     infos = sorted((open_episode(p)[0].info for p in tmp_path.rglob("*.msgpack.zst")
                     if len(open_episode(p))), key=lambda i: i["name"])
     assert infos == [{"name": "env0"}, {"name": "env1", 7: 3.5, "d": {0: "zero"}}]
+
+
+@pytest.mark.parametrize("vector_class", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
+def test_sub_envs_made_by_gym_make_give_each_episode_its_env_id(tmp_path, capsys, vector_class):
+    # A SyncVectorEnv/AsyncVectorEnv of gym.make envs has no spec of its own: the task comes from the sub-envs'.
+    from trajrec.cli import main
+
+    makers = [lambda: gym.make("CartPole-v1", sutton_barto_reward=True)] * 2
+    env = VectorRecorder(vector_class(makers), tmp_path / "run")
+    env.reset(seed=[1, 2])
+    for _ in range(3):
+        env.step(np.array([0, 1]))
+    env.close()
+    for paths in env.episode_paths:
+        with open_episode(paths[0]) as ep:
+            task = ep.header["task"]
+            assert task["env_id"] == "CartPole-v1"
+            assert task["entry_point"] == "gymnasium.envs.classic_control.cartpole:CartPoleEnv"
+            assert task["env_kwargs"] == {"sutton_barto_reward": True}
+            assert ep.episode_id.startswith("CartPole-v1-")
+        capsys.readouterr()
+        assert main(["replay", str(paths[0])]) == 0, capsys.readouterr().err
+        assert "no divergence" in capsys.readouterr().out
+
+
+class _PlainVector(gym.vector.VectorEnv):
+    """A vector env of its own (no spec, no sub-envs of gym.make): episodes cannot name an env id."""
+
+    def __init__(self) -> None:
+        self.num_envs = 2
+        self.single_observation_space = gym.spaces.Discrete(3)
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, 2)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, 2)
+        self.metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+        return np.zeros(2, dtype=np.int64), {}
+
+    def step(self, actions):  # type: ignore[no-untyped-def]
+        return np.zeros(2, dtype=np.int64), np.zeros(2), np.ones(2, dtype=bool), np.zeros(2, dtype=bool), {}
+
+
+def test_replay_of_a_sub_env_without_a_spec_says_it_was_a_vector_sub_env(tmp_path, capsys):
+    from trajrec.cli import main
+
+    env = VectorRecorder(_PlainVector(), tmp_path / "run")
+    env.reset(seed=0)
+    env.step(np.array([0, 1]))
+    env.close()
+    capsys.readouterr()
+    assert main(["replay", str(env.episode_paths[0][0])]) != 0
+    err = capsys.readouterr().err
+    assert "recorded as a sub-env of a _PlainVector whose sub-envs carry no gymnasium spec" in err
+    assert "constructed directly" not in err

@@ -55,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", required=True, metavar="FILE|DIR",
                    help="output file ('-' for stdout, JSONL formats), or a folder (ending in '/'; parquet: any name "
                         "without .parquet) that gets the data and a dataset card README.md; atif: one trajectory file per episode)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out FILE if it exists (never an episode file or an input; a folder must still be "
+                        "new or empty)")
     p.add_argument("--where", action="append", default=[], metavar="EXPR",
                    help="keep episodes where EXPR holds, e.g. outcome=failed, failures>0, labeled=true (repeatable)")
     p.add_argument("--min-agreement", type=float, metavar="X",
@@ -127,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     escaped_before = ESCAPED[0]  # lone surrogates written as text (every format counts them there)
     with Progress(None, f"export {args.format}", unit=" steps") as bar:  # streamed: no total known beforehand
         report = export(src, args.format, args.out, where=args.where, min_agreement=args.min_agreement,
-                        options=options, progress=bar, workers=args.workers)
+                        options=options, progress=bar, workers=args.workers, overwrite=args.overwrite)
     # Known once the stream has passed every file (reading them all up front would hold every index).
     for path, _err in src.empty:
         print(f"trajrec export: skipped {path}: empty episode, nothing recorded (`trajrec fsck --repair {path}` "

@@ -24,6 +24,8 @@ _PLOTLY_PIP = "pip install 'trajrec[report]'"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="RUN", help="run folders (searched recursively) or episode files")
     p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file with plots")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the --html FILE if it exists (never an episode file or an input)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object instead of tables")
     p.add_argument("--where", metavar="QUERY", help="report on the episodes matching QUERY only (see `trajrec ls`)")
     p.add_argument("--with-recorded", action="store_true",
@@ -57,10 +59,15 @@ def _run(args: argparse.Namespace) -> int:
     from trajrec.replay.library import find_episode_files
     from trajrec.replay.report import build_report, render_html, render_text
 
-    if not find_episode_files(args.paths):
+    inputs = find_episode_files(args.paths)
+    if not inputs:
         from ._common import no_episode_files
 
         raise no_episode_files(args.paths)
+    if args.html:  # before the scan: never replace an episode (or any file, without --overwrite)
+        from trajrec.replay.exports.base import check_output_file
+
+        check_output_file(args.html, inputs, overwrite=args.overwrite, flag="--html", example="report.html")
     bar: list[Progress] = []
 
     def progress(done: int, total: int) -> None:
@@ -79,15 +86,20 @@ def _run(args: argparse.Namespace) -> int:
                                                                        "only each file's index)")
         print(f"trajrec report: skipped {item['path']}: {item['error']}{ls_note}", file=sys.stderr)
     if args.html:
+        from trajrec.replay.exports.base import writes_in_place
+
         page = render_html(report)
-        tmp = f"{args.html}.{os.getpid()}.tmp"
+        # A device or pipe (/dev/null, /dev/stdout) is written in place: a rename would replace it with a file.
+        tmp = args.html if writes_in_place(args.html) else f"{args.html}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(page)
-            os.replace(tmp, args.html)  # a reader of FILE sees the old page or the new one, never half of one
+            if tmp != args.html:
+                os.replace(tmp, args.html)  # a reader of FILE sees the old page or the new one, never half of one
         except OSError as exc:
             try:
-                os.unlink(tmp)
+                if tmp != args.html:
+                    os.unlink(tmp)
             except OSError:
                 pass  # never created
             raise TrajrecUsageError(f"cannot write --html {args.html}: {exc.strerror or exc}; pass a writable "

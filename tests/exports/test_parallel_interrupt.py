@@ -1,0 +1,62 @@
+"""Ctrl-C during `export --workers 2` (sent to the whole process group, as a terminal does) ends with one line,
+`trajrec export: interrupted`: no traceback from the pool's workers or from their server while it imports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trajrec.cli import main
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 1,500 small episode files (copies of a few recorded ones): an export that takes a few seconds."""
+    base = tmp_path_factory.mktemp("sigint")
+    seed_run = base / "seed"
+    assert main(["record", "trajrec/MathCalc-v0", "--episodes", "5", "--out", str(seed_run), "--json"]) == 0
+    run = base / "run"
+    run.mkdir()
+    files = sorted(seed_run.glob("*.msgpack.zst"))
+    for k in range(1500):
+        src = files[k % len(files)]
+        shutil.copyfile(src, run / f"{k:05d}-{src.name}")
+    return run
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT are POSIX")
+@pytest.mark.parametrize("fmt", ["records", "parquet"])
+def test_ctrl_c_stops_workers_without_a_traceback(fmt: str, big_run: Path, tmp_path: Path) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    interrupted = 0
+    for k, delay in enumerate((0.0, 0.2, 0.6)):
+        out = tmp_path / f"o{k}" / ("x/" if fmt == "parquet" else "x.jsonl")
+        proc = subprocess.Popen([sys.executable, "-m", "trajrec", "export", str(big_run), "--format", fmt, "-j", "2",
+                                 "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        # From the moment the export made its temporary output (the command is running, the pool starting):
+        # a Ctrl-C while Python itself starts is not the export's to handle.
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and not (out.parent.is_dir() and any(out.parent.iterdir())):
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(delay)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)  # the whole group, as Ctrl-C in a terminal
+        except ProcessLookupError:
+            pass  # already done
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err)
+        if proc.returncode == 130:
+            interrupted += 1
+            assert err.strip().splitlines()[-1] == "trajrec export: interrupted", err
+            assert not out.exists()
+    assert interrupted >= 2  # the signal came while it ran (the export takes seconds), not only after

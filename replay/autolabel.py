@@ -300,7 +300,14 @@ def label_with_rules(paths: Source | Iterable[str | os.PathLike[str]], *,
         total.merge(res)
         total.episodes += 1
         bar.advance(ref.n_steps)
+    _unreadable_files(src, total)
     return total
+
+
+def _unreadable_files(src: Source, total: AutoResult) -> None:
+    """Add the files whose index could not be read (a damaged header frame, not an episode) to
+    ``total.unreadable``: listing skips them, and a labeler must say so rather than label the others silently."""
+    total.unreadable.extend(f"{path}: {err}" for path, err in src.errors)
 
 
 # -- judges ------------------------------------------------------------------------------------------------------
@@ -553,6 +560,7 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
         fn = _kept_going(fn, total)
     if concurrency > 1:
         _judge_concurrently(src, fn, jid, targets, rejudge, bar, total, concurrency)
+        _unreadable_files(src, total)
         return total
     for ref in src:
         try:
@@ -606,6 +614,7 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
             total.unreadable.append(f"{ref.path}: {exc}")
             continue
         total.episodes += 1
+    _unreadable_files(src, total)
     return total
 
 

@@ -215,9 +215,7 @@ def _auto(args: argparse.Namespace) -> int:
         with Progress(None, f"judge {args.judge}", unit=" steps") as bar:
             res = label_with_judge(src, judge, rejudge=args.rejudge, progress=bar, concurrency=args.concurrency,
                                    keep_going=args.keep_going)
-    for path, err in src.errors:
-        print(f"trajrec label: skipped {path}: {err}", file=sys.stderr)
-    for problem in res.unreadable:
+    for problem in res.unreadable:  # files whose index is unreadable too (src.errors)
         print(f"trajrec label: skipped {problem}", file=sys.stderr)
     for problem in res.judge_errors[:20]:
         print(f"trajrec label: judge call failed: {one_line(problem, 300)}", file=sys.stderr)

@@ -123,11 +123,12 @@ def _rows(a: dict[str, Any], b: dict[str, Any], ignores: Sequence[tuple[_Seg, ..
         if key not in a and key not in b:
             continue
         x, y = a.get(key), b.get(key)
-        loose = key == "state"
-        if _equal(x, y, loose):
+        # Strict in every field, state included: both sides are files rebuilt by one reader (replay alone is loose
+        # on state, where a re-run's exact state meets a file recorded before state diffs were exact).
+        if _equal(x, y, False):
             continue
         try:  # DeepDiff only on a field known to differ (it costs ~1 ms on a 9 KB state)
-            found = _deep_rows({key: x}, {key: y}, loose)
+            found = _deep_rows({key: x}, {key: y}, False)
         except Exception:  # DeepDiff cannot walk some objects: the whole-field row still tells the truth
             found = []
         rows.extend(found or [DivergenceRow((key,), "values_changed", x, y)])

@@ -69,3 +69,32 @@ def test_arrays_that_print_alike_show_their_dtypes(tmp_path: Path, capsys: pytes
     assert main(["diff", str(pa), str(pb)]) == 1
     out = capsys.readouterr().out
     assert "numpy.ndarray of int32" in out and "numpy.ndarray of int64" in out, out
+
+
+class _Stateful(Obs):
+    """Its state after each step is the step's observation (under "c")."""
+
+    def state_dict(self):
+        return {"c": self.observations[self.t - 1] if self.t else None}
+
+
+@pytest.mark.parametrize("a,b", [
+    (0.0, -0.0),
+    (np.float32(1.5), np.float64(1.5)),
+    (True, 1),
+    ((1, 2), [1, 2]),
+])
+def test_states_stored_apart_are_reported_apart(tmp_path: Path, capsys: pytest.CaptureFixture, a, b) -> None:
+    # A tester: `trajrec diff` said "same" for states differing in a zero's sign or a float dtype (it compared
+    # state as replay does, loosely), while True against 1 differed.
+    paths = []
+    for name, value in (("a", a), ("b", b)):
+        rec = Recorder(_Stateful([value]), tmp_path / name)
+        rec.reset(seed=0)
+        rec.step(0)
+        rec.close()
+        paths.append(rec.episode_path)
+    capsys.readouterr()
+    assert main(["diff", *map(str, paths), "--json", "--ignore", "observation"]) == 1
+    steps = [d for d in map(json.loads, capsys.readouterr().out.splitlines()) if d["type"] == "step"]
+    assert [d["step"] for d in steps] == [0] and steps[0]["fields"] == ["state"]

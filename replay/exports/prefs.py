@@ -33,7 +33,12 @@ def _rank(view: EpisodeView) -> tuple[float, float] | None:
     outcome = view.outcome
     verdict = 1.0 if outcome == "passed" else 0.0 if outcome == "failed" else None
     # The rows as read (LabelRows for usual lines: no Label built for each of an episode's labels), same fields.
-    chosen = view.options.preference.choose([c for c in (*view.label_rows, *view.ep.checks) if c.target == "episode"])
+    # With a verdict, the recorded pass/fail checks already made it: counted again as the tie-break's score, a
+    # failed `rule` check (-1) ranked below a failed `environment` one (not preferred: 0), and two failed attempts
+    # were paired on check kinds alone. The score reads labels and recorded checks that grade (numbers, ratings).
+    checks = [c for c in view.ep.checks if c.target == "episode"
+              and not (verdict is not None and type(c.value) is bool)]
+    chosen = view.options.preference.choose([*(c for c in view.label_rows if c.target == "episode"), *checks])
     score = None
     if chosen is not None:
         r = rating(chosen.value)

@@ -314,8 +314,20 @@ def diff_lines(rows: Iterable[Any], *, width: int = 100, long_text: int = 80) ->
                     "removed" if d.startswith("-") and not d.startswith("---") else "context")
                 lines.append((kind, "    " + safe(d, keep_newlines=False)))
         else:
-            lines.append(("changed", f"~ {where}: {one_line(old, width // 2)} → {one_line(value, width // 2)}"))
+            before, after = one_line(old, width // 2), one_line(value, width // 2)
+            if before == after:  # a type-only change (1.5 as float32 -> float64, a tuple -> a list): say the types
+                before, after = f"{before} ({type_name(old)})", f"{after} ({type_name(value)})"
+            lines.append(("changed", f"~ {where}: {before} → {after}"))
     return lines
+
+
+def type_name(value: Any) -> str:
+    """A value's type as a diff names it: ``int``, ``numpy.float32``, ``numpy.ndarray of int16``."""
+    t = type(value)
+    name = t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
+    if isinstance(value, np.ndarray):  # int32 and int64 arrays print alike: the dtype tells them apart
+        return f"{name} of {value.dtype}"
+    return name
 
 
 def step_marker(step: Any) -> str:

@@ -51,7 +51,7 @@ from trajrec.recorder.format import packb, unpackb
 from trajrec.recorder.writer import pack_record
 
 from .rebuild import ReplayError, import_modules, rebuild_env
-from .render import diff_lines, one_line, path_text
+from .render import diff_lines, one_line, path_text, type_name
 
 #: The fields of a compared record, in the order divergences name them.
 FIELDS: tuple[str, ...] = ("exception", "observation", "reward", "terminated", "truncated", "info", "state")
@@ -505,12 +505,7 @@ def _raised_text(exc: Any, who: str) -> str:
     return f"the {who} raised {exc.get('type')}: {one_line(exc.get('message', ''), 80)}"
 
 
-def _type_name(value: Any) -> str:
-    t = type(value)
-    name = t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
-    if isinstance(value, np.ndarray):  # int32 and int64 arrays print alike: the dtype tells them apart
-        return f"{name} of {value.dtype}"
-    return name
+_type_name = type_name
 
 
 # -- the replay -----------------------------------------------------------------------------------------------------

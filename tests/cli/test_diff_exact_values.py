@@ -98,3 +98,16 @@ def test_states_stored_apart_are_reported_apart(tmp_path: Path, capsys: pytest.C
     assert main(["diff", *map(str, paths), "--json", "--ignore", "observation"]) == 1
     steps = [d for d in map(json.loads, capsys.readouterr().out.splitlines()) if d["type"] == "step"]
     assert [d["step"] for d in steps] == [0] and steps[0]["fields"] == ["state"]
+
+
+def test_type_only_state_changes_show_their_types() -> None:
+    # A tester: `show` and the viewer printed `~ c: 1.5 → 1.5` for a float32 that became a float64.
+    from trajrec.replay.render import diff_lines
+
+    rows = [[["c"], "type_changes", np.float64(1.5), np.float32(1.5)],
+            [["t"], "type_changes", [1, 2], (1, 2)],
+            [["arr"], "type_changes", np.array([1], dtype=np.int32), np.array([1], dtype=np.int16)],
+            [["n"], "values_changed", 2, 1]]
+    text = [line for _kind, line in diff_lines(rows)]
+    assert text == ["~ c: 1.5 (numpy.float32) → 1.5 (numpy.float64)", "~ t: [ 1, 2 ] (tuple) → [ 1, 2 ] (list)",
+                    "~ arr: [1] (numpy.ndarray of int16) → [1] (numpy.ndarray of int32)", "~ n: 1 → 2"]

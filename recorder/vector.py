@@ -89,7 +89,9 @@ def _item(value: Any, j: int) -> Any:
 class _SubEnv(gym.Env):  # type: ignore[type-arg]
     """Stands in for one sub-env: its ``reset``/``step`` hand the :class:`Recorder` what the batch held for it."""
 
-    def __init__(self, vec: gym.vector.VectorEnv, spec: Any) -> None:
+    def __init__(self, vec: gym.vector.VectorEnv, spec: Any, name: str | None = None) -> None:
+        #: The sub-env's class name, for episode ids when it has no env id (not this stand-in's).
+        self._trajrec_name = name
         self.observation_space = vec.single_observation_space
         self.action_space = vec.single_action_space
         self.metadata = {k: v for k, v in vec.metadata.items() if k != "autoreset_mode"}
@@ -203,7 +205,9 @@ class VectorRecorder(gym.vector.VectorWrapper):
         n = env.num_envs
         specs = _sub_specs(env, n)
         subs = getattr(env, "envs", None)  # SyncVectorEnv keeps its sub-envs in this process
-        self._subs = [_SubEnv(env, spec) for spec in specs]
+        names = ([type(getattr(s, "unwrapped", s)).__name__ for s in subs]
+                 if isinstance(subs, (list, tuple)) and len(subs) == n else [None] * n)
+        self._subs = [_SubEnv(env, spec, name) for spec, name in zip(specs, names)]
         self.recorders: list[Recorder[Any, Any]] = []
         for j, sub in enumerate(self._subs):
             package = (env_package(subs[j]) if isinstance(subs, (list, tuple)) and len(subs) == n

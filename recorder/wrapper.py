@@ -507,7 +507,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             task.update(reported)
         task.update(self.task)
         provenance = gather(self.env, agent=self.agent, extra=self.extra_provenance, run_id=self.run_id)
-        slug = _slug(env_id or type(self.env.unwrapped).__name__)
+        unwrapped = self.env.unwrapped
+        sub_name = getattr(unwrapped, "_trajrec_name", None)  # a VectorRecorder's stand-in names its sub-env
+        slug = _slug(env_id or (sub_name if isinstance(sub_name, str) else type(unwrapped).__name__))
         stamp = time.strftime("%Y%m%dT%H%M%S")
         folder = os.fspath(self.out_dir)
         for attempt in range(10):

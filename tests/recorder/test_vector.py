@@ -379,3 +379,14 @@ def test_replay_of_a_sub_env_without_a_spec_says_it_was_a_vector_sub_env(tmp_pat
     err = capsys.readouterr().err
     assert "recorded as a sub-env of a _PlainVector whose sub-envs carry no gymnasium spec" in err
     assert "constructed directly" not in err
+
+
+def test_sub_envs_constructed_directly_name_episodes_after_their_class(tmp_path, stub_env):
+    # A tester: episodes of SyncVectorEnv([lambda: MyEnv(), ...]) were named "_SubEnv-...", the stand-in's class.
+    env = VectorRecorder(gym.vector.SyncVectorEnv([stub_env, stub_env]), tmp_path / "run")
+    env.reset(seed=0)
+    env.step(np.array(["a", "b"], dtype=object))
+    env.close()
+    names = sorted(p.name for p in (tmp_path / "run").glob("*.msgpack.zst"))
+    assert len(names) == 2 and all(n.startswith("StubToolEnv-") for n in names), names
+    assert all(open_episode(p).episode_id.startswith("StubToolEnv-") for p in (tmp_path / "run").glob("*.zst"))

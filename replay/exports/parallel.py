@@ -257,9 +257,13 @@ class _PoolStarter:
                 proc.kill()
             except (OSError, ValueError, AttributeError):
                 pass  # already gone
+        # A worker killed while it waited for a batch holds the task queue's lock for ever, and terminate() then
+        # blocks on that lock (multiprocessing's _help_stuff_finish): waiting longer never helps. terminate() is
+        # still called (in a thread left behind) so the pool's exit hook, which would block the same way at
+        # interpreter exit, has already run. The killed processes are gone within milliseconds.
         ender = threading.Thread(target=pool.terminate, name="trajrec-export-pool-stop", daemon=True)
         ender.start()
-        ender.join(timeout=10)
+        ender.join(timeout=1)
 
 
 def _result(pending: Any, procs: list[Any]) -> Any:

@@ -18,14 +18,15 @@ from trajrec.cli import main
 
 @pytest.fixture(scope="module")
 def big_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 1,500 small episode files (copies of a few recorded ones): an export that takes a few seconds."""
+    """About 10,000 small episode files (copies of a few recorded ones): an export that takes seconds (2-3 s on
+    2 cores), long beside the delays below before the Ctrl-C (1,500 files took 0.4 s: it ended before the signal)."""
     base = tmp_path_factory.mktemp("sigint")
     seed_run = base / "seed"
     assert main(["record", "trajrec/MathCalc-v0", "--episodes", "5", "--out", str(seed_run), "--json"]) == 0
     run = base / "run"
     run.mkdir()
     files = sorted(seed_run.glob("*.msgpack.zst"))
-    for k in range(1500):
+    for k in range(10_000):
         src = files[k % len(files)]
         shutil.copyfile(src, run / f"{k:05d}-{src.name}")
     return run
@@ -37,7 +38,7 @@ def test_ctrl_c_stops_workers_without_a_traceback(fmt: str, big_run: Path, tmp_p
     if fmt == "parquet":
         pytest.importorskip("pyarrow")
     interrupted = 0
-    for k, delay in enumerate((0.0, 0.2, 0.6)):
+    for k, delay in enumerate((0.0, 0.1, 0.3)):
         out = tmp_path / f"o{k}" / ("x/" if fmt == "parquet" else "x.jsonl")
         proc = subprocess.Popen([sys.executable, "-m", "trajrec", "export", str(big_run), "--format", fmt, "-j", "2",
                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -32,6 +32,13 @@ def big_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+def _sigint_default() -> None:
+    """In the child: Ctrl-C as a terminal's command gets it. A shell that runs the suite as a background job (`cmd &`
+    without job control) starts it with SIGINT ignored, which every child inherits; Python then installs no
+    KeyboardInterrupt handler and the export rightly runs on (as under `nohup`)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT are POSIX")
 @pytest.mark.parametrize("fmt", ["records", "parquet"])
 def test_ctrl_c_stops_workers_without_a_traceback(fmt: str, big_run: Path, tmp_path: Path) -> None:
@@ -42,7 +49,7 @@ def test_ctrl_c_stops_workers_without_a_traceback(fmt: str, big_run: Path, tmp_p
         out = tmp_path / f"o{k}" / ("x/" if fmt == "parquet" else "x.jsonl")
         proc = subprocess.Popen([sys.executable, "-m", "trajrec", "export", str(big_run), "--format", fmt, "-j", "2",
                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_sigint_default)
         # From the moment the export made its temporary output (the command is running, the pool starting):
         # a Ctrl-C while Python itself starts is not the export's to handle.
         deadline = time.monotonic() + 60

@@ -28,6 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from export_speed import peak_rss_mb  # noqa: E402  (this folder is sys.path[0]; an export imports what it does)
+
 
 def image_env(steps: int) -> Any:
     """A gymnasium env returning a new noisy 84x84x3 uint8 image at every step, truncated after ``steps``."""
@@ -66,14 +68,6 @@ def build(run: Path, episodes: int, steps: int) -> None:
         for i in range(steps):
             env.step(i % 4)
     env.close()
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def child(what: str, run: Path, out: Path) -> None:

@@ -157,6 +157,9 @@ def int_text(value: int) -> str:
 
 _PIECE_DIGITS = 1000
 _PIECE = 10**_PIECE_DIGITS
+#: Ints of at most this many bits are under Python's default int-to-text limit (4,300 digits: 14,284 bits), with
+#: room: ``str()`` and ``json.dumps`` take them; longer ones need :func:`int_text`.
+INT_TEXT_BITS = 14_000
 
 
 def bounded_repr(obj: Any) -> str:

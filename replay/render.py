@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from trajrec.recorder.classify import parse_tool_call
-from trajrec.recorder.codec import int_text
+from trajrec.recorder.codec import INT_TEXT_BITS, int_text
 from trajrec.recorder.model import verdict
 from trajrec.recorder.model_call import amount, token_count
 
@@ -250,7 +250,7 @@ def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
         return {"$bytes": bytes(value).hex()} if raw_bytes == "hex" else f"<{len(value)} bytes>"
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         return repr(value)
-    if type(value) is int and value.bit_length() > _JSON_INT_BITS:  # json.dumps would raise past 4,300 digits
+    if type(value) is int and value.bit_length() > INT_TEXT_BITS:  # json.dumps would raise past 4,300 digits
         return {"$int": int_text(value)}
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
@@ -260,8 +260,6 @@ def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
 
 
 _plain = plain_json
-# Under Python's default int-to-text limit (4,300 digits: 14,284 bits) with room; longer ints take int_text.
-_JSON_INT_BITS = 14_000
 
 
 def path_text(path: Iterable[Any]) -> str:

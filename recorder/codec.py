@@ -197,7 +197,7 @@ def bounded_repr(obj: Any) -> str:
         text = f"<unrepresentable {name}: {type(exc).__name__}: {_safe_str(exc)}>"
     if len(text) > REPR_MAX_CHARS:
         text = text[:REPR_MAX_CHARS] + "...<truncated>"
-    return _encodable(text)
+    return encodable_text(text)
 
 
 def _safe_str(exc: BaseException) -> str:
@@ -207,7 +207,8 @@ def _safe_str(exc: BaseException) -> str:
         return "?"
 
 
-def _encodable(text: str) -> str:
+def encodable_text(text: str) -> str:
+    """``text`` as UTF-8 can hold it: lone surrogates (text decoded with surrogateescape) become ``\\udcXX``."""
     try:
         text.encode("utf-8")
         return text

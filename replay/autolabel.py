@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 from trajrec.recorder import Episode, ResetRecord, Step
+from trajrec.recorder.codec import encodable_text
 from trajrec.recorder.errors import TrajrecError, TrajrecFormatError, TrajrecUsageError
 
 from .labels import Label, LabelStore, validate_value
@@ -129,12 +130,7 @@ def _clip(text: Any, n: int = _MSG_MAX) -> str:
     output decoded with surrogateescape) written as ``\\udcXX`` escapes, as the exports write them: a labels
     file holds UTF-8 only, and refusing the text would stop labeling the whole run."""
     s = " ".join(str(text).split())
-    s = s if len(s) <= n else s[: n - 1] + "…"
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        s = s.encode("utf-8", "backslashreplace").decode("utf-8")
-    return s
+    return encodable_text(s if len(s) <= n else s[: n - 1] + "…")
 
 
 def _same_action(a: Any, b: Any) -> bool:

@@ -18,12 +18,13 @@ code type                payload (itself msgpack unless noted)
                          ``["subclass", qualified type name, data]`` (read back as a plain ndarray)
 9    text w/ surrogates  the string's UTF-8 bytes with lone surrogates kept (``surrogatepass``; not msgpack)
 10   huge int            signed little-endian bytes (ints too long for decimal text; not msgpack)
+11   complex             ``[real, imag]``, two floats
 ===  ==================  ==========================================================
 
 A structured dtype spec is ``{"fields": [[name, spec, offset], ...], "itemsize": n}``, a sub-array field is
 ``{"sub": spec, "shape": [...]}``, anything else is ``dtype.str``. Object dtypes are never read from raw bytes.
 
-Subclasses of dict/list/str/int/float (OrderedDict, IntEnum, ...) are stored as their plain base value, and
+Subclasses of dict/list/str/int/float/complex (OrderedDict, IntEnum, ...) are stored as their plain base value, and
 bytearray/memoryview as bytes. Tuple subclasses (NamedTuples) are stored as plain tuples, with one warning per type:
 their field names are not kept.
 The codec never executes code while decoding: a fallback comes back as :class:`Unencodable`, an unknown
@@ -56,6 +57,7 @@ EXT_OBJARRAY = 7
 EXT_NDRICH = 8
 EXT_SURROGATES = 9
 EXT_HUGEINT = 10
+EXT_COMPLEX = 11
 
 # How long and how much of an unknown object's ``__repr__`` the recorder waits for and keeps. A repr written in
 # Python runs in a helper thread, so a slow or hanging one costs the agent at most this long, once per type.
@@ -459,6 +461,8 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
             return list(obj)
         if isinstance(obj, (set, frozenset)):
             return ext(EXT_SET, packb(["frozenset" if isinstance(obj, frozenset) else "set", list(obj)]))
+        if isinstance(obj, complex):  # a subclass is stored as its plain value, as for int and float
+            return ext(EXT_COMPLEX, packb([float(obj.real), float(obj.imag)]))
         if isinstance(obj, memoryview):
             return obj.tobytes()
         if isinstance(obj, Unencodable):
@@ -502,6 +506,12 @@ def make_ext_hook(unpackb: Callable[[bytes], Any]) -> Callable[[int, bytes], Any
         if code == EXT_FALLBACK:
             name, text = unpackb(data)
             return Unencodable(name, text)
+        if code == EXT_COMPLEX:
+            real, imag = unpackb(data)
+            if type(real) is not float or type(imag) is not float:
+                raise ValueError(f"a complex payload holds {type(real).__name__} and {type(imag).__name__}, "
+                                 "not two floats")
+            return complex(real, imag)
         if code == EXT_OBJARRAY:
             shape, items = unpackb(data)
             arr = np.empty(len(items), dtype=object)

@@ -318,6 +318,14 @@ def read_index(path: str | os.PathLike[str]) -> dict[str, Any]:
     return index
 
 
+def open_error(path: str, exc: OSError) -> TrajrecUsageError:
+    """The error for an episode file that cannot be opened, with the fix where there is an obvious one."""
+    if isinstance(exc, IsADirectoryError):
+        return TrajrecUsageError(f"cannot open episode {path}: it is a folder; give one of its episode files "
+                                 f"(`trajrec ls {path}` lists them)")
+    return TrajrecUsageError(f"cannot open episode {path}: {exc.strerror or exc}")
+
+
 def read_records(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
     """An episode's index (as :func:`read_index` gives it) and an iterator over its raw step records, for scans
     that visit every step of many files once (reports, statistics).
@@ -336,7 +344,7 @@ def read_records(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator
             size = os.fstat(fh.fileno()).st_size
             data = fh.read() if size <= _WHOLE_READ else b""
     except OSError as exc:
-        raise TrajrecUsageError(f"cannot open episode {path}: {exc.strerror}") from exc
+        raise open_error(path, exc) from exc
     if data:
         # The same checks as every reader: the index before it is trusted, then checksums and records per frame.
         index, complete, _damage = _load_index(path, io.BytesIO(data), size)
@@ -398,7 +406,7 @@ class Episode(Sequence[Step]):
         try:
             self._fh, size = open_binary(self.path)
         except OSError as exc:
-            raise TrajrecUsageError(f"cannot open episode {self.path}: {exc.strerror or exc}") from exc
+            raise open_error(self.path, exc) from exc
         self._size = size
         try:
             if index is not None and index.get("complete") is True and index.get("file_size") == size:

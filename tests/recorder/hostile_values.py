@@ -193,7 +193,7 @@ def values() -> list[Case]:
         Case("int-neg-big", lambda: -(2**63) - 1, ex),
         Case("int-huge", lambda: 7**20000, ex),
         Case("nan-inf", lambda: [float("nan"), float("inf"), -0.0], ex),
-        Case("complex", lambda: 1 + 2j, mk),
+        Case("complex", lambda: [1 + 2j, complex(-0.0, float("nan")), complex(float("inf"), -1)], ex),
         Case("decimal", lambda: decimal.Decimal("1.10"), mk),
         Case("fraction", lambda: fractions.Fraction(1, 3), mk),
         Case("bool-and-none", lambda: [True, False, None], ex),
@@ -288,7 +288,7 @@ def contains_marker(value: Any) -> bool:
 
 
 def _norm_type(t: type) -> type:
-    for base in (bool, dict, list, tuple, str, bytes, int, float):
+    for base in (bool, dict, list, tuple, str, bytes, int, float, complex):
         if issubclass(t, base):
             return base
     return t
@@ -321,6 +321,8 @@ def same(a: Any, b: Any, depth: int = 0) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y, depth + 1) for x, y in zip(list.__iter__(a) if isinstance(a, list)
                                                                                else a, b))
+    if isinstance(a, complex):  # part by part: NaN parts and -0.0 count
+        return same(a.real, b.real, depth + 1) and same(a.imag, b.imag, depth + 1)
     if isinstance(a, float) and a != a:
         return b != b
     if isinstance(a, float):

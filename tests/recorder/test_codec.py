@@ -82,6 +82,26 @@ def test_special_values():
     assert list(out["obj"]) == [1, "x", None] and out[(1, 2)] == "tuple key"
 
 
+def test_complex_numbers_round_trip_exactly_and_a_bad_payload_is_refused():
+    import msgpack
+
+    from trajrec.recorder.codec import EXT_COMPLEX
+
+    class Z(complex):
+        pass
+
+    values = [1 + 2j, complex(-0.0, -0.0), complex(math.inf, math.nan), Z(3, 4), {"k": 0j}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a value, not a fallback: no CodecWarning
+        out = unpackb(packb(values))
+    assert [type(v) for v in out[:4]] == [complex] * 4 and out[0] == 1 + 2j and out[3] == 3 + 4j
+    assert math.copysign(1, out[1].real) == -1 and math.copysign(1, out[1].imag) == -1
+    assert out[2].real == math.inf and math.isnan(out[2].imag) and out[4] == {"k": 0j}
+    evil = msgpack.packb(msgpack.ExtType(EXT_COMPLEX, packb(["1", 2.0])))
+    with pytest.raises(ValueError, match="complex payload holds str and float"):
+        unpackb(evil)
+
+
 def test_subclasses_are_stored_as_their_base_value():
     class Color(IntEnum):
         RED = 3

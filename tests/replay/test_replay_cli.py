@@ -130,6 +130,11 @@ def test_errors_exit_2(record, tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().err == (
         f"trajrec replay: error: cannot read {tmp_path / 'missing.msgpack.zst'}: No such file or directory\n")
 
+    for command, code in (("replay", 2), ("show", 1)):  # a folder where a file is wanted: the error names the fix
+        assert main([command, str(tmp_path)]) == code
+        assert capsys.readouterr().err.endswith(
+            f"{tmp_path}: it is a folder; give one of its episode files (`trajrec ls {tmp_path}` lists them)\n")
+
     not_episode = tmp_path / "notes.txt"
     not_episode.write_text("hello")
     assert main(["replay", str(not_episode), "--json"]) == 2

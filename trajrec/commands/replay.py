@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     import trajrec.envs  # noqa: F401  (registers the built-in trajrec/* ids; nothing below the CLI needs envs)
     from trajrec.recorder import read_index
+    from trajrec.recorder.reader import open_error
     from trajrec.recorder.errors import TrajrecError
     from trajrec.replay.replayer import ReplayWarning, replay_episode
 
@@ -65,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--until must be a step index >= 0, got {args.until}", "TrajrecUsageError")
     try:
         steps = read_index(args.path).get("steps") or 0
+    except IsADirectoryError as exc:
+        return fail(str(open_error(args.path, exc)), "TrajrecUsageError")
     except OSError as exc:
         return fail(f"cannot read {args.path}: {exc.strerror or exc}", type(exc).__name__)
     except TrajrecError as exc:

@@ -11,6 +11,7 @@ import bisect
 import io
 import operator
 import os
+import shlex
 import warnings
 from collections import OrderedDict
 from typing import Any, Iterator, Sequence, overload
@@ -322,7 +323,7 @@ def open_error(path: str, exc: OSError) -> TrajrecUsageError:
     """The error for an episode file that cannot be opened, with the fix where there is an obvious one."""
     if isinstance(exc, IsADirectoryError):
         return TrajrecUsageError(f"cannot open episode {path}: it is a folder; give one of its episode files "
-                                 f"(`trajrec ls {path}` lists them)")
+                                 f"(`trajrec ls {shlex.quote(path)}` lists them)")
     return TrajrecUsageError(f"cannot open episode {path}: {exc.strerror or exc}")
 
 

@@ -193,12 +193,13 @@ print(json.dumps(out, sort_keys=True))
 def test_episodes_do_not_depend_on_the_hash_seed():
     """Replays run in another process: nothing may depend on PYTHONHASHSEED (set order, str hashes)."""
     root = Path(__file__).resolve().parents[2]
+    # Both children at once: the machine's second core takes one (the suite itself runs in one process).
+    children = [subprocess.Popen([sys.executable, "-c", _EPISODES], cwd=root,
+                                 env={**os.environ, "PYTHONHASHSEED": hash_seed}, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for hash_seed in ("1", "2")]
     outputs = []
-    for hash_seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        result = subprocess.run(
-            [sys.executable, "-c", _EPISODES], cwd=root, env=env, capture_output=True, text=True, timeout=120
-        )
-        assert result.returncode == 0, result.stderr
-        outputs.append(result.stdout)
-    assert outputs[0] == outputs[1]
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        outputs.append(out)
+    assert outputs[0] and outputs[0] == outputs[1]

@@ -115,6 +115,7 @@ class LabelSession:
         self._by_step: dict[int, list[Label]] = {}  # step -> live labels of any judge, oldest first
         self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
+        self.notice: str | None = None  # what the store warned about at the last reload (labels left out)
         self.reload()
 
     # -- reading ------------------------------------------------------------------------------------------------
@@ -126,8 +127,11 @@ class LabelSession:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            with self._lock:
-                labels = self.store.current(self.episode_id)
+            with self._lock, warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LabelWarning)
+                labels = self.store.labels_of(self.episode_id, self.n_steps)
+            # Labels on steps the episode does not have: the store warns about them once, the screen shows it.
+            self.notice = "; ".join(str(w.message) for w in caught) or None
             by_step: dict[int, list[Label]] = {}
             mine: dict[int, Label] = {}
             for lab in labels:  # sorted by target, then time: the annotator's newest comes last

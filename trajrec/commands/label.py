@@ -285,10 +285,12 @@ def _ls(args: argparse.Namespace) -> int:
     target = _target(args.step) if args.step is not None else None
     rows: list[tuple[Any, Any]] = []
     for ref in refs:
+        # Labels on steps the episode does not have are left out (with a warning), as everywhere else.
         if args.history:
-            labs = [lab for lab in ref.store.versions(ref.episode_id) if target is None or lab.target == target]
+            labs = ref.store.on_steps(ref.store.versions(ref.episode_id), ref.episode_id, ref.n_steps)
         else:
-            labs = ref.store.current(ref.episode_id, target=target)
+            labs = ref.store.labels_of(ref.episode_id, ref.n_steps)
+        labs = [lab for lab in labs if target is None or lab.target == target]
         rows.extend((ref, lab) for lab in labs if args.judge is None or lab.judge == args.judge)
     if args.json:
         for ref, lab in rows:

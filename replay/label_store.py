@@ -331,6 +331,12 @@ class LabelStore:
         """The version with this id (or unique id prefix)."""
         return self._recs[self._resolve(label_id)]
 
+    def live(self, label_id: str) -> Label | None:
+        """The live version of the label ``label_id`` (or a unique prefix) is a version of: the one :meth:`current`
+        lists, maybe a newer edit than ``label_id``; None when the label was deleted."""
+        head = self._head[self._root[self._resolve(label_id)]]
+        return None if head.deleted else head
+
     def labels_of(self, episode_id: str, n_steps: int) -> list[Label]:
         """Live labels of an episode of ``n_steps`` steps, as every reader of one episode takes them (exports, the
         viewer, agreement, ``ls --where``): :meth:`current`, without labels on steps the episode does not have

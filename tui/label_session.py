@@ -115,6 +115,7 @@ class LabelSession:
         self._by_step: dict[int, list[Label]] = {}  # step -> live labels of any judge, oldest first
         self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
+        self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
         self.notice: str | None = None  # what the store warned about at the last reload (labels left out)
         self.reload()
 
@@ -225,12 +226,23 @@ class LabelSession:
             return None
         change = self._undo.pop()  # dropped even if the store refuses (the label was deleted meanwhile)
         with self._lock:
+            # Another process (the same annotator in a terminal) may have edited the label since: undo takes back
+            # this session's versions only while the live one is one it wrote, never someone else's newer edit.
+            self.store.refresh()
+            live = self.store.live(change.after.id or "")
+            if live is not None and live.id not in self._written:
+                raise TrajrecUsageError(
+                    f"step {change.step}'s label was changed since this session's {change.what} "
+                    f"({live.author or live.judge} made it {rating_text(live.value)}"
+                    + (f": {live.rationale!r}" if live.rationale else "")
+                    + f", version {str(live.id)[:12]}): not undone; rate the step again to change it")
             if change.before is None:
                 new = self.store.delete(change.after.id or "", author=self.annotator)
             else:
                 old = change.before
                 new = self.store.update(change.after.id or "", value=old.value, score=old.score,
                                         rationale=old.rationale, tags=old.tags)
+            self._written.add(new.id or "")
         self._apply(change.step, new)
         return change
 
@@ -243,6 +255,7 @@ class LabelSession:
                                        judge=self.judge, author=self.annotator, **fields)
             else:
                 after = self.store.update(before.id or "", **fields)
+        self._written.add(after.id or "")
         self._apply(step, after)
         change = Change(step, before, after, what, "; ".join(str(w.message) for w in caught) or None)
         self._undo.append(change)

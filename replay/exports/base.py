@@ -180,11 +180,21 @@ class EpisodeView:
 
     @staticmethod
     def thought(rec: dict[str, Any]) -> str | None:
+        """What the agent said with a step's action: its note's ``thought``, else the text the model replied
+        with (``model_call.content``, of the step's last model call: what trajrec's LLM agent records) when the
+        action is not that text itself (a reply with no tool call is the action); None without either."""
         note = rec.get("note")
         if isinstance(note, dict):
             t = note.get("thought")
             if t is not None:
                 return t if isinstance(t, str) else text_of(t)
+            call = note.get("model_call")
+            if not isinstance(call, dict):
+                calls = note.get("model_calls")
+                call = calls[-1] if isinstance(calls, list) and calls and isinstance(calls[-1], dict) else None
+            content = call.get("content") if call is not None else None
+            if isinstance(content, str) and content.strip() and content != rec.get("action"):
+                return content
         return None
 
     def tools(self) -> list[Any]:

@@ -14,6 +14,7 @@ from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
 
 from trajrec.recorder import Episode
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.model_call import note_thought
 
 from ..render import json_safe
 from ..run_folder import create_new
@@ -180,12 +181,9 @@ class EpisodeView:
 
     @staticmethod
     def thought(rec: dict[str, Any]) -> str | None:
-        note = rec.get("note")
-        if isinstance(note, dict):
-            t = note.get("thought")
-            if t is not None:
-                return t if isinstance(t, str) else text_of(t)
-        return None
+        """:func:`note_thought` of the step's note, as text."""
+        t = note_thought(rec.get("note"))
+        return t if t is None or isinstance(t, str) else text_of(t)
 
     def tools(self) -> list[Any]:
         """The tool schemas the env declared in its reset info (``info["tools"]``); [] when it declared none."""

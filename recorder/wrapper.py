@@ -158,6 +158,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._classifier = Classifier(failure_fn, action_key)
         self._failure_fn = failure_fn
         self._tracker = StateTracker()
+        # The tracker holds a copy with parts marked as fallbacks (a self-reference, over-deep nesting): later
+        # states are marked the same way before they are diffed, or every diff would fail on those parts again.
+        self._marked_state = False
         self._writer_opts = {"level": compression_level, "frame_steps": frame_steps, "frame_bytes": frame_bytes,
                              "fsync": fsync, "compressor": new_compressor(compression_level)}
         self._writer: EpisodeWriter | None = None
@@ -456,7 +459,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             return False
         resync = False
         try:
-            rows = self._tracker.update(state)
+            rows = self._tracker.update(sanitize(state) if self._marked_state else state)
         except Exception as exc:  # noqa: BLE001  (an object in the state whose comparison or copy raises)
             # The walk may have stopped half way: start over from a full snapshot on this step.
             self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
@@ -477,9 +480,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """Start the tracker over from ``state``; a state it cannot copy (a self-reference, nesting deeper than
         Python's recursion limit) is copied with those parts marked as fallbacks."""
         try:
-            return self._tracker.reset(state)
+            copied = self._tracker.reset(state)
+            self._marked_state = False
+            return copied
         except Exception as exc:  # noqa: BLE001  (RecursionError and whatever a hostile container raises)
-            self._recorder_error(errors, "state copy", exc, "the parts that cannot be copied are stored marked")
+            self._recorder_error(errors, "state copy", exc, "the parts that cannot be copied are stored marked, "
+                                 "and later steps diff the state with them marked")
+            self._marked_state = True
             return self._tracker.reset(sanitize(state))
 
     def _recorder_error(self, errors: list[dict[str, Any]], where: str, exc: Exception,

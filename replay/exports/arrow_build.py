@@ -137,7 +137,7 @@ def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int
         arr = np.array(plain, dtype=np.float64)
     elif kind == "bool":
         _only(types, bool)
-        arr = np.array(plain, dtype=np.bool_)
+        arr = np.frombuffer(bytes(plain), dtype=np.bool_)  # exact bools are the ints 0 and 1: a byte each, in C
     else:  # i32, i8, ts: exact ints (bools are not), in the type's range
         _only(types, int)
         arr = np.array(plain, dtype=np.int64)  # OverflowError beyond 64 bits: pa.array decides
@@ -222,13 +222,13 @@ def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, 
             rows: int) -> Any:
     names = [typ.field(k).name for k in range(typ.num_fields)]
     _only(types, dict)
-    children = []
-    for name in names:
-        # A null struct's children hold empty text there, as pa.array makes them; a missing key: pa.array decides
-        col = ["" if v is None else v[name] for v in values]
-        children.append(_build(pa, pa.string(), "str", col, counts))
-    if any(len(v) != len(names) for v in values if v is not None):
+    # A null struct's children hold empty text there, as pa.array makes them.
+    empty = dict.fromkeys(names, "")
+    filled = [empty if v is None else v for v in values] if nulls else values
+    if set(map(len, filled)) - {len(names)}:
         raise _Fallback  # other keys: pa.array decides
+    # A missing key (KeyError): pa.array decides.
+    children = [_build(pa, pa.string(), "str", list(map(operator.itemgetter(name), filled)), counts) for name in names]
     valid = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values)) if nulls else None
     if counts is not None and valid is not None:
         valid = np.repeat(valid, counts)

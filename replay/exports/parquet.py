@@ -32,6 +32,7 @@ from trajrec.recorder.errors import MissingDependencyError  # noqa: F401 (re-exp
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
 from .base import EpisodeView, ExportOptions, Format, check_output_folder, open_new_binary, open_output
+from ..label_model import LabelRow
 from ..labels import rating
 from .choice import map_label, origin
 from .arrow_build import build, float_lists, kind_of, row_bytes, value_bytes
@@ -380,14 +381,25 @@ def _calls_of(names: frozenset[str] | None, text_tool: tuple[str, str] | None) -
 def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) -> list[list[Any]]:
     """The columns ``label`` .. ``label_judges`` of an episode's steps, from each step's preferred label
     (``picked``, None where it has none) and candidates (``found``, None or empty where it has none)."""
+    values: dict[tuple[type, Any], tuple[Any, ...]] = {}  # label value -> its columns (ratings repeat)
     if picked.count(None) == n:
         labels: list[list[Any]] = [[None] * n for _ in range(9)]
         labels += [[[] for _ in range(n)], [None] * n, [None] * n]
+    elif set(map(type, picked)) == _ROW_TYPE:
+        # Every step labeled, by labels (no recorded check): the columns a field at a time, in C loops where a
+        # field is copied as it is; the same values as the loop below (tests/exports/test_parquet_label_columns.py).
+        vals = list(map(_VALUE, picked))
+        label, rated, category, value = map(list, zip(*[_value_columns(v, label_map, values) for v in vals]))
+        score = [_float(s) if s is not None else _float(v) if isinstance(v, float) else None
+                 for s, v in zip(map(_SCORE, picked), vals)]
+        tags = [[str(t) for t in tg] if tg else [] for tg in map(_TAGS, picked)]
+        labels = [label, rated, score, category, value, list(map(_JUDGE, picked)), list(map(_KIND, picked)),
+                  ["label"] * n, list(map(_RATIONALE, picked)), tags, list(map(_AUTHOR, picked)),
+                  list(map(_ID, picked))]
     else:
         labels = [[] for _ in range(12)]
         (c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin, c_rationale, c_tags, c_author,
          c_id) = [c.append for c in labels]
-        values: dict[tuple[type, Any], tuple[Any, ...]] = {}  # label value -> its columns (ratings repeat)
         for chosen in picked:
             if chosen is None:
                 for add in (c_label, c_rating, c_score, c_category, c_value, c_judge, c_kind, c_origin,
@@ -396,17 +408,7 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
                 c_tags([])
                 continue
             value = chosen.value
-            key = (type(value), value)
-            # Only exact ints, bools and text are kept: 0.0 == -0.0 (dumped apart), and other values need not hash.
-            got = values.get(key) if key[0] in (int, bool, str) else None
-            if got is None:
-                mapped = map_label(value, label_map)
-                # A NaN or infinite value is no label (map_label), no score (_float), so no rating either: its sign
-                # would have rated +inf as +1 beside a null label.
-                rated = None if type(value) is float and not math.isfinite(value) else rating(value)
-                got = (None if mapped is None else float(mapped), rated, _category(value), dumps(value))
-                if key[0] in (int, bool, str):
-                    values[key] = got
+            got = _value_columns(value, label_map, values)
             score = chosen.score if chosen.score is not None else (value if isinstance(value, float) else None)
             c_label(got[0])
             c_rating(got[1])
@@ -435,6 +437,28 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
             c_n(len(cands))
             c_judges(sorted({c.judge for c in cands}))
     return [*labels, counts, judges]
+
+
+_ROW_TYPE = {LabelRow}
+_VALUE, _SCORE, _TAGS, _JUDGE, _KIND, _RATIONALE, _AUTHOR, _ID = map(
+    operator.attrgetter, ("value", "score", "tags", "judge", "kind", "rationale", "author", "id"))
+
+
+def _value_columns(value: Any, label_map: str, values: dict[tuple[type, Any], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """``(label, label_rating, label_category, label_value)`` of a chosen label's value (``values``: those made so
+    far, by value)."""
+    key = (type(value), value)
+    # Only exact ints, bools and text are kept: 0.0 == -0.0 (dumped apart), and other values need not hash.
+    got = values.get(key) if key[0] in (int, bool, str) else None
+    if got is None:
+        mapped = map_label(value, label_map)
+        # A NaN or infinite value is no label (map_label), no score (_float), so no rating either: its sign would
+        # have rated +inf as +1 beside a null label.
+        rated = None if type(value) is float and not math.isfinite(value) else rating(value)
+        got = (None if mapped is None else float(mapped), rated, _category(value), dumps(value))
+        if key[0] in (int, bool, str):
+            values[key] = got
+    return got
 
 
 def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:

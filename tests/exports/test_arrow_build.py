@@ -40,7 +40,7 @@ POOLS: dict[Any, list[Any]] = {
     pa.timestamp("us", tz="UTC"): [0, 1_700_000_000_000_000, -5, None, 2**63 - 1, 2**63, 1.5, True],
     STRUCT: [{"name": "cat", "arguments": "{}"}, {"name": "é", "arguments": None}, None, None,
              {"name": "x"}, {"name": "a", "arguments": "b", "extra": "c"}, {"name": 1, "arguments": "b"}, "s",
-             {"arguments": "a", "name": "b"}],
+             {"arguments": "a", "name": "b"}, {"name": "x", "other": "y"}, {}],
     pa.list_(pa.float64()): [[], [1.0, 2.5], [float("nan")], None, None, [1], [None, 1.0], ["a"], (1.0,),
                              [[1.0]]],
     pa.list_(pa.int32()): [[], [1, 2], None, [2**31], [True], [None]],

@@ -308,6 +308,7 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
     prefer = view.options.preference.choose  # what view.choose(i, mapped=False) calls
     names = names or None
     calls = _calls_of(names, text_tool)
+    wins: dict[tuple[Any, Any], bool] = {}
     for rec in view.steps():
         i = rec["i"]
         c_step(i)
@@ -356,7 +357,16 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         c_recovers([k for k in x if _int(k) is not None] if x else [])
         cands = candidates.get(i)
         c_found(cands)
-        c_picked(prefer(cands, None) if cands else None)
+        if cands and len(cands) == 1:
+            # Whether a step's only candidate wins depends on its judge and kind alone (no label map here).
+            c = cands[0]
+            key = (c.judge, c.kind)
+            won = wins.get(key)
+            if won is None:
+                won = wins[key] = prefer(cands, None) is not None
+            c_picked(c if won else None)
+        else:
+            c_picked(prefer(cands, None) if cands else None)
     n = len(picked)
     steps_i = steps_cols[0]
     return head, [*steps_cols, *_label_columns(picked, found, label_map, n),
@@ -426,6 +436,8 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
     counts: list[int] = []
     judges: list[list[str]] = []
     c_n, c_judges = counts.append, judges.append
+    if picked.count(None) == 0 and set(map(len, found)) == {1}:  # every step one candidate (and it won)
+        return [*labels, [1] * n, [[c.judge] for c, in found]]
     for cands in found:
         if not cands:
             c_n(0)

@@ -313,7 +313,9 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         i = rec["i"]
         c_step(i)
         note = rec.get("note")
-        t = note.get("thought") if type(note) is dict else None if note is None else thought(rec)
+        t = note.get("thought") if type(note) is dict else None
+        if t is None and note is not None:
+            t = thought(rec)  # no thought noted: the model call's reply text, if any
         c_thought(t if t is None or type(t) is str else text_of(t))  # what view.thought(rec) gives
         action = rec.get("action")
         # None is null, not "": an empty action and no action stay two values (as in `records`).

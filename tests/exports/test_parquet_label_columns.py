@@ -1,6 +1,6 @@
-"""The parquet export's label columns: the column-at-a-time path (every step labeled, by labels) gives what the
+"""The parquet export's fast paths: label columns a field at a time (every step labeled, by labels) give what the
 step-by-step path gives, on hostile label values; and files written without dictionary pages read back as the
-table written with them."""
+table written with them; the thought column read inline is what exports read as the thought."""
 
 from __future__ import annotations
 
@@ -65,3 +65,56 @@ def test_files_without_dictionary_pages_read_back_as_with_them(builtin_run: Path
                for k in range(meta.num_columns))
     a, b = pq.read_table(plain), pq.read_table(with_dict)
     assert a.equals(b) and a.schema.metadata == b.schema.metadata
+
+
+NOTES: list[dict[str, Any]] = [{"thought": "plain"}, {}, {"thought": {"a": 1}}, {"thought": 3},
+                               {"model_call": {"content": "the model's words"}},
+                               {"thought": "", "model_call": {"content": "not this"}},
+                               {"model_call": {"content": ""}}, {"model_call": "x"}, {"thought": ["x", None]}]
+
+
+class _NoteEnv:
+    def reset(self, *, seed: Any = None, options: Any = None) -> tuple[str, dict[str, Any]]:
+        self.t = 0
+        return "start", {}
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self.t += 1
+        return f"obs {self.t}", 0.0, self.t == len(NOTES) + 1, False, {}
+
+
+def test_thought_column_is_what_exports_read_as_the_thought(tmp_path: Path) -> None:
+    from trajrec import Recorder, open_episode
+    from trajrec.replay.exports.base import EpisodeView
+
+    rec = Recorder(_as_gym(_NoteEnv()), tmp_path / "run")
+    rec.reset(seed=0)
+    for note in NOTES:
+        rec.note(**note)
+        rec.step("act")
+    rec.step("last")  # a step without a note
+    rec.close()
+    out = tmp_path / "t.parquet"
+    export([tmp_path / "run"], "parquet", out, options=ExportOptions())
+    (path,) = sorted((tmp_path / "run").glob("*.msgpack.zst"))
+    with open_episode(path) as ep:
+        want = [EpisodeView.thought(r) for r in ep.iter_records()]
+    assert pq.read_table(out).column("thought").to_pylist() == want
+    assert "the model's words" in want and '{"a":1}' in want
+
+
+def _as_gym(inner: Any) -> Any:
+    import gymnasium as gym
+
+    class Env(gym.Env):
+        observation_space = gym.spaces.Text(64)
+        action_space = gym.spaces.Text(64)
+
+        def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+            super().reset(seed=seed)
+            return inner.reset(seed=seed, options=options)
+
+        def step(self, action: Any) -> Any:
+            return inner.step(action)
+
+    return Env()

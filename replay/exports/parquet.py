@@ -376,15 +376,16 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
 
 
 #: Text action -> its ``tool_call`` column value, per (tool names, text tool) of the episodes (read-only values,
-#: shared by the rows that repeat an action); each map is emptied when it holds :data:`_CALLS_MAX` actions.
+#: shared by the rows that repeat an action); each map is emptied when it holds :data:`_CALLS_MAX` actions, so
+#: actions of 1 KB hold ~2 MB at most (beside encode's own cache of parsed calls).
 _CALLS: dict[tuple[Any, Any], dict[str, Any]] = {}
-_CALLS_MAX = 4096
+_CALLS_MAX = 1024
 
 
 def _calls_of(names: frozenset[str] | None, text_tool: tuple[str, str] | None) -> dict[str, Any]:
     calls = _CALLS.get((names, text_tool))
     if calls is None:
-        if len(_CALLS) >= 16:  # envs with other tools: the last ones kept
+        if len(_CALLS) >= 4:  # runs of envs with other tools: emptied now and then
             _CALLS.clear()
         calls = _CALLS[(names, text_tool)] = {}
     return calls

@@ -356,6 +356,9 @@ def _same_all(olds: list[Any], news: list[Any], equal: bool = False, typed: bool
             if pairs is None:
                 return False
             olds, news, types = pairs
+            # The == the caller saw was a subclass's own (it is asked first), which may hold for other base
+            # values (a str subclass equal to anything): from here on the values are compared as stored.
+            equal = False
         kinds = set(types)
         next_old: list[Any] = []
         next_new: list[Any] = []
@@ -662,12 +665,12 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
     if entry is not None and entry[0] is old:
         if keys != entry[1]:
             return None
-        if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys, True):
-            return None  # equal keys of another type (1.0 for 1)
         if type(entry[2]) is _Memo:
             # What the env's children held when the copy was last made equal to them: the same objects now are
             # the same values, and only the children holding another object are visited (see _Memo). The
-            # children's types need no check here: the memo applies only when each is the dict it saw.
+            # children's types need no check here: the memo applies only when each is the dict it saw. Nor do
+            # the keys' types: the memo applies only when ``new``'s keys are all text (str itself), for which
+            # ``==`` above is exact.
             flagged = _memo_changed(entry[2], new)
             if flagged is not None and flagged is not False:
                 entry[3] = flagged
@@ -676,6 +679,8 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
                 entry[2] = _MEMO_WAIT  # the env hands out new children: compare them, and try a memo again later
             else:
                 entry[2] = 2  # keys or lengths changed: compare the children this step, build a memo soon
+        if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys, True):
+            return None  # equal keys of another type (1.0 for 1)
         if not _NO_CROSS.issuperset(map(type, new.values())):
             return None
     else:
@@ -770,8 +775,8 @@ def _slices(items: list[Any], starts: list[int]) -> list[list[Any]]:
 def _memo_changed(m: _Memo, new: dict[Any, Any]) -> list[int] | bool | None:
     """The indices of the children that hold another object than when ``m`` was made; None: other children (the
     memo does not apply); False: a child's keys or lengths changed (build the memo again)."""
-    kids = list(new.values())
-    if len(kids) != len(m.kids) or not all(map(is_, kids, m.kids)):
+    kids = _referents(new)  # (its values, as long as its keys are all text: see _changed_keys)
+    if len(kids) != len(m.kids) or len(kids) != len(new) or not all(map(is_, kids, m.kids)):
         return None
     if list(map(len, kids)) != m.lens or list(map(len, m.src)) != m.src_lens:
         return False  # a child or a list in one got longer or shorter: no memo this step
@@ -797,7 +802,8 @@ def _memo_refresh(old: dict[Any, Any], new: dict[Any, Any], known: _Known) -> No
         entry[2] = m - 1 if m > 0 else None
         return
     if m is None:
-        m = _memo_build(new)
+        # (only over keys of the copy that are all text: _changed_keys then compares the env's with them by ==)
+        m = _memo_build(new) if set(map(type, entry[1])) == {str} else None
         entry[2] = m if m is not None else _MEMO_WAIT * 8
         return
     if flagged and not _memo_splice(m, new, flagged):
@@ -806,11 +812,11 @@ def _memo_refresh(old: dict[Any, Any], new: dict[Any, Any], known: _Known) -> No
 
 def _memo_splice(m: _Memo, new: dict[Any, Any], flagged: list[int]) -> bool:
     """Put the visited children's new objects into ``m``; False when their shape changed (build anew)."""
-    kids = list(new.values())
+    kids = m.kids  # (the env's children: _memo_changed found them to be these, and the walk changes no env object)
     for i in flagged:
         kid = kids[i]
         n = m.lens[i]
-        if type(kid) is not dict or len(kid) != n:
+        if len(kid) != n:
             return False
         seg = _referents(kid)
         if len(seg) != n:

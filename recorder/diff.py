@@ -41,7 +41,6 @@ from __future__ import annotations
 import copy
 import gc
 from enum import Enum
-from bisect import bisect_right
 from itertools import accumulate, chain, compress, repeat
 from math import copysign
 from operator import is_, is_not, ne, not_

@@ -172,9 +172,29 @@ def _fresh_copy(run: Path, dst: Path) -> Path:
     return dst
 
 
-def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: int) -> None:
+def bytecode_env() -> dict[str, str]:
+    """The children's environment, with trajrec's modules compiled first: children then run as an installed
+    trajrec runs (pip compiles the bytecode at install; an editable checkout caches it on first use). Under
+    ``PYTHONDONTWRITEBYTECODE`` (set in some sandboxes) every child compiled the modules an export imports on first
+    use, inside its clock: parquet's (its extra is optional, so they load lazily) were 20-70 ms of CPU, 1-2 us a
+    step of a 40,000-step export, which the JSONL formats, loaded before the clock, never paid."""
+    import compileall
+
+    import trajrec
+    import trajrec.recorder
+    import trajrec.replay
+
+    for pkg in (trajrec, trajrec.recorder, trajrec.replay):
+        for folder in pkg.__path__:
+            compileall.compile_dir(folder, quiet=1)
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: int, env: Any = None) -> None:
     """Each format (alone and with ``--workers``), the baseline and ``label auto --rules`` in fresh processes,
-    interleaved; medians."""
+    interleaved; medians. ``env``: the children's environment (None: this process's)."""
     par = [f"{f}@{workers}" for f in formats] if workers > 1 else []
     whats = ["json.dumps", *formats, *par, "label-auto", "label-auto-new", "parquet-floor"]
     rates: dict[str, list[float]] = {w: [] for w in whats}
@@ -191,7 +211,7 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
                 target, arg = _fresh_copy(run, tmp / "fresh"), "label-auto"
             out = tmp / ("c.parquet" if what == "parquet-floor" else "c.out")
             proc = subprocess.run([sys.executable, __file__, "--child", arg, str(target), str(out)],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env=env)
             if proc.returncode:
                 raise SystemExit(f"measuring {what} failed:\n{proc.stderr}")
             res = json.loads(proc.stdout.splitlines()[-1])
@@ -213,7 +233,8 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
                 out.unlink()
     med = statistics.median
     print(f"\nwhole processes, medians of {repeat} interleaved rounds (load average at the end: "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+          f"{'children as this environment starts them' if env is None else 'trajrec bytecode compiled first'})")
     print(f"{'what':<16} {'seconds':>8} {'steps/s':>10} {'vs json.dumps':>14} {'(CPU time)':>10} {'peak RSS MB':>12} "
           f"{f'x{workers} workers':>11}  target (>= 0.5x, >= {TARGET:,} steps/s, < 100 MB)")
     for what in whats:
@@ -252,6 +273,9 @@ def main() -> int:
                     help="skip the whole-process measurements (speed ratio and peak memory per format)")
     ap.add_argument("--no-in-process", dest="in_process", action="store_false",
                     help="skip the in-process measurements")
+    ap.add_argument("--cold-imports", action="store_true",
+                    help="children as this environment starts them (under PYTHONDONTWRITEBYTECODE each compiles the "
+                         "modules it imports); default: trajrec's bytecode compiled first, as an installed trajrec has it")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="trajrec-export-bench-"))
     run = args.run or tmp / "run"
@@ -292,7 +316,8 @@ def main() -> int:
                   f"{rate / base:>13.2f}x  {verdict}")
         assert n == rep.steps
     if args.processes:
-        processes(run, tmp, args.formats.split(","), args.repeat, args.workers)
+        env = None if args.cold_imports else bytecode_env()
+        processes(run, tmp, args.formats.split(","), args.repeat, args.workers, env)
     shutil.rmtree(tmp)  # outputs (and the run, unless --run) lived there
     return 0 if ok else 1
 

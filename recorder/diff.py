@@ -41,7 +41,6 @@ from __future__ import annotations
 import copy
 import gc
 from enum import Enum
-from bisect import bisect_right
 from itertools import accumulate, chain, compress, repeat
 from math import copysign
 from operator import is_, is_not, ne, not_
@@ -356,6 +355,9 @@ def _same_all(olds: list[Any], news: list[Any], equal: bool = False, typed: bool
             if pairs is None:
                 return False
             olds, news, types = pairs
+            # The == the caller saw was a subclass's own (it is asked first), which may hold for other base
+            # values (a str subclass equal to anything): from here on the values are compared as stored.
+            equal = False
         kinds = set(types)
         next_old: list[Any] = []
         next_new: list[Any] = []
@@ -660,13 +662,14 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
     keys = list(new)
     entry = known.get(id(old)) if known is not None else None
     if entry is not None and entry[0] is old:
-        if keys != entry[1] or not _NO_CROSS.issuperset(map(type, new.values())):
+        if keys != entry[1]:
             return None
-        if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys, True):
-            return None  # equal keys of another type (1.0 for 1)
         if type(entry[2]) is _Memo:
             # What the env's children held when the copy was last made equal to them: the same objects now are
-            # the same values, and only the children holding another object are visited (see _Memo).
+            # the same values, and only the children holding another object are visited (see _Memo). The
+            # children's types need no check here: the memo applies only when each is the dict it saw. Nor do
+            # the keys' types: the memo applies only when ``new``'s keys are all text (str itself), for which
+            # ``==`` above is exact.
             flagged = _memo_changed(entry[2], new)
             if flagged is not None and flagged is not False:
                 entry[3] = flagged
@@ -675,6 +678,10 @@ def _changed_keys(old: dict[Any, Any], new: dict[Any, Any], known: _Known | None
                 entry[2] = _MEMO_WAIT  # the env hands out new children: compare them, and try a memo again later
             else:
                 entry[2] = 2  # keys or lengths changed: compare the children this step, build a memo soon
+        if not all(map(is_, keys, entry[1])) and not _same_all(entry[1], keys, True):
+            return None  # equal keys of another type (1.0 for 1)
+        if not _NO_CROSS.issuperset(map(type, new.values())):
+            return None
     else:
         old_keys = list(old)
         if keys != old_keys:
@@ -719,12 +726,14 @@ class _Memo:
     Only for children whose values are immutable leaves (text, numbers, bytes, nil) or lists and tuples of those:
     then a child that is the same object, with the same keys and lengths, holding the same objects at both
     levels, holds the same value as when the copy was made (nothing in it can change in place unseen), so it
-    needs no comparison. The check costs one C pass over those objects (identity) instead of the C ``!=`` scan and
-    the exact check of :func:`_same_all`; a child holding another object is visited by the walk as before.
+    needs no comparison. The check is one C pass over the children (identity), their lengths and keys, and one
+    pass per level that yields, for each position holding another object, the child it belongs to (``own1``,
+    ``own2``: a child's index per position); a child holding another object is visited by the walk as before.
     An env that hands out new children each step gets no memo (``_MEMO_WAIT``).
     """
 
-    __slots__ = ("kids", "lens", "ends", "keys", "l1", "seq", "src", "src_lens", "src_ends", "src_owner", "l2")
+    __slots__ = ("kids", "lens", "keys", "l1", "own1", "starts", "seq", "src", "src_lens", "src_first", "l2",
+                 "own2", "l2_starts")
 
 
 def _memo_build(new: dict[Any, Any]) -> _Memo | None:
@@ -747,31 +756,36 @@ def _memo_build(new: dict[Any, Any]) -> _Memo | None:
     m.l2 = _referents(*m.src)
     if not _LEAF.issuperset(map(type, m.l2)):
         return None
-    m.ends = list(accumulate(m.lens))
-    m.src_ends = list(accumulate(m.src_lens))
-    m.src_owner = [bisect_right(m.ends, p) for p in compress(range(len(m.l1)), m.seq)]
+    n = len(kids)
+    m.own1 = list(_flat(map(repeat, range(n), m.lens)))
+    m.starts = [0, *accumulate(m.lens)]
+    src_owner = list(compress(m.own1, m.seq))
+    m.src_first = [0, *accumulate(map(list.count, _slices(m.seq, m.starts), repeat(True)))]
+    m.own2 = list(_flat(map(repeat, src_owner, m.src_lens)))
+    m.l2_starts = [0, *accumulate(m.src_lens)]
     return m
+
+
+def _slices(items: list[Any], starts: list[int]) -> list[list[Any]]:
+    """``items`` cut at ``starts`` (the first 0, the last ``len(items)``): one list per child."""
+    return [items[a:b] for a, b in zip(starts, starts[1:])]
 
 
 def _memo_changed(m: _Memo, new: dict[Any, Any]) -> list[int] | bool | None:
     """The indices of the children that hold another object than when ``m`` was made; None: other children (the
     memo does not apply); False: a child's keys or lengths changed (build the memo again)."""
-    kids = list(new.values())
-    if len(kids) != len(m.kids) or not all(map(is_, kids, m.kids)):
+    kids = _referents(new)  # (its values, as long as its keys are all text: see _changed_keys)
+    if len(kids) != len(m.kids) or len(kids) != len(new) or not all(map(is_, kids, m.kids)):
         return None
     if list(map(len, kids)) != m.lens or list(map(len, m.src)) != m.src_lens:
         return False  # a child or a list in one got longer or shorter: no memo this step
     l1 = _referents(*kids)
     if len(l1) != len(m.l1) or list(_flat(kids)) != m.keys:  # (all text keys, as when made: == is exact)
         return False
-    flagged = set()
-    if not all(map(is_, l1, m.l1)):
-        ends = m.ends
-        flagged.update(bisect_right(ends, p) for p in compress(range(len(l1)), map(is_not, l1, m.l1)))
-    l2 = _referents(*m.src)
-    if not all(map(is_, l2, m.l2)):
-        owner, src_ends = m.src_owner, m.src_ends
-        flagged.update(owner[bisect_right(src_ends, q)] for q in compress(range(len(l2)), map(is_not, l2, m.l2)))
+    # One C pass a level: the owner of each position whose object is another one (the lengths being the same,
+    # the positions line up child by child).
+    flagged = set(compress(m.own1, map(is_not, l1, m.l1)))
+    flagged.update(compress(m.own2, map(is_not, _referents(*m.src), m.l2)))
     return sorted(flagged)
 
 
@@ -787,7 +801,8 @@ def _memo_refresh(old: dict[Any, Any], new: dict[Any, Any], known: _Known) -> No
         entry[2] = m - 1 if m > 0 else None
         return
     if m is None:
-        m = _memo_build(new)
+        # (only over keys of the copy that are all text: _changed_keys then compares the env's with them by ==)
+        m = _memo_build(new) if set(map(type, entry[1])) == {str} else None
         entry[2] = m if m is not None else _MEMO_WAIT * 8
         return
     if flagged and not _memo_splice(m, new, flagged):
@@ -796,11 +811,11 @@ def _memo_refresh(old: dict[Any, Any], new: dict[Any, Any], known: _Known) -> No
 
 def _memo_splice(m: _Memo, new: dict[Any, Any], flagged: list[int]) -> bool:
     """Put the visited children's new objects into ``m``; False when their shape changed (build anew)."""
-    kids = list(new.values())
+    kids = m.kids  # (the env's children: _memo_changed found them to be these, and the walk changes no env object)
     for i in flagged:
         kid = kids[i]
         n = m.lens[i]
-        if type(kid) is not dict or len(kid) != n:
+        if len(kid) != n:
             return False
         seg = _referents(kid)
         if len(seg) != n:
@@ -808,23 +823,23 @@ def _memo_splice(m: _Memo, new: dict[Any, Any], flagged: list[int]) -> bool:
         types = list(map(type, seg))
         if not _MEMO_L1.issuperset(types):
             return False
-        end = m.ends[i]
-        start = end - n
+        start = m.starts[i]
         pattern = list(map(_SEQ.__contains__, types))
-        if pattern != m.seq[start:end]:
+        if pattern != m.seq[start:start + n]:
             return False
-        m.l1[start:end] = seg
-        k = pattern.count(True)
-        if k:
-            j = m.seq[:start].count(True)  # this child's first list or tuple among all of them
+        if list(kid) != m.keys[start:start + n]:
+            return False  # (the walk keeps the copy's keys; the memo holds the env's, to compare with theirs)
+        m.l1[start:start + n] = seg
+        j, k = m.src_first[i], m.src_first[i + 1]
+        if k > j:
             src = list(compress(seg, pattern))
-            if list(map(len, src)) != m.src_lens[j:j + k]:
+            if list(map(len, src)) != m.src_lens[j:k]:
                 return False
             items = _referents(*src)
             if not _LEAF.issuperset(map(type, items)):
                 return False
-            m.l2[m.src_ends[j] - m.src_lens[j]:m.src_ends[j + k - 1]] = items
-            m.src[j:j + k] = src
+            m.l2[m.l2_starts[j]:m.l2_starts[k]] = items
+            m.src[j:k] = src
     return True
 
 

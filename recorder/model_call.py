@@ -398,3 +398,20 @@ def _short(value: Any) -> str:
     except ValueError:  # Python's limit on the digits of an int turned into text
         return f"an int of {value.bit_length()} bits"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def note_thought(note: Any) -> Any:
+    """The agent's text before its action, as recorded: the note's ``thought``, else the reply text of the model
+    call the step came from (``note["model_call"]["content"]``: what a model agent such as ``trajrec record
+    --agent openai`` records), else None."""
+    if not isinstance(note, dict):
+        return None
+    t = note.get("thought")
+    if t is not None:
+        return t
+    call = note.get("model_call")
+    if isinstance(call, dict):
+        content = call.get("content")
+        if isinstance(content, str) and content:
+            return content
+    return None

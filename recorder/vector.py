@@ -32,7 +32,7 @@ from gymnasium.vector.utils import iterate
 from .classify import ActionKeyFn, FailureFn
 from .errors import TrajrecUsageError
 from .provenance import env_package, package_version
-from .wrapper import _NO_STATE, Recorder
+from .wrapper import _NO_STATE, Recorder, agent_action
 
 try:  # Gymnasium >= 1.1
     from gymnasium.vector import AutoresetMode
@@ -282,13 +282,14 @@ class VectorRecorder(gym.vector.VectorWrapper):
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         n = self.num_envs
+        sent = agent_action(actions)  # the batch as the agent sent it: the vector env may change it in place
         t0 = time.time()
         p0 = perf_counter()
         try:
             obs, rewards, terminated, truncated, infos = self.env.step(actions)
         except BaseException as exc:
             timing = (t0, perf_counter() - p0)
-            for j, action in enumerate(iterate(self.env.action_space, actions)):
+            for j, action in enumerate(iterate(self.env.action_space, sent)):
                 if self._is_open(j) and not self._autoreset[j]:
                     self._feed(j, exc, timing, _NO_STATE)
                     try:
@@ -303,7 +304,7 @@ class VectorRecorder(gym.vector.VectorWrapper):
         # Python bools and floats once per batch, not a numpy scalar per sub-env (what a single env returns).
         terms, truncs = np.asarray(terminated).tolist(), np.asarray(truncated).tolist()
         rews = rewards.tolist() if isinstance(rewards, np.ndarray) and rewards.dtype.kind in "fiub" else list(rewards)
-        for j, (action, obs_j) in enumerate(zip(iterate(self.env.action_space, actions),
+        for j, (action, obs_j) in enumerate(zip(iterate(self.env.action_space, sent),
                                                 iterate(self.env.observation_space, obs))):
             rec = self.recorders[j]
             info_j = unbatch_info(infos, j) if infos else {}

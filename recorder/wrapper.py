@@ -13,10 +13,11 @@ from time import perf_counter
 from typing import Any, Callable, Generic, SupportsFloat, TypeVar
 
 import gymnasium as gym
+import numpy as np
 
 from .codec import sanitize
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
-from .diff import StateTracker
+from .diff import StateTracker, copy_state
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
@@ -29,6 +30,25 @@ ObsType = TypeVar("ObsType")
 ActType = TypeVar("ActType")
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+# Actions that cannot change in place, recorded as they are (the common ones: a check costs less than a call).
+_ATOMIC_ACTIONS = frozenset({int, float, str, bool, bytes, type(None), np.int64, np.int32, np.float64, np.float32})
+
+
+def agent_action(action: Any) -> Any:
+    """The action as the agent sent it, kept apart from the env's object.
+
+    An env may change the action it is given in place (``np.clip(a, low, high, out=a)``, a tool env popping or
+    normalising argument keys); the file must hold what the agent chose, so the recorder copies the action by
+    value before ``env.step`` (:func:`~trajrec.recorder.diff.copy_state`: immutable values are shared, not
+    copied). An action that cannot be copied (one that contains itself) is recorded as it is, and the codec marks
+    the cycle in its place.
+    """
+    try:
+        return copy_state(action)
+    except Exception:  # noqa: BLE001  (RecursionError on a self-reference; a hostile __deepcopy__ is handled inside)
+        return action
 
 
 class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, Generic[ObsType, ActType]):
@@ -138,6 +158,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._classifier = Classifier(failure_fn, action_key)
         self._failure_fn = failure_fn
         self._tracker = StateTracker()
+        # The tracker holds a copy with parts marked as fallbacks (a self-reference, over-deep nesting): later
+        # states are marked the same way before they are diffed, or every diff would fail on those parts again.
+        self._marked_state = False
         self._writer_opts = {"level": compression_level, "frame_steps": frame_steps, "frame_bytes": frame_bytes,
                              "fsync": fsync, "compressor": new_compressor(compression_level)}
         self._writer: EpisodeWriter | None = None
@@ -279,6 +302,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if writer is None or writer.closed or self._closed:
             writer = self._require_writer("step")
         i = self._step
+        sent = action if type(action) in _ATOMIC_ACTIONS else agent_action(action)
         t0 = time.time()
         p0 = perf_counter()
         try:
@@ -293,8 +317,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 t0, duration = self._timing
             # The env's own exception reaches the agent unchanged, whatever happens while recording it.
             try:
-                failure, retry_of, _ = self._classifier.classify(i, action, None, exc)
-                record = {"t": "step", "i": i, "action": action, "observation": None, "reward": None,
+                failure, retry_of, _ = self._classifier.classify(i, sent, None, exc)
+                record = {"t": "step", "i": i, "action": sent, "observation": None, "reward": None,
                           "terminated": False, "truncated": False, "info": None, "time": t0, "duration": duration,
                           "failure": failure}
                 if retry_of is not None:
@@ -320,17 +344,17 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._timing is not None:
             t0, duration = self._timing
         # "t" first: a fixed prefix for every step record helps zstd match across the tiny per-step blocks.
-        record = {"t": "step", "i": i, "action": action, "observation": obs, "reward": reward, "terminated": terminated,
+        record = {"t": "step", "i": i, "action": sent, "observation": obs, "reward": reward, "terminated": terminated,
                   "truncated": truncated, "info": info, "time": t0, "duration": duration}
         if self._note:
             record["note"], self._note = self._note, {}
         step_view = None
         if self._failure_fn is not None:
-            step_view = {"action": action, "observation": obs, "reward": reward, "terminated": terminated,
+            step_view = {"action": sent, "observation": obs, "reward": reward, "terminated": terminated,
                          "truncated": truncated, "info": info}
         errors: list[dict[str, Any]] = []
         try:
-            failure, retry_of, recovers = self._classifier.classify(i, action, info, None, step_view)
+            failure, retry_of, recovers = self._classifier.classify(i, sent, info, None, step_view)
         except Exception as exc:  # noqa: BLE001  (a hostile value in info or action; the step is still recorded)
             self._recorder_error(errors, "classify", exc)
             failure, retry_of, recovers = None, None, None
@@ -435,7 +459,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             return False
         resync = False
         try:
-            rows = self._tracker.update(state)
+            rows = self._tracker.update(sanitize(state) if self._marked_state else state)
         except Exception as exc:  # noqa: BLE001  (an object in the state whose comparison or copy raises)
             # The walk may have stopped half way: start over from a full snapshot on this step.
             self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
@@ -456,9 +480,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """Start the tracker over from ``state``; a state it cannot copy (a self-reference, nesting deeper than
         Python's recursion limit) is copied with those parts marked as fallbacks."""
         try:
-            return self._tracker.reset(state)
+            copied = self._tracker.reset(state)
+            self._marked_state = False
+            return copied
         except Exception as exc:  # noqa: BLE001  (RecursionError and whatever a hostile container raises)
-            self._recorder_error(errors, "state copy", exc, "the parts that cannot be copied are stored marked")
+            self._recorder_error(errors, "state copy", exc, "the parts that cannot be copied are stored marked, "
+                                 "and later steps diff the state with them marked")
+            self._marked_state = True
             return self._tracker.reset(sanitize(state))
 
     def _recorder_error(self, errors: list[dict[str, Any]], where: str, exc: Exception,

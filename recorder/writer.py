@@ -82,6 +82,9 @@ class EpisodeWriter:
         self.closed = False
         self._frame_steps = 0
         self._frame_open = True
+        # Bytes of the frame's opening state snapshot, which do not count against frame_bytes: a state bigger
+        # than frame_bytes would otherwise close every frame after one step, storing the whole state every step.
+        self._frame_allow = 0
         # The header goes out in the same write as the first record (the reset), as a zstd block of its own: readers
         # of the index decompress only that block to get it (format version 3 keeps no copy in the index).
         self._head = self._pack(self.header)
@@ -96,6 +99,7 @@ class EpisodeWriter:
         self.frames.append([self._fw.offset, self.steps, 0, -1])
         self._frame_steps = 0
         self._frame_open = True
+        self._frame_allow = 0
 
     def _end_frame(self) -> None:
         if self._frame_open:
@@ -117,10 +121,14 @@ class EpisodeWriter:
         """Why the file takes no more writes (a write failed and could not be rolled back), else None."""
         return self._fw.broken
 
-    def _write(self, record: dict[str, Any], *, end_frame: bool = False, defer: bool = False) -> None:
+    def _write(self, record: dict[str, Any], *, end_frame: bool = False, defer: bool = False,
+               opens_with_snapshot: bool = False) -> None:
         if not self._frame_open:
             self._start_frame()
         raw = self._pack(record)
+        if opens_with_snapshot:
+            # At most MAX_RECORD_BYTES: a frame stays within frame_bytes plus two records (format.MAX_FRAME_RAW).
+            self._frame_allow = len(raw)
         try:
             self._fw.write_raw(raw, finish=end_frame, head=self._pending, defer=defer)
         except TrajrecIOError:
@@ -138,9 +146,9 @@ class EpisodeWriter:
         if end_frame:
             self.frames[-1][3] = self._fw.offset
             self._frame_open = False
-        elif self._fw.frame_raw >= self.frame_bytes:
-            # Closing as soon as a frame is full, whatever the record, bounds a frame by frame_bytes plus one
-            # write: the bound readers enforce (format.MAX_FRAME_RAW).
+        elif self._fw.frame_raw - self._frame_allow >= self.frame_bytes:
+            # Closing as soon as a frame is full, whatever the record, bounds a frame by frame_bytes plus its
+            # opening snapshot and one write: the bound readers enforce (format.MAX_FRAME_RAW).
             self._end_frame()
 
     def write_reset(self, record: dict[str, Any]) -> None:
@@ -154,14 +162,15 @@ class EpisodeWriter:
         or ``force_snapshot`` says the diff chain broke."""
         if "t" not in record:
             record = {"t": "step", **record}
-        if has_state and (force_snapshot or not self._frame_open or self._frame_steps == 0):
+        opens = not self._frame_open or self._frame_steps == 0
+        if has_state and (force_snapshot or opens):
             record["snapshot"] = snapshot
         in_frame = self._frame_steps if self._frame_open else 0
         # A step that ends the episode or fills the frame closes it in the same write (one flush, not two).
         term, trunc = record.get("terminated"), record.get("truncated")
         last = ((term is True or (term is not False and truthy(term)))
                 or (trunc is True or (trunc is not False and truthy(trunc))) or in_frame + 1 >= self.frame_steps)
-        self._write(record, end_frame=last)
+        self._write(record, end_frame=last, opens_with_snapshot=has_state and opens)
         self.frames[-1][2] += 1
         self._frame_steps = in_frame + 1
         self.steps += 1
@@ -174,7 +183,7 @@ class EpisodeWriter:
                 self._last_mark = pos
         if "checks" in record:
             self.step_checks.extend({**c, "step": record["i"]} for c in record["checks"])
-        if self._frame_open and self._fw.frame_raw >= self.frame_bytes:
+        if self._frame_open and self._fw.frame_raw - self._frame_allow >= self.frame_bytes:
             self._end_frame()
 
     def write_check(self, check: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 from trajrec.recorder import Episode, ResetRecord, Step
 from trajrec.recorder.codec import encodable_text
+from trajrec.recorder.model_call import note_thought
 from trajrec.recorder.errors import TrajrecError, TrajrecFormatError, TrajrecUsageError
 
 from .labels import Label, LabelStore, validate_value
@@ -369,7 +370,7 @@ def _step_summary(st: Step) -> dict[str, Any]:
         "failure": st.failure._asdict() if st.failure is not None else None,
         "retry_of": st.retry_of,
         "recovers": list(st.recovers),
-        "thought": (st.note or {}).get("thought") if isinstance(st.note, dict) else None,
+        "thought": note_thought(st.note),
     }
 
 

@@ -320,6 +320,21 @@ _SYMBOL = {
 _DIFF_TEXT = 200_000
 
 
+_STATE_ERRORS = {"state diff": "the state diff of this step could not be made",
+                 "state_fn": "no state was read after this step"}
+
+
+def state_diff_missing(step: Any) -> str | None:
+    """Why ``step`` has no state diff when the recorder failed to make one, else None (a step whose state did
+    not change). From the step's ``recorder_errors`` (``where`` = ``"state diff"`` or ``"state_fn"``); the text
+    is terminal-safe."""
+    for err in getattr(step, "recorder_errors", None) or ():
+        if isinstance(err, dict) and err.get("where") in _STATE_ERRORS:
+            return safe(f"{_STATE_ERRORS[err['where']]} ({err['where']} raised {err.get('type')}: "
+                        f"{err.get('message')})")
+    return None
+
+
 def diff_lines(rows: Iterable[Any], *, width: int = 100, long_text: int = 80) -> list[tuple[str, str]]:
     """Readable lines for diff rows: ``(kind, text)`` with kind ``added``/``removed``/``changed``/``context``.
 

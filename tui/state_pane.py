@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from trajrec.recorder import Episode, Step, TrajrecError
-from trajrec.replay.render import diff_lines, path_text, safe, tree_text
+from trajrec.replay.render import diff_lines, path_text, safe, state_diff_missing, tree_text
 
 from .markers import DIFF_STYLES
 from .text_view import TextView
@@ -23,6 +23,9 @@ def diff_text(step: Step, *, width: int = 80, has_state: bool = True) -> Text:
         return Text("no state recorded for this episode (record with Recorder(state_fn=...) or an env with "
                     "state_dict())", style="dim")
     if not step.diff:
+        missing = state_diff_missing(step)
+        if missing:  # not "no change": the recorder could not tell (the whole state after it is stored: s)
+            return Text(f"{missing}; s shows the state after this step", style="yellow")
         return Text("no state change at this step", style="dim")
     out = Text(end="")
     for i, (kind, line) in enumerate(diff_lines(step.diff, width=max(20, width))):

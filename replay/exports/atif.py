@@ -275,7 +275,7 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
         ids = [c.get("id") if isinstance(c, dict) else None for c in model_calls] \
             if isinstance(model_calls, list) else None
     calls, message = _calls(rec.get("action"), i, ids, view.text_tool())
-    thought = view.thought(rec)  # the note's thought, else the model's reply text (trajrec's LLM agent)
+    thought = view.thought(rec)
     step: dict[str, Any] = {"step_id": step_id, "source": "agent",
                             "message": note.get("content_parts") or (thought if isinstance(thought, str) else
                                                                       (message or ""))}

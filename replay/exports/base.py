@@ -14,6 +14,7 @@ from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
 
 from trajrec.recorder import Episode
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.model_call import note_thought
 
 from ..render import json_safe
 from ..run_folder import create_new
@@ -180,22 +181,9 @@ class EpisodeView:
 
     @staticmethod
     def thought(rec: dict[str, Any]) -> str | None:
-        """What the agent said with a step's action: its note's ``thought``, else the text the model replied
-        with (``model_call.content``, of the step's last model call: what trajrec's LLM agent records) when the
-        action is not that text itself (a reply with no tool call is the action); None without either."""
-        note = rec.get("note")
-        if isinstance(note, dict):
-            t = note.get("thought")
-            if t is not None:
-                return t if isinstance(t, str) else text_of(t)
-            call = note.get("model_call")
-            if not isinstance(call, dict):
-                calls = note.get("model_calls")
-                call = calls[-1] if isinstance(calls, list) and calls and isinstance(calls[-1], dict) else None
-            content = call.get("content") if call is not None else None
-            if isinstance(content, str) and content.strip() and content != rec.get("action"):
-                return content
-        return None
+        """:func:`note_thought` of the step's note, as text."""
+        t = note_thought(rec.get("note"))
+        return t if t is None or isinstance(t, str) else text_of(t)
 
     def tools(self) -> list[Any]:
         """The tool schemas the env declared in its reset info (``info["tools"]``); [] when it declared none."""

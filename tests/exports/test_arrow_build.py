@@ -40,7 +40,7 @@ POOLS: dict[Any, list[Any]] = {
     pa.timestamp("us", tz="UTC"): [0, 1_700_000_000_000_000, -5, None, 2**63 - 1, 2**63, 1.5, True],
     STRUCT: [{"name": "cat", "arguments": "{}"}, {"name": "é", "arguments": None}, None, None,
              {"name": "x"}, {"name": "a", "arguments": "b", "extra": "c"}, {"name": 1, "arguments": "b"}, "s",
-             {"arguments": "a", "name": "b"}],
+             {"arguments": "a", "name": "b"}, {"name": "x", "other": "y"}, {}],
     pa.list_(pa.float64()): [[], [1.0, 2.5], [float("nan")], None, None, [1], [None, 1.0], ["a"], (1.0,),
                              [[1.0]]],
     pa.list_(pa.int32()): [[], [1, 2], None, [2**31], [True], [None]],
@@ -140,7 +140,7 @@ def test_open_writer_writes_what_pyarrow_parquet_writes(builtin_run: Path, cartp
     w.write_table(table.slice(0, 20))
     w.write_table(table.slice(20))
     w.close()
-    with pq.ParquetWriter(str(tmp_path / "b.parquet"), table.schema, compression="zstd") as w:
+    with pq.ParquetWriter(str(tmp_path / "b.parquet"), table.schema, compression="zstd", use_dictionary=False) as w:
         w.write_table(table.slice(0, 20))
         w.write_table(table.slice(20))
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()

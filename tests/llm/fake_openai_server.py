@@ -15,9 +15,10 @@ from typing import Any
 
 
 def tool_reply(name: str, arguments: str, *, prompt_tokens: int = 100, completion_tokens: int = 10,
-               reasoning: str | None = None) -> dict[str, Any]:
-    """A completion whose message calls ``name`` with ``arguments`` (a string, passed as given: may be bad JSON)."""
-    message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [
+               reasoning: str | None = None, content: str | None = None) -> dict[str, Any]:
+    """A completion whose message calls ``name`` with ``arguments`` (a string, passed as given: may be bad JSON),
+    with the reply text ``content`` beside the call."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "tool_calls": [
         {"id": f"call_{name}_{prompt_tokens}", "type": "function", "function": {"name": name, "arguments": arguments}}]}
     if reasoning is not None:
         message["reasoning_content"] = reasoning

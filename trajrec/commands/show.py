@@ -184,7 +184,7 @@ def _or_dash(value: object) -> str:
 
 
 def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type: ignore[no-untyped-def]
-    from trajrec.replay.render import number_text
+    from trajrec.replay.render import number_text, state_diff_missing
 
     st = ep[n]
     print(f"step {st.index} of {len(ep)}  ({ep.episode_id})")
@@ -225,6 +225,14 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type
         print("state diff")
         for _kind, line in diff_lines(st.diff):
             print("  " + line)
+    elif state_diff_missing(st):
+        print("state diff")
+        print("  " + state_diff_missing(st) + "; `--state` prints the state after this step")
+    if st.recorder_errors:
+        print("recorder errors (the recording went on; the agent never saw these)")
+        for err in st.recorder_errors:
+            print(f"  {safe(str(err.get('where')))}: {safe(str(err.get('type')))}: {safe(str(err.get('message')))}"
+                  if isinstance(err, dict) else f"  {value_text(err)}")
     if with_state:
         print("state after this step")
         from trajrec.replay.render import tree_text  # a file in the state prints as its lines, not JSON escapes

@@ -116,7 +116,8 @@ class LabelSession:
         self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
         self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
-        self.notice: str | None = None  # what the store warned about at the last reload (labels left out)
+        self.notice: str | None = None  # labels left out at the last reload (on steps the episode does not have)
+        self._noticed: set[str | None] = set()
         self.reload()
 
     # -- reading ------------------------------------------------------------------------------------------------
@@ -128,11 +129,19 @@ class LabelSession:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            with self._lock, warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", LabelWarning)
-                labels = self.store.labels_of(self.episode_id, self.n_steps)
-            # Labels on steps the episode does not have: the store warns about them once, the screen shows it.
-            self.notice = "; ".join(str(w.message) for w in caught) or None
+            with self._lock, warnings.catch_warnings():
+                warnings.simplefilter("ignore", LabelWarning)  # said on screen below (the store warns once a process)
+                every = self.store.current(self.episode_id)
+                labels = self.store.on_steps(every, self.episode_id, self.n_steps)
+            # Labels on steps the episode does not have are left out; the screen says so once a session each.
+            new = [lab for lab in every if type(lab.target) is int and lab.target >= self.n_steps
+                   and lab.id not in self._noticed]
+            self._noticed.update(lab.id for lab in new)
+            self.notice = (f"{len(new)} label{'' if len(new) == 1 else 's'} on steps this episode does not have "
+                           f"({self.n_steps} steps) left out: "
+                           + ", ".join(f"step {lab.target} by {lab.judge} (id {str(lab.id)[:12]})" for lab in new[:3])
+                           + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+                           + "; their lines stay in the labels files") if new else None
             by_step: dict[int, list[Label]] = {}
             mine: dict[int, Label] = {}
             for lab in labels:  # sorted by target, then time: the annotator's newest comes last

@@ -72,9 +72,15 @@ def test_label_ls_and_agreement_do_not_count_them(orphans: Path, ids: dict[int, 
     assert "step 99 (human:zed, id feedbeef02)" in err and "left out" in err
     code, out, err = cli(capsys, "label", "ls", str(orphans), "--history")
     assert "feedbeef" not in out and "1 label on 1 episode (all versions)" in err.splitlines()
+    assert "feedbeef" not in err  # warned once a process (each command is one)
     code, out, err = cli(capsys, "agreement", str(orphans), "--json")
     judges = {j["judge"]: j for j in json.loads(out)["judges"]}
-    assert set(judges) == {"human:ana"} and "feedbeef02" in err
+    assert set(judges) == {"human:ana"}
+
+
+def test_agreement_warns_about_them(orphans: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "agreement", str(orphans))
+    assert "feedbeef01" in err and "feedbeef02" in err and "human:zed" not in out
 
 
 def test_where_labeled_and_ls_json_agree(orphans: Path, ids: dict[int, str],
@@ -99,16 +105,13 @@ def test_exports_leave_them_out(orphans: Path, ids: dict[int, str], tmp_path: Pa
     label_ids = {c.get("id") for r in rows.values() for c in json.loads(r["checks"]) if c["origin"] == "label"}
     assert label_ids and not {"feedbeef01", "feedbeef02"} & label_ids
     # Filters see what the rows hold: ids[2] has no label left.
-    with pytest.warns(LabelWarning) as caught:
-        export([orphans], "records", tmp_path / "w.jsonl", where=["labeled"])
-    assert any("feedbeef02" in str(c.message) for c in caught)
+    export([orphans], "records", tmp_path / "w.jsonl", where=["labeled"])  # (already warned in this process)
     assert [json.loads(line)["episode_id"] for line in (tmp_path / "w.jsonl").read_text().splitlines()] == [ids[1]]
     # Both ways an export joins labels: the usual lines' rows and Labels.
     index = EpisodeLabelIndex(orphans)
     n1 = steps_of(orphans, ids[1])
-    with pytest.warns(LabelWarning):
-        assert [lab.id for lab in index.on_steps(index.episode_labels(ids[1]).rows, ids[1], n1)] != []
-        assert index.on_steps(index.episode_labels(ids[2]).rows, ids[2], 4) == []
+    assert [lab.id for lab in index.on_steps(index.episode_labels(ids[1]).rows, ids[1], n1)] != []
+    assert index.on_steps(index.episode_labels(ids[2]).rows, ids[2], 4) == []
 
 
 def test_arrow_rows_of_a_run_leave_them_out(orphans: Path, ids: dict[int, str]) -> None:
@@ -128,6 +131,13 @@ def test_the_viewer_session_leaves_them_out_and_says_so(orphans: Path, ids: dict
     source = LabelSource([orphans])
     session = LabelSession(source.store_for(orphans / f"{ids[1]}.msgpack.zst"), ids[1], n1, "bo", lock=source.lock)
     assert session.progress() == (0, 1) and session.notice is not None and "feedbeef01" in session.notice
+    assert session.notice.startswith(f"1 label on steps this episode does not have ({n1} steps) left out: step {n1} "
+                                     "by human:zed (id feedbeef01)")
+    session.reload()
+    assert session.notice is None  # said once a session
+    # Another session (another episode screen) says it again, though the process warned already.
+    again = LabelSession(source.store_for(orphans / f"{ids[1]}.msgpack.zst"), ids[1], n1, "bo", lock=source.lock)
+    assert again.notice is not None and "feedbeef01" in again.notice
     with pytest.warns(LabelWarning, match="feedbeef02"):
         facts = source.label_facts(str(orphans / f"{ids[2]}.msgpack.zst"), ids[2], steps_of(orphans, ids[2]))
     assert (facts["labels"], facts["labeled"], facts["judge"]) == (0, False, set())

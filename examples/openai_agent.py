@@ -39,12 +39,17 @@ def run_episode(env: Recorder, client: openai.OpenAI, model: str, seed: int, sam
             p0 = perf_counter()
             try:
                 response = client.chat.completions.create(model=model, messages=messages, tools=tools, **sampling)
+                if not hasattr(response.choices[0].message, "model_dump"):
+                    raise TypeError("the first choice's message is not an object")
                 break
             except openai.APIError as exc:  # HTTP errors, timeouts, no connection: record, wait, try again
                 status = getattr(exc, "status_code", None)
                 attempts.append(failed_attempt("http_error" if status else "connection", str(exc)[:300],
                                                status=status, latency=perf_counter() - p0))
-                time.sleep(0.2 * 2 ** attempt)
+            except (AttributeError, IndexError, TypeError) as exc:  # a 200 reply that is no chat completion
+                attempts.append(failed_attempt("malformed", f"{type(exc).__name__}: {exc}"[:300],
+                                               latency=perf_counter() - p0))
+            time.sleep(0.2 * 2 ** attempt)
         else:
             raise SystemExit(f"the model server failed 4 times: {attempts[-1]['message']}")
         call = ModelCall.from_openai(response, latency=perf_counter() - p0, attempts=attempts, sampling=sampling,

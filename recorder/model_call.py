@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 #: Kinds of failed attempt: the request failed with an HTTP status, timed out, could not connect, or the
 #: completion could not be turned into an action.
-ATTEMPT_ERRORS = ("http_error", "timeout", "connection", "unparseable")
+ATTEMPT_ERRORS = ("http_error", "timeout", "connection", "malformed", "unparseable")
 #: The largest token count summed: a count beyond it is no count (and a float reader still holds every sum of a
 #: few such counts exactly). A note is data from anyone.
 MAX_TOKENS = 2**53

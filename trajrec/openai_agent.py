@@ -160,9 +160,20 @@ class OpenAIToolAgent:
                 attempts.append(failed_attempt("connection", _message(exc), latency=perf_counter() - p0))
             else:
                 latency = perf_counter() - p0
-                call = ModelCall.from_openai(response, latency=latency, time=start)
+                try:
+                    call = ModelCall.from_openai(response, latency=latency, time=start)
+                    reply = _assistant_message(response)
+                except Exception as exc:  # noqa: BLE001  (a 200 reply that is no chat completion: retried like an HTTP error)
+                    attempts.append(failed_attempt(
+                        "malformed", f"the reply is not a chat completion with a message ({_message(exc)})",
+                        latency=latency))
+                    failures += 1
+                    if failures > self.config.retries:
+                        last = attempts.pop()
+                        return self._finish(ModelCall(model=self.config.model, error=last, time=start), attempts, None)
+                    time.sleep(self.config.backoff * 2 ** (failures - 1))
+                    continue
                 call.cost = call.cost if call.cost is not None else cost_of(call.usage, self.config.prices)
-                reply = _assistant_message(response)
                 if call.tool_calls or parse_failures >= self.config.parse_retries:
                     return self._finish(call, attempts, reply)
                 # No tool call: keep the reply in the conversation, remind, ask again (an "unparseable" attempt).

@@ -29,6 +29,11 @@ def text_reply(text: str, *, prompt_tokens: int = 100, completion_tokens: int = 
     return _completion({"role": "assistant", "content": text}, prompt_tokens, completion_tokens, "stop")
 
 
+def raw_reply(body: bytes, content_type: str = "application/json") -> dict[str, Any]:
+    """A 200 reply whose body is ``body`` as given (an HTML page, a JSON document that is no chat completion)."""
+    return {"_raw": body, "_type": content_type}
+
+
 def error_reply(status: int, message: str = "upstream model crashed") -> dict[str, Any]:
     return {"_status": status, "error": {"message": message, "type": "server_error", "code": status}}
 
@@ -61,10 +66,11 @@ class FakeOpenAIServer:
                 if reply.get("_delay"):
                     time.sleep(reply["_delay"])  # longer than the client's timeout: the attempt times out
                 status = reply.get("_status", 200)
-                data = json.dumps({k: v for k, v in reply.items() if not k.startswith("_")}).encode()
+                data = reply["_raw"] if "_raw" in reply else json.dumps(
+                    {k: v for k, v in reply.items() if not k.startswith("_")}).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", reply.get("_type", "application/json"))
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

@@ -9,7 +9,7 @@ import re
 import socket
 
 import pytest
-from fake_openai_server import FakeOpenAIServer, error_reply, tool_reply
+from fake_openai_server import FakeOpenAIServer, error_reply, raw_reply, tool_reply
 
 from trajrec.cli import main
 from trajrec.recorder import open_episode, read_index
@@ -96,3 +96,36 @@ def test_nothing_listening_then_resume_records_the_seed_again(tmp_path, capsys):
     (again,) = tmp_path.glob("*.msgpack.zst")
     assert open_episode(again).summary["outcome"] == "passed"
     assert [p.name for p in tmp_path.glob("*.unfinished")] == [path.name + ".unfinished"]
+
+
+MALFORMED = {
+    "no choices": raw_reply(b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}'),
+    "an HTML page": raw_reply(b"<html><body>sign in</body></html>", "text/html"),
+    "a message that is no object": raw_reply(b'{"choices": [{"message": 5}]}'),
+}
+
+
+@pytest.mark.parametrize("what", list(MALFORMED))
+def test_a_200_reply_that_is_no_chat_completion_is_retried_then_ends_as_an_agent_error(tmp_path, capsys, what):
+    with FakeOpenAIServer([MALFORMED[what]] * 2) as server:
+        code, err = record(capsys, server.base_url, tmp_path)
+    assert code == 1 and len(server.requests) == 2, err  # retried once, as an HTTP error is; no traceback
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"trajrec record: error: the model server at {server.base_url} failed 2 attempts"), last
+    assert "malformed: the reply is not a chat completion" in last
+    (path,) = tmp_path.glob("*.msgpack.zst")
+    s = open_episode(path).summary
+    assert s["outcome"] == "error" and s["agent_error"]["model_call"]["error"]["error"] == "malformed"
+
+
+def test_a_malformed_reply_then_a_good_one_records_the_step(tmp_path, capsys):
+    script = [MALFORMED["no choices"], tool_reply("calc", '{"expr": "50 - 14*3"}'),
+              tool_reply("submit", '{"answer": 8}')]
+    with FakeOpenAIServer(script) as server:
+        code, err = record(capsys, server.base_url, tmp_path)
+    assert code == 0, err
+    (path,) = tmp_path.glob("*.msgpack.zst")
+    ep = open_episode(path)
+    assert [a["error"] for a in ep[0].note["model_call"]["attempts"]] == ["malformed"]
+    assert ep.summary["outcome"] == "passed"

@@ -181,3 +181,24 @@ def test_sync_with_nothing_pending_says_so(outbox_root: Path, capsys: pytest.Cap
     assert capsys.readouterr().err.strip() == f"nothing to upload: every episode recorded to a URL was uploaded ({url})"
     assert main(["sync"]) == 0
     assert capsys.readouterr().err.startswith("nothing to upload: ")
+
+
+def test_record_to_a_url_whose_uploads_fail_exits_1_and_says_where_the_files_wait(
+        tmp_path: Path, outbox_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A real failing upload: fsspec's local file system asked to make a folder under a regular file.
+    (tmp_path / "blocker").write_text("not a folder")
+    url = f"local://{tmp_path}/blocker/run"
+    code = main(["record", "trajrec/MathCalc-v0", "--episodes", "2", "--out", url, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out)["not_uploaded"] == 2
+    folder = outbox_for(url)
+    lines = err.strip().splitlines()
+    assert sum("warning: cannot upload" in line for line in lines) == 2
+    assert lines[-1] == (
+        f"trajrec record: error: 2 episode files are not at {url}: their uploads failed (see the warnings above); "
+        f"they wait in {folder}, `trajrec sync {folder}` uploads them")
+    assert len(Outbox(url).pending(".msgpack.zst")) == 2  # nothing lost
+    (tmp_path / "blocker").unlink()
+    assert main(["sync", str(folder)]) == 0
+    assert len(list((tmp_path / "blocker" / "run").glob("*.msgpack.zst"))) == 2

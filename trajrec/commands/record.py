@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from typing import Any
 
 NAME = "record"
@@ -149,10 +150,25 @@ def run(args: argparse.Namespace) -> int:
         remove_empty_dirs(created)  # a bad env id or --kwarg: no empty folder left behind
         raise
     summary = {**summarize(results), "skipped": skipped}
+    waiting: list[Any] = []
+    if url:  # uploads that failed left their files in the local outbox: the run is not at the URL yet
+        from trajrec.recorder import SUFFIX
+        from trajrec.recorder.storage import Outbox
+
+        outbox = Outbox(args.out)
+        waiting = outbox.pending(SUFFIX)
+        summary["not_uploaded"] = len(waiting)
     if args.json:
         print(dumps(summary))
     else:
         print_summary(summary, args.out)
+    if waiting:
+        n = len(waiting)
+        print(f"trajrec record: error: {n} episode file{'s are' if n != 1 else ' is'} not at {args.out}: "
+              f"{'their uploads' if n != 1 else 'its upload'} failed (see the warnings above); "
+              f"{'they wait' if n != 1 else 'it waits'} in {outbox.folder}, `trajrec sync {outbox.folder}` "
+              "uploads them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -64,8 +64,6 @@ _SLUG = re.compile(r"[^A-Za-z0-9_.]+")
 #: Seconds a labels file must have been unchanged before an incomplete last line is reported as torn.
 TORN_GRACE = 2.0
 _CHUNK = 1 << 20  # bytes of labels-file lines decoded at a time
-#: (labels folder, label id) of the labels on steps their episode does not have, warned about in this process.
-_WARNED_STEPS: set[tuple[str, str | None]] = set()
 
 
 def default_annotator() -> str:
@@ -119,6 +117,7 @@ class LabelStore:
         self._offsets: dict[str, int] = {}
         self._lines: dict[str, int] = {}  # complete lines read so far per file, for warnings that name a line
         self._warned: set[tuple[str, int]] = set()
+        self._warned_steps: set[str | None] = set()  # ids of labels on missing steps warned about (once a store)
         # All versions, and the chains they form (see _ingest for the invariants).
         self._recs: dict[str, Label] = {}
         self._children: dict[str, list[str]] = {}
@@ -356,11 +355,10 @@ class LabelStore:
         if type(last) is not int or last < n_steps:
             return labels
         kept = [lab for lab in labels if type(lab.target) is not int or lab.target < n_steps]
-        where = os.path.abspath(self.dir)  # once per process: two stores of one folder (ls reads it twice) warn once
         new = [lab for lab in labels if type(lab.target) is int and lab.target >= n_steps
-               and (where, lab.id) not in _WARNED_STEPS]
+               and lab.id not in self._warned_steps]
         if new:
-            _WARNED_STEPS.update((where, lab.id) for lab in new)
+            self._warned_steps.update(lab.id for lab in new)
             shown = ", ".join(f"step {lab.target} ({lab.judge}, id {str(lab.id)[:12]})" for lab in new[:3])
             more = f" and {len(new) - 3} more" if len(new) > 3 else ""
             steps = f"{n_steps} step{'' if n_steps == 1 else 's'}" + (f", 0..{n_steps - 1}" if n_steps else "")

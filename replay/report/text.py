@@ -270,6 +270,7 @@ def _lineage(out: list[str], li: dict[str, Any], rows: int) -> None:
                                                     f"{r['episodes']:,}" for r in li["code_revisions"][:rows]))
     for entry in li["lineage"][:rows]:
         out.append(f"  lineage {one_line(entry['lineage'], 100)}: {entry['episodes']:,}")
+    _more(out, min(len(li["lineage"]), rows), len(li["lineage"]), "lineage groups")
     runs = li["runs"]
     out += table(["run", "episodes", "first start", "last start", "hosts"],
                  [[r["run_id"] or "(no run id)", r["episodes"], r["first_start"] or "-", r["last_start"] or "-",

@@ -242,7 +242,7 @@ class ModelUsage:
     """Running totals of the model calls of an episode; :meth:`to_dict` is the summary's ``model`` field."""
 
     __slots__ = ("calls", "failed_attempts", "failed_calls", "prompt_tokens", "completion_tokens", "total_tokens",
-                 "latency", "cost", "models", "left_out", "left_out_count")
+                 "latency", "cost", "models", "left_out", "left_out_count", "calls_without_usage")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -258,6 +258,8 @@ class ModelUsage:
         #: USD: NaN, a negative, a bool, a fraction of a token...); ``left_out_count`` counts them all.
         self.left_out: list[str] = []
         self.left_out_count = 0
+        #: calls that answered without a ``usage`` (some local servers): their tokens are unknown, not 0
+        self.calls_without_usage = 0
 
     def add_note(self, note: Any, where: str = "note") -> None:
         """Add the model calls of a step's note; ``where`` names the note in :attr:`left_out` (``step 3 note``)."""
@@ -287,6 +289,8 @@ class ModelUsage:
         model = call.get("model")
         if isinstance(model, str):
             self.models[model] = self.models.get(model, 0) + 1
+        if not call.get("error") and not isinstance(call.get("usage"), Mapping):
+            self.calls_without_usage += 1
         attempts = call.get("attempts")
         parts = [call]
         if isinstance(attempts, (list, tuple)):
@@ -327,7 +331,8 @@ class ModelUsage:
                 "models": dict(self.models),
                 # only when some value was not summed: the summaries of other episodes stay as they were
                 **({"left_out": list(self.left_out), "left_out_count": self.left_out_count} if self.left_out_count
-                   else {})}
+                   else {}),
+                **({"calls_without_usage": self.calls_without_usage} if self.calls_without_usage else {})}
 
 
 #: The summary's ``model`` field for episodes without model calls (and files written before it existed).
@@ -364,6 +369,10 @@ def model_usage_totals(summary: Mapping[str, Any] | None) -> dict[str, Any]:
         out[key] = good
     if not isinstance(out.get("models"), Mapping):
         out["models"] = {}
+    unknown = token_count(out.get("calls_without_usage")) or 0
+    if unknown and unknown >= out["calls"] - (out["failed_calls"] or 0):
+        # No answered call said how many tokens it used: the totals are unknown, not 0 (free).
+        out["prompt_tokens"] = out["completion_tokens"] = out["total_tokens"] = None
     left = out.get("left_out")
     left = [t for t in left if isinstance(t, str)] if isinstance(left, list) else []
     if bad:

@@ -493,7 +493,13 @@ def usage_text(totals: Any) -> str | None:
         n = totals.get(key)
         return "?" if n is None else f"{n:,}"
 
-    text += f", {count('total_tokens')} tokens ({count('prompt_tokens')} in / {count('completion_tokens')} out)"
+    unknown = token_count(totals.get("calls_without_usage")) or 0
+    if totals.get("total_tokens") is None and unknown:
+        text += ", tokens unknown (the server reported no usage)"
+    else:
+        text += f", {count('total_tokens')} tokens ({count('prompt_tokens')} in / {count('completion_tokens')} out)"
+        if unknown:
+            text += f" + {unknown:,} call{'s' if unknown != 1 else ''} without usage"
     if totals.get("latency") is None:
         text += ", ? s"
     elif totals["latency"]:  # 0: no call recorded its time (imported episodes), not "took 0 s"

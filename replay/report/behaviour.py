@@ -44,6 +44,7 @@ class Behaviour:
         self.cost = 0.0
         self.usage_steps = 0
         self.usage_episodes = 0
+        self.calls_without_usage = 0
         self.model_calls = 0
         self.failed_attempts = 0
         self.latency = 0.0
@@ -87,6 +88,7 @@ class Behaviour:
             self.cost += ep.cost
             self.model_calls += ep.model_calls
             self.failed_attempts += ep.failed_attempts
+            self.calls_without_usage += ep.calls_without_usage
             self.latency += ep.latency
             agent = ep.provenance.get("agent")
             model = str(agent.get("model") or "") if isinstance(agent, dict) else ""
@@ -175,6 +177,7 @@ class Behaviour:
                 "tokens": {k: self.tokens[k] for k in ("input", "output", "total")},
                 "cost": self.cost if self.usage_steps else None,
                 "model_calls": self.model_calls, "failed_attempts": self.failed_attempts,
+                "calls_without_usage": self.calls_without_usage,
                 "latency": self.latency if self.model_calls and self.latency else None,  # None: no time recorded
                 "per_episode": {"tokens": self.tokens["total"] / self.usage_episodes,
                                 "cost": self.cost / self.usage_episodes} if self.usage_episodes else None,

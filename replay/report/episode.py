@@ -67,6 +67,7 @@ class EpisodeFacts:
     usage_steps: int = 0
     model_calls: int = 0
     failed_attempts: int = 0
+    calls_without_usage: int = 0  # answered calls whose server reported no usage: their tokens are unknown
     latency: float = 0.0
     actions_digest: bytes = b""
     ops_digest: bytes = b""
@@ -178,6 +179,7 @@ def usage_from_summary(facts: EpisodeFacts) -> bool:
     facts.cost = model["cost"] or 0.0
     facts.model_calls = model["calls"]
     facts.failed_attempts = model["failed_attempts"]
+    facts.calls_without_usage = token_count(model.get("calls_without_usage")) or 0
     facts.latency = model["latency"] or 0.0
     facts.usage_steps = facts.model_calls
     return True

@@ -24,6 +24,31 @@ def _text(x: Any) -> str:
     return "" if x is None else str(x)
 
 
+# Fields of a lineage's nested parts that say what kind of source it was (the rest name one source: a path, a
+# SHA-256, an episode id), so episodes group by how they were made, not one group each.
+_KIND_FIELDS = ("format", "generator", "kind")
+
+
+def lineage_group(lineage: Any) -> Any:
+    """What episodes with this provenance ``lineage`` are grouped under: its text and number fields (e.g.
+    ``generator``) and, of each nested part (``imported_from``, ``replay_of``), only the fields that name a kind
+    of source (``format``...), not the one source (path, SHA-256, episode id).
+
+    >>> lineage_group({"generator": "trajrec import mini-swe-agent",
+    ...                "imported_from": {"format": "mini-swe-agent", "path": "/a/1.traj.json", "sha256": "ab"}})
+    {'generator': 'trajrec import mini-swe-agent', 'imported_from': {'format': 'mini-swe-agent'}}
+    """
+    if not isinstance(lineage, dict):
+        return lineage
+    out: dict[str, Any] = {}
+    for k, v in lineage.items():
+        if isinstance(v, dict):
+            out[str(k)] = {kk: vv for kk, vv in v.items() if kk in _KIND_FIELDS}
+        elif v is None or isinstance(v, (str, int, float, bool)):
+            out[str(k)] = v
+    return out
+
+
 _KEYS: dict[Any, str] = {}
 
 
@@ -79,7 +104,7 @@ class Lineage:
             self.revisions[(_text(rev.get("commit"))[:12], bool(rev.get("dirty")))] += 1
         lin = prov.get("lineage")
         if lin:
-            self.lineage[_key(lin)] += 1
+            self.lineage[_key(lineage_group(lin))] += 1
         run_id = _text(prov.get("run_id"))
         start = _text(prov.get("start_time"))
         row = self.runs.get(run_id)

@@ -230,6 +230,9 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
         out.append(f"  tokens: {u['tokens']['total']:,} ({u['tokens']['input']:,} in, {u['tokens']['output']:,} out) "
                    f"over {u['steps']:,} steps of {u['episodes']:,} episodes; cost {_num(u['cost'], 4)}; per episode "
                    f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}")
+        if u.get("calls_without_usage"):
+            n = u["calls_without_usage"]
+            out.append(f"    {n:,} of the model calls reported no usage: their tokens are unknown, not counted above")
         if u["model_calls"]:
             out.append(f"    {u['model_calls']:,} model calls, {u['failed_attempts']:,} failed attempts, "
                        + (f"{_num(u['latency'])} s waiting" if u["latency"] is not None
@@ -267,6 +270,7 @@ def _lineage(out: list[str], li: dict[str, Any], rows: int) -> None:
                                                     f"{r['episodes']:,}" for r in li["code_revisions"][:rows]))
     for entry in li["lineage"][:rows]:
         out.append(f"  lineage {one_line(entry['lineage'], 100)}: {entry['episodes']:,}")
+    _more(out, min(len(li["lineage"]), rows), len(li["lineage"]), "lineage groups")
     runs = li["runs"]
     out += table(["run", "episodes", "first start", "last start", "hosts"],
                  [[r["run_id"] or "(no run id)", r["episodes"], r["first_start"] or "-", r["last_start"] or "-",

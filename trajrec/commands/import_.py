@@ -46,10 +46,25 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.progress import Progress
     from trajrec.replay.importers import import_paths
 
-    with Progress(None, f"import {args.format}", unit=" episodes", stream=sys.stderr) as bar:
-        report = import_paths(args.format, args.paths, args.out, run_id=args.run_id, keep_going=args.keep_going,
-                              resume=args.resume, overwrite=args.overwrite,
-                              on_episode=lambda _path, _summary: bar.advance())
+    done = [0]
+
+    def on_episode(_path: object, _summary: object) -> None:
+        done[0] += 1
+        bar.advance()
+
+    try:
+        with Progress(None, f"import {args.format}", unit=" episodes", stream=sys.stderr) as bar:
+            report = import_paths(args.format, args.paths, args.out, run_id=args.run_id, keep_going=args.keep_going,
+                                  resume=args.resume, overwrite=args.overwrite, on_episode=on_episode)
+    except KeyboardInterrupt as exc:  # say what was kept and how to go on, as `record` does
+        import shlex
+
+        argv = [a for a in getattr(args, "_argv", None) or [] if a != "--overwrite"]
+        if "--resume" not in argv:
+            argv.append("--resume")
+        exc.reason = (f"interrupted; {_n(done[0], 'episode')} imported into {args.out} (a file cut short left "  # type: ignore[attr-defined]
+                      f"nothing); import the rest with: {shlex.join(['trajrec', *argv])}")
+        raise
     from ._common import plural
 
     if args.json:

@@ -226,6 +226,8 @@ def new_compressor(level: int = 3) -> Compressors:
 # A zstd block header for an empty raw block that is the last of its frame (RFC 8878, 3.1.1.2): appended after
 # the last whole block of a frame whose next write failed, it closes the frame with exactly what was written.
 _EMPTY_LAST_BLOCK = b"\x01\x00\x00"
+_FLUSH_BLOCK = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+_FLUSH_FINISH = zstandard.COMPRESSOBJ_FLUSH_FINISH
 
 
 def content_checksum(raw: bytes) -> bytes:
@@ -340,6 +342,24 @@ class FrameWriter:
         self._write(lead + co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), in_frame=True)
         if head is not None:
             self._frame_chunks.append(head)
+        self._frame_chunks.append(raw)
+
+    def append(self, raw: bytes, finish: bool = False) -> None:
+        """``write_raw(raw, finish=finish)`` for a record going into the open frame: the per-step hot path, without
+        the header and deferred-write cases (~0.3 µs a step); anything else takes :meth:`write_raw`."""
+        co = self._co
+        if co is None:
+            self.write_raw(raw, finish=finish)
+            return
+        self.frame_raw += len(raw)
+        if finish:
+            self._write(co.compress(raw) + co.flush(_FLUSH_FINISH), in_frame=True)
+            self._co = None
+            self._frame_chunks = []
+            if self._fsync:
+                self._sync()
+            return
+        self._write(co.compress(raw) + co.flush(_FLUSH_BLOCK), in_frame=True)
         self._frame_chunks.append(raw)
 
     def defer_frame(self, raw: bytes) -> None:

@@ -443,7 +443,9 @@ class SummaryBuilder:
         if rec.get("failure"):
             self.error = f"reset raised {rec['failure'].get('type') or 'an exception'}"
 
-    def add_step(self, rec: Mapping[str, Any]) -> None:
+    def add_step(self, rec: Mapping[str, Any], bare: bool = False) -> None:
+        """Count step record ``rec``; ``bare``: the caller knows it holds none of the optional fields (failure,
+        retry_of, recovers, note, checks, recorder_errors), so they are not looked for."""
         self.steps += 1
         get = rec.get
         self.last_step = get("i")
@@ -462,7 +464,7 @@ class SummaryBuilder:
         self.end_time = get("time")
         # Most steps carry none of the optional fields: one C-level test instead of five lookups (this runs for
         # every recorded step).
-        if not rec.keys().isdisjoint(_SUMMARY_OPTIONAL):
+        if not bare and not rec.keys().isdisjoint(_SUMMARY_OPTIONAL):
             self._add_optional(rec)
 
     def _add_optional(self, rec: Mapping[str, Any]) -> None:

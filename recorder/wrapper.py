@@ -376,7 +376,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if errors or self._classifier.errors:
             self._take_errors(record, errors)
         try:
-            writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync)
+            # Ten fields (those set above) and no more: none of the optional ones the writer would look for.
+            writer.write_step(record, self._tracker.state, self._has_state, force_snapshot=resync,
+                              bare=len(record) == 10)
         except TrajrecIOError as exc:
             # The env took this step but its record is not in the file: the agent gets the error, and the next
             # record written (or the summary, if none is) says that steps are missing before it.

@@ -499,3 +499,14 @@ def ensure_dir(out: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise TrajrecIOError(f"cannot create the folder {path}: {exc.strerror}") from exc
     return path
+
+
+def shell_tool(description: str) -> dict[str, Any]:
+    """The reset info that declares an agent's one tool, a command line in a shell (``bash`` with a ``command``):
+    exports read a text action as a call of this tool (``info["text_tool"]``), never of an invented one."""
+    return {
+        "tools": [{"type": "function", "function": {
+            "name": "bash", "description": description,
+            "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}],
+        "text_tool": {"name": "bash", "argument": "command"},
+    }

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, shell_tool
 from .jsonstream import ImportFormatError, JsonStream
 
 _BLOCK = re.compile(r"```(?:bash|mswea_bash_command|sh)\s*\n(.*?)\n?```", re.S)
@@ -35,6 +35,10 @@ _LIMITS = ("LimitsExceeded", "TimeExceeded")
 #: a trajectory without an exit message whose last command is one of these ended by submitting.
 _SUBMIT = ("MINI_SWE_AGENT_FINAL_OUTPUT", "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")
 
+
+# mini-swe-agent runs every action as a command line in a shell (a fresh subshell each): exports read an action as a
+# call of this one tool (ATIF keeps the model's call ids with it).
+_SHELL_TOOL = shell_tool("Run a command line in the agent's shell (mini-swe-agent runs each in a fresh subshell).")
 
 class MiniSweAgentImporter(Importer):
     name = "mini-swe-agent"
@@ -121,7 +125,8 @@ class MiniSweAgentImporter(Importer):
                      "submission": final.get("submission")}]
 
         yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt,
-                              reset_info={"system": system, "layout": layout}, steps=steps(), checks=checks,
+                              reset_info={"system": system, "layout": layout, **_SHELL_TOOL}, steps=steps(),
+                              checks=checks,
                               where="messages", name=str(task["id"]), extra=extra)
 
     def _steps(self, path: Path, base: str, items: Iterator[tuple[int, Any]],

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text
+from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, shell_tool
 from .jsonstream import ImportFormatError, JsonStream
 
 _STEP_KNOWN = ("action", "observation", "response", "thought", "execution_time", "state", "query", "messages")
@@ -197,10 +197,5 @@ def _text(content: Any) -> str | None:
 
 
 # SWE-agent runs every action as a command line in its shell session (its own commands, find_file, open, edit,
-# are installed there): exports read a text action as a call of this one tool, never of an invented one.
-_SHELL_TOOL = {
-    "tools": [{"type": "function", "function": {
-        "name": "bash", "description": "Run a command line in SWE-agent's shell session (its own commands included).",
-        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}],
-    "text_tool": {"name": "bash", "argument": "command"},
-}
+# are installed there).
+_SHELL_TOOL = shell_tool("Run a command line in SWE-agent's shell session (its own commands included).")

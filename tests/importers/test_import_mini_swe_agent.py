@@ -105,3 +105,25 @@ def test_report_names_what_was_mapped(tmp_path: Path) -> None:
     fields = report.fields["mini-swe-agent"]
     assert fields["mapped"]["info.model_stats"] == "provenance.agent.model_stats"
     assert report.episodes == 2 and [f.format for f in report.files] == ["mini-swe-agent"] * 2
+
+
+def test_atif_export_of_an_import_has_the_tool_calls_harbor_writes_for_the_same_run(tmp_path: Path) -> None:
+    """The astropy run as mini-swe-agent saved it, imported and exported as ATIF, has the same bash calls with the
+    same ids, arguments and order as Harbor's own ATIF of that run (the importer declares the agent's shell tool)."""
+    import gzip
+
+    from trajrec.cli import main
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    run, out = tmp_path / "run", tmp_path / "atif.jsonl"
+    assert main(["import", "mini-swe-agent", str(data / "mini-swe-agent" / "astropy__astropy-12907.traj.json.gz"),
+                 "--out", str(run)]) == 0
+    assert main(["export", str(run), "--format", "atif", "--out", str(out)]) == 0
+    (doc,) = [json.loads(x) for x in out.read_text().splitlines()]
+    ours = [c for s in doc["steps"] if s["source"] == "agent" for c in s.get("tool_calls", [])]
+    harbor = json.load(gzip.open(data / "atif" / "astropy__astropy-12907.harbor.trajectory.json.gz"))
+    theirs = [c for s in harbor["steps"] if s.get("source") == "agent" for c in s.get("tool_calls") or []]
+    assert len(ours) == len(theirs) == 64
+    assert [(c["tool_call_id"], c["function_name"], c["arguments"]) for c in ours] == \
+        [(c["tool_call_id"], c["function_name"], c["arguments"]) for c in theirs]
+    assert doc["agent"]["tool_definitions"][0]["function"]["name"] == "bash"

@@ -316,6 +316,38 @@ def label_items(rows: list[Any], escaped: bool = False) -> list[str]:
         _column_texts(supersedes, escaped))))
 
 
+#: :func:`_middle`'s escaped text for the middle text of a label line (:class:`~..label_join.LabelLines`).
+_LINE_MIDDLES: dict[str, str] = {}
+
+
+def line_items(lines: Any) -> list[str]:
+    """``label_items(lines.rows(), escaped=True)``, the same text, spliced from the lines' own pieces (what
+    :func:`~trajrec.replay.label_join.read_lines` accepts: ids with nothing to escape, a step index or
+    "episode", a time written as its float's repr): only the text of the fields from ``kind`` on is made, once
+    for each distinct text."""
+    fields = lines.fields
+    texts: dict[str, str] = {}
+    for mid in fields:
+        text = _LINE_MIDDLES.get(mid)
+        if text is None:
+            if len(_LINE_MIDDLES) >= 4096:
+                _LINE_MIDDLES.clear()
+            kind, judge, value, score, rationale, tags, author, _deleted = fields[mid]
+            text = _LINE_MIDDLES[mid] = _middle((kind, judge, repr(value), value, repr(score), score, rationale,
+                                                 tags, author))[1]
+        texts[mid] = text
+    middles = map(texts.__getitem__, lines.mids)
+    eid = _escaped(_S(lines.episode_id)).replace("%", "%%")
+    item = _LABEL_ITEM_ESCAPED % ('\\"%s\\"', eid, "%s", "%s", "%s", "null")
+    targets = lines.target_texts
+    if '"episode"' in targets:
+        targets = [_EPISODE_ESCAPED if t == '"episode"' else t for t in targets]
+    return list(map(item.__mod__, zip(lines.ids, targets, middles, lines.time_texts)))
+
+
+_EPISODE_ESCAPED = _escaped('"episode"')
+
+
 class RecordsFormat(JsonlFormat):
     name = "records"
     built_rows = True
@@ -348,7 +380,11 @@ class RecordsFormat(JsonlFormat):
             rec.pop("step", None)  # the index's copy of the target
             checks.append({"origin": "recorded", **rec})
         joined = view.joined
-        if joined.usual:
+        if joined.lines is not None:
+            recorded = _escaped(dumps(checks))
+            labels = ",".join(line_items(joined.lines))
+            checks_field = f'"{recorded[:-1]},{labels}]"' if checks else f'"[{labels}]"'
+        elif joined.usual:
             # The labels' items as they read inside the row's text field, field by field over all of them (what
             # encoding their dicts, then that text as a string, gives).
             recorded = _escaped(dumps(checks))

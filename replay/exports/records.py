@@ -215,26 +215,55 @@ def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> Iterable[st
     return map(text, col) if any(map(_is_not, col, repeat(None))) else repeat(empty, len(col))
 
 
+def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None) -> list[Iterable[str]] | None:
+    """The text of each field of :data:`_STEP` over the steps, a column at a time; None when a step index is not
+    an int (the steps then go one by one)."""
+    idx = _column(recs, "i")
+    if set(map(type, idx)) != {int}:
+        return None
+    flags = [_TRUTH[b] for b in map(bool, _column(recs, "terminated"))], \
+        [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
+    unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
+                  repeat("false", len(recs)))
+    return [
+        map(_int_repr, idx), _field_texts(_column(recs, "action")), _field_texts(_column(recs, "observation")),
+        _field_texts(_column(recs, "reward")), flags[0], flags[1], _field_texts(_column(recs, "info")),
+        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), _field_texts(_column(recs, "note")),
+        _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
+        _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
+        unverified]
+
+
 def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> list[str]:
     """``[step_json(rec, rec["i"] in doubt) for rec in recs]``, the same text, built a field at a time over the
     steps: a column of plain values (text, finite floats, flat maps of text) is encoded with C loops, once per
     value; any other value takes :func:`step_json`'s own path (a test compares them on hostile records)."""
     if not recs:
         return []
-    idx = _column(recs, "i")
-    if set(map(type, idx)) != {int}:
+    cols = _step_columns(recs, doubt)
+    if cols is None:
         return [step_json(rec, bool(doubt) and rec["i"] in doubt) for rec in recs]
-    flags = [_TRUTH[b] for b in map(bool, _column(recs, "terminated"))], \
-        [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
-    unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
-                  repeat("false", len(recs)))
-    return list(map(_STEP.__mod__, zip(
-        map(_int_repr, idx), _field_texts(_column(recs, "action")), _field_texts(_column(recs, "observation")),
-        _field_texts(_column(recs, "reward")), flags[0], flags[1], _field_texts(_column(recs, "info")),
-        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), _field_texts(_column(recs, "note")),
-        _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
-        _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
-        unverified)))
+    return list(map(_STEP.__mod__, zip(*cols)))
+
+
+#: :data:`_STEP` around its fields: 16 pieces of text, the last followed by the comma that parts steps.
+_STEP_TEXTS = (*_STEP.split("%s")[:-1], _STEP.split("%s")[-1] + ",")
+
+
+def step_pieces(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> list[str]:
+    """The text of :func:`steps_json` ``(recs, doubt)``, each step followed by a comma, as the pieces that
+    ``"".join`` makes it from: the steps' fields between :data:`_STEP`'s own text, so that a row is copied once,
+    by its one join, instead of once per step and again by the row's."""
+    if not recs:
+        return []
+    cols = _step_columns(recs, doubt)
+    if cols is None:
+        return [f"{text}," for text in steps_json(recs, doubt)]
+    lit = _STEP_TEXTS
+    interleaved: list[Iterable[str]] = [repeat(lit[0])]
+    for k, col in enumerate(cols, 1):
+        interleaved += (col, repeat(lit[k]))
+    return list(chain.from_iterable(zip(*interleaved)))
 
 
 #: A label's item of ``checks`` (the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``),
@@ -320,10 +349,11 @@ def label_items(rows: list[Any], escaped: bool = False) -> list[str]:
 _LINE_MIDDLES: dict[str, str] = {}
 
 
-def line_items(lines: Any) -> list[str]:
-    """``label_items(lines.rows(), escaped=True)``, the same text, spliced from the lines' own pieces (what
+def line_pieces(lines: Any) -> list[str]:
+    """``label_items(lines.rows(), escaped=True)``, the same text, each item followed by a comma, as the pieces
+    ``"".join`` makes it from: spliced from the lines' own pieces (what
     :func:`~trajrec.replay.label_join.read_lines` accepts: ids with nothing to escape, a step index or
-    "episode", a time written as its float's repr): only the text of the fields from ``kind`` on is made, once
+    "episode", a time written as its float's repr); only the text of the fields from ``kind`` on is made, once
     for each distinct text."""
     fields = lines.fields
     texts: dict[str, str] = {}
@@ -335,16 +365,28 @@ def line_items(lines: Any) -> list[str]:
             kind, judge, value, score, rationale, tags, author, _deleted = fields[mid]
             text = _LINE_MIDDLES[mid] = _middle((kind, judge, repr(value), value, repr(score), score, rationale,
                                                  tags, author))[1]
-        texts[mid] = text
-    middles = map(texts.__getitem__, lines.mids)
-    eid = _escaped(_S(lines.episode_id)).replace("%", "%%")
-    item = _LABEL_ITEM_ESCAPED % ('\\"%s\\"', eid, "%s", "%s", "%s", "null")
+        texts[mid] = _ITEM_FIELDS + text + _TIME_ESCAPED
     targets = lines.target_texts
     if '"episode"' in targets:
         targets = [_EPISODE_ESCAPED if t == '"episode"' else t for t in targets]
-    return list(map(item.__mod__, zip(lines.ids, targets, middles, lines.time_texts)))
+    eid = _escaped(_S(lines.episode_id))
+    # An item: _LABEL_ITEM_ESCAPED filled, cut where the label's own texts go.
+    return list(chain.from_iterable(zip(
+        repeat(_ITEM_ID), lines.ids, repeat(_ITEM_EID % eid), targets, map(texts.__getitem__, lines.mids),
+        lines.time_texts, repeat(_ITEM_END))))
 
 
+def line_items_text(lines: Any) -> str:
+    """``",".join(label_items(lines.rows(), escaped=True))``, made from :func:`line_pieces`."""
+    return "".join(line_pieces(lines))[:-1]
+
+
+#: :data:`_LABEL_ITEM_ESCAPED` cut where a label line's own texts go (id, target, the fields from kind on, time).
+_ITEM = _LABEL_ITEM_ESCAPED.split("%s")
+_ITEM_ID = _ITEM[0] + '\\"'
+_ITEM_EID = '\\"' + _ITEM[1] + "%s" + _ITEM[2]  # filled with the episode id's escaped text
+_ITEM_FIELDS, _TIME_ESCAPED = _ITEM[3], _ITEM[4]
+_ITEM_END = _ITEM[5] + "null" + _ITEM[6] + ","  # no line read as text supersedes another
 _EPISODE_ESCAPED = _escaped('"episode"')
 
 
@@ -370,20 +412,32 @@ class RecordsFormat(JsonlFormat):
         ep = view.ep
         reset = ep.reset
         doubt = unverified_of(ep)  # salvaged steps: flagged per step
-        steps: list[str] = []
+        # The row's pieces of text, joined once at the end (parts[0]: its head, made below).
+        parts: list[str] = [""]
+        steps = 0
         it = view.steps()
         while batch := list(islice(it, BATCH)):
-            steps += steps_json(batch, doubt)
+            steps += len(batch)
+            pieces = step_pieces(batch, doubt)
+            if len(batch) < BATCH and len(parts) == 1:
+                parts += pieces  # an episode of one batch: its pieces go straight into the row's join
+            else:
+                parts.append("".join(pieces))  # a long one: a batch at a time, never every step's pieces at once
+        if steps:
+            parts[-1] = parts[-1][:-1]  # no comma after the last step
         checks: list[dict[str, Any]] = []
         for c in ep.checks:
             rec = c.to_record()
             rec.pop("step", None)  # the index's copy of the target
             checks.append({"origin": "recorded", **rec})
         joined = view.joined
+        label_parts: list[str] = []
         if joined.lines is not None:
+            # Label lines read as text: their items spliced from the lines' pieces into the row's one join.
             recorded = _escaped(dumps(checks))
-            labels = ",".join(line_items(joined.lines))
-            checks_field = f'"{recorded[:-1]},{labels}]"' if checks else f'"[{labels}]"'
+            label_parts = line_pieces(joined.lines)
+            label_parts[-1] = label_parts[-1][:-1]
+            checks_field = f'"{recorded[:-1]},' if checks else '"['
         elif joined.usual:
             # The labels' items as they read inside the row's text field, field by field over all of them (what
             # encoding their dicts, then that text as a string, gives).
@@ -422,10 +476,11 @@ class RecordsFormat(JsonlFormat):
         }
         # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already
         # text, so they are spliced in rather than built as dicts and encoded again, with one join.
-        first = f'{dumps_built(head)[:-1]},"steps":['
-        last = f'],"checks":{checks_field},{dumps_built(tail)[1:]}{end}'
-        if not steps:
-            return first + last, 0
-        steps[0] = first + steps[0]
-        steps[-1] += last
-        return ",".join(steps), len(steps)
+        parts[0] = f'{dumps_built(head)[:-1]},"steps":['
+        if label_parts:
+            parts.append(f'],"checks":{checks_field}')
+            parts += label_parts
+            parts.append(f']",{dumps_built(tail)[1:]}{end}')
+        else:
+            parts.append(f'],"checks":{checks_field},{dumps_built(tail)[1:]}{end}')
+        return "".join(parts), steps

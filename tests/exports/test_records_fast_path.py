@@ -13,7 +13,7 @@ import numpy as np
 from trajrec.recorder import Unencodable
 from trajrec.replay.exports import export, records
 from trajrec.replay.exports.encode import dumps
-from trajrec.replay.exports.records import _column_texts, step_json, steps_json
+from trajrec.replay.exports.records import _column_texts, step_json, step_pieces, steps_json
 
 
 class Text(str):
@@ -81,6 +81,7 @@ def test_steps_a_column_at_a_time_are_the_steps_one_by_one_on_hostile_records(mo
         want = [step_json(r, bool(doubt) and r["i"] in doubt) for r in recs]
         general.clear()
         assert steps_json(recs, doubt) == want, (case, odd, n)
+        assert "".join(step_pieces(recs, doubt)) == "".join(f"{w}," for w in want), (case, odd, n)
         if odd == 0.0:
             assert not general  # plain values never leave the C loops
         elif odd == 1.0 and n > 5:
@@ -90,6 +91,7 @@ def test_steps_a_column_at_a_time_are_the_steps_one_by_one_on_hostile_records(mo
 def test_a_step_index_that_is_not_an_int_takes_the_step_by_step_path() -> None:
     recs = [{"i": 0, "action": "a"}, {"i": True, "action": "b"}]
     assert steps_json(recs) == [step_json(r) for r in recs]
+    assert "".join(step_pieces(recs)) == "".join(f"{step_json(r)}," for r in recs)
 
 
 def test_label_columns_are_their_values_one_by_one() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from trajrec.replay import label_join
 from trajrec.replay.autolabel import label_with_rules
 from trajrec.replay.exports import ExportOptions, export
-from trajrec.replay.exports.records import label_items, line_items
+from trajrec.replay.exports.records import label_items, line_items_text
 from trajrec.replay.label_join import EpisodeLabelIndex, decode_lines, read_lines
 from trajrec.replay.label_model import Label, usual_rows
 from trajrec.replay.labels import LabelStore
@@ -91,7 +91,7 @@ def test_read_lines_accepts_only_what_decoding_accepts_and_reads_it_the_same() -
         accepted += 1
         assert rows is not None, lines  # never reads what the decoding path refuses
         assert _exact(text.rows()) == _exact(rows), lines
-        assert line_items(text) == label_items(rows, escaped=True), lines
+        assert line_items_text(text) == ",".join(label_items(rows, escaped=True)), lines
         judges: dict[str, int] = {}
         for r in rows:
             judges[r.judge] = judges.get(r.judge, 0) + 1

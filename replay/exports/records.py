@@ -142,11 +142,30 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
             return list(map(_S, map(_float_repr, col)))
         return None
     if t is dict:
+        if _flat_maps(col):
+            whole = _maps_at_once(col)
+            if whole is not None:
+                return whole
         out: list[str] = []
         for k in range(0, len(col), _RUN):
             _map_texts(col[k:k + _RUN], out)
         return out
     return None
+
+
+_MAP_FIELD = '"{%s}"'
+
+
+def _maps_at_once(col: list[dict[str, Any]]) -> list[str] | None:
+    """:func:`_text_field` of each flat map of ``col`` (:func:`_flat_maps`), from one encoding of the whole
+    column escaped at once and cut between the maps (escaping works character by character, so each piece is
+    its map's text escaped); None when a value is refused (NaN) or some text holds the cut's own ``},{``."""
+    try:
+        text = _S(_fast(col))  # '"[{...},{...}]"'
+    except (ValueError, TypeError):
+        return None
+    parts = text[3:-3].split("},{")
+    return list(map(_MAP_FIELD.__mod__, parts)) if len(parts) == len(col) else None
 
 
 def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:

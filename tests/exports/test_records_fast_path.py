@@ -143,3 +143,19 @@ def test_text_with_nothing_to_escape_is_quoted_twice_as_two_escapes_give() -> No
     for c in chars:
         col = ["a" + c + "b", "plain"]
         assert records._uniform_fields(str, col) == [_encode_str(_encode_str(v)) for v in col], repr(c)
+
+
+def test_a_column_of_flat_maps_encoded_at_once_is_each_map_encoded_alone() -> None:
+    """Maps whose text holds the cut between maps (``},{``), empty maps, escapes, NaN: the same fields as one by
+    one, or the slower path."""
+    rng = random.Random(3)
+    values = ["x", "},{", "{", "}", ",", '"},{"', "a\\b", "\n", "\udcff", "ü", "", 1.5, True, None, 7, -0.0]
+    for _ in range(400):
+        col = [{rng.choice(["k", "},{", "a b", "é"]): rng.choice(values) for _ in range(rng.randint(0, 3))}
+               for _ in range(rng.randint(1, 70))]
+        if rng.random() < 0.1:
+            col[rng.randrange(len(col))]["n"] = float("nan")
+        want = [records._general_field(m) for m in col]
+        assert records._field_texts(col) == want, col
+        whole = records._maps_at_once(col)
+        assert whole is None or whole == want, col

@@ -27,7 +27,7 @@ import os
 import re
 from array import array
 from itertools import accumulate, groupby, islice, repeat
-from operator import add, itemgetter, le as _le, sub
+from operator import add, itemgetter, le as _le, lt as _lt, sub
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -223,14 +223,29 @@ def read_lines(blocks: list[bytes], episode_id: str) -> LabelLines | None:
     episode_targets = target_texts.count(_EPISODE_TEXT)
     targets: list[Any] = (list(map(int, target_texts)) if not episode_targets else
                           ["episode" if t == _EPISODE_TEXT else int(t) for t in target_texts])
-    keys = list(zip(targets if not episode_targets else [-1 if t == "episode" else t for t in targets],
-                    times if None not in times else [tm or 0.0 for tm in times], ids))
-    if not all(map(_le, keys, islice(keys, 1, None))):  # as usual_rows sorts them
-        order = sorted(range(n), key=keys.__getitem__)
+    # Sorted as usual_rows sorts them: by target (the episode first), time, id. Targets that rise from line to
+    # line are in order whatever the times, also when the episode's labels come last (a labeler's usual order).
+    tk = targets if not episode_targets else [-1 if t == "episode" else t for t in targets]
+    m = episode_targets
+    if all(map(_lt, tk, islice(tk, 1, None))):
+        order = None
+    elif (0 < m < n and tk[n - m:].count(-1) == m and all(map(_lt, islice(tk, n - m - 1), islice(tk, 1, n - m)))
+          and (m == 1 or _ordered(list(zip(times[n - m:], ids[n - m:]))))):
+        order = [*range(n - m, n), *range(n - m)]  # the episode's labels moved first
+    else:
+        keys = list(zip(tk, times if None not in times else [tm or 0.0 for tm in times], ids))
+        order = None if _ordered(keys) else sorted(range(n), key=keys.__getitem__)
+    if order is not None:
         ids, target_texts, mids, time_texts = (tuple(map(c.__getitem__, order))
                                                for c in (ids, target_texts, mids, time_texts))
         targets, times = list(map(targets.__getitem__, order)), list(map(times.__getitem__, order))
     return LabelLines(episode_id, ids, targets, target_texts, mids, times, time_texts, fields)
+
+
+def _ordered(keys: list[Any]) -> bool:
+    """Whether ``keys`` (time, id) or (target, time, id) never fall (a time of None counted as 0.0)."""
+    keys = [(*k[:-2], k[-2] or 0.0, k[-1]) for k in keys] if any(k[-2] is None for k in keys) else keys
+    return all(map(_le, keys, islice(keys, 1, None)))
 
 
 def decode_lines(blocks: list[bytes]) -> list[Any] | None:

@@ -99,6 +99,27 @@ def test_read_lines_accepts_only_what_decoding_accepts_and_reads_it_the_same() -
     assert accepted > 600 and refused > 600  # both paths were taken
 
 
+def test_read_lines_sorts_as_usual_rows_sorts() -> None:
+    """Lines in the orders a labeler writes them (steps rising, the episode's labels last) and others: the rows
+    in the order decoding gives."""
+    Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": "human:ana", "value": 1})
+    rng = random.Random(4)
+    shapes = [[0, 1, 2, "episode"], [0, 1, 2, "episode", "episode"], [3, 5, "episode", "episode", "episode"],
+              ["episode", 0, 1], [0, 0, 1], [2, 1, "episode"], [0, "episode", 1], ["episode"], [4],
+              [0, 1, 1, "episode"], ["episode", "episode"]]
+    for _ in range(300):
+        targets = rng.choice(shapes)
+        recs = [Label("ep", t, "judge", "human:ana", 1, time=rng.choice([None, 1.0, 2.0, 0.0, -0.0]),
+                      id=rng.choice(["a", "b", "c", "d", "e"]) + str(k)).to_record(compact=True)
+                for k, t in enumerate(targets)]
+        block = "\n".join(map(_line, recs)).encode()
+        text = read_lines([block], "ep")
+        rows = usual_rows(decode_lines([block]), "ep")
+        assert text is not None and rows is not None
+        assert _exact(text.rows()) == _exact(rows), recs
+        assert line_items_text(text) == ",".join(label_items(rows, escaped=True))
+
+
 def test_read_lines_refuses_what_a_text_look_cannot_vouch_for() -> None:
     Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": "human:ana", "value": 1})
     good = _line(Label("ep", 3, "judge", "human:ana", 1, time=2.5, id="a1").to_record(compact=True))

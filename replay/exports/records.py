@@ -108,6 +108,7 @@ _RUN = 64
 #: What JSON escapes in text (``json.encoder.encode_basestring``: quotes, backslashes, control characters).
 _ESCAPES = re.compile(r'[\x00-\x1f"\\]')
 _QUOTED_TWICE = '"\\"%s\\""'  # text with nothing to escape, as JSON text written as a JSON string
+_QUOTES_OPEN, _QUOTES_CLOSE = _QUOTED_TWICE.split("%s")
 
 
 def _general_field(value: Any) -> str:
@@ -234,9 +235,16 @@ def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> Iterable[st
     return map(text, col) if any(map(_is_not, col, repeat(None))) else repeat(empty, len(col))
 
 
-def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None) -> list[Iterable[str]] | None:
-    """The text of each field of :data:`_STEP` over the steps, a column at a time; None when a step index is not
-    an int (the steps then go one by one)."""
+def _plain_text(col: list[Any]) -> bool:
+    """Whether every value of ``col`` is text with nothing to escape (its field is the text quoted twice)."""
+    return set(map(type, col)) == _TEXT and _ESCAPES.search("".join(col)) is None
+
+
+def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None,
+                  raw: bool = False) -> tuple[list[Iterable[str]], set[int]] | None:
+    """The text of each field of :data:`_STEP` over the steps, a column at a time, and the places of the columns
+    given raw (with ``raw``: action and observation columns of text with nothing to escape, left for the caller
+    to quote twice); None when a step index is not an int (the steps then go one by one)."""
     idx = _column(recs, "i")
     if set(map(type, idx)) != {int}:
         return None
@@ -244,13 +252,22 @@ def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None) -> list[It
         [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
     unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
                   repeat("false", len(recs)))
+    raws: set[int] = set()
+    texts: list[Iterable[str]] = []
+    for k, key in ((1, "action"), (2, "observation")):
+        col = _column(recs, key)
+        if raw and _plain_text(col):
+            raws.add(k)
+            texts.append(col)
+        else:
+            texts.append(_field_texts(col))
     return [
-        map(_int_repr, idx), _field_texts(_column(recs, "action")), _field_texts(_column(recs, "observation")),
+        map(_int_repr, idx), texts[0], texts[1],
         _field_texts(_column(recs, "reward")), flags[0], flags[1], _field_texts(_column(recs, "info")),
         _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), _field_texts(_column(recs, "note")),
         _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
         _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
-        unverified]
+        unverified], raws
 
 
 def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> list[str]:
@@ -259,10 +276,10 @@ def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> lis
     value; any other value takes :func:`step_json`'s own path (a test compares them on hostile records)."""
     if not recs:
         return []
-    cols = _step_columns(recs, doubt)
-    if cols is None:
+    got = _step_columns(recs, doubt)
+    if got is None:
         return [step_json(rec, bool(doubt) and rec["i"] in doubt) for rec in recs]
-    return list(map(_STEP.__mod__, zip(*cols)))
+    return list(map(_STEP.__mod__, zip(*got[0])))
 
 
 #: :data:`_STEP` around its fields: 16 pieces of text, the last followed by the comma that parts steps.
@@ -275,10 +292,14 @@ def step_pieces(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> li
     by its one join, instead of once per step and again by the row's."""
     if not recs:
         return []
-    cols = _step_columns(recs, doubt)
-    if cols is None:
+    got = _step_columns(recs, doubt, raw=True)
+    if got is None:
         return [f"{text}," for text in steps_json(recs, doubt)]
-    lit = _STEP_TEXTS
+    cols, raws = got
+    lit = list(_STEP_TEXTS)
+    for k in raws:  # text spliced as it is: its two quotes of each side go with the pieces around it
+        lit[k] += _QUOTES_OPEN
+        lit[k + 1] = _QUOTES_CLOSE + lit[k + 1]
     interleaved: list[Iterable[str]] = [repeat(lit[0])]
     for k, col in enumerate(cols, 1):
         interleaved += (col, repeat(lit[k]))

@@ -107,6 +107,13 @@ BATCH = 4096
 _RUN = 64
 #: What JSON escapes in text (``json.encoder.encode_basestring``: quotes, backslashes, control characters).
 _ESCAPES = re.compile(r'[\x00-\x1f"\\]')
+#: The same characters deleted by ``str.translate`` (5x faster than searching for them with the regex).
+_NO_ESCAPES = str.maketrans("", "", "".join(map(chr, range(32))) + '"\\')
+
+
+def _nothing_to_escape(text: str) -> bool:
+    """Whether JSON writes ``text`` as it is between its quotes (no :data:`_ESCAPES` character in it)."""
+    return len(text.translate(_NO_ESCAPES)) == len(text)
 _QUOTED_TWICE = '"\\"%s\\""'  # text with nothing to escape, as JSON text written as a JSON string
 _QUOTES_OPEN, _QUOTES_CLOSE = _QUOTED_TWICE.split("%s")
 
@@ -135,7 +142,7 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
     """:func:`_text_field` of each value of ``col``, all of type ``t``, with C loops; None when they need the
     general path."""
     if t is str:
-        if _ESCAPES.search("".join(col)) is None:  # nothing to escape: quoted twice as they are
+        if _nothing_to_escape("".join(col)):  # quoted twice as they are
             return list(map(_QUOTED_TWICE.__mod__, col))
         return list(map(_S, map(_S, col)))
     if t is float:
@@ -237,7 +244,7 @@ def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> Iterable[st
 
 def _plain_text(col: list[Any]) -> bool:
     """Whether every value of ``col`` is text with nothing to escape (its field is the text quoted twice)."""
-    return set(map(type, col)) == _TEXT and _ESCAPES.search("".join(col)) is None
+    return set(map(type, col)) == _TEXT and _nothing_to_escape("".join(col))
 
 
 def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None,

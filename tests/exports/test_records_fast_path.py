@@ -159,3 +159,9 @@ def test_a_column_of_flat_maps_encoded_at_once_is_each_map_encoded_alone() -> No
         assert records._field_texts(col) == want, col
         whole = records._maps_at_once(col)
         assert whole is None or whole == want, col
+
+
+def test_nothing_to_escape_is_what_the_escapes_pattern_finds_nothing_in() -> None:
+    for c in map(chr, [*range(0x3000), 0xD800, 0xDCFF, 0xFFFF, 0x10FFFF]):
+        for text in (c, f"ab{c}", f"{c}\u00e9z"):
+            assert records._nothing_to_escape(text) == (records._ESCAPES.search(text) is None), repr(text)

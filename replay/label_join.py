@@ -220,31 +220,43 @@ def read_lines(blocks: list[bytes], episode_id: str) -> LabelLines | None:
         return None
     if not all(map(_isfinite, real)):  # "nan", "inf": floats, but no JSON
         return None
-    episode_targets = target_texts.count(_EPISODE_TEXT)
-    targets: list[Any] = (list(map(int, target_texts)) if not episode_targets else
-                          ["episode" if t == _EPISODE_TEXT else int(t) for t in target_texts])
+    m = target_texts.count(_EPISODE_TEXT)
+    steps = n - m
+    last = m and target_texts[steps:].count(_EPISODE_TEXT) == m  # the episode's labels all come last
+    if last:
+        targets: list[Any] = [*map(int, target_texts[:steps]), *repeat("episode", m)]
+        tk = [*targets[:steps], *repeat(-1, m)]
+    else:
+        targets = (list(map(int, target_texts)) if not m else
+                   ["episode" if t == _EPISODE_TEXT else int(t) for t in target_texts])
+        tk = targets if not m else [-1 if t == "episode" else t for t in targets]
     # Sorted as usual_rows sorts them: by target (the episode first), time, id. Targets that rise from line to
     # line are in order whatever the times, also when the episode's labels come last (a labeler's usual order).
-    tk = targets if not episode_targets else [-1 if t == "episode" else t for t in targets]
-    m = episode_targets
     if all(map(_lt, tk, islice(tk, 1, None))):
-        order = None
-    elif (0 < m < n and tk[n - m:].count(-1) == m and all(map(_lt, islice(tk, n - m - 1), islice(tk, 1, n - m)))
-          and (m == 1 or _ordered(list(zip(times[n - m:], ids[n - m:]))))):
-        order = [*range(n - m, n), *range(n - m)]  # the episode's labels moved first
+        pass
+    elif (last and steps and all(map(_lt, islice(tk, steps - 1), islice(tk, 1, steps)))
+          and (m == 1 or _ordered(list(zip(times[steps:], ids[steps:]))))):
+        # The episode's labels moved first.
+        ids, target_texts, mids, time_texts, targets, times = (
+            c[steps:] + c[:steps] for c in (ids, target_texts, mids, time_texts, targets, times))
     else:
-        keys = list(zip(tk, times if None not in times else [tm or 0.0 for tm in times], ids))
-        order = None if _ordered(keys) else sorted(range(n), key=keys.__getitem__)
-    if order is not None:
-        ids, target_texts, mids, time_texts = (tuple(map(c.__getitem__, order))
-                                               for c in (ids, target_texts, mids, time_texts))
-        targets, times = list(map(targets.__getitem__, order)), list(map(times.__getitem__, order))
+        keys = list(zip(tk, times, ids))
+        if not _ordered(keys):
+            order = sorted(range(n), key=_ordered_keys(keys).__getitem__)
+            ids, target_texts, mids, time_texts = (tuple(map(c.__getitem__, order))
+                                                   for c in (ids, target_texts, mids, time_texts))
+            targets, times = list(map(targets.__getitem__, order)), list(map(times.__getitem__, order))
     return LabelLines(episode_id, ids, targets, target_texts, mids, times, time_texts, fields)
+
+
+def _ordered_keys(keys: list[Any]) -> list[Any]:
+    """``keys`` (time, id) or (target, time, id) as usual_rows sorts them: a time of None counted as 0.0."""
+    return [(*k[:-2], k[-2] or 0.0, k[-1]) for k in keys] if any(k[-2] is None for k in keys) else keys
 
 
 def _ordered(keys: list[Any]) -> bool:
     """Whether ``keys`` (time, id) or (target, time, id) never fall (a time of None counted as 0.0)."""
-    keys = [(*k[:-2], k[-2] or 0.0, k[-1]) for k in keys] if any(k[-2] is None for k in keys) else keys
+    keys = _ordered_keys(keys)
     return all(map(_le, keys, islice(keys, 1, None)))
 
 

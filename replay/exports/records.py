@@ -98,6 +98,7 @@ _NoneType = type(None)
 _FLAT = frozenset({str, float, bool, _NoneType})  # values of a map that the strict encoder writes as they are
 _TRUTH = ("false", "true")
 _is_not = operator.is_not
+_not = operator.not_
 _is = operator.is_
 _dollar = operator.methodcaller("startswith", "$")
 _values = dict.values
@@ -176,9 +177,18 @@ def _maps_at_once(col: list[dict[str, Any]]) -> list[str] | None:
     return list(map(_MAP_FIELD.__mod__, parts)) if len(parts) == len(col) else None
 
 
+def _flat_flags(run: list[dict[str, Any]]) -> list[bool]:
+    """Whether each map of ``run`` maps text not starting with ``$`` to text, floats, bools or None (what
+    :func:`_flat_maps` checks, without ints), a map at a time with C loops over the run."""
+    flags = list(map(operator.and_, map(_TEXT.issuperset, map(map, repeat(type), run)),
+                     map(_FLAT.issuperset, map(map, repeat(type), map(_values, run)))))
+    dollar = map(any, map(map, repeat(_dollar), compress(run, flags)))  # (only maps keyed by text)
+    return [f and not next(dollar) for f in flags]
+
+
 def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
-    """Append :func:`_text_field` of each map of ``run``: checked and encoded together when all are flat, else
-    each on the general path (finding the odd ones among the plain ones cost what the general path costs)."""
+    """Append :func:`_text_field` of each map of ``run``: checked and encoded together when all are flat; else
+    the flat ones together (told apart a map at a time with C loops) and the others on the general path."""
     if _flat_maps(run):
         try:
             texts = list(map(_S, fast_texts(run)))  # all or none: a refusal half way leaves ``out`` as it was
@@ -187,6 +197,15 @@ def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
         else:
             out += texts
             return
+    else:
+        flags = _flat_flags(run)
+        if any(flags):
+            texts = _maps_at_once(list(compress(run, flags)))
+            if texts is not None:
+                # Each map's text from its kind's list, in the run's order (bool indexes: False 0, True 1).
+                kinds = (map(_general_field, compress(run, map(_not, flags))), iter(texts))
+                out += map(next, map(kinds.__getitem__, flags))
+                return
     out += map(_general_field, run)
 
 

@@ -165,3 +165,21 @@ def test_nothing_to_escape_is_what_the_escapes_pattern_finds_nothing_in() -> Non
     for c in map(chr, [*range(0x3000), 0xD800, 0xDCFF, 0xFFFF, 0x10FFFF]):
         for text in (c, f"ab{c}", f"{c}\u00e9z"):
             assert records._nothing_to_escape(text) == (records._ESCAPES.search(text) is None), repr(text)
+
+
+def test_a_files_relative_path_is_what_relative_to_gives() -> None:
+    """`EpisodeRef.rel_path` cuts the root off as text where it can: the same as `Path.relative_to`."""
+    import itertools
+    from pathlib import Path
+
+    from trajrec.replay.exports.source import EpisodeRef
+
+    roots = ["/a", "/a/b", ".", "a", "/", "a/b", "/a/b/c.zst", "..", "../a"]
+    paths = ["/a/b/c.zst", "a/b/c.zst", "/a/bc/d.zst", "c.zst", "/c.zst", "../a/x.zst", "a/b"]
+    for root, path in itertools.product(roots, paths):
+        ref = EpisodeRef(Path(path), {}, None, Path(root))  # type: ignore[arg-type]
+        try:
+            want = ref.path.relative_to(ref.root).as_posix() if ref.root != ref.path else ref.path.name
+        except ValueError:
+            want = ref.path.name
+        assert ref.rel_path == want, (root, path)

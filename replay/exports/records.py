@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .base import EpisodeView, JsonlFormat
 from .chat import episode_complete, unverified_of
-from .encode import _TEXT, _fast, dumps, dumps_built, fast_texts
+from .encode import _TEXT, _fast, dumps, dumps_built
 from .encode import _encode_str as _S
 
 _float_repr = float.__repr__
@@ -190,11 +190,8 @@ def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
     """Append :func:`_text_field` of each map of ``run``: checked and encoded together when all are flat; else
     the flat ones together (told apart a map at a time with C loops) and the others on the general path."""
     if _flat_maps(run):
-        try:
-            texts = list(map(_S, fast_texts(run)))  # all or none: a refusal half way leaves ``out`` as it was
-        except (ValueError, TypeError):  # NaN or an infinity inside: the exact pass
-            pass
-        else:
+        texts = _maps_at_once(run)  # None: NaN or an infinity inside (the exact pass), or a text holding "},{"
+        if texts is not None:
             out += texts
             return
     else:

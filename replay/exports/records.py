@@ -169,12 +169,18 @@ def _maps_at_once(col: list[dict[str, Any]]) -> list[str] | None:
     """:func:`_text_field` of each flat map of ``col`` (:func:`_flat_maps`), from one encoding of the whole
     column escaped at once and cut between the maps (escaping works character by character, so each piece is
     its map's text escaped); None when a value is refused (NaN) or some text holds the cut's own ``},{``."""
+    parts = _map_parts(col)
+    return None if parts is None else list(map(_MAP_FIELD.__mod__, parts))
+
+
+def _map_parts(col: list[dict[str, Any]]) -> list[str] | None:
+    """:func:`_maps_at_once` without each field's own ``"{`` and ``}"`` around it."""
     try:
         text = _S(_fast(col))  # '"[{...},{...}]"'
     except (ValueError, TypeError):
         return None
     parts = text[3:-3].split("},{")
-    return list(map(_MAP_FIELD.__mod__, parts)) if len(parts) == len(col) else None
+    return parts if len(parts) == len(col) else None
 
 
 def _flat_flags(run: list[dict[str, Any]]) -> list[bool]:
@@ -263,11 +269,37 @@ def _plain_text(col: list[Any]) -> bool:
     return set(map(type, col)) == _TEXT and _nothing_to_escape("".join(col))
 
 
+def _raw_column(k: int, col: list[Any]) -> tuple[Iterable[str], tuple[str, str] | None] | None:
+    """The fields of column ``k`` of :data:`_STEP` without the text that opens and closes each field, and that
+    text, when the column's values all take one form: text with nothing to escape (action, observation: quoted
+    twice), finite floats (reward: quoted), flat maps encoded at once (info, note: ``"{`` and ``}"``); a column
+    of maps that are not all flat: its whole fields and None; None otherwise."""
+    types = set(map(type, col))
+    if types == _TEXT:
+        return (col, _QUOTED) if k in (1, 2) and _nothing_to_escape("".join(col)) else None
+    if types == _FLOAT:
+        return (map(_float_repr, col), _QUOTE) if all(map(math.isfinite, col)) else None
+    if types == _DICT:
+        parts = _map_parts(col) if _flat_maps(col) else None
+        if parts is not None:
+            return parts, _MAP
+        out: list[str] = []  # whole fields, run by run (the column found not flat: not checked again)
+        for j in range(0, len(col), _RUN):
+            _map_texts(col[j:j + _RUN], out)
+        return out, None
+    return None
+
+
+_QUOTED, _QUOTE, _MAP = (_QUOTES_OPEN, _QUOTES_CLOSE), ('"', '"'), ('"{', '}"')
+_FLOAT, _DICT = frozenset({float}), frozenset({dict})
+_RAW_KEYS = ((1, "action"), (2, "observation"), (3, "reward"), (6, "info"), (9, "note"))
+
+
 def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None,
-                  raw: bool = False) -> tuple[list[Iterable[str]], set[int]] | None:
-    """The text of each field of :data:`_STEP` over the steps, a column at a time, and the places of the columns
-    given raw (with ``raw``: action and observation columns of text with nothing to escape, left for the caller
-    to quote twice); None when a step index is not an int (the steps then go one by one)."""
+                  raw: bool = False) -> tuple[list[Iterable[str]], dict[int, tuple[str, str]]] | None:
+    """The text of each field of :data:`_STEP` over the steps, a column at a time, and the columns given raw with
+    the text that opens and closes their fields (with ``raw``: see :func:`_raw_column`; the caller puts that text
+    around them); None when a step index is not an int (the steps then go one by one)."""
     idx = _column(recs, "i")
     if set(map(type, idx)) != {int}:
         return None
@@ -275,19 +307,20 @@ def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None,
         [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
     unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
                   repeat("false", len(recs)))
-    raws: set[int] = set()
-    texts: list[Iterable[str]] = []
-    for k, key in ((1, "action"), (2, "observation")):
+    raws: dict[int, tuple[str, str]] = {}
+    texts: dict[int, Iterable[str]] = {}
+    for k, key in _RAW_KEYS:
         col = _column(recs, key)
-        if raw and _plain_text(col):
-            raws.add(k)
-            texts.append(col)
+        got = _raw_column(k, col) if raw else None
+        if got is None:
+            texts[k] = _field_texts(col)
         else:
-            texts.append(_field_texts(col))
+            texts[k], around = got
+            if around is not None:
+                raws[k] = around
     return [
-        map(_int_repr, idx), texts[0], texts[1],
-        _field_texts(_column(recs, "reward")), flags[0], flags[1], _field_texts(_column(recs, "info")),
-        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), _field_texts(_column(recs, "note")),
+        map(_int_repr, idx), texts[1], texts[2], texts[3], flags[0], flags[1], texts[6],
+        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), texts[9],
         _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
         _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
         unverified], raws
@@ -320,9 +353,9 @@ def step_pieces(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> li
         return [f"{text}," for text in steps_json(recs, doubt)]
     cols, raws = got
     lit = list(_STEP_TEXTS)
-    for k in raws:  # text spliced as it is: its two quotes of each side go with the pieces around it
-        lit[k] += _QUOTES_OPEN
-        lit[k + 1] = _QUOTES_CLOSE + lit[k + 1]
+    for k, (opening, closing) in raws.items():  # fields spliced bare: what opens and closes them goes around
+        lit[k] += opening
+        lit[k + 1] = closing + lit[k + 1]
     interleaved: list[Iterable[str]] = [repeat(lit[0])]
     for k, col in enumerate(cols, 1):
         interleaved += (col, repeat(lit[k]))

@@ -183,3 +183,22 @@ def test_a_files_relative_path_is_what_relative_to_gives() -> None:
         except ValueError:
             want = ref.path.name
         assert ref.rel_path == want, (root, path)
+
+
+def test_columns_of_one_form_spliced_bare_are_the_steps_one_by_one() -> None:
+    """Columns whose fields are spliced without their quotes (plain text, finite floats, flat maps encoded at
+    once) and the same columns with one odd value (to escape, NaN, a map holding the cut ``},{``, a list)."""
+    rng = random.Random(11)
+    odd = {"action": ['say "hi"', 1.5], "observation": ["line\nbreak", None], "reward": [float("nan"), 1],
+           "info": [{"a": "},{"}, {"a": [1]}, {"n": float("inf")}], "note": [{"t": "x\\y"}, {1: "k"}]}
+    for case in range(200):
+        n = rng.choice([1, 2, 3, 70])
+        recs = [{"t": "step", "i": i, "action": f"act {i}", "observation": f"obs {rng.random()}",
+                 "reward": rng.choice([0.0, -0.0, 1.5, 1e300]), "terminated": False, "truncated": False,
+                 "info": {"tool": "cat", "k": rng.choice(["v", "w"])}, "time": 1.0 + i, "duration": 0.5,
+                 "note": {"thought": f"step {i}"}} for i in range(n)]
+        if rng.random() < 0.6:
+            key = rng.choice(list(odd))
+            recs[rng.randrange(n)][key] = rng.choice(odd[key])
+        want = "".join(f"{step_json(r)}," for r in recs)
+        assert "".join(step_pieces(recs)) == want, (case, recs)

@@ -113,8 +113,10 @@ _LINE = re.compile(r'\n\{"v":1,"id":"([^"\\\x00-\x1f]+)","episode_id":"([^"\\\x0
 #: The fields a line's middle text may hold (the head's and the time are matched as text).
 _MIDDLE_KEYS = _KNOWN - {"v", "id", "episode_id", "target", "time"}
 #: Middle text -> its fields ``(kind, judge, value, score, rationale, tags, author, deleted)``, as
-#: :func:`usual_rows` reads them; only texts it accepts (bounded: cleared at 4,096 distinct texts).
+#: :func:`usual_rows` reads them; only texts it accepts, of at most :data:`_MIDDLE_KEPT` characters (bounded:
+#: cleared at 4,096 distinct texts, so at most ~4 MB).
 _MIDDLES: dict[str, tuple[Any, ...]] = {}
+_MIDDLE_KEPT = 1024
 _float_repr = float.__repr__
 _EPISODE_TEXT = '"episode"'
 _kind_of, _judge_of = itemgetter(0), itemgetter(1)
@@ -202,9 +204,10 @@ def read_lines(blocks: list[bytes], episode_id: str) -> LabelLines | None:
             got = _middle_fields(mid)
             if got is None:
                 return None
-            if len(_MIDDLES) >= 4096:
-                _MIDDLES.clear()
-            _MIDDLES[mid] = got
+            if len(mid) <= _MIDDLE_KEPT:  # (long texts, e.g. a judge's rationale: not kept)
+                if len(_MIDDLES) >= 4096:
+                    _MIDDLES.clear()
+                _MIDDLES[mid] = got
         fields[mid] = got
     try:
         if "null" in time_texts:

@@ -456,11 +456,12 @@ def line_pieces(lines: Any) -> list[str]:
     for mid in fields:
         text = _LINE_MIDDLES.get(mid)
         if text is None:
-            if len(_LINE_MIDDLES) >= 4096:
-                _LINE_MIDDLES.clear()
             kind, judge, value, score, rationale, tags, author, _deleted = fields[mid]
-            text = _LINE_MIDDLES[mid] = _middle((kind, judge, repr(value), value, repr(score), score, rationale,
-                                                 tags, author))[1]
+            text = _middle((kind, judge, repr(value), value, repr(score), score, rationale, tags, author))[1]
+            if len(mid) <= 1024:  # long texts (a judge's rationale) are made again rather than kept
+                if len(_LINE_MIDDLES) >= 4096:
+                    _LINE_MIDDLES.clear()
+                _LINE_MIDDLES[mid] = text
         texts[mid] = _ITEM_FIELDS + text + _TIME_ESCAPED
     targets = lines.target_texts
     if '"episode"' in targets:

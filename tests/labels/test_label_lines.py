@@ -179,3 +179,17 @@ def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path,
         text = index.episode_labels(eid)
         assert text.lines is not None
         assert [lab.to_record() for lab in text.labels()] == [lab.to_record() for lab in store.current(eid)]
+
+
+def test_long_field_texts_are_read_each_time_without_being_kept() -> None:
+    Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": "human:ana", "value": 1})
+    long = "why " * 600  # fields from kind on longer than the cache keeps
+    block = "\n".join(_line(Label("ep", t, "judge", "human:ana", 1, rationale=long + str(t % 2), time=1.5,
+                                  id=f"i{t}").to_record(compact=True)) for t in range(4)).encode()
+    kept = len(label_join._MIDDLES)
+    for _ in range(2):
+        text = read_lines([block], "ep")
+        rows = usual_rows(decode_lines([block]), "ep")
+        assert text is not None and _exact(text.rows()) == _exact(rows)
+        assert line_items_text(text) == ",".join(label_items(rows, escaped=True))
+    assert len(label_join._MIDDLES) == kept

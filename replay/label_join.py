@@ -119,7 +119,7 @@ _MIDDLES: dict[str, tuple[Any, ...]] = {}
 _MIDDLE_KEPT = 1024
 _float_repr = float.__repr__
 _EPISODE_TEXT = '"episode"'
-_kind_of, _judge_of = itemgetter(0), itemgetter(1)
+_judge_of = itemgetter(1)
 
 
 def _middle_fields(mid: str) -> tuple[Any, ...] | None:

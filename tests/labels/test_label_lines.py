@@ -137,7 +137,7 @@ def _exports(run: Path, out: Path) -> dict[str, bytes]:
     out.mkdir()
     got = {}
     for k, (fmt, opts) in enumerate([("records", {}), ("chat", {}), ("trl-stepwise", {"unlabeled": "false"}),
-                                     ("kto", {}), ("records", {"prefer": "model:*,rule"})]):
+                                     ("kto", {}), ("records", {"prefer": "model:*,rule"}), ("parquet", {})]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             export([run], fmt, f"{out}/{k}-{fmt}/", options=ExportOptions(**opts))  # a folder: with its card

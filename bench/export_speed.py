@@ -255,6 +255,25 @@ def processes(run: Path, tmp: Path, formats: list[str], repeat: int, workers: in
     print("(peak RSS: the writing process; each worker is a process of its own. parquet-floor: the export writing an "
           "empty parquet file of its schema, the least any parquet export holds. CPU time: the same ratio by each "
           "process's own CPU seconds, which other work on the machine disturbs less than wall time)")
+    imports_cpu(repeat)
+
+
+def imports_cpu(repeat: int) -> None:
+    """What starting a process costs before its first step, outside the timings above: CPU seconds of a process that
+    imports what the baseline loop needs and of one that imports what an export needs (medians)."""
+    import resource
+
+    cases = {"baseline (json, trajrec.recorder)": "import json; from trajrec.recorder import open_episode",
+             "export (trajrec.replay.exports)": "from trajrec.replay.exports import export"}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(max(repeat, 3)):
+        for name, code in cases.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([sys.executable, "-c", code], check=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    print("process start and imports, CPU (not in the times above): " + ", ".join(
+        f"{name} {1000 * statistics.median(v):.0f} ms" for name, v in cpu.items()))
 
 
 def main() -> int:

@@ -22,20 +22,21 @@ cannot change it), so each chain lies within one episode and the answer is the f
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from array import array
-from itertools import accumulate, groupby, repeat
-from operator import add, itemgetter, sub
+from itertools import accumulate, groupby, islice, repeat
+from operator import add, itemgetter, le as _le, lt as _lt, sub
 from pathlib import Path
 from typing import Any, Iterator
 
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
-from .label_model import Label, LabelRow, usual_rows
+from .label_model import _KNOWN, Label, LabelRow, _new_row, usual_rows
 from .label_store import LabelStore, _order
 
-__all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter", "EpisodeLabels"]
+__all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter", "EpisodeLabels", "LabelLines", "read_lines"]
 
 #: The start of a line as :class:`LabelStore` writes it: ``{"v":1,"id":"...","episode_id":"...`` (group 1: the
 #: episode id's bytes, when they hold no escape).
@@ -46,6 +47,7 @@ _HEADS = re.compile(rb'\n\{"v":1,"id":"[^"\\\n]*","episode_id":"([^"\\\n]+)"')
 #: One JSON value at a given place of a text (the C scanner ``json.loads`` uses): ``(value, end)``.
 _scan = json.JSONDecoder().scan_once
 _first, _second = itemgetter(0), itemgetter(1)
+_isfinite = math.isfinite
 
 
 class EpisodeLabels:
@@ -54,19 +56,28 @@ class EpisodeLabels:
     ``rows`` are :class:`~.label_model.LabelRow` s when every line was a usual one (no extra fields, no edits:
     see :func:`~.label_model.usual_rows`), else the :class:`Label` s themselves; both have the attributes formats
     read (``target``, ``value``, ``judge``, ``kind``...). :meth:`labels` gives :class:`Label` s, built on first use.
+    ``lines``: the same usual labels read from their lines as text (:class:`LabelLines`), when they were; then
+    ``rows`` are built from them on first use.
     """
 
-    __slots__ = ("episode_id", "rows", "_labels")
+    __slots__ = ("episode_id", "_rows", "_labels", "lines")
 
-    def __init__(self, episode_id: str, rows: list[Any]) -> None:
+    def __init__(self, episode_id: str, rows: list[Any] | None, lines: LabelLines | None = None) -> None:
         self.episode_id = episode_id
-        self.rows = rows
+        self._rows = rows
         self._labels: list[Label] | None = None
+        self.lines = lines
+
+    @property
+    def rows(self) -> list[Any]:
+        if self._rows is None:
+            self._rows = self.lines.rows() if self.lines is not None else []
+        return self._rows
 
     @property
     def usual(self) -> bool:
         """Whether ``rows`` are :class:`LabelRow` s (no extra fields, no tombstones, no edits)."""
-        return bool(self.rows) and type(self.rows[0]) is LabelRow
+        return self.lines is not None or (bool(self.rows) and type(self.rows[0]) is LabelRow)
 
     def labels(self) -> list[Label]:
         """The live labels as :class:`Label` s."""
@@ -74,14 +85,182 @@ class EpisodeLabels:
             self._labels = [r.label() for r in self.rows] if self.usual else self.rows
         return self._labels
 
+    def judges(self) -> dict[str, int]:
+        """How many live labels each judge gave, judges in the order they first come in ``rows``."""
+        if self._rows is None and self.lines is not None:
+            return self.lines.judges()
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.judge] = out.get(r.judge, 0) + 1
+        return out
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.lines) if self._rows is None and self.lines is not None else len(self.rows)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.rows)
 
     def __repr__(self) -> str:
-        return f"<EpisodeLabels {self.episode_id!r} labels={len(self.rows)}>"
+        return f"<EpisodeLabels {self.episode_id!r} labels={len(self)}>"
+
+
+#: A usual label line as :class:`LabelStore` writes it, after a newline: the id and the episode id (text with
+#: nothing to escape), the target (a step index of up to 18 digits, or "episode"), the text of the fields from
+#: ``kind`` to the last before ``time`` (decoded once per distinct text) and the time's text (a float's own repr,
+#: or null: checked after). The lookahead ends a match at its line's end.
+_LINE = re.compile(r'\n\{"v":1,"id":"([^"\\\x00-\x1f]+)","episode_id":"([^"\\\x00-\x1f]+)",'
+                   r'"target":(0|[1-9][0-9]{0,17}|"episode"),"kind":([^\n]*),"time":([^\n,]*)\}(?=\n|\Z)')
+#: The fields a line's middle text may hold (the head's and the time are matched as text).
+_MIDDLE_KEYS = _KNOWN - {"v", "id", "episode_id", "target", "time"}
+#: Middle text -> its fields ``(kind, judge, value, score, rationale, tags, author, deleted)``, as
+#: :func:`usual_rows` reads them; only texts it accepts, of at most :data:`_MIDDLE_KEPT` characters (bounded:
+#: cleared at 4,096 distinct texts, so at most ~4 MB).
+_MIDDLES: dict[str, tuple[Any, ...]] = {}
+_MIDDLE_KEPT = 1024
+_float_repr = float.__repr__
+_EPISODE_TEXT = '"episode"'
+_judge_of = itemgetter(1)
+
+
+def _middle_fields(mid: str) -> tuple[Any, ...] | None:
+    """The fields of a line's middle text (``kind`` on), checked as :func:`usual_rows` checks a line; None when
+    it refuses them (or the text is no JSON object body of those fields alone)."""
+    try:
+        d = json.loads('{"kind":' + mid + "}")
+    except (ValueError, RecursionError):
+        return None
+    if type(d) is not dict or not _MIDDLE_KEYS.issuperset(d):
+        return None
+    rows = usual_rows([{"v": 1, "id": "x", "episode_id": "x", "target": 0, **d, "time": None}], "x")
+    if not rows:
+        return None
+    r = rows[0]
+    return r.kind, r.judge, r.value, r.score, r.rationale, r.tags, r.author, r.deleted
+
+
+class LabelLines:
+    """One episode's usual label lines read as text, in :meth:`LabelStore.current` order: each label's id,
+    target and time, and the text of its other fields (``mids``; their values in :attr:`fields`). What
+    :func:`read_lines` accepts gives the rows :func:`usual_rows` gives for the decoded lines (a test compares
+    them); formats that write labels as text (``records``) splice the pieces instead of encoding rows."""
+
+    __slots__ = ("episode_id", "ids", "targets", "target_texts", "mids", "times", "time_texts", "fields")
+
+    def __init__(self, episode_id: str, ids: tuple[str, ...], targets: list[Any], target_texts: tuple[str, ...],
+                 mids: tuple[str, ...], times: list[Any], time_texts: tuple[str, ...],
+                 fields: dict[str, tuple[Any, ...]]) -> None:
+        self.episode_id = episode_id
+        self.ids = ids
+        self.targets = targets
+        self.target_texts = target_texts
+        self.mids = mids
+        self.times = times
+        self.time_texts = time_texts
+        #: middle text -> ``(kind, judge, value, score, rationale, tags, author, deleted)``
+        self.fields = fields
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self) -> list[LabelRow]:
+        """The :class:`LabelRow` s (what :func:`usual_rows` gives for the decoded lines)."""
+        n = len(self.ids)
+        kind, judge, value, score, rationale, tags, author, deleted = zip(*map(self.fields.__getitem__, self.mids))
+        return list(map(_new_row, zip(repeat(self.episode_id, n), self.targets, kind, judge, value, score,
+                                      rationale, tags, author, self.times, repeat(None, n), self.ids, deleted)))
+
+    def judges(self) -> dict[str, int]:
+        """How many labels each judge gave, in the order judges first come."""
+        out: dict[str, int] = {}
+        for judge in map(_judge_of, map(self.fields.__getitem__, self.mids)):
+            out[judge] = out.get(judge, 0) + 1
+        return out
+
+
+def read_lines(blocks: list[bytes], episode_id: str) -> LabelLines | None:
+    """One episode's label lines (given in blocks of lines joined by newlines) read as text, when every line is
+    a usual one as :class:`LabelStore` writes it (ASCII, the fields in its order, nothing to escape in the id, a
+    time that is a float's own repr or null) and :func:`usual_rows` would accept them all; else None (the caller
+    decodes the lines). The lines' JSON is not scanned: only the distinct texts of their fields from ``kind`` on
+    are decoded, once each.
+    """
+    if not blocks:
+        return None
+    data = b"\n".join(blocks)
+    if not data.isascii():
+        return None
+    text = "\n" + data.decode("ascii")
+    found = _LINE.findall(text)
+    n = len(found)
+    if not n or n != text.count("\n"):  # each match is one whole line: every line matched
+        return None
+    ids, eids, target_texts, mids, time_texts = zip(*found)
+    if eids.count(episode_id) != n or len(set(ids)) != n:
+        return None
+    fields: dict[str, tuple[Any, ...]] = {}
+    for mid in set(mids):
+        got = _MIDDLES.get(mid)
+        if got is None:
+            got = _middle_fields(mid)
+            if got is None:
+                return None
+            if len(mid) <= _MIDDLE_KEPT:  # (long texts, e.g. a judge's rationale: not kept)
+                if len(_MIDDLES) >= 4096:
+                    _MIDDLES.clear()
+                _MIDDLES[mid] = got
+        fields[mid] = got
+    try:
+        if "null" in time_texts:
+            times: list[Any] = [None if t == "null" else float(t) for t in time_texts]
+            real = [t for t in times if t is not None]
+            if tuple(_float_repr(t) if t is not None else "null" for t in times) != time_texts:
+                return None
+        else:
+            times = real = list(map(float, time_texts))
+            if tuple(map(_float_repr, times)) != time_texts:  # a float's own repr: the text encoding it gives
+                return None
+    except ValueError:
+        return None
+    if not all(map(_isfinite, real)):  # "nan", "inf": floats, but no JSON
+        return None
+    m = target_texts.count(_EPISODE_TEXT)
+    steps = n - m
+    last = m and target_texts[steps:].count(_EPISODE_TEXT) == m  # the episode's labels all come last
+    if last:
+        targets: list[Any] = [*map(int, target_texts[:steps]), *repeat("episode", m)]
+        tk = [*targets[:steps], *repeat(-1, m)]
+    else:
+        targets = (list(map(int, target_texts)) if not m else
+                   ["episode" if t == _EPISODE_TEXT else int(t) for t in target_texts])
+        tk = targets if not m else [-1 if t == "episode" else t for t in targets]
+    # Sorted as usual_rows sorts them: by target (the episode first), time, id. Targets that rise from line to
+    # line are in order whatever the times, also when the episode's labels come last (a labeler's usual order).
+    if all(map(_lt, tk, islice(tk, 1, None))):
+        pass
+    elif (last and steps and all(map(_lt, islice(tk, steps - 1), islice(tk, 1, steps)))
+          and (m == 1 or _ordered(list(zip(times[steps:], ids[steps:]))))):
+        # The episode's labels moved first.
+        ids, target_texts, mids, time_texts, targets, times = (
+            c[steps:] + c[:steps] for c in (ids, target_texts, mids, time_texts, targets, times))
+    else:
+        keys = list(zip(tk, times, ids))
+        if not _ordered(keys):
+            order = sorted(range(n), key=_ordered_keys(keys).__getitem__)
+            ids, target_texts, mids, time_texts = (tuple(map(c.__getitem__, order))
+                                                   for c in (ids, target_texts, mids, time_texts))
+            targets, times = list(map(targets.__getitem__, order)), list(map(times.__getitem__, order))
+    return LabelLines(episode_id, ids, targets, target_texts, mids, times, time_texts, fields)
+
+
+def _ordered_keys(keys: list[Any]) -> list[Any]:
+    """``keys`` (time, id) or (target, time, id) as usual_rows sorts them: a time of None counted as 0.0."""
+    return [(*k[:-2], k[-2] or 0.0, k[-1]) for k in keys] if any(k[-2] is None for k in keys) else keys
+
+
+def _ordered(keys: list[Any]) -> bool:
+    """Whether ``keys`` (time, id) or (target, time, id) never fall (a time of None counted as 0.0)."""
+    keys = _ordered_keys(keys)
+    return all(map(_le, keys, islice(keys, 1, None)))
 
 
 def decode_lines(blocks: list[bytes]) -> list[Any] | None:
@@ -218,6 +397,10 @@ class EpisodeLabelIndex(LabelStore):
         """Live labels of one episode for an export: :class:`~.label_model.LabelRow` s when its lines are usual
         ones (no :class:`Label` built), else the :class:`Label` s :meth:`current` gives."""
         blocks = self._blocks(episode_id)
+        if episode_id not in self._kept:
+            lines = read_lines([block for _, _, block in blocks], episode_id)
+            if lines is not None:
+                return EpisodeLabels(episode_id, None, lines)
         recs = decode_lines([block for _, _, block in blocks])
         if recs is not None and episode_id not in self._kept:
             rows = usual_rows(recs, episode_id)

@@ -227,7 +227,9 @@ def unreadable(report: ExportReport, index_errors: Iterable[tuple[Any, str]]) ->
 
 def _add_lineage(lineage: dict[str, Any], ep: Any, view: EpisodeView) -> None:
     judges = lineage["judges"]
-    for item in (*view.label_rows, *ep.checks):
+    for judge, n in view.joined.judges().items():
+        judges[judge] = judges.get(judge, 0) + n
+    for item in ep.checks:
         judges[item.judge] = judges.get(item.judge, 0) + 1
     prov = ep.provenance
     agent = prov.get("agent") if isinstance(prov.get("agent"), dict) else {}

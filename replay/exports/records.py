@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .base import EpisodeView, JsonlFormat
 from .chat import episode_complete, unverified_of
-from .encode import _TEXT, _fast, dumps, dumps_built, fast_texts
+from .encode import _TEXT, _fast, dumps, dumps_built
 from .encode import _encode_str as _S
 
 _float_repr = float.__repr__
@@ -98,6 +98,7 @@ _NoneType = type(None)
 _FLAT = frozenset({str, float, bool, _NoneType})  # values of a map that the strict encoder writes as they are
 _TRUTH = ("false", "true")
 _is_not = operator.is_not
+_not = operator.not_
 _is = operator.is_
 _dollar = operator.methodcaller("startswith", "$")
 _values = dict.values
@@ -107,7 +108,15 @@ BATCH = 4096
 _RUN = 64
 #: What JSON escapes in text (``json.encoder.encode_basestring``: quotes, backslashes, control characters).
 _ESCAPES = re.compile(r'[\x00-\x1f"\\]')
+#: The same characters deleted by ``str.translate`` (5x faster than searching for them with the regex).
+_NO_ESCAPES = str.maketrans("", "", "".join(map(chr, range(32))) + '"\\')
+
+
+def _nothing_to_escape(text: str) -> bool:
+    """Whether JSON writes ``text`` as it is between its quotes (no :data:`_ESCAPES` character in it)."""
+    return len(text.translate(_NO_ESCAPES)) == len(text)
 _QUOTED_TWICE = '"\\"%s\\""'  # text with nothing to escape, as JSON text written as a JSON string
+_QUOTES_OPEN, _QUOTES_CLOSE = _QUOTED_TWICE.split("%s")
 
 
 def _general_field(value: Any) -> str:
@@ -134,7 +143,7 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
     """:func:`_text_field` of each value of ``col``, all of type ``t``, with C loops; None when they need the
     general path."""
     if t is str:
-        if _ESCAPES.search("".join(col)) is None:  # nothing to escape: quoted twice as they are
+        if _nothing_to_escape("".join(col)):  # quoted twice as they are
             return list(map(_QUOTED_TWICE.__mod__, col))
         return list(map(_S, map(_S, col)))
     if t is float:
@@ -142,6 +151,10 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
             return list(map(_S, map(_float_repr, col)))
         return None
     if t is dict:
+        if _flat_maps(col):
+            whole = _maps_at_once(col)
+            if whole is not None:
+                return whole
         out: list[str] = []
         for k in range(0, len(col), _RUN):
             _map_texts(col[k:k + _RUN], out)
@@ -149,17 +162,53 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
     return None
 
 
+_MAP_FIELD = '"{%s}"'
+
+
+def _maps_at_once(col: list[dict[str, Any]]) -> list[str] | None:
+    """:func:`_text_field` of each flat map of ``col`` (:func:`_flat_maps`), from one encoding of the whole
+    column escaped at once and cut between the maps (escaping works character by character, so each piece is
+    its map's text escaped); None when a value is refused (NaN) or some text holds the cut's own ``},{``."""
+    parts = _map_parts(col)
+    return None if parts is None else list(map(_MAP_FIELD.__mod__, parts))
+
+
+def _map_parts(col: list[dict[str, Any]]) -> list[str] | None:
+    """:func:`_maps_at_once` without each field's own ``"{`` and ``}"`` around it."""
+    try:
+        text = _S(_fast(col))  # '"[{...},{...}]"'
+    except (ValueError, TypeError):
+        return None
+    parts = text[3:-3].split("},{")
+    return parts if len(parts) == len(col) else None
+
+
+def _flat_flags(run: list[dict[str, Any]]) -> list[bool]:
+    """Whether each map of ``run`` maps text not starting with ``$`` to text, floats, bools or None (what
+    :func:`_flat_maps` checks, without ints), a map at a time with C loops over the run."""
+    flags = list(map(operator.and_, map(_TEXT.issuperset, map(map, repeat(type), run)),
+                     map(_FLAT.issuperset, map(map, repeat(type), map(_values, run)))))
+    dollar = map(any, map(map, repeat(_dollar), compress(run, flags)))  # (only maps keyed by text)
+    return [f and not next(dollar) for f in flags]
+
+
 def _map_texts(run: list[dict[str, Any]], out: list[str]) -> None:
-    """Append :func:`_text_field` of each map of ``run``: checked and encoded together when all are flat, else
-    each on the general path (finding the odd ones among the plain ones cost what the general path costs)."""
+    """Append :func:`_text_field` of each map of ``run``: checked and encoded together when all are flat; else
+    the flat ones together (told apart a map at a time with C loops) and the others on the general path."""
     if _flat_maps(run):
-        try:
-            texts = list(map(_S, fast_texts(run)))  # all or none: a refusal half way leaves ``out`` as it was
-        except (ValueError, TypeError):  # NaN or an infinity inside: the exact pass
-            pass
-        else:
+        texts = _maps_at_once(run)  # None: NaN or an infinity inside (the exact pass), or a text holding "},{"
+        if texts is not None:
             out += texts
             return
+    else:
+        flags = _flat_flags(run)
+        if any(flags):
+            texts = _maps_at_once(list(compress(run, flags)))
+            if texts is not None:
+                # Each map's text from its kind's list, in the run's order (bool indexes: False 0, True 1).
+                kinds = (map(_general_field, compress(run, map(_not, flags))), iter(texts))
+                out += map(next, map(kinds.__getitem__, flags))
+                return
     out += map(_general_field, run)
 
 
@@ -215,26 +264,102 @@ def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> Iterable[st
     return map(text, col) if any(map(_is_not, col, repeat(None))) else repeat(empty, len(col))
 
 
+def _plain_text(col: list[Any]) -> bool:
+    """Whether every value of ``col`` is text with nothing to escape (its field is the text quoted twice)."""
+    return set(map(type, col)) == _TEXT and _nothing_to_escape("".join(col))
+
+
+def _raw_column(k: int, col: list[Any]) -> tuple[Iterable[str], tuple[str, str] | None] | None:
+    """The fields of column ``k`` of :data:`_STEP` without the text that opens and closes each field, and that
+    text, when the column's values all take one form: text with nothing to escape (action, observation: quoted
+    twice), finite floats (reward: quoted), flat maps encoded at once (info, note: ``"{`` and ``}"``); a column
+    of maps that are not all flat: its whole fields and None; None otherwise."""
+    types = set(map(type, col))
+    if types == _TEXT:
+        return (col, _QUOTED) if k in (1, 2) and _nothing_to_escape("".join(col)) else None
+    if types == _FLOAT:
+        return (map(_float_repr, col), _QUOTE) if all(map(math.isfinite, col)) else None
+    if types == _DICT:
+        parts = _map_parts(col) if _flat_maps(col) else None
+        if parts is not None:
+            return parts, _MAP
+        out: list[str] = []  # whole fields, run by run (the column found not flat: not checked again)
+        for j in range(0, len(col), _RUN):
+            _map_texts(col[j:j + _RUN], out)
+        return out, None
+    return None
+
+
+_QUOTED, _QUOTE, _MAP = (_QUOTES_OPEN, _QUOTES_CLOSE), ('"', '"'), ('"{', '}"')
+_FLOAT, _DICT = frozenset({float}), frozenset({dict})
+_RAW_KEYS = ((1, "action"), (2, "observation"), (3, "reward"), (6, "info"), (9, "note"))
+
+
+def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None,
+                  raw: bool = False) -> tuple[list[Iterable[str]], dict[int, tuple[str, str]]] | None:
+    """The text of each field of :data:`_STEP` over the steps, a column at a time, and the columns given raw with
+    the text that opens and closes their fields (with ``raw``: see :func:`_raw_column`; the caller puts that text
+    around them); None when a step index is not an int (the steps then go one by one)."""
+    idx = _column(recs, "i")
+    if set(map(type, idx)) != {int}:
+        return None
+    flags = [_TRUTH[b] for b in map(bool, _column(recs, "terminated"))], \
+        [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
+    unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
+                  repeat("false", len(recs)))
+    raws: dict[int, tuple[str, str]] = {}
+    texts: dict[int, Iterable[str]] = {}
+    for k, key in _RAW_KEYS:
+        col = _column(recs, key)
+        got = _raw_column(k, col) if raw else None
+        if got is None:
+            texts[k] = _field_texts(col)
+        else:
+            texts[k], around = got
+            if around is not None:
+                raws[k] = around
+    return [
+        map(_int_repr, idx), texts[1], texts[2], texts[3], flags[0], flags[1], texts[6],
+        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), texts[9],
+        _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
+        _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
+        unverified], raws
+
+
 def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> list[str]:
     """``[step_json(rec, rec["i"] in doubt) for rec in recs]``, the same text, built a field at a time over the
     steps: a column of plain values (text, finite floats, flat maps of text) is encoded with C loops, once per
     value; any other value takes :func:`step_json`'s own path (a test compares them on hostile records)."""
     if not recs:
         return []
-    idx = _column(recs, "i")
-    if set(map(type, idx)) != {int}:
+    got = _step_columns(recs, doubt)
+    if got is None:
         return [step_json(rec, bool(doubt) and rec["i"] in doubt) for rec in recs]
-    flags = [_TRUTH[b] for b in map(bool, _column(recs, "terminated"))], \
-        [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
-    unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
-                  repeat("false", len(recs)))
-    return list(map(_STEP.__mod__, zip(
-        map(_int_repr, idx), _field_texts(_column(recs, "action")), _field_texts(_column(recs, "observation")),
-        _field_texts(_column(recs, "reward")), flags[0], flags[1], _field_texts(_column(recs, "info")),
-        _numbers(_column(recs, "time")), _numbers(_column(recs, "duration")), _field_texts(_column(recs, "note")),
-        _field_texts(_column(recs, "failure")), _rare(_column(recs, "retry_of"), _retry_text, "null"),
-        _rare(_column(recs, "recovers"), _recovers_text, "[]"), _rare(_column(recs, "diff"), _diff_text, '"[]"'),
-        unverified)))
+    return list(map(_STEP.__mod__, zip(*got[0])))
+
+
+#: :data:`_STEP` around its fields: 16 pieces of text, the last followed by the comma that parts steps.
+_STEP_TEXTS = (*_STEP.split("%s")[:-1], _STEP.split("%s")[-1] + ",")
+
+
+def step_pieces(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> list[str]:
+    """The text of :func:`steps_json` ``(recs, doubt)``, each step followed by a comma, as the pieces that
+    ``"".join`` makes it from: the steps' fields between :data:`_STEP`'s own text, so that a row is copied once,
+    by its one join, instead of once per step and again by the row's."""
+    if not recs:
+        return []
+    got = _step_columns(recs, doubt, raw=True)
+    if got is None:
+        return [f"{text}," for text in steps_json(recs, doubt)]
+    cols, raws = got
+    lit = list(_STEP_TEXTS)
+    for k, (opening, closing) in raws.items():  # fields spliced bare: what opens and closes them goes around
+        lit[k] += opening
+        lit[k + 1] = closing + lit[k + 1]
+    interleaved: list[Iterable[str]] = [repeat(lit[0])]
+    for k, col in enumerate(cols, 1):
+        interleaved += (col, repeat(lit[k]))
+    return list(chain.from_iterable(zip(*interleaved)))
 
 
 #: A label's item of ``checks`` (the fields of :meth:`Label.to_record` but ``v`` and ``deleted``, after ``origin``),
@@ -316,6 +441,52 @@ def label_items(rows: list[Any], escaped: bool = False) -> list[str]:
         _column_texts(supersedes, escaped))))
 
 
+#: :func:`_middle`'s escaped text for the middle text of a label line (:class:`~..label_join.LabelLines`).
+_LINE_MIDDLES: dict[str, str] = {}
+
+
+def line_pieces(lines: Any) -> list[str]:
+    """``label_items(lines.rows(), escaped=True)``, the same text, each item followed by a comma, as the pieces
+    ``"".join`` makes it from: spliced from the lines' own pieces (what
+    :func:`~trajrec.replay.label_join.read_lines` accepts: ids with nothing to escape, a step index or
+    "episode", a time written as its float's repr); only the text of the fields from ``kind`` on is made, once
+    for each distinct text."""
+    fields = lines.fields
+    texts: dict[str, str] = {}
+    for mid in fields:
+        text = _LINE_MIDDLES.get(mid)
+        if text is None:
+            kind, judge, value, score, rationale, tags, author, _deleted = fields[mid]
+            text = _middle((kind, judge, repr(value), value, repr(score), score, rationale, tags, author))[1]
+            if len(mid) <= 1024:  # long texts (a judge's rationale) are made again rather than kept
+                if len(_LINE_MIDDLES) >= 4096:
+                    _LINE_MIDDLES.clear()
+                _LINE_MIDDLES[mid] = text
+        texts[mid] = _ITEM_FIELDS + text + _TIME_ESCAPED
+    targets = lines.target_texts
+    if '"episode"' in targets:
+        targets = [_EPISODE_ESCAPED if t == '"episode"' else t for t in targets]
+    eid = _escaped(_S(lines.episode_id))
+    # An item: _LABEL_ITEM_ESCAPED filled, cut where the label's own texts go.
+    return list(chain.from_iterable(zip(
+        repeat(_ITEM_ID), lines.ids, repeat(_ITEM_EID % eid), targets, map(texts.__getitem__, lines.mids),
+        lines.time_texts, repeat(_ITEM_END))))
+
+
+def line_items_text(lines: Any) -> str:
+    """``",".join(label_items(lines.rows(), escaped=True))``, made from :func:`line_pieces`."""
+    return "".join(line_pieces(lines))[:-1]
+
+
+#: :data:`_LABEL_ITEM_ESCAPED` cut where a label line's own texts go (id, target, the fields from kind on, time).
+_ITEM = _LABEL_ITEM_ESCAPED.split("%s")
+_ITEM_ID = _ITEM[0] + '\\"'
+_ITEM_EID = '\\"' + _ITEM[1] + "%s" + _ITEM[2]  # filled with the episode id's escaped text
+_ITEM_FIELDS, _TIME_ESCAPED = _ITEM[3], _ITEM[4]
+_ITEM_END = _ITEM[5] + "null" + _ITEM[6] + ","  # no line read as text supersedes another
+_EPISODE_ESCAPED = _escaped('"episode"')
+
+
 class RecordsFormat(JsonlFormat):
     name = "records"
     built_rows = True
@@ -338,17 +509,33 @@ class RecordsFormat(JsonlFormat):
         ep = view.ep
         reset = ep.reset
         doubt = unverified_of(ep)  # salvaged steps: flagged per step
-        steps: list[str] = []
+        # The row's pieces of text, joined once at the end (parts[0]: its head, made below).
+        parts: list[str] = [""]
+        steps = 0
         it = view.steps()
         while batch := list(islice(it, BATCH)):
-            steps += steps_json(batch, doubt)
+            steps += len(batch)
+            pieces = step_pieces(batch, doubt)
+            if len(batch) < BATCH and len(parts) == 1:
+                parts += pieces  # an episode of one batch: its pieces go straight into the row's join
+            else:
+                parts.append("".join(pieces))  # a long one: a batch at a time, never every step's pieces at once
+        if steps:
+            parts[-1] = parts[-1][:-1]  # no comma after the last step
         checks: list[dict[str, Any]] = []
         for c in ep.checks:
             rec = c.to_record()
             rec.pop("step", None)  # the index's copy of the target
             checks.append({"origin": "recorded", **rec})
         joined = view.joined
-        if joined.usual:
+        label_parts: list[str] = []
+        if joined.lines is not None:
+            # Label lines read as text: their items spliced from the lines' pieces into the row's one join.
+            recorded = _escaped(dumps(checks))
+            label_parts = line_pieces(joined.lines)
+            label_parts[-1] = label_parts[-1][:-1]
+            checks_field = f'"{recorded[:-1]},' if checks else '"['
+        elif joined.usual:
             # The labels' items as they read inside the row's text field, field by field over all of them (what
             # encoding their dicts, then that text as a string, gives).
             recorded = _escaped(dumps(checks))
@@ -386,10 +573,11 @@ class RecordsFormat(JsonlFormat):
         }
         # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already
         # text, so they are spliced in rather than built as dicts and encoded again, with one join.
-        first = f'{dumps_built(head)[:-1]},"steps":['
-        last = f'],"checks":{checks_field},{dumps_built(tail)[1:]}{end}'
-        if not steps:
-            return first + last, 0
-        steps[0] = first + steps[0]
-        steps[-1] += last
-        return ",".join(steps), len(steps)
+        parts[0] = f'{dumps_built(head)[:-1]},"steps":['
+        if label_parts:
+            parts.append(f'],"checks":{checks_field}')
+            parts += label_parts
+            parts.append(f']",{dumps_built(tail)[1:]}{end}')
+        else:
+            parts.append(f'],"checks":{checks_field},{dumps_built(tail)[1:]}{end}')
+        return "".join(parts), steps

@@ -95,6 +95,9 @@ class EpisodeRef:
         if isinstance(self.path, str):
             root = str(self.root).rstrip("/")
             return self.path[len(root) + 1:] if self.path.startswith(root + "/") else self.path.rsplit("/", 1)[-1]
+        text, root = os.fspath(self.path), os.fspath(self.root)
+        if os.sep == "/" and text.startswith(root) and text[len(root):len(root) + 1] == "/" and root != "/":
+            return text[len(root) + 1:]  # what relative_to gives, without its Path objects (~10 µs a file)
         try:
             return self.path.relative_to(self.root).as_posix() if self.root != self.path else self.path.name
         except ValueError:

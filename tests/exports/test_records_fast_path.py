@@ -13,7 +13,7 @@ import numpy as np
 from trajrec.recorder import Unencodable
 from trajrec.replay.exports import export, records
 from trajrec.replay.exports.encode import dumps
-from trajrec.replay.exports.records import _column_texts, step_json, steps_json
+from trajrec.replay.exports.records import _column_texts, step_json, step_pieces, steps_json
 
 
 class Text(str):
@@ -81,6 +81,7 @@ def test_steps_a_column_at_a_time_are_the_steps_one_by_one_on_hostile_records(mo
         want = [step_json(r, bool(doubt) and r["i"] in doubt) for r in recs]
         general.clear()
         assert steps_json(recs, doubt) == want, (case, odd, n)
+        assert "".join(step_pieces(recs, doubt)) == "".join(f"{w}," for w in want), (case, odd, n)
         if odd == 0.0:
             assert not general  # plain values never leave the C loops
         elif odd == 1.0 and n > 5:
@@ -90,6 +91,7 @@ def test_steps_a_column_at_a_time_are_the_steps_one_by_one_on_hostile_records(mo
 def test_a_step_index_that_is_not_an_int_takes_the_step_by_step_path() -> None:
     recs = [{"i": 0, "action": "a"}, {"i": True, "action": "b"}]
     assert steps_json(recs) == [step_json(r) for r in recs]
+    assert "".join(step_pieces(recs)) == "".join(f"{step_json(r)}," for r in recs)
 
 
 def test_label_columns_are_their_values_one_by_one() -> None:
@@ -141,3 +143,62 @@ def test_text_with_nothing_to_escape_is_quoted_twice_as_two_escapes_give() -> No
     for c in chars:
         col = ["a" + c + "b", "plain"]
         assert records._uniform_fields(str, col) == [_encode_str(_encode_str(v)) for v in col], repr(c)
+
+
+def test_a_column_of_flat_maps_encoded_at_once_is_each_map_encoded_alone() -> None:
+    """Maps whose text holds the cut between maps (``},{``), empty maps, escapes, NaN: the same fields as one by
+    one, or the slower path."""
+    rng = random.Random(3)
+    values = ["x", "},{", "{", "}", ",", '"},{"', "a\\b", "\n", "\udcff", "ü", "", 1.5, True, None, 7, -0.0]
+    for _ in range(400):
+        col = [{rng.choice(["k", "},{", "a b", "é"]): rng.choice(values) for _ in range(rng.randint(0, 3))}
+               for _ in range(rng.randint(1, 70))]
+        if rng.random() < 0.1:
+            col[rng.randrange(len(col))]["n"] = float("nan")
+        want = [records._general_field(m) for m in col]
+        assert records._field_texts(col) == want, col
+        whole = records._maps_at_once(col)
+        assert whole is None or whole == want, col
+
+
+def test_nothing_to_escape_is_what_the_escapes_pattern_finds_nothing_in() -> None:
+    for c in map(chr, [*range(0x3000), 0xD800, 0xDCFF, 0xFFFF, 0x10FFFF]):
+        for text in (c, f"ab{c}", f"{c}\u00e9z"):
+            assert records._nothing_to_escape(text) == (records._ESCAPES.search(text) is None), repr(text)
+
+
+def test_a_files_relative_path_is_what_relative_to_gives() -> None:
+    """`EpisodeRef.rel_path` cuts the root off as text where it can: the same as `Path.relative_to`."""
+    import itertools
+    from pathlib import Path
+
+    from trajrec.replay.exports.source import EpisodeRef
+
+    roots = ["/a", "/a/b", ".", "a", "/", "a/b", "/a/b/c.zst", "..", "../a"]
+    paths = ["/a/b/c.zst", "a/b/c.zst", "/a/bc/d.zst", "c.zst", "/c.zst", "../a/x.zst", "a/b"]
+    for root, path in itertools.product(roots, paths):
+        ref = EpisodeRef(Path(path), {}, None, Path(root))  # type: ignore[arg-type]
+        try:
+            want = ref.path.relative_to(ref.root).as_posix() if ref.root != ref.path else ref.path.name
+        except ValueError:
+            want = ref.path.name
+        assert ref.rel_path == want, (root, path)
+
+
+def test_columns_of_one_form_spliced_bare_are_the_steps_one_by_one() -> None:
+    """Columns whose fields are spliced without their quotes (plain text, finite floats, flat maps encoded at
+    once) and the same columns with one odd value (to escape, NaN, a map holding the cut ``},{``, a list)."""
+    rng = random.Random(11)
+    odd = {"action": ['say "hi"', 1.5], "observation": ["line\nbreak", None], "reward": [float("nan"), 1],
+           "info": [{"a": "},{"}, {"a": [1]}, {"n": float("inf")}], "note": [{"t": "x\\y"}, {1: "k"}]}
+    for case in range(200):
+        n = rng.choice([1, 2, 3, 70])
+        recs = [{"t": "step", "i": i, "action": f"act {i}", "observation": f"obs {rng.random()}",
+                 "reward": rng.choice([0.0, -0.0, 1.5, 1e300]), "terminated": False, "truncated": False,
+                 "info": {"tool": "cat", "k": rng.choice(["v", "w"])}, "time": 1.0 + i, "duration": 0.5,
+                 "note": {"thought": f"step {i}"}} for i in range(n)]
+        if rng.random() < 0.6:
+            key = rng.choice(list(odd))
+            recs[rng.randrange(n)][key] = rng.choice(odd[key])
+        want = "".join(f"{step_json(r)}," for r in recs)
+        assert "".join(step_pieces(recs)) == want, (case, recs)

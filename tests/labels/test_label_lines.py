@@ -1,0 +1,195 @@
+"""Usual label lines read as text (`read_lines`): what it accepts must give exactly what decoding the lines and
+`usual_rows` give (the same rows, the same `records` items), and any line it cannot vouch for (another shape,
+text to escape, a time that is not its float's repr, NaN, duplicate keys, damage) must send the episode to the
+decoding path, never be read differently."""
+
+from __future__ import annotations
+
+import json
+import random
+import warnings
+from pathlib import Path
+from typing import Any
+
+from trajrec.replay import label_join
+from trajrec.replay.autolabel import label_with_rules
+from trajrec.replay.exports import ExportOptions, export
+from trajrec.replay.exports.records import label_items, line_items_text
+from trajrec.replay.label_join import EpisodeLabelIndex, decode_lines, read_lines
+from trajrec.replay.label_model import Label, usual_rows
+from trajrec.replay.labels import LabelStore
+
+
+def _line(rec: dict[str, Any]) -> str:
+    return json.dumps(rec, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _exact(rows: list[Any]) -> list[Any]:
+    """Rows compared by type and repr of each field (1, 1.0 and True, 0.0 and -0.0 are equal as values)."""
+    return [tuple((type(x).__name__, repr(x)) for x in r) for r in rows]
+
+
+def _record(rng: random.Random, k: int) -> dict[str, Any]:
+    """A label as `LabelStore` writes it (compact: empty optional fields left out), with varied fields."""
+    lab = Label("ep", rng.choice([0, 1, 2, 7, 12, "episode"]), rng.choice(["judge", "rule", "environment"]),
+                rng.choice(["human:ana", "rules@1"]), rng.choice([1, 0, -1, True, False, 0.5, -0.0, 0.0, 1.0]),
+                score=rng.choice([None, None, 0.25, -0.0, 3]),
+                rationale=rng.choice([None, "plain", 'quote " and \\ back', "tab\there", "a%sb", "ü"]),
+                tags=rng.choice([(), ("typo",), ("typo", "wrong-tool")]), author=rng.choice([None, "cy"]),
+                time=rng.choice([1.5, 2.0, 1796039189.3863163, 0.1 + 0.2, 1e-05, 1e16, -0.0, None, 0.0]),
+                id=rng.choice([f"id{k}", f"{k:032x}", f"x%s{k}"]))
+    return lab.to_record(compact=True)
+
+
+#: Text changes to one line: each must leave the line unread as text or read exactly as decoding reads it.
+_MUTATIONS: list[tuple[str, str]] = [
+    ('"time":', '"time": '), ('"time":', '"time":1.50,"x":'), ('"target":', '"target":0'), ('"target":', '"target":-'),
+    ('"v":1', '"v":2'), ('"v":1', '"v":1.0'), ('{"v"', ' {"v"'), ('{"v"', '\ufeff{"v"'), ('"kind":', '"kind":"rule","kind":'),
+    ('"kind":', '"time":3.0,"kind":'), ('"kind":', '"deleted":false,"kind":'), ('"kind":', '"score":null,"kind":'),
+    ('"kind":', '"extra":1,"kind":'), ('"kind":', '"supersedes":"x","kind":'), ('"kind":', '"kind" :'),
+    ('"id":"', '"id":"\\u0041'), ('"id":"', '"id":"a\\"'), ('"episode_id":"ep"', '"episode_id":"eq"'),
+    ('"episode_id":"ep"', '"episode_id":"e\\u0070"'), ('"value":', '"value":2,"value":'), ('"judge":', '"judge":"x y","judge":'),
+]
+_TIMES = ["1.50", "nan", "NaN", "Infinity", "-Infinity", "1e400", "1", "null", "-0.0", "1e-05", "1E-05", "1e+16",
+          "0.30000000000000004", "0.30000000000000001", "1_0.0", " 1.0", "1.0 ", "true", '"1.0"', "[1.0]"]
+
+
+def _mutate(rng: random.Random, line: str) -> str:
+    roll = rng.random()
+    if roll < 0.35:
+        old, new = rng.choice(_MUTATIONS)
+        return line.replace(old, new, 1)
+    if roll < 0.7:
+        head, sep, _ = line.rpartition('"time":')
+        return f"{head}{sep}{rng.choice(_TIMES)}}}" if sep else line
+    if roll < 0.8:
+        return line + rng.choice([" ", "\r", ",", '{"a":1}', "}"])
+    if roll < 0.9:
+        return line[:rng.randrange(len(line))]
+    return line.replace('"target":', '"target":' + rng.choice(["99999999999999999999", "3.0", "true", '"ep"']) + ",\"t\":", 1)
+
+
+def test_read_lines_accepts_only_what_decoding_accepts_and_reads_it_the_same() -> None:
+    rng = random.Random(1515)
+    for judge, tags in (("human:ana", ["typo"]), ("rules@1", ["typo", "wrong-tool"])):  # judges and tags checked
+        Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": judge, "value": 1, "tags": tags})
+    accepted = refused = 0
+    for case in range(3000):
+        lines = [_line(_record(rng, k)) for k in range(rng.randint(1, 6))]
+        if rng.random() < 0.5:
+            j = rng.randrange(len(lines))
+            lines[j] = _mutate(rng, lines[j])
+        if rng.random() < 0.05:
+            lines.insert(rng.randrange(len(lines) + 1), "")
+        block = "\n".join(lines).encode("utf-8", "surrogatepass")
+        text = read_lines([block], "ep")
+        recs = decode_lines([block])
+        rows = usual_rows(recs, "ep") if recs is not None else None
+        if text is None:
+            refused += 1
+            continue
+        accepted += 1
+        assert rows is not None, lines  # never reads what the decoding path refuses
+        assert _exact(text.rows()) == _exact(rows), lines
+        assert line_items_text(text) == ",".join(label_items(rows, escaped=True)), lines
+        judges: dict[str, int] = {}
+        for r in rows:
+            judges[r.judge] = judges.get(r.judge, 0) + 1
+        assert list(text.judges().items()) == list(judges.items())
+    assert accepted > 600 and refused > 600  # both paths were taken
+
+
+def test_read_lines_sorts_as_usual_rows_sorts() -> None:
+    """Lines in the orders a labeler writes them (steps rising, the episode's labels last) and others: the rows
+    in the order decoding gives."""
+    Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": "human:ana", "value": 1})
+    rng = random.Random(4)
+    shapes = [[0, 1, 2, "episode"], [0, 1, 2, "episode", "episode"], [3, 5, "episode", "episode", "episode"],
+              ["episode", 0, 1], [0, 0, 1], [2, 1, "episode"], [0, "episode", 1], ["episode"], [4],
+              [0, 1, 1, "episode"], ["episode", "episode"]]
+    for _ in range(300):
+        targets = rng.choice(shapes)
+        recs = [Label("ep", t, "judge", "human:ana", 1, time=rng.choice([None, 1.0, 2.0, 0.0, -0.0]),
+                      id=rng.choice(["a", "b", "c", "d", "e"]) + str(k)).to_record(compact=True)
+                for k, t in enumerate(targets)]
+        block = "\n".join(map(_line, recs)).encode()
+        text = read_lines([block], "ep")
+        rows = usual_rows(decode_lines([block]), "ep")
+        assert text is not None and rows is not None
+        assert _exact(text.rows()) == _exact(rows), recs
+        assert line_items_text(text) == ",".join(label_items(rows, escaped=True))
+
+
+def test_read_lines_refuses_what_a_text_look_cannot_vouch_for() -> None:
+    Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": "human:ana", "value": 1})
+    good = _line(Label("ep", 3, "judge", "human:ana", 1, time=2.5, id="a1").to_record(compact=True))
+    assert read_lines([good.encode()], "ep") is not None
+    assert read_lines([], "ep") is None
+    for bad in (good.replace("2.5", "nan"), good.replace("2.5", "2.50"), good.replace('"a1"', '"\\u0061\\u0031"'),
+                good + "\n" + good,  # the same id twice: an edit chain for the store to resolve
+                good.replace('"human:ana"', '"human:nobody-checked-yet"'), good.replace('"ep"', '"ep2"'),
+                good[:-1] + ',"x":[1]}', good.replace("{", "{ ", 1), good + "\n"):
+        assert read_lines([bad.encode()], "ep") is None, bad
+    assert read_lines([good.encode()], "ep2") is None
+
+
+def _exports(run: Path, out: Path) -> dict[str, bytes]:
+    out.mkdir()
+    got = {}
+    for k, (fmt, opts) in enumerate([("records", {}), ("chat", {}), ("trl-stepwise", {"unlabeled": "false"}),
+                                     ("kto", {}), ("records", {"prefer": "model:*,rule"}), ("parquet", {})]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export([run], fmt, f"{out}/{k}-{fmt}/", options=ExportOptions(**opts))  # a folder: with its card
+        got.update({f"{k}-{fmt}/{f.name}": f.read_bytes() for f in sorted((out / f"{k}-{fmt}").iterdir())})
+    return got
+
+
+def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: Any) -> None:
+    label_with_rules([run_dir])
+    store = LabelStore(run_dir)
+    eids = sorted({lab.episode_id for lab in store.current()})
+    store.add(eids[0], "episode", True, judge="human:ana", rationale='said "fine" \\ ok', tags=["typo"])
+    store.add(eids[0], 1, -0.0, judge="model:rubric@2", score=-0.0)
+    store.add(eids[1], 0, 0.5, judge="model:rubric@2", score=0.5, author="cy%s")
+    store.close()
+    calls: list[bool] = []
+    real = read_lines
+
+    def counted(blocks: list[bytes], eid: str) -> Any:
+        got = real(blocks, eid)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(label_join, "read_lines", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        LabelStore(run_dir).current()  # judges and tag lists checked, as an export's first episode would
+    as_text = _exports(run_dir, tmp_path / "text")
+    assert sum(calls) >= 2  # the lines were read as text
+    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid: None)
+    decoded = _exports(run_dir, tmp_path / "decoded")
+    assert as_text.keys() == decoded.keys()
+    for name in as_text:
+        assert as_text[name] == decoded[name], name  # the cards too: the judges' counts in the lineage
+    monkeypatch.setattr(label_join, "read_lines", real)
+    index = EpisodeLabelIndex(run_dir)
+    for eid in eids:
+        text = index.episode_labels(eid)
+        assert text.lines is not None
+        assert [lab.to_record() for lab in text.labels()] == [lab.to_record() for lab in store.current(eid)]
+
+
+def test_long_field_texts_are_read_each_time_without_being_kept() -> None:
+    Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": "human:ana", "value": 1})
+    long = "why " * 600  # fields from kind on longer than the cache keeps
+    block = "\n".join(_line(Label("ep", t, "judge", "human:ana", 1, rationale=long + str(t % 2), time=1.5,
+                                  id=f"i{t}").to_record(compact=True)) for t in range(4)).encode()
+    kept = len(label_join._MIDDLES)
+    for _ in range(2):
+        text = read_lines([block], "ep")
+        rows = usual_rows(decode_lines([block]), "ep")
+        assert text is not None and _exact(text.rows()) == _exact(rows)
+        assert line_items_text(text) == ",".join(label_items(rows, escaped=True))
+    assert len(label_join._MIDDLES) == kept

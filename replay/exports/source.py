@@ -114,7 +114,10 @@ class EpisodeRef:
         it does not have left out with a warning (:meth:`LabelStore.on_steps`)."""
         if isinstance(self.store, EpisodeLabelIndex):
             joined = self.store.episode_labels(self.episode_id)
-            rows = self.store.on_steps(joined.rows, self.episode_id, self.n_steps)
+            lines, n = getattr(joined, "lines", None), self.n_steps
+            if lines is not None and not any(type(t) is int and t >= n for t in lines.targets):
+                return joined  # labels read as text, none on a missing step: no rows built here
+            rows = self.store.on_steps(joined.rows, self.episode_id, n)
             return joined if rows is joined.rows else EpisodeLabels(self.episode_id, rows)
         return EpisodeLabels(self.episode_id, self.labels())
 

@@ -42,6 +42,13 @@ def _check_choice(flag: str, value: Any, choices: Sequence[Any]) -> None:
         raise TrajrecUsageError(f"{flag}: unknown value {value!r}; choose one of {names}")
 
 
+def fenced_in(thought: str, text: str) -> bool:
+    """True when the agent's ``thought`` already holds the action ``text`` as it wrote it: the last line of a
+    fenced code block (mini-swe-agent's ```bash blocks). Exports then take the thought as the agent's whole turn
+    and add the action neither as text nor as a tool call: it would say the command twice."""
+    return bool(text) and f"\n{text}\n```" in thought
+
+
 @dataclass
 class ExportOptions:
     """How labels become training labels, and format details.

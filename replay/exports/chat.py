@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .base import EpisodeView, JsonlFormat, Skip
+from .base import EpisodeView, JsonlFormat, Skip, fenced_in
 from ..labels import rating
 from .choice import map_label, origin
 from .encode import _encode_str as _S
@@ -102,6 +102,14 @@ def _label_fields(chosen: Any, label_map: str) -> tuple[Any, ...]:
             map_label(chosen.value, label_map), _str(chosen.rationale), [_str(t) for t in chosen.tags])
 
 
+def said(thought: str, text: str) -> str:
+    """An assistant turn of an action that is no tool call: the thought, then the action as text, unless the
+    thought already holds it (:func:`fenced_in`)."""
+    if not thought:
+        return text
+    return thought if fenced_in(thought, text) else f"{thought}\n\n{text}"
+
+
 def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
     """``(messages, per-step metadata, the env's last answer)`` of an episode (its first ``upto`` steps when
@@ -146,6 +154,8 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         failed = bool(rec.get("failure"))
         weight = weight_of(options.weights, failed, r)
         thought = view.thought(rec) or ""
+        if call is not None and thought and type(action) is str and fenced_in(thought, action):
+            call = None  # the agent wrote the command in its text: that text is its turn
         steps.append({
             "step": i, "message": len(messages), "weight": weight, "failed": failed,
             "tool": call.name if call is not None else None,
@@ -163,8 +173,7 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
                              "content": observation_text(rec)})
         else:
             text = text_of(action)
-            messages.append({"role": "assistant", "content": f"{thought}\n\n{text}" if thought else text,
-                             "weight": weight})
+            messages.append({"role": "assistant", "content": said(thought, text), "weight": weight})
             messages.append({"role": "user", "content": observation_text(rec)})
     final = None
     if steps and messages[-1]["role"] != "assistant":
@@ -262,6 +271,8 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
         failed = bool(rec.get("failure"))
         weight = weight_of(policy, failed, r)
         thought = thought_of(rec) or ""
+        if call is not None and thought and type(action) is str and fenced_in(thought, action):
+            call = None  # the agent wrote the command in its text: that text is its turn
         n = _int_repr(i)
         w = _int_repr(weight) if weights else ""
         if call is not None:
@@ -277,7 +288,7 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
         else:
             steps.append(_STEP % (n, len(messages), _int_repr(weight), _TRUTH[failed], "null", label_text))
             text = text_of(action)
-            messages.append(assistant % (_S(f"{thought}\n\n{text}" if thought else text), w))
+            messages.append(assistant % (_S(said(thought, text)), w))
             last_obs = observation_text(rec)
             messages.append(_USER % _S(last_obs))
     final = None

@@ -19,7 +19,7 @@ import os
 from trajrec.recorder.errors import TrajrecUsageError
 
 from ..labels import rating
-from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
+from .base import EpisodeView, ExportOptions, JsonlFormat, Skip, fenced_in
 from .choice import fill_value, map_label
 from .encode import text_of
 
@@ -72,7 +72,7 @@ class TrlStepwiseFormat(JsonlFormat):
             thought = view.thought(rec)
             text = text_of(rec.get("action"))
             if thought:
-                text = f"{thought} {text}"
+                text = thought if fenced_in(thought, text) else f"{thought} {text}"
             if opts.observations:
                 text = f"{text} Observation: {text_of(rec.get('observation'))}"
             completions.append(text.replace(sep, " ") if sep in text else text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -127,3 +128,28 @@ def test_atif_export_of_an_import_has_the_tool_calls_harbor_writes_for_the_same_
     assert [(c["tool_call_id"], c["function_name"], c["arguments"]) for c in ours] == \
         [(c["tool_call_id"], c["function_name"], c["arguments"]) for c in theirs]
     assert doc["agent"]["tool_definitions"][0]["function"]["name"] == "bash"
+
+
+def test_chat_and_trl_stepwise_keep_each_turn_as_the_agent_wrote_it(tmp_path: Path) -> None:
+    """A text-layout run (commands in fenced blocks) exports each assistant turn as its text, the command not
+    added again; a tool-calling run exports bash calls. A thought that merely mentions the command is no fence."""
+    from trajrec.cli import main
+    from trajrec.replay.exports.base import fenced_in
+
+    data = Path(__file__).resolve().parents[1] / "data" / "mini-swe-agent"
+    for name, calls in (("test_output.traj.json", False), ("astropy__astropy-12907.traj.json.gz", True)):
+        run, out, trl = tmp_path / name / "run", tmp_path / name / "c.jsonl", tmp_path / name / "t.jsonl"
+        assert main(["import", "mini-swe-agent", str(data / name), "--out", str(run)]) == 0
+        assert main(["export", str(run), "--format", "chat", "--out", str(out)]) == 0
+        assert main(["export", str(run), "--format", "trl-stepwise", "--unlabeled", "neutral", "--out", str(trl)]) == 0
+        (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+        turns = [m for m in row["messages"] if m["role"] == "assistant"]
+        src = json.loads(gzip.open(data / name).read() if name.endswith(".gz") else (data / name).read_text())
+        said = [m["content"] for m in src["messages"] if m["role"] == "assistant"][:len(turns)]
+        assert [m["content"] for m in turns] == said
+        assert all(bool(m.get("tool_calls")) is calls for m in turns)
+        (prm,) = [json.loads(x) for x in trl.read_text().splitlines()]
+        if not calls:
+            assert [c.replace(" ", "") for c in prm["completions"]] == [t.replace("\n", "").replace(" ", "")
+                                                                       for t in said]
+    assert not fenced_in("I'll run ls to look.", "ls") and fenced_in("Look:\n```bash\nls\n```", "ls")

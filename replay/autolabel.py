@@ -437,8 +437,14 @@ def load_judge(spec: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
-def _proposal(result: Any, target: int | str, judge: str) -> Proposal | None:
-    where = f"judge {judge} on step {target}" if target != "episode" else f"judge {judge} on the episode"
+def _proposal(result: Any, target: int | str, judge: str, where: str | None = None) -> Proposal | None:
+    """The proposal of a judge's answer, or None when it says nothing; ``where`` names the call in errors (default:
+    the judge and the step).
+
+    Raises:
+        JudgeError: an answer that cannot be a label (no value, a bad value, rationale or tag)."""
+    if where is None:
+        where = f"judge {judge} on step {target}" if target != "episode" else f"judge {judge} on the episode"
     if result is None:
         return None
     rationale: Any = None
@@ -481,18 +487,25 @@ class _CallFailed:
 _CALL_FAILED = _CallFailed()
 
 
-def _kept_going(fn: Callable[..., Any], total: AutoResult) -> Callable[..., Any]:
-    """``fn`` with its exceptions (and unusable results) turned into :data:`_CALL_FAILED` and a message in
-    ``total.judge_errors`` (appended from the calling threads: list.append is atomic)."""
+def _kept_going(fn: Callable[..., Any], total: AutoResult, judge: str) -> Callable[..., Any]:
+    """``fn`` (the judge whose id is ``judge``) with its exceptions (and unusable results) turned into
+    :data:`_CALL_FAILED` and a message naming the judge, the episode and the step in ``total.judge_errors``
+    (appended from the calling threads: list.append is atomic)."""
 
     def call(ctx: Any) -> Any:
         target = ctx.step.index if ctx.step is not None else "episode"
-        where = f"episode {ctx.episode_id} {'step ' + str(target) if target != 'episode' else '(whole episode)'}"
+        where = (f"judge {judge} on episode {ctx.episode_id} "
+                 + (f"step {target}" if target != "episode" else "(whole episode)"))
         try:
             result = fn(ctx)
-            _proposal(result, target, "judge")  # an unusable value counts as a failed call too
         except Exception as exc:  # noqa: BLE001  (the user's judge; reported, the run goes on)
-            total.judge_errors.append(f"{where}: {type(exc).__name__}: {exc}")
+            total.judge_errors.append(f"{where} raised {type(exc).__name__}: {exc}")
+            return _CALL_FAILED
+        try:
+            _proposal(result, target, judge, where)  # an unusable value counts as a failed call too
+        except Exception as exc:  # noqa: BLE001  (a JudgeError names the call; anything else gets its name here)
+            total.judge_errors.append(str(exc) if isinstance(exc, JudgeError) else
+                                      f"{where} returned an unusable answer: {type(exc).__name__}: {exc}")
             return _CALL_FAILED
         return result
 
@@ -554,7 +567,7 @@ def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Ca
     if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
         concurrency = min(concurrency, limit)
     if keep_going:
-        fn = _kept_going(fn, total)
+        fn = _kept_going(fn, total, jid)
     if concurrency > 1:
         _judge_concurrently(src, fn, jid, targets, rejudge, bar, total, concurrency)
         _unreadable_files(src, total)

@@ -117,6 +117,7 @@ class LabelStore:
         self._offsets: dict[str, int] = {}
         self._lines: dict[str, int] = {}  # complete lines read so far per file, for warnings that name a line
         self._warned: set[tuple[str, int]] = set()
+        self._warned_steps: set[str | None] = set()  # ids of labels on missing steps warned about (once a store)
         # All versions, and the chains they form (see _ingest for the invariants).
         self._recs: dict[str, Label] = {}
         self._children: dict[str, list[str]] = {}
@@ -330,6 +331,43 @@ class LabelStore:
         """The version with this id (or unique id prefix)."""
         return self._recs[self._resolve(label_id)]
 
+    def live(self, label_id: str) -> Label | None:
+        """The live version of the label ``label_id`` (or a unique prefix) is a version of: the one :meth:`current`
+        lists, maybe a newer edit than ``label_id``; None when the label was deleted."""
+        head = self._head[self._root[self._resolve(label_id)]]
+        return None if head.deleted else head
+
+    def labels_of(self, episode_id: str, n_steps: int) -> list[Label]:
+        """Live labels of an episode of ``n_steps`` steps, as every reader of one episode takes them (exports, the
+        viewer, agreement, ``ls --where``): :meth:`current`, without labels on steps the episode does not have
+        (see :meth:`on_steps`)."""
+        return self.on_steps(self.current(episode_id), episode_id, n_steps)
+
+    def on_steps(self, labels: list[Any], episode_id: str, n_steps: int) -> list[Any]:
+        """``labels`` of one episode (:class:`Label` s or :class:`~.label_model.LabelRow` s, sorted as
+        :meth:`current` sorts them) without those on a step index ``n_steps`` or beyond, which the episode does
+        not have: ``label add`` refuses such a step, so a line for one was written by another tool, or comes from
+        labels copied beside another recording of the episode. Each is warned about once (a
+        :class:`LabelWarning`) and left out; its line stays in the labels file."""
+        if not labels:
+            return labels
+        last = labels[-1].target  # sorted by target, episode labels first: the last has the highest step
+        if type(last) is not int or last < n_steps:
+            return labels
+        kept = [lab for lab in labels if type(lab.target) is not int or lab.target < n_steps]
+        new = [lab for lab in labels if type(lab.target) is int and lab.target >= n_steps
+               and lab.id not in self._warned_steps]
+        if new:
+            self._warned_steps.update(lab.id for lab in new)
+            shown = ", ".join(f"step {lab.target} ({lab.judge}, id {str(lab.id)[:12]})" for lab in new[:3])
+            more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+            steps = f"{n_steps} step{'' if n_steps == 1 else 's'}" + (f", 0..{n_steps - 1}" if n_steps else "")
+            warnings.warn(f"labels in {self.dir}: {len(new)} label{'' if len(new) == 1 else 's'} of episode "
+                          f"{episode_id} on steps it does not have ({steps}): {shown}{more}; left out (the lines "
+                          "stay in the labels files: labels of another recording of this episode, or written by "
+                          "another tool)", LabelWarning, stacklevel=3)
+        return kept
+
     def labeled_steps(self, episode_id: str) -> set[int]:
         """Step indexes of an episode that carry at least one live label."""
         self._settle()
@@ -337,9 +375,12 @@ class LabelStore:
 
     def labeled_fraction(self, episode_id: str, n_steps: int) -> float:
         """Share of the episode's ``n_steps`` steps that carry at least one live label (0.0 for no steps)."""
+        steps = self.labeled_steps(episode_id)
+        if any(t >= n_steps for t in steps):
+            self.labels_of(episode_id, n_steps)  # warns about the labels on missing steps
         if n_steps <= 0:
             return 0.0
-        return sum(1 for t in self.labeled_steps(episode_id) if t < n_steps) / n_steps
+        return sum(1 for t in steps if t < n_steps) / n_steps
 
     def episodes(self) -> set[str]:
         """Ids of the episodes that have live labels."""

@@ -57,7 +57,8 @@ def _array_text(value: np.ndarray) -> str:
 
 
 def value_text(value: Any, *, max_len: int | None = None) -> str:
-    """A value as text: strings as they are, other values as compact JSON-like text; always safe.
+    """A value as text: strings as they are, other values as compact JSON-like text; always safe. Bytes, tuples
+    and sets inside show as Python writes them (``b'\\x00'``, ``(1, 2)``, ``{1, 2}``), not as JSON would change them.
 
     With ``max_len``, at most that many characters come back, and no more than about that much of the value
     is ever turned into text: strings, arrays, bytes and containers are cut before rendering, so the cost
@@ -66,16 +67,18 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
     if isinstance(value, np.generic):
         value = value.item()  # 0, not np.int64(0): numpy scalars read as the numbers they are
     if max_len is not None and _larger_than(value, max_len):
-        text = _bounded_text(value, max_len + 1)
+        text = _bounded_text(value, max_len + 1, python_types=True)
     elif isinstance(value, str):
         text = value
     elif isinstance(value, np.ndarray):
         text = _array_text(value)
     elif isinstance(value, (dict, list, tuple)):
         try:
+            if _holds_python_types(value):  # JSON has no bytes, tuples or sets: plain_json would change them
+                raise ValueError("not JSON")
             text = json.dumps(_plain(value), ensure_ascii=False, indent=1)
         except (TypeError, ValueError, RecursionError):
-            text = _bounded_text(value, max_len + 1 if max_len is not None else 1 << 62)
+            text = _bounded_text(value, max_len + 1 if max_len is not None else 1 << 62, python_types=True)
     else:
         text = _short_repr(value, max_len)
     text = safe(text)
@@ -101,7 +104,7 @@ def tree_text(value: Any, *, max_len: int) -> str:
         value = value.item()
     if not isinstance(value, (dict, list, tuple, set, frozenset)):
         return value_text(value, max_len=max_len)
-    text = safe(_bounded_text(value, max_len + 1, blocks=True))
+    text = safe(_bounded_text(value, max_len + 1, blocks=True, python_types=True))
     if len(text) > max_len:
         text = text[: max(0, max_len - 1)] + "…"
     return text
@@ -122,6 +125,21 @@ def one_line(value: Any, width: int = 60) -> str:
 def _short_repr(value: Any, max_len: int | None) -> str:
     text = int_text(value) if type(value) is int else repr(value)  # repr raises past 4,300 digits
     return text if max_len is None else text[: max_len + 1]
+
+
+def _holds_python_types(value: Any) -> bool:
+    """Whether a value is or holds (among its values, at any depth) a byte string, a tuple or a set, which JSON
+    text would show as something else; without recursion, stopping at the first."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (bytes, bytearray, memoryview, tuple, set, frozenset)):
+            return True
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
 
 
 def _larger_than(value: Any, limit: int) -> bool:
@@ -152,13 +170,15 @@ def _larger_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _bounded_text(value: Any, budget: int, *, blocks: bool = False) -> str:
+def _bounded_text(value: Any, budget: int, *, blocks: bool = False, python_types: bool = False) -> str:
     """JSON-like text of ``value`` (``indent=1`` style) that stops after about ``budget`` characters.
 
-    Strings and byte strings are cut before escaping, arrays are summarised by numpy, and containers stop
-    at the first item past the budget with a ``…`` line naming how many items were left out. With ``blocks``,
-    a string of several lines inside a container is shown as YAML shows a literal block (``|`` then its lines,
-    indented) instead of one JSON string full of ``\\n``."""
+    Strings and byte strings are cut before escaping (bytes shown as Python's repr, as diff lines show them),
+    arrays are summarised by numpy, and containers stop at the first item past the budget with a ``…`` line
+    naming how many items were left out. With ``blocks``, a string of several lines inside a container is shown
+    as YAML shows a literal block (``|`` then its lines, indented) instead of one JSON string full of ``\\n``.
+    With ``python_types``, tuples, sets and frozensets keep their own brackets (``(1, 2)``, ``{1, 2}``,
+    ``frozenset({1})``) and keys that are not text show as their repr, so a value reads as the type it is."""
     out: list[str] = []
     left = [budget]
 
@@ -180,12 +200,20 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False) -> str:
             emit(json.dumps(cut, ensure_ascii=False) + (f"…(+{len(v) - len(cut):,} chars)" if len(cut) < len(v) else ""))
         elif isinstance(v, np.ndarray):
             emit(_array_text(v).replace("\n", " "))
-        elif isinstance(v, (bytes, bytearray)):
-            emit(f'"<{len(v)} bytes>"')
+        elif isinstance(v, (bytes, bytearray, memoryview)):
+            cut = bytes(v[: max(0, left[0])])
+            emit(repr(cut) + (f"…(+{len(v) - len(cut):,} bytes)" if len(cut) < len(v) else ""))
         elif isinstance(v, (dict, list, tuple, set, frozenset)) and depth < 64:
             items = list(v.items()) if isinstance(v, dict) and len(v) <= left[0] else None
             seq = items if items is not None else (v.items() if isinstance(v, dict) else v)
             opener, closer = ("{", "}") if isinstance(v, dict) else ("[", "]")
+            if python_types and isinstance(v, (tuple, set, frozenset)):
+                if not v:
+                    emit({tuple: "()", set: "set()"}.get(type(v), f"{type(v).__name__}()"))
+                    return
+                opener, closer = (("(", ")") if isinstance(v, tuple) else ("{", "}"))
+                if isinstance(v, frozenset):
+                    opener, closer = "frozenset({", "})"
             emit(opener)
             pad = "\n" + " " * (indent + 1)
             for n, item in enumerate(seq):
@@ -195,8 +223,13 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False) -> str:
                 emit(("," if n else "") + pad)
                 if isinstance(v, dict):
                     key, item = item
-                    emit(json.dumps(str(key)[:200], ensure_ascii=False) + ": ")
+                    if python_types and type(key) is not str:
+                        emit(_short_repr(key, max(200, left[0])) + ": ")
+                    else:  # a key is cut only when the budget is that small (--full shows it whole)
+                        emit(json.dumps(str(key)[: max(200, left[0])], ensure_ascii=False) + ": ")
                 walk(item, indent + 1, depth + 1)
+            if python_types and isinstance(v, tuple) and len(v) == 1:
+                emit(",")  # (x,): a tuple of one, not x in brackets
             emit(("\n" + " " * indent if len(v) else "") + closer)
         else:
             plain = _plain(v) if not isinstance(v, (dict, list, tuple, set, frozenset)) else "…"
@@ -569,7 +602,8 @@ def step_record(step: Any) -> dict[str, Any]:
 
 
 def json_text(value: Any, *, indent: int | None = 2) -> str:
-    """A recorded value as JSON text (numpy values as numbers and lists, bytes as ``<n bytes>``)."""
+    """A recorded value as JSON text (numpy values as numbers and lists, bytes as ``<n bytes>``: for the JSON a
+    script reads; people's text (:func:`value_text`, :func:`tree_text`) shows bytes whole)."""
     return json.dumps(_plain(value), ensure_ascii=False, indent=indent)
 
 

@@ -125,7 +125,7 @@ class Run:
         return store
 
     def _label_facts(self, e: EpisodeEntry) -> dict[str, Any]:
-        return label_facts(self._store(e.path).current(e.episode_id), e.steps)
+        return label_facts(self._store(e.path).labels_of(e.episode_id, e.steps), e.steps)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -161,7 +161,7 @@ class Run:
                     ref = EpisodeRef(e.path, ep.index, store, root)  # type: ignore[arg-type]
                 else:
                     ref = EpisodeRef(Path(e.path), ep.index, store, self._root_of(e.path))
-                yield EpisodeView(ref, ep, store.current(ep.episode_id), options)
+                yield EpisodeView(ref, ep, store.labels_of(ep.episode_id, ref.n_steps), options)
 
     def _root_of(self, path: str) -> Path:
         """The run path ``path`` was found under (so ``file`` columns match the export's relative paths)."""

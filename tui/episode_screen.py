@@ -830,8 +830,15 @@ class EpisodeScreen(Screen[None]):
             self.session = None
             self.query_one(TimelineLegend).note = f"labels unavailable: {one_line(str(exc), 200)}"
         session = self.session
+        self._notify_labels_left_out()
         self.query_one(StepTimeline).label_marks = self._label_mark if session is not None else None
         self._show_progress()
+
+    def _notify_labels_left_out(self) -> None:
+        """Say which labels the session left out (on steps this episode does not have), once each."""
+        notice = self.session.notice if self.session is not None else None
+        if notice:
+            self.app.notify(safe(one_line(notice, 600)), title="labels left out", severity="warning", markup=False)
 
     def _label_mark(self, step: int) -> str:
         session = self.session
@@ -996,6 +1003,7 @@ class EpisodeScreen(Screen[None]):
         if message.generation != self._generation or self.session is None:
             return
         self.session.reload()
+        self._notify_labels_left_out()
         self._redraw_labels()
 
     # -- help -----------------------------------------------------------------------------------------------

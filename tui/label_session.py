@@ -115,6 +115,9 @@ class LabelSession:
         self._by_step: dict[int, list[Label]] = {}  # step -> live labels of any judge, oldest first
         self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
+        self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
+        self.notice: str | None = None  # labels left out at the last reload (on steps the episode does not have)
+        self._noticed: set[str | None] = set()
         self.reload()
 
     # -- reading ------------------------------------------------------------------------------------------------
@@ -126,8 +129,19 @@ class LabelSession:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            with self._lock:
-                labels = self.store.current(self.episode_id)
+            with self._lock, warnings.catch_warnings():
+                warnings.simplefilter("ignore", LabelWarning)  # said on screen below (the store warns once a process)
+                every = self.store.current(self.episode_id)
+                labels = self.store.on_steps(every, self.episode_id, self.n_steps)
+            # Labels on steps the episode does not have are left out; the screen says so once a session each.
+            new = [lab for lab in every if type(lab.target) is int and lab.target >= self.n_steps
+                   and lab.id not in self._noticed]
+            self._noticed.update(lab.id for lab in new)
+            self.notice = (f"{len(new)} label{'' if len(new) == 1 else 's'} on steps this episode does not have "
+                           f"({self.n_steps} steps) left out: "
+                           + ", ".join(f"step {lab.target} by {lab.judge} (id {str(lab.id)[:12]})" for lab in new[:3])
+                           + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+                           + "; their lines stay in the labels files") if new else None
             by_step: dict[int, list[Label]] = {}
             mine: dict[int, Label] = {}
             for lab in labels:  # sorted by target, then time: the annotator's newest comes last
@@ -221,12 +235,23 @@ class LabelSession:
             return None
         change = self._undo.pop()  # dropped even if the store refuses (the label was deleted meanwhile)
         with self._lock:
+            # Another process (the same annotator in a terminal) may have edited the label since: undo takes back
+            # this session's versions only while the live one is one it wrote, never someone else's newer edit.
+            self.store.refresh()
+            live = self.store.live(change.after.id or "")
+            if live is not None and live.id not in self._written:
+                raise TrajrecUsageError(
+                    f"step {change.step}'s label was changed since this session's {change.what} "
+                    f"({live.author or live.judge} made it {rating_text(live.value)}"
+                    + (f": {live.rationale!r}" if live.rationale else "")
+                    + f", version {str(live.id)[:12]}): not undone; rate the step again to change it")
             if change.before is None:
                 new = self.store.delete(change.after.id or "", author=self.annotator)
             else:
                 old = change.before
                 new = self.store.update(change.after.id or "", value=old.value, score=old.score,
                                         rationale=old.rationale, tags=old.tags)
+            self._written.add(new.id or "")
         self._apply(change.step, new)
         return change
 
@@ -239,6 +264,7 @@ class LabelSession:
                                        judge=self.judge, author=self.annotator, **fields)
             else:
                 after = self.store.update(before.id or "", **fields)
+        self._written.add(after.id or "")
         self._apply(step, after)
         change = Change(step, before, after, what, "; ".join(str(w.message) for w in caught) or None)
         self._undo.append(change)

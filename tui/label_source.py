@@ -67,7 +67,8 @@ class LabelSource:
         with self.lock:
             try:
                 store = self._all().store_in(episode_path)
-                labels = store.current(episode_id) if store is not None and store.has_labels(episode_id) else []
+                labels = (store.labels_of(episode_id, n_steps) if store is not None and store.has_labels(episode_id)
+                          else [])
             except TrajrecError as exc:
                 self.problem = str(exc)
                 labels = []

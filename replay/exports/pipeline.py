@@ -101,6 +101,9 @@ class ExportReport:
     live: list[str] = field(default_factory=list)
     #: An export to a folder that had no row to write: it wrote nothing, no folder (see docs/EXPORT.md).
     no_rows_no_folder: bool = False
+    #: No episode written and some file unreadable (the export failed): nothing was written, an existing output
+    #: left as it was.
+    aborted: bool = False
 
     def leave_out(self, reason: str, outcome: str | None) -> None:
         per = self.left_out.setdefault(reason, {})
@@ -431,6 +434,15 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
     finally:
         if gc_was:
             gc.enable()
+    if report.errors and not report.written:
+        # Not one episode exported, and files that could not be read (damaged, or no episode): the export failed
+        # (exit 1), and an empty output file would read as an empty result; nothing is written, an existing file
+        # is kept.
+        writer.abort()
+        report.aborted = True
+        report.files = []
+        report.seconds = time.perf_counter() - t0
+        return report
     try:
         writer.close()
     except BaseException:

@@ -104,15 +104,22 @@ class EpisodeRef:
             return self.path.name
 
     def labels(self) -> list[Label]:
-        """Live labels of this episode."""
-        return self.store.current(self.episode_id)
+        """Live labels of this episode (those on steps it does not have left out with a warning:
+        :meth:`LabelStore.on_steps`)."""
+        return self.store.labels_of(self.episode_id, self.n_steps)
 
     def joined_labels(self) -> EpisodeLabels:
         """Live labels of this episode as an export joins them (:class:`~trajrec.replay.label_join.EpisodeLabels`:
-        no :class:`Label` built for usual lines when the store is an :class:`EpisodeLabelIndex`)."""
+        no :class:`Label` built for usual lines when the store is an :class:`EpisodeLabelIndex`), those on steps
+        it does not have left out with a warning (:meth:`LabelStore.on_steps`)."""
         if isinstance(self.store, EpisodeLabelIndex):
-            return self.store.episode_labels(self.episode_id)
-        return EpisodeLabels(self.episode_id, self.store.current(self.episode_id))
+            joined = self.store.episode_labels(self.episode_id)
+            lines, n = getattr(joined, "lines", None), self.n_steps
+            if lines is not None and not any(type(t) is int and t >= n for t in lines.targets):
+                return joined  # labels read as text, none on a missing step: no rows built here
+            rows = self.store.on_steps(joined.rows, self.episode_id, n)
+            return joined if rows is joined.rows else EpisodeLabels(self.episode_id, rows)
+        return EpisodeLabels(self.episode_id, self.labels())
 
     def open(self) -> Episode:
         """The episode, reading its steps; the index already read is reused when the file is unchanged."""

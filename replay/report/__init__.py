@@ -155,7 +155,7 @@ def _read(path: str, ordinal: int, stores: dict[str, LabelStore], query: Any) ->
     summary = index.get("summary") if isinstance(index.get("summary"), dict) else {}
     n = int(index.get("steps") or 0)
     episode_id = str(header.get("episode_id") or os.path.basename(path))
-    labels = store.current(episode_id)
+    labels = store.labels_of(episode_id, n)
     if query is not None:
         qfacts = index_facts(path, index)
         if query.needs_labels:

@@ -109,5 +109,5 @@ def test_type_only_state_changes_show_their_types() -> None:
             [["arr"], "type_changes", np.array([1], dtype=np.int32), np.array([1], dtype=np.int16)],
             [["n"], "values_changed", 2, 1]]
     text = [line for _kind, line in diff_lines(rows)]
-    assert text == ["~ c: 1.5 (numpy.float32) → 1.5 (numpy.float64)", "~ t: [ 1, 2 ] (tuple) → [ 1, 2 ] (list)",
+    assert text == ["~ c: 1.5 (numpy.float32) → 1.5 (numpy.float64)", "~ t: ( 1, 2 ) → [ 1, 2 ]",  # a tuple reads as one
                     "~ arr: [1] (numpy.ndarray of int16) → [1] (numpy.ndarray of int32)", "~ n: 1 → 2"]

@@ -152,7 +152,7 @@ def test_values_that_mean_the_same_after_the_round_trip_do_not_diverge(record, v
 @pytest.mark.filterwarnings("ignore:.*not within the observation space")
 @pytest.mark.parametrize(("recorded", "replayed", "line"), [
     pytest.param(lambda i, o, r, info: ((o, i), r, info), lambda i, o, r, info: ([o, i], r, info),
-                 '  ~ observation: [ "echo look", 1 ] (tuple) → [ "echo look", 1 ] (list)',
+                 '  ~ observation: ( "echo look", 1 ) (tuple) → [ "echo look", 1 ] (list)',
                  id="tuple-vs-list"),
     pytest.param(lambda i, o, r, info: (o, np.float32(r), info), lambda i, o, r, info: (o, np.float64(r), info),
                  "  ~ reward: 0.0 (numpy.float32) → 0.0 (numpy.float64)", id="float32-vs-64"),

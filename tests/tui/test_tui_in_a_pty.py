@@ -112,3 +112,30 @@ def test_an_editor_that_cannot_start_is_told_and_the_viewer_stays(main_episode: 
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def test_stderr_to_a_file_keeps_the_screen_on_the_terminal_and_warnings_in_the_file(main_episode: Path,
+                                                                                     tmp_path: Path) -> None:
+    """``trajrec view PATH 2>log``: Textual draws on stderr, so the whole screen went into the log and the terminal
+    stayed blank. The screen must be on the terminal; the log gets the warnings (a bad $TRAJREC_THEME), no escape
+    codes."""
+    log = tmp_path / "view.err"
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "TRAJREC_THEME": "no-such-theme"}
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "trajrec", "view", str(main_episode), "--step", "2"],
+                                stdin=slave, stdout=slave, stderr=err, env=env, close_fds=True)
+    os.close(slave)
+    try:
+        seen = _read(master, 20, until=b"step 2")
+        assert b"step 2" in seen  # drawn on the terminal
+        _read(master, 0.5)
+        os.write(master, b"q")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = log.read_bytes()
+    assert b"\x1b" not in text, text[:200]
+    assert text.decode().startswith("trajrec view: warning: $TRAJREC_THEME: "), text[:300]

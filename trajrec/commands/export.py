@@ -174,9 +174,13 @@ def _run(args: argparse.Namespace) -> int:
     else:
         where = "stdout" if args.out == "-" else args.out
         bal = report.balance
-        print(f"exported {_n(report.written, 'episode')} ({bal(report.written_outcomes)}; {_n(report.steps, 'step')}, "
-              f"{_n(report.rows, 'row')}) to {where} in {report.seconds:.2f} s "
-              f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
+        if report.aborted:
+            print(f"nothing written to {where}: no episode exported, and {_n(len(report.errors), 'file')} could not "
+                  "be read (named above; `trajrec fsck PATH` checks them)", file=sys.stderr)
+        else:
+            print(f"exported {_n(report.written, 'episode')} ({bal(report.written_outcomes)}; "
+                  f"{_n(report.steps, 'step')}, {_n(report.rows, 'row')}) to {where} in {report.seconds:.2f} s "
+                  f"({report.steps_per_second:,.0f} steps/s)", file=sys.stderr)
         if not report.written and report.episodes:
             print("  " + _nothing_written(report, args), file=sys.stderr)
         elif report.written and not report.rows:

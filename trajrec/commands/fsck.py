@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,17 +37,23 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     paths = find_episodes(args.paths, skipped)
     reports = []
+    interrupted = False
     with Progress(len(paths), "fsck") as bar:
-        for path in paths:
-            try:
-                reports.append(fsck(path, repair=args.repair))
-            except TrajrecError as exc:  # one file fsck cannot handle: say so and go on with the others
-                reports.append(FsckReport(path, ok=False, complete=False, error=str(exc)))
-            except Exception as exc:  # noqa: BLE001  (a fault fsck did not foresee: one line, the folder goes on)
-                reports.append(FsckReport(path, ok=False, complete=False,
-                                          error=f"fsck failed on this file ({type(exc).__name__}: {exc}); it was "
-                                                "left as it was (any .fsck-tmp copy removed)"))
-            bar.advance()
+        try:
+            for path in paths:
+                try:
+                    reports.append(fsck(path, repair=args.repair))
+                except TrajrecError as exc:  # one file fsck cannot handle: say so and go on with the others
+                    reports.append(FsckReport(path, ok=False, complete=False, error=str(exc)))
+                except Exception as exc:  # noqa: BLE001  (a fault fsck did not foresee: one line, the folder goes on)
+                    reports.append(FsckReport(path, ok=False, complete=False,
+                                              error=f"fsck failed on this file ({type(exc).__name__}: {exc}); it was "
+                                                    "left as it was (any .fsck-tmp copy removed)"))
+                bar.advance()
+        except KeyboardInterrupt:
+            # Ctrl-C: the files done so far are reported below (a repair already replaced some, keeping
+            # originals as FILE.orig); the file being checked was left as it was. Exit 130 after the report.
+            interrupted = True
     for note in skipped:
         if args.json:
             print(dumps({"skipped": note}))
@@ -94,7 +101,16 @@ def run(args: argparse.Namespace) -> int:
               + (f", {buckets['live']} still being written" if buckets["live"] else "")
               + (f", run with --repair to fix {fixable}" if fixable and not args.repair else "")
               + (f"; {len(skipped)} symbolic link{'s' if len(skipped) != 1 else ''} skipped (above)"
-                 if skipped else ""))
+                 if skipped else "")
+              + (f"; interrupted after {len(reports)} of {len(paths)} files" if interrupted else ""))
+    if interrupted:
+        done = sum(1 for r in reports if r.repaired or r.removed)
+        print(f"trajrec fsck: interrupted after {len(reports)} of {len(paths)} files"
+              + (f"; {done} of them {'was' if done == 1 else 'were'} repaired or removed (listed above"
+                 + (", originals kept as FILE.orig" if any(r.backup for r in reports) else "") + ")"
+                 if args.repair else "")
+              + "; the file being checked was left as it was; run again to check the rest", file=sys.stderr)
+        return 130  # as the command line's own Ctrl-C exit
     # A file whose lost steps a repair recorded is not a failure of this run: nothing more can be done to it.
     unrepaired = sum(1 for r in reports if not r.ok and not r.repaired and not r.live and not r.recorded)
     return 1 if unrepaired else 0

@@ -236,6 +236,16 @@ def _add(args: argparse.Namespace) -> int:
     from trajrec.replay.labels import parse_value
 
     src = Source([args.path])
+    if not len(src):  # nothing readable: say why (the file and byte), as ls and show do; --episode cannot help
+        from trajrec.recorder.errors import TrajrecError
+        from ._common import no_episode_files
+
+        if not src.errors:
+            raise no_episode_files([args.path])
+        if len(src.errors) == 1:
+            raise TrajrecError(src.errors[0][1])
+        raise TrajrecError(f"{args.path} holds no readable episode: {len(src.errors)} files cannot be read, e.g. "
+                           f"{src.errors[0][1]}; `trajrec fsck {args.path}` checks them")
     if args.episode:
         ref = src.find(args.episode)
     elif len(src) == 1:
@@ -285,15 +295,20 @@ def _ls(args: argparse.Namespace) -> int:
     target = _target(args.step) if args.step is not None else None
     rows: list[tuple[Any, Any]] = []
     for ref in refs:
+        # Labels on steps the episode does not have are left out (with a warning), as everywhere else.
         if args.history:
-            labs = [lab for lab in ref.store.versions(ref.episode_id) if target is None or lab.target == target]
+            labs = ref.store.on_steps(ref.store.versions(ref.episode_id), ref.episode_id, ref.n_steps)
         else:
-            labs = ref.store.current(ref.episode_id, target=target)
+            labs = ref.store.labels_of(ref.episode_id, ref.n_steps)
+        labs = [lab for lab in labs if target is None or lab.target == target]
         rows.extend((ref, lab) for lab in labs if args.judge is None or lab.judge == args.judge)
+    for path, err in src.errors:  # files that are not readable episodes: named (their labels cannot be listed)
+        print(f"trajrec label: skipped {one_line(str(path), 1000)}: {one_line(err, 1000)}", file=sys.stderr)
+    bad = 1 if src.errors else 0
     if args.json:
         for ref, lab in rows:
             print(json.dumps(_label_row(lab, ref.store.run_dir), ensure_ascii=False))
-        return 0
+        return bad
     print(f"{'episode':<36} {'target':>7} {'value':>7} {'judge':<20} {'author':<12} {'kind':<6} {'id':<12} "
           f"{'tags':<22} rationale")
     for _ref, lab in rows:
@@ -309,9 +324,10 @@ def _ls(args: argparse.Namespace) -> int:
               f"{one_line(lab.judge, 20):<20} {one_line(lab.author or '-', 12):<12} {lab.kind:<6} "
               f"{str(lab.id)[:12]:<12} {one_line(tags, 22):<22} {one_line(lab.rationale or '', 60)}{version}")
     n_eps = len({ref.episode_id for ref, _ in rows})
-    print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}" + (" (all versions)" if args.history else ""),
-          file=sys.stderr)
-    return 0
+    print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}" + (" (all versions)" if args.history else "")
+          + (f"; {_count(len(src.errors), 'file')} unreadable (above; `trajrec fsck PATH` checks them)"
+             if src.errors else ""), file=sys.stderr)
+    return bad
 
 
 def _count(n: int, noun: str) -> str:

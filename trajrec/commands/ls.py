@@ -8,6 +8,7 @@ import math
 import operator
 import os
 import sys
+from typing import Iterable
 
 NAME = "ls"
 ORDER = 20
@@ -114,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         _write(_chunks(_text_lines(map(_EPISODE_ID, shown), map(_ROW_KEY, shown), shown.__getitem__, with_labels)))
         print(_summary(len(shown), [e.outcome for e in shown], [e.steps for e in shown],
                        [e.failures for e in shown], [e.complete for e in shown], total, len(bad),
-                       bool(args.where)), file=sys.stderr)
+                       bool(args.where), _live(e.path for e in shown if not e.complete)), file=sys.stderr)
         return 1 if bad else 0
     out: list[str] = []
     for e in shown:
@@ -202,8 +203,9 @@ def _plain(args: argparse.Namespace) -> int:
     print(_HEADER)
     cols = listing.cols
     _write(_column_text(cols, listing.entry))
+    live = _live(listing.paths[i] for i, ok in enumerate(cols["complete"]) if not ok)
     print(_summary(len(listing), cols["outcome"], cols["steps"], cols["failures"], cols["complete"],
-                   len(listing) + len(bad), len(bad), False), file=sys.stderr)
+                   len(listing) + len(bad), len(bad), False, live), file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -333,8 +335,16 @@ def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     return f"{tok:>8} {secs:>8} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
 
 
+def _live(paths: Iterable[str]) -> int:
+    """How many of these files (incomplete ones: few) a live Recorder holds: being recorded, not damaged."""
+    from trajrec.recorder.fsck import is_locked
+    from trajrec.recorder.storage import is_url
+
+    return sum(1 for p in paths if not is_url(p) and is_locked(p))
+
+
 def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list,  # type: ignore[type-arg]
-             total: int, bad: int, filtered: bool) -> str:
+             total: int, bad: int, filtered: bool, live: int = 0) -> str:
     """``12 episodes (of 40), 310 steps: 8 passed, 4 failed; 9 with failures``, plus what to do about problems;
     from the shown rows' columns (outcome, steps, failures, complete)."""
     from collections import Counter
@@ -352,8 +362,13 @@ def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list
     text = ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")
     if bad:
         text += f"; {bad} unreadable (above; `trajrec fsck PATH` checks them)"
-    if False in complete:
+    if live and live == complete.count(False):
+        text += (f"  (* being recorded: a live Recorder holds {'it' if live == 1 else 'them'}; what "
+                 f"{'it has' if live == 1 else 'they have'} written so far)")
+    elif False in complete:
         text += ("  (* incomplete: no index, the writer did not close the file (`trajrec fsck --repair` adds one), "
                  "or steps lost to damage (`trajrec fsck PATH` lists them); `--where incomplete` lists these and "
-                 "the episodes stopped or raised before their end)")
+                 "the episodes stopped or raised before their end"
+                 + (f"; {live} of them being recorded right now (a live Recorder holds them)" if live else "")
+                 + ")")
     return text

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from ._common import dumps, plural
 
     from trajrec.recorder import TrajrecUsageError
+    from trajrec.recorder.fsck import is_locked
+    from trajrec.recorder.storage import is_url
     from trajrec.replay.render import number_text, step_record
 
     if args.state and args.step is None:
@@ -101,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     header_chars = 10**8 if args.full else HEADER_PREVIEW_CHARS
     agent = prov.get("agent") or {}
     print(f"episode   {ep.episode_id}")
-    print(f"file      {ep.path}" + ("" if ep.complete else f"   ({ep.incomplete_text()})"))
+    # A file a live Recorder still holds has no index and an open last frame: that is being recorded, not damage.
+    live = not ep.complete and not is_url(str(ep.path)) and is_locked(ep.path)
+    print(f"file      {ep.path}" + ("   (being recorded: a live Recorder holds it; what it wrote so far)" if live
+                                    else "" if ep.complete else f"   ({ep.incomplete_text()})"))
     # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest);
     # kwargs and the agent are previewed like every value (--full prints them whole: they reproduce the episode).
     verification = task.get("verification")
@@ -123,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     # A repaired file's summary is its writer's, from before the damage: it counts the lost steps too.
     before = " (as recorded, before the damage; lost steps included)" if ep.lost else ""
     print(f"summary   {plural(s.get('steps'), 'step')}, return {number_text(s.get('return'))}, "
-          f"outcome {s.get('outcome')}, {plural(s.get('failures'), 'failure')}, {plural(s.get('retries'), 'retry')}, "
+          f"outcome {'being recorded' if live else s.get('outcome')}, {plural(s.get('failures'), 'failure')}, {plural(s.get('retries'), 'retry')}, "
           f"{plural(s.get('recoveries'), 'recovery')}, {plural(checks.get('total', 0), 'check')} "
           f"({checks.get('passed', 0)} passed, {checks.get('failed', 0)} failed){before}")
     usage = usage_text(s.get("model"))
@@ -135,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if c.target == "episode":
             print(f"verdict   {one_line(c.judge, 40)} [{c.kind}] {one_line(c.value, 40)}: "
                   f"{one_line(c.rationale or '', args.width - 30)}")
-    for d in ep.damage:
+    for d in () if live else ep.damage:
         print(f"damage    {d}")
     lost = s.get("lost_steps")
     if isinstance(lost, int) and lost > 0:  # the env took steps whose records could not be written

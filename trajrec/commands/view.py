@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from typing import Iterator
 
 NAME = "view"
 ORDER = 25
@@ -35,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def need_terminal() -> None:
     """Raise unless stdin and stdout are a terminal: the viewer would wait for keys that never come and write
-    escape codes into a pipe."""
+    escape codes into a pipe. (Stderr may be a file or a pipe: the viewer then draws on stdout's terminal,
+    :func:`drawn_on_stdout`.)"""
     import sys
 
     from trajrec.recorder import TrajrecUsageError
@@ -46,6 +49,40 @@ def need_terminal() -> None:
         raise TrajrecUsageError(f"the viewer needs a terminal, and {' and '.join(missing)} "
                                 f"{'is' if len(missing) == 1 else 'are'} not one; in scripts use `trajrec ls PATH` "
                                 "or `trajrec show FILE` (both take --json)")
+
+
+@contextlib.contextmanager
+def drawn_on_stdout() -> Iterator[None]:
+    """While the app runs, make file descriptor 2 the terminal of stdout when stderr is not a terminal.
+
+    Textual draws on stderr. ``trajrec view PATH 2>log`` (to keep warnings, e.g. a bad ``$TRAJREC_THEME``) would
+    put the whole screen into the log and leave the terminal blank: the screen goes to the terminal instead, and
+    descriptor 2 is given back to the log when the app ends, so what is written before and after it (warnings,
+    errors) still goes there. (While the app runs, Textual takes over Python's stderr itself.)"""
+    import sys
+
+    try:
+        redirect = not os.isatty(2) and os.isatty(1)
+    except OSError:
+        redirect = False
+    if not redirect:
+        yield
+        return
+    for stream in (sys.stderr, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(1, 2)
+        try:
+            yield
+        finally:
+            if sys.__stderr__ is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.__stderr__.flush()
+            os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,5 +142,6 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(args.paths, annotator=annotator, tags=tags, step=args.step, labels=labels,
                      labeled_fraction=labels.labeled_fraction, use_catalog=not args.no_cache, theme=theme,
                      task_bank=task_bank)
-    app.run()
+    with drawn_on_stdout():
+        app.run()
     return int(app.return_code or 0)

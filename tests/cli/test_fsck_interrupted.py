@@ -32,8 +32,11 @@ def test_an_interrupted_repair_lists_what_it_rewrote(tmp_path: Path) -> None:
         shutil.copyfile(first, rep / f"g{i:04d}.msgpack.zst")
         with open(rep / f"g{i:04d}.msgpack.zst", "ab") as fh:
             fh.write(b"garbagegarbage")
+    # SIGINT at its default in the child: a suite run as a background job (no job control) starts with it ignored,
+    # which the child would inherit and rightly keep (as under nohup).
     proc = subprocess.Popen([sys.executable, "-m", "trajrec", "fsck", str(rep), "--repair"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         # Two originals kept: the first file's repair is over (the second may be under way when the signal lands).

@@ -273,7 +273,7 @@ def _pair_run(seed: int, steps: int) -> None:
             assert fast.diff_rows(state, state) == [] == ref.diff_rows(state, state)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)  # TRAJREC_HYPOTHESIS=explore draws new ones each run (tests/conftest.py)
 @given(st.integers(0, 2**32 - 1))
 def test_tracker_rows_match_the_previous_walk_on_random_states(seed):
     _pair(seed, 20, hostile=False)
@@ -287,7 +287,7 @@ def test_the_new_walk_is_exact_on_random_hostile_states(seed):
 
 def test_tracker_rows_match_on_a_fixed_set_of_long_runs():
     STRICTER.clear()
-    for seed in range(8):
+    for seed in range(5):
         _pair(seed, 80, hostile=False)
         _pair(seed, 80)
     # the fuzzer's swaps (1 for 1.0, -0.0 for 0.0, a key moved to the end) reach the cases the reference missed

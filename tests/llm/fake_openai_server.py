@@ -71,6 +71,8 @@ class FakeOpenAIServer:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", reply.get("_type", "application/json"))
+                    for name, value in (reply.get("_headers") or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

@@ -20,7 +20,7 @@ from trajrec.recorder import Recorder
 from trajrec.replay.autolabel import label_with_judge
 from trajrec.replay.labels import LabelStore
 
-DELAY = 0.15  # seconds the server takes per call
+DELAY = 0.05  # seconds the server takes per call
 
 
 class _ByRequest(list):  # type: ignore[type-arg]
@@ -39,7 +39,8 @@ class _ByRequest(list):  # type: ignore[type-arg]
         text = self.server.requests[-1]["body"]["messages"][-1]["content"]
         if "step 1 " in text and text not in self.rate_limited:  # once per step 1: a 429 the client retries
             self.rate_limited.add(text)
-            return error_reply(429, "rate limit reached, retry later")
+            # retry-after-ms: the client's wait before its retry (its own backoff is ~0.5-1 s)
+            return {**error_reply(429, "rate limit reached, retry later"), "_headers": {"retry-after-ms": "20"}}
         verdict = "+1" if sum(map(ord, text)) % 3 else "-1"
         return {**text_reply(f"{verdict} because of the step"), "_delay": DELAY}
 

@@ -31,7 +31,7 @@ from trajrec.recorder.errors import TrajrecError, TrajrecIOError
 from trajrec.recorder.model_call import amount, token_count
 
 from ..labels import rating
-from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder
+from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder, new_temp_folder
 from .choice import origin
 from .encode import dumps_built, jsonable, text_of, tool_call
 
@@ -364,16 +364,7 @@ class AtifFormat(Format):
             check_output_folder(Path(text), "one <episode_id>.trajectory.json per episode")
             # Documents go to a new temporary folder renamed at close (as parquet's shards do): an interrupted
             # export leaves no folder of some documents that reads as a whole dataset.
-            self._dir = self._final.with_name(f".{self._final.name}.tmp-{os.getpid()}")
-            try:
-                self._dir.parent.mkdir(parents=True, exist_ok=True)
-                self._dir.mkdir()  # new, never an existing folder or a link planted at this name
-            except FileExistsError as exc:
-                kind = "a symbolic link" if self._dir.is_symlink() else "something"
-                raise TrajrecIOError(f"refusing to write the temporary export folder {self._dir}: {kind} is "
-                                     "already there; remove it and export again") from exc
-            except OSError as exc:
-                raise TrajrecIOError(f"cannot create the folder {self._dir}: {exc.strerror}") from exc
+            self._dir = new_temp_folder(self._final)
         else:
             self._jsonl = _AtifLines(out, options)
 

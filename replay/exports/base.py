@@ -353,6 +353,27 @@ def check_output_folder(folder: Path, writes: str) -> None:
                                 f"(the export writes {writes} there), or remove what is in it")
 
 
+
+def new_temp_folder(final: Path) -> Path:
+    """Create ``.<name>.tmp-<pid>`` beside the ``--out`` folder ``final``, new (never an existing folder or a
+    link planted at that name): a folder export writes there and renames it to ``final`` when complete, so an
+    interrupted export leaves no folder that reads as a whole dataset.
+
+    Raises:
+        TrajrecIOError: something is at that name already, or the folder cannot be created.
+    """
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except FileExistsError as exc:
+        kind = "a symbolic link" if tmp.is_symlink() else "something"
+        raise TrajrecIOError(f"refusing to write the temporary export folder {tmp}: {kind} is "
+                             "already there; remove it and export again") from exc
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot create the folder {tmp}: {exc.strerror}") from exc
+    return tmp
+
 def _create_tmp(path: Path) -> int:
     try:
         return create_new(path)

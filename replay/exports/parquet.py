@@ -31,7 +31,8 @@ import numpy as np
 from trajrec.recorder.errors import MissingDependencyError  # noqa: F401 (re-exported: callers catch it here)
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
-from .base import EpisodeView, ExportOptions, Format, check_output_folder, open_new_binary, open_output
+from .base import (EpisodeView, ExportOptions, Format, check_output_folder, new_temp_folder, open_new_binary,
+                   open_output)
 from ..label_model import LabelRow
 from ..labels import rating
 from .choice import map_label, origin
@@ -664,16 +665,7 @@ class ParquetFormat(Format):
             self._final = Path(out)
             check_output_folder(self._final, "part-NNNNN.parquet shards and a dataset card README.md; or pass "
                                              "--out FILE.parquet")
-            self._root = self._final.with_name(f".{self._final.name}.tmp-{os.getpid()}")
-            try:
-                self._root.parent.mkdir(parents=True, exist_ok=True)
-                self._root.mkdir()  # new, never an existing folder or a link planted at this name
-            except FileExistsError as exc:
-                kind = "a symbolic link" if self._root.is_symlink() else "something"
-                raise TrajrecIOError(f"refusing to write the temporary export folder {self._root}: {kind} is "
-                                     "already there; remove it and export again") from exc
-            except OSError as exc:
-                raise TrajrecIOError(f"cannot create the folder {self._root}: {exc.strerror}") from exc
+            self._root = new_temp_folder(self._final)
         else:
             if options.partition_by is not None:
                 raise TrajrecUsageError(f"--partition-by writes subfolders: pass --out DIR, not the file {out}")

@@ -26,6 +26,7 @@ CartPole, <= 35 µs/step on the tool env, bytes within 2x of the plain stream).
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -376,6 +377,10 @@ def main() -> None:
                              "the tool env's Recorder and state diff are also timed with its walk, in the same rounds")
     args = parser.parse_args()
     baseline = load_diff_module(args.diff_baseline).StateTracker if args.diff_baseline else None
+    from trajrec.recorder import diff as diff_module
+
+    # With the C first pass built (recorder/_cdiff.c), the pure-Python walk is timed beside it in the same rounds.
+    pure = functools.partial(diff_module.StateTracker, accelerated=False) if diff_module._accel is not None else None
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     kinds = args.kinds.split(",")
     if "params" in kinds:
@@ -392,7 +397,8 @@ def main() -> None:
             actions = _actions(kind, n)
             header = recorder_header(kind, out)
             times: dict[str, list[float]] = {"raw": [], "stream": [], "episodes": [], "recorder": [], "diff": [],
-                                             "recorder_base": [], "diff_base": []}
+                                             "recorder_base": [], "diff_base": [], "recorder_pure": [],
+                                             "diff_pure": []}
             sizes: dict[str, int] = {}
             files = 0
             for r in range(args.repeats):  # interleaved: each round runs every variant once
@@ -407,6 +413,9 @@ def main() -> None:
                 times["recorder"].append(t)
                 if kind == "tool":
                     times["diff"].append(run_state_diff(kind, actions))
+                    if pure is not None:
+                        times["recorder_pure"].append(run_recorder(kind, actions, rnd, pure)[0])
+                        times["diff_pure"].append(run_state_diff(kind, actions, pure))
                     if baseline is not None:
                         times["recorder_base"].append(run_recorder(kind, actions, rnd, baseline)[0])
                         times["diff_base"].append(run_state_diff(kind, actions, baseline))
@@ -436,6 +445,14 @@ def main() -> None:
             if kind == "tool":
                 print(f"  of which the state diff alone  {med['diff'] - raw:+8.2f} µs/step   (a loop of "
                       f"StateTracker.update on the live state; the Recorder also packs and compresses its rows)")
+                if pure is not None:
+                    rp, dp = med["recorder_pure"] - raw, med["diff_pure"] - raw
+                    print(f"  with the pure-Python walk (TRAJREC_PURE_PYTHON=1): Recorder {rp:+8.2f} µs/step, state "
+                          f"diff alone {dp:+8.2f} µs/step; C first pass / pure: Recorder "
+                          f"{over['recorder'] / rp:.2f}x, state diff {(med['diff'] - raw) / dp:.2f}x")
+                else:
+                    print("  (the C first pass of the state diff is not built or TRAJREC_PURE_PYTHON is set: "
+                          "these are the pure-Python walk's figures)")
                 if baseline is not None:
                     rb, db = med["recorder_base"] - raw, med["diff_base"] - raw
                     print(f"  baseline walk ({args.diff_baseline}): Recorder {rb:+8.2f} µs/step, state diff alone "

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import os
 from enum import Enum
 from itertools import accumulate, chain, compress, repeat
 from math import copysign
@@ -49,6 +50,16 @@ from typing import Any, Iterable
 import numpy as np
 
 from .codec import Unencodable, UnknownExt, fallback_payload, warn_tuple_subclass
+
+#: The C first pass (``recorder/_cdiff.c``): finds the few places where the env's state may differ from the
+#: tracker's copy, so that the walk below visits only those. None where the extension was not built (no C compiler
+#: at install) or ``TRAJREC_PURE_PYTHON=1`` is set: the tracker then walks every item itself, with the same rows.
+_accel: Any = None
+if not os.environ.get("TRAJREC_PURE_PYTHON"):
+    try:
+        from . import _cdiff as _accel
+    except ImportError:  # pragma: no cover  (installed without a C compiler)
+        _accel = None
 
 VALUES_CHANGED = "values_changed"
 TYPE_CHANGES = "type_changes"
@@ -440,6 +451,8 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
         # An OrderedDict against the plain dict it was stored as is the same kind of value.
         t = _norm(t)
         if _norm(type(old)) is not t:
+            if _stored_type(type(new)) is not None and _same_all([old], [new]):
+                return _KEEP  # stored as the old value's type, and equal (a memoryview of the same bytes, a np.str_)
             rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
             if known is None:
                 return _KEEP
@@ -447,6 +460,8 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
                 known.clear()  # the caller drops ``old`` from the copy: see _Known
             return copy_state(new)
     if t is dict:
+        if type(new) is not dict:
+            new = dict(zip(dict.keys(new), dict.values(new)))  # as the codec stores a subclass: its own items
         if len(new) >= _FAST_MIN and len(old) == len(new):
             changed = _changed_keys(old, new, known)
             if changed is not None:
@@ -1079,22 +1094,55 @@ def apply_backward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool =
     return state
 
 
+class _NoMemo(_Known):
+    """A :class:`_Known` table that keeps nothing, for a tracker using the C first pass.
+
+    The table's entries stand for "this dict of the copy changed only by the walk since it was checked": with
+    the C pass, most steps change the copy without walking its dicts, so no entry could be trusted. The walk
+    still updates the copy in place (the table is not None), and every dict is compared in full each time."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
 class StateTracker:
     """Holds a private copy of the env's last state and turns each new state into diff rows.
 
     Per step this walks the state once (cost grows with the state's size, not with the episode) and
     copies only what changed. ``state`` is for reading (packing a snapshot): only :meth:`update` and
     :meth:`reset` change it, which the table of scanned dicts relies on.
+
+    With the C extension (``recorder/_cdiff.c``; ``accelerated`` is True), a C pass first finds the places
+    where the state may differ, and the walk visits only those; the rows are the same as the walk's alone
+    (``tests/recorder/test_diff_accel.py`` holds the two to each other on hostile states).
+
+    Args:
+        accelerated: use the C pass (default: when it was built and ``TRAJREC_PURE_PYTHON`` is not set).
+
+    Raises:
+        ValueError: ``accelerated=True`` where the extension is not available.
     """
 
-    __slots__ = ("state", "_known")
+    __slots__ = ("state", "_known", "_scan")
 
-    def __init__(self) -> None:
+    def __init__(self, accelerated: bool | None = None) -> None:
+        if accelerated and _accel is None:
+            raise ValueError("the C extension trajrec.recorder._cdiff is not available (built without a C "
+                             "compiler, or TRAJREC_PURE_PYTHON is set); reinstall with a C compiler present")
+        use = _accel is not None if accelerated is None else accelerated
+        self._scan = _accel.scan if use else None
         self.state: Any = None
-        self._known = _Known()
+        self._known = _NoMemo() if use else _Known()
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether the C first pass is used."""
+        return self._scan is not None
 
     def reset(self, state: Any) -> Any:
-        self._known = _Known()
+        self._known = _NoMemo() if self._scan is not None else _Known()
         self.state = copy_state(state)
         return self.state
 
@@ -1103,6 +1151,15 @@ class StateTracker:
 
         The copy and the rows never share a container, so rows handed out stay as they were."""
         rows: list[list[Any]] = []
+        if self._scan is not None:
+            spots = self._scan(self.state, new)
+            if spots is not None:
+                # Each spot is a child of a dict of the copy that may differ; the C pass found every other
+                # place the same. Spots are disjoint subtrees, in the walk's depth-first order.
+                known = self._known
+                for parent, key, value, path in spots:
+                    _dict_child(parent, key, parent[key], value, path, rows, known)
+                return rows
         replacement = _walk(self.state, new, [], rows, self._known)
         if replacement is not _KEEP:
             self.state = replacement

@@ -13,7 +13,7 @@ import pkgutil
 import re
 import sys
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from trajrec.recorder.errors import TrajrecError
 from trajrec.recorder.version import __version__
@@ -200,11 +200,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trajrec {args.command}: warning: {text}", file=sys.stderr)
 
     warnings.showwarning = one_line
+    hook = sys.unraisablehook
+    sys.unraisablehook = interrupt_again(hook)
     try:
         return _run(args)
     finally:
+        sys.unraisablehook = hook
         warnings.showwarning = show
         sys.stdout, sys.stderr = out, err
+
+
+def interrupt_again(default: Callable[[Any], Any]) -> Callable[[Any], None]:
+    """An ``sys.unraisablehook`` for a command: Ctrl-C that lands inside a finalizer (the ``__del__`` of an episode
+    being garbage-collected) is dropped by Python, which prints "Exception ignored ... KeyboardInterrupt" and goes
+    on as if no key was pressed. It is raised again in the main thread 10 ms later, so the command stops as for
+    any Ctrl-C, with its one line; other unraisable errors go to ``default``."""
+    import _thread
+    import threading
+
+    def hook(info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+            threading.Timer(0.01, _thread.interrupt_main).start()
+            return
+        default(info)
+
+    return hook
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -250,6 +250,19 @@ def _import_into(fmt: str, paths: list[Any], out_dir: Path, done: dict[str, str]
     report = ImportReport(out=os.fspath(out_dir), run_id=run_id or new_run_id(), removed=removed)
     t0 = time.perf_counter()
     by_format: dict[str, FieldReport] = {}
+    try:
+        _import_files(fmt, paths, out_dir, done, keep_going, on_episode, report, by_format)
+    except KeyboardInterrupt as exc:
+        # What is in the folder now: the files of the sources imported whole (one cut short left nothing).
+        exc.imported = sum(len(f.episodes) for f in report.files)  # type: ignore[attr-defined]
+        raise
+    report.fields = {k: v.to_dict() for k, v in by_format.items()}
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _import_files(fmt: str, paths: list[Any], out_dir: Path, done: dict[str, str], keep_going: bool,
+                  on_episode: Any, report: ImportReport, by_format: dict[str, FieldReport]) -> None:
     for path in paths:
         result = FileResult(os.fspath(path), fmt, None, "")
         report.files.append(result)
@@ -266,8 +279,8 @@ def _import_into(fmt: str, paths: list[Any], out_dir: Path, done: dict[str, str]
             try:
                 try:
                     for episode in importer.read(source):
-                        final, summary = write_episode(importer, source, episode, out_dir, run_id=report.run_id)
-                        result.episodes.append(final.name)
+                        final, summary = write_episode(importer, source, episode, out_dir, run_id=report.run_id,
+                                                       written=result.episodes)
                         result.steps += int(summary.get("steps") or 0)
                         if on_episode is not None:
                             on_episode(final, summary)
@@ -290,6 +303,3 @@ def _import_into(fmt: str, paths: list[Any], out_dir: Path, done: dict[str, str]
                 report.files.pop()
                 raise _stopped(exc, report) from exc
             result.error = str(exc)
-    report.fields = {k: v.to_dict() for k, v in by_format.items()}
-    report.seconds = time.perf_counter() - t0
-    return report

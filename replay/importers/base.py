@@ -366,11 +366,16 @@ def _provenance(importer: Importer, source: SourceFile, episode: ImportedEpisode
 
 
 def write_episode(importer: Importer, source: SourceFile, episode: ImportedEpisode, out_dir: Path, *,
-                  run_id: str, compression_level: int = 3) -> tuple[Path, dict[str, Any]]:
+                  run_id: str, compression_level: int = 3, written: list[str] | None = None,
+                  ) -> tuple[Path, dict[str, Any]]:
     """Write one imported episode into ``out_dir``; return its path and summary.
 
     The file is written under a temporary name and renamed when complete, so a bad source file never leaves a
     half episode in the run folder.
+
+    Args:
+        written: the episode's file name is appended to it before the rename, so that a caller who removes the
+            files of a source imported only in part (Ctrl-C arriving just after the rename) knows this one too.
 
     Raises:
         ImportFormatError: the source is malformed (raised by the importer while its steps are read).
@@ -389,6 +394,8 @@ def write_episode(importer: Importer, source: SourceFile, episode: ImportedEpiso
     try:
         _write_body(writer, episode)
         summary = writer.close()
+        if written is not None:
+            written.append(final.name)
         os.replace(tmp, final)
     except BaseException:
         if not writer.closed:

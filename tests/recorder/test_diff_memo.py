@@ -18,10 +18,16 @@ import numpy as np
 import pytest
 
 from trajrec.recorder import diff
-from trajrec.recorder.diff import StateTracker, apply_forward, copy_state, diff_rows
+from trajrec.recorder.diff import apply_forward, copy_state, diff_rows
 from trajrec.recorder.format import packb, unpackb
 
 from test_state_exact import strict
+from tracker_modes import MODES
+
+
+def StateTracker(accelerated: bool = False) -> diff.StateTracker:  # noqa: N802
+    """The memo belongs to the pure walk (the C first pass needs none): these tests drive that walk."""
+    return diff.StateTracker(accelerated=accelerated)
 
 
 def stored(v: Any) -> Any:
@@ -179,12 +185,13 @@ def test_the_memo_is_used_on_the_benchmark_shape_and_finds_the_one_changed_child
     assert all(s == [t % 75] for t, s in zip(range(60 - len(seen), 60), seen) if type(s) is list)
 
 
+@pytest.mark.parametrize("accelerated", MODES)
 @pytest.mark.parametrize("wide", [False, True])
-def test_a_str_subclass_that_claims_equality_is_recorded(wide):
+def test_a_str_subclass_that_claims_equality_is_recorded(wide, accelerated):
     # C's == asks the subclass first, so a wide dict's scan called the child equal, and the exact check that
     # follows trusted that == for the text once both were taken as str (fixed: it compares them as stored)
     state = {"files": {f"f{i}": {"text": f"t{i}", "n": i} for i in range(12 if wide else 2)}}
-    tracker = StateTracker()
+    tracker = StateTracker(accelerated)
     tracker.reset(state)
     state["files"]["f1"]["text"] = LyingStr("other")
     rows = tracker.update(state)

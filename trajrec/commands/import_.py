@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         argv = [a for a in getattr(args, "_argv", None) or [] if a != "--overwrite"]
         if "--resume" not in argv:
             argv.append("--resume")
-        exc.reason = (f"interrupted; {_n(done[0], 'episode')} imported into {args.out} (a file cut short left "  # type: ignore[attr-defined]
+        kept = getattr(exc, "imported", done[0])  # (the files in the folder: a source cut short left none)
+        exc.reason = (f"interrupted; {_n(kept, 'episode')} imported into {args.out} (a file cut short left "  # type: ignore[attr-defined]
                       f"nothing); import the rest with: {shlex.join(['trajrec', *argv])}")
         raise
     from ._common import plural

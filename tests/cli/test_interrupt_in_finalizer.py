@@ -1,0 +1,50 @@
+"""Ctrl-C that lands inside a finalizer is not lost: Python drops an exception raised in ``__del__`` (printing
+"Exception ignored ... KeyboardInterrupt") and goes on; a trajrec command raises it again in its main thread."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from trajrec.cli import interrupt_again
+
+
+class _ClosesOnDel:
+    def __del__(self) -> None:
+        raise KeyboardInterrupt  # as when SIGINT's handler runs while an episode file is being closed
+
+
+def test_a_ctrl_c_dropped_in_a_finalizer_is_raised_again(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[object] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = interrupt_again(seen.append)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            obj = _ClosesOnDel()
+            del obj  # the finalizer's KeyboardInterrupt is dropped here by Python ...
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # ... and arrives again in this thread, at once
+                time.sleep(0.01)
+    finally:
+        sys.unraisablehook = hook
+    assert seen == []  # not passed on to the default hook (which prints "Exception ignored")
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_other_unraisable_errors_still_reach_the_default_hook() -> None:
+    seen: list[object] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = interrupt_again(seen.append)
+
+    class Fails:
+        def __del__(self) -> None:
+            raise ValueError("in a finalizer")
+
+    try:
+        obj = Fails()
+        del obj
+    finally:
+        sys.unraisablehook = hook
+    assert len(seen) == 1 and isinstance(seen[0].exc_value, ValueError)  # type: ignore[attr-defined]

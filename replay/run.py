@@ -117,6 +117,11 @@ class Run:
                 out.append(e)
         return out
 
+    def label_store(self, path: str) -> LabelStore:
+        """The labels of the episode file ``path`` (its folder's store), the one this run's label filters read:
+        each store warns once about labels on steps an episode does not have."""
+        return self._store(path)
+
     def _store(self, path: str) -> LabelStore:
         folder = path.rsplit("/", 1)[0] if is_url(path) else os.path.dirname(os.path.abspath(path))
         store = self._stores.get(folder)

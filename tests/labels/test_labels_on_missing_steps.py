@@ -95,6 +95,16 @@ def test_where_labeled_and_ls_json_agree(orphans: Path, ids: dict[int, str],
     assert labeled[ids[2]] == 0.0 and labeled[ids[1]] > 0
 
 
+def test_ls_where_labeled_warns_once_given_a_relative_path(orphans: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # the filter's store and the labeled column's were two stores of one folder (one named by the absolute
+    # path, one by the path given): each warned
+    monkeypatch.chdir(orphans.parent)
+    code, out, err = cli(capsys, "ls", orphans.name, "--where", "labeled", "--json")
+    assert code == 0 and out
+    assert len([line for line in err.splitlines() if "does not have" in line and "feedbeef01" in line]) == 1
+
+
 def test_exports_leave_them_out(orphans: Path, ids: dict[int, str], tmp_path: Path) -> None:
     with pytest.warns(LabelWarning) as caught:
         export([orphans], "records", tmp_path / "r.jsonl")

@@ -74,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from trajrec.recorder.model_call import model_usage_totals
-    from trajrec.replay.label_stores import LabelStores
     from trajrec.replay.library import find_episode_files, sort_entries
     from trajrec.replay.query import parse_query
     from trajrec.replay.render import one_line
@@ -104,9 +103,9 @@ def _run(args: argparse.Namespace) -> int:
     # does, only when something shows or orders by them.
     with_labels = args.json or column == "labeled" or (bool(args.where) and parse_query(args.where).needs_labels)
     if with_labels:
-        stores = LabelStores(args.paths)
         for e in entries:
-            e.labeled = stores.labeled_fraction(e.path, e.episode_id, e.steps)  # its own folder's labels
+            # its own folder's labels, from the store the filter read (a second store would warn again)
+            e.labeled = run.label_store(e.path).labeled_fraction(e.episode_id, e.steps)
     # The listing is already in path order per given path: sorting a million rows by path again costs a second.
     shown = entries if column is None and not reverse and len(args.paths) == 1 else \
         sort_entries(entries, column, reverse=reverse)

@@ -69,8 +69,13 @@ def test_sigkill_at_random_points_loses_no_returned_step(tmp_path, frame_steps, 
     report = fsck(path)
     assert not report.ok and any("no index" in d for d in report.damage)
     before = [(s.action, s.observation, s.info, s.retry_of, s.recovers) for s in ep]
+    original = Path(path).read_bytes()
     repaired = fsck(path, repair=True)
-    assert repaired.repaired and repaired.backup is None
+    assert repaired.repaired
+    if repaired.backup is not None:
+        # The kill cut a block's write(2) part way (seen once, on a loaded machine): the repair dropped those
+        # bytes, after every returned step, and kept the file as it was beside it.
+        assert Path(repaired.backup).read_bytes() == original
     after = open_episode(path)
     assert after.complete and [(s.action, s.observation, s.info, s.retry_of, s.recovers) for s in after] == before
     assert fsck(path).ok

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -20,6 +21,9 @@ def test_a_ctrl_c_dropped_in_a_finalizer_is_raised_again(capsys: pytest.CaptureF
     seen: list[object] = []
     hook = sys.unraisablehook
     sys.unraisablehook = interrupt_again(seen.append)
+    # As in a command run from a terminal: a suite started as a background job inherits SIGINT ignored, and then
+    # no Ctrl-C reaches Python at all (nor is one raised again).
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             obj = _ClosesOnDel()
@@ -28,6 +32,7 @@ def test_a_ctrl_c_dropped_in_a_finalizer_is_raised_again(capsys: pytest.CaptureF
             while time.monotonic() < deadline:  # ... and arrives again in this thread, at once
                 time.sleep(0.01)
     finally:
+        signal.signal(signal.SIGINT, handler)
         sys.unraisablehook = hook
     assert seen == []  # not passed on to the default hook (which prints "Exception ignored")
     assert "Exception ignored" not in capsys.readouterr().err

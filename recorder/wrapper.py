@@ -352,12 +352,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                   "truncated": truncated, "info": info, "time": t0, "duration": duration}
         classifier = self._classifier
         try:
-            # The usual step: no note, no failure_fn, an info dict without "error" or "checks", no failed step
-            # waiting for a retry or a recovery, nothing lost before it. Classify would answer (None, None, None),
-            # so it is not asked, and the record carries none of the optional fields the writer looks for.
+            # The usual step: no note, no failure_fn, an info dict without "error" or "checks", no failed step of
+            # its operation waiting for a retry or a recovery, nothing lost before it. Classify would answer
+            # (None, None, None), so it is not asked, and the record carries none of the optional fields the
+            # writer looks for.
             usual = (self._bare_steps and type(info) is dict and not self._note and self._failure_fn is None
-                     and not classifier._pending and not classifier.errors and self._lost is None
-                     and "checks" not in info and info.get("error") is None)
+                     and not classifier.errors and self._lost is None and "checks" not in info
+                     and info.get("error") is None and classifier.quiet_for(sent))
         except Exception:  # noqa: BLE001  (a hostile key in info: the general path records what it raises)
             usual = False
         errors: list[dict[str, Any]] = []

@@ -205,12 +205,19 @@ _SETTINGS = [
     ("failure_fn", {"failure_fn": lambda step: step["reward"] == 1 or None}),
     ("action_key", {"action_key": lambda action: int(action) % 2}),
     ("small frames", {"state": True, "frame_steps": 4}),
+    ("text actions", {"state": True, "text_actions": True}),
+    ("text actions, action_key", {"text_actions": True, "action_key": lambda action: action[-1]}),
 ]
+
+#: Text actions of a few operations (a command line's first word, a tool call's name), as a tool env takes them.
+_TEXT_ACTIONS = ["cat a.txt", '{"tool": "ls", "args": {"path": "."}}', "grep x a.txt", "cat b.txt",
+                 '{"tool": "cat", "args": {"path": "a.txt"}}', "  ", "rm -rf /tmp/x"]
 
 
 def _record_run(folder, settings: dict, usual: bool):
     opts = dict(settings)
     state, raising = opts.pop("state", False), opts.pop("raising_state", False)
+    text = opts.pop("text_actions", False)
     env = _HostileEnv(raising_state=raising)
     rec = Recorder(env, folder, state_fn=(lambda e: e.unwrapped.state_dict()) if state else (lambda e: None),
                    **opts)
@@ -222,10 +229,7 @@ def _record_run(folder, settings: dict, usual: bool):
     for k in range(140):
         if k % 11 == 5:
             rec.note(thought=f"t{k}")
-        try:
-            _obs, _r, term, _trunc, _info = rec.step(k % 3)
-        except Exception:  # noqa: BLE001  (no env step raises here; a recorder error would)
-            raise
+        _obs, _r, term, _trunc, _info = rec.step(_TEXT_ACTIONS[k % len(_TEXT_ACTIONS)] if text else k % 3)
         if term:
             rec.reset(seed=k)
         if k == 60:
@@ -303,3 +307,29 @@ def test_usual_steps_take_the_fast_path(tmp_path, monkeypatch):
     optional = {"failure", "retry_of", "recovers", "note", "checks", "recorder_errors"}
     assert not any(optional & set(steps[key]) for key in seen)
     assert any(optional & set(r) for r in steps.values())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quiet_for_never_says_quiet_where_classify_finds_a_retry_or_recovery(seed):
+    """``Classifier.quiet_for`` against ``classify`` on random steps: wherever it answers True for a step that does
+    not fail, classify answers (None, None, None); it changes nothing (the classifier that asks it and one that does
+    not classify the same)."""
+    import random
+
+    from trajrec.recorder.classify import Classifier
+
+    rng = random.Random(seed)
+    actions = _TEXT_ACTIONS + [1, 2.5, ("t", 1), {"tool": "cat"}, "cat a.txt"]
+    asked, plain = Classifier(), Classifier()
+    quiet_seen = 0
+    for i in range(400):
+        action = rng.choice(actions)
+        info = {"error": "no"} if rng.random() < 0.3 else {}
+        quiet = asked.quiet_for(action)
+        got = asked.classify(i, action, info)
+        assert got == plain.classify(i, action, info)
+        if quiet and "error" not in info:
+            quiet_seen += 1
+            assert got == (None, None, None)
+    assert quiet_seen > 20
+    assert not asked.errors and not plain.errors

@@ -155,6 +155,11 @@ def decode_records(raw: bytes | memoryview, *, path: str, offset: int) -> tuple[
 
 
 def _params(level: int) -> zstandard.ZstdCompressionParameters:
+    if level < 3:
+        # Levels 1 and 2 ask for speed: zstd's own parameters (the fast and dfast match finders). On the tool
+        # env's steps (~825 bytes each, a state diff in each) level 1 cost ~4 µs a step less than level 3 and
+        # wrote ~25% more bytes (docs/PERFORMANCE.md, "Recording"). Before, they too took the lazy finder below.
+        return zstandard.ZstdCompressionParameters.from_level(level, write_checksum=1, write_content_size=0)
     # Each step is its own tiny flushed block, where the lazy match finder pays: on text tool envs it saves
     # ~12% of the bytes for ~4 µs a step over level 3's default (bench/record_overhead.py).
     # A minimum match of 6 bytes suits msgpack records (short keys and numbers are not worth a match).

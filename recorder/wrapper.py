@@ -360,15 +360,17 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             # writer looks for.
             usual = (self._bare_steps and type(info) is dict and not self._note and self._failure_fn is None
                      and not classifier.errors and self._lost is None and "checks" not in info
-                     and info.get("error") is None and classifier.quiet_for(sent))
+                     and info.get("error") is None and (not classifier._pending or classifier.quiet_for(sent)))
         except Exception:  # noqa: BLE001  (a hostile key in info: the general path records what it raises)
             usual = False
         errors: list[dict[str, Any]] = []
         if usual:
-            resync = self._diff_state(record, errors) if self._has_state else False
-            if not errors and not resync:
+            has_state = self._has_state
+            if has_state:
+                resync = self._diff_state(record, errors)
+            if not has_state or not (errors or resync):
                 try:
-                    writer.write_usual_step(record, self._tracker.state, self._has_state)
+                    writer.write_usual_step(record, self._tracker.state, has_state)
                 except TrajrecIOError as exc:
                     self._count_lost(exc)  # as below: the next record says the step is missing
                     raise

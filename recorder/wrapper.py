@@ -395,10 +395,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 record["retry_of"] = retry_of
             if recovers:
                 record["recovers"] = recovers
-            if type(info) is dict and "checks" in info:
+            if type(info) is dict:
                 try:
-                    if info["checks"]:
-                        record["checks"] = self._info_checks(info["checks"], i)
+                    checks = info.get("checks")  # (looking it up may raise too: a hostile key)
+                    if checks:
+                        record["checks"] = self._info_checks(checks, i)
                 except Exception as exc:  # noqa: BLE001  (checks the env reported that are not checks)
                     self._recorder_error(errors, "info.checks", exc)
             resync = self._diff_state(record, errors) if self._has_state else False

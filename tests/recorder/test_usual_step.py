@@ -138,16 +138,19 @@ def test_write_usual_step_after_a_failed_write_goes_on_as_the_general_step(tmp_p
 
 
 class _KeyRaises:
-    """A dict key that claims the hash of ``"error"`` and raises when compared: looking ``"error"`` up raises."""
+    """A dict key that claims the hash of ``name`` and raises when compared: looking ``name`` up raises."""
+
+    def __init__(self, name: str = "error") -> None:
+        self.name = name
 
     def __hash__(self) -> int:
-        return hash("error")
+        return hash(self.name)
 
     def __eq__(self, other: object) -> bool:
         raise RuntimeError("comparison exploded")
 
     def __repr__(self) -> str:  # the same fallback text in both files
-        return "<_KeyRaises>"
+        return f"<_KeyRaises {self.name}>"
 
 
 class _InfoDict(dict):
@@ -159,7 +162,7 @@ def _info(k: int):
     cases = [
         {"error": "permission denied"}, {"error": ""}, {"error": None}, {"error": 0}, {"error": np.bool_(False)},
         {"checks": [{"value": True, "judge": "env@1"}]}, {"checks": []}, {"checks": None},
-        _InfoDict(error="x"), _InfoDict(), None, [1, 2], "text", {_KeyRaises(): 1},
+        _InfoDict(error="x"), _InfoDict(), None, [1, 2], "text", {_KeyRaises(): 1}, {_KeyRaises("checks"): 1},
         {"error": "again"},
     ]
     return cases[k // 3 % len(cases)] if k % 3 == 1 else {"tool": "cat"}
@@ -282,6 +285,7 @@ def test_the_recorders_usual_steps_record_what_the_general_path_records(tmp_path
     assert any("retry_of" in r for r in steps) and any("recovers" in r for r in steps)
     assert any("note" in r for r in steps)
     assert any(e["where"] == "classify" for r in steps for e in r.get("recorder_errors", ()))
+    assert any(e["where"] == "info.checks" for r in steps for e in r.get("recorder_errors", ()))
     if settings.get("state"):
         assert any("diff" in r for r in steps)
     if settings.get("raising_state"):

@@ -14,6 +14,9 @@ state (a few leaves change per step, ~20% of steps fail). Two plain writers are 
 * **plain stream** (DESIGN.md's bytes baseline): every step record packed into one zstd(3) stream, flushed only at
   the end.
 
+On the tool env the Recorder is also timed over the same env without ``state_dict`` ("state off": what the
+Recorder costs besides the state diff and its rows), beside a loop of the state diff alone.
+
 Variants run interleaved, ``--repeats`` rounds, medians. Times are the process's CPU time by default
 (``--clock cpu``: the machine is shared, and CPU time does not count the time other processes hold the cores;
 system calls are counted); ``--clock wall`` uses ``perf_counter``.
@@ -61,10 +64,18 @@ def _actions(kind: str, n: int) -> list:
             for i in range(n)]
 
 
+class _StatelessToolEnv(SyntheticToolEnv):
+    """The tool env without ``state_dict``: the Recorder records no state (the "state off" line)."""
+
+    state_dict = None  # type: ignore[assignment]
+
+
 def make_env(kind: str) -> gym.Env:
     if kind.startswith("cartpole"):
         # Skip the passive checker and order enforcing: we time the recorder, not Gymnasium's own checks.
         return gym.make("CartPole-v1", disable_env_checker=True, max_episode_steps=10**9).unwrapped
+    if kind == "tool-nostate":
+        return _StatelessToolEnv()
     return SyntheticToolEnv()
 
 
@@ -186,8 +197,10 @@ def run_plain_episodes(kind: str, actions: list, out: Path, header: dict[str, An
     return elapsed, size, files
 
 
-def run_recorder(kind: str, actions: list, out: Path, tracker_type: Any = None) -> tuple[float, int, int]:
-    env = Recorder(make_env(kind), out / f"rec-{kind}{'-baseline' if tracker_type else ''}")
+def run_recorder(kind: str, actions: list, out: Path, tracker_type: Any = None,
+                 env_kind: str | None = None) -> tuple[float, int, int]:
+    """The Recorder over ``kind``'s env (``env_kind``: another env for the same actions, e.g. "tool-nostate")."""
+    env = Recorder(make_env(env_kind or kind), out / f"rec-{env_kind or kind}{'-baseline' if tracker_type else ''}")
     if tracker_type is not None:
         env._tracker = tracker_type()  # the baseline walk in the same Recorder
     step = env.step
@@ -398,7 +411,7 @@ def main() -> None:
             header = recorder_header(kind, out)
             times: dict[str, list[float]] = {"raw": [], "stream": [], "episodes": [], "recorder": [], "diff": [],
                                              "recorder_base": [], "diff_base": [], "recorder_pure": [],
-                                             "diff_pure": []}
+                                             "diff_pure": [], "nostate": []}
             sizes: dict[str, int] = {}
             files = 0
             for r in range(args.repeats):  # interleaved: each round runs every variant once
@@ -412,6 +425,7 @@ def main() -> None:
                 t, sizes["recorder"], rec_files = run_recorder(kind, actions, rnd)
                 times["recorder"].append(t)
                 if kind == "tool":
+                    times["nostate"].append(run_recorder(kind, actions, rnd, env_kind="tool-nostate")[0])
                     times["diff"].append(run_state_diff(kind, actions))
                     if pure is not None:
                         times["recorder_pure"].append(run_recorder(kind, actions, rnd, pure)[0])
@@ -445,6 +459,10 @@ def main() -> None:
             if kind == "tool":
                 print(f"  of which the state diff alone  {med['diff'] - raw:+8.2f} µs/step   (a loop of "
                       f"StateTracker.update on the live state; the Recorder also packs and compresses its rows)")
+                nostate = med["nostate"] - raw
+                print(f"  Recorder, state off            {nostate:+8.2f} µs/step   (the env without state_dict: "
+                      f"{nostate / over['episodes']:.2f}x the plain per-episode writer's overhead; the state's "
+                      f"share, Recorder - state off: {over['recorder'] - nostate:+.2f})")
                 if pure is not None:
                     rp, dp = med["recorder_pure"] - raw, med["diff_pure"] - raw
                     print(f"  with the pure-Python walk (TRAJREC_PURE_PYTHON=1): Recorder {rp:+8.2f} µs/step, state "

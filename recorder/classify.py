@@ -187,6 +187,19 @@ class Classifier:
             return None, retry_of, earlier
         return None, None, None
 
+    def quiet_for(self, action: Any) -> bool:
+        """True when no failed step waits for a retry or recovery by ``action``'s operation as far as can be told
+        without computing its key: nothing is pending, or ``action`` is text whose key is cached and not pending.
+        Then a step of ``action`` that does not fail is neither a retry nor a recovery, and :meth:`classify`
+        would answer ``(None, None, None)``. Changes nothing and calls no user code (a key not cached: False)."""
+        pending = self._pending
+        if not pending:
+            return True
+        if type(action) is str:
+            key = self._key_cache.get(action, _MISSING)
+            return key is not _MISSING and key not in pending
+        return False
+
     def _key(self, action: Any) -> Hashable:
         if type(action) is str:
             key = self._key_cache.get(action, _MISSING)

@@ -155,6 +155,11 @@ def decode_records(raw: bytes | memoryview, *, path: str, offset: int) -> tuple[
 
 
 def _params(level: int) -> zstandard.ZstdCompressionParameters:
+    if level < 3:
+        # Levels 1 and 2 ask for speed: zstd's own parameters (the fast and dfast match finders). On the tool
+        # env's steps (~825 bytes each, a state diff in each) level 1 cost ~4 µs a step less than level 3 and
+        # wrote ~25% more bytes (docs/PERFORMANCE.md, "Recording"). Before, they too took the lazy finder below.
+        return zstandard.ZstdCompressionParameters.from_level(level, write_checksum=1, write_content_size=0)
     # Each step is its own tiny flushed block, where the lazy match finder pays: on text tool envs it saves
     # ~12% of the bytes for ~4 µs a step over level 3's default (bench/record_overhead.py).
     # A minimum match of 6 bytes suits msgpack records (short keys and numbers are not worth a match).
@@ -359,7 +364,19 @@ class FrameWriter:
             if self._fsync:
                 self._sync()
             return
-        self._write(co.compress(raw) + co.flush(_FLUSH_BLOCK), in_frame=True)
+        data = co.compress(raw) + co.flush(_FLUSH_BLOCK)
+        fd = self._fd
+        if fd is None or self.broken or self._cut_pending or self._deferred:
+            self._write(data, in_frame=True)
+        else:  # _write's usual case, without its call
+            start = self.offset
+            try:
+                n = self.write_fd(fd, data)
+                self.offset = start + n
+                if n < len(data):
+                    self._write_rest(fd, data, n)
+            except OSError as exc:
+                self._write_error(start, exc, True)
         self._frame_chunks.append(raw)
 
     def defer_frame(self, raw: bytes) -> None:
@@ -470,25 +487,33 @@ class FrameWriter:
         try:
             n = self.write_fd(fd, data)
             self.offset += n
-            if n < len(data):  # a short write (a signal, a full pipe...): write the rest
-                view = memoryview(data)[n:]
-                while view:
-                    n = self.write_fd(fd, view)
-                    self.offset += n
-                    view = view[n:]
+            if n < len(data):
+                self._write_rest(fd, data, n)
         except OSError as exc:
-            # The compressor's history holds the lost block, so this frame cannot go on either way.
-            self._co = None
-            where = self._cut(start, exc)
-            if not self.broken and in_frame and start > self.frame_offset:
-                self._cut_pending = True
-                try:
-                    self.finish_cut_frame()
-                except TrajrecIOError:
-                    where += " Its last frame is closed by the next write."
-            raise TrajrecIOError(
-                f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. {where} Free disk "
-                "space or fix permissions; the next write tries again") from exc
+            self._write_error(start, exc, in_frame)
+
+    def _write_rest(self, fd: int, data: bytes, n: int) -> None:
+        """After a short write (a signal, a full pipe...) of ``n`` bytes: write the rest (OSError goes up)."""
+        view = memoryview(data)[n:]
+        while view:
+            n = self.write_fd(fd, view)
+            self.offset += n
+            view = view[n:]
+
+    def _write_error(self, start: int, exc: OSError, in_frame: bool) -> None:
+        """A write from byte ``start`` failed: cut the file back and raise :class:`TrajrecIOError`."""
+        # The compressor's history holds the lost block, so this frame cannot go on either way.
+        self._co = None
+        where = self._cut(start, exc)
+        if not self.broken and in_frame and start > self.frame_offset:
+            self._cut_pending = True
+            try:
+                self.finish_cut_frame()
+            except TrajrecIOError:
+                where += " Its last frame is closed by the next write."
+        raise TrajrecIOError(
+            f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. {where} Free disk "
+            "space or fix permissions; the next write tries again") from exc
 
     def _cut(self, start: int, exc: OSError) -> str:
         """Cut the file back to ``start`` (the end of the last whole block); marks the writer :attr:`broken`

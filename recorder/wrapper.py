@@ -74,7 +74,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         action_key: ``action_key(action) -> hashable``: the operation an action performs, for retries.
         run_id: stored in provenance; default: a new id per Recorder.
         frame_steps / frame_bytes: close a zstd frame after this many steps / uncompressed bytes.
-        compression_level: zstd level (1-19).
+        compression_level: zstd level (1-19). 3 (the default) and up use a lazy match finder tuned for the
+            small per-step blocks; 1 and 2 use zstd's own parameters: faster (a text tool env's step ~4 µs less)
+            for ~20-30% more bytes (docs/PERFORMANCE.md, "Recording").
         fsync: fsync at every frame end (survives power loss, costs a disk flush per frame).
 
     >>> import gymnasium as gym, tempfile
@@ -181,6 +183,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     # (time, duration) to record instead of the measured ones: set by the vector recorder, whose sub-env steps
     # happen inside one batched call that it times itself.
     _timing: tuple[float, float] | None = None
+
+    #: Usual steps (see ``step``) skip classification and go to :meth:`EpisodeWriter.write_usual_step`; tests
+    #: turn this off on an instance to compare the files the general path writes.
+    _bare_steps = True
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -346,33 +352,59 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         # "t" first: a fixed prefix for every step record helps zstd match across the tiny per-step blocks.
         record = {"t": "step", "i": i, "action": sent, "observation": obs, "reward": reward, "terminated": terminated,
                   "truncated": truncated, "info": info, "time": t0, "duration": duration}
-        if self._note:
-            record["note"], self._note = self._note, {}
-        step_view = None
-        if self._failure_fn is not None:
-            step_view = {"action": sent, "observation": obs, "reward": reward, "terminated": terminated,
-                         "truncated": truncated, "info": info}
-        errors: list[dict[str, Any]] = []
+        classifier = self._classifier
         try:
-            failure, retry_of, recovers = self._classifier.classify(i, sent, info, None, step_view)
-        except Exception as exc:  # noqa: BLE001  (a hostile value in info or action; the step is still recorded)
-            self._recorder_error(errors, "classify", exc)
-            failure, retry_of, recovers = None, None, None
-        if failure is not None:
-            record["failure"] = failure
-        if retry_of is not None:
-            record["retry_of"] = retry_of
-        if recovers:
-            record["recovers"] = recovers
-        if type(info) is dict and "checks" in info:
+            # The usual step: no note, no failure_fn, an info dict without "error" or "checks", no failed step of
+            # its operation waiting for a retry or a recovery, nothing lost before it. Classify would answer
+            # (None, None, None), so it is not asked, and the record carries none of the optional fields the
+            # writer looks for.
+            usual = (self._bare_steps and type(info) is dict and not self._note and self._failure_fn is None
+                     and not classifier.errors and self._lost is None and "checks" not in info
+                     and info.get("error") is None and (not classifier._pending or classifier.quiet_for(sent)))
+        except Exception:  # noqa: BLE001  (a hostile key in info: the general path records what it raises)
+            usual = False
+        errors: list[dict[str, Any]] = []
+        if usual:
+            has_state = self._has_state
+            if has_state:
+                resync = self._diff_state(record, errors)
+            if not has_state or not (errors or resync):
+                try:
+                    writer.write_usual_step(record, self._tracker.state, has_state)
+                except TrajrecIOError as exc:
+                    self._count_lost(exc)  # as below: the next record says the step is missing
+                    raise
+                self._step = i + 1
+                return obs, reward, terminated, truncated, info
+            # The state diff failed: its error goes on the record, through the general write below.
+        else:
+            if self._note:
+                record["note"], self._note = self._note, {}
+            step_view = None
+            if self._failure_fn is not None:
+                step_view = {"action": sent, "observation": obs, "reward": reward, "terminated": terminated,
+                             "truncated": truncated, "info": info}
             try:
-                if info["checks"]:
-                    record["checks"] = self._info_checks(info["checks"], i)
-            except Exception as exc:  # noqa: BLE001  (checks the env reported that are not checks)
-                self._recorder_error(errors, "info.checks", exc)
-        resync = self._diff_state(record, errors) if self._has_state else False
-        if self._lost is not None:
-            errors.append(self._lost)
+                failure, retry_of, recovers = classifier.classify(i, sent, info, None, step_view)
+            except Exception as exc:  # noqa: BLE001  (a hostile value in info or action; the step is still recorded)
+                self._recorder_error(errors, "classify", exc)
+                failure, retry_of, recovers = None, None, None
+            if failure is not None:
+                record["failure"] = failure
+            if retry_of is not None:
+                record["retry_of"] = retry_of
+            if recovers:
+                record["recovers"] = recovers
+            if type(info) is dict:
+                try:
+                    checks = info.get("checks")  # (looking it up may raise too: a hostile key)
+                    if checks:
+                        record["checks"] = self._info_checks(checks, i)
+                except Exception as exc:  # noqa: BLE001  (checks the env reported that are not checks)
+                    self._recorder_error(errors, "info.checks", exc)
+            resync = self._diff_state(record, errors) if self._has_state else False
+            if self._lost is not None:
+                errors.append(self._lost)
         if errors or self._classifier.errors:
             self._take_errors(record, errors)
         try:

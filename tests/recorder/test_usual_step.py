@@ -1,0 +1,339 @@
+"""The usual step's fast path (issue 15, recording) writes what the general path writes, on hostile input too.
+
+* ``EpisodeWriter.write_usual_step`` against ``write_step(..., bare=True)``: the same file, byte for byte (the end
+  record's time pinned), for flags and rewards of every type, several frame sizes, a state whose frames open with
+  a snapshot, and a write that fails.
+* ``Recorder.step`` with the fast path on and off (``_bare_steps``): the same records and index for an env whose
+  infos, rewards, flags and states are hostile (errors that are falsy, checks, info subclasses and non-dicts, a
+  key whose comparison raises, failed steps retried and recovered, notes, a ``state_fn`` that raises, a
+  ``failure_fn``): the fast path must fall back wherever the general path would record something more.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from trajrec.recorder import Recorder, TrajrecIOError, read_index, read_records
+from trajrec.recorder import writer as writer_module
+from trajrec.recorder.format import FrameWriter
+from trajrec.recorder.writer import EpisodeWriter
+
+
+class _PinnedTime:
+    """``time`` for the writer module: the end record's time fixed, so two files can be compared byte for byte."""
+
+    @staticmethod
+    def time() -> float:
+        return 1234.5
+
+
+class _Truthy:
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __bool__(self) -> bool:
+        return self.value
+
+
+class _NoTruth:
+    def __bool__(self) -> bool:
+        raise ValueError("no truth value")
+
+
+def _ten(i: int, term=False, trunc=False, reward=1.0) -> dict:
+    return {"t": "step", "i": i, "action": i % 2, "observation": np.arange(4, dtype=np.float32) + i,
+            "reward": reward, "terminated": term, "truncated": trunc, "info": {}, "time": 100.0 + i,
+            "duration": 0.001}
+
+
+def _writer_records() -> list[tuple[dict, bool]]:
+    """(record, ends the episode here) pairs: exact bools and floats (the fast case) between every other type."""
+    odd_flags = [np.bool_(False), np.array(False), _Truthy(False), _NoTruth(), 0, None, 1, np.bool_(True)]
+    odd_rewards = [1, np.float64(2.0), np.float32(0.5), None, "1.0", float("nan"), -0.0, 10**30, True]
+    out = []
+    i = 0
+    for k in range(12):
+        out.append(_ten(i, reward=float(k))); i += 1
+        out.append(_ten(i, term=odd_flags[k % len(odd_flags)])); i += 1
+        out.append(_ten(i, trunc=odd_flags[(k + 3) % len(odd_flags)])); i += 1
+        out.append(_ten(i, reward=odd_rewards[k % len(odd_rewards)])); i += 1
+    rec = _ten(i, reward=2.5)
+    rec["diff"] = [[["a"], "values_changed", 2, 1]]  # diff rows may be on a usual step
+    out.append(rec)
+    out.append(_ten(i + 1, term=True))
+    return out
+
+
+def _write(path: str, records: list[dict], usual: bool, *, frame_steps: int, frame_bytes: int,
+           state: bool) -> None:
+    w = EpisodeWriter(path, {"episode_id": "e", "task": {}, "provenance": {}}, frame_steps=frame_steps,
+                      frame_bytes=frame_bytes)
+    w.write_reset({"seed": 0, "observation": None, "info": {}, "time": 99.0, "duration": 0.0,
+                   **({"state": {"n": 0}} if state else {})})
+    for rec in records:
+        snapshot = {"n": rec["i"], "pad": "x" * 300} if state else None
+        if usual:
+            w.write_usual_step(dict(rec), snapshot, state)
+        else:
+            w.write_step(dict(rec), snapshot, state, bare=True)
+    w.close()
+
+
+@pytest.mark.parametrize("frame_steps,frame_bytes,state", [(1024, 1 << 20, False), (3, 1 << 20, False),
+                                                           (1, 1 << 20, True), (5, 1024, True), (1024, 1024, False)])
+def test_write_usual_step_writes_the_bytes_of_the_bare_general_step(tmp_path, monkeypatch, frame_steps, frame_bytes,
+                                                                    state):
+    monkeypatch.setattr(writer_module, "time", _PinnedTime)
+    records = _writer_records()
+    paths = [os.path.join(tmp_path, f"{name}.msgpack.zst") for name in ("general", "usual")]
+    for path, usual in zip(paths, (False, True)):
+        _write(path, records, usual, frame_steps=frame_steps, frame_bytes=frame_bytes, state=state)
+    with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
+        assert a.read() == b.read()
+    index = read_index(paths[1])
+    assert index["steps"] == len(records)
+    assert len(index["frames"]) > (1 if frame_steps < 1024 or frame_bytes < 4096 else 0)
+    # The odd flags and rewards went through the general summary: NaN makes the return NaN, a 10**30 counts.
+    assert index["summary"]["return"] != index["summary"]["return"]
+
+
+def test_write_usual_step_after_a_failed_write_goes_on_as_the_general_step(tmp_path, monkeypatch):
+    """A failed write cuts the frame back; the next usual step must open a new frame the way write_step does."""
+    monkeypatch.setattr(writer_module, "time", _PinnedTime)
+    real = os.write
+    paths = []
+    for usual in (False, True):
+        calls = {"n": 0}
+
+        def failing(fd, data, calls=calls):
+            calls["n"] += 1
+            if calls["n"] == 4:  # the third step's write
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(fd, data)
+
+        monkeypatch.setattr(FrameWriter, "write_fd", staticmethod(failing))
+        path = os.path.join(tmp_path, f"{usual}.msgpack.zst")
+        w = EpisodeWriter(path, {"episode_id": "e", "task": {}, "provenance": {}})
+        w.write_reset({"seed": 0, "observation": None, "info": {}, "time": 99.0, "duration": 0.0})
+        failed = []
+        i = 0  # as the Recorder numbers steps: a step whose record was lost is not counted
+        for k in range(6):
+            try:
+                (w.write_usual_step if usual else lambda r: w.write_step(r, bare=True))(_ten(i))
+                i += 1
+            except TrajrecIOError:
+                failed.append(k)
+        w.close()
+        assert failed == [2]
+        paths.append(path)
+    with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
+        assert a.read() == b.read()
+    assert [r["i"] for r in read_records(paths[1])[1] if r["t"] == "step"] == [0, 1, 2, 3, 4]
+
+
+class _KeyRaises:
+    """A dict key that claims the hash of ``name`` and raises when compared: looking ``name`` up raises."""
+
+    def __init__(self, name: str = "error") -> None:
+        self.name = name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("comparison exploded")
+
+    def __repr__(self) -> str:  # the same fallback text in both files
+        return f"<_KeyRaises {self.name}>"
+
+
+class _InfoDict(dict):
+    pass
+
+
+def _info(k: int):
+    """Step ``k``'s info: mostly the usual ``{}``, with every kind of unusual one in between."""
+    cases = [
+        {"error": "permission denied"}, {"error": ""}, {"error": None}, {"error": 0}, {"error": np.bool_(False)},
+        {"checks": [{"value": True, "judge": "env@1"}]}, {"checks": []}, {"checks": None},
+        _InfoDict(error="x"), _InfoDict(), None, [1, 2], "text", {_KeyRaises(): 1}, {_KeyRaises("checks"): 1},
+        {"error": "again"},
+    ]
+    return cases[k // 3 % len(cases)] if k % 3 == 1 else {"tool": "cat"}
+
+
+class _HostileEnv(gym.Env):
+    observation_space = gym.spaces.Box(-1, 1, (3,))
+    action_space = gym.spaces.Discrete(3)
+
+    def __init__(self, *, raising_state: bool = False) -> None:
+        self.k = 0
+        self.state = {"n": 0, "files": {"a": "x"}, "log": []}
+        self.raising_state = raising_state
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.k = 0
+        self.state = {"n": 0, "files": {"a": "x"}, "log": []}
+        return np.zeros(3, np.float32), {}
+
+    def state_dict(self):
+        if self.raising_state and self.k % 7 == 3:
+            raise RuntimeError("state unavailable")
+        return self.state
+
+    def step(self, action):
+        self.k += 1
+        k = self.k
+        if k % 4 == 0:
+            self.state["n"] += 1
+            self.state["log"].append(k)
+        rewards = [0.0, 1, np.float32(0.5), None, float("nan"), -0.0]
+        flags = [False, np.bool_(False), 0, None]
+        reward = rewards[k % len(rewards)] if k % 5 == 0 else 0.5
+        trunc = flags[k % len(flags)] if k % 6 == 0 else False
+        return np.full(3, k / 100, np.float32), reward, k % 97 == 0, trunc, _info(k)
+
+
+_SETTINGS = [
+    ("plain", {}),
+    ("state", {"state": True}),
+    ("raising state_fn", {"state": True, "raising_state": True}),
+    ("failure_fn", {"failure_fn": lambda step: step["reward"] == 1 or None}),
+    ("action_key", {"action_key": lambda action: int(action) % 2}),
+    ("small frames", {"state": True, "frame_steps": 4}),
+    ("text actions", {"state": True, "text_actions": True}),
+    ("text actions, action_key", {"text_actions": True, "action_key": lambda action: action[-1]}),
+]
+
+#: Text actions of a few operations (a command line's first word, a tool call's name), as a tool env takes them.
+_TEXT_ACTIONS = ["cat a.txt", '{"tool": "ls", "args": {"path": "."}}', "grep x a.txt", "cat b.txt",
+                 '{"tool": "cat", "args": {"path": "a.txt"}}', "  ", "rm -rf /tmp/x"]
+
+
+def _record_run(folder, settings: dict, usual: bool):
+    opts = dict(settings)
+    state, raising = opts.pop("state", False), opts.pop("raising_state", False)
+    text = opts.pop("text_actions", False)
+    env = _HostileEnv(raising_state=raising)
+    rec = Recorder(env, folder, state_fn=(lambda e: e.unwrapped.state_dict()) if state else (lambda e: None),
+                   **opts)
+    if not state:
+        rec._state_fn = None
+    rec._bare_steps = usual
+    rec._timing = (5.0, 0.25)  # the same times in both files
+    rec.reset(seed=0)
+    for k in range(140):
+        if k % 11 == 5:
+            rec.note(thought=f"t{k}")
+        _obs, _r, term, _trunc, _info = rec.step(_TEXT_ACTIONS[k % len(_TEXT_ACTIONS)] if text else k % 3)
+        if term:
+            rec.reset(seed=k)
+        if k == 60:
+            rec.check(True, judge="pytest@8")
+    rec.close()
+    return rec.episode_paths
+
+
+def _no_check_times(value):
+    """Checks carry the time they were made (in step records, check records and the index): left out."""
+    if isinstance(value, list):
+        return [_no_check_times(v) for v in value]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "time"}
+    return value
+
+
+def _comparable(paths) -> list:
+    out = []
+    for path in paths:
+        _header, records = read_records(path)
+        index = read_index(path)
+        recs = []
+        for r in records:
+            r = dict(r)
+            if r["t"] in ("end", "check"):
+                del r["time"]
+            if "checks" in r:
+                r["checks"] = _no_check_times(r["checks"])
+            recs.append(r)
+        out.append((recs, index["summary"] | {"start_time": None, "end_time": None}, index["step_marks"],
+                    _no_check_times(index["step_checks"]), _no_check_times(index["checks"]),
+                    # Where frames start and end depends on the header's size (random ids): their steps do not.
+                    [frame[1:3] for frame in index["frames"]], index["steps"]))
+    return out
+
+
+@pytest.mark.parametrize("name,settings", _SETTINGS, ids=[n for n, _ in _SETTINGS])
+def test_the_recorders_usual_steps_record_what_the_general_path_records(tmp_path, name, settings):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the hostile key and the raising state_fn warn once each, in both runs
+        general = _record_run(tmp_path / "general", settings, usual=False)
+        fast = _record_run(tmp_path / "fast", settings, usual=True)
+    assert len(general) == len(fast) >= 2
+    a, b = _comparable(general), _comparable(fast)
+    assert repr(a) == repr(b)
+    steps = [r for recs, *_ in b for r in recs if r["t"] == "step"]
+    # The hostile infos were recorded as the general path records them, so the run holds every kind of step.
+    assert any("failure" in r for r in steps) and any("checks" in r for r in steps)
+    assert any("retry_of" in r for r in steps) and any("recovers" in r for r in steps)
+    assert any("note" in r for r in steps)
+    assert any(e["where"] == "classify" for r in steps for e in r.get("recorder_errors", ()))
+    assert any(e["where"] == "info.checks" for r in steps for e in r.get("recorder_errors", ()))
+    if settings.get("state"):
+        assert any("diff" in r for r in steps)
+    if settings.get("raising_state"):
+        assert any(e["where"] == "state_fn" for r in steps for e in r.get("recorder_errors", ()))
+
+
+def test_usual_steps_take_the_fast_path(tmp_path, monkeypatch):
+    """The fast path is taken for the usual steps (or the comparisons above would compare the general path with
+    itself), and never for a step carrying anything more."""
+    seen = set()
+    original = EpisodeWriter.write_usual_step
+
+    def spy(self, record, *args):
+        seen.add((os.path.basename(self.path), record["i"]))
+        return original(self, record, *args)
+
+    monkeypatch.setattr(EpisodeWriter, "write_usual_step", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = _record_run(tmp_path, {"state": True}, usual=True)
+    steps = {(os.path.basename(p), r["i"]): r for p in paths for r in read_records(p)[1] if r["t"] == "step"}
+    assert seen <= set(steps) and len(seen) > len(steps) // 3
+    optional = {"failure", "retry_of", "recovers", "note", "checks", "recorder_errors"}
+    assert not any(optional & set(steps[key]) for key in seen)
+    assert any(optional & set(r) for r in steps.values())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quiet_for_never_says_quiet_where_classify_finds_a_retry_or_recovery(seed):
+    """``Classifier.quiet_for`` against ``classify`` on random steps: wherever it answers True for a step that does
+    not fail, classify answers (None, None, None); it changes nothing (the classifier that asks it and one that does
+    not classify the same)."""
+    import random
+
+    from trajrec.recorder.classify import Classifier
+
+    rng = random.Random(seed)
+    actions = _TEXT_ACTIONS + [1, 2.5, ("t", 1), {"tool": "cat"}, "cat a.txt"]
+    asked, plain = Classifier(), Classifier()
+    quiet_seen = 0
+    for i in range(400):
+        action = rng.choice(actions)
+        info = {"error": "no"} if rng.random() < 0.3 else {}
+        quiet = asked.quiet_for(action)
+        got = asked.classify(i, action, info)
+        assert got == plain.classify(i, action, info)
+        if quiet and "error" not in info:
+            quiet_seen += 1
+            assert got == (None, None, None)
+    assert quiet_seen > 20
+    assert not asked.errors and not plain.errors

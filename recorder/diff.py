@@ -45,11 +45,12 @@ from enum import Enum
 from itertools import accumulate, chain, compress, repeat
 from math import copysign
 from operator import is_, is_not, ne, not_
+from types import FunctionType
 from typing import Any, Iterable
 
 import numpy as np
 
-from .codec import Unencodable, UnknownExt, fallback_payload, warn_tuple_subclass
+from .codec import Unencodable, UnknownExt, bounded_repr, fallback_payload, warn_tuple_subclass
 
 #: The C first pass (``recorder/_cdiff.c``): finds the few places where the env's state may differ from the
 #: tracker's copy, so that the walk below visits only those. None where the extension was not built (no C compiler
@@ -210,9 +211,18 @@ def _same_array(a: Any, b: Any) -> bool:
         return False
 
 
+def _plain_set(x: Any) -> Any:
+    """A set or frozenset subclass as the plain one the codec stores (its own ``==`` and ``__iter__`` not asked)."""
+    t = type(x)
+    if t is set or t is frozenset:
+        return x
+    return frozenset(set.__iter__(x) if isinstance(x, set) else frozenset.__iter__(x))
+
+
 def _same_set(a: Any, b: Any) -> bool:
     """Two sets (or frozensets) hold the same elements as stored: ``{1} == {1.0}``, yet 1.0 is stored as a float."""
     try:
+        a, b = _plain_set(a), _plain_set(b)
         if len(a) != len(b) or a != b:
             return False
     except Exception:  # noqa: BLE001
@@ -299,7 +309,16 @@ def _same_leaf(a: Any, b: Any) -> bool:
         eq = a == b
     except Exception:  # an object whose __eq__ raises is treated as changed: safe, never wrong
         return False
-    return type(eq) is bool and eq
+    if type(eq) is not bool or not eq:
+        return False
+    if isinstance(getattr(ta, "__repr__", None), FunctionType):
+        return True  # (a repr written in Python runs in a thread of its own, bounded: not taken at every step)
+    # Stored as a marked fallback, its type and repr: what == calls equal may print otherwise (a deque whose 1
+    # became 1.0).
+    try:
+        return bounded_repr(a) == bounded_repr(b)
+    except Exception:  # noqa: BLE001
+        return False
 
 
 #: How two values of one subclass of these base types compare as stored (see :func:`_same_leaf`).

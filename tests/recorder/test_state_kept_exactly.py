@@ -157,3 +157,51 @@ def test_a_state_fn_that_raises_leaves_a_marked_state_and_recording_goes_on(tmp_
             assert isinstance(got, Unencodable) and got.type == "trajrec.StateNotRead" and "TimeoutError" in got.repr
         else:
             assert got == after[i + 1], f"state_at({i})"
+
+
+class LyingSet(set):
+    """A set that says it equals anything."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("accelerated", MODES)
+@pytest.mark.filterwarnings("ignore::trajrec.recorder.codec.CodecWarning")
+def test_a_lying_set_subclass_and_a_fallback_whose_repr_changed_are_recorded(tmp_path, monkeypatch, accelerated):
+    import collections
+
+    def start() -> dict[str, Any]:
+        return {"tags": {1, 2}, "queue": collections.deque([1, 2]), "n": 0}
+
+    changes = [_set("tags", LyingSet({1, 3})), lambda s: s["queue"].__setitem__(0, 1.0), _set("n", 1)]
+    ep, after = record(tmp_path, ScriptEnv(start, changes), accelerated, monkeypatch)
+    assert ep.state_at(0)["tags"] == {1, 3}
+    assert ep.state_at(1)["queue"] == Unencodable("collections.deque", "deque([1.0, 2])")
+
+
+def test_an_object_array_action_changed_by_the_env_is_recorded_as_sent(tmp_path):
+    class Grabs(ScriptEnv):
+        def step(self, action: Any):
+            action[0].append("taken by the env")  # the env changes what it was given, in place
+            return super().step(0)
+
+    sent = np.empty(1, dtype=object)
+    sent[0] = ["pick"]
+    rec = Recorder(Grabs(lambda: {"n": 0}, [_set("n", 1)]), tmp_path / "run")
+    rec.reset(seed=0)
+    rec.step(sent)
+    rec.close()
+    assert open_episode(rec.episode_path)[0].action[0] == ["pick"]
+
+
+def test_changing_a_state_read_back_does_not_change_the_file_s_next_answer(tmp_path, monkeypatch):
+    ep, _after = record(tmp_path, ScriptEnv(_object_grid, [_set("n", 1), _set("n", 2)]), True, monkeypatch)
+    first = ep.state_at(1)
+    first["grid"][1]["hp"] = -1  # the caller's copy
+    assert ep.state_at(1)["grid"][1] == {"hp": 10} and ep.state_at(0)["grid"][1] == {"hp": 10}

@@ -22,7 +22,9 @@
  * No Python code runs during the comparisons themselves (exact builtin types only). Making the result
  * allocates, which may run a garbage collection and with it a finalizer; the objects being walked are held
  * with strong references and dict sizes are checked after each child, and a change seen there returns the
- * containing dict whole (so the Python walk, which is exact, runs over it).
+ * containing dict whole (so the Python walk, which is exact, runs over it). A value a finalizer replaces
+ * without changing a dict's size, in a part already walked, is recorded on the next step (as by the Python walk
+ * when Python code the state runs during its walk changes a part it has passed).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -45,11 +45,12 @@ from enum import Enum
 from itertools import accumulate, chain, compress, repeat
 from math import copysign
 from operator import is_, is_not, ne, not_
+from types import FunctionType
 from typing import Any, Iterable
 
 import numpy as np
 
-from .codec import Unencodable, UnknownExt, fallback_payload, warn_tuple_subclass
+from .codec import Unencodable, UnknownExt, bounded_repr, fallback_payload, warn_tuple_subclass
 
 #: The C first pass (``recorder/_cdiff.c``): finds the few places where the env's state may differ from the
 #: tracker's copy, so that the walk below visits only those. None where the extension was not built (no C compiler
@@ -98,8 +99,31 @@ def copy_state(obj: Any) -> Any:
     if t is tuple:
         return tuple([copy_state(v) for v in obj])
     if t is np.ndarray:
-        return obj.copy()
+        return obj.copy() if not obj.dtype.hasobject else _copy_object_array(obj)
     return _copy_other(obj)
+
+
+def _copy_object_array(obj: Any) -> Any:
+    """A numpy array holding Python objects, its elements copied by value too: ``ndarray.copy`` shares them (a
+    list or dict inside, changed in place, would change the copy as well, and the change would go unrecorded).
+    A subclass keeps its own parts (a masked array's mask: the elements are set through a plain view)."""
+    out = obj.copy()
+    data, src = out.view(np.ndarray), obj.view(np.ndarray)
+    names = obj.dtype.names
+    if names is None:
+        if data.ndim == 1:
+            for i, v in enumerate(src.tolist()):
+                data[i] = copy_state(v)
+        else:
+            for idx in np.ndindex(data.shape):
+                data[idx] = copy_state(src[idx])
+        return out
+    for name in names:  # a structured dtype with object fields
+        if obj.dtype[name].hasobject:
+            field, field_src = data[name], src[name]
+            for idx in np.ndindex(field.shape):
+                field[idx] = copy_state(field_src[idx])
+    return out
 
 
 def _copy_other(obj: Any) -> Any:
@@ -112,7 +136,8 @@ def _copy_other(obj: Any) -> Any:
         warn_tuple_subclass(obj)  # a NamedTuple in the state: stored as the plain tuple made here
         return tuple([copy_state(v) for v in obj])
     if isinstance(obj, np.ndarray):
-        return obj.copy()  # subclasses (masked arrays, matrices) copy their own extra parts
+        # subclasses (masked arrays, matrices) copy their own extra parts
+        return obj.copy() if not obj.dtype.hasobject else _copy_object_array(obj)
     if isinstance(obj, np.generic):
         # A structured scalar (np.void) taken from an array is a view into that array's memory.
         return obj.copy() if isinstance(obj, np.void) else obj
@@ -186,9 +211,18 @@ def _same_array(a: Any, b: Any) -> bool:
         return False
 
 
+def _plain_set(x: Any) -> Any:
+    """A set or frozenset subclass as the plain one the codec stores (its own ``==`` and ``__iter__`` not asked)."""
+    t = type(x)
+    if t is set or t is frozenset:
+        return x
+    return frozenset(set.__iter__(x) if isinstance(x, set) else frozenset.__iter__(x))
+
+
 def _same_set(a: Any, b: Any) -> bool:
     """Two sets (or frozensets) hold the same elements as stored: ``{1} == {1.0}``, yet 1.0 is stored as a float."""
     try:
+        a, b = _plain_set(a), _plain_set(b)
         if len(a) != len(b) or a != b:
             return False
     except Exception:  # noqa: BLE001
@@ -248,6 +282,12 @@ def _same_leaf(a: Any, b: Any) -> bool:
         return a == b
     if ta is tuple or ta is list or ta is dict:
         return _same(a, b)
+    base = _stored_type(ta)
+    if base is not None and base is not ta and base in _LEAF_BASES:
+        # Two values of one subclass the codec stores as its base value (a float or str subclass, an IntEnum):
+        # compared as those base values, not by the subclass's own == (which may call 0.0 and -0.0, or two
+        # spellings of a name, the same).
+        return _LEAF_BASES[base](a, b)
     if isinstance(a, np.ndarray):
         return _same_array(a, b)
     if isinstance(a, np.generic):
@@ -256,11 +296,38 @@ def _same_leaf(a: Any, b: Any) -> bool:
         return _same_float(a.real, b.real) and _same_float(a.imag, b.imag)
     if isinstance(a, (set, frozenset)):
         return _same_set(a, b)
+    fields = getattr(ta, "__dataclass_fields__", None)
+    if type(fields) is dict and not isinstance(a, type):
+        # A dataclass is stored as its type and repr: fields that compare equal but print otherwise (1 and 1.0,
+        # 0.0 and -0.0) change what is stored, so its fields are compared as stored values, not with its ==.
+        try:
+            names = list(fields)
+            return _same_all([getattr(a, n) for n in names], [getattr(b, n) for n in names])
+        except Exception:  # noqa: BLE001  (a field that cannot be read: treated as changed, never wrong)
+            return False
     try:
         eq = a == b
     except Exception:  # an object whose __eq__ raises is treated as changed: safe, never wrong
         return False
-    return type(eq) is bool and eq
+    if type(eq) is not bool or not eq:
+        return False
+    if isinstance(getattr(ta, "__repr__", None), FunctionType):
+        return True  # (a repr written in Python runs in a thread of its own, bounded: not taken at every step)
+    # Stored as a marked fallback, its type and repr: what == calls equal may print otherwise (a deque whose 1
+    # became 1.0).
+    try:
+        return bounded_repr(a) == bounded_repr(b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+#: How two values of one subclass of these base types compare as stored (see :func:`_same_leaf`).
+_LEAF_BASES: dict[type, Any] = {
+    float: lambda a, b: _same_float(float(a), float(b)),
+    str: lambda a, b: str.__eq__(a, b) is True,
+    int: lambda a, b: int.__eq__(a, b) is True,
+    bytes: lambda a, b: bytes.__eq__(_bytes(a), _bytes(b)) is True,
+}
 
 
 def _as_stored(olds: list[Any], news: list[Any], types: list[type], types_new: list[type],

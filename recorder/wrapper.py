@@ -15,7 +15,7 @@ from typing import Any, Callable, Generic, SupportsFloat, TypeVar
 import gymnasium as gym
 import numpy as np
 
-from .codec import sanitize
+from .codec import Unencodable, sanitize
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
@@ -276,6 +276,12 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             errors: list[dict[str, Any]] = []
             if self._state_fn is not None:
                 state = self._read_state(errors)
+                if state is _STATE_FN_RAISED:
+                    # state_fn raised: the reset's state is a marked value saying so (read back as an Unencodable,
+                    # never taken for the state), and the first step it answers diffs the whole state in.
+                    error = errors[-1]
+                    state = Unencodable("trajrec.StateNotRead", f"<state_fn raised at reset: {error['type']}: "
+                                                                f"{error['message']}>")
                 if state is not _NO_STATE:
                     record["state"] = self._copy_state(state, errors)
                     self._has_state = True
@@ -491,6 +497,12 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         state = self._read_state(errors)
         if state is _NO_STATE:
             return False
+        if state is _STATE_FN_RAISED:
+            # The state after this step is a marked value saying so (``state_at`` gives it back, never the state
+            # of the step before); the next step state_fn answers diffs the whole state back in.
+            error = errors[-1]
+            state = Unencodable("trajrec.StateNotRead", f"<state_fn raised after step {record['i']}: "
+                                                        f"{error['type']}: {error['message']}>")
         resync = False
         try:
             rows = self._tracker.update(sanitize(state) if self._marked_state else state)
@@ -507,8 +519,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         try:
             return self._state_fn(self.env)  # type: ignore[misc]
         except Exception as exc:  # a broken state_fn must not take the agent down; the step is still recorded
-            self._recorder_error(errors, "state_fn", exc, "this step is recorded without a state diff")
-            return _NO_STATE
+            self._recorder_error(errors, "state_fn", exc, "its state is stored as a marked value saying so")
+            return _STATE_FN_RAISED
 
     def _copy_state(self, state: Any, errors: list[dict[str, Any]]) -> Any:
         """Start the tracker over from ``state``; a state it cannot copy (a self-reference, nesting deeper than
@@ -618,3 +630,5 @@ class _NoState:
 
 
 _NO_STATE = _NoState()
+#: What :meth:`Recorder._read_state` gives when ``state_fn`` raised (its error is in the step's errors).
+_STATE_FN_RAISED = _NoState()

@@ -466,6 +466,11 @@ def test_the_hostile_values_of_the_recorder_tests_give_the_same_rows():
                     # dict's own items, as the codec stores it: no change, and the copy is the state as stored
                     assert got[0] == ("list", []) and got[1] == _safe_canon(unpackb(packb(new)))
                     continue
+                if got == ("raised", "RecursionError") and "np-object-cycle" in (a.name, b.name):
+                    # an object array holding itself: its elements are copied by value now (the reference shared
+                    # them, so changes inside went unrecorded), which meets the cycle as a list holding itself
+                    # does; the Recorder then stores the state with the cycle marked (test_hostile_values.py)
+                    continue
                 assert got == want or _fewer(got, want), (a.name, b.name)
 
 

@@ -124,8 +124,9 @@ def test_hostile_callable_is_recorded_as_a_recorder_error_and_warned_once(tmp_pa
     assert len(ep) == 4 and read_index(rec.episode_path)["complete"]
     runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
     errors = ep.reset.recorder_errors + [e for s in ep for e in s.recorder_errors]
-    if name == "state_fn-raises":  # no state at reset: the episode is recorded without state, said once
-        assert [e["where"] for e in errors] == ["state_fn"] and len(runtime) == 1
+    if name == "state_fn-raises":  # recorded at the reset and every step, warned once; the state says it was not read
+        assert [e["where"] for e in errors] == ["state_fn"] * 5 and len(runtime) == 1
+        assert ep.state_at(3).type == "trajrec.StateNotRead"
     elif name.endswith("raises") or name == "action_key-unhashable":
         assert len(errors) >= 4 and {e["where"] for e in errors} == {name.split("-")[0]}
         assert len(runtime) == 1  # warned once, recorded every time

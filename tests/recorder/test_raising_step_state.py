@@ -83,4 +83,6 @@ def test_a_state_fn_error_after_a_raising_step_is_recorded_not_raised(tmp_path: 
     with open_episode(env.episode_path) as ep:
         assert ep[0].failure is not None and ep[0].failure.kind == "exception"
         assert [e["where"] for e in ep[0].recorder_errors] == ["state_fn"]
-        assert list(ep[0].diff) == []
+        # the state after the step says it was not read (never the reset's state)
+        marker = ep.state_at(0)
+        assert marker.type == "trajrec.StateNotRead" and "RuntimeError: state unavailable" in marker.repr

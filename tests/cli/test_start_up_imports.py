@@ -92,3 +92,27 @@ def test_public_names_still_import_lazily() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_export_starts_one_blas_thread_unless_the_user_chose(run: Path, tmp_path: Path) -> None:
+    """`trajrec export` has numpy's OpenBLAS start one thread (it does no linear algebra); a number the user set
+    stays; the library's ``export()`` leaves the environment alone."""
+    import os
+
+    out = tmp_path / "out.jsonl"
+    code = ("import os, sys\n"
+            "import trajrec.cli\n"
+            "from trajrec.replay.exports import export\n"
+            f"export([{str(run)!r}], 'records', {str(tmp_path / 'lib.jsonl')!r}, overwrite=True)\n"
+            "lib = os.environ.get('OPENBLAS_NUM_THREADS')\n"
+            f"rc = trajrec.cli.main(['export', {str(run)!r}, '--format', 'records', '--out', {str(out)!r}, '--overwrite'])\n"
+            "sys.__stdout__.write(f'\\n{rc} {lib} {os.environ.get(\"OPENBLAS_NUM_THREADS\")}\\n')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                            "GOTO_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "0 None 1"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**env, "OPENBLAS_NUM_THREADS": "3"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "0 3 3"

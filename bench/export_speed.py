@@ -8,6 +8,9 @@ and a baseline that reads the same raw step records and writes ``json.dumps`` of
 observation, reward) per line. Prints steps/s (best of ``--repeat`` runs, by wall clock and by CPU time) and the
 ratio to the baseline. Target (DESIGN.md): >= 50,000 steps/s to JSONL.
 
+``--cli`` also times ``trajrec export`` itself, from its process's start to its exit (interpreter, imports and
+argument parsing included), against the baseline loop run as a script of its own the same way.
+
 Then each format again as a whole process (``--processes``, the default): a fresh child per measurement, the
 baseline and the formats interleaved, ``--repeat`` rounds, medians. Each child times its own work (the labels'
 reading included; by wall clock and by its own CPU time, which other work on a shared machine disturbs less) and
@@ -350,6 +353,12 @@ def cli_processes(run: Path, tmp: Path, formats: list[str], repeat: int, env: An
 
 def main() -> int:
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        try:  # as `trajrec export` starts (numpy's OpenBLAS with one thread, should the export import numpy)
+            from trajrec.commands.export import one_blas_thread
+        except ImportError:  # a trajrec before it
+            pass
+        else:
+            one_blas_thread()
         child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

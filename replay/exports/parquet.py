@@ -549,11 +549,13 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
             c_judge(chosen.judge)
             c_kind(chosen.kind)
             c_origin(origin(chosen))
-            c_rationale(chosen.rationale)
+            # A recorded check's rationale, author and id are whatever the env gave (a label's are text): as text,
+            # as the string columns need (a numpy array there stopped the export with pyarrow's ArrowTypeError).
+            c_rationale(_text(chosen.rationale))
             tags = chosen.tags
             c_tags([str(t) for t in tags] if tags else [])
-            c_author(chosen.author)
-            c_id(chosen.id)
+            c_author(_text(chosen.author))
+            c_id(_text(chosen.id))
     counts: list[int] = []
     judges: list[list[str]] = []
     c_n, c_judges = counts.append, judges.append

@@ -115,3 +115,37 @@ def test_export_writes_the_same_table_with_the_fast_path_off(builtin_run: Path, 
     export([builtin_run], "parquet", off, options=ExportOptions())
     assert pq.read_table(on).num_rows > 0
     assert on.read_bytes() == off.read_bytes()
+
+
+def test_a_checks_odd_rationale_author_and_id_are_written_as_text(tmp_path: Path) -> None:
+    """A recorded check's rationale, author and id are what the env gave: a numpy array or an int there is written
+    as its JSON text (it stopped the parquet export with pyarrow's ArrowTypeError)."""
+    import gymnasium as gym
+    import numpy as np
+
+    from trajrec import Recorder
+
+    odd = np.array(["2024-01-01T00:00", "NaT"], dtype="datetime64[m]")
+
+    class Env(gym.Env):
+        observation_space = gym.spaces.Text(64)
+        action_space = gym.spaces.Text(64)
+
+        def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+            super().reset(seed=seed)
+            return "start", {}
+
+        def step(self, action: Any) -> Any:
+            check = {"kind": "environment", "judge": "env@1", "value": True, "target": "step", "rationale": odd,
+                     "author": 3, "id": ["x"]}
+            return "ok", 1.0, True, False, {"checks": [check]}
+
+    rec = Recorder(Env(), tmp_path / "run")
+    rec.reset(seed=0)
+    rec.step("act")
+    rec.close()
+    out = tmp_path / "c.parquet"
+    export([tmp_path / "run"], "parquet", out, options=ExportOptions(prefer="environment"))
+    row = pq.read_table(out).to_pylist()[0]
+    assert (row["label_rationale"], row["label_author"], row["label_id"]) == ('["2024-01-01T00:00","NaT"]', "3",
+                                                                           '["x"]'), row

@@ -8,6 +8,9 @@ and a baseline that reads the same raw step records and writes ``json.dumps`` of
 observation, reward) per line. Prints steps/s (best of ``--repeat`` runs, by wall clock and by CPU time) and the
 ratio to the baseline. Target (DESIGN.md): >= 50,000 steps/s to JSONL.
 
+``--cli`` also times ``trajrec export`` itself, from its process's start to its exit (interpreter, imports and
+argument parsing included), against the baseline loop run as a script of its own the same way.
+
 Then each format again as a whole process (``--processes``, the default): a fresh child per measurement, the
 baseline and the formats interleaved, ``--repeat`` rounds, medians. Each child times its own work (the labels'
 reading included; by wall clock and by its own CPU time, which other work on a shared machine disturbs less) and
@@ -276,8 +279,86 @@ def imports_cpu(repeat: int) -> None:
         f"{name} {1000 * statistics.median(v):.0f} ms" for name, v in cpu.items()))
 
 
+#: The baseline as a whole process of its own: what it imports (json and the reader) and its loop, nothing else.
+_BASELINE_SCRIPT = """
+import json, sys
+from pathlib import Path
+from trajrec.recorder import open_episode
+n = 0
+dumps = json.dumps
+with open(sys.argv[2], "w", encoding="utf-8", buffering=1 << 20) as fh:
+    for path in sorted(Path(sys.argv[1]).glob("*.msgpack.zst")):
+        with open_episode(path) as ep:
+            eid = ep.episode_id
+            for i in range(len(ep)):
+                rec = ep.record(i)
+                fh.write(dumps({"episode_id": eid, "step": i, "action": rec["action"],
+                                "observation": rec["observation"], "reward": rec["reward"]}))
+                fh.write("\\n")
+                n += 1
+print(n)
+"""
+
+
+def _whole(argv: list[str], env: Any) -> tuple[float, float, float, str]:
+    """Run ``argv`` as a process: ``(wall seconds, CPU seconds, peak RSS MB, stdout)``, all of it from its start
+    (interpreter, imports, argument parsing) to its exit, read from the parent (``os.wait4``'s usage of that one
+    child)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = proc.stdout.read(), proc.stderr.read()  # (small: a count, a summary line)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{argv} failed:\n{err.decode(errors='replace')}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.decode()
+
+
+def cli_processes(run: Path, tmp: Path, formats: list[str], repeat: int, env: Any = None) -> None:
+    """``trajrec export`` as a user runs it, against the baseline loop run as a script of its own: both timed from
+    their process's start to its exit (start-up and imports included), interleaved, ``repeat`` rounds, medians."""
+    med = statistics.median
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+    rss: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
+    cpu_ratios: dict[str, list[float]] = {}
+    steps = 0
+    for _ in range(repeat):
+        wall, cpu, mem, out = _whole([sys.executable, "-c", _BASELINE_SCRIPT, str(run), str(tmp / "b.jsonl")], env)
+        steps = int(out.split()[-1])
+        base_wall, base_cpu = wall, cpu
+        for what, res in [("json.dumps", (wall, cpu, mem, out))] + [
+                (fmt, None) for fmt in formats]:
+            if res is None:
+                out_path = tmp / ("c.parquet" if what == "parquet" else "c/" if what == "atif" else "c.jsonl")
+                res = _whole([sys.executable, "-m", "trajrec", "export", str(run), "--format", what, "--out",
+                              str(out_path), "--overwrite", "--unlabeled", "false"], env)
+                if out_path.is_dir():
+                    shutil.rmtree(out_path)
+            walls.setdefault(what, []).append(res[0])
+            cpus.setdefault(what, []).append(res[1])
+            rss.setdefault(what, []).append(res[2])
+            ratios.setdefault(what, []).append(base_wall / res[0])
+            cpu_ratios.setdefault(what, []).append(base_cpu / res[1])
+    print(f"\n`trajrec export` as whole processes (start-up and imports included; {steps:,} steps), medians of "
+          f"{repeat} interleaved rounds (load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"{'what':<16} {'seconds':>8} {'CPU s':>7} {'steps/s':>10} {'vs json.dumps':>14} {'(CPU time)':>10} "
+          f"{'peak RSS MB':>12}")
+    for what in walls:
+        print(f"{what:<16} {med(walls[what]):>8.2f} {med(cpus[what]):>7.2f} {steps / med(walls[what]):>10,.0f} "
+              f"{med(ratios[what]):>13.2f}x {med(cpu_ratios[what]):>9.2f}x {med(rss[what]):>12.1f}")
+
+
 def main() -> int:
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        try:  # as `trajrec export` starts (numpy's OpenBLAS with one thread, should the export import numpy)
+            from trajrec.commands.export import one_blas_thread
+        except ImportError:  # a trajrec before it
+            pass
+        else:
+            one_blas_thread()
         child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -292,6 +373,9 @@ def main() -> int:
                     help="skip the whole-process measurements (speed ratio and peak memory per format)")
     ap.add_argument("--no-in-process", dest="in_process", action="store_false",
                     help="skip the in-process measurements")
+    ap.add_argument("--cli", action="store_true",
+                    help="also time `trajrec export` itself as whole processes (start-up and imports included) "
+                         "against the baseline loop as a script of its own")
     ap.add_argument("--cold-imports", action="store_true",
                     help="children as this environment starts them (under PYTHONDONTWRITEBYTECODE each compiles the "
                          "modules it imports); default: trajrec's bytecode compiled first, as an installed trajrec has it")
@@ -337,6 +421,9 @@ def main() -> int:
     if args.processes:
         env = None if args.cold_imports else bytecode_env()
         processes(run, tmp, args.formats.split(","), args.repeat, args.workers, env)
+    if args.cli:
+        env = None if args.cold_imports else bytecode_env()
+        cli_processes(run, tmp, args.formats.split(","), args.repeat, env)
     shutil.rmtree(tmp)  # outputs (and the run, unless --run) lived there
     return 0 if ok else 1
 

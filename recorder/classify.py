@@ -24,9 +24,7 @@ import traceback as tb
 import warnings
 from typing import Any, Callable, Hashable
 
-import numpy as np
-
-from .codec import bounded_repr
+from .codec import bounded_repr, numpy_if_loaded
 from .model import plain_scalar, truthy
 
 FailureFn = Callable[[dict[str, Any]], Any]
@@ -99,9 +97,10 @@ def default_action_key(action: Any) -> Hashable:
     if isinstance(action, dict):
         call = parse_tool_call(action)
         return call[0] if call is not None else bounded_repr(action)
-    if isinstance(action, np.ndarray):
+    np = numpy_if_loaded()  # not imported for it: without numpy no action is a numpy value
+    if np is not None and isinstance(action, np.ndarray):
         return (action.dtype.str, action.shape, action.tobytes())
-    if isinstance(action, np.generic):
+    if np is not None and isinstance(action, np.generic):
         return action.item()
     try:
         hash(action)

@@ -43,9 +43,10 @@ import threading
 import types
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 EXT_NDARRAY = 1
 EXT_NPSCALAR = 2
@@ -94,6 +95,42 @@ class UnknownExt:
 
 
 _warned_types: set[str] = set()
+
+_np: Any = None
+
+
+def numpy() -> Any:
+    """The numpy module, imported on first use: reading, exporting and listing episodes without arrays never
+    import it (~60 ms and ~15 MB of a command line's start)."""
+    global _np
+    if _np is None:
+        import numpy as module
+
+        _np = module
+    return _np
+
+
+class _NumpyStub:
+    """Stands for numpy in type tests made before numpy is imported (:func:`numpy_or_stub`): no value is an
+    instance of these classes, as no value can be a numpy object before numpy is imported."""
+
+    class ndarray:  # noqa: N801  (numpy's names)
+        pass
+
+    class generic:  # noqa: N801
+        pass
+
+
+def numpy_or_stub() -> Any:
+    """numpy if this process imported it, else a stand-in whose ``ndarray`` and ``generic`` no value is an instance
+    of: ``isinstance(value, np.ndarray)`` with ``np = numpy_or_stub()`` never imports numpy for the test."""
+    return _np if _np is not None else sys.modules.get("numpy", _NumpyStub)
+
+
+def numpy_if_loaded() -> Any:
+    """The numpy module if this process imported it, else None: then no value can be a numpy object, so a type
+    test against numpy's classes can be skipped without importing it."""
+    return _np if _np is not None else sys.modules.get("numpy")
 
 
 def _qualname(obj: Any) -> str:
@@ -280,8 +317,9 @@ def _sanitize(obj: Any, depth: int, active: set[int]) -> Any:
         return obj
     if depth > MAX_DEPTH:
         return _fallback(obj, f"a value nested deeper than {MAX_DEPTH} levels")
+    np = numpy_if_loaded()
     is_container = isinstance(obj, (dict, list, tuple, set, frozenset)) or (
-        isinstance(obj, np.ndarray) and obj.dtype.hasobject)
+        np is not None and isinstance(obj, np.ndarray) and obj.dtype.hasobject)
     if is_container:
         if id(obj) in active:
             return _fallback(obj, "a value that contains itself")
@@ -314,6 +352,7 @@ def _sanitize_container(obj: Any, depth: int, active: set[int]) -> Any:
     if isinstance(obj, set):
         return {_sanitize(v, d, active) for v in list(obj)}
     # an object ndarray
+    np = numpy()
     if type(obj) is not np.ndarray or obj.dtype.names is not None:
         return _fallback(obj)
     out = np.empty(obj.size, dtype=object)
@@ -346,6 +385,7 @@ def _dtype_spec(dt: np.dtype) -> Any:
 def _dtype_from_spec(spec: Any, depth: int = 0) -> np.dtype:
     if depth > 32:
         raise ValueError("dtype spec nested too deep")
+    np = numpy()
     if isinstance(spec, str):
         return _plain_dtype(spec)
     if isinstance(spec, dict) and "fields" in spec:
@@ -373,7 +413,9 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
     global _packb_probe
     _packb_probe = packb
     checked_ext = checked_ext or ext
-    ndarray = np.ndarray
+    # numpy's ndarray once this process has imported numpy (until then no value can be an array, and the hook does
+    # not import it: reading and exporting text episodes never load numpy); a class no value has meanwhile.
+    ndarray: Any = _NoArray
 
     # The payload of a plain array (no fields, no objects) up to its raw bytes (dtype, shape and the bin header,
     # whose length the dtype and shape fix), by (dtype, shape): keyed by the dtype object, whose lookup costs a
@@ -396,6 +438,7 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
         return ext(EXT_NDARRAY, head + obj.tobytes())
 
     def rich_array(obj: np.ndarray) -> Any:
+        np = numpy()
         if isinstance(obj, np.ma.MaskedArray):
             mask = np.ma.getmask(obj)
             return ext(EXT_NDRICH, packb(["masked", np.asarray(obj.data), False if mask is np.ma.nomask else
@@ -422,27 +465,33 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
         return plain_array(obj)
 
     def default(obj: Any) -> Any:
+        nonlocal ndarray
         if type(obj) is ndarray:
             head = heads.get((obj.dtype, obj.shape))
             if head is not None:  # a plain array of a dtype and shape met before (inline: ~0.3 µs a step)
                 return ext(EXT_NDARRAY, head + obj.tobytes())
             if obj.dtype.names is None and not obj.dtype.hasobject:
                 return plain_array(obj)
-        if isinstance(obj, np.ndarray):
-            return rich_array(obj)
-        if isinstance(obj, np.generic):
-            if isinstance(obj, np.bool_):
-                return bool(obj)
-            if isinstance(obj, (np.str_, np.bytes_)):
-                return obj.item()  # plain str / bytes: a zero-width string dtype has no raw-bytes form
-            if obj.dtype.hasobject:
-                return ext(EXT_FALLBACK, packb(fallback_payload(obj)))
-            if obj.dtype.names is not None:
-                try:
-                    return ext(EXT_NDRICH, packb(["void", _dtype_spec(obj.dtype), obj.tobytes()]))
-                except ValueError as exc:
-                    return ext(EXT_FALLBACK, packb(fallback_payload(obj, f"a structured numpy scalar ({exc})")))
-            return ext(EXT_NPSCALAR, packb([obj.dtype.str, obj.tobytes()]))
+        np = numpy_if_loaded()
+        if np is not None and ndarray is not np.ndarray:  # numpy imported since the last call
+            ndarray = np.ndarray
+            return default(obj)
+        if np is not None:
+            if isinstance(obj, np.ndarray):
+                return rich_array(obj)
+            if isinstance(obj, np.generic):
+                if isinstance(obj, np.bool_):
+                    return bool(obj)
+                if isinstance(obj, (np.str_, np.bytes_)):
+                    return obj.item()  # plain str / bytes: a zero-width string dtype has no raw-bytes form
+                if obj.dtype.hasobject:
+                    return ext(EXT_FALLBACK, packb(fallback_payload(obj)))
+                if obj.dtype.names is not None:
+                    try:
+                        return ext(EXT_NDRICH, packb(["void", _dtype_spec(obj.dtype), obj.tobytes()]))
+                    except ValueError as exc:
+                        return ext(EXT_FALLBACK, packb(fallback_payload(obj, f"a structured numpy scalar ({exc})")))
+                return ext(EXT_NPSCALAR, packb([obj.dtype.str, obj.tobytes()]))
         if isinstance(obj, tuple):
             if type(obj) is not tuple:
                 warn_tuple_subclass(obj)
@@ -478,9 +527,13 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
     return default
 
 
+class _NoArray:
+    """The class :func:`make_default`'s hook tests values against before numpy is imported: nothing is one."""
+
+
 def _plain_dtype(spec: Any) -> np.dtype:
     # Object dtypes would let a file smuggle pointers into memory; only plain dtypes are read from raw bytes.
-    dtype = np.dtype(str(spec))
+    dtype = numpy().dtype(str(spec))
     if dtype.hasobject:
         raise ValueError(f"refusing object dtype {spec!r} in a raw array payload")
     return dtype
@@ -492,10 +545,11 @@ def make_ext_hook(unpackb: Callable[[bytes], Any]) -> Callable[[int, bytes], Any
     def ext_hook(code: int, data: bytes) -> Any:
         if code == EXT_NDARRAY:
             dtype, shape, raw = unpackb(data)
+            np = numpy()
             return np.frombuffer(raw, dtype=_plain_dtype(dtype)).reshape(shape).copy()
         if code == EXT_NPSCALAR:
             dtype, raw = unpackb(data)
-            return np.frombuffer(raw, dtype=_plain_dtype(dtype))[0]
+            return numpy().frombuffer(raw, dtype=_plain_dtype(dtype))[0]
         if code == EXT_SURROGATES:
             return bytes(data).decode("utf-8", "surrogatepass")
         if code == EXT_HUGEINT:
@@ -520,7 +574,7 @@ def make_ext_hook(unpackb: Callable[[bytes], Any]) -> Callable[[int, bytes], Any
             return complex(real, imag)
         if code == EXT_OBJARRAY:
             shape, items = unpackb(data)
-            arr = np.empty(len(items), dtype=object)
+            arr = numpy().empty(len(items), dtype=object)
             for k, item in enumerate(items):  # item by item: a slice assignment would broadcast nested lists
                 arr[k] = item
             return arr.reshape(shape)
@@ -530,6 +584,7 @@ def make_ext_hook(unpackb: Callable[[bytes], Any]) -> Callable[[int, bytes], Any
 
 
 def _rich_array(payload: Any) -> Any:
+    np = numpy()
     kind = payload[0]
     if kind == "struct":
         _kind, spec, shape, raw = payload

@@ -16,7 +16,6 @@ import warnings
 from collections import OrderedDict
 from typing import Any, Iterator, Sequence, overload
 
-from .diff import apply_forward, copy_state
 from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable, iter_frames,
@@ -608,6 +607,8 @@ class Episode(Sequence[Step]):
 
     def state_at(self, i: int) -> Any:
         """The env state right after step ``i`` (``-1``: right after reset). Returns a fresh copy."""
+        from .diff import apply_forward, copy_state  # here: the state diff imports numpy, reading need not
+
         i = operator.index(i)
         if not self.has_state:
             raise TrajrecUsageError(f"{self.path} has no recorded state: record with Recorder(state_fn=...) or an env "

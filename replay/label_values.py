@@ -12,6 +12,7 @@ import math
 import re
 from typing import Any
 
+from trajrec.recorder.codec import numpy_if_loaded
 from trajrec.recorder.errors import TrajrecUsageError
 from trajrec.recorder.model import CHECK_KINDS
 
@@ -112,13 +113,9 @@ def validate_value(value: Any) -> Any:
 
     Allowed: a rating -1, 0 or +1 (int), a score (finite float), pass/fail (bool) or a category (str).
     """
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            value = value.item()
-    except ImportError:  # numpy is a dependency; the guard only keeps this function importable without it
-        pass
+    np = numpy_if_loaded()  # not imported for the test: without numpy no value is a numpy value
+    if np is not None and isinstance(value, np.generic):
+        value = value.item()
     if value is None:
         raise TrajrecUsageError("a label needs a value: a rating -1/0/+1, a score (float), pass/fail (True/False) "
                                 "or a category (text)")
@@ -170,13 +167,9 @@ def _validate_target(target: Any) -> int | str:
     if target == "episode":
         return "episode"
     if isinstance(target, bool) or not isinstance(target, int):
-        try:
-            import numpy as np
-
-            if isinstance(target, np.integer):
-                target = int(target)
-        except ImportError:  # numpy is a dependency; see validate_value
-            pass
+        np = numpy_if_loaded()
+        if np is not None and isinstance(target, np.integer):
+            target = int(target)
     if isinstance(target, int) and not isinstance(target, bool) and target >= 0:
         return target
     raise TrajrecUsageError(f"a label target is 'episode' or a step index >= 0, got {target!r}")

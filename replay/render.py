@@ -12,14 +12,15 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any, Iterable, Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from trajrec.recorder.classify import parse_tool_call
-from trajrec.recorder.codec import INT_TEXT_BITS, int_text
+from trajrec.recorder.codec import INT_TEXT_BITS, int_text, numpy, numpy_or_stub
 from trajrec.recorder.model import verdict
 from trajrec.recorder.model_call import amount, token_count
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Lone surrogates (text decoded with ``surrogateescape``) are escaped too: a terminal cannot encode them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -48,6 +49,7 @@ def json_safe(text: str) -> str:
 
 def _array_text(value: np.ndarray) -> str:
     """An array as numpy prints it (4 digits, 64 elements at most)."""
+    np = numpy()
     if isinstance(value, np.ma.MaskedArray):
         # array2string formats a masked element with a format spec, which numpy itself warns about (a FutureWarning
         # that would reach the user under trajrec's name); a masked array's own str prints "--" without one.
@@ -64,6 +66,7 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
     is ever turned into text: strings, arrays, bytes and containers are cut before rendering, so the cost
     follows what is shown, not the size of the value (a 25 MB observation previews in microseconds).
     """
+    np = numpy_or_stub()  # a stand-in before numpy is imported (no value is a numpy value then): never imports it
     if isinstance(value, np.generic):
         value = value.item()  # 0, not np.int64(0): numpy scalars read as the numbers they are
     if max_len is not None and _larger_than(value, max_len):
@@ -100,7 +103,7 @@ def tree_text(value: Any, *, max_len: int) -> str:
            return 1
     }
     """
-    if isinstance(value, np.generic):
+    if isinstance(value, numpy_or_stub().generic):
         value = value.item()
     if not isinstance(value, (dict, list, tuple, set, frozenset)):
         return value_text(value, max_len=max_len)
@@ -145,6 +148,7 @@ def _holds_python_types(value: Any) -> bool:
 def _larger_than(value: Any, limit: int) -> bool:
     """Whether rendering ``value`` could take more than about ``limit`` characters; looks at no more than
     ``limit`` items, so it costs little whatever the value's size."""
+    ndarray = numpy_or_stub().ndarray
     seen = 0
     stack = [value]
     while stack:
@@ -154,7 +158,7 @@ def _larger_than(value: Any, limit: int) -> bool:
             return True
         if isinstance(v, (str, bytes, bytearray)):
             seen += len(v)
-        elif isinstance(v, np.ndarray):
+        elif isinstance(v, ndarray):
             seen += int(v.size) * (8 if v.dtype.kind in "fc" else 4)
         elif isinstance(v, dict):
             if len(v) > limit:
@@ -186,6 +190,8 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False, python_types
         out.append(text)
         left[0] -= len(text)
 
+    ndarray = numpy_or_stub().ndarray
+
     def walk(v: Any, indent: int, depth: int) -> None:
         if blocks and isinstance(v, str) and "\n" in v and depth:
             cut = v[: max(0, left[0])]
@@ -198,7 +204,7 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False, python_types
         elif isinstance(v, str):
             cut = v[: max(0, left[0])]
             emit(json.dumps(cut, ensure_ascii=False) + (f"…(+{len(v) - len(cut):,} chars)" if len(cut) < len(v) else ""))
-        elif isinstance(v, np.ndarray):
+        elif isinstance(v, ndarray):
             emit(_array_text(v).replace("\n", " "))
         elif isinstance(v, (bytes, bytearray, memoryview)):
             cut = bytes(v[: max(0, left[0])])
@@ -269,6 +275,7 @@ def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
         return {_key(k): plain_json(v, raw_bytes=raw_bytes) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain_json(v, raw_bytes=raw_bytes) for v in value]
+    np = numpy_or_stub()
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "Mm":  # datetime64/timedelta64: numpy's own text (tolist gives dates, or ints)
             return plain_json(np.asarray(value, dtype=str).tolist(), raw_bytes=raw_bytes)
@@ -371,7 +378,7 @@ def type_name(value: Any) -> str:
     """A value's type as a diff names it: ``int``, ``numpy.float32``, ``numpy.ndarray of int16``."""
     t = type(value)
     name = t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
-    if isinstance(value, np.ndarray):  # int32 and int64 arrays print alike: the dtype tells them apart
+    if isinstance(value, numpy_or_stub().ndarray):  # int32 and int64 arrays print alike: the dtype tells them apart
         return f"{name} of {value.dtype}"
     return name
 
@@ -616,7 +623,7 @@ def number_text(value: Any) -> str:
     """
     if value is None:
         return "-"
-    if isinstance(value, np.generic):
+    if isinstance(value, numpy_or_stub().generic):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return one_line(value, 24)

@@ -62,7 +62,14 @@ class CommandParser(argparse.ArgumentParser):
         return parsed, extras
 
 
-def build_parser() -> argparse.ArgumentParser:
+_ALL = object()
+
+
+def build_parser(command: Any = _ALL) -> argparse.ArgumentParser:
+    """The ``trajrec`` parser. ``command``: the one command whose options are added (None: no command's), so that
+    a command line imports only what its command needs (the options of ``export`` load the export formats,
+    ``record`` the recording modules...); by default every command's options, as ``completion`` needs them. The
+    command list, ``--help``, ``--version`` and the errors for an unknown command read the same either way."""
     parser = argparse.ArgumentParser(
         prog="trajrec",
         description="Record, browse, replay, label and export agent trajectories in Gymnasium tool environments.",
@@ -79,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=f"examples:\n{mod.EXAMPLES}" if getattr(mod, "EXAMPLES", "") else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        mod.add_arguments(p)
+        if command is _ALL or mod.NAME == command:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -173,10 +181,25 @@ def glue_option_values(argv: Sequence[str], options: Sequence[str] = ("--where",
     return out
 
 
+def command_of(argv: Sequence[str]) -> Any:
+    """The command ``argv`` names: its first word that is not an option (the top level's options, ``-h`` and
+    ``--version``, take no value); None when it names none; :data:`_ALL` (every command's options) after ``--``
+    or an option unknown at the top level, where argparse's own handling decides."""
+    for arg in argv:
+        if arg in ("-h", "--help", "--version"):
+            continue
+        if arg.startswith("-"):
+            return _ALL
+        return arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(glue_option_values(list(sys.argv[1:] if argv is None else argv)))
-    args._argv = list(sys.argv[1:] if argv is None else argv)  # as typed: `record` prints its --resume command
+    typed = list(sys.argv[1:] if argv is None else argv)
+    glued = glue_option_values(typed)
+    parser = build_parser(command_of(glued))
+    args = parser.parse_args(glued)
+    args._argv = typed  # as typed: `record` prints its --resume command
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import math
+import operator
 from typing import Any, Iterable, Sequence, Union
 
 from trajrec.recorder import Check
@@ -174,9 +175,19 @@ def fill_value(policy: str, label_map: str) -> bool | float | None:
     return None
 
 
+_target = operator.attrgetter("target")
+_INT = {int}
+
+
 def candidates_by_step(labels: Iterable[Label], checks: Iterable[Check]) -> dict[int, list[Candidate]]:
     """Step index -> candidates: live labels and recorded checks that target a step."""
     out: dict[int, list[Candidate]] = {}
+    if type(labels) is list and labels:
+        # Usual: a label a step (rules label every step once): the map made in C loops, as the loop below makes it.
+        targets = list(map(_target, labels))
+        if set(map(type, targets)) == _INT and len(set(targets)) == len(targets):
+            out = dict(zip(targets, map(list, zip(labels))))
+            labels = ()
     for items in (labels, checks):
         for item in items:
             t = item.target

@@ -35,11 +35,9 @@ import operator
 from itertools import repeat
 from typing import Any, Iterable, NamedTuple
 
-import numpy as np
-
 from trajrec.recorder import Unencodable, UnknownExt
 from trajrec.recorder.classify import parse_tool_call
-from trajrec.recorder.codec import int_text
+from trajrec.recorder.codec import int_text, numpy, numpy_or_stub
 
 __all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "text_of", "tool_call",
            "tool_names"]
@@ -57,6 +55,7 @@ class ToolCall(NamedTuple):
 
 
 def _default(obj: Any) -> Any:
+    np = numpy_or_stub()  # a stand-in before numpy is imported: no value is a numpy value then
     if isinstance(obj, np.ndarray):
         kind = obj.dtype.kind
         if kind in "OV" or (kind == "u" and obj.dtype.itemsize == 8 and obj.size and int(obj.max()) > _I64_MAX):
@@ -91,6 +90,7 @@ def _odd_array(arr: Any) -> Any:
     datetime64 and timedelta64 as numpy's own text (``"2020-01-01"``, ``"5 seconds"``, ``"NaT"``); complex as
     ``{"$complex": [real, imag]}`` (arrays: real and imaginary parts as two nested lists); a long double as its
     float64 when that is exact, else ``{"$longdouble": text}``. A 0-d array gives a scalar."""
+    np = numpy()
     kind = arr.dtype.kind
     if kind in "Mm":
         return np.asarray(arr, dtype=str).tolist()
@@ -118,6 +118,7 @@ def jsonable(value: Any) -> Any:
         return {_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    np = numpy_or_stub()
     if isinstance(value, (np.ndarray, np.generic)):
         kind = value.dtype.kind
         if kind in "Mmc" or (kind == "f" and value.dtype.itemsize > 8):

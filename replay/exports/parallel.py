@@ -165,7 +165,7 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
 # -- in the writing process ----------------------------------------------------------------------------------------
 
 
-_DIED_STARTING = ("an export worker process exited while starting (exit code {code}); in a script this happens when "
+_DIED_STARTING = ("an export worker process exited while starting{code}; in a script this happens when "
                   "export(..., workers=N) is not under `if __name__ == \"__main__\":` (each worker imports the "
                   "script again): put the call under that guard, or pass workers=1")
 
@@ -184,6 +184,7 @@ class _PoolStarter:
         self._pool: Any = None
         self._ping: Any = None
         self._error: BaseException | None = None
+        self._pids: set[int] | None = None  # the workers first seen (a worker never exits while the export runs)
         self._thread = threading.Thread(target=self._start, args=(workers, config), name="trajrec-export-pool",
                                         daemon=True)
         self._thread.start()
@@ -211,9 +212,18 @@ class _PoolStarter:
             return False
         if self._error is not None or self._ping.ready():
             return True
-        dead = [p for p in getattr(self._pool, "_pool", ()) if p.exitcode is not None]
+        procs = list(getattr(self._pool, "_pool", ()))
+        dead = [p for p in procs if p.exitcode is not None]
         if dead:  # a worker exits only when stopped: one that died before answering never will (the pool restarts it)
-            self._error = TrajrecError(_DIED_STARTING.format(code=dead[0].exitcode))
+            self._error = TrajrecError(_DIED_STARTING.format(code=f" (exit code {dead[0].exitcode})"))
+            return True
+        # The pool replaces a dead worker within 0.1 s, often before it is seen dead here: a worker not among
+        # those first seen replaced one that died (workers that die as they start die again and again).
+        pids = {p.pid for p in procs}
+        if self._pids is None:
+            self._pids = pids
+        elif pids - self._pids:
+            self._error = TrajrecError(_DIED_STARTING.format(code=""))
             return True
         return False
 

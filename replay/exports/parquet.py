@@ -22,7 +22,7 @@ import shutil
 import sys
 import unicodedata
 from contextlib import suppress
-from itertools import repeat
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -299,18 +299,139 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
     complete = episode_complete(view.ep)
     doubt = unverified_of(view.ep)
     steps_cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:COLUMNS.index("label")]]
-    (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
-     c_retry, c_recovers) = [c.append for c in steps_cols]
     picked: list[Any] = []  # each step's preferred label (or None)
     found: list[Any] = []  # each step's candidates (or None)
-    c_picked, c_found = picked.append, found.append
     thought = view.thought
     candidates = view.candidates
     prefer = view.options.preference.choose  # what view.choose(i, mapped=False) calls
     names = names or None
     calls = _calls_of(names, text_tool)
     wins: dict[tuple[Any, Any], bool] = {}
-    for rec in view.steps():
+    steps_it = view.steps()
+    while True:
+        chunk = list(islice(steps_it, _STEPS_AT_ONCE))
+        if not chunk:
+            break
+        if _FAST[0] and _usual_steps(chunk, steps_cols, picked, found, candidates, calls, names, text_tool, wins,
+                                     prefer):
+            continue
+        _general_steps(chunk, steps_cols, picked, found, thought, candidates, calls, names, text_tool, wins, prefer)
+    n = len(picked)
+    steps_i = steps_cols[0]
+    return head, [*steps_cols, *_label_columns(picked, found, label_map, n),
+                  [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+
+
+#: Steps read and made columns at a time (bounded: an episode's records are not all held at once).
+_STEPS_AT_ONCE = 1024
+#: Whether :func:`_usual_steps` is tried (tests turn it off to compare it with the general loop).
+_FAST = [True]
+_get = dict.get
+_MICRO = 1_000_000
+
+
+def _floats_ok(xs: list[Any]) -> bool:
+    """Every value a finite float (``x - x == 0.0``: NaN and infinities give NaN)."""
+    return set(map(type, xs)) == _FLOAT and not any(map(operator.ne, map(operator.sub, xs, xs), repeat(0.0)))
+
+
+_FLOAT = {float}
+
+
+def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: list[Any], found: list[Any],
+                 candidates: dict[int, Any], calls: dict[str, Any], names: Any, text_tool: Any,
+                 wins: dict[tuple[Any, Any], bool], prefer: Any) -> bool:
+    """The columns of ``chunk``'s steps a field at a time, in C loops, when they are usual ones (text action and
+    observation, a note map whose thought is text, finite float reward, time and duration; at most one candidate
+    label a step; failures, retries and recoveries made as the general loop makes them): what :func:`_general_steps` appends, appended; False (nothing
+    appended) otherwise. ``tests/exports/test_parquet_steps_fast_path.py`` holds them to the same columns."""
+    n = len(chunk)
+    actions = list(map(_get, chunk, repeat("action", n)))
+    obs = list(map(_get, chunk, repeat("observation", n)))
+    notes = list(map(_get, chunk, repeat("note", n)))
+    if set(map(type, actions)) != _STR or set(map(type, obs)) != _STR or set(map(type, notes)) != _DICT:
+        return False
+    thoughts = list(map(_get, notes, repeat("thought", n)))
+    if set(map(type, thoughts)) != _STR:
+        return False  # (no thought noted: the model call's reply text; other values: their text)
+    rewards = list(map(_get, chunk, repeat("reward", n)))
+    times = list(map(_get, chunk, repeat("time", n)))
+    durations = list(map(_get, chunk, repeat("duration", n)))
+    if not (_floats_ok(rewards) and _floats_ok(times) and _floats_ok(durations)):
+        return False
+    steps = list(map(_get, chunk, repeat("i", n)))
+    if None in steps:
+        return False  # (the general loop's KeyError)
+    cands = list(map(candidates.get, steps))
+    if any(c is not None and len(c) > 1 for c in cands):
+        return False
+    structs = list(map(calls.get, actions, repeat(calls)))
+    if calls in structs:  # actions not met before: parse them (once each), as the general loop does
+        for k, struct in enumerate(structs):
+            if struct is calls:
+                action = actions[k]
+                struct = calls.get(action, calls)
+                if struct is calls:
+                    if len(calls) >= _CALLS_MAX:
+                        calls.clear()
+                    call = tool_call(action, names, text_tool)
+                    struct = calls[action] = (None if call is None else
+                                              {"name": call.name, "arguments": dumps(call.arguments)})
+                structs[k] = struct
+    # Failures, retries and recoveries (a few steps): each as the general loop makes it.
+    failures = list(map(_get, chunk, repeat("failure", n)))
+    if any(failures):
+        failures = [{"kind": _text(f.get("kind")), "message": _text(f.get("message"))} if f else None
+                    for f in failures]
+    else:
+        failures = [None] * n
+    retries = list(map(_get, chunk, repeat("retry_of", n)))
+    if retries.count(None) != n:
+        retries = [None if x is None else _int(x) for x in retries]
+    recovers = list(map(_get, chunk, repeat("recovers", n)))
+    recovers = [[k for k in x if _int(k) is not None] if x else [] for x in recovers]
+    (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
+     c_retry, c_recovers) = [c.extend for c in cols]
+    c_step(steps)
+    c_thought(thoughts)
+    c_action(actions)
+    c_call(structs)
+    c_obs(obs)
+    c_values(repeat(None, n))
+    c_reward(rewards)
+    c_term(map(bool, map(_get, chunk, repeat("terminated", n))))
+    c_trunc(map(bool, map(_get, chunk, repeat("truncated", n))))
+    c_time(map(round, map(operator.mul, times, repeat(_MICRO, n))))
+    c_dur(durations)
+    c_failure(failures)
+    c_retry(retries)
+    c_recovers(recovers)
+    found.extend(cands)
+    for c in cands:
+        if not c:
+            picked.append(None)
+            continue
+        c = c[0]
+        key = (c.judge, c.kind)
+        won = wins.get(key)
+        if won is None:
+            won = wins[key] = prefer([c], None) is not None
+        picked.append(c if won else None)
+    return True
+
+
+_STR = {str}
+_DICT = {dict}
+
+
+def _general_steps(chunk: list[dict[str, Any]], steps_cols: list[list[Any]], picked: list[Any], found: list[Any],
+                   thought: Any, candidates: dict[int, Any], calls: dict[str, Any], names: Any, text_tool: Any,
+                   wins: dict[tuple[Any, Any], bool], prefer: Any) -> None:
+    """The columns of ``chunk``'s steps, a step at a time: any step."""
+    (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
+     c_retry, c_recovers) = [c.append for c in steps_cols]
+    c_picked, c_found = picked.append, found.append
+    for rec in chunk:
         i = rec["i"]
         c_step(i)
         note = rec.get("note")
@@ -370,10 +491,6 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
             c_picked(c if won else None)
         else:
             c_picked(prefer(cands, None) if cands else None)
-    n = len(picked)
-    steps_i = steps_cols[0]
-    return head, [*steps_cols, *_label_columns(picked, found, label_map, n),
-                  [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
 
 
 #: Text action -> its ``tool_call`` column value, per (tool names, text tool) of the episodes (read-only values,
@@ -432,11 +549,13 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
             c_judge(chosen.judge)
             c_kind(chosen.kind)
             c_origin(origin(chosen))
-            c_rationale(chosen.rationale)
+            # A recorded check's rationale, author and id are whatever the env gave (a label's are text): as text,
+            # as the string columns need (a numpy array there stopped the export with pyarrow's ArrowTypeError).
+            c_rationale(_text(chosen.rationale))
             tags = chosen.tags
             c_tags([str(t) for t in tags] if tags else [])
-            c_author(chosen.author)
-            c_id(chosen.id)
+            c_author(_text(chosen.author))
+            c_id(_text(chosen.id))
     counts: list[int] = []
     judges: list[list[str]] = []
     c_n, c_judges = counts.append, judges.append

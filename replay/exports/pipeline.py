@@ -15,8 +15,6 @@ from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.fsck import is_locked
 from trajrec.recorder.reader import lost_steps
 
-from ..agreement import episode_agreement
-from ..autolabel import RULES_JUDGE
 from .base import EpisodeView, ExportOptions, Format, Skip, check_output_file
 from .chat import ChatFormat
 from .prefs import DpoFormat, KtoFormat
@@ -57,6 +55,13 @@ FORMATS: dict[str, Any] = {
 
 #: The reason counted for ``dpo`` attempts left without a partner.
 UNPAIRED = "no attempt at the same task to pair it with"
+
+
+def _rules_judge() -> str:
+    """``trajrec label auto --rules``' judge name (its module, and what it imports, loaded only when asked)."""
+    from ..autolabel import RULES_JUDGE
+
+    return RULES_JUDGE
 
 
 class ProgressLike(Protocol):
@@ -167,6 +172,8 @@ def select(src: Source, query: Query) -> list[EpisodeRef]:
         return list(src)
     need_labels = query.needs_labels
     need_agreement = "agreement" in query.fields
+    if need_agreement:
+        from ..agreement import episode_agreement  # here: only --min-agreement and agreement terms need it
     out = []
     for ref in src:
         labels = ref.labels() if need_labels else None
@@ -296,7 +303,12 @@ class EpisodeExporter:
         labels = None
         if filters:
             labels = ref.labels() if self._need_labels else None
-            agreement = episode_agreement(labels) if self._need_agreement and labels is not None else None
+            if self._need_agreement and labels is not None:
+                from ..agreement import episode_agreement  # here: only --min-agreement and agreement terms need it
+
+                agreement = episode_agreement(labels)
+            else:
+                agreement = None
             if not filters.matches(episode_facts(ref, labels, agreement)):
                 report.leave_out(FILTERED, ref.summary.get("outcome"))
                 return
@@ -328,7 +340,7 @@ class EpisodeExporter:
                 report.leave_out(skip.reason, outcome)
                 report.unlabeled += skip.unlabeled
                 if skip.unlabeled and outcome in ("passed", "failed") and not any(
-                        lab.judge == RULES_JUDGE for lab in view.label_rows):
+                        lab.judge == _rules_judge() for lab in view.label_rows):
                     report.rules_would_label += 1
             else:
                 outcome = ep.summary.get("outcome") or "unknown"

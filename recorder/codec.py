@@ -124,13 +124,20 @@ class _NumpyStub:
 def numpy_or_stub() -> Any:
     """numpy if this process imported it, else a stand-in whose ``ndarray`` and ``generic`` no value is an instance
     of: ``isinstance(value, np.ndarray)`` with ``np = numpy_or_stub()`` never imports numpy for the test."""
-    return _np if _np is not None else sys.modules.get("numpy", _NumpyStub)
+    np = numpy_if_loaded()
+    return np if np is not None else _NumpyStub
 
 
 def numpy_if_loaded() -> Any:
     """The numpy module if this process imported it, else None: then no value can be a numpy object, so a type
-    test against numpy's classes can be skipped without importing it."""
-    return _np if _np is not None else sys.modules.get("numpy")
+    test against numpy's classes can be skipped without importing it.
+
+    Thread-safe: while another thread is importing numpy, ``sys.modules`` already holds the module half
+    initialized (no ``numpy.generic`` yet); the ``import`` statement in :func:`numpy` waits for that import to
+    end instead of handing out the half-made module."""
+    if _np is not None:
+        return _np
+    return numpy() if "numpy" in sys.modules else None
 
 
 def _qualname(obj: Any) -> str:

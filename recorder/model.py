@@ -7,11 +7,11 @@ The byte layout lives in :mod:`trajrec.recorder.format`; this module only knows 
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, NamedTuple
 
+from .codec import numpy_if_loaded
 from .model_call import ModelUsage
 
 CHECK_KINDS = ("rule", "environment", "judge")
@@ -152,7 +152,7 @@ def plain_scalar(value: Any) -> Any:
     """
     if type(value) in _PLAIN:
         return value
-    np = sys.modules.get("numpy")
+    np = numpy_if_loaded()  # (an import of numpy under way in another thread is waited for)
     if np is not None and isinstance(value, np.generic) and isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):
         return value.item()
     return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 
 _VALUES = r'''
 import numpy as np
@@ -81,3 +82,24 @@ def test_reading_an_array_imports_numpy_and_decodes_it() -> None:
     proc = subprocess.run([sys.executable, "-c", code, packed.hex()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split(None, 2) == ["numpy", "<u2", "[[1, 2]]\n"]
+
+
+def test_numpy_if_loaded_waits_for_an_import_under_way_in_another_thread() -> None:
+    # A judge thread met the first array while another thread was importing numpy: sys.modules held the module
+    # half made, and `np.generic` raised "partially initialized module 'numpy' has no attribute 'generic'".
+    code = textwrap.dedent("""
+        import sys, threading
+        from trajrec.recorder.codec import numpy_if_loaded, numpy_or_stub
+        assert "numpy" not in sys.modules
+        t = threading.Thread(target=lambda: __import__("numpy"))
+        t.start()
+        while "numpy" not in sys.modules:
+            pass
+        np = numpy_if_loaded()
+        stub = numpy_or_stub()
+        print(hasattr(np, "generic") and hasattr(np, "ndarray"), stub is np)
+        t.join()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]

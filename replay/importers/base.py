@@ -389,16 +389,18 @@ def write_episode(importer: Importer, source: SourceFile, episode: ImportedEpiso
     episode_id = f"{episode_slug(base)}-{secrets.token_hex(4)}"
     final = out_dir / f"{episode_id}{SUFFIX}"
     tmp = out_dir / f".{episode_id}{SUFFIX}.importing"
-    writer = EpisodeWriter(tmp, {"episode_id": episode_id, "task": task, "provenance": provenance},
-                           compressor=new_compressor(compression_level), level=compression_level)
+    writer: EpisodeWriter | None = None
     try:
+        # (made inside the try: Ctrl-C between the file's creation and the first write must not leave it behind)
+        writer = EpisodeWriter(tmp, {"episode_id": episode_id, "task": task, "provenance": provenance},
+                               compressor=new_compressor(compression_level), level=compression_level)
         _write_body(writer, episode)
         summary = writer.close()
         if written is not None:
             written.append(final.name)
         os.replace(tmp, final)
     except BaseException:
-        if not writer.closed:
+        if writer is not None and not writer.closed:
             writer.abort()
         try:
             os.unlink(tmp)

@@ -90,3 +90,19 @@ def test_ctrl_c_just_after_an_episode_is_renamed_leaves_no_part_of_its_source(tm
     monkeypatch.setattr(base.os, "replace", real)
     report = import_paths("inspect", [single, multi], out, resume=True)
     assert report.episodes == 3 and len(list(out.glob(f"*{SUFFIX}"))) == 4
+
+
+def test_ctrl_c_as_an_episode_file_is_created_leaves_no_temporary_file(tmp_path, monkeypatch) -> None:
+    from trajrec.replay.importers import base, import_paths
+
+    real = base.EpisodeWriter
+
+    def created_then_interrupted(*args: object, **kwargs: object) -> object:
+        real(*args, **kwargs)  # the temporary file exists now
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "EpisodeWriter", created_then_interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        import_paths("mini-swe-agent", [DATA], out)
+    assert not out.exists() or sorted(p.name for p in out.iterdir()) == []  # (hidden .importing files too)

@@ -53,3 +53,15 @@ def test_other_unraisable_errors_still_reach_the_default_hook() -> None:
     finally:
         sys.unraisablehook = hook
     assert len(seen) == 1 and isinstance(seen[0].exc_value, ValueError)  # type: ignore[attr-defined]
+
+
+def test_ctrl_c_while_the_options_are_built_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from trajrec import cli
+
+    def interrupted(command: object) -> object:
+        raise KeyboardInterrupt  # as a Ctrl-C in the first tenth of a second, while the command's modules import
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["export", "runs", "--format", "records"]) == 130
+    assert capsys.readouterr().err == "trajrec export: interrupted\n"

@@ -187,7 +187,9 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
                     check_id: str | None = None, now: float | None = None) -> dict[str, Any]:
     """Bring a check reported by an env or a caller into the stored shape.
 
-    ``target`` may be ``"episode"``, ``"step"`` (the step it came with) or an int.
+    ``target`` may be ``"episode"``, ``"step"`` (the step it came with) or an int. A ``kind`` other than
+    :data:`CHECK_KINDS` becomes ``default_kind``, the given one kept as ``kind_given`` (as a target that is no step
+    index is kept as ``target_given``).
     """
     if not isinstance(raw, Mapping):
         raw = {"value": raw}
@@ -212,7 +214,13 @@ def normalize_check(raw: Mapping[str, Any], *, default_target: int | str, defaul
             rec["step_given"] = repr(rec.pop("step"))[:200]
         else:
             rec["step"] = index
-    rec["kind"] = str(rec.get("kind") or default_kind)
+    kind = rec.get("kind")
+    if kind and (type(kind) is not str or kind not in CHECK_KINDS):
+        # A kind outside the model's three (an env's "unit", say): the check is kept as the default kind, the
+        # given one beside it, so no reader takes it for a model judge's verdict or drops it.
+        rec["kind_given"] = str(kind)[:200]
+        kind = None
+    rec["kind"] = str(kind or default_kind)
     rec["judge"] = str(rec.get("judge") or f"{rec['kind']}:unnamed")
     rec["value"] = plain_scalar(rec.get("value"))  # stored as read back: the summary decides on the same value
     tags = rec.get("tags")

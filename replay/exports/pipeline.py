@@ -271,8 +271,8 @@ def check_workers(fmt: str, workers: Any, out: str | os.PathLike[str] | None = N
     if workers > 1 and fmt not in PARALLEL_FORMATS:
         why = ("pairs attempts across episodes" if fmt == "dpo" else
                "to a folder writes a file per episode (--out FILE.jsonl writes one file and takes --workers)")
-        raise TrajrecUsageError(f"--workers: {fmt} {why}, so it runs in one process; formats that take --workers: "
-                                f"{', '.join(PARALLEL_FORMATS)}, and atif to one file")
+        raise TrajrecUsageError(f"--workers: {fmt} {why}, so it cannot be split between processes: drop --workers "
+                                f"(formats that take it: {', '.join(PARALLEL_FORMATS)}, and atif to one file)")
     return workers
 
 

@@ -87,7 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="parquet to a folder only: one subfolder per split or env (split=train/part-00000.parquet); "
                         "other formats: --where 'split=train'")
     p.add_argument("--workers", "-j", type=int, default=1, metavar="N",
-                   help="processes that read and encode episodes (records, trl-stepwise, chat, kto, parquet); the "
+                   help="processes that read and encode episodes (records, trl-stepwise, chat, kto, parquet, atif to one "
+                        "file; dpo and atif to a folder refuse it); the "
                         "output is the same as with one (default: %(default)s)")
     p.add_argument("--keep-partial", action="store_true",
                    help="also export episodes with lost steps (files `fsck --repair` rewrote around damage): their "

@@ -372,11 +372,7 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
                 action = actions[k]
                 struct = calls.get(action, calls)
                 if struct is calls:
-                    if len(calls) >= _CALLS_MAX:
-                        calls.clear()
-                    call = tool_call(action, names, text_tool)
-                    struct = calls[action] = (None if call is None else
-                                              {"name": call.name, "arguments": dumps(call.arguments)})
+                    struct = _call_struct(calls, action, names, text_tool)
                 structs[k] = struct
     # Failures, retries and recoveries (a few steps): each as the general loop makes it.
     failures = list(map(_get, chunk, repeat("failure", n)))
@@ -447,11 +443,7 @@ def _general_steps(chunk: list[dict[str, Any]], steps_cols: list[list[Any]], pic
             # repeat actions, and parsing the call and encoding its arguments was ~1 us a step.
             struct = calls.get(action, calls)
             if struct is calls:
-                if len(calls) >= _CALLS_MAX:
-                    calls.clear()
-                call = tool_call(action, names, text_tool)
-                struct = calls[action] = (None if call is None else
-                                          {"name": call.name, "arguments": dumps(call.arguments)})
+                struct = _call_struct(calls, action, names, text_tool)
             c_call(struct)
         else:
             c_action(None if action is None else text_of(action))
@@ -498,6 +490,17 @@ def _general_steps(chunk: list[dict[str, Any]], steps_cols: list[list[Any]], pic
 #: actions of 1 KB hold ~2 MB at most (beside encode's own cache of parsed calls).
 _CALLS: dict[tuple[Any, Any], dict[str, Any]] = {}
 _CALLS_MAX = 1024
+
+
+def _call_struct(calls: dict[Any, Any], action: Any, names: Any, text_tool: Any) -> dict[str, str] | None:
+    """The ``tool_call`` column's value for a text action not in ``calls`` yet, remembered there (the cache is
+    emptied when it holds :data:`_CALLS_MAX` actions): ``{"name", "arguments"}`` with the arguments as JSON text,
+    or None when the action is no tool call."""
+    if len(calls) >= _CALLS_MAX:
+        calls.clear()
+    call = tool_call(action, names, text_tool)
+    struct = calls[action] = None if call is None else {"name": call.name, "arguments": dumps(call.arguments)}
+    return struct
 
 
 def _calls_of(names: frozenset[str] | None, text_tool: tuple[str, str] | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import gymnasium as gym
+import pytest
 
 from trajrec.recorder import Recorder, open_episode
 from trajrec.recorder.gcpause import gc_paused
@@ -107,11 +108,13 @@ def test_big_records_get_zstd_defaults_and_read_back(tmp_path: Path) -> None:
         assert all(np.array_equal(s.observation, o) for s, o in zip(ep, seen))
 
 
-def test_frame_checks_agree_with_the_record_checks() -> None:
-    """The whole-frame fast path never accepts what the per-record checks refuse, and gives their message."""
+def test_frame_checks_agree_with_the_record_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inline checks of a frame's records never accept what the per-record checks refuse, give their message,
+    and leave to them only the records that are not the usual kind."""
     import random
 
-    from trajrec.recorder.validate import _frame_usual, steps_problem
+    from trajrec.recorder import validate
+    from trajrec.recorder.validate import step_problem, steps_problem
 
     good = {"t": "step", "i": 0, "time": 1.0, "duration": 0.5, "note": {"thought": "x"}, "retry_of": 1,
             "recovers": [1, 2], "diff": [[["a", 0], "change", 1, 0]],
@@ -131,9 +134,11 @@ def test_frame_checks_agree_with_the_record_checks() -> None:
             frame[j] = {**frame[j], key: rng.choice(bad_values[key])}
         expected = next(((j, p) for j, r in enumerate(frame) if (p := step_problem(r, 10 + j))), None)
         assert steps_problem(frame, 10) == expected
-        if _frame_usual(frame, 10):
-            assert expected is None
-    assert _frame_usual([good | {"i": 10}, plain | {"i": 11}], 10)  # the usual frame takes the fast path
+    asked: list[int] = []
+    monkeypatch.setattr(validate, "step_problem", lambda rec, i: asked.append(i) or step_problem(rec, i))
+    checks = {"checks": [{"kind": "rule", "judge": "r", "value": 1, "target": 12}]}
+    assert steps_problem([good | {"i": 10}, plain | {"i": 11}, plain | {"i": 12} | checks, good | {"i": 13}], 10) is None
+    assert asked == [12]  # only the record with checks (valid, but not the usual kind) went the long way
 
 
 def test_gc_promotion_keeps_the_collector_working() -> None:

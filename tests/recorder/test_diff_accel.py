@@ -203,7 +203,7 @@ class _Mutator:
             _Mutator(self.state, self.left - 1)
 
 
-def _finalizers_during(fn: Any, state: dict[str, Any], chain: int = 200) -> tuple[Any, int]:
+def _finalizers_during(fn: Any, state: dict[str, Any], chain: int = 60) -> tuple[Any, int]:
     thresholds = gc.get_threshold()
     gc.collect()
     gc.disable()
@@ -233,7 +233,7 @@ def test_a_finalizer_changing_the_state_during_the_c_pass_leaves_exact_rows():
     tracker = StateTracker(accelerated=True)
     tracker.reset(state)
     exact = 0
-    for n in range(10):
+    for n in range(6):
         for f in list(state["files"].values())[::3]:
             f["size"] += 1
         prev = copy_state(tracker.state)

@@ -1,3 +1,3 @@
-from trajrec.cli import main
+from trajrec.cli import console_main
 
-raise SystemExit(main())
+console_main()

@@ -238,6 +238,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout, sys.stderr = out, err
 
 
+def console_main() -> None:
+    """The ``trajrec`` command (and ``python -m trajrec``): :func:`main`, then exit with its status.
+
+    The command is done, and has said so, when :func:`main` returns; a Ctrl-C while the interpreter then shuts
+    down (joining a worker pool's threads, stopping its server) used to end the process by SIGINT, with no line,
+    after a report of success. From then on it exits at once with the command's own status instead.
+    """
+    import signal
+
+    try:
+        code: Any = main()
+    except SystemExit as exc:  # argparse's --help, --version and usage errors
+        code = exc.code
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+
+    def exit_now(signum: int, frame: Any) -> None:
+        os._exit(status)
+
+    try:
+        signal.signal(signal.SIGINT, exit_now)
+    except ValueError:  # not the main thread (an embedding caller): leave its signals alone
+        pass
+    sys.exit(code)
+
+
 def interrupt_again(default: Callable[[Any], Any]) -> Callable[[Any], None]:
     """An ``sys.unraisablehook`` for a command: Ctrl-C that lands inside a finalizer (the ``__del__`` of an episode
     being garbage-collected) is dropped by Python, which prints "Exception ignored ... KeyboardInterrupt" and goes

@@ -65,3 +65,28 @@ def test_ctrl_c_while_the_options_are_built_is_one_line(monkeypatch: pytest.Monk
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["export", "runs", "--format", "records"]) == 130
     assert capsys.readouterr().err == "trajrec export: interrupted\n"
+
+
+def test_ctrl_c_while_the_interpreter_shuts_down_keeps_the_commands_exit_status(tmp_path) -> None:
+    # After the command said it was done: a Ctrl-C while Python waits for a thread at exit (a worker pool's) ended
+    # the process by SIGINT with no line, after a report of success (FINDINGS11 #3).
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # (a suite run as a background job ignores it)
+        from trajrec import cli
+
+        def late():
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the interpreter waits for this thread at exit
+            time.sleep(0.5)
+
+        threading.Thread(target=late).start()
+        sys.argv = ["trajrec", "--version"]
+        cli.console_main()
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, (done.returncode, done.stderr)
+    assert done.stdout.startswith("trajrec ")

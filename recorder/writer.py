@@ -178,25 +178,8 @@ class EpisodeWriter:
         last = ((term is True or (term is not False and truthy(term)))
                 or (trunc is True or (trunc is not False and truthy(trunc))) or in_frame + 1 >= self.frame_steps)
         if frame_open and self._pending is None and not (has_state and opens):
-            # The usual step (its frame is open, the header is out, no snapshot opens the frame): _write's work
-            # without its calls.
-            try:
-                raw = self._packer(record)
-            except Exception:  # noqa: BLE001  (pack_record's slow path decides what to keep)
-                raw = pack_record(self._packer, record)
-            if len(raw) > MAX_RECORD_BYTES:
-                raw = pack_record(self._packer, _shrink(record))
-            fw = self._fw
-            try:
-                fw.append(raw, last)
-            except TrajrecIOError:
-                self._write_failed()
-                raise
-            if last:
-                self.frames[-1][3] = fw.offset
-                self._frame_open = False
-            elif fw.frame_raw - self._frame_allow >= self.frame_bytes:
-                self._end_frame()
+            # The usual step (its frame is open, the header is out, no snapshot opens the frame).
+            self._append_usual(record, last)
         else:
             self._write(record, end_frame=last, opens_with_snapshot=has_state and opens)
         self.frames[-1][2] += 1
@@ -213,6 +196,22 @@ class EpisodeWriter:
                 self._last_mark = pos
         if "checks" in record:
             self.step_checks.extend({**c, "step": record["i"]} for c in record["checks"])
+
+    def _append_usual(self, record: dict[str, Any], last: bool) -> None:
+        """:meth:`_write` for a step in an open frame, the header out and no snapshot opening the frame: the record
+        appended as the frame's next block (``last``: and the frame finished), the frame closed when full."""
+        raw = self._pack(record)
+        fw = self._fw
+        try:
+            fw.append(raw, last)
+        except TrajrecIOError:
+            self._write_failed()
+            raise
+        if last:
+            self.frames[-1][3] = fw.offset
+            self._frame_open = False
+        elif fw.frame_raw - self._frame_allow >= self.frame_bytes:
+            self._end_frame()
 
     def write_usual_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False) -> None:
         """``write_step(record, snapshot, has_state, bare=True)`` for the usual step, in fewer operations: the
@@ -231,25 +230,9 @@ class EpisodeWriter:
                 or type(term) is not bool or type(trunc) is not bool or type(reward) is not float):
             self.write_step(record, snapshot, has_state, bare=True)
             return
-        try:
-            raw = self._packer(record)
-        except Exception:  # noqa: BLE001  (pack_record's slow path decides what to keep)
-            raw = pack_record(self._packer, record)
-        if len(raw) > MAX_RECORD_BYTES:
-            raw = pack_record(self._packer, _shrink(record))
         last = term or trunc or in_frame + 1 >= self.frame_steps
-        fw = self._fw
-        try:
-            fw.append(raw, last)
-        except TrajrecIOError:
-            self._write_failed()
-            raise
         frame = self.frames[-1]
-        if last:
-            frame[3] = fw.offset
-            self._frame_open = False
-        elif fw.frame_raw - self._frame_allow >= self.frame_bytes:
-            self._end_frame()
+        self._append_usual(record, last)
         frame[2] += 1
         self._frame_steps = in_frame + 1
         self.steps += 1

@@ -9,8 +9,10 @@ nested state this costs a few % of a DeepDiff. The rows are exact: applied to th
 state as the codec stores it, with the same types (``1``, ``1.0``, ``True`` and ``np.int64(1)`` differ), float bits
 (``0.0`` and ``-0.0`` differ, also inside float arrays; a NaN's payload is not kept), dict key order and key types,
 set element types, numpy dtypes and object array elements. Values the codec stores as another type compare as that
-type (an ``OrderedDict`` as the ``dict``, a NamedTuple as the tuple, ``bytearray`` as ``bytes``); objects the codec
-stores as a marked fallback compare with their own ``==``.
+type (an ``OrderedDict`` as the ``dict``, a NamedTuple as the tuple, ``bytearray`` as ``bytes``, two values of one
+``float`` or ``str`` subclass as their base values); objects the codec stores as a marked fallback (type and repr)
+compare with their own ``==`` and, where the repr is written in C, by that repr too; a dataclass's fields compare
+as stored values.
 
 Unchanged containers are skipped by Python's own (C) equality, which is fast but loose (``[1] == [True]``,
 ``{"a": 1, "b": 2} == {"b": 2, "a": 1}``, ``np.int32(1) == (1,)`` is a truthy array), so wherever it says equal,
@@ -257,8 +259,10 @@ def _same_leaf(a: Any, b: Any) -> bool:
 
     Exact where ``==`` is not: types (``1``, ``1.0``, ``True``, ``np.int64(1)``), a float's sign, tuple and set
     elements' types, array bits and object elements. Subclasses the codec stores as their base type (a str enum, a
-    NamedTuple) compare as that base value. Objects of other types compare with their own ``==`` (stored as a
-    marked fallback: see ``docs/FORMAT.md``).
+    NamedTuple) compare as that base value, also two values of one such subclass. Objects of other types are
+    stored as a marked fallback, their type and repr (``docs/FORMAT.md``): a dataclass compares field by field as
+    stored values; other objects with their own ``==`` and, unless their repr is written in Python (bounded, in a
+    thread of its own: not taken at every step), by their repr too.
     """
     if a is b:
         return True
@@ -1201,15 +1205,18 @@ class StateTracker:
         use = _accel is not None if accelerated is None else accelerated
         self._scan = _accel.scan if use else None
         self.state: Any = None
-        self._known = _NoMemo() if use else _Known()
+        self._known = self._new_table()
 
     @property
     def accelerated(self) -> bool:
         """Whether the C first pass is used."""
         return self._scan is not None
 
+    def _new_table(self) -> _Known:
+        return _NoMemo() if self._scan is not None else _Known()
+
     def reset(self, state: Any) -> Any:
-        self._known = _NoMemo() if self._scan is not None else _Known()
+        self._known = self._new_table()
         self.state = copy_state(state)
         return self.state
 

@@ -374,6 +374,7 @@ def new_temp_folder(final: Path) -> Path:
         raise TrajrecIOError(f"cannot create the folder {tmp}: {exc.strerror}") from exc
     return tmp
 
+
 def _create_tmp(path: Path) -> int:
     try:
         return create_new(path)

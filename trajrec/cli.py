@@ -197,11 +197,11 @@ def command_of(argv: Sequence[str]) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     typed = list(sys.argv[1:] if argv is None else argv)
     glued = glue_option_values(typed)
+    command = command_of(glued)
     try:
-        parser = build_parser(command_of(glued))  # (imports the command's modules: may take a moment)
+        parser = build_parser(command)  # (imports the command's modules: may take a moment)
         args = parser.parse_args(glued)
     except KeyboardInterrupt:  # Ctrl-C right after start: the one line of a later Ctrl-C, not a traceback
-        command = command_of(glued)
         print(f"trajrec{' ' + command if isinstance(command, str) else ''}: interrupted", file=sys.stderr)
         return 130
     args._argv = typed  # as typed: `record` prints its --resume command

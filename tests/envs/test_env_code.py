@@ -243,3 +243,32 @@ def test_constructor_validates_limits():
         CodeRepairEnv(timeout=0)
     with pytest.raises(ValueError, match="memory_mb must be an int >= 64"):
         CodeRepairEnv(memory_mb=1)
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "Popen.wait"])
+def test_a_run_and_a_timeout_report_alike_with_or_without_a_pidfd(pidfd, monkeypatch):
+    """The child is waited for with a pidfd on Linux and with ``Popen.wait`` where there is none (macOS, old
+    kernels): a passing run, a failing one and a timeout give the same reports either way."""
+    import os
+
+    if pidfd and not hasattr(os, "pidfd_open"):
+        pytest.skip("this platform has no os.pidfd_open")
+    if not pidfd:
+        def no_pidfd(pid, flags=0):
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd, raising=False)
+    task = TASKS[0]
+    box = Sandbox()
+    try:
+        fixed = box.run_tests(_variant(task, task.fixed), timeout=5.0)
+        buggy = box.run_tests(_variant(task, task.buggy), timeout=5.0)
+        hangs = box.run_tests({"test_hang.py": "import unittest\nclass T(unittest.TestCase):\n"
+                                               "    def test_hang(self):\n        while True:\n            pass\n"},
+                              timeout=0.5)
+    finally:
+        box.close()
+    assert fixed.ok and not fixed.timed_out
+    assert not buggy.ok and not buggy.timed_out and buggy.summary() != fixed.summary()
+    assert hangs.timed_out and not hangs.ok
+    assert "timed out after 0.5 s" in hangs.summary()

@@ -223,7 +223,12 @@ def test_demo_says_how_to_reopen_the_viewer_after_quitting(tmp_path: Path) -> No
             read_for(0.5)
             if b"\x1b[?1049h" in out:  # the viewer switched to the alternate screen
                 break
-        read_for(3.0)  # let the library draw
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:  # let the library draw: until it has drawn nothing for 0.3 s
+            drawn = len(out)
+            read_for(0.3)
+            if len(out) == drawn:
+                break
         os.write(master, b"q")
         proc.wait(timeout=30)
         read_for(0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import gymnasium as gym
 import pytest
@@ -72,17 +73,27 @@ def _kwargs(env_id):
     return {"timeout": 1.0} if "CodeRepair" in env_id else {}
 
 
+def _run_seeds(env_id, seeds):
+    env = Capture(gym.make(env_id, **_kwargs(env_id)))
+    runs = []
+    for seed in seeds:
+        summary = run_episode(env, make_agent(env_id, seed=seed), seed=seed)
+        runs.append((summary, list(env.steps), list(env.notes)))
+    env.close()
+    return runs
+
+
 @pytest.fixture(scope="module")
 def episodes():
-    out = {}
-    for env_id in envs.ENV_IDS:
-        env = Capture(gym.make(env_id, **_kwargs(env_id)))
-        runs = []
-        for seed in SEEDS:
-            summary = run_episode(env, make_agent(env_id, seed=seed), seed=seed)
-            runs.append((summary, list(env.steps), list(env.notes)))
-        env.close()
-        out[env_id] = runs
+    # CodeRepair's checks run in subprocesses (most of the time here): two envs take half the seeds each, so
+    # both cores run them; every episode is still its seed's own (the envs share nothing).
+    with ThreadPoolExecutor(2) as pool:
+        halves = {env_id: [pool.submit(_run_seeds, env_id, SEEDS[i::2]) for i in (0, 1)] for env_id in envs.ENV_IDS}
+        out = {}
+        for env_id, (even, odd) in halves.items():
+            runs = [None] * len(SEEDS)
+            runs[0::2], runs[1::2] = even.result(), odd.result()
+            out[env_id] = runs
     return out
 
 

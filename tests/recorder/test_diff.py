@@ -104,7 +104,7 @@ child = (st.none() | st.text(max_size=2) | st.lists(wide, max_size=3) | st.tuple
          | st.dictionaries(KEYS, wide, max_size=10) | wide)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.dictionaries(KEYS, child, min_size=8, max_size=12),
        st.lists(st.lists(st.tuples(KEYS, child), max_size=3), min_size=1, max_size=4))
 def test_wide_dicts_give_the_rows_of_the_child_by_child_walk(base, edits):

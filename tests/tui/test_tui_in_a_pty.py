@@ -34,6 +34,18 @@ def _read(fd: int, seconds: float, until: bytes | None = None) -> bytes:
     return out
 
 
+def _settle(fd: int, quiet: float = 0.3, limit: float = 3.0) -> bytes:
+    """Read until the app has drawn nothing for ``quiet`` seconds (it is waiting for keys), ``limit`` at most."""
+    out = b""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        chunk = _read(fd, quiet)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 def _open_in_editor(args: list[str], until: bytes, tmp_path: Path) -> tuple[int, str]:
     """Run ``trajrec view ARGS`` in a pty with an $EDITOR that copies the file it is given, press ``o`` once the
     screen shows ``until``, then ``q``; returns the exit code and the text the editor was given."""
@@ -48,13 +60,13 @@ def _open_in_editor(args: list[str], until: bytes, tmp_path: Path) -> tuple[int,
     os.close(slave)
     try:
         _read(master, 20, until=until)
-        _read(master, 1.0)
+        _settle(master)
         os.write(master, b"o")
         for _ in range(100):
             if copy.exists():
                 break
             _read(master, 0.1)
-        _read(master, 1.0)
+        _settle(master)
         os.write(master, b"q")
         proc.wait(timeout=30)
     finally:
@@ -101,11 +113,11 @@ def test_an_editor_that_cannot_start_is_told_and_the_viewer_stays(main_episode: 
     os.close(slave)
     try:
         _read(master, 20, until=b"step 1")
-        _read(master, 1.0)
+        _settle(master)
         os.write(master, b"o")
         seen = _read(master, 10, until=b"cannot run")
         assert b"cannot run" in seen
-        _read(master, 0.5)
+        _settle(master)
         os.write(master, b"q")
         assert proc.wait(timeout=30) == 0
     finally:
@@ -129,7 +141,7 @@ def test_stderr_to_a_file_keeps_the_screen_on_the_terminal_and_warnings_in_the_f
     try:
         seen = _read(master, 20, until=b"step 2")
         assert b"step 2" in seen  # drawn on the terminal
-        _read(master, 0.5)
+        _settle(master)
         os.write(master, b"q")
         assert proc.wait(timeout=30) == 0
     finally:

@@ -24,7 +24,7 @@ import traceback as tb
 import warnings
 from typing import Any, Callable, Hashable
 
-from .codec import bounded_repr, numpy_if_loaded
+from .codec import array_bytes, bounded_repr, numpy_if_loaded
 from .model import plain_scalar, truthy
 
 FailureFn = Callable[[dict[str, Any]], Any]
@@ -99,7 +99,9 @@ def default_action_key(action: Any) -> Hashable:
         return call[0] if call is not None else bounded_repr(action)
     np = numpy_if_loaded()  # not imported for it: without numpy no action is a numpy value
     if np is not None and isinstance(action, np.ndarray):
-        return (action.dtype.str, action.shape, action.tobytes())
+        if action.dtype.hasobject:  # its raw bytes are the elements' addresses: equal arrays would differ
+            return bounded_repr(action)
+        return (action.dtype.str, action.shape, array_bytes(action))
     if np is not None and isinstance(action, np.generic):
         return action.item()
     try:

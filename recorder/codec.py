@@ -407,6 +407,39 @@ def _dtype_from_spec(spec: Any, depth: int = 0) -> np.dtype:
     raise ValueError(f"not a dtype spec: {spec!r:.80}")
 
 
+def _x87_padding(dtype: Any) -> slice | None:
+    """The padding bytes of each value of an x87 extended-precision ``dtype`` (``np.longdouble`` and
+    ``np.clongdouble`` on x86: 10 bytes of number in 12 or 16), or None for every other dtype.
+
+    The padding is whatever the memory held (it differs between processes), so it is stored as zeros: the same
+    numbers then give the same bytes, and decode to the same numbers (NumPy never reads the padding).
+    """
+    if dtype.char not in "gG" or dtype.names is not None:
+        return None
+    np = numpy()
+    half = dtype.itemsize // (2 if dtype.kind == "c" else 1)
+    if np.finfo(dtype).nmant != 63 or half not in (12, 16):  # IEEE quad or double-double: every byte counts
+        return None
+    big = dtype.byteorder == ">" or (dtype.byteorder in "=|" and sys.byteorder == "big")
+    return slice(0, half - 10) if big else slice(10, half)
+
+
+def _zero_padding(obj: Any, pad: slice) -> bytes:
+    """``obj.tobytes()`` with the padding bytes ``pad`` of each value (:func:`_x87_padding`) set to zero."""
+    np = numpy()
+    half = obj.dtype.itemsize // (2 if obj.dtype.kind == "c" else 1)
+    raw = np.frombuffer(np.ascontiguousarray(obj).tobytes(), dtype=np.uint8).reshape(-1, half).copy()
+    raw[:, pad] = 0
+    return raw.tobytes()
+
+
+def array_bytes(obj: Any) -> bytes:
+    """The raw bytes the codec stores for a plain (non-object) numpy array or scalar: ``tobytes()``, with the
+    padding of x87 extended-precision values zeroed (:func:`_x87_padding`), so equal values give equal bytes."""
+    pad = _x87_padding(obj.dtype)
+    return obj.tobytes() if pad is None else _zero_padding(obj, pad)
+
+
 def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any],
                  checked_ext: Callable[[int, bytes], Any] | None = None) -> Callable[[Any], Any]:
     """Build msgpack's ``default`` hook.
@@ -441,7 +474,11 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
             size = b"\xc5" + n.to_bytes(2, "big")
         else:
             size = b"\xc6" + n.to_bytes(4, "big")
-        head = heads[(obj.dtype, obj.shape)] = b"\x93" + packb(obj.dtype.str) + packb(list(obj.shape)) + size
+        head = b"\x93" + packb(obj.dtype.str) + packb(list(obj.shape)) + size
+        pad = _x87_padding(obj.dtype)
+        if pad is not None:  # not cached: the cached route below takes the raw bytes as they are
+            return ext(EXT_NDARRAY, head + _zero_padding(obj, pad))
+        heads[(obj.dtype, obj.shape)] = head
         return ext(EXT_NDARRAY, head + obj.tobytes())
 
     def rich_array(obj: np.ndarray) -> Any:
@@ -498,7 +535,7 @@ def make_default(packb: Callable[[Any], bytes], ext: Callable[[int, bytes], Any]
                         return ext(EXT_NDRICH, packb(["void", _dtype_spec(obj.dtype), obj.tobytes()]))
                     except ValueError as exc:
                         return ext(EXT_FALLBACK, packb(fallback_payload(obj, f"a structured numpy scalar ({exc})")))
-                return ext(EXT_NPSCALAR, packb([obj.dtype.str, obj.tobytes()]))
+                return ext(EXT_NPSCALAR, packb([obj.dtype.str, array_bytes(obj)]))
         if isinstance(obj, tuple):
             if type(obj) is not tuple:
                 warn_tuple_subclass(obj)

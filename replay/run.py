@@ -201,7 +201,10 @@ class Run:
 
         if self._errors is not None and all(p != path for p, _ in self._errors):
             self._errors.append((path, str(exc)))
-        warnings.warn(f"{path} left out, damaged: {exc}; `trajrec fsck {path}` lists the damage", stacklevel=4)
+        text = str(exc)
+        # the reader's errors name their fix (fsck); one that does not gets it here, once
+        fix = "" if "trajrec fsck" in text else f"; `trajrec fsck {path}` lists the damage"
+        warnings.warn(f"{path} left out, damaged: {text}{fix}", stacklevel=4)
 
     def steps(self, *, label_map: str = "strict", prefer: str | None = None) -> Iterator[dict[str, Any]]:
         """One flat row per step of every readable episode: the columns of the parquet export (see

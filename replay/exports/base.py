@@ -279,12 +279,17 @@ def check_output_file(out: str | os.PathLike[str], inputs: Iterable[Any] = (), *
     if text == "-" or writes_in_place(text):
         return
     path = Path(text)
-    fix = f"name a new file such as {path.with_name(example)}"
+    parts = path.parts if ".trajrec" in path.parts else Path(os.path.abspath(text)).parts
+    inside = ".trajrec" in parts
+    # the suggestion is never refused itself: beside the named file, or beside the .trajrec/ folder it is in
+    beside = Path(*parts[:parts.index(".trajrec")]) if inside else path.parent
+    fix = f"name a new file such as {beside / example}"
+    if inside:
+        raise TrajrecUsageError(f"{flag} {path} is inside a .trajrec/ folder (where trajrec keeps a run's labels "
+                                f"and catalog); {fix}")
     if path.name.endswith(EPISODE_NAMES):
         raise TrajrecUsageError(f"{flag} {path} names an episode file (*.msgpack.zst); an output never replaces a "
                                 f"recorded episode: {fix}")
-    if ".trajrec" in Path(os.path.abspath(text)).parts:
-        raise TrajrecUsageError(f"{flag} {path} is inside a run folder's .trajrec/ (its labels and catalog); {fix}")
     try:
         st = os.stat(text)
     except OSError:  # nothing there yet (or unreadable: the writer reports it)
@@ -350,7 +355,8 @@ def check_output_folder(folder: Path, writes: str) -> None:
         raise TrajrecIOError(f"cannot read the folder {folder}: {exc.strerror}") from exc
     if busy:
         raise TrajrecUsageError(f"--out {folder} is a folder that is not empty; name a new or empty folder "
-                                f"(the export writes {writes} there), or remove what is in it")
+                                f"(the export writes {writes} there), or remove what is in it (--overwrite replaces "
+                                "a file, never what a folder holds)")
 
 
 

@@ -51,6 +51,14 @@ REPORT_VERSION = 1
 ProgressFn = Callable[[int, int], None]
 
 
+def _being_recorded(path: str) -> bool:
+    """Whether a live Recorder holds ``path`` (its lock): no index yet because it is being written, not damaged."""
+    from trajrec.recorder.fsck import is_locked
+    from trajrec.recorder.storage import is_url
+
+    return not is_url(path) and is_locked(path)
+
+
 def _files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     paths = list(paths)
     if len(paths) == 1:
@@ -96,6 +104,7 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
     stores: dict[str, LabelStore] = {}
     unreadable: list[dict[str, str]] = []
     incomplete = 0
+    live: list[str] = []
     kept: list[str] = []
     steps = 0
     # The cyclic collector paused for the pass: decoded records form no cycles and are freed as they go, but
@@ -113,7 +122,11 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
             if facts is not None:
                 kept.append(path)
                 steps += facts.steps
-                incomplete += not facts.complete
+                if not facts.complete:
+                    if _being_recorded(path):
+                        live.append(path)  # not damaged: what it holds so far, counted like the rest
+                    else:
+                        incomplete += 1
                 for section in (tasks, failures, judging, behaviour, lineage):
                     section.add(facts)
             if progress is not None:
@@ -134,6 +147,7 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
         "steps": steps,
         "unreadable": unreadable,
         "incomplete": incomplete,
+        "live": live,
         "seconds": round(time.perf_counter() - started, 3),
         "coverage": tasks.coverage(),
         "difficulty": tasks.difficulty(),

@@ -53,6 +53,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, indent: int 
     return [line(list(headers))] + [line(r) for r in cells]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _more(out: list[str], shown: int, total: int, what: str) -> None:
     if total > shown:
         out.append(f"  ... {total - shown:,} more {what} (--json lists them all)")
@@ -62,11 +66,15 @@ def render_text(report: dict[str, Any], *, rows: int = 15) -> str:
     """Every section of the report as text tables, ``rows`` rows per long table."""
     out: list[str] = []
     where = f" where {report['where']!r}" if report.get("where") else ""
-    out.append(f"trajrec report: {report['episodes']:,} episodes, {report['steps']:,} steps in "
+    out.append(f"trajrec report: {_count(report['episodes'], 'episode')}, {_count(report['steps'], 'step')} in "
                f"{', '.join(report['paths'])}{where}")
     if report["unreadable"]:
         out.append(f"  {len(report['unreadable'])} unreadable file(s) left out, e.g. "
                    f"{one_line(report['unreadable'][0]['path'], 80)}: {one_line(report['unreadable'][0]['error'], 120)}")
+    live = report.get("live") or []
+    if live:
+        out.append(f"  {_count(len(live), 'episode')} being recorded (a live Recorder holds "
+                   f"{'it' if len(live) == 1 else 'them'}): reported as written so far, e.g. {one_line(live[0], 80)}")
     if report["incomplete"]:
         out.append(f"  {report['incomplete']} episode(s) without an index (the writer did not close them); "
                    "`trajrec fsck --repair` adds one to each that holds a record (`trajrec fsck` names any that cannot be "

@@ -1,10 +1,11 @@
-"""A file a Recorder is still writing is "being recorded" in ``show`` and ``ls`` (as ``fsck`` and ``export`` say),
+"""A file a Recorder is still writing is "being recorded" in ``show``, ``ls`` and ``report`` (as ``fsck`` and ``export`` say),
 not damaged or incomplete with advice to repair it (``fsck --repair`` leaves a live file alone); once closed, a
 file cut the same way (its writer killed) is still told as incomplete."""
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
@@ -49,5 +50,18 @@ def test_show_and_ls_say_being_recorded(tmp_path: Path) -> None:
         assert "no index: the writer did not close the file" in out and "being recorded" not in out
         code, out, err = cli("ls", str(tmp_path / "dead"))
         assert "fsck --repair" in err and "being recorded" not in err
+        # report says the same (FINDINGS12 #2: it told a live file's writer "did not close" it, to fsck --repair)
+        code, out, err = cli("report", str(tmp_path / "live"))
+        assert code == 0, err
+        assert out.splitlines()[0].startswith("trajrec report: 1 episode, 3 steps in ")
+        assert "1 episode being recorded (a live Recorder holds it)" in out
+        assert "did not close" not in out and "fsck --repair" not in out
+        code, out, err = cli("report", str(tmp_path / "live"), "--json")
+        report = json.loads(out)
+        assert (report["live"], report["incomplete"], report["steps"]) == ([str(path)], 0, 3)
+        code, out, err = cli("report", str(tmp_path / "dead"), "--json")
+        assert (json.loads(out)["live"], json.loads(out)["incomplete"]) == ([], 1)
+        code, out, err = cli("report", str(tmp_path / "dead"))
+        assert "did not close" in out and "being recorded" not in out
     finally:
         env.close()

@@ -113,11 +113,28 @@ def test_library_export_refuses_an_existing_file_unless_overwrite(run: Path, tmp
     assert report.written == 3 and len(out.read_text().splitlines()) == 3
 
 
-def test_a_labels_file_is_refused(run: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_labels_file_is_refused_and_the_suggested_file_is_not(run: Path, capsys: pytest.CaptureFixture) -> None:
     target = run / ".trajrec" / "labels" / "mine.jsonl"
     assert main(["export", str(run), "--format", "records", "--out", str(target), "--overwrite"]) != 0
-    assert "inside a run folder's .trajrec/" in _one_line_error(capsys)
+    error = _one_line_error(capsys)
+    assert "is inside a .trajrec/ folder" in error
     assert not target.exists()
+    # the fix the message names is taken (FINDINGS12 #1: it named another file in .trajrec/, refused again)
+    suggested = error.rsplit("such as ", 1)[1].strip()
+    assert Path(suggested) == run / "export.jsonl"
+    assert main(["export", str(run), "--format", "records", "--out", suggested]) == 0
+    assert Path(suggested).stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["x.msgpack.zst", "sub/.trajrec/x.jsonl"])
+def test_the_fix_named_for_a_refused_out_is_never_refused(run: Path, tmp_path: Path, name: str,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    target = tmp_path / "out" / name
+    target.parent.mkdir(parents=True)
+    assert main(["export", str(run), "--format", "chat", "--out", str(target)]) != 0
+    suggested = _one_line_error(capsys).rsplit("such as ", 1)[1].strip()
+    assert ".trajrec" not in Path(suggested).parts and not suggested.endswith(".msgpack.zst")
+    assert main(["export", str(run), "--format", "chat", "--out", suggested]) == 0
 
 
 def _fifo_export(pipe: Path, argv: list[str], code: int = 0) -> bytes:

@@ -26,7 +26,7 @@ import math
 import os
 import re
 from array import array
-from itertools import accumulate, groupby, islice, repeat
+from itertools import accumulate, islice, repeat
 from operator import add, itemgetter, le as _le, lt as _lt, sub
 from pathlib import Path
 from typing import Any, Iterator
@@ -41,9 +41,12 @@ __all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter", "EpisodeLabels", "LabelLin
 #: The start of a line as :class:`LabelStore` writes it: ``{"v":1,"id":"...","episode_id":"...`` (group 1: the
 #: episode id's bytes, when they hold no escape).
 _HEAD = re.compile(rb'\{"v":1,"id":"[^"\\]*","episode_id":"([^"\\]*)"')
-#: The same after every newline of a chunk (an episode id of one byte or more). A pattern that starts with a
-#: literal is searched for with a fast scan; ``^`` in multiline mode would try every byte (2.5x slower).
-_HEADS = re.compile(rb'\n\{"v":1,"id":"[^"\\\n]*","episode_id":"([^"\\\n]+)"')
+#: A run of whole lines of one episode in a chunk, each starting as :data:`_HEAD` reads a line (an episode id of one
+#: byte or more, no newline in the id) and ending with ``}`` (group 1: the episode id's bytes; the lines after the
+#: first must name the same id). Searched for from a literal, so a chunk is scanned by the regex engine without an
+#: object per line.
+_RUN = re.compile(rb'\{"v":1,"id":"[^"\\\n]*","episode_id":"([^"\\\n]+)"[^\n]*\}\n'
+                  rb'(?:\{"v":1,"id":"[^"\\\n]*","episode_id":"\1"[^\n]*\}\n)*')
 #: One JSON value at a given place of a text (the C scanner ``json.loads`` uses): ``(value, end)``.
 _scan = json.JSONDecoder().scan_once
 _first, _second = itemgetter(0), itemgetter(1)
@@ -341,24 +344,29 @@ class EpisodeLabelIndex(LabelStore):
 
     def _ingest_usual_chunk(self, path: Path, start: int, body: bytes) -> int | None:
         """Place a chunk whose every line starts as LabelStore writes it and ends with ``}`` (what the line loop
-        would place, each under the id in its head), with C loops: runs of lines of one episode placed as one
-        span. None: some line is not like that (the caller takes the line loop)."""
-        eids = _HEADS.findall(b"\n" + body)
-        lines = body[:-1].split(b"\n")
-        if len(eids) != len(lines) or not all(map(bytes.endswith, lines, repeat(b"}"))):
+        would place, each under the id in its head): each run of lines of one episode is found by one match of
+        :data:`_RUN` (its lines' heads checked by the regex engine, no object per line) and placed as one span.
+        None: some line is not like that (the caller takes the line loop)."""
+        spans: list[tuple[bytes, int, int]] = []
+        pos = 0
+        for m in _RUN.finditer(body):
+            if m.start() != pos:  # a line between two runs that is not in the usual shape
+                return None
+            spans.append((m.group(1), pos, m.end()))
+            pos = m.end()
+        if pos != len(body):
             return None
         try:
-            names = {e: e.decode("utf-8") for e in set(eids)}
+            names = {e: e.decode("utf-8") for e in {span[0] for span in spans}}
         except UnicodeDecodeError:
             return None
-        ends = list(accumulate(map(add, map(len, lines), repeat(1))))  # after each newline
-        k = 0
-        for eid, run in groupby(eids):
-            j = k + len(list(run))
-            first = ends[k - 1] if k else 0
-            self._place(names[eid], path, start + first, ends[j - 1] - 1 - first, j - k)
-            k = j
-        return len(lines)
+        count = body.count
+        n = 0
+        for eid, first, end in spans:
+            lines = count(b"\n", first, end)
+            self._place(names[eid], path, start + first, end - 1 - first, lines)
+            n += lines
+        return n
 
     def _place(self, episode_id: str, path: Path, offset: int, length: int, lines: int = 1) -> int:
         """Keep where ``lines`` lines of one episode are: ``length`` bytes from ``offset`` (the last newline

@@ -26,6 +26,7 @@ import math
 import os
 import re
 from array import array
+from collections import Counter
 from itertools import accumulate, islice, repeat
 from operator import add, itemgetter, le as _le, lt as _lt, sub
 from pathlib import Path
@@ -122,7 +123,6 @@ _MIDDLES: dict[str, tuple[Any, ...]] = {}
 _MIDDLE_KEPT = 1024
 _float_repr = float.__repr__
 _EPISODE_TEXT = '"episode"'
-_judge_of = itemgetter(1)
 
 
 def _middle_fields(mid: str) -> tuple[Any, ...] | None:
@@ -174,9 +174,13 @@ class LabelLines:
 
     def judges(self) -> dict[str, int]:
         """How many labels each judge gave, in the order judges first come."""
+        # Counted per distinct middle text (a C loop over the labels), in the order each first comes: so the
+        # judges come in the order they first do.
         out: dict[str, int] = {}
-        for judge in map(_judge_of, map(self.fields.__getitem__, self.mids)):
-            out[judge] = out.get(judge, 0) + 1
+        fields = self.fields
+        for mid, n in Counter(self.mids).items():
+            judge = fields[mid][1]
+            out[judge] = out.get(judge, 0) + n
         return out
 
 

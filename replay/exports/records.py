@@ -324,6 +324,9 @@ def _raw_column(k: int, col: list[Any]) -> tuple[Iterable[str], tuple[str, str] 
     if types == _FLOAT:
         return (_float_texts(col), _QUOTE) if all(map(math.isfinite, col)) else None
     if types == _DICT:
+        shaped = _one_shape(col)
+        if shaped is not None:
+            return shaped
         parts = _map_parts(col) if _flat_maps(col) else None
         if parts is not None:
             return parts, _MAP
@@ -332,6 +335,33 @@ def _raw_column(k: int, col: list[Any]) -> tuple[Iterable[str], tuple[str, str] 
             _map_texts(col[j:j + _RUN], out)
         return out, None
     return None
+
+
+def _one_shape(col: list[dict[str, Any]]) -> tuple[list[str], tuple[str, str]] | None:
+    """A column of maps that all hold the same text keys in the same order (at most 8, none starting with
+    ``$``), each mapped to text, keys and values with nothing to escape (a note's ``{"thought": ...}``): each
+    field is its values between the keys' text, escaped twice as :func:`_text_field` escapes the map's JSON,
+    with no JSON encoding (``(the values between the keys, (opening, closing))``); None otherwise."""
+    sizes = set(map(len, col))
+    if len(sizes) != 1:
+        return None
+    m = sizes.pop()
+    if not 0 < m <= 8:
+        return None
+    keys = list(chain.from_iterable(col))
+    shape = keys[:m]
+    if (keys != shape * len(col) or set(map(type, shape)) != _TEXT or any(map(_dollar, shape))
+            or not _nothing_to_escape("".join(shape))):
+        return None
+    values = list(chain.from_iterable(map(_values, col)))
+    if set(map(type, values)) != _TEXT or not _nothing_to_escape("".join(values)):
+        return None
+    # {"k1":"v1","k2":"v2"} as JSON text, written as a JSON string: "{\"k1\":\"v1\",\"k2\":\"v2\"}"
+    opening, closing = '"{\\"%s\\":\\"' % shape[0], '\\"}"'
+    if m == 1:
+        return values, (opening, closing)
+    between = "".join('\\",\\"%s\\":\\"%%s' % k.replace("%", "%%") for k in shape[1:])
+    return list(map(("%s" + between).__mod__, zip(*(values[j::m] for j in range(m))))), (opening, closing)
 
 
 _QUOTED, _QUOTE, _MAP = (_QUOTES_OPEN, _QUOTES_CLOSE), ('"', '"'), ('"{', '}"')

@@ -184,12 +184,13 @@ class LabelLines:
         return out
 
 
-def read_lines(blocks: list[bytes], episode_id: str) -> LabelLines | None:
+def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -> LabelLines | None:
     """One episode's label lines (given in blocks of lines joined by newlines) read as text, when every line is
     a usual one as :class:`LabelStore` writes it (ASCII, the fields in its order, nothing to escape in the id, a
     time that is a float's own repr or null) and :func:`usual_rows` would accept them all; else None (the caller
     decodes the lines). The lines' JSON is not scanned: only the distinct texts of their fields from ``kind`` on
-    are decoded, once each.
+    are decoded, once each. ``lines``: how many lines the blocks hold, when the caller knows (the index counted
+    them as it placed them); else they are counted here.
     """
     if not blocks:
         return None
@@ -199,7 +200,7 @@ def read_lines(blocks: list[bytes], episode_id: str) -> LabelLines | None:
     text = "\n" + data.decode("ascii")
     found = _LINE.findall(text)
     n = len(found)
-    if not n or n != text.count("\n"):  # each match is one whole line: every line matched
+    if not n or n != (text.count("\n") if lines is None else lines):  # each match is one whole line: all matched
         return None
     ids, eids, target_texts, mids, time_texts = zip(*found)
     if eids.count(episode_id) != n or len(set(ids)) != n:
@@ -410,7 +411,8 @@ class EpisodeLabelIndex(LabelStore):
         ones (no :class:`Label` built), else the :class:`Label` s :meth:`current` gives."""
         blocks = self._blocks(episode_id)
         if episode_id not in self._kept:
-            lines = read_lines([block for _, _, block in blocks], episode_id)
+            lines = read_lines([block for _, _, block in blocks], episode_id,
+                               sum(self._places[episode_id][3::4]) if blocks else 0)
             if lines is not None:
                 return EpisodeLabels(episode_id, None, lines)
         recs = decode_lines([block for _, _, block in blocks])

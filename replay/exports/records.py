@@ -547,7 +547,7 @@ def line_pieces(lines: Any) -> list[str]:
         texts[mid] = _ITEM_FIELDS + text + _TIME_ESCAPED
     targets = lines.target_texts
     if '"episode"' in targets:
-        targets = [_EPISODE_ESCAPED if t == '"episode"' else t for t in targets]
+        targets = list(map(_EPISODE_TARGET.get, targets, targets))
     eid = _escaped(_S(lines.episode_id))
     # An item: _LABEL_ITEM_ESCAPED filled, cut where the label's own texts go.
     return list(chain.from_iterable(zip(
@@ -567,6 +567,7 @@ _ITEM_EID = '\\"' + _ITEM[1] + "%s" + _ITEM[2]  # filled with the episode id's e
 _ITEM_FIELDS, _TIME_ESCAPED = _ITEM[3], _ITEM[4]
 _ITEM_END = _ITEM[5] + "null" + _ITEM[6] + ","  # no line read as text supersedes another
 _EPISODE_ESCAPED = _escaped('"episode"')
+_EPISODE_TARGET = {'"episode"': _EPISODE_ESCAPED}
 
 
 class RecordsFormat(JsonlFormat):

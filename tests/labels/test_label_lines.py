@@ -157,8 +157,9 @@ def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path,
     calls: list[bool] = []
     real = read_lines
 
-    def counted(blocks: list[bytes], eid: str) -> Any:
-        got = real(blocks, eid)
+    def counted(blocks: list[bytes], eid: str, lines: int | None = None) -> Any:
+        assert lines == b"\n".join(blocks).count(b"\n") + 1  # the index's count of the lines it placed
+        got = real(blocks, eid, lines)
         calls.append(got is not None)
         return got
 
@@ -168,7 +169,7 @@ def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path,
         LabelStore(run_dir).current()  # judges and tag lists checked, as an export's first episode would
     as_text = _exports(run_dir, tmp_path / "text")
     assert sum(calls) >= 2  # the lines were read as text
-    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid: None)
+    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid, lines=None: None)
     decoded = _exports(run_dir, tmp_path / "decoded")
     assert as_text.keys() == decoded.keys()
     for name in as_text:

@@ -184,6 +184,53 @@ class LabelLines:
         return out
 
 
+_g0, _g1, _g2 = itemgetter(0), itemgetter(1), itemgetter(2)
+#: What an id or an episode id read as text may not hold (:data:`_LINE`: quotes, backslashes, control characters).
+_NOT_IN_IDS = str.maketrans("", "", "".join(map(chr, range(32))) + '"\\')
+_LINE_START = '{"v":1,"id":"'
+_LINE_BREAK = '}\n{"v":1,"id":"'
+
+
+def _split_lines(text: str, episode_id: str, n: int) -> tuple[tuple[str, ...], ...] | None:
+    """The ids, target texts, middle texts and time texts of ``n`` lines (``text``: ASCII, lines joined by
+    newlines) that :data:`_LINE` would read, found by cutting the text at the fields' separators with C string
+    methods (a few passes over the lines, ~0.3 µs a line less than the regex's matching); None when a line is
+    not cut cleanly (the caller then takes the regex). Whatever is returned is what :data:`_LINE` reads: each
+    line is ``{"v":1,"id":"ID","episode_id":"E","target":T,"kind":MID,"time":TM}``, with the episode id and
+    each id free of quotes, backslashes and control characters, T a step index of up to 18 digits or
+    ``"episode"``, no newline in MID and neither newline nor comma in TM (so the last ``,"time":`` of the line
+    is the regex's, as its greedy MID finds it)."""
+    if not episode_id or len(episode_id.translate(_NOT_IN_IDS)) != len(episode_id):
+        return None
+    parts = text.split('","episode_id":"' + episode_id + '","target":')
+    if len(parts) != n + 1 or not parts[0].startswith(_LINE_START):
+        return None
+    # Each part after the first: T,"kind":MID,"time":TM}\n{"v":1,"id":"ID (the last: ...TM}).
+    heads = list(map(str.partition, parts[1:], repeat(',"kind":')))
+    rests = list(map(str.rpartition, map(_g2, heads), repeat(',"time":')))
+    tails = list(map(str.partition, map(_g2, rests), repeat(_LINE_BREAK)))
+    if ("" in map(_g1, heads) or "" in map(_g1, rests) or "" in map(_g1, islice(tails, n - 1))
+            or tails[-1][1] or not tails[-1][0].endswith("}")):
+        return None
+    ids = (parts[0][len(_LINE_START):], *map(_g2, islice(tails, n - 1)))
+    targets = tuple(map(_g0, heads))
+    mids = tuple(map(_g0, rests))
+    times = (*map(_g0, islice(tails, n - 1)), tails[-1][0][:-1])
+    every_id = "".join(ids)
+    if not all(ids) or len(every_id.translate(_NOT_IN_IDS)) != len(every_id):
+        return None
+    if "\n" in "".join(mids):
+        return None
+    every_time = "".join(times)
+    if "\n" in every_time or "," in every_time:
+        return None
+    steps = targets if _EPISODE_TEXT not in targets else [t for t in targets if t != _EPISODE_TEXT]
+    if steps and not ("".join(steps).isdigit() and all(steps) and max(map(len, steps)) <= 18
+                      and sum(map(str.startswith, steps, repeat("0"))) == steps.count("0")):
+        return None  # not the regex's (0|[1-9][0-9]{0,17}) (an empty target, a sign, a leading zero...)
+    return ids, targets, mids, times
+
+
 def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -> LabelLines | None:
     """One episode's label lines (given in blocks of lines joined by newlines) read as text, when every line is
     a usual one as :class:`LabelStore` writes it (ASCII, the fields in its order, nothing to escape in the id, a
@@ -197,13 +244,20 @@ def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -
     data = b"\n".join(blocks)
     if not data.isascii():
         return None
-    text = "\n" + data.decode("ascii")
-    found = _LINE.findall(text)
-    n = len(found)
-    if not n or n != (text.count("\n") if lines is None else lines):  # each match is one whole line: all matched
-        return None
-    ids, eids, target_texts, mids, time_texts = zip(*found)
-    if eids.count(episode_id) != n or len(set(ids)) != n:
+    text = data.decode("ascii")
+    n = text.count("\n") + 1 if lines is None else lines
+    got = _split_lines(text, episode_id, n)
+    if got is None:  # some line not in the shape the cuts read: the regex, a line at a time
+        text = "\n" + text
+        found = _LINE.findall(text)
+        if len(found) != n:  # each match is one whole line: every line matched
+            return None
+        ids, eids, target_texts, mids, time_texts = zip(*found)
+        if eids.count(episode_id) != n:
+            return None
+    else:
+        ids, target_texts, mids, time_texts = got
+    if len(set(ids)) != n:
         return None
     fields: dict[str, tuple[Any, ...]] = {}
     for mid in set(mids):

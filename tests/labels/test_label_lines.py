@@ -194,3 +194,41 @@ def test_long_field_texts_are_read_each_time_without_being_kept() -> None:
         assert text is not None and _exact(text.rows()) == _exact(rows)
         assert line_items_text(text) == ",".join(label_items(rows, escaped=True))
     assert len(label_join._MIDDLES) == kept
+
+
+def test_lines_cut_at_their_separators_are_what_the_regex_reads() -> None:
+    """`_split_lines` (C string cuts) must give the fields `_LINE` gives, or decline: on usual lines, mutated ones
+    (the mutations above, and cuts' own hazards: separators inside texts, an id or a target that is not the
+    regex's, a comma or brace in the time, blank and joined lines, another episode's line)."""
+    rng = random.Random(2626)
+    hazards = [('"kind":', '"kind":"x,\\"time\\":1.0",'), ('"id":"', '"id":"'), ('"id":"', '"id":"x\\ty'),
+               ('"time":', '"time":1.0,"kind":"y","time":'), ('"target":', '"target":+'), ('"target":', '"target": '),
+               ('"target":', '"target":00'), ('"target":', '"target":"episode","t":'), ('}', '}}'),
+               ('"episode_id":"ep"', '"episode_id":"ep","target":1,"kind":"a","time":1.0}\n{"v":1,"id":"z",'
+                                     '"episode_id":"ep"')]
+    cut = 0
+    for case in range(3000):
+        lines = [_line(_record(rng, k)) for k in range(rng.randint(1, 8))]
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            j = rng.randrange(len(lines))
+            if rng.random() < 0.5:
+                lines[j] = _mutate(rng, lines[j])
+            else:
+                old, new = rng.choice(hazards)
+                lines[j] = lines[j].replace(old, new, 1)
+        if rng.random() < 0.05:
+            lines.insert(rng.randrange(len(lines) + 1), rng.choice(["", lines[0] + lines[-1]]))
+        text = "\n".join(lines)
+        if not text.isascii():
+            continue
+        n = text.count("\n") + 1
+        got = label_join._split_lines(text, "ep", n)
+        found = label_join._LINE.findall("\n" + text)
+        if got is None:
+            continue
+        cut += 1
+        assert len(found) == n, lines  # every line is one the regex reads
+        ids, eids, targets, mids, times = zip(*found)
+        assert set(eids) == {"ep"}, lines
+        assert got == (ids, targets, mids, times), lines
+    assert cut > 500  # (the others: lines the cuts decline, or not ASCII)

@@ -134,9 +134,18 @@ def _middle_fields(mid: str) -> tuple[Any, ...] | None:
         return None
     if type(d) is not dict or not _MIDDLE_KEYS.issuperset(d):
         return None
-    rows = usual_rows([{"v": 1, "id": "x", "episode_id": "x", "target": 0, **d, "time": None}], "x")
+    rec = {"v": 1, "id": "x", "episode_id": "x", "target": 0, **d, "time": None}
+    rows = usual_rows([rec], "x")
     if not rows:
-        return None
+        # A judge or a tag list not checked yet (a run's first labels): checked as reading the line as a Label
+        # checks it (which keeps them as checked), then read again; a field it refuses refuses the text.
+        try:
+            Label.from_record(rec)
+        except (ValueError, AttributeError, TypeError, RecursionError):
+            return None
+        rows = usual_rows([rec], "x")
+        if not rows:
+            return None
     r = rows[0]
     return r.kind, r.judge, r.value, r.score, r.rationale, r.tags, r.author, r.deleted
 

@@ -127,10 +127,17 @@ def test_read_lines_refuses_what_a_text_look_cannot_vouch_for() -> None:
     assert read_lines([], "ep") is None
     for bad in (good.replace("2.5", "nan"), good.replace("2.5", "2.50"), good.replace('"a1"', '"\\u0061\\u0031"'),
                 good + "\n" + good,  # the same id twice: an edit chain for the store to resolve
-                good.replace('"human:ana"', '"human:nobody-checked-yet"'), good.replace('"ep"', '"ep2"'),
+                good.replace('"human:ana"', '"human: a name with spaces"'), good.replace('"ep"', '"ep2"'),
+                good.replace('"value":1', '"value":1,"tags":["not a word"]'),
                 good[:-1] + ',"x":[1]}', good.replace("{", "{ ", 1), good + "\n"):
         assert read_lines([bad.encode()], "ep") is None, bad
     assert read_lines([good.encode()], "ep2") is None
+    # A judge and a tag list no line named yet (a run's first labels): checked as a Label's reading checks them,
+    # then read as text, as decoding reads them.
+    new = good.replace('"human:ana"', '"human:nobody-checked-yet"').replace('"value":1', '"value":1,"tags":["x-1"]')
+    text = read_lines([new.encode()], "ep")
+    assert text is not None
+    assert _exact(text.rows()) == _exact(usual_rows(decode_lines([new.encode()]), "ep"))
 
 
 def _exports(run: Path, out: Path) -> dict[str, bytes]:

@@ -27,8 +27,8 @@ import os
 import re
 from array import array
 from collections import Counter
-from itertools import accumulate, islice, repeat
-from operator import add, itemgetter, le as _le, lt as _lt, sub
+from itertools import accumulate, compress, islice, repeat
+from operator import add, is_ as _is, itemgetter, le as _le, lt as _lt, sub
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -180,6 +180,11 @@ class LabelLines:
         kind, judge, value, score, rationale, tags, author, deleted = zip(*map(self.fields.__getitem__, self.mids))
         return list(map(_new_row, zip(repeat(self.episode_id, n), self.targets, kind, judge, value, score,
                                       rationale, tags, author, self.times, repeat(None, n), self.ids, deleted)))
+
+    def last_step(self) -> int:
+        """The highest step index a label names (-1: none names a step)."""
+        targets = self.targets
+        return max(compress(targets, map(_is, map(type, targets), repeat(int))), default=-1)
 
     def judges(self) -> dict[str, int]:
         """How many labels each judge gave, in the order judges first come."""

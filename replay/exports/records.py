@@ -327,9 +327,18 @@ def _raw_column(k: int, col: list[Any]) -> tuple[Iterable[str], tuple[str, str] 
         shaped = _one_shape(col)
         if shaped is not None:
             return shaped
-        parts = _map_parts(col) if _flat_maps(col) else None
-        if parts is not None:
-            return parts, _MAP
+        if _flat_maps(col):
+            parts = _map_parts(col)
+            if parts is not None:
+                return parts, _MAP
+        elif len(col) > _RUN and _flat_maps(col[:-1]):
+            # A tool env's infos: all flat but the last step's, which holds the env's checks (a list): the others
+            # encoded at once, the last on the general path (its field without the "{ and }" around it).
+            parts = _map_parts(col[:-1])
+            last = _general_field(col[-1])
+            if parts is not None and last.startswith('"{') and last.endswith('}"'):
+                parts.append(last[2:-2])
+                return parts, _MAP
         out: list[str] = []  # whole fields, run by run (the column found not flat: not checked again)
         for j in range(0, len(col), _RUN):
             _map_texts(col[j:j + _RUN], out)

@@ -231,3 +231,23 @@ def test_maps_of_one_shape_spliced_between_their_keys_are_the_steps_one_by_one()
         want = "".join(f"{step_json(r)}," for r in recs)
         assert "".join(step_pieces(recs)) == want, (case, recs)
         assert steps_json(recs) == [step_json(r) for r in recs], (case, recs)
+
+
+def test_maps_all_flat_but_the_last_are_the_steps_one_by_one() -> None:
+    """A column of flat maps whose last is not flat (a tool env's last info holds the env's checks): the others
+    encoded at once, the last on the general path; and the same with an odd map elsewhere too."""
+    rng = random.Random(19)
+    last_maps: list[Any] = [{"tool": "submit", "checks": [{"value": True, "rationale": 'ok "x"'}]},
+                            {"n": float("nan")}, {"$k": [1]}, {1: "one"}, {"a": "},{"}, {"x": 2**70}, Map(a=1),
+                            {"t": Text("sub")}, {}, {"nested": {"k": "v"}}]
+    for case in range(150):
+        n = rng.choice([65, 66, 130])
+        recs = [{"t": "step", "i": i, "action": "a", "observation": "o", "reward": 0.0, "terminated": False,
+                 "truncated": False, "time": 1.0 + i, "duration": 0.5,
+                 "info": rng.choice([{"tool": "cat"}, {"tool": "cat", "error": "no such file"}, {"k": 1.5}])}
+                for i in range(n)]
+        recs[-1]["info"] = rng.choice(last_maps)
+        if rng.random() < 0.3:
+            recs[rng.randrange(n - 1)]["info"] = rng.choice(last_maps)
+        want = "".join(f"{step_json(r)}," for r in recs)
+        assert "".join(step_pieces(recs)) == want, (case, recs[-1])

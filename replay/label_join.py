@@ -263,6 +263,7 @@ def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -
     got = _split_lines(text, episode_id, n)
     if got is None:  # some line not in the shape the cuts read: the regex, a line at a time
         text = "\n" + text
+        n = text.count("\n")  # (the cuts vouch for their own count; here each line must be seen to match)
         found = _LINE.findall(text)
         if len(found) != n:  # each match is one whole line: every line matched
             return None

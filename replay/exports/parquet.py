@@ -22,7 +22,7 @@ import shutil
 import sys
 import unicodedata
 from contextlib import suppress
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -523,10 +523,24 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
         # Every step labeled, by labels (no recorded check): the columns a field at a time, in C loops where a
         # field is copied as it is; the same values as the loop below (tests/exports/test_parquet_label_columns.py).
         vals = list(map(_VALUE, picked))
-        label, rated, category, value = map(list, zip(*[_value_columns(v, label_map, values) for v in vals]))
-        score = [_float(s) if s is not None else _float(v) if isinstance(v, float) else None
-                 for s, v in zip(map(_SCORE, picked), vals)]
-        tags = [[str(t) for t in tg] if tg else [] for tg in map(_TAGS, picked)]
+        keys = list(zip(map(type, vals), vals))
+        if _KEPT_TYPES.issuperset(map(_first, keys)):  # each distinct value's columns made once (ratings repeat)
+            made = {key: _value_columns(key[1], label_map, values) for key in set(keys)}
+            label, rated, category, value = map(list, zip(*map(made.__getitem__, keys)))
+        else:
+            label, rated, category, value = map(list, zip(*[_value_columns(v, label_map, values) for v in vals]))
+        scores = list(map(_SCORE, picked))
+        if scores.count(None) == n and not any(map(isinstance, vals, repeat(float))):
+            score: list[Any] = [None] * n
+        else:
+            score = [_float(s) if s is not None else _float(v) if isinstance(v, float) else None
+                     for s, v in zip(scores, vals)]
+        tag_lists = list(map(_TAGS, picked))
+        if set(map(type, tag_lists)) == {tuple} and set(map(type, chain.from_iterable(tag_lists))) <= {str}:
+            # Tag tuples of text (equal ones give equal lists), each row its own list.
+            tags = list(map(list, tag_lists))
+        else:
+            tags = [[str(t) for t in tg] if tg else [] for tg in tag_lists]
         labels = [label, rated, score, category, value, list(map(_JUDGE, picked)), list(map(_KIND, picked)),
                   ["label"] * n, list(map(_RATIONALE, picked)), tags, list(map(_AUTHOR, picked)),
                   list(map(_ID, picked))]
@@ -578,6 +592,8 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
 
 
 _ROW_TYPE = {LabelRow}
+_KEPT_TYPES = frozenset({int, bool, str})  # values whose (type, value) keys tell their columns apart
+_first = operator.itemgetter(0)
 _VALUE, _SCORE, _TAGS, _JUDGE, _KIND, _RATIONALE, _AUTHOR, _ID = map(
     operator.attrgetter, ("value", "score", "tags", "judge", "kind", "rationale", "author", "id"))
 

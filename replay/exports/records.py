@@ -145,10 +145,10 @@ def _uniform_fields(t: type, col: list[Any]) -> list[str] | None:
     if t is str:
         if _nothing_to_escape("".join(col)):  # quoted twice as they are
             return list(map(_QUOTED_TWICE.__mod__, col))
-        return list(map(_S, map(_S, col)))
+        return _each_distinct(col, _escaped_twice)  # (a tool env's actions: a few texts, each escaped once)
     if t is float:
         if all(map(math.isfinite, col)):
-            return list(map(_S, map(_float_repr, col)))
+            return list(map(_S, _float_texts(col)))
         return None
     if t is dict:
         if _flat_maps(col):
@@ -238,8 +238,39 @@ def _field_texts(col: list[Any]) -> list[str]:
 def _numbers(col: list[Any]) -> list[str]:
     """:func:`_number` of each value."""
     if set(map(type, col)) == {float} and all(map(math.isfinite, col)):
-        return list(map(_float_repr, col))
+        return _float_texts(col)
     return list(map(_number, col))
+
+
+def _escaped_twice(text: str) -> str:
+    return _S(_S(text))
+
+
+#: Columns shorter than this are made value by value (a set of the values costs more than it saves).
+_DISTINCT_MIN = 16
+
+
+def _each_distinct(col: list[Any], make: Callable[[Any], str]) -> list[str]:
+    """``list(map(make, col))`` for a column of hashable values of one exact type whose equal values have one
+    text (no 0.0 beside -0.0: see :func:`_float_texts`), ``make`` called once per distinct value when a sample
+    of the column repeats (a tool env's few actions, a timer's repeated durations): the same texts, as
+    ``"".join`` reads them."""
+    n = len(col)
+    if n >= _DISTINCT_MIN and len(set(col[:64])) * 4 <= min(n, 64) * 3:
+        distinct = set(col)
+        if len(distinct) * 2 <= n:
+            made = dict(zip(distinct, map(make, distinct)))
+            return list(map(made.__getitem__, col))
+    return list(map(make, col))
+
+
+def _float_texts(col: list[float]) -> list[str]:
+    """``float.__repr__`` of each value of a column of finite exact floats; each repeated value's repr made once
+    (a float's repr is ~0.25 µs: a timer's durations repeat), unless 0.0 is among them (equal to -0.0 as a key,
+    but not as text)."""
+    if len(col) >= _DISTINCT_MIN and 0.0 not in col:
+        return _each_distinct(col, _float_repr)
+    return list(map(_float_repr, col))
 
 
 def _retry_text(x: Any) -> str:
@@ -259,9 +290,22 @@ def _column(recs: list[dict[str, Any]], key: str) -> list[Any]:
     return list(map(_get, recs, repeat(key)))
 
 
-def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> Iterable[str]:
-    """A column of fields most steps do not have (all None: ``empty`` for each, else value by value)."""
-    return map(text, col) if any(map(_is_not, col, repeat(None))) else repeat(empty, len(col))
+def _rare(col: list[Any], text: Callable[[Any], str], empty: str) -> list[str] | str:
+    """A column of fields most steps do not have: ``empty`` (one text for every step) when all are None, else
+    each field's text (``text`` called only for the values that are not None)."""
+    have = list(compress(range(len(col)), map(_is_not, col, repeat(None))))
+    if not have:
+        return empty
+    out = [empty] * len(col)
+    for k in have:
+        out[k] = text(col[k])
+    return out
+
+
+def _flags(col: list[Any]) -> list[str] | str:
+    """``"true"``/``"false"`` for each value's truth, or ``"false"`` (one text for every step) when none is true."""
+    truth = list(map(bool, col))
+    return [_TRUTH[b] for b in truth] if any(truth) else "false"
 
 
 def _plain_text(col: list[Any]) -> bool:
@@ -278,16 +322,55 @@ def _raw_column(k: int, col: list[Any]) -> tuple[Iterable[str], tuple[str, str] 
     if types == _TEXT:
         return (col, _QUOTED) if k in (1, 2) and _nothing_to_escape("".join(col)) else None
     if types == _FLOAT:
-        return (map(_float_repr, col), _QUOTE) if all(map(math.isfinite, col)) else None
+        return (_float_texts(col), _QUOTE) if all(map(math.isfinite, col)) else None
     if types == _DICT:
-        parts = _map_parts(col) if _flat_maps(col) else None
-        if parts is not None:
-            return parts, _MAP
+        shaped = _one_shape(col)
+        if shaped is not None:
+            return shaped
+        if _flat_maps(col):
+            parts = _map_parts(col)
+            if parts is not None:
+                return parts, _MAP
+        elif len(col) > _RUN and _flat_maps(col[:-1]):
+            # A tool env's infos: all flat but the last step's, which holds the env's checks (a list): the others
+            # encoded at once, the last on the general path (its field without the "{ and }" around it).
+            parts = _map_parts(col[:-1])
+            last = _general_field(col[-1])
+            if parts is not None and last.startswith('"{') and last.endswith('}"'):
+                parts.append(last[2:-2])
+                return parts, _MAP
         out: list[str] = []  # whole fields, run by run (the column found not flat: not checked again)
         for j in range(0, len(col), _RUN):
             _map_texts(col[j:j + _RUN], out)
         return out, None
     return None
+
+
+def _one_shape(col: list[dict[str, Any]]) -> tuple[list[str], tuple[str, str]] | None:
+    """A column of maps that all hold the same text keys in the same order (at most 8, none starting with
+    ``$``), each mapped to text, keys and values with nothing to escape (a note's ``{"thought": ...}``): each
+    field is its values between the keys' text, escaped twice as :func:`_text_field` escapes the map's JSON,
+    with no JSON encoding (``(the values between the keys, (opening, closing))``); None otherwise."""
+    sizes = set(map(len, col))
+    if len(sizes) != 1:
+        return None
+    m = sizes.pop()
+    if not 0 < m <= 8:
+        return None
+    keys = list(chain.from_iterable(col))
+    shape = keys[:m]
+    if (keys != shape * len(col) or set(map(type, shape)) != _TEXT or any(map(_dollar, shape))
+            or not _nothing_to_escape("".join(shape))):
+        return None
+    values = list(chain.from_iterable(map(_values, col)))
+    if set(map(type, values)) != _TEXT or not _nothing_to_escape("".join(values)):
+        return None
+    # {"k1":"v1","k2":"v2"} as JSON text, written as a JSON string: "{\"k1\":\"v1\",\"k2\":\"v2\"}"
+    opening, closing = '"{\\"%s\\":\\"' % shape[0], '\\"}"'
+    if m == 1:
+        return values, (opening, closing)
+    between = "".join('\\",\\"%s\\":\\"%%s' % k.replace("%", "%%") for k in shape[1:])
+    return list(map(("%s" + between).__mod__, zip(*(values[j::m] for j in range(m))))), (opening, closing)
 
 
 _QUOTED, _QUOTE, _MAP = (_QUOTES_OPEN, _QUOTES_CLOSE), ('"', '"'), ('"{', '}"')
@@ -296,17 +379,16 @@ _RAW_KEYS = ((1, "action"), (2, "observation"), (3, "reward"), (6, "info"), (9, 
 
 
 def _step_columns(recs: list[dict[str, Any]], doubt: set[int] | None,
-                  raw: bool = False) -> tuple[list[Iterable[str]], dict[int, tuple[str, str]]] | None:
-    """The text of each field of :data:`_STEP` over the steps, a column at a time, and the columns given raw with
-    the text that opens and closes their fields (with ``raw``: see :func:`_raw_column`; the caller puts that text
-    around them); None when a step index is not an int (the steps then go one by one)."""
+                  raw: bool = False) -> tuple[list[Iterable[str] | str], dict[int, tuple[str, str]]] | None:
+    """The text of each field of :data:`_STEP` over the steps, a column at a time (a ``str``: the same text for
+    every step), and the columns given raw with the text that opens and closes their fields (with ``raw``: see
+    :func:`_raw_column`; the caller puts that text around them); None when a step index is not an int (the
+    steps then go one by one)."""
     idx = _column(recs, "i")
     if set(map(type, idx)) != {int}:
         return None
-    flags = [_TRUTH[b] for b in map(bool, _column(recs, "terminated"))], \
-        [_TRUTH[b] for b in map(bool, _column(recs, "truncated"))]
-    unverified = (map(_TRUTH.__getitem__, map(doubt.__contains__, idx)) if doubt else
-                  repeat("false", len(recs)))
+    flags = _flags(_column(recs, "terminated")), _flags(_column(recs, "truncated"))
+    unverified = list(map(_TRUTH.__getitem__, map(doubt.__contains__, idx))) if doubt else "false"
     raws: dict[int, tuple[str, str]] = {}
     texts: dict[int, Iterable[str]] = {}
     for k, key in _RAW_KEYS:
@@ -335,7 +417,8 @@ def steps_json(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> lis
     got = _step_columns(recs, doubt)
     if got is None:
         return [step_json(rec, bool(doubt) and rec["i"] in doubt) for rec in recs]
-    return list(map(_STEP.__mod__, zip(*got[0])))
+    n = len(recs)
+    return list(map(_STEP.__mod__, zip(*(repeat(c, n) if type(c) is str else c for c in got[0]))))
 
 
 #: :data:`_STEP` around its fields: 16 pieces of text, the last followed by the comma that parts steps.
@@ -356,9 +439,17 @@ def step_pieces(recs: list[dict[str, Any]], doubt: set[int] | None = None) -> li
     for k, (opening, closing) in raws.items():  # fields spliced bare: what opens and closes them goes around
         lit[k] += opening
         lit[k + 1] = closing + lit[k + 1]
-    interleaved: list[Iterable[str]] = [repeat(lit[0])]
+    # A column of one text for every step (no step truncated, no diffs...) goes into the text around it: fewer
+    # pieces a step to zip and join.
+    interleaved: list[Iterable[str]] = []
+    text = lit[0]
     for k, col in enumerate(cols, 1):
-        interleaved += (col, repeat(lit[k]))
+        if type(col) is str:
+            text += col + lit[k]
+        else:
+            interleaved += (repeat(text), col)
+            text = lit[k]
+    interleaved.append(repeat(text))
     return list(chain.from_iterable(zip(*interleaved)))
 
 
@@ -465,7 +556,7 @@ def line_pieces(lines: Any) -> list[str]:
         texts[mid] = _ITEM_FIELDS + text + _TIME_ESCAPED
     targets = lines.target_texts
     if '"episode"' in targets:
-        targets = [_EPISODE_ESCAPED if t == '"episode"' else t for t in targets]
+        targets = list(map(_EPISODE_TARGET.get, targets, targets))
     eid = _escaped(_S(lines.episode_id))
     # An item: _LABEL_ITEM_ESCAPED filled, cut where the label's own texts go.
     return list(chain.from_iterable(zip(
@@ -485,6 +576,7 @@ _ITEM_EID = '\\"' + _ITEM[1] + "%s" + _ITEM[2]  # filled with the episode id's e
 _ITEM_FIELDS, _TIME_ESCAPED = _ITEM[3], _ITEM[4]
 _ITEM_END = _ITEM[5] + "null" + _ITEM[6] + ","  # no line read as text supersedes another
 _EPISODE_ESCAPED = _escaped('"episode"')
+_EPISODE_TARGET = {'"episode"': _EPISODE_ESCAPED}
 
 
 class RecordsFormat(JsonlFormat):

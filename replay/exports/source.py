@@ -115,7 +115,7 @@ class EpisodeRef:
         if isinstance(self.store, EpisodeLabelIndex):
             joined = self.store.episode_labels(self.episode_id)
             lines, n = getattr(joined, "lines", None), self.n_steps
-            if lines is not None and not any(type(t) is int and t >= n for t in lines.targets):
+            if lines is not None and lines.last_step() < n:
                 return joined  # labels read as text, none on a missing step: no rows built here
             rows = self.store.on_steps(joined.rows, self.episode_id, n)
             return joined if rows is joined.rows else EpisodeLabels(self.episode_id, rows)

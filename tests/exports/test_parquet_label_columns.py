@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow")
@@ -21,9 +22,10 @@ from trajrec.replay.label_model import LabelRow  # noqa: E402
 from trajrec.replay.exports.choice import LABEL_MAPS  # noqa: E402
 
 VALUES: list[Any] = [1, 0, -1, True, False, 1.0, -0.0, 0.0, 0.5, -0.25, math.nan, math.inf, -math.inf, 2**70, -2**70,
-                     "good", "bad", "neutral", "pass", "", "é", [1, 2], {"a": 1}, None, 3, 1e300]
+                     "good", "bad", "neutral", "pass", "", "é", [1, 2], {"a": 1}, None, 3, 1e300, np.float64(0.5),
+                     np.float64(math.nan)]
 SCORES: list[Any] = [None, None, 0.5, 1.0, math.nan, 2**70, True, -0.0]
-TAGS: list[Any] = [(), ("a",), ("a", "b"), ("é",), ()]
+TAGS: list[Any] = [(), ("a",), ("a", "b"), ("é",), (), (1,), (True,)]
 TEXT: list[Any] = [None, "", "ok", "é", "a" * 300]
 
 
@@ -39,8 +41,8 @@ def _text(cols: list[list[Any]]) -> str:
 
 def test_label_columns_a_field_at_a_time_match_the_step_loop() -> None:
     rng = random.Random(15)
-    for _ in range(200):
-        n = rng.randint(1, 12)
+    for case in range(260):
+        n = rng.randint(1, 12) if case < 200 else 60  # (60 steps: values, scores and tags repeat)
         picked: list[Any] = _rows(rng, n)
         found: list[Any] = [[p] for p in picked]
         for label_map in LABEL_MAPS:

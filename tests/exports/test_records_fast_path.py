@@ -202,3 +202,52 @@ def test_columns_of_one_form_spliced_bare_are_the_steps_one_by_one() -> None:
             recs[rng.randrange(n)][key] = rng.choice(odd[key])
         want = "".join(f"{step_json(r)}," for r in recs)
         assert "".join(step_pieces(recs)) == want, (case, recs)
+
+
+def test_maps_of_one_shape_spliced_between_their_keys_are_the_steps_one_by_one() -> None:
+    """Columns of maps with the same text keys in the same order mapping to plain text (spliced between the keys'
+    text, no encoding), and the same with one map that breaks the shape: another key order, a key or a value to
+    escape, a ``$`` key, a ``%`` in a key, a number, a text subclass, a lone surrogate, a missing or extra key."""
+    rng = random.Random(17)
+    shapes = [("thought",), ("tool", "args"), ("a%s", "b", "c"), ("", "k")]
+    odd: list[Any] = [lambda m: dict(reversed(list(m.items()))), lambda m: {**m, "x": "y"},
+                      lambda m: dict(list(m.items())[1:]), lambda m: {**m, next(iter(m)): 'say "hi"'},
+                      lambda m: {**m, next(iter(m)): "back\\slash"}, lambda m: {**m, next(iter(m)): "tab\there"},
+                      lambda m: {"$k": "v", **m}, lambda m: {'k"q': "v", **m}, lambda m: {**m, next(iter(m)): 1.5},
+                      lambda m: {**m, next(iter(m)): Text("sub")}, lambda m: {**m, next(iter(m)): "\udcff"},
+                      lambda m: {**m, next(iter(m)): None}, lambda m: {Text("thought"): "x"}, lambda m: {},
+                      lambda m: Map(m), lambda m: {**m, next(iter(m)): "},{"}]
+    for case in range(300):
+        shape = rng.choice(shapes)
+        n = rng.choice([1, 2, 3, 17, 70])
+        key = rng.choice(["note", "info"])
+        recs = [{"t": "step", "i": i, "action": "a", "observation": "o", "reward": 0.0, "terminated": False,
+                 "truncated": False, "time": 1.0 + i, "duration": 0.5,
+                 key: {k: rng.choice([f"v {i} %s", "", "ünï", f"{rng.random()}"]) for k in shape}}
+                for i in range(n)]
+        if rng.random() < 0.5:
+            j = rng.randrange(n)
+            recs[j][key] = rng.choice(odd)(recs[j][key])
+        want = "".join(f"{step_json(r)}," for r in recs)
+        assert "".join(step_pieces(recs)) == want, (case, recs)
+        assert steps_json(recs) == [step_json(r) for r in recs], (case, recs)
+
+
+def test_maps_all_flat_but_the_last_are_the_steps_one_by_one() -> None:
+    """A column of flat maps whose last is not flat (a tool env's last info holds the env's checks): the others
+    encoded at once, the last on the general path; and the same with an odd map elsewhere too."""
+    rng = random.Random(19)
+    last_maps: list[Any] = [{"tool": "submit", "checks": [{"value": True, "rationale": 'ok "x"'}]},
+                            {"n": float("nan")}, {"$k": [1]}, {1: "one"}, {"a": "},{"}, {"x": 2**70}, Map(a=1),
+                            {"t": Text("sub")}, {}, {"nested": {"k": "v"}}]
+    for case in range(150):
+        n = rng.choice([65, 66, 130])
+        recs = [{"t": "step", "i": i, "action": "a", "observation": "o", "reward": 0.0, "terminated": False,
+                 "truncated": False, "time": 1.0 + i, "duration": 0.5,
+                 "info": rng.choice([{"tool": "cat"}, {"tool": "cat", "error": "no such file"}, {"k": 1.5}])}
+                for i in range(n)]
+        recs[-1]["info"] = rng.choice(last_maps)
+        if rng.random() < 0.3:
+            recs[rng.randrange(n - 1)]["info"] = rng.choice(last_maps)
+        want = "".join(f"{step_json(r)}," for r in recs)
+        assert "".join(step_pieces(recs)) == want, (case, recs[-1])

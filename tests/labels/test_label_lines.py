@@ -127,10 +127,17 @@ def test_read_lines_refuses_what_a_text_look_cannot_vouch_for() -> None:
     assert read_lines([], "ep") is None
     for bad in (good.replace("2.5", "nan"), good.replace("2.5", "2.50"), good.replace('"a1"', '"\\u0061\\u0031"'),
                 good + "\n" + good,  # the same id twice: an edit chain for the store to resolve
-                good.replace('"human:ana"', '"human:nobody-checked-yet"'), good.replace('"ep"', '"ep2"'),
+                good.replace('"human:ana"', '"human: a name with spaces"'), good.replace('"ep"', '"ep2"'),
+                good.replace('"value":1', '"value":1,"tags":["not a word"]'),
                 good[:-1] + ',"x":[1]}', good.replace("{", "{ ", 1), good + "\n"):
         assert read_lines([bad.encode()], "ep") is None, bad
     assert read_lines([good.encode()], "ep2") is None
+    # A judge and a tag list no line named yet (a run's first labels): checked as a Label's reading checks them,
+    # then read as text, as decoding reads them.
+    new = good.replace('"human:ana"', '"human:nobody-checked-yet"').replace('"value":1', '"value":1,"tags":["x-1"]')
+    text = read_lines([new.encode()], "ep")
+    assert text is not None
+    assert _exact(text.rows()) == _exact(usual_rows(decode_lines([new.encode()]), "ep"))
 
 
 def _exports(run: Path, out: Path) -> dict[str, bytes]:
@@ -157,8 +164,9 @@ def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path,
     calls: list[bool] = []
     real = read_lines
 
-    def counted(blocks: list[bytes], eid: str) -> Any:
-        got = real(blocks, eid)
+    def counted(blocks: list[bytes], eid: str, lines: int | None = None) -> Any:
+        assert lines == b"\n".join(blocks).count(b"\n") + 1  # the index's count of the lines it placed
+        got = real(blocks, eid, lines)
         calls.append(got is not None)
         return got
 
@@ -168,7 +176,7 @@ def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path,
         LabelStore(run_dir).current()  # judges and tag lists checked, as an export's first episode would
     as_text = _exports(run_dir, tmp_path / "text")
     assert sum(calls) >= 2  # the lines were read as text
-    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid: None)
+    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid, lines=None: None)
     decoded = _exports(run_dir, tmp_path / "decoded")
     assert as_text.keys() == decoded.keys()
     for name in as_text:
@@ -193,3 +201,41 @@ def test_long_field_texts_are_read_each_time_without_being_kept() -> None:
         assert text is not None and _exact(text.rows()) == _exact(rows)
         assert line_items_text(text) == ",".join(label_items(rows, escaped=True))
     assert len(label_join._MIDDLES) == kept
+
+
+def test_lines_cut_at_their_separators_are_what_the_regex_reads() -> None:
+    """`_split_lines` (C string cuts) must give the fields `_LINE` gives, or decline: on usual lines, mutated ones
+    (the mutations above, and cuts' own hazards: separators inside texts, an id or a target that is not the
+    regex's, a comma or brace in the time, blank and joined lines, another episode's line)."""
+    rng = random.Random(2626)
+    hazards = [('"kind":', '"kind":"x,\\"time\\":1.0",'), ('"id":"', '"id":"'), ('"id":"', '"id":"x\\ty'),
+               ('"time":', '"time":1.0,"kind":"y","time":'), ('"target":', '"target":+'), ('"target":', '"target": '),
+               ('"target":', '"target":00'), ('"target":', '"target":"episode","t":'), ('}', '}}'),
+               ('"episode_id":"ep"', '"episode_id":"ep","target":1,"kind":"a","time":1.0}\n{"v":1,"id":"z",'
+                                     '"episode_id":"ep"')]
+    cut = 0
+    for case in range(3000):
+        lines = [_line(_record(rng, k)) for k in range(rng.randint(1, 8))]
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            j = rng.randrange(len(lines))
+            if rng.random() < 0.5:
+                lines[j] = _mutate(rng, lines[j])
+            else:
+                old, new = rng.choice(hazards)
+                lines[j] = lines[j].replace(old, new, 1)
+        if rng.random() < 0.05:
+            lines.insert(rng.randrange(len(lines) + 1), rng.choice(["", lines[0] + lines[-1]]))
+        text = "\n".join(lines)
+        if not text.isascii():
+            continue
+        n = text.count("\n") + 1
+        got = label_join._split_lines(text, "ep", n)
+        found = label_join._LINE.findall("\n" + text)
+        if got is None:
+            continue
+        cut += 1
+        assert len(found) == n, lines  # every line is one the regex reads
+        ids, eids, targets, mids, times = zip(*found)
+        assert set(eids) == {"ep"}, lines
+        assert got == (ids, targets, mids, times), lines
+    assert cut > 500  # (the others: lines the cuts decline, or not ASCII)

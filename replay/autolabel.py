@@ -270,7 +270,7 @@ class _NoProgress:
         pass
 
 
-def _source(paths: Source | Iterable[str | os.PathLike[str]]) -> Source:
+def _source(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Source:
     from .exports.source import Source
 
     # Labels are read and written one episode at a time (an EpisodeLabelWriter per folder): memory stays flat
@@ -278,10 +278,10 @@ def _source(paths: Source | Iterable[str | os.PathLike[str]]) -> Source:
     return paths if isinstance(paths, Source) else Source(paths, write_labels=True)
 
 
-def label_with_rules(paths: Source | Iterable[str | os.PathLike[str]], *,
+def label_with_rules(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
                      progress: ProgressLike | None = None) -> AutoResult:
-    """Apply rules ``trajrec-rules@2`` to every episode under ``paths`` (or of a :class:`Source`); labels go to
-    each episode's run folder. ``progress.advance(n)`` is told the steps done."""
+    """Apply rules ``trajrec-rules@2`` to every episode under ``paths`` (a run folder or file, a list of them, or a
+    :class:`Source`); labels go to each episode's run folder. ``progress.advance(n)`` is told the steps done."""
     src = _source(paths)
     bar = progress or _NoProgress()
     total = AutoResult(judge=RULES_JUDGE)
@@ -526,7 +526,8 @@ def _raise_judge(judge: str, episode_id: str, target: int | str, exc: BaseExcept
                      "before are saved, rerun to resume") from exc
 
 
-def label_with_judge(paths: Source | Iterable[str | os.PathLike[str]], judge: Callable[..., Any] | str, *,
+def label_with_judge(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                     judge: Callable[..., Any] | str, *,
                      rejudge: bool = False, progress: ProgressLike | None = None, concurrency: int = 1,
                      keep_going: bool = False) -> AutoResult:
     """Run a judge callable over every step of every episode under ``paths``.

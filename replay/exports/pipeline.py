@@ -372,12 +372,14 @@ def _remove_outputs(folder: Path, files: Iterable[Any], *, keep_folder: bool) ->
             folder.rmdir()
 
 
-def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str | os.PathLike[str], *,
-           where: Iterable[str] = (), min_agreement: float | None = None, options: ExportOptions | None = None,
+def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[str]], fmt: str,
+           out: str | os.PathLike[str], *, where: Iterable[str] = (), min_agreement: float | None = None, options: ExportOptions | None = None,
            progress: ProgressLike | None = None, workers: int = 1, overwrite: bool = False) -> ExportReport:
     """Export the episodes under ``paths`` that pass the filters to ``out`` (``"-"``: stdout) in format ``fmt``.
 
     Args:
+        paths: a run folder or episode file (a ``str`` or ``os.PathLike`` is one path), a list of them, or a
+            :class:`~.source.Source`.
         fmt: ``records``, ``trl-stepwise``, ``chat``, ``parquet``, ``dpo`` or ``kto``.
         where: filter queries (the grammar of :mod:`trajrec.replay.query`), all of which must hold.
         min_agreement: keep episodes whose multiply-labeled steps agree at least this often (0..1).
@@ -390,7 +392,7 @@ def export(paths: Source | Iterable[str | os.PathLike[str]], fmt: str, out: str 
         overwrite: replace an output file that exists (never an episode file, an input or a device).
 
     Raises:
-        TrajrecUsageError: an unknown format, a bad filter or option, ``workers`` for a format that pairs or
+        TrajrecUsageError: ``paths`` is not a path or a list of paths, an unknown format, a bad filter or option, ``workers`` for a format that pairs or
             splits episodes (``dpo``, ``atif``), an output file that is an episode file or one of the inputs, or
             one that exists without ``overwrite`` (:func:`~.base.check_output_file`).
     """

@@ -15,7 +15,7 @@ from typing import Any, Callable, Generic, SupportsFloat, TypeVar
 import gymnasium as gym
 import numpy as np
 
-from .codec import Unencodable, sanitize
+from .codec import Unencodable, bounded_repr, sanitize
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
 from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
@@ -211,11 +211,27 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """Record a check of the last step (``target="step"``), of step ``i``, or of the whole episode.
 
         Args:
-            value: the verdict: True/False, a rating -1/0/+1, a score, or a category string.
+            value: the verdict: True/False, a rating -1/0/+1 (int), a score (finite float) or a category (a short
+                text): the values a label takes (:func:`trajrec.recorder.label_values.validate_value`), so every
+                export reads it as it reads a label.
             kind: ``"rule"``, ``"environment"`` or ``"judge"``.
             judge: who checked, as ``id@version`` (e.g. ``"pytest@8"``).
+
+        Returns:
+            The check as stored.
+
+        Raises:
+            TrajrecUsageError: a value a label could not hold (a rating 5, None, NaN, a dict), an unknown kind, a
+                judge without a name, or a target that is not a recorded step; nothing is written.
+            EpisodeClosedError: the Recorder is closed.
         """
         writer = self._require_writer("check")
+        from .label_values import validate_value  # (difflib, for its hints: loaded by the first check)
+
+        try:
+            value = validate_value(value)
+        except TrajrecUsageError as exc:
+            raise TrajrecUsageError(f"check(value={bounded_repr(value)[:80]}): {exc}") from None
         if kind not in CHECK_KINDS:
             raise TrajrecUsageError(f"check kind must be one of {', '.join(CHECK_KINDS)}, got {kind!r}")
         if not isinstance(judge, str) or not judge.strip() or any(c.isspace() for c in judge):

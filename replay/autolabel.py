@@ -46,7 +46,7 @@ from trajrec.recorder.model_call import note_thought
 from trajrec.recorder.errors import TrajrecError, TrajrecFormatError, TrajrecUsageError
 
 from .labels import Label, LabelStore, validate_value
-from .label_values import _NOT_UNICODE, _bad_text
+from trajrec.recorder.label_values import _NOT_UNICODE, _bad_text
 
 if TYPE_CHECKING:
     from .exports.source import Source

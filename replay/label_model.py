@@ -12,9 +12,8 @@ from types import MappingProxyType
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
+from trajrec.recorder.label_values import _TAG_OK, _bad_text, _value_problem
 from trajrec.recorder.model import CHECK_KINDS, Check
-
-from .label_values import _TAG_OK, _bad_text, _value_problem
 
 #: Version of the label line format (the ``v`` field of each line).
 LABEL_FORMAT = 1

@@ -48,9 +48,10 @@ from typing import Any, Iterable, Iterator
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 from trajrec.recorder.storage import is_url
 
+from trajrec.recorder.label_values import (_NOT_UNICODE, _TAG_OK, _bad_text, _validate_judge, _validate_kind,
+                                          _validate_score, _validate_target, _validate_text, validate_value)
+
 from .label_model import Label, LabelWarning
-from .label_values import (_NOT_UNICODE, _TAG_OK, _bad_text, _validate_judge, _validate_kind, _validate_score,
-                           _validate_target, _validate_text, validate_value)
 from .run_folder import create_new, private_dir
 
 #: Where labels live, relative to the run folder.

@@ -14,7 +14,9 @@ import pytest
 
 from hostile_values import POSITIONS, Case, RaisingEverything, contains_marker, hostile_callables, same, values
 from trajrec.recorder import CodecWarning, Recorder, Unencodable, codec, open_episode, read_index
+from trajrec.recorder.errors import TrajrecUsageError
 from trajrec.recorder.format import packb, unpackb
+from trajrec.recorder.label_values import validate_value
 from trajrec.recorder.writer import pack_record
 
 
@@ -53,7 +55,10 @@ def _record(tmp_path, stub_env, pos: str, make) -> Any:
         if pos == "check.rationale":
             rec.check(True, judge="hostile@1", rationale=make())
         if pos == "check.value":
-            rec.check(make(), judge="hostile@1")
+            try:
+                rec.check(make(), judge="hostile@1")
+            except TrajrecUsageError as exc:  # a value no label could hold: refused, nothing written
+                assert "check(value=" in str(exc)
     rec.close()
     return rec.episode_path
 
@@ -79,6 +84,8 @@ def _read_back(path, pos: str) -> tuple[Any, Any]:
     if pos == "check.rationale":
         return ep.checks[0].rationale, ep.checks[0].judge
     if pos == "check.value":
+        if not ep.checks:  # refused (the test asks validate_value why)
+            return None, None
         return ep.checks[0].value, ep.checks[0].judge
     if pos == "task.text":
         return ep.task["text"], ep.task.get("env_id", "none")
@@ -102,7 +109,16 @@ def test_hostile_value_is_recorded_exactly_or_marked(tmp_path, stub_env, pos: st
     assert index["complete"] and index["steps"] == 2  # the file always gets its index on close()
     if sibling is not None:
         assert sibling in ("kept", "obs", "hostile@1") or isinstance(sibling, str)
-    if case.expect == "exact" and pos not in ("check.value",):
+    if pos == "check.value":
+        # a check's value is a label's (Recorder.check validates it as LabelStore.add does): what validate_value
+        # takes is recorded as it gives it; the rest was refused and the file holds no check (FINDINGS13 #5)
+        try:
+            want = validate_value(case.make())
+        except TrajrecUsageError:
+            assert got is None and not open_episode(path).checks
+        else:
+            assert same(want, got), f"{case.name} as a check value came back as {reprlib.repr(got)}"
+    elif case.expect == "exact":
         assert same(case.make(), got), f"{case.name} at {pos} came back as {reprlib.repr(got)}"
     elif case.expect == "marked":
         assert contains_marker(got), f"{case.name} at {pos} came back unmarked: {reprlib.repr(got)}"

@@ -12,9 +12,9 @@ import math
 import re
 from typing import Any
 
-from trajrec.recorder.codec import numpy_if_loaded
-from trajrec.recorder.errors import TrajrecUsageError
-from trajrec.recorder.model import CHECK_KINDS
+from .codec import numpy_if_loaded
+from .errors import TrajrecUsageError
+from .model import CHECK_KINDS
 
 _RATING_WORDS = {"good": 1, "bad": -1, "neutral": 0, "+1": 1, "1": 1, "-1": -1, "0": 0, "+0": 0, "-0": 0}
 _VERDICT_WORDS = ("pass", "passed", "fail", "failed", "true", "false", "ok", "good", "bad", "neutral", "correct",
@@ -123,6 +123,8 @@ def validate_value(value: Any) -> Any:
         return value
     if isinstance(value, int):
         if value not in (-1, 0, 1):
+            if value.bit_length() > 64:  # beyond any score (and its decimal text may be too long to make)
+                raise TrajrecUsageError(f"a rating is -1, 0 or +1, got an int of {value.bit_length()} bits")
             raise TrajrecUsageError(f"a rating is -1, 0 or +1, got {value}; a score goes in as a float "
                                     f"(value={float(value)!r}) or as score={value}")
         return value

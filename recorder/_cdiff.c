@@ -41,6 +41,81 @@ typedef struct Step {
 
 static int same(PyObject *a, PyObject *b, int depth);
 
+/* Dict iteration without a call per item: PyDict_Next was half of the pass's time (docs/PERFORMANCE.md,
+ * "Session 8"). For CPython 3.11 and 3.12, whose combined dict tables are laid out as mirrored below
+ * (Include/internal/pycore_dict.h: the keys object, then its index table, then its entries), dict_next reads the
+ * entries directly; split tables (ma_values set) and other versions go through PyDict_Next. The positions are
+ * PyDict_Next's own for combined tables (an entry's index), and every call reads the dict's current keys object
+ * and entry count, so a dict changed during the walk (a finalizer) is read within its bounds, as PyDict_Next
+ * would. The module's init compares both on dicts of every kind and keeps the direct reads only when they agree
+ * (``_cdiff.direct_dicts``). */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000 && !defined(Py_LIMITED_API)
+#define DIRECT_DICTS 1
+typedef struct {
+    PyObject *key;
+    PyObject *value;
+} UnicodeEntry;
+typedef struct {
+    Py_hash_t hash;
+    PyObject *key;
+    PyObject *value;
+} GeneralEntry;
+typedef struct {
+    Py_ssize_t refcnt;
+    uint8_t log2_size;
+    uint8_t log2_index_bytes;
+    uint8_t kind; /* 0: general keys (entries with their hash); otherwise str keys (entries without) */
+    uint32_t version;
+    Py_ssize_t usable;
+    Py_ssize_t nentries;
+    char indices[];
+} KeysLayout;
+static int direct_dicts = 0;
+#else
+#define DIRECT_DICTS 0
+#endif
+
+static inline int
+dict_next(PyObject *d, Py_ssize_t *pos, PyObject **key, PyObject **value)
+{
+#if DIRECT_DICTS
+    PyDictObject *mp = (PyDictObject *)d;
+    if (direct_dicts && mp->ma_values == NULL) {
+        const KeysLayout *k = (const KeysLayout *)mp->ma_keys;
+        Py_ssize_t i = *pos, n = k->nentries;
+        if (i < 0) {
+            return 0;
+        }
+        const char *entries = &k->indices[(size_t)1 << k->log2_index_bytes];
+        if (k->kind == 0) {
+            const GeneralEntry *e = (const GeneralEntry *)entries;
+            while (i < n && e[i].value == NULL) {
+                i++;
+            }
+            if (i >= n) {
+                return 0;
+            }
+            *key = e[i].key;
+            *value = e[i].value;
+        }
+        else {
+            const UnicodeEntry *e = (const UnicodeEntry *)entries;
+            while (i < n && e[i].value == NULL) {
+                i++;
+            }
+            if (i >= n) {
+                return 0;
+            }
+            *key = e[i].key;
+            *value = e[i].value;
+        }
+        *pos = i + 1;
+        return 1;
+    }
+#endif
+    return PyDict_Next(d, pos, key, value);
+}
+
 static int
 same_float(double x, double y)
 {
@@ -106,8 +181,8 @@ same(PyObject *a, PyObject *b, int depth)
         }
         Py_ssize_t pa = 0, pb = 0;
         PyObject *ka, *va, *kb, *vb;
-        while (PyDict_Next(a, &pa, &ka, &va)) {
-            if (!PyDict_Next(b, &pb, &kb, &vb)) {
+        while (dict_next(a, &pa, &ka, &va)) {
+            if (!dict_next(b, &pb, &kb, &vb)) {
                 return 0;
             }
             int r = same_key(ka, kb);
@@ -175,8 +250,8 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
     Py_ssize_t po = 0, pn = 0;
     PyObject *ko, *vo, *kn, *vn;
     int result = 1;
-    while (PyDict_Next(old, &po, &ko, &vo)) {
-        if (!PyDict_Next(new, &pn, &kn, &vn)) {
+    while (dict_next(old, &po, &ko, &vo)) {
+        if (!dict_next(new, &pn, &kn, &vn)) {
             result = 0;
             break;
         }
@@ -221,7 +296,7 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
             break;
         }
     }
-    if (result == 1 && PyDict_Next(new, &pn, &kn, &vn)) {
+    if (result == 1 && dict_next(new, &pn, &kn, &vn)) {
         result = 0;
     }
     if (result != 1 && PyList_SetSlice(out, mark, PyList_GET_SIZE(out), NULL) < 0) {
@@ -295,12 +370,100 @@ static PyMethodDef cdiff_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+#if DIRECT_DICTS
+/* 1 when dict_next's direct reads give what PyDict_Next gives on d (the same keys, values and positions). */
+static int
+agrees(PyObject *d)
+{
+    Py_ssize_t p1 = 0, p2 = 0;
+    PyObject *k1, *v1, *k2, *v2;
+    for (;;) {
+        int r1 = dict_next(d, &p1, &k1, &v1);
+        int r2 = PyDict_Next(d, &p2, &k2, &v2);
+        if (r1 != r2) {
+            return 0;
+        }
+        if (!r1) {
+            return 1;
+        }
+        if (k1 != k2 || v1 != v2 || p1 != p2) {
+            return 0;
+        }
+    }
+}
+
+/* A dict of n keys (str keys, or ints with one str when general), with every third key deleted. */
+static PyObject *
+sample_dict(Py_ssize_t n, int general)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = general && i ? PyLong_FromSsize_t(i) : PyUnicode_FromFormat("k%zd", i);
+        PyObject *value = key == NULL ? NULL : PyLong_FromSsize_t(i * 7);
+        int r = value == NULL ? -1 : PyDict_SetItem(d, key, value);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (r < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 1; i < n; i += 3) {
+        PyObject *key = general && i ? PyLong_FromSsize_t(i) : PyUnicode_FromFormat("k%zd", i);
+        int r = key == NULL ? -1 : PyDict_DelItem(d, key);
+        Py_XDECREF(key);
+        if (r < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+#endif
+
+static int
+cdiff_exec(PyObject *module)
+{
+#if DIRECT_DICTS
+    /* Direct reads only where they agree with PyDict_Next: str and general keys, with deleted entries, with
+     * index tables of 1 and 2 bytes a slot. */
+    static const Py_ssize_t sizes[] = {0, 1, 5, 40, 400};
+    direct_dicts = 1;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && direct_dicts; i++) {
+        for (int general = 0; general < 2 && direct_dicts; general++) {
+            PyObject *d = sample_dict(sizes[i], general);
+            if (d == NULL) {
+                direct_dicts = 0;
+                return -1;
+            }
+            direct_dicts = agrees(d);
+            Py_DECREF(d);
+        }
+    }
+    return PyModule_AddIntConstant(module, "direct_dicts", direct_dicts);
+#else
+    return PyModule_AddIntConstant(module, "direct_dicts", 0);
+#endif
+}
+
+static PyModuleDef_Slot cdiff_slots[] = {
+    {Py_mod_exec, cdiff_exec},
+    {0, NULL},
+};
+
 static struct PyModuleDef cdiff_module = {
     PyModuleDef_HEAD_INIT,
     "_cdiff",
     "The state diff's first pass in C (see recorder/_cdiff.c and recorder/diff.py).",
     0,
     cdiff_methods,
+    cdiff_slots,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC

@@ -159,6 +159,46 @@ def test_scan_returns_the_places_in_walk_order_and_whole_containers_whose_keys_c
     assert _cdiff.scan([1], [2]) is None and _cdiff.scan([1], [1]) == []
 
 
+def test_the_direct_dict_reads_agree_with_dict_iteration_on_every_kind_of_dict_table():
+    # _cdiff reads combined dict tables directly on CPython 3.11/3.12 (its init checks them against PyDict_Next);
+    # whatever the table (str keys, other keys, deleted entries, a split table: an instance's __dict__, sizes
+    # whose index slots take 1, 2 and 4 bytes), the spots must be the Python walk's.
+    import sys
+
+    from trajrec.recorder import _cdiff
+
+    if sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 11), (3, 12)):
+        assert _cdiff.direct_dicts == 1
+
+    class Obj:
+        def __init__(self, n: int) -> None:
+            self.a, self.b, self.c = n, str(n), [n]
+
+    rng = random.Random(7)
+    for n in (0, 1, 3, 9, 200, 70_000):
+        general = {**{i: i * 2 for i in range(n)}, "s": "t", 2.5: None, (1, 2): "tuple key"}
+        unicode = {f"k{i}": f"v{i}" for i in range(n)}
+        for d in (general, unicode):
+            for k in list(d)[::3]:
+                del d[k]  # deleted entries: holes in the table's entries
+        split = vars(Obj(n))
+        old = {"general": general, "unicode": unicode, "split": split, "nested": {"split": vars(Obj(n + 1))}}
+        tracker, pure = StateTracker(accelerated=True), StateTracker(accelerated=False)
+        tracker.reset(old)
+        pure.reset(old)
+        assert _cdiff.scan(tracker.state, old) == []
+        for _ in range(5):
+            keys = list(general)
+            if keys:
+                general[rng.choice(keys)] = rng.random()
+            if unicode:
+                unicode[rng.choice(list(unicode))] = "changed"
+            split["a"] = rng.random()
+            old["nested"]["split"]["c"] = [rng.random()]
+            assert canon(tracker.update(old)) == canon(pure.update(old))
+            assert canon(tracker.state) == canon(pure.state) == canon(old)
+
+
 def test_a_queue_that_shifted_is_two_rows_not_one_per_item():
     # lists go to the walk whole, which finds the shift (a bounded history: drop one at the front, add one)
     state = {"history": [f"cmd {i}" for i in range(8)], "n": 0}

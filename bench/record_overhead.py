@@ -274,7 +274,7 @@ def memory_growth(kind: str, out: Path, n: int) -> tuple[float, float]:
 
 def compression_params(repeats: int) -> None:
     """Per-step compression (one flushed block per step, as the writer does) of image and text steps under
-    trajrec's tuned parameters (lazy match finder, minimum match 6) and zstd's level-3 defaults, interleaved;
+    trajrec's tuned parameters (level 3: greedy match finder, 8 candidates, minimum match 6) and zstd's level-3 defaults, interleaved;
     and what the writer picks for each (``format.BIG_RECORD``)."""
     import statistics
 

@@ -234,10 +234,65 @@ add_spot(PyObject *out, PyObject *parent, PyObject *key, PyObject *value, const 
     return r;
 }
 
+/* What a scan appends to: the spots; with rows asked for (kind set), the rows of changed leaves and the
+ * (parent, key, value) triples, flat, that bring the copy up to date once the whole scan succeeded. */
+typedef struct {
+    PyObject *out;
+    PyObject *kind; /* the rows' kind ("values_changed"), or NULL: every changed place is a spot */
+    PyObject *sets;
+} Scan;
+
+/* A leaf pair whose row the Python walk (diff.py: _dict_child) makes without looking further: the same exact
+ * type among its scalars (None is always the same object). same() said they differ, and for these exact types
+ * the walk's own tests (==, a float's sign, NaN) say so too, so its row is [path + [key], kind, new, old]. */
+static inline int
+leaf_pair(PyObject *a, PyObject *b)
+{
+    PyTypeObject *t = Py_TYPE(a);
+    return t == Py_TYPE(b) && (t == &PyUnicode_Type || t == &PyLong_Type || t == &PyFloat_Type
+                               || t == &PyBytes_Type || t == &PyBool_Type);
+}
+
+/* Append the row [path + [key], kind, value, stored] to out, and (parent, key, value) to sets. */
+static int
+add_row(Scan *sc, PyObject *parent, PyObject *key, PyObject *value, PyObject *stored, const Step *at)
+{
+    Py_ssize_t n = at == NULL ? 0 : at->depth;
+    PyObject *path = PyList_New(n + 1);
+    if (path == NULL) {
+        return -1;
+    }
+    for (const Step *s = at; s != NULL; s = s->up) {
+        Py_INCREF(s->key);
+        PyList_SET_ITEM(path, s->depth - 1, s->key);
+    }
+    Py_INCREF(key);
+    PyList_SET_ITEM(path, n, key);
+    PyObject *row = PyList_New(4);
+    if (row == NULL) {
+        Py_DECREF(path);
+        return -1;
+    }
+    PyList_SET_ITEM(row, 0, path);
+    Py_INCREF(sc->kind);
+    PyList_SET_ITEM(row, 1, sc->kind);
+    Py_INCREF(value);
+    PyList_SET_ITEM(row, 2, value);
+    Py_INCREF(stored);
+    PyList_SET_ITEM(row, 3, stored);
+    int r = PyList_Append(sc->out, row);
+    Py_DECREF(row);
+    if (r < 0 || PyList_Append(sc->sets, parent) < 0 || PyList_Append(sc->sets, key) < 0
+        || PyList_Append(sc->sets, value) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* Walk two exact dicts. 1: done, spots appended to out; 0: the dicts differ in their keys (or changed while
  * walked): nothing appended, the caller reports them whole; -1: error. */
 static int
-scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth)
+scan_dict(PyObject *old, PyObject *new, const Step *at, Scan *sc, int depth)
 {
     if (depth >= MAX_DEPTH) {
         return 0;
@@ -246,7 +301,9 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
     if (n != PyDict_GET_SIZE(new)) {
         return 0;
     }
+    PyObject *out = sc->out;
     Py_ssize_t mark = PyList_GET_SIZE(out);
+    Py_ssize_t set_mark = sc->kind != NULL ? PyList_GET_SIZE(sc->sets) : 0;
     Py_ssize_t po = 0, pn = 0;
     PyObject *ko, *vo, *kn, *vn;
     int result = 1;
@@ -269,7 +326,7 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
             Py_INCREF(vo);
             Py_INCREF(vn);
             Step step = {ko, at, at == NULL ? 1 : at->depth + 1};
-            r = scan_dict(vo, vn, &step, out, depth + 1);
+            r = scan_dict(vo, vn, &step, sc, depth + 1);
             if (r == 0) {
                 r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
             }
@@ -281,9 +338,16 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
             r = same(vo, vn, depth + 1);
             if (r == 0) {
                 Py_INCREF(ko);
+                Py_INCREF(vo);
                 Py_INCREF(vn);
-                r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
+                if (sc->kind != NULL && leaf_pair(vo, vn)) {
+                    r = add_row(sc, old, ko, vn, vo, at) == 0 ? 1 : -1;
+                }
+                else {
+                    r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
+                }
                 Py_DECREF(ko);
+                Py_DECREF(vo);
                 Py_DECREF(vn);
             }
         }
@@ -299,46 +363,68 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
     if (result == 1 && dict_next(new, &pn, &kn, &vn)) {
         result = 0;
     }
-    if (result != 1 && PyList_SetSlice(out, mark, PyList_GET_SIZE(out), NULL) < 0) {
-        return -1;
+    if (result != 1) {
+        if (PyList_SetSlice(out, mark, PyList_GET_SIZE(out), NULL) < 0) {
+            return -1;
+        }
+        if (sc->kind != NULL && PyList_SetSlice(sc->sets, set_mark, PyList_GET_SIZE(sc->sets), NULL) < 0) {
+            return -1;
+        }
     }
     return result;
 }
 
 PyDoc_STRVAR(scan_doc,
-"scan(old, new) -> list | None\n\n"
+"scan(old, new, kind=None) -> list | None\n\n"
 "The places where ``new`` (the env's state) may differ from ``old`` (the tracker's copy): a list of\n"
 "``(parent, key, value, path)``, where ``parent`` is a dict of ``old``, ``key`` one of its keys, ``value``\n"
 "the new value at that key and ``path`` the keys from the root to ``parent``; in the order of a depth-first\n"
 "walk. Every other place holds the same value as stored. [] when nothing differs; None when the roots\n"
-"themselves must be compared (not two dicts with the same keys in the same order).");
+"themselves must be compared (not two dicts with the same keys in the same order).\n\n"
+"With ``kind`` (diff.py's VALUES_CHANGED), a place whose stored and new values are of the same exact type\n"
+"among str, int, float, bytes and bool is given as its row instead, the list\n"
+"``[path + [key], kind, value, stored]`` the Python walk makes for it, and ``old`` is brought up to date\n"
+"there (``parent[key] = value``) once the whole scan succeeded; rows and spots keep the walk's order.");
 
 static PyObject *
 cdiff_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes exactly 2 arguments (old, new)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 2 or 3 arguments (old, new, kind=None)");
         return NULL;
     }
     PyObject *old = args[0], *new = args[1];
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
+    Scan sc = {PyList_New(0), nargs == 3 && args[2] != Py_None ? args[2] : NULL, NULL};
+    if (sc.out == NULL) {
         return NULL;
     }
     if (old == new) {
-        return out;
+        return sc.out;
     }
     int r;
     if (PyDict_CheckExact(old) && PyDict_CheckExact(new)) {
-        r = scan_dict(old, new, NULL, out, 0);
+        if (sc.kind != NULL && (sc.sets = PyList_New(0)) == NULL) {
+            Py_DECREF(sc.out);
+            return NULL;
+        }
+        r = scan_dict(old, new, NULL, &sc, 0);
+        /* The copy takes the new leaves only now: a scan that gave up half way (a dict changed while walked,
+         * reported whole) must leave the stored values for the Python walk to compare. */
+        for (Py_ssize_t i = 0; r == 1 && sc.sets != NULL && i + 2 < PyList_GET_SIZE(sc.sets); i += 3) {
+            if (PyDict_SetItem(PyList_GET_ITEM(sc.sets, i), PyList_GET_ITEM(sc.sets, i + 1),
+                               PyList_GET_ITEM(sc.sets, i + 2)) < 0) {
+                r = -1;
+            }
+        }
+        Py_XDECREF(sc.sets);
     }
     else {
         r = same(old, new, 0);
     }
     if (r == 1) {
-        return out;
+        return sc.out;
     }
-    Py_DECREF(out);
+    Py_DECREF(sc.out);
     if (r < 0) {
         return NULL;
     }

@@ -1226,13 +1226,19 @@ class StateTracker:
         The copy and the rows never share a container, so rows handed out stay as they were."""
         rows: list[list[Any]] = []
         if self._scan is not None:
-            spots = self._scan(self.state, new)
+            spots = self._scan(self.state, new, VALUES_CHANGED)
             if spots is not None:
                 # Each spot is a child of a dict of the copy that may differ; the C pass found every other
-                # place the same. Spots are disjoint subtrees, in the walk's depth-first order.
+                # place the same. Spots are disjoint subtrees, in the walk's depth-first order. A changed leaf
+                # of the same exact scalar type comes as its row, already made (and the copy already updated)
+                # as _dict_child would: [path + [key], VALUES_CHANGED, new, old].
                 known = self._known
-                for parent, key, value, path in spots:
-                    _dict_child(parent, key, parent[key], value, path, rows, known)
+                for spot in spots:
+                    if type(spot) is list:
+                        rows.append(spot)
+                    else:
+                        parent, key, value, path = spot
+                        _dict_child(parent, key, parent[key], value, path, rows, known)
                 return rows
         replacement = _walk(self.state, new, [], rows, self._known)
         if replacement is not _KEEP:

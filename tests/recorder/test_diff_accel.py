@@ -199,6 +199,35 @@ def test_the_direct_dict_reads_agree_with_dict_iteration_on_every_kind_of_dict_t
             assert canon(tracker.state) == canon(pure.state) == canon(old)
 
 
+def test_scan_makes_the_walks_rows_for_changed_scalar_leaves_and_updates_the_copy_only_when_done():
+    from trajrec.recorder import _cdiff
+
+    sub = type("Text", (str,), {})
+    new = {"s": "b", "i": 2, "f": -0.0, "b": b"y", "t": False, "same": float("1.5"), "cross": 1, "subclass": sub("x"),
+           "nested": {"n": 2.0, "l": [1, 2]}, "nan": float("nan")}
+    old = {"s": "a", "i": 1, "f": 0.0, "b": b"x", "t": True, "same": 1.5, "cross": True, "subclass": sub("x"),
+           "nested": {"n": 1.0, "l": [1]}, "nan": float("nan")}
+    copy = copy_state(old)
+    spots = _cdiff.scan(copy, new, diff.VALUES_CHANGED)
+    rows = [s for s in spots if type(s) is list]
+    assert rows == [[["s"], "values_changed", "b", "a"], [["i"], "values_changed", 2, 1],
+                    [["f"], "values_changed", -0.0, 0.0], [["b"], "values_changed", b"y", b"x"],
+                    [["t"], "values_changed", False, True], [["nested", "n"], "values_changed", 2.0, 1.0]]
+    assert str(rows[2][2]) == "-0.0" and rows[0][2] is new["s"]
+    # True against 1 and a str subclass are the walk's to judge; the list is walked whole
+    assert [(s[1], s[3]) for s in spots if type(s) is tuple] == [("cross", []), ("subclass", []), ("l", ["nested"])]
+    assert [k for k in copy if copy[k] is new[k]] == ["s", "i", "f", "b", "t"]  # the leaves are in the copy
+    assert copy["nested"]["n"] is new["nested"]["n"] and copy["nested"]["l"] == [1]
+    # without a kind every place is a spot and the copy is left alone
+    copy = copy_state(old)
+    assert all(type(s) is tuple for s in _cdiff.scan(copy, new)) and canon(copy) == canon(old)
+    # the walk's own rows, in its order, through the tracker
+    c, py = StateTracker(accelerated=True), StateTracker(accelerated=False)
+    c.reset(old)
+    py.reset(old)
+    assert canon(c.update(new)) == canon(py.update(new)) and canon(c.state) == canon(py.state)
+
+
 def test_a_queue_that_shifted_is_two_rows_not_one_per_item():
     # lists go to the walk whole, which finds the shift (a bounded history: drop one at the front, add one)
     state = {"history": [f"cmd {i}" for i in range(8)], "n": 0}

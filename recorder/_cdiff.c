@@ -239,7 +239,9 @@ add_spot(PyObject *out, PyObject *parent, PyObject *key, PyObject *value, const 
 typedef struct {
     PyObject *out;
     PyObject *kind; /* the rows' kind ("values_changed"), or NULL: every changed place is a spot */
-    PyObject *sets;
+    PyObject *removed; /* "iterable_item_removed" and "iterable_item_added", for a queue's shift */
+    PyObject *added;
+    PyObject *sets; /* (dict, key, value): dict[key] = value; (list, None, value): del list[0], append value */
 } Scan;
 
 /* A leaf pair whose row the Python walk (diff.py: _dict_child) makes without looking further: the same exact
@@ -287,6 +289,92 @@ add_row(Scan *sc, PyObject *parent, PyObject *key, PyObject *value, PyObject *st
         return -1;
     }
     return 0;
+}
+
+/* A row [path + [key, index], kind, value, stored] appended to out. */
+static int
+add_item_row(Scan *sc, PyObject *key, Py_ssize_t index, PyObject *kind, PyObject *value, PyObject *stored,
+             const Step *at)
+{
+    Py_ssize_t n = at == NULL ? 0 : at->depth;
+    PyObject *i = PyLong_FromSsize_t(index);
+    PyObject *path = i == NULL ? NULL : PyList_New(n + 2);
+    if (path == NULL) {
+        Py_XDECREF(i);
+        return -1;
+    }
+    for (const Step *s = at; s != NULL; s = s->up) {
+        Py_INCREF(s->key);
+        PyList_SET_ITEM(path, s->depth - 1, s->key);
+    }
+    Py_INCREF(key);
+    PyList_SET_ITEM(path, n, key);
+    PyList_SET_ITEM(path, n + 1, i);
+    PyObject *row = PyList_New(4);
+    if (row == NULL) {
+        Py_DECREF(path);
+        return -1;
+    }
+    PyList_SET_ITEM(row, 0, path);
+    Py_INCREF(kind);
+    PyList_SET_ITEM(row, 1, kind);
+    Py_INCREF(value);
+    PyList_SET_ITEM(row, 2, value);
+    Py_INCREF(stored);
+    PyList_SET_ITEM(row, 3, stored);
+    int r = PyList_Append(sc->out, row);
+    Py_DECREF(row);
+    return r;
+}
+
+/* A bounded queue's step: ``new`` is ``old`` without its first item and with one item appended. The Python walk
+ * (diff.py: _walk_list) gives such a list two rows, the first item removed and the last added; this makes them
+ * where the walk's answer is certain: two exact lists of the same length n >= 2 whose first items and whose last
+ * items are scalar leaves of the same exact type that differ (so the walk finds no common head or tail), and
+ * old[1:] provably the same as new[:-1] (so its first shift tried, by one, matches). 1: the rows are made (and
+ * the copy's update queued in sets); 0: not this case, the list is a spot; -1: error. Allocates only after
+ * the comparisons. */
+static int
+list_shift(Scan *sc, PyObject *key, PyObject *old, PyObject *new, const Step *at, int depth)
+{
+    Py_ssize_t n = PyList_GET_SIZE(old);
+    if (n < 2 || PyList_GET_SIZE(new) != n) {
+        return 0;
+    }
+    PyObject **io = ((PyListObject *)old)->ob_item, **in = ((PyListObject *)new)->ob_item;
+    if (!leaf_pair(io[0], in[0]) || !leaf_pair(io[n - 1], in[n - 1])) {
+        return 0;
+    }
+    int r = same(io[0], in[0], depth + 1);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    r = same(io[n - 1], in[n - 1], depth + 1);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (io[i] != in[i - 1]) {
+            r = same(io[i], in[i - 1], depth + 1);
+            if (r != 1) {
+                return r < 0 ? -1 : 0;
+            }
+        }
+    }
+    /* Hold the items: making the rows allocates (a collection may run a finalizer that changes new). */
+    PyObject *first = io[0], *last = in[n - 1];
+    Py_INCREF(first);
+    Py_INCREF(last);
+    r = -1;
+    if (add_item_row(sc, key, 0, sc->removed, Py_None, first, at) == 0
+        && add_item_row(sc, key, n - 1, sc->added, last, Py_None, at) == 0
+        && PyList_Append(sc->sets, old) == 0 && PyList_Append(sc->sets, Py_None) == 0
+        && PyList_Append(sc->sets, last) == 0) {
+        r = 1;
+    }
+    Py_DECREF(first);
+    Py_DECREF(last);
+    return r;
 }
 
 /* Walk two exact dicts. 1: done, spots appended to out; 0: the dicts differ in their keys (or changed while
@@ -344,7 +432,11 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, Scan *sc, int depth)
                     r = add_row(sc, old, ko, vn, vo, at) == 0 ? 1 : -1;
                 }
                 else {
-                    r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
+                    r = sc->kind != NULL && PyList_CheckExact(vo) && PyList_CheckExact(vn)
+                        ? list_shift(sc, ko, vo, vn, at, depth + 1) : 0;
+                    if (r == 0) {
+                        r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
+                    }
                 }
                 Py_DECREF(ko);
                 Py_DECREF(vo);
@@ -375,16 +467,17 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, Scan *sc, int depth)
 }
 
 PyDoc_STRVAR(scan_doc,
-"scan(old, new, kind=None) -> list | None\n\n"
+"scan(old, new, kinds=None) -> list | None\n\n"
 "The places where ``new`` (the env's state) may differ from ``old`` (the tracker's copy): a list of\n"
 "``(parent, key, value, path)``, where ``parent`` is a dict of ``old``, ``key`` one of its keys, ``value``\n"
 "the new value at that key and ``path`` the keys from the root to ``parent``; in the order of a depth-first\n"
 "walk. Every other place holds the same value as stored. [] when nothing differs; None when the roots\n"
 "themselves must be compared (not two dicts with the same keys in the same order).\n\n"
-"With ``kind`` (diff.py's VALUES_CHANGED), a place whose stored and new values are of the same exact type\n"
-"among str, int, float, bytes and bool is given as its row instead, the list\n"
-"``[path + [key], kind, value, stored]`` the Python walk makes for it, and ``old`` is brought up to date\n"
-"there (``parent[key] = value``) once the whole scan succeeded; rows and spots keep the walk's order.");
+"With ``kinds`` (diff.py's VALUES_CHANGED, ITEM_REMOVED, ITEM_ADDED), a place whose stored and new values\n"
+"are of the same exact type among str, int, float, bytes and bool is given as its row instead, the list\n"
+"``[path + [key], VALUES_CHANGED, value, stored]`` the Python walk makes for it, and a list that shifted by\n"
+"one (a bounded queue: see list_shift) as the walk's two rows; ``old`` is brought up to date there once the\n"
+"whole scan succeeded. Rows and spots keep the walk's order.");
 
 static PyObject *
 cdiff_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -394,7 +487,18 @@ cdiff_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *old = args[0], *new = args[1];
-    Scan sc = {PyList_New(0), nargs == 3 && args[2] != Py_None ? args[2] : NULL, NULL};
+    Scan sc = {NULL, NULL, NULL, NULL, NULL};
+    if (nargs == 3 && args[2] != Py_None) {
+        PyObject *kinds = args[2];
+        if (!PyTuple_CheckExact(kinds) || PyTuple_GET_SIZE(kinds) != 3) {
+            PyErr_SetString(PyExc_TypeError, "scan()'s kinds must be a tuple of 3 row kinds (changed, removed, added)");
+            return NULL;
+        }
+        sc.kind = PyTuple_GET_ITEM(kinds, 0);
+        sc.removed = PyTuple_GET_ITEM(kinds, 1);
+        sc.added = PyTuple_GET_ITEM(kinds, 2);
+    }
+    sc.out = PyList_New(0);
     if (sc.out == NULL) {
         return NULL;
     }
@@ -411,8 +515,13 @@ cdiff_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         /* The copy takes the new leaves only now: a scan that gave up half way (a dict changed while walked,
          * reported whole) must leave the stored values for the Python walk to compare. */
         for (Py_ssize_t i = 0; r == 1 && sc.sets != NULL && i + 2 < PyList_GET_SIZE(sc.sets); i += 3) {
-            if (PyDict_SetItem(PyList_GET_ITEM(sc.sets, i), PyList_GET_ITEM(sc.sets, i + 1),
-                               PyList_GET_ITEM(sc.sets, i + 2)) < 0) {
+            PyObject *target = PyList_GET_ITEM(sc.sets, i), *value = PyList_GET_ITEM(sc.sets, i + 2);
+            if (PyList_CheckExact(target)) { /* a queue's shift */
+                if (PyList_SetSlice(target, 0, 1, NULL) < 0 || PyList_Append(target, value) < 0) {
+                    r = -1;
+                }
+            }
+            else if (PyDict_SetItem(target, PyList_GET_ITEM(sc.sets, i + 1), value) < 0) {
                 r = -1;
             }
         }

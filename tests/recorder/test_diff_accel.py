@@ -208,7 +208,7 @@ def test_scan_makes_the_walks_rows_for_changed_scalar_leaves_and_updates_the_cop
     old = {"s": "a", "i": 1, "f": 0.0, "b": b"x", "t": True, "same": 1.5, "cross": True, "subclass": sub("x"),
            "nested": {"n": 1.0, "l": [1]}, "nan": float("nan")}
     copy = copy_state(old)
-    spots = _cdiff.scan(copy, new, diff.VALUES_CHANGED)
+    spots = _cdiff.scan(copy, new, diff._SCAN_KINDS)
     rows = [s for s in spots if type(s) is list]
     assert rows == [[["s"], "values_changed", "b", "a"], [["i"], "values_changed", 2, 1],
                     [["f"], "values_changed", -0.0, 0.0], [["b"], "values_changed", b"y", b"x"],
@@ -226,6 +226,65 @@ def test_scan_makes_the_walks_rows_for_changed_scalar_leaves_and_updates_the_cop
     c.reset(old)
     py.reset(old)
     assert canon(c.update(new)) == canon(py.update(new)) and canon(c.state) == canon(py.state)
+
+
+def test_a_queue_shift_the_c_pass_makes_rows_of_gives_the_walks_rows_and_others_go_to_the_walk():
+    from trajrec.recorder import _cdiff
+
+    sub = type("Text", (str,), {})
+    nan = float("nan")
+
+    def shifted(items: list[Any], new_last: Any) -> list[Any]:
+        return items[1:] + [new_last]
+
+    cases = [  # (old list, new list, made by the C pass)
+        ([f"cmd {i}" for i in range(8)], shifted([f"cmd {i}" for i in range(8)], "cmd 8"), True),
+        ([1, 2], [2, 3], True),
+        ([0.0, 1.0, 2.0], [1.0, 2.0, -0.0], True),
+        ([-0.0, 5, 0.0], [5, 0.0, 0.0], False),  # the middle item's kind differs from the old one's
+        ([True, False], [False, True], True),
+        (list(range(40)), list(range(1, 41)), True),  # a long list: the walk finds its head and tail in runs
+        ([1, 2, 3], [1, 3, 4], False),  # the first items are equal: a common head
+        ([1, 2, 3], [2, 3, 3], False),  # last items equal: a common tail
+        ([1, 2, 3], [3, 4, 5], False),  # shifted by two
+        ([1, "a", 3], ["a", 3, "b"], False),  # the last items' types differ
+        ([nan, 1, 2], [1, 2, nan], False),  # NaN objects: the first items may be the same as stored
+        (["x", 1], [1, sub("y")], False),  # a str subclass: the walk decides
+        ([True, 2], [2, 1], False),  # bool against int
+        ([{"a": 1}, {"b": 2}], [{"b": 2}, {"c": 3}], False),  # containers: the walk decides
+        (["only"], ["other"], False),
+        ([b"a", b"b", b"c"], [b"b", b"c", b"d"], True),
+    ]
+    for old_list, new_list, by_c in cases:
+        old, new = {"q": old_list, "n": 0}, {"q": new_list, "n": 0}
+        copy = copy_state(old)
+        spots = _cdiff.scan(copy, new, diff._SCAN_KINDS)
+        made = bool(spots) and all(type(spot) is list for spot in spots)
+        assert made == by_c, (old_list, new_list)
+        c, py = StateTracker(accelerated=True), StateTracker(accelerated=False)
+        c.reset(old)
+        py.reset(old)
+        assert canon(c.update(new)) == canon(py.update(new)), (old_list, new_list)
+        assert canon(c.state) == canon(py.state) == canon(new), (old_list, new_list)
+        if by_c:
+            assert [r[1] for r in py.update(new)] == []  # and nothing left after it
+    # random queues of scalars, shifted by 0-3 with items changed, against the walk
+    rng = random.Random(3)
+    pool = [0, 1, 2, -0.0, 0.0, 1.0, True, False, "a", "b", b"a", nan, None, sub("a")]
+    for _ in range(300):
+        items = [rng.choice(pool) for _ in range(rng.randrange(0, 20))]
+        live = {"q": items}
+        c, py = StateTracker(accelerated=True), StateTracker(accelerated=False)
+        c.reset(live)
+        py.reset(live)
+        for _ in range(4):
+            k = rng.randrange(0, 4)
+            del items[:k]
+            items += [rng.choice(pool) for _ in range(rng.choice([k, k, rng.randrange(0, 3)]))]
+            if items and rng.random() < 0.3:
+                items[rng.randrange(len(items))] = rng.choice(pool)
+            assert canon(c.update(live)) == canon(py.update(live))
+            assert canon(c.state) == canon(py.state)
 
 
 def test_a_queue_that_shifted_is_two_rows_not_one_per_item():

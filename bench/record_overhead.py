@@ -329,8 +329,8 @@ def run_baseline_python(python: str, kind: str, actions: list, out: Path) -> tup
 
 def compression_params(repeats: int) -> None:
     """Per-step compression (one flushed block per step, as the writer does) of image and text steps under
-    trajrec's tuned parameters (level 3: greedy match finder, 8 candidates, minimum match 6) and zstd's level-3 defaults, interleaved;
-    and what the writer picks for each (``format.BIG_RECORD``)."""
+    trajrec's tuned parameters (level 3: greedy match finder, 8 candidates, minimum match 6) and zstd's level-3
+    defaults, interleaved; and what the writer picks for each (``format.BIG_RECORD``)."""
     import statistics
 
     from trajrec.recorder.format import BIG_RECORD, SMALL_RECORD, _params, new_packer

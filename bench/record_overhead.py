@@ -17,6 +17,9 @@ state (a few leaves change per step, ~20% of steps fail). Two plain writers are 
 On the tool env the Recorder is also timed over the same env without ``state_dict`` ("state off": what the
 Recorder costs besides the state diff and its rows), beside a loop of the state diff alone.
 
+``--baseline-python PYTHON`` (e.g. main's venv) also times, in every round, the Recorder of the trajrec that
+PYTHON imports, in its own process over its own raw loop: the code before a change and after it, in the same run.
+
 Variants run interleaved, ``--repeats`` rounds, medians. Times are the process's CPU time by default
 (``--clock cpu``: the machine is shared, and CPU time does not count the time other processes hold the cores;
 system calls are counted); ``--clock wall`` uses ``perf_counter``.
@@ -272,10 +275,62 @@ def memory_growth(kind: str, out: Path, n: int) -> tuple[float, float]:
     return peaks[0], peaks[1]
 
 
+#: What ``--baseline-python`` runs in its own process: the raw loop and the Recorder over the same env and
+#: actions (read as JSON from stdin), timed there with the same clock; prints both times in seconds.
+_BASELINE_CHILD = r"""
+import json, sys, tempfile, time
+sys.path.insert(0, sys.argv[1])  # the bench folder, for synthetic_env (it imports gymnasium only)
+import gymnasium as gym
+from synthetic_env import SyntheticToolEnv
+from trajrec.recorder import Recorder
+kind, clock_name, out = sys.argv[2], sys.argv[3], sys.argv[4]
+clock = time.process_time if clock_name == "cpu" else time.perf_counter
+actions = json.load(sys.stdin)
+
+def make():
+    if kind.startswith("cartpole"):
+        return gym.make("CartPole-v1", disable_env_checker=True, max_episode_steps=10**9).unwrapped
+    return SyntheticToolEnv()
+
+def loop(env):
+    step = env.step
+    seeds = iter(range(1, 10**9))
+    t = clock()
+    env.reset(seed=0)
+    for a in actions:
+        _o, _r, term, trunc, _i = step(a)
+        if term or trunc:
+            env.reset(seed=next(seeds))
+    env.close()
+    return clock() - t
+
+raw = loop(make())
+with tempfile.TemporaryDirectory(prefix="baseline-", dir=out) as d:
+    rec = loop(Recorder(make(), d))
+import trajrec.recorder
+print(json.dumps({"raw": raw, "recorder": rec, "code": trajrec.recorder.__file__}))
+"""
+
+
+def run_baseline_python(python: str, kind: str, actions: list, out: Path) -> tuple[float, float, str]:
+    """``--baseline-python``: the raw loop and the Recorder timed in a process of another Python (whose
+    ``trajrec`` is the code to compare with, e.g. main's venv); (raw, recorder) seconds and where its
+    ``trajrec.recorder`` came from."""
+    import subprocess
+
+    # Started in the round's folder: `python -c` puts the working folder first on sys.path, and a checkout's
+    # own trajrec/ folder there would be imported instead of the baseline's.
+    done = subprocess.run([python, "-c", _BASELINE_CHILD, str(Path(__file__).resolve().parent), kind,
+                           "cpu" if clock is time.process_time else "wall", str(out)],
+                          input=json.dumps(actions), capture_output=True, text=True, check=True, cwd=out)
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    return got["raw"], got["recorder"], str(Path(got["code"]).parent)
+
+
 def compression_params(repeats: int) -> None:
     """Per-step compression (one flushed block per step, as the writer does) of image and text steps under
-    trajrec's tuned parameters (lazy match finder, minimum match 6) and zstd's level-3 defaults, interleaved;
-    and what the writer picks for each (``format.BIG_RECORD``)."""
+    trajrec's tuned parameters (level 3: greedy match finder, 8 candidates, minimum match 6) and zstd's level-3
+    defaults, interleaved; and what the writer picks for each (``format.BIG_RECORD``)."""
     import statistics
 
     from trajrec.recorder.format import BIG_RECORD, SMALL_RECORD, _params, new_packer
@@ -388,6 +443,10 @@ def main() -> None:
     parser.add_argument("--diff-baseline", metavar="FILE",
                         help="another recorder/diff.py (e.g. `git show main:recorder/diff.py > /tmp/diff_main.py`): "
                              "the tool env's Recorder and state diff are also timed with its walk, in the same rounds")
+    parser.add_argument("--baseline-python", metavar="PYTHON",
+                        help="another Python whose trajrec is the code to compare with (e.g. main's venv: "
+                             "/work/venvs/main/bin/python): its Recorder is timed in its own process in every "
+                             "round, over its own raw loop, and its ratio printed beside this code's")
     args = parser.parse_args()
     baseline = load_diff_module(args.diff_baseline).StateTracker if args.diff_baseline else None
     from trajrec.recorder import diff as diff_module
@@ -411,7 +470,7 @@ def main() -> None:
             header = recorder_header(kind, out)
             times: dict[str, list[float]] = {"raw": [], "stream": [], "episodes": [], "recorder": [], "diff": [],
                                              "recorder_base": [], "diff_base": [], "recorder_pure": [],
-                                             "diff_pure": [], "nostate": []}
+                                             "diff_pure": [], "nostate": [], "base_raw": [], "base_rec": []}
             sizes: dict[str, int] = {}
             files = 0
             for r in range(args.repeats):  # interleaved: each round runs every variant once
@@ -424,6 +483,10 @@ def main() -> None:
                 times["episodes"].append(t)
                 t, sizes["recorder"], rec_files = run_recorder(kind, actions, rnd)
                 times["recorder"].append(t)
+                if args.baseline_python:
+                    braw, brec, base_code = run_baseline_python(args.baseline_python, kind, actions, rnd)
+                    times["base_raw"].append(braw)
+                    times["base_rec"].append(brec)
                 if kind == "tool":
                     times["nostate"].append(run_recorder(kind, actions, rnd, env_kind="tool-nostate")[0])
                     times["diff"].append(run_state_diff(kind, actions))
@@ -455,6 +518,12 @@ def main() -> None:
                   f"bytes ratio {bytes_ratio:.2f}x")
             print(f"  Recorder vs plain stream: bytes ratio {sizes['recorder'] / sizes['stream']:.2f}x "
                   f"(DESIGN target <= 2.0)")
+            if args.baseline_python:
+                # Each process's Recorder over its own raw loop; the plain writer's overhead is this process's.
+                bover = med["base_rec"] - med["base_raw"]
+                print(f"  baseline ({base_code}, own process): Recorder {bover:+8.2f} µs/step, overhead "
+                      f"ratio {bover / over['episodes']:.2f}x; this code {over['recorder']:+.2f} µs/step, "
+                      f"{ratio:.2f}x (this / baseline: {over['recorder'] / bover:.2f}x)")
             verdict = lambda ok: "met" if ok else "NOT MET"  # noqa: E731
             if kind == "tool":
                 print(f"  of which the state diff alone  {med['diff'] - raw:+8.2f} µs/step   (a loop of "

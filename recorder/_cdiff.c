@@ -41,6 +41,81 @@ typedef struct Step {
 
 static int same(PyObject *a, PyObject *b, int depth);
 
+/* Dict iteration without a call per item: PyDict_Next was half of the pass's time (docs/PERFORMANCE.md,
+ * "Session 8"). For CPython 3.11 and 3.12, whose combined dict tables are laid out as mirrored below
+ * (Include/internal/pycore_dict.h: the keys object, then its index table, then its entries), dict_next reads the
+ * entries directly; split tables (ma_values set) and other versions go through PyDict_Next. The positions are
+ * PyDict_Next's own for combined tables (an entry's index), and every call reads the dict's current keys object
+ * and entry count, so a dict changed during the walk (a finalizer) is read within its bounds, as PyDict_Next
+ * would. The module's init compares both on dicts of every kind and keeps the direct reads only when they agree
+ * (``_cdiff.direct_dicts``). */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000 && !defined(Py_LIMITED_API)
+#define DIRECT_DICTS 1
+typedef struct {
+    PyObject *key;
+    PyObject *value;
+} UnicodeEntry;
+typedef struct {
+    Py_hash_t hash;
+    PyObject *key;
+    PyObject *value;
+} GeneralEntry;
+typedef struct {
+    Py_ssize_t refcnt;
+    uint8_t log2_size;
+    uint8_t log2_index_bytes;
+    uint8_t kind; /* 0: general keys (entries with their hash); otherwise str keys (entries without) */
+    uint32_t version;
+    Py_ssize_t usable;
+    Py_ssize_t nentries;
+    char indices[];
+} KeysLayout;
+static int direct_dicts = 0;
+#else
+#define DIRECT_DICTS 0
+#endif
+
+static inline int
+dict_next(PyObject *d, Py_ssize_t *pos, PyObject **key, PyObject **value)
+{
+#if DIRECT_DICTS
+    PyDictObject *mp = (PyDictObject *)d;
+    if (direct_dicts && mp->ma_values == NULL) {
+        const KeysLayout *k = (const KeysLayout *)mp->ma_keys;
+        Py_ssize_t i = *pos, n = k->nentries;
+        if (i < 0) {
+            return 0;
+        }
+        const char *entries = &k->indices[(size_t)1 << k->log2_index_bytes];
+        if (k->kind == 0) {
+            const GeneralEntry *e = (const GeneralEntry *)entries;
+            while (i < n && e[i].value == NULL) {
+                i++;
+            }
+            if (i >= n) {
+                return 0;
+            }
+            *key = e[i].key;
+            *value = e[i].value;
+        }
+        else {
+            const UnicodeEntry *e = (const UnicodeEntry *)entries;
+            while (i < n && e[i].value == NULL) {
+                i++;
+            }
+            if (i >= n) {
+                return 0;
+            }
+            *key = e[i].key;
+            *value = e[i].value;
+        }
+        *pos = i + 1;
+        return 1;
+    }
+#endif
+    return PyDict_Next(d, pos, key, value);
+}
+
 static int
 same_float(double x, double y)
 {
@@ -106,8 +181,8 @@ same(PyObject *a, PyObject *b, int depth)
         }
         Py_ssize_t pa = 0, pb = 0;
         PyObject *ka, *va, *kb, *vb;
-        while (PyDict_Next(a, &pa, &ka, &va)) {
-            if (!PyDict_Next(b, &pb, &kb, &vb)) {
+        while (dict_next(a, &pa, &ka, &va)) {
+            if (!dict_next(b, &pb, &kb, &vb)) {
                 return 0;
             }
             int r = same_key(ka, kb);
@@ -159,10 +234,153 @@ add_spot(PyObject *out, PyObject *parent, PyObject *key, PyObject *value, const 
     return r;
 }
 
+/* What a scan appends to: the spots; with rows asked for (kind set), the rows of changed leaves and the
+ * (parent, key, value) triples, flat, that bring the copy up to date once the whole scan succeeded. */
+typedef struct {
+    PyObject *out;
+    PyObject *kind; /* the rows' kind ("values_changed"), or NULL: every changed place is a spot */
+    PyObject *removed; /* "iterable_item_removed" and "iterable_item_added", for a queue's shift */
+    PyObject *added;
+    PyObject *sets; /* (dict, key, value): dict[key] = value; (list, None, value): del list[0], append value */
+} Scan;
+
+/* A leaf pair whose row the Python walk (diff.py: _dict_child) makes without looking further: the same exact
+ * type among its scalars (None is always the same object). same() said they differ, and for these exact types
+ * the walk's own tests (==, a float's sign, NaN) say so too, so its row is [path + [key], kind, new, old]. */
+static inline int
+leaf_pair(PyObject *a, PyObject *b)
+{
+    PyTypeObject *t = Py_TYPE(a);
+    return t == Py_TYPE(b) && (t == &PyUnicode_Type || t == &PyLong_Type || t == &PyFloat_Type
+                               || t == &PyBytes_Type || t == &PyBool_Type);
+}
+
+/* Append the row [path + [key], kind, value, stored] to out, and (parent, key, value) to sets. */
+static int
+add_row(Scan *sc, PyObject *parent, PyObject *key, PyObject *value, PyObject *stored, const Step *at)
+{
+    Py_ssize_t n = at == NULL ? 0 : at->depth;
+    PyObject *path = PyList_New(n + 1);
+    if (path == NULL) {
+        return -1;
+    }
+    for (const Step *s = at; s != NULL; s = s->up) {
+        Py_INCREF(s->key);
+        PyList_SET_ITEM(path, s->depth - 1, s->key);
+    }
+    Py_INCREF(key);
+    PyList_SET_ITEM(path, n, key);
+    PyObject *row = PyList_New(4);
+    if (row == NULL) {
+        Py_DECREF(path);
+        return -1;
+    }
+    PyList_SET_ITEM(row, 0, path);
+    Py_INCREF(sc->kind);
+    PyList_SET_ITEM(row, 1, sc->kind);
+    Py_INCREF(value);
+    PyList_SET_ITEM(row, 2, value);
+    Py_INCREF(stored);
+    PyList_SET_ITEM(row, 3, stored);
+    int r = PyList_Append(sc->out, row);
+    Py_DECREF(row);
+    if (r < 0 || PyList_Append(sc->sets, parent) < 0 || PyList_Append(sc->sets, key) < 0
+        || PyList_Append(sc->sets, value) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* A row [path + [key, index], kind, value, stored] appended to out. */
+static int
+add_item_row(Scan *sc, PyObject *key, Py_ssize_t index, PyObject *kind, PyObject *value, PyObject *stored,
+             const Step *at)
+{
+    Py_ssize_t n = at == NULL ? 0 : at->depth;
+    PyObject *i = PyLong_FromSsize_t(index);
+    PyObject *path = i == NULL ? NULL : PyList_New(n + 2);
+    if (path == NULL) {
+        Py_XDECREF(i);
+        return -1;
+    }
+    for (const Step *s = at; s != NULL; s = s->up) {
+        Py_INCREF(s->key);
+        PyList_SET_ITEM(path, s->depth - 1, s->key);
+    }
+    Py_INCREF(key);
+    PyList_SET_ITEM(path, n, key);
+    PyList_SET_ITEM(path, n + 1, i);
+    PyObject *row = PyList_New(4);
+    if (row == NULL) {
+        Py_DECREF(path);
+        return -1;
+    }
+    PyList_SET_ITEM(row, 0, path);
+    Py_INCREF(kind);
+    PyList_SET_ITEM(row, 1, kind);
+    Py_INCREF(value);
+    PyList_SET_ITEM(row, 2, value);
+    Py_INCREF(stored);
+    PyList_SET_ITEM(row, 3, stored);
+    int r = PyList_Append(sc->out, row);
+    Py_DECREF(row);
+    return r;
+}
+
+/* A bounded queue's step: ``new`` is ``old`` without its first item and with one item appended. The Python walk
+ * (diff.py: _walk_list) gives such a list two rows, the first item removed and the last added; this makes them
+ * where the walk's answer is certain: two exact lists of the same length n >= 2 whose first items and whose last
+ * items are scalar leaves of the same exact type that differ (so the walk finds no common head or tail), and
+ * old[1:] provably the same as new[:-1] (so its first shift tried, by one, matches). 1: the rows are made (and
+ * the copy's update queued in sets); 0: not this case, the list is a spot; -1: error. Allocates only after
+ * the comparisons. */
+static int
+list_shift(Scan *sc, PyObject *key, PyObject *old, PyObject *new, const Step *at, int depth)
+{
+    Py_ssize_t n = PyList_GET_SIZE(old);
+    if (n < 2 || PyList_GET_SIZE(new) != n) {
+        return 0;
+    }
+    PyObject **io = ((PyListObject *)old)->ob_item, **in = ((PyListObject *)new)->ob_item;
+    if (!leaf_pair(io[0], in[0]) || !leaf_pair(io[n - 1], in[n - 1])) {
+        return 0;
+    }
+    int r = same(io[0], in[0], depth + 1);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    r = same(io[n - 1], in[n - 1], depth + 1);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (io[i] != in[i - 1]) {
+            r = same(io[i], in[i - 1], depth + 1);
+            if (r != 1) {
+                return r < 0 ? -1 : 0;
+            }
+        }
+    }
+    /* Hold the items: making the rows allocates (a collection may run a finalizer that changes new). */
+    PyObject *first = io[0], *last = in[n - 1];
+    Py_INCREF(first);
+    Py_INCREF(last);
+    r = -1;
+    if (add_item_row(sc, key, 0, sc->removed, Py_None, first, at) == 0
+        && add_item_row(sc, key, n - 1, sc->added, last, Py_None, at) == 0
+        && PyList_Append(sc->sets, old) == 0 && PyList_Append(sc->sets, Py_None) == 0
+        && PyList_Append(sc->sets, last) == 0) {
+        r = 1;
+    }
+    Py_DECREF(first);
+    Py_DECREF(last);
+    return r;
+}
+
 /* Walk two exact dicts. 1: done, spots appended to out; 0: the dicts differ in their keys (or changed while
  * walked): nothing appended, the caller reports them whole; -1: error. */
 static int
-scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth)
+scan_dict(PyObject *old, PyObject *new, const Step *at, Scan *sc, int depth)
 {
     if (depth >= MAX_DEPTH) {
         return 0;
@@ -171,12 +389,14 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
     if (n != PyDict_GET_SIZE(new)) {
         return 0;
     }
+    PyObject *out = sc->out;
     Py_ssize_t mark = PyList_GET_SIZE(out);
+    Py_ssize_t set_mark = sc->kind != NULL ? PyList_GET_SIZE(sc->sets) : 0;
     Py_ssize_t po = 0, pn = 0;
     PyObject *ko, *vo, *kn, *vn;
     int result = 1;
-    while (PyDict_Next(old, &po, &ko, &vo)) {
-        if (!PyDict_Next(new, &pn, &kn, &vn)) {
+    while (dict_next(old, &po, &ko, &vo)) {
+        if (!dict_next(new, &pn, &kn, &vn)) {
             result = 0;
             break;
         }
@@ -194,7 +414,7 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
             Py_INCREF(vo);
             Py_INCREF(vn);
             Step step = {ko, at, at == NULL ? 1 : at->depth + 1};
-            r = scan_dict(vo, vn, &step, out, depth + 1);
+            r = scan_dict(vo, vn, &step, sc, depth + 1);
             if (r == 0) {
                 r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
             }
@@ -206,9 +426,20 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
             r = same(vo, vn, depth + 1);
             if (r == 0) {
                 Py_INCREF(ko);
+                Py_INCREF(vo);
                 Py_INCREF(vn);
-                r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
+                if (sc->kind != NULL && leaf_pair(vo, vn)) {
+                    r = add_row(sc, old, ko, vn, vo, at) == 0 ? 1 : -1;
+                }
+                else {
+                    r = sc->kind != NULL && PyList_CheckExact(vo) && PyList_CheckExact(vn)
+                        ? list_shift(sc, ko, vo, vn, at, depth + 1) : 0;
+                    if (r == 0) {
+                        r = add_spot(out, old, ko, vn, at) == 0 ? 1 : -1;
+                    }
+                }
                 Py_DECREF(ko);
+                Py_DECREF(vo);
                 Py_DECREF(vn);
             }
         }
@@ -221,49 +452,88 @@ scan_dict(PyObject *old, PyObject *new, const Step *at, PyObject *out, int depth
             break;
         }
     }
-    if (result == 1 && PyDict_Next(new, &pn, &kn, &vn)) {
+    if (result == 1 && dict_next(new, &pn, &kn, &vn)) {
         result = 0;
     }
-    if (result != 1 && PyList_SetSlice(out, mark, PyList_GET_SIZE(out), NULL) < 0) {
-        return -1;
+    if (result != 1) {
+        if (PyList_SetSlice(out, mark, PyList_GET_SIZE(out), NULL) < 0) {
+            return -1;
+        }
+        if (sc->kind != NULL && PyList_SetSlice(sc->sets, set_mark, PyList_GET_SIZE(sc->sets), NULL) < 0) {
+            return -1;
+        }
     }
     return result;
 }
 
 PyDoc_STRVAR(scan_doc,
-"scan(old, new) -> list | None\n\n"
+"scan(old, new, kinds=None) -> list | None\n\n"
 "The places where ``new`` (the env's state) may differ from ``old`` (the tracker's copy): a list of\n"
 "``(parent, key, value, path)``, where ``parent`` is a dict of ``old``, ``key`` one of its keys, ``value``\n"
 "the new value at that key and ``path`` the keys from the root to ``parent``; in the order of a depth-first\n"
 "walk. Every other place holds the same value as stored. [] when nothing differs; None when the roots\n"
-"themselves must be compared (not two dicts with the same keys in the same order).");
+"themselves must be compared (not two dicts with the same keys in the same order).\n\n"
+"With ``kinds`` (diff.py's VALUES_CHANGED, ITEM_REMOVED, ITEM_ADDED), a place whose stored and new values\n"
+"are of the same exact type among str, int, float, bytes and bool is given as its row instead, the list\n"
+"``[path + [key], VALUES_CHANGED, value, stored]`` the Python walk makes for it, and a list that shifted by\n"
+"one (a bounded queue: see list_shift) as the walk's two rows; ``old`` is brought up to date there once the\n"
+"whole scan succeeded. Rows and spots keep the walk's order.");
 
 static PyObject *
 cdiff_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes exactly 2 arguments (old, new)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 2 or 3 arguments (old, new, kind=None)");
         return NULL;
     }
     PyObject *old = args[0], *new = args[1];
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
+    Scan sc = {NULL, NULL, NULL, NULL, NULL};
+    if (nargs == 3 && args[2] != Py_None) {
+        PyObject *kinds = args[2];
+        if (!PyTuple_CheckExact(kinds) || PyTuple_GET_SIZE(kinds) != 3) {
+            PyErr_SetString(PyExc_TypeError, "scan()'s kinds must be a tuple of 3 row kinds (changed, removed, added)");
+            return NULL;
+        }
+        sc.kind = PyTuple_GET_ITEM(kinds, 0);
+        sc.removed = PyTuple_GET_ITEM(kinds, 1);
+        sc.added = PyTuple_GET_ITEM(kinds, 2);
+    }
+    sc.out = PyList_New(0);
+    if (sc.out == NULL) {
         return NULL;
     }
     if (old == new) {
-        return out;
+        return sc.out;
     }
     int r;
     if (PyDict_CheckExact(old) && PyDict_CheckExact(new)) {
-        r = scan_dict(old, new, NULL, out, 0);
+        if (sc.kind != NULL && (sc.sets = PyList_New(0)) == NULL) {
+            Py_DECREF(sc.out);
+            return NULL;
+        }
+        r = scan_dict(old, new, NULL, &sc, 0);
+        /* The copy takes the new leaves only now: a scan that gave up half way (a dict changed while walked,
+         * reported whole) must leave the stored values for the Python walk to compare. */
+        for (Py_ssize_t i = 0; r == 1 && sc.sets != NULL && i + 2 < PyList_GET_SIZE(sc.sets); i += 3) {
+            PyObject *target = PyList_GET_ITEM(sc.sets, i), *value = PyList_GET_ITEM(sc.sets, i + 2);
+            if (PyList_CheckExact(target)) { /* a queue's shift */
+                if (PyList_SetSlice(target, 0, 1, NULL) < 0 || PyList_Append(target, value) < 0) {
+                    r = -1;
+                }
+            }
+            else if (PyDict_SetItem(target, PyList_GET_ITEM(sc.sets, i + 1), value) < 0) {
+                r = -1;
+            }
+        }
+        Py_XDECREF(sc.sets);
     }
     else {
         r = same(old, new, 0);
     }
     if (r == 1) {
-        return out;
+        return sc.out;
     }
-    Py_DECREF(out);
+    Py_DECREF(sc.out);
     if (r < 0) {
         return NULL;
     }
@@ -295,12 +565,100 @@ static PyMethodDef cdiff_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+#if DIRECT_DICTS
+/* 1 when dict_next's direct reads give what PyDict_Next gives on d (the same keys, values and positions). */
+static int
+agrees(PyObject *d)
+{
+    Py_ssize_t p1 = 0, p2 = 0;
+    PyObject *k1, *v1, *k2, *v2;
+    for (;;) {
+        int r1 = dict_next(d, &p1, &k1, &v1);
+        int r2 = PyDict_Next(d, &p2, &k2, &v2);
+        if (r1 != r2) {
+            return 0;
+        }
+        if (!r1) {
+            return 1;
+        }
+        if (k1 != k2 || v1 != v2 || p1 != p2) {
+            return 0;
+        }
+    }
+}
+
+/* A dict of n keys (str keys, or ints with one str when general), with every third key deleted. */
+static PyObject *
+sample_dict(Py_ssize_t n, int general)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = general && i ? PyLong_FromSsize_t(i) : PyUnicode_FromFormat("k%zd", i);
+        PyObject *value = key == NULL ? NULL : PyLong_FromSsize_t(i * 7);
+        int r = value == NULL ? -1 : PyDict_SetItem(d, key, value);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (r < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 1; i < n; i += 3) {
+        PyObject *key = general && i ? PyLong_FromSsize_t(i) : PyUnicode_FromFormat("k%zd", i);
+        int r = key == NULL ? -1 : PyDict_DelItem(d, key);
+        Py_XDECREF(key);
+        if (r < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+#endif
+
+static int
+cdiff_exec(PyObject *module)
+{
+#if DIRECT_DICTS
+    /* Direct reads only where they agree with PyDict_Next: str and general keys, with deleted entries, with
+     * index tables of 1 and 2 bytes a slot. */
+    static const Py_ssize_t sizes[] = {0, 1, 5, 40, 400};
+    direct_dicts = 1;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && direct_dicts; i++) {
+        for (int general = 0; general < 2 && direct_dicts; general++) {
+            PyObject *d = sample_dict(sizes[i], general);
+            if (d == NULL) {
+                direct_dicts = 0;
+                return -1;
+            }
+            direct_dicts = agrees(d);
+            Py_DECREF(d);
+        }
+    }
+    return PyModule_AddIntConstant(module, "direct_dicts", direct_dicts);
+#else
+    return PyModule_AddIntConstant(module, "direct_dicts", 0);
+#endif
+}
+
+static PyModuleDef_Slot cdiff_slots[] = {
+    {Py_mod_exec, cdiff_exec},
+    {0, NULL},
+};
+
 static struct PyModuleDef cdiff_module = {
     PyModuleDef_HEAD_INIT,
     "_cdiff",
     "The state diff's first pass in C (see recorder/_cdiff.c and recorder/diff.py).",
     0,
     cdiff_methods,
+    cdiff_slots,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC

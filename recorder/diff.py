@@ -72,6 +72,8 @@ ITEM_ADDED = "iterable_item_added"
 ITEM_REMOVED = "iterable_item_removed"
 
 ACTIONS = (VALUES_CHANGED, TYPE_CHANGES, DICT_ADDED, DICT_REMOVED, ITEM_ADDED, ITEM_REMOVED)
+#: The row kinds the C pass makes rows of itself (``_cdiff.scan``'s ``kinds``).
+_SCAN_KINDS = (VALUES_CHANGED, ITEM_REMOVED, ITEM_ADDED)
 
 # Types compared by value in the inner loop without a recursive call.
 _SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
@@ -1226,13 +1228,19 @@ class StateTracker:
         The copy and the rows never share a container, so rows handed out stay as they were."""
         rows: list[list[Any]] = []
         if self._scan is not None:
-            spots = self._scan(self.state, new)
+            spots = self._scan(self.state, new, _SCAN_KINDS)
             if spots is not None:
                 # Each spot is a child of a dict of the copy that may differ; the C pass found every other
-                # place the same. Spots are disjoint subtrees, in the walk's depth-first order.
+                # place the same. Spots are disjoint subtrees, in the walk's depth-first order. A changed leaf
+                # of the same exact scalar type, and a bounded queue shifted by one, come as their rows, already
+                # made (and the copy already updated) as _dict_child would make them.
                 known = self._known
-                for parent, key, value, path in spots:
-                    _dict_child(parent, key, parent[key], value, path, rows, known)
+                for spot in spots:
+                    if type(spot) is list:
+                        rows.append(spot)
+                    else:
+                        parent, key, value, path = spot
+                        _dict_child(parent, key, parent[key], value, path, rows, known)
                 return rows
         replacement = _walk(self.state, new, [], rows, self._known)
         if replacement is not _KEEP:

@@ -158,14 +158,20 @@ def _params(level: int) -> zstandard.ZstdCompressionParameters:
     if level < 3:
         # Levels 1 and 2 ask for speed: zstd's own parameters (the fast and dfast match finders). On the tool
         # env's steps (~825 bytes each, a state diff in each) level 1 cost ~4 µs a step less than level 3 and
-        # wrote ~25% more bytes (docs/PERFORMANCE.md, "Recording"). Before, they too took the lazy finder below.
+        # wrote ~25% more bytes (docs/PERFORMANCE.md, "Recording"). Before, they too took the tuned finder below.
         return zstandard.ZstdCompressionParameters.from_level(level, write_checksum=1, write_content_size=0)
-    # Each step is its own tiny flushed block, where the lazy match finder pays: on text tool envs it saves
-    # ~12% of the bytes for ~4 µs a step over level 3's default (bench/record_overhead.py).
+    # Each step is its own tiny flushed block, where a finder that looks further than level 3's default (dfast)
+    # pays: on the text tool env's steps (bench/record_overhead.py) dfast wrote 178 B a step, over DESIGN's 2x
+    # of the plain stream (173). Level 3 takes the greedy finder with 8 candidates a position (search_log 3):
+    # 161 B a step for ~2 µs a step over dfast; the lazy finder (search_log 1) wrote 152 B for ~1 µs more
+    # (docs/PERFORMANCE.md, "Session 8"). Higher levels keep the lazy finder or better.
     # A minimum match of 6 bytes suits msgpack records (short keys and numbers are not worth a match).
     base = zstandard.ZstdCompressionParameters.from_level(level)
-    strategy = max(base.strategy, zstandard.STRATEGY_LAZY)
     # The content checksum (XXH64, 4 bytes a frame) lets readers tell damaged bytes from data.
+    if level == 3:
+        return zstandard.ZstdCompressionParameters.from_level(level, strategy=zstandard.STRATEGY_GREEDY, search_log=3,
+                                                              min_match=6, write_checksum=1, write_content_size=0)
+    strategy = max(base.strategy, zstandard.STRATEGY_LAZY)
     return zstandard.ZstdCompressionParameters.from_level(level, strategy=strategy, min_match=max(base.min_match, 6),
                                                           write_checksum=1, write_content_size=0)
 

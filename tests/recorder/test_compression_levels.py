@@ -1,4 +1,5 @@
-"""Levels 1 and 2 ask for speed: zstd's own parameters; 3 and up the lazy finder tuned for per-step blocks.
+"""Levels 1 and 2 ask for speed: zstd's own parameters; 3 the greedy finder and 4 and up the lazy one, tuned for
+per-step blocks.
 Whatever the level, a run reads back the same."""
 
 from __future__ import annotations
@@ -47,8 +48,15 @@ def test_low_levels_take_zstds_own_parameters(level):
     assert got.strategy < zstandard.STRATEGY_LAZY and got.write_checksum == 1
 
 
-@pytest.mark.parametrize("level", [3, 6])
-def test_level_3_and_up_keep_the_lazy_finder(level):
+def test_level_3_takes_the_greedy_finder_with_more_candidates():
+    got = _params(3)
+    own = zstandard.ZstdCompressionParameters.from_level(3)
+    assert (got.strategy, got.search_log, got.min_match) == (zstandard.STRATEGY_GREEDY, 3, 6)
+    assert (got.window_log, got.hash_log) == (own.window_log, own.hash_log) and got.write_checksum == 1
+
+
+@pytest.mark.parametrize("level", [4, 6])
+def test_levels_above_3_keep_the_lazy_finder(level):
     got = _params(level)
     assert got.strategy >= zstandard.STRATEGY_LAZY and got.min_match >= 6 and got.write_checksum == 1
 

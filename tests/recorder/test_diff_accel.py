@@ -159,6 +159,134 @@ def test_scan_returns_the_places_in_walk_order_and_whole_containers_whose_keys_c
     assert _cdiff.scan([1], [2]) is None and _cdiff.scan([1], [1]) == []
 
 
+def test_the_direct_dict_reads_agree_with_dict_iteration_on_every_kind_of_dict_table():
+    # _cdiff reads combined dict tables directly on CPython 3.11/3.12 (its init checks them against PyDict_Next);
+    # whatever the table (str keys, other keys, deleted entries, a split table: an instance's __dict__, sizes
+    # whose index slots take 1, 2 and 4 bytes), the spots must be the Python walk's.
+    import sys
+
+    from trajrec.recorder import _cdiff
+
+    if sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 11), (3, 12)):
+        assert _cdiff.direct_dicts == 1
+
+    class Obj:
+        def __init__(self, n: int) -> None:
+            self.a, self.b, self.c = n, str(n), [n]
+
+    rng = random.Random(7)
+    for n in (0, 1, 3, 9, 200, 70_000):
+        general = {**{i: i * 2 for i in range(n)}, "s": "t", 2.5: None, (1, 2): "tuple key"}
+        unicode = {f"k{i}": f"v{i}" for i in range(n)}
+        for d in (general, unicode):
+            for k in list(d)[::3]:
+                del d[k]  # deleted entries: holes in the table's entries
+        split = vars(Obj(n))
+        old = {"general": general, "unicode": unicode, "split": split, "nested": {"split": vars(Obj(n + 1))}}
+        tracker, pure = StateTracker(accelerated=True), StateTracker(accelerated=False)
+        tracker.reset(old)
+        pure.reset(old)
+        assert _cdiff.scan(tracker.state, old) == []
+        for _ in range(5):
+            keys = list(general)
+            if keys:
+                general[rng.choice(keys)] = rng.random()
+            if unicode:
+                unicode[rng.choice(list(unicode))] = "changed"
+            split["a"] = rng.random()
+            old["nested"]["split"]["c"] = [rng.random()]
+            assert canon(tracker.update(old)) == canon(pure.update(old))
+            assert canon(tracker.state) == canon(pure.state) == canon(old)
+
+
+def test_scan_makes_the_walks_rows_for_changed_scalar_leaves_and_updates_the_copy_only_when_done():
+    from trajrec.recorder import _cdiff
+
+    sub = type("Text", (str,), {})
+    new = {"s": "b", "i": 2, "f": -0.0, "b": b"y", "t": False, "same": float("1.5"), "cross": 1, "subclass": sub("x"),
+           "nested": {"n": 2.0, "l": [1, 2]}, "nan": float("nan")}
+    old = {"s": "a", "i": 1, "f": 0.0, "b": b"x", "t": True, "same": 1.5, "cross": True, "subclass": sub("x"),
+           "nested": {"n": 1.0, "l": [1]}, "nan": float("nan")}
+    copy = copy_state(old)
+    spots = _cdiff.scan(copy, new, diff._SCAN_KINDS)
+    rows = [s for s in spots if type(s) is list]
+    assert rows == [[["s"], "values_changed", "b", "a"], [["i"], "values_changed", 2, 1],
+                    [["f"], "values_changed", -0.0, 0.0], [["b"], "values_changed", b"y", b"x"],
+                    [["t"], "values_changed", False, True], [["nested", "n"], "values_changed", 2.0, 1.0]]
+    assert str(rows[2][2]) == "-0.0" and rows[0][2] is new["s"]
+    # True against 1 and a str subclass are the walk's to judge; the list is walked whole
+    assert [(s[1], s[3]) for s in spots if type(s) is tuple] == [("cross", []), ("subclass", []), ("l", ["nested"])]
+    assert [k for k in copy if copy[k] is new[k]] == ["s", "i", "f", "b", "t"]  # the leaves are in the copy
+    assert copy["nested"]["n"] is new["nested"]["n"] and copy["nested"]["l"] == [1]
+    # without a kind every place is a spot and the copy is left alone
+    copy = copy_state(old)
+    assert all(type(s) is tuple for s in _cdiff.scan(copy, new)) and canon(copy) == canon(old)
+    # the walk's own rows, in its order, through the tracker
+    c, py = StateTracker(accelerated=True), StateTracker(accelerated=False)
+    c.reset(old)
+    py.reset(old)
+    assert canon(c.update(new)) == canon(py.update(new)) and canon(c.state) == canon(py.state)
+
+
+def test_a_queue_shift_the_c_pass_makes_rows_of_gives_the_walks_rows_and_others_go_to_the_walk():
+    from trajrec.recorder import _cdiff
+
+    sub = type("Text", (str,), {})
+    nan = float("nan")
+
+    def shifted(items: list[Any], new_last: Any) -> list[Any]:
+        return items[1:] + [new_last]
+
+    cases = [  # (old list, new list, made by the C pass)
+        ([f"cmd {i}" for i in range(8)], shifted([f"cmd {i}" for i in range(8)], "cmd 8"), True),
+        ([1, 2], [2, 3], True),
+        ([0.0, 1.0, 2.0], [1.0, 2.0, -0.0], True),
+        ([-0.0, 5, 0.0], [5, 0.0, 0.0], False),  # the middle item's kind differs from the old one's
+        ([True, False], [False, True], True),
+        (list(range(40)), list(range(1, 41)), True),  # a long list: the walk finds its head and tail in runs
+        ([1, 2, 3], [1, 3, 4], False),  # the first items are equal: a common head
+        ([1, 2, 3], [2, 3, 3], False),  # last items equal: a common tail
+        ([1, 2, 3], [3, 4, 5], False),  # shifted by two
+        ([1, "a", 3], ["a", 3, "b"], False),  # the last items' types differ
+        ([nan, 1, 2], [1, 2, nan], False),  # NaN objects: the first items may be the same as stored
+        (["x", 1], [1, sub("y")], False),  # a str subclass: the walk decides
+        ([True, 2], [2, 1], False),  # bool against int
+        ([{"a": 1}, {"b": 2}], [{"b": 2}, {"c": 3}], False),  # containers: the walk decides
+        (["only"], ["other"], False),
+        ([b"a", b"b", b"c"], [b"b", b"c", b"d"], True),
+    ]
+    for old_list, new_list, by_c in cases:
+        old, new = {"q": old_list, "n": 0}, {"q": new_list, "n": 0}
+        copy = copy_state(old)
+        spots = _cdiff.scan(copy, new, diff._SCAN_KINDS)
+        made = bool(spots) and all(type(spot) is list for spot in spots)
+        assert made == by_c, (old_list, new_list)
+        c, py = StateTracker(accelerated=True), StateTracker(accelerated=False)
+        c.reset(old)
+        py.reset(old)
+        assert canon(c.update(new)) == canon(py.update(new)), (old_list, new_list)
+        assert canon(c.state) == canon(py.state) == canon(new), (old_list, new_list)
+        if by_c:
+            assert [r[1] for r in py.update(new)] == []  # and nothing left after it
+    # random queues of scalars, shifted by 0-3 with items changed, against the walk
+    rng = random.Random(3)
+    pool = [0, 1, 2, -0.0, 0.0, 1.0, True, False, "a", "b", b"a", nan, None, sub("a")]
+    for _ in range(300):
+        items = [rng.choice(pool) for _ in range(rng.randrange(0, 20))]
+        live = {"q": items}
+        c, py = StateTracker(accelerated=True), StateTracker(accelerated=False)
+        c.reset(live)
+        py.reset(live)
+        for _ in range(4):
+            k = rng.randrange(0, 4)
+            del items[:k]
+            items += [rng.choice(pool) for _ in range(rng.choice([k, k, rng.randrange(0, 3)]))]
+            if items and rng.random() < 0.3:
+                items[rng.randrange(len(items))] = rng.choice(pool)
+            assert canon(c.update(live)) == canon(py.update(live))
+            assert canon(c.state) == canon(py.state)
+
+
 def test_a_queue_that_shifted_is_two_rows_not_one_per_item():
     # lists go to the walk whole, which finds the shift (a bounded history: drop one at the front, add one)
     state = {"history": [f"cmd {i}" for i in range(8)], "n": 0}

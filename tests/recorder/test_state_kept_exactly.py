@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tracker_modes import MODES
+from tracker_modes import BUILT, MODES
 
 from trajrec import Recorder, open_episode
 from trajrec.recorder import diff
@@ -201,7 +201,8 @@ def test_an_object_array_action_changed_by_the_env_is_recorded_as_sent(tmp_path)
 
 
 def test_changing_a_state_read_back_does_not_change_the_file_s_next_answer(tmp_path, monkeypatch):
-    ep, _after = record(tmp_path, ScriptEnv(_object_grid, [_set("n", 1), _set("n", 2)]), True, monkeypatch)
+    # the C pass where it is built (TRAJREC_PURE_PYTHON=1 runs this with the pure walk)
+    ep, _after = record(tmp_path, ScriptEnv(_object_grid, [_set("n", 1), _set("n", 2)]), BUILT, monkeypatch)
     first = ep.state_at(1)
     first["grid"][1]["hp"] = -1  # the caller's copy
     assert ep.state_at(1)["grid"][1] == {"hp": 10} and ep.state_at(0)["grid"][1] == {"hp": 10}

@@ -566,6 +566,8 @@ class Episode(Sequence[Step]):
     # -- steps --------------------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
+        """The number of steps (the reset is not a step: an episode whose reset failed has 0). From the index,
+        or from the scan of a file without one; a damaged file counts only the steps it still holds."""
         return self._n
 
     @overload
@@ -574,6 +576,17 @@ class Episode(Sequence[Step]):
     def __getitem__(self, i: slice) -> list[Step]: ...
 
     def __getitem__(self, i: int | slice) -> Step | list[Step]:
+        """Step ``i`` as a :class:`Step` (action, observation, reward, terminated, truncated, info, note, time,
+        duration, failure, retry_of, recovers, diff, checks, recorder_errors), or a list of them for a slice.
+
+        Indices follow Python: ``ep[-1]`` is the **last step** (not the reset; the reset is :attr:`reset`). Note
+        that :meth:`state_at` differs: ``ep.state_at(-1)`` is the state right after reset, and the last step's
+        state is ``ep.state_at(len(ep) - 1)``. Only the frame holding the step is decoded (and cached).
+
+        Raises:
+            StepIndexError: ``i`` is out of range (an IndexError, so ``for``/``in`` and slicing work as usual).
+            TrajrecFormatError: the frame holding the step is damaged, or the step was lost (``trajrec fsck``).
+        """
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(self._n))]
         rec = self._record(operator.index(i))
@@ -585,6 +598,12 @@ class Episode(Sequence[Step]):
     # in, then handed back when the older one dies), which cost a third of the walk.
 
     def __iter__(self) -> Iterator[Step]:
+        """Every step in order, as :class:`Step` objects, decoding one frame at a time (without filling the
+        frame cache, so a walk over a long episode holds one frame at a time).
+
+        Raises:
+            TrajrecFormatError: a frame is damaged (the steps before it have been yielded).
+        """
         by_step = self._by_step
         from_record = Step.from_record
         for fi in range(len(self._frames)):
@@ -606,7 +625,21 @@ class Episode(Sequence[Step]):
         return self._record(i)
 
     def state_at(self, i: int) -> Any:
-        """The env state right after step ``i`` (``-1``: right after reset). Returns a fresh copy."""
+        """The env state right after step ``i``; ``i == -1`` is the state right after **reset** (before step 0).
+
+        Unlike ``ep[-1]`` (the last step), ``-1`` here does not count from the end, and no other negative index is
+        accepted: state ``i`` is "after step i", so -1 is the one before the first step. The last step's state is
+        ``state_at(len(ep) - 1)``. Rebuilt from the nearest snapshot (or the reset state) by applying the
+        recorded diffs forward.
+
+        Returns:
+            A fresh copy of the state (yours to change), as ``state_fn``/``state_dict()`` returned it.
+
+        Raises:
+            TrajrecUsageError: the episode records no state.
+            StepIndexError: ``i`` is below -1 or not below ``len(ep)``.
+            TrajrecFormatError: a diff does not apply (damaged file), or step ``i``'s records were lost.
+        """
         from .diff import apply_forward, copy_state  # here: the state diff imports numpy, reading need not
 
         i = operator.index(i)
@@ -739,6 +772,13 @@ class Episode(Sequence[Step]):
         return records
 
     def close(self) -> None:
+        """Release the episode's file handle. ``with open_episode(path) as ep:`` does it on the way out.
+
+        The Episode stays usable: :attr:`reset`, :attr:`summary` and cached frames answer from memory, and a step
+        or state that needs the file again (``ep[i]``, iteration, :meth:`state_at`) reopens it for that read.
+        Closing twice is harmless. Call it (or use ``with``) when holding many episodes, so as not to keep one
+        open file per episode.
+        """
         self._fh.close()
 
     def __enter__(self) -> Episode:

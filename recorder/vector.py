@@ -30,7 +30,7 @@ import numpy as np
 from gymnasium.vector.utils import iterate
 
 from .classify import ActionKeyFn, FailureFn
-from .errors import TrajrecUsageError
+from .errors import EpisodeClosedError, TrajrecUsageError
 from .provenance import env_package, package_version
 from .wrapper import _NO_STATE, Recorder, agent_action
 
@@ -150,7 +150,13 @@ class VectorRecorder(gym.vector.VectorWrapper):
     Works with ``SyncVectorEnv``, ``AsyncVectorEnv`` and any ``VectorEnv`` in the ``NEXT_STEP``, ``SAME_STEP`` or
     ``DISABLED`` autoreset mode (read from ``metadata["autoreset_mode"]``). Every step of every sub-env is in its
     file when ``step`` returns. If the vector env raises, the exception is recorded as a failed step of every
-    open sub-env episode, then re-raised.
+    open sub-env episode, then re-raised. Misuse is refused before the vector env is called, so nothing is
+    stepped or recorded: ``step`` before the first ``reset`` (:class:`~trajrec.TrajrecUsageError`), ``step`` or
+    ``reset`` after ``close`` (:class:`~trajrec.recorder.errors.EpisodeClosedError`), a batch of actions whose
+    length is not ``num_envs`` (:class:`~trajrec.TrajrecUsageError`).
+
+    A context manager: ``with VectorRecorder(vec, out) as envs:`` calls :meth:`close` on the way out, whatever
+    raised, so every sub-env episode file is finished (an episode cut short by an exception ends ``stopped``).
 
     Args:
         env: the vector env.
@@ -168,6 +174,8 @@ class VectorRecorder(gym.vector.VectorWrapper):
     >>> envs.close()
     >>> [len(paths) for paths in envs.episode_paths]
     [1, 1]
+    >>> with VectorRecorder(gym.make_vec("CartPole-v1", num_envs=2), tempfile.mkdtemp()) as envs:
+    ...     obs, info = envs.reset(seed=0)
     """
 
     def __init__(
@@ -187,6 +195,9 @@ class VectorRecorder(gym.vector.VectorWrapper):
         compression_level: int = 3,
         fsync: bool = False,
     ) -> None:
+        if isinstance(env, type):
+            raise TrajrecUsageError(f"VectorRecorder got the class {env.__name__}, not a vector env; pass an "
+                                    f"instance: VectorRecorder({env.__name__}(...), out_dir)")
         if not isinstance(env, gym.vector.VectorEnv):
             hint = ("; for a single env use trajrec.Recorder(env, out_dir)" if isinstance(env, gym.Env) or
                     callable(getattr(env, "step", None)) else "")
@@ -225,6 +236,13 @@ class VectorRecorder(gym.vector.VectorWrapper):
         self._state_ok: bool | None = None  # decided at the first reset
         self._autoreset = np.zeros(n, dtype=np.bool_)  # NEXT_STEP: sub-env j resets during the next step
         self._closed = False
+        self._was_reset = False  # step before the first reset is refused, as Recorder refuses it
+
+    def __enter__(self) -> "VectorRecorder":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -245,7 +263,37 @@ class VectorRecorder(gym.vector.VectorWrapper):
 
     def reset(self, *, seed: int | list[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the vector env and start a new episode file for every sub-env it reset.
+
+        Args:
+            seed: an int (sub-env ``j`` gets ``seed + j``, as Gymnasium seeds them), a list of ``num_envs``
+                seeds (None for unseeded), or None.
+            options: passed on; ``options["reset_mask"]`` (``DISABLED`` mode) resets only the sub-envs in the
+                mask, and only those start a new episode; the others' episodes go on.
+
+        Returns:
+            The vector env's batched ``(observations, infos)``, unchanged.
+
+        Raises:
+            EpisodeClosedError: this VectorRecorder is closed.
+            TrajrecUsageError: a list of seeds whose length is not ``num_envs``.
+            Exception: whatever the vector env raised; first recorded as a failed reset of every sub-env being
+                reset (an episode with outcome ``error``).
+            TrajrecIOError: an episode file cannot be written (disk full...).
+        """
+        if self._closed:
+            raise EpisodeClosedError("cannot reset: this VectorRecorder is closed; create a new one to record "
+                                     "more episodes")
         n = self.num_envs
+        if seed is not None and not isinstance(seed, int):
+            try:
+                count = len(seed)
+            except TypeError:
+                raise TrajrecUsageError(f"VectorRecorder.reset(seed=...) takes an int, a list of {n} seeds or None, "
+                                        f"got {type(seed).__name__}") from None
+            if count != n:
+                raise TrajrecUsageError(f"VectorRecorder.reset(seed=...) got {count} seeds for {n} sub-envs; "
+                                        f"pass one seed per sub-env, an int or None")
         seeds = [seed + j for j in range(n)] if isinstance(seed, int) else list(seed) if seed is not None else [None] * n
         mask = None
         sub_options = options
@@ -278,10 +326,39 @@ class VectorRecorder(gym.vector.VectorWrapper):
             self._autoreset[j] = False
             self._feed(j, (obs_j, unbatch_info(infos, j)), timing, states[j])
             self.recorders[j].reset(seed=seeds[j], options=sub_options)
+        self._was_reset = True
         return obs, infos
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        """Step every sub-env with its action and record each sub-env's step in its episode file.
+
+        In ``NEXT_STEP`` mode a sub-env whose episode ended the step before is reset by this step instead (its
+        action is ignored, as Gymnasium ignores it): its new episode starts here. In ``SAME_STEP`` mode an
+        ending step is recorded from ``info["final_obs"]``/``info["final_info"]`` and the new episode starts
+        from the returned observation. Every sub-env's step is in its file when this returns.
+
+        Args:
+            actions: the batch, one action per sub-env (``num_envs`` long along the first axis; for a Dict or
+                Tuple action space, each leaf is).
+
+        Returns:
+            The vector env's batched ``(observations, rewards, terminated, truncated, infos)``, unchanged.
+
+        Raises:
+            TrajrecUsageError: ``step`` before the first ``reset``, or a batch whose length is not
+                ``num_envs``; refused before the vector env is called, so nothing is stepped or recorded.
+            EpisodeClosedError: this VectorRecorder is closed (likewise refused before anything runs).
+            Exception: whatever the vector env raised; first recorded as a failed step (kind ``exception``) of
+                every open sub-env episode, then re-raised unchanged.
+            TrajrecIOError: an episode file cannot be written (disk full...).
+        """
+        if self._closed:
+            raise EpisodeClosedError("cannot step: this VectorRecorder is closed; create a new one to record "
+                                     "more episodes")
+        if not self._was_reset:
+            raise TrajrecUsageError("cannot step before reset(): call envs.reset() to start the sub-env episodes")
         n = self.num_envs
+        _check_batch(self.single_action_space, actions, n)
         sent = agent_action(actions)  # the batch as the agent sent it: the vector env may change it in place
         t0 = time.time()
         p0 = perf_counter()
@@ -334,7 +411,10 @@ class VectorRecorder(gym.vector.VectorWrapper):
         return obs, rewards, terminated, truncated, infos
 
     def close(self, **kwargs: Any) -> None:
-        """Finish every open episode file, then close the vector env."""
+        """Finish every open sub-env episode file (end record, index; an episode not ended by its env ends with
+        outcome ``stopped``), then close the vector env. Calling it again does nothing; ``step`` and ``reset``
+        after it raise :class:`~trajrec.recorder.errors.EpisodeClosedError`. ``with VectorRecorder(...)`` calls
+        it on the way out."""
         if self._closed:
             return
         self._closed = True
@@ -378,6 +458,36 @@ class VectorRecorder(gym.vector.VectorWrapper):
             if not self._state_ok:
                 return none
         return list(call("state_dict"))
+
+
+def _batch_lengths(single: Any, actions: Any) -> list[int]:
+    """The first-axis length of every leaf of ``actions``, laid out as Gymnasium batches the single action space
+    ``single`` (a Dict or Tuple space batches per key/entry; any other space is one sequence or array of
+    actions); -1 for a leaf with no length (a scalar: a wrong batch too, reported by the caller)."""
+    spaces = gym.spaces
+    if isinstance(single, spaces.Dict) and isinstance(actions, dict):
+        return [n for k, sub in single.spaces.items() if k in actions for n in _batch_lengths(sub, actions[k])]
+    if isinstance(single, spaces.Tuple) and isinstance(actions, tuple) and len(actions) == len(single.spaces):
+        return [n for sub, a in zip(single.spaces, actions) for n in _batch_lengths(sub, a)]
+    if isinstance(actions, (str, bytes)):
+        return [-1]  # one Text action, not a batch of characters
+    try:
+        return [len(actions)]
+    except TypeError:
+        return [-1]
+
+
+def _check_batch(single: Any, actions: Any, n: int) -> None:
+    """Refuse a batch of actions that is not one action per sub-env, before anything is stepped or recorded.
+
+    Raises:
+        TrajrecUsageError: a leaf of ``actions`` is not ``n`` long along its first axis.
+    """
+    for got in _batch_lengths(single, actions):
+        if got != n:
+            what = str(got) if got >= 0 else f"a {type(actions).__name__} with no length"
+            raise TrajrecUsageError(f"VectorRecorder.step() expected a batch of {n} actions (one per sub-env), got "
+                                    f"{what}; pass a sequence or array of {n} actions (e.g. envs.action_space.sample())")
 
 
 def _sub_state(sub: gym.Env) -> Any:  # type: ignore[type-arg]

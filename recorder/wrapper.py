@@ -106,6 +106,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         compression_level: int = 3,
         fsync: bool = False,
     ) -> None:
+        if isinstance(env, type):  # Recorder(KVToolEnv, out): its unbound reset/step look right until called
+            raise TrajrecUsageError(f"Recorder got the class {env.__name__}, not an env; pass an instance: "
+                                    f"Recorder({env.__name__}(...), out_dir)")
         # An object with Gymnasium's reset/step but not its base class gets a thin adapter; others a clear refusal.
         env = as_gym_env(env)
         if not isinstance(out_dir, (str, os.PathLike)):
@@ -256,6 +259,20 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     # -- gymnasium API ------------------------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+        """Finish the current episode file (if any) and start a new one with the env's reset.
+
+        Recorded in the new file's reset record: ``seed``, ``options``, the observation and info the env returned,
+        the wall-clock time and duration, the env's state (``state_fn``) when it has one, and the task and
+
+        Returns:
+            The env's ``(observation, info)``, unchanged.
+
+        Raises:
+            EpisodeClosedError: this Recorder is closed.
+            Exception: whatever the env's reset raised, after it is recorded as an episode whose reset failed
+                (outcome ``error``); a KeyboardInterrupt/SystemExit leaves no file.
+            TrajrecIOError: the episode file cannot be created or written (disk full, permissions).
+        """
         if self._closed:
             raise EpisodeClosedError("this Recorder is closed; create a new one to record more episodes")
         self._finish_episode()
@@ -326,6 +343,25 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             pass  # already gone, or not ours to remove
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the env and append the step to the episode file; it is in the file when this returns.
+
+        Recorded: the action as the agent sent it (a copy taken before the env could change it), the observation,
+        reward, terminated, truncated and info, the pending :meth:`note`, the time and duration, the diff of the
+        env's state against the previous step, and the failure verdict (``info["error"]``, ``failure_fn``, an
+        exception) with retry/recovery marks.
+
+        Returns:
+            The env's ``(observation, reward, terminated, truncated, info)``, unchanged.
+
+        Raises:
+            TrajrecUsageError: before the first ``reset()``, or after the episode ended (``end_episode()``).
+            EpisodeClosedError: this Recorder is closed.
+            Exception: whatever the env's step raised, after it is recorded as a failed step (kind
+                ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step and the episode ends
+                ``stopped``.
+            TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
+                written counts the lost step.
+        """
         writer = self._writer
         if writer is None or writer.closed or self._closed:
             writer = self._require_writer("step")

@@ -7,7 +7,20 @@ writes a marker ``<out>/.trajrec/collect/<run_id>/seed-<seed>.json`` naming it. 
 * a task that is killed mid-episode leaves its partial file in staging: readable (``trajrec fsck`` reads it,
   every step it returned is there) but not part of the run;
 * a retried task (Ray retries tasks whose worker died) starts that seed again, and a seed whose marker exists is
-  never recorded twice: the run holds each seed once, whatever was retried or resumed.
+  never recorded twice: the run holds each seed once, whatever was retried or resumed;
+* an exception raised by the env (in ``reset`` or ``step``) is part of the data: the Recorder records it (a failed
+  step of kind ``exception``, outcome ``error``), the episode goes into the run like any other, and collection
+  goes on with the next seed;
+* an exception raised by the agent (its ``act`` or ``reset``, an :class:`~trajrec.recorder.errors.AgentError`
+  such as a model server down, an ``act`` that breaks the contract below) is not the env's doing: the episode is
+  closed with the summary's ``agent_error`` naming it, stays in staging (not part of the run, so resuming the run
+  records that seed again once the agent is fixed), and the exception is raised; seeds already recorded stay in
+  the run.
+
+The agent contract: ``agent_fn(env, seed)`` returns an object with ``reset(obs, info)`` and
+``act(obs, info) -> (action, note)``: always a 2-tuple whose second item is a mapping of note fields (see
+:meth:`~trajrec.recorder.Recorder.note`) or None. The action is never guessed from another shape: an action that is
+itself a pair, a list or an array goes in whole as the first item (``return (np.array([0.1, 0.2]), None)``).
 
 >>> import tempfile
 >>> import gymnasium as gym
@@ -26,11 +39,11 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
-from trajrec.recorder.errors import AgentError, TrajrecIOError, TrajrecUsageError, require
+from trajrec.recorder.errors import AgentError, TrajrecError, TrajrecIOError, TrajrecUsageError, require
 
-__all__ = ["BACKENDS", "collect", "collect_one"]
+__all__ = ["BACKENDS", "AgentContractError", "collect", "collect_one"]
 
 #: Where the work runs: ``local`` (this process), ``process`` (a process pool) or ``ray`` (a Ray cluster).
 BACKENDS = ("local", "process", "ray")
@@ -42,6 +55,14 @@ EnvFn = Callable[[], Any]
 AgentFn = Callable[[Any, int], Any]
 
 
+class _EnvRaised(Exception):
+    """The env raised in ``reset``/``step`` (already recorded by the Recorder); carries the env's exception."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
 def _marker(out: Path, run_id: str, seed: int) -> Path:
     return out / ".trajrec" / "collect" / run_id / f"seed-{seed}.json"
 
@@ -51,7 +72,16 @@ def collect_one(env_fn: EnvFn, agent_fn: AgentFn | str, seed: int, out: str | os
     """Record the episode of ``seed`` into ``out`` unless this run already holds it; returns its summary with
     ``path``, ``seed`` and ``skipped`` (True when an earlier attempt had finished it).
 
+    An exception the env raises is recorded (outcome ``error``; the summary's ``error`` names the step and the
+    exception type, the failed step or reset holds its message) and the episode goes into the run as usual;
+    nothing is raised for it. An exception from the agent closes the episode
+    with ``agent_error``, leaves it in staging and is raised (see the module docstring).
+
     Raises:
+        TrajrecUsageError: ``agent.act()`` returned something other than ``(action, note)``; nothing of that
+            return is stepped or recorded (an episode with no step yet leaves no file at all).
+        AgentError: the agent could not act (e.g. its model server failed).
+        Exception: whatever else the agent's own code raised.
         TrajrecIOError: the finished file cannot be moved into ``out``.
     """
     from trajrec.recorder import Recorder, open_episode
@@ -77,10 +107,23 @@ def collect_one(env_fn: EnvFn, agent_fn: AgentFn | str, seed: int, out: str | os
         env.agent = env.agent or {"name": getattr(agent, "name", type(agent).__qualname__), "seed": seed}
         try:
             _run_episode(env, agent, seed)
-        except AgentError as exc:  # no action (a model server down): closed as an error, no env step made up
-            env.end_episode_with_error(str(exc), **exc.note)
+        except _EnvRaised:
+            pass  # recorded by the Recorder (a failed step or reset, outcome "error"): data like any other episode
+        except TrajrecError as exc:
+            if isinstance(exc, AgentContractError) and exc.steps == 0:
+                # Only the reset was recorded: the seed leaves no file, and a resumed run records it anew.
+                env.close()
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            if isinstance(exc, AgentError):  # no action (a model server down): closed as an error, no step made up
+                _end_with_agent_error(env, str(exc), exc.note)
+            elif isinstance(exc, AgentContractError):
+                _end_with_agent_error(env, str(exc), {})
+            raise  # a Recorder error (disk full...) or a contract error: the episode stays in staging
+        except Exception as exc:  # the agent's own code: said in the file, which stays in staging
+            _end_with_agent_error(env, f"the agent raised {type(exc).__name__}: {exc}", {})
             raise
-        summary = env.end_episode() or {}
+        summary = env.end_episode() or env.last_summary or {}
         path = Path(env.episode_path)
     finally:
         env.close()
@@ -99,15 +142,64 @@ def collect_one(env_fn: EnvFn, agent_fn: AgentFn | str, seed: int, out: str | os
     return {**summary, "path": str(dest), "seed": seed, "skipped": False}
 
 
+class AgentContractError(TrajrecUsageError):
+    """``agent.act()`` returned something other than ``(action, note)``; ``steps``: steps recorded before it."""
+
+    def __init__(self, message: str, steps: int) -> None:
+        super().__init__(message)
+        self.steps = steps
+
+
+def _end_with_agent_error(env: Any, message: str, note: dict[str, Any]) -> None:
+    try:
+        env.end_episode_with_error(message, **note)
+    except TrajrecError:
+        pass  # no open episode (the reset itself failed): nothing to end; the caller raises the agent's exception
+
+
+def _check_act(agent: Any, seed: int, out: Any, steps: int) -> tuple[Any, Mapping[str, Any] | None]:
+    """``out`` as ``(action, note)``, or a :class:`AgentContractError` naming the agent and the contract."""
+    if isinstance(out, tuple) and len(out) == 2 and (out[1] is None or isinstance(out[1], Mapping)):
+        return out
+    if isinstance(out, tuple) and len(out) == 2:
+        got = f"a pair whose second item is {_a(out[1])}, not a note mapping or None"
+    elif isinstance(out, tuple):
+        got = f"a tuple of {len(out)} items"
+    else:
+        got = _a(out)
+    name = getattr(agent, "name", None) or type(agent).__qualname__
+    raise AgentContractError(
+        f"agent {name!s} (seed {seed}, step {steps}): act(obs, info) must return a tuple (action, note) with note "
+        f"a mapping of note fields or None; got {got}. Return (action, None) when there is no note; an action "
+        "that is itself a pair or an array goes in whole as the first item", steps)
+
+
+def _a(value: Any) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _run_episode(env: Any, agent: Any, seed: int) -> None:
-    observation, info = env.reset(seed=seed)
+    try:
+        observation, info = env.reset(seed=seed)
+    except TrajrecError:
+        raise  # the Recorder's own (a usage error, a full disk): not the env's failure
+    except Exception as exc:  # noqa: BLE001  (the env's: recorded as a failed reset)
+        raise _EnvRaised(exc) from exc
     agent.reset(observation, info)
     terminated = truncated = False
+    steps = 0
     while not (terminated or truncated):
-        action, note = agent.act(observation, info)
+        action, note = _check_act(agent, seed, agent.act(observation, info), steps)
         if note:
             env.note(**note)
-        observation, _reward, terminated, truncated, info = env.step(action)
+        try:
+            observation, _reward, terminated, truncated, info = env.step(action)
+        except TrajrecError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (the env's: recorded as a failed step)
+            raise _EnvRaised(exc) from exc
+        steps += 1
 
 
 def collect(env_fn: EnvFn, agent_fn: AgentFn | str, *, episodes: int, out: str | os.PathLike[str],
@@ -126,11 +218,17 @@ def collect(env_fn: EnvFn, agent_fn: AgentFn | str, *, episodes: int, out: str |
         progress: a progress bar on stderr (True), none (False), or an object with ``advance(n)``.
 
     Returns:
-        One summary per seed (the episode summary plus ``path``, ``seed``, ``skipped``), in seed order.
+        One summary per seed (the episode summary plus ``path``, ``seed``, ``skipped``), in seed order. A seed
+        whose env raised is there too, with outcome ``error`` and ``error`` naming the step and exception type
+        (e.g. ``"step 1 raised RuntimeError"``): an env exception is recorded data and collection goes on.
 
     Raises:
-        TrajrecUsageError: an unknown backend or a bad count.
+        TrajrecUsageError: an unknown backend or a bad count; or ``agent.act()`` returned something other than
+            a tuple ``(action, note)`` with note a mapping or None (raised before that return is stepped).
         MissingDependencyError: ``backend="ray"`` without Ray installed (``pip install 'trajrec[ray]'``).
+        AgentError: an agent could not act (its model server failed); its episode stays in staging with
+            ``agent_error``, seeds recorded before stay in the run, and resuming the run records that seed again.
+        Exception: whatever else an agent's own code raised, handled as AgentError is.
     """
     if backend not in BACKENDS:
         raise TrajrecUsageError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gymnasium as gym
+from gymnasium.envs.classic_control import CartPoleEnv
 import pytest
 
 from trajrec import Recorder
@@ -39,3 +40,14 @@ def test_a_step_target_before_any_step_says_no_step_is_recorded(tmp_path: Path) 
     with pytest.raises(TrajrecUsageError, match=r"\(no step is recorded yet\), got 5"):
         env.check(True, judge="j@1", target=5)
     env.close()
+
+
+@pytest.mark.parametrize("cls", [CartPoleEnv, type("PlainEnv", (), {
+    "reset": lambda self, *, seed=None, options=None: (0, {}), "step": lambda self, a: (0, 0.0, False, False, {})})],
+    ids=["gym-class", "gym-like-class"])
+def test_a_class_instead_of_an_instance_is_refused_and_writes_nothing(tmp_path: Path, cls: type) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(TrajrecUsageError, match=rf"Recorder got the class {cls.__name__}, not an env; pass an "
+                                                 rf"instance: Recorder\({cls.__name__}\(\.\.\.\), out_dir\)"):
+        Recorder(cls, out)
+    assert not out.exists()

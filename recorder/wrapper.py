@@ -175,6 +175,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         # Steps the env took whose records could not be written (disk full...): the next record that is written
         # says how many and why (``recorder_errors``, where "write"), and the summary counts them (``lost_steps``).
         self._lost: dict[str, Any] | None = None
+        #: The exception the env's last step raised (recorded there): not the agent's, for __exit__.
+        self._env_raised: BaseException | None = None
         self._closed = False
         self._has_state = False
         self._warned: set[str] = set()
@@ -275,9 +277,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """
         if self._closed:
             raise EpisodeClosedError("this Recorder is closed; create a new one to record more episodes")
+        # A note made while no episode was open (before the first reset, after end_episode: a system prompt, a
+        # plan) goes with the new episode's first step; one left after an open episode's last step reaches none.
+        open_episode = self._writer is not None and not self._writer.closed
+        self._drop_pending_note("reset()" if open_episode else None)
         self._finish_episode()
         self._step = 0
-        self._note = {}
+        self._env_raised = None
         self._lost = None
         self._check_seq = 0
         self._classifier.reset()
@@ -379,6 +385,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             duration = perf_counter() - p0
             if self._timing is not None:
                 t0, duration = self._timing
+            self._env_raised = exc
             # The env's own exception reaches the agent unchanged, whatever happens while recording it.
             try:
                 failure, retry_of, _ = self._classifier.classify(i, sent, None, exc)
@@ -490,6 +497,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """
         if self._writer is None or self._writer.closed:
             return None
+        self._drop_pending_note("end_episode()")
         self._finish_episode()
         return self.last_summary
 
@@ -507,10 +515,35 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._closed:
             return
         try:
+            self._drop_pending_note("close()")
             self._finish_episode()
         finally:
             self._closed = True
             super().close()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        """Close, as :meth:`close`. An exception from the agent's own code (not the env's, which its step
+        recorded; not a stop such as Ctrl-C) first ends the open episode as ``error``, with ``agent_error``
+        naming the exception and its traceback, so the data tells an agent that crashed from one stopped."""
+        if (isinstance(exc, Exception) and exc is not self._env_raised and self._writer is not None
+                and not self._writer.closed):
+            try:
+                failure = exception_failure(exc)
+                self.end_episode_with_error(f"{failure['type']}: {failure['message']}",
+                                            traceback=failure["traceback"])
+            except Exception as rec_exc:  # noqa: BLE001  (the agent's exception goes on; the episode closes)
+                self._warn_lost("the agent's exception", rec_exc)
+        self.close()
+        return False
+
+    def _drop_pending_note(self, at: str | None) -> None:
+        """Forget the note no step took (``at``: what ended its episode), with a warning; None: keep it for the
+        next episode's first step (it was made while no episode was open)."""
+        if self._note and at is not None:
+            warnings.warn(f"trajrec: a note ({', '.join(map(str, self._note))}) made after the episode's last step "
+                          f"reached no step and is not recorded ({at} came next): note() goes with the next step, so "
+                          "call it before env.step()", RuntimeWarning, stacklevel=3)
+            self._note = {}
 
     def __del__(self) -> None:
         writer = getattr(self, "_writer", None)

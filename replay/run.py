@@ -95,9 +95,13 @@ class Run:
     def where(self, query: str | Iterable[str]) -> Run:
         """The episodes that match ``query`` as well as this run's filter (grammar: :mod:`trajrec.replay.query`).
 
+        Label terms (``labeled``, ``judge:...``) read the labels as they are now (:meth:`refresh_labels`); the
+        returned run's episodes are chosen then: call ``where`` again to choose by labels added later.
+
         Raises:
             QueryError: the query does not parse; the message names the term and the fix.
         """
+        self.refresh_labels()
         q = self.query & parse_query(query)
         run = Run(self.paths, query=q, entries=self._filter(self.entries, parse_query(query)), errors=self.errors)
         run._stores = self._stores
@@ -116,6 +120,13 @@ class Run:
             if query.matches(facts):
                 out.append(e)
         return out
+
+    def refresh_labels(self) -> int:
+        """Read the labels added to this run's label stores since they were read (by this process or another);
+        :meth:`where`, :meth:`steps`, :meth:`to_arrow`, :meth:`to_hf_dataset` and iteration call it, so a run
+        opened before labeling sees the labels added since. Cheap when nothing changed: a ``stat`` per labels
+        file (see ``docs/LABELS.md``). Returns the number of label versions read."""
+        return sum(store.refresh() for store in self._stores.values())
 
     def label_store(self, path: str) -> LabelStore:
         """The labels of the episode file ``path`` (its folder's store), the one this run's label filters read:
@@ -137,6 +148,7 @@ class Run:
 
     def __iter__(self) -> Iterator[Episode]:
         """Each readable episode, opened in turn (close it, or use it as a context manager, when done)."""
+        self.refresh_labels()
         for e in self.entries:
             yield open_episode(e.path)
 
@@ -150,6 +162,7 @@ class Run:
         from .exports.base import EpisodeView
         from .exports.source import EpisodeRef
 
+        self.refresh_labels()  # labels added since the run was opened (or last read) count
         for e in self.entries:
             if e.error:
                 continue

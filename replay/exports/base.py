@@ -5,9 +5,11 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import re
 import os
 import stat
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
@@ -23,7 +25,7 @@ from ..label_join import EpisodeLabels
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
 from .encode import dumps as dumps_any
-from .encode import dumps_built, text_of
+from .encode import dumps_built, text_of, tool_names
 from .source import EpisodeRef
 
 __all__ = ["PARTITIONS", "TOOL_ARGUMENTS", "WEIGHT_POLICIES", "EpisodeView", "ExportOptions", "Format",
@@ -111,6 +113,10 @@ class Skip(Exception):
         self.unlabeled = unlabeled
 
 
+#: Envs whose odd ``info["tools"]`` this process has warned about (:meth:`EpisodeView.tools`): once per env.
+_WARNED_TOOLS: set[str] = set()
+
+
 class EpisodeView:
     """One episode as formats read it: the file's raw step records, the labels and the chosen label per step.
 
@@ -195,10 +201,35 @@ class EpisodeView:
         return t if t is None or isinstance(t, str) else text_of(t)
 
     def tools(self) -> list[Any]:
-        """The tool schemas the env declared in its reset info (``info["tools"]``); [] when it declared none."""
+        """The tool schemas the env declared in its reset info (``info["tools"]``); [] when it declared none.
+
+        Entries that are not OpenAI-style function schemas (a list of names, ``["calc", "submit"]``, is the
+        usual slip) declare no tool: actions calling them become text turns. A ``UserWarning`` says so once per
+        env and process, naming the env and the shape expected (``docs/EXPORT.md``, "Declaring an env's tools").
+        """
         info = self.ep.reset.info
         tools = info.get("tools") if isinstance(info, dict) else None
-        return [t for t in tools if isinstance(t, dict)] if isinstance(tools, (list, tuple)) else []
+        if not isinstance(tools, (list, tuple)):
+            return []
+        good = [t for t in tools if isinstance(t, dict)]
+        if len(good) != len(tools) or len(tool_names(good)) < len(good):
+            self._warn_odd_tools(tools)
+        return good
+
+    def _warn_odd_tools(self, tools: Sequence[Any]) -> None:
+        # an env without a registered id: the class the Recorder named the file after (`Name-<time>-<hex>`)
+        env = str(self.task.get("env_id") or re.sub(r"-\d{8}T\d{6}-[0-9a-f]+$", "", self.episode_id))
+        if env in _WARNED_TOOLS:
+            return
+        _WARNED_TOOLS.add(env)
+        odd = [t for t in tools if not tool_names([t])]
+        shown = ", ".join(repr(t) if len(repr(t)) <= 40 else repr(t)[:37] + "..." for t in odd[:3])
+        warnings.warn(f"env {env} declares {len(odd)} tool{'' if len(odd) == 1 else 's'} in its reset "
+                      f"info['tools'] that {'is' if len(odd) == 1 else 'are'} not a function schema ({shown}"
+                      f"{', ...' if len(odd) > 3 else ''}): the export lists no such tool and writes calls of it "
+                      "as text turns. Declare each tool as {'type': 'function', 'function': {'name': ..., "
+                      "'description': ..., 'parameters': {...}}} (docs/EXPORT.md, \"Declaring an env's tools\")",
+                      UserWarning, stacklevel=2)
 
     def text_tool(self) -> tuple[str, str] | None:
         """``(tool, argument)`` the env declared for plain-text actions (``info["text_tool"]``), else None."""

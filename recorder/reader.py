@@ -801,5 +801,11 @@ def open_episode(path: str | os.PathLike[str], *, index: dict[str, Any] | None =
 
     ``index``: what :func:`read_index` returned for this file, so it is not read again (used when the file is
     unchanged: a complete index and the same size; anything else reads the file's own index).
+
+    Raises:
+        TrajrecUsageError: ``path`` is not a path (a str or ``os.PathLike``).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TrajrecUsageError(f"open_episode takes the path of an episode file (a str or pathlib.Path), got "
+                                f"{type(path).__name__} {path!r}")
     return Episode(path, index=index)

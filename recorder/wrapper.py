@@ -282,6 +282,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         open_episode = self._writer is not None and not self._writer.closed
         self._drop_pending_note("reset()" if open_episode else None)
         self._finish_episode()
+        self._ended_by_call: str | None = None
         self._step = 0
         self._env_raised = None
         self._lost = None
@@ -498,7 +499,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._writer is None or self._writer.closed:
             return None
         self._drop_pending_note("end_episode()")
+        ended = os.path.basename(self._writer.path)
         self._finish_episode()
+        self._ended_by_call = ended  # step() and check() then say the episode was ended, not "before reset()"
         return self.last_summary
 
     def end_episode_with_error(self, message: str, **note: Any) -> dict[str, Any] | None:
@@ -561,6 +564,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def _require_writer(self, what: str) -> EpisodeWriter:
         if self._closed:
             raise EpisodeClosedError(f"cannot {what}: this Recorder is closed")
+        ended = getattr(self, "_ended_by_call", None)
+        if ended and self._writer is None:
+            raise TrajrecUsageError(f"cannot {what}: the episode {ended} was ended by "
+                                    "end_episode(); call env.reset() to start the next one")
         if self._writer is None or self._writer.closed:
             raise TrajrecUsageError(f"cannot {what} before reset(): call env.reset() to start an episode")
         return self._writer

@@ -56,6 +56,7 @@ from .run_folder import create_new, private_dir
 
 #: Where labels live, relative to the run folder.
 LABELS_DIR = Path(".trajrec") / "labels"
+_EPISODE_SUFFIX = ".msgpack.zst"  # an episode file's name (recorder.format.SUFFIX, not imported: format is msgpack's)
 
 #: Tags trajrec's own labelers use; new tags close to one of these get a "did you mean" warning.
 KNOWN_TAGS = ("failed", "repeated-mistake", "useful-recovery", "on-passing-path", "terminal-failure")
@@ -129,6 +130,9 @@ class LabelStore:
         self._by_episode: dict[str, list[str]] = {}  # episode_id -> ids of every version
         self._tags: set[str] = set(KNOWN_TAGS)
         self._dirty = False
+        #: episode id -> (episode file, its steps, complete) of the episodes :meth:`add` checked targets of
+        self._episode_steps: dict[str, tuple[str, int, bool]] = {}
+        self._ids_listed: tuple[int, dict[str, str]] | None = None  # (folder mtime_ns, id -> file) when listed
         self.refresh()
 
     @classmethod
@@ -162,7 +166,11 @@ class LabelStore:
             extra: more JSON-able fields kept with the label.
 
         Raises:
-            TrajrecUsageError: an empty episode id or author, a bad kind, judge, target, value, score or tag.
+            TrajrecUsageError: an empty episode id or author, a bad kind, judge, target, value, score or tag; an
+                episode id that no episode file of the run folder has, or a step its episode does not have. Those
+                two are checked when the folder holds episode files (``*.msgpack.zst``, directly in it): a
+                store of a folder without any (labels written before the recording is copied in) takes any id
+                and step, and readers leave out labels on steps an episode does not have, with a warning.
         """
         if not isinstance(episode_id, str) or not episode_id:
             raise TrajrecUsageError(f"episode_id must be a non-empty str, got {episode_id!r}")
@@ -177,6 +185,7 @@ class LabelStore:
         if author is None and judge.startswith("human:"):
             author = judge[6:]
         target = _validate_target(target)
+        self._check_target(episode_id, target)
         if supersedes is None and judge.startswith("human:"):
             # One label per step and annotator: a person's second label on a target is a new version of the first
             # (as the viewer's rating again is), not a second live label.
@@ -430,6 +439,77 @@ class LabelStore:
         return added
 
     # -- internals ----------------------------------------------------------------------------------------------
+
+    def _check_target(self, episode_id: str, target: int | str) -> None:
+        """Refuse an episode id no episode file of this folder has, or a step beyond its episode's last one.
+
+        The id's file is found by its name (``<episode_id>.msgpack.zst``, the name the Recorder gives it); an
+        episode file named otherwise is found through the folder's catalog (listed once, again when the folder
+        changes). A folder with no episode file at all is not checked (nothing to check against); nor is a
+        file that cannot be read (its labels stay the reader's business)."""
+        if self.remote:
+            return  # refused when written (read-only)
+        known = self._episode_steps.get(episode_id)
+        if known is None or (isinstance(target, int) and target >= known[1] and not known[2]):
+            known = self._read_episode(episode_id)
+            if known is None:
+                return
+        n = known[1]
+        if isinstance(target, int) and target >= n:
+            what = "(none to label)" if not n else "(0)" if n == 1 else f"(0..{n - 1})"
+            raise TrajrecUsageError(f"step {target} is out of range: episode {episode_id} has {n} "
+                                    f"step{'' if n == 1 else 's'} {what}; label a step it has, or the "
+                                    "episode (target='episode')")
+
+    def _read_episode(self, episode_id: str) -> tuple[str, int, bool] | None:
+        """(file, steps, complete) of the episode, read from its index; None when the folder cannot say."""
+        from trajrec.recorder import read_index
+        from trajrec.recorder.errors import TrajrecFormatError
+
+        folder = os.fspath(self.run_dir)
+        path = os.path.join(folder, episode_id + _EPISODE_SUFFIX)
+        if "/" in episode_id or os.sep in episode_id or not os.path.isfile(path):
+            listed = self._list_ids(folder)
+            if listed is None:
+                return None  # no episode file here: nothing to check against
+            found = listed.get(episode_id)
+            if found is None:
+                near = difflib.get_close_matches(episode_id, list(listed), n=1, cutoff=0.6)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise TrajrecUsageError(
+                    f"no episode {episode_id!r} in {folder}{hint}: its {len(listed)} episode file"
+                    f"{'' if len(listed) == 1 else 's'} hold other episodes; pass the header's episode_id "
+                    f"(`trajrec ls {folder}` lists them), or open the store of the episode's own folder")
+            path = found
+        try:
+            index = read_index(path)
+        except (TrajrecFormatError, OSError):
+            return None  # an unreadable file: its steps are unknown here
+        known = (path, int(index.get("steps") or 0), bool(index.get("complete", True)))
+        self._episode_steps[episode_id] = known
+        return known
+
+    def _list_ids(self, folder: str) -> dict[str, str] | None:
+        """Episode id -> file of the episode files directly in ``folder`` (through the catalog); None without
+        any. Listed again when the folder's mtime changed (a file added or renamed)."""
+        try:
+            mtime = os.stat(folder).st_mtime_ns
+            names = [e.name for e in os.scandir(folder) if e.name.endswith(_EPISODE_SUFFIX) and e.is_file()]
+        except OSError:
+            return None
+        if not names:
+            return None
+        if self._ids_listed is not None and self._ids_listed[0] == mtime:
+            return self._ids_listed[1]
+        from .library import scan
+
+        ids = {}
+        for batch in scan([os.path.join(folder, n) for n in sorted(names)]):
+            for e in batch.entries:
+                if not e.error:
+                    ids.setdefault(e.episode_id, e.path)
+        self._ids_listed = (mtime, ids)
+        return ids
 
     def _validate_tags(self, tags: Iterable[str]) -> tuple[str, ...]:
         if isinstance(tags, str):

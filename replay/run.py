@@ -63,7 +63,8 @@ class Run:
 
     @property
     def entries(self) -> list[EpisodeEntry]:
-        """One summary row per readable episode, in path order; read from the catalog on first use (files that
+        """One summary row per readable episode, in path order (the order of ``trajrec ls`` and ``trajrec
+        export``; :meth:`in_recording_order` sorts by reset time); read from the catalog on first use (files that
         cannot be read are in :attr:`errors`, not here: ``len``, :meth:`where` and iteration agree)."""
         if self._entries is None:
             from .exports.source import real_key
@@ -95,9 +96,13 @@ class Run:
     def where(self, query: str | Iterable[str]) -> Run:
         """The episodes that match ``query`` as well as this run's filter (grammar: :mod:`trajrec.replay.query`).
 
+        Label terms (``labeled``, ``judge:...``) read the labels as they are now (:meth:`refresh_labels`); the
+        returned run's episodes are chosen then: call ``where`` again to choose by labels added later.
+
         Raises:
             QueryError: the query does not parse; the message names the term and the fix.
         """
+        self.refresh_labels()
         q = self.query & parse_query(query)
         run = Run(self.paths, query=q, entries=self._filter(self.entries, parse_query(query)), errors=self.errors)
         run._stores = self._stores
@@ -116,6 +121,48 @@ class Run:
             if query.matches(facts):
                 out.append(e)
         return out
+
+    def in_recording_order(self) -> Run:
+        """This run's episodes in the order they were recorded: by the time of each episode's ``reset()`` (the
+        reset record's ``time``, a float), then by path; the order ``env.episode_paths`` lists them in.
+
+        The default order (:attr:`entries`) is path order, the order of ``trajrec ls`` and ``trajrec export``:
+        the Recorder names a file ``<env>-<start second>-<random hex>``, so a run of one env sorts by the second
+        an episode started, and episodes started within the same second in random order. This method reads each
+        episode's first frame (its reset record), a file read per episode, so it is not the default; a file
+        whose reset cannot be read sorts after the others, by path.
+
+        >>> import tempfile, gymnasium as gym
+        >>> from trajrec import Recorder, open_run
+        >>> folder = tempfile.mkdtemp()
+        >>> env = Recorder(gym.make("CartPole-v1"), folder)
+        >>> for seed in range(5):
+        ...     _ = env.reset(seed=seed)
+        >>> env.close()
+        >>> [ep.reset.seed for ep in open_run(folder).in_recording_order()]
+        [0, 1, 2, 3, 4]
+        """
+        keyed = []
+        for e in self.entries:
+            try:
+                with open_episode(e.path) as ep:
+                    t = ep.reset.time
+            except (TrajrecFormatError, OSError):
+                t = None
+            ok = isinstance(t, (int, float)) and not isinstance(t, bool) and t == t
+            keyed.append(((0, float(t), e.path) if ok else (1, 0.0, e.path), e))  # type: ignore[arg-type]
+        keyed.sort(key=lambda ke: ke[0])
+        run = Run(self.paths, query=self.query, entries=[e for _k, e in keyed], errors=self.errors)
+        run._stores = self._stores
+        run.problems = list(self.problems)
+        return run
+
+    def refresh_labels(self) -> int:
+        """Read the labels added to this run's label stores since they were read (by this process or another);
+        :meth:`where`, :meth:`steps`, :meth:`to_arrow`, :meth:`to_hf_dataset` and iteration call it, so a run
+        opened before labeling sees the labels added since. Cheap when nothing changed: a ``stat`` per labels
+        file (see ``docs/LABELS.md``). Returns the number of label versions read."""
+        return sum(store.refresh() for store in self._stores.values())
 
     def label_store(self, path: str) -> LabelStore:
         """The labels of the episode file ``path`` (its folder's store), the one this run's label filters read:
@@ -137,6 +184,7 @@ class Run:
 
     def __iter__(self) -> Iterator[Episode]:
         """Each readable episode, opened in turn (close it, or use it as a context manager, when done)."""
+        self.refresh_labels()
         for e in self.entries:
             yield open_episode(e.path)
 
@@ -150,6 +198,7 @@ class Run:
         from .exports.base import EpisodeView
         from .exports.source import EpisodeRef
 
+        self.refresh_labels()  # labels added since the run was opened (or last read) count
         for e in self.entries:
             if e.error:
                 continue
@@ -277,11 +326,24 @@ def open_run(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[
     """Open a run: a folder of episode files (searched recursively), one episode file, or a list of either.
 
     Nothing is decoded until asked for: ``len(run)`` and :meth:`Run.where` read the catalog (summaries only).
+    Episodes come in path order, as ``trajrec ls`` and ``trajrec export`` list them (by the second each started,
+    then the random part of the file name); :meth:`Run.in_recording_order` gives the order they were recorded in.
 
     Raises:
-        TrajrecUsageError: a path does not exist, or no path was given.
+        TrajrecUsageError: a path does not exist, no path was given, or one is not a path (a str or
+            ``os.PathLike``).
     """
-    paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        paths = [path_or_paths]
+    elif isinstance(path_or_paths, (bytes, dict)) or not isinstance(path_or_paths, Iterable):
+        raise TrajrecUsageError(f"open_run takes a run folder or episode file (a str or pathlib.Path) or a list of "
+                                f"them, got {type(path_or_paths).__name__} {path_or_paths!r}")
+    else:
+        paths = list(path_or_paths)
+    bad = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+    if bad:
+        raise TrajrecUsageError(f"open_run: each path must be a str or pathlib.Path, got {type(bad[0]).__name__} "
+                                f"{bad[0]!r}")
     for p in paths:  # a missing path fails here, with its name, not at first use
         if not is_url(os.fspath(p)) and not os.path.exists(p):
             find_episode_files([p])  # raises the library's message for a missing path

@@ -16,6 +16,7 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from trajrec.recorder.errors import TrajrecError
+from trajrec.recorder.spelling import cli_spelling
 from trajrec.recorder.version import __version__
 
 from . import commands
@@ -231,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     hook = sys.unraisablehook
     sys.unraisablehook = interrupt_again(hook)
     try:
-        return _run(args)
+        with cli_spelling():  # the library's messages name flags (--overwrite), not Python keywords
+            return _run(args)
     finally:
         sys.unraisablehook = hook
         warnings.showwarning = show

@@ -5,9 +5,11 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import re
 import os
 import stat
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
@@ -15,6 +17,7 @@ from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
 from trajrec.recorder import Episode
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 from trajrec.recorder.model_call import note_thought
+from trajrec.recorder.spelling import in_cli, option
 
 from ..render import json_safe
 from ..run_folder import create_new
@@ -22,7 +25,7 @@ from ..label_join import EpisodeLabels
 from ..labels import Label
 from .choice import DEFAULT_PREFER, Candidate, Preference, candidates_by_step, check_label_map, check_unlabeled
 from .encode import dumps as dumps_any
-from .encode import dumps_built, text_of
+from .encode import dumps_built, text_of, tool_names
 from .source import EpisodeRef
 
 __all__ = ["PARTITIONS", "TOOL_ARGUMENTS", "WEIGHT_POLICIES", "EpisodeView", "ExportOptions", "Format",
@@ -39,7 +42,8 @@ PARTITIONS = (None, "split", "env")
 def _check_choice(flag: str, value: Any, choices: Sequence[Any]) -> None:
     if value not in choices:
         names = ", ".join(str(c) for c in choices if c is not None)
-        raise TrajrecUsageError(f"{flag}: unknown value {value!r}; choose one of {names}")
+        raise TrajrecUsageError(f"{option(flag)}: unknown value {value!r}; choose one of {names}"
+                                if in_cli() else f"{option(flag)}{value!r} is not one of {names}")
 
 
 def fenced_in(thought: str, text: str) -> bool:
@@ -91,9 +95,9 @@ class ExportOptions:
         _check_choice("--weights", self.weights, WEIGHT_POLICIES)
         _check_choice("--partition-by", self.partition_by, PARTITIONS)
         if not isinstance(self.step_separator, str) or not self.step_separator:
-            raise TrajrecUsageError("--step-separator must be non-empty text, e.g. '\\n'")
+            raise TrajrecUsageError(f"{option('step_separator')} must be non-empty text, e.g. '\\n'")
         if isinstance(self.shard_rows, bool) or not isinstance(self.shard_rows, int) or self.shard_rows < 1:
-            raise TrajrecUsageError(f"--shard-rows must be a positive number of rows, got {self.shard_rows!r}")
+            raise TrajrecUsageError(f"{option('shard_rows')} must be a positive number of rows, got {self.shard_rows!r}")
         self.preference = Preference(self.prefer)
         if self.system is not None and not isinstance(self.system, str):
             raise TrajrecUsageError(f"system must be text, got {type(self.system).__name__}")
@@ -107,6 +111,10 @@ class Skip(Exception):
         self.reason = reason
         #: Left out because a step has no label (labeling would change that).
         self.unlabeled = unlabeled
+
+
+#: Envs whose odd ``info["tools"]`` this process has warned about (:meth:`EpisodeView.tools`): once per env.
+_WARNED_TOOLS: set[str] = set()
 
 
 class EpisodeView:
@@ -193,10 +201,35 @@ class EpisodeView:
         return t if t is None or isinstance(t, str) else text_of(t)
 
     def tools(self) -> list[Any]:
-        """The tool schemas the env declared in its reset info (``info["tools"]``); [] when it declared none."""
+        """The tool schemas the env declared in its reset info (``info["tools"]``); [] when it declared none.
+
+        Entries that are not OpenAI-style function schemas (a list of names, ``["calc", "submit"]``, is the
+        usual slip) declare no tool: actions calling them become text turns. A ``UserWarning`` says so once per
+        env and process, naming the env and the shape expected (``docs/EXPORT.md``, "Declaring an env's tools").
+        """
         info = self.ep.reset.info
         tools = info.get("tools") if isinstance(info, dict) else None
-        return [t for t in tools if isinstance(t, dict)] if isinstance(tools, (list, tuple)) else []
+        if not isinstance(tools, (list, tuple)):
+            return []
+        good = [t for t in tools if isinstance(t, dict)]
+        if len(good) != len(tools) or len(tool_names(good)) < len(good):
+            self._warn_odd_tools(tools)
+        return good
+
+    def _warn_odd_tools(self, tools: Sequence[Any]) -> None:
+        # an env without a registered id: the class the Recorder named the file after (`Name-<time>-<hex>`)
+        env = str(self.task.get("env_id") or re.sub(r"-\d{8}T\d{6}-[0-9a-f]+$", "", self.episode_id))
+        if env in _WARNED_TOOLS:
+            return
+        _WARNED_TOOLS.add(env)
+        odd = [t for t in tools if not tool_names([t])]
+        shown = ", ".join(repr(t) if len(repr(t)) <= 40 else repr(t)[:37] + "..." for t in odd[:3])
+        warnings.warn(f"env {env} declares {len(odd)} tool{'' if len(odd) == 1 else 's'} in its reset "
+                      f"info['tools'] that {'is' if len(odd) == 1 else 'are'} not a function schema ({shown}"
+                      f"{', ...' if len(odd) > 3 else ''}): the export lists no such tool and writes calls of it "
+                      "as text turns. Declare each tool as {'type': 'function', 'function': {'name': ..., "
+                      "'description': ..., 'parameters': {...}}} (docs/EXPORT.md, \"Declaring an env's tools\")",
+                      UserWarning, stacklevel=2)
 
     def text_tool(self) -> tuple[str, str] | None:
         """``(tool, argument)`` the env declared for plain-text actions (``info["text_tool"]``), else None."""
@@ -284,11 +317,12 @@ def check_output_file(out: str | os.PathLike[str], inputs: Iterable[Any] = (), *
     # the suggestion is never refused itself: beside the named file, or beside the .trajrec/ folder it is in
     beside = Path(*parts[:parts.index(".trajrec")]) if inside else path.parent
     fix = f"name a new file such as {beside / example}"
+    flag = option(flag, text)  # `--out x.jsonl` from the CLI, `out='x.jsonl'` from Python
     if inside:
-        raise TrajrecUsageError(f"{flag} {path} is inside a .trajrec/ folder (where trajrec keeps a run's labels "
+        raise TrajrecUsageError(f"{flag} is inside a .trajrec/ folder (where trajrec keeps a run's labels "
                                 f"and catalog); {fix}")
     if path.name.endswith(EPISODE_NAMES):
-        raise TrajrecUsageError(f"{flag} {path} names an episode file (*.msgpack.zst); an output never replaces a "
+        raise TrajrecUsageError(f"{flag} names an episode file (*.msgpack.zst); an output never replaces a "
                                 f"recorded episode: {fix}")
     try:
         st = os.stat(text)
@@ -305,7 +339,7 @@ def check_output_file(out: str | os.PathLike[str], inputs: Iterable[Any] = (), *
         except OSError:
             continue
         if same:
-            raise TrajrecUsageError(f"{flag} {path} is one of the episode files this command reads; an output "
+            raise TrajrecUsageError(f"{flag} is one of the episode files this command reads; an output "
                                     f"never replaces a recorded episode: {fix}")
     try:
         with open(text, "rb") as fh:
@@ -314,10 +348,10 @@ def check_output_file(out: str | os.PathLike[str], inputs: Iterable[Any] = (), *
         head = b""
     # A zstd frame or a skippable frame (what an episode file starts with, whatever its name).
     if len(head) == 4 and (head == b"\x28\xb5\x2f\xfd" or int.from_bytes(head, "little") >> 4 == 0x184D2A5):
-        raise TrajrecUsageError(f"{flag} {path} holds zstd-compressed data (an episode file?); an output never "
+        raise TrajrecUsageError(f"{flag} holds zstd-compressed data (an episode file?); an output never "
                                 f"replaces it: {fix}")
     if not overwrite:
-        raise TrajrecUsageError(f"{flag} {path} is a file that exists; pass --overwrite to replace it, or {fix}")
+        raise TrajrecUsageError(f"{flag} is a file that exists; pass {option('overwrite', True)} to replace it, or {fix}")
 
 
 def open_output(out: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
@@ -327,7 +361,8 @@ def open_output(out: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
         return None, None
     path = Path(out)
     if path.is_dir():
-        raise TrajrecUsageError(f"--out {path} is a folder; pass a file name such as {path / 'export.jsonl'}")
+        raise TrajrecUsageError(f"{option('out', os.fspath(path))} is a folder; pass a file name such as "
+                                f"{path / 'export.jsonl'}")
     if writes_in_place(path):
         return path, path
     try:
@@ -348,15 +383,16 @@ def check_output_folder(folder: Path, writes: str) -> None:
         TrajrecUsageError: the folder is not empty (or ``--out`` names a file, not a folder).
     """
     if folder.exists() and not folder.is_dir():
-        raise TrajrecUsageError(f"--out {folder} is a file, not a folder; name a new or empty folder")
+        raise TrajrecUsageError(f"{option('out', os.fspath(folder))} is a file, not a folder; name a new or empty "
+                                "folder")
     try:
         busy = folder.is_dir() and any(folder.iterdir())
     except OSError as exc:
         raise TrajrecIOError(f"cannot read the folder {folder}: {exc.strerror}") from exc
     if busy:
-        raise TrajrecUsageError(f"--out {folder} is a folder that is not empty; name a new or empty folder "
-                                f"(the export writes {writes} there), or remove what is in it (--overwrite replaces "
-                                "a file, never what a folder holds)")
+        raise TrajrecUsageError(f"{option('out', os.fspath(folder))} is a folder that is not empty; name a new or "
+                                f"empty folder (the export writes {writes} there), or remove what is in it "
+                                f"({option('overwrite', True)} replaces a file, never what a folder holds)")
 
 
 

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence, Union
 
 from trajrec.recorder import Check
 from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recorder.spelling import option
 
 from ..labels import Label, rating
 
@@ -71,14 +72,14 @@ class Preference:
     def __init__(self, spec: str | Sequence[str] = DEFAULT_PREFER) -> None:
         tokens = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t and t.strip()]
         if not tokens:
-            raise TrajrecUsageError(f"--prefer needs at least one source: {', '.join(PREFER_CLASSES)} or a judge "
+            raise TrajrecUsageError(f"{option('prefer')} needs at least one source: {', '.join(PREFER_CLASSES)} or a judge "
                                     "id such as human:ana or model:*")
         for t in tokens:
             if t in PREFER_CLASSES or ":" in t or "@" in t or any(ch in t for ch in "*?["):
                 continue
             near = difflib.get_close_matches(t, PREFER_CLASSES, n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise TrajrecUsageError(f"--prefer: unknown source {t!r}{hint}; use {', '.join(PREFER_CLASSES)} or a "
+            raise TrajrecUsageError(f"{option('prefer')}: unknown source {t!r}{hint}; use {', '.join(PREFER_CLASSES)} or a "
                                     "judge id (human:ana, trajrec-rules@2, model:*)")
         self.tokens = tuple(tokens)
         self._ranks: dict[tuple[str, str], int | None] = {}
@@ -129,7 +130,7 @@ def check_label_map(name: str) -> str:
         return name
     near = difflib.get_close_matches(str(name), LABEL_MAPS, n=1, cutoff=0.5)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise TrajrecUsageError(f"--label-map: unknown map {name!r}{hint}; maps: {', '.join(LABEL_MAPS)}")
+    raise TrajrecUsageError(f"{option('label_map')}: unknown map {name!r}{hint}; maps: {', '.join(LABEL_MAPS)}")
 
 
 def check_unlabeled(name: str) -> str:
@@ -137,7 +138,7 @@ def check_unlabeled(name: str) -> str:
         return name
     near = difflib.get_close_matches(str(name), UNLABELED, n=1, cutoff=0.5)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise TrajrecUsageError(f"--unlabeled: unknown policy {name!r}{hint}; policies: {', '.join(UNLABELED)}")
+    raise TrajrecUsageError(f"{option('unlabeled')}: unknown policy {name!r}{hint}; policies: {', '.join(UNLABELED)}")
 
 
 def map_label(value: Any, label_map: str) -> bool | float | None:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Protocol
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.fsck import is_locked
 from trajrec.recorder.reader import lost_steps
+from trajrec.recorder.spelling import in_cli, option
 
 from .base import EpisodeView, ExportOptions, Format, Skip, check_output_file
 from .chat import ChatFormat
@@ -160,7 +161,7 @@ def filters_for(where: str | Iterable[str] = (), min_agreement: float | None = N
     query = parse_query(where)
     if min_agreement is not None:
         if not isinstance(min_agreement, (int, float)) or not 0.0 <= float(min_agreement) <= 1.0:
-            raise TrajrecUsageError(f"--min-agreement is a share of agreeing steps from 0 to 1, got {min_agreement!r}")
+            raise TrajrecUsageError(f"{option('min_agreement')} is a share of agreeing steps from 0 to 1, got {min_agreement!r}")
         query = query & Query(f"agreement>={min_agreement}",
                               (Term(f"agreement>={min_agreement}", "agreement", ">=", (float(min_agreement),)),))
     return query
@@ -265,13 +266,14 @@ def check_workers(fmt: str, workers: Any, out: str | os.PathLike[str] | None = N
     """``workers`` checked: a positive int, above 1 only for :data:`PARALLEL_FORMATS`, and for ``atif`` to one
     JSONL file (``out`` not a folder; its output depends on each episode only, as ``chat``'s)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise TrajrecUsageError(f"--workers is a number of processes (1 or more), got {workers!r}")
+        raise TrajrecUsageError(f"{option('workers')} is a number of processes (1 or more), got {workers!r}")
     if workers > 1 and fmt == "atif" and out is not None and not atif_folder(out):
         return workers
     if workers > 1 and fmt not in PARALLEL_FORMATS:
         why = ("pairs attempts across episodes" if fmt == "dpo" else
                "to a folder writes a file per episode (--out FILE.jsonl writes one file and takes --workers)")
-        raise TrajrecUsageError(f"--workers: {fmt} {why}, so it cannot be split between processes: drop --workers "
+        drop = "drop --workers" if in_cli() else "pass workers=1"
+        raise TrajrecUsageError(f"{option('workers', workers)}: {fmt} {why}, so it cannot be split between processes: {drop} "
                                 f"(formats that take it: {', '.join(PARALLEL_FORMATS)}, and atif to one file)")
     return workers
 
@@ -405,6 +407,9 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
             # A script without the `__main__` guard, imported again by a starting worker: that worker ends quietly
             # (no traceback, no second pool, no output touched); the exporting process says what to fix.
             raise SystemExit(1)
+    if options is not None and not isinstance(options, ExportOptions):
+        raise TrajrecUsageError(f"options must be an ExportOptions, got {type(options).__name__}: pass "
+                                "options=ExportOptions(system=..., label_map=...) (from trajrec.replay.exports)")
     options = options or ExportOptions()
     check_partition(fmt, options)
     filters = filters_for(where, min_agreement)

@@ -87,11 +87,11 @@ def test_workers_write_the_same_parquet_shards(builtin_run: Path, tmp_path: Path
 
 
 def test_workers_refused_for_formats_across_episodes(builtin_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(TrajrecUsageError, match="--workers"):
+    with pytest.raises(TrajrecUsageError, match="workers=2: dpo pairs .* pass workers=1"):
         export([builtin_run], "dpo", tmp_path / "x.jsonl", workers=2)
-    with pytest.raises(TrajrecUsageError, match="--workers: atif to a folder writes a file per episode"):
+    with pytest.raises(TrajrecUsageError, match="workers=2: atif to a folder writes a file per episode"):
         export([builtin_run], "atif", f"{tmp_path / 'x'}/", workers=2)  # to one file it takes --workers
-    with pytest.raises(TrajrecUsageError, match="--workers"):
+    with pytest.raises(TrajrecUsageError, match="workers= is a number of processes"):
         export([builtin_run], "records", tmp_path / "x.jsonl", workers=0)
     assert not list(tmp_path.glob("x.jsonl*")) and not list(tmp_path.glob(".x.jsonl*"))
 

@@ -153,7 +153,7 @@ def test_prefer_chooses_whose_label_wins(labeled: Path, ids: dict[int, str], tmp
     export([labeled], "trl-stepwise", tmp_path / "n.jsonl", options=ExportOptions(unlabeled="false"))
     r = by_episode(tmp_path / "n.jsonl")[ids[0]]
     assert (r["label_judges"][0], r["labels"][0]) == ("human:bo", True)
-    with pytest.raises(TrajrecUsageError, match=r"--prefer: unknown source 'humans' \(did you mean 'human'\?\)"):
+    with pytest.raises(TrajrecUsageError, match=r"prefer=: unknown source 'humans' \(did you mean 'human'\?\)"):
         ExportOptions(prefer="humans")
 
 
@@ -298,11 +298,11 @@ def test_bad_where_expressions_name_the_field_and_the_allowed_ones(expr: str, me
 def test_bad_options(labeled: Path, tmp_path: Path) -> None:
     with pytest.raises(TrajrecUsageError, match=r"unknown export format 'trl' \(did you mean 'trl-stepwise'\?\)"):
         export([labeled], "trl", tmp_path / "x")
-    with pytest.raises(TrajrecUsageError, match=r"--label-map: unknown map 'strikt' \(did you mean 'strict'\?\)"):
+    with pytest.raises(TrajrecUsageError, match=r"label_map=: unknown map 'strikt' \(did you mean 'strict'\?\)"):
         ExportOptions(label_map="strikt")
-    with pytest.raises(TrajrecUsageError, match="--min-agreement is a share of agreeing steps from 0 to 1, got 2"):
+    with pytest.raises(TrajrecUsageError, match="min_agreement= is a share of agreeing steps from 0 to 1, got 2"):
         export([labeled], "chat", tmp_path / "x", min_agreement=2)
-    with pytest.raises(TrajrecUsageError, match="--weights: unknown value 'some'; choose one of label, positive"):
+    with pytest.raises(TrajrecUsageError, match="weights='some' is not one of label, positive"):
         ExportOptions(weights="some")
     rep = export([labeled], "chat", tmp_path / "folder", options=ExportOptions())  # an existing folder? no: a file
     assert (tmp_path / "folder").is_file() and rep.written == 3

@@ -34,6 +34,7 @@ class _WideEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.t = 0
+        self.seed = seed or 0
         return "start", {"task": {"id": f"wide-{seed}", "split": "train" if (seed or 0) % 2 else "test"}}
 
     def step(self, action: int):
@@ -48,7 +49,9 @@ class _WideEnv(gym.Env):
             lambda: np.arange(size, dtype=np.int64) * (2**40),
             lambda: None,
         ][pick]()
-        info = {"error": "boom"} if pick == 5 else {}
+        info: dict[str, Any] = {"error": "boom"} if pick == 5 else {}
+        if self.t == 5:  # the env's own check of step 4: a rating, or +inf (an env's value, recorded as given)
+            info["checks"] = [{"value": 1 if self.seed % 3 else float("inf"), "judge": "rule@1", "kind": "rule"}]
         return obs, 0.5, False, self.t >= 9, info
 
 
@@ -60,8 +63,6 @@ def wide_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env.reset(seed=seed)
         for k in range(9):
             env.step(k % 3)
-            if k == 4:
-                env.check(1 if seed % 3 else 0.75, judge="rule@1", target=k)  # a rating or a score
     env.close()
     return out
 

@@ -255,53 +255,19 @@ leaf_pair(PyObject *a, PyObject *b)
                                || t == &PyBytes_Type || t == &PyBool_Type);
 }
 
-/* Append the row [path + [key], kind, value, stored] to out, and (parent, key, value) to sets. */
-static int
-add_row(Scan *sc, PyObject *parent, PyObject *key, PyObject *value, PyObject *stored, const Step *at)
+/* The path of the place ``key`` (then ``index``, when >= 0) under ``at``: a new list, or NULL. */
+static PyObject *
+path_to(const Step *at, PyObject *key, Py_ssize_t index)
 {
     Py_ssize_t n = at == NULL ? 0 : at->depth;
-    PyObject *path = PyList_New(n + 1);
-    if (path == NULL) {
-        return -1;
+    PyObject *i = NULL;
+    if (index >= 0 && (i = PyLong_FromSsize_t(index)) == NULL) {
+        return NULL;
     }
-    for (const Step *s = at; s != NULL; s = s->up) {
-        Py_INCREF(s->key);
-        PyList_SET_ITEM(path, s->depth - 1, s->key);
-    }
-    Py_INCREF(key);
-    PyList_SET_ITEM(path, n, key);
-    PyObject *row = PyList_New(4);
-    if (row == NULL) {
-        Py_DECREF(path);
-        return -1;
-    }
-    PyList_SET_ITEM(row, 0, path);
-    Py_INCREF(sc->kind);
-    PyList_SET_ITEM(row, 1, sc->kind);
-    Py_INCREF(value);
-    PyList_SET_ITEM(row, 2, value);
-    Py_INCREF(stored);
-    PyList_SET_ITEM(row, 3, stored);
-    int r = PyList_Append(sc->out, row);
-    Py_DECREF(row);
-    if (r < 0 || PyList_Append(sc->sets, parent) < 0 || PyList_Append(sc->sets, key) < 0
-        || PyList_Append(sc->sets, value) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-/* A row [path + [key, index], kind, value, stored] appended to out. */
-static int
-add_item_row(Scan *sc, PyObject *key, Py_ssize_t index, PyObject *kind, PyObject *value, PyObject *stored,
-             const Step *at)
-{
-    Py_ssize_t n = at == NULL ? 0 : at->depth;
-    PyObject *i = PyLong_FromSsize_t(index);
-    PyObject *path = i == NULL ? NULL : PyList_New(n + 2);
+    PyObject *path = PyList_New(n + (i == NULL ? 1 : 2));
     if (path == NULL) {
         Py_XDECREF(i);
-        return -1;
+        return NULL;
     }
     for (const Step *s = at; s != NULL; s = s->up) {
         Py_INCREF(s->key);
@@ -309,7 +275,20 @@ add_item_row(Scan *sc, PyObject *key, Py_ssize_t index, PyObject *kind, PyObject
     }
     Py_INCREF(key);
     PyList_SET_ITEM(path, n, key);
-    PyList_SET_ITEM(path, n + 1, i);
+    if (i != NULL) {
+        PyList_SET_ITEM(path, n + 1, i);
+    }
+    return path;
+}
+
+/* Append the row [path, kind, value, stored] to out. ``path``: a new reference, taken (NULL: an error already
+ * set). */
+static int
+append_row(Scan *sc, PyObject *path, PyObject *kind, PyObject *value, PyObject *stored)
+{
+    if (path == NULL) {
+        return -1;
+    }
     PyObject *row = PyList_New(4);
     if (row == NULL) {
         Py_DECREF(path);
@@ -325,6 +304,26 @@ add_item_row(Scan *sc, PyObject *key, Py_ssize_t index, PyObject *kind, PyObject
     int r = PyList_Append(sc->out, row);
     Py_DECREF(row);
     return r;
+}
+
+/* Append the row [path + [key], kind, value, stored] to out, and (parent, key, value) to sets. */
+static int
+add_row(Scan *sc, PyObject *parent, PyObject *key, PyObject *value, PyObject *stored, const Step *at)
+{
+    if (append_row(sc, path_to(at, key, -1), sc->kind, value, stored) < 0
+        || PyList_Append(sc->sets, parent) < 0 || PyList_Append(sc->sets, key) < 0
+        || PyList_Append(sc->sets, value) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* A row [path + [key, index], kind, value, stored] appended to out. */
+static int
+add_item_row(Scan *sc, PyObject *key, Py_ssize_t index, PyObject *kind, PyObject *value, PyObject *stored,
+             const Step *at)
+{
+    return append_row(sc, path_to(at, key, index), kind, value, stored);
 }
 
 /* A bounded queue's step: ``new`` is ``old`` without its first item and with one item appended. The Python walk

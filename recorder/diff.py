@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import gc
 import os
+from collections import OrderedDict
 from enum import Enum
 from itertools import accumulate, chain, compress, repeat
 from math import copysign
@@ -130,10 +131,18 @@ def _copy_object_array(obj: Any) -> Any:
     return out
 
 
+def _base_items(obj: dict[Any, Any]) -> Any:
+    """A dict subclass's items in the order the codec stores it (``dict(obj)``): an ``OrderedDict``'s own order
+    (``move_to_end`` changes it, not the order of the dict beneath), any other subclass's dict order (its
+    overridden ``items()`` not asked)."""
+    if isinstance(obj, OrderedDict):
+        return OrderedDict.items(obj)
+    return dict.items(obj)
+
+
 def _copy_other(obj: Any) -> Any:
     if isinstance(obj, dict):
-        # dict's own items, as the codec stores a subclass (an overridden items() is not asked)
-        return {k: copy_state(v) for k, v in dict.items(obj)}
+        return {k: copy_state(v) for k, v in _base_items(obj)}
     if isinstance(obj, list):
         return [copy_state(v) for v in obj]
     if isinstance(obj, tuple):
@@ -467,8 +476,10 @@ def _same_all(olds: list[Any], news: list[Any], equal: bool = False, typed: bool
                     # text keys: == on them is exact; the same keys in the same order, in one pass
                     if n_a != n_b or list(_flat(a)) != list(_flat(b)):
                         return False
-                    next_old += values_a
-                    next_new += values_b
+                    # the values in the keys' order: an instance __dict__ (a split table) gives its referents in
+                    # its class's shared key order, which the instance's own order need not be
+                    next_old += _flat(map(dict.values, a))
+                    next_new += _flat(map(dict.values, b))
                     continue
                 keys_a = list(_flat(a))
                 keys_b = list(_flat(b))
@@ -534,7 +545,7 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
             return copy_state(new)
     if t is dict:
         if type(new) is not dict:
-            new = dict(zip(dict.keys(new), dict.values(new)))  # as the codec stores a subclass: its own items
+            new = dict(_base_items(new))  # as the codec stores a subclass: its own items
         if len(new) >= _FAST_MIN and len(old) == len(new):
             changed = _changed_keys(old, new, known)
             if changed is not None:

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import math
 import struct
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,45 @@ def test_changing_a_state_read_back_does_not_change_the_file_s_next_answer(tmp_p
     first = ep.state_at(1)
     first["grid"][1]["hp"] = -1  # the caller's copy
     assert ep.state_at(1)["grid"][1] == {"hp": 10} and ep.state_at(0)["grid"][1] == {"hp": 10}
+
+
+class _Agent:
+    def __init__(self, flip: bool) -> None:
+        if flip:  # another instance set x first: the class's shared key table is [x, y]
+            self.y, self.x = 5, 3
+        else:
+            self.x, self.y = 3, 5
+
+
+def _swap(agent: _Agent, to_float: bool = False) -> Any:
+    def change(_s: Any) -> None:
+        agent.x, agent.y = agent.y, agent.x
+        if to_float:
+            agent.x = float(agent.x)  # 5 -> 5.0: a type change that == hides
+
+    return change
+
+
+@pytest.mark.parametrize("accelerated", MODES)
+@pytest.mark.parametrize("case", ["instance dict in a list", "instance dict under a dict", "ordered dict"])
+def test_instance_dicts_and_ordered_dicts_are_read_back_in_their_own_order(tmp_path, monkeypatch, accelerated,
+                                                                           case):
+    """FINDINGS14 #1: an instance ``__dict__`` (a split table: the collector lists its values in the class's
+    shared key order) had its swapped values compared as unchanged; #4: an ``OrderedDict`` reordered by
+    ``move_to_end`` was stored in the order of the dict beneath it."""
+    if case == "ordered dict":
+        def start() -> dict[str, Any]:
+            return {"lru": OrderedDict(a=1, b=2, c=3), "n": 0}
+        changes = [lambda s, k=k: s["lru"].move_to_end(k) for k in "abcab"]
+    else:
+        _Agent(False)
+        agent = _Agent(True)
+
+        def start() -> dict[str, Any]:
+            return {"agents": [agent.__dict__]} if case.endswith("list") else {"team": {"lead": agent.__dict__}}
+        changes = [_swap(agent), _swap(agent), _swap(agent, to_float=True), _swap(agent)]
+    ep, after = record(tmp_path, ScriptEnv(start, changes), accelerated, monkeypatch)
+    from trajrec.recorder.format import packb, unpackb
+
+    for i in range(-1, len(changes)):
+        assert strict(ep.state_at(i)) == strict(unpackb(packb(after[i + 1]))), f"state_at({i})"

@@ -27,15 +27,15 @@ import os
 import re
 from array import array
 from collections import Counter
-from itertools import accumulate, compress, islice, repeat
-from operator import add, is_ as _is, itemgetter, le as _le, lt as _lt, sub
+from itertools import compress, islice, repeat
+from operator import is_ as _is, itemgetter, le as _le, lt as _lt
 from pathlib import Path
 from typing import Any, Iterator
 
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from .label_model import _KNOWN, Label, LabelRow, _new_row, usual_rows
-from .label_store import LabelStore, _order
+from .label_store import LabelStore, _order, decode_lines
 
 __all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter", "EpisodeLabels", "LabelLines", "read_lines"]
 
@@ -48,9 +48,6 @@ _HEAD = re.compile(rb'\{"v":1,"id":"[^"\\]*","episode_id":"([^"\\]*)"')
 #: object per line.
 _RUN = re.compile(rb'\{"v":1,"id":"[^"\\\n]*","episode_id":"([^"\\\n]+)"[^\n]*\}\n'
                   rb'(?:\{"v":1,"id":"[^"\\\n]*","episode_id":"\1"[^\n]*\}\n)*')
-#: One JSON value at a given place of a text (the C scanner ``json.loads`` uses): ``(value, end)``.
-_scan = json.JSONDecoder().scan_once
-_first, _second = itemgetter(0), itemgetter(1)
 _isfinite = math.isfinite
 
 
@@ -338,30 +335,6 @@ def _ordered(keys: list[Any]) -> bool:
     """Whether ``keys`` (time, id) or (target, time, id) never fall (a time of None counted as 0.0)."""
     keys = _ordered_keys(keys)
     return all(map(_le, keys, islice(keys, 1, None)))
-
-
-def decode_lines(blocks: list[bytes]) -> list[Any] | None:
-    """Each line's JSON value, as ``json.loads(line)`` gives it, for lines given in blocks (one or more lines
-    joined by newlines each), with one pass of the C scanner over all of them; None when any line is not exactly
-    one JSON value on its own (blank, damaged, text around it, not UTF-8), which the caller then reads line by
-    line (naming the bad one).
-
-    Each value must end where its line ends: decoding the lines as one array would let two damaged lines
-    form valid JSON together (one opening an array the next one closes), which line by line are two bad lines.
-    """
-    if not blocks:
-        return []
-    try:
-        text = b"\n".join(blocks).decode("utf-8", "surrogatepass")  # as json.loads decodes UTF-8 bytes
-        ends = list(accumulate(map(add, map(len, text.split("\n")), repeat(1))))
-        n = len(ends)
-        found = list(map(_scan, repeat(text, n), [0, *ends[:-1]]))
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
-        return None
-    # A line the scanner cannot start raises StopIteration, which ends list(map(...)) early: a shorter list.
-    if len(found) != n or list(map(_second, found)) != list(map(sub, ends, repeat(1))):
-        return None
-    return list(map(_first, found))
 
 
 class EpisodeLabelIndex(LabelStore):

@@ -49,6 +49,17 @@ _HEAD = re.compile(rb'\{"v":1,"id":"[^"\\]*","episode_id":"([^"\\]*)"')
 _RUN = re.compile(rb'\{"v":1,"id":"[^"\\\n]*","episode_id":"([^"\\\n]+)"[^\n]*\}\n'
                   rb'(?:\{"v":1,"id":"[^"\\\n]*","episode_id":"\1"[^\n]*\}\n)*')
 _isfinite = math.isfinite
+#: A key text that may decode to another key (an escape in it, e.g. ``"episode\u005fid"``): a line holding one is
+#: decoded, not read as text. Also matches some lines without such a key (sent to ``json.loads`` too: still right).
+_ESCAPED_KEY = re.compile(rb'\\u00[0-9a-fA-F]{2}[^"\n]*"\s*:')
+_EPISODE_KEY = b'"episode_id"'
+
+
+def _one_episode_key(text: bytes, lines: int) -> bool:
+    """Whether the ``lines`` lines of ``text`` can hold no second top-level ``episode_id`` key: one
+    ``"episode_id"`` text a line and no escaped key. A key given twice is read by ``json.loads`` (and so by
+    :class:`LabelStore`) as its last value, by the text paths as the first: such lines are decoded."""
+    return text.count(_EPISODE_KEY) == lines and (b"\\u" not in text or _ESCAPED_KEY.search(text) is None)
 
 
 class EpisodeLabels:
@@ -353,7 +364,8 @@ class EpisodeLabelIndex(LabelStore):
         # Only each line's episode id is read here; the label itself is built and checked when its episode is
         # asked for (a label is parsed once, not twice). Lines as LabelStore writes them start with their version,
         # id and episode id: the id is read from those bytes (exact: unescaped text between quotes of the
-        # top-level object); other lines are decoded. Lines that are not JSON objects with an episode id are
+        # top-level object, when the line gives no second episode_id key: _one_episode_key); other lines are
+        # decoded. Lines that are not JSON objects with an episode id are
         # warned about now, as a store warns.
         if not body:
             return 0
@@ -368,7 +380,7 @@ class EpisodeLabelIndex(LabelStore):
             line += 1
             m = head(raw)
             eid: Any = None
-            if m is not None and raw.endswith(b"}"):
+            if m is not None and raw.endswith(b"}") and _one_episode_key(raw, 1):
                 try:
                     eid = m.group(1).decode("utf-8")
                 except UnicodeDecodeError:
@@ -394,6 +406,8 @@ class EpisodeLabelIndex(LabelStore):
         would place, each under the id in its head): each run of lines of one episode is found by one match of
         :data:`_RUN` (its lines' heads checked by the regex engine, no object per line) and placed as one span.
         None: some line is not like that (the caller takes the line loop)."""
+        if not _one_episode_key(body, body.count(b"\n")):
+            return None  # a line that may give its episode id twice (json.loads reads the last): decoded
         spans: list[tuple[bytes, int, int]] = []
         pos = 0
         for m in _RUN.finditer(body):

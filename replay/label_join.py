@@ -446,8 +446,13 @@ class EpisodeLabelIndex(LabelStore):
         places.extend((no, offset, length, lines))
         return lines
 
+    def _ingest_last(self, path: Path, offset: int, raw: bytes, lab: Label) -> int:
+        # Placed as a line (under the episode id json.loads read): its version then takes its place in file order
+        # when the episode's chains are resolved, as in LabelStore (first copy of an id wins).
+        return self._place(lab.episode_id, path, offset, len(raw))
+
     def _ingest(self, lab: Label) -> int:
-        # Only the last line of a file that lacks its newline comes here: kept as it is (rare, and small).
+        # Only labels a writer adds come here (after every line read): kept as they are.
         self._kept.setdefault(lab.episode_id, []).append(lab)
         return 1
 

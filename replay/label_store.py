@@ -719,11 +719,16 @@ class LabelStore:
             settled = _time.time() - st.st_mtime > TORN_GRACE
             rec = self._parse_line(path, pos, tail, torn_ok=True, warn=settled)
             if rec is not _TORN:
-                pos += len(tail)  # a whole line that only lacks its newline
                 if rec is not None:
-                    n += self._ingest(rec)  # type: ignore[arg-type]
+                    n += self._ingest_last(path, pos, tail, rec)  # type: ignore[arg-type]
+                pos += len(tail)  # a whole line that only lacks its newline
         self._offsets[name] = pos
         return n
+
+    def _ingest_last(self, path: Path, offset: int, raw: bytes, lab: Label) -> int:
+        """Ingest a file's last line that lacks its newline (``raw``, at ``offset``), read as ``lab``: in its
+        place in file order, after the file's other lines."""
+        return self._ingest(lab)
 
     def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
         if not body:

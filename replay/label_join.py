@@ -53,6 +53,9 @@ _isfinite = math.isfinite
 #: decoded, not read as text. Also matches some lines without such a key (sent to ``json.loads`` too: still right).
 _ESCAPED_KEY = re.compile(rb'\\u00[0-9a-fA-F]{2}[^"\n]*"\s*:')
 _EPISODE_KEY = b'"episode_id"'
+#: A usual line's id (group 1: its bytes, which hold no escape, so they are the id's UTF-8 text).
+_ID = re.compile(rb'^\{"v":1,"id":"([^"\\\n]*)"', re.M)
+_SUPERSEDES_KEY = b'"supersedes"'
 
 
 def _one_episode_key(text: bytes, lines: int) -> bool:
@@ -355,7 +358,15 @@ class EpisodeLabelIndex(LabelStore):
         self._files: list[Path] = []
         self._file_no: dict[Path, int] = {}
         self._places: dict[str, array] = {}  # episode id -> (file number, offset, length) per version
-        self._kept: dict[str, list[Label]] = {}  # versions read from a last line without its newline
+        self._kept: dict[str, list[Label]] = {}  # versions a writer added
+        # Folder-wide facts the per-episode join needs (LabelStore resolves chains over the folder): a 64-bit hash
+        # of each placed line's id (8 bytes a label: ids given in two episodes are found from them), and the ids
+        # that lines supersede, with the episode of the superseding line (None: lines of several episodes).
+        self._id_hashes = array("q")
+        self._superseded: dict[str, str | None] = {}
+        self._dups: set[int] | None = None  # hashes of ids placed twice or more (None: not counted yet)
+        self._sorted_hashes: Any = None
+        self._folder: LabelStore | None = None  # the whole folder's store, for episodes the cases above touch
         self._open_fd: int | None = None
         self._open_no: int | None = None
         super().__init__(run_dir)
@@ -369,10 +380,15 @@ class EpisodeLabelIndex(LabelStore):
         # warned about now, as a store warns.
         if not body:
             return 0
+        self._dups = None
+        if _SUPERSEDES_KEY in body:
+            self._note_supersedes(body)
         placed = self._ingest_usual_chunk(path, start, body)
         if placed is not None:
+            self._id_hashes.extend(map(hash, _ID.findall(body)))
             return placed
         lines = body[:-1].split(b"\n")
+        hashes = self._id_hashes
         n = 0
         offset = start
         head = _HEAD.match
@@ -380,11 +396,14 @@ class EpisodeLabelIndex(LabelStore):
             line += 1
             m = head(raw)
             eid: Any = None
+            lid: Any = None
             if m is not None and raw.endswith(b"}") and _one_episode_key(raw, 1):
                 try:
                     eid = m.group(1).decode("utf-8")
                 except UnicodeDecodeError:
                     eid = None
+                else:
+                    lid = _ID.match(raw).group(1)  # type: ignore[union-attr]  # (_HEAD matched: so does _ID)
             if eid is None:
                 if not raw.strip():
                     offset += len(raw) + 1
@@ -394,7 +413,11 @@ class EpisodeLabelIndex(LabelStore):
                 except (ValueError, RecursionError):
                     rec = None
                 eid = rec.get("episode_id") if type(rec) is dict else None
+                lid = rec.get("id") if type(rec) is dict else None
+                lid = lid.encode("utf-8", "surrogatepass") if type(lid) is str else None
             if type(eid) is str and eid:
+                if lid is not None:
+                    hashes.append(hash(lid))
                 n += self._place(eid, path, offset, len(raw))
             else:
                 self._parse_line(path, offset, raw, torn_ok=False, line=line)  # warns as a store does
@@ -449,7 +472,76 @@ class EpisodeLabelIndex(LabelStore):
     def _ingest_last(self, path: Path, offset: int, raw: bytes, lab: Label) -> int:
         # Placed as a line (under the episode id json.loads read): its version then takes its place in file order
         # when the episode's chains are resolved, as in LabelStore (first copy of an id wins).
+        self._dups = None
+        self._id_hashes.append(hash((lab.id or "").encode("utf-8", "surrogatepass")))
+        if lab.supersedes is not None:
+            self._note(lab.supersedes, lab.episode_id)
         return self._place(lab.episode_id, path, offset, len(raw))
+
+    def _note_supersedes(self, body: bytes) -> None:
+        """Note the ids the lines of ``body`` supersede (with their lines' episode ids, as json.loads reads
+        them): only lines holding a ``"supersedes"`` key text are decoded (edits and deletions: few)."""
+        pos = body.find(_SUPERSEDES_KEY)
+        while pos >= 0:
+            first = body.rfind(b"\n", 0, pos) + 1
+            end = body.find(b"\n", pos)
+            end = len(body) if end < 0 else end
+            try:
+                rec = json.loads(body[first:end])
+            except (ValueError, RecursionError):
+                rec = None
+            if type(rec) is dict and type(rec.get("supersedes")) is str and type(rec.get("episode_id")) is str:
+                self._note(rec["supersedes"], rec["episode_id"])
+            pos = body.find(_SUPERSEDES_KEY, end)
+
+    def _note(self, superseded: str, episode_id: str) -> None:
+        was = self._superseded.get(superseded, episode_id)
+        self._superseded[superseded] = episode_id if was == episode_id else None
+
+    def _crosses(self, episode_id: str, ids: Any, supersedes: Any = ()) -> bool:
+        """Whether an episode's versions (their ``ids``, and the ids they supersede) are joined to versions of
+        other episodes, which LabelStore resolves over the folder: an id of it superseded by a line of another
+        episode, an id it supersedes that a line of another episode holds, or an id placed twice or more (the
+        first copy read wins, whatever its episode). Each can say yes for an episode no such case touches (a
+        64-bit hash collision, an id repeated within the episode): its labels are then resolved over the folder,
+        which gives the same answer."""
+        sup = self._superseded
+        if sup and not sup.keys().isdisjoint(ids):
+            if any(sup[i] != episode_id for i in ids if i in sup):
+                return True
+        if self._dups is None:
+            self._count_ids()
+        dups = self._dups
+        if dups and any(hash(i.encode("utf-8", "surrogatepass")) in dups for i in ids):
+            return True
+        if supersedes:
+            import numpy as np
+
+            own = set(ids)
+            found = self._sorted_hashes
+            for x in supersedes:
+                if x is not None and x not in own:
+                    h = hash(x.encode("utf-8", "surrogatepass"))
+                    k = int(np.searchsorted(found, h))
+                    if k < len(found) and found[k] == h:  # a label of another episode (not a recorded check)
+                        return True
+        return False
+
+    def _count_ids(self) -> None:
+        """Sort the ids' hashes once (a copy of 8 bytes a label, for this call) and keep the repeated ones."""
+        import numpy as np
+
+        found = np.sort(np.frombuffer(self._id_hashes, dtype=np.int64)) if self._id_hashes else np.empty(0, np.int64)
+        same = found[1:] == found[:-1]
+        self._dups = set(found[1:][same].tolist()) if same.any() else set()
+        self._sorted_hashes = found
+
+    def _folder_store(self) -> LabelStore:
+        """The whole folder's labels as LabelStore reads them (built once, when an episode needs it; its line
+        warnings were given while this index read the lines)."""
+        if self._folder is None:
+            self._folder = _QuietStore(self.run_dir)
+        return self._folder
 
     def _ingest(self, lab: Label) -> int:
         # Only labels a writer adds come here (after every line read): kept as they are.
@@ -475,13 +567,19 @@ class EpisodeLabelIndex(LabelStore):
             lines = read_lines([block for _, _, block in blocks], episode_id,
                                sum(self._places[episode_id][3::4]) if blocks else 0)
             if lines is not None:
+                if self._crosses(episode_id, lines.ids):
+                    return self._over_folder(episode_id)
                 return EpisodeLabels(episode_id, None, lines)
         recs = decode_lines([block for _, _, block in blocks])
         if recs is not None and episode_id not in self._kept:
             rows = usual_rows(recs, episode_id)
             if rows is not None:
+                if self._crosses(episode_id, [r.id for r in rows]):
+                    return self._over_folder(episode_id)
                 return EpisodeLabels(episode_id, rows)
         labels = self._versions(episode_id, blocks, recs)
+        if self._crosses(episode_id, [lab.id for lab in labels], [lab.supersedes for lab in labels]):
+            return self._over_folder(episode_id)
         if not labels:
             return EpisodeLabels(episode_id, [])
         if len({lab.id for lab in labels}) == len(labels) and all(
@@ -490,6 +588,11 @@ class EpisodeLabelIndex(LabelStore):
             labels.sort(key=_order)
             return EpisodeLabels(episode_id, labels)
         return EpisodeLabels(episode_id, self._chains(labels).current(episode_id))
+
+    def _over_folder(self, episode_id: str) -> EpisodeLabels:
+        # An edit, a deletion or an id that joins this episode's labels to another's: resolved as LabelStore
+        # resolves them (chains over the whole folder, the first copy of an id wins), not episode by episode.
+        return EpisodeLabels(episode_id, self._folder_store().current(episode_id))
 
     def _chains(self, labels: list[Label]) -> LabelStore:
         chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
@@ -642,3 +745,11 @@ class EpisodeLabelWriter(EpisodeLabelIndex):
 
     def __repr__(self) -> str:
         return f"<EpisodeLabelWriter {os.fspath(self.run_dir)!r} versions={len(self)}>"
+
+
+class _QuietStore(LabelStore):
+    """A LabelStore that reads without warning about odd lines (for a reader that warned about them already)."""
+
+    def _parse_line(self, path: Path, offset: int, raw: bytes, *, torn_ok: bool,
+                    warn: bool = True, line: int | None = None) -> Label | None | object:
+        return super()._parse_line(path, offset, raw, torn_ok=torn_ok, warn=False, line=line)

@@ -5,7 +5,14 @@ last lines, lines that are not JSON objects: the same warnings) but keeps only w
 episode id: 24 bytes a label instead of a few hundred. A line that is JSON with an episode id but not a valid
 label is warned about when its episode is read. :meth:`EpisodeLabelIndex.current` reads one episode's lines again and resolves its
 edit chains with a :class:`LabelStore` of just those versions. Edits keep a label's episode (``LabelStore.update``
-cannot change it), so each chain lies within one episode and the answer is the full store's.
+cannot change it), so each chain usually lies within one episode and the answer is the full store's. Lines other
+tools write need not keep to that: an edit or tombstone written with another episode's id, or one id given in two
+episodes (the first copy read wins, whatever its episode). While reading, the index keeps a 64-bit hash of each
+line's id and the ids that lines supersede (with the superseding line's episode); an episode such a case touches
+is answered by a :class:`LabelStore` of the whole folder, read once when first needed, so every answer is the one
+``LabelStore(run).current(episode_id)`` gives (EXPORT.md: the exports give what ``open_run().to_arrow()`` gives).
+A line's episode id is read as text from its head only when the line cannot give the key twice (one
+``"episode_id"`` text, no escaped key); other lines are decoded, so ``json.loads`` (the last key wins) decides.
 
 >>> import tempfile
 >>> run = tempfile.mkdtemp()
@@ -54,7 +61,7 @@ _isfinite = math.isfinite
 _ESCAPED_KEY = re.compile(rb'\\u00[0-9a-fA-F]{2}[^"\n]*"\s*:')
 _EPISODE_KEY = b'"episode_id"'
 #: A usual line's id (group 1: its bytes, which hold no escape, so they are the id's UTF-8 text).
-_ID = re.compile(rb'^\{"v":1,"id":"([^"\\\n]*)"', re.M)
+_ID = re.compile(rb'\{"v":1,"id":"([^"\\\n]*)"')
 _SUPERSEDES_KEY = b'"supersedes"'
 
 
@@ -62,7 +69,7 @@ def _one_episode_key(text: bytes, lines: int) -> bool:
     """Whether the ``lines`` lines of ``text`` can hold no second top-level ``episode_id`` key: one
     ``"episode_id"`` text a line and no escaped key. A key given twice is read by ``json.loads`` (and so by
     :class:`LabelStore`) as its last value, by the text paths as the first: such lines are decoded."""
-    return text.count(_EPISODE_KEY) == lines and (b"\\u" not in text or _ESCAPED_KEY.search(text) is None)
+    return text.count(_EPISODE_KEY) == lines and (b"\\" not in text or _ESCAPED_KEY.search(text) is None)
 
 
 class EpisodeLabels:
@@ -365,7 +372,6 @@ class EpisodeLabelIndex(LabelStore):
         self._id_hashes = array("q")
         self._superseded: dict[str, str | None] = {}
         self._dups: set[int] | None = None  # hashes of ids placed twice or more (None: not counted yet)
-        self._sorted_hashes: Any = None
         self._folder: LabelStore | None = None  # the whole folder's store, for episodes the cases above touch
         self._open_fd: int | None = None
         self._open_no: int | None = None
@@ -385,6 +391,7 @@ class EpisodeLabelIndex(LabelStore):
             self._note_supersedes(body)
         placed = self._ingest_usual_chunk(path, start, body)
         if placed is not None:
+            # (Also the id of an object nested in a line of that shape, if one is: a hash too many is harmless.)
             self._id_hashes.extend(map(hash, _ID.findall(body)))
             return placed
         lines = body[:-1].split(b"\n")
@@ -515,26 +522,35 @@ class EpisodeLabelIndex(LabelStore):
         if dups and any(hash(i.encode("utf-8", "surrogatepass")) in dups for i in ids):
             return True
         if supersedes:
-            import numpy as np
-
             own = set(ids)
-            found = self._sorted_hashes
             for x in supersedes:
-                if x is not None and x not in own:
-                    h = hash(x.encode("utf-8", "surrogatepass"))
-                    k = int(np.searchsorted(found, h))
-                    if k < len(found) and found[k] == h:  # a label of another episode (not a recorded check)
-                        return True
+                # An id outside this episode that a line holds (a label of another episode, not a recorded check
+                # nor a missing id): one scan of the hashes in C, for the few edits that name such an id.
+                if x is not None and x not in own and hash(x.encode("utf-8", "surrogatepass")) in self._id_hashes:
+                    return True
         return False
 
     def _count_ids(self) -> None:
-        """Sort the ids' hashes once (a copy of 8 bytes a label, for this call) and keep the repeated ones."""
-        import numpy as np
-
-        found = np.sort(np.frombuffer(self._id_hashes, dtype=np.int64)) if self._id_hashes else np.empty(0, np.int64)
-        same = found[1:] == found[:-1]
-        self._dups = set(found[1:][same].tolist()) if same.any() else set()
-        self._sorted_hashes = found
+        """Keep the hashes of ids placed twice or more (none, usually). A bitmap of 16 bits a label (2 bytes, not
+        the ~80 of a set of the hashes: the peak memory of an export stays flat) gives the few candidates, a hash
+        whose bit was set already; those are then counted exactly."""
+        hashes = self._id_hashes
+        bits = 1 << max(10, (16 * len(hashes)).bit_length())
+        mask = bits - 1
+        seen = bytearray(bits >> 3)
+        maybe = []
+        for h in hashes:
+            i = h & mask
+            byte, bit = i >> 3, 1 << (i & 7)
+            if seen[byte] & bit:
+                maybe.append(h)
+            else:
+                seen[byte] |= bit
+        if not maybe:
+            self._dups = set()
+            return
+        counts = Counter(filter(set(maybe).__contains__, hashes))
+        self._dups = {h for h, n in counts.items() if n > 1}
 
     def _folder_store(self) -> LabelStore:
         """The whole folder's labels as LabelStore reads them (built once, when an episode needs it; its line

@@ -166,6 +166,19 @@ def test_a_line_with_its_episode_id_twice_joins_as_json_reads_it(run_dir: Path, 
     assert ("de-2", -1) in got[(a, 1)] and ("de-2", -1) not in got.get((b, 1), [])
 
 
+@pytest.mark.parametrize("second", ['"episode_id":"%s"', '"episode_id" : "%s"', '"episod\\u0065_id":"%s"'])
+def test_a_second_episode_id_key_in_any_spelling_is_read_as_json_reads_it(run_dir: Path, tmp_path: Path,
+                                                                          second: str) -> None:
+    a, b = _ids(run_dir)[:2]
+    line = ('{"v":1,"id":"de-1","episode_id":"%s","target":0,"kind":"judge","judge":"human:gg","value":-1,'
+            '"time":1764550070.0,' % a) + second % b + "}"
+    assert json.loads(line)["episode_id"] == b
+    usual = [_rec(id=f"u-{i}", episode_id=a, target=1, value=1, judge=f"human:u{i}") for i in range(3)]
+    _write(run_dir, {"gg.jsonl": ([*usual, line, *usual], True)})
+    got = _compare(run_dir, tmp_path)["store"]
+    assert got[(b, 0)] == [("de-1", -1)] and (a, 0) not in got
+
+
 def test_a_first_copy_on_a_last_line_without_newline_wins_as_in_the_store(run_dir: Path, tmp_path: Path) -> None:
     a = _ids(run_dir)[0]
     line = {"id": "K", "episode_id": a, "target": 0, "judge": "human:ana"}

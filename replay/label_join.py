@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import re
 from array import array
@@ -63,6 +64,7 @@ _EPISODE_KEY = b'"episode_id"'
 #: A usual line's id (group 1: its bytes, which hold no escape, so they are the id's UTF-8 text).
 _ID = re.compile(rb'\{"v":1,"id":"([^"\\\n]*)"')
 _SUPERSEDES_KEY = b'"supersedes"'
+_id_of = itemgetter(1)
 
 
 def _one_episode_key(text: bytes, lines: int) -> bool:
@@ -70,6 +72,51 @@ def _one_episode_key(text: bytes, lines: int) -> bool:
     ``"episode_id"`` text a line and no escaped key. A key given twice is read by ``json.loads`` (and so by
     :class:`LabelStore`) as its last value, by the text paths as the first: such lines are decoded."""
     return text.count(_EPISODE_KEY) == lines and (b"\\" not in text or _ESCAPED_KEY.search(text) is None)
+
+
+class _Hashes:
+    """64-bit hashes, appended a chunk at a time, kept in an anonymous memory map (outside the heap: a long-lived
+    array growing on the heap after the reader's 1 MB chunks were freed would keep that freed memory mapped, which
+    raised an export's peak RSS by several times the array's own size)."""
+
+    __slots__ = ("_map", "_view", "n")
+
+    def __init__(self) -> None:
+        self._map: mmap.mmap | None = None
+        self._view: memoryview | None = None
+        self.n = 0
+
+    def extend(self, hashes: array) -> None:
+        k = len(hashes)
+        if not k:
+            return
+        need = (self.n + k) * 8
+        if self._map is None or need > len(self._map):
+            new = mmap.mmap(-1, max(1 << 16, 1 << (need - 1).bit_length()))
+            view = memoryview(new).cast("q")
+            if self._view is not None and self._map is not None:
+                view[:self.n] = self._view[:self.n]
+                self._view.release()
+                self._map.close()
+            self._map, self._view = new, view
+        assert self._view is not None
+        self._view[self.n:self.n + k] = hashes
+        self.n += k
+
+    def values(self) -> Any:
+        """The hashes (a memoryview of ints)."""
+        return self._view[:self.n] if self._view is not None else ()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, h: int) -> bool:
+        return h in self.values()
+
+    def __del__(self) -> None:
+        if self._view is not None and self._map is not None:
+            self._view.release()
+            self._map.close()
 
 
 class EpisodeLabels:
@@ -369,7 +416,7 @@ class EpisodeLabelIndex(LabelStore):
         # Folder-wide facts the per-episode join needs (LabelStore resolves chains over the folder): a 64-bit hash
         # of each placed line's id (8 bytes a label: ids given in two episodes are found from them), and the ids
         # that lines supersede, with the episode of the superseding line (None: lines of several episodes).
-        self._id_hashes = array("q")
+        self._id_hashes = _Hashes()
         self._superseded: dict[str, str | None] = {}
         self._dups: set[int] | None = None  # hashes of ids placed twice or more (None: not counted yet)
         self._folder: LabelStore | None = None  # the whole folder's store, for episodes the cases above touch
@@ -392,10 +439,10 @@ class EpisodeLabelIndex(LabelStore):
         placed = self._ingest_usual_chunk(path, start, body)
         if placed is not None:
             # (Also the id of an object nested in a line of that shape, if one is: a hash too many is harmless.)
-            self._id_hashes.extend(map(hash, _ID.findall(body)))
+            self._id_hashes.extend(array("q", map(hash, map(_id_of, _ID.finditer(body)))))  # one id alive at a time
             return placed
         lines = body[:-1].split(b"\n")
-        hashes = self._id_hashes
+        hashes = array("q")
         n = 0
         offset = start
         head = _HEAD.match
@@ -429,6 +476,7 @@ class EpisodeLabelIndex(LabelStore):
             else:
                 self._parse_line(path, offset, raw, torn_ok=False, line=line)  # warns as a store does
             offset += len(raw) + 1
+        self._id_hashes.extend(hashes)
         return n
 
     def _ingest_usual_chunk(self, path: Path, start: int, body: bytes) -> int | None:
@@ -480,7 +528,7 @@ class EpisodeLabelIndex(LabelStore):
         # Placed as a line (under the episode id json.loads read): its version then takes its place in file order
         # when the episode's chains are resolved, as in LabelStore (first copy of an id wins).
         self._dups = None
-        self._id_hashes.append(hash((lab.id or "").encode("utf-8", "surrogatepass")))
+        self._id_hashes.extend(array("q", [hash((lab.id or "").encode("utf-8", "surrogatepass"))]))
         if lab.supersedes is not None:
             self._note(lab.supersedes, lab.episode_id)
         return self._place(lab.episode_id, path, offset, len(raw))
@@ -534,7 +582,7 @@ class EpisodeLabelIndex(LabelStore):
         """Keep the hashes of ids placed twice or more (none, usually). A bitmap of 16 bits a label (2 bytes, not
         the ~80 of a set of the hashes: the peak memory of an export stays flat) gives the few candidates, a hash
         whose bit was set already; those are then counted exactly."""
-        hashes = self._id_hashes
+        hashes = self._id_hashes.values()
         bits = 1 << max(10, (16 * len(hashes)).bit_length())
         mask = bits - 1
         seen = bytearray(bits >> 3)

@@ -64,7 +64,6 @@ _EPISODE_KEY = b'"episode_id"'
 #: A usual line's id (group 1: its bytes, which hold no escape, so they are the id's UTF-8 text).
 _ID = re.compile(rb'\{"v":1,"id":"([^"\\\n]*)"')
 _SUPERSEDES_KEY = b'"supersedes"'
-_id_of = itemgetter(1)
 
 
 def _one_episode_key(text: bytes, lines: int) -> bool:
@@ -439,7 +438,7 @@ class EpisodeLabelIndex(LabelStore):
         placed = self._ingest_usual_chunk(path, start, body)
         if placed is not None:
             # (Also the id of an object nested in a line of that shape, if one is: a hash too many is harmless.)
-            self._id_hashes.extend(array("q", map(hash, map(_id_of, _ID.finditer(body)))))  # one id alive at a time
+            self._id_hashes.extend(array("q", map(hash, _ID.findall(body))))
             return placed
         lines = body[:-1].split(b"\n")
         hashes = array("q")

@@ -19,7 +19,8 @@ from .model import CHECK_KINDS
 _RATING_WORDS = {"good": 1, "bad": -1, "neutral": 0, "+1": 1, "1": 1, "-1": -1, "0": 0, "+0": 0, "-0": 0}
 _VERDICT_WORDS = ("pass", "passed", "fail", "failed", "true", "false", "ok", "good", "bad", "neutral", "correct",
                   "incorrect", "yes", "no", "success", "error", "wrong")
-_TAG_OK = re.compile(r"^[^\s,]+$")
+# \Z, not $: "$" also matches before a final newline, which would let "bad\n" pass as one word.
+_TAG_OK = re.compile(r"\A[^\s,]+\Z")
 _MAX_CATEGORY = 200
 
 _NOT_UNICODE = ("holds a lone surrogate (bytes that are not UTF-8, e.g. typed in a Latin-1 terminal or decoded with "

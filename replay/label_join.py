@@ -5,7 +5,14 @@ last lines, lines that are not JSON objects: the same warnings) but keeps only w
 episode id: 24 bytes a label instead of a few hundred. A line that is JSON with an episode id but not a valid
 label is warned about when its episode is read. :meth:`EpisodeLabelIndex.current` reads one episode's lines again and resolves its
 edit chains with a :class:`LabelStore` of just those versions. Edits keep a label's episode (``LabelStore.update``
-cannot change it), so each chain lies within one episode and the answer is the full store's.
+cannot change it), so each chain usually lies within one episode and the answer is the full store's. Lines other
+tools write need not keep to that: an edit or tombstone written with another episode's id, or one id given in two
+episodes (the first copy read wins, whatever its episode). While reading, the index keeps a 64-bit hash of each
+line's id and the ids that lines supersede (with the superseding line's episode); an episode such a case touches
+is answered by a :class:`LabelStore` of the whole folder, read once when first needed, so every answer is the one
+``LabelStore(run).current(episode_id)`` gives (EXPORT.md: the exports give what ``open_run().to_arrow()`` gives).
+A line's episode id is read as text from its head only when the line cannot give the key twice (one
+``"episode_id"`` text, no escaped key); other lines are decoded, so ``json.loads`` (the last key wins) decides.
 
 >>> import tempfile
 >>> run = tempfile.mkdtemp()
@@ -23,19 +30,20 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import re
 from array import array
 from collections import Counter
-from itertools import accumulate, compress, islice, repeat
-from operator import add, is_ as _is, itemgetter, le as _le, lt as _lt, sub
+from itertools import compress, islice, repeat
+from operator import is_ as _is, itemgetter, le as _le, lt as _lt
 from pathlib import Path
 from typing import Any, Iterator
 
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from .label_model import _KNOWN, Label, LabelRow, _new_row, usual_rows
-from .label_store import LabelStore, _order
+from .label_store import LabelStore, _order, decode_lines
 
 __all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter", "EpisodeLabels", "LabelLines", "read_lines"]
 
@@ -48,10 +56,66 @@ _HEAD = re.compile(rb'\{"v":1,"id":"[^"\\]*","episode_id":"([^"\\]*)"')
 #: object per line.
 _RUN = re.compile(rb'\{"v":1,"id":"[^"\\\n]*","episode_id":"([^"\\\n]+)"[^\n]*\}\n'
                   rb'(?:\{"v":1,"id":"[^"\\\n]*","episode_id":"\1"[^\n]*\}\n)*')
-#: One JSON value at a given place of a text (the C scanner ``json.loads`` uses): ``(value, end)``.
-_scan = json.JSONDecoder().scan_once
-_first, _second = itemgetter(0), itemgetter(1)
 _isfinite = math.isfinite
+#: A key text that may decode to another key (an escape in it, e.g. ``"episode\u005fid"``): a line holding one is
+#: decoded, not read as text. Also matches some lines without such a key (sent to ``json.loads`` too: still right).
+_ESCAPED_KEY = re.compile(rb'\\u00[0-9a-fA-F]{2}[^"\n]*"\s*:')
+_EPISODE_KEY = b'"episode_id"'
+#: A usual line's id (group 1: its bytes, which hold no escape, so they are the id's UTF-8 text).
+_ID = re.compile(rb'\{"v":1,"id":"([^"\\\n]*)"')
+_SUPERSEDES_KEY = b'"supersedes"'
+
+
+def _one_episode_key(text: bytes, lines: int) -> bool:
+    """Whether the ``lines`` lines of ``text`` can hold no second top-level ``episode_id`` key: one
+    ``"episode_id"`` text a line and no escaped key. A key given twice is read by ``json.loads`` (and so by
+    :class:`LabelStore`) as its last value, by the text paths as the first: such lines are decoded."""
+    return text.count(_EPISODE_KEY) == lines and (b"\\" not in text or _ESCAPED_KEY.search(text) is None)
+
+
+class _Hashes:
+    """64-bit hashes, appended a chunk at a time, kept in an anonymous memory map (outside the heap: a long-lived
+    array growing on the heap after the reader's 1 MB chunks were freed would keep that freed memory mapped, which
+    raised an export's peak RSS by several times the array's own size)."""
+
+    __slots__ = ("_map", "_view", "n")
+
+    def __init__(self) -> None:
+        self._map: mmap.mmap | None = None
+        self._view: memoryview | None = None
+        self.n = 0
+
+    def extend(self, hashes: array) -> None:
+        k = len(hashes)
+        if not k:
+            return
+        need = (self.n + k) * 8
+        if self._map is None or need > len(self._map):
+            new = mmap.mmap(-1, max(1 << 16, 1 << (need - 1).bit_length()))
+            view = memoryview(new).cast("q")
+            if self._view is not None and self._map is not None:
+                view[:self.n] = self._view[:self.n]
+                self._view.release()
+                self._map.close()
+            self._map, self._view = new, view
+        assert self._view is not None
+        self._view[self.n:self.n + k] = hashes
+        self.n += k
+
+    def values(self) -> Any:
+        """The hashes (a memoryview of ints)."""
+        return self._view[:self.n] if self._view is not None else ()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, h: int) -> bool:
+        return h in self.values()
+
+    def __del__(self) -> None:
+        if self._view is not None and self._map is not None:
+            self._view.release()
+            self._map.close()
 
 
 class EpisodeLabels:
@@ -340,30 +404,6 @@ def _ordered(keys: list[Any]) -> bool:
     return all(map(_le, keys, islice(keys, 1, None)))
 
 
-def decode_lines(blocks: list[bytes]) -> list[Any] | None:
-    """Each line's JSON value, as ``json.loads(line)`` gives it, for lines given in blocks (one or more lines
-    joined by newlines each), with one pass of the C scanner over all of them; None when any line is not exactly
-    one JSON value on its own (blank, damaged, text around it, not UTF-8), which the caller then reads line by
-    line (naming the bad one).
-
-    Each value must end where its line ends: decoding the lines as one array would let two damaged lines
-    form valid JSON together (one opening an array the next one closes), which line by line are two bad lines.
-    """
-    if not blocks:
-        return []
-    try:
-        text = b"\n".join(blocks).decode("utf-8", "surrogatepass")  # as json.loads decodes UTF-8 bytes
-        ends = list(accumulate(map(add, map(len, text.split("\n")), repeat(1))))
-        n = len(ends)
-        found = list(map(_scan, repeat(text, n), [0, *ends[:-1]]))
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
-        return None
-    # A line the scanner cannot start raises StopIteration, which ends list(map(...)) early: a shorter list.
-    if len(found) != n or list(map(_second, found)) != list(map(sub, ends, repeat(1))):
-        return None
-    return list(map(_first, found))
-
-
 class EpisodeLabelIndex(LabelStore):
     """A run folder's labels, read once, kept as the places of their lines per episode; read-only."""
 
@@ -371,7 +411,14 @@ class EpisodeLabelIndex(LabelStore):
         self._files: list[Path] = []
         self._file_no: dict[Path, int] = {}
         self._places: dict[str, array] = {}  # episode id -> (file number, offset, length) per version
-        self._kept: dict[str, list[Label]] = {}  # versions read from a last line without its newline
+        self._kept: dict[str, list[Label]] = {}  # versions a writer added
+        # Folder-wide facts the per-episode join needs (LabelStore resolves chains over the folder): a 64-bit hash
+        # of each placed line's id (8 bytes a label: ids given in two episodes are found from them), and the ids
+        # that lines supersede, with the episode of the superseding line (None: lines of several episodes).
+        self._id_hashes = _Hashes()
+        self._superseded: dict[str, str | None] = {}
+        self._dups: set[int] | None = None  # hashes of ids placed twice or more (None: not counted yet)
+        self._folder: LabelStore | None = None  # the whole folder's store, for episodes the cases above touch
         self._open_fd: int | None = None
         self._open_no: int | None = None
         super().__init__(run_dir)
@@ -380,14 +427,21 @@ class EpisodeLabelIndex(LabelStore):
         # Only each line's episode id is read here; the label itself is built and checked when its episode is
         # asked for (a label is parsed once, not twice). Lines as LabelStore writes them start with their version,
         # id and episode id: the id is read from those bytes (exact: unescaped text between quotes of the
-        # top-level object); other lines are decoded. Lines that are not JSON objects with an episode id are
+        # top-level object, when the line gives no second episode_id key: _one_episode_key); other lines are
+        # decoded. Lines that are not JSON objects with an episode id are
         # warned about now, as a store warns.
         if not body:
             return 0
+        self._dups = None
+        if _SUPERSEDES_KEY in body:
+            self._note_supersedes(body)
         placed = self._ingest_usual_chunk(path, start, body)
         if placed is not None:
+            # (Also the id of an object nested in a line of that shape, if one is: a hash too many is harmless.)
+            self._id_hashes.extend(array("q", map(hash, _ID.findall(body))))
             return placed
         lines = body[:-1].split(b"\n")
+        hashes = array("q")
         n = 0
         offset = start
         head = _HEAD.match
@@ -395,11 +449,14 @@ class EpisodeLabelIndex(LabelStore):
             line += 1
             m = head(raw)
             eid: Any = None
-            if m is not None and raw.endswith(b"}"):
+            lid: Any = None
+            if m is not None and raw.endswith(b"}") and _one_episode_key(raw, 1):
                 try:
                     eid = m.group(1).decode("utf-8")
                 except UnicodeDecodeError:
                     eid = None
+                else:
+                    lid = _ID.match(raw).group(1)  # type: ignore[union-attr]  # (_HEAD matched: so does _ID)
             if eid is None:
                 if not raw.strip():
                     offset += len(raw) + 1
@@ -409,11 +466,16 @@ class EpisodeLabelIndex(LabelStore):
                 except (ValueError, RecursionError):
                     rec = None
                 eid = rec.get("episode_id") if type(rec) is dict else None
+                lid = rec.get("id") if type(rec) is dict else None
+                lid = lid.encode("utf-8", "surrogatepass") if type(lid) is str else None
             if type(eid) is str and eid:
+                if lid is not None:
+                    hashes.append(hash(lid))
                 n += self._place(eid, path, offset, len(raw))
             else:
                 self._parse_line(path, offset, raw, torn_ok=False, line=line)  # warns as a store does
             offset += len(raw) + 1
+        self._id_hashes.extend(hashes)
         return n
 
     def _ingest_usual_chunk(self, path: Path, start: int, body: bytes) -> int | None:
@@ -421,6 +483,8 @@ class EpisodeLabelIndex(LabelStore):
         would place, each under the id in its head): each run of lines of one episode is found by one match of
         :data:`_RUN` (its lines' heads checked by the regex engine, no object per line) and placed as one span.
         None: some line is not like that (the caller takes the line loop)."""
+        if not _one_episode_key(body, body.count(b"\n")):
+            return None  # a line that may give its episode id twice (json.loads reads the last): decoded
         spans: list[tuple[bytes, int, int]] = []
         pos = 0
         for m in _RUN.finditer(body):
@@ -459,8 +523,91 @@ class EpisodeLabelIndex(LabelStore):
         places.extend((no, offset, length, lines))
         return lines
 
+    def _ingest_last(self, path: Path, offset: int, raw: bytes, lab: Label) -> int:
+        # Placed as a line (under the episode id json.loads read): its version then takes its place in file order
+        # when the episode's chains are resolved, as in LabelStore (first copy of an id wins).
+        self._dups = None
+        self._id_hashes.extend(array("q", [hash((lab.id or "").encode("utf-8", "surrogatepass"))]))
+        if lab.supersedes is not None:
+            self._note(lab.supersedes, lab.episode_id)
+        return self._place(lab.episode_id, path, offset, len(raw))
+
+    def _note_supersedes(self, body: bytes) -> None:
+        """Note the ids the lines of ``body`` supersede (with their lines' episode ids, as json.loads reads
+        them): only lines holding a ``"supersedes"`` key text are decoded (edits and deletions: few)."""
+        pos = body.find(_SUPERSEDES_KEY)
+        while pos >= 0:
+            first = body.rfind(b"\n", 0, pos) + 1
+            end = body.find(b"\n", pos)
+            end = len(body) if end < 0 else end
+            try:
+                rec = json.loads(body[first:end])
+            except (ValueError, RecursionError):
+                rec = None
+            if type(rec) is dict and type(rec.get("supersedes")) is str and type(rec.get("episode_id")) is str:
+                self._note(rec["supersedes"], rec["episode_id"])
+            pos = body.find(_SUPERSEDES_KEY, end)
+
+    def _note(self, superseded: str, episode_id: str) -> None:
+        was = self._superseded.get(superseded, episode_id)
+        self._superseded[superseded] = episode_id if was == episode_id else None
+
+    def _crosses(self, episode_id: str, ids: Any, supersedes: Any = ()) -> bool:
+        """Whether an episode's versions (their ``ids``, and the ids they supersede) are joined to versions of
+        other episodes, which LabelStore resolves over the folder: an id of it superseded by a line of another
+        episode, an id it supersedes that a line of another episode holds, or an id placed twice or more (the
+        first copy read wins, whatever its episode). Each can say yes for an episode no such case touches (a
+        64-bit hash collision, an id repeated within the episode): its labels are then resolved over the folder,
+        which gives the same answer."""
+        sup = self._superseded
+        if sup and not sup.keys().isdisjoint(ids):
+            if any(sup[i] != episode_id for i in ids if i in sup):
+                return True
+        if self._dups is None:
+            self._count_ids()
+        dups = self._dups
+        if dups and any(hash(i.encode("utf-8", "surrogatepass")) in dups for i in ids):
+            return True
+        if supersedes:
+            own = set(ids)
+            for x in supersedes:
+                # An id outside this episode that a line holds (a label of another episode, not a recorded check
+                # nor a missing id): one scan of the hashes in C, for the few edits that name such an id.
+                if x is not None and x not in own and hash(x.encode("utf-8", "surrogatepass")) in self._id_hashes:
+                    return True
+        return False
+
+    def _count_ids(self) -> None:
+        """Keep the hashes of ids placed twice or more (none, usually). A bitmap of 16 bits a label (2 bytes, not
+        the ~80 of a set of the hashes: the peak memory of an export stays flat) gives the few candidates, a hash
+        whose bit was set already; those are then counted exactly."""
+        hashes = self._id_hashes.values()
+        bits = 1 << max(10, (16 * len(hashes)).bit_length())
+        mask = bits - 1
+        seen = bytearray(bits >> 3)
+        maybe = []
+        for h in hashes:
+            i = h & mask
+            byte, bit = i >> 3, 1 << (i & 7)
+            if seen[byte] & bit:
+                maybe.append(h)
+            else:
+                seen[byte] |= bit
+        if not maybe:
+            self._dups = set()
+            return
+        counts = Counter(filter(set(maybe).__contains__, hashes))
+        self._dups = {h for h, n in counts.items() if n > 1}
+
+    def _folder_store(self) -> LabelStore:
+        """The whole folder's labels as LabelStore reads them (built once, when an episode needs it; its line
+        warnings were given while this index read the lines)."""
+        if self._folder is None:
+            self._folder = _QuietStore(self.run_dir)
+        return self._folder
+
     def _ingest(self, lab: Label) -> int:
-        # Only the last line of a file that lacks its newline comes here: kept as it is (rare, and small).
+        # Only labels a writer adds come here (after every line read): kept as they are.
         self._kept.setdefault(lab.episode_id, []).append(lab)
         return 1
 
@@ -483,13 +630,19 @@ class EpisodeLabelIndex(LabelStore):
             lines = read_lines([block for _, _, block in blocks], episode_id,
                                sum(self._places[episode_id][3::4]) if blocks else 0)
             if lines is not None:
+                if self._crosses(episode_id, lines.ids):
+                    return self._over_folder(episode_id)
                 return EpisodeLabels(episode_id, None, lines)
         recs = decode_lines([block for _, _, block in blocks])
         if recs is not None and episode_id not in self._kept:
             rows = usual_rows(recs, episode_id)
             if rows is not None:
+                if self._crosses(episode_id, [r.id for r in rows]):
+                    return self._over_folder(episode_id)
                 return EpisodeLabels(episode_id, rows)
         labels = self._versions(episode_id, blocks, recs)
+        if self._crosses(episode_id, [lab.id for lab in labels], [lab.supersedes for lab in labels]):
+            return self._over_folder(episode_id)
         if not labels:
             return EpisodeLabels(episode_id, [])
         if len({lab.id for lab in labels}) == len(labels) and all(
@@ -498,6 +651,11 @@ class EpisodeLabelIndex(LabelStore):
             labels.sort(key=_order)
             return EpisodeLabels(episode_id, labels)
         return EpisodeLabels(episode_id, self._chains(labels).current(episode_id))
+
+    def _over_folder(self, episode_id: str) -> EpisodeLabels:
+        # An edit, a deletion or an id that joins this episode's labels to another's: resolved as LabelStore
+        # resolves them (chains over the whole folder, the first copy of an id wins), not episode by episode.
+        return EpisodeLabels(episode_id, self._folder_store().current(episode_id))
 
     def _chains(self, labels: list[Label]) -> LabelStore:
         chains = LabelStore(self.dir / "no-such-folder")  # an empty store: only its chain logic is used
@@ -650,3 +808,11 @@ class EpisodeLabelWriter(EpisodeLabelIndex):
 
     def __repr__(self) -> str:
         return f"<EpisodeLabelWriter {os.fspath(self.run_dir)!r} versions={len(self)}>"
+
+
+class _QuietStore(LabelStore):
+    """A LabelStore that reads without warning about odd lines (for a reader that warned about them already)."""
+
+    def _parse_line(self, path: Path, offset: int, raw: bytes, *, torn_ok: bool,
+                    warn: bool = True, line: int | None = None) -> Label | None | object:
+        return super()._parse_line(path, offset, raw, torn_ok=torn_ok, warn=False, line=line)

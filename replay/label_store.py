@@ -42,6 +42,8 @@ import time as _time
 import uuid
 import warnings
 from dataclasses import replace
+from itertools import accumulate, repeat
+from operator import add, itemgetter, sub
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -443,8 +445,9 @@ class LabelStore:
     def _check_target(self, episode_id: str, target: int | str) -> None:
         """Refuse an episode id no episode file of this folder has, or a step beyond its episode's last one.
 
-        The id's file is found by its name (``<episode_id>.msgpack.zst``, the name the Recorder gives it); an
-        episode file named otherwise is found through the folder's catalog (listed once, again when the folder
+        The id's file is found by its name (``<episode_id>.msgpack.zst``, the name the Recorder gives it) when
+        its header holds that id; an episode file named otherwise (or a file of that name holding another
+        episode) is found through the folder's catalog (listed once, again when the folder
         changes). A folder with no episode file at all is not checked (nothing to check against); nor is a
         file that cannot be read (its labels stay the reader's business)."""
         if self.remote:
@@ -468,7 +471,18 @@ class LabelStore:
 
         folder = os.fspath(self.run_dir)
         path = os.path.join(folder, episode_id + _EPISODE_SUFFIX)
-        if "/" in episode_id or os.sep in episode_id or not os.path.isfile(path):
+        index = None
+        if "/" not in episode_id and os.sep not in episode_id and os.path.isfile(path):
+            try:
+                index = read_index(path)
+            except (TrajrecFormatError, OSError):
+                return None  # an unreadable file: its steps are unknown here
+            # The name is a hint, the header says: a file named after this id may hold another episode (a copy
+            # under the wrong name), so the id is then looked up among the headers, as `trajrec label add` does.
+            held = (index.get("header") or {}).get("episode_id")
+            if held is not None and held != episode_id:
+                index = None
+        if index is None:
             listed = self._list_ids(folder)
             if listed is None:
                 return None  # no episode file here: nothing to check against
@@ -481,10 +495,10 @@ class LabelStore:
                     f"{'' if len(listed) == 1 else 's'} hold other episodes; pass the header's episode_id "
                     f"(`trajrec ls {folder}` lists them), or open the store of the episode's own folder")
             path = found
-        try:
-            index = read_index(path)
-        except (TrajrecFormatError, OSError):
-            return None  # an unreadable file: its steps are unknown here
+            try:
+                index = read_index(path)
+            except (TrajrecFormatError, OSError):
+                return None  # an unreadable file: its steps are unknown here
         known = (path, int(index.get("steps") or 0), bool(index.get("complete", True)))
         self._episode_steps[episode_id] = known
         return known
@@ -705,20 +719,27 @@ class LabelStore:
             settled = _time.time() - st.st_mtime > TORN_GRACE
             rec = self._parse_line(path, pos, tail, torn_ok=True, warn=settled)
             if rec is not _TORN:
-                pos += len(tail)  # a whole line that only lacks its newline
                 if rec is not None:
-                    n += self._ingest(rec)  # type: ignore[arg-type]
+                    n += self._ingest_last(path, pos, tail, rec)  # type: ignore[arg-type]
+                pos += len(tail)  # a whole line that only lacks its newline
         self._offsets[name] = pos
         return n
+
+    def _ingest_last(self, path: Path, offset: int, raw: bytes, lab: Label) -> int:
+        """Ingest a file's last line that lacks its newline (``raw``, at ``offset``), read as ``lab``: in its
+        place in file order, after the file's other lines."""
+        return self._ingest(lab)
 
     def _ingest_chunk(self, path: Path, start: int, body: bytes, line: int) -> int:
         if not body:
             return 0
+        # One pass of the C scanner over the whole chunk, each value ending where its line ends (decode_lines):
+        # not the lines joined by commas into one array, where two damaged lines (a raw newline inside a text)
+        # could form one valid label together. Any odd line (blank, damaged) sends the chunk down the
+        # line-by-line path, which warns about each bad line.
+        recs = decode_lines([body[:-1]])
         try:
-            # One decode for the whole chunk: JSON text never holds a raw newline, so lines joined by commas
-            # form an array. Any odd line (blank, damaged) sends the chunk down the line-by-line path.
-            recs = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
-            labels = [Label.from_record(r) for r in recs]
+            labels = None if recs is None else [Label.from_record(r) for r in recs]
         except (ValueError, AttributeError, TypeError, RecursionError):
             labels = None
         n = 0
@@ -874,6 +895,36 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+#: One JSON value at a given place of a text (the C scanner ``json.loads`` uses): ``(value, end)``.
+_scan = json.JSONDecoder().scan_once
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def decode_lines(blocks: list[bytes]) -> list[Any] | None:
+    """Each line's JSON value, as ``json.loads(line)`` gives it, for lines given in blocks (one or more lines
+    joined by newlines each), with one pass of the C scanner over all of them; None when any line is not exactly
+    one JSON value on its own (blank, damaged, text around it, not UTF-8), which the caller then reads line by
+    line (naming the bad one).
+
+    Each value must end where its line ends: decoding the lines as one array would let two damaged lines
+    form valid JSON together (one opening an array the next one closes), which line by line are two bad lines.
+    """
+    if not blocks:
+        return []
+    try:
+        text = b"\n".join(blocks).decode("utf-8", "surrogatepass")  # as json.loads decodes UTF-8 bytes
+        ends = list(accumulate(map(add, map(len, text.split("\n")), repeat(1))))
+        n = len(ends)
+        found = list(map(_scan, repeat(text, n), [0, *ends[:-1]]))
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
+        return None
+    # A line the scanner cannot start raises StopIteration, which ends list(map(...)) early: a shorter list.
+    if len(found) != n or list(map(_second, found)) != list(map(sub, ends, repeat(1))):
+        return None
+    return list(map(_first, found))
+
 
 
 def _order(lab: Label) -> tuple[Any, ...]:

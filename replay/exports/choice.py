@@ -144,10 +144,16 @@ def check_unlabeled(name: str) -> str:
 def map_label(value: Any, label_map: str) -> bool | float | None:
     """The exported label of a value under a label map, or None when the value is not a rating or score.
 
+    A float is a score under every map, whatever its value (EXPORT.md's ``--label-map`` table): ``float`` and
+    ``unit`` keep it unchanged, so a score of 0.0 or -1.0 stays in score order (it is not read as the rating 0 or
+    -1, which ``unit`` would move to 0.5 or 0.0).
+
     >>> [map_label(v, m) for m in LABEL_MAPS for v in (-1, 0, 1)]
     [False, False, True, False, True, True, -1.0, 0.0, 1.0, 0.0, 0.5, 1.0]
+    >>> [map_label(v, "unit") for v in (-1.0, 0.0, 0.25, 1.0)]
+    [-1.0, 0.0, 0.25, 1.0]
     """
-    if isinstance(value, float) and not isinstance(value, bool) and value not in (-1.0, 0.0, 1.0):
+    if isinstance(value, float):
         if not math.isfinite(value):
             return None
         if label_map == "strict":

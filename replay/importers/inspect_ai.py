@@ -29,7 +29,7 @@ from typing import Any, Iterator
 from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
-_SAMPLE = re.compile(r"^samples/(.+)_epoch_(\d+)\.json$")
+_SAMPLE = re.compile(r"\Asamples/(.+)_epoch_(\d+)\.json\Z")  # \Z: "$" would match before a final newline
 # Inspect's score value constants (inspect_ai.scorer._metric): CORRECT, INCORRECT, PARTIAL, NOANSWER.
 _VALUES = {"C": True, "I": False, "P": 0.5, "N": None}
 

@@ -147,9 +147,11 @@ def test_the_label_join_answers_as_the_store_does_and_warns_about_both_joined_li
     ids = {lab.id for labs in joined.values() for lab in labs.labels()}
     assert not ids & {"aa", "ab", "ac"}  # each of the two lines is damaged on its own: neither is a label
     joined_bad = [str(w.message) for w in caught if "Extra data" in str(w.message)]
-    by_store = sorted(m.split("(byte ")[1].split(")")[0] for m in joined_bad if "(byte " in m)
-    by_join = sorted(m.split("line at byte ")[1].split(":")[0] for m in joined_bad if "line at byte " in m)
-    assert len(by_store) == 2 and by_join == by_store  # each damaged line named, by the store and by the join
+    # Each damaged line named by the store and by the join (the join names its line as the store does when it
+    # finds it bad while placing lines: a line giving "episode_id" twice is decoded then, not read as text).
+    named = sorted(m.split("(byte ")[1].split(")")[0] if "(byte " in m else m.split("line at byte ")[1].split(":")[0]
+                   for m in joined_bad)
+    assert len(set(named)) == 2 and named == sorted(2 * list(set(named)))
 
 
 def test_decode_lines_needs_each_value_to_end_with_its_line() -> None:

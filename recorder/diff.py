@@ -47,6 +47,7 @@ from collections import OrderedDict
 from enum import Enum
 from itertools import accumulate, chain, compress, repeat
 from math import copysign
+from numbers import Number
 from operator import is_, is_not, ne, not_
 from types import FunctionType
 from typing import Any, Iterable
@@ -162,12 +163,24 @@ def _copy_other(obj: Any) -> Any:
         return bytearray(obj)
     if isinstance(obj, memoryview):
         return bytes(obj)  # a view into someone's live buffer; the codec stores its bytes
-    if isinstance(obj, (str, int, float, bytes, complex, Enum, Unencodable, UnknownExt)):
+    if isinstance(obj, (str, int, float, bytes, complex, Unencodable, UnknownExt)):
         return obj  # immutable subclasses (IntEnum, str enums, ...) and values read back from a file
+    if isinstance(obj, Enum):
+        if type(obj.value) in _IMMUTABLE:
+            return obj
+        # A member whose value is mutable (a dict) is one object whose repr changes in place: kept as stored
+        # (its type and repr), never as the live member.
+        return Unencodable(*fallback_payload(obj))
     try:
-        return copy.deepcopy(obj)
+        copied = copy.deepcopy(obj)
     except Exception:  # noqa: BLE001  (any user __deepcopy__/__reduce__ may raise; a marked copy is safe)
         return Unencodable(*fallback_payload(obj))
+    # A __deepcopy__ written in Python that returns the object itself (a handle, a singleton) gives no copy: kept
+    # as stored. (Functions, classes and immutable builtins such as Decimal are their own copies, rightly.)
+    if copied is obj and isinstance(getattr(type(obj), "__deepcopy__", None), FunctionType) \
+            and not isinstance(obj, Number):  # (a Fraction's __deepcopy__ returns itself: immutable)
+        return Unencodable(*fallback_payload(obj))
+    return copied
 
 
 _NORM: dict[type, type] = {}
@@ -354,6 +367,13 @@ def _as_stored(olds: list[Any], news: list[Any], types: list[type], types_new: l
     for i, (ta, tb) in enumerate(zip(types, types_new)):
         if ta is tb:
             continue
+        if ta is Unencodable:
+            # the copy holds an object as stored (type and repr: see _copy_other); the env's is compared so too
+            try:
+                news[i] = Unencodable(*fallback_payload(news[i]))
+            except Exception:  # noqa: BLE001  (a repr that raises: treated as changed, never wrong)
+                return None
+            continue
         base = _stored_type(ta)
         if base is None or base is not _stored_type(tb):
             return None
@@ -535,8 +555,9 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
         # An OrderedDict against the plain dict it was stored as is the same kind of value.
         t = _norm(t)
         if _norm(type(old)) is not t:
-            if _stored_type(type(new)) is not None and _same_all([old], [new]):
-                return _KEEP  # stored as the old value's type, and equal (a memoryview of the same bytes, a np.str_)
+            if (_stored_type(type(new)) is not None or type(old) is Unencodable) and _same_all([old], [new]):
+                return _KEEP  # stored as the old value's type, and equal (a memoryview of the same bytes, a np.str_,
+                #               an object kept as its type and repr whose repr is the same)
             rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
             if known is None:
                 return _KEEP

@@ -17,6 +17,7 @@ import dataclasses
 import math
 import struct
 from collections import OrderedDict
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,54 @@ def test_instance_dicts_and_ordered_dicts_are_read_back_in_their_own_order(tmp_p
 
     for i in range(-1, len(changes)):
         assert strict(ep.state_at(i)) == strict(unpackb(packb(after[i + 1]))), f"state_at({i})"
+
+
+class _Mode(Enum):
+    PLAN = {"budget": 3}  # a member whose value is mutable: one object, changed in place
+    ACT = "act"
+
+
+class _Handle:
+    """A handle whose __deepcopy__ returns itself (no copy is made) and whose repr shows its count."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
+    def __repr__(self) -> str:
+        return f"_Handle(n={self.n})"
+
+
+@pytest.mark.parametrize("accelerated", MODES)
+@pytest.mark.filterwarnings("ignore::trajrec.recorder.codec.CodecWarning")
+def test_objects_the_copy_cannot_hold_by_value_are_recorded_as_stored(tmp_path, monkeypatch, accelerated):
+    """FINDINGS14 #3: an Enum member with a mutable value, and an object whose __deepcopy__ returns itself, were
+    kept by reference, so a change made inside them showed only at the next frame's full state."""
+    handle = _Handle()
+    _Mode.PLAN.value["budget"] = 3
+
+    def start() -> dict[str, Any]:
+        return {"mode": _Mode.PLAN, "other": _Mode.ACT, "h": handle, "n": 0}
+
+    def spend(s: dict[str, Any]) -> None:
+        _Mode.PLAN.value["budget"] -= 1
+
+    def bump(s: dict[str, Any]) -> None:
+        handle.n += 1
+
+    changes = [spend, bump, _set("n", 1), spend, bump]
+    monkeypatch.setattr(diff, "_accel", diff._accel if accelerated else None)
+    rec = Recorder(ScriptEnv(start, changes), tmp_path / "run", frame_steps=1000)
+    rec.reset(seed=0)
+    seen = []
+    for _ in changes:
+        rec.step(0)
+        seen.append((repr(_Mode.PLAN), repr(handle)))
+    rec.close()
+    ep = open_episode(rec.episode_path)
+    assert [(ep.state_at(i)["mode"].repr, ep.state_at(i)["h"].repr) for i in range(len(changes))] == seen
+    # rows only where something changed: the unchanged members and handle are not written again
+    assert [sorted(r[0][0] for r in ep[i].diff) for i in range(len(changes))] == [["mode"], ["h"], ["n"], ["mode"],
+                                                                                 ["h"]]

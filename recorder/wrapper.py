@@ -543,9 +543,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """Forget the note no step took (``at``: what ended its episode), with a warning; None: keep it for the
         next episode's first step (it was made while no episode was open)."""
         if self._note and at is not None:
-            warnings.warn(f"trajrec: a note ({', '.join(map(str, self._note))}) made after the episode's last step "
-                          f"reached no step and is not recorded ({at} came next): note() goes with the next step, so "
-                          "call it before env.step()", RuntimeWarning, stacklevel=3)
+            when = ("after the episode's last step" if self._writer is not None and not self._writer.closed
+                    else "while no episode was open")
+            warnings.warn(f"trajrec: a note ({', '.join(map(str, self._note))}) made {when} reached no step and is "
+                          f"not recorded ({at} came next): note() goes with the next step, so call it before "
+                          "env.step()", RuntimeWarning, stacklevel=3)
             self._note = {}
 
     def __del__(self) -> None:

@@ -485,7 +485,8 @@ class LabelStore:
         if index is None:
             listed = self._list_ids(folder)
             if listed is None:
-                return None  # no episode file here: nothing to check against
+                self._refuse_a_parent_folder(folder, episode_id)
+                return None  # no episode file here or below: nothing to check against
             found = listed.get(episode_id)
             if found is None:
                 near = difflib.get_close_matches(episode_id, list(listed), n=1, cutoff=0.6)
@@ -502,6 +503,25 @@ class LabelStore:
         known = (path, int(index.get("steps") or 0), bool(index.get("complete", True)))
         self._episode_steps[episode_id] = known
         return known
+
+    @staticmethod
+    def _refuse_a_parent_folder(folder: str, episode_id: str) -> None:
+        """Refuse a label for a folder whose episodes are all in subfolders (``trajrec demo``'s layout): every
+        reader looks for an episode's labels in the folder that holds its file, so this one would be read by no
+        one (FINDINGS16 #1)."""
+        below: list[str] = []
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if d != ".trajrec")
+            if root != folder and any(f.endswith(_EPISODE_SUFFIX) for f in files):
+                if episode_id + _EPISODE_SUFFIX in files:
+                    below = [root]
+                    break
+                below.append(root)
+        if below:
+            raise TrajrecUsageError(
+                f"{folder} holds no episode file itself (its episodes are in subfolders, e.g. {below[0]}): labels "
+                f"are read from the folder that holds the episode's file; open LabelStore({below[0]!r}) "
+                "(`trajrec label add` finds the folder itself)")
 
     def _list_ids(self, folder: str) -> dict[str, str] | None:
         """Episode id -> file of the episode files directly in ``folder`` (through the catalog); None without

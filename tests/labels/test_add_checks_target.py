@@ -78,3 +78,24 @@ def test_an_episode_being_recorded_takes_labels_on_its_steps_so_far(tmp_path: Pa
     env.step(0)
     store.add(eid, 2, 1, judge="human:me")  # the file grew since the store read its index
     env.close()
+
+
+def test_a_label_for_a_folder_whose_episodes_are_in_subfolders_is_refused(tmp_path) -> None:
+    """FINDINGS16 #1: on ``trajrec demo``'s layout (an env subfolder each) a label added to the top folder was
+    written where no reader looks (label ls, exports and open_run read the episode's own folder), silently."""
+    import gymnasium as gym
+
+    from trajrec import Recorder, open_episode
+    from trajrec.recorder.errors import TrajrecUsageError
+    from trajrec.replay.labels import LabelStore
+
+    env = Recorder(gym.make("CartPole-v1"), tmp_path / "runs" / "cartpole")
+    env.reset(seed=0)
+    env.step(0)
+    env.close()
+    eid = open_episode(env.episode_path).episode_id
+    with pytest.raises(TrajrecUsageError, match=r"holds no episode file itself .* open LabelStore\(.*cartpole'\)"):
+        LabelStore(tmp_path / "runs").add(eid, 0, 1, judge="human:me")
+    assert not (tmp_path / "runs" / ".trajrec" / "labels").exists() or \
+        not any((tmp_path / "runs" / ".trajrec" / "labels").iterdir())
+    LabelStore(tmp_path / "runs" / "cartpole").add(eid, 0, 1, judge="human:me")  # the folder the error names

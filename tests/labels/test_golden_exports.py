@@ -69,7 +69,7 @@ def golden_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
         aliases[eid] = f"<episode {n}: {task_id} seed {seed}>" if GOLDEN_SOURCE is None else eid
     label_with_rules([dst])
     first = keyed[0][2]
-    store = LabelStore(dst)
+    store = LabelStore(keyed[0][3].parent)  # the folder that holds its file, where every reader looks for its labels
     lab = store.add(first, 0, 1, judge="human:ana", rationale="good first look", tags=["careful"])
     store.update(lab.id, value=0, rationale="fine, but slow")
     store.add(first, "episode", "pass", judge="human:bo")

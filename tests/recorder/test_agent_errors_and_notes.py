@@ -88,3 +88,10 @@ def test_a_note_after_the_last_step_is_warned_about(tmp_path, then: str) -> None
         warnings.simplefilter("error")  # told once: it is gone
         env.close()
     assert open_episode(env.episode_paths[0])[0].note is None
+
+
+def test_a_note_that_never_met_an_episode_says_so(tmp_path) -> None:
+    env = Recorder(Boom(), tmp_path)
+    env.note(plan="never used")
+    with pytest.warns(RuntimeWarning, match=r"a note \(plan\) made while no episode was open reached no step"):
+        env.close()

@@ -24,10 +24,11 @@ def main_episode(tmp_path: Path) -> Path:
 def _settle_in_smaller_sleeps():
     """``Pilot.press`` waits, after each key, until the process's CPU time stops advancing, sampled in sleeps of
     ``textual._wait.SLEEP_GRANULARITY`` (20 ms, twice a key: 40 ms a key at least). The same test of idleness in
-    5 ms samples settles as surely (CPU under 5% of a sample) and types a 10-letter note in 0.1 s, not 0.4."""
+    10 ms samples settles as surely (CPU under 5% of a sample) and types a 10-letter note in 0.2 s, not 0.4.
+    Tests still wait for what they check with ``until`` (a scroll, a worker's result), never for a fixed pause."""
     from textual import _wait
 
     saved = _wait.SLEEP_GRANULARITY, _wait.SLEEP_IDLE
-    _wait.SLEEP_GRANULARITY, _wait.SLEEP_IDLE = 0.005, 0.005 / 20
+    _wait.SLEEP_GRANULARITY, _wait.SLEEP_IDLE = 0.01, 0.01 / 20
     yield
     _wait.SLEEP_GRANULARITY, _wait.SLEEP_IDLE = saved

@@ -99,8 +99,8 @@ def test_help_end_reaches_the_last_line_at_80_columns(main_episode: Path) -> Non
             await pilot.press("question_mark")
             await until(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("end")
-            await pilot.pause()
             scroll = app.screen.query_one(VerticalScroll)
+            await until(pilot, lambda: scroll.max_scroll_y > 0 and scroll.scroll_y == scroll.max_scroll_y)
             body = app.screen.query_one("#help-body", Static)
             # The help's lines as wrapped at the width the body really has: all of them fit in the body, and
             # after End the body's bottom is the pane's bottom.

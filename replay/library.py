@@ -31,6 +31,7 @@ except ImportError:  # another Python
     from hashlib import blake2b
 
 from trajrec.recorder import SUFFIX, EmptyEpisodeError, TrajrecError, TrajrecUsageError, read_index
+from trajrec.recorder.codec import bounded_repr
 from trajrec.recorder.format import packb, unpackb
 from trajrec.recorder.gcpause import gc_paused
 from trajrec.recorder.storage import find_remote, is_url
@@ -928,3 +929,27 @@ def sort_entries(entries: Sequence[EpisodeEntry], column: str | None, *, reverse
         values = list(map(str.lower, values))
     order = sorted(range(len(values)), key=values.__getitem__, reverse=reverse)
     return [by_path[i] for i in order] + missing
+
+
+def as_path_list(paths: Any, caller: str) -> list[Any]:
+    """``paths`` as a list of paths: one ``str`` or ``os.PathLike`` is one path (a run folder, a file or a URL),
+    never its characters; any other iterable is listed.
+
+    Args:
+        paths: what the caller was given.
+        caller: the function named in the message (``open_run``).
+
+    Raises:
+        TrajrecUsageError: ``paths`` is neither (an int, bytes, a dict, None), or holds something that is not a path.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        return [paths]
+    if isinstance(paths, (bytes, bytearray, dict)) or not hasattr(paths, "__iter__"):
+        raise TrajrecUsageError(f"{caller} takes a run folder or episode file (a str or pathlib.Path) or a list of "
+                                f"them, got {type(paths).__name__} {bounded_repr(paths)[:80]}")
+    out = list(paths)
+    bad = [p for p in out if not isinstance(p, (str, os.PathLike))]
+    if bad:
+        raise TrajrecUsageError(f"{caller}: each path must be a str or pathlib.Path, got {type(bad[0]).__name__} "
+                                f"{bounded_repr(bad[0])[:80]}")
+    return out

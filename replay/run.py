@@ -31,7 +31,7 @@ from trajrec.recorder.storage import is_url
 
 from .agreement import episode_agreement
 from .labels import LabelStore
-from .library import EpisodeEntry, find_episode_files, scan
+from .library import EpisodeEntry, as_path_list, find_episode_files, scan
 from .query import Query, parse_query
 
 __all__ = ["Run", "label_facts", "open_run"]
@@ -333,17 +333,7 @@ def open_run(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[
         TrajrecUsageError: a path does not exist, no path was given, or one is not a path (a str or
             ``os.PathLike``).
     """
-    if isinstance(path_or_paths, (str, os.PathLike)):
-        paths = [path_or_paths]
-    elif isinstance(path_or_paths, (bytes, dict)) or not isinstance(path_or_paths, Iterable):
-        raise TrajrecUsageError(f"open_run takes a run folder or episode file (a str or pathlib.Path) or a list of "
-                                f"them, got {type(path_or_paths).__name__} {path_or_paths!r}")
-    else:
-        paths = list(path_or_paths)
-    bad = [p for p in paths if not isinstance(p, (str, os.PathLike))]
-    if bad:
-        raise TrajrecUsageError(f"open_run: each path must be a str or pathlib.Path, got {type(bad[0]).__name__} "
-                                f"{bad[0]!r}")
+    paths = as_path_list(path_or_paths, "open_run")
     for p in paths:  # a missing path fails here, with its name, not at first use
         if not is_url(os.fspath(p)) and not os.path.exists(p):
             find_episode_files([p])  # raises the library's message for a missing path

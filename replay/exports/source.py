@@ -15,7 +15,7 @@ from trajrec.recorder.storage import is_url
 
 from ..label_join import EpisodeLabelIndex, EpisodeLabels, EpisodeLabelWriter
 from ..labels import Label, LabelStore
-from ..library import find_episode_files
+from ..library import as_path_list, find_episode_files
 
 __all__ = ["EpisodeRef", "Source", "episode_files"]
 
@@ -135,26 +135,6 @@ def _file(text: str) -> Any:
     return text if is_url(text) else Path(text)
 
 
-def as_path_list(paths: Any, name: str = "paths") -> list[Any]:
-    """``paths`` as a list of paths: one ``str`` or ``os.PathLike`` is one path (a run folder, a file or a URL),
-    never its characters; any other iterable is listed.
-
-    Raises:
-        TrajrecUsageError: ``paths`` is neither (an int, bytes, None), or holds something that is not a path.
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        return [paths]
-    if isinstance(paths, (bytes, bytearray)) or not hasattr(paths, "__iter__"):
-        raise TrajrecUsageError(f"{name} is {type(paths).__name__}; pass a path (a run folder or an episode file) "
-                                "or a list of paths")
-    out = list(paths)
-    for p in out:
-        if not isinstance(p, (str, os.PathLike)):
-            raise TrajrecUsageError(f"{name} holds {type(p).__name__} {p!r:.80}; each must be a path (str or "
-                                    "os.PathLike)")
-    return out
-
-
 class Source:
     """Episodes under some paths, in path order, with one label store per folder.
 
@@ -169,7 +149,8 @@ class Source:
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]], *, join_labels: bool = False,
                  write_labels: bool = False) -> None:
-        self.paths = [p if is_url(os.fspath(p)) else Path(p) for p in as_path_list(paths)]
+        self.paths = [p if is_url(os.fspath(p)) else Path(p)
+                      for p in as_path_list(paths, "export and the labelers' paths")]
         # join_labels: read each folder's labels as an EpisodeLabelIndex (the places of the lines, each episode's
         # labels read when asked: flat memory for exports); read-only. write_labels: an EpisodeLabelWriter, the
         # same reading for labelers that write one episode's labels at a time.

@@ -60,6 +60,6 @@ def test_labelers_write_into_the_run_named(runs, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", [5, None, b"s7", ["s7", 5]])
 def test_what_is_not_a_path_is_refused_by_name(runs, tmp_path: Path, bad) -> None:
-    with pytest.raises(TrajrecError, match="paths (is|holds) "):
+    with pytest.raises(TrajrecError, match="takes a run folder or episode file|each path must be a str or pathlib.Path"):
         export(bad, "records", tmp_path / "x.jsonl")
     assert not (tmp_path / "x.jsonl").exists()

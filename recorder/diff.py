@@ -367,13 +367,6 @@ def _as_stored(olds: list[Any], news: list[Any], types: list[type], types_new: l
     for i, (ta, tb) in enumerate(zip(types, types_new)):
         if ta is tb:
             continue
-        if ta is Unencodable:
-            # the copy holds an object as stored (type and repr: see _copy_other); the env's is compared so too
-            try:
-                news[i] = Unencodable(*fallback_payload(news[i]))
-            except Exception:  # noqa: BLE001  (a repr that raises: treated as changed, never wrong)
-                return None
-            continue
         base = _stored_type(ta)
         if base is None or base is not _stored_type(tb):
             return None
@@ -555,9 +548,8 @@ def _walk(old: Any, new: Any, path: list[Any], rows: list[list[Any]], known: _Kn
         # An OrderedDict against the plain dict it was stored as is the same kind of value.
         t = _norm(t)
         if _norm(type(old)) is not t:
-            if (_stored_type(type(new)) is not None or type(old) is Unencodable) and _same_all([old], [new]):
-                return _KEEP  # stored as the old value's type, and equal (a memoryview of the same bytes, a np.str_,
-                #               an object kept as its type and repr whose repr is the same)
+            if _stored_type(type(new)) is not None and _same_all([old], [new]):
+                return _KEEP  # stored as the old value's type, and equal (a memoryview of the same bytes, a np.str_)
             rows.append([list(path), TYPE_CHANGES, copy_state(new), old])
             if known is None:
                 return _KEEP

@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -213,18 +215,21 @@ def collect(env_fn: EnvFn, agent_fn: AgentFn | str, *, episodes: int, out: str |
         agent_fn: ``agent_fn(env, seed) -> agent``, or ``"random"``.
         backend: ``local``, ``process`` (``workers`` processes) or ``ray``.
         address: the Ray cluster to join (``ray.init(address=...)``); None starts or joins a local one.
-        run_id: names the run; reusing a run id resumes it (seeds already recorded are skipped).
+        run_id: names the run; reusing a run id resumes it (seeds already recorded are skipped). None: a new run
+            with a fresh id (``collect-<UTC time>-<6 hex digits>``, in every result's ``run_id`` and in the note
+            of an exception that stops collection), with a warning when ``out`` already holds collect runs.
         max_retries: how often Ray re-runs a task whose worker died.
         progress: a progress bar on stderr (True), none (False), or an object with ``advance(n)``.
 
     Returns:
-        One summary per seed (the episode summary plus ``path``, ``seed``, ``skipped``), in seed order. A seed
-        whose env raised is there too, with outcome ``error`` and ``error`` naming the step and exception type
-        (e.g. ``"step 1 raised RuntimeError"``): an env exception is recorded data and collection goes on.
+        One summary per seed (the episode summary plus ``path``, ``seed``, ``skipped``, ``run_id``), in seed
+        order. A seed whose env raised is there too, with outcome ``error`` and ``error`` naming the step and
+        exception type (e.g. ``"step 1 raised RuntimeError"``): an env exception is recorded data and collection
+        goes on.
 
     Raises:
-        TrajrecUsageError: an unknown backend or a bad count; or ``agent.act()`` returned something other than
-            a tuple ``(action, note)`` with note a mapping or None (raised before that return is stepped).
+        TrajrecUsageError: an unknown backend, a bad count or run id; or ``agent.act()`` returned something other
+            than a tuple ``(action, note)`` with note a mapping or None (raised before that return is stepped).
         MissingDependencyError: ``backend="ray"`` without Ray installed (``pip install 'trajrec[ray]'``).
         AgentError: an agent could not act (its model server failed); its episode stays in staging with
             ``agent_error``, seeds recorded before stay in the run, and resuming the run records that seed again.
@@ -238,7 +243,10 @@ def collect(env_fn: EnvFn, agent_fn: AgentFn | str, *, episodes: int, out: str |
     if out.exists() and not out.is_dir():
         raise TrajrecUsageError(f"out {out} exists and is not a folder; pass a folder for the episode files")
     out.mkdir(parents=True, exist_ok=True)
-    run_id = run_id or f"collect-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    if run_id is None:
+        run_id = _new_run_id(out)
+    elif not isinstance(run_id, str) or not run_id or run_id != Path(run_id).name or run_id in (".", ".."):
+        raise TrajrecUsageError(f"run_id must be a non-empty name without a path separator, got {run_id!r}")
     seeds = list(range(seed, seed + episodes))
     bar = _progress(progress, len(seeds), backend)
     try:
@@ -257,11 +265,35 @@ def collect(env_fn: EnvFn, agent_fn: AgentFn | str, *, episodes: int, out: str |
                     bar.advance()
         else:
             results = _collect_ray(env_fn, agent_fn, seeds, out, run_id, address, max_retries, recorder_kwargs, bar)
+    except (Exception, KeyboardInterrupt) as exc:
+        # The run id is what resumes the run: a generated one is otherwise seen nowhere but in the markers' folder.
+        add_note = getattr(exc, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(f"trajrec collect: the run id is {run_id!r}; seeds recorded so far stay in {out}; call collect "
+                     f"again with run_id={run_id!r} to record the rest (a call without it starts a new run)")
+        raise
     finally:
         close = getattr(bar, "close", None)
         if callable(close):
             close()
-    return sorted(results, key=lambda r: r["seed"])
+    return sorted(({**r, "run_id": run_id} for r in results), key=lambda r: r["seed"])
+
+
+def _new_run_id(out: Path) -> str:
+    """A fresh run id for a call without one (``collect-<UTC time>-<6 hex digits>``: never an earlier call's, so a
+    call without ``run_id`` never resumes by chance), with a warning when ``out`` already holds collect runs: their
+    seeds are recorded again beside them unless the caller passes the run id to resume."""
+    runs_dir = out / ".trajrec" / "collect"
+    try:
+        earlier = sorted(p.name for p in runs_dir.iterdir() if p.is_dir())
+    except OSError:
+        earlier = []
+    if earlier:
+        shown = ", ".join(map(repr, earlier[-3:])) + (f" and {len(earlier) - 3} more" if len(earlier) > 3 else "")
+        warnings.warn(f"{out} already holds collect runs ({shown}); this call records a new run beside them, so its "
+                      f"seeds can be in the folder twice. To resume a run instead, pass its id: "
+                      f"collect(..., run_id={earlier[-1]!r})", UserWarning, stacklevel=3)
+    return f"collect-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
 
 def _collect_ray(env_fn: EnvFn, agent_fn: AgentFn | str, seeds: Iterable[int], out: Path, run_id: str,

@@ -4,6 +4,7 @@ agent's own exception leaves its episode in staging, said in the file, and is ra
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,36 @@ def test_an_agent_error_keeps_the_model_call_note(tmp_path: Path) -> None:
     (staged,) = _staged(out)
     with open_episode(staged) as ep:
         assert ep.summary["agent_error"]["message"] == "model server down"
+
+
+def test_a_call_without_run_id_never_resumes_by_chance_and_says_how_to_resume(tmp_path: Path) -> None:
+    """Two calls without ``run_id`` in the same second were one run (the id was the clock's second): the second
+    recorded nothing. Each call is now a new run, warned about when the folder holds one; the raised exception of a
+    stopped call names the id that resumes it."""
+    out = tmp_path / "run"
+    first = collect(lambda: Flaky(), Agent, episodes=2, out=out, progress=False)
+    (run_id,) = {r["run_id"] for r in first}
+    assert run_id.startswith("collect-") and [r["skipped"] for r in first] == [False, False]
+    with pytest.warns(UserWarning, match=rf"already holds collect runs \('{run_id}'\).*run_id='{run_id}'"):
+        second = collect(lambda: Flaky(), Agent, episodes=2, out=out, progress=False)
+    assert {r["run_id"] for r in second} != {run_id} and [r["skipped"] for r in second] == [False, False]
+    assert _run_seeds(out) == [0, 0, 1, 1]  # what the warning says: the seeds are there twice
+
+    out = tmp_path / "stopped"
+    with pytest.raises(ValueError, match="my parser choked") as info:
+        collect(lambda: Flaky(), lambda env, seed: Agent(env, seed, crash_at=1), episodes=3, out=out, progress=False)
+    if sys.version_info >= (3, 11):  # exception notes are Python 3.11's
+        (note,) = info.value.__notes__
+        stopped_id = note.split("run id is ")[1].split("'")[1]
+        assert f"run_id={stopped_id!r}" in note and str(out) in note
+    else:
+        (stopped_id,) = [p.name for p in (out / ".trajrec" / "collect").iterdir()]
+    res = collect(lambda: Flaky(), Agent, episodes=3, out=out, run_id=stopped_id, progress=False)
+    assert [r["skipped"] for r in res] == [True, False, False] and _run_seeds(out) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("run_id", ["", "a/b", "..", 5])
+def test_a_run_id_that_is_not_a_name_is_refused(tmp_path: Path, run_id: Any) -> None:
+    with pytest.raises(TrajrecUsageError, match="run_id must be"):
+        collect(lambda: Flaky(), Agent, episodes=1, out=tmp_path / "r", run_id=run_id, progress=False)
+    assert not list(tmp_path.rglob("*.msgpack.zst"))

@@ -237,12 +237,21 @@ class VectorRecorder(gym.vector.VectorWrapper):
         self._autoreset = np.zeros(n, dtype=np.bool_)  # NEXT_STEP: sub-env j resets during the next step
         self._closed = False
         self._was_reset = False  # step before the first reset is refused, as Recorder refuses it
+        self._env_raised: BaseException | None = None  # the vector env's last exception (recorded, not the agent's)
 
     def __enter__(self) -> "VectorRecorder":
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        """Close, as :meth:`close`. An exception from the agent's own code (not the vector env's, which its
+        ``step`` or ``reset`` recorded; not a stop such as Ctrl-C) first ends every open sub-env episode as
+        ``error``, with ``agent_error`` naming the exception and its traceback, as ``with Recorder(...)`` does:
+        the data tells an agent that crashed from a run that was stopped."""
+        if isinstance(exc, Exception) and exc is not self._env_raised and not self._closed:
+            for rec in self.recorders:
+                rec._end_with_agent_exception(exc)
         self.close()
+        return False
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -308,6 +317,7 @@ class VectorRecorder(gym.vector.VectorWrapper):
             # Gymnasium's vector envs take a list of seeds too; VectorEnv.reset's annotation says int only.
             obs, infos = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
         except BaseException as exc:
+            self._env_raised = exc
             timing = (t0, perf_counter() - p0)
             for j in range(n):
                 if mask is None or mask[j]:
@@ -365,6 +375,7 @@ class VectorRecorder(gym.vector.VectorWrapper):
         try:
             obs, rewards, terminated, truncated, infos = self.env.step(actions)
         except BaseException as exc:
+            self._env_raised = exc
             timing = (t0, perf_counter() - p0)
             for j, action in enumerate(iterate(self.env.action_space, sent)):
                 if self._is_open(j) and not self._autoreset[j]:

@@ -528,16 +528,21 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """Close, as :meth:`close`. An exception from the agent's own code (not the env's, which its step
         recorded; not a stop such as Ctrl-C) first ends the open episode as ``error``, with ``agent_error``
         naming the exception and its traceback, so the data tells an agent that crashed from one stopped."""
-        if (isinstance(exc, Exception) and exc is not self._env_raised and self._writer is not None
-                and not self._writer.closed):
-            try:
-                failure = exception_failure(exc)
-                self.end_episode_with_error(f"{failure['type']}: {failure['message']}",
-                                            traceback=failure["traceback"])
-            except Exception as rec_exc:  # noqa: BLE001  (the agent's exception goes on; the episode closes)
-                self._warn_lost("the agent's exception", rec_exc)
+        if isinstance(exc, Exception) and exc is not self._env_raised:
+            self._end_with_agent_exception(exc)
         self.close()
         return False
+
+    def _end_with_agent_exception(self, exc: Exception) -> None:
+        """End the open episode, if any, as ``error`` with ``agent_error`` naming ``exc`` (the agent's exception,
+        which goes on: a failure to record it is warned about, not raised)."""
+        if self._writer is None or self._writer.closed:
+            return
+        try:
+            failure = exception_failure(exc)
+            self.end_episode_with_error(f"{failure['type']}: {failure['message']}", traceback=failure["traceback"])
+        except Exception as rec_exc:  # noqa: BLE001  (the agent's exception goes on; the episode closes)
+            self._warn_lost("the agent's exception", rec_exc)
 
     def _drop_pending_note(self, at: str | None) -> None:
         """Forget the note no step took (``at``: what ended its episode), with a warning; None: keep it for the

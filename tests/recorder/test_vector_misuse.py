@@ -3,6 +3,7 @@ after close, a batch of the wrong size; and it is a context manager that finishe
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import gymnasium as gym
@@ -108,16 +109,38 @@ def test_a_dict_action_space_is_checked_per_key(tmp_path):
     envs.close()
 
 
-def test_with_closes_every_sub_env_episode_even_when_the_loop_raises(tmp_path):
+def test_with_closes_every_sub_env_episode_and_the_agents_exception_is_their_error(tmp_path):
+    """As ``with Recorder(...)``: the agent's exception ends each open episode as ``error`` naming it (FINDINGS16
+    #3: it read ``stopped``, like a clean close); the vector env's own exception and a Ctrl-C do not."""
     with pytest.raises(ValueError, match="agent crashed"):
-        with VectorRecorder(cartpole(), tmp_path) as envs:
+        with VectorRecorder(cartpole(), tmp_path / "agent") as envs:
             envs.reset(seed=0)
             envs.step(np.array([0, 1]))
             raise ValueError("agent crashed")
     assert envs._closed
     for paths in envs.episode_paths:
         ep = open_episode(paths[0])
-        assert ep.complete and len(ep) == 1 and ep.summary["outcome"] == "stopped"
+        assert ep.complete and len(ep) == 1 and ep.summary["outcome"] == "error"
+        assert ep.summary["agent_error"]["message"] == "ValueError: agent crashed"
+        assert 'raise ValueError("agent crashed")' in ep.summary["agent_error"]["traceback"]
+
+    class Broken(Counting):
+        def step(self, actions):  # type: ignore[no-untyped-def]
+            raise RuntimeError("the vector env broke")
+
+    for name, exc, body in [("env", RuntimeError, lambda envs: envs.step(np.array([0, 1]))),
+                            ("stop", KeyboardInterrupt, lambda envs: (_ for _ in ()).throw(KeyboardInterrupt)),
+                            ("fine", None, lambda envs: envs.step(np.array([0, 1])))]:
+        inner = Broken(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")) if name == "env" \
+            else cartpole()
+        with pytest.raises(exc) if exc else contextlib.nullcontext():
+            with VectorRecorder(inner, tmp_path / name) as envs:
+                envs.reset(seed=0)
+                body(envs)
+        for paths in envs.episode_paths:
+            summary = open_episode(paths[0]).summary
+            assert "agent_error" not in summary, name
+            assert summary["outcome"] == {"env": "error", "stop": "stopped", "fine": "stopped"}[name]
 
 
 def test_reset_with_a_seed_list_of_the_wrong_length_is_refused(tmp_path):

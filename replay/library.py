@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import os
 import time
@@ -45,7 +46,7 @@ EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
-CATALOG_VERSION = 6
+CATALOG_VERSION = 7
 
 #: ``labeled_fraction(episode_path, episode_id, n_steps) -> float | None``: the share of an episode's steps that
 #: carry a label (labels of the file's own folder: a same-id copy elsewhere has its own).
@@ -89,6 +90,9 @@ class EpisodeEntry:
     run_id: str = ""
     model_usage: dict[str, Any] | None = None  # the summary's model-call totals (tokens, seconds, cost), if any
     ended: bool = True  # ran to its end and lost no step (trajrec.recorder.model.ran_to_end; false: `incomplete`)
+    #: When the episode started (the summary's ``start_time``: Unix seconds of its ``reset()``), None if unknown:
+    #: the recording order, where file names (``<env>-<second>-<random hex>``) order episodes of one second at random.
+    started: float | None = None
     labeled: float | None = None
 
     @property
@@ -127,6 +131,7 @@ class EpisodeEntry:
             run_id=f["run"] or "",
             model_usage=s.get("model") if isinstance(s.get("model"), dict) else None,
             ended=f["ended"],
+            started=_time(s.get("start_time")),
         )
 
     @classmethod
@@ -145,6 +150,10 @@ class EpisodeEntry:
 
 def _int(x: Any) -> int:
     return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x else 0
+
+
+def _time(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
 # Every field but ``path`` (the cache key) and ``labeled`` (labels change without the file changing).
@@ -896,6 +905,7 @@ SORT_COLUMNS: dict[str, str] = {
     "retries": "retries",
     "recoveries": "recoveries",
     "labeled": "labeled",
+    "started": "started",
     "path": "path",
 }
 

@@ -129,8 +129,9 @@ class Run:
         The default order (:attr:`entries`) is path order, the order of ``trajrec ls`` and ``trajrec export``:
         the Recorder names a file ``<env>-<start second>-<random hex>``, so a run of one env sorts by the second
         an episode started, and episodes started within the same second in random order. This method reads each
-        episode's first frame (its reset record), a file read per episode, so it is not the default; a file
-        whose reset cannot be read sorts after the others, by path.
+        episode's summary time (:attr:`EpisodeEntry.started`, the reset's), or its first frame where the index
+        has none; a file whose reset time cannot be read sorts after the others, by path. ``trajrec ls --sort
+        started`` lists this order.
 
         >>> import tempfile, gymnasium as gym
         >>> from trajrec import Recorder, open_run
@@ -144,11 +145,13 @@ class Run:
         """
         keyed = []
         for e in self.entries:
-            try:
-                with open_episode(e.path) as ep:
-                    t = ep.reset.time
-            except (TrajrecFormatError, OSError):
-                t = None
+            t = e.started  # the summary's start_time: the reset record's time, from the index already read
+            if t is None:
+                try:
+                    with open_episode(e.path) as ep:
+                        t = ep.reset.time
+                except (TrajrecFormatError, OSError):
+                    t = None
             ok = isinstance(t, (int, float)) and not isinstance(t, bool) and t == t
             keyed.append(((0, float(t), e.path) if ok else (1, 0.0, e.path), e))  # type: ignore[arg-type]
         keyed.sort(key=lambda ke: ke[0])

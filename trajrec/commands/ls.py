@@ -23,6 +23,7 @@ EXAMPLES = """  trajrec ls runs/                    every episode under runs/, r
   trajrec ls runs/ --where "failed env:shell"        failed Shell episodes (the viewer's filter grammar)
   trajrec ls runs/ --where "failures>0" --sort return --reverse    faulty episodes, highest return first
   trajrec ls runs/ --sort=-labeled   most-labeled episodes first (a labeled column: share of steps labeled)
+  trajrec ls runs/ --sort started    in the order the episodes were recorded (the default is path order)
   trajrec ls runs/ --json | jq .      one JSON object per line, for scripts
   trajrec ls runs/ --rescan           compare every file with the summary cache (after editing files in place)
   trajrec ls a.msgpack.zst b.msgpack.zst
@@ -139,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
             "model": model_usage_totals({"model": e.model_usage}),
             "complete": e.complete,
             "labeled": e.labeled,
+            "started": e.started,
         }
         out.append(dumps(row))
     # Unreadable files are rows too (also named on stderr), so a script sees every file.

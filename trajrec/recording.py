@@ -494,14 +494,14 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
     (kept, out of the run; a warning names it) and the seed is recorded again.
 
     Raises:
-        TrajrecUsageError: the folder holds episodes and neither flag was given.
+        TrajrecUsageError: the folder holds episodes and neither flag was given; or ``overwrite`` while another
+            process is recording into one of them.
     """
     files, found = existing_episodes(out, env_id)
     if not files:
         return list(seeds), 0
     if overwrite:
-        for path in files:
-            os.remove(path)
+        _remove_unless_live(out, files)
         return list(seeds), 0
     if resume:
         import warnings
@@ -509,6 +509,15 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
         done = {seed for _, seed, summary, complete in found if ended(summary, complete)}
         wanted = set(seeds)
         moved = []
+        from trajrec.recorder.fsck import is_locked
+
+        live = [Path(path).name for path, seed, summary, complete in found
+                if seed in wanted and not ended(summary, complete) and is_locked(path)]
+        if live:
+            raise TrajrecUsageError(
+                f"--resume: {out} holds {len(live)} episode file{'s' if len(live) != 1 else ''} of these seeds being "
+                f"recorded right now by another process ({', '.join(live[:3])}{' ...' if len(live) > 3 else ''}); "
+                "wait for that recording to finish, or record into another folder")
         for path, seed, summary, complete in found:
             if seed in wanted and not ended(summary, complete):
                 os.replace(path, path + UNFINISHED_SUFFIX)
@@ -525,6 +534,44 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
         f"{out} already holds {len(files)} episode file{'s' if len(files) != 1 else ''}; recording into it again "
         "would add duplicates. Pass --resume to record only the seeds not recorded yet, --overwrite to delete "
         "those files first, or another folder")
+
+
+def _remove_unless_live(out: str, files: list[str]) -> None:
+    """Delete ``files`` (``--overwrite``), each while holding its writer lock, after checking that none is live.
+
+    A file a live Recorder holds (a Python ``Recorder``, ``collect`` or ``VectorRecorder`` recording into the same
+    folder: ``trajrec record`` itself is kept out by the folder's record lock) is never deleted: its writer would
+    go on writing into the unlinked file and every step it returned would be lost.
+
+    Raises:
+        TrajrecUsageError: a file is being recorded; nothing was deleted.
+    """
+    from trajrec.recorder.format import lock_file
+
+    held: list[tuple[str, int]] = []
+    try:
+        live = []
+        for path in files:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # gone already (its writer removed an empty stub)
+            if lock_file(fd):
+                held.append((path, fd))  # locked by us until it is deleted: no writer can take it meanwhile
+            else:
+                os.close(fd)
+                live.append(Path(path).name)
+        if live:
+            raise TrajrecUsageError(
+                f"--overwrite: {out} holds {len(live)} episode file{'s' if len(live) != 1 else ''} being recorded "
+                f"right now by another process ({', '.join(live[:3])}{' ...' if len(live) > 3 else ''}); nothing was "
+                "deleted. A live file is never deleted (its writer would lose every step): wait for that recording "
+                "to finish, or record into another folder")
+        for path, _fd in held:
+            os.remove(path)
+    finally:
+        for _path, fd in held:
+            os.close(fd)
 
 
 def job_config(job: Job) -> dict[str, Any]:

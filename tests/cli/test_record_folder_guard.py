@@ -13,7 +13,8 @@ import pytest
 
 from trajrec.cli import main
 from trajrec.recorder import SUFFIX, read_index
-from trajrec.recording import LOCK_NAME, record_lock
+from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recording import LOCK_NAME, plan_seeds, record_lock
 
 
 def _headers(out: Path) -> list[dict]:
@@ -80,3 +81,37 @@ def test_resume_refuses_another_setup(tmp_path, capsys, again, differ):
     assert main(["record", "trajrec/MathCalc-v0", "--skill", "0.9", "--episodes", "4", "--out", str(out),
                  "--resume"]) == 0
     assert sorted(h["task"]["seed"] for h in _headers(out)) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("flag", ["--overwrite", "--resume"])
+def test_overwrite_and_resume_never_touch_a_file_a_live_recorder_holds(tmp_path, capsys, flag):
+    """A Python Recorder recording into the folder holds its file's lock: `record --overwrite` deleted it anyway
+    (the Recorder went on writing into an unlinked file: every step lost; FINDINGS18 #1), and `--resume` would
+    have renamed it away. Both are refused, naming the file, and nothing is deleted or renamed."""
+    import gymnasium as gym
+
+    import trajrec.envs  # noqa: F401  (registers trajrec/*)
+    from trajrec import Recorder
+
+    out = tmp_path / "run"
+    assert main(["record", "trajrec/MathCalc-v0", "--episodes", "2", "--out", str(out)]) == 0
+    live = Recorder(gym.make("trajrec/MathCalc-v0"), out)
+    live.reset(seed=0)  # MathCalc seed 0 again: --resume would take it for an unfinished episode of its seeds
+    live.step("calc 1+1")
+    before = sorted(p.name for p in out.glob(f"*{SUFFIX}"))
+    if flag == "--overwrite":
+        assert main(["record", "trajrec/MathCalc-v0", "--episodes", "2", "--out", str(out), flag]) != 0
+        err = capsys.readouterr().err
+    else:  # the command refuses this Recorder's other setup first; the seeds' plan refuses the live file itself
+        with pytest.raises(TrajrecUsageError) as info:
+            plan_seeds(str(out), "trajrec/MathCalc-v0", [0, 1], resume=True)
+        err = str(info.value)
+    assert "being recorded right now by another process" in err and Path(live.episode_path).name in err
+    assert sorted(p.name for p in out.glob(f"*{SUFFIX}")) == before
+    live.step("calc 2+2")
+    live.close()
+    with_steps = read_index(live.episode_path)
+    assert with_steps["complete"] and with_steps["summary"]["steps"] == 2
+    # Once it is closed, --overwrite goes on as before.
+    assert main(["record", "trajrec/MathCalc-v0", "--episodes", "2", "--out", str(out), "--overwrite"]) == 0
+    assert len(list(out.glob(f"*{SUFFIX}"))) == 2 and not Path(live.episode_path).exists()

@@ -565,7 +565,8 @@ class JsonlFormat(Format):
     def abort(self) -> None:
         if self._tmp is None or self._fh is None:
             return
-        self._fh.close()
+        with contextlib.suppress(OSError):  # flushing what is buffered fails again (a full disk): the file goes below
+            self._fh.close()
         if self._tmp == self._path:  # a device or pipe written in place: never removed
             return
         try:

@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import unicodedata
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator
@@ -148,6 +148,16 @@ def open_writer(path: str, schema: Any, pool: Any) -> Any:
     except (ImportError, TypeError):  # another pyarrow: its public writer
         pq = require("pyarrow.parquet", PIP_HINT, "the parquet export")
         return pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=False, memory_pool=pool)
+
+
+@contextmanager
+def _writing(path: Any) -> Iterator[None]:
+    """pyarrow's ``OSError`` of a failed write (a full disk, a file-size limit) as the export's one-line error
+    naming the file (``path()``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise TrajrecIOError(f"cannot write {path()}: {exc.strerror or exc}") from exc
 
 
 def _float(x: Any) -> float | None:
@@ -1015,11 +1025,13 @@ class ParquetFormat(Format):
             writer, shard, have = w
             room = self.options.shard_rows - have if self.folder else table.num_rows
             part, table = table.slice(0, room), table.slice(room)
-            writer.write_table(part)
+            with _writing(lambda: self._path_for(key, shard)):
+                writer.write_table(part)
             have += part.num_rows
             if self.folder and have >= self.options.shard_rows:
-                writer.close()
                 self._writers.pop(key, None)
+                with _writing(lambda: self._path_for(key, shard)):
+                    writer.close()
             else:
                 self._writers[key] = (writer, shard, have)
 
@@ -1037,12 +1049,14 @@ class ParquetFormat(Format):
                 writer = open_writer(str(path), self._schema, self._pool)
             except OSError as exc:
                 raise TrajrecIOError(f"cannot write {path}: {exc}") from exc
-            writer.write_table(empty)
-            writer.close()
+            with _writing(lambda: path):
+                writer.write_table(empty)
+                writer.close()
             self.files.append(path)
-        for writer, _, _ in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        for key, (writer, shard, _) in list(self._writers.items()):
+            del self._writers[key]
+            with _writing(lambda: self._path_for(key, shard)):
+                writer.close()
         try:
             if self.folder and self._final.exists():
                 self._final.rmdir()  # empty (checked at the start)

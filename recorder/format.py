@@ -467,8 +467,10 @@ class FrameWriter:
         # XXH64 of what the frame holds, which a throwaway zstd frame of the same content ends with.
         tail = _EMPTY_LAST_BLOCK + content_checksum(b"".join(self._frame_chunks))
         try:
-            if self.write_fd(self._fd, tail) != len(tail):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            n = self.write_fd(self._fd, tail)
+            self.offset = start + n
+            if n < len(tail):  # the rest, to learn why it stopped (a file-size limit is not a full disk)
+                self._write_rest(self._fd, tail, n)
         except OSError as exc:
             where = self._cut(start, exc)
             raise TrajrecIOError(f"cannot write to episode file {self.path} at byte {start}: {exc.strerror}. "
@@ -499,10 +501,13 @@ class FrameWriter:
             self._write_error(start, exc, in_frame)
 
     def _write_rest(self, fd: int, data: bytes, n: int) -> None:
-        """After a short write (a signal, a full pipe...) of ``n`` bytes: write the rest (OSError goes up)."""
+        """After a short write (a signal, a full pipe...) of ``n`` bytes: write the rest (OSError goes up; a write
+        that takes nothing is a full disk)."""
         view = memoryview(data)[n:]
         while view:
             n = self.write_fd(fd, view)
+            if n <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             self.offset += n
             view = view[n:]
 

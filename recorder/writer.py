@@ -296,6 +296,12 @@ class EpisodeWriter:
         if self.closed:
             return self.summary.to_dict(finished=True)
         summary = self.summary.to_dict(finished=True)
+        if self._pending is not None and self._fw.offset == 0 and not self._fw.cut_pending:
+            # Nothing ever reached the file (its first write, the header and reset, failed and was cut back): it
+            # stays the empty stub readers skip and `fsck --repair` removes, not a header with no reset in it.
+            self.closed = True
+            self._close_fd()
+            return summary
         if self.broken:
             self.closed = True
             self._close_fd()
@@ -314,6 +320,11 @@ class EpisodeWriter:
                 self._fw.defer_frame(self._pack(end))
                 self.frames[-1][3] = self._fw.offset
             self._fw.write_index_frame(compact_index_frame(self._compact_index(summary), self._pack_index))
+        except TrajrecIOError as exc:
+            # Closed all the same (a second close() has nothing to retry): say so, and what makes the file whole.
+            raise TrajrecIOError(f"{str(exc).split(' Free disk space')[0]} The file is closed without its end "
+                                 f"record and index; every step recorded is readable, and `trajrec fsck --repair "
+                                 f"{self.path}` adds the index once there is space") from exc
         finally:
             self.closed = True
             self._close_fd()

@@ -194,6 +194,14 @@ class EpisodeView:
             return obs
         return "\n\n".join(p for p in (text, obs) if p)
 
+    def system(self) -> str | None:
+        """The system prompt the agent started from: the reset info's ``system`` (text, as the importers write
+        it: docs/IMPORT.md), else None. ``chat``, ``kto`` and ``dpo`` start with it as a system message,
+        ``trl-stepwise`` prompts with it."""
+        info = self.ep.reset.info
+        system = info.get("system") if isinstance(info, dict) else None
+        return system if isinstance(system, str) and system else None
+
     @staticmethod
     def thought(rec: dict[str, Any]) -> str | None:
         """:func:`note_thought` of the step's note, as text."""

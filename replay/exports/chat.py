@@ -132,24 +132,32 @@ def system_of(view: EpisodeView, options: Any) -> str | None:
     return options.system or view.system()
 
 
-def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str]
-                  ) -> list[tuple[str, Any, str]] | None:
+def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str], text_tool: tuple[str, str] | None,
+                  thought: str) -> list[tuple[str, Any, str]] | None:
     """``[(tool name, arguments, the tool's answer as text)]`` of a step whose action is a list of calls
     (:func:`~.encode.tool_calls`) whose results pair with them, else None (the step is then written as text, never
     with an answer given to the wrong call).
 
     The results pair when the observation is a list of ``{"tool_call_id", "content"}`` (as the importers write
     several results): by id when every call has one (its own ``id``, else the note's ``call_ids``), a call no
-    result answers getting ``""``; by position when neither side has ids and there is one result per call. A list
-    of one call takes the observation as a single call does."""
-    calls = tool_calls(action, names)
+    result answers getting ``""``; by position when neither side has ids and there is one result per call. Any
+    other list with one item per call pairs by position (mini-swe-agent's outputs). A list of one call takes the
+    observation as a single call does. Command lines the ``thought`` already shows in a fenced block are its text,
+    as for a single command (:func:`fenced_in`)."""
+    calls = tool_calls(action, names, text_tool)
     if calls is None:
+        return None
+    if thought and any(type(a) is str and fenced_in(thought, a) for a in action):
         return None
     if len(calls) == 1:
         return [(calls[0][0].name, calls[0][0].arguments, observation_text(rec))]
     obs = rec.get("observation")
-    if type(obs) is not list or not all(type(o) is dict and "content" in o for o in obs):
+    if type(obs) is not list:
         return None
+    if not all(type(o) is dict and "content" in o for o in obs):
+        if len(obs) != len(calls) or any(type(o) is dict and "content" in o for o in obs):
+            return None
+        return [(call.name, call.arguments, text_of(o)) for (call, _cid), o in zip(calls, obs)]
     note = rec.get("note")
     kept = note.get("call_ids") if isinstance(note, dict) else None
     ids = [cid if cid is not None else (kept[k] if isinstance(kept, list) and k < len(kept) else None)
@@ -195,7 +203,6 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         last = rec
         action = rec.get("action")
         call = tool_call(action, names, text_tool)
-        several = several_calls(action, rec, names) if call is None and type(action) is list else None
         chosen = view.choose(i, mapped=False)
         if chosen is None:
             judge = kind = source = value = r = label = rationale = None
@@ -219,6 +226,8 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         thought = view.thought(rec) or ""
         if call is not None and thought and type(action) is str and fenced_in(thought, action):
             call = None  # the agent wrote the command in its text: that text is its turn
+        several = several_calls(action, rec, names, text_tool, thought) \
+            if call is None and type(action) is list else None
         steps.append({
             "step": i, "message": len(messages), "weight": weight, "failed": failed,
             "tool": call.name if call is not None else several[0][0] if several else None,
@@ -329,7 +338,6 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
             raise _Unusual
         action = rec.get("action")
         call = tool_call(action, names, text_tool)
-        several = several_calls(action, rec, names) if call is None and type(action) is list else None
         cands = candidates(i)
         if not cands:
             r: int | None = None
@@ -361,6 +369,8 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
         thought = thought_of(rec) or ""
         if call is not None and thought and type(action) is str and fenced_in(thought, action):
             call = None  # the agent wrote the command in its text: that text is its turn
+        several = several_calls(action, rec, names, text_tool, thought) \
+            if call is None and type(action) is list else None
         n = _int_repr(i)
         w = _int_repr(weight) if weights else ""
         if call is not None:

@@ -384,23 +384,31 @@ def _named_call(call: Any, names: frozenset[str] | None) -> ToolCall | None:
     return ToolCall(name, args)
 
 
-def tool_calls(action: Any, names: frozenset[str] | None = None) -> list[tuple[ToolCall, Any]] | None:
-    """The calls of an action that is a list of calls (several calls of one turn, ``[{"tool", "args", "id"},
-    ...]``: docs/IMPORT.md), each with its recorded ``id`` (None when it has none); None unless the action is a
-    non-empty list whose every item is a dict that :func:`tool_call` reads as a call of one of ``names``. A list
-    holding anything else (text, a malformed call, an unknown tool) is no call: exports write it as text.
+def tool_calls(action: Any, names: frozenset[str] | None = None,
+               text_tool: tuple[str, str] | None = None) -> list[tuple[ToolCall, Any]] | None:
+    """The calls of an action that is a list of calls (several calls of one turn: ``[{"tool", "args", "id"},
+    ...]``, or command lines in an env with a text tool: docs/IMPORT.md), each with its recorded ``id`` (None when
+    it has none); None unless the action is a non-empty list whose every item :func:`tool_call` reads as a call. A
+    list holding anything else (a malformed call, an unknown tool, a number) is no call: exports write it as text.
 
     >>> tool_calls([{"tool": "ls", "args": {}, "id": "a"}, {"tool": "cat", "args": {"p": "x"}, "id": "b"}])
     [(ToolCall(name='ls', arguments={}), 'a'), (ToolCall(name='cat', arguments={'p': 'x'}), 'b')]
     >>> tool_calls([{"tool": "ls", "args": {}}, "pwd"]) is None
     True
+    >>> tool_calls(["ls", "pwd"], text_tool=("shell", "command"))[1]
+    (ToolCall(name='shell', arguments={'command': 'pwd'}), None)
     """
     if type(action) is not list or not action:
         return None
     out = []
     for item in action:
-        call = _named_call(item, names) if type(item) is dict else None
+        if type(item) is dict:
+            call, cid = _named_call(item, names), item.get("id")
+        elif type(item) is str:
+            call, cid = tool_call(item, names, text_tool), None
+        else:
+            return None
         if call is None:
             return None
-        out.append((call, item.get("id")))
+        out.append((call, cid))
     return out

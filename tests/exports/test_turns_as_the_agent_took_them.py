@@ -222,3 +222,36 @@ def test_an_imported_system_prompt_starts_the_conversation(tmp_path: Path) -> No
     assert row["messages"][1]["role"] == "user" and source_system["content"] not in row["messages"][1]["content"]
     [prm] = _rows(tmp_path / "prm.jsonl")
     assert prm["prompt"].startswith(source_system["content"] + "\n\n")
+
+
+def test_an_imported_mini_swe_agent_turn_with_two_commands(tmp_path: Path) -> None:
+    """mini-swe-agent's several bash calls of one turn (its 1.1 layout): one step whose action is the command
+    lines and whose observation is their outputs, in an env whose text tool is ``bash``: two calls, two answers."""
+    def call(cid: str, command: str) -> dict[str, Any]:
+        return {"id": cid, "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": command})}}
+
+    doc = {"trajectory_format": "mini-swe-agent-1.1", "info": {"exit_status": "Submitted", "mini_version": "2.0"},
+           "messages": [
+               {"role": "system", "content": "You are a shell agent."},
+               {"role": "user", "content": "List and count."},
+               {"role": "assistant", "content": "Both at once.", "tool_calls": [call("c1", "ls"), call("c2", "wc -l a")],
+                "extra": {"actions": [{"command": "ls", "tool_call_id": "c1"},
+                                      {"command": "wc -l a", "tool_call_id": "c2"}]}},
+               {"role": "tool", "tool_call_id": "c1", "content": "a\nb", "extra": {"returncode": 0}},
+               {"role": "tool", "tool_call_id": "c2", "content": "3 a", "extra": {"returncode": 0}},
+               {"role": "assistant", "content": "Done.", "tool_calls": [call("c3", "echo SUBMIT")],
+                "extra": {"actions": [{"command": "echo SUBMIT", "tool_call_id": "c3"}]}},
+               {"role": "tool", "tool_call_id": "c3", "content": "", "extra": {"returncode": 0}}]}
+    src = tmp_path / "two.traj.json"
+    src.write_text(json.dumps(doc))
+    import_paths("mini-swe-agent", [src], tmp_path / "run")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export([tmp_path / "run"], "chat", tmp_path / "chat.jsonl")
+    [row] = _rows(tmp_path / "chat.jsonl")
+    msgs = row["messages"]
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "tool", "tool", "assistant"]
+    assert msgs[0]["content"] == "You are a shell agent."
+    assert [(c["function"]["name"], c["function"]["arguments"]) for c in msgs[2]["tool_calls"]] == [
+        ("bash", {"command": "ls"}), ("bash", {"command": "wc -l a"})]
+    assert [(m["tool_call_id"], m["content"]) for m in msgs[3:5]] == [("call_0_0", "a\nb"), ("call_0_1", "3 a")]

@@ -255,3 +255,33 @@ def test_an_imported_mini_swe_agent_turn_with_two_commands(tmp_path: Path) -> No
     assert [(c["function"]["name"], c["function"]["arguments"]) for c in msgs[2]["tool_calls"]] == [
         ("bash", {"command": "ls"}), ("bash", {"command": "wc -l a"})]
     assert [(m["tool_call_id"], m["content"]) for m in msgs[3:5]] == [("call_0_0", "a\nb"), ("call_0_1", "3 a")]
+
+
+def test_a_model_agents_system_prompt_and_text_reply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A native episode of a model agent (what ``trajrec record --agent openai`` records): the system message its
+    first model call sent starts the conversation, and a reply with no tool call (the action is the reply text,
+    the step's thought the same text) is said once."""
+    from trajrec.recorder.model_call import ModelCall
+
+    run = tmp_path / "run"
+    env = Recorder(TurnEnv(None, 2), run)
+    env.reset(seed=0)
+    sent = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Store x."}]
+    env.note(model_call=ModelCall(model="m", messages=sent, messages_before=0, tool_calls=[
+        {"id": "c1", "name": "put", "arguments": {"x": 1}, "raw_arguments": '{"x": 1}', "error": None}]).to_dict())
+    env.step(json.dumps({"name": "put", "arguments": {"x": 1}}))
+    env.note(model_call=ModelCall(model="m", content="ANSWER: 3", messages_before=2, messages=[
+        {"role": "tool", "tool_call_id": "c1", "content": "seen 1"}]).to_dict())
+    env.step("ANSWER: 3")
+    env.check(True, judge="env@1", target="episode")
+    env.close()
+    [row] = _both_paths(run, "chat", tmp_path, monkeypatch)
+    assert row["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert row["messages"][-1] == {"role": "assistant", "content": "ANSWER: 3", "weight": 1}
+    [kto] = _both_paths(run, "kto", tmp_path, monkeypatch)
+    assert kto["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Store x."}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export([run], "trl-stepwise", tmp_path / "prm.jsonl", options=ExportOptions(unlabeled="false"))
+    [prm] = _rows(tmp_path / "prm.jsonl")
+    assert prm["prompt"] == "Be brief.\n\nStore x." and prm["completions"][-1] == "ANSWER: 3"

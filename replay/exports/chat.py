@@ -3,8 +3,8 @@
 Columns: ``messages``, ``tools`` (exactly the env's declared tools) and ``trajrec`` (trajrec's own metadata in one
 nested column that no trainer reads). There is no top-level ``labels`` column: trainers own that name.
 
-``messages``: the system message when there is one (``--system``, else the episode's own system prompt: the
-reset info's ``system``, where the importers put it), the task as the user message, then per step:
+``messages``: the system message when there is one (``--system``, else the episode's own system prompt:
+:meth:`~.base.EpisodeView.system`), the task as the user message, then per step:
 
 * an action that is a call of one of the env's tools: an assistant message (``content`` = the agent's thought or
   ``""``, ``tool_calls`` = one call ``call_<step>`` whose ``arguments`` is an object, or JSON text with

@@ -1,9 +1,10 @@
 """``trl-stepwise``: the stepwise-supervision schema (math_shepherd / prm800k style), one row per episode.
 
-``prompt`` = the episode's system prompt when it has one (the reset info's ``system``, then a blank line), the
-task text and the reset observation; ``completions`` = one text per step (the agent's thought, a space, the action;
-a message action ``{"message": text}`` is its text, and text the thought already says is not said twice); ``labels`` = one bool per completion, from the preferred label of that step mapped by
-``--label-map strict`` or ``lenient``. TRL's ``PRMTrainer`` (trl <= 1.13; removed in 1.14) and other PRM trainers
+``prompt`` = the episode's system prompt when it has one (:meth:`~.base.EpisodeView.system`, then a blank line),
+the task text and the reset observation; ``completions`` = one text per step (the agent's thought, a space, the
+action; a message action ``{"message": text}`` is its text, and text the thought already says is not said twice);
+``labels`` = one bool per completion, from the preferred label of that step mapped by ``--label-map strict`` or
+``lenient``. TRL's ``PRMTrainer`` (trl <= 1.13; removed in 1.14) and other PRM trainers
 join completions with a step separator (PRMConfig's default ``"\n"``) and put one label on each: so a completion
 never contains ``--step-separator`` (each occurrence is replaced with a space), or the trainer would see more steps
 than labels. Extra columns: ``scores`` (the rating or score behind each label, -1..1; null for a filled step),

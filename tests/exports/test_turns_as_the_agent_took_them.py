@@ -285,3 +285,28 @@ def test_a_model_agents_system_prompt_and_text_reply(tmp_path: Path, monkeypatch
         export([run], "trl-stepwise", tmp_path / "prm.jsonl", options=ExportOptions(unlabeled="false"))
     [prm] = _rows(tmp_path / "prm.jsonl")
     assert prm["prompt"] == "Be brief.\n\nStore x." and prm["completions"][-1] == "ANSWER: 3"
+
+
+@pytest.mark.parametrize("template", ["qwen2_5", "llama3_1", "qwen3"])
+def test_several_calls_render_through_chat_templates(turn_run: Path, tmp_path: Path, template: str) -> None:
+    """The turn with two calls renders through real tool-calling templates (the fixtures of
+    ``test_chat_for_trainers``) with each call and each result once, and no trajrec wrapper anywhere. Llama-3.1's
+    template takes one call per message and says so (docs/EXPORT.md)."""
+    from test_chat_for_trainers import render
+
+    jinja2 = pytest.importorskip("jinja2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export([turn_run], "chat", tmp_path / "chat.jsonl")
+    long = _by_length(_rows(tmp_path / "chat.jsonl"), "messages")[0]
+    if template == "llama3_1":
+        with pytest.raises(jinja2.exceptions.TemplateError, match="only supports single tool-calls"):
+            render(template, long["messages"], long["tools"])
+        return
+    text = render(template, long["messages"], long["tools"])
+    assert SYSTEM in text
+    assert text.count('"path": "x"') == 2  # the parallel cat call and the last step's cat call
+    assert text.count('"x": 1') == 1
+    assert text.count("did put") == 1 and text.count("did cat") == 1
+    assert text.index("did put") < text.index("did cat")  # answered in the calls' order
+    assert text.count("ANSWER: 3") == 1 and '"message"' not in text

@@ -63,7 +63,7 @@ class ExportOptions:
         unlabeled: ``trl-stepwise`` policy for steps without a label: ``skip-episode``, ``truncate``,
             ``drop-step``, ``false`` or ``neutral``.
         system: a system message for ``chat``, ``kto`` and ``dpo``, in place of the episode's own system prompt
-            (:meth:`EpisodeView.system`; none when neither is there).
+            (:meth:`EpisodeView.system`; none when neither is there; ``""``: none).
         observations: ``trl-stepwise`` completions also carry the step's observation.
         tool_arguments: ``chat``: tool-call arguments as an ``object`` (HF/TRL convention, the default) or as JSON
             ``string`` (OpenAI fine-tuning files).

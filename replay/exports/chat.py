@@ -127,9 +127,9 @@ def turn_text(thought: str, action: Any) -> str:
 
 
 def system_of(view: EpisodeView, options: Any) -> str | None:
-    """The system message of an episode's conversation: ``--system`` when given, else the episode's own system
-    prompt (:meth:`EpisodeView.system`), else None."""
-    return options.system or view.system()
+    """The system message of an episode's conversation: ``--system`` when given (``""``: none, leaving out the
+    episode's own), else the episode's own system prompt (:meth:`EpisodeView.system`), else None."""
+    return options.system if options.system is not None else view.system()
 
 
 def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str], text_tool: tuple[str, str] | None,

@@ -143,11 +143,13 @@ def test_chat_writes_messages_once_and_several_calls_as_tool_calls(turn_run: Pat
                                  {"role": "assistant", "content": "Hi.", "weight": 1}]
 
 
-def test_system_option_replaces_the_recorded_system_prompt(turn_run: Path, tmp_path: Path,
+def test_system_option_replaces_or_leaves_out_the_recorded_system_prompt(turn_run: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _both_paths(turn_run, "chat", tmp_path, monkeypatch, system="Given.")
     assert [r["messages"][0]["content"] for r in rows] == ["Given."] * 3
     assert all(sum(m["role"] == "system" for m in r["messages"]) == 1 for r in rows)
+    rows = _both_paths(turn_run, "kto", tmp_path, monkeypatch, system="")  # none: the recorded one left out
+    assert [r["prompt"] for r in rows] == [[{"role": "user", "content": "Store x."}]] * 2
 
 
 def test_kto_and_dpo_take_the_same_turns(turn_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="trl-stepwise: what to do with unlabeled steps (default: %(default)s)")
     p.add_argument("--system", metavar="TEXT",
                    help="chat, kto, dpo: a system message to start each conversation, in place of the episode's "
-                        "own system prompt (an imported agent's, from the reset info's `system`)")
+                        "own system prompt (an imported agent's, from the reset info's `system`); '' leaves it out")
     p.add_argument("--observations", action="store_true",
                    help="trl-stepwise: append each step's observation to its completion")
     p.add_argument("--step-separator", default="\n", metavar="TEXT",

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, Iterable, Iterator, Sequence
 
 from trajrec.recorder import Episode
-from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
-from trajrec.recorder.model_call import note_thought
+from trajrec.recorder.errors import TrajrecError, TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.model_call import model_calls_of, note_thought
 from trajrec.recorder.spelling import in_cli, option
 
 from ..render import json_safe
@@ -62,7 +62,8 @@ class ExportOptions:
         prefer: label sources in order of preference (``human,judge,rule`` by default).
         unlabeled: ``trl-stepwise`` policy for steps without a label: ``skip-episode``, ``truncate``,
             ``drop-step``, ``false`` or ``neutral``.
-        system: a system message for ``chat`` (none by default).
+        system: a system message for ``chat``, ``kto`` and ``dpo``, in place of the episode's own system prompt
+            (:meth:`EpisodeView.system`; none when neither is there; ``""``: none).
         observations: ``trl-stepwise`` completions also carry the step's observation.
         tool_arguments: ``chat``: tool-call arguments as an ``object`` (HF/TRL convention, the default) or as JSON
             ``string`` (OpenAI fine-tuning files).
@@ -134,6 +135,7 @@ class EpisodeView:
         self.options = options
         self._cands: dict[int, list[Candidate]] | None = None
         self._single: dict[tuple[Any, ...], bool] = {}
+        self._system: str | None | bool = False  # not read yet
 
     @property
     def labels(self) -> list[Label]:
@@ -194,6 +196,15 @@ class EpisodeView:
             return obs
         return "\n\n".join(p for p in (text, obs) if p)
 
+    def system(self) -> str | None:
+        """The system prompt the agent started from: the reset info's ``system`` (text, as the importers write
+        it: docs/IMPORT.md), else the system message the episode's first model call sent (its ``messages`` from
+        the start, as ``trajrec record --agent openai`` records them: docs/RECORDING.md), else None. ``chat``,
+        ``kto`` and ``dpo`` start with it as a system message, ``trl-stepwise`` prompts with it."""
+        if self._system is False:
+            self._system = _system_prompt(self.ep)
+        return self._system  # type: ignore[return-value]
+
     @staticmethod
     def thought(rec: dict[str, Any]) -> str | None:
         """:func:`note_thought` of the step's note, as text."""
@@ -242,6 +253,28 @@ class EpisodeView:
     @property
     def outcome(self) -> str | None:
         return self.ep.summary.get("outcome")
+
+
+def _system_prompt(ep: Episode) -> str | None:
+    """:meth:`EpisodeView.system` of ``ep``."""
+    info = ep.reset.info
+    system = info.get("system") if isinstance(info, dict) else None
+    if isinstance(system, str) and system:
+        return system
+    model = ep.summary.get("model")
+    if not (isinstance(model, dict) and model.get("calls") and len(ep)):
+        return None  # no model call recorded (the summary says so): no step is read
+    try:
+        note = ep.record(0).get("note")
+    except TrajrecError:  # step 0 lost or damaged: the export meets it (and says so) when it reads the steps
+        return None
+    for call in model_calls_of(note)[:1]:
+        messages = call.get("messages")
+        if call.get("messages_before") in (0, None) and isinstance(messages, list) and messages:
+            first = messages[0]
+            if isinstance(first, dict) and first.get("role") == "system" and isinstance(first.get("content"), str):
+                return first["content"] or None
+    return None
 
 
 class Format:

@@ -3,13 +3,19 @@
 Columns: ``messages``, ``tools`` (exactly the env's declared tools) and ``trajrec`` (trajrec's own metadata in one
 nested column that no trainer reads). There is no top-level ``labels`` column: trainers own that name.
 
-``messages``: an optional system message, the task as the user message, then per step:
+``messages``: the system message when there is one (``--system``, else the episode's own system prompt:
+:meth:`~.base.EpisodeView.system`), the task as the user message, then per step:
 
 * an action that is a call of one of the env's tools: an assistant message (``content`` = the agent's thought or
   ``""``, ``tool_calls`` = one call ``call_<step>`` whose ``arguments`` is an object, or JSON text with
   ``--tool-arguments string``) and the tool's answer ``{"role": "tool", "tool_call_id", "name", "content"}``;
+* an action that is a list of calls (several calls of one turn, ``[{"tool", "args", "id"}, ...]``), each a call
+  of one of the env's tools, whose results pair with them (a list of ``{"tool_call_id", "content"}``, by id):
+  one assistant message with one ``tool_calls`` entry per call (``call_<step>_<k>``) and one tool message per
+  call answering it by ``tool_call_id``, in the calls' order;
 * any other action (malformed JSON, an unknown tool, plain text with no declared text tool): an assistant message
-  whose content is the thought and the action as text (never a call of an invented tool), and the env's answer
+  whose content is the thought and the action as text (never a call of an invented tool; a message action
+  ``{"message": text}`` is its text, and text the thought already says is not said twice), and the env's answer
   as the next user message.
 
 The conversation ends with the agent's last message; the env's answer to it is ``trajrec.final_observation``.
@@ -25,7 +31,7 @@ from .base import EpisodeView, JsonlFormat, Skip, fenced_in
 from ..labels import rating
 from .choice import map_label, origin
 from .encode import _encode_str as _S
-from .encode import _fast, dumps, exact, text_of, tool_call, tool_names
+from .encode import _fast, dumps, exact, message_of, text_of, tool_call, tool_calls, tool_names
 
 
 def weight_of(policy: str, failed: bool, r: int | None) -> int:
@@ -104,10 +110,70 @@ def _label_fields(chosen: Any, label_map: str) -> tuple[Any, ...]:
 
 def said(thought: str, text: str) -> str:
     """An assistant turn of an action that is no tool call: the thought, then the action as text, unless the
-    thought already holds it (:func:`fenced_in`)."""
+    thought already holds it (it is the same text, as when an importer or a model agent keeps the reply as both,
+    or :func:`fenced_in`)."""
     if not thought:
         return text
-    return thought if fenced_in(thought, text) else f"{thought}\n\n{text}"
+    return thought if thought == text or fenced_in(thought, text) else f"{thought}\n\n{text}"
+
+
+def turn_text(thought: str, action: Any) -> str:
+    """The assistant content of a step whose action is no call: :func:`said` of the action's text, a message
+    action ``{"message": text}`` being its text (the thought alone when that text is empty)."""
+    message = message_of(action)
+    if message is None:
+        return said(thought, text_of(action))
+    return said(thought, message) if message else thought
+
+
+def system_of(view: EpisodeView, options: Any) -> str | None:
+    """The system message of an episode's conversation: ``--system`` when given (``""``: none, leaving out the
+    episode's own), else the episode's own system prompt (:meth:`EpisodeView.system`), else None."""
+    return options.system if options.system is not None else view.system()
+
+
+def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str], text_tool: tuple[str, str] | None,
+                  thought: str) -> list[tuple[str, Any, str]] | None:
+    """``[(tool name, arguments, the tool's answer as text)]`` of a step whose action is a list of calls
+    (:func:`~.encode.tool_calls`) whose results pair with them, else None (the step is then written as text, never
+    with an answer given to the wrong call).
+
+    The results pair when the observation is a list of ``{"tool_call_id", "content"}`` (as the importers write
+    several results): by id when every call has one (its own ``id``, else the note's ``call_ids``), a call no
+    result answers getting ``""``; by position when neither side has ids and there is one result per call. Any
+    other list with one item per call pairs by position (mini-swe-agent's outputs). A list of one call takes the
+    observation as a single call does. Command lines the ``thought`` already shows in a fenced block are its text,
+    as for a single command (:func:`fenced_in`)."""
+    calls = tool_calls(action, names, text_tool)
+    if calls is None:
+        return None
+    if thought and any(type(a) is str and fenced_in(thought, a) for a in action):
+        return None
+    if len(calls) == 1:
+        return [(calls[0][0].name, calls[0][0].arguments, observation_text(rec))]
+    obs = rec.get("observation")
+    if type(obs) is not list:
+        return None
+    if not all(type(o) is dict and "content" in o for o in obs):
+        if len(obs) != len(calls) or any(type(o) is dict and "content" in o for o in obs):
+            return None
+        return [(call.name, call.arguments, text_of(o)) for (call, _cid), o in zip(calls, obs)]
+    note = rec.get("note")
+    kept = note.get("call_ids") if isinstance(note, dict) else None
+    ids = [cid if cid is not None else (kept[k] if isinstance(kept, list) and k < len(kept) else None)
+           for k, (_call, cid) in enumerate(calls)]
+    got = [o.get("tool_call_id") for o in obs]
+    if None not in ids and len(set(map(repr, ids))) == len(ids):
+        by_id = {repr(cid): o for cid, o in zip(got, obs)}
+        if len(by_id) != len(obs) or not set(by_id) <= set(map(repr, ids)):
+            return None  # a result answering no call, or two answering one: no honest pairing
+        answers = [by_id.get(repr(cid)) for cid in ids]
+    elif all(cid is None for cid in ids) and all(g is None for g in got) and len(obs) == len(calls):
+        answers = list(obs)
+    else:
+        return None
+    return [(call.name, call.arguments, text_of(a["content"]) if a is not None else "")
+            for (call, _cid), a in zip(calls, answers)]
 
 
 def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
@@ -120,10 +186,13 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
     text_tool = view.text_tool()
     as_string = options.tool_arguments == "string"
     messages: list[dict[str, Any]] = []
-    if options.system:
-        messages.append({"role": "system", "content": options.system})
+    system = system_of(view, options)
+    if system:
+        messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": view.prompt()})
     steps: list[dict[str, Any]] = []
+    tail = 1  # the messages answering the last step (one per call of a turn with several)
+    last: dict[str, Any] = {}
     # The label fields of a step depend only on its chosen label's judge, kind, value, rationale, tags and origin,
     # which repeat from step to step (a rule's labels): made once for each set of them.
     made: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -131,6 +200,7 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         i = rec["i"]
         if upto is not None and i >= upto:
             break
+        last = rec
         action = rec.get("action")
         call = tool_call(action, names, text_tool)
         chosen = view.choose(i, mapped=False)
@@ -156,9 +226,11 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
         thought = view.thought(rec) or ""
         if call is not None and thought and type(action) is str and fenced_in(thought, action):
             call = None  # the agent wrote the command in its text: that text is its turn
+        several = several_calls(action, rec, names, text_tool, thought) \
+            if call is None and type(action) is list else None
         steps.append({
             "step": i, "message": len(messages), "weight": weight, "failed": failed,
-            "tool": call.name if call is not None else None,
+            "tool": call.name if call is not None else several[0][0] if several else None,
             "judge": judge, "kind": kind, "origin": source, "value": value, "rating": r, "label": label,
             "rationale": rationale, "tags": tags,
         })
@@ -171,14 +243,36 @@ def conversation(view: EpisodeView, options: Any, *, upto: int | None = None
                              "weight": weight})
             messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name,
                              "content": observation_text(rec)})
+            tail = 1
+        elif several:
+            messages.extend(_several_messages(i, thought, several, as_string, weight))
+            tail = len(several)
         else:
-            text = text_of(action)
-            messages.append({"role": "assistant", "content": said(thought, text), "weight": weight})
+            messages.append({"role": "assistant", "content": turn_text(thought, action), "weight": weight})
             messages.append({"role": "user", "content": observation_text(rec)})
+            tail = 1
     final = None
     if steps and messages[-1]["role"] != "assistant":
         final = messages.pop()["content"]
+        if tail > 1:  # a turn with several calls: its answers, all of them, are the env's last answer
+            del messages[-(tail - 1):]
+            final = observation_text(last)
     return messages, steps, final
+
+
+def _several_messages(i: int, thought: str, several: list[tuple[str, Any, str]], as_string: bool,
+                      weight: int | None) -> list[dict[str, Any]]:
+    """The assistant message of a turn with several calls (:func:`several_calls`) and the tool messages answering
+    them; ``weight`` None: the assistant message carries none (``kto``)."""
+    ids = [f"call_{i}_{k}" for k in range(len(several))] if len(several) > 1 else [f"call_{i}"]
+    assistant: dict[str, Any] = {"role": "assistant", "content": thought, "tool_calls": [
+        {"id": cid, "type": "function",
+         "function": {"name": name, "arguments": dumps(args) if as_string else exact(args)}}
+        for cid, (name, args, _answer) in zip(ids, several)]}
+    if weight is not None:
+        assistant["weight"] = weight
+    return [assistant, *({"role": "tool", "tool_call_id": cid, "name": name, "content": answer}
+                         for cid, (name, _args, answer) in zip(ids, several))]
 
 
 #: The row's pieces as text, in the order and spelling encoding the row's dicts gives (``conversation``).
@@ -227,9 +321,11 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
     policy = options.weights
     assistant_call, assistant = (_ASSISTANT_CALL, _ASSISTANT) if weights else (_ASSISTANT_CALL_NW, _ASSISTANT_NW)
     messages: list[str] = []
-    if options.system:
-        messages.append(_strict({"role": "system", "content": options.system}))
+    system = system_of(view, options)
+    if system:
+        messages.append(_strict({"role": "system", "content": system}))
     messages.append(_USER % _S(view.prompt()))
+    tail = 1  # the messages answering the last step (one per call of a turn with several)
     steps: list[str] = []
     made: dict[tuple[Any, ...], tuple[str, int | None]] = {}
     args_text: dict[int, tuple[Any, str]] = {}  # id(arguments) -> (arguments, text): tool_call caches its calls
@@ -273,6 +369,8 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
         thought = thought_of(rec) or ""
         if call is not None and thought and type(action) is str and fenced_in(thought, action):
             call = None  # the agent wrote the command in its text: that text is its turn
+        several = several_calls(action, rec, names, text_tool, thought) \
+            if call is None and type(action) is list else None
         n = _int_repr(i)
         w = _int_repr(weight) if weights else ""
         if call is not None:
@@ -285,15 +383,23 @@ def conversation_text(view: EpisodeView, options: Any, *, weights: bool = True
             last_obs = observation_text(rec)
             messages.append(assistant_call % (_S(thought), n, name, known[1], w))
             messages.append(_TOOL % (n, name, _S(last_obs)))
+            tail = 1
+        elif several:  # (rare: made as the dict path makes them)
+            steps.append(_STEP % (n, len(messages), _int_repr(weight), _TRUTH[failed], _strict(several[0][0]),
+                                  label_text))
+            messages.extend(map(_strict, _several_messages(i, thought, several, as_string,
+                                                           weight if weights else None)))
+            last_obs = observation_text(rec)
+            tail = len(several)
         else:
             steps.append(_STEP % (n, len(messages), _int_repr(weight), _TRUTH[failed], "null", label_text))
-            text = text_of(action)
-            messages.append(assistant % (_S(said(thought, text)), w))
+            messages.append(assistant % (_S(turn_text(thought, action)), w))
             last_obs = observation_text(rec)
             messages.append(_USER % _S(last_obs))
+            tail = 1
     final = None
     if steps:  # the env's answer to the agent's last message goes to the metadata, as in ``conversation``
-        messages.pop()
+        del messages[-tail:]
         final = last_obs
     return messages, steps, final
 

@@ -39,8 +39,8 @@ from trajrec.recorder import Unencodable, UnknownExt
 from trajrec.recorder.classify import parse_tool_call
 from trajrec.recorder.codec import int_text, numpy, numpy_or_stub
 
-__all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "text_of", "tool_call",
-           "tool_names"]
+__all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "message_of",
+           "text_of", "tool_call", "tool_calls", "tool_names"]
 
 #: The key of the marker object an int outside the signed 64-bit range is written as.
 INT_MARKER = "$int"
@@ -309,6 +309,18 @@ def text_of(value: Any) -> str:
     return dumps(value)
 
 
+def message_of(action: Any) -> str | None:
+    """The text of an action that is a plain message, ``{"message": text}`` (a turn with no tool call, as the
+    importers write it: docs/IMPORT.md), else None. Exports write that text, never the wrapper.
+
+    >>> message_of({"message": "ANSWER: 3"}), message_of("ANSWER: 3"), message_of({"message": "a", "x": 1})
+    ('ANSWER: 3', None, None)
+    """
+    if type(action) is dict and len(action) == 1 and "message" in action:
+        return text_of(action["message"])
+    return None
+
+
 def tool_names(tools: Iterable[Any] | None) -> frozenset[str]:
     """The function names of OpenAI-style tool schemas (``{"type": "function", "function": {"name": ...}}`` or
     the bare function object)."""
@@ -370,3 +382,33 @@ def _named_call(call: Any, names: frozenset[str] | None) -> ToolCall | None:
     if not isinstance(args, dict) or (names is not None and name not in names):
         return None
     return ToolCall(name, args)
+
+
+def tool_calls(action: Any, names: frozenset[str] | None = None,
+               text_tool: tuple[str, str] | None = None) -> list[tuple[ToolCall, Any]] | None:
+    """The calls of an action that is a list of calls (several calls of one turn: ``[{"tool", "args", "id"},
+    ...]``, or command lines in an env with a text tool: docs/IMPORT.md), each with its recorded ``id`` (None when
+    it has none); None unless the action is a non-empty list whose every item :func:`tool_call` reads as a call. A
+    list holding anything else (a malformed call, an unknown tool, a number) is no call: exports write it as text.
+
+    >>> tool_calls([{"tool": "ls", "args": {}, "id": "a"}, {"tool": "cat", "args": {"p": "x"}, "id": "b"}])
+    [(ToolCall(name='ls', arguments={}), 'a'), (ToolCall(name='cat', arguments={'p': 'x'}), 'b')]
+    >>> tool_calls([{"tool": "ls", "args": {}}, "pwd"]) is None
+    True
+    >>> tool_calls(["ls", "pwd"], text_tool=("shell", "command"))[1]
+    (ToolCall(name='shell', arguments={'command': 'pwd'}), None)
+    """
+    if type(action) is not list or not action:
+        return None
+    out = []
+    for item in action:
+        if type(item) is dict:
+            call, cid = _named_call(item, names), item.get("id")
+        elif type(item) is str:
+            call, cid = tool_call(item, names, text_tool), None
+        else:
+            return None
+        if call is None:
+            return None
+        out.append((call, cid))
+    return out

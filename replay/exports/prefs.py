@@ -1,7 +1,8 @@
 """``dpo`` and ``kto``: preference formats today's TRL trainers take (``DPOTrainer``, ``KTOTrainer``), built from
 whole attempts in the conversational shape of ``chat`` (``docs/EXPORT.md``).
 
-``kto``: one row per episode: ``prompt`` (the system and user messages), ``completion`` (the agent's messages and
+``kto``: one row per episode: ``prompt`` (the system message when there is one, as in ``chat``, and the user
+message), ``completion`` (the agent's messages and
 the env's answers), ``label`` (bool: the terminal check passed; without a verdict, the preferred episode label's
 rating > 0; episodes with neither are left out), ``tools``, ``trajrec``.
 
@@ -19,7 +20,7 @@ from typing import Any, Iterable
 
 from ..labels import rating
 from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
-from .chat import _strict, _Unusual, conversation, conversation_text, episode_meta, meta_text
+from .chat import _strict, _Unusual, conversation, conversation_text, episode_meta, meta_text, system_of
 from .encode import dumps, dumps_built, exact
 
 
@@ -86,7 +87,7 @@ class KtoFormat(JsonlFormat):
             messages, steps, final = conversation_text(view, self.options, weights=False)
             if not steps:
                 raise Skip("no step")
-            head = 2 if self.options.system else 1  # the system and user messages: the prompt
+            head = 2 if system_of(view, self.options) else 1  # the system and user messages: the prompt
             line = (f'{{"prompt":[{",".join(messages[:head])}],"completion":[{",".join(messages[head:])}],'
                     f'"label":{_strict(_label(rank))},"tools":{_strict(exact(view.tools()))},'
                     f'"trajrec":{meta_text(view, final, steps)}}}')

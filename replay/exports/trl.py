@@ -1,8 +1,10 @@
 """``trl-stepwise``: the stepwise-supervision schema (math_shepherd / prm800k style), one row per episode.
 
-``prompt`` = the task text and the reset observation; ``completions`` = one text per step (the agent's thought,
-a space, the action); ``labels`` = one bool per completion, from the preferred label of that step mapped by
-``--label-map strict`` or ``lenient``. TRL's ``PRMTrainer`` (trl <= 1.13; removed in 1.14) and other PRM trainers
+``prompt`` = the episode's system prompt when it has one (:meth:`~.base.EpisodeView.system`, then a blank line),
+the task text and the reset observation; ``completions`` = one text per step (the agent's thought, a space, the
+action; a message action ``{"message": text}`` is its text, and text the thought already says is not said twice);
+``labels`` = one bool per completion, from the preferred label of that step mapped by ``--label-map strict`` or
+``lenient``. TRL's ``PRMTrainer`` (trl <= 1.13; removed in 1.14) and other PRM trainers
 join completions with a step separator (PRMConfig's default ``"\n"``) and put one label on each: so a completion
 never contains ``--step-separator`` (each occurrence is replaced with a space), or the trainer would see more steps
 than labels. Extra columns: ``scores`` (the rating or score behind each label, -1..1; null for a filled step),
@@ -21,7 +23,7 @@ from trajrec.recorder.errors import TrajrecUsageError
 from ..labels import rating
 from .base import EpisodeView, ExportOptions, JsonlFormat, Skip, fenced_in
 from .choice import fill_value, map_label
-from .encode import text_of
+from .encode import message_of, text_of
 
 
 def _str(v: Any) -> str | None:
@@ -70,9 +72,12 @@ class TrlStepwiseFormat(JsonlFormat):
                 score = chosen.score if chosen.score is not None else (
                     float(chosen.value) if isinstance(chosen.value, float) else (float(r) if r is not None else None))
             thought = view.thought(rec)
-            text = text_of(rec.get("action"))
+            action = rec.get("action")
+            message = message_of(action)
+            text = text_of(action) if message is None else message
             if thought:
-                text = thought if fenced_in(thought, text) else f"{thought} {text}"
+                text = thought if (message == "" or thought == text or fenced_in(thought, text)) \
+                    else f"{thought} {text}"
             if opts.observations:
                 text = f"{text} Observation: {text_of(rec.get('observation'))}"
             completions.append(text.replace(sep, " ") if sep in text else text)
@@ -85,8 +90,9 @@ class TrlStepwiseFormat(JsonlFormat):
                 raise Skip("no step")
             raise Skip("no labeled step to export", unlabeled=True)
         task = view.task
+        system = view.system()
         row = {
-            "prompt": view.prompt(),
+            "prompt": f"{system}\n\n{view.prompt()}" if system else view.prompt(),
             "completions": completions,
             "labels": labels,
             "scores": scores,

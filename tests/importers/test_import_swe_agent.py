@@ -62,8 +62,10 @@ def test_chat_export_reproduces_the_conversation(tmp_path: Path) -> None:
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     msgs = row["messages"]
     prompt = next(m["content"] for m in src["history"] if m["role"] == "user")
-    assert msgs[0] == {"role": "user", "content": prompt}
-    turns = msgs[1:]
+    system = next(m["content"] for m in src["history"] if m["role"] == "system")
+    # The agent's system prompt starts the conversation as the system message, as in the source's history.
+    assert msgs[:2] == [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    turns = msgs[2:]
     # The conversation ends with the agent's last message; the env's answer to it is trajrec.final_observation.
     assert len(turns) == 2 * len(src["trajectory"]) - 1
     assert row["trajrec"]["final_observation"] == src["trajectory"][-1]["observation"]

@@ -70,7 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(model:*, human:ana); unlisted sources are not used (default: %(default)s)")
     p.add_argument("--unlabeled", default="skip-episode", choices=UNLABELED,
                    help="trl-stepwise: what to do with unlabeled steps (default: %(default)s)")
-    p.add_argument("--system", metavar="TEXT", help="chat: a system message to start each conversation")
+    p.add_argument("--system", metavar="TEXT",
+                   help="chat, kto, dpo: a system message to start each conversation, in place of the episode's "
+                        "own system prompt (an imported agent's, from the reset info's `system`); '' leaves it out")
     p.add_argument("--observations", action="store_true",
                    help="trl-stepwise: append each step's observation to its completion")
     p.add_argument("--step-separator", default="\n", metavar="TEXT",

@@ -36,7 +36,7 @@ from trajrec.recorder.writer import EpisodeWriter
 
 from .jsonstream import ImportFormatError
 
-__all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SourceFile",
+__all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SeenTools", "SourceFile",
            "episode_slug", "open_text", "parse_time", "read_text", "write_episode"]
 
 #: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
@@ -299,6 +299,12 @@ class Importer:
     suffixes: ClassVar[tuple[str, ...]] = ()
     #: True when a source may be a name rather than a file (a Minari dataset id).
     accepts_ids: ClassVar[bool] = False
+    #: True when a folder is one source of this format (a Minari dataset, an OpenHands ``events/`` folder).
+    reads_folders: ClassVar[bool] = False
+    #: Name patterns of the files a folder of this format's files holds (``trajrec export --format atif --out
+    #: DIR/`` writes one ``.trajectory.json`` per episode): a folder passed as a source stands for them. Empty: a
+    #: folder is refused with the hint to pass the files.
+    folder_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.fields = FieldReport()
@@ -519,3 +525,43 @@ def shell_tool(description: str) -> dict[str, Any]:
             "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}],
         "text_tool": {"name": "bash", "argument": "command"},
     }
+
+
+class SeenTools:
+    """The tools a source's calls name, with the argument names seen, for sources that call tools without
+    declaring them (an OpenHands event stream, an Inspect log without model events, SWE-agent 1.x's history).
+
+    Declared in the reset info as :meth:`schemas` (OpenAI-style function schemas), the exports read the calls
+    as calls of these tools (``docs/EXPORT.md``: a call of an undeclared tool is text). A schema says it was
+    made from the calls: the source does not hold the tool's description or argument types.
+
+    >>> seen = SeenTools("OpenHands"); seen.add("execute_bash", {"command": "ls"}); seen.add("think", {})
+    >>> [t["function"]["name"] for t in seen.schemas()], seen.schemas()[0]["function"]["parameters"]
+    (['execute_bash', 'think'], {'type': 'object', 'properties': {'command': {}}})
+    """
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self._args: dict[str, dict[str, None]] = {}
+
+    def add(self, name: Any, args: Any) -> None:
+        if not isinstance(name, str) or not name:
+            return
+        keys = self._args.setdefault(name, {})
+        if isinstance(args, dict):
+            for k in args:
+                keys.setdefault(str(k), None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._args
+
+    def schemas(self, declared: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Schemas of the tools seen, in the order first seen, leaving out the names in ``declared`` (tools the
+        source declares itself)."""
+        skip = set(declared)
+        return [{"type": "function", "function": {
+            "name": name,
+            "description": f"A tool {self.agent} called (declared from the calls in the source, which holds no "
+                           "schema for it).",
+            "parameters": {"type": "object", "properties": {k: {} for k in keys}}}}
+            for name, keys in self._args.items() if name not in skip]

@@ -36,6 +36,7 @@ class OpenHandsImporter(Importer):
     name = "openhands"
     description = "OpenHands event streams (exported JSON lists or events/ folders)"
     suffixes = (".json",)
+    reads_folders = True
 
     @classmethod
     def detect(cls, path: Path, head: bytes) -> str | None:

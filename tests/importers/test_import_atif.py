@@ -57,7 +57,10 @@ def test_harbor_written_atif_agrees_with_the_mini_swe_agent_source(tmp_path: Pat
         assert a.note["thought"] == m.note["thought"]
         assert abs(a.time - m.time) < 1e-3
     assert atif.task["text"] == mini.task["text"]
-    assert atif.reset.observation.startswith("[system] ")
+    # The system prompt is the reset info's "system", as the mini-swe-agent import keeps it; the prompt is the
+    # user's message alone (not "[system] ..." folded into it).
+    assert atif.reset.info["system"] == mini.reset.info["system"] and mini.reset.info["system"]
+    assert atif.reset.observation == mini.reset.observation and "[system]" not in atif.reset.observation
 
 
 def roundtrip(tmp_path: Path, source: Path) -> tuple[dict, dict]:

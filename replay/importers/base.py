@@ -29,7 +29,7 @@ from trajrec.recorder.diff import StateTracker
 from trajrec.recorder.errors import TrajrecIOError
 from trajrec.recorder.format import SUFFIX, new_compressor
 from trajrec.recorder.model import normalize_check
-from trajrec.recorder.model_call import ModelCall
+from trajrec.recorder.model_call import ModelCall, normalize_usage
 from trajrec.recorder.provenance import _static
 from trajrec.recorder.version import __version__
 from trajrec.recorder.writer import EpisodeWriter
@@ -37,7 +37,7 @@ from trajrec.recorder.writer import EpisodeWriter
 from .jsonstream import ImportFormatError
 
 __all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SeenTools", "SourceFile",
-           "episode_slug", "open_text", "parse_time", "read_text", "write_episode"]
+           "episode_slug", "open_text", "parse_time", "read_text", "with_episode_usage", "write_episode"]
 
 #: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
 IMPORTER_VERSION = "1"
@@ -565,3 +565,43 @@ class SeenTools:
                            "schema for it).",
             "parameters": {"type": "object", "properties": {k: {} for k in keys}}}}
             for name, keys in self._args.items() if name not in skip]
+
+
+def with_episode_usage(steps: Iterable[ImportedStep], stats: Any, model: Any, where: str) -> Iterator[ImportedStep]:
+    """``steps``, the last one carrying the episode's model totals when the source records only those (SWE-agent's
+    and mini-swe-agent's ``info.model_stats``: ``instance_cost``, ``tokens_sent``, ``tokens_received``,
+    ``api_calls``), so the summary, ``ls`` and ``report`` count the tokens and cost the file states.
+
+    The totals go in the last step's ``note.model_calls`` as one entry (``scope: "episode"``, the number of API
+    calls as ``api_calls``; the summary's count of calls counts it once). When any step's note already holds a
+    model call's usage or cost (per-call stats, as mini-swe-agent 1.1 writes them), nothing is added: the totals
+    would count those tokens twice (they stay in ``provenance.agent.model_stats``).
+    """
+    usable = isinstance(stats, dict) and any(
+        isinstance(stats.get(k), (int, float)) and not isinstance(stats.get(k), bool)
+        for k in ("instance_cost", "tokens_sent", "tokens_received"))
+    held: ImportedStep | None = None
+    per_call = False
+    for step in steps:
+        note = step.note or {}
+        if any(note.get(k) is not None for k in ("usage", "cost", "model_call", "model_calls")):
+            per_call = True
+        if held is not None:
+            yield held
+        held = step
+    if held is not None and usable and not per_call:
+        usage = {k: stats[v] for k, v in (("prompt_tokens", "tokens_sent"), ("completion_tokens", "tokens_received"))
+                 if isinstance(stats.get(v), int) and not isinstance(stats.get(v), bool)}
+        call: dict[str, Any] = {"scope": "episode", "source": where}
+        if isinstance(model, str):
+            call["model"] = model
+        if usage:
+            call["usage"] = normalize_usage(usage)
+        cost = stats.get("instance_cost")
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            call["cost"] = cost
+        if stats.get("api_calls") is not None:
+            call["api_calls"] = stats["api_calls"]
+        held.note = {**(held.note or {}), "model_calls": [call]}
+    if held is not None:
+        yield held

@@ -30,7 +30,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, shell_tool
+from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, shell_tool,
+                   with_episode_usage)
 from .jsonstream import ImportFormatError, JsonStream
 
 _STEP_KNOWN = ("action", "observation", "response", "thought", "execution_time", "state", "query", "messages")
@@ -147,7 +148,8 @@ class SweAgentImporter(Importer):
         yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt if prompt is not None else task["text"],
                               reset_info={**({"system": system} if system else {}), **_SHELL_TOOL,
                                           "tools": [*_SHELL_TOOL["tools"], *seen.schemas(["bash"])]},
-                              steps=steps(), reset_state={},
+                              steps=with_episode_usage(steps(), info.get("model_stats"), agent["model"],
+                                                       "info.model_stats"), reset_state={},
                               checks=checks, where="trajectory", name=task["id"], extra=extra)
 
     def _step(self, path: Path, i: int, entry: Any, call: dict[str, Any] | None, last: bool,

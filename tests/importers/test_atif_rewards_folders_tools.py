@@ -157,3 +157,18 @@ def test_atif_export_writes_a_call_of_an_undeclared_tool_as_text_like_chat(tmp_p
     assert main(["import", "atif", str(atif), "--out", str(back)]) == 0
     ep = open_episode(next(back.glob("*.msgpack.zst")))
     assert "calculator" in ep[0].action["message"] and ep[1].action["tool"] == "calc"
+
+
+def test_atif_export_writes_the_system_prompt_of_an_import_as_a_system_step(tmp_path: Path) -> None:
+    from import_helpers import MINI_V1, SWE
+
+    for fmt, src in (("mini-swe-agent", MINI_V1), ("swe-agent", SWE)):
+        _, [ep] = import_one(fmt, src, tmp_path / fmt)
+        system = ep.reset.info["system"]
+        assert system and system not in (ep.reset.observation or "")
+        out = tmp_path / f"{fmt}-atif"
+        assert main(["export", str(tmp_path / fmt), "--format", "atif", "--out", f"{out}/"]) == 0
+        (doc,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+        assert [(s["source"], s["message"]) for s in doc["steps"][:2]] == [("system", system),
+                                                                          ("user", ep.reset.observation)]
+        assert [s["step_id"] for s in doc["steps"]] == list(range(1, len(doc["steps"]) + 1))

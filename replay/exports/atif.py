@@ -7,14 +7,17 @@ trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-
 ``harbor.models.trajectories`` models (``extra="forbid"``: only their fields are written).
 
 Mapping: ``agent`` from provenance (name, version, model; the env's tool schemas from the reset info as
-``tool_definitions``); a first ``user`` step with the task prompt; then per trajrec step one ``agent`` step
+``tool_definitions``, an ATIF import's own definitions as it had them); a ``system`` step with the reset info's
+``system`` (an import's system prompt), a ``user`` step with the task prompt; then per trajrec step one ``agent`` step
 (``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost, failed
 attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
 the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
-them). An action is a call as ``encode.tool_call`` decides (a JSON tool call, or text in an env with a text tool,
-e.g. a ``shell`` call); anything else (a malformed call, ``{"message": text}``) is written in the message.
-trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label) go in each
-step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
+them). An action is a call as ``encode.tool_call`` decides with the env's declared tools, as for chat (a JSON tool
+call of a declared tool, or text in an env with a text tool, e.g. a ``shell`` call); anything else (a call of an
+undeclared tool, a malformed call, ``{"message": text}``) is written in the message.
+trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label, the positions
+of call ids it made up) go in each step's ``extra.trajrec``; the episode's task, outcome, checks and every live
+label (``labels``: ``import atif`` gives them back as checks) in the root ``extra.trajrec``.
 Episodes imported from ATIF get back their original user/system steps, step ids and schema version.
 """
 

@@ -7,16 +7,23 @@ Layout (Harbor's ``docs/rfcs/0001-trajectory-format.md`` and ``harbor.models.tra
 ``metrics``, ``extra``), ``notes``, ``final_metrics``, ``extra``, ``continued_trajectory_ref``,
 ``subagent_trajectories``.
 
-Mapping: the user and system steps before the first agent step are the task prompt (the reset observation; the
-first user message is the task text). One trajrec step per agent step: its tool calls stay together (action =
+Mapping: the user steps before the first agent step are the task prompt (the reset observation; the first user
+message is the task text), the system steps there the system prompt (``reset.info["system"]``); all of them are
+kept whole in ``reset.info["atif_lead"]`` for the ATIF export. The reset info's ``tools`` are
+``agent.tool_definitions`` plus a schema made from the calls for each tool the steps call that they lack
+(``base.SeenTools``); the file's own definitions stay in ``provenance.atif.tool_definitions``. One trajrec step per
+agent step: its tool calls stay together (action =
 ``{"tool", "args", "id"}`` or a list of them; observation = the result, or ``[{tool_call_id, content}]``); a step
 with no tool call has action ``{"message": text}``. thought = ``message``, ``reasoning_content``, model,
 ``metrics`` (tokens, cost) and the step's ``extra`` go in the note. User or system steps between agent steps are
 kept, in order, in the next agent step's ``note.atif_before`` (the ones after the last agent step in its
 ``note.atif_after``), so ``trajrec export --format atif`` writes them back. A result whose ``extra`` says
 ``is_error``/``error`` sets ``info["error"]`` (the classifier's tool-error rule). Rewards in ``final_metrics.extra``
-or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``atif:reward``); ``final_metrics``
-itself is kept in provenance. The ``steps`` array is streamed.
+or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``atif:reward``; a reward 1/1.0 is a
+pass, 0/0.0 a fail, as Harbor's verifiers write them; other values as they are, the number as the ``score``);
+``final_metrics`` itself is kept in provenance. A file trajrec exported gives back its recorded checks and the
+run's labels (root ``extra.trajrec.labels``) as checks, labels first so the recorded terminal verdict stays the
+outcome. The ``steps`` array is streamed (read twice: the first reading also notes the tools called).
 
 End state: ATIF has no field for how a run ended, and a trajectory file is a finished run, so the last agent step
 is ``terminated`` (the episode's outcome: ``terminated``, or ``passed``/``failed`` from a reward check's verdict),

@@ -14,7 +14,10 @@ note. A tool message with ``error`` sets ``info["error"]`` (the classifier's own
 ``error`` fails the last step (kind ``exception``); a ``limit`` truncates it. ``store`` and ``state`` events
 (JSON Patch) are applied to a state ``{"store": ..., "task_state": ...}`` (the task state without its messages,
 which are the steps) and stored as diff rows. Each scorer's score is an episode check (judge
-``inspect:<scorer>@<inspect version>``; ``C``/``I`` read as pass/fail, the answer and explanation kept).
+``inspect:<scorer>@<inspect version>``; ``C``/``I`` read as pass/fail, the answer and explanation kept). The reset
+observation is the user messages before the first assistant turn; the ``system`` messages there are the system
+prompt (``reset.info["system"]``). The reset info's ``tools`` are the first model event's tool list, or, in a log
+without model events, schemas made from the calls (``base.SeenTools``).
 """
 
 from __future__ import annotations
@@ -153,7 +156,8 @@ class InspectImporter(Importer):
             f.mapped("samples[].messages[system]", "reset.info.system")
         tools = timing["tools"] or _called_tools(messages)
         if tools and not timing["tools"]:
-            f.mapped("samples[].messages[assistant].tool_calls[].function", "reset.info.tools (declared from the calls)")
+            f.mapped("samples[].messages[assistant].tool_calls[].function",
+                     "reset.info.tools (declared from the calls)")
         extra = {f"samples[].{k}": v for k, v in f.keep_rest(
             "samples[].", sample, ("id", "epoch", "input", "target", "messages", "output", "scores", "metadata",
                                   "store", "events", "model_usage", "attachments", "error", "limit", "sandbox",

@@ -10,7 +10,11 @@ sometimes ``success``.
 
 Mapping: the first user message is the task (text and reset observation). One step per agent turn: the actions
 produced by one model response (same ``model_response.id``) stay together (action = ``{"tool", "args", "id"}`` or a
-list; observation = the answering observation's content, or a list). A turn with no tool call (an agent
+list; observation = the answering observation's content, or a list). A call is the model's: the raw response's
+``tool_calls`` entry with the event's ``tool_call_id`` gives the name and the arguments as sent (OpenHands' ``args``
+add defaults the model did not send; they and OpenHands' action name are kept in ``note.openhands_actions``);
+without a response, ``function_name`` and OpenHands' ``args``. The tools called are declared in the reset info
+(``base.SeenTools``: OpenHands keeps no schemas in the event stream). A turn with no tool call (an agent
 ``message``) has action ``{"message": text}``. Later user messages are kept in the next step's
 ``note.user_before``. time = the action's timestamp, duration = until its last observation. Failures: a non-zero
 exit code, an ``error`` observation, ``success: false`` (``info["error"]``, the classifier's tool-error rule); an

@@ -91,3 +91,24 @@ def test_chat_export_reproduces_the_conversation(tmp_path: Path) -> None:
             tool = turns[2 * k + 1]
             assert tool["content"] == entry["observation"]
             assert tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
+
+
+def test_function_calls_with_empty_and_unreadable_arguments(tmp_path: Path) -> None:
+    # The real run, with its final submit made by a call (`submit` with arguments "{}", as SWE-agent 1.x writes
+    # it) and one call whose arguments are not JSON: the submit is a call of `submit` with {}, the unreadable one
+    # keeps its command line (a call of bash), and `submit` is declared.
+    src = source()
+    edit = [m for m in src["history"] if m["role"] == "assistant" and m.get("tool_calls")][2]
+    edit["tool_calls"][0]["function"]["arguments"] = "{not json"
+    broken = edit["action"]
+    src["history"].append({"role": "assistant", "content": "Submit.", "thought": "Submit.", "action": "submit",
+                           "agent": "main", "message_type": "action",
+                           "tool_calls": [{"id": "call_submit", "type": "function",
+                                           "function": {"name": "submit", "arguments": "{}"}}]})
+    path = tmp_path / "run.traj"
+    path.write_text(json.dumps(src))
+    _, [ep] = import_one("swe-agent", path, tmp_path / "run")
+    assert ep[len(ep) - 1].action == {"tool": "submit", "args": {}, "id": "call_submit"}
+    (k,) = [i for i, e in enumerate(src["trajectory"]) if e["action"] == broken]
+    assert ep[k].action == broken and ep[k].note["tool_calls"][0]["function"]["arguments"] == "{not json"
+    assert "submit" in [t["function"]["name"] for t in ep.reset.info["tools"]]

@@ -40,7 +40,7 @@ __all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep",
            "episode_slug", "open_text", "parse_time", "read_text", "with_episode_usage", "write_episode"]
 
 #: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
-IMPORTER_VERSION = "1"
+IMPORTER_VERSION = "2"  # 2: model calls as actions (SWE-agent 1.x, OpenHands), tools from calls, system prompts
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 _GZIP_MAGIC = b"\x1f\x8b"

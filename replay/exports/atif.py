@@ -24,6 +24,7 @@ Episodes imported from ATIF get back their original user/system steps, step ids 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from datetime import datetime, timezone
@@ -170,11 +171,13 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
 def _label(row: Any) -> dict[str, Any]:
     """A live label (a :class:`~trajrec.replay.label_model.LabelRow` or :class:`Label`) as the check ``import atif``
     writes back: its target, kind, judge, value and the rest that decide the chosen label (time: newest wins)."""
-    # The target as "step": the step index, or null for the episode (one type per field: JSON readers that
-    # infer a column's type, pyarrow's and `datasets`', refuse a field that is text in one row, a number in another).
+    # One type per field, as JSON readers that infer a column's type (pyarrow's, `datasets`') need (they refuse a
+    # field that is text in one row, a number in another): the target as "step", the step index or null for the
+    # episode; the value, which may be a rating, a bool, a score or a category, as its JSON text.
     out = {"step": row.target if isinstance(row.target, int) else None, "kind": row.kind, "judge": row.judge,
-           "value": row.value, "score": row.score, "rationale": row.rationale, "tags": list(row.tags or ()),
-           "author": row.author, "time": row.time, "label_id": row.id}
+           "value_json": json.dumps(row.value, default=str), "score": row.score,
+           "rationale": row.rationale, "tags": list(row.tags or ()), "author": row.author, "time": row.time,
+           "label_id": row.id}
     return {k: v for k, v in out.items() if k == "step" or (v is not None and v != [])}
 
 

@@ -478,7 +478,8 @@ _LABEL_KEYS = ("kind", "judge", "value", "score", "rationale", "tags", "author",
 
 def _own_labels(own: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The run's live labels an ATIF file written by ``trajrec export`` carries (root ``extra.trajrec.labels``), as
-    checks: the same target (``step``: a step index, null for the episode), kind, judge, value, time (the newest
+    checks: the same target (``step``: a step index, null for the episode), kind, judge, value (``value_json``: its
+    JSON text), time (the newest
     of one judge wins), author; the label's id as ``label_id``. Entries without a judge or a ``step`` member are
     passed over (not a label this writer makes)."""
     out = []
@@ -487,7 +488,13 @@ def _own_labels(own: dict[str, Any] | None) -> list[dict[str, Any]]:
         if isinstance(c, dict) and isinstance(c.get("judge"), str) and "step" in c:
             step = c["step"]
             target = step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else "episode"
-            out.append({"target": target, **{k: c[k] for k in _LABEL_KEYS if k in c}})
+            label = {"target": target, **{k: c[k] for k in _LABEL_KEYS if k in c}}
+            if isinstance(c.get("value_json"), str):  # the value as its JSON text (one type for every row)
+                try:
+                    label["value"] = json.loads(c["value_json"])
+                except ValueError:
+                    label["value"] = c["value_json"]
+            out.append(label)
     return out
 
 

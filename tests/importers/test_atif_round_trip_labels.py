@@ -48,7 +48,7 @@ def test_labels_survive_export_and_import(tmp_path: Path) -> None:
     assert main(["export", str(run), "--format", "atif", "--out", f"{atif}/"]) == 0
     doc = json.loads((atif / f"{eid}.trajectory.json").read_text())
     labels = doc["extra"]["trajrec"]["labels"]
-    assert {"judge": "human:ana", "step": None, "value": False}.items() <= next(
+    assert {"judge": "human:ana", "step": None, "value_json": "false"}.items() <= next(
         x for x in labels if x["step"] is None and x["judge"] == "human:ana").items()
     back = tmp_path / "back"
     assert main(["import", "atif", str(atif), "--out", str(back)]) == 0  # the folder the export wrote
@@ -98,3 +98,26 @@ def test_older_atif_file_with_only_the_chosen_step_label(tmp_path: Path) -> None
     ep = open_episode(next(back.glob("*.msgpack.zst")))
     got = {c.target: (c.judge, c.value) for c in ep.checks if isinstance(c.target, int) and c.kind != "environment"}
     assert got == {i: (lab["judge"], lab["value"]) for i, lab in chosen.items() if lab["origin"] == "label"}
+
+
+def test_atif_lines_with_labels_of_every_value_type_load_in_arrow(tmp_path: Path) -> None:
+    """A person's pass/fail (bool) beside the rules' ratings (ints) and a score: the labels' values are written as
+    JSON text, so JSON readers that infer one type per column (pyarrow, ``datasets``) load them."""
+    import pyarrow.json as pj
+
+    run, eid = _labeled_run(tmp_path)
+    assert main(["label", "add", str(run), "--episode", eid, "--step", "1", "--value", "0.25",
+                 "--annotator", "bo"]) == 0
+    out = tmp_path / "atif.jsonl"
+    assert main(["export", str(run), "--format", "atif", "--out", str(out)]) == 0
+    # (The labels alone: a whole ATIF line also holds the tool calls' arguments, whose types vary with the agent.)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"labels": json.loads(line)["extra"]["trajrec"]["labels"]}) + "\n"
+                              for line in out.read_text().splitlines()))
+    table = pj.read_json(labels)
+    assert table.num_rows == len(list(run.glob("*.msgpack.zst")))
+    back = tmp_path / "back"
+    assert main(["import", "atif", str(out), "--out", str(back)]) == 0
+    values = {(c.judge, c.target): c.value for p in back.glob("*.msgpack.zst") for c in open_episode(p).checks
+              if c.judge.startswith("human:")}
+    assert values == {("human:ana", 0): -1, ("human:ana", "episode"): False, ("human:bo", 1): 0.25}

@@ -96,7 +96,7 @@ class AtifImporter(Importer):
         streamed); ``label`` names it in errors (the file, and its line in a lines file)."""
         top: dict[str, Any] = {}
         lead: list[dict[str, Any]] = []  # user/system steps before the first agent step
-        seen = SeenTools(f"the ATIF trajectory's agent")
+        seen = SeenTools("the ATIF trajectory's agent")
         with opener() as fh:
             s = JsonStream(fh, label)
             if s.kind() != "object":

@@ -7,8 +7,8 @@ trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-
 ``harbor.models.trajectories`` models (``extra="forbid"``: only their fields are written).
 
 Mapping: ``agent`` from provenance (name, version, model; the env's tool schemas from the reset info as
-``tool_definitions``, an ATIF import's own definitions as it had them); a ``system`` step with the reset info's
-``system`` (an import's system prompt), a ``user`` step with the task prompt; then per trajrec step one ``agent`` step
+``tool_definitions``, an ATIF import's own definitions as it had them); a ``system`` step with the episode's system
+prompt (``EpisodeView.system``: an import's, or the one a model agent's first call sent), a ``user`` step with the task prompt; then per trajrec step one ``agent`` step
 (``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost, failed
 attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
 the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
@@ -81,8 +81,10 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
         for st in lead:
             steps.append(_copy_step(st, len(steps) + 1))
     else:
-        system = reset.info.get("system") if isinstance(reset.info, dict) else None
-        if isinstance(system, str) and system:  # the agent's system prompt (an import's), ATIF's system step
+        # The agent's system prompt (an import's reset info `system`, or what a recorded model agent's first call
+        # sent: EpisodeView.system, as chat uses it), ATIF's system step.
+        system = view.system()
+        if isinstance(system, str) and system:
             steps.append({"step_id": 1, "source": "system", "message": system})
         prompt = view.prompt()
         first: dict[str, Any] = {"step_id": len(steps) + 1, "source": "user", "message": prompt or ""}

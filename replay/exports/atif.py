@@ -7,20 +7,24 @@ trajectory per line. Field meanings follow Harbor's ``docs/rfcs/0001-trajectory-
 ``harbor.models.trajectories`` models (``extra="forbid"``: only their fields are written).
 
 Mapping: ``agent`` from provenance (name, version, model; the env's tool schemas from the reset info as
-``tool_definitions``); a first ``user`` step with the task prompt; then per trajrec step one ``agent`` step
+``tool_definitions``, an ATIF import's own definitions as it had them); a ``system`` step with the episode's system
+prompt (``EpisodeView.system``: an import's, or the one a model agent's first call sent), a ``user`` step with the task prompt; then per trajrec step one ``agent`` step
 (``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost, failed
 attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
 the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
-them). An action is a call as ``encode.tool_call`` decides (a JSON tool call, or text in an env with a text tool,
-e.g. a ``shell`` call); anything else (a malformed call, ``{"message": text}``) is written in the message.
-trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label) go in each
-step's ``extra.trajrec``; the episode's task, outcome and checks in the root ``extra.trajrec``.
+them). An action is a call as ``encode.tool_call`` decides with the env's declared tools, as for chat (a JSON tool
+call of a declared tool, or text in an env with a text tool, e.g. a ``shell`` call); anything else (a call of an
+undeclared tool, a malformed call, ``{"message": text}``) is written in the message.
+trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label, the positions
+of call ids it made up) go in each step's ``extra.trajrec``; the episode's task, outcome, checks and every live
+label (``labels``: ``import atif`` gives them back as checks) in the root ``extra.trajrec``.
 Episodes imported from ATIF get back their original user/system steps, step ids and schema version.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from datetime import datetime, timezone
@@ -33,7 +37,7 @@ from trajrec.recorder.model_call import amount, token_count
 from ..labels import rating
 from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder, new_temp_folder
 from .choice import origin
-from .encode import dumps_built, jsonable, text_of, tool_call
+from .encode import dumps_built, jsonable, text_of, tool_call, tool_names
 
 #: The schema version written for episodes that did not come from ATIF.
 ATIF_VERSION = "ATIF-v1.6"
@@ -60,10 +64,16 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
     if agent_p.get("model"):
         agent["model_name"] = str(agent_p["model"])
     tools = view.tools()
-    if tools:
+    if "tool_definitions" in atif_src:  # imported from ATIF: its own definitions, as they were (or none)
+        if atif_src["tool_definitions"] is not None:
+            agent["tool_definitions"] = atif_src["tool_definitions"]
+    elif tools:
         agent["tool_definitions"] = [t if isinstance(t, dict) else {"value": t} for t in tools]
     if isinstance(agent_p.get("extra"), dict) and agent_p["extra"]:
         agent["extra"] = agent_p["extra"]
+    # A call is a call of a declared tool, as in the chat exports; an episode imported from ATIF by an older
+    # trajrec (which declared no tools its file did not define) keeps its calls as the file had them.
+    names = None if atif_src and "tool_definitions" not in atif_src else tool_names(tools)
     steps: list[dict[str, Any]] = []
     reset = ep.reset
     lead = reset.info.get("atif_lead") if isinstance(reset.info, dict) else None
@@ -71,10 +81,17 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
         for st in lead:
             steps.append(_copy_step(st, len(steps) + 1))
     else:
+        # The agent's system prompt (an import's reset info `system`, or what a recorded model agent's first call
+        # sent: EpisodeView.system, as chat uses it), ATIF's system step.
+        system = view.system()
+        if isinstance(system, str) and system:
+            steps.append({"step_id": 1, "source": "system", "message": system})
         prompt = view.prompt()
-        first: dict[str, Any] = {"step_id": 1, "source": "user", "message": prompt or ""}
+        first: dict[str, Any] = {"step_id": len(steps) + 1, "source": "user", "message": prompt or ""}
         if iso(reset.time):
             first["timestamp"] = iso(reset.time)
+            if steps:
+                steps[0]["timestamp"] = first["timestamp"]
         steps.append(first)
     prompt_total = completion_total = cached_total = 0
     cost_total = 0.0
@@ -84,7 +101,7 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
         for st in note.get("atif_before") or note.get("user_before") or ():
             if isinstance(st, dict) and st.get("source") in ("user", "system"):
                 steps.append(_copy_step(st, len(steps) + 1))
-        step = _agent_step(view, rec, note, len(steps) + 1)
+        step = _agent_step(view, rec, note, len(steps) + 1, names)
         metrics = step.get("metrics") or {}
         if metrics.get("prompt_tokens") is not None or metrics.get("completion_tokens") is not None:
             have_tokens = True
@@ -121,6 +138,9 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
             "task": {k: task.get(k) for k in ("env_id", "id", "text", "split") if task.get(k) is not None},
             "outcome": ep.summary.get("outcome"),
             "checks": [_check(c.to_record()) for c in ep.checks],
+            # Every live label (people's, rules', judges'; step and episode), so `import atif` gives them back as
+            # checks and a re-export chooses the same label per step (the step's `label` is only the chosen one).
+            "labels": [_label(row) for row in view.label_rows],
             "imported_from": (prov.get("lineage") or {}).get("imported_from")
             if isinstance(prov.get("lineage"), dict) else None,
         }},
@@ -148,6 +168,19 @@ def document(view: EpisodeView) -> dict[str, Any]:
 
 def _check(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: rec.get(k) for k in ("target", "kind", "judge", "value", "score", "rationale") if rec.get(k) is not None}
+
+
+def _label(row: Any) -> dict[str, Any]:
+    """A live label (a :class:`~trajrec.replay.label_model.LabelRow` or :class:`Label`) as the check ``import atif``
+    writes back: its target, kind, judge, value and the rest that decide the chosen label (time: newest wins)."""
+    # One type per field, as JSON readers that infer a column's type (pyarrow's, `datasets`') need (they refuse a
+    # field that is text in one row, a number in another): the target as "step", the step index or null for the
+    # episode; the value, which may be a rating, a bool, a score or a category, as its JSON text.
+    out = {"step": row.target if isinstance(row.target, int) else None, "kind": row.kind, "judge": row.judge,
+           "value_json": json.dumps(row.value, default=str), "score": row.score,
+           "rationale": row.rationale, "tags": list(row.tags or ()), "author": row.author, "time": row.time,
+           "label_id": row.id}
+    return {k: v for k, v in out.items() if k == "step" or (v is not None and v != [])}
 
 
 def _copy_step(st: dict[str, Any], step_id: int) -> dict[str, Any]:
@@ -237,10 +270,13 @@ def _shown(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | None = None
+def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | None = None,
+           names: frozenset[str] | None = None, made: list[int] | None = None
            ) -> tuple[list[dict[str, Any]], str | None]:
     """ATIF tool calls of an action, and the message when the action is a plain message; ``ids`` are the
-    original call ids kept in the note (for actions that do not carry their own)."""
+    original call ids kept in the note (for actions that do not carry their own). ``names``: the declared tools
+    (a call of another tool is text, as in the chat exports: ``encode.tool_call``). The positions of the calls
+    whose id this writer made up (``call_<step>_<k>``: the action had none) are appended to ``made``."""
     if isinstance(action, dict) and set(action) == {"message"}:
         return [], text_of(action["message"])
     items = action if isinstance(action, list) and action and all(isinstance(a, (dict, str)) for a in action) \
@@ -252,13 +288,15 @@ def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | No
         if not cid and isinstance(ids, list) and k < len(ids):
             cid = ids[k]
         parsed = tool_call({kk: v for kk, v in a.items() if kk not in ("id", "extra", "action")}
-                           if isinstance(a, dict) else a, None, text_tool)
+                           if isinstance(a, dict) else a, names, text_tool)
         if parsed is None:
             # Not a call of a named tool (plain text, a malformed call): it goes in the message as written,
             # never as a call of an invented tool.
             texts.append(text_of(a))
             continue
         name, args = parsed
+        if not cid and made is not None:
+            made.append(len(calls))
         call: dict[str, Any] = {"tool_call_id": str(cid) if cid else f"call_{i}_{k}", "function_name": name,
                                 "arguments": args if isinstance(args, dict) else {"value": args}}
         if isinstance(a, dict) and isinstance(a.get("extra"), dict):
@@ -267,14 +305,16 @@ def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | No
     return calls, "\n".join(texts) if texts else None
 
 
-def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int) -> dict[str, Any]:
+def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int,
+                names: frozenset[str] | None) -> dict[str, Any]:
     i = rec["i"]
     ids = note.get("call_ids")
     if not isinstance(ids, list):  # recorded by a model agent: the ids the model gave its calls
         model_calls = _model_call(note).get("tool_calls")
         ids = [c.get("id") if isinstance(c, dict) else None for c in model_calls] \
             if isinstance(model_calls, list) else None
-    calls, message = _calls(rec.get("action"), i, ids, view.text_tool())
+    made: list[int] = []
+    calls, message = _calls(rec.get("action"), i, ids, view.text_tool(), names, made)
     thought = view.thought(rec)
     step: dict[str, Any] = {"step_id": step_id, "source": "agent",
                             "message": note.get("content_parts") or (thought if isinstance(thought, str) else
@@ -333,6 +373,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
     if chosen is not None:
         own["label"] = {"judge": chosen.judge, "kind": chosen.kind, "origin": origin(chosen), "value": chosen.value,
                         "rating": rating(chosen.value), "rationale": chosen.rationale}
+    if made:  # ids this export made up: `import atif` leaves them out of the action (the agent gave none)
+        own["made_call_ids"] = made
     if left_out:  # said where it is read: the step's metrics and final_metrics do not count these
         own["metrics_left_out"] = left_out
     extra = dict(note["extra"]) if isinstance(note.get("extra"), dict) and "step_id" in note else {}

@@ -61,6 +61,54 @@ def get_importer(name: str) -> type[Importer]:
     return loader()
 
 
+_FOLDER_HINT = ("is a folder; pass the trajectory files themselves (or a Minari dataset folder, an OpenHands "
+                "events/ folder, a folder of ATIF files), e.g. runs/*.traj")
+
+
+def folder_sources(fmt: str, path: Path) -> list[Path] | None:
+    """The files a folder passed as a source stands for, or None (not a folder, a folder that is a source itself:
+    a Minari dataset, an OpenHands ``events/`` folder; or a folder with none of the format's files, which the
+    import then refuses naming the folder, as :func:`check_folder` says).
+
+    A folder of ATIF files (what ``trajrec export --format atif --out DIR/`` writes) stands for its
+    ``*.json``/``*.jsonl`` files (not hidden ones), in name order; with ``auto`` when the folder's first such file
+    is detected as ATIF.
+    """
+    if not path.is_dir():
+        return None
+    if fmt == "auto":
+        try:
+            detect(path)
+            return None  # a folder that is a source (Minari, OpenHands events/)
+        except ImportFormatError:
+            detected = "atif"
+    else:
+        detected = fmt
+    importer = get_importer(detected)
+    if importer.reads_folders:
+        return None
+    files = sorted({q for pattern in importer.folder_files for q in path.glob(pattern)
+                    if q.is_file() and not q.name.startswith(".")})
+    if fmt == "auto" and files:
+        try:
+            ok = detect(files[0])[0] == detected
+        except ImportFormatError:
+            ok = False
+        files = files if ok else []
+    return files or None
+
+
+def check_folder(importer: type[Importer], path: Path) -> None:
+    """Refuse a folder as a source of a format that reads files (the message ``auto`` gives, not an OS error).
+
+    Raises:
+        ImportFormatError: naming the folder and saying to pass the files.
+    """
+    if path.is_dir() and not importer.reads_folders:
+        what = f" (no {importer.description} in it)" if importer.folder_files else ""
+        raise ImportFormatError(path, None, _FOLDER_HINT + what)
+
+
 def detect(path: str | os.PathLike[str]) -> tuple[str, str]:
     """``(format, reason)`` for a source file, from its name and first 64 KiB.
 
@@ -74,8 +122,7 @@ def detect(path: str | os.PathLike[str]) -> tuple[str, str]:
             return "minari", "a folder with a Minari dataset layout (data/)"
         if any(q.stem.isdigit() for q in p.glob("*.json")):
             return "openhands", "a folder of numbered event files (OpenHands events/)"
-        raise ImportFormatError(p, None, "is a folder; pass the trajectory files themselves (or a Minari dataset "
-                                "folder), e.g. runs/*.traj")
+        raise ImportFormatError(p, None, _FOLDER_HINT)
     head = read_head(p)
     gz = is_gzip(p)
     # A gzip file is detected by what it holds, under its name without ".gz" (x.traj.json.gz is a .traj.json).
@@ -210,6 +257,8 @@ def import_paths(fmt: str, paths: Iterable[str | os.PathLike[str]], out: str | o
     if resume and overwrite:
         raise TrajrecUsageError("pass --resume or --overwrite, not both")
     paths = [Path(p) for p in paths]
+    # A folder of files (ATIF documents an export wrote) stands for its files, each imported and reported as one.
+    paths = [q for p in paths for q in (folder_sources(fmt, p) or [p])]
     if not paths:
         raise TrajrecUsageError("no files to import; pass one or more trajectory files")
     files, done = imported_sources(out)
@@ -269,6 +318,7 @@ def _import_files(fmt: str, paths: list[Any], out_dir: Path, done: dict[str, str
         try:
             if fmt == "auto":
                 result.format, result.detected = detect(path)
+            check_folder(get_importer(result.format), Path(path))
             importer = get_importer(result.format)()
             source = SourceFile(path, must_exist=not importer.accepts_ids)
             sha = source.sha256

@@ -7,16 +7,23 @@ Layout (Harbor's ``docs/rfcs/0001-trajectory-format.md`` and ``harbor.models.tra
 ``metrics``, ``extra``), ``notes``, ``final_metrics``, ``extra``, ``continued_trajectory_ref``,
 ``subagent_trajectories``.
 
-Mapping: the user and system steps before the first agent step are the task prompt (the reset observation; the
-first user message is the task text). One trajrec step per agent step: its tool calls stay together (action =
+Mapping: the user steps before the first agent step are the task prompt (the reset observation; the first user
+message is the task text), the system steps there the system prompt (``reset.info["system"]``); all of them are
+kept whole in ``reset.info["atif_lead"]`` for the ATIF export. The reset info's ``tools`` are
+``agent.tool_definitions`` plus a schema made from the calls for each tool the steps call that they lack
+(``base.SeenTools``); the file's own definitions stay in ``provenance.atif.tool_definitions``. One trajrec step per
+agent step: its tool calls stay together (action =
 ``{"tool", "args", "id"}`` or a list of them; observation = the result, or ``[{tool_call_id, content}]``); a step
 with no tool call has action ``{"message": text}``. thought = ``message``, ``reasoning_content``, model,
 ``metrics`` (tokens, cost) and the step's ``extra`` go in the note. User or system steps between agent steps are
 kept, in order, in the next agent step's ``note.atif_before`` (the ones after the last agent step in its
 ``note.atif_after``), so ``trajrec export --format atif`` writes them back. A result whose ``extra`` says
 ``is_error``/``error`` sets ``info["error"]`` (the classifier's tool-error rule). Rewards in ``final_metrics.extra``
-or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``atif:reward``); ``final_metrics``
-itself is kept in provenance. The ``steps`` array is streamed.
+or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``atif:reward``; a reward 1/1.0 is a
+pass, 0/0.0 a fail, as Harbor's verifiers write them; other values as they are, the number as the ``score``);
+``final_metrics`` itself is kept in provenance. A file trajrec exported gives back its recorded checks and the
+run's labels (root ``extra.trajrec.labels``) as checks, labels first so the recorded terminal verdict stays the
+outcome. The ``steps`` array is streamed (read twice: the first reading also notes the tools called).
 
 End state: ATIF has no field for how a run ended, and a trajectory file is a finished run, so the last agent step
 is ``terminated`` (the episode's outcome: ``terminated``, or ``passed``/``failed`` from a reward check's verdict),
@@ -34,8 +41,8 @@ import re
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from ..exports.encode import INT_MARKER
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
+from ..exports.encode import INT_MARKER, tool_names
+from .base import ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
 _STEP_KNOWN = ("step_id", "timestamp", "source", "model_name", "reasoning_effort", "message", "reasoning_content",
@@ -59,6 +66,7 @@ class AtifImporter(Importer):
     name = "atif"
     description = "Harbor ATIF trajectory.json files (ATIF-v1.x)"
     suffixes = (".json",)
+    folder_files = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz")
 
     @classmethod
     def detect(cls, path: Path, head: bytes) -> str | None:
@@ -88,6 +96,7 @@ class AtifImporter(Importer):
         streamed); ``label`` names it in errors (the file, and its line in a lines file)."""
         top: dict[str, Any] = {}
         lead: list[dict[str, Any]] = []  # user/system steps before the first agent step
+        seen = SeenTools("the ATIF trajectory's agent")
         with opener() as fh:
             s = JsonStream(fh, label)
             if s.kind() != "object":
@@ -96,14 +105,20 @@ class AtifImporter(Importer):
             for key in s.keys():
                 if key == "steps":
                     top["steps"] = True
+                    in_lead = True
                     for i, step in s.items():
                         if not isinstance(step, dict):
                             raise ImportFormatError(label, f"$.steps[{i}]", "expected a step object")
                         if step.get("source") == "agent":
-                            s.skip_rest()  # the agent's steps are streamed by the second reading
-                            break
-                        lead.append(step)
-                    # (no agent step: the loop read the array to its end; an episode of the prompt alone)
+                            # The agent's steps are streamed by the second reading; this one only notes the tools
+                            # their calls name (declared in the reset info, read before the steps).
+                            in_lead = False
+                            for c in step.get("tool_calls") or () if isinstance(step.get("tool_calls"), list) else ():
+                                if isinstance(c, dict):
+                                    seen.add(c.get("function_name"), c.get("arguments"))
+                        elif in_lead:
+                            lead.append(step)
+                    # (no agent step: an episode of the prompt alone)
                 elif key == "subagent_trajectories":
                     s.skip()
                     self.fields.kept("subagent_trajectories")
@@ -125,9 +140,12 @@ class AtifImporter(Importer):
         f = self.fields
         texts = [_text(st.get("message")) for st in lead if st.get("source") == "user"]
         task_text = texts[0] if texts else None
-        prompt = "\n\n".join(
-            t for t in ((_text(st.get("message")) if st.get("source") == "user"
-                         else f"[system] {_text(st.get('message'))}") for st in lead) if t) or None
+        # The user steps are the prompt; the system steps the system prompt, in the reset info's "system" as the
+        # other importers keep it (the chat exports write it as the system message), not folded into the prompt.
+        prompt = "\n\n".join(t for t in (_text(st.get("message")) for st in lead
+                                          if st.get("source") == "user") if t) or None
+        system = "\n\n".join(t for t in (_text(st.get("message")) for st in lead
+                                          if st.get("source") == "system") if t) or None
         task = {"id": top.get("trajectory_id") or top.get("session_id") or path.parent.name or path.stem,
                 "text": task_text, "verification": []}
         name = str(task["id"])
@@ -138,11 +156,20 @@ class AtifImporter(Importer):
             task.update({k: mine[k] for k in ("id", "text", "split") if mine.get(k) is not None})
             self.fields.mapped("extra.trajrec.task (id, text, split)", "task")
         f.mapped("steps[source=user][0].message", "task.text")
-        f.mapped("steps[before first agent]", "reset.observation (+ reset.info.atif_lead)")
+        f.mapped("steps[source=user before the first agent step]", "reset.observation (+ reset.info.atif_lead)")
+        if system:
+            f.mapped("steps[source=system before the first agent step]", "reset.info.system")
         agent = {"name": agent_obj["name"], "version": agent_obj.get("version"), "model": agent_obj.get("model_name"),
                  "extra": agent_obj.get("extra")}
         f.mapped("agent.name/version/model_name", "provenance.agent")
-        tools = agent_obj.get("tool_definitions")
+        declared = agent_obj.get("tool_definitions")
+        # Calls of tools the file does not define are declared from the calls (as every importer does), so the
+        # exports read them as calls; the file's own definitions are kept apart for the ATIF export.
+        tools = [*(declared if isinstance(declared, list) else ()),
+                 *seen.schemas(tool_names(declared if isinstance(declared, list) else ()))] or declared
+        if isinstance(declared, list) and len(tools) > len(declared) or declared is None and tools:
+            f.mapped("steps[agent].tool_calls[].function_name (not in tool_definitions)",
+                     "reset.info.tools (declared from the calls)")
         final_metrics = top.get("final_metrics")
         if final_metrics is not None and not isinstance(final_metrics, dict):
             raise ImportFormatError(label, "$.final_metrics",
@@ -153,7 +180,8 @@ class AtifImporter(Importer):
         for k in extra:
             f.kept(k)
         atif = {"schema_version": version, "session_id": top.get("session_id"),
-                "trajectory_id": top.get("trajectory_id"), "final_metrics": final_metrics}
+                "trajectory_id": top.get("trajectory_id"), "final_metrics": final_metrics,
+                "tool_definitions": declared}
         f.mapped("schema_version/session_id/trajectory_id/final_metrics", "provenance.atif")
 
         end_status = _end_status(top, final_metrics)
@@ -184,7 +212,7 @@ class AtifImporter(Importer):
                         seen_agent = True
                         if held is not None:
                             yield held
-                        held = self._step(label, field, st, before)
+                        held = self._step(label, field, st, before, (own or {}).get("labels"))
                         before = []
                     if held is not None:
                         if before:
@@ -199,30 +227,42 @@ class AtifImporter(Importer):
             out = []
             for where, obj in (("final_metrics.extra", (final_metrics or {}).get("extra")
                                 if isinstance(final_metrics, dict) else None), ("extra", top.get("extra"))):
-                if not isinstance(obj, dict):
+                if not isinstance(obj, dict) or own is not None:
+                    # (trajrec's own export: its recorded checks, the reward checks of an ATIF import among
+                    # them, are in extra.trajrec.checks; read here too they would be there twice)
                     continue
                 rewards = obj.get("rewards") if isinstance(obj.get("rewards"), dict) else {}
                 if "reward" in obj:
                     rewards = {"reward": obj["reward"], **rewards}
                 for name, value in rewards.items():
                     f.mapped(f"{where}.reward(s)", "checks[judge=atif:reward]")
+                    number = isinstance(value, (int, float)) and not isinstance(value, bool)
                     out.append({"target": "episode", "kind": "environment", "judge": f"atif:{name}",
-                                "value": value, "score": value if isinstance(value, (int, float))
-                                and not isinstance(value, bool) else None, "rationale": f"ATIF {where}.{name}"})
+                                "value": _reward_verdict(value), "score": value if number else None,
+                                "rationale": f"ATIF {where}.{name}"
+                                + (f" = {value!r} (1 = pass, 0 = fail)" if number and value in (0, 1) else "")})
+            # The run's labels first: the last episode check with a verdict is the episode's terminal check, so
+            # the recorded one (written next) stays the outcome; an episode label decides it only when nothing
+            # recorded did.
+            for c in _own_labels(own):
+                f.mapped("extra.trajrec.labels", "checks (the run's labels: come back as checks, not label records)")
+                out.append(c)
             for c in (own or {}).get("checks") or ():
                 if isinstance(c, dict) and c.get("kind") is not None and c.get("judge") is not None:
-                    f.mapped("extra.trajrec.checks", "checks (as recorded: step and episode checks, labels)")
+                    f.mapped("extra.trajrec.checks", "checks (as recorded: step and episode checks)")
                     out.append({k: c[k] for k in ("target", "kind", "judge", "value", "score", "rationale") if k in c})
             return out
 
         return ImportedEpisode(task=task, agent=agent, reset_observation=prompt,
-                              reset_info={k: v for k, v in (("tools", tools), ("atif_lead", lead)) if v},
+                              reset_info={k: v for k, v in (("tools", tools), ("system", system), ("atif_lead", lead))
+                                          if v},
                               reset_time=parse_time(lead[0].get("timestamp"), path=label,
                                                     field_name="$.steps[0].timestamp") if lead else None,
                               steps=steps(), checks=checks, where=where, name=name, extra=extra,
                               provenance={"atif": atif})
 
-    def _step(self, path: str, field: str, st: dict[str, Any], before: list[dict[str, Any]]) -> ImportedStep:
+    def _step(self, path: str, field: str, st: dict[str, Any], before: list[dict[str, Any]],
+              labels_at_root: Any = None) -> ImportedStep:
         f = self.fields
         calls = st.get("tool_calls") or []
         if not isinstance(calls, list):
@@ -304,9 +344,27 @@ class AtifImporter(Importer):
             step.reward = _reward(own.get("reward"))
             step.terminated = bool(own.get("terminated"))
             step.truncated = bool(own.get("truncated"))
+            made = own.get("made_call_ids")
+            if isinstance(made, list) and actions:
+                # Ids the export made up (the recorded action had none): the action gets none back either, so a
+                # re-export writes the same text for it; the export makes the same ids again.
+                for k in made:
+                    if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(actions):
+                        actions[k].pop("id", None)
+                        note["call_ids"][k] = None
+                if not any(note["call_ids"]):
+                    del note["call_ids"]
             retry_of, recovers = own.get("retry_of"), own.get("recovers")
             step.links = (retry_of if isinstance(retry_of, int) and not isinstance(retry_of, bool) else None,
                           [r for r in recovers if isinstance(r, int)] or None if isinstance(recovers, list) else None)
+            label = own.get("label")
+            if (isinstance(label, dict) and label.get("origin") == "label" and isinstance(label.get("judge"), str)
+                    and not isinstance(labels_at_root, list)):
+                # A file written before the root's `labels`: the step's chosen label is all there is of the
+                # run's labels; it comes back as a check of this step (a recorded check is in the root's checks).
+                step.checks.append({"kind": label.get("kind") or "judge", "judge": label["judge"],
+                                    "value": label.get("value"), "rationale": label.get("rationale")})
+                f.mapped("steps[agent].extra.trajrec.label", "step.checks (the chosen label, as a check)")
             rest = {k: v for k, v in st["extra"].items() if k != "trajrec"}
             if rest:
                 note["extra"] = rest
@@ -387,6 +445,21 @@ def _end(step: ImportedStep, status: str | None) -> None:
             step.info = {**step.info, "exit_status": status}
 
 
+def _reward_verdict(value: Any) -> Any:
+    """A reward as a check value: ``1``/``1.0`` is a pass (True), ``0``/``0.0`` a fail (False), as Harbor's
+    verifiers write a task's result (``{"reward": 1.0}``); anything else is kept as it is: booleans and words, a
+    fraction such as 0.5 (a score: no verdict), a whole number such as -1 or 2 (read as trajrec's rating, a fail
+    or a pass: ``recorder.model.verdict``). The number as written stays the check's ``score`` (and the source's
+    ``extra`` is kept whole in the provenance).
+
+    >>> [_reward_verdict(v) for v in (1.0, 0, 0.0, True, 0.5, -1, "pass")]
+    [True, False, False, True, 0.5, -1, 'pass']
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
+        return value == 1
+    return value
+
+
 def _reward(v: Any) -> Any:
     """A reward as ``trajrec export`` wrote it, read back: its ``{"$int": "<digits>"}`` marker (an int beyond 64
     bits, ``replay/exports/encode.py``) becomes the int again; anything else is kept as it is."""
@@ -398,6 +471,31 @@ def _reward(v: Any) -> Any:
             except ValueError:  # beyond Python's int-from-text digit limit: kept as written
                 return v
     return v
+
+
+_LABEL_KEYS = ("kind", "judge", "value", "score", "rationale", "tags", "author", "time", "label_id")
+
+
+def _own_labels(own: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The run's live labels an ATIF file written by ``trajrec export`` carries (root ``extra.trajrec.labels``), as
+    checks: the same target (``step``: a step index, null for the episode), kind, judge, value (``value_json``: its
+    JSON text), time (the newest
+    of one judge wins), author; the label's id as ``label_id``. Entries without a judge or a ``step`` member are
+    passed over (not a label this writer makes)."""
+    out = []
+    labels = (own or {}).get("labels")
+    for c in labels if isinstance(labels, list) else ():
+        if isinstance(c, dict) and isinstance(c.get("judge"), str) and "step" in c:
+            step = c["step"]
+            target = step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else "episode"
+            label = {"target": target, **{k: c[k] for k in _LABEL_KEYS if k in c}}
+            if isinstance(c.get("value_json"), str):  # the value as its JSON text (one type for every row)
+                try:
+                    label["value"] = json.loads(c["value_json"])
+                except ValueError:
+                    label["value"] = c["value_json"]
+            out.append(label)
+    return out
 
 
 def _own(extra: Any) -> dict[str, Any] | None:

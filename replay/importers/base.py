@@ -29,18 +29,18 @@ from trajrec.recorder.diff import StateTracker
 from trajrec.recorder.errors import TrajrecIOError
 from trajrec.recorder.format import SUFFIX, new_compressor
 from trajrec.recorder.model import normalize_check
-from trajrec.recorder.model_call import ModelCall
+from trajrec.recorder.model_call import ModelCall, normalize_usage
 from trajrec.recorder.provenance import _static
 from trajrec.recorder.version import __version__
 from trajrec.recorder.writer import EpisodeWriter
 
 from .jsonstream import ImportFormatError
 
-__all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SourceFile",
-           "episode_slug", "open_text", "parse_time", "read_text", "write_episode"]
+__all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SeenTools", "SourceFile",
+           "episode_slug", "open_text", "parse_time", "read_text", "with_episode_usage", "write_episode"]
 
 #: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
-IMPORTER_VERSION = "1"
+IMPORTER_VERSION = "2"  # 2: model calls as actions (SWE-agent 1.x, OpenHands), tools from calls, system prompts
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -299,6 +299,12 @@ class Importer:
     suffixes: ClassVar[tuple[str, ...]] = ()
     #: True when a source may be a name rather than a file (a Minari dataset id).
     accepts_ids: ClassVar[bool] = False
+    #: True when a folder is one source of this format (a Minari dataset, an OpenHands ``events/`` folder).
+    reads_folders: ClassVar[bool] = False
+    #: Name patterns of the files a folder of this format's files holds (``trajrec export --format atif --out
+    #: DIR/`` writes one ``.trajectory.json`` per episode): a folder passed as a source stands for them. Empty: a
+    #: folder is refused with the hint to pass the files.
+    folder_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.fields = FieldReport()
@@ -519,3 +525,83 @@ def shell_tool(description: str) -> dict[str, Any]:
             "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}],
         "text_tool": {"name": "bash", "argument": "command"},
     }
+
+
+class SeenTools:
+    """The tools a source's calls name, with the argument names seen, for sources that call tools without
+    declaring them (an OpenHands event stream, an Inspect log without model events, SWE-agent 1.x's history).
+
+    Declared in the reset info as :meth:`schemas` (OpenAI-style function schemas), the exports read the calls
+    as calls of these tools (``docs/EXPORT.md``: a call of an undeclared tool is text). A schema says it was
+    made from the calls: the source does not hold the tool's description or argument types.
+
+    >>> seen = SeenTools("OpenHands"); seen.add("execute_bash", {"command": "ls"}); seen.add("think", {})
+    >>> [t["function"]["name"] for t in seen.schemas()], seen.schemas()[0]["function"]["parameters"]
+    (['execute_bash', 'think'], {'type': 'object', 'properties': {'command': {}}})
+    """
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self._args: dict[str, dict[str, None]] = {}
+
+    def add(self, name: Any, args: Any) -> None:
+        if not isinstance(name, str) or not name:
+            return
+        keys = self._args.setdefault(name, {})
+        if isinstance(args, dict):
+            for k in args:
+                keys.setdefault(str(k), None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._args
+
+    def schemas(self, declared: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Schemas of the tools seen, in the order first seen, leaving out the names in ``declared`` (tools the
+        source declares itself)."""
+        skip = set(declared)
+        return [{"type": "function", "function": {
+            "name": name,
+            "description": f"A tool {self.agent} called (declared from the calls in the source, which holds no "
+                           "schema for it).",
+            "parameters": {"type": "object", "properties": {k: {} for k in keys}}}}
+            for name, keys in self._args.items() if name not in skip]
+
+
+def with_episode_usage(steps: Iterable[ImportedStep], stats: Any, model: Any, where: str) -> Iterator[ImportedStep]:
+    """``steps``, the last one carrying the episode's model totals when the source records only those (SWE-agent's
+    and mini-swe-agent's ``info.model_stats``: ``instance_cost``, ``tokens_sent``, ``tokens_received``,
+    ``api_calls``), so the summary, ``ls`` and ``report`` count the tokens and cost the file states.
+
+    The totals go in the last step's ``note.model_calls`` as one entry (``scope: "episode"``, the number of API
+    calls as ``api_calls``; the summary's count of calls counts it once). When any step's note already holds a
+    model call's usage or cost (per-call stats, as mini-swe-agent 1.1 writes them), nothing is added: the totals
+    would count those tokens twice (they stay in ``provenance.agent.model_stats``).
+    """
+    usable = isinstance(stats, dict) and any(
+        isinstance(stats.get(k), (int, float)) and not isinstance(stats.get(k), bool)
+        for k in ("instance_cost", "tokens_sent", "tokens_received"))
+    held: ImportedStep | None = None
+    per_call = False
+    for step in steps:
+        note = step.note or {}
+        if any(note.get(k) is not None for k in ("usage", "cost", "model_call", "model_calls")):
+            per_call = True
+        if held is not None:
+            yield held
+        held = step
+    if held is not None and usable and not per_call:
+        usage = {k: stats[v] for k, v in (("prompt_tokens", "tokens_sent"), ("completion_tokens", "tokens_received"))
+                 if isinstance(stats.get(v), int) and not isinstance(stats.get(v), bool)}
+        call: dict[str, Any] = {"scope": "episode", "source": where}
+        if isinstance(model, str):
+            call["model"] = model
+        if usage:
+            call["usage"] = normalize_usage(usage)
+        cost = stats.get("instance_cost")
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            call["cost"] = cost
+        if stats.get("api_calls") is not None:
+            call["api_calls"] = stats["api_calls"]
+        held.note = {**(held.note or {}), "model_calls": [call]}
+    if held is not None:
+        yield held

@@ -14,7 +14,10 @@ note. A tool message with ``error`` sets ``info["error"]`` (the classifier's own
 ``error`` fails the last step (kind ``exception``); a ``limit`` truncates it. ``store`` and ``state`` events
 (JSON Patch) are applied to a state ``{"store": ..., "task_state": ...}`` (the task state without its messages,
 which are the steps) and stored as diff rows. Each scorer's score is an episode check (judge
-``inspect:<scorer>@<inspect version>``; ``C``/``I`` read as pass/fail, the answer and explanation kept).
+``inspect:<scorer>@<inspect version>``; ``C``/``I`` read as pass/fail, the answer and explanation kept). The reset
+observation is the user messages before the first assistant turn; the ``system`` messages there are the system
+prompt (``reset.info["system"]``). The reset info's ``tools`` are the first model event's tool list, or, in a log
+without model events, schemas made from the calls (``base.SeenTools``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time
+from .base import ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, parse_time
 from .jsonstream import ImportFormatError, JsonStream
 
 _SAMPLE = re.compile(r"\Asamples/(.+)_epoch_(\d+)\.json\Z")  # \Z: "$" would match before a final newline
@@ -148,6 +151,13 @@ class InspectImporter(Importer):
         first_time = parse_time(events[0].get("timestamp"), path=path, field_name=f"{where}.events[0].timestamp") \
             if events and isinstance(events[0], dict) else None
         prompt = _prompt(messages, attachments) or text
+        system = _prompt(messages, attachments, "system")
+        if system:
+            f.mapped("samples[].messages[system]", "reset.info.system")
+        tools = timing["tools"] or _called_tools(messages)
+        if tools and not timing["tools"]:
+            f.mapped("samples[].messages[assistant].tool_calls[].function",
+                     "reset.info.tools (declared from the calls)")
         extra = {f"samples[].{k}": v for k, v in f.keep_rest(
             "samples[].", sample, ("id", "epoch", "input", "target", "messages", "output", "scores", "metadata",
                                   "store", "events", "model_usage", "attachments", "error", "limit", "sandbox",
@@ -165,7 +175,7 @@ class InspectImporter(Importer):
         steps = self._steps(path, where, messages, attachments, sample, timing, patches, version)
         checks = self._checks(sample, version, spec)
         return ImportedEpisode(task=task, agent=agent, reset_observation=prompt, steps=steps,
-                               reset_info={"tools": timing["tools"]} if timing["tools"] else {},
+                               reset_info={k: v for k, v in (("tools", tools), ("system", system)) if v},
                                reset_time=first_time, reset_state=timing["state0"], checks=checks, where=where,
                                name=f"{task_name}-{sid}-epoch{epoch}", extra=extra,
                                provenance={"inspect": {"eval_id": spec.get("eval_id"), "run_id": spec.get("run_id"),
@@ -340,16 +350,33 @@ def _input_text(inp: Any, attachments: dict[str, Any]) -> str | None:
     return None
 
 
-def _prompt(messages: list[Any], attachments: dict[str, Any]) -> str | None:
-    """The messages before the first assistant turn (system and user), as text."""
+def _prompt(messages: list[Any], attachments: dict[str, Any], role: str = "user") -> str | None:
+    """The text of the messages of ``role`` before the first assistant turn: the prompt (``user``; a message of
+    another role but ``system`` is included, marked ``[role]``) or the system prompt (``system``)."""
     out = []
     for m in messages:
         if not isinstance(m, dict) or m.get("role") == "assistant":
             break
+        if (m.get("role") == "system") != (role == "system"):
+            continue
         text = _content_text(m.get("content"), attachments)
         if text:
-            out.append(text if m.get("role") == "user" else f"[{m.get('role')}] {text}")
+            out.append(text if m.get("role") in ("user", "system") else f"[{m.get('role')}] {text}")
     return "\n\n".join(out) or None
+
+
+def _called_tools(messages: list[Any]) -> list[dict[str, Any]]:
+    """Schemas of the tools the assistant messages call (for a log without model events, whose tool lists are
+    not there), from the calls' function names and argument names."""
+    seen = SeenTools("the Inspect solver")
+    for m in messages:
+        if isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("tool_calls"), list):
+            for c in m["tool_calls"]:
+                if isinstance(c, dict):
+                    seen.add(c.get("function"), c.get("arguments"))
+        elif isinstance(m, dict) and m.get("role") == "tool":  # a result no assistant turn asked for: its step
+            seen.add(m.get("function") or "tool", {})            # calls this tool (see _steps)
+    return seen.schemas()
 
 
 def _solver(plan: Any) -> list[str] | None:

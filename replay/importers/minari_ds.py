@@ -28,6 +28,7 @@ class MinariImporter(Importer):
     name = "minari"
     description = "Minari datasets (by dataset id or folder), via the minari package"
     accepts_ids = True
+    reads_folders = True
 
     @classmethod
     def detect(cls, path: Path, head: bytes) -> str | None:

@@ -25,7 +25,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, shell_tool
+from .base import (ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, shell_tool,
+                   with_episode_usage)
 from .jsonstream import ImportFormatError, JsonStream
 
 _BLOCK = re.compile(r"```(?:bash|mswea_bash_command|sh)\s*\n(.*?)\n?```", re.S)
@@ -125,7 +126,9 @@ class MiniSweAgentImporter(Importer):
                      "submission": final.get("submission")}]
 
         yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt,
-                              reset_info={"system": system, "layout": layout, **_SHELL_TOOL}, steps=steps(),
+                              reset_info={"system": system, "layout": layout, **_SHELL_TOOL},
+                              steps=with_episode_usage(steps(), info.get("model_stats"), agent["model"],
+                                                       "info.model_stats"),
                               checks=checks,
                               where="messages", name=str(task["id"]), extra=extra)
 

@@ -10,7 +10,11 @@ sometimes ``success``.
 
 Mapping: the first user message is the task (text and reset observation). One step per agent turn: the actions
 produced by one model response (same ``model_response.id``) stay together (action = ``{"tool", "args", "id"}`` or a
-list; observation = the answering observation's content, or a list). A turn with no tool call (an agent
+list; observation = the answering observation's content, or a list). A call is the model's: the raw response's
+``tool_calls`` entry with the event's ``tool_call_id`` gives the name and the arguments as sent (OpenHands' ``args``
+add defaults the model did not send; they and OpenHands' action name are kept in ``note.openhands_actions``);
+without a response, ``function_name`` and OpenHands' ``args``. The tools called are declared in the reset info
+(``base.SeenTools``: OpenHands keeps no schemas in the event stream). A turn with no tool call (an agent
 ``message``) has action ``{"message": text}``. Later user messages are kept in the next step's
 ``note.user_before``. time = the action's timestamp, duration = until its last observation. Failures: a non-zero
 exit code, an ``error`` observation, ``success: false`` (``info["error"]``, the classifier's tool-error rule); an
@@ -25,7 +29,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, read_text
+from .base import ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, parse_time, read_text
 from .jsonstream import ImportFormatError, JsonStream
 
 _EVENT_KNOWN = ("id", "timestamp", "source", "message", "action", "args", "tool_call_metadata", "timeout",
@@ -36,6 +40,7 @@ class OpenHandsImporter(Importer):
     name = "openhands"
     description = "OpenHands event streams (exported JSON lists or events/ folders)"
     suffixes = (".json",)
+    reads_folders = True
 
     @classmethod
     def detect(cls, path: Path, head: bytes) -> str | None:
@@ -49,7 +54,8 @@ class OpenHandsImporter(Importer):
         path = source.path
         first_user: dict[str, Any] | None = None
         first_model = None
-        for _, ev in self._events(path):  # a streamed first pass: the task and the model go in the header
+        seen = SeenTools("the OpenHands agent")
+        for _, ev in self._events(path):  # a streamed first pass: the task, the model and the tools go in the header
             if not isinstance(ev, dict):
                 continue
             if first_user is None and ev.get("source") == "user" and ev.get("action") == "message":
@@ -57,6 +63,9 @@ class OpenHandsImporter(Importer):
             meta = ev.get("tool_call_metadata")
             if first_model is None and isinstance(meta, dict) and isinstance(meta.get("model_response"), dict):
                 first_model = meta["model_response"].get("model")
+            if isinstance(meta, dict) and "action" in ev and ev.get("source") in ("agent", None):
+                tool, args, _ = _call(ev, meta)
+                seen.add(tool, args)
         f = self.fields
         text = first_user.get("message") if first_user else None
         f.mapped("events[source=user][0].message", "task.text / reset.observation")
@@ -121,7 +130,11 @@ class OpenHandsImporter(Importer):
                     held.note["user_after"] = user_before
                 yield held
 
+        tools = seen.schemas()
+        if tools:
+            f.mapped("events[action].tool_call_metadata.function_name", "reset.info.tools (declared from the calls)")
         yield ImportedEpisode(task=task, agent=agent, reset_observation=text, steps=steps(),
+                              reset_info={"tools": tools} if tools else {},
                               reset_time=parse_time(first_user.get("timestamp"), path=path, field_name="timestamp")
                               if first_user else None, where="events", name=str(task["id"]))
 
@@ -153,6 +166,7 @@ class OpenHandsImporter(Importer):
     def _step(self, path: Path, turn: dict[str, Any]) -> ImportedStep:
         f = self.fields
         actions, observations, errors = [], [], []
+        oh: list[dict[str, Any]] = []
         thought_parts: list[str] = []
         t0 = t1 = None
         for ev in turn["actions"]:
@@ -167,8 +181,14 @@ class OpenHandsImporter(Importer):
             if ev.get("action") == "message" and not meta:
                 actions.append({"message": args.get("content", ev.get("message"))})
             else:
-                actions.append({"tool": meta.get("function_name") or ev.get("action"), "args": args,
-                                "id": meta.get("tool_call_id"), "action": ev.get("action")})
+                tool, call_args, sent = _call(ev, meta)
+                actions.append({"tool": tool, "args": call_args, "id": meta.get("tool_call_id")})
+                # OpenHands' own action and its arguments (defaults such as blocking/is_input added to what the
+                # model sent) are kept in the note, not in the call the model made.
+                oh.append({"action": ev.get("action"), **({"args": args} if sent else {})})
+                if sent:
+                    f.mapped("tool_call_metadata.model_response.choices[0].message.tool_calls[id].function",
+                             "step.action (the model's call: name and arguments as sent)")
             for ob in turn["obs"].get(ev.get("id"), ()):
                 observations.append(ob.get("content"))
                 tt = parse_time(ob.get("timestamp"), path=path, field_name=f"event {ob.get('id')}.timestamp")
@@ -208,6 +228,8 @@ class OpenHandsImporter(Importer):
                 if k not in _EVENT_KNOWN:
                     f.kept(f"events[].{k}")
                     note.setdefault("extra", {})[k] = ev[k]
+        if oh:
+            note["openhands_actions"] = oh
         if turn["before"]:
             note["user_before"] = turn["before"]
         info: dict[str, Any] = {}
@@ -220,3 +242,30 @@ class OpenHandsImporter(Importer):
         return ImportedStep(action=action, observation=observation, info=info, time=t0,
                             duration=(t1 - t0) if t0 is not None and t1 is not None and t1 >= t0 else None,
                             note=note, failure=failure, terminated=terminated)
+
+
+def _call(ev: dict[str, Any], meta: dict[str, Any]) -> tuple[Any, dict[str, Any], bool]:
+    """``(tool, arguments, sent)`` of an OpenHands action event: the call the model made, from the raw model
+    response's ``tool_calls`` entry with the event's ``tool_call_id`` (its name, and its arguments parsed from their
+    JSON text; ``sent`` True), or, when the response does not hold it, ``function_name`` (else the action's name)
+    and OpenHands' ``args`` without ``thought`` (``sent`` False)."""
+    args = {k: v for k, v in ev["args"].items() if k != "thought"} if isinstance(ev.get("args"), dict) else {}
+    response = meta.get("model_response") if isinstance(meta.get("model_response"), dict) else {}
+    try:
+        calls = response["choices"][0]["message"]["tool_calls"]
+    except (KeyError, IndexError, TypeError):
+        calls = None
+    for c in calls if isinstance(calls, list) else ():
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(fn, dict) or c.get("id") != meta.get("tool_call_id") or not isinstance(fn.get("name"), str):
+            continue
+        sent = fn.get("arguments")
+        if isinstance(sent, str):
+            try:
+                sent = json.loads(sent) if sent.strip() else {}
+            except ValueError:
+                break
+        if isinstance(sent, dict):
+            return fn["name"], sent, True
+        break
+    return meta.get("function_name") or ev.get("action"), args, False

@@ -7,9 +7,13 @@ to the model, with ``tool_calls`` and their ids for function-calling agents), ``
 ``submission``, ``model_stats``, ``swe_agent_version``, ``edited_files*``) and ``replay_config`` (the run config,
 as an object or as JSON text).
 
-Mapping: one step per ``trajectory`` entry. action = the command line; observation; duration =
-``execution_time``; note = thought, raw response, the tool calls with their original ids (matched from
-``history``); state = ``state`` (diffed step to step). A step fails (kind ``tool_error``) when its observation
+Mapping: one step per ``trajectory`` entry. action = the command line, or, for a function-calling agent
+(SWE-agent 1.x), the model's calls from ``history``'s matching assistant message (``{"tool", "args", "id"}``:
+name, arguments parsed from their JSON text, the original id; the command line SWE-agent made of them in
+``note.command``); observation; duration = ``execution_time``; note = thought, raw response, the tool calls as
+``history`` has them; state = ``state`` (diffed step to step). The reset info declares ``bash`` (a command line,
+for steps without calls) and every tool the calls name (their argument names; SWE-agent keeps no schema in the
+file), so the exports write the model's calls as it made them. A step fails (kind ``tool_error``) when its observation
 shows a shell error (command not found, a Python traceback, an edit rejected for syntax errors). The exit
 status becomes an episode check (judge ``swe-agent:exit_status``); a limit exit (``exit_cost``,
 ``exit_context``, ``exit_format``...) truncates the last step, ``submitted`` terminates it. SWE-agent files carry
@@ -26,7 +30,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, shell_tool
+from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, shell_tool,
+                   with_episode_usage)
 from .jsonstream import ImportFormatError, JsonStream
 
 _STEP_KNOWN = ("action", "observation", "response", "thought", "execution_time", "state", "query", "messages")
@@ -77,6 +82,10 @@ class SweAgentImporter(Importer):
                             calls.append({"action": msg.get("action"), "tool_calls": msg.get("tool_calls")})
                 else:
                     top[key] = s.value()
+        seen = SeenTools("SWE-agent")
+        for c in calls:  # (of the last attempt: a system prompt starts the history again)
+            for tc in _model_calls(c.get("tool_calls")) or ():
+                seen.add(tc["tool"], tc["args"])
         if "trajectory" not in top and n_traj == 0 and "history" not in top and not calls:
             raise ImportFormatError(path, "$.trajectory", "not a SWE-agent trajectory: no 'trajectory' member")
         info = top.get("info") if isinstance(top.get("info"), dict) else {}
@@ -137,8 +146,10 @@ class SweAgentImporter(Importer):
                      "rationale": "SWE-agent's exit status", "submission": info.get("submission")}]
 
         yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt if prompt is not None else task["text"],
-                              reset_info={**({"system": system} if system else {}), **_SHELL_TOOL},
-                              steps=steps(), reset_state={},
+                              reset_info={**({"system": system} if system else {}), **_SHELL_TOOL,
+                                          "tools": [*_SHELL_TOOL["tools"], *seen.schemas(["bash"])]},
+                              steps=with_episode_usage(steps(), info.get("model_stats"), agent["model"],
+                                                       "info.model_stats"), reset_state={},
                               checks=checks, where="trajectory", name=task["id"], extra=extra)
 
     def _step(self, path: Path, i: int, entry: Any, call: dict[str, Any] | None, last: bool,
@@ -157,10 +168,17 @@ class SweAgentImporter(Importer):
         f.mapped("trajectory[].execution_time", "step.duration")
         obs = entry.get("observation")
         note: dict[str, Any] = {"thought": entry.get("thought"), "response": entry.get("response")}
+        model_calls = _model_calls(call.get("tool_calls")) if call is not None else None
         if call is not None and call.get("tool_calls"):
             f.mapped("history[].tool_calls", "step.note.tool_calls")
             note["tool_calls"] = call["tool_calls"]
             note["call_ids"] = [c.get("id") for c in call["tool_calls"] if isinstance(c, dict)]
+        if model_calls:
+            # A function-calling agent (SWE-agent 1.x): the step's action is the model's calls (name, arguments,
+            # id), what it sent; SWE-agent's command line made from them stays in the note.
+            f.mapped("history[assistant].tool_calls[].function", "step.action (the model's calls)")
+            note["command"] = action
+            action = model_calls[0] if len(model_calls) == 1 else model_calls
         extra = f.keep_rest("trajectory[].", entry, _STEP_KNOWN)
         if extra:
             note["extra"] = extra
@@ -186,6 +204,31 @@ class SweAgentImporter(Importer):
         return ImportedStep(action=action, observation=obs, terminated=terminated, truncated=truncated,
                             duration=float(duration) if isinstance(duration, (int, float)) else None, note=note,
                             failure=failure, state=state if state is not None else {}, has_state=True)
+
+
+def _model_calls(tool_calls: Any) -> list[dict[str, Any]] | None:
+    """A history message's OpenAI-style ``tool_calls`` as actions ``{"tool", "args", "id"}`` (arguments parsed
+    from their JSON text), or None when there are none or one cannot be read as a call with an object of
+    arguments (the step keeps its command line then)."""
+    if not isinstance(tool_calls, list) or not tool_calls:
+        return None
+    out = []
+    for c in tool_calls:
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            return None
+        args = fn.get("arguments")
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except ValueError:
+                return None
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            return None
+        out.append({"tool": fn["name"], "args": args, "id": c.get("id")})
+    return out
 
 
 def _text(content: Any) -> str | None:

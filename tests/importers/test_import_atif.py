@@ -57,7 +57,10 @@ def test_harbor_written_atif_agrees_with_the_mini_swe_agent_source(tmp_path: Pat
         assert a.note["thought"] == m.note["thought"]
         assert abs(a.time - m.time) < 1e-3
     assert atif.task["text"] == mini.task["text"]
-    assert atif.reset.observation.startswith("[system] ")
+    # The system prompt is the reset info's "system", as the mini-swe-agent import keeps it; the prompt is the
+    # user's message alone (not "[system] ..." folded into it).
+    assert atif.reset.info["system"] == mini.reset.info["system"] and mini.reset.info["system"]
+    assert atif.reset.observation == mini.reset.observation and "[system]" not in atif.reset.observation
 
 
 def roundtrip(tmp_path: Path, source: Path) -> tuple[dict, dict]:
@@ -163,7 +166,13 @@ def test_export_atif_jsonl(tmp_path: Path) -> None:
     [doc] = [json.loads(line) for line in out.read_text().splitlines()]
     src = json.loads(SWE.read_text())
     agent = [s for s in doc["steps"] if s["source"] == "agent"]
-    assert [s["tool_calls"][0]["arguments"] for s in agent] == [{"command": e["action"]} for e in src["trajectory"]]
+    # The model's calls as it made them (SWE-agent 1.x keeps them in history), a command line where it made none
+    # (the last submit).
+    made = [m["tool_calls"][0]["function"] for m in src["history"] if m["role"] == "assistant"]
+    assert [(c["function_name"], c["arguments"]) for s in agent for c in s["tool_calls"]] == \
+        [(f["name"], json.loads(f["arguments"])) for f in made] + [
+            ("bash", {"command": e["action"]}) for e in src["trajectory"][len(made):]]
+    assert {t["function"]["name"] for t in doc["agent"]["tool_definitions"]} >= {f["name"] for f in made}
     assert [s["observation"]["results"][0]["content"] for s in agent] == [e["observation"] for e in src["trajectory"]]
     # Original call ids survive (the last submit had none and gets a made-up one).
     calls = [m["tool_calls"][0]["id"] for m in src["history"] if m["role"] == "assistant"]

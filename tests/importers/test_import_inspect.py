@@ -116,3 +116,41 @@ def test_store_events_become_diff_rows(tmp_path: Path) -> None:
     assert ep.state_at(1)["store"] == {"guesses": ["ls"]}
     assert ep[1].diff and ep[1].diff[0].path == ["store", "guesses", 0] and ep[1].diff[0].value == "ls"
     assert ep.state_at(len(ep) - 1)["store"] == {"guesses": ["ls"]}
+
+
+def test_system_prompt_is_reset_info_not_part_of_the_prompt(tmp_path: Path) -> None:
+    import json
+
+    src = json.loads(INSPECT_JSON.read_text())["samples"][0]["messages"]
+    (system,) = [m["content"] for m in src if m["role"] == "system"]
+    _, [ep, *_] = import_one("inspect", INSPECT_JSON, tmp_path / "run")
+    assert ep.reset.info["system"] == system
+    assert "[system]" not in ep.reset.observation and system not in ep.reset.observation
+
+
+def test_a_log_without_model_events_declares_the_tools_its_calls_name(tmp_path: Path) -> None:
+    # A .json log of the real .eval sample as Inspect writes it without events (log-level "info" and older
+    # logs): the tool list of the model events is not there, the calls still name their tools.
+    import json
+    import zipfile
+
+    from trajrec.cli import main
+
+    with zipfile.ZipFile(INSPECT_TOOLS_EVAL) as z:
+        header = json.loads(z.read("header.json"))
+        samples = [json.loads(z.read(n)) for n in z.namelist() if n.startswith("samples/")]
+    for sample in samples:
+        sample.pop("events", None)
+    log = tmp_path / "no-events.json"
+    log.write_text(json.dumps({**header, "samples": samples}))
+    _, [ep] = import_one("inspect", log, tmp_path / "run")
+    called = {c["function"] for m in samples[0]["messages"] if m["role"] == "assistant"
+              for c in m.get("tool_calls") or ()}
+    assert called and {t["function"]["name"] for t in ep.reset.info["tools"]} == called
+    out = tmp_path / "chat.jsonl"
+    assert main(["export", str(tmp_path / "run"), "--format", "chat", "--out", str(out)]) == 0
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    made = [c["function"]["name"] for m in row["messages"] for c in m.get("tool_calls") or ()]
+    assert made and set(made) == called
+    assert all(m["role"] in ("user", "assistant", "tool", "system") for m in row["messages"])
+    assert '\\"tool\\":' not in out.read_text()  # no call written as JSON text

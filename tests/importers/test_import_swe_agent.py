@@ -20,8 +20,17 @@ def test_steps_match_the_trajectory(tmp_path: Path) -> None:
     report, [ep] = import_one("swe-agent", SWE, tmp_path / "run")
     traj = src["trajectory"]
     assert len(ep) == len(traj) == report.steps
+    made = {m["action"]: m["tool_calls"] for m in src["history"] if m["role"] == "assistant"}
     for step, entry in zip(ep, traj):
-        assert step.action == entry["action"]
+        # The model's call where history has it (SWE-agent 1.x function calling), else the command line; the
+        # command line SWE-agent made of a call stays in the note.
+        if entry["action"] in made:
+            (call,) = made[entry["action"]]
+            assert step.action == {"tool": call["function"]["name"], "id": call["id"],
+                                   "args": json.loads(call["function"]["arguments"])}
+            assert step.note["command"] == entry["action"]
+        else:
+            assert step.action == entry["action"]
         assert step.observation == entry["observation"]
         assert step.note["thought"] == entry["thought"]
         assert step.duration == entry["execution_time"]
@@ -69,12 +78,37 @@ def test_chat_export_reproduces_the_conversation(tmp_path: Path) -> None:
     # The conversation ends with the agent's last message; the env's answer to it is trajrec.final_observation.
     assert len(turns) == 2 * len(src["trajectory"]) - 1
     assert row["trajrec"]["final_observation"] == src["trajectory"][-1]["observation"]
-    assert [t["function"]["name"] for t in row["tools"]] == ["bash"]
+    # The tools the model called (declared from its calls) and bash, for a command line without a call.
+    made = {m["action"]: m["tool_calls"][0]["function"] for m in src["history"] if m["role"] == "assistant"}
+    assert [t["function"]["name"] for t in row["tools"]] == ["bash", "find_file", "open", "edit"]
     for k, entry in enumerate(src["trajectory"]):
         assistant = turns[2 * k]
         assert assistant["content"] == entry["thought"]
-        assert assistant["tool_calls"][0]["function"]["arguments"] == {"command": entry["action"]}
+        fn = made.get(entry["action"])
+        assert (assistant["tool_calls"][0]["function"]["name"], assistant["tool_calls"][0]["function"]["arguments"]) \
+            == ((fn["name"], json.loads(fn["arguments"])) if fn else ("bash", {"command": entry["action"]}))
         if 2 * k + 1 < len(turns):
             tool = turns[2 * k + 1]
             assert tool["content"] == entry["observation"]
             assert tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
+
+
+def test_function_calls_with_empty_and_unreadable_arguments(tmp_path: Path) -> None:
+    # The real run, with its final submit made by a call (`submit` with arguments "{}", as SWE-agent 1.x writes
+    # it) and one call whose arguments are not JSON: the submit is a call of `submit` with {}, the unreadable one
+    # keeps its command line (a call of bash), and `submit` is declared.
+    src = source()
+    edit = [m for m in src["history"] if m["role"] == "assistant" and m.get("tool_calls")][2]
+    edit["tool_calls"][0]["function"]["arguments"] = "{not json"
+    broken = edit["action"]
+    src["history"].append({"role": "assistant", "content": "Submit.", "thought": "Submit.", "action": "submit",
+                           "agent": "main", "message_type": "action",
+                           "tool_calls": [{"id": "call_submit", "type": "function",
+                                           "function": {"name": "submit", "arguments": "{}"}}]})
+    path = tmp_path / "run.traj"
+    path.write_text(json.dumps(src))
+    _, [ep] = import_one("swe-agent", path, tmp_path / "run")
+    assert ep[len(ep) - 1].action == {"tool": "submit", "args": {}, "id": "call_submit"}
+    (k,) = [i for i, e in enumerate(src["trajectory"]) if e["action"] == broken]
+    assert ep[k].action == broken and ep[k].note["tool_calls"][0]["function"]["arguments"] == "{not json"
+    assert "submit" in [t["function"]["name"] for t in ep.reset.info["tools"]]

@@ -51,15 +51,17 @@ def test_final_metrics_count_failed_attempts_as_the_summary_does(exported):
     assert fm["total_completion_tokens"] == model["completion_tokens"] == 10 + 12 + 14 + 16
     assert fm["total_cost_usd"] == pytest.approx(model["cost"], rel=1e-12)
     # The step whose call had the unparseable attempt carries its tokens and cost too.
-    second = doc["steps"][2]
+    second = [st for st in doc["steps"] if st["source"] == "agent"][1]
     assert second["metrics"]["prompt_tokens"] == 120 + 140 and second["metrics"]["completion_tokens"] == 12 + 14
     assert second["metrics"]["cost_usd"] == pytest.approx((260 * 1 + 26 * 2) / 1e6, rel=1e-12)
 
 
 def test_call_ids_are_the_models_and_a_malformed_call_is_the_message(exported):
     ep, doc, _ = exported
-    agent_steps = doc["steps"][1:]
-    assert len(agent_steps) == len(ep) == 3
+    # The system prompt the agent's first call sent, then the task, then the agent's steps.
+    assert [st["source"] for st in doc["steps"][:2]] == ["system", "user"]
+    agent_steps = doc["steps"][2:]
+    assert len(agent_steps) == len(ep) == 3 and all(st["source"] == "agent" for st in agent_steps)
     # Step 0: arguments that are not JSON are no call of any tool: the action goes in the message, as written.
     assert "tool_calls" not in agent_steps[0] and ep[0].action in agent_steps[0]["message"]
     assert "source_call_id" not in agent_steps[0]["observation"]["results"][0]

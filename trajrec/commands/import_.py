@@ -20,6 +20,7 @@ EXAMPLES = """  trajrec import auto runs/*.traj --out runs/swe             detec
   trajrec import auto run.traj --out runs/x --json | jq .fields     what was mapped and what was kept as extra
   trajrec import auto runs/*.traj --out runs/swe --resume     add the files not imported yet (same content: skipped)
   trajrec import atif atif.jsonl --out runs/rt             one trajectory per line (trajrec export --format atif)
+  trajrec import atif atif/ --out runs/rt                  a folder `export --format atif --out atif/` wrote
   trajrec import mini-swe-agent out/*.traj.json.gz --out runs/mini     gzip files are read as they are
 
 formats: auto swe-agent mini-swe-agent inspect atif openhands minari   (docs/IMPORT.md has each mapping)"""
@@ -28,7 +29,8 @@ formats: auto swe-agent mini-swe-agent inspect atif openhands minari   (docs/IMP
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("format", metavar="FORMAT",
                    help="auto, swe-agent, mini-swe-agent, inspect, atif, openhands or minari")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="source files (a Minari dataset id or folder for minari)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="source files (a Minari dataset id or folder for minari; an "
+                   "events/ folder for openhands; a folder of ATIF files for atif)")
     p.add_argument("--out", "-o", required=True, metavar="RUN", help="run folder to write the episodes into")
     p.add_argument("--run-id", metavar="ID", help="run id stored in each episode's provenance (default: a new one)")
     p.add_argument("--keep-going", action="store_true",

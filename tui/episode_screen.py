@@ -9,6 +9,7 @@ annotators' labels every couple of seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import shutil
@@ -74,6 +75,11 @@ KEY_BUSY_SECONDS = 0.04
 KEY_WAIT_MAX = 0.1
 
 
+def _on_arrival(bindings: list[Binding]) -> list[Binding]:
+    """``bindings`` as priority bindings: handled when the key arrives, in the order typed (see EpisodeScreen)."""
+    return [dataclasses.replace(b, priority=True) for b in bindings]
+
+
 class EpisodeScreen(Screen[None]):
     """One episode, replayed step by step.
 
@@ -111,10 +117,17 @@ class EpisodeScreen(Screen[None]):
     Labels are written as ``judge="human:<annotator>"``; other judges' labels on the step are listed with theirs.
     """
 
-    NAVIGATION_BINDINGS: ClassVar[list[Binding]] = [
-        # Stepping is a priority binding so it works whichever pane has focus (the panes would scroll).
-        Binding("l,right", "step(1)", "Step", priority=True, tooltip="Next step", key_display="h l"),
-        Binding("h,left", "step(-1)", "Prev", show=False, priority=True, tooltip="Previous step"),
+    # Every key of the screen is a priority binding, handled when it arrives, in the order typed. Textual runs a
+    # priority binding at once but queues any other key at the focused widget (and then its parents), so a mix
+    # ran out of order: in "+ l + l", typed faster than the screen answers, the l's overtook the +'s and the
+    # ratings landed on later steps (FINDINGS17 #1). The timeline's own keys (j k, page keys) are priority
+    # bindings too. Priority also makes l/h and the arrows step whichever pane has focus (the panes would
+    # scroll), and opens a prompt (: / c t) at once, so that keys typed right after it go into the prompt
+    # (Textual routes each key to the widget focused when it arrives). While the prompt asks, check_action
+    # turns every key of the screen off: it is text for the prompt.
+    NAVIGATION_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
+        Binding("l,right", "step(1)", "Step", tooltip="Next step", key_display="h l"),
+        Binding("h,left", "step(-1)", "Prev", show=False, tooltip="Previous step"),
         Binding("g", "jump(0)", "First step", show=False),
         Binding("G", "jump(-1)", "Last step", show=False),
         Binding("n", "failure(1)", "Next failure"),
@@ -125,11 +138,8 @@ class EpisodeScreen(Screen[None]):
         Binding("E", "retry(-1)", "Prev retry", show=False, tooltip="Previous retry"),
         Binding("v", "check(1)", "Next check", show=False, tooltip="Next step with a check (passed or failed)"),
         Binding("V", "check(-1)", "Prev check", show=False, tooltip="Previous step with a check"),
-        # Priority: the prompt opens when the key arrives, so keys typed right after it go into the prompt
-        # (Textual routes each key to the widget focused when it arrives).
-        Binding("colon", "goto", "Go to", tooltip="Go to a step (enter: go, escape: cancel)", priority=True),
-        Binding("slash", "search", "Search", tooltip="Search the steps' text, jump to the next match (again: / enter)",
-                priority=True),
+        Binding("colon", "goto", "Go to", tooltip="Go to a step (enter: go, escape: cancel)"),
+        Binding("slash", "search", "Search", tooltip="Search the steps' text, jump to the next match (again: / enter)"),
         Binding("space", "play", "Play", show=False, tooltip="Play / pause"),
         Binding(SPEED_UP_KEYS, "speed(1)", "Faster", show=False, key_display=">",
                 tooltip="Faster playback"),
@@ -151,17 +161,16 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Follow a file still being recorded: show new steps as they arrive, go to the last"),
         Binding("H", "episode(-1)", "Prev episode", show=False, tooltip="Previous episode in the library"),
         Binding("L", "episode(1)", "Next episode", show=False, tooltip="Next episode in the library"),
-    ]
+    ])
 
-    LABEL_BINDINGS: ClassVar[list[Binding]] = [
+    LABEL_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
         Binding("plus", "rate(1)", "Rate", key_display="+ - 0",
                 tooltip="Rate this step good (+1); rating again changes your label"),
         Binding("minus", "rate(-1)", "Rate bad", show=False, tooltip="Rate this step bad (-1)"),
         Binding("0", "rate(0)", "Rate neutral", show=False, tooltip="Rate this step neutral (0)"),
-        # Priority, like ":" and "/": the prompt opens when the key arrives, so text typed right after lands in it.
-        Binding("c", "note", "Note", priority=True,
+        Binding("c", "note", "Note",
                 tooltip="Note why: the rationale of your label (enter saves, empty clears, escape cancels)"),
-        Binding("t", "tag", "Tag", priority=True,
+        Binding("t", "tag", "Tag",
                 tooltip="Toggle a tag on your label: then its number (or a name and enter)"),
         Binding("u", "undo", "Undo", tooltip="Undo your last labeling action since the episode was opened"),
         Binding("right_square_bracket", "next_unlabeled(1)", "Next unlabeled",
@@ -172,15 +181,15 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Next step anyone labeled"),
         Binding("left_curly_bracket", "next_labeled(-1)", "Prev labeled", show=False,
                 tooltip="Previous step anyone labeled"),
-    ]
+    ])
 
-    BACK_BINDINGS: ClassVar[list[Binding]] = [
+    BACK_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
         Binding("q", "back", "Back", tooltip="Back to the library (quit when opened on one file)"),
         Binding("escape", "back(True)", "Back", show=False,
                 tooltip="Back to the library (opened on one file: nothing, q quits)"),
-    ]
+    ])
     #: Shown for q when the viewer was opened on one file (there is no library to go back to).
-    QUIT_BINDING = Binding("q", "back", "Quit", tooltip="Quit (the viewer was opened on one file)")
+    QUIT_BINDING = Binding("q", "back", "Quit", tooltip="Quit (the viewer was opened on one file)", priority=True)
 
     BINDINGS: ClassVar[list[BindingType]] = [*NAVIGATION_BINDINGS, *LABEL_BINDINGS, *BACK_BINDINGS]
 
@@ -562,9 +571,9 @@ class EpisodeScreen(Screen[None]):
             self.query_one(PromptBar).ask("search", "search actions, observations, notes:", value=self.last_query)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While the prompt bar has the focus, the priority keys (h, l, :, /, c, t) are text for it; so are
-        # + - 0 u ] (the input takes printable keys first; this only keeps them out of the key hints).
-        if (action in ("step", "goto", "search") or action in _LABEL_ACTIONS) and self.query_one(PromptBar).asking:
+        # While the prompt asks, the screen's keys (priority bindings, see above) are text for it, and escape
+        # cancels it (the prompt's own binding); they are out of the key hints meanwhile.
+        if self.query_one(PromptBar).asking:
             return False
         if action in _LABEL_ACTIONS and (self.session is None or not len(self.episode)):
             return None  # shown dimmed: nothing to label, or the labels cannot be read

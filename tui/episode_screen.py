@@ -888,6 +888,7 @@ class EpisodeScreen(Screen[None]):
         if session is None:
             return
         legend = self.query_one(TimelineLegend)
+        reloads = session.reloads
         try:
             change = act(session)
         except TrajrecError as exc:  # a folder that is not writable, a label deleted by someone else meanwhile
@@ -895,10 +896,14 @@ class EpisodeScreen(Screen[None]):
             session.reload()
             self._redraw_labels()
             return
+        # The session read other writers' labels first (see LabelSession.catch_up): any step may have changed.
+        caught_up = session.reloads != reloads
         if change is None:
+            if caught_up:
+                self._redraw_labels()
             legend.note = "no change"
             return
-        self._redraw_labels(change.step)
+        self._redraw_labels(None if caught_up else change.step)
         legend.note = f"step {change.step:,}: {change.what}" + (f" ({change.warning})" if change.warning else "")
 
     def action_rate(self, value: int) -> None:

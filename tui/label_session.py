@@ -117,6 +117,7 @@ class LabelSession:
         self._undo: list[Change] = []
         self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
         self.notice: str | None = None  # labels left out at the last reload (on steps the episode does not have)
+        self.reloads = 0  # times the index was rebuilt: the screen redraws every step when it changes
         self._noticed: set[str | None] = set()
         self.reload()
 
@@ -151,6 +152,7 @@ class LabelSession:
                     if lab.judge == self.judge:
                         mine[t] = lab
             self._by_step, self._mine = by_step, mine
+            self.reloads += 1
         finally:
             if was_enabled:
                 gc.enable()
@@ -199,8 +201,27 @@ class LabelSession:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
+    def catch_up(self) -> bool:
+        """Read what other writers appended to the store since the last read, and rebuild the index if anything
+        came; True if it did.
+
+        Every write calls this first, so that it decides between adding the annotator's label and updating it on
+        the store as it is now: the same annotator in a second viewer (or a terminal) may have labeled the step
+        a moment ago, and adding beside that label would leave two live labels of one annotator on the step
+        (FINDINGS17 #2). Cheap when nothing changed: a listing of the labels folder and a ``stat`` per file.
+
+        Raises:
+            TrajrecIOError: the labels folder cannot be listed.
+        """
+        with self._lock:
+            read = self.store.refresh()
+        if read:
+            self.reload()
+        return bool(read)
+
     def rate(self, step: int, value: int) -> Change | None:
         """Rate ``step`` -1/0/+1; None when the annotator's label already says so."""
+        self.catch_up()
         mine = self._mine.get(step)
         if mine is not None and type(mine.value) is int and mine.value == value:  # (True == 1: pass is no +1)
             return None
@@ -210,6 +231,7 @@ class LabelSession:
         """Set (empty: clear) the rationale of the annotator's label on ``step``; a step not rated yet gets a
         neutral (0) label to carry it. None when nothing changes."""
         rationale = text.strip() or None
+        self.catch_up()
         mine = self._mine.get(step)
         if rationale == (mine.rationale or None if mine is not None else None):
             return None
@@ -218,6 +240,7 @@ class LabelSession:
     def toggle_tag(self, step: int, tag: str) -> Change:
         """Add ``tag`` to the annotator's label on ``step``, or take it off; a step not rated yet gets a
         neutral (0) label to carry it."""
+        self.catch_up()
         mine = self._mine.get(step)
         tags = list(mine.tags) if mine is not None else []
         if tag in tags:

@@ -56,3 +56,21 @@ def test_every_moving_key_keeps_its_place(main_episode: Path) -> None:
             await pilot.pause()
             assert ratings(main_episode) == expected
     asyncio.run(run())
+
+
+def test_keys_after_a_prompt_answer_act_after_it(main_episode: Path) -> None:
+    """Keys typed right after enter (or a tag number, which answers at once) are the screen's, and act after the
+    answer: a go-to, then a rating on the step it went to; a tag, then the next step."""
+    async def run() -> None:
+        app = create_app([main_episode], annotator="ana")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_ready(pilot)
+            burst(app, ":", "5", "enter", "plus", "t", "1", "l", "minus", "c", *"why", "enter", "l", "0")
+            await until(pilot, lambda: step_of(app) == 7 and screen.session.progress()[0] == 3)
+            await pilot.pause()
+            with open_episode(main_episode) as ep:
+                labels = LabelStore.for_path(main_episode).current(ep.episode_id)
+            assert [(x.target, x.value, x.tags, x.rationale) for x in labels] == [
+                (5, 1, ("useful-recovery",), None), (6, -1, (), "why"), (7, 0, (), None)]
+            assert not screen.query_one("PromptBar").asking and screen.query_one("PromptBar").input.value == "why"
+    asyncio.run(run())

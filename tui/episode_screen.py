@@ -834,7 +834,7 @@ class EpisodeScreen(Screen[None]):
         try:
             store = self.labels.store_for(episode.path)
             self.session = LabelSession(store, episode.episode_id, len(episode), self.annotator,
-                                        lock=self.labels.lock)
+                                        lock=self.labels.lock, refresh=lambda: self.labels.refresh(store))
         except TrajrecError as exc:  # e.g. a labels folder that cannot be listed: view without labeling
             self.session = None
             self.query_one(TimelineLegend).note = f"labels unavailable: {one_line(str(exc), 200)}"

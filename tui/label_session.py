@@ -27,7 +27,7 @@ import threading
 import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from trajrec.recorder import TrajrecUsageError
 from trajrec.replay.labels import Label, LabelStore, LabelWarning
@@ -102,11 +102,15 @@ class LabelSession:
         n_steps: its number of steps (labels on other targets are not this session's business).
         annotator: who labels.
         lock: held around every use of ``store`` when other threads use it too (the library's scan).
+        refresh: reads what other writers appended to ``store`` and returns the number of versions read (default
+            ``store.refresh``; the viewer passes its ``LabelSource.refresh``, which counts them for the library).
     """
 
     def __init__(self, store: LabelStore, episode_id: str, n_steps: int, annotator: str, *,
-                 lock: AbstractContextManager[Any] | None = None) -> None:
+                 lock: AbstractContextManager[Any] | None = None,
+                 refresh: Callable[[], int] | None = None) -> None:
         self.store = store
+        self._refresh = refresh if refresh is not None else store.refresh
         self.episode_id = episode_id
         self.n_steps = n_steps
         self.annotator = annotator
@@ -214,7 +218,7 @@ class LabelSession:
             TrajrecIOError: the labels folder cannot be listed.
         """
         with self._lock:
-            read = self.store.refresh()
+            read = self._refresh()
         if read:
             self.reload()
         return bool(read)

@@ -1041,7 +1041,10 @@ class EpisodeScreen(Screen[None]):
         out.append("\n  set the list with `trajrec view --tags a,b,c` or $TRAJREC_TAGS; a name typed after t adds a "
                    "new tag\n  your name: --annotator NAME, else $TRAJREC_ANNOTATOR, else your login name",
                    style="dim")
-        return [("Tags (t, then the number)", out)]
+        prompts = Text("  enter answers, escape cancels (you stay on the step), tab is a space; the prompt keeps "
+                       "the focus until then\n  keys act in the order typed, however fast: + l + l rates two steps",
+                       style="dim", end="")
+        return [("Tags (t, then the number)", out), ("Prompts (: / c t)", prompts)]
 
 
 def _stamp(path: str) -> tuple[int, int] | None:

@@ -346,7 +346,9 @@ class EpisodeScreen(Screen[None]):
         legend.total = n
         legend.note = ""
         self._open_labels(episode)
-        self.query_one(EpisodeHeader).show(episode)
+        session = self.session
+        self.query_one(EpisodeHeader).show(episode, session.episode_labels() if session is not None else (),
+                                           session.judge if session is not None else None)
         timeline = self.query_one(StepTimeline)
         timeline.border_title = f"steps ({n:,})"
         if step < 0:
@@ -878,6 +880,8 @@ class EpisodeScreen(Screen[None]):
         timeline = self.query_one(StepTimeline)
         if step is None:
             timeline.refresh()
+            if self.session is not None:  # labels on the whole episode, under the verdict
+                self.query_one(EpisodeHeader).show_labels(self.session.episode_labels(), self.session.judge)
         else:
             timeline.refresh_step(step)
         self._show_progress()

@@ -117,6 +117,7 @@ class LabelSession:
         self.judge = f"human:{annotator}"
         self._lock = lock if lock is not None else threading.RLock()
         self._by_step: dict[int, list[Label]] = {}  # step -> live labels of any judge, oldest first
+        self._episode_labels: list[Label] = []  # live labels on the episode as a whole (target "episode")
         self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
         self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
@@ -156,6 +157,9 @@ class LabelSession:
                     if lab.judge == self.judge:
                         mine[t] = lab
             self._by_step, self._mine = by_step, mine
+            # Labels on the whole episode (a colleague's verdict, the rules' episode-verdict): shown in the header.
+            self._episode_labels = sorted((lab for lab in every if lab.target == "episode"),
+                                          key=lambda lab: lab.judge != self.judge)
             self.reloads += 1
         finally:
             if was_enabled:
@@ -165,6 +169,11 @@ class LabelSession:
         """The live labels on ``step``: the annotator's first, then the others, oldest first."""
         labels = self._by_step.get(step, [])
         return sorted(labels, key=lambda lab: lab.judge != self.judge)
+
+    def episode_labels(self) -> list[Label]:
+        """The live labels on the whole episode (target ``"episode"``): the annotator's first, then the others,
+        oldest first (as of the last :meth:`reload`)."""
+        return list(self._episode_labels)
 
     def mine_at(self, step: int) -> Label | None:
         """The annotator's live label on ``step``."""

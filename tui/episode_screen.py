@@ -205,6 +205,8 @@ class EpisodeScreen(Screen[None]):
         }
         & #episode-right { width: 1fr; }
         & StepTimeline:focus { border: round $accent; }
+        /* A narrow terminal: the timeline gives way (its 30 columns left the step pane one word wide at 40). */
+        &.-narrow StepTimeline { min-width: 12; }
         & StepDetail { height: 1fr; min-height: 5; }
         /* As tall as the diff (a one-line diff takes three lines), at most half the height: the step gets the
            rest. */
@@ -226,6 +228,9 @@ class EpisodeScreen(Screen[None]):
     ALLOW_IN_MAXIMIZED_VIEW = "EpisodeHeader, PromptBar, KeyHints"
 
     AUTO_FOCUS = "StepTimeline"
+
+    #: Below 80 columns the screen has the class -narrow (see DEFAULT_CSS).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (80, "-normal")]
 
     @dataclass
     class NeighborRequested(Message):

@@ -111,6 +111,7 @@ class EpisodeScreen(Screen[None]):
     | c | Note: the rationale of your label on the step (a step not rated yet gets a neutral label). |
     | t | Toggle a tag on your label: then a number (or a tag name, enter). |
     | u | Undo your last labeling action since the episode was opened (again: the one before). |
+    | ctrl+r | Redo what u took back last (again: the one before). |
     | ] / [ | Next / previous step you have not labeled (wraps around). |
     | } / { | Next / previous step anyone labeled. |
 
@@ -173,6 +174,8 @@ class EpisodeScreen(Screen[None]):
         Binding("t", "tag", "Tag",
                 tooltip="Toggle a tag on your label: then its number (or a name and enter)"),
         Binding("u", "undo", "Undo", tooltip="Undo your last labeling action since the episode was opened"),
+        Binding("ctrl+r", "redo", "Redo", show=False,
+                tooltip="Redo what u took back last (again: the one before); a new labeling action ends it"),
         Binding("right_square_bracket", "next_unlabeled(1)", "Next unlabeled",
                 tooltip="Next step you have not labeled (wraps around)"),
         Binding("left_square_bracket", "next_unlabeled(-1)", "Prev unlabeled", show=False,
@@ -981,6 +984,28 @@ class EpisodeScreen(Screen[None]):
         self._redraw_labels(change.step)
         legend.note = f"undid step {change.step:,}: {change.what}"
 
+    def action_redo(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        legend = self.query_one(TimelineLegend)
+        reloads = session.reloads
+        try:
+            change = session.redo()
+        except TrajrecError as exc:
+            self.notify(one_line(str(exc), 400), title="cannot redo", severity="error", markup=False)
+            session.reload()
+            self._redraw_labels()
+            return
+        if change is None:
+            legend.note = "nothing to redo"
+            self.app.bell()
+            return
+        if change.step != self.step_index:
+            self._move_to(change.step)
+        self._redraw_labels(None if session.reloads != reloads else change.step)
+        legend.note = f"redid step {change.step:,}: {change.what}"
+
     def action_next_unlabeled(self, direction: int = 1) -> None:
         session = self.session
         if session is None:
@@ -1064,4 +1089,4 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "next_unlabeled", "next_labeled"})
+_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "redo", "next_unlabeled", "next_labeled"})

@@ -120,6 +120,7 @@ class LabelSession:
         self._episode_labels: list[Label] = []  # live labels on the episode as a whole (target "episode")
         self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
+        self._redo: list[Change] = []  # changes undone, last on top; a new action empties it
         self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
         self.notice: str | None = None  # labels left out at the last reload (on steps the episode does not have)
         self.reloads = 0  # times the index was rebuilt: the screen redraws every step when it changes
@@ -193,6 +194,10 @@ class LabelSession:
     @property
     def can_undo(self) -> bool:
         return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
 
     def next_unlabeled(self, start: int, direction: int = 1) -> int | None:
         """The first step after ``start`` (before it with ``direction=-1``; wrapping around, ``start`` itself
@@ -289,6 +294,32 @@ class LabelSession:
                                         rationale=old.rationale, tags=old.tags)
             self._written.add(new.id or "")
         self._apply(change.step, new)
+        self._redo.append(change)
+        return change
+
+    def redo(self) -> Change | None:
+        """Do again the action :meth:`undo` took back last (its value, score, rationale and tags, as a new version;
+        a label undo deleted comes back as a new label); returns the new change (undo takes it back again), or
+        None when there is nothing to redo. A new labeling action empties what can be redone.
+
+        Raises:
+            TrajrecUsageError: the label was changed since by someone else (not redone, as with undo).
+        """
+        if not self._redo:
+            return None
+        undone = self._redo.pop()
+        self.catch_up()
+        mine = self._mine.get(undone.step)
+        if mine is not None and mine.id not in self._written:
+            raise TrajrecUsageError(
+                f"step {undone.step}'s label was changed since this session's undo ({mine.author or mine.judge} "
+                f"made it {rating_text(mine.value)}, version {str(mine.id)[:12]}): not redone; rate the step again "
+                "to change it")
+        done = undone.after
+        rest = self._redo
+        change = self._write(undone.step, undone.what, value=done.value, score=done.score,
+                             rationale=done.rationale, tags=list(done.tags))
+        self._redo = rest  # (_write empties it: a new action)
         return change
 
     def _write(self, step: int, what: str, **fields: Any) -> Change:
@@ -304,6 +335,7 @@ class LabelSession:
         self._apply(step, after)
         change = Change(step, before, after, what, "; ".join(str(w.message) for w in caught) or None)
         self._undo.append(change)
+        self._redo = []
         return change
 
     def _apply(self, step: int, new: Label) -> None:

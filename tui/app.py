@@ -88,6 +88,7 @@ class TrajrecApp(App[None]):
         self.library = LibraryScreen(self.paths, use_catalog=use_catalog, labeled_fraction=self.labeled_fraction,
                                      label_facts=self.labels.label_facts)
         self.visited: set[str] = set()  # episode ids opened in this session, for refresh_labeled
+        self._labels_shown = 0  # self.labels.reads when the library's labeled column was last brought up to date
 
     def on_mount(self) -> None:
         self.push_screen(self.library)
@@ -111,10 +112,29 @@ class TrajrecApp(App[None]):
     def _episode_closed(self, _result: None) -> None:
         if isinstance(self.screen, LibraryScreen):
             try:
-                self.labels.refresh()  # other annotators' labels too, for the episodes visited
+                self.labels.refresh()  # other annotators' labels too
+                if self.library.scan_done:
+                    self.labels.discover(self._folder_paths())  # folders labeled for the first time meanwhile
             except TrajrecError as exc:
                 self.notify(safe(str(exc)), title="cannot read labels", severity="warning", markup=False)
-            self.library.refresh_labeled(self.visited)
+            self._show_labeled(self.visited)
+
+    def _show_labeled(self, visited: set[str] | None = None) -> None:
+        """Bring the library's labeled column up to date: every row when labels of other writers were read since
+        it last was (the episode screen reads its folder's store every 2 s, so labels written while an episode
+        was open are read there, not here: FINDINGS17 #4), else the rows of ``visited`` (labeled here)."""
+        reads = self.labels.reads
+        changed = reads != self._labels_shown
+        self._labels_shown = reads
+        if changed or visited is None:
+            self.library.refresh_labeled()
+        elif visited:
+            self.library.refresh_labeled(visited)
+
+    def _folder_paths(self) -> list[str]:
+        # One path per folder: discover looks at folders, and a million paths (built, then printed into the
+        # worker's description by Textual) stalled the keys every tick.
+        return [os.path.join(folder, "_") for folder in self.library.folders]
 
     @on(EpisodeTable.Opened)
     def _open_from_library(self, message: EpisodeTable.Opened) -> None:
@@ -142,9 +162,7 @@ class TrajrecApp(App[None]):
         """While the library shows, read labels other people and processes appended (the app's timer calls this
         every ``LABEL_REFRESH_SECONDS``); the "labeled" column follows. The episode screen has its own reader."""
         if isinstance(self.screen, LibraryScreen) and self.library.scan_done:
-            # One path per folder: discover looks at folders, and a million paths (built, then printed into the
-            # worker's description by Textual) stalled the keys every tick.
-            self._read_labels([os.path.join(folder, "_") for folder in self.library.folders])
+            self._read_labels(self._folder_paths())
 
     @work(thread=True, exclusive=True, group="library-labels")
     def _read_labels(self, paths: list[str]) -> None:
@@ -153,8 +171,8 @@ class TrajrecApp(App[None]):
             read = self.labels.refresh() + self.labels.discover(paths)
         except TrajrecError:
             return  # a folder that went away: the next tick tries again
-        if read:
-            self.call_from_thread(self.library.refresh_labeled)
+        if read or self.labels.reads != self._labels_shown:  # (read meanwhile by an episode screen, too)
+            self.call_from_thread(self._show_labeled)
 
     def action_toggle_theme(self) -> None:
         self.theme = THEMES["light"] if self.theme == THEMES["dark"] else THEMES["dark"]

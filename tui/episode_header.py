@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from rich.text import Text
 from textual.widget import Widget
 
 from trajrec.recorder import Check, Episode
 from trajrec.recorder.reader import lost_spans
+from trajrec.replay.labels import Label
 from trajrec.replay.render import number_text, one_line, safe, usage_text
+
+from .label_session import rating_text
+from .markers import label_style
 
 _LABEL = "bold"
 
@@ -47,9 +51,10 @@ def _revision(prov: dict[str, Any]) -> str:
     return str(rev)
 
 
-def header_text(episode: Episode, width: int = 120) -> Text:
+def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = (), judge: str | None = None) -> Text:
     """Four lines: the episode and its task, the task text, provenance, the terminal check; a fifth with the model
-    calls' tokens, latency and cost when the steps carry model calls."""
+    calls' tokens, latency and cost when the steps carry model calls; one more, under the verdict, with the live
+    ``labels`` on the whole episode (value, judge, ``(you)`` for ``judge``'s, rationale) when there are any."""
     task, prov, s = episode.task, episode.provenance, episode.summary
     w = max(20, width)
     out = Text(end="")
@@ -121,6 +126,17 @@ def header_text(episode: Episode, width: int = 120) -> Text:
         out.append(f"({one_line(check.kind, 20)}) ", style="dim")
         if check.rationale:
             out.append(one_line(check.rationale, max(10, w - 40)))
+    if labels:
+        out.append("\nlabels  ", style="dim")
+        for k, lab in enumerate(labels):
+            if k:
+                out.append("  ·  ", style="dim")
+            out.append(one_line(rating_text(lab.value), 20), style=label_style(lab.value))
+            out.append(f" {one_line(lab.judge, 40)}", style="bold")
+            if lab.judge == judge:
+                out.append(" (you)", style="dim")
+            if lab.rationale:
+                out.append(": " + safe(one_line(str(lab.rationale), max(10, w // 2)), keep_newlines=False))
     return out
 
 
@@ -141,12 +157,25 @@ class EpisodeHeader(Widget):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._episode: Episode | None = None
+        self._labels: list[Label] = []
+        self._judge: str | None = None
 
-    def show(self, episode: Episode) -> None:
+    def show(self, episode: Episode, labels: Sequence[Label] = (), judge: str | None = None) -> None:
+        """Show ``episode`` with the live ``labels`` on it as a whole (``judge``: the annotator's, marked)."""
         self._episode = episode
+        self._labels, self._judge = list(labels), judge
         self.refresh(layout=True)
+
+    def show_labels(self, labels: Sequence[Label], judge: str | None = None) -> None:
+        """Show other episode labels (they changed); lays the screen out again only when the line comes or goes."""
+        labels = list(labels)
+        if labels == self._labels and judge == self._judge:
+            return
+        layout = bool(labels) != bool(self._labels)
+        self._labels, self._judge = labels, judge
+        self.refresh(layout=layout)
 
     def render(self) -> Text:
         if self._episode is None:
             return Text("")
-        return header_text(self._episode, self.size.width - 2)
+        return header_text(self._episode, self.size.width - 2, self._labels, self._judge)

@@ -9,6 +9,7 @@ annotators' labels every couple of seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import shutil
@@ -74,6 +75,11 @@ KEY_BUSY_SECONDS = 0.04
 KEY_WAIT_MAX = 0.1
 
 
+def _on_arrival(bindings: list[Binding]) -> list[Binding]:
+    """``bindings`` as priority bindings: handled when the key arrives, in the order typed (see EpisodeScreen)."""
+    return [dataclasses.replace(b, priority=True) for b in bindings]
+
+
 class EpisodeScreen(Screen[None]):
     """One episode, replayed step by step.
 
@@ -105,16 +111,24 @@ class EpisodeScreen(Screen[None]):
     | c | Note: the rationale of your label on the step (a step not rated yet gets a neutral label). |
     | t | Toggle a tag on your label: then a number (or a tag name, enter). |
     | u | Undo your last labeling action since the episode was opened (again: the one before). |
+    | ctrl+r | Redo what u took back last (again: the one before). |
     | ] / [ | Next / previous step you have not labeled (wraps around). |
     | } / { | Next / previous step anyone labeled. |
 
     Labels are written as ``judge="human:<annotator>"``; other judges' labels on the step are listed with theirs.
     """
 
-    NAVIGATION_BINDINGS: ClassVar[list[Binding]] = [
-        # Stepping is a priority binding so it works whichever pane has focus (the panes would scroll).
-        Binding("l,right", "step(1)", "Step", priority=True, tooltip="Next step", key_display="h l"),
-        Binding("h,left", "step(-1)", "Prev", show=False, priority=True, tooltip="Previous step"),
+    # Every key of the screen is a priority binding, handled when it arrives, in the order typed. Textual runs a
+    # priority binding at once but queues any other key at the focused widget (and then its parents), so a mix
+    # ran out of order: in "+ l + l", typed faster than the screen answers, the l's overtook the +'s and the
+    # ratings landed on later steps (FINDINGS17 #1). The timeline's own keys (j k, page keys) are priority
+    # bindings too. Priority also makes l/h and the arrows step whichever pane has focus (the panes would
+    # scroll), and opens a prompt (: / c t) at once, so that keys typed right after it go into the prompt
+    # (Textual routes each key to the widget focused when it arrives). While the prompt asks, check_action
+    # turns every key of the screen off: it is text for the prompt.
+    NAVIGATION_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
+        Binding("l,right", "step(1)", "Step", tooltip="Next step", key_display="h l"),
+        Binding("h,left", "step(-1)", "Prev", show=False, tooltip="Previous step"),
         Binding("g", "jump(0)", "First step", show=False),
         Binding("G", "jump(-1)", "Last step", show=False),
         Binding("n", "failure(1)", "Next failure"),
@@ -125,11 +139,8 @@ class EpisodeScreen(Screen[None]):
         Binding("E", "retry(-1)", "Prev retry", show=False, tooltip="Previous retry"),
         Binding("v", "check(1)", "Next check", show=False, tooltip="Next step with a check (passed or failed)"),
         Binding("V", "check(-1)", "Prev check", show=False, tooltip="Previous step with a check"),
-        # Priority: the prompt opens when the key arrives, so keys typed right after it go into the prompt
-        # (Textual routes each key to the widget focused when it arrives).
-        Binding("colon", "goto", "Go to", tooltip="Go to a step (enter: go, escape: cancel)", priority=True),
-        Binding("slash", "search", "Search", tooltip="Search the steps' text, jump to the next match (again: / enter)",
-                priority=True),
+        Binding("colon", "goto", "Go to", tooltip="Go to a step (enter: go, escape: cancel)"),
+        Binding("slash", "search", "Search", tooltip="Search the steps' text, jump to the next match (again: / enter)"),
         Binding("space", "play", "Play", show=False, tooltip="Play / pause"),
         Binding(SPEED_UP_KEYS, "speed(1)", "Faster", show=False, key_display=">",
                 tooltip="Faster playback"),
@@ -151,19 +162,20 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Follow a file still being recorded: show new steps as they arrive, go to the last"),
         Binding("H", "episode(-1)", "Prev episode", show=False, tooltip="Previous episode in the library"),
         Binding("L", "episode(1)", "Next episode", show=False, tooltip="Next episode in the library"),
-    ]
+    ])
 
-    LABEL_BINDINGS: ClassVar[list[Binding]] = [
+    LABEL_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
         Binding("plus", "rate(1)", "Rate", key_display="+ - 0",
                 tooltip="Rate this step good (+1); rating again changes your label"),
         Binding("minus", "rate(-1)", "Rate bad", show=False, tooltip="Rate this step bad (-1)"),
         Binding("0", "rate(0)", "Rate neutral", show=False, tooltip="Rate this step neutral (0)"),
-        # Priority, like ":" and "/": the prompt opens when the key arrives, so text typed right after lands in it.
-        Binding("c", "note", "Note", priority=True,
+        Binding("c", "note", "Note",
                 tooltip="Note why: the rationale of your label (enter saves, empty clears, escape cancels)"),
-        Binding("t", "tag", "Tag", priority=True,
+        Binding("t", "tag", "Tag",
                 tooltip="Toggle a tag on your label: then its number (or a name and enter)"),
         Binding("u", "undo", "Undo", tooltip="Undo your last labeling action since the episode was opened"),
+        Binding("ctrl+r", "redo", "Redo", show=False,
+                tooltip="Redo what u took back last (again: the one before); a new labeling action ends it"),
         Binding("right_square_bracket", "next_unlabeled(1)", "Next unlabeled",
                 tooltip="Next step you have not labeled (wraps around)"),
         Binding("left_square_bracket", "next_unlabeled(-1)", "Prev unlabeled", show=False,
@@ -172,15 +184,15 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Next step anyone labeled"),
         Binding("left_curly_bracket", "next_labeled(-1)", "Prev labeled", show=False,
                 tooltip="Previous step anyone labeled"),
-    ]
+    ])
 
-    BACK_BINDINGS: ClassVar[list[Binding]] = [
+    BACK_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
         Binding("q", "back", "Back", tooltip="Back to the library (quit when opened on one file)"),
         Binding("escape", "back(True)", "Back", show=False,
                 tooltip="Back to the library (opened on one file: nothing, q quits)"),
-    ]
+    ])
     #: Shown for q when the viewer was opened on one file (there is no library to go back to).
-    QUIT_BINDING = Binding("q", "back", "Quit", tooltip="Quit (the viewer was opened on one file)")
+    QUIT_BINDING = Binding("q", "back", "Quit", tooltip="Quit (the viewer was opened on one file)", priority=True)
 
     BINDINGS: ClassVar[list[BindingType]] = [*NAVIGATION_BINDINGS, *LABEL_BINDINGS, *BACK_BINDINGS]
 
@@ -196,6 +208,8 @@ class EpisodeScreen(Screen[None]):
         }
         & #episode-right { width: 1fr; }
         & StepTimeline:focus { border: round $accent; }
+        /* A narrow terminal: the timeline gives way (its 30 columns left the step pane one word wide at 40). */
+        &.-narrow StepTimeline { min-width: 12; }
         & StepDetail { height: 1fr; min-height: 5; }
         /* As tall as the diff (a one-line diff takes three lines), at most half the height: the step gets the
            rest. */
@@ -217,6 +231,9 @@ class EpisodeScreen(Screen[None]):
     ALLOW_IN_MAXIMIZED_VIEW = "EpisodeHeader, PromptBar, KeyHints"
 
     AUTO_FOCUS = "StepTimeline"
+
+    #: Below 80 columns the screen has the class -narrow (see DEFAULT_CSS).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (80, "-normal")]
 
     @dataclass
     class NeighborRequested(Message):
@@ -337,7 +354,9 @@ class EpisodeScreen(Screen[None]):
         legend.total = n
         legend.note = ""
         self._open_labels(episode)
-        self.query_one(EpisodeHeader).show(episode)
+        session = self.session
+        self.query_one(EpisodeHeader).show(episode, session.episode_labels() if session is not None else (),
+                                           session.judge if session is not None else None)
         timeline = self.query_one(StepTimeline)
         timeline.border_title = f"steps ({n:,})"
         if step < 0:
@@ -562,9 +581,9 @@ class EpisodeScreen(Screen[None]):
             self.query_one(PromptBar).ask("search", "search actions, observations, notes:", value=self.last_query)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While the prompt bar has the focus, the priority keys (h, l, :, /, c, t) are text for it; so are
-        # + - 0 u ] (the input takes printable keys first; this only keeps them out of the key hints).
-        if (action in ("step", "goto", "search") or action in _LABEL_ACTIONS) and self.query_one(PromptBar).asking:
+        # While the prompt asks, the screen's keys (priority bindings, see above) are text for it, and escape
+        # cancels it (the prompt's own binding); they are out of the key hints meanwhile.
+        if self.query_one(PromptBar).asking:
             return False
         if action in _LABEL_ACTIONS and (self.session is None or not len(self.episode)):
             return None  # shown dimmed: nothing to label, or the labels cannot be read
@@ -825,7 +844,7 @@ class EpisodeScreen(Screen[None]):
         try:
             store = self.labels.store_for(episode.path)
             self.session = LabelSession(store, episode.episode_id, len(episode), self.annotator,
-                                        lock=self.labels.lock)
+                                        lock=self.labels.lock, refresh=lambda: self.labels.refresh(store))
         except TrajrecError as exc:  # e.g. a labels folder that cannot be listed: view without labeling
             self.session = None
             self.query_one(TimelineLegend).note = f"labels unavailable: {one_line(str(exc), 200)}"
@@ -869,6 +888,8 @@ class EpisodeScreen(Screen[None]):
         timeline = self.query_one(StepTimeline)
         if step is None:
             timeline.refresh()
+            if self.session is not None:  # labels on the whole episode, under the verdict
+                self.query_one(EpisodeHeader).show_labels(self.session.episode_labels(), self.session.judge)
         else:
             timeline.refresh_step(step)
         self._show_progress()
@@ -879,6 +900,7 @@ class EpisodeScreen(Screen[None]):
         if session is None:
             return
         legend = self.query_one(TimelineLegend)
+        reloads = session.reloads
         try:
             change = act(session)
         except TrajrecError as exc:  # a folder that is not writable, a label deleted by someone else meanwhile
@@ -886,10 +908,14 @@ class EpisodeScreen(Screen[None]):
             session.reload()
             self._redraw_labels()
             return
+        # The session read other writers' labels first (see LabelSession.catch_up): any step may have changed.
+        caught_up = session.reloads != reloads
         if change is None:
+            if caught_up:
+                self._redraw_labels()
             legend.note = "no change"
             return
-        self._redraw_labels(change.step)
+        self._redraw_labels(None if caught_up else change.step)
         legend.note = f"step {change.step:,}: {change.what}" + (f" ({change.warning})" if change.warning else "")
 
     def action_rate(self, value: int) -> None:
@@ -957,6 +983,28 @@ class EpisodeScreen(Screen[None]):
             self._move_to(change.step)  # shows the step with its labels as they are now
         self._redraw_labels(change.step)
         legend.note = f"undid step {change.step:,}: {change.what}"
+
+    def action_redo(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        legend = self.query_one(TimelineLegend)
+        reloads = session.reloads
+        try:
+            change = session.redo()
+        except TrajrecError as exc:
+            self.notify(one_line(str(exc), 400), title="cannot redo", severity="error", markup=False)
+            session.reload()
+            self._redraw_labels()
+            return
+        if change is None:
+            legend.note = "nothing to redo"
+            self.app.bell()
+            return
+        if change.step != self.step_index:
+            self._move_to(change.step)
+        self._redraw_labels(None if session.reloads != reloads else change.step)
+        legend.note = f"redid step {change.step:,}: {change.what}"
 
     def action_next_unlabeled(self, direction: int = 1) -> None:
         session = self.session
@@ -1027,7 +1075,10 @@ class EpisodeScreen(Screen[None]):
         out.append("\n  set the list with `trajrec view --tags a,b,c` or $TRAJREC_TAGS; a name typed after t adds a "
                    "new tag\n  your name: --annotator NAME, else $TRAJREC_ANNOTATOR, else your login name",
                    style="dim")
-        return [("Tags (t, then the number)", out)]
+        prompts = Text("  enter answers, escape cancels (you stay on the step), tab is a space; the prompt keeps "
+                       "the focus until then\n  keys act in the order typed, however fast: + l + l rates two steps",
+                       style="dim", end="")
+        return [("Tags (t, then the number)", out), ("Prompts (: / c t)", prompts)]
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -1038,4 +1089,4 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "next_unlabeled", "next_labeled"})
+_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "redo", "next_unlabeled", "next_labeled"})

@@ -27,7 +27,7 @@ import threading
 import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from trajrec.recorder import TrajrecUsageError
 from trajrec.replay.labels import Label, LabelStore, LabelWarning
@@ -102,21 +102,28 @@ class LabelSession:
         n_steps: its number of steps (labels on other targets are not this session's business).
         annotator: who labels.
         lock: held around every use of ``store`` when other threads use it too (the library's scan).
+        refresh: reads what other writers appended to ``store`` and returns the number of versions read (default
+            ``store.refresh``; the viewer passes its ``LabelSource.refresh``, which counts them for the library).
     """
 
     def __init__(self, store: LabelStore, episode_id: str, n_steps: int, annotator: str, *,
-                 lock: AbstractContextManager[Any] | None = None) -> None:
+                 lock: AbstractContextManager[Any] | None = None,
+                 refresh: Callable[[], int] | None = None) -> None:
         self.store = store
+        self._refresh = refresh if refresh is not None else store.refresh
         self.episode_id = episode_id
         self.n_steps = n_steps
         self.annotator = annotator
         self.judge = f"human:{annotator}"
         self._lock = lock if lock is not None else threading.RLock()
         self._by_step: dict[int, list[Label]] = {}  # step -> live labels of any judge, oldest first
+        self._episode_labels: list[Label] = []  # live labels on the episode as a whole (target "episode")
         self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
+        self._redo: list[Change] = []  # changes undone, last on top; a new action empties it
         self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
         self.notice: str | None = None  # labels left out at the last reload (on steps the episode does not have)
+        self.reloads = 0  # times the index was rebuilt: the screen redraws every step when it changes
         self._noticed: set[str | None] = set()
         self.reload()
 
@@ -151,6 +158,10 @@ class LabelSession:
                     if lab.judge == self.judge:
                         mine[t] = lab
             self._by_step, self._mine = by_step, mine
+            # Labels on the whole episode (a colleague's verdict, the rules' episode-verdict): shown in the header.
+            self._episode_labels = sorted((lab for lab in every if lab.target == "episode"),
+                                          key=lambda lab: lab.judge != self.judge)
+            self.reloads += 1
         finally:
             if was_enabled:
                 gc.enable()
@@ -159,6 +170,11 @@ class LabelSession:
         """The live labels on ``step``: the annotator's first, then the others, oldest first."""
         labels = self._by_step.get(step, [])
         return sorted(labels, key=lambda lab: lab.judge != self.judge)
+
+    def episode_labels(self) -> list[Label]:
+        """The live labels on the whole episode (target ``"episode"``): the annotator's first, then the others,
+        oldest first (as of the last :meth:`reload`)."""
+        return list(self._episode_labels)
 
     def mine_at(self, step: int) -> Label | None:
         """The annotator's live label on ``step``."""
@@ -178,6 +194,10 @@ class LabelSession:
     @property
     def can_undo(self) -> bool:
         return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
 
     def next_unlabeled(self, start: int, direction: int = 1) -> int | None:
         """The first step after ``start`` (before it with ``direction=-1``; wrapping around, ``start`` itself
@@ -199,8 +219,27 @@ class LabelSession:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
+    def catch_up(self) -> bool:
+        """Read what other writers appended to the store since the last read, and rebuild the index if anything
+        came; True if it did.
+
+        Every write calls this first, so that it decides between adding the annotator's label and updating it on
+        the store as it is now: the same annotator in a second viewer (or a terminal) may have labeled the step
+        a moment ago, and adding beside that label would leave two live labels of one annotator on the step
+        (FINDINGS17 #2). Cheap when nothing changed: a listing of the labels folder and a ``stat`` per file.
+
+        Raises:
+            TrajrecIOError: the labels folder cannot be listed.
+        """
+        with self._lock:
+            read = self._refresh()
+        if read:
+            self.reload()
+        return bool(read)
+
     def rate(self, step: int, value: int) -> Change | None:
         """Rate ``step`` -1/0/+1; None when the annotator's label already says so."""
+        self.catch_up()
         mine = self._mine.get(step)
         if mine is not None and type(mine.value) is int and mine.value == value:  # (True == 1: pass is no +1)
             return None
@@ -210,6 +249,7 @@ class LabelSession:
         """Set (empty: clear) the rationale of the annotator's label on ``step``; a step not rated yet gets a
         neutral (0) label to carry it. None when nothing changes."""
         rationale = text.strip() or None
+        self.catch_up()
         mine = self._mine.get(step)
         if rationale == (mine.rationale or None if mine is not None else None):
             return None
@@ -218,6 +258,7 @@ class LabelSession:
     def toggle_tag(self, step: int, tag: str) -> Change:
         """Add ``tag`` to the annotator's label on ``step``, or take it off; a step not rated yet gets a
         neutral (0) label to carry it."""
+        self.catch_up()
         mine = self._mine.get(step)
         tags = list(mine.tags) if mine is not None else []
         if tag in tags:
@@ -253,6 +294,32 @@ class LabelSession:
                                         rationale=old.rationale, tags=old.tags)
             self._written.add(new.id or "")
         self._apply(change.step, new)
+        self._redo.append(change)
+        return change
+
+    def redo(self) -> Change | None:
+        """Do again the action :meth:`undo` took back last (its value, score, rationale and tags, as a new version;
+        a label undo deleted comes back as a new label); returns the new change (undo takes it back again), or
+        None when there is nothing to redo. A new labeling action empties what can be redone.
+
+        Raises:
+            TrajrecUsageError: the label was changed since by someone else (not redone, as with undo).
+        """
+        if not self._redo:
+            return None
+        undone = self._redo.pop()
+        self.catch_up()
+        mine = self._mine.get(undone.step)
+        if mine is not None and mine.id not in self._written:
+            raise TrajrecUsageError(
+                f"step {undone.step}'s label was changed since this session's undo ({mine.author or mine.judge} "
+                f"made it {rating_text(mine.value)}, version {str(mine.id)[:12]}): not redone; rate the step again "
+                "to change it")
+        done = undone.after
+        rest = self._redo
+        change = self._write(undone.step, undone.what, value=done.value, score=done.score,
+                             rationale=done.rationale, tags=list(done.tags))
+        self._redo = rest  # (_write empties it: a new action)
         return change
 
     def _write(self, step: int, what: str, **fields: Any) -> Change:
@@ -268,6 +335,7 @@ class LabelSession:
         self._apply(step, after)
         change = Change(step, before, after, what, "; ".join(str(w.message) for w in caught) or None)
         self._undo.append(change)
+        self._redo = []
         return change
 
     def _apply(self, step: int, new: Label) -> None:

@@ -38,6 +38,10 @@ class LabelSource:
         self.paths = [os.fspath(p) for p in paths]
         self.lock = threading.RLock()
         self.problem = ""  # why labels could not be read, if they could not
+        #: Label versions read from other writers so far, and folders added, through this source (by the library
+        #: and by an episode screen, which reads only its own folder's store): the library's ``labeled`` column
+        #: is redrawn whole when this changed since it was last brought up to date.
+        self.reads = 0
         self._stores: LabelStores | None = None
 
     def _all(self) -> LabelStores:
@@ -94,8 +98,11 @@ class LabelSource:
         label versions read (cheap when nothing changed: a listing and a ``stat`` per file)."""
         with self.lock:
             if store is not None:
-                return store.refresh()
-            return self._stores.refresh() if self._stores is not None else 0
+                read = store.refresh()
+            else:
+                read = self._stores.refresh() if self._stores is not None else 0
+            self.reads += read
+            return read
 
     def discover(self, episode_paths: Iterable[str]) -> int:
         """Start reading the labels of folders (of ``episode_paths``) that had none when the source was opened
@@ -109,4 +116,5 @@ class LabelSource:
                 if folder not in known and os.path.isdir(os.path.join(folder, os.fspath(LABELS_DIR))):
                     stores.for_episode(os.path.join(folder, "_"))  # reads the folder's labels
                     added += 1
+            self.reads += added
             return added

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual import events
+from textual.events import DescendantBlur
+from textual.widget import Widget
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Label
@@ -28,9 +31,25 @@ class PromptBar(Horizontal):
     | :- | :- |
     | enter | Accept. |
     | escape | Cancel. |
+    | tab | A space (a tab in pasted or typed text); the focus stays in the prompt. |
+
+    The prompt keeps the focus until enter or escape: a tab is text (the screen's tab would move the focus away
+    and leave the prompt open and deaf: enter not saving, later letters running as commands; FINDINGS17 #3),
+    shift+tab does nothing, and a click elsewhere gives the focus back to the prompt.
+
+    Keys typed in one burst keep their order across the answer (``c note enter + l``: the ``+`` rates, it is not
+    the note's). Textual routes each key to the widget focused when the key arrives, so keys typed after enter
+    reach the input before enter is acted on; and a binding (enter's, escape's) only runs once the key has
+    bubbled to the app, after the input typed the keys behind it. So the input answers enter, escape, tab and an
+    ``instant`` match itself, in the order of its queue; the answer goes straight to the screen's queue, and a
+    key the input receives after the answer is handed back to the app behind it, as if typed then.
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("tab", "type_space", "Space", show=False),
+        Binding("shift+tab", "stay", show=False),
+    ]
 
     DEFAULT_CSS = """
     PromptBar {
@@ -59,11 +78,12 @@ class PromptBar(Horizontal):
         super().__init__(name=name, id=id, classes=classes)
         self.purpose = ""
         self._instant: re.Pattern[str] | None = None
+        self._focus_before: Widget | None = None  # focused when the prompt opened; focused again when it closes
 
     def compose(self) -> ComposeResult:
         yield Label(markup=False)
         # The answer so far is selected here, not on focus: focus events come a turn late (see ask).
-        yield Input(compact=True, select_on_focus=False)
+        yield _PromptInput(compact=True, select_on_focus=False)
 
     @property
     def input(self) -> Input:
@@ -87,22 +107,99 @@ class PromptBar(Horizontal):
         field.value = value
         field.selection = Selection(0, len(value))  # typing replaces the last answer; enter reuses it
         self.add_class("-asking")
+        focused = self.screen.focused
+        self._focus_before = focused if focused is not None and focused is not field else None
         self.screen.set_focus(field)
 
     def _close(self, value: str | None) -> None:
+        """Hide, give the focus back (at once: keys arriving from now on are the screen's), and post the answer
+        to the screen's queue (straight, not bubbling through this bar's queue: keys handed back come after)."""
         self.remove_class("-asking")
-        self.post_message(self.Answered(self, self.purpose, value))
+        before = self._focus_before
+        self._focus_before = None
+        if before is not None and before.is_attached and self.screen.focused is self.input:
+            self.screen.set_focus(before)
+        self.screen.post_message(self.Answered(self, self.purpose, value))
+
+    def _typed(self) -> None:
+        """After a key typed into the input: text matching ``instant`` whole answers at once."""
+        if self.asking and self._instant is not None and self._instant.fullmatch(self.input.value):
+            self._close(self.input.value)
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
-        if self.asking and self._instant is not None and self._instant.fullmatch(event.value):
-            self._close(event.value)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._close(event.value)
+        event.stop()  # (enter is answered by the input itself, see _PromptInput)
 
     def action_cancel(self) -> None:
         self._close(None)
+
+    def action_type_space(self) -> None:
+        """A tab, typed as a space (the answer is one line of words), as a printable key is typed: over the
+        selection if there is one."""
+        field = self.input
+        start, end = sorted(field.selection)
+        if start != end:
+            field.replace(" ", start, end)
+        else:
+            field.insert_text_at_cursor(" ")
+
+    def action_stay(self) -> None:
+        """shift+tab: the focus stays in the prompt."""
+
+    def _hand_back(self, event: events.Key) -> None:
+        """A key that reached the input after it answered: to the app, behind the answer, as if typed now."""
+        key = events.Key(event.key, event.character)
+        self.screen.call_later(self.app.post_message, key)
+
+    @on(DescendantBlur)
+    def _blurred(self, event: DescendantBlur) -> None:
+        # The focus left the input while it asks (a click on a pane): it comes back once the click is handled,
+        # unless another screen (the help) is on top; the prompt is left with enter or escape only.
+        if self.asking:
+            self.call_after_refresh(self._take_focus_back)
+
+    def _take_focus_back(self) -> None:
+        if self.asking and self.screen.is_current and self.screen.focused is not self.input:
+            self.screen.set_focus(self.input)
+
+
+class _PromptInput(Input):
+    """The prompt's input: answers enter, escape, tab and an ``instant`` match in its own queue, in the order the
+    keys were typed, and hands back keys it receives after the answer (see :class:`PromptBar`)."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        bar = self.parent
+        if not isinstance(bar, PromptBar):
+            return  # (Input's own handling follows)
+        if not bar.asking:
+            event.stop()
+            event.prevent_default()
+            bar._hand_back(event)
+            return
+        key = event.key
+        if key in ("enter", "escape", "tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            if key == "enter":
+                bar._close(self.value)
+            elif key == "escape":
+                bar._close(None)
+            elif key == "tab":
+                bar.action_type_space()
+                bar._typed()
+            return
+        if event.is_printable:  # as Input types it, then the instant answer
+            event.stop()
+            event.prevent_default()
+            self._restart_blink()
+            assert event.character is not None
+            selection = self.selection
+            if selection.is_empty:
+                self.insert_text_at_cursor(event.character)
+            else:
+                self.replace(event.character, *selection)
+            bar._typed()

@@ -61,13 +61,16 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
     | `step-timeline--observation` | The observation after the action. |
     """
 
+    # Priority bindings (active while the timeline has the focus): handled when the key arrives, in one order
+    # with the episode screen's keys, which are all priority bindings (a rating typed after j lands on the step
+    # j moved to; see EpisodeScreen).
     BINDINGS = [
-        Binding("up,k", "move(-1)", "Previous step", show=False),
-        Binding("down,j", "move(1)", "Next step", show=False),
-        Binding("pageup", "page(-1)", "Page back", show=False),
-        Binding("pagedown", "page(1)", "Page forward", show=False),
-        Binding("home", "jump(0)", "First step", show=False),
-        Binding("end", "jump(-1)", "Last step", show=False),
+        Binding("up,k", "move(-1)", "Previous step", show=False, priority=True),
+        Binding("down,j", "move(1)", "Next step", show=False, priority=True),
+        Binding("pageup", "page(-1)", "Page back", show=False, priority=True),
+        Binding("pagedown", "page(1)", "Page forward", show=False, priority=True),
+        Binding("home", "jump(0)", "First step", show=False, priority=True),
+        Binding("end", "jump(-1)", "Last step", show=False, priority=True),
     ]
 
     COMPONENT_CLASSES = {"step-timeline--cursor", "step-timeline--index", "step-timeline--observation"}

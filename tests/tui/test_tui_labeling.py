@@ -5,6 +5,7 @@ process would read it."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -258,7 +259,9 @@ def test_help_lists_labeling_keys_and_tags(main_episode: Path) -> None:
             assert "Labeling (as human:ana)" in text and "1 lucky-guess  2 wrong-tool" in text
             for binding in EpisodeScreen.LABEL_BINDINGS:
                 assert binding.tooltip in text
-            assert "  +  Rate this step good (+1)" in text and "  ]  Next step you have not labeled" in text
+            # (the key column is as wide as its widest key: ctrl+r's)
+            assert re.search(r"\n  \+ +Rate this step good \(\+1\)", text)
+            assert re.search(r"\n  \] +Next step you have not labeled", text)
             assert "you rated +1" in text and "labeled by others only" in text
     asyncio.run(run())
 

@@ -10,7 +10,7 @@ from textual.widget import Widget
 from trajrec.recorder import Check, Episode
 from trajrec.recorder.reader import lost_spans
 from trajrec.replay.labels import Label
-from trajrec.replay.render import number_text, one_line, safe, usage_text
+from trajrec.replay.render import model_call_lines, number_text, one_line, safe, usage_text
 
 from .label_session import rating_text
 from .markers import label_style
@@ -53,8 +53,10 @@ def _revision(prov: dict[str, Any]) -> str:
 
 def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = (), judge: str | None = None) -> Text:
     """Four lines: the episode and its task, the task text, provenance, the terminal check; a fifth with the model
-    calls' tokens, latency and cost when the steps carry model calls; one more, under the verdict, with the live
-    ``labels`` on the whole episode (value, judge, ``(you)`` for ``judge``'s, rationale) when there are any."""
+    calls' tokens, latency and cost when the steps carry model calls; under the verdict, why an episode ended as
+    ``error`` (the agent's error and its failed model call's attempts, or the env's exception), and one line with
+    the live ``labels`` on the whole episode (value, judge, ``(you)`` for ``judge``'s, rationale) when there are
+    any."""
     task, prov, s = episode.task, episode.provenance, episode.summary
     w = max(20, width)
     out = Text(end="")
@@ -126,6 +128,7 @@ def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = ()
         out.append(f"({one_line(check.kind, 20)}) ", style="dim")
         if check.rationale:
             out.append(one_line(check.rationale, max(10, w - 40)))
+    _error_lines(out, s, w)
     if labels:
         out.append("\nlabels  ", style="dim")
         for k, lab in enumerate(labels):
@@ -138,6 +141,30 @@ def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = ()
             if lab.rationale:
                 out.append(": " + safe(one_line(str(lab.rationale), max(10, w // 2)), keep_newlines=False))
     return out
+
+
+#: The most failed attempts of the call that ended an episode listed in the header (the rest are counted).
+_MAX_ATTEMPT_LINES = 3
+
+
+def _error_lines(out: Text, summary: dict[str, Any], width: int) -> None:
+    """Why an episode ended as ``error``, under the verdict: the summary's ``agent_error`` (the agent could not
+    act: its message, then the failed model call's attempts, which belong to no step) or else its ``error`` (the
+    env raised: the step and exception type; that step's pane holds the rest)."""
+    agent_error = summary.get("agent_error")
+    if isinstance(agent_error, dict):
+        message = agent_error.get("message") or agent_error.get("type") or "the agent failed"
+        out.append("\nerror   ", style="dim")
+        out.append(one_line(f"agent: {message}", max(10, width - 8)), style="bold red")
+        lines = [line for kind, line in model_call_lines(agent_error.get("model_call"), width=max(20, width - 10))
+                 if kind in ("attempt", "error")] if isinstance(agent_error.get("model_call"), dict) else []
+        for line in lines[:_MAX_ATTEMPT_LINES]:
+            out.append("\n        " + one_line(line, max(10, width - 8)), style="red")
+        if len(lines) > _MAX_ATTEMPT_LINES:
+            out.append(f"\n        ... {len(lines) - _MAX_ATTEMPT_LINES} more (trajrec show --json)", style="dim")
+    elif summary.get("outcome") == "error" and summary.get("error"):
+        out.append("\nerror   ", style="dim")
+        out.append(one_line(str(summary["error"]), max(10, width - 8)), style="bold red")
 
 
 class EpisodeHeader(Widget):

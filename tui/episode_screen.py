@@ -964,47 +964,34 @@ class EpisodeScreen(Screen[None]):
         self._label(lambda session: session.toggle_tag(step, tag))
 
     def action_undo(self) -> None:
-        session = self.session
-        if session is None:
-            return
-        legend = self.query_one(TimelineLegend)
-        try:
-            change = session.undo()
-        except TrajrecError as exc:
-            self.notify(one_line(str(exc), 400), title="cannot undo", severity="error", markup=False)
-            session.reload()
-            self._redraw_labels()
-            return
-        if change is None:
-            legend.note = "nothing to undo"
-            self.app.bell()
-            return
-        if change.step != self.step_index:
-            self._move_to(change.step)  # shows the step with its labels as they are now
-        self._redraw_labels(change.step)
-        legend.note = f"undid step {change.step:,}: {change.what}"
+        self._undo_or_redo("undo")
 
     def action_redo(self) -> None:
+        self._undo_or_redo("redo")
+
+    def _undo_or_redo(self, verb: str) -> None:
+        """Take back this session's last label change (``undo``) or give back the last one taken (``redo``)."""
         session = self.session
         if session is None:
             return
         legend = self.query_one(TimelineLegend)
         reloads = session.reloads
         try:
-            change = session.redo()
+            change = session.undo() if verb == "undo" else session.redo()
         except TrajrecError as exc:
-            self.notify(one_line(str(exc), 400), title="cannot redo", severity="error", markup=False)
+            self.notify(one_line(str(exc), 400), title=f"cannot {verb}", severity="error", markup=False)
             session.reload()
             self._redraw_labels()
             return
         if change is None:
-            legend.note = "nothing to redo"
+            legend.note = f"nothing to {verb}"
             self.app.bell()
             return
         if change.step != self.step_index:
-            self._move_to(change.step)
+            self._move_to(change.step)  # shows the step with its labels as they are now
+        # Other writers' labels read on the way (a reload): every step may have changed.
         self._redraw_labels(None if session.reloads != reloads else change.step)
-        legend.note = f"redid step {change.step:,}: {change.what}"
+        legend.note = f"{'undid' if verb == 'undo' else 'redid'} step {change.step:,}: {change.what}"
 
     def action_next_unlabeled(self, direction: int = 1) -> None:
         session = self.session

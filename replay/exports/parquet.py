@@ -33,6 +33,7 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
 from .base import (EpisodeView, ExportOptions, Format, check_output_folder, new_temp_folder, open_new_binary,
                    open_output)
+from ..label_join import LabelLines
 from ..label_model import LabelRow
 from ..labels import rating
 from .choice import map_label, origin
@@ -312,8 +313,10 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
     picked: list[Any] = []  # each step's preferred label (or None)
     found: list[Any] = []  # each step's candidates (or None)
     thought = view.thought
-    candidates = view.candidates
     prefer = view.options.preference.choose  # what view.choose(i, mapped=False) calls
+    lines = _usual_lines(view)
+    # Labels read as text, a step each: their columns are made from the lines below, not from candidates.
+    candidates = view.candidates if lines is None else {}
     names = names or None
     calls = _calls_of(names, text_tool)
     wins: dict[tuple[Any, Any], bool] = {}
@@ -328,8 +331,9 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         _general_steps(chunk, steps_cols, picked, found, thought, candidates, calls, names, text_tool, wins, prefer)
     n = len(picked)
     steps_i = steps_cols[0]
-    return head, [*steps_cols, *_label_columns(picked, found, label_map, n),
-                  [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+    labels = (_label_columns(picked, found, label_map, n) if lines is None else
+              _line_label_columns(lines, steps_i, label_map, wins, prefer))
+    return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
 
 
 #: Steps read and made columns at a time (bounded: an episode's records are not all held at once).
@@ -413,6 +417,9 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     c_retry(retries)
     c_recovers(recovers)
     found.extend(cands)
+    if not candidates:  # no label or check on any step
+        picked.extend(cands)
+        return True
     for c in cands:
         if not c:
             picked.append(None)
@@ -599,6 +606,80 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
             c_n(len(cands))
             c_judges(sorted({c.judge for c in cands}))
     return [*labels, counts, judges]
+
+
+#: Whether :func:`_line_label_columns` is tried (tests turn it off to compare it with the candidates' path).
+_FAST_LABELS = [True]
+
+
+def _usual_lines(view: EpisodeView) -> LabelLines | None:
+    """The episode's label lines read as text (:class:`~trajrec.replay.label_join.LabelLines`) when its label
+    columns can be made from them (:func:`_line_label_columns`): no two labels on one step and no recorded check on
+    a step (each step then has at most one candidate, a label); else None (the candidates' path)."""
+    lines = view.joined.lines
+    if lines is None or not _FAST_LABELS[0]:
+        return None
+    targets = lines.targets
+    steps = [t for t in targets if type(t) is int] if "episode" in targets else targets
+    if set(map(type, steps)) - _INT or len(set(steps)) != len(steps):
+        return None
+    if any(type(c.target) is int for c in view.ep.checks):  # (candidates_by_step's test)
+        return None
+    return lines
+
+
+_INT = {int}
+
+
+def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, wins: dict[tuple[Any, Any], bool],
+                        prefer: Any) -> list[list[Any]]:
+    """The columns ``label`` .. ``label_judges`` of an episode's steps (``steps``: their indexes) from its label
+    lines (:func:`_usual_lines`: a label a step at most, no check on a step): each distinct middle text's columns
+    made once (the same values :func:`_label_columns` makes from the steps' candidates, its only candidate each:
+    ``tests/exports/test_parquet_label_columns.py``), then spread over the steps in C loops."""
+    fields = lines.fields
+    values: dict[tuple[type, Any], tuple[Any, ...]] = {}
+    made: dict[str, tuple[Any, ...]] = {}  # middle text -> (label columns but the id, won, judge)
+    for mid, (kind, judge, value, score, rationale, tags, author, deleted) in fields.items():
+        key = (judge, kind)
+        won = wins.get(key)
+        if won is None:
+            row = LabelRow(lines.episode_id, 0, kind, judge, value, score, rationale, tags, author, None, None, "",
+                           deleted)
+            won = wins[key] = prefer([row], None) is not None
+        if won:
+            label, rated, category, text = _value_columns(value, label_map, values)
+            if score is not None:
+                score = _float(score)
+            elif isinstance(value, float):
+                score = _float(value)
+            cols = (label, rated, score, category, text, judge, kind, "label", _text(rationale),
+                    tuple(str(t) for t in tags) if tags else (), _text(author))
+        else:
+            cols = _NO_LABEL
+        made[mid] = (cols, won, (judge,))
+    n_lines = len(lines.ids)
+    per_line = list(map(made.__getitem__, lines.mids))
+    # Each step's line (or the entry past the lines: no label), then its columns.
+    at = dict(zip(lines.targets, range(n_lines)))
+    place = list(map(at.get, steps, repeat(n_lines)))
+    cols = [*map(_first, per_line), _NO_LABEL]
+    ids = [*map(_id_if_won, lines.ids, per_line), None]
+    judges = [*map(_third, per_line), ()]
+    labels = [list(col) for col in zip(*map(cols.__getitem__, place))] if steps else [[] for _ in range(11)]
+    labels[9] = list(map(list, labels[9]))  # tags: each row its own list
+    counts = [*repeat(1, n_lines), 0]
+    return [*labels, list(map(ids.__getitem__, place)), list(map(counts.__getitem__, place)),
+            list(map(list, map(judges.__getitem__, place)))]
+
+
+_NO_LABEL = (None, None, None, None, None, None, None, None, None, (), None)
+
+
+def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:
+    return label_id if made[1] else None
+
+_third = operator.itemgetter(2)
 
 
 _ROW_TYPE = {LabelRow}

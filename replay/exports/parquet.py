@@ -405,7 +405,10 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     if retries.count(None) != n:
         retries = [None if x is None else _int(x) for x in retries]
     recovers = list(map(_get, chunk, repeat("recovers", n)))
-    recovers = [[k for k in x if _int(k) is not None] if x else [] for x in recovers]
+    if recovers.count(None) == n:
+        recovers = [[]] * n  # one empty list for every row (the export only reads them; step_rows copies)
+    else:
+        recovers = [[k for k in x if _int(k) is not None] if x else [] for x in recovers]
     (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
      c_retry, c_recovers) = [c.extend for c in cols]
     c_step(steps)
@@ -645,7 +648,10 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
     ``tests/exports/test_parquet_label_columns.py``), then spread over the steps in C loops."""
     fields = lines.fields
     values: dict[tuple[type, Any], tuple[Any, ...]] = {}
-    made: dict[str, tuple[Any, ...]] = {}  # middle text -> (label columns but the id, won, judge)
+    made: dict[str, tuple[Any, ...]] = {}  # middle text -> (label columns but the id, won, [judge])
+    # The list values (tags, judges) are shared by the rows of one middle text: the export only reads them, and
+    # step_rows gives each row its own.
+    no_label = (None, None, None, None, None, None, None, None, None, [], None)
     for mid, (kind, judge, value, score, rationale, tags, author, deleted) in fields.items():
         key = (judge, kind)
         won = wins.get(key)
@@ -660,26 +666,22 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
             elif isinstance(value, float):
                 score = _float(value)
             cols = (label, rated, score, category, text, judge, kind, "label", _text(rationale),
-                    tuple(str(t) for t in tags) if tags else (), _text(author))
+                    [str(t) for t in tags] if tags else [], _text(author))
         else:
-            cols = _NO_LABEL
-        made[mid] = (cols, won, (judge,))
+            cols = no_label
+        made[mid] = (cols, won, [judge])
     n_lines = len(lines.ids)
     per_line = list(map(made.__getitem__, lines.mids))
     # Each step's line (or the entry past the lines: no label), then its columns.
     at = dict(zip(lines.targets, range(n_lines)))
     place = list(map(at.get, steps, repeat(n_lines)))
-    cols = [*map(_first, per_line), _NO_LABEL]
+    cols = [*map(_first, per_line), no_label]
     ids = [*map(_id_if_won, lines.ids, per_line), None]
-    judges = [*map(_third, per_line), ()]
+    judges = [*map(_third, per_line), []]
     labels = [list(col) for col in zip(*map(cols.__getitem__, place))] if steps else [[] for _ in range(11)]
-    labels[9] = list(map(list, labels[9]))  # tags: each row its own list
     counts = [*repeat(1, n_lines), 0]
     return [*labels, list(map(ids.__getitem__, place)), list(map(counts.__getitem__, place)),
-            list(map(list, map(judges.__getitem__, place)))]
-
-
-_NO_LABEL = (None, None, None, None, None, None, None, None, None, (), None)
+            list(map(judges.__getitem__, place))]
 
 
 def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:
@@ -717,8 +719,11 @@ def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     :meth:`trajrec.Run.to_arrow` (:func:`episode_columns`, row by row)."""
     head, cols = episode_columns(view)
     cols[_VALUES] = [v if v is None or v.dtype == np.float64 else v.astype(np.float64) for v in cols[_VALUES]]
-    # Rows that repeat an action share its tool_call value (read-only in the export): each row its own here.
+    # Rows that repeat an action share its tool_call value, and rows share lists (read-only in the export): each
+    # row its own here.
     cols[_CALL] = [v if v is None else dict(v) for v in cols[_CALL]]
+    for k in _LISTS:
+        cols[k] = list(map(list, cols[k]))
     for tail in zip(*cols):
         yield head + tail
 
@@ -784,6 +789,7 @@ class _Rows:
 _WIDE_TEXT = [COLUMNS.index(c) - HEAD for c in ("thought", "action", "observation")]
 _VALUES = COLUMNS.index("observation_values") - HEAD
 _CALL = COLUMNS.index("tool_call") - HEAD
+_LISTS = [COLUMNS.index(c) - HEAD for c in ("recovers", "label_tags", "label_judges")]
 
 
 class _Group:

@@ -133,3 +133,17 @@ def test_column_values_and_types_match_on_a_labeled_episode(builtin_run: Path, m
         assert repr(cols[0]) == repr(cols[1])
         assert [[type(v) for v in c] for c in cols[0][1]] == [[type(v) for v in c] for c in cols[1][1]]
     assert seen
+
+
+def test_rows_given_to_python_users_own_their_lists(builtin_run: Path) -> None:
+    """The export shares list values between rows (a middle text's tags and judges, steps' empty recoveries);
+    ``Run.steps()`` rows each hold their own: changing one row's list changes no other row."""
+    from trajrec import open_run
+
+    rows = list(open_run(builtin_run).steps())
+    assert len(rows) > 20
+    for name in ("label_tags", "label_judges", "recovers"):
+        before = [list(r[name]) for r in rows]
+        rows[0][name].append("changed")
+        assert [r[name] for r in rows[1:]] == before[1:], name
+        assert len({id(r[name]) for r in rows}) == len(rows), name

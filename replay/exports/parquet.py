@@ -366,25 +366,33 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     label a step; failures, retries and recoveries made as the general loop makes them): what :func:`_general_steps` appends, appended; False (nothing
     appended) otherwise. ``tests/exports/test_parquet_steps_fast_path.py`` holds them to the same columns."""
     n = len(chunk)
-    actions = list(map(_get, chunk, repeat("action", n)))
-    obs = list(map(_get, chunk, repeat("observation", n)))
-    notes = list(map(_get, chunk, repeat("note", n)))
+    try:  # the fields every such step has, in one pass (dict.get's None for a missing one: the passes below)
+        steps, actions, obs, notes, rewards, times, durations, terms, truncs = map(list, zip(*map(_FIELDS, chunk)))
+    except KeyError:
+        steps = list(map(_get, chunk, repeat("i", n)))
+        actions = list(map(_get, chunk, repeat("action", n)))
+        obs = list(map(_get, chunk, repeat("observation", n)))
+        notes = list(map(_get, chunk, repeat("note", n)))
+        rewards = list(map(_get, chunk, repeat("reward", n)))
+        times = list(map(_get, chunk, repeat("time", n)))
+        durations = list(map(_get, chunk, repeat("duration", n)))
+        terms = list(map(_get, chunk, repeat("terminated", n)))
+        truncs = list(map(_get, chunk, repeat("truncated", n)))
     if set(map(type, actions)) != _STR or set(map(type, obs)) != _STR or set(map(type, notes)) != _DICT:
         return False
     thoughts = list(map(_get, notes, repeat("thought", n)))
     if set(map(type, thoughts)) != _STR:
         return False  # (no thought noted: the model call's reply text; other values: their text)
-    rewards = list(map(_get, chunk, repeat("reward", n)))
-    times = list(map(_get, chunk, repeat("time", n)))
-    durations = list(map(_get, chunk, repeat("duration", n)))
     if not (_floats_ok(rewards) and _floats_ok(times) and _floats_ok(durations)):
         return False
-    steps = list(map(_get, chunk, repeat("i", n)))
     if None in steps:
         return False  # (the general loop's KeyError)
-    cands = list(map(candidates.get, steps))
-    if any(c is not None and len(c) > 1 for c in cands):
-        return False
+    if candidates:
+        cands = list(map(candidates.get, steps))
+        if any(c is not None and len(c) > 1 for c in cands):
+            return False
+    else:
+        cands = [None] * n
     structs = list(map(calls.get, actions, repeat(calls)))
     if calls in structs:  # actions not met before: parse them (once each), as the general loop does
         for k, struct in enumerate(structs):
@@ -418,8 +426,8 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     c_obs(obs)
     c_values(repeat(None, n))
     c_reward(rewards)
-    c_term(map(bool, map(_get, chunk, repeat("terminated", n))))
-    c_trunc(map(bool, map(_get, chunk, repeat("truncated", n))))
+    c_term(map(bool, terms))
+    c_trunc(map(bool, truncs))
     c_time(map(round, map(operator.mul, times, repeat(_MICRO, n))))
     c_dur(durations)
     c_failure(failures)
@@ -443,6 +451,8 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
 
 
 _STR = {str}
+_FIELDS = operator.itemgetter("i", "action", "observation", "note", "reward", "time", "duration", "terminated",
+                              "truncated")
 _DICT = {dict}
 
 

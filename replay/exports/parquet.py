@@ -62,10 +62,10 @@ _CHUNK = 1024
 #: group (from its start, or from a multiple of 1,024) hold 8 MB of values.
 _CHUNK_BYTES = 8 << 20
 #: Rows made Arrow arrays at once, cut into :data:`_CHUNK`-row batches afterwards (slices: the same batches, so the
-#: same pages). Each column's array has a cost of its own (~10-20 µs: type checks, buffers) whatever its rows: a
-#: tool env's 1,024-row batches spent ~10% of the export in them (44 columns x 40 batches for 40,000 steps); a row
-#: group's rows at once hold a tool env's rows as Python values ~8 MB longer (peak RSS 82 -> 90 MB on the bench run).
-_CONVERT = 8192
+#: same pages). Each column's array has a cost of its own (type checks, buffers, the batch's cuts) whatever its rows:
+#: 44 columns x 40 batches of 1,024 rows were ~8% of a tool env's export of 40,000 steps. More rows at once hold
+#: more as Python values: peak RSS of 10,000 x 20 steps 91 MB (1,024 rows), 93 (2,048), 95 (4,096), 99 (8,192).
+_CONVERT = 4096
 #: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
 #: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
 _HELD_BYTES = 16 << 20

@@ -655,7 +655,7 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
     """The columns ``label`` .. ``label_judges`` of an episode's steps (``steps``: their indexes) from its label
     lines (:func:`_usual_lines`: a label a step at most, no check on a step): each distinct middle text's columns
     made once (the same values :func:`_label_columns` makes from the steps' candidates, its only candidate each:
-    ``tests/exports/test_parquet_label_columns.py``), then spread over the steps in C loops."""
+    ``tests/exports/test_parquet_line_labels.py``), then spread over the steps in C loops."""
     fields = lines.fields
     values: dict[tuple[type, Any], tuple[Any, ...]] = {}
     made: dict[str, tuple[Any, ...]] = {}  # middle text -> (label columns but the id, won, [judge])
@@ -696,6 +696,7 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
 
 def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:
     return label_id if made[1] else None
+
 
 _third = operator.itemgetter(2)
 

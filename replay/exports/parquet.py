@@ -65,7 +65,7 @@ _CHUNK_BYTES = 8 << 20
 #: same pages). Each column's array has a cost of its own (type checks, buffers, the batch's cuts) whatever its rows:
 #: 44 columns x 40 batches of 1,024 rows were ~8% of a tool env's export of 40,000 steps. More rows at once hold
 #: more as Python values: peak RSS of 10,000 x 20 steps 91 MB (1,024 rows), 93 (2,048), 95 (4,096), 99 (8,192).
-_CONVERT = 4096
+_CONVERT = 2048
 #: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
 #: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
 _HELD_BYTES = 16 << 20

@@ -224,10 +224,103 @@ def _strings(pa: Any, values: list[Any], counts: Sequence[int] | None, types: se
                                                      pa.py_buffer(data)], null_count=_nulls(valid, rows))
 
 
+def _shared(values: list[Any]) -> tuple[list[Any], Any] | None:
+    """``(distinct, at)`` when the values are few objects shared by many rows (at most one in eight distinct, told
+    by identity): the distinct objects in the order they first come and each row's index among them (int64
+    numpy array); None otherwise."""
+    ids = list(map(id, values))
+    first = dict.fromkeys(ids)
+    if len(first) * 8 > len(values):
+        return None
+    objs = dict(zip(ids, values))
+    index = dict(zip(first, range(len(first))))
+    return list(map(objs.__getitem__, first)), np.fromiter(map(index.__getitem__, ids), dtype=np.int64,
+                                                           count=len(ids))
+
+
+def _bits(arr: Any) -> Any:
+    """Whether each entry of ``arr`` (unsliced) is valid, as a numpy bool array."""
+    n = len(arr)
+    bitmap = arr.buffers()[0]
+    if bitmap is None:
+        return np.ones(n, dtype=np.bool_)
+    return np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=n, bitorder="little").astype(np.bool_)
+
+
+def _take(pa: Any, small: Any, at: Any) -> Any:
+    """Rows ``at`` of ``small`` (a struct of string children or a string array, unsliced), laid out as the builders
+    lay out those rows' values: ``small.take(at)`` without pyarrow.compute (whose import costs ~25 ms)."""
+    rows = len(at)
+    if pa.types.is_struct(small.type):
+        valid = _bits(small)[at] if small.null_count else None
+        children = [_take(pa, small.field(k), at) for k in range(small.type.num_fields)]
+        return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid)], null_count=_nulls(valid, rows),
+                                     children=children)
+    offs = np.frombuffer(small.buffers()[1], dtype=np.int32, count=len(small) + 1).astype(np.int64)
+    data = small.buffers()[2]
+    raw = b"" if data is None else data.to_pybytes()
+    pieces = [raw[offs[k]:offs[k + 1]] for k in range(len(small))]
+    lens = np.diff(offs)[at]
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    if offsets[-1] > _I32[1]:
+        raise _Fallback
+    valid = _bits(small)[at] if small.null_count else None
+    return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32)),
+                                                    pa.py_buffer(b"".join(map(pieces.__getitem__, at.tolist())))],
+                                 null_count=_nulls(valid, rows))
+
+
+def _strings_at(pa: Any, values: list[Any], valid: Any, rows: int) -> Any:
+    """A string column of ``rows`` rows holding ``values`` (text or None) in order where ``valid`` is True and
+    empty text elsewhere: what :func:`_strings` makes of the values with "" put in those rows."""
+    types = set(map(type, values))
+    nulls = _NONE in types
+    types.discard(_NONE)
+    _only(types, str)
+    plain = ["" if v is None else v for v in values] if nulls else values
+    joined = "".join(plain)
+    if joined.isascii():
+        lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+        data = joined.encode("ascii")
+    else:
+        enc = list(map(str.encode, plain))  # UnicodeEncodeError (lone surrogates): pa.array decides
+        lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+        data = b"".join(enc)
+    every = np.zeros(rows, dtype=np.int64)
+    every[valid] = lens
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(every, out=offsets[1:])
+    if offsets[-1] > _I32[1]:
+        raise _Fallback
+    mask = None
+    if nulls:
+        mask = np.ones(rows, dtype=np.bool_)
+        mask[valid] = _valid(values)
+    return pa.Array.from_buffers(pa.string(), rows, [_bitmap(pa, mask), pa.py_buffer(offsets.astype(np.int32)),
+                                                     pa.py_buffer(data)], null_count=_nulls(mask, rows))
+
+
 def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, types: set[type], nulls: bool,
             rows: int) -> Any:
     names = [typ.field(k).name for k in range(typ.num_fields)]
     _only(types, dict)
+    if counts is None and rows >= 64:
+        shared = _shared(values)
+        if shared is not None:  # a few maps, each on many rows (a tool call per distinct action)
+            distinct, at = shared
+            small = _struct(pa, typ, distinct, None, types, nulls, len(distinct))
+            return _take(pa, small, at)
+    if nulls and counts is None:
+        # Mostly nulls (a failure column: a step in ten fails): the children made from the present values alone,
+        # spread to their rows ("" under a null struct, as pa.array makes them).
+        valid = _valid(values)
+        present = list(filter(None, values))
+        if len(present) != int(np.count_nonzero(valid)) or set(map(len, present)) - {len(names)}:
+            raise _Fallback  # an empty map, other keys: pa.array decides
+        children = [_strings_at(pa, list(map(operator.itemgetter(name), present)), valid, rows) for name in names]
+        return pa.Array.from_buffers(typ, rows, [_bitmap(pa, valid)], null_count=_nulls(valid, rows),
+                                     children=children)
     # A null struct's children hold empty text there, as pa.array makes them.
     empty = dict.fromkeys(names, "")
     filled = [empty if v is None else v for v in values] if nulls else values

@@ -33,6 +33,7 @@ from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
 from .base import (EpisodeView, ExportOptions, Format, check_output_folder, new_temp_folder, open_new_binary,
                    open_output)
+from ..label_join import LabelLines
 from ..label_model import LabelRow
 from ..labels import rating
 from .choice import map_label, origin
@@ -60,6 +61,11 @@ _CHUNK = 1024
 #: rows are ~0.75 MB: files are the same bytes as when batches were cut by rows alone unless 1,024 rows of a row
 #: group (from its start, or from a multiple of 1,024) hold 8 MB of values.
 _CHUNK_BYTES = 8 << 20
+#: Rows made Arrow arrays at once, cut into :data:`_CHUNK`-row batches afterwards (slices: the same batches, so the
+#: same pages). Each column's array has a cost of its own (type checks, buffers, the batch's cuts) whatever its rows:
+#: 44 columns x 40 batches of 1,024 rows were ~8% of a tool env's export of 40,000 steps. More rows at once hold
+#: more as Python values: peak RSS of 10,000 x 20 steps 91 MB (1,024 rows), 93 (2,048), 95 (4,096), 99 (8,192).
+_CONVERT = 2048
 #: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
 #: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
 _HELD_BYTES = 16 << 20
@@ -312,8 +318,10 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
     picked: list[Any] = []  # each step's preferred label (or None)
     found: list[Any] = []  # each step's candidates (or None)
     thought = view.thought
-    candidates = view.candidates
     prefer = view.options.preference.choose  # what view.choose(i, mapped=False) calls
+    lines = _usual_lines(view)
+    # Labels read as text, a step each: their columns are made from the lines below, not from candidates.
+    candidates = view.candidates if lines is None else {}
     names = names or None
     calls = _calls_of(names, text_tool)
     wins: dict[tuple[Any, Any], bool] = {}
@@ -328,8 +336,9 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
         _general_steps(chunk, steps_cols, picked, found, thought, candidates, calls, names, text_tool, wins, prefer)
     n = len(picked)
     steps_i = steps_cols[0]
-    return head, [*steps_cols, *_label_columns(picked, found, label_map, n),
-                  [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+    labels = (_label_columns(picked, found, label_map, n) if lines is None else
+              _line_label_columns(lines, steps_i, label_map, wins, prefer))
+    return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
 
 
 #: Steps read and made columns at a time (bounded: an episode's records are not all held at once).
@@ -341,8 +350,9 @@ _MICRO = 1_000_000
 
 
 def _floats_ok(xs: list[Any]) -> bool:
-    """Every value a finite float (``x - x == 0.0``: NaN and infinities give NaN)."""
-    return set(map(type, xs)) == _FLOAT and not any(map(operator.ne, map(operator.sub, xs, xs), repeat(0.0)))
+    """Every value a finite float: their sum is finite (a NaN or an infinity makes it NaN or infinite; finite
+    values whose sum overflows are refused too, and take the step loop)."""
+    return set(map(type, xs)) == _FLOAT and math.isfinite(sum(xs))
 
 
 _FLOAT = {float}
@@ -356,25 +366,33 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     label a step; failures, retries and recoveries made as the general loop makes them): what :func:`_general_steps` appends, appended; False (nothing
     appended) otherwise. ``tests/exports/test_parquet_steps_fast_path.py`` holds them to the same columns."""
     n = len(chunk)
-    actions = list(map(_get, chunk, repeat("action", n)))
-    obs = list(map(_get, chunk, repeat("observation", n)))
-    notes = list(map(_get, chunk, repeat("note", n)))
+    try:  # the fields every such step has, in one pass (dict.get's None for a missing one: the passes below)
+        steps, actions, obs, notes, rewards, times, durations, terms, truncs = map(list, zip(*map(_FIELDS, chunk)))
+    except KeyError:
+        steps = list(map(_get, chunk, repeat("i", n)))
+        actions = list(map(_get, chunk, repeat("action", n)))
+        obs = list(map(_get, chunk, repeat("observation", n)))
+        notes = list(map(_get, chunk, repeat("note", n)))
+        rewards = list(map(_get, chunk, repeat("reward", n)))
+        times = list(map(_get, chunk, repeat("time", n)))
+        durations = list(map(_get, chunk, repeat("duration", n)))
+        terms = list(map(_get, chunk, repeat("terminated", n)))
+        truncs = list(map(_get, chunk, repeat("truncated", n)))
     if set(map(type, actions)) != _STR or set(map(type, obs)) != _STR or set(map(type, notes)) != _DICT:
         return False
     thoughts = list(map(_get, notes, repeat("thought", n)))
     if set(map(type, thoughts)) != _STR:
         return False  # (no thought noted: the model call's reply text; other values: their text)
-    rewards = list(map(_get, chunk, repeat("reward", n)))
-    times = list(map(_get, chunk, repeat("time", n)))
-    durations = list(map(_get, chunk, repeat("duration", n)))
     if not (_floats_ok(rewards) and _floats_ok(times) and _floats_ok(durations)):
         return False
-    steps = list(map(_get, chunk, repeat("i", n)))
     if None in steps:
         return False  # (the general loop's KeyError)
-    cands = list(map(candidates.get, steps))
-    if any(c is not None and len(c) > 1 for c in cands):
-        return False
+    if candidates:
+        cands = list(map(candidates.get, steps))
+        if any(c is not None and len(c) > 1 for c in cands):
+            return False
+    else:
+        cands = [None] * n
     structs = list(map(calls.get, actions, repeat(calls)))
     if calls in structs:  # actions not met before: parse them (once each), as the general loop does
         for k, struct in enumerate(structs):
@@ -395,7 +413,10 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     if retries.count(None) != n:
         retries = [None if x is None else _int(x) for x in retries]
     recovers = list(map(_get, chunk, repeat("recovers", n)))
-    recovers = [[k for k in x if _int(k) is not None] if x else [] for x in recovers]
+    if recovers.count(None) == n:
+        recovers = [[]] * n  # one empty list for every row (the export only reads them; step_rows copies)
+    else:
+        recovers = [[k for k in x if _int(k) is not None] if x else [] for x in recovers]
     (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
      c_retry, c_recovers) = [c.extend for c in cols]
     c_step(steps)
@@ -405,14 +426,17 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     c_obs(obs)
     c_values(repeat(None, n))
     c_reward(rewards)
-    c_term(map(bool, map(_get, chunk, repeat("terminated", n))))
-    c_trunc(map(bool, map(_get, chunk, repeat("truncated", n))))
+    c_term(map(bool, terms))
+    c_trunc(map(bool, truncs))
     c_time(map(round, map(operator.mul, times, repeat(_MICRO, n))))
     c_dur(durations)
     c_failure(failures)
     c_retry(retries)
     c_recovers(recovers)
     found.extend(cands)
+    if not candidates:  # no label or check on any step
+        picked.extend(cands)
+        return True
     for c in cands:
         if not c:
             picked.append(None)
@@ -427,6 +451,8 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
 
 
 _STR = {str}
+_FIELDS = operator.itemgetter("i", "action", "observation", "note", "reward", "time", "duration", "terminated",
+                              "truncated")
 _DICT = {dict}
 
 
@@ -601,6 +627,80 @@ def _label_columns(picked: list[Any], found: list[Any], label_map: str, n: int) 
     return [*labels, counts, judges]
 
 
+#: Whether :func:`_line_label_columns` is tried (tests turn it off to compare it with the candidates' path).
+_FAST_LABELS = [True]
+
+
+def _usual_lines(view: EpisodeView) -> LabelLines | None:
+    """The episode's label lines read as text (:class:`~trajrec.replay.label_join.LabelLines`) when its label
+    columns can be made from them (:func:`_line_label_columns`): no two labels on one step and no recorded check on
+    a step (each step then has at most one candidate, a label); else None (the candidates' path)."""
+    lines = view.joined.lines
+    if lines is None or not _FAST_LABELS[0]:
+        return None
+    targets = lines.targets
+    steps = [t for t in targets if type(t) is int] if "episode" in targets else targets
+    if set(map(type, steps)) - _INT or len(set(steps)) != len(steps):
+        return None
+    if any(type(c.target) is int for c in view.ep.checks):  # (candidates_by_step's test)
+        return None
+    return lines
+
+
+_INT = {int}
+
+
+def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, wins: dict[tuple[Any, Any], bool],
+                        prefer: Any) -> list[list[Any]]:
+    """The columns ``label`` .. ``label_judges`` of an episode's steps (``steps``: their indexes) from its label
+    lines (:func:`_usual_lines`: a label a step at most, no check on a step): each distinct middle text's columns
+    made once (the same values :func:`_label_columns` makes from the steps' candidates, its only candidate each:
+    ``tests/exports/test_parquet_line_labels.py``), then spread over the steps in C loops."""
+    fields = lines.fields
+    values: dict[tuple[type, Any], tuple[Any, ...]] = {}
+    made: dict[str, tuple[Any, ...]] = {}  # middle text -> (label columns but the id, won, [judge])
+    # The list values (tags, judges) are shared by the rows of one middle text: the export only reads them, and
+    # step_rows gives each row its own.
+    no_label = (None, None, None, None, None, None, None, None, None, [], None)
+    for mid, (kind, judge, value, score, rationale, tags, author, deleted) in fields.items():
+        key = (judge, kind)
+        won = wins.get(key)
+        if won is None:
+            row = LabelRow(lines.episode_id, 0, kind, judge, value, score, rationale, tags, author, None, None, "",
+                           deleted)
+            won = wins[key] = prefer([row], None) is not None
+        if won:
+            label, rated, category, text = _value_columns(value, label_map, values)
+            if score is not None:
+                score = _float(score)
+            elif isinstance(value, float):
+                score = _float(value)
+            cols = (label, rated, score, category, text, judge, kind, "label", _text(rationale),
+                    [str(t) for t in tags] if tags else [], _text(author))
+        else:
+            cols = no_label
+        made[mid] = (cols, won, [judge])
+    n_lines = len(lines.ids)
+    per_line = list(map(made.__getitem__, lines.mids))
+    # Each step's line (or the entry past the lines: no label), then its columns.
+    at = dict(zip(lines.targets, range(n_lines)))
+    place = list(map(at.get, steps, repeat(n_lines)))
+    cols = [*map(_first, per_line), no_label]
+    ids = [*map(_id_if_won, lines.ids, per_line), None]
+    judges = [*map(_third, per_line), []]
+    labels = [list(col) for col in zip(*map(cols.__getitem__, place))] if steps else [[] for _ in range(11)]
+    counts = [*repeat(1, n_lines), 0]
+    return [*labels, list(map(ids.__getitem__, place)), list(map(counts.__getitem__, place)),
+            list(map(judges.__getitem__, place))]
+
+
+def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:
+    return label_id if made[1] else None
+
+
+_third = operator.itemgetter(2)
+
+
 _ROW_TYPE = {LabelRow}
 _KEPT_TYPES = frozenset({int, bool, str})  # values whose (type, value) keys tell their columns apart
 _first = operator.itemgetter(0)
@@ -630,8 +730,11 @@ def step_rows(view: EpisodeView) -> Iterator[tuple[Any, ...]]:
     :meth:`trajrec.Run.to_arrow` (:func:`episode_columns`, row by row)."""
     head, cols = episode_columns(view)
     cols[_VALUES] = [v if v is None or v.dtype == np.float64 else v.astype(np.float64) for v in cols[_VALUES]]
-    # Rows that repeat an action share its tool_call value (read-only in the export): each row its own here.
+    # Rows that repeat an action share its tool_call value, and rows share lists (read-only in the export): each
+    # row its own here.
     cols[_CALL] = [v if v is None else dict(v) for v in cols[_CALL]]
+    for k in _LISTS:
+        cols[k] = list(map(list, cols[k]))
     for tail in zip(*cols):
         yield head + tail
 
@@ -697,6 +800,7 @@ class _Rows:
 _WIDE_TEXT = [COLUMNS.index(c) - HEAD for c in ("thought", "action", "observation")]
 _VALUES = COLUMNS.index("observation_values") - HEAD
 _CALL = COLUMNS.index("tool_call") - HEAD
+_LISTS = [COLUMNS.index(c) - HEAD for c in ("recovers", "label_tags", "label_judges")]
 
 
 class _Group:
@@ -851,12 +955,12 @@ class ParquetFormat(Format):
         return n, n
 
     def _convert(self, key: str | None, rows: _Rows, *, final: bool = False) -> None:
-        """Rows held as Python values made Arrow batches of the partition's row group: the rows that complete its
-        batch being made (:data:`_CHUNK` rows, or up to the group's end), sooner when they hold :data:`_HELD_BYTES`,
-        all of them when ``final``."""
+        """Rows held as Python values made Arrow arrays of the partition's row group: the rows up to the group's end
+        (at most :data:`_CONVERT`), sooner when they hold :data:`_HELD_BYTES`, all of them when ``final``. They are
+        cut into the group's record batches by :meth:`_add` (slices, no copy)."""
         while rows.n:
             group = self._group(key)
-            want = min(_CHUNK - group.piece_rows, self._limit(key) - group.n)
+            want = min(_CONVERT - group.piece_rows, self._limit(key) - group.n)
             if rows.n < want and rows.held < _HELD_BYTES and not final:
                 return
             self._add(key, self._batch(rows.take(min(rows.n, want))))

@@ -40,7 +40,8 @@ POOLS: dict[Any, list[Any]] = {
     pa.timestamp("us", tz="UTC"): [0, 1_700_000_000_000_000, -5, None, 2**63 - 1, 2**63, 1.5, True],
     STRUCT: [{"name": "cat", "arguments": "{}"}, {"name": "é", "arguments": None}, None, None,
              {"name": "x"}, {"name": "a", "arguments": "b", "extra": "c"}, {"name": 1, "arguments": "b"}, "s",
-             {"arguments": "a", "name": "b"}, {"name": "x", "other": "y"}, {}],
+             {"arguments": "a", "name": "b"}, {"name": "x", "other": "y"}, {}, {"name": "\ud800", "arguments": "x"},
+             None, {"name": "日本", "arguments": "é"}],
     pa.list_(pa.float64()): [[], [1.0, 2.5], [float("nan")], None, None, [1], [None, 1.0], ["a"], (1.0,),
                              [[1.0]]],
     pa.list_(pa.int32()): [[], [1, 2], None, [2**31], [True], [None]],
@@ -237,3 +238,30 @@ def test_observation_values_of_a_masked_array_are_null_where_values_are_masked()
 
     assert numeric_values(np.ma.array([1, 2, 3], mask=[0, 1, 0])) is None  # 2 is under the mask: no value
     assert numeric_values(np.ma.array([1, 2, 3])) == [1.0, 2.0, 3.0]
+
+
+def test_columns_of_shared_maps_match_pa_array() -> None:
+    """A struct column whose rows share a few map objects (the parquet export's tool calls: one per distinct
+    action) is made from the distinct maps and spread to the rows: the array pa.array makes, the same nulls and
+    children (null rows included), and pa.array's error or fallback for maps it refuses."""
+    rng = random.Random(21)
+    pool = POOLS[STRUCT]
+    took = 0
+    for _ in range(120):
+        objs = [rng.choice(pool) for _ in range(rng.randint(1, 6))]
+        values = [rng.choice(objs) for _ in range(rng.randint(64, 700))]
+        status, want = _reference(STRUCT, values)
+        got_status, got = _mine(STRUCT, values)
+        assert got_status == status, values[:3]
+        if status == "ok":
+            _same(got, want)
+            took += 1
+    assert took > 20
+
+
+def test_shared_maps_take_no_pa_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = [{"name": "cat", "arguments": '{"path": "a"}'}, {"name": "é", "arguments": None}, None]
+    values = [calls[k % 3] for k in range(300)]
+    want = pa.array(values, type=STRUCT)
+    monkeypatch.setattr(pa, "array", lambda *a, **k: pytest.fail("pa.array called"))
+    _same(build(pa, STRUCT, values), want)

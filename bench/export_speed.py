@@ -130,7 +130,14 @@ def child(what: str, run: Path, out: Path) -> None:
     ``what``: ``json.dumps`` (the baseline), a format (``records``; ``records@2`` with ``--workers 2``),
     ``label-auto`` (``label auto --rules`` over ``run``) or ``parquet-floor`` (the parquet export writing an empty
     file of its schema: the memory any parquet export costs before its first row).
+
+    Every child runs as the ``trajrec export`` command runs: with its one OpenBLAS thread
+    (:func:`trajrec.commands.export.one_blas_thread`; numpy, which parquet and array runs import, otherwise starts a
+    thread per core, ~30-50 ms of CPU the command never pays). The baseline imports no numpy.
     """
+    from trajrec.commands.export import one_blas_thread
+
+    one_blas_thread()
     gc.collect()
     t0 = time.perf_counter()
     c0 = time.process_time()

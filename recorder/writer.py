@@ -200,7 +200,12 @@ class EpisodeWriter:
     def _append_usual(self, record: dict[str, Any], last: bool) -> None:
         """:meth:`_write` for a step in an open frame, the header out and no snapshot opening the frame: the record
         appended as the frame's next block (``last``: and the frame finished), the frame closed when full."""
-        raw = self._pack(record)
+        try:  # _pack inline
+            raw = self._packer(record)
+        except Exception:  # noqa: BLE001  (pack_record's slow path decides what to keep)
+            raw = pack_record(self._packer, record)
+        if len(raw) > MAX_RECORD_BYTES:
+            raw = pack_record(self._packer, _shrink(record))
         fw = self._fw
         try:
             fw.append(raw, last)

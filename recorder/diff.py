@@ -1250,10 +1250,14 @@ class StateTracker:
         """Diff ``new`` against the private copy and bring the copy up to date in the same walk.
 
         The copy and the rows never share a container, so rows handed out stay as they were."""
-        rows: list[list[Any]] = []
         if self._scan is not None:
             spots = self._scan(self.state, new, _SCAN_KINDS)
             if spots is not None:
+                if tuple not in map(type, spots):
+                    # Every spot is a row made in C (the usual step: changed scalars, a shifted queue): the list is
+                    # the rows, in order, and no one else holds it (a C-level test instead of the loop below).
+                    return spots
+                rows: list[list[Any]] = []
                 # Each spot is a child of a dict of the copy that may differ; the C pass found every other
                 # place the same. Spots are disjoint subtrees, in the walk's depth-first order. A changed leaf
                 # of the same exact scalar type, and a bounded queue shifted by one, come as their rows, already
@@ -1266,6 +1270,7 @@ class StateTracker:
                         parent, key, value, path = spot
                         _dict_child(parent, key, parent[key], value, path, rows, known)
                 return rows
+        rows = []
         replacement = _walk(self.state, new, [], rows, self._known)
         if replacement is not _KEEP:
             self.state = replacement

@@ -166,11 +166,16 @@ def _params(level: int) -> zstandard.ZstdCompressionParameters:
     # 161 B a step for ~2 µs a step over dfast; the lazy finder (search_log 1) wrote 152 B for ~1 µs more
     # (docs/PERFORMANCE.md, "Session 8"). Higher levels keep the lazy finder or better.
     # A minimum match of 6 bytes suits msgpack records (short keys and numbers are not worth a match).
+    # Its hash table has 2^15 entries, a quarter of level 3's: a step's block touches it all over, and between steps
+    # the recorder's other work evicts it from the cache. In place on the tool env, against 2^17: 2^16 saved 0.2-0.7
+    # µs a step for ~1 B a step more, 2^15 0.5-0.8 µs for ~5 B (165 B: 1.91x the plain stream), 2^14 no more time for
+    # 174 B (the old value of a changed text, ~60 KB back, is no longer found; docs/PERFORMANCE.md, "Session 9").
     base = zstandard.ZstdCompressionParameters.from_level(level)
     # The content checksum (XXH64, 4 bytes a frame) lets readers tell damaged bytes from data.
     if level == 3:
         return zstandard.ZstdCompressionParameters.from_level(level, strategy=zstandard.STRATEGY_GREEDY, search_log=3,
-                                                              min_match=6, write_checksum=1, write_content_size=0)
+                                                              min_match=6, hash_log=15, write_checksum=1,
+                                                              write_content_size=0)
     strategy = max(base.strategy, zstandard.STRATEGY_LAZY)
     return zstandard.ZstdCompressionParameters.from_level(level, strategy=strategy, min_match=max(base.min_match, 6),
                                                           write_checksum=1, write_content_size=0)

@@ -433,7 +433,24 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if usual:
             has_state = self._has_state
             if has_state:
-                resync = self._diff_state(record, errors)
+                # _diff_state inline for a state read and diffed without trouble (two calls fewer on the hot path);
+                # anything else (state_fn raised, no state, a marked copy, the diff raised) goes through it.
+                resync = False
+                try:
+                    state = self._state_fn(self.env)  # type: ignore[misc]
+                except Exception as exc:  # noqa: BLE001  (as _read_state: the step is still recorded)
+                    self._recorder_error(errors, "state_fn", exc, "its state is stored as a marked value saying so")
+                    state = _STATE_FN_RAISED
+                if type(state) is _NoState or self._marked_state:
+                    resync = self._diff_read(record, errors, state)
+                else:
+                    try:
+                        rows = self._tracker.update(state)
+                    except Exception as exc:  # noqa: BLE001  (as _diff_read: a full snapshot on this step)
+                        resync = self._diff_failed(state, errors, exc)
+                    else:
+                        if rows:
+                            record["diff"] = rows
             if not has_state or not (errors or resync):
                 try:
                     writer.write_usual_step(record, self._tracker.state, has_state)
@@ -593,7 +610,15 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def _diff_state(self, record: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
         """Read the state after the step into ``record["diff"]``; True when the diff chain broke and the step
         must store a full snapshot. Errors (of ``state_fn``, of the diff) go to ``errors``, never to the agent."""
-        state = self._read_state(errors)
+        try:  # _read_state inline
+            state = self._state_fn(self.env)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001  (a broken state_fn must not take the agent down)
+            self._recorder_error(errors, "state_fn", exc, "its state is stored as a marked value saying so")
+            state = _STATE_FN_RAISED
+        return self._diff_read(record, errors, state)
+
+    def _diff_read(self, record: dict[str, Any], errors: list[dict[str, Any]], state: Any) -> bool:
+        """:meth:`_diff_state` for a state already read (or ``_STATE_FN_RAISED``, its error in ``errors``)."""
         if state is _NO_STATE:
             return False
         if state is _STATE_FN_RAISED:
@@ -606,13 +631,17 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         try:
             rows = self._tracker.update(sanitize(state) if self._marked_state else state)
         except Exception as exc:  # noqa: BLE001  (an object in the state whose comparison or copy raises)
-            # The walk may have stopped half way: start over from a full snapshot on this step.
-            self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
-            rows, resync = None, True
-            self._copy_state(state, errors)
+            rows, resync = None, self._diff_failed(state, errors, exc)
         if rows:
             record["diff"] = rows
         return resync
+
+    def _diff_failed(self, state: Any, errors: list[dict[str, Any]], exc: Exception) -> bool:
+        """The diff of ``state`` raised: the walk may have stopped half way, so start over from a full snapshot on
+        this step (returns True: the step stores one)."""
+        self._recorder_error(errors, "state diff", exc, "this step stores a full snapshot instead")
+        self._copy_state(state, errors)
+        return True
 
     def _read_state(self, errors: list[dict[str, Any]]) -> Any:
         try:

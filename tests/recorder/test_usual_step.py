@@ -21,6 +21,7 @@ import pytest
 
 from trajrec.recorder import Recorder, TrajrecIOError, read_index, read_records
 from trajrec.recorder import writer as writer_module
+from trajrec.recorder.diff import StateTracker
 from trajrec.recorder.format import FrameWriter
 from trajrec.recorder.writer import EpisodeWriter
 
@@ -168,14 +169,31 @@ def _info(k: int):
     return cases[k // 3 % len(cases)] if k % 3 == 1 else {"tool": "cat"}
 
 
+class _RaisingTracker(StateTracker):
+    """The state tracker, whose diff raises on some steps (as one of an object whose copy raises would): on usual
+    steps too (their info is the usual one on every third step)."""
+
+    __slots__ = ("env",)
+
+    def __init__(self, env) -> None:
+        super().__init__()
+        self.env = env
+
+    def update(self, new):
+        if self.env.k % 9 == 6:
+            raise RuntimeError("cannot diff now")
+        return super().update(new)
+
+
 class _HostileEnv(gym.Env):
     observation_space = gym.spaces.Box(-1, 1, (3,))
     action_space = gym.spaces.Discrete(3)
 
-    def __init__(self, *, raising_state: bool = False) -> None:
+    def __init__(self, *, raising_state: bool = False, looping_state: bool = False) -> None:
         self.k = 0
         self.state = {"n": 0, "files": {"a": "x"}, "log": []}
         self.raising_state = raising_state
+        self.looping_state = looping_state
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -194,6 +212,9 @@ class _HostileEnv(gym.Env):
         if k % 4 == 0:
             self.state["n"] += 1
             self.state["log"].append(k)
+        if self.looping_state and k == 61:
+            # A self-reference: the diff raises, the copy is marked, and later diffs take the marked state.
+            self.state["files"]["me"] = self.state
         rewards = [0.0, 1, np.float32(0.5), None, float("nan"), -0.0]
         flags = [False, np.bool_(False), 0, None]
         reward = rewards[k % len(rewards)] if k % 5 == 0 else 0.5
@@ -205,6 +226,7 @@ _SETTINGS = [
     ("plain", {}),
     ("state", {"state": True}),
     ("raising state_fn", {"state": True, "raising_state": True}),
+    ("state whose diff raises", {"state": True, "looping_state": True}),
     ("failure_fn", {"failure_fn": lambda step: step["reward"] == 1 or None}),
     ("action_key", {"action_key": lambda action: int(action) % 2}),
     ("small frames", {"state": True, "frame_steps": 4}),
@@ -221,9 +243,12 @@ def _record_run(folder, settings: dict, usual: bool):
     opts = dict(settings)
     state, raising = opts.pop("state", False), opts.pop("raising_state", False)
     text = opts.pop("text_actions", False)
-    env = _HostileEnv(raising_state=raising)
+    looping = opts.pop("looping_state", False)
+    env = _HostileEnv(raising_state=raising, looping_state=looping)
     rec = Recorder(env, folder, state_fn=(lambda e: e.unwrapped.state_dict()) if state else (lambda e: None),
                    **opts)
+    if looping:
+        rec._tracker = _RaisingTracker(env)
     if not state:
         rec._state_fn = None
     rec._bare_steps = usual
@@ -262,6 +287,11 @@ def _comparable(paths) -> list:
                 del r["time"]
             if "checks" in r:
                 r["checks"] = _no_check_times(r["checks"])
+            if "recorder_errors" in r:
+                # A RecursionError's message says where the limit was hit ("... while calling a Python object"),
+                # which depends on how deep the stack already was: the two paths call through different frames.
+                r["recorder_errors"] = [{**e, "message": "(recursion)"} if e.get("type") == "RecursionError" else e
+                                        for e in r["recorder_errors"]]
             recs.append(r)
         out.append((recs, index["summary"] | {"start_time": None, "end_time": None}, index["step_marks"],
                     _no_check_times(index["step_checks"]), _no_check_times(index["checks"]),
@@ -290,6 +320,15 @@ def test_the_recorders_usual_steps_record_what_the_general_path_records(tmp_path
         assert any("diff" in r for r in steps)
     if settings.get("raising_state"):
         assert any(e["where"] == "state_fn" for r in steps for e in r.get("recorder_errors", ()))
+    if settings.get("looping_state"):
+        # The diff raised (steps that store a full snapshot instead), a self-reference marked the copy, and diffs
+        # went on after both.
+        errors = [(r["i"], e["where"]) for r in steps for e in r.get("recorder_errors", ())]
+        assert {"state diff", "state copy"} <= {where for _i, where in errors}
+        diff_failed = [r for r in steps if any(e["where"] == "state diff" for e in r.get("recorder_errors", ()))]
+        assert diff_failed and all("snapshot" in r for r in diff_failed)
+        first_marked = min(i for i, where in errors if where == "state copy")
+        assert any("diff" in r and r["i"] > first_marked for r in steps)
 
 
 def test_usual_steps_take_the_fast_path(tmp_path, monkeypatch):

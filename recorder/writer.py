@@ -237,24 +237,7 @@ class EpisodeWriter:
             return
         last = term or trunc or in_frame + 1 >= self.frame_steps
         frame = self.frames[-1]
-        # _append_usual and _pack inline (two calls fewer on the hot path; the same bytes and frame table).
-        try:
-            raw = self._packer(record)
-        except Exception:  # noqa: BLE001  (pack_record's slow path decides what to keep)
-            raw = pack_record(self._packer, record)
-        if len(raw) > MAX_RECORD_BYTES:
-            raw = pack_record(self._packer, _shrink(record))
-        fw = self._fw
-        try:
-            fw.append(raw, last)
-        except TrajrecIOError:
-            self._write_failed()
-            raise
-        if last:
-            frame[3] = fw.offset
-            self._frame_open = False
-        elif fw.frame_raw - self._frame_allow >= self.frame_bytes:
-            self._end_frame()
+        self._append_usual(record, last)
         frame[2] += 1
         self._frame_steps = in_frame + 1
         self.steps += 1

@@ -504,12 +504,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._ended_by_call = ended  # step() and check() then say the episode was ended, not "before reset()"
         return self.last_summary
 
-    def end_episode_with_error(self, message: str, **note: Any) -> dict[str, Any] | None:
+    def end_episode_with_error(self, message: str, *, interrupted: bool = False, **note: Any) -> dict[str, Any] | None:
         """End the current episode with outcome ``error`` because the agent could not act (its model server
         failed), without stepping the env: ``message`` and ``note`` (e.g. ``model_call=...``) go in the summary's
-        ``agent_error``, apart from the env's failures. Returns the summary."""
+        ``agent_error``, apart from the env's failures. ``interrupted=True``: the agent was stopped (Ctrl-C) while
+        choosing; its call so far is kept the same way but the outcome is ``stopped``. Returns the summary."""
         writer = self._require_writer("end the episode")
-        writer.summary.add_agent_error(message, {**self._note, **note})
+        writer.summary.add_agent_error(message, {**self._note, **note}, interrupted=interrupted)
         self._note = {}
         return self.end_episode()
 

@@ -108,6 +108,14 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
                      "skill": job.skill if job.agent == "scripted" else None}
     try:
         run_episode(env, agent, seed=seed)
+    except KeyboardInterrupt as exc:
+        # Stopped while the agent waited on its model: that call (failed attempts, the wait so far) is kept in
+        # ``agent_error`` and the model totals; the episode still ends as "stopped" (see OpenAIToolAgent).
+        note = getattr(exc, "trajrec_note", None)
+        if note:
+            _hold_stops()  # a repeated stop must not cut this short
+            env.end_episode_with_error("stopped while the agent waited on its model", interrupted=True, **note)
+        raise
     except AgentError as exc:
         # The agent had no action (its model server failed): the env is not stepped with a made-up one; the
         # episode ends as an error with the failed call on record, and the command stops (the server is down).
@@ -180,10 +188,7 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
     except KeyboardInterrupt:
         import signal
 
-        # Nothing may cut the file's closing now.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGALRM, signal.SIG_IGN)
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _hold_stops()  # nothing may cut the file's closing now
         rec = _WORKER.pop(job, None)
         if rec is not None:
             rec.close()  # the episode in progress: end record and index, outcome "stopped"
@@ -254,6 +259,19 @@ def _stop_arrived() -> None:
     if _TERM_ARMED:
         for name in ("SIGTERM", "SIGINT", "SIGALRM"):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _hold_stops() -> None:
+    """A stop reached the code that closes the episode (in the main process or a worker): ignore further
+    signals and the 0.2 s repeat from now on."""
+    import signal
+
+    if _TERM_ARMED:
+        _stop_arrived()
+    elif _BUSY:  # a worker (see _worker_init)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 

@@ -29,9 +29,46 @@ class Job:
     prices: tuple[tuple[str, float], ...] = ()
     request_timeout: float = 60.0
     retries: int = 3
+    # ``module:EnvId`` (Gymnasium's form): the module to import first, in every process, to register the env.
+    env_module: str | None = None
 
 
 _WORKER: dict[Job, Any] = {}  # one Recorder per job in each worker process
+
+
+def split_env_id(env_id: str) -> tuple[str | None, str]:
+    """``"module:EnvId"`` (Gymnasium's form) as ``("module", "EnvId")``; a plain id as ``(None, id)``.
+
+    >>> split_env_id("myenvs.kv:KV-v0"), split_env_id("trajrec/MathCalc-v0")
+    (('myenvs.kv', 'KV-v0'), (None, 'trajrec/MathCalc-v0'))
+    """
+    module, sep, name = env_id.partition(":")
+    return (module, name) if sep and module and name else (None, env_id)
+
+
+def import_env_module(job: Job) -> None:
+    """Import ``job.env_module`` (which registers the env, as ``gymnasium.make("module:EnvId")`` would), from
+    ``sys.path`` and the current folder.
+
+    Raises:
+        TrajrecUsageError: the module cannot be imported, naming it and the fix.
+    """
+    if not job.env_module:
+        return
+    import importlib
+
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:
+        sys.path.append(here)  # as `python -m` would: a module beside you imports (last, so it shadows nothing)
+    try:
+        importlib.import_module(job.env_module)
+    except ModuleNotFoundError as exc:
+        raise TrajrecUsageError(
+            f"cannot import module {job.env_module!r} (from {job.env_module}:{job.env_id}): {exc}; run from the "
+            "folder that holds it, add that folder to PYTHONPATH or pip install its package") from exc
+    except Exception as exc:  # noqa: BLE001  (the user's module raised while importing)
+        raise TrajrecUsageError(f"importing module {job.env_module!r} (from {job.env_module}:{job.env_id}) raised "
+                                f"{type(exc).__name__}: {exc}") from exc
 
 
 def _make_recorder(job: Job) -> Any:
@@ -39,7 +76,11 @@ def _make_recorder(job: Job) -> Any:
     from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
     from trajrec.recorder import Recorder
 
+    import_env_module(job)
     if job.env_id not in gym.registry:
+        if job.env_module:
+            raise TrajrecUsageError(f"module {job.env_module!r} was imported but registered no env with id "
+                                    f"{job.env_id!r}; it must call gymnasium.register(id={job.env_id!r}, ...)")
         import difflib
 
         # One suggestion, ours: gymnasium's own message has one too, and several guesses read as noise.
@@ -323,6 +364,7 @@ def _make_env(job: Job) -> Any:
     import gymnasium as gym
     from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
 
+    import_env_module(job)
     return gym.make(job.env_id, **dict(job.env_kwargs))
 
 
@@ -599,6 +641,7 @@ def job_config(job: Job) -> dict[str, Any]:
     import gymnasium as gym
     from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
 
+    import_env_module(job)
     try:
         kwargs = dict(gym.spec(job.env_id).kwargs)
     except gym.error.Error:

@@ -156,3 +156,7 @@ def test_ctrl_c_while_waiting_on_the_model_keeps_the_call(tmp_path):
     assert (s["model"]["calls"], s["model"]["failed_calls"], s["model"]["failed_attempts"]) == (2, 1, 2)
     assert s["model"]["latency"] >= call["error"]["latency"] + call["attempts"][0]["latency"]
     assert s["end_time"] - ep[0].time >= 0.5  # the stop time, not the last step's
+    shown = subprocess.run([sys.executable, "-m", "trajrec", "show", str(path)], capture_output=True, text=True,
+                           timeout=120)
+    assert "stopped   stopped while the agent waited on its model" in shown.stdout, shown.stdout
+    assert "model     2 calls (2 failed attempts)" in shown.stdout, shown.stdout

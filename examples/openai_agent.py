@@ -8,8 +8,9 @@
 The loop is the whole recipe (see docs/RECORDING.md): send the conversation with the env's tool schemas, time
 the call, keep the failed attempts, put a ModelCall in the step's note, step the env with the tool call, send the
 observation back as the tool's result (or as a user message when the reply had no tool call). When every attempt
-fails there is no action: the failed call goes into the summary's ``agent_error`` and the episode ends as ``error``. `trajrec record ENV --agent openai` runs a fuller version of this agent
-(trajrec/openai_agent.py: retries with backoff, reminders when a reply has no tool call).
+fails there is no action: the failed call goes into the summary's `agent_error` and the episode ends as `error`.
+`trajrec record ENV --agent openai` runs a fuller version of this agent (trajrec/openai_agent.py: retries with
+backoff, reminders when a reply has no tool call, a stop while waiting on the model kept).
 """
 
 from __future__ import annotations

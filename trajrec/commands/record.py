@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
                                          ("max_tokens", args.max_tokens)) if v is not None)
     prices = tuple((k, v) for k, v in (("input", args.price_in), ("output", args.price_out)) if v is not None)
     env_module, env_id = split_env_id(args.env_id)
-    job = Job(env_id=env_id, env_module=env_module, out=args.out, agent=args.agent, skill=args.skill, env_kwargs=parse_kwargs(args.kwarg),
+    job = Job(env_id=env_id, env_module=env_module, out=args.out, agent=args.agent, skill=args.skill,
+              env_kwargs=parse_kwargs(args.kwarg),
               model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, sampling=sampling,
               prices=prices, request_timeout=args.request_timeout, retries=args.retries)
     seeds = list(range(args.seed, args.seed + args.episodes))

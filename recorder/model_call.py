@@ -26,6 +26,9 @@ USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 #: Kinds of failed attempt: the request failed with an HTTP status, timed out, could not connect, or the
 #: completion could not be turned into an action.
 ATTEMPT_ERRORS = ("http_error", "timeout", "connection", "malformed", "unparseable", "interrupted")
+#: ``agent_error.message`` of an episode stopped (Ctrl-C) while its agent waited on the model: the call in flight
+#: is kept (its ``error`` an ``interrupted`` attempt), the outcome stays ``stopped``.
+INTERRUPTED_CALL = "stopped while the agent waited on its model"
 #: The largest token count summed: a count beyond it is no count (and a float reader still holds every sum of a
 #: few such counts exactly). A note is data from anyone.
 MAX_TOKENS = 2**53

@@ -22,6 +22,7 @@ from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
 from .model import CHECK_KINDS, as_step_index, normalize_check
+from .model_call import INTERRUPTED_CALL
 from .provenance import gather
 from .storage import Outbox, is_url
 from .writer import EpisodeWriter
@@ -528,9 +529,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         """Close, as :meth:`close`. An exception from the agent's own code (not the env's, which its step
         recorded; not a stop such as Ctrl-C) first ends the open episode as ``error``, with ``agent_error``
-        naming the exception and its traceback, so the data tells an agent that crashed from one stopped."""
+        naming the exception and its traceback, so the data tells an agent that crashed from one stopped. A stop
+        that carries ``trajrec_note`` (the model call in flight) keeps it, the episode ``stopped``."""
         if isinstance(exc, Exception) and exc is not self._env_raised:
             self._end_with_agent_exception(exc)
+        elif isinstance(exc, KeyboardInterrupt) and getattr(exc, "trajrec_note", None) and self._writer is not None:
+            # Stopped while the agent waited on its model (OpenAIToolAgent sets it): keep the call in flight.
+            self.end_episode_with_error(INTERRUPTED_CALL, interrupted=True, **exc.trajrec_note)  # type: ignore
         self.close()
         return False
 

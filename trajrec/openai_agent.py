@@ -5,8 +5,14 @@ Each step is one model call; its record (:class:`~trajrec.recorder.model_call.Mo
 note under ``model_call``: the messages sent since the previous call, the raw completion, the parsed tool calls,
 reasoning, model id, sampling settings, token usage, latency, cost, and the failed attempts before it (HTTP
 errors and timeouts, retried with backoff; replies with no tool call, answered with a reminder and asked again).
+A 200 reply that is not a chat completion (not JSON, cut off, no message) is a ``malformed`` attempt, retried.
 A tool call whose arguments are not valid JSON is passed to the env as it is, so the env's error, the model's
-retry and its recovery are recorded as steps. The conventions are in ``docs/RECORDING.md``.
+retry and its recovery are recorded as steps. The env's answer goes back as the tool's result, or as a user
+message when the action was the reply's text. When every attempt fails, :meth:`OpenAIToolAgent.act` raises
+:class:`ModelUnavailableError` (the caller ends the episode with ``end_episode_with_error``); a stop (Ctrl-C)
+while waiting carries the call in flight as the ``KeyboardInterrupt``'s ``trajrec_note`` (``{"model_call":
+...}``, its last attempt ``interrupted``), which ``Recorder.__exit__`` and ``trajrec record`` keep in the
+summary's ``agent_error`` (outcome ``stopped``). The conventions are in ``docs/RECORDING.md``.
 
 The env must speak the built-in envs' protocol: tool schemas in the reset info's ``tools`` (OpenAI's function
 format), actions as JSON tool calls ``{"name": ..., "arguments": ...}``, text observations.
@@ -114,7 +120,13 @@ class OpenAIToolAgent:
         self._said = False
 
     def act(self, observation: Any, info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Send the conversation, read one tool call; return the action and the note ``{"model_call": ...}``."""
+        """Send the conversation (with ``observation``, the env's answer to the previous action), read one tool
+        call; return the action and the note ``{"model_call": ...}``.
+
+        Raises:
+            ModelUnavailableError: every attempt of the call failed (``note`` holds the failed call).
+            KeyboardInterrupt: stopped while waiting; ``trajrec_note`` holds the call so far.
+        """
         if self._pending:  # the observation answers the first pending tool call; the others were not run
             first, *rest = self._pending
             self.messages.append({"role": "tool", "tool_call_id": first.get("id"), "content": str(observation)})

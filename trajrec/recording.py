@@ -155,7 +155,9 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
         note = getattr(exc, "trajrec_note", None)
         if note:
             _hold_stops()  # a repeated stop must not cut this short
-            env.end_episode_with_error("stopped while the agent waited on its model", interrupted=True, **note)
+            from trajrec.recorder.model_call import INTERRUPTED_CALL
+
+            env.end_episode_with_error(INTERRUPTED_CALL, interrupted=True, **note)
         raise
     except AgentError as exc:
         # The agent had no action (its model server failed): the env is not stepped with a made-up one; the

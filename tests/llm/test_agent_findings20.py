@@ -160,3 +160,47 @@ def test_ctrl_c_while_waiting_on_the_model_keeps_the_call(tmp_path):
                            timeout=120)
     assert "stopped   stopped while the agent waited on its model" in shown.stdout, shown.stdout
     assert "model     2 calls (2 failed attempts)" in shown.stdout, shown.stdout
+
+
+OWN_LOOP = """
+import sys
+import gymnasium as gym
+import trajrec.envs
+from trajrec import Recorder
+from trajrec.envs.runner import run_episode
+from trajrec.openai_agent import OpenAIAgentConfig, OpenAIToolAgent
+
+agent = OpenAIToolAgent(OpenAIAgentConfig(model="m", base_url=sys.argv[1], backoff=0.01))
+with Recorder(gym.make("trajrec/MathCalc-v0"), sys.argv[2]) as env:
+    run_episode(env, agent, seed=0)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a process group is POSIX")
+def test_ctrl_c_in_your_own_with_recorder_loop_keeps_the_call(tmp_path):
+    script = [error_reply(503), {**tool_reply("submit", '{"answer": 8}'), "_delay": 30}]
+    (tmp_path / "loop.py").write_text(OWN_LOOP)
+    out = tmp_path / "run"
+    with FakeOpenAIServer(script) as server:
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "loop.py"), server.base_url, str(out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
+        while len(server.requests) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the hanging request was never sent"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            pytest.fail("Ctrl-C did not stop the loop")
+    assert "KeyboardInterrupt" in err  # your loop's own stop goes on as it was
+    (path,) = out.glob("*.msgpack.zst")
+    s = open_episode(path).summary
+    assert s["outcome"] == "stopped" and s["agent_error"]["interrupted"] is True
+    call = s["agent_error"]["model_call"]
+    assert [a["status"] for a in call["attempts"]] == [503] and call["error"]["error"] == "interrupted"
+    assert (s["model"]["failed_calls"], s["model"]["failed_attempts"]) == (1, 2)

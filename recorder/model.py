@@ -439,12 +439,18 @@ class SummaryBuilder:
         self.agent_error: dict[str, Any] | None = None  # the agent could not act (see add_agent_error)
         self.lost_steps = 0  # env steps whose records could not be written (a write failed: disk full...)
 
-    def add_agent_error(self, message: str, note: Mapping[str, Any]) -> None:
+    def add_agent_error(self, message: str, note: Mapping[str, Any], *, interrupted: bool = False) -> None:
         """The agent failed to choose an action (e.g. its model server did not answer): the episode ends as
-        ``error`` with no step taken; ``note`` (the failed ``model_call``) counts in the model totals."""
+        ``error`` with no step taken; ``note`` (the failed ``model_call``) counts in the model totals.
+        ``interrupted``: the agent was stopped (Ctrl-C) while choosing: ``agent_error`` says so
+        (``"interrupted": True``), the outcome stays ``stopped`` and ``end_time`` is now, the stop time."""
+        self.model.add_note(note, "agent_error")
+        if interrupted:
+            self.agent_error = {"message": message, "interrupted": True, **note}
+            self.end_time = time.time()
+            return
         self.agent_error = {"message": message, **note}
         self.error = f"the agent failed: {message}"
-        self.model.add_note(note, "agent_error")
 
     def add_reset(self, rec: Mapping[str, Any]) -> None:
         self.start_time = rec.get("time")

@@ -25,7 +25,10 @@ from typing import Any, Iterable, Mapping
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 #: Kinds of failed attempt: the request failed with an HTTP status, timed out, could not connect, or the
 #: completion could not be turned into an action.
-ATTEMPT_ERRORS = ("http_error", "timeout", "connection", "malformed", "unparseable")
+ATTEMPT_ERRORS = ("http_error", "timeout", "connection", "malformed", "unparseable", "interrupted")
+#: ``agent_error.message`` of an episode stopped (Ctrl-C) while its agent waited on the model: the call in flight
+#: is kept (its ``error`` an ``interrupted`` attempt), the outcome stays ``stopped``.
+INTERRUPTED_CALL = "stopped while the agent waited on its model"
 #: The largest token count summed: a count beyond it is no count (and a float reader still holds every sum of a
 #: few such counts exactly). A note is data from anyone.
 MAX_TOKENS = 2**53
@@ -296,8 +299,12 @@ class ModelUsage:
         if isinstance(attempts, (list, tuple)):
             self.failed_attempts += len(attempts)
             parts.extend(a for a in attempts if isinstance(a, Mapping))
+        error = call.get("error")
+        if isinstance(error, Mapping):  # the last failed attempt: its wait counts too
+            parts.append(error)
         for k, part in enumerate(parts):  # failed attempts cost time, and tokens when the output was unusable
-            at = where if k == 0 else f"{where}.attempts[{k - 1}]"
+            at = (where if k == 0 else f"{where}.error" if part is error
+                  else f"{where}.attempts[{k - 1}]")
             usage = part.get("usage")
             if isinstance(usage, Mapping):
                 u = normalize_usage(usage)

@@ -22,6 +22,7 @@ from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
 from .model import CHECK_KINDS, as_step_index, normalize_check
+from .model_call import INTERRUPTED_CALL
 from .provenance import gather
 from .storage import Outbox, is_url
 from .writer import EpisodeWriter
@@ -521,12 +522,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._ended_by_call = ended  # step() and check() then say the episode was ended, not "before reset()"
         return self.last_summary
 
-    def end_episode_with_error(self, message: str, **note: Any) -> dict[str, Any] | None:
+    def end_episode_with_error(self, message: str, *, interrupted: bool = False, **note: Any) -> dict[str, Any] | None:
         """End the current episode with outcome ``error`` because the agent could not act (its model server
         failed), without stepping the env: ``message`` and ``note`` (e.g. ``model_call=...``) go in the summary's
-        ``agent_error``, apart from the env's failures. Returns the summary."""
+        ``agent_error``, apart from the env's failures. ``interrupted=True``: the agent was stopped (Ctrl-C) while
+        choosing; its call so far is kept the same way but the outcome is ``stopped``. Returns the summary."""
         writer = self._require_writer("end the episode")
-        writer.summary.add_agent_error(message, {**self._note, **note})
+        writer.summary.add_agent_error(message, {**self._note, **note}, interrupted=interrupted)
         self._note = {}
         return self.end_episode()
 
@@ -544,9 +546,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         """Close, as :meth:`close`. An exception from the agent's own code (not the env's, which its step
         recorded; not a stop such as Ctrl-C) first ends the open episode as ``error``, with ``agent_error``
-        naming the exception and its traceback, so the data tells an agent that crashed from one stopped."""
+        naming the exception and its traceback, so the data tells an agent that crashed from one stopped. A stop
+        that carries ``trajrec_note`` (the model call in flight) keeps it, the episode ``stopped``."""
         if isinstance(exc, Exception) and exc is not self._env_raised:
             self._end_with_agent_exception(exc)
+        elif isinstance(exc, KeyboardInterrupt) and getattr(exc, "trajrec_note", None) and self._writer is not None:
+            # Stopped while the agent waited on its model (OpenAIToolAgent sets it): keep the call in flight.
+            self.end_episode_with_error(INTERRUPTED_CALL, interrupted=True, **exc.trajrec_note)  # type: ignore
         self.close()
         return False
 

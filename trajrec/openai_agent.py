@@ -5,8 +5,14 @@ Each step is one model call; its record (:class:`~trajrec.recorder.model_call.Mo
 note under ``model_call``: the messages sent since the previous call, the raw completion, the parsed tool calls,
 reasoning, model id, sampling settings, token usage, latency, cost, and the failed attempts before it (HTTP
 errors and timeouts, retried with backoff; replies with no tool call, answered with a reminder and asked again).
+A 200 reply that is not a chat completion (not JSON, cut off, no message) is a ``malformed`` attempt, retried.
 A tool call whose arguments are not valid JSON is passed to the env as it is, so the env's error, the model's
-retry and its recovery are recorded as steps. The conventions are in ``docs/RECORDING.md``.
+retry and its recovery are recorded as steps. The env's answer goes back as the tool's result, or as a user
+message when the action was the reply's text. When every attempt fails, :meth:`OpenAIToolAgent.act` raises
+:class:`ModelUnavailableError` (the caller ends the episode with ``end_episode_with_error``); a stop (Ctrl-C)
+while waiting carries the call in flight as the ``KeyboardInterrupt``'s ``trajrec_note`` (``{"model_call":
+...}``, its last attempt ``interrupted``), which ``Recorder.__exit__`` and ``trajrec record`` keep in the
+summary's ``agent_error`` (outcome ``stopped``). The conventions are in ``docs/RECORDING.md``.
 
 The env must speak the built-in envs' protocol: tool schemas in the reset info's ``tools`` (OpenAI's function
 format), actions as JSON tool calls ``{"name": ..., "arguments": ...}``, text observations.
@@ -93,6 +99,7 @@ class OpenAIToolAgent:
         self._sent = 0  # messages already sent in an earlier call: each record keeps only the new ones
         self._tools_sent = False
         self._pending: list[dict[str, Any]] = []  # tool calls of the last reply still owed a tool message
+        self._said = False  # the last action was the reply's text (no tool call): the env's answer is owed
 
     def describe(self) -> dict[str, Any]:
         """Provenance fields: agent name and version, model, server, sampling settings."""
@@ -110,9 +117,16 @@ class OpenAIToolAgent:
         self._sent = 0
         self._tools_sent = False
         self._pending = []
+        self._said = False
 
     def act(self, observation: Any, info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Send the conversation, read one tool call; return the action and the note ``{"model_call": ...}``."""
+        """Send the conversation (with ``observation``, the env's answer to the previous action), read one tool
+        call; return the action and the note ``{"model_call": ...}``.
+
+        Raises:
+            ModelUnavailableError: every attempt of the call failed (``note`` holds the failed call).
+            KeyboardInterrupt: stopped while waiting; ``trajrec_note`` holds the call so far.
+        """
         if self._pending:  # the observation answers the first pending tool call; the others were not run
             first, *rest = self._pending
             self.messages.append({"role": "tool", "tool_call_id": first.get("id"), "content": str(observation)})
@@ -120,6 +134,9 @@ class OpenAIToolAgent:
                 self.messages.append({"role": "tool", "tool_call_id": other.get("id"),
                                       "content": "not run: one tool call per turn"})
             self._pending = []
+        elif self._said:  # the env answered the reply's text: the model reads that answer as a user message
+            self.messages.append({"role": "user", "content": str(observation)})
+        self._said = False
         call = self._complete()
         note = {"model_call": call.to_dict()}
         if call.error is not None:
@@ -133,6 +150,7 @@ class OpenAIToolAgent:
                 f"{'s' if attempts != 1 else ''} of a call ({kind}: {str(error.get('message', ''))[:200]})", note)
         tool_calls = call.tool_calls or []
         if not tool_calls:
+            self._said = True
             return call.content or "", note
         first = tool_calls[0]
         arguments = first["arguments"] if first["error"] is None else first["raw_arguments"]
@@ -141,14 +159,28 @@ class OpenAIToolAgent:
     # -- the model call, with its failed attempts ------------------------------------------------------------------
 
     def _complete(self) -> ModelCall:
-        openai = self._openai
         start = time.time()
         attempts: list[dict[str, Any]] = []
+        waiting: list[float] = []  # when the request in flight was sent
+        try:
+            return self._attempt_until_done(start, attempts, waiting)
+        except KeyboardInterrupt as exc:
+            # Stopped (Ctrl-C, SIGTERM) during the call: its failed attempts and the wait so far go with the stop,
+            # for the caller to keep (see trajrec.recording.record_one); the last attempt is "interrupted".
+            latency = perf_counter() - waiting[0] if waiting else None
+            error = failed_attempt("interrupted", "stopped while waiting on the model", latency=latency)
+            call = self._finish(ModelCall(model=self.config.model, error=error, time=start), attempts, None)
+            exc.trajrec_note = {"model_call": call.to_dict()}  # type: ignore[attr-defined]
+            raise
+
+    def _attempt_until_done(self, start: float, attempts: list[dict[str, Any]], waiting: list[float]) -> ModelCall:
+        openai = self._openai
         failures = parse_failures = 0
         while True:
             request = {"model": self.config.model, "messages": self.messages, "tools": self.tools,
                        **self.config.sampling}
             p0 = perf_counter()
+            waiting[:] = [p0]
             try:
                 response = self.client.chat.completions.create(**request)
             except openai.APIStatusError as exc:
@@ -158,32 +190,30 @@ class OpenAIToolAgent:
                 attempts.append(failed_attempt("timeout", _message(exc), latency=perf_counter() - p0))
             except openai.APIConnectionError as exc:
                 attempts.append(failed_attempt("connection", _message(exc), latency=perf_counter() - p0))
+            except ValueError as exc:
+                # A 200 reply whose body is not JSON (cut off, a proxy's page): the client's JSON decoding raises.
+                attempts.append(_malformed(exc, perf_counter() - p0))
             else:
                 latency = perf_counter() - p0
+                waiting.clear()
                 try:
                     call = ModelCall.from_openai(response, latency=latency, time=start)
                     reply = _assistant_message(response)
                 except Exception as exc:  # noqa: BLE001  (a 200 reply that is no chat completion: retried like an HTTP error)
+                    attempts.append(_malformed(exc, latency))
+                else:
+                    call.cost = call.cost if call.cost is not None else cost_of(call.usage, self.config.prices)
+                    if call.tool_calls or parse_failures >= self.config.parse_retries:
+                        return self._finish(call, attempts, reply)
+                    # No tool call: keep the reply in the conversation, remind, ask again (an "unparseable" attempt).
+                    parse_failures += 1
                     attempts.append(failed_attempt(
-                        "malformed", f"the reply is not a chat completion with a message ({_message(exc)})",
-                        latency=latency))
-                    failures += 1
-                    if failures > self.config.retries:
-                        last = attempts.pop()
-                        return self._finish(ModelCall(model=self.config.model, error=last, time=start), attempts, None)
-                    time.sleep(self.config.backoff * 2 ** (failures - 1))
+                        "unparseable", "the reply had no tool call", latency=latency, usage=call.usage,
+                        cost=call.cost, content=call.content, completion=call.completion))
+                    self.messages.append(reply)
+                    self.messages.append({"role": "user", "content": NUDGE})
                     continue
-                call.cost = call.cost if call.cost is not None else cost_of(call.usage, self.config.prices)
-                if call.tool_calls or parse_failures >= self.config.parse_retries:
-                    return self._finish(call, attempts, reply)
-                # No tool call: keep the reply in the conversation, remind, ask again (an "unparseable" attempt).
-                parse_failures += 1
-                attempts.append(failed_attempt(
-                    "unparseable", "the reply had no tool call", latency=latency, usage=call.usage, cost=call.cost,
-                    content=call.content, completion=call.completion))
-                self.messages.append(reply)
-                self.messages.append({"role": "user", "content": NUDGE})
-                continue
+            waiting.clear()
             failures += 1
             if failures > self.config.retries:
                 last = attempts.pop()
@@ -217,5 +247,10 @@ def _assistant_message(response: Any) -> dict[str, Any]:
     return out
 
 
-def _message(exc: Exception) -> str:
+def _malformed(exc: Exception, latency: float) -> dict[str, Any]:
+    return failed_attempt("malformed", f"the reply is not a chat completion with a message ({_message(exc)})",
+                          latency=latency)
+
+
+def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]

@@ -29,9 +29,46 @@ class Job:
     prices: tuple[tuple[str, float], ...] = ()
     request_timeout: float = 60.0
     retries: int = 3
+    # ``module:EnvId`` (Gymnasium's form): the module to import first, in every process, to register the env.
+    env_module: str | None = None
 
 
 _WORKER: dict[Job, Any] = {}  # one Recorder per job in each worker process
+
+
+def split_env_id(env_id: str) -> tuple[str | None, str]:
+    """``"module:EnvId"`` (Gymnasium's form) as ``("module", "EnvId")``; a plain id as ``(None, id)``.
+
+    >>> split_env_id("myenvs.kv:KV-v0"), split_env_id("trajrec/MathCalc-v0")
+    (('myenvs.kv', 'KV-v0'), (None, 'trajrec/MathCalc-v0'))
+    """
+    module, sep, name = env_id.partition(":")
+    return (module, name) if sep and module and name else (None, env_id)
+
+
+def import_env_module(job: Job) -> None:
+    """Import ``job.env_module`` (which registers the env, as ``gymnasium.make("module:EnvId")`` would), from
+    ``sys.path`` and the current folder.
+
+    Raises:
+        TrajrecUsageError: the module cannot be imported, naming it and the fix.
+    """
+    if not job.env_module:
+        return
+    import importlib
+
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:
+        sys.path.append(here)  # as `python -m` would: a module beside you imports (last, so it shadows nothing)
+    try:
+        importlib.import_module(job.env_module)
+    except ModuleNotFoundError as exc:
+        raise TrajrecUsageError(
+            f"cannot import module {job.env_module!r} (from {job.env_module}:{job.env_id}): {exc}; run from the "
+            "folder that holds it, add that folder to PYTHONPATH or pip install its package") from exc
+    except Exception as exc:  # noqa: BLE001  (the user's module raised while importing)
+        raise TrajrecUsageError(f"importing module {job.env_module!r} (from {job.env_module}:{job.env_id}) raised "
+                                f"{type(exc).__name__}: {exc}") from exc
 
 
 def _make_recorder(job: Job) -> Any:
@@ -39,7 +76,11 @@ def _make_recorder(job: Job) -> Any:
     from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
     from trajrec.recorder import Recorder
 
+    import_env_module(job)
     if job.env_id not in gym.registry:
+        if job.env_module:
+            raise TrajrecUsageError(f"module {job.env_module!r} was imported but registered no env with id "
+                                    f"{job.env_id!r}; it must call gymnasium.register(id={job.env_id!r}, ...)")
         import difflib
 
         # One suggestion, ours: gymnasium's own message has one too, and several guesses read as noise.
@@ -108,6 +149,16 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
                      "skill": job.skill if job.agent == "scripted" else None}
     try:
         run_episode(env, agent, seed=seed)
+    except KeyboardInterrupt as exc:
+        # Stopped while the agent waited on its model: that call (failed attempts, the wait so far) is kept in
+        # ``agent_error`` and the model totals; the episode still ends as "stopped" (see OpenAIToolAgent).
+        note = getattr(exc, "trajrec_note", None)
+        if note:
+            _hold_stops()  # a repeated stop must not cut this short
+            from trajrec.recorder.model_call import INTERRUPTED_CALL
+
+            env.end_episode_with_error(INTERRUPTED_CALL, interrupted=True, **note)
+        raise
     except AgentError as exc:
         # The agent had no action (its model server failed): the env is not stepped with a made-up one; the
         # episode ends as an error with the failed call on record, and the command stops (the server is down).
@@ -180,10 +231,7 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
     except KeyboardInterrupt:
         import signal
 
-        # Nothing may cut the file's closing now.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGALRM, signal.SIG_IGN)
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _hold_stops()  # nothing may cut the file's closing now
         rec = _WORKER.pop(job, None)
         if rec is not None:
             rec.close()  # the episode in progress: end record and index, outcome "stopped"
@@ -257,6 +305,19 @@ def _stop_arrived() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _hold_stops() -> None:
+    """A stop reached the code that closes the episode (in the main process or a worker): ignore further
+    signals and the 0.2 s repeat from now on."""
+    import signal
+
+    if _TERM_ARMED:
+        _stop_arrived()
+    elif _BUSY:  # a worker (see _worker_init)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _die_with_parent() -> None:
     """Linux: a worker gets SIGTERM when the process that started it dies, even by SIGKILL, instead of living
     on as an orphan blocked on the pool's queue."""
@@ -305,6 +366,7 @@ def _make_env(job: Job) -> Any:
     import gymnasium as gym
     from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
 
+    import_env_module(job)
     return gym.make(job.env_id, **dict(job.env_kwargs))
 
 
@@ -581,6 +643,7 @@ def job_config(job: Job) -> dict[str, Any]:
     import gymnasium as gym
     from trajrec import envs  # noqa: F401  (registers trajrec/* ids)
 
+    import_env_module(job)
     try:
         kwargs = dict(gym.spec(job.env_id).kwargs)
     except gym.error.Error:

@@ -41,14 +41,15 @@ class Behaviour:
         self.exact: dict[bytes, list[Any]] = {}  # digest -> [count, first ordinals (<= 3)]
         self.ops: dict[bytes, list[Any]] = {}
         self.tokens = Counter()  # type: Counter[str]
-        self.cost = 0.0
+        self.cost = 0.0  # the sum of the known costs
+        self.cost_episodes = 0  # episodes whose cost is known (a call or note carried one): the rest are unpriced
         self.usage_steps = 0
         self.usage_episodes = 0
         self.calls_without_usage = 0
         self.model_calls = 0
         self.failed_attempts = 0
         self.latency = 0.0
-        self.by_model: dict[str, list[float]] = {}  # model -> [episodes, tokens, cost]
+        self.by_model: dict[str, list[float]] = {}  # model -> [episodes, tokens, known cost, priced episodes]
         self.by_outcome_usage: dict[str, list[float]] = {}
         self.outcomes: Counter[str] = Counter()
 
@@ -85,7 +86,9 @@ class Behaviour:
             self.tokens["input"] += ep.tokens_in
             self.tokens["output"] += ep.tokens_out
             self.tokens["total"] += ep.tokens_total
-            self.cost += ep.cost
+            if ep.cost is not None:
+                self.cost += ep.cost
+                self.cost_episodes += 1
             self.model_calls += ep.model_calls
             self.failed_attempts += ep.failed_attempts
             self.calls_without_usage += ep.calls_without_usage
@@ -97,10 +100,12 @@ class Behaviour:
                     else None
                 model = max(called, key=called.get) if isinstance(called, dict) and called else "(no model)"
             for table, key in ((self.by_model, model), (self.by_outcome_usage, ep.outcome or "(none)")):
-                row = table.setdefault(key, [0, 0, 0.0])
+                row = table.setdefault(key, [0, 0, 0.0, 0])
                 row[0] += 1
                 row[1] += ep.tokens_total
-                row[2] += ep.cost
+                if ep.cost is not None:
+                    row[2] += ep.cost
+                    row[3] += 1
 
     def _dupes(self, table: dict[bytes, list[Any]], paths: list[str]) -> dict[str, Any]:
         groups = [row for row in table.values() if row[0] > 1]
@@ -175,15 +180,22 @@ class Behaviour:
             "usage": {
                 "episodes": self.usage_episodes, "steps": self.usage_steps,
                 "tokens": {k: self.tokens[k] for k in ("input", "output", "total")},
-                "cost": self.cost if self.usage_steps else None,
+                # None when no episode was priced; else the sum over the cost_episodes that were.
+                "cost": self.cost if self.cost_episodes else None, "cost_episodes": self.cost_episodes,
                 "model_calls": self.model_calls, "failed_attempts": self.failed_attempts,
                 "calls_without_usage": self.calls_without_usage,
                 "latency": self.latency if self.model_calls and self.latency else None,  # None: no time recorded
                 "per_episode": {"tokens": self.tokens["total"] / self.usage_episodes,
-                                "cost": self.cost / self.usage_episodes} if self.usage_episodes else None,
-                "by_model": [{"model": k, "episodes": int(v[0]), "tokens": int(v[1]), "cost": v[2]}
-                             for k, v in sorted(self.by_model.items())],
-                "by_outcome": [{"outcome": k, "episodes": int(v[0]), "tokens": int(v[1]), "cost": v[2]}
-                               for k, v in sorted(self.by_outcome_usage.items())],
+                                "cost": self.cost / self.cost_episodes if self.cost_episodes else None}
+                if self.usage_episodes else None,
+                "by_model": [_usage_row("model", k, v) for k, v in sorted(self.by_model.items())],
+                "by_outcome": [_usage_row("outcome", k, v) for k, v in sorted(self.by_outcome_usage.items())],
             },
         }
+
+
+def _usage_row(name: str, key: str, row: list[float]) -> dict[str, Any]:
+    """One ``by_model``/``by_outcome`` row: ``cost`` sums the priced episodes (``cost_episodes`` of them), None
+    when none was priced."""
+    return {name: key, "episodes": int(row[0]), "tokens": int(row[1]), "cost": row[2] if row[3] else None,
+            "cost_episodes": int(row[3])}

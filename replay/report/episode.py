@@ -63,7 +63,7 @@ class EpisodeFacts:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_total: int = 0
-    cost: float = 0.0
+    cost: float | None = None  # USD; None when no call or note of the episode carried a cost (unknown, not 0)
     usage_steps: int = 0
     model_calls: int = 0
     failed_attempts: int = 0
@@ -89,8 +89,9 @@ _COST_KEYS = ("cost", "cost_usd", "total_cost")
 _ANY_KEY = frozenset({"usage", "model_call", *_IN_KEYS, *_OUT_KEYS, *_TOTAL_KEYS, *_COST_KEYS})
 
 
-def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
-    """``(input tokens, output tokens, total tokens, cost)`` a step's note records, or None when it records none.
+def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float | None] | None:
+    """``(input tokens, output tokens, total tokens, cost)`` a step's note records, or None when it records none;
+    the cost is None when the note carries tokens but no cost (unknown, not 0).
 
     Looked for in ``note["usage"]``, ``note["model_call"]`` (and its ``usage``) and the note itself, under the
     names the common model APIs use (``prompt_tokens``/``completion_tokens``/``total_tokens``,
@@ -100,7 +101,7 @@ def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
     >>> usage_of({"usage": {"prompt_tokens": 12, "completion_tokens": 3}, "cost": 0.001})
     (12, 3, 15, 0.001)
     >>> usage_of({"model_call": {"usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 9}}})
-    (5, 2, 9, 0.0)
+    (5, 2, 9, None)
     >>> usage_of({"thought": "hm"}) is None
     True
     """
@@ -116,7 +117,7 @@ def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
                 places.append(where["usage"])
     places.append(note)
     tin = tout = total = 0
-    cost = 0.0
+    cost: float | None = None
     found = False
     for where in places:
         for keys in (_IN_KEYS, _OUT_KEYS, _TOTAL_KEYS):
@@ -137,7 +138,7 @@ def usage_of(note: Mapping[str, Any]) -> tuple[int, int, int, float] | None:
             usd = None if v is None else amount(v)
             if usd is not None:
                 found = True
-                cost += usd
+                cost = (cost or 0.0) + usd
                 break
     if not found:
         return None
@@ -176,7 +177,7 @@ def usage_from_summary(facts: EpisodeFacts) -> bool:
     facts.tokens_in = model["prompt_tokens"] or 0
     facts.tokens_out = model["completion_tokens"] or 0
     facts.tokens_total = model["total_tokens"] or facts.tokens_in + facts.tokens_out
-    facts.cost = model["cost"] or 0.0
+    facts.cost = model["cost"]  # None: no call carried a cost
     facts.model_calls = model["calls"]
     facts.failed_attempts = model["failed_attempts"]
     facts.calls_without_usage = token_count(model.get("calls_without_usage")) or 0
@@ -221,7 +222,8 @@ def read_steps(facts: EpisodeFacts, records: Iterable[Mapping[str, Any]], *, sca
                 facts.tokens_in += use[0]
                 facts.tokens_out += use[1]
                 facts.tokens_total += use[2]
-                facts.cost += use[3]
+                if use[3] is not None:
+                    facts.cost = (facts.cost or 0.0) + use[3]
                 facts.usage_steps += 1
     # A length prefix per item, so no action's bytes can imitate a separator.
     facts.actions_digest = hashlib.blake2b(b"".join(len(a).to_bytes(8, "little") + a for a in actions),

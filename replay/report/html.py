@@ -360,8 +360,8 @@ def _behaviour(page: _Page, b: dict[str, Any]) -> None:
     u = b["usage"]
     if u["by_model"]:
         fig = go.Figure(go.Bar(x=[m["model"] for m in u["by_model"]], y=[m["tokens"] for m in u["by_model"]],
-                               customdata=[m["cost"] for m in u["by_model"]],
-                               hovertemplate="%{x}: %{y:,} tokens, cost %{customdata:.4f}<extra></extra>"))
+                               customdata=[_num(m["cost"], 4) for m in u["by_model"]],  # "-": unknown
+                               hovertemplate="%{x}: %{y:,} tokens, cost %{customdata}<extra></extra>"))
         fig.update_layout(yaxis_title="tokens")
         plots.append(page.plot(fig, "Tokens per model"))
     dup_rows = []
@@ -370,7 +370,9 @@ def _behaviour(page: _Page, b: dict[str, Any]) -> None:
         for g in d["largest"][:5]:
             dup_rows.append([key.replace("_", "-"), g["size"], ", ".join(g["examples"])])
     usage = (f"{u['tokens']['total']:,} tokens ({u['tokens']['input']:,} in, {u['tokens']['output']:,} out) over "
-             f"{u['steps']:,} steps of {u['episodes']:,} episodes; cost {_fmt(u['cost'])}."
+             f"{u['steps']:,} steps of {u['episodes']:,} episodes; cost {_fmt(u['cost'])}"
+             + (f" (priced: {u['cost_episodes']:,} of {u['episodes']:,} episodes)."
+                if u["cost"] is not None and u["cost_episodes"] < u["episodes"] else ".")
              if u["steps"] else "No token usage recorded in the steps' notes.")
     dd, nd = b["duplicates"], b["near_duplicates"]
     page.add("<section id='behaviour'><h2>5. Behaviour</h2>"

@@ -236,8 +236,9 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
     if u["steps"]:
         per = u["per_episode"]
         out.append(f"  tokens: {u['tokens']['total']:,} ({u['tokens']['input']:,} in, {u['tokens']['output']:,} out) "
-                   f"over {u['steps']:,} steps of {u['episodes']:,} episodes; cost {_num(u['cost'], 4)}; per episode "
-                   f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}")
+                   f"over {u['steps']:,} steps of {u['episodes']:,} episodes; cost {_cost(u, 4)}; per episode "
+                   f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}"
+                   + (" (priced episodes)" if 0 < u["cost_episodes"] < u["episodes"] else ""))
         if u.get("calls_without_usage"):
             n = u["calls_without_usage"]
             out.append(f"    {n:,} of the model calls reported no usage: their tokens are unknown, not counted above")
@@ -247,9 +248,19 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
                           else "model time unknown (no call recorded its latency)"))
         for m in u["by_model"][:rows]:
             out.append(f"    {one_line(m['model'], 40)}: {m['episodes']:,} episodes, {m['tokens']:,} tokens, "
-                       f"cost {_num(m['cost'], 4)}")
+                       f"cost {_cost(m, 4)}")
     else:
         out.append("  no token usage recorded (note['usage'] / note['model_call'])")
+
+
+def _cost(row: dict[str, Any], digits: int) -> str:
+    """A usage row's cost: ``-`` when no episode was priced (unknown, not 0); the known sum and how many episodes it
+    covers when only some were."""
+    shown = _num(row.get("cost"), digits)
+    priced, episodes = row.get("cost_episodes"), row.get("episodes")
+    if row.get("cost") is not None and isinstance(priced, int) and isinstance(episodes, int) and priced < episodes:
+        return f"{shown} (priced: {priced:,} of {episodes:,} episodes; the rest unknown)"
+    return shown
 
 
 def _quartiles(qs: list[dict[str, Any]]) -> str:

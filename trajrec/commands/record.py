@@ -13,6 +13,8 @@ HELP = "Record episodes of an environment with a built-in agent or an LLM, one f
 EXAMPLES = """  trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
   trajrec record trajrec/CodeRepair-v0 --episodes 200 --workers 2 --skill 0.3 --out runs/code
   trajrec record CartPole-v1 --agent random --episodes 10 --out runs/cartpole
+  trajrec record myenvs:KV-v0 --agent openai --model qwen3:4b --base-url http://localhost:11434/v1 --out runs/kv
+                                                 your own env: myenvs.py registers KV-v0 when imported
   trajrec record trajrec/MathCalc-v0 --episodes 5 --out runs/math --kwarg max_steps=12
   trajrec record trajrec/MathCalc-v0 --agent openai --model qwen3:4b --base-url http://localhost:11434/v1 \\
       --episodes 5 --temperature 0.2 --out runs/math-llm      an LLM through any OpenAI-compatible server
@@ -21,7 +23,10 @@ EXAMPLES = """  trajrec record trajrec/Shell-v0 --episodes 50 --out runs/shell
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("env_id", metavar="ENV_ID", help="a registered env id (`trajrec envs` lists the built-in ones)")
+    p.add_argument("env_id", metavar="ENV_ID",
+                   help="a registered env id (`trajrec envs` lists the built-in ones), or MODULE:ENV_ID for your own "
+                        "env: MODULE (from PYTHONPATH or the current folder) is imported first, in every worker, "
+                        "and registers ENV_ID with gymnasium.register, as gymnasium.make('MODULE:ENV_ID') does")
     p.add_argument("--episodes", type=int, default=10, help="how many episodes (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode k uses seed+k (default 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the episode files")
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.recorder.storage import check_url
 
     from ..recording import (Job, check_resume_config, make_out_dir, plan_seeds, record_lock, record_many,
-                             remove_empty_dirs, sigterm_as_interrupt, summarize)
+                             remove_empty_dirs, sigterm_as_interrupt, split_env_id, summarize)
     from ._common import dumps
     from .demo import print_summary
 
@@ -116,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     sampling = tuple((k, v) for k, v in (("temperature", args.temperature), ("top_p", args.top_p),
                                          ("max_tokens", args.max_tokens)) if v is not None)
     prices = tuple((k, v) for k, v in (("input", args.price_in), ("output", args.price_out)) if v is not None)
-    job = Job(env_id=args.env_id, out=args.out, agent=args.agent, skill=args.skill, env_kwargs=parse_kwargs(args.kwarg),
+    env_module, env_id = split_env_id(args.env_id)
+    job = Job(env_id=env_id, env_module=env_module, out=args.out, agent=args.agent, skill=args.skill,
+              env_kwargs=parse_kwargs(args.kwarg),
               model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, sampling=sampling,
               prices=prices, request_timeout=args.request_timeout, retries=args.retries)
     seeds = list(range(args.seed, args.seed + args.episodes))
@@ -135,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
                 if not url:
                     if args.resume:
                         check_resume_config(args.out, job)
-                    seeds, skipped = plan_seeds(args.out, args.env_id, seeds, resume=args.resume,
+                    seeds, skipped = plan_seeds(args.out, env_id, seeds, resume=args.resume,
                                                 overwrite=args.overwrite)
                 results = []
                 if seeds:
@@ -179,13 +186,13 @@ def stop_message(exc: BaseException, args: argparse.Namespace, seeds: list[int])
 
     from trajrec.recorder.storage import is_url
 
-    from ..recording import ended, existing_episodes
+    from ..recording import ended, existing_episodes, split_env_id
 
     reason = getattr(exc, "reason", "interrupted")
     if is_url(args.out):
         return f"{reason}; episodes not uploaded yet stay in the local outbox: `trajrec sync {args.out}` uploads them"
     wanted = set(seeds)
-    _, found = existing_episodes(args.out, args.env_id)
+    _, found = existing_episodes(args.out, split_env_id(args.env_id)[1])
     done = sum(1 for _, seed, summary, complete in found if seed in wanted and ended(summary, complete))
     cut = sum(1 for _, seed, summary, complete in found if seed in wanted and not ended(summary, complete))
     argv = [a for a in getattr(args, "_argv", None) or [] if a != "--overwrite"]

@@ -136,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"model     {usage}")
     if s.get("error"):  # why the episode ended as an error: a step that raised, or the agent (model server) failing
         print(f"error     {one_line(s.get('error'), args.width - 10)}")
+    stop = s.get("agent_error")
+    if isinstance(stop, dict) and stop.get("interrupted") is True:  # a stop while the agent waited on its model
+        print(f"stopped   {one_line(stop.get('message'), args.width - 50)} (the call in flight is in agent_error)")
     for c in ep.checks:
         if c.target == "episode":
             print(f"verdict   {one_line(c.judge, 40)} [{c.kind}] {one_line(c.value, 40)}: "

@@ -18,7 +18,7 @@ import numpy as np
 from .codec import Unencodable, bounded_repr, sanitize
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
-from .errors import EpisodeClosedError, TrajrecIOError, TrajrecUsageError
+from .errors import AgentError, EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
 from .model import CHECK_KINDS, as_step_index, normalize_check
@@ -546,7 +546,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         """Close, as :meth:`close`. An exception from the agent's own code (not the env's, which its step
         recorded; not a stop such as Ctrl-C) first ends the open episode as ``error``, with ``agent_error``
-        naming the exception and its traceback, so the data tells an agent that crashed from one stopped. A stop
+        naming the exception and its traceback (and an :class:`AgentError`'s ``note``: the failed model call), so
+        the data tells an agent that crashed from one stopped. A stop
         that carries ``trajrec_note`` (the model call in flight) keeps it, the episode ``stopped``."""
         if isinstance(exc, Exception) and exc is not self._env_raised:
             self._end_with_agent_exception(exc)
@@ -563,7 +564,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             return
         try:
             failure = exception_failure(exc)
-            self.end_episode_with_error(f"{failure['type']}: {failure['message']}", traceback=failure["traceback"])
+            # An AgentError carries what the agent would have noted (the failed model call, its attempts): kept,
+            # as `trajrec record` keeps it (FINDINGS21 #3: it was dropped here, leaving no model totals).
+            note = exc.note if isinstance(exc, AgentError) and isinstance(getattr(exc, "note", None), dict) else {}
+            self.end_episode_with_error(f"{failure['type']}: {failure['message']}",
+                                        **{**note, "traceback": failure["traceback"]})
         except Exception as rec_exc:  # noqa: BLE001  (the agent's exception goes on; the episode closes)
             self._warn_lost("the agent's exception", rec_exc)
 

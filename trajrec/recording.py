@@ -708,7 +708,14 @@ def check_resume_config(out: str, job: Job) -> None:
             continue  # unreadable: fsck's business, not a setup to compare
         have = header_config(header)
         if have != want:
+            from trajrec.recorder.fsck import is_locked
+
             differ = [k for k in {**have, **want} if have.get(k) != want.get(k)]
+            if is_locked(path):  # another process is recording it: --overwrite would be refused too
+                raise TrajrecUsageError(
+                    f"--resume: {out} holds {path.name}, being recorded right now by another process with a "
+                    f"different setup ({', '.join(differ)} differ; it has: {_config_text(have)}); wait for that "
+                    "recording to finish, or record into another folder (--out)")
             raise TrajrecUsageError(
                 f"--resume: {out} was recorded with a different setup ({', '.join(differ)} differ); "
                 f"{path.name} has: {_config_text(have)}; this command has: {_config_text(want)}. Rerun with the "

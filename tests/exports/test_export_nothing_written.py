@@ -45,3 +45,21 @@ def test_dpo_steps_count_the_paired_attempts(tmp_path: Path, capsys: pytest.Capt
     assert main(["ls", str(run), "--json"]) == 0
     steps = sum(json.loads(x)["steps"] for x in capsys.readouterr().out.splitlines())
     assert report["steps"] == steps
+
+
+def test_kto_without_verdicts_names_the_fix_that_works_and_it_does(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """The hint for episodes with no verdict named `label auto --rules` (which gives such episodes no episode
+    label) and a viewer key that does not exist (FINDINGS21 #2): it names `label add --step episode`, which works."""
+    run = tmp_path / "run"
+    assert main(["record", "CartPole-v1", "--agent", "random", "--episodes", "2", "--out", str(run)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "kto.jsonl"
+    assert main(["export", str(run), "--format", "kto", "--out", str(out)]) == 0
+    line = next(x for x in capsys.readouterr().err.splitlines() if "nothing written:" in x)
+    assert "no terminal verdict and no episode label" in line and "viewer" not in line
+    assert "trajrec label add PATH --episode ID --step episode --value pass" in line
+    episode = sorted(run.glob("*.msgpack.zst"))[0].name.removesuffix(".msgpack.zst")
+    assert main(["label", "add", str(run), "--episode", episode, "--step", "episode", "--value", "pass"]) == 0
+    assert main(["export", str(run), "--format", "kto", "--out", str(out), "--overwrite"]) == 0
+    assert len(out.read_text().splitlines()) >= 1

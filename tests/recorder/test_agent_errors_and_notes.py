@@ -95,3 +95,24 @@ def test_a_note_that_never_met_an_episode_says_so(tmp_path) -> None:
     env.note(plan="never used")
     with pytest.warns(RuntimeWarning, match=r"a note \(plan\) made while no episode was open reached no step"):
         env.close()
+
+
+def test_an_agent_error_inside_with_keeps_its_failed_model_call(tmp_path) -> None:
+    """An AgentError (the model server failed every attempt) leaving ``with Recorder(...)`` keeps the failed call it
+    carries, as `trajrec record` keeps it: agent_error.model_call and the summary's model totals (FINDINGS21 #3)."""
+    from trajrec.recorder.errors import AgentError
+    from trajrec.recorder.model_call import ModelCall
+
+    call = ModelCall(model="m", attempts=[{"error": "timeout", "latency": 60.0}] * 3,
+                     error={"error": "timeout", "message": "no answer in 60 s"})
+    with pytest.raises(AgentError):
+        with Recorder(Boom(), tmp_path) as env:
+            env.reset(seed=0)
+            env.step(0)
+            raise AgentError("the model server failed 4 attempts", {"model_call": call.to_dict()})
+    summary = read_index(env.episode_path)["summary"]
+    assert summary["outcome"] == "error"
+    assert summary["agent_error"]["message"].endswith("AgentError: the model server failed 4 attempts")
+    assert summary["agent_error"]["model_call"]["error"]["error"] == "timeout"
+    assert "raise AgentError" in summary["agent_error"]["traceback"]
+    assert summary["model"]["failed_calls"] == 1 and summary["model"]["failed_attempts"] == 4

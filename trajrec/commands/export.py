@@ -265,8 +265,10 @@ def _fixes() -> dict[str, str]:
         UNPAIRED: "dpo pairs a better and a worse attempt at the same task (env, task id and prompt): record several "
                   "attempts per task, e.g. the same --seed with a high and a low --skill, or use --format kto, which "
                   "takes single attempts",
-        "no terminal verdict and no episode label": "label the episodes (`trajrec label auto PATH --rules`, or a "
-                                                    "verdict in the viewer) so they can be ranked",
+        "no terminal verdict and no episode label": "give them an episode label so they can be ranked: "
+                                                    "`trajrec label add PATH --episode ID --step episode --value "
+                                                    "pass` (or fail); `trajrec ls PATH --where "
+                                                    "'-outcome:passed -outcome:failed'` lists them",
         "an unlabeled step (--unlabeled skip-episode)": "label the steps (`trajrec label auto PATH --rules`) or pass "
                                                         "--unlabeled truncate, drop-step, false or neutral",
         "no labeled step to export": "label the steps (`trajrec label auto PATH --rules`)",

@@ -12,9 +12,13 @@ prompt (``EpisodeView.system``: an import's, or the one a model agent's first ca
 (``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost, failed
 attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
 the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
-them). An action is a call as ``encode.tool_call`` decides with the env's declared tools, as for chat (a JSON tool
-call of a declared tool, or text in an env with a text tool, e.g. a ``shell`` call); anything else (a call of an
-undeclared tool, a malformed call, ``{"message": text}``) is written in the message.
+them). What is a call, which result answers which call and a text turn's message are decided by chat's own
+functions (``encode.tool_call``/``tool_calls`` with the env's declared tools, ``chat.paired_calls``,
+``chat.turn_text``), so the two formats state the same thing on every step and ``export atif`` → ``import atif`` →
+``export chat`` gives the recording's chat rows: a list of calls chat does not pair is a text step (an ATIF import's
+keeps its calls, its results naming none); anything else that is no call (a call of an undeclared tool, a
+malformed call, ``{"message": text}``) is written in the message as chat writes it. Call ids are text on the call
+and on the result naming it.
 trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label, the positions
 of call ids it made up) go in each step's ``extra.trajrec``; the episode's task, outcome, checks and every live
 label (``labels``: ``import atif`` gives them back as checks) in the root ``extra.trajrec``.
@@ -39,7 +43,7 @@ from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_outp
 from .choice import origin
 from .base import fenced_in
 from .chat import observation_text, paired_calls, turn_text
-from .encode import dumps_built, jsonable, text_of, tool_call, tool_names
+from .encode import dumps_built, jsonable, text_of, tool_call, tool_calls, tool_names
 
 #: The schema version written for episodes that did not come from ATIF.
 ATIF_VERSION = "ATIF-v1.6"
@@ -328,6 +332,16 @@ def _turn(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], i: int, 
         results = [{"source_call_id": atif_call["tool_call_id"], "content": answer}
                    for atif_call, (_c, _cid, answer) in zip(calls, paired) if answer is not None]
         return calls, results, thought
+    listed = tool_calls(action, names, text_tool) if type(action) is list and "step_id" in note else None
+    if listed and not (thought and any(type(a) is str and fenced_in(thought, a) for a in action)):
+        # An ATIF import's calls whose results chat does not pair (results without `source_call_id`, as ATIF
+        # allows): the calls as the file had them, the results naming none (no pairing the file did not state).
+        calls = [_atif_call(i, k, c, cid if cid is not None else (ids[k] if ids and k < len(ids) else None),
+                            item, made) for k, ((c, cid), item) in enumerate(zip(listed, action))]
+        obs = rec.get("observation")
+        if type(obs) is list and all(type(o) is dict and "content" in o for o in obs):
+            return calls, [{"content": text_of(o["content"])} for o in obs], thought
+        return calls, None, thought
     return [], None, turn_text(thought, action)
 
 
@@ -355,6 +369,8 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
             kept = note.get("result")
             if isinstance(kept, dict):  # imported from ATIF: its result's fields, as they were
                 result = {**kept, **result}
+                if not calls:  # (a call this export writes as text: the result names no call of the step)
+                    result.pop("source_call_id", None)
             elif len(calls) == 1:
                 result["source_call_id"] = calls[0]["tool_call_id"]
             results.append(result)

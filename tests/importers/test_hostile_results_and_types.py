@@ -118,3 +118,26 @@ def test_atif_wrong_type_is_a_field_error(tmp_path: Path, change: Any, field: st
     report = import_paths("atif", [path], tmp_path / "ok")
     ep = open_episode(tmp_path / "ok" / report.files[0].episodes[0])
     assert ep[0].observation == "LS" and ep[0].note["thought"] == "m"
+
+
+def test_atif_results_without_ids_stay_unpaired_through_the_atif_round_trip(tmp_path: Path) -> None:
+    # Calls with ids, results without source_call_id (ATIF allows it): chat pairs nothing, and the ATIF export of
+    # the import writes the calls and the results without adding a pairing the file never stated.
+    step = {**ATIF_STEP, "tool_calls": [ATIF_STEP["tool_calls"][0],
+                                        {"tool_call_id": "b", "function_name": "bash", "arguments": {"command": "pwd"}}],
+            "observation": {"results": [{"content": "PWD"}, {"content": "LS"}]}}
+    doc = {"schema_version": "ATIF-v1.6", "session_id": "s", "agent": {"name": "a", "version": "1"},
+           "steps": [{"step_id": 1, "source": "user", "message": "task"}, step]}
+    path = tmp_path / "noids.trajectory.json"
+    path.write_text(json.dumps(doc))
+    import_paths("atif", [path], tmp_path / "run")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export([tmp_path / "run"], "atif", tmp_path / "a.jsonl", options=ExportOptions())
+        export([tmp_path / "run"], "chat", tmp_path / "c.jsonl", options=ExportOptions())
+    [again] = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    agent = [s for s in again["steps"] if s["source"] == "agent"][0]
+    assert [c["tool_call_id"] for c in agent["tool_calls"]] == ["a", "b"]
+    assert agent["observation"]["results"] == [{"content": "PWD"}, {"content": "LS"}]
+    [row] = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert not any(m.get("tool_calls") for m in row["messages"])  # chat: a text turn, no answer to the wrong call

@@ -109,6 +109,7 @@ class AtifImporter(Importer):
                     for i, step in s.items():
                         if not isinstance(step, dict):
                             raise ImportFormatError(label, f"$.steps[{i}]", "expected a step object")
+                        _check_message(label, f"$.steps[{i}]", step)
                         if step.get("source") == "agent":
                             # The agent's steps are streamed by the second reading; this one only notes the tools
                             # their calls name (declared in the reset info, read before the steps).
@@ -286,10 +287,11 @@ class AtifImporter(Importer):
             raise ImportFormatError(path, f"{field}.observation.results", "expected a list of results")
         results = results or []
         # ATIF's types (Harbor's models): a wrong one is refused naming the field, never read as nothing
-        message_value = st.get("message")
-        if message_value is not None and not isinstance(message_value, (str, list)):
-            raise ImportFormatError(path, f"{field}.message", f"expected text or a list of content parts, "
-                                    f"found {_shown(message_value)}")
+        _check_message(path, field, st)
+        for key, types, what in (("reasoning_content", str, "text"), ("model_name", str, "text"),
+                                 ("extra", dict, "an object")):
+            if st.get(key) is not None and not isinstance(st[key], types):
+                raise ImportFormatError(path, f"{field}.{key}", f"expected {what} or null, found {_shown(st[key])}")
         for k, r in enumerate(results):
             where = f"{field}.observation.results[{k}]"
             if not isinstance(r, dict):
@@ -531,6 +533,15 @@ def _own(extra: Any) -> dict[str, Any] | None:
     """trajrec's own fields in an ``extra`` written by ``trajrec export --format atif``, else None."""
     own = extra.get("trajrec") if isinstance(extra, dict) else None
     return own if isinstance(own, dict) else None
+
+
+def _check_message(path: str, field: str, st: dict[str, Any]) -> None:
+    """A step's ``message`` is text, a list of content parts or null (ATIF's type): anything else is refused,
+    naming the field, never read as no message."""
+    message = st.get("message")
+    if message is not None and not isinstance(message, (str, list)):
+        raise ImportFormatError(path, f"{field}.message", f"expected text or a list of content parts, "
+                                f"found {_shown(message)}")
 
 
 def _id(cid: Any) -> Any:

@@ -101,12 +101,21 @@ ATIF_STEP = {"step_id": 2, "source": "agent", "message": "m",
     (lambda s: s["observation"]["results"][0].update(source_call_id=["a"]),
      "$.steps[1].observation.results[0].source_call_id"),
     (lambda s: s["tool_calls"][0].update(tool_call_id={"x": 1}), "$.steps[1].tool_calls[0].tool_call_id"),
+    (lambda s: s.update(reasoning_content=["r"]), "$.steps[1].reasoning_content"),
+    (lambda s: s.update(model_name=3), "$.steps[1].model_name"),
+    (lambda s: s.update(extra="x"), "$.steps[1].extra"),
+    (None, "$.steps[0].message"),  # a system step's message too (the system prompt was dropped)
 ])
 def test_atif_wrong_type_is_a_field_error(tmp_path: Path, change: Any, field: str) -> None:
     step = json.loads(json.dumps(ATIF_STEP))
-    change(step)
+    lead = [{"step_id": 1, "source": "user", "message": "task"}]
+    if change is None:
+        lead.insert(0, {"step_id": 0, "source": "system", "message": 7})
+        step = {**step, "step_id": 3}
+    else:
+        change(step)
     doc = {"schema_version": "ATIF-v1.6", "session_id": "s", "agent": {"name": "a", "version": "1"},
-           "steps": [{"step_id": 1, "source": "user", "message": "task"}, step]}
+           "steps": [*lead, step]}
     path = tmp_path / "bad.trajectory.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(ImportFormatError) as err:
@@ -114,7 +123,7 @@ def test_atif_wrong_type_is_a_field_error(tmp_path: Path, change: Any, field: st
     text = str(err.value)
     assert f"field {field}:" in text and "\n" not in text
     # the well-typed step imports, its values kept
-    path.write_text(json.dumps({**doc, "steps": [doc["steps"][0], ATIF_STEP]}))
+    path.write_text(json.dumps({**doc, "steps": [lead[-1], ATIF_STEP]}))
     report = import_paths("atif", [path], tmp_path / "ok")
     ep = open_episode(tmp_path / "ok" / report.files[0].episodes[0])
     assert ep[0].observation == "LS" and ep[0].note["thought"] == "m"

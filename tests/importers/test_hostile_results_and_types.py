@@ -60,7 +60,8 @@ def inspect_run(tmp_path: Path) -> dict[str, Any]:
 def test_inspect_keeps_every_result_in_order(inspect_run: dict[str, Any]) -> None:
     eps = inspect_run["eps"]
     # two results answering one repeated id: both kept, in order (R1 was lost and R2 doubled)
-    assert eps["dupid"][0].observation == [{"tool_call_id": "a", "content": "R1"}, {"tool_call_id": "a", "content": "R2"}]
+    assert eps["dupid"][0].observation == [{"tool_call_id": "a", "content": "R1"},
+                                           {"tool_call_id": "a", "content": "R2"}]
     # results without ids: their contents, in order (they were read as null)
     assert eps["noid"][0].observation == [{"tool_call_id": None, "content": "R1"},
                                           {"tool_call_id": None, "content": "R2"}]
@@ -132,8 +133,8 @@ def test_atif_wrong_type_is_a_field_error(tmp_path: Path, change: Any, field: st
 def test_atif_results_without_ids_stay_unpaired_through_the_atif_round_trip(tmp_path: Path) -> None:
     # Calls with ids, results without source_call_id (ATIF allows it): chat pairs nothing, and the ATIF export of
     # the import writes the calls and the results without adding a pairing the file never stated.
-    step = {**ATIF_STEP, "tool_calls": [ATIF_STEP["tool_calls"][0],
-                                        {"tool_call_id": "b", "function_name": "bash", "arguments": {"command": "pwd"}}],
+    second = {"tool_call_id": "b", "function_name": "bash", "arguments": {"command": "pwd"}}
+    step = {**ATIF_STEP, "tool_calls": [ATIF_STEP["tool_calls"][0], second],
             "observation": {"results": [{"content": "PWD"}, {"content": "LS"}]}}
     doc = {"schema_version": "ATIF-v1.6", "session_id": "s", "agent": {"name": "a", "version": "1"},
            "steps": [{"step_id": 1, "source": "user", "message": "task"}, step]}

@@ -12,9 +12,13 @@ prompt (``EpisodeView.system``: an import's, or the one a model agent's first ca
 (``message`` = the thought, ``reasoning_content``, ``model_name``, ``metrics`` from the note's usage and cost, failed
 attempts included as the summary counts them, ``tool_calls`` with the original call ids (an imported step's, or
 the model's ``note.model_call.tool_calls[].id``; else ``call_<step>_<k>``), ``observation.results`` answering
-them). An action is a call as ``encode.tool_call`` decides with the env's declared tools, as for chat (a JSON tool
-call of a declared tool, or text in an env with a text tool, e.g. a ``shell`` call); anything else (a call of an
-undeclared tool, a malformed call, ``{"message": text}``) is written in the message.
+them). What is a call, which result answers which call and a text turn's message are decided by chat's own
+functions (``encode.tool_call``/``tool_calls`` with the env's declared tools, ``chat.paired_calls``,
+``chat.turn_text``), so the two formats state the same thing on every step and ``export atif`` → ``import atif`` →
+``export chat`` gives the recording's chat rows: a list of calls chat does not pair is a text step (an ATIF import's
+keeps its calls, its results naming none); anything else that is no call (a call of an undeclared tool, a
+malformed call, ``{"message": text}``) is written in the message as chat writes it. Call ids are text on the call
+and on the result naming it.
 trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label, the positions
 of call ids it made up) go in each step's ``extra.trajrec``; the episode's task, outcome, checks and every live
 label (``labels``: ``import atif`` gives them back as checks) in the root ``extra.trajrec``.
@@ -37,7 +41,9 @@ from trajrec.recorder.model_call import amount, token_count
 from ..labels import rating
 from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder, new_temp_folder
 from .choice import origin
-from .encode import dumps_built, jsonable, text_of, tool_call, tool_names
+from .base import fenced_in
+from .chat import observation_text, paired_calls, turn_text
+from .encode import dumps_built, jsonable, text_of, tool_call, tool_calls, tool_names
 
 #: The schema version written for episodes that did not come from ATIF.
 ATIF_VERSION = "ATIF-v1.6"
@@ -270,59 +276,81 @@ def _shown(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _calls(action: Any, i: int, ids: Any = None, text_tool: tuple[str, str] | None = None,
-           names: frozenset[str] | None = None, made: list[int] | None = None
-           ) -> tuple[list[dict[str, Any]], str | None]:
-    """ATIF tool calls of an action, and the message when the action is a plain message; ``ids`` are the
-    original call ids kept in the note (for actions that do not carry their own). ``names``: the declared tools
-    (a call of another tool is text, as in the chat exports: ``encode.tool_call``). The positions of the calls
-    whose id this writer made up (``call_<step>_<k>``: the action had none) are appended to ``made``."""
-    if isinstance(action, dict) and set(action) == {"message"}:
-        return [], text_of(action["message"])
-    items = action if isinstance(action, list) and action and all(isinstance(a, (dict, str)) for a in action) \
-        else [action]
-    calls = []
-    texts = []
-    for k, a in enumerate(items):
-        cid = a.get("id") if isinstance(a, dict) else None
-        if not cid and isinstance(ids, list) and k < len(ids):
-            cid = ids[k]
-        parsed = tool_call({kk: v for kk, v in a.items() if kk not in ("id", "extra", "action")}
-                           if isinstance(a, dict) else a, names, text_tool)
-        if parsed is None:
-            # Not a call of a named tool (plain text, a malformed call): it goes in the message as written,
-            # never as a call of an invented tool.
-            texts.append(text_of(a))
-            continue
-        name, args = parsed
-        if not cid and made is not None:
-            made.append(len(calls))
-        call: dict[str, Any] = {"tool_call_id": str(cid) if cid else f"call_{i}_{k}", "function_name": name,
-                                "arguments": args if isinstance(args, dict) else {"value": args}}
-        if isinstance(a, dict) and isinstance(a.get("extra"), dict):
-            call["extra"] = a["extra"]
-        calls.append(call)
-    return calls, "\n".join(texts) if texts else None
+def _call_id(cid: Any) -> str | None:
+    """A recorded call id as ATIF's text (``tool_call_id`` and ``source_call_id`` alike: Harbor's models want
+    text for both, and a result must name its call as the call is named); None for none."""
+    return None if cid is None or cid == "" else cid if isinstance(cid, str) else text_of(cid)
 
 
-def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int,
-                names: frozenset[str] | None) -> dict[str, Any]:
-    i = rec["i"]
+def _atif_call(i: int, k: int, call: Any, cid: Any, item: Any, made: list[int]) -> dict[str, Any]:
+    """One ATIF tool call: ``call`` (a ToolCall) with the recorded id ``cid``, else ``call_<step>_<k>`` (its
+    position noted in ``made``); ``item``: the action (or list item) it was read from, for its ``extra``."""
+    text = _call_id(cid)
+    if text is None:
+        made.append(k)
+        text = f"call_{i}_{k}"
+    out: dict[str, Any] = {"tool_call_id": text, "function_name": call.name, "arguments": call.arguments}
+    if isinstance(item, dict) and isinstance(item.get("extra"), dict):
+        out["extra"] = item["extra"]
+    return out
+
+
+def _turn(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], i: int, names: frozenset[str] | None,
+          made: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, str]:
+    """``(tool calls, results or None, message)`` of a step, decided as ``chat`` decides them: what is a call
+    (``encode.tool_call``/``encode.tool_calls``, a command the thought fences being its text), which result
+    answers which call (``chat.paired_calls``: a pairing chat refuses is no pairing here either, the step being
+    text as in chat) and the text of a turn that calls nothing (``chat.turn_text``). None as the results: the
+    step's observation as one result (the caller writes it)."""
+    action = rec.get("action")
+    text_tool = view.text_tool()
+    thought = view.thought(rec) or ""
     ids = note.get("call_ids")
     if not isinstance(ids, list):  # recorded by a model agent: the ids the model gave its calls
         model_calls = _model_call(note).get("tool_calls")
         ids = [c.get("id") if isinstance(c, dict) else None for c in model_calls] \
             if isinstance(model_calls, list) else None
+    call = tool_call(action, names, text_tool)
+    if call is not None and thought and type(action) is str and fenced_in(thought, action):
+        call = None  # the agent wrote the command in its text: that text is its turn (as in chat)
+    if call is not None:
+        cid = action.get("id") if isinstance(action, dict) else None
+        if cid is None and ids:
+            cid = ids[0]
+        calls = [_atif_call(i, 0, call, cid, action, made)]
+        obs = rec.get("observation")
+        own = calls[0]["tool_call_id"]
+        if (type(obs) is list and len(obs) > 1 and not made and all(
+                type(o) is dict and set(o) == {"tool_call_id", "content"} and o["tool_call_id"] == own
+                and type(o["content"]) is str for o in obs)):
+            # Several results of the one call, each naming it (an ATIF import's): written back as they were.
+            return calls, [{"source_call_id": own, "content": o["content"]} for o in obs], thought
+        return calls, None, thought
+    paired = paired_calls(action, rec, names, text_tool, thought) if type(action) is list else None
+    if paired:
+        calls = [_atif_call(i, k, c, cid, item, made) for k, ((c, cid, _a), item) in enumerate(zip(paired, action))]
+        results = [{"source_call_id": atif_call["tool_call_id"], "content": answer}
+                   for atif_call, (_c, _cid, answer) in zip(calls, paired) if answer is not None]
+        return calls, results, thought
+    listed = tool_calls(action, names, text_tool) if type(action) is list and "step_id" in note else None
+    if listed and not (thought and any(type(a) is str and fenced_in(thought, a) for a in action)):
+        # An ATIF import's calls whose results chat does not pair (results without `source_call_id`, as ATIF
+        # allows): the calls as the file had them, the results naming none (no pairing the file did not state).
+        calls = [_atif_call(i, k, c, cid if cid is not None else (ids[k] if ids and k < len(ids) else None),
+                            item, made) for k, ((c, cid), item) in enumerate(zip(listed, action))]
+        obs = rec.get("observation")
+        if type(obs) is list and all(type(o) is dict and "content" in o for o in obs):
+            return calls, [{"content": text_of(o["content"])} for o in obs], thought
+        return calls, None, thought
+    return [], None, turn_text(thought, action)
+
+
+def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], step_id: int,
+                names: frozenset[str] | None) -> dict[str, Any]:
+    i = rec["i"]
     made: list[int] = []
-    calls, message = _calls(rec.get("action"), i, ids, view.text_tool(), names, made)
-    thought = view.thought(rec)
-    step: dict[str, Any] = {"step_id": step_id, "source": "agent",
-                            "message": note.get("content_parts") or (thought if isinstance(thought, str) else
-                                                                      (message or ""))}
-    if message is not None and not note.get("content_parts"):
-        # An action that calls no tool is what the agent said: after its thought, when it had one.
-        step["message"] = (f"{thought}\n\n{message}" if isinstance(thought, str) and thought and message not in thought
-                           else thought if isinstance(thought, str) and thought else message)
+    calls, results, message = _turn(view, rec, note, i, names, made)
+    step: dict[str, Any] = {"step_id": step_id, "source": "agent", "message": note.get("content_parts") or message}
     if iso(rec.get("time")):
         step["timestamp"] = iso(rec.get("time"))
     model = _model_call(note).get("model") or note.get("model")
@@ -334,26 +362,18 @@ def _agent_step(view: EpisodeView, rec: dict[str, Any], note: dict[str, Any], st
         step["reasoning_content"] = note["reasoning"]
     if calls:
         step["tool_calls"] = calls
-    obs = rec.get("observation")
-    results: list[dict[str, Any]] = []
-    if isinstance(obs, list) and obs and all(isinstance(o, dict) and "content" in o for o in obs):
-        for k, o in enumerate(obs):
-            cid = o.get("tool_call_id") or (calls[k]["tool_call_id"] if k < len(calls) else None)
-            results.append({"source_call_id": cid, "content": text_of(o.get("content"))})
-    elif isinstance(obs, list) and len(obs) == len(calls) and len(calls) > 1:
-        results = [{"source_call_id": c["tool_call_id"], "content": text_of(o)} for c, o in zip(calls, obs)]
-    elif obs is not None or rec.get("failure"):
-        content = text_of(obs)
-        failure = rec.get("failure")
-        if failure and not content:
-            content = f"error: {failure.get('kind')}: {failure.get('message')}"
-        result: dict[str, Any] = {"content": content}
-        kept = note.get("result")
-        if isinstance(kept, dict):  # imported from ATIF: its result's fields, as they were
-            result = {**kept, **result}
-        elif len(calls) == 1:
-            result["source_call_id"] = calls[0]["tool_call_id"]
-        results.append(result)
+    if results is None:
+        results = []
+        if rec.get("observation") is not None or rec.get("failure"):
+            result: dict[str, Any] = {"content": observation_text(rec)}
+            kept = note.get("result")
+            if isinstance(kept, dict):  # imported from ATIF: its result's fields, as they were
+                result = {**kept, **result}
+                if not calls:  # (a call this export writes as text: the result names no call of the step)
+                    result.pop("source_call_id", None)
+            elif len(calls) == 1:
+                result["source_call_id"] = calls[0]["tool_call_id"]
+            results.append(result)
     if results:
         step["observation"] = {"results": results}
     left_out: list[str] = []

@@ -202,7 +202,12 @@ class EpisodeView:
         the start, as ``trajrec record --agent openai`` records them: docs/RECORDING.md), else None. ``chat``,
         ``kto`` and ``dpo`` start with it as a system message, ``trl-stepwise`` prompts with it."""
         if self._system is False:
-            self._system = _system_prompt(self.ep)
+            self._system, odd = _system_prompt(self.ep)
+            if odd is not None:
+                warnings.warn(f"{self.ref.path}: episode {self.episode_id} has a system prompt that is not text "
+                              f"({odd}): the export writes no system message for it. Record it as text, or as "
+                              "OpenAI content parts [{'type': 'text', 'text': ...}] (docs/EXPORT.md)",
+                              UserWarning, stacklevel=2)
         return self._system  # type: ignore[return-value]
 
     @staticmethod
@@ -255,25 +260,45 @@ class EpisodeView:
         return self.ep.summary.get("outcome")
 
 
-def _system_prompt(ep: Episode) -> str | None:
-    """:meth:`EpisodeView.system` of ``ep``."""
+def _system_prompt(ep: Episode) -> tuple[str | None, str | None]:
+    """:meth:`EpisodeView.system` of ``ep``, and what its system prompt was when it is not text (shown short: the
+    caller warns), else None. Text as it is; OpenAI content parts joined as the importers join them
+    (:func:`prompt_text`); a blank prompt is none."""
     info = ep.reset.info
     system = info.get("system") if isinstance(info, dict) else None
-    if isinstance(system, str) and system:
-        return system
+    if system is not None:
+        text = prompt_text(system)
+        if text is None:
+            shown = repr(system)
+            return None, shown if len(shown) <= 60 else shown[:57] + "..."
+        if text.strip():
+            return text, None
     model = ep.summary.get("model")
     if not (isinstance(model, dict) and model.get("calls") and len(ep)):
-        return None  # no model call recorded (the summary says so): no step is read
+        return None, None  # no model call recorded (the summary says so): no step is read
     try:
         note = ep.record(0).get("note")
     except TrajrecError:  # step 0 lost or damaged: the export meets it (and says so) when it reads the steps
-        return None
+        return None, None
     for call in model_calls_of(note)[:1]:
         messages = call.get("messages")
         if call.get("messages_before") in (0, None) and isinstance(messages, list) and messages:
             first = messages[0]
-            if isinstance(first, dict) and first.get("role") == "system" and isinstance(first.get("content"), str):
-                return first["content"] or None
+            if isinstance(first, dict) and first.get("role") == "system":
+                text = prompt_text(first.get("content"))
+                return (text if text and text.strip() else None), None
+    return None, None
+
+
+def prompt_text(value: Any) -> str | None:
+    """A system prompt as text: text as it is, OpenAI content parts (``[{"type": "text", "text": ...}]``) their
+    texts joined with newlines, as the Inspect and ATIF importers join them; None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(p, dict) for p in value):
+        texts = [p.get("text") for p in value if p.get("type") == "text" and isinstance(p.get("text"), str)]
+        if texts:
+            return "\n".join(t for t in texts if t)
     return None
 
 

@@ -132,8 +132,8 @@ def system_of(view: EpisodeView, options: Any) -> str | None:
     return options.system if options.system is not None else view.system()
 
 
-def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str], text_tool: tuple[str, str] | None,
-                  thought: str) -> list[tuple[str, Any, str]] | None:
+def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str] | None,
+                  text_tool: tuple[str, str] | None, thought: str) -> list[tuple[str, Any, str]] | None:
     """``[(tool name, arguments, the tool's answer as text)]`` of a step whose action is a list of calls
     (:func:`~.encode.tool_calls`) whose results pair with them, else None (the step is then written as text, never
     with an answer given to the wrong call).
@@ -143,25 +143,36 @@ def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str], text_
     result answers getting ``""``; by position when neither side has ids and there is one result per call. Any
     other list with one item per call pairs by position (mini-swe-agent's outputs). A list of one call takes the
     observation as a single call does. Command lines the ``thought`` already shows in a fenced block are its text,
-    as for a single command (:func:`fenced_in`)."""
+    as for a single command (:func:`fenced_in`). The pairing itself is :func:`paired_calls` (the ATIF export's)."""
+    paired = paired_calls(action, rec, names, text_tool, thought)
+    if paired is None:
+        return None
+    return [(call.name, call.arguments, answer if answer is not None else "") for call, _cid, answer in paired]
+
+
+def paired_calls(action: Any, rec: dict[str, Any], names: frozenset[str] | None,
+                 text_tool: tuple[str, str] | None, thought: str) -> list[tuple[Any, Any, str | None]] | None:
+    """:func:`several_calls` with each call's id (its own ``id``, else the note's ``call_ids`` item, else None)
+    and None as the answer of a call no result answers: ``[(ToolCall, id, answer text or None)]``. The one
+    pairing rule of the exports: ``chat`` (and so ``kto``/``dpo``) and ``atif`` state the same answers."""
     calls = tool_calls(action, names, text_tool)
     if calls is None:
         return None
     if thought and any(type(a) is str and fenced_in(thought, a) for a in action):
         return None
+    note = rec.get("note")
+    kept = note.get("call_ids") if isinstance(note, dict) else None
+    ids = [cid if cid is not None else (kept[k] if isinstance(kept, list) and k < len(kept) else None)
+           for k, (_call, cid) in enumerate(calls)]
     if len(calls) == 1:
-        return [(calls[0][0].name, calls[0][0].arguments, observation_text(rec))]
+        return [(calls[0][0], ids[0], observation_text(rec))]
     obs = rec.get("observation")
     if type(obs) is not list:
         return None
     if not all(type(o) is dict and "content" in o for o in obs):
         if len(obs) != len(calls) or any(type(o) is dict and "content" in o for o in obs):
             return None
-        return [(call.name, call.arguments, text_of(o)) for (call, _cid), o in zip(calls, obs)]
-    note = rec.get("note")
-    kept = note.get("call_ids") if isinstance(note, dict) else None
-    ids = [cid if cid is not None else (kept[k] if isinstance(kept, list) and k < len(kept) else None)
-           for k, (_call, cid) in enumerate(calls)]
+        return [(call, cid, text_of(o)) for (call, _c), cid, o in zip(calls, ids, obs)]
     got = [o.get("tool_call_id") for o in obs]
     if None not in ids and len(set(map(repr, ids))) == len(ids):
         by_id = {repr(cid): o for cid, o in zip(got, obs)}
@@ -172,8 +183,8 @@ def several_calls(action: Any, rec: dict[str, Any], names: frozenset[str], text_
         answers = list(obs)
     else:
         return None
-    return [(call.name, call.arguments, text_of(a["content"]) if a is not None else "")
-            for (call, _cid), a in zip(calls, answers)]
+    return [(call, cid, text_of(a["content"]) if a is not None else None)
+            for (call, _c), cid, a in zip(calls, ids, answers)]
 
 
 def conversation(view: EpisodeView, options: Any, *, upto: int | None = None

@@ -109,6 +109,7 @@ class AtifImporter(Importer):
                     for i, step in s.items():
                         if not isinstance(step, dict):
                             raise ImportFormatError(label, f"$.steps[{i}]", "expected a step object")
+                        _check_message(label, f"$.steps[{i}]", step)
                         if step.get("source") == "agent":
                             # The agent's steps are streamed by the second reading; this one only notes the tools
                             # their calls name (declared in the reset info, read before the steps).
@@ -271,8 +272,12 @@ class AtifImporter(Importer):
         for k, c in enumerate(calls):
             if not isinstance(c, dict) or not isinstance(c.get("function_name"), str):
                 raise ImportFormatError(path, f"{field}.tool_calls[{k}].function_name", "expected the tool name (text)")
+            cid = c.get("tool_call_id")
+            if cid is not None and (not isinstance(cid, (str, int)) or isinstance(cid, bool)):
+                raise ImportFormatError(path, f"{field}.tool_calls[{k}].tool_call_id",
+                                        f"expected the call's id (text), found {_shown(cid)}")
             actions.append({"tool": c["function_name"], "args": c.get("arguments") if c.get("arguments") is not None
-                            else {}, "id": c.get("tool_call_id")})
+                            else {}, "id": _id(cid)})
             if c.get("extra"):
                 actions[-1]["extra"] = c["extra"]
         f.mapped("steps[agent].tool_calls", "step.action (calls of one step together)")
@@ -281,6 +286,23 @@ class AtifImporter(Importer):
         if obs is not None and not isinstance(results, list):
             raise ImportFormatError(path, f"{field}.observation.results", "expected a list of results")
         results = results or []
+        # ATIF's types (Harbor's models): a wrong one is refused naming the field, never read as nothing
+        _check_message(path, field, st)
+        for key, types, what in (("reasoning_content", str, "text"), ("model_name", str, "text"),
+                                 ("extra", dict, "an object")):
+            if st.get(key) is not None and not isinstance(st[key], types):
+                raise ImportFormatError(path, f"{field}.{key}", f"expected {what} or null, found {_shown(st[key])}")
+        for k, r in enumerate(results):
+            where = f"{field}.observation.results[{k}]"
+            if not isinstance(r, dict):
+                raise ImportFormatError(path, where, f"expected a result object, found {_shown(r)}")
+            if r.get("content") is not None and not isinstance(r["content"], (str, list)):
+                raise ImportFormatError(path, f"{where}.content", f"expected text or a list of content parts, "
+                                        f"found {_shown(r['content'])}")
+            sid = r.get("source_call_id")
+            if sid is not None and (not isinstance(sid, (str, int)) or isinstance(sid, bool)):
+                raise ImportFormatError(path, f"{where}.source_call_id", f"expected the call's id (text), "
+                                        f"found {_shown(sid)}")
         info: dict[str, Any] = {}
         errors = []
         for r in results:
@@ -299,8 +321,8 @@ class AtifImporter(Importer):
         elif len(results) == 1 and (len(actions) <= 1):
             observation = _text(results[0].get("content")) if isinstance(results[0], dict) else None
         else:
-            observation = [{"tool_call_id": r.get("source_call_id"), "content": _text(r.get("content"))}
-                           for r in results if isinstance(r, dict)]
+            observation = [{"tool_call_id": _id(r.get("source_call_id")), "content": _text(r.get("content"))}
+                           for r in results]
         f.mapped("steps[agent].observation.results", "step.observation")
         note: dict[str, Any] = {"thought": message, "step_id": st.get("step_id")}
         if not isinstance(st.get("message"), str) and st.get("message") is not None:
@@ -348,10 +370,19 @@ class AtifImporter(Importer):
             if isinstance(made, list) and actions:
                 # Ids the export made up (the recorded action had none): the action gets none back either, so a
                 # re-export writes the same text for it; the export makes the same ids again.
+                gone = set()
                 for k in made:
                     if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(actions):
-                        actions[k].pop("id", None)
+                        gone.add(actions[k].pop("id", None))
                         note["call_ids"][k] = None
+                gone.discard(None)
+                if isinstance(observation, list) and gone:
+                    # The results named those calls by the made-up ids: they lose them too (the recording's
+                    # results had none), so chat pairs them by position again, as it did the recording.
+                    for o in observation:
+                        if o["tool_call_id"] in gone:
+                            o["tool_call_id"] = None
+                    step.observation = observation
                 if not any(note["call_ids"]):
                     del note["call_ids"]
             retry_of, recovers = own.get("retry_of"), own.get("recovers")
@@ -502,6 +533,21 @@ def _own(extra: Any) -> dict[str, Any] | None:
     """trajrec's own fields in an ``extra`` written by ``trajrec export --format atif``, else None."""
     own = extra.get("trajrec") if isinstance(extra, dict) else None
     return own if isinstance(own, dict) else None
+
+
+def _check_message(path: str, field: str, st: dict[str, Any]) -> None:
+    """A step's ``message`` is text, a list of content parts or null (ATIF's type): anything else is refused,
+    naming the field, never read as no message."""
+    message = st.get("message")
+    if message is not None and not isinstance(message, (str, list)):
+        raise ImportFormatError(path, f"{field}.message", f"expected text or a list of content parts, "
+                                f"found {_shown(message)}")
+
+
+def _id(cid: Any) -> Any:
+    """A call id as text (ATIF's type; an older trajrec export wrote an int ``source_call_id`` for the text
+    ``tool_call_id`` of the same call), None for none."""
+    return str(cid) if isinstance(cid, int) and not isinstance(cid, bool) else cid
 
 
 def _text(message: Any) -> str | None:

@@ -186,61 +186,68 @@ class InspectImporter(Importer):
                timing: dict[str, Any], patches: dict[int, list[tuple[str, list[dict[str, Any]]]]],
                version: str | None) -> Iterator[ImportedStep]:
         f = self.fields
-        results: dict[str, dict[str, Any]] = {}
-        for m in messages:
-            if isinstance(m, dict) and m.get("role") == "tool" and m.get("tool_call_id"):
-                results[m["tool_call_id"]] = m
-        called = {c.get("id") for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
-                  for c in (m.get("tool_calls") or []) if isinstance(c, dict)}
-        # Steps: each assistant turn, and each tool result no assistant turn asked for (kept, not dropped).
+        answers, orphans = _pair_results(messages)
+        # Steps: each assistant turn, and each tool result no assistant turn asked for (kept, not dropped: a step
+        # whose action is no call, `{"message": ""}`, the result its observation, note.orphan_result its id).
         turns = [(j, m) for j, m in enumerate(messages) if isinstance(m, dict) and (
-            m.get("role") == "assistant" or (m.get("role") == "tool" and m.get("tool_call_id") not in called))]
+            m.get("role") == "assistant" or j in orphans)]
         state: dict[str, Any] = copy.deepcopy(timing["state0"])
         n_model = -1
         for n, (j, m) in enumerate(turns):
             field = f"{where}.messages[{j}]"
             if m.get("role") == "tool":
-                m = {"role": "assistant", "content": "", "orphan": True,
-                     "tool_calls": [{"id": m.get("tool_call_id"), "function": m.get("function") or "tool",
-                                     "arguments": {}}]}
-                f.mapped("messages[tool] without an assistant call", "step (action: the tool, note.orphan)")
+                f.mapped("messages[tool] without an assistant call", "step (action {message: ''}, note.orphan)")
+                orphan = m
+                m = {"role": "assistant", "content": "", "orphan": True, "tool_calls": []}
             else:
+                orphan = None
                 n_model += 1
             calls = m.get("tool_calls") or []
             if not isinstance(calls, list):
                 raise ImportFormatError(path, f"{field}.tool_calls", f"expected a list of tool calls, found {calls!r:.60}")
-            actions, observations, info = [], [], {}
+            actions, info = [], {}
             errors: list[str] = []
             tool_time = 0.0
             for k, call in enumerate(calls):
                 if not isinstance(call, dict) or not isinstance(call.get("function"), str):
                     raise ImportFormatError(path, f"{field}.tool_calls[{k}].function", "expected the tool name")
                 actions.append({"tool": call["function"], "args": call.get("arguments") or {}, "id": call.get("id")})
-                res = results.get(call.get("id"), {})
-                observations.append(_resolve(_content_text(res.get("content")), attachments))
-                err = res.get("error")
-                if isinstance(err, dict):
-                    errors.append(f"{err.get('type')}: {err.get('message')}")
-                    info.setdefault("error_types", []).append(err.get("type"))
                 ev = timing["tool"].get(call.get("id"))
                 if ev and isinstance(ev.get("working_time"), (int, float)):
                     tool_time += ev["working_time"]
                 if ev and ev.get("error") and not isinstance(err, dict):
                     e = ev["error"]
                     errors.append(f"{e.get('type')}: {e.get('message')}" if isinstance(e, dict) else str(e))
+            by_id, got = answers.get(j, (True, []))
+            if orphan is not None:
+                got = [orphan]
+            for res in got:
+                err = res.get("error") if isinstance(res, dict) else None
+                if isinstance(err, dict):
+                    errors.append(f"{err.get('type')}: {err.get('message')}")
+                    info.setdefault("error_types", []).append(err.get("type"))
+            results = [_resolve(_content_text(r.get("content")), attachments) if isinstance(r, dict) else None
+                       for r in got]
             f.mapped("messages[assistant].tool_calls", "step.action (calls of one turn together)")
             f.mapped("messages[tool].content", "step.observation")
             if errors:
                 info["error"] = "; ".join(errors)
                 f.mapped("messages[tool].error", "step.info.error -> failure(tool_error)")
             content = _content_text(m.get("content"), attachments)
-            if not calls:
-                action: Any = {"message": content}
-                observation: Any = None
+            if orphan is not None:
+                action: Any = {"message": ""}
+                observation: Any = results[0]
+            elif not calls:
+                action = {"message": content}
+                observation = None
             else:
                 action = actions[0] if len(actions) == 1 else actions
-                observation = observations[0] if len(observations) == 1 else [
-                    {"tool_call_id": a["id"], "content": o} for a, o in zip(actions, observations)]
+                if by_id:  # one result per call at most, each naming its call: in the calls' order
+                    observation = results[0] if len(actions) == 1 else [
+                        {"tool_call_id": a["id"], "content": o} for a, o in zip(actions, results)]
+                else:  # ids missing or repeated: every result of the turn, in order, with the id it gave
+                    observation = None if not got else results[0] if len(actions) == 1 and len(got) == 1 else [
+                        {"tool_call_id": r.get("tool_call_id"), "content": o} for r, o in zip(got, results)]
             mev = timing["model"].get(m.get("id"))
             note: dict[str, Any] = {"thought": content, "message_id": m.get("id"),
                                     "call_ids": [a["id"] for a in actions] or None, "model": m.get("model")}
@@ -260,8 +267,9 @@ class InspectImporter(Importer):
                     duration = mev["working_time"] + tool_time
                     note["latency"] = mev["working_time"]
                 f.mapped("events[model].timestamp/working_time/usage", "step.time/duration/note.usage")
-            if m.get("orphan"):
+            if orphan is not None:
                 note["orphan"] = True
+                note["orphan_result"] = {"tool_call_id": orphan.get("tool_call_id"), "function": orphan.get("function")}
             step = ImportedStep(action=action, observation=observation, info=info, time=t, duration=duration,
                                 note=note, state=None, has_state=False)
             for kind, ops in (patches.get(n_model, ()) if not m.get("orphan") else ()):
@@ -374,9 +382,57 @@ def _called_tools(messages: list[Any]) -> list[dict[str, Any]]:
             for c in m["tool_calls"]:
                 if isinstance(c, dict):
                     seen.add(c.get("function"), c.get("arguments"))
-        elif isinstance(m, dict) and m.get("role") == "tool":  # a result no assistant turn asked for: its step
-            seen.add(m.get("function") or "tool", {})            # calls this tool (see _steps)
     return seen.schemas()
+
+
+def _pair_results(messages: list[Any]) -> tuple[dict[int, tuple[bool, list[Any]]], set[int]]:
+    """Which tool messages answer which assistant turn: ``({turn's message index: (by id, [tool messages])},
+    {indexes of the tool messages no turn asked for})``.
+
+    By id (each call's result looked up by its ``tool_call_id``, anywhere in the sample; a call with none gets
+    None) when every call of the turn has an id, no two share one and no two tool messages answer one id;
+    otherwise (ids missing or repeated) the turn's results are the tool messages after it, up to the next
+    assistant turn, that name none of other turns' calls, every one of them in order (positional). A tool message
+    neither way takes is no turn's: it is kept as its own step (``_steps``)."""
+    ids_of: dict[int, list[Any]] = {}
+    count: dict[Any, int] = {}
+    for j, m in enumerate(messages):
+        if isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("tool_calls"), list):
+            ids_of[j] = [c.get("id") if isinstance(c, dict) else None for c in m["tool_calls"]]
+        elif isinstance(m, dict) and m.get("role") == "tool" and _hashable(m.get("tool_call_id")):
+            count[m.get("tool_call_id")] = count.get(m.get("tool_call_id"), 0) + 1
+    called = {cid for ids in ids_of.values() for cid in ids if _hashable(cid)}
+    where = {m.get("tool_call_id"): j for j, m in enumerate(messages)
+             if isinstance(m, dict) and m.get("role") == "tool" and _hashable(m.get("tool_call_id"))}
+    answers: dict[int, tuple[bool, list[Any]]] = {}
+    taken: set[int] = set()
+    for j, ids in ids_of.items():
+        if not ids:
+            continue
+        if (all(isinstance(c, str) and c for c in ids) and len(set(ids)) == len(ids)
+                and all(count.get(c, 0) <= 1 for c in ids)):
+            answers[j] = (True, [messages[where[c]] if c in where else None for c in ids])
+            taken.update(where[c] for c in ids if c in where)
+    for j, ids in ids_of.items():
+        if not ids or j in answers:
+            continue
+        got = []
+        for k in range(j + 1, len(messages)):
+            m = messages[k]
+            if isinstance(m, dict) and m.get("role") == "assistant":
+                break
+            if (isinstance(m, dict) and m.get("role") == "tool" and k not in taken
+                    and (not _hashable(m.get("tool_call_id")) or m.get("tool_call_id") in ids
+                         or m.get("tool_call_id") not in called)):
+                got.append(m)
+                taken.add(k)
+        answers[j] = (False, got)
+    orphans = {j for j, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "tool" and j not in taken}
+    return answers, orphans
+
+
+def _hashable(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
 
 
 def _solver(plan: Any) -> list[str] | None:

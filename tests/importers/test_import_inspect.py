@@ -80,7 +80,9 @@ def test_tool_errors_fail_steps(tmp_path: Path) -> None:
     for step, m in zip(ep, msgs):
         assert step.failed and step.failure.kind == "tool_error"
         assert step.info["error_types"] == [m["error"]["type"]]
-        assert step.note["call_ids"] == [m["tool_call_id"]] and step.note["orphan"]
+        # ... as steps that call nothing (no call the agent never made), the result's id in the note
+        assert step.action == {"message": ""} and step.observation == m["content"]
+        assert step.note["orphan_result"]["tool_call_id"] == m["tool_call_id"] and step.note["orphan"]
     # Same tool over and over: each failure after the first is a retry of the one before (shared classifier).
     assert [s.retry_of for s in ep] == [None, *range(len(msgs) - 1)]
 

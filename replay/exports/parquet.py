@@ -184,9 +184,15 @@ def _float(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+#: Seconds past which a time is no ``timestamp[us]`` (int64 microseconds: ~292,000 years either side of 1970).
+_TIME_MAX = 9.2e12
+
+
 def _micros(t: Any) -> int | None:
+    """A recorded time (Unix seconds) as microseconds, None when it is no time a timestamp column holds (not a
+    number, not finite, or out of int64 microseconds' range: a repaired file's salvaged step can hold 1e172)."""
     f = _float(t)
-    return None if f is None else round(f * 1_000_000)
+    return None if f is None or not -_TIME_MAX < f < _TIME_MAX else round(f * 1_000_000)
 
 
 def _int(x: Any, lo: int = -(2**31), hi: int = 2**31 - 1) -> int | None:
@@ -383,7 +389,8 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     thoughts = list(map(_get, notes, repeat("thought", n)))
     if set(map(type, thoughts)) != _STR:
         return False  # (no thought noted: the model call's reply text; other values: their text)
-    if not (_floats_ok(rewards) and _floats_ok(times) and _floats_ok(durations)):
+    if not (_floats_ok(rewards) and _floats_ok(times) and _floats_ok(durations)
+            and -_TIME_MAX < min(times) and max(times) < _TIME_MAX):
         return False
     if None in steps:
         return False  # (the general loop's KeyError)
@@ -497,7 +504,7 @@ def _general_steps(chunk: list[dict[str, Any]], steps_cols: list[list[Any]], pic
         c_term(bool(rec.get("terminated")))
         c_trunc(bool(rec.get("truncated")))
         x = rec.get("time")
-        c_time(round(x * 1_000_000) if type(x) is float and x - x == 0.0 else _micros(x))
+        c_time(round(x * 1_000_000) if type(x) is float and -_TIME_MAX < x < _TIME_MAX else _micros(x))
         x = rec.get("duration")
         c_dur(x if type(x) is float and x - x == 0.0 else _float(x))
         failure = rec.get("failure")

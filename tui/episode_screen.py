@@ -41,6 +41,7 @@ from .key_hints import KeyHints
 from .label_session import DEFAULT_TAGS, Change, LabelSession
 from .label_source import LabelSource
 from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, label_mark_of
+from .key_order import hold_keys, release_keys
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
@@ -311,6 +312,9 @@ class EpisodeScreen(Screen[None]):
         self._state_rows = 0  # the state pane's height so far on this episode (see _hold_state_height)
         self._follow_timer: Timer | None = None
         self._file_stamp: tuple[int, int] | None = None
+        #: Set by the app when it holds the keys typed after the one that opened this screen (key_order).
+        self.release_keys_on_mount = False
+        self._search_holds_keys = False  # a search is running and the keys typed after it wait for its answer
 
     def compose(self) -> ComposeResult:
         yield EpisodeHeader()
@@ -328,6 +332,9 @@ class EpisodeScreen(Screen[None]):
         self.load(self.episode, step=self._start_step)
         self.set_interval(LABEL_REFRESH_SECONDS, self.refresh_labels)
         self.watch(self, "maximized", self._apply_sizes, init=False)
+        if self.release_keys_on_mount:  # the keys typed after the one that opened this episode
+            self.release_keys_on_mount = False
+            release_keys(self.app)
 
     def on_unmount(self) -> None:
         self._stop_playback()
@@ -456,6 +463,7 @@ class EpisodeScreen(Screen[None]):
 
     def action_episode(self, delta: int) -> None:
         self._stop_playback()
+        hold_keys(self.app)  # the keys typed after L/H are the next episode's: they wait for it (key_order)
         self.post_message(self.NeighborRequested(self, delta))
 
     def action_back(self, escape: bool = False) -> None:
@@ -592,7 +600,9 @@ class EpisodeScreen(Screen[None]):
     @on(PromptBar.Answered)
     def _answered(self, message: PromptBar.Answered) -> None:
         with self.app.batch_update():  # the prompt closing and the jump: one screen update
-            self.set_focus(self.query_one(StepTimeline))
+            # The prompt gave the focus back to the pane it was opened from (FINDINGS23 #4).
+            if self.focused is None or self.focused is message.bar.input:
+                self.set_focus(self.query_one(StepTimeline))
             if message.value is None:
                 return
             if message.purpose == "goto":
@@ -626,6 +636,9 @@ class EpisodeScreen(Screen[None]):
             return
         self.last_query = query
         self.query_one(TimelineLegend).note = f"searching for {query!r}…"
+        if not self._search_holds_keys:  # the keys typed after enter act at the match (key_order)
+            self._search_holds_keys = True
+            hold_keys(self.app)
         self._search(self.episode.path, query, self.step_index, self._generation)
 
     @work(thread=True, exclusive=True, group="episode-search")
@@ -648,6 +661,9 @@ class EpisodeScreen(Screen[None]):
 
     @on(SearchDone)
     def _search_done(self, message: SearchDone) -> None:
+        if self._search_holds_keys:
+            self._search_holds_keys = False
+            self.call_later(release_keys, self.app)  # after the move below
         if message.generation != self._generation:
             return
         legend = self.query_one(TimelineLegend)

@@ -126,7 +126,9 @@ class EpisodeScreen(Screen[None]):
     # bindings too. Priority also makes l/h and the arrows step whichever pane has focus (the panes would
     # scroll), and opens a prompt (: / c t) at once, so that keys typed right after it go into the prompt
     # (Textual routes each key to the widget focused when it arrives). While the prompt asks, check_action
-    # turns every key of the screen off: it is text for the prompt.
+    # turns every key of the screen off: it is text for the prompt. The app handles every other key whole as it
+    # arrives too (the prompt's editing keys, the panes' own keys), and keys typed after one that waits for a
+    # message (a prompt's answer, L/H, a search) wait for it: tui/key_order.py (FINDINGS23).
     NAVIGATION_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
         Binding("l,right", "step(1)", "Step", tooltip="Next step", key_display="h l"),
         Binding("h,left", "step(-1)", "Prev", show=False, tooltip="Previous step"),
@@ -1079,7 +1081,8 @@ class EpisodeScreen(Screen[None]):
                    "new tag\n  your name: --annotator NAME, else $TRAJREC_ANNOTATOR, else your login name",
                    style="dim")
         prompts = Text("  enter answers, escape cancels (you stay on the step), tab is a space; the prompt keeps "
-                       "the focus until then\n  keys act in the order typed, however fast: + l + l rates two steps",
+                       "the focus until then, and gives it back to the pane it was opened from\n  keys act in the order typed, "
+                       "however fast: + l + l rates two steps; L + l - rates steps 0, 1 of the next episode",
                        style="dim", end="")
         return [("Tags (t, then the number)", out), ("Prompts (: / c t)", prompts)]
 

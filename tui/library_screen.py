@@ -354,7 +354,9 @@ class LibraryScreen(Screen[None]):
 
     # Textual routes each key to the widget focused when the key arrives, so keys typed in one burst after
     # "/" (fast typing, a paste, tmux send-keys) would go to the table. "/" and enter are therefore priority
-    # bindings handled on arrival, and move the focus with set_focus (focus() would wait a turn).
+    # bindings handled on arrival, and move the focus with set_focus (focus() would wait a turn). The filter's
+    # editing keys and the table's keys are handled on arrival as well, and keys typed after the table's enter
+    # wait for the episode it opens (tui/key_order.py; FINDINGS23 #3).
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_filter":

@@ -72,6 +72,7 @@ class OrderedKeys:
 
     async def _key_now(self, event: events.Key) -> None:
         assert isinstance(self, App)
+        self.app_focus = True  # (what Textual's own route does first)
         screen = self.screen
         if not (event.key == "escape" and screen.maximized is not None and self.escape_to_minimize):
             focused = self.focused

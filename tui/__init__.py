@@ -17,6 +17,8 @@ module                   owns
 ``state_pane``           ``StatePane``: the state diff of a step, or the whole state
 ``episode_header``       ``EpisodeHeader``: task, provenance, terminal check
 ``prompt_bar``           ``PromptBar``: the one-line input behind ``:``, ``/``, ``c`` and ``t``
+``key_order``            keys act in the order typed: the app handles each key whole; holds keys while a
+                         prompt's answer, a search or an episode to open is pending (no widget)
 ``text_view``            ``TextView``: scrollable styled text (Line API), base of the two panes
 ``help_screen``          ``HelpScreen``: every key, the filter grammar, the legend
 ``key_hints``            ``KeyHints``: the main keys, one line at the bottom (a light Footer)

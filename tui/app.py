@@ -28,6 +28,7 @@ from .episode_screen import LABEL_REFRESH_SECONDS, EpisodeScreen
 from .episode_table import EpisodeTable
 from .help_screen import HelpScreen, Notes, other_keys
 from .label_session import DEFAULT_TAGS
+from .key_order import OrderedKeys, hold_keys, release_keys
 from .label_source import LabelSource
 from .library_screen import LibraryScreen
 
@@ -45,7 +46,7 @@ def _light_ansi_theme() -> TerminalTheme:
     return TerminalTheme(tuple(ALABASTER.background_color), tuple(ALABASTER.foreground_color), normal, bright)
 
 
-class TrajrecApp(App[None]):
+class TrajrecApp(OrderedKeys, App[None]):
     """Browse a library of episodes and replay them.
 
     | Key(s) | Description |
@@ -54,7 +55,8 @@ class TrajrecApp(App[None]):
     | ctrl+q | Quit from anywhere. |
     | ctrl+t | Switch between the light and the dark theme. |
 
-    Each screen documents its own keys (:class:`LibraryScreen`, :class:`EpisodeScreen`).
+    Each screen documents its own keys (:class:`LibraryScreen`, :class:`EpisodeScreen`). Keys act in the order
+    typed, however fast (:mod:`trajrec.tui.key_order`): keys typed after one that opens an episode wait for it.
     """
 
     TITLE = "trajrec"
@@ -104,9 +106,11 @@ class TrajrecApp(App[None]):
             self.notify(safe(str(exc)), title="cannot open episode", severity="error", markup=False)
             return False
         self.visited.add(episode.episode_id)
-        self.push_screen(EpisodeScreen(episode, step=step, annotator=self.annotator, labels=self.labels,
-                                       tags=self.tags, quit_on_back=quit_on_back),
-                         self._episode_closed)
+        screen = EpisodeScreen(episode, step=step, annotator=self.annotator, labels=self.labels, tags=self.tags,
+                               quit_on_back=quit_on_back)
+        hold_keys(self)  # the keys typed after this one are the episode's: released when its screen is mounted
+        screen.release_keys_on_mount = True
+        self.push_screen(screen, self._episode_closed)
         return True
 
     def _episode_closed(self, _result: None) -> None:
@@ -138,10 +142,19 @@ class TrajrecApp(App[None]):
 
     @on(EpisodeTable.Opened)
     def _open_from_library(self, message: EpisodeTable.Opened) -> None:
-        self.open_episode(message.entry.path, step=self.library.start_step(message.entry.path))
+        try:
+            self.open_episode(message.entry.path, step=self.library.start_step(message.entry.path))
+        finally:
+            release_keys(self)  # the table's hold (see EpisodeTable.action_open); the screen holds its own
 
     @on(EpisodeScreen.NeighborRequested)
     def _neighbor(self, message: EpisodeScreen.NeighborRequested) -> None:
+        try:
+            self._load_neighbor(message)
+        finally:
+            release_keys(self)  # the keys typed after L/H (see EpisodeScreen.action_episode) are the new episode's
+
+    def _load_neighbor(self, message: EpisodeScreen.NeighborRequested) -> None:
         # The screen's episode now, not when the key was pressed: quick H/L presses queue up before loading.
         path = self.library.neighbor(message.screen.episode.path, message.delta)
         if path is None:

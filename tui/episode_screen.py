@@ -41,6 +41,7 @@ from .key_hints import KeyHints
 from .label_session import DEFAULT_TAGS, Change, LabelSession
 from .label_source import LabelSource
 from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, label_mark_of
+from .key_order import hold_keys, release_keys
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
@@ -125,7 +126,9 @@ class EpisodeScreen(Screen[None]):
     # bindings too. Priority also makes l/h and the arrows step whichever pane has focus (the panes would
     # scroll), and opens a prompt (: / c t) at once, so that keys typed right after it go into the prompt
     # (Textual routes each key to the widget focused when it arrives). While the prompt asks, check_action
-    # turns every key of the screen off: it is text for the prompt.
+    # turns every key of the screen off: it is text for the prompt. The app handles every other key whole as it
+    # arrives too (the prompt's editing keys, the panes' own keys), and keys typed after one that waits for a
+    # message (a prompt's answer, L/H, a search) wait for it: tui/key_order.py (FINDINGS23).
     NAVIGATION_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
         Binding("l,right", "step(1)", "Step", tooltip="Next step", key_display="h l"),
         Binding("h,left", "step(-1)", "Prev", show=False, tooltip="Previous step"),
@@ -311,6 +314,9 @@ class EpisodeScreen(Screen[None]):
         self._state_rows = 0  # the state pane's height so far on this episode (see _hold_state_height)
         self._follow_timer: Timer | None = None
         self._file_stamp: tuple[int, int] | None = None
+        #: Set by the app when it holds the keys typed after the one that opened this screen (key_order).
+        self.release_keys_on_mount = False
+        self._search_holds_keys = False  # a search is running and the keys typed after it wait for its answer
 
     def compose(self) -> ComposeResult:
         yield EpisodeHeader()
@@ -328,6 +334,9 @@ class EpisodeScreen(Screen[None]):
         self.load(self.episode, step=self._start_step)
         self.set_interval(LABEL_REFRESH_SECONDS, self.refresh_labels)
         self.watch(self, "maximized", self._apply_sizes, init=False)
+        if self.release_keys_on_mount:  # the keys typed after the one that opened this episode
+            self.release_keys_on_mount = False
+            release_keys(self.app)
 
     def on_unmount(self) -> None:
         self._stop_playback()
@@ -456,6 +465,7 @@ class EpisodeScreen(Screen[None]):
 
     def action_episode(self, delta: int) -> None:
         self._stop_playback()
+        hold_keys(self.app)  # the keys typed after L/H are the next episode's: they wait for it (key_order)
         self.post_message(self.NeighborRequested(self, delta))
 
     def action_back(self, escape: bool = False) -> None:
@@ -592,7 +602,9 @@ class EpisodeScreen(Screen[None]):
     @on(PromptBar.Answered)
     def _answered(self, message: PromptBar.Answered) -> None:
         with self.app.batch_update():  # the prompt closing and the jump: one screen update
-            self.set_focus(self.query_one(StepTimeline))
+            # The prompt gave the focus back to the pane it was opened from (FINDINGS23 #4).
+            if self.focused is None or self.focused is message.bar.input:
+                self.set_focus(self.query_one(StepTimeline))
             if message.value is None:
                 return
             if message.purpose == "goto":
@@ -626,6 +638,9 @@ class EpisodeScreen(Screen[None]):
             return
         self.last_query = query
         self.query_one(TimelineLegend).note = f"searching for {query!r}…"
+        if not self._search_holds_keys:  # the keys typed after enter act at the match (key_order)
+            self._search_holds_keys = True
+            hold_keys(self.app)
         self._search(self.episode.path, query, self.step_index, self._generation)
 
     @work(thread=True, exclusive=True, group="episode-search")
@@ -648,6 +663,9 @@ class EpisodeScreen(Screen[None]):
 
     @on(SearchDone)
     def _search_done(self, message: SearchDone) -> None:
+        if self._search_holds_keys:
+            self._search_holds_keys = False
+            self.call_later(release_keys, self.app)  # after the move below
         if message.generation != self._generation:
             return
         legend = self.query_one(TimelineLegend)
@@ -1063,7 +1081,8 @@ class EpisodeScreen(Screen[None]):
                    "new tag\n  your name: --annotator NAME, else $TRAJREC_ANNOTATOR, else your login name",
                    style="dim")
         prompts = Text("  enter answers, escape cancels (you stay on the step), tab is a space; the prompt keeps "
-                       "the focus until then\n  keys act in the order typed, however fast: + l + l rates two steps",
+                       "the focus until then, and gives it back to the pane it was opened from\n  keys act in the order typed, "
+                       "however fast: + l + l rates two steps; L + l - rates steps 0, 1 of the next episode",
                        style="dim", end="")
         return [("Tags (t, then the number)", out), ("Prompts (: / c t)", prompts)]
 

@@ -26,6 +26,8 @@ from textual.strip import Strip
 from trajrec.replay.library import EpisodeEntry
 from trajrec.replay.render import number_text, one_line
 
+from .key_order import hold_keys
+
 
 def _num(v: float | int | None) -> str:
     if v is None:
@@ -297,6 +299,7 @@ class EpisodeTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def action_open(self) -> None:
         if self.current is not None:
+            hold_keys(self.app)  # the keys typed after enter are the episode's: they wait for it (key_order)
             self.post_message(self.Opened(self, self.current))
 
     def on_click(self, event: events.Click) -> None:

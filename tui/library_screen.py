@@ -36,6 +36,7 @@ from trajrec.replay.library import (
 
 from .episode_table import COLUMNS, EpisodeTable
 from .key_hints import KeyHints
+from .key_order import OrderedInput
 from .prompt_bar import PromptBar
 from .scan_status import ScanStatus
 from .step_scan import find_text
@@ -183,7 +184,7 @@ class LibraryScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield ScanStatus()
-        yield Input(placeholder="/ filter: words  failed  faulty  env:ID  failures>0  -TERM   (? help)",
+        yield OrderedInput(placeholder="/ filter: words  failed  faulty  env:ID  failures>0  -TERM   (? help)",
                     id="library-filter", compact=True, select_on_focus=False)
         yield EpisodeTable()
         yield PromptBar()
@@ -353,7 +354,9 @@ class LibraryScreen(Screen[None]):
 
     # Textual routes each key to the widget focused when the key arrives, so keys typed in one burst after
     # "/" (fast typing, a paste, tmux send-keys) would go to the table. "/" and enter are therefore priority
-    # bindings handled on arrival, and move the focus with set_focus (focus() would wait a turn).
+    # bindings handled on arrival, and move the focus with set_focus (focus() would wait a turn). The filter's
+    # editing keys and the table's keys are handled on arrival as well, and keys typed after the table's enter
+    # wait for the episode it opens (tui/key_order.py; FINDINGS23 #3).
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_filter":
@@ -391,7 +394,8 @@ class LibraryScreen(Screen[None]):
 
     @on(PromptBar.Answered)
     def _search_answered(self, message: PromptBar.Answered) -> None:
-        self.set_focus(self.query_one(EpisodeTable))
+        if self.focused is None or self.focused is message.bar.input:  # (else: where the prompt was opened from)
+            self.set_focus(self.query_one(EpisodeTable))
         if not message.value:
             return
         self.step_query = message.value

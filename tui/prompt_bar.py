@@ -21,6 +21,8 @@ from textual.message import Message
 from textual.widgets import Input, Label
 from textual.widgets.input import Selection
 
+from .key_order import OrderedInput, hold_keys, release_keys
+
 
 class PromptBar(Horizontal):
     """Asks for one line: :meth:`ask` shows it with the focus in its input; enter answers with the text,
@@ -38,11 +40,10 @@ class PromptBar(Horizontal):
     shift+tab does nothing, and a click elsewhere gives the focus back to the prompt.
 
     Keys typed in one burst keep their order across the answer (``c note enter + l``: the ``+`` rates, it is not
-    the note's). Textual routes each key to the widget focused when the key arrives, so keys typed after enter
-    reach the input before enter is acted on; and a binding (enter's, escape's) only runs once the key has
-    bubbled to the app, after the input typed the keys behind it. So the input answers enter, escape, tab and an
-    ``instant`` match itself, in the order of its queue; the answer goes straight to the screen's queue, and a
-    key the input receives after the answer is handed back to the app behind it, as if typed then.
+    the note's; ``c abc backspace enter`` saves ``ab``). The app hands each key to the input as it arrives
+    (:mod:`trajrec.tui.key_order`): the input types it, runs its own binding (backspace, the arrows, ctrl+u ...)
+    or answers (enter, escape, tab, an ``instant`` match) before the next key is looked at; the keys typed after
+    the answer wait until the screen has acted on it.
     """
 
     BINDINGS = [
@@ -119,7 +120,11 @@ class PromptBar(Horizontal):
         self._focus_before = None
         if before is not None and before.is_attached and self.screen.focused is self.input:
             self.screen.set_focus(before)
+        # The keys typed after the answer wait for the screen to act on it (a go-to, then a rating on the step
+        # it went to).
+        hold_keys(self.app)
         self.screen.post_message(self.Answered(self, self.purpose, value))
+        self.screen.call_later(release_keys, self.app)
 
     def _typed(self) -> None:
         """After a key typed into the input: text matching ``instant`` whole answers at once."""
@@ -167,39 +172,30 @@ class PromptBar(Horizontal):
             self.screen.set_focus(self.input)
 
 
-class _PromptInput(Input):
-    """The prompt's input: answers enter, escape, tab and an ``instant`` match in its own queue, in the order the
-    keys were typed, and hands back keys it receives after the answer (see :class:`PromptBar`)."""
+class _PromptInput(OrderedInput):
+    """The prompt's input: answers enter, escape, tab and an ``instant`` match as the keys arrive, in the order
+    typed (see :class:`PromptBar`)."""
 
-    async def _on_key(self, event: events.Key) -> None:
+    async def type_key(self, event: events.Key) -> bool:
         bar = self.parent
         if not isinstance(bar, PromptBar):
-            return  # (Input's own handling follows)
-        if not bar.asking:
-            event.stop()
-            event.prevent_default()
+            return await super().type_key(event)
+        if not bar.asking:  # (a key that came the usual way, after the answer)
             bar._hand_back(event)
-            return
+            return True
         key = event.key
-        if key in ("enter", "escape", "tab", "shift+tab"):
-            event.stop()
-            event.prevent_default()
-            if key == "enter":
-                bar._close(self.value)
-            elif key == "escape":
-                bar._close(None)
-            elif key == "tab":
-                bar.action_type_space()
-                bar._typed()
-            return
-        if event.is_printable:  # as Input types it, then the instant answer
-            event.stop()
-            event.prevent_default()
-            self._restart_blink()
-            assert event.character is not None
-            selection = self.selection
-            if selection.is_empty:
-                self.insert_text_at_cursor(event.character)
-            else:
-                self.replace(event.character, *selection)
+        if key == "enter":
+            bar._close(self.value)
+        elif key == "escape":
+            bar._close(None)
+        elif key == "tab":
+            bar.action_type_space()
             bar._typed()
+        elif key == "shift+tab":
+            pass
+        elif await super().type_key(event):
+            if event.is_printable:
+                bar._typed()
+        else:
+            return False
+        return True

@@ -117,6 +117,23 @@ def test_the_example_retries_a_cut_off_reply_and_names_a_timeout(tmp_path):
     assert ep.summary["outcome"] == "passed"
 
 
+def _ctrl_c_while_waiting(proc: subprocess.Popen[str], server: FakeOpenAIServer, requests: int, what: str) -> str:
+    """Ctrl-C to ``proc``'s process group once its ``requests``-th request hangs on the server; its stderr."""
+    deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
+    while len(server.requests) < requests:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the hanging request was never sent"
+        time.sleep(0.05)
+    time.sleep(0.5)  # waiting on the model now
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"Ctrl-C did not stop {what}")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT are POSIX")
 def test_ctrl_c_while_waiting_on_the_model_keeps_the_call(tmp_path):
     # Step 0 is answered; the next call gets a 500, then its retry hangs; Ctrl-C arrives during that wait.
@@ -128,19 +145,7 @@ def test_ctrl_c_while_waiting_on_the_model_keeps_the_call(tmp_path):
                                  "openai", "--model", "m", "--base-url", server.base_url, "--episodes", "1",
                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
-        deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
-        while len(server.requests) < 3:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the hanging request was never sent"
-            time.sleep(0.05)
-        time.sleep(0.5)  # waiting on the model now
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            pytest.fail("Ctrl-C did not stop `trajrec record`")
+        err = _ctrl_c_while_waiting(proc, server, 3, "`trajrec record`")
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("trajrec record: interrupted"), err
     (path,) = out.glob("*.msgpack.zst")
@@ -184,19 +189,7 @@ def test_ctrl_c_in_your_own_with_recorder_loop_keeps_the_call(tmp_path):
     with FakeOpenAIServer(script) as server:
         proc = subprocess.Popen([sys.executable, str(tmp_path / "loop.py"), server.base_url, str(out)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
-        while len(server.requests) < 2:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the hanging request was never sent"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            pytest.fail("Ctrl-C did not stop the loop")
+        err = _ctrl_c_while_waiting(proc, server, 2, "the loop")
     assert "KeyboardInterrupt" in err  # your loop's own stop goes on as it was
     (path,) = out.glob("*.msgpack.zst")
     s = open_episode(path).summary

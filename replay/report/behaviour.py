@@ -80,7 +80,7 @@ class Behaviour:
                 row[0] += 1
                 if len(row[1]) < 3:
                     row[1].append(ep.ordinal)
-        if ep.usage_steps:
+        if ep.usage_steps or ep.model_calls:
             self.usage_episodes += 1
             self.usage_steps += ep.usage_steps
             self.tokens["input"] += ep.tokens_in

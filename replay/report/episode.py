@@ -182,7 +182,8 @@ def usage_from_summary(facts: EpisodeFacts) -> bool:
     facts.failed_attempts = model["failed_attempts"]
     facts.calls_without_usage = token_count(model.get("calls_without_usage")) or 0
     facts.latency = model["latency"] or 0.0
-    facts.usage_steps = facts.model_calls
+    # usage_steps stays the count of steps whose notes were scanned for usage: model calls are no steps (a call
+    # that failed for good belongs to none), and `report` said "over 2 steps" of a 1-step episode (FINDINGS24 #1).
     return True
 
 

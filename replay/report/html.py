@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from trajrec.recorder.errors import require
 
-from .text import _num
+from .text import _num, usage_units
 
 __all__ = ["PLOTLY_PIP", "render_html"]
 
@@ -370,10 +370,10 @@ def _behaviour(page: _Page, b: dict[str, Any]) -> None:
         for g in d["largest"][:5]:
             dup_rows.append([key.replace("_", "-"), g["size"], ", ".join(g["examples"])])
     usage = (f"{u['tokens']['total']:,} tokens ({u['tokens']['input']:,} in, {u['tokens']['output']:,} out) over "
-             f"{u['steps']:,} steps of {u['episodes']:,} episodes; cost {_fmt(u['cost'])}"
+             f"{usage_units(u)} of {u['episodes']:,} episode{'' if u['episodes'] == 1 else 's'}; cost {_fmt(u['cost'])}"
              + (f" (priced: {u['cost_episodes']:,} of {u['episodes']:,} episodes)."
                 if u["cost"] is not None and u["cost_episodes"] < u["episodes"] else ".")
-             if u["steps"] else "No token usage recorded in the steps' notes.")
+             if u["episodes"] else "No token usage recorded in the steps' notes.")
     dd, nd = b["duplicates"], b["near_duplicates"]
     page.add("<section id='behaviour'><h2>5. Behaviour</h2>"
              f"<p class='note'>Duplicates (identical action sequences): {dd['groups']:,} groups holding "

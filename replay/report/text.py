@@ -233,10 +233,10 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
                    f"({d['redundant']:,} redundant); largest: "
                    + (", ".join(str(g["size"]) for g in d["largest"][:5]) or "-"))
     u = b["usage"]
-    if u["steps"]:
+    if u["episodes"]:
         per = u["per_episode"]
         out.append(f"  tokens: {u['tokens']['total']:,} ({u['tokens']['input']:,} in, {u['tokens']['output']:,} out) "
-                   f"over {u['steps']:,} steps of {u['episodes']:,} episodes; cost {_cost(u, 4)}; per episode "
+                   f"over {usage_units(u)} of {_count(u['episodes'], 'episode')}; cost {_cost(u, 4)}; per episode "
                    f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}"
                    + (" (priced episodes)" if 0 < u["cost_episodes"] < u["episodes"] else ""))
         if u.get("calls_without_usage"):
@@ -251,6 +251,17 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
                        f"cost {_cost(m, 4)}")
     else:
         out.append("  no token usage recorded (note['usage'] / note['model_call'])")
+
+
+def usage_units(usage: dict[str, Any]) -> str:
+    """What the token totals of a report's ``usage`` were summed over: the model calls the summaries count, and
+    the steps whose notes carried usage in episodes without such totals (older files)."""
+    parts = []
+    if usage.get("model_calls"):
+        parts.append(_count(usage["model_calls"], "model call"))
+    if usage.get("steps"):
+        parts.append(_count(usage["steps"], "step") + " with usage in their notes")
+    return " and ".join(parts) or "no model calls"
 
 
 def _cost(row: dict[str, Any], digits: int) -> str:

@@ -125,7 +125,8 @@ def test_behaviour(rep, quiz):
     u = b["usage"]
     # E1: 3 steps of 10 + 5 tokens and 0.001 each; E2: one step of 7 + 3 in note["model_call"]["usage"].
     assert u["tokens"] == {"input": 37, "output": 18, "total": 55}
-    assert (u["steps"], u["episodes"]) == (4, 2)
+    # Summed over E1's 3 steps' notes and E2's one model call (from its summary's totals): a call is no step.
+    assert (u["steps"], u["model_calls"], u["episodes"]) == (3, 1, 2)
     assert u["cost"] == pytest.approx(0.003)
 
 
@@ -311,3 +312,26 @@ def test_long_episodes_are_flagged_against_their_task_median(tmp_path):
     look = build_report([tmp_path])["failures"]["worth_a_look"]
     assert [(item["reason"], item["path"]) for item in look] == [("long", paths[-1])]
     assert look[0]["detail"] == "15 steps, task median 2"
+
+
+def test_tokens_are_said_over_model_calls_not_steps(tmp_path):
+    """An episode of 1 step whose agent made 2 model calls (the second failed for good, ending the episode): the
+    report's tokens line said "over 2 steps" (FINDINGS24 #1); it says the calls."""
+    import gymnasium as gym
+
+    from trajrec.recorder import Recorder
+    from trajrec.recorder.model_call import ModelCall
+    from trajrec.replay.report.text import render_text
+
+    env = Recorder(gym.make("CartPole-v1"), tmp_path)
+    env.reset(seed=0)
+    env.note(model_call=ModelCall(model="m", usage={"prompt_tokens": 10, "completion_tokens": 5}).to_dict())
+    env.step(0)
+    env.end_episode_with_error("the model server failed", model_call=ModelCall(
+        model="m", error={"error": "http_error", "status": 500, "message": "down"}).to_dict())
+    env.close()
+    rep = build_report([tmp_path])
+    u = rep["behaviour"]["usage"]
+    assert (u["model_calls"], u["steps"], u["episodes"]) == (2, 0, 1)
+    line = next(x for x in render_text(rep).splitlines() if x.strip().startswith("tokens:"))
+    assert "over 2 model calls of 1 episode;" in line and "steps" not in line

@@ -129,3 +129,22 @@ def test_a_malformed_reply_then_a_good_one_records_the_step(tmp_path, capsys):
     ep = open_episode(path)
     assert [a["error"] for a in ep[0].note["model_call"]["attempts"]] == ["malformed"]
     assert ep.summary["outcome"] == "passed"
+
+
+def test_an_outage_with_two_workers_says_the_other_episode_was_cut_short(tmp_path, capsys):
+    """One worker's call fails for good while the other waits on a slow reply: the command stops both, and its
+    error line counts the other episode cut short, as a Ctrl-C's line does (FINDINGS24 #2: it named only the
+    failed one). The count is read back from the files, whatever the order the workers met the server in."""
+    slow = {**tool_reply("calc", '{"expr": "50 - 14*3"}'), "_delay": 5}
+    with FakeOpenAIServer([slow] + [error_reply(500)] * 8) as server:
+        code, err = record(capsys, server.base_url, tmp_path, "--episodes", "2", "--workers", "2")
+    assert code == 1
+    outcomes = sorted(read_index(p)["summary"]["outcome"] for p in tmp_path.glob("*.msgpack.zst"))
+    cut = sum(1 for o in outcomes if o != "error")
+    assert "error" in outcomes
+    line = err.strip().splitlines()[-1]
+    assert "the episode of seed" in line and "--resume" in line
+    if cut:
+        assert f"({cut} other episode{'s' if cut != 1 else ''} cut short by the stop" in line
+    else:
+        assert "cut short" not in line

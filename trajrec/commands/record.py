@@ -85,7 +85,7 @@ def parse_kwargs(items: list[str]) -> tuple[tuple[str, object], ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trajrec.recorder.errors import TrajrecUsageError
+    from trajrec.recorder.errors import AgentError, TrajrecUsageError
 
     from trajrec.recorder.storage import is_url
 
@@ -153,6 +153,12 @@ def run(args: argparse.Namespace) -> int:
         exc.reason = stop_message(exc, args, seeds)  # type: ignore[attr-defined]
         remove_empty_dirs(created)
         raise
+    except AgentError as exc:  # the model server failed: other workers' episodes were stopped with it
+        cut = 0 if url or not seeds else done_and_cut(args, seeds)[1] - 1  # (the failed episode is one of them)
+        if cut > 0:
+            raise AgentError(f"{exc} ({cut} other episode{'s' if cut != 1 else ''} cut short by the stop, recorded "
+                             "again by --resume too)", exc.note) from None
+        raise
     except BaseException:
         remove_empty_dirs(created)  # a bad env id or --kwarg: no empty folder left behind
         raise
@@ -179,6 +185,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def done_and_cut(args: argparse.Namespace, seeds: list[int]) -> tuple[int, int]:
+    """How many episodes of ``seeds`` in ``args.out`` ran to their end, and how many did not (cut short)."""
+    from ..recording import ended, existing_episodes, split_env_id
+
+    wanted = set(seeds)
+    _, found = existing_episodes(args.out, split_env_id(args.env_id)[1])
+    done = sum(1 for _, seed, summary, complete in found if seed in wanted and ended(summary, complete))
+    cut = sum(1 for _, seed, summary, complete in found if seed in wanted and not ended(summary, complete))
+    return done, cut
+
+
 def stop_message(exc: BaseException, args: argparse.Namespace, seeds: list[int]) -> str:
     """The line printed when recording is stopped: what was saved complete, and the command that records the
     rest (the one typed, with ``--resume`` in place of ``--overwrite``)."""
@@ -186,15 +203,10 @@ def stop_message(exc: BaseException, args: argparse.Namespace, seeds: list[int])
 
     from trajrec.recorder.storage import is_url
 
-    from ..recording import ended, existing_episodes, split_env_id
-
     reason = getattr(exc, "reason", "interrupted")
     if is_url(args.out):
         return f"{reason}; episodes not uploaded yet stay in the local outbox: `trajrec sync {args.out}` uploads them"
-    wanted = set(seeds)
-    _, found = existing_episodes(args.out, split_env_id(args.env_id)[1])
-    done = sum(1 for _, seed, summary, complete in found if seed in wanted and ended(summary, complete))
-    cut = sum(1 for _, seed, summary, complete in found if seed in wanted and not ended(summary, complete))
+    done, cut = done_and_cut(args, seeds)
     argv = [a for a in getattr(args, "_argv", None) or [] if a != "--overwrite"]
     if "--resume" not in argv:
         argv.append("--resume")

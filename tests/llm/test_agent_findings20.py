@@ -117,6 +117,13 @@ def test_the_example_retries_a_cut_off_reply_and_names_a_timeout(tmp_path):
     assert ep.summary["outcome"] == "passed"
 
 
+def _sigint_default() -> None:
+    """In the child: Ctrl-C as a terminal's script gets it. A suite run as a background job (`cmd &` without job
+    control, as CI may run it) starts with SIGINT ignored, which every child inherits; a plain Python script then
+    installs no KeyboardInterrupt handler and rightly runs on (`trajrec record` installs its own)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ctrl_c_while_waiting(proc: subprocess.Popen[str], server: FakeOpenAIServer, requests: int, what: str) -> str:
     """Ctrl-C to ``proc``'s process group once its ``requests``-th request hangs on the server; its stderr."""
     deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
@@ -188,7 +195,8 @@ def test_ctrl_c_in_your_own_with_recorder_loop_keeps_the_call(tmp_path):
     out = tmp_path / "run"
     with FakeOpenAIServer(script) as server:
         proc = subprocess.Popen([sys.executable, str(tmp_path / "loop.py"), server.base_url, str(out)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=_sigint_default)
         err = _ctrl_c_while_waiting(proc, server, 2, "the loop")
     assert "KeyboardInterrupt" in err  # your loop's own stop goes on as it was
     (path,) = out.glob("*.msgpack.zst")

@@ -34,9 +34,9 @@ from textual.widgets import Input, TextArea
 
 #: A hold not released after this many seconds is dropped (the keys run): a lost release must not make the
 #: app deaf. Only the short holds have this guard: answering a prompt, L/H and the table's enter wait for a
-#: message that follows at once on the app's own loop (the episode is opened synchronously, so this timer
-#: cannot run before it is, and the screen's hold is taken after it), so they take milliseconds. A step search can take seconds
-#: and has its own hold (:class:`SearchHold`), which escape cancels instead.
+#: message that follows at once on the app's own loop (the episode is opened synchronously, on that loop, so
+#: this timer cannot fire while it opens, and the screen's hold is taken after it): they take milliseconds. A
+#: step search can take seconds and has its own hold (:class:`SearchHold`), which escape cancels instead.
 STALE_HOLD_SECONDS = 2.0
 
 

@@ -174,3 +174,26 @@ def test_enter_after_a_library_step_search_opens_the_first_match(library: Path,
             await until(pilot, lambda: step_of(app) == hits[screen.episode.path])  # (the start step is shown
             # a turn after the screen: a wrong start stays wrong and times out)
     asyncio.run(run())
+
+
+def test_escape_cancels_a_library_step_search(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Escape while the library's step search holds the keys: the search stops (every episode shown again), the
+    enter typed for its answer is dropped (said in the status line), and the keys after escape act at once."""
+    Gates(monkeypatch, library_screen, 1)  # never opened: only escape ends this search
+
+    async def run() -> None:
+        app = create_app([library], annotator="ana")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.library.scan_done)
+            table = app.library.query_one("EpisodeTable")
+            everyone = [e.path for e in table.rows]
+            burst(app, "ctrl+f", *"readme", "enter", "enter", "escape")
+            status = app.library.query_one("ScanStatus")
+            await until(pilot, lambda: "cancelled" in str(status.search))
+            assert "1 key typed after it dropped" in str(status.search)
+            assert app.screen is app.library and app.library.step_hits is None
+            assert [e.path for e in table.rows] == everyone
+            burst(app, "enter")
+            screen = await open_ready(pilot)
+            assert screen.episode.path == table.current.path
+    asyncio.run(run())

@@ -41,7 +41,7 @@ from .key_hints import KeyHints
 from .label_session import DEFAULT_TAGS, Change, LabelSession
 from .label_source import LabelSource
 from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, label_mark_of
-from .key_order import hold_keys, release_keys
+from .key_order import SearchHold, hold_keys, hold_keys_for_search, release_keys
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
@@ -264,6 +264,7 @@ class EpisodeScreen(Screen[None]):
 
     @dataclass
     class SearchProgress(Message):
+        search: int
         generation: int
         query: str
         done: int
@@ -271,6 +272,7 @@ class EpisodeScreen(Screen[None]):
 
     @dataclass
     class SearchDone(Message):
+        search: int
         generation: int
         query: str
         step: int | None
@@ -316,7 +318,9 @@ class EpisodeScreen(Screen[None]):
         self._file_stamp: tuple[int, int] | None = None
         #: Set by the app when it holds the keys typed after the one that opened this screen (key_order).
         self.release_keys_on_mount = False
-        self._search_holds_keys = False  # a search is running and the keys typed after it wait for its answer
+        self._searches = 0  # step searches started on this screen: each SearchDone names its own
+        #: The hold of the running search: the keys typed after its enter wait for its answer (key_order).
+        self._search_hold: SearchHold | None = None
 
     def compose(self) -> ComposeResult:
         yield EpisodeHeader()
@@ -340,6 +344,9 @@ class EpisodeScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self._stop_playback()
+        if self._search_hold is not None:  # its search's worker ends with the screen: no answer will release it
+            self._search_hold.release()
+            self._search_hold = None
         self.episode.close()
 
     # -- loading --------------------------------------------------------------------------------------------
@@ -638,34 +645,50 @@ class EpisodeScreen(Screen[None]):
             return
         self.last_query = query
         self.query_one(TimelineLegend).note = f"searching for {query!r}…"
-        if not self._search_holds_keys:  # the keys typed after enter act at the match (key_order)
-            self._search_holds_keys = True
-            hold_keys(self.app)
-        self._search(self.episode.path, query, self.step_index, self._generation)
+        if self._search_hold is not None:  # (only its own search releases a hold: never left behind)
+            self._search_hold.release()
+        self._searches += 1
+        search = self._searches
+        self._search_hold = hold_keys_for_search(self.app, lambda dropped: self._search_cancelled(search, dropped))
+        self._search(self.episode.path, query, self.step_index, self._generation, search)
+
+    def _search_cancelled(self, search: int, dropped: int) -> None:
+        """Escape while the search ``search`` held the keys: it stops, and the keys waiting for it are dropped."""
+        if search != self._searches:
+            return
+        self._search_hold = None
+        self.workers.cancel_group(self, "episode-search")
+        waited = f"; {dropped} key{'s' if dropped != 1 else ''} typed after it dropped" if dropped else ""
+        self.query_one(TimelineLegend).note = f"search for {self.last_query!r} cancelled{waited}"
 
     @work(thread=True, exclusive=True, group="episode-search")
-    def _search(self, path: str, query: str, start: int, generation: int) -> None:
+    def _search(self, path: str, query: str, start: int, generation: int, search: int) -> None:
         worker = get_current_worker()
         try:
             step, wrapped = find_text(
                 path, query, start, cancelled=lambda: worker.is_cancelled,
-                progress=lambda done, total: self.post_message(self.SearchProgress(generation, query, done, total)))
-        except TrajrecError:
+                progress=lambda done, total: self.post_message(
+                    self.SearchProgress(search, generation, query, done, total)))
+        except (TrajrecError, OSError):
             step, wrapped = None, False  # a damaged frame ends the search like "not found"; the timeline shows it
         if not worker.is_cancelled:
-            self.post_message(self.SearchDone(generation, query, step, wrapped))
+            self.post_message(self.SearchDone(search, generation, query, step, wrapped))
 
     @on(SearchProgress)
     def _search_progress(self, message: SearchProgress) -> None:
-        if message.generation == self._generation:
+        if message.generation == self._generation and message.search == self._searches:
+            hold = self._search_hold
+            waiting = ": keys wait (escape cancels)" if hold is not None and hold.active else ""
             self.query_one(TimelineLegend).note = (
-                f"searching for {message.query!r}… {message.done * 100 // max(1, message.total)}%")
+                f"searching for {message.query!r}… {message.done * 100 // max(1, message.total)}%{waiting}")
 
     @on(SearchDone)
     def _search_done(self, message: SearchDone) -> None:
-        if self._search_holds_keys:
-            self._search_holds_keys = False
-            self.call_later(release_keys, self.app)  # after the move below
+        if message.search != self._searches:
+            return  # an earlier search's late answer: neither its move nor a hold of another search
+        hold, self._search_hold = self._search_hold, None
+        if hold is not None:
+            self.call_later(hold.release)  # after the move below
         if message.generation != self._generation:
             return
         legend = self.query_one(TimelineLegend)

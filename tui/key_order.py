@@ -14,19 +14,60 @@ the focused :class:`OrderedInput` types it or runs its own binding, then the bin
 before the next key is looked at. A key that leaves something to a message (an answer to a prompt, the next
 episode, an episode to open) calls :func:`hold_keys`; the keys arriving meanwhile wait, and run in order once
 every hold is released (:func:`release_keys`).
+
+A step search is the one wait that can take seconds (a 70,000-step episode: ~2.5 s), so it holds the keys with
+:func:`hold_keys_for_search` instead: a :class:`SearchHold` that only its own search releases (a late answer of
+an earlier search cannot release it), never dropped for its age, and cancelled by escape, which acts at once
+while it holds (as ctrl+q does): the search stops and the keys waiting for its answer are dropped (they were
+meant for the match; run on the step the search started from they would land on the wrong step, FINDINGS25).
 """
 
 from __future__ import annotations
 
 import time
 
+from collections.abc import Callable
+
 from textual import events
 from textual.app import App
 from textual.widgets import Input, TextArea
 
 #: A hold not released after this many seconds is dropped (the keys run): a lost release must not make the
-#: app deaf. Opening an episode or answering a prompt takes milliseconds.
+#: app deaf. Only the short holds have this guard: answering a prompt, L/H and the table's enter wait for a
+#: message that follows at once on the app's own loop (the episode is opened synchronously, on that loop, so
+#: this timer cannot fire while it opens, and the screen's hold is taken after it): they take milliseconds. A
+#: step search can take seconds and has its own hold (:class:`SearchHold`), which escape cancels instead.
 STALE_HOLD_SECONDS = 2.0
+
+
+class SearchHold:
+    """The hold of one step search: keys arriving meanwhile wait until this hold is released (once), or
+    escape cancels it (``cancel(dropped)`` is called with the number of waiting keys dropped)."""
+
+    def __init__(self, app: App[object], cancel: Callable[[int], None]) -> None:
+        self.app = app
+        self.cancel = cancel
+
+    @property
+    def active(self) -> bool:
+        """Whether this hold still holds the keys."""
+        return isinstance(self.app, OrderedKeys) and self in self.app._search_holds
+
+    def release(self) -> None:
+        """Let the waiting keys run (a no-op when already released or cancelled)."""
+        app = self.app
+        if isinstance(app, OrderedKeys) and self in app._search_holds:
+            app._search_holds.remove(self)
+            if not app._holding and app._held:
+                app.call_later(app._run_held)
+
+
+def hold_keys_for_search(app: App[object], cancel: Callable[[int], None]) -> SearchHold:
+    """Keys arriving from now on wait until the returned hold is released (see :class:`SearchHold`)."""
+    hold = SearchHold(app, cancel)
+    if isinstance(app, OrderedKeys):
+        app._search_holds.append(hold)
+    return hold
 
 
 def hold_keys(app: App[object]) -> None:
@@ -42,7 +83,8 @@ def release_keys(app: App[object]) -> None:
     """Release one :func:`hold_keys`; with none left the waiting keys run, in the order typed."""
     if isinstance(app, OrderedKeys) and app._holds:
         app._holds -= 1
-        if not app._holds and app._held:
+        app._escape_cancels_search()  # (an escape typed in the same burst as the search's enter)
+        if not app._holding and app._held:
             app.call_later(app._run_held)
 
 
@@ -51,6 +93,17 @@ class OrderedKeys:
 
     _holds = 0
     _held_since = 0.0
+
+    @property
+    def _search_holds(self) -> list[SearchHold]:
+        holds: list[SearchHold] | None = self.__dict__.get("_search_holds_list")
+        if holds is None:
+            holds = self.__dict__["_search_holds_list"] = []
+        return holds
+
+    @property
+    def _holding(self) -> bool:
+        return bool(self._holds or self._search_holds)
 
     @property
     def _held(self) -> list[events.Key]:
@@ -63,8 +116,9 @@ class OrderedKeys:
         if isinstance(event, events.Key) and not event.is_forwarded and isinstance(self, App):
             if event.key == "ctrl+q":  # quitting never waits
                 await super().on_event(event)  # type: ignore[misc]
-            elif self._holds or self._held:
+            elif self._holding or self._held:
                 self._held.append(event)
+                self._escape_cancels_search()
             else:
                 await self._key_now(event)
             return
@@ -89,13 +143,30 @@ class OrderedKeys:
         await super().on_event(event)  # type: ignore[misc]  # to the focused widget's own key handler
 
     async def _run_held(self) -> None:
-        while self._held and not self._holds:
+        while self._held and not self._holding:
             await self._key_now(self._held.pop(0))
+        self._escape_cancels_search()  # (a search started by a held key, and an escape held after it)
+
+    def _escape_cancels_search(self) -> None:
+        """Escape waiting while a search holds the keys acts at once: the searches are cancelled and the keys
+        typed before the escape (meant for their answer) are dropped; the keys typed after it run."""
+        held = self._held
+        if not self._search_holds or not any(key.key == "escape" for key in held):
+            return
+        at = next(i for i, key in enumerate(held) if key.key == "escape")
+        holds, dropped = list(self._search_holds), at
+        self._search_holds.clear()
+        del held[: at + 1]
+        for hold in holds:
+            hold.cancel(dropped)
+        if held and not self._holding:
+            assert isinstance(self, App)
+            self.call_later(self._run_held)
 
     def _drop_stale_hold(self) -> None:
         if self._holds and time.monotonic() - self._held_since >= STALE_HOLD_SECONDS:
             self._holds = 0
-            if self._held:
+            if self._held and not self._search_holds:
                 assert isinstance(self, App)
                 self.call_later(self._run_held)
 

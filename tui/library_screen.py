@@ -36,7 +36,7 @@ from trajrec.replay.library import (
 
 from .episode_table import COLUMNS, EpisodeTable
 from .key_hints import KeyHints
-from .key_order import OrderedInput
+from .key_order import OrderedInput, SearchHold, hold_keys_for_search
 from .prompt_bar import PromptBar
 from .scan_status import ScanStatus
 from .step_scan import find_text
@@ -141,6 +141,7 @@ class LibraryScreen(Screen[None]):
     class StepsSearched(Message):
         """Progress (``done`` of ``total`` episodes) or, with ``finished``, the result of a step search."""
 
+        search: int
         query: str
         done: int
         total: int
@@ -179,6 +180,9 @@ class LibraryScreen(Screen[None]):
         self.scan_done = False
         self.step_query = ""
         self.step_hits: dict[str, int] | None = None  # path -> first matching step, while a search is shown
+        self._searches = 0  # step searches started: each StepsSearched names its own
+        #: The hold of the running step search: the keys typed after its enter wait for its answer (key_order).
+        self._search_hold: SearchHold | None = None
         self._view_generation = 0  # bumped by every _update_view; the table shows _shown_generation
         self._shown_generation = 0
 
@@ -285,6 +289,14 @@ class LibraryScreen(Screen[None]):
         if message.generation == self._view_generation:  # else a newer view is on its way
             self.query_one(ScanStatus).search = ""
             self._show_rows(message.rows, message.keep)
+            self._release_search_hold()
+
+    def _release_search_hold(self) -> None:
+        """Let the keys typed after a step search's enter run, once its answer is in the table (a large
+        library's view is computed in a worker: then when that view is shown)."""
+        if self._search_hold is not None and self.view_ready and self.step_hits is not None:
+            hold, self._search_hold = self._search_hold, None
+            self.call_later(hold.release)
 
     def _show_rows(self, rows: list[EpisodeEntry], keep: str | None) -> None:
         self._shown_generation = self._view_generation
@@ -400,11 +412,27 @@ class LibraryScreen(Screen[None]):
             return
         self.step_query = message.value
         paths = [e.path for e in self.query_one(EpisodeTable).rows if not e.error]
-        self.query_one(ScanStatus).search = f"searching steps for {message.value!r}…"
-        self._search_steps(_Job(paths), message.value)
+        self.query_one(ScanStatus).search = f"searching steps for {message.value!r}…: keys wait (escape cancels)"
+        if self._search_hold is not None:  # (only its own search releases a hold: never left behind)
+            self._search_hold.release()
+        self._searches += 1
+        search = self._searches
+        # The keys typed after enter act on the episodes found (enter opens the first at its match): key_order.
+        self._search_hold = hold_keys_for_search(self.app, lambda dropped: self._search_cancelled(search, dropped))
+        self._search_steps(_Job(paths), message.value, search)
+
+    def _search_cancelled(self, search: int, dropped: int) -> None:
+        """Escape while the step search ``search`` held the keys: it stops, the keys waiting for it are dropped."""
+        if search != self._searches:
+            return
+        self._search_hold = None
+        self.clear_step_search()
+        if dropped:
+            self.query_one(ScanStatus).search = (f"search cancelled; {dropped} key{'s' if dropped != 1 else ''} "
+                                                 "typed after it dropped")
 
     @work(thread=True, exclusive=True, group="library-step-search")
-    def _search_steps(self, job: _Job, query: str) -> None:
+    def _search_steps(self, job: _Job, query: str, search: int) -> None:
         paths: list[str] = job.value
         worker = get_current_worker()
         hits: dict[str, int] = {}
@@ -420,22 +448,26 @@ class LibraryScreen(Screen[None]):
                 hits[path] = step
             if time.monotonic() - last >= 0.1:
                 last = time.monotonic()
-                self.post_message(self.StepsSearched(query, k, len(paths), dict(hits)))
-        self.post_message(self.StepsSearched(query, len(paths), len(paths), hits, finished=True))
+                self.post_message(self.StepsSearched(search, query, k, len(paths), dict(hits)))
+        self.post_message(self.StepsSearched(search, query, len(paths), len(paths), hits, finished=True))
 
     @on(StepsSearched)
     def _steps_searched(self, message: StepsSearched) -> None:
-        if message.query != self.step_query:
-            return  # an older search
+        if message.search != self._searches:
+            return  # an older search (its answer releases no hold of a later one)
         status = self.query_one(ScanStatus)
         if not message.finished:
-            status.search = f"searching steps for {message.query!r}… {message.done:,} / {message.total:,} episodes"
+            hold = self._search_hold
+            waiting = ": keys wait (escape cancels)" if hold is not None and hold.active else ""
+            status.search = (f"searching steps for {message.query!r}… {message.done:,} / {message.total:,} "
+                             f"episodes{waiting}")
             return
         self.step_hits = message.hits
         n = len(message.hits)
         status.search = (f"steps matching {message.query!r}: {n:,} episode{'s' if n != 1 else ''} "
                          "(enter opens at the match; escape: all episodes)")
         self._update_view()
+        self._release_search_hold()  # the keys typed after enter act on the table of the episodes found
         if not n:
             self.query_one(EpisodeTable).empty_text = f"no step of the shown episodes contains {message.query!r}"
             self.app.bell()
@@ -443,6 +475,10 @@ class LibraryScreen(Screen[None]):
     def clear_step_search(self) -> None:
         """Back to every episode (the filter still applies)."""
         self.workers.cancel_group(self, "library-step-search")
+        self._searches += 1  # the answers of the cancelled search already on their way are ignored
+        if self._search_hold is not None:
+            self._search_hold.release()
+            self._search_hold = None
         self.step_hits = None
         self.query_one(ScanStatus).search = ""
         self._update_view()

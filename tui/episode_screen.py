@@ -41,7 +41,7 @@ from .key_hints import KeyHints
 from .label_session import DEFAULT_TAGS, Change, LabelSession
 from .label_source import LabelSource
 from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, label_mark_of
-from .key_order import SearchHold, hold_keys, hold_keys_for_search, release_keys
+from .key_order import SearchHold, hold_keys, next_search, release_keys
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
@@ -645,12 +645,9 @@ class EpisodeScreen(Screen[None]):
             return
         self.last_query = query
         self.query_one(TimelineLegend).note = f"searching for {query!r}…"
-        if self._search_hold is not None:  # (only its own search releases a hold: never left behind)
-            self._search_hold.release()
-        self._searches += 1
-        search = self._searches
-        self._search_hold = hold_keys_for_search(self.app, lambda dropped: self._search_cancelled(search, dropped))
-        self._search(self.episode.path, query, self.step_index, self._generation, search)
+        self._searches, self._search_hold = next_search(self.app, self._search_hold, self._searches,
+                                                        self._search_cancelled)
+        self._search(self.episode.path, query, self.step_index, self._generation, self._searches)
 
     def _search_cancelled(self, search: int, dropped: int) -> None:
         """Escape while the search ``search`` held the keys: it stops, and the keys waiting for it are dropped."""

@@ -70,6 +70,17 @@ def hold_keys_for_search(app: App[object], cancel: Callable[[int], None]) -> Sea
     return hold
 
 
+def next_search(app: App[object], hold: SearchHold | None, searches: int,
+                cancel: Callable[[int, int], None]) -> tuple[int, SearchHold]:
+    """Start a screen's next step search: release the hold of the one before (only its own search releases a hold:
+    never left behind) and hold the keys for the new one. Returns ``(its number, its hold)``; ``cancel(number,
+    keys dropped)`` runs when escape cancels it."""
+    if hold is not None:
+        hold.release()
+    search = searches + 1
+    return search, hold_keys_for_search(app, lambda dropped: cancel(search, dropped))
+
+
 def hold_keys(app: App[object]) -> None:
     """Keys arriving from now on wait until :func:`release_keys` is called as often as this (no-op on an app
     without :class:`OrderedKeys`)."""

@@ -36,7 +36,7 @@ from trajrec.replay.library import (
 
 from .episode_table import COLUMNS, EpisodeTable
 from .key_hints import KeyHints
-from .key_order import OrderedInput, SearchHold, hold_keys_for_search
+from .key_order import OrderedInput, SearchHold, next_search
 from .prompt_bar import PromptBar
 from .scan_status import ScanStatus
 from .step_scan import find_text
@@ -413,13 +413,10 @@ class LibraryScreen(Screen[None]):
         self.step_query = message.value
         paths = [e.path for e in self.query_one(EpisodeTable).rows if not e.error]
         self.query_one(ScanStatus).search = f"searching steps for {message.value!r}…: keys wait (escape cancels)"
-        if self._search_hold is not None:  # (only its own search releases a hold: never left behind)
-            self._search_hold.release()
-        self._searches += 1
-        search = self._searches
         # The keys typed after enter act on the episodes found (enter opens the first at its match): key_order.
-        self._search_hold = hold_keys_for_search(self.app, lambda dropped: self._search_cancelled(search, dropped))
-        self._search_steps(_Job(paths), message.value, search)
+        self._searches, self._search_hold = next_search(self.app, self._search_hold, self._searches,
+                                                        self._search_cancelled)
+        self._search_steps(_Job(paths), message.value, self._searches)
 
     def _search_cancelled(self, search: int, dropped: int) -> None:
         """Escape while the step search ``search`` held the keys: it stops, the keys waiting for it are dropped."""

@@ -8,6 +8,7 @@ malformed arguments, an HTTP error, or any of them late (``_delay`` seconds). Th
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,3 +95,10 @@ class FakeOpenAIServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound, then closed): connecting is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -6,10 +6,9 @@ port nobody listens on (connection refused)."""
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
-from fake_openai_server import FakeOpenAIServer, error_reply, raw_reply, tool_reply
+from fake_openai_server import FakeOpenAIServer, closed_port, error_reply, raw_reply, tool_reply
 
 from trajrec.cli import main
 from trajrec.recorder import open_episode, read_index
@@ -22,11 +21,6 @@ def record(capsys, base_url: str, out, *extra: str) -> tuple[int, str]:
                  "--retries", "1", "--episodes", "1", "--out", str(out), *extra])
     return code, capsys.readouterr().err
 
-
-def closed_port() -> int:
-    with socket.socket() as s:  # bound then closed: nothing listens there, connecting is refused
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_server_answering_500_ends_the_episode_as_an_agent_error(tmp_path, capsys):
@@ -119,8 +113,10 @@ def test_a_200_reply_that_is_no_chat_completion_is_retried_then_ends_as_an_agent
     assert s["outcome"] == "error" and s["agent_error"]["model_call"]["error"]["error"] == "malformed"
 
 
-def test_a_malformed_reply_then_a_good_one_records_the_step(tmp_path, capsys):
-    script = [MALFORMED["no choices"], tool_reply("calc", '{"expr": "50 - 14*3"}'),
+@pytest.mark.parametrize("what", ["no choices", "cut off"])
+def test_a_malformed_reply_then_a_good_one_records_the_step(tmp_path, capsys, what):
+    bad = MALFORMED[what] if what in MALFORMED else raw_reply(b'{"choices": [{"message": "oops"')  # a body cut short
+    script = [bad, tool_reply("calc", '{"expr": "50 - 14*3"}'),
               tool_reply("submit", '{"answer": 8}')]
     with FakeOpenAIServer(script) as server:
         code, err = record(capsys, server.base_url, tmp_path)

@@ -208,6 +208,9 @@ class InspectImporter(Importer):
             actions, info = [], {}
             errors: list[str] = []
             tool_time = 0.0
+            by_id, got = answers.get(j, (True, []))
+            if orphan is not None:
+                got = [orphan]
             for k, call in enumerate(calls):
                 if not isinstance(call, dict) or not isinstance(call.get("function"), str):
                     raise ImportFormatError(path, f"{field}.tool_calls[{k}].function", "expected the tool name")
@@ -215,12 +218,12 @@ class InspectImporter(Importer):
                 ev = timing["tool"].get(call.get("id"))
                 if ev and isinstance(ev.get("working_time"), (int, float)):
                     tool_time += ev["working_time"]
-                if ev and ev.get("error") and not isinstance(err, dict):
+                # The tool event's error, unless the call's own result holds one (said below, from the result).
+                res = got[k] if k < len(got) else None
+                if ev and ev.get("error") and not isinstance(res.get("error") if isinstance(res, dict) else None,
+                                                              dict):
                     e = ev["error"]
                     errors.append(f"{e.get('type')}: {e.get('message')}" if isinstance(e, dict) else str(e))
-            by_id, got = answers.get(j, (True, []))
-            if orphan is not None:
-                got = [orphan]
             for res in got:
                 err = res.get("error") if isinstance(res, dict) else None
                 if isinstance(err, dict):

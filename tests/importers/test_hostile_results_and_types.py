@@ -151,3 +151,29 @@ def test_atif_results_without_ids_stay_unpaired_through_the_atif_round_trip(tmp_
     assert agent["observation"]["results"] == [{"content": "PWD"}, {"content": "LS"}]
     [row] = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
     assert not any(m.get("tool_calls") for m in row["messages"])  # chat: a text turn, no answer to the wrong call
+
+
+def test_a_tool_events_error_goes_on_its_own_call(tmp_path: Path) -> None:
+    """A tool event's error is the step's error unless the call's result holds one: it was tested against a
+    variable of the results' loop, run after it (an UnboundLocalError on a first turn, another turn's result
+    later)."""
+    log = json.loads(INSPECT_ERRORS.read_text())
+    task = {"role": "user", "content": "task"}
+    messages = [task, _assistant("first", [("a", "bash", {"cmd": "ls"})]), _tool("a", "LS"),
+                _assistant("second", [("b", "bash", {"cmd": "pwd"})]),
+                {**_tool("b", "oops"), "error": {"type": "permission", "message": "denied"}},
+                _assistant("third", [("c", "bash", {"cmd": "id"})]), _tool("c", "uid=0")]
+    sample = _sample("events", messages)
+    sample["events"] = [{"event": "tool", "id": "a", "function": "bash", "error": {"type": "timeout",
+                                                                                   "message": "slow"}},
+                        {"event": "tool", "id": "c", "function": "bash"}]
+    log["samples"] = [sample]
+    log["eval"]["dataset"]["samples"] = 1
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(log))
+    report = import_paths("inspect", [path], tmp_path / "run")
+    (name,) = report.files[0].episodes
+    ep = open_episode(tmp_path / "run" / name)
+    assert ep[0].info.get("error") == "timeout: slow"  # the event's: its result has none
+    assert ep[1].info.get("error") == "permission: denied"  # the result's own
+    assert "error" not in (ep[2].info or {})  # neither: the second turn's error is not carried over

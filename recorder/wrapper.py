@@ -621,12 +621,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def _diff_state(self, record: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
         """Read the state after the step into ``record["diff"]``; True when the diff chain broke and the step
         must store a full snapshot. Errors (of ``state_fn``, of the diff) go to ``errors``, never to the agent."""
-        try:  # _read_state inline
-            state = self._state_fn(self.env)  # type: ignore[misc]
-        except Exception as exc:  # noqa: BLE001  (a broken state_fn must not take the agent down)
-            self._recorder_error(errors, "state_fn", exc, "its state is stored as a marked value saying so")
-            state = _STATE_FN_RAISED
-        return self._diff_read(record, errors, state)
+        return self._diff_read(record, errors, self._read_state(errors))
 
     def _diff_read(self, record: dict[str, Any], errors: list[dict[str, Any]], state: Any) -> bool:
         """:meth:`_diff_state` for a state already read (or ``_STATE_FN_RAISED``, its error in ``errors``)."""

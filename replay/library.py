@@ -131,7 +131,7 @@ class EpisodeEntry:
             run_id=f["run"] or "",
             model_usage=s.get("model") if isinstance(s.get("model"), dict) else None,
             ended=f["ended"],
-            started=_time(s.get("start_time")),
+            started=finite_time(s.get("start_time")),
         )
 
     @classmethod
@@ -152,7 +152,8 @@ def _int(x: Any) -> int:
     return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x else 0
 
 
-def _time(x: Any) -> float | None:
+def finite_time(x: Any) -> float | None:
+    """``x`` as a float time (Unix seconds) when it is a finite number (not a bool), else None."""
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 

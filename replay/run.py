@@ -31,7 +31,7 @@ from trajrec.recorder.storage import is_url
 
 from .agreement import episode_agreement
 from .labels import LabelStore
-from .library import EpisodeEntry, as_path_list, find_episode_files, scan
+from .library import EpisodeEntry, as_path_list, find_episode_files, finite_time, scan
 from .query import Query, parse_query
 
 __all__ = ["Run", "label_facts", "open_run"]
@@ -104,7 +104,11 @@ class Run:
         """
         self.refresh_labels()
         q = self.query & parse_query(query)
-        run = Run(self.paths, query=q, entries=self._filter(self.entries, parse_query(query)), errors=self.errors)
+        return self._derived(q, self._filter(self.entries, parse_query(query)))
+
+    def _derived(self, query: Query, entries: list[EpisodeEntry]) -> Run:
+        """A run of these paths holding ``entries``, sharing this run's label stores and problems."""
+        run = Run(self.paths, query=query, entries=entries, errors=self.errors)
         run._stores = self._stores
         run.problems = list(self.problems)
         return run
@@ -152,13 +156,10 @@ class Run:
                         t = ep.reset.time
                 except (TrajrecFormatError, OSError):
                     t = None
-            ok = isinstance(t, (int, float)) and not isinstance(t, bool) and t == t
-            keyed.append(((0, float(t), e.path) if ok else (1, 0.0, e.path), e))  # type: ignore[arg-type]
+            t = finite_time(t)
+            keyed.append(((0, t, e.path) if t is not None else (1, 0.0, e.path), e))
         keyed.sort(key=lambda ke: ke[0])
-        run = Run(self.paths, query=self.query, entries=[e for _k, e in keyed], errors=self.errors)
-        run._stores = self._stores
-        run.problems = list(self.problems)
-        return run
+        return self._derived(self.query, [e for _k, e in keyed])
 
     def refresh_labels(self) -> int:
         """Read the labels added to this run's label stores since they were read (by this process or another);

@@ -375,15 +375,8 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     try:  # the fields every such step has, in one pass (dict.get's None for a missing one: the passes below)
         steps, actions, obs, notes, rewards, times, durations, terms, truncs = map(list, zip(*map(_FIELDS, chunk)))
     except KeyError:
-        steps = list(map(_get, chunk, repeat("i", n)))
-        actions = list(map(_get, chunk, repeat("action", n)))
-        obs = list(map(_get, chunk, repeat("observation", n)))
-        notes = list(map(_get, chunk, repeat("note", n)))
-        rewards = list(map(_get, chunk, repeat("reward", n)))
-        times = list(map(_get, chunk, repeat("time", n)))
-        durations = list(map(_get, chunk, repeat("duration", n)))
-        terms = list(map(_get, chunk, repeat("terminated", n)))
-        truncs = list(map(_get, chunk, repeat("truncated", n)))
+        steps, actions, obs, notes, rewards, times, durations, terms, truncs = [
+            list(map(_get, chunk, repeat(name, n))) for name in _FIELD_NAMES]
     if set(map(type, actions)) != _STR or set(map(type, obs)) != _STR or set(map(type, notes)) != _DICT:
         return False
     thoughts = list(map(_get, notes, repeat("thought", n)))
@@ -458,8 +451,9 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
 
 
 _STR = {str}
-_FIELDS = operator.itemgetter("i", "action", "observation", "note", "reward", "time", "duration", "terminated",
-                              "truncated")
+#: The fields every usual step has, in the order :func:`_usual_steps` unpacks them.
+_FIELD_NAMES = ("i", "action", "observation", "note", "reward", "time", "duration", "terminated", "truncated")
+_FIELDS = operator.itemgetter(*_FIELD_NAMES)
 _DICT = {dict}
 
 

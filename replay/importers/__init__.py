@@ -318,8 +318,9 @@ def _import_files(fmt: str, paths: list[Any], out_dir: Path, done: dict[str, str
         try:
             if fmt == "auto":
                 result.format, result.detected = detect(path)
-            check_folder(get_importer(result.format), Path(path))
-            importer = get_importer(result.format)()
+            cls = get_importer(result.format)
+            check_folder(cls, Path(path))
+            importer = cls()
             source = SourceFile(path, must_exist=not importer.accepts_ids)
             sha = source.sha256
             if sha is not None and sha in done:

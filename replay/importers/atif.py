@@ -286,8 +286,8 @@ class AtifImporter(Importer):
         if obs is not None and not isinstance(results, list):
             raise ImportFormatError(path, f"{field}.observation.results", "expected a list of results")
         results = results or []
-        # ATIF's types (Harbor's models): a wrong one is refused naming the field, never read as nothing
-        _check_message(path, field, st)
+        # ATIF's types (Harbor's models): a wrong one is refused naming the field, never read as nothing (the
+        # message's own type: checked for every step by the first reading)
         for key, types, what in (("reasoning_content", str, "text"), ("model_name", str, "text"),
                                  ("extra", dict, "an object")):
             if st.get(key) is not None and not isinstance(st[key], types):

@@ -552,9 +552,6 @@ class SeenTools:
             for k in args:
                 keys.setdefault(str(k), None)
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._args
-
     def schemas(self, declared: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Schemas of the tools seen, in the order first seen, leaving out the names in ``declared`` (tools the
         source declares itself)."""

@@ -108,22 +108,22 @@ def _label_fields(chosen: Any, label_map: str) -> tuple[Any, ...]:
             map_label(chosen.value, label_map), _str(chosen.rationale), [_str(t) for t in chosen.tags])
 
 
-def said(thought: str, text: str) -> str:
-    """An assistant turn of an action that is no tool call: the thought, then the action as text, unless the
-    thought already holds it (it is the same text, as when an importer or a model agent keeps the reply as both,
-    or :func:`fenced_in`)."""
+def said(thought: str, text: str, sep: str = "\n\n") -> str:
+    """An assistant turn of an action that is no tool call: the thought, then (after ``sep``) the action as text,
+    unless the thought already holds it (it is the same text, as when an importer or a model agent keeps the reply
+    as both, or :func:`fenced_in`)."""
     if not thought:
         return text
-    return thought if thought == text or fenced_in(thought, text) else f"{thought}\n\n{text}"
+    return thought if thought == text or fenced_in(thought, text) else f"{thought}{sep}{text}"
 
 
-def turn_text(thought: str, action: Any) -> str:
+def turn_text(thought: str, action: Any, sep: str = "\n\n") -> str:
     """The assistant content of a step whose action is no call: :func:`said` of the action's text, a message
     action ``{"message": text}`` being its text (the thought alone when that text is empty)."""
     message = message_of(action)
     if message is None:
-        return said(thought, text_of(action))
-    return said(thought, message) if message else thought
+        return said(thought, text_of(action), sep)
+    return said(thought, message, sep) if message else thought
 
 
 def system_of(view: EpisodeView, options: Any) -> str | None:

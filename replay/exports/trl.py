@@ -21,9 +21,10 @@ import os
 from trajrec.recorder.errors import TrajrecUsageError
 
 from ..labels import rating
-from .base import EpisodeView, ExportOptions, JsonlFormat, Skip, fenced_in
+from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
+from .chat import turn_text
 from .choice import fill_value, map_label
-from .encode import message_of, text_of
+from .encode import text_of
 
 
 def _str(v: Any) -> str | None:
@@ -71,13 +72,7 @@ class TrlStepwiseFormat(JsonlFormat):
                 r = rating(chosen.value)
                 score = chosen.score if chosen.score is not None else (
                     float(chosen.value) if isinstance(chosen.value, float) else (float(r) if r is not None else None))
-            thought = view.thought(rec)
-            action = rec.get("action")
-            message = message_of(action)
-            text = text_of(action) if message is None else message
-            if thought:
-                text = thought if (message == "" or thought == text or fenced_in(thought, text)) \
-                    else f"{thought} {text}"
+            text = turn_text(view.thought(rec) or "", rec.get("action"), sep=" ")  # chat's turn, on one line
             if opts.observations:
                 text = f"{text} Observation: {text_of(rec.get('observation'))}"
             completions.append(text.replace(sep, " ") if sep in text else text)

@@ -29,7 +29,7 @@ from trajrec.recorder.diff import StateTracker
 from trajrec.recorder.errors import TrajrecIOError
 from trajrec.recorder.format import SUFFIX, new_compressor
 from trajrec.recorder.model import normalize_check
-from trajrec.recorder.model_call import ModelCall, normalize_usage
+from trajrec.recorder.model_call import ModelCall, normalize_usage, parse_tool_calls
 from trajrec.recorder.provenance import _static
 from trajrec.recorder.version import __version__
 from trajrec.recorder.writer import EpisodeWriter
@@ -525,6 +525,20 @@ def shell_tool(description: str) -> dict[str, Any]:
             "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}],
         "text_tool": {"name": "bash", "argument": "command"},
     }
+
+
+def call_of(call: Any, *, missing_args: bool = True) -> tuple[str, dict[str, Any]] | None:
+    """An OpenAI-style tool call's ``(name, arguments)``, its arguments parsed as
+    :func:`trajrec.recorder.model_call.parse_tool_calls` parses them; None when it is no call with a name and an
+    object of arguments (``missing_args``: arguments left out count as ``{}``)."""
+    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+        return None
+    (parsed,) = parse_tool_calls([call])
+    if not isinstance(parsed["name"], str) or not parsed["name"]:
+        return None
+    if parsed["error"]:
+        return (parsed["name"], {}) if missing_args and parsed["raw_arguments"] is None else None
+    return parsed["name"], parsed["arguments"]
 
 
 class SeenTools:

@@ -29,7 +29,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, parse_time, read_text
+from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, call_of, open_text, parse_time,
+                   read_text)
 from .jsonstream import ImportFormatError, JsonStream
 
 _EVENT_KNOWN = ("id", "timestamp", "source", "message", "action", "args", "tool_call_metadata", "timeout",
@@ -256,16 +257,9 @@ def _call(ev: dict[str, Any], meta: dict[str, Any]) -> tuple[Any, dict[str, Any]
     except (KeyError, IndexError, TypeError):
         calls = None
     for c in calls if isinstance(calls, list) else ():
-        fn = c.get("function") if isinstance(c, dict) else None
-        if not isinstance(fn, dict) or c.get("id") != meta.get("tool_call_id") or not isinstance(fn.get("name"), str):
-            continue
-        sent = fn.get("arguments")
-        if isinstance(sent, str):
-            try:
-                sent = json.loads(sent) if sent.strip() else {}
-            except ValueError:
-                break
-        if isinstance(sent, dict):
-            return fn["name"], sent, True
-        break
+        if isinstance(c, dict) and c.get("id") == meta.get("tool_call_id") and isinstance(c.get("function"), dict):
+            read = call_of(c, missing_args=False)
+            if read is not None:
+                return read[0], read[1], True
+            break
     return meta.get("function_name") or ev.get("action"), args, False

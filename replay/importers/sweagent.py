@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, shell_tool,
+from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, call_of, open_text, shell_tool,
                    with_episode_usage)
 from .jsonstream import ImportFormatError, JsonStream
 
@@ -214,20 +214,10 @@ def _model_calls(tool_calls: Any) -> list[dict[str, Any]] | None:
         return None
     out = []
     for c in tool_calls:
-        fn = c.get("function") if isinstance(c, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+        read = call_of(c)
+        if read is None:
             return None
-        args = fn.get("arguments")
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except ValueError:
-                return None
-        if args is None:
-            args = {}
-        if not isinstance(args, dict):
-            return None
-        out.append({"tool": fn["name"], "args": args, "id": c.get("id")})
+        out.append({"tool": read[0], "args": read[1], "id": c.get("id")})
     return out
 
 

@@ -551,11 +551,21 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         that carries ``trajrec_note`` (the model call in flight) keeps it, the episode ``stopped``."""
         if isinstance(exc, Exception) and exc is not self._env_raised:
             self._end_with_agent_exception(exc)
-        elif isinstance(exc, KeyboardInterrupt) and getattr(exc, "trajrec_note", None) and self._writer is not None:
-            # Stopped while the agent waited on its model (OpenAIToolAgent sets it): keep the call in flight.
-            self.end_episode_with_error(INTERRUPTED_CALL, interrupted=True, **exc.trajrec_note)  # type: ignore
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end_interrupted_call(exc)
         self.close()
         return False
+
+    def end_interrupted_call(self, stop: BaseException) -> bool:
+        """End the open episode keeping the model call a stop cut short, when ``stop`` carries it as
+        ``trajrec_note`` (:class:`~trajrec.openai_agent.OpenAIToolAgent` sets it on a Ctrl-C while it waits on its
+        model): ``agent_error`` holds the call (``interrupted``), the outcome stays ``stopped``. False (nothing
+        done) without such a note or an open episode."""
+        note = getattr(stop, "trajrec_note", None)
+        if not note or self._writer is None or self._writer.closed:
+            return False
+        self.end_episode_with_error(INTERRUPTED_CALL, interrupted=True, **note)
+        return True
 
     def _end_with_agent_exception(self, exc: Exception) -> None:
         """End the open episode, if any, as ``error`` with ``agent_error`` naming ``exc`` (the agent's exception,

@@ -152,12 +152,9 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
     except KeyboardInterrupt as exc:
         # Stopped while the agent waited on its model: that call (failed attempts, the wait so far) is kept in
         # ``agent_error`` and the model totals; the episode still ends as "stopped" (see OpenAIToolAgent).
-        note = getattr(exc, "trajrec_note", None)
-        if note:
+        if getattr(exc, "trajrec_note", None):
             _hold_stops()  # a repeated stop must not cut this short
-            from trajrec.recorder.model_call import INTERRUPTED_CALL
-
-            env.end_episode_with_error(INTERRUPTED_CALL, interrupted=True, **note)
+            env.end_interrupted_call(exc)
         raise
     except AgentError as exc:
         # The agent had no action (its model server failed): the env is not stepped with a made-up one; the

@@ -117,11 +117,11 @@ class TrajrecApp(OrderedKeys, App[None]):
         if isinstance(self.screen, LibraryScreen):
             try:
                 self.labels.refresh()  # other annotators' labels too
-                if self.library.scan_done:
-                    self.labels.discover(self._folder_paths())  # folders labeled for the first time meanwhile
             except TrajrecError as exc:
                 self.notify(safe(str(exc)), title="cannot read labels", severity="warning", markup=False)
             self._show_labeled(self.visited)
+            if self.library.scan_done:  # folders labeled for the first time meanwhile: read off the keys' thread
+                self._read_labels(self._folder_paths())
 
     def _show_labeled(self, visited: set[str] | None = None) -> None:
         """Bring the library's labeled column up to date: every row when labels of other writers were read since
@@ -181,10 +181,11 @@ class TrajrecApp(OrderedKeys, App[None]):
     def _read_labels(self, paths: list[str]) -> None:
         try:
             # A listing and a stat per labels file when nothing changed, and a stat per folder without labels.
-            read = self.labels.refresh() + self.labels.discover(paths)
+            self.labels.refresh()
+            self.labels.discover(paths)
         except TrajrecError:
             return  # a folder that went away: the next tick tries again
-        if read or self.labels.reads != self._labels_shown:  # (read meanwhile by an episode screen, too)
+        if self.labels.reads != self._labels_shown:  # (what it read, and what an episode screen read meanwhile)
             self.call_from_thread(self._show_labeled)
 
     def action_toggle_theme(self) -> None:

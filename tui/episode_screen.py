@@ -296,6 +296,7 @@ class EpisodeScreen(Screen[None]):
         if quit_on_back:  # the key hints and the help say what q does here
             self._bindings.key_to_bindings["q"] = [self.QUIT_BINDING]
         self.session: LabelSession | None = None  # None: this episode's labels cannot be read (see the note)
+        self._drawn_reloads = 0  # session.reloads when the labels were last drawn (see _redraw_labels)
         self._label_step = 0  # the step a note or tag prompt is about
         self._note_shown = ""  # the rationale as the note prompt showed it (on one line)
         self._tag_choices: list[str] = []
@@ -883,6 +884,7 @@ class EpisodeScreen(Screen[None]):
             store = self.labels.store_for(episode.path)
             self.session = LabelSession(store, episode.episode_id, len(episode), self.annotator,
                                         lock=self.labels.lock, refresh=lambda: self.labels.refresh(store))
+            self._drawn_reloads = self.session.reloads  # (the screen draws the labels it opened with)
         except TrajrecError as exc:  # e.g. a labels folder that cannot be listed: view without labeling
             self.session = None
             self.query_one(TimelineLegend).note = f"labels unavailable: {one_line(str(exc), 200)}"
@@ -916,7 +918,11 @@ class EpisodeScreen(Screen[None]):
 
     def _redraw_labels(self, step: int | None = None) -> None:
         """Redraw what shows labels: the detail pane (keeping its scroll), the timeline line of ``step`` (None:
-        every line), the progress."""
+        every line; also when the session read other writers' labels since the last redraw: any step may have
+        changed), the progress."""
+        if self.session is not None and self.session.reloads != self._drawn_reloads:
+            step = None
+            self._drawn_reloads = self.session.reloads
         i = self.step_index
         if len(self.episode) and (step is None or step == i):
             try:
@@ -938,7 +944,6 @@ class EpisodeScreen(Screen[None]):
         if session is None:
             return
         legend = self.query_one(TimelineLegend)
-        reloads = session.reloads
         try:
             change = act(session)
         except TrajrecError as exc:  # a folder that is not writable, a label deleted by someone else meanwhile
@@ -946,14 +951,14 @@ class EpisodeScreen(Screen[None]):
             session.reload()
             self._redraw_labels()
             return
-        # The session read other writers' labels first (see LabelSession.catch_up): any step may have changed.
-        caught_up = session.reloads != reloads
+        # The session read other writers' labels first (see LabelSession.catch_up): _redraw_labels redraws every
+        # step then.
         if change is None:
-            if caught_up:
+            if session.reloads != self._drawn_reloads:
                 self._redraw_labels()
             legend.note = "no change"
             return
-        self._redraw_labels(None if caught_up else change.step)
+        self._redraw_labels(change.step)
         legend.note = f"step {change.step:,}: {change.what}" + (f" ({change.warning})" if change.warning else "")
 
     def action_rate(self, value: int) -> None:
@@ -1013,7 +1018,6 @@ class EpisodeScreen(Screen[None]):
         if session is None:
             return
         legend = self.query_one(TimelineLegend)
-        reloads = session.reloads
         try:
             change = session.undo() if verb == "undo" else session.redo()
         except TrajrecError as exc:
@@ -1027,8 +1031,7 @@ class EpisodeScreen(Screen[None]):
             return
         if change.step != self.step_index:
             self._move_to(change.step)  # shows the step with its labels as they are now
-        # Other writers' labels read on the way (a reload): every step may have changed.
-        self._redraw_labels(None if session.reloads != reloads else change.step)
+        self._redraw_labels(change.step)  # (every step when other writers' labels were read on the way)
         legend.note = f"{'undid' if verb == 'undo' else 'redid'} step {change.step:,}: {change.what}"
 
     def action_next_unlabeled(self, direction: int = 1) -> None:

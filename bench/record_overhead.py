@@ -329,7 +329,7 @@ def run_baseline_python(python: str, kind: str, actions: list, out: Path) -> tup
 
 def compression_params(repeats: int) -> None:
     """Per-step compression (one flushed block per step, as the writer does) of image and text steps under
-    trajrec's tuned parameters (level 3: greedy match finder, 8 candidates, minimum match 6) and zstd's level-3
+    trajrec's tuned parameters (level 3: zstd's own finder with smaller tables and the long-distance matcher) and zstd's level-3
     defaults, interleaved; and what the writer picks for each (``format.BIG_RECORD``)."""
     import statistics
 

@@ -160,22 +160,24 @@ def _params(level: int) -> zstandard.ZstdCompressionParameters:
         # env's steps (~825 bytes each, a state diff in each) level 1 cost ~4 µs a step less than level 3 and
         # wrote ~25% more bytes (docs/PERFORMANCE.md, "Recording"). Before, they too took the tuned finder below.
         return zstandard.ZstdCompressionParameters.from_level(level, write_checksum=1, write_content_size=0)
-    # Each step is its own tiny flushed block, where a finder that looks further than level 3's default (dfast)
-    # pays: on the text tool env's steps (bench/record_overhead.py) dfast wrote 178 B a step, over DESIGN's 2x
-    # of the plain stream (173). Level 3 takes the greedy finder with 8 candidates a position (search_log 3):
-    # 161 B a step for ~2 µs a step over dfast; the lazy finder (search_log 1) wrote 152 B for ~1 µs more
-    # (docs/PERFORMANCE.md, "Session 8"). Higher levels keep the lazy finder or better.
-    # A minimum match of 6 bytes suits msgpack records (short keys and numbers are not worth a match).
-    # Its hash table has 2^15 entries, a quarter of level 3's: a step's block touches it all over, and between steps
-    # the recorder's other work evicts it from the cache. In place on the tool env, against 2^17: 2^16 saved 0.2-0.7
-    # µs a step for ~1 B a step more, 2^15 0.5-0.8 µs for ~5 B (165 B: 1.91x the plain stream), 2^14 no more time for
-    # 174 B (the old value of a changed text, ~60 KB back, is no longer found; docs/PERFORMANCE.md, "Session 9").
+    # Each step is its own tiny flushed block. Level 3 keeps zstd's own finder for it (dfast), with smaller tables,
+    # and adds zstd's long-distance matcher (LDM). What dfast misses on a tool env's steps is a state diff's old
+    # values: a row's old value is the text the leaf took when it last changed, often tens of KB back, which
+    # dfast's one candidate a position rarely finds (178 B a step on bench/record_overhead.py's tool env, over
+    # DESIGN's 2x of the plain stream, 173). The LDM finds such repeats of 64 bytes or more at any distance in the
+    # window, sampling one position in 64 (ldm_hash_rate_log 6) into a 2^14-entry table: ~167 B a step (1.93x)
+    # for ~1.1-1.4 µs a step less than the greedy finder this replaced (8 candidates a position, 165 B), whose
+    # row match finder was a third of the step's zstd time. Sweeps: docs/PERFORMANCE.md, "Session 10".
+    # dfast's tables (2^16 and 2^14 entries, a half and a quarter of level 3's) stay warmer in the cache between
+    # steps, where the recorder's other work evicts them; the window stays level 3's (2 MiB: a frame is <= ~1 MiB).
+    # Readers need nothing new: the LDM only changes which matches the encoder finds (the frames are RFC 8878's).
     base = zstandard.ZstdCompressionParameters.from_level(level)
     # The content checksum (XXH64, 4 bytes a frame) lets readers tell damaged bytes from data.
     if level == 3:
-        return zstandard.ZstdCompressionParameters.from_level(level, strategy=zstandard.STRATEGY_GREEDY, search_log=3,
-                                                              min_match=6, hash_log=15, write_checksum=1,
-                                                              write_content_size=0)
+        return zstandard.ZstdCompressionParameters.from_level(level, hash_log=16, chain_log=14, enable_ldm=1,
+                                                              ldm_min_match=64, ldm_hash_rate_log=6,
+                                                              ldm_hash_log=14, ldm_bucket_size_log=3,
+                                                              write_checksum=1, write_content_size=0)
     strategy = max(base.strategy, zstandard.STRATEGY_LAZY)
     return zstandard.ZstdCompressionParameters.from_level(level, strategy=strategy, min_match=max(base.min_match, 6),
                                                           write_checksum=1, write_content_size=0)

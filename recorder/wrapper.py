@@ -75,9 +75,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         action_key: ``action_key(action) -> hashable``: the operation an action performs, for retries.
         run_id: stored in provenance; default: a new id per Recorder.
         frame_steps / frame_bytes: close a zstd frame after this many steps / uncompressed bytes.
-        compression_level: zstd level (1-19). 3 (the default) uses a greedy match finder and 4 and up a lazy
-            one, tuned for the small per-step blocks; 1 and 2 use zstd's own parameters: faster (a text tool env's
-            step ~2 µs less) for ~20% more bytes (docs/PERFORMANCE.md, "Recording").
+        compression_level: zstd level (1-19). 3 (the default) uses zstd's own finder with its long-distance
+            matcher and 4 and up the lazy finder, tuned for the small per-step blocks; 1 and 2 use zstd's own
+            parameters: faster (a text tool env's step ~1 µs less) for ~15% more bytes (docs/PERFORMANCE.md,
+            "Recording").
         fsync: fsync at every frame end (survives power loss, costs a disk flush per frame).
 
     >>> import gymnasium as gym, tempfile

@@ -1,5 +1,5 @@
-"""Levels 1 and 2 ask for speed: zstd's own parameters; 3 the greedy finder and 4 and up the lazy one, tuned for
-per-step blocks.
+"""Levels 1 and 2 ask for speed: zstd's own parameters; 3 zstd's own finder with its long-distance matcher, and 4 and
+up the lazy finder, tuned for per-step blocks.
 Whatever the level, a run reads back the same."""
 
 from __future__ import annotations
@@ -48,12 +48,30 @@ def test_low_levels_take_zstds_own_parameters(level):
     assert got.strategy < zstandard.STRATEGY_LAZY and got.write_checksum == 1
 
 
-def test_level_3_takes_the_greedy_finder_with_more_candidates():
+def test_level_3_takes_zstds_own_finder_with_the_long_distance_matcher():
     got = _params(3)
     own = zstandard.ZstdCompressionParameters.from_level(3)
-    assert (got.strategy, got.search_log, got.min_match) == (zstandard.STRATEGY_GREEDY, 3, 6)
-    # A smaller hash table than level 3's own (cheaper per block between the recorder's other work).
-    assert (got.window_log, got.hash_log) == (own.window_log, 15) and got.write_checksum == 1
+    assert (got.strategy, got.window_log) == (own.strategy, own.window_log) and got.enable_ldm == 1
+    # Smaller tables than level 3's own (cheaper per block between the recorder's other work).
+    assert (got.hash_log, got.chain_log) == (16, 14) and got.write_checksum == 1
+
+
+def _flushed_blocks(params, raws):
+    co = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    return [len(co.compress(raw) + co.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)) for raw in raws]
+
+
+def test_level_3_finds_a_value_repeated_far_back_in_word_text():
+    # A state diff's old value is text written when the leaf last changed, tens of KB back among text of the same
+    # words. zstd's own level-3 finder (one candidate a position) keeps finding nearer short repeats instead; the
+    # long-distance matcher finds the whole value, as one match.
+    rng = random.Random(1)
+    value = " ".join(rng.choices(_WORDS, k=40)).encode()
+    filler = [" ".join(rng.choices(_WORDS, k=160)).encode() for _ in range(120)]  # ~100 KB of the same words
+    raws = [value, *filler, value]
+    with_ldm = _flushed_blocks(_params(3), raws)[-1]
+    own = _flushed_blocks(zstandard.ZstdCompressionParameters.from_level(3, write_checksum=1), raws)[-1]
+    assert with_ldm < 20 < 3 * with_ldm < own, (with_ldm, own)
 
 
 @pytest.mark.parametrize("level", [4, 6])

@@ -25,7 +25,7 @@ from .model import CHECK_KINDS, as_step_index, normalize_check
 from .model_call import INTERRUPTED_CALL
 from .provenance import gather
 from .storage import Outbox, is_url
-from .writer import EpisodeWriter
+from .writer import MARK_FAILURE, MARK_RECOVERY, MARK_RETRY, EpisodeWriter
 
 ObsType = TypeVar("ObsType")
 ActType = TypeVar("ActType")
@@ -422,47 +422,19 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                   "truncated": truncated, "info": info, "time": t0, "duration": duration}
         classifier = self._classifier
         try:
-            # The usual step: no note, no failure_fn, an info dict without "error" or "checks", no failed step of
-            # its operation waiting for a retry or a recovery, nothing lost before it. Classify would answer
+            # A plain step: no note, no failure_fn, an info dict without "checks", no error of a user callable
+            # waiting, nothing lost before it. The usual step is a plain one whose info has no "error" and whose
+            # operation has no failed step waiting for a retry or a recovery: classify would answer
             # (None, None, None), so it is not asked, and the record carries none of the optional fields the
             # writer looks for.
-            usual = (self._bare_steps and type(info) is dict and not self._note and self._failure_fn is None
-                     and not classifier.errors and self._lost is None and "checks" not in info
-                     and info.get("error") is None and (not classifier._pending or classifier.quiet_for(sent)))
+            plain = (self._bare_steps and type(info) is dict and not self._note and self._failure_fn is None
+                     and not classifier.errors and self._lost is None and "checks" not in info)
+            usual = plain and info.get("error") is None and (not classifier._pending or classifier.quiet_for(sent))
         except Exception:  # noqa: BLE001  (a hostile key in info: the general path records what it raises)
-            usual = False
+            plain = usual = False
         errors: list[dict[str, Any]] = []
-        if usual:
-            has_state = self._has_state
-            if has_state:
-                # _diff_state inline for a state read and diffed without trouble (two calls fewer on the hot path);
-                # anything else (state_fn raised, no state, a marked copy, the diff raised) goes through it.
-                resync = False
-                try:
-                    state = self._state_fn(self.env)  # type: ignore[misc]
-                except Exception as exc:  # noqa: BLE001  (as _read_state: the step is still recorded)
-                    self._recorder_error(errors, "state_fn", exc, "its state is stored as a marked value saying so")
-                    state = _STATE_FN_RAISED
-                if type(state) is _NoState or self._marked_state:
-                    resync = self._diff_read(record, errors, state)
-                else:
-                    try:
-                        rows = self._tracker.update(state)
-                    except Exception as exc:  # noqa: BLE001  (as _diff_read: a full snapshot on this step)
-                        resync = self._diff_failed(state, errors, exc)
-                    else:
-                        if rows:
-                            record["diff"] = rows
-            if not has_state or not (errors or resync):
-                try:
-                    writer.write_usual_step(record, self._tracker.state, has_state)
-                except TrajrecIOError as exc:
-                    self._count_lost(exc)  # as below: the next record says the step is missing
-                    raise
-                self._step = i + 1
-                return obs, reward, terminated, truncated, info
-            # The state diff failed: its error goes on the record, through the general write below.
-        else:
+        flags = 0
+        if not usual:
             if self._note:
                 record["note"], self._note = self._note, {}
             step_view = None
@@ -474,22 +446,57 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             except Exception as exc:  # noqa: BLE001  (a hostile value in info or action; the step is still recorded)
                 self._recorder_error(errors, "classify", exc)
                 failure, retry_of, recovers = None, None, None
+            # The step's marks as writer.step_mark gives them: on a plain step, classify found a failure from
+            # info["error"] alone (a "tool_error", never an "exception": nothing was raised, no failure_fn).
             if failure is not None:
                 record["failure"] = failure
+                flags = MARK_FAILURE
             if retry_of is not None:
                 record["retry_of"] = retry_of
+                flags |= MARK_RETRY
             if recovers:
                 record["recovers"] = recovers
-            if type(info) is dict:
+                flags |= MARK_RECOVERY
+            if not plain and type(info) is dict:
                 try:
                     checks = info.get("checks")  # (looking it up may raise too: a hostile key)
                     if checks:
                         record["checks"] = self._info_checks(checks, i)
                 except Exception as exc:  # noqa: BLE001  (checks the env reported that are not checks)
                     self._recorder_error(errors, "info.checks", exc)
-            resync = self._diff_state(record, errors) if self._has_state else False
-            if self._lost is not None:
-                errors.append(self._lost)
+        has_state = self._has_state
+        resync = False
+        if has_state:
+            # _diff_state inline for a state read and diffed without trouble (two calls fewer on the hot path);
+            # anything else (state_fn raised, no state, a marked copy, the diff raised) goes through it.
+            try:
+                state = self._state_fn(self.env)  # type: ignore[misc]
+            except Exception as exc:  # noqa: BLE001  (as _read_state: the step is still recorded)
+                self._recorder_error(errors, "state_fn", exc, "its state is stored as a marked value saying so")
+                state = _STATE_FN_RAISED
+            if type(state) is _NoState or self._marked_state:
+                resync = self._diff_read(record, errors, state)
+            else:
+                try:
+                    rows = self._tracker.update(state)
+                except Exception as exc:  # noqa: BLE001  (as _diff_read: a full snapshot on this step)
+                    resync = self._diff_failed(state, errors, exc)
+                else:
+                    if rows:
+                        record["diff"] = rows
+        if plain and not (errors or resync or classifier.errors):
+            # The usual step, or a plain one with a failure, retry or recovery (its marks in flags): the record
+            # holds the ten fields, a diff and at most those three fields.
+            try:
+                writer.write_usual_step(record, self._tracker.state, has_state, flags)
+            except TrajrecIOError as exc:
+                self._count_lost(exc)  # as below: the next record says the step is missing
+                raise
+            self._step = i + 1
+            return obs, reward, terminated, truncated, info
+        # Anything else (or the state diff failed: its error goes on the record) takes the general write.
+        if self._lost is not None:
+            errors.append(self._lost)
         if errors or self._classifier.errors:
             self._take_errors(record, errors)
         try:

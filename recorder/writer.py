@@ -218,22 +218,26 @@ class EpisodeWriter:
         elif fw.frame_raw - self._frame_allow >= self.frame_bytes:
             self._end_frame()
 
-    def write_usual_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False) -> None:
-        """``write_step(record, snapshot, has_state, bare=True)`` for the usual step, in fewer operations: the
-        same bytes, frame table and summary (``tests/recorder/test_usual_step.py`` compares the two).
+    def write_usual_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False,
+                         flags: int = 0) -> None:
+        """``write_step(record, snapshot, has_state, bare=not flags)`` for the usual step, in fewer operations: the
+        same bytes, frame table, step marks and summary (``tests/recorder/test_usual_step.py`` compares the two).
 
-        ``record`` must hold ``"t"`` and none of the optional fields (failure, retry_of, recovers, note, checks,
-        recorder_errors; a ``diff`` may be there). Anything but the usual case (no open frame, the header not
-        out yet, a frame to open with a state snapshot, flags or a reward that are not exactly bool and float)
-        goes to :meth:`write_step`.
+        ``record`` must hold ``"t"`` and none of the optional fields but those ``flags`` (``step_mark(record)``)
+        tells of: ``failure`` (a failure that is no exception: ``MARK_FAILURE``), ``retry_of`` (``MARK_RETRY``)
+        and ``recovers`` (``MARK_RECOVERY``); never note, checks or recorder_errors (a ``diff`` may be there).
+        Anything but the usual case (no open frame, the header not out yet, a frame to open with a state
+        snapshot, flags or a reward that are not exactly bool and float, an exception's mark) goes to
+        :meth:`write_step`.
         """
         term = record["terminated"]
         trunc = record["truncated"]
         reward = record["reward"]
         in_frame = self._frame_steps
         if (not self._frame_open or self._pending is not None or (has_state and in_frame == 0)
-                or type(term) is not bool or type(trunc) is not bool or type(reward) is not float):
-            self.write_step(record, snapshot, has_state, bare=True)
+                or type(term) is not bool or type(trunc) is not bool or type(reward) is not float
+                or flags & MARK_EXCEPTION):
+            self.write_step(record, snapshot, has_state, bare=not flags)
             return
         last = term or trunc or in_frame + 1 >= self.frame_steps
         frame = self.frames[-1]
@@ -241,7 +245,7 @@ class EpisodeWriter:
         frame[2] += 1
         self._frame_steps = in_frame + 1
         self.steps += 1
-        # SummaryBuilder.add_step(record, bare=True) for exact bools and a float reward, without its call.
+        # SummaryBuilder.add_step(record, bare=not flags) for exact bools and a float reward, without its call.
         summary = self.summary
         summary.steps += 1
         summary.last_step = record["i"]
@@ -249,6 +253,17 @@ class EpisodeWriter:
         summary.terminated = term
         summary.truncated = trunc
         summary.end_time = record["time"]
+        if flags:
+            # What SummaryBuilder._add_optional counts and write_step marks for these three fields.
+            if flags & MARK_FAILURE:
+                summary.failures += 1
+            if flags & MARK_RETRY:
+                summary.retries += 1
+            if flags & MARK_RECOVERY:
+                summary.recoveries += 1
+            pos = self.steps - 1
+            self.step_marks += (pos - self._last_mark, flags)
+            self._last_mark = pos
 
     def write_check(self, check: dict[str, Any]) -> None:
         record = {"t": "check", **check}

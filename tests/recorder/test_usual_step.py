@@ -2,7 +2,8 @@
 
 * ``EpisodeWriter.write_usual_step`` against ``write_step(..., bare=True)``: the same file, byte for byte (the end
   record's time pinned), for flags and rewards of every type, several frame sizes, a state whose frames open with
-  a snapshot, and a write that fails.
+  a snapshot, and a write that fails; with a step's marks (a failure, a retry, a recovery, an exception) against
+  ``write_step(..., bare=False)``.
 * ``Recorder.step`` with the fast path on and off (``_bare_steps``): the same records and index for an env whose
   infos, rewards, flags and states are hostile (errors that are falsy, checks, info subclasses and non-dicts, a
   key whose comparison raises, failed steps retried and recovered, notes, a ``state_fn`` that raises, a
@@ -67,7 +68,17 @@ def _writer_records() -> list[tuple[dict, bool]]:
     rec = _ten(i, reward=2.5)
     rec["diff"] = [[["a"], "values_changed", 2, 1]]  # diff rows may be on a usual step
     out.append(rec)
-    out.append(_ten(i + 1, term=True))
+    i += 1
+    # Steps with marks (failure, retry, recovery, and an exception, which write_usual_step leaves to write_step),
+    # on usual flags and rewards and on odd ones.
+    marks = [{"failure": {"kind": "tool_error", "message": "denied"}}, {"retry_of": 3},
+             {"failure": {"kind": "tool_error", "message": "again"}, "retry_of": 7}, {"recovers": [3, 7]},
+             {"retry_of": 0, "recovers": [0]}, {"failure": {"kind": "exception", "type": "OSError", "message": ""}}]
+    for k in range(2 * len(marks)):
+        rec = _ten(i, term=odd_flags[k % len(odd_flags)] if k >= len(marks) else False)
+        rec.update(marks[k % len(marks)])
+        out.append(rec); i += 1
+    out.append(_ten(i, term=True))
     return out
 
 
@@ -79,10 +90,11 @@ def _write(path: str, records: list[dict], usual: bool, *, frame_steps: int, fra
                    **({"state": {"n": 0}} if state else {})})
     for rec in records:
         snapshot = {"n": rec["i"], "pad": "x" * 300} if state else None
+        flags = writer_module.step_mark(rec)
         if usual:
-            w.write_usual_step(dict(rec), snapshot, state)
+            w.write_usual_step(dict(rec), snapshot, state, flags)
         else:
-            w.write_step(dict(rec), snapshot, state, bare=True)
+            w.write_step(dict(rec), snapshot, state, bare=not flags)
     w.close()
 
 
@@ -102,6 +114,10 @@ def test_write_usual_step_writes_the_bytes_of_the_bare_general_step(tmp_path, mo
     assert len(index["frames"]) > (1 if frame_steps < 1024 or frame_bytes < 4096 else 0)
     # The odd flags and rewards went through the general summary: NaN makes the return NaN, a 10**30 counts.
     assert index["summary"]["return"] != index["summary"]["return"]
+    # The marks were counted and indexed (an exception's too, through write_step).
+    summary = index["summary"]
+    assert (summary["failures"], summary["retries"], summary["recoveries"]) == (6, 6, 4)
+    assert len(index["step_marks"]) == 2 * 12 and "raised" in summary["error"]
 
 
 def test_write_usual_step_after_a_failed_write_goes_on_as_the_general_step(tmp_path, monkeypatch):
@@ -337,9 +353,11 @@ def test_usual_steps_take_the_fast_path(tmp_path, monkeypatch):
     seen = set()
     original = EpisodeWriter.write_usual_step
 
-    def spy(self, record, *args):
+    def spy(self, record, snapshot=None, has_state=False, flags=0):
+        # The flags are the record's marks, as write_step would find them.
+        assert flags == writer_module.step_mark(record)
         seen.add((os.path.basename(self.path), record["i"]))
-        return original(self, record, *args)
+        return original(self, record, snapshot, has_state, flags)
 
     monkeypatch.setattr(EpisodeWriter, "write_usual_step", spy)
     with warnings.catch_warnings():
@@ -347,9 +365,13 @@ def test_usual_steps_take_the_fast_path(tmp_path, monkeypatch):
         paths = _record_run(tmp_path, {"state": True}, usual=True)
     steps = {(os.path.basename(p), r["i"]): r for p in paths for r in read_records(p)[1] if r["t"] == "step"}
     assert seen <= set(steps) and len(seen) > len(steps) // 3
-    optional = {"failure", "retry_of", "recovers", "note", "checks", "recorder_errors"}
-    assert not any(optional & set(steps[key]) for key in seen)
-    assert any(optional & set(r) for r in steps.values())
+    # Plain steps with a failure, retry or recovery take it too; nothing else with an optional field does.
+    others = {"note", "checks", "recorder_errors"}
+    assert not any(others & set(steps[key]) for key in seen)
+    assert any(others & set(r) for r in steps.values())
+    marked = [steps[key] for key in seen if {"failure", "retry_of", "recovers"} & set(steps[key])]
+    assert any("failure" in r for r in marked) and any("retry_of" in r for r in marked)
+    assert any("recovers" in r for r in marked)
 
 
 @pytest.mark.parametrize("seed", range(5))

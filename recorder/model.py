@@ -7,6 +7,7 @@ The byte layout lives in :mod:`trajrec.recorder.format`; this module only knows 
 
 from __future__ import annotations
 
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, NamedTuple
@@ -325,18 +326,23 @@ class Step:
         """
         step = _new_step(cls)
         get = rec.get
-        step.index = rec["i"]
-        step.action = get("action")
-        step.observation = get("observation")
-        step.reward = get("reward")
-        v = get("terminated", False)
-        step.terminated = v if type(v) is bool else truthy(v)
-        v = get("truncated", False)
-        step.truncated = v if type(v) is bool else truthy(v)
-        info = get("info", _EMPTY)
-        step.info = {} if info is _EMPTY else info  # (a default {} would be a new dict for every step)
-        step.time = get("time", 0.0)
-        step.duration = get("duration", 0.0)
+        try:
+            # Every step a Recorder writes has these nine fields: one C call reads them.
+            (step.index, step.action, step.observation, step.reward, term, trunc, step.info, step.time,
+             step.duration) = _USUAL_FIELDS(rec)
+        except KeyError:
+            step.index = rec["i"]
+            step.action = get("action")
+            step.observation = get("observation")
+            step.reward = get("reward")
+            term = get("terminated", False)
+            trunc = get("truncated", False)
+            info = get("info", _EMPTY)
+            step.info = {} if info is _EMPTY else info  # (a default {} would be a new dict for every step)
+            step.time = get("time", 0.0)
+            step.duration = get("duration", 0.0)
+        step.terminated = term if type(term) is bool else truthy(term)
+        step.truncated = trunc if type(trunc) is bool else truthy(trunc)
         step.note = get("note")
         step.retry_of = get("retry_of")
         step._src = rec
@@ -364,6 +370,8 @@ class Step:
 
 
 _new_step = object.__new__
+_USUAL_FIELDS = operator.itemgetter("i", "action", "observation", "reward", "terminated", "truncated", "info", "time",
+                                    "duration")
 
 
 @dataclass(slots=True)

@@ -183,10 +183,9 @@ class EpisodeScreen(Screen[None]):
         Binding("number_sign", "score", "Score", show=False, key_display="#",
                 tooltip="Score your label on the step: a number beside its value (enter saves, empty clears)"),
         Binding("C", "category", "Category", show=False,
-                tooltip="Category of your label on the step: text that becomes its value, in place of the rating"),
+                tooltip="Category of your label on the step: text, in place of its rating (enter saves)"),
         Binding("P", "episode_label", "Episode",
-                tooltip="Your label on the whole episode: then p pass / f fail (your verdict), s a score, "
-                        "c a category, n a note; the header shows it"),
+                tooltip="Your label on the whole episode: then p pass, f fail, s score, c category, n note"),
         Binding("u", "undo", "Undo", tooltip="Undo your last labeling action since the episode was opened"),
         Binding("ctrl+r", "redo", "Redo", show=False,
                 tooltip="Redo what u took back last (again: the one before); a new labeling action ends it"),

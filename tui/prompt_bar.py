@@ -203,12 +203,19 @@ class _PromptInput(OrderedInput):
     """The prompt's input: answers enter, escape, tab and an ``instant`` match as the keys arrive, in the order
     typed (see :class:`PromptBar`)."""
 
+    #: The last key offered while asking that the input neither typed nor had a binding for (ctrl+r, f5).
+    _unhandled: events.Key | None = None
+
     async def type_key(self, event: events.Key) -> bool:
         bar = self.parent
         if not isinstance(bar, PromptBar):
             return await super().type_key(event)
         if not bar.asking:  # (a key that came the usual way, after the answer)
-            bar._hand_back(event)
+            if event is not self._unhandled:
+                bar._hand_back(event)
+            # else: typed while the prompt asked, and left to Textual's route (the app's bindings, f1 the help),
+            # which delivers it here after a later key answered: handed back now it would run after the answer
+            # (ctrl+r typed into a note, then escape, redid a label). It did nothing when typed: it does nothing.
             return True
         key = event.key
         if key == "enter":
@@ -224,5 +231,6 @@ class _PromptInput(OrderedInput):
             if event.is_printable:
                 bar._typed()
         else:
+            self._unhandled = event
             return False
         return True

@@ -189,7 +189,7 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Redo what u took back last (again: the one before); a new labeling action ends it"),
         Binding("P", "episode_label", "Episode",
                 tooltip="Your label on the whole episode: then p pass, f fail, s score, c category, n note"),
-        Binding("right_square_bracket", "next_unlabeled(1)", "Next unlabeled",
+        Binding("right_square_bracket", "next_unlabeled(1)", "Unlabeled",
                 tooltip="Next step you have not labeled (wraps around)"),
         Binding("left_square_bracket", "next_unlabeled(-1)", "Prev unlabeled", show=False,
                 tooltip="Previous step you have not labeled (wraps around)"),

@@ -135,6 +135,10 @@ def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = ()
             if k:
                 out.append("  ·  ", style="dim")
             out.append(one_line(rating_text(lab.value), 20), style=label_style(lab.value))
+            if lab.score is not None:
+                out.append(f" score {lab.score:g}")
+            if lab.tags:
+                out.append(" [" + one_line(", ".join(lab.tags), 40) + "]", style="dim")
             out.append(f" {one_line(lab.judge, 40)}", style="bold")
             if lab.judge == judge:
                 out.append(" (you)", style="dim")

@@ -38,7 +38,8 @@ from trajrec.replay.render import json_safe, json_text, one_line, safe, step_rec
 from .episode_header import EpisodeHeader
 from .help_screen import bindings_of
 from .key_hints import KeyHints
-from .label_session import DEFAULT_TAGS, Change, LabelSession
+from .label_session import (DEFAULT_TAGS, EPISODE, Change, LabelSession, Target, parse_category, parse_score,
+                            rating_text, where)
 from .label_source import LabelSource
 from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, label_mark_of
 from .key_order import SearchHold, hold_keys, next_search, release_keys
@@ -111,6 +112,9 @@ class EpisodeScreen(Screen[None]):
     | + / - / 0 | Rate the step good (+1) / bad (-1) / neutral (0); again with another value changes the rating. |
     | c | Note: the rationale of your label on the step (a step not rated yet gets a neutral label). |
     | t | Toggle a tag on your label: then a number (or a tag name, enter). |
+    | # | Score: a number kept beside your label's value on the step (empty clears it). |
+    | C | Category: text that becomes your label's value on the step (in place of its rating). |
+    | P | The whole episode: then p (your verdict: pass), f (fail), s (a score), c (a category) or n (a note). |
     | u | Undo your last labeling action since the episode was opened (again: the one before). |
     | ctrl+r | Redo what u took back last (again: the one before). |
     | ] / [ | Next / previous step you have not labeled (wraps around). |
@@ -176,10 +180,16 @@ class EpisodeScreen(Screen[None]):
                 tooltip="Note why: the rationale of your label (enter saves, empty clears, escape cancels)"),
         Binding("t", "tag", "Tag",
                 tooltip="Toggle a tag on your label: then its number (or a name and enter)"),
+        Binding("number_sign", "score", "Score", show=False, key_display="#",
+                tooltip="Score your label on the step: a number beside its value (enter saves, empty clears)"),
+        Binding("C", "category", "Category", show=False,
+                tooltip="Category of your label on the step: text, in place of its rating (enter saves)"),
         Binding("u", "undo", "Undo", tooltip="Undo your last labeling action since the episode was opened"),
         Binding("ctrl+r", "redo", "Redo", show=False,
                 tooltip="Redo what u took back last (again: the one before); a new labeling action ends it"),
-        Binding("right_square_bracket", "next_unlabeled(1)", "Next unlabeled",
+        Binding("P", "episode_label", "Episode",
+                tooltip="Your label on the whole episode: then p pass, f fail, s score, c category, n note"),
+        Binding("right_square_bracket", "next_unlabeled(1)", "Unlabeled",
                 tooltip="Next step you have not labeled (wraps around)"),
         Binding("left_square_bracket", "next_unlabeled(-1)", "Prev unlabeled", show=False,
                 tooltip="Previous step you have not labeled (wraps around)"),
@@ -297,7 +307,7 @@ class EpisodeScreen(Screen[None]):
             self._bindings.key_to_bindings["q"] = [self.QUIT_BINDING]
         self.session: LabelSession | None = None  # None: this episode's labels cannot be read (see the note)
         self._drawn_reloads = 0  # session.reloads when the labels were last drawn (see _redraw_labels)
-        self._label_step = 0  # the step a note or tag prompt is about
+        self._label_step: Target = 0  # the step (or EPISODE) a note, tag, score or category prompt is about
         self._note_shown = ""  # the rationale as the note prompt showed it (on one line)
         self._tag_choices: list[str] = []
         self.speed = DEFAULT_SPEED
@@ -603,7 +613,8 @@ class EpisodeScreen(Screen[None]):
         # cancels it (the prompt's own binding); they are out of the key hints meanwhile.
         if self.query_one(PromptBar).asking:
             return False
-        if action in _LABEL_ACTIONS and (self.session is None or not len(self.episode)):
+        if action in _LABEL_ACTIONS and (self.session is None or (not len(self.episode)
+                                                                  and action not in _EPISODE_ACTIONS)):
             return None  # shown dimmed: nothing to label, or the labels cannot be read
         return True
 
@@ -624,6 +635,14 @@ class EpisodeScreen(Screen[None]):
                 self._label(lambda session: session.set_rationale(step, text))
             elif message.purpose == "tag":
                 self._tag_answered(message.value)
+            elif message.purpose == "episode":
+                self._episode_answered(message.value)
+            elif message.purpose == "score":  # (the prompt's check let only a number or nothing through)
+                step, score = self._label_step, parse_score(message.value)
+                self._label(lambda session: session.set_score(step, score))
+            elif message.purpose == "category" and message.value.strip():
+                step, category = self._label_step, message.value
+                self._label(lambda session: session.set_category(step, parse_category(category)))
 
     def _goto_answered(self, answer: str) -> None:
         text = answer.strip().replace(",", "").replace("_", "")  # "1,000" as the prompt writes counts
@@ -916,13 +935,17 @@ class EpisodeScreen(Screen[None]):
         n = len(self.episode)
         legend.labeled = f"labeled {mine:,}/{n:,} (you)" + (f" {anyone:,}/{n:,} (anyone)" if anyone > mine else "")
 
-    def _redraw_labels(self, step: int | None = None) -> None:
+    def _redraw_labels(self, step: Target | None = None) -> None:
         """Redraw what shows labels: the detail pane (keeping its scroll), the timeline line of ``step`` (None:
-        every line; also when the session read other writers' labels since the last redraw: any step may have
-        changed), the progress."""
+        every line and the header; also when the session read other writers' labels since the last redraw: any
+        step may have changed; EPISODE: the header's labels), the progress."""
         if self.session is not None and self.session.reloads != self._drawn_reloads:
             step = None
             self._drawn_reloads = self.session.reloads
+        if step == EPISODE:
+            if self.session is not None:
+                self.query_one(EpisodeHeader).show_labels(self.session.episode_labels(), self.session.judge)
+            return
         i = self.step_index
         if len(self.episode) and (step is None or step == i):
             try:
@@ -959,22 +982,75 @@ class EpisodeScreen(Screen[None]):
             legend.note = "no change"
             return
         self._redraw_labels(change.step)
-        legend.note = f"step {change.step:,}: {change.what}" + (f" ({change.warning})" if change.warning else "")
+        legend.note = f"{where(change.step)}: {change.what}" + (f" ({change.warning})" if change.warning else "")
 
     def action_rate(self, value: int) -> None:
         step = self.step_index
         self._label(lambda session: session.rate(step, value))
 
     def action_note(self) -> None:
+        self._ask_note(self.step_index)
+
+    def _ask_note(self, target: Target) -> None:
         if self.session is None:
             return
-        step = self._label_step = self.step_index
-        mine = self.session.mine_at(step)
+        self._label_step = target
+        mine = self.session.mine_at(target)
         # The input holds one line: a rationale written elsewhere with line breaks is shown joined, and only
         # written back (joined) if edited.
         self._note_shown = " ".join((mine.rationale or "").split()) if mine is not None else ""
-        self.query_one(PromptBar).ask("note", f"note on step {step:,} (enter saves, empty clears):",
+        self.query_one(PromptBar).ask("note", f"note on {where(target)} (enter saves, empty clears):",
                                       value=self._note_shown)
+
+    def action_score(self) -> None:
+        self._ask_score(self.step_index)
+
+    def _ask_score(self, target: Target) -> None:
+        if self.session is None:
+            return
+        self._label_step = target
+        mine = self.session.mine_at(target)
+        shown = f"{mine.score:g}" if mine is not None and mine.score is not None else ""
+        self.query_one(PromptBar).ask("score", f"score of {where(target)} (a number, e.g. 0.75; empty clears):",
+                                      value=shown, check=_problem_of(parse_score))
+
+    def action_category(self) -> None:
+        self._ask_category(self.step_index)
+
+    def _ask_category(self, target: Target) -> None:
+        if self.session is None:
+            return
+        self._label_step = target
+        mine = self.session.mine_at(target)
+        shown = mine.value if mine is not None and type(mine.value) is str else ""
+        instead = (f"; replaces your {rating_text(mine.value)}" if mine is not None and type(mine.value) is not str
+                   else "")
+        self.query_one(PromptBar).ask("category", f"category of {where(target)} (text, e.g. wrong-tool{instead}):",
+                                      value=shown, check=_problem_of(parse_category))
+
+    def action_episode_label(self) -> None:
+        """``P``: the annotator's label on the whole episode; the next key says what (see EPISODE_CHOICES)."""
+        if self.session is None:
+            return
+        mine = self.session.mine_at(EPISODE)
+        yours = ""
+        if mine is not None:
+            yours = f" (yours: {one_line(rating_text(mine.value), 30)}" + (
+                f", score {mine.score:g}" if mine.score is not None else "") + ")"
+        choices = "  ".join(f"{k} {what}" for k, what in EPISODE_CHOICES.items())
+        self.query_one(PromptBar).ask("episode", f"episode{yours}: {choices}:",
+                                      instant=f"[{''.join(EPISODE_CHOICES)}]", check=_episode_choice_problem)
+
+    def _episode_answered(self, answer: str) -> None:
+        choice = answer.strip()
+        if choice in ("p", "f"):
+            self._label(lambda session: session.set_verdict(choice == "p"))
+        elif choice == "s":
+            self._ask_score(EPISODE)
+        elif choice == "c":
+            self._ask_category(EPISODE)
+        elif choice == "n":
+            self._ask_note(EPISODE)
 
     def action_tag(self) -> None:
         if self.session is None:
@@ -1029,10 +1105,10 @@ class EpisodeScreen(Screen[None]):
             legend.note = f"nothing to {verb}"
             self.app.bell()
             return
-        if change.step != self.step_index:
+        if isinstance(change.step, int) and change.step != self.step_index:
             self._move_to(change.step)  # shows the step with its labels as they are now
         self._redraw_labels(change.step)  # (every step when other writers' labels were read on the way)
-        legend.note = f"{'undid' if verb == 'undo' else 'redid'} step {change.step:,}: {change.what}"
+        legend.note = f"{'undid' if verb == 'undo' else 'redid'} {where(change.step)}: {change.what}"
 
     def action_next_unlabeled(self, direction: int = 1) -> None:
         session = self.session
@@ -1105,9 +1181,17 @@ class EpisodeScreen(Screen[None]):
                    style="dim")
         prompts = Text("  enter answers, escape cancels (you stay on the step), tab is a space; the prompt keeps "
                        "the focus until then, and gives it back to the pane it was opened from\n  keys act in the order typed, "
-                       "however fast: + l + l rates two steps; L + l - rates steps 0, 1 of the next episode",
-                       style="dim", end="")
-        return [("Tags (t, then the number)", out), ("Prompts (: / c t)", prompts)]
+                       "however fast: + l + l rates two steps; L + l - rates steps 0, 1 of the next episode\n"
+                       "  a score that is not a number, or an empty category, is refused in the prompt: it stays "
+                       "open and says why", style="dim", end="")
+        episode = Text(end="")
+        episode.append("  " + "  ".join(f"P {k}  {what}" for k, what in EPISODE_CHOICES.items()))
+        episode.append("\n  your label on the whole episode, as `trajrec label add RUN --step episode` writes it "
+                       "(exports' kto and dpo read it);\n  the header shows it at once; u undoes it. A label holds "
+                       "one value: a category replaces a verdict or rating,\n  a score sits beside either",
+                       style="dim")
+        return [("Tags (t, then the number)", out), ("The episode (P, then a letter)", episode),
+                ("Prompts (: / c t # C P)", prompts)]
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -1118,4 +1202,29 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "undo", "redo", "next_unlabeled", "next_labeled"})
+_LABEL_ACTIONS = frozenset({"rate", "note", "tag", "score", "category", "episode_label", "undo", "redo",
+                            "next_unlabeled", "next_labeled"})
+#: Labeling actions that need no step: an episode without steps still takes a verdict.
+_EPISODE_ACTIONS = frozenset({"episode_label", "undo", "redo"})
+
+#: What ``P`` asks for next: the key typed after it (answered at once) and what it does.
+EPISODE_CHOICES = {"p": "pass", "f": "fail", "s": "score", "c": "category", "n": "note"}
+
+
+def _episode_choice_problem(text: str) -> str | None:
+    """The ``P`` prompt's check: a choice it does not know (typed with enter, e.g. ``x``) is told, not ignored."""
+    choice = text.strip()
+    if not choice or choice in EPISODE_CHOICES:
+        return None
+    return f"no choice {one_line(choice, 20)!r}: type {', '.join(EPISODE_CHOICES)} (escape cancels)"
+
+
+def _problem_of(parse: Callable[[str], object]) -> Callable[[str], str | None]:
+    """A prompt check from a parser: its error's message, or None when it reads the text."""
+    def problem(text: str) -> str | None:
+        try:
+            parse(text)
+        except TrajrecError as exc:
+            return one_line(str(exc), 200)
+        return None
+    return problem

@@ -1,4 +1,5 @@
-"""``LabelSession``: one annotator labeling one episode in the viewer: rate, note, tag, undo, next unlabeled.
+"""``LabelSession``: one annotator labeling one episode in the viewer: rate, note, tag, score, category, the
+episode's verdict, undo, next unlabeled.
 
 No widget and no textual: the episode screen turns keys into calls and redraws from :meth:`LabelSession.labels_at`
 and :meth:`LabelSession.progress`. Labels go to the label store of the episode's run folder
@@ -18,6 +19,10 @@ writes: a key costs one ``os.write`` and a few dict operations, never a pass ove
 [-1]
 >>> session.undo().what, session.mine_at(0).value, session.next_unlabeled(0)
 ('rated -1', 1, 1)
+>>> session.set_verdict(True).what, session.set_score(EPISODE, 0.8).what, session.progress()
+('verdict pass', 'score 0.8', (1, 1))
+>>> lab = session.mine_at(EPISODE); (lab.target, lab.value, lab.score)
+('episode', True, 0.8)
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from trajrec.recorder import TrajrecUsageError
-from trajrec.replay.labels import Label, LabelStore, LabelWarning
+from trajrec.replay.labels import Label, LabelStore, LabelWarning, parse_value
+
+#: The target of a label on the whole episode (as ``trajrec label add --step episode`` writes it).
+EPISODE = "episode"
+
+#: A label's target: a step index or :data:`EPISODE`.
+Target = int | str
 
 #: Tags offered by ``t`` unless ``--tags`` or ``$TRAJREC_TAGS`` say otherwise.
 DEFAULT_TAGS = ("useful-recovery", "repeated-mistake", "fake-reasoning", "lucky-guess")
@@ -70,19 +81,68 @@ def rating_text(value: Any) -> str:
     return str(value)
 
 
+def where(target: Target) -> str:
+    """``"step 1,234"`` or ``"episode"``: a target as the status line names it."""
+    return f"step {target:,}" if isinstance(target, int) else "episode"
+
+
+def parse_score(text: str) -> float | None:
+    """A score typed into the viewer's prompt: a finite number (as ``trajrec label add --score`` takes it), or
+    None for an empty answer (the score is cleared).
+
+    Raises:
+        TrajrecUsageError: the text is not a finite number (the message says what to type).
+
+    >>> parse_score(" 0.75"), parse_score("1"), parse_score("")
+    (0.75, 1.0, None)
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        score = float(text)
+    except ValueError:
+        score = None
+    if score is None or score != score or score in (float("inf"), float("-inf")):
+        raise TrajrecUsageError(f"not a finite number: {text[:30]!r}; a score is a number like 0.75 or -2 "
+                                "(empty clears it)")
+    return score
+
+
+def parse_category(text: str) -> str:
+    """A category typed into the viewer's prompt: one line of text that reads as a category, as
+    ``trajrec label add --value TEXT`` would read it (not a rating, verdict or number: those have their keys).
+
+    Raises:
+        TrajrecUsageError: empty text, text that reads as a rating, verdict or score, or one a typo away from those
+            words (the store's own check).
+
+    >>> parse_category(" wrong-tool ")
+    'wrong-tool'
+    """
+    text = text.strip()
+    if not text:
+        raise TrajrecUsageError("empty category: type a name, e.g. wrong-tool (escape cancels)")
+    value = parse_value(text)  # (raises for a near-miss of a rating word: 'godo', did you mean 'good')
+    if not isinstance(value, str):
+        raise TrajrecUsageError(f"{text[:30]!r} reads as {rating_text(value)}, not a category: rate with + - 0, "
+                                "give the episode's verdict with P p / P f, a score with # (P s for the episode)")
+    return value
+
+
 @dataclass(frozen=True)
 class Change:
     """One labeling action of the session, as undo needs it.
 
     Attributes:
-        step: the step labeled.
-        before: the annotator's label on the step before the action (None: the action added it).
+        step: the step labeled, or :data:`EPISODE` for the episode as a whole.
+        before: the annotator's label on the target before the action (None: the action added it).
         after: the version the action wrote.
         what: what it did, for the status line (``"rated +1"``, ``"tag lucky-guess on"``).
         warning: what the store warned about (a new tag close to a known one), if anything.
     """
 
-    step: int
+    step: Target
     before: Label | None
     after: Label
     what: str
@@ -92,8 +152,10 @@ class Change:
 class LabelSession:
     """One annotator (``judge = "human:<annotator>"``) labeling the steps of one episode through ``store``.
 
-    Each step carries at most one label of the annotator: rating a step again, noting or tagging it writes a new
-    version of that label (``store.update``), never a second one. :meth:`undo` takes back this session's
+    Each step, and the episode as a whole (target :data:`EPISODE`), carries at most one label of the annotator:
+    rating a step again, noting, tagging or scoring it writes a new version of that label (``store.update``), never
+    a second one. A label has one value: a rating, a verdict (the episode's pass/fail) or a category, and a score
+    beside it. :meth:`undo` takes back this session's
     actions, last first; the store keeps every version.
 
     Args:
@@ -116,9 +178,9 @@ class LabelSession:
         self.annotator = annotator
         self.judge = f"human:{annotator}"
         self._lock = lock if lock is not None else threading.RLock()
-        self._by_step: dict[int, list[Label]] = {}  # step -> live labels of any judge, oldest first
-        self._episode_labels: list[Label] = []  # live labels on the episode as a whole (target "episode")
-        self._mine: dict[int, Label] = {}  # step -> the annotator's live label (the newest, if several)
+        # target (a step, or EPISODE for the episode as a whole) -> live labels of any judge, oldest first
+        self._by_step: dict[Target, list[Label]] = {}
+        self._mine: dict[Target, Label] = {}  # target -> the annotator's live label (the newest, if several)
         self._undo: list[Change] = []
         self._redo: list[Change] = []  # changes undone, last on top; a new action empties it
         self._written: set[str] = set()  # ids of the versions this session wrote (undo takes back only these)
@@ -149,35 +211,34 @@ class LabelSession:
                            + ", ".join(f"step {lab.target} by {lab.judge} (id {str(lab.id)[:12]})" for lab in new[:3])
                            + (f" and {len(new) - 3} more" if len(new) > 3 else "")
                            + "; their lines stay in the labels files") if new else None
-            by_step: dict[int, list[Label]] = {}
-            mine: dict[int, Label] = {}
+            by_step: dict[Target, list[Label]] = {}
+            mine: dict[Target, Label] = {}
+            # Labels on the whole episode (a colleague's verdict, the rules' episode-verdict, the annotator's own)
+            # sit under EPISODE: the header shows them.
             for lab in labels:  # sorted by target, then time: the annotator's newest comes last
                 t = lab.target
-                if isinstance(t, int) and t < self.n_steps:
+                if (isinstance(t, int) and t < self.n_steps) or t == EPISODE:
                     by_step.setdefault(t, []).append(lab)
                     if lab.judge == self.judge:
                         mine[t] = lab
             self._by_step, self._mine = by_step, mine
-            # Labels on the whole episode (a colleague's verdict, the rules' episode-verdict): shown in the header.
-            self._episode_labels = sorted((lab for lab in every if lab.target == "episode"),
-                                          key=lambda lab: lab.judge != self.judge)
             self.reloads += 1
         finally:
             if was_enabled:
                 gc.enable()
 
-    def labels_at(self, step: int) -> list[Label]:
+    def labels_at(self, step: Target) -> list[Label]:
         """The live labels on ``step``: the annotator's first, then the others, oldest first."""
         labels = self._by_step.get(step, [])
         return sorted(labels, key=lambda lab: lab.judge != self.judge)
 
     def episode_labels(self) -> list[Label]:
-        """The live labels on the whole episode (target ``"episode"``): the annotator's first, then the others,
-        oldest first (as of the last :meth:`reload`)."""
-        return list(self._episode_labels)
+        """The live labels on the whole episode (target :data:`EPISODE`): the annotator's first, then the others,
+        oldest first (with the session's own writes)."""
+        return self.labels_at(EPISODE)
 
-    def mine_at(self, step: int) -> Label | None:
-        """The annotator's live label on ``step``."""
+    def mine_at(self, step: Target) -> Label | None:
+        """The annotator's live label on ``step`` (:data:`EPISODE`: on the episode as a whole)."""
         return self._mine.get(step)
 
     def is_mine(self, label: Label) -> bool:
@@ -188,8 +249,8 @@ class LabelSession:
         return any(lab.judge != self.judge for lab in self._by_step.get(step, ()))
 
     def progress(self) -> tuple[int, int]:
-        """(steps the annotator labeled, steps anyone labeled)."""
-        return len(self._mine), len(self._by_step)
+        """(steps the annotator labeled, steps anyone labeled): labels on the whole episode do not count."""
+        return len(self._mine) - (EPISODE in self._mine), len(self._by_step) - (EPISODE in self._by_step)
 
     @property
     def can_undo(self) -> bool:
@@ -212,7 +273,7 @@ class LabelSession:
     def next_labeled(self, start: int, direction: int = 1) -> int | None:
         """The nearest step after ``start`` (before it with ``direction=-1``; no wrapping) that anyone labeled;
         None when there is none that way."""
-        steps = [s for s in self._by_step if (s > start if direction > 0 else s < start)]
+        steps = [s for s in self._by_step if type(s) is int and (s > start if direction > 0 else s < start)]
         if not steps:
             return None
         return min(steps) if direction > 0 else max(steps)
@@ -245,7 +306,40 @@ class LabelSession:
             return None
         return self._write(step, f"rated {rating_text(value)}", value=value)
 
-    def set_rationale(self, step: int, text: str) -> Change | None:
+    def set_verdict(self, passed: bool) -> Change | None:
+        """The annotator's verdict on the whole episode: value pass (True) or fail (False) on target
+        :data:`EPISODE`, as ``trajrec label add --step episode --value pass`` writes it (its score, rationale and
+        tags stay). None when the label already says so."""
+        self.catch_up()
+        mine = self._mine.get(EPISODE)
+        if mine is not None and type(mine.value) is bool and mine.value == passed:
+            return None
+        was = f" (was {rating_text(mine.value)})" if mine is not None and type(mine.value) is not int else ""
+        return self._write(EPISODE, f"verdict {rating_text(passed)}{was}", value=passed)
+
+    def set_score(self, step: Target, score: float | None) -> Change | None:
+        """Set (None: clear) the score of the annotator's label on ``step`` (a step or :data:`EPISODE`): the
+        label's ``score`` field, kept beside its value as ``trajrec label add --score`` keeps it. A target not
+        labeled yet gets a neutral (0) value to carry it. None when nothing changes."""
+        self.catch_up()
+        mine = self._mine.get(step)
+        if score == (mine.score if mine is not None else None):
+            return None
+        return self._write(step, f"score {score:g}" if score is not None else "score cleared", score=score)
+
+    def set_category(self, step: Target, category: str) -> Change | None:
+        """Make ``category`` (see :func:`parse_category`) the value of the annotator's label on ``step`` (a step
+        or :data:`EPISODE`), as ``trajrec label add --value CATEGORY`` does: a label has one value, so the
+        category takes the place of a rating or verdict (its score, rationale and tags stay). None when the
+        label already says so."""
+        self.catch_up()
+        mine = self._mine.get(step)
+        if mine is not None and type(mine.value) is str and mine.value == category:
+            return None
+        was = f" (was {rating_text(mine.value)})" if mine is not None else ""
+        return self._write(step, f"category {category}{was}", value=category)
+
+    def set_rationale(self, step: Target, text: str) -> Change | None:
         """Set (empty: clear) the rationale of the annotator's label on ``step``; a step not rated yet gets a
         neutral (0) label to carry it. None when nothing changes."""
         rationale = text.strip() or None
@@ -255,7 +349,7 @@ class LabelSession:
             return None
         return self._write(step, "note" if rationale else "note cleared", rationale=rationale)
 
-    def toggle_tag(self, step: int, tag: str) -> Change:
+    def toggle_tag(self, step: Target, tag: str) -> Change:
         """Add ``tag`` to the annotator's label on ``step``, or take it off; a step not rated yet gets a
         neutral (0) label to carry it."""
         self.catch_up()
@@ -282,10 +376,10 @@ class LabelSession:
             live = self.store.live(change.after.id or "")
             if live is not None and live.id not in self._written:
                 raise TrajrecUsageError(
-                    f"step {change.step}'s label was changed since this session's {change.what} "
+                    f"{where(change.step)}'s label was changed since this session's {change.what} "
                     f"({live.author or live.judge} made it {rating_text(live.value)}"
                     + (f": {live.rationale!r}" if live.rationale else "")
-                    + f", version {str(live.id)[:12]}): not undone; rate the step again to change it")
+                    + f", version {str(live.id)[:12]}): not undone; label it again to change it")
             if change.before is None:
                 new = self.store.delete(change.after.id or "", author=self.annotator)
             else:
@@ -312,8 +406,8 @@ class LabelSession:
         mine = self._mine.get(undone.step)
         if mine is not None and mine.id not in self._written:
             raise TrajrecUsageError(
-                f"step {undone.step}'s label was changed since this session's undo ({mine.author or mine.judge} "
-                f"made it {rating_text(mine.value)}, version {str(mine.id)[:12]}): not redone; rate the step again "
+                f"{where(undone.step)}'s label was changed since this session's undo ({mine.author or mine.judge} "
+                f"made it {rating_text(mine.value)}, version {str(mine.id)[:12]}): not redone; label it again "
                 "to change it")
         done = undone.after
         rest = self._redo
@@ -322,7 +416,7 @@ class LabelSession:
         self._redo = rest  # (_write empties it: a new action)
         return change
 
-    def _write(self, step: int, what: str, **fields: Any) -> Change:
+    def _write(self, step: Target, what: str, **fields: Any) -> Change:
         before = self._mine.get(step)
         with self._lock, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LabelWarning)
@@ -338,7 +432,7 @@ class LabelSession:
         self._redo = []
         return change
 
-    def _apply(self, step: int, new: Label) -> None:
+    def _apply(self, step: Target, new: Label) -> None:
         """Patch the index with a version just written: it replaces the version it supersedes."""
         labels = self._by_step.get(step, [])
         kept = [lab for lab in labels if lab.id != new.supersedes]

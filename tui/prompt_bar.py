@@ -1,5 +1,5 @@
-"""``PromptBar``: the one-line input behind ``:`` (go to step), ``/`` (search), ``c`` (note) and ``t`` (tag), at
-the bottom of a screen.
+"""``PromptBar``: the one-line input behind ``:`` (go to step), ``/`` (search), ``c`` (note), ``t`` (tag), ``#``
+(score), ``C`` (category) and ``P`` (the episode's label), at the bottom of a screen.
 
 Inline rather than a modal screen: closing a modal screen re-applies the CSS of the screen below and repaints
 all of it (measured: ~60 ms of a go-to's ~115 ms), where hiding one line costs one layout pass.
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,7 +29,9 @@ from .key_order import OrderedInput, hold_keys, release_keys
 class PromptBar(Horizontal):
     """Asks for one line: :meth:`ask` shows it with the focus in its input; enter answers with the text,
     escape with None (:class:`PromptBar.Answered`); either way it hides again. With ``instant``, text that
-    matches it whole answers at once, without enter (``t`` then ``2`` picks tag 2).
+    matches it whole answers at once, without enter (``t`` then ``2`` picks tag 2). With ``check``, enter on an
+    answer it finds wrong (a score that is not a number) answers nothing: the bar stays open and says why
+    (:attr:`problem`), the text selected for retyping.
 
     | Key(s) | Description |
     | :- | :- |
@@ -78,7 +82,11 @@ class PromptBar(Horizontal):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.purpose = ""
+        self.prompt = ""
+        #: Why ``check`` refused the last enter (shown before the prompt), or "".
+        self.problem = ""
         self._instant: re.Pattern[str] | None = None
+        self._check: Callable[[str], str | None] | None = None
         self._focus_before: Widget | None = None  # focused when the prompt opened; focused again when it closes
 
     def compose(self) -> ComposeResult:
@@ -95,12 +103,17 @@ class PromptBar(Horizontal):
         return self.has_class("-asking")
 
     def ask(self, purpose: str, prompt: str, *, value: str = "", placeholder: str = "",
-            restrict: str | None = None, instant: str | None = None) -> None:
+            restrict: str | None = None, instant: str | None = None,
+            check: Callable[[str], str | None] | None = None) -> None:
         """Show the bar with ``prompt`` and give its input the focus (at once: keys typed right after the key
         that asked, in one burst, must land here). ``instant``: a regular expression; typed text matching it
-        whole answers without enter."""
+        whole answers without enter. ``check``: called with the text on enter; a message (what is wrong and
+        what to type) keeps the bar open, showing it; None lets the answer through."""
         self.purpose = purpose
+        self.prompt = prompt
+        self.problem = ""
         self._instant = re.compile(instant) if instant else None
+        self._check = check
         self.query_one(Label).update(prompt)
         field = self.input
         field.restrict = restrict
@@ -125,6 +138,20 @@ class PromptBar(Horizontal):
         hold_keys(self.app)
         self.screen.post_message(self.Answered(self, self.purpose, value))
         self.screen.call_later(release_keys, self.app)
+
+    def _enter(self) -> None:
+        """Enter: answer with the text, unless ``check`` refuses it (then say why and keep asking: the keys
+        typed after the enter are typed into the prompt, as they would be had the enter not been pressed)."""
+        value = self.input.value
+        problem = self._check(value) if self._check is not None else None
+        if not problem:
+            self._close(value)
+            return
+        self.problem = problem
+        label = Text(problem, style="bold red", end="")
+        label.append("  " + self.prompt, style="")
+        self.query_one(Label).update(label)
+        self.input.selection = Selection(0, len(value))  # typing replaces it
 
     def _typed(self) -> None:
         """After a key typed into the input: text matching ``instant`` whole answers at once."""
@@ -176,16 +203,23 @@ class _PromptInput(OrderedInput):
     """The prompt's input: answers enter, escape, tab and an ``instant`` match as the keys arrive, in the order
     typed (see :class:`PromptBar`)."""
 
+    #: The last key offered while asking that the input neither typed nor had a binding for (ctrl+r, f5).
+    _unhandled: events.Key | None = None
+
     async def type_key(self, event: events.Key) -> bool:
         bar = self.parent
         if not isinstance(bar, PromptBar):
             return await super().type_key(event)
         if not bar.asking:  # (a key that came the usual way, after the answer)
-            bar._hand_back(event)
+            if event is not self._unhandled:
+                bar._hand_back(event)
+            # else: typed while the prompt asked, and left to Textual's route (the app's bindings, f1 the help),
+            # which delivers it here after a later key answered: handed back now it would run after the answer
+            # (ctrl+r typed into a note, then escape, redid a label). It did nothing when typed: it does nothing.
             return True
         key = event.key
         if key == "enter":
-            bar._close(self.value)
+            bar._enter()
         elif key == "escape":
             bar._close(None)
         elif key == "tab":
@@ -197,5 +231,6 @@ class _PromptInput(OrderedInput):
             if event.is_printable:
                 bar._typed()
         else:
+            self._unhandled = event
             return False
         return True

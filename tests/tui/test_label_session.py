@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import re
 import sys
 import threading
 from pathlib import Path
@@ -137,3 +138,43 @@ def test_label_source_is_safe_across_threads(tmp_path: Path) -> None:
     assert source.labeled_fraction(str(episode), "ep", 500) == 1.0
     assert source.labeled_fraction(str(episode), "other", 5) is None
     assert len(LabelStore(run).current("ep")) == 500
+
+
+def test_parse_score_and_category() -> None:
+    from trajrec.tui.label_session import parse_category, parse_score
+
+    assert [parse_score(t) for t in ("0.75", " -2 ", "1e3", "")] == [0.75, -2.0, 1000.0, None]
+    for bad in ("abc", "nan", "inf", "-inf", "1e999", "0,5"):
+        with pytest.raises(TrajrecUsageError, match=r"^not a finite number: .*; a score is a number like 0\.75"):
+            parse_score(bad)
+    assert parse_category(" wrong-tool ") == "wrong-tool"
+    with pytest.raises(TrajrecUsageError, match=r"^empty category: type a name"):
+        parse_category(" ")
+    for text, reads in (("pass", "pass"), ("bad", "-1"), ("0.5", "0.5"), ("1", "+1")):
+        with pytest.raises(TrajrecUsageError, match=rf"^'{re.escape(text)}' reads as {re.escape(reads)}, not a category"):
+            parse_category(text)
+    with pytest.raises(TrajrecUsageError, match="did you mean"):
+        parse_category("godo")
+
+
+def test_episode_label_one_version_per_action_and_undo(tmp_path: Path) -> None:
+    from trajrec.tui.label_session import EPISODE
+
+    store = LabelStore(tmp_path)
+    session = LabelSession(store, "ep-1", 3, "ana")
+    assert session.set_verdict(False).what == "verdict fail"
+    assert session.set_verdict(False) is None  # already fail: nothing written
+    assert session.set_score(EPISODE, 0.5).what == "score 0.5" and session.set_score(EPISODE, 0.5) is None
+    assert session.set_category(EPISODE, "gave-up").what == "category gave-up (was fail)"
+    assert session.set_verdict(True).what == "verdict pass (was gave-up)"
+    assert session.progress() == (0, 0) and session.next_labeled(0) is None  # the episode is no step
+    [lab] = LabelStore(tmp_path).current("ep-1")
+    assert (lab.target, lab.value, lab.score, lab.judge, lab.author, lab.kind) == (
+        "episode", True, 0.5, "human:ana", "ana", "judge")
+    assert [session.undo().what for _ in range(4)] == ["verdict pass (was gave-up)", "category gave-up (was fail)",
+                                                       "score 0.5", "verdict fail"]
+    assert LabelStore(tmp_path).current("ep-1") == [] and session.episode_labels() == []
+    assert session.redo().what == "verdict fail" and session.mine_at(EPISODE).value is False
+    # A score on a step not rated yet: a neutral value carries it, as a note does.
+    assert session.set_score(1, -2.0).what == "score -2" and session.mine_at(1).value == 0
+    assert session.set_score(1, None).what == "score cleared" and session.mine_at(1).score is None

@@ -208,9 +208,13 @@ def burst(app: App[None], *keys: str) -> None:
     app (``Pilot.press`` waits for the app to settle after every key, which hides routing races)."""
     from textual import events
 
-    names = {"/": "slash", ":": "colon", "-": "minus", " ": "space"}
+    names = {"/": "slash", ":": "colon", "-": "minus", " ": "space", "+": "plus", "#": "number_sign"}
+    # The character a terminal sends with a named key (Textual's driver names "+" plus and keeps the "+"): a
+    # prompt types it.
+    chars = {"enter": "\r", "escape": "\x1b", "plus": "+", "minus": "-", "number_sign": "#", "space": " ",
+             "slash": "/", "colon": ":"}
     for key in keys:
-        char = key if len(key) == 1 else {"enter": "\r", "escape": "\x1b"}.get(key)
+        char = key if len(key) == 1 else chars.get(key)
         event = events.Key(names.get(key, key), char)
         event.set_sender(app)
         assert app._driver is not None

@@ -48,6 +48,20 @@ def test_auto_add_ls_edit_rm(run_dir: Path, ids: dict[int, str], capsys: pytest.
     assert [(v["value"], v["deleted"]) for v in versions] == [(-1, False), (0, False), (None, True)]
 
 
+def test_ls_shows_a_labels_score_and_a_whole_category(run_dir: Path, ids: dict[int, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    eid = ids[1]
+    run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "episode", "--value", "fail", "--score",
+        "0.25", "--annotator", "ana")
+    run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "1", "--value", "wrong-dir",
+        "--annotator", "ana")
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid)
+    header, *rows = out.splitlines()
+    assert code == 0 and header.split()[:5] == ["episode", "target", "value", "score", "judge"]
+    assert {tuple(row.split()[1:5]) for row in rows} == {("episode", "fail", "0.25", "human:ana"),
+                                                         ("1", "wrong-dir", "-", "human:ana")}
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--episode", "X", "--step", "9", "--value", "+1"], "--step 9 is out of range: episode {e1} has 4 steps (0..3)"),
     (["--episode", "X", "--step", "-2", "--value", "+1"],

@@ -65,8 +65,8 @@ def test_edit_by_another_annotator_is_their_own_label(run_dir: Path, ids: dict[i
     # --history has an author column: the header names it and each row shows the version's author.
     code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--history")
     header, *rows = out.splitlines()
-    assert header.split()[:6] == ["episode", "target", "value", "judge", "author", "kind"]
-    assert [row.split()[3:5] for row in rows] == [["human:ana", "ana"], ["human:mallory", "mallory"],
+    assert header.split()[:7] == ["episode", "target", "value", "score", "judge", "author", "kind"]
+    assert [row.split()[4:6] for row in rows] == [["human:ana", "ana"], ["human:mallory", "mallory"],
                                                   ["human:mallory", "mallory"]]
     assert f"(edit of {ana['id'][:12]})" in rows[1]
 

@@ -69,7 +69,9 @@ def label_line(label: Label, *, mine: bool) -> Text:
     if label.kind != "judge":
         out.append(f"  {one_line(label.kind, 12)}", style="dim")
     if label.score is not None:
-        out.append(f"  score {one_line(label.score, 12)}")
+        # As the episode header writes it (0.5, 1), not the float's repr (1.0).
+        score = label.score
+        out.append(f"  score {score:g}" if type(score) in (int, float) else f"  score {one_line(score, 12)}")
     if label.tags:
         out.append("  tags ", style="dim")
         out.append(", ".join(one_line(t, 30) for t in label.tags), style="cyan")

@@ -178,3 +178,11 @@ def test_episode_label_one_version_per_action_and_undo(tmp_path: Path) -> None:
     # A score on a step not rated yet: a neutral value carries it, as a note does.
     assert session.set_score(1, -2.0).what == "score -2" and session.mine_at(1).value == 0
     assert session.set_score(1, None).what == "score cleared" and session.mine_at(1).score is None
+
+
+def test_the_step_pane_writes_a_labels_score_as_the_header_does():
+    from trajrec.replay.label_model import Label
+    from trajrec.tui.step_detail import label_line
+
+    assert "score 1 " in label_line(Label("ep", 0, "judge", "human:bo", 0, score=1.0), mine=True).plain + " "
+    assert "score 0.25" in label_line(Label("ep", 0, "judge", "human:bo", 0, score=0.25), mine=False).plain

@@ -309,7 +309,7 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int, drops: 
         if row is not None:
             entry = next((e for e in entries if e.get("first") == row[1] and not e.get("unverified")),
                          {"first": row[1], "n": row[2], "why": "damaged bytes"})
-            kept = _salvage(buf, row, index) if not entry.get("salvaged") else []
+            kept = _salvage(buf, row, index, lambda: _state_before(path, row[1])) if not entry.get("salvaged") else []
             k = sum(1 for r in kept if r.get("t") == "step")
             if kept:
                 yield pos, row[3], False, kept, 0, None, {
@@ -356,18 +356,22 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int, drops: 
             pos = stop
 
 
-def _salvage(buf: Any, row: list[int], index: dict[str, Any]) -> list[dict[str, Any]]:
+def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any = None) -> list[dict[str, Any]]:
     """The records of the damaged frame ``row`` that decode before its damage and pass every check a reader
     makes, in order (steps numbered from the row's first step on, at most the row's count); empty when none.
 
     They are not verified (the frame's checksum failed; see :func:`trajrec.recorder.format.salvage_records`): the
     new index marks them ``unverified`` and readers say so. Frame 0 must start with the header the index holds
-    (byte for byte the same record) and the reset record, or nothing of it is kept.
+    (byte for byte the same record) and the reset record, or nothing of it is kept. A salvaged record may carry
+    the damaged byte itself: the salvage also ends at a step whose state diff does not apply to the state before
+    it, rebuilt as ``state_at`` rebuilds it (from the frame's snapshot, else ``state_before()``: the state before
+    the frame's first step, or :data:`_NO_CHAIN` when it cannot be had), so every step kept has a state.
     """
     offset, first, n, stop = row[:4]
     records, _why = salvage_records(memoryview(buf)[offset:stop])
     kept: list[dict[str, Any]] = []
     expect = first
+    state: Any = None  # the state after the last step kept; None: not rebuilt yet
     for k, rec in enumerate(records):
         t = rec.get("t")
         if offset == 0 and k < 2:  # frame 0 opens with the header and the reset record
@@ -376,14 +380,63 @@ def _salvage(buf: Any, row: list[int], index: dict[str, Any]) -> list[dict[str, 
                 return []
             if k == 1 and (t != "reset" or reset_problem(rec)):
                 return []
+            if k == 1:  # the chain of frame 0 starts from the reset's state (as state_at(-1) reads it)
+                state_before = (lambda reset=rec: reset["state"] if "state" in reset else _NO_CHAIN)
         elif t == "step":
             if expect >= first + n or step_problem(rec, expect):
+                break
+            state = _state_after(rec, state, state_before)
+            if state is _BROKEN_CHAIN:
                 break
             expect += 1
         elif t != "check" or check_problem(rec, "check record"):
             break  # anything else (an end record, a second reset) is not what a damaged step frame may hold
         kept.append(rec)
     return kept if expect > first or (offset == 0 and len(kept) == 2) else []
+
+
+#: :func:`_salvage`'s state chain: the state before the frame cannot be had (nothing to check diffs against), or a
+#: step's diff did not apply (the salvage ends before that step).
+_NO_CHAIN = object()
+_BROKEN_CHAIN = object()
+
+
+def _state_after(rec: dict[str, Any], state: Any, state_before: Any) -> Any:
+    """The state after step record ``rec`` as ``Episode.state_at`` rebuilds it, given the state after the step
+    before it in the frame (None: the frame's first step); :data:`_BROKEN_CHAIN` when its diff does not apply."""
+    from .diff import apply_forward, copy_state  # noqa: PLC0415  (the state diff imports numpy; repairs are rare)
+
+    if "snapshot" in rec:
+        try:
+            return copy_state(rec["snapshot"])
+        except Exception:  # noqa: BLE001  (a damaged snapshot that cannot be copied: no state to rebuild from)
+            return _BROKEN_CHAIN
+    if state is None:
+        state = state_before() if state_before is not None else _NO_CHAIN
+        if state is not _NO_CHAIN:
+            try:
+                state = copy_state(state)  # the diffs change it in place; the reset record's stays as read
+            except Exception:  # noqa: BLE001  (a damaged reset state that cannot be copied)
+                state = _NO_CHAIN
+    diff = rec.get("diff")
+    if state is _NO_CHAIN or not diff:
+        return state
+    try:
+        return apply_forward(state, diff, copy_values=True)
+    except (LookupError, TypeError, ValueError, AttributeError):  # as state_at: rows that do not fit the state
+        return _BROKEN_CHAIN
+
+
+def _state_before(path: str, first: int) -> Any:
+    """The state right before step ``first`` (after step ``first - 1``, or the reset's), read from the file being
+    repaired; :data:`_NO_CHAIN` when the episode records no state or that state cannot be rebuilt."""
+    from .reader import Episode  # noqa: PLC0415  (reader imports this module's neighbours)
+
+    try:
+        with Episode(path) as ep:
+            return ep.state_at(first - 1) if ep.has_state else _NO_CHAIN
+    except Exception:  # noqa: BLE001  (a damaged reset or earlier frame: that loss is recorded on its own)
+        return _NO_CHAIN
 
 
 def _head_bytes(frame: memoryview) -> bytes | None:

@@ -41,9 +41,12 @@ def _damage_and_repair(path: Path, *, want_unverified: bool) -> Any:
     (``want_unverified``) or salvaged none. Returns the fsck report of the repair."""
     orig = path.read_bytes()
     row = read_index(path)["frames"][1]
-    for k in range(1, 20):
+    # Places spread over the frame first, then every byte: where zstd notices a damaged byte (at its block, or
+    # only at the frame's checksum, which salvages every record) depends on how the frame was coded.
+    spread = [row[0] + max(6, int((row[3] - row[0]) * k / 20)) for k in range(1, 20)]
+    for at in [*spread, *(at for at in range(row[0] + 6, row[3]) if at not in spread)]:
         data = bytearray(orig)
-        data[row[0] + max(6, int((row[3] - row[0]) * k / 20))] ^= 0x5A
+        data[at] ^= 0x5A
         path.write_bytes(bytes(data))
         rep = fsck(path, repair=True)
         for extra in path.parent.glob("*.orig"):

@@ -259,7 +259,8 @@ def _take(pa: Any, small: Any, at: Any) -> Any:
     offs = np.frombuffer(small.buffers()[1], dtype=np.int32, count=len(small) + 1).astype(np.int64)
     data = small.buffers()[2]
     raw = b"" if data is None else data.to_pybytes()
-    pieces = [raw[offs[k]:offs[k + 1]] for k in range(len(small))]
+    ends = offs.tolist()
+    pieces = [raw[a:b] for a, b in zip(ends, ends[1:])]
     lens = np.diff(offs)[at]
     offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
@@ -267,7 +268,75 @@ def _take(pa: Any, small: Any, at: Any) -> Any:
         raise _Fallback
     valid = _bits(small)[at] if small.null_count else None
     return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32)),
-                                                    pa.py_buffer(b"".join(map(pieces.__getitem__, at.tolist())))],
+                                                    pa.py_buffer(_joined(pieces, at))],
+                                 null_count=_nulls(valid, rows))
+
+
+def _joined(pieces: list[bytes], at: Any) -> bytes:
+    """``b"".join(pieces[k] for k in at)``: a piece a run of equal indexes (repeated by ``bytes * n``) when the
+    rows come in runs (a label column: the same value on most steps), else a piece a row."""
+    rows = len(at)
+    if rows < 16:
+        return b"".join(map(pieces.__getitem__, at.tolist()))
+    starts = np.flatnonzero(at[1:] != at[:-1]) + 1
+    if 4 * len(starts) > rows:
+        return b"".join(map(pieces.__getitem__, at.tolist()))
+    bounds = [0, *starts.tolist(), rows]
+    return b"".join(map(operator.mul, map(pieces.__getitem__, at[bounds[:-1]].tolist()),
+                        map(operator.sub, bounds[1:], bounds[:-1])))
+
+
+#: numpy dtypes of the fixed-width kinds' data buffers.
+_DTYPES = {"f64": np.float64, "i32": np.int32, "i8": np.int8, "ts": np.int64}
+
+
+def coded(pa: Any, typ: Any, values: list[Any], codes: Any, *, kind: str | None = None) -> Any:
+    """``build(pa, typ, [values[c] for c in codes])`` made from the distinct ``values`` alone: their array is
+    built once (:func:`build`), then its rows ``codes`` (an int64 numpy array) are taken at the buffer level. The
+    parquet export's columns of few distinct values (an episode's label columns: a value per distinct label text)
+    cost a few numpy operations and one ``bytes.join`` a column instead of a Python value a row.
+    ``tests/exports/test_arrow_build.py`` compares it with :func:`build` of the rows' values.
+
+    Raises:
+        Whatever :func:`build` raises for ``values``.
+    """
+    kind = kind or kind_of(pa, typ)
+    small = build(pa, typ, values, kind=kind)
+    try:
+        if kind != "other" and small.offset == 0 and (not len(codes) or 0 <= int(codes.min()) and
+                                                      int(codes.max()) < len(values)):
+            return _take_any(pa, small, kind, codes)
+    except _Fallback:
+        pass
+    return build(pa, typ, list(map(values.__getitem__, codes.tolist())), kind=kind)
+
+
+def _take_any(pa: Any, small: Any, kind: str, at: Any) -> Any:
+    """Rows ``at`` of ``small`` (an unsliced array of :func:`kind_of` ``kind`` made by these builders)."""
+    rows = len(at)
+    if kind in ("str", "struct"):
+        return _take(pa, small, at)
+    valid = _bits(small)[at] if small.null_count else None
+    if kind.startswith("list:"):
+        offs = np.frombuffer(small.buffers()[1], dtype=np.int32, count=len(small) + 1).astype(np.int64)
+        lens = np.diff(offs)[at]
+        offsets = np.zeros(rows + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        total = int(offsets[-1])
+        if total > _I32[1]:
+            raise _Fallback
+        # Each row's items: its value's items in the small child, in order.
+        items = np.repeat(offs[:-1][at] - offsets[:-1], lens) + np.arange(total, dtype=np.int64)
+        child = _take_any(pa, small.values, kind[5:], items)
+        return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32))],
+                                     null_count=_nulls(valid, rows), children=[child])
+    if kind == "bool":
+        bits = np.unpackbits(np.frombuffer(small.buffers()[1], dtype=np.uint8), count=len(small),
+                             bitorder="little")
+        data = np.packbits(bits[at], bitorder="little")
+    else:
+        data = np.frombuffer(small.buffers()[1], dtype=_DTYPES[kind], count=len(small))[at]
+    return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid), pa.py_buffer(data)],
                                  null_count=_nulls(valid, rows))
 
 
@@ -305,7 +374,8 @@ def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, 
             rows: int) -> Any:
     names = [typ.field(k).name for k in range(typ.num_fields)]
     _only(types, dict)
-    if counts is None and rows >= 64:
+    if counts is None and rows >= 64 and not (nulls and values.count(None) * 8 >= 7 * rows):
+        # (Mostly nulls: the present values alone, below, cost less than telling the shared ones apart.)
         shared = _shared(values)
         if shared is not None:  # a few maps, each on many rows (a tool call per distinct action)
             distinct, at = shared

@@ -37,7 +37,7 @@ from ..label_join import LabelLines
 from ..label_model import LabelRow
 from ..labels import rating
 from .choice import map_label, origin
-from .arrow_build import build, float_lists, kind_of, row_bytes, value_bytes
+from .arrow_build import build, coded, float_lists, kind_of, row_bytes, value_bytes
 from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
@@ -303,10 +303,15 @@ def _category(value: Any) -> str | None:
 HEAD = COLUMNS.index("step")
 
 
-def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]]:
+def episode_columns(view: EpisodeView, *, few: bool = False) -> tuple[tuple[Any, ...], list[Any]]:
     """``(head, columns)`` of ``view``'s rows: ``head`` the values of ``COLUMNS[:HEAD]`` (the episode's, the same
     on each row), ``columns`` one list per column of ``COLUMNS[HEAD:]`` with a value per step. Reads every step
-    (a damaged frame raises before anything is returned)."""
+    (a damaged frame raises before anything is returned).
+
+    ``few``: columns of few distinct values may come as :class:`Coded` (the distinct values and each row's index
+    among them) instead of lists: the label columns made from label lines, and ``complete``/``unverified`` when
+    every row has the same; :class:`ParquetFormat` makes their arrays from the distinct values
+    (:func:`.arrow_build.coded`)."""
     from .chat import episode_complete, episode_meta, unverified_of  # one definition of the episode fields
 
     meta = episode_meta(view)
@@ -343,8 +348,51 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
     n = len(picked)
     steps_i = steps_cols[0]
     labels = (_label_columns(picked, found, label_map, n) if lines is None else
-              _line_label_columns(lines, steps_i, label_map, wins, prefer))
+              _line_label_columns(lines, steps_i, label_map, wins, prefer, few=few))
+    if few and _FEW[0]:
+        same = np.zeros(n, dtype=np.int64)
+        return head, [*steps_cols, *labels, Coded([complete], same),
+                      [i in doubt for i in steps_i] if doubt else Coded([False], same)]
     return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+
+
+#: Whether :class:`ParquetFormat` takes columns of few distinct values as :class:`Coded` (tests turn it off to
+#: compare with the lists' path).
+_FEW = [True]
+
+
+class Coded:
+    """A column of few distinct values: ``values`` (a list) and each row's index among them (``codes``, an int64
+    numpy array), what :func:`.arrow_build.coded` makes an array of. Sliced (``[:k]``) and cut (``del [:k]``) as
+    :class:`_Rows` cuts its lists; the values are shared, never changed (:meth:`join` copies them)."""
+
+    __slots__ = ("values", "codes")
+
+    def __init__(self, values: list[Any], codes: Any) -> None:
+        self.values = values
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, cut: slice) -> Coded:
+        return Coded(self.values, self.codes[cut])
+
+    def __delitem__(self, cut: slice) -> None:
+        assert cut.start is None and cut.step is None  # (only del [:k])
+        rest = self.codes[cut.stop:]
+        if len(self.values) > 16:  # values no row left here takes: dropped (they would add up over episodes)
+            keep, rest = np.unique(rest, return_inverse=True)
+            self.values = list(map(self.values.__getitem__, keep.tolist()))
+        self.codes = rest.astype(np.int64, copy=False).reshape(-1)
+
+    def tolist(self) -> list[Any]:
+        """The rows' values."""
+        return list(map(self.values.__getitem__, self.codes.tolist()))
+
+    def join(self, more: Coded) -> Coded:
+        """These rows, then ``more``'s (a new column)."""
+        return Coded([*self.values, *more.values], np.concatenate((self.codes, more.codes + len(self.values))))
 
 
 #: Steps read and made columns at a time (bounded: an episode's records are not all held at once).
@@ -651,19 +699,40 @@ def _usual_lines(view: EpisodeView) -> LabelLines | None:
 _INT = {int}
 
 
+#: (label map, preference tokens) -> middle text -> its columns (:func:`_line_label_columns`).
+_MADE: dict[tuple[Any, Any], dict[str, tuple[Any, ...]]] = {}
+_NO_LABEL = (None, None, None, None, None, None, None, None, None, [], None)
+
+
 def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, wins: dict[tuple[Any, Any], bool],
-                        prefer: Any) -> list[list[Any]]:
+                        prefer: Any, *, few: bool = False) -> list[Any]:
     """The columns ``label`` .. ``label_judges`` of an episode's steps (``steps``: their indexes) from its label
     lines (:func:`_usual_lines`: a label a step at most, no check on a step): each distinct middle text's columns
     made once (the same values :func:`_label_columns` makes from the steps' candidates, its only candidate each:
-    ``tests/exports/test_parquet_line_labels.py``), then spread over the steps in C loops."""
+    ``tests/exports/test_parquet_line_labels.py``), then spread over the steps in C loops; ``few``: the columns
+    but ``label_id`` as :class:`Coded` (each distinct text's values and each step's index among them)."""
     fields = lines.fields
     values: dict[tuple[type, Any], tuple[Any, ...]] = {}
     made: dict[str, tuple[Any, ...]] = {}  # middle text -> (label columns but the id, won, [judge])
     # The list values (tags, judges) are shared by the rows of one middle text: the export only reads them, and
     # step_rows gives each row its own.
-    no_label = (None, None, None, None, None, None, None, None, None, [], None)
+    no_label = _NO_LABEL
+    # A middle text's columns depend on the text, the label map and the preference alone: kept across episodes
+    # (a run's labels repeat a few texts), for texts of at most 1,024 characters, 4,096 texts at most.
+    # (prefer: a Preference's bound choose, whose answers its tokens decide; another callable: nothing kept.)
+    tokens = getattr(getattr(prefer, "__self__", None), "tokens", None)
+    known = _MADE.get((label_map, tokens)) if tokens is not None else {}
+    if known is None:
+        if len(_MADE) >= 4:
+            _MADE.clear()
+        known = _MADE[(label_map, tokens)] = {}
+    elif len(known) >= 4096:
+        known.clear()
     for mid, (kind, judge, value, score, rationale, tags, author, deleted) in fields.items():
+        got = known.get(mid)
+        if got is not None:
+            made[mid] = got
+            continue
         key = (judge, kind)
         won = wins.get(key)
         if won is None:
@@ -680,12 +749,26 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
                     [str(t) for t in tags] if tags else [], _text(author))
         else:
             cols = no_label
-        made[mid] = (cols, won, [judge])
+        made[mid] = got = (cols, won, [judge])
+        if len(mid) <= 1024:
+            known[mid] = got
     n_lines = len(lines.ids)
     per_line = list(map(made.__getitem__, lines.mids))
     # Each step's line (or the entry past the lines: no label), then its columns.
     at = dict(zip(lines.targets, range(n_lines)))
     place = list(map(at.get, steps, repeat(n_lines)))
+    if few and _FEW[0]:
+        # Each distinct text's values once, the steps' indexes among them (the last entry: no label).
+        texts = list(made)
+        index = dict(zip(texts, range(len(texts))))
+        codes = np.array([*map(index.__getitem__, lines.mids), len(texts)], dtype=np.int64)[
+            np.array(place, dtype=np.int64)]
+        distinct = [*map(made.__getitem__, texts)]
+        values = [*zip(*map(_first, distinct), no_label)]
+        ids = [*map(_id_if_won, lines.ids, per_line), None]
+        return [*(_distinct(list(v), codes) if k in _TEXT_LABELS else Coded(list(v), codes)
+                  for k, v in enumerate(values)), list(map(ids.__getitem__, place)),
+                Coded([*repeat(1, len(texts)), 0], codes), _distinct([*map(_third, distinct), []], codes)]
     cols = [*map(_first, per_line), no_label]
     ids = [*map(_id_if_won, lines.ids, per_line), None]
     judges = [*map(_third, per_line), []]
@@ -693,6 +776,35 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
     counts = [*repeat(1, n_lines), 0]
     return [*labels, list(map(ids.__getitem__, place)), list(map(counts.__getitem__, place)),
             list(map(judges.__getitem__, place))]
+
+
+def _distinct(values: list[Any], codes: Any) -> Coded:
+    """The column of rows ``codes`` of ``values`` as :class:`Coded`, equal text values (or equal lists of text)
+    made one entry: rows of one value then come in runs, which :func:`.arrow_build.coded` copies a run at a
+    time. Other values (numbers: taken by numpy whatever their count) are kept as they are."""
+    types = set(map(type, values))
+    if types <= _TEXT_OR_NONE:
+        keys: list[Any] = values  # (text and None: equal only when the same value)
+    elif types <= _LIST_OR_NONE and set(map(type, chain.from_iterable(filter(None, values)))) <= _STR:
+        keys = [None if v is None else tuple(v) for v in values]
+    else:
+        return Coded(values, codes)
+    index = dict.fromkeys(keys)
+    if len(index) == len(keys):
+        return Coded(values, codes)
+    firsts = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key -> the first row holding it
+    for k, key in enumerate(index):
+        index[key] = k
+    remap = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+    return Coded(list(map(values.__getitem__, map(firsts.__getitem__, index))), remap[codes])
+
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_LIST_OR_NONE = frozenset({list, type(None)})
+#: The columns of :func:`_line_label_columns` (from ``label``) that hold text or lists of text.
+_TEXT_LABELS = frozenset(COLUMNS.index(c) - COLUMNS.index("label") for c in (
+    "label_category", "label_value", "label_judge", "label_kind", "label_origin", "label_rationale", "label_tags",
+    "label_author"))
 
 
 def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:
@@ -759,11 +871,23 @@ class _Rows:
         #: make them Arrow arrays, no part of where row groups end.
         self.held = 0
 
-    def add(self, head: tuple[Any, ...], cols: list[list[Any]], n: int) -> None:
+    def add(self, head: tuple[Any, ...], cols: list[Any], n: int) -> None:
         self.heads.append(head)
         self.counts.append(n)
-        for mine, more in zip(self.cols, cols):
-            mine.extend(more)
+        mine_cols = self.cols
+        for k, more in enumerate(cols):
+            mine = mine_cols[k]
+            if type(more) is Coded:
+                if type(mine) is Coded:
+                    mine_cols[k] = mine.join(more)
+                elif not mine:
+                    mine_cols[k] = Coded(more.values, more.codes)
+                else:
+                    mine.extend(more.tolist())
+            elif type(mine) is Coded:
+                mine_cols[k] = [*mine.tolist(), *more]
+            else:
+                mine.extend(more)
         self.n += n
         for k in _WIDE_TEXT:
             self.held += sum(map(len, filter(None, cols[k])))
@@ -941,7 +1065,7 @@ class ParquetFormat(Format):
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
         # The episode's columns first, then the batch: a file found damaged mid-episode adds none of its rows.
-        head, cols = episode_columns(view)
+        head, cols = episode_columns(view, few=True)
         n = len(cols[0])
         if not n:
             return 0, 0
@@ -1109,6 +1233,8 @@ class ParquetFormat(Format):
                 except ValueError:
                     arrays.append(build(pa, typ, [v if v is None or v.dtype == np.float64 else v.astype(np.float64)
                                                   for v in cols[k]], kind=kinds[HEAD + k]))
+            elif type(cols[k]) is Coded:
+                arrays.append(coded(pa, typ, cols[k].values, cols[k].codes, kind=kinds[HEAD + k]))
             else:
                 arrays.append(build(pa, typ, cols[k], kind=kinds[HEAD + k]))
             cols[k] = []  # the Python values go as their array comes: both whole at once cost ~1.2 KB a row more

@@ -61,9 +61,9 @@ def test_label_columns_from_lines_are_the_candidates_columns(builtin_run: Path, 
     calls = []
     real = parquet._line_label_columns
 
-    def counted(*args: Any) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(args[0].episode_id)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(parquet, "_line_label_columns", counted)
     rng = random.Random(9)

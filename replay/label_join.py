@@ -33,6 +33,7 @@ import math
 import mmap
 import os
 import re
+import sys
 from array import array
 from collections import Counter
 from itertools import compress, islice, repeat
@@ -483,25 +484,26 @@ class EpisodeLabelIndex(LabelStore):
         would place, each under the id in its head): each run of lines of one episode is found by one match of
         :data:`_RUN` (its lines' heads checked by the regex engine, no object per line) and placed as one span.
         None: some line is not like that (the caller takes the line loop)."""
-        if not _one_episode_key(body, body.count(b"\n")):
-            return None  # a line that may give its episode id twice (json.loads reads the last): decoded
-        spans: list[tuple[bytes, int, int]] = []
+        spans: list[tuple[bytes, int, int, int]] = []
         pos = 0
+        count = body.count
         for m in _RUN.finditer(body):
             if m.start() != pos:  # a line between two runs that is not in the usual shape
                 return None
-            spans.append((m.group(1), pos, m.end()))
-            pos = m.end()
+            end = m.end()
+            spans.append((m.group(1), pos, end, count(b"\n", pos, end)))
+            pos = end
         if pos != len(body):
             return None
+        # (The spans hold every line of the chunk: their lines, counted once, are the chunk's.)
+        if not _one_episode_key(body, sum(span[3] for span in spans)):
+            return None  # a line that may give its episode id twice (json.loads reads the last): decoded
         try:
             names = {e: e.decode("utf-8") for e in {span[0] for span in spans}}
         except UnicodeDecodeError:
             return None
-        count = body.count
         n = 0
-        for eid, first, end in spans:
-            lines = count(b"\n", first, end)
+        for eid, first, end, lines in spans:
             self._place(names[eid], path, start + first, end - 1 - first, lines)
             n += lines
         return n
@@ -582,6 +584,14 @@ class EpisodeLabelIndex(LabelStore):
         the ~80 of a set of the hashes: the peak memory of an export stays flat) gives the few candidates, a hash
         whose bit was set already; those are then counted exactly."""
         hashes = self._id_hashes.values()
+        np = sys.modules.get("numpy")
+        if np is not None and len(hashes) > 1024:
+            # numpy already loaded (parquet exports, array runs): the hashes sorted as one int64 array (8 bytes a
+            # label more, for the moment of the sort), equal neighbours are the ids placed twice or more.
+            ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+            same = ordered[1:] == ordered[:-1]
+            self._dups = set(ordered[1:][same].tolist()) if same.any() else set()
+            return
         bits = 1 << max(10, (16 * len(hashes)).bit_length())
         mask = bits - 1
         seen = bytearray(bits >> 3)

@@ -21,7 +21,7 @@ rows it stands for (``counts``), expanded at the buffer level instead of repeati
 from __future__ import annotations
 
 import operator
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from typing import Any, Sequence
 
 import numpy as np
@@ -127,11 +127,14 @@ def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int
         return _struct(pa, typ, values, counts, types, nulls, rows)
     if kind.startswith("list:"):
         return _list(pa, typ, kind[5:], values, counts, types, nulls, rows)
-    valid = _valid(values) if nulls else None
     if kind == "str":
-        return _strings(pa, values, counts, types, valid, rows, nulls)
-    fill: Any = {"f64": 0.0, "bool": False}.get(kind, 0)
-    plain = [fill if v is None else v for v in values] if nulls else values
+        return _strings(pa, values, counts, types, _valid(values) if nulls else None, rows, nulls)
+    valid = None
+    plain = values
+    if nulls:  # the present values (a null's place holds zero)
+        present = bytes(map(operator.is_not, values, repeat(None)))
+        valid = np.frombuffer(present, dtype=np.bool_)
+        plain = list(compress(values, present))
     if kind == "f64":
         _only(types, float)
         arr = np.array(plain, dtype=np.float64)
@@ -145,6 +148,10 @@ def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int
         if lo is not None and n and (int(arr.min()) < lo or int(arr.max()) > hi):
             raise _Fallback
         arr = arr.astype({"i32": np.int32, "i8": np.int8, "ts": np.int64}[kind], copy=False)
+    if valid is not None:
+        full = np.zeros(n, dtype=arr.dtype)
+        full[valid] = arr
+        arr = full
     if counts is not None:
         arr = np.repeat(arr, counts)
         valid = None if valid is None else np.repeat(valid, counts)
@@ -412,6 +419,10 @@ def _list(pa: Any, typ: Any, inner: str, values: list[Any], counts: Sequence[int
     if counts is not None:  # not used for lists: expand, then build
         values = list(chain.from_iterable(map(repeat, values, counts)))
     plain = [[] if v is None else v for v in values] if nulls else values
+    if not nulls and not any(plain):  # every list empty (steps without recoveries)
+        child = _build(pa, typ.value_type, inner, [], None)
+        return pa.Array.from_buffers(typ, len(plain), [None, pa.py_buffer(np.zeros(len(plain) + 1, dtype=np.int32))],
+                                     null_count=0, children=[child])
     lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
     offsets = np.zeros(len(plain) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])

@@ -381,7 +381,7 @@ class Coded:
     def __delitem__(self, cut: slice) -> None:
         assert cut.start is None and cut.step is None  # (only del [:k])
         rest = self.codes[cut.stop:]
-        if len(self.values) > 16:  # values no row left here takes: dropped (they would add up over episodes)
+        if len(self.values) > 256:  # values no row left here takes: dropped (they would add up over episodes)
             keep, rest = np.unique(rest, return_inverse=True)
             self.values = list(map(self.values.__getitem__, keep.tolist()))
         self.codes = rest.astype(np.int64, copy=False).reshape(-1)

@@ -753,22 +753,34 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
         if len(mid) <= 1024:
             known[mid] = got
     n_lines = len(lines.ids)
-    per_line = list(map(made.__getitem__, lines.mids))
-    # Each step's line (or the entry past the lines: no label), then its columns.
-    at = dict(zip(lines.targets, range(n_lines)))
-    place = list(map(at.get, steps, repeat(n_lines)))
     if few and _FEW[0]:
         # Each distinct text's values once, the steps' indexes among them (the last entry: no label).
         texts = list(made)
         index = dict(zip(texts, range(len(texts))))
-        codes = np.array([*map(index.__getitem__, lines.mids), len(texts)], dtype=np.int64)[
-            np.array(place, dtype=np.int64)]
         distinct = [*map(made.__getitem__, texts)]
+        n = len(steps)
+        first = n_lines - n  # (the episode's own labels come first)
+        if first >= 0 and lines.targets[first:] == steps:  # a label a step, in the steps' order (a labeler's)
+            mids = lines.mids[first:]
+            codes = np.fromiter(map(index.__getitem__, mids), dtype=np.int64, count=n)
+            ids = list(lines.ids[first:]) if all(map(_second, distinct)) else [
+                *map(_id_if_won, lines.ids[first:], map(made.__getitem__, mids))]
+        else:  # each step's line (or the entry past the lines: no label)
+            per_line = list(map(made.__getitem__, lines.mids))
+            at = dict(zip(lines.targets, range(n_lines)))
+            place = list(map(at.get, steps, repeat(n_lines)))
+            codes = np.array([*map(index.__getitem__, lines.mids), len(texts)], dtype=np.int64)[
+                np.array(place, dtype=np.int64)]
+            every = [*map(_id_if_won, lines.ids, per_line), None]
+            ids = list(map(every.__getitem__, place))
         values = [*zip(*map(_first, distinct), no_label)]
-        ids = [*map(_id_if_won, lines.ids, per_line), None]
         return [*(_distinct(list(v), codes) if k in _TEXT_LABELS else Coded(list(v), codes)
-                  for k, v in enumerate(values)), list(map(ids.__getitem__, place)),
+                  for k, v in enumerate(values)), ids,
                 Coded([*repeat(1, len(texts)), 0], codes), _distinct([*map(_third, distinct), []], codes)]
+    per_line = list(map(made.__getitem__, lines.mids))
+    # Each step's line (or the entry past the lines: no label), then its columns.
+    at = dict(zip(lines.targets, range(n_lines)))
+    place = list(map(at.get, steps, repeat(n_lines)))
     cols = [*map(_first, per_line), no_label]
     ids = [*map(_id_if_won, lines.ids, per_line), None]
     judges = [*map(_third, per_line), []]
@@ -782,6 +794,12 @@ def _distinct(values: list[Any], codes: Any) -> Coded:
     """The column of rows ``codes`` of ``values`` as :class:`Coded`, equal text values (or equal lists of text)
     made one entry: rows of one value then come in runs, which :func:`.arrow_build.coded` copies a run at a
     time. Other values (numbers: taken by numpy whatever their count) are kept as they are."""
+    last = len(values) - 1
+    one = values[0] if last > 1 else None
+    if (type(one) is str or type(one) is list and set(map(type, one)) <= _STR) and values.count(one) == last and values[last] != one:
+        # One text (or list of text) for every label text (a judge, a kind), then the no-label entry (None or an
+        # empty list) that differs: two entries. (Only text equals text, so equal values are the same value.)
+        return Coded([one, values[last]], (codes == last).astype(np.int64))
     types = set(map(type, values))
     if types <= _TEXT_OR_NONE:
         keys: list[Any] = values  # (text and None: equal only when the same value)
@@ -811,6 +829,7 @@ def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:
     return label_id if made[1] else None
 
 
+_second = operator.itemgetter(1)
 _third = operator.itemgetter(2)
 
 

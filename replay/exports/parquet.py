@@ -22,7 +22,7 @@ import shutil
 import sys
 import unicodedata
 from contextlib import contextmanager, suppress
-from itertools import chain, islice, repeat
+from itertools import chain, compress, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -451,20 +451,20 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
                     struct = _call_struct(calls, action, names, text_tool)
                 structs[k] = struct
     # Failures, retries and recoveries (a few steps): each as the general loop makes it.
-    failures = list(map(_get, chunk, repeat("failure", n)))
-    if any(failures):
-        failures = [{"kind": _text(f.get("kind")), "message": _text(f.get("message"))} if f else None
-                    for f in failures]
-    else:
-        failures = [None] * n
+    # (Each made for the steps that have one, a step in ten or so: the others' values are None or one empty list.)
+    got = list(map(_get, chunk, repeat("failure", n)))
+    failures = [None] * n
+    for k in compress(range(n), got):
+        f = got[k]
+        failures[k] = {"kind": _text(f.get("kind")), "message": _text(f.get("message"))}
     retries = list(map(_get, chunk, repeat("retry_of", n)))
     if retries.count(None) != n:
-        retries = [None if x is None else _int(x) for x in retries]
-    recovers = list(map(_get, chunk, repeat("recovers", n)))
-    if recovers.count(None) == n:
-        recovers = [[]] * n  # one empty list for every row (the export only reads them; step_rows copies)
-    else:
-        recovers = [[k for k in x if _int(k) is not None] if x else [] for x in recovers]
+        for k in compress(range(n), map(operator.is_not, retries, repeat(None))):
+            retries[k] = _int(retries[k])
+    got = list(map(_get, chunk, repeat("recovers", n)))
+    recovers = [[]] * n  # one empty list for every row without (the export only reads them; step_rows copies)
+    for k in compress(range(n), got):
+        recovers[k] = [i for i in got[k] if _int(i) is not None]
     (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
      c_retry, c_recovers) = [c.extend for c in cols]
     c_step(steps)

@@ -234,15 +234,16 @@ def _strings(pa: Any, values: list[Any], counts: Sequence[int] | None, types: se
 def _shared(values: list[Any]) -> tuple[list[Any], Any] | None:
     """``(distinct, at)`` when the values are few objects shared by many rows (at most one in eight distinct, told
     by identity): the distinct objects in the order they first come and each row's index among them (int64
-    numpy array); None otherwise."""
-    ids = list(map(id, values))
-    first = dict.fromkeys(ids)
-    if len(first) * 8 > len(values):
+    numpy array); None otherwise. (The objects' ids sorted by numpy: half the time of dicts of them.)"""
+    n = len(values)
+    ids = np.fromiter(map(id, values), dtype=np.uint64, count=n)
+    uniq, first, at = np.unique(ids, return_index=True, return_inverse=True)
+    if len(uniq) * 8 > n:
         return None
-    objs = dict(zip(ids, values))
-    index = dict(zip(first, range(len(first))))
-    return list(map(objs.__getitem__, first)), np.fromiter(map(index.__getitem__, ids), dtype=np.int64,
-                                                           count=len(ids))
+    order = np.argsort(first, kind="stable")  # the distinct objects in the order they first come
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return list(map(values.__getitem__, first[order].tolist())), rank[at.reshape(-1)]
 
 
 def _bits(arr: Any) -> Any:

@@ -255,8 +255,11 @@ class LabelLines:
         """How many labels each judge gave, in the order judges first come."""
         # Counted per distinct middle text (a C loop over the labels), in the order each first comes: so the
         # judges come in the order they first do.
-        out: dict[str, int] = {}
         fields = self.fields
+        one = {f[1] for f in fields.values()}
+        if len(one) == 1:  # one judge gave every label (a labeler's run): no count per text
+            return {one.pop(): len(self.mids)}
+        out: dict[str, int] = {}
         for mid, n in Counter(self.mids).items():
             judge = fields[mid][1]
             out[judge] = out.get(judge, 0) + n
@@ -359,7 +362,9 @@ def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -
                 return None
         else:
             times = real = list(map(float, time_texts))
-            if tuple(map(_float_repr, times)) != time_texts:  # a float's own repr: the text encoding it gives
+            # A float's own repr (the text encoding it gives), each; compared as one text (a list's repr is its
+            # items' reprs joined by ", ", and no time text holds a comma).
+            if repr(times) != "[" + ", ".join(time_texts) + "]":
                 return None
     except ValueError:
         return None

@@ -501,20 +501,37 @@ def _width(typ: Any) -> int:
     return max(1, typ.bit_width // 8)
 
 
+def _layout(pa: Any, typ: Any) -> Any:
+    """How :func:`value_bytes` counts a type's values: ``"text"``, ``"list"``, ``"struct"`` or the width of a
+    fixed-width value (told once per type: a batch's columns are counted for every batch)."""
+    got = _LAYOUTS.get(typ)
+    if got is None:
+        t = pa.types
+        got = ("text" if t.is_string(typ) or t.is_binary(typ) else "list" if t.is_list(typ) else
+               "struct" if t.is_struct(typ) else _width(typ))
+        if len(_LAYOUTS) < 256:
+            _LAYOUTS[typ] = got
+    return got
+
+
+_LAYOUTS: dict[Any, Any] = {}
+
+
 def _bytes_total(pa: Any, arr: Any) -> int:
-    typ, n = arr.type, len(arr)
+    n = len(arr)
     if not n:
         return 0
-    t = pa.types
-    if t.is_string(typ) or t.is_binary(typ):
+    typ = arr.type
+    layout = _layout(pa, typ)
+    if layout == "text":
         offs = _offsets(arr)
         return int(offs[-1]) - int(offs[0])
-    if t.is_list(typ):
+    if layout == "list":
         offs = _offsets(arr)
         return _bytes_total(pa, arr.values.slice(int(offs[0]), int(offs[-1]) - int(offs[0])))
-    if t.is_struct(typ):
+    if layout == "struct":
         return sum(_bytes_total(pa, arr.field(k)) for k in range(typ.num_fields))
-    return n * _width(typ)
+    return n * layout
 
 
 def _bytes_by_row(pa: Any, arr: Any) -> Any:

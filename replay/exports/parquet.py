@@ -361,6 +361,10 @@ def episode_columns(view: EpisodeView, *, few: bool = False) -> tuple[tuple[Any,
 _FEW = [True]
 
 
+#: Distinct values a :class:`Coded` column keeps after a cut before those of the rows cut off are dropped.
+_KEEP_VALUES = 256
+
+
 class Coded:
     """A column of few distinct values: ``values`` (a list) and each row's index among them (``codes``, an int64
     numpy array), what :func:`.arrow_build.coded` makes an array of. Sliced (``[:k]``) and cut (``del [:k]``) as
@@ -381,7 +385,7 @@ class Coded:
     def __delitem__(self, cut: slice) -> None:
         assert cut.start is None and cut.step is None  # (only del [:k])
         rest = self.codes[cut.stop:]
-        if len(self.values) > 256:  # values no row left here takes: dropped (they would add up over episodes)
+        if len(self.values) > _KEEP_VALUES:  # values no row left here takes: dropped (they add up over episodes)
             keep, rest = np.unique(rest, return_inverse=True)
             self.values = list(map(self.values.__getitem__, keep.tolist()))
         self.codes = rest.astype(np.int64, copy=False).reshape(-1)

@@ -404,6 +404,7 @@ _STEPS_AT_ONCE = 1024
 #: Whether :func:`_usual_steps` is tried (tests turn it off to compare it with the general loop).
 _FAST = [True]
 _get = dict.get
+_getitem = dict.__getitem__
 _MICRO = 1_000_000
 
 
@@ -424,8 +425,10 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     label a step; failures, retries and recoveries made as the general loop makes them): what :func:`_general_steps` appends, appended; False (nothing
     appended) otherwise. ``tests/exports/test_parquet_steps_fast_path.py`` holds them to the same columns."""
     n = len(chunk)
-    try:  # the fields every such step has, in one pass (dict.get's None for a missing one: the passes below)
-        steps, actions, obs, notes, rewards, times, durations, terms, truncs = map(list, zip(*map(_FIELDS, chunk)))
+    try:  # the fields every such step has, a pass each (dict.get's None for a missing one: the passes below)
+        # (A pass a field: ~40% less than one itemgetter pass of them all, whose tuples are then transposed.)
+        steps, actions, obs, notes, rewards, times, durations, terms, truncs = [
+            list(map(_getitem, chunk, repeat(name, n))) for name in _FIELD_NAMES]
     except KeyError:
         steps, actions, obs, notes, rewards, times, durations, terms, truncs = [
             list(map(_get, chunk, repeat(name, n))) for name in _FIELD_NAMES]
@@ -480,7 +483,9 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     c_reward(rewards)
     c_term(map(bool, terms))
     c_trunc(map(bool, truncs))
-    c_time(map(round, map(operator.mul, times, repeat(_MICRO, n))))
+    # round(t * 1_000_000) of each (finite, within _TIME_MAX): numpy's product and round-half-to-even are the same
+    # double operations, and the microseconds fit an int64.
+    c_time(np.rint(np.array(times, dtype=np.float64) * _MICRO).astype(np.int64).tolist())
     c_dur(durations)
     c_failure(failures)
     c_retry(retries)
@@ -505,7 +510,6 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
 _STR = {str}
 #: The fields every usual step has, in the order :func:`_usual_steps` unpacks them.
 _FIELD_NAMES = ("i", "action", "observation", "note", "reward", "time", "duration", "terminated", "truncated")
-_FIELDS = operator.itemgetter(*_FIELD_NAMES)
 _DICT = {dict}
 
 

@@ -591,9 +591,11 @@ class EpisodeLabelIndex(LabelStore):
         hashes = self._id_hashes.values()
         np = sys.modules.get("numpy")
         if np is not None and len(hashes) > 1024:
-            # numpy already loaded (parquet exports, array runs): the hashes sorted as one int64 array (8 bytes a
-            # label more, for the moment of the sort), equal neighbours are the ids placed twice or more.
-            ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+            # numpy already loaded (parquet exports, array runs): the hashes sorted where they are (their order
+            # tells nothing: they are only looked up), then equal neighbours are the ids placed twice or more
+            # (a byte a label for the moment, where the bitmap below takes two).
+            ordered = np.frombuffer(hashes, dtype=np.int64)
+            ordered.sort()
             same = ordered[1:] == ordered[:-1]
             self._dups = set(ordered[1:][same].tolist()) if same.any() else set()
             return

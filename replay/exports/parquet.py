@@ -64,8 +64,10 @@ _CHUNK_BYTES = 8 << 20
 #: Rows made Arrow arrays at once, cut into :data:`_CHUNK`-row batches afterwards (slices: the same batches, so the
 #: same pages). Each column's array has a cost of its own (type checks, buffers, the batch's cuts) whatever its rows:
 #: 44 columns x 40 batches of 1,024 rows were ~8% of a tool env's export of 40,000 steps. More rows at once hold
-#: more as Python values: peak RSS of 10,000 x 20 steps 91 MB (1,024 rows), 93 (2,048), 95 (4,096), 99 (8,192).
-_CONVERT = 2048
+#: more as Python values: peak RSS of 10,000 x 20 steps 91 MB (1,024 rows), 93 (2,048), 95 (4,096), 99 (8,192)
+#: (session 9). Since label columns are held as :class:`Coded` (no Python value a row), 4,096 rows: 92-93 MB
+#: (2,048: 91-92), and ~4% less CPU than 2,048 on 40 x 1,000 steps (session 10).
+_CONVERT = 4096
 #: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
 #: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
 _HELD_BYTES = 16 << 20

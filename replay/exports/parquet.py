@@ -22,7 +22,7 @@ import shutil
 import sys
 import unicodedata
 from contextlib import contextmanager, suppress
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, count, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -352,10 +352,53 @@ def episode_columns(view: EpisodeView, *, few: bool = False) -> tuple[tuple[Any,
     labels = (_label_columns(picked, found, label_map, n) if lines is None else
               _line_label_columns(lines, steps_i, label_map, wins, prefer, few=few))
     if few and _FEW[0]:
+        _few_steps(steps_cols, n)
         same = np.zeros(n, dtype=np.int64)
         return head, [*steps_cols, *labels, Coded([complete], same),
                       [i in doubt for i in steps_i] if doubt else Coded([False], same)]
     return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+
+
+def _few_steps(cols: list[Any], n: int) -> None:
+    """An episode's step columns of few distinct values made :class:`Coded` in place: ``tool_call`` (a value per
+    distinct text action: actions repeat), and columns of mostly nulls or empty lists (``failure``, ``retry_of``,
+    ``recovers``, ``observation_values`` of text observations)."""
+    if n < _FEW_MIN or not _FEW_STEPS[0]:
+        return
+    actions = cols[_ACTION]
+    if set(map(type, actions)) == _STR:
+        # Equal text actions have equal calls (_calls_of's map: the same object, or an equal one made again):
+        # each action's first step, in the order they first come (rows counted up), its index among them.
+        first: dict[str, int] = {}
+        at = list(map(first.setdefault, actions, count()))
+        if len(first) * 8 <= n:
+            firsts = list(first.values())
+            calls = cols[_CALL]
+            cols[_CALL] = Coded(list(map(calls.__getitem__, firsts)),
+                                np.searchsorted(np.array(firsts, dtype=np.int64), np.array(at, dtype=np.int64)))
+    for k, blank in _SPARSE:
+        col = cols[k]
+        if type(col) is not list:
+            continue
+        present = bytes(map(operator.is_not, col, repeat(None))) if blank is None else bytes(map(bool, col))
+        on = np.frombuffer(present, dtype=np.uint8)
+        m = int(on.sum())
+        if m * 8 > n or m and k == _VALUES:  # (numeric observations: their own column path, float_lists)
+            continue
+        # Row k takes entry 0 (the blank) or its place among the present values, counted from 1.
+        codes = np.cumsum(on, dtype=np.int64)
+        codes *= on
+        cols[k] = Coded([blank, *compress(col, present)], codes)
+
+
+#: Whether :func:`_few_steps` runs (tests turn it off to compare), and from how many steps an episode's columns
+#: are worth it.
+_FEW_STEPS = [True]
+_FEW_MIN = 64
+_ACTION = COLUMNS.index("action") - HEAD
+#: Step columns of mostly one blank value (None, or an empty list: steps without recoveries), made Coded.
+_SPARSE = [(COLUMNS.index(c) - HEAD, b) for c, b in (("observation_values", None), ("failure", None),
+                                                      ("retry_of", None), ("recovers", []))]
 
 
 #: Whether :class:`ParquetFormat` takes columns of few distinct values as :class:`Coded` (tests turn it off to
@@ -921,7 +964,7 @@ class _Rows:
         for k in _WIDE_TEXT:
             self.held += sum(map(len, filter(None, cols[k])))
         values = cols[_VALUES]
-        if any(map(operator.is_not, values, repeat(None))):  # numpy arrays (list.count(None) would compare them)
+        if type(values) is not Coded and any(map(operator.is_not, values, repeat(None))):  # numpy arrays (list.count(None) would compare them)
             self.held += 8 * sum(v.size for v in values if v is not None)  # float64 in the column
 
     def take(self, k: int) -> _Rows:
@@ -1256,14 +1299,14 @@ class ParquetFormat(Format):
         cols = rows.cols
         for k in range(len(cols)):
             typ = fields[HEAD + k].type
-            if k == _VALUES and any(map(operator.is_not, cols[k], repeat(None))):
+            if type(cols[k]) is Coded:
+                arrays.append(coded(pa, typ, cols[k].values, cols[k].codes, kind=kinds[HEAD + k]))
+            elif k == _VALUES and any(map(operator.is_not, cols[k], repeat(None))):
                 try:  # numeric observations in their own dtype: each number as astype(np.float64) makes it
                     arrays.append(float_lists(pa, typ, cols[k]))
                 except ValueError:
                     arrays.append(build(pa, typ, [v if v is None or v.dtype == np.float64 else v.astype(np.float64)
                                                   for v in cols[k]], kind=kinds[HEAD + k]))
-            elif type(cols[k]) is Coded:
-                arrays.append(coded(pa, typ, cols[k].values, cols[k].codes, kind=kinds[HEAD + k]))
             else:
                 arrays.append(build(pa, typ, cols[k], kind=kinds[HEAD + k]))
             cols[k] = []  # the Python values go as their array comes: both whole at once cost ~1.2 KB a row more

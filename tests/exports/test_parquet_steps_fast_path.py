@@ -149,3 +149,42 @@ def test_a_checks_odd_rationale_author_and_id_are_written_as_text(tmp_path: Path
     row = pq.read_table(out).to_pylist()[0]
     assert (row["label_rationale"], row["label_author"], row["label_id"]) == ('["2024-01-01T00:00","NaT"]', "3",
                                                                            '["x"]'), row
+
+
+def test_step_columns_of_few_values_build_the_lists_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``parquet._few_steps`` (tool calls by distinct text action, columns of mostly nulls or empty lists held as
+    ``Coded``) gives each column the array its list gives, on steps mutated one hostile field at a time."""
+    import pyarrow as pa
+
+    from trajrec.replay.exports.arrow_build import build, coded
+
+    monkeypatch.setattr(parquet, "_FEW_MIN", 1)
+    schema = parquet.schema()
+    names = parquet.COLUMNS[parquet.HEAD:parquet.COLUMNS.index("label")]
+    rng = random.Random(11)
+    made = 0
+    for trial in range(200):
+        n = rng.randint(1, 80)
+        steps = [_usual(i) for i in range(n)]
+        for rec in rng.sample(steps, rng.randint(0, n // 6)):  # a few failures, retries and recoveries
+            rec["failure"] = {"kind": "tool_error", "message": f"m{rec['i']}"}
+            rec["retry_of"] = rng.randrange(n)
+            rec["recovers"] = [rng.randrange(n)]
+        for _ in range(rng.choice([0, 0, 1, 2, 4])):
+            field = rng.choice(sorted(HOSTILE))
+            rng.choice(steps)[field] = copy.deepcopy(rng.choice(HOSTILE[field]))
+        (cols, _, _), _ = _columns([steps], {}, fast=True)
+        lists = [list(c) for c in cols]
+        parquet._few_steps(cols, n)
+        for name, col, plain in zip(names, cols, lists):
+            typ = schema.field(name).type
+            if type(col) is parquet.Coded:
+                made += 1
+                assert col.tolist() == plain or _text(col.tolist()) == _text(plain), (trial, name)
+                got = coded(pa, typ, col.values, col.codes)
+            else:
+                assert col is not None
+                continue
+            want = build(pa, typ, plain)
+            assert got.equals(want) or _text(got.to_pylist()) == _text(want.to_pylist()), (trial, name)
+    assert made > 200

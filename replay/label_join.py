@@ -307,9 +307,13 @@ def _split_lines(text: str, episode_id: str, n: int) -> tuple[tuple[str, ...], .
     if "\n" in every_time or "," in every_time:
         return None
     steps = targets if _EPISODE_TEXT not in targets else [t for t in targets if t != _EPISODE_TEXT]
-    if steps and not ("".join(steps).isdigit() and all(steps) and max(map(len, steps)) <= 18
-                      and sum(map(str.startswith, steps, repeat("0"))) == steps.count("0")):
-        return None  # not the regex's (0|[1-9][0-9]{0,17}) (an empty target, a sign, a leading zero...)
+    if steps:
+        # Digits only (no "," in them: the joined text's commas are the separators, so each ",0" starts one), none
+        # empty, at most 18 of them, and only "0" itself starts with a zero.
+        joined = "," + ",".join(steps)
+        if not (joined.count(",") == len(steps) and joined.replace(",", "").isdigit() and "" not in steps
+                and max(map(len, steps)) <= 18 and joined.count(",0") == steps.count("0")):
+            return None  # not the regex's (0|[1-9][0-9]{0,17}) (an empty target, a sign, a leading zero...)
     return ids, targets, mids, times
 
 
@@ -511,6 +515,7 @@ class EpisodeLabelIndex(LabelStore):
         for eid, first, end, lines in spans:
             self._place(names[eid], path, start + first, end - 1 - first, lines)
             n += lines
+        self._chunk_lines = n  # (every line of the chunk placed: _read_file need not count them again)
         return n
 
     def _place(self, episode_id: str, path: Path, offset: int, length: int, lines: int = 1) -> int:

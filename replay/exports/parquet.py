@@ -22,7 +22,7 @@ import shutil
 import sys
 import unicodedata
 from contextlib import contextmanager, suppress
-from itertools import chain, compress, count, islice, repeat
+from itertools import chain, compress, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -352,53 +352,10 @@ def episode_columns(view: EpisodeView, *, few: bool = False) -> tuple[tuple[Any,
     labels = (_label_columns(picked, found, label_map, n) if lines is None else
               _line_label_columns(lines, steps_i, label_map, wins, prefer, few=few))
     if few and _FEW[0]:
-        _few_steps(steps_cols, n)
         same = np.zeros(n, dtype=np.int64)
         return head, [*steps_cols, *labels, Coded([complete], same),
                       [i in doubt for i in steps_i] if doubt else Coded([False], same)]
     return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
-
-
-def _few_steps(cols: list[Any], n: int) -> None:
-    """An episode's step columns of few distinct values made :class:`Coded` in place: ``tool_call`` (a value per
-    distinct text action: actions repeat), and columns of mostly nulls or empty lists (``failure``, ``retry_of``,
-    ``recovers``, ``observation_values`` of text observations)."""
-    if n < _FEW_MIN or not _FEW_STEPS[0]:
-        return
-    actions = cols[_ACTION]
-    if set(map(type, actions)) == _STR:
-        # Equal text actions have equal calls (_calls_of's map: the same object, or an equal one made again):
-        # each action's first step, in the order they first come (rows counted up), its index among them.
-        first: dict[str, int] = {}
-        at = list(map(first.setdefault, actions, count()))
-        if len(first) * 8 <= n:
-            firsts = list(first.values())
-            calls = cols[_CALL]
-            cols[_CALL] = Coded(list(map(calls.__getitem__, firsts)),
-                                np.searchsorted(np.array(firsts, dtype=np.int64), np.array(at, dtype=np.int64)))
-    for k, blank in _SPARSE:
-        col = cols[k]
-        if type(col) is not list:
-            continue
-        present = bytes(map(operator.is_not, col, repeat(None))) if blank is None else bytes(map(bool, col))
-        on = np.frombuffer(present, dtype=np.uint8)
-        m = int(on.sum())
-        if m * 8 > n or m and k == _VALUES:  # (numeric observations: their own column path, float_lists)
-            continue
-        # Row k takes entry 0 (the blank) or its place among the present values, counted from 1.
-        codes = np.cumsum(on, dtype=np.int64)
-        codes *= on
-        cols[k] = Coded([blank, *compress(col, present)], codes)
-
-
-#: Whether :func:`_few_steps` runs (tests turn it off to compare), and from how many steps an episode's columns
-#: are worth it.
-_FEW_STEPS = [True]
-_FEW_MIN = 64
-_ACTION = COLUMNS.index("action") - HEAD
-#: Step columns of mostly one blank value (None, or an empty list: steps without recoveries), made Coded.
-_SPARSE = [(COLUMNS.index(c) - HEAD, b) for c, b in (("observation_values", None), ("failure", None),
-                                                      ("retry_of", None), ("recovers", []))]
 
 
 #: Whether :class:`ParquetFormat` takes columns of few distinct values as :class:`Coded` (tests turn it off to

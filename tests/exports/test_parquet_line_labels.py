@@ -152,8 +152,7 @@ def test_rows_given_to_python_users_own_their_lists(builtin_run: Path) -> None:
 def test_coded_label_columns_through_row_groups_and_shards(builtin_run: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The label columns the export holds as distinct values and codes (``parquet.Coded``: joined over episodes,
-    cut where row groups and shards end, their unused values dropped; and the step columns of few values) write
-    the tables the plain lists write:
+    cut where row groups and shards end, their unused values dropped) write the tables the plain lists write:
     random labels (a rationale of its own on many steps, so the values add up), a file and folders of small
     shards, with and without partitions."""
     episodes = _episodes(builtin_run)
@@ -174,7 +173,6 @@ def test_coded_label_columns_through_row_groups_and_shards(builtin_run: Path, tm
     for store in stores.values():
         store.close()
     monkeypatch.setattr(parquet, "_KEEP_VALUES", 4)  # unused values dropped at every cut
-    monkeypatch.setattr(parquet, "_FEW_MIN", 1)  # the step columns of few values held as Coded too
     cuts = []
     real = parquet.Coded.__delitem__
 

@@ -221,11 +221,11 @@ class LabelLines:
     :func:`read_lines` accepts gives the rows :func:`usual_rows` gives for the decoded lines (a test compares
     them); formats that write labels as text (``records``) splice the pieces instead of encoding rows."""
 
-    __slots__ = ("episode_id", "ids", "targets", "target_texts", "mids", "times", "time_texts", "fields")
+    __slots__ = ("episode_id", "ids", "targets", "target_texts", "mids", "times", "time_texts", "fields", "_reprs")
 
     def __init__(self, episode_id: str, ids: tuple[str, ...], targets: list[Any], target_texts: tuple[str, ...],
                  mids: tuple[str, ...], times: list[Any], time_texts: tuple[str, ...],
-                 fields: dict[str, tuple[Any, ...]]) -> None:
+                 fields: dict[str, tuple[Any, ...]], *, reprs: bool | None = True) -> None:
         self.episode_id = episode_id
         self.ids = ids
         self.targets = targets
@@ -235,6 +235,15 @@ class LabelLines:
         self.time_texts = time_texts
         #: middle text -> ``(kind, judge, value, score, rationale, tags, author, deleted)``
         self.fields = fields
+        self._reprs = reprs
+
+    def times_are_reprs(self) -> bool:
+        """Whether each time text is its time's own repr (or ``null``): what encoding the time gives, so a format
+        may splice the texts (``records``). Lines read with ``exact_times=False`` (:func:`read_lines`) are
+        checked on first call."""
+        if self._reprs is None:
+            self._reprs = _reprs(self.times, self.time_texts)
+        return self._reprs
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -317,13 +326,20 @@ def _split_lines(text: str, episode_id: str, n: int) -> tuple[tuple[str, ...], .
     return ids, targets, mids, times
 
 
-def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -> LabelLines | None:
+def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None, *,
+               exact_times: bool = True) -> LabelLines | None:
     """One episode's label lines (given in blocks of lines joined by newlines) read as text, when every line is
     a usual one as :class:`LabelStore` writes it (ASCII, the fields in its order, nothing to escape in the id, a
     time that is a float's own repr or null) and :func:`usual_rows` would accept them all; else None (the caller
     decodes the lines). The lines' JSON is not scanned: only the distinct texts of their fields from ``kind`` on
     are decoded, once each. ``lines``: how many lines the blocks hold, when the caller knows (the index counted
     them as it placed them); else they are counted here.
+
+    ``exact_times=False``: a time may be any JSON text of a finite float (or null), decoded as ``json.loads``
+    decodes the line (what the decoding path reads); whether the texts are also the floats' own reprs is told
+    later, if a format asks (:meth:`LabelLines.times_are_reprs`). For formats that write no label time text
+    (``parquet``): one ``json.loads`` of the times instead of a ``float`` and a ``repr`` of each (~0.28 µs a
+    label).
     """
     if not blocks:
         return None
@@ -358,21 +374,33 @@ def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -
                     _MIDDLES.clear()
                 _MIDDLES[mid] = got
         fields[mid] = got
-    try:
-        if "null" in time_texts:
-            times: list[Any] = [None if t == "null" else float(t) for t in time_texts]
-            real = [t for t in times if t is not None]
-            if tuple(_float_repr(t) if t is not None else "null" for t in times) != time_texts:
-                return None
-        else:
-            times = real = list(map(float, time_texts))
-            # A float's own repr (the text encoding it gives), each; compared as one text (a list's repr is its
-            # items' reprs joined by ", ", and no time text holds a comma).
-            if repr(times) != "[" + ", ".join(time_texts) + "]":
-                return None
-    except ValueError:
-        return None
-    if not all(map(_isfinite, real)):  # "nan", "inf": floats, but no JSON
+    reprs: bool | None = True
+    if exact_times:
+        try:
+            if "null" in time_texts:
+                times: list[Any] = [None if t == "null" else float(t) for t in time_texts]
+                real = [t for t in times if t is not None]
+            else:
+                times = real = list(map(float, time_texts))
+        except ValueError:
+            return None
+        if not _reprs(times, time_texts):
+            return None
+    else:
+        # The texts (no comma or newline in any: _split_lines, _LINE) as one JSON array: each must be one JSON
+        # value, and a float or null (an int, "true", a list: the decoding path decides).
+        try:
+            times = json.loads("[" + ",".join(time_texts) + "]")
+        except (ValueError, RecursionError):
+            return None
+        if len(times) != n:
+            return None
+        kinds = set(map(type, times))
+        if not kinds <= _FLOAT_OR_NONE:
+            return None
+        real = times if type(None) not in kinds else [t for t in times if t is not None]
+        reprs = None
+    if not all(map(_isfinite, real)):  # "nan", "inf": floats, but no JSON (json.loads reads NaN, Infinity)
         return None
     m = target_texts.count(_EPISODE_TEXT)
     steps = n - m
@@ -400,7 +428,18 @@ def read_lines(blocks: list[bytes], episode_id: str, lines: int | None = None) -
             ids, target_texts, mids, time_texts = (tuple(map(c.__getitem__, order))
                                                    for c in (ids, target_texts, mids, time_texts))
             targets, times = list(map(targets.__getitem__, order)), list(map(times.__getitem__, order))
-    return LabelLines(episode_id, ids, targets, target_texts, mids, times, time_texts, fields)
+    return LabelLines(episode_id, ids, targets, target_texts, mids, times, time_texts, fields, reprs=reprs)
+
+
+_FLOAT_OR_NONE = frozenset({float, type(None)})
+
+
+def _reprs(times: list[Any], time_texts: tuple[str, ...]) -> bool:
+    """Whether each text is its time's own repr (the text encoding it gives), or ``null`` for None."""
+    if "null" in time_texts:
+        return tuple(_float_repr(t) if t is not None else "null" for t in times) == time_texts
+    # Compared as one text: a list's repr is its items' reprs joined by ", ", and no time text holds a comma.
+    return repr(times) == "[" + ", ".join(time_texts) + "]"
 
 
 def _ordered_keys(keys: list[Any]) -> list[Any]:
@@ -416,6 +455,11 @@ def _ordered(keys: list[Any]) -> bool:
 
 class EpisodeLabelIndex(LabelStore):
     """A run folder's labels, read once, kept as the places of their lines per episode; read-only."""
+
+    #: Whether label lines read as text (:func:`read_lines`) must hold their times' own reprs: formats that splice
+    #: the time texts need them (``records``; :meth:`LabelLines.times_are_reprs` tells them afterwards too);
+    #: ``parquet`` sets it off for its index (:meth:`~.exports.source.Source.set_exact_label_times`).
+    exact_times = True
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self._files: list[Path] = []
@@ -650,7 +694,7 @@ class EpisodeLabelIndex(LabelStore):
         blocks = self._blocks(episode_id)
         if episode_id not in self._kept:
             lines = read_lines([block for _, _, block in blocks], episode_id,
-                               sum(self._places[episode_id][3::4]) if blocks else 0)
+                               sum(self._places[episode_id][3::4]) if blocks else 0, exact_times=self.exact_times)
             if lines is not None:
                 if self._crosses(episode_id, lines.ids):
                     return self._over_folder(episode_id)

@@ -1040,6 +1040,7 @@ def is_folder_output(out: str | os.PathLike[str]) -> bool:
 class ParquetFormat(Format):
     name = "parquet"
     binary = True
+    splices_label_times = False  # (no label time column: the label lines' times need not be their own reprs)
 
     def __init__(self, out: str | os.PathLike[str] | None, options: ExportOptions, *,
                  meta: dict[str, str] | None = None) -> None:

@@ -149,4 +149,3 @@ def test_a_checks_odd_rationale_author_and_id_are_written_as_text(tmp_path: Path
     row = pq.read_table(out).to_pylist()[0]
     assert (row["label_rationale"], row["label_author"], row["label_id"]) == ('["2024-01-01T00:00","NaT"]', "3",
                                                                            '["x"]'), row
-

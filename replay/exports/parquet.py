@@ -783,10 +783,8 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
                 np.array(place, dtype=np.int64)]
             every = [*map(_id_if_won, lines.ids, per_line), None]
             ids = list(map(every.__getitem__, place))
-        values = [*zip(*map(_first, distinct), no_label)]
-        return [*(_distinct(list(v), codes) if k in _TEXT_LABELS else Coded(list(v), codes)
-                  for k, v in enumerate(values)), ids,
-                Coded([*repeat(1, len(texts)), 0], codes), _distinct([*map(_third, distinct), []], codes)]
+        cols = _coded_labels(texts, distinct, codes, (label_map, tokens) if tokens is not None else None)
+        return [*cols[:11], ids, *cols[11:]]
     per_line = list(map(made.__getitem__, lines.mids))
     # Each step's line (or the entry past the lines: no label), then its columns.
     at = dict(zip(lines.targets, range(n_lines)))
@@ -800,39 +798,65 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
             list(map(judges.__getitem__, place))]
 
 
-def _distinct(values: list[Any], codes: Any) -> Coded:
-    """The column of rows ``codes`` of ``values`` as :class:`Coded`, equal text values (or equal lists of text)
-    made one entry: rows of one value then come in runs, which :func:`.arrow_build.coded` copies a run at a
-    time. Other values (numbers: taken by numpy whatever their count) are kept as they are."""
+def _distinct(values: list[Any]) -> tuple[list[Any], Any]:
+    """``(entries, remap)``: ``values`` with equal text values (or equal lists of text) made one entry, and each
+    value's entry (an int64 array; None: each value its own): rows of one value then come in runs, which
+    :func:`.arrow_build.coded` copies a run at a time. Other values (numbers: taken by numpy whatever their
+    count) are kept as they are."""
     last = len(values) - 1
     one = values[0] if last > 1 else None
-    if (type(one) is str or type(one) is list and set(map(type, one)) <= _STR) and values.count(one) == last and values[last] != one:
+    if ((type(one) is str or type(one) is list and set(map(type, one)) <= _STR) and values.count(one) == last
+            and values[last] != one):
         # One text (or list of text) for every label text (a judge, a kind), then the no-label entry (None or an
         # empty list) that differs: two entries. (Only text equals text, so equal values are the same value.)
-        return Coded([one, values[last]], (codes == last).astype(np.int64))
+        remap = np.zeros(last + 1, dtype=np.int64)
+        remap[last] = 1
+        return [one, values[last]], remap
     types = set(map(type, values))
     if types <= _TEXT_OR_NONE:
         keys: list[Any] = values  # (text and None: equal only when the same value)
     elif types <= _LIST_OR_NONE and set(map(type, chain.from_iterable(filter(None, values)))) <= _STR:
         keys = [None if v is None else tuple(v) for v in values]
     else:
-        return Coded(values, codes)
+        return values, None
     index = dict.fromkeys(keys)
     if len(index) == len(keys):
-        return Coded(values, codes)
+        return values, None
     firsts = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key -> the first row holding it
     for k, key in enumerate(index):
         index[key] = k
     remap = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
-    return Coded(list(map(values.__getitem__, map(firsts.__getitem__, index))), remap[codes])
+    return list(map(values.__getitem__, map(firsts.__getitem__, index))), remap
 
+
+def _coded_labels(texts: list[str], distinct: list[tuple[Any, ...]], codes: Any, key: Any) -> list[Coded]:
+    """The label columns but ``label_id`` as :class:`Coded` (the values of each distinct text, made one entry
+    where equal: :func:`_distinct`; ``codes``: each step's text). ``key``: what decides the texts' columns (label
+    map, preference), or None: the entries of a set of texts are kept for the next episode with the same texts
+    (a run's episodes repeat their texts: the same judge, the same rationales)."""
+    cache_key = (key, tuple(texts)) if key is not None else None
+    made = _ENTRIES.get(cache_key) if cache_key is not None else None
+    if made is None:
+        columns = [*zip(*map(_first, distinct), _NO_LABEL), (*repeat(1, len(texts)), 0), (*map(_third, distinct), [])]
+        made = [_distinct(list(v)) if k in _TEXT_LABELS else (list(v), None) for k, v in enumerate(columns)]
+        if cache_key is not None:
+            if len(_ENTRIES) >= 64:  # (each holds its texts: ~100 KB for 1,000 distinct texts)
+                _ENTRIES.clear()
+            _ENTRIES[cache_key] = made
+    # (Entries shared by the episodes' columns: Coded never changes its values in place.)
+    return [Coded(entries, codes if remap is None else remap[codes]) for entries, remap in made]
+
+
+#: (label map, preference, the texts of an episode's labels) -> :func:`_coded_labels`' entries of each column.
+_ENTRIES: dict[Any, list[tuple[list[Any], Any]]] = {}
 
 _TEXT_OR_NONE = frozenset({str, type(None)})
 _LIST_OR_NONE = frozenset({list, type(None)})
-#: The columns of :func:`_line_label_columns` (from ``label``) that hold text or lists of text.
-_TEXT_LABELS = frozenset(COLUMNS.index(c) - COLUMNS.index("label") for c in (
+#: The columns of :func:`_coded_labels` (``label`` .. ``label_author``, ``n_labels``, ``label_judges``) that hold
+#: text or lists of text.
+_TEXT_LABELS = frozenset([*(COLUMNS.index(c) - COLUMNS.index("label") for c in (
     "label_category", "label_value", "label_judge", "label_kind", "label_origin", "label_rationale", "label_tags",
-    "label_author"))
+    "label_author")), 12])
 
 
 def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:

@@ -837,7 +837,8 @@ def _coded_labels(texts: list[str], distinct: list[tuple[Any, ...]], codes: Any,
     cache_key = (key, tuple(texts)) if key is not None else None
     made = _ENTRIES.get(cache_key) if cache_key is not None else None
     if made is None:
-        columns = [*zip(*map(_first, distinct), _NO_LABEL), (*repeat(1, len(texts)), 0), (*map(_third, distinct), [])]
+        columns = [*zip(*map(_first, distinct), _NO_LABEL), (*repeat(1, len(texts)), 0),
+                   (*map(_third, distinct), [])]
         made = [_distinct(list(v)) if k in _TEXT_LABELS else (list(v), None) for k, v in enumerate(columns)]
         if cache_key is not None:
             if len(_ENTRIES) >= 64:  # (each holds its texts: ~100 KB for 1,000 distinct texts)
@@ -945,7 +946,7 @@ class _Rows:
         for k in _WIDE_TEXT:
             self.held += sum(map(len, filter(None, cols[k])))
         values = cols[_VALUES]
-        if type(values) is not Coded and any(map(operator.is_not, values, repeat(None))):  # numpy arrays (list.count(None) would compare them)
+        if any(map(operator.is_not, values, repeat(None))):  # numpy arrays (list.count(None) would compare them)
             self.held += 8 * sum(v.size for v in values if v is not None)  # float64 in the column
 
     def take(self, k: int) -> _Rows:

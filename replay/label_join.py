@@ -65,6 +65,8 @@ _EPISODE_KEY = b'"episode_id"'
 #: A usual line's id (group 1: its bytes, which hold no escape, so they are the id's UTF-8 text).
 _ID = re.compile(rb'\{"v":1,"id":"([^"\\\n]*)"')
 _SUPERSEDES_KEY = b'"supersedes"'
+_ID_START = b'{"v":1,"id":"'
+_g0b = itemgetter(0)
 
 
 def _one_episode_key(text: bytes, lines: int) -> bool:
@@ -491,8 +493,11 @@ class EpisodeLabelIndex(LabelStore):
             self._note_supersedes(body)
         placed = self._ingest_usual_chunk(path, start, body)
         if placed is not None:
-            # (Also the id of an object nested in a line of that shape, if one is: a hash too many is harmless.)
-            self._id_hashes.extend(array("q", map(hash, _ID.findall(body))))
+            # Each line's id: the text after its head's `{"v":1,"id":"` up to the next quote (the head's shape is
+            # checked: _RUN), cut with C string methods (~25% less than _ID.findall). (Also what follows such a
+            # text nested in a line, if one is: a hash too many is harmless.)
+            ids = map(_g0b, map(bytes.partition, islice(body.split(_ID_START), 1, None), repeat(b'"')))
+            self._id_hashes.extend(array("q", map(hash, ids)))
             return placed
         lines = body[:-1].split(b"\n")
         hashes = array("q")

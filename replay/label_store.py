@@ -104,6 +104,9 @@ class LabelStore:
     how far it read each file). Writing opens this store's own file at the first label.
     """
 
+    #: The lines of the chunk just ingested, when :meth:`_ingest_chunk` counted them itself (None: counted after).
+    _chunk_lines: int | None = None
+
     def __init__(self, run_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
         # A run on object storage (an fsspec URL) is read here without labels; labeling it is refused.
         self.remote = is_url(os.fspath(run_dir))
@@ -724,8 +727,10 @@ class LabelStore:
                         carry = buf
                         continue
                     lines = self._lines.get(name, 0)
+                    self._chunk_lines = None
                     n += self._ingest_chunk(path, pos, buf[:cut], lines)
-                    self._lines[name] = lines + buf.count(b"\n", 0, cut)
+                    counted = self._chunk_lines  # (when the ingest counted the chunk's lines itself)
+                    self._lines[name] = lines + (buf.count(b"\n", 0, cut) if counted is None else counted)
                     pos += cut
                     carry = buf[cut:]
         except FileNotFoundError:

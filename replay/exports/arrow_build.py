@@ -21,7 +21,7 @@ rows it stands for (``counts``), expanded at the buffer level instead of repeati
 from __future__ import annotations
 
 import operator
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from typing import Any, Sequence
 
 import numpy as np
@@ -127,11 +127,14 @@ def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int
         return _struct(pa, typ, values, counts, types, nulls, rows)
     if kind.startswith("list:"):
         return _list(pa, typ, kind[5:], values, counts, types, nulls, rows)
-    valid = _valid(values) if nulls else None
     if kind == "str":
-        return _strings(pa, values, counts, types, valid, rows, nulls)
-    fill: Any = {"f64": 0.0, "bool": False}.get(kind, 0)
-    plain = [fill if v is None else v for v in values] if nulls else values
+        return _strings(pa, values, counts, types, _valid(values) if nulls else None, rows, nulls)
+    valid = None
+    plain = values
+    if nulls:  # the present values (a null's place holds zero)
+        present = bytes(map(operator.is_not, values, repeat(None)))
+        valid = np.frombuffer(present, dtype=np.bool_)
+        plain = list(compress(values, present))
     if kind == "f64":
         _only(types, float)
         arr = np.array(plain, dtype=np.float64)
@@ -145,6 +148,10 @@ def _build(pa: Any, typ: Any, kind: str, values: list[Any], counts: Sequence[int
         if lo is not None and n and (int(arr.min()) < lo or int(arr.max()) > hi):
             raise _Fallback
         arr = arr.astype({"i32": np.int32, "i8": np.int8, "ts": np.int64}[kind], copy=False)
+    if valid is not None:
+        full = np.zeros(n, dtype=arr.dtype)
+        full[valid] = arr
+        arr = full
     if counts is not None:
         arr = np.repeat(arr, counts)
         valid = None if valid is None else np.repeat(valid, counts)
@@ -227,15 +234,16 @@ def _strings(pa: Any, values: list[Any], counts: Sequence[int] | None, types: se
 def _shared(values: list[Any]) -> tuple[list[Any], Any] | None:
     """``(distinct, at)`` when the values are few objects shared by many rows (at most one in eight distinct, told
     by identity): the distinct objects in the order they first come and each row's index among them (int64
-    numpy array); None otherwise."""
-    ids = list(map(id, values))
-    first = dict.fromkeys(ids)
-    if len(first) * 8 > len(values):
+    numpy array); None otherwise. (The objects' ids sorted by numpy: half the time of dicts of them.)"""
+    n = len(values)
+    ids = np.fromiter(map(id, values), dtype=np.uint64, count=n)
+    uniq, first, at = np.unique(ids, return_index=True, return_inverse=True)
+    if len(uniq) * 8 > n:
         return None
-    objs = dict(zip(ids, values))
-    index = dict(zip(first, range(len(first))))
-    return list(map(objs.__getitem__, first)), np.fromiter(map(index.__getitem__, ids), dtype=np.int64,
-                                                           count=len(ids))
+    order = np.argsort(first, kind="stable")  # the distinct objects in the order they first come
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return list(map(values.__getitem__, first[order].tolist())), rank[at.reshape(-1)]
 
 
 def _bits(arr: Any) -> Any:
@@ -259,7 +267,8 @@ def _take(pa: Any, small: Any, at: Any) -> Any:
     offs = np.frombuffer(small.buffers()[1], dtype=np.int32, count=len(small) + 1).astype(np.int64)
     data = small.buffers()[2]
     raw = b"" if data is None else data.to_pybytes()
-    pieces = [raw[offs[k]:offs[k + 1]] for k in range(len(small))]
+    ends = offs.tolist()
+    pieces = [raw[a:b] for a, b in zip(ends, ends[1:])]
     lens = np.diff(offs)[at]
     offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
@@ -267,7 +276,85 @@ def _take(pa: Any, small: Any, at: Any) -> Any:
         raise _Fallback
     valid = _bits(small)[at] if small.null_count else None
     return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32)),
-                                                    pa.py_buffer(b"".join(map(pieces.__getitem__, at.tolist())))],
+                                                    pa.py_buffer(_joined(pieces, at))],
+                                 null_count=_nulls(valid, rows))
+
+
+def _joined(pieces: list[bytes], at: Any) -> bytes:
+    """``b"".join(pieces[k] for k in at)``: a piece a run of equal indexes (repeated by ``bytes * n``) when the
+    rows come in runs (a label column: the same value on most steps), else a piece a row."""
+    rows = len(at)
+    if rows < 16:
+        return b"".join(map(pieces.__getitem__, at.tolist()))
+    starts = np.flatnonzero(at[1:] != at[:-1]) + 1
+    if 4 * len(starts) > rows:
+        return b"".join(map(pieces.__getitem__, at.tolist()))
+    bounds = [0, *starts.tolist(), rows]
+    return b"".join(map(operator.mul, map(pieces.__getitem__, at[bounds[:-1]].tolist()),
+                        map(operator.sub, bounds[1:], bounds[:-1])))
+
+
+#: numpy dtypes of the fixed-width kinds' data buffers.
+_DTYPES = {"f64": np.float64, "i32": np.int32, "i8": np.int8, "ts": np.int64}
+
+
+def coded(pa: Any, typ: Any, values: list[Any], codes: Any, *, kind: str | None = None) -> Any:
+    """``build(pa, typ, [values[c] for c in codes])`` made from the distinct ``values`` alone: their array is
+    built once (:func:`build`), then its rows ``codes`` (an int64 numpy array) are taken at the buffer level. The
+    parquet export's columns of few distinct values (an episode's label columns: a value per distinct label text)
+    cost a few numpy operations and one ``bytes.join`` a column instead of a Python value a row.
+    ``tests/exports/test_arrow_build.py`` compares it with :func:`build` of the rows' values.
+
+    Raises:
+        Whatever :func:`build` raises for the rows' values.
+    """
+    kind = kind or kind_of(pa, typ)
+    from .base import ESCAPED  # (loaded: the exports' own module)
+
+    before = ESCAPED[0]
+    try:
+        small = build(pa, typ, values, kind=kind)
+    except Exception:  # noqa: BLE001 - a value the column refuses (maybe on no row here): the rows' build decides
+        small = None
+    if small is None or ESCAPED[0] != before:
+        # (Text that is not Unicode escaped: counted a row each, as the rows' build counts it.)
+        ESCAPED[0] = before
+        return build(pa, typ, list(map(values.__getitem__, codes.tolist())), kind=kind)
+    try:
+        if kind != "other" and small.offset == 0 and (not len(codes) or 0 <= int(codes.min()) and
+                                                      int(codes.max()) < len(values)):
+            return _take_any(pa, small, kind, codes)
+    except _Fallback:
+        pass
+    return build(pa, typ, list(map(values.__getitem__, codes.tolist())), kind=kind)
+
+
+def _take_any(pa: Any, small: Any, kind: str, at: Any) -> Any:
+    """Rows ``at`` of ``small`` (an unsliced array of :func:`kind_of` ``kind`` made by these builders)."""
+    rows = len(at)
+    if kind in ("str", "struct"):
+        return _take(pa, small, at)
+    valid = _bits(small)[at] if small.null_count else None
+    if kind.startswith("list:"):
+        offs = np.frombuffer(small.buffers()[1], dtype=np.int32, count=len(small) + 1).astype(np.int64)
+        lens = np.diff(offs)[at]
+        offsets = np.zeros(rows + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        total = int(offsets[-1])
+        if total > _I32[1]:
+            raise _Fallback
+        # Each row's items: its value's items in the small child, in order.
+        items = np.repeat(offs[:-1][at] - offsets[:-1], lens) + np.arange(total, dtype=np.int64)
+        child = _take_any(pa, small.values, kind[5:], items)
+        return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid), pa.py_buffer(offsets.astype(np.int32))],
+                                     null_count=_nulls(valid, rows), children=[child])
+    if kind == "bool":
+        bits = np.unpackbits(np.frombuffer(small.buffers()[1], dtype=np.uint8), count=len(small),
+                             bitorder="little")
+        data = np.packbits(bits[at], bitorder="little")
+    else:
+        data = np.frombuffer(small.buffers()[1], dtype=_DTYPES[kind], count=len(small))[at]
+    return pa.Array.from_buffers(small.type, rows, [_bitmap(pa, valid), pa.py_buffer(data)],
                                  null_count=_nulls(valid, rows))
 
 
@@ -305,7 +392,8 @@ def _struct(pa: Any, typ: Any, values: list[Any], counts: Sequence[int] | None, 
             rows: int) -> Any:
     names = [typ.field(k).name for k in range(typ.num_fields)]
     _only(types, dict)
-    if counts is None and rows >= 64:
+    if counts is None and rows >= 64 and not (nulls and values.count(None) * 8 >= 7 * rows):
+        # (Mostly nulls: the present values alone, below, cost less than telling the shared ones apart.)
         shared = _shared(values)
         if shared is not None:  # a few maps, each on many rows (a tool call per distinct action)
             distinct, at = shared
@@ -342,6 +430,10 @@ def _list(pa: Any, typ: Any, inner: str, values: list[Any], counts: Sequence[int
     if counts is not None:  # not used for lists: expand, then build
         values = list(chain.from_iterable(map(repeat, values, counts)))
     plain = [[] if v is None else v for v in values] if nulls else values
+    if not nulls and not any(plain):  # every list empty (steps without recoveries)
+        child = _build(pa, typ.value_type, inner, [], None)
+        return pa.Array.from_buffers(typ, len(plain), [None, pa.py_buffer(np.zeros(len(plain) + 1, dtype=np.int32))],
+                                     null_count=0, children=[child])
     lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
     offsets = np.zeros(len(plain) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
@@ -419,20 +511,37 @@ def _width(typ: Any) -> int:
     return max(1, typ.bit_width // 8)
 
 
+def _layout(pa: Any, typ: Any) -> Any:
+    """How :func:`value_bytes` counts a type's values: ``"text"``, ``"list"``, ``"struct"`` or the width of a
+    fixed-width value (told once per type: a batch's columns are counted for every batch)."""
+    got = _LAYOUTS.get(typ)
+    if got is None:
+        t = pa.types
+        got = ("text" if t.is_string(typ) or t.is_binary(typ) else "list" if t.is_list(typ) else
+               "struct" if t.is_struct(typ) else _width(typ))
+        if len(_LAYOUTS) < 256:
+            _LAYOUTS[typ] = got
+    return got
+
+
+_LAYOUTS: dict[Any, Any] = {}
+
+
 def _bytes_total(pa: Any, arr: Any) -> int:
-    typ, n = arr.type, len(arr)
+    n = len(arr)
     if not n:
         return 0
-    t = pa.types
-    if t.is_string(typ) or t.is_binary(typ):
+    typ = arr.type
+    layout = _layout(pa, typ)
+    if layout == "text":
         offs = _offsets(arr)
         return int(offs[-1]) - int(offs[0])
-    if t.is_list(typ):
+    if layout == "list":
         offs = _offsets(arr)
         return _bytes_total(pa, arr.values.slice(int(offs[0]), int(offs[-1]) - int(offs[0])))
-    if t.is_struct(typ):
+    if layout == "struct":
         return sum(_bytes_total(pa, arr.field(k)) for k in range(typ.num_fields))
-    return n * _width(typ)
+    return n * layout
 
 
 def _bytes_by_row(pa: Any, arr: Any) -> Any:

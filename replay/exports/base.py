@@ -307,6 +307,10 @@ class Format:
 
     name: ClassVar[str]
     binary: ClassVar[bool] = False
+    #: Whether the format may write label times as the label lines' own texts (``records`` splices them): then
+    #: label lines are read as text only when each time text is its float's repr. False (``parquet``, which
+    #: writes no label time): any JSON text of the float will do (:func:`~trajrec.replay.label_join.read_lines`).
+    splices_label_times: ClassVar[bool] = True
 
     def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
         self.options = options

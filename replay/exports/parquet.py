@@ -22,7 +22,7 @@ import shutil
 import sys
 import unicodedata
 from contextlib import contextmanager, suppress
-from itertools import chain, islice, repeat
+from itertools import chain, compress, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,7 +37,7 @@ from ..label_join import LabelLines
 from ..label_model import LabelRow
 from ..labels import rating
 from .choice import map_label, origin
-from .arrow_build import build, float_lists, kind_of, row_bytes, value_bytes
+from .arrow_build import build, coded, float_lists, kind_of, row_bytes, value_bytes
 from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
@@ -64,8 +64,10 @@ _CHUNK_BYTES = 8 << 20
 #: Rows made Arrow arrays at once, cut into :data:`_CHUNK`-row batches afterwards (slices: the same batches, so the
 #: same pages). Each column's array has a cost of its own (type checks, buffers, the batch's cuts) whatever its rows:
 #: 44 columns x 40 batches of 1,024 rows were ~8% of a tool env's export of 40,000 steps. More rows at once hold
-#: more as Python values: peak RSS of 10,000 x 20 steps 91 MB (1,024 rows), 93 (2,048), 95 (4,096), 99 (8,192).
-_CONVERT = 2048
+#: more as Python values: peak RSS of 10,000 x 20 steps 91 MB (1,024 rows), 93 (2,048), 95 (4,096), 99 (8,192)
+#: (session 9). Since label columns are held as :class:`Coded` (no Python value a row), 4,096 rows: 92-93 MB
+#: (2,048: 91-92), and ~4% less CPU than 2,048 on 40 x 1,000 steps (session 10).
+_CONVERT = 4096
 #: Python values held (text characters, numeric observations' bytes) past which rows become Arrow arrays before
 #: they make a whole chunk: wide rows are not held as Python values 1,024 at a time.
 _HELD_BYTES = 16 << 20
@@ -303,10 +305,15 @@ def _category(value: Any) -> str | None:
 HEAD = COLUMNS.index("step")
 
 
-def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]]:
+def episode_columns(view: EpisodeView, *, few: bool = False) -> tuple[tuple[Any, ...], list[Any]]:
     """``(head, columns)`` of ``view``'s rows: ``head`` the values of ``COLUMNS[:HEAD]`` (the episode's, the same
     on each row), ``columns`` one list per column of ``COLUMNS[HEAD:]`` with a value per step. Reads every step
-    (a damaged frame raises before anything is returned)."""
+    (a damaged frame raises before anything is returned).
+
+    ``few``: columns of few distinct values may come as :class:`Coded` (the distinct values and each row's index
+    among them) instead of lists: the label columns made from label lines, and ``complete``/``unverified`` when
+    every row has the same; :class:`ParquetFormat` makes their arrays from the distinct values
+    (:func:`.arrow_build.coded`)."""
     from .chat import episode_complete, episode_meta, unverified_of  # one definition of the episode fields
 
     meta = episode_meta(view)
@@ -343,8 +350,55 @@ def episode_columns(view: EpisodeView) -> tuple[tuple[Any, ...], list[list[Any]]
     n = len(picked)
     steps_i = steps_cols[0]
     labels = (_label_columns(picked, found, label_map, n) if lines is None else
-              _line_label_columns(lines, steps_i, label_map, wins, prefer))
+              _line_label_columns(lines, steps_i, label_map, wins, prefer, few=few))
+    if few and _FEW[0]:
+        same = np.zeros(n, dtype=np.int64)
+        return head, [*steps_cols, *labels, Coded([complete], same),
+                      [i in doubt for i in steps_i] if doubt else Coded([False], same)]
     return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+
+
+#: Whether :class:`ParquetFormat` takes columns of few distinct values as :class:`Coded` (tests turn it off to
+#: compare with the lists' path).
+_FEW = [True]
+
+
+#: Distinct values a :class:`Coded` column keeps after a cut before those of the rows cut off are dropped.
+_KEEP_VALUES = 256
+
+
+class Coded:
+    """A column of few distinct values: ``values`` (a list) and each row's index among them (``codes``, an int64
+    numpy array), what :func:`.arrow_build.coded` makes an array of. Sliced (``[:k]``) and cut (``del [:k]``) as
+    :class:`_Rows` cuts its lists; the values are shared, never changed (:meth:`join` copies them)."""
+
+    __slots__ = ("values", "codes")
+
+    def __init__(self, values: list[Any], codes: Any) -> None:
+        self.values = values
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, cut: slice) -> Coded:
+        return Coded(self.values, self.codes[cut])
+
+    def __delitem__(self, cut: slice) -> None:
+        assert cut.start is None and cut.step is None  # (only del [:k])
+        rest = self.codes[cut.stop:]
+        if len(self.values) > _KEEP_VALUES:  # values no row left here takes: dropped (they add up over episodes)
+            keep, rest = np.unique(rest, return_inverse=True)
+            self.values = list(map(self.values.__getitem__, keep.tolist()))
+        self.codes = rest.astype(np.int64, copy=False).reshape(-1)
+
+    def tolist(self) -> list[Any]:
+        """The rows' values."""
+        return list(map(self.values.__getitem__, self.codes.tolist()))
+
+    def join(self, more: Coded) -> Coded:
+        """These rows, then ``more``'s (a new column)."""
+        return Coded([*self.values, *more.values], np.concatenate((self.codes, more.codes + len(self.values))))
 
 
 #: Steps read and made columns at a time (bounded: an episode's records are not all held at once).
@@ -352,6 +406,7 @@ _STEPS_AT_ONCE = 1024
 #: Whether :func:`_usual_steps` is tried (tests turn it off to compare it with the general loop).
 _FAST = [True]
 _get = dict.get
+_getitem = dict.__getitem__
 _MICRO = 1_000_000
 
 
@@ -372,8 +427,10 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     label a step; failures, retries and recoveries made as the general loop makes them): what :func:`_general_steps` appends, appended; False (nothing
     appended) otherwise. ``tests/exports/test_parquet_steps_fast_path.py`` holds them to the same columns."""
     n = len(chunk)
-    try:  # the fields every such step has, in one pass (dict.get's None for a missing one: the passes below)
-        steps, actions, obs, notes, rewards, times, durations, terms, truncs = map(list, zip(*map(_FIELDS, chunk)))
+    try:  # the fields every such step has, a pass each (dict.get's None for a missing one: the passes below)
+        # (A pass a field: ~40% less than one itemgetter pass of them all, whose tuples are then transposed.)
+        steps, actions, obs, notes, rewards, times, durations, terms, truncs = [
+            list(map(_getitem, chunk, repeat(name, n))) for name in _FIELD_NAMES]
     except KeyError:
         steps, actions, obs, notes, rewards, times, durations, terms, truncs = [
             list(map(_get, chunk, repeat(name, n))) for name in _FIELD_NAMES]
@@ -403,20 +460,20 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
                     struct = _call_struct(calls, action, names, text_tool)
                 structs[k] = struct
     # Failures, retries and recoveries (a few steps): each as the general loop makes it.
-    failures = list(map(_get, chunk, repeat("failure", n)))
-    if any(failures):
-        failures = [{"kind": _text(f.get("kind")), "message": _text(f.get("message"))} if f else None
-                    for f in failures]
-    else:
-        failures = [None] * n
+    # (Each made for the steps that have one, a step in ten or so: the others' values are None or one empty list.)
+    got = list(map(_get, chunk, repeat("failure", n)))
+    failures = [None] * n
+    for k in compress(range(n), got):
+        f = got[k]
+        failures[k] = {"kind": _text(f.get("kind")), "message": _text(f.get("message"))}
     retries = list(map(_get, chunk, repeat("retry_of", n)))
     if retries.count(None) != n:
-        retries = [None if x is None else _int(x) for x in retries]
-    recovers = list(map(_get, chunk, repeat("recovers", n)))
-    if recovers.count(None) == n:
-        recovers = [[]] * n  # one empty list for every row (the export only reads them; step_rows copies)
-    else:
-        recovers = [[k for k in x if _int(k) is not None] if x else [] for x in recovers]
+        for k in compress(range(n), map(operator.is_not, retries, repeat(None))):
+            retries[k] = _int(retries[k])
+    got = list(map(_get, chunk, repeat("recovers", n)))
+    recovers = [[]] * n  # one empty list for every row without (the export only reads them; step_rows copies)
+    for k in compress(range(n), got):
+        recovers[k] = [i for i in got[k] if _int(i) is not None]
     (c_step, c_thought, c_action, c_call, c_obs, c_values, c_reward, c_term, c_trunc, c_time, c_dur, c_failure,
      c_retry, c_recovers) = [c.extend for c in cols]
     c_step(steps)
@@ -428,7 +485,9 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
     c_reward(rewards)
     c_term(map(bool, terms))
     c_trunc(map(bool, truncs))
-    c_time(map(round, map(operator.mul, times, repeat(_MICRO, n))))
+    # round(t * 1_000_000) of each (finite, within _TIME_MAX): numpy's product and round-half-to-even are the same
+    # double operations, and the microseconds fit an int64.
+    c_time(np.rint(np.array(times, dtype=np.float64) * _MICRO).astype(np.int64).tolist())
     c_dur(durations)
     c_failure(failures)
     c_retry(retries)
@@ -453,7 +512,6 @@ def _usual_steps(chunk: list[dict[str, Any]], cols: list[list[Any]], picked: lis
 _STR = {str}
 #: The fields every usual step has, in the order :func:`_usual_steps` unpacks them.
 _FIELD_NAMES = ("i", "action", "observation", "note", "reward", "time", "duration", "terminated", "truncated")
-_FIELDS = operator.itemgetter(*_FIELD_NAMES)
 _DICT = {dict}
 
 
@@ -651,19 +709,40 @@ def _usual_lines(view: EpisodeView) -> LabelLines | None:
 _INT = {int}
 
 
+#: (label map, preference tokens) -> middle text -> its columns (:func:`_line_label_columns`).
+_MADE: dict[tuple[Any, Any], dict[str, tuple[Any, ...]]] = {}
+_NO_LABEL = (None, None, None, None, None, None, None, None, None, [], None)
+
+
 def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, wins: dict[tuple[Any, Any], bool],
-                        prefer: Any) -> list[list[Any]]:
+                        prefer: Any, *, few: bool = False) -> list[Any]:
     """The columns ``label`` .. ``label_judges`` of an episode's steps (``steps``: their indexes) from its label
     lines (:func:`_usual_lines`: a label a step at most, no check on a step): each distinct middle text's columns
     made once (the same values :func:`_label_columns` makes from the steps' candidates, its only candidate each:
-    ``tests/exports/test_parquet_line_labels.py``), then spread over the steps in C loops."""
+    ``tests/exports/test_parquet_line_labels.py``), then spread over the steps in C loops; ``few``: the columns
+    but ``label_id`` as :class:`Coded` (each distinct text's values and each step's index among them)."""
     fields = lines.fields
     values: dict[tuple[type, Any], tuple[Any, ...]] = {}
     made: dict[str, tuple[Any, ...]] = {}  # middle text -> (label columns but the id, won, [judge])
     # The list values (tags, judges) are shared by the rows of one middle text: the export only reads them, and
     # step_rows gives each row its own.
-    no_label = (None, None, None, None, None, None, None, None, None, [], None)
+    no_label = _NO_LABEL
+    # A middle text's columns depend on the text, the label map and the preference alone: kept across episodes
+    # (a run's labels repeat a few texts), for texts of at most 1,024 characters, 4,096 texts at most.
+    # (prefer: a Preference's bound choose, whose answers its tokens decide; another callable: nothing kept.)
+    tokens = getattr(getattr(prefer, "__self__", None), "tokens", None)
+    known = _MADE.get((label_map, tokens)) if tokens is not None else {}
+    if known is None:
+        if len(_MADE) >= 4:
+            _MADE.clear()
+        known = _MADE[(label_map, tokens)] = {}
+    elif len(known) >= 4096:
+        known.clear()
     for mid, (kind, judge, value, score, rationale, tags, author, deleted) in fields.items():
+        got = known.get(mid)
+        if got is not None:
+            made[mid] = got
+            continue
         key = (judge, kind)
         won = wins.get(key)
         if won is None:
@@ -680,8 +759,32 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
                     [str(t) for t in tags] if tags else [], _text(author))
         else:
             cols = no_label
-        made[mid] = (cols, won, [judge])
+        made[mid] = got = (cols, won, [judge])
+        if len(mid) <= 1024:
+            known[mid] = got
     n_lines = len(lines.ids)
+    if few and _FEW[0]:
+        # Each distinct text's values once, the steps' indexes among them (the last entry: no label).
+        texts = list(made)
+        index = dict(zip(texts, range(len(texts))))
+        distinct = [*map(made.__getitem__, texts)]
+        n = len(steps)
+        first = n_lines - n  # (the episode's own labels come first)
+        if first >= 0 and lines.targets[first:] == steps:  # a label a step, in the steps' order (a labeler's)
+            mids = lines.mids[first:]
+            codes = np.fromiter(map(index.__getitem__, mids), dtype=np.int64, count=n)
+            ids = list(lines.ids[first:]) if all(map(_second, distinct)) else [
+                *map(_id_if_won, lines.ids[first:], map(made.__getitem__, mids))]
+        else:  # each step's line (or the entry past the lines: no label)
+            per_line = list(map(made.__getitem__, lines.mids))
+            at = dict(zip(lines.targets, range(n_lines)))
+            place = list(map(at.get, steps, repeat(n_lines)))
+            codes = np.array([*map(index.__getitem__, lines.mids), len(texts)], dtype=np.int64)[
+                np.array(place, dtype=np.int64)]
+            every = [*map(_id_if_won, lines.ids, per_line), None]
+            ids = list(map(every.__getitem__, place))
+        cols = _coded_labels(texts, distinct, codes, (label_map, tokens) if tokens is not None else None)
+        return [*cols[:11], ids, *cols[11:]]
     per_line = list(map(made.__getitem__, lines.mids))
     # Each step's line (or the entry past the lines: no label), then its columns.
     at = dict(zip(lines.targets, range(n_lines)))
@@ -695,10 +798,73 @@ def _line_label_columns(lines: LabelLines, steps: list[int], label_map: str, win
             list(map(judges.__getitem__, place))]
 
 
+def _distinct(values: list[Any]) -> tuple[list[Any], Any]:
+    """``(entries, remap)``: ``values`` with equal text values (or equal lists of text) made one entry, and each
+    value's entry (an int64 array; None: each value its own): rows of one value then come in runs, which
+    :func:`.arrow_build.coded` copies a run at a time. Other values (numbers: taken by numpy whatever their
+    count) are kept as they are."""
+    last = len(values) - 1
+    one = values[0] if last > 1 else None
+    if ((type(one) is str or type(one) is list and set(map(type, one)) <= _STR) and values.count(one) == last
+            and values[last] != one):
+        # One text (or list of text) for every label text (a judge, a kind), then the no-label entry (None or an
+        # empty list) that differs: two entries. (Only text equals text, so equal values are the same value.)
+        remap = np.zeros(last + 1, dtype=np.int64)
+        remap[last] = 1
+        return [one, values[last]], remap
+    types = set(map(type, values))
+    if types <= _TEXT_OR_NONE:
+        keys: list[Any] = values  # (text and None: equal only when the same value)
+    elif types <= _LIST_OR_NONE and set(map(type, chain.from_iterable(filter(None, values)))) <= _STR:
+        keys = [None if v is None else tuple(v) for v in values]
+    else:
+        return values, None
+    index = dict.fromkeys(keys)
+    if len(index) == len(keys):
+        return values, None
+    firsts = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # each key -> the first row holding it
+    for k, key in enumerate(index):
+        index[key] = k
+    remap = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+    return list(map(values.__getitem__, map(firsts.__getitem__, index))), remap
+
+
+def _coded_labels(texts: list[str], distinct: list[tuple[Any, ...]], codes: Any, key: Any) -> list[Coded]:
+    """The label columns but ``label_id`` as :class:`Coded` (the values of each distinct text, made one entry
+    where equal: :func:`_distinct`; ``codes``: each step's text). ``key``: what decides the texts' columns (label
+    map, preference), or None: the entries of a set of texts are kept for the next episode with the same texts
+    (a run's episodes repeat their texts: the same judge, the same rationales)."""
+    cache_key = (key, tuple(texts)) if key is not None else None
+    made = _ENTRIES.get(cache_key) if cache_key is not None else None
+    if made is None:
+        columns = [*zip(*map(_first, distinct), _NO_LABEL), (*repeat(1, len(texts)), 0),
+                   (*map(_third, distinct), [])]
+        made = [_distinct(list(v)) if k in _TEXT_LABELS else (list(v), None) for k, v in enumerate(columns)]
+        if cache_key is not None:
+            if len(_ENTRIES) >= 64:  # (each holds its texts: ~100 KB for 1,000 distinct texts)
+                _ENTRIES.clear()
+            _ENTRIES[cache_key] = made
+    # (Entries shared by the episodes' columns: Coded never changes its values in place.)
+    return [Coded(entries, codes if remap is None else remap[codes]) for entries, remap in made]
+
+
+#: (label map, preference, the texts of an episode's labels) -> :func:`_coded_labels`' entries of each column.
+_ENTRIES: dict[Any, list[tuple[list[Any], Any]]] = {}
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_LIST_OR_NONE = frozenset({list, type(None)})
+#: The columns of :func:`_coded_labels` (``label`` .. ``label_author``, ``n_labels``, ``label_judges``) that hold
+#: text or lists of text.
+_TEXT_LABELS = frozenset([*(COLUMNS.index(c) - COLUMNS.index("label") for c in (
+    "label_category", "label_value", "label_judge", "label_kind", "label_origin", "label_rationale", "label_tags",
+    "label_author")), 12])
+
+
 def _id_if_won(label_id: str, made: tuple[Any, ...]) -> str | None:
     return label_id if made[1] else None
 
 
+_second = operator.itemgetter(1)
 _third = operator.itemgetter(2)
 
 
@@ -759,11 +925,23 @@ class _Rows:
         #: make them Arrow arrays, no part of where row groups end.
         self.held = 0
 
-    def add(self, head: tuple[Any, ...], cols: list[list[Any]], n: int) -> None:
+    def add(self, head: tuple[Any, ...], cols: list[Any], n: int) -> None:
         self.heads.append(head)
         self.counts.append(n)
-        for mine, more in zip(self.cols, cols):
-            mine.extend(more)
+        mine_cols = self.cols
+        for k, more in enumerate(cols):
+            mine = mine_cols[k]
+            if type(more) is Coded:
+                if type(mine) is Coded:
+                    mine_cols[k] = mine.join(more)
+                elif not mine:
+                    mine_cols[k] = Coded(more.values, more.codes)
+                else:
+                    mine.extend(more.tolist())
+            elif type(mine) is Coded:
+                mine_cols[k] = [*mine.tolist(), *more]
+            else:
+                mine.extend(more)
         self.n += n
         for k in _WIDE_TEXT:
             self.held += sum(map(len, filter(None, cols[k])))
@@ -887,6 +1065,7 @@ def is_folder_output(out: str | os.PathLike[str]) -> bool:
 class ParquetFormat(Format):
     name = "parquet"
     binary = True
+    splices_label_times = False  # (no label time column: the label lines' times need not be their own reprs)
 
     def __init__(self, out: str | os.PathLike[str] | None, options: ExportOptions, *,
                  meta: dict[str, str] | None = None) -> None:
@@ -941,7 +1120,7 @@ class ParquetFormat(Format):
 
     def write(self, view: EpisodeView) -> tuple[int, int]:
         # The episode's columns first, then the batch: a file found damaged mid-episode adds none of its rows.
-        head, cols = episode_columns(view)
+        head, cols = episode_columns(view, few=True)
         n = len(cols[0])
         if not n:
             return 0, 0
@@ -1103,7 +1282,9 @@ class ParquetFormat(Format):
         cols = rows.cols
         for k in range(len(cols)):
             typ = fields[HEAD + k].type
-            if k == _VALUES and any(map(operator.is_not, cols[k], repeat(None))):
+            if type(cols[k]) is Coded:
+                arrays.append(coded(pa, typ, cols[k].values, cols[k].codes, kind=kinds[HEAD + k]))
+            elif k == _VALUES and any(map(operator.is_not, cols[k], repeat(None))):
                 try:  # numeric observations in their own dtype: each number as astype(np.float64) makes it
                     arrays.append(float_lists(pa, typ, cols[k]))
                 except ValueError:

@@ -422,6 +422,8 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
     report = ExportReport(fmt, os.fspath(out))
     folder_was_there = os.fspath(out) != "-" and os.path.isdir(out)
     writer: Format = FORMATS[fmt]()(out, options)
+    if not writer.splices_label_times:
+        src.set_exact_label_times(False)
     where_texts = [*([where] if isinstance(where, str) else where),
                    *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
     writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])

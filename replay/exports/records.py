@@ -621,7 +621,7 @@ class RecordsFormat(JsonlFormat):
             checks.append({"origin": "recorded", **rec})
         joined = view.joined
         label_parts: list[str] = []
-        if joined.lines is not None:
+        if joined.lines is not None and joined.lines.times_are_reprs():
             # Label lines read as text: their items spliced from the lines' pieces into the row's one join.
             recorded = _escaped(dumps(checks))
             label_parts = line_pieces(joined.lines)

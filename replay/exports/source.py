@@ -225,11 +225,22 @@ class Source:
         """How many episode files were found (readable or not)."""
         return len(self._files)
 
+    def set_exact_label_times(self, exact: bool) -> None:
+        """Whether the label indexes' lines read as text must hold their times' own reprs
+        (:attr:`~trajrec.replay.label_join.EpisodeLabelIndex.exact_times`): off for formats that write no label
+        time text (``parquet``). The indexes made already and those made later take it."""
+        self._exact_times = exact
+        for store in self.stores.values():
+            if isinstance(store, EpisodeLabelIndex):
+                store.exact_times = exact
+
     def _store(self, folder: Any) -> LabelStore:
         store = self.stores.get(folder)
         if store is None:
             kind = EpisodeLabelWriter if self._join == "write" else EpisodeLabelIndex if self._join else LabelStore
             store = self.stores[folder] = kind(folder)
+            if not getattr(self, "_exact_times", True) and isinstance(store, EpisodeLabelIndex):
+                store.exact_times = False
         return store
 
     def stream(self) -> Iterator[EpisodeRef]:

@@ -265,3 +265,38 @@ def test_shared_maps_take_no_pa_array(monkeypatch: pytest.MonkeyPatch) -> None:
     want = pa.array(values, type=STRUCT)
     monkeypatch.setattr(pa, "array", lambda *a, **k: pytest.fail("pa.array called"))
     _same(build(pa, STRUCT, values), want)
+
+
+def test_coded_columns_match_the_rows_build() -> None:
+    """``coded`` (distinct values and each row's index: the parquet export's label columns) makes what ``build``
+    makes of the rows' values, or raises what it raises: hostile pools of every type, indexes in runs (a label on
+    most steps) and scattered, a value on no row, no rows; lone surrogates counted a row each as the rows count."""
+    from trajrec.replay.exports import base
+    from trajrec.replay.exports.arrow_build import coded
+
+    rng = random.Random(10)
+    for typ, pool in POOLS.items():
+        for case in range(200):
+            values = [rng.choice(pool) for _ in range(rng.randint(1, 6))]
+            n = rng.choice([0, 1, 5, 40, 300])
+            if case % 2:  # runs: the same value on many rows in a row
+                codes: list[int] = []
+                while len(codes) < n:
+                    codes += [rng.randrange(len(values))] * rng.randint(1, 30)
+                codes = codes[:n]
+            else:
+                codes = [rng.randrange(len(values)) for _ in range(n)]
+            rows = [values[c] for c in codes]
+            base.ESCAPED[0] = 0
+            want_status, want = _mine(typ, rows)
+            want_escaped = base.ESCAPED[0]
+            base.ESCAPED[0] = 0
+            try:
+                got_status, got = "ok", coded(pa, typ, values, np.array(codes, dtype=np.int64))
+            except Exception as exc:  # noqa: BLE001 - compared with what build raises
+                got_status, got = type(exc).__name__, None
+            assert got_status == want_status, (typ, values, codes)
+            if want_status == "ok":
+                _same(got, want)
+                assert base.ESCAPED[0] == want_escaped, (typ, values, codes)
+    base.ESCAPED[0] = 0

@@ -61,9 +61,9 @@ def test_label_columns_from_lines_are_the_candidates_columns(builtin_run: Path, 
     calls = []
     real = parquet._line_label_columns
 
-    def counted(*args: Any) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(args[0].episode_id)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(parquet, "_line_label_columns", counted)
     rng = random.Random(9)
@@ -147,3 +147,53 @@ def test_rows_given_to_python_users_own_their_lists(builtin_run: Path) -> None:
         rows[0][name].append("changed")
         assert [r[name] for r in rows[1:]] == before[1:], name
         assert len({id(r[name]) for r in rows}) == len(rows), name
+
+
+def test_coded_label_columns_through_row_groups_and_shards(builtin_run: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The label columns the export holds as distinct values and codes (``parquet.Coded``: joined over episodes,
+    cut where row groups and shards end, their unused values dropped) write the tables the plain lists write:
+    random labels (a rationale of its own on many steps, so the values add up), a file and folders of small
+    shards, with and without partitions."""
+    episodes = _episodes(builtin_run)
+    stores = _fresh_stores(builtin_run)
+    rng = random.Random(21)
+    for folder, eid, n in episodes:
+        if rng.random() < 0.15:
+            continue  # unlabeled episodes between labeled ones
+        for i in range(n):
+            if rng.random() < 0.9:
+                if rng.random() < 0.5:
+                    stores[folder].add(eid, i, rng.choice([1, -1, 0]), kind="rule", judge="trajrec-rules@2",
+                                       rationale=f"step {i} of {eid}", tags=["t"] if i % 3 else [])
+                else:
+                    _label(stores[folder], rng, eid, i)
+        if rng.random() < 0.5:
+            _label(stores[folder], rng, eid, "episode")
+    for store in stores.values():
+        store.close()
+    monkeypatch.setattr(parquet, "_KEEP_VALUES", 4)  # unused values dropped at every cut
+    cuts = []
+    real = parquet.Coded.__delitem__
+
+    def counted(self: Any, cut: slice) -> None:
+        cuts.append(len(self.values))
+        real(self, cut)
+
+    monkeypatch.setattr(parquet.Coded, "__delitem__", counted)
+    for name, out_name, options in [
+            ("file", "all.parquet", ExportOptions()),
+            ("shards", "shards", ExportOptions(shard_rows=37, prefer="rule,model:*")),
+            ("split", "split", ExportOptions(shard_rows=53, partition_by="split", label_map="float"))]:
+        tables = []
+        for few in (True, False):
+            monkeypatch.setattr(parquet, "_FEW", [few])
+            out = tmp_path / f"{name}-{few}" / out_name
+            export([builtin_run], "parquet", out, options=options)
+            files = [out] if out.is_file() else sorted(out.rglob("*.parquet"))
+            tables.append([(f.relative_to(out) if out.is_dir() else f.name, pq.read_table(f)) for f in files])
+        assert [f for f, _ in tables[0]] == [f for f, _ in tables[1]], name
+        for (_, a), (_, b) in zip(*tables):
+            assert a.equals(b), name
+            assert a.schema.metadata == b.schema.metadata
+    assert max(cuts) > 4  # unused values were dropped

@@ -117,7 +117,8 @@ def test_exports_are_the_same_on_the_fast_and_the_general_path(run_dir: Path, tm
     fast = _export_all(run_dir, tmp_path / "fast")
     assert any(calls) and not all(calls)  # some episodes took the fast path, the hostile ones did not
     monkeypatch.setattr(label_join, "usual_rows", lambda recs, eid: None)
-    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid, lines=None: None)  # lines read as text: fast too
+    # (Lines read as text: fast too.)
+    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid, lines=None, **kw: None)
     general = _export_all(run_dir, tmp_path / "general")
     assert fast.keys() == general.keys()
     for name in fast:

@@ -73,7 +73,7 @@ def test_read_lines_accepts_only_what_decoding_accepts_and_reads_it_the_same() -
     rng = random.Random(1515)
     for judge, tags in (("human:ana", ["typo"]), ("rules@1", ["typo", "wrong-tool"])):  # judges and tags checked
         Label.from_record({"id": "w", "episode_id": "ep", "target": 0, "judge": judge, "value": 1, "tags": tags})
-    accepted = refused = 0
+    accepted = refused = loose_accepted = 0
     for case in range(3000):
         lines = [_line(_record(rng, k)) for k in range(rng.randint(1, 6))]
         if rng.random() < 0.5:
@@ -85,9 +85,18 @@ def test_read_lines_accepts_only_what_decoding_accepts_and_reads_it_the_same() -
         text = read_lines([block], "ep")
         recs = decode_lines([block])
         rows = usual_rows(recs, "ep") if recs is not None else None
+        # Times as any JSON text of their floats (parquet's reading): what decoding reads, and told whether the
+        # texts are the floats' reprs (exactly when the exact reading accepts the lines).
+        loose = read_lines([block], "ep", exact_times=False)
+        if loose is not None:
+            assert rows is not None, lines
+            assert _exact(loose.rows()) == _exact(rows), lines
+            assert loose.times_are_reprs() == (text is not None), lines
+            loose_accepted += 1
         if text is None:
             refused += 1
             continue
+        assert loose is not None, lines
         accepted += 1
         assert rows is not None, lines  # never reads what the decoding path refuses
         assert _exact(text.rows()) == _exact(rows), lines
@@ -97,6 +106,7 @@ def test_read_lines_accepts_only_what_decoding_accepts_and_reads_it_the_same() -
             judges[r.judge] = judges.get(r.judge, 0) + 1
         assert list(text.judges().items()) == list(judges.items())
     assert accepted > 600 and refused > 600  # both paths were taken
+    assert loose_accepted > accepted  # and times that are no repr (1.50, 1e2) were read by the loose reading
 
 
 def test_read_lines_sorts_as_usual_rows_sorts() -> None:
@@ -164,9 +174,9 @@ def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path,
     calls: list[bool] = []
     real = read_lines
 
-    def counted(blocks: list[bytes], eid: str, lines: int | None = None) -> Any:
+    def counted(blocks: list[bytes], eid: str, lines: int | None = None, **kw: Any) -> Any:
         assert lines == b"\n".join(blocks).count(b"\n") + 1  # the index's count of the lines it placed
-        got = real(blocks, eid, lines)
+        got = real(blocks, eid, lines, **kw)
         calls.append(got is not None)
         return got
 
@@ -176,7 +186,7 @@ def test_exports_are_the_same_with_lines_read_as_text_and_decoded(run_dir: Path,
         LabelStore(run_dir).current()  # judges and tag lists checked, as an export's first episode would
     as_text = _exports(run_dir, tmp_path / "text")
     assert sum(calls) >= 2  # the lines were read as text
-    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid, lines=None: None)
+    monkeypatch.setattr(label_join, "read_lines", lambda blocks, eid, lines=None, **kw: None)
     decoded = _exports(run_dir, tmp_path / "decoded")
     assert as_text.keys() == decoded.keys()
     for name in as_text:
@@ -239,3 +249,47 @@ def test_lines_cut_at_their_separators_are_what_the_regex_reads() -> None:
         assert set(eids) == {"ep"}, lines
         assert got == (ids, targets, mids, times), lines
     assert cut > 500  # (the others: lines the cuts decline, or not ASCII)
+
+
+def test_times_written_otherwise_read_loosely_for_parquet_and_spliced_only_as_reprs(run_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Label lines whose times are JSON but not their floats' reprs (``1.50``, ``2e0``: another tool wrote them):
+    parquet reads them as text (``exact_times`` off for its index), and a ``records`` export over the same
+    ``Source`` afterwards splices no such text (``times_are_reprs``): every output as with lines decoded."""
+    from trajrec.replay.exports.source import Source
+
+    label_with_rules([run_dir])
+    labels = next((run_dir / ".trajrec" / "labels").glob("*.jsonl"))
+    text = labels.read_text()
+    lines = text.splitlines()
+    # Every line's time written as another tool may write it: the same float, other text.
+    odd = [line.rpartition(',"time":')[0] + ',"time":' + ("%.6e" % json.loads(line)["time"]) + "}"
+           if k % 2 else line for k, line in enumerate(lines)]
+    labels.write_text("\n".join(odd) + "\n")
+    assert any(float(o.rpartition(":")[2][:-1]) == json.loads(o)["time"] and o != line
+               for o, line in zip(odd, lines))
+    calls: list[Any] = []
+    real = label_join.read_lines
+
+    def counted(blocks: list[bytes], eid: str, lines: int | None = None, **kw: Any) -> Any:
+        got = real(blocks, eid, lines, **kw)
+        calls.append((kw.get("exact_times", True), got is not None))
+        return got
+
+    outs = {}
+    for mode in ("shared", "decoded"):
+        src = Source([run_dir], join_labels=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if mode == "decoded":
+                label_join.read_lines = lambda blocks, eid, lines=None, **kw: None  # type: ignore[assignment]
+            else:
+                label_join.read_lines = counted  # type: ignore[assignment]
+            try:
+                export(src, "parquet", tmp_path / f"{mode}.parquet")
+                export(src, "records", tmp_path / f"{mode}.jsonl")
+            finally:
+                label_join.read_lines = real  # type: ignore[assignment]
+        outs[mode] = ((tmp_path / f"{mode}.parquet").read_bytes(), (tmp_path / f"{mode}.jsonl").read_bytes())
+    assert (False, True) in calls  # parquet read the odd times as text
+    assert outs["shared"] == outs["decoded"]  # (the parquet files byte for byte: a NaN return is no equal value)

@@ -53,7 +53,7 @@ def test_level_3_takes_zstds_own_finder_with_the_long_distance_matcher():
     own = zstandard.ZstdCompressionParameters.from_level(3)
     assert (got.strategy, got.window_log) == (own.strategy, own.window_log) and got.enable_ldm == 1
     # Smaller tables than level 3's own (cheaper per block between the recorder's other work).
-    assert (got.hash_log, got.chain_log) == (16, 14) and got.write_checksum == 1
+    assert (got.hash_log, got.chain_log, got.min_match) == (16, 14, 6) and got.write_checksum == 1
 
 
 def _flushed_blocks(params, raws):

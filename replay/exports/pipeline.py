@@ -422,49 +422,49 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
     report = ExportReport(fmt, os.fspath(out))
     folder_was_there = os.fspath(out) != "-" and os.path.isdir(out)
     writer: Format = FORMATS[fmt]()(out, options)
-    if not writer.splices_label_times:
-        src.set_exact_label_times(False)
-    where_texts = [*([where] if isinstance(where, str) else where),
-                   *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
-    writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])
-    lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set(),
-                               "where": where_texts, "sources": {os.fspath(p) for p in src.paths}}
-    gc_was = gc.isenabled()
-    gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
+    # From here to the output's rename, whatever stops the export (an error, Ctrl-C) removes the temporary output:
+    # one try, with no gap where a Ctrl-C left a temporary file behind.
     try:
-        if workers > 1:
-            from .parallel import export_parallel
+        if not writer.splices_label_times:
+            src.set_exact_label_times(False)
+        where_texts = [*([where] if isinstance(where, str) else where),
+                       *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
+        writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])
+        lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set(),
+                                   "where": where_texts, "sources": {os.fspath(p) for p in src.paths}}
+        gc_was = gc.isenabled()
+        gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
+        try:
+            if workers > 1:
+                from .parallel import export_parallel
 
-            export_parallel(src, fmt, writer, report, lineage, [where] if isinstance(where, str) else list(where),
-                            min_agreement, options, progress, workers)
-        else:
-            one = EpisodeExporter(writer, filters, report, lineage)
-            # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
-            for ref in src:
-                one.export(ref)
-                if one.written_ids:  # told as they come: a list of every episode's id and path grew with the run
-                    for eid, path in one.written_ids:
-                        src.note_id(eid, path)
-                    one.written_ids.clear()
-                if progress is not None:
-                    progress.advance(ref.n_steps)
-            unreadable(report, src.errors)
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        if gc_was:
-            gc.enable()
-    if report.errors and not report.written:
-        # Not one episode exported, and files that could not be read (damaged, or no episode): the export failed
-        # (exit 1), and an empty output file would read as an empty result; nothing is written, an existing file
-        # is kept.
-        writer.abort()
-        report.aborted = True
-        report.files = []
-        report.seconds = time.perf_counter() - t0
-        return report
-    try:
+                export_parallel(src, fmt, writer, report, lineage,
+                                [where] if isinstance(where, str) else list(where), min_agreement, options, progress,
+                                workers)
+            else:
+                one = EpisodeExporter(writer, filters, report, lineage)
+                # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
+                for ref in src:
+                    one.export(ref)
+                    if one.written_ids:  # told as they come: a list of every episode's id and path grew with the run
+                        for eid, path in one.written_ids:
+                            src.note_id(eid, path)
+                        one.written_ids.clear()
+                    if progress is not None:
+                        progress.advance(ref.n_steps)
+                unreadable(report, src.errors)
+        finally:
+            if gc_was:
+                gc.enable()
+        if report.errors and not report.written:
+            # Not one episode exported, and files that could not be read (damaged, or no episode): the export failed
+            # (exit 1), and an empty output file would read as an empty result; nothing is written, an existing
+            # file is kept.
+            writer.abort()
+            report.aborted = True
+            report.files = []
+            report.seconds = time.perf_counter() - t0
+            return report
         writer.close()
     except BaseException:
         writer.abort()  # no temporary folder or file left behind

@@ -25,6 +25,7 @@ version-2 files (a plain msgpack index holding a header copy, ``TRJRIDX2`` tail)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -276,6 +277,17 @@ def lock_file(fd: int) -> bool:
     return True
 
 
+def remove_new(path: str, fd: int | None) -> None:
+    """Close ``fd`` and remove ``path``, a file this process just created (``O_EXCL``) and wrote nothing to, when
+    making its writer stopped half way; errors are ignored (the stop or error that got here goes on)."""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        if os.path.getsize(path) == 0:  # never anything of someone else's
+            os.unlink(path)
+
+
 class FrameWriter:
     """Appends records to a new file as zstd frames: one flushed zstd block per :meth:`write`.
 
@@ -299,11 +311,18 @@ class FrameWriter:
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise TrajrecIOError(f"cannot create episode file {self.path}: {exc.strerror}") from exc
-        lock_file(self._fd)  # a brand-new file (O_EXCL): nobody else can hold its lock yet
-        # A compressor shared across a Recorder's episodes keeps its context: creating one costs ~40 µs.
-        self._cctx = compressor if compressor is not None else new_compressor(level)
-        self._co: Any = None
-        self._packer = getattr(self._cctx, "packer", None) or new_packer()
+        try:
+            lock_file(self._fd)  # a brand-new file (O_EXCL): nobody else can hold its lock yet
+            # A compressor shared across a Recorder's episodes keeps its context: creating one costs ~40 µs.
+            self._cctx = compressor if compressor is not None else new_compressor(level)
+            self._co: Any = None
+            self._packer = getattr(self._cctx, "packer", None) or new_packer()
+        except BaseException:
+            # Nothing will ever close this writer (a Ctrl-C, a failing compressor): the new, empty file goes,
+            # not left as an empty episode for every reader to skip.
+            remove_new(self.path, self._fd)
+            self._fd = None
+            raise
         self._fsync = fsync
         self.offset = 0
         self.frame_offset = 0

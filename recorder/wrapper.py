@@ -758,6 +758,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
 
     def _finish_episode(self) -> None:
         writer, self._writer = self._writer, None
+        if writer is not None and writer.unstarted:
+            # A stop landed between the file's creation and its reset record, outside reset()'s own guard (as
+            # the writer was handed back): no empty file is left for every reader to skip (nor for `--resume`).
+            self._drop_unstarted(writer)
+            return
         if writer is not None and not writer.closed:
             if self._lost is not None:  # the last steps' records were lost and no record came after them
                 writer.summary.lost_steps += self._lost["lost_steps"]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from .codec import Unencodable, bounded_repr, fallback_payload, sanitize
 from .errors import TrajrecIOError, TrajrecUsageError
 from .format import (FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_BYTES, FrameWriter,
-                     compact_index_frame, packb)
+                     compact_index_frame, packb, remove_new)
 from .model import SummaryBuilder, truthy
 
 
@@ -66,29 +66,37 @@ class EpisodeWriter:
             # Readers refuse frames bigger than this bound allows (format.MAX_FRAME_RAW): a bomb guard.
             raise TrajrecUsageError(f"frame_bytes must be 1..{MAX_FRAME_BYTES_SETTING}, got {frame_bytes}")
         self._fw = FrameWriter(self.path, level=level, fsync=fsync, compressor=compressor)
-        self._packer = self._fw.pack_function
-        self.frame_steps = frame_steps
-        self.frame_bytes = frame_bytes
-        self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}
-        self.frames: list[list[int]] = [[0, 0, 0, -1]]  # [offset, first step, steps in frame, end offset]
-        self.steps = 0
-        self.summary = SummaryBuilder()
-        self.checks: list[dict[str, Any]] = []  # checks written as their own records; the index repeats them
-        self.step_checks: list[dict[str, Any]] = []  # checks the env reported with a step, with that step
-        # Steps with a failure, retry or recovery, for viewers that draw markers without decoding every step:
-        # flat [steps since the previous marked step, MARK_* flags] pairs (see docs/FORMAT.md, "step_marks").
-        self.step_marks: list[int] = []
-        self._last_mark = 0
-        self.closed = False
-        self._frame_steps = 0
-        self._frame_open = True
-        # Bytes of the frame's opening state snapshot, which do not count against frame_bytes: a state bigger
-        # than frame_bytes would otherwise close every frame after one step, storing the whole state every step.
-        self._frame_allow = 0
-        # The header goes out in the same write as the first record (the reset), as a zstd block of its own: readers
-        # of the index decompress only that block to get it (format version 3 keeps no copy in the index).
-        self._head = self._pack(self.header)
-        self._pending: bytes | None = self._head
+        try:
+            self._packer = self._fw.pack_function
+            self.frame_steps = frame_steps
+            self.frame_bytes = frame_bytes
+            self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}
+            self.frames: list[list[int]] = [[0, 0, 0, -1]]  # [offset, first step, steps in frame, end offset]
+            self.steps = 0
+            self.summary = SummaryBuilder()
+            self.checks: list[dict[str, Any]] = []  # checks written as their own records; the index repeats them
+            self.step_checks: list[dict[str, Any]] = []  # checks the env reported with a step, with that step
+            # Steps with a failure, retry or recovery, for viewers that draw markers without decoding every step:
+            # flat [steps since the previous marked step, MARK_* flags] pairs (see docs/FORMAT.md, "step_marks").
+            self.step_marks: list[int] = []
+            self._last_mark = 0
+            self.closed = False
+            self._frame_steps = 0
+            self._frame_open = True
+            # Bytes of the frame's opening state snapshot, which do not count against frame_bytes: a state bigger than
+            # frame_bytes would otherwise close every frame after one step, storing the whole state every step.
+            self._frame_allow = 0
+            # The header goes out in the same write as the first record (the reset), as a zstd block of its own:
+            # readers of the index decompress only that block to get it (format version 3 keeps no copy in the index).
+            self._head = self._pack(self.header)
+            self._pending: bytes | None = self._head
+            #: A write failed before anything reached the file (see :attr:`unstarted`).
+            self._first_write_failed = False
+        except BaseException:
+            # A stop (Ctrl-C) or an error before this writer exists for its caller: the new file, empty, goes.
+            remove_new(self.path, self._fw._fd)
+            self._fw._fd = None
+            raise
 
     # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
     # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
@@ -115,6 +123,13 @@ class EpisodeWriter:
         if len(raw) > MAX_RECORD_BYTES:  # readers bound a frame by this (format.MAX_FRAME_RAW)
             raw = pack_record(self._packer, _shrink(record))
         return raw
+
+    @property
+    def unstarted(self) -> bool:
+        """Nothing was written or tried yet: the file was created and a stop (Ctrl-C) came before its first
+        record. (A first write that failed leaves the empty stub readers skip and ``fsck --repair`` removes.)"""
+        return (self._pending is not None and self._fw.offset == 0 and not self._fw.cut_pending
+                and not self._first_write_failed and not self.closed)
 
     @property
     def broken(self) -> str | None:
@@ -145,6 +160,8 @@ class EpisodeWriter:
 
     def _write_failed(self) -> None:
         """Bring the frame table in line after a write failed (the caller raises the error on)."""
+        if self._pending is not None:
+            self._first_write_failed = True
         if self._frame_open and not self._fw.in_frame:
             # The frame writer cut the file back and closed the frame at its last whole block (or dropped
             # the frame when none of it was on disk): the next record opens a new frame, whose first step

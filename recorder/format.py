@@ -448,6 +448,55 @@ class FrameWriter:
         self.end_frame()
         self._write(frame)
 
+    def take_deferred(self) -> bytes:
+        """The closed frame kept for the next write (``write_raw(defer=True)``, :meth:`defer_frame`), handed to the
+        caller, who writes it with what follows through :meth:`write_tail` (at :attr:`offset`, which no longer
+        counts it)."""
+        data, self._deferred = self._deferred, b""
+        self.offset -= len(data)
+        return data
+
+    def write_tail(self, data: bytes) -> None:
+        """Append ``data`` (a close's end frame and index) in one write. A failed write cuts the file back to
+        :attr:`offset` and raises :class:`TrajrecIOError` (:attr:`broken` when even the cut fails)."""
+        self._write(data)
+
+    def write_tail_again(self, data: bytes) -> None:
+        """After :meth:`close`: append ``data`` at :attr:`offset`, where a failed :meth:`write_tail` cut the file
+        back to, reopening the file (the retry of a close that failed for a full disk or a file-size limit).
+
+        Raises:
+            TrajrecIOError: the file changed since (``fsck --repair`` closed it, another process holds it) and is
+                left as it is; or the write failed again, and the file is cut back to :attr:`offset` once more.
+        """
+        try:
+            fd = os.open(self.path, os.O_WRONLY)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot open episode file {self.path} again: {exc.strerror}") from exc
+        try:
+            if not lock_file(fd) or os.fstat(fd).st_size != self.offset:
+                raise TrajrecIOError(f"episode file {self.path} changed since its close failed (another process "
+                                     f"holds it, or `trajrec fsck --repair` closed it): nothing written to it")
+            os.lseek(fd, self.offset, os.SEEK_SET)
+            view = memoryview(data)
+            try:
+                while view:
+                    n = self.write_fd(fd, view)
+                    if n <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    view = view[n:]
+                if self._fsync:
+                    os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, self.offset)  # as it was: the next retry writes the same bytes there
+                raise TrajrecIOError(f"cannot write to episode file {self.path} at byte {self.offset}: "
+                                     f"{exc.strerror}. This record was not written; the file was cut back to byte "
+                                     f"{self.offset}, its earlier records are intact.") from exc
+            self.offset += len(data)
+        finally:
+            os.close(fd)
+
     def close(self) -> None:
         if self._fd is not None and self._deferred and not self.broken:
             self._write(b"")  # a deferred frame whose index never came: it goes out alone

@@ -92,6 +92,8 @@ class EpisodeWriter:
             self._pending: bytes | None = self._head
             #: A write failed before anything reached the file (see :attr:`unstarted`).
             self._first_write_failed = False
+            #: The end frame and index a failed :meth:`close` could not write (a second close() writes them).
+            self._tail: bytes | None = None
         except BaseException:
             # A stop (Ctrl-C) or an error before this writer exists for its caller: the new file, empty, goes.
             remove_new(self.path, self._fw._fd)
@@ -329,8 +331,15 @@ class EpisodeWriter:
 
         A file already :attr:`broken` by a failed write (the caller got that error) is closed without an index
         and with a warning, not a second error: what it holds reads as a crashed file does.
+
+        When writing the end record and index fails (a full disk, a file-size limit), the file is cut back to its
+        last step and closed, and :class:`TrajrecIOError` says so. Calling ``close()`` again retries that one
+        write, the same bytes at the same place (nothing else is written again): once there is room, the file is
+        byte for byte what a first close that succeeded would have made (:attr:`close_failed` until then).
         """
         if self.closed:
+            if self._tail is not None:
+                self._write_tail_again()
             return self.summary.to_dict(finished=True)
         summary = self.summary.to_dict(finished=True)
         if self._pending is not None and self._fw.offset == 0 and not self._fw.cut_pending:
@@ -346,6 +355,7 @@ class EpisodeWriter:
                           f"({self.broken}); its records are readable, `trajrec fsck --repair {self.path}` adds "
                           "the index", RuntimeWarning, stacklevel=2)
             return summary
+        tail = None
         try:
             # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
             # Written with the index, in one system call (a file's fixed cost counts on short episodes).
@@ -356,16 +366,41 @@ class EpisodeWriter:
                 self.frames.append([self._fw.offset, self.steps, 0, -1])
                 self._fw.defer_frame(self._pack(end))
                 self.frames[-1][3] = self._fw.offset
-            self._fw.write_index_frame(compact_index_frame(self._compact_index(summary), self._pack_index))
+            self._fw.end_frame()  # (none is open: the end record closed its frame)
+            tail = self._fw.take_deferred() + compact_index_frame(self._compact_index(summary), self._pack_index)
+            self._fw.write_tail(tail)
         except TrajrecIOError as exc:
-            # Closed all the same (a second close() has nothing to retry): say so, and what makes the file whole.
-            raise TrajrecIOError(f"{str(exc).split(' Free disk space')[0]} The file is closed without its end "
-                                 f"record and index; every step recorded is readable, and `trajrec fsck --repair "
-                                 f"{self.path}` adds the index once there is space") from exc
+            if tail is not None and not self.broken:
+                # Cut back to where the tail goes: a second close() writes these same bytes there.
+                self._tail = tail
+            raise self._close_error(exc) from exc
         finally:
             self.closed = True
             self._close_fd()
         return summary
+
+    @property
+    def close_failed(self) -> bool:
+        """:meth:`close` could not write the end record and index; calling it again retries that write."""
+        return self._tail is not None
+
+    def _write_tail_again(self) -> None:
+        assert self._tail is not None
+        try:
+            self._fw.write_tail_again(self._tail)
+        except TrajrecIOError as exc:
+            if "changed since" in str(exc):
+                self._tail = None  # not ours to write any more: said once
+                raise
+            raise self._close_error(exc) from exc
+        self._tail = None
+
+    def _close_error(self, exc: TrajrecIOError) -> TrajrecIOError:
+        again = ("call close() again once there is space (it writes only those), or "
+                 if self._tail is not None else "")
+        return TrajrecIOError(f"{str(exc).split(' Free disk space')[0]} The file is closed without its end record and "
+                              f"index; every step recorded is readable: {again}`trajrec fsck --repair {self.path}` "
+                              "adds the index once there is space")
 
     def _close_fd(self) -> None:
         try:

@@ -113,3 +113,44 @@ def test_recorder_close_again_after_a_full_disk_finishes_the_file(tmp_path: Path
     assert index["complete"] is True and index["steps"] == 3
     assert index["summary"]["finished"] is True and index["summary"]["steps"] == 3
     assert fsck(got["path"]).ok
+
+
+REPAIRED_FIRST = r"""
+import json, os, resource, sys
+from trajrec.recorder import fsck
+from trajrec.recorder.errors import TrajrecIOError
+from trajrec.recorder.writer import EpisodeWriter
+
+path = sys.argv[1]
+w = EpisodeWriter(path, {"episode_id": "e1", "task": {"env_id": "x"}, "provenance": {}})
+w.write_reset({"seed": 0, "observation": "start", "info": {}, "time": 1.0, "duration": 0.0})
+for i in range(5):
+    w.write_step({"i": i, "action": "a", "observation": f"o{i}", "reward": 0.0, "terminated": i == 4,
+                  "truncated": False, "info": {}, "time": 2.0 + i, "duration": 0.01})
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + 10, hard))
+try:
+    w.close()
+except TrajrecIOError:
+    pass
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+out = {"repaired": fsck(path, repair=True).repaired}
+repaired = open(path, "rb").read()
+try:
+    w.close()
+    out["again"] = "closed"
+except TrajrecIOError as exc:
+    out["again"] = str(exc)
+out["same"] = open(path, "rb").read() == repaired
+out["third"] = w.close() is not None  # said once: a later close() has nothing to do
+print(json.dumps(out))
+"""
+
+
+def test_a_retry_leaves_a_file_fsck_repaired_meanwhile_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "e.msgpack.zst"
+    got = _child(REPAIRED_FIRST, str(path))
+    assert got["repaired"] is True
+    assert "changed since its close failed" in got["again"] and "nothing written" in got["again"], got
+    assert got["same"] is True and got["third"] is True
+    assert read_index(path)["complete"] is True

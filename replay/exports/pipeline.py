@@ -6,10 +6,10 @@ import difflib
 import gc
 import os
 import time
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.fsck import is_locked
@@ -359,6 +359,29 @@ class EpisodeExporter:
                 report.steps += steps
 
 
+@contextmanager
+def _interrupt_when_whole() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it as it came. Only in the main thread (the one
+    Python's handler runs in); elsewhere the block runs as it is."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)
+
+
 def _remove_outputs(folder: Path, files: Iterable[Any], *, keep_folder: bool) -> None:
     """Remove the files an export of no rows just wrote in ``folder`` (the folder was new or empty), the
     subfolders they leave empty, and the folder itself unless it was there before."""
@@ -469,38 +492,41 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
     except BaseException:
         writer.abort()  # no temporary folder or file left behind
         raise
-    for outcome, n in getattr(writer, "unpaired", {}).items():
-        report.written_outcomes[outcome] -= n
-        report.written -= n
-        for _ in range(n):
-            report.leave_out(UNPAIRED, outcome)
-        report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
-    for split, n in getattr(writer, "unpaired_splits", {}).items():
-        report.written_splits[split] -= n
-    if isinstance(writer, DpoFormat):
-        report.rows, report.steps = writer.rows_written, writer.steps_written
-    report.duplicates = [os.fspath(p) for p in getattr(src, "duplicates", ())]
-    report.same_ids = list(getattr(src, "same_ids", ()))
-    report.placed = dict(getattr(writer, "placed", {}))
-    files = list(getattr(writer, "files", ()))
-    folder = getattr(writer, "folder", None)
-    if folder and not report.rows:
-        # `datasets.load_dataset(folder)` cannot load a dataset of no rows (it fails deep inside, StopIteration or
-        # ArrowInvalid): no folder at all is the plain answer (FileNotFoundError naming it), and the report says so.
-        _remove_outputs(Path(os.fspath(out)), files, keep_folder=folder_was_there)
-        files, folder = [], None
-        report.no_rows_no_folder = True
-    if folder:
-        from .card import write_card
+    # The output is in place under its name: a Ctrl-C from here waits until it is whole (a folder's dataset card
+    # written), then stops the export; it left a folder without its card, and the command said "interrupted".
+    with _interrupt_when_whole():
+        for outcome, n in getattr(writer, "unpaired", {}).items():
+            report.written_outcomes[outcome] -= n
+            report.written -= n
+            for _ in range(n):
+                report.leave_out(UNPAIRED, outcome)
+            report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
+        for split, n in getattr(writer, "unpaired_splits", {}).items():
+            report.written_splits[split] -= n
+        if isinstance(writer, DpoFormat):
+            report.rows, report.steps = writer.rows_written, writer.steps_written
+        report.duplicates = [os.fspath(p) for p in getattr(src, "duplicates", ())]
+        report.same_ids = list(getattr(src, "same_ids", ()))
+        report.placed = dict(getattr(writer, "placed", {}))
+        files = list(getattr(writer, "files", ()))
+        folder = getattr(writer, "folder", None)
+        if folder and not report.rows:
+            # `datasets.load_dataset(folder)` cannot load a dataset of no rows (it fails deep inside, StopIteration or
+            # ArrowInvalid): no folder at all is the plain answer (FileNotFoundError naming it), and the report says so.
+            _remove_outputs(Path(os.fspath(out)), files, keep_folder=folder_was_there)
+            files, folder = [], None
+            report.no_rows_no_folder = True
+        if folder:
+            from .card import write_card
 
-        data_files: str | dict[str, str]
-        if fmt == "parquet" and options.partition_by == "split":
-            data_files = split_data_files(getattr(writer, "partitions", {})) or "**/*.parquet"
-        elif fmt == "parquet":
-            data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
-        else:
-            data_files = "data.jsonl"
-        files.append(write_card(out, report, options, data_files, lineage))
-    report.files = [os.fspath(f) for f in files]
+            data_files: str | dict[str, str]
+            if fmt == "parquet" and options.partition_by == "split":
+                data_files = split_data_files(getattr(writer, "partitions", {})) or "**/*.parquet"
+            elif fmt == "parquet":
+                data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
+            else:
+                data_files = "data.jsonl"
+            files.append(write_card(out, report, options, data_files, lineage))
+        report.files = [os.fspath(f) for f in files]
     report.seconds = time.perf_counter() - t0
     return report

@@ -25,6 +25,7 @@ version-2 files (a plain msgpack index holding a header copy, ``TRJRIDX2`` tail)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -276,6 +277,17 @@ def lock_file(fd: int) -> bool:
     return True
 
 
+def remove_new(path: str, fd: int | None) -> None:
+    """Close ``fd`` and remove ``path``, a file this process just created (``O_EXCL``) and wrote nothing to, when
+    making its writer stopped half way; errors are ignored (the stop or error that got here goes on)."""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        if os.path.getsize(path) == 0:  # never anything of someone else's
+            os.unlink(path)
+
+
 class FrameWriter:
     """Appends records to a new file as zstd frames: one flushed zstd block per :meth:`write`.
 
@@ -299,11 +311,18 @@ class FrameWriter:
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise TrajrecIOError(f"cannot create episode file {self.path}: {exc.strerror}") from exc
-        lock_file(self._fd)  # a brand-new file (O_EXCL): nobody else can hold its lock yet
-        # A compressor shared across a Recorder's episodes keeps its context: creating one costs ~40 µs.
-        self._cctx = compressor if compressor is not None else new_compressor(level)
-        self._co: Any = None
-        self._packer = getattr(self._cctx, "packer", None) or new_packer()
+        try:
+            lock_file(self._fd)  # a brand-new file (O_EXCL): nobody else can hold its lock yet
+            # A compressor shared across a Recorder's episodes keeps its context: creating one costs ~40 µs.
+            self._cctx = compressor if compressor is not None else new_compressor(level)
+            self._co: Any = None
+            self._packer = getattr(self._cctx, "packer", None) or new_packer()
+        except BaseException:
+            # Nothing will ever close this writer (a Ctrl-C, a failing compressor): the new, empty file goes,
+            # not left as an empty episode for every reader to skip.
+            remove_new(self.path, self._fd)
+            self._fd = None
+            raise
         self._fsync = fsync
         self.offset = 0
         self.frame_offset = 0
@@ -428,6 +447,55 @@ class FrameWriter:
         """Close the open frame and append ``frame``, an index frame already made (:func:`compact_index_frame`)."""
         self.end_frame()
         self._write(frame)
+
+    def take_deferred(self) -> bytes:
+        """The closed frame kept for the next write (``write_raw(defer=True)``, :meth:`defer_frame`), handed to the
+        caller, who writes it with what follows through :meth:`write_tail` (at :attr:`offset`, which no longer
+        counts it)."""
+        data, self._deferred = self._deferred, b""
+        self.offset -= len(data)
+        return data
+
+    def write_tail(self, data: bytes) -> None:
+        """Append ``data`` (a close's end frame and index) in one write. A failed write cuts the file back to
+        :attr:`offset` and raises :class:`TrajrecIOError` (:attr:`broken` when even the cut fails)."""
+        self._write(data)
+
+    def write_tail_again(self, data: bytes) -> None:
+        """After :meth:`close`: append ``data`` at :attr:`offset`, where a failed :meth:`write_tail` cut the file
+        back to, reopening the file (the retry of a close that failed for a full disk or a file-size limit).
+
+        Raises:
+            TrajrecIOError: the file changed since (``fsck --repair`` closed it, another process holds it) and is
+                left as it is; or the write failed again, and the file is cut back to :attr:`offset` once more.
+        """
+        try:
+            fd = os.open(self.path, os.O_WRONLY)
+        except OSError as exc:
+            raise TrajrecIOError(f"cannot open episode file {self.path} again: {exc.strerror}") from exc
+        try:
+            if not lock_file(fd) or os.fstat(fd).st_size != self.offset:
+                raise TrajrecIOError(f"episode file {self.path} changed since its close failed (another process "
+                                     f"holds it, or `trajrec fsck --repair` closed it): nothing written to it")
+            os.lseek(fd, self.offset, os.SEEK_SET)
+            view = memoryview(data)
+            try:
+                while view:
+                    n = self.write_fd(fd, view)
+                    if n <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    view = view[n:]
+                if self._fsync:
+                    os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, self.offset)  # as it was: the next retry writes the same bytes there
+                raise TrajrecIOError(f"cannot write to episode file {self.path} at byte {self.offset}: "
+                                     f"{exc.strerror}. This record was not written; the file was cut back to byte "
+                                     f"{self.offset}, its earlier records are intact.") from exc
+            self.offset += len(data)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         if self._fd is not None and self._deferred and not self.broken:

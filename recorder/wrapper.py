@@ -180,6 +180,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         #: The exception the env's last step raised (recorded there): not the agent's, for __exit__.
         self._env_raised: BaseException | None = None
         self._closed = False
+        self._close_retry: EpisodeWriter | None = None  # a close that failed for want of space (close() retries it)
         self._has_state = False
         self._warned: set[str] = set()
         self._check_seq = 0
@@ -541,7 +542,14 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         return self.end_episode()
 
     def close(self) -> None:
-        """Finish the current episode file (end record and index), then close the env."""
+        """Finish the current episode file (end record and index), then close the env.
+
+        When the end record and index could not be written (a full disk, a file-size limit: the error says so),
+        calling ``close()`` again retries writing them, and only them, into that file.
+        """
+        retry = getattr(self, "_close_retry", None)
+        if retry is not None:
+            self._close_writer(retry)  # raises again while there is still no room
         if self._closed:
             return
         try:
@@ -758,17 +766,32 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
 
     def _finish_episode(self) -> None:
         writer, self._writer = self._writer, None
+        if writer is not None and writer.unstarted:
+            # A stop landed between the file's creation and its reset record, outside reset()'s own guard (as
+            # the writer was handed back): no empty file is left for every reader to skip (nor for `--resume`).
+            self._drop_unstarted(writer)
+            return
         if writer is not None and not writer.closed:
             if self._lost is not None:  # the last steps' records were lost and no record came after them
                 writer.summary.lost_steps += self._lost["lost_steps"]
                 self._lost = None
+            self._close_writer(writer)
+
+    def _close_writer(self, writer: EpisodeWriter) -> None:
+        """Close ``writer`` (or retry its failed close), then upload the file when recording to a URL. A close that
+        failed for want of space is kept: the next :meth:`close` retries it."""
+        try:
             self.last_summary = writer.close()
-            if self.outbox is not None:
-                try:
-                    self.episode_urls.append(self.outbox.upload(writer.path))
-                except TrajrecIOError as exc:
-                    # Recording goes on: the closed file waits in the outbox for `trajrec sync`.
-                    warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
+        except TrajrecIOError:
+            self._close_retry = writer if writer.close_failed else None
+            raise
+        self._close_retry = None
+        if self.outbox is not None:
+            try:
+                self.episode_urls.append(self.outbox.upload(writer.path))
+            except TrajrecIOError as exc:
+                # Recording goes on: the closed file waits in the outbox for `trajrec sync`.
+                warnings.warn(str(exc), RuntimeWarning, stacklevel=4)
 
 
 @functools.lru_cache(maxsize=64)

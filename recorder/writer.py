@@ -15,7 +15,7 @@ from typing import Any, Callable
 from .codec import Unencodable, bounded_repr, fallback_payload, sanitize
 from .errors import TrajrecIOError, TrajrecUsageError
 from .format import (FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_BYTES, FrameWriter,
-                     compact_index_frame, packb)
+                     compact_index_frame, packb, remove_new)
 from .model import SummaryBuilder, truthy
 
 
@@ -66,29 +66,39 @@ class EpisodeWriter:
             # Readers refuse frames bigger than this bound allows (format.MAX_FRAME_RAW): a bomb guard.
             raise TrajrecUsageError(f"frame_bytes must be 1..{MAX_FRAME_BYTES_SETTING}, got {frame_bytes}")
         self._fw = FrameWriter(self.path, level=level, fsync=fsync, compressor=compressor)
-        self._packer = self._fw.pack_function
-        self.frame_steps = frame_steps
-        self.frame_bytes = frame_bytes
-        self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}
-        self.frames: list[list[int]] = [[0, 0, 0, -1]]  # [offset, first step, steps in frame, end offset]
-        self.steps = 0
-        self.summary = SummaryBuilder()
-        self.checks: list[dict[str, Any]] = []  # checks written as their own records; the index repeats them
-        self.step_checks: list[dict[str, Any]] = []  # checks the env reported with a step, with that step
-        # Steps with a failure, retry or recovery, for viewers that draw markers without decoding every step:
-        # flat [steps since the previous marked step, MARK_* flags] pairs (see docs/FORMAT.md, "step_marks").
-        self.step_marks: list[int] = []
-        self._last_mark = 0
-        self.closed = False
-        self._frame_steps = 0
-        self._frame_open = True
-        # Bytes of the frame's opening state snapshot, which do not count against frame_bytes: a state bigger
-        # than frame_bytes would otherwise close every frame after one step, storing the whole state every step.
-        self._frame_allow = 0
-        # The header goes out in the same write as the first record (the reset), as a zstd block of its own: readers
-        # of the index decompress only that block to get it (format version 3 keeps no copy in the index).
-        self._head = self._pack(self.header)
-        self._pending: bytes | None = self._head
+        try:
+            self._packer = self._fw.pack_function
+            self.frame_steps = frame_steps
+            self.frame_bytes = frame_bytes
+            self.header = {"t": "header", "magic": MAGIC, "version": FORMAT_VERSION, **header}
+            self.frames: list[list[int]] = [[0, 0, 0, -1]]  # [offset, first step, steps in frame, end offset]
+            self.steps = 0
+            self.summary = SummaryBuilder()
+            self.checks: list[dict[str, Any]] = []  # checks written as their own records; the index repeats them
+            self.step_checks: list[dict[str, Any]] = []  # checks the env reported with a step, with that step
+            # Steps with a failure, retry or recovery, for viewers that draw markers without decoding every step:
+            # flat [steps since the previous marked step, MARK_* flags] pairs (see docs/FORMAT.md, "step_marks").
+            self.step_marks: list[int] = []
+            self._last_mark = 0
+            self.closed = False
+            self._frame_steps = 0
+            self._frame_open = True
+            # Bytes of the frame's opening state snapshot, which do not count against frame_bytes: a state bigger than
+            # frame_bytes would otherwise close every frame after one step, storing the whole state every step.
+            self._frame_allow = 0
+            # The header goes out in the same write as the first record (the reset), as a zstd block of its own:
+            # readers of the index decompress only that block to get it (format version 3 keeps no copy in the index).
+            self._head = self._pack(self.header)
+            self._pending: bytes | None = self._head
+            #: A write failed before anything reached the file (see :attr:`unstarted`).
+            self._first_write_failed = False
+            #: The end frame and index a failed :meth:`close` could not write (a second close() writes them).
+            self._tail: bytes | None = None
+        except BaseException:
+            # A stop (Ctrl-C) or an error before this writer exists for its caller: the new file, empty, goes.
+            remove_new(self.path, self._fw._fd)
+            self._fw._fd = None
+            raise
 
     # The writer keeps the frame table itself rather than asking FrameWriter, so a frame is listed before
     # its first byte goes out: a crash between the two leaves an index-less file, which scanning handles.
@@ -115,6 +125,13 @@ class EpisodeWriter:
         if len(raw) > MAX_RECORD_BYTES:  # readers bound a frame by this (format.MAX_FRAME_RAW)
             raw = pack_record(self._packer, _shrink(record))
         return raw
+
+    @property
+    def unstarted(self) -> bool:
+        """Nothing was written or tried yet: the file was created and a stop (Ctrl-C) came before its first
+        record. (A first write that failed leaves the empty stub readers skip and ``fsck --repair`` removes.)"""
+        return (self._pending is not None and self._fw.offset == 0 and not self._fw.cut_pending
+                and not self._first_write_failed and not self.closed)
 
     @property
     def broken(self) -> str | None:
@@ -145,6 +162,8 @@ class EpisodeWriter:
 
     def _write_failed(self) -> None:
         """Bring the frame table in line after a write failed (the caller raises the error on)."""
+        if self._pending is not None:
+            self._first_write_failed = True
         if self._frame_open and not self._fw.in_frame:
             # The frame writer cut the file back and closed the frame at its last whole block (or dropped
             # the frame when none of it was on disk): the next record opens a new frame, whose first step
@@ -312,8 +331,15 @@ class EpisodeWriter:
 
         A file already :attr:`broken` by a failed write (the caller got that error) is closed without an index
         and with a warning, not a second error: what it holds reads as a crashed file does.
+
+        When writing the end record and index fails (a full disk, a file-size limit), the file is cut back to its
+        last step and closed, and :class:`TrajrecIOError` says so. Calling ``close()`` again retries that one
+        write, the same bytes at the same place (nothing else is written again): once there is room, the file is
+        byte for byte what a first close that succeeded would have made (:attr:`close_failed` until then).
         """
         if self.closed:
+            if self._tail is not None:
+                self._write_tail_again()
             return self.summary.to_dict(finished=True)
         summary = self.summary.to_dict(finished=True)
         if self._pending is not None and self._fw.offset == 0 and not self._fw.cut_pending:
@@ -329,6 +355,7 @@ class EpisodeWriter:
                           f"({self.broken}); its records are readable, `trajrec fsck --repair {self.path}` adds "
                           "the index", RuntimeWarning, stacklevel=2)
             return summary
+        tail = None
         try:
             # The summary is in the index (version 3 no longer repeats it here: ~200 bytes a file).
             # Written with the index, in one system call (a file's fixed cost counts on short episodes).
@@ -339,16 +366,41 @@ class EpisodeWriter:
                 self.frames.append([self._fw.offset, self.steps, 0, -1])
                 self._fw.defer_frame(self._pack(end))
                 self.frames[-1][3] = self._fw.offset
-            self._fw.write_index_frame(compact_index_frame(self._compact_index(summary), self._pack_index))
+            self._fw.end_frame()  # (none is open: the end record closed its frame)
+            tail = self._fw.take_deferred() + compact_index_frame(self._compact_index(summary), self._pack_index)
+            self._fw.write_tail(tail)
         except TrajrecIOError as exc:
-            # Closed all the same (a second close() has nothing to retry): say so, and what makes the file whole.
-            raise TrajrecIOError(f"{str(exc).split(' Free disk space')[0]} The file is closed without its end "
-                                 f"record and index; every step recorded is readable, and `trajrec fsck --repair "
-                                 f"{self.path}` adds the index once there is space") from exc
+            if tail is not None and not self.broken:
+                # Cut back to where the tail goes: a second close() writes these same bytes there.
+                self._tail = tail
+            raise self._close_error(exc) from exc
         finally:
             self.closed = True
             self._close_fd()
         return summary
+
+    @property
+    def close_failed(self) -> bool:
+        """:meth:`close` could not write the end record and index; calling it again retries that write."""
+        return self._tail is not None
+
+    def _write_tail_again(self) -> None:
+        assert self._tail is not None
+        try:
+            self._fw.write_tail_again(self._tail)
+        except TrajrecIOError as exc:
+            if "changed since" in str(exc):
+                self._tail = None  # not ours to write any more: said once
+                raise
+            raise self._close_error(exc) from exc
+        self._tail = None
+
+    def _close_error(self, exc: TrajrecIOError) -> TrajrecIOError:
+        again = ("call close() again once there is space (it writes only those), or "
+                 if self._tail is not None else "")
+        return TrajrecIOError(f"{str(exc).split(' Free disk space')[0]} The file is closed without its end record and "
+                              f"index; every step recorded is readable: {again}`trajrec fsck --repair {self.path}` "
+                              "adds the index once there is space")
 
     def _close_fd(self) -> None:
         try:

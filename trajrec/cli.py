@@ -247,8 +247,14 @@ def console_main() -> None:
     down (joining a worker pool's threads, stopping its server) used to end the process by SIGINT, with no line,
     after a report of success. From then on it exits at once with the command's own status instead.
     """
+    import atexit
     import signal
 
+    # Registered before any command imports multiprocessing (whose exit hook joins worker processes), so it runs
+    # after every other exit hook: from then on only the interpreter's own teardown is left, during which Python
+    # sets SIGINT back to its default, and a Ctrl-C there ended a finished command by SIGINT (exit -2 after
+    # "exported ..."). Ignored then: the command exits with its status.
+    atexit.register(_ignore_ctrl_c)
     try:
         code: Any = main()
     except SystemExit as exc:  # argparse's --help, --version and usage errors
@@ -268,6 +274,15 @@ def console_main() -> None:
     except ValueError:  # not the main thread (an embedding caller): leave its signals alone
         pass
     sys.exit(code)
+
+
+def _ignore_ctrl_c() -> None:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
 
 
 def interrupt_again(default: Callable[[Any], Any]) -> Callable[[Any], None]:

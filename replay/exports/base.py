@@ -562,7 +562,14 @@ class JsonlFormat(Format):
         elif self._tmp == self._path:  # a device or pipe: written in place, never renamed over
             self._fh = open_in_place_text(self._tmp)
         else:
-            self._fh = open_new_text(self._tmp)
+            try:
+                self._fh = open_new_text(self._tmp)
+            except KeyboardInterrupt:
+                # Ctrl-C as the file was created (open() returned, its result not yet here): nothing can abort()
+                # this writer, so the temporary file (named after this process) goes now.
+                with contextlib.suppress(OSError):
+                    os.unlink(self._tmp)
+                raise
 
     #: Rows hold recorded values only as :func:`~.encode.dumps` text or :func:`~.encode.exact` values, so they
     #: are written without the scan for odd keys and big ints.

@@ -178,13 +178,20 @@ def in_worker_start() -> bool:
 
 class _PoolStarter:
     """The worker pool, started in a thread (creating it blocks until the workers' server has imported the
-    export code), then pinged: :meth:`up` says when a worker is ready for batches."""
+    export code), then pinged: :meth:`up` says when a worker is ready for batches.
+
+    Whether that thread is done is an event it sets, not ``Thread.is_alive``/``join``: a Ctrl-C that interrupts
+    ``join()`` marks the thread finished while it runs on (CPython before 3.13, ``_wait_for_tstate_lock``), so the
+    stop that follows found no pool yet and left the thread starting workers while this process exited; they
+    printed tracebacks (``FileNotFoundError`` from ``SemLock._rebuild``: the pool's semaphores were gone).
+    """
 
     def __init__(self, workers: int, config: str) -> None:
         self._pool: Any = None
         self._ping: Any = None
         self._error: BaseException | None = None
         self._pids: set[int] | None = None  # the workers first seen (a worker never exits while the export runs)
+        self._started = threading.Event()  # set once the thread is done: the pool and its ping made, or an error
         self._thread = threading.Thread(target=self._start, args=(workers, config), name="trajrec-export-pool",
                                         daemon=True)
         self._thread.start()
@@ -205,10 +212,12 @@ class _PoolStarter:
             self._ping = self._pool.apply_async(os.getpid)
         except BaseException as exc:  # raised in the exporting thread by pool()
             self._error = exc
+        finally:
+            self._started.set()
 
     def up(self) -> bool:
         """Whether a worker answered, or starting them failed (:meth:`pool` raises then)."""
-        if self._thread.is_alive():
+        if not self._started.is_set():
             return False
         if self._error is not None or self._ping.ready():
             return True
@@ -228,7 +237,7 @@ class _PoolStarter:
         return False
 
     def pool(self) -> Any:
-        self._thread.join()
+        self._started.wait()
         if self._error is not None:
             raise self._error
         return self._pool
@@ -237,7 +246,7 @@ class _PoolStarter:
         """Every result is in: close and join the workers; a join that does not end within 30 s (a worker that does
         not answer, as one did once on a loaded machine) gives way to the bounded kill of :meth:`stop`."""
         pool = self._pool
-        if pool is None or self._thread.is_alive() or not self._ping.ready():
+        if pool is None or not self._started.is_set() or not self._ping.ready():
             # This process did it all while the workers were starting: stopped now, unheard (a join would wait
             # while the pool restarts workers that die as they start, the script's body run by each).
             died = self.up() and self._error is not None
@@ -255,13 +264,14 @@ class _PoolStarter:
         """Stop the workers. With ``failed`` (after a failure: the output closed under the export, Ctrl-C; or
         once every result is in) the workers are killed first and each wait is bounded: a worker may be blocked
         writing a result nobody will read, and ``Pool.terminate`` alone can then wait for it."""
-        self._thread.join(timeout=10 if failed else None)
+        self._started.wait(timeout=10 if failed else None)
         pool = self._pool
         if pool is None:
             return
         if not failed:
             pool.terminate()
             return
+        _stop_replacing(pool)
         for proc in list(getattr(pool, "_pool", ())):  # the pool's worker processes
             try:
                 proc.kill()
@@ -274,6 +284,34 @@ class _PoolStarter:
         ender = threading.Thread(target=pool.terminate, name="trajrec-export-pool-stop", daemon=True)
         ender.start()
         ender.join(timeout=1)
+
+
+def _stop_replacing(pool: Any) -> None:
+    """Have ``pool`` start no more workers, before its workers are killed.
+
+    ``multiprocessing.Pool`` replaces a worker that exits, from its worker-handler thread, within milliseconds of
+    the exit. A worker started after a Ctrl-C's kill reads its start-up data (the pool's queue locks, named
+    semaphores) once this process is exiting and has removed those semaphores: it printed a ``FileNotFoundError``
+    traceback from ``SemLock._rebuild`` under the one "interrupted" line (with the join below, :class:`_PoolStarter`,
+    7 Ctrl-Cs in 100 at random moments of a 300-episode export printed one; none since).
+    ``Pool.terminate`` stops that thread the same way (its state, then a wake-up) but, run first, it can block on a
+    queue lock before it gets there; this does only that part, with private attributes that CPython 3.10-3.13 share
+    (a Pool without them is left as it is: the kill then works as before).
+    """
+    from multiprocessing.pool import TERMINATE
+
+    handler = getattr(pool, "_worker_handler", None)
+    notifier = getattr(pool, "_change_notifier", None)
+    if handler is None or notifier is None:
+        return
+    handler._state = TERMINATE
+    try:
+        notifier.put(None)  # wakes the thread from its wait for a worker's exit or a finished batch
+    except (OSError, ValueError):
+        return  # the pool is already torn down: its thread is gone
+    # The thread ends within milliseconds (it finishes a worker start it is in, then sees the state); bounded all
+    # the same: a start stuck on the workers' server leaves the kill below as it was.
+    handler.join(timeout=5)
 
 
 def _result(pending: Any, procs: list[Any]) -> Any:
@@ -386,10 +424,13 @@ def export_parallel(src: Source, fmt: str, writer: Format, report: Any, lineage:
             result = _result(pending.popleft(), procs)
             submit()
             take(*result)
+        # In the try: a Ctrl-C while finish() waits (for a pool still starting after this process did every batch,
+        # or for the workers to exit) stops them as any other failure does. Outside it, the pool went on starting
+        # workers in its thread while this process exited, and they printed tracebacks (_stop_replacing).
+        starter.finish()
     except BaseException:
         starter.stop(failed=True)
         raise
-    starter.finish()
     src.set_scanned(errors, empty)
     from .pipeline import unreadable
 

@@ -6,10 +6,10 @@ import difflib
 import gc
 import os
 import time
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.fsck import is_locked
@@ -359,6 +359,29 @@ class EpisodeExporter:
                 report.steps += steps
 
 
+@contextmanager
+def _interrupt_when_whole() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it as it came. Only in the main thread (the one
+    Python's handler runs in); elsewhere the block runs as it is."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)
+
+
 def _remove_outputs(folder: Path, files: Iterable[Any], *, keep_folder: bool) -> None:
     """Remove the files an export of no rows just wrote in ``folder`` (the folder was new or empty), the
     subfolders they leave empty, and the folder itself unless it was there before."""
@@ -422,85 +445,88 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
     report = ExportReport(fmt, os.fspath(out))
     folder_was_there = os.fspath(out) != "-" and os.path.isdir(out)
     writer: Format = FORMATS[fmt]()(out, options)
-    if not writer.splices_label_times:
-        src.set_exact_label_times(False)
-    where_texts = [*([where] if isinstance(where, str) else where),
-                   *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
-    writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])
-    lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set(),
-                               "where": where_texts, "sources": {os.fspath(p) for p in src.paths}}
-    gc_was = gc.isenabled()
-    gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
+    # From here to the output's rename, whatever stops the export (an error, Ctrl-C) removes the temporary output:
+    # one try, with no gap where a Ctrl-C left a temporary file behind.
     try:
-        if workers > 1:
-            from .parallel import export_parallel
+        if not writer.splices_label_times:
+            src.set_exact_label_times(False)
+        where_texts = [*([where] if isinstance(where, str) else where),
+                       *([f"agreement>={min_agreement}"] if min_agreement is not None else [])]
+        writer.set_context(where=where_texts, sources=[os.fspath(p) for p in src.paths])
+        lineage: dict[str, Any] = {"judges": {}, "runs": set(), "envs": set(), "agents": set(), "models": set(),
+                                   "where": where_texts, "sources": {os.fspath(p) for p in src.paths}}
+        gc_was = gc.isenabled()
+        gc.disable()  # rows are acyclic: collections triggered by their allocations would only cost time
+        try:
+            if workers > 1:
+                from .parallel import export_parallel
 
-            export_parallel(src, fmt, writer, report, lineage, [where] if isinstance(where, str) else list(where),
-                            min_agreement, options, progress, workers)
-        else:
-            one = EpisodeExporter(writer, filters, report, lineage)
-            # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
-            for ref in src:
-                one.export(ref)
-                if one.written_ids:  # told as they come: a list of every episode's id and path grew with the run
-                    for eid, path in one.written_ids:
-                        src.note_id(eid, path)
-                    one.written_ids.clear()
-                if progress is not None:
-                    progress.advance(ref.n_steps)
-            unreadable(report, src.errors)
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        if gc_was:
-            gc.enable()
-    if report.errors and not report.written:
-        # Not one episode exported, and files that could not be read (damaged, or no episode): the export failed
-        # (exit 1), and an empty output file would read as an empty result; nothing is written, an existing file
-        # is kept.
-        writer.abort()
-        report.aborted = True
-        report.files = []
-        report.seconds = time.perf_counter() - t0
-        return report
-    try:
+                export_parallel(src, fmt, writer, report, lineage,
+                                [where] if isinstance(where, str) else list(where), min_agreement, options, progress,
+                                workers)
+            else:
+                one = EpisodeExporter(writer, filters, report, lineage)
+                # Streamed: each episode's index is read once, as its turn comes, and dropped with it.
+                for ref in src:
+                    one.export(ref)
+                    if one.written_ids:  # told as they come: a list of every episode's id and path grew with the run
+                        for eid, path in one.written_ids:
+                            src.note_id(eid, path)
+                        one.written_ids.clear()
+                    if progress is not None:
+                        progress.advance(ref.n_steps)
+                unreadable(report, src.errors)
+        finally:
+            if gc_was:
+                gc.enable()
+        if report.errors and not report.written:
+            # Not one episode exported, and files that could not be read (damaged, or no episode): the export failed
+            # (exit 1), and an empty output file would read as an empty result; nothing is written, an existing
+            # file is kept.
+            writer.abort()
+            report.aborted = True
+            report.files = []
+            report.seconds = time.perf_counter() - t0
+            return report
         writer.close()
     except BaseException:
         writer.abort()  # no temporary folder or file left behind
         raise
-    for outcome, n in getattr(writer, "unpaired", {}).items():
-        report.written_outcomes[outcome] -= n
-        report.written -= n
-        for _ in range(n):
-            report.leave_out(UNPAIRED, outcome)
-        report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
-    for split, n in getattr(writer, "unpaired_splits", {}).items():
-        report.written_splits[split] -= n
-    if isinstance(writer, DpoFormat):
-        report.rows, report.steps = writer.rows_written, writer.steps_written
-    report.duplicates = [os.fspath(p) for p in getattr(src, "duplicates", ())]
-    report.same_ids = list(getattr(src, "same_ids", ()))
-    report.placed = dict(getattr(writer, "placed", {}))
-    files = list(getattr(writer, "files", ()))
-    folder = getattr(writer, "folder", None)
-    if folder and not report.rows:
-        # `datasets.load_dataset(folder)` cannot load a dataset of no rows (it fails deep inside, StopIteration or
-        # ArrowInvalid): no folder at all is the plain answer (FileNotFoundError naming it), and the report says so.
-        _remove_outputs(Path(os.fspath(out)), files, keep_folder=folder_was_there)
-        files, folder = [], None
-        report.no_rows_no_folder = True
-    if folder:
-        from .card import write_card
+    # The output is in place under its name: a Ctrl-C from here waits until it is whole (a folder's dataset card
+    # written), then stops the export; it left a folder without its card, and the command said "interrupted".
+    with _interrupt_when_whole():
+        for outcome, n in getattr(writer, "unpaired", {}).items():
+            report.written_outcomes[outcome] -= n
+            report.written -= n
+            for _ in range(n):
+                report.leave_out(UNPAIRED, outcome)
+            report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
+        for split, n in getattr(writer, "unpaired_splits", {}).items():
+            report.written_splits[split] -= n
+        if isinstance(writer, DpoFormat):
+            report.rows, report.steps = writer.rows_written, writer.steps_written
+        report.duplicates = [os.fspath(p) for p in getattr(src, "duplicates", ())]
+        report.same_ids = list(getattr(src, "same_ids", ()))
+        report.placed = dict(getattr(writer, "placed", {}))
+        files = list(getattr(writer, "files", ()))
+        folder = getattr(writer, "folder", None)
+        if folder and not report.rows:
+            # `datasets.load_dataset(folder)` cannot load a dataset of no rows (it fails deep inside, StopIteration or
+            # ArrowInvalid): no folder at all is the plain answer (FileNotFoundError naming it), and the report says so.
+            _remove_outputs(Path(os.fspath(out)), files, keep_folder=folder_was_there)
+            files, folder = [], None
+            report.no_rows_no_folder = True
+        if folder:
+            from .card import write_card
 
-        data_files: str | dict[str, str]
-        if fmt == "parquet" and options.partition_by == "split":
-            data_files = split_data_files(getattr(writer, "partitions", {})) or "**/*.parquet"
-        elif fmt == "parquet":
-            data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
-        else:
-            data_files = "data.jsonl"
-        files.append(write_card(out, report, options, data_files, lineage))
-    report.files = [os.fspath(f) for f in files]
+            data_files: str | dict[str, str]
+            if fmt == "parquet" and options.partition_by == "split":
+                data_files = split_data_files(getattr(writer, "partitions", {})) or "**/*.parquet"
+            elif fmt == "parquet":
+                data_files = "**/*.parquet" if options.partition_by else "part-*.parquet"
+            else:
+                data_files = "data.jsonl"
+            files.append(write_card(out, report, options, data_files, lineage))
+        report.files = [os.fspath(f) for f in files]
     report.seconds = time.perf_counter() - t0
     return report

@@ -73,10 +73,13 @@ def test_one_ctrl_c_stops_every_worker_and_resume_records_the_rest(tmp_path, wor
     assert "error" not in outcomes, outcomes  # an interrupt is not an env failure
     for index in summaries:
         assert not (index["summary"].get("error") or "").endswith("KeyboardInterrupt")
+    # The episodes being recorded are closed as stopped (or left for fsck). Usually there is one: the Ctrl-C can
+    # also find every worker between two episodes (one closed, the next one's file not written yet), and then none
+    # is cut short; the product does not promise one, so the test does not either.
     stopped = [f for f, s in zip(files, summaries) if s["summary"]["outcome"] in ("stopped", "incomplete")]
-    assert stopped, "the episode being recorded is closed as stopped (or left for fsck)"
     complete = len(files) - len(stopped)
-    assert f"; {complete} of 200 episodes saved complete in {out}, {len(stopped)} cut short" in line, line
+    cut = f", {len(stopped)} cut short" if stopped else ";"
+    assert f"; {complete} of 200 episodes saved complete in {out}{cut}" in line, line
 
     # --resume records the interrupted seeds again and keeps the old files aside, renamed.
     seeds = sorted(s["header"]["task"]["seed"] for s in summaries)
@@ -84,7 +87,7 @@ def test_one_ctrl_c_stops_every_worker_and_resume_records_the_rest(tmp_path, wor
     done = subprocess.run([sys.executable, "-m", "trajrec", "record", ENV, "--episodes", str(n), "--out", str(out),
                            "--resume"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "did not end" in done.stderr and ".unfinished" in done.stderr
+    assert ("did not end" in done.stderr and ".unfinished" in done.stderr) == bool(stopped), done.stderr
     after = [read_index(f) for f in sorted(out.glob(f"*{SUFFIX}"))]
     assert sorted(i["header"]["task"]["seed"] for i in after) == list(range(n))
     assert all(i["summary"]["outcome"] in ("passed", "failed") for i in after)

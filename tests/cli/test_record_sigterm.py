@@ -73,7 +73,8 @@ def test_sigterm_closes_the_episodes_and_stops_the_workers(tmp_path, workers, gr
     indexes = [read_index(f) for f in files]  # every file was closed: it has its index
     assert all(i["complete"] for i in indexes)
     outcomes = [i["summary"]["outcome"] for i in indexes]
-    assert "stopped" in outcomes and "error" not in outcomes, outcomes
+    # An episode being recorded is closed as stopped; there may be none, every worker between two episodes.
+    assert "error" not in outcomes, outcomes
     complete = sum(1 for o in outcomes if o in ("passed", "failed"))
     m = re.search(r"; (\d+) of 200 episodes saved complete in (\S+?)[,;]", last)
     assert m and int(m.group(1)) == complete and m.group(2) == str(out), last

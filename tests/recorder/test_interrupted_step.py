@@ -107,3 +107,39 @@ def test_a_stop_between_the_file_and_its_first_write_leaves_no_file(tmp_path) ->
         env.reset(seed=0)
     assert list((tmp_path / "run").iterdir()) == []
     env.close()
+
+
+class _StopInPacker:
+    """A compressor whose packer a Ctrl-C interrupts: the stop lands inside the writer's making, after its file
+    was created (``FrameWriter`` asks the compressor for its packer right after creating the file)."""
+
+    @property
+    def packer(self):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+
+def test_a_stop_while_the_writer_is_made_leaves_no_file(tmp_path) -> None:
+    from trajrec.recorder.writer import EpisodeWriter
+
+    path = tmp_path / f"e{SUFFIX}"
+    with pytest.raises(KeyboardInterrupt):
+        EpisodeWriter(path, {"episode_id": "e", "task": {}, "provenance": {}}, compressor=_StopInPacker())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_after_the_file_is_made_and_before_reset_writes_leaves_no_file(tmp_path) -> None:
+    """Ctrl-C right as reset() gets its writer back (before its guarded part): the file exists, nothing is in it,
+    and close(), as `trajrec record`'s workers call it on a stop, removes it: no empty episode for every reader to
+    skip or for `--resume` to trip on (it failed `test_record_interrupt` once under load: read_index of the stub)."""
+    run = tmp_path / "run"
+    env = Recorder(gym.make(ENV), run)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.end_episode()
+    done = list(run.iterdir())
+    writer = env._open_episode(1, None, {})  # where reset() is when the stop lands
+    assert writer.unstarted and len(list(run.iterdir())) == 2
+    env.close()
+    assert list(run.iterdir()) == done
+    assert [p.name for p in env.episode_paths] == [p.name for p in done]
+    assert read_index(done[0])["summary"]["steps"] == 1

@@ -164,14 +164,23 @@ def run(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def warnings_to_stderr(command: str) -> Iterator[None]:
-    """Show warnings (a torn labels line, a near-miss tag) as one plain line each, not with a source line."""
+    """Show warnings (a torn labels line, a near-miss tag) as one plain line each, not with a source line.
+
+    After a Ctrl-C, the ``ResourceWarning`` of a file the interrupt caught as it was opened (``open()`` returned,
+    its result not yet stored: nothing in Python can close it) is left out: the one "interrupted" line stays one.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
+        interrupted = False
         try:
             yield
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             for w in caught:
-                print(f"trajrec {command}: warning: {w.message}", file=sys.stderr)
+                if not (interrupted and issubclass(w.category, ResourceWarning)):
+                    print(f"trajrec {command}: warning: {w.message}", file=sys.stderr)
 
 
 # -- actions ------------------------------------------------------------------------------------------------------

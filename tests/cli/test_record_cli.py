@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ def test_record_single_and_parallel_workers(tmp_path, capsys):
     files = sorted(par.glob(f"*{SUFFIX}"))
     assert len(files) == 8 and summary["episodes"] == 8
     pids = {open_episode(f).provenance["pid"] for f in files}
-    assert len(pids) >= 2, "episodes should come from more than one worker process"
+    # Recorded in worker processes, at most two of them (under load one worker may take every episode before the
+    # other has started: the pool hands episodes out as workers ask, and no share is promised).
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2, pids
     assert all(read_index(f)["complete"] for f in files)
     assert {open_episode(f).provenance["agent"]["name"] for f in files} == {"scripted"}
 

@@ -31,7 +31,7 @@ class PromptBar(Horizontal):
     escape with None (:class:`PromptBar.Answered`); either way it hides again. With ``instant``, text that
     matches it whole answers at once, without enter (``t`` then ``2`` picks tag 2). With ``check``, enter on an
     answer it finds wrong (a score that is not a number) answers nothing: the bar stays open and says why
-    (:attr:`problem`), the text selected for retyping.
+    (:attr:`problem`), the text kept with the cursor at its end for correcting.
 
     | Key(s) | Description |
     | :- | :- |
@@ -151,7 +151,10 @@ class PromptBar(Horizontal):
         label = Text(problem, style="bold red", end="")
         label.append("  " + self.prompt, style="")
         self.query_one(Label).update(label)
-        self.input.selection = Selection(0, len(value))  # typing replaces it
+        # The cursor at the end, nothing selected: a backspace takes the last character back and typing goes on
+        # after it, as if the enter had not been pressed (selected, one backspace erased the whole answer, and
+        # an enter then cleared a saved score).
+        self.input.selection = Selection(len(value), len(value))
 
     def _typed(self) -> None:
         """After a key typed into the input: text matching ``instant`` whole answers at once."""

@@ -55,11 +55,16 @@ def test_ls_shows_a_labels_score_and_a_whole_category(run_dir: Path, ids: dict[i
         "0.25", "--annotator", "ana")
     run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "1", "--value", "wrong-dir",
         "--annotator", "ana")
+    for step, score in ((2, "123456789"), (3, "-1e308")):  # never cut to look like another number
+        run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", str(step), "--value", "good",
+            f"--score={score}", "--annotator", "ana")
     code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid)
     header, *rows = out.splitlines()
     assert code == 0 and header.split()[:5] == ["episode", "target", "value", "score", "judge"]
     assert {tuple(row.split()[1:5]) for row in rows} == {("episode", "fail", "0.25", "human:ana"),
-                                                         ("1", "wrong-dir", "-", "human:ana")}
+                                                         ("1", "wrong-dir", "-", "human:ana"),
+                                                         ("2", "+1", "1.23457e+08", "human:ana"),
+                                                         ("3", "+1", "-1e+308", "human:ana")}
 
 
 @pytest.mark.parametrize(("argv", "message"), [

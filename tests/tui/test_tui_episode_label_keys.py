@@ -183,8 +183,33 @@ def test_bad_scores_and_categories_write_nothing(main_episode: Path) -> None:
                 await keys(pilot, "escape")
                 assert live(main_episode) == []
             # Fixed in the open prompt, the answer goes through.
-            await keys(pilot, "number_sign", *"abc", "enter", *"0.25", "enter")
+            await keys(pilot, "number_sign", *"abc", "enter", "backspace", "backspace", "backspace", *"0.25", "enter")
             assert [(lab.target, lab.value, lab.score) for lab in live(main_episode)] == [(0, 0, 0.25)]
+    asyncio.run(run())
+
+
+def test_correcting_a_refused_score_keeps_the_saved_one_until_the_new_one(main_episode: Path) -> None:
+    """A refused answer stays as typed, the cursor at its end: a backspace takes back one character (it erased
+    the whole answer, and the enter after it cleared the saved score), and typing goes on after it."""
+    async def run() -> None:
+        app = create_app([main_episode], annotator="ana")
+        async with app.run_test(size=SIZE) as pilot:
+            await open_ready(pilot)
+            prompt = bar(app)
+            await keys(pilot, "P", "s", *"0.4", "enter")
+            assert [(lab.target, lab.score) for lab in live(main_episode)] == [("episode", 0.4)]
+            # The saved 0.4 is offered selected: typing replaces it; the typo is refused, then corrected.
+            await keys(pilot, "P", "s", *"0.7x", "enter")
+            assert prompt.asking and "not a finite number: '0.7x'" in prompt.problem
+            assert [(lab.target, lab.score) for lab in live(main_episode)] == [("episode", 0.4)]
+            await keys(pilot, "backspace", "enter")
+            assert not prompt.asking
+            assert [(lab.target, lab.score) for lab in live(main_episode)] == [("episode", 0.7)]
+            # Typing after a refusal goes on after the text, in the order typed.
+            await keys(pilot, "number_sign", "x", "enter", "y")
+            assert prompt.input.value == "xy"
+            await keys(pilot, "escape")
+            assert [(lab.target, lab.score) for lab in live(main_episode)] == [("episode", 0.7)]
     asyncio.run(run())
 
 

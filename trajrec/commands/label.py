@@ -318,7 +318,7 @@ def _ls(args: argparse.Namespace) -> int:
         for ref, lab in rows:
             print(json.dumps(_label_row(lab, ref.store.run_dir), ensure_ascii=False))
         return bad
-    print(f"{'episode':<36} {'target':>7} {'value':>10} {'score':>6} {'judge':<20} {'author':<12} {'kind':<6} "
+    print(f"{'episode':<36} {'target':>7} {'value':>10} {'score':>11} {'judge':<20} {'author':<12} {'kind':<6} "
           f"{'id':<12} {'tags':<22} rationale")
     for _ref, lab in rows:
         value = "deleted" if lab.deleted else _value_text(lab.value)
@@ -329,10 +329,11 @@ def _ls(args: argparse.Namespace) -> int:
         edit_of = lab.extra.get("edit_of")
         if args.history and isinstance(edit_of, str):
             version += f"  (edit of {edit_of[:12]})"
+        # Six significant digits, never cut (1.23457e+08, -1e+308): --json has the exact value.
         score = ("-" if lab.score is None else f"{lab.score:g}" if isinstance(lab.score, (int, float))
-                 else str(lab.score))
+                 else one_line(str(lab.score), 11))
         print(f"{_keep_end(one_line(lab.episode_id, 200), 36):<36} {str(lab.target):>7} {one_line(value, 10):>10} "
-              f"{one_line(score, 6):>6} {one_line(lab.judge, 20):<20} {one_line(lab.author or '-', 12):<12} {lab.kind:<6} "
+              f"{score:>11} {one_line(lab.judge, 20):<20} {one_line(lab.author or '-', 12):<12} {lab.kind:<6} "
               f"{str(lab.id)[:12]:<12} {one_line(tags, 22):<22} {one_line(lab.rationale or '', 60)}{version}")
     n_eps = len({ref.episode_id for ref, _ in rows})
     print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}" + (" (all versions)" if args.history else "")

@@ -104,8 +104,10 @@ def test_label_columns_from_lines_are_the_candidates_columns(builtin_run: Path, 
                     assert not calls
             assert tables[0].equals(tables[1]), (case, label_map)
             assert tables[0].schema.metadata == tables[1].schema.metadata
-    # Many episodes took the lines' path (the rest: two labels on a step, checks on steps, no lines read as text).
-    assert took > 8 * len(LABEL_MAPS) * len(episodes) // 5
+    # Many episodes took the lines' path (the rest: two labels on a step, checks on steps, no lines read as text,
+    # columns met before). How many depends on which random label set each episode drew, and the episodes' order
+    # follows their random ids: 148-244 of 768 in 7 runs, so the bound is a tenth.
+    assert took > 8 * len(LABEL_MAPS) * len(episodes) // 10
 
 
 def test_column_values_and_types_match_on_a_labeled_episode(builtin_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:

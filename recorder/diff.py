@@ -1137,6 +1137,11 @@ def _same_key(a: Any, b: Any) -> bool:
     return False
 
 
+#: What :func:`apply_forward` raises for rows that do not fit the state they are applied to (damaged bytes in a file
+#: without checksums, or a salvaged record carrying the damaged byte): readers and ``fsck`` catch exactly these.
+ROWS_DO_NOT_FIT = (LookupError, TypeError, ValueError, AttributeError)
+
+
 def apply_forward(state: Any, rows: Iterable[list[Any]], *, copy_values: bool = False) -> Any:
     """Apply rows to ``state`` in place (old to new) and return the new state.
 

@@ -404,7 +404,7 @@ _BROKEN_CHAIN = object()
 def _state_after(rec: dict[str, Any], state: Any, state_before: Any) -> Any:
     """The state after step record ``rec`` as ``Episode.state_at`` rebuilds it, given the state after the step
     before it in the frame (None: the frame's first step); :data:`_BROKEN_CHAIN` when its diff does not apply."""
-    from .diff import apply_forward, copy_state  # noqa: PLC0415  (the state diff imports numpy; repairs are rare)
+    from .diff import ROWS_DO_NOT_FIT, apply_forward, copy_state  # noqa: PLC0415  (the state diff imports numpy)
 
     if "snapshot" in rec:
         try:
@@ -423,7 +423,7 @@ def _state_after(rec: dict[str, Any], state: Any, state_before: Any) -> Any:
         return state
     try:
         return apply_forward(state, diff, copy_values=True)
-    except (LookupError, TypeError, ValueError, AttributeError):  # as state_at: rows that do not fit the state
+    except ROWS_DO_NOT_FIT:  # as state_at
         return _BROKEN_CHAIN
 
 

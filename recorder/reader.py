@@ -640,7 +640,7 @@ class Episode(Sequence[Step]):
             StepIndexError: ``i`` is below -1 or not below ``len(ep)``.
             TrajrecFormatError: a diff does not apply (damaged file), or step ``i``'s records were lost.
         """
-        from .diff import apply_forward, copy_state  # here: the state diff imports numpy, reading need not
+        from .diff import ROWS_DO_NOT_FIT, apply_forward, copy_state  # here: the diff imports numpy, reading need not
 
         i = operator.index(i)
         if not self.has_state:
@@ -673,7 +673,7 @@ class Episode(Sequence[Step]):
             if diff:
                 try:
                     state = apply_forward(state, diff, copy_values=True)
-                except (LookupError, TypeError, ValueError, AttributeError) as exc:
+                except ROWS_DO_NOT_FIT as exc:
                     # Rows that do not fit the state before them: damaged bytes in a file without checksums.
                     raise TrajrecFormatError(self.path, self._frames[fi][0], f"the state diff of step {rec['i']} does "
                                              f"not apply to the state before it ({type(exc).__name__}: {exc}); "

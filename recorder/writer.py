@@ -210,9 +210,7 @@ class EpisodeWriter:
         if not record.keys().isdisjoint(_MARK_FIELDS):
             flags = step_mark(record)
             if flags:
-                pos = self.steps - 1
-                self.step_marks += (pos - self._last_mark, flags)
-                self._last_mark = pos
+                self._mark_last_step(flags)
         if "checks" in record:
             self.step_checks.extend({**c, "step": record["i"]} for c in record["checks"])
 
@@ -280,9 +278,13 @@ class EpisodeWriter:
                 summary.retries += 1
             if flags & MARK_RECOVERY:
                 summary.recoveries += 1
-            pos = self.steps - 1
-            self.step_marks += (pos - self._last_mark, flags)
-            self._last_mark = pos
+            self._mark_last_step(flags)
+
+    def _mark_last_step(self, flags: int) -> None:
+        """Add the step just written, with its ``MARK_*`` ``flags``, to the index's step marks."""
+        pos = self.steps - 1
+        self.step_marks += (pos - self._last_mark, flags)
+        self._last_mark = pos
 
     def write_check(self, check: dict[str, Any]) -> None:
         record = {"t": "check", **check}

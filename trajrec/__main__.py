@@ -1,3 +1,3 @@
-from trajrec.cli import console_main
+from trajrec._launch import console_main
 
 console_main()

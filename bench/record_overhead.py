@@ -31,11 +31,16 @@ CartPole, <= 35 µs/step on the tool env, bytes within 2x of the plain stream).
 
 from __future__ import annotations
 
+import os
+
+# Importing numpy starts OpenBLAS's thread pool, whose idle threads spin for a while: CPU time of this process
+# that would be charged to whatever variant runs first. Nothing here does linear algebra.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import functools
 import gc
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -514,8 +519,16 @@ def main() -> None:
             ratio = over["recorder"] / over["episodes"] if over["episodes"] > 0 else float("inf")
             extra = over["recorder"] - over["episodes"]
             bytes_ratio = sizes["recorder"] / sizes["episodes"]
+            # The same ratio taken within each round (the three runs of a round are seconds apart, so a change of
+            # the machine's load between rounds moves both sides of it): its spread says how far to trust the one
+            # above, which is taken from the medians.
+            paired = sorted((rec - raw_) / (ep - raw_) for raw_, ep, rec in
+                            zip(times["raw"], times["episodes"], times["recorder"]) if ep > raw_)
             print(f"  Recorder vs plain per-episode: {extra:+.2f} µs/step, overhead ratio {ratio:.2f}x, "
                   f"bytes ratio {bytes_ratio:.2f}x")
+            if paired:
+                print(f"  overhead ratio within each round: median {statistics.median(paired):.2f}x, "
+                      f"{paired[0]:.2f}x-{paired[-1]:.2f}x over {len(paired)} rounds")
             print(f"  Recorder vs plain stream: bytes ratio {sizes['recorder'] / sizes['stream']:.2f}x "
                   f"(DESIGN target <= 2.0)")
             if args.baseline_python:

@@ -476,7 +476,8 @@ PyDoc_STRVAR(scan_doc,
 "are of the same exact type among str, int, float, bytes and bool is given as its row instead, the list\n"
 "``[path + [key], VALUES_CHANGED, value, stored]`` the Python walk makes for it, and a list that shifted by\n"
 "one (a bounded queue: see list_shift) as the walk's two rows; ``old`` is brought up to date there once the\n"
-"whole scan succeeded. Rows and spots keep the walk's order.");
+"whole scan succeeded. Rows and spots keep the walk's order; when some place is a spot, the result is a tuple\n"
+"instead of a list (a list then holds rows only).");
 
 static PyObject *
 cdiff_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -530,6 +531,17 @@ cdiff_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         r = same(old, new, 0);
     }
     if (r == 1) {
+        if (sc.kind != NULL) {
+            /* Rows and spots together come as a tuple: a list says, without a look at its items, that every
+             * item is a row (the usual step), and is the caller's to keep. */
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sc.out); i++) {
+                if (PyTuple_CheckExact(PyList_GET_ITEM(sc.out, i))) {
+                    PyObject *both = PyList_AsTuple(sc.out);
+                    Py_DECREF(sc.out);
+                    return both;
+                }
+            }
+        }
         return sc.out;
     }
     Py_DECREF(sc.out);

@@ -1258,9 +1258,9 @@ class StateTracker:
         if self._scan is not None:
             spots = self._scan(self.state, new, _SCAN_KINDS)
             if spots is not None:
-                if tuple not in map(type, spots):
-                    # Every spot is a row made in C (the usual step: changed scalars, a shifted queue): the list is
-                    # the rows, in order, and no one else holds it (a C-level test instead of the loop below).
+                if type(spots) is list:
+                    # Every spot is a row made in C (the usual step: changed scalars, a shifted queue): the scan
+                    # gives them as a list (rows and spots together as a tuple), in order, held by no one else.
                     return spots
                 rows: list[list[Any]] = []
                 # Each spot is a child of a dict of the copy that may differ; the C pass found every other

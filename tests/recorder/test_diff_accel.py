@@ -209,6 +209,7 @@ def test_scan_makes_the_walks_rows_for_changed_scalar_leaves_and_updates_the_cop
            "nested": {"n": 1.0, "l": [1]}, "nan": float("nan")}
     copy = copy_state(old)
     spots = _cdiff.scan(copy, new, diff._SCAN_KINDS)
+    assert type(spots) is tuple  # rows and spots together: a list would tell the tracker "rows only"
     rows = [s for s in spots if type(s) is list]
     assert rows == [[["s"], "values_changed", "b", "a"], [["i"], "values_changed", 2, 1],
                     [["f"], "values_changed", -0.0, 0.0], [["b"], "values_changed", b"y", b"x"],
@@ -261,6 +262,7 @@ def test_a_queue_shift_the_c_pass_makes_rows_of_gives_the_walks_rows_and_others_
         spots = _cdiff.scan(copy, new, diff._SCAN_KINDS)
         made = bool(spots) and all(type(spot) is list for spot in spots)
         assert made == by_c, (old_list, new_list)
+        assert type(spots) is (list if made else tuple), (old_list, new_list)  # a list holds rows only
         c, py = StateTracker(accelerated=True), StateTracker(accelerated=False)
         c.reset(old)
         py.reset(old)

@@ -1,4 +1,5 @@
 /* The state diff's first pass, in C: find where the env's new state may differ from the tracker's copy.
+ * (The reader's per-step record checks, usual_steps, are further down: see the comment there.)
  *
  * The recorder keeps a private copy of the env's last state (recorder/diff.py). Each step, before any row is
  * made, this module walks the copy and the env's live state side by side and returns the few places where
@@ -570,9 +571,218 @@ cdiff_same(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(r);
 }
 
+/* ------------------------------------------------------------------------------------------------------------
+ * The reader's per-step record checks (recorder/validate.py: steps_problem), their fast path in C.
+ *
+ * Every frame a reader decodes has its step records checked before they are trusted (validate.steps_problem);
+ * in Python the usual record's exact type tests cost ~0.7 µs a step of a tool env, a quarter of decoding it
+ * (docs/PERFORMANCE.md, "Session 11"). usual_steps makes the same tests, and only those: a record it passes is
+ * one validate._usual_optional and the inline tests of steps_problem pass, which step_problem accepts. It never
+ * says why a record is not usual: it stops there, and Python (step_problem) gives the verdict and the message.
+ *
+ * Lookups go through PyDict_GetItemWithError with exact str keys, which can run Python code only when a record
+ * holds a key of a type with its own __eq__ and the same hash (never in a decoded record, whose keys are exact
+ * builtin values): the record and the failure map are held by strong references while they are looked up, and
+ * each value a lookup returns (borrowed) is tested before the next lookup, with no Python code in between.
+ */
+
+/* The keys the checks read, interned once at module init (msgpack interns decoded map keys, so a lookup
+ * usually meets the very same object). */
+static PyObject *k_i, *k_time, *k_duration, *k_note, *k_checks, *k_failure, *k_retry_of, *k_recovers, *k_diff;
+static PyObject *k_failure_keys[4]; /* kind, message, traceback, type */
+
+/* d[key], borrowed, or NULL when missing (*err set to 1 when the lookup raised). */
+static inline PyObject *
+lookup(PyObject *d, PyObject *key, int *err)
+{
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (v == NULL && PyErr_Occurred()) {
+        *err = 1;
+    }
+    return v;
+}
+
+/* 1: rec is a usual step record numbered `expected` (validate.steps_problem's inline tests and _usual_optional);
+ * 0: it is not (Python decides); -1: error. */
+static int
+usual_step(PyObject *rec, long long expected)
+{
+    if (!PyDict_CheckExact(rec)) {
+        return 0;
+    }
+    int err = 0, r = 0;
+    Py_INCREF(rec);
+    PyObject *v = lookup(rec, k_i, &err);
+    if (v == NULL || !PyLong_CheckExact(v)) {
+        goto done;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (n == -1 && PyErr_Occurred()) {
+        err = 1;
+        goto done;
+    }
+    if (overflow || n != expected) {
+        goto done;
+    }
+    /* time and duration: an exact float or int, or missing (counts as 0.0); None is not usual. */
+    v = lookup(rec, k_time, &err);
+    if (err || (v != NULL && !PyFloat_CheckExact(v) && !PyLong_CheckExact(v))) {
+        goto done;
+    }
+    v = lookup(rec, k_duration, &err);
+    if (err || (v != NULL && !PyFloat_CheckExact(v) && !PyLong_CheckExact(v))) {
+        goto done;
+    }
+    /* The optional fields: missing and None are the same (dict.get). */
+    v = lookup(rec, k_note, &err);
+    if (err || (v != NULL && v != Py_None && !PyDict_CheckExact(v))) {
+        goto done;
+    }
+    v = lookup(rec, k_checks, &err);
+    if (err || (v != NULL && v != Py_None)) {
+        goto done;
+    }
+    v = lookup(rec, k_failure, &err);
+    if (err) {
+        goto done;
+    }
+    if (v != NULL && v != Py_None) {
+        if (!PyDict_CheckExact(v)) {
+            goto done;
+        }
+        PyObject *failure = v;
+        Py_INCREF(failure);
+        int ok = 1;
+        for (int k = 0; k < 4 && ok; k++) {
+            PyObject *f = lookup(failure, k_failure_keys[k], &err);
+            ok = !err && (f == NULL || f == Py_None || PyUnicode_CheckExact(f));
+        }
+        Py_DECREF(failure);
+        if (!ok) {
+            goto done;
+        }
+    }
+    v = lookup(rec, k_retry_of, &err);
+    if (err || (v != NULL && v != Py_None && !PyLong_CheckExact(v))) {
+        goto done;
+    }
+    v = lookup(rec, k_recovers, &err);
+    if (err) {
+        goto done;
+    }
+    if (v != NULL && v != Py_None) {
+        if (!PyList_CheckExact(v)) {
+            goto done;
+        }
+        /* Type tests only below: no Python code runs, the list cannot change. */
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(v); k++) {
+            if (!PyLong_CheckExact(PyList_GET_ITEM(v, k))) {
+                goto done;
+            }
+        }
+    }
+    v = lookup(rec, k_diff, &err);
+    if (err) {
+        goto done;
+    }
+    if (v != NULL && v != Py_None) {
+        if (!PyList_CheckExact(v)) {
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(v); k++) {
+            PyObject *row = PyList_GET_ITEM(v, k);
+            if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != 4 || !PyList_CheckExact(PyList_GET_ITEM(row, 0))
+                    || !PyUnicode_CheckExact(PyList_GET_ITEM(row, 1))) {
+                goto done;
+            }
+        }
+    }
+    r = 1;
+done:
+    Py_DECREF(rec);
+    return err ? -1 : r;
+}
+
+PyDoc_STRVAR(usual_steps_doc,
+"usual_steps(recs, first, start=0) -> int\n\n"
+"The position of the first record of the list ``recs`` from ``start`` on that is not a usual step record, or\n"
+"``len(recs)`` when all are; the record at position ``p`` must be numbered ``first + p``. A usual record is one\n"
+"validate.steps_problem's inline tests pass (see the comment above this function in recorder/_cdiff.c); the\n"
+"record found is left to validate.step_problem, which accepts it or says what is wrong.");
+
+static PyObject *
+cdiff_usual_steps(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "usual_steps() takes 2 or 3 arguments (recs, first, start=0)");
+        return NULL;
+    }
+    PyObject *recs = args[0];
+    if (!PyList_CheckExact(recs)) {
+        PyErr_SetString(PyExc_TypeError, "usual_steps()'s recs must be a list");
+        return NULL;
+    }
+    if (!PyLong_CheckExact(args[1]) || (nargs == 3 && !PyLong_CheckExact(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "usual_steps()'s first and start must be ints");
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    if (nargs == 3) {
+        pos = PyLong_AsSsize_t(args[2]);
+        if (pos == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (pos < 0) {
+            PyErr_SetString(PyExc_ValueError, "usual_steps()'s start must not be negative");
+            return NULL;
+        }
+    }
+    int overflow = 0;
+    long long first = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (first == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* A numbering outside 0..LLONG_MAX (never written; a crafted file) is left to Python's exact integers. */
+    if (overflow || first < 0) {
+        return PyLong_FromSsize_t(pos);
+    }
+    /* The size is read again each time: a lookup that ran Python code may have changed the list. */
+    for (; pos < PyList_GET_SIZE(recs) && (long long)pos <= LLONG_MAX - first; pos++) {
+        int r = usual_step(PyList_GET_ITEM(recs, pos), first + (long long)pos);
+        if (r < 0) {
+            return NULL;
+        }
+        if (r == 0) {
+            break;
+        }
+    }
+    return PyLong_FromSsize_t(pos);
+}
+
+/* Makes the interned keys the checks read (once per process: they are never freed). */
+static int
+intern_keys(void)
+{
+    if (k_failure_keys[3] != NULL) { /* made by an earlier init (the last slot filled) */
+        return 0;
+    }
+    static const char *names[] = {"i", "time", "duration", "note", "checks", "failure", "retry_of", "recovers",
+                                  "diff", "kind", "message", "traceback", "type"};
+    PyObject **slots[] = {&k_i, &k_time, &k_duration, &k_note, &k_checks, &k_failure, &k_retry_of, &k_recovers,
+                          &k_diff, &k_failure_keys[0], &k_failure_keys[1], &k_failure_keys[2], &k_failure_keys[3]};
+    for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++) {
+        if ((*slots[j] = PyUnicode_InternFromString(names[j])) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyMethodDef cdiff_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))cdiff_scan, METH_FASTCALL, scan_doc},
     {"same", (PyCFunction)(void (*)(void))cdiff_same, METH_FASTCALL, same_doc},
+    {"usual_steps", (PyCFunction)(void (*)(void))cdiff_usual_steps, METH_FASTCALL, usual_steps_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -633,6 +843,9 @@ sample_dict(Py_ssize_t n, int general)
 static int
 cdiff_exec(PyObject *module)
 {
+    if (intern_keys() < 0) {
+        return -1;
+    }
 #if DIRECT_DICTS
     /* Direct reads only where they agree with PyDict_Next: str and general keys, with deleted entries, with
      * index tables of 1 and 2 bytes a slot. */
@@ -663,7 +876,8 @@ static PyModuleDef_Slot cdiff_slots[] = {
 static struct PyModuleDef cdiff_module = {
     PyModuleDef_HEAD_INIT,
     "_cdiff",
-    "The state diff's first pass in C (see recorder/_cdiff.c and recorder/diff.py).",
+    "The state diff's first pass and the reader's step record checks in C (see recorder/_cdiff.c, "
+    "recorder/diff.py and recorder/validate.py).",
     0,
     cdiff_methods,
     cdiff_slots,

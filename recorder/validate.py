@@ -12,7 +12,18 @@ and other recorded values are data of any type.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping, Sequence
+
+#: The C fast path of :func:`steps_problem` (``recorder/_cdiff.c``: ``usual_steps``), the same tests as its inline
+#: ones below. None where the extension was not built (no C compiler at install) or ``TRAJREC_PURE_PYTHON=1`` is
+#: set (the switch ``recorder/diff.py`` reads): the checks then run in Python, with the same verdicts and messages.
+_accel: Any = None
+if not os.environ.get("TRAJREC_PURE_PYTHON"):
+    try:
+        from . import _cdiff as _accel
+    except ImportError:  # pragma: no cover  (installed without a C compiler)
+        _accel = None
 
 _NUM = (int, float)
 
@@ -124,7 +135,19 @@ def steps_problem(recs: Sequence[Mapping[str, Any]], first: int) -> tuple[int, s
     with optional fields: the checks ran at ~1.5 µs a step, a third of decoding it); only a record that fails
     them (checks, subclasses, tuples for lists, a wrong number) takes :func:`step_problem`, which finds the
     message or accepts it. The inline tests must never pass a record :func:`step_problem` refuses.
+
+    With the C extension, ``_cdiff.usual_steps`` makes the inline tests (~0.1 µs a tool env's step where Python
+    took ~0.7: docs/PERFORMANCE.md, "Session 11"), and Python takes over only at the record it stops at.
     """
+    if _accel is not None and type(recs) is list and type(first) is int:
+        usual_steps = _accel.usual_steps
+        k = usual_steps(recs, first, 0)
+        while k < len(recs):  # len again: a hostile record's step_problem may run code
+            problem = step_problem(recs[k], first + k)
+            if problem:
+                return k, problem
+            k = usual_steps(recs, first, k + 1)
+        return None
     i = first
     for rec in recs:
         if type(rec) is dict:

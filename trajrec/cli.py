@@ -260,19 +260,22 @@ def console_main() -> None:
     except SystemExit as exc:  # argparse's --help, --version and usage errors
         code = exc.code
     status = code if isinstance(code, int) else (0 if code is None else 1)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can be said
-            pass
 
     def exit_now(signum: int, frame: Any) -> None:
         os._exit(status)
 
     try:
-        signal.signal(signal.SIGINT, exit_now)
-    except ValueError:  # not the main thread (an embedding caller): leave its signals alone
-        pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be said
+                pass
+        try:
+            signal.signal(signal.SIGINT, exit_now)
+        except ValueError:  # not the main thread (an embedding caller): leave its signals alone
+            pass
+    except KeyboardInterrupt:
+        pass  # a Ctrl-C before the handler above took over: the command is done, and its status stands
     sys.exit(code)
 
 

@@ -94,3 +94,39 @@ def test_ctrl_c_at_random_moments_of_the_start_never_shows_a_traceback_of_ours()
         if proc.returncode == 130:
             assert err.endswith("trajrec ls: interrupted\n"), err
     assert 130 in outcomes, outcomes  # some Ctrl-C did land while trajrec loaded or ran
+
+
+def test_ctrl_c_just_after_the_command_is_done_keeps_its_status(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Between the command's return and the SIGINT handler that ignores later Ctrl-Cs: the success stands (no
+    # traceback, no "interrupted" line after "exported ...", status 0).
+    from trajrec import cli
+
+    class Interrupting:
+        def __init__(self, stream: object) -> None:
+            self.stream, self.fired = stream, False
+
+        def flush(self) -> None:
+            if not self.fired:
+                self.fired = True
+                raise KeyboardInterrupt
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.stream, name)
+
+    def done(argv: object = None) -> int:
+        print("exported 3 episodes")
+        monkeypatch.setattr(sys, "stdout", Interrupting(sys.stdout))
+        return 0
+
+    monkeypatch.setattr(cli, "main", done)
+    monkeypatch.setattr(sys, "argv", ["trajrec", "export", "runs"])
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            _launch.console_main()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert stop.value.code == 0
+    captured = capsys.readouterr()
+    assert captured.out == "exported 3 episodes\n" and captured.err == ""

@@ -326,7 +326,7 @@ def run_baseline_python(python: str, kind: str, actions: list, out: Path) -> tup
     # Started in the round's folder: `python -c` puts the working folder first on sys.path, and a checkout's
     # own trajrec/ folder there would be imported instead of the baseline's.
     done = subprocess.run([python, "-c", _BASELINE_CHILD, str(Path(__file__).resolve().parent), kind,
-                           "cpu" if clock is time.process_time else "wall", str(out)],
+                           "cpu" if clock is time.process_time else "wall", str(out.resolve())],
                           input=json.dumps(actions), capture_output=True, text=True, check=True, cwd=out)
     got = json.loads(done.stdout.strip().splitlines()[-1])
     return got["raw"], got["recorder"], str(Path(got["code"]).parent)

@@ -24,7 +24,7 @@ import traceback as tb
 import warnings
 from typing import Any, Callable, Hashable
 
-from .codec import array_bytes, bounded_repr, numpy_if_loaded
+from .codec import array_bytes, bounded_repr, numpy_if_loaded, user_stacklevel
 from .model import plain_scalar, truthy
 
 FailureFn = Callable[[dict[str, Any]], Any]
@@ -234,7 +234,7 @@ class Classifier:
         if where not in self._warned:
             self._warned.add(where)
             warnings.warn(f"{where} raised {error['type']}: {error['message']}; {instead} (recorded on the step as "
-                          "recorder_errors; warned once)", RuntimeWarning, stacklevel=4)
+                          "recorder_errors; warned once)", RuntimeWarning, stacklevel=user_stacklevel())
 
     def _verdict(self, step: dict[str, Any], default: dict[str, Any] | None) -> dict[str, Any] | None:
         # A comparison on a numpy reward or observation gives np.True_, which `is True` is not: read it as Python's.
@@ -257,7 +257,7 @@ class Classifier:
             self._warned.add("failure_fn returned")
             warnings.warn(f"failure_fn returned {bounded_repr(verdict)[:80]} ({type(verdict).__name__}); expected None, "
                           "a bool, a str (the failure kind) or a dict, so the default rule decides (warned once)",
-                          RuntimeWarning, stacklevel=5)
+                          RuntimeWarning, stacklevel=user_stacklevel())
         return default
 
 

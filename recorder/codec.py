@@ -158,9 +158,10 @@ def _internal_dirs() -> tuple[str, ...]:
     return tuple(dirs)
 
 
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning raised in :func:`fallback_payload` point at the user's line (the
-    ``env.step`` or ``reset`` call), past trajrec's and gymnasium's frames."""
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised in the function calling this one point at the user's line
+    (the ``env.step``, ``reset`` or ``note`` call), past trajrec's and gymnasium's frames (a gymnasium wrapper
+    around the Recorder). Only on a warning's path: it walks the stack."""
     dirs = _internal_dirs()
     level, frame = 2, sys._getframe(2)  # 2: the caller of fallback_payload
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(dirs):
@@ -266,7 +267,7 @@ def warn_once(key: str, message: str) -> None:
     """Warn :class:`CodecWarning` ``message`` the first time ``key`` is seen in this process."""
     if key not in _warned_types:
         _warned_types.add(key)
-        warnings.warn(message, CodecWarning, stacklevel=_user_stacklevel())
+        warnings.warn(message, CodecWarning, stacklevel=user_stacklevel())
 
 
 def fallback_payload(obj: Any, reason: str | None = None) -> list[str]:

@@ -419,13 +419,15 @@ def _short(value: Any) -> str:
 def note_thought(note: Any) -> Any:
     """The agent's text before its action, as recorded: the note's ``thought``, else the reply text of the model
     call the step came from (``note["model_call"]["content"]``: what a model agent such as ``trajrec record
-    --agent openai`` records), else None."""
+    --agent openai`` records; of several calls, ``note["model_calls"]``, the last), else None."""
     if not isinstance(note, dict):
         return None
     t = note.get("thought")
     if t is not None:
         return t
     call = note.get("model_call")
+    if call is None and isinstance(note.get("model_calls"), list) and note["model_calls"]:
+        call = note["model_calls"][-1]
     if isinstance(call, dict):
         content = call.get("content")
         if isinstance(content, str) and content:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Generic, SupportsFloat, TypeVar
 import gymnasium as gym
 import numpy as np
 
-from .codec import Unencodable, bounded_repr, sanitize
+from .codec import Unencodable, bounded_repr, sanitize, user_stacklevel
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
 from .errors import AgentError, EpisodeClosedError, TrajrecIOError, TrajrecUsageError
@@ -50,6 +50,22 @@ def agent_action(action: Any) -> Any:
         return copy_state(action)
     except Exception:  # noqa: BLE001  (RecursionError on a self-reference; a hostile __deepcopy__ is handled inside)
         return action
+
+
+def by_value(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a :meth:`Recorder.note` (or a check's extra fields) as they are when given: each value that
+    could change in place copied by :func:`agent_action`, the atomic ones (most notes' text) as they are. A note is
+    made before ``env.step`` but written after it, and the agent often notes the very object it sends as the
+    action (a parsed tool call), which the env may change in place."""
+    return {k: v if type(v) in _ATOMIC_ACTIONS else agent_action(v) for k, v in fields.items()}
+
+
+def _call_list(note: dict[str, Any]) -> list[Any] | None:
+    """The model calls of note fields as one list (``model_call`` then ``model_calls``); None when
+    ``model_calls`` is there but not a list (it cannot take the other calls)."""
+    calls = [note["model_call"]] if "model_call" in note else []
+    many = note.get("model_calls", [])
+    return calls + many if type(many) is list else None
 
 
 class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, Generic[ObsType, ActType]):
@@ -206,12 +222,42 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
     def note(self, **fields: Any) -> None:
         """Attach the agent's note (thought, messages, model call metadata...) to the next step.
 
+        The values are taken as they are now (those that could change in place are copied), not as they are when
+        the step is written after ``env.step``. Several calls before one step add up; a second ``model_call``
+        joins the first in ``model_calls``, any other key given again replaces the earlier value with a
+        ``RuntimeWarning`` (docs/RECORDING.md).
+
         Raises:
             EpisodeClosedError: the Recorder is closed (the note would belong to no step).
         """
         if self._closed:
             raise EpisodeClosedError("cannot note: this Recorder is closed, so the note would reach no step")
-        self._note.update(fields)
+        fields = by_value(fields)
+        pending = self._note
+        if pending and (not pending.keys().isdisjoint(fields) or "model_calls" in pending):
+            self._merge_note(pending, fields)
+        pending.update(fields)
+
+    def _merge_note(self, pending: dict[str, Any], fields: dict[str, Any]) -> None:
+        """A second :meth:`note` before the same step naming a key the pending note has: model calls are kept
+        both, in the documented list ``model_calls`` (the summary, ``report`` and the exports count every call in
+        it, after the calls noted before); any other key (also a second ``model_calls`` list) is replaced, with a
+        warning (once per key) saying how to keep both."""
+        # Two model_calls lists are not joined: the later one may be the earlier one grown (counted twice then).
+        if (("model_call" in fields or "model_calls" in fields) and ("model_call" in pending or "model_calls" in pending)
+                and ("model_call" in fields or "model_call" in pending)):
+            before, after = _call_list(pending), _call_list(fields)
+            if before is not None and after is not None:
+                for note in (pending, fields):
+                    note.pop("model_call", None)
+                    note.pop("model_calls", None)
+                pending["model_calls"] = before + after
+        for key in pending.keys() & fields.keys():
+            if f"note:{key}" not in self._warned:
+                self._warned.add(f"note:{key}")
+                warnings.warn(f"trajrec: note({key}=...) replaces the {key!r} an earlier note() gave the same step "
+                              f"(warned once per key): give both values in one note() call, e.g. a list, to keep "
+                              f"both", RuntimeWarning, stacklevel=user_stacklevel())
 
     def check(self, value: Any, *, kind: str = "rule", judge: str, target: int | str = "step",
               rationale: str | None = None, tags: list[str] | tuple[str, ...] = (), score: float | None = None,
@@ -256,7 +302,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             steps = f"a recorded step index 0..{self._step - 1}" if self._step else "(no step is recorded yet)"
             raise TrajrecUsageError(f"check target must be 'step', 'episode' or {steps}, got {target!r}")
         rec = normalize_check({"value": value, "kind": kind, "judge": judge, "target": target, "rationale": rationale,
-                               "tags": list(tags), "score": score, "author": author, **extra},
+                               "tags": list(tags), "score": score, "author": author, **by_value(extra)},
                               default_target=target, check_id=self._next_check_id())
         writer.write_check(rec)
         return rec
@@ -537,7 +583,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         ``agent_error``, apart from the env's failures. ``interrupted=True``: the agent was stopped (Ctrl-C) while
         choosing; its call so far is kept the same way but the outcome is ``stopped``. Returns the summary."""
         writer = self._require_writer("end the episode")
-        writer.summary.add_agent_error(message, {**self._note, **note}, interrupted=interrupted)
+        # By value, as a note: the summary is written at the end (or again by a close() retried after a full disk).
+        writer.summary.add_agent_error(message, {**self._note, **by_value(note)}, interrupted=interrupted)
         self._note = {}
         return self.end_episode()
 
@@ -606,7 +653,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     else "while no episode was open")
             warnings.warn(f"trajrec: a note ({', '.join(map(str, self._note))}) made {when} reached no step and is "
                           f"not recorded ({at} came next): note() goes with the next step, so call it before "
-                          "env.step()", RuntimeWarning, stacklevel=3)
+                          "env.step()", RuntimeWarning, stacklevel=user_stacklevel())
             self._note = {}
 
     def __del__(self) -> None:
@@ -703,7 +750,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if where not in self._warned:
             self._warned.add(where)
             warnings.warn(f"{where} raised {error['type']}: {error['message']}; {instead} (recorded on the step "
-                          "as recorder_errors; warned once)", RuntimeWarning, stacklevel=4)
+                          "as recorder_errors; warned once)", RuntimeWarning, stacklevel=user_stacklevel())
 
     def _take_errors(self, record: dict[str, Any], errors: list[dict[str, Any]]) -> None:
         if self._classifier.errors:
@@ -713,7 +760,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             record["recorder_errors"] = errors
 
     def _warn_lost(self, what: str, exc: Exception) -> None:
-        warnings.warn(f"trajrec could not record {what}: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"trajrec could not record {what}: {type(exc).__name__}: {exc}", RuntimeWarning,
+                      stacklevel=user_stacklevel())
 
     def _open_episode(self, seed: Any, options: Any, info: Any) -> EpisodeWriter:
         spec = self.env.spec
@@ -791,7 +839,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 self.episode_urls.append(self.outbox.upload(writer.path))
             except TrajrecIOError as exc:
                 # Recording goes on: the closed file waits in the outbox for `trajrec sync`.
-                warnings.warn(str(exc), RuntimeWarning, stacklevel=4)
+                warnings.warn(str(exc), RuntimeWarning, stacklevel=user_stacklevel())
 
 
 @functools.lru_cache(maxsize=64)

@@ -79,7 +79,7 @@ def value_text(value: Any, *, max_len: int | None = None) -> str:
         try:
             if _holds_python_types(value):  # JSON has no bytes, tuples or sets: plain_json would change them
                 raise ValueError("not JSON")
-            text = json.dumps(_plain(value), ensure_ascii=False, indent=1)
+            text = json.dumps(_plain(value, floats="json"), ensure_ascii=False, indent=1)
         except (TypeError, ValueError, RecursionError):
             text = _bounded_text(value, max_len + 1 if max_len is not None else 1 << 62, python_types=True)
     else:
@@ -238,7 +238,7 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False, python_types
                 emit(",")  # (x,): a tuple of one, not x in brackets
             emit(("\n" + " " * indent if len(v) else "") + closer)
         else:
-            plain = _plain(v) if not isinstance(v, (dict, list, tuple, set, frozenset)) else "…"
+            plain = _plain(v, floats="json") if not isinstance(v, (dict, list, tuple, set, frozenset)) else "…"
             if isinstance(plain, str) and plain is not v:
                 emit(plain[: max(0, left[0]) + 1])
             else:
@@ -253,12 +253,15 @@ def _bounded_text(value: Any, budget: int, *, blocks: bool = False, python_types
     return "".join(out)
 
 
-def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
-    """A recorded value as data ``json.dumps`` takes, for people and scripts reading one step (``show --json``,
-    ``diff --json``, the viewer's ``y``/``o``): not the export encoding (``replay.exports.encode``), which is exact.
+def plain_json(value: Any, *, raw_bytes: str = "size", floats: str = "text") -> Any:
+    """A recorded value as data ``json.dumps`` takes, for people reading one step (the step pane, the one-line call
+    summary, the viewer's ``y``/``o``): not the export encoding (``replay.exports.encode``), which is exact (the
+    commands' ``--json`` print that one).
 
     Keys become text (other keys as the exports write them: ``1`` -> ``"$1"``); arrays and numpy scalars become lists and numbers, recursively (so datetime64 becomes its
-    ISO text, complex ``"(1+2j)"``, a long double its decimal text); NaN and infinities their names; ``bytes``
+    ISO text, complex ``"(1+2j)"``, a long double its decimal text); NaN and infinities their names
+    (``floats="text"``) or left floats, which ``json.dumps`` writes ``NaN``, ``Infinity``, ``-Infinity``
+    (``floats="json"``: text for people, where a name in quotes would read as the text ``"nan"``); ``bytes``
     ``"<n bytes>"`` (``raw_bytes="size"``) or ``{"$bytes": hex}`` (``raw_bytes="hex"``); anything else its repr.
 
     >>> import numpy as np
@@ -268,28 +271,28 @@ def plain_json(value: Any, *, raw_bytes: str = "size") -> Any:
     """
     if isinstance(value, dict):
         if all(type(k) is str for k in value):
-            return {k: plain_json(v, raw_bytes=raw_bytes) for k, v in value.items()}
+            return {k: plain_json(v, raw_bytes=raw_bytes, floats=floats) for k, v in value.items()}
         # Keys of other types as the exports write them ("$1", "$null", "$NaN"...), so none collide.
         from .exports.encode import _key
 
-        return {_key(k): plain_json(v, raw_bytes=raw_bytes) for k, v in value.items()}
+        return {_key(k): plain_json(v, raw_bytes=raw_bytes, floats=floats) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain_json(v, raw_bytes=raw_bytes) for v in value]
+        return [plain_json(v, raw_bytes=raw_bytes, floats=floats) for v in value]
     np = numpy_or_stub()
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "Mm":  # datetime64/timedelta64: numpy's own text (tolist gives dates, or ints)
-            return plain_json(np.asarray(value, dtype=str).tolist(), raw_bytes=raw_bytes)
-        return plain_json(value.tolist(), raw_bytes=raw_bytes)
+            return plain_json(np.asarray(value, dtype=str).tolist(), raw_bytes=raw_bytes, floats=floats)
+        return plain_json(value.tolist(), raw_bytes=raw_bytes, floats=floats)
     if isinstance(value, np.generic):
         if isinstance(value, (np.datetime64, np.timedelta64)):
             return str(value)
         item = value.item()
         # A long double (and its complex twin) has no Python type: item() gives it back; its text is exact.
-        return str(value) if isinstance(item, np.generic) else plain_json(item, raw_bytes=raw_bytes)
+        return str(value) if isinstance(item, np.generic) else plain_json(item, raw_bytes=raw_bytes, floats=floats)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$bytes": bytes(value).hex()} if raw_bytes == "hex" else f"<{len(value)} bytes>"
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
-        return repr(value)
+        return float(value) if floats == "json" else repr(value)
     if type(value) is int and value.bit_length() > INT_TEXT_BITS:  # json.dumps would raise past 4,300 digits
         return {"$int": int_text(value)}
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -461,6 +464,8 @@ def tool_call_text(action: Any) -> str | None:
     'read_file(path="a.py")'
     >>> tool_call_text("cat a.py") is None
     True
+    >>> tool_call_text({"name": "set", "arguments": {"v": float("inf"), "w": "inf", "x": [float("nan")]}})
+    'set(v=Infinity, w="inf", x=[NaN])'
     """
     if isinstance(action, str) and len(action) > 100_000:
         return None  # not worth parsing for a one-line rendering
@@ -469,9 +474,9 @@ def tool_call_text(action: Any) -> str | None:
         return None
     name, args = call
     if isinstance(args, dict):
-        inner = ", ".join(f"{k}={json.dumps(_plain(v), ensure_ascii=False)}" for k, v in args.items())
+        inner = ", ".join(f"{k}={json.dumps(_plain(v, floats='json'), ensure_ascii=False)}" for k, v in args.items())
     else:
-        inner = json.dumps(_plain(args), ensure_ascii=False)
+        inner = json.dumps(_plain(args, floats="json"), ensure_ascii=False)
     return f"{name}({inner})"
 
 
@@ -572,7 +577,7 @@ def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
         if not isinstance(tc, dict):
             continue
         args = tc.get("arguments")
-        shown = (", ".join(f"{k}={json.dumps(_plain(v), ensure_ascii=False)}" for k, v in args.items())
+        shown = (", ".join(f"{k}={json.dumps(_plain(v, floats='json'), ensure_ascii=False)}" for k, v in args.items())
                  if isinstance(args, dict) else str(tc.get("raw_arguments")))
         line = f"tool call {one_line(tc.get('name'), 40)}({one_line(shown, width - 20)})"
         if tc.get("error"):

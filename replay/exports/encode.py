@@ -39,7 +39,7 @@ from trajrec.recorder import Unencodable, UnknownExt
 from trajrec.recorder.classify import parse_tool_call
 from trajrec.recorder.codec import int_text, numpy, numpy_or_stub
 
-__all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "message_of",
+__all__ = ["INT_MARKER", "ToolCall", "dumps", "dumps_built", "exact", "jsonable", "jsonable_marked", "message_of",
            "text_of", "tool_call", "tool_calls", "tool_names"]
 
 #: The key of the marker object an int outside the signed 64-bit range is written as.
@@ -85,48 +85,73 @@ def _default(obj: Any) -> Any:
     return repr(obj)
 
 
-def _odd_array(arr: Any) -> Any:
+def _odd_array(arr: Any, encode: Any = None) -> Any:
     """numpy values JSON has no form for, in the export encoding (docs/EXPORT.md, "JSON: exact or explicit"):
     datetime64 and timedelta64 as numpy's own text (``"2020-01-01"``, ``"5 seconds"``, ``"NaT"``); complex as
     ``{"$complex": [real, imag]}`` (arrays: real and imaginary parts as two nested lists); a long double as its
-    float64 when that is exact, else ``{"$longdouble": text}``. A 0-d array gives a scalar."""
+    float64 when that is exact, else ``{"$longdouble": text}``. A 0-d array gives a scalar. ``encode``: the
+    :func:`jsonable` whose floats these are (:func:`jsonable_marked`'s keeps NaN marked)."""
+    encode = encode or jsonable
     np = numpy()
     kind = arr.dtype.kind
     if kind in "Mm":
         return np.asarray(arr, dtype=str).tolist()
     if kind == "c":
         real, imag = arr.real.astype(np.float64), arr.imag.astype(np.float64)
-        return {"$complex": [jsonable(real.tolist()), jsonable(imag.tolist())]}
+        return {"$complex": [encode(real.tolist()), encode(imag.tolist())]}
     wide = arr.astype(np.float64)
     if np.array_equal(wide.astype(arr.dtype), arr, equal_nan=True):
-        return jsonable(wide.tolist())
+        return encode(wide.tolist())
     return {"$longdouble": np.asarray(arr, dtype=str).tolist()}
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` as strict JSON data under the export encoding (module docstring): NaN and infinities None, big
-    ints marked, dict keys that could collide encoded, odd values through the default hook."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: int_text(value)}
-    if isinstance(value, dict):
-        if all(type(k) is str for k in value) and not any(map(_dollar, value)):
-            return {k: jsonable(v) for k, v in value.items()}
-        return {_key(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    np = numpy_or_stub()
-    if isinstance(value, (np.ndarray, np.generic)):
-        kind = value.dtype.kind
-        if kind in "Mmc" or (kind == "f" and value.dtype.itemsize > 8):
-            return _odd_array(np.asarray(value))
-        return jsonable(value.tolist())  # (a numpy scalar's tolist() is its item())
-    if isinstance(value, (bytes, bytearray, memoryview, Unencodable, UnknownExt, complex)):
-        return _default(value)  # a marker of this encoding: its "$" key is not escaped as a recorded key is
-    return jsonable(_default(value))
+def _jsonable(marked: bool) -> Any:
+    """The encoder :func:`jsonable` (``marked`` False) or :func:`jsonable_marked` (True): one definition, the
+    choice fixed once, so the exports' exact pass pays nothing for the other."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {"$float": repr(value)} if marked else None
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int):
+            return value if _I64_MIN <= value <= _I64_MAX else {INT_MARKER: int_text(value)}
+        if isinstance(value, dict):
+            if all(type(k) is str for k in value) and not any(map(_dollar, value)):
+                return {k: encode(v) for k, v in value.items()}
+            return {_key(k): encode(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [encode(v) for v in value]
+        np = numpy_or_stub()
+        if isinstance(value, (np.ndarray, np.generic)):
+            kind = value.dtype.kind
+            if kind in "Mmc" or (kind == "f" and value.dtype.itemsize > 8):
+                return _odd_array(np.asarray(value), encode)
+            return encode(value.tolist())  # (a numpy scalar's tolist() is its item())
+        if marked and isinstance(value, complex):
+            return {"$complex": [encode(value.real), encode(value.imag)]}
+        if isinstance(value, (bytes, bytearray, memoryview, Unencodable, UnknownExt, complex)):
+            return _default(value)  # a marker of this encoding: its "$" key is not escaped as a recorded key is
+        return encode(_default(value))
+
+    return encode
+
+
+jsonable = _jsonable(False)
+jsonable.__name__ = jsonable.__qualname__ = "jsonable"
+jsonable.__doc__ = """``value`` as strict JSON data under the export encoding (module docstring): NaN and infinities
+    None, big ints marked, dict keys that could collide encoded, odd values through the default hook."""
+
+jsonable_marked = _jsonable(True)
+jsonable_marked.__name__ = jsonable_marked.__qualname__ = "jsonable_marked"
+jsonable_marked.__doc__ = """:func:`jsonable`, but NaN and the infinities become ``{"$float": "nan"}``,
+    ``{"$float": "inf"}`` and ``{"$float": "-inf"}`` (as a dict key's are) instead of None, so that every recorded
+    value has a form of its own: what the commands' ``--json`` print (docs/EXPORT.md, "JSON: exact or explicit"). Exports
+    keep None, which Arrow readers take.
+
+    >>> jsonable_marked([float("nan"), "nan", None, float("-inf"), b"\\x00", {"$bytes": "00"}])
+    [{'$float': 'nan'}, 'nan', None, {'$float': '-inf'}, {'$bytes': '00'}, {'$$bytes': '00'}]
+    """
 
 
 def _key(k: Any) -> str:

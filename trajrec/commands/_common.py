@@ -34,11 +34,13 @@ def no_episode_files(paths: Iterable[Any]) -> Exception:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Recorded values as JSON-friendly data (arrays to lists, bytes to a marked string): see
-    :func:`trajrec.replay.render.plain_json`."""
-    from trajrec.replay.render import plain_json
+    """Recorded values as strict JSON data in which no two recorded values look the same: the export encoding
+    (:func:`trajrec.replay.exports.encode.jsonable`: arrays as lists, bytes ``{"$bytes": hex}``, a recorded
+    ``"$"`` key escaped as ``"$$"``...) with NaN and the infinities marked ``{"$float": "nan"}`` instead of null
+    (:func:`~trajrec.replay.exports.encode.jsonable_marked`; docs/EXPORT.md, "JSON: exact or explicit")."""
+    from trajrec.replay.exports.encode import jsonable_marked
 
-    return plain_json(value, raw_bytes="hex")
+    return jsonable_marked(value)
 
 
 def dumps(value: Any) -> str:

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{HEADER_PREVIEW_CHARS} for the kwargs and the agent of the episode view)")
     p.add_argument("--json", action="store_true",
                    help="JSON lines: {\"type\": \"episode\", ...} then {\"type\": \"step\", ...} per step, "
-                        "streamed as they are read (with --step: that step alone)")
+                        "streamed as they are read (with --step: that step alone); values in the export's JSON "
+                        "encoding, NaN and infinities as {\"$float\": \"nan\"} (docs/EXPORT.md)")
     p.add_argument("--width", type=int, default=100,
                    help="line width of the step list and the task text (default 100; at least 40)")
 

@@ -1,0 +1,49 @@
+"""The viewer's step list shows a float NaN or infinity in a tool call unquoted (``set(v=Infinity)``), unlike the
+text ``"inf"`` (FINDINGS27 #4: both read ``set(v="inf")``), and the step pane shows a NaN inside info as ``NaN``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import gymnasium as gym
+from tui_helpers import open_ready
+
+from trajrec import Recorder
+from trajrec.tui.app import create_app
+from trajrec.tui.step_detail import StepDetail
+
+VALUES = [float("inf"), "inf", float("nan"), "nan", float("-inf"), "-inf"]
+
+
+class _Tool(gym.Env):
+    action_space = gym.spaces.Text(100)
+    observation_space = gym.spaces.Text(100)
+
+    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+        return "r", {}
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        return "o", 0.0, False, False, {"x": [float("nan"), "nan"]}
+
+
+def test_the_step_list_and_pane_tell_nonfinite_floats_from_text(tmp_path: Path) -> None:
+    env = Recorder(_Tool(), tmp_path / "run")
+    env.reset(seed=0)
+    for v in VALUES:
+        env.step(json.dumps({"name": "set", "arguments": {"v": v}}))
+    env.close()
+
+    async def run() -> None:
+        app = create_app([Path(env.episode_path)])
+        async with app.run_test(size=(160, 40)) as pilot:
+            await open_ready(pilot)
+            await pilot.pause()
+            screen = "\n".join("".join(seg.text for seg in strip)
+                               for strip in app.screen._compositor.render_strips())
+            shown = [line.split("set(", 1)[1].split(")", 1)[0] for line in screen.splitlines() if "set(" in line]
+            assert shown[:6] == ["v=Infinity", 'v="inf"', "v=NaN", 'v="nan"', "v=-Infinity", 'v="-inf"']
+            detail = " ".join(app.screen.query_one(StepDetail).text.plain.split())
+            assert '"x": [ NaN, "nan" ]' in detail
+    asyncio.run(run())

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from trajrec.recorder.errors import TrajrecUsageError
-from trajrec.recorder.model import ran_to_end
+from trajrec.recorder.model import gaps, ran_to_end
 
 __all__ = ["FIELDS", "FLAGS", "LABEL_FIELDS", "OUTCOMES", "QUERY_HELP", "Query", "QueryError", "Term",
            "index_facts", "parse_query"]
@@ -348,10 +348,11 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
     episode = _text(header.get("episode_id")) or name
     env, task_id, task_text = _text(task.get("env_id")), _text(task.get("id")), _text(task.get("text"))
     # Steps an earlier fsck --repair found lost to damage (the index's ``damaged`` rows): not complete, and the
-    # step count is what can be read.
+    # step count is what can be read. Env steps a failed write kept out of the file (the summary's
+    # ``lost_steps``) make it not complete either; they were never numbered, so the count stays.
     lost = sum(r["n"] for r in index.get("damaged") or ()
                if isinstance(r, Mapping) and type(r.get("n")) is int and not r.get("unverified"))
-    complete = bool(index.get("complete", True)) and not index.get("damaged")
+    complete = bool(index.get("complete", True)) and not index.get("damaged") and not gaps(index)
     # The summary's counts are the writer's, from before the damage: with no readable step left, no step can be
     # shown to have failed, retried or recovered (0, not the old counts).
     none_left = bool(lost) and _num(index.get("steps", 0)) is not None and index.get("steps", 0) - lost <= 0

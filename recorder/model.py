@@ -242,7 +242,8 @@ def gaps(index: Mapping[str, Any]) -> list[Gap]:
             out += [Gap(k, n, WRITE_FAILED, False) for k, n in placed]
             rest = total - sum(n for _k, n in placed)
             if rest > 0:  # lost after the last written step: no record came after them to say so
-                out.append(Gap(int(index.get("steps", 0)), rest, WRITE_FAILED, False))
+                steps = index.get("steps")
+                out.append(Gap(steps if type(steps) is int else 0, rest, WRITE_FAILED, False))
         out.sort(key=lambda g: (g.first is None, g.first or 0))
     return out
 

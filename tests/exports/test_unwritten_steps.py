@@ -67,8 +67,12 @@ def test_keep_partial_parquet_chat_and_to_arrow_say_not_complete(unwritten_run: 
     assert {f for (f, _s), c in complete.items() if not c} == set(_LOSSY)
     assert all(c for (f, _s), c in complete.items() if f == "whole.msgpack.zst")
     assert sorted(s for f, s in complete if f == "mid.msgpack.zst") == [0, 1, 2, 3]
-    arrow = {(r["file"], r["step"]): r["complete"] for r in open_run(unwritten_run).to_arrow().to_pylist()}
-    assert arrow == complete
+    # The step written right after the gap says how many env steps were lost before it; none lost: 0.
+    lost_before = {(r["file"], r["step"]): r["lost_before"] for r in table}
+    assert {k: v for k, v in lost_before.items() if v} == {("mid.msgpack.zst", 2): 2}
+    arrow = {(r["file"], r["step"]): (r["complete"], r["lost_before"])
+             for r in open_run(unwritten_run).to_arrow().to_pylist()}
+    assert arrow == {k: (c, lost_before[k]) for k, c in complete.items()}
     export([unwritten_run], "chat", tmp_path / "c.jsonl", options=ExportOptions(keep_partial=True))
     metas = {m["episode_id"]: m for m in (json.loads(line)["trajrec"]
                                           for line in (tmp_path / "c.jsonl").read_text().splitlines())}

@@ -225,7 +225,7 @@ def gaps(index: Mapping[str, Any]) -> list[Gap]:
     summary's ``lost_steps``, placed by its ``lost_before`` rows ``[k, n]``: ``n`` env steps lost right before step
     ``k``; what ``lost_steps`` counts beyond them came after the last written step).
 
-    A summary from before ``lost_before`` was kept (trajrec 0.1 files that lost steps) gives one gap of unknown
+    A summary written before trajrec kept ``lost_before`` (only the count, ``lost_steps``) gives one gap of unknown
     place (``first`` None); :attr:`Episode.gaps` finds the places in the step records. An empty list: the
     recording is whole (as far as the index tells: :attr:`Episode.complete` says whether the writer closed it).
     """
@@ -658,6 +658,6 @@ class SummaryBuilder:
             out["agent_error"] = self.agent_error
         if self.lost_steps:  # only files that lost records carry it
             out["lost_steps"] = self.lost_steps
-            # Where they were, so readers place the gaps from the index alone (trajrec.recorder.reader.gaps).
+            # Where they were, so readers place the gaps from the index alone (see gaps()).
             out["lost_before"] = [list(row) for row in self.lost_before]
         return out

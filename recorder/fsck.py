@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
 from .format import (FORMAT_VERSION, compress_frame, decompress_bounded, first_record_bytes, frame_extent,
                      iter_frames, lock_file, map_file, packb, salvage_records, write_index_to)
+from .model import Gap, gaps
 from .reader import lost_steps, read_index, unverified_steps
 from .validate import check_problem, header_problem, reset_problem, step_problem
 from .writer import pack_record
@@ -43,6 +44,10 @@ class FsckReport:
     recorded: bool = False
     #: step ranges ``[first, last]`` a repair salvaged from damaged frames: readable, but no checksum vouches
     unverified: list[list[int]] = field(default_factory=list)
+    #: ``[k, n]`` per gap of env steps a failed write kept out of the file while recording: ``n`` of them right
+    #: before step ``k`` (``k == steps``: after the last). Recorded in the file (the summary's ``lost_steps``):
+    #: readable, not whole, and nothing to repair
+    unwritten: list[list[int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -83,11 +88,13 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
     damage = [_no_self_advice(d, path) for d in damage]  # fsck printed them: advice to run fsck would loop
     lost = [*lost_steps(index), *((f["first"], f["n"], f["why"]) for f in found)]
     total = int(index.get("steps", 0))
-    report = FsckReport(path, ok=index["complete"] and not damage, complete=index["complete"],
+    unwritten = _unwritten(path, index)
+    report = FsckReport(path, ok=index["complete"] and not damage and not unwritten, complete=index["complete"],
                         steps=total - sum(n or 0 for _f, n, _w in lost), damage=damage, total_steps=total,
                         lost=[[f, None if n is None else f + n - 1] for f, n, _w in lost if n != 0],
-                        recorded=index["complete"] and bool(damage) and not new_damage,
-                        unverified=[[f, f + n - 1] for f, n, _w in unverified_steps(index)])
+                        recorded=index["complete"] and bool(damage or unwritten) and not new_damage,
+                        unverified=[[f, f + n - 1] for f, n, _w in unverified_steps(index)],
+                        unwritten=[[g.first, g.n] for g in unwritten])  # type: ignore[misc]
     if not report.ok and is_locked(path):
         report.live = True
         report.damage.insert(0, "a live Recorder is writing this file (it holds the file's lock): it is not "
@@ -112,11 +119,27 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                     after = fsck(path)  # what the repaired file now holds (salvage may have kept more)
                     report.steps, report.total_steps = after.steps, after.total_steps
                     report.lost, report.unverified = after.lost, after.unverified
+                    report.unwritten = after.unwritten
                 except TrajrecIOError as exc:  # a link or a file in the way of the temporary name
                     report.error = str(exc)
                 except TrajrecFormatError as exc:  # bytes repair cannot read past: say so, the file is untouched
                     report.error = f"cannot repair {path}: {_no_self_advice(str(exc), path)}"
     return report
+
+
+def _unwritten(path: str, index: dict[str, Any]) -> list[Gap]:
+    """The gaps of env steps a failed write kept out of ``path`` (see :func:`.model.gaps`), each placed; a file
+    whose summary only counts them (an older trajrec) is placed from its step records."""
+    found = [g for g in gaps(index) if not g.numbered]
+    if any(g.first is None for g in found):
+        from .reader import Episode  # noqa: PLC0415  (as _verify)
+
+        try:
+            with Episode(path) as ep:
+                found = [g for g in ep.gaps if not g.numbered]
+        except TrajrecFormatError:  # the damage is reported by the check itself; the count stays, unplaced
+            pass
+    return found
 
 
 #: How :func:`_verify` starts what follows from steps already recorded as lost (a state diffed against a lost

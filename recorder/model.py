@@ -166,6 +166,88 @@ _PLAIN = frozenset((bool, int, float, str, type(None)))
 UNENDED_OUTCOMES = frozenset({"stopped", "error", "incomplete", "unreadable", None, ""})
 
 
+def lost_steps(index: Mapping[str, Any]) -> list[tuple[int, int | None, str]]:
+    """The step ranges an index declares unreadable: ``(first, n, why)`` per range, ``n`` None for "every step
+    from ``first`` on, if any" (a damaged tail whose length is unknown).
+
+    ``fsck --repair`` writes them (the index key ``damaged``) when it keeps a file's readable frames around
+    damaged ones; readers skip these steps and say so instead of calling the file complete.
+    """
+    out: list[tuple[int, int | None, str]] = []
+    for row in index.get("damaged") or ():
+        if isinstance(row, dict) and isinstance(row.get("first"), int) and not row.get("unverified"):
+            n = row.get("n")
+            out.append((row["first"], n if isinstance(n, int) else None, str(row.get("why") or "damaged bytes")))
+    return out
+
+
+class Gap(NamedTuple):
+    """A place where an episode's recording is not whole: steps the env took that no reader can show.
+
+    Two kinds, told apart by ``numbered``:
+
+    * ``numbered`` True: steps ``first .. first + n - 1`` were recorded, then lost to damaged bytes (``fsck
+      --repair`` declared them in the index's ``damaged`` rows); ``n`` None: every step from ``first`` on, if any.
+    * ``numbered`` False: ``n`` env steps whose records could not be written while recording (a write failed: disk
+      full, a file-size limit). The Recorder numbers only the steps it wrote, so these have no step number: they
+      were taken right before step ``first`` (the step whose ``recorder_errors`` says so), ``first == len(ep)``
+      when they came last. ``first`` is None when only the summary's count is known (see :func:`gaps`).
+    """
+
+    first: int | None
+    n: int | None
+    why: str
+    numbered: bool
+
+    def text(self) -> str:
+        """``"steps 8..15 lost: damaged bytes"`` or ``"2 env steps not written before step 2: ..."``."""
+        if self.numbered:
+            span = (f"any steps from {self.first} on" if self.n is None
+                    else f"steps {self.first}..{self.first + self.n - 1}")  # type: ignore[operator]
+            return f"{span} lost: {self.why}"
+        where = "" if self.first is None else f" before step {self.first}"
+        return f"{self.n} env step{'s' if self.n != 1 else ''} not written{where}: {self.why}"
+
+    def to_json(self) -> list[int | None] | dict[str, Any]:
+        """The exports' ``lost`` entry: ``[first, n]`` for numbered steps (``n`` null: to the end), ``{"before":
+        k, "n": n}`` for env steps never written (``before``: the step written right after them; the number of
+        steps when they came last; null when unknown)."""
+        return [self.first, self.n] if self.numbered else {"before": self.first, "n": self.n}
+
+
+#: Why steps were not written, when the step after them does not say (they came last, or an older writer).
+WRITE_FAILED = "a write failed while recording (disk full, file-size limit)"
+
+
+def gaps(index: Mapping[str, Any]) -> list[Gap]:
+    """Every gap of an episode that its index tells, in step order: the numbered ranges ``fsck --repair`` declared
+    lost (:func:`lost_steps`, empty frames left out) and the env steps a failed write kept out of the file (the
+    summary's ``lost_steps``, placed by its ``lost_before`` rows ``[k, n]``: ``n`` env steps lost right before step
+    ``k``; what ``lost_steps`` counts beyond them came after the last written step).
+
+    A summary written before trajrec kept ``lost_before`` (only the count, ``lost_steps``) gives one gap of unknown
+    place (``first`` None); :attr:`Episode.gaps` finds the places in the step records. An empty list: the
+    recording is whole (as far as the index tells: :attr:`Episode.complete` says whether the writer closed it).
+    """
+    out = [Gap(f, n, why, True) for f, n, why in lost_steps(index) if n != 0]
+    summary = index.get("summary")
+    total = summary.get("lost_steps") if isinstance(summary, Mapping) else None
+    if type(total) is int and total > 0:
+        rows = summary.get("lost_before")
+        placed = [(k, n) for k, n in rows if type(k) is int and type(n) is int and n > 0] if (
+            isinstance(rows, list) and all(isinstance(r, list) and len(r) == 2 for r in rows)) else None
+        if placed is None:
+            out.append(Gap(None, total, WRITE_FAILED, False))
+        else:
+            out += [Gap(k, n, WRITE_FAILED, False) for k, n in placed]
+            rest = total - sum(n for _k, n in placed)
+            if rest > 0:  # lost after the last written step: no record came after them to say so
+                steps = index.get("steps")
+                out.append(Gap(steps if type(steps) is int else 0, rest, WRITE_FAILED, False))
+        out.sort(key=lambda g: (g.first is None, g.first or 0))
+    return out
+
+
 def ran_to_end(summary: Mapping[str, Any], complete: bool = True) -> bool:
     """Whether an episode summary is of an episode that ran to its end: judged, terminated or truncated, in a
     file that was closed (``complete``). One that was stopped (interrupted, the agent gave up), raised (outcome
@@ -422,7 +504,7 @@ class SummaryBuilder:
 
     __slots__ = ("steps", "ret", "failures", "retries", "recoveries", "terminated", "truncated", "error",
                  "checks_total", "checks_passed", "checks_failed", "by_kind", "by_judge", "verdict", "verdict_judge",
-                 "start_time", "end_time", "last_step", "model", "agent_error", "lost_steps")
+                 "start_time", "end_time", "last_step", "model", "agent_error", "lost_steps", "lost_before")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -446,6 +528,8 @@ class SummaryBuilder:
         self.model = ModelUsage()  # tokens, latency, cost of the model calls in the steps' notes
         self.agent_error: dict[str, Any] | None = None  # the agent could not act (see add_agent_error)
         self.lost_steps = 0  # env steps whose records could not be written (a write failed: disk full...)
+        #: ``[k, n]`` per gap: ``n`` of them were lost right before step ``k`` (the rest of lost_steps came last)
+        self.lost_before: list[list[int]] = []
 
     def add_agent_error(self, message: str, note: Mapping[str, Any], *, interrupted: bool = False) -> None:
         """The agent failed to choose an action (e.g. its model server did not answer): the episode ends as
@@ -516,6 +600,7 @@ class SummaryBuilder:
                     lost = error.get("lost_steps")
                     if type(lost) is int and lost > 0:
                         self.lost_steps += lost
+                        self.lost_before.append([rec.get("i"), lost])
 
     def add_check(self, check: Mapping[str, Any]) -> None:
         self.checks_total += 1
@@ -573,4 +658,6 @@ class SummaryBuilder:
             out["agent_error"] = self.agent_error
         if self.lost_steps:  # only files that lost records carry it
             out["lost_steps"] = self.lost_steps
+            # Where they were, so readers place the gaps from the index alone (see gaps()).
+            out["lost_before"] = [list(row) for row in self.lost_before]
         return out

@@ -20,7 +20,7 @@ from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable, iter_frames,
                      map_file, read_span, read_tail_index, skippable_end)
-from .model import Check, ResetRecord, Step, SummaryBuilder
+from .model import WRITE_FAILED, Check, Gap, ResetRecord, Step, SummaryBuilder, gaps, lost_steps
 from .storage import open_binary
 from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
 
@@ -30,21 +30,6 @@ _WHOLE_READ = 4 << 20  # read_records reads files up to this size with one read
 
 class ScanResult(dict):
     """An index rebuilt by scanning a file, plus what the scan found wrong (``damage``) and where it stopped."""
-
-
-def lost_steps(index: dict[str, Any]) -> list[tuple[int, int | None, str]]:
-    """The step ranges an index declares unreadable: ``(first, n, why)`` per range, ``n`` None for "every step
-    from ``first`` on, if any" (a damaged tail whose length is unknown).
-
-    ``fsck --repair`` writes them (the index key ``damaged``) when it keeps a file's readable frames around
-    damaged ones; readers skip these steps and say so instead of calling the file complete.
-    """
-    out: list[tuple[int, int | None, str]] = []
-    for row in index.get("damaged") or ():
-        if isinstance(row, dict) and isinstance(row.get("first"), int) and not row.get("unverified"):
-            n = row.get("n")
-            out.append((row["first"], n if isinstance(n, int) else None, str(row.get("why") or "damaged bytes")))
-    return out
 
 
 def unverified_steps(index: dict[str, Any]) -> list[tuple[int, int, str]]:
@@ -538,6 +523,41 @@ class Episode(Sequence[Step]):
     def readable_steps(self) -> int:
         """How many steps can be read: ``len(self)`` less the steps the index declares lost (see :attr:`lost`)."""
         return self._n - sum(n or 0 for _f, n in self.lost)
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """Every gap of the recording (see :class:`Gap`): steps lost to damage (:attr:`lost`) and env steps a
+        failed write kept out of the file, each placed before the step written after it. Empty: no step is
+        lost (:attr:`complete` still says whether the writer closed the file).
+
+        From the index; a file from a trajrec that did not place the unwritten steps in its summary is scanned
+        once for the steps that say so (their ``recorder_errors``).
+        """
+        found = self.__dict__.get("_gaps")
+        if found is None:
+            found = gaps(self._index)
+            if any(g.first is None for g in found):
+                found = [g for g in found if g.first is not None] + self._unwritten_from_steps(
+                    next(g.n or 0 for g in found if g.first is None))
+                found.sort(key=lambda g: g.first)  # type: ignore[arg-type,return-value]
+            self.__dict__["_gaps"] = found
+        return found
+
+    def _unwritten_from_steps(self, total: int) -> list[Gap]:
+        """The unwritten gaps the step records tell (``recorder_errors`` where ``"write"``), and the rest of
+        ``total`` after the last step."""
+        out: list[Gap] = []
+        for rec in self.iter_records():
+            errors = rec.get("recorder_errors")
+            if errors and type(errors) is list:
+                for e in errors:
+                    if type(e) is dict and e.get("where") == "write" and type(e.get("lost_steps")) is int:
+                        if e["lost_steps"] > 0:
+                            out.append(Gap(rec["i"], e["lost_steps"], WRITE_FAILED, False))
+        rest = total - sum(g.n or 0 for g in out)
+        if rest > 0:
+            out.append(Gap(self._n, rest, WRITE_FAILED, False))
+        return out
 
     def is_lost(self, i: int) -> bool:
         """True when step ``i`` is in a range the index declares lost (reading it raises)."""

@@ -11,8 +11,9 @@ term                   matches an episode when
 ``passed``/``failed``  its outcome is passed / failed (the terminal check's verdict)
 ``retried``            it has at least one retry step (``recovered``: a recovery; ``faulty``: a failed step)
 ``incomplete``         it did not run to its end or lost steps (``ended=false``): stopped (Ctrl-C, SIGTERM), raised
-                       (outcome ``error``), never closed (no index), or steps lost to damage: the episodes
-                       ``trajrec record --resume`` records again, and the damaged ones
+                       (outcome ``error``), never closed (no index), steps lost to damage or env steps a failed
+                       write kept out of the file: the episodes ``trajrec record --resume`` records again, and
+                       those that lost steps
 ``labeled``            it has a live label (``unlabeled``: none)
 ``FIELD:VALUE``        text fields: VALUE is in the field (``env:shell`` matches ``trajrec/Shell-v0``);
                        ``outcome:`` matches a prefix; numbers and booleans: same as ``FIELD=VALUE``. An
@@ -52,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from trajrec.recorder.errors import TrajrecUsageError
-from trajrec.recorder.model import ran_to_end
+from trajrec.recorder.model import gaps, ran_to_end
 
 __all__ = ["FIELDS", "FLAGS", "LABEL_FIELDS", "OUTCOMES", "QUERY_HELP", "Query", "QueryError", "Term",
            "index_facts", "parse_query"]
@@ -348,10 +349,11 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
     episode = _text(header.get("episode_id")) or name
     env, task_id, task_text = _text(task.get("env_id")), _text(task.get("id")), _text(task.get("text"))
     # Steps an earlier fsck --repair found lost to damage (the index's ``damaged`` rows): not complete, and the
-    # step count is what can be read.
+    # step count is what can be read. Env steps a failed write kept out of the file (the summary's
+    # ``lost_steps``) make it not complete either; they were never numbered, so the count stays.
     lost = sum(r["n"] for r in index.get("damaged") or ()
                if isinstance(r, Mapping) and type(r.get("n")) is int and not r.get("unverified"))
-    complete = bool(index.get("complete", True)) and not index.get("damaged")
+    complete = bool(index.get("complete", True)) and not index.get("damaged") and not gaps(index)
     # The summary's counts are the writer's, from before the damage: with no readable step left, no step can be
     # shown to have failed, retried or recovered (0, not the old counts).
     none_left = bool(lost) and _num(index.get("steps", 0)) is not None and index.get("steps", 0) - lost <= 0

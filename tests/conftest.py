@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("recorder", "replay", "envs", "tui")
 
@@ -37,3 +39,64 @@ else:
     _hypothesis_settings.register_profile("gate", derandomize=True, database=None)
     _hypothesis_settings.register_profile("explore")
     _hypothesis_settings.load_profile(os.environ.get("TRAJREC_HYPOTHESIS", "gate"))
+
+
+# An episode that lost env steps to a failed write while recording, made as a full disk makes it: a real file-size
+# limit (RLIMIT_FSIZE) in a child process (the limit would bite the test process's own files), lifted again so the
+# recording goes on. "mid.msgpack.zst": actions a1 a2 written, a3 a4 lost, a5 a6 written (terminates): 2 env steps
+# lost before step 2. "last.msgpack.zst": a1 a2 written, a3 lost, then the episode ends: 1 lost after step 1.
+# "whole.msgpack.zst": all six written.
+_UNWRITTEN = r'''
+import os, resource, sys
+import gymnasium as gym
+from trajrec import Recorder, TrajrecIOError
+
+class E(gym.Env):
+    action_space = gym.spaces.Text(100)
+    observation_space = gym.spaces.Text(400)
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return "start", {}
+    def step(self, a):
+        self.t += 1
+        return f"obs {self.t} " + "x" * 300, 1.0, self.t == 6, False, {}
+
+def record(name, actions, lose):
+    env = Recorder(E(), sys.argv[1])
+    env.reset(seed=0)
+    for a in actions:
+        if a in lose:  # the disk is full for this step: the file may not grow past what it holds now
+            resource.setrlimit(resource.RLIMIT_FSIZE, (env.episode_path.stat().st_size + 16, resource.RLIM_INFINITY))
+        try:
+            env.step(a)
+        except TrajrecIOError:
+            print("lost", a)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    env.close()
+    os.rename(env.episode_path, os.path.join(sys.argv[1], name))
+
+record("mid.msgpack.zst", ["a1", "a2", "a3", "a4", "a5", "a6"], {"a3", "a4"})
+record("last.msgpack.zst", ["a1", "a2", "a3"], {"a3"})
+record("whole.msgpack.zst", ["a1", "a2", "a3", "a4", "a5", "a6"], set())
+'''
+
+
+@pytest.fixture(scope="session")
+def _unwritten_original(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import subprocess
+
+    out = tmp_path_factory.mktemp("unwritten")
+    done = subprocess.run([sys.executable, "-c", _UNWRITTEN, str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["lost", "a3", "lost", "a4", "lost", "a3"], done.stdout  # the limit did bite
+    return out
+
+
+@pytest.fixture
+def unwritten_run(_unwritten_original: Path, tmp_path: Path) -> Path:
+    """A copy (under ``tmp_path``) of a folder with ``mid.msgpack.zst`` (2 env steps lost before step 2 of 4) and
+    ``last.msgpack.zst`` (1 lost after its 2 written steps), their records kept out by a real file-size limit, and
+    ``whole.msgpack.zst`` (nothing lost)."""
+    import shutil
+
+    return Path(shutil.copytree(_unwritten_original, tmp_path / "run"))

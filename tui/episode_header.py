@@ -83,9 +83,13 @@ def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = ()
     if not episode.complete:
         why = episode.incomplete_text() if hasattr(episode, "incomplete_text") else "no index"
         out.append(f"({why})  ", style="bold yellow")
-    lost = s.get("lost_steps")
-    if isinstance(lost, int) and lost > 0:
-        out.append(f"({lost:,} step{'s' if lost != 1 else ''} not recorded: a write failed)  ", style="bold yellow")
+    unwritten = [g for g in getattr(episode, "gaps", ()) if not g.numbered]
+    if unwritten:  # env steps whose records a failed write kept out of the file: the episode is not whole
+        lost = sum(g.n or 0 for g in unwritten)
+        places = ", ".join(f"{g.n:,} before step {g.first}" for g in unwritten[:3]) + (", ..." if len(unwritten) > 3
+                                                                                        else "")
+        out.append(f"({lost:,} env step{'s' if lost != 1 else ''} not recorded, a write failed: {places})  ",
+                   style="bold yellow")
     field("episode", one_line(episode.episode_id, 60), "dim")
     out.rstrip()
     out.append("\n")

@@ -71,9 +71,10 @@ class ExportOptions:
         step_separator: ``trl-stepwise``: the separator the PRM trainer joins steps with; replaced in completions.
         shard_rows: ``parquet`` to a folder: rows per ``part-NNNNN.parquet`` file.
         partition_by: ``parquet`` to a folder: ``split`` or ``env`` subfolders (``split=train/``), or None.
-        keep_partial: also export episodes whose index declares lost steps (files ``fsck --repair`` kept the
-            readable frames of): their readable steps, rows marked ``complete: false`` with the lost ranges. By
-            default they are left out whole.
+        keep_partial: also export episodes that lost steps (files ``fsck --repair`` kept the readable frames of,
+            and files whose summary counts env steps a failed write kept out: ``lost_steps``): their readable
+            steps, rows marked ``complete: false`` with where the steps were lost (``lost``). By default they are
+            left out whole.
     """
 
     label_map: str = "strict"

@@ -77,16 +77,24 @@ def episode_meta(view: EpisodeView) -> dict[str, Any]:
         "run_id": _str(prov.get("run_id")),
         "outcome": _str(summary.get("outcome")),
         "return": float(ret) if isinstance(ret, (int, float)) and not isinstance(ret, bool) else None,
-        # False for a file whose writer did not finish or whose index declares lost steps (kept by
-        # --keep-partial); ``lost``: those ranges as [first step, count] (count null: to the end).
+        # False for a file whose writer did not finish or that lost steps (kept by --keep-partial); ``lost``:
+        # where (episode_lost).
         "complete": episode_complete(view.ep),
-        "lost": [[first, n] for first, n in getattr(view.ep, "lost", ())],
+        "lost": episode_lost(view.ep),
     }
 
 
 def episode_complete(ep: Any) -> bool:
-    """Whether ``ep`` holds its whole recording: its writer finished and no step is declared lost."""
-    return bool(ep.complete) and not getattr(ep, "lost", None)
+    """Whether ``ep`` holds its whole recording: its writer finished and no step is lost (no :attr:`gaps`:
+    none lost to damage, none kept out of the file by a failed write)."""
+    return bool(ep.complete) and not getattr(ep, "gaps", None)
+
+
+def episode_lost(ep: Any) -> list[Any]:
+    """The exports' ``lost`` field: per gap of ``ep``, ``[first step, count]`` for steps lost to damage (count
+    null: to the end) or ``{"before": k, "n": count}`` for env steps a failed write kept out of the file, right
+    before step ``k`` (docs/EXPORT.md)."""
+    return [g.to_json() for g in getattr(ep, "gaps", ())]
 
 
 def unverified_of(ep: Any) -> set[int]:

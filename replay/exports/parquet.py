@@ -42,7 +42,7 @@ from .encode import dumps, text_of, tool_call, tool_names
 
 PIP_HINT = "pip install 'trajrec[parquet]'"
 #: The ``format`` key-value metadata of every file; bumped when a column changes.
-PARQUET_FORMAT = "trajrec-parquet@3"
+PARQUET_FORMAT = "trajrec-parquet@4"
 #: The most rows in a row group (held as Arrow arrays until it is written): bounds the memory an export holds
 #: (65,536 rows of a tool env's steps held ~100 MB more at the peak).
 _BATCH = 8192
@@ -249,8 +249,9 @@ COLUMNS = (
     # its preferred label
     "label", "label_rating", "label_score", "label_category", "label_value", "label_judge", "label_kind",
     "label_origin", "label_rationale", "label_tags", "label_author", "label_id", "n_labels", "label_judges",
-    # damage: the episode is whole (writer finished, no lost step); the step was salvaged by fsck --repair
-    "complete", "unverified",
+    # damage: the episode is whole (writer finished, no lost step); the step was salvaged by fsck --repair; env
+    # steps a failed write kept out of the file right before the step
+    "complete", "unverified", "lost_before",
 )
 
 
@@ -271,7 +272,7 @@ def schema(label_map: str | None = None) -> Any:
         "label": f64, "label_rating": pa.int8(), "label_score": f64, "label_category": s, "label_value": s,
         "label_judge": s, "label_kind": s, "label_origin": s, "label_rationale": s, "label_tags": pa.list_(s),
         "label_author": s, "label_id": s, "n_labels": i32, "label_judges": pa.list_(s),
-        "complete": b, "unverified": b,
+        "complete": b, "unverified": b, "lost_before": i32,
     }
     return pa.schema([(name, types[name]) for name in COLUMNS])
 
@@ -327,6 +328,9 @@ def episode_columns(view: EpisodeView, *, few: bool = False) -> tuple[tuple[Any,
     text_tool = view.text_tool()
     complete = episode_complete(view.ep)
     doubt = unverified_of(view.ep)
+    # Env steps a failed write kept out of the file: counted on the step written right after them (those lost
+    # after the last step have no row to mark: ``complete`` is false on every row).
+    gaps = {g.first: g.n for g in getattr(view.ep, "gaps", ()) if not g.numbered}
     steps_cols: list[list[Any]] = [[] for _ in COLUMNS[HEAD:COLUMNS.index("label")]]
     picked: list[Any] = []  # each step's preferred label (or None)
     found: list[Any] = []  # each step's candidates (or None)
@@ -351,11 +355,14 @@ def episode_columns(view: EpisodeView, *, few: bool = False) -> tuple[tuple[Any,
     steps_i = steps_cols[0]
     labels = (_label_columns(picked, found, label_map, n) if lines is None else
               _line_label_columns(lines, steps_i, label_map, wins, prefer, few=few))
+    lost_before = [gaps.get(i, 0) for i in steps_i] if gaps else None
     if few and _FEW[0]:
         same = np.zeros(n, dtype=np.int64)
         return head, [*steps_cols, *labels, Coded([complete], same),
-                      [i in doubt for i in steps_i] if doubt else Coded([False], same)]
-    return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n]
+                      [i in doubt for i in steps_i] if doubt else Coded([False], same),
+                      lost_before if lost_before is not None else Coded([0], same)]
+    return head, [*steps_cols, *labels, [complete] * n, [i in doubt for i in steps_i] if doubt else [False] * n,
+                  lost_before if lost_before is not None else [0] * n]
 
 
 #: Whether :class:`ParquetFormat` takes columns of few distinct values as :class:`Coded` (tests turn it off to

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Protocol
 
 from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.fsck import is_locked
-from trajrec.recorder.reader import lost_steps
+from trajrec.recorder.model import gaps
 from trajrec.recorder.spelling import in_cli, option
 
 from .base import EpisodeView, ExportOptions, Format, Skip, check_output_file
@@ -25,7 +25,8 @@ from .trl import TrlStepwiseFormat
 from ..query import Query, Term, parse_query
 from .where import episode_facts
 
-__all__ = ["FILTERED", "FORMATS", "NOT_EPISODES", "PARTIAL", "UNREADABLE", "ExportReport", "export", "select"]
+__all__ = ["FILTERED", "FORMATS", "NOT_EPISODES", "PARTIAL", "UNREADABLE", "UNWRITTEN", "ExportReport", "export",
+           "select"]
 
 #: The reason counted for episodes the filters (``--where``, ``--min-agreement``) left out.
 FILTERED = "did not match the filters"
@@ -36,6 +37,9 @@ NOT_EPISODES = "not episode files"
 #: The reason counted for repaired files whose index declares lost steps (``fsck --repair`` kept the readable
 #: frames around damage): left out whole unless ``ExportOptions.keep_partial``, so no row looks like a whole episode.
 PARTIAL = "lost steps (repaired after damage)"
+#: The reason counted for files that lost env steps to a failed write while recording (the summary's
+#: ``lost_steps``): left out whole unless ``ExportOptions.keep_partial``, as :data:`PARTIAL`.
+UNWRITTEN = "lost steps (not written while recording: a write failed; --keep-partial exports the rest)"
 
 
 def _parquet() -> type[Format]:
@@ -103,6 +107,8 @@ class ExportReport:
     placed: dict[str, str] = field(default_factory=dict)
     #: Files left out whole for :data:`PARTIAL` (their index declares lost steps).
     partial: list[str] = field(default_factory=list)
+    #: Files left out whole for :data:`UNWRITTEN` (env steps a failed write kept out of the file).
+    unwritten: list[str] = field(default_factory=list)
     #: Files a live Recorder was still writing (it holds their lock): exported as far as they were written.
     live: list[str] = field(default_factory=list)
     #: An export to a folder that had no row to write: it wrote nothing, no folder (see docs/EXPORT.md).
@@ -139,7 +145,7 @@ class ExportReport:
                 "same_ids": [{"episode_id": i, "paths": [a, b], **({"written_to": [self.placed.get(a), self.placed.get(b)]}
                                                                   if self.placed else {})}
                              for i, a, b in self.same_ids],
-                "partial": list(self.partial), "live": list(self.live)}
+                "partial": list(self.partial), "unwritten": list(self.unwritten), "live": list(self.live)}
 
     @property
     def test_episodes(self) -> int:
@@ -315,11 +321,16 @@ class EpisodeExporter:
                 report.leave_out(FILTERED, ref.summary.get("outcome"))
                 return
         report.matched += 1
-        if not self.writer.options.keep_partial and any(n != 0 for _f, n, _w in lost_steps(ref.index)):
+        found = None if self.writer.options.keep_partial else gaps(ref.index)
+        if found:
             # Rows of a file with lost steps would read as a whole episode (a middle missing, or only the task):
             # left out whole and named; --keep-partial writes them marked complete: false.
-            report.partial.append(os.fspath(ref.path))
-            report.leave_out(PARTIAL, ref.summary.get("outcome"))
+            if any(g.numbered for g in found):
+                report.partial.append(os.fspath(ref.path))
+                report.leave_out(PARTIAL, ref.summary.get("outcome"))
+            else:
+                report.unwritten.append(os.fspath(ref.path))
+                report.leave_out(UNWRITTEN, ref.summary.get("outcome"))
             return
         try:
             self._export(ref, labels, write)

@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
 from .base import EpisodeView, JsonlFormat
-from .chat import episode_complete, unverified_of
+from .chat import episode_complete, episode_lost, unverified_of
 from .encode import _TEXT, _fast, dumps, dumps_built
 from .encode import _encode_str as _S
 
@@ -660,7 +660,7 @@ class RecordsFormat(JsonlFormat):
         }
         tail = {  # after "checks", whose text is made above
             "complete": episode_complete(ep),
-            "lost": [[first, n] for first, n in ep.lost],
+            "lost": episode_lost(ep),
             "damage": [d if isinstance(d, str) else dumps(d) for d in ep.damage],
         }
         # The row's text is the encoding of head + {"steps": [...]} + tail as one dict: the steps are already

@@ -28,6 +28,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from trajrec.recorder import TrajrecError, read_records
+from trajrec.recorder.model import gaps
 from trajrec.recorder.version import __version__
 
 from ..labels import LabelStore
@@ -104,6 +105,7 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
     stores: dict[str, LabelStore] = {}
     unreadable: list[dict[str, str]] = []
     incomplete = 0
+    lost: list[str] = []  # episodes that lost steps (to damage, or to a failed write while recording)
     live: list[str] = []
     kept: list[str] = []
     steps = 0
@@ -122,6 +124,8 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
             if facts is not None:
                 kept.append(path)
                 steps += facts.steps
+                if facts.lost_steps:
+                    lost.append(path)
                 if not facts.complete:
                     if _being_recorded(path):
                         live.append(path)  # not damaged: what it holds so far, counted like the rest
@@ -147,6 +151,7 @@ def build_report(paths: Iterable[str | os.PathLike[str]], *, where: str | None =
         "steps": steps,
         "unreadable": unreadable,
         "incomplete": incomplete,
+        "lost_steps": lost,
         "live": live,
         "seconds": round(time.perf_counter() - started, 3),
         "coverage": tasks.coverage(),
@@ -181,6 +186,7 @@ def _read(path: str, ordinal: int, stores: dict[str, LabelStore], query: Any) ->
         ordinal=ordinal, path=path, episode_id=episode_id, env=str(task.get("env_id") or ""),
         task=str(task.get("id") or ""), split=str(task.get("split") or ""), outcome=outcome, steps=n,
         header=header, summary=summary, complete=bool(index.get("complete", True)),
+        lost_steps=bool(gaps(index)),
         checks=[*(index.get("step_checks") or ()), *(index.get("checks") or ())], labels=labels)
     read_steps(facts, records, scan_usage=not usage_from_summary(facts))
     return facts

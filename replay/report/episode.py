@@ -53,6 +53,8 @@ class EpisodeFacts:
     header: Mapping[str, Any]
     summary: Mapping[str, Any]
     complete: bool = True
+    #: it lost steps: to damage, or env steps to a failed write while recording (trajrec.recorder.model.gaps)
+    lost_steps: bool = False
     checks: list[dict[str, Any]] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     failures: list[StepFailure] = field(default_factory=list)

@@ -79,6 +79,11 @@ def render_text(report: dict[str, Any], *, rows: int = 15) -> str:
         out.append(f"  {report['incomplete']} episode(s) without an index (the writer did not close them); "
                    "`trajrec fsck --repair` adds one to each that holds a record (`trajrec fsck` names any that cannot be "
                    "repaired)")
+    lost = report.get("lost_steps") or []
+    if lost:
+        out.append(f"  {_count(len(lost), 'episode')} lost steps (to damaged bytes, or to a failed write while "
+                   f"recording), reported as far as they hold: not whole, left out of exports unless --keep-partial; "
+                   f"`trajrec fsck PATH` says where, e.g. {one_line(lost[0], 80)}")
     _coverage(out, report["coverage"], rows)
     _difficulty(out, report["difficulty"], rows)
     _failures(out, report["failures"], rows)

@@ -228,7 +228,7 @@ def test_parquet_rows(labeled: Path, ids: dict[int, str], tmp_path: Path) -> Non
     assert str(table.schema.field("label").type) == "double"
     assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
-    assert meta["trajrec.format"] == "trajrec-parquet@3" and meta["trajrec.label_map"] == "float"
+    assert meta["trajrec.format"] == "trajrec-parquet@4" and meta["trajrec.label_map"] == "float"
     rows_ = [r for r in table.to_pylist() if r["episode_id"] == ids[0]]
     r2 = rows_[2]
     assert (r2["step"], r2["tool_call"], r2["failure"], r2["retry_of"]) == (

@@ -93,7 +93,8 @@ def test_the_writers_compact_index_is_the_general_one(tmp_path, stub_env, checke
     assert any(c.get("c") and c.get("sc") and c["m"] for c in checked_compact_index)
     for folder in ("cp", "tool", "torn"):
         for path in (tmp_path / folder).iterdir():
-            assert fsck(path).ok, path
+            report = fsck(path)  # sound; the torn file's lost env steps are recorded in it (not ok, nothing to do)
+            assert report.ok or (report.recorded and report.unwritten and not report.damage), path
 
 
 def test_frame_0_of_a_small_reset_takes_the_fast_compressor_and_reads_back(tmp_path):

@@ -76,8 +76,9 @@ def test_a_torn_write_is_rolled_back_and_recording_goes_on(tmp_path, stub_env, p
     assert [s.observation for s in ep] == ["hello"] * len(written)
     assert [s.action for s in ep] == [f"cat notes.txt {k}" for k in written]
     assert [s.index for s in ep] == list(range(len(written)))  # no gap where the lost records were
-    report = fsck(env.episode_path)
-    assert report.ok and report.complete and report.steps == len(written)
+    report = fsck(env.episode_path)  # sound, and says the two env steps whose records were lost
+    assert report.complete and not report.damage and report.steps == len(written)
+    assert not report.ok and report.recorded and sum(n for _k, n in report.unwritten) == 2
 
 
 def test_state_after_a_lost_step_is_resynchronised_by_a_snapshot(tmp_path, stub_env):
@@ -281,7 +282,8 @@ def test_disk_full_on_a_real_tmpfs_then_space_freed(tiny_fs, stub_env):
     ep = open_episode(env.episode_path)
     assert len(ep) == written and [s.index for s in ep] == list(range(written))
     assert all(len(s.observation) == 6000 for s in ep)
-    assert fsck(env.episode_path).ok
+    report = fsck(env.episode_path)  # sound; the lost env steps are recorded in it
+    assert report.recorded and report.unwritten and not report.damage and report.complete
 
 
 def test_label_line_torn_by_a_full_disk_does_not_swallow_the_next(tiny_fs, stub_env):
@@ -399,8 +401,10 @@ def test_steps_whose_records_were_lost_are_said_where_they_were_and_counted(tmp_
     for i in marks:
         assert "No space left on device" in marks[i]["message"]
     assert [s.action for s in ep] == [f"cat notes.txt {r}" for r in results if not isinstance(r, TrajrecIOError)]
+    # Readable, not whole: fsck says where the env steps were lost, and that there is nothing to repair.
     report = fsck(env.episode_path)
-    assert report.ok and report.steps == len(ep)
+    assert not report.ok and report.recorded and not report.damage and report.steps == len(ep)
+    assert report.unwritten == [[i, n] for i, n in expected.items()]
 
 
 def test_lost_last_steps_are_counted_in_the_summary(tmp_path, stub_env):
@@ -445,4 +449,5 @@ def test_a_short_write_of_a_frame_s_closing_tail_reports_the_real_cause(tmp_path
     env.step("cat notes.txt 5")
     env.close()
     assert [s.action for s in open_episode(env.episode_path)] == [f"cat notes.txt {k}" for k in (0, 1, 2, 5)]
-    assert fsck(env.episode_path).ok
+    report = fsck(env.episode_path)  # sound; the lost env steps are recorded in it
+    assert report.recorded and report.unwritten and not report.damage and report.complete

@@ -93,8 +93,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "file; dpo and atif to a folder refuse it); the "
                         "output is the same as with one (default: %(default)s)")
     p.add_argument("--keep-partial", action="store_true",
-                   help="also export episodes with lost steps (files `fsck --repair` rewrote around damage): their "
-                        "readable steps, rows marked complete: false with the lost ranges (default: left out whole)")
+                   help="also export episodes with lost steps (files `fsck --repair` rewrote around damage, and "
+                        "files that lost env steps to a failed write while recording): their readable steps, rows "
+                        "marked complete: false with where the steps were lost (default: left out whole)")
     p.add_argument("--json", action="store_true", help="print the export report as JSON (on stderr with --out -)")
 
 
@@ -165,6 +166,9 @@ def _run(args: argparse.Namespace) -> int:
     for path in report.partial:
         print(f"trajrec export: left out {path}: steps were lost to damage (repaired by fsck; `trajrec fsck {path}` "
               "lists them); --keep-partial exports its readable steps, marked complete: false", file=sys.stderr)
+    for path in report.unwritten:
+        print(f"trajrec export: left out {path}: env steps were lost while recording (a write failed; `trajrec fsck "
+              f"{path}` says where); --keep-partial exports the steps written, marked complete: false", file=sys.stderr)
     for path in report.live:
         print(f"trajrec export: {path} is still being written (a live Recorder holds it): exported the steps written "
               "so far, as an incomplete episode; export again once its Recorder has closed it", file=sys.stderr)

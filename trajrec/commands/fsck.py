@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         elif r.ok:
             print(f"ok       {r.path} ({r.steps} steps)")
         else:
-            # PARTIAL: an earlier --repair recorded the lost steps; the file holds nothing more to repair.
+            # PARTIAL: an earlier --repair recorded the lost steps, or the recorder did (steps it could not write):
+            # the file holds nothing more to repair.
             state = "REPAIRED" if r.repaired else "PARTIAL " if r.recorded else "DAMAGED "
             print(f"{state} {r.path} ({_counts(r)})")
             for d in r.damage:
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"{plural(len(reports), 'file')}, {buckets['ok']} ok, {buckets['problems']} with problems"
               + (f", {buckets['repaired']} repaired" if buckets["repaired"] else "")
-              + (f", {buckets['partial']} with steps lost to damage (recorded)" if buckets["partial"] else "")
+              + (f", {buckets['partial']} with lost steps (recorded in the file)" if buckets["partial"] else "")
               + (f", {buckets['removed']} empty removed" if buckets["removed"] else "")
               + (f", {buckets['live']} still being written" if buckets["live"] else "")
               + (f", run with --repair to fix {fixable}" if fixable and not args.repair else "")
@@ -119,6 +120,12 @@ def run(args: argparse.Namespace) -> int:
 def _counts(r: FsckReport) -> str:
     """``22 readable steps of 30; lost: steps 8..15`` (readable steps only, then the ranges that are not)."""
     text = f"{r.steps} readable step{'s' if r.steps != 1 else ''}"
+    if r.unwritten:  # env steps the recorder could not write: never numbered, so not in "of M"
+        n = sum(k for _at, k in r.unwritten)
+        places = ", ".join(f"{k} before step {at}" if at is not None else f"{k} at a place unknown"
+                           for at, k in r.unwritten)
+        text += (f"; {n} env step{'s' if n != 1 else ''} lost while recording ({places}; a write failed: never in "
+                 "the file, nothing to repair)")
     if not r.lost and not r.unverified:
         return text
     text += f" of {r.total_steps}"

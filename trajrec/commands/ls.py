@@ -368,7 +368,8 @@ def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list
                  f"{'it has' if live == 1 else 'they have'} written so far)")
     elif False in complete:
         text += ("  (* incomplete: no index, the writer did not close the file (`trajrec fsck --repair` adds one), "
-                 "or steps lost to damage (`trajrec fsck PATH` lists them); `--where incomplete` lists these and "
+                 "or steps lost to damage or to a failed write while recording (`trajrec fsck PATH` says where); "
+                 "`--where incomplete` lists these and "
                  "the episodes stopped or raised before their end"
                  + (f"; {live} of them being recorded right now (a live Recorder holds them)" if live else "")
                  + ")")

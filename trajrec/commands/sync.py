@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
                 # A file whose writer died has no index: add it (keeping every step) before it leaves this disk.
                 report = fsck(f, repair=True)
             try:
-                if not report.ok and not report.repaired:
+                # A loss already recorded in the file (steps a failed write kept out, or a repair's) is no damage
+                # to hold the upload for: nothing more can be done to it, and readers say what is missing.
+                if not report.ok and not report.repaired and not (report.recorded and not report.error):
                     raise TrajrecIOError(f"{f} is damaged ({report.error or '; '.join(report.damage)}); "
                                          f"not uploaded, run `trajrec fsck {f}`")
                 url = box.upload(f)

@@ -52,3 +52,17 @@ def test_open_run_where_and_library_agree(unwritten_run: Path) -> None:
     run = open_run(unwritten_run)
     assert sorted(Path(p).name for p in (e.path for e in run.where("complete=false").entries)) == _LOSSY
     assert sorted(Path(p).name for p in (e.path for e in run.where("incomplete").entries)) == _LOSSY
+
+
+def test_show_says_where_the_env_steps_were_not_written(unwritten_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(unwritten_run / "mid.msgpack.zst")]) == 0
+    out = capsys.readouterr().out
+    assert "could not be written (a write failed while recording: 2 before step 2)" in out
+    lines = [line.strip() for line in out.splitlines()]
+    gap = lines.index("✗ 2 env steps not written (a write failed)")
+    assert lines[gap - 1].startswith("1 ") and lines[gap + 1].startswith("2 ")  # between steps 1 and 2
+    assert main(["show", str(unwritten_run / "last.msgpack.zst")]) == 0
+    out = capsys.readouterr().out
+    assert "1 after the last step" in out and out.rstrip().endswith("✗ 1 env step not written (a write failed)")
+    assert main(["show", str(unwritten_run / "whole.msgpack.zst")]) == 0
+    assert "not written" not in capsys.readouterr().out

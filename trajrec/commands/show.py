@@ -147,9 +147,13 @@ def run(args: argparse.Namespace) -> int:
     for d in () if live else ep.damage:
         print(f"damage    {d}")
     lost = s.get("lost_steps")
+    # Env steps a failed write kept out of the file: no step number, shown where they were taken (before step k).
+    unwritten = {} if live else {g.first: g.n for g in ep.gaps if not g.numbered and g.first is not None}
     if isinstance(lost, int) and lost > 0:  # the env took steps whose records could not be written
-        print(f"lost      {plural(lost, 'step')} the env took could not be written (a write failed while recording); "
-              "the step after each gap names the error (recorder_errors)")
+        where = ", ".join(f"{n} before step {k}" if k < len(ep) else f"{n} after the last step"
+                          for k, n in unwritten.items())
+        print(f"lost      {plural(lost, 'step')} the env took could not be written (a write failed while recording"
+              f"{': ' + where if where else ''}); the step after each gap names the error (recorder_errors)")
     spans = lost_spans(ep)
     if spans:
         print(f"lost      {ep.readable_steps:,} of {len(ep):,} steps readable; lost to damaged bytes: "
@@ -161,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     for st in ep:
         if st.index > nxt:  # the steps in between were lost: say so where they were
             print(f"{'':>5} ✗ steps {nxt}..{st.index - 1} lost (damaged bytes)")
+        if st.index in unwritten:
+            print(f"{'':>5} ✗ {plural(unwritten[st.index], 'env step')} not written (a write failed)")
         nxt = st.index + 1
         extra = ""
         if any(a <= st.index <= b for a, b in unverified):
@@ -178,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         print(line if len(line) <= args.width else line[:args.width - 1] + "…")
     if nxt < len(ep):
         print(f"{'':>5} ✗ steps {nxt}..{len(ep) - 1} lost (damaged bytes)")
+    if len(ep) in unwritten:
+        print(f"{'':>5} ✗ {plural(unwritten[len(ep)], 'env step')} not written (a write failed)")
     return 0
 
 

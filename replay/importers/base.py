@@ -622,8 +622,8 @@ def read_model_stats(stats: Any, fields: FieldReport, prefix: str = "info.model_
     >>> fr = FieldReport()
     >>> read_model_stats({"tokens_sent": "lots", "tokens_received": 200, "instance_cost": -5, "api_calls": 4}, fr)
     ({'api_calls': 4}, {'info.model_stats.tokens_sent': 'lots', 'info.model_stats.instance_cost': -5})
-    >>> fr.to_dict()["unread"]["info.model_stats.tokens_sent"]
-    'expected a whole number >= 0 or null, found "lots"; the episode\'s tokens are unknown'
+    >>> print(fr.to_dict()["unread"]["info.model_stats.tokens_sent"])
+    expected a whole number >= 0 or null, found "lots"; the episode's tokens are unknown
     """
     if stats is None:
         return None, {}

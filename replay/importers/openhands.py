@@ -214,6 +214,9 @@ class OpenHandsImporter(Importer):
                 code = meta_x.get("exit_code") if meta_x.get("exit_code") is not None else extras.get("exit_code")
                 if isinstance(code, bool):
                     code = None
+                if code is not None:
+                    f.mapped("events[observation].extras.metadata.exit_code (else extras.exit_code)",
+                             "step.info.error when non-zero")
                 if ob.get("observation") == "error":
                     errors.append(str(ob.get("content") or ob.get("message"))[:500])
                 elif isinstance(code, int) and code not in (0, -1):

@@ -187,6 +187,13 @@ def test_unreadable_token_count_makes_the_total_unknown(tmp_path: Path, capsys: 
     assert f"{stats['tokens_received']:,}" not in row and " ? " in row
 
 
+def test_one_token_count_alone_is_no_total(tmp_path: Path) -> None:
+    doc = json.loads(SWE.read_text())
+    del doc["info"]["model_stats"]["tokens_sent"]
+    _, [ep] = import_one("swe-agent", _write(tmp_path / "s.traj", doc), tmp_path / "run")
+    assert model_usage_totals(ep.summary)["total_tokens"] is None
+
+
 def test_negative_cost_is_kept_and_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stats = json.loads(SWE.read_text())["info"]["model_stats"]
     src = _write(tmp_path / "s.traj", _swe_with(["info", "model_stats", "instance_cost"], -5))

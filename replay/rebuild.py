@@ -136,15 +136,16 @@ def rebuild_env(task: Mapping[str, Any], *, imports: Iterable[str] = (), env_id:
         # gymnasium.make("module:Id") imports `module`: only a module the user imported may be named so.
         module = env_id.split(":", 1)[0]
         if not _user_module(module, imports):
+            why = ("replay imports only modules you choose with --import" if chosen else
+                   "which the episode file names; files are data and replay imports only modules you choose")
             raise ReplayError(
-                f"refusing to rebuild env id {_shown(env_id)} recorded in {source}: gymnasium.make would import "
-                f"module {_shown(module)}, which the episode file names; files are data and replay imports only "
-                f"modules you choose. If you trust that module: trajrec replay FILE --import {module} "
+                f"refusing to rebuild env id {_shown(env_id)} {_origin(chosen, source)}: gymnasium.make would import "
+                f"module {_shown(module)}, {why}. If you trust that module: trajrec replay FILE --import {module} "
                 f"(replay_episode(path, imports=[{module!r}]) in Python)")
     elif env_id not in gym.registry:
         entry_point = task.get("entry_point")
         if chosen or not isinstance(entry_point, str) or not entry_point:
-            raise ReplayError(_unregistered_message(env_id, source, gym.registry))
+            raise ReplayError(_unregistered_message(env_id, source, gym.registry, chosen))
         if env_id.startswith("trajrec/") and entry_point not in allowed:
             # A built-in id: the fix is importing trajrec.envs, not trusting the recorded entry point.
             raise ReplayError(_unregistered_message(env_id, source, gym.registry))
@@ -260,16 +261,21 @@ def import_modules(modules: Iterable[str] | str) -> None:
                               "or add that folder to PYTHONPATH)") from exc
 
 
-def _unregistered_message(env_id: str, source: str, registry: Mapping[str, Any]) -> str:
+def _origin(chosen: bool, source: str) -> str:
+    """Where an env id came from, for a message: the user's ``--env`` (``env_id=``) or the episode's header."""
+    return "given with --env (env_id= in Python)" if chosen else f"recorded in {source}"
+
+
+def _unregistered_message(env_id: str, source: str, registry: Mapping[str, Any], chosen: bool = False) -> str:
     ids = sorted(registry)
     close = difflib.get_close_matches(env_id, ids, n=3, cutoff=0.5)
     nearest = (f"nearest registered ids: {', '.join(close)}" if close
                else f"no registered id is close ({len(ids)} ids are registered)")
     if env_id.startswith("trajrec/"):
-        return (f"env id {_shown(env_id)} recorded in {source} is not registered with gymnasium ({nearest}). "
+        return (f"env id {_shown(env_id)} {_origin(chosen, source)} is not registered with gymnasium ({nearest}). "
                 "trajrec's built-in envs register on import: `import trajrec.envs` before replay_episode() in "
                 "Python (the trajrec replay command does it for you)")
-    return (f"env id {_shown(env_id)} recorded in {source} is not registered with gymnasium ({nearest}). "
+    return (f"env id {_shown(env_id)} {_origin(chosen, source)} is not registered with gymnasium ({nearest}). "
             "Import the module that registers it before replaying: `trajrec replay FILE --import mypkg.envs`, "
             "or replay_episode(path, imports=['mypkg.envs']) in Python; replay does not import modules an episode "
             "file names")

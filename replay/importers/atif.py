@@ -43,7 +43,7 @@ from typing import IO, Any, Callable, Iterator
 
 from ..exports.encode import INT_MARKER, tool_names
 from .base import ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, parse_time
-from .jsonstream import ImportFormatError, JsonStream
+from .jsonstream import ImportFormatError, JsonStream, shown
 
 _STEP_KNOWN = ("step_id", "timestamp", "source", "model_name", "reasoning_effort", "message", "reasoning_content",
                "tool_calls", "observation", "metrics", "is_copied_context", "llm_call_count", "extra")
@@ -174,7 +174,7 @@ class AtifImporter(Importer):
         final_metrics = top.get("final_metrics")
         if final_metrics is not None and not isinstance(final_metrics, dict):
             raise ImportFormatError(label, "$.final_metrics",
-                                    f"expected an object of totals, found {_shown(final_metrics)}")
+                                    f"expected an object of totals, found {shown(final_metrics)}")
         check_numbers(label, "$.final_metrics", final_metrics or {}, _FINAL_NUMBERS)
         extra = {k: top[k] for k in ("notes", "extra", "continued_trajectory_ref", "subagent_trajectories")
                  if top.get(k) not in (None, {}, "")}
@@ -205,7 +205,7 @@ class AtifImporter(Importer):
                         src = st.get("source")
                         if src not in _SOURCES:
                             raise ImportFormatError(label, f"{field}.source",
-                                                    f"expected one of {', '.join(_SOURCES)}, found {src!r}")
+                                                    f"expected one of {', '.join(_SOURCES)}, found {shown(src)}")
                         if src != "agent":
                             if seen_agent:
                                 before.append(st)
@@ -275,7 +275,7 @@ class AtifImporter(Importer):
             cid = c.get("tool_call_id")
             if cid is not None and (not isinstance(cid, (str, int)) or isinstance(cid, bool)):
                 raise ImportFormatError(path, f"{field}.tool_calls[{k}].tool_call_id",
-                                        f"expected the call's id (text), found {_shown(cid)}")
+                                        f"expected the call's id (text), found {shown(cid)}")
             actions.append({"tool": c["function_name"], "args": c.get("arguments") if c.get("arguments") is not None
                             else {}, "id": _id(cid)})
             if c.get("extra"):
@@ -291,18 +291,18 @@ class AtifImporter(Importer):
         for key, types, what in (("reasoning_content", str, "text"), ("model_name", str, "text"),
                                  ("extra", dict, "an object")):
             if st.get(key) is not None and not isinstance(st[key], types):
-                raise ImportFormatError(path, f"{field}.{key}", f"expected {what} or null, found {_shown(st[key])}")
+                raise ImportFormatError(path, f"{field}.{key}", f"expected {what} or null, found {shown(st[key])}")
         for k, r in enumerate(results):
             where = f"{field}.observation.results[{k}]"
             if not isinstance(r, dict):
-                raise ImportFormatError(path, where, f"expected a result object, found {_shown(r)}")
+                raise ImportFormatError(path, where, f"expected a result object, found {shown(r)}")
             if r.get("content") is not None and not isinstance(r["content"], (str, list)):
                 raise ImportFormatError(path, f"{where}.content", f"expected text or a list of content parts, "
-                                        f"found {_shown(r['content'])}")
+                                        f"found {shown(r['content'])}")
             sid = r.get("source_call_id")
             if sid is not None and (not isinstance(sid, (str, int)) or isinstance(sid, bool)):
                 raise ImportFormatError(path, f"{where}.source_call_id", f"expected the call's id (text), "
-                                        f"found {_shown(sid)}")
+                                        f"found {shown(sid)}")
         info: dict[str, Any] = {}
         errors = []
         for r in results:
@@ -330,7 +330,7 @@ class AtifImporter(Importer):
         metrics = st.get("metrics")
         if metrics is not None and not isinstance(metrics, dict):
             raise ImportFormatError(path, f"{field}.metrics", f"expected an object of token counts and cost, "
-                                    f"found {_shown(metrics)}")
+                                    f"found {shown(metrics)}")
         if isinstance(metrics, dict):  # kept whole for the ATIF export; tokens and cost also as the model call
             check_numbers(path, f"{field}.metrics", metrics, _STEP_NUMBERS)
             note["usage"] = {k: int(metrics[k]) for k in ("prompt_tokens", "completion_tokens", "cached_tokens")
@@ -430,12 +430,7 @@ def check_numbers(label: str, where: str, obj: dict[str, Any], fields: dict[str,
         if not ok:
             raise ImportFormatError(label, f"{where}.{key}",
                                     f"expected {'a whole number' if whole else 'a number of US dollars'} >= 0 "
-                                    f"or null, found {_shown(v)}")
-
-
-def _shown(v: Any) -> str:
-    text = json.dumps(v, allow_nan=True, default=repr, ensure_ascii=True)
-    return text if len(text) <= 60 else text[:57] + "..."
+                                    f"or null, found {shown(v)}")
 
 
 #: Keys under the root ``extra`` or ``final_metrics.extra`` that some ATIF writers use for how the run ended.
@@ -541,7 +536,7 @@ def _check_message(path: str, field: str, st: dict[str, Any]) -> None:
     message = st.get("message")
     if message is not None and not isinstance(message, (str, list)):
         raise ImportFormatError(path, f"{field}.message", f"expected text or a list of content parts, "
-                                f"found {_shown(message)}")
+                                f"found {shown(message)}")
 
 
 def _id(cid: Any) -> Any:

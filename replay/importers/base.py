@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import re
 import secrets
@@ -34,10 +35,11 @@ from trajrec.recorder.provenance import _static
 from trajrec.recorder.version import __version__
 from trajrec.recorder.writer import EpisodeWriter
 
-from .jsonstream import ImportFormatError
+from .jsonstream import ImportFormatError, shown
 
 __all__ = ["IMPORTER_VERSION", "FieldReport", "ImportedEpisode", "ImportedStep", "Importer", "SeenTools", "SourceFile",
-           "episode_slug", "open_text", "parse_time", "read_text", "with_episode_usage", "write_episode"]
+           "episode_slug", "open_text", "parse_time", "read_model_stats", "read_text", "usd_amount", "whole_count",
+           "with_episode_usage", "write_episode"]
 
 #: Bumped when an importer maps a field differently; stored in every imported episode's provenance.
 IMPORTER_VERSION = "2"  # 2: model calls as actions (SWE-agent 1.x, OpenHands), tools from calls, system prompts
@@ -221,12 +223,20 @@ class FieldReport:
     def __init__(self) -> None:
         self._mapped: dict[str, str] = {}
         self._extra: dict[str, int] = {}
+        self._unread: dict[str, str] = {}
 
     def mapped(self, source: str, target: str) -> None:
         self._mapped.setdefault(source, target)
 
     def kept(self, source: str) -> None:
         self._extra[source] = self._extra.get(source, 0) + 1
+
+    def unread(self, source: str, why: str) -> None:
+        """A source field whose value could not be read where it maps (``why``: ``expected a whole number >= 0,
+        found "lots"``): counted as kept (the caller keeps the raw value as extra), and the first ``why`` of each
+        field is in :meth:`to_dict`'s ``unread`` (``trajrec import`` warns once per field)."""
+        self.kept(source)
+        self._unread.setdefault(source, why)
 
     def keep_rest(self, prefix: str, obj: Any, known: Iterable[str]) -> dict[str, Any]:
         """The members of ``obj`` not in ``known``, each counted as kept under ``prefix``."""
@@ -243,9 +253,14 @@ class FieldReport:
             self._mapped.setdefault(k, v)
         for k, n in other._extra.items():
             self._extra[k] = self._extra.get(k, 0) + n
+        for k, why in other._unread.items():
+            self._unread.setdefault(k, why)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mapped": dict(sorted(self._mapped.items())), "extra": dict(sorted(self._extra.items()))}
+        out: dict[str, Any] = {"mapped": dict(sorted(self._mapped.items())), "extra": dict(sorted(self._extra.items()))}
+        if self._unread:  # only when some value was not read: the reports of other imports stay as they were
+            out["unread"] = dict(sorted(self._unread.items()))
+        return out
 
 
 class SourceFile:
@@ -329,7 +344,7 @@ def parse_time(value: Any, *, path: str | os.PathLike[str] = "", field_name: str
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ImportFormatError(path, field_name, f"expected a timestamp, found {value!r}")
+        raise ImportFormatError(path, field_name, f"expected a timestamp, found {shown(value)}")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -343,7 +358,7 @@ def parse_time(value: Any, *, path: str | os.PathLike[str] = "", field_name: str
         else:
             # A time without an offset (OpenHands writes local times so) is read as UTC, the same on every machine.
             return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
-    raise ImportFormatError(path, field_name, f"expected a timestamp (ISO 8601 text or Unix seconds), found {value!r}")
+    raise ImportFormatError(path, field_name, f"expected a timestamp (ISO 8601 text or Unix seconds), found {shown(value)}")
 
 
 def _provenance(importer: Importer, source: SourceFile, episode: ImportedEpisode, run_id: str) -> dict[str, Any]:
@@ -578,10 +593,68 @@ class SeenTools:
             for name, keys in self._args.items() if name not in skip]
 
 
+def whole_count(value: Any) -> bool:
+    """True for a count of tokens or calls: a whole number >= 0 (``3`` or ``3.0``; not a bool, text or NaN)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+            and float(value).is_integer())
+
+
+def usd_amount(value: Any) -> bool:
+    """True for an amount of US dollars: a finite number >= 0 (not a bool or text)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+#: SWE-agent's and mini-swe-agent's ``info.model_stats`` members that are summed: name -> True for a count.
+_STATS_NUMBERS = {"tokens_sent": True, "tokens_received": True, "api_calls": True, "instance_cost": False}
+
+
+def read_model_stats(stats: Any, fields: FieldReport, prefix: str = "info.model_stats"
+                     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The episode totals of ``info.model_stats`` that can be summed, and the raw values that cannot.
+
+    A count (``tokens_sent``, ``tokens_received``, ``api_calls``) must be a whole number >= 0 and
+    ``instance_cost`` a number >= 0; null or absent means unknown. A value of another kind (``"lots"``, ``-5``)
+    is left out of the totals, its raw value returned in the extras (``{"info.model_stats.tokens_sent": "lots"}``,
+    for the episode's ``provenance.extra``) and reported once through ``fields.unread``. A token count that
+    cannot be read makes both token counts unknown: the other alone would show as the episode's total.
+    ``stats`` that is not an object is kept whole the same way.
+
+    >>> fr = FieldReport()
+    >>> read_model_stats({"tokens_sent": "lots", "tokens_received": 200, "instance_cost": -5, "api_calls": 4}, fr)
+    ({'api_calls': 4}, {'info.model_stats.tokens_sent': 'lots', 'info.model_stats.instance_cost': -5})
+    >>> print(fr.to_dict()["unread"]["info.model_stats.tokens_sent"])
+    expected a whole number >= 0 or null, found "lots"; the episode's tokens are unknown
+    """
+    if stats is None:
+        return None, {}
+    if not isinstance(stats, dict):
+        fields.unread(prefix, f"expected an object of totals, found {shown(stats)}")
+        return None, {prefix: stats}
+    clean = dict(stats)
+    extra: dict[str, Any] = {}
+    for key, whole in _STATS_NUMBERS.items():
+        v = stats.get(key)
+        if v is None or (whole_count(v) if whole else usd_amount(v)):
+            continue
+        clean.pop(key, None)
+        extra[f"{prefix}.{key}"] = v
+        what = "a whole number >= 0" if whole else "a number of US dollars >= 0"
+        unknown = "tokens" if key.startswith("tokens") else "cost" if not whole else "API calls"
+        fields.unread(f"{prefix}.{key}", f"expected {what} or null, found {shown(v)}; the episode's {unknown} "
+                      f"{'is' if unknown == 'cost' else 'are'} unknown")
+    if any(f"{prefix}.{k}" in extra for k in ("tokens_sent", "tokens_received")):
+        clean.pop("tokens_sent", None)
+        clean.pop("tokens_received", None)
+    return clean, extra
+
+
 def with_episode_usage(steps: Iterable[ImportedStep], stats: Any, model: Any, where: str) -> Iterator[ImportedStep]:
     """``steps``, the last one carrying the episode's model totals when the source records only those (SWE-agent's
     and mini-swe-agent's ``info.model_stats``: ``instance_cost``, ``tokens_sent``, ``tokens_received``,
     ``api_calls``), so the summary, ``ls`` and ``report`` count the tokens and cost the file states.
+
+    ``stats`` are the totals :func:`read_model_stats` could read. The tokens are given only when both counts
+    are (one alone is no total: the episode's tokens stay unknown, as ``ls`` shows them).
 
     The totals go in the last step's ``note.model_calls`` as one entry (``scope: "episode"``, the number of API
     calls as ``api_calls``; the summary's count of calls counts it once). When any step's note already holds a
@@ -601,8 +674,10 @@ def with_episode_usage(steps: Iterable[ImportedStep], stats: Any, model: Any, wh
             yield held
         held = step
     if held is not None and usable and not per_call:
-        usage = {k: stats[v] for k, v in (("prompt_tokens", "tokens_sent"), ("completion_tokens", "tokens_received"))
-                 if isinstance(stats.get(v), int) and not isinstance(stats.get(v), bool)}
+        usage = {k: int(stats[v]) for k, v in (("prompt_tokens", "tokens_sent"),
+                                               ("completion_tokens", "tokens_received")) if whole_count(stats.get(v))}
+        if len(usage) < 2:
+            usage = {}
         call: dict[str, Any] = {"scope": "episode", "source": where}
         if isinstance(model, str):
             call["model"] = model

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .base import ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, open_text, parse_time
-from .jsonstream import ImportFormatError, JsonStream
+from .jsonstream import ImportFormatError, JsonStream, shown
 
 _SAMPLE = re.compile(r"\Asamples/(.+)_epoch_(\d+)\.json\Z")  # \Z: "$" would match before a final newline
 # Inspect's score value constants (inspect_ai.scorer._metric): CORRECT, INCORRECT, PARTIAL, NOANSWER.
@@ -107,9 +107,13 @@ class InspectImporter(Importer):
                 if key != "samples":
                     s.skip()
                     continue
-                if s.kind() != "array":
-                    s.skip()
-                    continue
+                if s.kind() == "other":  # null: a log written without its samples; a number or bool: refused
+                    value = s.value()
+                    if value is None:
+                        continue
+                    raise ImportFormatError(path, "$.samples", f"expected an array, found {shown(value)}")
+                # (anything else but an array is refused by items(), naming $.samples: read as no samples, a
+                # broken log would import as an empty one, exit 0)
                 for i, sample in s.items():
                     yield self._episode(path, header, sample, f"$.samples[{i}]")
 
@@ -117,12 +121,13 @@ class InspectImporter(Importer):
 
     def _episode(self, path: Path, header: dict[str, Any], sample: Any, where: str) -> ImportedEpisode:
         if not isinstance(sample, dict):
-            raise ImportFormatError(path, where, f"expected a sample object, found {type(sample).__name__}")
+            raise ImportFormatError(path, where, f"expected a sample object, found {shown(sample)}")
         f = self.fields
         spec = header["eval"]
         messages = sample.get("messages")
         if not isinstance(messages, list):
-            raise ImportFormatError(path, f"{where}.messages", f"expected a list of messages, found {messages!r:.60}")
+            raise ImportFormatError(path, f"{where}.messages", f"expected a list of messages, found {shown(messages)}")
+        _check_messages(path, where, messages)
         version = (spec.get("packages") or {}).get("inspect_ai") if isinstance(spec.get("packages"), dict) else None
         sid, epoch = sample.get("id"), sample.get("epoch", 1)
         task_name = spec.get("task") or "task"
@@ -204,7 +209,7 @@ class InspectImporter(Importer):
                 n_model += 1
             calls = m.get("tool_calls") or []
             if not isinstance(calls, list):
-                raise ImportFormatError(path, f"{field}.tool_calls", f"expected a list of tool calls, found {calls!r:.60}")
+                raise ImportFormatError(path, f"{field}.tool_calls", f"expected a list of tool calls, found {shown(calls)}")
             actions, info = [], {}
             errors: list[str] = []
             tool_time = 0.0
@@ -317,6 +322,27 @@ class InspectImporter(Importer):
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _check_messages(path: Path, where: str, messages: list[Any]) -> None:
+    """Refuse a message the steps cannot be read from: one that is no object, a ``role`` that is not text (the
+    role says whether it is an agent turn, a tool result or the prompt: a wrong one would drop the turn and its
+    calls), a ``content`` that is neither text nor a list of parts (it is the turn's text or the tool's result).
+
+    Raises:
+        ImportFormatError: naming the field, e.g. ``$.samples[0].messages[2].role``.
+    """
+    for j, m in enumerate(messages):
+        field = f"{where}.messages[{j}]"
+        if not isinstance(m, dict):
+            raise ImportFormatError(path, field, f"expected a message object, found {shown(m)}")
+        if not isinstance(m.get("role"), str):
+            raise ImportFormatError(path, f"{field}.role", "expected the role (system, user, assistant or tool), "
+                                    f"found {shown(m.get('role'))}")
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise ImportFormatError(path, f"{field}.content", "expected text or a list of content parts, found "
+                                    f"{shown(content)}")
 
 
 def _json_member(z: zipfile.ZipFile, path: Path, name: str) -> Any:
@@ -517,7 +543,7 @@ def _apply_patch(doc: Any, ops: list[dict[str, Any]], path: Path, field: str) ->
             elif kind == "remove":
                 doc = _remove(doc, parts)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ImportFormatError(path, f"{field} (state patch {op!r:.80})", f"cannot apply JSON Patch: {exc!r}") from None
+            raise ImportFormatError(path, f"{field} (state patch {shown(op, 80)})", f"cannot apply JSON Patch: {exc!r}") from None
     return doc
 
 

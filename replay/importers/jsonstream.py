@@ -29,11 +29,32 @@ from typing import IO, Any, Iterator
 
 from trajrec.recorder.errors import TrajrecError
 
-__all__ = ["ImportFormatError", "JsonStream"]
+__all__ = ["ImportFormatError", "JsonStream", "shown"]
 
 _WS = re.compile(r"[ \t\n\r]*")
 _CHUNK = 1 << 20  # characters per read; a value larger than the buffer doubles it
 _decode = json.JSONDecoder().raw_decode
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value found in a source file, for an error message: as JSON (``null``, ``{"x": 1}``, ``"oops"``, what
+    the file says, not a Python repr), at most ``limit`` characters (longer text ends with ``...``).
+
+    >>> shown(None), shown({"x": 1}), shown("oops"), shown(float("nan")), shown("x" * 80)[-6:]
+    ('null', '{"x": 1}', '"oops"', 'NaN', 'xxx...')
+    """
+    text = json.dumps(value, allow_nan=True, default=repr, ensure_ascii=True)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _decoder_message(msg: str, offset: int) -> str:
+    """The JSON decoder's message whole: a few end in "at" and leave the place to the text the decoder adds
+    (``Unterminated string starting at``); say the character there, so the sentence does not stop mid-way.
+
+    >>> _decoder_message("Unterminated string starting at", 299), _decoder_message("Expecting value", 3)
+    ('Unterminated string starting at character 299', 'Expecting value')
+    """
+    return f"{msg} character {offset}" if msg.endswith(" at") else msg
 
 
 class ImportFormatError(TrajrecError, ValueError):
@@ -119,8 +140,9 @@ class JsonStream:
                 cut = exc.pos >= len(self._buf) - 8 or exc.msg.startswith("Unterminated string")
                 if cut and self._fill(len(self._buf)):
                     continue
-                raise ImportFormatError(self.path, self._field, f"invalid JSON: {exc.msg}",
-                                        self._base + exc.pos) from None
+                at = self._base + exc.pos
+                raise ImportFormatError(self.path, self._field, f"invalid JSON: {_decoder_message(exc.msg, at)}",
+                                        at) from None
             # A number or literal at the very end of the buffer may continue in the next chunk.
             if end >= len(self._buf) and not self._eof and self._fill(len(self._buf)):
                 continue
@@ -175,6 +197,17 @@ class JsonStream:
             self._expect(",", "',' between array elements")
             self._decode()
 
+    def _found(self) -> str:
+        """What starts here, for an error message: a scalar as JSON (``"oops"``, ``12``), else its kind (an
+        object is not decoded: it may be large)."""
+        ch = self._peek()
+        if ch == "{":
+            return "an object"
+        try:
+            return shown(self._decode())
+        except ImportFormatError:
+            return repr(ch)
+
     def kind(self) -> str:
         """The JSON type that starts next: ``object``, ``array``, ``string``, ``other`` or ``end``."""
         ch = self._peek()
@@ -184,6 +217,9 @@ class JsonStream:
         """``(index, element)`` of the array that starts here, decoded one element at a time."""
         self._pending = False
         field = self._field
+        if self._peek() not in ("[", ""):
+            at = self._base + self._pos
+            raise ImportFormatError(self.path, field, f"expected an array, found {self._found()}", at)
         self._expect("[", "an array")
         i = 0
         while True:

@@ -25,9 +25,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import (ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, shell_tool,
-                   with_episode_usage)
-from .jsonstream import ImportFormatError, JsonStream
+from .base import (ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, read_model_stats,
+                   shell_tool, with_episode_usage)
+from .jsonstream import ImportFormatError, JsonStream, shown
 
 _BLOCK = re.compile(r"```(?:bash|mswea_bash_command|sh)\s*\n(.*?)\n?```", re.S)
 _RC = re.compile(r"<returncode>\s*(-?\d+)\s*</returncode>")
@@ -104,6 +104,8 @@ class MiniSweAgentImporter(Importer):
         extra = {f"info.{k}": v for k, v in f.keep_rest("info.", info, ("config", "model_stats", "mini_version",
                                                                           "exit_status", "submission")).items()}
         extra.update(f.keep_rest("", top, ("info", "messages", "trajectory_format", "instance_id")))
+        stats, stats_extra = read_model_stats(info.get("model_stats"), f)
+        extra.update(stats_extra)
         final: dict[str, Any] = {"exit_status": info.get("exit_status"), "submission": info.get("submission")}
 
         def steps() -> Iterator[ImportedStep]:
@@ -127,7 +129,7 @@ class MiniSweAgentImporter(Importer):
 
         yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt,
                               reset_info={"system": system, "layout": layout, **_SHELL_TOOL},
-                              steps=with_episode_usage(steps(), info.get("model_stats"), agent["model"],
+                              steps=with_episode_usage(steps(), stats, agent["model"],
                                                        "info.model_stats"),
                               checks=checks,
                               where="messages", name=str(task["id"]), extra=extra)
@@ -141,10 +143,10 @@ class MiniSweAgentImporter(Importer):
         pending: ImportedStep | None = None
         for j, msg in items:
             if not isinstance(msg, dict):
-                raise ImportFormatError(path, f"{base}[{j}]", f"expected a message object, found {type(msg).__name__}")
+                raise ImportFormatError(path, f"{base}[{j}]", f"expected a message object, found {shown(msg)}")
             role = msg.get("role")
             if not isinstance(role, str):
-                raise ImportFormatError(path, f"{base}[{j}].role", f"expected a role name, found {role!r}")
+                raise ImportFormatError(path, f"{base}[{j}].role", f"expected a role name, found {shown(role)}")
             extra = msg.get("extra") if isinstance(msg.get("extra"), dict) else {}
             if role == "system":
                 continue

@@ -5,8 +5,8 @@ Layout (``openhands/events/serialization``): every event has ``id``, ``timestamp
 environment) and ``message``; an action has ``action`` (message, run, read, edit, browse, finish...), ``args``
 (with the agent's ``thought``), ``tool_call_metadata`` (``function_name``, ``tool_call_id``, the raw
 ``model_response`` with model and usage) and sometimes ``llm_metrics``; an observation has ``observation``,
-``cause`` (the id of the action it answers), ``content``, ``extras`` (``metadata.exit_code`` for commands) and
-sometimes ``success``.
+``cause`` (the id of the action it answers), ``content``, ``extras`` (``metadata.exit_code`` for commands;
+``exit_code`` directly in ``extras`` in OpenHands/OpenDevin before the metadata change) and sometimes ``success``.
 
 Mapping: the first user message is the task (text and reset observation). One step per agent turn: the actions
 produced by one model response (same ``model_response.id``) stay together (action = ``{"tool", "args", "id"}`` or a
@@ -17,7 +17,8 @@ without a response, ``function_name`` and OpenHands' ``args``. The tools called 
 (``base.SeenTools``: OpenHands keeps no schemas in the event stream). A turn with no tool call (an agent
 ``message``) has action ``{"message": text}``. Later user messages are kept in the next step's
 ``note.user_before``. time = the action's timestamp, duration = until its last observation. Failures: a non-zero
-exit code, an ``error`` observation, ``success: false`` (``info["error"]``, the classifier's tool-error rule); an
+exit code (``extras.metadata.exit_code``, else ``extras.exit_code``; -1, a command not ended, is none), an ``error``
+observation, ``success: false`` (``info["error"]``, the classifier's tool-error rule); an
 ``agent_state_changed`` to ``error`` fails the last step (kind ``exception``). ``finish`` terminates the episode.
 Events are streamed (a list file) or read one file at a time (a folder).
 """
@@ -31,7 +32,7 @@ from typing import Any, Iterator
 
 from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, call_of, open_text, parse_time,
                    read_text)
-from .jsonstream import ImportFormatError, JsonStream
+from .jsonstream import ImportFormatError, JsonStream, shown
 
 _EVENT_KNOWN = ("id", "timestamp", "source", "message", "action", "args", "tool_call_metadata", "timeout",
                 "observation", "cause", "content", "extras", "success", "llm_metrics")
@@ -81,8 +82,13 @@ class OpenHandsImporter(Importer):
             held: ImportedStep | None = None
             for where, ev in self._events(path):
                 if not isinstance(ev, dict):
-                    raise ImportFormatError(path, where, f"expected an event object, found {type(ev).__name__}")
+                    raise ImportFormatError(path, where, f"expected an event object, found {shown(ev)}")
                 if "action" in ev:
+                    # The arguments are the action (a command, a path): read as none, the step would say the
+                    # agent ran nothing.
+                    if ev.get("args") is not None and not isinstance(ev.get("args"), dict):
+                        raise ImportFormatError(path, f"{where}.args", "expected an object of arguments, found "
+                                                f"{shown(ev['args'])}")
                     if ev.get("source") == "user":
                         if ev.get("action") == "message" and not seen_first:
                             seen_first = True
@@ -108,7 +114,13 @@ class OpenHandsImporter(Importer):
                     pending["actions"].append(ev)
                     by_action[ev.get("id")] = pending
                 elif "observation" in ev:
-                    turn = by_action.get(ev.get("cause"))
+                    cause = ev.get("cause")
+                    if cause is not None and (not isinstance(cause, int) or isinstance(cause, bool)):
+                        # The cause links the observation to its action: unread, the agent's observation would be
+                        # filed as a message to the agent and its step would observe nothing.
+                        raise ImportFormatError(path, f"{where}.cause", "expected the id of the action it answers "
+                                                f"(a whole number) or null, found {shown(cause)}")
+                    turn = by_action.get(cause)
                     if turn is not None:
                         turn["obs"].setdefault(ev.get("cause"), []).append(ev)
                     elif ev.get("observation") == "agent_state_changed":
@@ -196,7 +208,15 @@ class OpenHandsImporter(Importer):
                 t1 = tt if t1 is None or (tt is not None and tt > t1) else t1
                 extras = ob.get("extras") if isinstance(ob.get("extras"), dict) else {}
                 meta_x = extras.get("metadata") if isinstance(extras.get("metadata"), dict) else {}
-                code = meta_x.get("exit_code")
+                # OpenHands since its command metadata change: extras.metadata.exit_code; before it (and
+                # OpenDevin): extras.exit_code. When both are there, metadata wins: it is what OpenHands' own
+                # CmdOutputObservation.exit_code reads.
+                code = meta_x.get("exit_code") if meta_x.get("exit_code") is not None else extras.get("exit_code")
+                if isinstance(code, bool):
+                    code = None
+                if code is not None:
+                    f.mapped("events[observation].extras.metadata.exit_code (else extras.exit_code)",
+                             "step.info.error when non-zero")
                 if ob.get("observation") == "error":
                     errors.append(str(ob.get("content") or ob.get("message"))[:500])
                 elif isinstance(code, int) and code not in (0, -1):

@@ -30,9 +30,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, call_of, open_text, shell_tool,
-                   with_episode_usage)
-from .jsonstream import ImportFormatError, JsonStream
+from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, call_of, open_text,
+                   read_model_stats, shell_tool, usd_amount, with_episode_usage)
+from .jsonstream import ImportFormatError, JsonStream, shown
 
 _STEP_KNOWN = ("action", "observation", "response", "thought", "execution_time", "state", "query", "messages")
 _ERROR = re.compile(r"command not found|Traceback \(most recent call last\)|Your proposed edit has introduced new "
@@ -88,7 +88,14 @@ class SweAgentImporter(Importer):
                 seen.add(tc["tool"], tc["args"])
         if "trajectory" not in top and n_traj == 0 and "history" not in top and not calls:
             raise ImportFormatError(path, "$.trajectory", "not a SWE-agent trajectory: no 'trajectory' member")
-        info = top.get("info") if isinstance(top.get("info"), dict) else {}
+        info = top.get("info")
+        if info is None:
+            info = {}
+        elif not isinstance(info, dict):
+            # ``info`` holds how the run ended (exit_status: submitted, a limit...): read as absent, the episode
+            # would end "stopped" (cut short), a verdict the file does not give.
+            raise ImportFormatError(path, "$.info", "expected an object (exit_status, submission, model_stats), "
+                                    f"found {shown(info)}")
         config = top.get("replay_config")
         if isinstance(config, str):
             try:
@@ -109,12 +116,14 @@ class SweAgentImporter(Importer):
         }
         f.mapped("replay_config.problem_statement", "task.id/text")
         f.mapped("replay_config.env", "task.sandbox")
+        stats, stats_extra = read_model_stats(info.get("model_stats"), f)
         agent = {"name": "swe-agent", "version": info.get("swe_agent_version"), "model": model.get("name"),
                  "sampling": {k: model[k] for k in ("temperature", "top_p") if k in model} or None,
                  "model_stats": info.get("model_stats"), "config": agent_cfg or None}
         f.mapped("replay_config.agent.model", "provenance.agent.model/sampling")
         f.mapped("info.model_stats", "provenance.agent.model_stats")
         extra = f.keep_rest("info.", info, ("exit_status", "submission", "model_stats", "swe_agent_version"))
+        extra.update(stats_extra)
         extra.update({f"replay_config.{k}": v for k, v in f.keep_rest("replay_config.", config,
                                                                          ("problem_statement", "env", "agent")).items()})
         exit_status = info.get("exit_status")
@@ -148,7 +157,7 @@ class SweAgentImporter(Importer):
         yield ImportedEpisode(task=task, agent=agent, reset_observation=prompt if prompt is not None else task["text"],
                               reset_info={**({"system": system} if system else {}), **_SHELL_TOOL,
                                           "tools": [*_SHELL_TOOL["tools"], *seen.schemas(["bash"])]},
-                              steps=with_episode_usage(steps(), info.get("model_stats"), agent["model"],
+                              steps=with_episode_usage(steps(), stats, agent["model"],
                                                        "info.model_stats"), reset_state={},
                               checks=checks, where="trajectory", name=task["id"], extra=extra)
 
@@ -156,10 +165,10 @@ class SweAgentImporter(Importer):
               exit_status: Any) -> ImportedStep:
         field = f"$.trajectory[{i}]"
         if not isinstance(entry, dict):
-            raise ImportFormatError(path, field, f"expected an object per step, found {type(entry).__name__}")
+            raise ImportFormatError(path, field, f"expected an object per step, found {shown(entry)}")
         action = entry.get("action")
         if not isinstance(action, str):
-            raise ImportFormatError(path, f"{field}.action", f"expected the command text, found {action!r}")
+            raise ImportFormatError(path, f"{field}.action", f"expected the command text, found {shown(action)}")
         f = self.fields
         f.mapped("trajectory[].action", "step.action")
         f.mapped("trajectory[].observation", "step.observation")
@@ -201,8 +210,14 @@ class SweAgentImporter(Importer):
             elif "submit" in exit_status:
                 terminated = True
         duration = entry.get("execution_time")
+        if duration is not None and not usd_amount(duration):  # (seconds: a finite number >= 0, as an amount)
+            # A time that cannot be read is kept as it is, and the step's duration is unknown (0), not made up.
+            f.unread("trajectory[].execution_time", f"expected seconds (a number >= 0), found {shown(duration)}; "
+                     "the step's duration is unknown")
+            note.setdefault("extra", {})["execution_time"] = duration
+            duration = None
         return ImportedStep(action=action, observation=obs, terminated=terminated, truncated=truncated,
-                            duration=float(duration) if isinstance(duration, (int, float)) else None, note=note,
+                            duration=float(duration) if duration is not None else None, note=note,
                             failure=failure, state=state if state is not None else {}, has_state=True)
 
 

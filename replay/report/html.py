@@ -2,7 +2,9 @@
 
 The page needs no network to view: plotly.js is inlined once (``plotly.offline.get_plotlyjs``), each chart is a
 ``<div>`` with its data as JSON, and the styles are inline. Recorded text is escaped (``html.escape`` in tables;
-plotly escapes ``<``, ``>`` and ``/`` in chart data), so nothing from a file runs as markup or script.
+plotly escapes ``<``, ``>`` and ``/`` in chart data), so nothing from a file runs as markup or script; before that,
+its control characters (ESC, a newline in a task name, bidi overrides) become visible escapes (``\x1b``, ``\n``),
+as in the text report and the viewer (:func:`trajrec.replay.render.safe`): the page holds none of them raw.
 
 Needs plotly (``pip install 'trajrec[report]'``); :func:`render_html` raises
 :class:`~trajrec.recorder.errors.MissingDependencyError` naming that command when it is missing.
@@ -16,6 +18,7 @@ from typing import Any, Sequence
 
 from trajrec.recorder.errors import require
 
+from ..render import safe
 from .text import _num, usage_units
 
 __all__ = ["PLOTLY_PIP", "render_html"]
@@ -51,7 +54,20 @@ code { background: #f0f4f8; padding: 1px 4px; border-radius: 3px; font-size: 12p
 
 
 def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
+    """Text for the page: control characters as visible escapes (one line: a cell or a title), then HTML-escaped."""
+    return html.escape(safe("" if x is None else str(x), keep_newlines=False), quote=True)
+
+
+def _visible(value: Any) -> Any:
+    """A chart's data with the control characters of every string as visible escapes (labels, names, hover
+    text come from recorded text; the chart's own strings hold none, so they stay as they are)."""
+    if isinstance(value, str):
+        return safe(value, keep_newlines=False)
+    if isinstance(value, dict):
+        return {k: _visible(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_visible(v) for v in value]
+    return value
 
 
 def _fmt(x: Any) -> str:
@@ -104,7 +120,9 @@ class _Page:
         self.n += 1
         fig.update_layout(title={"text": title, "font": {"size": 14}}, template="plotly_white", height=height,
                           margin={"l": 60, "r": 20, "t": 40, "b": 60})
-        div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{self.n}",
+        pio = require("plotly.io", PLOTLY_PIP, "the HTML report")
+        div = pio.to_html(_visible(fig.to_plotly_json()), full_html=False, include_plotlyjs=False,
+                          div_id=f"plot-{self.n}",
                           config={"displaylogo": False, "responsive": True, "displayModeBar": False})
         return f"<div class='plot'>{div}</div>"
 

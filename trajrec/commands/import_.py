@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
             mapped, extra = fields["mapped"], fields["extra"]
             print(f"{fmt}: mapped {plural(len(mapped), 'source field')}; kept {len(extra)} as extra"
                   + (f": {', '.join(sorted(extra)[:8])}{' ...' if len(extra) > 8 else ''}" if extra else ""))
+        for fmt, fields in report.fields.items():  # values not read: once per field, what was found and why
+            for source, why in fields.get("unread", {}).items():
+                print(f"trajrec import: warning: {fmt} {source}: {why}; its value is kept as extra",
+                      file=sys.stderr)
         for f in report.errors:  # --keep-going: the files left out, after everything that was imported
             print(f"trajrec import: error: skipped {f.error}", file=sys.stderr)
         tail = "".join(f"; {what}" for what in (

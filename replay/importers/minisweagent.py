@@ -84,7 +84,14 @@ class MiniSweAgentImporter(Importer):
             else:
                 raise ImportFormatError(path, "$", "not a mini-swe-agent trajectory: expected a JSON object or list")
         f = self.fields
-        info = top.get("info") if isinstance(top.get("info"), dict) else {}
+        info = top.get("info")
+        if info is None:
+            info = {}
+        elif not isinstance(info, dict):
+            # As SWE-agent's: ``info`` holds how the run ended (exit_status, submission); read as absent, the
+            # episode would get no verdict the file may well give.
+            raise ImportFormatError(path, "$.info", "expected an object (exit_status, submission, model_stats, "
+                                    f"config), found {shown(info)}")
         layout = top.get("trajectory_format") or ("list" if bare else "mini-swe-agent-1")
         config = info.get("config") if isinstance(info.get("config"), dict) else {}
         model_cfg = config.get("model") if isinstance(config.get("model"), dict) else {}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from import_helpers import INSPECT_ERRORS, SWE, import_one
+from import_helpers import INSPECT_ERRORS, MINI_V1, SWE, import_one
 
 from trajrec.cli import main
 from trajrec.importers import ImportFormatError, import_paths
@@ -111,6 +111,8 @@ def _set(path: list[Any], value: Any):  # type: ignore[no-untyped-def]
      "$[2].cause", 'expected the id of the action it answers (a whole number) or null, found "one"'),
     ("swe-agent", lambda t: _write(t / "s.traj", _swe_with(["info"], "x")),
      "$.info", 'expected an object (exit_status, submission, model_stats), found "x"'),
+    ("mini-swe-agent", lambda t: _write(t / "m.traj.json", {**json.loads(MINI_V1.read_text()), "info": ["x"]}),
+     "$.info", 'expected an object (exit_status, submission, model_stats, config), found ["x"]'),
 ])
 def test_an_essential_field_of_the_wrong_type_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                         fmt: str, build: Any, field: str, found: str) -> None:

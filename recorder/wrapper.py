@@ -457,8 +457,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 self._lost = None
                 self._step = i + 1
             except Exception as rec_exc:  # noqa: BLE001  (reported, then the env's exception goes on)
-                if isinstance(rec_exc, TrajrecIOError):
-                    self._count_lost(rec_exc)
+                if isinstance(rec_exc, TrajrecIOError):  # only the write raises it: the record was made
+                    self._count_lost(rec_exc, writer, record)
                 self._warn_lost(f"step {i}, which raised {type(exc).__name__}", rec_exc)
             raise
         duration = perf_counter() - p0
@@ -537,7 +537,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             try:
                 writer.write_usual_step(record, self._tracker.state, has_state, flags)
             except TrajrecIOError as exc:
-                self._count_lost(exc)  # as below: the next record says the step is missing
+                self._count_lost(exc, writer, record)  # as below: the next record says the step is missing
                 raise
             self._step = i + 1
             return obs, reward, terminated, truncated, info
@@ -553,13 +553,16 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except TrajrecIOError as exc:
             # The env took this step but its record is not in the file: the agent gets the error, and the next
             # record written (or the summary, if none is) says that steps are missing before it.
-            self._count_lost(exc)
+            self._count_lost(exc, writer, record)
             raise
         self._lost = None
         self._step = i + 1
         return obs, reward, terminated, truncated, info
 
-    def _count_lost(self, exc: TrajrecIOError) -> None:
+    def _count_lost(self, exc: TrajrecIOError, writer: EpisodeWriter, record: dict[str, Any]) -> None:
+        """Step ``record``'s write failed with ``exc``: the next record written (or the summary at close) says one
+        more env step is missing, and the summary counts what the env returned for it (reward, end, failure)."""
+        writer.summary.add_unwritten_step(record)
         lost = 1 + (self._lost["lost_steps"] if self._lost is not None else 0)
         self._lost = {**recorder_error("write", exc), "lost_steps": lost}
 

@@ -68,6 +68,16 @@ def _call_list(note: dict[str, Any]) -> list[Any] | None:
     return calls + many if type(many) is list else None
 
 
+def _join_calls(fields: dict[str, Any]) -> None:
+    """One :meth:`Recorder.note` call giving both ``model_call`` and a ``model_calls`` list: the call joins the list,
+    first (:func:`_call_list`'s order, as a later note's calls joining these find them), as it would in two
+    calls. A ``model_calls`` that is no list is left as given (it cannot take the call)."""
+    calls = _call_list(fields)
+    if calls is not None:
+        del fields["model_call"]
+        fields["model_calls"] = calls
+
+
 class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, Generic[ObsType, ActType]):
     """Records every episode of ``env`` to ``out_dir``, one compressed msgpack file per ``reset``.
 
@@ -224,7 +234,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
 
         The values are taken as they are now (those that could change in place are copied), not as they are when
         the step is written after ``env.step``. Several calls before one step add up; a second ``model_call``
-        joins the first in ``model_calls``, any other key given again replaces the earlier value with a
+        joins the first in ``model_calls``, as a ``model_call`` joins a ``model_calls`` list noted before, after or
+        in the same call (the note then holds ``model_calls`` alone), any other key given again replaces the earlier value with a
         ``RuntimeWarning`` (docs/RECORDING.md).
 
         Raises:
@@ -233,8 +244,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._closed:
             raise EpisodeClosedError("cannot note: this Recorder is closed, so the note would reach no step")
         fields = by_value(fields)
+        if "model_call" in fields and "model_calls" in fields:
+            _join_calls(fields)
         pending = self._note
-        if pending and (not pending.keys().isdisjoint(fields) or "model_calls" in pending):
+        if pending and (not pending.keys().isdisjoint(fields) or "model_calls" in pending
+                        or ("model_call" in pending and "model_calls" in fields)):
             self._merge_note(pending, fields)
         pending.update(fields)
 

@@ -430,7 +430,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step and the episode ends
                 ``stopped``.
             TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
-                written counts the lost step.
+                written counts the lost step (the summary counts its reward, end flags and failure).
         """
         writer = self._writer
         if writer is None or writer.closed or self._closed:

@@ -25,6 +25,9 @@ class FsckReport:
 
     path: str
     ok: bool
+    #: the whole recording is readable: the file has its index (``closed``) and no step is lost (none to damage,
+    #: recorded or found now, and no env step kept out by a failed write), as ``complete`` in ``ls --json``,
+    #: ``--where`` and the exports (docs/EXPORT.md)
     complete: bool
     steps: int = 0
     damage: list[str] = field(default_factory=list)
@@ -48,6 +51,8 @@ class FsckReport:
     #: before step ``k`` (``k == steps``: after the last). Recorded in the file (the summary's ``lost_steps``):
     #: readable, not whole, and nothing to repair
     unwritten: list[list[int]] = field(default_factory=list)
+    #: the file has its index: its writer closed it, or a repair rebuilt it (whatever steps it lost)
+    closed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -89,7 +94,9 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
     lost = [*lost_steps(index), *((f["first"], f["n"], f["why"]) for f in found)]
     total = int(index.get("steps", 0))
     unwritten = _unwritten(path, index)
-    report = FsckReport(path, ok=index["complete"] and not damage and not unwritten, complete=index["complete"],
+    closed = bool(index["complete"])
+    report = FsckReport(path, ok=closed and not damage and not unwritten, closed=closed,
+                        complete=closed and not index.get("damaged") and not found and not lost and not unwritten,
                         steps=total - sum(n or 0 for _f, n, _w in lost), damage=damage, total_steps=total,
                         lost=[[f, None if n is None else f + n - 1] for f, n, _w in lost if n != 0],
                         recorded=index["complete"] and bool(damage or unwritten) and not new_damage,
@@ -120,6 +127,7 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                     report.steps, report.total_steps = after.steps, after.total_steps
                     report.lost, report.unverified = after.lost, after.unverified
                     report.unwritten = after.unwritten
+                    report.closed, report.complete = after.closed, after.complete
                 except TrajrecIOError as exc:  # a link or a file in the way of the temporary name
                     report.error = str(exc)
                 except TrajrecFormatError as exc:  # bytes repair cannot read past: say so, the file is untouched

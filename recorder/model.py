@@ -573,6 +573,22 @@ class SummaryBuilder:
         if not bare and not rec.keys().isdisjoint(_SUMMARY_OPTIONAL):
             self._add_optional(rec)
 
+    def add_unwritten_step(self, rec: Mapping[str, Any]) -> None:
+        """Count step record ``rec`` that the env took but whose write failed (disk full): the summary tells of the
+        env's episode, not only of what reached the file. Its reward adds to ``return``, its terminated/truncated
+        set the episode's end (so the outcome is the env's), its failure, retry and recovery count in
+        ``failures``/``retries``/``recoveries`` (an exception also sets ``error``), and its note's model calls and
+        its checks count in ``model`` and ``checks``. ``steps`` and ``last_step`` stay those of the written steps;
+        the step itself is counted in ``lost_steps`` by whoever places the gap (the next record's
+        ``recorder_errors``, or the Recorder at close), so ``rec``'s own ``recorder_errors`` are not read here.
+
+        Only the Recorder calls this, on its lost-step paths; a reader rebuilding a summary from the records of a
+        file with no index (a crash) cannot, as these values are in no record.
+        """
+        steps, last_step = self.steps, self.last_step
+        self.add_step({k: v for k, v in rec.items() if k != "recorder_errors"})
+        self.steps, self.last_step = steps, last_step
+
     def _add_optional(self, rec: Mapping[str, Any]) -> None:
         get = rec.get
         failure = get("failure")

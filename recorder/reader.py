@@ -399,6 +399,12 @@ class Episode(Sequence[Step]):
                 complete, damage = True, list(index.get("damage") or ())
             else:
                 index, complete, damage = _load_index(self.path, self._fh, size)
+            #: The file has its index (its writer closed it, or ``fsck --repair`` rebuilt it): False when the
+            #: frames were scanned instead (:attr:`index_state`). It does NOT say that every step is there: an
+            #: episode that lost steps (to damage, or env steps a failed write kept out) is ``complete`` here and
+            #: lists them in :attr:`gaps`. "The whole recording" (``complete`` in ``ls --json``, ``show --json``,
+            #: ``fsck --json``, ``--where`` and the exports) is ``ep.complete and not ep.gaps``
+            #: (:func:`trajrec.replay.query.index_facts`' ``complete`` from the index alone).
             self.complete = complete
         except BaseException:
             self._fh.close()

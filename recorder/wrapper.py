@@ -68,6 +68,16 @@ def _call_list(note: dict[str, Any]) -> list[Any] | None:
     return calls + many if type(many) is list else None
 
 
+def _join_calls(fields: dict[str, Any]) -> None:
+    """One :meth:`Recorder.note` call giving both ``model_call`` and a ``model_calls`` list: the call joins the list,
+    first (:func:`_call_list`'s order, as a later note's calls joining these find them), as it would in two
+    calls. A ``model_calls`` that is no list is left as given (it cannot take the call)."""
+    calls = _call_list(fields)
+    if calls is not None:
+        del fields["model_call"]
+        fields["model_calls"] = calls
+
+
 class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, Generic[ObsType, ActType]):
     """Records every episode of ``env`` to ``out_dir``, one compressed msgpack file per ``reset``.
 
@@ -224,7 +234,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
 
         The values are taken as they are now (those that could change in place are copied), not as they are when
         the step is written after ``env.step``. Several calls before one step add up; a second ``model_call``
-        joins the first in ``model_calls``, any other key given again replaces the earlier value with a
+        joins the first in ``model_calls``, as a ``model_call`` joins a ``model_calls`` list noted before, after or
+        in the same call (the note then holds ``model_calls`` alone), any other key given again replaces the earlier value with a
         ``RuntimeWarning`` (docs/RECORDING.md).
 
         Raises:
@@ -233,8 +244,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if self._closed:
             raise EpisodeClosedError("cannot note: this Recorder is closed, so the note would reach no step")
         fields = by_value(fields)
+        if "model_call" in fields and "model_calls" in fields:
+            _join_calls(fields)
         pending = self._note
-        if pending and (not pending.keys().isdisjoint(fields) or "model_calls" in pending):
+        if pending and (not pending.keys().isdisjoint(fields) or "model_calls" in pending
+                        or ("model_call" in pending and "model_calls" in fields)):
             self._merge_note(pending, fields)
         pending.update(fields)
 
@@ -416,7 +430,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step and the episode ends
                 ``stopped``.
             TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
-                written counts the lost step.
+                written counts the lost step (the summary counts its reward, end flags and failure).
         """
         writer = self._writer
         if writer is None or writer.closed or self._closed:
@@ -457,8 +471,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 self._lost = None
                 self._step = i + 1
             except Exception as rec_exc:  # noqa: BLE001  (reported, then the env's exception goes on)
-                if isinstance(rec_exc, TrajrecIOError):
-                    self._count_lost(rec_exc)
+                if isinstance(rec_exc, TrajrecIOError):  # only the write raises it: the record was made
+                    self._count_lost(rec_exc, writer, record)
                 self._warn_lost(f"step {i}, which raised {type(exc).__name__}", rec_exc)
             raise
         duration = perf_counter() - p0
@@ -537,7 +551,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             try:
                 writer.write_usual_step(record, self._tracker.state, has_state, flags)
             except TrajrecIOError as exc:
-                self._count_lost(exc)  # as below: the next record says the step is missing
+                self._count_lost(exc, writer, record)  # as below: the next record says the step is missing
                 raise
             self._step = i + 1
             return obs, reward, terminated, truncated, info
@@ -553,13 +567,16 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except TrajrecIOError as exc:
             # The env took this step but its record is not in the file: the agent gets the error, and the next
             # record written (or the summary, if none is) says that steps are missing before it.
-            self._count_lost(exc)
+            self._count_lost(exc, writer, record)
             raise
         self._lost = None
         self._step = i + 1
         return obs, reward, terminated, truncated, info
 
-    def _count_lost(self, exc: TrajrecIOError) -> None:
+    def _count_lost(self, exc: TrajrecIOError, writer: EpisodeWriter, record: dict[str, Any]) -> None:
+        """Step ``record``'s write failed with ``exc``: the next record written (or the summary at close) says one
+        more env step is missing, and the summary counts what the env returned for it (reward, end, failure)."""
+        writer.summary.add_unwritten_step(record)
         lost = 1 + (self._lost["lost_steps"] if self._lost is not None else 0)
         self._lost = {**recorder_error("write", exc), "lost_steps": lost}
 

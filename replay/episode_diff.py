@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from trajrec.recorder import Episode, Step
+from trajrec.recorder.model import Gap
 
 from .render import one_line
 from .replayer import DivergenceRow, _deep_rows, _equal, _prune, _Seg, parse_ignore, render_rows
@@ -62,6 +63,9 @@ class EpisodeDiff:
         task: differences between the two tasks (env id, kwargs, seed, reset options, task id and text).
         steps: the differing steps among the first ``min(steps_a, steps_b)``, in order.
         compared: how many steps were compared.
+        gaps_a, gaps_b: where each episode's recording is not whole (:attr:`Episode.gaps`): env steps a failed
+            write kept out of the file, or steps lost to damage. Step ``k`` of one side is then not the env's
+            ``k``-th step, so two episodes are only the same when their gaps are too.
     """
 
     a: str
@@ -71,10 +75,16 @@ class EpisodeDiff:
     task: list[DivergenceRow] = field(default_factory=list)
     steps: list[StepDiff] = field(default_factory=list)
     compared: int = 0
+    gaps_a: list[Gap] = field(default_factory=list)
+    gaps_b: list[Gap] = field(default_factory=list)
 
     @property
     def same(self) -> bool:
-        return not self.task and not self.steps and self.steps_a == self.steps_b
+        return not self.task and not self.steps and self.steps_a == self.steps_b and self.gaps_a == self.gaps_b
+
+    def gap_lines(self) -> list[str]:
+        """``"B: 2 env steps not written before step 2: ..."``, one line per gap of each side, A's first."""
+        return [f"{side}: {g.text()}" for side, gaps in (("A", self.gaps_a), ("B", self.gaps_b)) for g in gaps]
 
     @property
     def first(self) -> int | None:
@@ -86,7 +96,11 @@ class EpisodeDiff:
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "same": self.same, "steps_a": self.steps_a, "steps_b": self.steps_b,
                 "compared": self.compared, "first_difference": self.first,
-                "task": [r.to_dict(SIDES) for r in self.task], "differing_steps": len(self.steps)}
+                "task": [r.to_dict(SIDES) for r in self.task], "differing_steps": len(self.steps),
+                # Per side, the gaps in the exports' ``lost`` form (``{"before": k, "n": n}`` for env steps never
+                # written, ``[first, n]`` for steps lost to damage), and the lines the text output prints.
+                "lost_a": [g.to_json() for g in self.gaps_a], "lost_b": [g.to_json() for g in self.gaps_b],
+                "gaps": self.gap_lines()}
 
     def summary(self) -> str:
         if self.same:
@@ -96,6 +110,10 @@ class EpisodeDiff:
             parts.append("the tasks differ (" + ", ".join(sorted({str(r.path[0]) for r in self.task})) + ")")
         if self.steps:
             parts.append(f"{len(self.steps)} of {self.compared} steps differ, the first at step {self.steps[0].step}")
+        if self.gaps_a != self.gaps_b:
+            parts.append("steps are renumbered across a gap (" + "; ".join(
+                f"{side} lost {'some' if any(g.n is None for g in gaps) else sum(g.n for g in gaps)}" for side, gaps in (("A", self.gaps_a), ("B", self.gaps_b))
+                if gaps) + "): step k of each file may not be the env's same step")
         if self.steps_a != self.steps_b:
             longer, extra = ("A", self.steps_a - self.steps_b) if self.steps_a > self.steps_b else (
                 "B", self.steps_b - self.steps_a)
@@ -162,7 +180,7 @@ def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state
 
 def diff_episodes(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> EpisodeDiff:
     """Compare two episodes: their tasks, then step by step (see :func:`iter_step_diffs`)."""
-    out = EpisodeDiff(a.path, b.path, len(a), len(b))
+    out = EpisodeDiff(a.path, b.path, len(a), len(b), gaps_a=list(a.gaps), gaps_b=list(b.gaps))
     task_ignores = [segs[1:] for segs in _parse_ignores(ignore) if segs[0].value == "task"]
     ta: dict[str, Any] = {k: a.task.get(k) for k in TASK_FIELDS}
     tb: dict[str, Any] = {k: b.task.get(k) for k in TASK_FIELDS}

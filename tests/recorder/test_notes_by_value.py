@@ -118,3 +118,21 @@ def test_another_key_noted_twice_warns_once_at_the_callers_line(tmp_path) -> Non
     assert all(w.filename == __file__ for w in mine)
     note = open_episode(env.episode_path)[0].note
     assert note["thought"] == "third" and len(note["model_calls"]) == 2
+
+
+def test_a_model_calls_list_noted_after_a_model_call_takes_it(tmp_path) -> None:
+    # FINDINGS29 #7: the note kept both keys; RECORDING.md says the call joins the list before or after it.
+    env = Recorder(Normalizing(), tmp_path)
+    env.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # joined as documented: nothing to warn about
+        env.note(model_call=_call("a", 1, 1, 0.0))
+        env.note(model_calls=[_call("b", 2, 2, 0.0), _call("c", 3, 3, 0.0)])
+        env.step({"name": "run", "arguments": {"cmd": "ls"}})
+        env.note(model_call=_call("h", 4, 4, 0.0), model_calls=[_call("i", 5, 5, 0.0)])  # in one call
+        env.step({"name": "run", "arguments": {"cmd": "ls"}})
+    env.close()
+    ep = open_episode(env.episode_path)
+    assert [sorted(st.note) for st in ep] == [["model_calls"], ["model_calls"]]
+    assert [[c["content"] for c in st.note["model_calls"]] for st in ep] == [["a", "b", "c"], ["h", "i"]]
+    assert ep.summary["model"]["calls"] == 5

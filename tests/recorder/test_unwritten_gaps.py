@@ -46,7 +46,8 @@ def test_fsck_reports_readable_with_steps_lost_while_recording(unwritten_run: Pa
     path = unwritten_run / "mid.msgpack.zst"
     before = path.read_bytes()
     report = fsck(path)
-    assert not report.ok and report.recorded and report.complete and not report.damage and not report.error
+    assert not report.ok and report.recorded and report.closed and not report.damage and not report.error
+    assert not report.complete  # has its index, but not the whole recording: as `ls` and the exports say
     assert report.steps == 4 and report.lost == [] and report.unwritten == [[2, 2]]
     repaired = fsck(path, repair=True)  # nothing to repair: the file says it all
     assert not repaired.repaired and repaired.backup is None and path.read_bytes() == before

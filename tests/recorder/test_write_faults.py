@@ -77,7 +77,7 @@ def test_a_torn_write_is_rolled_back_and_recording_goes_on(tmp_path, stub_env, p
     assert [s.action for s in ep] == [f"cat notes.txt {k}" for k in written]
     assert [s.index for s in ep] == list(range(len(written)))  # no gap where the lost records were
     report = fsck(env.episode_path)  # sound, and says the two env steps whose records were lost
-    assert report.complete and not report.damage and report.steps == len(written)
+    assert report.closed and not report.complete and not report.damage and report.steps == len(written)
     assert not report.ok and report.recorded and sum(n for _k, n in report.unwritten) == 2
 
 
@@ -283,7 +283,7 @@ def test_disk_full_on_a_real_tmpfs_then_space_freed(tiny_fs, stub_env):
     assert len(ep) == written and [s.index for s in ep] == list(range(written))
     assert all(len(s.observation) == 6000 for s in ep)
     report = fsck(env.episode_path)  # sound; the lost env steps are recorded in it
-    assert report.recorded and report.unwritten and not report.damage and report.complete
+    assert report.recorded and report.unwritten and not report.damage and report.closed and not report.complete
 
 
 def test_label_line_torn_by_a_full_disk_does_not_swallow_the_next(tiny_fs, stub_env):
@@ -450,4 +450,4 @@ def test_a_short_write_of_a_frame_s_closing_tail_reports_the_real_cause(tmp_path
     env.close()
     assert [s.action for s in open_episode(env.episode_path)] == [f"cat notes.txt {k}" for k in (0, 1, 2, 5)]
     report = fsck(env.episode_path)  # sound; the lost env steps are recorded in it
-    assert report.recorded and report.unwritten and not report.damage and report.complete
+    assert report.recorded and report.unwritten and not report.damage and report.closed and not report.complete

@@ -77,6 +77,9 @@ def _diff(args: argparse.Namespace) -> int:
                   f"{one_line(task.get('env_id') or '-', 60)}  task {one_line(task.get('id') or '-', 40)}  "
                   f"seed {one_line(task.get('seed'), 30)}  {plural(len(ep), 'step')}  "
                   f"return {number_text(ep.summary.get('return'))}  {ep.summary.get('outcome') or '-'}")
+        # Steps are compared by number; a side that lost env steps numbers the later ones lower: say where.
+        for line in result.gap_lines():
+            print(f"✗ {line}")
         if result.task:
             print("\ntask differs (A → B):")
             for row in result.task:

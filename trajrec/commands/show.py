@@ -83,7 +83,13 @@ def run(args: argparse.Namespace) -> int:
                 out["state"] = ep.state_at(out["index"])
             print(dumps(out))
             return 0
-        print(dumps({"type": "episode", "path": ep.path, "complete": ep.complete, "damage": ep.damage,
+        from trajrec.replay.query import index_facts
+
+        # "complete" as `ls --json`, --where and the exports mean it (the one definition: index_facts): the file
+        # has its index and lost no step; "closed": it has its index; "lost": where steps are missing (the
+        # exports' form, docs/EXPORT.md).
+        print(dumps({"type": "episode", "path": ep.path, "complete": index_facts(ep.path, ep.index)["complete"],
+                     "closed": ep.complete, "lost": [g.to_json() for g in ep.gaps], "damage": ep.damage,
                      "header": ep.header, "summary": ep.summary, "checks": [c.to_record() for c in ep.checks]}),
               flush=True)
         for st in ep:  # one line per step as it is decoded: `| head` or `| jq` start at once

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(len(pending), "sync", unit=" files") as bar:
         for box, f in pending:
             report = fsck(f)
-            if not report.complete:
+            if not report.closed:
                 # A file whose writer died has no index: add it (keeping every step) before it leaves this disk.
                 report = fsck(f, repair=True)
             try:

@@ -92,3 +92,26 @@ def test_a_repaired_file_with_no_readable_step_claims_no_failures() -> None:
     assert (entry.failures, entry.retries, entry.recoveries, entry.complete) == (0, 0, 0, False)
     some = {**index, "damaged": [{"first": 0, "n": 3, "why": "damaged bytes"}]}  # 2 steps left: the counts stay
     assert index_facts("e.msgpack.zst", some)["failures"] == 2
+
+
+def test_salvaged_steps_leave_an_episode_whole_as_the_exports_say() -> None:
+    """`ls`/`--where` and the exports give one answer: steps fsck --repair salvaged (unverified, readable) leave
+    the episode complete, as the exports write it (with the steps flagged); lost steps, or a damaged row that
+    cannot be read, do not."""
+    from trajrec.replay.exports.chat import episode_complete
+    from trajrec.replay.query import index_facts
+
+    base = {"steps": 5, "complete": True, "summary": {"steps": 5, "outcome": "terminated"},
+            "header": {"episode_id": "e"}}
+    salvaged = {**base, "damaged": [{"first": 1, "n": 2, "why": "checksum", "unverified": True}]}
+    lost = {**base, "damaged": [{"first": 1, "n": 2, "why": "damaged bytes"}]}
+    odd = {**base, "damaged": ["not a row"]}
+    assert index_facts("e.msgpack.zst", salvaged)["complete"] is True
+    assert index_facts("e.msgpack.zst", lost)["complete"] is False
+    assert index_facts("e.msgpack.zst", odd)["complete"] is False
+
+    class Ep:  # what episode_complete reads of an Episode
+        complete = True
+        gaps: list = []
+
+    assert episode_complete(Ep()) is True  # the same file as the exports see it

@@ -46,7 +46,7 @@ EMPTY = "empty"
 
 CATALOG_DIR = ".trajrec"
 CATALOG_SHARDS = "catalog"
-CATALOG_VERSION = 8  # 8: files that lost steps to a failed write are not complete
+CATALOG_VERSION = 9  # 8: files that lost steps to a failed write are not complete; 9: salvaged steps leave one complete
 
 #: ``labeled_fraction(episode_path, episode_id, n_steps) -> float | None``: the share of an episode's steps that
 #: carry a label (labels of the file's own folder: a same-id copy elsewhere has its own).

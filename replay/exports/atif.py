@@ -59,7 +59,10 @@ def iso(t: Any) -> str | None:
     """Unix seconds as ISO 8601 UTC text; 0/None (unknown) as None."""
     if not isinstance(t, (int, float)) or not t:
         return None
-    return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):  # NaN, or beyond any date (a step salvaged from damaged bytes)
+        return None
 
 
 def trajectory(view: EpisodeView) -> dict[str, Any]:

@@ -23,7 +23,9 @@ or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``a
 pass, 0/0.0 a fail, as Harbor's verifiers write them; other values as they are, the number as the ``score``);
 ``final_metrics`` itself is kept in provenance. A file trajrec exported gives back its recorded checks and the
 run's labels (root ``extra.trajrec.labels``) as checks, labels first so the recorded terminal verdict stays the
-outcome. The ``steps`` array is streamed (read twice: the first reading also notes the tools called).
+outcome; the gaps of a partial episode it exported with ``--keep-partial`` (root ``extra.trajrec.lost``) come back
+as the recorder writes a lost write (``recorder_errors`` ``lost_steps`` on the step after each gap, the summary's
+``lost_steps`` for those after the last), so the imported episode is not whole either (:func:`_lost`). The ``steps`` array is streamed (read twice: the first reading also notes the tools called).
 
 End state: ATIF has no field for how a run ended, and a trajectory file is a finished run, so the last agent step
 is ``terminated`` (the episode's outcome: ``terminated``, or ``passed``/``failed`` from a reward check's verdict),

@@ -262,7 +262,8 @@ def plain_json(value: Any, *, raw_bytes: str = "size", floats: str = "text") -> 
     ISO text, complex ``"(1+2j)"``, a long double its decimal text); NaN and infinities their names
     (``floats="text"``) or left floats, which ``json.dumps`` writes ``NaN``, ``Infinity``, ``-Infinity``
     (``floats="json"``: text for people, where a name in quotes would read as the text ``"nan"``); ``bytes``
-    ``"<n bytes>"`` (``raw_bytes="size"``) or ``{"$bytes": hex}`` (``raw_bytes="hex"``); anything else its repr.
+    ``"<n bytes>"`` (``raw_bytes="size"``), ``{"$bytes": hex}`` (``raw_bytes="hex"``) or left bytes
+    (``raw_bytes="keep"``: for :func:`arg_text`, which shows them unquoted); anything else its repr.
 
     >>> import numpy as np
     >>> plain_json({"t": np.array(["2020-01-01"], dtype="datetime64[D]"), "z": np.complex64(1 + 2j),
@@ -290,6 +291,8 @@ def plain_json(value: Any, *, raw_bytes: str = "size", floats: str = "text") -> 
         # A long double (and its complex twin) has no Python type: item() gives it back; its text is exact.
         return str(value) if isinstance(item, np.generic) else plain_json(item, raw_bytes=raw_bytes, floats=floats)
     if isinstance(value, (bytes, bytearray, memoryview)):
+        if raw_bytes == "keep":
+            return bytes(value)
         return {"$bytes": bytes(value).hex()} if raw_bytes == "hex" else f"<{len(value)} bytes>"
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         return float(value) if floats == "json" else repr(value)
@@ -303,6 +306,32 @@ def plain_json(value: Any, *, raw_bytes: str = "size", floats: str = "text") -> 
 
 
 _plain = plain_json
+
+#: Bytes of a bytes argument shown in a one-line call summary (the rest counted).
+_ARG_BYTES = 40
+
+
+def arg_text(value: Any) -> str:
+    """One argument of a call, for its one-line summary (:func:`tool_call_text`, a model call's tool calls): JSON
+    text, except what JSON has no literal for, shown unquoted so it never reads as the text that names it: NaN and
+    infinities as ``NaN``/``Infinity`` and bytes as Python's repr (``b'\\x00'``, as diff lines show them; past
+    40 bytes cut, the rest counted), where ``"<1 bytes>"`` would read as that text.
+
+    >>> print(arg_text({"v": b"\\x00", "w": "<1 bytes>", "x": [float("nan")]}))
+    {"v": b'\\x00', "w": "<1 bytes>", "x": [NaN]}
+    """
+    return _arg(plain_json(value, raw_bytes="keep", floats="json"))
+
+
+def _arg(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_arg(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(map(_arg, v)) + "]"
+    if isinstance(v, bytes):
+        cut = v[:_ARG_BYTES]
+        return repr(cut) + (f"…(+{len(v) - len(cut):,} bytes)" if len(cut) < len(v) else "")
+    return json.dumps(v, ensure_ascii=False)
 
 
 def path_text(path: Iterable[Any]) -> str:
@@ -466,6 +495,8 @@ def tool_call_text(action: Any) -> str | None:
     True
     >>> tool_call_text({"name": "set", "arguments": {"v": float("inf"), "w": "inf", "x": [float("nan")]}})
     'set(v=Infinity, w="inf", x=[NaN])'
+    >>> print(tool_call_text({"name": "set", "arguments": {"v": b"\\x00", "w": "<1 bytes>"}}))
+    set(v=b'\\x00', w="<1 bytes>")
     """
     if isinstance(action, str) and len(action) > 100_000:
         return None  # not worth parsing for a one-line rendering
@@ -474,9 +505,9 @@ def tool_call_text(action: Any) -> str | None:
         return None
     name, args = call
     if isinstance(args, dict):
-        inner = ", ".join(f"{k}={json.dumps(_plain(v, floats='json'), ensure_ascii=False)}" for k, v in args.items())
+        inner = ", ".join(f"{k}={arg_text(v)}" for k, v in args.items())
     else:
-        inner = json.dumps(_plain(args, floats="json"), ensure_ascii=False)
+        inner = arg_text(args)
     return f"{name}({inner})"
 
 
@@ -577,7 +608,7 @@ def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
         if not isinstance(tc, dict):
             continue
         args = tc.get("arguments")
-        shown = (", ".join(f"{k}={json.dumps(_plain(v, floats='json'), ensure_ascii=False)}" for k, v in args.items())
+        shown = (", ".join(f"{k}={arg_text(v)}" for k, v in args.items())
                  if isinstance(args, dict) else str(tc.get("raw_arguments")))
         line = f"tool call {one_line(tc.get('name'), 40)}({one_line(shown, width - 20)})"
         if tc.get("error"):

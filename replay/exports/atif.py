@@ -21,7 +21,10 @@ malformed call, ``{"message": text}``) is written in the message as chat writes 
 and on the result naming it.
 trajrec's own fields (reward, failure, retry_of, recovers, terminated, truncated, the chosen label, the positions
 of call ids it made up) go in each step's ``extra.trajrec``; the episode's task, outcome, checks and every live
-label (``labels``: ``import atif`` gives them back as checks) in the root ``extra.trajrec``.
+label (``labels``: ``import atif`` gives them back as checks) in the root ``extra.trajrec``, with the marks of a
+partial episode the other formats carry (``chat.episode_complete``/``episode_lost``): ``complete`` and ``lost``
+(``import atif`` reads them back, so the imported episode is not whole either); a step salvaged from a damaged frame
+has ``unverified: true`` in its ``extra.trajrec``.
 Episodes imported from ATIF get back their original user/system steps, step ids and schema version.
 """
 
@@ -42,7 +45,7 @@ from ..labels import rating
 from .base import SURROGATES, EpisodeView, Format, JsonlFormat, Skip, check_output_folder, new_temp_folder
 from .choice import origin
 from .base import fenced_in
-from .chat import observation_text, paired_calls, turn_text
+from .chat import episode_complete, episode_lost, observation_text, paired_calls, turn_text, unverified_of
 from .encode import dumps_built, jsonable, text_of, tool_call, tool_calls, tool_names
 
 #: The schema version written for episodes that did not come from ATIF.
@@ -56,7 +59,10 @@ def iso(t: Any) -> str | None:
     """Unix seconds as ISO 8601 UTC text; 0/None (unknown) as None."""
     if not isinstance(t, (int, float)) or not t:
         return None
-    return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(float(t), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):  # NaN, or beyond any date (a step salvaged from damaged bytes)
+        return None
 
 
 def trajectory(view: EpisodeView) -> dict[str, Any]:
@@ -102,12 +108,15 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
     prompt_total = completion_total = cached_total = 0
     cost_total = 0.0
     have_tokens = have_cost = False
+    doubt = unverified_of(ep)
     for rec in view.steps():
         note = rec.get("note") if isinstance(rec.get("note"), dict) else {}
         for st in note.get("atif_before") or note.get("user_before") or ():
             if isinstance(st, dict) and st.get("source") in ("user", "system"):
                 steps.append(_copy_step(st, len(steps) + 1))
         step = _agent_step(view, rec, note, len(steps) + 1, names)
+        if rec["i"] in doubt:  # salvaged by fsck --repair: readable, but no checksum vouches for it
+            step["extra"]["trajrec"]["unverified"] = True
         metrics = step.get("metrics") or {}
         if metrics.get("prompt_tokens") is not None or metrics.get("completion_tokens") is not None:
             have_tokens = True
@@ -143,6 +152,9 @@ def trajectory(view: EpisodeView) -> dict[str, Any]:
             "episode_id": view.episode_id, "file": view.ref.rel_path,
             "task": {k: task.get(k) for k in ("env_id", "id", "text", "split") if task.get(k) is not None},
             "outcome": ep.summary.get("outcome"),
+            # False for an episode that lost steps (exported with --keep-partial), as in every format's rows.
+            "complete": episode_complete(ep),
+            "lost": episode_lost(ep),
             "checks": [_check(c.to_record()) for c in ep.checks],
             # Every live label (people's, rules', judges'; step and episode), so `import atif` gives them back as
             # checks and a re-export chooses the same label per step (the step's `label` is only the chosen one).
@@ -456,7 +468,7 @@ class AtifFormat(Format):
             raise TrajrecIOError(f"cannot write {path}: {exc.strerror}") from exc
         self._written.append(path)
         self.placed[os.fspath(view.ref.path)] = os.path.join(self._out_text, name)
-        return 1, len(view.ep)
+        return 1, agent_steps(doc)
 
     def close(self) -> None:
         if self._jsonl is not None:
@@ -483,7 +495,14 @@ class _AtifLines(JsonlFormat):
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         if len(view.ep) == 0 and view.ep.reset.observation is None:
             raise Skip("no steps and no prompt")
-        return [document(view)], len(view.ep)
+        doc = document(view)
+        return [doc], agent_steps(doc)
+
+
+def agent_steps(doc: dict[str, Any]) -> int:
+    """The number of trajrec steps written in ``doc`` (its agent steps): what the export's message counts, as the
+    other formats count the steps they wrote (a repaired file's readable steps, not the steps its index declares)."""
+    return sum(1 for st in doc["steps"] if st.get("source") == "agent")
 
 
 __all__ = ["ATIF_VERSION", "AtifFormat", "iso", "trajectory"]

@@ -9,7 +9,10 @@ join completions with a step separator (PRMConfig's default ``"\n"``) and put on
 never contains ``--step-separator`` (each occurrence is replaced with a space), or the trainer would see more steps
 than labels. Extra columns: ``scores`` (the rating or score behind each label, -1..1; null for a filled step),
 ``episode_id``, ``steps`` (the step index of each completion), ``label_judges`` (null for a step filled by the
-``false``/``neutral`` policies), ``env_id``, ``task_id``, ``outcome``.
+``false``/``neutral`` policies), ``env_id``, ``task_id``, ``outcome``, and the marks of a partial episode the other
+formats carry (``chat.episode_complete``/``episode_lost``/``unverified_of``): ``complete`` (false for an episode
+that lost steps, exported with ``--keep-partial``), ``lost`` (where) and ``unverified`` (one bool per completion:
+salvaged from a damaged frame by ``fsck --repair``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from trajrec.recorder.errors import TrajrecUsageError
 
 from ..labels import rating
 from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
-from .chat import turn_text
+from .chat import episode_complete, episode_lost, turn_text, unverified_of
 from .choice import fill_value, map_label
 from .encode import text_of
 
@@ -56,6 +59,7 @@ class TrlStepwiseFormat(JsonlFormat):
         judges: list[str | None] = []
         scores: list[float | None] = []
         sep = opts.step_separator
+        doubt = unverified_of(view.ep)
         for rec in view.steps():
             i = rec["i"]
             chosen = view.choose(i, mapped=True)
@@ -97,5 +101,9 @@ class TrlStepwiseFormat(JsonlFormat):
             "env_id": _str(task.get("env_id")),
             "task_id": _str(task.get("id")),
             "outcome": _str(view.ep.summary.get("outcome")),
+            # Step numbers alone would not show a write gap (the recorder numbers only the steps it wrote).
+            "complete": episode_complete(view.ep),
+            "lost": episode_lost(view.ep),
+            "unverified": [i in doubt for i in steps],
         }
         return [row], len(steps)

@@ -23,7 +23,9 @@ or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``a
 pass, 0/0.0 a fail, as Harbor's verifiers write them; other values as they are, the number as the ``score``);
 ``final_metrics`` itself is kept in provenance. A file trajrec exported gives back its recorded checks and the
 run's labels (root ``extra.trajrec.labels``) as checks, labels first so the recorded terminal verdict stays the
-outcome. The ``steps`` array is streamed (read twice: the first reading also notes the tools called).
+outcome; the gaps of a partial episode it exported with ``--keep-partial`` (root ``extra.trajrec.lost``) come back
+as the recorder writes a lost write (``recorder_errors`` ``lost_steps`` on the step after each gap, the summary's
+``lost_steps`` for those after the last), so the imported episode is not whole either (:func:`_lost`). The ``steps`` array is streamed (read twice: the first reading also notes the tools called).
 
 End state: ATIF has no field for how a run ended, and a trajectory file is a finished run, so the last agent step
 is ``terminated`` (the episode's outcome: ``terminated``, or ``passed``/``failed`` from a reward check's verdict),
@@ -185,6 +187,10 @@ class AtifImporter(Importer):
                 "tool_definitions": declared}
         f.mapped("schema_version/session_id/trajectory_id/final_metrics", "provenance.atif")
 
+        gaps = _lost(label, own)  # (place in the recording's step numbers, count, why), in step order
+        pending = list(gaps)
+        if gaps:
+            f.mapped("extra.trajrec.lost", "step.recorder_errors / summary.lost_steps (the episode is not whole)")
         end_status = _end_status(top, final_metrics)
         if end_status is not None:
             f.mapped("extra/final_metrics.extra exit status", "last step terminated or truncated (a limit)")
@@ -214,6 +220,13 @@ class AtifImporter(Importer):
                         if held is not None:
                             yield held
                         held = self._step(label, field, st, before, (own or {}).get("labels"))
+                        mine = _own(st.get("extra"))
+                        at = (mine or {}).get("step")
+                        if pending and type(at) is int:  # the gaps the recording had right before this step
+                            while pending and pending[0][0] is not None and pending[0][0] <= at:
+                                _place, n, why = pending.pop(0)
+                                held.lost_before += n
+                                held.lost_why = "; ".join(w for w in (held.lost_why, why) if w)
                         before = []
                     if held is not None:
                         if before:
@@ -260,7 +273,9 @@ class AtifImporter(Importer):
                               reset_time=parse_time(lead[0].get("timestamp"), path=label,
                                                     field_name="$.steps[0].timestamp") if lead else None,
                               steps=steps(), checks=checks, where=where, name=name, extra=extra,
-                              provenance={"atif": atif})
+                              provenance={"atif": atif},
+                              # (read after the steps: what no step took is lost after the last one)
+                              lost_after=lambda: sum(n for _place, n, _why in pending))
 
     def _step(self, path: str, field: str, st: dict[str, Any], before: list[dict[str, Any]],
               labels_at_root: Any = None) -> ImportedStep:
@@ -521,6 +536,42 @@ def _own_labels(own: dict[str, Any] | None) -> list[dict[str, Any]]:
                 except ValueError:
                     label["value"] = c["value_json"]
             out.append(label)
+    return out
+
+
+def _lost(label: str, own: dict[str, Any] | None) -> list[tuple[int | None, int, str]]:
+    """The gaps of a partial episode ``trajrec export --keep-partial`` wrote (root ``extra.trajrec.lost``, the
+    exports' ``lost`` field: ``[first, count]`` for steps lost to damage, count null: to the end, or ``{"before": k,
+    "n": count}`` for env steps a failed write kept out), as ``(place, count, why)``: the count lost right before
+    the recording's step ``place`` (None: after the last). A count null (damage to the end, how much unknown)
+    counts 1: at least one step may be lost.
+
+    Raises:
+        ImportFormatError: ``lost`` is not a list of such entries (the mark that the episode is not whole would be
+            read as absent), naming its JSON path.
+    """
+    if own is None or own.get("lost") is None:
+        return []
+    lost = own["lost"]
+    where = "$.extra.trajrec.lost"
+    if not isinstance(lost, list):
+        raise ImportFormatError(label, where, f"expected a list of lost-step entries, found {shown(lost)}")
+    out: list[tuple[int | None, int, str]] = []
+    for k, g in enumerate(lost):
+        def count(v: Any) -> bool:
+            return type(v) is int and v >= 0
+        if isinstance(g, list) and len(g) == 2 and count(g[0]) and (g[1] is None or count(g[1])):
+            first, n = g
+            span = f"steps {first}.." + ("the end" if n is None else f"{first + n - 1}")
+            # the next step written is the first one past the damage: it comes before it
+            out.append((first, 1 if n is None else n, f"{span} of the exported recording lost to damage"))
+        elif isinstance(g, dict) and count(g.get("n")) and (g.get("before") is None or count(g.get("before"))):
+            out.append((g.get("before"), g["n"], f"{g['n']} env steps of the exported recording not written"))
+        else:
+            raise ImportFormatError(label, f"{where}[{k}]", "expected [first step, count] or {\"before\": step, "
+                                    f"\"n\": count}} (trajrec's lost field), found {shown(g)}")
+    out = [g for g in out if g[1] > 0]
+    out.sort(key=lambda g: (g[0] is None, g[0] or 0))
     return out
 
 

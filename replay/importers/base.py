@@ -184,6 +184,11 @@ class ImportedStep:
     checks: list[dict[str, Any]] = field(default_factory=list)
     #: ``(retry_of, recovers)`` as the source recorded them (a trajrec export), used instead of the classifier's.
     links: tuple[int | None, list[int] | None] | None = None
+    #: Steps the source says were lost right before this one (a trajrec export of a partial episode): the record's
+    #: ``recorder_errors`` entry ``{"where": "write", "lost_steps": n}``, so the summary and ``Episode.gaps`` count them.
+    lost_before: int = 0
+    #: Why they were lost, as the source says (the entry's ``message``).
+    lost_why: str = ""
 
 
 @dataclass
@@ -209,6 +214,9 @@ class ImportedEpisode:
     name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: Steps the source says were lost after its last step (read after the steps, as ``checks``): the summary's
+    #: ``lost_steps`` counts them, so the imported episode is not whole either.
+    lost_after: Callable[[], int] | int = 0
 
 
 class FieldReport:
@@ -474,7 +482,13 @@ def _write_body(writer: EpisodeWriter, episode: ImportedEpisode) -> None:
                 record["diff"] = rows
         elif step.diff:
             record["diff"] = step.diff
+        if step.lost_before > 0:  # the source's own gap: the summary counts it as the recorder counts a lost write
+            record["recorder_errors"] = [{"where": "write", "type": "lost in the source",
+                                          "message": step.lost_why, "lost_steps": step.lost_before}]
         writer.write_step(record, tracker.state if has_state else None, has_state)
+    lost_after = episode.lost_after() if callable(episode.lost_after) else episode.lost_after
+    if lost_after > 0:  # after the last step: no record comes after them to say so (as the Recorder does)
+        writer.summary.lost_steps += lost_after
     checks = episode.checks() if callable(episode.checks) else episode.checks
     for c in checks:
         check_seq += 1

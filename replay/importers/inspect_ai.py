@@ -128,6 +128,11 @@ class InspectImporter(Importer):
         if not isinstance(messages, list):
             raise ImportFormatError(path, f"{where}.messages", f"expected a list of messages, found {shown(messages)}")
         _check_messages(path, where, messages)
+        scores = sample.get("scores")
+        if scores is not None and not isinstance(scores, dict):
+            # The scorers' verdicts (the outcome, pass@k): read as none, a judged sample would import unjudged.
+            raise ImportFormatError(path, f"{where}.scores", "expected an object of scores by scorer name, found "
+                                    f"{shown(scores)}")
         version = (spec.get("packages") or {}).get("inspect_ai") if isinstance(spec.get("packages"), dict) else None
         sid, epoch = sample.get("id"), sample.get("epoch", 1)
         task_name = spec.get("task") or "task"
@@ -327,7 +332,9 @@ class InspectImporter(Importer):
 def _check_messages(path: Path, where: str, messages: list[Any]) -> None:
     """Refuse a message the steps cannot be read from: one that is no object, a ``role`` that is not text (the
     role says whether it is an agent turn, a tool result or the prompt: a wrong one would drop the turn and its
-    calls), a ``content`` that is neither text nor a list of parts (it is the turn's text or the tool's result).
+    calls), a ``content`` that is neither text nor a list of parts (it is the turn's text or the tool's result), a
+    tool result's ``tool_call_id`` or a call's ``id`` that is not text (they join a result to its call: read as
+    none, the result would become a step of its own and the call would observe nothing).
 
     Raises:
         ImportFormatError: naming the field, e.g. ``$.samples[0].messages[2].role``.
@@ -343,6 +350,14 @@ def _check_messages(path: Path, where: str, messages: list[Any]) -> None:
         if content is not None and not isinstance(content, (str, list)):
             raise ImportFormatError(path, f"{field}.content", "expected text or a list of content parts, found "
                                     f"{shown(content)}")
+        if m["role"] == "tool" and m.get("tool_call_id") is not None and not isinstance(m["tool_call_id"], str):
+            raise ImportFormatError(path, f"{field}.tool_call_id", "expected the id of the call it answers (text) "
+                                    f"or null, found {shown(m['tool_call_id'])}")
+        calls = m.get("tool_calls")
+        for k, call in enumerate(calls if isinstance(calls, list) else ()):
+            if isinstance(call, dict) and call.get("id") is not None and not isinstance(call["id"], str):
+                raise ImportFormatError(path, f"{field}.tool_calls[{k}].id", "expected the call's id (text) or "
+                                        f"null, found {shown(call['id'])}")
 
 
 def _json_member(z: zipfile.ZipFile, path: Path, name: str) -> Any:

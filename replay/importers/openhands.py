@@ -83,6 +83,7 @@ class OpenHandsImporter(Importer):
             for where, ev in self._events(path):
                 if not isinstance(ev, dict):
                     raise ImportFormatError(path, where, f"expected an event object, found {shown(ev)}")
+                _check_event(path, where, ev)
                 if "action" in ev:
                     # The arguments are the action (a command, a path): read as none, the step would say the
                     # agent ran nothing.
@@ -165,13 +166,18 @@ class OpenHandsImporter(Importer):
             return
         with open_text(path, self.description) as fh:
             s = JsonStream(fh, path)
-            if s.kind() == "object":  # {"events": [...]} or a single event file
+            if s.kind() == "object":  # {"events": [...]}
+                found = False
                 for key in s.keys():
-                    if key in ("events", "history", "trajectory"):
+                    if key in ("events", "history", "trajectory") and not found:
+                        found = True
                         for i, ev in s.items():
                             yield f"$.{key}[{i}]", ev
                     else:
                         s.skip()
+                if not found:  # ({} or another tool's log: no events, not an episode of 0 steps)
+                    raise ImportFormatError(path, "$", "not an OpenHands event list: expected a JSON array of "
+                                            "events (or an object with an 'events' array)")
                 return
             for i, ev in s.items():
                 yield f"$[{i}]", ev
@@ -263,6 +269,45 @@ class OpenHandsImporter(Importer):
         return ImportedStep(action=action, observation=observation, info=info, time=t0,
                             duration=(t1 - t0) if t0 is not None and t1 is not None and t1 >= t0 else None,
                             note=note, failure=failure, terminated=terminated)
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_event(path: Path, where: str, ev: dict[str, Any]) -> None:
+    """Refuse an event whose fields that decide the steps have another type (docs/IMPORT.md: a source field of
+    the wrong type is never read as absent), naming the JSON path: an action's ``source`` (read as absent, the
+    agent's action would be filed as a message to it) and ``id`` (its observations join it by it); an
+    observation's ``extras``, ``extras.metadata`` and their ``exit_code`` (read as absent, a failed command would
+    import as a success).
+
+    Raises:
+        ImportFormatError: naming ``where`` and the field.
+    """
+    if "action" in ev:
+        if ev.get("source") is not None and not isinstance(ev["source"], str):
+            raise ImportFormatError(path, f"{where}.source", "expected who acted (agent, user, environment) or "
+                                    f"null, found {shown(ev['source'])}")
+        if ev.get("id") is not None and not _whole(ev["id"]):
+            raise ImportFormatError(path, f"{where}.id", "expected the event's id (a whole number: its "
+                                    f"observations name it as their cause) or null, found {shown(ev['id'])}")
+        return
+    extras = ev.get("extras")
+    if extras is None:
+        return
+    if not isinstance(extras, dict):
+        raise ImportFormatError(path, f"{where}.extras", f"expected an object (exit_code, metadata...) or null, "
+                                f"found {shown(extras)}")
+    metadata = extras.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ImportFormatError(path, f"{where}.extras.metadata", f"expected an object (exit_code...) or null, "
+                                f"found {shown(metadata)}")
+    for field, obj in (("extras.exit_code", extras), ("extras.metadata.exit_code", metadata or {})):
+        code = obj.get("exit_code")
+        if code is not None and not _whole(code):
+            raise ImportFormatError(path, f"{where}.{field}", "expected the command's exit code (a whole number) "
+                                    f"or null, found {shown(code)}")
 
 
 def _call(ev: dict[str, Any], meta: dict[str, Any]) -> tuple[Any, dict[str, Any], bool]:

@@ -237,3 +237,26 @@ def test_damaged_file_messages_say_ls_reads_only_the_index(partial: tuple[Path, 
         assert proc.returncode == 1
         line = next(x for x in proc.stderr.splitlines() if str(whole) in x)
         assert "`trajrec ls` may still list it" in line, line
+
+
+def test_keep_partial_atif_and_trl_stepwise_mark_the_repaired_file(partial: tuple[Path, Path, Any],
+                                                                   tmp_path: Path) -> None:
+    """FINDINGS29 #1: atif and trl-stepwise carry ``complete``, ``lost`` and ``unverified`` as records do, and the
+    atif export counts the steps it wrote (the readable ones), as trl-stepwise does."""
+    run, damaged, rep = partial
+    opts = ExportOptions(keep_partial=True, unlabeled="neutral")
+    with open_episode(damaged) as ep:
+        eid, lost, readable = ep.episode_id, [list(x) for x in ep.lost], ep.readable_steps
+    unverified = {i for first, last in rep.unverified for i in range(first, last + 1)}
+    a = export([damaged], "atif", tmp_path / "a.jsonl", options=opts)
+    t = export([damaged], "trl-stepwise", tmp_path / "t.jsonl", options=opts)
+    assert a.steps == t.steps == readable
+    doc = json.loads((tmp_path / "a.jsonl").read_text())
+    own = doc["extra"]["trajrec"]
+    assert own["episode_id"] == eid and own["complete"] is False and own["lost"] == lost
+    steps = [s["extra"]["trajrec"] for s in doc["steps"] if s["source"] == "agent"]
+    assert len(steps) == readable
+    assert {s["step"] for s in steps if s.get("unverified")} == unverified
+    row = json.loads((tmp_path / "t.jsonl").read_text())
+    assert row["complete"] is False and row["lost"] == lost
+    assert {i for i, u in zip(row["steps"], row["unverified"]) if u} == unverified

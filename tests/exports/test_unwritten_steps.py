@@ -95,3 +95,41 @@ def test_cli_names_the_files_the_reason_and_the_option(unwritten_run: Path, tmp_
                  "--keep-partial"]) == 0
     assert "lost while recording" not in capsys.readouterr().err
     assert len((tmp_path / "b.jsonl").read_text().splitlines()) == 3
+
+
+def test_keep_partial_atif_and_trl_stepwise_say_where_the_steps_were_lost(unwritten_run: Path,
+                                                                          tmp_path: Path) -> None:
+    """FINDINGS29 #1: atif (root ``extra.trajrec``) and trl-stepwise rows carry ``complete``/``lost`` too."""
+    opts = ExportOptions(keep_partial=True, unlabeled="neutral")
+    export([unwritten_run], "atif", tmp_path / "a.jsonl", options=opts)
+    atif = {d["extra"]["trajrec"]["file"]: d["extra"]["trajrec"]
+            for d in map(json.loads, (tmp_path / "a.jsonl").read_text().splitlines())}
+    export([unwritten_run], "trl-stepwise", tmp_path / "t.jsonl", options=opts)
+    trl = {r["episode_id"]: r for r in map(json.loads, (tmp_path / "t.jsonl").read_text().splitlines())}
+    ids = {name: own["episode_id"] for name, own in atif.items()}
+    for name, lost in (("mid.msgpack.zst", [{"before": 2, "n": 2}]), ("last.msgpack.zst", [{"before": 2, "n": 1}]),
+                       ("whole.msgpack.zst", [])):
+        assert atif[name]["complete"] is (not lost) and atif[name]["lost"] == lost
+        row = trl[ids[name]]
+        assert row["complete"] is (not lost) and row["lost"] == lost
+        assert row["unverified"] == [False] * len(row["steps"])
+
+
+def test_atif_round_trip_keeps_the_episode_not_whole(unwritten_run: Path, tmp_path: Path) -> None:
+    """``export atif --keep-partial`` then ``import atif``: the imported episode has the same gaps (FINDINGS29 #1),
+    so ``ls``/``fsck``/a default export do not take it for a whole one."""
+    from trajrec import open_episode
+    from trajrec.replay.importers import import_paths
+
+    doc = tmp_path / "a.jsonl"
+    export([unwritten_run], "atif", doc, options=ExportOptions(keep_partial=True))
+    back = tmp_path / "back"
+    import_paths("atif", [doc], back)
+    gaps = {}
+    for path in back.glob("*.msgpack.zst"):
+        with open_episode(path) as ep:
+            gaps[len(ep)] = [g.to_json() for g in ep.gaps]
+    # mid: a1 a2 [2 lost] a5 a6; last: 2 written then 1 lost; whole: 6 steps
+    assert gaps == {4: [{"before": 2, "n": 2}], 2: [{"before": 2, "n": 1}], 6: []}
+    report = export([back], "records", tmp_path / "r.jsonl")
+    assert report.written == 1 and sum(report.left_out[UNWRITTEN].values()) == 2

@@ -109,6 +109,26 @@ def _set(path: list[Any], value: Any):  # type: ignore[no-untyped-def]
      "$[1].args", 'expected an object of arguments, found "string"'),
     ("openhands", lambda t: _write(t / "oh.json", _oh_with(2, "cause", "one")),
      "$[2].cause", 'expected the id of the action it answers (a whole number) or null, found "one"'),
+    # FINDINGS29 #3: a failed command, an agent's action, a result's link and a verdict, never read as absent
+    *(("openhands", (lambda v: lambda t: _write(t / "oh.json", _oh_events({"exit_code": v})))(v),
+       "$[2].extras.exit_code", f"expected the command's exit code (a whole number) or null, found {shown}")
+      for v, shown in (("1", '"1"'), (1.5, "1.5"), (True, "true"))),
+    ("openhands", lambda t: _write(t / "oh.json", _oh_events({"metadata": {"exit_code": "1"}})),
+     "$[2].extras.metadata.exit_code", 'expected the command\'s exit code (a whole number) or null, found "1"'),
+    ("openhands", lambda t: _write(t / "oh.json", _oh_events({"metadata": "x"})),
+     "$[2].extras.metadata", 'expected an object (exit_code...) or null, found "x"'),
+    ("openhands", lambda t: _write(t / "oh.json", _oh_with(2, "extras", "x")),
+     "$[2].extras", 'expected an object (exit_code, metadata...) or null, found "x"'),
+    ("openhands", lambda t: _write(t / "oh.json", _oh_with(1, "source", 5)),
+     "$[1].source", "expected who acted (agent, user, environment) or null, found 5"),
+    ("openhands", lambda t: _write(t / "oh.json", _oh_with(1, "id", "three")),
+     "$[1].id", 'or null, found "three"'),
+    ("inspect", lambda t: _inspect_log(t, _set(["messages", 2, "tool_call_id"], 5)),
+     "$.samples[0].messages[2].tool_call_id", "expected the id of the call it answers (text) or null, found 5"),
+    ("inspect", lambda t: _inspect_log(t, _set(["messages", 1, "tool_calls", 0, "id"], 7)),
+     "$.samples[0].messages[1].tool_calls[0].id", "expected the call's id (text) or null, found 7"),
+    ("inspect", lambda t: _inspect_log(t, _set(["scores"], [1])),
+     "$.samples[0].scores", "expected an object of scores by scorer name, found [1]"),
     ("swe-agent", lambda t: _write(t / "s.traj", _swe_with(["info"], "x")),
      "$.info", 'expected an object (exit_status, submission, model_stats), found "x"'),
     ("mini-swe-agent", lambda t: _write(t / "m.traj.json", {**json.loads(MINI_V1.read_text()), "info": ["x"]}),
@@ -140,6 +160,29 @@ def _swe_with(path: list[Any], value: Any) -> dict[str, Any]:
     doc = json.loads(SWE.read_text())
     _set(path, value)(doc)
     return doc
+
+
+# -- OpenHands: a top level that is no event list ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("doc", [{}, {"eval": {"task": "t"}, "samples": []}, {"id": 0, "action": "run"}])
+def test_openhands_refuses_a_top_level_that_is_no_event_list(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             doc: Any) -> None:
+    """FINDINGS29 #4: ``{}`` or another tool's log was a 0-step episode (exit 0)."""
+    src = _write(tmp_path / "x.json", doc)
+    with pytest.raises(ImportFormatError) as err:
+        import_paths("openhands", [src], tmp_path / "run")
+    assert err.value.field == "$" and "not an OpenHands event list" in str(err.value)
+    assert not (tmp_path / "run").exists()
+    code = main(["import", "openhands", str(src), "--out", str(tmp_path / "run2")])
+    stderr = capsys.readouterr().err
+    assert code == 1 and "field $:" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_openhands_object_with_events_still_imports(tmp_path: Path) -> None:
+    src = _write(tmp_path / "x.json", {"events": _oh_events({"exit_code": 1})})
+    _, [ep] = import_one("openhands", src, tmp_path / "run")
+    assert len(ep) == 2 and ep.summary["failures"] == 1
 
 
 # -- Inspect samples that are not an array ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable, iter_frames,
                      map_file, read_span, read_tail_index, skippable_end)
-from .model import WRITE_FAILED, Check, Gap, ResetRecord, Step, SummaryBuilder, gaps, lost_steps
+from .model import WRITE_FAILED, Check, Gap, ResetRecord, Step, SummaryBuilder, gap_order, gaps, lost_steps
 from .storage import open_binary
 from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
 
@@ -545,7 +545,7 @@ class Episode(Sequence[Step]):
             if any(g.first is None for g in found):
                 found = [g for g in found if g.first is not None] + self._unwritten_from_steps(
                     next(g.n or 0 for g in found if g.first is None))
-                found.sort(key=lambda g: g.first)  # type: ignore[arg-type,return-value]
+                found.sort(key=gap_order)
             self.__dict__["_gaps"] = found
         return found
 

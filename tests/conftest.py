@@ -100,3 +100,47 @@ def unwritten_run(_unwritten_original: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(_unwritten_original, tmp_path / "run"))
+
+
+def _break_frame(path: Path, row: list[int]) -> None:
+    """Mark the first block of the frame at index row ``row`` with zstd's reserved block type: zstd rejects the
+    frame at once, so nothing of it can be salvaged (RFC 8878, 3.1.1.2)."""
+    data = bytearray(path.read_bytes())
+    fhd = data[row[0] + 4]
+    single, did, fcs = (fhd >> 5) & 1, fhd & 3, fhd >> 6
+    data[row[0] + 5 + (0 if single else 1) + (0, 1, 2, 4)[did] + ((1 if single else 0), 2, 4, 8)[fcs]] |= 0b110
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def no_readable_steps_run(tmp_path: Path) -> Path:
+    """A folder with one MathCalc episode (4 steps, the last a wrong submit: failed) that ``fsck --repair`` left
+    with its reset record readable and none of its steps: a byte flipped late in the first frame (header, reset,
+    step 0) and every later frame broken."""
+    import random
+
+    import gymnasium as gym
+
+    import trajrec.envs  # noqa: F401  (registers the envs)
+    from trajrec import Recorder
+    from trajrec.recorder import fsck, read_index
+
+    out = tmp_path / "nosteps"
+    env = Recorder(gym.make("trajrec/MathCalc-v0"), str(out), frame_steps=1)
+    env.reset(seed=9)
+    # step 0 holds most of the first frame's bytes (an incompressible action), so the flip lands in it
+    noise = random.Random(0).randbytes(3000).hex()
+    env.step('{"tool":"calc","args":{"expr":"1+1", "note":"%s"}}' % noise)
+    for _ in range(2):
+        env.step('{"tool":"calc","args":{"expr":"1+1"}}')
+    env.step('{"tool":"submit","args":{"answer":"-1.5"}}')
+    env.close()
+    path = Path(env.episode_path)
+    rows = read_index(path)["frames"]
+    data = bytearray(path.read_bytes())
+    data[rows[0][0] + int((rows[0][3] - rows[0][0]) * 0.9)] ^= 0x5A
+    path.write_bytes(bytes(data))
+    for row in rows[1:]:
+        _break_frame(path, row)
+    fsck(path, repair=True)
+    return out

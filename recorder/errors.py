@@ -32,6 +32,14 @@ class TrajrecFormatError(TrajrecError, ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class ResetLostError(TrajrecFormatError):
+    """Raised when an episode's reset record was lost to damaged bytes with step 0, and ``fsck --repair``
+    recorded that loss (its index's ``damaged`` rows hold step 0): a repaired file, nothing more to repair. Its
+    readable steps have no reset (no first observation, no task prompt), so exports leave it out under one named
+    reason instead of calling it unreadable.
+    """
+
+
 class EmptyEpisodeError(TrajrecFormatError):
     """Raised when an episode file holds nothing: its writer was killed before its first write finished.
 

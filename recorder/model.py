@@ -244,8 +244,15 @@ def gaps(index: Mapping[str, Any]) -> list[Gap]:
             if rest > 0:  # lost after the last written step: no record came after them to say so
                 steps = index.get("steps")
                 out.append(Gap(steps if type(steps) is int else 0, rest, WRITE_FAILED, False))
-        out.sort(key=lambda g: (g.first is None, g.first or 0))
+        out.sort(key=gap_order)
     return out
+
+
+def gap_order(g: Gap) -> tuple[bool, int, bool]:
+    """Sort key putting gaps in the order they happened: by ``first``; at the same ``first``, the env steps not
+    written *before* step ``first`` come ahead of the numbered range that starts at ``first`` (they were taken
+    earlier in the run); a gap of unknown place last."""
+    return (g.first is None, g.first or 0, g.numbered)
 
 
 def ran_to_end(summary: Mapping[str, Any], complete: bool = True) -> bool:

@@ -17,10 +17,10 @@ from collections import OrderedDict
 from typing import Any, Iterator, Sequence, overload
 
 from .gcpause import gc_paused
-from .errors import EmptyEpisodeError, StepIndexError, TrajrecFormatError, TrajrecUsageError
+from .errors import EmptyEpisodeError, ResetLostError, StepIndexError, TrajrecFormatError, TrajrecUsageError
 from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable, iter_frames,
                      map_file, read_span, read_tail_index, skippable_end)
-from .model import WRITE_FAILED, Check, Gap, ResetRecord, Step, SummaryBuilder, gaps, lost_steps
+from .model import WRITE_FAILED, Check, Gap, ResetRecord, Step, SummaryBuilder, gap_order, gaps, lost_steps
 from .storage import open_binary
 from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
 
@@ -506,9 +506,16 @@ class Episode(Sequence[Step]):
     @property
     def reset(self) -> ResetRecord:
         if self._reset is None:
-            if self._reset_rec is None and self._frames and self._frames[0] is self._frame0:
-                self._frame_steps(0)  # decodes the first frame once, for its steps and its reset record
-            records = [self._reset_rec] if self._reset_rec is not None else self._decode(self._frame0)
+            try:
+                if self._reset_rec is None and self._frames and self._frames[0] is self._frame0:
+                    self._frame_steps(0)  # decodes the first frame once, for its steps and its reset record
+                records = [self._reset_rec] if self._reset_rec is not None else self._decode(self._frame0)
+            except TrajrecFormatError as exc:
+                if self.lost and self._lost_at(0) is not None:  # fsck --repair recorded this loss: nothing to fix
+                    raise ResetLostError(self.path, None, "the reset record was lost to damaged bytes with step 0 "
+                                         f"(fsck --repair recorded the loss; {self.readable_steps} readable steps "
+                                         f"of {self._n}): the episode has no first observation") from exc
+                raise
             for rec in records:
                 if rec.get("t") == "reset":
                     problem = reset_problem(rec)
@@ -545,7 +552,7 @@ class Episode(Sequence[Step]):
             if any(g.first is None for g in found):
                 found = [g for g in found if g.first is not None] + self._unwritten_from_steps(
                     next(g.n or 0 for g in found if g.first is None))
-                found.sort(key=lambda g: g.first)  # type: ignore[arg-type,return-value]
+                found.sort(key=gap_order)
             self.__dict__["_gaps"] = found
         return found
 

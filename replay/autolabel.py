@@ -15,7 +15,8 @@ repeated-mistake          -1      repeated-mistake     a failed retry whose acti
 useful-recovery           +1      useful-recovery      a step that recovers earlier failed steps
 episode-verdict           +1/-1   -                    the episode, when its terminal check passed / failed
 on-passing-path           +1      on-passing-path      every step that did not fail, in a passed episode
-terminal-failure          -1      terminal-failure     the last step of a failed episode
+terminal-failure          -1      terminal-failure     the last step of a failed episode (none when the
+                                                       terminal step was lost: not written, or damaged)
 in-failed-episode          0      in-failed-episode    every other step of a failed episode (neutral: the rules
                                                        cannot tell whether it helped)
 ========================  ======  ===================  =======================================================
@@ -158,6 +159,10 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
     outcome = ep.summary.get("outcome")
     verdict = True if outcome == "passed" else False if outcome == "failed" else None
     n = len(ep)
+    # The terminal step is not in the file when env steps were not written after the last step, or damage took
+    # the steps to the end: then no written step is the one whose check failed, and none is labeled so.
+    terminal_lost = any(g.first == n if not g.numbered else (g.n is None or (g.first or 0) + g.n >= n)
+                        for g in ep.gaps)
     out: list[Proposal] = []
     failed_actions: dict[int, Any] = {}
     for st in ep:
@@ -177,7 +182,7 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
             value, tags = 1, ["useful-recovery"]
             steps = ", ".join(str(k) for k in st.recovers)
             why.append(f"recovers failed step{'s' if len(st.recovers) > 1 else ''} {steps} of the same operation")
-        if verdict is False and i == n - 1:
+        if verdict is False and i == n - 1 and not terminal_lost:
             if value == 1:
                 why.append("but the episode failed after it")
             value, tags = -1, [*([t for t in tags if t != "useful-recovery"]), "terminal-failure"]
@@ -191,6 +196,8 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
             # Every step of a failed episode gets a label, so exports keep failed episodes by default.
             value, tags = 0, ["in-failed-episode"]
             why.append("a step of an episode whose terminal check failed; the rules cannot tell whether it helped")
+            if terminal_lost and i == n - 1:
+                why.append("its terminal step was lost, so no written step is labeled as the terminal one")
         if value is not None:
             out.append(Proposal(i, value, "; ".join(why), tuple(tags)))
     if verdict is not None:

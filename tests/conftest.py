@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,102 @@ def unwritten_run(_unwritten_original: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(_unwritten_original, tmp_path / "run"))
+
+
+def _break_frame(path: Path, row: list[int]) -> None:
+    """Mark the first block of the frame at index row ``row`` with zstd's reserved block type: zstd rejects the
+    frame at once, so nothing of it can be salvaged (RFC 8878, 3.1.1.2)."""
+    data = bytearray(path.read_bytes())
+    fhd = data[row[0] + 4]
+    single, did, fcs = (fhd >> 5) & 1, fhd & 3, fhd >> 6
+    data[row[0] + 5 + (0 if single else 1) + (0, 1, 2, 4)[did] + ((1 if single else 0), 2, 4, 8)[fcs]] |= 0b110
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def no_readable_steps_run(tmp_path: Path) -> Path:
+    """A folder with one MathCalc episode (4 steps, the last a wrong submit: failed) that ``fsck --repair`` left
+    with its reset record readable and none of its steps: a byte flipped late in the first frame (header, reset,
+    step 0) and every later frame broken."""
+    import random
+
+    import gymnasium as gym
+
+    import trajrec.envs  # noqa: F401  (registers the envs)
+    from trajrec import Recorder
+    from trajrec.recorder import fsck, read_index
+
+    out = tmp_path / "nosteps"
+    env = Recorder(gym.make("trajrec/MathCalc-v0"), str(out), frame_steps=1)
+    env.reset(seed=9)
+    # step 0 holds most of the first frame's bytes (an incompressible action), so the flip lands in it
+    noise = random.Random(0).randbytes(3000).hex()
+    env.step('{"tool":"calc","args":{"expr":"1+1", "note":"%s"}}' % noise)
+    for _ in range(2):
+        env.step('{"tool":"calc","args":{"expr":"1+1"}}')
+    env.step('{"tool":"submit","args":{"answer":"-1.5"}}')
+    env.close()
+    path = Path(env.episode_path)
+    rows = read_index(path)["frames"]
+    data = bytearray(path.read_bytes())
+    data[rows[0][0] + int((rows[0][3] - rows[0][0]) * 0.9)] ^= 0x5A
+    path.write_bytes(bytes(data))
+    for row in rows[1:]:
+        _break_frame(path, row)
+    fsck(path, repair=True)
+    return out
+
+
+@pytest.fixture
+def reset_lost_run(tmp_path: Path) -> Path:
+    """A folder with one 4-step episode that ``fsck --repair`` left with its reset record lost to damage (with
+    step 0, in the first frame) and steps 1..3 readable: a byte flipped in the middle of the first frame, most of
+    whose bytes are the reset's long observation."""
+    import random
+
+    import gymnasium as gym
+
+    from trajrec import Recorder, TrajrecFormatError, open_episode
+    from trajrec.recorder import fsck, read_index
+
+    class Env(gym.Env):  # type: ignore[type-arg]
+        action_space = gym.spaces.Text(100)
+        observation_space = gym.spaces.Text(20000)
+
+        def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[str, dict[str, Any]]:
+            self.t = 0
+            # compressible text: entropy-coded, so a flipped byte breaks the decoding (raw bytes would only change)
+            rng = random.Random(0)
+            words = [rng.randbytes(3).hex() for _ in range(64)]
+            return "task " + " ".join(rng.choice(words) for _ in range(3000)), {}
+
+        def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+            self.t += 1
+            return f"obs {self.t}", 1.0, self.t == 4, False, {}
+
+    out = tmp_path / "resetlost"
+    env = Recorder(Env(), str(out), frame_steps=1)
+    env.reset(seed=0)
+    for k in range(4):
+        env.step(f"act {k}")
+    env.close()
+    path = Path(env.episode_path)
+    row = read_index(path)["frames"][0]
+    original = path.read_bytes()
+    # Where a flip breaks the entropy-coded bytes depends on the compressed layout (timestamps vary it): try
+    # places in the middle of the frame until the repaired file has lost its reset record.
+    for at in range(row[0] + (row[3] - row[0]) // 3, row[0] + (row[3] - row[0]) * 2 // 3, 7):
+        data = bytearray(original)
+        data[at] ^= 0xFF
+        path.write_bytes(bytes(data))
+        for junk in out.glob("*.orig"):
+            junk.unlink()
+        fsck(path, repair=True)
+        with open_episode(path) as ep:
+            if not ep.lost or ep.lost[0][0] != 0 or ep.readable_steps != 3:
+                continue
+            try:
+                ep.reset
+            except TrajrecFormatError:
+                return out
+    raise AssertionError("no flip in the first frame lost the reset record")

@@ -105,6 +105,11 @@ class ExportOptions:
             raise TrajrecUsageError(f"system must be text, got {type(self.system).__name__}")
 
 
+#: The left-out reason of an episode with no step to export (none recorded, or none readable): every format says
+#: it the same way.
+NO_STEP = "no step"
+
+
 class Skip(Exception):
     """Raised by a format to leave an episode out; ``reason`` is counted in the export report."""
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .base import EpisodeView, JsonlFormat, Skip, fenced_in
+from .base import EpisodeView, JsonlFormat, NO_STEP, Skip, fenced_in
 from ..labels import rating
 from .choice import map_label, origin
 from .encode import _encode_str as _S
@@ -438,7 +438,7 @@ class ChatFormat(JsonlFormat):
         try:
             messages, steps, final = conversation_text(view, self.options)
             if not steps:  # as :meth:`rows`: a row with no assistant turn is left out
-                raise Skip("no step")
+                raise Skip(NO_STEP)
             line = (f'{{"messages":[{",".join(messages)}],"tools":{_strict(exact(view.tools()))},'
                     f'"trajrec":{meta_text(view, final, steps)}}}')
         except _Unusual:
@@ -448,7 +448,7 @@ class ChatFormat(JsonlFormat):
     def rows(self, view: EpisodeView) -> tuple[Iterable[dict[str, Any]], int]:
         messages, steps, final = conversation(view, self.options)
         if not steps:  # a row with no assistant turn teaches nothing (all its tokens masked): left out, as kto does
-            raise Skip("no step")
+            raise Skip(NO_STEP)
         meta = episode_meta(view)
         meta["final_observation"] = final
         meta["steps"] = steps

@@ -31,8 +31,8 @@ import numpy as np
 from trajrec.recorder.errors import MissingDependencyError  # noqa: F401 (re-exported: callers catch it here)
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError, require
 
-from .base import (EpisodeView, ExportOptions, Format, check_output_folder, new_temp_folder, open_new_binary,
-                   open_output)
+from .base import (NO_STEP, EpisodeView, ExportOptions, Format, Skip, check_output_folder, new_temp_folder,
+                   open_new_binary, open_output)
 from ..label_join import LabelLines
 from ..label_model import LabelRow
 from ..labels import rating
@@ -1129,8 +1129,8 @@ class ParquetFormat(Format):
         # The episode's columns first, then the batch: a file found damaged mid-episode adds none of its rows.
         head, cols = episode_columns(view, few=True)
         n = len(cols[0])
-        if not n:
-            return 0, 0
+        if not n:  # no row: not written, and left out as every format leaves an episode with no step out
+            raise Skip(NO_STEP)
         key = self._key(head)
         rows = self._rows.get(key)
         if rows is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
-from trajrec.recorder.errors import TrajrecFormatError, TrajrecUsageError
+from trajrec.recorder.errors import ResetLostError, TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.fsck import is_locked
 from trajrec.recorder.model import gaps
 from trajrec.recorder.spelling import in_cli, option
@@ -25,7 +25,7 @@ from .trl import TrlStepwiseFormat
 from ..query import Query, Term, parse_query
 from .where import episode_facts
 
-__all__ = ["FILTERED", "FORMATS", "NOT_EPISODES", "PARTIAL", "UNREADABLE", "UNWRITTEN", "ExportReport", "export",
+__all__ = ["FILTERED", "FORMATS", "NOT_EPISODES", "PARTIAL", "RESET_LOST", "UNREADABLE", "UNWRITTEN", "ExportReport", "export",
            "select"]
 
 #: The reason counted for episodes the filters (``--where``, ``--min-agreement``) left out.
@@ -37,6 +37,9 @@ NOT_EPISODES = "not episode files"
 #: The reason counted for repaired files whose index declares lost steps (``fsck --repair`` kept the readable
 #: frames around damage): left out whole unless ``ExportOptions.keep_partial``, so no row looks like a whole episode.
 PARTIAL = "lost steps (repaired after damage)"
+#: With ``--keep-partial``: a repaired file whose reset record was lost with step 0. Its steps have no first
+#: observation (every format's prompt), and ``fsck --repair`` has recorded the loss: nothing more to repair.
+RESET_LOST = "reset record lost (repaired after damage)"
 #: The reason counted for files that lost env steps to a failed write while recording (the summary's
 #: ``lost_steps``): left out whole unless ``ExportOptions.keep_partial``, as :data:`PARTIAL`.
 UNWRITTEN = "lost steps (not written while recording: a write failed; --keep-partial exports the rest)"
@@ -346,6 +349,11 @@ class EpisodeExporter:
         with ref.open() as ep:
             view = EpisodeView(ref, ep, ref.joined_labels() if labels is None else labels, self.writer.options)
             try:
+                if ep.lost:  # a repaired file: its reset record may be gone with step 0 (no prompt to write)
+                    try:
+                        ep.reset
+                    except ResetLostError:
+                        raise Skip(RESET_LOST) from None
                 rows, steps = (write or self.writer.write)(view)
             except Skip as skip:
                 report.skipped[skip.reason] = report.skipped.get(skip.reason, 0) + 1

@@ -19,7 +19,7 @@ import os
 from typing import Any, Iterable
 
 from ..labels import rating
-from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
+from .base import EpisodeView, ExportOptions, JsonlFormat, NO_STEP, Skip
 from .chat import _strict, _Unusual, conversation, conversation_text, episode_meta, meta_text, system_of
 from .encode import dumps, dumps_built, exact
 
@@ -65,7 +65,7 @@ def _ranked(view: EpisodeView, options: ExportOptions) -> tuple[Any, list[Any], 
     messages, steps, final = conversation(view, options)
     prompt, completion = _split(messages)
     if not completion:
-        raise Skip("no step")
+        raise Skip(NO_STEP)
     return rank, prompt, completion, steps, final
 
 
@@ -86,7 +86,7 @@ class KtoFormat(JsonlFormat):
         try:
             messages, steps, final = conversation_text(view, self.options, weights=False)
             if not steps:
-                raise Skip("no step")
+                raise Skip(NO_STEP)
             head = 2 if system_of(view, self.options) else 1  # the system and user messages: the prompt
             line = (f'{{"prompt":[{",".join(messages[:head])}],"completion":[{",".join(messages[head:])}],'
                     f'"label":{_strict(_label(rank))},"tools":{_strict(exact(view.tools()))},'

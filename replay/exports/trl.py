@@ -24,7 +24,7 @@ import os
 from trajrec.recorder.errors import TrajrecUsageError
 
 from ..labels import rating
-from .base import EpisodeView, ExportOptions, JsonlFormat, Skip
+from .base import EpisodeView, ExportOptions, JsonlFormat, NO_STEP, Skip
 from .chat import episode_complete, episode_lost, turn_text, unverified_of
 from .choice import fill_value, map_label
 from .encode import text_of
@@ -86,7 +86,7 @@ class TrlStepwiseFormat(JsonlFormat):
             judges.append(_str(judge))
         if not completions:
             if len(view.ep) == 0:  # nothing recorded: not a labeling matter
-                raise Skip("no step")
+                raise Skip(NO_STEP)
             raise Skip("no labeled step to export", unlabeled=True)
         task = view.task
         system = view.system()

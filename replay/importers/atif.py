@@ -571,7 +571,7 @@ def _lost(label: str, own: dict[str, Any] | None) -> list[tuple[int | None, int,
             raise ImportFormatError(label, f"{where}[{k}]", "expected [first step, count] or {\"before\": step, "
                                     f"\"n\": count}} (trajrec's lost field), found {shown(g)}")
     out = [g for g in out if g[1] > 0]
-    out.sort(key=lambda g: (g[0] is None, g[0] or 0))
+    out.sort(key=lambda g: (g[0] is None, g[0] or 0, g[2].startswith("steps ")))  # unwritten before k first
     return out
 
 

@@ -49,12 +49,17 @@ class EpisodeFacts:
     task: str
     split: str
     outcome: str
+    #: readable steps: what ``ls`` and the exports count (numbered steps lost to damage are not in it)
     steps: int
     header: Mapping[str, Any]
     summary: Mapping[str, Any]
     complete: bool = True
     #: it lost steps: to damage, or env steps to a failed write while recording (trajrec.recorder.model.gaps)
     lost_steps: bool = False
+    #: numbered steps lost to damage (``fsck --repair``'s ``damaged`` rows): recorded once, now unreadable
+    damaged_steps: int = 0
+    #: env steps a failed write kept out of the file while recording (never numbered)
+    unwritten_steps: int = 0
     checks: list[dict[str, Any]] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     failures: list[StepFailure] = field(default_factory=list)

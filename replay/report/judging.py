@@ -72,7 +72,7 @@ class Judging:
         for judge, items in latest_categories(labels).items():
             self.judges.add(judge)
             for (_eid, step), cat in items.items():
-                if 0 <= step < ep.steps or not ep.steps:
+                if 0 <= step < ep.steps + ep.damaged_steps or not ep.steps:  # step numbers run over the lost ones too
                     per_step.setdefault(step, {})[judge] = cat
         self.labeled_steps += len(per_step)
         disagreeing = 0

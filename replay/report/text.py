@@ -68,6 +68,12 @@ def render_text(report: dict[str, Any], *, rows: int = 15) -> str:
     where = f" where {report['where']!r}" if report.get("where") else ""
     out.append(f"trajrec report: {_count(report['episodes'], 'episode')}, {_count(report['steps'], 'step')} in "
                f"{', '.join(report['paths'])}{where}")
+    gone = [f"{report[k]:,} {what}" for k, what in (("damaged_steps", "lost to damage"),
+                                                     ("unwritten_steps", "not written while recording"))
+            if report.get(k)]
+    if gone:
+        out.append(f"  steps counted are the readable ones (as `trajrec ls` counts them); more steps lost: "
+                   f"{', '.join(gone)}")
     if report["unreadable"]:
         out.append(f"  {len(report['unreadable'])} unreadable file(s) left out, e.g. "
                    f"{one_line(report['unreadable'][0]['path'], 80)}: {one_line(report['unreadable'][0]['error'], 120)}")
@@ -139,8 +145,10 @@ def _difficulty(out: list[str], d: dict[str, Any], rows: int) -> None:
 
 def _failures(out: list[str], f: dict[str, Any], rows: int) -> None:
     out += ["", "3. Failures"]
-    if not f["failed_steps"]:
-        out.append(f"  no failed step in {f['steps']:,} steps")
+    if not f["steps"]:
+        out.append("  no readable step")
+    elif not f["failed_steps"]:
+        out.append(f"  no failed step in {f['steps']:,} readable steps")
     else:
         r = f["retries_per_chain"]
         s = f["steps_to_recover"]

@@ -66,3 +66,11 @@ def test_fsck_cli_says_partial_where_and_exits_0(unwritten_run: Path, capsys: py
         assert "2 env steps lost while recording (2 before step 2; a write failed" in mid
         assert "nothing to repair" in mid
         assert "1 ok" in out and "2 with lost steps (recorded in the file)" in out and "run with --repair" not in out
+
+
+def test_an_unwritten_gap_before_k_comes_before_a_damaged_range_starting_at_k() -> None:
+    # the env step not written before step 1 was taken before step 1 was recorded (and later damaged)
+    index = {"steps": 4, "damaged": [{"first": 1, "n": 2, "why": "damaged bytes"}],
+             "summary": {"lost_steps": 1, "lost_before": [[1, 1]]}}
+    found = gaps(index)
+    assert [(g.first, g.numbered) for g in found] == [(1, False), (1, True)]

@@ -7,26 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gymnasium as gym
+from text_env import EchoTextEnv
 
 from trajrec import Recorder
 from trajrec.cli import main
 
 
-class _Tool(gym.Env):
-    action_space = gym.spaces.Text(100)
-    observation_space = gym.spaces.Text(100)
-
-    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
-        return "r", {}
-
-    def step(self, action):  # type: ignore[no-untyped-def]
-        return "o", 0.0, False, False, {}
-
 
 def record_bytes_calls(folder: Path) -> Path:
     """Bytes arguments and the texts that looked the same: one step each."""
-    env = Recorder(_Tool(), folder)
+    env = Recorder(EchoTextEnv(), folder)
     env.reset(seed=0)
     env.step({"name": "set", "arguments": {"v": b"\x00"}})
     env.step(json.dumps({"name": "set", "arguments": {"v": "<1 bytes>"}}))

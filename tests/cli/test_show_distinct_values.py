@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gymnasium as gym
+from text_env import EchoTextEnv
 import numpy as np
 import pytest
 
@@ -20,20 +20,10 @@ ODD_INFO = {"b": [float("nan"), "nan", None, float("inf"), "inf", float("-inf"),
 VALUES = [float("inf"), "inf", float("nan"), "nan", True, "true", float("-inf")]
 
 
-class _Tool(gym.Env):
-    action_space = gym.spaces.Text(100)
-    observation_space = gym.spaces.Text(100)
-
-    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
-        return "r", {}
-
-    def step(self, action):  # type: ignore[no-untyped-def]
-        return "o", 0.0, False, False, dict(ODD_INFO)
-
 
 @pytest.fixture
 def episode(tmp_path: Path) -> Path:
-    env = Recorder(_Tool(), tmp_path / "run")
+    env = Recorder(EchoTextEnv(ODD_INFO), tmp_path / "run")
     env.reset(seed=0)
     for v in VALUES:
         env.step(json.dumps({"name": "set", "arguments": {"v": v}}))

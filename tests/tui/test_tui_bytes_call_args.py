@@ -7,26 +7,16 @@ import asyncio
 import json
 from pathlib import Path
 
-import gymnasium as gym
+from text_env import EchoTextEnv
 from tui_helpers import open_ready
 
 from trajrec import Recorder
 from trajrec.tui.app import create_app
 
 
-class _Tool(gym.Env):
-    action_space = gym.spaces.Text(100)
-    observation_space = gym.spaces.Text(100)
-
-    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
-        return "r", {}
-
-    def step(self, action):  # type: ignore[no-untyped-def]
-        return "o", 0.0, False, False, {}
-
 
 def test_the_step_list_tells_bytes_from_text(tmp_path: Path) -> None:
-    env = Recorder(_Tool(), tmp_path / "run")
+    env = Recorder(EchoTextEnv(), tmp_path / "run")
     env.reset(seed=0)
     env.step({"name": "set", "arguments": {"v": b"\x00"}})
     env.step(json.dumps({"name": "set", "arguments": {"v": "<1 bytes>"}}))

@@ -7,7 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
-import gymnasium as gym
+from text_env import EchoTextEnv
 from tui_helpers import open_ready
 
 from trajrec import Recorder
@@ -17,19 +17,9 @@ from trajrec.tui.step_detail import StepDetail
 VALUES = [float("inf"), "inf", float("nan"), "nan", float("-inf"), "-inf"]
 
 
-class _Tool(gym.Env):
-    action_space = gym.spaces.Text(100)
-    observation_space = gym.spaces.Text(100)
-
-    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
-        return "r", {}
-
-    def step(self, action):  # type: ignore[no-untyped-def]
-        return "o", 0.0, False, False, {"x": [float("nan"), "nan"]}
-
 
 def test_the_step_list_and_pane_tell_nonfinite_floats_from_text(tmp_path: Path) -> None:
-    env = Recorder(_Tool(), tmp_path / "run")
+    env = Recorder(EchoTextEnv({"x": [float("nan"), "nan"]}), tmp_path / "run")
     env.reset(seed=0)
     for v in VALUES:
         env.step(json.dumps({"name": "set", "arguments": {"v": v}}))

@@ -622,6 +622,22 @@ def usd_amount(value: Any) -> bool:
 _STATS_NUMBERS = {"tokens_sent": True, "tokens_received": True, "api_calls": True, "instance_cost": False}
 
 
+def info_object(path: str | os.PathLike[str], top: Any, members: str) -> dict[str, Any]:
+    """A SWE-agent or mini-swe-agent trajectory's ``info`` (``{}`` when there is none), which holds how the run
+    ended (``exit_status``, ``submission``): read as absent when it is of another type, the episode would get no
+    verdict, or the outcome ``stopped`` (cut short), which the file does not say.
+
+    Raises:
+        ImportFormatError: ``info`` is there and not an object (``$.info``, naming ``members``).
+    """
+    info = top.get("info")
+    if info is None:
+        return {}
+    if not isinstance(info, dict):
+        raise ImportFormatError(path, "$.info", f"expected an object ({members}), found {shown(info)}")
+    return info
+
+
 def read_model_stats(stats: Any, fields: FieldReport, prefix: str = "info.model_stats"
                      ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The episode totals of ``info.model_stats`` that can be summed, and the raw values that cannot.

@@ -25,8 +25,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import (ImportedEpisode, ImportedStep, Importer, SourceFile, open_text, parse_time, read_model_stats,
-                   shell_tool, with_episode_usage)
+from .base import (ImportedEpisode, ImportedStep, Importer, SourceFile, info_object, open_text, parse_time,
+                   read_model_stats, shell_tool, with_episode_usage)
 from .jsonstream import ImportFormatError, JsonStream, shown
 
 _BLOCK = re.compile(r"```(?:bash|mswea_bash_command|sh)\s*\n(.*?)\n?```", re.S)
@@ -84,14 +84,7 @@ class MiniSweAgentImporter(Importer):
             else:
                 raise ImportFormatError(path, "$", "not a mini-swe-agent trajectory: expected a JSON object or list")
         f = self.fields
-        info = top.get("info")
-        if info is None:
-            info = {}
-        elif not isinstance(info, dict):
-            # As SWE-agent's: ``info`` holds how the run ended (exit_status, submission); read as absent, the
-            # episode would get no verdict the file may well give.
-            raise ImportFormatError(path, "$.info", "expected an object (exit_status, submission, model_stats, "
-                                    f"config), found {shown(info)}")
+        info = info_object(path, top, "exit_status, submission, model_stats, config")
         layout = top.get("trajectory_format") or ("list" if bare else "mini-swe-agent-1")
         config = info.get("config") if isinstance(info.get("config"), dict) else {}
         model_cfg = config.get("model") if isinstance(config.get("model"), dict) else {}

@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, call_of, open_text,
+from .base import (ImportedEpisode, ImportedStep, Importer, SeenTools, SourceFile, call_of, info_object, open_text,
                    read_model_stats, shell_tool, usd_amount, with_episode_usage)
 from .jsonstream import ImportFormatError, JsonStream, shown
 
@@ -88,14 +88,7 @@ class SweAgentImporter(Importer):
                 seen.add(tc["tool"], tc["args"])
         if "trajectory" not in top and n_traj == 0 and "history" not in top and not calls:
             raise ImportFormatError(path, "$.trajectory", "not a SWE-agent trajectory: no 'trajectory' member")
-        info = top.get("info")
-        if info is None:
-            info = {}
-        elif not isinstance(info, dict):
-            # ``info`` holds how the run ended (exit_status: submitted, a limit...): read as absent, the episode
-            # would end "stopped" (cut short), a verdict the file does not give.
-            raise ImportFormatError(path, "$.info", "expected an object (exit_status, submission, model_stats), "
-                                    f"found {shown(info)}")
+        info = info_object(path, top, "exit_status, submission, model_stats")
         config = top.get("replay_config")
         if isinstance(config, str):
             try:

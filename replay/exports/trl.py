@@ -60,7 +60,9 @@ class TrlStepwiseFormat(JsonlFormat):
         scores: list[float | None] = []
         sep = opts.step_separator
         doubt = unverified_of(view.ep)
+        read = False  # a step was read (none: recorded none, or none readable: "no step", not a labeling matter)
         for rec in view.steps():
+            read = True
             i = rec["i"]
             chosen = view.choose(i, mapped=True)
             if chosen is None:
@@ -85,7 +87,7 @@ class TrlStepwiseFormat(JsonlFormat):
             steps.append(i)
             judges.append(_str(judge))
         if not completions:
-            if len(view.ep) == 0:  # nothing recorded: not a labeling matter
+            if not read:
                 raise Skip(NO_STEP)
             raise Skip("no labeled step to export", unlabeled=True)
         task = view.task

@@ -11,7 +11,7 @@ from trajrec import open_episode
 from trajrec.cli import main
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "chat", "kto"])
+@pytest.mark.parametrize("fmt", ["parquet", "chat", "kto", "trl-stepwise"])
 def test_keep_partial_leaves_an_episode_with_no_readable_step_out_as_no_step(
         no_readable_steps_run: Path, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("pyarrow") if fmt == "parquet" else None

@@ -48,4 +48,8 @@ def test_without_keep_partial_it_is_a_partial_file_as_before(
         reset_lost_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["export", str(reset_lost_run), "--format", "records", "--out", str(tmp_path / "o.jsonl"), "--json"])
     assert code == 0
-    assert list(json.loads(capsys.readouterr().out)["left_out"]) == ["lost steps (repaired after damage)"]
+    captured = capsys.readouterr()
+    assert list(json.loads(captured.out)["left_out"]) == ["lost steps (repaired after damage)"]
+    # The --keep-partial hint says when it does not help (FINDINGS31 #5): a reset lost with the steps.
+    assert "--keep-partial exports its readable steps" in captured.err
+    assert "not when the reset record was lost with them" in captured.err

@@ -165,7 +165,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trajrec export: skipped {path}: {err}{fix}", file=sys.stderr)
     for path in report.partial:
         print(f"trajrec export: left out {path}: steps were lost to damage (repaired by fsck; `trajrec fsck {path}` "
-              "lists them); --keep-partial exports its readable steps, marked complete: false", file=sys.stderr)
+              "lists them); --keep-partial exports its readable steps, marked complete: false (not when the reset "
+              "record was lost with them: there is no first observation to write)", file=sys.stderr)
     for path in report.unwritten:
         print(f"trajrec export: left out {path}: env steps were lost while recording (a write failed; `trajrec fsck "
               f"{path}` says where); --keep-partial exports the steps written, marked complete: false", file=sys.stderr)

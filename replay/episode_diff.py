@@ -111,9 +111,14 @@ class EpisodeDiff:
         if self.steps:
             parts.append(f"{len(self.steps)} of {self.compared} steps differ, the first at step {self.steps[0].step}")
         if self.gaps_a != self.gaps_b:
-            parts.append("steps are renumbered across a gap (" + "; ".join(
-                f"{side} lost {'some' if any(g.n is None for g in gaps) else sum(g.n for g in gaps)}" for side, gaps in (("A", self.gaps_a), ("B", self.gaps_b))
-                if gaps) + "): step k of each file may not be the env's same step")
+            sides = [(side, gaps) for side, gaps in (("A", self.gaps_a), ("B", self.gaps_b)) if gaps]
+            lost = "; ".join(f"{side} lost {'some' if any(g.n is None for g in gaps) else sum(g.n for g in gaps)}"
+                             for side, gaps in sides)
+            if any(not g.numbered for _side, gaps in sides for g in gaps):
+                parts.append(f"steps are renumbered across a gap ({lost}): step k of each file may not be the env's "
+                             "same step")
+            else:  # only steps lost to damage: they keep their numbers, the others are compared as they are
+                parts.append(f"steps lost to damage are not compared ({lost})")
         if self.steps_a != self.steps_b:
             longer, extra = ("A", self.steps_a - self.steps_b) if self.steps_a > self.steps_b else (
                 "B", self.steps_b - self.steps_a)
@@ -160,7 +165,8 @@ def _parse_ignores(ignore: Sequence[str]) -> list[tuple[_Seg, ...]]:
 
 
 def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> Iterator[StepDiff]:
-    """Every compared step, in order (the same ones with empty ``rows``), over the steps both episodes have.
+    """Every compared step, in order (the same ones with empty ``rows``), over the steps both episodes have and
+    can read (a step ``fsck --repair`` declared lost on either side is left out: see ``EpisodeDiff.gap_lines``).
 
     Args:
         a, b: the episodes.
@@ -175,6 +181,10 @@ def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state
     ignores = [segs for segs in _parse_ignores(ignore) if segs[0].value != "task"]
     with_state = state and a.has_state and b.has_state
     for i in range(min(len(a), len(b))):
+        # A step fsck --repair declared lost on either side (its number kept, its record gone) is not compared:
+        # the gap is named instead (EpisodeDiff.gap_lines), and the steps around it still line up by number.
+        if (a.lost and a._lost_at(i)) or (b.lost and b._lost_at(i)):
+            continue
         yield StepDiff(i, tuple(_rows(_compared(a, a[i], with_state), _compared(b, b[i], with_state), ignores)))
 
 

@@ -40,3 +40,48 @@ def test_the_same_file_is_the_same_with_its_gaps(unwritten_run: Path) -> None:
         # The same written steps with a gap on one side only are not the same episode.
         result.gaps_b = []
         assert not result.same and "renumbered" in result.summary()
+
+
+def test_diff_compares_the_readable_steps_of_a_repaired_file(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A file fsck --repair kept around a damaged frame is compared on the steps it still holds, the lost range
+    named (FINDINGS31 #4: diff refused it, even against itself, with advice to run fsck)."""
+    import shutil
+    import sys
+
+    from trajrec.recorder import Recorder, fsck
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from synthetic_env import SyntheticToolEnv
+
+    env = Recorder(SyntheticToolEnv(), tmp_path / "rec", frame_steps=4)
+    env.reset(seed=0)
+    for i in range(20):
+        env.step(json.dumps({"tool": "cat", "args": {"path": f"file{i}.txt"}}))
+    env.close()
+    original = tmp_path / "original.msgpack.zst"
+    shutil.copy(env.episode_path, original)
+    with open_episode(original) as ep:
+        start, stop = ep._frames[2][0], ep._frames[2][3]
+    data = original.read_bytes()
+    damaged = tmp_path / "damaged.msgpack.zst"
+    for at in range((start + stop) // 2, stop):  # a byte whose damage loses the frame's steps (not salvaged)
+        flipped = bytearray(data)
+        flipped[at] ^= 0xFF
+        damaged.write_bytes(bytes(flipped))
+        fsck(damaged, repair=True)
+        with open_episode(damaged) as ep:
+            if ep.lost:
+                lost = ep.lost
+                break
+    else:
+        pytest.fail("no byte of frame 2 lost its steps")
+    assert lost == [(8, 4)]
+    assert main(["diff", str(damaged), str(damaged)]) == 0  # itself: the same (its readable steps, its gap)
+    out = capsys.readouterr().out
+    assert "A: steps 8..11 lost" in out and "B: steps 8..11 lost" in out and out.rstrip().endswith(
+        "same: 16 steps, task and every compared field equal")
+    assert main(["diff", str(original), str(damaged)]) == 1  # the gap differs; the 16 steps both hold are equal
+    out = capsys.readouterr().out
+    assert "B: steps 8..11 lost" in out and "differ" not in out
+    assert out.rstrip().endswith("steps lost to damage are not compared (B lost 4)")

@@ -163,6 +163,11 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
     # the steps to the end: then no written step is the one whose check failed, and none is labeled so.
     terminal_lost = any(g.first == n if not g.numbered else (g.n is None or (g.first or 0) + g.n >= n)
                         for g in ep.gaps)
+    # The last step the file holds: before steps lost to damage up to the end (they keep their numbers).
+    last = n - 1
+    for g in ep.gaps:
+        if g.numbered and g.first is not None and (g.n is None or g.first + g.n >= n):
+            last = min(last, g.first - 1)
     out: list[Proposal] = []
     failed_actions: dict[int, Any] = {}
     for st in ep:
@@ -196,14 +201,17 @@ def rule_proposals(ep: Episode) -> list[Proposal]:
             # Every step of a failed episode gets a label, so exports keep failed episodes by default.
             value, tags = 0, ["in-failed-episode"]
             why.append("a step of an episode whose terminal check failed; the rules cannot tell whether it helped")
-            if terminal_lost and i == n - 1:
+            if terminal_lost and i == last:
                 why.append("its terminal step was lost, so no written step is labeled as the terminal one")
         if value is not None:
             out.append(Proposal(i, value, "; ".join(why), tuple(tags)))
     if verdict is not None:
         check = _terminal_check(ep)
-        who = _clip(check.judge) if check is not None else "terminal check"
-        text = f"terminal check {who} {'passed' if verdict else 'failed'}"
+        # No check record (it went with a lost step): the summary still names the terminal judge.
+        counted = ep.summary.get("checks")
+        judge = check.judge if check is not None else (counted.get("terminal_judge")
+                                                        if isinstance(counted, dict) else None)
+        text = f"terminal check{' ' + _clip(judge) if judge else ''} {'passed' if verdict else 'failed'}"
         if check is not None and check.rationale:
             text += f": {_clip(check.rationale)}"
         out.append(Proposal("episode", 1 if verdict else -1, text, ()))

@@ -48,3 +48,41 @@ def test_no_written_step_is_labeled_terminal_failure_when_the_terminal_step_was_
     assert last.value == 0 and "terminal step was lost" in last.rationale
     episode = [p for p in rule_proposals(ep) if p.target == "episode"]
     assert [p.value for p in episode] == [-1]  # the verdict still stands: the env said it failed
+    # Its check record went with the step; the summary still names the judge (FINDINGS31 #6: "terminal check
+    # terminal check failed").
+    judge = ep.summary["checks"]["terminal_judge"]
+    assert judge and episode[0].rationale == f"terminal check {judge} failed"
+
+
+def test_the_last_readable_step_says_the_terminal_step_was_lost_to_damage(tmp_path: Path) -> None:
+    """Damage that took the steps to the end (repaired: the steps keep their numbers) is a lost terminal step
+    too: the last step the file still holds gets the documented reason (FINDINGS31 #6)."""
+    import gymnasium as gym
+
+    import trajrec.envs  # noqa: F401  (registers trajrec/MathCalc-v0)
+    from trajrec import Recorder
+    from trajrec.recorder import fsck
+
+    env = Recorder(gym.make("trajrec/MathCalc-v0"), tmp_path / "rec", frame_steps=2)
+    env.reset(seed=102)
+    for a in ['{"tool":"calc","args":{"expr":"1+1"}}'] * 3 + ['{"tool":"submit","args":{"answer":"-987654.25"}}']:
+        env.step(a)
+    env.close()
+    path = env.episode_path
+    with open_episode(path) as ep:
+        assert ep.summary["outcome"] == "failed" and len(ep) == 4
+        start, stop = ep._frames[1][0], ep._frames[1][3]  # steps 2 and 3, the submit among them
+    data = path.read_bytes()
+    for at in range((start + stop) // 2, stop):  # a byte whose damage loses the frame's steps (not salvaged)
+        flipped = bytearray(data)
+        flipped[at] ^= 0xFF
+        path.write_bytes(bytes(flipped))
+        fsck(path, repair=True)
+        with open_episode(path) as ep:
+            if ep.lost:
+                break
+    ep = open_episode(path)
+    assert ep.lost == [(2, 2)]
+    steps = {p.target: p for p in rule_proposals(ep) if p.target != "episode"}
+    assert sorted(steps) == [0, 1] and not any("terminal-failure" in p.tags for p in steps.values())
+    assert "terminal step was lost" in steps[1].rationale and "terminal step was lost" not in steps[0].rationale

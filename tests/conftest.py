@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from damage import break_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("recorder", "replay", "envs", "tui")
@@ -103,16 +104,6 @@ def unwritten_run(_unwritten_original: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(_unwritten_original, tmp_path / "run"))
 
 
-def _break_frame(path: Path, row: list[int]) -> None:
-    """Mark the first block of the frame at index row ``row`` with zstd's reserved block type: zstd rejects the
-    frame at once, so nothing of it can be salvaged (RFC 8878, 3.1.1.2)."""
-    data = bytearray(path.read_bytes())
-    fhd = data[row[0] + 4]
-    single, did, fcs = (fhd >> 5) & 1, fhd & 3, fhd >> 6
-    data[row[0] + 5 + (0 if single else 1) + (0, 1, 2, 4)[did] + ((1 if single else 0), 2, 4, 8)[fcs]] |= 0b110
-    path.write_bytes(bytes(data))
-
-
 @pytest.fixture
 def no_readable_steps_run(tmp_path: Path) -> Path:
     """A folder with one MathCalc episode (4 steps, the last a wrong submit: failed) that ``fsck --repair`` left
@@ -142,7 +133,7 @@ def no_readable_steps_run(tmp_path: Path) -> Path:
     data[rows[0][0] + int((rows[0][3] - rows[0][0]) * 0.9)] ^= 0x5A
     path.write_bytes(bytes(data))
     for row in rows[1:]:
-        _break_frame(path, row)
+        break_frame(path, row)
     fsck(path, repair=True)
     return out
 

@@ -61,7 +61,9 @@ def test_the_last_readable_step_says_the_terminal_step_was_lost_to_damage(tmp_pa
 
     import trajrec.envs  # noqa: F401  (registers trajrec/MathCalc-v0)
     from trajrec import Recorder
-    from trajrec.recorder import fsck
+    from damage import break_frame
+
+    from trajrec.recorder import fsck, read_index
 
     env = Recorder(gym.make("trajrec/MathCalc-v0"), tmp_path / "rec", frame_steps=2)
     env.reset(seed=102)
@@ -71,16 +73,8 @@ def test_the_last_readable_step_says_the_terminal_step_was_lost_to_damage(tmp_pa
     path = env.episode_path
     with open_episode(path) as ep:
         assert ep.summary["outcome"] == "failed" and len(ep) == 4
-        start, stop = ep._frames[1][0], ep._frames[1][3]  # steps 2 and 3, the submit among them
-    data = path.read_bytes()
-    for at in range((start + stop) // 2, stop):  # a byte whose damage loses the frame's steps (not salvaged)
-        flipped = bytearray(data)
-        flipped[at] ^= 0xFF
-        path.write_bytes(bytes(flipped))
-        fsck(path, repair=True)
-        with open_episode(path) as ep:
-            if ep.lost:
-                break
+    break_frame(path, read_index(path)["frames"][1])  # steps 2 and 3, the submit among them
+    fsck(path, repair=True)
     ep = open_episode(path)
     assert ep.lost == [(2, 2)]
     steps = {p.target: p for p in rule_proposals(ep) if p.target != "episode"}

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from text_env import EchoTextEnv
-from tui_helpers import open_ready
+from tui_helpers import call_args_shown, open_ready
 
 from trajrec import Recorder
 from trajrec.tui.app import create_app
@@ -29,8 +29,6 @@ def test_the_step_list_tells_bytes_from_text(tmp_path: Path) -> None:
         async with app.run_test(size=(160, 40)) as pilot:
             await open_ready(pilot)
             await pilot.pause()
-            screen = "\n".join("".join(seg.text for seg in strip)
-                               for strip in app.screen._compositor.render_strips())
-            shown = [line.split("set(", 1)[1].split(")", 1)[0] for line in screen.splitlines() if "set(" in line]
+            shown = call_args_shown(app)
             assert shown[:3] == ["v=b'\\x00'", 'v="<1 bytes>"', 'v={"$bytes": "00"}']
     asyncio.run(run())

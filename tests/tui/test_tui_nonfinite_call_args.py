@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from text_env import EchoTextEnv
-from tui_helpers import open_ready
+from tui_helpers import call_args_shown, open_ready
 
 from trajrec import Recorder
 from trajrec.tui.app import create_app
@@ -30,9 +30,7 @@ def test_the_step_list_and_pane_tell_nonfinite_floats_from_text(tmp_path: Path) 
         async with app.run_test(size=(160, 40)) as pilot:
             await open_ready(pilot)
             await pilot.pause()
-            screen = "\n".join("".join(seg.text for seg in strip)
-                               for strip in app.screen._compositor.render_strips())
-            shown = [line.split("set(", 1)[1].split(")", 1)[0] for line in screen.splitlines() if "set(" in line]
+            shown = call_args_shown(app)
             assert shown[:6] == ["v=Infinity", 'v="inf"', "v=NaN", 'v="nan"', "v=-Infinity", 'v="-inf"']
             detail = " ".join(app.screen.query_one(StepDetail).text.plain.split())
             assert '"x": [ NaN, "nan" ]' in detail

@@ -203,6 +203,13 @@ async def open_ready(pilot: Pilot) -> Any:
     return pilot.app.screen
 
 
+def call_args_shown(app: App[None]) -> list[str]:
+    """The arguments of each ``set(...)`` call the screen shows now (the step list's one-line call summaries),
+    top to bottom, as drawn."""
+    screen = "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
+    return [line.split("set(", 1)[1].split(")", 1)[0] for line in screen.splitlines() if "set(" in line]
+
+
 def burst(app: App[None], *keys: str) -> None:
     """Send keys the way a terminal delivers fast typing or a paste: all queued at once, none waiting for the
     app (``Pilot.press`` waits for the app to settle after every key, which hides routing races)."""

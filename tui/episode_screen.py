@@ -10,6 +10,7 @@ annotators' labels every couple of seconds.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import shutil
@@ -33,7 +34,7 @@ from textual.worker import get_current_worker
 
 from trajrec.recorder import Check, Episode, Step, TrajrecError, open_episode
 from trajrec.replay.labels import default_annotator
-from trajrec.replay.render import json_safe, json_text, one_line, safe, step_record
+from trajrec.replay.render import json_safe, one_line, safe, step_record
 
 from .episode_header import EpisodeHeader
 from .help_screen import bindings_of
@@ -809,9 +810,13 @@ class EpisodeScreen(Screen[None]):
             self.notify(one_line(str(exc), 300), title="step cannot be read", severity="error", markup=False)
             return None
         record = {"episode_id": self.episode.episode_id, "path": self.episode.path, **step_record(step)}
-        # Recorded text may hold C1 controls or bidi overrides: escaped, the JSON is the same value and cannot
-        # drive the terminal or the editor it is pasted into.
-        return json_safe(json_text(record))
+        # The export encoding, as `--json` writes it (docs/EXPORT.md, "JSON: exact or explicit"): strict JSON in
+        # which NaN, bytes and a recorded "$" key are marked, so what is pasted is the recorded value, not the
+        # display's text of it. Recorded text may hold C1 controls or bidi overrides: escaped, the JSON is the same
+        # value and cannot drive the terminal or the editor it is pasted into.
+        from trajrec.replay.exports.encode import jsonable_marked  # (not needed until a step is copied)
+
+        return json_safe(json.dumps(jsonable_marked(record), ensure_ascii=False, indent=2))
 
     def action_copy_step(self) -> None:
         text = self._step_json()

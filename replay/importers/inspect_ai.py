@@ -329,10 +329,13 @@ class InspectImporter(Importer):
 # -- helpers -------------------------------------------------------------------------------------------------------
 
 
+_ROLES = frozenset(("system", "user", "assistant", "tool"))
+
+
 def _check_messages(path: Path, where: str, messages: list[Any]) -> None:
-    """Refuse a message the steps cannot be read from: one that is no object, a ``role`` that is not text (the
-    role says whether it is an agent turn, a tool result or the prompt: a wrong one would drop the turn and its
-    calls), a ``content`` that is neither text nor a list of parts (it is the turn's text or the tool's result), a
+    """Refuse a message the steps cannot be read from: one that is no object, a ``role`` that is none of Inspect's
+    four (the role says whether it is an agent turn, a tool result or the prompt: a wrong or misspelt one would
+    drop the turn and its calls), a ``content`` that is neither text nor a list of parts (it is the turn's text or the tool's result), a
     tool result's ``tool_call_id`` or a call's ``id`` that is not text (they join a result to its call: read as
     none, the result would become a step of its own and the call would observe nothing).
 
@@ -343,7 +346,7 @@ def _check_messages(path: Path, where: str, messages: list[Any]) -> None:
         field = f"{where}.messages[{j}]"
         if not isinstance(m, dict):
             raise ImportFormatError(path, field, f"expected a message object, found {shown(m)}")
-        if not isinstance(m.get("role"), str):
+        if m.get("role") not in _ROLES:  # inspect_ai's ChatMessage roles (inspect_ai.model._chat_message)
             raise ImportFormatError(path, f"{field}.role", "expected the role (system, user, assistant or tool), "
                                     f"found {shown(m.get('role'))}")
         content = m.get("content")

@@ -101,6 +101,9 @@ def _set(path: list[Any], value: Any):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("fmt, build, field, found", [
     ("inspect", lambda t: _inspect_log(t, _set(["messages", 1, "role"], 5)),
      "$.samples[0].messages[1].role", "expected the role (system, user, assistant or tool), found 5"),
+    # An unknown role (a misspelt "assistant") would read the agent's turn as prompt text and drop its calls.
+    ("inspect", lambda t: _inspect_log(t, _set(["messages", 1, "role"], "assitant")),
+     "$.samples[0].messages[1].role", 'expected the role (system, user, assistant or tool), found "assitant"'),
     ("inspect", lambda t: _inspect_log(t, _set(["messages", 1, "content"], 12345)),
      "$.samples[0].messages[1].content", "expected text or a list of content parts, found 12345"),
     ("inspect", lambda t: _inspect_log(t, _set(["messages", 2], "oops")),

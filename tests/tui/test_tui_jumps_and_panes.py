@@ -213,6 +213,16 @@ def test_copied_json_escapes_control_characters(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+def one_step_episode(env: gym.Env, folder: Path) -> Path:
+    """``env`` recorded into ``folder``: a reset and one step (action "go"); the episode file's path."""
+    rec = Recorder(env, folder)
+    rec.reset(seed=0)
+    rec.step("go")
+    rec.close()
+    assert rec.episode_path is not None
+    return rec.episode_path
+
+
 class _OddValues(gym.Env):
     """One step whose values plain JSON cannot hold as they are: a NaN reward, bytes, an infinity, a "$" key."""
 
@@ -230,12 +240,7 @@ class _OddValues(gym.Env):
 def test_copied_json_is_the_exact_encoding_of_other_commands(tmp_path: Path) -> None:
     """`y` copies the step as strict JSON in the encoding `--json` and the exports use (docs/EXPORT.md): NaN and
     the infinities marked, bytes as hex, a recorded "$" key escaped; not the display's text ("nan", "<5 bytes>")."""
-    env = Recorder(_OddValues(), tmp_path / "run")
-    env.reset(seed=0)
-    env.step("go")
-    env.close()
-    path = env.episode_path
-    assert path is not None
+    path = one_step_episode(_OddValues(), tmp_path / "run")
 
     def refuse(name: str) -> None:
         raise ValueError(f"not strict JSON: {name}")
@@ -369,12 +374,7 @@ def test_numpy_values_json_cannot_take_are_shown_not_crashed_on(tmp_path: Path, 
     bytes arrays and long doubles: JSON text of the values, never a traceback."""
     from trajrec.cli import main
 
-    env = Recorder(_NumpyValuesEnv(), tmp_path / "run")
-    env.reset(seed=0)
-    env.step("go")
-    env.close()
-    path = env.episode_path
-    assert path is not None
+    path = one_step_episode(_NumpyValuesEnv(), tmp_path / "run")
     capsys.readouterr()
     assert main(["show", str(path), "--json", "--step", "0"]) == 0
     out = capsys.readouterr().out

@@ -105,6 +105,10 @@ def parse_value(text: str) -> Any:
     except ValueError:
         return validate_value(text.strip())
     if num.is_integer() and "." not in low and "e" not in low:
+        if num not in (-1, 0, 1):
+            # validate_value's message speaks Python (value=2.0, score=2): this one speaks of what is typed.
+            raise TrajrecUsageError(f"a rating is -1, 0 or +1, got {text.strip()}; type a score with a decimal point "
+                                    f"({num:.1f}), or keep it as the label's score (--score {text.strip()})")
         return validate_value(int(num))
     return validate_value(num)
 
@@ -145,7 +149,8 @@ def validate_value(value: Any) -> Any:
                                     "put explanations in rationale=")
         low = text.lower()
         if low in _RATING_WORDS or _is_number(low):
-            raise TrajrecUsageError(f"value {value!r} is text that reads as a number; pass the number itself "
+            what = "a rating" if low in _RATING_WORDS and not _is_number(low) else "a number"
+            raise TrajrecUsageError(f"value {value!r} is text that reads as {what}; pass the number itself "
                                     f"(e.g. {parse_value(text)!r}), or parse typed text with parse_value({value!r})")
         if low not in _VERDICT_WORDS:
             near = difflib.get_close_matches(low, _VERDICT_WORDS, n=1, cutoff=0.75)

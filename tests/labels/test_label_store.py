@@ -180,6 +180,9 @@ def test_a_forked_child_writes_its_own_file(tmp_path: Path) -> None:
     (lambda s: s.add("ep", 0, "godo", judge="human:a"),
      "value 'godo' looks like a misspelling of 'good'; did you mean 'good'? (a category name must not be this "
      "close to a rating or verdict word)"),
+    (lambda s: s.add("ep", 0, "Good", judge="human:a"),
+     "value 'Good' is text that reads as a rating; pass the number itself (e.g. 1), or parse typed text with "
+     "parse_value('Good')"),
     (lambda s: s.add("ep", 0, "+1", judge="human:a"),
      "value '+1' is text that reads as a number; pass the number itself (e.g. 1), or parse typed text with "
      "parse_value('+1')"),
@@ -247,6 +250,10 @@ def test_values() -> None:
     assert [parse_value(t) for t in ("+1", "-1", "0", "good", "bad", "neutral", "pass", "fail", "0.25", "typo")] == [
         1, -1, 0, 1, -1, 0, True, False, 0.25, "typo"]
     assert [rating(v) for v in (True, False, 1, 0, -1, 0.3, "fail", "typo")] == [1, -1, 1, 0, -1, 1, -1, None]
+    # A whole number beyond the ratings, typed: the message says what to type (FINDINGS32 #10), not Python.
+    with pytest.raises(TrajrecUsageError, match=r"^a rating is -1, 0 or \+1, got 2; type a score with a decimal "
+                       r"point \(2\.0\), or keep it as the label's score \(--score 2\)$"):
+        parse_value("2")
 
 
 def test_label_stores_find_episodes_in_any_run_folder(tmp_path: Path) -> None:

@@ -81,6 +81,25 @@ def default_annotator() -> str:
         return "anonymous"
 
 
+def check_annotator(name: str, source: str) -> None:
+    """Refuse an annotator name a person's judge (``human:<name>``) cannot be made of: empty, with spaces, or
+    already a judge (``human:ana``, which would make a second person ``human:human:ana``). ``source`` names where
+    the name came from in the message (``--annotator``, ``$TRAJREC_ANNOTATOR``).
+
+    Raises:
+        TrajrecUsageError: naming ``source``, the name and the fix.
+    """
+    def example(fixed: str) -> str:
+        return f"{source} {fixed}" if source.startswith("--") else repr(fixed)
+
+    if name.startswith("human:") and name[6:] and not any(c.isspace() for c in name):
+        raise TrajrecUsageError(f"{source} is the person's name alone, got {name!r}; e.g. {example(name[6:])} "
+                                f"(their labels are then judge {name!r})")
+    if not name or any(c.isspace() for c in name):
+        raise TrajrecUsageError(f"{source} is one word without spaces, got {name!r}; e.g. "
+                                f"{example('_'.join(name.split()) or 'ana')}")
+
+
 def _person(judge: str) -> str | None:
     """The person's name of a ``human:<name>`` judge, else None (an automatic judge)."""
     return judge[6:] if judge.startswith("human:") else None
@@ -184,7 +203,11 @@ class LabelStore:
                                     "None for $TRAJREC_ANNOTATOR, else the login name")
         kind = _validate_kind(kind)
         if judge is None:
-            author = author if author is not None else default_annotator()
+            if author is None:
+                author = default_annotator()
+                check_annotator(author, "$TRAJREC_ANNOTATOR" if os.environ.get("TRAJREC_ANNOTATOR") else "the login name")
+            else:
+                check_annotator(author, "the annotator")
             judge = f"human:{author}"
         judge = _validate_judge(judge, kind)
         if author is None and judge.startswith("human:"):

@@ -238,6 +238,21 @@ def test_label_add_twice_replaces_the_annotators_label(run_dir: Path, ids: dict[
     assert sorted(json.loads(line)["judge"] for line in out.splitlines()) == ["human:ana", "human:bo"]
 
 
+def test_annotator_given_as_a_judge_or_with_spaces_is_refused(run_dir: Path, ids: dict[int, str],
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--annotator human:ana` would label as a second person, human:human:ana; a name with spaces from
+    $TRAJREC_ANNOTATOR is named as the environment's (FINDINGS32 #10). Nothing is written."""
+    add = ["label", "add", str(run_dir), "--episode", ids[1], "--step", "0", "--value", "+1"]
+    code, _, err = run(capsys, *add, "--annotator", "human:ana")
+    assert code == 1 and "the annotator is the person's name alone, got 'human:ana'; e.g. 'ana'" in err
+    monkeypatch.setenv("TRAJREC_ANNOTATOR", "a b")
+    code, _, err = run(capsys, *add)
+    assert code == 1 and "$TRAJREC_ANNOTATOR is one word without spaces, got 'a b'; e.g. 'a_b'" in err
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--json")
+    assert out == ""  # nothing written
+
+
 @pytest.mark.parametrize("action", ["add", "edit", "rm"])
 def test_empty_annotator_is_refused(run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str],
                                     action: str) -> None:

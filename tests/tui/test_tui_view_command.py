@@ -84,6 +84,14 @@ def test_view_refuses_bad_annotator_and_tags(library: Path, made: list[FakeApp],
     assert "--annotator is one word without spaces, got 'ana smith'; e.g. --annotator ana_smith" in err
     assert main(["view", str(library), "--annotator", ""]) == 1  # not the login name in disguise
     assert "--annotator is one word without spaces, got ''" in capsys.readouterr().err
+    # A judge given for a name (it would label as a second person, human:human:ana), and a bad name from the
+    # environment, named as such (FINDINGS32 #10).
+    assert main(["view", str(library), "--annotator", "human:ana"]) == 1
+    assert "--annotator is the person's name alone, got 'human:ana'; e.g. --annotator ana" in capsys.readouterr().err
+    monkeypatch.setenv("TRAJREC_ANNOTATOR", "a b")
+    assert main(["view", str(library)]) == 1
+    assert "$TRAJREC_ANNOTATOR is one word without spaces, got 'a b'; e.g. 'a_b'" in capsys.readouterr().err
+    monkeypatch.delenv("TRAJREC_ANNOTATOR")
     assert main(["view", str(library), "--tags", "lucky guess,x"]) == 1
     assert "--tags: a tag is one word without spaces, got 'lucky guess'" in capsys.readouterr().err
     monkeypatch.setenv("TRAJREC_TAGS", " , ")

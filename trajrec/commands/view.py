@@ -106,14 +106,17 @@ def run(args: argparse.Namespace) -> int:
                                     + (f"steps 0..{n - 1} (or -{n}..-1 from the end)" if n else "no steps"))
 
     # No textual in these modules: argument errors come before the UI library loads.
+    from trajrec.replay.label_store import check_annotator
     from trajrec.replay.labels import default_annotator
     from trajrec.tui.label_session import DEFAULT_TAGS, parse_tags
     from trajrec.tui.label_source import LabelSource
 
-    annotator = args.annotator if args.annotator is not None else default_annotator()  # "" is refused below
-    if not annotator or any(c.isspace() for c in annotator):
-        raise TrajrecUsageError(f"--annotator is one word without spaces, got {annotator!r}; e.g. "
-                                f"--annotator {'_'.join(annotator.split()) or 'ana'}")
+    if args.annotator is not None:
+        annotator, source = args.annotator, "--annotator"  # "" is refused below
+    else:
+        annotator = default_annotator()
+        source = "$TRAJREC_ANNOTATOR" if os.environ.get("TRAJREC_ANNOTATOR") else "the login name"
+    check_annotator(annotator, source)
     tags_env = os.environ.get("TRAJREC_TAGS")
     if args.tags is not None:
         tags = parse_tags(args.tags)

@@ -48,4 +48,11 @@ def test_sort_labeled_orders_by_the_fraction(sort: str, labeled_run: tuple[Path,
     assert lines[0].split()[-1] == "labeled"
     order = [line.split()[0] for line in lines[1:]]
     assert order == expected
-    assert lines[1].split()[-1] == f"{want[expected[0]]:.0%}"
+    assert lines[1].split()[-1] == (f"{want[expected[0]]:.0%}" if want[expected[0]] else "-")
+    # An episode with no label at all shows "-", as in the viewer; one whose only label is on the episode, 0%.
+    shown = {line.split()[0]: line.split()[-1] for line in lines[1:]}
+    unlabeled = next(e for e, share in want.items() if share == 0)
+    assert shown[unlabeled] == "-"
+    LabelStore(folder).add(unlabeled, "episode", True, judge="human:ana")
+    assert main(["ls", str(folder), f"--sort={sort}"]) == 0
+    assert {line.split()[0]: line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:]}[unlabeled] == "0%"

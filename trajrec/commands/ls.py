@@ -111,6 +111,10 @@ def _run(args: argparse.Namespace) -> int:
     shown = entries if column is None and not reverse and len(args.paths) == 1 else \
         sort_entries(entries, column, reverse=reverse)
     if not args.json:
+        if with_labels:
+            for e in shown:  # (after sorting: such an episode sorts as 0%)
+                if not e.labeled and not run.label_store(e.path).current(e.episode_id):
+                    e.labeled = None  # no label at all: "-", as the viewer shows it (0%: an episode label alone)
         print(_HEADER + (f" {'labeled':>7}" if with_labels else ""))
         _write(_chunks(_text_lines(map(_EPISODE_ID, shown), map(_ROW_KEY, shown), shown.__getitem__, with_labels)))
         print(_summary(len(shown), [e.outcome for e in shown], [e.steps for e in shown],
@@ -284,7 +288,7 @@ def _rest_formatter(with_labels: bool):  # type: ignore[no-untyped-def]
         return (f"{one_line(e.env_id or '-', 22):<22} "
                 f"{one_line(e.task_id or '-', 18):<18} {e.steps:>6} {number_text(e.ret):>8} "
                 f"{(e.outcome or '-') + mark:<10} {f'{e.failures}/{e.retries}/{e.recoveries}':>16} {usage}"
-                + (f" {(e.labeled or 0.0):>7.0%}" if with_labels else ""))
+                + ((f" {e.labeled:>7.0%}" if e.labeled is not None else f" {'-':>7}") if with_labels else ""))
 
     return rest
 

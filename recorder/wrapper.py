@@ -427,8 +427,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             TrajrecUsageError: before the first ``reset()``, or after the episode ended (``end_episode()``).
             EpisodeClosedError: this Recorder is closed.
             Exception: whatever the env's step raised, after it is recorded as a failed step (kind
-                ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step and the episode ends
-                ``stopped``.
+                ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step (nor its note) and
+                the episode ends ``stopped``.
             TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
                 written counts the lost step (the summary counts its reward, end flags and failure).
         """
@@ -444,7 +444,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # KeyboardInterrupt, SystemExit, GeneratorExit: a stop, not the env failing; the step never
-                # completed, so nothing is recorded for it, and the episode closes as "stopped".
+                # completed, so nothing is recorded for it, and the episode closes as "stopped". Its note goes with
+                # it (the agent made it for this step, before env.step(), as it should: no warning at close()).
+                self._note = {}
                 raise
             duration = perf_counter() - p0
             if self._timing is not None:

@@ -25,6 +25,8 @@ class Boom(gym.Env):
     def step(self, action):
         if action == 1:
             raise RuntimeError("the env broke")
+        if action == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the env works on the step
         return 0, 0.0, False, False, {}
 
 
@@ -88,6 +90,26 @@ def test_a_note_after_the_last_step_is_warned_about(tmp_path, then: str) -> None
         warnings.simplefilter("error")  # told once: it is gone
         env.close()
     assert open_episode(env.episode_paths[0])[0].note is None
+
+
+def test_a_note_of_a_step_a_stop_cut_short_goes_with_it_unwarned(tmp_path) -> None:
+    """The agent noted before env.step(), as it should; Ctrl-C came while the env worked on the step, which is not
+    recorded: its note goes with it, without a warning that blames the agent (FINDINGS32 #10), and does not
+    reach the next episode's first step."""
+    env = Recorder(Boom(), tmp_path)
+    env.reset(seed=0)
+    env.step(0)
+    env.note(thought="try the other tool")
+    with pytest.raises(KeyboardInterrupt):
+        env.step(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env.reset(seed=1)
+        env.step(0)
+        env.close()
+    first, second = (open_episode(p) for p in env.episode_paths)
+    assert len(first) == 1 and read_index(env.episode_paths[0])["summary"]["outcome"] == "stopped"
+    assert second[0].note is None
 
 
 def test_a_note_that_never_met_an_episode_says_so(tmp_path) -> None:

@@ -90,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "one thread) (default: %(default)s)")
     a.add_argument("--keep-going", action="store_true",
                    help="with --judge: a call that raises (a model server's error) or returns an unusable value "
-                        "is counted and its step left unlabeled, and the run goes on (default: stop at the first, "
+                        "is counted and its step keeps whatever label it had (none, or with --rejudge the earlier one), and the run goes on (default: stop at the first, "
                         "keeping the labels before it); exit 1 if any failed, and a rerun retries them")
     _add_common(a)
     a.set_defaults(_label_run=_auto)

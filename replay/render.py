@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -549,7 +550,7 @@ def usage_text(totals: Any) -> str | None:
         text += f", {totals['latency']:.2f} s"
     cost = totals.get("cost")
     if isinstance(cost, (int, float)):
-        text += f", ${cost:.4g}"
+        text += f", {cost_text(cost, 4)}"
     left = totals.get("left_out") or []
     n = max(len(left), token_count(totals.get("left_out_count")) or 0)
     if n:  # values of the notes (or totals of the file) that are no count, seconds or cost: not summed
@@ -590,7 +591,7 @@ def model_call_lines(call: Any, *, width: int = 100) -> list[tuple[str, str]]:
     if amount(call.get("latency")) is not None:  # a note is data from anyone: NaN, -1, 10**400 are not shown
         head.append(f"{amount(call['latency']):.2f} s")
     if amount(call.get("cost")) is not None:
-        head.append(f"${amount(call['cost']):.4g}")
+        head.append(cost_text(amount(call["cost"]), 4))
     sampling = call.get("sampling")
     if isinstance(sampling, dict) and sampling:
         head.append(one_line(", ".join(f"{k}={v}" for k, v in sampling.items()), 50))
@@ -648,6 +649,26 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
     """A recorded value as JSON text (numpy values as numbers and lists, bytes as ``<n bytes>``: for the JSON a
     script reads; people's text (:func:`value_text`, :func:`tree_text`) shows bytes whole)."""
     return json.dumps(_plain(value), ensure_ascii=False, indent=indent)
+
+
+def cost_text(cost: Any, digits: int = 3) -> str:
+    """A model cost for people, in fixed notation with ``digits`` significant digits below $1 (``$0.000091``, not
+    ``$9.1e-05``), cents from $1, whole dollars from $1,000; ``-`` for no number (unknown, not 0).
+
+    >>> [cost_text(c) for c in (9.1e-05, 0.000624, 0.1234, 0.5, 12.345, 2500.0, 0, None, float("nan"))]
+    ['$0.000091', '$0.000624', '$0.123', '$0.5', '$12.35', '$2,500', '$0', '-', '-']
+    """
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost):
+        return "-"
+    if cost == 0:
+        return "$0"
+    size = abs(cost)
+    if size >= 1000:
+        return f"${cost:,.0f}"
+    if size >= 1:
+        return f"${cost:,.2f}"
+    places = digits - 1 - math.floor(math.log10(size))
+    return "$" + f"{cost:.{places}f}".rstrip("0").rstrip(".")
 
 
 def number_text(value: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..render import one_line
+from ..render import cost_text, one_line
 
 __all__ = ["render_text", "table"]
 
@@ -250,7 +250,7 @@ def _behaviour(out: list[str], b: dict[str, Any], rows: int) -> None:
         per = u["per_episode"]
         out.append(f"  tokens: {u['tokens']['total']:,} ({u['tokens']['input']:,} in, {u['tokens']['output']:,} out) "
                    f"over {usage_units(u)} of {_count(u['episodes'], 'episode')}; cost {_cost(u, 4)}; per episode "
-                   f"{_num(per['tokens'])} tokens, {_num(per['cost'], 3)}"
+                   f"{_num(per['tokens'])} tokens, {cost_text(per['cost'])}"
                    + (" (priced episodes)" if 0 < u["cost_episodes"] < u["episodes"] else ""))
         if u.get("calls_without_usage"):
             n = u["calls_without_usage"]
@@ -280,7 +280,7 @@ def usage_units(usage: dict[str, Any]) -> str:
 def _cost(row: dict[str, Any], digits: int) -> str:
     """A usage row's cost: ``-`` when no episode was priced (unknown, not 0); the known sum and how many episodes it
     covers when only some were."""
-    shown = _num(row.get("cost"), digits)
+    shown = cost_text(row.get("cost"), digits)
     priced, episodes = row.get("cost_episodes"), row.get("episodes")
     if row.get("cost") is not None and isinstance(priced, int) and isinstance(episodes, int) and priced < episodes:
         return f"{shown} (priced: {priced:,} of {episodes:,} episodes; the rest unknown)"

@@ -51,4 +51,4 @@ def test_a_total_over_some_priced_episodes_says_which_share(tmp_path):
     assert (row["cost"], row["cost_episodes"], row["episodes"]) == (0.25, 1, 2)
     text = _report(tmp_path)
     [line] = [x for x in text.splitlines() if x.strip().startswith("tokens:")]
-    assert "cost 0.25 (priced: 1 of 2 episodes; the rest unknown)" in line, line
+    assert "cost $0.25 (priced: 1 of 2 episodes; the rest unknown)" in line, line

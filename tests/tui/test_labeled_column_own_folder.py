@@ -47,10 +47,10 @@ def test_ls_labeled_column_counts_the_own_folder(two_folders: tuple[Path, Path, 
     # the column agrees with the filter on the same folders
     where = {Path(r["path"]).resolve() for r in _ls_json(capsys, str(shell), str(copy), "--where", "labeled")}
     assert where == {p for p, f in by_path.items() if f > 0} == {(copy / n).resolve() for n in names}
-    # and the text listing, sorted by the column, puts the copies first and shows 0% for the originals
+    # and the text listing, sorted by the column, puts the copies first and shows "-" for the unlabeled originals
     assert main(["ls", str(shell), str(copy), "--sort=-labeled"]) == 0
     lines = capsys.readouterr().out.splitlines()[1:]
-    assert [line.split()[-1] for line in lines] == ["100%", "100%", "0%", "0%", "0%", "0%"]
+    assert [line.split()[-1] for line in lines] == ["100%", "100%", "-", "-", "-", "-"]
 
 
 def test_viewer_labeled_column_counts_the_own_folder(two_folders: tuple[Path, Path, list[str]]) -> None:

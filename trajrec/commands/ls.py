@@ -327,6 +327,7 @@ _NO_USAGE = f"{'-':>8} {'-':>8} {'-':>8}"
 def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     """Tokens, seconds waiting on the model and cost; dashes for episodes without model calls."""
     from trajrec.recorder.model_call import model_usage_totals
+    from trajrec.replay.render import cost_text
 
     totals = model_usage_totals({"model": totals})  # a value no count or number of seconds (NaN...) becomes None
     if not totals.get("calls"):
@@ -337,7 +338,7 @@ def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
     latency = totals.get("latency")
     # 0: no call recorded its time (imports); None: what the file holds is no number of seconds
     secs = "?" if latency is None else f"{latency:.2f}" if latency else "-"
-    return f"{tok:>8} {secs:>8} {(f'${cost:.3g}' if isinstance(cost, (int, float)) else '-'):>8}"
+    return f"{tok:>8} {secs:>8} {cost_text(cost):>8}"
 
 
 def _live(paths: Iterable[str]) -> int:

@@ -1078,41 +1078,108 @@ def decode_frame(data: bytes | memoryview, *, path: str, offset: int, checksum: 
     return records, len(raw) - used, done
 
 
-def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> tuple[list[dict[str, Any]], str]:
+def _frame_header_size(buf: bytes | memoryview, pos: int = 0) -> int:
+    """The size of the zstd frame header at ``pos`` (magic, descriptor, window, dictionary id, content size), from
+    its descriptor byte (RFC 8878, 3.1.1.1); the frame's first block header follows it."""
+    fhd = buf[pos + 4]
+    single, did_flag, fcs_flag = (fhd >> 5) & 1, fhd & 3, fhd >> 6
+    return 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+
+
+def head_block_span(buf: bytes | memoryview) -> tuple[int, int] | None:
+    """``(start, stop)``: the bytes of frame 0's first zstd block (its 3-byte block header included), which holds
+    the header record alone (the writer flushes it as a block of its own); None when the frame header or the block
+    header is itself unreadable (then the damage is there, in the first bytes of the file)."""
+    try:
+        if bytes(buf[:4]) != ZSTD_MAGIC or buf[4] & 8:
+            return None
+        p = _frame_header_size(buf)
+        if p + 3 > len(buf):
+            return None
+        block = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+        btype, bsize = (block >> 1) & 3, block >> 3
+        if btype == 3 or bsize > _ZSTD_BLOCK_MAX:
+            return None
+        stop = p + 3 + (1 if btype == 1 else bsize)
+        return (p, stop) if stop <= len(buf) else None
+    except IndexError:
+        return None
+
+
+def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW, *, skip_first_block: bool = False
+                    ) -> tuple[list[dict[str, Any]], str]:
     """The whole records a damaged zstd frame yields before its damage, for ``fsck --repair``.
 
-    The frame is fed to a streaming decompressor in small pieces, so the blocks before the one zstd rejects
-    still come out; msgpack records are decoded from that output up to the first that is cut or not a record.
-    Nothing here is verified: the frame's content checksum covers the whole frame and only checks at its end,
-    and a damaged byte in a literal run decompresses without error to a wrong byte. Callers check each record
-    and must mark what they keep as unverified.
+    The frame's blocks are fed to a streaming decompressor one at a time (their headers say where they end), so
+    the blocks before the one zstd rejects still come out. The writer flushes every record (every write) as a
+    block of its own, so a record starts and ends where a block's output does: a record that ends inside a
+    block's output is not what was written (a damaged byte changed a length or a map's count, and the record
+    swallowed the bytes after it or lost its tail), and the salvage ends before it. Nothing here is verified:
+    the frame's content checksum covers the whole frame and only checks at its end, and a damaged byte in a
+    literal run decompresses without error to a wrong byte. Callers check each record and must mark what they
+    keep as unverified.
+
+    ``skip_first_block``: decode records from the second block's output on (frame 0 whose first block, the
+    header record, is the damaged one: the reset record starts where that block's output ends).
 
     Returns:
         ``(records, why)``: the records, in order, and what stopped the salvage.
     """
     dobj = zstandard.ZstdDecompressor().decompressobj()
     view = memoryview(data)
+    n = len(view)
     parts: list[bytes] = []
+    ends: list[int] = []  # the decompressed offset where each block's output ends
     total = 0
     why = "the frame ended"
-    for pos in range(0, len(view), 64):  # small pieces: a rejected piece loses at most the blocks it completes
-        try:
-            piece = dobj.decompress(view[pos:pos + 64])
-        except zstandard.ZstdError as exc:
-            why = f"zstd stopped at byte {pos} of the frame ({exc})"
-            break
-        total += len(piece)
-        if total > limit:
-            why = f"the frame decompresses to more than {limit} bytes"
-            break
-        parts.append(piece)
-        if dobj.eof:
-            break
+    try:
+        if n < 6 or bytes(view[:4]) != ZSTD_MAGIC:
+            raise ValueError("no zstd frame header")
+        p = _frame_header_size(view)
+        dobj.decompress(view[:p])
+        while True:
+            if p + 3 > n:
+                why = f"the frame is cut at byte {p}"
+                break
+            block = view[p] | (view[p + 1] << 8) | (view[p + 2] << 16)
+            btype, bsize = (block >> 1) & 3, block >> 3
+            if btype == 3 or bsize > _ZSTD_BLOCK_MAX:
+                why = f"a damaged zstd block header at byte {p} of the frame"
+                break
+            stop = p + 3 + (1 if btype == 1 else bsize)
+            if stop > n:
+                why = f"the frame is cut at byte {p}"
+                break
+            try:
+                piece = dobj.decompress(view[p:stop])
+            except zstandard.ZstdError as exc:
+                why = f"zstd stopped at byte {p} of the frame ({exc})"
+                break
+            total += len(piece)
+            if total > limit:
+                why = f"the frame decompresses to more than {limit} bytes"
+                break
+            parts.append(piece)
+            ends.append(total)
+            p = stop
+            if block & 1:
+                if frame_has_checksum(view, 0):  # fed apart: a mismatch must not take the last block's output
+                    try:
+                        dobj.decompress(view[p:p + 4])
+                    except zstandard.ZstdError as exc:
+                        why = f"the frame's content checksum does not match ({exc})"
+                break
+    except (ValueError, IndexError) as exc:
+        why = f"the frame header is damaged ({exc})"
     raw = b"".join(parts)
+    begin = ends[0] if skip_first_block and ends else 0
+    if skip_first_block and not ends:
+        return [], why
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True,
                                 max_buffer_size=max(len(raw), 1))
-    unpacker.feed(raw)
+    unpacker.feed(raw[begin:])
     records: list[dict[str, Any]] = []
+    j = 1 if skip_first_block else 0  # the block whose output the next record must end with (or run on past)
     while True:
         try:
             rec = unpacker.unpack()
@@ -1124,6 +1191,17 @@ def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> tup
         if not isinstance(rec, dict) or "t" not in rec:
             why = f"a value that is not a record after {len(records)} records"
             break
+        # A record runs on into the next block only out of a full one (zstd cuts a write into blocks of 128 KiB
+        # of input): one that ends inside a block, or swallows a smaller block's record after it (a damaged
+        # count of items), is not what was written.
+        end = begin + unpacker.tell()
+        while j < len(ends) and ends[j] < end and ends[j] - (ends[j - 1] if j else 0) in (0, _ZSTD_BLOCK_MAX):
+            j += 1
+        if j >= len(ends) or ends[j] != end:
+            why = (f"record {len(records)} does not end where its zstd block does (a damaged byte changed its "
+                   f"length or a count of items in it)")
+            break
+        j += 1
         records.append(rec)
     return records, why
 

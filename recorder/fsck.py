@@ -14,7 +14,7 @@ from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
 from .format import (FORMAT_VERSION, compress_frame, decompress_bounded, first_record_bytes, frame_extent,
                      iter_frames, lock_file, map_file, packb, salvage_records, write_index_to)
 from .model import Gap, gaps
-from .reader import lost_steps, read_index, unverified_steps
+from .reader import lost_steps, read_index, unverified_reset, unverified_steps
 from .validate import check_problem, header_problem, reset_problem, step_problem
 from .writer import pack_record
 
@@ -47,6 +47,8 @@ class FsckReport:
     recorded: bool = False
     #: step ranges ``[first, last]`` a repair salvaged from damaged frames: readable, but no checksum vouches
     unverified: list[list[int]] = field(default_factory=list)
+    #: a repair salvaged the reset record from a damaged first frame: readable, but no checksum vouches for it
+    unverified_reset: bool = False
     #: ``[k, n]`` per gap of env steps a failed write kept out of the file while recording: ``n`` of them right
     #: before step ``k`` (``k == steps``: after the last). Recorded in the file (the summary's ``lost_steps``):
     #: readable, not whole, and nothing to repair
@@ -101,6 +103,7 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                         lost=[[f, None if n is None else f + n - 1] for f, n, _w in lost if n != 0],
                         recorded=index["complete"] and bool(damage or unwritten) and not new_damage,
                         unverified=[[f, f + n - 1] for f, n, _w in unverified_steps(index)],
+                        unverified_reset=unverified_reset(index) is not None,
                         unwritten=[[g.first, g.n] for g in unwritten])  # type: ignore[misc]
     if not report.ok and is_locked(path):
         report.live = True
@@ -126,6 +129,7 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                     after = fsck(path)  # what the repaired file now holds (salvage may have kept more)
                     report.steps, report.total_steps = after.steps, after.total_steps
                     report.lost, report.unverified = after.lost, after.unverified
+                    report.unverified_reset = after.unverified_reset
                     report.unwritten = after.unwritten
                     report.closed, report.complete = after.closed, after.complete
                 except TrajrecIOError as exc:  # a link or a file in the way of the temporary name
@@ -343,8 +347,10 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int, drops: 
             kept = _salvage(buf, row, index, lambda: _state_before(path, row[1])) if not entry.get("salvaged") else []
             k = sum(1 for r in kept if r.get("t") == "step")
             if kept:
+                # ``reset``: the reset record is among them (frame 0), as unverified as the steps: readers say so.
                 yield pos, row[3], False, kept, 0, None, {
                     "first": row[1], "n": k, "unverified": True,
+                    "reset": any(r.get("t") == "reset" for r in kept),
                     "why": f"salvaged from the damaged frame at byte {pos} (its blocks before the damage); the "
                            f"frame's checksum failed, so these records are not verified: {entry.get('why')}"}
             yield pos, row[3], True, [], 0, row[2] - k, {**entry, "first": row[1] + k, "n": row[2] - k,
@@ -400,6 +406,10 @@ def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any 
     """
     offset, first, n, stop = row[:4]
     records, _why = salvage_records(memoryview(buf)[offset:stop])
+    version = (index.get("header") or {}).get("version", FORMAT_VERSION)
+    # A key no record of the file's version has is a damaged key (the value under the real one would read as its
+    # default, shown as if recorded): the record is not kept. A newer version may add keys: not checked then.
+    known = _RECORD_KEYS if isinstance(version, int) and version <= FORMAT_VERSION else None
     kept: list[dict[str, Any]] = []
     expect = first
     state: Any = None  # the state after the last step kept; None: not rebuilt yet
@@ -409,12 +419,12 @@ def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any 
             if k == 0 and (t != "header" or header_problem(rec)
                            or {key: v for key, v in rec.items() if key != "t"} != index.get("header")):
                 return []
-            if k == 1 and (t != "reset" or reset_problem(rec)):
+            if k == 1 and (t != "reset" or reset_problem(rec) or (known and not rec.keys() <= known["reset"])):
                 return []
             if k == 1:  # the chain of frame 0 starts from the reset's state (as state_at(-1) reads it)
                 state_before = (lambda reset=rec: reset["state"] if "state" in reset else _NO_CHAIN)
         elif t == "step":
-            if expect >= first + n or step_problem(rec, expect):
+            if expect >= first + n or step_problem(rec, expect) or (known and not rec.keys() <= known["step"]):
                 break
             state = _state_after(rec, state, state_before)
             if state is _BROKEN_CHAIN:
@@ -425,6 +435,16 @@ def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any 
         kept.append(rec)
     return kept if expect > first or (offset == 0 and len(kept) == 2) else []
 
+
+#: The keys a reset and a step record may have in the format versions this trajrec writes (docs/FORMAT.md,
+#: "Records"): a salvaged record with any other key has a damaged key and is not kept (see :func:`_salvage`).
+_RECORD_KEYS = {
+    "reset": frozenset(("t", "seed", "options", "observation", "info", "state", "time", "duration", "failure",
+                        "recorder_errors")),
+    "step": frozenset(("t", "i", "action", "observation", "reward", "terminated", "truncated", "info", "time",
+                       "duration", "note", "failure", "retry_of", "recovers", "diff", "checks", "snapshot",
+                       "recorder_errors")),
+}
 
 #: :func:`_salvage`'s state chain: the state before the frame cannot be had (nothing to check diffs against), or a
 #: step's diff did not apply (the salvage ends before that step).

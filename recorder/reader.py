@@ -40,6 +40,27 @@ def unverified_steps(index: dict[str, Any]) -> list[tuple[int, int, str]]:
             and isinstance(row.get("n"), int) and row["n"] > 0]
 
 
+def unverified_reset(index: dict[str, Any]) -> str | None:
+    """Why the reset record is unverified (``fsck --repair`` salvaged it from a damaged first frame: readable, but
+    no checksum vouches for it), or None when it is not.
+
+    The index's ``unverified`` row of a salvaged first frame says so with ``reset: true``. A file repaired before
+    rows carried ``reset`` is judged by its layout: a salvage of frame 0 puts the salvaged records at byte 0 and
+    the damaged frame's copy right after them, and its ``unverified`` row starts at step 0."""
+    rows = [row for row in index.get("damaged") or () if isinstance(row, dict)]
+    frames = index.get("frames") or []
+    for row in rows:
+        if not row.get("unverified"):
+            continue
+        if row.get("reset") is True:
+            return str(row.get("why") or "salvaged from a damaged frame")
+        if ("reset" not in row and row.get("first") == 0 and len(frames) > 1 and isinstance(frames[1], list)
+                and any(r.get("salvaged") and not r.get("unverified") and r.get("offset") == frames[1][0]
+                        for r in rows)):
+            return str(row.get("why") or "salvaged from a damaged frame")
+    return None
+
+
 def lost_spans(ep: "Episode") -> str:
     """``"1024..2047, 2500..2999"``: the step ranges of ``ep`` the index declares lost ("" when none)."""
     n = len(ep)
@@ -50,7 +71,8 @@ def describe_lost(index: dict[str, Any]) -> list[str]:
     """One line per declared lost or unverified range, led by the readable count (empty when there is none)."""
     lost = lost_steps(index)
     unverified = unverified_steps(index)
-    if not lost and not unverified:
+    reset = unverified_reset(index)
+    if not lost and not unverified and reset is None:
         return []
     total = int(index.get("steps", 0))
     readable = total - sum(n or 0 for _f, n, _w in lost)
@@ -58,6 +80,8 @@ def describe_lost(index: dict[str, Any]) -> list[str]:
     lines = [f"{readable} readable step{'s' if readable != 1 else ''} of {total} numbered"
              + (f" ({doubt} of them unverified)" if doubt else "") + ": fsck --repair kept every readable frame "
              "and recorded the lost steps (the original file may be kept as FILE.orig)"]
+    if reset is not None:
+        lines.append(f"the reset record unverified: {reset}")
     for first, n, why in unverified:
         lines.append(f"steps {first}..{first + n - 1} unverified: {why}")
     for first, n, why in lost:
@@ -531,6 +555,13 @@ class Episode(Sequence[Step]):
                                          "episode can be read (the file ends inside its first frame); `trajrec fsck "
                                          "--repair` cannot help, record the episode again")
         return self._reset
+
+    @property
+    def reset_unverified(self) -> str | None:
+        """Why :attr:`reset` is unverified, or None: ``fsck --repair`` salvaged the reset record from a damaged first
+        frame, so its fields are readable but no checksum vouches for them (see :func:`unverified_reset`).
+        ``trajrec show`` and ``fsck`` say so, and the exports leave the episode out unless ``--keep-partial``."""
+        return unverified_reset(self._index)
 
     @property
     def readable_steps(self) -> int:

@@ -656,7 +656,9 @@ class RecordsFormat(JsonlFormat):
                       "observation": dumps(reset.observation), "info": dumps(reset.info),
                       "state": dumps(reset.state),
                       "failure": dumps(reset.failure._asdict() if reset.failure else None),
-                      "time": _time(reset.time), "duration": _time(reset.duration)},
+                      "time": _time(reset.time), "duration": _time(reset.duration),
+                      # salvaged by fsck --repair from a damaged first frame: no checksum vouches for it
+                      "unverified": ep.reset_unverified is not None},
         }
         tail = {  # after "checks", whose text is made above
             "complete": episode_complete(ep),

@@ -126,11 +126,12 @@ def _counts(r: FsckReport) -> str:
                            for at, k in r.unwritten)
         text += (f"; {n} env step{'s' if n != 1 else ''} lost while recording ({places}; a write failed: never in "
                  "the file, nothing to repair)")
-    if not r.lost and not r.unverified:
+    if not r.lost and not r.unverified and not r.unverified_reset:
         return text
     text += f" of {r.total_steps}"
-    if r.unverified:
-        text += "; unverified (salvaged): " + ", ".join(f"steps {a}..{b}" for a, b in r.unverified)
+    if r.unverified or r.unverified_reset:
+        text += "; unverified (salvaged): " + ", ".join(
+            ["the reset record"] * r.unverified_reset + [f"steps {a}..{b}" for a, b in r.unverified])
     if r.lost:
         text += "; lost: " + ", ".join(f"steps {a}..{b}" if b is not None else f"any steps from {a} on"
                                        for a, b in r.lost)

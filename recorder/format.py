@@ -29,6 +29,7 @@ import contextlib
 import errno
 import mmap
 import os
+import re
 import struct
 import threading
 import zlib
@@ -910,11 +911,79 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
         problem = compact_problem(index, MAX_RECORD_BYTES)
         if problem:
             raise TrajrecFormatError(path, start, f"the index is inconsistent: {problem}; {fix}")
-        header = read_head_record(fh, size, path, index["hl"], index["hc"], whole)
+        try:
+            header = read_head_record(fh, size, path, index["hl"], index["hc"], whole)
+            head_damaged = False
+        except TrajrecFormatError as exc:
+            # The index is sound (its CRC-32 matched): if frame 0 is damaged, the header record in it is what was
+            # lost, not the index; the steps stay readable and fsck --repair keeps them (lost_header).
+            header = _damaged_head(fh, size, path, index, exc, whole)
+            head_damaged = True
         index = expand_index(index, header)
+        if head_damaged:
+            index["head_damaged"] = True  # frame 0 itself is damaged now (a repaired file's header is sound)
     if not isinstance(index, dict) or not isinstance(index.get("frames"), list):
         raise TrajrecFormatError(path, start, f"the index frame holds no frame table; {fix}")
     return index, start
+
+
+#: The file names a Recorder gives: ``<env>-<UTC time>-<8 hex digits>``, the episode id, then :data:`SUFFIX`.
+_RECORDER_NAME = re.compile(r".+-\d{8}T\d{6}-[0-9a-f]{8}")
+
+
+def lost_header(path: str, version: Any, why: str, span: tuple[int, int | None] | None, crc: int, length: int
+                ) -> dict[str, Any]:
+    """The header a reader uses, and ``fsck --repair`` writes at the start of frame 0, for a version-3 file whose
+    header record was lost to damaged bytes (the index keeps no copy, only its CRC-32 and length).
+
+    Nothing is invented: the task and the provenance, which only the header held, are absent. It carries the
+    magic and the format ``version`` (from the sound index that found the damage), the episode id when the file
+    still has the name a Recorder gives (the id is that name), and ``lost``: ``why``, the damaged bytes
+    (``offset``, ``end``: frame 0's first block; ``end`` null when its block header is the damaged part, and
+    ``offset`` 0 when the frame header is), the lost
+    record's ``crc32`` and ``length`` as the index held them, and ``from``: where each field kept came from.
+    """
+    lost: dict[str, Any] = {"why": why, "offset": span[0] if span else 0, "end": span[1] if span else None,
+                            "crc32": crc, "length": length,
+                            "from": {"magic": "the index (its TRJRIDX3 tail)", "version": "the index"}}
+    header: dict[str, Any] = {"magic": MAGIC, "version": version, "lost": lost}
+    name = os.path.basename(path)
+    if name.endswith(SUFFIX) and _RECORDER_NAME.fullmatch(name[:-len(SUFFIX)]):
+        header["episode_id"] = name[:-len(SUFFIX)]
+        lost["from"]["episode_id"] = "the file name (a Recorder names each file after its episode id)"
+    return header
+
+
+def _damaged_head(fh: Any, size: int, path: str, c: dict[str, Any], exc: TrajrecFormatError,
+                  buf: bytes | None) -> dict[str, Any]:
+    """:func:`lost_header` when frame 0 (its extent from the checked compact index ``c``) fails its own checks;
+    else ``exc`` (the header read from a sound frame 0 does not match the index: the index is the inconsistent
+    one, and the reader scans the frames instead)."""
+    stop = c["f"][0] + c["f"][2]
+    if buf is not None:
+        data = buf[:stop]
+    else:
+        fh.seek(0)
+        data = fh.read(stop)
+    try:
+        decode_frame(data, path=path, offset=0, checksum=True, complete=True)
+    except TrajrecFormatError:
+        pass
+    else:
+        raise exc
+    span: tuple[int, int | None] | None = head_block_span(data)
+    if span is None and bytes(data[:4]) == ZSTD_MAGIC and len(data) > 5 and not data[4] & 8:
+        span = (_frame_header_size(data), None)  # the frame header reads: the first block's own header is damaged
+    reason = str(exc).removeprefix(f"{path} at byte 0: ").split("; run `trajrec fsck", 1)[0]
+    reason = reason.removeprefix("the index is inconsistent with the file: ")  # frame 0 is what is damaged
+    if "CRC-32" in reason:
+        reason = "what it decompresses to does not match the CRC-32 the index holds for it"
+    where = (f"frame 0's first zstd block, bytes {span[0]}..{span[1] - 1}, which held it alone," if span and span[1]
+             else f"the header of frame 0's first zstd block (the header record's), at byte {span[0]}," if span
+             else "the zstd frame header of frame 0, from byte 0,")
+    why = (f"{where} is damaged: {reason}; the index keeps no copy of it, so the task and the provenance it held "
+           f"are unknown")
+    return lost_header(path, c["v"], why, span, c["hc"], c["hl"])
 
 
 def is_skippable(buf: bytes | memoryview, pos: int) -> bool:

@@ -67,9 +67,27 @@ def lost_spans(ep: "Episode") -> str:
     return ", ".join(f"{f}..{(n if k is None else f + k) - 1}" for f, k in ep.lost)
 
 
-def describe_lost(index: dict[str, Any]) -> list[str]:
-    """One line per declared lost or unverified range, led by the readable count (empty when there is none)."""
-    lost = lost_steps(index)
+def header_lost(index: dict[str, Any]) -> dict[str, Any] | None:
+    """What the header record's loss to damaged bytes left on record (``why``, the damaged bytes, where the fields
+    kept came from: see :func:`trajrec.recorder.format.lost_header`), or None when the header is sound."""
+    header = index.get("header")
+    lost = header.get("lost") if isinstance(header, dict) else None
+    return lost if isinstance(lost, dict) else None
+
+
+def describe_lost(index: dict[str, Any], path: str = "FILE") -> list[str]:
+    """One line per declared lost or unverified range, led by the readable count (empty when there is none); a
+    lost header record first (of ``path``, for the advice to repair it)."""
+    head = header_lost(index)
+    lines = [] if head is None else [f"the header record lost: {head.get('why')}" + (
+        f"; run `trajrec fsck --repair {path}` to keep the readable part" if index.get("head_damaged")
+        else " (fsck --repair kept the readable records after it)")]
+    # The index row that records the header's loss (``header``: no steps in it) is said by the line above.
+    rows = [r for r in index.get("damaged") or () if not (isinstance(r, dict) and r.get("header"))]
+    return lines + _describe_steps(index, lost_steps({"damaged": rows}))
+
+
+def _describe_steps(index: dict[str, Any], lost: list[tuple[int, int | None, str]]) -> list[str]:
     unverified = unverified_steps(index)
     reset = unverified_reset(index)
     if not lost and not unverified and reset is None:
@@ -296,7 +314,7 @@ def _load_index(path: str, fh: Any, size: int) -> tuple[dict[str, Any], bool, li
             if problem is None and index["header"].get("magic") == MAGIC:
                 index.setdefault("step_checks", [])
                 index["index_offset"] = start
-                return index, True, describe_lost(index)  # steps an earlier repair found lost, if any
+                return index, True, describe_lost(index, path)  # steps an earlier repair found lost, if any
             raise TrajrecFormatError(path, start, f"the index is inconsistent: "
                                      f"{problem or 'its header has no trajrec magic'}; "
                                      f"run `trajrec fsck --repair {path}` to rebuild it")
@@ -551,10 +569,24 @@ class Episode(Sequence[Step]):
                     self._state_recorded = "state" in rec
                     break
             else:
+                if self.header_lost is not None and not self._index.get("head_damaged"):
+                    # fsck --repair wrote frame 0 anew after a lost header, and the reset could not be salvaged.
+                    raise ResetLostError(self.path, None, "the reset record was lost to damaged bytes with the header "
+                                         f"record (fsck --repair recorded the loss; {self.readable_steps} readable "
+                                         f"steps of {self._n}): the episode has no first observation")
                 raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record: nothing of the "
                                          "episode can be read (the file ends inside its first frame); `trajrec fsck "
                                          "--repair` cannot help, record the episode again")
         return self._reset
+
+    @property
+    def header_lost(self) -> dict[str, Any] | None:
+        """What is on record of the header record's loss to damaged bytes (``why``, the damaged bytes, ``from``:
+        where each field kept came from), or None when the header is sound. The task and the provenance, which only
+        the header held, are then absent (:attr:`task` and :attr:`provenance` are empty): nothing is made up. The
+        file is not whole: ``ls`` marks it, the exports leave it out unless ``--keep-partial``. See
+        :func:`trajrec.recorder.format.lost_header`."""
+        return header_lost(self._index)
 
     @property
     def reset_unverified(self) -> str | None:
@@ -623,8 +655,13 @@ class Episode(Sequence[Step]):
 
     @property
     def has_state(self) -> bool:
-        """Whether the episode records the env's state (its reset record has one, even ``None``)."""
-        self.reset  # noqa: B018  (decodes the reset record once)
+        """Whether the episode records the env's state (its reset record has one, even ``None``). When the reset
+        record was lost to damage (:class:`ResetLostError`), the steps say it: in an episode with state, the first
+        step of every frame carries a snapshot, so the states of the frames kept are still rebuilt."""
+        try:
+            self.reset  # noqa: B018  (decodes the reset record once)
+        except ResetLostError:
+            return bool(self._frames) and "snapshot" in self._frame_steps(0)[0]
         return self._state_recorded
 
     # -- steps --------------------------------------------------------------------------------------------------

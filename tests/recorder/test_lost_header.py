@@ -116,6 +116,11 @@ def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
     assert "header    LOST to damaged bytes: env, task, agent and provenance unknown" in out
     assert "env       " not in out
 
+    from trajrec.tui.episode_header import header_text  # the viewer's header says why env and task are "-"
+
+    with open_episode(path) as ep:
+        assert "(header record lost to damage: task and provenance unknown)" in header_text(ep).plain
+
     assert main(["ls", str(path.parent), "--json"]) == 0
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["complete"] is False and row["steps"] == 22 + salvaged

@@ -1238,7 +1238,7 @@ def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW, *, ski
                     except zstandard.ZstdError as exc:
                         why = f"the frame's content checksum does not match ({exc})"
                 break
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, zstandard.ZstdError) as exc:  # zstd refuses the frame header itself
         why = f"the frame header is damaged ({exc})"
     raw = b"".join(parts)
     begin = ends[0] if skip_first_block and ends else 0

@@ -18,8 +18,8 @@ from typing import Any, Iterator, Sequence, overload
 
 from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, ResetLostError, StepIndexError, TrajrecFormatError, TrajrecUsageError
-from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable, iter_frames,
-                     map_file, read_span, read_tail_index, skippable_end)
+from .format import (MAGIC, TAIL_MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable,
+                     iter_frames, map_file, read_span, read_tail_index, skippable_end)
 from .model import WRITE_FAILED, Check, Gap, ResetRecord, Step, SummaryBuilder, gap_order, gaps, lost_steps
 from .storage import open_binary
 from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
@@ -305,10 +305,24 @@ def _load_index(path: str, fh: Any, size: int) -> tuple[dict[str, Any], bool, li
     """``(index, complete, damage)`` for an open episode file of ``size`` bytes: its checked index, or a scan
     when it has none or the index is damaged or inconsistent (frames outside the file, counts that do not add up,
     wrong types)."""
-    _check_magic(path, fh, size)
+    try:
+        _check_magic(path, fh, size)
+        bad_magic: TrajrecFormatError | None = None
+    except EmptyEpisodeError:
+        raise
+    except TrajrecFormatError as exc:
+        # Not a zstd frame at byte 0: another file, or a trajrec file whose first bytes (frame 0's, the header
+        # record's) are damaged. Only a sound version-3 index at the end tells the second (format.lost_header);
+        # a file that does not even end like one fails here, at its first bytes, as before.
+        fh.seek(max(0, size - len(TAIL_MAGIC)))
+        if fh.read(len(TAIL_MAGIC)) != TAIL_MAGIC:
+            raise
+        bad_magic = exc
     damage: list[str] = []
     try:
         index, start = read_tail_index(fh, size, path)
+        if bad_magic is not None and (index is None or not index.get("head_damaged")):
+            raise bad_magic
         if index is not None:
             problem = index_problem(index, start)
             if problem is None and index["header"].get("magic") == MAGIC:
@@ -319,6 +333,8 @@ def _load_index(path: str, fh: Any, size: int) -> tuple[dict[str, Any], bool, li
                                      f"{problem or 'its header has no trajrec magic'}; "
                                      f"run `trajrec fsck --repair {path}` to rebuild it")
     except TrajrecFormatError as exc:
+        if bad_magic is not None:
+            raise bad_magic from None  # no sound index: what is at byte 0 is what the reader can say
         damage.append(str(exc))
     result = scan_file(path, fh, closed=bool(damage))
     return result, False, damage + result["damage"]

@@ -34,19 +34,24 @@ def _steps(path: Path) -> dict[int, tuple[Any, ...]]:
         return {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
 
 
-def _damage(path: Path, how: str) -> tuple[int, int]:
-    """Damage the header record's block; returns its bytes ``(start, stop)``."""
+def _damage(path: Path, how: str) -> str:
+    """Damage the header record's block, or frame 0's own header before it; returns how ``fsck`` names the place."""
     data = bytearray(path.read_bytes())
     start, stop = blocks(bytes(data))[0]
     if how == "flip":  # a flipped byte inside the block: zstd may decode it to a wrong byte, or stop
         data[(start + 3 + stop) // 2] ^= 0x5A
-    else:  # zstd's reserved block type: nothing of frame 0 can be decompressed (RFC 8878, 3.1.1.2)
+        where = f"frame 0's first zstd block, bytes {start}..{stop - 1}, which held it alone, is damaged"
+    elif how == "reserved":  # zstd's reserved block type: nothing of frame 0 can be decompressed (RFC 8878, 3.1.1.2)
         data[start] |= 0b110
+        where = f"the header of frame 0's first zstd block (the header record's), at byte {start}, is damaged"
+    else:  # the zstd magic number of frame 0: byte 0 is no zstd frame any more
+        data[0] ^= 0x5A
+        where = "the zstd frame header of frame 0, from byte 0, is damaged"
     path.write_bytes(bytes(data))
-    return start, stop
+    return where
 
 
-@pytest.mark.parametrize("how", ["flip", "reserved"])
+@pytest.mark.parametrize("how", ["flip", "reserved", "magic"])
 def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
         tmp_path: Path, stub_env: Any, capsys: pytest.CaptureFixture[str], how: str) -> None:
     path = _record(tmp_path / "run", stub_env)
@@ -54,7 +59,7 @@ def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
         header, summary, checks = ep.header, ep.summary, [c.to_record() for c in ep.checks]
         state_29 = ep.state_at(29)
     before = _steps(path)
-    start, stop = _damage(path, how)
+    where = _damage(path, how)
     damaged = path.read_bytes()
     frame0 = damaged[:read_index(path)["frames"][0][3]]
 
@@ -62,16 +67,13 @@ def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the index is sound: no fallback to a scan
         index = read_index(path)
-    assert index["complete"] and index["header"]["lost"]["offset"] == start
+    assert index["complete"] and index["header"]["lost"]["why"].startswith(where.removesuffix(" is damaged"))
     assert "task" not in index["header"] and "provenance" not in index["header"]
     assert main(["fsck", str(path)]) == 1
     out = capsys.readouterr().out
     assert f"DAMAGED  {path} (header record lost (task and provenance unknown); 22 readable steps of 30; lost: " \
            "steps 0..7)" in out
-    assert ((f"- the header record lost: frame 0's first zstd block, bytes {start}..{stop - 1}, which held it "
-             "alone, is damaged") if how == "flip" else
-            f"- the header record lost: the header of frame 0's first zstd block (the header record's), at byte "
-            f"{start}, is damaged") in out
+    assert f"- the header record lost: {where}: " in out
     assert "run with --repair to fix 1" in out
 
     assert main(["fsck", str(path), "--repair"]) == 0
@@ -82,8 +84,7 @@ def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
 
     report = fsck(path)
     assert report.recorded and not report.ok and not report.complete and report.closed
-    assert report.header_lost and (f"bytes {start}..{stop - 1}" if how == "flip" else f"at byte {start}") in \
-        report.header_lost
+    assert report.header_lost and report.header_lost.startswith(where)
     salvaged = report.unverified[0][1] + 1 if report.unverified else 0
     assert report.lost == ([[salvaged, 7]] if salvaged < 8 else []) and report.steps == 22 + salvaged
     assert fsck(path, repair=True).repaired is False  # nothing more to repair
@@ -91,8 +92,8 @@ def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
     with open_episode(path) as ep:
         # Nothing invented: the task and provenance are absent; the id comes from the file name, and says so.
         lost = ep.header_lost
-        assert lost is not None and lost["offset"] == start and lost["crc32"] == read_index(path)["header"]["lost"][
-            "crc32"]
+        assert lost is not None and lost["why"] == report.header_lost and lost["crc32"] == index["header"]["lost"][
+            "crc32"] and lost["length"] == index["header"]["lost"]["length"]
         assert ep.task == {} and ep.provenance == {} and "task" not in ep.header
         assert ep.header["episode_id"] == header["episode_id"] == path.name.removesuffix(".msgpack.zst")
         assert "file name" in lost["from"]["episode_id"]

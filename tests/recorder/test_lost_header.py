@@ -44,14 +44,14 @@ def _damage(path: Path, how: str) -> str:
     elif how == "reserved":  # zstd's reserved block type: nothing of frame 0 can be decompressed (RFC 8878, 3.1.1.2)
         data[start] |= 0b110
         where = f"the header of frame 0's first zstd block (the header record's), at byte {start}, is damaged"
-    else:  # the zstd magic number of frame 0: byte 0 is no zstd frame any more
-        data[0] ^= 0x5A
+    else:  # frame 0's zstd magic number (byte 0 is no zstd frame any more), or its frame descriptor (a reserved bit)
+        data[0 if how == "magic" else 4] ^= 0x5A
         where = "the zstd frame header of frame 0, from byte 0, is damaged"
     path.write_bytes(bytes(data))
     return where
 
 
-@pytest.mark.parametrize("how", ["flip", "reserved", "magic"])
+@pytest.mark.parametrize("how", ["flip", "reserved", "magic", "descriptor"])
 def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
         tmp_path: Path, stub_env: Any, capsys: pytest.CaptureFixture[str], how: str) -> None:
     path = _record(tmp_path / "run", stub_env)

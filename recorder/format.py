@@ -29,6 +29,7 @@ import contextlib
 import errno
 import mmap
 import os
+import re
 import struct
 import threading
 import zlib
@@ -910,11 +911,79 @@ def read_tail_index(fh: Any, size: int, path: str) -> tuple[dict[str, Any] | Non
         problem = compact_problem(index, MAX_RECORD_BYTES)
         if problem:
             raise TrajrecFormatError(path, start, f"the index is inconsistent: {problem}; {fix}")
-        header = read_head_record(fh, size, path, index["hl"], index["hc"], whole)
+        try:
+            header = read_head_record(fh, size, path, index["hl"], index["hc"], whole)
+            head_damaged = False
+        except TrajrecFormatError as exc:
+            # The index is sound (its CRC-32 matched): if frame 0 is damaged, the header record in it is what was
+            # lost, not the index; the steps stay readable and fsck --repair keeps them (lost_header).
+            header = _damaged_head(fh, size, path, index, exc, whole)
+            head_damaged = True
         index = expand_index(index, header)
+        if head_damaged:
+            index["head_damaged"] = True  # frame 0 itself is damaged now (a repaired file's header is sound)
     if not isinstance(index, dict) or not isinstance(index.get("frames"), list):
         raise TrajrecFormatError(path, start, f"the index frame holds no frame table; {fix}")
     return index, start
+
+
+#: The file names a Recorder gives: ``<env>-<UTC time>-<8 hex digits>``, the episode id, then :data:`SUFFIX`.
+_RECORDER_NAME = re.compile(r".+-\d{8}T\d{6}-[0-9a-f]{8}")
+
+
+def lost_header(path: str, version: Any, why: str, span: tuple[int, int | None] | None, crc: int, length: int
+                ) -> dict[str, Any]:
+    """The header a reader uses, and ``fsck --repair`` writes at the start of frame 0, for a version-3 file whose
+    header record was lost to damaged bytes (the index keeps no copy, only its CRC-32 and length).
+
+    Nothing is invented: the task and the provenance, which only the header held, are absent. It carries the
+    magic and the format ``version`` (from the sound index that found the damage), the episode id when the file
+    still has the name a Recorder gives (the id is that name), and ``lost``: ``why``, the damaged bytes
+    (``offset``, ``end``: frame 0's first block; ``end`` null when its block header is the damaged part, and
+    ``offset`` 0 when the frame header is), the lost
+    record's ``crc32`` and ``length`` as the index held them, and ``from``: where each field kept came from.
+    """
+    lost: dict[str, Any] = {"why": why, "offset": span[0] if span else 0, "end": span[1] if span else None,
+                            "crc32": crc, "length": length,
+                            "from": {"magic": "the index (its TRJRIDX3 tail)", "version": "the index"}}
+    header: dict[str, Any] = {"magic": MAGIC, "version": version, "lost": lost}
+    name = os.path.basename(path)
+    if name.endswith(SUFFIX) and _RECORDER_NAME.fullmatch(name[:-len(SUFFIX)]):
+        header["episode_id"] = name[:-len(SUFFIX)]
+        lost["from"]["episode_id"] = "the file name (a Recorder names each file after its episode id)"
+    return header
+
+
+def _damaged_head(fh: Any, size: int, path: str, c: dict[str, Any], exc: TrajrecFormatError,
+                  buf: bytes | None) -> dict[str, Any]:
+    """:func:`lost_header` when frame 0 (its extent from the checked compact index ``c``) fails its own checks;
+    else ``exc`` (the header read from a sound frame 0 does not match the index: the index is the inconsistent
+    one, and the reader scans the frames instead)."""
+    stop = c["f"][0] + c["f"][2]
+    if buf is not None:
+        data = buf[:stop]
+    else:
+        fh.seek(0)
+        data = fh.read(stop)
+    try:
+        decode_frame(data, path=path, offset=0, checksum=True, complete=True)
+    except TrajrecFormatError:
+        pass
+    else:
+        raise exc
+    span: tuple[int, int | None] | None = head_block_span(data)
+    if span is None and bytes(data[:4]) == ZSTD_MAGIC and len(data) > 5 and not data[4] & 8:
+        span = (_frame_header_size(data), None)  # the frame header reads: the first block's own header is damaged
+    reason = str(exc).removeprefix(f"{path} at byte 0: ").split("; run `trajrec fsck", 1)[0]
+    reason = reason.removeprefix("the index is inconsistent with the file: ")  # frame 0 is what is damaged
+    if "CRC-32" in reason:
+        reason = "what it decompresses to does not match the CRC-32 the index holds for it"
+    where = (f"frame 0's first zstd block, bytes {span[0]}..{span[1] - 1}, which held it alone," if span and span[1]
+             else f"the header of frame 0's first zstd block (the header record's), at byte {span[0]}," if span
+             else "the zstd frame header of frame 0, from byte 0,")
+    why = (f"{where} is damaged: {reason}; the index keeps no copy of it, so the task and the provenance it held "
+           f"are unknown")
+    return lost_header(path, c["v"], why, span, c["hc"], c["hl"])
 
 
 def is_skippable(buf: bytes | memoryview, pos: int) -> bool:
@@ -1078,41 +1147,108 @@ def decode_frame(data: bytes | memoryview, *, path: str, offset: int, checksum: 
     return records, len(raw) - used, done
 
 
-def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> tuple[list[dict[str, Any]], str]:
+def _frame_header_size(buf: bytes | memoryview, pos: int = 0) -> int:
+    """The size of the zstd frame header at ``pos`` (magic, descriptor, window, dictionary id, content size), from
+    its descriptor byte (RFC 8878, 3.1.1.1); the frame's first block header follows it."""
+    fhd = buf[pos + 4]
+    single, did_flag, fcs_flag = (fhd >> 5) & 1, fhd & 3, fhd >> 6
+    return 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+
+
+def head_block_span(buf: bytes | memoryview) -> tuple[int, int] | None:
+    """``(start, stop)``: the bytes of frame 0's first zstd block (its 3-byte block header included), which holds
+    the header record alone (the writer flushes it as a block of its own); None when the frame header or the block
+    header is itself unreadable (then the damage is there, in the first bytes of the file)."""
+    try:
+        if bytes(buf[:4]) != ZSTD_MAGIC or buf[4] & 8:
+            return None
+        p = _frame_header_size(buf)
+        if p + 3 > len(buf):
+            return None
+        block = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+        btype, bsize = (block >> 1) & 3, block >> 3
+        if btype == 3 or bsize > _ZSTD_BLOCK_MAX:
+            return None
+        stop = p + 3 + (1 if btype == 1 else bsize)
+        return (p, stop) if stop <= len(buf) else None
+    except IndexError:
+        return None
+
+
+def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW, *, skip_first_block: bool = False
+                    ) -> tuple[list[dict[str, Any]], str]:
     """The whole records a damaged zstd frame yields before its damage, for ``fsck --repair``.
 
-    The frame is fed to a streaming decompressor in small pieces, so the blocks before the one zstd rejects
-    still come out; msgpack records are decoded from that output up to the first that is cut or not a record.
-    Nothing here is verified: the frame's content checksum covers the whole frame and only checks at its end,
-    and a damaged byte in a literal run decompresses without error to a wrong byte. Callers check each record
-    and must mark what they keep as unverified.
+    The frame's blocks are fed to a streaming decompressor one at a time (their headers say where they end), so
+    the blocks before the one zstd rejects still come out. The writer flushes every record (every write) as a
+    block of its own, so a record starts and ends where a block's output does: a record that ends inside a
+    block's output is not what was written (a damaged byte changed a length or a map's count, and the record
+    swallowed the bytes after it or lost its tail), and the salvage ends before it. Nothing here is verified:
+    the frame's content checksum covers the whole frame and only checks at its end, and a damaged byte in a
+    literal run decompresses without error to a wrong byte. Callers check each record and must mark what they
+    keep as unverified.
+
+    ``skip_first_block``: decode records from the second block's output on (frame 0 whose first block, the
+    header record, is the damaged one: the reset record starts where that block's output ends).
 
     Returns:
         ``(records, why)``: the records, in order, and what stopped the salvage.
     """
     dobj = zstandard.ZstdDecompressor().decompressobj()
     view = memoryview(data)
+    n = len(view)
     parts: list[bytes] = []
+    ends: list[int] = []  # the decompressed offset where each block's output ends
     total = 0
     why = "the frame ended"
-    for pos in range(0, len(view), 64):  # small pieces: a rejected piece loses at most the blocks it completes
-        try:
-            piece = dobj.decompress(view[pos:pos + 64])
-        except zstandard.ZstdError as exc:
-            why = f"zstd stopped at byte {pos} of the frame ({exc})"
-            break
-        total += len(piece)
-        if total > limit:
-            why = f"the frame decompresses to more than {limit} bytes"
-            break
-        parts.append(piece)
-        if dobj.eof:
-            break
+    try:
+        if n < 6 or bytes(view[:4]) != ZSTD_MAGIC:
+            raise ValueError("no zstd frame header")
+        p = _frame_header_size(view)
+        dobj.decompress(view[:p])
+        while True:
+            if p + 3 > n:
+                why = f"the frame is cut at byte {p}"
+                break
+            block = view[p] | (view[p + 1] << 8) | (view[p + 2] << 16)
+            btype, bsize = (block >> 1) & 3, block >> 3
+            if btype == 3 or bsize > _ZSTD_BLOCK_MAX:
+                why = f"a damaged zstd block header at byte {p} of the frame"
+                break
+            stop = p + 3 + (1 if btype == 1 else bsize)
+            if stop > n:
+                why = f"the frame is cut at byte {p}"
+                break
+            try:
+                piece = dobj.decompress(view[p:stop])
+            except zstandard.ZstdError as exc:
+                why = f"zstd stopped at byte {p} of the frame ({exc})"
+                break
+            total += len(piece)
+            if total > limit:
+                why = f"the frame decompresses to more than {limit} bytes"
+                break
+            parts.append(piece)
+            ends.append(total)
+            p = stop
+            if block & 1:
+                if frame_has_checksum(view, 0):  # fed apart: a mismatch must not take the last block's output
+                    try:
+                        dobj.decompress(view[p:p + 4])
+                    except zstandard.ZstdError as exc:
+                        why = f"the frame's content checksum does not match ({exc})"
+                break
+    except (ValueError, IndexError, zstandard.ZstdError) as exc:  # zstd refuses the frame header itself
+        why = f"the frame header is damaged ({exc})"
     raw = b"".join(parts)
+    begin = ends[0] if skip_first_block and ends else 0
+    if skip_first_block and not ends:
+        return [], why
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True,
                                 max_buffer_size=max(len(raw), 1))
-    unpacker.feed(raw)
+    unpacker.feed(raw[begin:])
     records: list[dict[str, Any]] = []
+    j = 1 if skip_first_block else 0  # the block whose output the next record must end with (or run on past)
     while True:
         try:
             rec = unpacker.unpack()
@@ -1124,6 +1260,17 @@ def salvage_records(data: bytes | memoryview, limit: int = MAX_FRAME_RAW) -> tup
         if not isinstance(rec, dict) or "t" not in rec:
             why = f"a value that is not a record after {len(records)} records"
             break
+        # A record runs on into the next block only out of a full one (zstd cuts a write into blocks of 128 KiB
+        # of input): one that ends inside a block, or swallows a smaller block's record after it (a damaged
+        # count of items), is not what was written.
+        end = begin + unpacker.tell()
+        while j < len(ends) and ends[j] < end and ends[j] - (ends[j - 1] if j else 0) in (0, _ZSTD_BLOCK_MAX):
+            j += 1
+        if j >= len(ends) or ends[j] != end:
+            why = (f"record {len(records)} does not end where its zstd block does (a damaged byte changed its "
+                   f"length or a count of items in it)")
+            break
+        j += 1
         records.append(rec)
     return records, why
 

@@ -14,7 +14,7 @@ from .errors import EmptyEpisodeError, TrajrecFormatError, TrajrecIOError
 from .format import (FORMAT_VERSION, compress_frame, decompress_bounded, first_record_bytes, frame_extent,
                      iter_frames, lock_file, map_file, packb, salvage_records, write_index_to)
 from .model import Gap, gaps
-from .reader import lost_steps, read_index, unverified_steps
+from .reader import header_lost, lost_steps, read_index, unverified_reset, unverified_steps
 from .validate import check_problem, header_problem, reset_problem, step_problem
 from .writer import pack_record
 
@@ -47,6 +47,10 @@ class FsckReport:
     recorded: bool = False
     #: step ranges ``[first, last]`` a repair salvaged from damaged frames: readable, but no checksum vouches
     unverified: list[list[int]] = field(default_factory=list)
+    #: a repair salvaged the reset record from a damaged first frame: readable, but no checksum vouches for it
+    unverified_reset: bool = False
+    #: why the header record is lost to damaged bytes (the task and provenance it held are unknown), or None
+    header_lost: str | None = None
     #: ``[k, n]`` per gap of env steps a failed write kept out of the file while recording: ``n`` of them right
     #: before step ``k`` (``k == steps``: after the last). Recorded in the file (the summary's ``lost_steps``):
     #: readable, not whole, and nothing to repair
@@ -65,7 +69,9 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
     checksums in format version 2) and every record's fields, listing the damaged steps.
 
     Repair keeps every readable record: whole frames are copied byte for byte, a frame the writer left open is
-    closed by re-encoding its whole records, then the index is appended. The new file replaces the old one
+    closed by re-encoding its whole records, then the index is appended. A version-3 file whose header record (the
+    first block of frame 0) is damaged gets frame 0 anew: a header marked lost (``format.lost_header``: the task and
+    provenance absent), then what the blocks after it still yield, unverified. The new file replaces the old one
     atomically. When unreadable bytes had to be dropped, the original is kept beside it as ``FILE.orig``.
     Repair never writes through a symbolic link: a link at the episode's, the temporary file's or the backup's
     name is refused with :class:`TrajrecIOError`.
@@ -101,12 +107,14 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                         lost=[[f, None if n is None else f + n - 1] for f, n, _w in lost if n != 0],
                         recorded=index["complete"] and bool(damage or unwritten) and not new_damage,
                         unverified=[[f, f + n - 1] for f, n, _w in unverified_steps(index)],
+                        unverified_reset=unverified_reset(index) is not None,
+                        header_lost=(header_lost(index) or {}).get("why"),
                         unwritten=[[g.first, g.n] for g in unwritten])  # type: ignore[misc]
     if not report.ok and is_locked(path):
         report.live = True
         report.damage.insert(0, "a live Recorder is writing this file (it holds the file's lock): it is not "
                                 "finished yet, not damaged")
-    elif not report.ok and report.steps == 0 and (
+    elif not report.ok and report.steps == 0 and not index.get("head_damaged") and (
             index.get("has_reset") is False
             or (total == 0 and not lost and any(d.startswith("the header/reset frame is damaged") for d in damage))):
         # Cut inside its first frame (the header, no reset record): no record of the episode to keep, so a repair
@@ -126,6 +134,7 @@ def fsck(path: str | os.PathLike[str], *, repair: bool = False) -> FsckReport:
                     after = fsck(path)  # what the repaired file now holds (salvage may have kept more)
                     report.steps, report.total_steps = after.steps, after.total_steps
                     report.lost, report.unverified = after.lost, after.unverified
+                    report.unverified_reset, report.header_lost = after.unverified_reset, after.header_lost
                     report.unwritten = after.unwritten
                     report.closed, report.complete = after.closed, after.complete
                 except TrajrecIOError as exc:  # a link or a file in the way of the temporary name
@@ -335,6 +344,26 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int, drops: 
             if (row[2] > 0 and any(f <= row[1] and (n is None or row[1] < f + n) for f, n, _w in lost))
             or (row[2] == 0 and row[0] in lost_offsets and row[0] != 0)}
     pos = 0
+    if index.get("head_damaged"):
+        # The header record (frame 0's first block) is damaged and the index keeps no copy: frame 0 is written anew,
+        # opening with the header the reader made (format.lost_header: what is known, the rest marked lost), then
+        # what the blocks after the header's still yield, unverified; the damaged frame follows, byte for byte.
+        row = index["frames"][0]
+        head = {"t": "header", **index["header"]}
+        why = str((header_lost(index) or {}).get("why"))
+        lost_head = {"first": 0, "n": 0, "header": True, "why": why}  # a row of no steps: the header's loss
+        kept = _salvage(buf, row, index, head_lost=True)[1:]
+        k = sum(1 for r in kept if r.get("t") == "step")
+        marks = [lost_head]
+        if kept:
+            marks.append({"first": 0, "n": k, "unverified": True, "reset": True,
+                          "why": "salvaged from the damaged frame at byte 0 (the blocks after its damaged header "
+                                 "block); the frame's checksum failed, so these records are not verified"})
+        yield 0, row[3], False, [head, *kept], 0, None, marks  # type: ignore[misc]
+        entry = next((e for e in entries if e.get("first") == row[1] and not e.get("unverified")),
+                     {"first": row[1], "n": row[2], "why": "damaged bytes"})
+        yield 0, row[3], True, [], 0, row[2] - k, {**entry, "first": row[1] + k, "n": row[2] - k, "salvaged": True}
+        pos = row[3]
     while pos < end:
         row = rows.get(pos)
         if row is not None:
@@ -343,8 +372,10 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int, drops: 
             kept = _salvage(buf, row, index, lambda: _state_before(path, row[1])) if not entry.get("salvaged") else []
             k = sum(1 for r in kept if r.get("t") == "step")
             if kept:
+                # ``reset``: the reset record is among them (frame 0), as unverified as the steps: readers say so.
                 yield pos, row[3], False, kept, 0, None, {
                     "first": row[1], "n": k, "unverified": True,
+                    "reset": any(r.get("t") == "reset" for r in kept),
                     "why": f"salvaged from the damaged frame at byte {pos} (its blocks before the damage); the "
                            f"frame's checksum failed, so these records are not verified: {entry.get('why')}"}
             yield pos, row[3], True, [], 0, row[2] - k, {**entry, "first": row[1] + k, "n": row[2] - k,
@@ -387,7 +418,8 @@ def _source_frames(buf: Any, path: str, index: dict[str, Any], end: int, drops: 
             pos = stop
 
 
-def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any = None) -> list[dict[str, Any]]:
+def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any = None, *, head_lost: bool = False
+             ) -> list[dict[str, Any]]:
     """The records of the damaged frame ``row`` that decode before its damage and pass every check a reader
     makes, in order (steps numbered from the row's first step on, at most the row's count); empty when none.
 
@@ -397,24 +429,35 @@ def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any 
     the damaged byte itself: the salvage also ends at a step whose state diff does not apply to the state before
     it, rebuilt as ``state_at`` rebuilds it (from the frame's snapshot, else ``state_before()``: the state before
     the frame's first step, or :data:`_NO_CHAIN` when it cannot be had), so every step kept has a state.
+
+    ``head_lost``: frame 0's first block, the header record, is the damaged one (the index's header is the one the
+    reader made, see :func:`trajrec.recorder.format.lost_header`): the records are decoded from the second block
+    on, and the list starts with that header (the reset record, when kept, follows it).
     """
     offset, first, n, stop = row[:4]
-    records, _why = salvage_records(memoryview(buf)[offset:stop])
+    records, _why = salvage_records(memoryview(buf)[offset:stop], skip_first_block=head_lost)
+    if head_lost:
+        records = [{"t": "header", **index["header"]}, *records]
+    version = (index.get("header") or {}).get("version", FORMAT_VERSION)
+    # A key no record of the file's version has is a damaged key (the value under the real one would read as its
+    # default, shown as if recorded): the record is not kept. A newer version may add keys: not checked then.
+    known = _RECORD_KEYS if isinstance(version, int) and version <= FORMAT_VERSION else None
     kept: list[dict[str, Any]] = []
     expect = first
     state: Any = None  # the state after the last step kept; None: not rebuilt yet
     for k, rec in enumerate(records):
         t = rec.get("t")
         if offset == 0 and k < 2:  # frame 0 opens with the header and the reset record
-            if k == 0 and (t != "header" or header_problem(rec)
-                           or {key: v for key, v in rec.items() if key != "t"} != index.get("header")):
+            if k == 0 and not head_lost and (
+                    t != "header" or header_problem(rec)
+                    or {key: v for key, v in rec.items() if key != "t"} != index.get("header")):
                 return []
-            if k == 1 and (t != "reset" or reset_problem(rec)):
+            if k == 1 and (t != "reset" or reset_problem(rec) or (known and not rec.keys() <= known["reset"])):
                 return []
             if k == 1:  # the chain of frame 0 starts from the reset's state (as state_at(-1) reads it)
                 state_before = (lambda reset=rec: reset["state"] if "state" in reset else _NO_CHAIN)
         elif t == "step":
-            if expect >= first + n or step_problem(rec, expect):
+            if expect >= first + n or step_problem(rec, expect) or (known and not rec.keys() <= known["step"]):
                 break
             state = _state_after(rec, state, state_before)
             if state is _BROKEN_CHAIN:
@@ -425,6 +468,16 @@ def _salvage(buf: Any, row: list[int], index: dict[str, Any], state_before: Any 
         kept.append(rec)
     return kept if expect > first or (offset == 0 and len(kept) == 2) else []
 
+
+#: The keys a reset and a step record may have in the format versions this trajrec writes (docs/FORMAT.md,
+#: "Records"): a salvaged record with any other key has a damaged key and is not kept (see :func:`_salvage`).
+_RECORD_KEYS = {
+    "reset": frozenset(("t", "seed", "options", "observation", "info", "state", "time", "duration", "failure",
+                        "recorder_errors")),
+    "step": frozenset(("t", "i", "action", "observation", "reward", "terminated", "truncated", "info", "time",
+                       "duration", "note", "failure", "retry_of", "recovers", "diff", "checks", "snapshot",
+                       "recorder_errors")),
+}
 
 #: :func:`_salvage`'s state chain: the state before the frame cannot be had (nothing to check diffs against), or a
 #: step's diff did not apply (the salvage ends before that step).
@@ -503,7 +556,9 @@ def _rewrite(path: str, tmp: str, out: Any, index: dict[str, Any]) -> str | None
                     new_offset = out.tell()
                     dropped = dropped or bool(leftover) or bool(drops)
                     first = frames[-1][1] + frames[-1][2] if frames else 0
-                    if row is not None:  # the index rows of lost and salvaged steps, at their new offsets
+                    if isinstance(row, list):  # a frame made anew after a lost header: that loss, and the salvage
+                        damaged.extend(row)
+                    elif row is not None:  # the index rows of lost and salvaged steps, at their new offsets
                         damaged.append({**row, "offset": new_offset, "first": first} if lost_n is not None else row)
                     if complete:
                         out.write(bytes(memoryview(buf)[offset:stop]))

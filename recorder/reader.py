@@ -18,8 +18,8 @@ from typing import Any, Iterator, Sequence, overload
 
 from .gcpause import gc_paused
 from .errors import EmptyEpisodeError, ResetLostError, StepIndexError, TrajrecFormatError, TrajrecUsageError
-from .format import (MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable, iter_frames,
-                     map_file, read_span, read_tail_index, skippable_end)
+from .format import (MAGIC, TAIL_MAGIC, ZSTD_MAGIC, decode_frame, frame_extent, frame_has_checksum, is_skippable,
+                     iter_frames, map_file, read_span, read_tail_index, skippable_end)
 from .model import WRITE_FAILED, Check, Gap, ResetRecord, Step, SummaryBuilder, gap_order, gaps, lost_steps
 from .storage import open_binary
 from .validate import check_problem, header_problem, index_problem, reset_problem, step_problem, steps_problem
@@ -40,17 +40,57 @@ def unverified_steps(index: dict[str, Any]) -> list[tuple[int, int, str]]:
             and isinstance(row.get("n"), int) and row["n"] > 0]
 
 
+def unverified_reset(index: dict[str, Any]) -> str | None:
+    """Why the reset record is unverified (``fsck --repair`` salvaged it from a damaged first frame: readable, but
+    no checksum vouches for it), or None when it is not.
+
+    The index's ``unverified`` row of a salvaged first frame says so with ``reset: true``. A file repaired before
+    rows carried ``reset`` is judged by its layout: a salvage of frame 0 puts the salvaged records at byte 0 and
+    the damaged frame's copy right after them, and its ``unverified`` row starts at step 0."""
+    rows = [row for row in index.get("damaged") or () if isinstance(row, dict)]
+    frames = index.get("frames") or []
+    for row in rows:
+        if not row.get("unverified"):
+            continue
+        if row.get("reset") is True:
+            return str(row.get("why") or "salvaged from a damaged frame")
+        if ("reset" not in row and row.get("first") == 0 and len(frames) > 1 and isinstance(frames[1], list)
+                and any(r.get("salvaged") and not r.get("unverified") and r.get("offset") == frames[1][0]
+                        for r in rows)):
+            return str(row.get("why") or "salvaged from a damaged frame")
+    return None
+
+
 def lost_spans(ep: "Episode") -> str:
     """``"1024..2047, 2500..2999"``: the step ranges of ``ep`` the index declares lost ("" when none)."""
     n = len(ep)
     return ", ".join(f"{f}..{(n if k is None else f + k) - 1}" for f, k in ep.lost)
 
 
-def describe_lost(index: dict[str, Any]) -> list[str]:
-    """One line per declared lost or unverified range, led by the readable count (empty when there is none)."""
-    lost = lost_steps(index)
+def header_lost(index: dict[str, Any]) -> dict[str, Any] | None:
+    """What the header record's loss to damaged bytes left on record (``why``, the damaged bytes, where the fields
+    kept came from: see :func:`trajrec.recorder.format.lost_header`), or None when the header is sound."""
+    header = index.get("header")
+    lost = header.get("lost") if isinstance(header, dict) else None
+    return lost if isinstance(lost, dict) else None
+
+
+def describe_lost(index: dict[str, Any], path: str = "FILE") -> list[str]:
+    """One line per declared lost or unverified range, led by the readable count (empty when there is none); a
+    lost header record first (of ``path``, for the advice to repair it)."""
+    head = header_lost(index)
+    lines = [] if head is None else [f"the header record lost: {head.get('why')}" + (
+        f"; run `trajrec fsck --repair {path}` to keep the readable part" if index.get("head_damaged")
+        else " (fsck --repair kept the readable records after it)")]
+    # The index row that records the header's loss (``header``: no steps in it) is said by the line above.
+    rows = [r for r in index.get("damaged") or () if not (isinstance(r, dict) and r.get("header"))]
+    return lines + _describe_steps(index, lost_steps({"damaged": rows}))
+
+
+def _describe_steps(index: dict[str, Any], lost: list[tuple[int, int | None, str]]) -> list[str]:
     unverified = unverified_steps(index)
-    if not lost and not unverified:
+    reset = unverified_reset(index)
+    if not lost and not unverified and reset is None:
         return []
     total = int(index.get("steps", 0))
     readable = total - sum(n or 0 for _f, n, _w in lost)
@@ -58,6 +98,8 @@ def describe_lost(index: dict[str, Any]) -> list[str]:
     lines = [f"{readable} readable step{'s' if readable != 1 else ''} of {total} numbered"
              + (f" ({doubt} of them unverified)" if doubt else "") + ": fsck --repair kept every readable frame "
              "and recorded the lost steps (the original file may be kept as FILE.orig)"]
+    if reset is not None:
+        lines.append(f"the reset record unverified: {reset}")
     for first, n, why in unverified:
         lines.append(f"steps {first}..{first + n - 1} unverified: {why}")
     for first, n, why in lost:
@@ -263,20 +305,36 @@ def _load_index(path: str, fh: Any, size: int) -> tuple[dict[str, Any], bool, li
     """``(index, complete, damage)`` for an open episode file of ``size`` bytes: its checked index, or a scan
     when it has none or the index is damaged or inconsistent (frames outside the file, counts that do not add up,
     wrong types)."""
-    _check_magic(path, fh, size)
+    try:
+        _check_magic(path, fh, size)
+        bad_magic: TrajrecFormatError | None = None
+    except EmptyEpisodeError:
+        raise
+    except TrajrecFormatError as exc:
+        # Not a zstd frame at byte 0: another file, or a trajrec file whose first bytes (frame 0's, the header
+        # record's) are damaged. Only a sound version-3 index at the end tells the second (format.lost_header);
+        # a file that does not even end like one fails here, at its first bytes, as before.
+        fh.seek(max(0, size - len(TAIL_MAGIC)))
+        if fh.read(len(TAIL_MAGIC)) != TAIL_MAGIC:
+            raise
+        bad_magic = exc
     damage: list[str] = []
     try:
         index, start = read_tail_index(fh, size, path)
+        if bad_magic is not None and (index is None or not index.get("head_damaged")):
+            raise bad_magic
         if index is not None:
             problem = index_problem(index, start)
             if problem is None and index["header"].get("magic") == MAGIC:
                 index.setdefault("step_checks", [])
                 index["index_offset"] = start
-                return index, True, describe_lost(index)  # steps an earlier repair found lost, if any
+                return index, True, describe_lost(index, path)  # steps an earlier repair found lost, if any
             raise TrajrecFormatError(path, start, f"the index is inconsistent: "
                                      f"{problem or 'its header has no trajrec magic'}; "
                                      f"run `trajrec fsck --repair {path}` to rebuild it")
     except TrajrecFormatError as exc:
+        if bad_magic is not None:
+            raise bad_magic from None  # no sound index: what is at byte 0 is what the reader can say
         damage.append(str(exc))
     result = scan_file(path, fh, closed=bool(damage))
     return result, False, damage + result["damage"]
@@ -527,10 +585,31 @@ class Episode(Sequence[Step]):
                     self._state_recorded = "state" in rec
                     break
             else:
+                if self.header_lost is not None and not self._index.get("head_damaged"):
+                    # fsck --repair wrote frame 0 anew after a lost header, and the reset could not be salvaged.
+                    raise ResetLostError(self.path, None, "the reset record was lost to damaged bytes with the header "
+                                         f"record (fsck --repair recorded the loss; {self.readable_steps} readable "
+                                         f"steps of {self._n}): the episode has no first observation")
                 raise TrajrecFormatError(self.path, 0, "the first frame holds no reset record: nothing of the "
                                          "episode can be read (the file ends inside its first frame); `trajrec fsck "
                                          "--repair` cannot help, record the episode again")
         return self._reset
+
+    @property
+    def header_lost(self) -> dict[str, Any] | None:
+        """What is on record of the header record's loss to damaged bytes (``why``, the damaged bytes, ``from``:
+        where each field kept came from), or None when the header is sound. The task and the provenance, which only
+        the header held, are then absent (:attr:`task` and :attr:`provenance` are empty): nothing is made up. The
+        file is not whole: ``ls`` marks it, the exports leave it out unless ``--keep-partial``. See
+        :func:`trajrec.recorder.format.lost_header`."""
+        return header_lost(self._index)
+
+    @property
+    def reset_unverified(self) -> str | None:
+        """Why :attr:`reset` is unverified, or None: ``fsck --repair`` salvaged the reset record from a damaged first
+        frame, so its fields are readable but no checksum vouches for them (see :func:`unverified_reset`).
+        ``trajrec show`` and ``fsck`` say so, and the exports leave the episode out unless ``--keep-partial``."""
+        return unverified_reset(self._index)
 
     @property
     def readable_steps(self) -> int:
@@ -592,8 +671,13 @@ class Episode(Sequence[Step]):
 
     @property
     def has_state(self) -> bool:
-        """Whether the episode records the env's state (its reset record has one, even ``None``)."""
-        self.reset  # noqa: B018  (decodes the reset record once)
+        """Whether the episode records the env's state (its reset record has one, even ``None``). When the reset
+        record was lost to damage (:class:`ResetLostError`), the steps say it: in an episode with state, the first
+        step of every frame carries a snapshot, so the states of the frames kept are still rebuilt."""
+        try:
+            self.reset  # noqa: B018  (decodes the reset record once)
+        except ResetLostError:
+            return bool(self._frames) and "snapshot" in self._frame_steps(0)[0]
         return self._state_recorded
 
     # -- steps --------------------------------------------------------------------------------------------------

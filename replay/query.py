@@ -355,7 +355,7 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
                if isinstance(r, Mapping) and type(r.get("n")) is int and not r.get("unverified"))
     # Salvaged steps (``unverified`` rows) are there to read: the episode is whole, as the exports call it
     # (exports.chat.episode_complete); any other damaged row (lost steps, or one that cannot be read) is not.
-    complete = (bool(index.get("complete", True)) and not gaps(index)
+    complete = (bool(index.get("complete", True)) and not gaps(index) and not isinstance(header.get("lost"), Mapping)
                 and all(isinstance(r, Mapping) and r.get("unverified") for r in index.get("damaged") or ()))
     # The summary's counts are the writer's, from before the damage: with no readable step left, no step can be
     # shown to have failed, retried or recovered (0, not the old counts).

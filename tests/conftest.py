@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import break_frame
+from damage import blocks, break_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("recorder", "replay", "envs", "tui")
@@ -107,8 +107,8 @@ def unwritten_run(_unwritten_original: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def no_readable_steps_run(tmp_path: Path) -> Path:
     """A folder with one MathCalc episode (4 steps, the last a wrong submit: failed) that ``fsck --repair`` left
-    with its reset record readable and none of its steps: a byte flipped late in the first frame (header, reset,
-    step 0) and every later frame broken."""
+    with its reset record readable and none of its steps: step 0's block in the first frame (header, reset, step 0)
+    marked with zstd's reserved block type, and every later frame broken."""
     import random
 
     import gymnasium as gym
@@ -130,7 +130,9 @@ def no_readable_steps_run(tmp_path: Path) -> Path:
     path = Path(env.episode_path)
     rows = read_index(path)["frames"]
     data = bytearray(path.read_bytes())
-    data[rows[0][0] + int((rows[0][3] - rows[0][0]) * 0.9)] ^= 0x5A
+    # zstd rejects the block: the salvage keeps the header and the reset before it. (A flipped byte inside the
+    # block could decompress to a wrong byte without error, and step 0 would be salvaged, unverified.)
+    data[blocks(bytes(data))[2][0]] |= 0b110
     path.write_bytes(bytes(data))
     for row in rows[1:]:
         break_frame(path, row)

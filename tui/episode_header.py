@@ -83,6 +83,8 @@ def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = ()
     if not episode.complete:
         why = episode.incomplete_text() if hasattr(episode, "incomplete_text") else "no index"
         out.append(f"({why})  ", style="bold yellow")
+    if getattr(episode, "header_lost", None) is not None:  # the "-" above are unknown, not empty: say why
+        out.append("(header record lost to damage: task and provenance unknown)  ", style="bold yellow")
     unwritten = [g for g in getattr(episode, "gaps", ()) if not g.numbered]
     if unwritten:  # env steps whose records a failed write kept out of the file: the episode is not whole
         lost = sum(g.n or 0 for g in unwritten)

@@ -85,9 +85,9 @@ def episode_meta(view: EpisodeView) -> dict[str, Any]:
 
 
 def episode_complete(ep: Any) -> bool:
-    """Whether ``ep`` holds its whole recording: its writer finished and no step is lost (no :attr:`gaps`:
-    none lost to damage, none kept out of the file by a failed write)."""
-    return bool(ep.complete) and not getattr(ep, "gaps", None)
+    """Whether ``ep`` holds its whole recording: its writer finished, no step is lost (no :attr:`gaps`: none lost
+    to damage, none kept out of the file by a failed write) and its header record was not lost to damage."""
+    return bool(ep.complete) and not getattr(ep, "gaps", None) and getattr(ep, "header_lost", None) is None
 
 
 def episode_lost(ep: Any) -> list[Any]:

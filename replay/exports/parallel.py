@@ -151,7 +151,8 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
         "escaped": escaped,  # lone surrogates written as text: the writing process counts them (take)
         "report": {k: getattr(report, k) for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled",
                                                   "rules_would_label", "skipped", "written_outcomes", "left_out",
-                                                  "written_splits", "partial", "unwritten", "live")},
+                                                  "written_splits", "partial", "unverified", "header_lost", "unwritten",
+                                                  "live")},
         "lineage": {k: v if k == "judges" else sorted(v) for k, v in lineage.items()},
         "errors": [[os.fspath(p), e] for p, e in src.errors],
         "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
@@ -344,6 +345,8 @@ def _merge(report: Any, lineage: dict[str, Any], meta: dict[str, Any]) -> None:
     for outcome, n in r["written_outcomes"].items():
         report.written_outcomes[outcome] = report.written_outcomes.get(outcome, 0) + n
     report.partial.extend(r["partial"])
+    report.unverified.extend(r["unverified"])
+    report.header_lost.extend(r["header_lost"])
     report.unwritten.extend(r["unwritten"])
     report.live.extend(r["live"])
     for split, n in r["written_splits"].items():

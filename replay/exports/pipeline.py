@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator, Protocol
 from trajrec.recorder.errors import ResetLostError, TrajrecFormatError, TrajrecUsageError
 from trajrec.recorder.fsck import is_locked
 from trajrec.recorder.model import gaps
+from trajrec.recorder.reader import header_lost, unverified_reset
 from trajrec.recorder.spelling import in_cli, option
 
 from .base import EpisodeView, ExportOptions, Format, Skip, check_output_file
@@ -25,8 +26,8 @@ from .trl import TrlStepwiseFormat
 from ..query import Query, Term, parse_query
 from .where import episode_facts
 
-__all__ = ["FILTERED", "FORMATS", "NOT_EPISODES", "PARTIAL", "RESET_LOST", "UNREADABLE", "UNWRITTEN", "ExportReport", "export",
-           "select"]
+__all__ = ["FILTERED", "FORMATS", "HEADER_LOST", "NOT_EPISODES", "PARTIAL", "RESET_LOST", "RESET_UNVERIFIED",
+           "UNREADABLE", "UNWRITTEN", "ExportReport", "export", "select"]
 
 #: The reason counted for episodes the filters (``--where``, ``--min-agreement``) left out.
 FILTERED = "did not match the filters"
@@ -40,6 +41,14 @@ PARTIAL = "lost steps (repaired after damage)"
 #: With ``--keep-partial``: a repaired file whose reset record was lost with step 0. Its steps have no first
 #: observation (every format's prompt), and ``fsck --repair`` has recorded the loss: nothing more to repair.
 RESET_LOST = "reset record lost (repaired after damage)"
+#: A repaired file whose reset record ``fsck --repair`` salvaged from a damaged first frame: readable, but no checksum
+#: vouches for it. The reset's observation is every format's prompt and only ``records`` can flag it (its
+#: ``reset.unverified``), so it is left out unless ``ExportOptions.keep_partial``, as :data:`PARTIAL`.
+RESET_UNVERIFIED = "reset record unverified (salvaged after damage; --keep-partial exports it)"
+#: A repaired file whose header record was lost to damage (a version-3 index keeps no copy): its task and provenance
+#: are unknown, so no row could say which task it was or where it came from. Left out unless
+#: ``ExportOptions.keep_partial``, as :data:`PARTIAL`; its rows then carry ``complete: false``.
+HEADER_LOST = "header record lost (repaired after damage: task and provenance unknown; --keep-partial exports it)"
 #: The reason counted for files that lost env steps to a failed write while recording (the summary's
 #: ``lost_steps``): left out whole unless ``ExportOptions.keep_partial``, as :data:`PARTIAL`.
 UNWRITTEN = "lost steps (not written while recording: a write failed; --keep-partial exports the rest)"
@@ -110,6 +119,10 @@ class ExportReport:
     placed: dict[str, str] = field(default_factory=dict)
     #: Files left out whole for :data:`PARTIAL` (their index declares lost steps).
     partial: list[str] = field(default_factory=list)
+    #: Files left out whole for :data:`RESET_UNVERIFIED` (their reset record was salvaged, unverified).
+    unverified: list[str] = field(default_factory=list)
+    #: Files left out whole for :data:`HEADER_LOST` (their header record was lost to damage).
+    header_lost: list[str] = field(default_factory=list)
     #: Files left out whole for :data:`UNWRITTEN` (env steps a failed write kept out of the file).
     unwritten: list[str] = field(default_factory=list)
     #: Files a live Recorder was still writing (it holds their lock): exported as far as they were written.
@@ -148,7 +161,9 @@ class ExportReport:
                 "same_ids": [{"episode_id": i, "paths": [a, b], **({"written_to": [self.placed.get(a), self.placed.get(b)]}
                                                                   if self.placed else {})}
                              for i, a, b in self.same_ids],
-                "partial": list(self.partial), "unwritten": list(self.unwritten), "live": list(self.live)}
+                "partial": list(self.partial), "unverified": list(self.unverified),
+                "header_lost": list(self.header_lost), "unwritten": list(self.unwritten),
+                "live": list(self.live)}
 
     @property
     def test_episodes(self) -> int:
@@ -324,6 +339,17 @@ class EpisodeExporter:
                 report.leave_out(FILTERED, ref.summary.get("outcome"))
                 return
         report.matched += 1
+        if ref.index.get("head_damaged"):
+            # Not repaired yet: its header record is damaged in frame 0 (fsck --repair keeps the readable part).
+            report.errors.append((str(ref.path), "its header record is damaged: "
+                                  + str(header_lost(ref.index).get("why"))  # type: ignore[union-attr]
+                                  + f"; run `trajrec fsck --repair {ref.path}` to keep the readable part"))
+            report.leave_out(UNREADABLE, ref.summary.get("outcome"))
+            return
+        if not self.writer.options.keep_partial and header_lost(ref.index) is not None:
+            report.header_lost.append(os.fspath(ref.path))
+            report.leave_out(HEADER_LOST, ref.summary.get("outcome"))
+            return
         found = None if self.writer.options.keep_partial else gaps(ref.index)
         if found:
             # Rows of a file with lost steps would read as a whole episode (a middle missing, or only the task):
@@ -334,6 +360,11 @@ class EpisodeExporter:
             else:
                 report.unwritten.append(os.fspath(ref.path))
                 report.leave_out(UNWRITTEN, ref.summary.get("outcome"))
+            return
+        if not self.writer.options.keep_partial and unverified_reset(ref.index) is not None:
+            # Its prompt (the reset's observation) may carry a damaged byte that no format but records can flag.
+            report.unverified.append(os.fspath(ref.path))
+            report.leave_out(RESET_UNVERIFIED, ref.summary.get("outcome"))
             return
         try:
             self._export(ref, labels, write)
@@ -349,7 +380,7 @@ class EpisodeExporter:
         with ref.open() as ep:
             view = EpisodeView(ref, ep, ref.joined_labels() if labels is None else labels, self.writer.options)
             try:
-                if ep.lost:  # a repaired file: its reset record may be gone with step 0 (no prompt to write)
+                if ep.lost or ep.header_lost:  # a repaired file: its reset record may be gone (no prompt to write)
                     try:
                         ep.reset
                     except ResetLostError:

@@ -649,14 +649,17 @@ class RecordsFormat(JsonlFormat):
             "task_id": _str(task.get("id")),
             "split": _str(task.get("split")),
             "outcome": _str(summary.get("outcome")),
-            "task": dumps(task),
-            "provenance": dumps(ep.provenance),
+            # null, not {}: a header record lost to damage took them (kept with --keep-partial; "damage" says so)
+            "task": dumps(task) if ep.header_lost is None else "null",
+            "provenance": dumps(ep.provenance) if ep.header_lost is None else "null",
             "summary": dumps(summary),
             "reset": {"seed": dumps(reset.seed), "options": dumps(reset.options),
                       "observation": dumps(reset.observation), "info": dumps(reset.info),
                       "state": dumps(reset.state),
                       "failure": dumps(reset.failure._asdict() if reset.failure else None),
-                      "time": _time(reset.time), "duration": _time(reset.duration)},
+                      "time": _time(reset.time), "duration": _time(reset.duration),
+                      # salvaged by fsck --repair from a damaged first frame: no checksum vouches for it
+                      "unverified": ep.reset_unverified is not None},
         }
         tail = {  # after "checks", whose text is made above
             "complete": episode_complete(ep),

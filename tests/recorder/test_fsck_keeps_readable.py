@@ -107,17 +107,16 @@ def test_repair_keeps_frames_after_a_damaged_one(tmp_path: Path, stub_env: Any, 
 def test_salvage_keeps_only_whole_checked_records_before_the_damage(tmp_path: Path, stub_env: Any) -> None:
     path = _record(tmp_path, stub_env, 30, frame_steps=1024)  # one frame: header, reset and every step
     before = _steps(path)
-    for where, expect_some in ((0.9, True), (0.02, False)):  # late in the frame; inside its first block
+    for where, expect_some in ((0.9, True), (0.02, False)):  # late in the frame; the header's block
         copy = tmp_path / f"c{where}.msgpack.zst"
         copy.write_bytes(path.read_bytes())
         _flip(copy, 0, where)
         report = fsck(copy, repair=True)
-        if not expect_some and not report.repaired:
-            # The header record itself is damaged: a version-3 index keeps no copy of it, so nothing is readable
-            # and the file is left as it was, with the reason (version 2 keeps the header in its index).
-            assert report.error and not Path(f"{copy}.orig").exists()
-            continue
         assert report.repaired
+        if report.header_lost:
+            # The header record itself is damaged (a version-3 index keeps no copy of it): it is marked lost and
+            # what the blocks after it yield is kept (tests/recorder/test_lost_header.py).
+            assert not expect_some and not Path(f"{copy}.orig").exists()
         assert report.steps + sum(b - a + 1 for a, b in report.lost) == 30
         with open_episode(copy) as ep:
             got = {s.index: (s.action, s.observation, s.reward, s.terminated, s.info) for s in ep}
@@ -129,8 +128,8 @@ def test_salvage_keeps_only_whole_checked_records_before_the_damage(tmp_path: Pa
             if expect_some:
                 assert report.unverified == [[0, report.steps - 1]] and report.steps > 0
                 assert ep.reset.observation == "files: notes.txt todo.txt"
-            else:
-                assert report.steps == 0 and report.unverified == []
+            else:  # the header's block: whatever the blocks after it still yield is kept, unverified
+                assert report.header_lost and report.unverified == ([[0, report.steps - 1]] if report.steps else [])
 
 
 def test_cli_after_repair_says_readable_steps_and_lost_ranges(tmp_path: Path, stub_env: Any,

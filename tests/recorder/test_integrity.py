@@ -99,10 +99,15 @@ def test_a_header_that_does_not_match_the_index_crc_is_not_trusted(tmp_path: Pat
     data[9] ^= 0x01  # inside the header's zstd block (frame header: 4 magic bytes, 2 descriptor bytes, block header)
     path.write_bytes(bytes(data))
 
-    with pytest.raises(TrajrecFormatError) as err:  # the index is not trusted; the scan meets the damaged frame
-        open_episode(path)
+    # The index is sound (its CRC-32 matches) and frame 0 fails its checksum: the header record is what was lost.
+    # Its damaged bytes are not trusted (no task, no provenance read from them), and frame 0's records are refused.
+    ep = open_episode(path)
+    assert ep.header_lost is not None and ep.task == {} and ep.provenance == {}
+    with pytest.raises(TrajrecFormatError) as err:
+        ep[0]
     assert err.value.offset == 0
-    assert not fsck(path).ok
+    report = fsck(path)
+    assert not report.ok and report.header_lost
     assert before  # the original had steps: it is the header frame that is refused, not an empty file
 
 

@@ -167,6 +167,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"trajrec export: left out {path}: steps were lost to damage (repaired by fsck; `trajrec fsck {path}` "
               "lists them); --keep-partial exports its readable steps, marked complete: false (not when the reset "
               "record was lost with them: there is no first observation to write)", file=sys.stderr)
+    for path in report.header_lost:
+        print(f"trajrec export: left out {path}: its header record was lost to damage (repaired by fsck: `trajrec fsck "
+              f"{path}` says so), so its task and provenance are unknown; --keep-partial exports its readable steps, "
+              "marked complete: false", file=sys.stderr)
+    for path in report.unverified:
+        print(f"trajrec export: left out {path}: its reset record was salvaged from damaged bytes by fsck --repair "
+              f"(unverified: `trajrec fsck {path}` says so); --keep-partial exports it (records marks it "
+              "reset.unverified)", file=sys.stderr)
     for path in report.unwritten:
         print(f"trajrec export: left out {path}: env steps were lost while recording (a write failed; `trajrec fsck "
               f"{path}` says where); --keep-partial exports the steps written, marked complete: false", file=sys.stderr)

@@ -22,8 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repair", action="store_true",
                    help="rewrite damaged files and files without a valid index: every frame is kept byte for byte "
                         "(damaged frames too, between readable ones), an unclosed frame is re-encoded, and the "
-                        "index is appended, listing the steps lost to damage (readers skip them and say so); the "
-                        "original is kept as FILE.orig whenever any of its bytes is not carried over")
+                        "index is appended, listing the steps lost to damage (readers skip them and say so); a "
+                        "header record lost to damage is marked lost (task and provenance unknown, nothing made up) "
+                        "and the records after it are kept; the original is kept as FILE.orig whenever any of its "
+                        "bytes is not carried over")
     p.add_argument("--json", action="store_true", help="one JSON report per file")
 
 
@@ -119,18 +121,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _counts(r: FsckReport) -> str:
     """``22 readable steps of 30; lost: steps 8..15`` (readable steps only, then the ranges that are not)."""
-    text = f"{r.steps} readable step{'s' if r.steps != 1 else ''}"
+    text = ("header record lost (task and provenance unknown); " if r.header_lost else "") + \
+        f"{r.steps} readable step{'s' if r.steps != 1 else ''}"
     if r.unwritten:  # env steps the recorder could not write: never numbered, so not in "of M"
         n = sum(k for _at, k in r.unwritten)
         places = ", ".join(f"{k} before step {at}" if at is not None else f"{k} at a place unknown"
                            for at, k in r.unwritten)
         text += (f"; {n} env step{'s' if n != 1 else ''} lost while recording ({places}; a write failed: never in "
                  "the file, nothing to repair)")
-    if not r.lost and not r.unverified:
+    if not r.lost and not r.unverified and not r.unverified_reset:
         return text
     text += f" of {r.total_steps}"
-    if r.unverified:
-        text += "; unverified (salvaged): " + ", ".join(f"steps {a}..{b}" for a, b in r.unverified)
+    if r.unverified or r.unverified_reset:
+        text += "; unverified (salvaged): " + ", ".join(
+            ["the reset record"] * r.unverified_reset + [f"steps {a}..{b}" for a, b in r.unverified])
     if r.lost:
         text += "; lost: " + ", ".join(f"steps {a}..{b}" if b is not None else f"any steps from {a} on"
                                        for a, b in r.lost)

@@ -118,19 +118,28 @@ def run(args: argparse.Namespace) -> int:
     # kwargs and the agent are previewed like every value (--full prints them whole: they reproduce the episode).
     verification = task.get("verification")
     checks = ",".join(map(str, verification)) if isinstance(verification, (list, tuple)) else verification
-    print(f"env       {one_line(task.get('env_id'), 40)}  kwargs={one_line(task.get('env_kwargs') or {}, header_chars)}  "
-          f"seed={one_line(task.get('seed'), 20)}")
-    print(f"task      {one_line(task.get('id'), 200)}  split={one_line(task.get('split'), 20)}  "
-          f"checks={one_line(checks or '-', 40)}")
-    if task.get("text"):
-        print(f"          {one_line(task['text'], args.width - 10)}")
-    agent_text = one_line(agent, header_chars) if agent else "-"
-    cut = len(agent_text) >= header_chars and not args.full
-    print(f"agent     {agent_text}" + ("  (--full prints it whole)" if cut else ""))
-    rev = prov.get("code_revision") if isinstance(prov.get("code_revision"), dict) else {}
-    recorder = prov.get("recorder") if isinstance(prov.get("recorder"), dict) else {}
-    print(f"recorded  {_fmt_time(s.get('start_time'))} on {one_line(prov.get('host'), 40)}  "
-          f"trajrec {one_line(recorder.get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
+    head_lost = ep.header_lost
+    if head_lost is not None:
+        # The header record was lost to damaged bytes: its task and provenance are unknown, not None or empty.
+        kept = head_lost.get("from") if isinstance(head_lost.get("from"), dict) else {}
+        print("header    LOST to damaged bytes: env, task, agent and provenance unknown (see the damage lines)")
+        if "episode_id" in kept:
+            print(f"          episode id from {one_line(kept['episode_id'], args.width - 26)}")
+        print(f"recorded  {_fmt_time(s.get('start_time'))} (the summary's start time)")
+    else:
+        print(f"env       {one_line(task.get('env_id'), 40)}  "
+              f"kwargs={one_line(task.get('env_kwargs') or {}, header_chars)}  seed={one_line(task.get('seed'), 20)}")
+        print(f"task      {one_line(task.get('id'), 200)}  split={one_line(task.get('split'), 20)}  "
+              f"checks={one_line(checks or '-', 40)}")
+        if task.get("text"):
+            print(f"          {one_line(task['text'], args.width - 10)}")
+        agent_text = one_line(agent, header_chars) if agent else "-"
+        cut = len(agent_text) >= header_chars and not args.full
+        print(f"agent     {agent_text}" + ("  (--full prints it whole)" if cut else ""))
+        rev = prov.get("code_revision") if isinstance(prov.get("code_revision"), dict) else {}
+        recorder = prov.get("recorder") if isinstance(prov.get("recorder"), dict) else {}
+        print(f"recorded  {_fmt_time(s.get('start_time'))} on {one_line(prov.get('host'), 40)}  "
+              f"trajrec {one_line(recorder.get('version'), 20)}  rev {one_line(rev.get('commit', '-'), 10)}")
     checks = s.get("checks") or {}
     # A repaired file's summary is its writer's, from before the damage: it counts the lost steps too.
     before = " (as recorded, before the damage; lost steps included)" if ep.lost else ""

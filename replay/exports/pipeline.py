@@ -94,6 +94,9 @@ class ExportReport:
     written_outcomes: dict[str, int] = field(default_factory=dict)
     #: Reason -> outcomes of the episodes left out for it (the filters' reason included).
     left_out: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Reason -> where the first episode left out for it shows it (``"episode 1a2b...: step 6, human:ana
+    #: 'wrong-tool'"``), for reasons that name a label.
+    examples: dict[str, str] = field(default_factory=dict)
     #: Episodes left out because a step has no label.
     unlabeled: int = 0
     #: Of those, the ones ``trajrec label auto --rules`` would label in full (passed or failed, no rule labels).
@@ -142,7 +145,7 @@ class ExportReport:
                 "steps_per_second": round(self.steps_per_second), "skipped": dict(self.skipped),
                 "errors": [{"path": p, "error": e} for p, e in self.errors],
                 "written_outcomes": dict(self.written_outcomes),
-                "left_out": {k: dict(v) for k, v in self.left_out.items()},
+                "left_out": {k: dict(v) for k, v in self.left_out.items()}, "examples": dict(self.examples),
                 "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files),
                 "written_splits": dict(self.written_splits), "duplicates": list(self.duplicates),
                 "same_ids": [{"episode_id": i, "paths": [a, b], **({"written_to": [self.placed.get(a), self.placed.get(b)]}
@@ -360,7 +363,10 @@ class EpisodeExporter:
                 outcome = ep.summary.get("outcome")
                 report.leave_out(skip.reason, outcome)
                 report.unlabeled += skip.unlabeled
-                if skip.unlabeled and outcome in ("passed", "failed") and not any(
+                if skip.example is not None and skip.reason not in report.examples:
+                    report.examples[skip.reason] = skip.example
+                # A step whose preferred label is a category stays so after `label auto --rules` (people first).
+                if skip.unlabeled and not skip.category and outcome in ("passed", "failed") and not any(
                         lab.judge == _rules_judge() for lab in view.label_rows):
                     report.rules_would_label += 1
             else:

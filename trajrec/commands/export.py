@@ -251,6 +251,15 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
         left = {r: sum(o.values()) for r, o in getattr(report, "left_out", {}).items() if r != FILTERED}
         reason = max(left, key=left.__getitem__) if left else None
         fix = _fixes().get(reason or "")
+        unmatched = getattr(report, "prefer_unmatched", [])
+
+        from trajrec.replay.exports.prefs import NO_RANK, NOT_PREFERRED
+        from trajrec.replay.exports.trl import NO_LABELED_STEP, UNLABELED_STEP
+
+        # Left out for want of labels, with a --prefer judge id that matched nothing: labeling would not help.
+        if unmatched and reason in (UNLABELED_STEP, NO_LABELED_STEP, NO_RANK, NOT_PREFERRED):
+            fix = (f"--prefer {', '.join(unmatched)} matched no label (the warning below names the judges here): "
+                   "correct the judge id")
         if reason is None:
             return "nothing written: every matching episode was left out (reasons below)"
         return f"nothing written: every matching episode was left out; most for: {reason}" + (f"; {fix}" if fix

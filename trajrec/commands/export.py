@@ -326,11 +326,13 @@ def _hints(args: argparse.Namespace, report: ExportReport) -> list[str]:
         paths = " ".join(args.paths)
         out.append(f"`trajrec label auto {paths} --rules` labels every step of the {report.rules_would_label} "
                    "passed or failed episodes left out for an unlabeled step that have no rule labels yet")
-    if report.unlabeled and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
-        out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps (a step "
-                   "whose preferred label is a category counts as one)")
     from trajrec.replay.exports.prefs import EPISODE_CATEGORY
     from trajrec.replay.exports.trl import CATEGORY_STEP, NO_RATED_STEP
+
+    if report.unlabeled and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
+        out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps"
+                   + (" (a step whose preferred label is a category counts as one)"
+                      if CATEGORY_STEP in report.left_out else ""))
 
     if CATEGORY_STEP in report.left_out or NO_RATED_STEP in report.left_out:
         out.append(_CATEGORY_FIX)

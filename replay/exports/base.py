@@ -113,11 +113,17 @@ NO_STEP = "no step"
 class Skip(Exception):
     """Raised by a format to leave an episode out; ``reason`` is counted in the export report."""
 
-    def __init__(self, reason: str, *, unlabeled: bool = False) -> None:
+    def __init__(self, reason: str, *, unlabeled: bool = False, example: str | None = None,
+                 category: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         #: Left out because a step has no label (labeling would change that).
         self.unlabeled = unlabeled
+        #: Where this episode shows the reason (``"episode 1a2b: step 6, human:ana 'wrong-tool'"``): the report
+        #: keeps the first one per reason, so the reason itself stays one line however many episodes it counts.
+        self.example = example
+        #: The label that left it out is a category (no rating): ``label auto --rules`` would not change that.
+        self.category = category
 
 
 #: Envs whose odd ``info["tools"]`` this process has warned about (:meth:`EpisodeView.tools`): once per env.

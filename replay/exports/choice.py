@@ -121,8 +121,45 @@ class Preference:
             return None
         return win
 
+    @property
+    def judge_ids(self) -> tuple[str, ...]:
+        """The tokens that name judges (``human:ana``, ``model:*``), not classes: the ones a typo can hide in."""
+        return tuple(t for t in self.tokens if t not in PREFER_CLASSES)
+
+    def unmatched(self, judges: Iterable[str]) -> list[str]:
+        """The judge-id tokens that match none of ``judges`` (judge ids compare case-sensitively).
+
+        >>> Preference("human,human:Ana,model:*,trajrec-rules@2").unmatched(["human:ana", "trajrec-rules@2"])
+        ['human:Ana', 'model:*']
+        """
+        judges = list(judges)
+        return [t for t in self.judge_ids if not any(fnmatch.fnmatchcase(j, t) for j in judges)]
+
     def __str__(self) -> str:
         return ",".join(self.tokens)
+
+
+def unmatched_message(unmatched: Sequence[str], judges: Sequence[str], flag: str = "prefer",
+                      what: str = "label or recorded check") -> str:
+    """What a warning says of judge ids (``--prefer`` entries, ``label ls --judge``) that matched no label or check:
+    which, the judges there are (a near one first, as "did you mean": ids are case-sensitive), and that nothing
+    came from them.
+
+    >>> print(unmatched_message(["human:Ana"], ["human:ana", "trajrec-rules@2"]))  # doctest: +NORMALIZE_WHITESPACE
+    prefer entry 'human:Ana' matched no label or recorded check (did you mean 'human:ana'? judge ids are
+    case-sensitive); judges here: human:ana, trajrec-rules@2
+    """
+    near = []
+    lowered = {j.lower(): j for j in judges}
+    for t in unmatched:
+        got = difflib.get_close_matches(t.lower(), list(lowered), n=1, cutoff=0.75)
+        if got:
+            near.append(repr(lowered[got[0]]))
+    hint = f" (did you mean {' or '.join(near)}? judge ids are case-sensitive)" if near else ""
+    shown = ", ".join(judges[:12]) + (f", ... ({len(judges)} judges)" if len(judges) > 12 else "")
+    here = f"judges here: {shown}" if judges else f"there is no {what} here at all"
+    entry = f"{'entry' if len(unmatched) == 1 else 'entries'} " if flag == "prefer" else ""
+    return f"{option(flag).rstrip('=')} {entry}{', '.join(map(repr, unmatched))} matched no {what}{hint}; {here}"
 
 
 def check_label_map(name: str) -> str:

@@ -149,10 +149,11 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
     escaped, _base.ESCAPED[0] = _base.ESCAPED[0] - before, before
     meta = {
         "escaped": escaped,  # lone surrogates written as text: the writing process counts them (take)
-        "report": {k: getattr(report, k) for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled",
-                                                  "rules_would_label", "skipped", "written_outcomes", "left_out",
-                                                  "written_splits", "partial", "unverified", "header_lost", "unwritten",
-                                                  "live")},
+        # (the judges seen are a set: a sorted list in JSON)
+        "report": {k: sorted(v) if isinstance(v := getattr(report, k), set) else v
+                   for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled", "rules_would_label",
+                             "skipped", "written_outcomes", "left_out", "examples", "judges", "written_splits",
+                             "partial", "unverified", "header_lost", "unwritten", "live")},
         "lineage": {k: v if k == "judges" else sorted(v) for k, v in lineage.items()},
         "errors": [[os.fspath(p), e] for p, e in src.errors],
         "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
@@ -351,6 +352,9 @@ def _merge(report: Any, lineage: dict[str, Any], meta: dict[str, Any]) -> None:
     report.live.extend(r["live"])
     for split, n in r["written_splits"].items():
         report.written_splits[split] = report.written_splits.get(split, 0) + n
+    report.judges.update(r["judges"])
+    for reason, example in r["examples"].items():  # batches come in episode order: the first one stays
+        report.examples.setdefault(reason, example)
     for reason, outcomes in r["left_out"].items():
         per = report.left_out.setdefault(reason, {})
         for outcome, n in outcomes.items():

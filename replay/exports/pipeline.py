@@ -103,6 +103,14 @@ class ExportReport:
     written_outcomes: dict[str, int] = field(default_factory=dict)
     #: Reason -> outcomes of the episodes left out for it (the filters' reason included).
     left_out: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Reason -> where the first episode left out for it shows it (``"episode 1a2b...: step 6, human:ana
+    #: 'wrong-tool'"``), for reasons that name a label.
+    examples: dict[str, str] = field(default_factory=dict)
+    #: Judges of the labels and recorded checks of the episodes read (collected only when ``--prefer`` names
+    #: judge ids, to tell which of them matched nothing: :attr:`prefer_unmatched`).
+    judges: set[str] = field(default_factory=set)
+    #: ``--prefer`` judge ids that matched no label or check of the episodes read (a typo: ``human:Ana``).
+    prefer_unmatched: list[str] = field(default_factory=list)
     #: Episodes left out because a step has no label.
     unlabeled: int = 0
     #: Of those, the ones ``trajrec label auto --rules`` would label in full (passed or failed, no rule labels).
@@ -155,7 +163,8 @@ class ExportReport:
                 "steps_per_second": round(self.steps_per_second), "skipped": dict(self.skipped),
                 "errors": [{"path": p, "error": e} for p, e in self.errors],
                 "written_outcomes": dict(self.written_outcomes),
-                "left_out": {k: dict(v) for k, v in self.left_out.items()},
+                "left_out": {k: dict(v) for k, v in self.left_out.items()}, "examples": dict(self.examples),
+                "judges": sorted(self.judges), "prefer_unmatched": list(self.prefer_unmatched),
                 "unlabeled": self.unlabeled, "rules_would_label": self.rules_would_label, "files": list(self.files),
                 "written_splits": dict(self.written_splits), "duplicates": list(self.duplicates),
                 "same_ids": [{"episode_id": i, "paths": [a, b], **({"written_to": [self.placed.get(a), self.placed.get(b)]}
@@ -320,6 +329,7 @@ class EpisodeExporter:
         self._need_agreement = "agreement" in filters.fields
         #: ``[episode id, file]`` of each episode written (the same id in two files is told apart afterwards).
         self.written_ids: list[list[str]] = []
+        self._judge_ids = bool(writer.options.preference.judge_ids)
 
     def export(self, ref: EpisodeRef, write: Any = None) -> None:
         """Filter, read and write one episode (``write(view)``: the format's :meth:`~.base.Format.write`, or a
@@ -379,6 +389,9 @@ class EpisodeExporter:
         report = self.report
         with ref.open() as ep:
             view = EpisodeView(ref, ep, ref.joined_labels() if labels is None else labels, self.writer.options)
+            if self._judge_ids:  # --prefer names judges: which judges are here, to tell a typo (export() warns)
+                report.judges.update(str(c.judge) for c in view.label_rows)
+                report.judges.update(str(c.judge) for c in ep.checks)
             try:
                 if ep.lost or ep.header_lost:  # a repaired file: its reset record may be gone (no prompt to write)
                     try:
@@ -391,7 +404,10 @@ class EpisodeExporter:
                 outcome = ep.summary.get("outcome")
                 report.leave_out(skip.reason, outcome)
                 report.unlabeled += skip.unlabeled
-                if skip.unlabeled and outcome in ("passed", "failed") and not any(
+                if skip.example is not None and skip.reason not in report.examples:
+                    report.examples[skip.reason] = skip.example
+                # A step whose preferred label is a category stays so after `label auto --rules` (people first).
+                if skip.unlabeled and not skip.category and outcome in ("passed", "failed") and not any(
                         lab.judge == _rules_judge() for lab in view.label_rows):
                     report.rules_would_label += 1
             else:
@@ -579,4 +595,20 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
             files.append(write_card(out, report, options, data_files, lineage))
         report.files = [os.fspath(f) for f in files]
     report.seconds = time.perf_counter() - t0
+    _check_prefer(report, options)
     return report
+
+
+def _check_prefer(report: ExportReport, options: ExportOptions) -> None:
+    """Warn once about ``--prefer`` judge ids that matched no label or check of the episodes read: a typo
+    (``human:Ana`` for ``human:ana``) otherwise exports every label of that source as null, with exit status 0."""
+    if not options.preference.judge_ids or not report.matched:
+        return
+    report.prefer_unmatched = options.preference.unmatched(report.judges)
+    if report.prefer_unmatched:
+        import warnings
+
+        from .choice import unmatched_message
+
+        warnings.warn(unmatched_message(report.prefer_unmatched, sorted(report.judges)) + ": the export "
+                      "holds no label from it", UserWarning, stacklevel=3)

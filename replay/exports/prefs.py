@@ -4,12 +4,14 @@ whole attempts in the conversational shape of ``chat`` (``docs/EXPORT.md``).
 ``kto``: one row per episode: ``prompt`` (the system message when there is one, as in ``chat``, and the user
 message), ``completion`` (the agent's messages and
 the env's answers), ``label`` (bool: the terminal check passed; without a verdict, the preferred episode label's
-rating > 0; episodes with neither are left out), ``tools``, ``trajrec``.
+value rates +1, whatever score is kept beside it; episodes with neither are left out, a category being no rating),
+``tools``, ``trajrec``.
 
 ``dpo``: ``prompt``, ``chosen``, ``rejected``, ``tools``, ``trajrec`` (both attempts' metadata). Attempts at the same
 task (same env, task id and prompt) are ranked by (terminal check verdict: passed above none above failed;
-then the preferred episode label's score or rating); the best attempt is paired with the worst, the second best with the second worst, and so on, while the
-better one ranks strictly higher; each attempt is used at most once. Attempts nothing ranks (no verdict, no
+then the preferred episode label's value as a rating; then its score, which only breaks ties); the best attempt
+is paired with the worst, the second best with the second worst, and so on, while the better one ranks strictly
+higher; each attempt is used at most once. Attempts nothing ranks (no verdict, no
 episode label) and attempts left without a partner are left out, counted by reason.
 """
 
@@ -30,38 +32,75 @@ def _split(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
     return clean[:n], clean[n:]
 
 
-def _rank(view: EpisodeView) -> tuple[float, float] | None:
+#: Why an episode without a terminal verdict has no rank (``kto`` and ``dpo`` leave it out for it).
+NO_RANK = "no terminal verdict and no episode label"
+#: ... when the episode has labels or graded checks, but no ``--prefer`` source gave one.
+NOT_PREFERRED = "no terminal verdict, and no --prefer source labeled the episode"
+#: ... when the preferred episode label is a category, which has no rating (as on steps: docs/EXPORT.md).
+EPISODE_CATEGORY = "no terminal verdict, and the preferred episode label is a category (no rating)"
+#: ... when it is a recorded check's value that is none of a rating, verdict, score or category (NaN, a dict).
+EPISODE_NO_RATING = "no terminal verdict, and the preferred episode label is no rating or score"
+
+
+def _rank(view: EpisodeView) -> tuple[float, int, float] | Skip:
+    """``(verdict, rating, score)`` of an episode, which ``dpo`` sorts attempts by and ``kto`` reads its label
+    from; a :class:`Skip` saying why when it has none.
+
+    ``verdict``: 1.0 passed, 0.0 failed, 0.5 no verdict. ``rating``: -1/0/+1 of the preferred episode label's
+    *value* (a verdict pass/fail, a rating, a pure score by its sign; 0 without such a label). ``score``: the
+    label's score, which only breaks ties between equal values (a pure score: the value itself; 0.0 without one).
+    A label's value decides, never its score: ``fail`` with score 0.9 is a -1 (an annotator's verdict, with
+    the viewer's ``P f`` then ``P s 0.9``, ranked as a pass and made kto ``True``). A category is no rating (as
+    on steps): it ranks nothing, and a lower source's label does not take its place.
+    """
     outcome = view.outcome
     verdict = 1.0 if outcome == "passed" else 0.0 if outcome == "failed" else None
     # The rows as read (LabelRows for usual lines: no Label built for each of an episode's labels), same fields.
-    # With a verdict, the recorded pass/fail checks already made it: counted again as the tie-break's score, a
-    # failed `rule` check (-1) ranked below a failed `environment` one (not preferred: 0), and two failed attempts
-    # were paired on check kinds alone. The score reads labels and recorded checks that grade (numbers, ratings).
+    # With a verdict, the recorded pass/fail checks already made it: counted again as the tie-break, a failed
+    # `rule` check (-1) ranked below a failed `environment` one (not preferred: 0), and two failed attempts were
+    # paired on check kinds alone. The rest reads labels and recorded checks that grade (numbers, ratings).
     checks = [c for c in view.ep.checks if c.target == "episode"
               and not (verdict is not None and type(c.value) is bool)]
-    chosen = view.options.preference.choose([*(c for c in view.label_rows if c.target == "episode"), *checks])
-    score = None
+    labels = [c for c in view.label_rows if c.target == "episode"]
+    chosen = view.options.preference.choose([*labels, *checks]) if labels or checks else None
+    r = score = None
     if chosen is not None:
-        r = rating(chosen.value)
-        score = chosen.score if chosen.score is not None else (
-            float(chosen.value) if isinstance(chosen.value, float) else (float(r) if r is not None else None))
-        if score is not None and score != score:  # NaN ranks nothing (it would read as "not > 0": a negative)
-            score = None
-    if verdict is None and score is None:
-        return None
-    return (verdict if verdict is not None else 0.5, score if score is not None else 0.0)
+        value = chosen.value
+        r = rating(value)
+        if r is not None:
+            s = value if isinstance(value, float) else chosen.score
+            # NaN breaks no tie (it compares as neither above nor below): none.
+            score = float(s) if isinstance(s, (int, float)) and not isinstance(s, bool) and s == s else None
+    if verdict is None and r is None:
+        if chosen is not None:
+            what = EPISODE_CATEGORY if isinstance(chosen.value, str) else EPISODE_NO_RATING
+            others = sorted({str(c.judge) for c in (*labels, *checks)
+                             if c is not chosen and rating(c.value) is not None})
+            rated = f" (rated by {', '.join(others)})" if others else ""
+            return Skip(what, example=f"episode {view.episode_id}: {chosen.judge} {_shown(chosen.value)}{rated}")
+        if labels or checks:
+            return Skip(NOT_PREFERRED, example=f"episode {view.episode_id}: " + ", ".join(
+                sorted({str(c.judge) for c in (*labels, *checks)})))
+        return Skip(NO_RANK)
+    return (verdict if verdict is not None else 0.5, r if r is not None else 0, score if score is not None else 0.0)
 
+
+def _shown(value: Any) -> str:
+    """A category value as the report shows it: quoted, cut short."""
+    text = repr(value)
+    return text if len(text) <= 42 else text[:38] + "...'"
 
 
 def _ranked(view: EpisodeView, options: ExportOptions) -> tuple[Any, list[Any], list[Any], Any, Any]:
     """``(rank, prompt, completion, steps, final_observation)`` of an episode both preference formats can use.
 
     Raises:
-        Skip: no terminal verdict and no episode label, or no step.
+        Skip: no terminal verdict and no episode label with a rating (none, none of a ``--prefer`` source, a
+            category), or no step.
     """
     rank = _rank(view)
-    if rank is None:
-        raise Skip("no terminal verdict and no episode label")
+    if isinstance(rank, Skip):
+        raise rank
     messages, steps, final = conversation(view, options)
     prompt, completion = _split(messages)
     if not completion:
@@ -69,8 +108,9 @@ def _ranked(view: EpisodeView, options: ExportOptions) -> tuple[Any, list[Any], 
     return rank, prompt, completion, steps, final
 
 
-def _label(rank: tuple[float, float]) -> Any:
-    """``kto``'s ``label``: the terminal check passed; without a verdict, the episode label's rating > 0."""
+def _label(rank: tuple[float, int, float]) -> Any:
+    """``kto``'s ``label``: the terminal check passed; without a verdict, the preferred episode label's value
+    rates +1 (pass, +1, a score > 0). Its score does not decide: ``fail`` with score 0.9 is ``False``."""
     return rank[0] == 1.0 if rank[0] != 0.5 else rank[1] > 0
 
 
@@ -81,8 +121,8 @@ class KtoFormat(JsonlFormat):
     def lines(self, view: EpisodeView) -> tuple[list[str], int]:
         # The row as text piece by piece (what ``chat`` does); anything the strict encoder refuses: the dicts.
         rank = _rank(view)
-        if rank is None:
-            raise Skip("no terminal verdict and no episode label")
+        if isinstance(rank, Skip):
+            raise rank
         try:
             messages, steps, final = conversation_text(view, self.options, weights=False)
             if not steps:

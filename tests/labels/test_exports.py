@@ -180,7 +180,8 @@ def test_unlabeled_policies(labeled: Path, ids: dict[int, str], tmp_path: Path) 
     LabelStore(labeled).add(ids[2], 1, "typo", judge="human:ana")
     dropped = run("drop-step")[ids[2]]
     assert (dropped["steps"], dropped["label_judges"]) == ([0], ["trajrec-rules@2"])
-    rep = export([labeled], "trl-stepwise", tmp_path / "x.jsonl", options=ExportOptions(prefer="human:zed"))
+    with pytest.warns(UserWarning, match="prefer entry 'human:zed' matched no label or recorded check"):
+        rep = export([labeled], "trl-stepwise", tmp_path / "x.jsonl", options=ExportOptions(prefer="human:zed"))
     assert rep.written == 0 and rep.skipped == {"an unlabeled step (--unlabeled skip-episode)": 3}
 
 

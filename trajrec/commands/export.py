@@ -229,6 +229,8 @@ def _run(args: argparse.Namespace) -> int:
         for reason, outcomes in report.left_out.items():
             if reason != NOT_EPISODES:
                 print(f"    {sum(outcomes.values())} ({bal(outcomes)}): {reason}", file=sys.stderr)
+                if reason in report.examples:  # the reason names a label: where the first such episode shows it
+                    print(f"      e.g. {report.examples[reason]}", file=sys.stderr)
         if others:
             print(f"  left out {_n(others, 'file')} that {'is' if others == 1 else 'are'} not an episode "
                   "(named above)", file=sys.stderr)
@@ -257,6 +259,15 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
         left = {r: sum(o.values()) for r, o in getattr(report, "left_out", {}).items() if r != FILTERED}
         reason = max(left, key=left.__getitem__) if left else None
         fix = _fixes().get(reason or "")
+        unmatched = getattr(report, "prefer_unmatched", [])
+
+        from trajrec.replay.exports.prefs import NO_RANK, NOT_PREFERRED
+        from trajrec.replay.exports.trl import NO_LABELED_STEP, UNLABELED_STEP
+
+        # Left out for want of labels, with a --prefer judge id that matched nothing: labeling would not help.
+        if unmatched and reason in (UNLABELED_STEP, NO_LABELED_STEP, NO_RANK, NOT_PREFERRED):
+            fix = (f"--prefer {', '.join(unmatched)} matched no label (the warning below names the judges here): "
+                   "correct the judge id")
         if reason is None:
             return "nothing written: every matching episode was left out (reasons below)"
         return f"nothing written: every matching episode was left out; most for: {reason}" + (f"; {fix}" if fix
@@ -270,21 +281,40 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
     return "nothing written: no episode matched " + " and ".join(why) if why else "nothing written"
 
 
+#: What to do about steps whose preferred label is a category: told once.
+_CATEGORY_FIX = ("a category (`--value wrong-tool`, the viewer's `C`) is no rating, and no --label-map turns it into "
+                 "a label: rate those steps (`trajrec label add PATH --episode ID --step N --value -1 --tag "
+                 "wrong-tool`: your label becomes the rating, the category kept as a tag), or list a source that "
+                 "rated them before the category's in --prefer (the judges shown as 'rated by')")
+#: ... and episodes.
+_EPISODE_CATEGORY_FIX = ("a category (`--value gave-up`, the viewer's `P c`) is no rating, so it ranks nothing: give "
+                         "those episodes a verdict (`trajrec label add PATH --episode ID --step episode --value "
+                         "pass|fail --tag gave-up`: your label becomes the verdict, the category kept as a tag), or "
+                         "list a source that rated them before the category's in --prefer (the judges shown as "
+                         "'rated by')")
+
+
 def _fixes() -> dict[str, str]:
     """What would let an export write the episodes left out for a reason (the reasons formats give to Skip)."""
     from trajrec.replay.exports.pipeline import UNPAIRED
+    from trajrec.replay.exports.prefs import EPISODE_CATEGORY, NO_RANK, NOT_PREFERRED
+    from trajrec.replay.exports.trl import CATEGORY_STEP, NO_LABELED_STEP, NO_RATED_STEP, UNLABELED_STEP
 
     return {
+        EPISODE_CATEGORY: _EPISODE_CATEGORY_FIX,
+        CATEGORY_STEP: _CATEGORY_FIX + ", or pass --unlabeled truncate, drop-step, false or neutral",
+        NO_RATED_STEP: _CATEGORY_FIX,
+        NOT_PREFERRED: "their episode labels are by judges --prefer does not list (the example names them): "
+                       "add them to --prefer",
         UNPAIRED: "dpo pairs a better and a worse attempt at the same task (env, task id and prompt): record several "
                   "attempts per task, e.g. the same --seed with a high and a low --skill, or use --format kto, which "
                   "takes single attempts",
-        "no terminal verdict and no episode label": "give them an episode label so they can be ranked: "
-                                                    "`trajrec label add PATH --episode ID --step episode --value "
-                                                    "pass` (or fail); `trajrec ls PATH --where "
-                                                    "'-outcome:passed -outcome:failed'` lists them",
-        "an unlabeled step (--unlabeled skip-episode)": "label the steps (`trajrec label auto PATH --rules`) or pass "
-                                                        "--unlabeled truncate, drop-step, false or neutral",
-        "no labeled step to export": "label the steps (`trajrec label auto PATH --rules`)",
+        NO_RANK: "give them an episode label so they can be ranked: `trajrec label add PATH --episode ID --step "
+                 "episode --value pass` (or fail); `trajrec ls PATH --where '-outcome:passed -outcome:failed'` lists "
+                 "them",
+        UNLABELED_STEP: "label the steps (`trajrec label auto PATH --rules`) or pass --unlabeled truncate, drop-step, "
+                        "false or neutral",
+        NO_LABELED_STEP: "label the steps (`trajrec label auto PATH --rules`)",
     }
 
 
@@ -304,7 +334,17 @@ def _hints(args: argparse.Namespace, report: ExportReport) -> list[str]:
         paths = " ".join(args.paths)
         out.append(f"`trajrec label auto {paths} --rules` labels every step of the {report.rules_would_label} "
                    "passed or failed episodes left out for an unlabeled step that have no rule labels yet")
+    from trajrec.replay.exports.prefs import EPISODE_CATEGORY
+    from trajrec.replay.exports.trl import CATEGORY_STEP, NO_RATED_STEP
+
     if report.unlabeled and args.format == "trl-stepwise" and args.unlabeled == "skip-episode":
-        out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps")
+        out.append("--unlabeled truncate, drop-step, false or neutral keeps episodes with unlabeled steps"
+                   + (" (a step whose preferred label is a category counts as one)"
+                      if CATEGORY_STEP in report.left_out else ""))
+
+    if CATEGORY_STEP in report.left_out or NO_RATED_STEP in report.left_out:
+        out.append(_CATEGORY_FIX)
+    if EPISODE_CATEGORY in report.left_out:
+        out.append(_EPISODE_CATEGORY_FIX)
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import json
 import os
 import sys
@@ -115,7 +116,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         description=LS_HELP, epilog=LS_EXAMPLES)
     ls.add_argument("paths", nargs="+", metavar="PATH", help="run folders or episode files")
     ls.add_argument("--episode", metavar="ID", help="only this episode (id or a unique part of it)")
-    ls.add_argument("--judge", help="only labels of this judge")
+    ls.add_argument("--judge", help="only labels of this judge (wildcards as in --prefer: 'human:*')")
     ls.add_argument("--step", metavar="N|episode", help="only labels on this target")
     ls.add_argument("--history", action="store_true", help="every version, tombstones and superseded ones included")
     _add_common(ls)
@@ -303,6 +304,7 @@ def _ls(args: argparse.Namespace) -> int:
     refs = [src.find(args.episode)] if args.episode else list(src)
     target = _target(args.step) if args.step is not None else None
     rows: list[tuple[Any, Any]] = []
+    judges: set[str] = set()  # of the labels listed before --judge chose among them
     for ref in refs:
         # Labels on steps the episode does not have are left out (with a warning), as everywhere else.
         if args.history:
@@ -310,7 +312,15 @@ def _ls(args: argparse.Namespace) -> int:
         else:
             labs = ref.store.labels_of(ref.episode_id, ref.n_steps)
         labs = [lab for lab in labs if target is None or lab.target == target]
-        rows.extend((ref, lab) for lab in labs if args.judge is None or lab.judge == args.judge)
+        judges.update(str(lab.judge) for lab in labs)
+        rows.extend((ref, lab) for lab in labs if args.judge is None or fnmatch.fnmatchcase(str(lab.judge), args.judge))
+    if args.judge is not None and not rows:
+        # A judge id with a typo (`human:Ana`) listed nothing, exit 0, like a judge with no labels: say which
+        # judges there are (as `export --prefer` does).
+        from trajrec.replay.exports.choice import unmatched_message
+
+        print(f"trajrec label: warning: {unmatched_message([args.judge], sorted(judges), 'judge', 'label')}",
+              file=sys.stderr)
     for path, err in src.errors:  # files that are not readable episodes: named (their labels cannot be listed)
         print(f"trajrec label: skipped {one_line(str(path), 1000)}: {one_line(err, 1000)}", file=sys.stderr)
     bad = 1 if src.errors else 0

@@ -1216,6 +1216,8 @@ class EpisodeScreen(Screen[None]):
         prompts = Text("  enter answers, escape cancels (you stay on the step), tab is a space; the prompt keeps "
                        "the focus until then, and gives it back to the pane it was opened from\n  keys act in the order typed, "
                        "however fast: + l + l rates two steps; L + l - rates steps 0, 1 of the next episode\n"
+                       "  but a key typed within ~0.1 s after escape is read with it as one key (Alt+key) and the "
+                       "escape is lost: leave a moment after escape\n"
                        "  a score that is not a number, or an empty category, is refused in the prompt: it stays "
                        "open and says why", style="dim", end="")
         episode = Text(end="")

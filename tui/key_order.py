@@ -22,8 +22,9 @@ while it holds (as ctrl+q does): the search stops and the keys waiting for its a
 meant for the match; run on the step the search started from they would land on the wrong step, FINDINGS25).
 A marker jump (``n`` ``r`` ``e`` ``v`` and their capitals) pressed before the marker index is read (right after
 opening an episode or ``L``/``H``; seconds on a large file) is the other such wait, and holds the keys the same
-way until the index answers it (FINDINGS32 #1). Every key that moves the cursor later than it is handled holds
-the keys behind it so.
+way until the index answers it (FINDINGS32 #1), and so does a sort or a filter of a library too large to sort
+at once (its rows come from a worker). Every key that moves the cursor later than it is handled holds the keys
+behind it so.
 """
 
 from __future__ import annotations

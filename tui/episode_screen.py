@@ -2,7 +2,8 @@
 labeling.
 
 Steps are decoded on demand. Two thread workers read the file through their own readers: the marker index
-(one byte per step, so ``n``/``N``/``r`` jump without decoding anything) and text search. Labels go through a
+(one byte per step, so ``n``/``N``/``r`` jump without decoding anything; a jump asked before it has the step
+waits for it, and the keys typed after the jump wait with it) and text search. Labels go through a
 :class:`~trajrec.tui.label_session.LabelSession` on the store of the episode's run folder; a third worker reads other
 annotators' labels every couple of seconds.
 """
@@ -43,7 +44,7 @@ from .label_session import (DEFAULT_TAGS, EPISODE, Change, LabelSession, Target,
                             rating_text, where)
 from .label_source import LabelSource
 from .markers import CHECK_CODES, FAILURE_CODES, RECOVERY_CODES, RETRY_CODES, label_mark_of
-from .key_order import SearchHold, hold_keys, next_search, release_keys
+from .key_order import SearchHold, hold_keys, hold_keys_for_search, next_search, release_keys
 from .prompt_bar import PromptBar
 from .state_pane import StatePane
 from .step_detail import StepDetail
@@ -133,7 +134,8 @@ class EpisodeScreen(Screen[None]):
     # (Textual routes each key to the widget focused when it arrives). While the prompt asks, check_action
     # turns every key of the screen off: it is text for the prompt. The app handles every other key whole as it
     # arrives too (the prompt's editing keys, the panes' own keys), and keys typed after one that waits for a
-    # message (a prompt's answer, L/H, a search) wait for it: tui/key_order.py (FINDINGS23).
+    # message (a prompt's answer, L/H, a search, a marker jump before the marker index is read) wait for it:
+    # tui/key_order.py (FINDINGS23, FINDINGS32 #1).
     NAVIGATION_BINDINGS: ClassVar[list[Binding]] = _on_arrival([
         Binding("l,right", "step(1)", "Step", tooltip="Next step", key_display="h l"),
         Binding("h,left", "step(-1)", "Prev", show=False, tooltip="Previous step"),
@@ -318,7 +320,9 @@ class EpisodeScreen(Screen[None]):
         self._generation = 0
         self._markers = bytearray()
         self._scanned = 0
-        self._pending: tuple[frozenset[int], int, str] | None = None
+        self._pending: tuple[frozenset[int], int, str] | None = None  # a marker jump waiting for the index
+        #: The hold of the pending marker jump: the keys typed after n/N/r/R/e/E/v/V wait for its step (key_order).
+        self._seek_hold: SearchHold | None = None
         self._damage: list[tuple[int, int]] = []  # step ranges in frames that cannot be read
         self._shown: tuple[int, int] | None = None  # (generation, step) the panes show
         self._busy_until = 0.0  # time.monotonic() until which the marker scan waits (a step is being shown)
@@ -356,6 +360,7 @@ class EpisodeScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self._stop_playback()
+        self._drop_pending()  # the marker worker ends with the screen: no batch will resolve the jump
         if self._search_hold is not None:  # its search's worker ends with the screen: no answer will release it
             self._search_hold.release()
             self._search_hold = None
@@ -376,7 +381,7 @@ class EpisodeScreen(Screen[None]):
             self._state_rows = 0
             self._apply_sizes()
         self._scanned = 0
-        self._pending = None
+        self._drop_pending()  # (a file followed with F, reloaded: the keys after the jump act on the new steps)
         self._damage = []
         legend = self.query_one(TimelineLegend)
         legend.total = n
@@ -468,7 +473,7 @@ class EpisodeScreen(Screen[None]):
 
     def _move_to(self, i: int) -> None:
         """Move to step ``i`` for the user: drops a pending seek and the last note (callers set a new one)."""
-        self._pending = None
+        self._drop_pending()
         self.query_one(TimelineLegend).note = ""
         timeline = self.query_one(StepTimeline)
         timeline.cursor = i
@@ -577,12 +582,36 @@ class EpisodeScreen(Screen[None]):
             return
         covered = self._scanned >= len(self._markers) or (direction < 0 and self._scanned >= cursor)
         if covered:
-            self._pending = None
+            self._drop_pending()
             legend.note = f"no {word} {what}"
             self.app.bell()
         else:
             self._pending = (codes, direction, what)  # resolved as marker batches arrive
-            legend.note = f"looking for the {word} {what}…"
+            # The keys typed after the jump are meant for the step it goes to: they wait for it, as for a
+            # search's match, however long the index takes (a 100,000-step file: seconds). Right after L/H or
+            # opening a file the index has not been read yet, and a rating typed after n landed on the step the
+            # jump started from (FINDINGS32 #1).
+            if self._seek_hold is None or not self._seek_hold.active:
+                self._seek_hold = hold_keys_for_search(self.app, self._seek_cancelled)
+            legend.note = f"looking for the {word} {what}…: keys wait (escape cancels)"
+
+    def _drop_pending(self) -> None:
+        """Forget the pending marker jump (resolved, replaced or moot) and let the keys waiting for it run."""
+        self._pending = None
+        hold, self._seek_hold = self._seek_hold, None
+        if hold is not None:
+            hold.release()  # (the keys run on a later turn of the loop: after the move that resolved the jump)
+
+    def _seek_cancelled(self, dropped: int) -> None:
+        """Escape while a marker jump held the keys: the jump is dropped, and the keys waiting for its step too."""
+        self._seek_hold = None
+        if self._pending is None:
+            return
+        _codes, direction, what = self._pending
+        self._pending = None
+        waited = f"; {dropped} key{'s' if dropped != 1 else ''} typed after it dropped" if dropped else ""
+        self.query_one(TimelineLegend).note = (f"looking for the {'next' if direction > 0 else 'previous'} {what} "
+                                               f"cancelled{waited}")
 
     def action_failure(self, direction: int) -> None:
         self._seek(FAILURE_CODES, direction, "failure")
@@ -1187,6 +1216,8 @@ class EpisodeScreen(Screen[None]):
         prompts = Text("  enter answers, escape cancels (you stay on the step), tab is a space; the prompt keeps "
                        "the focus until then, and gives it back to the pane it was opened from\n  keys act in the order typed, "
                        "however fast: + l + l rates two steps; L + l - rates steps 0, 1 of the next episode\n"
+                       "  but a key typed within ~0.1 s after escape is read with it as one key (Alt+key) and the "
+                       "escape is lost: leave a moment after escape\n"
                        "  a score that is not a number, or an empty category, is refused in the prompt: it stays "
                        "open and says why", style="dim", end="")
         episode = Text(end="")

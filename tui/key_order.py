@@ -15,11 +15,16 @@ before the next key is looked at. A key that leaves something to a message (an a
 episode, an episode to open) calls :func:`hold_keys`; the keys arriving meanwhile wait, and run in order once
 every hold is released (:func:`release_keys`).
 
-A step search is the one wait that can take seconds (a 70,000-step episode: ~2.5 s), so it holds the keys with
+A step search is a wait that can take seconds (a 70,000-step episode: ~2.5 s), so it holds the keys with
 :func:`hold_keys_for_search` instead: a :class:`SearchHold` that only its own search releases (a late answer of
 an earlier search cannot release it), never dropped for its age, and cancelled by escape, which acts at once
 while it holds (as ctrl+q does): the search stops and the keys waiting for its answer are dropped (they were
 meant for the match; run on the step the search started from they would land on the wrong step, FINDINGS25).
+A marker jump (``n`` ``r`` ``e`` ``v`` and their capitals) pressed before the marker index is read (right after
+opening an episode or ``L``/``H``; seconds on a large file) is the other such wait, and holds the keys the same
+way until the index answers it (FINDINGS32 #1), and so does a sort or a filter of a library too large to sort
+at once (its rows come from a worker). Every key that moves the cursor later than it is handled holds the keys
+behind it so.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ STALE_HOLD_SECONDS = 2.0
 
 
 class SearchHold:
-    """The hold of one step search: keys arriving meanwhile wait until this hold is released (once), or
-    escape cancels it (``cancel(dropped)`` is called with the number of waiting keys dropped)."""
+    """The hold of one long wait (a step search, a marker jump waiting for the index): keys arriving meanwhile
+    wait until this hold is released (once), or escape cancels it (``cancel(dropped)`` is called with the number
+    of waiting keys dropped)."""
 
     def __init__(self, app: App[object], cancel: Callable[[int], None]) -> None:
         self.app = app
@@ -63,7 +69,8 @@ class SearchHold:
 
 
 def hold_keys_for_search(app: App[object], cancel: Callable[[int], None]) -> SearchHold:
-    """Keys arriving from now on wait until the returned hold is released (see :class:`SearchHold`)."""
+    """Keys arriving from now on wait until the returned hold is released, however long that takes (see
+    :class:`SearchHold`; a step search's and a pending marker jump's)."""
     hold = SearchHold(app, cancel)
     if isinstance(app, OrderedKeys):
         app._search_holds.append(hold)

@@ -36,7 +36,7 @@ from trajrec.replay.library import (
 
 from .episode_table import COLUMNS, EpisodeTable
 from .key_hints import KeyHints
-from .key_order import OrderedInput, SearchHold, next_search
+from .key_order import OrderedInput, SearchHold, hold_keys_for_search, next_search
 from .prompt_bar import PromptBar
 from .scan_status import ScanStatus
 from .step_scan import find_text
@@ -185,6 +185,10 @@ class LibraryScreen(Screen[None]):
         self._search_hold: SearchHold | None = None
         self._view_generation = 0  # bumped by every _update_view; the table shows _shown_generation
         self._shown_generation = 0
+        self._filter_text = ""  # the filter's text the rows were last filtered by (see _apply_filter)
+        #: The hold of a view computed in a worker after a key that changes the rows (a sort, the filter's enter,
+        #: escape clearing it): the keys typed after it wait for the new rows (key_order).
+        self._view_hold: SearchHold | None = None
 
     def compose(self) -> ComposeResult:
         yield ScanStatus()
@@ -290,6 +294,28 @@ class LibraryScreen(Screen[None]):
             self.query_one(ScanStatus).search = ""
             self._show_rows(message.rows, message.keep)
             self._release_search_hold()
+            hold, self._view_hold = self._view_hold, None
+            if hold is not None:
+                self.call_later(hold.release)  # the keys typed after the sort or the filter's enter: on these rows
+
+    def _hold_keys_for_view(self) -> None:
+        """After a key that changes the rows: if they are computed in a worker (a library over SYNC_ROWS), the
+        keys typed after it wait for them, however long that takes (a million entries: seconds), as after a
+        step search; escape stops the wait. ``3 g enter`` opened the first episode of the old order (FINDINGS32
+        #1's rule: a key that moves the cursor later than it is handled holds the keys behind it). Not while the
+        library is still being read: each batch starts a new view then, and the keys would wait for the scan."""
+        if self.view_ready or not self.scan_done:
+            return
+        if self._view_hold is None or not self._view_hold.active:
+            self._view_hold = hold_keys_for_search(self.app, self._view_wait_cancelled)
+        self.query_one(ScanStatus).search = "filtering and sorting…: keys wait (escape cancels)"
+
+    def _view_wait_cancelled(self, dropped: int) -> None:
+        """Escape while the keys waited for a view: they are dropped (the view still arrives)."""
+        self._view_hold = None
+        if not self.view_ready:
+            waited = f"; {dropped} key{'s' if dropped != 1 else ''} typed after it dropped" if dropped else ""
+            self.query_one(ScanStatus).search = f"filtering and sorting…{waited}"
 
     def _release_search_hold(self) -> None:
         """Let the keys typed after a step search's enter run, once its answer is in the table (a large
@@ -351,10 +377,22 @@ class LibraryScreen(Screen[None]):
     # -- filter ---------------------------------------------------------------------------------------------
 
     @on(Input.Changed, "#library-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
+    def _filter_changed(self, _event: Input.Changed) -> None:
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        """Filter the rows by the filter's text as it is now, unless they already are. The filter input's
+        Changed messages come a turn after its keys, so the filter's enter and escape apply it themselves, at
+        once: the keys typed after them act on the filtered rows (``/ -faulty enter enter`` opened the first row
+        of the unfiltered table, FINDINGS32 #1's rule). The late messages then find it applied; an earlier text
+        of theirs is not applied over a later one."""
+        text = self.query_one("#library-filter", Input).value
+        if text == self._filter_text:
+            return
+        self._filter_text = text
         status = self.query_one(ScanStatus)
         try:
-            self.filter = parse_filter(event.value, self.label_facts)
+            self.filter = parse_filter(text, self.label_facts)
         except FilterError as exc:
             status.problem = str(exc)
             return
@@ -386,17 +424,20 @@ class LibraryScreen(Screen[None]):
             field.cursor_position = len(field.value)  # type on at the end of the filter
 
     def action_leave_filter(self) -> None:
+        self._apply_filter()
+        self._hold_keys_for_view()
         self.set_focus(self.query_one(EpisodeTable))
 
     def action_clear_filter(self) -> None:
         filter_input = self.query_one("#library-filter", Input)
         if self.step_hits is not None and self.focused is not filter_input:
             self.clear_step_search()
-            return
-        if self.focused is filter_input:
+        elif self.focused is filter_input:
             self.set_focus(self.query_one(EpisodeTable))  # escape in the filter: back to the table, keep it
         elif filter_input.value:
             filter_input.value = ""
+        self._apply_filter()  # now, not on the Changed message: the keys typed after escape act on these rows
+        self._hold_keys_for_view()
 
     # -- searching the steps of every episode ------------------------------------------------------------
 
@@ -498,16 +539,19 @@ class LibraryScreen(Screen[None]):
         else:
             self.sort_column, self.sort_reverse = column, False
         self._update_view()
+        self._hold_keys_for_view()
 
     def action_sort_next(self) -> None:
         keys: list[str | None] = [None, *_SORT_KEYS]
         self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
         self.sort_reverse = False
         self._update_view()
+        self._hold_keys_for_view()
 
     def action_sort_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse
         self._update_view()
+        self._hold_keys_for_view()
 
     @on(EpisodeTable.HeaderClicked)
     def _header_clicked(self, message: EpisodeTable.HeaderClicked) -> None:

@@ -90,6 +90,19 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _merged(extra: Any, changes: dict[str, Any] | None) -> Any:
+    """A version's extra fields: the previous version's with ``changes`` applied (None removes a field)."""
+    if not changes:
+        return extra
+    out = dict(extra)
+    for k, v in changes.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
 # -- the store -------------------------------------------------------------------------------------------------
 
 
@@ -216,9 +229,10 @@ class LabelStore:
         )
         return self._append(label)
 
-    def update(self, label_id: str, **changes: Any) -> Label:
+    def update(self, label_id: str, *, extra: dict[str, Any] | None = None, **changes: Any) -> Label:
         """Append a new version of a label with ``changes`` applied (value, kind, judge, rationale, tags, author,
-        score); the new version supersedes the live one. ``label_id`` may name any version of the label."""
+        score); the new version supersedes the live one. ``label_id`` may name any version of the label.
+        ``extra``: extra fields to set on the new version (a None value removes the field)."""
         bad = sorted(set(changes) - set(_UPDATABLE))
         if bad:
             what = ", ".join(bad)
@@ -247,6 +261,7 @@ class LabelStore:
             time=max(_time.time(), (head.time or 0.0) + 1e-6),
             supersedes=head.id,
             id=_new_id(),
+            extra=_merged(head.extra, extra),
         )
         return self._append(new)
 
@@ -257,8 +272,13 @@ class LabelStore:
         :meth:`update` with ``author=editor``. On another person's label it is a new label of the editor's
         (judge ``human:<editor>``) on the same episode and target, with ``changes`` applied to the other
         person's live version and ``edit_of`` naming that version. The other person's label stays live beside
-        it: agreement counts both opinions, exports take the newest person's label. Like :meth:`add`, it is a
-        new version of the editor's own live label on that target when there is one.
+        it: agreement counts both opinions, exports take the newest person's label.
+
+        When the editor already has a live label on that target, only ``changes`` are applied to it (a new
+        version of the editor's own label, ``edit_of`` naming the other person's version): the editor's own
+        value, rationale, tags and score that the edit does not name stay theirs. Copying the other person's
+        fields over them would silently turn the editor's rating into the other person's and make agreement
+        out of nothing (FINDINGS32 #3).
 
         Raises:
             TrajrecUsageError: as :meth:`update` (an unknown or deleted label, a field that cannot change).
@@ -273,6 +293,9 @@ class LabelStore:
         if bad:
             raise TrajrecUsageError(f"cannot change {', '.join(bad)} in an edit of {head.judge}'s label; "
                                     "changeable: value, rationale, tags, score")
+        own = self.current(head.episode_id, head.target, judge=f"human:{editor}")
+        if own:  # the editor's own opinion on the step: only what the edit names changes
+            return self.update(own[-1].id or "", extra={"edit_of": head.id}, **{**changes, "author": editor})
         return self.add(head.episode_id, head.target, changes.get("value", head.value), kind=head.kind,
                         judge=f"human:{editor}", author=editor, rationale=changes.get("rationale", head.rationale),
                         tags=changes.get("tags", head.tags), score=changes.get("score", head.score),

@@ -59,7 +59,10 @@ EDIT_EXAMPLES = """examples:
 
 --id takes the label id or any unique prefix of it; an ambiguous prefix lists the labels it matches."""
 RM_HELP = """Delete a label: appends a tombstone, so the label stops counting (exports, the viewer) but stays in
-the history (`label ls --history`)."""
+the history (`label ls --history`).
+
+Another person's label (judge human:NAME, NAME not the deleter) is deleted only with --force: to disagree with
+it, give your own label (`label edit --id ID --annotator YOU`, `label add`)."""
 RM_EXAMPLES = """examples:
   trajrec label rm runs/shell --id 3f2a9c
   trajrec label rm runs/shell --id 3f2a9c --annotator ana"""
@@ -142,7 +145,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        description=RM_HELP, epilog=RM_EXAMPLES)
     r.add_argument("path", metavar="PATH", help="the run folder (or an episode file in it)")
     r.add_argument("--id", required=True, help="label id (or a unique prefix)")
-    r.add_argument("--annotator", metavar="NAME", help="who deletes (recorded on the tombstone)")
+    r.add_argument("--annotator", metavar="NAME", help="who deletes (recorded on the tombstone; default: "
+                                                        "$TRAJREC_ANNOTATOR, else the label's author)")
+    r.add_argument("--force", action="store_true",
+                   help="delete another person's label (refused by default: it takes their opinion out of "
+                        "agreement and exports)")
     _add_common(r)
     r.set_defaults(_label_run=_rm)
 
@@ -398,9 +405,20 @@ def _edit(args: argparse.Namespace) -> int:
         raise TrajrecUsageError("nothing to change: pass --value, --rationale, --tag or --score")
     # Who edits: --annotator, else $TRAJREC_ANNOTATOR; with neither, the edit is the label's own author's.
     editor = args.annotator or os.environ.get("TRAJREC_ANNOTATOR") or None
+    # The editor's own label on the step, when the label edited is another person's: the edit goes to it.
+    own = (store.current(head.episode_id, head.target, judge=f"human:{editor}")
+           if editor and head.judge.startswith("human:") and head.judge != f"human:{editor}" else [])
     lab = store.edit_as(args.id, editor, **changes) if editor else store.update(args.id, **changes)
     if args.json:
         print(json.dumps(_label_row(lab, store.run_dir)))
+    elif own and lab.judge != head.judge:
+        where = "the episode" if lab.target == "episode" else f"step {lab.target}"
+        mine = own[-1]
+        print(f"label {args.id} is {head.judge}'s, and {editor} already has a label on {where} of "
+              f"{lab.episode_id} ({str(mine.id)[:12]}: {_label_text(mine)}): the edit applies to {editor}'s own "
+              f"label only: {_changed(mine, lab, changes)}. New version {lab.id} by {lab.judge}; {head.judge}'s "
+              "label stays as it was (agreement counts both, exports take the newer)")
+        print(f"replaced label {mine.id} (one label per step and annotator: `label ls --history` shows both)")
     elif lab.judge != head.judge:
         where = "the episode" if lab.target == "episode" else f"step {lab.target}"
         print(f"label {args.id} is {head.judge}'s, so {editor}'s edit is {editor}'s own label {lab.id} on {where} "
@@ -415,13 +433,64 @@ def _edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label_text(lab: Any) -> str:
+    """A label's value, score, tags and rationale in a few words: ``+1 score 0.5 [loop] "why"``."""
+    from trajrec.replay.render import one_line
+
+    parts = [_value_text(lab.value)]
+    if lab.score is not None:
+        parts.append(f"score {lab.score:g}")
+    if lab.tags:
+        parts.append("[" + ",".join(lab.tags) + "]")
+    if lab.rationale:
+        parts.append(json.dumps(one_line(lab.rationale, 60), ensure_ascii=False))
+    return " ".join(parts)
+
+
+def _changed(old: Any, new: Any, changes: dict[str, Any]) -> str:
+    """What an edit changed in a label and what it kept: ``value +1 → -1; its rationale and tags stay``."""
+    from trajrec.replay.render import one_line
+
+    def show(field: str, lab: Any) -> str:
+        v = getattr(lab, field)
+        if field == "value":
+            return _value_text(v)
+        if field == "tags":
+            return ",".join(v) or "none"
+        if v is None or v == "":
+            return "none"
+        return f"{v:g}" if field == "score" else json.dumps(one_line(str(v), 40), ensure_ascii=False)
+
+    names = {"value": "value", "rationale": "rationale", "tags": "tags", "score": "score"}
+    done = [f"{names[f]} {show(f, old)} → {show(f, new)}" if show(f, old) != show(f, new)
+            else f"{names[f]} unchanged ({show(f, new)})" for f in names if f in changes]
+    kept = [f"{names[f]} ({show(f, old)})" for f in names if f not in changes and show(f, old) != "none"]
+    kept_text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else "".join(kept)
+    return "; ".join(done) + (f"; its {kept_text} {'stay' if len(kept) > 1 else 'stays'}" if kept else "")
+
+
 def _rm(args: argparse.Namespace) -> int:
+    from trajrec.recorder.errors import TrajrecUsageError
+
     store = _store_for(args.path, args.id)
-    tomb = store.delete(args.id, author=args.annotator)
+    # Who deletes: --annotator, else $TRAJREC_ANNOTATOR; with neither, the label's own author (as for edit).
+    deleter = args.annotator or os.environ.get("TRAJREC_ANNOTATOR") or None
+    head = store.live(args.id)
+    owner = head.judge[6:] if head is not None and head.judge.startswith("human:") else None
+    if owner is not None and deleter is not None and deleter != owner and not args.force:
+        # Deleting a colleague's label takes their opinion out of agreement and of every export: never silently.
+        where = "the episode" if head.target == "episode" else f"step {head.target}"
+        raise TrajrecUsageError(
+            f"label {args.id} is {head.judge}'s ({_label_text(head)} on {where} of {head.episode_id}), not "
+            f"{deleter}'s: deleting it takes {owner}'s opinion out of agreement and exports. To disagree, give "
+            f"your own label (trajrec label edit {args.path} --id {args.id} --value ... --annotator {deleter}); "
+            f"to delete {owner}'s label anyway, pass --force (the tombstone names {deleter} as who deleted it)")
+    tomb = store.delete(args.id, author=deleter)
     if args.json:
         print(json.dumps(_label_row(tomb, store.run_dir)))
     else:
-        print(f"deleted label {args.id} (tombstone {tomb.id}; `trajrec label ls --history` still shows it)")
+        whose = f" ({head.judge}'s, deleted by {deleter})" if owner is not None and deleter not in (None, owner) else ""
+        print(f"deleted label {args.id}{whose} (tombstone {tomb.id}; `trajrec label ls --history` still shows it)")
     return 0
 
 

@@ -232,7 +232,13 @@ class LabelStore:
     def update(self, label_id: str, *, extra: dict[str, Any] | None = None, **changes: Any) -> Label:
         """Append a new version of a label with ``changes`` applied (value, kind, judge, rationale, tags, author,
         score); the new version supersedes the live one. ``label_id`` may name any version of the label.
-        ``extra``: extra fields to set on the new version (a None value removes the field)."""
+        ``extra``: extra fields to set on the new version (a None value removes the field).
+
+        A **carrier** (a label whose ``carrier`` field is true: the neutral 0 value the viewer gives a note, tag or
+        score on a target its annotator has not rated) stops being one when a value is given. When an update
+        that gives no value leaves a carrier carrying nothing (no rationale, tags or score), the carrier is
+        withdrawn instead: the returned version is a tombstone (``deleted``), as undo would write, so no 0 rating
+        nobody gave is left behind to outrank the rules in exports (FINDINGS32 #4)."""
         bad = sorted(set(changes) - set(_UPDATABLE))
         if bad:
             what = ", ".join(bad)
@@ -248,6 +254,8 @@ class LabelStore:
             raise TrajrecUsageError(f"label {label_id} is {head.judge}'s: an edit by {editor} would be counted as "
                                     f"{owner}'s; use edit_as({label_id!r}, {editor!r}, ...) to add {editor}'s own "
                                     "label beside it")
+        if head.extra.get("carrier") and "value" in changes and "carrier" not in (extra or {}):
+            extra = {**(extra or {}), "carrier": None}  # a value given: no longer a carrier
         kind = _validate_kind(changes.get("kind", head.kind))
         new = replace(
             head,
@@ -263,6 +271,8 @@ class LabelStore:
             id=_new_id(),
             extra=_merged(head.extra, extra),
         )
+        if new.extra.get("carrier") and not (new.rationale or new.tags or new.score is not None):
+            return self.delete(head.id or "", author=new.author)  # the carrier carries nothing now: withdrawn
         return self._append(new)
 
     def edit_as(self, label_id: str, editor: str, **changes: Any) -> Label:
@@ -296,10 +306,11 @@ class LabelStore:
         own = self.current(head.episode_id, head.target, judge=f"human:{editor}")
         if own:  # the editor's own opinion on the step: only what the edit names changes
             return self.update(own[-1].id or "", extra={"edit_of": head.id}, **{**changes, "author": editor})
+        carried = {"carrier": True} if head.extra.get("carrier") and "value" not in changes else {}
         return self.add(head.episode_id, head.target, changes.get("value", head.value), kind=head.kind,
                         judge=f"human:{editor}", author=editor, rationale=changes.get("rationale", head.rationale),
                         tags=changes.get("tags", head.tags), score=changes.get("score", head.score),
-                        edit_of=head.id)
+                        edit_of=head.id, **carried)
 
     def delete(self, label_id: str, *, author: str | None = None) -> Label:
         """Append a tombstone for a label (any version's id); it disappears from :meth:`current`, stays in

@@ -255,3 +255,28 @@ def test_label_id_prefix_ambiguous_across_runs(tmp_path: Path, run_dir: Path, id
     assert f"{parent / 'b'}: " in err and f"{b.id} ({ids[1][-8:]} 1 human:ana)" in err
     code, out, err = run(capsys, "label", "rm", str(parent), "--id", a.id[:12])
     assert code == 0 and out.startswith(f"deleted label {a.id[:12]}")
+
+
+def test_label_edit_that_empties_a_carrier_withdraws_it(run_dir: Path, ids: dict[int, str],
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # FINDINGS32 #4: the neutral 0 the viewer gives a note on an unrated step stayed as a rating nobody gave when
+    # the note was cleared; `label edit --rationale ""` clears it from a terminal, and withdraws it too.
+    from trajrec.tui.label_session import LabelSession
+
+    monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    eid = ids[1]
+    carrier = LabelSession(LabelStore(run_dir), eid, 3, "ana").set_rationale(1, "look again").after
+    assert (carrier.value, carrier.extra["carrier"]) == (0, True)
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", carrier.id[:8], "--rationale", "")
+    assert code == 0, err
+    assert out.startswith(f"withdrew label {carrier.id[:8]}: its 0 was no rating, only the carrier of what the "
+                          "edit took off")
+    assert LabelStore(run_dir).current(eid, 1) == []
+    # A value given makes it a rating: emptied afterwards, the rating stays.
+    rated = LabelSession(LabelStore(run_dir), eid, 3, "ana").set_rationale(1, "look again").after
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", rated.id, "--value", "0", "--json")
+    assert "carrier" not in json.loads(out)
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", rated.id, "--rationale", "", "--json")
+    assert json.loads(out)["value"] == 0
+    assert [(lab.value, lab.rationale) for lab in LabelStore(run_dir).current(eid, 1)] == [(0, "")]

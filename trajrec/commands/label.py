@@ -411,6 +411,9 @@ def _edit(args: argparse.Namespace) -> int:
     lab = store.edit_as(args.id, editor, **changes) if editor else store.update(args.id, **changes)
     if args.json:
         print(json.dumps(_label_row(lab, store.run_dir)))
+    elif lab.deleted:  # the edit emptied a carrier (a neutral 0 given only to carry a note, tags or a score)
+        print(f"withdrew label {args.id}: its 0 was no rating, only the carrier of what the edit took off, and it "
+              f"carries nothing now (tombstone {lab.id}; `trajrec label ls --history` still shows it)")
     elif own and lab.judge != head.judge:
         where = "the episode" if lab.target == "episode" else f"step {lab.target}"
         mine = own[-1]

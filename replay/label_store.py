@@ -43,7 +43,7 @@ import uuid
 import warnings
 from dataclasses import replace
 from itertools import accumulate, repeat
-from operator import add, itemgetter, sub
+from operator import add, attrgetter, itemgetter, sub
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -204,6 +204,7 @@ class LabelStore:
             author = judge[6:]
         target = _validate_target(target)
         self._check_target(episode_id, target)
+        older: list[Label] = []  # the person's older live labels on the target (merged label files): withdrawn
         if supersedes is None and judge.startswith("human:"):
             # One label per step and annotator: a person's second label on a target is a new version of the first
             # (as the viewer's rating again is), not a second live label.
@@ -212,6 +213,7 @@ class LabelStore:
                 supersedes = mine[-1].id
                 if time is None:  # a version is newer than the one it supersedes (the newer wins a race)
                     time = max(_time.time(), (mine[-1].time or 0.0) + 1e-6)
+                older = [lab for lab in self.shadowed(episode_id) if lab.target == target and lab.judge == judge]
         label = Label(
             episode_id=episode_id,
             target=target,
@@ -227,7 +229,10 @@ class LabelStore:
             id=_new_id(),
             extra=extra,
         )
-        return self._append(label)
+        label = self._append(label)
+        for lab in older:  # the new label replaces every one of them, as it replaces the newest
+            self.delete(lab.id or "", author=label.author)
+        return label
 
     def update(self, label_id: str, *, extra: dict[str, Any] | None = None, **changes: Any) -> Label:
         """Append a new version of a label with ``changes`` applied (value, kind, judge, rationale, tags, author,
@@ -353,7 +358,17 @@ class LabelStore:
         out = [lab for pool in pools for lab in pool.values()
                if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
         out.sort(key=_order)
-        return out
+        return newest_per_person(out)[0]
+
+    def shadowed(self, episode_id: str | None = None) -> list[Label]:
+        """Live labels :meth:`current` leaves out: a person's older labels on a target where that person has a
+        newer live one (one label per step and annotator is broken only by label files merged from two copies
+        of a run, or two writes in the same moment). Sorted like :meth:`current`."""
+        self._settle()
+        pools = [self._live.get(episode_id, {})] if episode_id is not None else list(self._live.values())
+        out = [lab for pool in pools for lab in pool.values()]
+        out.sort(key=_order)
+        return newest_per_person(out)[1]
 
     def history(self, key: str | tuple[str, int | str]) -> list[Label]:
         """Every version, oldest first: of one label (given any version's id), or of every label on
@@ -984,6 +999,37 @@ def decode_lines(blocks: list[bytes]) -> list[Any] | None:
         return None
     return list(map(_first, found))
 
+
+
+def newest_per_person(labels: list[Any]) -> tuple[list[Any], list[Any]]:
+    """``(kept, left_out)``: ``labels`` (:class:`Label` s or :class:`~.label_model.LabelRow` s, sorted as
+    :meth:`LabelStore.current` sorts them, newest last on each target) with only the newest live label of each
+    person (judge ``human:NAME``) on each target, and the older ones left out.
+
+    A person has one live label per target (``add``, ``edit`` and the viewer write new versions of it), but
+    label files merged from two copies of a run (each annotator labeling their own copy, ``*.jsonl`` copied
+    together) can hold two (FINDINGS32 #9): every reader then takes the newest, as exports choose among one
+    source's labels (``label ls``, ``agreement``, exports, the viewer alike), and ``label ls`` says which it left out.
+    """
+    if len(labels) < 2:
+        return labels, []
+    judges = list(map(_judge_of, labels))
+    keys = list(zip(map(_episode_of, labels), map(_target_of, labels), judges))
+    if len(set(keys)) == len(keys):  # the usual case, checked in C loops: one label per judge and target
+        return labels, []
+    last: dict[tuple[Any, ...], int] = {}
+    for i, (key, judge) in enumerate(zip(keys, judges)):
+        if judge.startswith("human:"):
+            last[key] = i
+    keep = [i for i, (key, judge) in enumerate(zip(keys, judges))
+            if not judge.startswith("human:") or last[key] == i]
+    if len(keep) == len(labels):
+        return labels, []
+    kept_set = set(keep)
+    return [labels[i] for i in keep], [lab for i, lab in enumerate(labels) if i not in kept_set]
+
+
+_judge_of, _episode_of, _target_of = attrgetter("judge"), attrgetter("episode_id"), attrgetter("target")
 
 
 def _order(lab: Label) -> tuple[Any, ...]:

@@ -277,8 +277,12 @@ def _add(args: argparse.Namespace) -> int:
         if target >= n:
             raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {plural(n, 'step')} "
                                     + (f"(0..{n - 1})" if n else "(none to label)"))
+    # A person's older labels on the step beside the newest (label files merged from copies of the run): the new
+    # label replaces them all.
+    older = [x for x in ref.store.shadowed(ref.episode_id) if x.target == target]
     lab = ref.store.add(ref.episode_id, target, parse_value(args.value), kind=args.kind, judge=args.judge,
                         rationale=args.rationale, tags=args.tag, author=args.annotator, score=args.score)
+    older = [x for x in older if x.judge == lab.judge] if lab.supersedes is not None else []
     if args.json:
         print(json.dumps(_label_row(lab, ref.store.run_dir)))
     else:
@@ -287,6 +291,10 @@ def _add(args: argparse.Namespace) -> int:
         if lab.supersedes is not None:
             print(f"replaced label {lab.supersedes} (one label per step and annotator: `label ls --history` "
                   "shows both)")
+        if older:
+            print(f"also replaced {len(older)} older label{'' if len(older) == 1 else 's'} of {lab.judge} on that {where.split()[0]} "
+                  f"({', '.join(str(x.id)[:12] for x in older)}: two live labels of one annotator, from merged "
+                  "label files; deleted, `label ls --history` keeps them)")
     return 0
 
 
@@ -310,7 +318,10 @@ def _ls(args: argparse.Namespace) -> int:
     refs = [src.find(args.episode)] if args.episode else list(src)
     target = _target(args.step) if args.step is not None else None
     rows: list[tuple[Any, Any]] = []
+    doubled: list[Any] = []  # live labels left out: a person's older label on a target beside their newer one
     for ref in refs:
+        doubled.extend(x for x in ref.store.shadowed(ref.episode_id)
+                       if (target is None or x.target == target) and (args.judge is None or x.judge == args.judge))
         # Labels on steps the episode does not have are left out (with a warning), as everywhere else.
         if args.history:
             labs = ref.store.on_steps(ref.store.versions(ref.episode_id), ref.episode_id, ref.n_steps)
@@ -318,6 +329,16 @@ def _ls(args: argparse.Namespace) -> int:
             labs = ref.store.labels_of(ref.episode_id, ref.n_steps)
         labs = [lab for lab in labs if target is None or lab.target == target]
         rows.extend((ref, lab) for lab in labs if args.judge is None or lab.judge == args.judge)
+    for x in doubled[:20]:
+        where = "the episode" if x.target == "episode" else f"step {x.target}"
+        print(f"trajrec label: note: {x.judge} has two live labels on {where} of {x.episode_id} (label files merged "
+              f"from copies of the run?): the newer counts everywhere (ls, agreement, exports, the viewer); "
+              f"the older, {str(x.id)[:12]} ({_label_text(x)}), does not count"
+              f"{'' if args.history else ' and is not listed (--history lists it)'}; `trajrec label add` on the "
+              "step replaces both", file=sys.stderr)
+    if len(doubled) > 20:
+        print(f"trajrec label: note: … and {len(doubled) - 20} more older labels left out the same way",
+              file=sys.stderr)
     for path, err in src.errors:  # files that are not readable episodes: named (their labels cannot be listed)
         print(f"trajrec label: skipped {one_line(str(path), 1000)}: {one_line(err, 1000)}", file=sys.stderr)
     bad = 1 if src.errors else 0

@@ -401,6 +401,20 @@ class LabelStore:
         head = self._head[self._root[self._resolve(label_id)]]
         return None if head.deleted else head
 
+    def orphans(self, *, versions: bool = False) -> list[Label]:
+        """Live labels (every version with ``versions``) of episodes that no episode file directly in the run
+        folder holds: their file was deleted or replaced (``import --overwrite`` gives a re-imported source a new
+        id), renamed (``record --resume`` renames a stopped episode ``*.unfinished``) or moved. No reader shows
+        them (they belong to no episode); their lines stay in the labels files, and they count again when a file
+        of that episode comes back. Sorted like :meth:`current`. An episode file that cannot be read holds no
+        id here: its labels are listed too."""
+        self._settle()
+        if not self._recs or self.remote:
+            return []
+        held = self._list_ids(os.fspath(self.run_dir)) or {}
+        out = self.versions() if versions else self.current()
+        return [lab for lab in out if lab.episode_id not in held]
+
     def labels_of(self, episode_id: str, n_steps: int) -> list[Label]:
         """Live labels of an episode of ``n_steps`` steps, as every reader of one episode takes them (exports, the
         viewer, agreement, ``ls --where``): :meth:`current`, without labels on steps the episode does not have

@@ -121,6 +121,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ls.add_argument("--judge", help="only labels of this judge")
     ls.add_argument("--step", metavar="N|episode", help="only labels on this target")
     ls.add_argument("--history", action="store_true", help="every version, tombstones and superseded ones included")
+    ls.add_argument("--orphans", action="store_true",
+                    help="list instead the labels of episodes no episode file of their folder holds now (their "
+                         "file was deleted, replaced by import --overwrite or renamed by record --resume); "
+                         "--episode then matches any part of their episode id")
     _add_common(ls)
     ls.set_defaults(_label_run=_ls)
 
@@ -311,12 +315,19 @@ def _ls(args: argparse.Namespace) -> int:
     from trajrec.replay.render import one_line
 
     src = Source(args.paths)
-    if not src.files:  # the rule of ls, report and export: no episode files at all is an error
+    stores = _folder_stores(args.paths, src)  # the stores of the folders named (or under them): orphans
+    if not src.files and not (args.orphans and stores):  # the rule of ls, report and export: no episode files
         from ._common import no_episode_files
 
         raise no_episode_files(args.paths)
-    refs = [src.find(args.episode)] if args.episode else list(src)
     target = _target(args.step) if args.step is not None else None
+    if args.orphans:
+        refs: list[Any] = []
+        orphans = [(store, lab) for store in stores for lab in store.orphans(versions=args.history)
+                   if (not args.episode or args.episode in lab.episode_id)
+                   and (target is None or lab.target == target) and (args.judge is None or lab.judge == args.judge)]
+    else:
+        refs = [src.find(args.episode)] if args.episode else list(src)
     rows: list[tuple[Any, Any]] = []
     doubled: list[Any] = []  # live labels left out: a person's older label on a target beside their newer one
     for ref in refs:
@@ -328,7 +339,9 @@ def _ls(args: argparse.Namespace) -> int:
         else:
             labs = ref.store.labels_of(ref.episode_id, ref.n_steps)
         labs = [lab for lab in labs if target is None or lab.target == target]
-        rows.extend((ref, lab) for lab in labs if args.judge is None or lab.judge == args.judge)
+        rows.extend((ref.store, lab) for lab in labs if args.judge is None or lab.judge == args.judge)
+    if args.orphans:
+        rows = orphans
     for x in doubled[:20]:
         where = "the episode" if x.target == "episode" else f"step {x.target}"
         print(f"trajrec label: note: {x.judge} has two live labels on {where} of {x.episode_id} (label files merged "
@@ -342,9 +355,14 @@ def _ls(args: argparse.Namespace) -> int:
     for path, err in src.errors:  # files that are not readable episodes: named (their labels cannot be listed)
         print(f"trajrec label: skipped {one_line(str(path), 1000)}: {one_line(err, 1000)}", file=sys.stderr)
     bad = 1 if src.errors else 0
+    unlisted = [] if args.orphans else [(store, n) for store in stores if (n := len(store.orphans()))]
+    for store, n in unlisted:  # labels no reader shows: said, never silently gone (FINDINGS32 #6)
+        print(f"trajrec label: note: {n} label{'s' if n != 1 else ''} in {store.run_dir} belong{'s' if n == 1 else ''} "
+              f"to no episode file there now (its file deleted, replaced or renamed); `trajrec label ls "
+              f"{store.run_dir} --orphans` lists them", file=sys.stderr)
     if args.json:
-        for ref, lab in rows:
-            print(json.dumps(_label_row(lab, ref.store.run_dir), ensure_ascii=False))
+        for store, lab in rows:
+            print(json.dumps(_label_row(lab, store.run_dir), ensure_ascii=False))
         return bad
     print(f"{'episode':<36} {'target':>7} {'value':>10} {'score':>11} {'judge':<20} {'author':<12} {'kind':<6} "
           f"{'id':<12} {'tags':<22} rationale")
@@ -363,11 +381,32 @@ def _ls(args: argparse.Namespace) -> int:
         print(f"{_keep_end(one_line(lab.episode_id, 200), 36):<36} {str(lab.target):>7} {one_line(value, 10):>10} "
               f"{score:>11} {one_line(lab.judge, 20):<20} {one_line(lab.author or '-', 12):<12} {lab.kind:<6} "
               f"{str(lab.id)[:12]:<12} {one_line(tags, 22):<22} {one_line(lab.rationale or '', 60)}{version}")
-    n_eps = len({ref.episode_id for ref, _ in rows})
-    print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}" + (" (all versions)" if args.history else "")
+    n_eps = len({lab.episode_id for _, lab in rows})
+    print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}"
+          + (" no episode file holds" if args.orphans else "") + (" (all versions)" if args.history else "")
           + (f"; {_count(len(src.errors), 'file')} unreadable (above; `trajrec fsck PATH` checks them)"
              if src.errors else ""), file=sys.stderr)
     return bad
+
+
+def _folder_stores(paths: list[str], src: Any) -> list[Any]:
+    """The label stores of the folders ``paths`` name, and of the folders under them that hold labels (not those of
+    single episode files: a file names its episode, not its folder), reusing the stores ``src`` read."""
+    from trajrec.recorder.storage import is_url
+    from trajrec.replay.labels import LABELS_DIR, LabelStore
+
+    read = {os.path.abspath(ref.store.run_dir): ref.store for ref in src if not ref.store.remote}
+    out: dict[str, Any] = {}
+    for raw in paths:
+        if is_url(raw) or not os.path.isdir(raw):
+            continue
+        for root, dirs, _files in os.walk(raw):
+            dirs[:] = sorted(d for d in dirs if d != LABELS_DIR.parts[0])
+            if os.path.isdir(os.path.join(root, LABELS_DIR)):
+                key = os.path.abspath(root)
+                if key not in out:
+                    out[key] = read.get(key) or LabelStore(root)
+    return list(out.values())
 
 
 def _count(n: int, noun: str) -> str:

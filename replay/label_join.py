@@ -44,7 +44,7 @@ from typing import Any, Iterator
 from trajrec.recorder.errors import TrajrecIOError, TrajrecUsageError
 
 from .label_model import _KNOWN, Label, LabelRow, _new_row, usual_rows
-from .label_store import LabelStore, _order, decode_lines
+from .label_store import LabelStore, _order, decode_lines, newest_per_person
 
 __all__ = ["EpisodeLabelIndex", "EpisodeLabelWriter", "EpisodeLabels", "LabelLines", "read_lines"]
 
@@ -455,6 +455,22 @@ def _ordered(keys: list[Any]) -> bool:
     return all(map(_le, keys, islice(keys, 1, None)))
 
 
+def _one_per_person(joined: EpisodeLabels) -> EpisodeLabels:
+    """``joined`` with only the newest live label of each person on each target, as :meth:`LabelStore.current`
+    gives them (:func:`~.label_store.newest_per_person`: label files merged from two copies of a run). Lines read
+    as text are looked at without building rows: only a person's second label on a target builds them."""
+    lines = joined.lines
+    if lines is not None and joined._rows is None:
+        fields = lines.fields
+        if not any(f[1].startswith("human:") for f in fields.values()):
+            return joined
+        judges = list(map(_g1, map(fields.__getitem__, lines.mids)))
+        if len(set(zip(lines.targets, judges))) == len(judges):
+            return joined
+    kept, left_out = newest_per_person(joined.rows)
+    return EpisodeLabels(joined.episode_id, kept) if left_out else joined
+
+
 class EpisodeLabelIndex(LabelStore):
     """A run folder's labels, read once, kept as the places of their lines per episode; read-only."""
 
@@ -703,14 +719,14 @@ class EpisodeLabelIndex(LabelStore):
             if lines is not None:
                 if self._crosses(episode_id, lines.ids):
                     return self._over_folder(episode_id)
-                return EpisodeLabels(episode_id, None, lines)
+                return _one_per_person(EpisodeLabels(episode_id, None, lines))
         recs = decode_lines([block for _, _, block in blocks])
         if recs is not None and episode_id not in self._kept:
             rows = usual_rows(recs, episode_id)
             if rows is not None:
                 if self._crosses(episode_id, [r.id for r in rows]):
                     return self._over_folder(episode_id)
-                return EpisodeLabels(episode_id, rows)
+                return _one_per_person(EpisodeLabels(episode_id, rows))
         labels = self._versions(episode_id, blocks, recs)
         if self._crosses(episode_id, [lab.id for lab in labels], [lab.supersedes for lab in labels]):
             return self._over_folder(episode_id)
@@ -720,7 +736,7 @@ class EpisodeLabelIndex(LabelStore):
                 lab.supersedes is None and not lab.deleted for lab in labels):
             # No edits or deletions (the common case, e.g. rules' labels): every version is live.
             labels.sort(key=_order)
-            return EpisodeLabels(episode_id, labels)
+            return _one_per_person(EpisodeLabels(episode_id, labels))
         return EpisodeLabels(episode_id, self._chains(labels).current(episode_id))
 
     def _over_folder(self, episode_id: str) -> EpisodeLabels:

@@ -42,8 +42,8 @@ import time as _time
 import uuid
 import warnings
 from dataclasses import replace
-from itertools import accumulate, repeat
-from operator import add, itemgetter, sub
+from itertools import accumulate, compress, repeat
+from operator import add, attrgetter, itemgetter, sub
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -107,6 +107,19 @@ def _person(judge: str) -> str | None:
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _merged(extra: Any, changes: dict[str, Any] | None) -> Any:
+    """A version's extra fields: the previous version's with ``changes`` applied (None removes a field)."""
+    if not changes:
+        return extra
+    out = dict(extra)
+    for k, v in changes.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
 
 
 # -- the store -------------------------------------------------------------------------------------------------
@@ -214,6 +227,7 @@ class LabelStore:
             author = judge[6:]
         target = _validate_target(target)
         self._check_target(episode_id, target)
+        older: list[Label] = []  # the person's older live labels on the target (merged label files): withdrawn
         if supersedes is None and judge.startswith("human:"):
             # One label per step and annotator: a person's second label on a target is a new version of the first
             # (as the viewer's rating again is), not a second live label.
@@ -222,6 +236,7 @@ class LabelStore:
                 supersedes = mine[-1].id
                 if time is None:  # a version is newer than the one it supersedes (the newer wins a race)
                     time = max(_time.time(), (mine[-1].time or 0.0) + 1e-6)
+                older = [lab for lab in self.shadowed(episode_id) if lab.target == target and lab.judge == judge]
         label = Label(
             episode_id=episode_id,
             target=target,
@@ -237,11 +252,21 @@ class LabelStore:
             id=_new_id(),
             extra=extra,
         )
-        return self._append(label)
+        label = self._append(label)
+        for lab in older:  # the new label replaces every one of them, as it replaces the newest
+            self.delete(lab.id or "", author=label.author)
+        return label
 
-    def update(self, label_id: str, **changes: Any) -> Label:
+    def update(self, label_id: str, *, extra: dict[str, Any] | None = None, **changes: Any) -> Label:
         """Append a new version of a label with ``changes`` applied (value, kind, judge, rationale, tags, author,
-        score); the new version supersedes the live one. ``label_id`` may name any version of the label."""
+        score); the new version supersedes the live one. ``label_id`` may name any version of the label.
+        ``extra``: extra fields to set on the new version (a None value removes the field).
+
+        A **carrier** (a label whose ``carrier`` field is true: the neutral 0 value the viewer gives a note, tag or
+        score on a target its annotator has not rated) stops being one when a value is given. When an update
+        that gives no value leaves a carrier carrying nothing (no rationale, tags or score), the carrier is
+        withdrawn instead: the returned version is a tombstone (``deleted``), as undo would write, so no 0 rating
+        nobody gave is left behind to outrank the rules in exports (FINDINGS32 #4)."""
         bad = sorted(set(changes) - set(_UPDATABLE))
         if bad:
             what = ", ".join(bad)
@@ -257,6 +282,8 @@ class LabelStore:
             raise TrajrecUsageError(f"label {label_id} is {head.judge}'s: an edit by {editor} would be counted as "
                                     f"{owner}'s; use edit_as({label_id!r}, {editor!r}, ...) to add {editor}'s own "
                                     "label beside it")
+        if head.extra.get("carrier") and "value" in changes and "carrier" not in (extra or {}):
+            extra = {**(extra or {}), "carrier": None}  # a value given: no longer a carrier
         kind = _validate_kind(changes.get("kind", head.kind))
         new = replace(
             head,
@@ -270,7 +297,10 @@ class LabelStore:
             time=max(_time.time(), (head.time or 0.0) + 1e-6),
             supersedes=head.id,
             id=_new_id(),
+            extra=_merged(head.extra, extra),
         )
+        if new.extra.get("carrier") and not (new.rationale or new.tags or new.score is not None):
+            return self.delete(head.id or "", author=new.author)  # the carrier carries nothing now: withdrawn
         return self._append(new)
 
     def edit_as(self, label_id: str, editor: str, **changes: Any) -> Label:
@@ -280,8 +310,13 @@ class LabelStore:
         :meth:`update` with ``author=editor``. On another person's label it is a new label of the editor's
         (judge ``human:<editor>``) on the same episode and target, with ``changes`` applied to the other
         person's live version and ``edit_of`` naming that version. The other person's label stays live beside
-        it: agreement counts both opinions, exports take the newest person's label. Like :meth:`add`, it is a
-        new version of the editor's own live label on that target when there is one.
+        it: agreement counts both opinions, exports take the newest person's label.
+
+        When the editor already has a live label on that target, only ``changes`` are applied to it (a new
+        version of the editor's own label, ``edit_of`` naming the other person's version): the editor's own
+        value, rationale, tags and score that the edit does not name stay theirs. Copying the other person's
+        fields over them would silently turn the editor's rating into the other person's and make agreement
+        out of nothing (FINDINGS32 #3).
 
         Raises:
             TrajrecUsageError: as :meth:`update` (an unknown or deleted label, a field that cannot change).
@@ -296,10 +331,14 @@ class LabelStore:
         if bad:
             raise TrajrecUsageError(f"cannot change {', '.join(bad)} in an edit of {head.judge}'s label; "
                                     "changeable: value, rationale, tags, score")
+        own = self.current(head.episode_id, head.target, judge=f"human:{editor}")
+        if own:  # the editor's own opinion on the step: only what the edit names changes
+            return self.update(own[-1].id or "", extra={"edit_of": head.id}, **{**changes, "author": editor})
+        carried = {"carrier": True} if head.extra.get("carrier") and "value" not in changes else {}
         return self.add(head.episode_id, head.target, changes.get("value", head.value), kind=head.kind,
                         judge=f"human:{editor}", author=editor, rationale=changes.get("rationale", head.rationale),
                         tags=changes.get("tags", head.tags), score=changes.get("score", head.score),
-                        edit_of=head.id)
+                        edit_of=head.id, **carried)
 
     def delete(self, label_id: str, *, author: str | None = None) -> Label:
         """Append a tombstone for a label (any version's id); it disappears from :meth:`current`, stays in
@@ -342,7 +381,17 @@ class LabelStore:
         out = [lab for pool in pools for lab in pool.values()
                if (target is None or lab.target == target) and (judge is None or lab.judge == judge)]
         out.sort(key=_order)
-        return out
+        return newest_per_person(out)[0]
+
+    def shadowed(self, episode_id: str | None = None) -> list[Label]:
+        """Live labels :meth:`current` leaves out: a person's older labels on a target where that person has a
+        newer live one (one label per step and annotator is broken only by label files merged from two copies
+        of a run, or two writes in the same moment). Sorted like :meth:`current`."""
+        self._settle()
+        pools = [self._live.get(episode_id, {})] if episode_id is not None else list(self._live.values())
+        out = [lab for pool in pools for lab in pool.values()]
+        out.sort(key=_order)
+        return newest_per_person(out)[1]
 
     def history(self, key: str | tuple[str, int | str]) -> list[Label]:
         """Every version, oldest first: of one label (given any version's id), or of every label on
@@ -374,6 +423,20 @@ class LabelStore:
         lists, maybe a newer edit than ``label_id``; None when the label was deleted."""
         head = self._head[self._root[self._resolve(label_id)]]
         return None if head.deleted else head
+
+    def orphans(self, *, versions: bool = False) -> list[Label]:
+        """Live labels (every version with ``versions``) of episodes that no episode file directly in the run
+        folder holds: their file was deleted or replaced (``import --overwrite`` gives a re-imported source a new
+        id), renamed (``record --resume`` renames a stopped episode ``*.unfinished``) or moved. No reader shows
+        them (they belong to no episode); their lines stay in the labels files, and they count again when a file
+        of that episode comes back. Sorted like :meth:`current`. An episode file that cannot be read holds no
+        id here: its labels are listed too."""
+        self._settle()
+        if not self._recs or self.remote:
+            return []
+        held = self._list_ids(os.fspath(self.run_dir)) or {}
+        out = self.versions() if versions else self.current()
+        return [lab for lab in out if lab.episode_id not in held]
 
     def labels_of(self, episode_id: str, n_steps: int) -> list[Label]:
         """Live labels of an episode of ``n_steps`` steps, as every reader of one episode takes them (exports, the
@@ -973,6 +1036,41 @@ def decode_lines(blocks: list[bytes]) -> list[Any] | None:
         return None
     return list(map(_first, found))
 
+
+
+def newest_per_person(labels: list[Any]) -> tuple[list[Any], list[Any]]:
+    """``(kept, left_out)``: ``labels`` (:class:`Label` s or :class:`~.label_model.LabelRow` s, sorted as
+    :meth:`LabelStore.current` sorts them, newest last on each target) with only the newest live label of each
+    person (judge ``human:NAME``) on each target, and the older ones left out.
+
+    A person has one live label per target (``add``, ``edit`` and the viewer write new versions of it), but
+    label files merged from two copies of a run (each annotator labeling their own copy, ``*.jsonl`` copied
+    together) can hold two (FINDINGS32 #9): every reader then takes the newest, as exports choose among one
+    source's labels (``label ls``, ``agreement``, exports, the viewer alike), and ``label ls`` says which it left out.
+    """
+    if len(labels) < 2:
+        return labels, []
+    # The usual cases, checked in C loops (no Python code a label: 100,000 labels in a few ms): one label a target
+    # (one episode's labels by one labeler), else one label per judge and target.
+    targets = list(map(_target_of, labels))
+    if len(set(targets)) == len(targets):
+        return labels, []
+    judges = list(map(_judge_of, labels))
+    people = {j for j in set(judges) if j.startswith("human:")}
+    if not people:
+        return labels, []
+    mine = list(map(people.__contains__, judges))  # only people's labels are looked at (keys made for them only)
+    keys = list(zip(compress(map(_episode_of, labels), mine), compress(targets, mine), compress(judges, mine)))
+    if len(set(keys)) == len(keys):
+        return labels, []
+    index = list(compress(range(len(labels)), mine))
+    last = dict(zip(keys, index))  # the last (newest) index of each person and target
+    dropped = set(index) - set(last.values())
+    return ([lab for i, lab in enumerate(labels) if i not in dropped],
+            [lab for i, lab in enumerate(labels) if i in dropped])
+
+
+_judge_of, _episode_of, _target_of = attrgetter("judge"), attrgetter("episode_id"), attrgetter("target")
 
 
 def _order(lab: Label) -> tuple[Any, ...]:

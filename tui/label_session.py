@@ -130,6 +130,23 @@ def parse_category(text: str) -> str:
     return value
 
 
+def is_carrier(label: Label) -> bool:
+    """Whether ``label`` is a carrier: the neutral 0 value a note, tag or score was given on a target its
+    annotator had not rated (the ``carrier`` field), not a rating anyone gave."""
+    return bool(label.extra.get("carrier"))
+
+
+def _carrier(label: Label) -> dict[str, Any]:
+    return {"carrier": True} if is_carrier(label) else {}
+
+
+def _after(label: Label) -> float:
+    """A time after ``label``'s: a version must be newer than the one it supersedes."""
+    import time
+
+    return max(time.time(), (label.time or 0.0) + 1e-6)
+
+
 @dataclass(frozen=True)
 class Change:
     """One labeling action of the session, as undo needs it.
@@ -302,7 +319,8 @@ class LabelSession:
         """Rate ``step`` -1/0/+1; None when the annotator's label already says so."""
         self.catch_up()
         mine = self._mine.get(step)
-        if mine is not None and type(mine.value) is int and mine.value == value:  # (True == 1: pass is no +1)
+        if (mine is not None and type(mine.value) is int and mine.value == value  # (True == 1: pass is no +1)
+                and not is_carrier(mine)):  # (0 on a carrier: the annotator's own 0 now, kept when emptied)
             return None
         return self._write(step, f"rated {rating_text(value)}", value=value)
 
@@ -380,12 +398,17 @@ class LabelSession:
                     f"({live.author or live.judge} made it {rating_text(live.value)}"
                     + (f": {live.rationale!r}" if live.rationale else "")
                     + f", version {str(live.id)[:12]}): not undone; label it again to change it")
-            if change.before is None:
+            old = change.before
+            if old is None:
                 new = self.store.delete(change.after.id or "", author=self.annotator)
+            elif change.after.deleted:  # a carrier the action withdrew: back as a new version after the tombstone
+                new = self.store.add(self.episode_id, change.step, old.value, kind=old.kind, judge=old.judge,
+                                     author=self.annotator, score=old.score, rationale=old.rationale, tags=old.tags,
+                                     supersedes=change.after.id, time=_after(change.after), **_carrier(old))
             else:
-                old = change.before
                 new = self.store.update(change.after.id or "", value=old.value, score=old.score,
-                                        rationale=old.rationale, tags=old.tags)
+                                        rationale=old.rationale, tags=old.tags,
+                                        extra={"carrier": True if is_carrier(old) else None})
             self._written.add(new.id or "")
         self._apply(change.step, new)
         self._redo.append(change)
@@ -411,8 +434,12 @@ class LabelSession:
                 "to change it")
         done = undone.after
         rest = self._redo
-        change = self._write(undone.step, undone.what, value=done.value, score=done.score,
-                             rationale=done.rationale, tags=list(done.tags))
+        if done.deleted:  # the action withdrew a carrier: empty it again (which withdraws it)
+            change = self._write(undone.step, undone.what, score=None, rationale=None, tags=[])
+        else:
+            change = self._write(undone.step, undone.what, value=done.value, score=done.score,
+                                 rationale=done.rationale, tags=list(done.tags),
+                                 extra={"carrier": True if is_carrier(done) else None})
         self._redo = rest  # (_write empties it: a new action)
         return change
 
@@ -421,12 +448,20 @@ class LabelSession:
         with self._lock, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LabelWarning)
             if before is None:
+                extra = {k: v for k, v in (fields.pop("extra", None) or {}).items() if v is not None}
+                if "value" not in fields:
+                    # A note, tag or score on a target not rated yet rides on a neutral 0 nobody gave: marked, so
+                    # that emptying it again withdraws it (store.update) instead of leaving a 0 rating behind.
+                    extra["carrier"] = True
                 after = self.store.add(self.episode_id, step, fields.pop("value", 0), kind="judge",
-                                       judge=self.judge, author=self.annotator, **fields)
+                                       judge=self.judge, author=self.annotator, **fields, **extra)
             else:
+                # (an update that empties a carrier returns its tombstone: the carrier is withdrawn)
                 after = self.store.update(before.id or "", **fields)
         self._written.add(after.id or "")
         self._apply(step, after)
+        if after.deleted and before is not None:
+            what += " (the neutral 0 that carried it is withdrawn: nothing rated here)"
         change = Change(step, before, after, what, "; ".join(str(w.message) for w in caught) or None)
         self._undo.append(change)
         self._redo = []

@@ -111,7 +111,8 @@ def test_a_big_labels_file_reads_in_pieces_and_names_the_bad_line(tmp_path: Path
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         read = LabelStore(tmp_path)
-    assert len(read.current("ep")) == n - 1
+    # Every label read (one annotator's labels on one step: current() gives the newest, shadowed() the rest).
+    assert len(read) == n - 1 and len(read.current("ep")) == 1 and len(read.shadowed("ep")) == n - 2
     msgs = [str(w.message) for w in caught if issubclass(w.category, LabelWarning)]
     assert len(msgs) == 1 and f"line {n - 4} " in msgs[0]
 

@@ -93,6 +93,75 @@ def test_edit_by_the_author_or_the_environment_annotator(run_dir: Path, ids: dic
     assert (third["judge"], third["supersedes"], third["rationale"]) == ("human:ana", second["id"], "fine")
 
 
+def test_edit_of_anothers_label_changes_only_the_given_fields_of_the_editors_own(
+        run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # FINDINGS32 #3: bo (+1 "bo: fine, exploring") tagged ana's -1 label; bo's rating became ana's -1 and bo's
+    # rationale ana's, and agreement went from 0 to 1 without a word.
+    monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    eid = ids[1]
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "2", "--value", "-1",
+                       "--rationale", "ana: useless repeat", "--annotator", "ana", "--json")
+    ana = json.loads(out)
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "2", "--value", "+1",
+                       "--rationale", "bo: fine, exploring", "--score", "0.5", "--annotator", "bo", "--json")
+    bo = json.loads(out)
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", ana["id"][:8], "--tag", "lucky-guess",
+                         "--annotator", "bo")
+    assert code == 0, err
+    assert (f"label {ana['id'][:8]} is human:ana's, and bo already has a label on step 2 of {eid} "
+            f"({bo['id'][:12]}: +1 score 0.5 \"bo: fine, exploring\"): the edit applies to bo's own label only: "
+            "tags none → lucky-guess; its value (+1), rationale (\"bo: fine, exploring\") and score (0.5) stay.") in out
+    assert f"replaced label {bo['id']}" in out
+    code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--step", "2", "--json")
+    live = {row["judge"]: row for row in map(json.loads, out.splitlines())}
+    assert (live["human:ana"]["id"], live["human:ana"]["value"], live["human:ana"]["tags"]) == (ana["id"], -1, [])
+    mine = live["human:bo"]
+    assert (mine["value"], mine["rationale"], mine["score"], mine["tags"], mine["supersedes"], mine["edit_of"]) == (
+        1, "bo: fine, exploring", 0.5, ["lucky-guess"], bo["id"], ana["id"])
+    code, out, _ = run(capsys, "agreement", str(run_dir), "--json")
+    (pair,) = [p for p in json.loads(out)["pairs"] if {p["a"], p["b"]} == {"human:ana", "human:bo"}]
+    assert (pair["n"], pair["observed"]) == (1, 0.0)  # still the disagreement it was
+    # A value bo gives is applied (to bo's label), and the message says what it was.
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", ana["id"], "--value", "-1", "--annotator", "bo")
+    assert "value +1 → -1; its rationale (\"bo: fine, exploring\"), tags (lucky-guess) and score (0.5) stay" in out
+    # The store's API does the same.
+    store = LabelStore(run_dir)
+    new = store.edit_as(ana["id"], "bo", rationale="on second thought")
+    assert (new.value, new.rationale, new.tags, new.score, new.extra["edit_of"]) == (
+        -1, "on second thought", ("lucky-guess",), 0.5, ana["id"])
+    assert [lab.value for lab in store.current(eid, 2, judge="human:ana")] == [-1]
+
+
+def test_rm_of_another_persons_label_needs_force(run_dir: Path, ids: dict[int, str],
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # FINDINGS32 #3: `label rm --id <ana's> --annotator bo` deleted ana's label without a remark.
+    monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", ids[1], "--step", "2", "--value", "-1",
+                       "--rationale", "useless", "--annotator", "ana", "--json")
+    ana = json.loads(out)
+    code, out, err = run(capsys, "label", "rm", str(run_dir), "--id", ana["id"][:8], "--annotator", "bo")
+    assert code == 1 and out == ""
+    assert (f"label {ana['id'][:8]} is human:ana's (-1 \"useless\" on step 2 of {ids[1]}), not bo's: deleting it "
+            "takes ana's opinion out of agreement and exports") in err
+    assert "pass --force" in err
+    monkeypatch.setenv("TRAJREC_ANNOTATOR", "bo")  # the environment's annotator is the deleter too
+    code, out, err = run(capsys, "label", "rm", str(run_dir), "--id", ana["id"][:8])
+    assert code == 1 and "not bo's" in err
+    assert [lab.id for lab in LabelStore(run_dir).current(ids[1], 2)] == [ana["id"]]
+    code, out, err = run(capsys, "label", "rm", str(run_dir), "--id", ana["id"][:8], "--force", "--json")
+    assert code == 0, err
+    tomb = json.loads(out)
+    assert (tomb["judge"], tomb["author"], tomb["deleted"]) == ("human:ana", "bo", True)
+    # One's own label needs no --force.
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", ids[1], "--step", "3", "--value", "+1",
+                       "--json")
+    own = json.loads(out)
+    code, out, err = run(capsys, "label", "rm", str(run_dir), "--id", own["id"])
+    assert code == 0 and out.startswith(f"deleted label {own['id']} (tombstone "), err
+
+
 def test_store_update_refuses_to_put_an_edit_under_another_persons_name(tmp_path: Path) -> None:
     store = LabelStore(tmp_path)
     lab = store.add("ep", 2, -1, judge="human:ana")
@@ -186,3 +255,28 @@ def test_label_id_prefix_ambiguous_across_runs(tmp_path: Path, run_dir: Path, id
     assert f"{parent / 'b'}: " in err and f"{b.id} ({ids[1][-8:]} 1 human:ana)" in err
     code, out, err = run(capsys, "label", "rm", str(parent), "--id", a.id[:12])
     assert code == 0 and out.startswith(f"deleted label {a.id[:12]}")
+
+
+def test_label_edit_that_empties_a_carrier_withdraws_it(run_dir: Path, ids: dict[int, str],
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # FINDINGS32 #4: the neutral 0 the viewer gives a note on an unrated step stayed as a rating nobody gave when
+    # the note was cleared; `label edit --rationale ""` clears it from a terminal, and withdraws it too.
+    from trajrec.tui.label_session import LabelSession
+
+    monkeypatch.delenv("TRAJREC_ANNOTATOR", raising=False)
+    eid = ids[1]
+    carrier = LabelSession(LabelStore(run_dir), eid, 3, "ana").set_rationale(1, "look again").after
+    assert (carrier.value, carrier.extra["carrier"]) == (0, True)
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", carrier.id[:8], "--rationale", "")
+    assert code == 0, err
+    assert out.startswith(f"withdrew label {carrier.id[:8]}: its 0 was no rating, only the carrier of what the "
+                          "edit took off")
+    assert LabelStore(run_dir).current(eid, 1) == []
+    # A value given makes it a rating: emptied afterwards, the rating stays.
+    rated = LabelSession(LabelStore(run_dir), eid, 3, "ana").set_rationale(1, "look again").after
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", rated.id, "--value", "0", "--json")
+    assert "carrier" not in json.loads(out)
+    code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", rated.id, "--rationale", "", "--json")
+    assert json.loads(out)["value"] == 0
+    assert [(lab.value, lab.rationale) for lab in LabelStore(run_dir).current(eid, 1)] == [(0, "")]

@@ -177,7 +177,8 @@ def test_episode_label_one_version_per_action_and_undo(tmp_path: Path) -> None:
     assert session.redo().what == "verdict fail" and session.mine_at(EPISODE).value is False
     # A score on a step not rated yet: a neutral value carries it, as a note does.
     assert session.set_score(1, -2.0).what == "score -2" and session.mine_at(1).value == 0
-    assert session.set_score(1, None).what == "score cleared" and session.mine_at(1).score is None
+    # Cleared again, the neutral 0 that carried it is withdrawn (FINDINGS32 #4).
+    assert session.set_score(1, None).what.startswith("score cleared") and session.mine_at(1) is None
 
 
 def test_the_step_pane_writes_a_labels_score_as_the_header_does():
@@ -186,3 +187,46 @@ def test_the_step_pane_writes_a_labels_score_as_the_header_does():
 
     assert "score 1 " in label_line(Label("ep", 0, "judge", "human:bo", 0, score=1.0), mine=True).plain + " "
     assert "score 0.25" in label_line(Label("ep", 0, "judge", "human:bo", 0, score=0.25), mine=False).plain
+
+
+def test_a_carrier_emptied_again_is_withdrawn_not_left_as_a_zero_rating(tmp_path):
+    # FINDINGS32 #4: a tag toggled on and off, a note or a score cleared on a step nobody rated left a neutral 0
+    # "carrier" nobody gave, which then outranked the rules' -1 in every export.
+    store = LabelStore(tmp_path)
+    rules = store.add("ep-1", 0, -1, kind="rule", judge="trajrec-rules@2")
+    session = LabelSession(store, "ep-1", 6, "ana")
+    assert session.toggle_tag(0, "lucky-guess").after.extra["carrier"] is True
+    off = session.toggle_tag(0, "lucky-guess")
+    assert off.after.deleted and off.what == ("tag lucky-guess off (the neutral 0 that carried it is withdrawn: "
+                                              "nothing rated here)")
+    session.set_rationale(1, "x")
+    assert session.set_rationale(1, "").after.deleted
+    session.set_score(2, 0.5)
+    assert session.set_score(2, None).after.deleted
+    assert LabelStore(tmp_path).current("ep-1") == [rules] and session.progress() == (0, 1)
+    assert len(LabelStore(tmp_path).history(("ep-1", 2))) == 2  # nothing erased: the tombstone is a version
+    # Undo brings the carrier back with what it carried (still a carrier), redo withdraws it again.
+    assert session.undo().step == 2
+    [back] = LabelStore(tmp_path).current("ep-1", 2)
+    assert (back.value, back.score, back.extra.get("carrier")) == (0, 0.5, True) and session.mine_at(2) == back
+    session.redo()
+    assert LabelStore(tmp_path).current("ep-1", 2) == [] and session.mine_at(2) is None
+    # A step the annotator rated keeps the rating, a 0 typed on a carrier included.
+    session.toggle_tag(3, "lucky-guess")
+    rated = session.rate(3, 0)
+    assert rated is not None and "carrier" not in rated.after.extra
+    assert not session.toggle_tag(3, "lucky-guess").after.deleted
+    session.set_rationale(4, "why")
+    session.rate(4, 1)
+    session.set_rationale(4, "")
+    session.set_category(5, "slow")
+    session.toggle_tag(5, "x")
+    session.toggle_tag(5, "x")
+    assert [(lab.target, lab.value) for lab in LabelStore(tmp_path).current("ep-1", judge="human:ana")] == [
+        (3, 0), (4, 1), (5, "slow")]
+    # Undoing the rating of a carrier makes it a carrier again: emptied, it is withdrawn.
+    assert session.undo().what == "tag x off" and session.undo().what == "tag x on"
+    [session.undo() for _ in range(4)]  # step 5: category; step 4: note cleared, rated +1, note
+    assert session.undo().what == "tag lucky-guess off" and session.undo().what == "rated 0"
+    assert session.mine_at(3).extra.get("carrier") is True
+    assert session.toggle_tag(3, "lucky-guess").after.deleted

@@ -67,3 +67,26 @@ def plural(n: Any, word: str, many: str | None = None) -> str:
     if many is None:
         many = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
     return f"{n} {many}"
+
+
+def orphaned_labels_note(folder: Any) -> str | None:
+    """A line saying how many labels in ``folder`` belong to no episode file there now (after ``import
+    --overwrite`` or ``record --resume`` deleted or renamed files), on which episodes, and how to list them; None
+    when there are none (or the folder has no labels). The labels themselves are never deleted."""
+    import os
+
+    from trajrec.recorder.storage import is_url
+    from trajrec.replay.labels import LABELS_DIR, LabelStore
+
+    if is_url(os.fspath(folder)) or not os.path.isdir(os.path.join(folder, LABELS_DIR)):
+        return None
+    orphans = LabelStore(folder).orphans()
+    if not orphans:
+        return None
+    eps = sorted({lab.episode_id for lab in orphans})
+    shown = ", ".join(eps[:3]) + (f" and {len(eps) - 3} more" if len(eps) > 3 else "")
+    return (f"{plural(len(orphans), 'label')} in {folder} belong{'s' if len(orphans) == 1 else ''} to no episode "
+            f"file now (on {plural(len(eps), 'episode')} no file here holds: {shown}); "
+            f"{'they stay' if len(orphans) != 1 else 'it stays'} in "
+            f"{os.path.join(folder, LABELS_DIR)} and count{'s' if len(orphans) == 1 else ''} again if such a file comes back; `trajrec label ls "
+            f"{folder} --orphans` lists them")

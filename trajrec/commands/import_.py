@@ -96,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
             f"{_n(len(report.errors), 'bad file')} left out (see above)" if report.errors else "") if what)
         print(f"imported {_n(report.episodes, 'episode')} ({_n(report.steps, 'step')}) into {report.out} "
               f"in {report.seconds:.2f} s{tail}", file=sys.stderr)
+    if report.removed:
+        # The deleted files' labels stay, but belong to no episode now (a re-imported source gets a new id).
+        from ._common import orphaned_labels_note
+
+        note = orphaned_labels_note(report.out)
+        if note:
+            print(f"trajrec import: note: {note}", file=sys.stderr)
     return 1 if report.errors else 0
 
 

@@ -60,7 +60,10 @@ EDIT_EXAMPLES = """examples:
 
 --id takes the label id or any unique prefix of it; an ambiguous prefix lists the labels it matches."""
 RM_HELP = """Delete a label: appends a tombstone, so the label stops counting (exports, the viewer) but stays in
-the history (`label ls --history`)."""
+the history (`label ls --history`).
+
+Another person's label (judge human:NAME, NAME not the deleter) is deleted only with --force: to disagree with
+it, give your own label (`label edit --id ID --annotator YOU`, `label add`)."""
 RM_EXAMPLES = """examples:
   trajrec label rm runs/shell --id 3f2a9c
   trajrec label rm runs/shell --id 3f2a9c --annotator ana"""
@@ -119,6 +122,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ls.add_argument("--judge", help="only labels of this judge (wildcards as in --prefer: 'human:*')")
     ls.add_argument("--step", metavar="N|episode", help="only labels on this target")
     ls.add_argument("--history", action="store_true", help="every version, tombstones and superseded ones included")
+    ls.add_argument("--orphans", action="store_true",
+                    help="list instead the labels of episodes no episode file of their folder holds now (their "
+                         "file was deleted, replaced by import --overwrite or renamed by record --resume); "
+                         "--episode then matches any part of their episode id")
     _add_common(ls)
     ls.set_defaults(_label_run=_ls)
 
@@ -143,7 +150,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        description=RM_HELP, epilog=RM_EXAMPLES)
     r.add_argument("path", metavar="PATH", help="the run folder (or an episode file in it)")
     r.add_argument("--id", required=True, help="label id (or a unique prefix)")
-    r.add_argument("--annotator", metavar="NAME", help="who deletes (recorded on the tombstone)")
+    r.add_argument("--annotator", metavar="NAME", help="who deletes (recorded on the tombstone; default: "
+                                                        "$TRAJREC_ANNOTATOR, else the label's author)")
+    r.add_argument("--force", action="store_true",
+                   help="delete another person's label (refused by default: it takes their opinion out of "
+                        "agreement and exports)")
     _add_common(r)
     r.set_defaults(_label_run=_rm)
 
@@ -271,8 +282,12 @@ def _add(args: argparse.Namespace) -> int:
         if target >= n:
             raise TrajrecUsageError(f"--step {target} is out of range: episode {ref.episode_id} has {plural(n, 'step')} "
                                     + (f"(0..{n - 1})" if n else "(none to label)"))
+    # A person's older labels on the step beside the newest (label files merged from copies of the run): the new
+    # label replaces them all.
+    older = [x for x in ref.store.shadowed(ref.episode_id) if x.target == target]
     lab = ref.store.add(ref.episode_id, target, parse_value(args.value), kind=args.kind, judge=args.judge,
                         rationale=args.rationale, tags=args.tag, author=args.annotator, score=args.score)
+    older = [x for x in older if x.judge == lab.judge] if lab.supersedes is not None else []
     if args.json:
         print(json.dumps(_label_row(lab, ref.store.run_dir)))
     else:
@@ -281,6 +296,10 @@ def _add(args: argparse.Namespace) -> int:
         if lab.supersedes is not None:
             print(f"replaced label {lab.supersedes} (one label per step and annotator: `label ls --history` "
                   "shows both)")
+        if older:
+            print(f"also replaced {len(older)} older label{'' if len(older) == 1 else 's'} of {lab.judge} on that {where.split()[0]} "
+                  f"({', '.join(str(x.id)[:12] for x in older)}: two live labels of one annotator, from merged "
+                  "label files; deleted, `label ls --history` keeps them)")
     return 0
 
 
@@ -297,15 +316,27 @@ def _ls(args: argparse.Namespace) -> int:
     from trajrec.replay.render import one_line
 
     src = Source(args.paths)
-    if not src.files:  # the rule of ls, report and export: no episode files at all is an error
+    stores = _folder_stores(args.paths, src)  # the stores of the folders named (or under them): orphans
+    if not src.files and not (args.orphans and stores):  # the rule of ls, report and export: no episode files
         from ._common import no_episode_files
 
         raise no_episode_files(args.paths)
-    refs = [src.find(args.episode)] if args.episode else list(src)
     target = _target(args.step) if args.step is not None else None
+    if args.orphans:
+        refs: list[Any] = []
+        orphans = [(store, lab) for store in stores for lab in store.orphans(versions=args.history)
+                   if (not args.episode or args.episode in lab.episode_id)
+                   and (target is None or lab.target == target)
+                   and (args.judge is None or fnmatch.fnmatchcase(str(lab.judge), args.judge))]
+    else:
+        refs = [src.find(args.episode)] if args.episode else list(src)
     rows: list[tuple[Any, Any]] = []
     judges: set[str] = set()  # of the labels listed before --judge chose among them
+    doubled: list[Any] = []  # live labels left out: a person's older label on a target beside their newer one
     for ref in refs:
+        doubled.extend(x for x in ref.store.shadowed(ref.episode_id)
+                       if (target is None or x.target == target)
+                       and (args.judge is None or fnmatch.fnmatchcase(str(x.judge), args.judge)))
         # Labels on steps the episode does not have are left out (with a warning), as everywhere else.
         if args.history:
             labs = ref.store.on_steps(ref.store.versions(ref.episode_id), ref.episode_id, ref.n_steps)
@@ -313,20 +344,38 @@ def _ls(args: argparse.Namespace) -> int:
             labs = ref.store.labels_of(ref.episode_id, ref.n_steps)
         labs = [lab for lab in labs if target is None or lab.target == target]
         judges.update(str(lab.judge) for lab in labs)
-        rows.extend((ref, lab) for lab in labs if args.judge is None or fnmatch.fnmatchcase(str(lab.judge), args.judge))
-    if args.judge is not None and not rows:
+        rows.extend((ref.store, lab) for lab in labs
+                    if args.judge is None or fnmatch.fnmatchcase(str(lab.judge), args.judge))
+    if args.orphans:
+        rows = orphans
+    elif args.judge is not None and not rows:
         # A judge id with a typo (`human:Ana`) listed nothing, exit 0, like a judge with no labels: say which
         # judges there are (as `export --prefer` does).
         from trajrec.replay.exports.choice import unmatched_message
 
         print(f"trajrec label: warning: {unmatched_message([args.judge], sorted(judges), 'judge', 'label')}",
               file=sys.stderr)
+    for x in doubled[:20]:
+        where = "the episode" if x.target == "episode" else f"step {x.target}"
+        print(f"trajrec label: note: {x.judge} has two live labels on {where} of {x.episode_id} (label files merged "
+              f"from copies of the run?): the newer counts everywhere (ls, agreement, exports, the viewer); "
+              f"the older, {str(x.id)[:12]} ({_label_text(x)}), does not count"
+              f"{'' if args.history else ' and is not listed (--history lists it)'}; `trajrec label add` on the "
+              "step replaces both", file=sys.stderr)
+    if len(doubled) > 20:
+        print(f"trajrec label: note: … and {len(doubled) - 20} more older labels left out the same way",
+              file=sys.stderr)
     for path, err in src.errors:  # files that are not readable episodes: named (their labels cannot be listed)
         print(f"trajrec label: skipped {one_line(str(path), 1000)}: {one_line(err, 1000)}", file=sys.stderr)
     bad = 1 if src.errors else 0
+    unlisted = [] if args.orphans else [(store, n) for store in stores if (n := len(store.orphans()))]
+    for store, n in unlisted:  # labels no reader shows: said, never silently gone (FINDINGS32 #6)
+        print(f"trajrec label: note: {n} label{'s' if n != 1 else ''} in {store.run_dir} belong{'s' if n == 1 else ''} "
+              f"to no episode file there now (its file deleted, replaced or renamed); `trajrec label ls "
+              f"{store.run_dir} --orphans` lists them", file=sys.stderr)
     if args.json:
-        for ref, lab in rows:
-            print(json.dumps(_label_row(lab, ref.store.run_dir), ensure_ascii=False))
+        for store, lab in rows:
+            print(json.dumps(_label_row(lab, store.run_dir), ensure_ascii=False))
         return bad
     print(f"{'episode':<36} {'target':>7} {'value':>10} {'score':>11} {'judge':<20} {'author':<12} {'kind':<6} "
           f"{'id':<12} {'tags':<22} rationale")
@@ -345,11 +394,32 @@ def _ls(args: argparse.Namespace) -> int:
         print(f"{_keep_end(one_line(lab.episode_id, 200), 36):<36} {str(lab.target):>7} {one_line(value, 10):>10} "
               f"{score:>11} {one_line(lab.judge, 20):<20} {one_line(lab.author or '-', 12):<12} {lab.kind:<6} "
               f"{str(lab.id)[:12]:<12} {one_line(tags, 22):<22} {one_line(lab.rationale or '', 60)}{version}")
-    n_eps = len({ref.episode_id for ref, _ in rows})
-    print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}" + (" (all versions)" if args.history else "")
+    n_eps = len({lab.episode_id for _, lab in rows})
+    print(f"{_count(len(rows), 'label')} on {_count(n_eps, 'episode')}"
+          + (" no episode file holds" if args.orphans else "") + (" (all versions)" if args.history else "")
           + (f"; {_count(len(src.errors), 'file')} unreadable (above; `trajrec fsck PATH` checks them)"
              if src.errors else ""), file=sys.stderr)
     return bad
+
+
+def _folder_stores(paths: list[str], src: Any) -> list[Any]:
+    """The label stores of the folders ``paths`` name, and of the folders under them that hold labels (not those of
+    single episode files: a file names its episode, not its folder), reusing the stores ``src`` read."""
+    from trajrec.recorder.storage import is_url
+    from trajrec.replay.labels import LABELS_DIR, LabelStore
+
+    read = {os.path.abspath(ref.store.run_dir): ref.store for ref in src if not ref.store.remote}
+    out: dict[str, Any] = {}
+    for raw in paths:
+        if is_url(raw) or not os.path.isdir(raw):
+            continue
+        for root, dirs, _files in os.walk(raw):
+            dirs[:] = sorted(d for d in dirs if d != LABELS_DIR.parts[0])
+            if os.path.isdir(os.path.join(root, LABELS_DIR)):
+                key = os.path.abspath(root)
+                if key not in out:
+                    out[key] = read.get(key) or LabelStore(root)
+    return list(out.values())
 
 
 def _count(n: int, noun: str) -> str:
@@ -408,9 +478,23 @@ def _edit(args: argparse.Namespace) -> int:
         raise TrajrecUsageError("nothing to change: pass --value, --rationale, --tag or --score")
     # Who edits: --annotator, else $TRAJREC_ANNOTATOR; with neither, the edit is the label's own author's.
     editor = args.annotator or os.environ.get("TRAJREC_ANNOTATOR") or None
+    # The editor's own label on the step, when the label edited is another person's: the edit goes to it.
+    own = (store.current(head.episode_id, head.target, judge=f"human:{editor}")
+           if editor and head.judge.startswith("human:") and head.judge != f"human:{editor}" else [])
     lab = store.edit_as(args.id, editor, **changes) if editor else store.update(args.id, **changes)
     if args.json:
         print(json.dumps(_label_row(lab, store.run_dir)))
+    elif lab.deleted:  # the edit emptied a carrier (a neutral 0 given only to carry a note, tags or a score)
+        print(f"withdrew label {args.id}: its 0 was no rating, only the carrier of what the edit took off, and it "
+              f"carries nothing now (tombstone {lab.id}; `trajrec label ls --history` still shows it)")
+    elif own and lab.judge != head.judge:
+        where = "the episode" if lab.target == "episode" else f"step {lab.target}"
+        mine = own[-1]
+        print(f"label {args.id} is {head.judge}'s, and {editor} already has a label on {where} of "
+              f"{lab.episode_id} ({str(mine.id)[:12]}: {_label_text(mine)}): the edit applies to {editor}'s own "
+              f"label only: {_changed(mine, lab, changes)}. New version {lab.id} by {lab.judge}; {head.judge}'s "
+              "label stays as it was (agreement counts both, exports take the newer)")
+        print(f"replaced label {mine.id} (one label per step and annotator: `label ls --history` shows both)")
     elif lab.judge != head.judge:
         where = "the episode" if lab.target == "episode" else f"step {lab.target}"
         print(f"label {args.id} is {head.judge}'s, so {editor}'s edit is {editor}'s own label {lab.id} on {where} "
@@ -425,13 +509,64 @@ def _edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label_text(lab: Any) -> str:
+    """A label's value, score, tags and rationale in a few words: ``+1 score 0.5 [loop] "why"``."""
+    from trajrec.replay.render import one_line
+
+    parts = [_value_text(lab.value)]
+    if lab.score is not None:
+        parts.append(f"score {lab.score:g}")
+    if lab.tags:
+        parts.append("[" + ",".join(lab.tags) + "]")
+    if lab.rationale:
+        parts.append(json.dumps(one_line(lab.rationale, 60), ensure_ascii=False))
+    return " ".join(parts)
+
+
+def _changed(old: Any, new: Any, changes: dict[str, Any]) -> str:
+    """What an edit changed in a label and what it kept: ``value +1 → -1; its rationale and tags stay``."""
+    from trajrec.replay.render import one_line
+
+    def show(field: str, lab: Any) -> str:
+        v = getattr(lab, field)
+        if field == "value":
+            return _value_text(v)
+        if field == "tags":
+            return ",".join(v) or "none"
+        if v is None or v == "":
+            return "none"
+        return f"{v:g}" if field == "score" else json.dumps(one_line(str(v), 40), ensure_ascii=False)
+
+    names = {"value": "value", "rationale": "rationale", "tags": "tags", "score": "score"}
+    done = [f"{names[f]} {show(f, old)} → {show(f, new)}" if show(f, old) != show(f, new)
+            else f"{names[f]} unchanged ({show(f, new)})" for f in names if f in changes]
+    kept = [f"{names[f]} ({show(f, old)})" for f in names if f not in changes and show(f, old) != "none"]
+    kept_text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else "".join(kept)
+    return "; ".join(done) + (f"; its {kept_text} {'stay' if len(kept) > 1 else 'stays'}" if kept else "")
+
+
 def _rm(args: argparse.Namespace) -> int:
+    from trajrec.recorder.errors import TrajrecUsageError
+
     store = _store_for(args.path, args.id)
-    tomb = store.delete(args.id, author=args.annotator)
+    # Who deletes: --annotator, else $TRAJREC_ANNOTATOR; with neither, the label's own author (as for edit).
+    deleter = args.annotator or os.environ.get("TRAJREC_ANNOTATOR") or None
+    head = store.live(args.id)
+    owner = head.judge[6:] if head is not None and head.judge.startswith("human:") else None
+    if owner is not None and deleter is not None and deleter != owner and not args.force:
+        # Deleting a colleague's label takes their opinion out of agreement and of every export: never silently.
+        where = "the episode" if head.target == "episode" else f"step {head.target}"
+        raise TrajrecUsageError(
+            f"label {args.id} is {head.judge}'s ({_label_text(head)} on {where} of {head.episode_id}), not "
+            f"{deleter}'s: deleting it takes {owner}'s opinion out of agreement and exports. To disagree, give "
+            f"your own label (trajrec label edit {args.path} --id {args.id} --value ... --annotator {deleter}); "
+            f"to delete {owner}'s label anyway, pass --force (the tombstone names {deleter} as who deleted it)")
+    tomb = store.delete(args.id, author=deleter)
     if args.json:
         print(json.dumps(_label_row(tomb, store.run_dir)))
     else:
-        print(f"deleted label {args.id} (tombstone {tomb.id}; `trajrec label ls --history` still shows it)")
+        whose = f" ({head.judge}'s, deleted by {deleter})" if owner is not None and deleter not in (None, owner) else ""
+        print(f"deleted label {args.id}{whose} (tombstone {tomb.id}; `trajrec label ls --history` still shows it)")
     return 0
 
 

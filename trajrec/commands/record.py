@@ -175,6 +175,14 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(summary))
     else:
         print_summary(summary, args.out)
+    if not url and (args.resume or args.overwrite):
+        # --resume renames a stopped episode's file (*.unfinished), --overwrite deletes files: their labels stay,
+        # but belong to no episode file now.
+        from ._common import orphaned_labels_note
+
+        note = orphaned_labels_note(args.out)
+        if note:
+            print(f"trajrec record: note: {note}", file=sys.stderr)
     if waiting:
         n = len(waiting)
         print(f"trajrec record: error: {n} episode file{'s are' if n != 1 else ' is'} not at {args.out}: "

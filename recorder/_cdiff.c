@@ -773,7 +773,9 @@ cdiff_usual_steps(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * around its pack, compress and write: attribute loads and stores on the EpisodeWriter, its FrameWriter, its
  * SummaryBuilder and the frame table. usual_write does the same work with the writer's state read and written
  * in place: the hot fields are __slots__ of those three classes, whose offsets usual_setup takes from their
- * member descriptors once (Python reads and writes the same fields through the same descriptors).
+ * member descriptors once (Python reads and writes the same fields through the same descriptors). The Recorder
+ * calls it before write_usual_step (a Python call less a step). On bench/record_overhead.py's tool env this took
+ * 0.66-0.88 µs/step off the Recorder's overhead (main's Recorder timed in the same rounds).
  *
  * It does the step or nothing:
  *   - False: not the usual case, or anything unusual found before the record was compressed (a writer in any

@@ -1252,12 +1252,36 @@ cdiff_usual_write(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
     }
     Py_XDECREF(write_fd);
-    if (write_fd != u_os_write || SLOT(w, w_off[W_FW]) != fw) {
-        Py_DECREF(fw);
+    Py_DECREF(fw); /* (compared below, not used, until w's slot is seen to hold it still) */
+    if (write_fd != u_os_write) {
         Py_RETURN_FALSE;
     }
-    Py_DECREF(fw); /* (w holds it) */
+    /* The record's fields write_usual_step reads, each held as soon as found (lookups of exact str keys: in the
+     * Recorder's records they run no Python code; where one did, the writer's state is read after it). */
+    int err = 0;
+    PyObject *result = Py_False;
+    PyObject *term = NULL, *trunc = NULL, *reward = NULL, *i = NULL, *time = NULL;
+    PyObject **fields[5] = {&term, &trunc, &reward, &i, &time};
+    PyObject *const keys[5] = {k_terminated, k_truncated, k_reward, k_i, k_time};
+    static const Py_ssize_t hints[5] = {5, 6, 4, 1, 8}; /* their places in the Recorder's record literal */
+    for (int j = 0; j < 5; j++) {
+        *fields[j] = record_get(rec, keys[j], hints[j], &err);
+        if (*fields[j] == NULL) {
+            if (err) {
+                PyErr_Clear(); /* Python's own lookup raises it again */
+            }
+            goto not_usual;
+        }
+        Py_INCREF(*fields[j]);
+    }
+    if ((term != Py_True && term != Py_False) || (trunc != Py_True && trunc != Py_False)
+            || !PyFloat_CheckExact(reward)) {
+        goto not_usual;
+    }
     /* The writer's state, borrowed: no Python code runs from here until everything is held (refs below). */
+    if (SLOT(w, w_off[W_FW]) != fw) {
+        goto not_usual;
+    }
     Py_ssize_t in_frame, frame_steps, frame_bytes, frame_allow, fd, frame_raw;
     PyObject *packer = SLOT(w, w_off[W_PACKER]);
     if (SLOT(w, w_off[W_FRAME_OPEN]) != Py_True || SLOT(w, w_off[W_PENDING]) != Py_None
@@ -1265,17 +1289,17 @@ cdiff_usual_write(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             || !small_int(SLOT(w, w_off[W_FRAME_STEPS]), &frame_steps)
             || !small_int(SLOT(w, w_off[W_FRAME_BYTES]), &frame_bytes)
             || !small_int(SLOT(w, w_off[W_FRAME_ALLOW]), &frame_allow) || packer == NULL) {
-        Py_RETURN_FALSE;
+        goto not_usual;
     }
     PyObject *frames = SLOT(w, w_off[W_FRAMES]);
     if (frames == NULL || !PyList_CheckExact(frames) || PyList_GET_SIZE(frames) == 0) {
-        Py_RETURN_FALSE;
+        goto not_usual;
     }
     PyObject *frame = PyList_GET_ITEM(frames, PyList_GET_SIZE(frames) - 1);
     PyObject *summary = SLOT(w, w_off[W_SUMMARY]);
     if (!PyList_CheckExact(frame) || PyList_GET_SIZE(frame) != 4 || !PyLong_CheckExact(PyList_GET_ITEM(frame, 2))
             || !PyLong_CheckExact(SLOT(w, w_off[W_STEPS])) || summary == NULL || Py_TYPE(summary) != s_type) {
-        Py_RETURN_FALSE;
+        goto not_usual;
     }
     PyObject *co = SLOT(fw, f_off[F_CO]), *deferred = SLOT(fw, f_off[F_DEFERRED]);
     PyObject *chunks = SLOT(fw, f_off[F_CHUNKS]);
@@ -1284,39 +1308,31 @@ cdiff_usual_write(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             || deferred == NULL || !PyBytes_CheckExact(deferred) || PyBytes_GET_SIZE(deferred) != 0
             || chunks == NULL || !PyList_CheckExact(chunks)
             || !small_int(SLOT(fw, f_off[F_FRAME_RAW]), &frame_raw) || !PyLong_CheckExact(SLOT(fw, f_off[F_OFFSET]))) {
-        Py_RETURN_FALSE;
-    }
-    /* The record's fields write_usual_step reads (lookups of exact str keys: in the Recorder's records they run no
-     * Python code; a key that does makes this step Python's). */
-    int err = 0;
-    PyObject *term = record_get(rec, k_terminated, 5, &err);
-    PyObject *trunc = term == NULL ? NULL : record_get(rec, k_truncated, 6, &err);
-    PyObject *reward = trunc == NULL ? NULL : record_get(rec, k_reward, 4, &err);
-    PyObject *i = reward == NULL ? NULL : record_get(rec, k_i, 1, &err);
-    PyObject *time = i == NULL ? NULL : record_get(rec, k_time, 8, &err);
-    if (err) {
-        PyErr_Clear(); /* Python's own lookup raises it again */
-        Py_RETURN_FALSE;
-    }
-    if (time == NULL || (term != Py_True && term != Py_False) || (trunc != Py_True && trunc != Py_False)
-            || !PyFloat_CheckExact(reward) || SLOT(w, w_off[W_FW]) != fw) {
-        Py_RETURN_FALSE;
+        goto not_usual;
     }
     int last = term == Py_True || trunc == Py_True || in_frame + 1 >= frame_steps;
     if (last && SLOT(fw, f_off[F_FSYNC]) != Py_False) {
-        Py_RETURN_FALSE;
+        goto not_usual;
     }
     /* The frame closes for frame_bytes after a record of this many bytes or more: Python's path does that. */
     Py_ssize_t room = frame_bytes + frame_allow - frame_raw;
     PyObject *refs[10] = {packer, co, term, trunc, reward, i, time, frame, fw, w};
-    for (int j = 0; j < 10; j++) {
-        Py_INCREF(refs[j]);
+    PyObject *held[5] = {packer, co, frame, fw, w}; /* (the record's fields are held already) */
+    for (int j = 0; j < 5; j++) {
+        Py_INCREF(held[j]);
     }
     Py_INCREF(rec);
-    PyObject *result = usual_write_checked(w, fw, rec, refs, (long)flags, last, in_frame, room, (int)fd);
+    result = usual_write_checked(w, fw, rec, refs, (long)flags, last, in_frame, room, (int)fd);
     Py_DECREF(rec);
-    for (int j = 0; j < 10; j++) {
-        Py_DECREF(refs[j]);
+    for (int j = 0; j < 5; j++) {
+        Py_DECREF(held[j]);
+    }
+    goto release;
+not_usual:
+    Py_INCREF(result);
+release:
+    for (int j = 0; j < 5; j++) {
+        Py_XDECREF(*fields[j]);
     }
     return result;
 #else

@@ -563,3 +563,17 @@ def test_quiet_for_never_says_quiet_where_classify_finds_a_retry_or_recovery(see
             assert got == (None, None, None)
     assert quiet_seen > 20
     assert not asked.errors and not plain.errors
+
+
+def test_the_c_write_is_used_by_default_and_the_environment_variable_turns_it_off():
+    """Where the extension is built, writer._usual_write is _cdiff.usual_write; TRAJREC_PURE_PYTHON=1 leaves the
+    Python code (as it does for the state diff's C pass and the reader's checks)."""
+    code = "from trajrec.recorder import writer; print(writer._usual_write is not None)"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TRAJREC_PURE_PYTHON": "1"})
+    from trajrec.recorder import diff
+
+    assert off.stdout.strip() == "False"
+    if diff._accel is not None:  # the extension is built, and not switched off in this process
+        assert on.stdout.strip() == "True"

@@ -775,7 +775,8 @@ cdiff_usual_steps(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * in place: the hot fields are __slots__ of those three classes, whose offsets usual_setup takes from their
  * member descriptors once (Python reads and writes the same fields through the same descriptors). The Recorder
  * calls it before write_usual_step (a Python call less a step). On bench/record_overhead.py's tool env this took
- * 0.66-0.88 µs/step off the Recorder's overhead (main's Recorder timed in the same rounds).
+ * a median 0.66 µs/step off the Recorder's overhead over seven runs (0.08-1.10: the bench's run-to-run noise at
+ * load 3-6), main's Recorder timed in the same rounds; 0.58 in one process, this write against its Python code.
  *
  * It does the step or nothing:
  *   - False: not the usual case, or anything unusual found before the record was compressed (a writer in any

@@ -1,5 +1,6 @@
 /* The state diff's first pass, in C: find where the env's new state may differ from the tracker's copy.
- * (The reader's per-step record checks, usual_steps, are further down: see the comment there.)
+ * (The reader's per-step record checks, usual_steps, and the usual step's write, usual_write, are further down:
+ * see the comments there.)
  *
  * The recorder keeps a private copy of the env's last state (recorder/diff.py). Each step, before any row is
  * made, this module walks the copy and the env's live state side by side and returns the few places where
@@ -29,7 +30,12 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <errno.h>
 #include <math.h>
+#ifndef _WIN32
+#include <sys/uio.h>
+#endif
 
 #define MAX_DEPTH 48
 
@@ -760,6 +766,581 @@ cdiff_usual_steps(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(pos);
 }
 
+/* ---- The usual step's write: EpisodeWriter.write_usual_step in one call (recorder/writer.py) ----------------
+ *
+ * The Recorder's usual step (its frame open, the header out, no snapshot opening the frame, terminated and
+ * truncated exact bools, the reward an exact float, no exception's mark) spent ~0.9 µs in Python bookkeeping
+ * around its pack, compress and write: attribute loads and stores on the EpisodeWriter, its FrameWriter, its
+ * SummaryBuilder and the frame table. usual_write does the same work with the writer's state read and written
+ * in place: the hot fields are __slots__ of those three classes, whose offsets usual_setup takes from their
+ * member descriptors once (Python reads and writes the same fields through the same descriptors). The Recorder
+ * calls it before write_usual_step (a Python call less a step). On bench/record_overhead.py's tool env this took
+ * a median 0.66 µs/step off the Recorder's overhead over seven runs (0.08-1.10: the bench's run-to-run noise at
+ * load 3-6), main's Recorder timed in the same rounds; 0.58 in one process, this write against its Python code.
+ *
+ * It does the step or nothing:
+ *   - False: not the usual case, or anything unusual found before the record was compressed (a writer in any
+ *     other state, a field of an unexpected type, a pack that raised an Exception, a record over
+ *     MAX_RECORD_BYTES, a frame that frame_bytes closes after this record, a FrameWriter whose write_fd is not
+ *     os.write, fsync on for the step that finishes a frame). Nothing changed (the packer's buffer resets
+ *     itself): Python writes the step (write_usual_step's own code), with every error path it has.
+ *   - True: the step was written whole by one writev(2) (the record's zstd block, or its last block and the
+ *     frame's end), and every field write_usual_step would change was changed, in its order.
+ *   - (raw, data, n, errno): the record was packed and compressed, and the write stopped short: n bytes of data
+ *     went out (errno 0), or none and the write failed with errno. Nothing else changed but the compressor's
+ *     state: Python goes on from there as FrameWriter.append does after its os.write (writer.py:
+ *     EpisodeWriter._resume_usual): the rest written, or the file cut back and TrajrecIOError raised.
+ *   - an exception: one that is no Exception from the pack (a stop, nothing changed), or from compress or flush
+ *     (frame_raw counted, as FrameWriter.append counts it before compressing), or a signal handler's during an
+ *     interrupted write (the same), or a MemoryError while storing the new values (those stored before stay,
+ *     as in Python).
+ * Python code runs only inside the calls (pack, its default, compress, flush, signal handlers); every object the
+ * function reads is held by a strong reference across them, and the writer's fields are read again after them
+ * where they are stored.
+ */
+
+#ifndef _WIN32
+#define USUAL_WRITE 1 /* (writev: POSIX) */
+#else
+#define USUAL_WRITE 0
+#endif
+
+#define MARK_FAILURE 1
+#define MARK_EXCEPTION 2
+#define MARK_RECOVERY 4
+#define MARK_RETRY 8
+
+enum { W_FW, W_PACKER, W_FRAME_STEPS, W_FRAME_BYTES, W_FRAMES, W_STEPS, W_SUMMARY, W_STEP_MARKS, W_LAST_MARK,
+       W_IN_FRAME, W_FRAME_OPEN, W_FRAME_ALLOW, W_PENDING, W_N };
+static const char *const w_names[W_N] = {"_fw", "_packer", "frame_steps", "frame_bytes", "frames", "steps",
+                                         "summary", "step_marks", "_last_mark", "_frame_steps", "_frame_open",
+                                         "_frame_allow", "_pending"};
+enum { F_FD, F_CO, F_FSYNC, F_OFFSET, F_FRAME_RAW, F_BROKEN, F_CUT, F_CHUNKS, F_DEFERRED, F_N };
+static const char *const f_names[F_N] = {"_fd", "_co", "_fsync", "offset", "frame_raw", "broken", "_cut_pending",
+                                         "_frame_chunks", "_deferred"};
+enum { S_STEPS, S_RET, S_LAST_STEP, S_TERM, S_TRUNC, S_END_TIME, S_FAILURES, S_RETRIES, S_RECOVERIES, S_N };
+static const char *const s_names[S_N] = {"steps", "ret", "last_step", "terminated", "truncated", "end_time",
+                                         "failures", "retries", "recoveries"};
+
+/* Set by usual_setup (never freed: the classes live as long as the module). */
+static PyTypeObject *w_type, *f_type, *s_type;
+static Py_ssize_t w_off[W_N], f_off[F_N], s_off[S_N];
+static PyObject *u_os_write, *u_flush_block, *u_flush_finish;
+static PyObject *u_s_write_fd, *u_s_compress, *u_s_flush, *k_terminated, *k_truncated, *k_reward;
+static Py_ssize_t u_max_record;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* Store value (a new reference, stolen) in obj's slot; the old value is released (ints, floats, bools, None, a
+ * list of bytes, a zstd compressor: no Python code runs). */
+static inline void
+store(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    PyObject **p = (PyObject **)((char *)obj + off);
+    PyObject *old = *p;
+    *p = value;
+    Py_XDECREF(old);
+}
+
+/* rec[key], borrowed, or NULL when missing (*err set when the lookup raised): first the entry at position hint
+ * (where the Recorder's record literal puts key), read directly as dict_next reads entries (the same checked
+ * layout), when it holds this very key object; else the lookup. An entry holding the key object is the dict's
+ * one entry for it, so both give the same value. */
+static inline PyObject *
+record_get(PyObject *rec, PyObject *key, Py_ssize_t hint, int *err)
+{
+#if DIRECT_DICTS
+    PyDictObject *mp = (PyDictObject *)rec;
+    if (direct_dicts && mp->ma_values == NULL) {
+        const KeysLayout *k = (const KeysLayout *)mp->ma_keys;
+        if (k->kind != 0 && hint < k->nentries) {
+            const UnicodeEntry *e = (const UnicodeEntry *)&k->indices[(size_t)1 << k->log2_index_bytes];
+            if (e[hint].key == key && e[hint].value != NULL) {
+                return e[hint].value;
+            }
+        }
+    }
+#else
+    (void)hint;
+#endif
+    return lookup(rec, key, err);
+}
+
+/* An exact int's value in *out: 1; 0 when it is none (or does not fit). */
+static inline int
+small_int(PyObject *v, Py_ssize_t *out)
+{
+    if (v == NULL || !PyLong_CheckExact(v)) {
+        return 0;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(v);
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = n;
+    return 1;
+}
+
+/* The offsets of type's slots named in names, from its member descriptors: -1 (and an error) when one is not
+ * a writable object slot of that very type. */
+static int
+slot_offsets(PyTypeObject *type, const char *const *names, Py_ssize_t *offsets, int n)
+{
+    for (int j = 0; j < n; j++) {
+        PyObject *d = PyDict_GetItemString(type->tp_dict, names[j]);
+        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)
+                || ((PyDescrObject *)d)->d_type != type) {
+            PyErr_Format(PyExc_TypeError, "usual_setup: %s.%s is not a slot of that class", type->tp_name,
+                         names[j]);
+            return -1;
+        }
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+            PyErr_Format(PyExc_TypeError, "usual_setup: %s.%s is not a writable object slot", type->tp_name,
+                         names[j]);
+            return -1;
+        }
+        offsets[j] = m->offset;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(usual_setup_doc,
+"usual_setup(EpisodeWriter, FrameWriter, SummaryBuilder, os_write, flush_block, flush_finish, max_record_bytes)\n"
+"-> bool\n\n"
+"Prepare usual_write for these classes (their slots' offsets), ``os_write`` (what FrameWriter.write_fd must\n"
+"be for usual_write to write itself), the compressor's flush modes and the largest record. False where\n"
+"usual_write is not built (no writev: Windows).");
+
+static PyObject *
+cdiff_usual_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "usual_setup() takes 7 arguments");
+        return NULL;
+    }
+#if USUAL_WRITE
+    for (int j = 0; j < 3; j++) {
+        if (!PyType_Check(args[j])) {
+            PyErr_SetString(PyExc_TypeError, "usual_setup(): the first three arguments must be classes");
+            return NULL;
+        }
+    }
+    Py_ssize_t max_record = PyLong_AsSsize_t(args[6]);
+    if (max_record == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t w[W_N], f[F_N], s[S_N];
+    if (slot_offsets((PyTypeObject *)args[0], w_names, w, W_N) < 0
+            || slot_offsets((PyTypeObject *)args[1], f_names, f, F_N) < 0
+            || slot_offsets((PyTypeObject *)args[2], s_names, s, S_N) < 0) {
+        return NULL;
+    }
+    if (u_s_write_fd == NULL) {
+        if ((u_s_write_fd = PyUnicode_InternFromString("write_fd")) == NULL
+                || (u_s_compress = PyUnicode_InternFromString("compress")) == NULL
+                || (u_s_flush = PyUnicode_InternFromString("flush")) == NULL
+                || (k_terminated = PyUnicode_InternFromString("terminated")) == NULL
+                || (k_truncated = PyUnicode_InternFromString("truncated")) == NULL
+                || (k_reward = PyUnicode_InternFromString("reward")) == NULL) {
+            return NULL;
+        }
+    }
+    memcpy(w_off, w, sizeof(w));
+    memcpy(f_off, f, sizeof(f));
+    memcpy(s_off, s, sizeof(s));
+    PyObject *old[6] = {(PyObject *)w_type, (PyObject *)f_type, (PyObject *)s_type, u_os_write, u_flush_block,
+                        u_flush_finish};
+    Py_INCREF(args[0]);
+    Py_INCREF(args[1]);
+    Py_INCREF(args[2]);
+    Py_INCREF(args[3]);
+    Py_INCREF(args[4]);
+    Py_INCREF(args[5]);
+    w_type = (PyTypeObject *)args[0];
+    f_type = (PyTypeObject *)args[1];
+    s_type = (PyTypeObject *)args[2];
+    u_os_write = args[3];
+    u_flush_block = args[4];
+    u_flush_finish = args[5];
+    u_max_record = max_record;
+    for (int j = 0; j < 6; j++) {
+        Py_XDECREF(old[j]);
+    }
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
+PyDoc_STRVAR(usual_write_doc,
+"usual_write(writer, record, has_state, flags) -> True | False | (raw, data, n, errno)\n\n"
+"EpisodeWriter.write_usual_step(record, None, has_state, flags) for the usual step, in one call: True when\n"
+"done; False when not the usual case (nothing changed: Python writes the step); a tuple when the write stopped\n"
+"short (EpisodeWriter._resume_usual goes on). See the comment above this function in recorder/_cdiff.c.");
+
+#if USUAL_WRITE
+/* The compressor's compress and flush, as found on its type the last time (its MRO cache's answer). */
+typedef struct {
+    PyTypeObject *type; /* (compared only, not held: the descriptor below holds its type) */
+    unsigned int version; /* the type's version tag then: any change to the type (or its bases) changes it */
+    PyObject *descr;
+} MethodCache;
+static MethodCache u_compress, u_flush;
+
+/* obj.name(args[1]) with args = {obj, arg}: the method descriptor found on obj's type called directly, as
+ * PyObject_VectorcallMethod calls it, without the lookup when obj's type is the one seen last; an instance
+ * attribute of that name (none on a compressor) or any other kind of attribute takes PyObject_VectorcallMethod. */
+static PyObject *
+call_method(PyObject *obj, PyObject *name, MethodCache *cache, PyObject **args)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    if (cache->type != type || cache->version != type->tp_version_tag
+            || !PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        PyObject *d = _PyType_Lookup(type, name); /* (assigns the type a version tag) */
+        if (d == NULL || !Py_IS_TYPE(d, &PyMethodDescr_Type) || type->tp_dictoffset != 0
+                || !PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+            return PyObject_VectorcallMethod(name, args, 2, NULL);
+        }
+        Py_INCREF(d);
+        Py_XSETREF(cache->descr, d);
+        cache->type = type;
+        cache->version = type->tp_version_tag;
+    }
+    return PyObject_Vectorcall(cache->descr, args, 2, NULL);
+}
+
+/* The rest of usual_write, once every object is read and checked (held by strong references in refs). */
+static PyObject *
+usual_write_checked(PyObject *w, PyObject *fw, PyObject *rec, PyObject *const *refs, long flags, int last,
+                    Py_ssize_t in_frame, Py_ssize_t frame_bytes_room, int fd)
+{
+    /* refs: packer, co, term, trunc, reward, i, time, frame (the frame table's last row) */
+    PyObject *packer = refs[0], *co = refs[1], *term = refs[2], *trunc = refs[3], *reward = refs[4];
+    PyObject *i = refs[5], *time = refs[6], *frame = refs[7];
+    PyObject *raw = PyObject_Vectorcall(packer, &rec, 1, NULL);
+    if (raw == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL; /* a stop: nothing changed, as from write_usual_step's own pack */
+        }
+        PyErr_Clear();
+        Py_RETURN_FALSE; /* pack_record's slow path decides what to keep */
+    }
+    Py_ssize_t raw_len = PyBytes_CheckExact(raw) ? PyBytes_GET_SIZE(raw) : -1;
+    if (raw_len < 0 || raw_len > u_max_record || (!last && raw_len >= frame_bytes_room)) {
+        Py_DECREF(raw);
+        Py_RETURN_FALSE; /* shrunk by _shrink, or the frame closes after it: Python's path */
+    }
+    PyObject *result = NULL, *c = NULL, *f = NULL, *data = NULL;
+    PyObject *cargs[2] = {co, raw};
+    c = call_method(co, u_s_compress, &u_compress, cargs);
+    if (c != NULL) {
+        cargs[1] = last ? u_flush_finish : u_flush_block;
+        f = call_method(co, u_s_flush, &u_flush, cargs);
+    }
+    /* The writer's fields are read again from here on: pack and compress ran Python code (a value's default). */
+    Py_ssize_t start, frame_raw;
+    if (c == NULL || f == NULL) {
+        goto count_raw;
+    }
+    if (!small_int(SLOT(fw, f_off[F_FRAME_RAW]), &frame_raw)) {
+        goto bad_field;
+    }
+    if (!PyBytes_CheckExact(c) || !PyBytes_CheckExact(f) || !small_int(SLOT(fw, f_off[F_OFFSET]), &start)) {
+        /* Not bytes (never from python-zstandard), or the offset changed type: Python writes it all. */
+        data = PyNumber_Add(c, f);
+        if (data != NULL) {
+            result = Py_BuildValue("(OOni)", raw, data, (Py_ssize_t)0, 0);
+        }
+        goto done;
+    }
+    Py_ssize_t clen = PyBytes_GET_SIZE(c), flen = PyBytes_GET_SIZE(f), total = clen + flen, n;
+    struct iovec iov[2] = {{PyBytes_AS_STRING(c), (size_t)clen}, {PyBytes_AS_STRING(f), (size_t)flen}};
+    int err = 0;
+    for (;;) {
+        /* As os.write: the GIL released during the call, retried after EINTR once the signal handlers ran. */
+        Py_BEGIN_ALLOW_THREADS
+        n = writev(fd, iov, 2);
+        err = n < 0 ? errno : 0;
+        Py_END_ALLOW_THREADS
+        if (n >= 0 || err != EINTR) {
+            break;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            goto count_raw; /* a handler raised (Ctrl-C): as from os.write, frame_raw counted */
+        }
+    }
+    if (n != total) {
+        data = PyNumber_Add(c, f);
+        if (data != NULL) {
+            result = Py_BuildValue("(OOni)", raw, data, n < 0 ? (Py_ssize_t)0 : n, err);
+        }
+        goto done;
+    }
+    /* Written whole: store what FrameWriter.append, EpisodeWriter._append_usual and write_usual_step store, in
+     * their order. */
+    PyObject *v;
+    if ((v = PyLong_FromSsize_t(frame_raw + raw_len)) == NULL) {
+        goto done;
+    }
+    store(fw, f_off[F_FRAME_RAW], v);
+    if ((v = PyLong_FromSsize_t(start + total)) == NULL) {
+        goto done;
+    }
+    store(fw, f_off[F_OFFSET], v); /* (v stays alive in the slot: the frame table's end below takes it too) */
+    if (last) {
+        PyObject *chunks = PyList_New(0);
+        if (chunks == NULL) {
+            goto done;
+        }
+        Py_INCREF(Py_None);
+        store(fw, f_off[F_CO], Py_None);
+        store(fw, f_off[F_CHUNKS], chunks);
+        if (PyList_GET_SIZE(frame) != 4) {
+            goto bad_field;
+        }
+        Py_INCREF(v);
+        PyObject *old_end = PyList_GET_ITEM(frame, 3);
+        PyList_SET_ITEM(frame, 3, v);
+        Py_DECREF(old_end);
+        Py_INCREF(Py_False);
+        store(w, w_off[W_FRAME_OPEN], Py_False);
+    }
+    else {
+        PyObject *chunks = SLOT(fw, f_off[F_CHUNKS]);
+        if (chunks == NULL || !PyList_CheckExact(chunks)) {
+            PyErr_SetString(PyExc_TypeError, "FrameWriter._frame_chunks is no longer a list");
+            goto done;
+        }
+        if (PyList_Append(chunks, raw) < 0) {
+            goto done;
+        }
+    }
+    Py_ssize_t k;
+    if (PyList_GET_SIZE(frame) != 4 || !small_int(PyList_GET_ITEM(frame, 2), &k)
+            || (v = PyLong_FromSsize_t(k + 1)) == NULL) {
+        goto bad_field;
+    }
+    PyObject *old_n = PyList_GET_ITEM(frame, 2);
+    PyList_SET_ITEM(frame, 2, v);
+    Py_DECREF(old_n);
+    if ((v = PyLong_FromSsize_t(in_frame + 1)) == NULL) {
+        goto done;
+    }
+    store(w, w_off[W_IN_FRAME], v);
+    Py_ssize_t steps;
+    if (!small_int(SLOT(w, w_off[W_STEPS]), &steps) || (v = PyLong_FromSsize_t(steps + 1)) == NULL) {
+        goto bad_field;
+    }
+    store(w, w_off[W_STEPS], v);
+    PyObject *summary = SLOT(w, w_off[W_SUMMARY]);
+    if (summary == NULL || Py_TYPE(summary) != s_type) {
+        goto bad_field;
+    }
+    Py_INCREF(summary);
+    int ok = 0;
+    Py_ssize_t s_steps;
+    PyObject *ret = SLOT(summary, s_off[S_RET]);
+    if (small_int(SLOT(summary, s_off[S_STEPS]), &s_steps) && ret != NULL && PyFloat_CheckExact(ret)
+            && (v = PyLong_FromSsize_t(s_steps + 1)) != NULL) {
+        store(summary, s_off[S_STEPS], v);
+        Py_INCREF(i);
+        store(summary, s_off[S_LAST_STEP], i);
+        if ((v = PyFloat_FromDouble(PyFloat_AS_DOUBLE(ret) + PyFloat_AS_DOUBLE(reward))) != NULL) {
+            store(summary, s_off[S_RET], v);
+            Py_INCREF(term);
+            store(summary, s_off[S_TERM], term);
+            Py_INCREF(trunc);
+            store(summary, s_off[S_TRUNC], trunc);
+            Py_INCREF(time);
+            store(summary, s_off[S_END_TIME], time);
+            ok = 1;
+        }
+    }
+    static const int counters[3][2] = {{MARK_FAILURE, S_FAILURES}, {MARK_RETRY, S_RETRIES},
+                                       {MARK_RECOVERY, S_RECOVERIES}};
+    for (int j = 0; j < 3 && ok; j++) {
+        if (flags & counters[j][0]) {
+            Py_ssize_t count;
+            ok = small_int(SLOT(summary, s_off[counters[j][1]]), &count)
+                 && (v = PyLong_FromSsize_t(count + 1)) != NULL;
+            if (ok) {
+                store(summary, s_off[counters[j][1]], v);
+            }
+        }
+    }
+    Py_DECREF(summary);
+    if (!ok) {
+        goto bad_field;
+    }
+    if (flags) {
+        /* _mark_last_step: the step's position (steps - 1, steps as stored above) and flags, after the last one. */
+        Py_ssize_t last_mark;
+        PyObject *marks = SLOT(w, w_off[W_STEP_MARKS]);
+        if (marks == NULL || !PyList_CheckExact(marks) || !small_int(SLOT(w, w_off[W_LAST_MARK]), &last_mark)) {
+            goto bad_field;
+        }
+        PyObject *gap = PyLong_FromSsize_t(steps - last_mark), *fl = PyLong_FromLong(flags);
+        int r = gap != NULL && fl != NULL && PyList_Append(marks, gap) == 0 && PyList_Append(marks, fl) == 0;
+        Py_XDECREF(gap);
+        Py_XDECREF(fl);
+        if (!r || (v = PyLong_FromSsize_t(steps)) == NULL) {
+            goto done;
+        }
+        store(w, w_off[W_LAST_MARK], v);
+    }
+    result = Py_True;
+    Py_INCREF(result);
+    goto done;
+bad_field:
+    if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_TypeError, "a field of the episode writer changed type during a step's write");
+    }
+    goto done;
+count_raw:
+    /* compress or flush raised, or a signal handler did: FrameWriter.append had counted the record already. */
+    {
+        PyObject *exc_type, *exc_value, *exc_tb;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        Py_ssize_t fr;
+        if (small_int(SLOT(fw, f_off[F_FRAME_RAW]), &fr)) {
+            PyObject *nv = PyLong_FromSsize_t(fr + raw_len);
+            if (nv != NULL) {
+                store(fw, f_off[F_FRAME_RAW], nv);
+            }
+            else {
+                PyErr_Clear();
+            }
+        }
+        PyErr_Restore(exc_type, exc_value, exc_tb);
+    }
+done:
+    Py_XDECREF(data);
+    Py_XDECREF(f);
+    Py_XDECREF(c);
+    Py_DECREF(raw);
+    (void)frame;
+    return result;
+}
+#endif
+
+static PyObject *
+cdiff_usual_write(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "usual_write() takes 4 arguments (writer, record, has_state, flags)");
+        return NULL;
+    }
+#if USUAL_WRITE
+    PyObject *w = args[0], *rec = args[1];
+    Py_ssize_t flags;
+    if (w_type == NULL || Py_TYPE(w) != w_type || !PyDict_CheckExact(rec) || !small_int(args[3], &flags)
+            || flags < 0 || flags > 15 || (flags & MARK_EXCEPTION)
+            || (args[2] != Py_True && args[2] != Py_False)) {
+        Py_RETURN_FALSE;
+    }
+    int has_state = args[2] == Py_True;
+    PyObject *fw = SLOT(w, w_off[W_FW]);
+    if (fw == NULL || Py_TYPE(fw) != f_type) {
+        Py_RETURN_FALSE;
+    }
+    /* write_fd must be os.write itself (tests swap in writers that fail), looked up as Python looks it up; first,
+     * as the lookup could run Python code (a property someone put there). */
+    Py_INCREF(fw);
+    PyObject *write_fd = PyObject_GetAttr(fw, u_s_write_fd);
+    if (write_fd == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(write_fd);
+    Py_DECREF(fw); /* (compared below, not used, until w's slot is seen to hold it still) */
+    if (write_fd != u_os_write) {
+        Py_RETURN_FALSE;
+    }
+    /* The record's fields write_usual_step reads, each held as soon as found (lookups of exact str keys: in the
+     * Recorder's records they run no Python code; where one did, the writer's state is read after it). */
+    int err = 0;
+    PyObject *result = Py_False;
+    PyObject *term = NULL, *trunc = NULL, *reward = NULL, *i = NULL, *time = NULL;
+    PyObject **fields[5] = {&term, &trunc, &reward, &i, &time};
+    PyObject *const keys[5] = {k_terminated, k_truncated, k_reward, k_i, k_time};
+    static const Py_ssize_t hints[5] = {5, 6, 4, 1, 8}; /* their places in the Recorder's record literal */
+    for (int j = 0; j < 5; j++) {
+        *fields[j] = record_get(rec, keys[j], hints[j], &err);
+        if (*fields[j] == NULL) {
+            if (err) {
+                PyErr_Clear(); /* Python's own lookup raises it again */
+            }
+            goto not_usual;
+        }
+        Py_INCREF(*fields[j]);
+    }
+    if ((term != Py_True && term != Py_False) || (trunc != Py_True && trunc != Py_False)
+            || !PyFloat_CheckExact(reward)) {
+        goto not_usual;
+    }
+    /* The writer's state, borrowed: no Python code runs from here until everything is held (refs below). */
+    if (SLOT(w, w_off[W_FW]) != fw) {
+        goto not_usual;
+    }
+    Py_ssize_t in_frame, frame_steps, frame_bytes, frame_allow, fd, frame_raw;
+    PyObject *packer = SLOT(w, w_off[W_PACKER]);
+    if (SLOT(w, w_off[W_FRAME_OPEN]) != Py_True || SLOT(w, w_off[W_PENDING]) != Py_None
+            || !small_int(SLOT(w, w_off[W_IN_FRAME]), &in_frame) || (has_state && in_frame == 0)
+            || !small_int(SLOT(w, w_off[W_FRAME_STEPS]), &frame_steps)
+            || !small_int(SLOT(w, w_off[W_FRAME_BYTES]), &frame_bytes)
+            || !small_int(SLOT(w, w_off[W_FRAME_ALLOW]), &frame_allow) || packer == NULL) {
+        goto not_usual;
+    }
+    PyObject *frames = SLOT(w, w_off[W_FRAMES]);
+    if (frames == NULL || !PyList_CheckExact(frames) || PyList_GET_SIZE(frames) == 0) {
+        goto not_usual;
+    }
+    PyObject *frame = PyList_GET_ITEM(frames, PyList_GET_SIZE(frames) - 1);
+    PyObject *summary = SLOT(w, w_off[W_SUMMARY]);
+    if (!PyList_CheckExact(frame) || PyList_GET_SIZE(frame) != 4 || !PyLong_CheckExact(PyList_GET_ITEM(frame, 2))
+            || !PyLong_CheckExact(SLOT(w, w_off[W_STEPS])) || summary == NULL || Py_TYPE(summary) != s_type) {
+        goto not_usual;
+    }
+    PyObject *co = SLOT(fw, f_off[F_CO]), *deferred = SLOT(fw, f_off[F_DEFERRED]);
+    PyObject *chunks = SLOT(fw, f_off[F_CHUNKS]);
+    if (co == NULL || co == Py_None || !small_int(SLOT(fw, f_off[F_FD]), &fd) || fd < 0 || fd > INT_MAX
+            || SLOT(fw, f_off[F_BROKEN]) != Py_None || SLOT(fw, f_off[F_CUT]) != Py_False
+            || deferred == NULL || !PyBytes_CheckExact(deferred) || PyBytes_GET_SIZE(deferred) != 0
+            || chunks == NULL || !PyList_CheckExact(chunks)
+            || !small_int(SLOT(fw, f_off[F_FRAME_RAW]), &frame_raw) || !PyLong_CheckExact(SLOT(fw, f_off[F_OFFSET]))) {
+        goto not_usual;
+    }
+    int last = term == Py_True || trunc == Py_True || in_frame + 1 >= frame_steps;
+    if (last && SLOT(fw, f_off[F_FSYNC]) != Py_False) {
+        goto not_usual;
+    }
+    /* The frame closes for frame_bytes after a record of this many bytes or more: Python's path does that. */
+    Py_ssize_t room = frame_bytes + frame_allow - frame_raw;
+    PyObject *refs[10] = {packer, co, term, trunc, reward, i, time, frame, fw, w};
+    PyObject *held[5] = {packer, co, frame, fw, w}; /* (the record's fields are held already) */
+    for (int j = 0; j < 5; j++) {
+        Py_INCREF(held[j]);
+    }
+    Py_INCREF(rec);
+    result = usual_write_checked(w, fw, rec, refs, (long)flags, last, in_frame, room, (int)fd);
+    Py_DECREF(rec);
+    for (int j = 0; j < 5; j++) {
+        Py_DECREF(held[j]);
+    }
+    goto release;
+not_usual:
+    Py_INCREF(result);
+release:
+    for (int j = 0; j < 5; j++) {
+        Py_XDECREF(*fields[j]);
+    }
+    return result;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 /* Makes the interned keys the checks read (once per process: they are never freed). */
 static int
 intern_keys(void)
@@ -783,6 +1364,8 @@ static PyMethodDef cdiff_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))cdiff_scan, METH_FASTCALL, scan_doc},
     {"same", (PyCFunction)(void (*)(void))cdiff_same, METH_FASTCALL, same_doc},
     {"usual_steps", (PyCFunction)(void (*)(void))cdiff_usual_steps, METH_FASTCALL, usual_steps_doc},
+    {"usual_setup", (PyCFunction)(void (*)(void))cdiff_usual_setup, METH_FASTCALL, usual_setup_doc},
+    {"usual_write", (PyCFunction)(void (*)(void))cdiff_usual_write, METH_FASTCALL, usual_write_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -876,8 +1459,8 @@ static PyModuleDef_Slot cdiff_slots[] = {
 static struct PyModuleDef cdiff_module = {
     PyModuleDef_HEAD_INIT,
     "_cdiff",
-    "The state diff's first pass and the reader's step record checks in C (see recorder/_cdiff.c, "
-    "recorder/diff.py and recorder/validate.py).",
+    "The state diff's first pass, the usual step's write and the reader's step record checks in C (see "
+    "recorder/_cdiff.c, recorder/diff.py, recorder/writer.py and recorder/validate.py).",
     0,
     cdiff_methods,
     cdiff_slots,

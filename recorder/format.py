@@ -302,6 +302,11 @@ class FrameWriter:
     and refuses further writes.
     """
 
+    # The fields the usual step's C write (recorder/_cdiff.c: usual_write) reads and stores in place, as slots at
+    # offsets it takes once; the rest, and whatever tests set (write_fd), live in the instance's dict.
+    __slots__ = ("_fd", "_co", "_fsync", "offset", "frame_raw", "broken", "_cut_pending", "_frame_chunks",
+                 "_deferred", "__dict__", "__weakref__")
+
     #: ``os.write``; tests swap in a writer that fails on purpose (a full disk, a torn write).
     write_fd: Any = staticmethod(os.write)
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Generic, SupportsFloat, TypeVar
 import gymnasium as gym
 import numpy as np
 
+from . import writer as _writer_module
 from .codec import Unencodable, bounded_repr, sanitize, user_stacklevel
 from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
@@ -551,7 +552,12 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             # The usual step, or a plain one with a failure, retry or recovery (its marks in flags): the record
             # holds the ten fields, a diff and at most those three fields.
             try:
-                writer.write_usual_step(record, self._tracker.state, has_state, flags)
+                # The C write first (writer.write_usual_step would call it: one Python call less a step); what it
+                # did not write whole goes to write_usual_step with its answer.
+                usual_write = _writer_module._usual_write
+                done = None if usual_write is None else usual_write(writer, record, has_state, flags)
+                if done is not True:
+                    writer.write_usual_step(record, self._tracker.state, has_state, flags, done)
             except TrajrecIOError as exc:
                 self._count_lost(exc, writer, record)  # as below: the next record says the step is missing
                 raise

@@ -14,9 +14,14 @@ from typing import Any, Callable
 
 from .codec import Unencodable, bounded_repr, fallback_payload, sanitize
 from .errors import TrajrecIOError, TrajrecUsageError
-from .format import (FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_BYTES, FrameWriter,
-                     compact_index_frame, packb, remove_new)
+from .format import (_FLUSH_BLOCK, _FLUSH_FINISH, FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES_SETTING, MAX_RECORD_BYTES,
+                     FrameWriter, compact_index_frame, packb, remove_new)
 from .model import SummaryBuilder, truthy
+
+#: The usual step's write in C (``recorder/_cdiff.c``: ``usual_write``, set up below the classes it serves): None
+#: where the extension was not built (no C compiler at install, or no writev) or ``TRAJREC_PURE_PYTHON=1`` is set
+#: (the switch ``recorder/diff.py`` reads); write_usual_step's Python code then writes the same bytes.
+_usual_write: Any = None
 
 
 #: Flags of a step in the index's ``step_marks`` (what a viewer draws as the step's marker).
@@ -57,6 +62,11 @@ class EpisodeWriter:
     >>> w.close()["steps"]
     1
     """
+
+    # The fields the usual step's C write (recorder/_cdiff.c: usual_write) reads and stores in place, as slots at
+    # offsets it takes once (Python reads and writes the same fields); the rest live in the instance's dict.
+    __slots__ = ("_fw", "_packer", "frame_steps", "frame_bytes", "frames", "steps", "summary", "step_marks",
+                 "_last_mark", "_frame_steps", "_frame_open", "_frame_allow", "_pending", "__dict__", "__weakref__")
 
     def __init__(self, path: str | os.PathLike[str], header: dict[str, Any], *, level: int = 3,
                  frame_steps: int = 1024, frame_bytes: int = 1 << 20, fsync: bool = False,
@@ -235,8 +245,38 @@ class EpisodeWriter:
         elif fw.frame_raw - self._frame_allow >= self.frame_bytes:
             self._end_frame()
 
+    def _resume_usual(self, last: bool, raw: bytes, data: bytes, n: int, err: int) -> None:
+        """:meth:`_append_usual` from where ``_cdiff.usual_write`` stopped: ``raw`` packed and compressed to ``data``
+        (the compressor has it), of which one write took ``n`` bytes, or none when it failed with errno ``err``;
+        nothing else changed. Goes on as :meth:`FrameWriter.append` does after its ``os.write``: the rest written,
+        or the file cut back to the last whole block and :class:`TrajrecIOError` raised."""
+        fw = self._fw
+        fw.frame_raw += len(raw)
+        start = fw.offset
+        try:
+            try:
+                if err:
+                    raise OSError(err, os.strerror(err))  # what os.write raises (the errno's OSError subclass)
+                fw.offset = start + n
+                if n < len(data):
+                    fw._write_rest(fw._fd, data, n)
+            except OSError as exc:
+                fw._write_error(start, exc, True)
+        except TrajrecIOError:
+            self._write_failed()
+            raise
+        if last:
+            fw._co = None
+            fw._frame_chunks = []
+            self.frames[-1][3] = fw.offset
+            self._frame_open = False
+        else:
+            fw._frame_chunks.append(raw)
+            if fw.frame_raw - self._frame_allow >= self.frame_bytes:  # (never: usual_write leaves such a record)
+                self._end_frame()
+
     def write_usual_step(self, record: dict[str, Any], snapshot: Any = None, has_state: bool = False,
-                         flags: int = 0) -> None:
+                         flags: int = 0, done: Any = None) -> None:
         """``write_step(record, snapshot, has_state, bare=not flags)`` for the usual step, in fewer operations: the
         same bytes, frame table, step marks and summary (``tests/recorder/test_usual_step.py`` compares the two).
 
@@ -246,19 +286,33 @@ class EpisodeWriter:
         Anything but the usual case (no open frame, the header not out yet, a frame to open with a state
         snapshot, flags or a reward that are not exactly bool and float, an exception's mark) goes to
         :meth:`write_step`.
+
+        With the C extension, ``_cdiff.usual_write`` (:data:`_usual_write`) writes the usual step in one call; a step
+        it does not take (see recorder/_cdiff.c) is written by the Python below, and a write it began that stopped
+        short (a full disk) goes on in :meth:`_resume_usual`, as :meth:`FrameWriter.append` would. ``done``: its
+        answer for this record when the caller asked it already (the Recorder does, a Python call less a step):
+        False (not taken) or a tuple (the write stopped short); None: not asked yet.
         """
+        if done is None and _usual_write is not None:
+            done = _usual_write(self, record, has_state, flags)
+            if done is True:
+                return
         term = record["terminated"]
         trunc = record["truncated"]
         reward = record["reward"]
         in_frame = self._frame_steps
-        if (not self._frame_open or self._pending is not None or (has_state and in_frame == 0)
-                or type(term) is not bool or type(trunc) is not bool or type(reward) is not float
-                or flags & MARK_EXCEPTION):
+        # (A tuple from the C write: it found the usual case, and the compressor holds the record already.)
+        if not done and (not self._frame_open or self._pending is not None or (has_state and in_frame == 0)
+                         or type(term) is not bool or type(trunc) is not bool or type(reward) is not float
+                         or flags & MARK_EXCEPTION):
             self.write_step(record, snapshot, has_state, bare=not flags)
             return
         last = term or trunc or in_frame + 1 >= self.frame_steps
         frame = self.frames[-1]
-        self._append_usual(record, last)
+        if done:  # (raw, data, n, errno): the C write stopped short
+            self._resume_usual(last, *done)
+        else:
+            self._append_usual(record, last)
         frame[2] += 1
         self._frame_steps = in_frame + 1
         self.steps += 1
@@ -414,6 +468,16 @@ class EpisodeWriter:
         """Close the file without an index (used when writing already failed)."""
         self.closed = True
         self._close_fd()
+
+
+if not os.environ.get("TRAJREC_PURE_PYTHON"):
+    try:
+        from . import _cdiff
+    except ImportError:  # pragma: no cover  (installed without a C compiler)
+        _cdiff = None  # type: ignore[assignment]
+    if _cdiff is not None and getattr(_cdiff, "usual_setup", None) is not None and _cdiff.usual_setup(
+            EpisodeWriter, FrameWriter, SummaryBuilder, os.write, _FLUSH_BLOCK, _FLUSH_FINISH, MAX_RECORD_BYTES):
+        _usual_write = _cdiff.usual_write
 
 
 def _shrink(record: dict[str, Any]) -> dict[str, Any]:

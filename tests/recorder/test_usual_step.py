@@ -1,5 +1,9 @@
 """The usual step's fast path (issue 15, recording) writes what the general path writes, on hostile input too.
 
+Each comparison runs the fast path both ways: with its C write (``recorder/_cdiff.c``: ``usual_write``, where the
+extension is built) and with its Python code (``writer._usual_write`` None, as without a C compiler or with
+``TRAJREC_PURE_PYTHON=1``).
+
 * ``EpisodeWriter.write_usual_step`` against ``write_step(..., bare=True)``: the same file, byte for byte (the end
   record's time pinned), for flags and rewards of every type, several frame sizes, a state whose frames open with
   a snapshot, and a write that fails; with a step's marks (a failure, a retry, a recovery, an exception) against
@@ -14,7 +18,10 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import warnings
+from collections import Counter
 
 import gymnasium as gym
 import numpy as np
@@ -25,6 +32,32 @@ from trajrec.recorder import writer as writer_module
 from trajrec.recorder.diff import StateTracker
 from trajrec.recorder.format import FrameWriter
 from trajrec.recorder.writer import EpisodeWriter
+
+
+#: The fast path's two ways: its C write (where the extension is built and not switched off) and its Python code.
+WAYS = [pytest.param(False, id="python"),
+        pytest.param(True, id="c", marks=pytest.mark.skipif(
+            writer_module._usual_write is None, reason="the C extension trajrec.recorder._cdiff is not built (or "
+            "TRAJREC_PURE_PYTHON is set): reinstall with `pip install -e '.[test]'` where gcc or clang runs"))]
+
+
+@pytest.fixture(params=WAYS)
+def usual_write(request, monkeypatch) -> Counter:
+    """The fast path with its C write or without (the parameter); counts the C write's answers (True: written,
+    False: left to Python, "resumed": its write stopped short and Python went on)."""
+    answers: Counter = Counter()
+    if not request.param:
+        monkeypatch.setattr(writer_module, "_usual_write", None)
+        return answers
+    real = writer_module._usual_write
+
+    def counting(*args):
+        out = real(*args)
+        answers[out if isinstance(out, bool) else "resumed"] += 1
+        return out
+
+    monkeypatch.setattr(writer_module, "_usual_write", counting)
+    return answers
 
 
 class _PinnedTime:
@@ -69,6 +102,13 @@ def _writer_records() -> list[tuple[dict, bool]]:
     rec["diff"] = [[["a"], "values_changed", 2, 1]]  # diff rows may be on a usual step
     out.append(rec)
     i += 1
+    # A record msgpack refuses (a lone surrogate: the pack raises, pack_record keeps it losslessly), one bigger than
+    # a 1024-byte frame (which it closes), and usual ones after each.
+    for observation in ("lone \ud800 surrogate", "y" * 3000):
+        rec = _ten(i)
+        rec["observation"] = observation
+        out.append(rec); i += 1
+        out.append(_ten(i)); i += 1
     # Steps with marks (failure, retry, recovery, and an exception, which write_usual_step leaves to write_step),
     # on usual flags and rewards and on odd ones.
     marks = [{"failure": {"kind": "tool_error", "message": "denied"}}, {"retry_of": 3},
@@ -83,9 +123,9 @@ def _writer_records() -> list[tuple[dict, bool]]:
 
 
 def _write(path: str, records: list[dict], usual: bool, *, frame_steps: int, frame_bytes: int,
-           state: bool) -> None:
+           state: bool, fsync: bool = False) -> None:
     w = EpisodeWriter(path, {"episode_id": "e", "task": {}, "provenance": {}}, frame_steps=frame_steps,
-                      frame_bytes=frame_bytes)
+                      frame_bytes=frame_bytes, fsync=fsync)
     w.write_reset({"seed": 0, "observation": None, "info": {}, "time": 99.0, "duration": 0.0,
                    **({"state": {"n": 0}} if state else {})})
     for rec in records:
@@ -98,17 +138,24 @@ def _write(path: str, records: list[dict], usual: bool, *, frame_steps: int, fra
     w.close()
 
 
-@pytest.mark.parametrize("frame_steps,frame_bytes,state", [(1024, 1 << 20, False), (3, 1 << 20, False),
-                                                           (1, 1 << 20, True), (5, 1024, True), (1024, 1024, False)])
-def test_write_usual_step_writes_the_bytes_of_the_bare_general_step(tmp_path, monkeypatch, frame_steps, frame_bytes,
-                                                                    state):
+@pytest.mark.parametrize("frame_steps,frame_bytes,state,fsync", [
+    (1024, 1 << 20, False, False), (3, 1 << 20, False, False), (1, 1 << 20, True, False), (5, 1024, True, False),
+    (1024, 1024, False, False), (3, 1 << 20, False, True), (4, 1024, True, True)])
+def test_write_usual_step_writes_the_bytes_of_the_bare_general_step(tmp_path, monkeypatch, usual_write, frame_steps,
+                                                                    frame_bytes, state, fsync):
     monkeypatch.setattr(writer_module, "time", _PinnedTime)
     records = _writer_records()
     paths = [os.path.join(tmp_path, f"{name}.msgpack.zst") for name in ("general", "usual")]
     for path, usual in zip(paths, (False, True)):
-        _write(path, records, usual, frame_steps=frame_steps, frame_bytes=frame_bytes, state=state)
+        _write(path, records, usual, frame_steps=frame_steps, frame_bytes=frame_bytes, state=state, fsync=fsync)
     with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
         assert a.read() == b.read()
+    if writer_module._usual_write is not None:
+        # The C write took the usual steps, and left the rest to Python (the odd flags and rewards, an exception's
+        # mark, the pack that raised, the frames that frame_bytes closes or fsync finishes, a frame to open: with a
+        # state and one step a frame, every step opens one with a snapshot).
+        assert (usual_write[True] > 10) == (frame_steps > 1)
+        assert usual_write[False] > 10 and not usual_write["resumed"]
     index = read_index(paths[1])
     assert index["steps"] == len(records)
     assert len(index["frames"]) > (1 if frame_steps < 1024 or frame_bytes < 4096 else 0)
@@ -118,6 +165,112 @@ def test_write_usual_step_writes_the_bytes_of_the_bare_general_step(tmp_path, mo
     summary = index["summary"]
     assert (summary["failures"], summary["retries"], summary["recoveries"]) == (6, 6, 4)
     assert len(index["step_marks"]) == 2 * 12 and "raised" in summary["error"]
+
+
+def test_a_record_over_the_record_limit_is_shrunk_as_the_general_step_shrinks_it(tmp_path, monkeypatch, usual_write):
+    """A record over MAX_RECORD_BYTES (here made 2 KiB, for the C write too) is left to Python, which stores its
+    fields as marked fallbacks, as the general path does."""
+    from trajrec.recorder import _cdiff
+    from trajrec.recorder.codec import CodecWarning
+    from trajrec.recorder.format import _FLUSH_BLOCK, _FLUSH_FINISH, MAX_RECORD_BYTES
+    from trajrec.recorder.model import SummaryBuilder
+
+    def limit(n: int) -> None:
+        _cdiff.usual_setup(EpisodeWriter, FrameWriter, SummaryBuilder, os.write, _FLUSH_BLOCK, _FLUSH_FINISH, n)
+
+    monkeypatch.setattr(writer_module, "time", _PinnedTime)
+    monkeypatch.setattr(writer_module, "MAX_RECORD_BYTES", 2048)
+    limit(2048)
+    try:
+        big = os.urandom(1500).hex()  # (3000 characters zstd cannot make much smaller)
+        records = [_ten(0), _ten(1), {**_ten(2), "observation": big}, _ten(3), _ten(4, term=True)]
+        paths = [os.path.join(tmp_path, f"{name}.msgpack.zst") for name in ("general", "usual")]
+        for path, usual in zip(paths, (False, True)):
+            with pytest.warns(CodecWarning, match="record limit"):
+                _write(path, records, usual, frame_steps=1024, frame_bytes=1 << 20, state=False)
+    finally:
+        limit(MAX_RECORD_BYTES)
+    with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
+        assert a.read() == b.read()
+    assert os.path.getsize(paths[1]) < 1500  # the observation is not in the file (a marked fallback instead)
+    if writer_module._usual_write is not None:
+        assert (usual_write[True], usual_write[False]) == (4, 1)
+
+
+# Steps written while a real file-size limit (RLIMIT_FSIZE, as a full disk stops a write) lets the file grow by a few
+# bytes (a write that stops short, the rest refused), by none (refused at once), by more than a step's block (which
+# goes out whole), on steps in a frame and on a step finishing one; in a child process (the limit would bite the test
+# process's own files). argv: the way ("general", "c", "python") and the file. Prints the lost steps and the C
+# write's answers.
+_LIMITED = r'''
+import os, resource, sys
+from trajrec.recorder import TrajrecIOError
+from trajrec.recorder import writer as wm
+
+class Pinned:
+    @staticmethod
+    def time():
+        return 1234.5
+
+wm.time = Pinned
+way, path = sys.argv[1], sys.argv[2]
+real, answers = wm._usual_write, []
+if way == "python":
+    wm._usual_write = None
+elif way == "c":
+    def counting(*args):
+        out = real(*args)
+        answers.append(out if isinstance(out, bool) else "resumed")
+        return out
+    wm._usual_write = counting
+w = wm.EpisodeWriter(path, {"episode_id": "e", "task": {}, "provenance": {}}, frame_steps=4)
+w.write_reset({"seed": 0, "observation": None, "info": {}, "time": 99.0, "duration": 0.0})
+room = {2: 16, 5: 0, 6: 7, 9: 3, 10: 0, 13: 100000, 14: 5, 18: 16}
+lost, i = [], 0
+for k in range(22):
+    if k in room:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + room[k], resource.RLIM_INFINITY))
+    rec = {"t": "step", "i": i, "action": k, "observation": f"obs {k} " + "x" * (150 + 37 * k), "reward": 0.5,
+           "terminated": False, "truncated": False, "info": {}, "time": 100.0 + k, "duration": 0.25}
+    try:
+        w.write_step(rec, bare=True) if way == "general" else w.write_usual_step(rec)
+        i += 1
+    except TrajrecIOError:
+        lost.append(k)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+w.close()
+print(lost, answers.count(True), answers.count(False), answers.count("resumed"))
+'''
+
+
+def test_a_write_a_file_size_limit_stops_goes_on_as_the_general_step_goes_on(tmp_path):
+    """The C write's own write(2) stopped short or refused by a real file-size limit: Python goes on from there
+    (writer.EpisodeWriter._resume_usual) as FrameWriter.append does, so the file (cut back, its frame closed, the
+    next step in a new frame) and the lost steps are those of the general path and of the fast path's Python."""
+    outs, files = {}, {}
+    ways = ["general", "python"] + (["c"] if writer_module._usual_write is not None else [])
+    for way in ways:
+        path = str(tmp_path / f"{way}.msgpack.zst")
+        done = subprocess.run([sys.executable, "-c", _LIMITED, way, path], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        outs[way] = done.stdout.split("]")
+        with open(path, "rb") as f:
+            files[way] = f.read()
+    lost = outs["general"][0]
+    assert lost == "[2, 5, 6, 9, 10, 14, 18", "the limit bit where it should"
+    for way in ways[1:]:
+        assert outs[way][0] == lost
+        assert files[way] == files["general"], way
+    if "c" in ways:
+        written, left, resumed = map(int, outs["c"][1].split())
+        # The limited writes of steps 2, 5, 9 and of 14 and 18 (each the last of its frame) went out from C and
+        # stopped short there (the 100000 bytes of room let 13 through whole); 6 and 10, each opening the frame
+        # after a lost step, and the other steps opening frames were left to Python.
+        assert (written, left, resumed) == (10, 7, 5)
+    _header, records = read_records(str(tmp_path / "general.msgpack.zst"))
+    assert [r["action"] for r in records if r["t"] == "step"] == [k for k in range(22)
+                                                                  if k not in (2, 5, 6, 9, 10, 14, 18)]
 
 
 def test_write_usual_step_after_a_failed_write_goes_on_as_the_general_step(tmp_path, monkeypatch):
@@ -317,7 +470,7 @@ def _comparable(paths) -> list:
 
 
 @pytest.mark.parametrize("name,settings", _SETTINGS, ids=[n for n, _ in _SETTINGS])
-def test_the_recorders_usual_steps_record_what_the_general_path_records(tmp_path, name, settings):
+def test_the_recorders_usual_steps_record_what_the_general_path_records(tmp_path, usual_write, name, settings):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the hostile key and the raising state_fn warn once each, in both runs
         general = _record_run(tmp_path / "general", settings, usual=False)
@@ -325,6 +478,8 @@ def test_the_recorders_usual_steps_record_what_the_general_path_records(tmp_path
     assert len(general) == len(fast) >= 2
     a, b = _comparable(general), _comparable(fast)
     assert repr(a) == repr(b)
+    if writer_module._usual_write is not None and "failure_fn" not in settings:  # (a failure_fn: none is usual)
+        assert usual_write[True] > 20  # the Recorder's usual steps went to the C write
     steps = [r for recs, *_ in b for r in recs if r["t"] == "step"]
     # The hostile infos were recorded as the general path records them, so the run holds every kind of step.
     assert any("failure" in r for r in steps) and any("checks" in r for r in steps)
@@ -347,19 +502,29 @@ def test_the_recorders_usual_steps_record_what_the_general_path_records(tmp_path
         assert any("diff" in r and r["i"] > first_marked for r in steps)
 
 
-def test_usual_steps_take_the_fast_path(tmp_path, monkeypatch):
+def test_usual_steps_take_the_fast_path(tmp_path, monkeypatch, usual_write):
     """The fast path is taken for the usual steps (or the comparisons above would compare the general path with
     itself), and never for a step carrying anything more."""
     seen = set()
     original = EpisodeWriter.write_usual_step
 
-    def spy(self, record, snapshot=None, has_state=False, flags=0):
+    def see(writer, record, flags):
         # The flags are the record's marks, as write_step would find them.
         assert flags == writer_module.step_mark(record)
-        seen.add((os.path.basename(self.path), record["i"]))
-        return original(self, record, snapshot, has_state, flags)
+        seen.add((os.path.basename(writer.path), record["i"]))
+
+    def spy(self, record, snapshot=None, has_state=False, flags=0, done=None):
+        see(self, record, flags)
+        return original(self, record, snapshot, has_state, flags, done)
 
     monkeypatch.setattr(EpisodeWriter, "write_usual_step", spy)
+    c_write = writer_module._usual_write
+    if c_write is not None:  # the Recorder asks the C write first (write_usual_step gets what it does not write)
+        def c_spy(writer, record, has_state, flags):
+            see(writer, record, flags)
+            return c_write(writer, record, has_state, flags)
+
+        monkeypatch.setattr(writer_module, "_usual_write", c_spy)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         paths = _record_run(tmp_path, {"state": True}, usual=True)
@@ -398,3 +563,17 @@ def test_quiet_for_never_says_quiet_where_classify_finds_a_retry_or_recovery(see
             assert got == (None, None, None)
     assert quiet_seen > 20
     assert not asked.errors and not plain.errors
+
+
+def test_the_c_write_is_used_by_default_and_the_environment_variable_turns_it_off():
+    """Where the extension is built, writer._usual_write is _cdiff.usual_write; TRAJREC_PURE_PYTHON=1 leaves the
+    Python code (as it does for the state diff's C pass and the reader's checks)."""
+    code = "from trajrec.recorder import writer; print(writer._usual_write is not None)"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TRAJREC_PURE_PYTHON": "1"})
+    from trajrec.recorder import diff
+
+    assert off.stdout.strip() == "False"
+    if diff._accel is not None:  # the extension is built, and not switched off in this process
+        assert on.stdout.strip() == "True"

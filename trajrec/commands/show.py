@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ._common import dumps, plural
 
     from trajrec.recorder import TrajrecUsageError
-    from trajrec.recorder.fsck import is_locked
-    from trajrec.recorder.storage import is_url
+    from trajrec.recorder.fsck import being_recorded
     from trajrec.replay.render import number_text, step_record
 
     if args.state and args.step is None:
@@ -113,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     agent = prov.get("agent") or {}
     print(f"episode   {ep.episode_id}")
     # A file a live Recorder still holds has no index and an open last frame: that is being recorded, not damage.
-    live = not ep.complete and not is_url(str(ep.path)) and is_locked(ep.path)
+    live = not ep.complete and being_recorded(ep.path)
     print(f"file      {ep.path}" + ("   (being recorded: a live Recorder holds it; what it wrote so far)" if live
                                     else "" if ep.complete else f"   ({ep.incomplete_text()})"))
     # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest);

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from trajrec.recorder import Episode, Step
-from trajrec.recorder.errors import TrajrecUsageError
+from trajrec.recorder.errors import ResetLostError, TrajrecUsageError
 from trajrec.recorder.model import Gap
 
 from .render import one_line
@@ -224,14 +224,19 @@ def reset_diff(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: boo
 
     Raises:
         TrajrecUsageError: an ignore path that does not parse.
-        TrajrecFormatError: a reset record that cannot be read.
+        TrajrecFormatError: a reset record that cannot be read (one ``fsck --repair`` recorded as lost with step 0
+            is not compared: :attr:`EpisodeDiff.gap_lines` names that loss).
     """
     parsed = _parse_ignores(ignore)
     if any(segs[0].value == "reset" and len(segs) == 1 for segs in parsed):
         return []
     ignores = [segs[1:] if segs[0].value == "reset" else segs for segs in parsed if segs[0].value != "task"]
-    with_state = state and a.has_state and b.has_state
-    return _rows(_compared_reset(a, with_state), _compared_reset(b, with_state), ignores, RESET_FIELDS)
+    try:
+        with_state = state and a.has_state and b.has_state
+        ra, rb = _compared_reset(a, with_state), _compared_reset(b, with_state)
+    except ResetLostError:  # lost with step 0 in a repaired file: nothing to compare, the gap lines name the loss
+        return []
+    return _rows(ra, rb, ignores, RESET_FIELDS)
 
 
 def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> Iterator[StepDiff]:

@@ -146,3 +146,12 @@ def test_diff_help_names_the_reset(capsys: pytest.CaptureFixture[str]) -> None:
         main(["diff", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "reset.observation" in out and "reset (first observation, info, state)" in out
+
+
+def test_a_reset_lost_to_damage_is_not_compared(reset_lost_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A repaired file whose reset was lost with step 0: `diff --no-state` compares what it still holds, the loss
+    named (reading the reset must not turn that into an error)."""
+    path = str(next(reset_lost_run.glob("*.msgpack.zst")))
+    assert main(["diff", path, path, "--no-state"]) == 0
+    out = capsys.readouterr().out
+    assert "A: steps 0..0 lost" in out and "reset differs" not in out

@@ -187,6 +187,15 @@ def is_locked(path: str | os.PathLike[str]) -> bool:
         os.close(fd)
 
 
+def being_recorded(path: str | os.PathLike[str]) -> bool:
+    """True when a live Recorder holds ``path`` (its lock): a file without its index because it is still being
+    written, not one whose writer died. What ``show``, ``ls``, ``report``, ``fsck`` and the viewer call "being
+    recorded"; False for a URL (a remote file has no lock to ask)."""
+    from .storage import is_url
+
+    return not is_url(os.fspath(path)) and is_locked(path)
+
+
 @contextmanager
 def _unlocked(path: str, report: FsckReport) -> Iterator[bool]:
     """Hold ``path``'s lock while repairing it; yield False (and set ``report.error``) when a live writer has it.

@@ -797,8 +797,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             "entry_point": (spec.entry_point if isinstance(spec.entry_point, str) else None) if spec is not None else None,
             "max_episode_steps": spec.max_episode_steps if spec is not None else None,
             # Wrappers applied after gymnasium.make, innermost first, so replay can apply them again.
-            "wrappers": [{"name": w.name, "entry_point": w.entry_point, "kwargs": dict(w.kwargs or {})}
-                         for w in spec.additional_wrappers] if spec is not None else [],
+            "wrappers": wrapper_records(self.env, spec),
             "seed": seed,
             "options": options,
             "id": None,
@@ -865,6 +864,60 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             except TrajrecIOError as exc:
                 # Recording goes on: the closed file waits in the outbox for `trajrec sync`.
                 warnings.warn(str(exc), RuntimeWarning, stacklevel=user_stacklevel())
+
+
+#: Wrapper classes (``module:Class``) already warned about for not recording their arguments: once per process.
+_WARNED_WRAPPERS: set[str] = set()
+
+
+def wrapper_records(env: Any, spec: Any) -> list[dict[str, Any]]:
+    """``task.wrappers``: the wrappers Gymnasium lists in ``spec.additional_wrappers`` (applied after
+    ``gymnasium.make``, innermost first), each ``{"name", "entry_point", "kwargs"}``.
+
+    Gymnasium knows a wrapper's constructor arguments only when the class is a
+    ``gymnasium.utils.RecordConstructorArgs`` (its own wrappers are); for any other class its spec says ``None``.
+    Such a wrapper whose constructor takes nothing but ``env`` has ``kwargs`` ``{}`` (nothing to record); any other
+    gets ``kwargs`` ``None``, *unknown* (a ``{}`` would read as "no arguments", and replay would rebuild it with
+    its defaults without a word), and one warning per wrapper class.
+    """
+    if spec is None:
+        return []
+    out = []
+    for w in spec.additional_wrappers:
+        kwargs = w.kwargs
+        if kwargs is None and not _takes_only_env(env, w.entry_point):
+            if w.entry_point not in _WARNED_WRAPPERS:
+                _WARNED_WRAPPERS.add(w.entry_point)
+                warnings.warn(
+                    f"wrapper {w.name} ({w.entry_point}) does not record its constructor arguments (it is not a "
+                    "gymnasium.utils.RecordConstructorArgs): task.wrappers marks its kwargs as unknown (null), and "
+                    "`trajrec replay` would rebuild it with its defaults; to record them, subclass "
+                    "gymnasium.utils.RecordConstructorArgs and call RecordConstructorArgs.__init__(self, <your "
+                    "arguments>) in its __init__ (warned once per wrapper class)", RuntimeWarning,
+                    stacklevel=user_stacklevel())
+            out.append({"name": w.name, "entry_point": w.entry_point, "kwargs": None})
+        else:
+            out.append({"name": w.name, "entry_point": w.entry_point, "kwargs": dict(kwargs or {})})
+    return out
+
+
+def _takes_only_env(env: Any, entry_point: Any) -> bool:
+    """Whether the wrapper of class ``entry_point`` (``module:Class``) in ``env``'s chain takes no argument but
+    ``env``: then it has none to record. False when the class is not found or its signature cannot be read."""
+    import inspect
+
+    e, seen = env, 0
+    while e is not None and seen < 1000:  # a chain of wrappers: each holds the next as .env
+        cls = type(e)
+        if f"{cls.__module__}:{cls.__name__}" == entry_point:
+            try:
+                params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # self
+            except (TypeError, ValueError):
+                return False
+            return len(params) <= 1 and all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        nxt = getattr(e, "env", None)
+        e, seen = (None if nxt is e else nxt), seen + 1
+    return False
 
 
 @functools.lru_cache(maxsize=64)

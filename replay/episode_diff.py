@@ -1,10 +1,13 @@
 """Two recorded episodes compared step by step (``trajrec diff A B``): a replay against its original, two
 agents on one task, two seeds.
 
-Each step becomes a *compared record* (action, failure, observation, reward, terminated, truncated, info and,
+The reset is compared first, as ``trajrec replay`` compares it (for an LLM agent its observation is the prompt): a
+*compared reset* of failure, observation, info and, when both episodes carry state, the state the reset left.
+Then each step becomes a *compared record* (action, failure, observation, reward, terminated, truncated, info and,
 when both episodes carry state, the state after the step) and the two records are compared the way
 :mod:`trajrec.replay.replayer` compares a replay with its recording: a cheap equality test first, DeepDiff rows
-only for a field that differs, the same ``--ignore`` paths.
+only for a field that differs, the same ``--ignore`` paths (a step field's path leaves it out at the reset too;
+``reset.observation`` only at the reset).
 
 >>> StepDiff(3, (DivergenceRow(("reward",), "values_changed", 0.0, 1.0),)).fields
 ('reward',)
@@ -12,10 +15,12 @@ only for a field that differs, the same ``--ignore`` paths.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from trajrec.recorder import Episode, Step
+from trajrec.recorder.errors import ResetLostError, TrajrecUsageError
 from trajrec.recorder.model import Gap
 
 from .render import one_line
@@ -25,15 +30,25 @@ from .replayer import DivergenceRow, _deep_rows, _equal, _prune, _Seg, parse_ign
 STEP_FIELDS: tuple[str, ...] = ("action", "failure", "observation", "reward", "terminated", "truncated", "info",
                                 "state")
 
+#: The fields of the compared reset, in the order differences name them (the reset has no action, reward or flags).
+RESET_FIELDS: tuple[str, ...] = ("failure", "observation", "info", "state")
+
 #: Task fields compared between the two headers (what makes two episodes the same task).
 TASK_FIELDS: tuple[str, ...] = ("env_id", "env_kwargs", "seed", "options", "id", "text")
 
-#: What an ignore path of ``trajrec diff`` may start with: a step field, or ``task`` (``task.seed``,
-#: ``task.env_kwargs.size``; ``task`` alone leaves the task comparison out).
-IGNORE_FIELDS: tuple[str, ...] = (*STEP_FIELDS, "task")
+#: What an ignore path of ``trajrec diff`` may start with: a step field (left out at the reset too), ``task``
+#: (``task.seed``, ``task.env_kwargs.size``; ``task`` alone leaves the task comparison out) or ``reset``
+#: (``reset.observation``, ``reset.info.difficulty``, ``reset.state.clock``: at the reset only; ``reset`` alone
+#: leaves the reset comparison out).
+IGNORE_FIELDS: tuple[str, ...] = (*STEP_FIELDS, "task", "reset")
 
 #: The two sides of a difference in JSON (the replay's comparison says recorded/replayed).
 SIDES = ("a", "b")
+
+
+def _fields(rows: Sequence[DivergenceRow], order: Sequence[str]) -> tuple[str, ...]:
+    seen = {str(r.path[0]) for r in rows if r.path}
+    return tuple(f for f in order if f in seen)
 
 
 @dataclass(frozen=True)
@@ -46,8 +61,7 @@ class StepDiff:
     @property
     def fields(self) -> tuple[str, ...]:
         """The compared fields that differ, in :data:`STEP_FIELDS` order."""
-        seen = {str(r.path[0]) for r in self.rows if r.path}
-        return tuple(f for f in STEP_FIELDS if f in seen)
+        return _fields(self.rows, STEP_FIELDS)
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "fields": list(self.fields), "rows": [r.to_dict(SIDES) for r in self.rows]}
@@ -66,6 +80,9 @@ class EpisodeDiff:
         gaps_a, gaps_b: where each episode's recording is not whole (:attr:`Episode.gaps`): env steps a failed
             write kept out of the file, or steps lost to damage. Step ``k`` of one side is then not the env's
             ``k``-th step, so two episodes are only the same when their gaps are too.
+        reset: differences between the two resets (failure, observation, info, state at reset: see
+            :func:`reset_diff`); the first observation is an LLM agent's prompt, so two episodes whose steps all
+            agree are still not the same when their resets differ.
     """
 
     a: str
@@ -77,10 +94,17 @@ class EpisodeDiff:
     compared: int = 0
     gaps_a: list[Gap] = field(default_factory=list)
     gaps_b: list[Gap] = field(default_factory=list)
+    reset: list[DivergenceRow] = field(default_factory=list)
 
     @property
     def same(self) -> bool:
-        return not self.task and not self.steps and self.steps_a == self.steps_b and self.gaps_a == self.gaps_b
+        return (not self.task and not self.reset and not self.steps and self.steps_a == self.steps_b
+                and self.gaps_a == self.gaps_b)
+
+    @property
+    def reset_fields(self) -> tuple[str, ...]:
+        """The compared reset fields that differ, in :data:`RESET_FIELDS` order."""
+        return _fields(self.reset, RESET_FIELDS)
 
     def gap_lines(self) -> list[str]:
         """``"B: 2 env steps not written before step 2: ..."``, one line per gap of each side, A's first."""
@@ -96,7 +120,9 @@ class EpisodeDiff:
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "same": self.same, "steps_a": self.steps_a, "steps_b": self.steps_b,
                 "compared": self.compared, "first_difference": self.first,
-                "task": [r.to_dict(SIDES) for r in self.task], "differing_steps": len(self.steps),
+                "task": [r.to_dict(SIDES) for r in self.task],
+                "reset_fields": list(self.reset_fields), "reset": [r.to_dict(SIDES) for r in self.reset],
+                "differing_steps": len(self.steps),
                 # Per side, the gaps in the exports' ``lost`` form (``{"before": k, "n": n}`` for env steps never
                 # written, ``[first, n]`` for steps lost to damage), and the lines the text output prints.
                 "lost_a": [g.to_json() for g in self.gaps_a], "lost_b": [g.to_json() for g in self.gaps_b],
@@ -104,10 +130,12 @@ class EpisodeDiff:
 
     def summary(self) -> str:
         if self.same:
-            return f"same: {self.compared} steps, task and every compared field equal"
+            return f"same: {self.compared} steps, task, reset and every compared field equal"
         parts = []
         if self.task:
             parts.append("the tasks differ (" + ", ".join(sorted({str(r.path[0]) for r in self.task})) + ")")
+        if self.reset:
+            parts.append("the resets differ (" + ", ".join(self.reset_fields) + ")")
         if self.steps:
             parts.append(f"{len(self.steps)} of {self.compared} steps differ, the first at step {self.steps[0].step}")
         if self.gaps_a != self.gaps_b:
@@ -138,11 +166,22 @@ def _compared(episode: Episode, step: Step, with_state: bool) -> dict[str, Any]:
     return rec
 
 
-def _rows(a: dict[str, Any], b: dict[str, Any], ignores: Sequence[tuple[_Seg, ...]]) -> list[DivergenceRow]:
+def _compared_reset(episode: Episode, with_state: bool) -> dict[str, Any]:
+    reset = episode.reset
+    failure = reset.failure
+    rec = {"failure": None if failure is None else {"kind": failure.kind, "message": failure.message},
+           "observation": reset.observation, "info": reset.info}
+    if with_state:
+        rec["state"] = reset.state  # _prune copies what it changes: the reader's cached reset stays as read
+    return rec
+
+
+def _rows(a: dict[str, Any], b: dict[str, Any], ignores: Sequence[tuple[_Seg, ...]],
+          fields: Sequence[str] = STEP_FIELDS) -> list[DivergenceRow]:
     for segs in ignores:
         a, b = _prune(a, segs), _prune(b, segs)
     rows: list[DivergenceRow] = []
-    for key in STEP_FIELDS:
+    for key in fields:
         if key not in a and key not in b:
             continue
         x, y = a.get(key), b.get(key)
@@ -161,7 +200,43 @@ def _rows(a: dict[str, Any], b: dict[str, Any], ignores: Sequence[tuple[_Seg, ..
 def _parse_ignores(ignore: Sequence[str]) -> list[tuple[_Seg, ...]]:
     if isinstance(ignore, str):
         ignore = [ignore]
-    return [parse_ignore(p, IGNORE_FIELDS) for p in ignore]
+    parsed = []
+    for p in ignore:
+        segs = parse_ignore(p, IGNORE_FIELDS)
+        if segs[0].value == "reset" and len(segs) > 1 and (segs[1].kind != "key" or segs[1].value not in RESET_FIELDS):
+            word = str(segs[1].value)
+            close = ([f for f in RESET_FIELDS if len(word) >= 3 and f.startswith(word)]
+                     or difflib.get_close_matches(word, list(RESET_FIELDS), n=1, cutoff=0.75))
+            hint = f" (did you mean 'reset.{close[0]}'?)" if close else ""
+            raise TrajrecUsageError(f"ignore path {p!r}: after 'reset.' comes a field of the reset{hint}: "
+                                    f"{', '.join(RESET_FIELDS)} (e.g. reset.observation, reset.info.difficulty)")
+        parsed.append(segs)
+    return parsed
+
+
+def reset_diff(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> list[DivergenceRow]:
+    """The differences between the two resets: failure, observation (an LLM agent's prompt), info and, when both
+    episodes recorded state and ``state`` is true, the state the reset left (``state_at(-1)``). Empty when they agree.
+
+    Ignore paths as for :func:`iter_step_diffs`: a step field's path (``info.elapsed``, ``state.clock``) leaves it out
+    here too, as ``trajrec replay`` leaves it out at the reset and every step; ``reset.PATH`` (``reset.observation``,
+    ``reset.info.difficulty``) leaves it out at the reset only; ``reset`` alone leaves the reset comparison out.
+
+    Raises:
+        TrajrecUsageError: an ignore path that does not parse.
+        TrajrecFormatError: a reset record that cannot be read (one ``fsck --repair`` recorded as lost with step 0
+            is not compared: :attr:`EpisodeDiff.gap_lines` names that loss).
+    """
+    parsed = _parse_ignores(ignore)
+    if any(segs[0].value == "reset" and len(segs) == 1 for segs in parsed):
+        return []
+    ignores = [segs[1:] if segs[0].value == "reset" else segs for segs in parsed if segs[0].value != "task"]
+    try:
+        with_state = state and a.has_state and b.has_state
+        ra, rb = _compared_reset(a, with_state), _compared_reset(b, with_state)
+    except ResetLostError:  # lost with step 0 in a repaired file: nothing to compare, the gap lines name the loss
+        return []
+    return _rows(ra, rb, ignores, RESET_FIELDS)
 
 
 def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> Iterator[StepDiff]:
@@ -171,14 +246,15 @@ def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state
     Args:
         a, b: the episodes.
         ignore: paths left out, as for ``trajrec replay --ignore`` (``info.elapsed``, ``state.clock``...), starting
-            with a field of :data:`IGNORE_FIELDS` (``task...`` paths apply to :func:`diff_episodes`' task rows).
+            with a field of :data:`IGNORE_FIELDS` (``task...`` paths apply to :func:`diff_episodes`' task rows,
+            ``reset...`` paths to :func:`reset_diff`).
         state: compare the state after each step too (when both episodes recorded state).
 
     Raises:
         TrajrecUsageError: an ignore path that does not parse.
         TrajrecFormatError: a step that cannot be read.
     """
-    ignores = [segs for segs in _parse_ignores(ignore) if segs[0].value != "task"]
+    ignores = [segs for segs in _parse_ignores(ignore) if segs[0].value not in ("task", "reset")]
     with_state = state and a.has_state and b.has_state
     for i in range(min(len(a), len(b))):
         # A step fsck --repair declared lost on either side (its number kept, its record gone) is not compared:
@@ -189,7 +265,8 @@ def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state
 
 
 def diff_episodes(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> EpisodeDiff:
-    """Compare two episodes: their tasks, then step by step (see :func:`iter_step_diffs`)."""
+    """Compare two episodes: their tasks, their resets (see :func:`reset_diff`), then step by step (see
+    :func:`iter_step_diffs`)."""
     out = EpisodeDiff(a.path, b.path, len(a), len(b), gaps_a=list(a.gaps), gaps_b=list(b.gaps))
     task_ignores = [segs[1:] for segs in _parse_ignores(ignore) if segs[0].value == "task"]
     ta: dict[str, Any] = {k: a.task.get(k) for k in TASK_FIELDS}
@@ -202,6 +279,7 @@ def diff_episodes(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: 
     for key in ta:
         if not _equal(ta[key], tb.get(key), False):
             out.task.append(DivergenceRow((key,), "values_changed", ta[key], tb.get(key)))
+    out.reset = reset_diff(a, b, ignore=ignore, state=state)
     for d in iter_step_diffs(a, b, ignore=ignore, state=state):
         out.compared += 1
         if d.rows:
@@ -216,5 +294,11 @@ def render_step_diff(d: StepDiff, a: Episode, *, width: int = 100, limit: int = 
             + render_rows(list(d.rows), width=width, limit=limit))
 
 
-__all__ = ["IGNORE_FIELDS", "STEP_FIELDS", "TASK_FIELDS", "EpisodeDiff", "StepDiff", "diff_episodes", "iter_step_diffs",
-           "render_step_diff"]
+def render_reset_diff(rows: Sequence[DivergenceRow], *, width: int = 100, limit: int = 20) -> str:
+    """``reset differs in observation, info (A → B):`` and a line per difference."""
+    return (f"reset differs in {', '.join(_fields(rows, RESET_FIELDS))} (A → B):\n"
+            + render_rows(list(rows), width=width, limit=limit))
+
+
+__all__ = ["IGNORE_FIELDS", "RESET_FIELDS", "STEP_FIELDS", "TASK_FIELDS", "EpisodeDiff", "StepDiff", "diff_episodes",
+           "iter_step_diffs", "render_reset_diff", "render_step_diff", "reset_diff"]

@@ -94,6 +94,9 @@ class EpisodeEntry:
     #: the recording order, where file names (``<env>-<second>-<random hex>``) order episodes of one second at random.
     started: float | None = None
     labeled: float | None = None
+    #: A live Recorder holds the file (``trajrec.recorder.fsck.being_recorded``): no index yet because it is being
+    #: written, not because its writer died. Asked at each listing, never cached (the recording ends).
+    live: bool = False
 
     @property
     def name(self) -> str:
@@ -157,8 +160,8 @@ def finite_time(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
-# Every field but ``path`` (the cache key) and ``labeled`` (labels change without the file changing).
-_CACHED_FIELDS = tuple(f.name for f in fields(EpisodeEntry) if f.name not in ("path", "labeled"))
+# Every field but ``path`` (the cache key), ``labeled`` (labels change without the file changing) and ``live``.
+_CACHED_FIELDS = tuple(f.name for f in fields(EpisodeEntry) if f.name not in ("path", "labeled", "live"))
 _COMPLETE = _CACHED_FIELDS.index("complete")
 _ERROR = _CACHED_FIELDS.index("error")
 _OUTCOME = _CACHED_FIELDS.index("outcome")
@@ -676,6 +679,13 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, use_catalog: bool = True, v
             done += empty
             skipped += empty
             entries = [e for e in entries if e.outcome != EMPTY]
+        if entries and False in item[1][_COMPLETE]:
+            # Files without their index (few): is a live Recorder writing them? One open and lock test each.
+            from trajrec.recorder.fsck import being_recorded
+
+            for entry in entries:
+                if not entry.complete and entry.error is None:
+                    entry.live = being_recorded(entry.path)
         if labeled_fraction is not None and entries:
             if labeled_ids is not None and time.monotonic() - ids_at >= 1.0:
                 # At most once a second: the set is rebuilt from every store (labels written meanwhile count).

@@ -244,8 +244,11 @@ def apply_wrappers(env: Any, wrappers: Any, source: str, *, imports: Iterable[st
         try:
             env = wrapper_cls(env, **dict(wkwargs))
         except Exception as exc:  # a third-party wrapper: any type; the message carries it
+            unknown = ("; its constructor arguments were not recorded (task.wrappers kwargs null: it is not a "
+                       "gymnasium.utils.RecordConstructorArgs), so it was called with env alone; replay in Python "
+                       "with replay_episode(path, env=...)") if "kwargs" in w and w["kwargs"] is None else ""
             raise ReplayError(f"cannot re-apply wrapper {_shown(name)} ({_shown(entry_point)}) recorded in "
-                              f"{source}: {type(exc).__name__}: {exc}") from exc
+                              f"{source}: {type(exc).__name__}: {exc}{unknown}") from exc
     return env
 
 

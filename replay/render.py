@@ -416,9 +416,10 @@ def type_name(value: Any) -> str:
     return name
 
 
-def step_marker(step: Any) -> str:
+def step_marker(step: Any, checks: Iterable[Any] | None = None) -> str:
     """One-character marker for a step: ``x`` exception, ``!`` tool error, ``R`` recovery, ``r`` retry,
-    ``✓``/``✗`` a passed/failed check, ``·`` plain."""
+    ``✓``/``✗`` a passed/failed check, ``·`` plain. ``checks``: the checks shown on the step
+    (:func:`step_checks_shown`), in place of ``step.checks``."""
     failure = getattr(step, "failure", None)
     if failure is not None:
         return "x" if failure.kind == "exception" else "!"
@@ -426,7 +427,7 @@ def step_marker(step: Any) -> str:
         return "R"
     if getattr(step, "retry_of", None) is not None:
         return "r"
-    verdicts = [c.passed for c in getattr(step, "checks", ()) or ()]
+    verdicts = [c.passed for c in (getattr(step, "checks", ()) or () if checks is None else checks)]
     if False in verdicts:
         return "✗"
     if True in verdicts:
@@ -446,8 +447,9 @@ STEP_KINDS: dict[str, str] = {
 }
 
 
-def step_kind(step: Any) -> str:
-    """The one kind a step is drawn as (a key of :data:`STEP_KINDS`), with :func:`step_marker`'s priorities.
+def step_kind(step: Any, checks: Iterable[Any] | None = None) -> str:
+    """The one kind a step is drawn as (a key of :data:`STEP_KINDS`), with :func:`step_marker`'s priorities
+    (``checks`` as there).
 
     ``failure`` covers ``tool_error`` and user failure kinds; ``exception`` is a step where ``env.step`` raised.
 
@@ -463,7 +465,7 @@ def step_kind(step: Any) -> str:
         return "recovery"
     if getattr(step, "retry_of", None) is not None:
         return "retry"
-    failed, passed = verdicts_of(getattr(step, "checks", ()) or ())
+    failed, passed = verdicts_of(getattr(step, "checks", ()) or () if checks is None else checks)
     if failed:
         return "check_failed"
     if passed:
@@ -484,6 +486,63 @@ def verdicts_of(checks: Iterable[Any]) -> tuple[bool, bool]:
         v = verdict(c.get("value")) if isinstance(c, Mapping) else getattr(c, "passed", None)
         failed, passed = failed or v is False, passed or v is True
     return failed, passed
+
+
+# -- where a check is shown ------------------------------------------------------------------------------------------
+#
+# ``Step.checks`` holds the checks the env reported in that step's info, whatever their target, and the
+# ``Recorder.check`` checks whose target is that step. The exports (parquet ``n_labels``, preferences, label
+# joins) count a check on its *target*. The displays (``trajrec show``, the viewer's markers and step pane) go
+# by the target too, so an env that reports on step 3 that step 1 was wrong (``info["checks"]`` with
+# ``target: 1``) marks step 1, as ``Recorder.check(False, target=1)`` does; beside it, "reported at step 3".
+# A check whose target is not a step of the episode (``"episode"``, the built-in envs' terminal check, or a
+# number out of range) stays on the step that reported it.
+
+
+def check_place(check: Any, reported_at: int, n_steps: int) -> int:
+    """The step a check is shown on: its target when that is a step number of the episode (``0 <= target <
+    n_steps``), else ``reported_at``, the step whose info reported it.
+
+    >>> from trajrec.recorder import Check
+    >>> check_place(Check(target=1, kind="environment", judge="j", value=False), 3, 4)
+    1
+    >>> check_place(Check(target="episode", kind="environment", judge="j", value=True), 3, 4)
+    3
+    """
+    target = getattr(check, "target", None)
+    return target if type(target) is int and 0 <= target < n_steps else reported_at
+
+
+def reported_at(check: Any) -> int | None:
+    """The step whose info reported ``check`` (the index's ``step`` of a step check); None for a check added
+    with ``Recorder.check`` or a label."""
+    extra = getattr(check, "extra", None)
+    step = extra.get("step") if isinstance(extra, Mapping) else None
+    return step if type(step) is int else None
+
+
+def checks_by_target(ep: Any) -> dict[int, list[Any]]:
+    """The checks shown on each step (:func:`check_place`), from the episode's index alone
+    (:meth:`trajrec.recorder.Episode.checks_by_step`, no step decoded); steps without checks are left out."""
+    n = len(ep)
+    out: dict[int, list[Any]] = {}
+    for step, checks in ep.checks_by_step().items():
+        for c in checks:
+            out.setdefault(check_place(c, step, n), []).append(c)
+    return out
+
+
+def step_checks_shown(ep: Any, step: Any, by_target: Mapping[int, list[Any]] | None = None) -> list[Any]:
+    """The checks shown on ``step``: those of its ``Step.checks`` that target it (or no step of the episode),
+    then the checks other steps reported with ``step`` as their target. ``by_target``: :func:`checks_by_target`
+    of ``ep``, when the caller keeps it (it walks every check of the index)."""
+    n, i = len(ep), step.index
+    own = [c for c in step.checks if check_place(c, i, n) == i]
+    if by_target is None:
+        by_target = checks_by_target(ep)
+    # Reported on another step: the step records' own checks are all in the index's step_checks with their step.
+    moved = [c for c in by_target.get(i, ()) if reported_at(c) is not None and reported_at(c) != i]
+    return own + moved
 
 
 def tool_call_text(action: Any) -> str | None:

@@ -605,6 +605,10 @@ def replay_episode(
                 "import`: its actions ran in that tool's own environment, which trajrec cannot rebuild, so it cannot "
                 "be re-executed; browse it with `trajrec view`, or pass env= to replay_episode to step an env you "
                 "built yourself")
+        # Wrappers recorded with kwargs null (unknown: not RecordConstructorArgs) are rebuilt with their defaults: a
+        # divergence then names them (below), since that may be all it is.
+        unknown_kwargs = [] if env is not None else [
+            w for w in task.get("wrappers") or () if isinstance(w, Mapping) and "kwargs" in w and w["kwargs"] is None]
         if env is None:
             env_class = ep.provenance.get("env_package") or {}
             if not isinstance(env_class, dict):
@@ -738,6 +742,14 @@ def replay_episode(
             stepper.close()
             if recorder is not None and recorder.episode_path is not None:
                 report.new_episode_path = os.fspath(recorder.episode_path)
+            if report.divergences and unknown_kwargs:  # here: the replay returns from inside the try
+                names = ", ".join(f"{one_line(w.get('name'), 40)} ({one_line(w.get('entry_point'), 60)})"
+                                  for w in unknown_kwargs)
+                warn(f"the recording did not keep the constructor arguments of wrapper"
+                     f"{'s' if len(unknown_kwargs) > 1 else ''} {names} (task.wrappers kwargs null: not a "
+                     "gymnasium.utils.RecordConstructorArgs), so the replay rebuilt it with its defaults: the "
+                     "divergence may be only that. Replay in Python with replay_episode(path, env=<the env wrapped "
+                     "as recorded>), or make the wrapper record its arguments")
     return report
 
 

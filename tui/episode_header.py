@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from trajrec.recorder import Check, Episode
+from trajrec.recorder.fsck import being_recorded
 from trajrec.recorder.reader import lost_spans
 from trajrec.replay.labels import Label
 from trajrec.replay.render import model_call_lines, number_text, one_line, safe, usage_text
@@ -77,10 +78,15 @@ def header_text(episode: Episode, width: int = 120, labels: Sequence[Label] = ()
     else:
         field("steps", f"{len(episode):,}")
     field("return", number_text(ret))
-    outcome = str(s.get("outcome") or "-")
+    # A file a live Recorder holds has no index because it is being written, not because its writer died: said
+    # as show, ls and fsck say it (being_recorded), not as the crashed writer's "did not close the file".
+    live = not episode.complete and being_recorded(episode.path)
+    outcome = "being recorded" if live else str(s.get("outcome") or "-")
     field("outcome", one_line(outcome, 20), "bold green" if outcome == "passed" else
-          "bold red" if outcome in ("failed", "error") else None)
-    if not episode.complete:
+          "bold red" if outcome in ("failed", "error") else "bold yellow" if live else None)
+    if live:
+        out.append("(a live Recorder holds it; F follows it)  ", style="yellow")
+    elif not episode.complete:
         why = episode.incomplete_text() if hasattr(episode, "incomplete_text") else "no index"
         out.append(f"({why})  ", style="bold yellow")
     if getattr(episode, "header_lost", None) is not None:  # the "-" above are unknown, not empty: say why

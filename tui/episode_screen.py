@@ -35,7 +35,7 @@ from textual.worker import get_current_worker
 
 from trajrec.recorder import Check, Episode, Step, TrajrecError, open_episode
 from trajrec.replay.labels import default_annotator
-from trajrec.replay.render import json_safe, one_line, safe, step_record
+from trajrec.replay.render import checks_by_target, json_safe, one_line, safe, step_checks_shown, step_record
 
 from .episode_header import EpisodeHeader
 from .help_screen import bindings_of
@@ -332,6 +332,8 @@ class EpisodeScreen(Screen[None]):
         self._state_rows = 0  # the state pane's height so far on this episode (see _hold_state_height)
         self._follow_timer: Timer | None = None
         self._file_stamp: tuple[int, int] | None = None
+        self._checks_key: tuple[int, int] | None = None  # (generation, steps) _by_target was made for
+        self._by_target: dict[int, list[Check]] = {}
         #: Set by the app when it holds the keys typed after the one that opened this screen (key_order).
         self.release_keys_on_mount = False
         self._searches = 0  # step searches started on this screen: each SearchDone names its own
@@ -415,8 +417,14 @@ class EpisodeScreen(Screen[None]):
         return self.query_one(StepTimeline).cursor
 
     def checks_for(self, step: Step) -> list[Check]:
-        """The recorded checks shown with ``step`` (labels from the label store have a section of their own)."""
-        return list(step.checks)
+        """The recorded checks shown with ``step``: those that target it, wherever the env reported them, as the
+        markers and the exports place them (``step_checks_shown``; labels from the label store have a section of
+        their own)."""
+        # The index's checks by target, kept while the episode and its length (a followed live file) stay.
+        key = (self._generation, len(self.episode))
+        if self._checks_key != key:
+            self._checks_key, self._by_target = key, checks_by_target(self.episode)
+        return step_checks_shown(self.episode, step, self._by_target)
 
     def refresh_step(self) -> None:
         """Redraw the current step's panes (after its checks or labels changed)."""

@@ -43,6 +43,8 @@ def _count(v: int, style: str) -> tuple[str, str | None]:
 
 
 def _outcome(e: EpisodeEntry) -> tuple[str, str | None]:
+    if e.live:  # no index because a live Recorder is writing it, not a dead writer: the status line says so too
+        return "recording", "bold yellow"
     outcome = e.outcome or ("incomplete" if not e.complete else "-")
     # "*": a file without an index whose summary is still known; "incomplete" says so already.
     text = one_line(outcome, 14) + ("" if e.complete or outcome in ("incomplete", "unreadable") else "*")

@@ -231,6 +231,7 @@ class LibraryScreen(Screen[None]):
         status.total = batch.total
         status.done = batch.done
         status.skipped += batch.skipped
+        status.live += sum(e.live for e in batch.entries)
         status.episodes = len(self.entries)
         if batch.problems:
             status.problem = "; ".join(batch.problems)

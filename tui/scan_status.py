@@ -30,6 +30,8 @@ class ScanStatus(Widget):
     """Episodes read so far."""
     episodes: reactive[int] = reactive(0)
     """Episodes in the library (rows before the filter): ``done`` less the files skipped."""
+    live: reactive[int] = reactive(0)
+    """Episodes a live Recorder is still writing (``EpisodeEntry.live``)."""
     skipped: reactive[int] = reactive(0)
     """Files found but not listed: empty episodes (nothing recorded)."""
     shown: reactive[int] = reactive(0)
@@ -45,6 +47,10 @@ class ScanStatus(Widget):
         out = Text(end="")
         out.append(self.source, style="bold")  # a path the user typed; Text, never markup
         out.append(f"  ·  {self.episodes:,} episode{'s' if self.episodes != 1 else ''}")
+        if self.live:
+            one = self.live == 1
+            out.append(f"  ·  {self.live:,} being recorded (a live Recorder holds {'it' if one else 'them'}; what "
+                       f"{'it has' if one else 'they have'} written so far)", style="yellow")
         if self.skipped:
             out.append(f"  ·  {self.skipped:,} empty file{'s' if self.skipped != 1 else ''} skipped", style="yellow")
         if self.filtered:

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from trajrec.recorder import Check, Step
 from trajrec.replay.labels import Label
-from trajrec.replay.render import model_call_lines, number_text, one_line, safe, step_kind, value_text
+from trajrec.replay.render import model_call_lines, number_text, one_line, reported_at, safe, step_kind, value_text
 
 from .label_session import rating_text
 from .markers import kind_style, label_style, marker
@@ -33,8 +33,10 @@ def _section(out: Text, title: str, style: str = "bold") -> None:
     out.append("\n")
 
 
-def check_line(check: Check) -> Text:
-    """One check: verdict marker, kind, judge, value, score, rationale, tags, author (all recorded text escaped)."""
+def check_line(check: Check, step: int | None = None) -> Text:
+    """One check: verdict marker, kind, judge, value, score, rationale, tags, author (all recorded text escaped);
+    shown on ``step``, "reported at step k" when another step's info reported it (a check is shown on the step it
+    targets: :func:`trajrec.replay.render.step_checks_shown`)."""
     verdict = check.passed
     kind = "check_passed" if verdict else "check_failed" if verdict is False else "ok"
     out = Text(end="")
@@ -46,6 +48,9 @@ def check_line(check: Check) -> Text:
         out.append(f"  score {one_line(check.score, 12)}")
     if check.target == "episode":
         out.append("  (episode)", style="dim")
+    at = reported_at(check)
+    if step is not None and at is not None and at != step:
+        out.append(f"  reported at step {at:,}", style="dim")
     if check.rationale:
         out.append("\n    " + safe(str(check.rationale)).replace("\n", "\n    "))
     extras = []
@@ -84,10 +89,11 @@ def label_line(label: Label, *, mine: bool) -> Text:
 
 def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[Label] = (),
               judge: str | None = None) -> Text:
-    """The detail of ``step`` as styled text; ``labels`` are the live labels on it, those of ``judge`` (the
-    annotator) marked as theirs."""
+    """The detail of ``step`` as styled text; ``checks`` are the checks shown on it (its marker is drawn by them),
+    ``labels`` the live labels on it, those of ``judge`` (the annotator) marked as theirs."""
+    checks = list(checks)
     out = Text(end="")
-    kind = step_kind(step)
+    kind = step_kind(step, checks)
     out.append(f"step {step.index:,}", style="bold")
     out.append(f" of 0..{total - 1:,}  ", style="dim")
     out.append_text(marker(kind))
@@ -140,7 +146,7 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
         for i, check in enumerate(checks):
             if i:
                 out.append("\n")
-            out.append_text(check_line(check))
+            out.append_text(check_line(check, step.index))
     labels = list(labels)
     if labels:
         _section(out, f"labels ({len(labels)})")

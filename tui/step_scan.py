@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from trajrec.recorder import Episode, TrajrecError, open_episode
 from trajrec.recorder.writer import MARK_EXCEPTION, MARK_FAILURE, MARK_RECOVERY, MARK_RETRY
-from trajrec.replay.render import value_text, verdicts_of
+from trajrec.replay.render import check_place, checks_by_target, value_text, verdicts_of
 
 from .markers import marker_code
 
@@ -22,11 +22,21 @@ Cancelled = Callable[[], bool]
 def check_verdicts(ep: Episode) -> dict[int, tuple[bool, bool]]:
     """Per step with checks: :func:`verdicts_of` its checks, from the episode's index alone.
 
-    The checks of a step are those its ``Step.checks`` holds (:meth:`trajrec.recorder.Episode.checks_by_step`):
-    a check the env reported on a step is that step's whatever its target, so the terminal check of the
-    built-in envs (target ``"episode"``, on the last step) marks the step the timeline draws it on.
+    The checks of a step are those shown on it (:func:`trajrec.replay.render.checks_by_target`): a check is
+    drawn on the step it targets, wherever the env reported it (``info["checks"]`` on step 3 with ``target: 1``
+    marks step 1, as the exports count it), and a check whose target is no step (``"episode"``: the built-in
+    envs' terminal check) on the step that reported it, so it marks the last step.
     """
-    return {step: verdicts_of(checks) for step, checks in ep.checks_by_step().items()}
+    return {step: verdicts_of(checks) for step, checks in checks_by_target(ep).items()}
+
+
+class _Target:
+    """A raw check record seen as :func:`check_place` reads a check (its ``target``)."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, rec: Mapping[str, Any]) -> None:
+        self.target = rec.get("target")
 
 
 def record_kind(rec: Mapping[str, Any], verdicts: tuple[bool, bool] | None) -> str:
@@ -121,6 +131,7 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
             return
         verdicts = check_verdicts(ep)
         get_verdict = verdicts.get
+        n = len(ep)
         plain = _plain_codes()
         start = 0
         codes = bytearray()
@@ -144,11 +155,15 @@ def scan_markers(path: str, *, cancelled: Cancelled, batch_seconds: float = 0.1,
                     verdict = get_verdict(i)
                     own = get("checks")
                     if own:  # a file whose index does not list its steps' own checks: the record has them
-                        mine = verdicts_of(own if isinstance(own, list) else ())
-                        verdict = mine if verdict is None else (verdict[0] or mine[0], verdict[1] or mine[1])
-                    if get("failure") or get("retry_of") is not None or get("recovers") or get("checks"):
+                        # (those that target another step are drawn there, from the index's step_checks)
+                        own = [c for c in own if isinstance(c, dict) and check_place(_Target(c), i, n) == i] \
+                            if isinstance(own, list) else []
+                        mine = verdicts_of(own)
+                        if own:
+                            verdict = mine if verdict is None else (verdict[0] or mine[0], verdict[1] or mine[1])
+                    if get("failure") or get("retry_of") is not None or get("recovers") or own:
                         codes.append(marker_code(record_kind(rec, verdict), retry=get("retry_of") is not None,
-                                                 checked=verdict is not None or bool(get("checks"))))
+                                                 checked=verdict is not None or bool(own)))
                     else:  # most steps: no marker field, drawn by the index's checks if any
                         codes.append(plain[verdict])
                 del recs

@@ -8,7 +8,7 @@ lines in a bounded cache. A 100,000-step episode costs the same to show and scro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from rich.style import Style
 from rich.text import Text
@@ -22,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from trajrec.recorder import Episode, TrajrecError
-from trajrec.replay.render import one_line, safe, step_kind, tool_call_text
+from trajrec.replay.render import checks_by_target, one_line, safe, step_checks_shown, step_kind, tool_call_text
 
 from .markers import label_mark, marker
 
@@ -108,6 +108,7 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._episode: Episode | None = None
+        self._by_target: dict[int, list[Any]] | None = None  # checks_by_target of the episode, made when first drawn
         self.label_marks: Callable[[int], str] | None = None
         # (step, is cursor, has focus, width, label mark) -> line. 1,024 lines is ~20 screens of scrollback.
         self._lines: LRUCache[tuple[int, bool, bool, int, str | None], Strip] = LRUCache(1024)
@@ -125,6 +126,7 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
     def set_episode(self, episode: Episode, cursor: int = 0) -> None:
         """Show ``episode`` with the cursor on step ``cursor``; posts :class:`CursorMoved`."""
         self._episode = episode
+        self._by_target = None
         self._lines.clear()
         self.virtual_size = Size(self.size.width, len(episode))
         self.set_reactive(StepTimeline.cursor, self.validate_cursor(cursor))
@@ -224,7 +226,10 @@ class StepTimeline(ScrollView, can_focus=True, inherit_bindings=False):
             text.append("? ", style="bold red")
             text.append(one_line(safe(str(exc)), max(1, room)), style="red")
         else:
-            text.append_text(marker(step_kind(step)))
+            # Drawn by the checks that target the step, wherever the env reported them (as the exports count them)
+            if self._by_target is None:
+                self._by_target = checks_by_target(self._episode)
+            text.append_text(marker(step_kind(step, step_checks_shown(self._episode, step, self._by_target))))
             if mark is not None:
                 text.append_text(label_mark(mark))
             text.append(" ")

@@ -54,10 +54,9 @@ ProgressFn = Callable[[int, int], None]
 
 def _being_recorded(path: str) -> bool:
     """Whether a live Recorder holds ``path`` (its lock): no index yet because it is being written, not damaged."""
-    from trajrec.recorder.fsck import is_locked
-    from trajrec.recorder.storage import is_url
+    from trajrec.recorder.fsck import being_recorded
 
-    return not is_url(path) and is_locked(path)
+    return being_recorded(path)
 
 
 def _files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:

@@ -72,7 +72,7 @@ def test_diff_compares_the_readable_steps_of_a_repaired_file(tmp_path: Path,
     assert main(["diff", str(damaged), str(damaged)]) == 0  # itself: the same (its readable steps, its gap)
     out = capsys.readouterr().out
     assert "A: steps 8..11 lost" in out and "B: steps 8..11 lost" in out and out.rstrip().endswith(
-        "same: 16 steps, task and every compared field equal")
+        "same: 16 steps, task, reset and every compared field equal")
     assert main(["diff", str(original), str(damaged)]) == 1  # the gap differs; the 16 steps both hold are equal
     out = capsys.readouterr().out
     assert "B: steps 8..11 lost" in out and "differ" not in out

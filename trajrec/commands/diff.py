@@ -6,12 +6,18 @@ import argparse
 
 NAME = "diff"
 ORDER = 35
-HELP = "Compare two episodes step by step: task, actions, observations, rewards, failures, info and state."
+HELP = ("Compare two episodes: task, reset (first observation, info, state) and, step by step, actions, observations, "
+        "rewards, failures, info and state.")
 EXAMPLES = """  trajrec diff runs/a/ep1.msgpack.zst runs/b/ep1.msgpack.zst
   trajrec replay ep.msgpack.zst --record replays/ && trajrec diff ep.msgpack.zst replays/<new>.msgpack.zst
   trajrec diff A B --ignore info.elapsed --ignore state.clock      leave these paths out
   trajrec diff A B --ignore action --ignore task.seed               two agents or seeds: compare what follows
+  trajrec diff A B --ignore reset.observation                        two prompts: compare what the agents did
   trajrec diff A B --json | jq -c 'select(.type == "step")'          one JSON line per differing step
+
+The reset is compared as `trajrec replay` compares it: its failure, observation (an LLM agent's prompt), info and
+state. A step field's path leaves it out at the reset too (info.elapsed, state.clock); reset.PATH only at the reset
+(reset.observation, reset.info.difficulty, reset.state.seeded); reset alone leaves the reset out.
 
 Exit status, as with diff(1) and `trajrec replay`: 0 when the episodes are the same, 1 when they differ, 2 on
 an error (a missing or unreadable file, a bad --ignore path; the message goes to stderr)."""
@@ -22,15 +28,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("b", metavar="B", help="another episode file")
     p.add_argument("--ignore", action="append", default=[], metavar="PATH",
                    help="leave PATH out (repeatable): a step field (action, failure, observation, reward, terminated, "
-                        "truncated, info, state) or task, with dotted keys below, e.g. info.elapsed, "
-                        "state.files.x, task.seed")
-    p.add_argument("--no-state", action="store_true", help="do not compare the state after each step")
+                        "truncated, info, state; at the reset too), task or reset (failure, observation, info, "
+                        "state at the reset only), with dotted keys below, e.g. info.elapsed, state.files.x, "
+                        "task.seed, reset.observation")
+    p.add_argument("--no-state", action="store_true",
+                   help="do not compare the state (at the reset and after each step)")
     p.add_argument("--limit", type=int, default=10, metavar="N",
                    help="show the differences of the first N differing steps (default 10; 0: all)")
     p.add_argument("--width", type=int, default=100, help="line width (default 100)")
     p.add_argument("--json", action="store_true",
-                   help="JSON lines: one {\"type\": \"step\"} per differing step, then {\"type\": \"summary\"}; "
-                        "each difference has the two values as \"a\" and \"b\"")
+                   help="JSON lines: one {\"type\": \"step\"} per differing step, then {\"type\": \"summary\"} "
+                        "(with the task's and the reset's differences, \"task\" and \"reset\"); each difference has "
+                        "the two values as \"a\" and \"b\"")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     from trajrec.recorder import open_episode
-    from trajrec.replay.episode_diff import diff_episodes, render_step_diff
+    from trajrec.replay.episode_diff import diff_episodes, render_reset_diff, render_step_diff
     from trajrec.replay.render import number_text, one_line
 
     from ._common import dumps, plural
@@ -85,6 +94,9 @@ def _diff(args: argparse.Namespace) -> int:
             for row in result.task:
                 print(f"  ~ {row.where}: {one_line(row.recorded, args.width // 2)} → "
                       f"{one_line(row.replayed, args.width // 2)}")
+        if result.reset:
+            print()
+            print(render_reset_diff(result.reset, width=args.width))
         shown = result.steps if args.limit <= 0 else result.steps[:args.limit]
         for d in shown:
             print()

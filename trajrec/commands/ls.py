@@ -343,10 +343,9 @@ def _usage_columns(totals: dict) -> str:  # type: ignore[type-arg]
 
 def _live(paths: Iterable[str]) -> int:
     """How many of these files (incomplete ones: few) a live Recorder holds: being recorded, not damaged."""
-    from trajrec.recorder.fsck import is_locked
-    from trajrec.recorder.storage import is_url
+    from trajrec.recorder.fsck import being_recorded
 
-    return sum(1 for p in paths if not is_url(p) and is_locked(p))
+    return sum(1 for p in paths if being_recorded(p))
 
 
 def _summary(n: int, outcomes: list, steps: list, failures: list, complete: list,  # type: ignore[type-arg]

@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from trajrec.replay.render import (
         diff_lines,
         one_line,
+        checks_by_target,
         safe,
+        step_checks_shown,
         step_marker,
         tool_call_text,
         usage_text,
@@ -62,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ._common import dumps, plural
 
     from trajrec.recorder import TrajrecUsageError
-    from trajrec.recorder.fsck import is_locked
-    from trajrec.recorder.storage import is_url
+    from trajrec.recorder.fsck import being_recorded
     from trajrec.replay.render import number_text, step_record
 
     if args.state and args.step is None:
@@ -104,14 +105,14 @@ def run(args: argparse.Namespace) -> int:
                 out += f"\n(preview cut at {limit:,} characters; --full prints everything)"
             return out
 
-        _show_step(ep, args.step, args.state, diff_lines, safe, text)
+        _show_step(ep, args.step, args.state, diff_lines, safe, text, step_checks_shown)
         return 0
     task, prov, s = ep.task, ep.provenance, ep.summary
     header_chars = 10**8 if args.full else HEADER_PREVIEW_CHARS
     agent = prov.get("agent") or {}
     print(f"episode   {ep.episode_id}")
     # A file a live Recorder still holds has no index and an open last frame: that is being recorded, not damage.
-    live = not ep.complete and not is_url(str(ep.path)) and is_locked(ep.path)
+    live = not ep.complete and being_recorded(ep.path)
     print(f"file      {ep.path}" + ("   (being recorded: a live Recorder holds it; what it wrote so far)" if live
                                     else "" if ep.complete else f"   ({ep.incomplete_text()})"))
     # Header fields are shown through one_line: any type, any text, bounded (a header is data like the rest);
@@ -177,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     w = max(20, args.width - 30)
     nxt = 0
+    # A check is drawn on the step it targets (step_checks_shown), as the exports count it, not on the step whose
+    # info reported it: an env finding at step 3 that step 1 was wrong marks step 1.
+    by_target = checks_by_target(ep)
     for st in ep:
         if st.index > nxt:  # the steps in between were lost: say so where they were
             print(f"{'':>5} ✗ steps {nxt}..{st.index - 1} lost (damaged bytes)")
@@ -193,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
         if st.failure:
             extra += f"  {st.failure.kind}: {one_line(st.failure.message, args.width)}"
         action = tool_call_text(st.action) or st.action
-        line = f"{st.index:>5} {step_marker(st)} {one_line(action, w // 2):<{w // 2}} → {one_line(st.observation, w // 2)}"
+        mark = step_marker(st, step_checks_shown(ep, st, by_target))
+        line = f"{st.index:>5} {mark} {one_line(action, w // 2):<{w // 2}} → {one_line(st.observation, w // 2)}"
         # The failure text goes last and is what gives way: no line is wider than --width.
         line += extra
         print(line if len(line) <= args.width else line[:args.width - 1] + "…")
@@ -210,8 +215,8 @@ def _or_dash(value: object) -> str:
     return "-" if value is None or value == "" else one_line(value, 200)
 
 
-def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type: ignore[no-untyped-def]
-    from trajrec.replay.render import number_text, state_diff_missing
+def _show_step(ep, n, with_state, diff_lines, safe, value_text, checks_shown) -> None:  # type: ignore[no-untyped-def]
+    from trajrec.replay.render import number_text, reported_at, state_diff_missing
 
     st = ep[n]
     print(f"step {st.index} of {len(ep)}  ({ep.episode_id})")
@@ -245,8 +250,10 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text) -> None:  # type
     if st.info:
         print("info")
         print("  " + value_text(st.info).replace("\n", "\n  "))
-    for c in st.checks:
-        print(f"check     {safe(str(c.judge))} [{c.kind}] target={c.target} value={value_text(c.value)} "
+    for c in checks_shown(ep, st):  # the checks that target this step, wherever the env reported them
+        at = reported_at(c)
+        where = f" (reported at step {at})" if at is not None and at != st.index else ""
+        print(f"check     {safe(str(c.judge))} [{c.kind}] target={c.target}{where} value={value_text(c.value)} "
               f"{value_text(c.rationale or '')}")
     if st.diff:
         print("state diff")

@@ -258,8 +258,9 @@ def gap_order(g: Gap) -> tuple[bool, int, bool]:
 def ran_to_end(summary: Mapping[str, Any], complete: bool = True) -> bool:
     """Whether an episode summary is of an episode that ran to its end: judged, terminated or truncated, in a
     file that was closed (``complete``). One that was stopped (interrupted, the agent gave up), raised (outcome
-    ``error``) or never closed did not: the episodes ``trajrec record --resume`` records again, and those the
-    filter word ``incomplete`` selects (with the files that lost steps).
+    ``error``) or never closed did not: the episodes the filter word ``incomplete`` selects (with the files that lost
+    steps), and those ``trajrec record --resume`` records again (but for those an env exception ended, kept unless
+    ``--retry-errors``: see ``trajrec.recording.resume_keeps``).
 
     >>> ran_to_end({"outcome": "passed"}), ran_to_end({"outcome": "stopped"})
     (True, False)

@@ -203,7 +203,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         # Steps the env took whose records could not be written (disk full...): the next record that is written
         # says how many and why (``recorder_errors``, where "write"), and the summary counts them (``lost_steps``).
         self._lost: dict[str, Any] | None = None
-        #: The exception the env's last step raised (recorded there): not the agent's, for __exit__.
+        #: The exception the env's last reset or step raised (recorded there): not the agent's, for __exit__ and
+        #: `trajrec record` (which goes on with the next seed after it).
         self._env_raised: BaseException | None = None
         self._closed = False
         self._close_retry: EpisodeWriter | None = None  # a close that failed for want of space (close() retries it)
@@ -359,6 +360,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except BaseException as exc:
             if not isinstance(exc, Exception):  # a stop (Ctrl-C, exit) before the episode began: no file
                 raise
+            self._env_raised = exc  # the env's, recorded here: not the agent's (for __exit__, `trajrec record`)
             # The env's own exception reaches the agent unchanged, whatever happens while recording it.
             try:
                 writer = self._open_episode(seed, options, None)

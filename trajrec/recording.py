@@ -731,6 +731,9 @@ def job_config(job: Job) -> dict[str, Any]:
     if job.agent == "openai":
         config["model"] = job.model
         config["sampling"] = _plain(dict(job.sampling))
+        # --price-in/--price-out price the calls whose server gives no cost: one run at two prices would sum
+        # costs that cannot be compared (FINDINGS33 #10).
+        config["prices"] = _plain(dict(job.prices))
     return config
 
 
@@ -745,6 +748,8 @@ def header_config(header: dict[str, Any]) -> dict[str, Any]:
     if agent.get("name") == "openai-tools":
         config["model"] = agent.get("model")
         config["sampling"] = _plain(agent.get("sampling") or {})
+        if "prices" in agent:  # (files recorded before the prices were kept have none to compare)
+            config["prices"] = _plain(agent.get("prices") or {})
     return config
 
 
@@ -782,10 +787,12 @@ def check_resume_config(out: str, job: Job) -> None:
         except (TrajrecError, OSError):
             continue  # unreadable: fsck's business, not a setup to compare
         have = header_config(header)
-        if have != want:
+        # Recorded before the prices were kept: nothing to compare them with.
+        wanted = want if "prices" in have else {k: v for k, v in want.items() if k != "prices"}
+        if have != wanted:
             from trajrec.recorder.fsck import is_locked
 
-            differ = [k for k in {**have, **want} if have.get(k) != want.get(k)]
+            differ = [k for k in {**have, **wanted} if have.get(k) != wanted.get(k)]
             if is_locked(path):  # another process is recording it: --overwrite would be refused too
                 raise TrajrecUsageError(
                     f"--resume: {out} holds {path.name}, being recorded right now by another process with a "
@@ -793,7 +800,7 @@ def check_resume_config(out: str, job: Job) -> None:
                     "recording to finish, or record into another folder (--out)")
             raise TrajrecUsageError(
                 f"--resume: {out} was recorded with a different setup ({', '.join(differ)} differ); "
-                f"{path.name} has: {_config_text(have)}; this command has: {_config_text(want)}. Rerun with the "
+                f"{path.name} has: {_config_text(have)}; this command has: {_config_text(wanted)}. Rerun with the "
                 "folder's settings to resume it, or record into another folder (--out), or pass --overwrite "
                 "instead of --resume to replace its episodes")
 

@@ -438,7 +438,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             EpisodeClosedError: this Recorder is closed.
             Exception: whatever the env's step raised, after it is recorded as a failed step (kind
                 ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step (nor its note) and
-                the episode ends ``stopped``.
+                the episode ends ``stopped``, its ``end_time`` the stop time.
             TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
                 written counts the lost step (the summary counts its reward, end flags and failure).
         """
@@ -460,6 +460,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 # completed, so nothing is recorded for it, and the episode closes as "stopped". Its note goes with
                 # it (the agent made it for this step, before env.step(), as it should: no warning at close()).
                 self._note = {}
+                # The episode's end_time is the stop time, as for a stop while the agent waits on its model: the
+                # last step's time would leave the interrupted step out of the episode's wall time.
+                writer.summary.end_time = time.time()
                 raise
             duration = perf_counter() - p0
             if self._timing is not None:

@@ -269,15 +269,16 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
     global _BUSY
     _BUSY = True
     try:
-        return record_one(job, seed)
-    except Exception:
-        # record_one closed its episode; this catches what raised before or around it. A worker that goes idle
-        # with an episode open loses it: the pool's stop then ends the idle worker at once (os._exit), and the
-        # file was left without its index (FINDINGS33 #3).
-        rec = _WORKER.get(job)
-        if rec is not None:
-            _close_open_episode(rec, None)
-        raise
+        try:
+            return record_one(job, seed)
+        except Exception:
+            # record_one closed its episode; this catches what raised before or around it. A worker that goes
+            # idle with an episode open loses it: the pool's stop then ends the idle worker at once (os._exit),
+            # and the file was left without its index (FINDINGS33 #3). (A stop meanwhile: the handler below.)
+            rec = _WORKER.get(job)
+            if rec is not None:
+                _close_open_episode(rec, None)
+            raise
     except KeyboardInterrupt:
         import signal
 

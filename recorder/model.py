@@ -258,8 +258,9 @@ def gap_order(g: Gap) -> tuple[bool, int, bool]:
 def ran_to_end(summary: Mapping[str, Any], complete: bool = True) -> bool:
     """Whether an episode summary is of an episode that ran to its end: judged, terminated or truncated, in a
     file that was closed (``complete``). One that was stopped (interrupted, the agent gave up), raised (outcome
-    ``error``) or never closed did not: the episodes ``trajrec record --resume`` records again, and those the
-    filter word ``incomplete`` selects (with the files that lost steps).
+    ``error``) or never closed did not: the episodes the filter word ``incomplete`` selects (with the files that lost
+    steps), and those ``trajrec record --resume`` records again (but for those an env exception ended, kept unless
+    ``--retry-errors``: see ``trajrec.recording.resume_keeps``).
 
     >>> ran_to_end({"outcome": "passed"}), ran_to_end({"outcome": "stopped"})
     (True, False)
@@ -366,7 +367,7 @@ def _lazy_errors(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> list[dict[
 
 #: The :class:`Step` fields a step read from a file builds when first read (each builds new objects).
 _LAZY_FIELDS = {"failure": _lazy_failure, "recovers": _lazy_recovers, "diff": _lazy_diff, "checks": _lazy_checks,
-                "recorder_errors": _lazy_errors}
+                "recorder_errors": _lazy_errors, "after_end": lambda rec, extra: rec.get("after_end") is True}
 
 
 @dataclass(slots=True)
@@ -398,6 +399,9 @@ class Step:
     diff: list[DiffRow]
     checks: list[Check]
     recorder_errors: list[dict[str, Any]] = field(default_factory=list)
+    #: taken after the step that ended the episode (terminated or truncated), with no reset between: not part of
+    #: the episode's end, return or outcome (docs/RECORDING.md)
+    after_end: bool = False
     # The stored record and the index's checks on this step, while some field is still to be built from them.
     _src: Mapping[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
     _extra: tuple[Check, ...] = field(default=(), init=False, repr=False, compare=False)
@@ -511,7 +515,7 @@ class SummaryBuilder:
 
     __slots__ = ("steps", "ret", "failures", "retries", "recoveries", "terminated", "truncated", "error",
                  "checks_total", "checks_passed", "checks_failed", "by_kind", "by_judge", "verdict", "verdict_judge",
-                 "start_time", "end_time", "last_step", "model", "agent_error", "lost_steps", "lost_before")
+                 "start_time", "end_time", "last_step", "model", "agent_error", "lost_steps", "lost_before", "after_end")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -537,6 +541,8 @@ class SummaryBuilder:
         self.lost_steps = 0  # env steps whose records could not be written (a write failed: disk full...)
         #: ``[k, n]`` per gap: ``n`` of them were lost right before step ``k`` (the rest of lost_steps came last)
         self.lost_before: list[list[int]] = []
+        #: steps taken after the step that ended the episode, with no reset between (marked ``after_end``)
+        self.after_end = 0
 
     def add_agent_error(self, message: str, note: Mapping[str, Any], *, interrupted: bool = False) -> None:
         """The agent failed to choose an action (e.g. its model server did not answer): the episode ends as
@@ -562,6 +568,14 @@ class SummaryBuilder:
         self.steps += 1
         get = rec.get
         self.last_step = get("i")
+        if not bare and get("after_end") is True:
+            # A step after the episode's end (no reset between): in the file and counted in steps, failures, model
+            # calls and checks, but the episode's end stays the first one: return, terminated, truncated, error.
+            self.after_end += 1
+            self.end_time = get("time")
+            if not rec.keys().isdisjoint(_SUMMARY_OPTIONAL):
+                self._add_optional(rec, after_end=True)
+            return
         reward = get("reward")
         if type(reward) is float:  # the usual case, without the try below
             self.ret += reward
@@ -596,14 +610,14 @@ class SummaryBuilder:
         self.add_step({k: v for k, v in rec.items() if k != "recorder_errors"})
         self.steps, self.last_step = steps, last_step
 
-    def _add_optional(self, rec: Mapping[str, Any]) -> None:
+    def _add_optional(self, rec: Mapping[str, Any], after_end: bool = False) -> None:
         get = rec.get
         failure = get("failure")
         # ``is not None`` and an exact dict (what the Recorder writes) first: an isinstance test against typing's
         # Mapping costs ~1 µs, on every failed step.
         if failure is not None and (type(failure) is dict or isinstance(failure, Mapping)) and failure:
             self.failures += 1
-            if failure.get("kind") == "exception":
+            if failure.get("kind") == "exception" and not after_end:
                 self.error = f"step {rec.get('i')} raised {failure.get('type') or 'an exception'}"
         if get("retry_of") is not None:
             self.retries += 1
@@ -679,6 +693,8 @@ class SummaryBuilder:
             out["model"] = self.model.to_dict()
         if self.agent_error is not None:  # an agent-side failure, kept apart from the env's failures
             out["agent_error"] = self.agent_error
+        if self.after_end:  # only episodes stepped on after their end carry it
+            out["after_end"] = self.after_end
         if self.lost_steps:  # only files that lost records carry it
             out["lost_steps"] = self.lost_steps
             # Where they were, so readers place the gaps from the index alone (see gaps()).

@@ -22,7 +22,7 @@ from .diff import StateTracker, copy_state
 from .errors import AgentError, EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
-from .model import CHECK_KINDS, as_step_index, normalize_check
+from .model import CHECK_KINDS, as_step_index, normalize_check, truthy
 from .model_call import INTERRUPTED_CALL
 from .provenance import gather
 from .storage import Outbox, is_url
@@ -204,8 +204,12 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         # Steps the env took whose records could not be written (disk full...): the next record that is written
         # says how many and why (``recorder_errors``, where "write"), and the summary counts them (``lost_steps``).
         self._lost: dict[str, Any] | None = None
-        #: The exception the env's last step raised (recorded there): not the agent's, for __exit__.
+        #: The exception the env's last reset or step raised (recorded there): not the agent's, for __exit__ and
+        #: `trajrec record` (which goes on with the next seed after it).
         self._env_raised: BaseException | None = None
+        #: The step that ended the open episode (it returned terminated or truncated), or None: the steps after it
+        #: (no reset between: undefined in Gymnasium) are recorded marked ``after_end`` (see ``step``).
+        self._end_step: int | None = None
         self._closed = False
         self._close_retry: EpisodeWriter | None = None  # a close that failed for want of space (close() retries it)
         self._has_state = False
@@ -214,6 +218,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self.episode_paths: list[Path] = []
         self.episode_urls: list[str] = []  # episodes uploaded to a URL out_dir
         self.last_summary: dict[str, Any] | None = None
+
+    _warned_after_end: str | None = None  # the episode file whose step after its end was warned about
 
     # (time, duration) to record instead of the measured ones: set by the vector recorder, whose sub-env steps
     # happen inside one batched call that it times itself.
@@ -348,6 +354,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._finish_episode()
         self._ended_by_call: str | None = None
         self._step = 0
+        self._end_step = None
         self._env_raised = None
         self._lost = None
         self._check_seq = 0
@@ -360,6 +367,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except BaseException as exc:
             if not isinstance(exc, Exception):  # a stop (Ctrl-C, exit) before the episode began: no file
                 raise
+            self._env_raised = exc  # the env's, recorded here: not the agent's (for __exit__, `trajrec record`)
             # The env's own exception reaches the agent unchanged, whatever happens while recording it.
             try:
                 writer = self._open_episode(seed, options, None)
@@ -419,7 +427,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         Recorded: the action as the agent sent it (a copy taken before the env could change it), the observation,
         reward, terminated, truncated and info, the pending :meth:`note`, the time and duration, the diff of the
         env's state against the previous step, and the failure verdict (``info["error"]``, ``failure_fn``, an
-        exception) with retry/recovery marks.
+        exception) with retry/recovery marks. A step after the one that ended the episode (terminated or
+        truncated) with no ``reset`` between is recorded too, marked ``after_end``, with a ``RuntimeWarning`` once
+        per episode; the summary keeps the episode's first end (docs/RECORDING.md, "Steps after the end").
 
         Returns:
             The env's ``(observation, reward, terminated, truncated, info)``, unchanged.
@@ -429,7 +439,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             EpisodeClosedError: this Recorder is closed.
             Exception: whatever the env's step raised, after it is recorded as a failed step (kind
                 ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step (nor its note) and
-                the episode ends ``stopped``.
+                the episode ends ``stopped``, its ``end_time`` the stop time.
             TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
                 written counts the lost step (the summary counts its reward, end flags and failure).
         """
@@ -437,6 +447,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         if writer is None or writer.closed or self._closed:
             writer = self._require_writer("step")
         i = self._step
+        after_end = self._end_step is not None
+        if after_end:
+            self._warn_after_end(i, writer)
         sent = action if type(action) in _ATOMIC_ACTIONS else agent_action(action)
         t0 = time.time()
         p0 = perf_counter()
@@ -448,6 +461,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                 # completed, so nothing is recorded for it, and the episode closes as "stopped". Its note goes with
                 # it (the agent made it for this step, before env.step(), as it should: no warning at close()).
                 self._note = {}
+                # The episode's end_time is the stop time, as for a stop while the agent waits on its model: the
+                # last step's time would leave the interrupted step out of the episode's wall time.
+                writer.summary.end_time = time.time()
                 raise
             duration = perf_counter() - p0
             if self._timing is not None:
@@ -461,6 +477,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                           "failure": failure}
                 if retry_of is not None:
                     record["retry_of"] = retry_of
+                if after_end:
+                    record["after_end"] = True
                 if self._note:
                     record["note"], self._note = self._note, {}
                 # The env may have changed its state before raising (a file deleted, then an I/O error): read it
@@ -485,6 +503,11 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         record = {"t": "step", "i": i, "action": sent, "observation": obs, "reward": reward, "terminated": terminated,
                   "truncated": truncated, "info": info, "time": t0, "duration": duration}
         classifier = self._classifier
+        if after_end:
+            record["after_end"] = True  # (an eleventh field: never the usual step below)
+        elif ((terminated if type(terminated) is bool else truthy(terminated))
+              or (truncated if type(truncated) is bool else truthy(truncated))):
+            self._end_step = i
         try:
             # A plain step: no note, no failure_fn, an info dict without "checks", no error of a user callable
             # waiting, nothing lost before it. The usual step is a plain one whose info has no "error" and whose
@@ -492,7 +515,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             # (None, None, None), so it is not asked, and the record carries none of the optional fields the
             # writer looks for.
             plain = (self._bare_steps and type(info) is dict and not self._note and self._failure_fn is None
-                     and not classifier.errors and self._lost is None and "checks" not in info)
+                     and not classifier.errors and self._lost is None and "checks" not in info and not after_end)
             usual = plain and info.get("error") is None and (not classifier._pending or classifier.quiet_for(sent))
         except Exception:  # noqa: BLE001  (a hostile key in info: the general path records what it raises)
             plain = usual = False
@@ -580,6 +603,23 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._lost = None
         self._step = i + 1
         return obs, reward, terminated, truncated, info
+
+    def _warn_after_end(self, i: int, writer: EpisodeWriter) -> None:
+        """Step ``i`` comes after the step that ended the episode, with no reset between: warn once per episode.
+
+        Gymnasium leaves such a step undefined (its envs warn, and step on); the Recorder does the same and does
+        not refuse it (it would change what the agent sees): the step is recorded, marked ``after_end``, and the
+        summary keeps the episode's first end (``terminated``/``truncated``, ``return``, the outcome)."""
+        if self._warned_after_end == writer.path:
+            return
+        self._warned_after_end = writer.path
+        end = self._end_step
+        how = "terminated" if writer.summary.terminated else "truncated"
+        warnings.warn(f"trajrec: step {i} of {os.path.basename(writer.path)} comes after step {end}, which ended the "
+                      f"episode ({how}=True), with no reset() between: Gymnasium leaves such a step undefined. It is "
+                      "recorded, marked after_end, and the summary keeps the episode's first end (outcome, return, "
+                      "terminated/truncated); call env.reset() when a step returns terminated or truncated "
+                      "(warned once per episode)", RuntimeWarning, stacklevel=user_stacklevel())
 
     def _count_lost(self, exc: TrajrecIOError, writer: EpisodeWriter, record: dict[str, Any]) -> None:
         """Step ``record``'s write failed with ``exc``: the next record written (or the summary at close) says one

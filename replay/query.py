@@ -12,8 +12,8 @@ term                   matches an episode when
 ``retried``            it has at least one retry step (``recovered``: a recovery; ``faulty``: a failed step)
 ``incomplete``         it did not run to its end or lost steps (``ended=false``): stopped (Ctrl-C, SIGTERM), raised
                        (outcome ``error``), never closed (no index), steps lost to damage or env steps a failed
-                       write kept out of the file: the episodes ``trajrec record --resume`` records again, and
-                       those that lost steps
+                       write kept out of the file: the episodes ``trajrec record --resume`` records again (not
+                       those the env's exception ended, unless ``--retry-errors``), and those that lost steps
 ``labeled``            it has a live label (``unlabeled``: none)
 ``FIELD:VALUE``        text fields: VALUE is in the field (``env:shell`` matches ``trajrec/Shell-v0``);
                        ``outcome:`` matches a prefix; numbers and booleans: same as ``FIELD=VALUE``. An

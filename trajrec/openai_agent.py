@@ -102,9 +102,12 @@ class OpenAIToolAgent:
         self._said = False  # the last action was the reply's text (no tool call): the env's answer is owed
 
     def describe(self) -> dict[str, Any]:
-        """Provenance fields: agent name and version, model, server, sampling settings."""
+        """Provenance fields: agent name and version, model, server, sampling settings, and the prices the cost
+        of a call is computed with when the server gives none (USD per million tokens; None: not given)."""
+        prices = self.config.prices
         return {"name": self.name, "version": self.version, "model": self.config.model,
                 "base_url": self.config.base_url, "sampling": dict(self.config.sampling),
+                "prices": dict(prices) if prices else None,
                 "client": f"openai@{getattr(self._openai, '__version__', '?')}"}
 
     def reset(self, observation: Any, info: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trajrec.recorder.errors import AgentError, TrajrecIOError, TrajrecUsageError
+from trajrec.recorder.errors import AgentError, TrajrecError, TrajrecIOError, TrajrecUsageError
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,7 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
     else:
         env.agent = {"name": job.agent, "class": type(agent).__qualname__, "seed": seed,
                      "skill": job.skill if job.agent == "scripted" else None}
+    before = env.episode_path
     try:
         run_episode(env, agent, seed=seed)
     except KeyboardInterrupt as exc:
@@ -162,8 +163,52 @@ def record_one(job: Job, seed: int, recorder: Any = None) -> dict[str, Any]:
         env.end_episode_with_error(str(exc), **exc.note)
         raise AgentError(f"{exc}; the episode of seed {seed} was closed with outcome error ({env.episode_path}); "
                          "rerun the same command with --resume once the server answers", exc.note) from None
+    except Exception as exc:
+        if exc is getattr(env, "_env_raised", None):
+            # The env raised in reset or step: the Recorder recorded it (a failed step or reset of kind
+            # "exception", outcome "error"). That is data, as for `collect`: the episode is closed and the
+            # caller goes on with the next seed; the result says which exception ended it.
+            summary = env.end_episode() or {}
+            if not summary and env.episode_path != before:  # a failed reset: its episode is closed already
+                summary = env.last_summary or {}
+            path = str(env.episode_path) if env.episode_path != before else None  # None: not recorded (warned)
+            if not summary:
+                summary = {"outcome": "error", "error": f"{'step' if path else 'reset'} raised {type(exc).__name__}"}
+            where = summary.get("error") if isinstance(summary.get("error"), str) else f"raised {type(exc).__name__}"
+            message = exception_message(exc)
+            return {**summary, "path": path, "seed": seed, "env_error": f"{where}: {message}" if message else where}
+        # The agent's own code raised (or the Recorder could not write): the episode is closed before the
+        # exception goes on (the agent's is named in its agent_error, as `with Recorder(...)` does), so no file
+        # is left without its index when the command then stops its workers.
+        _close_open_episode(env, None if isinstance(exc, TrajrecError) else exc)
+        raise
     summary = env.end_episode() or {}
     return {**summary, "path": str(env.episode_path), "seed": seed}
+
+
+def exception_message(exc: BaseException, width: int = 300) -> str:
+    """The first line of ``exc``'s message, cut at ``width`` characters ("" when it has none).
+
+    >>> exception_message(ZeroDivisionError("division by zero")), exception_message(KeyError())
+    ('division by zero', '')
+    """
+    try:
+        lines = str(exc).strip().splitlines()
+    except Exception:  # noqa: BLE001  (a hostile __str__)
+        return "<message not readable>"
+    text = lines[0] if lines else ""
+    return text[:width - 3] + "..." if len(text) > width else text
+
+
+def _close_open_episode(env: Any, agent_exc: Exception | None) -> None:
+    """Close the episode ``env`` (a Recorder) has open, if any: as ``error`` naming ``agent_exc`` (the agent's
+    exception), else as the Recorder closes it. Nothing raised here hides the exception that brought us here."""
+    try:
+        if agent_exc is not None:
+            env._end_with_agent_exception(agent_exc)
+        env.end_episode()
+    except Exception:  # noqa: BLE001  (a full disk: the file is left for fsck, the first error goes on)
+        pass
 
 
 def _worker_recorder(job: Job) -> Any:
@@ -224,7 +269,16 @@ def _worker_record(job: Job, seed: int) -> dict[str, Any]:
     global _BUSY
     _BUSY = True
     try:
-        return record_one(job, seed)
+        try:
+            return record_one(job, seed)
+        except Exception:
+            # record_one closed its episode; this catches what raised before or around it. A worker that goes
+            # idle with an episode open loses it: the pool's stop then ends the idle worker at once (os._exit),
+            # and the file was left without its index (FINDINGS33 #3). (A stop meanwhile: the handler below.)
+            rec = _WORKER.get(job)
+            if rec is not None:
+                _close_open_episode(rec, None)
+            raise
     except KeyboardInterrupt:
         import signal
 
@@ -541,16 +595,38 @@ def ended(summary: dict[str, Any], complete: bool = True) -> bool:
     return ran_to_end(summary, complete)
 
 
+def env_raised(summary: dict[str, Any], complete: bool = True) -> bool:
+    """Whether an episode summary is of an episode that ended because the env raised (in ``reset`` or a
+    ``step``): outcome ``error`` in a closed file, with no ``agent_error`` (the agent failing, its model server
+    down, its own code raising, is another matter: that seed is worth recording again once fixed). Such an
+    episode did not run to its end (:func:`ended` is False) but it did end: it is data, and ``--resume`` keeps it
+    unless asked (``--retry-errors``).
+
+    >>> env_raised({"outcome": "error", "error": "step 3 raised ZeroDivisionError"})
+    True
+    >>> env_raised({"outcome": "error", "agent_error": {"message": "down"}}), env_raised({"outcome": "stopped"})
+    (False, False)
+    """
+    return complete and summary.get("outcome") == "error" and not summary.get("agent_error")
+
+
+def resume_keeps(summary: dict[str, Any], complete: bool, retry_errors: bool = False) -> bool:
+    """Whether ``--resume`` counts an episode as recorded (its seed is not recorded again): it ran to its end
+    (:func:`ended`), or the env raised (:func:`env_raised`) and ``retry_errors`` is not set."""
+    return ended(summary, complete) or (not retry_errors and env_raised(summary, complete))
+
+
 def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
-               overwrite: bool = False) -> tuple[list[int], int]:
+               overwrite: bool = False, retry_errors: bool = False) -> tuple[list[int], int]:
     """The seeds to record into ``out``, and how many were skipped as already recorded.
 
     A folder that already holds episode files is only recorded into with ``resume`` (seeds recorded from
     ``env_id`` before are skipped) or ``overwrite`` (its episode files are deleted first; label files stay).
 
-    With ``resume``, an episode of a planned seed that did not end (see :func:`ended`: interrupted, raised,
-    never closed) does not count as recorded: its file is renamed with :data:`UNFINISHED_SUFFIX` appended
-    (kept, out of the run; a warning names it) and the seed is recorded again.
+    With ``resume``, an episode of a planned seed that did not end (see :func:`ended`: interrupted, the agent
+    failed, never closed) does not count as recorded: its file is renamed with :data:`UNFINISHED_SUFFIX` appended
+    (kept, out of the run; a warning names it) and the seed is recorded again. One that ended because the env
+    raised (:func:`env_raised`) counts as recorded unless ``retry_errors``.
 
     Raises:
         TrajrecUsageError: the folder holds episodes and neither flag was given; or ``overwrite`` while another
@@ -565,26 +641,29 @@ def plan_seeds(out: str, env_id: str, seeds: list[int], *, resume: bool = False,
     if resume:
         import warnings
 
-        done = {seed for _, seed, summary, complete in found if ended(summary, complete)}
+        def keep(summary: dict[str, Any], complete: bool) -> bool:
+            return resume_keeps(summary, complete, retry_errors)
+
+        done = {seed for _, seed, summary, complete in found if keep(summary, complete)}
         wanted = set(seeds)
         moved = []
         from trajrec.recorder.fsck import is_locked
 
         live = [Path(path).name for path, seed, summary, complete in found
-                if seed in wanted and not ended(summary, complete) and is_locked(path)]
+                if seed in wanted and not keep(summary, complete) and is_locked(path)]
         if live:
             raise TrajrecUsageError(
                 f"--resume: {out} holds {len(live)} episode file{'s' if len(live) != 1 else ''} of these seeds being "
                 f"recorded right now by another process ({', '.join(live[:3])}{' ...' if len(live) > 3 else ''}); "
                 "wait for that recording to finish, or record into another folder")
         for path, seed, summary, complete in found:
-            if seed in wanted and not ended(summary, complete):
+            if seed in wanted and not keep(summary, complete):
                 os.replace(path, path + UNFINISHED_SUFFIX)
                 moved.append(f"{Path(path).name} (seed {seed}, {summary.get('outcome') or 'no index'})")
         if moved:
             many = len(moved) != 1
-            warnings.warn(f"{len(moved)} episode{'s' if many else ''} in {out} did not end (interrupted, raised or "
-                          f"not closed) and {'are' if many else 'is'} recorded again; the old file{'s are' if many else ' is'} "
+            warnings.warn(f"{len(moved)} episode{'s' if many else ''} in {out} did not end (interrupted, the agent "
+                          f"failed{', the env raised' if retry_errors else ''} or not closed) and {'are' if many else 'is'} recorded again; the old file{'s are' if many else ' is'} "
                           f"kept, renamed to *{UNFINISHED_SUFFIX}: {', '.join(moved[:5])}{' ...' if len(moved) > 5 else ''}",
                           UserWarning, stacklevel=2)
         todo = [s for s in seeds if s not in done]
@@ -653,6 +732,9 @@ def job_config(job: Job) -> dict[str, Any]:
     if job.agent == "openai":
         config["model"] = job.model
         config["sampling"] = _plain(dict(job.sampling))
+        # --price-in/--price-out price the calls whose server gives no cost: one run at two prices would sum
+        # costs that cannot be compared (FINDINGS33 #10).
+        config["prices"] = _plain(dict(job.prices))
     return config
 
 
@@ -667,6 +749,8 @@ def header_config(header: dict[str, Any]) -> dict[str, Any]:
     if agent.get("name") == "openai-tools":
         config["model"] = agent.get("model")
         config["sampling"] = _plain(agent.get("sampling") or {})
+        if "prices" in agent:  # (files recorded before the prices were kept have none to compare)
+            config["prices"] = _plain(agent.get("prices") or {})
     return config
 
 
@@ -704,10 +788,12 @@ def check_resume_config(out: str, job: Job) -> None:
         except (TrajrecError, OSError):
             continue  # unreadable: fsck's business, not a setup to compare
         have = header_config(header)
-        if have != want:
+        # Recorded before the prices were kept: nothing to compare them with.
+        wanted = want if "prices" in have else {k: v for k, v in want.items() if k != "prices"}
+        if have != wanted:
             from trajrec.recorder.fsck import is_locked
 
-            differ = [k for k in {**have, **want} if have.get(k) != want.get(k)]
+            differ = [k for k in {**have, **wanted} if have.get(k) != wanted.get(k)]
             if is_locked(path):  # another process is recording it: --overwrite would be refused too
                 raise TrajrecUsageError(
                     f"--resume: {out} holds {path.name}, being recorded right now by another process with a "
@@ -715,7 +801,7 @@ def check_resume_config(out: str, job: Job) -> None:
                     "recording to finish, or record into another folder (--out)")
             raise TrajrecUsageError(
                 f"--resume: {out} was recorded with a different setup ({', '.join(differ)} differ); "
-                f"{path.name} has: {_config_text(have)}; this command has: {_config_text(want)}. Rerun with the "
+                f"{path.name} has: {_config_text(have)}; this command has: {_config_text(wanted)}. Rerun with the "
                 "folder's settings to resume it, or record into another folder (--out), or pass --overwrite "
                 "instead of --resume to replace its episodes")
 

@@ -143,3 +143,38 @@ def test_a_stop_after_the_file_is_made_and_before_reset_writes_leaves_no_file(tm
     assert list(run.iterdir()) == done
     assert [p.name for p in env.episode_paths] == [p.name for p in done]
     assert read_index(done[0])["summary"]["steps"] == 1
+
+
+class StopAfterWork(gym.Wrapper):
+    """Its 2nd ``step`` works (it notes the time), then is stopped (KeyboardInterrupt), as Ctrl-C inside a tool."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.calls, self.stopped_at = 0, None
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == 2:
+            import time
+
+            self.stopped_at = time.time()
+            raise KeyboardInterrupt
+        return self.env.step(action)
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_a_stop_inside_step_ends_the_episode_at_the_stop_time(tmp_path, at):
+    # FINDINGS33 #12: end_time was the last finished step's time (None with no step), leaving the interrupted
+    # step out of the episode's wall time; RECORDING.md gives the stop time for a stop during a model wait.
+    env = StopAfterWork(gym.make(ENV))
+    env.calls = 2 - at  # at=1: the very first step is stopped
+    rec = Recorder(env, tmp_path)
+    rec.reset(seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(at):
+            rec.step("ls")
+    rec.close()
+    ep = open_episode(rec.episode_path)
+    assert len(ep) == at - 1 and ep.summary["outcome"] == "stopped"
+    assert ep.summary["end_time"] >= env.stopped_at
+    assert ep.summary["end_time"] >= ep.summary["start_time"]

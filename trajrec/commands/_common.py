@@ -69,6 +69,7 @@ def plural(n: Any, word: str, many: str | None = None) -> str:
     return f"{n} {many}"
 
 
+<<<<<<< HEAD
 def orphaned_labels_note(folder: Any) -> str | None:
     """A line saying how many labels in ``folder`` belong to no episode file there now (after ``import
     --overwrite`` or ``record --resume`` deleted or renamed files), on which episodes, and how to list them; None
@@ -90,3 +91,76 @@ def orphaned_labels_note(folder: Any) -> str | None:
             f"{'they stay' if len(orphans) != 1 else 'it stays'} in "
             f"{os.path.join(folder, LABELS_DIR)} and count{'s' if len(orphans) == 1 else ''} again if such a file comes back; `trajrec label ls "
             f"{folder} --orphans` lists them")
+=======
+def unfinished_files(paths: Iterable[Any]) -> list[str]:
+    """The ``*.msgpack.zst.unfinished`` files under ``paths`` (folders searched recursively, links not followed;
+    URLs skipped): episodes ``trajrec record --resume`` found cut short and recorded again, kept beside the run.
+    Commands read only ``*.msgpack.zst`` files, so these count in nothing."""
+    from trajrec.recorder import SUFFIX
+    from trajrec.recorder.storage import is_url
+    from trajrec.recording import UNFINISHED_SUFFIX
+
+    end = SUFFIX + UNFINISHED_SUFFIX
+    found: list[str] = []
+    for raw in paths:
+        p = os.fspath(raw)
+        if is_url(p) or not os.path.isdir(p):
+            continue
+        stack = [p]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    for e in it:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        elif e.name.endswith(end) and e.is_file(follow_symlinks=False):
+                            found.append(e.path)
+            except OSError:
+                continue  # unreadable folder: the listing itself says what it can
+    return sorted(found)
+
+
+def unfinished_spend(paths: Iterable[Any]) -> dict[str, Any] | None:
+    """What the ``.unfinished`` files under ``paths`` (:func:`unfinished_files`) hold that no total counts: their
+    number, paths, steps and summed model totals (calls, failed attempts, tokens, seconds, cost; a total that is
+    unknown in one file is None). None when there are none."""
+    from trajrec.recorder import read_index
+    from trajrec.recorder.errors import TrajrecError
+    from trajrec.recorder.model_call import model_usage_totals
+
+    files = unfinished_files(paths)
+    if not files:
+        return None
+    model: dict[str, Any] = {"calls": 0, "failed_attempts": 0, "failed_calls": 0, "prompt_tokens": 0,
+                             "completion_tokens": 0, "total_tokens": 0, "latency": 0.0, "cost": 0.0}
+    steps, unreadable = 0, 0
+    for path in files:
+        try:
+            summary = read_index(path).get("summary") or {}
+        except (TrajrecError, OSError):
+            unreadable += 1
+            continue
+        steps += summary.get("steps") if isinstance(summary.get("steps"), int) else 0
+        totals = model_usage_totals(summary)
+        for key in model:
+            value = totals.get(key)
+            if model[key] is None or value is None:
+                model[key] = None if totals.get("calls") else model[key]  # unknown in a file with calls
+            else:
+                model[key] += value
+    return {"files": len(files), "paths": files, "steps": steps, "unreadable": unreadable, "model": model}
+
+
+def unfinished_note(spend: dict[str, Any] | None) -> str | None:
+    """The line saying what :func:`unfinished_spend` found, for ``ls`` and ``report``; None when nothing."""
+    if not spend:
+        return None
+    from trajrec.replay.render import usage_text
+
+    n = spend["files"]
+    usage = usage_text(spend["model"])
+    return (f"{plural(n, 'unfinished file')} (*.unfinished: episodes cut short, recorded again by `record --resume`)"
+            f" not counted here: {plural(spend['steps'], 'step')}"
+            + (f", {usage}" if usage else ", no model calls")
+            + (f" ({spend['unreadable']} unreadable)" if spend["unreadable"] else ""))
+>>>>>>> fix-x

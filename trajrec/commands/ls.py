@@ -120,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         print(_summary(len(shown), [e.outcome for e in shown], [e.steps for e in shown],
                        [e.failures for e in shown], [e.complete for e in shown], total, len(bad),
                        bool(args.where), _live(e.path for e in shown if not e.complete)), file=sys.stderr)
+        _note_unfinished(args.paths)
         return 1 if bad else 0
     out: list[str] = []
     for e in shown:
@@ -211,7 +212,18 @@ def _plain(args: argparse.Namespace) -> int:
     live = _live(listing.paths[i] for i, ok in enumerate(cols["complete"]) if not ok)
     print(_summary(len(listing), cols["outcome"], cols["steps"], cols["failures"], cols["complete"],
                    len(listing) + len(bad), len(bad), False, live), file=sys.stderr)
+    _note_unfinished(args.paths)
     return 1 if bad else 0
+
+
+def _note_unfinished(paths: list[str]) -> None:
+    """Say (on stderr, after the summary line) what the ``*.unfinished`` files beside the run hold: ``--resume``
+    set those episodes aside, no row lists them, but their model calls were paid for."""
+    from ._common import unfinished_note, unfinished_spend
+
+    note = unfinished_note(unfinished_spend(paths))
+    if note:
+        print(note, file=sys.stderr)
 
 
 def _rescanned(paths: list[str]):  # type: ignore[no-untyped-def]

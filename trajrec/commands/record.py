@@ -59,10 +59,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="the folder holds episodes already: record only the seeds not recorded yet (and again "
-                            "those cut short); refused when the folder was recorded with another env, --kwarg, "
+                            "those cut short: stopped, the agent failed, not closed; not those where the env raised, "
+                            "see --retry-errors); refused when the folder was recorded with another env, --kwarg, "
                             "agent or agent options")
     again.add_argument("--overwrite", action="store_true",
                        help="the folder holds episodes already: delete its episode files first (labels stay)")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="with --resume: record again the seeds whose env raised (outcome error; by default such an "
+                        "episode ended and is kept: an env exception ends its episode, recording goes on with the "
+                        "next seed, and the command exits 1 naming each)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
@@ -105,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         raise TrajrecUsageError(f"--skill must be between 0 and 1, got {args.skill}")
     if args.workers < 1:
         raise TrajrecUsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.retry_errors and not args.resume:
+        raise TrajrecUsageError("--retry-errors only applies with --resume (it records again the seeds of a folder "
+                                "whose env raised); add --resume")
     llm_options = {"--model": args.model, "--base-url": args.base_url, "--temperature": args.temperature,
                    "--top-p": args.top_p, "--max-tokens": args.max_tokens, "--price-in": args.price_in,
                    "--price-out": args.price_out}
@@ -128,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
               prices=prices, request_timeout=args.request_timeout, retries=args.retries)
     seeds = list(range(args.seed, args.seed + args.episodes))
     skipped = 0
+    kept_errors: list[dict[str, Any]] = []
     created = []
     url = is_url(args.out)
     try:
@@ -142,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
                 if not url:
                     if args.resume:
                         check_resume_config(args.out, job)
+                    kept_errors = errors_kept(args, seeds) if args.resume and not args.retry_errors else []
                     seeds, skipped = plan_seeds(args.out, env_id, seeds, resume=args.resume,
-                                                overwrite=args.overwrite)
+                                                overwrite=args.overwrite, retry_errors=args.retry_errors)
                 results = []
                 if seeds:
                     with Progress(len(seeds), f"record {args.env_id}", unit=" episodes") as bar:
@@ -163,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
         remove_empty_dirs(created)  # a bad env id or --kwarg: no empty folder left behind
         raise
     summary = {**summarize(results), "skipped": skipped}
+    raised = env_errors(results)
+    if raised or kept_errors:
+        summary["env_errors"] = raised
+        summary["env_errors_kept"] = kept_errors
     waiting: list[Any] = []
     if url:  # uploads that failed left their files in the local outbox: the run is not at the URL yet
         from trajrec.recorder import SUFFIX
@@ -183,6 +197,21 @@ def run(args: argparse.Namespace) -> int:
         note = orphaned_labels_note(args.out)
         if note:
             print(f"trajrec record: note: {note}", file=sys.stderr)
+    if kept_errors:
+        n = len(kept_errors)
+        print(f"trajrec record: note: {n} of the seeds skipped ended with the env raising (outcome error: "
+              f"{', '.join(str(e['seed']) for e in kept_errors[:10])}{' ...' if n > 10 else ''}); an env exception "
+              "ends its episode, which is kept; add --retry-errors to record them again", file=sys.stderr)
+    if raised:
+        for e in raised:
+            print(f"trajrec record: seed {e['seed']}: env {e['error']}; recorded with outcome error in "
+                  f"{e['path'] or '(no file: recording the failed reset failed, see the warning above)'}",
+                  file=sys.stderr)
+        n, total = len(raised), len(results)
+        others = " (the others ran to their end)" if n < total else ""
+        print(f"trajrec record: error: the env raised in {n} of {total} episode{'s' if total != 1 else ''}{others}; "
+              "each file holds the traceback (`trajrec show FILE`). --resume keeps these episodes (they ended); "
+              "--resume --retry-errors records them again", file=sys.stderr)
     if waiting:
         n = len(waiting)
         print(f"trajrec record: error: {n} episode file{'s are' if n != 1 else ' is'} not at {args.out}: "
@@ -190,18 +219,42 @@ def run(args: argparse.Namespace) -> int:
               f"{'they wait' if n != 1 else 'it waits'} in {outbox.folder}, `trajrec sync {outbox.folder}` "
               "uploads them", file=sys.stderr)
         return 1
-    return 0
+    return 1 if raised else 0
 
 
-def done_and_cut(args: argparse.Namespace, seeds: list[int]) -> tuple[int, int]:
-    """How many episodes of ``seeds`` in ``args.out`` ran to their end, and how many did not (cut short)."""
-    from ..recording import ended, existing_episodes, split_env_id
+def env_errors(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``{"seed", "path", "error"}`` for each recorded episode that the env's exception ended, in seed order:
+    ``error`` says where and what (``"step 3 raised ZeroDivisionError: division by zero"``, the ``env_error`` of
+    :func:`trajrec.recording.record_one`; from the Ray backend's ``collect``, the summary's ``error`` alone)."""
+    from ..recording import env_raised
+
+    out = [{"seed": r.get("seed"), "path": r.get("path"), "error": r.get("env_error") or r.get("error")}
+           for r in results if r.get("env_error") or env_raised(r)]
+    return sorted(out, key=lambda e: (e["seed"] is None, e["seed"] if isinstance(e["seed"], int) else 0))
+
+
+def errors_kept(args: argparse.Namespace, seeds: list[int]) -> list[dict[str, Any]]:
+    """``{"seed", "path", "error"}`` for the episodes of ``seeds`` in ``args.out`` that the env's exception ended:
+    ``--resume`` keeps them (without ``--retry-errors``)."""
+    from ..recording import ended, env_raised, existing_episodes, split_env_id
 
     wanted = set(seeds)
     _, found = existing_episodes(args.out, split_env_id(args.env_id)[1])
-    done = sum(1 for _, seed, summary, complete in found if seed in wanted and ended(summary, complete))
-    cut = sum(1 for _, seed, summary, complete in found if seed in wanted and not ended(summary, complete))
-    return done, cut
+    return sorted(({"seed": seed, "path": path, "error": summary.get("error")} for path, seed, summary, complete in found
+                   if seed in wanted and not ended(summary, complete) and env_raised(summary, complete)),
+                  key=lambda e: e["seed"])
+
+
+def done_and_cut(args: argparse.Namespace, seeds: list[int]) -> tuple[int, int]:
+    """How many episodes of ``seeds`` in ``args.out`` ended (ran to their end, or the env raised: ``--resume``
+    keeps them, see :func:`trajrec.recording.resume_keeps`), and how many did not (cut short)."""
+    from ..recording import existing_episodes, resume_keeps, split_env_id
+
+    retry = bool(getattr(args, "retry_errors", False))
+    wanted = set(seeds)
+    _, found = existing_episodes(args.out, split_env_id(args.env_id)[1])
+    kept = [resume_keeps(summary, complete, retry) for _, seed, summary, complete in found if seed in wanted]
+    return sum(kept), len(kept) - sum(kept)
 
 
 def stop_message(exc: BaseException, args: argparse.Namespace, seeds: list[int]) -> str:

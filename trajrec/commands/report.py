@@ -81,6 +81,12 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar[0].__exit__(None, None, None)
+    from ._common import unfinished_note, unfinished_spend
+
+    # Episodes `record --resume` set aside are in no total above, yet their model calls were paid for: said.
+    spend = unfinished_spend(args.paths)
+    if spend:
+        report["unfinished"] = spend
     for item in report["unreadable"]:
         ls_note = "" if "not a trajrec episode" in item["error"] else (" (`trajrec ls` may still list it: ls reads "
                                                                        "only each file's index)")
@@ -109,4 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, allow_nan=False, default=str))
     else:
         sys.stdout.write(render_text(report, rows=args.rows))
+    note = unfinished_note(spend)
+    if note:
+        print(f"trajrec report: note: {note}", file=sys.stderr)
     return 1 if report["unreadable"] else 0

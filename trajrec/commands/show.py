@@ -156,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
     stop = s.get("agent_error")
     if isinstance(stop, dict) and stop.get("interrupted") is True:  # a stop while the agent waited on its model
         print(f"stopped   {one_line(stop.get('message'), args.width - 50)} (the call in flight is in agent_error)")
+    after = s.get("after_end")
+    if isinstance(after, int) and after > 0:  # the agent stepped on after the env ended the episode
+        print(f"after end {plural(after, 'step')} taken after the episode ended, with no reset (marked after_end; "
+              "not in its return or outcome)")
     for c in ep.checks:
         if c.target == "episode":
             print(f"verdict   {one_line(c.judge, 40)} [{c.kind}] {one_line(c.value, 40)}: "
@@ -190,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         extra = ""
         if any(a <= st.index <= b for a, b in unverified):
             extra += "  unverified (salvaged from a damaged frame)"
+        if st.after_end:
+            extra += "  after the end (no reset)"
         if st.retry_of is not None:
             extra += f"  retry of {st.retry_of}"
         if st.recovers:

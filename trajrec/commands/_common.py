@@ -69,7 +69,6 @@ def plural(n: Any, word: str, many: str | None = None) -> str:
     return f"{n} {many}"
 
 
-<<<<<<< HEAD
 def orphaned_labels_note(folder: Any) -> str | None:
     """A line saying how many labels in ``folder`` belong to no episode file there now (after ``import
     --overwrite`` or ``record --resume`` deleted or renamed files), on which episodes, and how to list them; None
@@ -91,7 +90,8 @@ def orphaned_labels_note(folder: Any) -> str | None:
             f"{'they stay' if len(orphans) != 1 else 'it stays'} in "
             f"{os.path.join(folder, LABELS_DIR)} and count{'s' if len(orphans) == 1 else ''} again if such a file comes back; `trajrec label ls "
             f"{folder} --orphans` lists them")
-=======
+
+
 def unfinished_files(paths: Iterable[Any]) -> list[str]:
     """The ``*.msgpack.zst.unfinished`` files under ``paths`` (folders searched recursively, links not followed;
     URLs skipped): episodes ``trajrec record --resume`` found cut short and recorded again, kept beside the run.
@@ -163,4 +163,3 @@ def unfinished_note(spend: dict[str, Any] | None) -> str | None:
             f" not counted here: {plural(spend['steps'], 'step')}"
             + (f", {usage}" if usage else ", no model calls")
             + (f" ({spend['unreadable']} unreadable)" if spend["unreadable"] else ""))
->>>>>>> fix-x

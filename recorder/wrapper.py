@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from .codec import Unencodable, bounded_repr, sanitize, user_stacklevel
-from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
+from .classify import ActionKeyFn, Classifier, FailureFn, LostStep, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
 from .errors import AgentError, EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
@@ -459,7 +459,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                           "terminated": False, "truncated": False, "info": None, "time": t0, "duration": duration,
                           "failure": failure}
                 if retry_of is not None:
-                    record["retry_of"] = retry_of
+                    _put_links(record, retry_of, None)
                 if self._note:
                     record["note"], self._note = self._note, {}
                 # The env may have changed its state before raising (a file deleted, then an I/O error): read it
@@ -514,12 +514,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             if failure is not None:
                 record["failure"] = failure
                 flags = MARK_FAILURE
-            if retry_of is not None:
-                record["retry_of"] = retry_of
-                flags |= MARK_RETRY
-            if recovers:
-                record["recovers"] = recovers
-                flags |= MARK_RECOVERY
+            if retry_of is not None or recovers:
+                if _put_links(record, retry_of, recovers):
+                    plain = False  # lost_links is no field write_usual_step writes
+                if "retry_of" in record:
+                    flags |= MARK_RETRY
+                if "recovers" in record:
+                    flags |= MARK_RECOVERY
             if not plain and type(info) is dict:
                 try:
                     checks = info.get("checks")  # (looking it up may raise too: a hostile key)
@@ -579,6 +580,8 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         """Step ``record``'s write failed with ``exc``: the next record written (or the summary at close) says one
         more env step is missing, and the summary counts what the env returned for it (reward, end, failure)."""
         writer.summary.add_unwritten_step(record)
+        # Its number goes to the next step written: a later retry or recovery of it must not link to that step.
+        self._classifier.lose(record["i"])
         lost = 1 + (self._lost["lost_steps"] if self._lost is not None else 0)
         self._lost = {**recorder_error("write", exc), "lost_steps": lost}
 
@@ -859,6 +862,29 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             except TrajrecIOError as exc:
                 # Recording goes on: the closed file waits in the outbox for `trajrec sync`.
                 warnings.warn(str(exc), RuntimeWarning, stacklevel=user_stacklevel())
+
+
+def _put_links(record: dict[str, Any], retry_of: int | LostStep | None,
+               recovers: list[int | LostStep] | None) -> bool:
+    """Put :meth:`Classifier.classify`'s links on step ``record``: ``retry_of`` and ``recovers`` name written steps
+    only; a link to a failed step whose record was lost (a full disk) goes in ``lost_links`` instead, as the
+    place of that step (``{"retry_of": k, "recovers": [k, ...]}``: lost right before step k), never as the number
+    of the step written next. True when the record got ``lost_links``."""
+    lost: dict[str, Any] = {}
+    if retry_of is not None:
+        if type(retry_of) is LostStep:
+            lost["retry_of"] = retry_of.before
+        else:
+            record["retry_of"] = retry_of
+    if recovers:
+        written = [k for k in recovers if type(k) is not LostStep]
+        if written:
+            record["recovers"] = written
+        if len(written) < len(recovers):
+            lost["recovers"] = [k.before for k in recovers if type(k) is LostStep]
+    if lost:
+        record["lost_links"] = lost
+    return bool(lost)
 
 
 @functools.lru_cache(maxsize=64)

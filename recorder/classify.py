@@ -206,7 +206,10 @@ class Classifier:
         failed step whose record was not written (see :meth:`lose`)."""
         failure: dict[str, Any] | None = None
         if raised is not None:
-            failure = exception_failure(raised)
+            # A stand-in exception may carry the failure to record instead of its own (a VectorRecorder's sub-env
+            # whose step raised in another sub-env: kind "vector_error" or "not_run").
+            own = getattr(raised, "trajrec_failure", None)
+            failure = dict(own) if type(own) is dict else exception_failure(raised)
         else:
             err = info.get("error") if isinstance(info, dict) else None
             if err is not None and truthy(err):

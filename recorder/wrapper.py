@@ -22,7 +22,7 @@ from .errors import AgentError, EpisodeClosedError, TrajrecIOError, TrajrecUsage
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
 from .model import CHECK_KINDS, as_step_index, normalize_check
-from .model_call import INTERRUPTED_CALL
+from .model_call import INTERRUPTED_CALL, INTERRUPTED_STEP
 from .provenance import gather
 from .storage import Outbox, is_url
 from .writer import MARK_FAILURE, MARK_RECOVERY, MARK_RETRY, EpisodeWriter
@@ -427,8 +427,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             TrajrecUsageError: before the first ``reset()``, or after the episode ended (``end_episode()``).
             EpisodeClosedError: this Recorder is closed.
             Exception: whatever the env's step raised, after it is recorded as a failed step (kind
-                ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step (nor its note) and
-                the episode ends ``stopped``.
+                ``exception``); a KeyboardInterrupt/SystemExit records no step, the episode ends ``stopped``,
+                and the step's note (if any) is kept with its action in the summary's ``agent_error``
+                (``interrupted_step``), its model calls counted in ``summary.model``.
             TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
                 written counts the lost step (the summary counts its reward, end flags and failure).
         """
@@ -444,9 +445,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # KeyboardInterrupt, SystemExit, GeneratorExit: a stop, not the env failing; the step never
-                # completed, so nothing is recorded for it, and the episode closes as "stopped". Its note goes with
-                # it (the agent made it for this step, before env.step(), as it should: no warning at close()).
-                self._note = {}
+                # completed, so it is not recorded, and the episode closes as "stopped". Its note is the agent's
+                # work for this step, made before env.step() as it should be (no warning at close()): the model
+                # call that chose the action is a paid call, so the note is kept with the action in the summary's
+                # agent_error and counts in the model totals, as a call cut short by a stop is (FINDINGS33 #1).
+                note, self._note = self._note, {}
+                if note:
+                    self._keep_interrupted_note(writer, i, sent, note)
                 raise
             duration = perf_counter() - p0
             if self._timing is not None:
@@ -575,6 +580,17 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         self._lost = None
         self._step = i + 1
         return obs, reward, terminated, truncated, info
+
+    def _keep_interrupted_note(self, writer: EpisodeWriter, i: int, action: Any, note: dict[str, Any]) -> None:
+        """A stop (Ctrl-C) came while the env ran step ``i``: keep the step's ``note`` and ``action`` in the
+        summary's ``agent_error`` (``{"message", "interrupted": true, "interrupted_step": {"i", "action"}, **note}``),
+        its model calls counted in ``summary.model``; the outcome stays ``stopped``. The stop goes on whatever
+        happens here (a failure to keep it is warned about)."""
+        try:
+            writer.summary.add_agent_error(f"{INTERRUPTED_STEP} {i}",
+                                           {**note, "interrupted_step": {"i": i, "action": action}}, interrupted=True)
+        except Exception as exc:  # noqa: BLE001  (a hostile note: the stop goes on)
+            self._warn_lost(f"the note of step {i}, which a stop cut short", exc)
 
     def _count_lost(self, exc: TrajrecIOError, writer: EpisodeWriter, record: dict[str, Any]) -> None:
         """Step ``record``'s write failed with ``exc``: the next record written (or the summary at close) says one

@@ -144,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if s.get("error"):  # why the episode ended as an error: a step that raised, or the agent (model server) failing
         print(f"error     {one_line(s.get('error'), args.width - 10)}")
     stop = s.get("agent_error")
-    if isinstance(stop, dict) and stop.get("interrupted") is True:  # a stop while the agent waited on its model
+    if isinstance(stop, dict) and stop.get("interrupted") is True and isinstance(stop.get("interrupted_step"), dict):
+        # a stop while the env ran a step: not recorded, its note (the model call that chose it) kept
+        print(f"stopped   {one_line(stop.get('message'), args.width - 50)} (its action and note are in agent_error)")
+    elif isinstance(stop, dict) and stop.get("interrupted") is True:  # a stop while the agent waited on its model
         print(f"stopped   {one_line(stop.get('message'), args.width - 50)} (the call in flight is in agent_error)")
     for c in ep.checks:
         if c.target == "episode":

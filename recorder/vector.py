@@ -185,10 +185,11 @@ class VectorRecorder(gym.vector.VectorWrapper):
     ``DISABLED`` autoreset mode (read from ``metadata["autoreset_mode"]``). Every step of every sub-env is in its
     file when ``step`` returns. If the vector env raises, the step is recorded as failed in every open sub-env
     episode (the sub-env that raised: kind ``exception``; the others, when it is known which one raised:
-    ``not_run`` or ``vector_error``, see :meth:`step`), then the exception is re-raised. Misuse is refused before the vector env is called, so nothing is
-    stepped or recorded: ``step`` before the first ``reset`` (:class:`~trajrec.TrajrecUsageError`), ``step`` or
-    ``reset`` after ``close`` (:class:`~trajrec.recorder.errors.EpisodeClosedError`), a batch of actions whose
-    length is not ``num_envs`` (:class:`~trajrec.TrajrecUsageError`).
+    ``not_run`` or ``vector_error``, see :meth:`step`), then the exception is re-raised. Misuse is refused
+    before the vector env is called, so nothing is stepped or recorded: ``step`` before the first ``reset``
+    (:class:`~trajrec.TrajrecUsageError`), ``step`` or ``reset`` after ``close``
+    (:class:`~trajrec.recorder.errors.EpisodeClosedError`), a batch of actions whose length is not ``num_envs``
+    (:class:`~trajrec.TrajrecUsageError`).
 
     A context manager: ``with VectorRecorder(vec, out) as envs:`` calls :meth:`close` on the way out, whatever
     raised, so every sub-env episode file is finished (an episode cut short by an exception ends ``stopped``).

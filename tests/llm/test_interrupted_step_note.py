@@ -88,7 +88,8 @@ def test_ctrl_c_while_the_env_runs_the_tool_keeps_the_call_that_chose_it(tmp_pat
     assert (s["model"]["calls"], s["model"]["total_tokens"], s["model"]["cost"]) == (1, 1100, 0.5)
     shown = subprocess.run([sys.executable, "-m", "trajrec", "show", str(path)], capture_output=True, text=True,
                            timeout=120)
-    assert "stopped   stopped while the env ran step 0 (its action and note are in agent_error)" in shown.stdout, shown.stdout
+    stopped = "stopped   stopped while the env ran step 0 (its action and note are in agent_error)"
+    assert stopped in shown.stdout, shown.stdout
     assert "model     1 call" in shown.stdout, shown.stdout
 
 

@@ -106,3 +106,12 @@ def test_show_and_rule_labels_name_no_step_a_lost_link_does_not_point_at(gap_epi
                             timeout=60)
     assert "recovers failed step 0 of the same operation" in labels.stdout, labels.stdout
     assert "0, 2" not in labels.stdout
+
+
+def test_the_viewer_step_pane_shows_the_links_into_the_gap(gap_episode: Path) -> None:
+    from trajrec.tui.step_detail import step_text
+
+    with open_episode(gap_episode) as ep:
+        text = step_text(ep[3], len(ep), []).plain
+    assert "retry of step" not in text and "recovers step 0" in text, text
+    assert "retry of a lost step (before step 2)" in text and "recovers 1 lost step (before step 2)" in text, text

@@ -8,6 +8,10 @@ Defaults (each can be replaced by a callable passed to :class:`~trajrec.recorder
   step of that operation has recovered yet; ``retry_of`` is the most recent such failed step;
 * a successful step **recovers** the still-unrecovered failed steps of its operation: ``recovers`` lists them.
 
+A failed step whose record could not be written (a full disk: :meth:`Classifier.lose`) has no step number; a
+later retry or recovery of it gets a :class:`LostStep` in place of its number, never the number of the step
+written next.
+
 >>> c = Classifier()
 >>> c.classify(0, "cat missing.txt", {"error": "no such file"})
 ({'kind': 'tool_error', 'message': 'no such file'}, None, None)
@@ -138,6 +142,26 @@ def exception_failure(exc: BaseException) -> dict[str, Any]:
     }
 
 
+class LostStep:
+    """A failed step the env took whose record could not be written (a full disk, a file-size limit): it has no
+    step number, only its place, the gap right before written step ``before`` (the summary's ``lost_before``).
+    What :meth:`Classifier.classify` gives for a retry or recovery of it, in place of a step number."""
+
+    __slots__ = ("before",)
+
+    def __init__(self, before: int) -> None:
+        self.before = before
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LostStep) and other.before == self.before
+
+    def __hash__(self) -> int:
+        return hash(("LostStep", self.before))
+
+    def __repr__(self) -> str:
+        return f"LostStep(before={self.before})"
+
+
 class Classifier:
     """Decides ``failure``, ``retry_of`` and ``recovers`` for each step of one episode.
 
@@ -149,7 +173,7 @@ class Classifier:
     def __init__(self, failure_fn: FailureFn | None = None, action_key: ActionKeyFn | None = None) -> None:
         self._failure_fn = failure_fn
         self._action_key = action_key or default_action_key
-        self._pending: dict[Hashable, list[int]] = {}
+        self._pending: dict[Hashable, list[int | LostStep]] = {}
         self._warned: set[str] = set()
         #: errors raised by the user's callables since the caller last emptied this list (recorded on the step)
         self.errors: list[dict[str, Any]] = []
@@ -159,12 +183,33 @@ class Classifier:
     def reset(self) -> None:
         self._pending = {}
 
+    def lose(self, i: int) -> None:
+        """Step ``i`` (as :meth:`classify` was told) was not written: the next written step takes its number, so a
+        failed step ``i`` waiting for a retry or recovery becomes a :class:`LostStep` (lost before step ``i``).
+
+        >>> c = Classifier()
+        >>> c.classify(3, "cat x", {"error": "no such file"})[0]["kind"]
+        'tool_error'
+        >>> c.lose(3)
+        >>> c.classify(3, "cat x", {})
+        (None, LostStep(before=3), [LostStep(before=3)])
+        """
+        for steps in self._pending.values():
+            for n, k in enumerate(steps):
+                if type(k) is int and k == i:
+                    steps[n] = LostStep(i)
+
     def classify(self, i: int, action: Any, info: Any, raised: BaseException | None = None,
-                 step: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, int | None, list[int] | None]:
-        """Return ``(failure, retry_of, recovers)`` for step ``i``."""
+                 step: dict[str, Any] | None = None
+                 ) -> tuple[dict[str, Any] | None, int | LostStep | None, list[int | LostStep] | None]:
+        """Return ``(failure, retry_of, recovers)`` for step ``i``: step numbers, or a :class:`LostStep` for a
+        failed step whose record was not written (see :meth:`lose`)."""
         failure: dict[str, Any] | None = None
         if raised is not None:
-            failure = exception_failure(raised)
+            # A stand-in exception may carry the failure to record instead of its own (a VectorRecorder's sub-env
+            # whose step raised in another sub-env: kind "vector_error" or "not_run").
+            own = getattr(raised, "trajrec_failure", None)
+            failure = dict(own) if type(own) is dict else exception_failure(raised)
         else:
             err = info.get("error") if isinstance(info, dict) else None
             if err is not None and truthy(err):

@@ -365,9 +365,15 @@ def _lazy_errors(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> list[dict[
     return list(rec.get("recorder_errors") or ())
 
 
+def _lazy_lost_links(rec: Mapping[str, Any], extra: tuple[Check, ...]) -> dict[str, Any]:
+    links = rec.get("lost_links")
+    return dict(links) if isinstance(links, Mapping) else {}
+
+
 #: The :class:`Step` fields a step read from a file builds when first read (each builds new objects).
 _LAZY_FIELDS = {"failure": _lazy_failure, "recovers": _lazy_recovers, "diff": _lazy_diff, "checks": _lazy_checks,
-                "recorder_errors": _lazy_errors, "after_end": lambda rec, extra: rec.get("after_end") is True}
+                "recorder_errors": _lazy_errors, "after_end": lambda rec, extra: rec.get("after_end") is True,
+                "lost_links": _lazy_lost_links}
 
 
 @dataclass(slots=True)
@@ -376,7 +382,9 @@ class Step:
 
     ``reward`` etc. are what the env returned; ``failure`` is None or a :class:`Failure`; ``retry_of`` is the
     failed step of the same operation this step repeats; ``recovers`` lists the failed steps this successful
-    step recovers; ``diff`` the state changes; ``checks`` the checks recorded for this step.
+    step recovers; ``diff`` the state changes; ``checks`` the checks recorded for this step. ``retry_of`` and
+    ``recovers`` name written steps only: a link to a failed step whose record could not be written (a full disk)
+    is in ``lost_links`` (``{"retry_of": k, "recovers": [k, ...]}``, k: that step was lost right before step k).
 
     A step read from a file (:meth:`from_record`) builds its failure, diff rows, checks and lists from the
     stored record the first time they are read, then keeps them: a walk that looks at the action and the reward
@@ -402,6 +410,7 @@ class Step:
     #: taken after the step that ended the episode (terminated or truncated), with no reset between: not part of
     #: the episode's end, return or outcome (docs/RECORDING.md)
     after_end: bool = False
+    lost_links: dict[str, Any] = field(default_factory=dict)
     # The stored record and the index's checks on this step, while some field is still to be built from them.
     _src: Mapping[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
     _extra: tuple[Check, ...] = field(default=(), init=False, repr=False, compare=False)
@@ -480,6 +489,7 @@ class ResetRecord:
     duration: float
     failure: Failure | None
     recorder_errors: list[dict[str, Any]] = field(default_factory=list)
+    lost_links: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> ResetRecord:
@@ -507,7 +517,7 @@ def truthy(value: Any) -> bool:
         return False
 
 
-_SUMMARY_OPTIONAL = frozenset(("failure", "retry_of", "recovers", "note", "checks", "recorder_errors"))
+_SUMMARY_OPTIONAL = frozenset(("failure", "retry_of", "recovers", "lost_links", "note", "checks", "recorder_errors"))
 
 
 class SummaryBuilder:
@@ -619,9 +629,14 @@ class SummaryBuilder:
             self.failures += 1
             if failure.get("kind") == "exception" and not after_end:
                 self.error = f"step {rec.get('i')} raised {failure.get('type') or 'an exception'}"
-        if get("retry_of") is not None:
+        # A retry or recovery of a failed step whose record was lost (a full disk) links to it in lost_links:
+        # a retry or recovery all the same.
+        lost_links = get("lost_links")
+        if type(lost_links) is not dict:
+            lost_links = {}
+        if get("retry_of") is not None or lost_links.get("retry_of") is not None:
             self.retries += 1
-        if get("recovers"):
+        if get("recovers") or lost_links.get("recovers"):
             self.recoveries += 1
         note = get("note")
         if note:

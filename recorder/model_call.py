@@ -29,6 +29,10 @@ ATTEMPT_ERRORS = ("http_error", "timeout", "connection", "malformed", "unparseab
 #: ``agent_error.message`` of an episode stopped (Ctrl-C) while its agent waited on the model: the call in flight
 #: is kept (its ``error`` an ``interrupted`` attempt), the outcome stays ``stopped``.
 INTERRUPTED_CALL = "stopped while the agent waited on its model"
+#: ``agent_error.message`` of an episode stopped (Ctrl-C) while the env ran a step (followed by its number): that
+#: step is not recorded, but its note (the model call that chose the action, a thought) and its action are kept in
+#: ``agent_error`` (``interrupted_step``: ``{"i", "action"}``), and its calls count in the model totals.
+INTERRUPTED_STEP = "stopped while the env ran step"
 #: The largest token count summed: a count beyond it is no count (and a float reader still holds every sum of a
 #: few such counts exactly). A note is data from anyone.
 MAX_TOKENS = 2**53

@@ -112,6 +112,40 @@ class _SubEnv(gym.Env):  # type: ignore[type-arg]
         return result
 
 
+class _SiblingRaised(Exception):
+    """What sub-env ``j``'s stand-in raises for a vector step that raised in another sub-env: its recorder records
+    ``failure`` (kind ``vector_error`` or ``not_run``) for the step, not the other sub-env's exception."""
+
+    def __init__(self, failure: dict[str, Any]) -> None:
+        super().__init__(failure["message"])
+        self.trajrec_failure = failure
+
+
+def _sync_raiser(base: Any, exc: BaseException) -> int | None:
+    """The index of the sub-env whose step (or autoreset) raised ``exc`` inside ``SyncVectorEnv.step`` ``base``:
+    the loop's ``i`` in that frame of the traceback (it steps the sub-envs in order and stops at the exception,
+    so the sub-envs before it ran and those after did not). None when it cannot be told (the exception came from
+    outside the loop, or a Gymnasium whose step names it otherwise)."""
+    code = gym.vector.SyncVectorEnv.step.__code__
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code is code and frame.f_locals.get("self") is base:
+            i = frame.f_locals.get("i")
+            return i if type(i) is int and 0 <= i < base.num_envs else None
+        tb = tb.tb_next
+    return None
+
+
+def _closed_pipes(base: Any) -> set[int] | None:
+    """The workers of ``AsyncVectorEnv`` ``base`` it has shut down (a worker whose env raised: Gymnasium closes
+    its pipe and sets it to None); None for another vector env."""
+    pipes = getattr(base, "parent_pipes", None) if isinstance(base, gym.vector.AsyncVectorEnv) else None
+    if not isinstance(pipes, list):
+        return None
+    return {j for j, pipe in enumerate(pipes) if pipe is None}
+
+
 def _sub_specs(vec: gym.vector.VectorEnv, n: int) -> list[Any]:
     """Each sub-env's ``EnvSpec`` (None where there is none): the vector env's own (``make_vec``: its kwargs less
     make_vec's arguments), else the sub-envs' (a ``SyncVectorEnv`` or ``AsyncVectorEnv`` built from
@@ -149,11 +183,13 @@ class VectorRecorder(gym.vector.VectorWrapper):
 
     Works with ``SyncVectorEnv``, ``AsyncVectorEnv`` and any ``VectorEnv`` in the ``NEXT_STEP``, ``SAME_STEP`` or
     ``DISABLED`` autoreset mode (read from ``metadata["autoreset_mode"]``). Every step of every sub-env is in its
-    file when ``step`` returns. If the vector env raises, the exception is recorded as a failed step of every
-    open sub-env episode, then re-raised. Misuse is refused before the vector env is called, so nothing is
-    stepped or recorded: ``step`` before the first ``reset`` (:class:`~trajrec.TrajrecUsageError`), ``step`` or
-    ``reset`` after ``close`` (:class:`~trajrec.recorder.errors.EpisodeClosedError`), a batch of actions whose
-    length is not ``num_envs`` (:class:`~trajrec.TrajrecUsageError`).
+    file when ``step`` returns. If the vector env raises, the step is recorded as failed in every open sub-env
+    episode (the sub-env that raised: kind ``exception``; the others, when it is known which one raised:
+    ``not_run`` or ``vector_error``, see :meth:`step`), then the exception is re-raised. Misuse is refused
+    before the vector env is called, so nothing is stepped or recorded: ``step`` before the first ``reset``
+    (:class:`~trajrec.TrajrecUsageError`), ``step`` or ``reset`` after ``close``
+    (:class:`~trajrec.recorder.errors.EpisodeClosedError`), a batch of actions whose length is not ``num_envs``
+    (:class:`~trajrec.TrajrecUsageError`).
 
     A context manager: ``with VectorRecorder(vec, out) as envs:`` calls :meth:`close` on the way out, whatever
     raised, so every sub-env episode file is finished (an episode cut short by an exception ends ``stopped``).
@@ -238,6 +274,8 @@ class VectorRecorder(gym.vector.VectorWrapper):
         self._closed = False
         self._was_reset = False  # step before the first reset is refused, as Recorder refuses it
         self._env_raised: BaseException | None = None  # the vector env's last exception (recorded, not the agent's)
+        self._base = env.unwrapped  # the vector env under any vector wrappers: who raised is asked of it
+        self._async = isinstance(self._base, gym.vector.AsyncVectorEnv)
 
     def __enter__(self) -> "VectorRecorder":
         return self
@@ -321,7 +359,7 @@ class VectorRecorder(gym.vector.VectorWrapper):
             timing = (t0, perf_counter() - p0)
             for j in range(n):
                 if mask is None or mask[j]:
-                    self._feed(j, exc, timing, _NO_STATE)
+                    self._feed(j, exc, _NO_STATE, timing)
                     try:
                         self.recorders[j].reset(seed=seeds[j] if j < len(seeds) else None, options=sub_options)
                     except BaseException:  # noqa: S110  (it is exc, recorded; raised once below)
@@ -334,7 +372,7 @@ class VectorRecorder(gym.vector.VectorWrapper):
             if mask is not None and not mask[j]:
                 continue
             self._autoreset[j] = False
-            self._feed(j, (obs_j, unbatch_info(infos, j)), timing, states[j])
+            self._feed(j, (obs_j, unbatch_info(infos, j)), states[j], timing)
             self.recorders[j].reset(seed=seeds[j], options=sub_options)
         self._was_reset = True
         return obs, infos
@@ -358,8 +396,13 @@ class VectorRecorder(gym.vector.VectorWrapper):
             TrajrecUsageError: ``step`` before the first ``reset``, or a batch whose length is not
                 ``num_envs``; refused before the vector env is called, so nothing is stepped or recorded.
             EpisodeClosedError: this VectorRecorder is closed (likewise refused before anything runs).
-            Exception: whatever the vector env raised; first recorded as a failed step (kind ``exception``) of
-                every open sub-env episode, then re-raised unchanged.
+            Exception: whatever the vector env raised, re-raised unchanged after it is recorded as a failed step
+                of every open sub-env episode: kind ``exception`` for the sub-env that raised; for the others,
+                when it is known which one raised (``SyncVectorEnv``, ``AsyncVectorEnv``), kind ``not_run`` (a
+                ``SyncVectorEnv`` stops at the exception: the sub-envs after it never took their action) or
+                ``vector_error`` (the sub-env took its action, the vector env dropped its result), with
+                ``raised_by``; when it is not, kind ``exception`` for every one. A ``SyncVectorEnv``'s sub-envs'
+                states are read after the step, as a single env's after a step that raised.
             TrajrecIOError: an episode file cannot be written (disk full...).
         """
         if self._closed:
@@ -370,6 +413,7 @@ class VectorRecorder(gym.vector.VectorWrapper):
         n = self.num_envs
         _check_batch(self.single_action_space, actions, n)
         sent = agent_action(actions)  # the batch as the agent sent it: the vector env may change it in place
+        closed_before = _closed_pipes(self._base) if self._async else None
         t0 = time.time()
         p0 = perf_counter()
         try:
@@ -377,9 +421,10 @@ class VectorRecorder(gym.vector.VectorWrapper):
         except BaseException as exc:
             self._env_raised = exc
             timing = (t0, perf_counter() - p0)
+            results = self._raised_results(exc, closed_before)
             for j, action in enumerate(iterate(self.env.action_space, sent)):
                 if self._is_open(j) and not self._autoreset[j]:
-                    self._feed(j, exc, timing, _NO_STATE)
+                    self._feed(j, *results[j], timing)
                     try:
                         self.recorders[j].step(action)
                     except BaseException:  # noqa: S110  (it is exc, recorded; raised once below)
@@ -401,7 +446,7 @@ class VectorRecorder(gym.vector.VectorWrapper):
             if next_step and self._autoreset[j]:
                 # This step reset sub-env j and ignored its action: a new episode starts here.
                 self._autoreset[j] = False
-                self._feed(j, (obs_j, info_j), timing, states[j])
+                self._feed(j, (obs_j, info_j), states[j], timing)
                 rec.reset(seed=None, options=None)
                 continue
             if not self._is_open(j):
@@ -409,13 +454,13 @@ class VectorRecorder(gym.vector.VectorWrapper):
             if same_step and done:
                 final_obs = infos["final_obs"][j]
                 final_info = unbatch_info(infos["final_info"], j) if "final_info" in infos else {}
-                self._feed(j, (final_obs, reward, term, trunc, final_info), timing, _NO_STATE)
+                self._feed(j, (final_obs, reward, term, trunc, final_info), _NO_STATE, timing)
                 rec.step(action)
                 reset_info = {k: v for k, v in info_j.items() if k not in ("final_obs", "final_info")}
-                self._feed(j, (obs_j, reset_info), timing, states[j])
+                self._feed(j, (obs_j, reset_info), states[j], timing)
                 rec.reset(seed=None, options=None)
                 continue
-            self._feed(j, (obs_j, reward, term, trunc, info_j), timing, states[j])
+            self._feed(j, (obs_j, reward, term, trunc, info_j), states[j], timing)
             rec.step(action)
             if done and next_step:
                 self._autoreset[j] = True
@@ -446,11 +491,66 @@ class VectorRecorder(gym.vector.VectorWrapper):
         writer = self.recorders[j]._writer
         return writer is not None and not writer.closed
 
-    def _feed(self, j: int, result: Any, timing: tuple[float, float], state: Any) -> None:
+    def _feed(self, j: int, result: Any, state: Any, timing: tuple[float, float]) -> None:
         sub = self._subs[j]
         sub.result = result
         sub.state = state
         self.recorders[j]._timing = timing
+
+    def _raised_results(self, exc: BaseException, closed_before: set[int] | None) -> list[tuple[Any, Any]]:
+        """What each sub-env's stand-in hands its recorder for a vector step that raised ``exc``: ``(result,
+        state)``, the result an exception to raise.
+
+        The sub-env that raised gets ``exc`` (a failed step of kind ``exception``, as a single env's). When it is
+        known which one raised (a ``SyncVectorEnv``: the loop's index; an ``AsyncVectorEnv``: the one worker it
+        shut down), the others get a failure of their own instead of an exception they never raised: kind
+        ``not_run`` for a sub-env the vector env never reached (``SyncVectorEnv`` stops at the exception), kind
+        ``vector_error`` for one that took its action but whose result the vector env dropped; both name the
+        sub-env that raised (``raised_by``). When it is not known (another vector env, several workers raising
+        at once), every sub-env gets ``exc``. A stop (Ctrl-C) goes to every sub-env as it is.
+
+        Each sub-env's state is read after the step, as the single Recorder reads a raising step's state, when
+        the sub-envs are in this process (``SyncVectorEnv``): the change a sub-env made shows on this step, not
+        the next. An ``AsyncVectorEnv`` that raised has shut a worker down and cannot be asked.
+        """
+        n = self.num_envs
+        none = [_NO_STATE] * n
+        if not isinstance(exc, Exception):
+            return [(exc, _NO_STATE)] * n
+        raised_by: int | None = None
+        ran: Callable[[int], bool] = lambda j: True  # noqa: E731
+        base = self._base
+        if isinstance(base, gym.vector.SyncVectorEnv):
+            raised_by = _sync_raiser(base, exc)
+            ran = lambda j: raised_by is not None and j < raised_by  # noqa: E731
+        elif closed_before is not None:
+            closed = _closed_pipes(base)
+            new = sorted((closed or set()) - closed_before)
+            raised_by = new[0] if len(new) == 1 else None
+        states = none
+        if isinstance(base, gym.vector.SyncVectorEnv):
+            try:
+                states = self._read_states()
+            except Exception:  # noqa: BLE001  (a state_dict that raises after the failed step: no state read)
+                states = none
+        if raised_by is None:
+            return [(exc, states[j]) for j in range(n)]
+        what = f"{type(exc).__name__}: {_short(exc)}"
+        out: list[tuple[Any, Any]] = []
+        for j in range(n):
+            if j == raised_by:
+                out.append((exc, states[j]))
+            elif ran(j):
+                out.append((_SiblingRaised({
+                    "kind": "vector_error", "raised_by": raised_by,
+                    "message": f"sub-env {raised_by} raised {what}; this sub-env took its action, but the vector "
+                               "env returned no result for it"}), states[j]))
+            else:
+                out.append((_SiblingRaised({
+                    "kind": "not_run", "raised_by": raised_by,
+                    "message": f"not stepped: sub-env {raised_by} raised {what} before {type(base).__name__} "
+                               "reached this sub-env, so it never took its action"}), states[j]))
+        return out
 
     def _read_states(self) -> list[Any]:
         none = [_NO_STATE] * self.num_envs
@@ -499,6 +599,14 @@ def _check_batch(single: Any, actions: Any, n: int) -> None:
             what = str(got) if got >= 0 else f"a {type(actions).__name__} with no length"
             raise TrajrecUsageError(f"VectorRecorder.step() expected a batch of {n} actions (one per sub-env), got "
                                     f"{what}; pass a sequence or array of {n} actions (e.g. envs.action_space.sample())")
+
+
+def _short(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001  (an exception whose __str__ raises)
+        return "<unprintable message>"
+    return text if len(text) <= 500 else text[:500] + "..."
 
 
 def _sub_state(sub: gym.Env) -> Any:  # type: ignore[type-arg]

@@ -17,13 +17,13 @@ import numpy as np
 
 from . import writer as _writer_module
 from .codec import Unencodable, bounded_repr, sanitize, user_stacklevel
-from .classify import ActionKeyFn, Classifier, FailureFn, exception_failure, recorder_error
+from .classify import ActionKeyFn, Classifier, FailureFn, LostStep, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
 from .errors import AgentError, EpisodeClosedError, TrajrecIOError, TrajrecUsageError
 from .format import MAX_FRAME_BYTES_SETTING, SUFFIX, new_compressor
 from .gymlike import as_gym_env
 from .model import CHECK_KINDS, as_step_index, normalize_check, truthy
-from .model_call import INTERRUPTED_CALL
+from .model_call import INTERRUPTED_CALL, INTERRUPTED_STEP
 from .provenance import gather
 from .storage import Outbox, is_url
 from .writer import MARK_FAILURE, MARK_RECOVERY, MARK_RETRY, EpisodeWriter
@@ -438,8 +438,9 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             TrajrecUsageError: before the first ``reset()``, or after the episode ended (``end_episode()``).
             EpisodeClosedError: this Recorder is closed.
             Exception: whatever the env's step raised, after it is recorded as a failed step (kind
-                ``exception``); a KeyboardInterrupt/SystemExit records nothing for the step (nor its note) and
-                the episode ends ``stopped``, its ``end_time`` the stop time.
+                ``exception``); a KeyboardInterrupt/SystemExit records no step, the episode ends ``stopped``
+                (its ``end_time`` the stop time), and the step's note (if any) is kept with its action in the
+                summary's ``agent_error`` (``interrupted_step``), its model calls counted in ``summary.model``.
             TrajrecIOError: the step cannot be written (disk full); the env has stepped, and the next record
                 written counts the lost step (the summary counts its reward, end flags and failure).
         """
@@ -458,9 +459,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # KeyboardInterrupt, SystemExit, GeneratorExit: a stop, not the env failing; the step never
-                # completed, so nothing is recorded for it, and the episode closes as "stopped". Its note goes with
-                # it (the agent made it for this step, before env.step(), as it should: no warning at close()).
-                self._note = {}
+                # completed, so it is not recorded, and the episode closes as "stopped". Its note is the agent's
+                # work for this step, made before env.step() as it should be (no warning at close()): the model
+                # call that chose the action is a paid call, so the note is kept with the action in the summary's
+                # agent_error and counts in the model totals, as a call cut short by a stop is (FINDINGS33 #1).
+                note, self._note = self._note, {}
+                if note:
+                    self._keep_interrupted_note(writer, i, sent, note)
                 # The episode's end_time is the stop time, as for a stop while the agent waits on its model: the
                 # last step's time would leave the interrupted step out of the episode's wall time.
                 writer.summary.end_time = time.time()
@@ -476,7 +481,7 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                           "terminated": False, "truncated": False, "info": None, "time": t0, "duration": duration,
                           "failure": failure}
                 if retry_of is not None:
-                    record["retry_of"] = retry_of
+                    _put_links(record, retry_of, None)
                 if after_end:
                     record["after_end"] = True
                 if self._note:
@@ -538,12 +543,13 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             if failure is not None:
                 record["failure"] = failure
                 flags = MARK_FAILURE
-            if retry_of is not None:
-                record["retry_of"] = retry_of
-                flags |= MARK_RETRY
-            if recovers:
-                record["recovers"] = recovers
-                flags |= MARK_RECOVERY
+            if retry_of is not None or recovers:
+                if _put_links(record, retry_of, recovers):
+                    plain = False  # lost_links is no field write_usual_step writes
+                if "retry_of" in record:
+                    flags |= MARK_RETRY
+                if "recovers" in record:
+                    flags |= MARK_RECOVERY
             if not plain and type(info) is dict:
                 try:
                     checks = info.get("checks")  # (looking it up may raise too: a hostile key)
@@ -621,10 +627,23 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                       "terminated/truncated); call env.reset() when a step returns terminated or truncated "
                       "(warned once per episode)", RuntimeWarning, stacklevel=user_stacklevel())
 
+    def _keep_interrupted_note(self, writer: EpisodeWriter, i: int, action: Any, note: dict[str, Any]) -> None:
+        """A stop (Ctrl-C) came while the env ran step ``i``: keep the step's ``note`` and ``action`` in the
+        summary's ``agent_error`` (``{"message", "interrupted": true, "interrupted_step": {"i", "action"}, **note}``),
+        its model calls counted in ``summary.model``; the outcome stays ``stopped``. The stop goes on whatever
+        happens here (a failure to keep it is warned about)."""
+        try:
+            writer.summary.add_agent_error(f"{INTERRUPTED_STEP} {i}",
+                                           {**note, "interrupted_step": {"i": i, "action": action}}, interrupted=True)
+        except Exception as exc:  # noqa: BLE001  (a hostile note: the stop goes on)
+            self._warn_lost(f"the note of step {i}, which a stop cut short", exc)
+
     def _count_lost(self, exc: TrajrecIOError, writer: EpisodeWriter, record: dict[str, Any]) -> None:
         """Step ``record``'s write failed with ``exc``: the next record written (or the summary at close) says one
         more env step is missing, and the summary counts what the env returned for it (reward, end, failure)."""
         writer.summary.add_unwritten_step(record)
+        # Its number goes to the next step written: a later retry or recovery of it must not link to that step.
+        self._classifier.lose(record["i"])
         lost = 1 + (self._lost["lost_steps"] if self._lost is not None else 0)
         self._lost = {**recorder_error("write", exc), "lost_steps": lost}
 
@@ -958,6 +977,29 @@ def _takes_only_env(env: Any, entry_point: Any) -> bool:
         nxt = getattr(e, "env", None)
         e, seen = (None if nxt is e else nxt), seen + 1
     return False
+
+
+def _put_links(record: dict[str, Any], retry_of: int | LostStep | None,
+               recovers: list[int | LostStep] | None) -> bool:
+    """Put :meth:`Classifier.classify`'s links on step ``record``: ``retry_of`` and ``recovers`` name written steps
+    only; a link to a failed step whose record was lost (a full disk) goes in ``lost_links`` instead, as the
+    place of that step (``{"retry_of": k, "recovers": [k, ...]}``: lost right before step k), never as the number
+    of the step written next. True when the record got ``lost_links``."""
+    lost: dict[str, Any] = {}
+    if retry_of is not None:
+        if type(retry_of) is LostStep:
+            lost["retry_of"] = retry_of.before
+        else:
+            record["retry_of"] = retry_of
+    if recovers:
+        written = [k for k in recovers if type(k) is not LostStep]
+        if written:
+            record["recovers"] = written
+        if len(written) < len(recovers):
+            lost["recovers"] = [k.before for k in recovers if type(k) is LostStep]
+    if lost:
+        record["lost_links"] = lost
+    return bool(lost)
 
 
 @functools.lru_cache(maxsize=64)

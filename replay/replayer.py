@@ -536,6 +536,14 @@ def _recorded_failure(rec: Mapping[str, Any]) -> dict[str, str] | None:
     return {"type": str(failure.get("type") or "exception"), "message": _mask(str(failure.get("message", "")))}
 
 
+def _vector_kind(rec: Mapping[str, Any]) -> str | None:
+    """``"not_run"`` or ``"vector_error"``: the failure kind a VectorRecorder gives a sub-env's step that raised
+    in another sub-env (it was not stepped; it was, but the vector env dropped its result); else None."""
+    failure = rec.get("failure")
+    kind = failure.get("kind") if isinstance(failure, Mapping) else None
+    return kind if kind in ("not_run", "vector_error") else None
+
+
 def replay_episode(
     path: str | os.PathLike[str],
     *,
@@ -716,11 +724,20 @@ def replay_episode(
                         state = copy_state(rec["snapshot"])
                     elif rec.get("diff"):
                         state = apply_forward(state, rec["diff"], copy_values=True)
+                kind = _vector_kind(rec)
+                if kind == "not_run":
+                    # A vector env raised in another sub-env before it reached this one: this sub-env never took
+                    # the action, so neither does the replay (its state, unchanged, is the next step's start).
+                    report.steps_replayed = i + 1
+                    if on_step is not None:
+                        on_step(i + 1)
+                    continue
                 recorded = {"exception": _recorded_failure(rec)}
                 if recorded["exception"] is None:
-                    recorded.update(observation=rec.get("observation"), reward=rec.get("reward"),
-                                    terminated=rec.get("terminated"), truncated=rec.get("truncated"),
-                                    info=rec.get("info"))
+                    if kind != "vector_error":  # (its result was dropped by the vector env: only its state is known)
+                        recorded.update(observation=rec.get("observation"), reward=rec.get("reward"),
+                                        terminated=rec.get("terminated"), truncated=rec.get("truncated"),
+                                        info=rec.get("info"))
                     if read_state is not None:
                         recorded["state"] = state  # diverge() copies what it keeps; the next diff mutates this
                 try:
@@ -730,6 +747,8 @@ def replay_episode(
                 else:
                     replayed = {"exception": None, "observation": obs, "reward": reward, "terminated": terminated,
                                 "truncated": truncated, "info": info}
+                    if kind == "vector_error":
+                        replayed = {"exception": None}
                     if read_state is not None:
                         replayed["state"] = state_now()
                     replayed = _roundtrip(replayed)

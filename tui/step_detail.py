@@ -112,6 +112,18 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
     for label, steps, style_kind in links:
         out.append("\n")
         out.append(f"{label} {', '.join(f'{s:,}' for s in steps)}", style=kind_style(style_kind))
+    # Links to failed steps whose records were lost (a write failed): no step number to jump to, only the place.
+    lost = getattr(step, "lost_links", None)
+    if isinstance(lost, dict):
+        if lost.get("retry_of") is not None:
+            out.append("\n")
+            out.append(f"retry of a lost step (before step {lost['retry_of']})", style=kind_style("retry"))
+        gone = lost.get("recovers")
+        if isinstance(gone, list) and gone:
+            where = ", ".join(f"before step {k}" for k in dict.fromkeys(gone))
+            out.append("\n")
+            out.append(f"recovers {len(gone)} lost step{'s' if len(gone) > 1 else ''} ({where})",
+                       style=kind_style("recovery"))
     if step.failure is not None:
         f = step.failure
         _section(out, f"failure: {one_line(f.kind, 30)}", "bold red")

@@ -159,7 +159,7 @@ def test_notes_and_checks_go_to_the_sub_env(tmp_path):
     assert [c.judge for c in first.checks] == ["pytest@8"] and not second.checks
 
 
-def test_exception_is_recorded_in_every_open_episode_then_raised(tmp_path):
+def test_exception_is_recorded_in_the_sub_env_that_raised_and_fails_the_others_then_raised(tmp_path):
     class Boom(gym.Env):
         observation_space = gym.spaces.Discrete(3)
         action_space = gym.spaces.Discrete(3)
@@ -179,9 +179,12 @@ def test_exception_is_recorded_in_every_open_episode_then_raised(tmp_path):
     with pytest.raises(RuntimeError, match="boom"):
         envs.step(np.array([0, 2]))
     envs.close()
-    for paths in envs.episode_paths:
-        ep = open_episode(paths[0])
-        assert len(ep) == 2 and ep[1].failure.kind == "exception" and "boom" in ep[1].failure.message
+    ep0, ep1 = (open_episode(paths[0]) for paths in envs.episode_paths)
+    assert len(ep1) == 2 and ep1[1].failure.kind == "exception" and "boom" in ep1[1].failure.message
+    # Sub-env 0 stepped before sub-env 1 raised: a failed step naming sub-env 1, not an exception of its own
+    # (tests/recorder/test_vector_raise.py).
+    assert len(ep0) == 2 and ep0[1].failure.kind == "vector_error" and "sub-env 1 raised RuntimeError: boom" in \
+        ep0[1].failure.message
 
 
 def test_reset_mask_is_not_taken_from_the_callers_options(tmp_path):

@@ -154,7 +154,10 @@ def run(args: argparse.Namespace) -> int:
     if s.get("error"):  # why the episode ended as an error: a step that raised, or the agent (model server) failing
         print(f"error     {one_line(s.get('error'), args.width - 10)}")
     stop = s.get("agent_error")
-    if isinstance(stop, dict) and stop.get("interrupted") is True:  # a stop while the agent waited on its model
+    if isinstance(stop, dict) and stop.get("interrupted") is True and isinstance(stop.get("interrupted_step"), dict):
+        # a stop while the env ran a step: not recorded, its note (the model call that chose it) kept
+        print(f"stopped   {one_line(stop.get('message'), args.width - 50)} (its action and note are in agent_error)")
+    elif isinstance(stop, dict) and stop.get("interrupted") is True:  # a stop while the agent waited on its model
         print(f"stopped   {one_line(stop.get('message'), args.width - 50)} (the call in flight is in agent_error)")
     after = s.get("after_end")
     if isinstance(after, int) and after > 0:  # the agent stepped on after the env ended the episode
@@ -200,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
             extra += f"  retry of {st.retry_of}"
         if st.recovers:
             extra += f"  recovers {','.join(map(str, st.recovers))}"
+        extra += _lost_links_text(st.lost_links)
         if st.failure:
             extra += f"  {st.failure.kind}: {one_line(st.failure.message, args.width)}"
         action = tool_call_text(st.action) or st.action
@@ -213,6 +217,21 @@ def run(args: argparse.Namespace) -> int:
     if len(ep) in unwritten:
         print(f"{'':>5} ✗ {plural(unwritten[len(ep)], 'env step')} not written (a write failed)")
     return 0
+
+
+def _lost_links_text(links: object) -> str:
+    """A step's links to failed steps whose records were lost (a write failed), which have no step number:
+    ``"  retry of a lost step (before step 2)  recovers 1 lost step (before step 2)"``; "" for none."""
+    if not isinstance(links, dict):
+        return ""
+    text = ""
+    if links.get("retry_of") is not None:
+        text += f"  retry of a lost step (before step {links['retry_of']})"
+    gone = links.get("recovers")
+    if isinstance(gone, list) and gone:
+        where = ", ".join(f"before step {k}" for k in dict.fromkeys(gone))
+        text += f"  recovers {len(gone)} lost step{'s' if len(gone) > 1 else ''} ({where})"
+    return text
 
 
 def _or_dash(value: object) -> str:
@@ -236,6 +255,8 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text, checks_shown) ->
         print(f"retry of  step {st.retry_of}")
     if st.recovers:
         print(f"recovers  steps {', '.join(map(str, st.recovers))}")
+    if _lost_links_text(st.lost_links):
+        print(f"links     {_lost_links_text(st.lost_links).strip()}")
     if st.note:
         from trajrec.replay.render import model_call_lines
 

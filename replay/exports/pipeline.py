@@ -331,6 +331,24 @@ class EpisodeExporter:
         self.written_ids: list[list[str]] = []
         self._judge_ids = bool(writer.options.preference.judge_ids)
 
+    def _partial(self, ref: EpisodeRef) -> tuple[list[str], str] | None:
+        """Why an episode is left out as partial (unless ``--keep-partial``): the report's list that names such
+        files and the reason; None for a whole episode."""
+        if self.writer.options.keep_partial:
+            return None
+        report = self.report
+        if header_lost(ref.index) is not None:
+            return report.header_lost, HEADER_LOST
+        found = gaps(ref.index)
+        if found:
+            # Rows of a file with lost steps would read as a whole episode (a middle missing, or only the task):
+            # left out whole and named; --keep-partial writes them marked complete: false.
+            return (report.partial, PARTIAL) if any(g.numbered for g in found) else (report.unwritten, UNWRITTEN)
+        if unverified_reset(ref.index) is not None:
+            # Its prompt (the reset's observation) may carry a damaged byte that no format but records can flag.
+            return report.unverified, RESET_UNVERIFIED
+        return None
+
     def export(self, ref: EpisodeRef, write: Any = None) -> None:
         """Filter, read and write one episode (``write(view)``: the format's :meth:`~.base.Format.write`, or a
         stand-in that returns ``(rows, steps)`` the same way)."""
@@ -356,25 +374,11 @@ class EpisodeExporter:
                                   + f"; run `trajrec fsck --repair {ref.path}` to keep the readable part"))
             report.leave_out(UNREADABLE, ref.summary.get("outcome"))
             return
-        if not self.writer.options.keep_partial and header_lost(ref.index) is not None:
-            report.header_lost.append(os.fspath(ref.path))
-            report.leave_out(HEADER_LOST, ref.summary.get("outcome"))
-            return
-        found = None if self.writer.options.keep_partial else gaps(ref.index)
-        if found:
-            # Rows of a file with lost steps would read as a whole episode (a middle missing, or only the task):
-            # left out whole and named; --keep-partial writes them marked complete: false.
-            if any(g.numbered for g in found):
-                report.partial.append(os.fspath(ref.path))
-                report.leave_out(PARTIAL, ref.summary.get("outcome"))
-            else:
-                report.unwritten.append(os.fspath(ref.path))
-                report.leave_out(UNWRITTEN, ref.summary.get("outcome"))
-            return
-        if not self.writer.options.keep_partial and unverified_reset(ref.index) is not None:
-            # Its prompt (the reset's observation) may carry a damaged byte that no format but records can flag.
-            report.unverified.append(os.fspath(ref.path))
-            report.leave_out(RESET_UNVERIFIED, ref.summary.get("outcome"))
+        partial = self._partial(ref)
+        if partial is not None:
+            named, reason = partial
+            named.append(os.fspath(ref.path))
+            report.leave_out(reason, ref.summary.get("outcome"))
             return
         try:
             self._export(ref, labels, write)

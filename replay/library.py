@@ -39,7 +39,7 @@ from trajrec.recorder.storage import find_remote, is_url
 from trajrec.recorder.writer import pack_record
 
 from .run_folder import create_new, private_dir
-from .query import LABEL_FIELDS, QUERY_HELP, Query, QueryError, index_facts, parse_query
+from .query import LABEL_FIELDS, QUERY_HELP, Query, QueryError, index_facts, parse_query, usage_facts
 
 #: The outcome of a file that holds nothing (its writer was killed at its first write); scans skip it.
 EMPTY = "empty"
@@ -101,6 +101,16 @@ class EpisodeEntry:
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
+
+    @property
+    def tokens(self) -> int | float | None:
+        """The model tokens of the episode's model calls (None: no calls, or no usable total)."""
+        return usage_facts({"model": self.model_usage} if self.model_usage else {})["tokens"]
+
+    @property
+    def cost(self) -> int | float | None:
+        """The model cost of the episode's model calls (None: no calls, or none priced)."""
+        return usage_facts({"model": self.model_usage} if self.model_usage else {})["cost"]
 
     def facts(self) -> dict[str, Any]:
         """What the filter grammar (:mod:`trajrec.replay.query`) reads of this entry."""
@@ -769,7 +779,8 @@ _FACTS: dict[str, Callable[[EpisodeEntry], Any]] = {
     "outcome": lambda e: e.outcome or ("incomplete" if not e.complete else None),
     "steps": lambda e: e.steps, "return": lambda e: e.ret, "failures": lambda e: e.failures,
     "retries": lambda e: e.retries, "recoveries": lambda e: e.recoveries,
-    "checks": lambda e: e.checks_passed + e.checks_failed, "complete": lambda e: e.complete and e.error is None,
+    "checks": lambda e: e.checks_passed + e.checks_failed, "tokens": lambda e: e.tokens, "cost": lambda e: e.cost,
+    "complete": lambda e: e.complete and e.error is None,
     "ended": lambda e: e.ended and e.complete and e.error is None,
     "labeled": lambda e: None if e.labeled is None else e.labeled > 0, "labeled_fraction": lambda e: e.labeled,
     "text": lambda e: _text(e),
@@ -916,6 +927,8 @@ SORT_COLUMNS: dict[str, str] = {
     "retries": "retries",
     "recoveries": "recoveries",
     "labeled": "labeled",
+    "tokens": "tokens",
+    "cost": "cost",
     "started": "started",
     "path": "path",
 }

@@ -74,6 +74,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "retries": ("number", "retry steps"),
     "recoveries": ("number", "recovering steps"),
     "checks": ("number", "recorded checks"),
+    "tokens": ("number", "model tokens over the episode's model calls (summary.model.total_tokens; unknown "
+                         "without calls)"),
+    "cost": ("number", "model cost over the episode's model calls (summary.model.cost; unknown when no call "
+                       "was priced)"),
     "complete": ("bool", "the file was closed properly (has its index) and lost no step"),
     "ended": ("bool", "it ran to its end (judged, terminated or truncated) and lost no step; false: the flag "
                       "word incomplete"),
@@ -375,10 +379,28 @@ def index_facts(path: str | os.PathLike[str], index: Mapping[str, Any]) -> dict[
         "retries": 0 if none_left else _num(s.get("retries", 0)),
         "recoveries": 0 if none_left else _num(s.get("recoveries", 0)),
         "checks": _num(checks.get("total", 0)),
+        **usage_facts(s),
         "complete": complete,
         "ended": ran_to_end(s, complete),
         "text": " ".join(x for x in (episode, name, env, task_id, task_text) if x).lower(),
     }
+
+
+def usage_facts(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``tokens`` and ``cost`` facts of an episode's summary: its model totals as the listings show them (a
+    total that is no count or amount, or absent, is unknown: None).
+
+    >>> usage_facts({"model": {"calls": 2, "total_tokens": 840, "cost": 0.0125}}), usage_facts({})
+    ({'tokens': 840, 'cost': 0.0125}, {'tokens': None, 'cost': None})
+    """
+    from trajrec.recorder.model_call import model_usage_totals
+
+    if not isinstance(summary.get("model"), Mapping):
+        return {"tokens": None, "cost": None}
+    totals = model_usage_totals(summary)
+    calls = totals.get("calls")
+    return {"tokens": _num(totals.get("total_tokens")) if calls else None,
+            "cost": _num(totals.get("cost")) if calls else None}
 
 
 def _num(x: Any) -> float | None:

@@ -76,10 +76,16 @@ def test_wheel_installs_only_trajrec(tmp_path: Path) -> None:
     wheel = next(dist.glob("trajrec-*.whl"))
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"trajrec"}
-    # The venv sees this interpreter's packages (gymnasium, numpy, ...) but installs trajrec itself.
+    # The venv sees this interpreter's packages (gymnasium, numpy, ...) but installs trajrec itself. When this
+    # interpreter is itself a venv's, --system-site-packages would show the base interpreter's packages, not these:
+    # a .pth file lists this one's site folders instead (an editable trajrec there is not seen: a .pth inside a
+    # folder a .pth added is not read).
+    import site
+
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = str(venv / "bin" / "python")
+    (_purelib(py) / "_outer_site.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     before = set(os.listdir(_purelib(py)))
     inst = subprocess.run([py, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], capture_output=True,
                           text=True, timeout=300)

@@ -276,7 +276,7 @@ def test_where_filters(labeled: Path, ids: dict[int, str], tmp_path: Path) -> No
     assert chosen(min_agreement=0.6) == set()
 
 
-FIELD_LIST = "episode, env, task, split, agent, model, run, outcome, steps, return, failures, retries, recoveries, checks, complete, ended, labels, labeled, labeled_fraction, judge, agreement"
+FIELD_LIST = "episode, env, task, split, agent, model, run, outcome, steps, return, failures, retries, recoveries, checks, tokens, cost, complete, ended, labels, labeled, labeled_fraction, judge, agreement"
 
 
 @pytest.mark.parametrize(("expr", "message"), [

@@ -264,10 +264,12 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
         from trajrec.replay.exports.prefs import NO_RANK, NOT_PREFERRED
         from trajrec.replay.exports.trl import NO_LABELED_STEP, UNLABELED_STEP
 
-        # Left out for want of labels, with a --prefer judge id that matched nothing: labeling would not help.
+        # Left out for want of labels, with a --prefer judge id that matched nothing, or no entry that matched any
+        # label: labeling would not help (the steps may well be labeled, by sources --prefer does not list).
         if unmatched and reason in (UNLABELED_STEP, NO_LABELED_STEP, NO_RANK, NOT_PREFERRED):
-            fix = (f"--prefer {', '.join(unmatched)} matched no label (the warning below names the judges here): "
-                   "correct the judge id")
+            fix = f"--prefer {', '.join(unmatched)} matched no label (the warning below names the judges here): "
+            fix += ("list the sources that labeled them in --prefer"
+                    if not getattr(report, "prefer_matched", True) else "correct the judge id")
         if reason is None:
             return "nothing written: every matching episode was left out (reasons below)"
         return f"nothing written: every matching episode was left out; most for: {reason}" + (f"; {fix}" if fix

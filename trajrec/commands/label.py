@@ -527,9 +527,18 @@ def _edit(args: argparse.Namespace) -> int:
         print(f"replaced label {mine.id} (one label per step and annotator: `label ls --history` shows both)")
     elif lab.judge != head.judge:
         where = "the episode" if lab.target == "episode" else f"step {lab.target}"
+        # What of the other person's label the new one carries (all the edit did not name): said, so that their
+        # rationale or tags do not pass for the editor's unnoticed (FINDINGS34 B7).
+        fields = [f for f in ("value", "rationale", "tags", "score")
+                  if f not in changes and live is not None and _field_text(f, live) != "none"]
+        copied = [f"{f} {_field_text(f, live)}" for f in fields]
+        copied_text = ", ".join(copied[:-1]) + " and " + copied[-1] if len(copied) > 1 else "".join(copied)
+        options = " ".join(f"--{'tag' if f == 'tags' else f} ..." for f in fields)
         print(f"label {args.id} is {head.judge}'s, so {editor}'s edit is {editor}'s own label {lab.id} on {where} "
-              f"of {lab.episode_id}: {_value_text(lab.value)} by {lab.judge}; {head.judge}'s label stays beside it "
-              "(agreement counts both, exports take the newer)")
+              f"of {lab.episode_id}: {_value_text(lab.value)} by {lab.judge}"
+              + (f", with {copied_text} taken from {head.judge}'s label (`trajrec label edit {args.path} --id "
+                 f"{str(lab.id)[:12]} {options}` changes {'them' if len(fields) > 1 else 'it'})" if copied else "")
+              + f"; {head.judge}'s label stays beside it (agreement counts both, exports take the newer)")
         if lab.supersedes is not None:
             print(f"replaced label {lab.supersedes} (one label per step and annotator: `label ls --history` "
                   "shows both)")
@@ -556,20 +565,24 @@ def _label_text(lab: Any) -> str:
     return " ".join(parts)
 
 
-def _changed(old: Any, new: Any, changes: dict[str, Any]) -> str:
-    """What an edit changed in a label and what it kept: ``value +1 → -1; its rationale and tags stay``."""
+def _field_text(field: str, lab: Any) -> str:
+    """A label field as edit messages show it: ``+1``, ``"why"`` (cut to 40 characters), ``t1,t2``, ``0.5``;
+    ``none`` for no rationale, tags or score."""
     from trajrec.replay.render import one_line
 
-    def show(field: str, lab: Any) -> str:
-        v = getattr(lab, field)
-        if field == "value":
-            return _value_text(v)
-        if field == "tags":
-            return ",".join(v) or "none"
-        if v is None or v == "":
-            return "none"
-        return f"{v:g}" if field == "score" else json.dumps(one_line(str(v), 40), ensure_ascii=False)
+    v = getattr(lab, field)
+    if field == "value":
+        return _value_text(v)
+    if field == "tags":
+        return ",".join(v) or "none"
+    if v is None or v == "":
+        return "none"
+    return f"{v:g}" if field == "score" else json.dumps(one_line(str(v), 40), ensure_ascii=False)
 
+
+def _changed(old: Any, new: Any, changes: dict[str, Any]) -> str:
+    """What an edit changed in a label and what it kept: ``value +1 → -1; its rationale and tags stay``."""
+    show = _field_text
     names = {"value": "value", "rationale": "rationale", "tags": "tags", "score": "score"}
     done = [f"{names[f]} {show(f, old)} → {show(f, new)}" if show(f, old) != show(f, new)
             else f"{names[f]} unchanged ({show(f, new)})" for f in names if f in changes]

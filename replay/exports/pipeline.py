@@ -428,8 +428,10 @@ class EpisodeExporter:
                 if skip.example is not None and skip.reason not in report.examples:
                     report.examples[skip.reason] = skip.example
                 # A step whose preferred label is a category stays so after `label auto --rules` (people first).
-                if skip.unlabeled and not skip.category and outcome in ("passed", "failed") and not any(
-                        lab.judge == _rules_judge() for lab in view.label_rows):
+                # (and only when --prefer takes the rules' labels: `--prefer human` would leave them out)
+                if (skip.unlabeled and not skip.category and outcome in ("passed", "failed")
+                        and not any(lab.judge == _rules_judge() for lab in view.label_rows)
+                        and self.writer.options.preference.rank_source(_rules_judge(), "rule") is not None):
                     report.rules_would_label += 1
             else:
                 outcome = ep.summary.get("outcome") or "unknown"

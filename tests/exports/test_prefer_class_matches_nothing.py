@@ -76,3 +76,43 @@ def test_trl_stepwise_says_to_list_the_sources_not_label_auto(run: Path, tmp_pat
     assert nothing.endswith("--prefer judge matched no label (the warning below names the judges here): list the "
                             "sources that labeled them in --prefer")
     assert "label auto" not in nothing
+
+
+def test_steps_labeled_by_sources_prefer_leaves_out_are_told_apart_from_unlabeled(
+        run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--prefer judge,human` matches ana's one label (no warning), and the rules labeled every other step: the
+    episodes left out were not for want of labels, and `label auto --rules` (which they had) would not change it."""
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "trl-stepwise", "--prefer", "judge,human", "--out",
+                 str(tmp_path / "prm.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "matched no label" not in err and "label auto" not in err
+    reason = "a step labeled only by sources --prefer does not list (--unlabeled skip-episode)"
+    assert f"nothing written: every matching episode was left out; most for: {reason}; add the judges that labeled " \
+           "them (the example names them) or their class (human, judge, rule, environment) to --prefer" in err
+    lines = err.splitlines()
+    example = lines[next(i for i, line in enumerate(lines) if line.endswith(f"): {reason}")) + 1]
+    assert example.startswith("      e.g. episode ") and "labeled by " in example and "trajrec-rules@2" in example
+
+
+def test_label_auto_is_not_advised_under_a_prefer_that_leaves_the_rules_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--prefer human` on passed episodes ana labeled in part: `label auto --rules` would label the rest, but
+    --prefer human leaves the rules' labels out, so it is not advised as if it would help."""
+    out = tmp_path / "run"
+    assert main(["record", "trajrec/MathCalc-v0", "--episodes", "2", "--out", str(out), "--json"]) == 0
+    eid = open_episode(sorted(out.glob("*.msgpack.zst"))[0]).episode_id
+    assert main(["label", "add", str(out), "--episode", eid, "--step", "0", "--value", "+1", "--annotator", "ana"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(out), "--format", "trl-stepwise", "--prefer", "human", "--out",
+                 str(tmp_path / "prm.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "matched no label" not in err
+    assert ("most for: an unlabeled step (--unlabeled skip-episode); label the steps with a source --prefer lists "
+            "(`trajrec label add`, the viewer), add rule to --prefer after `trajrec label auto PATH --rules`, or pass "
+            "--unlabeled truncate, drop-step, false or neutral") in err
+    assert "labels every step of the" not in err  # the hint that label auto --rules would let them in
+    # The default --prefer takes the rules' labels: there both are advised, as before.
+    assert main(["export", str(out), "--format", "trl-stepwise", "--out", str(tmp_path / "prm2.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "label the steps (`trajrec label auto PATH --rules`)" in err and "labels every step of the" in err

@@ -165,6 +165,12 @@ class EpisodeLabels:
             out[r.judge] = out.get(r.judge, 0) + 1
         return out
 
+    def sources(self) -> set[tuple[str, str]]:
+        """The ``(judge, kind)`` of the live labels (read once per distinct line text when read as text)."""
+        if self._rows is None and self.lines is not None:
+            return {(f[1], f[0]) for f in self.lines.fields.values()}
+        return {(str(r.judge), str(r.kind)) for r in self.rows}
+
     def __len__(self) -> int:
         return len(self.lines) if self._rows is None and self.lines is not None else len(self.rows)
 

@@ -55,10 +55,12 @@ def origin(c: Candidate) -> str:
     return "recorded" if isinstance(c, Check) else "label"
 
 
-def _source_class(c: Candidate) -> str:
-    if c.judge.startswith("human:"):
+def source_class(judge: str, kind: str) -> str:
+    """The ``--prefer`` class word a label or check by ``judge`` of ``kind`` answers to (``human``, ``judge``,
+    ``rule``, ``environment``)."""
+    if judge.startswith("human:"):
         return "human"
-    return c.kind if c.kind in PREFER_CLASSES else "judge"
+    return kind if kind in PREFER_CLASSES else "judge"
 
 
 class Preference:
@@ -90,11 +92,19 @@ class Preference:
         try:
             return self._ranks[key]
         except KeyError:
+            return self.rank_source(c.judge, c.kind)
+
+    def rank_source(self, judge: str, kind: str) -> int | None:
+        """:meth:`rank` of a label or check by ``judge`` of ``kind``."""
+        key = (judge, kind)
+        try:
+            return self._ranks[key]
+        except KeyError:
             pass
-        cls = _source_class(c)
+        cls = source_class(judge, kind)
         found = None
         for i, t in enumerate(self.tokens):
-            if t == cls if t in PREFER_CLASSES else fnmatch.fnmatchcase(c.judge, t):
+            if t == cls if t in PREFER_CLASSES else fnmatch.fnmatchcase(judge, t):
                 found = i
                 break
         self._ranks[key] = found
@@ -152,6 +162,8 @@ def unmatched_message(unmatched: Sequence[str], judges: Sequence[str], flag: str
     near = []
     lowered = {j.lower(): j for j in judges}
     for t in unmatched:
+        if t in PREFER_CLASSES:  # a class word is no misspelt judge id
+            continue
         got = difflib.get_close_matches(t.lower(), list(lowered), n=1, cutoff=0.75)
         if got:
             near.append(repr(lowered[got[0]]))

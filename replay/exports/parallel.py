@@ -153,7 +153,8 @@ def _work(job: list[list[str]]) -> tuple[bytes, Any]:
         "report": {k: sorted(v) if isinstance(v := getattr(report, k), set) else v
                    for k in ("episodes", "matched", "written", "rows", "steps", "unlabeled", "rules_would_label",
                              "skipped", "written_outcomes", "left_out", "examples", "judges", "written_splits",
-                             "partial", "unverified", "header_lost", "unwritten", "live")},
+                             "partial", "unverified", "header_lost", "unwritten", "live", "prefer_matched",
+                             "source_classes")},
         "lineage": {k: v if k == "judges" else sorted(v) for k, v in lineage.items()},
         "errors": [[os.fspath(p), e] for p, e in src.errors],
         "damaged": report.errors,  # readable indexes, damaged steps: left out by EpisodeExporter
@@ -353,6 +354,8 @@ def _merge(report: Any, lineage: dict[str, Any], meta: dict[str, Any]) -> None:
     for split, n in r["written_splits"].items():
         report.written_splits[split] = report.written_splits.get(split, 0) + n
     report.judges.update(r["judges"])
+    report.prefer_matched = report.prefer_matched or r["prefer_matched"]
+    report.source_classes.update(r["source_classes"])
     for reason, example in r["examples"].items():  # batches come in episode order: the first one stays
         report.examples.setdefault(reason, example)
     for reason, outcomes in r["left_out"].items():

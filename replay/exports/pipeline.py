@@ -18,6 +18,7 @@ from trajrec.recorder.reader import header_lost, unverified_reset
 from trajrec.recorder.spelling import in_cli, option
 
 from .base import EpisodeView, ExportOptions, Format, Skip, check_output_file
+from .choice import PREFER_CLASSES, source_class
 from .chat import ChatFormat
 from .prefs import DpoFormat, KtoFormat
 from .records import RecordsFormat
@@ -106,11 +107,19 @@ class ExportReport:
     #: Reason -> where the first episode left out for it shows it (``"episode 1a2b...: step 6, human:ana
     #: 'wrong-tool'"``), for reasons that name a label.
     examples: dict[str, str] = field(default_factory=dict)
-    #: Judges of the labels and recorded checks of the episodes read (collected only when ``--prefer`` names
-    #: judge ids, to tell which of them matched nothing: :attr:`prefer_unmatched`).
+    #: Judges of the labels and recorded checks of the episodes read, when a warning names them: ``--prefer``
+    #: names judge ids (to tell which of them matched nothing: :attr:`prefer_unmatched`), or no ``--prefer``
+    #: entry matched any label or check (empty otherwise).
     judges: set[str] = field(default_factory=set)
-    #: ``--prefer`` judge ids that matched no label or check of the episodes read (a typo: ``human:Ana``).
+    #: ``--prefer`` entries that matched no label or check of the episodes read: judge ids (a typo:
+    #: ``human:Ana``), and every entry, class words too, when none of them matched any (``--prefer judge`` on a run
+    #: labeled by people and rules: the export holds no label at all).
     prefer_unmatched: list[str] = field(default_factory=list)
+    #: Whether some label or recorded check of the episodes read matched a ``--prefer`` entry.
+    prefer_matched: bool = False
+    #: The ``--prefer`` classes (human, judge, rule, environment) of the labels and checks read while
+    #: :attr:`prefer_matched` was false: what the warning suggests listing.
+    source_classes: set[str] = field(default_factory=set)
     #: Episodes left out because a step has no label.
     unlabeled: int = 0
     #: Of those, the ones ``trajrec label auto --rules`` would label in full (passed or failed, no rule labels).
@@ -393,9 +402,17 @@ class EpisodeExporter:
         report = self.report
         with ref.open() as ep:
             view = EpisodeView(ref, ep, ref.joined_labels() if labels is None else labels, self.writer.options)
-            if self._judge_ids:  # --prefer names judges: which judges are here, to tell a typo (export() warns)
-                report.judges.update(str(c.judge) for c in view.label_rows)
-                report.judges.update(str(c.judge) for c in ep.checks)
+            if self._judge_ids or not report.prefer_matched:
+                # Which judges are here, to tell a --prefer typo, or a --prefer none of whose entries matched
+                # anything (every label null): export() warns. Once an entry matched, a run that names no judge
+                # ids reads no further.
+                sources = view.joined.sources()
+                sources.update((str(c.judge), str(c.kind)) for c in ep.checks)
+                report.judges.update(j for j, _ in sources)
+                if not report.prefer_matched:
+                    rank = self.writer.options.preference.rank_source
+                    report.prefer_matched = any(rank(j, k) is not None for j, k in sources)
+                    report.source_classes.update(source_class(j, k) for j, k in sources)
             try:
                 if ep.lost or ep.header_lost:  # a repaired file: its reset record may be gone (no prompt to write)
                     try:
@@ -411,8 +428,10 @@ class EpisodeExporter:
                 if skip.example is not None and skip.reason not in report.examples:
                     report.examples[skip.reason] = skip.example
                 # A step whose preferred label is a category stays so after `label auto --rules` (people first).
-                if skip.unlabeled and not skip.category and outcome in ("passed", "failed") and not any(
-                        lab.judge == _rules_judge() for lab in view.label_rows):
+                # (and only when --prefer takes the rules' labels: `--prefer human` would leave them out)
+                if (skip.unlabeled and not skip.category and outcome in ("passed", "failed")
+                        and not any(lab.judge == _rules_judge() for lab in view.label_rows)
+                        and self.writer.options.preference.rank_source(_rules_judge(), "rule") is not None):
                     report.rules_would_label += 1
             else:
                 outcome = ep.summary.get("outcome") or "unknown"
@@ -605,14 +624,30 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
 
 def _check_prefer(report: ExportReport, options: ExportOptions) -> None:
     """Warn once about ``--prefer`` judge ids that matched no label or check of the episodes read: a typo
-    (``human:Ana`` for ``human:ana``) otherwise exports every label of that source as null, with exit status 0."""
-    if not options.preference.judge_ids or not report.matched:
+    (``human:Ana`` for ``human:ana``) otherwise exports every label of that source as null, with exit status 0.
+    And when no entry matched any label or check while the episodes have some (``--prefer judge`` on a run
+    labeled by people and rules), warn naming every entry and the sources there are: the export holds no label
+    at all. A class word that matched nothing while another entry did is not warned about (``human`` in the
+    default ``human,judge,rule`` on a run nobody labeled by hand is no mistake)."""
+    pref = options.preference
+    # (a list of judge ids alone that matched nothing is the typo case: each named as such)
+    nothing = not report.prefer_matched and bool(report.judges) and len(pref.judge_ids) < len(pref.tokens)
+    if not pref.judge_ids and not nothing:
+        report.judges = set()  # read only until an entry matched: a part of them
+    if not report.matched or not (pref.judge_ids or nothing):
         return
-    report.prefer_unmatched = options.preference.unmatched(report.judges)
+    report.prefer_unmatched = list(pref.tokens) if nothing else pref.unmatched(report.judges)
     if report.prefer_unmatched:
         import warnings
 
         from .choice import unmatched_message
 
-        warnings.warn(unmatched_message(report.prefer_unmatched, sorted(report.judges)) + ": the export "
-                      "holds no label from it", UserWarning, stacklevel=3)
+        text = unmatched_message(report.prefer_unmatched, sorted(report.judges))
+        if nothing:
+            classes = [c for c in PREFER_CLASSES if c in report.source_classes]
+            listed = [*pref.tokens, *(c for c in classes if c not in pref.tokens)]
+            text += (f" (sources: {', '.join(classes)}): the export holds no label at all, as --prefer uses only "
+                     f"the sources it lists; to fall back on theirs: --prefer {','.join(listed)}")
+        else:
+            text += ": the export holds no label from it"
+        warnings.warn(text, UserWarning, stacklevel=3)

@@ -39,6 +39,9 @@ BOOL_MAPS = ("strict", "lenient")
 
 #: Reasons an episode is left out (``--unlabeled skip-episode``): a step no preferred source labeled, ...
 UNLABELED_STEP = "an unlabeled step (--unlabeled skip-episode)"
+#: ... a step labeled only by sources ``--prefer`` does not list (what labeling would not change; the example names
+#: them).
+UNLISTED_STEP = "a step labeled only by sources --prefer does not list (--unlabeled skip-episode)"
 #: ... a step whose preferred label is a category, which no label map turns into a label (it counts as unlabeled).
 CATEGORY_STEP = "a step whose preferred label is a category (no rating; --unlabeled skip-episode)"
 #: Other policies: no step was left to write.
@@ -112,6 +115,11 @@ class TrlStepwiseFormat(JsonlFormat):
                     if shown is not None:  # labeled, but its preferred label is a category: say so
                         raise Skip(CATEGORY_STEP, unlabeled=True, category=True,
                                    example=category_example(view, i, shown))
+                    unlisted = view.candidates.get(i)
+                    if unlisted:  # labeled, by judges --prefer does not list: `label auto` would not help
+                        raise Skip(UNLISTED_STEP, unlabeled=True,
+                                   example=f"episode {view.episode_id}: step {i}, labeled by "
+                                           f"{', '.join(sorted({str(c.judge) for c in unlisted}))}")
                     raise Skip(UNLABELED_STEP, unlabeled=True)
                 if category is None:
                     shown = view.choose(i, mapped=False)

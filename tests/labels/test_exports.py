@@ -182,7 +182,9 @@ def test_unlabeled_policies(labeled: Path, ids: dict[int, str], tmp_path: Path) 
     assert (dropped["steps"], dropped["label_judges"]) == ([0], ["trajrec-rules@2"])
     with pytest.warns(UserWarning, match="prefer entry 'human:zed' matched no label or recorded check"):
         rep = export([labeled], "trl-stepwise", tmp_path / "x.jsonl", options=ExportOptions(prefer="human:zed"))
-    assert rep.written == 0 and rep.skipped == {"an unlabeled step (--unlabeled skip-episode)": 3}
+    # (the steps are labeled, by judges --prefer does not list: the reason says so, not "unlabeled")
+    assert rep.written == 0 and rep.skipped == {
+        "a step labeled only by sources --prefer does not list (--unlabeled skip-episode)": 3}
 
 
 def test_chat_messages_and_tools(labeled: Path, ids: dict[int, str], tmp_path: Path) -> None:

@@ -90,3 +90,33 @@ def test_label_add_replaces_both(run_dir: Path, merged: dict[str, str], capsys: 
     assert store.shadowed(eid) == [] and store.live(merged["old"]) is None
     code, out, err = run(capsys, "label", "ls", str(run_dir), "--episode", eid)
     assert "note:" not in err
+
+
+def test_edit_of_the_older_label_that_does_not_count_is_refused(run_dir: Path, merged: dict[str, str],
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The older id is the one `label ls`'s note names: editing it (a tag) made it the newest and silently turned
+    ana's live +1 into her old -1 (FINDINGS34 B3). Refused, naming the label that counts; --force edits it and
+    says what it now overrides."""
+    eid, old, new = merged["episode"], merged["old"], merged["new"]
+    for who in (["--annotator", "ana"], []):
+        code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", old[:10], "--tag", "x", *who)
+        assert code != 0 and out == ""
+        assert (f"label {old[:10]} is human:ana's older label on step 0 of {eid} (-1 \"first copy\"), which does not "
+                f"count: human:ana's newer label {new[:12]} (+1) on that step does (two live labels of one "
+                "annotator, from merged label files). An edit would make the older one the newer, and it would "
+                f"override +1 everywhere (ls, agreement, exports). Edit the one that counts (trajrec label edit "
+                f"{run_dir} --id {new[:12]} ...)") in err
+    # Another person's edit would copy the label that does not count into theirs: refused the same way.
+    code, _, err = run(capsys, "label", "edit", str(run_dir), "--id", old, "--value", "0", "--annotator", "cy")
+    assert code != 0 and f"Edit the one that counts (trajrec label edit {run_dir} --id {new[:12]} --annotator cy" in err
+    store = LabelStore(run_dir)
+    assert [(lab.judge, lab.value) for lab in store.current(eid, 0)] == [("human:ana", 1), ("human:bo", -1)]
+    assert len(store.history(old)) == 1  # nothing written
+
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", old, "--tag", "x", "--annotator", "ana",
+                         "--force")
+    assert code == 0, err
+    assert f"it now counts over human:ana's label {new[:12]} (+1), which was the newer and counts no more" in out
+    store = LabelStore(run_dir)
+    assert sorted((lab.judge, lab.value, lab.tags) for lab in store.current(eid, 0)) == [
+        ("human:ana", -1, ("x",)), ("human:bo", -1, ())]

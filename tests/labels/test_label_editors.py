@@ -31,7 +31,11 @@ def test_edit_by_another_annotator_is_their_own_label(run_dir: Path, ids: dict[i
                        "--annotator", "mallory")
     assert code == 0
     assert out.startswith(f"label {ana['id'][:6]} is human:ana's, so mallory's edit is mallory's own label ")
-    assert "+1 by human:mallory; human:ana's label stays beside it" in out
+    # ... and says what of ana's label it carries (FINDINGS34 B7: it named the value only).
+    new_id = out.split("mallory's own label ", 1)[1].split()[0]
+    assert (f"+1 by human:mallory, with rationale \"wrong file\" and tags loop taken from human:ana's label "
+            f"(`trajrec label edit {run_dir} --id {new_id[:12]} --rationale ... --tag ...` changes them); human:ana's "
+            "label stays beside it") in out
 
     code, out, _ = run(capsys, "label", "ls", str(run_dir), "--episode", eid, "--step", "1", "--json")
     live = {row["judge"]: row for row in map(json.loads, out.splitlines())}
@@ -280,3 +284,28 @@ def test_label_edit_that_empties_a_carrier_withdraws_it(run_dir: Path, ids: dict
     code, out, _ = run(capsys, "label", "edit", str(run_dir), "--id", rated.id, "--rationale", "", "--json")
     assert json.loads(out)["value"] == 0
     assert [(lab.value, lab.rationale) for lab in LabelStore(run_dir).current(eid, 1)] == [(0, "")]
+
+
+def test_edit_by_another_annotator_names_each_field_taken_from_the_other_label(
+        run_dir: Path, ids: dict[int, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """bo edits only the rationale of ana's label: bo's new label takes ana's value, tags and score, and the message
+    names them (FINDINGS34 B7); a field the edit names is not said to be taken."""
+    eid = ids[1]
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "2", "--value", "-1",
+                       "--annotator", "ana", "--rationale", "ana r", "--tag", "t1", "--score", "0.5", "--json")
+    ana = json.loads(out)["id"]
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", ana, "--rationale", "bo r", "--annotator", "bo")
+    assert code == 0, err
+    bo = LabelStore(run_dir).current(eid, 2, judge="human:bo")[0]
+    assert (bo.value, bo.rationale, bo.tags, bo.score) == (-1, "bo r", ("t1",), 0.5)
+    assert (f"-1 by human:bo, with value -1, tags t1 and score 0.5 taken from human:ana's label (`trajrec label edit "
+            f"{run_dir} --id {str(bo.id)[:12]} --value ... --tag ... --score ...` changes them); human:ana's label "
+            "stays beside it") in out
+    assert "ana r" not in out
+    # A label with nothing but a value to take: said the same way, one field.
+    code, out, _ = run(capsys, "label", "add", str(run_dir), "--episode", eid, "--step", "3", "--value", "+1",
+                       "--annotator", "ana", "--json")
+    code, out, err = run(capsys, "label", "edit", str(run_dir), "--id", json.loads(out)["id"], "--tag", "x",
+                         "--annotator", "bo")
+    assert code == 0, err
+    assert "+1 by human:bo, with value +1 taken from human:ana's label (" in out and "--value ...` changes it)" in out

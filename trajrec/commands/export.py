@@ -261,13 +261,21 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
         fix = _fixes().get(reason or "")
         unmatched = getattr(report, "prefer_unmatched", [])
 
+        from trajrec.replay.exports.choice import PREFER_CLASSES
         from trajrec.replay.exports.prefs import NO_RANK, NOT_PREFERRED
-        from trajrec.replay.exports.trl import NO_LABELED_STEP, UNLABELED_STEP
+        from trajrec.replay.exports.trl import NO_LABELED_STEP, UNLABELED_STEP, UNLISTED_STEP
 
-        # Left out for want of labels, with a --prefer judge id that matched nothing: labeling would not help.
-        if unmatched and reason in (UNLABELED_STEP, NO_LABELED_STEP, NO_RANK, NOT_PREFERRED):
-            fix = (f"--prefer {', '.join(unmatched)} matched no label (the warning below names the judges here): "
-                   "correct the judge id")
+        # Left out for want of labels, with a --prefer judge id that matched nothing, or no entry that matched any
+        # label: labeling would not help (the steps may well be labeled, by sources --prefer does not list).
+        if unmatched and reason in (UNLABELED_STEP, UNLISTED_STEP, NO_LABELED_STEP, NO_RANK, NOT_PREFERRED):
+            fix = f"--prefer {', '.join(unmatched)} matched no label (the warning below names the judges here): "
+            fix += ("list the sources that labeled them in --prefer" if any(t in PREFER_CLASSES for t in unmatched)
+                    else "correct the judge id")
+        elif reason == UNLABELED_STEP and not _takes_rules(args):
+            # `label auto --rules` labels the steps, but under a --prefer that leaves the rules' labels out
+            fix = ("label the steps with a source --prefer lists (`trajrec label add`, the viewer), add rule to "
+                   "--prefer after `trajrec label auto PATH --rules`, or pass --unlabeled truncate, drop-step, false "
+                   "or neutral")
         if reason is None:
             return "nothing written: every matching episode was left out (reasons below)"
         return f"nothing written: every matching episode was left out; most for: {reason}" + (f"; {fix}" if fix
@@ -279,6 +287,14 @@ def _nothing_written(report: object, args: argparse.Namespace) -> str:
         why.append(f"--min-agreement {args.min_agreement:g} (it needs steps labeled by two or more judges that agree; "
                    "`trajrec agreement PATH` shows them)")
     return "nothing written: no episode matched " + " and ".join(why) if why else "nothing written"
+
+
+def _takes_rules(args: argparse.Namespace) -> bool:
+    """Whether ``--prefer`` takes the labels ``trajrec label auto --rules`` gives (so advising it can help)."""
+    from trajrec.replay.autolabel import RULES_JUDGE
+    from trajrec.replay.exports.choice import Preference
+
+    return Preference(args.prefer).rank_source(RULES_JUDGE, "rule") is not None
 
 
 #: What to do about steps whose preferred label is a category: told once.
@@ -298,7 +314,7 @@ def _fixes() -> dict[str, str]:
     """What would let an export write the episodes left out for a reason (the reasons formats give to Skip)."""
     from trajrec.replay.exports.pipeline import UNPAIRED
     from trajrec.replay.exports.prefs import EPISODE_CATEGORY, NO_RANK, NOT_PREFERRED
-    from trajrec.replay.exports.trl import CATEGORY_STEP, NO_LABELED_STEP, NO_RATED_STEP, UNLABELED_STEP
+    from trajrec.replay.exports.trl import CATEGORY_STEP, NO_LABELED_STEP, NO_RATED_STEP, UNLABELED_STEP, UNLISTED_STEP
 
     return {
         EPISODE_CATEGORY: _EPISODE_CATEGORY_FIX,
@@ -315,6 +331,8 @@ def _fixes() -> dict[str, str]:
         UNLABELED_STEP: "label the steps (`trajrec label auto PATH --rules`) or pass --unlabeled truncate, drop-step, "
                         "false or neutral",
         NO_LABELED_STEP: "label the steps (`trajrec label auto PATH --rules`)",
+        UNLISTED_STEP: "add the judges that labeled them (the example names them) or their class (human, judge, "
+                       "rule, environment) to --prefer, or pass --unlabeled truncate, drop-step, false or neutral",
     }
 
 

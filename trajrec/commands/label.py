@@ -52,7 +52,10 @@ Only people's labels (judge human:NAME) are edited: a rule or model judge's labe
 
 The edit is the editor's (--annotator, else $TRAJREC_ANNOTATOR, else the label's author): editing another
 person's label adds the editor's own label on that step (the edit applied to theirs) beside it, so agreement
-and exports attribute it to the editor; `label ls --history` shows the author of every version."""
+and exports attribute it to the editor; `label ls --history` shows the author of every version.
+
+An annotator's older label on a step where they have a newer one (label files merged from copies of a run; `label
+ls` notes it) is not edited without --force: the edit would make it count over the newer one."""
 EDIT_EXAMPLES = """examples:
   trajrec label edit runs/shell --id 3f2a9c --value 0
   trajrec label edit runs/shell --id 3f2a9c --rationale "the second read was needed" --tag useful-recovery
@@ -138,8 +141,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--tag", action="append", metavar="TAG", help="replace the tags (repeatable)")
     e.add_argument("--score", type=float, help="the new score")
     e.add_argument("--force", action="store_true",
-                   help="edit a label of an automatic judge (a rule, a model) anyway; its next `label auto` run "
-                        "changes it back")
+                   help="edit a label of an automatic judge (a rule, a model) anyway (its next `label auto` run "
+                        "changes it back), or a person's older label that their newer one on the step outranks "
+                        "(label files merged from copies of a run: the edit makes the older one count)")
     e.add_argument("--annotator", metavar="NAME",
                    help="who edits (default: $TRAJREC_ANNOTATOR, else the label's author). Your own label: a new "
                         "version of it; another person's: a label of yours beside theirs, with the edit applied")
@@ -478,6 +482,32 @@ def _edit(args: argparse.Namespace) -> int:
         raise TrajrecUsageError("nothing to change: pass --value, --rationale, --tag or --score")
     # Who edits: --annotator, else $TRAJREC_ANNOTATOR; with neither, the edit is the label's own author's.
     editor = args.annotator or os.environ.get("TRAJREC_ANNOTATOR") or None
+    # A person's older label on a step where they have a newer live one (label files merged from copies of the run)
+    # does not count; an edit's new version of it would be the newest, and would silently override the label that
+    # counts (FINDINGS34 B3). Refused unless --force; another person's edit goes to their own label, not to it.
+    live = store.live(args.id)
+    newer = None
+    if live is not None:
+        counts = store.current(live.episode_id, live.target, judge=live.judge)
+        newer = counts[-1] if counts and counts[-1].id != live.id else None
+    # Whether the edit is a new version of that label itself (not another person's own label beside it).
+    revives = newer is not None and (not editor or live.judge == f"human:{editor}"
+                                     or not live.judge.startswith("human:"))
+    if newer is not None and not args.force:
+        where = "the episode" if live.target == "episode" else f"step {live.target}"
+        said = (f"label {args.id} is {live.judge}'s older label on {where} of {live.episode_id} ({_label_text(live)}), "
+                f"which does not count: {live.judge}'s newer label {str(newer.id)[:12]} ({_label_text(newer)}) on "
+                f"that {where.split()[0]} does (two live labels of one annotator, from merged label files). ")
+        if revives:
+            raise TrajrecUsageError(
+                said + f"An edit would make the older one the newer, and it would override {_label_text(newer)} "
+                f"everywhere (ls, agreement, exports). Edit the one that counts (trajrec label edit {args.path} --id "
+                f"{str(newer.id)[:12]} ...), or give the {where.split()[0]} one label that replaces both (trajrec label "
+                f"add {args.path} --episode {live.episode_id} --step {live.target} --value ...); --force edits the "
+                "older one anyway")
+        raise TrajrecUsageError(
+            said + f"Edit the one that counts (trajrec label edit {args.path} --id {str(newer.id)[:12]} "
+            f"--annotator {editor} ...), so that your label is made from it; --force edits from the older one anyway")
     # The editor's own label on the step, when the label edited is another person's: the edit goes to it.
     own = (store.current(head.episode_id, head.target, judge=f"human:{editor}")
            if editor and head.judge.startswith("human:") and head.judge != f"human:{editor}" else [])
@@ -497,15 +527,27 @@ def _edit(args: argparse.Namespace) -> int:
         print(f"replaced label {mine.id} (one label per step and annotator: `label ls --history` shows both)")
     elif lab.judge != head.judge:
         where = "the episode" if lab.target == "episode" else f"step {lab.target}"
+        # What of the other person's label the new one carries (all the edit did not name): said, so that their
+        # rationale or tags do not pass for the editor's unnoticed (FINDINGS34 B7).
+        fields = [f for f in ("value", "rationale", "tags", "score")
+                  if f not in changes and live is not None and _field_text(f, live) != "none"]
+        copied = [f"{f} {_field_text(f, live)}" for f in fields]
+        copied_text = ", ".join(copied[:-1]) + " and " + copied[-1] if len(copied) > 1 else "".join(copied)
+        options = " ".join(f"--{'tag' if f == 'tags' else f} ..." for f in fields)
         print(f"label {args.id} is {head.judge}'s, so {editor}'s edit is {editor}'s own label {lab.id} on {where} "
-              f"of {lab.episode_id}: {_value_text(lab.value)} by {lab.judge}; {head.judge}'s label stays beside it "
-              "(agreement counts both, exports take the newer)")
+              f"of {lab.episode_id}: {_value_text(lab.value)} by {lab.judge}"
+              + (f", with {copied_text} taken from {head.judge}'s label (`trajrec label edit {args.path} --id "
+                 f"{str(lab.id)[:12]} {options}` changes {'them' if len(fields) > 1 else 'it'})" if copied else "")
+              + f"; {head.judge}'s label stays beside it (agreement counts both, exports take the newer)")
         if lab.supersedes is not None:
             print(f"replaced label {lab.supersedes} (one label per step and annotator: `label ls --history` "
                   "shows both)")
     else:
         print(f"updated label {args.id}: new version {lab.id} ({_value_text(lab.value)} by {lab.judge}"
               f"{'' if lab.author in (None, lab.judge[6:]) else ', edited by ' + str(lab.author)})")
+    if revives and not lab.deleted:  # --force: said, as the refusal would have said it
+        print(f"it now counts over {lab.judge}'s label {str(newer.id)[:12]} ({_label_text(newer)}), which was "
+              "the newer and counts no more (`trajrec label ls` notes it)")
     return 0
 
 
@@ -523,20 +565,24 @@ def _label_text(lab: Any) -> str:
     return " ".join(parts)
 
 
-def _changed(old: Any, new: Any, changes: dict[str, Any]) -> str:
-    """What an edit changed in a label and what it kept: ``value +1 → -1; its rationale and tags stay``."""
+def _field_text(field: str, lab: Any) -> str:
+    """A label field as edit messages show it: ``+1``, ``"why"`` (cut to 40 characters), ``t1,t2``, ``0.5``;
+    ``none`` for no rationale, tags or score."""
     from trajrec.replay.render import one_line
 
-    def show(field: str, lab: Any) -> str:
-        v = getattr(lab, field)
-        if field == "value":
-            return _value_text(v)
-        if field == "tags":
-            return ",".join(v) or "none"
-        if v is None or v == "":
-            return "none"
-        return f"{v:g}" if field == "score" else json.dumps(one_line(str(v), 40), ensure_ascii=False)
+    v = getattr(lab, field)
+    if field == "value":
+        return _value_text(v)
+    if field == "tags":
+        return ",".join(v) or "none"
+    if v is None or v == "":
+        return "none"
+    return f"{v:g}" if field == "score" else json.dumps(one_line(str(v), 40), ensure_ascii=False)
 
+
+def _changed(old: Any, new: Any, changes: dict[str, Any]) -> str:
+    """What an edit changed in a label and what it kept: ``value +1 → -1; its rationale and tags stay``."""
+    show = _field_text
     names = {"value": "value", "rationale": "rationale", "tags": "tags", "score": "score"}
     done = [f"{names[f]} {show(f, old)} → {show(f, new)}" if show(f, old) != show(f, new)
             else f"{names[f]} unchanged ({show(f, new)})" for f in names if f in changes]

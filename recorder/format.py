@@ -977,13 +977,26 @@ def _damaged_head(fh: Any, size: int, path: str, c: dict[str, Any], exc: Trajrec
     else:
         raise exc
     span: tuple[int, int | None] | None = head_block_span(data)
+    claimed = ""
+    if span is not None and span[1] is not None and not _blocks_reach_end(data, span[1]):
+        # The size the block header gives does not end where a block starts (the blocks after it do not walk to the
+        # frame's end): the damaged byte is in the block header itself, and that size is not the block's extent.
+        true = _true_head_span(data, span[0], c["hl"], c["hc"])
+        claimed = f" (its block header is damaged: it gives {span[1] - span[0] - 3} bytes, which do not end where " \
+                  f"the next block starts)"
+        span = true if true is not None else (span[0], None)
     if span is None and bytes(data[:4]) == ZSTD_MAGIC and len(data) > 5 and not data[4] & 8:
-        span = (_frame_header_size(data), None)  # the frame header reads: the first block's own header is damaged
+        # The frame header reads: the first block's own header is damaged (a reserved type, a size past zstd's).
+        p = _frame_header_size(data)
+        span = _true_head_span(data, p, c["hl"], c["hc"]) or (p, None)
+        if span[1] is not None:
+            claimed = " (its block header is damaged: zstd refuses it)"
     reason = str(exc).removeprefix(f"{path} at byte 0: ").split("; run `trajrec fsck", 1)[0]
     reason = reason.removeprefix("the index is inconsistent with the file: ")  # frame 0 is what is damaged
     if "CRC-32" in reason:
         reason = "what it decompresses to does not match the CRC-32 the index holds for it"
-    where = (f"frame 0's first zstd block, bytes {span[0]}..{span[1] - 1}, which held it alone," if span and span[1]
+    where = (f"frame 0's first zstd block, bytes {span[0]}..{span[1] - 1}{claimed}, which held it alone,"
+             if span and span[1]
              else f"the header of frame 0's first zstd block (the header record's), at byte {span[0]}," if span
              else "the zstd frame header of frame 0, from byte 0,")
     why = (f"{where} is damaged: {reason}; the index keeps no copy of it, so the task and the provenance it held "
@@ -1158,6 +1171,47 @@ def _frame_header_size(buf: bytes | memoryview, pos: int = 0) -> int:
     fhd = buf[pos + 4]
     single, did_flag, fcs_flag = (fhd >> 5) & 1, fhd & 3, fhd >> 6
     return 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+
+
+def _blocks_reach_end(data: bytes | memoryview, p: int) -> bool:
+    """True when the zstd block headers from byte ``p`` of frame ``data`` (one whole frame, nothing after it) walk
+    to its end: its last block, then its checksum when it declares one. A block extent that ends elsewhere came
+    from a damaged size field."""
+    end = len(data)
+    try:
+        while p + 3 <= end:
+            bh = data[p] | (data[p + 1] << 8) | (data[p + 2] << 16)
+            btype, bsize = (bh >> 1) & 3, bh >> 3
+            if btype == 3 or bsize > _ZSTD_BLOCK_MAX:
+                return False
+            p += 3 + (1 if btype == 1 else bsize)
+            if bh & 1:
+                return p + (4 if frame_has_checksum(data, 0) else 0) == end
+    except IndexError:
+        return False
+    return False
+
+
+def _true_head_span(data: bytes | memoryview, p: int, length: int, crc: int) -> tuple[int, int] | None:
+    """``(p, stop)``: the true extent of frame 0's first block, whose header at ``p`` is damaged, found by what the
+    block must decompress to (the header record: ``length`` bytes of CRC-32 ``crc``, as the index holds them): each
+    end a compressed block of that record could have (no longer than the record: zstd stores a block that does not
+    shrink raw), with a mended block header, is decompressed until one gives that record. None when none does (the
+    damage is not in the block header alone), or the record is too long to try every end in time."""
+    if length <= 0 or length > 16 << 10:
+        return None
+    head = bytes(data[:p])
+    for stop in range(p + 4, min(len(data), p + 3 + length) + 1):
+        body = bytes(data[p + 3:stop])
+        for btype in (2, 0) if len(body) == length else (2,):
+            mended = ((len(body) << 3) | (btype << 1)).to_bytes(3, "little")
+            try:
+                out = zstandard.ZstdDecompressor().decompressobj().decompress(head + mended + body)
+            except zstandard.ZstdError:
+                continue
+            if len(out) == length and zlib.crc32(out) == crc:
+                return p, stop
+    return None
 
 
 def head_block_span(buf: bytes | memoryview) -> tuple[int, int] | None:

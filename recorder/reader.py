@@ -102,7 +102,17 @@ def _describe_steps(index: dict[str, Any], lost: list[tuple[int, int | None, str
         lines.append(f"the reset record unverified: {reset}")
     for first, n, why in unverified:
         lines.append(f"steps {first}..{first + n - 1} unverified: {why}")
+    # A damaged frame every step of which was salvaged: fsck --repair keeps its bytes after the salvaged records,
+    # as a row of no steps. Not "a frame holding no steps lost": it held the steps salvaged just above.
+    whole = {row.get("first") for row in index.get("damaged") or ()
+             if isinstance(row, dict) and row.get("salvaged") and row.get("n") == 0 and not row.get("unverified")}
     for first, n, why in lost:
+        if n == 0 and first in whole:
+            before = next((f for f, k, _w in unverified if f + k == first), None)
+            held = f"steps {before}..{first - 1}" if before is not None else f"the steps before {first}"
+            lines.append(f"no step lost from the damaged frame of {held}: every one was salvaged (unverified, "
+                         f"above), and the frame's damaged bytes are kept as they were: {why}")
+            continue
         span = (f"any steps from {first} on" if n is None else f"steps {first}..{first + n - 1}" if n
                 else "a frame holding no steps")
         lines.append(f"{span} lost: {why}")

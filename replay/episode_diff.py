@@ -24,7 +24,7 @@ from trajrec.recorder.errors import ResetLostError, TrajrecUsageError
 from trajrec.recorder.model import Gap
 
 from .render import one_line
-from .replayer import DivergenceRow, _deep_rows, _equal, _prune, _Seg, parse_ignore, render_rows
+from .replayer import DivergenceRow, _deep_rows, _equal, _explained, _prune, _Seg, parse_ignore, render_rows
 
 #: The fields of a compared step, in the order differences name them.
 STEP_FIELDS: tuple[str, ...] = ("action", "failure", "observation", "reward", "terminated", "truncated", "info",
@@ -83,6 +83,10 @@ class EpisodeDiff:
         reset: differences between the two resets (failure, observation, info, state at reset: see
             :func:`reset_diff`); the first observation is an LLM agent's prompt, so two episodes whose steps all
             agree are still not the same when their resets differ.
+        not_compared_a, not_compared_b: per side, what a repaired file lost and so was not compared:
+            ``"header record lost (task unknown): task not compared"`` (the task is unknown, not different),
+            ``"reset record lost ...: reset not compared"``. As with gaps, two episodes are only the same when
+            these are too.
     """
 
     a: str
@@ -95,11 +99,13 @@ class EpisodeDiff:
     gaps_a: list[Gap] = field(default_factory=list)
     gaps_b: list[Gap] = field(default_factory=list)
     reset: list[DivergenceRow] = field(default_factory=list)
+    not_compared_a: list[str] = field(default_factory=list)
+    not_compared_b: list[str] = field(default_factory=list)
 
     @property
     def same(self) -> bool:
         return (not self.task and not self.reset and not self.steps and self.steps_a == self.steps_b
-                and self.gaps_a == self.gaps_b)
+                and self.gaps_a == self.gaps_b and self.not_compared_a == self.not_compared_b)
 
     @property
     def reset_fields(self) -> tuple[str, ...]:
@@ -107,8 +113,11 @@ class EpisodeDiff:
         return _fields(self.reset, RESET_FIELDS)
 
     def gap_lines(self) -> list[str]:
-        """``"B: 2 env steps not written before step 2: ..."``, one line per gap of each side, A's first."""
-        return [f"{side}: {g.text()}" for side, gaps in (("A", self.gaps_a), ("B", self.gaps_b)) for g in gaps]
+        """``"B: 2 env steps not written before step 2: ..."``, one line per gap of each side, A's first; then what a
+        side lost and was not compared (``"B: header record lost (task unknown): task not compared"``)."""
+        return ([f"{side}: {g.text()}" for side, gaps in (("A", self.gaps_a), ("B", self.gaps_b)) for g in gaps]
+                + [f"{side}: {what}" for side, lines in (("A", self.not_compared_a), ("B", self.not_compared_b))
+                   for what in lines])
 
     @property
     def first(self) -> int | None:
@@ -126,14 +135,22 @@ class EpisodeDiff:
                 # Per side, the gaps in the exports' ``lost`` form (``{"before": k, "n": n}`` for env steps never
                 # written, ``[first, n]`` for steps lost to damage), and the lines the text output prints.
                 "lost_a": [g.to_json() for g in self.gaps_a], "lost_b": [g.to_json() for g in self.gaps_b],
+                "not_compared_a": list(self.not_compared_a), "not_compared_b": list(self.not_compared_b),
                 "gaps": self.gap_lines()}
 
     def summary(self) -> str:
         if self.same:
+            if self.not_compared_a:  # both sides lost the same parts: equal in what both hold, no more
+                return (f"same: {self.compared} steps and every compared field equal (on both sides: "
+                        + "; ".join(self.not_compared_a) + ")")
             return f"same: {self.compared} steps, task, reset and every compared field equal"
         parts = []
         if self.task:
             parts.append("the tasks differ (" + ", ".join(sorted({str(r.path[0]) for r in self.task})) + ")")
+        # What one side lost (its task or reset unknown) and the other did not: named, never called a difference.
+        for side, lines, other in (("A", self.not_compared_a, self.not_compared_b),
+                                   ("B", self.not_compared_b, self.not_compared_a)):
+            parts.extend(f"{side}'s {what}" for what in lines if what not in other)
         if self.reset:
             parts.append("the resets differ (" + ", ".join(self.reset_fields) + ")")
         if self.steps:
@@ -193,6 +210,8 @@ def _rows(a: dict[str, Any], b: dict[str, Any], ignores: Sequence[tuple[_Seg, ..
             found = _deep_rows({key: x}, {key: y}, False)
         except Exception:  # DeepDiff cannot walk some objects: the whole-field row still tells the truth
             found = []
+        # What DeepDiff takes for equal (-0.0 and 0.0, 2 and 2.0 in a list) is named at its own path, not the field's.
+        found = _explained(found, x, y, key, False)
         rows.extend(found or [DivergenceRow((key,), "values_changed", x, y)])
     return rows
 
@@ -203,13 +222,15 @@ def _parse_ignores(ignore: Sequence[str]) -> list[tuple[_Seg, ...]]:
     parsed = []
     for p in ignore:
         segs = parse_ignore(p, IGNORE_FIELDS)
-        if segs[0].value == "reset" and len(segs) > 1 and (segs[1].kind != "key" or segs[1].value not in RESET_FIELDS):
+        # reset.* (every field of the reset, as * is any key elsewhere) and reset.*.elapsed are paths like any other.
+        if (segs[0].value == "reset" and len(segs) > 1 and segs[1].kind != "any"
+                and (segs[1].kind != "key" or segs[1].value not in RESET_FIELDS)):
             word = str(segs[1].value)
             close = ([f for f in RESET_FIELDS if len(word) >= 3 and f.startswith(word)]
                      or difflib.get_close_matches(word, list(RESET_FIELDS), n=1, cutoff=0.75))
             hint = f" (did you mean 'reset.{close[0]}'?)" if close else ""
             raise TrajrecUsageError(f"ignore path {p!r}: after 'reset.' comes a field of the reset{hint}: "
-                                    f"{', '.join(RESET_FIELDS)} (e.g. reset.observation, reset.info.difficulty)")
+                                    f"{', '.join(RESET_FIELDS)} (e.g. reset.observation, reset.info.difficulty), or * for all of them")
         parsed.append(segs)
     return parsed
 
@@ -224,8 +245,8 @@ def reset_diff(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: boo
 
     Raises:
         TrajrecUsageError: an ignore path that does not parse.
-        TrajrecFormatError: a reset record that cannot be read (one ``fsck --repair`` recorded as lost with step 0
-            is not compared: :attr:`EpisodeDiff.gap_lines` names that loss).
+        TrajrecFormatError: a reset record that cannot be read (one ``fsck --repair`` recorded as lost is not
+            compared: :attr:`EpisodeDiff.gap_lines` names that loss).
     """
     parsed = _parse_ignores(ignore)
     if any(segs[0].value == "reset" and len(segs) == 1 for segs in parsed):
@@ -234,7 +255,7 @@ def reset_diff(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: boo
     try:
         with_state = state and a.has_state and b.has_state
         ra, rb = _compared_reset(a, with_state), _compared_reset(b, with_state)
-    except ResetLostError:  # lost with step 0 in a repaired file: nothing to compare, the gap lines name the loss
+    except ResetLostError:  # lost in a repaired file: nothing to compare; diff_episodes names it (not_compared_a/b)
         return []
     return _rows(ra, rb, ignores, RESET_FIELDS)
 
@@ -268,10 +289,24 @@ def diff_episodes(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: 
     """Compare two episodes: their tasks, their resets (see :func:`reset_diff`), then step by step (see
     :func:`iter_step_diffs`)."""
     out = EpisodeDiff(a.path, b.path, len(a), len(b), gaps_a=list(a.gaps), gaps_b=list(b.gaps))
-    task_ignores = [segs[1:] for segs in _parse_ignores(ignore) if segs[0].value == "task"]
+    parsed = _parse_ignores(ignore)
+    task_ignores = [segs[1:] for segs in parsed if segs[0].value == "task"]
     ta: dict[str, Any] = {k: a.task.get(k) for k in TASK_FIELDS}
     tb: dict[str, Any] = {k: b.task.get(k) for k in TASK_FIELDS}
-    if any(not segs for segs in task_ignores):  # --ignore task: the tasks are not compared
+    task_ignored = any(not segs for segs in task_ignores)
+    reset_ignored = any(segs[0].value == "reset" and len(segs) == 1 for segs in parsed)
+    # A repaired file whose header record was lost has no task: it is unknown, not different (its fields would all
+    # read None), so the task is not compared and the loss is named; the same for a reset record lost to damage.
+    for ep, lines in ((a, out.not_compared_a), (b, out.not_compared_b)):
+        if ep.header_lost is not None and not task_ignored:
+            lines.append("header record lost (task unknown): task not compared")
+        if not reset_ignored:
+            try:
+                ep.reset  # noqa: B018  (decoded once, cached by the reader)
+            except ResetLostError:
+                with_what = "with the header record" if ep.header_lost is not None else "with step 0"
+                lines.append(f"reset record lost to damage ({with_what}): reset not compared")
+    if task_ignored or a.header_lost is not None or b.header_lost is not None:  # the tasks are not compared
         ta, tb = {}, {}
     for segs in task_ignores:
         if segs:

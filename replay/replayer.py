@@ -448,6 +448,36 @@ def _deep_rows(recorded: dict[str, Any], replayed: dict[str, Any], loose: bool) 
     return rows
 
 
+def _strict_rows(a: Any, b: Any, path: tuple[Any, ...], loose: bool) -> list[DivergenceRow]:
+    """The differences :func:`_same` sees, each at the deepest path where the two values still have one shape (a
+    dict with the same keys, a list or tuple of one length): ``observation.t`` for ``0.0`` against ``-0.0``,
+    ``info.z[1]`` for ``2`` against ``2.0`` (DeepDiff takes both pairs for equal). Below that, the value that
+    differs is one row: ``type_changes`` when the types differ, else ``values_changed``."""
+    if _same(a, b, loose):
+        return []
+    ta = type(a)
+    if ta is type(b):
+        if ta is dict and len(a) == len(b) and all(k in b for k in a):
+            return [r for k, v in a.items() for r in _strict_rows(v, b[k], (*path, k), loose)]
+        if (ta is list or ta is tuple) and len(a) == len(b):
+            return [r for i, (x, y) in enumerate(zip(a, b)) for r in _strict_rows(x, y, (*path, i), loose)]
+    return [DivergenceRow(path, "values_changed" if ta is type(b) else "type_changes", a, b)]
+
+
+def _explained(found: list[DivergenceRow], a: Any, b: Any, key: str, loose: bool) -> list[DivergenceRow]:
+    """DeepDiff's rows for field ``key``, with a row for each difference it does not see (it takes ``-0.0`` for
+    ``0.0`` and ``2.0`` for ``2`` inside containers) placed at its own path by :func:`_strict_rows`."""
+    def near(p: tuple[Any, ...], q: tuple[Any, ...]) -> bool:  # one path leads to the other: the same change
+        n = min(len(p), len(q))
+        return p[:n] == q[:n]
+
+    try:
+        extra = [r for r in _strict_rows(a, b, (key,), loose) if not any(near(r.path, f.path) for f in found)]
+    except Exception:  # a value _same cannot walk: DeepDiff's rows, or the whole-field row, still tell the truth
+        extra = []
+    return found + extra
+
+
 def compare_records(recorded: dict[str, Any], replayed: dict[str, Any],
                     ignores: Sequence[tuple[_Seg, ...]] = ()) -> list[DivergenceRow]:
     """The differences between a recorded and a replayed compared record (empty when they agree)."""
@@ -470,7 +500,10 @@ def compare_records(recorded: dict[str, Any], replayed: dict[str, Any],
             warnings.warn(f"DeepDiff could not compare {key} ({type(exc).__name__}: {exc}); reporting the whole "
                           "field", ReplayWarning, stacklevel=2)
             found = []
-        # DeepDiff is the renderer, not the judge: when it sees no difference that _same found, keep one row.
+        # DeepDiff is the renderer, not the judge: a difference _same found and DeepDiff does not see (a zero's
+        # sign, int against float inside a container) gets its own row at its own path.
+        if a is not _ABSENT and b is not _ABSENT:
+            found = _explained(found, a, b, key, loose)
         rows.extend(found or [DivergenceRow((key,), "values_changed", a, b)])
     return rows
 

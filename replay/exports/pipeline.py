@@ -20,7 +20,7 @@ from trajrec.recorder.spelling import in_cli, option
 from .base import EpisodeView, ExportOptions, Format, Skip, check_output_file
 from .choice import PREFER_CLASSES, source_class
 from .chat import ChatFormat
-from .prefs import DpoFormat, KtoFormat
+from .prefs import LEFT_BETWEEN, TIED, UNPAIRED, DpoFormat, KtoFormat
 from .records import RecordsFormat
 from .source import EpisodeRef, Source
 from .trl import TrlStepwiseFormat
@@ -71,8 +71,9 @@ FORMATS: dict[str, Any] = {
     "atif": lambda: __import__("trajrec.replay.exports.atif", fromlist=["AtifFormat"]).AtifFormat,
 }
 
-#: The reason counted for ``dpo`` attempts left without a partner.
-UNPAIRED = "no attempt at the same task to pair it with"
+#: The reasons counted for ``dpo`` attempts left without a partner (defined in :mod:`.prefs`): alone at its task,
+#: tied with the other attempts left, or left between attempts paired with each other.
+UNPAIRED_REASONS = (UNPAIRED, TIED, LEFT_BETWEEN)
 
 
 def _rules_judge() -> str:
@@ -584,12 +585,13 @@ def export(paths: Source | str | os.PathLike[str] | Iterable[str | os.PathLike[s
     # The output is in place under its name: a Ctrl-C from here waits until it is whole (a folder's dataset card
     # written), then stops the export; it left a folder without its card, and the command said "interrupted".
     with _interrupt_when_whole():
-        for outcome, n in getattr(writer, "unpaired", {}).items():
-            report.written_outcomes[outcome] -= n
-            report.written -= n
-            for _ in range(n):
-                report.leave_out(UNPAIRED, outcome)
-            report.skipped[UNPAIRED] = report.skipped.get(UNPAIRED, 0) + n
+        for why, outcomes in getattr(writer, "unpaired", {}).items():
+            for outcome, n in outcomes.items():
+                report.written_outcomes[outcome] -= n
+                report.written -= n
+                for _ in range(n):
+                    report.leave_out(why, outcome)
+                report.skipped[why] = report.skipped.get(why, 0) + n
         for split, n in getattr(writer, "unpaired_splits", {}).items():
             report.written_splits[split] -= n
         if isinstance(writer, DpoFormat):

@@ -12,7 +12,8 @@ task (same env, task id and prompt) are ranked by (terminal check verdict: passe
 then the preferred episode label's value as a rating; then its score, which only breaks ties); the best attempt
 is paired with the worst, the second best with the second worst, and so on, while the better one ranks strictly
 higher; each attempt is used at most once. Attempts nothing ranks (no verdict, no
-episode label) and attempts left without a partner are left out, counted by reason.
+episode label) and attempts left without a partner are left out, counted by reason (alone at the task, tied with
+the attempts left, or left between attempts paired with each other).
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ NO_RANK = "no terminal verdict and no episode label"
 NOT_PREFERRED = "no terminal verdict, and no --prefer source labeled the episode"
 #: ... when the preferred episode label is a category, which has no rating (as on steps: docs/EXPORT.md).
 EPISODE_CATEGORY = "no terminal verdict, and the preferred episode label is a category (no rating)"
+
+#: Why ``dpo`` left an attempt without a partner: the only attempt at its task.
+UNPAIRED = "no attempt at the same task to pair it with"
+#: ... two or more attempts at its task were left, all ranked the same (same verdict, label value and score): a
+#: pair needs one ranking strictly lower. "No attempt at the same task" would send the user to record more.
+TIED = "its attempts at the same task tie (none left ranks lower to pair it with)"
+#: ... one attempt left between pairs: the attempts ranking above and below it were paired with each other.
+LEFT_BETWEEN = "the attempts at the same task ranking above and below it were paired with each other"
 #: ... when it is a recorded check's value that is none of a rating, verdict, score or category (NaN, a dict).
 EPISODE_NO_RATING = "no terminal verdict, and the preferred episode label is no rating or score"
 
@@ -148,8 +157,9 @@ class DpoFormat(JsonlFormat):
     def __init__(self, out: str | os.PathLike[str], options: ExportOptions) -> None:
         super().__init__(out, options)
         self._groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-        #: Outcomes of attempts collected but not paired (told to the report by :meth:`finish`).
-        self.unpaired: dict[str, int] = {}
+        #: Outcomes of attempts collected but not paired, by reason (:data:`UNPAIRED`, :data:`TIED`,
+        #: :data:`LEFT_BETWEEN`): told to the report once the output is written.
+        self.unpaired: dict[str, dict[str, int]] = {}
         #: Task splits of those attempts.
         self.unpaired_splits: dict[str, int] = {}
 
@@ -176,9 +186,14 @@ class DpoFormat(JsonlFormat):
                 self.rows_written += 1
                 self.steps_written += good["steps"] + bad["steps"]
                 lo, hi = lo + 1, hi - 1
-            for a in attempts[lo:hi + 1]:
+            left = attempts[lo:hi + 1]
+            # The true reason: alone at its task; tied with the others left (sorted, so the first and the last left
+            # rank the same); or the one in the middle of an odd number, its betters and worses paired.
+            why = UNPAIRED if len(attempts) == 1 else TIED if len(left) > 1 else LEFT_BETWEEN
+            for a in left:
                 out = a["meta"]["outcome"] or "unknown"
-                self.unpaired[out] = self.unpaired.get(out, 0) + 1
+                per = self.unpaired.setdefault(why, {})
+                per[out] = per.get(out, 0) + 1
                 split = a["meta"].get("split")
                 if isinstance(split, str):
                     self.unpaired_splits[split] = self.unpaired_splits.get(split, 0) + 1

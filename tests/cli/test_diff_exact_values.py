@@ -111,3 +111,23 @@ def test_type_only_state_changes_show_their_types() -> None:
     text = [line for _kind, line in diff_lines(rows)]
     assert text == ["~ c: 1.5 (numpy.float32) → 1.5 (numpy.float64)", "~ t: ( 1, 2 ) → [ 1, 2 ]",  # a tuple reads as one
                     "~ arr: [1] (numpy.ndarray of int16) → [1] (numpy.ndarray of int32)", "~ n: 1 → 2"]
+
+
+@pytest.mark.parametrize("a,b,row", [
+    ({"prompt": "Long text " * 20, "t": 0.0}, {"prompt": "Long text " * 20, "t": -0.0}, "~ observation.t: 0.0 → -0.0"),
+    ({"z": [1, 2]}, {"z": [1, 2.0]}, "~ observation.z[1]: 2 (int) → 2.0 (float)"),
+    ({"k": "same", "z": [(0.0, "x")]}, {"k": "other", "z": [(-0.0, "x")]}, "~ observation.z[0][0]: 0.0 → -0.0"),
+])
+def test_a_difference_deepdiff_misses_is_shown_at_its_leaf(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                           a, b, row) -> None:
+    """FINDINGS34 B5: a zero's sign or an int against a float inside a container (DeepDiff takes them for equal)
+    was reported at the whole field, as two texts that print alike; the row now names the leaf."""
+    pa, pb = _record(tmp_path / "a", [a]), _record(tmp_path / "b", [b])
+    capsys.readouterr()
+    assert main(["diff", str(pa), str(pb)]) == 1
+    out = capsys.readouterr().out
+    assert "  " + row in out.splitlines(), out
+    assert "~ observation: " not in out  # no whole-field row beside it
+    assert main(["diff", str(pa), str(pb), "--json"]) == 1
+    step = [d for d in map(json.loads, capsys.readouterr().out.splitlines()) if d["type"] == "step"][0]
+    assert row.split(":")[0].removeprefix("~ ") in [r["path"] for r in step["rows"]]

@@ -100,7 +100,8 @@ def test_diff_json_holds_the_reset_rows(files: dict[str, str], capsys: pytest.Ca
         ("info.difficulty", "Add 2 and 2", "Delete the production database")}
 
 
-@pytest.mark.parametrize("ignore", [["reset"], ["reset.observation", "reset.info"],
+@pytest.mark.parametrize("ignore", [["reset"], ["reset.*"], ["reset.observation", "reset.*.difficulty"],
+                                    ["reset.observation", "reset.info"],
                                     ["reset.observation", "reset.info.difficulty"],
                                     ["observation", "info.difficulty"]])
 def test_ignore_leaves_the_reset_out(ignore: list[str], files: dict[str, str]) -> None:
@@ -139,6 +140,7 @@ def test_a_bad_reset_path_is_a_usage_error_naming_the_fields(files: dict[str, st
     err = capsys.readouterr().err
     assert "'reset.obs'" in err and "did you mean 'reset.observation'?" in err
     assert all(f in err for f in ("failure", "observation", "info", "state"))
+    assert "or * for all of them" in err  # reset.* is accepted (FINDINGS34 B9): the error says so
 
 
 def test_diff_help_names_the_reset(capsys: pytest.CaptureFixture[str]) -> None:

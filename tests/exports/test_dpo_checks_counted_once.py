@@ -68,3 +68,37 @@ def test_a_grading_check_still_breaks_a_tie(tmp_path: Path, capsys: pytest.Captu
         LabelStore(run).add(env_free, "episode", score, judge="grader@1", kind="judge")
     rows = _pairs(run, tmp_path, capsys)
     assert len(rows) == 1 and rows[0]["trajrec"]["chosen"]["episode_id"] == open_episode(high).episode_id
+
+
+def test_tied_attempts_are_left_out_as_tied_not_as_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """FINDINGS34 B6: two attempts at one task that rank the same were left out as "no attempt at the same task to
+    pair it with", with the hint to record several attempts per task, which they already are."""
+    run = tmp_path / "run"
+    _attempt(run, "rule", "exact-answer@1", False)
+    _attempt(run, "rule", "exact-answer@1", False)
+    out = tmp_path / "dpo.jsonl"
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "dpo", "--out", str(out), "--overwrite"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "2 (0 passed, 2 failed): its attempts at the same task tie (none left ranks lower to pair it with)" in err
+    assert "no attempt at the same task to pair it with" not in err and "record several attempts" not in err
+    assert "these rank the same; rate the better one higher" in err  # the hint fits the reason
+
+
+def test_the_attempt_left_between_two_paired_ones_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from trajrec import open_episode
+    from trajrec.replay.exports import export
+    from trajrec.replay.exports.prefs import LEFT_BETWEEN, TIED, UNPAIRED
+
+    run = tmp_path / "run"
+    _attempt(run, "rule", "exact-answer@1", True)
+    _attempt(run, "rule", "exact-answer@1", False)
+    middle = _attempt(run, "rule", "exact-answer@1", False)
+    LabelStore(run).add(open_episode(middle).episode_id, "episode", 1, judge="human:ana")  # above the other fail
+    rep = export([run], "dpo", tmp_path / "dpo.jsonl")
+    assert rep.rows == 1 and rep.left_out == {LEFT_BETWEEN: {"failed": 1}}
+    # One attempt alone at its task keeps the reason it had.
+    alone = tmp_path / "alone"
+    _attempt(alone, "rule", "exact-answer@1", True)
+    rep = export([alone], "dpo", tmp_path / "dpo2.jsonl")
+    assert rep.left_out == {UNPAIRED: {"passed": 1}} and TIED not in rep.left_out

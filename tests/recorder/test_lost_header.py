@@ -43,6 +43,19 @@ def _damage(path: Path, how: str) -> str:
         where = f"frame 0's first zstd block, bytes {start}..{stop - 1}, which held it alone, is damaged"
     elif how == "reserved":  # zstd's reserved block type: nothing of frame 0 can be decompressed (RFC 8878, 3.1.1.2)
         data[start] |= 0b110
+        # The block's true extent is still found (what it decompresses to, given a mended header, matches the
+        # header record's length and CRC-32 in the index: FINDINGS34 B8).
+        where = (f"frame 0's first zstd block, bytes {start}..{stop - 1} (its block header is damaged: zstd refuses "
+                 "it), which held it alone, is damaged")
+    elif how == "size":  # the block's size field: its own extent would be read wrong (FINDINGS34 B8)
+        data[start + 1] ^= 0x10  # the size grows or shrinks by 512 bytes
+        claimed = int.from_bytes(data[start:start + 3], "little") >> 3
+        where = (f"frame 0's first zstd block, bytes {start}..{stop - 1} (its block header is damaged: it gives "
+                 f"{claimed} bytes, which do not end where the next block starts), which held it "
+                 "alone, is damaged")
+    elif how == "block-head":  # the block header and the record both: the extent cannot be told, and is not made up
+        data[start] |= 0b110
+        data[(start + 3 + stop) // 2] ^= 0x5A
         where = f"the header of frame 0's first zstd block (the header record's), at byte {start}, is damaged"
     else:  # frame 0's zstd magic number (byte 0 is no zstd frame any more), or its frame descriptor (a reserved bit)
         data[0 if how == "magic" else 4] ^= 0x5A
@@ -51,7 +64,7 @@ def _damage(path: Path, how: str) -> str:
     return where
 
 
-@pytest.mark.parametrize("how", ["flip", "reserved", "magic", "descriptor"])
+@pytest.mark.parametrize("how", ["flip", "reserved", "size", "block-head", "magic", "descriptor"])
 def test_fsck_repair_keeps_the_steps_of_a_file_whose_header_record_is_damaged(
         tmp_path: Path, stub_env: Any, capsys: pytest.CaptureFixture[str], how: str) -> None:
     path = _record(tmp_path / "run", stub_env)
@@ -161,3 +174,21 @@ def test_a_sound_first_frame_that_does_not_match_the_index_is_still_scanned(tmp_
     with pytest.warns(RuntimeWarning, match="header record does not match"):
         with open_episode(path) as ep:
             assert not ep.complete and ep.header_lost is None and ep.header["episode_id"] != "x"
+
+
+def test_a_frame_whose_steps_were_all_salvaged_is_not_called_a_frame_holding_no_steps(
+        tmp_path: Path, stub_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """FINDINGS34 B8: after the repair of a flipped byte in the header record's block, `show` and `fsck` listed
+    "a frame holding no steps lost" beside "steps 0..7 unverified" salvaged from that same frame."""
+    path = _record(tmp_path / "run", stub_env)
+    _damage(path, "flip")
+    assert main(["fsck", str(path), "--repair"]) == 0
+    with open_episode(path) as ep:
+        assert ep.readable_steps == 30 and not ep.lost  # every step of frame 0 salvaged
+    capsys.readouterr()
+    for argv in (["show", str(path)], ["fsck", str(path)]):
+        main(argv)
+        out = capsys.readouterr().out
+        assert "steps 0..7 unverified" in out and "a frame holding no steps" not in out
+        assert ("no step lost from the damaged frame of steps 0..7: every one was salvaged (unverified, above), "
+                "and the frame's damaged bytes are kept as they were: ") in " ".join(out.split())

@@ -158,6 +158,12 @@ def test_values_that_mean_the_same_after_the_round_trip_do_not_diverge(record, v
                  "  ~ reward: 0.0 (numpy.float32) → 0.0 (numpy.float64)", id="float32-vs-64"),
     pytest.param(lambda i, o, r, info: (o, r, info), lambda i, o, r, info: (o, r, {**info, "n": float(info["n"])}),
                  "  ~ info.n: 2 (int) → 2.0 (float)", id="int-vs-float-in-info"),
+    # FINDINGS34 B5: DeepDiff takes these for equal; the row names the leaf, not the whole field
+    pytest.param(lambda i, o, r, info: (o, r, {**info, "z": [1, 2]}), lambda i, o, r, info: (o, r, {**info, "z": [1, 2.0]}),
+                 "  ~ info.z[1]: 2 (int) → 2.0 (float)", id="int-vs-float-in-a-list"),
+    pytest.param(lambda i, o, r, info: (o, r, {**info, "t": {"u": 0.0}}),
+                 lambda i, o, r, info: (o, r, {**info, "t": {"u": -0.0}}),
+                 "  ~ info.t.u: 0.0 → -0.0", id="zero-sign-in-a-dict"),
     pytest.param(lambda i, o, r, info: (np.arange(4.0), r, info),
                  lambda i, o, r, info: (np.arange(4.0) + (np.arange(4) == 2), r, info),
                  "  ~ observation[2]: 2.0 → 3.0", id="array-element"),

@@ -17,7 +17,9 @@ EXAMPLES = """  trajrec diff runs/a/ep1.msgpack.zst runs/b/ep1.msgpack.zst
 
 The reset is compared as `trajrec replay` compares it: its failure, observation (an LLM agent's prompt), info and
 state. A step field's path leaves it out at the reset too (info.elapsed, state.clock); reset.PATH only at the reset
-(reset.observation, reset.info.difficulty, reset.state.seeded); reset alone leaves the reset out.
+(reset.observation, reset.info.difficulty, reset.state.seeded); reset (or reset.*) leaves the reset out.
+A repaired file whose header or reset record was lost to damage: that part is named as not compared
+("B: header record lost (task unknown): task not compared"), never reported as a difference.
 
 Exit status, as with diff(1) and `trajrec replay`: 0 when the episodes are the same, 1 when they differ, 2 on
 an error (a missing or unreadable file, a bad --ignore path; the message goes to stderr)."""

@@ -312,8 +312,7 @@ _EPISODE_CATEGORY_FIX = ("a category (`--value gave-up`, the viewer's `P c`) is 
 
 def _fixes() -> dict[str, str]:
     """What would let an export write the episodes left out for a reason (the reasons formats give to Skip)."""
-    from trajrec.replay.exports.pipeline import UNPAIRED
-    from trajrec.replay.exports.prefs import EPISODE_CATEGORY, NO_RANK, NOT_PREFERRED
+    from trajrec.replay.exports.prefs import EPISODE_CATEGORY, LEFT_BETWEEN, NO_RANK, NOT_PREFERRED, TIED, UNPAIRED
     from trajrec.replay.exports.trl import CATEGORY_STEP, NO_LABELED_STEP, NO_RATED_STEP, UNLABELED_STEP, UNLISTED_STEP
 
     return {
@@ -325,6 +324,13 @@ def _fixes() -> dict[str, str]:
         UNPAIRED: "dpo pairs a better and a worse attempt at the same task (env, task id and prompt): record several "
                   "attempts per task, e.g. the same --seed with a high and a low --skill, or use --format kto, which "
                   "takes single attempts",
+        # Tied attempts are attempts enough: what they lack is a rank that tells them apart.
+        TIED: "dpo pairs an attempt with one at the same task that ranks strictly lower (terminal verdict, then the "
+              "episode label's value, then its score): these rank the same; rate the better one higher (`trajrec "
+              "label add PATH --episode ID --step episode --value pass`, or the same value with --score 0.9 to "
+              "break the tie), or use --format kto, which takes single attempts",
+        LEFT_BETWEEN: "each attempt is used in one pair at most, and an odd number of attempts at a task leaves one "
+                      "out; record another attempt at that task to pair it",
         NO_RANK: "give them an episode label so they can be ranked: `trajrec label add PATH --episode ID --step "
                  "episode --value pass` (or fail); `trajrec ls PATH --where '-outcome:passed -outcome:failed'` lists "
                  "them",

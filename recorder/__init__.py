@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .codec import CodecWarning, Unencodable, UnknownExt
+from .codec import CodecWarning, Unencodable, UnknownExt, state_not_read
 from .errors import (
     EmptyEpisodeError,
     EpisodeClosedError,
@@ -66,6 +66,7 @@ __all__ = [
     "open_episode",
     "read_index",
     "read_records",
+    "state_not_read",
     "verdict",
 ]
 

@@ -86,6 +86,27 @@ class Unencodable:
     repr: str
 
 
+#: The ``type`` of the marked value the recorder stores as a state it could not read (``state_fn`` raised; a
+#: ``VectorRecorder`` sub-env whose vector env raised, or that reset within the step): ``Episode.state_at`` gives
+#: that ``Unencodable`` back, never a state the env did not have, and replay does not compare the state there.
+STATE_NOT_READ = "trajrec.StateNotRead"
+
+
+def state_not_read(value: Any) -> str | None:
+    """Why the state is unknown when ``value`` (a state from ``Episode.state_at``, a reset's ``state``) is the
+    marked value the recorder stores for a state it could not read, else None.
+
+    >>> state_not_read(Unencodable(STATE_NOT_READ, "<state_fn raised after step 3: KeyError: 'x'>"))
+    "state_fn raised after step 3: KeyError: 'x'"
+    >>> state_not_read({"files": {}}) is None
+    True
+    """
+    if type(value) is not Unencodable or value.type != STATE_NOT_READ:
+        return None
+    text = value.repr
+    return text[1:-1] if text.startswith("<") and text.endswith(">") else text
+
+
 @dataclass(frozen=True)
 class UnknownExt:
     """An extension value written by a newer trajrec, kept as raw bytes."""

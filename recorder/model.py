@@ -665,8 +665,11 @@ class SummaryBuilder:
             self.checks_passed += 1
         elif v is False:
             self.checks_failed += 1
-        if check.get("target") == "episode" and v is not None:
-            # The latest episode-level verdict is the terminal check.
+        if check.get("target") == "episode" and v is not None and "label_id" not in check:
+            # The latest episode-level verdict is the terminal check. A check with a label_id is a label brought
+            # back as a check (`import atif` of trajrec's own export): in its run it was a label, and a label never
+            # decides the outcome, so the imported run keeps the outcome, hence the training labels (kto, dpo),
+            # of the run it came from (FINDINGS32 #7).
             self.verdict = v
             self.verdict_judge = judge
 

@@ -32,7 +32,7 @@ from gymnasium.vector.utils import iterate
 from .classify import ActionKeyFn, FailureFn
 from .errors import EpisodeClosedError, TrajrecUsageError
 from .provenance import env_package, package_version
-from .wrapper import _NO_STATE, Recorder, agent_action
+from .wrapper import _NO_STATE, Recorder, agent_action, state_unknown
 
 try:  # Gymnasium >= 1.1
     from gymnasium.vector import AutoresetMode
@@ -454,7 +454,9 @@ class VectorRecorder(gym.vector.VectorWrapper):
             if same_step and done:
                 final_obs = infos["final_obs"][j]
                 final_info = unbatch_info(infos["final_info"], j) if "final_info" in infos else {}
-                self._feed(j, (final_obs, reward, term, trunc, final_info), _NO_STATE, timing)
+                # The sub-env has already reset: its state after this last step is gone, so the step's state is
+                # marked unknown (never the state from before the step, which replay would find diverging).
+                self._feed(j, (final_obs, reward, term, trunc, final_info), _SAME_STEP_UNKNOWN, timing)
                 rec.step(action)
                 reset_info = {k: v for k, v in info_j.items() if k not in ("final_obs", "final_info")}
                 self._feed(j, (obs_j, reset_info), states[j], timing)
@@ -511,10 +513,11 @@ class VectorRecorder(gym.vector.VectorWrapper):
 
         Each sub-env's state is read after the step, as the single Recorder reads a raising step's state, when
         the sub-envs are in this process (``SyncVectorEnv``): the change a sub-env made shows on this step, not
-        the next. An ``AsyncVectorEnv`` that raised has shut a worker down and cannot be asked.
+        the next. An ``AsyncVectorEnv`` that raised has shut a worker down and cannot be asked (nor is another
+        vector env that raised): each sub-env's state after the step is marked unknown (``trajrec.StateNotRead``,
+        see :func:`~trajrec.recorder.wrapper.state_unknown`), as is a ``SyncVectorEnv``'s whose state read raised.
         """
         n = self.num_envs
-        none = [_NO_STATE] * n
         if not isinstance(exc, Exception):
             return [(exc, _NO_STATE)] * n
         raised_by: int | None = None
@@ -527,15 +530,23 @@ class VectorRecorder(gym.vector.VectorWrapper):
             closed = _closed_pipes(base)
             new = sorted((closed or set()) - closed_before)
             raised_by = new[0] if len(new) == 1 else None
-        states = none
+        # A state that cannot be read is marked unknown on the step (state_at says so, replay skips it), never
+        # left as the state from before the step: the sub-env may well have changed it (FINDINGS34 B1).
+        what_raised = f"{type(exc).__name__}: {_short(exc)}"
         if isinstance(base, gym.vector.SyncVectorEnv):
             try:
                 states = self._read_states()
-            except Exception:  # noqa: BLE001  (a state_dict that raises after the failed step: no state read)
-                states = none
+            except Exception as read_exc:  # noqa: BLE001  (a state_dict that raises after the failed step)
+                states = [state_unknown(f"the {type(base).__name__} raised {what_raised}, and reading the sub-envs' "
+                                        f"state_dict() after it raised {type(read_exc).__name__}: "
+                                        f"{_short(read_exc)}")] * n
+        else:
+            states = [state_unknown(f"the {type(base).__name__} raised {what_raised} in this step; a vector env that "
+                                    "raised (an AsyncVectorEnv shuts the worker down) is not asked for its sub-envs' "
+                                    "state after it")] * n
         if raised_by is None:
             return [(exc, states[j]) for j in range(n)]
-        what = f"{type(exc).__name__}: {_short(exc)}"
+        what = what_raised
         out: list[tuple[Any, Any]] = []
         for j in range(n):
             if j == raised_by:
@@ -569,6 +580,10 @@ class VectorRecorder(gym.vector.VectorWrapper):
             if not self._state_ok:
                 return none
         return list(call("state_dict"))
+
+
+_SAME_STEP_UNKNOWN = state_unknown("the sub-env ended here and reset within the same vector step (autoreset mode "
+                                   "SAME_STEP), so its state after this last step was never seen")
 
 
 def _batch_lengths(single: Any, actions: Any) -> list[int]:

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from . import writer as _writer_module
-from .codec import Unencodable, bounded_repr, sanitize, user_stacklevel
+from .codec import STATE_NOT_READ, Unencodable, bounded_repr, sanitize, user_stacklevel
 from .classify import ActionKeyFn, Classifier, FailureFn, LostStep, exception_failure, recorder_error
 from .diff import StateTracker, copy_state
 from .errors import AgentError, EpisodeClosedError, TrajrecIOError, TrajrecUsageError
@@ -392,8 +392,10 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
                     # state_fn raised: the reset's state is a marked value saying so (read back as an Unencodable,
                     # never taken for the state), and the first step it answers diffs the whole state in.
                     error = errors[-1]
-                    state = Unencodable("trajrec.StateNotRead", f"<state_fn raised at reset: {error['type']}: "
+                    state = Unencodable(STATE_NOT_READ, f"<state_fn raised at reset: {error['type']}: "
                                                                 f"{error['message']}>")
+                elif type(state) is _NoState and state.why is not None:
+                    state = Unencodable(STATE_NOT_READ, f"<state not read at reset: {state.why}>")
                 if state is not _NO_STATE:
                     record["state"] = self._copy_state(state, errors)
                     self._has_state = True
@@ -788,8 +790,12 @@ class Recorder(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Record
             # The state after this step is a marked value saying so (``state_at`` gives it back, never the state
             # of the step before); the next step state_fn answers diffs the whole state back in.
             error = errors[-1]
-            state = Unencodable("trajrec.StateNotRead", f"<state_fn raised after step {record['i']}: "
-                                                        f"{error['type']}: {error['message']}>")
+            state = Unencodable(STATE_NOT_READ, f"<state_fn raised after step {record['i']}: "
+                                                f"{error['type']}: {error['message']}>")
+        elif type(state) is _NoState:
+            # A stand-in's state_fn that knows the state cannot be read (a VectorRecorder sub-env whose vector env
+            # raised, or that reset within the step): marked as unknown, with why, as for a raising state_fn.
+            state = Unencodable(STATE_NOT_READ, f"<state not read after step {record['i']}: {state.why}>")
         resync = False
         try:
             rows = self._tracker.update(sanitize(state) if self._marked_state else state)
@@ -1009,7 +1015,21 @@ def _slug(name: str) -> str:
 
 
 class _NoState:
-    __slots__ = ()
+    """No state to record (``_NO_STATE``), a raising ``state_fn`` (``_STATE_FN_RAISED``, its error in the step's
+    errors), or (``why`` set, from :func:`state_unknown`) a state a stand-in env knows it cannot read."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str | None = None) -> None:
+        self.why = why
+
+
+def state_unknown(why: str) -> _NoState:
+    """What a ``state_fn`` of trajrec's own returns when the env's state after a step cannot be read (``why``
+    says why, e.g. the vector env raised): the step records the marked value ``trajrec.StateNotRead`` (as for a
+    raising ``state_fn``, without a ``recorder_errors`` entry: nothing went wrong in the recorder), so
+    ``state_at`` never gives the state from before the step."""
+    return _NoState(why)
 
 
 _NO_STATE = _NoState()

@@ -149,7 +149,8 @@ def _terminal_check(ep: Episode) -> Any:
     judge = (ep.summary.get("checks") or {}).get("terminal_judge")
     found = None
     for c in ep.checks:
-        if c.target == "episode" and c.passed is not None and (judge is None or c.judge == judge):
+        if (c.target == "episode" and c.passed is not None and (judge is None or c.judge == judge)
+                and "label_id" not in c.extra):  # (a label brought back as a check is no terminal check)
             found = c
     return found
 

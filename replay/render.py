@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from trajrec.recorder.classify import parse_tool_call
-from trajrec.recorder.codec import INT_TEXT_BITS, int_text, numpy, numpy_or_stub
+from trajrec.recorder.codec import INT_TEXT_BITS, int_text, numpy, numpy_or_stub, state_not_read
 from trajrec.recorder.model import verdict
 from trajrec.recorder.model_call import amount, token_count
 
@@ -383,6 +383,15 @@ def diff_lines(rows: Iterable[Any], *, width: int = 100, long_text: int = 80) ->
     lines: list[tuple[str, str]] = []
     for row in rows:
         path, action, value, old = row[0], row[1], row[2], row[3]
+        if not path:  # the whole state: it may be, or have been, the marked value of a state not read
+            why = state_not_read(value)
+            if why is not None:
+                lines.append(("changed", safe(f"? the state after this step is unknown: {why}", keep_newlines=False)))
+                continue
+            if state_not_read(old) is not None:
+                lines.append(("changed", f"~ the state is read again (unknown after the step before): "
+                                         f"{one_line(value, width)}"))
+                continue
         sym = _SYMBOL.get(action, "?")
         where = path_text(path)
         if sym == "+":

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from trajrec.recorder.codec import CodecWarning, Unencodable
+from trajrec.recorder.codec import CodecWarning, Unencodable, state_not_read
 from trajrec.recorder.diff import _key_in
 from trajrec.recorder.errors import TrajrecUsageError
 from trajrec.recorder.format import packb, unpackb
@@ -157,6 +157,9 @@ class ReplayReport:
         new_episode_path: the episode written by ``record=``, else None.
         exceptions_repeated: the steps (or ``"reset"``) where the recording raised and the replay raised the
             same exception again.
+        states_unknown: the steps (or ``"reset"``) whose recorded state is marked unknown (``trajrec.StateNotRead``:
+            ``state_fn`` raised, or a vector env that raised or reset in the step could not be asked); the state is
+            not compared there.
     """
 
     recorded_path: str
@@ -171,6 +174,7 @@ class ReplayReport:
     until: int | None = None
     new_episode_path: str | None = None
     exceptions_repeated: list[int | str] = field(default_factory=list)
+    states_unknown: list[int | str] = field(default_factory=list)
 
     @property
     def diverged(self) -> bool:
@@ -197,6 +201,7 @@ class ReplayReport:
             "warnings": list(self.warnings),
             "new_episode_path": self.new_episode_path,
             "exceptions_repeated": list(self.exceptions_repeated),
+            "states_unknown": list(self.states_unknown),
         }
 
     def __str__(self) -> str:
@@ -219,6 +224,10 @@ class ReplayReport:
                 lines.append(str(d))
             if len(self.divergences) > 10:
                 lines.append(f"... and {len(self.divergences) - 10} more divergent steps (see to_dict() / --json)")
+        if self.states_unknown:
+            where = ", ".join("the reset" if s == "reset" else f"step {s}" for s in self.states_unknown)
+            lines.append(f"state not compared at {where}: the recording marks it unknown (not read there; "
+                         "`trajrec show --step N` says why)")
         if self.new_episode_path:
             lines.append(f"replay recorded to {self.new_episode_path}")
         return "\n".join(lines)
@@ -709,6 +718,16 @@ def replay_episode(
             except Exception as exc:  # the divergence report shows it in place of the state
                 return f"<state_dict() raised {type(exc).__name__}: {exc}>"
 
+        def unknown_state(step: int | str, recorded: dict[str, Any]) -> bool:
+            """The recording marked the state here unknown (``trajrec.StateNotRead``: its state_fn raised, or a
+            vector env that raised or reset in the step could not be asked): nothing to compare it with, so it is
+            taken out of ``recorded`` (the replay does not read its state here) and the step noted in the report."""
+            if "state" not in recorded or state_not_read(recorded["state"]) is None:
+                return False
+            del recorded["state"]
+            report.states_unknown.append(step)
+            return True
+
         def check(step: int | str, recorded: dict[str, Any], replayed: dict[str, Any], action: Any = None) -> bool:
             """Compare; True when the replay must stop here."""
             rows = _compare(recorded, replayed, ignores)
@@ -731,13 +750,14 @@ def replay_episode(
                 recorded.update(observation=reset_rec.observation, info=reset_rec.info)
                 if read_state is not None:
                     recorded["state"] = reset_rec.state
+            unread = unknown_state("reset", recorded)
             try:
                 obs, info = stepper.reset(seed=seed, options=options)
             except Exception as exc:
                 replayed: dict[str, Any] = {"exception": _raised(exc)}
             else:
                 replayed = {"exception": None, "observation": obs, "info": info}
-                if read_state is not None:
+                if read_state is not None and not unread:
                     replayed["state"] = state_now()
                 replayed = _roundtrip(replayed)
             stop = check("reset", recorded, replayed)
@@ -773,6 +793,7 @@ def replay_episode(
                                         info=rec.get("info"))
                     if read_state is not None:
                         recorded["state"] = state  # diverge() copies what it keeps; the next diff mutates this
+                unread = unknown_state(i, recorded)
                 try:
                     obs, reward, terminated, truncated, info = stepper.step(action)
                 except Exception as exc:
@@ -782,7 +803,7 @@ def replay_episode(
                                 "truncated": truncated, "info": info}
                     if kind == "vector_error":
                         replayed = {"exception": None}
-                    if read_state is not None:
+                    if read_state is not None and not unread:
                         replayed["state"] = state_now()
                     replayed = _roundtrip(replayed)
                 report.steps_replayed = i + 1

@@ -20,10 +20,11 @@ _LABEL = "bold"
 
 
 def terminal_check(episode: Episode) -> Check | None:
-    """The episode-level check that decides the outcome: the last one with a pass/fail verdict."""
+    """The episode-level check that decides the outcome: the last one with a pass/fail verdict (not a label brought
+    back as a check by ``import atif``, which has a ``label_id``: a label never decides the outcome)."""
     last = None
     for check in episode.checks:
-        if check.target == "episode" and check.passed is not None:
+        if check.target == "episode" and check.passed is not None and "label_id" not in check.extra:
             last = check
     return last
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.reactive import reactive
 
-from trajrec.recorder import Episode, Step, TrajrecError
+from trajrec.recorder import Episode, Step, TrajrecError, state_not_read
 from trajrec.replay.render import diff_lines, path_text, safe, state_diff_missing, tree_text
 
 from .markers import DIFF_STYLES
@@ -48,6 +48,10 @@ def state_text(episode: Episode, step: Step) -> Text:
         if len(step.diff) > 20:
             out.append(f" … ({len(step.diff) - 20} more)", style="dim")
         out.append("\n")
+    why = state_not_read(state)
+    if why is not None:  # the marked value of a state the recorder could not read: say so, not its repr
+        out.append(safe(f"the state after this step is unknown: {why}"), style="yellow")
+        return out
     # Renders no more of a huge state than is shown; a file's text in the state reads as its lines.
     text = tree_text(state, max_len=MAX_STATE_CHARS + 1)
     if len(text) > MAX_STATE_CHARS:

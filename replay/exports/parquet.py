@@ -293,7 +293,8 @@ def _check(view: EpisodeView) -> tuple[bool | None, str | None]:
     judge = (view.ep.summary.get("checks") or {}).get("terminal_judge")
     found = None
     for c in view.ep.checks:
-        if c.target == "episode" and c.passed is not None and (judge is None or c.judge == judge):
+        if (c.target == "episode" and c.passed is not None and (judge is None or c.judge == judge)
+                and "label_id" not in c.extra):  # (a label brought back as a check by import atif: not terminal)
             found = c
     return (found.passed, found.judge) if found is not None else (None, judge if isinstance(judge, str) else None)
 

@@ -22,8 +22,9 @@ kept, in order, in the next agent step's ``note.atif_before`` (the ones after th
 or the root ``extra`` (``reward``, ``rewards``) become episode checks (judge ``atif:reward``; a reward 1/1.0 is a
 pass, 0/0.0 a fail, as Harbor's verifiers write them; other values as they are, the number as the ``score``);
 ``final_metrics`` itself is kept in provenance. A file trajrec exported gives back its recorded checks and the
-run's labels (root ``extra.trajrec.labels``) as checks, labels first so the recorded terminal verdict stays the
-outcome; the gaps of a partial episode it exported with ``--keep-partial`` (root ``extra.trajrec.lost``) come back
+run's labels (root ``extra.trajrec.labels``) as checks, each with its ``label_id``, which the summary never takes
+for the terminal check (a label does not decide the outcome in its run either: the outcome and the training labels
+stay those of the labeled run, FINDINGS32 #7); the gaps of a partial episode it exported with ``--keep-partial`` (root ``extra.trajrec.lost``) come back
 as the recorder writes a lost write (``recorder_errors`` ``lost_steps`` on the step after each gap, the summary's
 ``lost_steps`` for those after the last), so the imported episode is not whole either (:func:`_lost`). The ``steps`` array is streamed (read twice: the first reading also notes the tools called).
 
@@ -255,9 +256,8 @@ class AtifImporter(Importer):
                                 "value": _reward_verdict(value), "score": value if number else None,
                                 "rationale": f"ATIF {where}.{name}"
                                 + (f" = {value!r} (1 = pass, 0 = fail)" if number and value in (0, 1) else "")})
-            # The run's labels first: the last episode check with a verdict is the episode's terminal check, so
-            # the recorded one (written next) stays the outcome; an episode label decides it only when nothing
-            # recorded did.
+            # The run's labels first (each keeps its label_id: the summary never takes such a check for the
+            # terminal one, so the recorded verdict, or none, stays the outcome, as in the labeled run).
             for c in _own_labels(own):
                 f.mapped("extra.trajrec.labels", "checks (the run's labels: come back as checks, not label records)")
                 out.append(c)

@@ -121,3 +121,38 @@ def test_atif_lines_with_labels_of_every_value_type_load_in_arrow(tmp_path: Path
     values = {(c.judge, c.target): c.value for p in back.glob("*.msgpack.zst") for c in open_episode(p).checks
               if c.judge.startswith("human:")}
     assert values == {("human:ana", 0): -1, ("human:ana", "episode"): False, ("human:bo", 1): 0.25}
+
+
+def test_episode_labels_of_an_unjudged_episode_do_not_become_its_outcome(tmp_path: Path) -> None:
+    """FINDINGS32 #7: an episode nothing recorded judged (CartPole: outcome ``terminated``) with a person's episode
+    labels. Brought back as checks, the labels' verdicts made the outcome (``passed``/``failed``), so kto took an
+    older ``pass`` for an episode whose newest label is a category (left out before the round trip) and the other
+    turned ``failed``. A label never decides the outcome in its run; a label brought back as a check does not
+    either, so the outcomes and the kto rows (and what is left out) are the same."""
+    run = tmp_path / "run"
+    assert main(["record", "CartPole-v1", "--agent", "random", "--episodes", "2", "--out", str(run)]) == 0
+    first, second = sorted(open_episode(p).episode_id for p in run.glob("*.msgpack.zst"))
+    for eid, value, who in ((first, "pass", "ana"), (first, "gave-up", "bo"), (second, "fail", "ana")):
+        assert main(["label", "add", str(run), "--episode", eid, "--step", "episode", "--value", value,
+                     "--annotator", who]) == 0
+    atif, back = tmp_path / "atif", tmp_path / "back"
+    assert main(["export", str(run), "--format", "atif", "--out", f"{atif}/"]) == 0
+    assert main(["import", "atif", str(atif), "--out", str(back)]) == 0
+
+    def outcomes(folder: Path) -> dict[str, str]:
+        return {open_episode(p).episode_id[:len(first)]: open_episode(p).summary["outcome"]
+                for p in folder.glob("*.msgpack.zst")}
+
+    assert outcomes(back) == outcomes(run) == {first: "terminated", second: "terminated"}
+    before = {_eid(r): (r["label"], r["trajrec"]["outcome"]) for r in _export(run, tmp_path / "b.jsonl", "kto")}
+    after = {_eid(r)[:-9]: (r["label"], r["trajrec"]["outcome"])
+             for r in _export(back, tmp_path / "a.jsonl", "kto")}
+    # The first episode's newest label (bo's category) rates nothing: left out both times; ana's fail: False.
+    assert after == before == {second: (False, "terminated")}
+    # parquet's episode columns too: no terminal check either time (not the label brought back as a check).
+    import pyarrow.parquet as pq
+
+    for folder, name in ((run, "b.parquet"), (back, "a.parquet")):
+        assert main(["export", str(folder), "--format", "parquet", "--out", str(tmp_path / name)]) == 0
+        table = pq.read_table(tmp_path / name, columns=["check_passed", "check_judge"])
+        assert set(table.column("check_passed").to_pylist()) == {None}, name

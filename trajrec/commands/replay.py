@@ -21,7 +21,9 @@ EXAMPLES = """  trajrec replay runs/shell/<episode>.msgpack.zst        replayed 
   trajrec replay EP --json | jq .first_divergence        machine-readable report
 
 ignore paths start with a compared field (observation, reward, terminated, truncated, info, state,
-exception), then dotted keys, [index], ['key.with.dots'] or * for any key; see docs/REPLAY.md."""
+exception), then dotted keys, [index], ['key.with.dots'] or * for any key; see docs/REPLAY.md.
+The state is not compared where the recording marks it unknown (its state_fn raised; a vector env that raised or
+reset in the step could not be asked): the report says "state not compared at step N"."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

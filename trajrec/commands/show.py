@@ -298,4 +298,9 @@ def _show_step(ep, n, with_state, diff_lines, safe, value_text, checks_shown) ->
         print("state after this step")
         from trajrec.replay.render import tree_text  # a file in the state prints as its lines, not JSON escapes
 
-        print("  " + tree_text(ep.state_at(st.index), max_len=1 << 40).replace("\n", "\n  "))
+        from trajrec.recorder.codec import state_not_read
+
+        state = ep.state_at(st.index)
+        why = state_not_read(state)
+        print("  " + (safe(f"unknown: {why}") if why is not None
+                      else tree_text(state, max_len=1 << 40).replace("\n", "\n  ")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 
 def break_frame(path: Path, row: list[int]) -> None:
@@ -30,3 +31,31 @@ def blocks(data: bytes, start: int = 0) -> list[tuple[int, int]]:
         p = stop
         if head & 1:
             return out
+
+
+def repair_after_a_flip_that(path: Path, block: int, wanted: Callable[[Path], bool], what: str) -> int:
+    """Flip one bit of block ``block``'s bytes of the episode file ``path`` (its zstd blocks: :func:`blocks`; 1 is
+    the reset record's), one byte at a time, ``fsck --repair`` it, until ``wanted(path)`` holds: which flip loses a
+    record and which leaves one the salvage keeps depends on the compressed bytes. Returns the byte flipped.
+
+    Raises:
+        AssertionError: no flip in the block gave ``what``.
+    """
+    import warnings
+
+    from trajrec.recorder import fsck
+
+    clean = path.read_bytes()
+    start, stop = blocks(clean)[block]
+    for at in range(start + 3, stop):  # (the first 3 bytes are the block's header)
+        data = bytearray(clean)
+        data[at] ^= 0x01
+        path.write_bytes(bytes(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fsck(path, repair=True)
+        if wanted(path):
+            return at
+        for junk in path.parent.glob("*.orig*"):
+            junk.unlink()
+    raise AssertionError(f"no flip in block {block} of {path.name} {what}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import blocks
+from damage import blocks, repair_after_a_flip_that
 
 from trajrec.cli import main
 from trajrec.recorder import ResetLostError, Recorder, fsck, open_episode
@@ -72,24 +72,16 @@ def test_a_lost_header_is_named_not_called_a_task_difference(tmp_path: Path, stu
 def test_a_lost_reset_is_named_as_not_compared(tmp_path: Path, stub_env: Any,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     original, damaged = _pair(tmp_path, stub_env)
-    clean = damaged.read_bytes()
-    start, stop = blocks(clean)[1]  # the reset record's block
-    for at in range(start + 3, stop):  # which flip loses the reset (rather than salvaging it) depends on the bytes
-        data = bytearray(clean)
-        data[at] ^= 0x01
-        damaged.write_bytes(bytes(data))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fsck(damaged, repair=True)
-        with open_episode(damaged) as ep:
+
+    def reset_lost(path: Path) -> bool:
+        with open_episode(path) as ep:
             try:
                 ep.reset  # noqa: B018
             except ResetLostError:
-                break
-        for junk in damaged.parent.glob("*.orig*"):
-            junk.unlink()
-    else:
-        raise AssertionError("no flip in the reset's block lost the reset record")
+                return True
+        return False
+
+    repair_after_a_flip_that(damaged, 1, reset_lost, "lost the reset record")
 
     assert main(["diff", str(original), str(damaged)]) == 1
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import blocks
+from damage import blocks, repair_after_a_flip_that
 
 from trajrec.cli import main
 from trajrec.recorder import ResetLostError, Recorder, fsck, open_episode, read_index
@@ -86,27 +86,18 @@ def _damaged_reset_kept(tmp_path: Path, stub_env: Any) -> Path:
     """A run folder whose one episode ``fsck --repair`` rewrote keeping its reset record, salvaged from a flipped
     byte in the reset's block (the flip that leaves a record the salvage keeps depends on the compressed bytes)."""
     path = _record(tmp_path / "run", stub_env)
-    original = path.read_bytes()
     reset = _raw_reset(path)
-    start, stop = blocks(original)[1]
-    for at in range(start + 3, stop):
-        data = bytearray(original)
-        data[at] ^= 0x01
-        path.write_bytes(bytes(data))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fsck(path, repair=True)
-        with open_episode(path) as ep:
+
+    def salvaged(p: Path) -> bool:
+        with open_episode(p) as ep:
             try:
-                ep.reset
+                ep.reset  # noqa: B018
             except ResetLostError:
-                pass
-            else:
-                if _raw_reset(path) != reset:
-                    return path.parent
-        for junk in path.parent.glob("*.orig*"):
-            junk.unlink()
-    raise AssertionError("no flip in the reset's block left a salvaged reset record")
+                return False
+        return _raw_reset(p) != reset
+
+    repair_after_a_flip_that(path, 1, salvaged, "left a salvaged reset record")
+    return path.parent
 
 
 def test_fsck_show_and_exports_say_the_reset_is_unverified(tmp_path: Path, stub_env: Any,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from trajrec.recorder import Episode, Step
+from trajrec.recorder.codec import state_not_read
 from trajrec.recorder.errors import ResetLostError, TrajrecUsageError
 from trajrec.recorder.model import Gap
 
@@ -57,6 +58,9 @@ class StepDiff:
 
     step: int
     rows: tuple[DivergenceRow, ...]
+    #: The sides (``"A"``, ``"B"``) whose state after this step the recording marks unknown (the recorder could not
+    #: read it: ``trajrec.recorder.state_not_read``): the state is then not compared at this step.
+    state_unknown: tuple[str, ...] = ()
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -257,6 +261,8 @@ def reset_diff(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: boo
         ra, rb = _compared_reset(a, with_state), _compared_reset(b, with_state)
     except ResetLostError:  # lost in a repaired file: nothing to compare; diff_episodes names it (not_compared_a/b)
         return []
+    if with_state and (state_not_read(ra["state"]) is not None or state_not_read(rb["state"]) is not None):
+        del ra["state"], rb["state"]  # unknown, not different: diff_episodes names it (not_compared_a/b)
     return _rows(ra, rb, ignores, RESET_FIELDS)
 
 
@@ -282,7 +288,15 @@ def iter_step_diffs(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state
         # the gap is named instead (EpisodeDiff.gap_lines), and the steps around it still line up by number.
         if (a.lost and a._lost_at(i)) or (b.lost and b._lost_at(i)):
             continue
-        yield StepDiff(i, tuple(_rows(_compared(a, a[i], with_state), _compared(b, b[i], with_state), ignores)))
+        ra, rb = _compared(a, a[i], with_state), _compared(b, b[i], with_state)
+        unknown: tuple[str, ...] = ()
+        if with_state:
+            # A state the recording marks unknown (an AsyncVectorEnv that raised, a state_fn that raised) is not the
+            # env's state: comparing it would call a difference what is only not known. Left out on both sides.
+            unknown = tuple(side for side, rec in (("A", ra), ("B", rb)) if state_not_read(rec["state"]) is not None)
+            if unknown:
+                del ra["state"], rb["state"]
+        yield StepDiff(i, tuple(_rows(ra, rb, ignores)), unknown)
 
 
 def diff_episodes(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: bool = True) -> EpisodeDiff:
@@ -315,11 +329,39 @@ def diff_episodes(a: Episode, b: Episode, *, ignore: Sequence[str] = (), state: 
         if not _equal(ta[key], tb.get(key), False):
             out.task.append(DivergenceRow((key,), "values_changed", ta[key], tb.get(key)))
     out.reset = reset_diff(a, b, ignore=ignore, state=state)
+    unknown: dict[str, list[int]] = {"A": [], "B": []}
+    if not reset_ignored and state and a.has_state and b.has_state:
+        for ep, side in ((a, "A"), (b, "B")):
+            try:
+                if state_not_read(ep.reset.state) is not None:
+                    unknown[side].append(-1)  # (-1: the reset, as state_at(-1))
+            except ResetLostError:
+                pass  # named above
     for d in iter_step_diffs(a, b, ignore=ignore, state=state):
         out.compared += 1
         if d.rows:
             out.steps.append(d)
+        for side in d.state_unknown:
+            unknown[side].append(d.step)
+    for side, lines in (("A", out.not_compared_a), ("B", out.not_compared_b)):
+        steps = [k for k in unknown[side] if k >= 0]
+        where = (["the reset"] if -1 in unknown[side] else []) + ([_steps_text(steps)] if steps else [])
+        if where:
+            lines.append(f"state unknown after {' and '.join(where)} (the recording marks it so): state not "
+                         "compared there")
     return out
+
+
+def _steps_text(steps: list[int]) -> str:
+    """``step 3`` or ``steps 3, 7-9`` for ascending step numbers."""
+    runs: list[list[int]] = []
+    for k in steps:
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    text = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in runs)
+    return f"step {text}" if len(steps) == 1 else f"steps {text}"
 
 
 def render_step_diff(d: StepDiff, a: Episode, *, width: int = 100, limit: int = 20) -> str:

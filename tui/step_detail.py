@@ -104,6 +104,11 @@ def step_text(step: Step, total: int, checks: Iterable[Check], labels: Iterable[
         out.append("terminated  ", style="bold")
     if step.truncated:
         out.append("truncated  ", style="bold")
+    if getattr(step, "after_end", False):
+        # Taken after the step that ended the episode, with no reset between (docs/RECORDING.md): not part of the
+        # episode's end, return or outcome.
+        out.append("\n")
+        out.append("after the end (no reset): not part of the episode's outcome or return", style="bold yellow")
     links = []
     if step.retry_of is not None:
         links.append(("retry of step", [step.retry_of], "retry"))

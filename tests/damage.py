@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 
 def break_frame(path: Path, row: list[int]) -> None:
@@ -59,3 +59,17 @@ def repair_after_a_flip_that(path: Path, block: int, wanted: Callable[[Path], bo
         for junk in path.parent.glob("*.orig*"):
             junk.unlink()
     raise AssertionError(f"no flip in block {block} of {path.name} {what}")
+
+
+def record_stub_episode(folder: Path, stub_env: Any) -> Path:
+    """A 30-step episode of conftest's ``stub_env`` (its state recorded) in frames of 8 steps: the file the damage
+    tests break; its path."""
+    from trajrec.recorder import Recorder
+
+    env = Recorder(stub_env(), str(folder), frame_steps=8)
+    env.reset(seed=3)
+    for k in range(29):
+        env.step(f"write f{k} text number {k} " + "x" * (k % 7))
+    env.step("write done yes")
+    env.close()
+    return Path(env.episode_path)

@@ -11,24 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import blocks, repair_after_a_flip_that
+from damage import blocks, record_stub_episode, repair_after_a_flip_that
 
 from trajrec.cli import main
-from trajrec.recorder import ResetLostError, Recorder, fsck, open_episode
-
-
-def _record(folder: Path, stub_env: Any) -> Path:
-    env = Recorder(stub_env(), str(folder), frame_steps=8)
-    env.reset(seed=3)
-    for k in range(29):
-        env.step(f"write f{k} text number {k} " + "x" * (k % 7))
-    env.step("write done yes")
-    env.close()
-    return Path(env.episode_path)
+from trajrec.recorder import ResetLostError, fsck, open_episode
 
 
 def _pair(tmp_path: Path, stub_env: Any) -> tuple[Path, Path]:
-    original = _record(tmp_path / "run", stub_env)
+    original = record_stub_episode(tmp_path / "run", stub_env)
     (tmp_path / "damaged").mkdir()
     return original, Path(shutil.copy(original, tmp_path / "damaged"))
 

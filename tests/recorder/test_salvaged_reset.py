@@ -15,20 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import blocks, repair_after_a_flip_that
+from damage import blocks, record_stub_episode, repair_after_a_flip_that
 
 from trajrec.cli import main
-from trajrec.recorder import ResetLostError, Recorder, fsck, open_episode, read_index
-
-
-def _record(folder: Path, stub_env: Any) -> Path:
-    env = Recorder(stub_env(), str(folder), frame_steps=8)  # state recorded (the stub's state_dict)
-    env.reset(seed=3)
-    for k in range(29):
-        env.step(f"write f{k} text number {k} " + "x" * (k % 7))
-    env.step("write done yes")
-    env.close()
-    return Path(env.episode_path)
+from trajrec.recorder import ResetLostError, fsck, open_episode, read_index
 
 
 def _raw_reset(path: Path) -> dict[str, Any]:
@@ -43,7 +33,7 @@ def _steps(path: Path) -> dict[int, tuple[Any, ...]]:
 
 
 def test_a_salvaged_reset_is_unverified_or_lost_never_filled_with_defaults(tmp_path: Path, stub_env: Any) -> None:
-    path = _record(tmp_path / "run", stub_env)
+    path = record_stub_episode(tmp_path / "run", stub_env)
     original = path.read_bytes()
     reset = _raw_reset(path)
     before = _steps(path)
@@ -85,7 +75,7 @@ def test_a_salvaged_reset_is_unverified_or_lost_never_filled_with_defaults(tmp_p
 def _damaged_reset_kept(tmp_path: Path, stub_env: Any) -> Path:
     """A run folder whose one episode ``fsck --repair`` rewrote keeping its reset record, salvaged from a flipped
     byte in the reset's block (the flip that leaves a record the salvage keeps depends on the compressed bytes)."""
-    path = _record(tmp_path / "run", stub_env)
+    path = record_stub_episode(tmp_path / "run", stub_env)
     reset = _raw_reset(path)
 
     def salvaged(p: Path) -> bool:
